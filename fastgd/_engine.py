@@ -1,0 +1,111 @@
+"""The Python layer between the estimator and the kernels: training state, batch order, threads, epochs.
+
+It takes already-validated inputs (the estimator validates) and never copies X.
+"""
+
+import contextlib
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+from . import _kernels as K
+
+
+@dataclass
+class TrainingState:
+    """Everything that evolves during training, as the kernels take it (so a fit can be resumed)."""
+
+    theta: np.ndarray  # (k, d + 1) float64, intercept last
+    state: np.ndarray  # (n_slots, k * (d + 1)) float64
+    scalars: np.ndarray  # (N_SCALARS,) float64: step count, NAdam's momentum product
+
+    @classmethod
+    def fresh(cls, optimizer, n_outputs, n_features, theta=None):
+        if theta is None:
+            theta = np.zeros((n_outputs, n_features + 1))
+        state, scalars = optimizer.init_state(n_outputs * (n_features + 1))
+        return cls(np.ascontiguousarray(theta, dtype=np.float64), state, scalars)
+
+    @property
+    def step(self):
+        return int(self.scalars[0])
+
+
+def targets_2d(y):
+    """y of shape (n,) or (n, k) as a float64 (n, k) C-contiguous array (a view when y already is float64)."""
+    y = np.asarray(y)
+    Y = y[:, None] if y.ndim == 1 else y
+    return np.ascontiguousarray(Y, dtype=np.float64)
+
+
+def n_batches(n_samples, batch_size):
+    return -(-n_samples // batch_size)
+
+
+def batch_order(n_samples, batch_size, shuffle, rng):
+    """Indices of the batches in the order an epoch visits them: shuffled batches, rows stay in place."""
+    order = np.arange(n_batches(n_samples, batch_size), dtype=np.int64)
+    if shuffle:
+        rng.shuffle(order)
+    return order
+
+
+@contextlib.contextmanager
+def numba_threads(n_threads):
+    """Run the block with Numba's thread count (thread-local in Numba) set to ``n_threads``; restore it after."""
+    before = numba.get_num_threads()
+    numba.set_num_threads(n_threads)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
+
+
+def resolve_n_threads(n_jobs):
+    """scikit-learn's n_jobs convention (None: all, -1: all, -2: all but one, ...) as a Numba thread count."""
+    available = numba.config.NUMBA_NUM_THREADS
+    if n_jobs is None:
+        return available
+    n = n_jobs if n_jobs > 0 else available + 1 + n_jobs
+    return max(1, min(n, available))
+
+
+def no_schedule():
+    return np.zeros(K.SCHED_LEN)
+
+
+def run_epoch(X, Y, ts, optimizer_code, hp, batch_size, order, *, sw=None, sched=None, l1=0.0, l2=0.0,
+              fit_intercept=True, n_threads=1, path=K.PATH_AUTO):
+    """One epoch of the fused kernel. Updates ``ts`` in place; returns ``(mean_loss, finite)``."""
+    sw = np.empty(0) if sw is None else sw
+    sched = no_schedule() if sched is None else sched
+    pen = np.array([l1, l2], dtype=np.float64)
+    with numba_threads(n_threads):
+        loss_sum, weight_sum, finite = K.epoch(
+            X, Y, sw, ts.theta, ts.state, ts.scalars, optimizer_code, hp, sched, pen, fit_intercept,
+            batch_size, order, n_threads, path)
+    return (loss_sum / weight_sum if weight_sum > 0 else np.nan), finite
+
+
+def train(X, y, optimizer, *, batch_size=32, epochs=10, shuffle=True, random_state=0, n_threads=1,
+          sw=None, fit_intercept=True, sched=None, l1=0.0, l2=0.0, path=K.PATH_AUTO, ts=None):
+    """Train for ``epochs`` epochs (stopping early if the weights stop being finite).
+
+    A small driver for tests, benchmarks and ``fastgd.minimize``-style uses; the estimator has its own loop
+    with early stopping. Returns ``(ts, losses)``.
+    """
+    Y = targets_2d(y)
+    rng = np.random.default_rng(random_state)
+    if ts is None:
+        ts = TrainingState.fresh(optimizer, Y.shape[1], X.shape[1])
+    hp = optimizer.pack()
+    losses = []
+    for _ in range(epochs):
+        order = batch_order(X.shape[0], batch_size, shuffle, rng)
+        loss, finite = run_epoch(X, Y, ts, optimizer.code, hp, batch_size, order, sw=sw, sched=sched, l1=l1,
+                                 l2=l2, fit_intercept=fit_intercept, n_threads=n_threads, path=path)
+        losses.append(loss)
+        if not finite:
+            break
+    return ts, losses

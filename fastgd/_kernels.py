@@ -1,0 +1,405 @@
+"""Compiled kernels: one fused pass over the data per epoch.
+
+Only arrays, scalars and integer codes cross this boundary; validation, defaults and the epoch loop live in
+Python (``fastgd._engine``). The readable specification of every formula here is ``fastgd.reference``;
+tests compare the two.
+
+Layout conventions shared with ``fastgd._engine`` and ``fastgd.reference``:
+
+* ``X``: (n, d) float32 or float64, C-contiguous, read in place (never copied, never written).
+* ``Y``: (n, k) float64 targets (``k`` outputs trained together; a 1-D ``y`` is passed as a view ``y[:, None]``).
+* ``sw``: (n,) float64 sample weights, or an empty array for "all ones".
+* ``theta``: (k, d + 1) float64 parameters; column ``d`` is the intercept (one more coordinate, as with the
+  bias of torch's ``nn.Linear``).
+* ``state``: (n_slots, k * (d + 1)) float64 per-coordinate optimizer state (moments, accumulators).
+* ``scalars``: (N_SCALARS,) float64: ``[0]`` step count t (updates done so far), ``[1]`` NAdam's running
+  product of momentum coefficients (1.0 initially).
+* ``hp``: (HP_LEN,) float64 hyperparameters: ``[0]`` lr, ``[1]`` weight_decay, ``[2:]`` optimizer-specific,
+  in the order given by each registry entry's ``layout`` (``fastgd.optimizers``).
+* ``sched``: (SCHED_LEN,) float64: ``[0]`` schedule code, ``[1]`` warm-up steps, ``[2:]`` schedule params.
+* ``pen``: (2,) float64: ``[0]`` l1 strength, ``[1]`` l2 strength, applied to the weights, not the intercept.
+
+Objective of a batch of rows i with weights s_i (s_i = 1 without sample weights):
+    L = Σ s_i r_i² / Σ s_i,   r_i = x_i·w + b − y_i,
+    ∂L/∂w = (2 / Σ s_i) Σ s_i r_i x_i,   ∂L/∂b = (2 / Σ s_i) Σ s_i r_i,
+plus ``pen[1] * w`` from the l2 penalty (½·pen[1]·‖w‖²) and a proximal step for the l1 penalty (pen[0]·‖w‖₁).
+
+Parallel reduction: a batch is cut into fixed-size row chunks (the size depends on the batch size only,
+never on the thread count); each chunk accumulates into its own padded buffer; the buffers are then summed
+in chunk order. The sequential path runs the same chunks in the same order through one buffer, so both
+paths and any thread count give bit-identical results.
+"""
+
+import math
+
+import numpy as np
+from numba import prange
+
+from ._config import jit
+
+# Optimizer codes (the registry in fastgd.optimizers maps names to these).
+SGD, MOMENTUM, NESTEROV, ADAGRAD, RMSPROP, ADAM, ADAMW, ADAMAX, NADAM = range(9)
+# Learning-rate schedule codes (fastgd.schedules maps objects to these).
+CONSTANT, INVSCALING, EXPONENTIAL, STEP, COSINE = range(5)
+# Gradient path: AUTO picks by batch size; the other two force one (for tests and benchmarks).
+PATH_AUTO, PATH_SEQUENTIAL, PATH_PARALLEL = range(3)
+
+N_SCALARS = 2
+HP_LEN = 8
+SCHED_LEN = 6
+CHUNK_ROWS = 64  # rows per chunk of a batch's gradient
+MAX_CHUNKS = 256  # above CHUNK_ROWS * MAX_CHUNKS rows, chunks grow instead of multiplying
+PAD = 8  # float64 per cache line: chunk buffers are padded to whole lines plus one spare line
+# Auto path: the parallel gradient is used when a batch holds at least this many multiply-adds
+# (rows x features x outputs). Measured on the 2-core AMD EPYC dev machine (benchmarks/crossover.py):
+# one prange launch + join costs ~4-5 us, so at d = 100 splitting pays from B ~ 128 rows
+# (B = 64: 0.93x, B = 128: 1.15x, B = 256: 1.35x the sequential speed).
+PAR_MIN_WORK = 12_800
+
+
+@jit()
+def chunk_rows(batch_size):
+    """Rows per chunk for a batch of ``batch_size`` rows (a function of the batch size only)."""
+    if batch_size <= CHUNK_ROWS * MAX_CHUNKS:
+        return CHUNK_ROWS
+    return ((batch_size + MAX_CHUNKS - 1) // MAX_CHUNKS + 7) // 8 * 8
+
+
+@jit()
+def _chunk_grad(X, Y, sw, theta, start, stop, buf):
+    """buf[:k*(d+1)] = Σ s_i r_i [x_i, 1] per output; buf[k*(d+1)] = Σ s_i r_i², over rows [start, stop)."""
+    d = X.shape[1]
+    k = Y.shape[1]
+    p = d + 1
+    m = k * p
+    for q in range(m):
+        buf[q] = 0.0
+    loss = 0.0
+    weighted = sw.shape[0] > 0
+    for i in range(start, stop):
+        s = sw[i] if weighted else 1.0
+        for j in range(k):
+            acc = theta[j, d]
+            for c in range(d):
+                acc += X[i, c] * theta[j, c]
+            r = acc - Y[i, j]
+            sr = s * r
+            loss += sr * r
+            o = j * p
+            for c in range(d):
+                buf[o + c] += sr * X[i, c]
+            buf[o + d] += sr
+    buf[m] = loss
+
+
+@jit(parallel=True)
+def _batch_grad_parallel(X, Y, sw, theta, start, stop, ch, part, G):
+    nch = (stop - start + ch - 1) // ch
+    for c in prange(nch):
+        s0 = start + c * ch
+        _chunk_grad(X, Y, sw, theta, s0, min(s0 + ch, stop), part[c])
+    m = G.shape[0]
+    for q in range(m):
+        G[q] = 0.0
+    for c in range(nch):  # fixed summation order
+        for q in range(m):
+            G[q] += part[c, q]
+
+
+@jit()
+def _batch_grad_sequential(X, Y, sw, theta, start, stop, ch, part, G):
+    nch = (stop - start + ch - 1) // ch
+    m = G.shape[0]
+    for q in range(m):
+        G[q] = 0.0
+    for c in range(nch):  # same chunks, same order as the parallel path
+        s0 = start + c * ch
+        _chunk_grad(X, Y, sw, theta, s0, min(s0 + ch, stop), part[0])
+        for q in range(m):
+            G[q] += part[0, q]
+
+
+@jit()
+def batch_gradient(X, Y, sw, theta, start, stop, parallel):
+    """Gradient of the batch objective (without penalty) at ``theta`` and the batch's weighted loss.
+
+    Returns ``(G, loss)``: G of shape (k * (d + 1),) in theta's flattened layout.
+    """
+    k = Y.shape[1]
+    m = k * (X.shape[1] + 1)
+    ch = chunk_rows(stop - start)
+    nch = (stop - start + ch - 1) // ch
+    part = np.empty((nch if parallel else 1, _stride(m)))
+    G = np.empty(m + 1)
+    if parallel:
+        _batch_grad_parallel(X, Y, sw, theta, start, stop, ch, part, G)
+    else:
+        _batch_grad_sequential(X, Y, sw, theta, start, stop, ch, part, G)
+    W = _batch_weight(sw, start, stop)
+    loss = G[m] / W
+    out = np.empty(m)
+    for q in range(m):
+        out[q] = G[q] * (2.0 / W)
+    return out, loss
+
+
+@jit()
+def _stride(m):
+    return (m + 1 + PAD - 1) // PAD * PAD + PAD
+
+
+@jit()
+def _batch_weight(sw, start, stop):
+    if sw.shape[0] == 0:
+        return float(stop - start)
+    W = 0.0
+    for i in range(start, stop):
+        W += sw[i]
+    return W
+
+
+@jit()
+def lr_at(lr, sched, t):
+    """Learning rate of update number ``t`` (t = 1 for the first update); see fastgd.schedules."""
+    warm = sched[1]
+    if warm > 0 and t <= warm:
+        return lr * t / warm
+    u = t - warm  # updates since the end of warm-up, >= 1
+    code = int(sched[0])
+    if code == CONSTANT:
+        return lr
+    if code == INVSCALING:  # lr / u**power_t
+        return lr / u ** sched[2]
+    if code == EXPONENTIAL:  # lr * gamma**(u - 1)
+        return lr * sched[2] ** (u - 1.0)
+    if code == STEP:  # lr * gamma**floor((u - 1) / step_size)
+        return lr * sched[2] ** math.floor((u - 1.0) / sched[3])
+    if code == COSINE:  # cosine annealing from lr to eta_min over T_max updates, then eta_min
+        T = sched[2]
+        eta_min = sched[3]
+        v = min(u - 1.0, T)
+        return eta_min + (lr - eta_min) * (1.0 + math.cos(math.pi * v / T)) / 2.0
+    return math.nan  # unknown code: poisons the weights so the caller reports it
+
+
+@jit()
+def update(code, th, G, S, scalars, hp, lr, eta):
+    """Apply one optimizer step to the flat parameters ``th`` given the flat gradient ``G``.
+
+    Follows torch.optim's documented algorithms (see fastgd.reference for the readable version).
+    ``scalars[0]`` must already hold the new step count t. When ``eta`` is non-empty it receives each
+    coordinate's effective step size (the factor the update would apply to a steady gradient), which the
+    l1 proximal step uses.
+    """
+    P = th.shape[0]
+    t = scalars[0]
+    wd = hp[1]
+    want_eta = eta.shape[0] > 0
+    if code == SGD:
+        for q in range(P):
+            th[q] -= lr * (G[q] + wd * th[q])
+        if want_eta:
+            eta[:] = lr
+    elif code == MOMENTUM or code == NESTEROV:
+        mu = hp[2]
+        damp = hp[3]
+        buf = S[0]
+        first = t == 1.0
+        nesterov = code == NESTEROV
+        for q in range(P):
+            g = G[q] + wd * th[q]
+            b = g if first else mu * buf[q] + (1.0 - damp) * g
+            buf[q] = b
+            if nesterov:
+                g = g + mu * b
+            else:
+                g = b
+            th[q] -= lr * g
+        if want_eta:
+            steady = (1.0 - damp) / (1.0 - mu)
+            eta[:] = lr * (1.0 + mu * steady) if nesterov else lr * steady
+    elif code == ADAGRAD:
+        clr = lr / (1.0 + (t - 1.0) * hp[2])
+        eps = hp[3]
+        acc = S[0]
+        for q in range(P):
+            g = G[q] + wd * th[q]
+            acc[q] += g * g
+            den = math.sqrt(acc[q]) + eps
+            th[q] -= clr * g / den
+            if want_eta:
+                eta[q] = clr / den
+    elif code == RMSPROP:
+        alpha = hp[2]
+        eps = hp[3]
+        mom = hp[4]
+        centered = hp[5] != 0.0
+        sq = S[0]
+        buf = S[1]
+        gavg = S[2]
+        for q in range(P):
+            g = G[q] + wd * th[q]
+            sq[q] = alpha * sq[q] + (1.0 - alpha) * g * g
+            if centered:
+                gavg[q] = alpha * gavg[q] + (1.0 - alpha) * g
+                avg = math.sqrt(sq[q] - gavg[q] * gavg[q]) + eps
+            else:
+                avg = math.sqrt(sq[q]) + eps
+            if mom > 0.0:
+                buf[q] = mom * buf[q] + g / avg
+                th[q] -= lr * buf[q]
+            else:
+                th[q] -= lr * g / avg
+            if want_eta:
+                eta[q] = lr / (avg * (1.0 - mom))
+    elif code == ADAM or code == ADAMW:
+        b1 = hp[2]
+        b2 = hp[3]
+        eps = hp[4]
+        amsgrad = hp[5] != 0.0
+        decoupled = code == ADAMW
+        step = lr / (1.0 - b1**t)
+        sbc2 = math.sqrt(1.0 - b2**t)
+        shrink = 1.0 - lr * wd
+        m1 = S[0]
+        m2 = S[1]
+        vmax = S[2]
+        for q in range(P):
+            if decoupled:
+                th[q] *= shrink
+                g = G[q]
+            else:
+                g = G[q] + wd * th[q]
+            m1[q] = b1 * m1[q] + (1.0 - b1) * g
+            m2[q] = b2 * m2[q] + (1.0 - b2) * g * g
+            if amsgrad:
+                vmax[q] = max(vmax[q], m2[q])
+                den = math.sqrt(vmax[q]) / sbc2 + eps
+            else:
+                den = math.sqrt(m2[q]) / sbc2 + eps
+            th[q] -= step * m1[q] / den
+            if want_eta:
+                eta[q] = step / den
+    elif code == ADAMAX:
+        b1 = hp[2]
+        b2 = hp[3]
+        eps = hp[4]
+        clr = lr / (1.0 - b1**t)
+        m1 = S[0]
+        u = S[1]
+        for q in range(P):
+            g = G[q] + wd * th[q]
+            m1[q] = b1 * m1[q] + (1.0 - b1) * g
+            u[q] = max(b2 * u[q], abs(g) + eps)
+            th[q] -= clr * m1[q] / u[q]
+            if want_eta:
+                eta[q] = clr / u[q]
+    elif code == NADAM:
+        b1 = hp[2]
+        b2 = hp[3]
+        eps = hp[4]
+        psi = hp[5]
+        decoupled = hp[6] != 0.0
+        bc2 = 1.0 - b2**t
+        mu = b1 * (1.0 - 0.5 * 0.96 ** (t * psi))
+        mu_next = b1 * (1.0 - 0.5 * 0.96 ** ((t + 1.0) * psi))
+        scalars[1] *= mu
+        mu_prod = scalars[1]
+        c1 = lr * (1.0 - mu) / (1.0 - mu_prod)
+        c2 = lr * mu_next / (1.0 - mu_prod * mu_next)
+        shrink = 1.0 - lr * wd
+        m1 = S[0]
+        m2 = S[1]
+        for q in range(P):
+            if decoupled:
+                th[q] *= shrink
+                g = G[q]
+            else:
+                g = G[q] + wd * th[q]
+            m1[q] = b1 * m1[q] + (1.0 - b1) * g
+            m2[q] = b2 * m2[q] + (1.0 - b2) * g * g
+            den = math.sqrt(m2[q] / bc2) + eps
+            th[q] -= c1 * g / den
+            th[q] -= c2 * m1[q] / den
+            if want_eta:
+                eta[q] = (c1 + c2) / den
+    else:
+        th[:] = math.nan  # unknown code: reported as divergence by the caller
+
+
+@jit()
+def epoch(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept, batch_size, order,
+          n_threads, path):
+    """One fused pass over the batches listed in ``order`` (batch b = rows [b*batch_size, (b+1)*batch_size)).
+
+    For each batch: gradient of the mean squared error (parallel or sequential path), penalty, one optimizer
+    update of every coordinate. Returns ``(loss_sum, weight_sum, finite)``: the weighted sum of squared
+    residuals seen during the epoch (each batch at the weights before its update), the sum of the batches'
+    weights, and whether every parameter is finite at the end.
+    """
+    n, d = X.shape
+    k = Y.shape[1]
+    p = d + 1
+    P = k * p
+    ch = chunk_rows(batch_size)
+    use_par = path == PATH_PARALLEL or (
+        path == PATH_AUTO and n_threads > 1 and batch_size * d * k >= PAR_MIN_WORK)
+    part = np.empty(((batch_size + ch - 1) // ch if use_par else 1, _stride(P)))
+    G = np.empty(P + 1)
+    th = theta.reshape(P)
+    l1 = pen[0]
+    l2 = pen[1]
+    eta = np.empty(P if l1 > 0.0 else 0)
+    loss_sum = 0.0
+    weight_sum = 0.0
+    for bi in range(order.shape[0]):
+        start = order[bi] * batch_size
+        stop = min(start + batch_size, n)
+        if use_par and stop - start > ch:
+            _batch_grad_parallel(X, Y, sw, theta, start, stop, ch, part, G)
+        else:
+            _batch_grad_sequential(X, Y, sw, theta, start, stop, ch, part, G)
+        W = _batch_weight(sw, start, stop)
+        if not W > 0.0:  # a batch whose weights are all zero carries no information
+            continue
+        loss_sum += G[P]
+        weight_sum += W
+        scale = 2.0 / W
+        for j in range(k):
+            o = j * p
+            for c in range(d):
+                G[o + c] = G[o + c] * scale + l2 * th[o + c]
+            G[o + d] = G[o + d] * scale if fit_intercept else 0.0
+        scalars[0] += 1.0
+        lr = lr_at(hp[0], sched, scalars[0])
+        update(code, th, G, state, scalars, hp, lr, eta)
+        if l1 > 0.0:
+            for j in range(k):
+                o = j * p
+                for c in range(d):
+                    thr = eta[o + c] * l1
+                    v = th[o + c]
+                    th[o + c] = v - thr if v > thr else (v + thr if v < -thr else 0.0)
+    finite = True
+    for q in range(P):
+        if not math.isfinite(th[q]):
+            finite = False
+    return loss_sum, weight_sum, finite
+
+
+@jit(parallel=True)
+def read_floor(X):
+    """The hardware floor: a read-only pass over X with all threads (row sums, reassociated so it vectorizes).
+
+    Benchmarks divide epoch times by this; it must be at least as fast as NumPy's ``X.sum()``.
+    """
+    n, d = X.shape
+    nch = (n + 4095) // 4096
+    sums = np.zeros(nch)
+    for c in prange(nch):
+        s = 0.0
+        for i in range(c * 4096, min(c * 4096 + 4096, n)):
+            for j in range(d):
+                s += X[i, j]
+        sums[c] = s
+    return sums.sum()

@@ -1,0 +1,309 @@
+"""Optimizers: the one registry that drives the kernels, the tests, the benchmarks and the docs.
+
+Each class is a registry entry: its name, its integer code in the compiled kernel, the names of its
+per-coordinate state (torch's names), its reference step in :mod:`fastgd.reference`, and its hyperparameters
+with torch.optim's defaults as constructor arguments. Instances hold hyperparameters only (like
+scikit-learn estimators: ``get_params``/``set_params``, so ``clone`` and ``GridSearchCV`` reach them as
+``optimizer__lr``); the training state lives in arrays owned by the caller.
+
+``OPTIMIZERS`` maps each name to its class. Add an optimizer by adding a class here, a branch with its code
+in ``fastgd._kernels.update`` and a step in ``fastgd.reference``; tests and benchmarks pick it up from
+``OPTIMIZERS``.
+
+Defaults are torch's, except that ``Momentum`` and ``Nesterov`` default to ``momentum=0.9`` (torch's SGD
+defaults to 0, which would make them plain SGD).
+"""
+
+import functools
+import inspect
+import numbers
+
+import numpy as np
+
+from . import _kernels as K
+from . import reference
+
+
+class Optimizer:
+    """Base class: hyperparameter handling shared by every optimizer."""
+
+    name = None
+    code = None
+    slots = ()
+    reference = None
+
+    @classmethod
+    def _param_names(cls):
+        return [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+
+    def get_params(self, deep=True):
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params):
+        valid = self._param_names()
+        for key, value in params.items():
+            if key not in valid:
+                raise ValueError(f"{type(self).__name__} has no hyperparameter {key!r}; valid ones: {valid}")
+            setattr(self, key, value)
+        return self
+
+    def __repr__(self):
+        defaults = inspect.signature(type(self).__init__).parameters
+        changed = [f"{k}={v!r}" for k, v in self.get_params().items() if v != defaults[k].default]
+        return f"{type(self).__name__}({', '.join(changed)})"
+
+    def __eq__(self, other):
+        return type(self) is type(other) and self.get_params() == other.get_params()
+
+    __hash__ = None
+
+    # -- validation ---------------------------------------------------------------------------------------
+    def validate(self):
+        """Raise ``ValueError`` naming the hyperparameter if any is out of range; return self."""
+        _number(self, "lr", self.lr, low=0.0, low_open=True)
+        _number(self, "weight_decay", self.weight_decay, low=0.0)
+        self._validate_own()
+        return self
+
+    def _validate_own(self):
+        pass
+
+    # -- what the kernel and the reference need ----------------------------------------------------------
+    def _packed(self):
+        """Optimizer-specific hyperparameters, in the kernel's order (``hp[2:]``)."""
+        return ()
+
+    def pack(self):
+        """The kernel's hyperparameter vector ``hp`` (float64, length ``HP_LEN``)."""
+        hp = np.zeros(K.HP_LEN)
+        values = (self.lr, self.weight_decay, *self._packed())
+        hp[: len(values)] = [float(v) for v in values]
+        return hp
+
+    def init_state(self, n_coords):
+        """Fresh optimizer state for ``n_coords`` parameters: ``(state, scalars)`` as the kernel takes them."""
+        state = np.zeros((len(self.slots), n_coords))
+        scalars = np.zeros(K.N_SCALARS)
+        scalars[1] = 1.0  # NAdam's running product of momentum coefficients
+        return state, scalars
+
+    def reference_step(self):
+        """The plain-NumPy step function of :mod:`fastgd.reference`, bound to these hyperparameters."""
+        return functools.partial(self.reference, **self.get_params())
+
+    def state_dict(self, state, scalars):
+        """The kernel's state arrays as the reference (and torch) name them."""
+        out = {name: state[i].copy() for i, name in enumerate(self.slots)}
+        out["step"] = int(scalars[0])
+        out["mu_product"] = float(scalars[1])
+        return out
+
+
+def _number(owner, name, value, low=None, high=None, low_open=False, high_open=False):
+    label = f"{type(owner).__name__}: {name}"
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
+        raise ValueError(f"{label} must be a finite real number, got {value!r}")
+    if low is not None and (value < low or (low_open and value == low)):
+        raise ValueError(f"{label} must be {'>' if low_open else '>='} {low}, got {value!r}")
+    if high is not None and (value > high or (high_open and value == high)):
+        raise ValueError(f"{label} must be {'<' if high_open else '<='} {high}, got {value!r}")
+
+
+def _betas(owner, betas):
+    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+        raise ValueError(f"{type(owner).__name__}: betas must be a pair (beta1, beta2), got {betas!r}")
+    for i, b in enumerate(betas):
+        _number(owner, f"betas[{i}]", b, low=0.0, high=1.0, high_open=True)
+
+
+def _flag(owner, name, value):
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{type(owner).__name__}: {name} must be True or False, got {value!r}")
+
+
+class SGD(Optimizer):
+    """Plain (stochastic) gradient descent: θ ← θ − γ(g + λθ). torch.optim.SGD with momentum=0."""
+
+    name, code, reference = "sgd", K.SGD, staticmethod(reference.sgd)
+
+    def __init__(self, lr=1e-3, weight_decay=0.0):
+        self.lr = lr
+        self.weight_decay = weight_decay
+
+
+class Momentum(Optimizer):
+    """Heavy-ball momentum (torch.optim.SGD(momentum=μ, dampening=τ)): b ← μb + (1 − τ)g; θ ← θ − γb."""
+
+    name, code, reference = "momentum", K.MOMENTUM, staticmethod(reference.momentum)
+    slots = ("momentum_buffer",)
+
+    def __init__(self, lr=1e-3, momentum=0.9, dampening=0.0, weight_decay=0.0):
+        self.lr = lr
+        self.momentum = momentum
+        self.dampening = dampening
+        self.weight_decay = weight_decay
+
+    def _validate_own(self):
+        _number(self, "momentum", self.momentum, low=0.0, high=1.0, high_open=True)
+        _number(self, "dampening", self.dampening, low=0.0, high=1.0)
+
+    def _packed(self):
+        return (self.momentum, self.dampening)
+
+
+class Nesterov(Optimizer):
+    """Nesterov momentum (torch.optim.SGD(momentum=μ, nesterov=True)): b ← μb + g; θ ← θ − γ(g + μb)."""
+
+    name, code, reference = "nesterov", K.NESTEROV, staticmethod(reference.nesterov)
+    slots = ("momentum_buffer",)
+
+    def __init__(self, lr=1e-3, momentum=0.9, weight_decay=0.0):
+        self.lr = lr
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+
+    def _validate_own(self):
+        _number(self, "momentum", self.momentum, low=0.0, high=1.0, low_open=True, high_open=True)
+
+    def _packed(self):
+        return (self.momentum, 0.0)  # torch requires dampening = 0 with nesterov
+
+
+class Adagrad(Optimizer):
+    """torch.optim.Adagrad: sum ← sum + g²; θ ← θ − γ/(1 + (t − 1)η) · g/(√sum + ε)."""
+
+    name, code, reference = "adagrad", K.ADAGRAD, staticmethod(reference.adagrad)
+    slots = ("sum",)
+
+    def __init__(self, lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0, eps=1e-10):
+        self.lr = lr
+        self.lr_decay = lr_decay
+        self.weight_decay = weight_decay
+        self.initial_accumulator_value = initial_accumulator_value
+        self.eps = eps
+
+    def _validate_own(self):
+        _number(self, "lr_decay", self.lr_decay, low=0.0)
+        _number(self, "initial_accumulator_value", self.initial_accumulator_value, low=0.0)
+        _number(self, "eps", self.eps, low=0.0)
+
+    def _packed(self):
+        return (self.lr_decay, self.eps)
+
+    def init_state(self, n_coords):
+        state, scalars = super().init_state(n_coords)
+        state[0] = self.initial_accumulator_value
+        return state, scalars
+
+
+class RMSprop(Optimizer):
+    """torch.optim.RMSprop: v ← αv + (1 − α)g²; θ ← θ − γ g/(√v + ε) (optionally centered, with momentum)."""
+
+    name, code, reference = "rmsprop", K.RMSPROP, staticmethod(reference.rmsprop)
+    slots = ("square_avg", "momentum_buffer", "grad_avg")
+
+    def __init__(self, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False):
+        self.lr = lr
+        self.alpha = alpha
+        self.eps = eps
+        self.weight_decay = weight_decay
+        self.momentum = momentum
+        self.centered = centered
+
+    def _validate_own(self):
+        _number(self, "alpha", self.alpha, low=0.0, high=1.0)
+        _number(self, "eps", self.eps, low=0.0)
+        _number(self, "momentum", self.momentum, low=0.0, high=1.0, high_open=True)
+        _flag(self, "centered", self.centered)
+
+    def _packed(self):
+        return (self.alpha, self.eps, self.momentum, self.centered)
+
+
+class Adam(Optimizer):
+    """torch.optim.Adam: bias-corrected first and second moments; θ ← θ − γ m̂/(√v̂ + ε); optional AMSGrad."""
+
+    name, code, reference = "adam", K.ADAM, staticmethod(reference.adam)
+    slots = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+
+    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False):
+        self.lr = lr
+        self.betas = betas
+        self.eps = eps
+        self.weight_decay = weight_decay
+        self.amsgrad = amsgrad
+
+    def _validate_own(self):
+        _betas(self, self.betas)
+        _number(self, "eps", self.eps, low=0.0)
+        _flag(self, "amsgrad", self.amsgrad)
+
+    def _packed(self):
+        return (*self.betas, self.eps, self.amsgrad)
+
+
+class AdamW(Adam):
+    """torch.optim.AdamW: Adam with decoupled weight decay θ ← θ(1 − γλ) before the step."""
+
+    name, code, reference = "adamw", K.ADAMW, staticmethod(reference.adamw)
+
+    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False):
+        super().__init__(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
+
+
+class Adamax(Optimizer):
+    """torch.optim.Adamax: infinity-norm Adam, u ← max(β₂u, |g| + ε); θ ← θ − γ m/((1 − β₁ᵗ)u)."""
+
+    name, code, reference = "adamax", K.ADAMAX, staticmethod(reference.adamax)
+    slots = ("exp_avg", "exp_inf")
+
+    def __init__(self, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        self.lr = lr
+        self.betas = betas
+        self.eps = eps
+        self.weight_decay = weight_decay
+
+    def _validate_own(self):
+        _betas(self, self.betas)
+        _number(self, "eps", self.eps, low=0.0)
+
+    def _packed(self):
+        return (*self.betas, self.eps)
+
+
+class NAdam(Optimizer):
+    """torch.optim.NAdam: Adam with Nesterov momentum and momentum decay ψ."""
+
+    name, code, reference = "nadam", K.NADAM, staticmethod(reference.nadam)
+    slots = ("exp_avg", "exp_avg_sq")
+
+    def __init__(self, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, momentum_decay=4e-3,
+                 decoupled_weight_decay=False):
+        self.lr = lr
+        self.betas = betas
+        self.eps = eps
+        self.weight_decay = weight_decay
+        self.momentum_decay = momentum_decay
+        self.decoupled_weight_decay = decoupled_weight_decay
+
+    def _validate_own(self):
+        _betas(self, self.betas)
+        _number(self, "eps", self.eps, low=0.0)
+        _number(self, "momentum_decay", self.momentum_decay, low=0.0)
+        _flag(self, "decoupled_weight_decay", self.decoupled_weight_decay)
+
+    def _packed(self):
+        return (*self.betas, self.eps, self.momentum_decay, self.decoupled_weight_decay)
+
+
+OPTIMIZERS = {cls.name: cls for cls in (SGD, Momentum, Nesterov, Adagrad, RMSprop, Adam, AdamW, Adamax, NAdam)}
+
+
+def get_optimizer(optimizer):
+    """An optimizer object from a registry name or an optimizer object (returned as is); validated."""
+    if isinstance(optimizer, Optimizer):
+        return optimizer.validate()
+    if isinstance(optimizer, str) and optimizer in OPTIMIZERS:
+        return OPTIMIZERS[optimizer]().validate()
+    raise ValueError(
+        f"optimizer must be one of {sorted(OPTIMIZERS)} or an object from fastgd.optimizers, got {optimizer!r}")

@@ -1,0 +1,107 @@
+import inspect
+
+import numba
+import numpy as np
+import pytest
+
+import fastgd
+from fastgd import _config, _kernels, reference
+from fastgd import optimizers as O
+from fastgd.optimizers import OPTIMIZERS
+
+
+def _dispatchers():
+    for module in (_kernels,):
+        for name, obj in vars(module).items():
+            if isinstance(obj, numba.core.registry.CPUDispatcher):
+                yield f"{module.__name__}.{name}", obj
+
+
+def test_every_njit_function_takes_flags_from_config():
+    found = list(_dispatchers())
+    assert len(found) >= 8
+    for name, disp in found:
+        opts = disp.targetoptions
+        assert opts["fastmath"] == _config.FASTMATH, name
+        assert opts["nogil"] and opts["error_model"] == "numpy", name
+        assert type(disp._cache).__name__ != "NullCache", f"{name} is not cached"
+
+
+def test_fastmath_never_assumes_finite_values():
+    assert not ({"nnan", "ninf", "fast"} & _config.FASTMATH)
+
+
+def test_registry_is_consistent():
+    codes = [cls.code for cls in OPTIMIZERS.values()]
+    assert len(set(codes)) == len(codes)
+    for name, cls in OPTIMIZERS.items():
+        assert cls.name == name
+        opt = cls()
+        assert opt.pack().shape == (_kernels.HP_LEN,)
+        assert opt.reference is getattr(reference, name)
+        # the reference step accepts exactly the optimizer's hyperparameters, with the same defaults
+        ref_defaults = {k: p.default for k, p in inspect.signature(opt.reference).parameters.items()
+                        if p.default is not inspect.Parameter.empty}
+        for key, value in opt.get_params().items():
+            assert key in ref_defaults, (name, key)
+            assert ref_defaults[key] == value, (name, key)
+        state, scalars = opt.init_state(7)
+        assert state.shape == (len(cls.slots), 7) and scalars.shape == (_kernels.N_SCALARS,)
+
+
+def test_torch_defaults():
+    assert O.SGD().lr == 1e-3 and O.Adam().lr == 1e-3 and O.Adam().betas == (0.9, 0.999)
+    assert O.Adam().eps == 1e-8 and O.AdamW().weight_decay == 1e-2 and O.Adamax().lr == 2e-3
+    assert O.NAdam().momentum_decay == 4e-3 and O.Adagrad().eps == 1e-10 and O.RMSprop().alpha == 0.99
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: O.Adam(lr=-1.0), "Adam: lr must be > 0"),
+    (lambda: O.Adam(betas=(0.9, 1.0)), r"Adam: betas\[1\] must be < 1"),
+    (lambda: O.Adam(betas=0.9), "Adam: betas must be a pair"),
+    (lambda: O.Adam(amsgrad="yes"), "Adam: amsgrad must be True or False"),
+    (lambda: O.Momentum(momentum=1.5), "Momentum: momentum must be < 1"),
+    (lambda: O.Nesterov(momentum=0.0), "Nesterov: momentum must be > 0"),
+    (lambda: O.RMSprop(alpha=2.0), "RMSprop: alpha must be <= 1"),
+    (lambda: O.Adagrad(eps=float("nan")), "Adagrad: eps must be a finite real number"),
+    (lambda: O.SGD(weight_decay=-0.1), "SGD: weight_decay must be >= 0"),
+])
+def test_bad_hyperparameters_name_the_argument(make, message):
+    with pytest.raises(ValueError, match=message):
+        make().validate()
+
+
+def test_get_optimizer():
+    assert isinstance(O.get_optimizer("adam"), O.Adam)
+    opt = O.Adam(amsgrad=True)
+    assert O.get_optimizer(opt) is opt
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        O.get_optimizer("adamm")
+
+
+def test_params_round_trip_and_repr():
+    opt = O.Adam(lr=0.1)
+    assert opt.get_params()["lr"] == 0.1
+    assert opt.set_params(eps=1e-6).eps == 1e-6
+    assert repr(opt) == "Adam(lr=0.1, eps=1e-06)"
+    with pytest.raises(ValueError, match="has no hyperparameter 'momentum'"):
+        opt.set_params(momentum=0.9)
+    assert O.Adam() == O.Adam() and O.Adam() != O.AdamW()
+
+
+def test_lr_schedule_formulas():
+    s = np.zeros(_kernels.SCHED_LEN)
+    assert _kernels.lr_at(0.1, s, 7.0) == 0.1
+    s[0], s[2] = _kernels.INVSCALING, 0.5
+    assert _kernels.lr_at(0.1, s, 4.0) == pytest.approx(0.05)
+    s[0], s[2], s[3] = _kernels.STEP, 0.5, 10
+    assert _kernels.lr_at(0.1, s, 10.0) == pytest.approx(0.1) and _kernels.lr_at(0.1, s, 11.0) == pytest.approx(0.05)
+    s[0], s[2], s[3] = _kernels.COSINE, 100, 0.01
+    assert _kernels.lr_at(0.1, s, 1.0) == pytest.approx(0.1) and _kernels.lr_at(0.1, s, 500.0) == pytest.approx(0.01)
+    s[:] = 0
+    s[1] = 10  # linear warm-up over 10 steps
+    assert _kernels.lr_at(0.1, s, 5.0) == pytest.approx(0.05) and _kernels.lr_at(0.1, s, 11.0) == 0.1
+
+
+def test_package_surface():
+    assert fastgd.OPTIMIZERS is OPTIMIZERS and fastgd.__version__
