@@ -14,8 +14,7 @@ from fastgd.optimizers import OPTIMIZERS
 
 from conftest import problem
 
-# 3000 rows, batch 1000: 16 chunks of 64 rows per batch, and a partial last batch (3000 = 3 x 1000 exactly,
-# so use 2900 rows to leave one of 900).
+# 2900 rows in batches of 1000: 16 chunks of 64 rows per full batch and a last partial batch of 900 rows.
 N, D = 2900, 20
 
 
@@ -92,3 +91,20 @@ def test_auto_path_picks_sequential_for_small_batches():
                          path=K.PATH_SEQUENTIAL)
     assert np.array_equal(a.theta, b.theta)
     assert 8 * D < K.PAR_MIN_WORK <= 1000 * D
+
+
+def test_parallel_epoch_cannot_deadlock_with_fewer_threads_than_workers():
+    """Four workers asked for while Numba runs one thread: the first worker does every task alone."""
+    X, y = problem(n=N, d=D, seed=11)
+    want = fit(K.PATH_SEQUENTIAL, 1)
+    opt = OPTIMIZERS["adam"](lr=0.01)
+    ts = _engine.TrainingState.fresh(opt, 1, D)
+    rng = np.random.default_rng(0)
+    Y = _engine.targets_2d(y)
+    sched, pen = _engine.no_schedule(), np.zeros(2)
+    with _engine.numba_threads(1):
+        for _ in range(3):
+            order = _engine.batch_order(N, 1000, True, rng)
+            K.epoch(X, Y, np.empty(0), ts.theta, ts.state, ts.scalars, opt.code, opt.pack(), sched, pen, True,
+                    1000, order, 4, K.PATH_PARALLEL)
+    assert np.array_equal(ts.theta, want)

@@ -1,0 +1,105 @@
+"""Issue-3 speed goals, measured in one process on the same data; prints ratios, not verdicts.
+
+    python benchmarks/bench_epoch.py [--n 1000000] [--d 100] [--batch 256] [--optimizer adam]
+
+Ratios reported (goals in brackets):
+  epoch / floor              fastgd epoch, all cores / fastest read-only pass over X, all cores   [<= 1.25]
+  reference / epoch          plain-NumPy reference epoch / fastgd epoch                          [>= 2.5]
+  float32 / float64 epoch                                                                        [<= 0.6]
+Each time is the minimum of --repeat runs (the least disturbed by other load on a shared machine).
+"""
+
+import argparse
+import functools
+import time
+
+import numba
+import numpy as np
+
+from fastgd import _engine
+from fastgd import _kernels as K
+from fastgd import reference
+from fastgd.datasets import make_regression
+from fastgd.optimizers import OPTIMIZERS
+
+
+def best_of(fn, repeat):
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def fastgd_epoch(X, Y, opt, batch, n_threads, path=K.PATH_AUTO):
+    ts = _engine.TrainingState.fresh(opt, Y.shape[1], X.shape[1])
+    order = _engine.batch_order(X.shape[0], batch, False, None)
+    return lambda: _engine.run_epoch(X, Y, ts, opt.code, opt.pack(), batch, order, n_threads=n_threads, path=path)
+
+
+def reference_epoch(X, Y, opt, batch):
+    theta = np.zeros((Y.shape[1], X.shape[1] + 1))
+    state = opt.state_dict(*opt.init_state(theta.size))
+    order = np.arange(-(-X.shape[0] // batch))
+    return lambda: reference.epoch(X, Y, theta, state, opt.reference_step(), batch, order)
+
+
+def measure(n, d, batch, optimizer, repeat, threads):
+    X, y, _, _ = make_regression(n, d, random_state=0)
+    X32 = X.astype(np.float32)
+    Y = _engine.targets_2d(y)
+    opt = OPTIMIZERS[optimizer](lr=1e-3)
+    for data in (X, X32):  # compile (or load from cache) outside the timings
+        fastgd_epoch(data[:4096], Y[:4096], opt, batch, threads)()
+        with _engine.numba_threads(threads):
+            K.read_floor(data[:4096])
+    with _engine.numba_threads(threads):
+        floor = best_of(lambda: K.read_floor(X), repeat)
+        floor32 = best_of(lambda: K.read_floor(X32), repeat)
+    with _engine.numba_threads(1):
+        floor_1t = best_of(lambda: K.read_floor(X), repeat)
+    numpy_sum = best_of(X.sum, repeat)
+    rows = {
+        "floor (read X, all cores)": floor,
+        "floor (read X, 1 thread)": floor_1t,
+        "numpy X.sum() (1 thread)": numpy_sum,
+        "floor float32 (all cores)": floor32,
+        "fastgd epoch float64, all cores": best_of(fastgd_epoch(X, Y, opt, batch, threads), repeat),
+        "fastgd epoch float64, sequential path": best_of(fastgd_epoch(X, Y, opt, batch, threads, K.PATH_SEQUENTIAL), repeat),
+        "fastgd epoch float64, 1 thread": best_of(fastgd_epoch(X, Y, opt, batch, 1), repeat),
+        "fastgd epoch float32, all cores": best_of(fastgd_epoch(X32, Y, opt, batch, threads), repeat),
+        "numpy reference epoch float64": best_of(reference_epoch(X, Y, opt, batch), max(1, repeat // 2)),
+    }
+    return rows
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--n", type=int, default=1_000_000)
+    p.add_argument("--d", type=int, default=100)
+    p.add_argument("--batch", type=int, default=256)
+    p.add_argument("--optimizer", default="adam", choices=sorted(OPTIMIZERS))
+    p.add_argument("--repeat", type=int, default=5)
+    p.add_argument("--threads", type=int, default=numba.config.NUMBA_NUM_THREADS)
+    a = p.parse_args(argv)
+    rows = measure(a.n, a.d, a.batch, a.optimizer, a.repeat, a.threads)
+    print(f"{a.n:,} x {a.d}, batch {a.batch}, {a.optimizer}, {a.threads} threads "
+          f"(numba {numba.__version__}, layer {numba.threading_layer()})")
+    for name, t in rows.items():
+        print(f"  {name:40s} {t * 1e3:9.2f} ms")
+    epoch = rows["fastgd epoch float64, all cores"]
+    ratios = {
+        "epoch / floor (goal <= 1.25)": epoch / rows["floor (read X, all cores)"],
+        "reference / epoch (goal >= 2.5)": rows["numpy reference epoch float64"] / epoch,
+        "float32 / float64 epoch (goal <= 0.6)": rows["fastgd epoch float32, all cores"] / epoch,
+        "all cores / 1 thread": epoch / rows["fastgd epoch float64, 1 thread"],
+        "floor / numpy X.sum()": rows["floor (read X, all cores)"] / rows["numpy X.sum() (1 thread)"],
+    }
+    for name, r in ratios.items():
+        print(f"  {name:40s} {r:9.3f}")
+    return rows, ratios
+
+
+if __name__ == "__main__":
+    main()
