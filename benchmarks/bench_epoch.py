@@ -6,7 +6,8 @@ Ratios reported (goals in brackets):
   epoch / floor              fastgd epoch, all cores / fastest read-only pass over X, all cores   [<= 1.25]
   reference / epoch          plain-NumPy reference epoch / fastgd epoch                          [>= 2.5]
   float32 / float64 epoch                                                                        [<= 0.6]
-Each time is the minimum of --repeat runs (the least disturbed by other load on a shared machine).
+Each time is the minimum of --repeat runs, timed in interleaved rounds (every method once per round) so that
+load from elsewhere on a shared machine disturbs all methods alike.
 """
 
 import argparse
@@ -32,6 +33,29 @@ def best_of(fn, repeat):
     return min(times)
 
 
+def interleaved(fns, repeat):
+    """Minimum time of each function, timed in rounds (every function once per round), so that a burst of
+    load from elsewhere on a shared machine hits all of them alike and the ratios stay meaningful."""
+    best = {name: float("inf") for name in fns}
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - t0)
+    return best
+
+
+class Threads:
+    """Wrap a function so it runs with Numba's thread count set to n."""
+
+    def __init__(self, fn, n):
+        self.fn, self.n = fn, n
+
+    def __call__(self):
+        with _engine.numba_threads(self.n):
+            return self.fn()
+
+
 def fastgd_epoch(X, Y, opt, batch, n_threads, path=K.PATH_AUTO):
     ts = _engine.TrainingState.fresh(opt, Y.shape[1], X.shape[1])
     order = _engine.batch_order(X.shape[0], batch, False, None)
@@ -54,23 +78,17 @@ def measure(n, d, batch, optimizer, repeat, threads):
         fastgd_epoch(data[:4096], Y[:4096], opt, batch, threads)()
         with _engine.numba_threads(threads):
             K.read_floor(data[:4096])
-    with _engine.numba_threads(threads):
-        floor = best_of(lambda: K.read_floor(X), repeat)
-        floor32 = best_of(lambda: K.read_floor(X32), repeat)
-    with _engine.numba_threads(1):
-        floor_1t = best_of(lambda: K.read_floor(X), repeat)
-    numpy_sum = best_of(X.sum, repeat)
-    rows = {
-        "floor (read X, all cores)": floor,
-        "floor (read X, 1 thread)": floor_1t,
-        "numpy X.sum() (1 thread)": numpy_sum,
-        "floor float32 (all cores)": floor32,
-        "fastgd epoch float64, all cores": best_of(fastgd_epoch(X, Y, opt, batch, threads), repeat),
-        "fastgd epoch float64, sequential path": best_of(fastgd_epoch(X, Y, opt, batch, threads, K.PATH_SEQUENTIAL), repeat),
-        "fastgd epoch float64, 1 thread": best_of(fastgd_epoch(X, Y, opt, batch, 1), repeat),
-        "fastgd epoch float32, all cores": best_of(fastgd_epoch(X32, Y, opt, batch, threads), repeat),
-        "numpy reference epoch float64": best_of(reference_epoch(X, Y, opt, batch), max(1, repeat // 2)),
-    }
+    rows = interleaved({
+        "floor (read X, all cores)": Threads(lambda: K.read_floor(X), threads),
+        "floor (read X, 1 thread)": Threads(lambda: K.read_floor(X), 1),
+        "numpy X.sum() (1 thread)": X.sum,
+        "floor float32 (all cores)": Threads(lambda: K.read_floor(X32), threads),
+        "fastgd epoch float64, all cores": fastgd_epoch(X, Y, opt, batch, threads),
+        "fastgd epoch float64, sequential path": fastgd_epoch(X, Y, opt, batch, threads, K.PATH_SEQUENTIAL),
+        "fastgd epoch float64, 1 thread": fastgd_epoch(X, Y, opt, batch, 1),
+        "fastgd epoch float32, all cores": fastgd_epoch(X32, Y, opt, batch, threads),
+    }, repeat)
+    rows["numpy reference epoch float64"] = best_of(reference_epoch(X, Y, opt, batch), max(1, repeat // 3))
     return rows
 
 

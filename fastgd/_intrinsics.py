@@ -1,8 +1,10 @@
-"""Atomic operations on int64 arrays for Numba kernels, emitted as LLVM atomics via ``@intrinsic``.
+"""Low-level operations Numba lacks on the CPU, emitted as LLVM instructions via ``@intrinsic``.
 
-Numba has no atomics on the CPU; the epoch kernel needs a few to run one parallel region per epoch instead of
-one per batch (see ``fastgd._kernels._epoch_team``). All operations are sequentially consistent or
-acquire/release, so writes made before a release are visible after the matching acquire.
+* Atomics on int64 arrays, so the epoch kernel can run one parallel region per epoch instead of one per batch
+  (see ``fastgd._kernels._epoch_team``). All are sequentially consistent or acquire/release: writes made
+  before a release are visible after the matching acquire.
+* A spin-wait hint and ``sched_yield`` for the waits of that protocol.
+* A software prefetch, which lets the gradient loop stream X from memory at close to the read-only rate.
 """
 
 import platform
@@ -92,3 +94,25 @@ def yield_thread(typingctx):
         return context.get_dummy_value()
 
     return types.none(), codegen
+
+
+@intrinsic
+def prefetch_row(typingctx, arr, i, j):
+    """Hint the CPU to fetch ``arr[i, j]``'s cache line for reading (``llvm.prefetch``; never faults)."""
+    if not (isinstance(arr, types.Array) and arr.ndim == 2):
+        return None
+
+    def codegen(context, builder, sig, args):
+        aryty = sig.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        idx = [context.cast(builder, a, t, types.intp) for a, t in zip(args[1:], sig.args[1:])]
+        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, idx)
+        i8p = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
+                                            "llvm.prefetch.p0")
+        # read (0), keep in all cache levels (3), data cache (1)
+        builder.call(fn, [builder.bitcast(ptr, i8p), ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+
+    return types.none(arr, i, j), codegen
