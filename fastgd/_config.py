@@ -39,3 +39,7 @@ if "NUMBA_THREADING_LAYER" not in os.environ:  # respect an explicit user choice
 def jit(parallel=False):
     """Decorator: ``numba.njit`` with fastgd's flags (see the module docstring)."""
     return numba.njit(parallel=parallel, **NUMBA_FLAGS)
+
+# Options for the small type-dispatching functions declared with numba.extending.overload (they are compiled
+# into their callers, which carry cache=True).
+OVERLOAD_FLAGS = {k: v for k, v in NUMBA_FLAGS.items() if k in ("fastmath", "error_model", "boundscheck", "nogil")}

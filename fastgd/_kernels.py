@@ -35,10 +35,11 @@ the worker that finishes a batch's last chunk reduces and updates (see ``_epoch_
 import math
 
 import numpy as np
-from numba import prange
+from numba import prange, types
+from numba.extending import overload
 
 from . import _intrinsics as intr
-from ._config import jit
+from ._config import OVERLOAD_FLAGS, jit
 
 # Optimizer codes (the registry in fastgd.optimizers maps names to these).
 SGD, MOMENTUM, NESTEROV, ADAGRAD, RMSPROP, ADAM, ADAMW, ADAMAX, NADAM = range(9)
@@ -70,7 +71,7 @@ def chunk_rows(batch_size):
 
 
 @jit()
-def _chunk_grad(X, Y, sw, theta, start, stop, buf):
+def _chunk_grad_dense(X, Y, sw, theta, start, stop, buf):
     """buf[:k*(d+1)] = Σ s_i r_i [x_i, 1] per output; buf[k*(d+1)] = Σ s_i r_i², over rows [start, stop).
 
     Software-pipelined: one pass over the features computes row i's residual while adding row i − 1's
@@ -120,6 +121,99 @@ def _chunk_grad(X, Y, sw, theta, start, stop, buf):
     buf[m] = loss
 
 
+@jit()
+def _chunk_grad_csr(X, Y, sw, theta, start, stop, buf):
+    """As _chunk_grad_dense for a CSR matrix given as ``(data, indices, indptr, n_features)``."""
+    data, indices, indptr, d = X
+    k = Y.shape[1]
+    p = d + 1
+    m = k * p
+    for q in range(m + 1):
+        buf[q] = 0.0
+    loss = 0.0
+    weighted = sw.shape[0] > 0
+    for i in range(start, stop):
+        s = sw[i] if weighted else 1.0
+        lo = indptr[i]
+        hi = indptr[i + 1]
+        for j in range(k):
+            o = j * p
+            acc = theta[j, d]
+            for q in range(lo, hi):
+                acc += data[q] * theta[j, indices[q]]
+            r = acc - Y[i, j]
+            sr = s * r
+            loss += sr * r
+            for q in range(lo, hi):
+                buf[o + indices[q]] += sr * data[q]
+            buf[o + d] += sr
+    buf[m] = loss
+
+
+def _is_csr(X):
+    return isinstance(X, types.BaseTuple)
+
+
+def _chunk_grad(X, Y, sw, theta, start, stop, buf):
+    """Dispatches on X's type at compile time: dense 2-D array or CSR tuple."""
+
+
+@overload(_chunk_grad, jit_options=OVERLOAD_FLAGS)
+def _chunk_grad_impl(X, Y, sw, theta, start, stop, buf):
+    if _is_csr(X):
+        return lambda X, Y, sw, theta, start, stop, buf: _chunk_grad_csr(X, Y, sw, theta, start, stop, buf)
+    return lambda X, Y, sw, theta, start, stop, buf: _chunk_grad_dense(X, Y, sw, theta, start, stop, buf)
+
+
+def shape(X):
+    """(n_samples, n_features) of a dense array or a CSR tuple."""
+
+
+@overload(shape, jit_options=OVERLOAD_FLAGS)
+def _shape_impl(X):
+    if _is_csr(X):
+        return lambda X: (X[2].shape[0] - 1, X[3])
+    return lambda X: (X.shape[0], X.shape[1])
+
+
+def _row_dot(X, i, theta, j):
+    """x_i · theta[j, :d] + theta[j, d]."""
+
+
+@overload(_row_dot, jit_options=OVERLOAD_FLAGS)
+def _row_dot_impl(X, i, theta, j):
+    if _is_csr(X):
+        def csr(X, i, theta, j):
+            data, indices, indptr, d = X
+            acc = theta[j, d]
+            for q in range(indptr[i], indptr[i + 1]):
+                acc += data[q] * theta[j, indices[q]]
+            return acc
+        return csr
+
+    def dense(X, i, theta, j):
+        d = X.shape[1]
+        acc = theta[j, d]
+        for c in range(d):
+            acc += X[i, c] * theta[j, c]
+        return acc
+    return dense
+
+
+@jit(parallel=True)
+def predict(X, theta):
+    """(n, k) predictions X·Wᵀ + b for a dense array or a CSR tuple, in float64, without converting X."""
+    n = shape(X)[0]
+    k = theta.shape[0]
+    out = np.empty((n, k))
+    nch = (n + 1023) // 1024
+    for c in prange(nch):
+        for i in range(c * 1024, min(c * 1024 + 1024, n)):
+            for j in range(k):
+                out[i, j] = _row_dot(X, i, theta, j)
+    return out
+
+
 @jit(parallel=True)
 def _batch_grad_parallel(X, Y, sw, theta, start, stop, ch, part, G):
     nch = (stop - start + ch - 1) // ch
@@ -154,7 +248,7 @@ def batch_gradient(X, Y, sw, theta, start, stop, parallel):
     Returns ``(G, loss)``: G of shape (k * (d + 1),) in theta's flattened layout.
     """
     k = Y.shape[1]
-    m = k * (X.shape[1] + 1)
+    m = k * (shape(X)[1] + 1)
     ch = chunk_rows(stop - start)
     nch = (stop - start + ch - 1) // ch
     part = np.empty((nch if parallel else 1, _stride(m)))
@@ -403,8 +497,7 @@ def _epoch_team(X, Y, sw, theta, state, scalars, code, hp, lr_sched, pen, fit_in
     itself, so the protocol cannot deadlock whatever number of threads actually runs. Which worker computes a
     chunk never changes the chunk's value, so results are bit-identical to the sequential path.
     """
-    n = X.shape[0]
-    d = X.shape[1]
+    n, d = shape(X)
     k = Y.shape[1]
     th = theta.reshape(k * (d + 1))
     nb = order.shape[0]
@@ -451,7 +544,7 @@ def epoch(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept, 
     residuals seen during the epoch (each batch at the weights before its update), the sum of the batches'
     weights, and whether every parameter is finite at the end.
     """
-    n, d = X.shape
+    n, d = shape(X)
     k = Y.shape[1]
     P = k * (d + 1)
     ch = chunk_rows(batch_size)
@@ -486,6 +579,40 @@ def epoch(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept, 
         if not math.isfinite(th[q]):
             finite = False
     return acc[0], acc[1], finite
+
+
+@jit(parallel=True)
+def batches_stats(X, Y, sw, theta, batch_size, batch_ids):
+    """Raw sums over the listed batches at fixed ``theta``, for validation scores and the gradient-norm rule.
+
+    Returns ``(G, loss, weight)``: G = Σ s_i r_i [x_i, 1] (flat, k * (d + 1)), loss = Σ s_i r_i²,
+    weight = Σ s_i. Batches are split into at most MAX_CHUNKS groups (a function of their number only), each
+    summed into its own buffer, and the groups are added in order: deterministic for any thread count.
+    """
+    n, d = shape(X)
+    k = Y.shape[1]
+    m = k * (d + 1)
+    nb = batch_ids.shape[0]
+    per = max(1, (nb + MAX_CHUNKS - 1) // MAX_CHUNKS)
+    ngroups = (nb + per - 1) // per
+    stride = _stride(m)
+    sums = np.zeros((ngroups, stride))
+    ch = chunk_rows(batch_size)
+    for g in prange(ngroups):
+        part = np.empty((1, stride))
+        G = np.empty(m + 1)
+        for bi in range(g * per, min(g * per + per, nb)):
+            start = batch_ids[bi] * batch_size
+            stop = min(start + batch_size, n)
+            _batch_grad_sequential(X, Y, sw, theta, start, stop, ch, part, G)
+            for q in range(m + 1):
+                sums[g, q] += G[q]
+            sums[g, m + 1] += _batch_weight(sw, start, stop)
+    total = np.zeros(m + 2)
+    for g in range(ngroups):
+        for q in range(m + 2):
+            total[q] += sums[g, q]
+    return total[:m].copy(), total[m], total[m + 1]
 
 
 @jit(parallel=True)

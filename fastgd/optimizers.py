@@ -11,7 +11,9 @@ in ``fastgd._kernels.update`` and a step in ``fastgd.reference``; tests and benc
 ``OPTIMIZERS``.
 
 Defaults are torch's, except that ``Momentum`` and ``Nesterov`` default to ``momentum=0.9`` (torch's SGD
-defaults to 0, which would make them plain SGD).
+defaults to 0, which would make them plain SGD). ``start_lr`` is the estimator's starting rate when the
+optimizer is given by name (torch's ``lr`` defaults are tuned for neural networks; 1e-3 makes plain SGD crawl
+on standardized least squares).
 """
 
 import functools
@@ -31,6 +33,11 @@ class Optimizer:
     code = None
     slots = ()
     reference = None
+    # The starting rate LinearRegressor uses when this optimizer is named by a string (its "adaptive" rate
+    # then shrinks it as needed). Chosen on standardized data: it reaches within 1e-7 of the least-squares
+    # R^2 on a well-conditioned problem and stays stable with strongly correlated features (measured with
+    # batch 32). The object's own ``lr`` default is torch's.
+    start_lr = None
 
     @classmethod
     def _param_names(cls):
@@ -125,6 +132,7 @@ class SGD(Optimizer):
     """Plain (stochastic) gradient descent: θ ← θ − γ(g + λθ). torch.optim.SGD with momentum=0."""
 
     name, code, reference = "sgd", K.SGD, staticmethod(reference.sgd)
+    start_lr = 0.01
 
     def __init__(self, lr=1e-3, weight_decay=0.0):
         self.lr = lr
@@ -135,6 +143,7 @@ class Momentum(Optimizer):
     """Heavy-ball momentum (torch.optim.SGD(momentum=μ, dampening=τ)): b ← μb + (1 − τ)g; θ ← θ − γb."""
 
     name, code, reference = "momentum", K.MOMENTUM, staticmethod(reference.momentum)
+    start_lr = 3e-3
     slots = ("momentum_buffer",)
 
     def __init__(self, lr=1e-3, momentum=0.9, dampening=0.0, weight_decay=0.0):
@@ -155,6 +164,7 @@ class Nesterov(Optimizer):
     """Nesterov momentum (torch.optim.SGD(momentum=μ, nesterov=True)): b ← μb + g; θ ← θ − γ(g + μb)."""
 
     name, code, reference = "nesterov", K.NESTEROV, staticmethod(reference.nesterov)
+    start_lr = 3e-3
     slots = ("momentum_buffer",)
 
     def __init__(self, lr=1e-3, momentum=0.9, weight_decay=0.0):
@@ -173,6 +183,7 @@ class Adagrad(Optimizer):
     """torch.optim.Adagrad: sum ← sum + g²; θ ← θ − γ/(1 + (t − 1)η) · g/(√sum + ε)."""
 
     name, code, reference = "adagrad", K.ADAGRAD, staticmethod(reference.adagrad)
+    start_lr = 0.1
     slots = ("sum",)
 
     def __init__(self, lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0, eps=1e-10):
@@ -200,6 +211,7 @@ class RMSprop(Optimizer):
     """torch.optim.RMSprop: v ← αv + (1 − α)g²; θ ← θ − γ g/(√v + ε) (optionally centered, with momentum)."""
 
     name, code, reference = "rmsprop", K.RMSPROP, staticmethod(reference.rmsprop)
+    start_lr = 3e-3
     slots = ("square_avg", "momentum_buffer", "grad_avg")
 
     def __init__(self, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False):
@@ -224,6 +236,7 @@ class Adam(Optimizer):
     """torch.optim.Adam: bias-corrected first and second moments; θ ← θ − γ m̂/(√v̂ + ε); optional AMSGrad."""
 
     name, code, reference = "adam", K.ADAM, staticmethod(reference.adam)
+    start_lr = 0.01
     slots = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
 
     def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False):
@@ -246,6 +259,7 @@ class AdamW(Adam):
     """torch.optim.AdamW: Adam with decoupled weight decay θ ← θ(1 − γλ) before the step."""
 
     name, code, reference = "adamw", K.ADAMW, staticmethod(reference.adamw)
+    start_lr = 0.01
 
     def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False):
         super().__init__(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
@@ -255,6 +269,7 @@ class Adamax(Optimizer):
     """torch.optim.Adamax: infinity-norm Adam, u ← max(β₂u, |g| + ε); θ ← θ − γ m/((1 − β₁ᵗ)u)."""
 
     name, code, reference = "adamax", K.ADAMAX, staticmethod(reference.adamax)
+    start_lr = 0.02
     slots = ("exp_avg", "exp_inf")
 
     def __init__(self, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
@@ -275,6 +290,7 @@ class NAdam(Optimizer):
     """torch.optim.NAdam: Adam with Nesterov momentum and momentum decay ψ."""
 
     name, code, reference = "nadam", K.NADAM, staticmethod(reference.nadam)
+    start_lr = 6e-3
     slots = ("exp_avg", "exp_avg_sq")
 
     def __init__(self, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, momentum_decay=4e-3,

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from fastgd import _engine
+from fastgd import _engine, schedules
 from fastgd import _kernels as K
 from fastgd.optimizers import OPTIMIZERS
 
@@ -47,6 +47,19 @@ def test_multi_output_weights_no_intercept_penalties(optimizer_name, dtype):
     assert np.all(ts.theta[:, -1] == 0.0)
     assert rel_err(ts.theta, theta) < TOL
     np.testing.assert_allclose(losses, ref_losses, rtol=TOL)
+
+
+@pytest.mark.parametrize("schedule", [
+    schedules.InverseScaling(power_t=0.5), schedules.Exponential(gamma=0.99), schedules.Step(step_size=20, gamma=0.5),
+    schedules.Cosine(lr=0.05, T_max=60, eta_min=1e-3), schedules.Warmup(steps=25, then=schedules.Step(step_size=10))])
+def test_schedules_match_reference(schedule):
+    X, y = problem(n=N, d=5)
+    opt = OPTIMIZERS["adam"](lr=0.02)
+    lr, sched = schedule.pack(opt.lr)
+    opt.set_params(lr=lr)
+    ts, _ = _engine.train(X, y, opt, batch_size=7, epochs=3, random_state=1, sched=sched)
+    theta, _ = reference_train(X, y, opt, batch_size=7, epochs=3, random_state=1, schedule=schedule)
+    assert rel_err(ts.theta, theta) < TOL
 
 
 def test_l1_gives_exact_zeros():

@@ -1,0 +1,198 @@
+"""Learning-rate schedules: functions of the step count t (the number of updates, t = 1 for the first).
+
+A schedule is data (hyperparameters); the compiled kernel evaluates it at every step from an integer code and
+a few numbers (``pack``), and calling the object, ``schedule(lr, t)``, gives the same value in plain Python (the
+reference). ``lr`` is the base rate: the schedule's own ``lr`` when given, else the optimizer's ``lr``.
+
+    Constant()                    lr
+    InverseScaling(power_t)       lr / t**power_t                      (scikit-learn's "invscaling")
+    Exponential(gamma)            lr * gamma**(t - 1)                  (torch ExponentialLR, per step)
+    Step(step_size, gamma)        lr * gamma**floor((t - 1) / step_size)   (torch StepLR, per step)
+    Cosine(T_max, eta_min)        eta_min + (lr - eta_min)(1 + cos(pi min(t - 1, T_max) / T_max)) / 2
+    Warmup(steps, then)           lr * t / steps for t <= steps, then ``then`` counted from the end of warm-up
+"""
+
+import inspect
+import math
+
+import numpy as np
+
+from . import _kernels as K
+from .optimizers import _number
+
+
+class Schedule:
+    """Base class: sklearn-style parameters, packing for the kernel, evaluation in Python."""
+
+    code = None
+
+    def __init__(self, lr=None):
+        self.lr = lr
+
+    def _params(self):
+        return [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
+
+    def get_params(self, deep=True):
+        return {name: getattr(self, name) for name in self._params()}
+
+    def set_params(self, **params):
+        for key, value in params.items():
+            if key not in self._params():
+                raise ValueError(f"{type(self).__name__} has no parameter {key!r}; valid ones: {self._params()}")
+            setattr(self, key, value)
+        return self
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    def __eq__(self, other):
+        return type(self) is type(other) and self.get_params() == other.get_params()
+
+    __hash__ = None
+
+    def validate(self):
+        if self.lr is not None:
+            _number(self, "lr", self.lr, low=0.0, low_open=True)
+        self._validate_own()
+        return self
+
+    def _validate_own(self):
+        pass
+
+    def _values(self):
+        """Schedule-specific numbers for sched[2:]."""
+        return ()
+
+    def pack(self, default_lr):
+        """``(lr, sched)``: the base learning rate and the kernel's schedule vector."""
+        sched = np.zeros(K.SCHED_LEN)
+        sched[0] = self.code
+        values = self._values()
+        sched[2: 2 + len(values)] = values
+        return (default_lr if self.lr is None else self.lr), sched
+
+    def factor(self, lr, u):
+        """The rate at u updates after warm-up (u >= 1), from base rate lr."""
+        raise NotImplementedError
+
+    def __call__(self, lr, t):
+        return self.factor(lr, t)
+
+
+class Constant(Schedule):
+    code = K.CONSTANT
+
+    def factor(self, lr, u):
+        return lr
+
+
+class InverseScaling(Schedule):
+    code = K.INVSCALING
+
+    def __init__(self, lr=None, power_t=0.25):
+        self.lr = lr
+        self.power_t = power_t
+
+    def _validate_own(self):
+        _number(self, "power_t", self.power_t, low=0.0)
+
+    def _values(self):
+        return (self.power_t,)
+
+    def factor(self, lr, u):
+        return lr / u**self.power_t
+
+
+class Exponential(Schedule):
+    code = K.EXPONENTIAL
+
+    def __init__(self, lr=None, gamma=0.999):
+        self.lr = lr
+        self.gamma = gamma
+
+    def _validate_own(self):
+        _number(self, "gamma", self.gamma, low=0.0, high=1.0, low_open=True)
+
+    def _values(self):
+        return (self.gamma,)
+
+    def factor(self, lr, u):
+        return lr * self.gamma ** (u - 1)
+
+
+class Step(Schedule):
+    code = K.STEP
+
+    def __init__(self, lr=None, step_size=1000, gamma=0.5):
+        self.lr = lr
+        self.step_size = step_size
+        self.gamma = gamma
+
+    def _validate_own(self):
+        _number(self, "step_size", self.step_size, low=1)
+        _number(self, "gamma", self.gamma, low=0.0, high=1.0, low_open=True)
+
+    def _values(self):
+        return (self.gamma, self.step_size)
+
+    def factor(self, lr, u):
+        return lr * self.gamma ** math.floor((u - 1) / self.step_size)
+
+
+class Cosine(Schedule):
+    code = K.COSINE
+
+    def __init__(self, lr=None, T_max=10_000, eta_min=0.0):
+        self.lr = lr
+        self.T_max = T_max
+        self.eta_min = eta_min
+
+    def _validate_own(self):
+        _number(self, "T_max", self.T_max, low=1)
+        _number(self, "eta_min", self.eta_min, low=0.0)
+
+    def _values(self):
+        return (self.T_max, self.eta_min)
+
+    def factor(self, lr, u):
+        v = min(u - 1, self.T_max)
+        return self.eta_min + (lr - self.eta_min) * (1 + math.cos(math.pi * v / self.T_max)) / 2
+
+
+class Warmup(Schedule):
+    """Linear warm-up over ``steps`` updates (lr·t/steps), then the schedule ``then`` (its lr is the base)."""
+
+    def __init__(self, steps=100, then=None):
+        self.steps = steps
+        self.then = then
+
+    @property
+    def lr(self):
+        return None if self.then is None else self.then.lr
+
+    def _after(self):
+        return Constant() if self.then is None else self.then
+
+    def _validate_own(self):
+        _number(self, "steps", self.steps, low=1)
+        if isinstance(self._after(), Warmup) or not isinstance(self._after(), Schedule):
+            raise ValueError(f"Warmup: then must be a schedule other than Warmup, got {self.then!r}")
+        self._after().validate()
+
+    def validate(self):
+        self._validate_own()
+        return self
+
+    def pack(self, default_lr):
+        lr, sched = self._after().pack(default_lr)
+        sched[1] = self.steps
+        return lr, sched
+
+    def __call__(self, lr, t):
+        if t <= self.steps:
+            return lr * t / self.steps
+        return self._after().factor(lr, t - self.steps)
+
+
+SCHEDULES = {cls.__name__: cls for cls in (Constant, InverseScaling, Exponential, Step, Cosine, Warmup)}

@@ -1,0 +1,154 @@
+"""Bad input gets a clear exception that names the argument, never a crash; the user's arrays are untouched."""
+
+import numpy as np
+import pytest
+from sklearn.exceptions import NotFittedError
+
+from fastgd import LinearRegressor
+from fastgd.optimizers import Adam
+
+rng = np.random.default_rng(0)
+X = rng.standard_normal((50, 3))
+y = X @ np.array([1.0, -1.0, 0.5])
+
+
+def fit(model=None, X=X, y=y, **kw):
+    return (model or LinearRegressor(max_iter=2, tol=None)).fit(X, y, **kw)
+
+
+def with_value(a, index, value):
+    a = np.array(a, dtype=float)
+    a[index] = value
+    return a
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_non_finite_X(value):
+    with pytest.raises(ValueError, match="X.*(NaN|infinity)"):
+        fit(X=with_value(X, (3, 1), value))
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_non_finite_y(value):
+    with pytest.raises(ValueError, match="y.*(NaN|infinity)"):
+        fit(y=with_value(y, 7, value))
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_non_finite_sample_weight(value):
+    with pytest.raises(ValueError, match="sample_weight.*(NaN|infinity)"):
+        fit(sample_weight=with_value(np.ones(50), 2, value))
+
+
+def test_empty_X():
+    with pytest.raises(ValueError, match="X.*0 sample"):
+        fit(X=np.empty((0, 3)), y=np.empty(0))
+
+
+def test_zero_features():
+    with pytest.raises(ValueError, match="X.*0 feature"):
+        fit(X=np.empty((50, 0)))
+
+
+def test_one_dimensional_X():
+    with pytest.raises(ValueError, match="X.*2-dimensional|X.*2D"):
+        fit(X=X[:, 0])
+
+
+def test_three_dimensional_X():
+    with pytest.raises(ValueError, match="X.*dim 3"):
+        fit(X=X.reshape(50, 3, 1))
+
+
+@pytest.mark.parametrize("bad", [np.full((50, 3), "a"), np.full((50, 3), None), X.astype(complex)])
+def test_non_numeric_X(bad):
+    with pytest.raises((ValueError, TypeError), match="X"):
+        fit(X=bad)
+
+
+@pytest.mark.parametrize("bad", [y.astype(str), y.astype(complex)])
+def test_non_numeric_y(bad):
+    with pytest.raises((ValueError, TypeError), match="y"):
+        fit(y=bad)
+
+
+def test_length_mismatch_X_y():
+    with pytest.raises(ValueError, match="X and y have different numbers of rows: 50 and 49"):
+        fit(y=y[:49])
+
+
+def test_length_mismatch_sample_weight():
+    with pytest.raises(ValueError, match="sample_weight"):
+        fit(sample_weight=np.ones(49))
+
+
+def test_negative_sample_weight():
+    with pytest.raises(ValueError, match="sample_weight"):
+        fit(sample_weight=with_value(np.ones(50), 0, -1.0))
+
+
+def test_all_zero_sample_weight():
+    with pytest.raises(ValueError, match="sample_weight"):
+        fit(sample_weight=np.zeros(50))
+
+
+def test_y_none():
+    with pytest.raises(ValueError, match="requires y"):
+        LinearRegressor().fit(X, None)
+
+
+@pytest.mark.parametrize("params, message", [
+    (dict(optimizer="adamm"), "optimizer must be one of"),
+    (dict(optimizer=Adam(lr=-1.0)), "Adam: lr must be > 0"),
+    (dict(optimizer=Adam(betas=(0.9, 1.5))), r"betas\[1\]"),
+    (dict(learning_rate=0.0), "learning_rate must be 'adaptive', a positive float"),
+    (dict(learning_rate="constant"), "learning_rate must be"),
+    (dict(batch_size=-3), r"batch_size must be a positive int or None, got -3"),
+    (dict(batch_size=2.5), "batch_size must be a positive int or None"),
+    (dict(max_iter=0), "max_iter must be a positive int"),
+    (dict(tol=-1.0), "tol must be a finite number >= 0"),
+    (dict(n_iter_no_change=0), "n_iter_no_change must be a positive int"),
+    (dict(early_stopping="yes"), "early_stopping must be True or False"),
+    (dict(shuffle=1), "shuffle must be True or False"),
+    (dict(fit_intercept=None), "fit_intercept must be True or False"),
+    (dict(warm_start=2), "warm_start must be True or False"),
+    (dict(validation_fraction=1.0), r"validation_fraction must be a finite number in \(0.0, 1.0\)"),
+    (dict(penalty="l3"), "penalty must be None, 'l2', 'l1' or 'elasticnet'"),
+    (dict(alpha=-0.1), "alpha must be a finite number >= 0"),
+    (dict(l1_ratio=1.5), r"l1_ratio must be a finite number in \[0.0, 1.0\]"),
+    (dict(gtol=0.0), "gtol must be a finite number > 0"),
+    (dict(n_jobs=0), "n_jobs must be None or a non-zero int"),
+    (dict(verbose=-1), "verbose must be a non-negative int"),
+])
+def test_out_of_range_hyperparameter(params, message):
+    with pytest.raises(ValueError, match=message):
+        fit(LinearRegressor(**params))
+
+
+def test_bad_initial_values():
+    with pytest.raises(ValueError, match="coef_init must hold 3 finite values"):
+        fit(coef_init=np.ones(4))
+    with pytest.raises(ValueError, match="intercept_init must hold 1 finite value"):
+        fit(intercept_init=[np.nan])
+
+
+def test_partial_fit_with_a_different_number_of_features():
+    model = LinearRegressor().partial_fit(X, y)
+    with pytest.raises(ValueError, match="X has 2 features, but LinearRegressor is expecting 3"):
+        model.partial_fit(X[:, :2], y)
+
+
+def test_predict_before_fit():
+    with pytest.raises(NotFittedError, match="not fitted yet"):
+        LinearRegressor().predict(X)
+
+
+def test_predict_with_a_different_number_of_features():
+    with pytest.raises(ValueError, match="X has 4 features"):
+        fit().predict(np.ones((2, 4)))
+
+
+def test_user_arrays_are_never_modified():
+    Xc, yc, sw = X.copy(), y.copy(), np.ones(50)
+    LinearRegressor(max_iter=3, tol=None, penalty="l1").fit(Xc, yc, sample_weight=sw)
+    assert np.array_equal(Xc, X) and np.array_equal(yc, y) and np.all(sw == 1.0)

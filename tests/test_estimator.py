@@ -1,0 +1,269 @@
+"""LinearRegressor: accuracy against closed forms, equivalences, stopping rules, and the user-facing contract."""
+
+import pickle
+import tracemalloc
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import Lasso, LinearRegression, Ridge
+from sklearn.model_selection import GridSearchCV
+
+import fastgd
+from fastgd import LinearRegressor, _engine, schedules
+from fastgd.datasets import make_regression
+from fastgd.optimizers import OPTIMIZERS, AdamW
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, y, _, _ = make_regression(2000, 10, noise=0.1, random_state=0)
+    return X, y
+
+
+def test_every_optimizer_reaches_least_squares_from_defaults(data, optimizer_name):
+    """R² within 1e-6 of LinearRegression's on a well-conditioned problem, defaults plus max_iter."""
+    X, y = data
+    # AdamW's default decoupled weight decay (1e-2, torch's) solves a regularized problem, not least squares
+    opt = AdamW(lr=AdamW.start_lr, weight_decay=0.0) if optimizer_name == "adamw" else optimizer_name
+    model = LinearRegressor(optimizer=opt, max_iter=3000, random_state=0).fit(X, y)
+    ols = LinearRegression().fit(X, y)
+    assert model.score(X, y) > ols.score(X, y) - 1e-6
+    assert model.n_iter_ < 3000
+
+
+def test_default_fit_on_standardized_data(data):
+    X, y = data
+    model = LinearRegressor(random_state=0).fit(X, y)
+    assert model.score(X, y) > LinearRegression().fit(X, y).score(X, y) - 1e-6
+
+
+def test_l2_matches_closed_form_ridge(data):
+    X, y = data
+    alpha = 0.5
+    # full batch: the documented objective exactly (mini-batches stop at their gradient-noise level, ~1e-3)
+    model = LinearRegressor(penalty="l2", alpha=alpha, batch_size=None, tol=1e-9, max_iter=5000).fit(X, y)
+    # mean squared error + alpha/2 |w|^2  ==  (|r|^2 + (n alpha / 2) |w|^2) / n
+    ridge = Ridge(alpha=X.shape[0] * alpha / 2).fit(X, y)
+    np.testing.assert_allclose(model.coef_, ridge.coef_, rtol=0, atol=1e-6)
+    assert model.intercept_ == pytest.approx(ridge.intercept_, abs=1e-6)
+
+
+def test_l1_matches_lasso_with_exact_zeros():
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((2000, 12))
+    y = X[:, :4] @ np.array([2.0, -1.5, 1.0, 0.5]) + 0.3 + 0.1 * rng.standard_normal(2000)
+    alpha = 0.2
+    model = LinearRegressor(penalty="l1", alpha=alpha, batch_size=None, tol=1e-9, max_iter=5000).fit(X, y)
+    lasso = Lasso(alpha=alpha / 2, tol=1e-10, max_iter=100_000).fit(X, y)
+    np.testing.assert_allclose(model.coef_, lasso.coef_, atol=2e-5)
+    assert np.array_equal(model.coef_ == 0, lasso.coef_ == 0) and np.sum(model.coef_ == 0) == 8
+
+
+def test_integer_sample_weights_equal_repeated_rows(data):
+    X, y = data[0][:300], data[1][:300]
+    w = np.random.default_rng(0).integers(0, 4, size=300)
+    kw = dict(batch_size=None, tol=None, max_iter=50, random_state=0, optimizer="adam")
+    weighted = LinearRegressor(**kw).fit(X, y, sample_weight=w)
+    repeated = LinearRegressor(**kw).fit(np.repeat(X, w, axis=0), np.repeat(y, w))
+    np.testing.assert_allclose(weighted.coef_, repeated.coef_, rtol=1e-10)
+    assert weighted.intercept_ == pytest.approx(repeated.intercept_, rel=1e-10)
+
+
+@pytest.mark.parametrize("batch_size", [1, 32, None])
+def test_sparse_equals_dense(batch_size):
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((400, 15)) * (rng.random((400, 15)) < 0.3)
+    y = X @ rng.standard_normal(15) + 0.1 * rng.standard_normal(400)
+    kw = dict(batch_size=batch_size, tol=None, max_iter=5, random_state=0)
+    dense = LinearRegressor(**kw).fit(X, y)
+    for fmt in (sp.csr_matrix, sp.csr_array):
+        sparse = LinearRegressor(**kw).fit(fmt(X), y)
+        np.testing.assert_allclose(sparse.coef_, dense.coef_, rtol=1e-10, atol=1e-13)
+        np.testing.assert_allclose(sparse.predict(fmt(X)), dense.predict(X), rtol=1e-10)
+
+
+def test_float32_fit_equals_float64_fit_within_float32_precision(data):
+    X, y = data
+    X32 = X.astype(np.float32)
+    kw = dict(tol=None, max_iter=20, random_state=0)
+    m32 = LinearRegressor(**kw).fit(X32, y)
+    m64 = LinearRegressor(**kw).fit(X, y)
+    # the only difference is X rounded to float32 (relative 6e-8); arithmetic is float64 in both
+    np.testing.assert_allclose(m32.coef_, m64.coef_, rtol=1e-5, atol=1e-6)
+    # and on the same float32 values, float32 and float64 storage give the same trajectory
+    m = LinearRegressor(**kw).fit(X32.astype(np.float64), y)
+    np.testing.assert_allclose(m32.coef_, m.coef_, rtol=1e-12)
+
+
+def test_partial_fit_epoch_by_epoch_equals_fit(data):
+    X, y = data
+    kw = dict(optimizer="nadam", batch_size=64, random_state=3)
+    full = LinearRegressor(tol=None, max_iter=4, **kw).fit(X, y)
+    inc = LinearRegressor(**kw)
+    for _ in range(4):
+        inc.partial_fit(X, y)
+    assert np.array_equal(inc.coef_, full.coef_) and inc.intercept_ == full.intercept_
+    assert inc.n_iter_ == 4 and inc.t_ == full.t_ == 4 * 32
+    assert len(inc.loss_curve_) == 4
+
+
+def test_n_jobs_does_not_change_the_result():
+    X, y, _, _ = make_regression(6000, 30, random_state=1)
+    kw = dict(batch_size=1024, tol=None, max_iter=3, random_state=0)
+    a = LinearRegressor(n_jobs=1, **kw).fit(X, y)
+    b = LinearRegressor(n_jobs=2, **kw).fit(X, y)
+    assert np.array_equal(a.coef_, b.coef_) and a.intercept_ == b.intercept_
+
+
+def test_multi_output_equals_separate_fits():
+    X, Y, coef, _ = make_regression(500, 6, n_outputs=3, random_state=4)
+    kw = dict(tol=None, max_iter=10, random_state=0)
+    joint = LinearRegressor(**kw).fit(X, Y)
+    assert joint.coef_.shape == (3, 6) and joint.intercept_.shape == (3,) and joint.predict(X).shape == (500, 3)
+    for j in range(3):  # per-coordinate optimizer state: outputs do not interact
+        single = LinearRegressor(**kw).fit(X, Y[:, j])
+        np.testing.assert_allclose(joint.coef_[j], single.coef_, rtol=1e-12)
+
+
+def test_x_and_y_not_modified_nor_copied():
+    X, y, _, _ = make_regression(20_000, 50, random_state=2)
+    X_before, y_before = X.copy(), y.copy()
+    LinearRegressor(tol=None, max_iter=1).fit(X[:50], y[:50])  # compile outside the trace
+    tracemalloc.start()
+    model = LinearRegressor(tol=None, max_iter=2, batch_size=256).fit(X, y)
+    model.predict(X)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    # predictions (n floats) are the largest allocation; any copy of X would be 50 times larger
+    assert peak < X.nbytes / 10
+    assert np.array_equal(X, X_before) and np.array_equal(y, y_before)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# stopping rules, divergence, interruption
+
+
+def test_tol_none_trains_exactly_max_iter(data):
+    X, y = data
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = LinearRegressor(tol=None, max_iter=7).fit(X, y)
+    assert model.n_iter_ == 7 and len(model.loss_curve_) == 7
+
+
+def test_convergence_warning_when_max_iter_reached(data):
+    X, y = data
+    with pytest.warns(ConvergenceWarning, match="max_iter"):
+        LinearRegressor(max_iter=2).fit(X, y)
+
+
+def test_early_stopping_uses_held_out_batches(data):
+    X, y = data
+    model = LinearRegressor(early_stopping=True, random_state=0, max_iter=500).fit(X, y)
+    assert len(model.validation_scores_) == model.n_iter_ < 500
+    assert model.best_validation_score_ == max(model.validation_scores_) > 0.999
+    with pytest.raises(ValueError, match="early_stopping holds out whole batches"):
+        LinearRegressor(early_stopping=True, batch_size=None).fit(X, y)
+
+
+def test_gradient_norm_rule(data):
+    X, y = data
+    # the lecture notes' rule for full-batch gradient descent: stop once the full gradient is below gtol
+    model = LinearRegressor(optimizer="momentum", learning_rate=0.05, batch_size=None, gtol=1e-6, tol=None,
+                            max_iter=2000).fit(X, y)
+    assert model.n_iter_ < 2000
+    w = np.append(model.coef_, model.intercept_)
+    A = np.hstack([X, np.ones((len(X), 1))])
+    assert np.linalg.norm(2 * A.T @ (A @ w - y) / len(y)) < 1e-6
+
+
+def test_divergence_raises_with_advice():
+    X, y, _, _ = make_regression(500, 5, random_state=0)
+    with pytest.raises(ValueError, match="diverged.*Standardize X.*lower learning_rate"):
+        LinearRegressor(optimizer="sgd", learning_rate=50.0, max_iter=100).fit(X * 100, y)
+
+
+def test_ctrl_c_keeps_last_completed_epoch(data, monkeypatch):
+    X, y = data
+    real = _engine.run_epoch
+    calls = []
+
+    def interrupted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            real(*args, **kwargs)  # the kernel finished the epoch, then the signal arrived
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_engine, "run_epoch", interrupted)
+    with pytest.warns(UserWarning, match="interrupted"):
+        model = LinearRegressor(tol=None, max_iter=10, random_state=0).fit(X, y)
+    monkeypatch.setattr(_engine, "run_epoch", real)
+    two = LinearRegressor(tol=None, max_iter=2, random_state=0).fit(X, y)
+    assert model.n_iter_ == 2 and np.array_equal(model.coef_, two.coef_) and model.t_ == two.t_
+
+
+def test_verbose_prints_one_line_per_epoch(data, capsys):
+    X, y = data
+    LinearRegressor(tol=None, max_iter=3, verbose=1).fit(X, y)
+    lines = [l for l in capsys.readouterr().out.splitlines() if l.startswith("-- Epoch")]
+    assert len(lines) == 3 and "loss" in lines[0]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# API
+
+
+def test_pickle_round_trip(data):
+    X, y = data
+    model = LinearRegressor(max_iter=5, tol=None).fit(X, y)
+    again = pickle.loads(pickle.dumps(model))
+    assert np.array_equal(again.predict(X), model.predict(X))
+
+
+def test_dataframe_feature_names():
+    pd = pytest.importorskip("pandas")
+    X, y, _, _ = make_regression(200, 3, random_state=0)
+    df = pd.DataFrame(X, columns=["a", "b", "c"])
+    model = LinearRegressor(max_iter=5, tol=None).fit(df, y)
+    assert list(model.feature_names_in_) == ["a", "b", "c"]
+    assert np.allclose(model.predict(df), model.predict(X))
+
+
+def test_grid_search_reaches_optimizer_hyperparameters(data):
+    X, y = data
+    search = GridSearchCV(LinearRegressor(optimizer=fastgd.optimizers.Adam(), max_iter=20, tol=None),
+                          {"optimizer__lr": [1e-3, 1e-2]}, cv=2).fit(X[:400], y[:400])
+    assert search.best_params_["optimizer__lr"] == 1e-2
+    assert clone(search.estimator).optimizer.lr == 1e-3
+
+
+def test_warm_start_and_initial_values(data):
+    X, y = data
+    model = LinearRegressor(tol=None, max_iter=3, warm_start=True, random_state=0).fit(X, y)
+    t = model.t_
+    model.fit(X, y)
+    assert model.t_ == 2 * t  # continued: optimizer state kept
+    exact = LinearRegression().fit(X, y)
+    start = LinearRegressor(tol=None, max_iter=1, learning_rate=1e-9).fit(
+        X, y, coef_init=exact.coef_, intercept_init=exact.intercept_)
+    np.testing.assert_allclose(start.coef_, exact.coef_, atol=1e-6)
+
+
+@pytest.mark.parametrize("schedule", [
+    schedules.Constant(lr=0.02), schedules.InverseScaling(lr=0.1, power_t=0.5), schedules.Exponential(gamma=0.99),
+    schedules.Step(step_size=50, gamma=0.5), schedules.Cosine(T_max=300, eta_min=1e-4),
+    schedules.Warmup(steps=30, then=schedules.Cosine(lr=0.05, T_max=200))])
+def test_schedules_in_the_kernel_match_python(data, schedule):
+    from fastgd import _kernels as K
+
+    lr, packed = schedule.pack(0.01)
+    for t in (1, 2, 17, 30, 31, 99, 100, 101, 250, 1000):
+        assert K.lr_at(lr, packed, float(t)) == pytest.approx(schedule(lr, t), rel=1e-12)
+    X, y = data
+    model = LinearRegressor(learning_rate=schedule, tol=None, max_iter=5).fit(X, y)
+    assert model.score(X, y) > 0.5  # it trains; exact trajectories are checked in test_kernels_vs_reference
