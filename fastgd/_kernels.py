@@ -305,6 +305,22 @@ def lr_at(lr, sched, t):
 
 
 @jit()
+def _decayed(th, G, q, wd, shrink, decoupled):
+    """Coordinate q's gradient after torch's weight decay: coupled, g + λθ; or decoupled, θ ← θ(1 − γλ)."""
+    if decoupled:
+        th[q] *= shrink
+        return G[q]
+    return G[q] + wd * th[q]
+
+
+@jit()
+def _moments(m1, m2, q, g, b1, b2):
+    """Adam-style moving averages of g and g² for coordinate q."""
+    m1[q] = b1 * m1[q] + (1.0 - b1) * g
+    m2[q] = b2 * m2[q] + (1.0 - b2) * g * g
+
+
+@jit()
 def update(code, th, G, S, scalars, hp, lr, eta):
     """Apply one optimizer step to the flat parameters ``th`` given the flat gradient ``G``.
 
@@ -387,13 +403,8 @@ def update(code, th, G, S, scalars, hp, lr, eta):
         m2 = S[1]
         vmax = S[2]
         for q in range(P):
-            if decoupled:
-                th[q] *= shrink
-                g = G[q]
-            else:
-                g = G[q] + wd * th[q]
-            m1[q] = b1 * m1[q] + (1.0 - b1) * g
-            m2[q] = b2 * m2[q] + (1.0 - b2) * g * g
+            g = _decayed(th, G, q, wd, shrink, decoupled)
+            _moments(m1, m2, q, g, b1, b2)
             if amsgrad:
                 vmax[q] = max(vmax[q], m2[q])
                 den = math.sqrt(vmax[q]) / sbc2 + eps
@@ -433,13 +444,8 @@ def update(code, th, G, S, scalars, hp, lr, eta):
         m1 = S[0]
         m2 = S[1]
         for q in range(P):
-            if decoupled:
-                th[q] *= shrink
-                g = G[q]
-            else:
-                g = G[q] + wd * th[q]
-            m1[q] = b1 * m1[q] + (1.0 - b1) * g
-            m2[q] = b2 * m2[q] + (1.0 - b2) * g * g
+            g = _decayed(th, G, q, wd, shrink, decoupled)
+            _moments(m1, m2, q, g, b1, b2)
             den = math.sqrt(m2[q] / bc2) + eps
             th[q] -= c1 * g / den
             th[q] -= c2 * m1[q] / den

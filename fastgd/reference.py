@@ -113,16 +113,25 @@ def rmsprop(theta, grad, state, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0,
     return lr / (avg * (1 - momentum))
 
 
+def _decayed(theta, grad, lr, weight_decay, decoupled):
+    """The gradient after torch's weight decay: coupled, g + λθ; or decoupled, θ ← θ(1 − γλ) and g as is."""
+    if decoupled:
+        theta *= 1 - lr * weight_decay
+        return grad
+    return grad + weight_decay * theta
+
+
+def _moments(state, g, b1, b2):
+    """Adam-style moving averages: m ← β₁m + (1 − β₁)g; v ← β₂v + (1 − β₂)g²."""
+    state["exp_avg"] = b1 * state["exp_avg"] + (1 - b1) * g
+    state["exp_avg_sq"] = b2 * state["exp_avg_sq"] + (1 - b2) * g * g
+
+
 def _adam(theta, grad, state, lr, betas, eps, weight_decay, amsgrad, decoupled):
     b1, b2 = betas
     t = state["step"]
-    if decoupled:
-        theta *= 1 - lr * weight_decay
-        g = grad
-    else:
-        g = grad + weight_decay * theta
-    state["exp_avg"] = b1 * state["exp_avg"] + (1 - b1) * g
-    state["exp_avg_sq"] = b2 * state["exp_avg_sq"] + (1 - b2) * g * g
+    g = _decayed(theta, grad, lr, weight_decay, decoupled)
+    _moments(state, g, b1, b2)
     v = state["exp_avg_sq"]
     if amsgrad:  # torch keeps the max of the raw second moment, then bias-corrects it
         state["max_exp_avg_sq"] = np.maximum(state["max_exp_avg_sq"], v)
@@ -159,17 +168,12 @@ def nadam(theta, grad, state, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_deca
     """μₜ = β₁(1 − ½·0.96^(tψ)); m̂ = μₜ₊₁m/(1 − Πμ₁..ₜ₊₁) + (1 − μₜ)g/(1 − Πμ₁..ₜ); θ ← θ − γm̂/(√v̂ + ε)."""
     b1, b2 = betas
     t = state["step"]
-    if decoupled_weight_decay:
-        theta *= 1 - lr * weight_decay
-        g = grad
-    else:
-        g = grad + weight_decay * theta
+    g = _decayed(theta, grad, lr, weight_decay, decoupled_weight_decay)
     mu = b1 * (1 - 0.5 * 0.96 ** (t * momentum_decay))
     mu_next = b1 * (1 - 0.5 * 0.96 ** ((t + 1) * momentum_decay))
     state["mu_product"] = state["mu_product"] * mu
     mu_prod = state["mu_product"]
-    state["exp_avg"] = b1 * state["exp_avg"] + (1 - b1) * g
-    state["exp_avg_sq"] = b2 * state["exp_avg_sq"] + (1 - b2) * g * g
+    _moments(state, g, b1, b2)
     den = np.sqrt(state["exp_avg_sq"] / (1 - b2**t)) + eps
     c1 = lr * (1 - mu) / (1 - mu_prod)
     c2 = lr * mu_next / (1 - mu_prod * mu_next)
