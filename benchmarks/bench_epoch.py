@@ -11,62 +11,15 @@ load from elsewhere on a shared machine disturbs all methods alike.
 """
 
 import argparse
-import functools
-import time
 
 import numba
 import numpy as np
 
 from fastgd import _engine
 from fastgd import _kernels as K
-from fastgd import reference
+from fastgd.bench import Threads, best_of, fastgd_epoch, interleaved, reference_epoch
 from fastgd.datasets import make_regression
 from fastgd.optimizers import OPTIMIZERS
-
-
-def best_of(fn, repeat):
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
-
-
-def interleaved(fns, repeat):
-    """Minimum time of each function, timed in rounds (every function once per round), so that a burst of
-    load from elsewhere on a shared machine hits all of them alike and the ratios stay meaningful."""
-    best = {name: float("inf") for name in fns}
-    for _ in range(repeat):
-        for name, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            best[name] = min(best[name], time.perf_counter() - t0)
-    return best
-
-
-class Threads:
-    """Wrap a function so it runs with Numba's thread count set to n."""
-
-    def __init__(self, fn, n):
-        self.fn, self.n = fn, n
-
-    def __call__(self):
-        with _engine.numba_threads(self.n):
-            return self.fn()
-
-
-def fastgd_epoch(X, Y, opt, batch, n_threads, path=K.PATH_AUTO):
-    ts = _engine.TrainingState.fresh(opt, Y.shape[1], X.shape[1])
-    order = _engine.batch_order(X.shape[0], batch, False, None)
-    return lambda: _engine.run_epoch(X, Y, ts, opt.code, opt.pack(), batch, order, n_threads=n_threads, path=path)
-
-
-def reference_epoch(X, Y, opt, batch):
-    theta = np.zeros((Y.shape[1], X.shape[1] + 1))
-    state = opt.state_dict(*opt.init_state(theta.size))
-    order = np.arange(-(-X.shape[0] // batch))
-    return lambda: reference.epoch(X, Y, theta, state, opt.reference_step(), batch, order)
 
 
 def measure(n, d, batch, optimizer, repeat, threads):

@@ -3,14 +3,16 @@
     >>> import fastgd
     >>> model = fastgd.LinearRegressor(optimizer="adam").fit(X, y)       # doctest: +SKIP
 
-``fastgd.optimizers`` and ``fastgd.schedules`` hold the optimizer and learning-rate schedule objects;
+``fastgd.minimize`` runs the same optimizers on any differentiable function; ``fastgd.examples`` holds the
+worked examples of gradient descent. ``fastgd.optimizers`` and ``fastgd.schedules`` hold the optimizer and learning-rate schedule objects;
 ``fastgd.reference`` is the plain-NumPy specification of the compiled kernels.
 """
 
 from . import optimizers, reference, schedules
 from .estimator import LinearRegressor
+from .minimize import minimize
 from .optimizers import OPTIMIZERS
 
 __version__ = "0.1.0"
 
-__all__ = ["LinearRegressor", "OPTIMIZERS", "optimizers", "reference", "schedules", "__version__"]
+__all__ = ["LinearRegressor", "OPTIMIZERS", "minimize", "optimizers", "reference", "schedules", "__version__"]

@@ -38,13 +38,30 @@ def demo_fit(n_samples=200_000, n_features=50, optimizer="adam", batch_size=256)
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="fastgd", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="fastgd", description="With no command: a demo fit on built-in synthetic data.", allow_abbrev=False)
     parser.add_argument("--n-samples", type=int, default=200_000)
     parser.add_argument("--n-features", type=int, default=50)
     parser.add_argument("--optimizer", default="adam")
     parser.add_argument("--batch-size", type=int, default=256)
+    commands = parser.add_subparsers(dest="command")
+    from . import bench
+
+    bench.add_arguments(commands.add_parser("bench", help="fastgd next to its peers and the hardware floor",
+                                            description=bench.__doc__,
+                                            formatter_class=argparse.RawDescriptionHelpFormatter))
+    demo = commands.add_parser("demo", help="render a worked example of gradient descent to a PNG")
+    from .examples import EXAMPLES, render
+
+    demo.add_argument("name", choices=sorted(EXAMPLES))
+    demo.add_argument("--out", help="PNG path (default NAME.png)")
     args = parser.parse_args(argv)
-    demo_fit(args.n_samples, args.n_features, args.optimizer, args.batch_size)
+    if args.command == "bench":
+        bench.main_from_args(args)
+    elif args.command == "demo":
+        print(f"wrote {render(args.name, args.out)}")
+    else:
+        demo_fit(args.n_samples, args.n_features, args.optimizer, args.batch_size)
     return 0
 
 

@@ -396,8 +396,12 @@ def update(code, th, G, S, scalars, hp, lr, eta):
         eps = hp[4]
         amsgrad = hp[5] != 0.0
         decoupled = code == ADAMW
-        step = lr / (1.0 - b1**t)
-        sbc2 = math.sqrt(1.0 - b2**t)
+        if hp[6] == 0.0:  # bias correction (torch's Adam always corrects; hp[6] = 1 switches it off)
+            step = lr / (1.0 - b1**t)
+            sbc2 = math.sqrt(1.0 - b2**t)
+        else:
+            step = lr
+            sbc2 = 1.0
         shrink = 1.0 - lr * wd
         m1 = S[0]
         m2 = S[1]

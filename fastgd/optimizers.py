@@ -233,26 +233,33 @@ class RMSprop(Optimizer):
 
 
 class Adam(Optimizer):
-    """torch.optim.Adam: bias-corrected first and second moments; θ ← θ − γ m̂/(√v̂ + ε); optional AMSGrad."""
+    """torch.optim.Adam: bias-corrected first and second moments; θ ← θ − γ m̂/(√v̂ + ε); optional AMSGrad.
+
+    ``bias_correction=False`` is a fastgd extension for teaching (torch always corrects); leave it True to
+    match torch.
+    """
 
     name, code, reference = "adam", K.ADAM, staticmethod(reference.adam)
     start_lr = 0.01
     slots = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
 
-    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False):
+    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False,
+                 bias_correction=True):
         self.lr = lr
         self.betas = betas
         self.eps = eps
         self.weight_decay = weight_decay
         self.amsgrad = amsgrad
+        self.bias_correction = bias_correction
 
     def _validate_own(self):
         _betas(self, self.betas)
         _number(self, "eps", self.eps, low=0.0)
         _flag(self, "amsgrad", self.amsgrad)
+        _flag(self, "bias_correction", self.bias_correction)
 
     def _packed(self):
-        return (*self.betas, self.eps, self.amsgrad)
+        return (*self.betas, self.eps, self.amsgrad, not self.bias_correction)
 
 
 class AdamW(Adam):
@@ -261,8 +268,10 @@ class AdamW(Adam):
     name, code, reference = "adamw", K.ADAMW, staticmethod(reference.adamw)
     start_lr = 0.01
 
-    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False):
-        super().__init__(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
+    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False,
+                 bias_correction=True):
+        super().__init__(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+                         bias_correction=bias_correction)
 
 
 class Adamax(Optimizer):

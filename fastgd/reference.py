@@ -127,7 +127,7 @@ def _moments(state, g, b1, b2):
     state["exp_avg_sq"] = b2 * state["exp_avg_sq"] + (1 - b2) * g * g
 
 
-def _adam(theta, grad, state, lr, betas, eps, weight_decay, amsgrad, decoupled):
+def _adam(theta, grad, state, lr, betas, eps, weight_decay, amsgrad, decoupled, bias_correction):
     b1, b2 = betas
     t = state["step"]
     g = _decayed(theta, grad, lr, weight_decay, decoupled)
@@ -136,20 +136,26 @@ def _adam(theta, grad, state, lr, betas, eps, weight_decay, amsgrad, decoupled):
     if amsgrad:  # torch keeps the max of the raw second moment, then bias-corrects it
         state["max_exp_avg_sq"] = np.maximum(state["max_exp_avg_sq"], v)
         v = state["max_exp_avg_sq"]
-    den = np.sqrt(v) / math.sqrt(1 - b2**t) + eps
-    step = lr / (1 - b1**t)
+    c1, c2 = (1 - b1**t, 1 - b2**t) if bias_correction else (1.0, 1.0)
+    den = np.sqrt(v) / math.sqrt(c2) + eps
+    step = lr / c1
     theta -= step * state["exp_avg"] / den
     return step / den
 
 
-def adam(theta, grad, state, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False):
-    """m ← β₁m + (1 − β₁)g; v ← β₂v + (1 − β₂)g²; m̂ = m/(1 − β₁ᵗ); v̂ = v/(1 − β₂ᵗ); θ ← θ − γm̂/(√v̂ + ε)."""
-    return _adam(theta, grad, state, lr, betas, eps, weight_decay, amsgrad, decoupled=False)
+def adam(theta, grad, state, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False,
+         bias_correction=True):
+    """m ← β₁m + (1 − β₁)g; v ← β₂v + (1 − β₂)g²; m̂ = m/(1 − β₁ᵗ); v̂ = v/(1 − β₂ᵗ); θ ← θ − γm̂/(√v̂ + ε).
+
+    ``bias_correction=False`` (a fastgd extension, for teaching; torch always corrects) uses m and v as is.
+    """
+    return _adam(theta, grad, state, lr, betas, eps, weight_decay, amsgrad, False, bias_correction)
 
 
-def adamw(theta, grad, state, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False):
+def adamw(theta, grad, state, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False,
+          bias_correction=True):
     """Adam with decoupled weight decay: θ ← θ(1 − γλ) first, then the Adam step on the plain gradient."""
-    return _adam(theta, grad, state, lr, betas, eps, weight_decay, amsgrad, decoupled=True)
+    return _adam(theta, grad, state, lr, betas, eps, weight_decay, amsgrad, True, bias_correction)
 
 
 def adamax(theta, grad, state, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):

@@ -62,6 +62,16 @@ def test_schedules_match_reference(schedule):
     assert rel_err(ts.theta, theta) < TOL
 
 
+def test_adam_without_bias_correction_matches_reference():
+    X, y = problem(n=N, d=5)
+    opt = OPTIMIZERS["adam"](lr=0.01, **VARIANTS["adam_no_bias_correction"])
+    ts, _ = _engine.train(X, y, opt, batch_size=7, epochs=2)
+    theta, _ = reference_train(X, y, opt, batch_size=7, epochs=2)
+    assert rel_err(ts.theta, theta) < TOL
+    with_correction, _ = _engine.train(X, y, OPTIMIZERS["adam"](lr=0.01), batch_size=7, epochs=2)
+    assert rel_err(ts.theta, with_correction.theta) > 1e-6
+
+
 def test_l1_gives_exact_zeros():
     rng = np.random.default_rng(0)
     X = rng.standard_normal((400, 10))

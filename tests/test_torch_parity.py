@@ -17,6 +17,7 @@ torch = pytest.importorskip("torch")
 
 def make_torch(name, params, opt):
     hp = opt.get_params()
+    hp.pop("bias_correction", None)  # fastgd's teaching extension of Adam; True (the default) is torch's Adam
     if name == "sgd":
         return torch.optim.SGD(params, **hp)
     if name in ("momentum", "nesterov"):
