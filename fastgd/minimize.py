@@ -48,7 +48,7 @@ def minimize(fun, x0, grad=None, optimizer="sgd", learning_rate=None, max_iter=1
     tol : float, stop when ‖∇f(x)‖ < tol (the gradient norm rule).
     callback : callable ``callback(intermediate_result)`` called after every update with an OptimizeResult
         holding ``x``, ``fun`` and ``nit``; returning True stops early.
-    diverge_at : float, declare divergence when |f| or ‖x‖ exceeds it (or anything becomes non-finite).
+    diverge_at : float, declare divergence when abs(f) or ‖x‖ exceeds it (or anything becomes non-finite).
 
     Returns
     -------
@@ -116,7 +116,7 @@ def minimize(fun, x0, grad=None, optimizer="sgd", learning_rate=None, max_iter=1
             break
     return OptimizeResult(x=x, fun=values[-1], jac=jac, nit=len(path) - 1, nfev=counts[0], njev=counts[1],
                           success=status == 0, status=status, message=message, path=np.array(path),
-                          values=np.array(values), optimizer=opt)
+                          fvals=np.array(values), optimizer=opt)
 
 
 __all__ = ["minimize", "numerical_gradient"]

@@ -275,7 +275,7 @@ class AdamW(Adam):
 
 
 class Adamax(Optimizer):
-    """torch.optim.Adamax: infinity-norm Adam, u ← max(β₂u, |g| + ε); θ ← θ − γ m/((1 − β₁ᵗ)u)."""
+    """torch.optim.Adamax: infinity-norm Adam, u ← max(β₂u, abs(g) + ε); θ ← θ − γ m/((1 − β₁ᵗ)u)."""
 
     name, code, reference = "adamax", K.ADAMAX, staticmethod(reference.adamax)
     start_lr = 0.02

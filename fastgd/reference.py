@@ -159,7 +159,7 @@ def adamw(theta, grad, state, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_deca
 
 
 def adamax(theta, grad, state, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
-    """m ← β₁m + (1 − β₁)g; u ← max(β₂u, |g| + ε); θ ← θ − γ m / ((1 − β₁ᵗ) u)."""
+    """m ← β₁m + (1 − β₁)g; u ← max(β₂u, abs(g) + ε); θ ← θ − γ m / ((1 − β₁ᵗ) u)."""
     b1, b2 = betas
     g = grad + weight_decay * theta
     state["exp_avg"] = b1 * state["exp_avg"] + (1 - b1) * g

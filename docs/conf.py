@@ -1,0 +1,49 @@
+"""Sphinx configuration. Build: sphinx-build -W -b html docs docs/_build/html
+
+At build time this file writes docs/_generated/: the optimizer table from the registry (fastgd.optimizers) and
+the figures of the worked examples, drawn by the same functions the tests run (fastgd.examples).
+"""
+
+import inspect
+import os
+import sys
+
+sys.path.insert(0, os.path.abspath(".."))
+
+import fastgd  # noqa: E402
+from fastgd import examples  # noqa: E402
+from fastgd.optimizers import OPTIMIZERS  # noqa: E402
+
+project = "fastgd"
+version = release = fastgd.__version__
+extensions = ["myst_parser", "sphinx.ext.autodoc", "sphinx.ext.napoleon", "sphinx.ext.mathjax"]
+myst_enable_extensions = ["dollarmath"]
+source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
+exclude_patterns = ["_build", "_generated", "benchmark-latest.md"]  # the last two are included by other pages
+html_theme = "alabaster"
+html_static_path = ["_static"]
+autodoc_member_order = "bysource"
+napoleon_numpy_docstring = True
+suppress_warnings = ["myst.header"]
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+GENERATED = os.path.join(HERE, "_generated")
+os.makedirs(GENERATED, exist_ok=True)
+
+
+def _optimizer_table():
+    lines = ["| name | class | update (torch.optim's algorithm) | hyperparameters and defaults | LinearRegressor start |",
+             "|---|---|---|---|---|"]
+    for name, cls in OPTIMIZERS.items():
+        doc = inspect.getdoc(cls).splitlines()[0].replace("|", "\\|")
+        params = ", ".join(f"`{k}={v!r}`" for k, v in cls().get_params().items())
+        lines.append(f"| `{name}` | `{cls.__name__}` | {doc} | {params} | {cls.start_lr:g} |")
+    return "\n".join(lines) + "\n"
+
+
+with open(os.path.join(GENERATED, "optimizers.md"), "w") as f:
+    f.write(_optimizer_table())
+
+if os.environ.get("FASTGD_DOCS_SKIP_FIGURES") != "1":
+    for name in examples.EXAMPLES:
+        examples.render(name, os.path.join(GENERATED, f"{name}.png"))
