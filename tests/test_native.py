@@ -1,0 +1,119 @@
+"""The Cython backend (fastgd._native, built by CMakeLists.txt) against the Numba kernels and the reference.
+
+The README's install command builds the extension, so it must be importable here: a failed build is a test
+failure, not a skip.
+"""
+
+import threading
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from fastgd import LinearRegressor, _engine
+from fastgd import _kernels as K
+from fastgd import _native as N
+from fastgd.optimizers import OPTIMIZERS
+
+from conftest import VARIANTS, problem, reference_train, rel_err
+
+TOL = 1e-12  # the chunks and their order are the same; sums inside a chunk may be vectorized differently
+
+
+def test_built_with_openmp_and_same_codes():
+    assert N.OPENMP, "CMake found no OpenMP: the native kernels would run on one thread"
+    for name in ("SGD", "MOMENTUM", "NESTEROV", "ADAGRAD", "RMSPROP", "ADAM", "ADAMW", "ADAMAX", "NADAM",
+                 "CONSTANT", "INVSCALING", "EXPONENTIAL", "STEP", "COSINE", "PATH_AUTO", "PATH_SEQUENTIAL",
+                 "PATH_PARALLEL", "CHUNK_ROWS", "MAX_CHUNKS", "PAD", "PAR_MIN_WORK"):
+        assert N.CODES[name] == getattr(K, name), name
+
+
+def run(backend, X, y, opt, **kw):
+    ts, losses = _engine.train(X, y, opt, backend=backend, **kw)
+    return ts, losses
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("batch_size", [1, 7, 256, 300])
+@pytest.mark.parametrize("variant", [False, True])
+def test_native_matches_numba_and_reference(optimizer_name, dtype, batch_size, variant):
+    X, y = problem(n=300, d=5, dtype=dtype)
+    opt = OPTIMIZERS[optimizer_name](lr=0.01, **(VARIANTS[optimizer_name] if variant else {}))
+    kw = dict(batch_size=batch_size, epochs=3, random_state=3)
+    native, nl = run("native", X, y, opt, **kw)
+    numba_, ml = run("numba", X, y, opt, **kw)
+    theta, _ = reference_train(X, y, opt, **kw)
+    assert rel_err(native.theta, numba_.theta) < TOL
+    assert rel_err(native.theta, theta) < TOL
+    np.testing.assert_allclose(nl, ml, rtol=TOL)
+    assert native.step == numba_.step
+    np.testing.assert_allclose(native.state, numba_.state, rtol=1e-10, atol=1e-300)
+
+
+@pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_csr_multi_output_weights_penalties(optimizer_name, dtype, index_dtype):
+    X, Y = problem(n=200, d=6, k=3, dtype=dtype, seed=2)
+    X[np.abs(X) < 0.8] = 0
+    S = sp.csr_matrix(X)
+    Xk = (S.data, S.indices.astype(index_dtype), S.indptr.astype(index_dtype), 6)
+    sw = np.random.default_rng(1).integers(0, 3, 200).astype(float)
+    opt = OPTIMIZERS[optimizer_name](lr=0.02, **VARIANTS[optimizer_name])
+    kw = dict(batch_size=16, epochs=2, sw=sw, fit_intercept=False, l1=0.05, l2=0.1, random_state=1)
+    native, _ = run("native", Xk, Y, opt, **kw)
+    numba_, _ = run("numba", Xk, Y, opt, **kw)
+    dense, _ = run("native", X, Y, opt, **kw)
+    assert rel_err(native.theta, numba_.theta) < TOL and rel_err(native.theta, dense.theta) < TOL
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_native_bit_identical_across_threads_and_paths(dtype):
+    X, y = problem(n=2900, d=20, dtype=dtype, seed=11)
+    out = []
+    for path in (K.PATH_SEQUENTIAL, K.PATH_PARALLEL):
+        for threads in (1, 2):
+            ts, _ = run("native", X, y, OPTIMIZERS["adam"](lr=0.01), batch_size=1000, epochs=3, n_threads=threads,
+                        path=path)
+            out.append(ts.theta)
+    assert all(np.array_equal(t, out[0]) for t in out)
+
+
+def test_predict_and_batch_statistics_match():
+    X, Y = problem(n=500, d=7, k=2, seed=5)
+    theta = np.random.default_rng(0).standard_normal((2, 8))
+    close = lambda a, b: rel_err(a, b) < 1e-14  # norm-wise: entries near 0 cancel differently
+    assert close(N.predict(X, theta), K.predict(X, theta))
+    S = sp.csr_matrix(np.where(np.abs(X) > 1, X, 0))
+    Xk = (S.data, S.indices, S.indptr, 7)
+    assert close(N.predict(Xk, theta), K.predict(Xk, theta))
+    ids = np.array([3, 0, 5], dtype=np.int64)
+    sw = np.linspace(0.5, 2, 500)
+    for a, b in zip(N.batches_stats(X, Y, sw, theta, 64, ids), K.batches_stats(X, Y, sw, theta, 64, ids)):
+        assert close(a, b)
+
+
+def test_estimator_backends_agree():
+    X, y = problem(n=3000, d=12, seed=9)
+    a = LinearRegressor(backend="native", tol=None, max_iter=4, random_state=0).fit(X, y)
+    b = LinearRegressor(backend="numba", tol=None, max_iter=4, random_state=0).fit(X, y)
+    assert rel_err(a.coef_, b.coef_) < TOL and rel_err(a.predict(X), b.predict(X)) < TOL
+    assert LinearRegressor().get_params()["backend"] == "auto"
+    with pytest.raises(ValueError, match="backend must be one of"):
+        LinearRegressor(backend="cuda").fit(X, y)
+
+
+def test_native_releases_the_gil_for_concurrent_fits():
+    X, y = problem(n=4000, d=30, seed=4)
+    kw = dict(backend="native", batch_size=512, tol=None, max_iter=3, random_state=0)
+    serial = [LinearRegressor(**kw).fit(X, y).coef_ for _ in range(4)]
+    out = [None] * 4
+
+    def work(i):
+        out[i] = LinearRegressor(**kw).fit(X, y).coef_
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(np.array_equal(a, b) for a, b in zip(out, serial))
