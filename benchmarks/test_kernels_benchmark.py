@@ -54,7 +54,8 @@ def test_update(benchmark, impl, name, d):
 @pytest.mark.parametrize("n, d, b", shapes(), ids=[_shape_id(*s) for s in shapes()])
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])
 @pytest.mark.parametrize("name", sorted(OPTIMIZERS))
-@pytest.mark.parametrize("impl", ["fastgd-sequential", "fastgd-parallel", "numpy"])
+@pytest.mark.parametrize("impl", ["fastgd-sequential", "fastgd-parallel", "native-sequential", "native-parallel",
+                                  "numpy"])
 def test_epoch(benchmark, impl, name, dtype, n, d, b):
     X, Y = data(n, d, dtype)
     opt = OPTIMIZERS[name]()
@@ -70,5 +71,6 @@ def test_epoch(benchmark, impl, name, dtype, n, d, b):
         return
     ts = _engine.TrainingState.fresh(opt, 1, d)
     path = K.PATH_PARALLEL if impl.endswith("parallel") else K.PATH_SEQUENTIAL
-    benchmark(_engine.run_epoch, X, Y, ts, opt.code, opt.pack(), b, order, n_threads=2, path=path)
+    backend = "native" if impl.startswith("native") else "numba"
+    benchmark(_engine.run_epoch, X, Y, ts, opt.code, opt.pack(), b, order, n_threads=2, path=path, backend=backend)
     assert np.all(np.isfinite(ts.theta))

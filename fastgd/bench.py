@@ -9,7 +9,8 @@ Every figure is measured in this process on the same data, and epoch times are t
 times move. Rows:
 
 * floor: the fastest read-only pass over X with all cores (``fastgd._kernels.read_floor``);
-* fastgd epoch for every optimizer, float32 and float64, 1 thread and all threads;
+* fastgd epoch for every optimizer, float32 and float64, 1 thread and all threads (Numba kernels), and the
+  native (Cython) kernels for Adam when they are built;
 * the plain-NumPy reference epoch (``fastgd.reference``), Adam, float64;
 * scikit-learn's SGDRegressor, one epoch (``max_iter=1``);
 * torch ``nn.Linear`` + ``torch.optim.Adam``, one mini-batch epoch, when torch is installed;
@@ -88,12 +89,13 @@ class Threads:
             return self.fn()
 
 
-def fastgd_epoch(X, Y, opt, batch, n_threads, path=K.PATH_AUTO):
+def fastgd_epoch(X, Y, opt, batch, n_threads, path=K.PATH_AUTO, backend="numba"):
     """A callable running one fastgd epoch (batches in order) on fresh state each time it is built."""
     ts = _engine.TrainingState.fresh(opt, Y.shape[1], X.shape[1])
     order = _engine.batch_order(X.shape[0], batch, False, None)
     hp = opt.pack()
-    return lambda: _engine.run_epoch(X, Y, ts, opt.code, hp, batch, order, n_threads=n_threads, path=path)
+    return lambda: _engine.run_epoch(X, Y, ts, opt.code, hp, batch, order, n_threads=n_threads, path=path,
+                                     backend=backend)
 
 
 def reference_epoch(X, Y, opt, batch):
@@ -246,21 +248,21 @@ print(json.dumps({"extra_bytes": peak[0] - base, "x_mb": X.nbytes / 2**20}))
 """
 
 _COLD_SCRIPT = """
-import time
+import sys, time
 t0 = time.perf_counter()
 import numpy as np
 import fastgd
 t1 = time.perf_counter()
 X = np.random.default_rng(0).standard_normal((1000, 10)); y = X.sum(axis=1)
-fastgd.LinearRegressor(max_iter=5, tol=None).fit(X, y)
+fastgd.LinearRegressor(max_iter=5, tol=None, backend=sys.argv[1]).fit(X, y)
 t2 = time.perf_counter()
 print(t1 - t0, t2 - t1)
 """
 
 
-def _python(script, *args):
+def _python(script, *args, env=None):
     out = subprocess.run([sys.executable, "-c", script, *map(str, args)], capture_output=True, text=True,
-                         check=True)
+                         check=True, env=None if env is None else {**os.environ, **env})
     return out.stdout.strip().splitlines()[-1]
 
 
@@ -273,10 +275,24 @@ def extra_memory_mb(n, d):
 
 
 def cold_start():
-    """Wall time of a new process: interpreter + ``import fastgd`` + a first small fit (cached kernels)."""
-    t0 = time.perf_counter()
-    imp, fit = map(float, _python(_COLD_SCRIPT).split())
-    return {"process_s": time.perf_counter() - t0, "import_s": imp, "first_fit_s": fit}
+    """Wall time of a new process: interpreter + ``import fastgd`` + a first small fit, for each backend.
+
+    "numba" loads its kernels from Numba's on-disk cache; "numba, no cache" points NUMBA_CACHE_DIR at an empty
+    directory, so it pays the JIT compilation; "native" needs none ("native" is absent when not built).
+    """
+    import tempfile
+
+    out = {}
+    runs = [("numba", "numba", None)]
+    with tempfile.TemporaryDirectory() as empty:
+        runs.append(("numba, no cache", "numba", {"NUMBA_CACHE_DIR": empty}))
+        if _engine.native_available():
+            runs.append(("native", "native", None))
+        for label, backend, env in runs:
+            t0 = time.perf_counter()
+            imp, fit = map(float, _python(_COLD_SCRIPT, backend, env=env).split())
+            out[label] = {"process_s": time.perf_counter() - t0, "import_s": imp, "first_fit_s": fit}
+    return out
 
 
 def scaling(d, ns, ds, n_for_d, threads, repeat):
@@ -348,6 +364,11 @@ def run(n=1_000_000, d=100, batch=256, repeat=5, threads=None, optimizers=None, 
         for label, data in (("float64", X), ("float32", X32)):
             fns[f"fastgd {name} {label}, {threads} threads"] = fastgd_epoch(data, Y, opt, batch, threads)
             fns[f"fastgd {name} {label}, 1 thread"] = fastgd_epoch(data, Y, opt, batch, 1)
+    if _engine.native_available():
+        for label, data in (("float64", X), ("float32", X32)):
+            fns[f"fastgd native adam {label}, {threads} threads"] = fastgd_epoch(data, Y, adam, batch, threads,
+                                                                                backend="native")
+            fns[f"fastgd native adam {label}, 1 thread"] = fastgd_epoch(data, Y, adam, batch, 1, backend="native")
     fns["scikit-learn SGDRegressor, 1 epoch"] = sgdregressor_epoch(X, y)
     torch_fn = torch_epoch(X, y, batch, threads) if torch else None
     if torch_fn is not None:
@@ -428,10 +449,9 @@ def to_markdown(res):
     out += ["", "Time to a training MSE within 1 % of the least-squares optimum: " + "; ".join(
         f"{k} {_fmt_s(v['seconds'])} in {v['epochs']} epoch(s)" + ("" if v["reached"] else " (not reached)")
         for k, v in tta.items())]
-    if res["cold_start"]:
-        cs = res["cold_start"]
-        out.append(f"Cold process: import fastgd {cs['import_s']:.2f} s + first small fit {cs['first_fit_s']:.2f} s "
-                   f"(whole process {cs['process_s']:.2f} s, kernels from Numba's cache).")
+    for label, cs in (res["cold_start"] or {}).items():
+        out.append(f"Cold process, backend {label}: import fastgd {cs['import_s']:.2f} s + first small fit "
+                   f"{cs['first_fit_s']:.2f} s (whole process {cs['process_s']:.2f} s).")
     sc = res["scaling"]
     out.append("Per-row epoch cost by n: " + ", ".join(
         f"{r['n']:,} ({r['dtype']}) {r['ns_per_row']:.1f} ns" for r in sc["by_n"]))

@@ -59,7 +59,10 @@ def test_every_row_is_present_and_finite(results):
         if key == "torch_over_epoch" and value is None:
             continue
         assert math.isfinite(value), key
-    assert res["cold_start"]["first_fit_s"] > 0
+    assert {"numba", "numba, no cache", "native"} == set(res["cold_start"])
+    assert all(cs["first_fit_s"] > 0 for cs in res["cold_start"].values())
+    for dtype in ("float32", "float64"):
+        assert f"fastgd native adam {dtype}, {threads} threads" in names
 
 
 def test_markdown_and_plots_written(results):
