@@ -257,6 +257,11 @@ cdef inline double decayed(double* th, const double* G, Py_ssize_t q, double wd,
     return G[q] + wd * th[q]
 
 
+cdef inline void moments(double* m1, double* m2, Py_ssize_t q, double g, double b1, double b2) noexcept nogil:
+    m1[q] = b1 * m1[q] + (1.0 - b1) * g
+    m2[q] = b2 * m2[q] + (1.0 - b2) * g * g
+
+
 cdef void update(int code, double* th, const double* G, double* S, Py_ssize_t P, double* scalars,
                  const double* hp, double lr, double* eta) noexcept nogil:
     cdef Py_ssize_t q
@@ -341,8 +346,7 @@ cdef void update(int code, double* th, const double* G, double* S, Py_ssize_t P,
         m3 = S + 2 * P
         for q in range(P):
             g = decayed(th, G, q, wd, shrink, decoupled)
-            m1[q] = b1 * m1[q] + (1.0 - b1) * g
-            m2[q] = b2 * m2[q] + (1.0 - b2) * g * g
+            moments(m1, m2, q, g, b1, b2)
             if amsgrad:
                 m3[q] = max(m3[q], m2[q])
                 den = sqrt(m3[q]) / sbc2 + eps
@@ -383,8 +387,7 @@ cdef void update(int code, double* th, const double* G, double* S, Py_ssize_t P,
         m2 = S + P
         for q in range(P):
             g = decayed(th, G, q, wd, shrink, decoupled)
-            m1[q] = b1 * m1[q] + (1.0 - b1) * g
-            m2[q] = b2 * m2[q] + (1.0 - b2) * g * g
+            moments(m1, m2, q, g, b1, b2)
             den = sqrt(m2[q] / bc2) + eps
             th[q] -= c1 * g / den
             th[q] -= c2 * m1[q] / den
