@@ -117,3 +117,17 @@ def test_native_releases_the_gil_for_concurrent_fits():
     for t in threads:
         t.join()
     assert all(np.array_equal(a, b) for a, b in zip(out, serial))
+
+
+def test_missing_extension_is_reported_and_auto_falls_back(monkeypatch):
+    import sys
+
+    X, y = problem(n=200, d=3)
+    import fastgd
+
+    monkeypatch.setitem(sys.modules, "fastgd._native", None)  # as if the build had produced no extension
+    monkeypatch.delattr(fastgd, "_native", raising=False)
+    assert not _engine.native_available() and _engine.kernels("auto") is K
+    with pytest.raises(ImportError, match="backend='native' needs the compiled extension.*pip install"):
+        LinearRegressor(backend="native").fit(X, y)
+    assert LinearRegressor(backend="auto", max_iter=2, tol=None).fit(X, y).score(X, y) > 0
