@@ -261,8 +261,19 @@ print(t1 - t0, t2 - t1)
 
 
 def _python(script, *args, env=None):
-    out = subprocess.run([sys.executable, "-c", script, *map(str, args)], capture_output=True, text=True,
-                         check=True, env=None if env is None else {**os.environ, **env})
+    """Run ``script`` in a new interpreter as a user would: from a neutral directory (``python -c`` puts the
+    working directory first on sys.path, which in a source checkout would shadow the installed package and
+    its compiled extension), with any PYTHONPATH made absolute."""
+    import tempfile
+
+    full = {**os.environ, **(env or {})}
+    if full.get("PYTHONPATH"):
+        full["PYTHONPATH"] = os.pathsep.join(os.path.abspath(p) for p in full["PYTHONPATH"].split(os.pathsep))
+    with tempfile.TemporaryDirectory() as cwd:
+        out = subprocess.run([sys.executable, "-c", script, *map(str, args)], capture_output=True, text=True,
+                             env=full, cwd=cwd)
+    if out.returncode:
+        raise RuntimeError(f"benchmark subprocess failed:\n{out.stderr[-2000:]}")
     return out.stdout.strip().splitlines()[-1]
 
 
