@@ -187,6 +187,12 @@ def _plt():
     return plt
 
 
+def _save(fig, path):
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    _plt().close(fig)
+
+
 def _contours(ax, fun, lim, levels=30):
     xs = np.linspace(-lim[0], lim[0], 200)
     ys = np.linspace(-lim[1], lim[1], 200)
@@ -210,9 +216,7 @@ def plot_step_sizes_1d(path):
     ax.set_ylabel("x")
     ax.set_title("f(x) = x² from x₀ = 8.7")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def plot_step_sizes_2d(path):
@@ -225,9 +229,7 @@ def plot_step_sizes_2d(path):
         ax.set_title(name)
         ax.set_aspect("equal")
         ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def plot_optimizers(path):
@@ -244,9 +246,7 @@ def plot_optimizers(path):
     ax2.set_xlabel("iteration")
     ax2.set_ylabel("f(x)")
     ax2.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def plot_batch_sizes(path):
@@ -265,9 +265,7 @@ def plot_batch_sizes(path):
         a.set_ylabel("training MSE − optimum")
         a.legend()
     fig.suptitle("Batch vs stochastic vs mini-batch gradient descent (linear regression)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def plot_stationary_points(path):
@@ -290,9 +288,7 @@ def plot_stationary_points(path):
         ax2.plot(p[:, 0], p[:, 1], style, lw=1)
         ax2.plot(*run["end"], "k*" if run["kind"] == "minimum" else "rx", ms=8)
     ax2.set_title("Six-hump camel: end points by start and optimizer (— GD, -- Adam)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save(fig, path)
 
 
 EXAMPLES = {
