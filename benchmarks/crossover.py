@@ -9,7 +9,6 @@ The automatic rule in fastgd._kernels (PAR_MIN_WORK, in rows x features x output
 import argparse
 
 import numba
-import numpy as np
 
 from fastgd import _kernels as K
 from fastgd.datasets import make_regression

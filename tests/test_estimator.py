@@ -15,7 +15,7 @@ from sklearn.model_selection import GridSearchCV
 import fastgd
 from fastgd import LinearRegressor, _engine, schedules
 from fastgd.datasets import make_regression
-from fastgd.optimizers import OPTIMIZERS, AdamW
+from fastgd.optimizers import AdamW
 
 
 @pytest.fixture(scope="module")
