@@ -30,8 +30,10 @@ def problem(n=300, d=5, k=1, dtype=np.float64, seed=0, noise=0.1):
 
 
 def reference_train(X, y, opt, *, batch_size, epochs, shuffle=True, random_state=0, sw=None,
-                    fit_intercept=True, schedule=None, l1=0.0, l2=0.0):
-    """The same training run as fastgd._engine.train, with fastgd.reference doing all the arithmetic."""
+                    fit_intercept=True, schedule=None, l1=0.0, l2=0.0, return_state=False):
+    """The same training run as fastgd._engine.train, with fastgd.reference doing all the arithmetic.
+
+    Returns ``(theta, losses)``, and the optimizer state dict too with ``return_state=True``."""
     Y = _engine.targets_2d(y)
     theta = np.zeros((Y.shape[1], X.shape[1] + 1))
     st, sc = opt.init_state(theta.size)
@@ -42,7 +44,7 @@ def reference_train(X, y, opt, *, batch_size, epochs, shuffle=True, random_state
         order = _engine.batch_order(X.shape[0], batch_size, shuffle, rng)
         losses.append(reference.epoch(X, Y, theta, state, opt.reference_step(), batch_size, order, sw=sw,
                                       fit_intercept=fit_intercept, schedule=schedule, l1=l1, l2=l2))
-    return theta, losses
+    return (theta, losses, state) if return_state else (theta, losses)
 
 
 def rel_err(a, b):
