@@ -11,10 +11,9 @@ import argparse
 import numba
 
 from fastgd import _kernels as K
+from fastgd.bench import best_of, fastgd_epoch
 from fastgd.datasets import make_regression
 from fastgd.optimizers import OPTIMIZERS
-
-from bench_epoch import best_of, fastgd_epoch
 
 
 def main(argv=None):

@@ -26,18 +26,12 @@ from . import _kernels as K
 from . import reference
 
 
-class Optimizer:
-    """Base class: hyperparameter handling shared by every optimizer."""
+class Params:
+    """scikit-learn-style parameter handling for objects whose constructor arguments are their parameters
+    (optimizers and learning-rate schedules): ``get_params``/``set_params``, so ``clone`` and
+    ``GridSearchCV`` reach them, and equality by type and parameters."""
 
-    name = None
-    code = None
-    slots = ()
-    reference = None
-    # The starting rate LinearRegressor uses when this optimizer is named by a string (its "adaptive" rate
-    # then shrinks it as needed). Chosen on standardized data: it reaches within 1e-7 of the least-squares
-    # R^2 on a well-conditioned problem and stays stable with strongly correlated features (measured with
-    # batch 32). The object's own ``lr`` default is torch's.
-    start_lr = None
+    _noun = "parameter"  # the word error messages use
 
     @classmethod
     def _param_names(cls):
@@ -50,19 +44,34 @@ class Optimizer:
         valid = self._param_names()
         for key, value in params.items():
             if key not in valid:
-                raise ValueError(f"{type(self).__name__} has no hyperparameter {key!r}; valid ones: {valid}")
+                raise ValueError(f"{type(self).__name__} has no {self._noun} {key!r}; valid ones: {valid}")
             setattr(self, key, value)
         return self
-
-    def __repr__(self):
-        defaults = inspect.signature(type(self).__init__).parameters
-        changed = [f"{k}={v!r}" for k, v in self.get_params().items() if v != defaults[k].default]
-        return f"{type(self).__name__}({', '.join(changed)})"
 
     def __eq__(self, other):
         return type(self) is type(other) and self.get_params() == other.get_params()
 
     __hash__ = None
+
+
+class Optimizer(Params):
+    """Base class: hyperparameter handling shared by every optimizer."""
+
+    name = None
+    code = None
+    slots = ()
+    reference = None
+    # The starting rate LinearRegressor uses when this optimizer is named by a string (its "adaptive" rate
+    # then shrinks it as needed). Chosen on standardized data: it reaches within 1e-7 of the least-squares
+    # R^2 on a well-conditioned problem and stays stable with strongly correlated features (measured with
+    # batch 32). The object's own ``lr`` default is torch's.
+    start_lr = None
+    _noun = "hyperparameter"
+
+    def __repr__(self):
+        defaults = inspect.signature(type(self).__init__).parameters
+        changed = [f"{k}={v!r}" for k, v in self.get_params().items() if v != defaults[k].default]
+        return f"{type(self).__name__}({', '.join(changed)})"
 
     # -- validation ---------------------------------------------------------------------------------------
     def validate(self):

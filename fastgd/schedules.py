@@ -12,16 +12,15 @@ reference). ``lr`` is the base rate: the schedule's own ``lr`` when given, else 
     Warmup(steps, then)           lr * t / steps for t <= steps, then ``then`` counted from the end of warm-up
 """
 
-import inspect
 import math
 
 import numpy as np
 
 from . import _kernels as K
-from .optimizers import _number
+from .optimizers import Params, _number
 
 
-class Schedule:
+class Schedule(Params):
     """Base class: sklearn-style parameters, packing for the kernel, evaluation in Python."""
 
     code = None
@@ -29,27 +28,9 @@ class Schedule:
     def __init__(self, lr=None):
         self.lr = lr
 
-    def _params(self):
-        return [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
-
-    def get_params(self, deep=True):
-        return {name: getattr(self, name) for name in self._params()}
-
-    def set_params(self, **params):
-        for key, value in params.items():
-            if key not in self._params():
-                raise ValueError(f"{type(self).__name__} has no parameter {key!r}; valid ones: {self._params()}")
-            setattr(self, key, value)
-        return self
-
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({args})"
-
-    def __eq__(self, other):
-        return type(self) is type(other) and self.get_params() == other.get_params()
-
-    __hash__ = None
 
     def validate(self):
         if self.lr is not None:
