@@ -25,11 +25,24 @@ class TrainingState:
         if theta is None:
             theta = np.zeros((n_outputs, n_features + 1))
         state, scalars = optimizer.init_state(n_outputs * (n_features + 1))
-        return cls(np.ascontiguousarray(theta, dtype=np.float64), state, scalars)
+        return cls(np.ascontiguousarray(theta, dtype=np.float64), state, scalars, optimizer.code)
+
+    code: int = -1  # the optimizer code the state belongs to
 
     @property
     def step(self):
         return int(self.scalars[0])
+
+    def fits(self, optimizer, n_outputs, n_features):
+        """Whether this state can continue with ``optimizer`` on data of this shape (else start afresh)."""
+        return (self.code == optimizer.code and self.theta.shape == (n_outputs, n_features + 1)
+                and self.state.shape == (len(optimizer.slots), n_outputs * (n_features + 1)))
+
+    def snapshot(self):
+        return self.theta.copy(), self.state.copy(), self.scalars.copy()
+
+    def restore(self, snap):
+        self.theta[...], self.state[...], self.scalars[...] = snap
 
 
 def targets_2d(y):
@@ -113,16 +126,25 @@ def no_schedule():
     return np.zeros(K.SCHED_LEN)
 
 
+EMPTY = np.empty(0)
+
+
 def run_epoch(X, Y, ts, optimizer_code, hp, batch_size, order, *, sw=None, sched=None, l1=0.0, l2=0.0,
-              fit_intercept=True, n_threads=1, path=K.PATH_AUTO, backend="numba"):
-    """One epoch of the fused kernel. Updates ``ts`` in place; returns ``(mean_loss, finite)``."""
-    sw = np.empty(0) if sw is None else sw
+              fit_intercept=True, n_threads=1, path=K.PATH_AUTO, backend="numba", stdz=None, avg=None,
+              batch_weight=0.0):
+    """One epoch of the fused kernel. Updates ``ts`` in place; returns ``(mean_loss, finite)``.
+
+    ``stdz``: the packed standardization (``Scaling.pack``) or None; ``avg``: an array of k·(d+1) + 1 zeros
+    that receives the running mean of the parameters over the epoch's updates, or None. ``batch_weight`` > 0:
+    divide every batch's gradient sums by this weight instead of the batch's own (see the kernels).
+    """
+    sw = EMPTY if sw is None else sw
     sched = no_schedule() if sched is None else sched
-    pen = np.array([l1, l2], dtype=np.float64)
+    pen = np.array([l1, l2, batch_weight], dtype=np.float64)
     with numba_threads(n_threads):
         loss_sum, weight_sum, finite = kernels(backend).epoch(
             X, Y, sw, ts.theta, ts.state, ts.scalars, optimizer_code, hp, sched, pen, fit_intercept,
-            batch_size, order, n_threads, path)
+            batch_size, order, n_threads, path, EMPTY if stdz is None else stdz, EMPTY if avg is None else avg)
     return (loss_sum / weight_sum if weight_sum > 0 else np.nan), finite
 
 

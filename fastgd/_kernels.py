@@ -460,10 +460,34 @@ def update(code, th, G, S, scalars, hp, lr, eta):
 
 
 @jit()
-def _finish_batch(G, W, th, state, scalars, code, hp, sched, pen, fit_intercept, eta, k, d, acc):
-    """Everything after a batch's raw sums G = [Σ s r x, Σ s r², ...]: scale, penalize, update, prox.
+def raw_theta(th, stdz, k, d, raw):
+    """Parameters in the data's units from the standardized ones (see ``epoch``): raw = what X and Y meet.
 
-    ``acc[0]`` and ``acc[1]`` accumulate the epoch's weighted loss and weight.
+    ``stdz = [x_mean (d), x_scale (d), y_mean (k), y_scale (k)]``. Per output j, with w = th[j, :d] and
+    b = th[j, d]: raw weights y_scale·w / x_scale, raw intercept y_scale·(b − Σ w·x_mean / x_scale) + y_mean.
+    O(k·d): this is how standardization costs nothing per row.
+    """
+    p = d + 1
+    for j in range(k):
+        o = j * p
+        ys = stdz[2 * d + k + j]
+        shift = 0.0
+        for c in range(d):
+            v = th[o + c] / stdz[d + c]
+            shift += v * stdz[c]
+            raw[j, c] = ys * v
+        raw[j, d] = ys * (th[o + d] - shift) + stdz[2 * d + j]
+
+
+@jit()
+def _finish_batch(G, W, th, raw, state, scalars, code, hp, sched, pen, fit_intercept, eta, k, d, acc, stdz, avg):
+    """Everything after a batch's raw sums G = [Σ s r x, Σ s r², ...]: scale, penalize, update, prox, average.
+
+    ``acc[0]`` and ``acc[1]`` accumulate the epoch's weighted loss (in the data's units) and weight. With
+    standardization (``stdz`` non-empty) the sums, taken at the raw parameters, become the gradient in the
+    standardized coordinates by an O(k·d) correction (centring by x_mean, scaling by x_scale and y_scale),
+    the penalties act on the raw weights, and ``raw`` is refreshed after the update. ``avg`` (non-empty:
+    P values and a count) receives the running mean of the parameters after each update.
     """
     if not W > 0.0:  # a batch whose weights are all zero carries no information
         return
@@ -471,14 +495,26 @@ def _finish_batch(G, W, th, state, scalars, code, hp, sched, pen, fit_intercept,
     P = k * p
     acc[0] += G[P]
     acc[1] += W
-    scale = 2.0 / W
+    # pen[2] > 0: every batch's sums are divided by this fixed weight (the mean batch weight), so a short last
+    # batch or a light one counts for what it holds and the fixed point is the full objective's; 0: by the
+    # batch's own weight (torch's mean loss per batch)
+    scale = 2.0 / (pen[2] if pen.shape[0] > 2 and pen[2] > 0.0 else W)
     l1 = pen[0]
     l2 = pen[1]
+    std = stdz.shape[0] > 0
     for j in range(k):
         o = j * p
-        for c in range(d):
-            G[o + c] = G[o + c] * scale + l2 * th[o + c]
-        G[o + d] = G[o + d] * scale if fit_intercept else 0.0
+        if std:
+            ys = stdz[2 * d + k + j]
+            gb = G[o + d]
+            for c in range(d):
+                xs = stdz[d + c]
+                G[o + c] = (G[o + c] - stdz[c] * gb) * (scale / (xs * ys)) + (l2 / (xs * xs)) * th[o + c]
+            G[o + d] = gb * (scale / ys) if fit_intercept else 0.0
+        else:
+            for c in range(d):
+                G[o + c] = G[o + c] * scale + l2 * th[o + c]
+            G[o + d] = G[o + d] * scale if fit_intercept else 0.0
     scalars[0] += 1.0
     update(code, th, G, state, scalars, hp, lr_at(hp[0], sched, scalars[0]), eta)
     if l1 > 0.0:
@@ -486,16 +522,25 @@ def _finish_batch(G, W, th, state, scalars, code, hp, sched, pen, fit_intercept,
             o = j * p
             for c in range(d):
                 thr = eta[o + c] * l1
+                if std:
+                    thr /= stdz[2 * d + k + j] * stdz[d + c]
                 v = th[o + c]
                 th[o + c] = v - thr if v > thr else (v + thr if v < -thr else 0.0)
+    if std:
+        raw_theta(th, stdz, k, d, raw)
+    if avg.shape[0] > 0:
+        cnt = avg[P] + 1.0
+        avg[P] = cnt
+        for q in range(P):
+            avg[q] += (th[q] - avg[q]) / cnt
 
 
 SPINS_BEFORE_YIELD = 2000
 
 
 @jit(parallel=True)
-def _epoch_team(X, Y, sw, theta, state, scalars, code, hp, lr_sched, pen, fit_intercept, batch_size, order,
-                n_workers, ch, part, G, eta, task_start, sync, acc):
+def _epoch_team(X, Y, sw, theta, raw, state, scalars, code, hp, lr_sched, pen, fit_intercept, batch_size, order,
+                n_workers, ch, part, G, eta, task_start, sync, acc, stdz, avg):
     """The parallel epoch (``lr_sched``: the schedule; Numba reserves the name ``sched`` in prange code): one parallel region for the whole epoch instead of one per batch.
 
     Every chunk of every batch is a task, numbered in visiting order (batch bi owns tasks
@@ -531,7 +576,7 @@ def _epoch_team(X, Y, sw, theta, state, scalars, code, hp, lr_sched, pen, fit_in
             start = order[bi] * batch_size
             stop = min(start + batch_size, n)
             s0 = start + c * ch
-            _chunk_grad(X, Y, sw, theta, s0, min(s0 + ch, stop), part[c])
+            _chunk_grad(X, Y, sw, raw, s0, min(s0 + ch, stop), part[c])
             if intr.fetch_add(sync, 2, 1) + 1 == task_start[bi + 1]:
                 # the batch's last chunk is done: reduce in chunk order, update, publish the next batch
                 for q in range(m):
@@ -539,20 +584,25 @@ def _epoch_team(X, Y, sw, theta, state, scalars, code, hp, lr_sched, pen, fit_in
                 for cc in range(task_start[bi + 1] - task_start[bi]):
                     for q in range(m):
                         G[q] += part[cc, q]
-                _finish_batch(G, _batch_weight(sw, start, stop), th, state, scalars, code, hp, lr_sched, pen,
-                              fit_intercept, eta, k, d, acc)
+                _finish_batch(G, _batch_weight(sw, start, stop), th, raw, state, scalars, code, hp, lr_sched, pen,
+                              fit_intercept, eta, k, d, acc, stdz, avg)
                 intr.store_release(sync, 0, bi + 1)
 
 
 @jit()
 def epoch(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept, batch_size, order,
-          n_threads, path):
+          n_threads, path, stdz, avg):
     """One fused pass over the batches listed in ``order`` (batch b = rows [b*batch_size, (b+1)*batch_size)).
 
     For each batch: gradient of the mean squared error (parallel or sequential path), penalty, one optimizer
     update of every coordinate. Returns ``(loss_sum, weight_sum, finite)``: the weighted sum of squared
     residuals seen during the epoch (each batch at the weights before its update), the sum of the batches'
     weights, and whether every parameter is finite at the end.
+
+    ``stdz`` (empty: off) standardizes implicitly: ``theta`` and the optimizer state live in the coordinates
+    of centred and scaled columns and targets, ``stdz = [x_mean (d), x_scale (d), y_mean (k), y_scale (k)]``,
+    while the rows are read raw, at the raw parameters (``raw_theta``); X is never copied. ``avg`` (empty:
+    off; else k·(d+1) values and a count) accumulates the running mean of the parameters after each update.
     """
     n, d = shape(X)
     k = Y.shape[1]
@@ -566,6 +616,11 @@ def epoch(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept, 
     th = theta.reshape(P)
     eta = np.empty(P if pen[0] > 0.0 else 0)
     acc = np.zeros(2)
+    if stdz.shape[0] > 0:
+        raw = np.empty((k, d + 1))
+        raw_theta(th, stdz, k, d, raw)
+    else:
+        raw = theta  # the parameters are the data's own
     nb = order.shape[0]
     if use_par:
         task_start = np.empty(nb + 1, dtype=np.int64)
@@ -575,15 +630,15 @@ def epoch(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept, 
             rows = min(start + batch_size, n) - start
             task_start[bi + 1] = task_start[bi] + (rows + ch - 1) // ch
         sync = np.zeros(3, dtype=np.int64)
-        _epoch_team(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept, batch_size, order,
-                    max(n_threads, 1), ch, part, G, eta, task_start, sync, acc)
+        _epoch_team(X, Y, sw, theta, raw, state, scalars, code, hp, sched, pen, fit_intercept, batch_size, order,
+                    max(n_threads, 1), ch, part, G, eta, task_start, sync, acc, stdz, avg)
     else:
         for bi in range(nb):
             start = order[bi] * batch_size
             stop = min(start + batch_size, n)
-            _batch_grad_sequential(X, Y, sw, theta, start, stop, ch, part, G)
-            _finish_batch(G, _batch_weight(sw, start, stop), th, state, scalars, code, hp, sched, pen,
-                          fit_intercept, eta, k, d, acc)
+            _batch_grad_sequential(X, Y, sw, raw, start, stop, ch, part, G)
+            _finish_batch(G, _batch_weight(sw, start, stop), th, raw, state, scalars, code, hp, sched, pen,
+                          fit_intercept, eta, k, d, acc, stdz, avg)
     finite = True
     for q in range(P):
         if not math.isfinite(th[q]):
@@ -641,3 +696,104 @@ def read_floor(X):
                 s += X[i, j]
         sums[c] = s
     return sums.sum()
+
+
+STATS_ROWS = 4096  # rows per chunk of column_stats (more chunks only above STATS_ROWS * MAX_CHUNKS rows)
+
+
+@jit()
+def column_stats(X, sw):
+    """Weighted mean and variance of every column of X (dense or CSR) and the total weight, in float64.
+
+    Dense X: fixed row chunks (their size depends on n only), each summarized by its mean and centred sum of
+    squares, merged in chunk order (Chan et al.), so the result is deterministic and accurate for
+    columns with a large mean. CSR: one sequential pass over the stored values (Σ s·x and Σ s·x²).
+    """
+    mean, m2, total = _column_moments(X, sw)
+    d = mean.shape[0]
+    var = np.empty(d)
+    for j in range(d):
+        var[j] = max(m2[j], 0.0) / total if total > 0.0 else 0.0
+    return mean, var, total
+
+
+@jit(parallel=True)
+def _dense_stats(X, sw):
+    n, d = X.shape
+    weighted = sw.shape[0] > 0
+    rows = max(STATS_ROWS, (n + MAX_CHUNKS - 1) // MAX_CHUNKS)
+    nch = (n + rows - 1) // rows
+    cmean = np.zeros((nch, d))
+    cm2 = np.zeros((nch, d))
+    cw = np.zeros(nch)
+    for c in prange(nch):
+        _dense_moments(X, sw, weighted, c * rows, min(c * rows + rows, n), cmean[c], cm2[c], cw, c)
+    mean = np.zeros(d)
+    m2 = np.zeros(d)
+    total = 0.0
+    for c in range(nch):  # Chan's pairwise merge, in chunk order
+        wc = cw[c]
+        if wc <= 0.0:
+            continue
+        new = total + wc
+        for j in range(d):
+            delta = cmean[c, j] - mean[j]
+            mean[j] += delta * (wc / new)
+            m2[j] += cm2[c, j] + delta * delta * (total * wc / new)
+        total = new
+    return mean, m2, total
+
+
+@jit()
+def _dense_moments(X, sw, weighted, start, stop, mean, m2, cw, c):
+    d = X.shape[1]
+    w = 0.0
+    for i in range(start, stop):
+        s = sw[i] if weighted else 1.0
+        w += s
+        for j in range(d):
+            mean[j] += s * X[i, j]
+    cw[c] = w
+    if w <= 0.0:
+        return
+    for j in range(d):
+        mean[j] /= w
+    for i in range(start, stop):
+        s = sw[i] if weighted else 1.0
+        for j in range(d):
+            r = X[i, j] - mean[j]
+            m2[j] += s * r * r
+
+
+@jit()
+def _csr_stats(X, sw):
+    data, indices, indptr, d = X
+    n = indptr.shape[0] - 1
+    mean = np.zeros(d)
+    m2 = np.zeros(d)
+    weighted = sw.shape[0] > 0
+    total = 0.0
+    for i in range(n):
+        s = sw[i] if weighted else 1.0
+        total += s
+        for q in range(indptr[i], indptr[i + 1]):
+            v = data[q]
+            mean[indices[q]] += s * v
+            m2[indices[q]] += s * v * v
+    if total > 0.0:
+        for j in range(d):
+            mu = mean[j] / total
+            m2[j] -= total * mu * mu  # Σ s(x − μ)² = Σ s x² − W μ² (zeros included)
+            mean[j] = mu
+    return mean, m2, total
+
+
+def _column_moments(X, sw):
+    """(mean, centred sum of squares, total weight) per column: dense or CSR, chosen at compile time."""
+
+
+@overload(_column_moments, jit_options=OVERLOAD_FLAGS)
+def _column_moments_impl(X, sw):
+    if _is_csr(X):
+        return lambda X, sw: _csr_stats(X, sw)
+    return lambda X, sw: _dense_stats(X, sw)

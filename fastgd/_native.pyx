@@ -406,27 +406,56 @@ cdef struct Train:
     const double* sched
     double l1
     double l2
+    double wnorm  # pen[2]: fixed batch weight to divide by (0: each batch's own)
     int code
     bint fit_intercept
     double* eta
     double loss_sum
     double weight_sum
+    const double* stdz  # NULL: no standardization (see _kernels.epoch)
+    double* raw  # the parameters in the data's units (tr.th itself when stdz is NULL)
+    double* avg  # NULL, or P running means and a count
+
+
+cdef void raw_theta(const double* th, const double* stdz, Py_ssize_t k, Py_ssize_t d,
+                    double* raw) noexcept nogil:
+    """As _kernels.raw_theta: parameters in the data's units from the standardized ones, O(k·d)."""
+    cdef Py_ssize_t p = d + 1, j, c, o
+    cdef double ys, shift, v
+    for j in range(k):
+        o = j * p
+        ys = stdz[2 * d + k + j]
+        shift = 0.0
+        for c in range(d):
+            v = th[o + c] / stdz[d + c]
+            shift += v * stdz[c]
+            raw[o + c] = ys * v
+        raw[o + d] = ys * (th[o + d] - shift) + stdz[2 * d + j]
 
 
 cdef void finish_batch(Train* tr, double* G, double W, Py_ssize_t k, Py_ssize_t d) noexcept nogil:
-    """Scale the raw sums, add the l2 gradient, update, then the l1 proximal step (as _kernels._finish_batch)."""
-    cdef Py_ssize_t p = d + 1, P = k * p, j, c, o
-    cdef double scale, thr, v
+    """Scale the raw sums, add the l2 gradient, update, the l1 proximal step, average (as _kernels._finish_batch)."""
+    cdef Py_ssize_t p = d + 1, P = k * p, j, c, o, q
+    cdef double scale, thr, v, ys, gb, xs, cnt
+    cdef const double* z = tr.stdz
     if not W > 0.0:
         return
     tr.loss_sum += G[P]
     tr.weight_sum += W
-    scale = 2.0 / W
+    scale = 2.0 / (tr.wnorm if tr.wnorm > 0.0 else W)  # as _kernels._finish_batch
     for j in range(k):
         o = j * p
-        for c in range(d):
-            G[o + c] = G[o + c] * scale + tr.l2 * tr.th[o + c]
-        G[o + d] = G[o + d] * scale if tr.fit_intercept else 0.0
+        if z != NULL:
+            ys = z[2 * d + k + j]
+            gb = G[o + d]
+            for c in range(d):
+                xs = z[d + c]
+                G[o + c] = (G[o + c] - z[c] * gb) * (scale / (xs * ys)) + (tr.l2 / (xs * xs)) * tr.th[o + c]
+            G[o + d] = gb * (scale / ys) if tr.fit_intercept else 0.0
+        else:
+            for c in range(d):
+                G[o + c] = G[o + c] * scale + tr.l2 * tr.th[o + c]
+            G[o + d] = G[o + d] * scale if tr.fit_intercept else 0.0
     tr.scalars[0] += 1.0
     update(tr.code, tr.th, G, tr.S, P, tr.scalars, tr.hp, lr_at(tr.hp[0], tr.sched, tr.scalars[0]),
            tr.eta if tr.l1 > 0.0 else NULL)
@@ -435,8 +464,17 @@ cdef void finish_batch(Train* tr, double* G, double W, Py_ssize_t k, Py_ssize_t 
             o = j * p
             for c in range(d):
                 thr = tr.eta[o + c] * tr.l1
+                if z != NULL:
+                    thr = thr / (z[2 * d + k + j] * z[d + c])
                 v = tr.th[o + c]
                 tr.th[o + c] = v - thr if v > thr else (v + thr if v < -thr else 0.0)
+    if z != NULL:
+        raw_theta(tr.th, z, k, d, tr.raw)
+    if tr.avg != NULL:
+        cnt = tr.avg[P] + 1.0
+        tr.avg[P] = cnt
+        for q in range(P):
+            tr.avg[q] += (tr.th[q] - tr.avg[q]) / cnt
 
 
 cdef void sum_chunks(const double* part, Py_ssize_t nch, Py_ssize_t stride, Py_ssize_t m,
@@ -489,7 +527,8 @@ cdef XView make_view(X) except *:
 
 def epoch(X, const double[:, ::1] Y, const double[::1] sw, double[:, ::1] theta, double[:, ::1] state,
           double[::1] scalars, int code, const double[::1] hp, const double[::1] sched, const double[::1] pen,
-          bint fit_intercept, Py_ssize_t batch_size, const long long[::1] order, int n_threads, int path):
+          bint fit_intercept, Py_ssize_t batch_size, const long long[::1] order, int n_threads, int path,
+          const double[::1] stdz, double[::1] avg):
     """One fused epoch; arguments and return value as fastgd._kernels.epoch."""
     cdef Problem pb
     cdef Train tr
@@ -512,10 +551,25 @@ def epoch(X, const double[:, ::1] Y, const double[::1] sw, double[:, ::1] theta,
     tr.sched = &sched[0]
     tr.l1 = pen[0]
     tr.l2 = pen[1]
+    tr.wnorm = pen[2] if pen.shape[0] > 2 else 0.0
     tr.code = code
     tr.fit_intercept = fit_intercept
     tr.loss_sum = 0.0
     tr.weight_sum = 0.0
+    if stdz.shape[0] not in (0, 2 * d + 2 * k):
+        raise ValueError(f"stdz must be empty or hold 2*d + 2*k = {2 * d + 2 * k} values, got {stdz.shape[0]}")
+    if avg.shape[0] not in (0, P + 1):
+        raise ValueError(f"avg must be empty or hold k*(d+1) + 1 = {P + 1} values, got {avg.shape[0]}")
+    tr.stdz = &stdz[0] if stdz.shape[0] > 0 else NULL
+    tr.avg = &avg[0] if avg.shape[0] > 0 else NULL
+    raw_arr = np.empty((k, d + 1)) if tr.stdz != NULL else None
+    cdef double[:, ::1] raw_view
+    if tr.stdz != NULL:
+        raw_view = raw_arr
+        tr.raw = &raw_view[0, 0]
+        raw_theta(tr.th, tr.stdz, k, d, tr.raw)
+    else:
+        tr.raw = tr.th
     cdef double* part = <double*> malloc((nch_max if use_par else 1) * stride * sizeof(double))
     cdef double* G = <double*> malloc((m + 1) * sizeof(double))
     tr.eta = <double*> malloc(P * sizeof(double))
@@ -536,7 +590,7 @@ def epoch(X, const double[:, ::1] Y, const double[::1] sw, double[:, ::1] theta,
                         nch = (stop - start + ch - 1) // ch
                         for c in prange(nch, schedule="static"):  # chunks shared out; barrier at the end
                             s0 = start + c * ch
-                            chunk_grad(&pb, tr.th, s0, min(s0 + ch, stop), part + c * stride)
+                            chunk_grad(&pb, tr.raw, s0, min(s0 + ch, stop), part + c * stride)
                         for one in prange(1, schedule="static"):  # one thread reduces and updates; barrier
                             sum_chunks(part, nch, stride, m, G)
                             finish_batch(&tr, G, batch_weight(&pb, start, stop), k, d)
@@ -549,7 +603,7 @@ def epoch(X, const double[:, ::1] Y, const double[::1] sw, double[:, ::1] theta,
                         G[q] = 0.0
                     for c in range(nch):  # the same chunks in the same order
                         s0 = start + c * ch
-                        chunk_grad(&pb, tr.th, s0, min(s0 + ch, stop), part)
+                        chunk_grad(&pb, tr.raw, s0, min(s0 + ch, stop), part)
                         for q in range(m + 1):
                             G[q] += part[q]
                     finish_batch(&tr, G, batch_weight(&pb, start, stop), k, d)
@@ -638,3 +692,90 @@ def batches_stats(X, const double[:, ::1] Y, const double[::1] sw, const double[
     for g in range(ngroups):  # groups added in order, as the Numba kernel does
         total += sums_arr[g, : m + 2]
     return total[:m].copy(), float(total[m]), float(total[m + 1])
+
+
+cdef enum:
+    STATS_ROWS = 4096
+
+
+def column_stats(X, const double[::1] sw):
+    """As fastgd._kernels.column_stats: (mean, var, total weight) of every column, deterministic."""
+    cdef XView x = make_view(X)
+    cdef Py_ssize_t n = x.n, d = x.d, i, j, c, q, lo, hi, col
+    cdef bint weighted = sw.shape[0] > 0
+    cdef const double* swp = &sw[0] if weighted else NULL
+    cdef Py_ssize_t rows = max(<Py_ssize_t> STATS_ROWS, (n + MAX_CHUNKS - 1) // MAX_CHUNKS)
+    cdef Py_ssize_t nch = (n + rows - 1) // rows
+    mean_arr = np.zeros(d)
+    m2_arr = np.zeros(d)
+    cdef double[::1] mean = mean_arr
+    cdef double[::1] m2 = m2_arr
+    cdef double total = 0.0, s, v, wc, new, delta
+    cmean_arr = np.zeros((max(nch, 1), d))
+    cm2_arr = np.zeros((max(nch, 1), d))
+    cw_arr = np.zeros(max(nch, 1))
+    cdef double[:, ::1] cmean = cmean_arr
+    cdef double[:, ::1] cm2 = cm2_arr
+    cdef double[::1] cw = cw_arr
+    if x.sparse:
+        with nogil:
+            for i in range(n):
+                s = swp[i] if weighted else 1.0
+                total += s
+                lo = _index(&x, x.indptr, i)
+                hi = _index(&x, x.indptr, i + 1)
+                for q in range(lo, hi):
+                    v = _value(&x, q)
+                    col = _index(&x, x.indices, q)
+                    mean[col] += s * v
+                    m2[col] += s * v * v
+            if total > 0.0:
+                for j in range(d):
+                    mean[j] = mean[j] / total
+                    m2[j] -= total * mean[j] * mean[j]
+    else:
+        with nogil:
+            for c in prange(nch, schedule="static"):
+                _dense_moments(&x, swp, weighted, c * rows, min(c * rows + rows, n), &cmean[c, 0], &cm2[c, 0],
+                               &cw[c])
+            for c in range(nch):  # Chan's pairwise merge, in chunk order
+                wc = cw[c]
+                if wc <= 0.0:
+                    continue
+                new = total + wc
+                for j in range(d):
+                    delta = cmean[c, j] - mean[j]
+                    mean[j] += delta * (wc / new)
+                    m2[j] += cm2[c, j] + delta * delta * (total * wc / new)
+                total = new
+    var = np.maximum(m2_arr, 0.0) / total if total > 0.0 else np.zeros(d)
+    return mean_arr, var, total
+
+
+cdef inline Py_ssize_t _index(const XView* x, const char* arr, Py_ssize_t q) noexcept nogil:
+    return (<const long long*> arr)[q] if x.idx64 else (<const int*> arr)[q]
+
+
+cdef void _dense_moments(const XView* x, const double* sw, bint weighted, Py_ssize_t start, Py_ssize_t stop,
+                         double* mean, double* m2, double* cw) noexcept nogil:
+    cdef Py_ssize_t d = x.d, i, j
+    cdef double w = 0.0, s, r, v
+    for i in range(start, stop):
+        s = sw[i] if weighted else 1.0
+        w += s
+        for j in range(d):
+            mean[j] += s * _dense_value(x, i * d + j)
+    cw[0] = w
+    if w <= 0.0:
+        return
+    for j in range(d):
+        mean[j] /= w
+    for i in range(start, stop):
+        s = sw[i] if weighted else 1.0
+        for j in range(d):
+            r = _dense_value(x, i * d + j) - mean[j]
+            m2[j] += s * r * r
+
+
+cdef inline double _dense_value(const XView* x, Py_ssize_t q) noexcept nogil:
+    return (<const float*> x.data)[q] if x.f32 else (<const double*> x.data)[q]

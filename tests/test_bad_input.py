@@ -103,9 +103,9 @@ def test_y_none():
     (dict(optimizer=Adam(betas=(0.9, 1.5))), r"betas\[1\]"),
     (dict(learning_rate=0.0), "learning_rate must be 'adaptive', a positive float"),
     (dict(learning_rate="constant"), "learning_rate must be"),
-    (dict(batch_size=-3), r"batch_size must be a positive int or None, got -3"),
-    (dict(batch_size=2.5), "batch_size must be a positive int or None"),
-    (dict(max_iter=0), "max_iter must be a positive int"),
+    (dict(batch_size=-3), r"batch_size must be 'auto', a positive int or None, got -3"),
+    (dict(batch_size=2.5), "batch_size must be 'auto', a positive int or None"),
+    (dict(max_iter=0), "max_iter must be .auto. or a positive int, got 0"),
     (dict(tol=-1.0), "tol must be a finite number >= 0"),
     (dict(n_iter_no_change=0), "n_iter_no_change must be a positive int"),
     (dict(early_stopping="yes"), "early_stopping must be True or False"),
@@ -126,8 +126,11 @@ def test_out_of_range_hyperparameter(params, message):
 
 
 def test_bad_initial_values():
-    with pytest.raises(ValueError, match="coef_init must hold 3 finite values"):
+    with pytest.raises(ValueError, match=r"coef_init must be finite and of shape \(1, 3\) or \(3,\)"):
         fit(coef_init=np.ones(4))
+    Y = np.column_stack([y, -y])
+    with pytest.raises(ValueError, match=r"coef_init must be finite and of shape \(2, 3\).*got shape \(3, 2\)"):
+        fit(y=Y, coef_init=np.ones((3, 2)))  # (d, k) is not silently reshaped
     with pytest.raises(ValueError, match="intercept_init must hold 1 finite value"):
         fit(intercept_init=[np.nan])
 

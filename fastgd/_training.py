@@ -1,0 +1,365 @@
+"""The one training loop (engine layer): epochs, averaging, the learning-rate rule and the stopping rules.
+
+It takes validated inputs (the estimator validates and chooses defaults) and drives the compiled kernels
+through ``fastgd._engine``; it never copies X. Everything here is O(k·d) or O(n·k) per epoch apart from the
+kernel calls, which read X in place:
+
+* one epoch pass (``_engine.run_epoch``: gradient, update, and the running mean of the iterates);
+* one pass over a fixed *evaluation set* of batches (at most ``EVAL_ROWS`` rows: the held-out batches with
+  early stopping, else a fixed random subset of the training batches, all of them on small data), which
+  measures the exact objective of the epoch's model. Two nearby models compared on the same rows differ by
+  far less than the sampling noise of either loss, so this paired comparison decides progress reliably at a
+  few per cent of the cost of a full pass.
+
+Standardization: ``Scaling`` holds the column means and scales of X and the targets'; the kernels apply them
+per batch in O(k·d) (``fastgd._kernels.raw_theta``). ``TrainingState.theta`` is in the standardized
+coordinates; ``Scaling.to_raw`` gives the coefficients in the data's units.
+"""
+
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+
+from . import _engine
+
+EVAL_ROWS = 65_536  # rows of the evaluation set (all rows when there are fewer than twice this)
+MIN_AVG_UPDATES = 100  # an epoch with at least this many updates is averaged well enough to stop on a plateau
+ROUND_UPDATES = 50  # progress is measured over rounds of whole epochs with at least this many updates
+LR_SHRINK = 5.0  # the "adaptive" rule divides the rate by this on a plateau ...
+MIN_LR_FRACTION = 1e-4  # ... and stops once it would fall below this fraction of its starting value
+DIVERGE_FACTOR = 1e6  # an epoch whose mean loss exceeds this multiple of the starting loss has diverged
+
+
+# ----------------------------------------------------------------------------------------------------------
+# standardization
+
+
+@dataclass
+class Scaling:
+    """Column means and scales of X and of the targets (float64), applied inside the kernels.
+
+    Without an intercept nothing is centred (means are zero) and the scales are root mean squares, so the
+    model stays a line through the origin. Constant columns get scale 1 (as scikit-learn's StandardScaler).
+    """
+
+    x_mean: np.ndarray
+    x_scale: np.ndarray
+    y_mean: np.ndarray
+    y_scale: np.ndarray
+    weight: float = 0.0
+    x_var: np.ndarray = field(default=None, repr=False)  # kept to merge statistics across partial_fit calls
+    y_var: np.ndarray = field(default=None, repr=False)
+
+    @classmethod
+    def identity(cls, d, k):
+        return cls(np.zeros(d), np.ones(d), np.zeros(k), np.ones(k))
+
+    @classmethod
+    def from_data(cls, kern, Xk, Y, sw, center):
+        x_mean, x_var, weight = kern.column_stats(Xk, _engine.EMPTY if sw is None else sw)
+        w = None if sw is None else sw
+        y_mean = np.average(Y, axis=0, weights=w)
+        with np.errstate(over="ignore", invalid="ignore"):
+            y_var = np.average(np.square(Y - y_mean), axis=0, weights=w)
+        return cls._finish(x_mean, x_var, y_mean, y_var, weight, center)
+
+    @classmethod
+    def _finish(cls, x_mean, x_var, y_mean, y_var, weight, center):
+        for name, arrays in (("X", (x_mean, x_var)), ("y", (y_mean, y_var))):
+            if not all(np.all(np.isfinite(a)) for a in arrays):
+                raise ValueError(
+                    f"{name} has values too large for float64 arithmetic (their squares overflow, "
+                    f"max |mean| = {np.nanmax(np.abs(arrays[0])):.3g}); divide {name} by a constant first")
+        with np.errstate(over="ignore"):
+            x_ms = x_var if center else x_var + np.square(x_mean)
+            y_ms = y_var if center else y_var + np.square(y_mean)
+        x_scale = np.sqrt(x_ms)
+        y_scale = np.sqrt(y_ms)
+        tiny = np.finfo(np.float64).tiny ** 0.5
+        x_scale[~(x_scale > tiny)] = 1.0
+        y_scale[~(y_scale > tiny)] = 1.0
+        if not (np.all(np.isfinite(x_scale)) and np.all(np.isfinite(y_scale))):
+            raise ValueError("X or y has values too large for float64 arithmetic (their squares overflow); "
+                             "divide them by a constant first")
+        out = cls(x_mean if center else np.zeros_like(x_mean), x_scale, y_mean if center else np.zeros_like(y_mean),
+                  y_scale, float(weight), x_var, y_var)
+        out._center = center
+        return out
+
+    def merged(self, new):
+        """Statistics of the union of the data behind ``self`` and ``new`` (Chan's merge): partial_fit."""
+        n1, n2 = self.weight, new.weight
+        if n1 <= 0:
+            return new
+        tot = n1 + n2
+        def merge(m1, v1, m2, v2):
+            delta = m2 - m1
+            return m1 + delta * (n2 / tot), (v1 * n1 + v2 * n2 + np.square(delta) * (n1 * n2 / tot)) / tot
+        xm, xv = merge(self._raw_mean("x"), self.x_var, new._raw_mean("x"), new.x_var)
+        ym, yv = merge(self._raw_mean("y"), self.y_var, new._raw_mean("y"), new.y_var)
+        return Scaling._finish(xm, xv, ym, yv, tot, self._center)
+
+    def _raw_mean(self, which):
+        """The data's own mean (stored even when not centring, via the mean square)."""
+        mean, var, scale = ((self.x_mean, self.x_var, self.x_scale) if which == "x" else
+                            (self.y_mean, self.y_var, self.y_scale))
+        if self._center:
+            return mean
+        return np.sqrt(np.maximum(np.square(scale) - var, 0.0))  # |mean|: sign is irrelevant to the scale
+
+    def pack(self):
+        """The kernels' ``stdz`` vector: [x_mean, x_scale, y_mean, y_scale]."""
+        return np.concatenate([self.x_mean, self.x_scale, self.y_mean, self.y_scale])
+
+    def to_raw(self, theta):
+        """(k, d + 1) standardized parameters -> (k, d + 1) in the data's units (intercept last)."""
+        d = theta.shape[1] - 1
+        v = theta[:, :d] / self.x_scale
+        raw = np.empty_like(theta)
+        raw[:, :d] = self.y_scale[:, None] * v
+        raw[:, d] = self.y_scale * (theta[:, d] - v @ self.x_mean) + self.y_mean
+        return raw
+
+    def to_std(self, raw):
+        """The inverse of ``to_raw``."""
+        d = raw.shape[1] - 1
+        theta = np.empty_like(raw)
+        theta[:, :d] = raw[:, :d] * self.x_scale / self.y_scale[:, None]
+        theta[:, d] = (raw[:, d] - self.y_mean + raw[:, :d] @ self.x_mean) / self.y_scale
+        return theta
+
+
+# ----------------------------------------------------------------------------------------------------------
+# the loop
+
+
+@dataclass
+class Problem:
+    """The data and the fixed settings of one fit, as the kernels take them."""
+
+    Xk: object  # dense array or CSR tuple
+    Y: np.ndarray  # (n, k) float64
+    sw: np.ndarray  # (n,) float64 or None
+    batch_size: int
+    kern: object  # kernel module
+    backend: str
+    n_threads: int
+    fit_intercept: bool
+    l1: float
+    l2: float
+    scaling: Scaling = None  # None: no standardization
+    batch_weight: float = 0.0  # > 0: divide each batch's sums by this (unbiased: see _kernels._finish_batch)
+
+    @property
+    def n(self):
+        return self.Y.shape[0]
+
+    @property
+    def n_batches(self):
+        return _engine.n_batches(self.n, self.batch_size)
+
+    def raw(self, theta):
+        return theta if self.scaling is None else self.scaling.to_raw(theta)
+
+    def objective(self, theta, batch_ids, penalized=True):
+        """Weighted MSE over the listed batches (plus the penalty), at standardized ``theta``; and the weight."""
+        raw = np.ascontiguousarray(self.raw(theta))
+        _, sse, W = self.kern.batches_stats(self.Xk, self.Y, _sw(self.sw), raw, self.batch_size, batch_ids)
+        d = raw.shape[1] - 1
+        w = raw[:, :d]
+        with np.errstate(over="ignore", invalid="ignore"):
+            pen = self.l1 * np.abs(w).sum() + 0.5 * self.l2 * np.square(w).sum() if penalized else 0.0
+            return (sse / W if W > 0 else np.nan) + pen, W
+
+    def gradient_norm(self, theta, batch_ids):
+        """Norm of the full gradient of the smooth objective in the data's units (the ``gtol`` rule)."""
+        raw = np.ascontiguousarray(self.raw(theta))
+        G, _, W = self.kern.batches_stats(self.Xk, self.Y, _sw(self.sw), raw, self.batch_size, batch_ids)
+        d = raw.shape[1] - 1
+        grad = (2.0 / W) * G.reshape(raw.shape)
+        grad[:, :d] += self.l2 * raw[:, :d]
+        if not self.fit_intercept:
+            grad[:, d] = 0.0
+        return float(np.linalg.norm(grad))
+
+    def target_variance(self, batch_ids):
+        """Weighted variance of the targets over the listed batches, summed over outputs (the loss of the
+        best constant): the unit in which ``tol`` measures progress."""
+        rows = np.concatenate([np.arange(b * self.batch_size, min((b + 1) * self.batch_size, self.n))
+                               for b in batch_ids])
+        Y = self.Y[rows]
+        w = None if self.sw is None else self.sw[rows]
+        if w is not None and not w.sum() > 0:
+            return 0.0
+        mean = np.average(Y, axis=0, weights=w)
+        return float(np.average(np.square(Y - mean), axis=0, weights=w).sum())
+
+
+def _sw(sw):
+    return _engine.EMPTY if sw is None else sw
+
+
+@dataclass
+class Settings:
+    """How to train: the optimizer, the rate rule and the stopping rules (validated by the estimator)."""
+
+    optimizer: object
+    lr: float
+    sched: np.ndarray
+    adaptive: bool
+    average: bool
+    max_iter: int
+    tol: float = None
+    n_iter_no_change: int = 2
+    gtol: float = None
+    shuffle: bool = True
+    verbose: int = 0
+    penalized_eval: bool = True  # judge progress by the objective (False: by the plain MSE, early stopping)
+
+
+@dataclass
+class Outcome:
+    n_iter: int = 0
+    losses: list = field(default_factory=list)
+    eval_losses: list = field(default_factory=list)
+    converged: bool = False
+    interrupted: bool = False
+    best_eval: float = np.inf
+    start_eval: float = np.nan
+    warning: str = None  # a ConvergenceWarning to give the user (the real cause and the fix)
+
+
+class Diverged(ValueError):
+    pass
+
+
+def _is_interrupt(exc):
+    """Ctrl-C, also when it reached Python inside a compiled call (Numba then raises a SystemError whose
+    context is the KeyboardInterrupt)."""
+    while exc is not None:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, n_done=0, keep_best=True):
+    """Run up to ``epochs`` epochs on ``ts`` (updated in place). Returns an ``Outcome``.
+
+    On return ``ts`` holds the model to keep: with an evaluation set, the best evaluated one
+    (``keep_best``) or the last one, never one worse on the evaluation set than the starting point (that
+    reverts to the start, with a warning); after a Ctrl-C, the last completed epoch's. Raises ``Diverged``
+    (the model restored to its start) when the parameters or the optimizer state stop being finite or the
+    loss explodes.
+    """
+    out = Outcome()
+    opt = settings.optimizer
+    hp = opt.pack()
+    lr = settings.lr
+    stdz = None if problem.scaling is None else problem.scaling.pack()
+    P = ts.theta.size
+    # averaging removes gradient noise; a full batch has none (its model is then the last iterate)
+    avg = np.zeros(P + 1) if settings.average and len(train_ids) > 1 else None
+    start = ts.snapshot()
+    evaluating = stopping and eval_ids is not None and len(eval_ids) > 0
+    if evaluating:
+        out.start_eval = problem.objective(ts.theta, eval_ids, settings.penalized_eval)[0]
+        f_ref = problem.target_variance(eval_ids)
+        if not f_ref > 0:
+            f_ref = out.start_eval if out.start_eval > 0 else 1.0
+        best_eval, best_theta = out.start_eval, ts.theta.copy()
+    updates_per_epoch = len(train_ids)
+    # progress is judged (and iterates averaged) over rounds of at least ROUND_UPDATES updates
+    round_epochs = max(1, -(-ROUND_UPDATES // max(updates_per_epoch, 1)))
+    no_change = 0
+    reductions = 0
+    t0 = time.perf_counter()
+    last = ts.snapshot()
+    try:
+        for epoch in range(epochs):
+            order = train_ids.copy()
+            if settings.shuffle:
+                rng.shuffle(order)
+            hp[0] = lr
+            if avg is not None and epoch % round_epochs == 0:
+                avg[:] = 0.0
+            loss, finite = _engine.run_epoch(
+                problem.Xk, problem.Y, ts, opt.code, hp, problem.batch_size, order, sw=problem.sw,
+                sched=settings.sched, l1=problem.l1, l2=problem.l2, fit_intercept=problem.fit_intercept,
+                n_threads=problem.n_threads, backend=problem.backend, stdz=stdz, avg=avg,
+                batch_weight=problem.batch_weight)
+            finite = finite and bool(np.all(np.isfinite(ts.state)))
+            if not finite or not np.isfinite(loss) or (
+                    evaluating and out.start_eval > 0 and loss > DIVERGE_FACTOR * out.start_eval):
+                ts.restore(start)
+                raise Diverged(
+                    f"Training diverged in epoch {n_done + out.n_iter + 1}: "
+                    + ("the weights or the optimizer state are no longer finite" if not finite else
+                       f"the loss rose to {loss:.3g} from {out.start_eval:.3g}")
+                    + f" (optimizer={opt!r}, learning rate {lr:g}). The model was restored to its starting point. "
+                    "Lower the learning rate, keep standardize=True (the default), or use an adaptive optimizer "
+                    "such as 'adam'.")
+            out.n_iter += 1
+            model = ts.theta if avg is None else avg[:P].reshape(ts.theta.shape)
+            raw = problem.raw(model)
+            d = raw.shape[1] - 1
+            with np.errstate(over="ignore", invalid="ignore"):
+                loss += problem.l1 * np.abs(raw[:, :d]).sum() + 0.5 * problem.l2 * np.square(raw[:, :d]).sum()
+            out.losses.append(float(loss))
+            stop = False
+            if stopping and settings.gtol is not None and problem.gradient_norm(model, train_ids) < settings.gtol:
+                out.converged = stop = True
+            if evaluating and (stop or (epoch + 1) % round_epochs == 0 or epoch + 1 == epochs):
+                f = problem.objective(model, eval_ids, settings.penalized_eval)[0]
+                out.eval_losses.append(float(f))
+                improved = settings.tol is None or f < best_eval - settings.tol * f_ref
+                if f < best_eval or not keep_best or stop:
+                    best_eval, best_theta = f, model.copy()
+                if settings.tol is not None:
+                    no_change = 0 if improved else no_change + 1
+                if no_change >= settings.n_iter_no_change and not stop:
+                    no_change = 0
+                    shrink = settings.adaptive and not (avg is not None and updates_per_epoch >= MIN_AVG_UPDATES)
+                    if shrink and lr / LR_SHRINK >= settings.lr * MIN_LR_FRACTION:
+                        lr /= LR_SHRINK
+                        reductions += 1
+                        if settings.verbose:
+                            print(f"-- no improvement in {settings.n_iter_no_change} rounds of {round_epochs} "
+                                  f"epoch(s): learning rate now {lr:.3g}")
+                    else:
+                        out.converged = stop = True
+            if settings.verbose:
+                extra = f", evaluation loss {out.eval_losses[-1]:.6g}" if evaluating and out.eval_losses else ""
+                print(f"-- Epoch {n_done + out.n_iter}: loss {loss:.6g}{extra}, lr {lr:.3g}, step {ts.step}, "
+                      f"{time.perf_counter() - t0:.3f} s")
+            last = ts.snapshot()
+            if stop:
+                break
+    except (KeyboardInterrupt, SystemError) as exc:
+        if not _is_interrupt(exc):
+            raise
+        ts.restore(last)
+        out.interrupted = True
+        warnings.warn(f"Training interrupted: keeping the model of the last completed epoch "
+                      f"({n_done + out.n_iter} epoch(s) in all).", UserWarning, stacklevel=4)
+        if not evaluating:
+            return out
+    if evaluating:
+        out.best_eval = best_eval
+        ts.theta[...] = best_theta
+        if out.eval_losses and not out.interrupted:
+            last_f = out.eval_losses[-1]
+            if last_f > best_eval + max(settings.tol or 0.0, 1e-3) * f_ref:
+                out.warning = (f"The loss rose during training (evaluation loss {best_eval:.6g} at best, "
+                               f"{last_f:.6g} at the end): the learning rate is too high for this data. Lower "
+                               f"learning_rate, or use learning_rate='adaptive' and standardize=True.")
+        if best_eval > out.start_eval and out.n_iter > 0 and not out.interrupted:
+            ts.restore(start)  # never return a model worse than the start ...
+        if best_eval > out.start_eval + 1e-9 * f_ref and out.n_iter > 0 and not out.interrupted:
+            out.warning = (f"Training did not improve on the starting point (loss {out.start_eval:.6g}); the "
+                           f"model was left at its starting point. Lower the learning rate or raise max_iter; "
+                           f"with standardize=False, scale X and y.")
+    return out
