@@ -45,17 +45,12 @@ def best_of(fn, repeat):
     return min(times)
 
 
-def interleaved(fns, repeat, settle=0.005):
+def interleaved(fns, repeat):
     """Minimum time of each function, timed in rounds (every function once per round), so that a burst of
-    load from elsewhere on a shared machine hits all of them alike and the ratios stay meaningful.
-
-    Each timing starts after a pause of ``settle`` seconds: right after one method ran, its thread pool may
-    still be spinning and slow down the next (measured on 2 cores, 100,000 x 100: Numba's floor pass took
-    6-11 ms right after a native OpenMP epoch, 1.7 ms after a 1 ms pause)."""
+    load from elsewhere on a shared machine hits all of them alike and the ratios stay meaningful."""
     best = {name: float("inf") for name in fns}
     for _ in range(repeat):
         for name, fn in fns.items():
-            time.sleep(settle)
             t0 = time.perf_counter()
             fn()
             best[name] = min(best[name], time.perf_counter() - t0)
@@ -231,7 +226,7 @@ def run(n=1_000_000, d=100, batch=None, threads=None, repeat=5, torch=True, log=
 
 def _estimate(n, d, repeat):
     """A rough duration in seconds on a 2-core machine (for the progress line only)."""
-    return 2 + n * d * 1e-9 * (60 + 20 * repeat)
+    return 2 + n * d * 1e-9 * (150 + 20 * repeat)
 
 
 def format_table(res):
