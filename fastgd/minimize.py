@@ -180,42 +180,60 @@ def minimize(fun, x0, args=(), jac=None, callback=None, tol=None, options=None, 
 
     Parameters
     ----------
-    fun : callable ``fun(x, *args) -> float`` for a 1-D float64 array x of x0's size (plain Python or
-        Numba-jitted). It receives a copy of x. With ``jac=True`` it returns the pair ``(f, gradient)``.
-    x0 : array_like of shape (n,) (a scalar is taken as n = 1), finite.
-    args : tuple, extra arguments passed to ``fun`` and ``jac``.
-    jac : callable ``jac(x, *args) -> array of shape (n,)``, True, "3-point", "2-point" or None. True: ``fun``
-        returns ``(f, gradient)``. None or "3-point": central differences (``numerical_gradient``, 2·n
-        evaluations of ``fun`` per iteration; SciPy's default is "2-point"); "2-point": forward differences
+    fun : callable
+        ``fun(x, *args) -> float`` for a 1-D float64 array x of x0's size (plain Python or Numba-jitted). It
+        receives a copy of x. With ``jac=True`` it returns the pair ``(f, gradient)``.
+    x0 : array_like of shape (n,)
+        The starting point, finite (a scalar is taken as n = 1).
+    args : tuple, default ()
+        Extra arguments passed to ``fun`` and ``jac``. (The old form ``minimize(fun, x0, grad, optimizer)``,
+        recognised by a callable here or an optimizer in the place of ``jac``, still works with a
+        DeprecationWarning.)
+    jac : callable, True, "3-point", "2-point" or None, default None
+        A callable ``jac(x, *args)`` returns the gradient, an array of shape (n,). True: ``fun`` returns
+        ``(f, gradient)``. None or "3-point": central differences (``numerical_gradient``, 2·n evaluations of
+        ``fun`` per iteration; SciPy's default is "2-point"). "2-point": forward differences
         (``forward_gradient``, n evaluations).
-    callback : callable, called after every update. Following SciPy, ``callback(intermediate_result)`` (the
-        only parameter has exactly that name) receives an OptimizeResult with ``x``, ``fun``, ``jac`` and
-        ``nit``; any other callable receives a copy of x. Raising ``StopIteration`` or returning True stops.
-    tol : float or None. The gradient-norm tolerance: stop when ‖∇f(x)‖ < tol. ``options["gtol"]`` takes
-        precedence (as in SciPy); default 1e-6.
-    options : dict or None, with any of ``maxiter`` (int, default 1000), ``gtol`` (float), ``norm`` (order
-        of the gradient norm, default 2; SciPy's BFGS uses np.inf), ``eps`` (absolute finite-difference
-        step, default relative steps as above), ``disp`` (bool: print the outcome), ``return_all`` (bool or
-        None: record the path; None records it unless it would take more than 256 MB) and ``diverge_at``.
-        Unknown keys raise ValueError.
-    optimizer : name or fastgd.optimizers.Optimizer, default "sgd" (plain gradient descent, x ← x − γ∇f).
-    learning_rate : float, fastgd.schedules.Schedule or None. None: the optimizer object's ``lr``, or for a
-        name the registry's ``start_lr``. A schedule is a function of the iteration count.
-    grad : callable, the same as ``jac`` (the name before SciPy's convention was adopted; give one of them).
-    max_iter : int, the same as ``options["maxiter"]``: the most updates to make.
-    diverge_at : float, declare divergence when abs(f) or ‖x‖ exceeds it (or anything becomes non-finite).
+    callback : callable or None, default None
+        Called after every update. As in SciPy, a callable whose only parameter is named
+        ``intermediate_result`` receives an OptimizeResult with ``x``, ``fun``, ``jac`` and ``nit``; any other
+        receives a copy of x. Raising ``StopIteration`` or returning True stops.
+    tol : float or None, default None
+        The gradient-norm tolerance: stop when ‖∇f(x)‖ < tol. ``options["gtol"]`` takes precedence (as in
+        SciPy); if neither is given, 1e-6.
+    options : dict or None, default None
+        Any of ``maxiter`` (int, default 1000), ``gtol`` (float), ``norm`` (the order of the gradient norm,
+        default 2; SciPy's BFGS uses np.inf), ``eps`` (an absolute finite-difference step; default: relative
+        steps as above), ``disp`` (bool: print the outcome), ``return_all`` (bool or None: record the path;
+        None records it unless it would take more than 256 MB) and ``diverge_at``. Unknown keys raise
+        ValueError.
+    optimizer : str or fastgd.optimizers.Optimizer, default "sgd"
+        A registry name or an optimizer object; "sgd" is plain gradient descent, x ← x − γ∇f.
+    learning_rate : float, fastgd.schedules.Schedule or None, default None
+        None: the optimizer object's ``lr``, or for a name the registry's ``start_lr``. A schedule is a
+        function of the iteration count.
+    grad : callable or None, default None
+        The same as ``jac`` (its name before SciPy's convention was adopted); give one of them.
+    max_iter : int or None, default None
+        The same as ``options["maxiter"]``: the most updates to make (default 1000).
+    diverge_at : float, default 1e100
+        Declare divergence when abs(f) or ‖x‖ exceeds it (or anything becomes non-finite).
 
     Returns
     -------
-    scipy.optimize.OptimizeResult with SciPy's fields ``x``, ``fun``, ``jac`` (the gradient at x), ``nit``,
-    ``nfev`` (calls of ``fun``, finite differences included), ``njev`` (gradient evaluations), ``status``,
-    ``success`` (status == 0) and ``message``, plus ``path`` (an (nit + 1, n) array of the iterates x0, x1,
-    ..., or None when not recorded), ``fvals`` (an (nit + 1,) array of f along the path) and ``optimizer``
-    (the optimizer object used). ``status``: 0 converged (gradient norm below gtol), 1 maxiter reached,
-    2 diverged (``x`` is then the last iterate, which may be non-finite), 3 stopped by the callback.
+    scipy.optimize.OptimizeResult
+        SciPy's fields ``x``, ``fun``, ``jac`` (the gradient at x), ``nit``, ``nfev`` (calls of ``fun``,
+        finite differences included), ``njev`` (gradient evaluations), ``status``, ``success`` (status == 0)
+        and ``message``, plus ``path`` (an (nit + 1, n) array of the iterates x0, x1, ..., or None when not
+        recorded), ``fvals`` (an (nit + 1,) array of f along the path) and ``optimizer`` (the optimizer
+        object used). ``status``: 0 converged (gradient norm below gtol), 1 maxiter reached, 2 diverged (``x``
+        is then the last iterate, which may be non-finite), 3 stopped by the callback.
 
-    Raises ValueError, naming the argument, for invalid arguments and when ``fun`` or ``jac`` return
-    something other than a real scalar / a real array of x0's shape, or non-finite values at x0.
+    Raises
+    ------
+    ValueError
+        Naming the argument, for invalid arguments, and when ``fun`` or ``jac`` return something other than
+        a real scalar / a real array of x0's shape, or non-finite values at x0.
     """
     args, jac, grad, legacy_optimizer = _legacy_positional(args, jac, grad)
     if legacy_optimizer is not None:
