@@ -1,6 +1,6 @@
 """Issue-3 speed goals, measured in one process on the same data; prints ratios, not verdicts.
 
-    python benchmarks/bench_epoch.py [--n 1000000] [--d 100] [--batch 256] [--optimizer adam]
+    python benchmarks/bench_epoch.py [--n 1000000] [--d 100] [--batch 256] [--optimizer adam] [--backend auto]
 
 Ratios reported (goals in brackets):
   epoch / floor              fastgd epoch, all cores / fastest read-only pass over X, all cores   [<= 1.25]
@@ -17,18 +17,20 @@ import numpy as np
 
 from fastgd import _engine
 from fastgd import _kernels as K
-from fastgd.bench import Threads, best_of, fastgd_epoch, interleaved, reference_epoch
+from fastgd.bench import Threads, best_of, fastgd_epoch, interleaved
 from fastgd.datasets import make_regression
 from fastgd.optimizers import OPTIMIZERS
+from full_bench import reference_epoch
 
 
-def measure(n, d, batch, optimizer, repeat, threads):
+def measure(n, d, batch, optimizer, repeat, threads, backend="auto"):
     X, y, _, _ = make_regression(n, d, random_state=0)
     X32 = X.astype(np.float32)
     Y = _engine.targets_2d(y)
     opt = OPTIMIZERS[optimizer](lr=1e-3)
     for data in (X, X32):  # compile (or load from cache) outside the timings
-        fastgd_epoch(data[:4096], Y[:4096], opt, batch, threads)()
+        for path in (K.PATH_SEQUENTIAL, K.PATH_AUTO):
+            fastgd_epoch(data[:4096], Y[:4096], opt, batch, threads, path, backend)()
         with _engine.numba_threads(threads):
             K.read_floor(data[:4096])
     rows = interleaved({
@@ -36,10 +38,11 @@ def measure(n, d, batch, optimizer, repeat, threads):
         "floor (read X, 1 thread)": Threads(lambda: K.read_floor(X), 1),
         "numpy X.sum() (1 thread)": X.sum,
         "floor float32 (all cores)": Threads(lambda: K.read_floor(X32), threads),
-        "fastgd epoch float64, all cores": fastgd_epoch(X, Y, opt, batch, threads),
-        "fastgd epoch float64, sequential path": fastgd_epoch(X, Y, opt, batch, threads, K.PATH_SEQUENTIAL),
-        "fastgd epoch float64, 1 thread": fastgd_epoch(X, Y, opt, batch, 1),
-        "fastgd epoch float32, all cores": fastgd_epoch(X32, Y, opt, batch, threads),
+        "fastgd epoch float64, all cores": fastgd_epoch(X, Y, opt, batch, threads, backend=backend),
+        "fastgd epoch float64, sequential path": fastgd_epoch(X, Y, opt, batch, threads, K.PATH_SEQUENTIAL,
+                                                              backend),
+        "fastgd epoch float64, 1 thread": fastgd_epoch(X, Y, opt, batch, 1, backend=backend),
+        "fastgd epoch float32, all cores": fastgd_epoch(X32, Y, opt, batch, threads, backend=backend),
     }, repeat)
     rows["numpy reference epoch float64"] = best_of(reference_epoch(X, Y, opt, batch), max(1, repeat // 3))
     return rows
@@ -53,9 +56,11 @@ def main(argv=None):
     p.add_argument("--optimizer", default="adam", choices=sorted(OPTIMIZERS))
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--threads", type=int, default=numba.config.NUMBA_NUM_THREADS)
+    p.add_argument("--backend", default="auto", choices=_engine.BACKENDS,
+                   help="kernels to time (default auto: native when built, as LinearRegressor)")
     a = p.parse_args(argv)
-    rows = measure(a.n, a.d, a.batch, a.optimizer, a.repeat, a.threads)
-    print(f"{a.n:,} x {a.d}, batch {a.batch}, {a.optimizer}, {a.threads} threads "
+    rows = measure(a.n, a.d, a.batch, a.optimizer, a.repeat, a.threads, a.backend)
+    print(f"{a.n:,} x {a.d}, batch {a.batch}, {a.optimizer}, {a.threads} threads, backend {a.backend} "
           f"(numba {numba.__version__}, layer {numba.threading_layer()})")
     for name, t in rows.items():
         print(f"  {name:40s} {t * 1e3:9.2f} ms")

@@ -1,30 +1,25 @@
-"""``fastgd bench``: fastgd side by side with its peers and the hardware floor, measured in one process.
+"""``fastgd bench``: how fast fastgd is on this machine, next to scikit-learn and the hardware floor.
 
-    fastgd bench [--quick] [--n 1000000] [--d 100] [--batch 256] [--json out.json] [--markdown out.md]
-                 [--plots DIR]
+    fastgd bench [--quick] [--n 1000000] [--d 100] [--batch B] [--threads T] [--repeat R]
     python -m fastgd.bench ...
 
-Every figure is measured in this process on the same data, and epoch times are taken in interleaved rounds
-(each method once per round, the minimum kept), so ratios hold on a noisy shared machine even when absolute
-times move. Rows:
+Prints one short table. Every figure is measured in this process on the same synthetic data (standardized
+float64 features, a linear target with noise), with the backend a LinearRegressor uses by default ("auto":
+the compiled native kernels when built, else Numba). Each row says what one timing covers:
 
-* floor: the fastest read-only pass over X with all cores (``fastgd._kernels.read_floor``);
-* fastgd epoch for every optimizer, float32 and float64, 1 thread and all threads (Numba kernels), and the
-  native (Cython) kernels for Adam when they are built;
-* the plain-NumPy reference epoch (``fastgd.reference``), Adam, float64;
-* scikit-learn's SGDRegressor, one epoch (``max_iter=1``);
-* torch ``nn.Linear`` + ``torch.optim.Adam``, one mini-batch epoch, when torch is installed;
-* closed form: ``numpy.linalg.lstsq`` and ``Ridge(solver="cholesky")``;
-* time to accuracy: seconds and epochs until the training MSE is within 1 % of the least-squares optimum;
-* peak extra memory of a fit beyond X and y, and the cold-process time of ``import fastgd`` + a first fit;
-* scaling: per-row epoch cost as n grows (float32 at the top end) and as d grows.
+* per pass: one read-only pass over X with all cores, the floor no method that reads X can beat;
+* per epoch: one pass of mini-batch training over all rows (fastgd, scikit-learn's SGDRegressor, and
+  torch.optim.Adam when torch is installed);
+* per fit: a whole fit with each library's defaults, until its own stopping rule ends it;
+* per solve: the exact least-squares solution by a direct solver (Ridge, Cholesky).
+
+Epoch times are the minimum over interleaved rounds (each method once per round), so the ratios hold on a
+busy machine even when absolute times move; fits and solves are timed once. The development benchmark (every
+optimizer, the project's goals, JSON, Markdown and plots) is ``benchmarks/full_bench.py`` in the source tree.
 """
 
 import argparse
-import json
-import os
-import platform
-import subprocess
+import inspect
 import sys
 import textwrap
 import time
@@ -33,27 +28,11 @@ import warnings
 import numba
 import numpy as np
 
-from . import _engine, reference
+from . import _engine
 from . import _kernels as K
-from .datasets import make_regression
-from .optimizers import OPTIMIZERS
-
-SCHEMA_VERSION = 1
-GOALS = [  # (key in ratios, description, goal, "<=" or ">=")
-    ("epoch_over_floor", "Adam epoch / floor (all cores)", 1.25, "<="),
-    ("reference_over_epoch", "NumPy reference epoch / fastgd epoch", 2.5, ">="),
-    ("sgdregressor_over_epoch", "SGDRegressor epoch / fastgd epoch", 6.0, ">="),
-    ("torch_over_epoch", "torch Adam epoch / fastgd epoch", 25.0, ">="),
-    ("time_to_1pct_over_ridge", "fastgd (faster of its two runs) time to 1 % of optimum / Ridge(cholesky) fit",
-     0.5, "<="),
-    ("float32_over_float64", "float32 epoch / float64 epoch", 0.6, "<="),
-    ("all_threads_over_1_thread", "all-threads epoch / 1-thread epoch", 0.6, "<="),
-    ("extra_memory_mb", "peak extra memory of a fit (MB)", 64.0, "<="),
-]
-
 
 # ----------------------------------------------------------------------------------------------------------
-# timing helpers
+# timing helpers (also used by the development benchmarks under benchmarks/)
 
 
 def best_of(fn, repeat):
@@ -98,27 +77,9 @@ def fastgd_epoch(X, Y, opt, batch, n_threads, path=K.PATH_AUTO, backend="numba")
                                      backend=backend)
 
 
-def reference_epoch(X, Y, opt, batch):
-    theta = np.zeros((Y.shape[1], X.shape[1] + 1))
-    state = opt.state_dict(*opt.init_state(theta.size))
-    order = np.arange(_engine.n_batches(X.shape[0], batch))
-    return lambda: reference.epoch(X, Y, theta, state, opt.reference_step(), batch, order)
-
-
 def floor(X, n_threads):
+    """A callable making the fastest read-only pass over X (``fastgd._kernels.read_floor``) on n threads."""
     return Threads(lambda: K.read_floor(X), n_threads)
-
-
-def warm_up(X, Y, opt, batch, threads):
-    """Compile (or load from cache) every kernel variant outside the timings."""
-    small = min(len(X), 8 * batch + 1)
-    for path in (K.PATH_SEQUENTIAL, K.PATH_PARALLEL):
-        fastgd_epoch(X[:small], Y[:small], opt, batch, threads, path)()
-    floor(X[:small], threads)()
-
-
-# ----------------------------------------------------------------------------------------------------------
-# peers
 
 
 def sgdregressor_epoch(X, y):
@@ -154,411 +115,159 @@ def torch_epoch(X, y, batch, n_threads):
     return run
 
 
-def closed_forms(X, y):
-    from sklearn.linear_model import Ridge
-
-    out = {}
-    t0 = time.perf_counter()
-    A = np.hstack([X, np.ones((X.shape[0], 1), dtype=X.dtype)])
-    sol = np.linalg.lstsq(A, y, rcond=None)[0]
-    out["numpy.linalg.lstsq"] = time.perf_counter() - t0
-    del A
-    out["Ridge(solver='cholesky')"] = best_of(lambda: Ridge(alpha=1e-8, solver="cholesky").fit(X, y), 1)
-    mse = float(np.mean((K.predict(X, sol[None, :])[:, 0] - y) ** 2))
-    return out, mse
-
-
-def time_to_accuracy(X, y, optimum_mse, batch, threads, max_epochs):
-    """Training seconds and epochs until the training MSE is within 1 % of the optimum (evaluation excluded).
-
-    fastgd, two ways: plain SGD at the registry's starting rate (0.01), and Adam from 0.01 halved after every
-    epoch (a constant Adam step keeps a noise floor of about d·lr² in excess MSE, which at d = 100 is the
-    size of the optimum itself). Batches shuffled. SGDRegressor: its defaults, one partial_fit per epoch.
-    Also returns (seconds, mse) curves for the plot.
-    """
-    from sklearn.linear_model import SGDRegressor
-
-    from .schedules import Step
-
-    target = 1.01 * optimum_mse
-    Y = _engine.targets_2d(y)
-    per_epoch = _engine.n_batches(X.shape[0], batch)
-    result, curves = {}, {}
-    for label, name, schedule in (("fastgd sgd", "sgd", None),
-                                  ("fastgd adam, lr halved each epoch", "adam", Step(step_size=per_epoch))):
-        opt = OPTIMIZERS[name](lr=OPTIMIZERS[name].start_lr)
-        sched = None if schedule is None else schedule.pack(opt.lr)[1]
-        ts = _engine.TrainingState.fresh(opt, 1, X.shape[1])
-        rng = np.random.default_rng(0)
-        hp = opt.pack()
-        spent, curves[label] = 0.0, []
-        for epoch in range(1, max_epochs + 1):
-            order = _engine.batch_order(X.shape[0], batch, True, rng)
-            t0 = time.perf_counter()
-            _engine.run_epoch(X, Y, ts, opt.code, hp, batch, order, n_threads=threads, sched=sched)
-            spent += time.perf_counter() - t0
-            mse = float(np.mean((K.predict(X, ts.theta)[:, 0] - y) ** 2))
-            curves[label].append((spent, mse))
-            if mse <= target:
-                break
-        result[label] = {"seconds": spent, "epochs": epoch, "reached": mse <= target}
-    sgd = SGDRegressor(random_state=0)
-    spent, curves["SGDRegressor"] = 0.0, []
-    for epoch in range(1, max_epochs + 1):
-        t0 = time.perf_counter()
-        sgd.partial_fit(X, y)
-        spent += time.perf_counter() - t0
-        mse = float(np.mean((sgd.predict(X) - y) ** 2))
-        curves["SGDRegressor"].append((spent, mse))
-        if mse <= target:
-            break
-    result["SGDRegressor"] = {"seconds": spent, "epochs": epoch, "reached": mse <= target}
-    return result, curves
-
-
-# ----------------------------------------------------------------------------------------------------------
-# separate processes: memory and cold start
-
-_MEMORY_SCRIPT = """
-import json, os, sys, threading, time
-from fastgd import LinearRegressor
-from fastgd.datasets import make_regression
-
-def rss():  # resident set size now, in bytes
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-n, d = int(sys.argv[1]), int(sys.argv[2])
-X, y, _, _ = make_regression(n, d, random_state=0)
-LinearRegressor(max_iter=1, tol=None).fit(X[:1000], y[:1000])   # compile / load before measuring
-base = rss()
-peak, done = [base], threading.Event()
-
-def sample():  # the kernels release the GIL, so this thread sees the fit's peak
-    while not done.is_set():
-        peak[0] = max(peak[0], rss())
-        time.sleep(0.0005)
-
-t = threading.Thread(target=sample)
-t.start()
-LinearRegressor(max_iter=2, tol=None, batch_size=256).fit(X, y)
-done.set()
-t.join()
-print(json.dumps({"extra_bytes": peak[0] - base, "x_mb": X.nbytes / 2**20}))
-"""
-
-_COLD_SCRIPT = """
-import sys, time
-t0 = time.perf_counter()
-import numpy as np
-import fastgd
-t1 = time.perf_counter()
-X = np.random.default_rng(0).standard_normal((1000, 10)); y = X.sum(axis=1)
-fastgd.LinearRegressor(max_iter=5, tol=None, backend=sys.argv[1]).fit(X, y)
-t2 = time.perf_counter()
-print(t1 - t0, t2 - t1)
-"""
-
-
-def _python(script, *args, env=None):
-    """Run ``script`` in a new interpreter as a user would: from a neutral directory (``python -c`` puts the
-    working directory first on sys.path, which in a source checkout would shadow the installed package and
-    its compiled extension), with any PYTHONPATH made absolute."""
-    import tempfile
-
-    full = {**os.environ, **(env or {})}
-    if full.get("PYTHONPATH"):
-        full["PYTHONPATH"] = os.pathsep.join(os.path.abspath(p) for p in full["PYTHONPATH"].split(os.pathsep))
-    with tempfile.TemporaryDirectory() as cwd:
-        out = subprocess.run([sys.executable, "-c", script, *map(str, args)], capture_output=True, text=True,
-                             env=full, cwd=cwd)
-    if out.returncode:
-        raise RuntimeError(f"benchmark subprocess failed:\n{out.stderr[-2000:]}")
-    return out.stdout.strip().splitlines()[-1]
-
-
-def extra_memory_mb(n, d):
-    """Peak resident-memory growth during a 2-epoch fit beyond X and y (which exist before), sampled every
-    0.5 ms in a fresh process (Linux /proc; None elsewhere)."""
-    if not os.path.exists("/proc/self/statm"):
-        return None
-    return json.loads(_python(_MEMORY_SCRIPT, n, d))["extra_bytes"] / 2**20
-
-
-def cold_start():
-    """Wall time of a new process: interpreter + ``import fastgd`` + a first small fit, for each backend.
-
-    "numba" loads its kernels from Numba's on-disk cache; "numba, no cache" points NUMBA_CACHE_DIR at an empty
-    directory, so it pays the JIT compilation; "native" needs none ("native" is absent when not built).
-    """
-    import tempfile
-
-    out = {}
-    runs = [("numba", "numba", None)]
-    with tempfile.TemporaryDirectory() as empty:
-        runs.append(("numba, no cache", "numba", {"NUMBA_CACHE_DIR": empty}))
-        if _engine.native_available():
-            runs.append(("native", "native", None))
-        for label, backend, env in runs:
-            t0 = time.perf_counter()
-            imp, fit = map(float, _python(_COLD_SCRIPT, backend, env=env).split())
-            out[label] = {"process_s": time.perf_counter() - t0, "import_s": imp, "first_fit_s": fit}
-    return out
-
-
-def scaling(d, ns, ds, n_for_d, threads, repeat):
-    """Per-row epoch cost (ns/row) of the Adam epoch as n grows (float32 at the largest n) and as d grows."""
-    opt = OPTIMIZERS["adam"](lr=1e-3)
-    rows = {"by_n": [], "by_d": []}
-    for i, n in enumerate(ns):
-        dtype = np.float32 if i == len(ns) - 1 and len(ns) > 1 else np.float64
-        X, y, _, _ = make_regression(n, d, dtype=dtype, random_state=0)
-        t = best_of(fastgd_epoch(X, y[:, None], opt, 256, threads), repeat + 1)  # first call warms caches
-        rows["by_n"].append({"n": n, "d": d, "dtype": np.dtype(dtype).name, "ns_per_row": t / n * 1e9})
-        del X
-    for dd in ds:
-        X, y, _, _ = make_regression(n_for_d, dd, random_state=0)
-        t = best_of(fastgd_epoch(X, y[:, None], opt, 256, threads), repeat + 1)
-        rows["by_d"].append({"n": n_for_d, "d": dd, "ns_per_row": t / n_for_d * 1e9,
-                             "ns_per_element": t / (n_for_d * dd) * 1e9})
-        del X
-    return rows
-
-
-# ----------------------------------------------------------------------------------------------------------
-
-
-def machine_info():
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    versions = {"python": platform.python_version(), "numpy": np.__version__, "numba": numba.__version__}
-    for name in ("scipy", "sklearn", "torch"):
-        try:
-            versions[name] = __import__(name).__version__
-        except ImportError:
-            pass
-    from . import __version__
-    versions["fastgd"] = __version__
-    return {"cpu": cpu, "cores": os.cpu_count(), "numba_threads": numba.config.NUMBA_NUM_THREADS,
-            "threading_layer": _threading_layer(), "versions": versions}
-
-
-def _threading_layer():
-    try:
-        return numba.threading_layer()
-    except ValueError:  # no parallel region has run yet
-        return "not initialized"
-
-
-def run(n=1_000_000, d=100, batch=256, repeat=5, threads=None, optimizers=None, scaling_ns=None,
-        scaling_ds=(10, 100, 1000), scaling_n_for_d=None, torch=True, subprocesses=True, max_epochs=50,
-        log=print):
-    """Measure everything; returns a JSON-serializable dict (schema ``SCHEMA_VERSION``)."""
-    threads = threads or numba.config.NUMBA_NUM_THREADS
-    optimizers = list(optimizers or OPTIMIZERS)
-    log(f"fastgd bench: {n:,} x {d}, batch {batch}, {threads} threads, repeat {repeat}")
-    X, y, _, _ = make_regression(n, d, random_state=0)
-    X32 = X.astype(np.float32)
-    Y = y[:, None]
-    adam = OPTIMIZERS["adam"](lr=1e-3)
-    warm_up(X, Y, adam, batch, threads)
-    warm_up(X32, Y, adam, batch, threads)
-    fns = {"floor: read X once (all cores)": floor(X, threads),
-           "floor: read X once (1 thread)": floor(X, 1),
-           "numpy X.sum() (1 thread)": X.sum}
-    for name in optimizers:
-        opt = OPTIMIZERS[name](lr=1e-3 if name != "adagrad" else 1e-2)
-        for label, data in (("float64", X), ("float32", X32)):
-            fns[f"fastgd {name} {label}, {threads} threads"] = fastgd_epoch(data, Y, opt, batch, threads)
-            fns[f"fastgd {name} {label}, 1 thread"] = fastgd_epoch(data, Y, opt, batch, 1)
-    if _engine.native_available():
-        for label, data in (("float64", X), ("float32", X32)):
-            fns[f"fastgd native adam {label}, {threads} threads"] = fastgd_epoch(data, Y, adam, batch, threads,
-                                                                                backend="native")
-            fns[f"fastgd native adam {label}, 1 thread"] = fastgd_epoch(data, Y, adam, batch, 1, backend="native")
-    fns["scikit-learn SGDRegressor, 1 epoch"] = sgdregressor_epoch(X, y)
-    torch_fn = torch_epoch(X, y, batch, threads) if torch else None
-    if torch_fn is not None:
-        torch_fn()  # warm up
-        fns["torch nn.Linear + Adam, 1 epoch"] = torch_fn
-    log("timing epochs (interleaved rounds) ...")
-    times = interleaved(fns, repeat)
-    times["numpy reference epoch (Adam, float64)"] = best_of(reference_epoch(X, Y, adam, batch), max(1, repeat // 3))
-    log("closed forms ...")
-    closed, optimum = closed_forms(X, y)
-    times.update(closed)
-    log("time to accuracy ...")
-    tta, curves = time_to_accuracy(X, y, optimum, batch, threads, max_epochs)
-    for label, r in tta.items():
-        times[f"{label}: time to 1 % of optimum" + ("" if r["reached"] else " (not reached)")] = r["seconds"]
-    fastest = min((r["seconds"] if r["reached"] else float("inf"), label)
-                  for label, r in tta.items() if label.startswith("fastgd"))
-    del X32
-    extra = cold = None
-    if subprocesses:
-        log("memory and cold start (separate processes) ...")
-        extra = extra_memory_mb(n, d)
-        cold = cold_start()
-    log("scaling ...")
-    ns = scaling_ns or [10_000, 100_000, 1_000_000, 10_000_000]
-    sc = scaling(d, ns, scaling_ds, scaling_n_for_d or max(1000, n // 10), threads, max(1, repeat // 2))
-
-    fl = times["floor: read X once (all cores)"]
-    epoch = times[f"fastgd adam float64, {threads} threads"]
-    ratios = {
-        "epoch_over_floor": epoch / fl,
-        "reference_over_epoch": times["numpy reference epoch (Adam, float64)"] / epoch,
-        "sgdregressor_over_epoch": times["scikit-learn SGDRegressor, 1 epoch"] / epoch,
-        "torch_over_epoch": (times["torch nn.Linear + Adam, 1 epoch"] / epoch
-                             if "torch nn.Linear + Adam, 1 epoch" in times else None),
-        "time_to_1pct_over_ridge": fastest[0] / times["Ridge(solver='cholesky')"],
-        "float32_over_float64": times[f"fastgd adam float32, {threads} threads"] / epoch,
-        "all_threads_over_1_thread": epoch / times["fastgd adam float64, 1 thread"],
-        "floor_over_numpy_sum": fl / times["numpy X.sum() (1 thread)"],
-        "extra_memory_mb": extra,
-    }
-    goals = []
-    for key, text, goal, sense in GOALS:
-        value = ratios[key]
-        met = None if value is None else (value <= goal if sense == "<=" else value >= goal)
-        goals.append({"key": key, "description": text, "goal": f"{sense} {goal:g}", "value": value, "met": met})
-    return {
-        "schema": SCHEMA_VERSION,
-        "machine": machine_info(),
-        "config": {"n": n, "d": d, "batch": batch, "repeat": repeat, "threads": threads,
-                   "optimizers": optimizers},
-        "rows": [{"name": k, "seconds": v, "per_floor": v / fl} for k, v in times.items()],
-        "ratios": ratios,
-        "goals": goals,
-        "time_to_accuracy": tta,
-        "curves": curves,
-        "cold_start": cold,
-        "scaling": sc,
-        "notes": [] if torch_fn is not None else ["torch is not installed: its row is skipped"],
-    }
-
-
-def to_markdown(res):
-    m, c = res["machine"], res["config"]
-    out = [f"fastgd bench — {c['n']:,} × {c['d']} float64, batch {c['batch']}, {c['threads']} threads; "
-           f"{m['cpu']}, {m['cores']} cores, Numba {m['versions']['numba']} ({m['threading_layer']}), "
-           f"NumPy {m['versions']['numpy']}" + (f", scikit-learn {m['versions']['sklearn']}"
-                                                 if "sklearn" in m["versions"] else ""), "",
-           "| method | time | ÷ floor |", "|---|---:|---:|"]
-    for row in res["rows"]:
-        out.append(f"| {row['name']} | {_fmt_s(row['seconds'])} | {row['per_floor']:.2f} |")
-    out += ["", "| goal | measured | target | met |", "|---|---:|---:|:-:|"]
-    for g in res["goals"]:
-        value = "n/a" if g["value"] is None else f"{g['value']:.3g}"
-        met = "n/a" if g["met"] is None else ("yes" if g["met"] else "**no**")
-        out.append(f"| {g['description']} | {value} | {g['goal']} | {met} |")
-    tta = res["time_to_accuracy"]
-    out += ["", "Time to a training MSE within 1 % of the least-squares optimum: " + "; ".join(
-        f"{k} {_fmt_s(v['seconds'])} in {v['epochs']} epoch(s)" + ("" if v["reached"] else " (not reached)")
-        for k, v in tta.items())]
-    for label, cs in (res["cold_start"] or {}).items():
-        out.append(f"Cold process, backend {label}: import fastgd {cs['import_s']:.2f} s + first small fit "
-                   f"{cs['first_fit_s']:.2f} s (whole process {cs['process_s']:.2f} s).")
-    sc = res["scaling"]
-    out.append("Per-row epoch cost by n: " + ", ".join(
-        f"{r['n']:,} ({r['dtype']}) {r['ns_per_row']:.1f} ns" for r in sc["by_n"]))
-    out.append("By d: " + ", ".join(f"d={r['d']} {r['ns_per_row']:.1f} ns/row ({r['ns_per_element']:.2f} ns/element)"
-                                    for r in sc["by_d"]))
-    out += [f"Note: {note}" for note in res["notes"]]
-    return "\n".join(out) + "\n"
-
-
-def _fmt_s(s):
+def fmt_seconds(s):
     return f"{s * 1e3:.1f} ms" if s < 1 else f"{s:.2f} s"
 
 
-def plot(res, outdir):
-    """Two PNGs: time per epoch by method, and training MSE against wall-clock time."""
-    import matplotlib
+# ----------------------------------------------------------------------------------------------------------
+# the short table
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    os.makedirs(outdir, exist_ok=True)
-    paths = []
-    rows = [r for r in res["rows"] if "1 %" not in r["name"]]
-    fig, ax = plt.subplots(figsize=(9, 0.28 * len(rows) + 1.5))
-    ax.barh([r["name"] for r in rows], [r["seconds"] * 1e3 for r in rows],
-            color=["tab:orange" if r["name"].startswith("fastgd") else "tab:gray" for r in rows])
-    ax.set_xscale("log")
-    ax.set_xlabel("milliseconds (log scale)")
-    ax.set_title(f"One epoch / one fit, {res['config']['n']:,} x {res['config']['d']}")
-    ax.invert_yaxis()
-    fig.tight_layout()
-    paths.append(os.path.join(outdir, "bench_times.png"))
-    fig.savefig(paths[-1], dpi=100)
-    plt.close(fig)
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for name, curve in res["curves"].items():
-        if curve:
-            t, mse = zip(*curve)
-            ax.plot(t, mse, marker="o", label=name)
-    opt = min(c[1] for curve in res["curves"].values() for c in curve) if any(res["curves"].values()) else 1
-    ax.axhline(opt, color="k", lw=0.5)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("training seconds")
-    ax.set_ylabel("training MSE")
-    ax.set_title("Loss against wall-clock time")
-    ax.legend()
-    fig.tight_layout()
-    paths.append(os.path.join(outdir, "bench_loss_vs_time.png"))
-    fig.savefig(paths[-1], dpi=100)
-    plt.close(fig)
-    return paths
+def default_batch_size():
+    """LinearRegressor's default batch size: the table times what a user gets without tuning."""
+    from .estimator import LinearRegressor
+
+    return inspect.signature(LinearRegressor).parameters["batch_size"].default
+
+
+def _timed_fit(est, X, y):
+    from sklearn.exceptions import ConvergenceWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        t0 = time.perf_counter()
+        est.fit(X, y)
+        seconds = time.perf_counter() - t0
+    return seconds, float(np.mean((est.predict(X) - y) ** 2))
+
+
+def run(n=1_000_000, d=100, batch=None, threads=None, repeat=5, torch=True, log=print):
+    """Measure the short table. Returns ``{"header", "rows": [(per, what, seconds)], "sentences", "ratios"}``."""
+    from sklearn.linear_model import Ridge, SGDRegressor
+
+    from .estimator import LinearRegressor
+    from .datasets import make_regression
+    from .optimizers import OPTIMIZERS
+
+    batch = batch or default_batch_size()
+    threads = threads or numba.config.NUMBA_NUM_THREADS
+    backend = "native" if _engine.native_available() else "numba"
+    X, y, _, _ = make_regression(n, d, random_state=0)
+    X32 = X.astype(np.float32)
+    Y = y[:, None]
+    log(f"measuring (about {_estimate(n, d, repeat):.0f} s) ...")
+    adam = OPTIMIZERS["adam"](lr=1e-3)
+    sgd = OPTIMIZERS["sgd"](lr=1e-3)
+    small = min(n, 8 * batch + 1)  # compile (Numba) or load every kernel outside the timings
+    for data in (X, X32):
+        fastgd_epoch(data[:small], Y[:small], adam, batch, threads, backend=backend)()
+        floor(data[:small], threads)()
+    LinearRegressor(max_iter=1, tol=None, batch_size=batch).fit(X[:small], y[:small])
+
+    T = f"{threads} thread{'s' if threads > 1 else ''}"
+    epochs = {
+        ("per pass", f"read X once with {T}: the memory-bandwidth floor"): floor(X, threads),
+        ("per epoch", f"fastgd Adam, {T}"): fastgd_epoch(X, Y, adam, batch, threads, backend=backend),
+        ("per epoch", "fastgd Adam, 1 thread"): fastgd_epoch(X, Y, adam, batch, 1, backend=backend),
+        ("per epoch", f"fastgd Adam, float32 copy of X, {T}"): fastgd_epoch(X32, Y, adam, batch, threads,
+                                                                           backend=backend),
+        ("per epoch", f"fastgd plain SGD, {T}"): fastgd_epoch(X, Y, sgd, batch, threads, backend=backend),
+        ("per epoch", "scikit-learn SGDRegressor (one row per step, 1 thread)"): sgdregressor_epoch(X, y),
+    }
+    torch_fn = torch_epoch(X, y, batch, threads) if torch else None
+    if torch_fn is not None:
+        torch_fn()  # warm up
+        epochs[("per epoch", f"PyTorch nn.Linear + torch.optim.Adam, {T}")] = torch_fn
+    times = interleaved(epochs, repeat)
+    del X32
+
+    ridge_s, optimum = _timed_fit(Ridge(alpha=1e-8, solver="cholesky"), X, y)
+    ours = LinearRegressor(random_state=0)
+    ours_s, ours_mse = _timed_fit(ours, X, y)
+    theirs = SGDRegressor(random_state=0)
+    theirs_s, theirs_mse = _timed_fit(theirs, X, y)
+    fits = {
+        ("per fit", f"fastgd LinearRegressor(), defaults: {ours.n_iter_} epochs, MSE {ours_mse / optimum:.4f} x "
+                    "optimum"): ours_s,
+        ("per fit", f"scikit-learn SGDRegressor(), defaults: {theirs.n_iter_} epochs, MSE "
+                    f"{theirs_mse / optimum:.4f} x optimum"): theirs_s,
+        ("per solve", "scikit-learn Ridge(solver='cholesky'): the exact optimum"): ridge_s,
+    }
+    rows = [(per, what, s) for (per, what), s in {**times, **fits}.items()]
+
+    t = {what: s for _, what, s in rows}
+    epoch = t[f"fastgd Adam, {T}"]
+    ratios = {
+        "epoch_over_floor": epoch / t[f"read X once with {T}: the memory-bandwidth floor"],
+        "sgdregressor_over_epoch": t["scikit-learn SGDRegressor (one row per step, 1 thread)"] / epoch,
+        "one_thread_over_all": t["fastgd Adam, 1 thread"] / epoch,
+        "float64_over_float32": epoch / t[f"fastgd Adam, float32 copy of X, {T}"],
+        "fit_over_ridge": ours_s / ridge_s,
+        "fit_mse_over_optimum": ours_mse / optimum,
+    }
+    sentences = [
+        f"A fastgd epoch takes {ratios['epoch_over_floor']:.2f}x the time of merely reading X once "
+        "(1.00 is the limit for any method that reads X).",
+        f"scikit-learn's SGDRegressor takes {ratios['sgdregressor_over_epoch']:.1f}x as long as fastgd per epoch.",
+        f"On 1 thread fastgd's epoch takes {ratios['one_thread_over_all']:.2f}x its time on {T}; on float64 "
+        f"data {ratios['float64_over_float32']:.2f}x its time on float32 (which reads half the bytes).",
+        f"A default fastgd fit takes {ratios['fit_over_ridge']:.2f}x the time of the exact Cholesky solve and "
+        f"ends {100 * (ratios['fit_mse_over_optimum'] - 1):.3f} % above its training MSE.",
+    ]
+    if torch_fn is not None:
+        ratios["torch_over_epoch"] = t[f"PyTorch nn.Linear + torch.optim.Adam, {T}"] / epoch
+        sentences.insert(2, f"PyTorch (nn.Linear + Adam, same batches) takes {ratios['torch_over_epoch']:.1f}x "
+                            "as long as fastgd per epoch.")
+    header = (f"fastgd bench: {n:,} x {d} float64 ({n * d * 8 / 2**20:,.0f} MB), batch {batch}, {T}, "
+              f"backend {backend}, epochs best of {repeat} rounds")
+    return {"header": header, "rows": rows, "sentences": sentences, "ratios": ratios,
+            "note": None if torch_fn is not None or not torch else "(PyTorch row skipped: torch is not installed)"}
+
+
+def _estimate(n, d, repeat):
+    """A rough duration in seconds on a 2-core machine (for the progress line only)."""
+    return 2 + n * d * 1e-9 * (150 + 20 * repeat)
+
+
+def format_table(res):
+    """The table and the sentences as text, at most ~100 columns wide."""
+    width = max(len(what) for _, what, _ in res["rows"])
+    lines = [res["header"], "", f"{'':9s}  {'what is timed':{width}s}  {'time':>9s}"]
+    for per, what, s in res["rows"]:
+        lines.append(f"{per:9s}  {what:{width}s}  {fmt_seconds(s):>9s}")
+    lines.append("")
+    lines += [textwrap.fill(s, 100, initial_indent="* ", subsequent_indent="  ") for s in res["sentences"]]
+    if res["note"]:
+        lines.append(res["note"])
+    lines.append("Every optimizer, the project's goals, JSON, Markdown and plots: python benchmarks/full_bench.py "
+                 "(source tree).")
+    return "\n".join(lines)
 
 
 def add_arguments(p):
-    p.add_argument("--quick", action="store_true", help="small sizes: finishes in under a minute")
+    p.add_argument("--quick", action="store_true", help="100,000 rows and 3 rounds: a few seconds")
     p.add_argument("--n", type=int, help="rows (default 1,000,000; 100,000 with --quick)")
-    p.add_argument("--d", type=int, default=100)
-    p.add_argument("--batch", type=int, default=256)
-    p.add_argument("--repeat", type=int, help="rounds per timing (default 5; 3 with --quick)")
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--no-torch", action="store_true", help="skip the torch row even if torch is installed")
-    p.add_argument("--scaling-n", type=int, nargs="+", help="row counts for the scaling rows (the last is float32)")
-    p.add_argument("--scaling-d", type=int, nargs="+", help="feature counts for the scaling rows")
-    p.add_argument("--json", help="write the results as JSON to this file")
-    p.add_argument("--markdown", help="write the table as Markdown to this file")
-    p.add_argument("--plots", help="write PNG plots to this directory")
-
-
-def main_from_args(a):
-    quick = a.quick
-    n = a.n or (100_000 if quick else 1_000_000)
-    res = run(n=n, d=a.d, batch=a.batch, repeat=a.repeat or (3 if quick else 5), threads=a.threads,
-              torch=not a.no_torch,
-              scaling_ns=a.scaling_n or ([10_000, 100_000, 1_000_000] if quick else None),
-              scaling_ds=a.scaling_d or ((10, 100) if quick else (10, 100, 1000)), max_epochs=20 if quick else 50)
-    md = to_markdown(res)
-    print()
-    print(md)
-    if a.json:
-        with open(a.json, "w") as f:
-            json.dump(res, f, indent=1)
-    if a.markdown:
-        with open(a.markdown, "w") as f:
-            f.write(md)
-    if a.plots:
-        for path in plot(res, a.plots):
-            print(f"wrote {path}")
-    return res
+    p.add_argument("--d", type=int, default=100, help="features (default 100)")
+    p.add_argument("--batch", type=int, help="batch size of the epoch rows (default: LinearRegressor's)")
+    p.add_argument("--threads", type=int, help="threads (default: all)")
+    p.add_argument("--repeat", type=int, help="rounds per epoch timing (default 5; 3 with --quick)")
+    p.add_argument("--no-torch", action="store_true", help="skip the PyTorch row even if torch is installed")
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(prog="fastgd bench", description=textwrap.dedent(__doc__),
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(p)
-    main_from_args(p.parse_args(argv))
+    a = p.parse_args(argv)
+    for name in ("n", "d", "batch", "threads", "repeat"):
+        value = getattr(a, name)
+        if value is not None and value < 1:
+            p.error(f"--{name} must be a positive integer, got {value}")
+    if a.threads is not None and a.threads > numba.config.NUMBA_NUM_THREADS:
+        p.error(f"--threads must be at most {numba.config.NUMBA_NUM_THREADS} (NUMBA_NUM_THREADS), got {a.threads}")
+    res = run(n=a.n or (100_000 if a.quick else 1_000_000), d=a.d, batch=a.batch, threads=a.threads,
+              repeat=a.repeat or (3 if a.quick else 5), torch=not a.no_torch)
+    print(format_table(res))
     return 0
 
 

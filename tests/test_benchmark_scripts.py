@@ -1,11 +1,90 @@
-"""The benchmark scripts run on tiny sizes, so they cannot rot (the real runs are by hand; see README)."""
+"""The development benchmarks under benchmarks/ run on tiny sizes, so they cannot rot (the real runs are by
+hand; see README): full_bench.py's JSON schema, Markdown and plots, bench_epoch.py and crossover.py."""
 
+import json
 import math
 import sys
 from pathlib import Path
 
+import pytest
+
+from fastgd import _engine
+from fastgd.optimizers import OPTIMIZERS
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+TOP_KEYS = {"schema", "machine", "config", "rows", "ratios", "goals", "time_to_accuracy", "curves", "cold_start",
+            "scaling", "notes"}
+
+
+@pytest.fixture(scope="module")
+def full(tmp_path_factory):
+    import full_bench
+
+    out = tmp_path_factory.mktemp("bench")
+    argv = ["--n", "3000", "--d", "6", "--batch", "64", "--repeat", "1", "--scaling-n", "1000", "2000",
+            "--scaling-d", "4", "8", "--json", str(out / "b.json"), "--markdown", str(out / "b.md"),
+            "--plots", str(out / "plots"), "--no-cold-start"]
+    assert full_bench.main(argv) == 0
+    return full_bench, out, json.loads((out / "b.json").read_text())
+
+
+def test_full_bench_schema_is_stable(full):
+    full_bench, _, res = full
+    assert set(res) == TOP_KEYS and res["schema"] == full_bench.SCHEMA_VERSION
+    assert {"cpu", "cores", "numba_threads", "threading_layer", "versions"} <= set(res["machine"])
+    assert set(res["ratios"]) >= {g[0] for g in full_bench.GOALS}
+    assert {"fastgd sgd", "fastgd adam, lr halved each epoch", "SGDRegressor"} == set(res["time_to_accuracy"])
+    assert {"by_n", "by_d"} == set(res["scaling"])
+    assert [r["dtype"] for r in res["scaling"]["by_n"]] == ["float64", "float32"]
+    assert res["config"]["backend"] == ("native" if _engine.native_available() else "numba")
+    assert res["cold_start"] is None  # --no-cold-start
+
+
+def test_full_bench_every_row_is_present_and_finite(full):
+    _, _, res = full
+    names = {r["name"] for r in res["rows"]}
+    threads = res["config"]["threads"]
+    for name in OPTIMIZERS:
+        for dtype in ("float32", "float64"):
+            assert f"fastgd {name} {dtype}, {threads} threads" in names
+            assert f"fastgd {name} {dtype}, 1 thread" in names
+    for peer in ("floor: read X once (all cores)", "numpy reference epoch (Adam, float64)",
+                 "scikit-learn SGDRegressor, 1 epoch", "numpy.linalg.lstsq", "Ridge(solver='cholesky')"):
+        assert peer in names
+    assert sum("time to 1 % of optimum" in name for name in names) == 3
+    torch_row = "torch nn.Linear + Adam, 1 epoch" in names
+    try:
+        import torch  # noqa: F401
+        assert torch_row
+    except ImportError:
+        assert not torch_row and res["notes"]
+    for row in res["rows"]:
+        assert math.isfinite(row["seconds"]) and row["seconds"] > 0
+    for key, value in res["ratios"].items():
+        if key == "torch_over_epoch" and value is None:
+            continue
+        assert math.isfinite(value), key
+    if res["config"]["backend"] == "native":
+        for dtype in ("float32", "float64"):
+            assert f"fastgd adam {dtype}, {threads} threads (numba)" in names
+
+
+def test_full_bench_markdown_and_plots_written(full):
+    _, out, res = full
+    md = (out / "b.md").read_text()
+    assert "| method | time | ÷ floor |" in md and "| goal | measured | target | met |" in md
+    assert f"backend {res['config']['backend']}" in md
+    for name in ("bench_times.png", "bench_loss_vs_time.png"):
+        assert (out / "plots" / name).stat().st_size > 1000
+
+
+def test_full_bench_cold_start_subprocess():
+    import full_bench
+
+    label = "native" if _engine.native_available() else "numba"
+    cold = full_bench.cold_start(labels=(label,))
+    assert set(cold) == {label} and cold[label]["first_fit_s"] > 0 and cold[label]["import_s"] > 0
 
 
 def test_bench_epoch_runs_and_reports_finite_ratios(capsys):
@@ -15,7 +94,7 @@ def test_bench_epoch_runs_and_reports_finite_ratios(capsys):
     assert all(t > 0 for t in rows.values())
     assert all(math.isfinite(r) and r > 0 for r in ratios.values())
     out = capsys.readouterr().out
-    assert "epoch / floor" in out and "reference / epoch" in out
+    assert "epoch / floor" in out and "reference / epoch" in out and "backend auto" in out
 
 
 def test_crossover_runs(capsys):

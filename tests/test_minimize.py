@@ -1,0 +1,200 @@
+"""fastgd.minimize next to scipy.optimize.minimize: the same calling convention, the same result fields, the
+same answers on textbook functions; and what fun and jac return is checked before it reaches the kernel."""
+
+import numbers
+
+import numpy as np
+import pytest
+from scipy import optimize as so
+
+import importlib
+
+from fastgd import minimize
+from fastgd.optimizers import Adam, Momentum
+
+fm = importlib.import_module("fastgd.minimize")  # the module (fastgd.minimize is the function)
+SCIPY_FIELDS = {"x", "fun", "jac", "nit", "nfev", "njev", "status", "success", "message"}
+OUR_FIELDS = SCIPY_FIELDS | {"path", "fvals", "optimizer"}
+
+
+def quadratic(x, A, b):
+    return 0.5 * x @ A @ x - b @ x
+
+
+def quadratic_grad(x, A, b):
+    return A @ x - b
+
+
+def rosen_with_grad(x):
+    return so.rosen(x), so.rosen_der(x)
+
+
+def booth(x):  # minimum 0 at (1, 3)
+    return (x[0] + 2 * x[1] - 7) ** 2 + (2 * x[0] + x[1] - 5) ** 2
+
+
+A = np.array([[3.0, 1.0, 0.0], [1.0, 2.0, 0.5], [0.0, 0.5, 1.0]])
+B = np.array([1.0, -2.0, 0.5])
+
+# name: (fun, x0, scipy/fastgd keyword arguments in common, fastgd's optimizer and rate)
+CASES = {
+    "quadratic, args": (quadratic, [2.0, -1.0, 4.0], dict(args=(A, B), jac=quadratic_grad), ("sgd", 0.3)),
+    "rosenbrock 2-d": (so.rosen, [-1.2, 1.0], dict(jac=so.rosen_der), (Momentum(momentum=0.9), 1e-3)),
+    "rosenbrock 5-d, jac=True": (rosen_with_grad, [1.3, 0.7, 0.8, 1.9, 1.2], dict(jac=True), (Adam(), 0.01)),
+    "booth, finite differences": (booth, [0.0, 0.0], dict(jac=None), ("sgd", 0.05)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_same_fields_and_answer_as_scipy(name):
+    fun, x0, common, (optimizer, lr) = CASES[name]
+    ref = so.minimize(fun, np.array(x0), method="BFGS", **common)
+    res = minimize(fun, x0, **common, tol=1e-7, options={"maxiter": 20_000}, optimizer=optimizer,
+                   learning_rate=lr)
+    assert ref.success and res.success, res.message
+    assert SCIPY_FIELDS <= set(ref) and set(res) == OUR_FIELDS
+    for key in SCIPY_FIELDS:
+        assert kind(res[key]) == kind(ref[key]), key
+    assert res.x.shape == ref.x.shape == res.jac.shape
+    np.testing.assert_allclose(res.x, ref.x, atol=2e-5)
+    assert res.fun == pytest.approx(ref.fun, abs=1e-9)
+    assert np.linalg.norm(res.jac) < 1e-7
+    assert res.path.shape == (res.nit + 1, len(x0)) and res.fvals.shape == (res.nit + 1,)
+    np.testing.assert_array_equal(res.path[-1], res.x)
+    assert res.fvals[-1] == res.fun and res.fvals[0] == pytest.approx(ref_fun0(fun, x0, common))
+
+
+def kind(value):
+    for k in ((bool, np.bool_), numbers.Integral, numbers.Real, str, np.ndarray):
+        if isinstance(value, k):
+            return k
+    return type(value)
+
+
+def ref_fun0(fun, x0, common):
+    out = fun(np.array(x0, dtype=float), *common.get("args", ()))
+    return out[0] if common.get("jac") is True else out
+
+
+def test_evaluation_counts():
+    """nfev counts every call of fun (finite differences included), njev every gradient, as in SciPy."""
+    x0 = [2.0, -1.0, 4.0]
+    exact = minimize(quadratic, x0, (A, B), quadratic_grad, max_iter=7, tol=0)
+    assert (exact.nit, exact.nfev, exact.njev) == (7, 8, 8)
+    central = minimize(quadratic, x0, (A, B), "3-point", max_iter=7, tol=0)
+    forward = minimize(quadratic, x0, (A, B), "2-point", max_iter=7, tol=0)
+    assert central.nfev == 8 * (1 + 2 * 3) and forward.nfev == 8 * (1 + 3)
+    np.testing.assert_allclose(central.x, exact.x, rtol=1e-8)
+    np.testing.assert_allclose(forward.x, exact.x, rtol=1e-5)
+    both = minimize(lambda x: (quadratic(x, A, B), quadratic_grad(x, A, B)), x0, jac=True, max_iter=7, tol=0)
+    np.testing.assert_array_equal(both.x, exact.x)
+    assert both.nfev == both.njev == 8
+
+
+def test_grad_keyword_and_old_positional_form_still_work():
+    new = minimize(quadratic, [1.0, 1.0, 1.0], (A, B), jac=quadratic_grad, optimizer="adam", max_iter=30)
+    alias = minimize(lambda x: quadratic(x, A, B), [1.0, 1.0, 1.0], grad=lambda x: quadratic_grad(x, A, B),
+                     optimizer="adam", max_iter=30)
+    with pytest.warns(DeprecationWarning, match="jac=grad"):
+        old = minimize(lambda x: quadratic(x, A, B), [1.0, 1.0, 1.0], lambda x: quadratic_grad(x, A, B), "adam",
+                       max_iter=30)
+    np.testing.assert_array_equal(alias.x, new.x)
+    np.testing.assert_array_equal(old.x, new.x)
+    with pytest.raises(ValueError, match="give only jac"):
+        minimize(booth, [0.0, 0.0], jac=lambda x: x, grad=lambda x: x, optimizer="sgd")
+
+
+def test_callback_conventions():
+    seen = []
+    minimize(booth, [0.0, 0.0], callback=lambda xk: seen.append(xk), max_iter=3, learning_rate=0.01)
+    assert len(seen) == 3 and all(isinstance(x, np.ndarray) and x.shape == (2,) for x in seen)
+    assert not np.array_equal(seen[0], seen[1])  # copies, not one array mutated in place
+
+    def stop_at_2(intermediate_result):
+        if intermediate_result.nit == 2:
+            raise StopIteration
+
+    res = minimize(booth, [0.0, 0.0], callback=stop_at_2, max_iter=100, learning_rate=0.01)
+    assert (res.status, res.nit, res.success) == (3, 2, False)
+
+
+def test_options_and_disp(capsys):
+    res = minimize(booth, [0.0, 0.0], options={"maxiter": 5, "disp": True, "return_all": False})
+    assert res.nit == 5 and res.status == 1 and res.path is None and res.fvals.shape == (6,)
+    out = capsys.readouterr().out
+    assert "Maximum number of iterations" in out and "Iterations: 5" in out
+    loose = minimize(booth, [0.0, 0.0], tol=1e-3, options={"gtol": 1e-1, "norm": np.inf}, learning_rate=0.05)
+    strict = minimize(booth, [0.0, 0.0], tol=1e-3, learning_rate=0.05)
+    assert np.abs(loose.jac).max() < 1e-1 <= np.abs(loose.fvals[0])  # options["gtol"] wins over tol, as in SciPy
+    assert strict.nit > loose.nit and np.linalg.norm(strict.jac) < 1e-3
+
+
+def test_the_path_is_not_recorded_when_it_would_be_huge(monkeypatch):
+    monkeypatch.setattr(fm, "_AUTO_PATH_BYTES", 1000)
+    assert minimize(booth, [0.0, 0.0], max_iter=100).path is None
+    assert minimize(booth, [0.0, 0.0], max_iter=10).path.shape[1] == 2
+
+
+def test_numpy_scalars_accepted_bools_rejected():
+    res = minimize(booth, np.float32(0.0) + np.zeros(2), learning_rate=np.float32(0.05), tol=np.float32(1e-6),
+                   max_iter=np.int64(5000), diverge_at=np.float64(1e50))
+    assert res.success
+    for kwargs, name in [(dict(max_iter=True), "max_iter"), (dict(options={"maxiter": False}), "maxiter"),
+                         (dict(learning_rate=True), "learning_rate"), (dict(tol=True), "tol"),
+                         (dict(max_iter=2.0), "max_iter"), (dict(learning_rate=np.inf), "learning_rate"),
+                         (dict(tol=-1.0), "tol"), (dict(options={"gtol": np.nan}), "gtol"),
+                         (dict(options={"disp": 1}), "disp"), (dict(options={"xtol": 1.0}), "xtol"),
+                         (dict(options=[("maxiter", 3)]), "options"),
+                         (dict(max_iter=3, options={"maxiter": 4}), "max_iter"),
+                         (dict(jac="BFGS"), "optimizer="), (dict(callback=3), "callback")]:
+        with pytest.raises(ValueError, match=name):
+            minimize(booth, [0.0, 0.0], **kwargs)
+
+
+@pytest.mark.parametrize("n", [1, 5, 1000])
+@pytest.mark.parametrize("wrong", [-1, +3])
+def test_a_gradient_of_the_wrong_length_is_an_error_naming_jac(n, wrong):
+    """It used to be read past its end by the update kernel (garbage, SIGSEGV at n = 1e7)."""
+    with pytest.raises(ValueError, match=rf"jac must return an array of shape \({n},\).*got shape \({n + wrong},\)"):
+        minimize(lambda x: float(x @ x), np.ones(n), jac=lambda x: np.ones(max(n + wrong, 0)), max_iter=3)
+
+
+@pytest.mark.parametrize("bad_grad, match", [
+    (lambda x: np.ones((2, 1)), r"shape \(2,\).*got shape \(2, 1\)"),
+    (lambda x: np.ones(2, dtype=complex), "real numbers.*complex"),
+    (lambda x: ["a", "b"], "real numbers"),
+    (lambda x: np.array([np.nan, 1.0]), r"jac returned non-finite values at x0 \(at indices \[0\]\)"),
+    (lambda x: None, "jac must return"),
+])
+def test_what_jac_returns_is_checked(bad_grad, match):
+    with pytest.raises(ValueError, match=match):
+        minimize(booth, [0.0, 0.0], jac=bad_grad)
+
+
+@pytest.mark.parametrize("bad_fun, jac, match", [
+    (lambda x: np.array([1.0, 2.0]), None, r"fun must return one real number.*shape \(2,\)"),
+    (lambda x: 1j, None, "fun must return one real number.*complex"),
+    (lambda x: np.inf, None, "fun returned inf at x0"),
+    (lambda x: 1.0, True, r"jac=True, fun must return a pair \(f, gradient\)"),
+    (lambda x: (1.0, np.ones(3)), True, r"gradient, jac=True\) must return an array of shape \(2,\)"),
+])
+def test_what_fun_returns_is_checked(bad_fun, jac, match):
+    with pytest.raises(ValueError, match=match):
+        minimize(bad_fun, [0.0, 0.0], jac=jac)
+
+
+def test_x0_and_divergence_messages():
+    with pytest.raises(ValueError, match=r"x0 must be a non-empty 1-D array.*shape \(2, 2\).*ravel"):
+        minimize(booth, np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="x0"):
+        minimize(booth, [])
+    for complex_x0 in ([1j, 0], np.array([1j, 0])):
+        with pytest.raises(ValueError, match="x0 must be an array of real numbers"):
+            minimize(booth, complex_x0)
+    scalar = minimize(lambda x: (x[0] - 2) ** 2, 5.0, jac=lambda x: 2 * (x[0] - 2), learning_rate=0.25)
+    assert scalar.success and scalar.x == pytest.approx([2.0])
+    # a gradient that becomes NaN after some steps: reported as divergence, naming what went wrong
+    res = minimize(lambda x: float(x @ x), [1.0, 2.0], jac=lambda x: 2 * x if x[0] > 0.5 else np.array([np.nan, 0]),
+                   learning_rate=0.1, max_iter=50)
+    assert res.status == 2 and not res.success
+    assert "the gradient returned non-finite values after 4 iterations (at indices [0])" in res.message
