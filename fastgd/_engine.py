@@ -95,6 +95,42 @@ def native_available():
     return True
 
 
+def is_interrupt(exc):
+    """Ctrl-C, also when it reached Python inside a compiled call (Numba then raises a SystemError whose
+    context, or its context's, is the KeyboardInterrupt)."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return False
+
+
+class _Interruptible:
+    """A kernel module whose calls turn Numba's "returned a result with an exception set" SystemError (a
+    Ctrl-C that reached Python during a compiled call) back into the KeyboardInterrupt it is."""
+
+    def __init__(self, module):
+        self._module = module
+        self.__name__ = module.__name__
+
+    def __getattr__(self, name):
+        fn = getattr(self._module, name)
+        if not callable(fn):
+            return fn
+
+        def call(*args):
+            try:
+                return fn(*args)
+            except SystemError as exc:
+                if is_interrupt(exc):
+                    raise KeyboardInterrupt from None
+                raise
+        call.__name__ = name
+        return call
+
+
 def kernels(backend="numba"):
     """The kernel module of a backend: ``fastgd._kernels`` (Numba) or ``fastgd._native`` (Cython).
 
@@ -107,7 +143,7 @@ def kernels(backend="numba"):
     if backend == "numba":
         from . import _kernels
 
-        return _kernels
+        return _Interruptible(_kernels)
     if backend == "auto":
         return kernels("native" if native_available() else "numba")
     if backend == "native":

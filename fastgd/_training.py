@@ -236,14 +236,7 @@ class Diverged(ValueError):
     pass
 
 
-def _is_interrupt(exc):
-    """Ctrl-C, also when it reached Python inside a compiled call (Numba then raises a SystemError whose
-    context is the KeyboardInterrupt)."""
-    while exc is not None:
-        if isinstance(exc, KeyboardInterrupt):
-            return True
-        exc = exc.__cause__ or exc.__context__
-    return False
+_is_interrupt = _engine.is_interrupt
 
 
 def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, n_done=0, keep_best=True):
@@ -264,13 +257,6 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
     # averaging removes gradient noise; a full batch has none (its model is then the last iterate)
     avg = np.zeros(P + 1) if settings.average and len(train_ids) > 1 else None
     start = ts.snapshot()
-    evaluating = stopping and eval_ids is not None and len(eval_ids) > 0
-    if evaluating:
-        out.start_eval = problem.objective(ts.theta, eval_ids, settings.penalized_eval)[0]
-        f_ref = problem.target_variance(eval_ids)
-        if not f_ref > 0:
-            f_ref = out.start_eval if out.start_eval > 0 else 1.0
-        best_eval, best_theta = out.start_eval, ts.theta.copy()
     updates_per_epoch = len(train_ids)
     # progress is judged (and iterates averaged) over rounds of at least ROUND_UPDATES updates
     round_epochs = max(1, -(-ROUND_UPDATES // max(updates_per_epoch, 1)))
@@ -278,6 +264,13 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
     reductions = 0
     t0 = time.perf_counter()
     last = ts.snapshot()
+    evaluating = stopping and eval_ids is not None and len(eval_ids) > 0
+    if evaluating:
+        out.start_eval = problem.objective(ts.theta, eval_ids, settings.penalized_eval)[0]
+        f_ref = problem.target_variance(eval_ids)
+        if not f_ref > 0:
+            f_ref = out.start_eval if out.start_eval > 0 else 1.0
+        best_eval, best_theta = out.start_eval, ts.theta.copy()
     try:
         for epoch in range(epochs):
             order = train_ids.copy()

@@ -19,7 +19,6 @@ optimizer, the project's goals, JSON, Markdown and plots) is ``benchmarks/full_b
 """
 
 import argparse
-import inspect
 import sys
 import textwrap
 import time
@@ -123,11 +122,12 @@ def fmt_seconds(s):
 # the short table
 
 
-def default_batch_size():
-    """LinearRegressor's default batch size: the table times what a user gets without tuning."""
-    from .estimator import LinearRegressor
+def default_batch_size(n=1_000_000, d=100):
+    """The batch size LinearRegressor's default (batch_size="auto") picks for dense n x d data: the table
+    times what a user gets without tuning."""
+    from .estimator import auto_batch_size
 
-    return inspect.signature(LinearRegressor).parameters["batch_size"].default
+    return auto_batch_size(n, d, 1, d)
 
 
 def _timed_fit(est, X, y):
@@ -149,7 +149,7 @@ def run(n=1_000_000, d=100, batch=None, threads=None, repeat=5, torch=True, log=
     from .datasets import make_regression
     from .optimizers import OPTIMIZERS
 
-    batch = batch or default_batch_size()
+    batch = batch or default_batch_size(n, d)
     threads = threads or numba.config.NUMBA_NUM_THREADS
     backend = "native" if _engine.native_available() else "numba"
     X, y, _, _ = make_regression(n, d, random_state=0)

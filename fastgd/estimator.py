@@ -332,7 +332,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         SHORTFALL_WARN in R² units. Skipped with a penalty, early stopping or an interruption."""
         n, d = X.shape
         k = Y.shape[1]
-        if self.penalty is not None or self.early_stopping or out.interrupted or n * d * k > CHECK_EXACT_MAX_VALUES:
+        if self.penalty is not None or self.early_stopping or out.interrupted or self.tol is None \
+                or n * d * k > CHECK_EXACT_MAX_VALUES:
             return
         A = X.toarray() if sp.issparse(X) else np.asarray(X, dtype=np.float64)
         cols = A.std(axis=0)
@@ -350,12 +351,13 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             np.square(r * Y).sum()) / total
         if var > 0 and (got - best) / var > SHORTFALL_WARN:
             cond = sv[0] / sv[-1] if sv.size and sv[-1] > 0 else np.inf
+            cause = (f"the standardized features are ill-conditioned (condition number {cond:.3g}), so progress "
+                     f"along their weakest directions is slow" if cond > 100 else
+                     "the progress per round fell below tol before the optimum")
             warnings.warn(
                 f"Gradient descent stopped {(got - best) / var:.3g} (in R² units) short of the least-squares "
-                f"optimum after {self.n_iter_} epochs: the standardized features are ill-conditioned (condition "
-                f"number {cond:.3g}), so progress along their weakest directions is slow. Raise max_iter and "
-                f"lower tol, or use a closed-form solver (sklearn.linear_model.LinearRegression).",
-                ConvergenceWarning, stacklevel=3)
+                f"optimum after {self.n_iter_} epochs: {cause}. Raise max_iter and lower tol, or use a "
+                f"closed-form solver (sklearn.linear_model.LinearRegression).", ConvergenceWarning, stacklevel=3)
 
     def partial_fit(self, X, y, sample_weight=None):
         """One epoch over (X, y), keeping the optimizer state between calls (like SGDRegressor).

@@ -32,7 +32,7 @@ def test_rows_say_what_they_time(result):
 def test_times_the_backend_users_get(result):
     backend = "native" if _engine.native_available() else "numba"
     assert f"backend {backend}" in result["header"]
-    assert f"batch {bench.default_batch_size()}," in result["header"]
+    assert f"batch {bench.default_batch_size(3000, 6)}," in result["header"]  # the result fixture: 3000 x 6
 
 
 def test_table_fits_one_screen(result):
