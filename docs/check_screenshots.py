@@ -22,6 +22,7 @@ to nothing and every request goes to a closed proxy port. ``--build`` runs ``sph
 """
 
 import argparse
+import html as _html
 import json
 import os
 import re
@@ -91,13 +92,14 @@ window.addEventListener("load", function () {
     });
     var pre = document.createElement("pre");
     pre.id = "fastgd-layout-report";
+    pre.style.display = "none";  // read from the DOM, not seen in the screenshot
     pre.textContent = JSON.stringify(report);
     document.body.appendChild(pre);
   }, 300);
 });
 </script>
 """
-REPORT = re.compile(r'<pre id="fastgd-layout-report">(.*?)</pre>', re.S)
+REPORT = re.compile(r'<pre id="fastgd-layout-report"[^>]*>(.*?)</pre>', re.S)
 
 
 def find_browser():
@@ -124,21 +126,25 @@ def chromium(browser, url, *args, height=MIN_HEIGHT, timeout=120):
     return out.stdout
 
 
-def measure(browser, page):
-    """Lay ``page`` out in the browser and return the probe's report (a dict)."""
+def shoot(browser, page, png):
+    """Lay ``page`` out in the browser, screenshot it into ``png`` (the whole page, at least MIN_HEIGHT px
+    tall) and return the probe's report (a dict)."""
     html = page.read_text(encoding="utf-8")
-    probe = page.with_name(f".probe-{page.name}")
+    probe = page.with_name(f".probe-{page.name}")  # beside the page, so its relative links resolve
     probe.write_text(html.replace("</body>", PROBE + "</body>", 1), encoding="utf-8")
     try:
-        dom = chromium(browser, probe.as_uri(), "--dump-dom")
+        dom = chromium(browser, probe.as_uri(), "--dump-dom", f"--screenshot={png}")
+        found = REPORT.search(dom)
+        if not found:
+            raise RuntimeError(f"{page.name}: the layout probe did not report (did the page load?)")
+        report = json.loads(_html.unescape(found.group(1)))
+        if report["height"] > MIN_HEIGHT:  # again, in a window as tall as the page
+            chromium(browser, probe.as_uri(), f"--screenshot={png}", height=min(int(report["height"]), 16000))
     finally:
         probe.unlink()
-    found = REPORT.search(dom)
-    if not found:
-        raise RuntimeError(f"{page.name}: the layout probe did not report (did the page load?)")
-    import html as _html
-
-    return json.loads(_html.unescape(found.group(1)))
+    if not png.exists():
+        raise RuntimeError(f"{browser} wrote no screenshot for {page.name}")
+    return report
 
 
 def problems(report):
@@ -165,16 +171,13 @@ def problems(report):
 
 
 def check(html_dir, out_dir, browser):
-    """Screenshot and check every page; returns {page name: [problems]} and writes OUT/PAGE.png."""
+    """Screenshot and check every page; returns ``{page name: {"png", "problems", "formulas", "images"}}``
+    and writes OUT/PAGE.png."""
     out_dir.mkdir(parents=True, exist_ok=True)
     results = {}
     for page in sorted(html_dir.glob("*.html")):
-        report = measure(browser, page)
-        height = max(MIN_HEIGHT, min(int(report["height"]) + 20, 16000))
         png = out_dir / f"{page.stem}.png"
-        chromium(browser, page.as_uri(), f"--screenshot={png}", height=height)
-        if not png.exists():
-            raise RuntimeError(f"{browser} wrote no screenshot for {page.name}")
+        report = shoot(browser, page, png)
         results[page.name] = {"png": str(png), "problems": problems(report),
                               "formulas": len(report["math"]), "images": len(report["images"])}
     return results

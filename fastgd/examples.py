@@ -451,13 +451,13 @@ def plot_batch_sizes(path):
 def plot_stationary_points(path):
     plt = _plt()
     res = stationary_points()
-    fig = plt.figure(figsize=(9, 9.6))
-    grid = fig.add_gridspec(2, 2, height_ratios=[1, 0.55], width_ratios=[1, 1.45])
+    fig = plt.figure(figsize=(9, 9.2))
+    grid = fig.add_gridspec(2, 2, height_ratios=[1, 0.48], width_ratios=[1, 1.45])
     ax, ax2, tab = fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1]), fig.add_subplot(grid[1, :])
     _contours(ax, saddle, (1.2, 1.2), levels=20)
-    for (label, (r, kind)), color in zip(res["saddle"].items(), ("tab:red", "tab:blue")):
+    for (label, (r, kind)), color, lw in zip(res["saddle"].items(), ("tab:red", "tab:blue"), (4, 1.2)):
         ends = "ends at the saddle" if kind else "escapes along x₂"
-        ax.plot(r.path[:, 0], r.path[:, 1], "-o", ms=2, lw=1, color=color, label=f"{label}: {ends}")
+        ax.plot(r.path[:, 0], r.path[:, 1], "-", lw=lw, color=color, alpha=0.8, label=f"{label}: {ends}")
     ax.plot(0, 0, "rx", ms=10, mew=2)
     ax.set_xlim(-1.2, 1.2)
     ax.set_ylim(-1.2, 1.2)

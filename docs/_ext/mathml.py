@@ -10,6 +10,8 @@ Enable with ``extensions = [..., "mathml"]`` (this folder on ``sys.path``); it s
 ``html_math_renderer = "mathml"``. An expression latex2mathml cannot convert fails the build, naming it.
 """
 
+import re
+
 from docutils import nodes
 from sphinx.errors import ExtensionError
 from sphinx.util.math import get_node_equation_number
@@ -22,6 +24,10 @@ def _convert(tex, display):
         mathml = convert(tex, display=display)
     except Exception as exc:  # latex2mathml raises its own exception types for unknown commands
         raise ExtensionError(f"mathml: cannot convert the formula {tex!r} to MathML: {exc}") from exc
+    # TeX's |x| is ordinary (no space around the bars); a MathML "|" between two terms is an infix operator
+    # and gets operator spacing ("| x |"), so give the bars none
+    mathml = re.sub(r'<mo( stretchy="false")?>&#x0007C;</mo>', r'<mo\1 lspace="0" rspace="0">&#x0007C;</mo>',
+                    mathml)
     # keep the TeX for copy and paste and for screen readers
     alt = tex.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;").replace(">", "&gt;")
     return mathml.replace("<math ", f'<math alttext="{alt}" ', 1)
