@@ -126,7 +126,7 @@ def chromium(browser, url, *args, height=MIN_HEIGHT, timeout=120):
     return out.stdout
 
 
-def shoot(browser, page, png):
+def shoot(browser, page, png, full_page=True):
     """Lay ``page`` out in the browser, screenshot it into ``png`` (the whole page, at least MIN_HEIGHT px
     tall) and return the probe's report (a dict)."""
     html = page.read_text(encoding="utf-8")
@@ -138,7 +138,7 @@ def shoot(browser, page, png):
         if not found:
             raise RuntimeError(f"{page.name}: the layout probe did not report (did the page load?)")
         report = json.loads(_html.unescape(found.group(1)))
-        if report["height"] > MIN_HEIGHT:  # again, in a window as tall as the page
+        if full_page and report["height"] > MIN_HEIGHT:  # again, in a window as tall as the page
             chromium(browser, probe.as_uri(), f"--screenshot={png}", height=min(int(report["height"]), 16000))
     finally:
         probe.unlink()
@@ -170,14 +170,18 @@ def problems(report):
     return out
 
 
-def check(html_dir, out_dir, browser):
+def check(html_dir, out_dir, browser, pages=None, full_page=True):
     """Screenshot and check every page; returns ``{page name: {"png", "problems", "formulas", "images"}}``
-    and writes OUT/PAGE.png."""
+    and writes OUT/PAGE.png. ``pages``: only these file names; ``full_page=False``: screenshots only the
+    first MIN_HEIGHT px of each page (the checks still cover the whole page), one browser run per page."""
     out_dir.mkdir(parents=True, exist_ok=True)
     results = {}
+    html_dir = Path(html_dir).resolve()
     for page in sorted(html_dir.glob("*.html")):
+        if pages is not None and page.name not in pages:
+            continue
         png = out_dir / f"{page.stem}.png"
-        report = shoot(browser, page, png)
+        report = shoot(browser, page, png, full_page)
         results[page.name] = {"png": str(png), "problems": problems(report),
                               "formulas": len(report["math"]), "images": len(report["images"])}
     return results

@@ -24,9 +24,13 @@ def _convert(tex, display):
         mathml = convert(tex, display=display)
     except Exception as exc:  # latex2mathml raises its own exception types for unknown commands
         raise ExtensionError(f"mathml: cannot convert the formula {tex!r} to MathML: {exc}") from exc
-    # TeX's |x| is ordinary (no space around the bars); a MathML "|" between two terms is an infix operator
-    # and gets operator spacing ("| x |"), so give the bars none
-    mathml = re.sub(r'<mo( stretchy="false")?>&#x0007C;</mo>', r'<mo\1 lspace="0" rspace="0">&#x0007C;</mo>',
+    unknown = re.findall(r">(\\[A-Za-z]+)<", mathml)  # latex2mathml passes commands it lacks through as text
+    if unknown:
+        raise ExtensionError(f"mathml: the formula {tex!r} uses {', '.join(unknown)}, which latex2mathml cannot "
+                             "convert to MathML: write it with other commands")
+    # TeX's |x| and ‖x‖ are ordinary (no space around the bars); a MathML "|" between two terms is an infix
+    # operator and gets operator spacing ("| x |"), so give the bars none
+    mathml = re.sub(r'<mo( stretchy="false")?>(&#x0007C;|&#x02016;)</mo>', r'<mo\1 lspace="0" rspace="0">\2</mo>',
                     mathml)
     # keep the TeX for copy and paste and for screen readers
     alt = tex.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;").replace(">", "&gt;")
