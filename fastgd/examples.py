@@ -239,10 +239,15 @@ def batch_sizes(n=20_000, d=20, epochs=15, random_state=0):
             ("mini-batch (32 rows), rate 0.02", 32, 0.02),
             ("mini-batch, rate 0.01", 32, 0.01),
             ("mini-batch, rate 0.02 × 0.7 every epoch", 32, Step(lr=0.02, step_size=per_epoch_32, gamma=0.7)))
+    # plain steps on the raw data: no implicit standardization and no averaging of the iterates, where the
+    # estimator has them (averaging would hide the noise floor this example is about)
+    plain = {k: False for k in ("standardize", "average") if k in LinearRegressor().get_params()}
     for label, bs, lr in runs:
         # one thread: the wall times compare the algorithms, not the parallel kernel's start-up on a busy machine
-        make = lambda: LinearRegressor(optimizer="sgd", learning_rate=lr, batch_size=bs, n_jobs=1,  # noqa: E731
-                                       random_state=random_state)
+        def make(bs=bs, lr=lr):
+            return LinearRegressor(optimizer="sgd", learning_rate=lr, batch_size=bs, n_jobs=1,
+                                   random_state=random_state, **plain)
+
         make().partial_fit(X[:64], y[:64])  # compile outside the timings
         model = make()
         losses, seconds, spent = [], [], 0.0
@@ -402,7 +407,7 @@ def plot_optimizers(path):
         setting = f"α = {r['lr']:g}" + (f", β = {r['momentum']:g}" if r["momentum"] is not None else "")
         when = (f"below 1e-8 from step {r['settle']}" if r["settle"] is not None
                 else "not below 1e-8 for good in 200 steps")
-        style = dict(color=color, lw=1.1, ls=":" if ring else "-")
+        style = {"color": color, "lw": 1.1, "ls": ":" if ring else "-"}
         p = r["result"].path
         ax.plot(p[:, 0], p[:, 1], **style)
         ax2.semilogy(np.maximum(r["values"], 1e-18), label=f"{name} ({setting}): {when}", **style)
@@ -431,7 +436,7 @@ def plot_batch_sizes(path):
     colors = ("k", "tab:orange", "tab:blue", "tab:cyan", "tab:green")
     for (name, r), color in zip(((k, v) for k, v in res.items() if k != "optimum"), colors):
         gap = np.maximum(r["gap"], 1e-12)
-        style = dict(marker="o", ms=3, lw=1.2, color=color)
+        style = {"marker": "o", "ms": 3, "lw": 1.2, "color": color}
         updates = r["updates_per_epoch"]
         ax.semilogy(range(1, len(gap) + 1), gap, **style,
                     label=f"{name}: {updates:,} update{'s' if updates > 1 else ''} per epoch")
