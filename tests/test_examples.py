@@ -78,6 +78,8 @@ def test_optimizers_compared():
     assert gd["lr"] == min(examples.RATES, key=lambda a: np.abs(
         examples.contraction_factors(examples.ELONGATED_HESSIAN, a)).max())
     mom, nest, ada = res["momentum"], res["Nesterov"], res["Adagrad"]
+    for r in res.values():  # every best rate lies inside the grid, not at its edge
+        assert examples.RATES[0] < r["lr"] < examples.RATES[-1]
     assert mom["settle"] <= 0.6 * gd["settle"] and ada["settle"] <= 0.6 * gd["settle"]
     assert nest["settle"] < gd["settle"]
     ring = res["momentum, torch's β = 0.9"]
