@@ -9,6 +9,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.abspath(".."))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "_ext"))
 
 import fastgd  # noqa: E402
 from fastgd import examples  # noqa: E402
@@ -16,12 +17,19 @@ from fastgd.optimizers import OPTIMIZERS  # noqa: E402
 
 project = "fastgd"
 version = release = fastgd.__version__
-extensions = ["myst_parser", "sphinx.ext.autodoc", "sphinx.ext.napoleon", "sphinx.ext.mathjax"]
+# mathml: formulas become MathML at build time (no MathJax from a CDN: the pages work offline);
+# notes_section: prose after a numpydoc Parameters list goes under Notes instead of becoming fake parameters
+extensions = ["myst_parser", "sphinx.ext.autodoc", "sphinx.ext.napoleon", "mathml", "notes_section"]
+html_math_renderer = "mathml"
 myst_enable_extensions = ["dollarmath"]
 source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
 exclude_patterns = ["_build", "_generated", "benchmark-latest.md"]  # the last two are included by other pages
 html_theme = "alabaster"
 html_static_path = ["_static"]
+html_css_files = ["fastgd.css"]
+# a 960 px text column: the figures (drawn at most 900 px wide at 100 dpi) and the optimizer table show at full size
+# in a 1280 px window; below 1240 px alabaster switches to its fluid layout
+html_theme_options = {"page_width": "1240px", "sidebar_width": "220px", "body_max_width": "none"}
 autodoc_member_order = "bysource"
 napoleon_numpy_docstring = True
 suppress_warnings = ["myst.header"]
@@ -32,12 +40,12 @@ os.makedirs(GENERATED, exist_ok=True)
 
 
 def _optimizer_table():
-    lines = ["| name | class | update (torch.optim's algorithm) | hyperparameters and defaults | LinearRegressor start |",
-             "|---|---|---|---|---|"]
+    lines = ["| name (class) | update (torch.optim's algorithm) | hyperparameters and defaults | start rate |",
+             "|---|---|---|---|"]
     for name, cls in OPTIMIZERS.items():
         doc = inspect.getdoc(cls).splitlines()[0].replace("|", "\\|")
         params = ", ".join(f"`{k}={v!r}`" for k, v in cls().get_params().items())
-        lines.append(f"| `{name}` | `{cls.__name__}` | {doc} | {params} | {cls.start_lr:g} |")
+        lines.append(f"| `{name}` (`{cls.__name__}`) | {doc} | {params} | {cls.start_lr:g} |")
     return "\n".join(lines) + "\n"
 
 
