@@ -7,19 +7,28 @@ import time
 import numpy as np
 
 
-def demo_fit(n_samples=200_000, n_features=50, optimizer="adam", batch_size=256):
-    """Fit LinearRegressor on synthetic data and print what was learned, how well and how fast."""
+def demo_fit(n_samples=200_000, n_features=50, optimizer="adam", batch_size="auto"):
+    """Fit LinearRegressor (its defaults) on synthetic data in natural units and print what was learned, how
+    well and how fast, next to scikit-learn's closed form."""
     from sklearn.linear_model import LinearRegression
 
     from . import LinearRegressor
     from .datasets import make_regression
 
     X, y, coef, intercept = make_regression(n_samples, n_features, noise=0.1, random_state=0)
+    # natural units: columns of very different scales and a target in the thousands (standardize=True, the
+    # default, makes the steps mean the same whatever the units)
+    scales = np.logspace(-2, 3, n_features)
+    X *= scales
+    coef = coef / scales
+    y = 1000.0 + 100.0 * y
+    coef, intercept = 100.0 * coef, 1000.0 + 100.0 * intercept
     model = LinearRegressor(optimizer=optimizer, batch_size=batch_size, random_state=0)
-    print(f"fastgd demo: LinearRegressor(optimizer={optimizer!r}, batch_size={batch_size}) on "
-          f"{n_samples:,} x {n_features} float64 synthetic data")
+    print(f"fastgd demo: LinearRegressor(optimizer={optimizer!r}, batch_size={batch_size!r}) on "
+          f"{n_samples:,} x {n_features} float64 synthetic data in natural units (column scales 0.01 to 1000, "
+          f"y around 1000)")
     t0 = time.perf_counter()
-    LinearRegressor(optimizer=optimizer, batch_size=batch_size, max_iter=1, tol=None).fit(X[:2048], y[:2048])
+    LinearRegressor(optimizer=optimizer, max_iter=1, tol=None).fit(X[:2048], y[:2048])
     t_first = time.perf_counter() - t0
     t0 = time.perf_counter()
     model.fit(X, y)
@@ -32,10 +41,10 @@ def demo_fit(n_samples=200_000, n_features=50, optimizer="adam", batch_size=256)
     backend = "native (compiled at install)" if kernels("auto").__name__.endswith("_native") else \
         "numba (compiled on first use, then loaded from its cache)"
     print(f"first call, backend {backend}: {t_first:.2f} s")
-    print(f"fit: {model.n_iter_} epochs, {model.t_:,} updates in {t_fit:.2f} s "
+    print(f"fit: {model.n_iter_} epochs of batch {model.batch_size_}, {model.t_:,} updates in {t_fit:.2f} s "
           f"({t_fit / model.n_iter_ * 1e3:.1f} ms per epoch)")
     print(f"training loss: first epoch {model.loss_curve_[0]:.4g}, last {model.loss_curve_[-1]:.6g}")
-    print(f"max |coef_ - true coef|: {np.abs(model.coef_ - coef).max():.2e}   "
+    print(f"max relative |coef_ - true coef|: {np.max(np.abs(model.coef_ - coef) / np.abs(coef)):.2e}   "
           f"intercept_: {model.intercept_:.4f} (true {intercept})")
     print(f"R^2: {model.score(X, y):.8f}   sklearn LinearRegression ({t_exact:.2f} s): {exact.score(X, y):.8f}")
     return model
@@ -71,7 +80,7 @@ def main(argv=None):
     parser.add_argument("--n-samples", type=int, default=200_000)
     parser.add_argument("--n-features", type=int, default=50)
     parser.add_argument("--optimizer", default="adam")
-    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--batch-size", type=lambda v: v if v == "auto" else int(v), default="auto")
     commands = parser.add_subparsers(dest="command", metavar="{bench,demo}")
     # the subcommands parse their own arguments (so their modules load only when chosen): add_help=False
     # passes --help on to them
