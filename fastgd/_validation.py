@@ -71,8 +71,16 @@ class Options:
         self.values = values
 
     def accepts(self, v):
-        return any(v is o or (type(v) is type(o) and v == o) for o in self.values if isinstance(o, str)) or \
-            any(v is o for o in self.values if not isinstance(o, str))
+        for o in self.values:
+            if v is o:
+                return True
+            if isinstance(o, (str, float)) and not isinstance(v, (bool, np.bool_)):
+                try:
+                    if isinstance(v, type(o)) and v == o:
+                        return True
+                except (TypeError, ValueError):
+                    pass
+        return False
 
     def words(self):
         return [repr(o) for o in self.values]

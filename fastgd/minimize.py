@@ -13,7 +13,6 @@ kernels, whose formulas the native backend repeats (it has no per-step entry poi
 
 import inspect
 import math
-import numbers
 import warnings
 
 import numpy as np
@@ -21,6 +20,7 @@ from scipy.optimize import OptimizeResult
 
 from . import _kernels as K
 from .optimizers import OPTIMIZERS, Optimizer, get_optimizer
+from ._validation import Boolean, InstanceOf, Interval, Options, check
 from .schedules import Constant, Schedule
 
 FINITE_DIFFERENCES = ("3-point", "2-point")
@@ -34,35 +34,25 @@ _AUTO_PATH_BYTES = 256 * 2**20
 # declarative validation: each argument's constraint, and one function that checks and names it
 
 
-def _is_real(v):
-    return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
-
-
-def _is_int(v):
-    return isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
-
-
-# name -> (test, what the value must be). Numbers may be NumPy scalars (np.float32, np.int64); bools are not
-# numbers here (max_iter=True is a mistake, not 1).
+# name -> accepted values (fastgd._validation, the constraint tables the estimator, optimizers and schedules use
+# too). Numbers may be NumPy scalars (np.float32, np.int64); bools are not numbers (max_iter=True is a
+# mistake, not 1).
 _CONSTRAINTS = {
-    "max_iter": (lambda v: _is_int(v) and v >= 0, "a non-negative int"),
-    "tol": (lambda v: v is None or (_is_real(v) and v >= 0 and not math.isnan(v)), "a non-negative number or None"),
-    "gtol": (lambda v: _is_real(v) and v >= 0 and not math.isnan(v), "a non-negative number"),
-    "norm": (lambda v: _is_real(v) and (v >= 1 or v == -math.inf), "a number >= 1, np.inf or -np.inf"),
-    "eps": (lambda v: v is None or (_is_real(v) and 0 < v < math.inf), "a positive finite number or None"),
-    "disp": (lambda v: isinstance(v, (bool, np.bool_)), "True or False"),
-    "return_all": (lambda v: v is None or isinstance(v, (bool, np.bool_)), "True, False or None"),
-    "diverge_at": (lambda v: _is_real(v) and v > 0, "a positive number (np.inf: never)"),
-    "learning_rate": (lambda v: v is None or isinstance(v, Schedule)
-                      or (_is_real(v) and 0 < v < math.inf), "a positive finite number, a schedule or None"),
+    "max_iter": [Interval(0, None, integer=True)],
+    "tol": [Interval(0, None, label="a non-negative number"), Options(None)],
+    "gtol": [Interval(0, None, label="a non-negative number")],
+    "norm": [Interval(1, None, label="a number >= 1"), Options(math.inf, -math.inf)],
+    "eps": [Interval(0, None, closed="neither", label="a positive finite number"), Options(None)],
+    "disp": [Boolean()],
+    "return_all": [Options(True, False, None)],
+    "diverge_at": [Interval(0, None, closed="neither", label="a positive number"), Options(math.inf)],
+    "learning_rate": [Interval(0, None, closed="neither", label="a positive finite number"),
+                      InstanceOf(Schedule, "a schedule"), Options(None)],
 }
 
 
 def _check(name, value, label=None):
-    test, must_be = _CONSTRAINTS[name]
-    if not test(value):
-        raise ValueError(f"{label or name} must be {must_be}, got {value!r}")
-    return value
+    return check(None, label or name, value, _CONSTRAINTS[name])
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -18,40 +18,22 @@ on standardized least squares).
 
 import functools
 import inspect
-import numbers
 
 import numpy as np
 
 from . import _kernels as K
 from . import reference
+from ._params import Params
+from ._validation import Boolean, Interval, Predicate, check_all
 
 
-class Params:
-    """scikit-learn-style parameter handling for objects whose constructor arguments are their parameters
-    (optimizers and learning-rate schedules): ``get_params``/``set_params``, so ``clone`` and
-    ``GridSearchCV`` reach them, and equality by type and parameters."""
-
-    _noun = "parameter"  # the word error messages use
-
-    @classmethod
-    def _param_names(cls):
-        return [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
-
-    def get_params(self, deep=True):
-        return {name: getattr(self, name) for name in self._param_names()}
-
-    def set_params(self, **params):
-        valid = self._param_names()
-        for key, value in params.items():
-            if key not in valid:
-                raise ValueError(f"{type(self).__name__} has no {self._noun} {key!r}; valid ones: {valid}")
-            setattr(self, key, value)
-        return self
-
-    def __eq__(self, other):
-        return type(self) is type(other) and self.get_params() == other.get_params()
-
-    __hash__ = None
+POSITIVE = Interval(0, None, closed="neither")
+NON_NEGATIVE = Interval(0, None)
+UNIT = Interval(0, 1)  # [0, 1]
+UNIT_OPEN = Interval(0, 1, closed="left")  # [0, 1)
+BETAS = Predicate(lambda b: isinstance(b, (tuple, list)) and len(b) == 2 and all(UNIT_OPEN.accepts(v) for v in b),
+                  "a pair (beta1, beta2) of numbers in [0.0, 1.0)")
+FLAG = Boolean()
 
 
 class Optimizer(Params):
@@ -74,15 +56,16 @@ class Optimizer(Params):
         return f"{type(self).__name__}({', '.join(changed)})"
 
     # -- validation ---------------------------------------------------------------------------------------
+    # Each class lists its hyperparameters' constraints (fastgd._validation); subclasses add to their base's.
+    _constraints = {"lr": [POSITIVE], "weight_decay": [NON_NEGATIVE]}
+
     def validate(self):
         """Raise ``ValueError`` naming the hyperparameter if any is out of range; return self."""
-        _number(self, "lr", self.lr, low=0.0, low_open=True)
-        _number(self, "weight_decay", self.weight_decay, low=0.0)
-        self._validate_own()
+        table = {}
+        for cls in reversed(type(self).__mro__):
+            table.update(cls.__dict__.get("_constraints", {}))
+        check_all(type(self).__name__, self.get_params(), table)
         return self
-
-    def _validate_own(self):
-        pass
 
     # -- what the kernel and the reference need ----------------------------------------------------------
     def _packed(self):
@@ -115,26 +98,6 @@ class Optimizer(Params):
         return out
 
 
-def _number(owner, name, value, low=None, high=None, low_open=False, high_open=False):
-    label = f"{type(owner).__name__}: {name}"
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
-        raise ValueError(f"{label} must be a finite real number, got {value!r}")
-    if low is not None and (value < low or (low_open and value == low)):
-        raise ValueError(f"{label} must be {'>' if low_open else '>='} {low}, got {value!r}")
-    if high is not None and (value > high or (high_open and value == high)):
-        raise ValueError(f"{label} must be {'<' if high_open else '<='} {high}, got {value!r}")
-
-
-def _betas(owner, betas):
-    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-        raise ValueError(f"{type(owner).__name__}: betas must be a pair (beta1, beta2), got {betas!r}")
-    for i, b in enumerate(betas):
-        _number(owner, f"betas[{i}]", b, low=0.0, high=1.0, high_open=True)
-
-
-def _flag(owner, name, value):
-    if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{type(owner).__name__}: {name} must be True or False, got {value!r}")
 
 
 class SGD(Optimizer):
@@ -161,9 +124,7 @@ class Momentum(Optimizer):
         self.dampening = dampening
         self.weight_decay = weight_decay
 
-    def _validate_own(self):
-        _number(self, "momentum", self.momentum, low=0.0, high=1.0, high_open=True)
-        _number(self, "dampening", self.dampening, low=0.0, high=1.0)
+    _constraints = {"momentum": [UNIT_OPEN], "dampening": [UNIT]}
 
     def _packed(self):
         return (self.momentum, self.dampening)
@@ -181,8 +142,7 @@ class Nesterov(Optimizer):
         self.momentum = momentum
         self.weight_decay = weight_decay
 
-    def _validate_own(self):
-        _number(self, "momentum", self.momentum, low=0.0, high=1.0, low_open=True, high_open=True)
+    _constraints = {"momentum": [Interval(0, 1, closed="neither")]}
 
     def _packed(self):
         return (self.momentum, 0.0)  # torch requires dampening = 0 with nesterov
@@ -202,10 +162,7 @@ class Adagrad(Optimizer):
         self.initial_accumulator_value = initial_accumulator_value
         self.eps = eps
 
-    def _validate_own(self):
-        _number(self, "lr_decay", self.lr_decay, low=0.0)
-        _number(self, "initial_accumulator_value", self.initial_accumulator_value, low=0.0)
-        _number(self, "eps", self.eps, low=0.0)
+    _constraints = {"lr_decay": [NON_NEGATIVE], "initial_accumulator_value": [NON_NEGATIVE], "eps": [NON_NEGATIVE]}
 
     def _packed(self):
         return (self.lr_decay, self.eps)
@@ -231,11 +188,8 @@ class RMSprop(Optimizer):
         self.momentum = momentum
         self.centered = centered
 
-    def _validate_own(self):
-        _number(self, "alpha", self.alpha, low=0.0, high=1.0)
-        _number(self, "eps", self.eps, low=0.0)
-        _number(self, "momentum", self.momentum, low=0.0, high=1.0, high_open=True)
-        _flag(self, "centered", self.centered)
+    # alpha = 1 would freeze the square average at 0 and divide every step by eps (loss 7e242): rejected
+    _constraints = {"alpha": [UNIT_OPEN], "eps": [NON_NEGATIVE], "momentum": [UNIT_OPEN], "centered": [FLAG]}
 
     def _packed(self):
         return (self.alpha, self.eps, self.momentum, self.centered)
@@ -261,11 +215,7 @@ class Adam(Optimizer):
         self.amsgrad = amsgrad
         self.bias_correction = bias_correction
 
-    def _validate_own(self):
-        _betas(self, self.betas)
-        _number(self, "eps", self.eps, low=0.0)
-        _flag(self, "amsgrad", self.amsgrad)
-        _flag(self, "bias_correction", self.bias_correction)
+    _constraints = {"betas": [BETAS], "eps": [NON_NEGATIVE], "amsgrad": [FLAG], "bias_correction": [FLAG]}
 
     def _packed(self):
         return (*self.betas, self.eps, self.amsgrad, not self.bias_correction)
@@ -296,9 +246,7 @@ class Adamax(Optimizer):
         self.eps = eps
         self.weight_decay = weight_decay
 
-    def _validate_own(self):
-        _betas(self, self.betas)
-        _number(self, "eps", self.eps, low=0.0)
+    _constraints = {"betas": [BETAS], "eps": [NON_NEGATIVE]}
 
     def _packed(self):
         return (*self.betas, self.eps)
@@ -320,11 +268,8 @@ class NAdam(Optimizer):
         self.momentum_decay = momentum_decay
         self.decoupled_weight_decay = decoupled_weight_decay
 
-    def _validate_own(self):
-        _betas(self, self.betas)
-        _number(self, "eps", self.eps, low=0.0)
-        _number(self, "momentum_decay", self.momentum_decay, low=0.0)
-        _flag(self, "decoupled_weight_decay", self.decoupled_weight_decay)
+    _constraints = {"betas": [BETAS], "eps": [NON_NEGATIVE], "momentum_decay": [NON_NEGATIVE],
+                    "decoupled_weight_decay": [FLAG]}
 
     def _packed(self):
         return (*self.betas, self.eps, self.momentum_decay, self.decoupled_weight_decay)

@@ -17,7 +17,8 @@ import math
 import numpy as np
 
 from . import _kernels as K
-from .optimizers import Params, _number
+from ._params import Params
+from ._validation import Interval, check
 
 
 class Schedule(Params):
@@ -34,7 +35,7 @@ class Schedule(Params):
 
     def validate(self):
         if self.lr is not None:
-            _number(self, "lr", self.lr, low=0.0, low_open=True)
+            check(type(self).__name__, "lr", self.lr, [Interval(0, None, closed="neither")])
         self._validate_own()
         return self
 
@@ -76,7 +77,7 @@ class InverseScaling(Schedule):
         self.power_t = power_t
 
     def _validate_own(self):
-        _number(self, "power_t", self.power_t, low=0.0)
+        check(type(self).__name__, "power_t", self.power_t, [Interval(0.0, None)])
 
     def _values(self):
         return (self.power_t,)
@@ -93,7 +94,7 @@ class Exponential(Schedule):
         self.gamma = gamma
 
     def _validate_own(self):
-        _number(self, "gamma", self.gamma, low=0.0, high=1.0, low_open=True)
+        check(type(self).__name__, "gamma", self.gamma, [Interval(0, 1, closed="right")])
 
     def _values(self):
         return (self.gamma,)
@@ -111,8 +112,8 @@ class Step(Schedule):
         self.gamma = gamma
 
     def _validate_own(self):
-        _number(self, "step_size", self.step_size, low=1)
-        _number(self, "gamma", self.gamma, low=0.0, high=1.0, low_open=True)
+        check(type(self).__name__, "step_size", self.step_size, [Interval(1, None)])
+        check(type(self).__name__, "gamma", self.gamma, [Interval(0, 1, closed="right")])
 
     def _values(self):
         return (self.gamma, self.step_size)
@@ -130,8 +131,8 @@ class Cosine(Schedule):
         self.eta_min = eta_min
 
     def _validate_own(self):
-        _number(self, "T_max", self.T_max, low=1)
-        _number(self, "eta_min", self.eta_min, low=0.0)
+        check(type(self).__name__, "T_max", self.T_max, [Interval(1, None)])
+        check(type(self).__name__, "eta_min", self.eta_min, [Interval(0.0, None)])
 
     def _values(self):
         return (self.T_max, self.eta_min)
@@ -156,7 +157,7 @@ class Warmup(Schedule):
         return Constant() if self.then is None else self.then
 
     def _validate_own(self):
-        _number(self, "steps", self.steps, low=1)
+        check(type(self).__name__, "steps", self.steps, [Interval(1, None)])
         if isinstance(self._after(), Warmup) or not isinstance(self._after(), Schedule):
             raise ValueError(f"Warmup: then must be a schedule other than Warmup, got {self.then!r}")
         self._after().validate()

@@ -99,8 +99,10 @@ def test_y_none():
 
 @pytest.mark.parametrize("params, message", [
     (dict(optimizer="adamm"), "optimizer must be one of"),
-    (dict(optimizer=Adam(lr=-1.0)), "Adam: lr must be > 0"),
-    (dict(optimizer=Adam(betas=(0.9, 1.5))), r"betas\[1\]"),
+    (dict(optimizer=Adam(lr=-1.0)), "Adam: lr must be a finite number > 0.0"),
+    (dict(alpha=10**400), "alpha must be a finite number >= 0.0, got 1000"),
+    (dict(penalty=[1]), r"penalty must be None, 'l2', 'l1' or 'elasticnet', got \[1\]"),
+    (dict(optimizer=Adam(betas=(0.9, 1.5))), r"Adam: betas must be a pair.*got \(0.9, 1.5\)"),
     (dict(learning_rate=0.0), "learning_rate must be 'adaptive', a positive float"),
     (dict(learning_rate="constant"), "learning_rate must be"),
     (dict(batch_size=-3), r"batch_size must be 'auto', a positive int or None, got -3"),

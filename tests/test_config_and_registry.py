@@ -56,15 +56,18 @@ def test_torch_defaults():
 
 
 @pytest.mark.parametrize("make, message", [
-    (lambda: O.Adam(lr=-1.0), "Adam: lr must be > 0"),
-    (lambda: O.Adam(betas=(0.9, 1.0)), r"Adam: betas\[1\] must be < 1"),
+    (lambda: O.Adam(lr=-1.0), r"Adam: lr must be a finite number > 0.0, got -1.0"),
+    (lambda: O.Adam(betas=(0.9, 1.0)), r"Adam: betas must be a pair \(beta1, beta2\) of numbers in \[0.0, 1.0\), got \(0.9, 1.0\)"),
     (lambda: O.Adam(betas=0.9), "Adam: betas must be a pair"),
-    (lambda: O.Adam(amsgrad="yes"), "Adam: amsgrad must be True or False"),
-    (lambda: O.Momentum(momentum=1.5), "Momentum: momentum must be < 1"),
-    (lambda: O.Nesterov(momentum=0.0), "Nesterov: momentum must be > 0"),
-    (lambda: O.RMSprop(alpha=2.0), "RMSprop: alpha must be <= 1"),
-    (lambda: O.Adagrad(eps=float("nan")), "Adagrad: eps must be a finite real number"),
-    (lambda: O.SGD(weight_decay=-0.1), "SGD: weight_decay must be >= 0"),
+    (lambda: O.Adam(amsgrad="yes"), "Adam: amsgrad must be True or False, got 'yes'"),
+    (lambda: O.Momentum(momentum=1.5), r"Momentum: momentum must be a finite number in \[0.0, 1.0\), got 1.5"),
+    (lambda: O.Nesterov(momentum=0.0), r"Nesterov: momentum must be a finite number in \(0.0, 1.0\), got 0.0"),
+    (lambda: O.RMSprop(alpha=2.0), r"RMSprop: alpha must be a finite number in \[0.0, 1.0\)"),
+    (lambda: O.RMSprop(alpha=1.0), r"RMSprop: alpha must be a finite number in \[0.0, 1.0\), got 1.0"),
+    (lambda: O.Adagrad(eps=float("nan")), "Adagrad: eps must be a finite number >= 0.0, got nan"),
+    (lambda: O.SGD(weight_decay=-0.1), "SGD: weight_decay must be a finite number >= 0.0"),
+    (lambda: O.SGD(lr=10**400), "SGD: lr must be a finite number > 0.0"),
+    (lambda: O.SGD(lr=np.float32(1e-3)).validate() and O.SGD(lr=True), "SGD: lr must be"),
 ])
 def test_bad_hyperparameters_name_the_argument(make, message):
     with pytest.raises(ValueError, match=message):

@@ -1,0 +1,32 @@
+"""Parameter handling shared by optimizers and learning-rate schedules (objects whose constructor arguments
+are their parameters)."""
+
+import inspect
+
+
+class Params:
+    """scikit-learn-style parameter handling for objects whose constructor arguments are their parameters
+    (optimizers and learning-rate schedules): ``get_params``/``set_params``, so ``clone`` and
+    ``GridSearchCV`` reach them, and equality by type and parameters."""
+
+    _noun = "parameter"  # the word error messages use
+
+    @classmethod
+    def _param_names(cls):
+        return [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+
+    def get_params(self, deep=True):
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params):
+        valid = self._param_names()
+        for key, value in params.items():
+            if key not in valid:
+                raise ValueError(f"{type(self).__name__} has no {self._noun} {key!r}; valid ones: {valid}")
+            setattr(self, key, value)
+        return self
+
+    def __eq__(self, other):
+        return type(self) is type(other) and self.get_params() == other.get_params()
+
+    __hash__ = None
