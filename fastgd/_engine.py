@@ -182,27 +182,3 @@ def run_epoch(X, Y, ts, optimizer_code, hp, batch_size, order, *, sw=None, sched
             X, Y, sw, ts.theta, ts.state, ts.scalars, optimizer_code, hp, sched, pen, fit_intercept,
             batch_size, order, n_threads, path, EMPTY if stdz is None else stdz, EMPTY if avg is None else avg)
     return (loss_sum / weight_sum if weight_sum > 0 else np.nan), finite
-
-
-def train(X, y, optimizer, *, batch_size=32, epochs=10, shuffle=True, random_state=0, n_threads=1,
-          sw=None, fit_intercept=True, sched=None, l1=0.0, l2=0.0, path=K.PATH_AUTO, ts=None, backend="numba"):
-    """Train for ``epochs`` epochs (stopping early if the weights stop being finite).
-
-    A small driver for tests and benchmarks; the estimator has its own loop with early stopping. X is a dense
-    array or a CSR tuple ``(data, indices, indptr, n_features)``. Returns ``(ts, losses)``.
-    """
-    Y = targets_2d(y)
-    rng = np.random.default_rng(random_state)
-    if ts is None:
-        ts = TrainingState.fresh(optimizer, Y.shape[1], X[3] if isinstance(X, tuple) else X.shape[1])
-    hp = optimizer.pack()
-    losses = []
-    for _ in range(epochs):
-        order = batch_order(Y.shape[0], batch_size, shuffle, rng)
-        loss, finite = run_epoch(X, Y, ts, optimizer.code, hp, batch_size, order, sw=sw, sched=sched, l1=l1,
-                                 l2=l2, fit_intercept=fit_intercept, n_threads=n_threads, path=path,
-                                 backend=backend)
-        losses.append(loss)
-        if not finite:
-            break
-    return ts, losses

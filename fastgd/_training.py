@@ -151,6 +151,7 @@ class Problem:
     l2: float
     scaling: Scaling = None  # None: no standardization
     batch_weight: float = 0.0  # > 0: divide each batch's sums by this (unbiased: see _kernels._finish_batch)
+    path: int = _engine.K.PATH_AUTO  # the gradient path (tests and benchmarks force one)
 
     @property
     def n(self):
@@ -217,6 +218,7 @@ class Settings:
     shuffle: bool = True
     verbose: int = 0
     penalized_eval: bool = True  # judge progress by the objective (False: by the plain MSE, early stopping)
+    report_objective: bool = True  # losses include the penalty (False: the mean loss alone, as the reference)
 
 
 @dataclass
@@ -282,7 +284,7 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
                 problem.Xk, problem.Y, ts, opt.code, hp, problem.batch_size, order, sw=problem.sw,
                 sched=settings.sched, l1=problem.l1, l2=problem.l2, fit_intercept=problem.fit_intercept,
                 n_threads=problem.n_threads, backend=problem.backend, stdz=stdz, avg=avg,
-                batch_weight=problem.batch_weight)
+                batch_weight=problem.batch_weight, path=problem.path)
             finite = finite and bool(np.all(np.isfinite(ts.state)))
             if not finite or not np.isfinite(loss) or (
                     evaluating and out.start_eval > 0 and loss > DIVERGE_FACTOR * out.start_eval):
@@ -290,6 +292,7 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
                 raise Diverged(
                     f"Training diverged in epoch {n_done + out.n_iter + 1}: "
                     + ("the weights or the optimizer state are no longer finite" if not finite else
+                       "the loss is no longer finite" if not np.isfinite(loss) else
                        f"the loss rose to {loss:.3g} from {out.start_eval:.3g}")
                     + f" (optimizer={opt!r}, learning rate {lr:g}). The model was restored to its starting point. "
                     "Lower the learning rate, keep standardize=True (the default), or use an adaptive optimizer "
@@ -299,7 +302,8 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
             raw = problem.raw(model)
             d = raw.shape[1] - 1
             with np.errstate(over="ignore", invalid="ignore"):
-                loss += problem.l1 * np.abs(raw[:, :d]).sum() + 0.5 * problem.l2 * np.square(raw[:, :d]).sum()
+                if settings.report_objective:
+                    loss += problem.l1 * np.abs(raw[:, :d]).sum() + 0.5 * problem.l2 * np.square(raw[:, :d]).sum()
             out.losses.append(float(loss))
             stop = False
             if stopping and settings.gtol is not None and problem.gradient_norm(model, train_ids) < settings.gtol:
@@ -355,3 +359,26 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
                            f"model was left at its starting point. Lower the learning rate or raise max_iter; "
                            f"with standardize=False, scale X and y.")
     return out
+
+
+def train_epochs(X, y, optimizer, *, batch_size=32, epochs=10, shuffle=True, random_state=0, n_threads=1,
+                 sw=None, fit_intercept=True, sched=None, l1=0.0, l2=0.0, path=_engine.K.PATH_AUTO, ts=None,
+                 backend="numba"):
+    """``epochs`` plain epochs of the one loop (no standardization, averaging, evaluation or stopping rule):
+    the optimizer's own trajectory, as torch.optim would run it, for tests and benchmarks.
+
+    X is a dense array or a CSR tuple ``(data, indices, indptr, n_features)``. Returns ``(ts, losses)``;
+    raises ``Diverged`` (``ts`` restored to its start) if the weights stop being finite.
+    """
+    Y = _engine.targets_2d(y)
+    if ts is None:
+        ts = _engine.TrainingState.fresh(optimizer, Y.shape[1], X[3] if isinstance(X, tuple) else X.shape[1])
+    problem = Problem(X, Y, sw, batch_size, _engine.kernels(backend), backend, n_threads, fit_intercept, l1, l2,
+                      path=path)
+    settings = Settings(optimizer, optimizer.lr, _engine.no_schedule() if sched is None else sched,
+                        adaptive=False, average=False, max_iter=epochs, tol=None, shuffle=shuffle,
+                        report_objective=False)
+    ids = np.arange(problem.n_batches, dtype=np.int64)
+    out = train(problem, ts, settings, np.random.default_rng(random_state), train_ids=ids, eval_ids=None,
+                epochs=epochs, stopping=False)
+    return ts, out.losses

@@ -31,7 +31,7 @@ def problem(n=300, d=5, k=1, dtype=np.float64, seed=0, noise=0.1):
 
 def reference_train(X, y, opt, *, batch_size, epochs, shuffle=True, random_state=0, sw=None,
                     fit_intercept=True, schedule=None, l1=0.0, l2=0.0, return_state=False):
-    """The same training run as fastgd._engine.train, with fastgd.reference doing all the arithmetic.
+    """The same training run as fastgd._training.train_epochs, with fastgd.reference doing all the arithmetic.
 
     Returns ``(theta, losses)``, and the optimizer state dict too with ``return_state=True``."""
     Y = _engine.targets_2d(y)

@@ -34,7 +34,8 @@ def test_full_bench_schema_is_stable(full):
     assert set(res) == TOP_KEYS and res["schema"] == full_bench.SCHEMA_VERSION
     assert {"cpu", "cores", "numba_threads", "threading_layer", "versions"} <= set(res["machine"])
     assert set(res["ratios"]) >= {g[0] for g in full_bench.GOALS}
-    assert {"fastgd sgd", "fastgd adam, lr halved each epoch", "SGDRegressor"} == set(res["time_to_accuracy"])
+    assert {"fastgd sgd", "fastgd adam, lr halved each epoch", "fastgd LinearRegressor() defaults, whole fit",
+            "SGDRegressor"} == set(res["time_to_accuracy"])
     assert {"by_n", "by_d"} == set(res["scaling"])
     assert [r["dtype"] for r in res["scaling"]["by_n"]] == ["float64", "float32"]
     assert res["config"]["backend"] == ("native" if _engine.native_available() else "numba")
@@ -52,7 +53,7 @@ def test_full_bench_every_row_is_present_and_finite(full):
     for peer in ("floor: read X once (all cores)", "numpy reference epoch (Adam, float64)",
                  "scikit-learn SGDRegressor, 1 epoch", "numpy.linalg.lstsq", "Ridge(solver='cholesky')"):
         assert peer in names
-    assert sum("time to 1 % of optimum" in name for name in names) == 3
+    assert sum("time to 1 % of optimum" in name for name in names) == 4  # sgd, adam halved, LinearRegressor() defaults, SGDRegressor
     torch_row = "torch nn.Linear + Adam, 1 epoch" in names
     try:
         import torch  # noqa: F401

@@ -14,7 +14,7 @@ import numba
 import numpy as np
 import pytest
 
-from fastgd import _engine, _kernels, reference
+from fastgd import _engine, _kernels, reference, _training
 from fastgd.optimizers import OPTIMIZERS
 
 from _helpers import GOLDEN_DIR, golden_name, load_golden, load_make_golden, problem_digest
@@ -146,7 +146,7 @@ def test_reference_follows_torch_step_by_step(name, variant, problem):
 @pytest.mark.parametrize("backend", ["numba", pytest.param("native", marks=native)])
 @pytest.mark.parametrize("name, variant", CASES)
 def test_train_matches_torch_epoch_by_epoch(name, variant, problem, backend):
-    """_engine.train's own loop (whole epochs, its own shuffling with the recorded seed) lands on torch's
+    """_training.train_epochs (the one loop) (whole epochs, its own shuffling with the recorded seed) lands on torch's
     parameters at the end and reports torch's mean loss for each epoch."""
     g = golden(name, variant, problem)
     opt = optimizer_of(g)
@@ -157,7 +157,7 @@ def test_train_matches_torch_epoch_by_epoch(name, variant, problem, backend):
         orders, problem["orders"],
         err_msg="fastgd's batch shuffling changed: rerun tests/golden/make_golden.py to record the new orders")
     ts = _engine.TrainingState.fresh(opt, 1, X.shape[1], theta=problem["theta0"][None, :].copy())
-    ts, losses = _engine.train(X, problem["y"], opt, batch_size=B, epochs=epochs, shuffle=True,
+    ts, losses = _training.train_epochs(X, problem["y"], opt, batch_size=B, epochs=epochs, shuffle=True,
                                random_state=int(problem["seed"]), ts=ts, backend=backend)
     nb = problem["orders"].shape[1]
     assert rel(ts.theta.reshape(-1), g["params"][-1]) <= TOL

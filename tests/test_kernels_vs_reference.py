@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from fastgd import _engine, schedules
+from fastgd import _engine, _training, schedules
 from fastgd import _kernels as K
 from fastgd.optimizers import OPTIMIZERS
 
@@ -24,7 +24,7 @@ def test_trajectory_matches_reference(optimizer_name, dtype, batch_size, variant
     kwargs = dict(lr=0.01, **(VARIANTS[optimizer_name] if variant == "variant" else {}))
     opt = OPTIMIZERS[optimizer_name](**kwargs)
     epochs = 3
-    ts, losses = _engine.train(X, y, opt, batch_size=batch_size, epochs=epochs, random_state=3)
+    ts, losses = _training.train_epochs(X, y, opt, batch_size=batch_size, epochs=epochs, random_state=3)
     theta, ref_losses, ref_state = reference_train(X, y, opt, batch_size=batch_size, epochs=epochs,
                                                    random_state=3, return_state=True)
     assert ts.step == ref_state["step"] == epochs * -(-N // batch_size)
@@ -44,7 +44,7 @@ def test_multi_output_weights_no_intercept_penalties(optimizer_name, dtype):
     sw = np.random.default_rng(2).integers(0, 4, size=200).astype(np.float64)
     opt = OPTIMIZERS[optimizer_name](lr=0.02, **VARIANTS[optimizer_name])
     kw = dict(batch_size=16, epochs=3, random_state=5, sw=sw, fit_intercept=False, l1=0.05, l2=0.1)
-    ts, losses = _engine.train(X, Y, opt, **kw)
+    ts, losses = _training.train_epochs(X, Y, opt, **kw)
     theta, ref_losses = reference_train(X, Y, opt, **kw)
     assert np.all(ts.theta[:, -1] == 0.0)
     assert rel_err(ts.theta, theta) < TOL
@@ -59,7 +59,7 @@ def test_schedules_match_reference(schedule):
     opt = OPTIMIZERS["adam"](lr=0.02)
     lr, sched = schedule.pack(opt.lr)
     opt.set_params(lr=lr)
-    ts, _ = _engine.train(X, y, opt, batch_size=7, epochs=3, random_state=1, sched=sched)
+    ts, _ = _training.train_epochs(X, y, opt, batch_size=7, epochs=3, random_state=1, sched=sched)
     theta, _ = reference_train(X, y, opt, batch_size=7, epochs=3, random_state=1, schedule=schedule)
     assert rel_err(ts.theta, theta) < TOL
 
@@ -67,10 +67,10 @@ def test_schedules_match_reference(schedule):
 def test_adam_without_bias_correction_matches_reference():
     X, y = problem(n=N, d=5)
     opt = OPTIMIZERS["adam"](lr=0.01, **VARIANTS["adam_no_bias_correction"])
-    ts, _ = _engine.train(X, y, opt, batch_size=7, epochs=2)
+    ts, _ = _training.train_epochs(X, y, opt, batch_size=7, epochs=2)
     theta, _ = reference_train(X, y, opt, batch_size=7, epochs=2)
     assert rel_err(ts.theta, theta) < TOL
-    with_correction, _ = _engine.train(X, y, OPTIMIZERS["adam"](lr=0.01), batch_size=7, epochs=2)
+    with_correction, _ = _training.train_epochs(X, y, OPTIMIZERS["adam"](lr=0.01), batch_size=7, epochs=2)
     assert rel_err(ts.theta, with_correction.theta) > 1e-6
 
 
@@ -78,7 +78,7 @@ def test_l1_gives_exact_zeros():
     rng = np.random.default_rng(0)
     X = rng.standard_normal((400, 10))
     y = X[:, :3] @ np.array([2.0, -1.0, 0.5]) + 0.01 * rng.standard_normal(400)
-    ts, _ = _engine.train(X, y, OPTIMIZERS["adam"](lr=0.01), batch_size=32, epochs=40, l1=0.1)
+    ts, _ = _training.train_epochs(X, y, OPTIMIZERS["adam"](lr=0.01), batch_size=32, epochs=40, l1=0.1)
     w = ts.theta[0, :-1]
     assert np.all(w[3:] == 0.0) and np.all(w[:3] != 0.0)
 
@@ -107,9 +107,11 @@ def test_batch_gradient_matches_finite_differences():
 
 def test_diverging_run_is_reported():
     X, y = problem(n=200, d=5)
-    ts, losses = _engine.train(X, y, OPTIMIZERS["sgd"](lr=10.0), batch_size=200, epochs=1000)
-    assert not np.all(np.isfinite(ts.theta))
-    assert len(losses) < 1000  # train() stopped at the first epoch that reported non-finite weights
+    opt = OPTIMIZERS["sgd"](lr=10.0)
+    ts = _engine.TrainingState.fresh(opt, 1, 5)
+    with pytest.raises(_training.Diverged, match="diverged in epoch .*no longer finite"):
+        _training.train_epochs(X, y, opt, batch_size=200, epochs=1000, ts=ts)
+    assert np.all(ts.theta == 0.0) and ts.step == 0  # restored to its start, not left half-updated
 
 
 @pytest.mark.parametrize("batch_size", [None, 32])
@@ -126,13 +128,13 @@ def test_converges_to_least_squares(optimizer_name, batch_size):
     if batch_size is None:
         sched = np.zeros(K.SCHED_LEN)
         sched[0], sched[2] = K.EXPONENTIAL, 0.995  # a slowly shrinking step lets the adaptive methods settle
-        ts, _ = _engine.train(X, y, opt, batch_size=X.shape[0], epochs=3000, sched=sched)
+        ts, _ = _training.train_epochs(X, y, opt, batch_size=X.shape[0], epochs=3000, sched=sched)
         tol = 1e-6
     else:
         # lr / sqrt(t) decay; Adagrad already decays its steps, so it keeps a constant base rate
         sched = np.zeros(K.SCHED_LEN)
         sched[0], sched[2] = (K.CONSTANT, 0.0) if optimizer_name == "adagrad" else (K.INVSCALING, 0.5)
         opt.set_params(lr={"adagrad": 0.1, "adamax": 0.1}.get(optimizer_name, 0.03))
-        ts, _ = _engine.train(X, y, opt, batch_size=batch_size, epochs=60, sched=sched)
+        ts, _ = _training.train_epochs(X, y, opt, batch_size=batch_size, epochs=60, sched=sched)
         tol = 4e-3  # the statistical floor of 60 epochs of batch-32 steps here is about 1.3e-3
     assert rel_err(ts.theta[0], exact) < tol

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from fastgd import LinearRegressor, _engine
+from fastgd import _engine, LinearRegressor, _training
 from fastgd import _kernels as K
 from fastgd import _native as N
 from fastgd.optimizers import OPTIMIZERS
@@ -29,7 +29,7 @@ def test_built_with_openmp_and_same_codes():
 
 
 def run(backend, X, y, opt, **kw):
-    ts, losses = _engine.train(X, y, opt, backend=backend, **kw)
+    ts, losses = _training.train_epochs(X, y, opt, backend=backend, **kw)
     return ts, losses
 
 

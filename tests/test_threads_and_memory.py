@@ -8,7 +8,7 @@ import numba
 import numpy as np
 import pytest
 
-from fastgd import _engine
+from fastgd import _engine, _training
 from fastgd import _kernels as K
 from fastgd.optimizers import OPTIMIZERS
 
@@ -20,7 +20,7 @@ N, D = 2900, 20
 
 def fit(path, n_threads, dtype=np.float64, opt="adam"):
     X, y = problem(n=N, d=D, dtype=dtype, seed=11)
-    ts, _ = _engine.train(X, y, OPTIMIZERS[opt](lr=0.01), batch_size=1000, epochs=3, n_threads=n_threads,
+    ts, _ = _training.train_epochs(X, y, OPTIMIZERS[opt](lr=0.01), batch_size=1000, epochs=3, n_threads=n_threads,
                           path=path)
     return ts.theta
 
@@ -68,9 +68,9 @@ def test_x_and_y_not_modified_nor_copied(dtype):
     X, y = problem(n=20_000, d=50, dtype=dtype, seed=3)
     digest = hashlib.sha256(X.tobytes() + y.tobytes()).hexdigest()
     opt = OPTIMIZERS["adam"](lr=0.01)
-    _engine.train(X[:100], y[:100], opt, batch_size=32, epochs=1, n_threads=2)  # compile outside the trace
+    _training.train_epochs(X[:100], y[:100], opt, batch_size=32, epochs=1, n_threads=2)  # compile outside the trace
     tracemalloc.start()
-    _engine.train(X, y, opt, batch_size=256, epochs=2, n_threads=2)
+    _training.train_epochs(X, y, opt, batch_size=256, epochs=2, n_threads=2)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     # y (float64, 1-D) is viewed as (n, 1) without a copy; any copy of X would show up as >= X.nbytes
@@ -86,8 +86,8 @@ def test_targets_view_is_not_a_copy():
 def test_auto_path_picks_sequential_for_small_batches():
     """The automatic choice never changes results, only speed; check the rule on both sides of it."""
     X, y = problem(n=N, d=D, seed=11)
-    a, _ = _engine.train(X, y, OPTIMIZERS["adam"](lr=0.01), batch_size=8, epochs=2, n_threads=2)
-    b, _ = _engine.train(X, y, OPTIMIZERS["adam"](lr=0.01), batch_size=8, epochs=2, n_threads=2,
+    a, _ = _training.train_epochs(X, y, OPTIMIZERS["adam"](lr=0.01), batch_size=8, epochs=2, n_threads=2)
+    b, _ = _training.train_epochs(X, y, OPTIMIZERS["adam"](lr=0.01), batch_size=8, epochs=2, n_threads=2,
                          path=K.PATH_SEQUENTIAL)
     assert np.array_equal(a.theta, b.theta)
     assert 8 * D < K.PAR_MIN_WORK <= 1000 * D

@@ -58,7 +58,7 @@ def make_problem():
     w = np.array([1.5, -2.0, 0.5, 1.0, -0.7])
     y = X @ w + 0.5 + 0.1 * rng.standard_normal(N)
     theta0 = np.array([0.3, -0.2, 0.1, 0.0, 0.25, -0.4])  # [w, b]: weight decay acts from the first step
-    order_rng = np.random.default_rng(SEED)  # exactly the orders _engine.train(shuffle=True, random_state=SEED) uses
+    order_rng = np.random.default_rng(SEED)  # exactly the orders _training.train_epochs(shuffle=True, random_state=SEED) uses
     orders = np.array([_engine.batch_order(N, BATCH_SIZE, True, order_rng) for _ in range(EPOCHS)])
     return dict(X=X, y=y, theta0=theta0, batch_size=np.array(BATCH_SIZE), epochs=np.array(EPOCHS),
                 seed=np.array(SEED), orders=orders)
