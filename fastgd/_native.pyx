@@ -20,14 +20,25 @@ import numpy as np
 cdef extern from *:
     """
     #ifdef _OPENMP
+    #include <omp.h>
     #define FASTGD_OPENMP 1
+    static int fastgd_omp_max_threads(void) { return omp_get_max_threads(); }
     #else
     #define FASTGD_OPENMP 0
+    static int fastgd_omp_max_threads(void) { return 1; }
     #endif
     """
     int FASTGD_OPENMP
+    int fastgd_omp_max_threads() nogil
 
 OPENMP = bool(FASTGD_OPENMP)
+
+from fastgd import _config  # the fork flag and the n_jobs=None rule (fastgd._config)
+
+
+def omp_max_threads():
+    """``omp_get_max_threads()``: OMP_NUM_THREADS or a threadpoolctl limit when set, else the CPU count."""
+    return fastgd_omp_max_threads()
 
 cdef enum:
     SGD, MOMENTUM, NESTEROV, ADAGRAD, RMSPROP, ADAM, ADAMW, ADAMAX, NADAM
@@ -41,6 +52,7 @@ cdef enum:
 cdef enum:
     CHUNK_ROWS = 64
     MAX_CHUNKS = 256
+    CHUNK_BUDGET_BYTES = 32 << 20
     PAD = 8
     PAR_MIN_WORK = 5000
     PREFETCH_BYTES = 4096
@@ -49,13 +61,19 @@ CODES = {"SGD": SGD, "MOMENTUM": MOMENTUM, "NESTEROV": NESTEROV, "ADAGRAD": ADAG
          "ADAM": ADAM, "ADAMW": ADAMW, "ADAMAX": ADAMAX, "NADAM": NADAM, "CONSTANT": CONSTANT,
          "INVSCALING": INVSCALING, "EXPONENTIAL": EXPONENTIAL, "STEP": STEP, "COSINE": COSINE,
          "PATH_AUTO": PATH_AUTO, "PATH_SEQUENTIAL": PATH_SEQUENTIAL, "PATH_PARALLEL": PATH_PARALLEL,
-         "CHUNK_ROWS": CHUNK_ROWS, "MAX_CHUNKS": MAX_CHUNKS, "PAD": PAD, "PAR_MIN_WORK": PAR_MIN_WORK}
+         "CHUNK_ROWS": CHUNK_ROWS, "MAX_CHUNKS": MAX_CHUNKS, "PAD": PAD, "PAR_MIN_WORK": PAR_MIN_WORK,
+         "CHUNK_BUDGET_BYTES": CHUNK_BUDGET_BYTES}
+STATE_ROWS = (0, 1, 1, 1, 3, 3, 3, 2, 2)  # state rows (slots) each optimizer code needs, in code order
 
 ctypedef fused real_t:
     float
     double
 
 ctypedef fused index_t:
+    int
+    long long
+
+ctypedef fused ptr_t:  # indptr's type, independent of indices' (scipy may give int32 indices, int64 indptr)
     int
     long long
 
@@ -69,6 +87,7 @@ cdef struct XView:
     bint f32
     bint sparse
     bint idx64
+    bint ptr64
 
 
 cdef struct Problem:
@@ -156,7 +175,7 @@ cdef void _dense(const real_t* X, const Problem* pb, const double* theta, Py_ssi
     buf[m] = loss
 
 
-cdef void _csr(const real_t* data, const index_t* indices, const index_t* indptr, const Problem* pb,
+cdef void _csr(const real_t* data, const index_t* indices, const ptr_t* indptr, const Problem* pb,
                const double* theta, Py_ssize_t start, Py_ssize_t stop, double* buf) noexcept nogil:
     cdef Py_ssize_t d = pb.X.d, k = pb.k, p = d + 1, m = k * p, i, j, q, o, lo, hi
     cdef double acc, r, s, sr, loss = 0.0
@@ -182,7 +201,7 @@ cdef void _csr(const real_t* data, const index_t* indices, const index_t* indptr
 
 cdef void chunk_grad(const Problem* pb, const double* theta, Py_ssize_t start, Py_ssize_t stop,
                      double* buf) noexcept nogil:
-    """Dispatch on X's storage (dense or CSR), value type and index type; specializations are deduced."""
+    """Dispatch on X's storage (dense or CSR), value type and index types; specializations are deduced."""
     cdef const XView* x = &pb.X
     if not x.sparse:
         if x.f32:
@@ -190,23 +209,35 @@ cdef void chunk_grad(const Problem* pb, const double* theta, Py_ssize_t start, P
         else:
             _dense(<const double*> x.data, pb, theta, start, stop, buf)
     elif x.f32:
-        if x.idx64:
-            _csr(<const float*> x.data, <const long long*> x.indices, <const long long*> x.indptr, pb, theta,
-                 start, stop, buf)
-        else:
-            _csr(<const float*> x.data, <const int*> x.indices, <const int*> x.indptr, pb, theta, start, stop,
-                 buf)
-    elif x.idx64:
-        _csr(<const double*> x.data, <const long long*> x.indices, <const long long*> x.indptr, pb, theta,
-             start, stop, buf)
+        _csr_ptr(<const float*> x.data, x, pb, theta, start, stop, buf)
     else:
-        _csr(<const double*> x.data, <const int*> x.indices, <const int*> x.indptr, pb, theta, start, stop, buf)
+        _csr_ptr(<const double*> x.data, x, pb, theta, start, stop, buf)
 
 
-cdef inline Py_ssize_t chunk_rows(Py_ssize_t batch_size) noexcept nogil:
-    if batch_size <= CHUNK_ROWS * MAX_CHUNKS:
+cdef inline void _csr_ptr(const real_t* data, const XView* x, const Problem* pb, const double* theta,
+                          Py_ssize_t start, Py_ssize_t stop, double* buf) noexcept nogil:
+    if x.idx64:
+        if x.ptr64:
+            _csr(data, <const long long*> x.indices, <const long long*> x.indptr, pb, theta, start, stop, buf)
+        else:
+            _csr(data, <const long long*> x.indices, <const int*> x.indptr, pb, theta, start, stop, buf)
+    elif x.ptr64:
+        _csr(data, <const int*> x.indices, <const long long*> x.indptr, pb, theta, start, stop, buf)
+    else:
+        _csr(data, <const int*> x.indices, <const int*> x.indptr, pb, theta, start, stop, buf)
+
+
+cdef inline Py_ssize_t max_chunks(Py_ssize_t m) noexcept nogil:
+    """As fastgd._kernels.max_chunks: at most MAX_CHUNKS buffers, and at most CHUNK_BUDGET_BYTES of them."""
+    return max(1, min(<Py_ssize_t> MAX_CHUNKS, CHUNK_BUDGET_BYTES // (stride_of(m) * 8)))
+
+
+cdef inline Py_ssize_t chunk_rows(Py_ssize_t batch_size, Py_ssize_t m) noexcept nogil:
+    """As fastgd._kernels.chunk_rows: a function of the batch size and the shape only."""
+    cdef Py_ssize_t nmax = max_chunks(m)
+    if batch_size <= CHUNK_ROWS * nmax:
         return CHUNK_ROWS
-    return ((batch_size + MAX_CHUNKS - 1) // MAX_CHUNKS + 7) // 8 * 8
+    return ((batch_size + nmax - 1) // nmax + 7) // 8 * 8
 
 
 cdef inline Py_ssize_t stride_of(Py_ssize_t m) noexcept nogil:
@@ -453,11 +484,44 @@ cdef void sum_chunks(const double* part, Py_ssize_t nch, Py_ssize_t stride, Py_s
 # Python entry points (same signatures as fastgd._kernels)
 
 
+cdef inline bint _is_index_array(a):
+    return a.dtype == np.int32 or a.dtype == np.int64
+
+
 cdef XView make_view(X) except *:
+    """A raw view of a dense array or a CSR tuple, after checking what the kernels rely on (O(n + nnz) for CSR:
+    indptr starts at 0, never decreases, ends within indices; every column index is in [0, n_features))."""
     cdef XView v
     cdef object data
     if isinstance(X, tuple):
+        if len(X) != 4:
+            raise ValueError("CSR X must be a tuple (data, indices, indptr, n_features)")
         data, indices, indptr, d = X
+        for name, a in (("data", data), ("indices", indices), ("indptr", indptr)):
+            if not isinstance(a, np.ndarray) or a.ndim != 1 or not a.flags.c_contiguous:
+                raise ValueError(f"CSR X: {name} must be a 1-D C-contiguous NumPy array")
+        for name, a in (("indices", indices), ("indptr", indptr)):
+            if not _is_index_array(a):
+                raise ValueError(f"CSR X: {name} must hold int32 or int64 values, got {a.dtype}")
+        d = int(d)
+        if d < 0:
+            raise ValueError(f"CSR X: n_features must be >= 0, got {d}")
+        if indptr.shape[0] < 1:
+            raise ValueError("CSR X: indptr must hold n_samples + 1 entries, got an empty array")
+        if indptr[0] != 0:
+            raise ValueError(f"CSR X: indptr[0] must be 0, got {indptr[0]}")
+        if data.shape[0] != indices.shape[0]:
+            raise ValueError(f"CSR X: data and indices must have the same length, got {data.shape[0]} and "
+                             f"{indices.shape[0]}")
+        if indptr.shape[0] > 1 and (indptr[1:] < indptr[:-1]).any():
+            raise ValueError("CSR X: indptr must be nondecreasing")
+        nnz = int(indptr[-1])
+        if nnz > indices.shape[0]:
+            raise ValueError(f"CSR X: indptr[-1] = {nnz} exceeds len(indices) = {indices.shape[0]}")
+        if nnz > 0:
+            lo, hi = int(indices[:nnz].min()), int(indices[:nnz].max())
+            if lo < 0 or hi >= d:
+                raise ValueError(f"CSR X: column index {lo if lo < 0 else hi} out of range [0, n_features = {d})")
         v.sparse = True
         v.data = <const char*> <size_t> data.ctypes.data
         v.indices = <const char*> <size_t> indices.ctypes.data
@@ -465,9 +529,10 @@ cdef XView make_view(X) except *:
         v.n = indptr.shape[0] - 1
         v.d = d
         v.idx64 = indices.dtype.itemsize == 8
-        if indptr.dtype != indices.dtype:
-            raise ValueError("CSR indices and indptr must share a dtype")
+        v.ptr64 = indptr.dtype.itemsize == 8
     else:
+        if not isinstance(X, np.ndarray) or X.ndim != 2:
+            raise ValueError("X must be a 2-D NumPy array or a CSR tuple (data, indices, indptr, n_features)")
         if not X.flags.c_contiguous:
             raise ValueError("X must be C-contiguous")
         data = X
@@ -478,6 +543,7 @@ cdef XView make_view(X) except *:
         v.n = X.shape[0]
         v.d = X.shape[1]
         v.idx64 = False
+        v.ptr64 = False
     if data.dtype == np.float32:
         v.f32 = True
     elif data.dtype == np.float64:
@@ -487,6 +553,68 @@ cdef XView make_view(X) except *:
     return v
 
 
+cdef int _check_rows(const XView* x, const double[:, ::1] Y, const double[::1] sw,
+                     const double[:, ::1] theta) except -1:
+    """Y has X's rows; sw empty or one weight per row; theta (k, d + 1) with k = Y's columns."""
+    cdef Py_ssize_t n = x.n, d = x.d, k = Y.shape[1]
+    if Y.shape[0] != n:
+        raise ValueError(f"Y must have one row per sample of X: got {Y.shape[0]} rows for {n} samples")
+    if sw.shape[0] != 0 and sw.shape[0] != n:
+        raise ValueError(f"sw (sample weights) must be empty or hold one weight per sample ({n}), got "
+                         f"{sw.shape[0]}")
+    if theta.shape[0] != k or theta.shape[1] != d + 1:
+        raise ValueError(f"theta must have shape (n_outputs, n_features + 1) = ({k}, {d + 1}), got "
+                         f"({theta.shape[0]}, {theta.shape[1]})")
+    return 0
+
+
+cdef int _check_batches(Py_ssize_t n, Py_ssize_t batch_size, const long long[::1] ids, str name) except -1:
+    """batch_size >= 1 and every listed batch index in [0, n_batches)."""
+    cdef Py_ssize_t nb, i
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size}")
+    nb = (n + batch_size - 1) // batch_size
+    for i in range(ids.shape[0]):
+        if ids[i] < 0 or ids[i] >= nb:
+            raise ValueError(f"{name} holds batch index {ids[i]}, outside [0, n_batches = {nb})")
+    return 0
+
+
+cdef int _check_epoch_args(const XView* x, const double[:, ::1] Y, const double[::1] sw,
+                           const double[:, ::1] theta, const double[:, ::1] state, const double[::1] scalars,
+                           int code, const double[::1] hp, const double[::1] sched, const double[::1] pen,
+                           Py_ssize_t batch_size, const long long[::1] order) except -1:
+    """Raise ValueError unless every array ``epoch`` is given has the shape the code below relies on."""
+    cdef Py_ssize_t P = Y.shape[1] * (x.d + 1)
+    _check_rows(x, Y, sw, theta)
+    _check_batches(x.n, batch_size, order, "order")
+    if code < 0 or code >= len(STATE_ROWS):
+        raise ValueError(f"optimizer code must be in [0, {len(STATE_ROWS)}), got {code}")
+    if state.shape[0] < STATE_ROWS[code] or state.shape[1] != P:
+        raise ValueError(f"state must have shape ({STATE_ROWS[code]}, {P}) for this optimizer and theta (start a "
+                         f"fresh state when the optimizer or the shape changes), got ({state.shape[0]}, "
+                         f"{state.shape[1]})")
+    if scalars.shape[0] < 2:
+        raise ValueError(f"scalars must hold 2 values, got {scalars.shape[0]}")
+    if hp.shape[0] < 8:
+        raise ValueError(f"hp must hold 8 hyperparameters, got {hp.shape[0]}")
+    if sched.shape[0] < 6:
+        raise ValueError(f"sched must hold 6 values, got {sched.shape[0]}")
+    if pen.shape[0] < 2:
+        raise ValueError(f"pen must hold 2 values (l1, l2), got {pen.shape[0]}")
+    return 0
+
+
+cdef int _threads(n_threads) except -1:
+    """The thread count an entry point runs with (None: the n_jobs=None rule of fastgd._config); 1 in a
+    child forked after threads had run."""
+    if _config.sequential_only():
+        return 1
+    if n_threads is None:
+        return _config.effective_n_threads(None)
+    return max(1, int(n_threads))
+
+
 def epoch(X, const double[:, ::1] Y, const double[::1] sw, double[:, ::1] theta, double[:, ::1] state,
           double[::1] scalars, int code, const double[::1] hp, const double[::1] sched, const double[::1] pen,
           bint fit_intercept, Py_ssize_t batch_size, const long long[::1] order, int n_threads, int path):
@@ -494,17 +622,16 @@ def epoch(X, const double[:, ::1] Y, const double[::1] sw, double[:, ::1] theta,
     cdef Problem pb
     cdef Train tr
     pb.X = make_view(X)
+    _check_epoch_args(&pb.X, Y, sw, theta, state, scalars, code, hp, sched, pen, batch_size, order)
     pb.Y = &Y[0, 0]
     pb.k = Y.shape[1]
     pb.weighted = sw.shape[0] > 0
     pb.sw = &sw[0] if pb.weighted else NULL
     cdef Py_ssize_t n = pb.X.n, d = pb.X.d, k = pb.k, P = k * (d + 1), m = P
-    cdef Py_ssize_t ch = chunk_rows(batch_size), nch_max = (batch_size + ch - 1) // ch
+    cdef Py_ssize_t ch = chunk_rows(batch_size, m), nch_max = (batch_size + ch - 1) // ch
     cdef Py_ssize_t stride = stride_of(m), nb = order.shape[0], bi, c, start, stop, nch, s0, one, q
-    cdef bint use_par = nch_max > 1 and (path == PATH_PARALLEL or (
+    cdef bint use_par = nch_max > 1 and not _config.sequential_only() and (path == PATH_PARALLEL or (
         path == PATH_AUTO and n_threads > 1 and batch_size * d * k >= PAR_MIN_WORK))
-    if theta.shape[0] != k or theta.shape[1] != d + 1 or Y.shape[0] != n:
-        raise ValueError("theta, X and Y shapes do not match")
     tr.th = &theta[0, 0]
     tr.S = &state[0, 0] if state.shape[0] > 0 else NULL
     tr.scalars = &scalars[0]
@@ -526,6 +653,8 @@ def epoch(X, const double[:, ::1] Y, const double[::1] sw, double[:, ::1] theta,
         raise MemoryError()
     cdef const long long* order_p = &order[0] if nb > 0 else NULL
     cdef double W
+    if use_par:
+        _config.note_team_started()
     try:
         with nogil:
             if use_par:
@@ -564,21 +693,40 @@ def epoch(X, const double[:, ::1] Y, const double[::1] sw, double[:, ::1] theta,
     return tr.loss_sum, tr.weight_sum, finite
 
 
-def predict(X, const double[:, ::1] theta):
-    """(n, k) predictions for a dense array or a CSR tuple, float64, without converting X."""
+def predict(X, const double[:, ::1] theta, n_threads=None):
+    """(n, k) predictions for a dense array or a CSR tuple, float64, without converting X.
+
+    ``n_threads``: None follows the ``n_jobs=None`` rule (fastgd._config.effective_n_threads); 1, or a
+    child forked after threads had run, takes a loop that opens no OpenMP region.
+    """
     cdef Problem pb
     pb.X = make_view(X)
     cdef Py_ssize_t n = pb.X.n, d = pb.X.d, k = theta.shape[0], i, j, q
+    if theta.shape[1] != d + 1:
+        raise ValueError(f"theta must have n_features + 1 = {d + 1} columns, got {theta.shape[1]}")
+    cdef int nt = _threads(n_threads)
     out = np.empty((n, k))
     cdef double[:, ::1] o = out
-    cdef double acc
-    cdef const double* th = &theta[0, 0]
+    cdef const double* th = &theta[0, 0] if theta.shape[0] > 0 else NULL
+    if n == 0 or k == 0:
+        return out
+    if nt > 1:
+        _config.note_team_started()
     with nogil:
-        for i in prange(n, schedule="static"):
-            for j in range(k):
-                acc = row_dot(&pb.X, i, th + j * (d + 1), d)
-                o[i, j] = acc
+        if nt > 1:
+            for i in prange(n, schedule="static", num_threads=nt):
+                predict_row(&pb.X, i, th, d, k, &o[i, 0])
+        else:
+            for i in range(n):
+                predict_row(&pb.X, i, th, d, k, &o[i, 0])
     return out
+
+
+cdef inline void predict_row(const XView* x, Py_ssize_t i, const double* th, Py_ssize_t d, Py_ssize_t k,
+                             double* out) noexcept nogil:
+    cdef Py_ssize_t j
+    for j in range(k):
+        out[j] = row_dot(x, i, th + j * (d + 1), d)
 
 
 cdef double row_dot(const XView* x, Py_ssize_t i, const double* w, Py_ssize_t d) noexcept nogil:
@@ -592,11 +740,18 @@ cdef double row_dot(const XView* x, Py_ssize_t i, const double* w, Py_ssize_t d)
             for c in range(d):
                 acc = acc + (<const double*> x.data)[i * d + c] * w[c]
         return acc
+    cdef Py_ssize_t lo, hi
+    if x.ptr64:
+        lo = (<const long long*> x.indptr)[i]
+        hi = (<const long long*> x.indptr)[i + 1]
+    else:
+        lo = (<const int*> x.indptr)[i]
+        hi = (<const int*> x.indptr)[i + 1]
     if x.idx64:
-        for q in range((<const long long*> x.indptr)[i], (<const long long*> x.indptr)[i + 1]):
+        for q in range(lo, hi):
             acc = acc + _value(x, q) * w[(<const long long*> x.indices)[q]]
     else:
-        for q in range((<const int*> x.indptr)[i], (<const int*> x.indptr)[i + 1]):
+        for q in range(lo, hi):
             acc = acc + _value(x, q) * w[(<const int*> x.indices)[q]]
     return acc
 
@@ -606,35 +761,59 @@ cdef inline double _value(const XView* x, Py_ssize_t q) noexcept nogil:
 
 
 def batches_stats(X, const double[:, ::1] Y, const double[::1] sw, const double[:, ::1] theta,
-                  Py_ssize_t batch_size, const long long[::1] batch_ids):
-    """As fastgd._kernels.batches_stats: (G, loss, weight) summed over the listed batches at fixed theta."""
+                  Py_ssize_t batch_size, const long long[::1] batch_ids, n_threads=None):
+    """As fastgd._kernels.batches_stats: (G, loss, weight) summed over the listed batches at fixed theta.
+
+    ``n_threads`` as in :func:`predict`; the groups (and so the sums) do not depend on it.
+    """
     cdef Problem pb
     pb.X = make_view(X)
+    _check_rows(&pb.X, Y, sw, theta)
+    _check_batches(pb.X.n, batch_size, batch_ids, "batch_ids")
     pb.Y = &Y[0, 0]
     pb.k = Y.shape[1]
     pb.weighted = sw.shape[0] > 0
     pb.sw = &sw[0] if pb.weighted else NULL
     cdef Py_ssize_t n = pb.X.n, d = pb.X.d, m = pb.k * (d + 1), nb = batch_ids.shape[0]
-    cdef Py_ssize_t per = max(1, (nb + MAX_CHUNKS - 1) // MAX_CHUNKS), ngroups = (nb + per - 1) // per
-    cdef Py_ssize_t stride = stride_of(m), ch = chunk_rows(batch_size), g, bi, start, stop, c, s0, q
+    cdef Py_ssize_t gmax = max_chunks(m), per = max(1, (nb + gmax - 1) // gmax), ngroups = (nb + per - 1) // per
+    cdef Py_ssize_t stride = stride_of(m), ch = chunk_rows(batch_size, m), g
+    cdef int nt = _threads(n_threads)
     sums_arr = np.zeros((max(ngroups, 1), stride))
     cdef double[:, ::1] sums = sums_arr
     cdef double* part
     cdef const double* th = &theta[0, 0]
-    with nogil, parallel():
+    cdef const long long* ids = &batch_ids[0] if nb > 0 else NULL
+    if nt > 1 and ngroups > 1:
+        _config.note_team_started()
+        with nogil, parallel(num_threads=nt):
+            part = <double*> malloc(stride * sizeof(double))
+            for g in prange(ngroups, schedule="static"):
+                stats_group(&pb, th, batch_size, ids, g * per, min(g * per + per, nb), ch, part, &sums[g, 0])
+            free(part)
+    elif ngroups > 0:
         part = <double*> malloc(stride * sizeof(double))
-        for g in prange(ngroups, schedule="static"):
-            for bi in range(g * per, min(g * per + per, nb)):
-                start = batch_ids[bi] * batch_size
-                stop = min(start + batch_size, n)
-                for c in range((stop - start + ch - 1) // ch):
-                    s0 = start + c * ch
-                    chunk_grad(&pb, th, s0, min(s0 + ch, stop), part)
-                    for q in range(m + 1):
-                        sums[g, q] += part[q]
-                sums[g, m + 1] += batch_weight(&pb, start, stop)
+        if part == NULL:
+            raise MemoryError()
+        with nogil:
+            for g in range(ngroups):  # the same groups as the parallel loop: the same sums, bit for bit
+                stats_group(&pb, th, batch_size, ids, g * per, min(g * per + per, nb), ch, part, &sums[g, 0])
         free(part)
     total = np.zeros(m + 2)
     for g in range(ngroups):  # groups added in order, as the Numba kernel does
         total += sums_arr[g, : m + 2]
     return total[:m].copy(), float(total[m]), float(total[m + 1])
+
+
+cdef void stats_group(const Problem* pb, const double* th, Py_ssize_t batch_size, const long long* ids,
+                      Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t ch, double* part, double* out) noexcept nogil:
+    """Add the raw sums of batches ids[lo:hi] into ``out`` (m + 2 entries: G, loss, weight)."""
+    cdef Py_ssize_t m = pb.k * (pb.X.d + 1), bi, start, stop, c, s0, q
+    for bi in range(lo, hi):
+        start = ids[bi] * batch_size
+        stop = min(start + batch_size, pb.X.n)
+        for c in range((stop - start + ch - 1) // ch):
+            s0 = start + c * ch
+            chunk_grad(pb, th, s0, min(s0 + ch, stop), part)
+            for q in range(m + 1):
+                out[q] += part[q]
+        out[m + 1] += batch_weight(pb, start, stop)

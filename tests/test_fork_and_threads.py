@@ -1,0 +1,148 @@
+"""Fork safety and thread counts.
+
+GNU OpenMP (the native kernels, Numba's "omp" layer) is not fork-safe: before the fix, a child forked after
+``fit(...).predict(...)`` hung in its first OpenMP region (native) or was terminated by Numba ("fork() called
+from a process already using GNU OpenMP"). Each scenario runs in a subprocess with a timeout, so a hang fails
+the test instead of blocking CI. Entering any Numba parallel region in such a child kills it, and entering an
+OpenMP region with the native backend hangs it, so a child that finishes has run only sequential code.
+"""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from fastgd import _config, _engine
+
+TIMEOUT = 120  # seconds; a child that hangs is killed and the test fails
+
+CHILD_SCRIPT = textwrap.dedent("""
+    import multiprocessing as mp
+    import os
+    import sys
+
+    import numpy as np
+
+    import fastgd
+    from fastgd import _config
+
+    backend = sys.argv[1]
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((6000, 24))
+    y = X @ rng.standard_normal(24) + 0.1 * rng.standard_normal(6000)
+    kw = dict(backend=backend, batch_size=1024, max_iter=3, tol=None, random_state=0)
+
+    def fit_predict(n_jobs):
+        m = fastgd.LinearRegressor(n_jobs=n_jobs, **kw).fit(X, y)
+        return m.coef_.copy(), m.predict(X)
+
+    # the parent runs parallel code first (a 2-thread team exists from here on)
+    coef, pred = fit_predict(2)
+    assert not _config.sequential_only()
+
+    def child_check(n_jobs):
+        assert _config.sequential_only(), "the after-fork handler did not run"
+        c, p = fit_predict(n_jobs)
+        # results do not depend on the thread count or the path: the child must reproduce them exactly
+        return bool(np.array_equal(c, coef) and np.array_equal(p, pred))
+
+    for n_jobs in (1, 2):
+        pid = os.fork()
+        if pid == 0:
+            ok = False
+            try:
+                ok = child_check(n_jobs)
+            finally:
+                os._exit(0 if ok else 3)
+        _, status = os.waitpid(pid, 0)
+        print(f"os.fork n_jobs={n_jobs} status={os.waitstatus_to_exitcode(status)}", flush=True)
+
+    with mp.get_context("fork").Pool(2) as pool:
+        print(f"pool {pool.map(child_check, [1, 2, 2, 1])}", flush=True)
+""")
+
+
+@pytest.mark.parametrize("backend", ["native", "numba"])
+def test_fit_and_predict_in_forked_children(backend, tmp_path):
+    if backend == "native" and not _engine.native_available():
+        pytest.skip("native extension not built")
+    script = tmp_path / "fork_child.py"
+    script.write_text(CHILD_SCRIPT)
+    try:
+        out = subprocess.run([sys.executable, str(script), backend], capture_output=True, text=True,
+                             timeout=TIMEOUT, cwd=tmp_path)
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"a forked child hung ({backend}): {exc.stdout!r} {exc.stderr!r}")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines == ["os.fork n_jobs=1 status=0", "os.fork n_jobs=2 status=0",
+                     "pool [True, True, True, True]"], (out.stdout, out.stderr)
+
+
+def test_child_of_a_process_without_threads_may_run_in_parallel():
+    """Sequential only where needed: a process that never started a thread runtime forks normal children."""
+    code = textwrap.dedent("""
+        import os
+        from fastgd import _config
+        pid = os.fork()
+        if pid == 0:
+            os._exit(10 + _config.sequential_only())
+        print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+    """)
+    env = dict(os.environ, NUMBA_NUM_THREADS="2")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=TIMEOUT, env=env)
+    assert out.stdout.strip() == "10", (out.stdout, out.stderr)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# n_jobs -> thread count, scikit-learn's rule
+
+
+def test_n_jobs_none_respects_threadpoolctl_limits():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    if not _engine.native_available():
+        pytest.skip("the OpenMP limit is read from the native extension's runtime")
+    assert _engine.resolve_n_threads(None) == min(_config.cpu_count(), _config._openmp_max_threads(),
+                                                  _config.numba.config.NUMBA_NUM_THREADS)
+    with threadpoolctl.threadpool_limits(limits=1, user_api="openmp"):
+        assert _engine.resolve_n_threads(None) == 1
+        assert _engine.resolve_n_threads(-1) == 1
+        assert _engine.resolve_n_threads(2) == min(2, _config.numba.config.NUMBA_NUM_THREADS)  # explicit wins
+
+
+def test_n_jobs_none_respects_omp_num_threads_and_cpu_quota():
+    code = ("from fastgd import _engine, _config; "
+            "print(_engine.resolve_n_threads(None), _engine.resolve_n_threads(-1), _config.cpu_count())")
+    env = dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="2")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=TIMEOUT, env=env)
+    assert out.stdout.split()[:2] == ["1", "1"], (out.stdout, out.stderr)
+    # the CPU count is joblib's (affinity mask and cgroup quota), never more than the affinity mask
+    assert int(out.stdout.split()[2]) <= len(os.sched_getaffinity(0))
+
+
+def test_explicit_and_negative_n_jobs():
+    top = _config.max_n_threads()
+    assert _engine.resolve_n_threads(1) == 1
+    assert _engine.resolve_n_threads(-1) == top
+    assert _engine.resolve_n_threads(-100) == 1
+    assert _engine.resolve_n_threads(10_000) == _config.numba.config.NUMBA_NUM_THREADS
+
+
+@pytest.mark.parametrize("backend", ["native", "numba"])
+def test_predict_and_stats_same_for_any_thread_count(backend):
+    if backend == "native" and not _engine.native_available():
+        pytest.skip("native extension not built")
+    kern = _engine.kernels(backend)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((3000, 9))
+    Y = rng.standard_normal((3000, 2))
+    theta = rng.standard_normal((2, 10))
+    ids = np.arange(47, dtype=np.int64)[::-1].copy()
+    p1, p2 = kern.predict(X, theta, 1), kern.predict(X, theta, 2)
+    assert np.array_equal(p1, p2) and np.array_equal(p1, kern.predict(X, theta))
+    s1 = kern.batches_stats(X, Y, np.empty(0), theta, 64, ids, 1)
+    s2 = kern.batches_stats(X, Y, np.empty(0), theta, 64, ids, 2)
+    assert all(np.array_equal(a, b) for a, b in zip(s1, s2))
