@@ -116,3 +116,31 @@ def prefetch_row(typingctx, arr, i, j):
         return context.get_dummy_value()
 
     return types.none(arr, i, j), codegen
+
+
+# With NUMBA_DISABLE_JIT=1 every kernel runs as plain Python (slowly, one thread: prange is range), and
+# @intrinsic functions cannot be called from Python: give them plain equivalents.
+from numba.core import config as _numba_config  # noqa: E402
+
+if _numba_config.DISABLE_JIT:
+    import os as _os
+
+    def fetch_add(arr, idx, val):  # noqa: F811
+        old = int(arr[idx])
+        arr[idx] = old + val
+        return old
+
+    def load_acquire(arr, idx):  # noqa: F811
+        return int(arr[idx])
+
+    def store_release(arr, idx, val):  # noqa: F811
+        arr[idx] = val
+
+    def spin_pause():  # noqa: F811
+        pass
+
+    def yield_thread():  # noqa: F811
+        _os.sched_yield()
+
+    def prefetch_row(arr, i, j):  # noqa: F811
+        pass

@@ -29,57 +29,56 @@ CHILD_SCRIPT = textwrap.dedent("""
     import fastgd
     from fastgd import _config
 
-    backend = sys.argv[1]
     rng = np.random.default_rng(0)
     X = rng.standard_normal((6000, 24))
     y = X @ rng.standard_normal(24) + 0.1 * rng.standard_normal(6000)
-    kw = dict(backend=backend, batch_size=1024, max_iter=3, tol=None, random_state=0)
 
-    def fit_predict(n_jobs):
-        m = fastgd.LinearRegressor(n_jobs=n_jobs, **kw).fit(X, y)
+    def fit_predict(backend, n_jobs):
+        m = fastgd.LinearRegressor(backend=backend, n_jobs=n_jobs, batch_size=1024, max_iter=3, tol=None,
+                                   random_state=0).fit(X, y)
         return m.coef_.copy(), m.predict(X)
 
-    # the parent runs parallel code first (a 2-thread team exists from here on)
-    coef, pred = fit_predict(2)
+    # the parent runs parallel code first, with both backends (2-thread teams exist from here on)
+    want = {backend: fit_predict(backend, 2) for backend in sys.argv[1:]}
     assert not _config.sequential_only()
 
-    def child_check(n_jobs):
+    def child_check(args):
+        backend, n_jobs = args
         assert _config.sequential_only(), "the after-fork handler did not run"
-        c, p = fit_predict(n_jobs)
+        c, p = fit_predict(backend, n_jobs)
         # results do not depend on the thread count or the path: the child must reproduce them exactly
-        return bool(np.array_equal(c, coef) and np.array_equal(p, pred))
+        return bool(np.array_equal(c, want[backend][0]) and np.array_equal(p, want[backend][1]))
 
-    for n_jobs in (1, 2):
+    tasks = [(backend, n_jobs) for backend in sys.argv[1:] for n_jobs in (1, 2)]
+    for task in tasks:
         pid = os.fork()
         if pid == 0:
             ok = False
             try:
-                ok = child_check(n_jobs)
+                ok = child_check(task)
             finally:
                 os._exit(0 if ok else 3)
         _, status = os.waitpid(pid, 0)
-        print(f"os.fork n_jobs={n_jobs} status={os.waitstatus_to_exitcode(status)}", flush=True)
+        print(f"os.fork {task[0]} n_jobs={task[1]} status={os.waitstatus_to_exitcode(status)}", flush=True)
 
     with mp.get_context("fork").Pool(2) as pool:
-        print(f"pool {pool.map(child_check, [1, 2, 2, 1])}", flush=True)
+        print(f"pool {pool.map(child_check, tasks)}", flush=True)
 """)
 
 
-@pytest.mark.parametrize("backend", ["native", "numba"])
-def test_fit_and_predict_in_forked_children(backend, tmp_path):
-    if backend == "native" and not _engine.native_available():
-        pytest.skip("native extension not built")
+def test_fit_and_predict_in_forked_children(tmp_path):
+    backends = ["numba"] + (["native"] if _engine.native_available() else [])
     script = tmp_path / "fork_child.py"
     script.write_text(CHILD_SCRIPT)
     try:
-        out = subprocess.run([sys.executable, str(script), backend], capture_output=True, text=True,
+        out = subprocess.run([sys.executable, str(script), *backends], capture_output=True, text=True,
                              timeout=TIMEOUT, cwd=tmp_path)
     except subprocess.TimeoutExpired as exc:
-        pytest.fail(f"a forked child hung ({backend}): {exc.stdout!r} {exc.stderr!r}")
+        pytest.fail(f"a forked child hung: {exc.stdout!r} {exc.stderr!r}")
     assert out.returncode == 0, out.stderr
-    lines = out.stdout.splitlines()
-    assert lines == ["os.fork n_jobs=1 status=0", "os.fork n_jobs=2 status=0",
-                     "pool [True, True, True, True]"], (out.stdout, out.stderr)
+    want = [f"os.fork {b} n_jobs={j} status=0" for b in backends for j in (1, 2)]
+    want.append(f"pool {[True] * 2 * len(backends)}")
+    assert out.stdout.splitlines() == want, (out.stdout, out.stderr)
 
 
 def test_child_of_a_process_without_threads_may_run_in_parallel():
