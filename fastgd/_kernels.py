@@ -672,7 +672,10 @@ def _finish_batch(G, W, th, state, scalars, code, hp, sched, pen, fit_intercept,
                 th[o + c] = v - thr if v > thr else (v + thr if v < -thr else 0.0)
 
 
-SPINS_BEFORE_YIELD = 2000
+# A waiting worker spins this many times (a few tens of microseconds), then sleeps on a futex until the batch
+# it waits for is published: with more threads than cores (two processes with n_jobs=2 on 2 cores) spinning
+# (or sched_yield, which keeps the thread runnable) burns the core a descheduled worker needs.
+SPINS_BEFORE_SLEEP = 2000
 
 
 @jit(parallel=True)
@@ -684,9 +687,11 @@ def _epoch_team(X, Y, sw, theta, state, scalars, code, hp, lr_sched, pen, fit_in
     [task_start[bi], task_start[bi + 1])). Workers claim task numbers from an atomic counter (sync[1]); a
     worker holding a task of a batch that is not yet published (sync[0], the current batch) waits for it.
     Completed tasks are counted in sync[2]; the worker that completes a batch's last task sums the chunk
-    buffers in chunk order, applies the update, and publishes the next batch with a release store. A
-    waiting worker only ever waits for tasks that running workers hold, and a worker alone does all tasks
-    itself, so the protocol cannot deadlock whatever number of threads actually runs. Which worker computes a
+    buffers in chunk order, applies the update, and publishes the next batch (an atomic increment of
+    sync[0]), waking the workers that sleep waiting for it (sync[3] counts them; a waiting worker spins
+    SPINS_BEFORE_SLEEP times, then sleeps on a futex, at most 1 ms at a time). A waiting worker only ever
+    waits for tasks that running workers hold, and a worker alone does all tasks itself, so the protocol
+    cannot deadlock whatever number of threads actually runs. Which worker computes a
     chunk never changes the chunk's value, so results are bit-identical to the sequential path.
     """
     n, d = shape(X)
@@ -704,10 +709,13 @@ def _epoch_team(X, Y, sw, theta, state, scalars, code, hp, lr_sched, pen, fit_in
             bi = intr.load_acquire(sync, 0)
             while task_start[bi + 1] <= tid:  # my task belongs to a batch not yet published
                 spins += 1
-                if spins < SPINS_BEFORE_YIELD:
+                if spins < SPINS_BEFORE_SLEEP:
                     intr.spin_pause()
-                else:
-                    intr.yield_thread()
+                else:  # sleep until the publisher wakes us (sync[3]: sleepers; seq_cst RMWs on both sides)
+                    intr.fetch_add(sync, 3, 1)
+                    if intr.fetch_add(sync, 0, 0) == bi:
+                        intr.futex_wait(sync, 0, bi)
+                    intr.fetch_add(sync, 3, -1)
                 bi = intr.load_acquire(sync, 0)
             c = tid - task_start[bi]
             start = order[bi] * batch_size
@@ -723,7 +731,9 @@ def _epoch_team(X, Y, sw, theta, state, scalars, code, hp, lr_sched, pen, fit_in
                         G[q] += part[cc, q]
                 _finish_batch(G, _batch_weight(sw, start, stop), th, state, scalars, code, hp, lr_sched, pen,
                               fit_intercept, eta, k, d, acc)
-                intr.store_release(sync, 0, bi + 1)
+                intr.fetch_add(sync, 0, 1)  # publish batch bi + 1 (seq_cst), then wake sleepers if any
+                if intr.fetch_add(sync, 3, 0) > 0:
+                    intr.futex_wake(sync, 0)
 
 
 @jit()
@@ -757,7 +767,7 @@ def epoch(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept, 
             start = order[bi] * batch_size
             rows = min(start + batch_size, n) - start
             task_start[bi + 1] = task_start[bi] + (rows + ch - 1) // ch
-        sync = np.zeros(3, dtype=np.int64)
+        sync = np.zeros(4, dtype=np.int64)
         _epoch_team(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept, batch_size, order,
                     max(n_threads, 1), ch, part, G, eta, task_start, sync, acc)
     else:

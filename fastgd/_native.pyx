@@ -13,6 +13,7 @@ one thread.
 
 from cython.parallel cimport parallel, prange
 from libc.math cimport cos, floor, fabs, isfinite, sqrt, NAN, M_PI
+from libc.limits cimport INT_MAX
 from libc.stdlib cimport free, malloc
 
 import numpy as np
@@ -30,6 +31,92 @@ cdef extern from *:
     """
     int FASTGD_OPENMP
     int fastgd_omp_max_threads() nogil
+
+
+cdef extern from *:
+    """
+    /* Synchronization of the parallel epoch (the protocol of fastgd._kernels._epoch_team): every chunk of
+       every batch is a task, numbered in visiting order; threads claim task numbers from an atomic counter;
+       a thread holding a task of a batch not yet published waits for it; the thread that completes a
+       batch's last task reduces, updates and publishes the next batch. A thread that is descheduled while
+       holding no task delays nobody: the others take all the tasks.
+
+       Waiting: OpenMP's barriers spin for GOMP_SPINCOUNT (300,000 by default; read once when libgomp loads,
+       it cannot be changed afterwards) before sleeping: with more threads than cores (two processes with
+       n_jobs=2 on 2 cores) that made an epoch 31-59x slower than one thread alone (measured with
+       benchmarks/oversubscription.py). Here a waiting thread spins briefly (FASTGD_SPINS pause instructions,
+       a few tens of microseconds), then sleeps on a futex (Linux; elsewhere it yields); the publisher wakes
+       sleepers only when there are some. */
+    #include <limits.h>
+    #include <sched.h>
+    #ifdef __linux__
+    #include <linux/futex.h>
+    #include <sys/syscall.h>
+    #include <time.h>
+    #include <unistd.h>
+    #endif
+    #if defined(__x86_64__) || defined(__i386__)
+    #define FASTGD_PAUSE() __builtin_ia32_pause()
+    #elif defined(__aarch64__)
+    #define FASTGD_PAUSE() __asm__ __volatile__("yield")
+    #else
+    #define FASTGD_PAUSE() ((void)0)
+    #endif
+    #define FASTGD_SPINS 2000
+    typedef struct {
+        long long next_task;  /* next task number to claim */
+        char pad0[56];
+        long long done;       /* tasks completed */
+        char pad1[56];
+        int published;        /* batches published (the current batch's index) */
+        int sleepers;         /* threads asleep on published */
+        char pad2[56];
+    } fastgd_team;
+
+    static void fastgd_team_init(fastgd_team* t) { t->next_task = 0; t->done = 0; t->published = 0; t->sleepers = 0; }
+    static long long fastgd_claim(fastgd_team* t) { return __atomic_fetch_add(&t->next_task, 1, __ATOMIC_SEQ_CST); }
+    /* 1 + the number of tasks completed before, counting this one (acq_rel: the last one sees all chunks) */
+    static long long fastgd_complete(fastgd_team* t) { return __atomic_add_fetch(&t->done, 1, __ATOMIC_ACQ_REL); }
+    static int fastgd_published(fastgd_team* t) { return __atomic_load_n(&t->published, __ATOMIC_ACQUIRE); }
+
+    /* Wait until the published batch index differs from seen; return it. */
+    static int fastgd_wait(fastgd_team* t, int seen) {
+        int i, now;
+        for (i = 0; i < FASTGD_SPINS; i++) {
+            now = __atomic_load_n(&t->published, __ATOMIC_ACQUIRE);
+            if (now != seen) return now;
+            FASTGD_PAUSE();
+        }
+        __atomic_add_fetch(&t->sleepers, 1, __ATOMIC_SEQ_CST);
+        while ((now = __atomic_load_n(&t->published, __ATOMIC_SEQ_CST)) == seen) {
+    #ifdef __linux__
+            struct timespec ms = {0, 1000000};  /* at most 1 ms at a time: never stuck on a lost wake-up */
+            syscall(SYS_futex, &t->published, FUTEX_WAIT_PRIVATE, seen, &ms, NULL, 0);
+    #else
+            sched_yield();
+    #endif
+        }
+        __atomic_sub_fetch(&t->sleepers, 1, __ATOMIC_SEQ_CST);
+        return now;
+    }
+
+    /* Publish batch index value (after the update: release), waking the sleepers if any. */
+    static void fastgd_publish(fastgd_team* t, int value) {
+        __atomic_store_n(&t->published, value, __ATOMIC_SEQ_CST);
+    #ifdef __linux__
+        if (__atomic_load_n(&t->sleepers, __ATOMIC_SEQ_CST) > 0)
+            syscall(SYS_futex, &t->published, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+    #endif
+    }
+    """
+    ctypedef struct fastgd_team:
+        pass
+    void fastgd_team_init(fastgd_team* t) nogil
+    long long fastgd_claim(fastgd_team* t) nogil
+    long long fastgd_complete(fastgd_team* t) nogil
+    int fastgd_published(fastgd_team* t) nogil
+    int fastgd_wait(fastgd_team* t, int seen) nogil
+    void fastgd_publish(fastgd_team* t, int value) nogil
 
 OPENMP = bool(FASTGD_OPENMP)
 
@@ -653,22 +740,45 @@ def epoch(X, const double[:, ::1] Y, const double[::1] sw, double[:, ::1] theta,
         raise MemoryError()
     cdef const long long* order_p = &order[0] if nb > 0 else NULL
     cdef double W
+    cdef fastgd_team team
+    cdef long long task, total = 0
+    cdef long long* task_start = NULL
     if use_par:
         _config.note_team_started()
+        if nb >= INT_MAX:
+            raise ValueError(f"too many batches for one epoch ({nb}); use a larger batch_size")
+        task_start = <long long*> malloc((nb + 1) * sizeof(long long))
+        if task_start == NULL:
+            free(part)
+            free(G)
+            free(tr.eta)
+            raise MemoryError()
+        task_start[0] = 0
+        for bi in range(nb):  # batch bi owns tasks [task_start[bi], task_start[bi + 1])
+            start = order_p[bi] * batch_size
+            task_start[bi + 1] = task_start[bi] + (min(start + batch_size, n) - start + ch - 1) // ch
+        total = task_start[nb]
+        fastgd_team_init(&team)
     try:
         with nogil:
             if use_par:
-                with parallel(num_threads=max(n_threads, 1)):
-                    for bi in range(nb):  # every thread walks the batches
+                with parallel(num_threads=max(n_threads, 1)):  # see fastgd_team above for the protocol
+                    task = fastgd_claim(&team)
+                    while task < total:
+                        bi = fastgd_published(&team)
+                        while task_start[bi + 1] <= task:  # my task's batch is not yet published
+                            bi = fastgd_wait(&team, bi)
                         start = order_p[bi] * batch_size
                         stop = min(start + batch_size, n)
-                        nch = (stop - start + ch - 1) // ch
-                        for c in prange(nch, schedule="static"):  # chunks shared out; barrier at the end
-                            s0 = start + c * ch
-                            chunk_grad(&pb, tr.th, s0, min(s0 + ch, stop), part + c * stride)
-                        for one in prange(1, schedule="static"):  # one thread reduces and updates; barrier
+                        c = task - task_start[bi]
+                        s0 = start + c * ch
+                        chunk_grad(&pb, tr.th, s0, min(s0 + ch, stop), part + c * stride)
+                        if fastgd_complete(&team) == task_start[bi + 1]:  # the batch's last chunk is done
+                            nch = task_start[bi + 1] - task_start[bi]
                             sum_chunks(part, nch, stride, m, G)
                             finish_batch(&tr, G, batch_weight(&pb, start, stop), k, d)
+                            fastgd_publish(&team, bi + 1)
+                        task = fastgd_claim(&team)
             else:
                 for bi in range(nb):
                     start = order_p[bi] * batch_size
@@ -686,6 +796,7 @@ def epoch(X, const double[:, ::1] Y, const double[::1] sw, double[:, ::1] theta,
         free(part)
         free(G)
         free(tr.eta)
+        free(task_start)
     finite = True
     for q in range(P):
         if not isfinite(tr.th[q]):
