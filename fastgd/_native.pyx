@@ -741,8 +741,12 @@ def epoch(X, const double[:, ::1] Y, const double[::1] sw, double[:, ::1] theta,
     cdef const long long* order_p = &order[0] if nb > 0 else NULL
     cdef double W
     cdef fastgd_team team
-    cdef long long task, total = 0
+    cdef long long task, total = 0, j, ntb
     cdef long long* task_start = NULL
+    # tasks per batch: one contiguous run of chunks per thread (contiguous shares stream X better than
+    # interleaved chunks, and cost one claim per thread per batch); which thread computes a chunk never
+    # changes its value, so the split may depend on the thread count
+    cdef long long ntask = max(n_threads, 1)
     if use_par:
         _config.note_team_started()
         if nb >= INT_MAX:
@@ -756,7 +760,8 @@ def epoch(X, const double[:, ::1] Y, const double[::1] sw, double[:, ::1] theta,
         task_start[0] = 0
         for bi in range(nb):  # batch bi owns tasks [task_start[bi], task_start[bi + 1])
             start = order_p[bi] * batch_size
-            task_start[bi + 1] = task_start[bi] + (min(start + batch_size, n) - start + ch - 1) // ch
+            nch = (min(start + batch_size, n) - start + ch - 1) // ch
+            task_start[bi + 1] = task_start[bi] + min(nch, ntask)
         total = task_start[nb]
         fastgd_team_init(&team)
     try:
@@ -770,11 +775,13 @@ def epoch(X, const double[:, ::1] Y, const double[::1] sw, double[:, ::1] theta,
                             bi = fastgd_wait(&team, bi)
                         start = order_p[bi] * batch_size
                         stop = min(start + batch_size, n)
-                        c = task - task_start[bi]
-                        s0 = start + c * ch
-                        chunk_grad(&pb, tr.th, s0, min(s0 + ch, stop), part + c * stride)
-                        if fastgd_complete(&team) == task_start[bi + 1]:  # the batch's last chunk is done
-                            nch = task_start[bi + 1] - task_start[bi]
+                        nch = (stop - start + ch - 1) // ch
+                        j = task - task_start[bi]
+                        ntb = task_start[bi + 1] - task_start[bi]
+                        for c in range(nch * j // ntb, nch * (j + 1) // ntb):  # task j: a run of chunks
+                            s0 = start + c * ch
+                            chunk_grad(&pb, tr.th, s0, min(s0 + ch, stop), part + c * stride)
+                        if fastgd_complete(&team) == task_start[bi + 1]:  # the batch's last task is done
                             sum_chunks(part, nch, stride, m, G)
                             finish_batch(&tr, G, batch_weight(&pb, start, stop), k, d)
                             fastgd_publish(&team, bi + 1)
