@@ -122,14 +122,22 @@ def _openmp_max_threads():
     return min(counts) if counts else None
 
 
+_cpu_count = (None, 1)  # (pid, count): the count is read once per process (joblib reads files: ~25 us)
+
+
 def cpu_count():
     """CPUs this process may use: affinity mask and cgroup CPU quota (joblib's count, as scikit-learn)."""
-    try:
-        from joblib import cpu_count as joblib_cpu_count
+    global _cpu_count
+    pid = os.getpid()
+    if _cpu_count[0] != pid:
+        try:
+            from joblib import cpu_count as joblib_cpu_count
 
-        return max(1, joblib_cpu_count())
-    except ImportError:  # pragma: no cover - joblib comes with scikit-learn
-        return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+            n = joblib_cpu_count()
+        except ImportError:  # pragma: no cover - joblib comes with scikit-learn
+            n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        _cpu_count = (pid, max(1, n))
+    return _cpu_count[1]
 
 
 def max_n_threads():

@@ -63,7 +63,7 @@ def numba_threads(n_threads):
         yield
         return
     before = numba.get_num_threads()
-    numba.set_num_threads(n_threads)
+    numba.set_num_threads(max(1, min(n_threads, numba.config.NUMBA_NUM_THREADS)))  # native may run more
     try:
         yield
     finally:

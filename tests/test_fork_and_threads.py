@@ -145,3 +145,23 @@ def test_predict_and_stats_same_for_any_thread_count(backend):
     s1 = kern.batches_stats(X, Y, np.empty(0), theta, 64, ids, 1)
     s2 = kern.batches_stats(X, Y, np.empty(0), theta, 64, ids, 2)
     assert all(np.array_equal(a, b) for a, b in zip(s1, s2))
+
+
+@pytest.mark.parametrize("backend", ["native", "numba"])
+def test_more_threads_than_cores_same_result(backend):
+    """8 threads on this machine's cores (oversubscribed: waits must give the core away, not spin forever):
+    the parallel epoch still finishes and gives the sequential result bit for bit."""
+    if backend == "native" and not _engine.native_available():
+        pytest.skip("native extension not built")
+    from conftest import problem
+    from fastgd import _kernels as K
+    from fastgd.optimizers import OPTIMIZERS
+
+    X, y = problem(n=2900, d=20, seed=11)
+    out = []
+    for path, threads in ((K.PATH_SEQUENTIAL, 1), (K.PATH_PARALLEL, 8), (K.PATH_PARALLEL, 3)):
+        threads = min(threads, _config.numba.config.NUMBA_NUM_THREADS) if backend == "numba" else threads
+        ts, _ = _engine.train(X, y, OPTIMIZERS["adam"](lr=0.01), batch_size=1000, epochs=3, n_threads=threads,
+                              path=path, backend=backend)
+        out.append(ts.theta)
+    assert all(np.array_equal(t, out[0]) for t in out)
