@@ -6,8 +6,9 @@ Prints, for each backend, the median per-epoch time of:
 * ``alone 2t``: one process, two threads;
 * ``2 procs x 1t``: two processes at once, one thread each (the fair share: each gets one core);
 * ``2 procs x 2t``: two processes at once, two threads each (4 threads on 2 cores: oversubscribed);
+* ``busy x 2t``: one process with two threads while another process keeps one core busy (a busy host);
 
-and the ratios ``2 procs x 2t / alone 1t`` (goal <= 2.4: an oversubscribed epoch may take no more than its
+and the ratios ``2 procs x 2t / alone 1t`` and ``busy x 2t / alone 1t`` (goal <= 2.4: an oversubscribed epoch may take no more than its
 fair share, with some slack; a spinning wait for a descheduled thread made it 2.5-60x) and
 ``2 procs x 2t / 2 procs x 1t``. All figures come from the same run; the machine is shared, so compare
 ratios, not absolute times. Issue 10 #10 and the last goal of issue 12.
@@ -56,17 +57,28 @@ def _context():
     return ctx
 
 
-def scenario(backend, n_procs, n_threads, args):
-    """Median per-epoch time of each of ``n_procs`` processes running at once (their mean)."""
+def _busy(stop):
+    while not stop.is_set():
+        sum(range(10_000))
+
+
+def scenario(backend, n_procs, n_threads, args, busy=0):
+    """Median per-epoch time of each of ``n_procs`` processes running at once (their mean), while ``busy``
+    other processes keep a core busy each."""
     ctx = _context()
     barrier = ctx.Barrier(n_procs)
     queue = ctx.Queue()
+    stop = ctx.Event()
+    hogs = [ctx.Process(target=_busy, args=(stop,)) for _ in range(busy)]
     procs = [ctx.Process(target=_worker, args=(backend, n_threads, args.rows, args.features, args.batch,
                                                args.epochs, barrier, queue)) for _ in range(n_procs)]
-    for p in procs:
+    for p in hogs + procs:
         p.start()
-    results = [queue.get(timeout=args.timeout) for _ in procs]
-    for p in procs:
+    try:
+        results = [queue.get(timeout=args.timeout) for _ in procs]
+    finally:
+        stop.set()
+    for p in procs + hogs:
         p.join(timeout=args.timeout)
         if p.exitcode != 0:
             raise RuntimeError(f"a benchmark process failed ({backend}, exit code {p.exitcode})")
@@ -85,10 +97,12 @@ def run(args):
         alone2 = scenario(backend, 1, 2, args)
         two1 = scenario(backend, 2, 1, args)
         two2 = scenario(backend, 2, 2, args)
-        rows.append((backend, alone1, alone2, two1, two2, two2 / alone1, two2 / two1))
+        busy2 = scenario(backend, 1, 2, args, busy=1)
+        rows.append((backend, alone1, alone2, two1, two2, busy2, two2 / alone1, busy2 / alone1))
         print(f"{backend:7s} alone 1t {alone1 * 1e3:.4g}  alone 2t {alone2 * 1e3:.4g}  2 procs x 1t {two1 * 1e3:.4g}  "
-              f"2 procs x 2t {two2 * 1e3:.4g}  |  2x2t / alone 1t = {two2 / alone1:.2f} (goal <= 2.4)  "
-              f"2x2t / 2x1t = {two2 / two1:.2f}", flush=True)
+              f"2 procs x 2t {two2 * 1e3:.4g}  busy x 2t {busy2 * 1e3:.4g}  |  2x2t / alone 1t = {two2 / alone1:.2f} "
+              f"(goal <= 2.4)  2x2t / 2x1t = {two2 / two1:.2f}  busy x 2t / alone 1t = {busy2 / alone1:.2f}",
+              flush=True)
     return rows
 
 

@@ -106,20 +106,31 @@ def sequential_only():
 # thread counts
 
 
+_omp_get_max_threads = None  # without the native extension: the loaded OpenMP runtime's, found once
+
+
 def _openmp_max_threads():
     """``omp_get_max_threads()`` of the OpenMP runtime the kernels use, or None when there is none."""
+    global _omp_get_max_threads
     try:
         from . import _native
     except ImportError:
         _native = None
     if _native is not None and _native.OPENMP:
         return _native.omp_max_threads()
-    try:  # without the native extension, Numba's omp layer uses the runtime threadpoolctl sees
-        import threadpoolctl
-    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
-        return None
-    counts = [i["num_threads"] for i in threadpoolctl.threadpool_info() if i.get("user_api") == "openmp"]
-    return min(counts) if counts else None
+    if _omp_get_max_threads is None:  # Numba's omp layer: the runtime threadpoolctl limits (looked up once)
+        try:
+            import ctypes
+
+            import threadpoolctl
+
+            libs = [i["filepath"] for i in threadpoolctl.threadpool_info() if i.get("user_api") == "openmp"]
+            if not libs:
+                return None
+            _omp_get_max_threads = ctypes.CDLL(libs[0]).omp_get_max_threads
+        except (ImportError, OSError, AttributeError):  # pragma: no cover - no threadpoolctl or no symbol
+            return None
+    return int(_omp_get_max_threads())
 
 
 _cpu_count = (None, 1)  # (pid, count): the count is read once per process (joblib reads files: ~25 us)

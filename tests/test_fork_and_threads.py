@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from fastgd import _config, _engine
+from fastgd.optimizers import SGD
 
 TIMEOUT = 120  # seconds; a child that hangs is killed and the test fails
 
@@ -165,3 +166,41 @@ def test_more_threads_than_cores_same_result(backend):
                               path=path, backend=backend)
         out.append(ts.theta)
     assert all(np.array_equal(t, out[0]) for t in out)
+
+
+def test_threadpoolctl_limits_without_the_native_extension(monkeypatch):
+    """Numba-only installs read the limit from the OpenMP runtime Numba's omp layer loaded."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    import fastgd
+
+    _engine.train(np.ones((8, 2)), np.ones(8), SGD(), batch_size=4, epochs=1, n_threads=2,
+                  backend="numba")  # Numba's thread layer is loaded
+    monkeypatch.setitem(sys.modules, "fastgd._native", None)
+    monkeypatch.delattr(fastgd, "_native", raising=False)
+    monkeypatch.setattr(_config, "_omp_get_max_threads", None)
+    if _config._openmp_max_threads() is None:
+        pytest.skip("Numba's threading layer is not OpenMP here")
+    with threadpoolctl.threadpool_limits(limits=1, user_api="openmp"):
+        assert _engine.resolve_n_threads(None) == 1
+    assert _engine.resolve_n_threads(None) == min(_config.cpu_count(), _config.numba.config.NUMBA_NUM_THREADS,
+                                                  _config._openmp_max_threads())
+
+
+def test_native_epoch_with_fewer_threads_than_tasks():
+    """OMP_THREAD_LIMIT=1: OpenMP runs one thread where four tasks per batch were planned; it does them all."""
+    if not _engine.native_available():
+        pytest.skip("native extension not built")
+    code = textwrap.dedent("""
+        import numpy as np
+        from fastgd import _engine
+        from fastgd import _kernels as K
+        from fastgd.optimizers import OPTIMIZERS
+        rng = np.random.default_rng(0)
+        X = rng.standard_normal((2900, 20)); y = X @ rng.standard_normal(20)
+        out = [_engine.train(X, y, OPTIMIZERS["adam"](lr=0.01), batch_size=1000, epochs=2, n_threads=t, path=p,
+                             backend="native")[0].theta for p, t in ((K.PATH_SEQUENTIAL, 1), (K.PATH_PARALLEL, 4))]
+        print(np.array_equal(out[0], out[1]))
+    """)
+    env = dict(os.environ, OMP_THREAD_LIMIT="1")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=TIMEOUT, env=env)
+    assert out.stdout.strip() == "True", (out.stdout, out.stderr)
