@@ -82,21 +82,6 @@ def test_fit_and_predict_in_forked_children(tmp_path):
     assert out.stdout.splitlines() == want, (out.stdout, out.stderr)
 
 
-def test_child_of_a_process_without_threads_may_run_in_parallel():
-    """Sequential only where needed: a process that never started a thread runtime forks normal children."""
-    code = textwrap.dedent("""
-        import os
-        from fastgd import _config
-        pid = os.fork()
-        if pid == 0:
-            os._exit(10 + _config.sequential_only())
-        print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
-    """)
-    env = dict(os.environ, NUMBA_NUM_THREADS="2")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=TIMEOUT, env=env)
-    assert out.stdout.strip() == "10", (out.stdout, out.stderr)
-
-
 # ------------------------------------------------------------------------------------------------------------
 # n_jobs -> thread count, scikit-learn's rule
 
@@ -111,16 +96,6 @@ def test_n_jobs_none_respects_threadpoolctl_limits():
         assert _engine.resolve_n_threads(None) == 1
         assert _engine.resolve_n_threads(-1) == 1
         assert _engine.resolve_n_threads(2) == min(2, _config.numba.config.NUMBA_NUM_THREADS)  # explicit wins
-
-
-def test_n_jobs_none_respects_omp_num_threads_and_cpu_quota():
-    code = ("from fastgd import _engine, _config; "
-            "print(_engine.resolve_n_threads(None), _engine.resolve_n_threads(-1), _config.cpu_count())")
-    env = dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="2")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=TIMEOUT, env=env)
-    assert out.stdout.split()[:2] == ["1", "1"], (out.stdout, out.stderr)
-    # the CPU count is joblib's (affinity mask and cgroup quota), never more than the affinity mask
-    assert int(out.stdout.split()[2]) <= len(os.sched_getaffinity(0))
 
 
 def test_explicit_and_negative_n_jobs():
@@ -186,21 +161,40 @@ def test_threadpoolctl_limits_without_the_native_extension(monkeypatch):
                                                   _config._openmp_max_threads())
 
 
-def test_native_epoch_with_fewer_threads_than_tasks():
-    """OMP_THREAD_LIMIT=1: OpenMP runs one thread where four tasks per batch were planned; it does them all."""
-    if not _engine.native_available():
-        pytest.skip("native extension not built")
-    code = textwrap.dedent("""
-        import numpy as np
-        from fastgd import _engine
-        from fastgd import _kernels as K
-        from fastgd.optimizers import OPTIMIZERS
+ENV_SCRIPT = textwrap.dedent("""
+    import os
+    import numpy as np
+    from fastgd import _config, _engine
+    from fastgd import _kernels as K
+    from fastgd.optimizers import OPTIMIZERS
+
+    # 1. a process that never started a thread runtime forks children that may run in parallel
+    pid = os.fork()
+    if pid == 0:
+        os._exit(10 + _config.sequential_only())
+    print("fork child exit", os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+
+    # 2. OMP_NUM_THREADS=1 limits n_jobs=None and -1; the CPU count is joblib's (affinity, cgroup quota)
+    print("threads", _engine.resolve_n_threads(None), _engine.resolve_n_threads(-1))
+    print("cpus ok", _config.cpu_count() <= len(os.sched_getaffinity(0)))
+
+    # 3. OMP_THREAD_LIMIT=1: the native epoch planned 4 tasks per batch for 4 threads, OpenMP runs one thread,
+    # which does them all (no deadlock), with the sequential result
+    if _engine.native_available():
         rng = np.random.default_rng(0)
         X = rng.standard_normal((2900, 20)); y = X @ rng.standard_normal(20)
         out = [_engine.train(X, y, OPTIMIZERS["adam"](lr=0.01), batch_size=1000, epochs=2, n_threads=t, path=p,
                              backend="native")[0].theta for p, t in ((K.PATH_SEQUENTIAL, 1), (K.PATH_PARALLEL, 4))]
-        print(np.array_equal(out[0], out[1]))
-    """)
-    env = dict(os.environ, OMP_THREAD_LIMIT="1")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=TIMEOUT, env=env)
-    assert out.stdout.strip() == "True", (out.stdout, out.stderr)
+        print("thread limit same", np.array_equal(out[0], out[1]))
+    else:
+        print("thread limit same", True)
+""")
+
+
+def test_fork_without_threads_omp_num_threads_and_thread_limit():
+    """Sequential only where needed; OMP_NUM_THREADS and OMP_THREAD_LIMIT respected (one subprocess)."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", OMP_THREAD_LIMIT="1", NUMBA_NUM_THREADS="2")
+    out = subprocess.run([sys.executable, "-c", ENV_SCRIPT], capture_output=True, text=True, timeout=TIMEOUT,
+                         env=env)
+    assert out.stdout.splitlines() == ["fork child exit 10", "threads 1 1", "cpus ok True",
+                                       "thread limit same True"], (out.stdout, out.stderr)

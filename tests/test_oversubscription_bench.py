@@ -13,7 +13,7 @@ SCRIPT = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "oversubsc
 def test_oversubscription_benchmark_runs():
     backend = "native" if _engine.native_available() else "numba"
     out = subprocess.run([sys.executable, str(SCRIPT), "--rows", "1024", "--features", "8", "--batch", "128",
-                          "--epochs", "2", "--backends", backend, "--timeout", "120"],
+                          "--epochs", "2", "--backends", backend, "--timeout", "120", "--quick"],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     line = out.stdout.splitlines()[-1]
