@@ -24,8 +24,8 @@ Objective of a batch of rows i with weights s_i (s_i = 1 without sample weights)
     ∂L/∂w = (2 / Σ s_i) Σ s_i r_i x_i,   ∂L/∂b = (2 / Σ s_i) Σ s_i r_i,
 plus ``pen[1] * w`` from the l2 penalty (½·pen[1]·‖w‖²) and a proximal step for the l1 penalty (pen[0]·‖w‖₁).
 
-Parallel reduction: a batch is cut into fixed-size row chunks (the size depends on the batch size only,
-never on the thread count); each chunk accumulates into its own padded buffer; the buffers are then summed
+Parallel reduction: a batch is cut into fixed-size row chunks (the size depends on the batch size and the
+number of coordinates only, never on the thread count; see CHUNK_BUDGET_BYTES); each chunk accumulates into its own padded buffer; the buffers are then summed
 in chunk order. The sequential path runs the same chunks in the same order through one buffer, so both
 paths and any thread count give bit-identical results. The parallel path runs one parallel region per
 epoch, not per batch (a region costs ~4-5 us to launch): workers claim chunk tasks from atomic counters and

@@ -4,11 +4,14 @@
 
 Same arrays, integer codes and algorithms as fastgd._kernels (see its docstring for the layout), so the two
 backends can be checked against each other and against fastgd.reference. The GIL is released for the whole
-epoch. With OpenMP, the parallel epoch runs in one parallel region: every thread walks the batches; a
-work-shared loop over the batch's fixed 64-row chunks (each into its own padded buffer) ends in OpenMP's
-implicit barrier; a one-iteration work-shared loop then lets one thread sum the buffers in chunk order and
-apply the update, and its implicit barrier publishes the new weights. Without OpenMP the same code runs on
-one thread.
+epoch. With OpenMP, the parallel epoch runs in one parallel region with the task protocol of
+fastgd._kernels._epoch_team (see ``fastgd_team`` below): each batch is split into one task per thread, a
+contiguous run of its fixed row chunks (each chunk into its own padded buffer); threads claim tasks from an
+atomic counter; the thread that completes a batch's last task sums the buffers in chunk order, applies the
+update and publishes the next batch. Waiting threads spin briefly, then sleep on a futex (OpenMP's own
+barriers spin 300,000 times and collapsed under oversubscription). In a child forked after a thread team
+ran (fastgd._config.sequential_only) every entry point takes a path that opens no OpenMP region. Without
+OpenMP the same code runs on one thread.
 """
 
 from cython.parallel cimport parallel, prange
