@@ -14,8 +14,18 @@ hold everywhere:
 
 Threading layer: unless the user chose one (``NUMBA_THREADING_LAYER``), fastgd asks Numba for a
 *thread-safe* layer ("threadsafe": TBB if installed, else OpenMP), so several fits may run at once in Python
-threads. With GNU OpenMP (the usual result on Linux without TBB) a process must not ``fork`` after a parallel
-fit has run (use the "spawn" or "forkserver" start method, or install ``tbb``).
+threads.
+
+Thread count (:func:`effective_n_threads`): scikit-learn's rule for OpenMP code
+(``sklearn.utils._openmp_helpers._openmp_effective_n_threads``): ``n_jobs=None`` means as many threads as
+the OpenMP runtime allows (``OMP_NUM_THREADS``, ``threadpoolctl.threadpool_limits``, hence joblib's limits
+inside its workers), capped by the CPUs this process may use (affinity and cgroup CPU quota, via
+``joblib.cpu_count``) unless ``OMP_NUM_THREADS`` says otherwise, and by Numba's pool size.
+
+Fork: GNU OpenMP (used by the native kernels and by Numba's "omp" layer) is not fork-safe: a child forked
+after a thread team ran hangs in its first parallel region (native) or is terminated by Numba. An after-fork
+handler (:func:`sequential_only`) therefore makes every kernel in such a child run on its calling thread,
+through code paths that never open a parallel region; results are bit-identical to the parallel ones.
 """
 
 import os
@@ -43,3 +53,123 @@ def jit(parallel=False):
 # Options for the small type-dispatching functions declared with numba.extending.overload (they are compiled
 # into their callers, which carry cache=True).
 OVERLOAD_FLAGS = {k: v for k, v in NUMBA_FLAGS.items() if k in ("fastmath", "error_model", "boundscheck", "nogil")}
+
+
+# ----------------------------------------------------------------------------------------------------------
+# fork safety
+
+_FORKED_AFTER_THREADS = False  # True in a process forked from one whose thread runtimes had started
+_parent_had_threads = False
+_team_started = False  # set by the native kernels before their first OpenMP region
+
+
+def note_team_started():
+    """Called by the native kernels before they open an OpenMP region (a forked child must then not)."""
+    global _team_started
+    _team_started = True
+
+
+def _runtime_started():
+    """Whether this process may hold a thread team that a forked child would inherit broken: the native
+    kernels opened an OpenMP region, or Numba launched its thread layer (its omp layer terminates any child
+    that opens a parallel region). Other threads (e.g. OpenBLAS's, started at import) are harmless."""
+    if _team_started:
+        return True
+    try:
+        from numba.np.ufunc import parallel as _npar
+
+        return bool(_npar._is_initialized)
+    except (ImportError, AttributeError):  # pragma: no cover - other Numba versions: assume the worst
+        return True
+
+
+def _before_fork():
+    global _parent_had_threads
+    _parent_had_threads = _FORKED_AFTER_THREADS or _runtime_started()
+
+
+def _after_fork_in_child():
+    global _FORKED_AFTER_THREADS
+    _FORKED_AFTER_THREADS = _parent_had_threads
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
+
+
+def sequential_only():
+    """True in a forked child whose parent had started thread runtimes: every kernel must run sequentially."""
+    return _FORKED_AFTER_THREADS
+
+
+# ----------------------------------------------------------------------------------------------------------
+# thread counts
+
+
+_omp_get_max_threads = None  # without the native extension: the loaded OpenMP runtime's, found once
+
+
+def _openmp_max_threads():
+    """``omp_get_max_threads()`` of the OpenMP runtime the kernels use, or None when there is none."""
+    global _omp_get_max_threads
+    try:
+        from . import _native
+    except ImportError:
+        _native = None
+    if _native is not None and _native.OPENMP:
+        return _native.omp_max_threads()
+    if _omp_get_max_threads is None:  # Numba's omp layer: the runtime threadpoolctl limits (looked up once)
+        try:
+            import ctypes
+
+            import threadpoolctl
+
+            libs = [i["filepath"] for i in threadpoolctl.threadpool_info() if i.get("user_api") == "openmp"]
+            if not libs:
+                return None
+            _omp_get_max_threads = ctypes.CDLL(libs[0]).omp_get_max_threads
+        except (ImportError, OSError, AttributeError):  # pragma: no cover - no threadpoolctl or no symbol
+            return None
+    return int(_omp_get_max_threads())
+
+
+_cpu_count = (None, 1)  # (pid, count): the count is read once per process (joblib reads files: ~25 us)
+
+
+def cpu_count():
+    """CPUs this process may use: affinity mask and cgroup CPU quota (joblib's count, as scikit-learn)."""
+    global _cpu_count
+    pid = os.getpid()
+    if _cpu_count[0] != pid:
+        try:
+            from joblib import cpu_count as joblib_cpu_count
+
+            n = joblib_cpu_count()
+        except ImportError:  # pragma: no cover - joblib comes with scikit-learn
+            n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        _cpu_count = (pid, max(1, n))
+    return _cpu_count[1]
+
+
+def max_n_threads():
+    """The thread count ``n_jobs=None`` means (see the module docstring); 1 in a child forked after threads."""
+    if sequential_only():
+        return 1
+    omp = _openmp_max_threads()
+    if os.environ.get("OMP_NUM_THREADS") and omp is not None:
+        n = omp  # the user's explicit setting may exceed the CPU count (as in scikit-learn)
+    else:
+        n = cpu_count() if omp is None else min(omp, cpu_count())
+    return max(1, min(n, numba.config.NUMBA_NUM_THREADS))
+
+
+def effective_n_threads(n_jobs):
+    """scikit-learn's ``n_jobs`` convention (None: the limit above; -1: all of it; -2: all but one; k > 0: k,
+    at most Numba's pool size) as a thread count; always 1 in a child forked after threads had run."""
+    if sequential_only():
+        return 1
+    if n_jobs is None:
+        return max_n_threads()
+    if n_jobs < 0:
+        return max(1, max_n_threads() + 1 + n_jobs)
+    return max(1, min(int(n_jobs), numba.config.NUMBA_NUM_THREADS))

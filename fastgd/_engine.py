@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from . import _config
 from . import _kernels as K
 
 
@@ -66,9 +67,16 @@ def batch_order(n_samples, batch_size, shuffle, rng):
 
 @contextlib.contextmanager
 def numba_threads(n_threads):
-    """Run the block with Numba's thread count (thread-local in Numba) set to ``n_threads``; restore it after."""
+    """Run the block with Numba's thread count (thread-local in Numba) set to ``n_threads``; restore it after.
+
+    Does nothing in a child forked after threads had run (:func:`fastgd._config.sequential_only`): there every
+    kernel runs on the calling thread and Numba's thread layer must not be touched.
+    """
+    if _config.sequential_only():
+        yield
+        return
     before = numba.get_num_threads()
-    numba.set_num_threads(n_threads)
+    numba.set_num_threads(max(1, min(n_threads, numba.config.NUMBA_NUM_THREADS)))  # native may run more
     try:
         yield
     finally:
@@ -76,12 +84,10 @@ def numba_threads(n_threads):
 
 
 def resolve_n_threads(n_jobs):
-    """scikit-learn's n_jobs convention (None: all, -1: all, -2: all but one, ...) as a Numba thread count."""
-    available = numba.config.NUMBA_NUM_THREADS
-    if n_jobs is None:
-        return available
-    n = n_jobs if n_jobs > 0 else available + 1 + n_jobs
-    return max(1, min(n, available))
+    """scikit-learn's n_jobs convention as a thread count: None respects OMP_NUM_THREADS, threadpoolctl (and so
+    joblib) limits and the cgroup CPU quota, -1 is all of that, -2 all but one; see
+    :func:`fastgd._config.effective_n_threads`. Always 1 in a child forked after threads had run."""
+    return _config.effective_n_threads(n_jobs)
 
 
 BACKENDS = ("auto", "numba", "native")
@@ -177,6 +183,8 @@ def run_epoch(X, Y, ts, optimizer_code, hp, batch_size, order, *, sw=None, sched
     sw = EMPTY if sw is None else sw
     sched = no_schedule() if sched is None else sched
     pen = np.array([l1, l2, batch_weight], dtype=np.float64)
+    if _config.sequential_only():  # forked child: no parallel region may open (see fastgd._config)
+        n_threads, path = 1, K.PATH_SEQUENTIAL
     with numba_threads(n_threads):
         loss_sum, weight_sum, finite = kernels(backend).epoch(
             X, Y, sw, ts.theta, ts.state, ts.scalars, optimizer_code, hp, sched, pen, fit_intercept,

@@ -3,11 +3,13 @@
 * Atomics on int64 arrays, so the epoch kernel can run one parallel region per epoch instead of one per batch
   (see ``fastgd._kernels._epoch_team``). All are sequentially consistent or acquire/release: writes made
   before a release are visible after the matching acquire.
-* A spin-wait hint and ``sched_yield`` for the waits of that protocol.
+* A spin-wait hint, ``sched_yield`` and a futex wait/wake (Linux) for the waits of that protocol: spin briefly,
+  then sleep, so that a thread does not burn the core a descheduled thread needs.
 * A software prefetch, which lets the gradient loop stream X from memory at close to the read-only rate.
 """
 
 import platform
+import sys
 
 from llvmlite import ir
 from numba import types
@@ -96,6 +98,60 @@ def yield_thread(typingctx):
     return types.none(), codegen
 
 
+_SYS_FUTEX = {"x86_64": 202, "amd64": 202, "aarch64": 98, "arm64": 98}.get(_ARCH) if sys.platform.startswith(
+    "linux") else None
+_FUTEX_WAIT_PRIVATE, _FUTEX_WAKE_PRIVATE = 128, 129
+
+
+def _syscall(builder, args):
+    i64 = ir.IntType(64)
+    fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(i64, [i64], var_arg=True), "syscall")
+    return builder.call(fn, args)
+
+
+@intrinsic
+def futex_wait(typingctx, arr, idx, expected):
+    """Sleep until woken by :func:`futex_wake` on ``arr[idx]`` (or for at most 1 ms), unless the low 32 bits of
+    ``arr[idx]`` differ from ``expected`` (Linux futex; ``sched_yield()`` elsewhere). May return spuriously:
+    callers re-check their condition."""
+    if not (isinstance(arr, types.Array) and arr.dtype == types.int64):
+        return None
+
+    def codegen(context, builder, sig, args):
+        i64 = ir.IntType(64)
+        if _SYS_FUTEX is None:
+            fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.IntType(32), []), "sched_yield")
+            builder.call(fn, [])
+            return context.get_dummy_value()
+        ptr = builder.ptrtoint(_item_pointer(context, builder, sig, args), i64)  # low half: little-endian
+        val = builder.and_(context.cast(builder, args[2], sig.args[2], types.int64), ir.Constant(i64, 0xFFFFFFFF))
+        ts = cgutils.alloca_once(builder, ir.ArrayType(i64, 2))  # struct timespec {0 s, 1 ms}
+        builder.store(ir.Constant(ir.ArrayType(i64, 2), [0, 1_000_000]), ts)
+        _syscall(builder, [ir.Constant(i64, _SYS_FUTEX), ptr, ir.Constant(i64, _FUTEX_WAIT_PRIVATE), val,
+                           builder.ptrtoint(ts, i64), ir.Constant(i64, 0), ir.Constant(i64, 0)])
+        return context.get_dummy_value()
+
+    return types.none(arr, idx, expected), codegen
+
+
+@intrinsic
+def futex_wake(typingctx, arr, idx):
+    """Wake every thread sleeping in :func:`futex_wait` on ``arr[idx]`` (nothing without futexes)."""
+    if not (isinstance(arr, types.Array) and arr.dtype == types.int64):
+        return None
+
+    def codegen(context, builder, sig, args):
+        if _SYS_FUTEX is not None:
+            i64 = ir.IntType(64)
+            ptr = builder.ptrtoint(_item_pointer(context, builder, sig, args), i64)
+            _syscall(builder, [ir.Constant(i64, _SYS_FUTEX), ptr, ir.Constant(i64, _FUTEX_WAKE_PRIVATE),
+                               ir.Constant(i64, 2**31 - 1), ir.Constant(i64, 0), ir.Constant(i64, 0),
+                               ir.Constant(i64, 0)])
+        return context.get_dummy_value()
+
+    return types.none(arr, idx), codegen
+
+
 @intrinsic
 def prefetch_row(typingctx, arr, i, j):
     """Hint the CPU to fetch ``arr[i, j]``'s cache line for reading (``llvm.prefetch``; never faults)."""
@@ -116,3 +172,37 @@ def prefetch_row(typingctx, arr, i, j):
         return context.get_dummy_value()
 
     return types.none(arr, i, j), codegen
+
+
+# With NUMBA_DISABLE_JIT=1 every kernel runs as plain Python (slowly, one thread: prange is range), and
+# @intrinsic functions cannot be called from Python: give them plain equivalents.
+from numba.core import config as _numba_config  # noqa: E402
+
+if _numba_config.DISABLE_JIT:
+    import os as _os
+
+    def fetch_add(arr, idx, val):  # noqa: F811
+        old = int(arr[idx])
+        arr[idx] = old + val
+        return old
+
+    def load_acquire(arr, idx):  # noqa: F811
+        return int(arr[idx])
+
+    def store_release(arr, idx, val):  # noqa: F811
+        arr[idx] = val
+
+    def spin_pause():  # noqa: F811
+        pass
+
+    def yield_thread():  # noqa: F811
+        _os.sched_yield()
+
+    def futex_wait(arr, idx, expected):  # noqa: F811
+        _os.sched_yield()
+
+    def futex_wake(arr, idx):  # noqa: F811
+        pass
+
+    def prefetch_row(arr, i, j):  # noqa: F811
+        pass

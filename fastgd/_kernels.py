@@ -24,8 +24,8 @@ Objective of a batch of rows i with weights s_i (s_i = 1 without sample weights)
     ∂L/∂w = (2 / Σ s_i) Σ s_i r_i x_i,   ∂L/∂b = (2 / Σ s_i) Σ s_i r_i,
 plus ``pen[1] * w`` from the l2 penalty (½·pen[1]·‖w‖²) and a proximal step for the l1 penalty (pen[0]·‖w‖₁).
 
-Parallel reduction: a batch is cut into fixed-size row chunks (the size depends on the batch size only,
-never on the thread count); each chunk accumulates into its own padded buffer; the buffers are then summed
+Parallel reduction: a batch is cut into fixed-size row chunks (the size depends on the batch size and the
+number of coordinates only, never on the thread count; see CHUNK_BUDGET_BYTES); each chunk accumulates into its own padded buffer; the buffers are then summed
 in chunk order. The sequential path runs the same chunks in the same order through one buffer, so both
 paths and any thread count give bit-identical results. The parallel path runs one parallel region per
 epoch, not per batch (a region costs ~4-5 us to launch): workers claim chunk tasks from atomic counters and
@@ -34,10 +34,12 @@ the worker that finishes a batch's last chunk reduces and updates (see ``_epoch_
 
 import math
 
+import numba
 import numpy as np
 from numba import prange, types
 from numba.extending import overload
 
+from . import _config
 from . import _intrinsics as intr
 from ._config import OVERLOAD_FLAGS, jit
 
@@ -53,6 +55,12 @@ HP_LEN = 8
 SCHED_LEN = 6
 CHUNK_ROWS = 64  # rows per chunk of a batch's gradient
 MAX_CHUNKS = 256  # above CHUNK_ROWS * MAX_CHUNKS rows, chunks grow instead of multiplying
+# Bytes all chunk buffers of a batch (or all group sums of batches_stats) may take together: with many
+# coordinates (CSR with d = 2**20: 8 MB per buffer) fewer, larger chunks are used, so the memory of a fit
+# never grows with chunks x d. A function of the shape only, never of the thread count.
+CHUNK_BUDGET_BYTES = 32 << 20
+# State rows (slots) each optimizer code needs, in code order (fastgd.optimizers' ``slots``).
+STATE_ROWS = (0, 1, 1, 1, 3, 3, 3, 2, 2)
 PAD = 8  # float64 per cache line: chunk buffers are padded to whole lines plus one spare line
 PREFETCH_BYTES = 4096  # how far ahead of the current row X is prefetched (3-4 KB measured best at d = 100)
 # Auto path: the parallel epoch is used when a batch spans more than one chunk and holds at least this many
@@ -63,11 +71,20 @@ PAR_MIN_WORK = 5_000
 
 
 @jit()
-def chunk_rows(batch_size):
-    """Rows per chunk for a batch of ``batch_size`` rows (a function of the batch size only)."""
-    if batch_size <= CHUNK_ROWS * MAX_CHUNKS:
+def max_chunks(m):
+    """Most chunk buffers of ``m + 1`` sums a batch may use: MAX_CHUNKS, fewer when they would exceed
+    CHUNK_BUDGET_BYTES together (at least one)."""
+    return max(1, min(MAX_CHUNKS, CHUNK_BUDGET_BYTES // (_stride(m) * 8)))
+
+
+@jit()
+def chunk_rows(batch_size, m):
+    """Rows per chunk for a batch of ``batch_size`` rows with ``m = k * (d + 1)`` coordinates (a function of
+    the batch size and shape only, never of the thread count)."""
+    nmax = max_chunks(m)
+    if batch_size <= CHUNK_ROWS * nmax:
         return CHUNK_ROWS
-    return ((batch_size + MAX_CHUNKS - 1) // MAX_CHUNKS + 7) // 8 * 8
+    return ((batch_size + nmax - 1) // nmax + 7) // 8 * 8
 
 
 @jit()
@@ -155,7 +172,13 @@ def _is_csr(X):
 
 
 def _chunk_grad(X, Y, sw, theta, start, stop, buf):
-    """Dispatches on X's type at compile time: dense 2-D array or CSR tuple."""
+    """Dispatches on X's type at compile time: dense 2-D array or CSR tuple.
+
+    (This body only runs as plain Python, with NUMBA_DISABLE_JIT=1; compiled callers use the overload.)
+    """
+    if isinstance(X, tuple):
+        return _chunk_grad_csr(X, Y, sw, theta, start, stop, buf)
+    return _chunk_grad_dense(X, Y, sw, theta, start, stop, buf)
 
 
 @overload(_chunk_grad, jit_options=OVERLOAD_FLAGS)
@@ -166,7 +189,10 @@ def _chunk_grad_impl(X, Y, sw, theta, start, stop, buf):
 
 
 def shape(X):
-    """(n_samples, n_features) of a dense array or a CSR tuple."""
+    """(n_samples, n_features) of a dense array or a CSR tuple (body: plain Python, NUMBA_DISABLE_JIT=1)."""
+    if isinstance(X, tuple):
+        return X[2].shape[0] - 1, X[3]
+    return X.shape[0], X.shape[1]
 
 
 @overload(shape, jit_options=OVERLOAD_FLAGS)
@@ -177,7 +203,12 @@ def _shape_impl(X):
 
 
 def _row_dot(X, i, theta, j):
-    """x_i · theta[j, :d] + theta[j, d]."""
+    """x_i · theta[j, :d] + theta[j, d] (body: plain Python, NUMBA_DISABLE_JIT=1)."""
+    if isinstance(X, tuple):
+        data, indices, indptr, d = X
+        lo, hi = indptr[i], indptr[i + 1]
+        return theta[j, d] + float(np.dot(data[lo:hi], theta[j, indices[lo:hi]]))
+    return theta[j, X.shape[1]] + float(np.dot(X[i], theta[j, :X.shape[1]]))
 
 
 @overload(_row_dot, jit_options=OVERLOAD_FLAGS)
@@ -200,18 +231,169 @@ def _row_dot_impl(X, i, theta, j):
     return dense
 
 
+# ----------------------------------------------------------------------------------------------------------
+# Argument checks: every entry point checks the shapes it is handed (cheaply: O(n + nnz + batches) once per
+# call), so a wrong shape is a ValueError, never an out-of-bounds read or write.
+
+
+@jit()
+def _check_csr(data, indices, indptr, d):
+    if d < 0:
+        raise ValueError("CSR X: n_features must be >= 0, got " + str(d))
+    if indptr.shape[0] < 1:
+        raise ValueError("CSR X: indptr must hold n_samples + 1 entries, got an empty array")
+    if indptr[0] != 0:
+        raise ValueError("CSR X: indptr[0] must be 0, got " + str(indptr[0]))
+    if data.shape[0] != indices.shape[0]:
+        raise ValueError("CSR X: data and indices must have the same length, got " + str(data.shape[0])
+                         + " and " + str(indices.shape[0]))
+    for i in range(indptr.shape[0] - 1):
+        if indptr[i + 1] < indptr[i]:
+            raise ValueError("CSR X: indptr must be nondecreasing; indptr[" + str(i + 1) + "] < indptr["
+                             + str(i) + "]")
+    nnz = indptr[indptr.shape[0] - 1]
+    if nnz > indices.shape[0]:
+        raise ValueError("CSR X: indptr[-1] = " + str(nnz) + " exceeds len(indices) = " + str(indices.shape[0]))
+    for q in range(nnz):
+        if indices[q] < 0 or indices[q] >= d:
+            raise ValueError("CSR X: column index " + str(indices[q]) + " out of range [0, n_features = "
+                             + str(d) + ")")
+
+
+def _check_x(X):
+    """Raise ValueError if a CSR tuple is inconsistent (dense arrays are consistent by construction)."""
+    if isinstance(X, tuple):  # plain Python (NUMBA_DISABLE_JIT=1); compiled callers use the overload
+        _check_csr(X[0], X[1], X[2], X[3])
+
+
+@overload(_check_x, jit_options=OVERLOAD_FLAGS)
+def _check_x_impl(X):
+    if _is_csr(X):
+        return lambda X: _check_csr(X[0], X[1], X[2], X[3])
+    return lambda X: None
+
+
+@jit()
+def _check_rows(X, Y, sw, theta):
+    """X consistent; Y has X's rows; sw empty or one weight per row; theta (k, d + 1) with k = Y's columns."""
+    _check_x(X)
+    n, d = shape(X)
+    k = Y.shape[1]
+    if Y.shape[0] != n:
+        raise ValueError("Y must have one row per sample of X: got " + str(Y.shape[0]) + " rows for "
+                         + str(n) + " samples")
+    if sw.shape[0] != 0 and sw.shape[0] != n:
+        raise ValueError("sw (sample weights) must be empty or hold one weight per sample (" + str(n)
+                         + "), got " + str(sw.shape[0]))
+    if theta.shape[0] != k or theta.shape[1] != d + 1:
+        raise ValueError("theta must have shape (n_outputs, n_features + 1) = (" + str(k) + ", " + str(d + 1)
+                         + "), got (" + str(theta.shape[0]) + ", " + str(theta.shape[1]) + ")")
+
+
+@jit()
+def _check_batches(n, batch_size, ids, name):
+    """batch_size >= 1 and every listed batch index in [0, n_batches)."""
+    if batch_size < 1:
+        raise ValueError("batch_size must be a positive int, got " + str(batch_size))
+    nb = (n + batch_size - 1) // batch_size
+    for i in range(ids.shape[0]):
+        if ids[i] < 0 or ids[i] >= nb:
+            raise ValueError(name + " holds batch index " + str(ids[i]) + ", outside [0, n_batches = "
+                             + str(nb) + ")")
+
+
+@jit()
+def _check_epoch_args(X, Y, sw, theta, state, scalars, code, hp, sched, pen, batch_size, order):
+    """Raise ValueError unless every array ``epoch`` is given has the shape the code below relies on."""
+    _check_rows(X, Y, sw, theta)
+    n, d = shape(X)
+    P = Y.shape[1] * (d + 1)
+    _check_batches(n, batch_size, order, "order")
+    if code < 0 or code >= len(STATE_ROWS):
+        raise ValueError("optimizer code must be in [0, " + str(len(STATE_ROWS)) + "), got " + str(code))
+    if state.shape[0] < STATE_ROWS[code] or state.shape[1] != P:
+        raise ValueError("state must have shape (" + str(STATE_ROWS[code]) + ", " + str(P)
+                         + ") for this optimizer and theta (start a fresh state when the optimizer or the "
+                         + "shape changes), got (" + str(state.shape[0]) + ", " + str(state.shape[1]) + ")")
+    if scalars.shape[0] < N_SCALARS:
+        raise ValueError("scalars must hold " + str(N_SCALARS) + " values, got " + str(scalars.shape[0]))
+    if hp.shape[0] < HP_LEN:
+        raise ValueError("hp must hold " + str(HP_LEN) + " hyperparameters, got " + str(hp.shape[0]))
+    if sched.shape[0] < SCHED_LEN:
+        raise ValueError("sched must hold " + str(SCHED_LEN) + " values, got " + str(sched.shape[0]))
+    if pen.shape[0] < 2:
+        raise ValueError("pen must hold 2 values (l1, l2), got " + str(pen.shape[0]))
+
+
+@jit()
+def _check_stats_args(X, Y, sw, theta, batch_size, batch_ids):
+    _check_rows(X, Y, sw, theta)
+    _check_batches(shape(X)[0], batch_size, batch_ids, "batch_ids")
+
+
+@jit()
+def _check_predict_args(X, theta):
+    _check_x(X)
+    d = shape(X)[1]
+    if theta.shape[1] != d + 1:
+        raise ValueError("theta must have n_features + 1 = " + str(d + 1) + " columns, got "
+                         + str(theta.shape[1]))
+
+
+@jit()
+def _predict_rows(X, theta, out, lo, hi):
+    for i in range(lo, hi):
+        for j in range(theta.shape[0]):
+            out[i, j] = _row_dot(X, i, theta, j)
+
+
 @jit(parallel=True)
-def predict(X, theta):
-    """(n, k) predictions X·Wᵀ + b for a dense array or a CSR tuple, in float64, without converting X."""
+def _predict_parallel(X, theta):
+    _check_predict_args(X, theta)
     n = shape(X)[0]
-    k = theta.shape[0]
-    out = np.empty((n, k))
+    out = np.empty((n, theta.shape[0]))
     nch = (n + 1023) // 1024
     for c in prange(nch):
-        for i in range(c * 1024, min(c * 1024 + 1024, n)):
-            for j in range(k):
-                out[i, j] = _row_dot(X, i, theta, j)
+        _predict_rows(X, theta, out, c * 1024, min(c * 1024 + 1024, n))
     return out
+
+
+@jit()
+def _predict_sequential(X, theta):
+    _check_predict_args(X, theta)
+    n = shape(X)[0]
+    out = np.empty((n, theta.shape[0]))
+    _predict_rows(X, theta, out, 0, n)
+    return out
+
+
+def _threads(n_threads):
+    """The thread count a Python entry point runs with (None: the n_jobs=None rule of fastgd._config)."""
+    if _config.sequential_only():
+        return 1
+    return _config.effective_n_threads(None) if n_threads is None else max(1, int(n_threads))
+
+
+def _in_team(fn, n_threads, *args):
+    """Call the parallel kernel ``fn`` with Numba's (thread-local) thread count set to ``n_threads``."""
+    before = numba.get_num_threads()
+    numba.set_num_threads(min(n_threads, numba.config.NUMBA_NUM_THREADS))
+    try:
+        return fn(*args)
+    finally:
+        numba.set_num_threads(before)
+
+
+def predict(X, theta, n_threads=None):
+    """(n, k) predictions X·Wᵀ + b for a dense array or a CSR tuple, in float64, without converting X.
+
+    ``n_threads``: None follows the ``n_jobs=None`` rule (fastgd._config.effective_n_threads); 1, or a
+    child forked after threads had run, takes a path that opens no parallel region.
+    """
+    n_threads = _threads(n_threads)
+    if n_threads == 1:
+        return _predict_sequential(X, theta)
+    return _in_team(_predict_parallel, n_threads, X, theta)
 
 
 @jit(parallel=True)
@@ -249,7 +431,7 @@ def batch_gradient(X, Y, sw, theta, start, stop, parallel):
     """
     k = Y.shape[1]
     m = k * (shape(X)[1] + 1)
-    ch = chunk_rows(stop - start)
+    ch = chunk_rows(stop - start, m)
     nch = (stop - start + ch - 1) // ch
     part = np.empty((nch if parallel else 1, _stride(m)))
     G = np.empty(m + 1)
@@ -535,7 +717,10 @@ def _finish_batch(G, W, th, raw, state, scalars, code, hp, sched, pen, fit_inter
             avg[q] += (th[q] - avg[q]) / cnt
 
 
-SPINS_BEFORE_YIELD = 2000
+# A waiting worker spins this many times (a few tens of microseconds), then sleeps on a futex until the batch
+# it waits for is published: with more threads than cores (two processes with n_jobs=2 on 2 cores) spinning
+# (or sched_yield, which keeps the thread runnable) burns the core a descheduled worker needs.
+SPINS_BEFORE_SLEEP = 2000
 
 
 @jit(parallel=True)
@@ -547,9 +732,11 @@ def _epoch_team(X, Y, sw, theta, raw, state, scalars, code, hp, lr_sched, pen, f
     [task_start[bi], task_start[bi + 1])). Workers claim task numbers from an atomic counter (sync[1]); a
     worker holding a task of a batch that is not yet published (sync[0], the current batch) waits for it.
     Completed tasks are counted in sync[2]; the worker that completes a batch's last task sums the chunk
-    buffers in chunk order, applies the update, and publishes the next batch with a release store. A
-    waiting worker only ever waits for tasks that running workers hold, and a worker alone does all tasks
-    itself, so the protocol cannot deadlock whatever number of threads actually runs. Which worker computes a
+    buffers in chunk order, applies the update, and publishes the next batch (an atomic increment of
+    sync[0]), waking the workers that sleep waiting for it (sync[3] counts them; a waiting worker spins
+    SPINS_BEFORE_SLEEP times, then sleeps on a futex, at most 1 ms at a time). A waiting worker only ever
+    waits for tasks that running workers hold, and a worker alone does all tasks itself, so the protocol
+    cannot deadlock whatever number of threads actually runs. Which worker computes a
     chunk never changes the chunk's value, so results are bit-identical to the sequential path.
     """
     n, d = shape(X)
@@ -567,10 +754,13 @@ def _epoch_team(X, Y, sw, theta, raw, state, scalars, code, hp, lr_sched, pen, f
             bi = intr.load_acquire(sync, 0)
             while task_start[bi + 1] <= tid:  # my task belongs to a batch not yet published
                 spins += 1
-                if spins < SPINS_BEFORE_YIELD:
+                if spins < SPINS_BEFORE_SLEEP:
                     intr.spin_pause()
-                else:
-                    intr.yield_thread()
+                else:  # sleep until the publisher wakes us (sync[3]: sleepers; seq_cst RMWs on both sides)
+                    intr.fetch_add(sync, 3, 1)
+                    if intr.fetch_add(sync, 0, 0) == bi:
+                        intr.futex_wait(sync, 0, bi)
+                    intr.fetch_add(sync, 3, -1)
                 bi = intr.load_acquire(sync, 0)
             c = tid - task_start[bi]
             start = order[bi] * batch_size
@@ -586,7 +776,9 @@ def _epoch_team(X, Y, sw, theta, raw, state, scalars, code, hp, lr_sched, pen, f
                         G[q] += part[cc, q]
                 _finish_batch(G, _batch_weight(sw, start, stop), th, raw, state, scalars, code, hp, lr_sched, pen,
                               fit_intercept, eta, k, d, acc, stdz, avg)
-                intr.store_release(sync, 0, bi + 1)
+                intr.fetch_add(sync, 0, 1)  # publish batch bi + 1 (seq_cst), then wake sleepers if any
+                if intr.fetch_add(sync, 3, 0) > 0:
+                    intr.futex_wake(sync, 0)
 
 
 @jit()
@@ -604,10 +796,11 @@ def epoch(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept, 
     while the rows are read raw, at the raw parameters (``raw_theta``); X is never copied. ``avg`` (empty:
     off; else k·(d+1) values and a count) accumulates the running mean of the parameters after each update.
     """
+    _check_epoch_args(X, Y, sw, theta, state, scalars, code, hp, sched, pen, batch_size, order)
     n, d = shape(X)
     k = Y.shape[1]
     P = k * (d + 1)
-    ch = chunk_rows(batch_size)
+    ch = chunk_rows(batch_size, P)
     nch_max = (batch_size + ch - 1) // ch
     use_par = nch_max > 1 and (path == PATH_PARALLEL or (
         path == PATH_AUTO and n_threads > 1 and batch_size * d * k >= PAR_MIN_WORK))
@@ -629,7 +822,7 @@ def epoch(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept, 
             start = order[bi] * batch_size
             rows = min(start + batch_size, n) - start
             task_start[bi + 1] = task_start[bi] + (rows + ch - 1) // ch
-        sync = np.zeros(3, dtype=np.int64)
+        sync = np.zeros(4, dtype=np.int64)
         _epoch_team(X, Y, sw, theta, raw, state, scalars, code, hp, sched, pen, fit_intercept, batch_size, order,
                     max(n_threads, 1), ch, part, G, eta, task_start, sync, acc, stdz, avg)
     else:
@@ -646,38 +839,81 @@ def epoch(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept, 
     return acc[0], acc[1], finite
 
 
-@jit(parallel=True)
-def batches_stats(X, Y, sw, theta, batch_size, batch_ids):
-    """Raw sums over the listed batches at fixed ``theta``, for validation scores and the gradient-norm rule.
+@jit()
+def _stats_group(X, Y, sw, theta, batch_size, batch_ids, lo, hi, ch, part, G, out):
+    """Add the raw sums of batches batch_ids[lo:hi] into ``out`` (m + 2 entries: G, loss, weight)."""
+    n = shape(X)[0]
+    m = G.shape[0] - 1
+    for bi in range(lo, hi):
+        start = batch_ids[bi] * batch_size
+        stop = min(start + batch_size, n)
+        _batch_grad_sequential(X, Y, sw, theta, start, stop, ch, part, G)
+        for q in range(m + 1):
+            out[q] += G[q]
+        out[m + 1] += _batch_weight(sw, start, stop)
 
-    Returns ``(G, loss, weight)``: G = Σ s_i r_i [x_i, 1] (flat, k * (d + 1)), loss = Σ s_i r_i²,
-    weight = Σ s_i. Batches are split into at most MAX_CHUNKS groups (a function of their number only), each
-    summed into its own buffer, and the groups are added in order: deterministic for any thread count.
-    """
-    n, d = shape(X)
-    k = Y.shape[1]
-    m = k * (d + 1)
-    nb = batch_ids.shape[0]
-    per = max(1, (nb + MAX_CHUNKS - 1) // MAX_CHUNKS)
-    ngroups = (nb + per - 1) // per
-    stride = _stride(m)
-    sums = np.zeros((ngroups, stride))
-    ch = chunk_rows(batch_size)
-    for g in prange(ngroups):
-        part = np.empty((1, stride))
-        G = np.empty(m + 1)
-        for bi in range(g * per, min(g * per + per, nb)):
-            start = batch_ids[bi] * batch_size
-            stop = min(start + batch_size, n)
-            _batch_grad_sequential(X, Y, sw, theta, start, stop, ch, part, G)
-            for q in range(m + 1):
-                sums[g, q] += G[q]
-            sums[g, m + 1] += _batch_weight(sw, start, stop)
+
+@jit()
+def _stats_layout(X, Y, batch_size, nb):
+    """(m, per, ngroups, ch): batches are split into groups of ``per`` (a function of their number and the
+    shape only), at most MAX_CHUNKS groups and at most CHUNK_BUDGET_BYTES of group sums."""
+    m = Y.shape[1] * (shape(X)[1] + 1)
+    gmax = max_chunks(m)
+    per = max(1, (nb + gmax - 1) // gmax)
+    return m, per, (nb + per - 1) // per, chunk_rows(batch_size, m)
+
+
+@jit()
+def _stats_total(sums, m, ngroups):
     total = np.zeros(m + 2)
-    for g in range(ngroups):
+    for g in range(ngroups):  # groups added in order
         for q in range(m + 2):
             total[q] += sums[g, q]
     return total[:m].copy(), total[m], total[m + 1]
+
+
+@jit(parallel=True)
+def _batches_stats_parallel(X, Y, sw, theta, batch_size, batch_ids):
+    _check_stats_args(X, Y, sw, theta, batch_size, batch_ids)
+    nb = batch_ids.shape[0]
+    m, per, ngroups, ch = _stats_layout(X, Y, batch_size, nb)
+    stride = _stride(m)
+    sums = np.zeros((ngroups, stride))
+    for g in prange(ngroups):
+        part = np.empty((1, stride))
+        G = np.empty(m + 1)
+        _stats_group(X, Y, sw, theta, batch_size, batch_ids, g * per, min(g * per + per, nb), ch, part, G,
+                     sums[g])
+    return _stats_total(sums, m, ngroups)
+
+
+@jit()
+def _batches_stats_sequential(X, Y, sw, theta, batch_size, batch_ids):
+    _check_stats_args(X, Y, sw, theta, batch_size, batch_ids)
+    nb = batch_ids.shape[0]
+    m, per, ngroups, ch = _stats_layout(X, Y, batch_size, nb)
+    stride = _stride(m)
+    sums = np.zeros((ngroups, stride))
+    part = np.empty((1, stride))
+    G = np.empty(m + 1)
+    for g in range(ngroups):  # the same groups as the parallel driver: the same sums, bit for bit
+        _stats_group(X, Y, sw, theta, batch_size, batch_ids, g * per, min(g * per + per, nb), ch, part, G,
+                     sums[g])
+    return _stats_total(sums, m, ngroups)
+
+
+def batches_stats(X, Y, sw, theta, batch_size, batch_ids, n_threads=None):
+    """Raw sums over the listed batches at fixed ``theta``, for validation scores and the gradient-norm rule.
+
+    Returns ``(G, loss, weight)``: G = Σ s_i r_i [x_i, 1] (flat, k * (d + 1)), loss = Σ s_i r_i²,
+    weight = Σ s_i. Batches are split into groups (a function of their number and the shape only), each
+    summed into its own buffer, and the groups are added in order: deterministic for any thread count.
+    ``n_threads`` as in :func:`predict`.
+    """
+    n_threads = _threads(n_threads)
+    if n_threads == 1:
+        return _batches_stats_sequential(X, Y, sw, theta, batch_size, batch_ids)
+    return _in_team(_batches_stats_parallel, n_threads, X, Y, sw, theta, batch_size, batch_ids)
 
 
 @jit(parallel=True)
@@ -701,37 +937,65 @@ def read_floor(X):
 STATS_ROWS = 4096  # rows per chunk of column_stats (more chunks only above STATS_ROWS * MAX_CHUNKS rows)
 
 
-@jit()
-def column_stats(X, sw):
+def column_stats(X, sw, n_threads=None):
     """Weighted mean and variance of every column of X (dense or CSR) and the total weight, in float64.
 
     Dense X: fixed row chunks (their size depends on n only), each summarized by its mean and centred sum of
     squares, merged in chunk order (Chan et al.), so the result is deterministic and accurate for
     columns with a large mean. CSR: one sequential pass over the stored values (Σ s·x and Σ s·x²).
+    ``n_threads`` as in :func:`predict` (a forked child opens no parallel region).
     """
-    mean, m2, total = _column_moments(X, sw)
-    d = mean.shape[0]
-    var = np.empty(d)
-    for j in range(d):
-        var[j] = max(m2[j], 0.0) / total if total > 0.0 else 0.0
+    nt = _threads(n_threads)
+    if isinstance(X, tuple):
+        mean, m2, total = _csr_stats(X, sw)
+    elif nt == 1:
+        mean, m2, total = _dense_stats_sequential(X, sw)
+    else:
+        mean, m2, total = _in_team(_dense_stats, nt, X, sw)
+    var = np.maximum(m2, 0.0) / total if total > 0.0 else np.zeros_like(m2)
     return mean, var, total
 
 
 @jit(parallel=True)
 def _dense_stats(X, sw):
-    n, d = X.shape
-    weighted = sw.shape[0] > 0
-    rows = max(STATS_ROWS, (n + MAX_CHUNKS - 1) // MAX_CHUNKS)
-    nch = (n + rows - 1) // rows
-    cmean = np.zeros((nch, d))
-    cm2 = np.zeros((nch, d))
+    n = X.shape[0]
+    rows, nch = _stats_chunks(n)
+    cmean = np.zeros((nch, X.shape[1]))
+    cm2 = np.zeros((nch, X.shape[1]))
     cw = np.zeros(nch)
     for c in prange(nch):
-        _dense_moments(X, sw, weighted, c * rows, min(c * rows + rows, n), cmean[c], cm2[c], cw, c)
+        _dense_moments(X, sw, sw.shape[0] > 0, c * rows, min(c * rows + rows, n), cmean[c], cm2[c], cw, c)
+    return _chan_merge(cmean, cm2, cw)
+
+
+@jit()
+def _dense_stats_sequential(X, sw):
+    """As _dense_stats, opening no parallel region (a forked child; a separate function, since Numba's
+    cache keys compiled code by function, not by the parallel flag)."""
+    n = X.shape[0]
+    rows, nch = _stats_chunks(n)
+    cmean = np.zeros((nch, X.shape[1]))
+    cm2 = np.zeros((nch, X.shape[1]))
+    cw = np.zeros(nch)
+    for c in range(nch):
+        _dense_moments(X, sw, sw.shape[0] > 0, c * rows, min(c * rows + rows, n), cmean[c], cm2[c], cw, c)
+    return _chan_merge(cmean, cm2, cw)
+
+
+@jit()
+def _stats_chunks(n):
+    rows = max(STATS_ROWS, (n + MAX_CHUNKS - 1) // MAX_CHUNKS)
+    return rows, (n + rows - 1) // rows
+
+
+@jit()
+def _chan_merge(cmean, cm2, cw):
+    """Merge per-chunk (mean, centred sum of squares, weight) in chunk order (Chan et al.)."""
+    d = cmean.shape[1]
     mean = np.zeros(d)
     m2 = np.zeros(d)
     total = 0.0
-    for c in range(nch):  # Chan's pairwise merge, in chunk order
+    for c in range(cmean.shape[0]):
         wc = cw[c]
         if wc <= 0.0:
             continue
@@ -742,7 +1006,6 @@ def _dense_stats(X, sw):
             m2[j] += cm2[c, j] + delta * delta * (total * wc / new)
         total = new
     return mean, m2, total
-
 
 @jit()
 def _dense_moments(X, sw, weighted, start, stop, mean, m2, cw, c):
@@ -786,14 +1049,3 @@ def _csr_stats(X, sw):
             m2[j] -= total * mu * mu  # Σ s(x − μ)² = Σ s x² − W μ² (zeros included)
             mean[j] = mu
     return mean, m2, total
-
-
-def _column_moments(X, sw):
-    """(mean, centred sum of squares, total weight) per column: dense or CSR, chosen at compile time."""
-
-
-@overload(_column_moments, jit_options=OVERLOAD_FLAGS)
-def _column_moments_impl(X, sw):
-    if _is_csr(X):
-        return lambda X, sw: _csr_stats(X, sw)
-    return lambda X, sw: _dense_stats(X, sw)

@@ -4,15 +4,19 @@
 
 Same arrays, integer codes and algorithms as fastgd._kernels (see its docstring for the layout), so the two
 backends can be checked against each other and against fastgd.reference. The GIL is released for the whole
-epoch. With OpenMP, the parallel epoch runs in one parallel region: every thread walks the batches; a
-work-shared loop over the batch's fixed 64-row chunks (each into its own padded buffer) ends in OpenMP's
-implicit barrier; a one-iteration work-shared loop then lets one thread sum the buffers in chunk order and
-apply the update, and its implicit barrier publishes the new weights. Without OpenMP the same code runs on
-one thread.
+epoch. With OpenMP, the parallel epoch runs in one parallel region with the task protocol of
+fastgd._kernels._epoch_team (see ``fastgd_team`` below): each batch is split into one task per thread, a
+contiguous run of its fixed row chunks (each chunk into its own padded buffer); threads claim tasks from an
+atomic counter; the thread that completes a batch's last task sums the buffers in chunk order, applies the
+update and publishes the next batch. Waiting threads spin briefly, then sleep on a futex (OpenMP's own
+barriers spin 300,000 times and collapsed under oversubscription). In a child forked after a thread team
+ran (fastgd._config.sequential_only) every entry point takes a path that opens no OpenMP region. Without
+OpenMP the same code runs on one thread.
 """
 
 from cython.parallel cimport parallel, prange
 from libc.math cimport cos, floor, fabs, isfinite, sqrt, NAN, M_PI
+from libc.limits cimport INT_MAX
 from libc.stdlib cimport free, malloc
 
 import numpy as np
@@ -20,14 +24,111 @@ import numpy as np
 cdef extern from *:
     """
     #ifdef _OPENMP
+    #include <omp.h>
     #define FASTGD_OPENMP 1
+    static int fastgd_omp_max_threads(void) { return omp_get_max_threads(); }
     #else
     #define FASTGD_OPENMP 0
+    static int fastgd_omp_max_threads(void) { return 1; }
     #endif
     """
     int FASTGD_OPENMP
+    int fastgd_omp_max_threads() nogil
+
+
+cdef extern from *:
+    """
+    /* Synchronization of the parallel epoch (the protocol of fastgd._kernels._epoch_team): every chunk of
+       every batch is a task, numbered in visiting order; threads claim task numbers from an atomic counter;
+       a thread holding a task of a batch not yet published waits for it; the thread that completes a
+       batch's last task reduces, updates and publishes the next batch. A thread that is descheduled while
+       holding no task delays nobody: the others take all the tasks.
+
+       Waiting: OpenMP's barriers spin for GOMP_SPINCOUNT (300,000 by default; read once when libgomp loads,
+       it cannot be changed afterwards) before sleeping: with more threads than cores (two processes with
+       n_jobs=2 on 2 cores) that made an epoch 31-59x slower than one thread alone (measured with
+       benchmarks/oversubscription.py). Here a waiting thread spins briefly (FASTGD_SPINS pause instructions,
+       a few tens of microseconds), then sleeps on a futex (Linux; elsewhere it yields); the publisher wakes
+       sleepers only when there are some. */
+    #include <limits.h>
+    #include <sched.h>
+    #ifdef __linux__
+    #include <linux/futex.h>
+    #include <sys/syscall.h>
+    #include <time.h>
+    #include <unistd.h>
+    #endif
+    #if defined(__x86_64__) || defined(__i386__)
+    #define FASTGD_PAUSE() __builtin_ia32_pause()
+    #elif defined(__aarch64__)
+    #define FASTGD_PAUSE() __asm__ __volatile__("yield")
+    #else
+    #define FASTGD_PAUSE() ((void)0)
+    #endif
+    #define FASTGD_SPINS 2000
+    typedef struct {
+        long long next_task;  /* next task number to claim */
+        char pad0[56];
+        long long done;       /* tasks completed */
+        char pad1[56];
+        int published;        /* batches published (the current batch's index) */
+        int sleepers;         /* threads asleep on published */
+        char pad2[56];
+    } fastgd_team;
+
+    static void fastgd_team_init(fastgd_team* t) { t->next_task = 0; t->done = 0; t->published = 0; t->sleepers = 0; }
+    static long long fastgd_claim(fastgd_team* t) { return __atomic_fetch_add(&t->next_task, 1, __ATOMIC_SEQ_CST); }
+    /* 1 + the number of tasks completed before, counting this one (acq_rel: the last one sees all chunks) */
+    static long long fastgd_complete(fastgd_team* t) { return __atomic_add_fetch(&t->done, 1, __ATOMIC_ACQ_REL); }
+    static int fastgd_published(fastgd_team* t) { return __atomic_load_n(&t->published, __ATOMIC_ACQUIRE); }
+
+    /* Wait until the published batch index differs from seen; return it. */
+    static int fastgd_wait(fastgd_team* t, int seen) {
+        int i, now;
+        for (i = 0; i < FASTGD_SPINS; i++) {
+            now = __atomic_load_n(&t->published, __ATOMIC_ACQUIRE);
+            if (now != seen) return now;
+            FASTGD_PAUSE();
+        }
+        __atomic_add_fetch(&t->sleepers, 1, __ATOMIC_SEQ_CST);
+        while ((now = __atomic_load_n(&t->published, __ATOMIC_SEQ_CST)) == seen) {
+    #ifdef __linux__
+            struct timespec ms = {0, 1000000};  /* at most 1 ms at a time: never stuck on a lost wake-up */
+            syscall(SYS_futex, &t->published, FUTEX_WAIT_PRIVATE, seen, &ms, NULL, 0);
+    #else
+            sched_yield();
+    #endif
+        }
+        __atomic_sub_fetch(&t->sleepers, 1, __ATOMIC_SEQ_CST);
+        return now;
+    }
+
+    /* Publish batch index value (after the update: release), waking the sleepers if any. */
+    static void fastgd_publish(fastgd_team* t, int value) {
+        __atomic_store_n(&t->published, value, __ATOMIC_SEQ_CST);
+    #ifdef __linux__
+        if (__atomic_load_n(&t->sleepers, __ATOMIC_SEQ_CST) > 0)
+            syscall(SYS_futex, &t->published, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+    #endif
+    }
+    """
+    ctypedef struct fastgd_team:
+        pass
+    void fastgd_team_init(fastgd_team* t) nogil
+    long long fastgd_claim(fastgd_team* t) nogil
+    long long fastgd_complete(fastgd_team* t) nogil
+    int fastgd_published(fastgd_team* t) nogil
+    int fastgd_wait(fastgd_team* t, int seen) nogil
+    void fastgd_publish(fastgd_team* t, int value) nogil
 
 OPENMP = bool(FASTGD_OPENMP)
+
+from fastgd import _config  # the fork flag and the n_jobs=None rule (fastgd._config)
+
+
+def omp_max_threads():
+    """``omp_get_max_threads()``: OMP_NUM_THREADS or a threadpoolctl limit when set, else the CPU count."""
+    return fastgd_omp_max_threads()
 
 cdef enum:
     SGD, MOMENTUM, NESTEROV, ADAGRAD, RMSPROP, ADAM, ADAMW, ADAMAX, NADAM
@@ -41,6 +142,7 @@ cdef enum:
 cdef enum:
     CHUNK_ROWS = 64
     MAX_CHUNKS = 256
+    CHUNK_BUDGET_BYTES = 32 << 20
     PAD = 8
     PAR_MIN_WORK = 5000
     PREFETCH_BYTES = 4096
@@ -49,13 +151,19 @@ CODES = {"SGD": SGD, "MOMENTUM": MOMENTUM, "NESTEROV": NESTEROV, "ADAGRAD": ADAG
          "ADAM": ADAM, "ADAMW": ADAMW, "ADAMAX": ADAMAX, "NADAM": NADAM, "CONSTANT": CONSTANT,
          "INVSCALING": INVSCALING, "EXPONENTIAL": EXPONENTIAL, "STEP": STEP, "COSINE": COSINE,
          "PATH_AUTO": PATH_AUTO, "PATH_SEQUENTIAL": PATH_SEQUENTIAL, "PATH_PARALLEL": PATH_PARALLEL,
-         "CHUNK_ROWS": CHUNK_ROWS, "MAX_CHUNKS": MAX_CHUNKS, "PAD": PAD, "PAR_MIN_WORK": PAR_MIN_WORK}
+         "CHUNK_ROWS": CHUNK_ROWS, "MAX_CHUNKS": MAX_CHUNKS, "PAD": PAD, "PAR_MIN_WORK": PAR_MIN_WORK,
+         "CHUNK_BUDGET_BYTES": CHUNK_BUDGET_BYTES}
+STATE_ROWS = (0, 1, 1, 1, 3, 3, 3, 2, 2)  # state rows (slots) each optimizer code needs, in code order
 
 ctypedef fused real_t:
     float
     double
 
 ctypedef fused index_t:
+    int
+    long long
+
+ctypedef fused ptr_t:  # indptr's type, independent of indices' (scipy may give int32 indices, int64 indptr)
     int
     long long
 
@@ -69,6 +177,7 @@ cdef struct XView:
     bint f32
     bint sparse
     bint idx64
+    bint ptr64
 
 
 cdef struct Problem:
@@ -156,7 +265,7 @@ cdef void _dense(const real_t* X, const Problem* pb, const double* theta, Py_ssi
     buf[m] = loss
 
 
-cdef void _csr(const real_t* data, const index_t* indices, const index_t* indptr, const Problem* pb,
+cdef void _csr(const real_t* data, const index_t* indices, const ptr_t* indptr, const Problem* pb,
                const double* theta, Py_ssize_t start, Py_ssize_t stop, double* buf) noexcept nogil:
     cdef Py_ssize_t d = pb.X.d, k = pb.k, p = d + 1, m = k * p, i, j, q, o, lo, hi
     cdef double acc, r, s, sr, loss = 0.0
@@ -182,7 +291,7 @@ cdef void _csr(const real_t* data, const index_t* indices, const index_t* indptr
 
 cdef void chunk_grad(const Problem* pb, const double* theta, Py_ssize_t start, Py_ssize_t stop,
                      double* buf) noexcept nogil:
-    """Dispatch on X's storage (dense or CSR), value type and index type; specializations are deduced."""
+    """Dispatch on X's storage (dense or CSR), value type and index types; specializations are deduced."""
     cdef const XView* x = &pb.X
     if not x.sparse:
         if x.f32:
@@ -190,23 +299,35 @@ cdef void chunk_grad(const Problem* pb, const double* theta, Py_ssize_t start, P
         else:
             _dense(<const double*> x.data, pb, theta, start, stop, buf)
     elif x.f32:
-        if x.idx64:
-            _csr(<const float*> x.data, <const long long*> x.indices, <const long long*> x.indptr, pb, theta,
-                 start, stop, buf)
-        else:
-            _csr(<const float*> x.data, <const int*> x.indices, <const int*> x.indptr, pb, theta, start, stop,
-                 buf)
-    elif x.idx64:
-        _csr(<const double*> x.data, <const long long*> x.indices, <const long long*> x.indptr, pb, theta,
-             start, stop, buf)
+        _csr_ptr(<const float*> x.data, x, pb, theta, start, stop, buf)
     else:
-        _csr(<const double*> x.data, <const int*> x.indices, <const int*> x.indptr, pb, theta, start, stop, buf)
+        _csr_ptr(<const double*> x.data, x, pb, theta, start, stop, buf)
 
 
-cdef inline Py_ssize_t chunk_rows(Py_ssize_t batch_size) noexcept nogil:
-    if batch_size <= CHUNK_ROWS * MAX_CHUNKS:
+cdef inline void _csr_ptr(const real_t* data, const XView* x, const Problem* pb, const double* theta,
+                          Py_ssize_t start, Py_ssize_t stop, double* buf) noexcept nogil:
+    if x.idx64:
+        if x.ptr64:
+            _csr(data, <const long long*> x.indices, <const long long*> x.indptr, pb, theta, start, stop, buf)
+        else:
+            _csr(data, <const long long*> x.indices, <const int*> x.indptr, pb, theta, start, stop, buf)
+    elif x.ptr64:
+        _csr(data, <const int*> x.indices, <const long long*> x.indptr, pb, theta, start, stop, buf)
+    else:
+        _csr(data, <const int*> x.indices, <const int*> x.indptr, pb, theta, start, stop, buf)
+
+
+cdef inline Py_ssize_t max_chunks(Py_ssize_t m) noexcept nogil:
+    """As fastgd._kernels.max_chunks: at most MAX_CHUNKS buffers, and at most CHUNK_BUDGET_BYTES of them."""
+    return max(1, min(<Py_ssize_t> MAX_CHUNKS, CHUNK_BUDGET_BYTES // (stride_of(m) * 8)))
+
+
+cdef inline Py_ssize_t chunk_rows(Py_ssize_t batch_size, Py_ssize_t m) noexcept nogil:
+    """As fastgd._kernels.chunk_rows: a function of the batch size and the shape only."""
+    cdef Py_ssize_t nmax = max_chunks(m)
+    if batch_size <= CHUNK_ROWS * nmax:
         return CHUNK_ROWS
-    return ((batch_size + MAX_CHUNKS - 1) // MAX_CHUNKS + 7) // 8 * 8
+    return ((batch_size + nmax - 1) // nmax + 7) // 8 * 8
 
 
 cdef inline Py_ssize_t stride_of(Py_ssize_t m) noexcept nogil:
@@ -491,11 +612,44 @@ cdef void sum_chunks(const double* part, Py_ssize_t nch, Py_ssize_t stride, Py_s
 # Python entry points (same signatures as fastgd._kernels)
 
 
+cdef inline bint _is_index_array(a):
+    return a.dtype == np.int32 or a.dtype == np.int64
+
+
 cdef XView make_view(X) except *:
+    """A raw view of a dense array or a CSR tuple, after checking what the kernels rely on (O(n + nnz) for CSR:
+    indptr starts at 0, never decreases, ends within indices; every column index is in [0, n_features))."""
     cdef XView v
     cdef object data
     if isinstance(X, tuple):
+        if len(X) != 4:
+            raise ValueError("CSR X must be a tuple (data, indices, indptr, n_features)")
         data, indices, indptr, d = X
+        for name, a in (("data", data), ("indices", indices), ("indptr", indptr)):
+            if not isinstance(a, np.ndarray) or a.ndim != 1 or not a.flags.c_contiguous:
+                raise ValueError(f"CSR X: {name} must be a 1-D C-contiguous NumPy array")
+        for name, a in (("indices", indices), ("indptr", indptr)):
+            if not _is_index_array(a):
+                raise ValueError(f"CSR X: {name} must hold int32 or int64 values, got {a.dtype}")
+        d = int(d)
+        if d < 0:
+            raise ValueError(f"CSR X: n_features must be >= 0, got {d}")
+        if indptr.shape[0] < 1:
+            raise ValueError("CSR X: indptr must hold n_samples + 1 entries, got an empty array")
+        if indptr[0] != 0:
+            raise ValueError(f"CSR X: indptr[0] must be 0, got {indptr[0]}")
+        if data.shape[0] != indices.shape[0]:
+            raise ValueError(f"CSR X: data and indices must have the same length, got {data.shape[0]} and "
+                             f"{indices.shape[0]}")
+        if indptr.shape[0] > 1 and (indptr[1:] < indptr[:-1]).any():
+            raise ValueError("CSR X: indptr must be nondecreasing")
+        nnz = int(indptr[-1])
+        if nnz > indices.shape[0]:
+            raise ValueError(f"CSR X: indptr[-1] = {nnz} exceeds len(indices) = {indices.shape[0]}")
+        if nnz > 0:
+            lo, hi = int(indices[:nnz].min()), int(indices[:nnz].max())
+            if lo < 0 or hi >= d:
+                raise ValueError(f"CSR X: column index {lo if lo < 0 else hi} out of range [0, n_features = {d})")
         v.sparse = True
         v.data = <const char*> <size_t> data.ctypes.data
         v.indices = <const char*> <size_t> indices.ctypes.data
@@ -503,9 +657,10 @@ cdef XView make_view(X) except *:
         v.n = indptr.shape[0] - 1
         v.d = d
         v.idx64 = indices.dtype.itemsize == 8
-        if indptr.dtype != indices.dtype:
-            raise ValueError("CSR indices and indptr must share a dtype")
+        v.ptr64 = indptr.dtype.itemsize == 8
     else:
+        if not isinstance(X, np.ndarray) or X.ndim != 2:
+            raise ValueError("X must be a 2-D NumPy array or a CSR tuple (data, indices, indptr, n_features)")
         if not X.flags.c_contiguous:
             raise ValueError("X must be C-contiguous")
         data = X
@@ -516,6 +671,7 @@ cdef XView make_view(X) except *:
         v.n = X.shape[0]
         v.d = X.shape[1]
         v.idx64 = False
+        v.ptr64 = False
     if data.dtype == np.float32:
         v.f32 = True
     elif data.dtype == np.float64:
@@ -523,6 +679,68 @@ cdef XView make_view(X) except *:
     else:
         raise ValueError(f"X must hold float32 or float64 values, got {data.dtype}")
     return v
+
+
+cdef int _check_rows(const XView* x, const double[:, ::1] Y, const double[::1] sw,
+                     const double[:, ::1] theta) except -1:
+    """Y has X's rows; sw empty or one weight per row; theta (k, d + 1) with k = Y's columns."""
+    cdef Py_ssize_t n = x.n, d = x.d, k = Y.shape[1]
+    if Y.shape[0] != n:
+        raise ValueError(f"Y must have one row per sample of X: got {Y.shape[0]} rows for {n} samples")
+    if sw.shape[0] != 0 and sw.shape[0] != n:
+        raise ValueError(f"sw (sample weights) must be empty or hold one weight per sample ({n}), got "
+                         f"{sw.shape[0]}")
+    if theta.shape[0] != k or theta.shape[1] != d + 1:
+        raise ValueError(f"theta must have shape (n_outputs, n_features + 1) = ({k}, {d + 1}), got "
+                         f"({theta.shape[0]}, {theta.shape[1]})")
+    return 0
+
+
+cdef int _check_batches(Py_ssize_t n, Py_ssize_t batch_size, const long long[::1] ids, str name) except -1:
+    """batch_size >= 1 and every listed batch index in [0, n_batches)."""
+    cdef Py_ssize_t nb, i
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size}")
+    nb = (n + batch_size - 1) // batch_size
+    for i in range(ids.shape[0]):
+        if ids[i] < 0 or ids[i] >= nb:
+            raise ValueError(f"{name} holds batch index {ids[i]}, outside [0, n_batches = {nb})")
+    return 0
+
+
+cdef int _check_epoch_args(const XView* x, const double[:, ::1] Y, const double[::1] sw,
+                           const double[:, ::1] theta, const double[:, ::1] state, const double[::1] scalars,
+                           int code, const double[::1] hp, const double[::1] sched, const double[::1] pen,
+                           Py_ssize_t batch_size, const long long[::1] order) except -1:
+    """Raise ValueError unless every array ``epoch`` is given has the shape the code below relies on."""
+    cdef Py_ssize_t P = Y.shape[1] * (x.d + 1)
+    _check_rows(x, Y, sw, theta)
+    _check_batches(x.n, batch_size, order, "order")
+    if code < 0 or code >= len(STATE_ROWS):
+        raise ValueError(f"optimizer code must be in [0, {len(STATE_ROWS)}), got {code}")
+    if state.shape[0] < STATE_ROWS[code] or state.shape[1] != P:
+        raise ValueError(f"state must have shape ({STATE_ROWS[code]}, {P}) for this optimizer and theta (start a "
+                         f"fresh state when the optimizer or the shape changes), got ({state.shape[0]}, "
+                         f"{state.shape[1]})")
+    if scalars.shape[0] < 2:
+        raise ValueError(f"scalars must hold 2 values, got {scalars.shape[0]}")
+    if hp.shape[0] < 8:
+        raise ValueError(f"hp must hold 8 hyperparameters, got {hp.shape[0]}")
+    if sched.shape[0] < 6:
+        raise ValueError(f"sched must hold 6 values, got {sched.shape[0]}")
+    if pen.shape[0] < 2:
+        raise ValueError(f"pen must hold 2 values (l1, l2), got {pen.shape[0]}")
+    return 0
+
+
+cdef int _threads(n_threads) except -1:
+    """The thread count an entry point runs with (None: the n_jobs=None rule of fastgd._config); 1 in a
+    child forked after threads had run."""
+    if _config.sequential_only():
+        return 1
+    if n_threads is None:
+        return _config.effective_n_threads(None)
+    return max(1, int(n_threads))
 
 
 def epoch(X, const double[:, ::1] Y, const double[::1] sw, double[:, ::1] theta, double[:, ::1] state,
@@ -533,17 +751,16 @@ def epoch(X, const double[:, ::1] Y, const double[::1] sw, double[:, ::1] theta,
     cdef Problem pb
     cdef Train tr
     pb.X = make_view(X)
+    _check_epoch_args(&pb.X, Y, sw, theta, state, scalars, code, hp, sched, pen, batch_size, order)
     pb.Y = &Y[0, 0]
     pb.k = Y.shape[1]
     pb.weighted = sw.shape[0] > 0
     pb.sw = &sw[0] if pb.weighted else NULL
     cdef Py_ssize_t n = pb.X.n, d = pb.X.d, k = pb.k, P = k * (d + 1), m = P
-    cdef Py_ssize_t ch = chunk_rows(batch_size), nch_max = (batch_size + ch - 1) // ch
+    cdef Py_ssize_t ch = chunk_rows(batch_size, m), nch_max = (batch_size + ch - 1) // ch
     cdef Py_ssize_t stride = stride_of(m), nb = order.shape[0], bi, c, start, stop, nch, s0, one, q
-    cdef bint use_par = nch_max > 1 and (path == PATH_PARALLEL or (
+    cdef bint use_par = nch_max > 1 and not _config.sequential_only() and (path == PATH_PARALLEL or (
         path == PATH_AUTO and n_threads > 1 and batch_size * d * k >= PAR_MIN_WORK))
-    if theta.shape[0] != k or theta.shape[1] != d + 1 or Y.shape[0] != n:
-        raise ValueError("theta, X and Y shapes do not match")
     tr.th = &theta[0, 0]
     tr.S = &state[0, 0] if state.shape[0] > 0 else NULL
     tr.scalars = &scalars[0]
@@ -580,20 +797,52 @@ def epoch(X, const double[:, ::1] Y, const double[::1] sw, double[:, ::1] theta,
         raise MemoryError()
     cdef const long long* order_p = &order[0] if nb > 0 else NULL
     cdef double W
+    cdef fastgd_team team
+    cdef long long task, total = 0, j, ntb
+    cdef long long* task_start = NULL
+    # tasks per batch: one contiguous run of chunks per thread (contiguous shares stream X better than
+    # interleaved chunks, and cost one claim per thread per batch); which thread computes a chunk never
+    # changes its value, so the split may depend on the thread count
+    cdef long long ntask = max(n_threads, 1)
+    if use_par:
+        _config.note_team_started()
+        if nb >= INT_MAX:
+            raise ValueError(f"too many batches for one epoch ({nb}); use a larger batch_size")
+        task_start = <long long*> malloc((nb + 1) * sizeof(long long))
+        if task_start == NULL:
+            free(part)
+            free(G)
+            free(tr.eta)
+            raise MemoryError()
+        task_start[0] = 0
+        for bi in range(nb):  # batch bi owns tasks [task_start[bi], task_start[bi + 1])
+            start = order_p[bi] * batch_size
+            nch = (min(start + batch_size, n) - start + ch - 1) // ch
+            task_start[bi + 1] = task_start[bi] + min(nch, ntask)
+        total = task_start[nb]
+        fastgd_team_init(&team)
     try:
         with nogil:
             if use_par:
-                with parallel(num_threads=max(n_threads, 1)):
-                    for bi in range(nb):  # every thread walks the batches
+                with parallel(num_threads=max(n_threads, 1)):  # see fastgd_team above for the protocol
+                    task = fastgd_claim(&team)
+                    while task < total:
+                        bi = fastgd_published(&team)
+                        while task_start[bi + 1] <= task:  # my task's batch is not yet published
+                            bi = fastgd_wait(&team, bi)
                         start = order_p[bi] * batch_size
                         stop = min(start + batch_size, n)
                         nch = (stop - start + ch - 1) // ch
-                        for c in prange(nch, schedule="static"):  # chunks shared out; barrier at the end
+                        j = task - task_start[bi]
+                        ntb = task_start[bi + 1] - task_start[bi]
+                        for c in range(nch * j // ntb, nch * (j + 1) // ntb):  # task j: a run of chunks
                             s0 = start + c * ch
                             chunk_grad(&pb, tr.raw, s0, min(s0 + ch, stop), part + c * stride)
-                        for one in prange(1, schedule="static"):  # one thread reduces and updates; barrier
+                        if fastgd_complete(&team) == task_start[bi + 1]:  # the batch's last task is done
                             sum_chunks(part, nch, stride, m, G)
                             finish_batch(&tr, G, batch_weight(&pb, start, stop), k, d)
+                            fastgd_publish(&team, bi + 1)
+                        task = fastgd_claim(&team)
             else:
                 for bi in range(nb):
                     start = order_p[bi] * batch_size
@@ -611,6 +860,7 @@ def epoch(X, const double[:, ::1] Y, const double[::1] sw, double[:, ::1] theta,
         free(part)
         free(G)
         free(tr.eta)
+        free(task_start)
     finite = True
     for q in range(P):
         if not isfinite(tr.th[q]):
@@ -618,21 +868,40 @@ def epoch(X, const double[:, ::1] Y, const double[::1] sw, double[:, ::1] theta,
     return tr.loss_sum, tr.weight_sum, finite
 
 
-def predict(X, const double[:, ::1] theta):
-    """(n, k) predictions for a dense array or a CSR tuple, float64, without converting X."""
+def predict(X, const double[:, ::1] theta, n_threads=None):
+    """(n, k) predictions for a dense array or a CSR tuple, float64, without converting X.
+
+    ``n_threads``: None follows the ``n_jobs=None`` rule (fastgd._config.effective_n_threads); 1, or a
+    child forked after threads had run, takes a loop that opens no OpenMP region.
+    """
     cdef Problem pb
     pb.X = make_view(X)
     cdef Py_ssize_t n = pb.X.n, d = pb.X.d, k = theta.shape[0], i, j, q
+    if theta.shape[1] != d + 1:
+        raise ValueError(f"theta must have n_features + 1 = {d + 1} columns, got {theta.shape[1]}")
+    cdef int nt = _threads(n_threads)
     out = np.empty((n, k))
     cdef double[:, ::1] o = out
-    cdef double acc
-    cdef const double* th = &theta[0, 0]
+    cdef const double* th = &theta[0, 0] if theta.shape[0] > 0 else NULL
+    if n == 0 or k == 0:
+        return out
+    if nt > 1:
+        _config.note_team_started()
     with nogil:
-        for i in prange(n, schedule="static"):
-            for j in range(k):
-                acc = row_dot(&pb.X, i, th + j * (d + 1), d)
-                o[i, j] = acc
+        if nt > 1:
+            for i in prange(n, schedule="static", num_threads=nt):
+                predict_row(&pb.X, i, th, d, k, &o[i, 0])
+        else:
+            for i in range(n):
+                predict_row(&pb.X, i, th, d, k, &o[i, 0])
     return out
+
+
+cdef inline void predict_row(const XView* x, Py_ssize_t i, const double* th, Py_ssize_t d, Py_ssize_t k,
+                             double* out) noexcept nogil:
+    cdef Py_ssize_t j
+    for j in range(k):
+        out[j] = row_dot(x, i, th + j * (d + 1), d)
 
 
 cdef double row_dot(const XView* x, Py_ssize_t i, const double* w, Py_ssize_t d) noexcept nogil:
@@ -646,11 +915,18 @@ cdef double row_dot(const XView* x, Py_ssize_t i, const double* w, Py_ssize_t d)
             for c in range(d):
                 acc = acc + (<const double*> x.data)[i * d + c] * w[c]
         return acc
+    cdef Py_ssize_t lo, hi
+    if x.ptr64:
+        lo = (<const long long*> x.indptr)[i]
+        hi = (<const long long*> x.indptr)[i + 1]
+    else:
+        lo = (<const int*> x.indptr)[i]
+        hi = (<const int*> x.indptr)[i + 1]
     if x.idx64:
-        for q in range((<const long long*> x.indptr)[i], (<const long long*> x.indptr)[i + 1]):
+        for q in range(lo, hi):
             acc = acc + _value(x, q) * w[(<const long long*> x.indices)[q]]
     else:
-        for q in range((<const int*> x.indptr)[i], (<const int*> x.indptr)[i + 1]):
+        for q in range(lo, hi):
             acc = acc + _value(x, q) * w[(<const int*> x.indices)[q]]
     return acc
 
@@ -660,33 +936,42 @@ cdef inline double _value(const XView* x, Py_ssize_t q) noexcept nogil:
 
 
 def batches_stats(X, const double[:, ::1] Y, const double[::1] sw, const double[:, ::1] theta,
-                  Py_ssize_t batch_size, const long long[::1] batch_ids):
-    """As fastgd._kernels.batches_stats: (G, loss, weight) summed over the listed batches at fixed theta."""
+                  Py_ssize_t batch_size, const long long[::1] batch_ids, n_threads=None):
+    """As fastgd._kernels.batches_stats: (G, loss, weight) summed over the listed batches at fixed theta.
+
+    ``n_threads`` as in :func:`predict`; the groups (and so the sums) do not depend on it.
+    """
     cdef Problem pb
     pb.X = make_view(X)
+    _check_rows(&pb.X, Y, sw, theta)
+    _check_batches(pb.X.n, batch_size, batch_ids, "batch_ids")
     pb.Y = &Y[0, 0]
     pb.k = Y.shape[1]
     pb.weighted = sw.shape[0] > 0
     pb.sw = &sw[0] if pb.weighted else NULL
     cdef Py_ssize_t n = pb.X.n, d = pb.X.d, m = pb.k * (d + 1), nb = batch_ids.shape[0]
-    cdef Py_ssize_t per = max(1, (nb + MAX_CHUNKS - 1) // MAX_CHUNKS), ngroups = (nb + per - 1) // per
-    cdef Py_ssize_t stride = stride_of(m), ch = chunk_rows(batch_size), g, bi, start, stop, c, s0, q
+    cdef Py_ssize_t gmax = max_chunks(m), per = max(1, (nb + gmax - 1) // gmax), ngroups = (nb + per - 1) // per
+    cdef Py_ssize_t stride = stride_of(m), ch = chunk_rows(batch_size, m), g
+    cdef int nt = _threads(n_threads)
     sums_arr = np.zeros((max(ngroups, 1), stride))
     cdef double[:, ::1] sums = sums_arr
     cdef double* part
     cdef const double* th = &theta[0, 0]
-    with nogil, parallel():
+    cdef const long long* ids = &batch_ids[0] if nb > 0 else NULL
+    if nt > 1 and ngroups > 1:
+        _config.note_team_started()
+        with nogil, parallel(num_threads=nt):
+            part = <double*> malloc(stride * sizeof(double))
+            for g in prange(ngroups, schedule="static"):
+                stats_group(&pb, th, batch_size, ids, g * per, min(g * per + per, nb), ch, part, &sums[g, 0])
+            free(part)
+    elif ngroups > 0:
         part = <double*> malloc(stride * sizeof(double))
-        for g in prange(ngroups, schedule="static"):
-            for bi in range(g * per, min(g * per + per, nb)):
-                start = batch_ids[bi] * batch_size
-                stop = min(start + batch_size, n)
-                for c in range((stop - start + ch - 1) // ch):
-                    s0 = start + c * ch
-                    chunk_grad(&pb, th, s0, min(s0 + ch, stop), part)
-                    for q in range(m + 1):
-                        sums[g, q] += part[q]
-                sums[g, m + 1] += batch_weight(&pb, start, stop)
+        if part == NULL:
+            raise MemoryError()
+        with nogil:
+            for g in range(ngroups):  # the same groups as the parallel loop: the same sums, bit for bit
+                stats_group(&pb, th, batch_size, ids, g * per, min(g * per + per, nb), ch, part, &sums[g, 0])
         free(part)
     total = np.zeros(m + 2)
     for g in range(ngroups):  # groups added in order, as the Numba kernel does
@@ -698,9 +983,12 @@ cdef enum:
     STATS_ROWS = 4096
 
 
-def column_stats(X, const double[::1] sw):
+def column_stats(X, const double[::1] sw, n_threads=None):
     """As fastgd._kernels.column_stats: (mean, var, total weight) of every column, deterministic."""
     cdef XView x = make_view(X)
+    cdef int nt = _threads(n_threads)
+    if sw.shape[0] not in (0, x.n):
+        raise ValueError(f"sw must be empty or hold one weight per row ({x.n}), got {sw.shape[0]}")
     cdef Py_ssize_t n = x.n, d = x.d, i, j, c, q, lo, hi, col
     cdef bint weighted = sw.shape[0] > 0
     cdef const double* swp = &sw[0] if weighted else NULL
@@ -722,11 +1010,11 @@ def column_stats(X, const double[::1] sw):
             for i in range(n):
                 s = swp[i] if weighted else 1.0
                 total += s
-                lo = _index(&x, x.indptr, i)
-                hi = _index(&x, x.indptr, i + 1)
+                lo = _index(x.ptr64, x.indptr, i)
+                hi = _index(x.ptr64, x.indptr, i + 1)
                 for q in range(lo, hi):
                     v = _value(&x, q)
-                    col = _index(&x, x.indices, q)
+                    col = _index(x.idx64, x.indices, q)
                     mean[col] += s * v
                     m2[col] += s * v * v
             if total > 0.0:
@@ -734,10 +1022,17 @@ def column_stats(X, const double[::1] sw):
                     mean[j] = mean[j] / total
                     m2[j] -= total * mean[j] * mean[j]
     else:
+        if nt > 1:
+            _config.note_team_started()
         with nogil:
-            for c in prange(nch, schedule="static"):
-                _dense_moments(&x, swp, weighted, c * rows, min(c * rows + rows, n), &cmean[c, 0], &cm2[c, 0],
-                               &cw[c])
+            if nt > 1:
+                for c in prange(nch, schedule="static", num_threads=nt):
+                    _dense_moments(&x, swp, weighted, c * rows, min(c * rows + rows, n), &cmean[c, 0],
+                                   &cm2[c, 0], &cw[c])
+            else:
+                for c in range(nch):
+                    _dense_moments(&x, swp, weighted, c * rows, min(c * rows + rows, n), &cmean[c, 0],
+                                   &cm2[c, 0], &cw[c])
             for c in range(nch):  # Chan's pairwise merge, in chunk order
                 wc = cw[c]
                 if wc <= 0.0:
@@ -752,8 +1047,8 @@ def column_stats(X, const double[::1] sw):
     return mean_arr, var, total
 
 
-cdef inline Py_ssize_t _index(const XView* x, const char* arr, Py_ssize_t q) noexcept nogil:
-    return (<const long long*> arr)[q] if x.idx64 else (<const int*> arr)[q]
+cdef inline Py_ssize_t _index(bint wide, const char* arr, Py_ssize_t q) noexcept nogil:
+    return (<const long long*> arr)[q] if wide else (<const int*> arr)[q]
 
 
 cdef void _dense_moments(const XView* x, const double* sw, bint weighted, Py_ssize_t start, Py_ssize_t stop,
@@ -779,3 +1074,18 @@ cdef void _dense_moments(const XView* x, const double* sw, bint weighted, Py_ssi
 
 cdef inline double _dense_value(const XView* x, Py_ssize_t q) noexcept nogil:
     return (<const float*> x.data)[q] if x.f32 else (<const double*> x.data)[q]
+
+
+cdef void stats_group(const Problem* pb, const double* th, Py_ssize_t batch_size, const long long* ids,
+                      Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t ch, double* part, double* out) noexcept nogil:
+    """Add the raw sums of batches ids[lo:hi] into ``out`` (m + 2 entries: G, loss, weight)."""
+    cdef Py_ssize_t m = pb.k * (pb.X.d + 1), bi, start, stop, c, s0, q
+    for bi in range(lo, hi):
+        start = ids[bi] * batch_size
+        stop = min(start + batch_size, pb.X.n)
+        for c in range((stop - start + ch - 1) // ch):
+            s0 = start + c * ch
+            chunk_grad(pb, th, s0, min(s0 + ch, stop), part)
+            for q in range(m + 1):
+                out[q] += part[q]
+        out[m + 1] += batch_weight(pb, start, stop)

@@ -57,8 +57,8 @@ class Scaling:
         return cls(np.zeros(d), np.ones(d), np.zeros(k), np.ones(k))
 
     @classmethod
-    def from_data(cls, kern, Xk, Y, sw, center):
-        x_mean, x_var, weight = kern.column_stats(Xk, _engine.EMPTY if sw is None else sw)
+    def from_data(cls, kern, Xk, Y, sw, center, n_threads=None):
+        x_mean, x_var, weight = kern.column_stats(Xk, _engine.EMPTY if sw is None else sw, n_threads)
         w = None if sw is None else sw
         y_mean = np.average(Y, axis=0, weights=w)
         with np.errstate(over="ignore", invalid="ignore"):
@@ -167,7 +167,8 @@ class Problem:
     def objective(self, theta, batch_ids, penalized=True):
         """Weighted MSE over the listed batches (plus the penalty), at standardized ``theta``; and the weight."""
         raw = np.ascontiguousarray(self.raw(theta))
-        _, sse, W = self.kern.batches_stats(self.Xk, self.Y, _sw(self.sw), raw, self.batch_size, batch_ids)
+        _, sse, W = self.kern.batches_stats(self.Xk, self.Y, _sw(self.sw), raw, self.batch_size, batch_ids,
+                                            self.n_threads)
         d = raw.shape[1] - 1
         w = raw[:, :d]
         with np.errstate(over="ignore", invalid="ignore"):
@@ -177,7 +178,8 @@ class Problem:
     def gradient_norm(self, theta, batch_ids):
         """Norm of the full gradient of the smooth objective in the data's units (the ``gtol`` rule)."""
         raw = np.ascontiguousarray(self.raw(theta))
-        G, _, W = self.kern.batches_stats(self.Xk, self.Y, _sw(self.sw), raw, self.batch_size, batch_ids)
+        G, _, W = self.kern.batches_stats(self.Xk, self.Y, _sw(self.sw), raw, self.batch_size, batch_ids,
+                                          self.n_threads)
         d = raw.shape[1] - 1
         grad = (2.0 / W) * G.reshape(raw.shape)
         grad[:, :d] += self.l2 * raw[:, :d]

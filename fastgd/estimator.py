@@ -293,7 +293,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             raise ValueError(f"y has {k} outputs but the warm-started model has {self._n_outputs}; "
                              f"set warm_start=False to fit a new model")
         kern = _engine.kernels(self.backend)
-        scaling = _training.Scaling.from_data(kern, Xk, Y, sw, self.fit_intercept) if self.standardize else None
+        scaling = _training.Scaling.from_data(kern, Xk, Y, sw, self.fit_intercept,
+                                                 _engine.resolve_n_threads(self.n_jobs)) if self.standardize else None
         raw = self._raw_params(k, d) if warm else np.zeros((k, d + 1))
         if not warm and scaling is not None and self.fit_intercept:
             raw[:, d] = scaling.y_mean  # the standardized origin: the best constant
@@ -376,7 +377,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         kern = _engine.kernels(self.backend)
         scaling = None
         if self.standardize:
-            scaling = _training.Scaling.from_data(kern, Xk, Y, sw, self.fit_intercept)
+            scaling = _training.Scaling.from_data(kern, Xk, Y, sw, self.fit_intercept,
+                                                 _engine.resolve_n_threads(self.n_jobs))
             if not first and self._scaling is not None:
                 scaling = self._scaling.merged(scaling)
         if first:
@@ -489,7 +491,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         _, Xk = self._validate_X(X, reset=False)
         k = self._n_outputs
         theta = self._raw_params(k, self.n_features_in_)
-        out = _engine.kernels(self.backend).predict(Xk, theta)
+        out = _engine.kernels(self.backend).predict(Xk, theta, _engine.resolve_n_threads(self.n_jobs))
         return out[:, 0] if self._y_ndim == 1 else out
 
     def __sklearn_tags__(self):
