@@ -358,8 +358,9 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
             ts.restore(start)  # never return a model worse than the start ...
         if best_eval > out.start_eval + 1e-9 * f_ref and out.n_iter > 0 and not out.interrupted:
             out.warning = (f"Training did not improve on the starting point (loss {out.start_eval:.6g}); the "
-                           f"model was left at its starting point. Lower the learning rate or raise max_iter; "
-                           f"with standardize=False, scale X and y.")
+                           f"model was left at its starting point. Lower the learning rate or raise max_iter"
+                           + ("; or keep standardize=True (the default) so the steps fit the data's scales."
+                              if problem.scaling is None else "."))
     return out
 
 
