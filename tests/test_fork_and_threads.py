@@ -9,6 +9,7 @@ OpenMP region with the native backend hangs it, so a child that finishes has run
 
 import os
 import subprocess
+import tempfile
 import sys
 import textwrap
 
@@ -195,6 +196,6 @@ def test_fork_without_threads_omp_num_threads_and_thread_limit():
     """Sequential only where needed; OMP_NUM_THREADS and OMP_THREAD_LIMIT respected (one subprocess)."""
     env = dict(os.environ, OMP_NUM_THREADS="1", OMP_THREAD_LIMIT="1", NUMBA_NUM_THREADS="2")
     out = subprocess.run([sys.executable, "-c", ENV_SCRIPT], capture_output=True, text=True, timeout=TIMEOUT,
-                         env=env)
+                         env=env, cwd=tempfile.gettempdir())  # a neutral directory: the installed fastgd
     assert out.stdout.splitlines() == ["fork child exit 10", "threads 1 1", "cpus ok True",
                                        "thread limit same True"], (out.stdout, out.stderr)

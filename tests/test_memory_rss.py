@@ -8,6 +8,7 @@ kernels grew by about 0.5 GB; now at most CHUNK_BUDGET_BYTES of chunk buffers ex
 
 import os
 import subprocess
+import tempfile
 import sys
 import textwrap
 
@@ -43,7 +44,8 @@ PRELUDE = textwrap.dedent("""
 
 def run_script(body, *args):
     out = subprocess.run([sys.executable, "-c", PRELUDE + textwrap.dedent(body), *map(str, args)],
-                         capture_output=True, text=True, timeout=300)
+                         capture_output=True, text=True, timeout=300,
+                         cwd=tempfile.gettempdir())  # a neutral directory: the installed fastgd, not ./fastgd
     assert out.returncode == 0, out.stderr
     return [float(v) for v in out.stdout.split()]
 

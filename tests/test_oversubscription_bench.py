@@ -3,6 +3,7 @@
 import pathlib
 import re
 import subprocess
+import tempfile
 import sys
 
 from fastgd import _engine
@@ -14,7 +15,8 @@ def test_oversubscription_benchmark_runs():
     backend = "native" if _engine.native_available() else "numba"
     out = subprocess.run([sys.executable, str(SCRIPT), "--rows", "1024", "--features", "8", "--batch", "128",
                           "--epochs", "2", "--backends", backend, "--timeout", "120", "--quick"],
-                         capture_output=True, text=True, timeout=300)
+                         capture_output=True, text=True, timeout=300,
+                         cwd=tempfile.gettempdir())  # a neutral directory: the installed fastgd, not ./fastgd
     assert out.returncode == 0, out.stderr
     line = out.stdout.splitlines()[-1]
     assert line.startswith(backend), out.stdout
