@@ -959,10 +959,7 @@ def column_stats(X, sw, n_threads=None):
 @jit(parallel=True)
 def _dense_stats(X, sw):
     n = X.shape[0]
-    rows, nch = _stats_chunks(n)
-    cmean = np.zeros((nch, X.shape[1]))
-    cm2 = np.zeros((nch, X.shape[1]))
-    cw = np.zeros(nch)
+    rows, nch, cmean, cm2, cw = _stats_chunks(n, X.shape[1])
     for c in prange(nch):
         _dense_moments(X, sw, sw.shape[0] > 0, c * rows, min(c * rows + rows, n), cmean[c], cm2[c], cw, c)
     return _chan_merge(cmean, cm2, cw)
@@ -973,19 +970,18 @@ def _dense_stats_sequential(X, sw):
     """As _dense_stats, opening no parallel region (a forked child; a separate function, since Numba's
     cache keys compiled code by function, not by the parallel flag)."""
     n = X.shape[0]
-    rows, nch = _stats_chunks(n)
-    cmean = np.zeros((nch, X.shape[1]))
-    cm2 = np.zeros((nch, X.shape[1]))
-    cw = np.zeros(nch)
+    rows, nch, cmean, cm2, cw = _stats_chunks(n, X.shape[1])
     for c in range(nch):
         _dense_moments(X, sw, sw.shape[0] > 0, c * rows, min(c * rows + rows, n), cmean[c], cm2[c], cw, c)
     return _chan_merge(cmean, cm2, cw)
 
 
 @jit()
-def _stats_chunks(n):
+def _stats_chunks(n, d):
+    """Rows per chunk, number of chunks, and the per-chunk (mean, centred sum of squares, weight) buffers."""
     rows = max(STATS_ROWS, (n + MAX_CHUNKS - 1) // MAX_CHUNKS)
-    return rows, (n + rows - 1) // rows
+    nch = (n + rows - 1) // rows
+    return rows, nch, np.zeros((nch, d)), np.zeros((nch, d)), np.zeros(nch)
 
 
 @jit()
