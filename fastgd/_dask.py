@@ -41,6 +41,12 @@ def is_dask(obj):
     return dask.is_dask_collection(obj)
 
 
+def _is_frame(obj):
+    """A dask DataFrame or Series (dask.dataframe, which imports pandas, is not imported for arrays)."""
+    dd = sys.modules.get("dask.dataframe")
+    return dd is not None and isinstance(obj, (dd.DataFrame, dd.Series))
+
+
 def _client():
     try:
         from distributed import default_client
@@ -62,9 +68,8 @@ def _client():
 def _as_dask_array(name, obj, rows_like=None):
     """A dask array from a dask array, DataFrame or Series, or (y, sample_weight only) an in-memory array."""
     import dask.array as da
-    import dask.dataframe as dd
 
-    if isinstance(obj, (dd.DataFrame, dd.Series)):
+    if _is_frame(obj):
         return obj.to_dask_array(lengths=True)
     if isinstance(obj, da.Array):
         return obj
@@ -344,8 +349,6 @@ def _combine(results, carry0):
 
 def fit(est, X, y, coef_init=None, intercept_init=None, sample_weight=None):
     """``LinearRegressor.fit`` on dask collections: the in-memory fit's steps, the data staying on the cluster."""
-    import dask.dataframe as dd
-
     opt = est._check_params()
     client = _client()
     if not is_dask(X):
@@ -354,7 +357,7 @@ def fit(est, X, y, coef_init=None, intercept_init=None, sample_weight=None):
     if y is None:
         raise ValueError(f"{type(est).__name__} requires y to be passed, but the target y is None")
     names = None
-    if isinstance(X, dd.DataFrame):
+    if _is_frame(X) and hasattr(X, "columns"):
         cols = list(X.columns)
         names = np.asarray(cols, dtype=object) if all(isinstance(c, str) for c in cols) else None
     Xd = _as_dask_array("X", X)
@@ -432,9 +435,7 @@ def fit(est, X, y, coef_init=None, intercept_init=None, sample_weight=None):
 
 def predict(est, X):
     """Predictions for a dask array or DataFrame: a lazy dask array, one block of rows per block of X."""
-    import dask.dataframe as dd
-
-    Xd = X.to_dask_array() if isinstance(X, (dd.DataFrame, dd.Series)) else X
+    Xd = X.to_dask_array() if _is_frame(X) else X
     if not hasattr(Xd, "map_blocks") or Xd.ndim != 2:
         raise ValueError(f"X must be a 2-D dask array or a dask DataFrame, got {type(X).__name__}")
     if Xd.shape[1] != est.n_features_in_:

@@ -63,10 +63,9 @@ class Scaling:
     @classmethod
     def from_data(cls, kern, Xk, Y, sw, center):
         x_mean, x_var, weight = kern.column_stats(Xk, _engine.EMPTY if sw is None else sw)
-        w = None if sw is None else sw
-        y_mean = np.average(Y, axis=0, weights=w)
-        with np.errstate(over="ignore", invalid="ignore"):
-            y_var = np.average(np.square(Y - y_mean), axis=0, weights=w)
+        # the targets' statistics by the same kernel: no O(n) temporaries (out-of-core: memory independent of n)
+        y_mean, y_var, _ = kern.column_stats(np.ascontiguousarray(Y, dtype=np.float64), _engine.EMPTY if sw is None
+                                             else sw)
         return cls._finish(x_mean, x_var, y_mean, y_var, weight, center)
 
     @classmethod
