@@ -361,6 +361,8 @@ def fit(est, X, y, coef_init=None, intercept_init=None, sample_weight=None):
         cols = list(X.columns)
         names = np.asarray(cols, dtype=object) if all(isinstance(c, str) for c in cols) else None
     Xd = _as_dask_array("X", X)
+    if Xd.ndim == 2 and any(np.isnan(c) for c in Xd.chunks[0]):
+        Xd = Xd.compute_chunk_sizes()  # rows per chunk, counted on the cluster
     if Xd.ndim != 2:
         raise ValueError(f"X must be 2-D (n_samples, n_features), got {Xd.ndim} dimension(s)")
     Yd = _as_dask_array("y", y, Xd)
