@@ -500,8 +500,12 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
         if not f_ref > 0:
             f_ref = out.start_eval if out.start_eval > 0 else 1.0
         best_eval, best_theta = out.start_eval, ts.theta.copy()
-    bb = problem.block_batches or block_batches(problem.Xk, problem.batch_size)
-    file_range = _file_range(problem.Xk)  # a memmapped file: prefetch block by block
+    # the order: shuffled blocks of batches for data read from disk (a memmapped file: prefetched block by
+    # block) or from dask blocks; a full shuffle (one block) for data in memory, where blocks save nothing and
+    # rows sorted by the target would cost accuracy (measured: 1e-3 of R² short on rows sorted by y)
+    file_range = _file_range(problem.Xk)
+    bb = problem.block_batches or (block_batches(problem.Xk, problem.batch_size) if file_range is not None
+                                   else max(problem.n_batches, 1))
     try:
         for epoch in range(epochs):
             order = batch_order(train_ids, bb, rng) if settings.shuffle else train_ids.copy()

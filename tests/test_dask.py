@@ -32,15 +32,21 @@ def _data(n=20000, d=5, k=None, seed=0):
 
 
 def _same_blocks(monkeypatch, d, itemsize, rows=CHUNK):
-    """In-memory blocks = the dask chunks (the exact mode's promise is equality for the same blocks)."""
+    """Local blocks = the dask chunks (the exact mode's promise: equality with the local fit of the same data
+    with the same blocks; locally, blocks are used for a memmapped file)."""
     monkeypatch.setattr(_training, "BLOCK_BYTES", rows * d * itemsize)
 
 
-def test_exact_equals_in_memory_fit(client, monkeypatch):
+def _local(tmp_path, X):
+    np.save(tmp_path / "X.npy", X)
+    return np.load(tmp_path / "X.npy", mmap_mode="r")
+
+
+def test_exact_equals_local_fit(client, monkeypatch, tmp_path):
     X, y = _data(8192)
     _same_blocks(monkeypatch, 5, 4)
     Xd, yd = da.from_array(X, chunks=(CHUNK, 5)), da.from_array(y, chunks=CHUNK)
-    ref = fastgd.LinearRegressor(batch_size=256, random_state=0).fit(X, y)
+    ref = fastgd.LinearRegressor(batch_size=256, random_state=0).fit(_local(tmp_path, X), y)
     est = fastgd.LinearRegressor(batch_size=256, random_state=0).fit(Xd, yd)
     assert est.n_iter_ == ref.n_iter_ and est.t_ == ref.t_
     np.testing.assert_allclose(est.coef_, ref.coef_, rtol=0, atol=1e-12)
@@ -50,13 +56,14 @@ def test_exact_equals_in_memory_fit(client, monkeypatch):
     np.testing.assert_allclose(pred.compute(), ref.predict(X), rtol=1e-12)
 
 
-def test_exact_multioutput_weights_and_rechunk(client, monkeypatch):
+def test_exact_multioutput_weights_and_rechunk(client, monkeypatch, tmp_path):
     """Chunks that are not whole batches are rechunked on the cluster; sample weights and k = 2 outputs."""
     X, Y = _data(5000, 4, k=2, seed=1)
     sw = np.random.default_rng(2).uniform(0, 2, size=len(X))
     _same_blocks(monkeypatch, 4, 4, rows=1536)
     Xd = da.from_array(X, chunks=(1500, 4))  # chunks of 1500 rows -> blocks of 1536 rows (6 whole batches of 256)
-    ref = fastgd.LinearRegressor(batch_size=256, random_state=3, penalty="l2", alpha=1e-3).fit(X, Y, sample_weight=sw)
+    ref = fastgd.LinearRegressor(batch_size=256, random_state=3, penalty="l2", alpha=1e-3).fit(
+        _local(tmp_path, X), Y, sample_weight=sw)
     est = fastgd.LinearRegressor(batch_size=256, random_state=3, penalty="l2", alpha=1e-3).fit(
         Xd, da.from_array(Y, chunks=(1500, 2)), sample_weight=da.from_array(sw, chunks=1500))
     assert est.n_iter_ == ref.n_iter_

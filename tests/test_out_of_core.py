@@ -58,10 +58,16 @@ def test_block_batches_is_a_function_of_shape_and_dtype():
     assert _training.block_batches(np.empty((10, 10**7)), 4096) == 1  # at least one batch
 
 
-def test_fit_visits_blocks_sequentially(monkeypatch):
-    """The default shuffled order reads one block of batches after another (what makes a memmap epoch
-    sequential on disk)."""
+def _memmap(tmp_path, X):
+    np.save(tmp_path / "X.npy", X)
+    return np.load(tmp_path / "X.npy", mmap_mode="r")
+
+
+def test_fit_visits_blocks_sequentially(monkeypatch, tmp_path):
+    """On a memmap the default shuffled order reads one block of batches after another (what makes an epoch
+    sequential on disk); in memory it is the full shuffle."""
     X, y = _data(8192, 4)
+    Xm = _memmap(tmp_path, X)
     monkeypatch.setattr(_training, "BLOCK_BYTES", 8 * 4 * 64 * 4)  # blocks of 4 batches of 64 rows
     orders = []
     real = _engine.run_epoch
@@ -71,12 +77,18 @@ def test_fit_visits_blocks_sequentially(monkeypatch):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(_engine, "run_epoch", spy)
-    fastgd.LinearRegressor(batch_size=64, max_iter=3, tol=None, random_state=0).fit(X, y)
-    assert len(orders) == 3
-    for order in orders:
+    a = fastgd.LinearRegressor(batch_size=64, max_iter=3, tol=None, random_state=0).fit(Xm, y)
+    assert len(orders) == 3 * 32  # block by block
+    for e in range(3):
+        order = np.concatenate(orders[32 * e:32 * e + 32])
         blocks = order // 4
         assert np.count_nonzero(blocks[1:] != blocks[:-1]) == 128 // 4 - 1
         assert not np.array_equal(blocks, np.sort(blocks))  # and the blocks are shuffled
+    orders.clear()
+    b = fastgd.LinearRegressor(batch_size=64, max_iter=3, tol=None, random_state=0).fit(X, y)
+    assert len(orders) == 3
+    assert any(np.count_nonzero((o // 4)[1:] != (o // 4)[:-1]) > 40 for o in orders)
+    assert not np.array_equal(a.coef_, b.coef_)
 
 
 def test_memmap_fits_in_place_like_an_array(tmp_path):
@@ -118,9 +130,10 @@ def test_callback_error_propagates_and_bad_callbacks_are_named():
         fastgd.LinearRegressor(callbacks=3).fit(X, y)
 
 
-def test_progress_bar_inside_epochs(monkeypatch, capsys):
+def test_progress_bar_inside_epochs(monkeypatch, capsys, tmp_path):
     pytest.importorskip("tqdm")
     X, y = _data(8192, 4)
+    X = _memmap(tmp_path, X)
     monkeypatch.setattr(_training, "BLOCK_BYTES", 8 * 4 * 64 * 8)
     quiet = fastgd.LinearRegressor(batch_size=64, max_iter=2, tol=None, random_state=0).fit(X, y)
     capsys.readouterr()
@@ -132,8 +145,9 @@ def test_progress_bar_inside_epochs(monkeypatch, capsys):
     np.testing.assert_allclose(quiet.loss_curve_, loud.loss_curve_, rtol=1e-12)
 
 
-def test_no_tqdm_prints_the_epoch_lines(monkeypatch, capsys):
+def test_no_tqdm_prints_the_epoch_lines(monkeypatch, capsys, tmp_path):
     X, y = _data(8192, 4)
+    X = _memmap(tmp_path, X)
     monkeypatch.setattr(_training, "BLOCK_BYTES", 8 * 4 * 64 * 8)
     monkeypatch.setitem(sys.modules, "tqdm.auto", None)  # import fails
     fastgd.LinearRegressor(batch_size=64, max_iter=2, tol=None, random_state=0, verbose=1).fit(X, y)
