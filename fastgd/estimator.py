@@ -124,13 +124,13 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
     callbacks : callable, list of callables or None, default=None
         Called after every epoch with a ``fastgd._training.EpochInfo`` (epoch, loss, eval_loss,
         learning_rate, step, elapsed, coef, intercept); a callback returning True stops training there
-        (the stopping rules then pick the model as usual). With ``verbose`` and tqdm installed, epochs
-        longer than one block of the data also show a progress bar with rate and ETA.
+        (the stopping rules then pick the model as usual). With ``verbose`` and tqdm installed, epochs over
+        more than about 32 MB of X also show a progress bar with rate and ETA.
     distributed : {"exact", "parallel"}, default="exact"
         How ``fit`` trains on a dask array or DataFrame (``pip install "fastgd[dask]"``; a distributed
         Client must be running). "exact": the model state (a few KB) travels to the worker holding each
-        block and the compiled epoch runs there, block after block, in the order an in-memory fit with the
-        same blocks would use: the same model as the in-memory fit. "parallel": every worker trains on its
+        block and the compiled epoch runs there, block after block, in the order a local fit with the same
+        blocks would use (a memmapped file): the same model as that fit. "parallel": every worker trains on its
         own blocks at the same time and the parameters, optimizer state and averages are averaged after
         every epoch (local SGD). X is never gathered to the client. See the user guide ("Data larger than
         memory").

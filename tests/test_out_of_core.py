@@ -130,10 +130,11 @@ def test_callback_error_propagates_and_bad_callbacks_are_named():
         fastgd.LinearRegressor(callbacks=3).fit(X, y)
 
 
-def test_progress_bar_inside_epochs(monkeypatch, capsys, tmp_path):
+@pytest.mark.parametrize("memmap", [True, False])
+def test_progress_bar_inside_epochs(monkeypatch, capsys, tmp_path, memmap):
     pytest.importorskip("tqdm")
     X, y = _data(8192, 4)
-    X = _memmap(tmp_path, X)
+    X = _memmap(tmp_path, X) if memmap else X
     monkeypatch.setattr(_training, "BLOCK_BYTES", 8 * 4 * 64 * 8)
     quiet = fastgd.LinearRegressor(batch_size=64, max_iter=2, tol=None, random_state=0).fit(X, y)
     capsys.readouterr()
