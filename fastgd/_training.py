@@ -205,16 +205,18 @@ def _file_range(Xk):
                        getattr(base, "mode", "c") in ("r", "r+"), Xk)
 
 
-_PREFETCHER = []  # one background thread, created on first use
+_PREFETCHER = {}  # process id -> one background thread, created on first use (a forked child makes its own)
 
 
 def _prefetch_async(mf, rows):
     """Read rows [start, stop) of a memmapped X into memory in the background (``_prefetch``); a future."""
-    if not _PREFETCHER:
+    pid = os.getpid()
+    if pid not in _PREFETCHER:
         from concurrent.futures import ThreadPoolExecutor
 
-        _PREFETCHER.append(ThreadPoolExecutor(1, thread_name_prefix="fastgd-prefetch"))
-    return _PREFETCHER[0].submit(_prefetch, mf, rows)
+        _PREFETCHER.clear()  # an executor inherited through fork has no thread: never submit to it
+        _PREFETCHER[pid] = ThreadPoolExecutor(1, thread_name_prefix="fastgd-prefetch")
+    return _PREFETCHER[pid].submit(_prefetch, mf, rows)
 
 
 def _prefetch(mf, rows):

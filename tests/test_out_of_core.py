@@ -154,3 +154,22 @@ def test_no_tqdm_prints_the_epoch_lines(monkeypatch, capsys, tmp_path):
     fastgd.LinearRegressor(batch_size=64, max_iter=2, tol=None, random_state=0, verbose=1).fit(X, y)
     out = capsys.readouterr()
     assert out.out.count("-- Epoch") == 2 and "rows" not in out.err
+
+
+def test_prefetch_thread_works_in_a_forked_child(tmp_path):
+    """The prefetch thread belongs to the process that made it: a forked child makes its own instead of
+    waiting forever on the parent's (which does not exist in the child)."""
+    import multiprocessing as mp
+
+    X, _ = _data(4096, 4)
+    mf = _training._file_range(np.asarray(_memmap(tmp_path, X)))
+    assert mf is not None and mf.row_bytes == 32
+    _training._prefetch_async(mf, (0, 1024)).result(timeout=30)  # the parent's thread exists
+    with mp.get_context("fork").Pool(1) as pool:
+        assert pool.apply_async(_prefetch_in_child, (str(tmp_path / "X.npy"),)).get(timeout=30)
+
+
+def _prefetch_in_child(path):
+    mf = _training._file_range(np.asarray(np.load(path, mmap_mode="r")))
+    _training._prefetch_async(mf, (1024, 4096)).result(timeout=10)
+    return True
