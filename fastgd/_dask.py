@@ -2,14 +2,15 @@
 
 Soft dependency (``pip install "fastgd[dask]"``): nothing here imports dask until a dask collection is seen.
 X is never gathered to the client: it is rechunked (if needed) so that every block of rows holds whole
-batches, the blocks are computed and kept on the workers (``client.compute``), and everything that reads them
+batches, the blocks are computed and kept on the workers (``client.persist``: a no-op for a collection that is
+already persisted, so nothing is stored twice), and everything that reads them
 runs there as tasks that take the block's future, so dask's scheduler runs them where the block lives. What
 travels is the model state: the coefficients, the optimizer state, its scalars and the running average,
 O(k·(d + 1)) floats.
 
 * ``distributed="exact"``: one epoch is a chain of tasks, one per run of consecutive batches of one block in
   the order of ``fastgd._training.batch_order`` (blocks = the dask chunks along rows); each task runs the
-  compiled epoch (the kernels' ``epoch``) on its block with all the worker machine's cores and hands the
+  compiled epoch (the kernels' ``epoch``) on its block with the worker's threads (``_n_threads``) and hands the
   state on. The updates are exactly those of an in-memory fit whose blocks are the same (same data, seed,
   batch size and ``_training.block_batches``). The column statistics are the blocks' ``column_stats`` merged
   in block order (``Scaling.merged``) and the evaluation set's sums are added in the kernels' order, so the
@@ -92,14 +93,15 @@ def _block_rows(chunks, batch_size):
     return c, True
 
 
-def _prepare(x, y, w, batch_size):
-    """On a worker: a block as the kernels take it, checked, and its per-batch weights."""
-    x = np.asarray(x)
-    if x.dtype not in (np.float32, np.float64):
-        x = x.astype(np.float64)
-    x = np.ascontiguousarray(x)
-    Y = _engine.targets_2d(y)
-    sw = None if w is None else np.ascontiguousarray(w, dtype=np.float64)
+def _view(x, y, w):
+    """On a worker: a block as the kernels take it (views of the stored chunks: nothing is copied when the
+    chunks are C-contiguous, as dask makes them; dtypes were converted in the graph)."""
+    return np.ascontiguousarray(x), _engine.targets_2d(y), None if w is None else np.ascontiguousarray(w)
+
+
+def _check(x, y, w, batch_size):
+    """On a worker: refuse non-finite values; the block's rows and per-batch weights."""
+    x, Y, sw = _view(x, y, w)
     for name, a in (("X", x), ("y", Y), ("sample_weight", sw)):
         if a is not None and not np.isfinite(a.sum(dtype=np.float64)) and not np.all(np.isfinite(a)):
             raise ValueError(f"{name} contains NaN or infinity (in the block of {a.shape[0]} rows); remove or "
@@ -110,36 +112,35 @@ def _prepare(x, y, w, batch_size):
     starts = np.arange(0, n, batch_size)
     bw = (np.minimum(batch_size, n - starts).astype(np.float64) if sw is None else
           np.add.reduceat(sw, starts) if n else np.zeros(0))
-    return x, Y, sw, bw
+    return n, bw
 
 
-def _meta(block):
-    return block[0].shape[0], block[3]
-
-
-def _stats(block, backend, center):
-    x, Y, sw, _ = block
+def _stats(x, y, w, backend, center):
+    x, Y, sw = _view(x, y, w)
     return _training.Scaling.from_data(_engine.kernels(backend), x, Y, sw, center)
 
 
-def _n_threads(n_jobs, parallel):
-    threads = _engine.resolve_n_threads(n_jobs)
-    if parallel:  # workers run at the same time: each uses the cores dask gives it
-        try:
-            from distributed import get_worker
+def _n_threads(n_jobs):
+    """Threads of the compiled epoch on a worker: n_jobs=None uses the threads dask gives the worker
+    (``nthreads``: measured on the loaded 2-core machine, 12,000,000 x 50 in exact mode, 1.6 s per epoch with
+    the worker's 1 thread against 13 s with both cores, whose per-batch barriers stall when another process
+    takes a core); an explicit n_jobs counts the worker machine's cores as in memory (-1: all)."""
+    if n_jobs is not None:
+        return _engine.resolve_n_threads(n_jobs)
+    try:
+        from distributed import get_worker
 
-            threads = max(1, min(threads, get_worker().state.nthreads))
-        except (ImportError, ValueError, AttributeError):
-            pass
-    return threads
+        return max(1, min(_engine.resolve_n_threads(None), get_worker().state.nthreads))
+    except (ImportError, ValueError, AttributeError):
+        return 1
 
 
-def _block_epoch(block, carry, local_order, cfg):
-    """On the worker holding ``block``: the compiled epoch over the listed batches, continuing ``carry``."""
-    x, Y, sw, _ = block
+def _block_epoch(x, y, w, carry, local_order, cfg):
+    """On the worker holding the block: the compiled epoch over the listed batches, continuing ``carry``."""
+    x, Y, sw = _view(x, y, w)
     theta, state, scalars, avg, loss_sum, weight_sum, finite, updates = carry
     theta, state, scalars, avg = theta.copy(), state.copy(), scalars.copy(), avg.copy()
-    n_threads = _n_threads(cfg["n_jobs"], cfg["parallel"])
+    n_threads = _n_threads(cfg["n_jobs"])
     with _engine.numba_threads(n_threads):
         ls, ws, ok = _engine.kernels(cfg["backend"]).epoch(
             x, Y, _engine.EMPTY if sw is None else sw, theta, state, scalars, cfg["code"], cfg["hp"],
@@ -148,9 +149,9 @@ def _block_epoch(block, carry, local_order, cfg):
     return theta, state, scalars, avg, loss_sum + ls, weight_sum + ws, finite and ok, updates + len(local_order)
 
 
-def _block_batch_stats(block, raw, batch_size, local_ids, backend):
+def _block_batch_stats(x, y, w, raw, batch_size, local_ids, backend):
     """On a worker: (len(ids), m + 2) rows [G, sse, W] of the listed batches, one batch at a time."""
-    x, Y, sw, _ = block
+    x, Y, sw = _view(x, y, w)
     kern = _engine.kernels(backend)
     out = np.empty((len(local_ids), raw.size + 2))
     one = np.empty(1, dtype=np.int64)
@@ -161,8 +162,8 @@ def _block_batch_stats(block, raw, batch_size, local_ids, backend):
     return out
 
 
-def _block_rows_of(block, local_ids, batch_size):
-    x, Y, sw, _ = block
+def _block_rows_of(x, y, w, local_ids, batch_size):
+    x, Y, sw = _view(x, y, w)
     rows = np.concatenate([np.arange(b * batch_size, min((b + 1) * batch_size, x.shape[0])) for b in local_ids])
     return Y[rows], (None if sw is None else sw[rows])
 
@@ -175,27 +176,34 @@ def _predict_block(x, theta, backend, single):
 
 
 class Blocks:
-    """The training data as futures of prepared blocks on the workers (``block_rows`` rows each, the last
-    one possibly shorter): never gathered to the client."""
+    """The training data as the futures of its blocks on the workers (``block_rows`` rows each, the last
+    one possibly shorter; X, y and sample_weight per block): never gathered to the client."""
 
     def __init__(self, client, X, Y, sw, batch_size):
-        import dask
+        from dask.core import flatten
+        from distributed import futures_of
 
         self.client = client
         self.batch_size = batch_size
         self.n, self.d = int(X.shape[0]), int(X.shape[1])
-        self.itemsize = X.dtype.itemsize if X.dtype in (np.float32, np.float64) else 8
+        if X.dtype not in (np.float32, np.float64):
+            X = X.astype(np.float64)
         self.block_rows, rechunk = _block_rows(X.chunks[0], batch_size)
         if rechunk or len(X.chunks[1]) > 1:
             X = X.rechunk({0: self.block_rows, 1: -1})
-        Y = Y.rechunk({0: X.chunks[0]} if Y.ndim == 1 else {0: X.chunks[0], 1: -1})
-        sw = None if sw is None else sw.rechunk({0: X.chunks[0]})
-        xs = X.to_delayed().ravel()
-        ys = Y.to_delayed().ravel()
-        ws = [None] * len(xs) if sw is None else sw.to_delayed().ravel()
-        prepare = dask.delayed(_prepare, pure=True)
-        self.futures = client.compute([prepare(x, y, w, batch_size) for x, y, w in zip(xs, ys, ws)])
-        meta = client.gather([client.submit(_meta, f, pure=False) for f in self.futures])
+        Y = Y.astype(np.float64).rechunk({0: X.chunks[0]} if Y.ndim == 1 else {0: X.chunks[0], 1: -1})
+        sw = None if sw is None else sw.astype(np.float64).rechunk({0: X.chunks[0]})
+        # kept on the workers (a no-op for chunks already persisted: no second copy, and dask's memory
+        # accounting sees each chunk once); every task below takes a block's futures
+        arrays = client.persist([X, Y] + ([] if sw is None else [sw]))
+
+        def ordered(arr):
+            by_key = {f.key: f for f in futures_of(arr)}
+            return [by_key[k] for k in flatten(arr.__dask_keys__())]
+
+        cols = [ordered(a) for a in arrays] + ([] if sw is not None else [[None] * X.numblocks[0]])
+        self.parts = list(zip(*cols))  # (X, y, sample_weight) futures of each block
+        meta = client.gather([client.submit(_check, *p, batch_size, pure=False) for p in self.parts])
         self.rows = np.array([m[0] for m in meta], dtype=np.int64)
         self.batch_weights = np.concatenate([m[1] for m in meta]) if meta else np.zeros(0)
         self.block_batches = self.block_rows // batch_size
@@ -216,12 +224,16 @@ class Blocks:
 
     def owners(self):
         """Block index -> the worker holding it (the first one dask reports)."""
-        who = self.client.who_has(self.futures)
-        return [sorted(who[f.key])[0] if who.get(f.key) else None for f in self.futures]
+        xs = [p[0] for p in self.parts]
+        who = self.client.who_has(xs)
+        return [sorted(who[f.key])[0] if who.get(f.key) else None for f in xs]
 
     def release(self):
-        for f in self.futures:
-            f.release()
+        for p in self.parts:
+            for f in p:
+                if f is not None:
+                    f.release()
+        self.parts = []
 
 
 class _DaskKernels:
@@ -243,7 +255,7 @@ class _DaskKernels:
         jobs = []
         for blk in np.unique(where):
             pos = np.flatnonzero(where == blk)
-            fut = b.client.submit(_block_batch_stats, b.futures[blk], raw, batch_size,
+            fut = b.client.submit(_block_batch_stats, *b.parts[blk], raw, batch_size,
                                   ids[pos] - blk * b.block_batches, self.backend, pure=False)
             jobs.append((pos, fut))
         for (pos, _), res in zip(jobs, b.client.gather([f for _, f in jobs])):
@@ -277,7 +289,7 @@ class DaskProblem(_training.Problem):
     def target_variance(self, batch_ids):
         b = self.blocks
         ids = np.asarray(batch_ids, dtype=np.int64)
-        futs = [b.client.submit(_block_rows_of, b.futures[blk], local, b.batch_size, pure=False)
+        futs = [b.client.submit(_block_rows_of, *b.parts[blk], local, b.batch_size, pure=False)
                 for blk, local in b.runs(ids)]
         parts = b.client.gather(futs)
         Yr = np.concatenate([p[0] for p in parts])
@@ -300,7 +312,7 @@ class DaskProblem(_training.Problem):
         if self.mode == "exact" or len(runs) < 2:
             carry = carry0
             for blk, local in runs:  # a chain: each task waits for the state of the one before
-                carry = b.client.submit(_block_epoch, b.futures[blk], carry, local, cfg, pure=False)
+                carry = b.client.submit(_block_epoch, *b.parts[blk], carry, local, cfg, pure=False)
             results = [carry if isinstance(carry, tuple) else carry.result()]
         else:
             owners = b.owners()
@@ -308,7 +320,7 @@ class DaskProblem(_training.Problem):
             for blk, local in runs:  # each worker: the epoch's order restricted to its blocks
                 w = owners[blk]
                 prev = chains.get(w, carry0)
-                chains[w] = b.client.submit(_block_epoch, b.futures[blk], prev, local, cfg, pure=False)
+                chains[w] = b.client.submit(_block_epoch, *b.parts[blk], prev, local, cfg, pure=False)
             results = b.client.gather(list(chains.values()))
         theta, state, scalars, avg_out, loss_sum, weight_sum, finite = _combine(results, carry0)
         ts.theta[...], ts.state[...], ts.scalars[...] = theta, state, scalars
@@ -391,8 +403,8 @@ def fit(est, X, y, coef_init=None, intercept_init=None, sample_weight=None):
             del est.feature_names_in_
         scaling = None
         if est.standardize:
-            parts = client.gather([client.submit(_stats, f, est.backend, est.fit_intercept, pure=False)
-                                   for f in blocks.futures])
+            parts = client.gather([client.submit(_stats, *p, est.backend, est.fit_intercept, pure=False)
+                                   for p in blocks.parts])
             scaling = parts[0]
             for part in parts[1:]:
                 scaling = scaling.merged(part)
