@@ -16,6 +16,7 @@ per batch in O(k·d) (``fastgd._kernels.raw_theta``). ``TrainingState.theta`` is
 coordinates; ``Scaling.to_raw`` gives the coefficients in the data's units.
 """
 
+import os
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -30,6 +31,8 @@ ROUND_UPDATES = 50  # progress is measured over rounds of whole epochs with at l
 LR_SHRINK = 5.0  # the "adaptive" rule divides the rate by this on a plateau ...
 MIN_LR_FRACTION = 1e-4  # ... and stops once it would fall below this fraction of its starting value
 DIVERGE_FACTOR = 1e6  # an epoch whose mean loss exceeds this multiple of the starting loss has diverged
+BLOCK_BYTES = 32 << 20  # shuffle=True visits contiguous blocks of about this many bytes of X (see batch_order)
+PREFETCH_BLOCKS = 2  # a memmapped X: blocks read ahead into the page cache while one is trained on
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -58,11 +61,10 @@ class Scaling:
 
     @classmethod
     def from_data(cls, kern, Xk, Y, sw, center, n_threads=None):
-        x_mean, x_var, weight = kern.column_stats(Xk, _engine.EMPTY if sw is None else sw, n_threads)
-        w = None if sw is None else sw
-        y_mean = np.average(Y, axis=0, weights=w)
-        with np.errstate(over="ignore", invalid="ignore"):
-            y_var = np.average(np.square(Y - y_mean), axis=0, weights=w)
+        sw = _engine.EMPTY if sw is None else sw
+        x_mean, x_var, weight = kern.column_stats(Xk, sw, n_threads)
+        # the targets' statistics by the same kernel: no O(n) temporaries (out-of-core: memory independent of n)
+        y_mean, y_var, _ = kern.column_stats(np.ascontiguousarray(Y, dtype=np.float64), sw, n_threads)
         return cls._finish(x_mean, x_var, y_mean, y_var, weight, center)
 
     @classmethod
@@ -132,6 +134,138 @@ class Scaling:
 
 
 # ----------------------------------------------------------------------------------------------------------
+# batch order
+
+
+def block_batches(Xk, batch_size):
+    """Batches per block of the default order: about ``BLOCK_BYTES`` of X (a function of n, d, the dtype and
+    the batch size only), at least one batch. Dense X: d * itemsize bytes per row; CSR: the mean bytes per
+    row of its values and column indices."""
+    if isinstance(Xk, tuple):
+        data, indices, indptr, _ = Xk
+        n = len(indptr) - 1
+        row_bytes = len(data) * (data.itemsize + indices.itemsize) / max(n, 1)
+    else:
+        row_bytes = Xk.shape[1] * Xk.itemsize
+    return max(1, int(round(BLOCK_BYTES / max(row_bytes, 1.0) / batch_size)))
+
+
+def batch_order(train_ids, block_batches, rng):
+    """The order in which a shuffled epoch visits ``train_ids``: disk-friendly for data that does not fit in
+    memory (a memmap larger than the page cache, or the blocks of a dask array).
+
+    Batch b belongs to block ``b // block_batches`` (contiguous rows, about ``BLOCK_BYTES`` of X). The
+    blocks are visited in a random order and the batches inside each block in a random order, so an epoch
+    reads X sequentially one block at a time (block by block, at disk speed) instead of seeking for every
+    batch. Each batch still appears once per epoch and every permutation of the blocks and of the batches
+    within them is equally likely; the only difference from a full shuffle is that batches of one block are
+    consecutive. When all batches are in one block it is exactly ``rng.shuffle`` (the same draws as before).
+    """
+    order = np.array(train_ids, dtype=np.int64, copy=True)
+    blocks = order // max(int(block_batches), 1)
+    if len(order) == 0 or blocks.min() == blocks.max():
+        rng.shuffle(order)
+        return order
+    uniq, inverse = np.unique(blocks, return_inverse=True)
+    rank = rng.permutation(len(uniq))[inverse]  # the random position of each batch's block
+    within = rng.random(len(order))  # a random order inside each block
+    return order[np.lexsort((within, rank))]
+
+
+@dataclass
+class _MappedFile:
+    """Where a memmapped X lives: its file (path, byte offset of row 0) and its mapping (mmap object, position
+    of row 0 in it); ``shared``: changes go to the file (modes "r", "r+"), so dropping pages loses nothing."""
+
+    path: str
+    offset: int
+    mm: object
+    pos: int
+    row_bytes: int
+    shared: bool
+    X: np.ndarray = field(default=None, repr=False)
+
+
+def _file_range(Xk):
+    """A ``_MappedFile`` when X is a C-contiguous view of a file-backed ``np.memmap`` (``np.load(...,
+    mmap_mode="r")``, ``np.memmap``), else None."""
+    import mmap
+
+    if isinstance(Xk, tuple) or not isinstance(Xk, np.ndarray) or not Xk.flags.c_contiguous:
+        return None
+    base = Xk
+    while base is not None and not (isinstance(base, np.memmap) and getattr(base, "filename", None)):
+        base = getattr(base, "base", None)
+    if base is None or not isinstance(base.base, mmap.mmap):
+        return None
+    delta = Xk.__array_interface__["data"][0] - base.__array_interface__["data"][0]
+    return _MappedFile(base.filename, base.offset + delta, base.base,
+                       base.offset % mmap.ALLOCATIONGRANULARITY + delta, Xk.shape[1] * Xk.itemsize,
+                       getattr(base, "mode", "c") in ("r", "r+"), Xk)
+
+
+_PREFETCHER = {}  # process id -> one background thread, created on first use (a forked child makes its own)
+
+
+def _prefetch_async(mf, rows):
+    """Read rows [start, stop) of a memmapped X into memory in the background (``_prefetch``); a future."""
+    pid = os.getpid()
+    if pid not in _PREFETCHER:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _PREFETCHER.clear()  # an executor inherited through fork has no thread: never submit to it
+        _PREFETCHER[pid] = ThreadPoolExecutor(1, thread_name_prefix="fastgd-prefetch")
+    return _PREFETCHER[pid].submit(_prefetch, mf, rows)
+
+
+def _prefetch(mf, rows):
+    """Bring rows [start, stop) of a memmapped X into the page cache and map them, in one sequential stream
+    (``posix_fadvise(WILLNEED)``, then one byte of every page read in order, which NumPy does without the
+    GIL), so the batches of a block, visited in random order, find their pages there instead of faulting
+    them in one small random read at a time. No copy: private memory stays O(1)."""
+    import mmap
+
+    if mf.X is not None and rows[1] > rows[0]:
+        _fadvise(mf, rows)
+        flat = mf.X[rows[0]:rows[1]].reshape(-1).view(np.uint8)
+        int(flat[::mmap.PAGESIZE].sum(dtype=np.uint64))
+
+
+def _fadvise(mf, rows):
+    try:
+        fd = os.open(mf.path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.posix_fadvise(fd, mf.offset + rows[0] * mf.row_bytes, (rows[1] - rows[0]) * mf.row_bytes,
+                         os.POSIX_FADV_WILLNEED)
+    except (OSError, AttributeError):
+        pass
+    finally:
+        os.close(fd)
+
+
+MADV_COLD = 20  # Linux >= 5.4: reclaim these pages first (no data loss for any mapping)
+
+
+def _release(mf, rows):
+    """Tell the kernel a block of a memmapped X is done for this epoch, so that under memory pressure its pages
+    are reclaimed before the blocks prefetched for what comes next (without this, the pages already mapped
+    look recently used and the prefetched ones are evicted first, to be read twice)."""
+    import mmap
+
+    page = mmap.PAGESIZE
+    a = -(-(mf.pos + rows[0] * mf.row_bytes) // page) * page
+    b = (mf.pos + rows[1] * mf.row_bytes) // page * page
+    if b <= a:
+        return
+    try:  # a shared mapping: unmap (the pages stay in the page cache, clean); else only mark them cold
+        mf.mm.madvise(mmap.MADV_DONTNEED if mf.shared else MADV_COLD, a, b - a)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+# ----------------------------------------------------------------------------------------------------------
 # the loop
 
 
@@ -151,7 +285,12 @@ class Problem:
     l2: float
     scaling: Scaling = None  # None: no standardization
     batch_weight: float = 0.0  # > 0: divide each batch's sums by this (unbiased: see _kernels._finish_batch)
+    block_batches: int = None  # batches per block of the shuffled order (None: ``block_batches(Xk, ...)``)
     path: int = _engine.K.PATH_AUTO  # the gradient path (tests and benchmarks force one)
+
+    def run_epoch(self, *args, **kwargs):
+        """One epoch over the batches in ``order``: ``_engine.run_epoch`` (fastgd._dask: on the workers)."""
+        return _engine.run_epoch(*args, **kwargs)
 
     @property
     def n(self):
@@ -187,6 +326,13 @@ class Problem:
             grad[:, d] = 0.0
         return float(np.linalg.norm(grad))
 
+    def batch_weights(self):
+        """The weight of every batch (rows, or the sum of their sample weights)."""
+        bs, n = self.batch_size, self.n
+        if self.sw is None:
+            return np.minimum(bs, n - bs * np.arange(self.n_batches)).astype(np.float64)
+        return np.add.reduceat(self.sw, np.arange(0, n, bs))
+
     def target_variance(self, batch_ids):
         """Weighted variance of the targets over the listed batches, summed over outputs (the loss of the
         best constant): the unit in which ``tol`` measures progress."""
@@ -202,6 +348,18 @@ class Problem:
 
 def _sw(sw):
     return _engine.EMPTY if sw is None else sw
+
+
+def _call_back(callbacks, info, ts, start):
+    """Call every callback; True when one asks to stop. A callback that raises leaves the model at its start."""
+    stop = False
+    for callback in callbacks:
+        try:
+            stop = bool(callback(info)) or stop
+        except BaseException:
+            ts.restore(start)
+            raise
+    return stop
 
 
 @dataclass
@@ -221,6 +379,7 @@ class Settings:
     verbose: int = 0
     penalized_eval: bool = True  # judge progress by the objective (False: by the plain MSE, early stopping)
     report_objective: bool = True  # losses include the penalty (False: the mean loss alone, as the reference)
+    callbacks: tuple = ()  # called after every epoch with an EpochInfo; a true return value stops training
 
 
 @dataclass
@@ -233,6 +392,21 @@ class Outcome:
     best_eval: float = np.inf
     start_eval: float = np.nan
     warning: str = None  # a ConvergenceWarning to give the user (the real cause and the fix)
+    stopped: bool = False  # a callback asked to stop
+
+
+@dataclass
+class EpochInfo:
+    """What a callback receives after every epoch (``LinearRegressor(callbacks=...)``)."""
+
+    epoch: int  # epochs completed, counting earlier partial_fit calls
+    loss: float  # training objective seen during the epoch (as in loss_curve_)
+    eval_loss: float  # objective on the evaluation set after this epoch's round (None when not evaluated)
+    learning_rate: float
+    step: int  # optimizer updates so far
+    elapsed: float  # seconds since training started
+    coef: np.ndarray  # (n_outputs, n_features) the epoch's model in the data's units (a copy)
+    intercept: np.ndarray  # (n_outputs,)
 
 
 class Diverged(ValueError):
@@ -240,6 +414,66 @@ class Diverged(ValueError):
 
 
 _is_interrupt = _engine.is_interrupt
+
+
+def _progress_bar(settings, problem, n_pieces, n_done):
+    """A tqdm bar over the blocks of an epoch (verbose, tqdm installed, more than one block), else None."""
+    if not settings.verbose or n_pieces < 2:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=problem.n, unit="rows", unit_scale=True, leave=False, desc=f"epoch {n_done + 1}")
+
+
+def _epoch_in_pieces(problem, ts, order, bb, settings, n_done, file_range=None, seg=1, **kw):
+    """One epoch, run block by block when a progress bar is shown or X is a memmapped file (then the next
+    block is prefetched while one is trained on); data in memory (one block) goes in pieces of ``seg``
+    batches for the bar. The same updates as one call: the kernel's state, step count and running mean carry
+    over between calls; only the loss is summed in another order."""
+    blocks = order // bb
+    if settings.verbose and file_range is None and len(order) and blocks.min() == blocks.max():
+        blocks = np.arange(len(order)) // max(seg, 1)  # pieces for the progress bar only
+    cuts = np.flatnonzero(blocks[1:] != blocks[:-1]) + 1
+    bar = _progress_bar(settings, problem, len(cuts) + 1, n_done)
+    if bar is None and (file_range is None or len(cuts) == 0):
+        return problem.run_epoch(problem.Xk, problem.Y, ts, order=order, **kw)
+    weights = problem.batch_weights()
+    bs, n = problem.batch_size, problem.n
+    starts = np.r_[0, cuts]
+
+    def rows_of(j):
+        b = int(blocks[starts[j]])
+        return b * bb * bs, min((b + 1) * bb * bs, n)
+
+    loss_sum, weight_sum, finite = 0.0, 0.0, True
+    pending = {}
+    try:
+        for j, piece in enumerate(np.split(order, cuts)):
+            if file_range is not None:  # this block (first) and the next PREFETCH_BLOCKS ones, in the background
+                for a in range(j if j == 0 else j + PREFETCH_BLOCKS, min(j + PREFETCH_BLOCKS + 1, len(starts))):
+                    pending[a] = _prefetch_async(file_range, rows_of(a))
+                try:
+                    pending.pop(j).result()  # wait until this block is in memory
+                except Exception:  # noqa: BLE001 -- prefetching is only a hint; the kernel reads the pages anyway
+                    pass
+            loss, ok = problem.run_epoch(problem.Xk, problem.Y, ts, order=piece, **kw)
+            if file_range is not None:
+                _release(file_range, rows_of(j))
+            w = float(weights[piece].sum())
+            if w > 0:
+                loss_sum += loss * w
+                weight_sum += w
+            finite = finite and ok
+            if bar is not None:
+                bar.update(int(np.minimum((piece + 1) * bs, n).sum() - np.minimum(piece * bs, n).sum()))
+    finally:
+        for fut in pending.values():
+            fut.cancel()
+        if bar is not None:
+            bar.close()
+    return (loss_sum / weight_sum if weight_sum > 0 else np.nan), finite
 
 
 def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, n_done=0, keep_best=True):
@@ -274,19 +508,23 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
         if not f_ref > 0:
             f_ref = out.start_eval if out.start_eval > 0 else 1.0
         best_eval, best_theta = out.start_eval, ts.theta.copy()
+    # the order: shuffled blocks of batches for data read from disk (a memmapped file: prefetched block by
+    # block) or from dask blocks; a full shuffle (one block) for data in memory, where blocks save nothing and
+    # rows sorted by the target would cost accuracy (measured: 1e-3 of R² short on rows sorted by y)
+    file_range = _file_range(problem.Xk)
+    seg = problem.block_batches or block_batches(problem.Xk, problem.batch_size)
+    bb = seg if file_range is not None or problem.block_batches else max(problem.n_batches, 1)
     try:
         for epoch in range(epochs):
-            order = train_ids.copy()
-            if settings.shuffle:
-                rng.shuffle(order)
+            order = batch_order(train_ids, bb, rng) if settings.shuffle else train_ids.copy()
             hp[0] = lr
             if avg is not None and epoch % round_epochs == 0:
                 avg[:] = 0.0
-            loss, finite = _engine.run_epoch(
-                problem.Xk, problem.Y, ts, opt.code, hp, problem.batch_size, order, sw=problem.sw,
-                sched=settings.sched, l1=problem.l1, l2=problem.l2, fit_intercept=problem.fit_intercept,
-                n_threads=problem.n_threads, backend=problem.backend, stdz=stdz, avg=avg,
-                batch_weight=problem.batch_weight, path=problem.path)
+            loss, finite = _epoch_in_pieces(
+                problem, ts, order, bb, settings, n_done + out.n_iter, file_range, seg, optimizer_code=opt.code, hp=hp,
+                batch_size=problem.batch_size, sw=problem.sw, sched=settings.sched, l1=problem.l1, l2=problem.l2,
+                fit_intercept=problem.fit_intercept, n_threads=problem.n_threads, backend=problem.backend,
+                stdz=stdz, avg=avg, batch_weight=problem.batch_weight, path=problem.path)
             finite = finite and bool(np.all(np.isfinite(ts.state)))
             if not finite or not np.isfinite(loss) or (
                     evaluating and out.start_eval > 0 and loss > DIVERGE_FACTOR * out.start_eval):
@@ -307,12 +545,13 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
                 if settings.report_objective:
                     loss += problem.l1 * np.abs(raw[:, :d]).sum() + 0.5 * problem.l2 * np.square(raw[:, :d]).sum()
             out.losses.append(float(loss))
-            stop = False
+            stop = evaluated = False
             if stopping and settings.gtol is not None and problem.gradient_norm(model, train_ids) < settings.gtol:
                 out.converged = stop = True
             if evaluating and (stop or (epoch + 1) % round_epochs == 0 or epoch + 1 == epochs):
                 f = problem.objective(model, eval_ids, settings.penalized_eval)[0]
                 out.eval_losses.append(float(f))
+                evaluated = True
                 improved = settings.tol is None or f < best_eval - settings.tol * f_ref
                 if f < best_eval or not keep_best or stop:
                     best_eval, best_theta = f, model.copy()
@@ -333,6 +572,10 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
                 extra = f", evaluation loss {out.eval_losses[-1]:.6g}" if evaluating and out.eval_losses else ""
                 print(f"-- Epoch {n_done + out.n_iter}: loss {loss:.6g}{extra}, lr {lr:.3g}, step {ts.step}, "
                       f"{time.perf_counter() - t0:.3f} s")
+            if settings.callbacks and _call_back(settings.callbacks, EpochInfo(
+                    n_done + out.n_iter, float(loss), out.eval_losses[-1] if evaluated else None, lr, ts.step,
+                    time.perf_counter() - t0, raw[:, :d].copy(), raw[:, d].copy()), ts, start):
+                out.stopped = stop = True
             last = ts.snapshot()
             if stop:
                 break

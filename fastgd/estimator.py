@@ -9,7 +9,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_sample_weight, check_array, check_is_fitted, validate_data
 
-from . import _engine, _training
+from . import _dask, _engine, _training
 from ._validation import Boolean, InstanceOf, Interval, Options, Predicate, check, check_all
 from .optimizers import get_optimizer
 from .schedules import Constant, Schedule
@@ -121,6 +121,19 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         built at install time. "auto" uses the native kernels when they are built (they measured as fast or
         faster in every case tried and need no JIT warm-up; see ``fastgd._engine.kernels``), else Numba.
         Both give the same results to about 1e-15 (summation order within a chunk may differ).
+    callbacks : callable, list of callables or None, default=None
+        Called after every epoch with a ``fastgd._training.EpochInfo`` (epoch, loss, eval_loss,
+        learning_rate, step, elapsed, coef, intercept); a callback returning True stops training there
+        (the stopping rules then pick the model as usual). With ``verbose`` and tqdm installed, epochs over
+        more than about 32 MB of X also show a progress bar with rate and ETA.
+    distributed : {"exact", "parallel"}, default="exact"
+        How ``fit`` trains on a dask array or DataFrame (``pip install "fastgd[dask]"``; a distributed
+        Client must be running). "exact": the model state (a few KB) travels to the worker holding each
+        block and the compiled epoch runs there, block after block, in the order a local fit with the same
+        blocks would use (a memmapped file): the same model as that fit. "parallel": every worker trains on its
+        own blocks at the same time and the parameters, optimizer state and averages are averaged after
+        every epoch (local SGD). X is never gathered to the client. See the user guide ("Data larger than
+        memory").
 
     A fit never returns a model worse (on its evaluation set) than where it started: it warns and keeps the
     start instead; when the weights stop being finite or the loss explodes it raises ``ValueError`` with the
@@ -142,7 +155,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
     def __init__(self, optimizer="adam", learning_rate="adaptive", batch_size="auto", max_iter="auto", tol=1e-6,
                  n_iter_no_change=2, early_stopping=False, validation_fraction=0.1, shuffle=True,
                  random_state=None, fit_intercept=True, standardize=True, average=True, penalty=None, alpha=1e-4,
-                 l1_ratio=0.15, gtol=None, warm_start=False, n_jobs=None, verbose=0, backend="auto"):
+                 l1_ratio=0.15, gtol=None, warm_start=False, n_jobs=None, verbose=0, backend="auto", callbacks=None,
+                 distributed="exact"):
         self.optimizer = optimizer
         self.learning_rate = learning_rate
         self.batch_size = batch_size
@@ -164,6 +178,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         self.n_jobs = n_jobs
         self.verbose = verbose
         self.backend = backend
+        self.callbacks = callbacks
+        self.distributed = distributed
 
     _parameter_constraints = {
         "max_iter": [Options("auto"), Interval(1, None, integer=True)],
@@ -182,6 +198,9 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         "warm_start": [Boolean()],
         "verbose": [Interval(0, None, integer=True)],
         "backend": [Options(*_engine.BACKENDS)],
+        "callbacks": [Options(None), Predicate(lambda v: callable(v) or (
+            isinstance(v, (list, tuple)) and all(map(callable, v))), "a callable or a list of callables")],
+        "distributed": [Options("exact", "parallel")],
     }
 
     # ------------------------------------------------------------------------------------------------------
@@ -278,12 +297,14 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         return _training.Settings(opt, lr, sched, adaptive=isinstance(self.learning_rate, str), average=average,
                                   max_iter=self._max_iter(n), tol=self.tol, n_iter_no_change=self.n_iter_no_change,
                                   gtol=self.gtol, shuffle=self.shuffle, verbose=self.verbose,
-                                  penalized_eval=not self.early_stopping)
+                                  penalized_eval=not self.early_stopping, callbacks=_callbacks(self.callbacks))
 
     # ------------------------------------------------------------------------------------------------------
     # fitting
     def fit(self, X, y, coef_init=None, intercept_init=None, sample_weight=None):
         """Train from zero (or ``coef_init``/``intercept_init``, or the previous fit with ``warm_start``)."""
+        if _dask.is_dask(X) or _dask.is_dask(y) or _dask.is_dask(sample_weight):
+            return _dask.fit(self, X, y, coef_init, intercept_init, sample_weight)
         opt = self._check_params()
         warm = self.warm_start and hasattr(self, "coef_")
         X, Xk, y, sw = self._validate(X, y, sample_weight, reset=not warm)
@@ -367,6 +388,9 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         means and variances into them and re-expresses the model in the new coordinates (its predictions
         are unchanged by that). No iterate averaging and no stopping rule apply: the caller decides.
         """
+        if _dask.is_dask(X) or _dask.is_dask(y):
+            raise TypeError("partial_fit takes in-memory chunks (NumPy arrays, memmaps, SciPy CSR); for a dask "
+                            "collection call fit (it trains where the blocks live) or pass its blocks one by one")
         opt = self._check_params()
         first = not hasattr(self, "coef_")
         X, Xk, y, sw = self._validate(X, y, sample_weight, reset=first)
@@ -488,6 +512,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
     def predict(self, X):
         """``X @ coef_.T + intercept_``, from the public attributes (editing them changes the predictions)."""
         check_is_fitted(self, "coef_")
+        if _dask.is_dask(X):
+            return _dask.predict(self, X)
         _, Xk = self._validate_X(X, reset=False)
         k = self._n_outputs
         theta = self._raw_params(k, self.n_features_in_)
@@ -509,6 +535,12 @@ def auto_batch_size(n, d, k, nnz_per_row):
     b = min(max(b, AUTO_MIN_BATCH), AUTO_MAX_BATCH)
     b = max(b, int(np.ceil(k * (d + 1) / max(nnz_per_row * k, 1.0))))
     return int(min(b, n))
+
+
+def _callbacks(callbacks):
+    if callbacks is None:
+        return ()
+    return tuple(callbacks) if isinstance(callbacks, (list, tuple)) else (callbacks,)
 
 
 def _named_optimizer(name):

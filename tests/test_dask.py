@@ -1,0 +1,115 @@
+"""fit/predict on dask collections with a real distributed.LocalCluster (2 worker processes)."""
+
+import numpy as np
+import pytest
+
+da = pytest.importorskip("dask.array")
+distributed = pytest.importorskip("distributed")
+dd = pytest.importorskip("dask.dataframe")
+
+import fastgd  # noqa: E402
+from fastgd import _training  # noqa: E402
+
+CHUNK = 2048
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None,
+                                       memory_limit="1GiB")
+    c = distributed.Client(cluster)
+    yield c
+    c.close()
+    cluster.close()
+
+
+def _data(n=20000, d=5, k=None, seed=0):
+    rng = np.random.default_rng(seed)
+    X = (rng.normal(size=(n, d)) * 3 + 1).astype(np.float32)
+    W = rng.normal(size=(d,) if k is None else (d, k))
+    y = X @ W + 0.5 * rng.normal(size=(n,) if k is None else (n, k)) + 7
+    return X, y
+
+
+def _same_blocks(monkeypatch, d, itemsize, rows=CHUNK):
+    """Local blocks = the dask chunks (the exact mode's promise: equality with the local fit of the same data
+    with the same blocks; locally, blocks are used for a memmapped file)."""
+    monkeypatch.setattr(_training, "BLOCK_BYTES", rows * d * itemsize)
+
+
+def _local(tmp_path, X):
+    np.save(tmp_path / "X.npy", X)
+    return np.load(tmp_path / "X.npy", mmap_mode="r")
+
+
+def test_exact_equals_local_fit(client, monkeypatch, tmp_path):
+    X, y = _data(8192)
+    _same_blocks(monkeypatch, 5, 4)
+    Xd, yd = da.from_array(X, chunks=(CHUNK, 5)), da.from_array(y, chunks=CHUNK)
+    ref = fastgd.LinearRegressor(batch_size=256, random_state=0).fit(_local(tmp_path, X), y)
+    est = fastgd.LinearRegressor(batch_size=256, random_state=0).fit(Xd, yd)
+    assert est.n_iter_ == ref.n_iter_ and est.t_ == ref.t_
+    np.testing.assert_allclose(est.coef_, ref.coef_, rtol=0, atol=1e-12)
+    assert abs(est.intercept_ - ref.intercept_) < 1e-12
+    pred = est.predict(Xd)
+    assert isinstance(pred, da.Array)  # lazy
+    np.testing.assert_allclose(pred.compute(), ref.predict(X), rtol=1e-12)
+
+
+def test_exact_multioutput_weights_and_rechunk(client, monkeypatch, tmp_path):
+    """Chunks that are not whole batches are rechunked on the cluster; sample weights and k = 2 outputs."""
+    X, Y = _data(5000, 4, k=2, seed=1)
+    sw = np.random.default_rng(2).uniform(0, 2, size=len(X))
+    _same_blocks(monkeypatch, 4, 4, rows=1536)
+    Xd = da.from_array(X, chunks=(1500, 4))  # chunks of 1500 rows -> blocks of 1536 rows (6 whole batches of 256)
+    ref = fastgd.LinearRegressor(batch_size=256, random_state=3, penalty="l2", alpha=1e-3).fit(
+        _local(tmp_path, X), Y, sample_weight=sw)
+    est = fastgd.LinearRegressor(batch_size=256, random_state=3, penalty="l2", alpha=1e-3).fit(
+        Xd, da.from_array(Y, chunks=(1500, 2)), sample_weight=da.from_array(sw, chunks=1500))
+    assert est.n_iter_ == ref.n_iter_
+    np.testing.assert_allclose(est.coef_, ref.coef_, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(est.intercept_, ref.intercept_, rtol=0, atol=1e-10)
+    assert est.predict(Xd).compute().shape == (5000, 2)
+
+
+def test_dataframe_and_parallel_mode(client):
+    X, y = _data(16384, 5, seed=4)
+    cols = [f"f{i}" for i in range(5)]
+    import pandas as pd
+
+    ddf = dd.from_pandas(pd.DataFrame(X, columns=cols), npartitions=4)
+    ys = dd.from_pandas(pd.Series(y), npartitions=4)
+    est = fastgd.LinearRegressor(random_state=0, distributed="parallel").fit(ddf, ys)
+    assert list(est.feature_names_in_) == cols
+    A = np.hstack([X.astype(np.float64), np.ones((len(X), 1))])
+    best = np.linalg.lstsq(A, y, rcond=None)[0]
+    r2_best = 1 - np.square(A @ best - y).sum() / np.square(y - y.mean()).sum()
+    pred = est.predict(ddf).compute()
+    r2 = 1 - np.square(pred - y).sum() / np.square(y - y.mean()).sum()
+    assert r2 > r2_best - 1e-4  # averaged local SGD lands next to the least-squares optimum
+
+
+def test_fit_never_gathers_X_to_the_client(client, monkeypatch):
+    X, y = _data(8192, 3, seed=5)
+    Xd, yd = da.from_array(X, chunks=(CHUNK, 3)), da.from_array(y, chunks=CHUNK)
+
+    def refuse(self, *args, **kwargs):
+        raise AssertionError("a dask array was converted to NumPy in the client")
+
+    monkeypatch.setattr(da.Array, "__array__", refuse)
+    monkeypatch.setattr(da.Array, "compute", refuse)
+    est = fastgd.LinearRegressor(random_state=0, max_iter=5, tol=None).fit(Xd, yd)
+    assert est.n_iter_ == 5 and np.all(np.isfinite(est.coef_))
+
+
+def test_errors_name_the_fix(client):
+    X, y = _data(1000, 2)
+    Xd = da.from_array(X, chunks=(512, 2))
+    with pytest.raises(TypeError, match="partial_fit"):
+        fastgd.LinearRegressor().partial_fit(Xd, y)
+    with pytest.raises(ValueError, match="distributed"):
+        fastgd.LinearRegressor(distributed="fast").fit(Xd, da.from_array(y, chunks=512))
+    Xbad = X.copy()
+    Xbad[3, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        fastgd.LinearRegressor().fit(da.from_array(Xbad, chunks=(512, 2)), da.from_array(y, chunks=512))
