@@ -34,9 +34,11 @@ the worker that finishes a batch's last chunk reduces and updates (see ``_epoch_
 
 import inspect
 import math
+import os
 
 import numpy as np
 from numba import prange, types
+from numba.core import caching
 from numba.extending import overload
 
 from . import _intrinsics as intr
@@ -51,6 +53,48 @@ for _name, _f in list(vars(_rules).items()):
     if inspect.isfunction(_f) and _f.__module__ == _rules.__name__:
         setattr(_rules, _name, jit()(_f))
 lr_at = _rules.lr_at
+
+
+class _DependentCacheLocator(caching._CacheLocator):
+    """Numba's cache checks only a function's own file, but the machine code cached for this file also holds the
+    _rules and _intrinsics functions it calls: their stamps join this file's, so an edited rule is recompiled
+    instead of the old one running from the cache."""
+
+    _here = os.path.abspath(__file__)
+    _deps = (os.path.join(os.path.dirname(_here), "_rules.py"), os.path.join(os.path.dirname(_here), "_intrinsics.py"))
+
+    def __init__(self, inner):
+        self._inner = inner
+        self._py_file = inner._py_file
+
+    def ensure_cache_path(self):
+        self._inner.ensure_cache_path()
+
+    def get_cache_path(self):
+        return self._inner.get_cache_path()
+
+    def get_disambiguator(self):
+        return self._inner.get_disambiguator()
+
+    def get_source_stamp(self):
+        deps = tuple((os.stat(f).st_mtime_ns, os.stat(f).st_size) for f in self._deps)
+        return self._inner.get_source_stamp(), deps
+
+    @classmethod
+    def from_function(cls, py_func, py_file):
+        if os.path.abspath(py_file) != cls._here:
+            return None
+        for other in _CACHE_IMPL._locator_classes:
+            inner = None if other.__name__ == cls.__name__ else other.from_function(py_func, py_file)
+            if inner is not None:
+                return cls(inner)
+        return None
+
+
+_CACHE_IMPL = getattr(caching, "CacheImpl", None) or caching._CacheImpl  # named _CacheImpl before Numba 0.61
+_CACHE_IMPL._locator_classes[:] = [
+    _DependentCacheLocator, *(c for c in _CACHE_IMPL._locator_classes if c.__name__ != "_DependentCacheLocator")]
+
 # Gradient path: AUTO picks by batch size; the other two force one (for tests and benchmarks).
 PATH_AUTO, PATH_SEQUENTIAL, PATH_PARALLEL = range(3)
 

@@ -21,9 +21,8 @@ named here and nowhere else.
 
 Adding an optimizer: its code, its ``*_HP`` names and its ``*_step`` function here, one branch in
 ``update``; its step in ``fastgd.reference``; its registry entry (a class in ``fastgd.optimizers``). Tests,
-benchmarks and docs pick it up from the registry. After editing this file, clear Numba's cache
-(``fastgd/__pycache__/*.nb*``): Numba checks only a function's own file, so ``fastgd._kernels``' cached
-epoch would keep the old rules.
+benchmarks and docs pick it up from the registry. (Numba's cache checks only a function's own file;
+``fastgd._kernels`` adds this file's stamp to its own, so its cached epochs are recompiled after an edit here.)
 """
 
 try:

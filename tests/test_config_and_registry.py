@@ -1,4 +1,5 @@
 import inspect
+import os
 import subprocess
 import sys
 
@@ -139,3 +140,12 @@ def test_rules_run_without_cython():
     """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
+
+
+def test_kernels_cache_is_invalidated_by_an_edited_rule():
+    """_kernels' cached epochs contain the rules of _rules.py: their cache stamp must include that file's."""
+    locator = _kernels.epoch._cache._impl._locator
+    assert type(locator).__name__ == "_DependentCacheLocator"
+    assert any(f.endswith("_rules.py") for f in locator._deps)
+    stamp, deps = locator.get_source_stamp()
+    assert deps[0] == (os.stat(locator._deps[0]).st_mtime_ns, os.stat(locator._deps[0]).st_size)
