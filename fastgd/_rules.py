@@ -298,6 +298,30 @@ def nadam_step(th: Vec, G: CVec, S: Vec, P: Index, scalars: Vec, hp: CVec, lr: c
             eta[q] = (c1 + c2) / den
 
 
+ADADELTA = cython.declare(cython.int, 9)
+ADADELTA_HP = HP_COMMON + ("rho", "eps")
+
+
+@cython.cfunc
+@cython.nogil
+@cython.exceptval(check=False)
+def adadelta_step(th: Vec, G: CVec, S: Vec, P: Index, scalars: Vec, hp: CVec, lr: cython.double, eta: Vec,
+                  want_eta: cython.bint) -> cython.void:
+    """v ← ρv + (1 − ρ)g² (slot 0); Δ = √(u + ε)/√(v + ε)·g; u ← ρu + (1 − ρ)Δ² (slot 1); θ ← θ − γΔ."""
+    wd = hp[1]
+    rho = hp[2]
+    eps = hp[3]
+    for q in range(P):
+        g = G[q] + wd * th[q]
+        S[q] = rho * S[q] + (1.0 - rho) * g * g
+        scale = math.sqrt(S[P + q] + eps) / math.sqrt(S[q] + eps)
+        delta = scale * g
+        S[P + q] = rho * S[P + q] + (1.0 - rho) * delta * delta
+        th[q] -= lr * delta
+        if want_eta:
+            eta[q] = lr * scale
+
+
 # ----------------------------------------------------------------------------------------------------------
 # dispatch, schedule and standardization (what the compiled epochs call once per batch)
 
@@ -326,6 +350,8 @@ def update(code: cython.int, th: Vec, G: CVec, S: Vec, P: Index, scalars: Vec, h
         adamax_step(th, G, S, P, scalars, hp, lr, eta, want_eta)
     elif code == NADAM:
         nadam_step(th, G, S, P, scalars, hp, lr, eta, want_eta)
+    elif code == ADADELTA:
+        adadelta_step(th, G, S, P, scalars, hp, lr, eta, want_eta)
     else:
         for q in range(P):
             th[q] = NAN

@@ -276,7 +276,25 @@ class NAdam(Optimizer):
                     "decoupled_weight_decay": [FLAG]}
 
 
-OPTIMIZERS = {cls.name: cls for cls in (SGD, Momentum, Nesterov, Adagrad, RMSprop, Adam, AdamW, Adamax, NAdam)}
+class Adadelta(Optimizer):
+    """torch.optim.Adadelta: v ← ρv + (1 − ρ)g²; Δ = √(u + ε)/√(v + ε)·g; u ← ρu + (1 − ρ)Δ²; θ ← θ − γΔ."""
+
+    name, code, hp_names, reference = "adadelta", R.ADADELTA, R.ADADELTA_HP, staticmethod(reference.adadelta)
+    variant = dict(rho=0.8, eps=1e-4, weight_decay=0.1)
+    start_lr = 1.0
+    slots = ("square_avg", "acc_delta")
+
+    def __init__(self, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0):
+        self.lr = lr
+        self.rho = rho
+        self.eps = eps
+        self.weight_decay = weight_decay
+
+    _constraints = {"rho": [UNIT], "eps": [NON_NEGATIVE]}
+
+
+OPTIMIZERS = {cls.name: cls for cls in (SGD, Momentum, Nesterov, Adagrad, RMSprop, Adam, AdamW, Adamax, NAdam,
+                                        Adadelta)}
 
 
 def get_optimizer(optimizer):
