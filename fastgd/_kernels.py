@@ -36,6 +36,7 @@ import inspect
 import math
 import os
 
+import numba
 import numpy as np
 from numba import prange, types
 from numba.core import caching
@@ -43,15 +44,17 @@ from numba.extending import overload
 
 from . import _intrinsics as intr
 from . import _rules
-from ._config import OVERLOAD_FLAGS, jit
+from ._config import NUMBA_FLAGS, OVERLOAD_FLAGS, jit
 from ._rules import CONSTANT, COSINE, EXPONENTIAL, INVSCALING, STEP  # schedule codes (fastgd.schedules)
 
 # The optimizer rules and lr_at are written once, in fastgd._rules, for this backend and the native one. Each
 # function there is jitted in place: Numba resolves a callee through its caller's module globals, so the
-# names in _rules must be the jitted versions (and each is jitted once, with the same flags).
+# names in _rules must be the jitted versions (and each is jitted once, with the same flags). They are inlined
+# into their callers (Numba IR): with plain calls an update-bound epoch (d = 10, batch 32, 1 thread) took
+# 10-15 % longer than with the rules written in this file; inlined, as long.
 for _name, _f in list(vars(_rules).items()):
     if inspect.isfunction(_f) and _f.__module__ == _rules.__name__:
-        setattr(_rules, _name, jit()(_f))
+        setattr(_rules, _name, numba.njit(inline="always", **NUMBA_FLAGS)(_f))
 lr_at = _rules.lr_at
 
 
