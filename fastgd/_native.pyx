@@ -3,7 +3,9 @@
 """Ahead-of-time compiled twin of fastgd._kernels (the Numba kernels), built by CMakeLists.txt.
 
 Same arrays, integer codes and algorithms as fastgd._kernels (see its docstring for the layout), so the two
-backends can be checked against each other and against fastgd.reference. The GIL is released for the whole
+backends can be checked against each other and against fastgd.reference. The optimizer rules and the
+learning-rate schedule are not written here: both backends compile fastgd/_rules.py (this one cimports it
+as the extension fastgd._native_rules). The GIL is released for the whole
 epoch. With OpenMP, the parallel epoch runs in one parallel region with the task protocol of
 fastgd._kernels._epoch_team (see ``fastgd_team`` below): each batch is split into one task per thread, a
 contiguous run of its fixed row chunks (each chunk into its own padded buffer); threads claim tasks from an
@@ -15,9 +17,11 @@ OpenMP the same code runs on one thread.
 """
 
 from cython.parallel cimport parallel, prange
-from libc.math cimport cos, floor, fabs, isfinite, sqrt, NAN, M_PI
+from libc.math cimport isfinite
 from libc.limits cimport INT_MAX
 from libc.stdlib cimport free, malloc
+
+from fastgd._native_rules cimport lr_at, raw_theta, update  # fastgd/_rules.py, which Numba jits too
 
 import numpy as np
 
@@ -131,12 +135,6 @@ def omp_max_threads():
     return fastgd_omp_max_threads()
 
 cdef enum:
-    SGD, MOMENTUM, NESTEROV, ADAGRAD, RMSPROP, ADAM, ADAMW, ADAMAX, NADAM
-
-cdef enum:
-    CONSTANT, INVSCALING, EXPONENTIAL, STEP, COSINE
-
-cdef enum:
     PATH_AUTO, PATH_SEQUENTIAL, PATH_PARALLEL
 
 cdef enum:
@@ -147,13 +145,10 @@ cdef enum:
     PAR_MIN_WORK = 5000
     PREFETCH_BYTES = 4096
 
-CODES = {"SGD": SGD, "MOMENTUM": MOMENTUM, "NESTEROV": NESTEROV, "ADAGRAD": ADAGRAD, "RMSPROP": RMSPROP,
-         "ADAM": ADAM, "ADAMW": ADAMW, "ADAMAX": ADAMAX, "NADAM": NADAM, "CONSTANT": CONSTANT,
-         "INVSCALING": INVSCALING, "EXPONENTIAL": EXPONENTIAL, "STEP": STEP, "COSINE": COSINE,
-         "PATH_AUTO": PATH_AUTO, "PATH_SEQUENTIAL": PATH_SEQUENTIAL, "PATH_PARALLEL": PATH_PARALLEL,
+CODES = {"PATH_AUTO": PATH_AUTO, "PATH_SEQUENTIAL": PATH_SEQUENTIAL, "PATH_PARALLEL": PATH_PARALLEL,
          "CHUNK_ROWS": CHUNK_ROWS, "MAX_CHUNKS": MAX_CHUNKS, "PAD": PAD, "PAR_MIN_WORK": PAR_MIN_WORK,
          "CHUNK_BUDGET_BYTES": CHUNK_BUDGET_BYTES}
-STATE_ROWS = (0, 1, 1, 1, 3, 3, 3, 2, 2)  # state rows (slots) each optimizer code needs, in code order
+from fastgd._rules import STATE_ROWS  # state rows (slots) each optimizer code needs, declared with the rules
 
 ctypedef fused real_t:
     float
@@ -344,181 +339,6 @@ cdef double batch_weight(const Problem* pb, Py_ssize_t start, Py_ssize_t stop) n
     return W
 
 
-# ----------------------------------------------------------------------------------------------------------
-# schedules and optimizer updates (the same formulas, in the same order, as fastgd._kernels)
-
-
-cdef double lr_at(double lr, const double* sched, double t) noexcept nogil:
-    cdef double warm = sched[1], u, T, eta_min, v
-    cdef int code = <int> sched[0]
-    if warm > 0 and t <= warm:
-        return lr * t / warm
-    u = t - warm
-    if code == CONSTANT:
-        return lr
-    if code == INVSCALING:
-        return lr / u ** sched[2]
-    if code == EXPONENTIAL:
-        return lr * sched[2] ** (u - 1.0)
-    if code == STEP:
-        return lr * sched[2] ** floor((u - 1.0) / sched[3])
-    if code == COSINE:
-        T = sched[2]
-        eta_min = sched[3]
-        v = min(u - 1.0, T)
-        return eta_min + (lr - eta_min) * (1.0 + cos(M_PI * v / T)) / 2.0
-    return NAN
-
-
-cdef inline double decayed(double* th, const double* G, Py_ssize_t q, double wd, double shrink,
-                           bint decoupled) noexcept nogil:
-    if decoupled:
-        th[q] *= shrink
-        return G[q]
-    return G[q] + wd * th[q]
-
-
-cdef inline void moments(double* m1, double* m2, Py_ssize_t q, double g, double b1, double b2) noexcept nogil:
-    m1[q] = b1 * m1[q] + (1.0 - b1) * g
-    m2[q] = b2 * m2[q] + (1.0 - b2) * g * g
-
-
-cdef void update(int code, double* th, const double* G, double* S, Py_ssize_t P, double* scalars,
-                 const double* hp, double lr, double* eta) noexcept nogil:
-    cdef Py_ssize_t q
-    cdef double t = scalars[0], wd = hp[1], g, b, mu, damp, clr, eps, den, alpha, mom, avg
-    cdef double b1, b2, step, sbc2, shrink, bc2, mu_next, mu_prod, c1, c2, psi, steady
-    cdef bint first, nesterov, centered, amsgrad, decoupled
-    cdef double* buf
-    cdef double* m1
-    cdef double* m2
-    cdef double* m3
-    if code == SGD:
-        for q in range(P):
-            th[q] -= lr * (G[q] + wd * th[q])
-            if eta != NULL:
-                eta[q] = lr
-    elif code == MOMENTUM or code == NESTEROV:
-        mu = hp[2]
-        damp = hp[3]
-        buf = S
-        first = t == 1.0
-        nesterov = code == NESTEROV
-        steady = (1.0 - damp) / (1.0 - mu)
-        for q in range(P):
-            g = G[q] + wd * th[q]
-            b = g if first else mu * buf[q] + (1.0 - damp) * g
-            buf[q] = b
-            if nesterov:
-                g = g + mu * b
-            else:
-                g = b
-            th[q] -= lr * g
-            if eta != NULL:
-                eta[q] = lr * (1.0 + mu * steady) if nesterov else lr * steady
-    elif code == ADAGRAD:
-        clr = lr / (1.0 + (t - 1.0) * hp[2])
-        eps = hp[3]
-        for q in range(P):
-            g = G[q] + wd * th[q]
-            S[q] += g * g
-            den = sqrt(S[q]) + eps
-            th[q] -= clr * g / den
-            if eta != NULL:
-                eta[q] = clr / den
-    elif code == RMSPROP:
-        alpha = hp[2]
-        eps = hp[3]
-        mom = hp[4]
-        centered = hp[5] != 0.0
-        m1 = S
-        m2 = S + P
-        m3 = S + 2 * P
-        for q in range(P):
-            g = G[q] + wd * th[q]
-            m1[q] = alpha * m1[q] + (1.0 - alpha) * g * g
-            if centered:
-                m3[q] = alpha * m3[q] + (1.0 - alpha) * g
-                avg = sqrt(m1[q] - m3[q] * m3[q]) + eps
-            else:
-                avg = sqrt(m1[q]) + eps
-            if mom > 0.0:
-                m2[q] = mom * m2[q] + g / avg
-                th[q] -= lr * m2[q]
-            else:
-                th[q] -= lr * g / avg
-            if eta != NULL:
-                eta[q] = lr / (avg * (1.0 - mom))
-    elif code == ADAM or code == ADAMW:
-        b1 = hp[2]
-        b2 = hp[3]
-        eps = hp[4]
-        amsgrad = hp[5] != 0.0
-        decoupled = code == ADAMW
-        if hp[6] == 0.0:
-            step = lr / (1.0 - b1 ** t)
-            sbc2 = sqrt(1.0 - b2 ** t)
-        else:
-            step = lr
-            sbc2 = 1.0
-        shrink = 1.0 - lr * wd
-        m1 = S
-        m2 = S + P
-        m3 = S + 2 * P
-        for q in range(P):
-            g = decayed(th, G, q, wd, shrink, decoupled)
-            moments(m1, m2, q, g, b1, b2)
-            if amsgrad:
-                m3[q] = max(m3[q], m2[q])
-                den = sqrt(m3[q]) / sbc2 + eps
-            else:
-                den = sqrt(m2[q]) / sbc2 + eps
-            th[q] -= step * m1[q] / den
-            if eta != NULL:
-                eta[q] = step / den
-    elif code == ADAMAX:
-        b1 = hp[2]
-        b2 = hp[3]
-        eps = hp[4]
-        clr = lr / (1.0 - b1 ** t)
-        m1 = S
-        m2 = S + P
-        for q in range(P):
-            g = G[q] + wd * th[q]
-            m1[q] = b1 * m1[q] + (1.0 - b1) * g
-            m2[q] = max(b2 * m2[q], fabs(g) + eps)
-            th[q] -= clr * m1[q] / m2[q]
-            if eta != NULL:
-                eta[q] = clr / m2[q]
-    elif code == NADAM:
-        b1 = hp[2]
-        b2 = hp[3]
-        eps = hp[4]
-        psi = hp[5]
-        decoupled = hp[6] != 0.0
-        bc2 = 1.0 - b2 ** t
-        mu = b1 * (1.0 - 0.5 * 0.96 ** (t * psi))
-        mu_next = b1 * (1.0 - 0.5 * 0.96 ** ((t + 1.0) * psi))
-        scalars[1] *= mu
-        mu_prod = scalars[1]
-        c1 = lr * (1.0 - mu) / (1.0 - mu_prod)
-        c2 = lr * mu_next / (1.0 - mu_prod * mu_next)
-        shrink = 1.0 - lr * wd
-        m1 = S
-        m2 = S + P
-        for q in range(P):
-            g = decayed(th, G, q, wd, shrink, decoupled)
-            moments(m1, m2, q, g, b1, b2)
-            den = sqrt(m2[q] / bc2) + eps
-            th[q] -= c1 * g / den
-            th[q] -= c2 * m1[q] / den
-            if eta != NULL:
-                eta[q] = (c1 + c2) / den
-    else:
-        for q in range(P):
-            th[q] = NAN
-
-
 cdef struct Train:
     double* th
     double* S
@@ -536,22 +356,6 @@ cdef struct Train:
     const double* stdz  # NULL: no standardization (see _kernels.epoch)
     double* raw  # the parameters in the data's units (tr.th itself when stdz is NULL)
     double* avg  # NULL, or P running means and a count
-
-
-cdef void raw_theta(const double* th, const double* stdz, Py_ssize_t k, Py_ssize_t d,
-                    double* raw) noexcept nogil:
-    """As _kernels.raw_theta: parameters in the data's units from the standardized ones, O(k·d)."""
-    cdef Py_ssize_t p = d + 1, j, c, o
-    cdef double ys, shift, v
-    for j in range(k):
-        o = j * p
-        ys = stdz[2 * d + k + j]
-        shift = 0.0
-        for c in range(d):
-            v = th[o + c] / stdz[d + c]
-            shift += v * stdz[c]
-            raw[o + c] = ys * v
-        raw[o + d] = ys * (th[o + d] - shift) + stdz[2 * d + j]
 
 
 cdef void finish_batch(Train* tr, double* G, double W, Py_ssize_t k, Py_ssize_t d) noexcept nogil:
@@ -578,8 +382,8 @@ cdef void finish_batch(Train* tr, double* G, double W, Py_ssize_t k, Py_ssize_t 
                 G[o + c] = G[o + c] * scale + tr.l2 * tr.th[o + c]
             G[o + d] = G[o + d] * scale if tr.fit_intercept else 0.0
     tr.scalars[0] += 1.0
-    update(tr.code, tr.th, G, tr.S, P, tr.scalars, tr.hp, lr_at(tr.hp[0], tr.sched, tr.scalars[0]),
-           tr.eta if tr.l1 > 0.0 else NULL)
+    update(tr.code, tr.th, G, tr.S, P, tr.scalars, tr.hp, lr_at(tr.hp[0], tr.sched, tr.scalars[0]), tr.eta,
+           tr.l1 > 0.0)
     if tr.l1 > 0.0:
         for j in range(k):
             o = j * p

@@ -1,14 +1,17 @@
 """Optimizers: the one registry that drives the kernels, the tests, the benchmarks and the docs.
 
-Each class is a registry entry: its name, its integer code in the compiled kernel, the names of its
-per-coordinate state (torch's names), its reference step in :mod:`fastgd.reference`, and its hyperparameters
-with torch.optim's defaults as constructor arguments. Instances hold hyperparameters only (like
+Each class is a registry entry: its name, its integer code and the names of its packed hyperparameters in
+:mod:`fastgd._rules` (where its compiled step, e.g. ``adam_step``, is written once for both backends), the
+names of its per-coordinate state (torch's names), its reference step in :mod:`fastgd.reference`, and its
+hyperparameters with torch.optim's defaults as constructor arguments. Instances hold hyperparameters only (like
 scikit-learn estimators: ``get_params``/``set_params``, so ``clone`` and ``GridSearchCV`` reach them as
 ``optimizer__lr``); the training state lives in arrays owned by the caller.
 
-``OPTIMIZERS`` maps each name to its class. Add an optimizer by adding a class here, a branch with its code
-in ``fastgd._kernels.update`` and a step in ``fastgd.reference``; tests and benchmarks pick it up from
-``OPTIMIZERS``.
+``OPTIMIZERS`` maps each name to its class. Adding an optimizer touches three files: its rule in
+``fastgd._rules`` (a code, its ``*_HP`` names, a ``*_step`` function and one branch of ``update``; both compiled
+backends use it), its step in ``fastgd.reference``, and its class here (listed in ``OPTIMIZERS``, with a
+``variant``). Tests, golden torch trajectories (``tests/golden/make_golden.py``), benchmarks and the docs
+pick it up from ``OPTIMIZERS``.
 
 Defaults are torch's, except that ``Momentum`` and ``Nesterov`` default to ``momentum=0.9`` (torch's SGD
 defaults to 0, which would make them plain SGD). ``start_lr`` is the estimator's starting rate when the
@@ -22,6 +25,7 @@ import inspect
 import numpy as np
 
 from . import _kernels as K
+from . import _rules as R
 from . import reference
 from ._params import Params
 from ._validation import Boolean, Interval, Predicate, check_all
@@ -40,9 +44,13 @@ class Optimizer(Params):
     """Base class: hyperparameter handling shared by every optimizer."""
 
     name = None
-    code = None
+    code = None  # the rule's code in fastgd._rules
+    hp_names = R.HP_COMMON  # the rule's packed hyperparameters, in order (fastgd._rules.<NAME>_HP)
     slots = ()
     reference = None
+    # Non-default settings that exercise every branch of the rule (each class declares its own): the tests
+    # and the golden torch trajectories run each optimizer with its defaults and with these.
+    variant = None
     # The starting rate LinearRegressor uses when this optimizer is named by a string (its "adaptive" rate
     # then shrinks it as needed). Chosen on standardized data: it reaches within 1e-7 of the least-squares
     # R^2 on a well-conditioned problem and stays stable with strongly correlated features (measured with
@@ -68,15 +76,22 @@ class Optimizer(Params):
         return self
 
     # -- what the kernel and the reference need ----------------------------------------------------------
-    def _packed(self):
-        """Optimizer-specific hyperparameters, in the kernel's order (``hp[2:]``)."""
-        return ()
+    def _hp_values(self):
+        """Every hyperparameter under the name the rule uses: the parameters, with ``betas`` as beta1, beta2."""
+        values = self.get_params()
+        if "betas" in values:
+            values["beta1"], values["beta2"] = values["betas"]
+        return values
 
     def pack(self):
-        """The kernel's hyperparameter vector ``hp`` (float64, length ``HP_LEN``)."""
+        """The kernel's hyperparameter vector ``hp`` (float64, length ``HP_LEN``), in ``hp_names`` order."""
+        values = self._hp_values()
+        missing = [n for n in self.hp_names if n not in values]
+        if missing or len(self.hp_names) > K.HP_LEN:
+            raise TypeError(f"{type(self).__name__}: its rule's hp_names {self.hp_names} need {missing} (it has "
+                            f"{sorted(values)}) and at most HP_LEN = {K.HP_LEN} values")
         hp = np.zeros(K.HP_LEN)
-        values = (self.lr, self.weight_decay, *self._packed())
-        hp[: len(values)] = [float(v) for v in values]
+        hp[: len(self.hp_names)] = [float(values[n]) for n in self.hp_names]
         return hp
 
     def init_state(self, n_coords):
@@ -98,12 +113,11 @@ class Optimizer(Params):
         return out
 
 
-
-
 class SGD(Optimizer):
     """Plain (stochastic) gradient descent: θ ← θ − γ(g + λθ). torch.optim.SGD with momentum=0."""
 
-    name, code, reference = "sgd", K.SGD, staticmethod(reference.sgd)
+    name, code, hp_names, reference = "sgd", R.SGD, R.SGD_HP, staticmethod(reference.sgd)
+    variant = dict(weight_decay=0.1)
     start_lr = 0.01
 
     def __init__(self, lr=1e-3, weight_decay=0.0):
@@ -114,7 +128,8 @@ class SGD(Optimizer):
 class Momentum(Optimizer):
     """Heavy-ball momentum (torch.optim.SGD(momentum=μ, dampening=τ)): b ← μb + (1 − τ)g; θ ← θ − γb."""
 
-    name, code, reference = "momentum", K.MOMENTUM, staticmethod(reference.momentum)
+    name, code, hp_names, reference = "momentum", R.MOMENTUM, R.MOMENTUM_HP, staticmethod(reference.momentum)
+    variant = dict(dampening=0.3, weight_decay=0.1)
     start_lr = 3e-3
     slots = ("momentum_buffer",)
 
@@ -126,14 +141,12 @@ class Momentum(Optimizer):
 
     _constraints = {"momentum": [UNIT_OPEN], "dampening": [UNIT]}
 
-    def _packed(self):
-        return (self.momentum, self.dampening)
-
 
 class Nesterov(Optimizer):
     """Nesterov momentum (torch.optim.SGD(momentum=μ, nesterov=True)): b ← μb + g; θ ← θ − γ(g + μb)."""
 
-    name, code, reference = "nesterov", K.NESTEROV, staticmethod(reference.nesterov)
+    name, code, hp_names, reference = "nesterov", R.NESTEROV, R.NESTEROV_HP, staticmethod(reference.nesterov)
+    variant = dict(momentum=0.5, weight_decay=0.1)
     start_lr = 3e-3
     slots = ("momentum_buffer",)
 
@@ -144,14 +157,12 @@ class Nesterov(Optimizer):
 
     _constraints = {"momentum": [Interval(0, 1, closed="neither")]}
 
-    def _packed(self):
-        return (self.momentum, 0.0)  # torch requires dampening = 0 with nesterov
-
 
 class Adagrad(Optimizer):
     """torch.optim.Adagrad: sum ← sum + g²; θ ← θ − γ/(1 + (t − 1)η) · g/(√sum + ε)."""
 
-    name, code, reference = "adagrad", K.ADAGRAD, staticmethod(reference.adagrad)
+    name, code, hp_names, reference = "adagrad", R.ADAGRAD, R.ADAGRAD_HP, staticmethod(reference.adagrad)
+    variant = dict(lr_decay=0.1, initial_accumulator_value=0.2, weight_decay=0.1)
     start_lr = 0.1
     slots = ("sum",)
 
@@ -164,9 +175,6 @@ class Adagrad(Optimizer):
 
     _constraints = {"lr_decay": [NON_NEGATIVE], "initial_accumulator_value": [NON_NEGATIVE], "eps": [NON_NEGATIVE]}
 
-    def _packed(self):
-        return (self.lr_decay, self.eps)
-
     def init_state(self, n_coords):
         state, scalars = super().init_state(n_coords)
         state[0] = self.initial_accumulator_value
@@ -176,7 +184,8 @@ class Adagrad(Optimizer):
 class RMSprop(Optimizer):
     """torch.optim.RMSprop: v ← αv + (1 − α)g²; θ ← θ − γ g/(√v + ε) (optionally centered, with momentum)."""
 
-    name, code, reference = "rmsprop", K.RMSPROP, staticmethod(reference.rmsprop)
+    name, code, hp_names, reference = "rmsprop", R.RMSPROP, R.RMSPROP_HP, staticmethod(reference.rmsprop)
+    variant = dict(centered=True, momentum=0.5, weight_decay=0.1)
     start_lr = 3e-3
     slots = ("square_avg", "momentum_buffer", "grad_avg")
 
@@ -191,9 +200,6 @@ class RMSprop(Optimizer):
     # alpha = 1 would freeze the square average at 0 and divide every step by eps (loss 7e242): rejected
     _constraints = {"alpha": [UNIT_OPEN], "eps": [NON_NEGATIVE], "momentum": [UNIT_OPEN], "centered": [FLAG]}
 
-    def _packed(self):
-        return (self.alpha, self.eps, self.momentum, self.centered)
-
 
 class Adam(Optimizer):
     """torch.optim.Adam: bias-corrected first and second moments; θ ← θ − γ m̂/(√v̂ + ε); optional AMSGrad.
@@ -202,7 +208,8 @@ class Adam(Optimizer):
     match torch.
     """
 
-    name, code, reference = "adam", K.ADAM, staticmethod(reference.adam)
+    name, code, hp_names, reference = "adam", R.ADAM, R.ADAM_HP, staticmethod(reference.adam)
+    variant = dict(amsgrad=True, weight_decay=0.1)
     start_lr = 0.01
     slots = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
 
@@ -217,14 +224,12 @@ class Adam(Optimizer):
 
     _constraints = {"betas": [BETAS], "eps": [NON_NEGATIVE], "amsgrad": [FLAG], "bias_correction": [FLAG]}
 
-    def _packed(self):
-        return (*self.betas, self.eps, self.amsgrad, not self.bias_correction)
-
 
 class AdamW(Adam):
     """torch.optim.AdamW: Adam with decoupled weight decay θ ← θ(1 − γλ) before the step."""
 
-    name, code, reference = "adamw", K.ADAMW, staticmethod(reference.adamw)
+    name, code, hp_names, reference = "adamw", R.ADAMW, R.ADAMW_HP, staticmethod(reference.adamw)
+    variant = dict(amsgrad=True, weight_decay=0.05)
     start_lr = 0.01
 
     def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False,
@@ -236,7 +241,8 @@ class AdamW(Adam):
 class Adamax(Optimizer):
     """torch.optim.Adamax: infinity-norm Adam, u ← max(β₂u, abs(g) + ε); θ ← θ − γ m/((1 − β₁ᵗ)u)."""
 
-    name, code, reference = "adamax", K.ADAMAX, staticmethod(reference.adamax)
+    name, code, hp_names, reference = "adamax", R.ADAMAX, R.ADAMAX_HP, staticmethod(reference.adamax)
+    variant = dict(weight_decay=0.1, betas=(0.8, 0.99))
     start_lr = 0.02
     slots = ("exp_avg", "exp_inf")
 
@@ -248,14 +254,12 @@ class Adamax(Optimizer):
 
     _constraints = {"betas": [BETAS], "eps": [NON_NEGATIVE]}
 
-    def _packed(self):
-        return (*self.betas, self.eps)
-
 
 class NAdam(Optimizer):
     """torch.optim.NAdam: Adam with Nesterov momentum and momentum decay ψ."""
 
-    name, code, reference = "nadam", K.NADAM, staticmethod(reference.nadam)
+    name, code, hp_names, reference = "nadam", R.NADAM, R.NADAM_HP, staticmethod(reference.nadam)
+    variant = dict(weight_decay=0.1, decoupled_weight_decay=True, momentum_decay=1e-2)
     start_lr = 6e-3
     slots = ("exp_avg", "exp_avg_sq")
 
@@ -271,11 +275,26 @@ class NAdam(Optimizer):
     _constraints = {"betas": [BETAS], "eps": [NON_NEGATIVE], "momentum_decay": [NON_NEGATIVE],
                     "decoupled_weight_decay": [FLAG]}
 
-    def _packed(self):
-        return (*self.betas, self.eps, self.momentum_decay, self.decoupled_weight_decay)
+
+class Adadelta(Optimizer):
+    """torch.optim.Adadelta: v ← ρv + (1 − ρ)g²; Δ = √(u + ε)/√(v + ε)·g; u ← ρu + (1 − ρ)Δ²; θ ← θ − γΔ."""
+
+    name, code, hp_names, reference = "adadelta", R.ADADELTA, R.ADADELTA_HP, staticmethod(reference.adadelta)
+    variant = dict(rho=0.8, eps=1e-4, weight_decay=0.1)
+    start_lr = 1.0
+    slots = ("square_avg", "acc_delta")
+
+    def __init__(self, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0):
+        self.lr = lr
+        self.rho = rho
+        self.eps = eps
+        self.weight_decay = weight_decay
+
+    _constraints = {"rho": [UNIT], "eps": [NON_NEGATIVE]}
 
 
-OPTIMIZERS = {cls.name: cls for cls in (SGD, Momentum, Nesterov, Adagrad, RMSprop, Adam, AdamW, Adamax, NAdam)}
+OPTIMIZERS = {cls.name: cls for cls in (SGD, Momentum, Nesterov, Adagrad, RMSprop, Adam, AdamW, Adamax, NAdam,
+                                        Adadelta)}
 
 
 def get_optimizer(optimizer):

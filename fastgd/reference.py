@@ -188,6 +188,17 @@ def nadam(theta, grad, state, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_deca
     return (c1 + c2) / den
 
 
+def adadelta(theta, grad, state, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0):
+    """v ← ρv + (1 − ρ)g²; Δ = √(u + ε)/√(v + ε)·g; u ← ρu + (1 − ρ)Δ²; θ ← θ − γΔ (v: square_avg, u: acc_delta)."""
+    g = grad + weight_decay * theta
+    state["square_avg"] = rho * state["square_avg"] + (1 - rho) * g * g
+    scale = np.sqrt(state["acc_delta"] + eps) / np.sqrt(state["square_avg"] + eps)
+    delta = scale * g
+    state["acc_delta"] = rho * state["acc_delta"] + (1 - rho) * delta * delta
+    theta -= lr * delta
+    return lr * scale
+
+
 # ----------------------------------------------------------------------------------------------------------
 # A whole epoch
 

@@ -8,19 +8,10 @@ import numpy as np
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
 
-# torch.optim class running each fastgd optimizer's algorithm. Momentum and Nesterov are torch's SGD with
-# momentum (and nesterov=True); fastgd gives them momentum=0.9 by default where torch's SGD has 0.
-TORCH_CLASSES = {
-    "sgd": "SGD",
-    "momentum": "SGD",
-    "nesterov": "SGD",
-    "adagrad": "Adagrad",
-    "rmsprop": "RMSprop",
-    "adam": "Adam",
-    "adamw": "AdamW",
-    "adamax": "Adamax",
-    "nadam": "NAdam",
-}
+# torch.optim class running each fastgd optimizer's algorithm: the registry class's own name, except that
+# Momentum and Nesterov are torch's SGD with momentum (and nesterov=True); fastgd gives them momentum=0.9 by
+# default where torch's SGD has 0.
+TORCH_CLASSES = {"momentum": "SGD", "nesterov": "SGD"}
 
 
 def torch_optimizer_args(optimizer):
@@ -36,7 +27,7 @@ def torch_optimizer_args(optimizer):
         hp["nesterov"] = True
     if "betas" in hp:
         hp["betas"] = tuple(hp["betas"])
-    return TORCH_CLASSES[optimizer.name], hp
+    return TORCH_CLASSES.get(optimizer.name, type(optimizer).__name__), hp
 
 
 # -- golden trajectories (tests/golden/*.npz, written by tests/golden/make_golden.py) -----------------------

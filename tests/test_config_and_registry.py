@@ -1,17 +1,20 @@
 import inspect
+import os
+import subprocess
+import sys
 
 import numba
 import numpy as np
 import pytest
 
 import fastgd
-from fastgd import _config, _kernels, reference
+from fastgd import _config, _kernels, _rules, reference
 from fastgd import optimizers as O
 from fastgd.optimizers import OPTIMIZERS
 
 
 def _dispatchers():
-    for module in (_kernels,):
+    for module in (_kernels, _rules):  # _kernels jits the shared rules in place
         for name, obj in vars(module).items():
             if isinstance(obj, numba.core.registry.CPUDispatcher):
                 yield f"{module.__name__}.{name}", obj
@@ -47,6 +50,11 @@ def test_registry_is_consistent():
             assert ref_defaults[key] == value, (name, key)
         state, scalars = opt.init_state(7)
         assert state.shape == (len(cls.slots), 7) and scalars.shape == (_kernels.N_SCALARS,)
+        # its rule is one grep away (``<name>_step`` in fastgd._rules), its packed names start with the common
+        # ones (the epoch reads hp[0] as the base rate), and it declares the variant the tests run
+        assert hasattr(_rules, f"{name}_step"), f"fastgd._rules has no {name}_step"
+        assert cls.hp_names[: len(_rules.HP_COMMON)] == _rules.HP_COMMON, name
+        assert cls.__dict__.get("variant"), f"{cls.__name__} declares no variant"
 
 
 def test_torch_defaults():
@@ -108,3 +116,44 @@ def test_lr_schedule_formulas():
 
 def test_package_surface():
     assert fastgd.OPTIMIZERS is OPTIMIZERS and fastgd.__version__
+
+
+def test_rules_run_without_cython():
+    """fastgd._rules is Cython pure-Python mode, but Cython is only a build requirement: without it the module
+    takes its decorators and types from fastgd._cython_shim and Numba jits it as before."""
+    code = """if True:
+        import sys
+        sys.modules["cython"] = None  # as if Cython were not installed
+        import numpy as np
+        from fastgd import _kernels as K, _rules as R
+        from fastgd.optimizers import Adam
+        assert R.cython.__name__ == "fastgd._cython_shim" and R.math.__name__ == "math"
+        opt = Adam(lr=0.1, amsgrad=True)
+        state, scalars = opt.init_state(3)
+        scalars[0] = 1.0
+        th, G = np.ones(3), np.array([1.0, -2.0, 0.5])
+        K.update(opt.code, th, G, state, scalars, opt.pack(), 0.1, np.empty(0))
+        ref = np.ones(3)
+        opt.reference_step()(ref, G.copy(), {**opt.state_dict(*opt.init_state(3)), "step": 1})
+        assert np.allclose(th, ref, rtol=1e-14, atol=0), (th, ref)
+        print("ok")
+    """
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
+
+
+def test_kernels_cache_is_invalidated_by_an_edited_rule():
+    """_kernels' cached epochs contain the rules of _rules.py: their cache stamp must include that file's."""
+    locator = _kernels.epoch._cache._impl._locator
+    assert type(locator).__name__ == "_DependentCacheLocator"
+    assert any(f.endswith("_rules.py") for f in locator._deps)
+    stamp, deps = locator.get_source_stamp()
+    assert deps[0] == (os.stat(locator._deps[0]).st_mtime_ns, os.stat(locator._deps[0]).st_size)
+
+
+def test_state_rows_declared_with_the_rules_match_the_registry():
+    """The kernels check a state against fastgd._rules.STATE_ROWS; the registry names the same slots."""
+    from fastgd import _rules
+
+    for cls in OPTIMIZERS.values():
+        assert _rules.STATE_ROWS[cls.code] == len(cls.slots), cls.name

@@ -14,6 +14,7 @@ import scipy.sparse as sp
 
 from fastgd import _engine, _training
 from fastgd import _kernels as K
+from fastgd._rules import STATE_ROWS
 from fastgd.optimizers import OPTIMIZERS
 
 N, D = 200, 5
@@ -60,7 +61,8 @@ BAD_EPOCH = [
     (dict(order=np.array([0, 7], dtype=np.int64)), "adam", r"order holds batch index 7, outside \[0, n_batches = 7\)"),
     (dict(order=np.array([-1], dtype=np.int64)), "adam", "order holds batch index -1"),
     (dict(batch_size=0), "adam", "batch_size must be a positive int, got 0"),
-    (dict(code=9), "adam", r"optimizer code must be in \[0, 9\), got 9"),
+    (dict(code=len(STATE_ROWS)), "adam",
+     rf"optimizer code must be in \[0, {len(STATE_ROWS)}\), got {len(STATE_ROWS)}"),
     (dict(code=-1), "adam", "optimizer code must be in"),
 ]
 

@@ -5,7 +5,7 @@ checked against torch without installing torch. Regenerate after changing an opt
 variants in tests/conftest.py, or the problem below; in an environment with torch and fastgd's dependencies::
 
     pip install torch==2.13.0          # the version the committed files were made with
-    python tests/golden/make_golden.py
+    python tests/golden/make_golden.py [name ...]   # all optimizers, or only the named ones (e.g. a new one)
 
 The problem: linear regression with an intercept, 200 x 5 float64 features (columns of different scales),
 one output, mean squared error, mini-batches of 72 rows (72, 72 and a last one of 56) visited in the order
@@ -18,7 +18,8 @@ per optimizer in fastgd.optimizers.OPTIMIZERS and variant:
 
 * ``default``: the fastgd optimizer's defaults (torch's defaults; Momentum and Nesterov add momentum=0.9);
   the script checks that torch's own defaults are these values.
-* ``variant``: the non-default settings of ``VARIANTS`` in tests/conftest.py, with lr = 0.1 so the run
+* ``variant``: the non-default settings of ``VARIANTS`` in tests/conftest.py (each registry entry's
+  ``variant``), with lr = 0.1 so the run
   gets near the optimum within 51 steps (there AMSGrad's running maximum starts to bind).
 
 Each trajectory file holds ``params`` (steps + 1, 6): [w_1..w_5, b] before the first step and after each
@@ -140,18 +141,21 @@ def generate(torch, problem, name, variant):
     return out
 
 
-def cases():
-    return [(name, variant) for name in sorted(OPTIMIZERS) for variant in ("default", "variant")]
+def cases(names=None):
+    unknown = sorted(set(names or ()) - set(OPTIMIZERS))
+    if unknown:
+        raise SystemExit(f"unknown optimizers {unknown}; the registry has {sorted(OPTIMIZERS)}")
+    return [(name, variant) for name in sorted(names or OPTIMIZERS) for variant in ("default", "variant")]
 
 
-def main():
+def main(names=None):
     import torch
 
     torch.set_default_dtype(torch.float64)
     torch.set_num_threads(1)
     problem = make_problem()
     np.savez_compressed(HERE / "problem.npz", **problem)
-    for name, variant in cases():
+    for name, variant in cases(names):
         out = generate(torch, problem, name, variant)
         np.savez_compressed(HERE / golden_name(name, variant), **out)
         print(f"{golden_name(name, variant):22s} loss {out['loss'][0]:9.4f} -> {out['loss'][-1]:9.4f}  "
@@ -160,4 +164,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

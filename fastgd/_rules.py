@@ -1,0 +1,418 @@
+# cython: language_level=3, cdivision=True, cpow=True, infer_types=True
+"""The optimizer update rules and the learning-rate schedule, written once for both compiled backends.
+
+This file is the one copy of each rule in compiled code (the readable, independent specification is
+:mod:`fastgd.reference`; tests compare them). It is ordinary Python in Cython's pure-Python mode:
+
+* Numba: ``fastgd._kernels`` jits every function here with ``fastgd._config.jit`` (in place, so that the
+  calls between them resolve to the jitted versions).
+* Cython: CMakeLists.txt compiles this same file into the extension ``fastgd._native_rules`` (C functions
+  without the GIL: the decorators and annotations below are its C declarations); ``fastgd._native``
+  cimports ``update`` and ``lr_at`` from it (``fastgd/_native_rules.pxd``).
+
+Arrays are flat float64 vectors of P coordinates (``k * (d + 1)``: theta's flattened layout): ``th`` the
+parameters, ``G`` the gradient (penalty included), ``eta`` (written when ``want_eta``) each coordinate's
+effective step size, which the l1 proximal step uses. ``S`` is the optimizer state, slot i of coordinate q at
+``S[i * P + q]`` in the order of the registry entry's ``slots`` (torch's state names). ``scalars[0]`` is the
+step count t, already incremented for this update; ``scalars[1]`` NAdam's running product of momentum
+coefficients. ``hp`` holds the hyperparameters in the order of the rule's ``*_HP`` names (always
+``HP_COMMON`` first); ``fastgd.optimizers.Optimizer.pack`` builds it from those names, so each position is
+named here and nowhere else.
+
+Adding an optimizer: its code, its ``*_HP`` names and its ``*_step`` function here, one branch in
+``update``; its step in ``fastgd.reference``; its registry entry (a class in ``fastgd.optimizers``). Tests,
+benchmarks and docs pick it up from the registry. (Numba's cache checks only a function's own file;
+``fastgd._kernels`` adds this file's stamp to its own, so its cached epochs are recompiled after an edit here.)
+"""
+
+try:
+    import cython
+except ImportError:  # Cython is needed to build fastgd, not to run it
+    from . import _cython_shim as cython
+try:
+    from cython.cimports.libc import math  # compiled: C's libm
+except ImportError:
+    import math  # Python's (Numba compiles it to the same libm calls)
+
+Vec = cython.typedef(cython.pointer[cython.double])
+CVec = cython.typedef(cython.pointer[cython.const[cython.double]])
+Index = cython.typedef(cython.Py_ssize_t)
+NAN = cython.declare(cython.double, float("nan"))
+
+# Every optimizer's hp starts with these; the compiled epoch reads the base rate as hp[0].
+HP_COMMON = ("lr", "weight_decay")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# shared pieces
+
+
+@cython.cfunc
+@cython.nogil
+@cython.exceptval(check=False)
+def _decayed(th: Vec, G: CVec, q: Index, wd: cython.double, shrink: cython.double,
+             decoupled: cython.bint) -> cython.double:
+    """Coordinate q's gradient after torch's weight decay: coupled, g + λθ; or decoupled, θ ← θ(1 − γλ)."""
+    if decoupled:
+        th[q] *= shrink
+        return G[q]
+    return G[q] + wd * th[q]
+
+
+@cython.cfunc
+@cython.nogil
+@cython.exceptval(check=False)
+def _moments(S: Vec, P: Index, q: Index, g: cython.double, b1: cython.double, b2: cython.double) -> cython.void:
+    """Adam-style moving averages of g (slot 0, exp_avg) and g² (slot 1, exp_avg_sq) for coordinate q."""
+    S[q] = b1 * S[q] + (1.0 - b1) * g
+    S[P + q] = b2 * S[P + q] + (1.0 - b2) * g * g
+
+
+# ----------------------------------------------------------------------------------------------------------
+# one step function per optimizer: (th, G, S, P, scalars, hp, lr, eta, want_eta), lr = this step's rate
+
+
+SGD = cython.declare(cython.int, 0)
+SGD_HP = HP_COMMON
+
+
+@cython.cfunc
+@cython.nogil
+@cython.exceptval(check=False)
+def sgd_step(th: Vec, G: CVec, S: Vec, P: Index, scalars: Vec, hp: CVec, lr: cython.double, eta: Vec,
+             want_eta: cython.bint) -> cython.void:
+    """θ ← θ − γ(g + λθ)."""
+    wd = hp[1]
+    for q in range(P):
+        th[q] -= lr * (G[q] + wd * th[q])
+        if want_eta:
+            eta[q] = lr
+
+
+@cython.cfunc
+@cython.nogil
+@cython.exceptval(check=False)
+def _heavy_ball(th: Vec, G: CVec, S: Vec, P: Index, t: cython.double, lr: cython.double, wd: cython.double,
+                mu: cython.double, damp: cython.double, nesterov: cython.bint, eta: Vec,
+                want_eta: cython.bint) -> cython.void:
+    """b ← g on the first step, then μb + (1 − τ)g (slot 0, momentum_buffer); θ ← θ − γb, or γ(g + μb)."""
+    steady = (1.0 - damp) / (1.0 - mu)
+    e = lr * (1.0 + mu * steady) if nesterov else lr * steady
+    for q in range(P):
+        g = G[q] + wd * th[q]
+        b = g if t == 1.0 else mu * S[q] + (1.0 - damp) * g
+        S[q] = b
+        th[q] -= lr * (g + mu * b if nesterov else b)
+        if want_eta:
+            eta[q] = e
+
+
+MOMENTUM = cython.declare(cython.int, 1)
+MOMENTUM_HP = HP_COMMON + ("momentum", "dampening")
+
+
+@cython.cfunc
+@cython.nogil
+@cython.exceptval(check=False)
+def momentum_step(th: Vec, G: CVec, S: Vec, P: Index, scalars: Vec, hp: CVec, lr: cython.double, eta: Vec,
+                  want_eta: cython.bint) -> cython.void:
+    _heavy_ball(th, G, S, P, scalars[0], lr, hp[1], hp[2], hp[3], False, eta, want_eta)
+
+
+NESTEROV = cython.declare(cython.int, 2)
+NESTEROV_HP = HP_COMMON + ("momentum",)
+
+
+@cython.cfunc
+@cython.nogil
+@cython.exceptval(check=False)
+def nesterov_step(th: Vec, G: CVec, S: Vec, P: Index, scalars: Vec, hp: CVec, lr: cython.double, eta: Vec,
+                  want_eta: cython.bint) -> cython.void:
+    _heavy_ball(th, G, S, P, scalars[0], lr, hp[1], hp[2], 0.0, True, eta, want_eta)  # torch: dampening 0
+
+
+ADAGRAD = cython.declare(cython.int, 3)
+ADAGRAD_HP = HP_COMMON + ("lr_decay", "eps")
+
+
+@cython.cfunc
+@cython.nogil
+@cython.exceptval(check=False)
+def adagrad_step(th: Vec, G: CVec, S: Vec, P: Index, scalars: Vec, hp: CVec, lr: cython.double, eta: Vec,
+                 want_eta: cython.bint) -> cython.void:
+    """sum ← sum + g² (slot 0); θ ← θ − γ/(1 + (t − 1)η) · g/(√sum + ε)."""
+    wd = hp[1]
+    clr = lr / (1.0 + (scalars[0] - 1.0) * hp[2])
+    eps = hp[3]
+    for q in range(P):
+        g = G[q] + wd * th[q]
+        S[q] += g * g
+        den = math.sqrt(S[q]) + eps
+        th[q] -= clr * g / den
+        if want_eta:
+            eta[q] = clr / den
+
+
+RMSPROP = cython.declare(cython.int, 4)
+RMSPROP_HP = HP_COMMON + ("alpha", "eps", "momentum", "centered")
+
+
+@cython.cfunc
+@cython.nogil
+@cython.exceptval(check=False)
+def rmsprop_step(th: Vec, G: CVec, S: Vec, P: Index, scalars: Vec, hp: CVec, lr: cython.double, eta: Vec,
+                 want_eta: cython.bint) -> cython.void:
+    """v ← αv + (1 − α)g²; centered: ḡ ← αḡ + (1 − α)g, v − ḡ²; b ← μb + g/(√v + ε); θ ← θ − γb."""
+    wd = hp[1]
+    alpha = hp[2]
+    eps = hp[3]
+    mom = hp[4]
+    centered = hp[5]  # a flag: 0.0 or 1.0
+    buf = P  # slot offsets: square_avg 0, momentum_buffer P, grad_avg 2P
+    gavg = 2 * P
+    for q in range(P):
+        g = G[q] + wd * th[q]
+        S[q] = alpha * S[q] + (1.0 - alpha) * g * g
+        if centered:
+            S[gavg + q] = alpha * S[gavg + q] + (1.0 - alpha) * g
+            avg = math.sqrt(S[q] - S[gavg + q] * S[gavg + q]) + eps
+        else:
+            avg = math.sqrt(S[q]) + eps
+        if mom > 0.0:
+            S[buf + q] = mom * S[buf + q] + g / avg
+            th[q] -= lr * S[buf + q]
+        else:
+            th[q] -= lr * g / avg
+        if want_eta:
+            eta[q] = lr / (avg * (1.0 - mom))
+
+
+ADAM = cython.declare(cython.int, 5)
+ADAMW = cython.declare(cython.int, 6)
+ADAM_HP = ADAMW_HP = HP_COMMON + ("beta1", "beta2", "eps", "amsgrad", "bias_correction")
+
+
+@cython.cfunc
+@cython.nogil
+@cython.exceptval(check=False)
+def _adam(th: Vec, G: CVec, S: Vec, P: Index, t: cython.double, hp: CVec, lr: cython.double, eta: Vec,
+          want_eta: cython.bint, decoupled: cython.bint) -> cython.void:
+    """Bias-corrected moments (slots exp_avg, exp_avg_sq, max_exp_avg_sq); θ ← θ − γ m̂/(√v̂ + ε)."""
+    wd = hp[1]
+    b1 = hp[2]
+    b2 = hp[3]
+    eps = hp[4]
+    amsgrad = hp[5]  # a flag: 0.0 or 1.0
+    if hp[6]:  # bias correction (torch always corrects; switching it off is a fastgd extension)
+        step = lr / (1.0 - b1**t)
+        sbc2 = math.sqrt(1.0 - b2**t)
+    else:
+        step = lr
+        sbc2 = 1.0
+    shrink = 1.0 - lr * wd
+    vmax = 2 * P  # slot offset of max_exp_avg_sq
+    for q in range(P):
+        g = _decayed(th, G, q, wd, shrink, decoupled)
+        _moments(S, P, q, g, b1, b2)
+        if amsgrad:
+            S[vmax + q] = max(S[vmax + q], S[P + q])
+            den = math.sqrt(S[vmax + q]) / sbc2 + eps
+        else:
+            den = math.sqrt(S[P + q]) / sbc2 + eps
+        th[q] -= step * S[q] / den
+        if want_eta:
+            eta[q] = step / den
+
+
+@cython.cfunc
+@cython.nogil
+@cython.exceptval(check=False)
+def adam_step(th: Vec, G: CVec, S: Vec, P: Index, scalars: Vec, hp: CVec, lr: cython.double, eta: Vec,
+              want_eta: cython.bint) -> cython.void:
+    _adam(th, G, S, P, scalars[0], hp, lr, eta, want_eta, False)
+
+
+@cython.cfunc
+@cython.nogil
+@cython.exceptval(check=False)
+def adamw_step(th: Vec, G: CVec, S: Vec, P: Index, scalars: Vec, hp: CVec, lr: cython.double, eta: Vec,
+               want_eta: cython.bint) -> cython.void:
+    _adam(th, G, S, P, scalars[0], hp, lr, eta, want_eta, True)
+
+
+ADAMAX = cython.declare(cython.int, 7)
+ADAMAX_HP = HP_COMMON + ("beta1", "beta2", "eps")
+
+
+@cython.cfunc
+@cython.nogil
+@cython.exceptval(check=False)
+def adamax_step(th: Vec, G: CVec, S: Vec, P: Index, scalars: Vec, hp: CVec, lr: cython.double, eta: Vec,
+                want_eta: cython.bint) -> cython.void:
+    """m ← β₁m + (1 − β₁)g (slot 0); u ← max(β₂u, abs(g) + ε) (slot 1); θ ← θ − γ m/((1 − β₁ᵗ)u)."""
+    wd = hp[1]
+    b1 = hp[2]
+    b2 = hp[3]
+    eps = hp[4]
+    clr = lr / (1.0 - b1 ** scalars[0])
+    for q in range(P):
+        g = G[q] + wd * th[q]
+        S[q] = b1 * S[q] + (1.0 - b1) * g
+        S[P + q] = max(b2 * S[P + q], abs(g) + eps)
+        th[q] -= clr * S[q] / S[P + q]
+        if want_eta:
+            eta[q] = clr / S[P + q]
+
+
+NADAM = cython.declare(cython.int, 8)
+NADAM_HP = HP_COMMON + ("beta1", "beta2", "eps", "momentum_decay", "decoupled_weight_decay")
+
+
+@cython.cfunc
+@cython.nogil
+@cython.exceptval(check=False)
+def nadam_step(th: Vec, G: CVec, S: Vec, P: Index, scalars: Vec, hp: CVec, lr: cython.double, eta: Vec,
+               want_eta: cython.bint) -> cython.void:
+    """Adam with Nesterov momentum and momentum decay ψ (μₜ = β₁(1 − ½·0.96^(tψ)), product in scalars[1])."""
+    t = scalars[0]
+    wd = hp[1]
+    b1 = hp[2]
+    b2 = hp[3]
+    eps = hp[4]
+    psi = hp[5]
+    bc2 = 1.0 - b2**t
+    mu = b1 * (1.0 - 0.5 * 0.96 ** (t * psi))
+    mu_next = b1 * (1.0 - 0.5 * 0.96 ** ((t + 1.0) * psi))
+    scalars[1] *= mu
+    mu_prod = scalars[1]
+    c1 = lr * (1.0 - mu) / (1.0 - mu_prod)
+    c2 = lr * mu_next / (1.0 - mu_prod * mu_next)
+    shrink = 1.0 - lr * wd
+    for q in range(P):
+        g = _decayed(th, G, q, wd, shrink, hp[6] != 0.0)  # hp[6]: decoupled weight decay
+        _moments(S, P, q, g, b1, b2)
+        den = math.sqrt(S[P + q] / bc2) + eps
+        th[q] -= c1 * g / den
+        th[q] -= c2 * S[q] / den
+        if want_eta:
+            eta[q] = (c1 + c2) / den
+
+
+ADADELTA = cython.declare(cython.int, 9)
+ADADELTA_HP = HP_COMMON + ("rho", "eps")
+
+
+@cython.cfunc
+@cython.nogil
+@cython.exceptval(check=False)
+def adadelta_step(th: Vec, G: CVec, S: Vec, P: Index, scalars: Vec, hp: CVec, lr: cython.double, eta: Vec,
+                  want_eta: cython.bint) -> cython.void:
+    """v ← ρv + (1 − ρ)g² (slot 0); Δ = √(u + ε)/√(v + ε)·g; u ← ρu + (1 − ρ)Δ² (slot 1); θ ← θ − γΔ."""
+    wd = hp[1]
+    rho = hp[2]
+    eps = hp[3]
+    for q in range(P):
+        g = G[q] + wd * th[q]
+        S[q] = rho * S[q] + (1.0 - rho) * g * g
+        scale = math.sqrt(S[P + q] + eps) / math.sqrt(S[q] + eps)
+        delta = scale * g
+        S[P + q] = rho * S[P + q] + (1.0 - rho) * delta * delta
+        th[q] -= lr * delta
+        if want_eta:
+            eta[q] = lr * scale
+
+
+# ----------------------------------------------------------------------------------------------------------
+# dispatch, schedule and standardization (what the compiled epochs call once per batch)
+
+
+# State rows (slots) each optimizer code needs, in code order: the kernels check the state they are handed
+# against it (fastgd.optimizers' ``slots`` name them; a test checks the two agree).
+STATE_ROWS = (0, 1, 1, 1, 3, 3, 3, 2, 2, 2)
+
+
+@cython.cfunc
+@cython.nogil
+@cython.exceptval(check=False)
+def update(code: cython.int, th: Vec, G: CVec, S: Vec, P: Index, scalars: Vec, hp: CVec, lr: cython.double,
+           eta: Vec, want_eta: cython.bint) -> cython.void:
+    """One step of optimizer ``code`` on every coordinate; an unknown code sets th to NaN (reported as divergence)."""
+    if code == SGD:
+        sgd_step(th, G, S, P, scalars, hp, lr, eta, want_eta)
+    elif code == MOMENTUM:
+        momentum_step(th, G, S, P, scalars, hp, lr, eta, want_eta)
+    elif code == NESTEROV:
+        nesterov_step(th, G, S, P, scalars, hp, lr, eta, want_eta)
+    elif code == ADAGRAD:
+        adagrad_step(th, G, S, P, scalars, hp, lr, eta, want_eta)
+    elif code == RMSPROP:
+        rmsprop_step(th, G, S, P, scalars, hp, lr, eta, want_eta)
+    elif code == ADAM:
+        adam_step(th, G, S, P, scalars, hp, lr, eta, want_eta)
+    elif code == ADAMW:
+        adamw_step(th, G, S, P, scalars, hp, lr, eta, want_eta)
+    elif code == ADAMAX:
+        adamax_step(th, G, S, P, scalars, hp, lr, eta, want_eta)
+    elif code == NADAM:
+        nadam_step(th, G, S, P, scalars, hp, lr, eta, want_eta)
+    elif code == ADADELTA:
+        adadelta_step(th, G, S, P, scalars, hp, lr, eta, want_eta)
+    else:
+        for q in range(P):
+            th[q] = NAN
+
+
+# Learning-rate schedule codes (fastgd.schedules packs sched = [code, warm-up steps, params...]).
+CONSTANT = cython.declare(cython.int, 0)
+INVSCALING = cython.declare(cython.int, 1)
+EXPONENTIAL = cython.declare(cython.int, 2)
+STEP = cython.declare(cython.int, 3)
+COSINE = cython.declare(cython.int, 4)
+
+
+@cython.cfunc
+@cython.nogil
+@cython.exceptval(check=False)
+def lr_at(lr: cython.double, sched: CVec, t: cython.double) -> cython.double:
+    """Learning rate of update number ``t`` (t = 1 for the first update); see fastgd.schedules."""
+    warm = sched[1]
+    if warm > 0 and t <= warm:
+        return lr * t / warm
+    u = t - warm  # updates since the end of warm-up, >= 1
+    code = sched[0]
+    if code == CONSTANT:
+        return lr
+    if code == INVSCALING:  # lr / u**power_t
+        return lr / u ** sched[2]
+    if code == EXPONENTIAL:  # lr * gamma**(u - 1)
+        return lr * sched[2] ** (u - 1.0)
+    if code == STEP:  # lr * gamma**floor((u - 1) / step_size)
+        return lr * sched[2] ** math.floor((u - 1.0) / sched[3])
+    if code == COSINE:  # cosine annealing from lr to eta_min over T_max updates, then eta_min
+        T = sched[2]
+        eta_min = sched[3]
+        v = min(u - 1.0, T)
+        return eta_min + (lr - eta_min) * (1.0 + math.cos(math.pi * v / T)) / 2.0
+    return NAN  # unknown code: poisons the weights so the caller reports it
+
+
+@cython.cfunc
+@cython.nogil
+@cython.exceptval(check=False)
+def raw_theta(th: CVec, stdz: CVec, k: Index, d: Index, raw: Vec) -> cython.void:
+    """Parameters in the data's units from the standardized ones: raw = what X and Y meet (flat, as th).
+
+    ``stdz = [x_mean (d), x_scale (d), y_mean (k), y_scale (k)]``. Per output j, with w = th[j, :d] and
+    b = th[j, d]: raw weights y_scale·w / x_scale, raw intercept y_scale·(b − Σ w·x_mean / x_scale) + y_mean.
+    O(k·d): this is how standardization costs nothing per row.
+    """
+    p = d + 1
+    for j in range(k):
+        o = j * p
+        ys = stdz[2 * d + k + j]
+        shift = 0.0
+        for c in range(d):
+            v = th[o + c] / stdz[d + c]
+            shift += v * stdz[c]
+            raw[o + c] = ys * v
+        raw[o + d] = ys * (th[o + d] - shift) + stdz[2 * d + j]
