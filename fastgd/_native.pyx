@@ -6,9 +6,9 @@ Same arrays, integer codes and algorithms as fastgd._kernels (see its docstring 
 backends can be checked against each other and against fastgd.reference. The GIL is released for the whole
 epoch. With OpenMP, the parallel epoch runs in one parallel region with the task protocol of
 fastgd._kernels._epoch_team (see ``fastgd_team`` below): each batch is split into one task per thread, a
-contiguous run of its fixed row chunks (each chunk into its own padded buffer); threads claim tasks from an
-atomic counter; the thread that completes a batch's last task sums the buffers in chunk order, applies the
-update and publishes the next batch. Waiting threads spin briefly, then sleep on a futex (OpenMP's own
+contiguous run of its fixed row chunks (each chunk into its own padded buffer); threads claim tasks of the
+published batch from an atomic counter (never one of a batch not yet published); the thread that completes
+a batch's last task sums the buffers in chunk order, applies the update and publishes the next batch. Waiting threads spin briefly, then sleep on a futex (OpenMP's own
 barriers spin 300,000 times and collapsed under oversubscription). In a child forked after a thread team
 ran (fastgd._config.sequential_only) every entry point takes a path that opens no OpenMP region. Without
 OpenMP the same code runs on one thread.
@@ -27,22 +27,29 @@ cdef extern from *:
     #include <omp.h>
     #define FASTGD_OPENMP 1
     static int fastgd_omp_max_threads(void) { return omp_get_max_threads(); }
+    static int fastgd_omp_thread_num(void) { return omp_get_thread_num(); }
     #else
+    static int fastgd_omp_thread_num(void) { return 0; }
     #define FASTGD_OPENMP 0
     static int fastgd_omp_max_threads(void) { return 1; }
     #endif
     """
     int FASTGD_OPENMP
     int fastgd_omp_max_threads() nogil
+    int fastgd_omp_thread_num() nogil
 
 
 cdef extern from *:
     """
     /* Synchronization of the parallel epoch (the protocol of fastgd._kernels._epoch_team): every chunk of
-       every batch is a task, numbered in visiting order; threads claim task numbers from an atomic counter;
-       a thread holding a task of a batch not yet published waits for it; the thread that completes a
-       batch's last task reduces, updates and publishes the next batch. A thread that is descheduled while
-       holding no task delays nobody: the others take all the tasks.
+       every batch is a task, numbered in visiting order; threads claim task numbers from an atomic counter,
+       but only those of the published batch (fastgd_try_claim): a thread that finds them all taken waits
+       for the next batch holding no task, so a waiter that the OS deschedules (a busy host, more threads
+       than cores) delays nobody -- the running threads take all of the next batch. (Claiming the next
+       task before its batch was published, as before, left a sleeping waiter holding a share the others
+       had to wait for: benchmarks/oversubscription.py, 2 processes x 2 threads on 2 cores, 200,000 x 100,
+       B = 256: 84 and 56 ms per epoch instead of 93 and 94 ms, two alternating runs at load 6.) The
+       thread that completes a batch's last task reduces, updates and publishes the next batch.
 
        Waiting: OpenMP's barriers spin for GOMP_SPINCOUNT (300,000 by default; read once when libgomp loads,
        it cannot be changed afterwards) before sleeping: with more threads than cores (two processes with
@@ -77,7 +84,6 @@ cdef extern from *:
     } fastgd_team;
 
     static void fastgd_team_init(fastgd_team* t) { t->next_task = 0; t->done = 0; t->published = 0; t->sleepers = 0; }
-    static long long fastgd_claim(fastgd_team* t) { return __atomic_fetch_add(&t->next_task, 1, __ATOMIC_SEQ_CST); }
     /* 1 + the number of tasks completed before, counting this one (acq_rel: the last one sees all chunks) */
     static long long fastgd_complete(fastgd_team* t) { return __atomic_add_fetch(&t->done, 1, __ATOMIC_ACQ_REL); }
     static int fastgd_published(fastgd_team* t) { return __atomic_load_n(&t->published, __ATOMIC_ACQUIRE); }
@@ -109,6 +115,18 @@ cdef extern from *:
     static int fastgd_tune_wait_prefetch = 1;  /* benchmarking switches (_tune); they never change a result */
     static int fastgd_tune_row_prefetch_f32 = 1;
     static int fastgd_tune_row_prefetch_f64 = 0;
+
+    /* Claim the next task number if it is below limit (the end of the published batch's tasks), else -1:
+       a thread that finds every task of the published batch taken waits holding none, so a waiter that the
+       OS deschedules (a busy host) delays nobody -- the running threads take all of the next batch. */
+    static long long fastgd_try_claim(fastgd_team* t, long long limit) {
+        long long v = __atomic_load_n(&t->next_task, __ATOMIC_RELAXED);
+        while (v < limit) {
+            if (__atomic_compare_exchange_n(&t->next_task, &v, v + 1, 1, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+                return v;
+        }
+        return -1;
+    }
     static int fastgd_wait_prefetch(fastgd_team* t, int seen, const char* p, const char* end) {
         int now;
         if (fastgd_tune_wait_prefetch) {
@@ -134,7 +152,6 @@ cdef extern from *:
     ctypedef struct fastgd_team:
         pass
     void fastgd_team_init(fastgd_team* t) nogil
-    long long fastgd_claim(fastgd_team* t) nogil
     long long fastgd_complete(fastgd_team* t) nogil
     int fastgd_published(fastgd_team* t) nogil
     int fastgd_wait(fastgd_team* t, int seen) nogil
@@ -142,6 +159,7 @@ cdef extern from *:
     int fastgd_tune_wait_prefetch
     int fastgd_tune_row_prefetch_f32
     int fastgd_tune_row_prefetch_f64
+    long long fastgd_try_claim(fastgd_team* t, long long limit) nogil
     void fastgd_publish(fastgd_team* t, int value) nogil
 
 OPENMP = bool(FASTGD_OPENMP)
@@ -843,7 +861,7 @@ def epoch(X, const double[:, ::1] Y, const double[::1] sw, double[:, ::1] theta,
     cdef const long long* order_p = &order[0] if nb > 0 else NULL
     cdef double W
     cdef fastgd_team team
-    cdef long long task, total = 0, j, ntb, bj
+    cdef long long task, j, ntb
     cdef const char* pf_lo
     cdef const char* pf_hi
     cdef Py_ssize_t row_bytes = d * (4 if pb.X.f32 else 8)
@@ -867,33 +885,29 @@ def epoch(X, const double[:, ::1] Y, const double[::1] sw, double[:, ::1] theta,
             start = order_p[bi] * batch_size
             nch = (min(start + batch_size, n) - start + ch - 1) // ch
             task_start[bi + 1] = task_start[bi] + min(nch, ntask)
-        total = task_start[nb]
         fastgd_team_init(&team)
     try:
         with nogil:
             if use_par:
                 with parallel(num_threads=max(n_threads, 1)):  # see fastgd_team above for the protocol
-                    task = fastgd_claim(&team)
-                    while task < total:
-                        bi = fastgd_published(&team)
-                        if task_start[bi + 1] <= task:  # my task's batch is not yet published
+                    bi = fastgd_published(&team)
+                    while bi < nb:
+                        task = fastgd_try_claim(&team, task_start[bi + 1])
+                        if task < 0:  # all of batch bi is taken: wait for bi + 1, prefetching my likely share
                             pf_lo = NULL
                             pf_hi = NULL
-                            if not pb.X.sparse:  # prefetch my rows of it while waiting
-                                bj = bi + 1
-                                while task_start[bj + 1] <= task:
-                                    bj = bj + 1
-                                start = order_p[bj] * batch_size
-                                stop = min(start + batch_size, n)
-                                nch = (stop - start + ch - 1) // ch
-                                j = task - task_start[bj]
-                                ntb = task_start[bj + 1] - task_start[bj]
-                                s0 = start + (nch * j // ntb) * ch
-                                pf_lo = pb.X.data + s0 * row_bytes
-                                pf_hi = pb.X.data + min(start + (nch * (j + 1) // ntb) * ch, stop) * row_bytes
+                            if not pb.X.sparse and bi + 1 < nb:
+                                j = fastgd_omp_thread_num()
+                                ntb = task_start[bi + 2] - task_start[bi + 1]
+                                if j < ntb:
+                                    start = order_p[bi + 1] * batch_size
+                                    stop = min(start + batch_size, n)
+                                    nch = (stop - start + ch - 1) // ch
+                                    s0 = start + (nch * j // ntb) * ch
+                                    pf_lo = pb.X.data + s0 * row_bytes
+                                    pf_hi = pb.X.data + min(start + (nch * (j + 1) // ntb) * ch, stop) * row_bytes
                             bi = fastgd_wait_prefetch(&team, bi, pf_lo, pf_hi)
-                        while task_start[bi + 1] <= task:
-                            bi = fastgd_wait(&team, bi)
+                            continue
                         start = order_p[bi] * batch_size
                         stop = min(start + batch_size, n)
                         nch = (stop - start + ch - 1) // ch
@@ -906,7 +920,7 @@ def epoch(X, const double[:, ::1] Y, const double[::1] sw, double[:, ::1] theta,
                             sum_chunks(part, nch, stride, m, G)
                             finish_batch(&tr, G, batch_weight(&pb, start, stop), k, d)
                             fastgd_publish(&team, bi + 1)
-                        task = fastgd_claim(&team)
+                        bi = fastgd_published(&team)
             else:
                 for bi in range(nb):
                     start = order_p[bi] * batch_size
