@@ -167,16 +167,24 @@ OPENMP = bool(FASTGD_OPENMP)
 from fastgd import _config  # the fork flag and the n_jobs=None rule (fastgd._config)
 
 
-def _tune(wait_prefetch=None, row_prefetch_f32=None, row_prefetch_f64=None):
-    """Benchmarking switches (A/B timings in one process); none of them changes any result. Returns the
-    current values.
+def _tune(wait_prefetch=None, row_prefetch_f32=None, row_prefetch_f64=None, fused16_f32=None, fused16_f64=None):
+    """Benchmarking switches (A/B timings in one process); only fused16_* changes results (rounding).
+    Returns the current values.
 
     ``wait_prefetch``: a thread waiting for the next batch prefetches the rows of the task it holds (default
     on). ``row_prefetch_f32`` / ``row_prefetch_f64``: the dense chunk loop prefetches the row PREFETCH_BYTES
     ahead (default on for float32, off for float64: on the 2-core Xeon (Sapphire Rapids) VM, 15 interleaved
     rounds, 1 thread, float64 epoch / all-core floor 1.08 without vs 1.27 with at B = 256, 1.06 vs 1.35 at
-    B = 4096; float32 on 2 threads 0.78 with vs 0.95 without, as a fraction of the float64 floor)."""
+    B = 4096; float32 on 2 threads 0.78 with vs 0.95 without, as a fraction of the float64 floor).
+    ``fused16_f32`` / ``fused16_f64``: the fused row loop keeps 16 partial sums of the dot product instead of
+    one vector accumulator (default on for float32 only; see FASTGD_FUSED16). Switching it changes the
+    float rounding of the dot products (not their determinism: any thread count gives the same bits)."""
     global fastgd_tune_wait_prefetch, fastgd_tune_row_prefetch_f32, fastgd_tune_row_prefetch_f64
+    global fastgd_tune_fused16_f32, fastgd_tune_fused16_f64
+    if fused16_f32 is not None:
+        fastgd_tune_fused16_f32 = 1 if fused16_f32 else 0
+    if fused16_f64 is not None:
+        fastgd_tune_fused16_f64 = 1 if fused16_f64 else 0
     if wait_prefetch is not None:
         fastgd_tune_wait_prefetch = 1 if wait_prefetch else 0
     if row_prefetch_f32 is not None:
@@ -184,7 +192,8 @@ def _tune(wait_prefetch=None, row_prefetch_f32=None, row_prefetch_f64=None):
     if row_prefetch_f64 is not None:
         fastgd_tune_row_prefetch_f64 = 1 if row_prefetch_f64 else 0
     return {"wait_prefetch": bool(fastgd_tune_wait_prefetch), "row_prefetch_f32": bool(fastgd_tune_row_prefetch_f32),
-            "row_prefetch_f64": bool(fastgd_tune_row_prefetch_f64)}
+            "row_prefetch_f64": bool(fastgd_tune_row_prefetch_f64),
+            "fused16_f32": bool(fastgd_tune_fused16_f32), "fused16_f64": bool(fastgd_tune_fused16_f64)}
 
 
 def omp_max_threads():
@@ -269,7 +278,43 @@ cdef extern from *:
     }
     FASTGD_FUSED(fastgd_fused_f32, float)
     FASTGD_FUSED(fastgd_fused_f64, double)
+
+    /* The same pass with 16 partial sums of the dot product (4 AVX2 registers, or 2 AVX-512 ones) instead of
+       one vector accumulator: the loop above is one chain of dependent FMAs (d / 4 of them, 4 cycles each:
+       about 100 cycles per row at d = 100), longer than the time a row takes to stream from memory when the
+       memory is fast. The partials are added in a fixed order (pairwise), so the result depends on d only. */
+    static int fastgd_tune_fused16_f32 = 1;  /* _tune: on for float32 only (in cache, 1 thread, d = 100:
+                                                 float32 29.7 vs 32.5 ns per row; float64 34.2 vs 33.2) */
+    static int fastgd_tune_fused16_f64 = 0;
+    #define FASTGD_FUSED16(NAME, T)                                                                  \
+    static inline double NAME(const T* restrict row, const T* restrict prev, const double* restrict w, \
+                              double* restrict buf, double s_prev, Py_ssize_t d, double acc) {         \
+        double part[16] = {0};                                                                       \
+        Py_ssize_t c = 0, l;                                                                         \
+        for (; c + 16 <= d; c += 16) {                                                               \
+            _Pragma("omp simd")                                                                      \
+            for (l = 0; l < 16; l++) {                                                               \
+                part[l] += (double)row[c + l] * w[c + l];                                            \
+                buf[c + l] += s_prev * (double)prev[c + l];                                          \
+            }                                                                                        \
+        }                                                                                            \
+        for (; c < d; c++) {                                                                         \
+            acc += (double)row[c] * w[c];                                                            \
+            buf[c] += s_prev * (double)prev[c];                                                      \
+        }                                                                                            \
+        for (l = 0; l < 8; l++) part[l] += part[l + 8];                                              \
+        for (l = 0; l < 4; l++) part[l] += part[l + 4];                                              \
+        return acc + ((part[0] + part[2]) + (part[1] + part[3]));                                    \
+    }
+    FASTGD_FUSED16(fastgd_fused16_f32, float)
+    FASTGD_FUSED16(fastgd_fused16_f64, double)
     """
+    int fastgd_tune_fused16_f32
+    int fastgd_tune_fused16_f64
+    double fastgd_fused16_f32(const float* row, const float* prev, const double* w, double* buf, double s_prev,
+                              Py_ssize_t d, double acc) nogil
+    double fastgd_fused16_f64(const double* row, const double* prev, const double* w, double* buf, double s_prev,
+                              Py_ssize_t d, double acc) nogil
     void __builtin_prefetch(const void*) nogil
     double fastgd_fused_f32(const float* row, const float* prev, const double* w, double* buf, double s_prev,
                             Py_ssize_t d, double acc) nogil
@@ -284,6 +329,7 @@ cdef void _dense(const real_t* X, const Problem* pb, const double* theta, Py_ssi
     cdef Py_ssize_t n = pb.X.n, ahead = (PREFETCH_BYTES + d * sizeof(real_t) - 1) // (d * sizeof(real_t))
     cdef Py_ssize_t line = 64 // sizeof(real_t)  # elements per cache line
     cdef double acc, r, s_prev, loss = 0.0, bsum
+    cdef bint fused16 = fastgd_tune_fused16_f32 if real_t is float else fastgd_tune_fused16_f64
     if not (fastgd_tune_row_prefetch_f32 if real_t is float else fastgd_tune_row_prefetch_f64):
         ahead = n  # never (see _tune)
     cdef const real_t* row
@@ -313,7 +359,12 @@ cdef void _dense(const real_t* X, const Problem* pb, const double* theta, Py_ssi
             row = X + i * d
             prev = row - d
             # row i's residual and row i-1's gradient in one pass (as the Numba kernel)
-            if real_t is float:
+            if fused16:
+                if real_t is float:
+                    acc = fastgd_fused16_f32(row, prev, w, buf + o, s_prev, d, w[d])
+                else:
+                    acc = fastgd_fused16_f64(row, prev, w, buf + o, s_prev, d, w[d])
+            elif real_t is float:
                 acc = fastgd_fused_f32(row, prev, w, buf + o, s_prev, d, w[d])
             else:
                 acc = fastgd_fused_f64(row, prev, w, buf + o, s_prev, d, w[d])
