@@ -3,14 +3,15 @@
     python benchmarks/floor_ratios.py [--n 1000000] [--d 100] [--rounds 7] [--threads 2]
                                       [--backends native numba] [--optimizer adam] [--json out.json]
 
-Every round times, once each and in the same order: the floor (``fastgd._kernels.read_floor``: the fastest
-read-only pass over X with all cores; checked against NumPy's ``X.sum()``), the one-thread floor, the float32
-floor, and, per backend, the float64 epoch at B = 256, B = 4096 and the batch LinearRegressor's default
-(batch_size="auto") picks, the float32 epoch at B = 256 and B = 4096, and the one-thread epoch at B = 256 and
-B = 4096. Each ratio is formed within one round (the memory system of a shared VM moves between rounds: the
-floor was seen anywhere between 13 and 33 ms) and the table prints its median over the rounds, with its
-range and the median floor itself, and the load average before and after (others' work on the machine shows
-there). Goals (issue 12), float64, d = 100, 1e6 rows, Adam, all cores:
+Every round times, once each and in the same order: the all-core read of X (``fastgd._kernels.read_floor``),
+the same read on one thread, NumPy's ``X.sum()``, the all-core read of float32 X, and, per backend, the
+float64 epoch at B = 256, B = 4096 and the batch LinearRegressor's default (batch_size="auto") picks, the
+float32 epoch at B = 256 and B = 4096, and the one-thread epoch at B = 256 and B = 4096. The floor of a round
+is its fastest read of X (the all-core read, unless a busy memory bus made the one-thread read or
+``X.sum()`` faster). Each ratio is formed within one round (the memory system of a shared VM moves between
+rounds: the floor was seen anywhere between 13 and 80 ms) and the table prints its median over the rounds,
+with its range and the median reads themselves, and the load average before and after (others' work on the
+machine shows there). Goals (issue 12), float64, d = 100, 1e6 rows, Adam, all cores:
 
   epoch / floor at B = 256              <= 1.25
   epoch / floor at B = 4096             <= 1.10
@@ -18,7 +19,7 @@ there). Goals (issue 12), float64, d = 100, 1e6 rows, Adam, all cores:
   float32 epoch / float64 epoch         <= 0.60   (its floor is 0.5)
 
 2-thread / 1-thread epoch has no goal; it is printed because it shows whether the parallel path pays.
-This is a benchmark, never a test: tests/test_benchmark_scripts.py only runs it on tiny sizes.
+This is a benchmark, never a test: tests/test_floor_ratios_bench.py only runs it on tiny sizes.
 """
 
 import argparse
@@ -72,13 +73,16 @@ def timers(X, X32, Y, backends, threads, optimizer, batches):
 
 
 def ratios_of(t, backends, default_b, threads):
-    """Per-round ratios from one round's times ``t``."""
-    r = {"floor/numpy X.sum": t["floor"] / t["numpy X.sum"], "floor 1t/floor": t["floor 1t"] / t["floor"],
-         "floor f32/floor": t["floor f32"] / t["floor"]}
+    """Per-round ratios from one round's times ``t``. The floor is the round's fastest read-only pass over X:
+    the all-core ``read_floor`` unless NumPy's ``X.sum()`` or the one-thread read beat it (on a busy host, when
+    other tenants hold the memory bus, the second core adds nothing and the all-core read can lose)."""
+    fl = min(t["floor"], t["floor 1t"], t["numpy X.sum"])
+    r = {"all-core read/numpy X.sum": t["floor"] / t["numpy X.sum"], "1-thread read/all-core read":
+         t["floor 1t"] / t["floor"], "all-core read f32/f64": t["floor f32"] / t["floor"]}
     for be in backends:
-        r[f"{be} epoch/floor B=256"] = t[f"{be} f64 B=256"] / t["floor"]
-        r[f"{be} epoch/floor B=4096"] = t[f"{be} f64 B=4096"] / t["floor"]
-        r[f"{be} epoch/floor default B"] = t[f"{be} f64 B={default_b}"] / t["floor"]
+        r[f"{be} epoch/floor B=256"] = t[f"{be} f64 B=256"] / fl
+        r[f"{be} epoch/floor B=4096"] = t[f"{be} f64 B=4096"] / fl
+        r[f"{be} epoch/floor default B"] = t[f"{be} f64 B={default_b}"] / fl
         r[f"{be} f32/f64 B=256"] = t[f"{be} f32 B=256"] / t[f"{be} f64 B=256"]
         r[f"{be} f32/f64 B=4096"] = t[f"{be} f32 B=4096"] / t[f"{be} f64 B=4096"]
         r[f"{be} {threads}t/1t B=256"] = t[f"{be} f64 B=256"] / t[f"{be} f64 B=256 1t"]
@@ -123,8 +127,9 @@ def report(res, out=sys.stdout):
           f"default batch {c['default_batch']}", file=out)
     print("load average before: {:.2f} {:.2f} {:.2f}; after: {:.2f} {:.2f} {:.2f}".format(
         *res["load_before"], *res["load_after"]), file=out)
-    print(f"floor (all cores) {med['floor']:.1f} ms, 1 thread {med['floor 1t']:.1f} ms, float32 "
-          f"{med['floor f32']:.1f} ms, numpy X.sum() {med['numpy X.sum']:.1f} ms (medians)", file=out)
+    print(f"reads of X: all cores {med['floor']:.1f} ms, 1 thread {med['floor 1t']:.1f} ms, float32 all cores "
+          f"{med['floor f32']:.1f} ms, numpy X.sum() {med['numpy X.sum']:.1f} ms (medians); floor = the fastest "
+          "read of each round", file=out)
     print(f"  {'ratio (median of per-round ratios)':38s} {'median':>7s} {'min':>7s} {'max':>7s}  goal", file=out)
     for name, vals in res["ratios"].items():
         goal = next((g for key, g in GOALS.items() if name.endswith(key)), None)
@@ -135,8 +140,9 @@ def report(res, out=sys.stdout):
     for name, v in med.items():
         if not name.startswith(("floor", "numpy")):
             print(f"    {name:30s} {v:8.2f}", file=out)
-    if statistics.median(res["ratios"]["floor/numpy X.sum"]) > 1.0:
-        print("WARNING: the floor is slower than NumPy's X.sum(): it is not the floor", file=out)
+    if statistics.median(res["ratios"]["all-core read/numpy X.sum"]) > 1.0:
+        print("NOTE: the all-core read was slower than NumPy's X.sum() (a busy memory bus); the floor is then "
+              "the faster read", file=out)
 
 
 def main(argv=None):

@@ -30,5 +30,5 @@ def test_floor_ratios_tiny_run_reports_every_goal(tmp_path):
     text = io.StringIO()
     floor_ratios.report(res, text)
     lines = text.getvalue()
-    assert "load average before" in lines and "floor (all cores)" in lines
+    assert "load average before" in lines and "reads of X: all cores" in lines
     assert lines.count("<= ") == len(floor_ratios.GOALS) * len(backends)
