@@ -597,8 +597,9 @@ def _epoch_team(X, Y, sw, theta, raw, state, scalars, code, hp, lr_sched, pen, f
     """The parallel epoch (``lr_sched``: the schedule; Numba reserves the name ``sched`` in prange code): one parallel region for the whole epoch instead of one per batch.
 
     Every chunk of every batch is a task, numbered in visiting order (batch bi owns tasks
-    [task_start[bi], task_start[bi + 1])). Workers claim task numbers from an atomic counter (sync[1]); a
-    worker holding a task of a batch that is not yet published (sync[0], the current batch) waits for it.
+    [task_start[bi], task_start[bi + 1])). Workers claim task numbers from an atomic counter (sync[1]), only
+    while the published batch (sync[0]) has unclaimed tasks (else they wait holding none); a worker holding a
+    task of a batch that is not yet published (a rare race for a batch's last task) waits for it.
     Completed tasks are counted in sync[2]; the worker that completes a batch's last task sums the chunk
     buffers in chunk order, applies the update, and publishes the next batch (an atomic increment of
     sync[0]), waking the workers that sleep waiting for it (sync[3] counts them; a waiting worker spins
@@ -615,6 +616,22 @@ def _epoch_team(X, Y, sw, theta, raw, state, scalars, code, hp, lr_sched, pen, f
     m = G.shape[0]
     for w in prange(n_workers):
         while True:
+            # claim only while the published batch has unclaimed tasks: a worker that finds them all taken
+            # waits for the next batch holding none, so if the OS deschedules it (a busy host) the running
+            # workers take all of the next batch. (Two workers may both pass this check for the last task;
+            # the loser then holds a task of the next batch and waits for it below, as every worker did.)
+            spins = 0
+            bi = intr.load_acquire(sync, 0)
+            while bi < nb and intr.load_acquire(sync, 1) >= task_start[bi + 1]:
+                spins += 1
+                if spins < SPINS_BEFORE_SLEEP:
+                    intr.spin_pause()
+                else:
+                    intr.fetch_add(sync, 3, 1)
+                    if intr.fetch_add(sync, 0, 0) == bi:
+                        intr.futex_wait(sync, 0, bi)
+                    intr.fetch_add(sync, 3, -1)
+                bi = intr.load_acquire(sync, 0)
             tid = intr.fetch_add(sync, 1, 1)
             if tid >= total:
                 break

@@ -8,12 +8,12 @@ learning-rate schedule are not written here: both backends compile fastgd/_rules
 as the extension fastgd._native_rules). The GIL is released for the whole
 epoch. With OpenMP, the parallel epoch runs in one parallel region with the task protocol of
 fastgd._kernels._epoch_team (see ``fastgd_team`` below): each batch is split into one task per thread, a
-contiguous run of its fixed row chunks (each chunk into its own padded buffer); threads claim tasks from an
-atomic counter; the thread that completes a batch's last task sums the buffers in chunk order, applies the
-update and publishes the next batch. Waiting threads spin briefly, then sleep on a futex (OpenMP's own
-barriers spin 300,000 times and collapsed under oversubscription). In a child forked after a thread team
-ran (fastgd._config.sequential_only) every entry point takes a path that opens no OpenMP region. Without
-OpenMP the same code runs on one thread.
+contiguous run of its fixed row chunks (each chunk into its own padded buffer); threads claim tasks of the
+published batch from an atomic counter (never one of a batch not yet published); the thread that completes
+a batch's last task sums the buffers in chunk order, applies the update and publishes the next batch.
+Waiting threads spin briefly, then sleep on a futex (OpenMP's own barriers spin 300,000 times and
+collapsed under oversubscription). In a child forked after a thread team ran (fastgd._config.sequential_only)
+every entry point takes a path that opens no OpenMP region. Without OpenMP the same code runs on one thread.
 """
 
 from cython.parallel cimport parallel, prange
@@ -31,22 +31,29 @@ cdef extern from *:
     #include <omp.h>
     #define FASTGD_OPENMP 1
     static int fastgd_omp_max_threads(void) { return omp_get_max_threads(); }
+    static int fastgd_omp_thread_num(void) { return omp_get_thread_num(); }
     #else
+    static int fastgd_omp_thread_num(void) { return 0; }
     #define FASTGD_OPENMP 0
     static int fastgd_omp_max_threads(void) { return 1; }
     #endif
     """
     int FASTGD_OPENMP
     int fastgd_omp_max_threads() nogil
+    int fastgd_omp_thread_num() nogil
 
 
 cdef extern from *:
     """
     /* Synchronization of the parallel epoch (the protocol of fastgd._kernels._epoch_team): every chunk of
-       every batch is a task, numbered in visiting order; threads claim task numbers from an atomic counter;
-       a thread holding a task of a batch not yet published waits for it; the thread that completes a
-       batch's last task reduces, updates and publishes the next batch. A thread that is descheduled while
-       holding no task delays nobody: the others take all the tasks.
+       every batch is a task, numbered in visiting order; threads claim task numbers from an atomic counter,
+       but only those of the published batch (fastgd_try_claim): a thread that finds them all taken waits
+       for the next batch holding no task, so a waiter that the OS deschedules (a busy host, more threads
+       than cores) delays nobody -- the running threads take all of the next batch. (Claiming the next
+       task before its batch was published, as before, left a sleeping waiter holding a share the others
+       had to wait for: benchmarks/oversubscription.py, 2 processes x 2 threads on 2 cores, 200,000 x 100,
+       B = 256: 84 and 56 ms per epoch instead of 93 and 94 ms, two alternating runs at load 6.) The
+       thread that completes a batch's last task reduces, updates and publishes the next batch.
 
        Waiting: OpenMP's barriers spin for GOMP_SPINCOUNT (300,000 by default; read once when libgomp loads,
        it cannot be changed afterwards) before sleeping: with more threads than cores (two processes with
@@ -81,7 +88,6 @@ cdef extern from *:
     } fastgd_team;
 
     static void fastgd_team_init(fastgd_team* t) { t->next_task = 0; t->done = 0; t->published = 0; t->sleepers = 0; }
-    static long long fastgd_claim(fastgd_team* t) { return __atomic_fetch_add(&t->next_task, 1, __ATOMIC_SEQ_CST); }
     /* 1 + the number of tasks completed before, counting this one (acq_rel: the last one sees all chunks) */
     static long long fastgd_complete(fastgd_team* t) { return __atomic_add_fetch(&t->done, 1, __ATOMIC_ACQ_REL); }
     static int fastgd_published(fastgd_team* t) { return __atomic_load_n(&t->published, __ATOMIC_ACQUIRE); }
@@ -107,6 +113,37 @@ cdef extern from *:
         return now;
     }
 
+    /* As fastgd_wait, but while spinning, prefetch [p, end) -- the rows of the task this thread already holds
+       for the next batch -- one cache line per spin, so the memory stream does not stop while the publisher
+       reduces and updates (which rows a task covers never depends on the parameters). */
+    static int fastgd_tune_wait_prefetch = 1;  /* benchmarking switches (_tune); they never change a result */
+    static int fastgd_tune_row_prefetch_f32 = 1;
+    static int fastgd_tune_row_prefetch_f64 = 0;
+
+    /* Claim the next task number if it is below limit (the end of the published batch's tasks), else -1:
+       a thread that finds every task of the published batch taken waits holding none, so a waiter that the
+       OS deschedules (a busy host) delays nobody -- the running threads take all of the next batch. */
+    static long long fastgd_try_claim(fastgd_team* t, long long limit) {
+        long long v = __atomic_load_n(&t->next_task, __ATOMIC_RELAXED);
+        while (v < limit) {
+            if (__atomic_compare_exchange_n(&t->next_task, &v, v + 1, 1, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+                return v;
+        }
+        return -1;
+    }
+    static int fastgd_wait_prefetch(fastgd_team* t, int seen, const char* p, const char* end) {
+        int now;
+        if (fastgd_tune_wait_prefetch) {
+            while (p < end) {
+                now = __atomic_load_n(&t->published, __ATOMIC_ACQUIRE);
+                if (now != seen) return now;
+                __builtin_prefetch(p, 0, 3);
+                p += 64;
+            }
+        }
+        return fastgd_wait(t, seen);
+    }
+
     /* Publish batch index value (after the update: release), waking the sleepers if any. */
     static void fastgd_publish(fastgd_team* t, int value) {
         __atomic_store_n(&t->published, value, __ATOMIC_SEQ_CST);
@@ -119,15 +156,48 @@ cdef extern from *:
     ctypedef struct fastgd_team:
         pass
     void fastgd_team_init(fastgd_team* t) nogil
-    long long fastgd_claim(fastgd_team* t) nogil
     long long fastgd_complete(fastgd_team* t) nogil
     int fastgd_published(fastgd_team* t) nogil
     int fastgd_wait(fastgd_team* t, int seen) nogil
+    int fastgd_wait_prefetch(fastgd_team* t, int seen, const char* p, const char* end) nogil
+    int fastgd_tune_wait_prefetch
+    int fastgd_tune_row_prefetch_f32
+    int fastgd_tune_row_prefetch_f64
+    long long fastgd_try_claim(fastgd_team* t, long long limit) nogil
     void fastgd_publish(fastgd_team* t, int value) nogil
 
 OPENMP = bool(FASTGD_OPENMP)
 
 from fastgd import _config  # the fork flag and the n_jobs=None rule (fastgd._config)
+
+
+def _tune(wait_prefetch=None, row_prefetch_f32=None, row_prefetch_f64=None, fused16_f32=None, fused16_f64=None):
+    """Benchmarking switches (A/B timings in one process); only fused16_* changes results (rounding).
+    Returns the current values.
+
+    ``wait_prefetch``: a thread waiting for the next batch prefetches the rows of the task it holds (default
+    on). ``row_prefetch_f32`` / ``row_prefetch_f64``: the dense chunk loop prefetches the row PREFETCH_BYTES
+    ahead (default on for float32, off for float64: on the 2-core Xeon (Sapphire Rapids) VM, 15 interleaved
+    rounds, 1 thread, float64 epoch / all-core floor 1.08 without vs 1.27 with at B = 256, 1.06 vs 1.35 at
+    B = 4096; float32 on 2 threads 0.78 with vs 0.95 without, as a fraction of the float64 floor).
+    ``fused16_f32`` / ``fused16_f64``: the fused row loop keeps 16 partial sums of the dot product instead of
+    one vector accumulator (default on for float32 only; see FASTGD_FUSED16). Switching it changes the
+    float rounding of the dot products (not their determinism: any thread count gives the same bits)."""
+    global fastgd_tune_wait_prefetch, fastgd_tune_row_prefetch_f32, fastgd_tune_row_prefetch_f64
+    global fastgd_tune_fused16_f32, fastgd_tune_fused16_f64
+    if fused16_f32 is not None:
+        fastgd_tune_fused16_f32 = 1 if fused16_f32 else 0
+    if fused16_f64 is not None:
+        fastgd_tune_fused16_f64 = 1 if fused16_f64 else 0
+    if wait_prefetch is not None:
+        fastgd_tune_wait_prefetch = 1 if wait_prefetch else 0
+    if row_prefetch_f32 is not None:
+        fastgd_tune_row_prefetch_f32 = 1 if row_prefetch_f32 else 0
+    if row_prefetch_f64 is not None:
+        fastgd_tune_row_prefetch_f64 = 1 if row_prefetch_f64 else 0
+    return {"wait_prefetch": bool(fastgd_tune_wait_prefetch), "row_prefetch_f32": bool(fastgd_tune_row_prefetch_f32),
+            "row_prefetch_f64": bool(fastgd_tune_row_prefetch_f64),
+            "fused16_f32": bool(fastgd_tune_fused16_f32), "fused16_f64": bool(fastgd_tune_fused16_f64)}
 
 
 def omp_max_threads():
@@ -203,7 +273,43 @@ cdef extern from *:
     }
     FASTGD_FUSED(fastgd_fused_f32, float)
     FASTGD_FUSED(fastgd_fused_f64, double)
+
+    /* The same pass with 16 partial sums of the dot product (4 AVX2 registers, or 2 AVX-512 ones) instead of
+       one vector accumulator: the loop above is one chain of dependent FMAs (d / 4 of them, 4 cycles each:
+       about 100 cycles per row at d = 100), longer than the time a row takes to stream from memory when the
+       memory is fast. The partials are added in a fixed order (pairwise), so the result depends on d only. */
+    static int fastgd_tune_fused16_f32 = 1;  /* _tune: on for float32 only (in cache, 1 thread, d = 100:
+                                                 float32 29.7 vs 32.5 ns per row; float64 34.2 vs 33.2) */
+    static int fastgd_tune_fused16_f64 = 0;
+    #define FASTGD_FUSED16(NAME, T)                                                                  \
+    static inline double NAME(const T* restrict row, const T* restrict prev, const double* restrict w, \
+                              double* restrict buf, double s_prev, Py_ssize_t d, double acc) {         \
+        double part[16] = {0};                                                                       \
+        Py_ssize_t c = 0, l;                                                                         \
+        for (; c + 16 <= d; c += 16) {                                                               \
+            _Pragma("omp simd")                                                                      \
+            for (l = 0; l < 16; l++) {                                                               \
+                part[l] += (double)row[c + l] * w[c + l];                                            \
+                buf[c + l] += s_prev * (double)prev[c + l];                                          \
+            }                                                                                        \
+        }                                                                                            \
+        for (; c < d; c++) {                                                                         \
+            acc += (double)row[c] * w[c];                                                            \
+            buf[c] += s_prev * (double)prev[c];                                                      \
+        }                                                                                            \
+        for (l = 0; l < 8; l++) part[l] += part[l + 8];                                              \
+        for (l = 0; l < 4; l++) part[l] += part[l + 4];                                              \
+        return acc + ((part[0] + part[2]) + (part[1] + part[3]));                                    \
+    }
+    FASTGD_FUSED16(fastgd_fused16_f32, float)
+    FASTGD_FUSED16(fastgd_fused16_f64, double)
     """
+    int fastgd_tune_fused16_f32
+    int fastgd_tune_fused16_f64
+    double fastgd_fused16_f32(const float* row, const float* prev, const double* w, double* buf, double s_prev,
+                              Py_ssize_t d, double acc) nogil
+    double fastgd_fused16_f64(const double* row, const double* prev, const double* w, double* buf, double s_prev,
+                              Py_ssize_t d, double acc) nogil
     void __builtin_prefetch(const void*) nogil
     double fastgd_fused_f32(const float* row, const float* prev, const double* w, double* buf, double s_prev,
                             Py_ssize_t d, double acc) nogil
@@ -218,6 +324,9 @@ cdef void _dense(const real_t* X, const Problem* pb, const double* theta, Py_ssi
     cdef Py_ssize_t n = pb.X.n, ahead = (PREFETCH_BYTES + d * sizeof(real_t) - 1) // (d * sizeof(real_t))
     cdef Py_ssize_t line = 64 // sizeof(real_t)  # elements per cache line
     cdef double acc, r, s_prev, loss = 0.0, bsum
+    cdef bint fused16 = fastgd_tune_fused16_f32 if real_t is float else fastgd_tune_fused16_f64
+    if not (fastgd_tune_row_prefetch_f32 if real_t is float else fastgd_tune_row_prefetch_f64):
+        ahead = n  # never (see _tune)
     cdef const real_t* row
     cdef const real_t* prev
     cdef const double* w
@@ -245,7 +354,12 @@ cdef void _dense(const real_t* X, const Problem* pb, const double* theta, Py_ssi
             row = X + i * d
             prev = row - d
             # row i's residual and row i-1's gradient in one pass (as the Numba kernel)
-            if real_t is float:
+            if fused16:
+                if real_t is float:
+                    acc = fastgd_fused16_f32(row, prev, w, buf + o, s_prev, d, w[d])
+                else:
+                    acc = fastgd_fused16_f64(row, prev, w, buf + o, s_prev, d, w[d])
+            elif real_t is float:
                 acc = fastgd_fused_f32(row, prev, w, buf + o, s_prev, d, w[d])
             else:
                 acc = fastgd_fused_f64(row, prev, w, buf + o, s_prev, d, w[d])
@@ -602,7 +716,10 @@ def epoch(X, const double[:, ::1] Y, const double[::1] sw, double[:, ::1] theta,
     cdef const long long* order_p = &order[0] if nb > 0 else NULL
     cdef double W
     cdef fastgd_team team
-    cdef long long task, total = 0, j, ntb
+    cdef long long task, j, ntb
+    cdef const char* pf_lo
+    cdef const char* pf_hi
+    cdef Py_ssize_t row_bytes = d * (4 if pb.X.f32 else 8)
     cdef long long* task_start = NULL
     # tasks per batch: one contiguous run of chunks per thread (contiguous shares stream X better than
     # interleaved chunks, and cost one claim per thread per batch); which thread computes a chunk never
@@ -623,17 +740,29 @@ def epoch(X, const double[:, ::1] Y, const double[::1] sw, double[:, ::1] theta,
             start = order_p[bi] * batch_size
             nch = (min(start + batch_size, n) - start + ch - 1) // ch
             task_start[bi + 1] = task_start[bi] + min(nch, ntask)
-        total = task_start[nb]
         fastgd_team_init(&team)
     try:
         with nogil:
             if use_par:
                 with parallel(num_threads=max(n_threads, 1)):  # see fastgd_team above for the protocol
-                    task = fastgd_claim(&team)
-                    while task < total:
-                        bi = fastgd_published(&team)
-                        while task_start[bi + 1] <= task:  # my task's batch is not yet published
-                            bi = fastgd_wait(&team, bi)
+                    bi = fastgd_published(&team)
+                    while bi < nb:
+                        task = fastgd_try_claim(&team, task_start[bi + 1])
+                        if task < 0:  # all of batch bi is taken: wait for bi + 1, prefetching my likely share
+                            pf_lo = NULL
+                            pf_hi = NULL
+                            if not pb.X.sparse and bi + 1 < nb:
+                                j = fastgd_omp_thread_num()
+                                ntb = task_start[bi + 2] - task_start[bi + 1]
+                                if j < ntb:
+                                    start = order_p[bi + 1] * batch_size
+                                    stop = min(start + batch_size, n)
+                                    nch = (stop - start + ch - 1) // ch
+                                    s0 = start + (nch * j // ntb) * ch
+                                    pf_lo = pb.X.data + s0 * row_bytes
+                                    pf_hi = pb.X.data + min(start + (nch * (j + 1) // ntb) * ch, stop) * row_bytes
+                            bi = fastgd_wait_prefetch(&team, bi, pf_lo, pf_hi)
+                            continue
                         start = order_p[bi] * batch_size
                         stop = min(start + batch_size, n)
                         nch = (stop - start + ch - 1) // ch
@@ -646,7 +775,7 @@ def epoch(X, const double[:, ::1] Y, const double[::1] sw, double[:, ::1] theta,
                             sum_chunks(part, nch, stride, m, G)
                             finish_batch(&tr, G, batch_weight(&pb, start, stop), k, d)
                             fastgd_publish(&team, bi + 1)
-                        task = fastgd_claim(&team)
+                        bi = fastgd_published(&team)
             else:
                 for bi in range(nb):
                     start = order_p[bi] * batch_size
