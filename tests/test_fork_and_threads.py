@@ -130,7 +130,7 @@ def test_more_threads_than_cores_same_result(backend):
     the parallel epoch still finishes and gives the sequential result bit for bit."""
     if backend == "native" and not _engine.native_available():
         pytest.skip("native extension not built")
-    from conftest import problem
+    from _helpers import problem
     from fastgd import _kernels as K
     from fastgd.optimizers import OPTIMIZERS
 

@@ -7,7 +7,7 @@ from fastgd import _engine, _training, schedules
 from fastgd import _kernels as K
 from fastgd.optimizers import OPTIMIZERS
 
-from conftest import VARIANTS, problem, reference_train, rel_err
+from _helpers import VARIANTS, problem, reference_train, rel_err
 
 N = 300  # batch sizes below include N and sizes that leave a last partial batch (300 % 7, 300 % 256)
 # Both dtypes are held to the float64 tolerance: float32 values convert to float64 exactly and the kernel

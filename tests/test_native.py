@@ -15,7 +15,7 @@ from fastgd import _kernels as K
 from fastgd import _native as N
 from fastgd.optimizers import OPTIMIZERS
 
-from conftest import VARIANTS, problem, reference_train, rel_err
+from _helpers import VARIANTS, problem, reference_train, rel_err
 
 TOL = 1e-12  # the chunks and their order are the same; sums inside a chunk may be vectorized differently
 

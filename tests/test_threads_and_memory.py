@@ -12,7 +12,7 @@ from fastgd import _engine, _training
 from fastgd import _kernels as K
 from fastgd.optimizers import OPTIMIZERS
 
-from conftest import problem
+from _helpers import problem
 
 # 2900 rows in batches of 1000: 16 chunks of 64 rows per full batch and a last partial batch of 900 rows.
 N, D = 2900, 20

@@ -13,7 +13,7 @@ import pytest
 from fastgd.optimizers import OPTIMIZERS
 
 from _helpers import GOLDEN_DIR, golden_name, load_golden, load_make_golden, torch_optimizer_args
-from conftest import VARIANTS
+from _helpers import VARIANTS
 
 torch = pytest.importorskip("torch")
 

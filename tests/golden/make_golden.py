@@ -38,10 +38,9 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))  # tests/: _helpers, conftest
+sys.path.insert(0, str(HERE.parent))  # tests/: _helpers
 
-from _helpers import golden_name, problem_digest, torch_optimizer_args  # noqa: E402
-from conftest import VARIANTS  # noqa: E402
+from _helpers import VARIANTS, golden_name, problem_digest, torch_optimizer_args  # noqa: E402
 
 from fastgd import _engine  # noqa: E402
 from fastgd.optimizers import OPTIMIZERS  # noqa: E402
