@@ -1,7 +1,7 @@
 """fastgd against torch.optim's own numbers, without torch: the golden trajectories in tests/golden/.
 
 tests/golden/make_golden.py trained a 200 x 5 linear regression with torch.optim (every optimizer of
-fastgd.optimizers.OPTIMIZERS, with its defaults and with the non-default variant of tests/conftest.py) and
+fastgd.optimizers.OPTIMIZERS, with its defaults and with the non-default variant of tests/_helpers.py) and
 recorded the parameters after every one of 51 mini-batch steps and the optimizer state at the end. Here the
 same run goes through fastgd's compiled kernels (Numba and native, sequential and parallel gradient paths,
 via fastgd._engine) and through fastgd.reference, and every step must agree with torch to a relative error of
@@ -176,7 +176,7 @@ def test_every_optimizer_has_golden_files():
 
 def test_golden_files_are_up_to_date_with_the_variants():
     """The files were made for today's settings: each file's fastgd arguments are what make_golden.py would
-    use now (it takes the variants from tests/conftest.py), so editing a variant without regenerating fails."""
+    use now (it takes the variants from tests/_helpers.py), so editing a variant without regenerating fails."""
     make_golden = load_make_golden()
     stale = {}
     for name, variant in CASES:

@@ -2,7 +2,7 @@
 
 Every CI run compares fastgd (both compiled backends and fastgd.reference) with these files, so fastgd is
 checked against torch without installing torch. Regenerate after changing an optimizer's defaults, the
-variants in tests/conftest.py, or the problem below; in an environment with torch and fastgd's dependencies::
+variants in tests/_helpers.py, or the problem below; in an environment with torch and fastgd's dependencies::
 
     pip install torch==2.13.0          # the version the committed files were made with
     python tests/golden/make_golden.py [name ...]   # all optimizers, or only the named ones (e.g. a new one)
@@ -18,7 +18,7 @@ per optimizer in fastgd.optimizers.OPTIMIZERS and variant:
 
 * ``default``: the fastgd optimizer's defaults (torch's defaults; Momentum and Nesterov add momentum=0.9);
   the script checks that torch's own defaults are these values.
-* ``variant``: the non-default settings of ``VARIANTS`` in tests/conftest.py (each registry entry's
+* ``variant``: the non-default settings of ``VARIANTS`` in tests/_helpers.py (each registry entry's
   ``variant``), with lr = 0.1 so the run
   gets near the optimum within 51 steps (there AMSGrad's running maximum starts to bind).
 
