@@ -191,7 +191,11 @@ def _chunk_grad_dense(X, Y, sw, theta, start, stop, buf):
 
 @jit()
 def _chunk_grad_csr(X, Y, sw, theta, start, stop, buf):
-    """As _chunk_grad_dense for a CSR matrix given as ``(data, indices, indptr, n_features)``."""
+    """As _chunk_grad_dense for a CSR matrix given as ``(data, indices, indptr, n_features)``.
+
+    The hot gradient loops (dense and CSR) stay written per backend, unlike the rules (fastgd._rules): they
+    read X in each backend's own representation (Numba arrays and tuples; Cython raw pointers with fused
+    value and index types) and are tuned per backend (prefetch, software pipelining, vector accumulators)."""
     data, indices, indptr, d = X
     k = Y.shape[1]
     p = d + 1
@@ -871,42 +875,18 @@ def _stats_chunks(n, d):
 
 @jit()
 def _chan_merge(cmean, cm2, cw):
-    """Merge per-chunk (mean, centred sum of squares, weight) in chunk order (Chan et al.)."""
+    """Merge per-chunk (mean, centred sum of squares, weight) in chunk order: fastgd._rules.chan_merge."""
     d = cmean.shape[1]
     mean = np.zeros(d)
     m2 = np.zeros(d)
-    total = 0.0
-    for c in range(cmean.shape[0]):
-        wc = cw[c]
-        if wc <= 0.0:
-            continue
-        new = total + wc
-        for j in range(d):
-            delta = cmean[c, j] - mean[j]
-            mean[j] += delta * (wc / new)
-            m2[j] += cm2[c, j] + delta * delta * (total * wc / new)
-        total = new
+    total = _rules.chan_merge(cmean.ravel(), cm2.ravel(), cw, cmean.shape[0], d, mean, m2)
     return mean, m2, total
+
 
 @jit()
 def _dense_moments(X, sw, weighted, start, stop, mean, m2, cw, c):
-    d = X.shape[1]
-    w = 0.0
-    for i in range(start, stop):
-        s = sw[i] if weighted else 1.0
-        w += s
-        for j in range(d):
-            mean[j] += s * X[i, j]
-    cw[c] = w
-    if w <= 0.0:
-        return
-    for j in range(d):
-        mean[j] /= w
-    for i in range(start, stop):
-        s = sw[i] if weighted else 1.0
-        for j in range(d):
-            r = X[i, j] - mean[j]
-            m2[j] += s * r * r
+    """Chunk c's column statistics: fastgd._rules.dense_moments on rows [start, stop)."""
+    cw[c] = _rules.dense_moments(X.reshape(-1), sw, weighted, start, stop, X.shape[1], mean, m2)
 
 
 @jit()

@@ -21,7 +21,7 @@ from libc.math cimport isfinite
 from libc.limits cimport INT_MAX
 from libc.stdlib cimport free, malloc
 
-from fastgd._native_rules cimport lr_at, raw_theta, update  # fastgd/_rules.py, which Numba jits too
+from fastgd._native_rules cimport chan_merge, dense_moments, lr_at, raw_theta, update  # fastgd/_rules.py, which Numba jits too
 
 import numpy as np
 
@@ -376,6 +376,7 @@ cdef void _dense(const real_t* X, const Problem* pb, const double* theta, Py_ssi
 
 cdef void _csr(const real_t* data, const index_t* indices, const ptr_t* indptr, const Problem* pb,
                const double* theta, Py_ssize_t start, Py_ssize_t stop, double* buf) noexcept nogil:
+    # The hot gradient loops stay per backend (see fastgd._kernels._chunk_grad_csr); the rules are shared.
     cdef Py_ssize_t d = pb.X.d, k = pb.k, p = d + 1, m = k * p, i, j, q, o, lo, hi
     cdef double acc, r, s, sr, loss = 0.0
     for q in range(m + 1):
@@ -966,16 +967,8 @@ def column_stats(X, const double[::1] sw, n_threads=None):
                 for c in range(nch):
                     _dense_moments(&x, swp, weighted, c * rows, min(c * rows + rows, n), &cmean[c, 0],
                                    &cm2[c, 0], &cw[c])
-            for c in range(nch):  # Chan's pairwise merge, in chunk order
-                wc = cw[c]
-                if wc <= 0.0:
-                    continue
-                new = total + wc
-                for j in range(d):
-                    delta = cmean[c, j] - mean[j]
-                    mean[j] += delta * (wc / new)
-                    m2[j] += cm2[c, j] + delta * delta * (total * wc / new)
-                total = new
+            if nch > 0:  # Chan's pairwise merge, in chunk order (fastgd/_rules.py)
+                total = chan_merge(&cmean[0, 0], &cm2[0, 0], &cw[0], nch, d, &mean[0], &m2[0])
     var = np.maximum(m2_arr, 0.0) / total if total > 0.0 else np.zeros(d)
     return mean_arr, var, total
 
@@ -986,27 +979,12 @@ cdef inline Py_ssize_t _index(bint wide, const char* arr, Py_ssize_t q) noexcept
 
 cdef void _dense_moments(const XView* x, const double* sw, bint weighted, Py_ssize_t start, Py_ssize_t stop,
                          double* mean, double* m2, double* cw) noexcept nogil:
-    cdef Py_ssize_t d = x.d, i, j
-    cdef double w = 0.0, s, r, v
-    for i in range(start, stop):
-        s = sw[i] if weighted else 1.0
-        w += s
-        for j in range(d):
-            mean[j] += s * _dense_value(x, i * d + j)
-    cw[0] = w
-    if w <= 0.0:
-        return
-    for j in range(d):
-        mean[j] /= w
-    for i in range(start, stop):
-        s = sw[i] if weighted else 1.0
-        for j in range(d):
-            r = _dense_value(x, i * d + j) - mean[j]
-            m2[j] += s * r * r
+    """Chunk statistics of rows [start, stop): fastgd._rules.dense_moments for X's value type."""
+    if x.f32:
+        cw[0] = dense_moments(<const float*> x.data, sw, weighted, start, stop, x.d, mean, m2)
+    else:
+        cw[0] = dense_moments(<const double*> x.data, sw, weighted, start, stop, x.d, mean, m2)
 
-
-cdef inline double _dense_value(const XView* x, Py_ssize_t q) noexcept nogil:
-    return (<const float*> x.data)[q] if x.f32 else (<const double*> x.data)[q]
 
 
 cdef void stats_group(const Problem* pb, const double* th, Py_ssize_t batch_size, const long long* ids,

@@ -416,3 +416,51 @@ def raw_theta(th: CVec, stdz: CVec, k: Index, d: Index, raw: Vec) -> cython.void
             shift += v * stdz[c]
             raw[o + c] = ys * v
         raw[o + d] = ys * (th[o + d] - shift) + stdz[2 * d + j]
+
+
+@cython.cfunc
+@cython.nogil
+@cython.exceptval(check=False)
+def chan_merge(cmean: CVec, cm2: CVec, cw: CVec, nch: Index, d: Index, mean: Vec, m2: Vec) -> cython.double:
+    """Merge per-chunk column statistics (row-major (nch, d) means and centred sums of squares, and the
+    chunks' weights) into ``mean`` and ``m2`` (zeros on entry), in chunk order (Chan et al.): the column
+    statistics of standardization. Returns the total weight."""
+    total: cython.double = 0.0
+    for c in range(nch):
+        wc = cw[c]
+        if wc <= 0.0:
+            continue
+        new = total + wc
+        for j in range(d):
+            delta = cmean[c * d + j] - mean[j]
+            mean[j] += delta * (wc / new)
+            m2[j] += cm2[c * d + j] + delta * delta * (total * wc / new)
+        total = new
+    return total
+
+
+@cython.cfunc
+@cython.nogil
+@cython.exceptval(check=False)
+def dense_moments(X: cython.pointer[cython.const[cython.floating]], sw: cython.pointer[cython.const[cython.double]],
+                  weighted: cython.bint, start: cython.Py_ssize_t, stop: cython.Py_ssize_t, d: cython.Py_ssize_t,
+                  mean: cython.pointer[cython.double], m2: cython.pointer[cython.double]) -> cython.double:
+    # (spelled out, not Vec/Index: a fused function's cimported signature is checked by its C type names)
+    """Weighted mean and centred sum of squares of the columns of rows [start, stop) of a C-contiguous X
+    (``X[i * d + j]``), into ``mean`` and ``m2`` (zeros on entry); returns the rows' total weight."""
+    w: cython.double = 0.0
+    for i in range(start, stop):
+        s = sw[i] if weighted else 1.0
+        w += s
+        for j in range(d):
+            mean[j] += s * X[i * d + j]
+    if w <= 0.0:
+        return w
+    for j in range(d):
+        mean[j] /= w
+    for i in range(start, stop):
+        s = sw[i] if weighted else 1.0
+        for j in range(d):
+            r = X[i * d + j] - mean[j]
+            m2[j] += s * r * r
+    return w
