@@ -44,8 +44,10 @@ def demo_fit(n_samples=200_000, n_features=50, optimizer="adam", batch_size="aut
     print(f"fit: {model.n_iter_} epochs of batch {model.batch_size_}, {model.t_:,} updates in {t_fit:.2f} s "
           f"({t_fit / model.n_iter_ * 1e3:.1f} ms per epoch)")
     print(f"training loss: first epoch {model.loss_curve_[0]:.4g}, last {model.loss_curve_[-1]:.6g}")
-    print(f"max relative |coef_ - true coef|: {np.max(np.abs(model.coef_ - coef) / np.abs(coef)):.2e}   "
-          f"intercept_: {model.intercept_:.4f} (true {intercept})")
+    sd = X.std(axis=0)  # a coefficient times its column's spread: its effect on y, in y's units
+    print(f"coef_ vs LinearRegression's: largest difference {np.max(np.abs(model.coef_ - exact.coef_) * sd):.2e} "
+          f"in y's units (effects up to {np.max(np.abs(exact.coef_) * sd):.3g})   intercept_: "
+          f"{model.intercept_:.4f} (LinearRegression {exact.intercept_:.4f}, true {intercept})")
     print(f"R^2: {model.score(X, y):.8f}   sklearn LinearRegression ({t_exact:.2f} s): {exact.score(X, y):.8f}")
     return model
 
