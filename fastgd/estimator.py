@@ -10,7 +10,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_sample_weight, check_array, check_is_fitted, validate_data
 
 from . import _dask, _engine, _training
-from ._validation import Boolean, InstanceOf, Interval, Options, Predicate, check, check_all
+from ._validation import Boolean, InstanceOf, Interval, Options, Predicate, check_all
 from .optimizers import get_optimizer
 from .schedules import Constant, Schedule
 
@@ -201,6 +201,11 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         "callbacks": [Options(None), Predicate(lambda v: callable(v) or (
             isinstance(v, (list, tuple)) and all(map(callable, v))), "a callable or a list of callables")],
         "distributed": [Options("exact", "parallel")],
+        "learning_rate": [Options("adaptive"), Interval(0, None, closed="neither", label="a positive float"),
+                          InstanceOf(Schedule, "a schedule from fastgd.schedules")],
+        "batch_size": [Options("auto"), Interval(1, None, integer=True), Options(None)],
+        "n_jobs": [Options(None), Predicate(lambda v: Interval(integer=True).accepts(v) and v != 0,
+                                            "a non-zero int (-1: all cores)")],
     }
 
     # ------------------------------------------------------------------------------------------------------
@@ -218,20 +223,10 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
     # ------------------------------------------------------------------------------------------------------
     # validation
     def _check_params(self):
-        opt = _named_optimizer(self.optimizer) if isinstance(self.optimizer, str) else get_optimizer(self.optimizer)
-        opt = get_optimizer(opt)
+        opt = get_optimizer(_named_optimizer(self.optimizer) if isinstance(self.optimizer, str) else self.optimizer)
         check_all(None, self.get_params(deep=False), self._parameter_constraints)
-        lr = self.learning_rate
-        if isinstance(lr, Schedule):
-            lr.validate()
-        else:
-            check(None, "learning_rate", lr,
-                  [Options("adaptive"), Interval(0, None, closed="neither", label="a positive float"),
-                   InstanceOf(Schedule, "a schedule from fastgd.schedules")])
-        check(None, "batch_size", self.batch_size, [Options("auto"), Interval(1, None, integer=True), Options(None)])
-        check(None, "n_jobs", self.n_jobs,
-              [Options(None), Predicate(lambda v: Interval(integer=True).accepts(v) and v != 0,
-                                        "a non-zero int (-1: all cores)")])
+        if isinstance(self.learning_rate, Schedule):
+            self.learning_rate.validate()
         _engine.kernels(self.backend)  # a missing native extension is reported here, naming the fix
         return opt
 
