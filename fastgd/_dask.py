@@ -26,7 +26,6 @@ import sys
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.utils import check_random_state
 
 from . import _engine, _training
 
@@ -410,39 +409,14 @@ def fit(est, X, y, coef_init=None, intercept_init=None, sample_weight=None):
             for part in parts[1:]:
                 scaling = scaling.merged(part)
             scaling._center = est.fit_intercept
-        raw = est._raw_params(k, d) if warm else np.zeros((k, d + 1))
-        if not warm and scaling is not None and est.fit_intercept:
-            raw[:, d] = scaling.y_mean
-        raw = est._apply_init(raw, coef_init, intercept_init, k, d)
-        theta = raw if scaling is None else scaling.to_std(raw)
-        ts = est._ts if warm and est._ts.fits(opt, k, d) else _engine.TrainingState.fresh(opt, k, d)
-        ts.theta[...] = theta
+        ts = est._start_state(opt, scaling, warm, coef_init, intercept_init, k, d)
         l1, l2 = est._penalty()
         batch_weight = blocks.total_weight / _engine.n_batches(n, bs) if scaling is not None else 0.0
         problem = DaskProblem(blocks, None, None, bs, _DaskKernels(blocks, est.backend), est.backend,
                               _engine.resolve_n_threads(est.n_jobs), est.fit_intercept, l1, l2, scaling,
                               batch_weight, blocks.block_batches, blocks=blocks, mode=est.distributed,
                               n_jobs=est.n_jobs)
-        rng = check_random_state(est.random_state)
-        train_ids, eval_ids = est._split_batches(problem, rng)
-        settings = est._settings(opt, est.average, n)
-        est.max_iter_ = settings.max_iter
-        try:
-            out = _training.train(problem, ts, settings, rng, train_ids=train_ids, eval_ids=eval_ids,
-                                  epochs=settings.max_iter, stopping=True,
-                                  keep_best=est.tol is not None or est.early_stopping)
-        except _training.Diverged as exc:
-            raise ValueError(str(exc)) from None
-        est._rng = rng
-        est._y_ndim = 1 if Yd.ndim == 1 else 2
-        est.n_iter_ = out.n_iter
-        est.loss_curve_ = out.losses
-        if est.early_stopping:
-            var = problem.target_variance(eval_ids)
-            est.validation_scores_ = [1.0 - f / var if var > 0 else 0.0 for f in out.eval_losses]
-            est.best_validation_score_ = max(est.validation_scores_, default=-np.inf)
-        est._store(ts, scaling, problem)
-        est._warn(out)
+        est._train_and_store(problem, ts, opt, 1 if Yd.ndim == 1 else 2)
     finally:
         blocks.release()
     return est

@@ -311,34 +311,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         kern = _engine.kernels(self.backend)
         scaling = _training.Scaling.from_data(kern, Xk, Y, sw, self.fit_intercept,
                                                  _engine.resolve_n_threads(self.n_jobs)) if self.standardize else None
-        raw = self._raw_params(k, d) if warm else np.zeros((k, d + 1))
-        if not warm and scaling is not None and self.fit_intercept:
-            raw[:, d] = scaling.y_mean  # the standardized origin: the best constant
-        raw = self._apply_init(raw, coef_init, intercept_init, k, d)
-        theta = raw if scaling is None else scaling.to_std(raw)
-        ts = self._ts if warm and self._ts.fits(opt, k, d) else _engine.TrainingState.fresh(opt, k, d)
-        ts.theta[...] = theta
-        problem = self._problem(X, Xk, Y, sw, scaling)
-        rng = check_random_state(self.random_state)
-        train_ids, eval_ids = self._split_batches(problem, rng)
-        settings = self._settings(opt, self.average, Y.shape[0])
-        self.max_iter_ = settings.max_iter
-        try:
-            out = _training.train(problem, ts, settings, rng, train_ids=train_ids, eval_ids=eval_ids,
-                                  epochs=settings.max_iter, stopping=True, keep_best=self.tol is not None
-                                  or self.early_stopping)
-        except _training.Diverged as exc:
-            raise ValueError(str(exc)) from None
-        self._rng = rng
-        self._y_ndim = y.ndim
-        self.n_iter_ = out.n_iter
-        self.loss_curve_ = out.losses
-        if self.early_stopping:
-            var = problem.target_variance(eval_ids)
-            self.validation_scores_ = [1.0 - f / var if var > 0 else 0.0 for f in out.eval_losses]
-            self.best_validation_score_ = max(self.validation_scores_, default=-np.inf)
-        self._store(ts, scaling, problem)
-        self._warn(out)
+        ts = self._start_state(opt, scaling, warm, coef_init, intercept_init, k, d)
+        out = self._train_and_store(self._problem(X, Xk, Y, sw, scaling), ts, opt, y.ndim)
         if not out.warning:
             self._check_shortfall(X, Y, sw, out)
         return self
@@ -375,6 +349,42 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                 f"Gradient descent stopped {(got - best) / var:.3g} (in R² units) short of the least-squares "
                 f"optimum after {self.n_iter_} epochs: {cause}. Raise max_iter and lower tol, or use a "
                 f"closed-form solver (sklearn.linear_model.LinearRegression).", ConvergenceWarning, stacklevel=3)
+
+    def _start_state(self, opt, scaling, warm, coef_init, intercept_init, k, d):
+        """The training state fit starts from: the previous model (warm start; its optimizer state too when
+        it fits), ``coef_init``/``intercept_init``, or the standardized origin (the best constant)."""
+        raw = self._raw_params(k, d) if warm else np.zeros((k, d + 1))
+        if not warm and scaling is not None and self.fit_intercept:
+            raw[:, d] = scaling.y_mean
+        raw = self._apply_init(raw, coef_init, intercept_init, k, d)
+        ts = self._ts if warm and self._ts.fits(opt, k, d) else _engine.TrainingState.fresh(opt, k, d)
+        ts.theta[...] = raw if scaling is None else scaling.to_std(raw)
+        return ts
+
+    def _train_and_store(self, problem, ts, opt, y_ndim):
+        """fit's loop with its stopping rules (in memory or on dask blocks), then the fitted attributes and the
+        loop's warning. Returns the loop's Outcome."""
+        rng = check_random_state(self.random_state)
+        train_ids, eval_ids = self._split_batches(problem, rng)
+        settings = self._settings(opt, self.average, problem.n)
+        self.max_iter_ = settings.max_iter
+        try:
+            out = _training.train(problem, ts, settings, rng, train_ids=train_ids, eval_ids=eval_ids,
+                                  epochs=settings.max_iter, stopping=True,
+                                  keep_best=self.tol is not None or self.early_stopping)
+        except _training.Diverged as exc:
+            raise ValueError(str(exc)) from None
+        self._rng = rng
+        self._y_ndim = y_ndim
+        self.n_iter_ = out.n_iter
+        self.loss_curve_ = out.losses
+        if self.early_stopping:
+            var = problem.target_variance(eval_ids)
+            self.validation_scores_ = [1.0 - f / var if var > 0 else 0.0 for f in out.eval_losses]
+            self.best_validation_score_ = max(self.validation_scores_, default=-np.inf)
+        self._store(ts, problem.scaling, problem)
+        self._warn(out)
+        return out
 
     def partial_fit(self, X, y, sample_weight=None):
         """One epoch over (X, y), keeping the optimizer state between calls (like SGDRegressor).
