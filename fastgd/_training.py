@@ -498,7 +498,6 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
     # progress is judged (and iterates averaged) over rounds of at least ROUND_UPDATES updates
     round_epochs = max(1, -(-ROUND_UPDATES // max(updates_per_epoch, 1)))
     no_change = 0
-    reductions = 0
     t0 = time.perf_counter()
     last = ts.snapshot()
     evaluating = stopping and eval_ids is not None and len(eval_ids) > 0
@@ -562,7 +561,6 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
                     shrink = settings.adaptive and not (avg is not None and updates_per_epoch >= MIN_AVG_UPDATES)
                     if shrink and lr / LR_SHRINK >= settings.lr * MIN_LR_FRACTION:
                         lr /= LR_SHRINK
-                        reductions += 1
                         if settings.verbose:
                             print(f"-- no improvement in {settings.n_iter_no_change} rounds of {round_epochs} "
                                   f"epoch(s): learning rate now {lr:.3g}")
