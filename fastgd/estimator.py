@@ -235,8 +235,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                    dtype=[np.float64, np.float32], order="C")
         if sp.issparse(X):
             X = X.tocsr()
-            indptr = X.indptr if X.indptr.dtype == X.indices.dtype else X.indptr.astype(X.indices.dtype)
-            return X, (X.data, X.indices, indptr, X.shape[1])
+            return X, (X.data, X.indices, X.indptr, X.shape[1])  # the kernels take mixed index dtypes
         return X, X
 
     def _validate(self, X, y, sample_weight, reset):
