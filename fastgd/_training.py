@@ -308,11 +308,13 @@ class Problem:
         raw = np.ascontiguousarray(self.raw(theta))
         _, sse, W = self.kern.batches_stats(self.Xk, self.Y, _sw(self.sw), raw, self.batch_size, batch_ids,
                                             self.n_threads)
-        d = raw.shape[1] - 1
-        w = raw[:, :d]
-        with np.errstate(over="ignore", invalid="ignore"):
-            pen = self.l1 * np.abs(w).sum() + 0.5 * self.l2 * np.square(w).sum() if penalized else 0.0
-            return (sse / W if W > 0 else np.nan) + pen, W
+        return (sse / W if W > 0 else np.nan) + (self.penalty(raw) if penalized else 0.0), W
+
+    def penalty(self, raw):
+        """l1·‖W‖₁ + ½·l2·‖W‖² of parameters in the data's units (the intercept column is not penalized)."""
+        w = raw[:, :-1]
+        with np.errstate(over="ignore", invalid="ignore"):  # huge but finite weights: the penalty says inf
+            return self.l1 * np.abs(w).sum() + 0.5 * self.l2 * np.square(w).sum()
 
     def gradient_norm(self, theta, batch_ids):
         """Norm of the full gradient of the smooth objective in the data's units (the ``gtol`` rule)."""
@@ -539,10 +541,8 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
             out.n_iter += 1
             model = ts.theta if avg is None else avg[:P].reshape(ts.theta.shape)
             raw = problem.raw(model)
-            d = raw.shape[1] - 1
-            with np.errstate(over="ignore", invalid="ignore"):
-                if settings.report_objective:
-                    loss += problem.l1 * np.abs(raw[:, :d]).sum() + 0.5 * problem.l2 * np.square(raw[:, :d]).sum()
+            if settings.report_objective:
+                loss += problem.penalty(raw)
             out.losses.append(float(loss))
             stop = evaluated = False
             if stopping and settings.gtol is not None and problem.gradient_norm(model, train_ids) < settings.gtol:
@@ -572,7 +572,7 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
                       f"{time.perf_counter() - t0:.3f} s")
             if settings.callbacks and _call_back(settings.callbacks, EpochInfo(
                     n_done + out.n_iter, float(loss), out.eval_losses[-1] if evaluated else None, lr, ts.step,
-                    time.perf_counter() - t0, raw[:, :d].copy(), raw[:, d].copy()), ts, start):
+                    time.perf_counter() - t0, raw[:, :-1].copy(), raw[:, -1].copy()), ts, start):
                 out.stopped = stop = True
             last = ts.snapshot()
             if stop:
