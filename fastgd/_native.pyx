@@ -118,7 +118,18 @@ cdef extern from *:
        reduces and updates (which rows a task covers never depends on the parameters). */
     static int fastgd_tune_wait_prefetch = 1;  /* benchmarking switches (_tune); they never change a result */
     static int fastgd_tune_row_prefetch_f32 = 1;
-    static int fastgd_tune_row_prefetch_f64 = 0;
+    static int fastgd_tune_row_prefetch_f64 = 1;
+    static int fastgd_tune_prefetch_bytes = 2048;  /* how far ahead of the current row (see _tune) */
+    static int fastgd_tune_prefetch_level = 1;     /* __builtin_prefetch locality: 1 = into L2 (prefetcht2) */
+    /* __builtin_prefetch wants a constant locality */
+    static inline void fastgd_prefetch(const void* p) {
+        switch (fastgd_tune_prefetch_level) {
+            case 3: __builtin_prefetch(p, 0, 3); break;
+            case 2: __builtin_prefetch(p, 0, 2); break;
+            case 1: __builtin_prefetch(p, 0, 1); break;
+            default: __builtin_prefetch(p, 0, 0);
+        }
+    }
 
     /* Claim the next task number if it is below limit (the end of the published batch's tasks), else -1:
        a thread that finds every task of the published batch taken waits holding none, so a waiter that the
@@ -137,7 +148,7 @@ cdef extern from *:
             while (p < end) {
                 now = __atomic_load_n(&t->published, __ATOMIC_ACQUIRE);
                 if (now != seen) return now;
-                __builtin_prefetch(p, 0, 3);
+                fastgd_prefetch(p);
                 p += 64;
             }
         }
@@ -163,6 +174,9 @@ cdef extern from *:
     int fastgd_tune_wait_prefetch
     int fastgd_tune_row_prefetch_f32
     int fastgd_tune_row_prefetch_f64
+    int fastgd_tune_prefetch_bytes
+    int fastgd_tune_prefetch_level
+    void fastgd_prefetch(const void* p) nogil
     long long fastgd_try_claim(fastgd_team* t, long long limit) nogil
     void fastgd_publish(fastgd_team* t, int value) nogil
 
@@ -171,20 +185,25 @@ OPENMP = bool(FASTGD_OPENMP)
 from fastgd import _config  # the fork flag and the n_jobs=None rule (fastgd._config)
 
 
-def _tune(wait_prefetch=None, row_prefetch_f32=None, row_prefetch_f64=None, fused16_f32=None, fused16_f64=None):
+def _tune(wait_prefetch=None, row_prefetch_f32=None, row_prefetch_f64=None, fused16_f32=None, fused16_f64=None,
+          prefetch_bytes=None, prefetch_level=None):
     """Benchmarking switches (A/B timings in one process); only fused16_* changes results (rounding).
     Returns the current values.
 
     ``wait_prefetch``: a thread waiting for the next batch prefetches the rows of the task it holds (default
-    on). ``row_prefetch_f32`` / ``row_prefetch_f64``: the dense chunk loop prefetches the row PREFETCH_BYTES
-    ahead (default on for float32, off for float64: on the 2-core Xeon (Sapphire Rapids) VM, 15 interleaved
-    rounds, 1 thread, float64 epoch / all-core floor 1.08 without vs 1.27 with at B = 256, 1.06 vs 1.35 at
-    B = 4096; float32 on 2 threads 0.78 with vs 0.95 without, as a fraction of the float64 floor).
+    on). ``row_prefetch_f32`` / ``row_prefetch_f64``: the dense chunk loop prefetches the row ``prefetch_bytes``
+    ahead (default on for both). ``prefetch_bytes`` (default 2048) and ``prefetch_level`` (the locality of
+    ``__builtin_prefetch``, default 1: into L2 only, prefetcht2). On the 2-core Xeon VM, 1e6 x 100 Adam,
+    2 threads, one process, 5 interleaved rounds, epoch / all-core read of float64 X: B = 4096 1.49 without
+    prefetch, 1.31 with 2 KB into L2, 1.35 with 1 KB, 1.33 with 3 KB, 1.39 with 2 KB into L1; B = 256 1.99
+    without, 1.69 with 2 KB into L2; float32 B = 4096 1.17 without, 0.93 with. The earlier setting (4-5 KB
+    into L1) was slower than none for float64 (a C loop alone: 1.69x vs 1.21x the one-thread read): an L1
+    prefetch holds one of the core's few fill buffers until its line arrives, an L2 prefetch does not.
     ``fused16_f32`` / ``fused16_f64``: the fused row loop keeps 16 partial sums of the dot product instead of
     one vector accumulator (default on for float32 only; see FASTGD_FUSED16). Switching it changes the
     float rounding of the dot products (not their determinism: any thread count gives the same bits)."""
     global fastgd_tune_wait_prefetch, fastgd_tune_row_prefetch_f32, fastgd_tune_row_prefetch_f64
-    global fastgd_tune_fused16_f32, fastgd_tune_fused16_f64
+    global fastgd_tune_fused16_f32, fastgd_tune_fused16_f64, fastgd_tune_prefetch_bytes, fastgd_tune_prefetch_level
     if fused16_f32 is not None:
         fastgd_tune_fused16_f32 = 1 if fused16_f32 else 0
     if fused16_f64 is not None:
@@ -195,7 +214,12 @@ def _tune(wait_prefetch=None, row_prefetch_f32=None, row_prefetch_f64=None, fuse
         fastgd_tune_row_prefetch_f32 = 1 if row_prefetch_f32 else 0
     if row_prefetch_f64 is not None:
         fastgd_tune_row_prefetch_f64 = 1 if row_prefetch_f64 else 0
-    return {"wait_prefetch": bool(fastgd_tune_wait_prefetch), "row_prefetch_f32": bool(fastgd_tune_row_prefetch_f32),
+    if prefetch_bytes is not None:
+        fastgd_tune_prefetch_bytes = max(0, int(prefetch_bytes))
+    if prefetch_level is not None:
+        fastgd_tune_prefetch_level = min(3, max(0, int(prefetch_level)))
+    return {"prefetch_bytes": fastgd_tune_prefetch_bytes, "prefetch_level": fastgd_tune_prefetch_level,
+            "wait_prefetch": bool(fastgd_tune_wait_prefetch), "row_prefetch_f32": bool(fastgd_tune_row_prefetch_f32),
             "row_prefetch_f64": bool(fastgd_tune_row_prefetch_f64),
             "fused16_f32": bool(fastgd_tune_fused16_f32), "fused16_f64": bool(fastgd_tune_fused16_f64)}
 
@@ -213,7 +237,6 @@ cdef enum:
     CHUNK_BUDGET_BYTES = 32 << 20
     PAD = 8
     PAR_MIN_WORK = 5000
-    PREFETCH_BYTES = 4096
 
 CODES = {"PATH_AUTO": PATH_AUTO, "PATH_SEQUENTIAL": PATH_SEQUENTIAL, "PATH_PARALLEL": PATH_PARALLEL,
          "CHUNK_ROWS": CHUNK_ROWS, "MAX_CHUNKS": MAX_CHUNKS, "PAD": PAD, "PAR_MIN_WORK": PAR_MIN_WORK,
@@ -310,7 +333,6 @@ cdef extern from *:
                               Py_ssize_t d, double acc) nogil
     double fastgd_fused16_f64(const double* row, const double* prev, const double* w, double* buf, double s_prev,
                               Py_ssize_t d, double acc) nogil
-    void __builtin_prefetch(const void*) nogil
     double fastgd_fused_f32(const float* row, const float* prev, const double* w, double* buf, double s_prev,
                             Py_ssize_t d, double acc) nogil
     double fastgd_fused_f64(const double* row, const double* prev, const double* w, double* buf, double s_prev,
@@ -321,7 +343,7 @@ cdef extern from *:
 cdef void _dense(const real_t* X, const Problem* pb, const double* theta, Py_ssize_t start, Py_ssize_t stop,
                  double* buf) noexcept nogil:
     cdef Py_ssize_t d = pb.X.d, k = pb.k, p = d + 1, m = k * p, i, j, c, o
-    cdef Py_ssize_t n = pb.X.n, ahead = (PREFETCH_BYTES + d * sizeof(real_t) - 1) // (d * sizeof(real_t))
+    cdef Py_ssize_t n = pb.X.n, ahead = (fastgd_tune_prefetch_bytes + d * sizeof(real_t) - 1) // (d * sizeof(real_t))
     cdef Py_ssize_t line = 64 // sizeof(real_t)  # elements per cache line
     cdef double acc, r, s_prev, loss = 0.0, bsum
     cdef bint fused16 = fastgd_tune_fused16_f32 if real_t is float else fastgd_tune_fused16_f64
@@ -346,10 +368,10 @@ cdef void _dense(const real_t* X, const Problem* pb, const double* theta, Py_ssi
         loss += s_prev * r
         bsum = s_prev
         for i in range(start + 1, stop):
-            if j == 0 and i + ahead < n:  # every cache line of the row PREFETCH_BYTES ahead
+            if j == 0 and i + ahead < n:  # every cache line of the row about 2 KB ahead, into L2 (see _tune)
                 c = 0
                 while c < d:
-                    __builtin_prefetch(X + (i + ahead) * d + c)
+                    fastgd_prefetch(X + (i + ahead) * d + c)
                     c += line
             row = X + i * d
             prev = row - d
