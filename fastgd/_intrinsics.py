@@ -154,7 +154,10 @@ def futex_wake(typingctx, arr, idx):
 
 @intrinsic
 def prefetch_row(typingctx, arr, i, j):
-    """Hint the CPU to fetch ``arr[i, j]``'s cache line for reading (``llvm.prefetch``; never faults)."""
+    """Hint the CPU to fetch ``arr[i, j]``'s cache line into L2 for reading (``llvm.prefetch`` with locality 1,
+    x86 ``prefetcht2``; never faults). Into L2 rather than L1: an L1 prefetch holds one of the core's few fill
+    buffers until the line arrives, and streaming float64 rows 2-5 KB ahead into L1 was slower than not
+    prefetching at all (see fastgd._native._tune for the figures)."""
     if not (isinstance(arr, types.Array) and arr.ndim == 2):
         return None
 
@@ -167,8 +170,8 @@ def prefetch_row(typingctx, arr, i, j):
         i32 = ir.IntType(32)
         fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
                                             "llvm.prefetch.p0")
-        # read (0), keep in all cache levels (3), data cache (1)
-        builder.call(fn, [builder.bitcast(ptr, i8p), ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+        # read (0), locality 1 (into L2, not L1), data cache (1)
+        builder.call(fn, [builder.bitcast(ptr, i8p), ir.Constant(i32, 0), ir.Constant(i32, 1), ir.Constant(i32, 1)])
         return context.get_dummy_value()
 
     return types.none(arr, i, j), codegen

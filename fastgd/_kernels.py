@@ -28,8 +28,9 @@ Parallel reduction: a batch is cut into fixed-size row chunks (the size depends 
 number of coordinates only, never on the thread count; see CHUNK_BUDGET_BYTES); each chunk accumulates into its own padded buffer; the buffers are then summed
 in chunk order. The sequential path runs the same chunks in the same order through one buffer, so both
 paths and any thread count give bit-identical results. The parallel path runs one parallel region per
-epoch, not per batch (a region costs ~4-5 us to launch): workers claim chunk tasks from atomic counters and
-the worker that finishes a batch's last chunk reduces and updates (see ``_epoch_team``).
+epoch, not per batch (a region costs ~4-5 us to launch): workers claim tasks (one contiguous run of a batch's
+chunks each) from atomic counters and the worker that finishes a batch's last task reduces and updates (see
+``_epoch_team``).
 """
 
 import inspect
@@ -113,7 +114,7 @@ MAX_CHUNKS = 256  # above CHUNK_ROWS * MAX_CHUNKS rows, chunks grow instead of m
 CHUNK_BUDGET_BYTES = 32 << 20
 STATE_ROWS = _rules.STATE_ROWS  # state rows (slots) each optimizer code needs, declared with the rules
 PAD = 8  # float64 per cache line: chunk buffers are padded to whole lines plus one spare line
-PREFETCH_BYTES = 4096  # how far ahead of the current row X is prefetched (3-4 KB measured best at d = 100)
+PREFETCH_BYTES = 2048  # how far ahead of the current row X is prefetched, into L2 (see _chunk_grad_dense)
 # Auto path: the parallel epoch is used when a batch spans more than one chunk and holds at least this many
 # multiply-adds (rows x features x outputs). Measured with benchmarks/crossover.py on the 2-core AMD EPYC
 # (Zen 3) dev machine, parallel / sequential epoch time: d = 10: B = 256 0.95, B = 512 0.82; d = 100:
@@ -144,9 +145,8 @@ def _chunk_grad_dense(X, Y, sw, theta, start, stop, buf):
 
     Software-pipelined: one pass over the features computes row i's residual while adding row i − 1's
     contribution to the gradient, so the dot product's reduction latency overlaps useful work (11 % faster
-    than two separate loops at d = 100; the sums are the same, in the same row order). Rows about
-    PREFETCH_BYTES ahead are prefetched: streaming 1e6 x 100 float64 on one thread went from 69 to 48 ns/row
-    (the read-only floor is 41).
+    than two separate loops at d = 100; the sums are the same, in the same row order). The row about
+    PREFETCH_BYTES ahead is prefetched into L2 (see intr.prefetch_row).
     """
     d = X.shape[1]
     k = Y.shape[1]
@@ -600,8 +600,8 @@ def _epoch_team(X, Y, sw, theta, raw, state, scalars, code, hp, lr_sched, pen, f
                 n_workers, ch, part, G, eta, task_start, sync, acc, stdz, avg):
     """The parallel epoch (``lr_sched``: the schedule; Numba reserves the name ``sched`` in prange code): one parallel region for the whole epoch instead of one per batch.
 
-    Every chunk of every batch is a task, numbered in visiting order (batch bi owns tasks
-    [task_start[bi], task_start[bi + 1])). Workers claim task numbers from an atomic counter (sync[1]), only
+    Each batch is split into one task per worker (a contiguous run of its chunks; fewer tasks when the batch
+    has fewer chunks), numbered in visiting order (batch bi owns tasks [task_start[bi], task_start[bi + 1])). Workers claim task numbers from an atomic counter (sync[1]), only
     while the published batch (sync[0]) has unclaimed tasks (else they wait holding none); a worker holding a
     task of a batch that is not yet published (a rare race for a batch's last task) waits for it.
     Completed tasks are counted in sync[2]; the worker that completes a batch's last task sums the chunk
@@ -651,16 +651,19 @@ def _epoch_team(X, Y, sw, theta, raw, state, scalars, code, hp, lr_sched, pen, f
                         intr.futex_wait(sync, 0, bi)
                     intr.fetch_add(sync, 3, -1)
                 bi = intr.load_acquire(sync, 0)
-            c = tid - task_start[bi]
             start = order[bi] * batch_size
             stop = min(start + batch_size, n)
-            s0 = start + c * ch
-            _chunk_grad(X, Y, sw, raw, s0, min(s0 + ch, stop), part[c])
+            nch = (stop - start + ch - 1) // ch
+            j = tid - task_start[bi]
+            ntb = task_start[bi + 1] - task_start[bi]
+            for c in range(nch * j // ntb, nch * (j + 1) // ntb):  # task j: a contiguous run of chunks
+                s0 = start + c * ch
+                _chunk_grad(X, Y, sw, raw, s0, min(s0 + ch, stop), part[c])
             if intr.fetch_add(sync, 2, 1) + 1 == task_start[bi + 1]:
-                # the batch's last chunk is done: reduce in chunk order, update, publish the next batch
+                # the batch's last task is done: reduce in chunk order, update, publish the next batch
                 for q in range(m):
                     G[q] = 0.0
-                for cc in range(task_start[bi + 1] - task_start[bi]):
+                for cc in range(nch):
                     for q in range(m):
                         G[q] += part[cc, q]
                 _finish_batch(G, _batch_weight(sw, start, stop), th, raw, state, scalars, code, hp, lr_sched, pen,
@@ -707,10 +710,11 @@ def epoch(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept, 
     if use_par:
         task_start = np.empty(nb + 1, dtype=np.int64)
         task_start[0] = 0
-        for bi in range(nb):
+        for bi in range(nb):  # one task per worker per batch: a contiguous run of its chunks (contiguous
+            # shares stream X better than interleaved chunks, and cost one claim per worker per batch)
             start = order[bi] * batch_size
             rows = min(start + batch_size, n) - start
-            task_start[bi + 1] = task_start[bi] + (rows + ch - 1) // ch
+            task_start[bi + 1] = task_start[bi] + min((rows + ch - 1) // ch, max(n_threads, 1))
         sync = np.zeros(4, dtype=np.int64)
         _epoch_team(X, Y, sw, theta, raw, state, scalars, code, hp, sched, pen, fit_intercept, batch_size, order,
                     max(n_threads, 1), ch, part, G, eta, task_start, sync, acc, stdz, avg)
