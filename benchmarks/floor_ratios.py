@@ -4,10 +4,11 @@
                                       [--backends native numba] [--optimizer adam] [--json out.json]
 
 Every round times, once each and in the same order: the all-core read of X (``fastgd._kernels.read_floor``),
-the same read on one thread, NumPy's ``X.sum()``, the all-core read of float32 X, and, per backend, the
+the same read on one thread, the native backend's all-core read (``fastgd._native.read_floor``, a C loop),
+NumPy's ``X.sum()``, the all-core read of float32 X, and, per backend, the
 float64 epoch at B = 256, B = 4096 and the batch LinearRegressor's default (batch_size="auto") picks, the
 float32 epoch at B = 256 and B = 4096, and the one-thread epoch at B = 256 and B = 4096. The floor of a round
-is its fastest read of X (the all-core read, unless a busy memory bus made the one-thread read or
+is its fastest read of X (the faster all-core read, unless a busy memory bus made the one-thread read or
 ``X.sum()`` faster). Each ratio is formed within one round (the memory system of a shared VM moves between
 rounds: the floor was seen anywhere between 13 and 80 ms) and the table prints its median over the rounds,
 with its range and the median reads themselves, and the load average before and after (others' work on the
@@ -37,6 +38,12 @@ from fastgd.bench import Threads, default_batch_size, fastgd_epoch
 from fastgd.datasets import make_regression
 from fastgd.optimizers import OPTIMIZERS
 
+try:
+    from fastgd._native import read_floor as native_read_floor
+except ImportError:  # no compiled extension: the Numba read only
+    def native_read_floor(X, n_threads):
+        return K.read_floor(X)
+
 GOALS = {  # ratio name -> upper bound (issue 12)
     "epoch/floor B=256": 1.25,
     "epoch/floor B=4096": 1.10,
@@ -58,6 +65,7 @@ def timers(X, X32, Y, backends, threads, optimizer, batches):
     fns = {
         "floor": Threads(lambda: K.read_floor(X), threads),
         "floor 1t": Threads(lambda: K.read_floor(X), 1),
+        "floor native": lambda: native_read_floor(X, threads),
         "numpy X.sum": X.sum,
         "floor f32": Threads(lambda: K.read_floor(X32), threads),
     }
@@ -74,9 +82,9 @@ def timers(X, X32, Y, backends, threads, optimizer, batches):
 
 def ratios_of(t, backends, default_b, threads):
     """Per-round ratios from one round's times ``t``. The floor is the round's fastest read-only pass over X:
-    the all-core ``read_floor`` unless NumPy's ``X.sum()`` or the one-thread read beat it (on a busy host, when
+    the faster all-core read (Numba's or the native C loop) unless NumPy's ``X.sum()`` or the one-thread read beat it (on a busy host, when
     other tenants hold the memory bus, the second core adds nothing and the all-core read can lose)."""
-    fl = min(t["floor"], t["floor 1t"], t["numpy X.sum"])
+    fl = min(t["floor"], t["floor native"], t["floor 1t"], t["numpy X.sum"])
     r = {"all-core read/numpy X.sum": t["floor"] / t["numpy X.sum"], "1-thread read/all-core read":
          t["floor 1t"] / t["floor"], "all-core read f32/f64": t["floor f32"] / t["floor"]}
     for be in backends:
@@ -127,7 +135,8 @@ def report(res, out=sys.stdout):
           f"default batch {c['default_batch']}", file=out)
     print("load average before: {:.2f} {:.2f} {:.2f}; after: {:.2f} {:.2f} {:.2f}".format(
         *res["load_before"], *res["load_after"]), file=out)
-    print(f"reads of X: all cores {med['floor']:.1f} ms, 1 thread {med['floor 1t']:.1f} ms, float32 all cores "
+    print(f"reads of X: all cores {med['floor']:.1f} ms (native C loop {med['floor native']:.1f} ms), 1 thread "
+          f"{med['floor 1t']:.1f} ms, float32 all cores "
           f"{med['floor f32']:.1f} ms, numpy X.sum() {med['numpy X.sum']:.1f} ms (medians); floor = the fastest "
           "read of each round", file=out)
     print(f"  {'ratio (median of per-round ratios)':38s} {'median':>7s} {'min':>7s} {'max':>7s}  goal", file=out)

@@ -74,3 +74,21 @@ def test_epoch(benchmark, impl, name, dtype, n, d, b):
     backend = "native" if impl.startswith("native") else "numba"
     benchmark(_engine.run_epoch, X, Y, ts, opt.code, opt.pack(), b, order, n_threads=2, path=path, backend=backend)
     assert np.all(np.isfinite(ts.theta))
+
+
+@pytest.mark.parametrize("n, d, b", shapes(), ids=[_shape_id(*s) for s in shapes()])
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])
+@pytest.mark.parametrize("impl", ["floor-numba", "floor-native"])
+def test_floor(benchmark, impl, dtype, n, d, b):
+    """The memory floor (a read-only pass over X on 2 threads) in each Adam epoch group, beside the epochs
+    it bounds: the group's table shows epoch / floor (benchmarks/floor_ratios.py prints the ratios)."""
+    X, _ = data(n, d, dtype)
+    benchmark.group = f"epoch-adam|{_shape_id(n, d, b)},{np.dtype(dtype).name}"
+    if impl == "floor-native":
+        if not _engine.native_available():
+            pytest.skip("the native extension is not built")
+        from fastgd._native import read_floor
+        total = benchmark(read_floor, X, 2)
+    else:
+        total = benchmark(K.read_floor, X)
+    assert np.isfinite(total)

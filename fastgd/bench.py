@@ -77,8 +77,17 @@ def fastgd_epoch(X, Y, opt, batch, n_threads, path=K.PATH_AUTO, backend="numba")
 
 
 def floor(X, n_threads):
-    """A callable making the fastest read-only pass over X (``fastgd._kernels.read_floor``) on n threads."""
+    """A callable making a read-only pass over X (``fastgd._kernels.read_floor``) on n threads."""
     return Threads(lambda: K.read_floor(X), n_threads)
+
+
+def native_floor(X, n_threads):
+    """The native backend's read-only pass over X (a C loop), or None without the compiled extension: the
+    floor is the faster of the two reads (they differ by a few %)."""
+    if not _engine.native_available():
+        return None
+    from ._native import read_floor
+    return lambda: read_floor(X, n_threads)
 
 
 def sgdregressor_epoch(X, y):
@@ -165,9 +174,14 @@ def run(n=1_000_000, d=100, batch=None, threads=None, repeat=5, torch=True, log=
     LinearRegressor(max_iter=1, tol=None, batch_size=batch).fit(X[:small], y[:small])
 
     T = f"{threads} thread{'s' if threads > 1 else ''}"
+    FLOOR = f"read X once with {T}: the memory-bandwidth floor"
+    reads = {"numba": floor(X, threads), "native": native_floor(X, threads)}
+    other_batches = [b for b in (256, 4096) if b != batch and b < n]
     epochs = {
-        ("per pass", f"read X once with {T}: the memory-bandwidth floor"): floor(X, threads),
+        **{("read", name): fn for name, fn in reads.items() if fn is not None},
         ("per epoch", f"fastgd Adam, {T}"): fastgd_epoch(X, Y, adam, batch, threads, backend=backend),
+        **{("per epoch", f"fastgd Adam, batch {b}, {T}"): fastgd_epoch(X, Y, adam, b, threads, backend=backend)
+           for b in other_batches},
         ("per epoch", "fastgd Adam, 1 thread"): fastgd_epoch(X, Y, adam, batch, 1, backend=backend),
         ("per epoch", f"fastgd Adam, float32 copy of X, {T}"): fastgd_epoch(X32, Y, adam, batch, threads,
                                                                            backend=backend),
@@ -179,6 +193,8 @@ def run(n=1_000_000, d=100, batch=None, threads=None, repeat=5, torch=True, log=
         torch_fn()  # warm up
         epochs[("per epoch", f"PyTorch nn.Linear + torch.optim.Adam, {T}")] = torch_fn
     times = interleaved(epochs, repeat)
+    times = {("per pass", FLOOR): min(times.pop(("read", name)) for name, fn in reads.items() if fn is not None),
+             **times}  # the faster read of X in the same rounds
     del X32
 
     ridge_s, optimum = _timed_fit(Ridge(alpha=1e-8, solver="cholesky"), X, y)
@@ -198,7 +214,8 @@ def run(n=1_000_000, d=100, batch=None, threads=None, repeat=5, torch=True, log=
     t = {what: s for _, what, s in rows}
     epoch = t[f"fastgd Adam, {T}"]
     ratios = {
-        "epoch_over_floor": epoch / t[f"read X once with {T}: the memory-bandwidth floor"],
+        "epoch_over_floor": epoch / t[FLOOR],
+        **{f"epoch_over_floor_batch_{b}": t[f"fastgd Adam, batch {b}, {T}"] / t[FLOOR] for b in other_batches},
         "sgdregressor_over_epoch": t["scikit-learn SGDRegressor (one row per step, 1 thread)"] / epoch,
         "one_thread_over_all": t["fastgd Adam, 1 thread"] / epoch,
         "float64_over_float32": epoch / t[f"fastgd Adam, float32 copy of X, {T}"],
@@ -207,7 +224,8 @@ def run(n=1_000_000, d=100, batch=None, threads=None, repeat=5, torch=True, log=
     }
     sentences = [
         f"A fastgd epoch takes {ratios['epoch_over_floor']:.2f}x the time of merely reading X once "
-        "(1.00 is the limit for any method that reads X).",
+        "(1.00 is the limit for any method that reads X)" + "".join(
+            f"; at batch {b} {ratios[f'epoch_over_floor_batch_{b}']:.2f}x" for b in other_batches) + ".",
         f"scikit-learn's SGDRegressor takes {ratios['sgdregressor_over_epoch']:.1f}x as long as fastgd per epoch.",
         f"On 1 thread fastgd's epoch takes {ratios['one_thread_over_all']:.2f}x its time on {T}; on float64 "
         f"data {ratios['float64_over_float32']:.2f}x its time on float32 (which reads half the bytes).",
