@@ -21,6 +21,18 @@ from libc.math cimport isfinite
 from libc.limits cimport INT_MAX
 from libc.stdlib cimport free, malloc
 
+cdef extern from "<stdlib.h>" nogil:
+    void* aligned_alloc(size_t alignment, size_t size)
+
+
+cdef inline double* alloc_lines(Py_ssize_t count) noexcept nogil:
+    """``count`` doubles on 64-byte (cache-line) boundaries, or NULL. The chunk buffers must start at the same
+    offset within a cache line in every call: the vectorized row loops align their accesses by peeling a
+    first few elements, so a buffer's address decides how a dot product's sum is split, and so its last
+    bits (a plain malloc of a different size moved it and made the sequential and parallel paths differ
+    by 1e-18). Free with free()."""
+    return <double*> aligned_alloc(64, ((max(count, 1) * sizeof(double) + 63) // 64) * 64)
+
 from fastgd._native_rules cimport chan_merge, dense_moments, lr_at, raw_theta, update  # fastgd/_rules.py, which Numba jits too
 
 import numpy as np
@@ -326,7 +338,22 @@ cdef extern from *:
     }
     FASTGD_FUSED16(fastgd_fused16_f32, float)
     FASTGD_FUSED16(fastgd_fused16_f64, double)
+
+    /* The dot product of the first row of a chunk (which has no previous row to fuse with). One out-of-line
+       function, so that every chunk's first row is rounded alike wherever a task's run of chunks begins:
+       runs of any length, hence any thread count, give the same bits. */
+    #define FASTGD_DOT(NAME, T)                                                                      \
+    __attribute__((noinline)) static double NAME(const T* restrict row, const double* restrict w,    \
+                                                 Py_ssize_t d, double acc) {                         \
+        _Pragma("omp simd reduction(+:acc)")                                                         \
+        for (Py_ssize_t c = 0; c < d; c++) acc += (double)row[c] * w[c];                             \
+        return acc;                                                                                  \
+    }
+    FASTGD_DOT(fastgd_dot_f32, float)
+    FASTGD_DOT(fastgd_dot_f64, double)
     """
+    double fastgd_dot_f32(const float* row, const double* w, Py_ssize_t d, double acc) nogil
+    double fastgd_dot_f64(const double* row, const double* w, Py_ssize_t d, double acc) nogil
     int fastgd_tune_fused16_f32
     int fastgd_tune_fused16_f64
     double fastgd_fused16_f32(const float* row, const float* prev, const double* w, double* buf, double s_prev,
@@ -341,31 +368,40 @@ cdef extern from *:
 
 
 cdef void _dense(const real_t* X, const Problem* pb, const double* theta, Py_ssize_t start, Py_ssize_t stop,
-                 double* buf) noexcept nogil:
-    cdef Py_ssize_t d = pb.X.d, k = pb.k, p = d + 1, m = k * p, i, j, c, o
+                 Py_ssize_t ch, double* bufs, Py_ssize_t stride) noexcept nogil:
+    """Rows [start, stop) cut into chunks of ``ch`` rows from ``start``: chunk q's sums go to bufs + q * stride,
+    each exactly as if the chunk were computed alone (same rows, same order, from zero), but the row pipeline
+    (row i's dot product fused with row i-1's gradient) runs on across chunk boundaries instead of draining
+    and restarting at each one."""
+    cdef Py_ssize_t d = pb.X.d, k = pb.k, p = d + 1, m = k * p, i, j, c, o, q, nxt
     cdef Py_ssize_t n = pb.X.n, ahead = (fastgd_tune_prefetch_bytes + d * sizeof(real_t) - 1) // (d * sizeof(real_t))
     cdef Py_ssize_t line = 64 // sizeof(real_t)  # elements per cache line
-    cdef double acc, r, s_prev, loss = 0.0, bsum
+    cdef double acc, r, s, s_prev, loss, bsum
+    cdef double* cur
     cdef bint fused16 = fastgd_tune_fused16_f32 if real_t is float else fastgd_tune_fused16_f64
     if not (fastgd_tune_row_prefetch_f32 if real_t is float else fastgd_tune_row_prefetch_f64):
         ahead = n  # never (see _tune)
     cdef const real_t* row
     cdef const real_t* prev
     cdef const double* w
-    for c in range(m + 1):
-        buf[c] = 0.0
+    for q in range((stop - start + ch - 1) // ch if stop > start else 1):
+        for c in range(m + 1):
+            bufs[q * stride + c] = 0.0
     if stop <= start:
         return
     for j in range(k):
         o = j * p
         w = theta + o
+        cur = bufs  # the buffer of the chunk holding row i - 1
+        nxt = start + ch  # the first row of the next chunk
         row = X + start * d
-        acc = w[d]
-        for c in range(d):
-            acc = acc + row[c] * w[c]
+        if real_t is float:
+            acc = fastgd_dot_f32(row, w, d, w[d])
+        else:
+            acc = fastgd_dot_f64(row, w, d, w[d])
         r = acc - pb.Y[start * k + j]
         s_prev = pb.sw[start] * r if pb.weighted else r
-        loss += s_prev * r
+        loss = cur[m] + s_prev * r  # the chunk's loss runs on over the outputs
         bsum = s_prev
         for i in range(start + 1, stop):
             if j == 0 and i + ahead < n:  # every cache line of the row about 2 KB ahead, into L2 (see _tune)
@@ -375,25 +411,42 @@ cdef void _dense(const real_t* X, const Problem* pb, const double* theta, Py_ssi
                     c += line
             row = X + i * d
             prev = row - d
-            # row i's residual and row i-1's gradient in one pass (as the Numba kernel)
-            if fused16:
+            if i == nxt:  # row i opens the next chunk: add row i-1 to its chunk, close it, start from row i
+                for c in range(d):
+                    cur[o + c] = cur[o + c] + s_prev * prev[c]
+                cur[o + d] = bsum
+                cur[m] = loss
+                cur = cur + stride
+                nxt = nxt + ch
                 if real_t is float:
-                    acc = fastgd_fused16_f32(row, prev, w, buf + o, s_prev, d, w[d])
+                    acc = fastgd_dot_f32(row, w, d, w[d])
                 else:
-                    acc = fastgd_fused16_f64(row, prev, w, buf + o, s_prev, d, w[d])
-            elif real_t is float:
-                acc = fastgd_fused_f32(row, prev, w, buf + o, s_prev, d, w[d])
+                    acc = fastgd_dot_f64(row, w, d, w[d])
+                r = acc - pb.Y[i * k + j]
+                s = pb.sw[i] * r if pb.weighted else r
+                loss = cur[m] + s * r
+                bsum = s
             else:
-                acc = fastgd_fused_f64(row, prev, w, buf + o, s_prev, d, w[d])
-            r = acc - pb.Y[i * k + j]
-            s_prev = pb.sw[i] * r if pb.weighted else r
-            loss += s_prev * r
-            bsum += s_prev
+                # row i's residual and row i-1's gradient in one pass (as the Numba kernel)
+                if fused16:
+                    if real_t is float:
+                        acc = fastgd_fused16_f32(row, prev, w, cur + o, s_prev, d, w[d])
+                    else:
+                        acc = fastgd_fused16_f64(row, prev, w, cur + o, s_prev, d, w[d])
+                elif real_t is float:
+                    acc = fastgd_fused_f32(row, prev, w, cur + o, s_prev, d, w[d])
+                else:
+                    acc = fastgd_fused_f64(row, prev, w, cur + o, s_prev, d, w[d])
+                r = acc - pb.Y[i * k + j]
+                s = pb.sw[i] * r if pb.weighted else r
+                loss += s * r
+                bsum += s
+            s_prev = s
         row = X + (stop - 1) * d
         for c in range(d):
-            buf[o + c] = buf[o + c] + s_prev * row[c]
-        buf[o + d] = bsum
-    buf[m] = loss
+            cur[o + c] = cur[o + c] + s_prev * row[c]
+        cur[o + d] = bsum
+        cur[m] = loss
 
 
 cdef void _csr(const real_t* data, const index_t* indices, const ptr_t* indptr, const Problem* pb,
@@ -427,13 +480,32 @@ cdef void chunk_grad(const Problem* pb, const double* theta, Py_ssize_t start, P
     cdef const XView* x = &pb.X
     if not x.sparse:
         if x.f32:
-            _dense(<const float*> x.data, pb, theta, start, stop, buf)
+            _dense(<const float*> x.data, pb, theta, start, stop, max(stop - start, 1), buf, 0)
         else:
-            _dense(<const double*> x.data, pb, theta, start, stop, buf)
+            _dense(<const double*> x.data, pb, theta, start, stop, max(stop - start, 1), buf, 0)
     elif x.f32:
         _csr_ptr(<const float*> x.data, x, pb, theta, start, stop, buf)
     else:
         _csr_ptr(<const double*> x.data, x, pb, theta, start, stop, buf)
+
+
+cdef void run_grad(const Problem* pb, const double* theta, Py_ssize_t start, Py_ssize_t stop, Py_ssize_t ch,
+                   double* bufs, Py_ssize_t stride) noexcept nogil:
+    """Chunks of ``ch`` rows of [start, stop), chunk q into bufs + q * stride: the same sums as chunk_grad
+    chunk by chunk (dense rows stream through one pipeline, see _dense)."""
+    cdef const XView* x = &pb.X
+    cdef Py_ssize_t s0
+    if not x.sparse:
+        if x.f32:
+            _dense(<const float*> x.data, pb, theta, start, stop, ch, bufs, stride)
+        else:
+            _dense(<const double*> x.data, pb, theta, start, stop, ch, bufs, stride)
+        return
+    s0 = start
+    while s0 < stop:
+        chunk_grad(pb, theta, s0, min(s0 + ch, stop), bufs)
+        bufs += stride
+        s0 += ch
 
 
 cdef inline void _csr_ptr(const real_t* data, const XView* x, const Problem* pb, const double* theta,
@@ -539,14 +611,20 @@ cdef void finish_batch(Train* tr, double* G, double W, Py_ssize_t k, Py_ssize_t 
             tr.avg[q] += (tr.th[q] - tr.avg[q]) / cnt
 
 
-cdef void sum_chunks(const double* part, Py_ssize_t nch, Py_ssize_t stride, Py_ssize_t m,
-                     double* G) noexcept nogil:
-    cdef Py_ssize_t c, q
-    for q in range(m + 1):
-        G[q] = 0.0
-    for c in range(nch):  # fixed summation order
-        for q in range(m + 1):
-            G[q] += part[c * stride + q]
+cdef extern from *:
+    """
+    /* G = the chunk buffers summed in chunk order. One out-of-line function for every path: with the
+       reassociation the build allows, two inlined copies may be vectorized differently (seen: the
+       sequential and parallel epochs differed by 1e-18 on some batches). */
+    __attribute__((noinline)) static void fastgd_sum_chunks(const double* part, Py_ssize_t nch,
+                                                            Py_ssize_t stride, Py_ssize_t m, double* G) {
+        for (Py_ssize_t q = 0; q <= m; q++) G[q] = 0.0;
+        for (Py_ssize_t c = 0; c < nch; c++)
+            for (Py_ssize_t q = 0; q <= m; q++) G[q] += part[c * stride + q];
+    }
+    """
+    void sum_chunks "fastgd_sum_chunks" (const double* part, Py_ssize_t nch, Py_ssize_t stride, Py_ssize_t m,
+                                          double* G) nogil
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -728,7 +806,7 @@ def epoch(X, const double[:, ::1] Y, const double[::1] sw, double[:, ::1] theta,
         raw_theta(tr.th, tr.stdz, k, d, tr.raw)
     else:
         tr.raw = tr.th
-    cdef double* part = <double*> malloc((nch_max if use_par else 1) * stride * sizeof(double))
+    cdef double* part = alloc_lines((nch_max if use_par or not pb.X.sparse else 1) * stride)
     cdef double* G = <double*> malloc((m + 1) * sizeof(double))
     tr.eta = <double*> malloc(P * sizeof(double))
     if part == NULL or G == NULL or tr.eta == NULL:
@@ -791,9 +869,9 @@ def epoch(X, const double[:, ::1] Y, const double[::1] sw, double[:, ::1] theta,
                         nch = (stop - start + ch - 1) // ch
                         j = task - task_start[bi]
                         ntb = task_start[bi + 1] - task_start[bi]
-                        for c in range(nch * j // ntb, nch * (j + 1) // ntb):  # task j: a run of chunks
-                            s0 = start + c * ch
-                            chunk_grad(&pb, tr.raw, s0, min(s0 + ch, stop), part + c * stride)
+                        c = nch * j // ntb  # task j: a run of chunks, through one row pipeline
+                        run_grad(&pb, tr.raw, start + c * ch, min(start + (nch * (j + 1) // ntb) * ch, stop), ch,
+                                 part + c * stride, stride)
                         if fastgd_complete(&team) == task_start[bi + 1]:  # the batch's last task is done
                             sum_chunks(part, nch, stride, m, G)
                             finish_batch(&tr, G, batch_weight(&pb, start, stop), k, d)
@@ -804,13 +882,17 @@ def epoch(X, const double[:, ::1] Y, const double[::1] sw, double[:, ::1] theta,
                     start = order_p[bi] * batch_size
                     stop = min(start + batch_size, n)
                     nch = (stop - start + ch - 1) // ch
-                    for q in range(m + 1):
-                        G[q] = 0.0
-                    for c in range(nch):  # the same chunks in the same order
-                        s0 = start + c * ch
-                        chunk_grad(&pb, tr.raw, s0, min(s0 + ch, stop), part)
+                    if pb.X.sparse:  # one buffer (with many features a chunk buffer is large)
                         for q in range(m + 1):
-                            G[q] += part[q]
+                            G[q] = 0.0
+                        for c in range(nch):  # the same chunks in the same order
+                            s0 = start + c * ch
+                            chunk_grad(&pb, tr.raw, s0, min(s0 + ch, stop), part)
+                            for q in range(m + 1):
+                                G[q] += part[q]
+                    else:
+                        run_grad(&pb, tr.raw, start, stop, ch, part, stride)  # the same chunks
+                        sum_chunks(part, nch, stride, m, G)  # in the same order
                     finish_batch(&tr, G, batch_weight(&pb, start, stop), k, d)
     finally:
         free(part)
@@ -966,12 +1048,12 @@ def batches_stats(X, const double[:, ::1] Y, const double[::1] sw, const double[
     if nt > 1 and ngroups > 1:
         _config.note_team_started()
         with nogil, parallel(num_threads=nt):
-            part = <double*> malloc(stride * sizeof(double))
+            part = alloc_lines(stride)
             for g in prange(ngroups, schedule="static"):
                 stats_group(&pb, th, batch_size, ids, g * per, min(g * per + per, nb), ch, part, &sums[g, 0])
             free(part)
     elif ngroups > 0:
-        part = <double*> malloc(stride * sizeof(double))
+        part = alloc_lines(stride)
         if part == NULL:
             raise MemoryError()
         with nogil:
