@@ -190,6 +190,30 @@ def _chunk_grad_dense(X, Y, sw, theta, start, stop, buf):
 
 
 @jit()
+def _run_grad_dense(X, Y, sw, theta, start, stop, ch, part, q0):
+    """Chunks of ``ch`` rows of [start, stop), chunk q into part[q0 + q], chunk by chunk. (One row pipeline
+    across chunk boundaries, as the native kernel runs it, made this Numba epoch 2x slower in three
+    formulations tried, on 1 and 2 threads; the cause was not found, so the chunks stay separate here.)"""
+    q = q0
+    s0 = start
+    while s0 < stop:
+        _chunk_grad_dense(X, Y, sw, theta, s0, min(s0 + ch, stop), part[q])
+        q += 1
+        s0 += ch
+
+
+@jit()
+def _run_grad_csr(X, Y, sw, theta, start, stop, ch, part, q0):
+    """As _run_grad_dense for CSR rows: chunk by chunk (no row pipeline to keep going)."""
+    q = q0
+    s0 = start
+    while s0 < stop:
+        _chunk_grad_csr(X, Y, sw, theta, s0, min(s0 + ch, stop), part[q])
+        q += 1
+        s0 += ch
+
+
+@jit()
 def _chunk_grad_csr(X, Y, sw, theta, start, stop, buf):
     """As _chunk_grad_dense for a CSR matrix given as ``(data, indices, indptr, n_features)``.
 
@@ -241,6 +265,32 @@ def _chunk_grad_impl(X, Y, sw, theta, start, stop, buf):
     if _is_csr(X):
         return lambda X, Y, sw, theta, start, stop, buf: _chunk_grad_csr(X, Y, sw, theta, start, stop, buf)
     return lambda X, Y, sw, theta, start, stop, buf: _chunk_grad_dense(X, Y, sw, theta, start, stop, buf)
+
+
+def _run_grad(X, Y, sw, theta, start, stop, ch, part, q0):
+    """Chunks of ``ch`` rows of [start, stop) into part[q0], part[q0 + 1], ...: dense or CSR (as _chunk_grad)."""
+    if isinstance(X, tuple):
+        return _run_grad_csr(X, Y, sw, theta, start, stop, ch, part, q0)
+    return _run_grad_dense(X, Y, sw, theta, start, stop, ch, part, q0)
+
+
+@overload(_run_grad, jit_options=OVERLOAD_FLAGS)
+def _run_grad_impl(X, Y, sw, theta, start, stop, ch, part, q0):
+    if _is_csr(X):
+        return lambda X, Y, sw, theta, start, stop, ch, part, q0: _run_grad_csr(X, Y, sw, theta, start, stop, ch,
+                                                                                part, q0)
+    return lambda X, Y, sw, theta, start, stop, ch, part, q0: _run_grad_dense(X, Y, sw, theta, start, stop, ch, part,
+                                                                              q0)
+
+
+def _is_dense(X):
+    return not isinstance(X, tuple)
+
+
+@overload(_is_dense, jit_options=OVERLOAD_FLAGS)
+def _is_dense_impl(X):
+    dense = not _is_csr(X)
+    return lambda X: dense
 
 
 def shape(X):
@@ -451,12 +501,9 @@ def predict(X, theta, n_threads=None):
     return _in_team(_predict_parallel, n_threads, X, theta)
 
 
-@jit(parallel=True)
-def _batch_grad_parallel(X, Y, sw, theta, start, stop, ch, part, G):
-    nch = (stop - start + ch - 1) // ch
-    for c in prange(nch):
-        s0 = start + c * ch
-        _chunk_grad(X, Y, sw, theta, s0, min(s0 + ch, stop), part[c])
+@jit()
+def _sum_chunks(part, nch, G):
+    """G = part[0] + part[1] + ... + part[nch - 1], in chunk order (every path sums through this one function)."""
     m = G.shape[0]
     for q in range(m):
         G[q] = 0.0
@@ -465,9 +512,24 @@ def _batch_grad_parallel(X, Y, sw, theta, start, stop, ch, part, G):
             G[q] += part[c, q]
 
 
+@jit(parallel=True)
+def _batch_grad_parallel(X, Y, sw, theta, start, stop, ch, part, G):
+    nch = (stop - start + ch - 1) // ch
+    for c in prange(nch):
+        s0 = start + c * ch
+        _chunk_grad(X, Y, sw, theta, s0, min(s0 + ch, stop), part[c])
+    _sum_chunks(part, nch, G)
+
+
 @jit()
 def _batch_grad_sequential(X, Y, sw, theta, start, stop, ch, part, G):
+    """The same chunks and sums as the parallel path: all chunks through one row pipeline when ``part`` has a
+    buffer for each (dense X), else chunk by chunk through one buffer (CSR: buffers can be large)."""
     nch = (stop - start + ch - 1) // ch
+    if part.shape[0] >= nch:
+        _run_grad(X, Y, sw, theta, start, stop, ch, part, 0)
+        _sum_chunks(part, nch, G)
+        return
     m = G.shape[0]
     for q in range(m):
         G[q] = 0.0
@@ -617,7 +679,6 @@ def _epoch_team(X, Y, sw, theta, raw, state, scalars, code, hp, lr_sched, pen, f
     th = theta.reshape(k * (d + 1))
     nb = order.shape[0]
     total = task_start[nb]
-    m = G.shape[0]
     for w in prange(n_workers):
         while True:
             # claim only while the published batch has unclaimed tasks: a worker that finds them all taken
@@ -656,16 +717,11 @@ def _epoch_team(X, Y, sw, theta, raw, state, scalars, code, hp, lr_sched, pen, f
             nch = (stop - start + ch - 1) // ch
             j = tid - task_start[bi]
             ntb = task_start[bi + 1] - task_start[bi]
-            for c in range(nch * j // ntb, nch * (j + 1) // ntb):  # task j: a contiguous run of chunks
-                s0 = start + c * ch
-                _chunk_grad(X, Y, sw, raw, s0, min(s0 + ch, stop), part[c])
+            c0 = nch * j // ntb  # task j: a contiguous run of chunks, through one row pipeline
+            _run_grad(X, Y, sw, raw, start + c0 * ch, min(start + (nch * (j + 1) // ntb) * ch, stop), ch, part, c0)
             if intr.fetch_add(sync, 2, 1) + 1 == task_start[bi + 1]:
                 # the batch's last task is done: reduce in chunk order, update, publish the next batch
-                for q in range(m):
-                    G[q] = 0.0
-                for cc in range(nch):
-                    for q in range(m):
-                        G[q] += part[cc, q]
+                _sum_chunks(part, nch, G)
                 _finish_batch(G, _batch_weight(sw, start, stop), th, raw, state, scalars, code, hp, lr_sched, pen,
                               fit_intercept, eta, k, d, acc, stdz, avg)
                 intr.fetch_add(sync, 0, 1)  # publish batch bi + 1 (seq_cst), then wake sleepers if any
@@ -696,7 +752,7 @@ def epoch(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept, 
     nch_max = (batch_size + ch - 1) // ch
     use_par = nch_max > 1 and (path == PATH_PARALLEL or (
         path == PATH_AUTO and n_threads > 1 and batch_size * d * k >= PAR_MIN_WORK))
-    part = np.empty((nch_max if use_par else 1, _stride(P)))
+    part = np.empty((nch_max if use_par or _is_dense(X) else 1, _stride(P)))
     G = np.empty(P + 1)
     th = theta.reshape(P)
     eta = np.empty(P if pen[0] > 0.0 else 0)
