@@ -32,3 +32,16 @@ def test_floor_ratios_tiny_run_reports_every_goal(tmp_path):
     lines = text.getvalue()
     assert "load average before" in lines and "reads of X: all cores" in lines
     assert lines.count("<= ") == len(floor_ratios.GOALS) * len(backends)
+
+
+def test_floor_breakdown_tiny_run_reports_every_part():
+    import floor_breakdown
+
+    res = floor_breakdown.main(["--n", "5000", "--d", "5", "--rounds", "1"])
+    assert res["config"]["backend"] == ("native" if _engine.native_available() else "numba")
+    assert "one batch, 2 threads" in res["ratios"] and "2 threads, B=256, shuffled" in res["ratios"]
+    assert all(math.isfinite(v) and v > 0 for v in res["ratios"].values())
+    assert all(math.isfinite(v) for v in res["derived"].values())
+    text = io.StringIO()
+    floor_breakdown.report(res, text)
+    assert "us per stream restart" in text.getvalue()
