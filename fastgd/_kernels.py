@@ -190,30 +190,6 @@ def _chunk_grad_dense(X, Y, sw, theta, start, stop, buf):
 
 
 @jit()
-def _run_grad_dense(X, Y, sw, theta, start, stop, ch, part, q0):
-    """Chunks of ``ch`` rows of [start, stop), chunk q into part[q0 + q], chunk by chunk. (One row pipeline
-    across chunk boundaries, as the native kernel runs it, made this Numba epoch 2x slower in three
-    formulations tried, on 1 and 2 threads; the cause was not found, so the chunks stay separate here.)"""
-    q = q0
-    s0 = start
-    while s0 < stop:
-        _chunk_grad_dense(X, Y, sw, theta, s0, min(s0 + ch, stop), part[q])
-        q += 1
-        s0 += ch
-
-
-@jit()
-def _run_grad_csr(X, Y, sw, theta, start, stop, ch, part, q0):
-    """As _run_grad_dense for CSR rows: chunk by chunk (no row pipeline to keep going)."""
-    q = q0
-    s0 = start
-    while s0 < stop:
-        _chunk_grad_csr(X, Y, sw, theta, s0, min(s0 + ch, stop), part[q])
-        q += 1
-        s0 += ch
-
-
-@jit()
 def _chunk_grad_csr(X, Y, sw, theta, start, stop, buf):
     """As _chunk_grad_dense for a CSR matrix given as ``(data, indices, indptr, n_features)``.
 
@@ -267,20 +243,17 @@ def _chunk_grad_impl(X, Y, sw, theta, start, stop, buf):
     return lambda X, Y, sw, theta, start, stop, buf: _chunk_grad_dense(X, Y, sw, theta, start, stop, buf)
 
 
+@jit()
 def _run_grad(X, Y, sw, theta, start, stop, ch, part, q0):
-    """Chunks of ``ch`` rows of [start, stop) into part[q0], part[q0 + 1], ...: dense or CSR (as _chunk_grad)."""
-    if isinstance(X, tuple):
-        return _run_grad_csr(X, Y, sw, theta, start, stop, ch, part, q0)
-    return _run_grad_dense(X, Y, sw, theta, start, stop, ch, part, q0)
-
-
-@overload(_run_grad, jit_options=OVERLOAD_FLAGS)
-def _run_grad_impl(X, Y, sw, theta, start, stop, ch, part, q0):
-    if _is_csr(X):
-        return lambda X, Y, sw, theta, start, stop, ch, part, q0: _run_grad_csr(X, Y, sw, theta, start, stop, ch,
-                                                                                part, q0)
-    return lambda X, Y, sw, theta, start, stop, ch, part, q0: _run_grad_dense(X, Y, sw, theta, start, stop, ch, part,
-                                                                              q0)
+    """Chunks of ``ch`` rows of [start, stop), chunk q into part[q0 + q], chunk by chunk. (One row pipeline
+    across chunk boundaries, as the native kernel runs it, made this Numba epoch 2x slower in three
+    formulations tried, on 1 and 2 threads; the cause was not found, so the chunks stay separate here.)"""
+    q = q0
+    s0 = start
+    while s0 < stop:
+        _chunk_grad(X, Y, sw, theta, s0, min(s0 + ch, stop), part[q])
+        q += 1
+        s0 += ch
 
 
 def _is_dense(X):
