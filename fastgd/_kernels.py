@@ -256,16 +256,6 @@ def _run_grad(X, Y, sw, theta, start, stop, ch, part, q0):
         s0 += ch
 
 
-def _is_dense(X):
-    return not isinstance(X, tuple)
-
-
-@overload(_is_dense, jit_options=OVERLOAD_FLAGS)
-def _is_dense_impl(X):
-    dense = not _is_csr(X)
-    return lambda X: dense
-
-
 def shape(X):
     """(n_samples, n_features) of a dense array or a CSR tuple (body: plain Python, NUMBA_DISABLE_JIT=1)."""
     if isinstance(X, tuple):
@@ -496,13 +486,7 @@ def _batch_grad_parallel(X, Y, sw, theta, start, stop, ch, part, G):
 
 @jit()
 def _batch_grad_sequential(X, Y, sw, theta, start, stop, ch, part, G):
-    """The same chunks and sums as the parallel path: all chunks through one row pipeline when ``part`` has a
-    buffer for each (dense X), else chunk by chunk through one buffer (CSR: buffers can be large)."""
     nch = (stop - start + ch - 1) // ch
-    if part.shape[0] >= nch:
-        _run_grad(X, Y, sw, theta, start, stop, ch, part, 0)
-        _sum_chunks(part, nch, G)
-        return
     m = G.shape[0]
     for q in range(m):
         G[q] = 0.0
@@ -636,7 +620,8 @@ def _epoch_team(X, Y, sw, theta, raw, state, scalars, code, hp, lr_sched, pen, f
     """The parallel epoch (``lr_sched``: the schedule; Numba reserves the name ``sched`` in prange code): one parallel region for the whole epoch instead of one per batch.
 
     Each batch is split into one task per worker (a contiguous run of its chunks; fewer tasks when the batch
-    has fewer chunks), numbered in visiting order (batch bi owns tasks [task_start[bi], task_start[bi + 1])). Workers claim task numbers from an atomic counter (sync[1]), only
+    has fewer chunks), numbered in visiting order (batch bi owns tasks [task_start[bi], task_start[bi + 1])).
+    Workers claim task numbers from an atomic counter (sync[1]), only
     while the published batch (sync[0]) has unclaimed tasks (else they wait holding none); a worker holding a
     task of a batch that is not yet published (a rare race for a batch's last task) waits for it.
     Completed tasks are counted in sync[2]; the worker that completes a batch's last task sums the chunk
@@ -690,7 +675,7 @@ def _epoch_team(X, Y, sw, theta, raw, state, scalars, code, hp, lr_sched, pen, f
             nch = (stop - start + ch - 1) // ch
             j = tid - task_start[bi]
             ntb = task_start[bi + 1] - task_start[bi]
-            c0 = nch * j // ntb  # task j: a contiguous run of chunks, through one row pipeline
+            c0 = nch * j // ntb  # task j: a contiguous run of chunks
             _run_grad(X, Y, sw, raw, start + c0 * ch, min(start + (nch * (j + 1) // ntb) * ch, stop), ch, part, c0)
             if intr.fetch_add(sync, 2, 1) + 1 == task_start[bi + 1]:
                 # the batch's last task is done: reduce in chunk order, update, publish the next batch
@@ -725,7 +710,7 @@ def epoch(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept, 
     nch_max = (batch_size + ch - 1) // ch
     use_par = nch_max > 1 and (path == PATH_PARALLEL or (
         path == PATH_AUTO and n_threads > 1 and batch_size * d * k >= PAR_MIN_WORK))
-    part = np.empty((nch_max if use_par or _is_dense(X) else 1, _stride(P)))
+    part = np.empty((nch_max if use_par else 1, _stride(P)))
     G = np.empty(P + 1)
     th = theta.reshape(P)
     eta = np.empty(P if pen[0] > 0.0 else 0)
