@@ -26,11 +26,10 @@ cdef extern from "<stdlib.h>" nogil:
 
 
 cdef inline double* alloc_lines(Py_ssize_t count) noexcept nogil:
-    """``count`` doubles on 64-byte (cache-line) boundaries, or NULL. The chunk buffers must start at the same
-    offset within a cache line in every call: the vectorized row loops align their accesses by peeling a
-    first few elements, so a buffer's address decides how a dot product's sum is split, and so its last
-    bits (a plain malloc of a different size moved it and made the sequential and parallel paths differ
-    by 1e-18). Free with free()."""
+    """``count`` doubles on 64-byte (cache-line) boundaries, or NULL; free with free(). Chunk buffers start at
+    the same offset within a cache line in every call: a vectorized loop may peel a first few elements to
+    align its accesses to the buffer it writes, and that split of the fused loop's dot product must not
+    depend on where malloc put the buffer."""
     return <double*> aligned_alloc(64, ((max(count, 1) * sizeof(double) + 63) // 64) * 64)
 
 from fastgd._native_rules cimport chan_merge, dense_moments, lr_at, raw_theta, update  # fastgd/_rules.py, which Numba jits too
@@ -394,37 +393,30 @@ cdef void _dense(const real_t* X, const Problem* pb, const double* theta, Py_ssi
         w = theta + o
         cur = bufs  # the buffer of the chunk holding row i - 1
         nxt = start + ch  # the first row of the next chunk
-        row = X + start * d
-        if real_t is float:
-            acc = fastgd_dot_f32(row, w, d, w[d])
-        else:
-            acc = fastgd_dot_f64(row, w, d, w[d])
-        r = acc - pb.Y[start * k + j]
-        s_prev = pb.sw[start] * r if pb.weighted else r
-        loss = cur[m] + s_prev * r  # the chunk's loss runs on over the outputs
-        bsum = s_prev
-        for i in range(start + 1, stop):
+        s_prev = loss = bsum = 0.0
+        for i in range(start, stop):
             if j == 0 and i + ahead < n:  # every cache line of the row about 2 KB ahead, into L2 (see _tune)
                 c = 0
                 while c < d:
                     fastgd_prefetch(X + (i + ahead) * d + c)
                     c += line
             row = X + i * d
-            prev = row - d
-            if i == nxt:  # row i opens the next chunk: add row i-1 to its chunk, close it, start from row i
-                for c in range(d):
-                    cur[o + c] = cur[o + c] + s_prev * prev[c]
-                cur[o + d] = bsum
-                cur[m] = loss
-                cur = cur + stride
-                nxt = nxt + ch
+            prev = row - d if i > start else row  # row i-1 (not read for the first row)
+            if i == start or i == nxt:  # row i opens a chunk
+                if i == nxt:  # add row i-1 to its chunk and close it
+                    for c in range(d):
+                        cur[o + c] = cur[o + c] + s_prev * prev[c]
+                    cur[o + d] = bsum
+                    cur[m] = loss
+                    cur = cur + stride
+                    nxt = nxt + ch
                 if real_t is float:
                     acc = fastgd_dot_f32(row, w, d, w[d])
                 else:
                     acc = fastgd_dot_f64(row, w, d, w[d])
                 r = acc - pb.Y[i * k + j]
                 s = pb.sw[i] * r if pb.weighted else r
-                loss = cur[m] + s * r
+                loss = cur[m] + s * r  # a chunk's loss runs on over the outputs
                 bsum = s
             else:
                 # row i's residual and row i-1's gradient in one pass (as the Numba kernel)
