@@ -22,31 +22,21 @@ import statistics
 import sys
 import time
 
-import numpy as np
 
 from fastgd import _engine
-from fastgd import _kernels as K
-from fastgd.bench import Threads, native_floor
+from fastgd.bench import fastgd_epoch, floor_of, floor_reads
 from fastgd.datasets import make_regression
 from fastgd.optimizers import OPTIMIZERS
 
 
 def epoch_fn(X, Y, batch, n_threads, shuffle, backend):
-    opt = OPTIMIZERS["adam"](lr=1e-3)
-    ts = _engine.TrainingState.fresh(opt, Y.shape[1], X.shape[1])
-    order = _engine.batch_order(X.shape[0], batch, shuffle, np.random.default_rng(0))
-    hp = opt.pack()
-    return lambda: _engine.run_epoch(X, Y, ts, opt.code, hp, batch, order, n_threads=n_threads, backend=backend)
+    return fastgd_epoch(X, Y, OPTIMIZERS["adam"](lr=1e-3), batch, n_threads, backend=backend, shuffle=shuffle)
 
 
 def measure(n, d, rounds, backend, batches=(256, 4096), threads=2):
     X, y, _, _ = make_regression(n, d, random_state=0)
     Y = _engine.targets_2d(y)
-    reads = {"read numba": Threads(lambda: K.read_floor(X), threads),
-             "read 1t numba": Threads(lambda: K.read_floor(X), 1)}
-    if native_floor(X, threads) is not None:
-        reads["read native"] = native_floor(X, threads)
-        reads["read 1t native"] = native_floor(X, 1)
+    reads = {**floor_reads(X, threads, "read"), **floor_reads(X, 1, "read 1t")}
     fns = dict(reads)
     fns["one batch, 1 thread"] = epoch_fn(X, Y, n, 1, False, backend)
     fns[f"one batch, {threads} threads"] = epoch_fn(X, Y, n, threads, False, backend)
@@ -59,13 +49,16 @@ def measure(n, d, rounds, backend, batches=(256, 4096), threads=2):
     for fn in fns.values():  # compile or load, touch every page
         fn()
     times = {name: [] for name in fns}
+    floor, floor1 = [], []
     for _ in range(rounds):
+        t = {}
         for name, fn in fns.items():
             t0 = time.perf_counter()
             fn()
-            times[name].append(time.perf_counter() - t0)
-    floor = [min(v) for v in zip(*(times[k] for k in reads if "1t" not in k))]
-    floor1 = [min(v) for v in zip(*(times[k] for k in reads if "1t" in k))]
+            t[name] = time.perf_counter() - t0
+            times[name].append(t[name])
+        floor.append(floor_of(t, "read"))
+        floor1.append(floor_of(t, "read 1t"))
     ratio = {name: statistics.median(t / f for t, f in zip(ts, floor)) for name, ts in times.items()
              if not name.startswith("read")}
     med = {name: statistics.median(ts) for name, ts in times.items()}

@@ -34,15 +34,9 @@ import numpy as np
 
 from fastgd import _engine
 from fastgd import _kernels as K
-from fastgd.bench import Threads, default_batch_size, fastgd_epoch
+from fastgd.bench import Threads, default_batch_size, fastgd_epoch, floor_of, floor_reads
 from fastgd.datasets import make_regression
 from fastgd.optimizers import OPTIMIZERS
-
-try:
-    from fastgd._native import read_floor as native_read_floor
-except ImportError:  # no compiled extension: the Numba read only
-    def native_read_floor(X, n_threads):
-        return K.read_floor(X)
 
 GOALS = {  # ratio name -> upper bound (issue 12)
     "epoch/floor B=256": 1.25,
@@ -63,11 +57,10 @@ def loadavg():
 def timers(X, X32, Y, backends, threads, optimizer, batches):
     """name -> callable; the epochs continue from one fresh state each (timing, not convergence)."""
     fns = {
-        "floor": Threads(lambda: K.read_floor(X), threads),
+        **floor_reads(X, threads, "floor"),
         "floor 1t": Threads(lambda: K.read_floor(X), 1),
-        "floor native": lambda: native_read_floor(X, threads),
         "numpy X.sum": X.sum,
-        "floor f32": Threads(lambda: K.read_floor(X32), threads),
+        **floor_reads(X32, threads, "floor f32"),
     }
     for be in backends:
         for b in batches:
@@ -84,9 +77,10 @@ def ratios_of(t, backends, default_b, threads):
     """Per-round ratios from one round's times ``t``. The floor is the round's fastest read-only pass over X:
     the faster all-core read (Numba's or the native C loop) unless NumPy's ``X.sum()`` or the one-thread read beat it (on a busy host, when
     other tenants hold the memory bus, the second core adds nothing and the all-core read can lose)."""
-    fl = min(t["floor"], t["floor native"], t["floor 1t"], t["numpy X.sum"])
-    r = {"all-core read/numpy X.sum": t["floor"] / t["numpy X.sum"], "1-thread read/all-core read":
-         t["floor 1t"] / t["floor"], "all-core read f32/f64": t["floor f32"] / t["floor"]}
+    read = floor_of(t, "floor")
+    fl = min(read, t["floor 1t"], t["numpy X.sum"])
+    r = {"all-core read/numpy X.sum": read / t["numpy X.sum"], "1-thread read/all-core read":
+         t["floor 1t"] / read, "all-core read f32/f64": floor_of(t, "floor f32") / read}
     for be in backends:
         r[f"{be} epoch/floor B=256"] = t[f"{be} f64 B=256"] / fl
         r[f"{be} epoch/floor B=4096"] = t[f"{be} f64 B=4096"] / fl
@@ -135,10 +129,11 @@ def report(res, out=sys.stdout):
           f"default batch {c['default_batch']}", file=out)
     print("load average before: {:.2f} {:.2f} {:.2f}; after: {:.2f} {:.2f} {:.2f}".format(
         *res["load_before"], *res["load_after"]), file=out)
-    print(f"reads of X: all cores {med['floor']:.1f} ms (native C loop {med['floor native']:.1f} ms), 1 thread "
-          f"{med['floor 1t']:.1f} ms, float32 all cores "
-          f"{med['floor f32']:.1f} ms, numpy X.sum() {med['numpy X.sum']:.1f} ms (medians); floor = the fastest "
-          "read of each round", file=out)
+    all_core = ", ".join(f"{key[len('floor ['):-1]} loop {v:.1f} ms" for key, v in med.items()
+                         if key.startswith("floor ["))
+    print(f"reads of X: all cores ({all_core}), 1 thread {med['floor 1t']:.1f} ms, float32 all cores "
+          f"{floor_of(med, 'floor f32'):.1f} ms, numpy X.sum() {med['numpy X.sum']:.1f} ms (medians); floor = the "
+          "fastest read of each round", file=out)
     print(f"  {'ratio (median of per-round ratios)':38s} {'median':>7s} {'min':>7s} {'max':>7s}  goal", file=out)
     for name, vals in res["ratios"].items():
         goal = next((g for key, g in GOALS.items() if name.endswith(key)), None)

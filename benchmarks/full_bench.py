@@ -36,7 +36,7 @@ import numpy as np
 
 from fastgd import _engine, _training, reference
 from fastgd import _kernels as K
-from fastgd.bench import (best_of, floor, fmt_seconds, fastgd_epoch, interleaved, native_floor,
+from fastgd.bench import (best_of, floor, floor_of, floor_reads, fmt_seconds, fastgd_epoch, interleaved,
                           sgdregressor_epoch, torch_epoch)
 from fastgd.datasets import make_regression
 from fastgd.optimizers import OPTIMIZERS
@@ -303,14 +303,12 @@ def run(n=1_000_000, d=100, batch=256, repeat=5, threads=None, optimizers=None, 
     backends = [backend] + (["numba"] if backend != "numba" else [])
     warm_up(X, Y, adam, batch, threads, backends)
     warm_up(X32, Y, adam, batch, threads, backends)
-    fns = {"floor: read X once (all cores)": floor(X, threads),
-           "floor: read X once (1 thread)": floor(X, 1),
-           "numpy X.sum() (1 thread)": X.sum}
-    native_reads = {"floor: read X once (all cores)": native_floor(X, threads),
-                    "floor: read X once (1 thread)": native_floor(X, 1)}
-    for label, fn in native_reads.items():  # the floor is the faster of the Numba and the native C read
-        if fn is not None:
-            fns[label + " [native]"] = fn
+    floors = {"floor: read X once (all cores)": threads, "floor: read X once (1 thread)": 1}
+    fns = {}
+    for label, n_threads in floors.items():  # each floor is the faster of the Numba and the native C read
+        fns.update(floor_reads(X, n_threads, label))
+    reads = set(fns)
+    fns["numpy X.sum() (1 thread)"] = X.sum
     for name in optimizers:
         opt = OPTIMIZERS[name](lr=1e-3 if name != "adagrad" else 1e-2)
         for label, data in (("float64", X), ("float32", X32)):
@@ -328,9 +326,8 @@ def run(n=1_000_000, d=100, batch=256, repeat=5, threads=None, optimizers=None, 
         fns["torch nn.Linear + Adam, 1 epoch"] = torch_fn
     log("timing epochs (interleaved rounds) ...")
     times = interleaved(fns, repeat)
-    for label, fn in native_reads.items():
-        if fn is not None:
-            times[label] = min(times[label], times.pop(label + " [native]"))
+    times = {**{label: floor_of(times, label) for label in floors},
+             **{key: t for key, t in times.items() if key not in reads}}
     times["numpy reference epoch (Adam, float64)"] = best_of(reference_epoch(X, Y, adam, batch), max(1, repeat // 3))
     log("closed forms ...")
     closed, optimum = closed_forms(X, y)

@@ -67,10 +67,11 @@ class Threads:
             return self.fn()
 
 
-def fastgd_epoch(X, Y, opt, batch, n_threads, path=K.PATH_AUTO, backend="numba"):
-    """A callable running one fastgd epoch (batches in order) on fresh state each time it is built."""
+def fastgd_epoch(X, Y, opt, batch, n_threads, path=K.PATH_AUTO, backend="numba", shuffle=False):
+    """A callable running one fastgd epoch (batches in order, or in one fixed shuffled order) on fresh state
+    each time it is built."""
     ts = _engine.TrainingState.fresh(opt, Y.shape[1], X.shape[1])
-    order = _engine.batch_order(X.shape[0], batch, False, None)
+    order = _engine.batch_order(X.shape[0], batch, shuffle, np.random.default_rng(0))
     hp = opt.pack()
     return lambda: _engine.run_epoch(X, Y, ts, opt.code, hp, batch, order, n_threads=n_threads, path=path,
                                      backend=backend)
@@ -81,13 +82,20 @@ def floor(X, n_threads):
     return Threads(lambda: K.read_floor(X), n_threads)
 
 
-def native_floor(X, n_threads):
-    """The native backend's read-only pass over X (a C loop), or None without the compiled extension: the
-    floor is the faster of the two reads (they differ by a few %)."""
-    if not _engine.native_available():
-        return None
-    from ._native import read_floor
-    return lambda: read_floor(X, n_threads)
+def floor_reads(X, n_threads, label):
+    """Timing entries for the floor under ``label``: ``"<label> [numba]"`` and, when the extension is built,
+    ``"<label> [native]"`` (a C loop), each a read-only pass over X on n threads. The two loops differ by a few
+    %; ``floor_of`` takes the faster, timed in the same rounds."""
+    reads = {f"{label} [numba]": floor(X, n_threads)}
+    if _engine.native_available():
+        from ._native import read_floor
+        reads[f"{label} [native]"] = lambda: read_floor(X, n_threads)
+    return reads
+
+
+def floor_of(times, label):
+    """The fastest of the entries of ``times`` that ``floor_reads(..., label)`` made."""
+    return min(t for key, t in times.items() if isinstance(key, str) and key.startswith(label + " ["))
 
 
 def sgdregressor_epoch(X, y):
@@ -175,10 +183,10 @@ def run(n=1_000_000, d=100, batch=None, threads=None, repeat=5, torch=True, log=
 
     T = f"{threads} thread{'s' if threads > 1 else ''}"
     FLOOR = f"read X once with {T}: the memory-bandwidth floor"
-    reads = {"numba": floor(X, threads), "native": native_floor(X, threads)}
+    reads = floor_reads(X, threads, "read")
     other_batches = [b for b in (256, 4096) if b != batch and b < n]
     epochs = {
-        **{("read", name): fn for name, fn in reads.items() if fn is not None},
+        **reads,
         ("per epoch", f"fastgd Adam, {T}"): fastgd_epoch(X, Y, adam, batch, threads, backend=backend),
         **{("per epoch", f"fastgd Adam, batch {b}, {T}"): fastgd_epoch(X, Y, adam, b, threads, backend=backend)
            for b in other_batches},
@@ -193,8 +201,8 @@ def run(n=1_000_000, d=100, batch=None, threads=None, repeat=5, torch=True, log=
         torch_fn()  # warm up
         epochs[("per epoch", f"PyTorch nn.Linear + torch.optim.Adam, {T}")] = torch_fn
     times = interleaved(epochs, repeat)
-    times = {("per pass", FLOOR): min(times.pop(("read", name)) for name, fn in reads.items() if fn is not None),
-             **times}  # the faster read of X in the same rounds
+    times = {("per pass", FLOOR): floor_of(times, "read"),  # the faster read of X in the same rounds
+             **{key: t for key, t in times.items() if key not in reads}}
     del X32
 
     ridge_s, optimum = _timed_fit(Ridge(alpha=1e-8, solver="cholesky"), X, y)
