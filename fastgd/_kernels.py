@@ -120,6 +120,37 @@ PREFETCH_BYTES = 2048  # how far ahead of the current row X is prefetched, into 
 # (Zen 3) dev machine, parallel / sequential epoch time: d = 10: B = 256 0.95, B = 512 0.82; d = 100:
 # B = 128 0.70, B = 256 0.66; d = 1000: B = 128 0.60. Batches of <= 64 rows are one chunk: sequential.
 PAR_MIN_WORK = 5_000
+# ... and it runs with at most one thread per PAR_MIN_WORK // 2 multiply-adds of a batch and one per chunk: a
+# thread without a task of its own only contends for the counters (see epoch_threads).
+PAR_WORK_PER_THREAD = PAR_MIN_WORK // 2
+# The other parallel entry points (predict, column statistics, batch statistics) start a thread only per this
+# many multiply-adds: below it, launching the region (~5 us) costs more than the work it shares.
+REGION_MIN_WORK = 32_768
+
+
+@jit()
+def epoch_threads(batch_size, d, k, n_threads, path):
+    """Threads the parallel epoch runs with for batches of ``batch_size`` rows (``d`` features, ``k``
+    outputs), or 0 for the sequential path (a batch of one chunk always takes it).
+
+    PATH_PARALLEL: one per chunk at most. PATH_AUTO: also at most one per PAR_WORK_PER_THREAD multiply-adds,
+    and sequential below two. The chunks (and so the results) never depend on the answer: it only decides
+    how many threads share them.
+    """
+    ch = chunk_rows(batch_size, k * (d + 1))
+    nch = (batch_size + ch - 1) // ch
+    if nch <= 1 or path == PATH_SEQUENTIAL:
+        return 0
+    if path == PATH_PARALLEL:
+        return min(max(n_threads, 1), nch)
+    t = min(n_threads, nch, batch_size * d * k // PAR_WORK_PER_THREAD)
+    return t if t >= 2 else 0
+
+
+def region_threads(n_threads, tasks, work):
+    """Threads a parallel region of ``tasks`` independent pieces holding ``work`` multiply-adds in all is
+    worth starting with: at most one per piece and one per REGION_MIN_WORK; 1 means open no region."""
+    return max(1, min(n_threads, tasks, work // REGION_MIN_WORK))
 
 
 @jit()
@@ -458,7 +489,8 @@ def predict(X, theta, n_threads=None):
     ``n_threads``: None follows the ``n_jobs=None`` rule (fastgd._config.effective_n_threads); 1, or a
     child forked after threads had run, takes a path that opens no parallel region.
     """
-    n_threads = _threads(n_threads)
+    n = shape(X)[0]
+    n_threads = region_threads(_threads(n_threads), -(-n // 1024), _work(X, n, theta.shape[0]))
     if n_threads == 1:
         return _predict_sequential(X, theta)
     return _in_team(_predict_parallel, n_threads, X, theta)
@@ -612,6 +644,10 @@ def _finish_batch(G, W, th, raw, state, scalars, code, hp, sched, pen, fit_inter
 # it waits for is published: with more threads than cores (two processes with n_jobs=2 on 2 cores) spinning
 # (or sched_yield, which keeps the thread runnable) burns the core a descheduled worker needs.
 SPINS_BEFORE_SLEEP = 2000
+# The team's counters, one cache line apart (a claim or a completion must not invalidate the line every
+# waiting worker polls): published batch, next task, tasks done, sleepers. Slots of ``sync``.
+SYNC_STRIDE = 8
+S_PUB, S_NEXT, S_DONE, S_SLEEP = 0, SYNC_STRIDE, 2 * SYNC_STRIDE, 3 * SYNC_STRIDE
 
 
 @jit(parallel=True)
@@ -621,12 +657,12 @@ def _epoch_team(X, Y, sw, theta, raw, state, scalars, code, hp, lr_sched, pen, f
 
     Each batch is split into one task per worker (a contiguous run of its chunks; fewer tasks when the batch
     has fewer chunks), numbered in visiting order (batch bi owns tasks [task_start[bi], task_start[bi + 1])).
-    Workers claim task numbers from an atomic counter (sync[1]), only
-    while the published batch (sync[0]) has unclaimed tasks (else they wait holding none); a worker holding a
+    Workers claim task numbers from an atomic counter (sync[S_NEXT]), only
+    while the published batch (sync[S_PUB]) has unclaimed tasks (else they wait holding none); a worker holding a
     task of a batch that is not yet published (a rare race for a batch's last task) waits for it.
-    Completed tasks are counted in sync[2]; the worker that completes a batch's last task sums the chunk
+    Completed tasks are counted in sync[S_DONE]; the worker that completes a batch's last task sums the chunk
     buffers in chunk order, applies the update, and publishes the next batch (an atomic increment of
-    sync[0]), waking the workers that sleep waiting for it (sync[3] counts them; a waiting worker spins
+    sync[S_PUB]), waking the workers that sleep waiting for it (sync[S_SLEEP] counts them; a waiting worker spins
     SPINS_BEFORE_SLEEP times, then sleeps on a futex, at most 1 ms at a time). A waiting worker only ever
     waits for tasks that running workers hold, and a worker alone does all tasks itself, so the protocol
     cannot deadlock whatever number of threads actually runs. Which worker computes a
@@ -644,32 +680,32 @@ def _epoch_team(X, Y, sw, theta, raw, state, scalars, code, hp, lr_sched, pen, f
             # workers take all of the next batch. (Two workers may both pass this check for the last task;
             # the loser then holds a task of the next batch and waits for it below, as every worker did.)
             spins = 0
-            bi = intr.load_acquire(sync, 0)
-            while bi < nb and intr.load_acquire(sync, 1) >= task_start[bi + 1]:
+            bi = intr.load_acquire(sync, S_PUB)
+            while bi < nb and intr.load_acquire(sync, S_NEXT) >= task_start[bi + 1]:
                 spins += 1
                 if spins < SPINS_BEFORE_SLEEP:
                     intr.spin_pause()
                 else:
-                    intr.fetch_add(sync, 3, 1)
-                    if intr.fetch_add(sync, 0, 0) == bi:
-                        intr.futex_wait(sync, 0, bi)
-                    intr.fetch_add(sync, 3, -1)
-                bi = intr.load_acquire(sync, 0)
-            tid = intr.fetch_add(sync, 1, 1)
+                    intr.fetch_add(sync, S_SLEEP, 1)
+                    if intr.fetch_add(sync, S_PUB, 0) == bi:
+                        intr.futex_wait(sync, S_PUB, bi)
+                    intr.fetch_add(sync, S_SLEEP, -1)
+                bi = intr.load_acquire(sync, S_PUB)
+            tid = intr.fetch_add(sync, S_NEXT, 1)
             if tid >= total:
                 break
             spins = 0
-            bi = intr.load_acquire(sync, 0)
+            bi = intr.load_acquire(sync, S_PUB)
             while task_start[bi + 1] <= tid:  # my task belongs to a batch not yet published
                 spins += 1
                 if spins < SPINS_BEFORE_SLEEP:
                     intr.spin_pause()
-                else:  # sleep until the publisher wakes us (sync[3]: sleepers; seq_cst RMWs on both sides)
-                    intr.fetch_add(sync, 3, 1)
-                    if intr.fetch_add(sync, 0, 0) == bi:
-                        intr.futex_wait(sync, 0, bi)
-                    intr.fetch_add(sync, 3, -1)
-                bi = intr.load_acquire(sync, 0)
+                else:  # sleep until the publisher wakes us (sync[S_SLEEP]: sleepers; seq_cst RMWs on both sides)
+                    intr.fetch_add(sync, S_SLEEP, 1)
+                    if intr.fetch_add(sync, S_PUB, 0) == bi:
+                        intr.futex_wait(sync, S_PUB, bi)
+                    intr.fetch_add(sync, S_SLEEP, -1)
+                bi = intr.load_acquire(sync, S_PUB)
             start = order[bi] * batch_size
             stop = min(start + batch_size, n)
             nch = (stop - start + ch - 1) // ch
@@ -677,14 +713,14 @@ def _epoch_team(X, Y, sw, theta, raw, state, scalars, code, hp, lr_sched, pen, f
             ntb = task_start[bi + 1] - task_start[bi]
             c0 = nch * j // ntb  # task j: a contiguous run of chunks
             _run_grad(X, Y, sw, raw, start + c0 * ch, min(start + (nch * (j + 1) // ntb) * ch, stop), ch, part, c0)
-            if intr.fetch_add(sync, 2, 1) + 1 == task_start[bi + 1]:
+            if intr.fetch_add(sync, S_DONE, 1) + 1 == task_start[bi + 1]:
                 # the batch's last task is done: reduce in chunk order, update, publish the next batch
                 _sum_chunks(part, nch, G)
                 _finish_batch(G, _batch_weight(sw, start, stop), th, raw, state, scalars, code, hp, lr_sched, pen,
                               fit_intercept, eta, k, d, acc, stdz, avg)
-                intr.fetch_add(sync, 0, 1)  # publish batch bi + 1 (seq_cst), then wake sleepers if any
-                if intr.fetch_add(sync, 3, 0) > 0:
-                    intr.futex_wake(sync, 0)
+                intr.fetch_add(sync, S_PUB, 1)  # publish batch bi + 1 (seq_cst), then wake sleepers if any
+                if intr.fetch_add(sync, S_SLEEP, 0) > 0:
+                    intr.futex_wake(sync, S_PUB)
 
 
 @jit()
@@ -708,8 +744,8 @@ def epoch(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept, 
     P = k * (d + 1)
     ch = chunk_rows(batch_size, P)
     nch_max = (batch_size + ch - 1) // ch
-    use_par = nch_max > 1 and (path == PATH_PARALLEL or (
-        path == PATH_AUTO and n_threads > 1 and batch_size * d * k >= PAR_MIN_WORK))
+    workers = epoch_threads(batch_size, d, k, n_threads, path)
+    use_par = workers > 0
     part = np.empty((nch_max if use_par else 1, _stride(P)))
     G = np.empty(P + 1)
     th = theta.reshape(P)
@@ -728,10 +764,10 @@ def epoch(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept, 
             # shares stream X better than interleaved chunks, and cost one claim per worker per batch)
             start = order[bi] * batch_size
             rows = min(start + batch_size, n) - start
-            task_start[bi + 1] = task_start[bi] + min((rows + ch - 1) // ch, max(n_threads, 1))
-        sync = np.zeros(4, dtype=np.int64)
+            task_start[bi + 1] = task_start[bi] + min((rows + ch - 1) // ch, workers)
+        sync = np.zeros(4 * SYNC_STRIDE, dtype=np.int64)
         _epoch_team(X, Y, sw, theta, raw, state, scalars, code, hp, sched, pen, fit_intercept, batch_size, order,
-                    max(n_threads, 1), ch, part, G, eta, task_start, sync, acc, stdz, avg)
+                    workers, ch, part, G, eta, task_start, sync, acc, stdz, avg)
     else:
         for bi in range(nb):
             start = order[bi] * batch_size
@@ -817,10 +853,21 @@ def batches_stats(X, Y, sw, theta, batch_size, batch_ids, n_threads=None):
     summed into its own buffer, and the groups are added in order: deterministic for any thread count.
     ``n_threads`` as in :func:`predict`.
     """
-    n_threads = _threads(n_threads)
+    n, d = shape(X)
+    nb = len(batch_ids)
+    per = max(1, -(-nb // max_chunks(Y.shape[1] * (d + 1))))  # the groups of _stats_layout
+    n_threads = region_threads(_threads(n_threads), -(-nb // per), _work(X, min(nb * batch_size, n), Y.shape[1]))
     if n_threads == 1:
         return _batches_stats_sequential(X, Y, sw, theta, batch_size, batch_ids)
     return _in_team(_batches_stats_parallel, n_threads, X, Y, sw, theta, batch_size, batch_ids)
+
+
+def _work(X, rows, k):
+    """Multiply-adds of ``rows`` rows of X for ``k`` outputs (CSR: at X's mean number of values per row)."""
+    n, d = shape(X)
+    if isinstance(X, tuple):
+        d = -(-len(X[0]) // max(n, 1))
+    return rows * max(d, 1) * max(k, 1)
 
 
 @jit(parallel=True)
@@ -853,6 +900,10 @@ def column_stats(X, sw, n_threads=None):
     ``n_threads`` as in :func:`predict` (a forked child opens no parallel region).
     """
     nt = _threads(n_threads)
+    if not isinstance(X, tuple):
+        n = X.shape[0]
+        rows = max(STATS_ROWS, -(-n // MAX_CHUNKS))  # the chunks of _stats_chunks
+        nt = region_threads(nt, -(-n // rows), _work(X, n, 1))
     if isinstance(X, tuple):
         mean, m2, total = _csr_stats(X, sw)
     elif nt == 1:

@@ -211,7 +211,7 @@ def _tune(wait_prefetch=None, row_prefetch_f32=None, row_prefetch_f64=None, fuse
     into L1) was slower than none for float64 (a C loop alone: 1.69x vs 1.21x the one-thread read): an L1
     prefetch holds one of the core's few fill buffers until its line arrives, an L2 prefetch does not.
     ``fused16_f32`` / ``fused16_f64``: the fused row loop keeps 16 partial sums of the dot product instead of
-    one vector accumulator (default on for float32 only; see FASTGD_FUSED16). Switching it changes the
+    one vector accumulator (default on for both types; see FASTGD_FUSED16). Switching it changes the
     float rounding of the dot products (not their determinism: any thread count gives the same bits)."""
     global fastgd_tune_wait_prefetch, fastgd_tune_row_prefetch_f32, fastgd_tune_row_prefetch_f64
     global fastgd_tune_fused16_f32, fastgd_tune_fused16_f64, fastgd_tune_prefetch_bytes, fastgd_tune_prefetch_level
@@ -248,10 +248,13 @@ cdef enum:
     CHUNK_BUDGET_BYTES = 32 << 20
     PAD = 8
     PAR_MIN_WORK = 5000
+    PAR_WORK_PER_THREAD = PAR_MIN_WORK // 2
+    REGION_MIN_WORK = 32768
 
 CODES = {"PATH_AUTO": PATH_AUTO, "PATH_SEQUENTIAL": PATH_SEQUENTIAL, "PATH_PARALLEL": PATH_PARALLEL,
          "CHUNK_ROWS": CHUNK_ROWS, "MAX_CHUNKS": MAX_CHUNKS, "PAD": PAD, "PAR_MIN_WORK": PAR_MIN_WORK,
-         "CHUNK_BUDGET_BYTES": CHUNK_BUDGET_BYTES}
+         "CHUNK_BUDGET_BYTES": CHUNK_BUDGET_BYTES, "PAR_WORK_PER_THREAD": PAR_WORK_PER_THREAD,
+         "REGION_MIN_WORK": REGION_MIN_WORK}
 from fastgd._rules import STATE_ROWS  # state rows (slots) each optimizer code needs, declared with the rules
 
 ctypedef fused real_t:
@@ -312,9 +315,9 @@ cdef extern from *:
        one vector accumulator: the loop above is one chain of dependent FMAs (d / 4 of them, 4 cycles each:
        about 100 cycles per row at d = 100), longer than the time a row takes to stream from memory when the
        memory is fast. The partials are added in a fixed order (pairwise), so the result depends on d only. */
-    static int fastgd_tune_fused16_f32 = 1;  /* _tune: on for float32 only (in cache, 1 thread, d = 100:
-                                                 float32 29.7 vs 32.5 ns per row; float64 34.2 vs 33.2) */
-    static int fastgd_tune_fused16_f64 = 0;
+    static int fastgd_tune_fused16_f32 = 1;  /* _tune: on for both types: fast on every CPU measured (see
+                                                 docs/design.md), where one accumulator was 2.5x slower on one */
+    static int fastgd_tune_fused16_f64 = 1;
     #define FASTGD_FUSED16(NAME, T)                                                                  \
     static inline double NAME(const T* restrict row, const T* restrict prev, const double* restrict w, \
                               double* restrict buf, double s_prev, Py_ssize_t d, double acc) {         \
@@ -524,6 +527,24 @@ cdef inline Py_ssize_t chunk_rows(Py_ssize_t batch_size, Py_ssize_t m) noexcept 
     if batch_size <= CHUNK_ROWS * nmax:
         return CHUNK_ROWS
     return ((batch_size + nmax - 1) // nmax + 7) // 8 * 8
+
+
+cpdef long long epoch_threads(long long batch_size, long long d, long long k, long long n_threads,
+                              int path) noexcept nogil:
+    """As fastgd._kernels.epoch_threads: threads of the parallel epoch, or 0 for the sequential path."""
+    cdef long long ch = chunk_rows(batch_size, k * (d + 1)), nch = (batch_size + ch - 1) // ch, t
+    if nch <= 1 or path == PATH_SEQUENTIAL:
+        return 0
+    if path == PATH_PARALLEL:
+        return min(max(n_threads, 1), nch)
+    t = min(n_threads, nch, batch_size * d * k // PAR_WORK_PER_THREAD)
+    return t if t >= 2 else 0
+
+
+cpdef long long region_threads(long long n_threads, long long tasks, long long work) noexcept nogil:
+    """As fastgd._kernels.region_threads: threads worth starting for ``tasks`` pieces of ``work``
+    multiply-adds in all; 1 means open no region."""
+    return max(1, min(n_threads, tasks, work // REGION_MIN_WORK))
 
 
 cdef inline Py_ssize_t stride_of(Py_ssize_t m) noexcept nogil:
@@ -770,8 +791,8 @@ def epoch(X, const double[:, ::1] Y, const double[::1] sw, double[:, ::1] theta,
     cdef Py_ssize_t n = pb.X.n, d = pb.X.d, k = pb.k, P = k * (d + 1), m = P
     cdef Py_ssize_t ch = chunk_rows(batch_size, m), nch_max = (batch_size + ch - 1) // ch
     cdef Py_ssize_t stride = stride_of(m), nb = order.shape[0], bi, c, start, stop, nch, s0, one, q
-    cdef bint use_par = nch_max > 1 and not _config.sequential_only() and (path == PATH_PARALLEL or (
-        path == PATH_AUTO and n_threads > 1 and batch_size * d * k >= PAR_MIN_WORK))
+    cdef long long workers = 0 if _config.sequential_only() else epoch_threads(batch_size, d, k, n_threads, path)
+    cdef bint use_par = workers > 0
     tr.th = &theta[0, 0]
     tr.S = &state[0, 0] if state.shape[0] > 0 else NULL
     tr.scalars = &scalars[0]
@@ -817,7 +838,7 @@ def epoch(X, const double[:, ::1] Y, const double[::1] sw, double[:, ::1] theta,
     # tasks per batch: one contiguous run of chunks per thread (contiguous shares stream X better than
     # interleaved chunks, and cost one claim per thread per batch); which thread computes a chunk never
     # changes its value, so the split may depend on the thread count
-    cdef long long ntask = max(n_threads, 1)
+    cdef long long ntask = max(workers, 1)
     if use_par:
         _config.note_team_started()
         if nb >= INT_MAX:
@@ -837,7 +858,7 @@ def epoch(X, const double[:, ::1] Y, const double[::1] sw, double[:, ::1] theta,
     try:
         with nogil:
             if use_par:
-                with parallel(num_threads=max(n_threads, 1)):  # see fastgd_team above for the protocol
+                with parallel(num_threads=ntask):  # see fastgd_team above for the protocol
                     bi = fastgd_published(&team)
                     while bi < nb:
                         task = fastgd_try_claim(&team, task_start[bi + 1])
@@ -958,7 +979,7 @@ def predict(X, const double[:, ::1] theta, n_threads=None):
     cdef Py_ssize_t n = pb.X.n, d = pb.X.d, k = theta.shape[0], i, j, q
     if theta.shape[1] != d + 1:
         raise ValueError(f"theta must have n_features + 1 = {d + 1} columns, got {theta.shape[1]}")
-    cdef int nt = _threads(n_threads)
+    cdef int nt = region_threads(_threads(n_threads), (n + 1023) // 1024, _work(&pb.X, n, k))
     out = np.empty((n, k))
     cdef double[:, ::1] o = out
     cdef const double* th = &theta[0, 0] if theta.shape[0] > 0 else NULL
@@ -1010,6 +1031,15 @@ cdef double row_dot(const XView* x, Py_ssize_t i, const double* w, Py_ssize_t d)
     return acc
 
 
+cdef long long _work(const XView* x, Py_ssize_t rows, Py_ssize_t k) noexcept nogil:
+    """As fastgd._kernels._work: multiply-adds of ``rows`` rows for ``k`` outputs (CSR: mean values per row)."""
+    cdef long long per = x.d
+    if x.sparse:
+        per = ((<const long long*> x.indptr)[x.n] if x.ptr64 else (<const int*> x.indptr)[x.n])
+        per = (per + max(x.n, 1) - 1) // max(x.n, 1)
+    return rows * max(per, 1) * max(k, 1)
+
+
 cdef inline double _value(const XView* x, Py_ssize_t q) noexcept nogil:
     return (<const float*> x.data)[q] if x.f32 else (<const double*> x.data)[q]
 
@@ -1031,7 +1061,7 @@ def batches_stats(X, const double[:, ::1] Y, const double[::1] sw, const double[
     cdef Py_ssize_t n = pb.X.n, d = pb.X.d, m = pb.k * (d + 1), nb = batch_ids.shape[0]
     cdef Py_ssize_t gmax = max_chunks(m), per = max(1, (nb + gmax - 1) // gmax), ngroups = (nb + per - 1) // per
     cdef Py_ssize_t stride = stride_of(m), ch = chunk_rows(batch_size, m), g
-    cdef int nt = _threads(n_threads)
+    cdef int nt = region_threads(_threads(n_threads), ngroups, _work(&pb.X, min(nb * batch_size, n), pb.k))
     sums_arr = np.zeros((max(ngroups, 1), stride))
     cdef double[:, ::1] sums = sums_arr
     cdef double* part
@@ -1073,6 +1103,8 @@ def column_stats(X, const double[::1] sw, n_threads=None):
     cdef const double* swp = &sw[0] if weighted else NULL
     cdef Py_ssize_t rows = max(<Py_ssize_t> STATS_ROWS, (n + MAX_CHUNKS - 1) // MAX_CHUNKS)
     cdef Py_ssize_t nch = (n + rows - 1) // rows
+    if not x.sparse:
+        nt = region_threads(nt, nch, _work(&x, n, 1))
     mean_arr = np.zeros(d)
     m2_arr = np.zeros(d)
     cdef double[::1] mean = mean_arr

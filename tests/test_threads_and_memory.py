@@ -8,7 +8,7 @@ import numba
 import numpy as np
 import pytest
 
-from fastgd import _engine, _training
+from fastgd import _config, _engine, _training
 from fastgd import _kernels as K
 from fastgd.optimizers import OPTIMIZERS
 
@@ -85,14 +85,55 @@ def test_targets_view_is_not_a_copy():
     assert np.shares_memory(_engine.targets_2d(y), y)
 
 
-def test_auto_path_picks_sequential_for_small_batches():
-    """The automatic choice never changes results, only speed; check the rule on both sides of it."""
+BACKENDS = ["numba", "native"] if _engine.native_available() else ["numba"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_epoch_thread_rule(backend):
+    """Threads of the parallel epoch (0: sequential): never more than the batch's chunks nor one per
+    PAR_WORK_PER_THREAD multiply-adds, a forced path obeyed, and the same rule in both backends."""
+    rule = _engine.kernels(backend).epoch_threads
+    auto, seq, par = K.PATH_AUTO, K.PATH_SEQUENTIAL, K.PATH_PARALLEL
+    assert rule(64, 1000, 1, 16, auto) == 0  # one chunk
+    assert rule(64, 1000, 1, 16, par) == 0
+    assert rule(256, 100, 1, 16, auto) == 4  # 4 chunks of 64 rows: 4 threads, not 16
+    assert rule(256, 100, 1, 3, auto) == 3
+    assert rule(4096, 100, 1, 16, auto) == 16
+    assert rule(256, 10, 1, 16, auto) == 0  # 2560 multiply-adds: less than two threads' worth
+    assert rule(1024, 10, 1, 16, auto) == 1024 * 10 // K.PAR_WORK_PER_THREAD
+    assert rule(1024, 10, 3, 16, auto) == 12  # outputs multiply the work
+    assert rule(4096, 100, 1, 1, auto) == 0  # one thread asked for
+    assert rule(4096, 100, 1, 16, seq) == 0
+    assert rule(4096, 100, 1, 1, par) == 1  # forced: one worker runs the protocol alone
+    assert rule(256, 100, 1, 16, par) == 4
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_small_work_opens_no_parallel_region(backend, monkeypatch):
+    """Every entry point decides from its work: one chunk (or too little work) runs on the calling thread."""
+    mod = _engine.kernels(backend)
+    opened = []
+    if backend == "native":
+        monkeypatch.setattr(_config, "note_team_started", lambda: opened.append(1))
+    else:
+        real = K._in_team
+        monkeypatch.setattr(K, "_in_team", lambda fn, n, *a: opened.append(n) or real(fn, n, *a))
     X, y = problem(n=N, d=D, seed=11)
-    a, _ = _training.train_epochs(X, y, OPTIMIZERS["adam"](lr=0.01), batch_size=8, epochs=2, n_threads=2)
-    b, _ = _training.train_epochs(X, y, OPTIMIZERS["adam"](lr=0.01), batch_size=8, epochs=2, n_threads=2,
-                         path=K.PATH_SEQUENTIAL)
-    assert np.array_equal(a.theta, b.theta)
-    assert 8 * D < K.PAR_MIN_WORK <= 1000 * D
+    Y = _engine.targets_2d(y)
+    theta = np.zeros((1, D + 1))
+    ids = np.arange(3, dtype=np.int64)
+    mod.column_stats(X, np.empty(0), 2)  # 2900 rows: one chunk of statistics
+    mod.predict(X[:1000], theta, 2)  # one chunk of predictions
+    mod.batches_stats(X, Y, np.empty(0), theta, 8, ids, 2)  # 24 rows x 20 features
+    assert opened == []
+    assert K.region_threads(2, 1, 10**9) == 1 and K.region_threads(2, 8, 10) == 1
+    assert K.region_threads(16, 8, 10**9) == 8 and K.region_threads(16, 100, 3 * K.REGION_MIN_WORK) == 3
+    if backend == "native":  # the epoch's rule seen from outside: one-chunk batches open no region
+        _training.train_epochs(X, y, OPTIMIZERS["adam"](lr=0.01), batch_size=64, epochs=1, n_threads=2,
+                               backend="native")
+        assert opened == []
+    mod.column_stats(np.tile(X, (8, 1)), np.empty(0), 2)  # 6 chunks, enough work: 2 threads
+    assert opened == ([1] if backend == "native" else [2])
 
 
 def test_parallel_epoch_cannot_deadlock_with_fewer_threads_than_workers():
