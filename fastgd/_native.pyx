@@ -1089,7 +1089,14 @@ def batches_stats(X, const double[:, ::1] Y, const double[::1] sw, const double[
 
 
 cdef enum:
-    STATS_ROWS = 4096
+    STATS_CHUNK_BYTES = 512 << 10
+    STATS_BUDGET_BYTES = 8 << 20
+
+
+cdef inline Py_ssize_t stats_rows(Py_ssize_t n, Py_ssize_t d) noexcept nogil:
+    """As fastgd._kernels.stats_rows: rows per chunk of the dense column statistics."""
+    cdef Py_ssize_t most = max(<Py_ssize_t> MAX_CHUNKS, STATS_BUDGET_BYTES // (16 * max(d, 1)))
+    return max(STATS_CHUNK_BYTES // (8 * max(d, 1)), (n + most - 1) // most, 1)
 
 
 def column_stats(X, const double[::1] sw, n_threads=None):
@@ -1101,7 +1108,7 @@ def column_stats(X, const double[::1] sw, n_threads=None):
     cdef Py_ssize_t n = x.n, d = x.d, i, j, c, q, lo, hi, col
     cdef bint weighted = sw.shape[0] > 0
     cdef const double* swp = &sw[0] if weighted else NULL
-    cdef Py_ssize_t rows = max(<Py_ssize_t> STATS_ROWS, (n + MAX_CHUNKS - 1) // MAX_CHUNKS)
+    cdef Py_ssize_t rows = stats_rows(n, d)
     cdef Py_ssize_t nch = (n + rows - 1) // rows
     if not x.sparse:
         nt = region_threads(nt, nch, _work(&x, n, 1))

@@ -151,3 +151,27 @@ def test_parallel_epoch_cannot_deadlock_with_fewer_threads_than_workers():
             K.epoch(X, Y, np.empty(0), ts.theta, ts.state, ts.scalars, opt.code, opt.pack(), sched, pen, True,
                     1000, order, 4, K.PATH_PARALLEL, np.empty(0), np.empty(0))
     assert np.array_equal(ts.theta, want)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_column_stats_chunks_fit_in_cache_and_stay_accurate(backend):
+    """Dense column statistics: chunks of about STATS_CHUNK_BYTES (the second pass over a chunk reads it from
+    cache), at most STATS_BUDGET_BYTES of per-chunk sums, Chan's merge accurate for a column with a large mean,
+    and the same result for any thread count."""
+    assert K.stats_rows(10**6, 100) * 100 * 8 <= K.STATS_CHUNK_BYTES
+    for n, d in ((10**9, 100), (10**7, 10**4)):
+        nch = -(-n // K.stats_rows(n, d))
+        assert nch <= max(K.MAX_CHUNKS, K.STATS_BUDGET_BYTES // (16 * d))
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((20_000, 7)) * np.arange(1, 8) + np.array([1e6, 0, 0, 0, 0, 0, -3e3])
+    sw = rng.uniform(0.5, 2.0, 20_000)
+    assert -(-20_000 // K.stats_rows(20_000, 7)) > 1
+    kern = _engine.kernels(backend)
+    mean, var, total = kern.column_stats(X, sw, 1)
+    want_mean = np.average(X, axis=0, weights=sw)
+    want_var = np.average((X - want_mean) ** 2, axis=0, weights=sw)
+    np.testing.assert_allclose(mean, want_mean, rtol=1e-13)
+    np.testing.assert_allclose(var, want_var, rtol=1e-9)  # column 0: x ~ 1e6 holds ~1e-10 absolute
+    assert total == pytest.approx(sw.sum(), rel=1e-14)
+    for got, want in zip(kern.column_stats(X, sw, 2), (mean, var, total)):
+        assert np.array_equal(got, want)
