@@ -507,6 +507,63 @@ def _sum_chunks(part, nch, G):
             G[q] += part[c, q]
 
 
+def _tree_order(X):
+    """Whether the epoch sums X's chunk buffers with the pairwise tree (dense X) or in chunk order (CSR: its
+    sequential path keeps one buffer; with many features a buffer is large). Body: plain Python."""
+    return not isinstance(X, tuple)
+
+
+@overload(_tree_order, jit_options=OVERLOAD_FLAGS)
+def _tree_order_impl(X):
+    if _is_csr(X):
+        return lambda X: False
+    return lambda X: True
+
+
+@jit()
+def _add_node(part, a, b, m):
+    for q in range(m + 1):
+        part[a, q] += part[b, q]
+
+
+@jit()
+def _tree_within(part, lo, hi, nch, m):
+    """The dense epoch's pairwise sum tree over a batch's chunk buffers (node (half, a), a a multiple of
+    2 * half: chunks [a, a + 2 * half), its sum kept in buffer a, its right child a + half added into it in
+    place): the nodes inside the run of chunks [lo, hi). A task adds those of its own run, the batch's last task
+    the ones across runs (_tree_across): the total (buffer 0) has the same bits for any split into tasks, and
+    the finisher reads about one partial per task instead of every chunk's buffer (as the native kernel)."""
+    half = 1
+    while half < nch:
+        step = 2 * half
+        a = (lo + step - 1) // step * step
+        while a < nch and min(a + step, nch) <= hi:
+            if a + half < nch:
+                _add_node(part, a, a + half, m)
+            a += step
+        half = step
+
+
+@jit()
+def _task_of(c, nch, ntb):
+    """The task of chunk c when nch chunks are split into ntb runs [nch * j // ntb, nch * (j + 1) // ntb)."""
+    return ((c + 1) * ntb + nch - 1) // nch - 1
+
+
+@jit()
+def _tree_across(part, nch, ntb, m):
+    """The nodes of the sum tree that span several tasks' runs (see _tree_within), bottom-up."""
+    half = 1
+    while half < nch:
+        step = 2 * half
+        a = 0
+        while a + half < nch:
+            if _task_of(a, nch, ntb) != _task_of(min(a + step, nch) - 1, nch, ntb):
+                _add_node(part, a, a + half, m)
+            a += step
+        half = step
+
+
 @jit(parallel=True)
 def _batch_grad_parallel(X, Y, sw, theta, start, stop, ch, part, G):
     nch = (stop - start + ch - 1) // ch
@@ -671,8 +728,10 @@ def _epoch_team(X, Y, sw, theta, raw, state, scalars, code, hp, lr_sched, pen, f
     n, d = shape(X)
     k = Y.shape[1]
     th = theta.reshape(k * (d + 1))
+    m = k * (d + 1)
     nb = order.shape[0]
     total = task_start[nb]
+    tree = _tree_order(X)
     for w in prange(n_workers):
         while True:
             # claim only while the published batch has unclaimed tasks: a worker that finds them all taken
@@ -712,10 +771,19 @@ def _epoch_team(X, Y, sw, theta, raw, state, scalars, code, hp, lr_sched, pen, f
             j = tid - task_start[bi]
             ntb = task_start[bi + 1] - task_start[bi]
             c0 = nch * j // ntb  # task j: a contiguous run of chunks
-            _run_grad(X, Y, sw, raw, start + c0 * ch, min(start + (nch * (j + 1) // ntb) * ch, stop), ch, part, c0)
+            c1 = nch * (j + 1) // ntb
+            _run_grad(X, Y, sw, raw, start + c0 * ch, min(start + c1 * ch, stop), ch, part, c0)
+            if tree:  # the sum tree's nodes inside my run
+                _tree_within(part, c0, c1, nch, m)
             if intr.fetch_add(sync, S_DONE, 1) + 1 == task_start[bi + 1]:
-                # the batch's last task is done: reduce in chunk order, update, publish the next batch
-                _sum_chunks(part, nch, G)
+                # the batch's last task is done: reduce (the tree's nodes across runs, or in chunk order),
+                # update, publish the next batch
+                if tree:
+                    _tree_across(part, nch, ntb, m)
+                    for q in range(m + 1):
+                        G[q] = part[0, q]
+                else:
+                    _sum_chunks(part, nch, G)
                 _finish_batch(G, _batch_weight(sw, start, stop), th, raw, state, scalars, code, hp, lr_sched, pen,
                               fit_intercept, eta, k, d, acc, stdz, avg)
                 intr.fetch_add(sync, S_PUB, 1)  # publish batch bi + 1 (seq_cst), then wake sleepers if any
@@ -746,7 +814,8 @@ def epoch(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept, 
     nch_max = (batch_size + ch - 1) // ch
     workers = epoch_threads(batch_size, d, k, n_threads, path)
     use_par = workers > 0
-    part = np.empty((nch_max if use_par else 1, _stride(P)))
+    tree = _tree_order(X)
+    part = np.empty((nch_max if use_par or tree else 1, _stride(P)))
     G = np.empty(P + 1)
     th = theta.reshape(P)
     eta = np.empty(P if pen[0] > 0.0 else 0)
@@ -772,7 +841,14 @@ def epoch(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept, 
         for bi in range(nb):
             start = order[bi] * batch_size
             stop = min(start + batch_size, n)
-            _batch_grad_sequential(X, Y, sw, raw, start, stop, ch, part, G)
+            if tree:  # the same chunks and the same sum tree as the parallel path, as one run
+                nch = (stop - start + ch - 1) // ch
+                _run_grad(X, Y, sw, raw, start, stop, ch, part, 0)
+                _tree_within(part, 0, nch, nch, P)
+                for q in range(P + 1):
+                    G[q] = part[0, q]
+            else:
+                _batch_grad_sequential(X, Y, sw, raw, start, stop, ch, part, G)
             _finish_batch(G, _batch_weight(sw, start, stop), th, raw, state, scalars, code, hp, sched, pen,
                           fit_intercept, eta, k, d, acc, stdz, avg)
     finite = True

@@ -20,6 +20,7 @@ from cython.parallel cimport parallel, prange
 from libc.math cimport isfinite
 from libc.limits cimport INT_MAX
 from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy
 
 cdef extern from "<stdlib.h>" nogil:
     void* aligned_alloc(size_t alignment, size_t size)
@@ -640,6 +641,51 @@ cdef extern from *:
                                           double* G) nogil
 
 
+cdef extern from *:
+    """
+    /* The dense epoch's sum of a batch's chunk buffers: a fixed pairwise tree over the chunk indices (node
+       (half, a), a a multiple of 2 * half: chunks [a, a + 2 * half), its sum kept in chunk a's buffer; the node
+       adds its right child, buffer a + half, into its left one, in place). The tree never depends on how the
+       chunks are split into tasks: each task adds the nodes inside its own run of chunks [lo, hi) on buffers
+       it has just written (fastgd_tree_within), and the task that completes the batch adds the nodes that
+       span several runs (fastgd_tree_across): it reads about one partial per task instead of every chunk's
+       buffer, and the total (buffer 0) has the same bits for any thread count and on the sequential path
+       (one run). Elementwise adds: vectorizing them never changes a bit. */
+    static inline void fastgd_add_node(double* part, Py_ssize_t a, Py_ssize_t b, Py_ssize_t stride, Py_ssize_t m) {
+        double* restrict L = part + a * stride;
+        const double* restrict R = part + b * stride;
+        for (Py_ssize_t q = 0; q <= m; q++) L[q] += R[q];
+    }
+    static void fastgd_tree_within(double* part, Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t nch, Py_ssize_t stride,
+                                   Py_ssize_t m) {
+        for (Py_ssize_t half = 1; half < nch; half *= 2) {
+            Py_ssize_t step = 2 * half;
+            for (Py_ssize_t a = (lo + step - 1) / step * step; a < nch && (a + step < nch ? a + step : nch) <= hi;
+                 a += step)
+                if (a + half < nch) fastgd_add_node(part, a, a + half, stride, m);
+        }
+    }
+    /* task of chunk c when nch chunks are split into ntb runs, run j = [nch * j / ntb, nch * (j + 1) / ntb) */
+    static inline Py_ssize_t fastgd_task_of(Py_ssize_t c, Py_ssize_t nch, Py_ssize_t ntb) {
+        return ((c + 1) * ntb + nch - 1) / nch - 1;
+    }
+    static void fastgd_tree_across(double* part, Py_ssize_t nch, Py_ssize_t ntb, Py_ssize_t stride, Py_ssize_t m) {
+        for (Py_ssize_t half = 1; half < nch; half *= 2) {
+            Py_ssize_t step = 2 * half;
+            for (Py_ssize_t a = 0; a + half < nch; a += step) {
+                Py_ssize_t e = (a + step < nch ? a + step : nch) - 1;
+                if (fastgd_task_of(a, nch, ntb) != fastgd_task_of(e, nch, ntb))
+                    fastgd_add_node(part, a, a + half, stride, m);
+            }
+        }
+    }
+    """
+    void tree_within "fastgd_tree_within" (double* part, Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t nch,
+                                            Py_ssize_t stride, Py_ssize_t m) nogil
+    void tree_across "fastgd_tree_across" (double* part, Py_ssize_t nch, Py_ssize_t ntb, Py_ssize_t stride,
+                                            Py_ssize_t m) nogil
+
+
 # ----------------------------------------------------------------------------------------------------------
 # Python entry points (same signatures as fastgd._kernels)
 
@@ -885,8 +931,14 @@ def epoch(X, const double[:, ::1] Y, const double[::1] sw, double[:, ::1] theta,
                         c = nch * j // ntb  # task j: a run of chunks, through one row pipeline
                         run_grad(&pb, tr.raw, start + c * ch, min(start + (nch * (j + 1) // ntb) * ch, stop), ch,
                                  part + c * stride, stride)
+                        if not pb.X.sparse:  # the sum tree's nodes inside my run (see fastgd_tree_within)
+                            tree_within(part, c, nch * (j + 1) // ntb, nch, stride, m)
                         if fastgd_complete(&team) == task_start[bi + 1]:  # the batch's last task is done
-                            sum_chunks(part, nch, stride, m, G)
+                            if pb.X.sparse:
+                                sum_chunks(part, nch, stride, m, G)
+                            else:
+                                tree_across(part, nch, ntb, stride, m)
+                                memcpy(G, part, (m + 1) * sizeof(double))
                             finish_batch(&tr, G, batch_weight(&pb, start, stop), k, d)
                             fastgd_publish(&team, bi + 1)
                         bi = fastgd_published(&team)
@@ -905,7 +957,8 @@ def epoch(X, const double[:, ::1] Y, const double[::1] sw, double[:, ::1] theta,
                                 G[q] += part[q]
                     else:
                         run_grad(&pb, tr.raw, start, stop, ch, part, stride)  # the same chunks
-                        sum_chunks(part, nch, stride, m, G)  # in the same order
+                        tree_within(part, 0, nch, nch, stride, m)  # the same tree, as one run
+                        memcpy(G, part, (m + 1) * sizeof(double))
                     finish_batch(&tr, G, batch_weight(&pb, start, stop), k, d)
     finally:
         free(part)

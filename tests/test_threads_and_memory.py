@@ -1,6 +1,7 @@
 """Determinism across thread counts and paths, concurrent fits, and the promise never to copy or modify X."""
 
 import hashlib
+import math
 import threading
 import tracemalloc
 
@@ -175,3 +176,34 @@ def test_column_stats_chunks_fit_in_cache_and_stay_accurate(backend):
     assert total == pytest.approx(sw.sum(), rel=1e-14)
     for got, want in zip(kern.column_stats(X, sw, 2), (mean, var, total)):
         assert np.array_equal(got, want)
+
+
+def test_sum_tree_is_the_same_for_every_split_into_tasks():
+    """The dense epoch's chunk sum: nodes inside each task's run, then the ones across runs, give buffer 0 the
+    same bits as the whole tree done as one run, for every number of tasks (uneven runs included)."""
+    rng = np.random.default_rng(2)
+    for nch in (1, 2, 3, 5, 8, 13, 16, 37, 64):
+        part0 = rng.standard_normal((nch, 9)) * 10.0 ** rng.integers(-8, 8, (nch, 1))
+        whole = part0.copy()
+        K._tree_within(whole, 0, nch, nch, 7)
+        assert np.array_equal(whole[0, 8:], part0[0, 8:])  # only the m + 1 = 8 sums are touched
+        for ntb in range(1, nch + 1):
+            part = part0.copy()
+            for j in range(ntb):
+                K._tree_within(part, nch * j // ntb, nch * (j + 1) // ntb, nch, 7)
+            K._tree_across(part, nch, ntb, 7)
+            assert np.array_equal(part[0], whole[0]), (nch, ntb)
+        assert math.fsum(part0[:, 0]) == pytest.approx(whole[0, 0], rel=1e-12, abs=1e-20)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_uneven_task_splits_are_bit_identical(backend, dtype):
+    """3, 5 and 7 workers on 16-chunk batches: runs of unequal lengths, not aligned with the sum tree."""
+    X, y = problem(n=N, d=D, dtype=dtype, seed=11)
+    want, _ = _training.train_epochs(X, y, OPTIMIZERS["adam"](lr=0.01), batch_size=1000, epochs=2, n_threads=1,
+                                     path=K.PATH_SEQUENTIAL, backend=backend)
+    for t in (3, 5, 7):
+        got, _ = _training.train_epochs(X, y, OPTIMIZERS["adam"](lr=0.01), batch_size=1000, epochs=2,
+                                        n_threads=t, path=K.PATH_PARALLEL, backend=backend)
+        assert np.array_equal(got.theta, want.theta), t
