@@ -26,8 +26,9 @@ plus ``pen[1] * w`` from the l2 penalty (½·pen[1]·‖w‖²) and a proximal s
 
 Parallel reduction: a batch is cut into fixed-size row chunks (the size depends on the batch size and the
 number of coordinates only, never on the thread count; see CHUNK_BUDGET_BYTES); each chunk accumulates into its own padded buffer; the buffers are then summed
-in chunk order. The sequential path runs the same chunks in the same order through one buffer, so both
-paths and any thread count give bit-identical results. The parallel path runs one parallel region per
+by a fixed pairwise tree over the chunk indices (dense X; see _tree_within) or in chunk order (CSR). The
+sequential path runs the same chunks and the same sum, so both paths and any thread count give bit-identical
+results. The parallel path runs one parallel region per
 epoch, not per batch (a region costs ~4-5 us to launch): workers claim tasks (one contiguous run of a batch's
 chunks each) from atomic counters and the worker that finishes a batch's last task reduces and updates (see
 ``_epoch_team``).

@@ -10,7 +10,9 @@ epoch. With OpenMP, the parallel epoch runs in one parallel region with the task
 fastgd._kernels._epoch_team (see ``fastgd_team`` below): each batch is split into one task per thread, a
 contiguous run of its fixed row chunks (each chunk into its own padded buffer); threads claim tasks of the
 published batch from an atomic counter (never one of a batch not yet published); the thread that completes
-a batch's last task sums the buffers in chunk order, applies the update and publishes the next batch.
+a batch's last task completes the sum of the buffers (dense: the nodes of a fixed pairwise tree across the
+tasks' runs, each task having added those inside its own; CSR: in chunk order), applies the update and
+publishes the next batch.
 Waiting threads spin briefly, then sleep on a futex (OpenMP's own barriers spin 300,000 times and
 collapsed under oversubscription). In a child forked after a thread team ran (fastgd._config.sequential_only)
 every entry point takes a path that opens no OpenMP region. Without OpenMP the same code runs on one thread.
