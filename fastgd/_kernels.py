@@ -702,75 +702,71 @@ def _finish_batch(G, W, th, raw, state, scalars, code, hp, sched, pen, fit_inter
 # it waits for is published: with more threads than cores (two processes with n_jobs=2 on 2 cores) spinning
 # (or sched_yield, which keeps the thread runnable) burns the core a descheduled worker needs.
 SPINS_BEFORE_SLEEP = 2000
-# The team's counters, one cache line apart (a claim or a completion must not invalidate the line every
-# waiting worker polls): published batch, next task, tasks done, sleepers. Slots of ``sync``.
+# The team's counters, one cache line apart (a completion must not invalidate the line every waiting worker
+# polls): published batch, tasks done, sleepers (slots of ``sync``); each task's claim flag has a line too.
 SYNC_STRIDE = 8
-S_PUB, S_NEXT, S_DONE, S_SLEEP = 0, SYNC_STRIDE, 2 * SYNC_STRIDE, 3 * SYNC_STRIDE
+S_PUB, S_DONE, S_SLEEP = 0, SYNC_STRIDE, 2 * SYNC_STRIDE
+
+
+@jit()
+def _claim(slots, w, ntb, key):
+    """Claim a task of the published batch (``key``: its index + 1): worker w's own task w first (its own
+    cache line: no contention when every worker is running), else the first unclaimed one after it (a worker
+    the OS descheduled delays nobody: the running ones take its task). Slot j holds the last key task j was
+    claimed for; returns the task's index in the batch, or -1 when all ``ntb`` are taken."""
+    for s in range(ntb):
+        j = (w + s) % ntb
+        q = j * SYNC_STRIDE
+        if intr.load_acquire(slots, q) < key and intr.fetch_max(slots, q, key) < key:
+            return j
+    return -1
 
 
 @jit(parallel=True)
 def _epoch_team(X, Y, sw, theta, raw, state, scalars, code, hp, lr_sched, pen, fit_intercept, batch_size, order,
-                n_workers, ch, part, G, eta, task_start, sync, acc, stdz, avg):
-    """The parallel epoch (``lr_sched``: the schedule; Numba reserves the name ``sched`` in prange code): one parallel region for the whole epoch instead of one per batch.
+                n_workers, ch, part, G, eta, task_start, sync, slots, acc, stdz, avg):
+    """The parallel epoch (``lr_sched``: the schedule; Numba reserves the name ``sched`` in prange code): one
+    parallel region for the whole epoch instead of one per batch.
 
     Each batch is split into one task per worker (a contiguous run of its chunks; fewer tasks when the batch
-    has fewer chunks), numbered in visiting order (batch bi owns tasks [task_start[bi], task_start[bi + 1])).
-    Workers claim task numbers from an atomic counter (sync[S_NEXT]), only
-    while the published batch (sync[S_PUB]) has unclaimed tasks (else they wait holding none); a worker holding a
-    task of a batch that is not yet published (a rare race for a batch's last task) waits for it.
-    Completed tasks are counted in sync[S_DONE]; the worker that completes a batch's last task sums the chunk
-    buffers in chunk order, applies the update, and publishes the next batch (an atomic increment of
-    sync[S_PUB]), waking the workers that sleep waiting for it (sync[S_SLEEP] counts them; a waiting worker spins
-    SPINS_BEFORE_SLEEP times, then sleeps on a futex, at most 1 ms at a time). A waiting worker only ever
-    waits for tasks that running workers hold, and a worker alone does all tasks itself, so the protocol
-    cannot deadlock whatever number of threads actually runs. Which worker computes a
-    chunk never changes the chunk's value, so results are bit-identical to the sequential path.
+    has fewer chunks); batch bi's tasks are counted in [task_start[bi], task_start[bi + 1]). Workers claim tasks
+    of the published batch (sync[S_PUB]) only (_claim: its own task first, then any unclaimed one); a worker
+    that finds them all taken waits for the next batch holding none. Completed tasks are counted in
+    sync[S_DONE]; the worker that completes a batch's last task finishes the sum of the chunk buffers
+    (_tree_across, or in chunk order for CSR), applies the update, and publishes the next batch (an atomic
+    increment of sync[S_PUB]), waking the workers that sleep waiting for it (sync[S_SLEEP] counts them; a
+    waiting worker spins SPINS_BEFORE_SLEEP times, then sleeps on a futex, at most 1 ms at a time). A waiting
+    worker only ever waits for tasks that running workers hold, and a worker alone does all tasks itself, so
+    the protocol cannot deadlock whatever number of threads actually runs. Which worker computes a chunk never
+    changes the chunk's value, nor the sum, so results are bit-identical to the sequential path.
     """
     n, d = shape(X)
     k = Y.shape[1]
     th = theta.reshape(k * (d + 1))
     m = k * (d + 1)
     nb = order.shape[0]
-    total = task_start[nb]
     tree = _tree_order(X)
     for w in prange(n_workers):
-        while True:
-            # claim only while the published batch has unclaimed tasks: a worker that finds them all taken
-            # waits for the next batch holding none, so if the OS deschedules it (a busy host) the running
-            # workers take all of the next batch. (Two workers may both pass this check for the last task;
-            # the loser then holds a task of the next batch and waits for it below, as every worker did.)
-            spins = 0
-            bi = intr.load_acquire(sync, S_PUB)
-            while bi < nb and intr.load_acquire(sync, S_NEXT) >= task_start[bi + 1]:
-                spins += 1
-                if spins < SPINS_BEFORE_SLEEP:
-                    intr.spin_pause()
-                else:
-                    intr.fetch_add(sync, S_SLEEP, 1)
-                    if intr.fetch_add(sync, S_PUB, 0) == bi:
-                        intr.futex_wait(sync, S_PUB, bi)
-                    intr.fetch_add(sync, S_SLEEP, -1)
+        bi = intr.load_acquire(sync, S_PUB)
+        while bi < nb:
+            ntb = task_start[bi + 1] - task_start[bi]
+            j = _claim(slots, w, ntb, bi + 1)
+            if j < 0:  # all of batch bi is taken: wait for bi + 1 holding no task
+                spins = 0
+                while intr.load_acquire(sync, S_PUB) == bi:
+                    spins += 1
+                    if spins < SPINS_BEFORE_SLEEP:
+                        intr.spin_pause()
+                    else:  # sleep until the publisher wakes us (sync[S_SLEEP]: sleepers; seq_cst RMWs on both sides)
+                        intr.fetch_add(sync, S_SLEEP, 1)
+                        if intr.fetch_add(sync, S_PUB, 0) == bi:
+                            intr.futex_wait(sync, S_PUB, bi)
+                        intr.fetch_add(sync, S_SLEEP, -1)
                 bi = intr.load_acquire(sync, S_PUB)
-            tid = intr.fetch_add(sync, S_NEXT, 1)
-            if tid >= total:
-                break
-            spins = 0
-            bi = intr.load_acquire(sync, S_PUB)
-            while task_start[bi + 1] <= tid:  # my task belongs to a batch not yet published
-                spins += 1
-                if spins < SPINS_BEFORE_SLEEP:
-                    intr.spin_pause()
-                else:  # sleep until the publisher wakes us (sync[S_SLEEP]: sleepers; seq_cst RMWs on both sides)
-                    intr.fetch_add(sync, S_SLEEP, 1)
-                    if intr.fetch_add(sync, S_PUB, 0) == bi:
-                        intr.futex_wait(sync, S_PUB, bi)
-                    intr.fetch_add(sync, S_SLEEP, -1)
-                bi = intr.load_acquire(sync, S_PUB)
+                continue
             start = order[bi] * batch_size
             stop = min(start + batch_size, n)
             nch = (stop - start + ch - 1) // ch
-            j = tid - task_start[bi]
-            ntb = task_start[bi + 1] - task_start[bi]
             c0 = nch * j // ntb  # task j: a contiguous run of chunks
             c1 = nch * (j + 1) // ntb
             _run_grad(X, Y, sw, raw, start + c0 * ch, min(start + c1 * ch, stop), ch, part, c0)
@@ -790,6 +786,7 @@ def _epoch_team(X, Y, sw, theta, raw, state, scalars, code, hp, lr_sched, pen, f
                 intr.fetch_add(sync, S_PUB, 1)  # publish batch bi + 1 (seq_cst), then wake sleepers if any
                 if intr.fetch_add(sync, S_SLEEP, 0) > 0:
                     intr.futex_wake(sync, S_PUB)
+            bi = intr.load_acquire(sync, S_PUB)
 
 
 @jit()
@@ -835,9 +832,10 @@ def epoch(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept, 
             start = order[bi] * batch_size
             rows = min(start + batch_size, n) - start
             task_start[bi + 1] = task_start[bi] + min((rows + ch - 1) // ch, workers)
-        sync = np.zeros(4 * SYNC_STRIDE, dtype=np.int64)
+        sync = np.zeros(3 * SYNC_STRIDE, dtype=np.int64)
+        slots = np.zeros(workers * SYNC_STRIDE, dtype=np.int64)
         _epoch_team(X, Y, sw, theta, raw, state, scalars, code, hp, sched, pen, fit_intercept, batch_size, order,
-                    workers, ch, part, G, eta, task_start, sync, acc, stdz, avg)
+                    workers, ch, part, G, eta, task_start, sync, slots, acc, stdz, avg)
     else:
         for bi in range(nb):
             start = order[bi] * batch_size

@@ -22,7 +22,7 @@ from cython.parallel cimport parallel, prange
 from libc.math cimport isfinite
 from libc.limits cimport INT_MAX
 from libc.stdlib cimport free, malloc
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 
 cdef extern from "<stdlib.h>" nogil:
     void* aligned_alloc(size_t alignment, size_t size)
@@ -59,9 +59,9 @@ cdef extern from *:
 
 cdef extern from *:
     """
-    /* Synchronization of the parallel epoch (the protocol of fastgd._kernels._epoch_team): every chunk of
-       every batch is a task, numbered in visiting order; threads claim task numbers from an atomic counter,
-       but only those of the published batch (fastgd_try_claim): a thread that finds them all taken waits
+    /* Synchronization of the parallel epoch (the protocol of fastgd._kernels._epoch_team): each batch is
+       split into one task per thread; threads claim tasks of the published batch only, their own first
+       (fastgd_claim): a thread that finds them all taken waits
        for the next batch holding no task, so a waiter that the OS deschedules (a busy host, more threads
        than cores) delays nobody -- the running threads take all of the next batch. (Claiming the next
        task before its batch was published, as before, left a sleeping waiter holding a share the others
@@ -92,8 +92,6 @@ cdef extern from *:
     #endif
     #define FASTGD_SPINS 2000
     typedef struct {
-        long long next_task;  /* next task number to claim */
-        char pad0[56];
         long long done;       /* tasks completed */
         char pad1[56];
         int published;        /* batches published (the current batch's index) */
@@ -101,7 +99,7 @@ cdef extern from *:
         char pad2[56];
     } fastgd_team;
 
-    static void fastgd_team_init(fastgd_team* t) { t->next_task = 0; t->done = 0; t->published = 0; t->sleepers = 0; }
+    static void fastgd_team_init(fastgd_team* t) { t->done = 0; t->published = 0; t->sleepers = 0; }
     /* 1 + the number of tasks completed before, counting this one (acq_rel: the last one sees all chunks) */
     static long long fastgd_complete(fastgd_team* t) { return __atomic_add_fetch(&t->done, 1, __ATOMIC_ACQ_REL); }
     static int fastgd_published(fastgd_team* t) { return __atomic_load_n(&t->published, __ATOMIC_ACQUIRE); }
@@ -145,14 +143,19 @@ cdef extern from *:
         }
     }
 
-    /* Claim the next task number if it is below limit (the end of the published batch's tasks), else -1:
-       a thread that finds every task of the published batch taken waits holding none, so a waiter that the
-       OS deschedules (a busy host) delays nobody -- the running threads take all of the next batch. */
-    static long long fastgd_try_claim(fastgd_team* t, long long limit) {
-        long long v = __atomic_load_n(&t->next_task, __ATOMIC_RELAXED);
-        while (v < limit) {
-            if (__atomic_compare_exchange_n(&t->next_task, &v, v + 1, 1, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
-                return v;
+    /* Claim a task of the published batch (key: its index + 1): thread w's own task w first (a flag on its
+       own cache line, so claims never contend while every thread runs; one central counter made every
+       thread's claim wait for the others'), else the first unclaimed one after it, else -1: a thread that
+       finds every task of the published batch taken waits holding none, so a thread that the OS deschedules
+       (a busy host) delays nobody -- the running threads take its task. Flag j (slots[8 j]) holds the last
+       key task j was claimed for. */
+    static long long fastgd_claim(long long* slots, long long w, long long ntb, long long key) {
+        for (long long s = 0; s < ntb; s++) {
+            long long j = (w + s) % ntb, v = __atomic_load_n(&slots[8 * j], __ATOMIC_RELAXED);
+            while (v < key) {
+                if (__atomic_compare_exchange_n(&slots[8 * j], &v, key, 1, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+                    return j;
+            }
         }
         return -1;
     }
@@ -191,7 +194,7 @@ cdef extern from *:
     int fastgd_tune_prefetch_bytes
     int fastgd_tune_prefetch_level
     void fastgd_prefetch(const void* p) nogil
-    long long fastgd_try_claim(fastgd_team* t, long long limit) nogil
+    long long fastgd_claim(long long* slots, long long w, long long ntb, long long key) nogil
     void fastgd_publish(fastgd_team* t, int value) nogil
 
 OPENMP = bool(FASTGD_OPENMP)
@@ -878,7 +881,8 @@ def epoch(X, const double[:, ::1] Y, const double[::1] sw, double[:, ::1] theta,
     cdef const long long* order_p = &order[0] if nb > 0 else NULL
     cdef double W
     cdef fastgd_team team
-    cdef long long task, j, ntb
+    cdef long long j, ntb, me
+    cdef long long* slots = NULL
     cdef const char* pf_lo
     cdef const char* pf_hi
     cdef Py_ssize_t row_bytes = d * (4 if pb.X.f32 else 8)
@@ -892,11 +896,15 @@ def epoch(X, const double[:, ::1] Y, const double[::1] sw, double[:, ::1] theta,
         if nb >= INT_MAX:
             raise ValueError(f"too many batches for one epoch ({nb}); use a larger batch_size")
         task_start = <long long*> malloc((nb + 1) * sizeof(long long))
-        if task_start == NULL:
+        slots = <long long*> alloc_lines(ntask * 8)  # one claim flag per task, a cache line each
+        if task_start == NULL or slots == NULL:
             free(part)
             free(G)
             free(tr.eta)
+            free(task_start)
+            free(slots)
             raise MemoryError()
+        memset(slots, 0, ntask * 64)
         task_start[0] = 0
         for bi in range(nb):  # batch bi owns tasks [task_start[bi], task_start[bi + 1])
             start = order_p[bi] * batch_size
@@ -907,14 +915,16 @@ def epoch(X, const double[:, ::1] Y, const double[::1] sw, double[:, ::1] theta,
         with nogil:
             if use_par:
                 with parallel(num_threads=ntask):  # see fastgd_team above for the protocol
+                    me = fastgd_omp_thread_num()
                     bi = fastgd_published(&team)
                     while bi < nb:
-                        task = fastgd_try_claim(&team, task_start[bi + 1])
-                        if task < 0:  # all of batch bi is taken: wait for bi + 1, prefetching my likely share
+                        ntb = task_start[bi + 1] - task_start[bi]
+                        j = fastgd_claim(slots, me, ntb, bi + 1)
+                        if j < 0:  # all of batch bi is taken: wait for bi + 1, prefetching my own share of it
                             pf_lo = NULL
                             pf_hi = NULL
                             if not pb.X.sparse and bi + 1 < nb:
-                                j = fastgd_omp_thread_num()
+                                j = me
                                 ntb = task_start[bi + 2] - task_start[bi + 1]
                                 if j < ntb:
                                     start = order_p[bi + 1] * batch_size
@@ -928,8 +938,6 @@ def epoch(X, const double[:, ::1] Y, const double[::1] sw, double[:, ::1] theta,
                         start = order_p[bi] * batch_size
                         stop = min(start + batch_size, n)
                         nch = (stop - start + ch - 1) // ch
-                        j = task - task_start[bi]
-                        ntb = task_start[bi + 1] - task_start[bi]
                         c = nch * j // ntb  # task j: a run of chunks, through one row pipeline
                         run_grad(&pb, tr.raw, start + c * ch, min(start + (nch * (j + 1) // ntb) * ch, stop), ch,
                                  part + c * stride, stride)
@@ -967,6 +975,7 @@ def epoch(X, const double[:, ::1] Y, const double[::1] sw, double[:, ::1] theta,
         free(G)
         free(tr.eta)
         free(task_start)
+        free(slots)
     finite = True
     for q in range(P):
         if not isfinite(tr.th[q]):
