@@ -36,6 +36,7 @@ import warnings
 import numba
 import numpy as np
 
+import fastgd
 from fastgd import _config, _engine
 from fastgd import _kernels as K
 from fastgd.bench import default_batch_size, fastgd_epoch, floor_of, floor_reads
@@ -131,8 +132,9 @@ def measure_threads(X, y, Y, t, rounds, default_batch, fit=True):
         for b in batches:
             row[f"B={b}"] = statistics.median(ratios[(be, b)])
             row[f"us/batch B={b}"] = (best[(be, b)] - best[(be, "one")]) / -(-n // b) * 1e6
-        for b in (256, default_batch):
-            row[f"workers B={b}"] = K.epoch_threads(b, d, 1, t, K.PATH_AUTO)
+        for b in (256, default_batch):  # (a checkout from before the rule: "–", so it can be measured too)
+            rule = getattr(K, "epoch_threads", None)
+            row[f"workers B={b}"] = rule(b, d, 1, t, K.PATH_AUTO) if rule else "–"
         if fit:
             seconds, iters = _fit(be, t, X, y)
             row.update({"fit_s": seconds, "fit_epochs": iters, "fit_reads": seconds / floor})
@@ -193,7 +195,7 @@ def markdown(res):
         for o in res["oversubscription"]:
             lines.append(f"| {o['backend']} | {o['batch']} | {o['alone_ms']:.1f} | {o['two_ms']:.1f} | "
                          f"{o['ratio']:.2f} |")
-    lines += ["", f"Load average before: {cfg['load']:.2f}; total {res['seconds']:.0f} s."]
+    lines += ["", f"fastgd from {cfg['fastgd']}; load average before: {cfg['load']:.2f}; total {res['seconds']:.0f} s."]
     return "\n".join(lines) + "\n"
 
 
@@ -240,7 +242,8 @@ def main(argv=None):
     res = {"config": {"n": args.n, "d": args.d, "gb": args.n * args.d * 8 / 1e9, "cores": cores,
                       "rounds": args.rounds, "default_batch": default_batch,
                       "batches": sorted({b for b in (*BATCHES, default_batch) if b < args.n}),
-                      "ov_rows": min(args.ov_rows, args.n), "load": load},
+                      "ov_rows": min(args.ov_rows, args.n), "load": load,
+                      "fastgd": os.path.dirname(os.path.abspath(fastgd.__file__))},
            "rows": rows, "stopped": stopped, "oversubscription": ov, "seconds": time.perf_counter() - t_start}
     text = markdown(res)
     print(text)
