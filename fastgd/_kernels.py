@@ -508,6 +508,18 @@ def _sum_chunks(part, nch, G):
             G[q] += part[c, q]
 
 
+def _itemsize(X):
+    """Bytes per value of X (body: plain Python)."""
+    return X[0].itemsize if isinstance(X, tuple) else X.itemsize
+
+
+@overload(_itemsize, jit_options=OVERLOAD_FLAGS)
+def _itemsize_impl(X):
+    if _is_csr(X):
+        return lambda X: X[0].itemsize
+    return lambda X: X.itemsize
+
+
 def _tree_order(X):
     """Whether the epoch sums X's chunk buffers with the pairwise tree (dense X) or in chunk order (CSR: its
     sequential path keeps one buffer; with many features a buffer is large). Body: plain Python."""
@@ -519,6 +531,17 @@ def _tree_order_impl(X):
     if _is_csr(X):
         return lambda X: False
     return lambda X: True
+
+
+def _prefetch_line(X, i, c):
+    """Prefetch the cache line of X[i, c] into L2 (dense X; nothing for CSR). Body: plain Python, a no-op."""
+
+
+@overload(_prefetch_line, jit_options=OVERLOAD_FLAGS)
+def _prefetch_line_impl(X, i, c):
+    if _is_csr(X):
+        return lambda X, i, c: None
+    return lambda X, i, c: intr.prefetch_row(X, i, c)
 
 
 @jit()
@@ -746,14 +769,31 @@ def _epoch_team(X, Y, sw, theta, raw, state, scalars, code, hp, lr_sched, pen, f
     m = k * (d + 1)
     nb = order.shape[0]
     tree = _tree_order(X)
+    line = 8 if tree and _itemsize(X) == 8 else 16  # elements per cache line (dense X)
     for w in prange(n_workers):
         bi = intr.load_acquire(sync, S_PUB)
         while bi < nb:
             ntb = task_start[bi + 1] - task_start[bi]
             j = _claim(slots, w, ntb, bi + 1)
             if j < 0:  # all of batch bi is taken: wait for bi + 1 holding no task
+                # meanwhile prefetch my own share of batch bi + 1 into L2, one cache line per turn (as the
+                # native kernel; which rows a task covers never depends on the parameters)
+                pf = pf_end = pc = 0
+                if tree and bi + 1 < nb and w < task_start[bi + 2] - task_start[bi + 1]:
+                    ntn = task_start[bi + 2] - task_start[bi + 1]
+                    s1 = order[bi + 1] * batch_size
+                    n1 = (min(s1 + batch_size, n) - s1 + ch - 1) // ch
+                    pf = s1 + (n1 * w // ntn) * ch
+                    pf_end = min(s1 + (n1 * (w + 1) // ntn) * ch, n)
                 spins = 0
                 while intr.load_acquire(sync, S_PUB) == bi:
+                    if pf < pf_end:
+                        _prefetch_line(X, pf, pc)
+                        pc += line
+                        if pc >= d:
+                            pc = 0
+                            pf += 1
+                        continue
                     spins += 1
                     if spins < SPINS_BEFORE_SLEEP:
                         intr.spin_pause()
