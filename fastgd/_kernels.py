@@ -1006,6 +1006,38 @@ def read_floor(X):
 # Chunks of column_stats: about STATS_CHUNK_BYTES of float64 rows each, so that a chunk's second pass (the centred
 # squares) reads it from the core's L2 cache instead of memory again; at most STATS_BUDGET_BYTES of per-chunk
 # statistics (and at most MAX_CHUNKS chunks when even that many would exceed it), larger chunks above.
+@jit(parallel=True)
+def _sum_parallel(X):
+    n = X.shape[0]
+    nch = (n + 4095) // 4096
+    sums = np.zeros(nch)
+    for c in prange(nch):
+        s = 0.0
+        for i in range(c * 4096, min(c * 4096 + 4096, n)):
+            for j in range(X.shape[1]):
+                s += X[i, j]
+        sums[c] = s
+    return sums.sum()
+
+
+@jit()
+def _sum_sequential(X):
+    s = 0.0
+    for i in range(X.shape[0]):
+        for j in range(X.shape[1]):
+            s += X[i, j]
+    return s
+
+
+def all_finite(X, n_threads=None):
+    """False when the 2-D array X holds a NaN or an infinity (or its sum overflows: then check exactly),
+    from one read of X with all threads (scikit-learn's check sums X on one thread)."""
+    n = X.shape[0]
+    nt = region_threads(_threads(n_threads), -(-n // 4096), n * max(X.shape[1], 1))
+    s = _sum_sequential(X) if nt == 1 else _in_team(_sum_parallel, nt, X)
+    return math.isfinite(s)
+
+
 STATS_CHUNK_BYTES = 512 << 10
 STATS_BUDGET_BYTES = 8 << 20
 

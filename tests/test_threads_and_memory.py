@@ -207,3 +207,26 @@ def test_uneven_task_splits_are_bit_identical(backend, dtype):
         got, _ = _training.train_epochs(X, y, OPTIMIZERS["adam"](lr=0.01), batch_size=1000, epochs=2,
                                         n_threads=t, path=K.PATH_PARALLEL, backend=backend)
         assert np.array_equal(got.theta, want.theta), t
+
+
+def test_fit_checks_x_for_non_finite_values_with_all_threads(monkeypatch):
+    """scikit-learn's finiteness check of X sums it on one thread (on 16 cores about 8 all-core reads of X, half
+    of a default fit): fastgd checks with its own parallel read and calls scikit-learn's check only to word the
+    error for an X that is not finite."""
+    import sklearn.utils.validation as skv
+
+    from fastgd import LinearRegressor, estimator
+
+    calls = []
+    real = skv._assert_all_finite
+    spy = lambda X, *a, **kw: calls.append(getattr(X, "shape", None)) or real(X, *a, **kw)  # noqa: E731
+    monkeypatch.setattr(skv, "_assert_all_finite", spy)
+    monkeypatch.setattr(estimator, "_assert_all_finite", spy)
+    X, y = problem(n=500, d=4, seed=1)
+    LinearRegressor(max_iter=2, tol=None, n_jobs=2).fit(X, y).predict(X)
+    assert (500, 4) not in calls
+    X[7, 2] = np.nan
+    with pytest.raises(ValueError, match="X.*NaN"):
+        LinearRegressor(max_iter=2, n_jobs=2).fit(X, y)
+    assert not K.all_finite(X, 2) and K.all_finite(np.ones((5, 3), np.float32), 1)
+    assert not K.all_finite(np.full((9000, 2), np.inf), 2)
