@@ -13,9 +13,9 @@ def demo_fit(n_samples=200_000, n_features=50, optimizer="adam", batch_size="aut
     from sklearn.linear_model import LinearRegression
 
     from . import LinearRegressor
-    from .datasets import make_regression
+    from .datasets import make_linear_data
 
-    X, y, coef, intercept = make_regression(n_samples, n_features, noise=0.1, random_state=0)
+    X, y, coef, intercept = make_linear_data(n_samples, n_features, noise=0.1, random_state=0)
     # natural units: columns of very different scales and a target in the thousands (standardize=True, the
     # default, makes the steps mean the same whatever the units)
     scales = np.logspace(-2, 3, n_features)

@@ -478,8 +478,11 @@ def _epoch_in_pieces(problem, ts, order, bb, settings, n_done, file_range=None, 
     return (loss_sum / weight_sum if weight_sum > 0 else np.nan), finite
 
 
-def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, n_done=0, keep_best=True):
+def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, n_done=0, keep_best=True, avg=None):
     """Run up to ``epochs`` epochs on ``ts`` (updated in place). Returns an ``Outcome``.
+
+    ``avg``: a running mean of the iterates (k·(d+1) values and a count) to continue instead of averaging
+    over rounds (partial_fit: the mean over all its calls).
 
     On return ``ts`` holds the model to keep: with an evaluation set, the best evaluated one
     (``keep_best``) or the last one, never one worse on the evaluation set than the starting point (that
@@ -494,7 +497,9 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
     stdz = None if problem.scaling is None else problem.scaling.pack()
     P = ts.theta.size
     # averaging removes gradient noise; a full batch has none (its model is then the last iterate)
-    avg = np.zeros(P + 1) if settings.average and len(train_ids) > 1 else None
+    carried = avg is not None
+    if not carried:
+        avg = np.zeros(P + 1) if settings.average and len(train_ids) > 1 else None
     start = ts.snapshot()
     updates_per_epoch = len(train_ids)
     # progress is judged (and iterates averaged) over rounds of at least ROUND_UPDATES updates
@@ -519,7 +524,7 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
         for epoch in range(epochs):
             order = batch_order(train_ids, bb, rng) if settings.shuffle else train_ids.copy()
             hp[0] = lr
-            if avg is not None and epoch % round_epochs == 0:
+            if avg is not None and not carried and epoch % round_epochs == 0:
                 avg[:] = 0.0
             loss, finite = _epoch_in_pieces(
                 problem, ts, order, bb, settings, n_done + out.n_iter, file_range, seg, optimizer_code=opt.code, hp=hp,

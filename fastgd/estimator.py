@@ -101,11 +101,14 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
     average : bool, default=True
         Return the mean of the iterates over the last round rather than the last iterate.
     penalty : {None, "l2", "l1", "elasticnet"}, default=None
-        The penalty on the weights (never on the intercept); see the objective above.
+        The penalty on the weights (never on the intercept); see the objective above. The default is no
+        penalty (plain least squares, as torch.optim trains it), unlike SGDRegressor's "l2".
     alpha : float, default=1e-4
-        Penalty strength (see the objective above).
+        Penalty strength (see the objective above). Used only with a penalty: setting it with
+        ``penalty=None`` warns (UserWarning) and changes nothing.
     l1_ratio : float, default=0.15
-        l1 share of the elastic-net penalty.
+        l1 share of the elastic-net penalty. Used only with ``penalty="elasticnet"`` (else a changed value
+        warns).
     gtol : float or None, default=None
         Also stop when the norm of the full training gradient (of the smooth part of the objective, in the
         data's units) falls below ``gtol`` (the ‖∇f‖ < ε rule). Costs one extra pass over the data per epoch.
@@ -228,7 +231,22 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         if isinstance(self.learning_rate, Schedule):
             self.learning_rate.validate()
         _engine.kernels(self.backend)  # a missing native extension is reported here, naming the fix
+        self._warn_unused_penalty_args()
         return opt
+
+    def _warn_unused_penalty_args(self):
+        """``alpha``/``l1_ratio`` changed from their defaults while no penalty uses them: say so (code ported from
+        SGDRegressor, whose default penalty is "l2", would otherwise lose its regularization silently)."""
+        unused = []
+        if self.penalty is None and self.alpha != 1e-4:
+            unused.append(f"alpha={self.alpha!r}")
+        if self.penalty != "elasticnet" and self.l1_ratio != 0.15:
+            unused.append(f"l1_ratio={self.l1_ratio!r}")
+        if unused:
+            fix = ('penalty="l2" (SGDRegressor\'s default) or "l1" to use alpha' if self.penalty is None else
+                   'penalty="elasticnet" to use l1_ratio')
+            warnings.warn(f"{' and '.join(unused)} has no effect with penalty={self.penalty!r}: set {fix}, or leave "
+                          f"{'them' if len(unused) > 1 else 'it'} at the default.", UserWarning, stacklevel=4)
 
     def _validate_X(self, X, reset):
         X = _named("X", validate_data, self, X=X, reset=reset, accept_sparse="csr",
@@ -297,6 +315,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
     # fitting
     def fit(self, X, y, coef_init=None, intercept_init=None, sample_weight=None):
         """Train from zero (or ``coef_init``/``intercept_init``, or the previous fit with ``warm_start``)."""
+        self._partial_mean = None  # partial_fit's running mean starts afresh after a fit
         if _dask.is_dask(X) or _dask.is_dask(y) or _dask.is_dask(sample_weight):
             return _dask.fit(self, X, y, coef_init, intercept_init, sample_weight)
         opt = self._check_params()
@@ -388,9 +407,25 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
     def partial_fit(self, X, y, sample_weight=None):
         """One epoch over (X, y), keeping the optimizer state between calls (like SGDRegressor).
 
+        With ``average=True`` (the default) ``coef_``/``intercept_`` are the mean of the iterates of every call
+        after the first (of the first call's alone after one call): averaged stochastic gradient descent (as
+        ``SGDRegressor(average=True)``), while training continues from the last iterate. With the constant
+        default rate the last iterate keeps jittering at the step's noise floor, but the mean converges over
+        passes. ``average=False``: the last iterate.
         With ``standardize=True`` the column statistics are running ones: each call merges the new rows'
-        means and variances into them and re-expresses the model in the new coordinates (its predictions
-        are unchanged by that). No iterate averaging and no stopping rule apply: the caller decides.
+        means and variances into them and re-expresses the model (and the mean) in the new coordinates (its
+        predictions are unchanged by that). No stopping rule applies: the caller decides.
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+            One chunk of the data (float32 or float64, read in place).
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self
         """
         if _dask.is_dask(X) or _dask.is_dask(y):
             raise TypeError("partial_fit takes in-memory chunks (NumPy arrays, memmaps, SciPy CSR); for a dask "
@@ -416,20 +451,37 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             ts = _engine.TrainingState.fresh(opt, k, d)
             self._rng = check_random_state(self.random_state)
             self.loss_curve_, self.n_iter_, self._y_ndim = [], 0, y.ndim
-        else:
-            raw = self._raw_params(k, d)
+        else:  # continue from the last iterate (the public coef_ may be the mean of the iterates)
+            mean = getattr(self, "_partial_mean", None)
+            raw = self._raw_params(k, d) if mean is None else _unstandardized(self._scaling, self._ts.theta)
             ts = self._ts if self._ts.fits(opt, k, d) else _engine.TrainingState.fresh(opt, k, d)
         ts.theta[...] = raw if scaling is None else scaling.to_std(raw)
+        avg, burn_in = None, False
+        if self.average:  # the running mean over the calls: (k, d + 1) in the data's units and a count
+            mean = None if first else getattr(self, "_partial_mean", None)
+            avg = np.zeros(ts.theta.size + 1)
+            # the first call's iterates travel from the start to the optimum: the mean leaves them out (it
+            # restarts with the second call; measured in benchmarks/partial_fit_passes.py)
+            burn_in = mean is None or mean[0].shape != ts.theta.shape
+            if not burn_in:
+                avg[:-1] = (mean[0] if scaling is None else scaling.to_std(mean[0])).ravel()
+                avg[-1] = mean[1]
         problem = self._problem(X, Xk, Y, sw, scaling)
         ids = np.arange(problem.n_batches, dtype=np.int64)
         try:
             out = _training.train(problem, ts, self._settings(opt, False, Y.shape[0]), self._rng, train_ids=ids, eval_ids=None,
-                                  epochs=1, stopping=False, n_done=self.n_iter_)
+                                  epochs=1, stopping=False, n_done=self.n_iter_, avg=avg)
         except _training.Diverged as exc:
             raise ValueError(str(exc)) from None
         self.n_iter_ += out.n_iter
         self.loss_curve_ = self.loss_curve_ + out.losses
         self._store(ts, scaling, problem)
+        self._partial_mean = None
+        if avg is not None and avg[-1] > 0:
+            mean_raw = problem.raw(avg[:-1].reshape(ts.theta.shape))
+            self._partial_mean = (mean_raw, 0.0 if burn_in else float(avg[-1]))
+            self.coef_ = mean_raw[0, :d].copy() if self._y_ndim == 1 else mean_raw[:, :d].copy()
+            self.intercept_ = float(mean_raw[0, d]) if self._y_ndim == 1 else mean_raw[:, d].copy()
         return self
 
     def _split_batches(self, problem, rng):
@@ -539,6 +591,10 @@ def auto_batch_size(n, d, k, nnz_per_row):
     b = min(max(b, AUTO_MIN_BATCH), AUTO_MAX_BATCH)
     b = max(b, int(np.ceil(k * (d + 1) / max(nnz_per_row * k, 1.0))))
     return int(min(b, n))
+
+
+def _unstandardized(scaling, theta):
+    return theta.copy() if scaling is None else scaling.to_raw(theta)
 
 
 def _callbacks(callbacks):

@@ -113,12 +113,43 @@ def test_partial_fit_epoch_by_epoch_equals_fit(data):
     # running statistics re-express the model after each call, so the bit-for-bit identity holds without them
     kw = dict(optimizer="nadam", batch_size=64, random_state=3, standardize=False)
     full = LinearRegressor(tol=None, max_iter=4, average=False, **kw).fit(X, y)
-    inc = LinearRegressor(**kw)
+    inc = LinearRegressor(average=False, **kw)  # partial_fit's last iterate, like fit's without averaging
     for _ in range(4):
         inc.partial_fit(X, y)
     assert np.array_equal(inc.coef_, full.coef_) and inc.intercept_ == full.intercept_
     assert inc.n_iter_ == 4 and inc.t_ == full.t_ == 4 * 32
     assert len(inc.loss_curve_) == 4
+
+
+def test_partial_fit_defaults_converge_over_passes():
+    """The user guide's streaming loop: with the defaults the model gains with every pass (the mean of the
+    iterates); the last iterate of the constant rate stays at its noise floor (1e-3 of R² short here)."""
+    X, y, _, _ = make_regression(20_000, 5, noise=1.0, random_state=2)
+    X = X * np.logspace(-1, 2, 5)
+    best = LinearRegression().fit(X, y).score(X, y)
+    model, last = LinearRegressor(random_state=0), LinearRegressor(average=False, random_state=0)
+    gaps = []
+    for _ in range(3):
+        for chunk in np.array_split(np.arange(len(y)), 4):
+            model.partial_fit(X[chunk], y[chunk])
+            last.partial_fit(X[chunk], y[chunk])
+        gaps.append(best - model.score(X, y))
+    assert gaps[-1] < 1e-5 < best - last.score(X, y)
+    assert gaps[-1] < gaps[0]
+    # the running mean survives the re-expression of the model in each call's merged statistics
+    assert np.isclose(model.predict(X[:5]), model.coef_ @ X[:5].T + model.intercept_).all()
+
+
+def test_alpha_without_a_penalty_warns():
+    X, y, _, _ = make_regression(200, 3, random_state=0)
+    with pytest.warns(UserWarning, match=r"alpha=100 has no effect with penalty=None: set penalty=\"l2\""):
+        LinearRegressor(alpha=100, max_iter=2, tol=None).fit(X, y)
+    with pytest.warns(UserWarning, match=r"l1_ratio=0.5 has no effect with penalty='l2'.*elasticnet"):
+        LinearRegressor(penalty="l2", l1_ratio=0.5, max_iter=2, tol=None).partial_fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        LinearRegressor(penalty="l2", alpha=100, max_iter=2, tol=None).fit(X, y)
+        LinearRegressor(penalty="elasticnet", alpha=1e-3, l1_ratio=0.5, max_iter=2, tol=None).fit(X, y)
 
 
 def test_n_jobs_does_not_change_the_result():
