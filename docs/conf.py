@@ -16,6 +16,7 @@ from fastgd import examples  # noqa: E402
 from fastgd.optimizers import OPTIMIZERS  # noqa: E402
 
 project = "fastgd"
+copyright = "the fastgd authors (BSD-3-Clause)"  # the footer reads "© Copyright ..." instead of "©. |"
 version = release = fastgd.__version__
 # mathml: formulas become MathML at build time (no MathJax from a CDN: the pages work offline);
 # notes_section: prose after a numpydoc Parameters list goes under Notes instead of becoming fake parameters
@@ -25,6 +26,8 @@ myst_enable_extensions = ["dollarmath"]
 source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
 exclude_patterns = ["_build", "_generated", "benchmark-latest.md"]  # the last two are included by other pages
 html_theme = "alabaster"
+html_show_sphinx = False
+html_show_sourcelink = False
 html_static_path = ["_static"]
 html_css_files = ["fastgd.css"]
 # a 960 px text column: the figures (drawn at most 900 px wide at 100 dpi) and the optimizer table show at full size

@@ -62,7 +62,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
     ----------
     optimizer : str or fastgd.optimizers.Optimizer, default="adam"
         ``"sgd"``, ``"momentum"``, ``"nesterov"``, ``"adagrad"``, ``"rmsprop"``, ``"adam"``, ``"adamw"``,
-        ``"adamax"``, ``"nadam"``: torch.optim's hyperparameter defaults, starting from the registry's
+        ``"adamax"``, ``"nadam"``, ``"adadelta"``: torch.optim's hyperparameter defaults, starting from the registry's
         ``start_lr`` for standardized data (e.g. 0.01 for Adam and SGD) rather than torch's ``lr``; or an
         optimizer object carrying every hyperparameter, ``lr`` included, e.g. ``Adam(lr=0.01, amsgrad=True)``
         (reachable as ``optimizer__lr`` in ``set_params``/GridSearchCV, also when given by name).
@@ -92,10 +92,16 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         Hold out ``validation_fraction`` of the batches (chosen at random among those with positive sample
         weight; rows are never copied), judge progress by their R², and keep the best model.
     validation_fraction : float, default=0.1
+        With ``early_stopping``: the share of the batches held out (rounded to whole batches, at least one
+        held out and one left to train on).
     shuffle : bool, default=True
         Visit the batches in a new random order each epoch (the rows themselves stay in place).
     random_state : int, RandomState or None, default=None
+        Seeds the batch order, the held-out batches of ``early_stopping`` and the evaluation set on large
+        data. An int gives the same model on every run (and for any ``n_jobs``); None draws a new seed.
     fit_intercept : bool, default=True
+        Fit the intercepts ``intercept_`` (never penalized). False: the model passes through the origin (with
+        ``standardize=True`` the columns are then scaled by their root mean square, not centred).
     standardize : bool, default=True
         Train on implicitly centred and scaled columns and targets (see above).
     average : bool, default=True
@@ -118,17 +124,19 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
     n_jobs : int or None, default=None
         Threads for the parallel kernel, during the fit only (None or -1: all). Results do not depend on it.
     verbose : int, default=0
-        Print one line per epoch (loss, evaluation, rate, elapsed time).
+        Print one line per epoch (loss, evaluation loss, rate, elapsed time) and, at the end, when and why
+        training stopped (``stop_reason_``).
     backend : {"auto", "numba", "native"}, default="auto"
         The kernels: Numba (compiled on first use, cached on disk) or the ahead-of-time compiled Cython twin
         built at install time. "auto" uses the native kernels when they are built (they measured as fast or
         faster in every case tried and need no JIT warm-up; see ``fastgd._engine.kernels``), else Numba.
         Both give the same results to about 1e-15 (summation order within a chunk may differ).
     callbacks : callable, list of callables or None, default=None
-        Called after every epoch with a ``fastgd._training.EpochInfo`` (epoch, loss, eval_loss,
-        learning_rate, step, elapsed, coef, intercept); a callback returning True stops training there
-        (the stopping rules then pick the model as usual). With ``verbose`` and tqdm installed, epochs over
-        more than about 32 MB of X also show a progress bar with rate and ETA.
+        Called after every epoch with a ``fastgd.EpochInfo`` (epoch, loss, eval_loss, learning_rate, step,
+        elapsed, coef, intercept); a callback returning True stops training there (the stopping rules then
+        pick the model as usual). With ``verbose`` and tqdm installed, a fit over more than about 32 MB of X
+        also shows one progress bar for the whole fit (rows trained, rate; the time left when the number of
+        epochs is fixed, ``tol=None``).
     distributed : {"exact", "parallel"}, default="exact"
         How ``fit`` trains on a dask array or DataFrame (``pip install "fastgd[dask]"``; a distributed
         Client must be running). "exact": the model state (a few KB) travels to the worker holding each
@@ -140,19 +148,42 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
 
     A fit never returns a model worse (on its evaluation set) than where it started: it warns and keeps the
     start instead; when the weights stop being finite or the loss explodes it raises ``ValueError`` with the
-    cause and leaves the previous model in place. Ctrl-C keeps the best model of the completed epochs.
+    cause and leaves the previous model in place. Ctrl-C (KeyboardInterrupt) ends training with a
+    UserWarning and keeps a model of the completed epochs: ``fit`` the best evaluated one (the last
+    evaluated one with ``tol=None``), ``partial_fit`` the last completed epoch's.
 
     Attributes
     ----------
     coef_ : ndarray of shape (n_features,) or (n_outputs, n_features)
+        The weights, in the data's units.
     intercept_ : float or ndarray of shape (n_outputs,)
-    n_iter_ : int, epochs run.
-    batch_size_ : int, the batch size used.
-    t_ : int, optimizer updates performed (the optimizer's step count).
-    loss_curve_ : list of float, training objective per epoch (mean loss seen during the epoch + penalty).
-    validation_scores_ : list of float, validation R² per epoch (with ``early_stopping``).
-    best_validation_score_ : float (with ``early_stopping``).
-    n_features_in_, feature_names_in_ : as in scikit-learn.
+    n_iter_ : int
+        Epochs run (counting every ``partial_fit`` call).
+    max_iter_ : int
+        The most epochs ``fit`` allowed (``max_iter``, or what ``"auto"`` chose).
+    batch_size_ : int
+        The batch size used.
+    t_ : int
+        Optimizer updates performed (the optimizer's step count).
+    loss_curve_ : list of float
+        Per epoch, the training objective seen during the epoch: the mean loss of the batches at the
+        iterates that stepped on them, plus the penalty. It is not the returned model's loss: with a constant
+        rate the iterates jitter, and the mean of the iterates (``average``) is better than any of them, so
+        this curve may rise while the model improves. See ``eval_loss_curve_``.
+    eval_loss_curve_ : list of float
+        Per round (the fewest whole epochs with at least 50 updates), the objective of the round's model (the mean
+        of its iterates with ``average``) on the evaluation set: what the stopping rule judged, and the model
+        ``fit`` keeps is the best of them (with ``early_stopping``: the validation MSE, without the penalty).
+    stop_reason_ : str
+        Why ``fit`` stopped, in words (the stopping rule met, ``max_iter`` reached, a callback, Ctrl-C).
+    validation_scores_ : list of float
+        Validation R² per round (with ``early_stopping``).
+    best_validation_score_ : float
+        The best of ``validation_scores_`` (with ``early_stopping``).
+    n_features_in_ : int
+        As in scikit-learn.
+    feature_names_in_ : ndarray of str
+        As in scikit-learn (when X was a DataFrame).
     """
 
     def __init__(self, optimizer="adam", learning_rate="adaptive", batch_size="auto", max_iter="auto", tol=1e-6,
@@ -314,7 +345,24 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
     # ------------------------------------------------------------------------------------------------------
     # fitting
     def fit(self, X, y, coef_init=None, intercept_init=None, sample_weight=None):
-        """Train from zero (or ``coef_init``/``intercept_init``, or the previous fit with ``warm_start``)."""
+        """Train from zero (or ``coef_init``/``intercept_init``, or the previous fit with ``warm_start``).
+
+        Parameters
+        ----------
+        X : array-like, sparse matrix, DataFrame or dask collection of shape (n_samples, n_features)
+            float32 and float64 C-contiguous arrays (and memmaps) are read in place; SciPy CSR uses the sparse
+            kernel; a dask array or DataFrame trains on the workers (see ``distributed``).
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        coef_init : array-like of shape (n_features,) or (n_outputs, n_features), default=None
+            Starting weights in the data's units (default: the standardized origin, i.e. the best constant).
+        intercept_init : float or array-like of shape (n_outputs,), default=None
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights of the rows in the objective (see above).
+
+        Returns
+        -------
+        self
+        """
         self._partial_mean = None  # partial_fit's running mean starts afresh after a fit
         if _dask.is_dask(X) or _dask.is_dask(y) or _dask.is_dask(sample_weight):
             return _dask.fit(self, X, y, coef_init, intercept_init, sample_weight)
@@ -396,6 +444,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         self._y_ndim = y_ndim
         self.n_iter_ = out.n_iter
         self.loss_curve_ = out.losses
+        self.eval_loss_curve_ = out.eval_losses
+        self.stop_reason_ = out.stop_reason
         if self.early_stopping:
             var = problem.target_variance(eval_ids)
             self.validation_scores_ = [1.0 - f / var if var > 0 else 0.0 for f in out.eval_losses]

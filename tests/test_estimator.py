@@ -152,6 +152,54 @@ def test_alpha_without_a_penalty_warns():
         LinearRegressor(penalty="elasticnet", alpha=1e-3, l1_ratio=0.5, max_iter=2, tol=None).fit(X, y)
 
 
+def test_why_training_stopped_is_exposed(capfd):
+    X, y, _, _ = make_regression(3000, 4, noise=0.5, random_state=0)
+    model = LinearRegressor(verbose=1, random_state=0).fit(X, y)
+    assert model.stop_reason_.startswith("the evaluated objective improved by less than tol=1e-06")
+    # one evaluation of the returned model's objective per round; the best of them is the model kept
+    assert len(model.eval_loss_curve_) == model.n_iter_
+    pred_mse = float(np.mean((model.predict(X) - y) ** 2))
+    assert np.isclose(min(model.eval_loss_curve_), pred_mse, rtol=1e-9)
+    assert f"-- Stopped after {model.n_iter_} epoch(s)" in capfd.readouterr().out
+    with pytest.warns(ConvergenceWarning):
+        assert LinearRegressor(max_iter=2).fit(X, y).stop_reason_.startswith("max_iter=2 epochs reached")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # stopped early on purpose
+        assert LinearRegressor(callbacks=lambda info: True).fit(X, y).stop_reason_ == "a callback returned True"
+        assert "gtol" in LinearRegressor(gtol=1e3).fit(X, y).stop_reason_
+
+
+def test_progress_bar_spans_the_fit(monkeypatch):
+    """One bar for the whole fit (not one per epoch), counting every row of every epoch."""
+    import sys
+    import types
+
+    bars = []
+
+    class Bar:
+        def __init__(self, total=None, **kw):
+            self.total, self.n = total, 0
+            bars.append(self)
+
+        def update(self, k):
+            self.n += k
+
+        def set_description(self, text):
+            self.desc = text
+
+        def write(self, line):
+            print(line)
+
+        def close(self):
+            pass
+
+    monkeypatch.setitem(sys.modules, "tqdm.auto", types.SimpleNamespace(tqdm=Bar))
+    monkeypatch.setattr(fastgd._training, "BLOCK_BYTES", 4 * 8 * 64 * 4)  # several pieces per epoch
+    X, y, _, _ = make_regression(4096, 4, random_state=0)
+    LinearRegressor(batch_size=64, max_iter=3, tol=None, verbose=1, random_state=0).fit(X, y)
+    assert len(bars) == 1 and bars[0].n == 3 * 4096 == bars[0].total and bars[0].desc == "epoch 3"
+
+
 def test_n_jobs_does_not_change_the_result():
     X, y, _, _ = make_regression(6000, 30, random_state=1)
     kw = dict(batch_size=1024, tol=None, max_iter=3, random_state=0)
