@@ -154,3 +154,19 @@ def test_pages_in_a_browser_without_network(html, tmp_path):
     assert not problems
     assert results["user-guide.html"]["formulas"] >= 10 and results["examples.html"]["images"] == 5
     assert (tmp_path / "examples.png").stat().st_size > 50_000
+
+
+def test_docstring_examples_run_as_shown():
+    """The examples users copy (``fastgd.minimize``'s) give the results printed next to them (success=True)."""
+    import doctest
+
+    import fastgd
+
+    for obj in (fastgd.minimize,):
+        finder = doctest.DocTestFinder(recurse=False)
+        runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
+        tests = finder.find(obj, obj.__name__, globs={})
+        assert tests and tests[0].examples
+        for test in tests:
+            runner.run(test)
+        assert runner.failures == 0, obj.__name__
