@@ -29,16 +29,15 @@ def main(argv=None):
     X = X * np.logspace(-1, 2, args.d)  # natural units: column scales 0.1 to 100
     best = LinearRegression().fit(X, y).score(X, y)
     models = {
-        "fastgd LinearRegressor() (defaults: average=True)": fastgd.LinearRegressor(random_state=0),
-        "fastgd LinearRegressor(average=False) (the last iterate)": fastgd.LinearRegressor(average=False,
-                                                                                          random_state=0),
-        "SGDRegressor() on StandardScaler-ed chunks": SGDRegressor(random_state=0),
+        "LinearRegressor()": fastgd.LinearRegressor(random_state=0),
+        "LinearRegressor(average=False)": fastgd.LinearRegressor(average=False, random_state=0),
+        "SGDRegressor() (scaled X)": SGDRegressor(random_state=0),
     }
     mu, sd = X.mean(axis=0), X.std(axis=0)  # SGDRegressor needs scaled features (fastgd scales implicitly)
     bounds = np.linspace(0, args.n, args.chunks + 1).astype(int)
     print(f"{args.n:,} x {args.d}, {args.chunks} chunks per pass; R² shortfall from least squares "
           f"(LinearRegression R² {best:.6f}) after each pass")
-    print("pass  " + "  ".join(f"{name[:40]:>40}" for name in models))
+    print("pass  " + "  ".join(f"{name:>30}" for name in models))
     for p in range(1, args.passes + 1):
         for a, b in zip(bounds[:-1], bounds[1:]):
             for name, m in models.items():
@@ -50,7 +49,7 @@ def main(argv=None):
                         m.partial_fit(X[a:b], y[a:b])
         gaps = [best - (m.score((X - mu) / sd, y) if isinstance(m, SGDRegressor) else m.score(X, y))
                 for m in models.values()]
-        print(f"{p:4}  " + "  ".join(f"{g:40.2e}" for g in gaps))
+        print(f"{p:4}  " + "  ".join(f"{g:30.2e}" for g in gaps))
 
 
 if __name__ == "__main__":
