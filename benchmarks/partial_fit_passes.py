@@ -16,6 +16,7 @@ from sklearn.linear_model import LinearRegression, SGDRegressor
 
 import fastgd
 from fastgd.datasets import make_linear_data
+from fastgd.schedules import InverseScaling
 
 
 def main(argv=None):
@@ -31,6 +32,8 @@ def main(argv=None):
     models = {
         "LinearRegressor()": fastgd.LinearRegressor(random_state=0),
         "LinearRegressor(average=False)": fastgd.LinearRegressor(average=False, random_state=0),
+        "... + InverseScaling(0.5)": fastgd.LinearRegressor(average=False, random_state=0,
+                                                             learning_rate=InverseScaling(power_t=0.5)),
         "SGDRegressor() (scaled X)": SGDRegressor(random_state=0),
     }
     mu, sd = X.mean(axis=0), X.std(axis=0)  # SGDRegressor needs scaled features (fastgd scales implicitly)

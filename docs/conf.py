@@ -13,6 +13,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "_ex
 
 import fastgd  # noqa: E402
 from fastgd import examples  # noqa: E402
+from fastgd._what_to_see import WHAT_TO_SEE  # noqa: E402
 from fastgd.optimizers import OPTIMIZERS  # noqa: E402
 
 project = "fastgd"
@@ -54,6 +55,11 @@ def _optimizer_table():
 
 with open(os.path.join(GENERATED, "optimizers.md"), "w") as f:
     f.write(_optimizer_table())
+
+# the "What to see" paragraph of each worked example: the text `fastgd demo NAME` prints (fastgd._what_to_see)
+for name, (_, text) in WHAT_TO_SEE.items():
+    with open(os.path.join(GENERATED, f"what-to-see-{name}.md"), "w") as f:
+        f.write(f"**What to see.** {text}\n")
 
 if os.environ.get("FASTGD_DOCS_SKIP_FIGURES") != "1":
     for name in examples.EXAMPLES:

@@ -70,7 +70,15 @@ def demo_main(argv):
         print(f"fastgd demo: drawing the figures needs matplotlib, which is not installed ({exc}).\n"
               f"Install it with: {PLOTS_EXTRA}   (or: pip install matplotlib)", file=sys.stderr)
         return 1
-    print(f"wrote {render(args.name, args.out)}")
+    from ._what_to_see import WHAT_TO_SEE, plain
+
+    title, text = WHAT_TO_SEE[args.name]
+    print(f"fastgd demo {args.name}: {title}. Running the example with fastgd's optimizers and drawing it "
+          f"(a few seconds) ...", flush=True)
+    t0 = time.perf_counter()
+    path = render(args.name, args.out)
+    print(f"wrote {path} ({time.perf_counter() - t0:.1f} s). What to see in it:\n")
+    print(plain(text))
     return 0
 
 

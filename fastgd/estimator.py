@@ -361,7 +361,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
 
         Returns
         -------
-        self
+        self : LinearRegressor
+            The fitted estimator.
         """
         self._partial_mean = None  # partial_fit's running mean starts afresh after a fit
         if _dask.is_dask(X) or _dask.is_dask(y) or _dask.is_dask(sample_weight):
@@ -475,7 +476,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
 
         Returns
         -------
-        self
+        self : LinearRegressor
+            The fitted estimator.
         """
         if _dask.is_dask(X) or _dask.is_dask(y):
             raise TypeError("partial_fit takes in-memory chunks (NumPy arrays, memmaps, SciPy CSR); for a dask "

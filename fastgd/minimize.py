@@ -169,12 +169,12 @@ def minimize(fun, x0, args=(), jac=None, callback=None, tol=None, options=None, 
     than 5000.
 
     >>> import numpy as np, scipy.optimize, fastgd
-    >>> res = fastgd.minimize(lambda x: float((x[0] - 3.0) ** 2), [0.0], jac=lambda x: 2 * (x - 3.0),
-    ...                       optimizer="adam", learning_rate=0.1)
+    >>> res = fastgd.minimize(lambda x: float((x[0] - 3.0) ** 2), [0.0],
+    ...                       jac=lambda x: 2 * (x - 3.0), optimizer="adam", learning_rate=0.1)
     >>> res.success, np.round(res.x, 6)
     (True, array([3.]))
-    >>> res = fastgd.minimize(scipy.optimize.rosen, [-1.2, 1.0], jac=scipy.optimize.rosen_der, optimizer="adam",
-    ...                       learning_rate=0.02, options={"maxiter": 10_000})
+    >>> res = fastgd.minimize(scipy.optimize.rosen, [-1.2, 1.0], jac=scipy.optimize.rosen_der,
+    ...                       optimizer="adam", learning_rate=0.02, options={"maxiter": 10_000})
     >>> res.success, np.round(res.x, 5)
     (True, array([1., 1.]))
 
