@@ -229,3 +229,16 @@ def test_screenshot_check_names_each_layout_defect(tmp_path):
     assert "pre is clipped or scrolls sideways" in bad
     assert "the footer shows a placeholder: '©. | Powered by Sphinx'" in bad
     assert results["good.html"]["problems"] == []
+
+
+def test_public_names_the_docs_use():
+    """``fastgd.EpochInfo`` (what callbacks receive) is public, the old private path still works, and the
+    synthetic-data helper no longer shares scikit-learn's name (the old name stays as an alias)."""
+    import fastgd
+    from fastgd import _training, datasets
+
+    assert fastgd.EpochInfo is _training.EpochInfo and "EpochInfo" in fastgd.__all__
+    assert "datasets" in fastgd.__all__ and fastgd.datasets is datasets
+    assert datasets.make_regression is datasets.make_linear_data
+    api = (DOCS / "api.md").read_text()
+    assert "fastgd.EpochInfo" in api and "make_linear_data" in api and "fastgd.datasets" in api
