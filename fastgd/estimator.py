@@ -150,7 +150,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
     start instead; when the weights stop being finite or the loss explodes it raises ``ValueError`` with the
     cause and leaves the previous model in place. Ctrl-C (KeyboardInterrupt) ends training with a
     UserWarning and keeps a model of the completed epochs: ``fit`` the best evaluated one (the last
-    evaluated one with ``tol=None``), ``partial_fit`` the last completed epoch's.
+    evaluated one with ``tol=None``), ``partial_fit`` the last completed epoch's (the model from before the
+    call).
 
     Attributes
     ----------
@@ -520,11 +521,14 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                 avg[-1] = mean[1]
         problem = self._problem(X, Xk, Y, sw, scaling)
         ids = np.arange(problem.n_batches, dtype=np.int64)
+        avg_start = None if avg is None else avg.copy()
         try:
             out = _training.train(problem, ts, self._settings(opt, False, Y.shape[0]), self._rng, train_ids=ids, eval_ids=None,
                                   epochs=1, stopping=False, n_done=self.n_iter_, avg=avg)
         except _training.Diverged as exc:
             raise ValueError(str(exc)) from None
+        if out.interrupted and avg is not None:  # the mean, like the iterate, keeps only completed epochs
+            avg[:] = avg_start
         self.n_iter_ += out.n_iter
         self.loss_curve_ = self.loss_curve_ + out.losses
         self._store(ts, scaling, problem)

@@ -296,6 +296,25 @@ def test_ctrl_c_keeps_last_completed_epoch(data, monkeypatch):
     assert model.n_iter_ == 2 and np.array_equal(model.coef_, two.coef_) and model.t_ == two.t_
 
 
+def test_ctrl_c_in_partial_fit_keeps_the_model_from_before_the_call(data, monkeypatch):
+    """The running mean of partial_fit's iterates, like the iterate, keeps only completed epochs."""
+    X, y = data
+    model = LinearRegressor(random_state=0).partial_fit(X, y).partial_fit(X, y)
+    before = (model.coef_.copy(), model.intercept_)
+    real = _engine.run_epoch
+
+    def interrupted(*args, **kwargs):
+        real(*args, **kwargs)  # the kernel updated the iterate and the running mean, then the signal arrived
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_engine, "run_epoch", interrupted)
+    with pytest.warns(UserWarning, match="interrupted"):
+        model.partial_fit(X, y)
+    # equal up to the rounding of re-expressing it in the merged statistics
+    np.testing.assert_allclose(model.coef_, before[0], rtol=1e-12, atol=1e-14)
+    assert np.isclose(model.intercept_, before[1], rtol=1e-12, atol=1e-14)
+
+
 def test_verbose_prints_one_line_per_epoch(data, capsys):
     X, y = data
     LinearRegressor(tol=None, max_iter=3, verbose=1).fit(X, y)
