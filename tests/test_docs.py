@@ -242,3 +242,15 @@ def test_public_names_the_docs_use():
     assert datasets.make_regression is datasets.make_linear_data
     api = (DOCS / "api.md").read_text()
     assert "fastgd.EpochInfo" in api and "make_linear_data" in api and "fastgd.datasets" in api
+
+
+def test_api_page_documents_what_users_read(html):
+    """fit's parameters, the fitted attributes as entries (not "Type: int, epochs run."), the public
+    EpochInfo and datasets, a footer without a placeholder."""
+    page = (html / "api.html").read_text()
+    text = re.sub(r"<[^>]+>", "", page)
+    for name in ("max_iter_", "stop_reason_", "eval_loss_curve_", "coef_init", "sample_weight", "EpochInfo",
+                 "make_linear_data", "validation_fraction", "random_state", "fit_intercept"):
+        assert name in text, name
+    assert "Type: int, epochs run." not in text and "Adding an optimizer touches" not in text
+    assert "©." not in text and "fastgd.datasets" in (html / "py-modindex.html").read_text()
