@@ -208,8 +208,8 @@ def run(n=1_000_000, d=100, batch=None, threads=None, repeat=5, torch=True, log=
              **{key: t for key, t in times.items() if key not in reads}}
     del X32
 
-    # the whole fit and the closed form in interleaved rounds too: one cold timing of each moved their ratio
-    # between 0.11 and 0.88 on a shared machine; the median and the range over the rounds are reported
+    # the whole fit and the closed form in interleaved rounds too: single cold timings swing their ratio
+    # several-fold on a shared machine; the median and the range over the rounds are reported
     fit_ratios, ours_times, ridge_times = [], [], []
     for _ in range(repeat):
         ridge_s, optimum = _timed_fit(Ridge(alpha=1e-8, solver="cholesky"), X, y)
