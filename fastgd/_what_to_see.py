@@ -28,8 +28,8 @@ the valley, then creeps along it at 0.86 per step: the ratio of the eigenvalues,
 At α = 0.45 the steep factor is −0.94 and the path zig-zags across the valley."""),
     "optimizers": (
         "Momentum and adaptive methods",
-        r"""Gradient descent's best rate is the one theory predicts, $2/(\lambda_{\mathrm{min}} + \lambda_{\mathrm{max}}) =
-0.4$, shrinking the error by $(\kappa - 1)/(\kappa + 1) = 0.72$ per step (κ = 6.2). Tuned momentum (β = 0.3)
+        r"""Gradient descent's best rate is the one theory predicts,
+$2/(\lambda_{\mathrm{min}} + \lambda_{\mathrm{max}}) = 0.4$, shrinking the error by $(\kappa - 1)/(\kappa + 1) = 0.72$ per step (κ = 6.2). Tuned momentum (β = 0.3)
 and Adagrad need about half its steps, Nesterov fewer too. The dotted curve is momentum with torch's default
 β = 0.9 at the same rate: it rings — circles around the minimum with f rising and falling — because on a
 quadratic a heavy ball with β = 0.9 loses only a factor $\sqrt{\beta} \approx 0.95$ of its error per step,
