@@ -283,9 +283,9 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         if sample_weight is not None:
             sw = _named("sample_weight", _check_sample_weight, sample_weight, X, dtype=np.float64,
                         ensure_non_negative=True)
+            sw = _normalized_weights(sw)
             if not sw.sum() > 0:
                 raise ValueError("sample_weight sums to zero: at least one row needs a positive weight")
-            sw = _normalized_weights(sw)
         return X, Xk, y, sw
 
     def _batch_size(self, X, n, k):
@@ -627,7 +627,10 @@ def _normalized_weights(sw):
     """``sample_weight`` scaled by a power of two so that its largest value is in [1, 2): the objective is the
     same (weights count only relative to their sum) and exactly so (a power of two scales every sum exactly),
     but no sum of weights can overflow, whatever their units (all 1e300, or one 1e308 among ones)."""
-    shift = int(np.frexp(sw.max())[1]) - 1
+    top = sw.max(initial=0.0)
+    if not top > 0:
+        return sw  # all zero: the caller says so
+    shift = int(np.frexp(top)[1]) - 1
     return sw if shift == 0 else np.ldexp(sw, -shift)
 
 
