@@ -195,6 +195,11 @@ class Blocks:
         # kept on the workers (a no-op for chunks already persisted: no second copy, and dask's memory
         # accounting sees each chunk once); every task below takes a block's futures
         arrays = client.persist([X, Y] + ([] if sw is None else [sw]))
+        if sw is not None:  # normalized as in memory (largest weight in [1, 2)): no sum of weights overflows
+            top = float(arrays[2].max().compute())
+            shift = int(np.frexp(top)[1]) - 1 if np.isfinite(top) and top > 0 else 0
+            if shift:
+                arrays[2] = client.persist(arrays[2] * np.ldexp(1.0, -shift))
 
         def ordered(arr):
             by_key = {f.key: f for f in futures_of(arr)}

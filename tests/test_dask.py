@@ -182,3 +182,13 @@ def test_ctrl_c_in_the_evaluation_pass_keeps_the_epoch_in_parallel_mode(client, 
                                  tol=None).fit(Xd, yd)
     assert est.n_iter_ >= 1 and est.score(X, y) > 0.1  # the epoch's model, not the start (R² 0)
     np.testing.assert_allclose(est.coef_, ref.coef_, rtol=1e-12)
+
+
+def test_huge_sample_weights_are_normalized(client):
+    X, y = _data(4096, 3)
+    Xd, yd = da.from_array(X, chunks=(1024, 3)), da.from_array(y, chunks=1024)
+    w = np.random.default_rng(2).uniform(0.5, 2.0, len(y))
+    one = fastgd.LinearRegressor(random_state=0).fit(Xd, yd, sample_weight=da.from_array(w, chunks=1024))
+    big = fastgd.LinearRegressor(random_state=0).fit(Xd, yd, sample_weight=da.from_array(w * 2.0 ** 1015,
+                                                                                          chunks=1024))
+    np.testing.assert_array_equal(big.coef_, one.coef_)  # a power of two scales every sum exactly
