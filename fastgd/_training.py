@@ -512,7 +512,8 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
 
     On return ``ts`` holds the model to keep: with an evaluation set, the best evaluated one
     (``keep_best``) or the last one, never one worse on the evaluation set than the starting point (that
-    reverts to the start, with a warning); after a Ctrl-C, the last completed epoch's. Raises ``Diverged``
+    reverts to the start, with a warning); after a Ctrl-C, the same choice among the completed epochs (the last
+    one's model is evaluated first if the interrupt came before its evaluation). Raises ``Diverged``
     (the model restored to its start) when the parameters or the optimizer state stop being finite or the
     loss explodes.
     """
@@ -626,6 +627,8 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
                 if not _is_interrupt(again):
                     raise
                 f = None  # a second Ctrl-C: keep that epoch's model unjudged
+            if f is not None:
+                out.eval_losses.append(float(f))
             if f is None or f < best_eval or not keep_best:
                 best_theta = last_model
                 best_eval = best_eval if f is None else f

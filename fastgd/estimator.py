@@ -61,6 +61,9 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
 
         Σ_i s_i ‖W x_i + b − y_i‖² / Σ_i s_i  +  alpha · (l1_ratio · ‖W‖₁ + (1 − l1_ratio) / 2 · ‖W‖²)
 
+    (only the ratios of the sample weights matter: they are rescaled exactly, by a power of two, so that no
+    sum of them overflows, whatever their units)
+
     that is the (weighted) mean squared error, summed over outputs, plus the penalty, which never touches
     the intercept: ``penalty="l2"`` is ``l1_ratio = 0`` (matches ``Ridge(alpha=n·alpha/2)`` on unweighted
     data), ``"l1"`` is ``l1_ratio = 1`` (matches ``Lasso(alpha=alpha/2)``), ``"elasticnet"`` uses
