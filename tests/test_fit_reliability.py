@@ -167,7 +167,7 @@ def test_one_convergence_warning_per_fit():
     from sklearn.preprocessing import PolynomialFeatures
 
     X, y = load_diabetes(return_X_y=True)
-    X = PolynomialFeatures(2).fit_transform(X[:, :6])
+    X = PolynomialFeatures(3).fit_transform(X[:, :6])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         LinearRegressor(fit_intercept=False, max_iter=20, random_state=0).fit(X, y)
