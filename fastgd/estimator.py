@@ -57,12 +57,10 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
     """Linear regression trained by mini-batch gradient descent with torch.optim's optimizers.
 
     Objective, minimized over weights ``W`` (k × d) and intercepts ``b`` (k), with sample weights ``s``
-    (ones by default)::
+    (ones by default; only their ratios matter, and they are rescaled exactly, by a power of two, so that no
+    sum of them overflows)::
 
         Σ_i s_i ‖W x_i + b − y_i‖² / Σ_i s_i  +  alpha · (l1_ratio · ‖W‖₁ + (1 − l1_ratio) / 2 · ‖W‖²)
-
-    (only the ratios of the sample weights matter: they are rescaled exactly, by a power of two, so that no
-    sum of them overflows, whatever their units)
 
     that is the (weighted) mean squared error, summed over outputs, plus the penalty, which never touches
     the intercept: ``penalty="l2"`` is ``l1_ratio = 0`` (matches ``Ridge(alpha=n·alpha/2)`` on unweighted
@@ -153,8 +151,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         Called after every epoch with a ``fastgd._training.EpochInfo`` (epoch, loss, eval_loss,
         learning_rate, step, elapsed, coef, intercept); a callback returning True (the bool, e.g.
         ``info.elapsed > 60``) stops training there (the stopping rules then pick the model as usual); any
-        other return value continues (None and False silently, others with a warning). With ``verbose`` and tqdm installed, epochs over
-        more than about 32 MB of X also show a progress bar with rate and ETA.
+        other return value continues (None and False silently, others with a warning). With ``verbose`` and
+        tqdm installed, epochs over more than about 32 MB of X also show a progress bar with rate and ETA.
     distributed : {"exact", "parallel"}, default="exact"
         How ``fit`` trains on a dask array or DataFrame (``pip install "fastgd[dask]"``; a distributed
         Client must be running). "exact": the model state (a few KB) travels to the worker holding each
