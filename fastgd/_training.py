@@ -30,7 +30,8 @@ MIN_AVG_UPDATES = 100  # an epoch with at least this many updates is averaged we
 ROUND_UPDATES = 50  # progress is measured over rounds of whole epochs with at least this many updates
 LR_SHRINK = 5.0  # the "adaptive" rule divides the rate by this on a plateau ...
 MIN_LR_FRACTION = 1e-4  # ... and stops once it would fall below this fraction of its starting value
-DIVERGE_FACTOR = 1e6  # an epoch whose mean loss exceeds this multiple of the starting loss has diverged
+DIVERGE_FACTOR = 1e6  # an epoch whose mean loss exceeds this multiple of the data's scale has diverged
+CONSTANT_SPREAD = 64 * np.finfo(np.float64).eps  # a standard deviation below this multiple of |mean|: constant
 BLOCK_BYTES = 32 << 20  # shuffle=True visits contiguous blocks of about this many bytes of X (see batch_order)
 PREFETCH_BLOCKS = 2  # a memmapped X: blocks read ahead into the page cache while one is trained on
 
@@ -52,8 +53,12 @@ class Scaling:
     y_mean: np.ndarray
     y_scale: np.ndarray
     weight: float = 0.0
-    x_var: np.ndarray = field(default=None, repr=False)  # kept to merge statistics across partial_fit calls
+    # the data's own statistics (raw means, variances, weight): what merges across partial_fit calls and dask
+    # blocks; the derived scales cannot (a constant column's scale is set to 1)
+    x_var: np.ndarray = field(default=None, repr=False)
     y_var: np.ndarray = field(default=None, repr=False)
+    x_raw_mean: np.ndarray = field(default=None, repr=False)
+    y_raw_mean: np.ndarray = field(default=None, repr=False)
 
     @classmethod
     def identity(cls, d, k):
@@ -80,13 +85,15 @@ class Scaling:
         x_scale = np.sqrt(x_ms)
         y_scale = np.sqrt(y_ms)
         tiny = np.finfo(np.float64).tiny ** 0.5
-        x_scale[~(x_scale > tiny)] = 1.0
-        y_scale[~(y_scale > tiny)] = 1.0
+        # a spread at rounding level next to the mean (a constant column, or one row carrying nearly all the
+        # sample weight) is no scale to divide by: such a column counts as constant
+        x_scale[~(x_scale > np.maximum(tiny, CONSTANT_SPREAD * np.abs(x_mean)))] = 1.0
+        y_scale[~(y_scale > np.maximum(tiny, CONSTANT_SPREAD * np.abs(y_mean)))] = 1.0
         if not (np.all(np.isfinite(x_scale)) and np.all(np.isfinite(y_scale))):
             raise ValueError("X or y has values too large for float64 arithmetic (their squares overflow); "
                              "divide them by a constant first")
         out = cls(x_mean if center else np.zeros_like(x_mean), x_scale, y_mean if center else np.zeros_like(y_mean),
-                  y_scale, float(weight), x_var, y_var)
+                  y_scale, float(weight), x_var, y_var, x_mean, y_mean)
         out._center = center
         return out
 
@@ -99,17 +106,9 @@ class Scaling:
         def merge(m1, v1, m2, v2):
             delta = m2 - m1
             return m1 + delta * (n2 / tot), (v1 * n1 + v2 * n2 + np.square(delta) * (n1 * n2 / tot)) / tot
-        xm, xv = merge(self._raw_mean("x"), self.x_var, new._raw_mean("x"), new.x_var)
-        ym, yv = merge(self._raw_mean("y"), self.y_var, new._raw_mean("y"), new.y_var)
+        xm, xv = merge(self.x_raw_mean, self.x_var, new.x_raw_mean, new.x_var)
+        ym, yv = merge(self.y_raw_mean, self.y_var, new.y_raw_mean, new.y_var)
         return Scaling._finish(xm, xv, ym, yv, tot, self._center)
-
-    def _raw_mean(self, which):
-        """The data's own mean (stored even when not centring, via the mean square)."""
-        mean, var, scale = ((self.x_mean, self.x_var, self.x_scale) if which == "x" else
-                            (self.y_mean, self.y_var, self.y_scale))
-        if self._center:
-            return mean
-        return np.sqrt(np.maximum(np.square(scale) - var, 0.0))  # |mean|: sign is irrelevant to the scale
 
     def pack(self):
         """The kernels' ``stdz`` vector: [x_mean, x_scale, y_mean, y_scale]."""
@@ -353,14 +352,21 @@ def _sw(sw):
 
 
 def _call_back(callbacks, info, ts, start):
-    """Call every callback; True when one asks to stop. A callback that raises leaves the model at its start."""
+    """Call every callback; True when one returns True (only the bool: a truthy "no" or 1 is not a request to
+    stop, and warns). A callback that raises leaves the model at its start."""
     stop = False
     for callback in callbacks:
         try:
-            stop = bool(callback(info)) or stop
+            said = callback(info)
         except BaseException:
             ts.restore(start)
             raise
+        if isinstance(said, (bool, np.bool_)):
+            stop = stop or bool(said)
+        elif said is not None:
+            warnings.warn(f"The callback {getattr(callback, '__name__', callback)!r} returned {said!r} "
+                          f"({type(said).__name__}): only True stops training, so training goes on; return "
+                          f"True to stop, None to continue.", UserWarning, stacklevel=5)
     return stop
 
 
@@ -381,7 +387,10 @@ class Settings:
     verbose: int = 0
     penalized_eval: bool = True  # judge progress by the objective (False: by the plain MSE, early stopping)
     report_objective: bool = True  # losses include the penalty (False: the mean loss alone, as the reference)
-    callbacks: tuple = ()  # called after every epoch with an EpochInfo; a true return value stops training
+    callbacks: tuple = ()  # called after every epoch with an EpochInfo; returning True stops training
+    # which of "learning_rate", "optimizer", "standardize" the user set: messages advise changing only those
+    # (None: all of them, as for direct calls of the loop)
+    user_chose: frozenset = None
 
 
 @dataclass
@@ -422,6 +431,26 @@ class EpochInfo:
 
 class Diverged(ValueError):
     pass
+
+
+ADAPTIVE_OPTIMIZERS = ("adagrad", "rmsprop", "adam", "adamw", "adamax", "nadam", "adadelta")
+
+
+def _divergence_advice(settings, problem):
+    """The fixes for a diverged fit that are true for it: only settings the user chose, never one in use."""
+    chose = settings.user_chose
+    tips = []
+    if chose is None or "learning_rate" in chose:
+        tips.append(f"lower the learning rate (now {settings.lr:g})")
+    if problem.scaling is None and (chose is None or "standardize" in chose):
+        tips.append("set standardize=True (the default) so the steps fit the data's scales")
+    if (chose is None or "optimizer" in chose) and settings.optimizer.name not in ADAPTIVE_OPTIMIZERS:
+        tips.append("use an adaptive optimizer such as 'adam' (the default)")
+    if not tips:
+        return ("This fit uses fastgd's default learning rate, optimizer and standardization, which should not "
+                "diverge on finite data: please report it with the data (or its shape and value ranges).")
+    text = ", ".join(tips[:-1]) + (", or " if len(tips) > 1 else "") + tips[-1]
+    return text[0].upper() + text[1:] + "."
 
 
 _is_interrupt = _engine.is_interrupt
@@ -513,7 +542,8 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
 
     On return ``ts`` holds the model to keep: with an evaluation set, the best evaluated one
     (``keep_best``) or the last one, never one worse on the evaluation set than the starting point (that
-    reverts to the start, with a warning); after a Ctrl-C, the last completed epoch's. Raises ``Diverged``
+    reverts to the start, with a warning); after a Ctrl-C, the same choice among the completed epochs (the last
+    one's model is evaluated first if the interrupt came before its evaluation). Raises ``Diverged``
     (the model restored to its start) when the parameters or the optimizer state stop being finite or the
     loss explodes.
     """
@@ -533,7 +563,7 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
     round_epochs = max(1, -(-ROUND_UPDATES // max(updates_per_epoch, 1)))
     no_change = 0
     t0 = time.perf_counter()
-    last = ts.snapshot()
+    last, last_model = ts.snapshot(), None  # the last completed epoch: its state and (unevaluated) model
     evaluating = stopping and eval_ids is not None and len(eval_ids) > 0
     if evaluating:
         out.start_eval = problem.objective(ts.theta, eval_ids, settings.penalized_eval)[0]
@@ -541,6 +571,9 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
         if not f_ref > 0:
             f_ref = out.start_eval if out.start_eval > 0 else 1.0
         best_eval, best_theta = out.start_eval, ts.theta.copy()
+        # divergence is judged against the data's scale (the loss of the best constant), or the start's loss
+        # when that is larger: a start at the optimum of noise-free data has a loss near zero
+        diverge_at = DIVERGE_FACTOR * max(out.start_eval, f_ref)
     # the order: shuffled blocks of batches for data read from disk (a memmapped file: prefetched block by
     # block) or from dask blocks; a full shuffle (one block) for data in memory, where blocks save nothing and
     # rows sorted by the target would cost accuracy (measured: 1e-3 of R² short on rows sorted by y)
@@ -562,7 +595,7 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
                 stdz=stdz, avg=avg, batch_weight=problem.batch_weight, path=problem.path, progress=progress)
             finite = finite and bool(np.all(np.isfinite(ts.state)))
             if not finite or not np.isfinite(loss) or (
-                    evaluating and out.start_eval > 0 and loss > DIVERGE_FACTOR * out.start_eval):
+                    evaluating and loss > diverge_at):
                 ts.restore(start)
                 raise Diverged(
                     f"Training diverged in epoch {n_done + out.n_iter + 1}: "
@@ -570,10 +603,10 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
                        "the loss is no longer finite" if not np.isfinite(loss) else
                        f"the loss rose to {loss:.3g} from {out.start_eval:.3g}")
                     + f" (optimizer={opt!r}, learning rate {lr:g}). The model was restored to its starting point. "
-                    "Lower the learning rate, keep standardize=True (the default), or use an adaptive optimizer "
-                    "such as 'adam'.")
-            out.n_iter += 1
+                    + _divergence_advice(settings, problem))
             model = ts.theta if avg is None else avg[:P].reshape(ts.theta.shape)
+            last, last_model = ts.snapshot(), model.copy()  # the epoch is complete: Ctrl-C from here keeps it
+            out.n_iter += 1
             raw = problem.raw(model)
             if settings.report_objective:
                 loss += problem.penalty(raw)
@@ -586,6 +619,7 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
                 f = problem.objective(model, eval_ids, settings.penalized_eval)[0]
                 out.eval_losses.append(float(f))
                 evaluated = True
+                last_model = None
                 improved = settings.tol is None or f < best_eval - settings.tol * f_ref
                 if f < best_eval or not keep_best or stop:
                     best_eval, best_theta = f, model.copy()
@@ -614,7 +648,6 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
                     time.perf_counter() - t0, raw[:, :-1].copy(), raw[:, -1].copy()), ts, start):
                 out.stopped = stop = True
                 out.stop_reason = "a callback returned True"
-            last = ts.snapshot()
             if stop:
                 break
     except (KeyboardInterrupt, SystemError) as exc:
@@ -623,10 +656,23 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
         ts.restore(last)
         out.interrupted = True
         out.stop_reason = "interrupted (Ctrl-C)"
-        warnings.warn(f"Training interrupted: keeping the model of the last completed epoch "
-                      f"({n_done + out.n_iter} epoch(s) in all).", UserWarning, stacklevel=4)
+        warnings.warn(f"Training interrupted: keeping the {'best' if evaluating and keep_best else 'last'} "
+                      f"model of the completed epochs ({n_done + out.n_iter} epoch(s) in all).", UserWarning,
+                      stacklevel=4)
         if not evaluating:
             return out
+        if last_model is not None:  # interrupted before the last epoch's model was judged: judge it now
+            try:
+                f = problem.objective(last_model, eval_ids, settings.penalized_eval)[0]
+            except (KeyboardInterrupt, SystemError) as again:
+                if not _is_interrupt(again):
+                    raise
+                f = None  # a second Ctrl-C: keep that epoch's model unjudged
+            if f is not None:
+                out.eval_losses.append(float(f))
+            if f is None or f < best_eval or not keep_best:
+                best_theta = last_model
+                best_eval = best_eval if f is None else f
     finally:
         progress.close()
     if out.stop_reason is None and stopping:

@@ -1,5 +1,6 @@
 """LinearRegressor: a scikit-learn estimator trained like torch.optim, by fastgd's compiled kernels."""
 
+import functools
 import warnings
 
 import numpy as np
@@ -28,11 +29,36 @@ CHECK_EXACT_MAX_VALUES = 250_000  # values: the solve makes a standardized copy 
 SHORTFALL_WARN = 1e-3
 
 
+def _atomic(method):
+    """A fit that raises (or is stopped by a second Ctrl-C) leaves every fitted attribute as it was, the
+    optimizer state and the random generator included: the previous model stays usable."""
+    @functools.wraps(method)
+    def guarded(self, *args, **kwargs):
+        params = set(self._get_param_names())
+        saved = {key: value for key, value in self.__dict__.items() if key not in params}
+        ts, rng = saved.get("_ts"), saved.get("_rng")
+        ts_snap = ts.snapshot() if ts is not None else None
+        rng_state = rng.get_state() if isinstance(rng, np.random.RandomState) else None
+        try:
+            return method(self, *args, **kwargs)
+        except BaseException:
+            for key in [key for key in self.__dict__ if key not in params]:
+                del self.__dict__[key]
+            self.__dict__.update(saved)
+            if ts_snap is not None:
+                ts.restore(ts_snap)
+            if rng_state is not None:
+                rng.set_state(rng_state)
+            raise
+    return guarded
+
+
 class LinearRegressor(RegressorMixin, BaseEstimator):
     """Linear regression trained by mini-batch gradient descent with torch.optim's optimizers.
 
     Objective, minimized over weights ``W`` (k × d) and intercepts ``b`` (k), with sample weights ``s``
-    (ones by default)::
+    (ones by default; only their ratios matter, and they are rescaled exactly, by a power of two, so that no
+    sum of them overflows)::
 
         Σ_i s_i ‖W x_i + b − y_i‖² / Σ_i s_i  +  alpha · (l1_ratio · ‖W‖₁ + (1 − l1_ratio) / 2 · ‖W‖²)
 
@@ -133,10 +159,11 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         Both give the same results to about 1e-15 (summation order within a chunk may differ).
     callbacks : callable, list of callables or None, default=None
         Called after every epoch with a ``fastgd.EpochInfo`` (epoch, loss, eval_loss, learning_rate, step,
-        elapsed, coef, intercept); a callback returning True stops training there (the stopping rules then
-        pick the model as usual). With ``verbose`` and tqdm installed, a fit over more than about 32 MB of X
-        also shows one progress bar for the whole fit (rows trained, rate; the time left when the number of
-        epochs is fixed, ``tol=None``).
+        elapsed, coef, intercept); a callback returning True (the bool, e.g. ``info.elapsed > 60``) stops
+        training there (the stopping rules then pick the model as usual); any other return value continues
+        (None and False silently, others with a warning). With ``verbose`` and tqdm installed, a fit over more
+        than about 32 MB of X also shows one progress bar for the whole fit (rows trained, rate; the time left
+        when the number of epochs is fixed, ``tol=None``).
     distributed : {"exact", "parallel"}, default="exact"
         How ``fit`` trains on a dask array or DataFrame (``pip install "fastgd[dask]"``; a distributed
         Client must be running). "exact": the model state (a few KB) travels to the worker holding each
@@ -150,8 +177,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
     start instead; when the weights stop being finite or the loss explodes it raises ``ValueError`` with the
     cause and leaves the previous model in place. Ctrl-C (KeyboardInterrupt) ends training with a
     UserWarning and keeps a model of the completed epochs: ``fit`` the best evaluated one (the last
-    evaluated one with ``tol=None``), ``partial_fit`` the last completed epoch's (the model from before the
-    call).
+    completed epoch's with ``tol=None``), ``partial_fit`` the last completed epoch's (the model from before
+    the call when its epoch did not complete).
 
     Attributes
     ----------
@@ -281,8 +308,12 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                           f"{'them' if len(unused) > 1 else 'it'} at the default.", UserWarning, stacklevel=4)
 
     def _validate_X(self, X, reset):
+        mapped = _mapped_file(X)
+        given = X
         X = _named("X", validate_data, self, X=X, reset=reset, accept_sparse="csr",
                    dtype=[np.float64, np.float32], order="C")
+        if mapped is not None and not np.may_share_memory(X, given):
+            _warn_memmap_copied(given, X, mapped)
         if sp.issparse(X):
             X = X.tocsr()
             return X, (X.data, X.indices, X.indptr, X.shape[1])  # the kernels take mixed index dtypes
@@ -303,6 +334,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         if sample_weight is not None:
             sw = _named("sample_weight", _check_sample_weight, sample_weight, X, dtype=np.float64,
                         ensure_non_negative=True)
+            sw = _normalized_weights(sw)
             if not sw.sum() > 0:
                 raise ValueError("sample_weight sums to zero: at least one row needs a positive weight")
         return X, Xk, y, sw
@@ -341,10 +373,20 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         return _training.Settings(opt, lr, sched, adaptive=isinstance(self.learning_rate, str), average=average,
                                   max_iter=self._max_iter(n), tol=self.tol, n_iter_no_change=self.n_iter_no_change,
                                   gtol=self.gtol, shuffle=self.shuffle, verbose=self.verbose,
-                                  penalized_eval=not self.early_stopping, callbacks=_callbacks(self.callbacks))
+                                  penalized_eval=not self.early_stopping, callbacks=_callbacks(self.callbacks),
+                                  user_chose=self._user_chose())
+
+    def _user_chose(self):
+        """The training settings the user changed from the defaults (an optimizer object carries its lr)."""
+        named = isinstance(self.optimizer, str)
+        return frozenset(name for name, chosen in (
+            ("learning_rate", self.learning_rate != "adaptive" or not named),
+            ("optimizer", not (named and self.optimizer == "adam")),
+            ("standardize", not self.standardize)) if chosen)
 
     # ------------------------------------------------------------------------------------------------------
     # fitting
+    @_atomic
     def fit(self, X, y, coef_init=None, intercept_init=None, sample_weight=None):
         """Train from zero (or ``coef_init``/``intercept_init``, or the previous fit with ``warm_start``).
 
@@ -380,15 +422,17 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         scaling = _training.Scaling.from_data(kern, Xk, Y, sw, self.fit_intercept,
                                                  _engine.resolve_n_threads(self.n_jobs)) if self.standardize else None
         ts = self._start_state(opt, scaling, warm, coef_init, intercept_init, k, d)
-        out = self._train_and_store(self._problem(X, Xk, Y, sw, scaling), ts, opt, y.ndim)
-        if not out.warning:
-            self._check_shortfall(X, Y, sw, out)
+        out = self._train_and_store(self._problem(X, Xk, Y, sw, scaling), ts, opt, y.ndim, warn=False)
+        # one warning per fit: a measured shortfall names the cause better than "max_iter reached"
+        if out.warning or not self._check_shortfall(X, Y, sw, out):
+            self._warn(out)
         return self
 
     def _check_shortfall(self, X, Y, sw, out):
         """On small data, measure how far the fit stopped from the exact least-squares optimum (a diagnostic
         only: an O(n·d²) solve of milliseconds) and warn, naming the cause, when it is more than
-        SHORTFALL_WARN in R² units. Skipped with a penalty, early stopping or an interruption."""
+        SHORTFALL_WARN in R² units. Skipped with a penalty, early stopping or an interruption. Returns whether
+        it warned."""
         n, d = X.shape
         k = Y.shape[1]
         if self.penalty is not None or self.early_stopping or out.interrupted or self.tol is None \
@@ -417,6 +461,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                 f"Gradient descent stopped {(got - best) / var:.3g} (in R² units) short of the least-squares "
                 f"optimum after {self.n_iter_} epochs: {cause}. Raise max_iter and lower tol, or use a "
                 f"closed-form solver (sklearn.linear_model.LinearRegression).", ConvergenceWarning, stacklevel=3)
+            return True
+        return False
 
     def _start_state(self, opt, scaling, warm, coef_init, intercept_init, k, d):
         """The training state fit starts from: the previous model (warm start; its optimizer state too when
@@ -429,9 +475,9 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         ts.theta[...] = raw if scaling is None else scaling.to_std(raw)
         return ts
 
-    def _train_and_store(self, problem, ts, opt, y_ndim):
+    def _train_and_store(self, problem, ts, opt, y_ndim, warn=True):
         """fit's loop with its stopping rules (in memory or on dask blocks), then the fitted attributes and the
-        loop's warning. Returns the loop's Outcome."""
+        loop's warning (``warn=False``: the caller gives it). Returns the loop's Outcome."""
         rng = check_random_state(self.random_state)
         train_ids, eval_ids = self._split_batches(problem, rng)
         settings = self._settings(opt, self.average, problem.n)
@@ -453,9 +499,11 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             self.validation_scores_ = [1.0 - f / var if var > 0 else 0.0 for f in out.eval_losses]
             self.best_validation_score_ = max(self.validation_scores_, default=-np.inf)
         self._store(ts, problem.scaling, problem)
-        self._warn(out)
+        if warn:
+            self._warn(out)
         return out
 
+    @_atomic
     def partial_fit(self, X, y, sample_weight=None):
         """One epoch over (X, y), keeping the optimizer state between calls (like SGDRegressor).
 
@@ -527,8 +575,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                                   epochs=1, stopping=False, n_done=self.n_iter_, avg=avg)
         except _training.Diverged as exc:
             raise ValueError(str(exc)) from None
-        if out.interrupted and avg is not None:  # the mean, like the iterate, keeps only completed epochs
-            avg[:] = avg_start
+        if out.interrupted and out.n_iter == 0 and avg is not None:  # the mean, like the iterate, keeps
+            avg[:] = avg_start                                       # only completed epochs
         self.n_iter_ += out.n_iter
         self.loss_curve_ = self.loss_curve_ + out.losses
         self._store(ts, scaling, problem)
@@ -663,6 +711,40 @@ def _named_optimizer(name):
     """The registry object for an optimizer name, starting from the registry's ``start_lr``."""
     opt = get_optimizer(name)
     return opt.set_params(lr=type(opt).start_lr)
+
+
+def _mapped_file(X):
+    """The file name when X is a view of a file-backed ``np.memmap`` (``np.load(..., mmap_mode="r")``)."""
+    base = X
+    while isinstance(base, np.ndarray):
+        if isinstance(base, np.memmap) and getattr(base, "filename", None):
+            return base.filename
+        base = base.base
+    return None
+
+
+def _warn_memmap_copied(given, X, filename):
+    """A memmapped X that the kernels cannot read in place was copied into memory: say so, and how to avoid it."""
+    why = ([] if given.dtype in (np.float32, np.float64) else [f"its dtype is {given.dtype}"]) + (
+        [] if given.flags.c_contiguous else
+        ["it is Fortran-ordered" if given.flags.f_contiguous else "it is not C-contiguous (a strided view)"])
+    warnings.warn(
+        f"X is memory-mapped from {filename!r} but {' and '.join(why) or 'it cannot be read in place'}, so it was "
+        f"copied into memory in full ({X.nbytes / 2**20:.3g} MiB as {X.dtype}): the out-of-core path, which reads "
+        f"a memmap block by block in place, was not taken. Save X once as a C-ordered float32 or float64 .npy "
+        f"(np.save(path, np.ascontiguousarray(X, dtype=np.float32)), in pieces for a file larger than memory) "
+        f"and pass np.load(path, mmap_mode='r').", UserWarning, stacklevel=4)
+
+
+def _normalized_weights(sw):
+    """``sample_weight`` scaled by a power of two so that its largest value is in [1, 2): the objective is the
+    same (weights count only relative to their sum) and exactly so (a power of two scales every sum exactly),
+    but no sum of weights can overflow, whatever their units (all 1e300, or one 1e308 among ones)."""
+    top = sw.max(initial=0.0)
+    if not top > 0:
+        return sw  # all zero: the caller says so
+    shift = int(np.frexp(top)[1]) - 1
+    return sw if shift == 0 else np.ldexp(sw, -shift)
 
 
 def _batch_weights(problem):
