@@ -70,7 +70,9 @@ def _as_dask_array(name, obj, rows_like=None):
     import dask.array as da
 
     if _is_frame(obj):
-        return obj.to_dask_array(lengths=True)
+        # optimized first: dask-expr may fuse the partitions of a column selection when it computes the
+        # lengths, which then no longer match the unoptimized collection's ("2 != 3")
+        return (obj.optimize() if hasattr(obj, "optimize") else obj).to_dask_array(lengths=True)
     if isinstance(obj, da.Array):
         return obj
     if is_dask(obj):

@@ -404,11 +404,20 @@ class Outcome:
     start_eval: float = np.nan
     warning: str = None  # a ConvergenceWarning to give the user (the real cause and the fix)
     stopped: bool = False  # a callback asked to stop
+    stop_reason: str = None  # why training ended, in words (LinearRegressor.stop_reason_)
 
 
 @dataclass
 class EpochInfo:
-    """What a callback receives after every epoch (``LinearRegressor(callbacks=...)``)."""
+    """What a callback receives after every epoch (``LinearRegressor(callbacks=...)``); ``fastgd.EpochInfo``.
+
+    Attributes: ``epoch`` (epochs completed, counting earlier partial_fit calls), ``loss`` (the training
+    objective seen during the epoch, as in ``loss_curve_``), ``eval_loss`` (the objective on the evaluation
+    set after this epoch's round, as in ``eval_loss_curve_``; None when the epoch ended no round),
+    ``learning_rate``, ``step`` (optimizer updates so far), ``elapsed`` (seconds since training started),
+    ``coef`` ((n_outputs, n_features), the epoch's model in the data's units, a copy) and ``intercept``
+    ((n_outputs,)).
+    """
 
     epoch: int  # epochs completed, counting earlier partial_fit calls
     loss: float  # training objective seen during the epoch (as in loss_curve_)
@@ -447,18 +456,38 @@ def _divergence_advice(settings, problem):
 _is_interrupt = _engine.is_interrupt
 
 
-def _progress_bar(settings, problem, n_pieces, n_done):
-    """A tqdm bar over the blocks of an epoch (verbose, tqdm installed, more than one block), else None."""
-    if not settings.verbose or n_pieces < 2:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=problem.n, unit="rows", unit_scale=True, leave=False, desc=f"epoch {n_done + 1}")
+class _FitProgress:
+    """One tqdm bar over the whole fit (verbose, tqdm installed, epochs in more than one piece: data over
+    ``BLOCK_BYTES``), made when first needed and counting rows across epochs; its total is known only when
+    no stopping rule can end the fit early."""
+
+    def __init__(self, settings, problem, epochs, may_stop):
+        self.on, self.bar = bool(settings.verbose), None
+        self.total = None if may_stop else problem.n * epochs
+
+    def get(self, n_pieces, epoch):
+        if not self.on or n_pieces < 2:
+            return None
+        if self.bar is None:
+            try:
+                from tqdm.auto import tqdm
+            except ImportError:
+                self.on = False
+                return None
+            self.bar = tqdm(total=self.total, unit="rows", unit_scale=True, leave=False)
+        self.bar.set_description(f"epoch {epoch}")
+        return self.bar
+
+    def write(self, line):
+        print(line) if self.bar is None else self.bar.write(line)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
-def _epoch_in_pieces(problem, ts, order, bb, settings, n_done, file_range=None, seg=1, **kw):
+def _epoch_in_pieces(problem, ts, order, bb, settings, n_done, file_range=None, seg=1, progress=None, **kw):
     """One epoch, run block by block when a progress bar is shown or X is a memmapped file (then the next
     block is prefetched while one is trained on); data in memory (one block) goes in pieces of ``seg``
     batches for the bar. The same updates as one call: the kernel's state, step count and running mean carry
@@ -467,7 +496,7 @@ def _epoch_in_pieces(problem, ts, order, bb, settings, n_done, file_range=None, 
     if settings.verbose and file_range is None and len(order) and blocks.min() == blocks.max():
         blocks = np.arange(len(order)) // max(seg, 1)  # pieces for the progress bar only
     cuts = np.flatnonzero(blocks[1:] != blocks[:-1]) + 1
-    bar = _progress_bar(settings, problem, len(cuts) + 1, n_done)
+    bar = None if progress is None else progress.get(len(cuts) + 1, n_done + 1)
     if bar is None and (file_range is None or len(cuts) == 0):
         return problem.run_epoch(problem.Xk, problem.Y, ts, order=order, **kw)
     weights = problem.batch_weights()
@@ -502,13 +531,14 @@ def _epoch_in_pieces(problem, ts, order, bb, settings, n_done, file_range=None, 
     finally:
         for fut in pending.values():
             fut.cancel()
-        if bar is not None:
-            bar.close()
     return (loss_sum / weight_sum if weight_sum > 0 else np.nan), finite
 
 
-def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, n_done=0, keep_best=True):
+def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, n_done=0, keep_best=True, avg=None):
     """Run up to ``epochs`` epochs on ``ts`` (updated in place). Returns an ``Outcome``.
+
+    ``avg``: a running mean of the iterates (k·(d+1) values and a count) to continue instead of averaging
+    over rounds (partial_fit: the mean over all its calls).
 
     On return ``ts`` holds the model to keep: with an evaluation set, the best evaluated one
     (``keep_best``) or the last one, never one worse on the evaluation set than the starting point (that
@@ -524,7 +554,9 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
     stdz = None if problem.scaling is None else problem.scaling.pack()
     P = ts.theta.size
     # averaging removes gradient noise; a full batch has none (its model is then the last iterate)
-    avg = np.zeros(P + 1) if settings.average and len(train_ids) > 1 else None
+    carried = avg is not None
+    if not carried:
+        avg = np.zeros(P + 1) if settings.average and len(train_ids) > 1 else None
     start = ts.snapshot()
     updates_per_epoch = len(train_ids)
     # progress is judged (and iterates averaged) over rounds of at least ROUND_UPDATES updates
@@ -548,17 +580,19 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
     file_range = _file_range(problem.Xk)
     seg = problem.block_batches or block_batches(problem.Xk, problem.batch_size)
     bb = seg if file_range is not None or problem.block_batches else max(problem.n_batches, 1)
+    progress = _FitProgress(settings, problem, epochs, stopping and (settings.tol is not None or
+                                                                      settings.gtol is not None))
     try:
         for epoch in range(epochs):
             order = batch_order(train_ids, bb, rng) if settings.shuffle else train_ids.copy()
             hp[0] = lr
-            if avg is not None and epoch % round_epochs == 0:
+            if avg is not None and not carried and epoch % round_epochs == 0:
                 avg[:] = 0.0
             loss, finite = _epoch_in_pieces(
                 problem, ts, order, bb, settings, n_done + out.n_iter, file_range, seg, optimizer_code=opt.code, hp=hp,
                 batch_size=problem.batch_size, sw=problem.sw, sched=settings.sched, l1=problem.l1, l2=problem.l2,
                 fit_intercept=problem.fit_intercept, n_threads=problem.n_threads, backend=problem.backend,
-                stdz=stdz, avg=avg, batch_weight=problem.batch_weight, path=problem.path)
+                stdz=stdz, avg=avg, batch_weight=problem.batch_weight, path=problem.path, progress=progress)
             finite = finite and bool(np.all(np.isfinite(ts.state)))
             if not finite or not np.isfinite(loss) or (
                     evaluating and loss > diverge_at):
@@ -580,6 +614,7 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
             stop = evaluated = False
             if stopping and settings.gtol is not None and problem.gradient_norm(model, train_ids) < settings.gtol:
                 out.converged = stop = True
+                out.stop_reason = f"the norm of the training gradient fell below gtol={settings.gtol:g}"
             if evaluating and (stop or (epoch + 1) % round_epochs == 0 or epoch + 1 == epochs):
                 f = problem.objective(model, eval_ids, settings.penalized_eval)[0]
                 out.eval_losses.append(float(f))
@@ -600,14 +635,19 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
                                   f"epoch(s): learning rate now {lr:.3g}")
                     else:
                         out.converged = stop = True
+                        out.stop_reason = (
+                            f"the evaluated objective improved by less than tol={settings.tol:g} (times the "
+                            f"variance of y) in {settings.n_iter_no_change} rounds of {round_epochs} epoch(s)"
+                            + (f" with the learning rate at its smallest ({lr:.3g})" if shrink else ""))
             if settings.verbose:
                 extra = f", evaluation loss {out.eval_losses[-1]:.6g}" if evaluating and out.eval_losses else ""
-                print(f"-- Epoch {n_done + out.n_iter}: loss {loss:.6g}{extra}, lr {lr:.3g}, step {ts.step}, "
+                progress.write(f"-- Epoch {n_done + out.n_iter}: loss {loss:.6g}{extra}, lr {lr:.3g}, step {ts.step}, "
                       f"{time.perf_counter() - t0:.3f} s")
             if settings.callbacks and _call_back(settings.callbacks, EpochInfo(
                     n_done + out.n_iter, float(loss), out.eval_losses[-1] if evaluated else None, lr, ts.step,
                     time.perf_counter() - t0, raw[:, :-1].copy(), raw[:, -1].copy()), ts, start):
                 out.stopped = stop = True
+                out.stop_reason = "a callback returned True"
             if stop:
                 break
     except (KeyboardInterrupt, SystemError) as exc:
@@ -615,6 +655,7 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
             raise
         ts.restore(last)
         out.interrupted = True
+        out.stop_reason = "interrupted (Ctrl-C)"
         warnings.warn(f"Training interrupted: keeping the {'best' if evaluating and keep_best else 'last'} "
                       f"model of the completed epochs ({n_done + out.n_iter} epoch(s) in all).", UserWarning,
                       stacklevel=4)
@@ -632,6 +673,12 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
             if f is None or f < best_eval or not keep_best:
                 best_theta = last_model
                 best_eval = best_eval if f is None else f
+    finally:
+        progress.close()
+    if out.stop_reason is None and stopping:
+        out.stop_reason = f"max_iter={epochs} epochs reached before a stopping rule was met"
+    if settings.verbose and stopping:
+        print(f"-- Stopped after {n_done + out.n_iter} epoch(s), {time.perf_counter() - t0:.3f} s: {out.stop_reason}")
     if evaluating:
         out.best_eval = best_eval
         ts.theta[...] = best_theta

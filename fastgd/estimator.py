@@ -88,7 +88,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
     ----------
     optimizer : str or fastgd.optimizers.Optimizer, default="adam"
         ``"sgd"``, ``"momentum"``, ``"nesterov"``, ``"adagrad"``, ``"rmsprop"``, ``"adam"``, ``"adamw"``,
-        ``"adamax"``, ``"nadam"``: torch.optim's hyperparameter defaults, starting from the registry's
+        ``"adamax"``, ``"nadam"``, ``"adadelta"``: torch.optim's hyperparameter defaults, starting from the registry's
         ``start_lr`` for standardized data (e.g. 0.01 for Adam and SGD) rather than torch's ``lr``; or an
         optimizer object carrying every hyperparameter, ``lr`` included, e.g. ``Adam(lr=0.01, amsgrad=True)``
         (reachable as ``optimizer__lr`` in ``set_params``/GridSearchCV, also when given by name).
@@ -118,20 +118,29 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         Hold out ``validation_fraction`` of the batches (chosen at random among those with positive sample
         weight; rows are never copied), judge progress by their R², and keep the best model.
     validation_fraction : float, default=0.1
+        With ``early_stopping``: the share of the batches held out (rounded to whole batches, at least one
+        held out and one left to train on).
     shuffle : bool, default=True
         Visit the batches in a new random order each epoch (the rows themselves stay in place).
     random_state : int, RandomState or None, default=None
+        Seeds the batch order, the held-out batches of ``early_stopping`` and the evaluation set on large
+        data. An int gives the same model on every run (and for any ``n_jobs``); None draws a new seed.
     fit_intercept : bool, default=True
+        Fit the intercepts ``intercept_`` (never penalized). False: the model passes through the origin (with
+        ``standardize=True`` the columns are then scaled by their root mean square, not centred).
     standardize : bool, default=True
         Train on implicitly centred and scaled columns and targets (see above).
     average : bool, default=True
         Return the mean of the iterates over the last round rather than the last iterate.
     penalty : {None, "l2", "l1", "elasticnet"}, default=None
-        The penalty on the weights (never on the intercept); see the objective above.
+        The penalty on the weights (never on the intercept); see the objective above. The default is no
+        penalty (plain least squares, as torch.optim trains it), unlike SGDRegressor's "l2".
     alpha : float, default=1e-4
-        Penalty strength (see the objective above).
+        Penalty strength (see the objective above). Used only with a penalty: setting it with
+        ``penalty=None`` warns (UserWarning) and changes nothing.
     l1_ratio : float, default=0.15
-        l1 share of the elastic-net penalty.
+        l1 share of the elastic-net penalty. Used only with ``penalty="elasticnet"`` (else a changed value
+        warns).
     gtol : float or None, default=None
         Also stop when the norm of the full training gradient (of the smooth part of the objective, in the
         data's units) falls below ``gtol`` (the ‖∇f‖ < ε rule). Costs one extra pass over the data per epoch.
@@ -141,18 +150,20 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
     n_jobs : int or None, default=None
         Threads for the parallel kernel, during the fit only (None or -1: all). Results do not depend on it.
     verbose : int, default=0
-        Print one line per epoch (loss, evaluation, rate, elapsed time).
+        Print one line per epoch (loss, evaluation loss, rate, elapsed time) and, at the end, when and why
+        training stopped (``stop_reason_``).
     backend : {"auto", "numba", "native"}, default="auto"
         The kernels: Numba (compiled on first use, cached on disk) or the ahead-of-time compiled Cython twin
         built at install time. "auto" uses the native kernels when they are built (they measured as fast or
         faster in every case tried and need no JIT warm-up; see ``fastgd._engine.kernels``), else Numba.
         Both give the same results to about 1e-15 (summation order within a chunk may differ).
     callbacks : callable, list of callables or None, default=None
-        Called after every epoch with a ``fastgd._training.EpochInfo`` (epoch, loss, eval_loss,
-        learning_rate, step, elapsed, coef, intercept); a callback returning True (the bool, e.g.
-        ``info.elapsed > 60``) stops training there (the stopping rules then pick the model as usual); any
-        other return value continues (None and False silently, others with a warning). With ``verbose`` and
-        tqdm installed, epochs over more than about 32 MB of X also show a progress bar with rate and ETA.
+        Called after every epoch with a ``fastgd.EpochInfo`` (epoch, loss, eval_loss, learning_rate, step,
+        elapsed, coef, intercept); a callback returning True (the bool, e.g. ``info.elapsed > 60``) stops
+        training there (the stopping rules then pick the model as usual); any other return value continues
+        (None and False silently, others with a warning). With ``verbose`` and tqdm installed, a fit over more
+        than about 32 MB of X also shows one progress bar for the whole fit (rows trained, rate; the time left
+        when the number of epochs is fixed, ``tol=None``).
     distributed : {"exact", "parallel"}, default="exact"
         How ``fit`` trains on a dask array or DataFrame (``pip install "fastgd[dask]"``; a distributed
         Client must be running). "exact": the model state (a few KB) travels to the worker holding each
@@ -164,19 +175,43 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
 
     A fit never returns a model worse (on its evaluation set) than where it started: it warns and keeps the
     start instead; when the weights stop being finite or the loss explodes it raises ``ValueError`` with the
-    cause and leaves the previous model in place. Ctrl-C keeps the best model of the completed epochs.
+    cause and leaves the previous model in place. Ctrl-C (KeyboardInterrupt) ends training with a
+    UserWarning and keeps a model of the completed epochs: ``fit`` the best evaluated one (the last
+    completed epoch's with ``tol=None``), ``partial_fit`` the last completed epoch's (the model from before
+    the call when its epoch did not complete).
 
     Attributes
     ----------
     coef_ : ndarray of shape (n_features,) or (n_outputs, n_features)
+        The weights, in the data's units.
     intercept_ : float or ndarray of shape (n_outputs,)
-    n_iter_ : int, epochs run.
-    batch_size_ : int, the batch size used.
-    t_ : int, optimizer updates performed (the optimizer's step count).
-    loss_curve_ : list of float, training objective per epoch (mean loss seen during the epoch + penalty).
-    validation_scores_ : list of float, validation R² per epoch (with ``early_stopping``).
-    best_validation_score_ : float (with ``early_stopping``).
-    n_features_in_, feature_names_in_ : as in scikit-learn.
+    n_iter_ : int
+        Epochs run (counting every ``partial_fit`` call).
+    max_iter_ : int
+        The most epochs ``fit`` allowed (``max_iter``, or what ``"auto"`` chose).
+    batch_size_ : int
+        The batch size used.
+    t_ : int
+        Optimizer updates performed (the optimizer's step count).
+    loss_curve_ : list of float
+        Per epoch, the training objective seen during the epoch: the mean loss of the batches at the
+        iterates that stepped on them, plus the penalty. It is not the returned model's loss: with a constant
+        rate the iterates jitter, and the mean of the iterates (``average``) is better than any of them, so
+        this curve may rise while the model improves. See ``eval_loss_curve_``.
+    eval_loss_curve_ : list of float
+        Per round (the fewest whole epochs with at least 50 updates), the objective of the round's model (the mean
+        of its iterates with ``average``) on the evaluation set: what the stopping rule judged, and the model
+        ``fit`` keeps is the best of them (with ``early_stopping``: the validation MSE, without the penalty).
+    stop_reason_ : str
+        Why ``fit`` stopped, in words (the stopping rule met, ``max_iter`` reached, a callback, Ctrl-C).
+    validation_scores_ : list of float
+        Validation R² per round (with ``early_stopping``).
+    best_validation_score_ : float
+        The best of ``validation_scores_`` (with ``early_stopping``).
+    n_features_in_ : int
+        As in scikit-learn.
+    feature_names_in_ : ndarray of str
+        As in scikit-learn (when X was a DataFrame).
     """
 
     def __init__(self, optimizer="adam", learning_rate="adaptive", batch_size="auto", max_iter="auto", tol=1e-6,
@@ -255,7 +290,22 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         if isinstance(self.learning_rate, Schedule):
             self.learning_rate.validate()
         _engine.kernels(self.backend)  # a missing native extension is reported here, naming the fix
+        self._warn_unused_penalty_args()
         return opt
+
+    def _warn_unused_penalty_args(self):
+        """``alpha``/``l1_ratio`` changed from their defaults while no penalty uses them: say so (code ported from
+        SGDRegressor, whose default penalty is "l2", would otherwise lose its regularization silently)."""
+        unused = []
+        if self.penalty is None and self.alpha != 1e-4:
+            unused.append(f"alpha={self.alpha!r}")
+        if self.penalty != "elasticnet" and self.l1_ratio != 0.15:
+            unused.append(f"l1_ratio={self.l1_ratio!r}")
+        if unused:
+            fix = ('penalty="l2" (SGDRegressor\'s default) or "l1" to use alpha' if self.penalty is None else
+                   'penalty="elasticnet" to use l1_ratio')
+            warnings.warn(f"{' and '.join(unused)} has no effect with penalty={self.penalty!r}: set {fix}, or leave "
+                          f"{'them' if len(unused) > 1 else 'it'} at the default.", UserWarning, stacklevel=4)
 
     def _validate_X(self, X, reset):
         mapped = _mapped_file(X)
@@ -338,7 +388,26 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
     # fitting
     @_atomic
     def fit(self, X, y, coef_init=None, intercept_init=None, sample_weight=None):
-        """Train from zero (or ``coef_init``/``intercept_init``, or the previous fit with ``warm_start``)."""
+        """Train from zero (or ``coef_init``/``intercept_init``, or the previous fit with ``warm_start``).
+
+        Parameters
+        ----------
+        X : array-like, sparse matrix, DataFrame or dask collection of shape (n_samples, n_features)
+            float32 and float64 C-contiguous arrays (and memmaps) are read in place; SciPy CSR uses the sparse
+            kernel; a dask array or DataFrame trains on the workers (see ``distributed``).
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        coef_init : array-like of shape (n_features,) or (n_outputs, n_features), default=None
+            Starting weights in the data's units (default: the standardized origin, i.e. the best constant).
+        intercept_init : float or array-like of shape (n_outputs,), default=None
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights of the rows in the objective (see above).
+
+        Returns
+        -------
+        self : LinearRegressor
+            The fitted estimator.
+        """
+        self._partial_mean = None  # partial_fit's running mean starts afresh after a fit
         if _dask.is_dask(X) or _dask.is_dask(y) or _dask.is_dask(sample_weight):
             return _dask.fit(self, X, y, coef_init, intercept_init, sample_weight)
         opt = self._check_params()
@@ -423,6 +492,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         self._y_ndim = y_ndim
         self.n_iter_ = out.n_iter
         self.loss_curve_ = out.losses
+        self.eval_loss_curve_ = out.eval_losses
+        self.stop_reason_ = out.stop_reason
         if self.early_stopping:
             var = problem.target_variance(eval_ids)
             self.validation_scores_ = [1.0 - f / var if var > 0 else 0.0 for f in out.eval_losses]
@@ -436,9 +507,26 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
     def partial_fit(self, X, y, sample_weight=None):
         """One epoch over (X, y), keeping the optimizer state between calls (like SGDRegressor).
 
+        With ``average=True`` (the default) ``coef_``/``intercept_`` are the mean of the iterates of every call
+        after the first (of the first call's alone after one call): averaged stochastic gradient descent (as
+        ``SGDRegressor(average=True)``), while training continues from the last iterate. With the constant
+        default rate the last iterate keeps jittering at the step's noise floor, but the mean converges over
+        passes. ``average=False``: the last iterate.
         With ``standardize=True`` the column statistics are running ones: each call merges the new rows'
-        means and variances into them and re-expresses the model in the new coordinates (its predictions
-        are unchanged by that). No iterate averaging and no stopping rule apply: the caller decides.
+        means and variances into them and re-expresses the model (and the mean) in the new coordinates (its
+        predictions are unchanged by that). No stopping rule applies: the caller decides.
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+            One chunk of the data (float32 or float64, read in place).
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : LinearRegressor
+            The fitted estimator.
         """
         if _dask.is_dask(X) or _dask.is_dask(y):
             raise TypeError("partial_fit takes in-memory chunks (NumPy arrays, memmaps, SciPy CSR); for a dask "
@@ -464,20 +552,40 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             ts = _engine.TrainingState.fresh(opt, k, d)
             self._rng = check_random_state(self.random_state)
             self.loss_curve_, self.n_iter_, self._y_ndim = [], 0, y.ndim
-        else:
-            raw = self._raw_params(k, d)
+        else:  # continue from the last iterate (the public coef_ may be the mean of the iterates)
+            mean = getattr(self, "_partial_mean", None)
+            raw = self._raw_params(k, d) if mean is None else _unstandardized(self._scaling, self._ts.theta)
             ts = self._ts if self._ts.fits(opt, k, d) else _engine.TrainingState.fresh(opt, k, d)
         ts.theta[...] = raw if scaling is None else scaling.to_std(raw)
+        avg, burn_in = None, False
+        if self.average:  # the running mean over the calls: (k, d + 1) in the data's units and a count
+            mean = None if first else getattr(self, "_partial_mean", None)
+            avg = np.zeros(ts.theta.size + 1)
+            # the first call's iterates travel from the start to the optimum: the mean leaves them out (it
+            # restarts with the second call; measured in benchmarks/partial_fit_passes.py)
+            burn_in = mean is None or mean[0].shape != ts.theta.shape
+            if not burn_in:
+                avg[:-1] = (mean[0] if scaling is None else scaling.to_std(mean[0])).ravel()
+                avg[-1] = mean[1]
         problem = self._problem(X, Xk, Y, sw, scaling)
         ids = np.arange(problem.n_batches, dtype=np.int64)
+        avg_start = None if avg is None else avg.copy()
         try:
             out = _training.train(problem, ts, self._settings(opt, False, Y.shape[0]), self._rng, train_ids=ids, eval_ids=None,
-                                  epochs=1, stopping=False, n_done=self.n_iter_)
+                                  epochs=1, stopping=False, n_done=self.n_iter_, avg=avg)
         except _training.Diverged as exc:
             raise ValueError(str(exc)) from None
+        if out.interrupted and out.n_iter == 0 and avg is not None:  # the mean, like the iterate, keeps
+            avg[:] = avg_start                                       # only completed epochs
         self.n_iter_ += out.n_iter
         self.loss_curve_ = self.loss_curve_ + out.losses
         self._store(ts, scaling, problem)
+        self._partial_mean = None
+        if avg is not None and avg[-1] > 0:
+            mean_raw = problem.raw(avg[:-1].reshape(ts.theta.shape))
+            self._partial_mean = (mean_raw, 0.0 if burn_in else float(avg[-1]))
+            self.coef_ = mean_raw[0, :d].copy() if self._y_ndim == 1 else mean_raw[:, :d].copy()
+            self.intercept_ = float(mean_raw[0, d]) if self._y_ndim == 1 else mean_raw[:, d].copy()
         return self
 
     def _split_batches(self, problem, rng):
@@ -587,6 +695,10 @@ def auto_batch_size(n, d, k, nnz_per_row):
     b = min(max(b, AUTO_MIN_BATCH), AUTO_MAX_BATCH)
     b = max(b, int(np.ceil(k * (d + 1) / max(nnz_per_row * k, 1.0))))
     return int(min(b, n))
+
+
+def _unstandardized(scaling, theta):
+    return theta.copy() if scaling is None else scaling.to_raw(theta)
 
 
 def _callbacks(callbacks):

@@ -179,10 +179,20 @@ def minimize(fun, x0, args=(), jac=None, callback=None, tol=None, options=None, 
     """Minimize ``fun`` from ``x0`` by gradient descent with one of fastgd's optimizers.
 
     Called as ``scipy.optimize.minimize`` (without ``method``; ``jac``, ``callback``, ``tol`` and ``options``
-    are best passed by keyword, since SciPy's positions for them differ)::
+    are best passed by keyword, since SciPy's positions for them differ). Each example below converges
+    (``success`` is True: the gradient norm fell below ``gtol`` within ``maxiter`` iterations; the tests run
+    them). The rate and ``maxiter`` matter: Adam at 0.01 needs 5452 iterations on Rosenbrock's function, more
+    than 5000.
 
-        fastgd.minimize(scipy.optimize.rosen, x0, jac=scipy.optimize.rosen_der, optimizer="adam",
-                        learning_rate=0.01, options={"maxiter": 5000})
+    >>> import numpy as np, scipy.optimize, fastgd
+    >>> res = fastgd.minimize(lambda x: float((x[0] - 3.0) ** 2), [0.0],
+    ...                       jac=lambda x: 2 * (x - 3.0), optimizer="adam", learning_rate=0.1)
+    >>> res.success, np.round(res.x, 6)
+    (True, array([3.]))
+    >>> res = fastgd.minimize(scipy.optimize.rosen, [-1.2, 1.0], jac=scipy.optimize.rosen_der,
+    ...                       optimizer="adam", learning_rate=0.02, options={"maxiter": 10_000})
+    >>> res.success, np.round(res.x, 5)
+    (True, array([1., 1.]))
 
     Parameters
     ----------
