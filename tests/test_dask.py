@@ -165,7 +165,8 @@ def test_no_intercept_statistics_of_a_zero_block_merge_exactly(client):
 
 def test_ctrl_c_in_the_evaluation_pass_keeps_the_epoch_in_parallel_mode(client, monkeypatch):
     X, y = _data(8192, 4)
-    Xd, yd = da.from_array(X, chunks=(CHUNK, 4)), da.from_array(y, chunks=CHUNK)
+    # persisted once, so both fits find the blocks on the same workers ("parallel" groups blocks by worker)
+    Xd, yd = client.persist([da.from_array(X, chunks=(CHUNK, 4)), da.from_array(y, chunks=CHUNK)])
     real, calls = _training.Problem.objective, []
 
     def objective(self, *args, **kwargs):
