@@ -79,10 +79,11 @@ SCRIPT = textwrap.dedent(
 )
 
 
-def test_fork_while_another_thread_compiles():
+def test_fork_while_another_thread_compiles(tmp_path):
     script = SCRIPT.replace("{child_timeout}", str(TIMEOUT - 60))
-    try:
-        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=TIMEOUT)
+    try:  # cwd: not the checkout, whose fastgd/ would shadow the installed one
+        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=TIMEOUT,
+                             cwd=tmp_path)
     except subprocess.TimeoutExpired as exc:
         pytest.fail(f"the scenario hung: {exc.stdout!r} {exc.stderr!r}")
     assert out.returncode == 0, out.stderr[-3000:]

@@ -49,10 +49,12 @@ _AS_SEQUENCE = textwrap.dedent(
 )
 
 
-def test_csr_entry_points_when_ndarray_is_a_sequence_type():
+def test_csr_entry_points_when_ndarray_is_a_sequence_type(tmp_path):
     if ctypes.sizeof(ctypes.c_void_p) != 8 or sys.implementation.name != "cpython":
         pytest.skip("the flag is set through CPython's 64-bit type layout")
-    out = subprocess.run([sys.executable, "-W", "ignore", "-c", _AS_SEQUENCE], capture_output=True, text=True, timeout=300)
+    # cwd: not the checkout, whose fastgd/ (without the built extension) would shadow the installed one
+    out = subprocess.run([sys.executable, "-W", "ignore", "-c", _AS_SEQUENCE], capture_output=True, text=True,
+                         timeout=300, cwd=tmp_path)
     assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-3000:]
 
 
