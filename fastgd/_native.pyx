@@ -18,7 +18,7 @@ every entry point takes a path that opens no OpenMP region. Without OpenMP the s
 
 # wraparound stays on at module level: with it off, a negative index is undefined even on a Python object
 # (Cython may hand it unadjusted to the type's sq_item). Only loops over typed memoryviews turn it off
-# (@cython.wraparound(False)), and there no index may be negative (tests/test_native.py checks).
+# (@cython.wraparound(False)), and there no index may be negative (tests/test_native_indexing.py checks).
 cimport cython
 from cython.parallel cimport parallel, prange
 from libc.math cimport isfinite
