@@ -26,6 +26,9 @@ Fork: GNU OpenMP (used by the native kernels and by Numba's "omp" layer) is not 
 after a thread team ran hangs in its first parallel region (native) or is terminated by Numba. An after-fork
 handler (:func:`sequential_only`) therefore makes every kernel in such a child run on its calling thread,
 through code paths that never open a parallel region; results are bit-identical to the parallel ones.
+Numba's compiler lock (and llvmlite's lock around LLVM calls) would be inherited held by a child forked while
+another thread compiles, and every compile in the child would wait forever: the before-fork handler takes
+both locks (so fork waits for a compile in progress to finish) and both processes release them after.
 """
 
 import os
@@ -83,18 +86,51 @@ def _runtime_started():
         return True
 
 
+def _compile_locks():
+    """The re-entrant locks a compile holds, outermost first: Numba's compiler lock, llvmlite's LLVM lock."""
+    locks = []
+    try:
+        from numba.core.compiler_lock import global_compiler_lock
+
+        locks.append(global_compiler_lock._lock)
+    except (ImportError, AttributeError):  # pragma: no cover - other Numba versions
+        pass
+    try:
+        from llvmlite.binding import ffi
+
+        locks.append(ffi.lib._lock._lock)
+    except (ImportError, AttributeError):  # pragma: no cover - other llvmlite versions
+        pass
+    return locks
+
+
+_held_for_fork = []  # the locks _before_fork took, released after the fork in parent and child
+
+
 def _before_fork():
     global _parent_had_threads
     _parent_had_threads = _FORKED_AFTER_THREADS or _runtime_started()
+    # Re-entrant: a fork from inside a compile on this thread takes them at once. Taken in the order a
+    # compile takes them, so no compiling thread can hold the second while waiting for the first.
+    for lock in _compile_locks():
+        lock.acquire()
+        _held_for_fork.append(lock)
+
+
+def _release_fork_locks():
+    while _held_for_fork:
+        _held_for_fork.pop().release()
 
 
 def _after_fork_in_child():
     global _FORKED_AFTER_THREADS
     _FORKED_AFTER_THREADS = _parent_had_threads
+    _release_fork_locks()  # the forking thread is the child's main thread and owns them there too
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
+    os.register_at_fork(before=_before_fork, after_in_parent=_release_fork_locks,
+                        after_in_child=_after_fork_in_child)
 
 
 def sequential_only():

@@ -1,4 +1,4 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+# cython: language_level=3, boundscheck=False, wraparound=True, cdivision=True, initializedcheck=False
 # cython: nonecheck=False, cpow=True
 """Ahead-of-time compiled twin of fastgd._kernels (the Numba kernels), built by CMakeLists.txt.
 
@@ -18,6 +18,10 @@ collapsed under oversubscription). In a child forked after a thread team ran (fa
 every entry point takes a path that opens no OpenMP region. Without OpenMP the same code runs on one thread.
 """
 
+# wraparound stays on at module level: with it off, a negative index is undefined even on a Python object
+# (Cython may hand it unadjusted to the type's sq_item). Only loops over typed memoryviews turn it off
+# (@cython.wraparound(False)), and there no index may be negative (tests/test_native_indexing.py checks).
+cimport cython
 from cython.parallel cimport parallel, prange
 from libc.math cimport isfinite
 from libc.limits cimport INT_MAX
@@ -1032,6 +1036,7 @@ def read_floor(X, n_threads=None):
     return float(sums.sum())
 
 
+@cython.wraparound(False)
 def predict(X, const double[:, ::1] theta, n_threads=None):
     """(n, k) predictions for a dense array or a CSR tuple, float64, without converting X.
 
@@ -1163,6 +1168,7 @@ cdef inline Py_ssize_t stats_rows(Py_ssize_t n, Py_ssize_t d) noexcept nogil:
     return max(STATS_CHUNK_BYTES // (8 * max(d, 1)), (n + most - 1) // most, 1)
 
 
+@cython.wraparound(False)
 def column_stats(X, const double[::1] sw, n_threads=None):
     """As fastgd._kernels.column_stats: (mean, var, total weight) of every column, deterministic."""
     cdef XView x = make_view(X)

@@ -1,8 +1,33 @@
-"""Fixtures only; shared test helpers live in tests/_helpers.py (imported as ``from _helpers import ...``)."""
+"""Fixtures, and the ``slow`` marker; shared test helpers live in tests/_helpers.py (imported as
+``from _helpers import ...``)."""
 
 import pytest
 
 from fastgd.optimizers import OPTIMIZERS
+
+# Tests marked ``slow`` (``pytest -m "not slow"`` skips them): docs builds, benchmark scripts, cold
+# subprocesses and clusters, which take most of the suite's time once the Numba kernels are cached. Listed here,
+# by node id prefix, so that no test file needs editing; every test still runs in the plain ``pytest``.
+SLOW = (
+    "benchmarks/",
+    "tests/test_benchmark_scripts.py",
+    "tests/test_bench.py",
+    "tests/test_dask.py",
+    "tests/test_demo.py",
+    "tests/test_docs.py",
+    "tests/test_floor_ratios_bench.py",
+    "tests/test_fork_and_threads.py::test_fit_and_predict_in_forked_children",
+    "tests/test_fork_during_compile.py",
+    "tests/test_memory_rss.py",
+    "tests/test_oversubscription_bench.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.nodeid.startswith(SLOW):
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(params=sorted(OPTIMIZERS))
 def optimizer_name(request):

@@ -61,9 +61,12 @@ def test_csr_multi_output_weights_penalties(optimizer_name, dtype, index_dtype):
     opt = OPTIMIZERS[optimizer_name](lr=0.02, **VARIANTS[optimizer_name])
     kw = dict(batch_size=16, epochs=2, sw=sw, fit_intercept=False, l1=0.05, l2=0.1, random_state=1)
     native, _ = run("native", Xk, Y, opt, **kw)
-    numba_, _ = run("numba", Xk, Y, opt, **kw)
     dense, _ = run("native", X, Y, opt, **kw)
-    assert rel_err(native.theta, numba_.theta) < TOL and rel_err(native.theta, dense.theta) < TOL
+    assert rel_err(native.theta, dense.theta) < TOL
+    if dtype is np.float32 and index_dtype is np.int64:
+        return  # each CSR type signature is a full Numba compile; scipy gives int64 indices to large matrices
+    numba_, _ = run("numba", Xk, Y, opt, **kw)
+    assert rel_err(native.theta, numba_.theta) < TOL
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
