@@ -30,6 +30,7 @@ MIN_AVG_UPDATES = 100  # an epoch with at least this many updates is averaged we
 ROUND_UPDATES = 50  # progress is measured over rounds of whole epochs with at least this many updates
 LR_SHRINK = 5.0  # the "adaptive" rule divides the rate by this on a plateau ...
 MIN_LR_FRACTION = 1e-4  # ... and stops once it would fall below this fraction of its starting value
+RISE_TOL = 1e-4  # an evaluation this much (of the variance of y) above the best so far is a rise, not noise
 DIVERGE_FACTOR = 1e6  # an epoch whose mean loss exceeds this multiple of the starting loss has diverged
 BLOCK_BYTES = 32 << 20  # shuffle=True visits contiguous blocks of about this many bytes of X (see batch_order)
 PREFETCH_BLOCKS = 2  # a memmapped X: blocks read ahead into the page cache while one is trained on
@@ -395,6 +396,7 @@ class Outcome:
     start_eval: float = np.nan
     warning: str = None  # a ConvergenceWarning to give the user (the real cause and the fix)
     stopped: bool = False  # a callback asked to stop
+    n_shrinks: int = 0  # times the adaptive rule divided the rate
 
 
 @dataclass
@@ -556,14 +558,21 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
                     best_eval, best_theta = f, model.copy()
                 if settings.tol is not None:
                     no_change = 0 if improved else no_change + 1
-                if no_change >= settings.n_iter_no_change and not stop:
+                # a rise (not a plateau) means the step noise, not the optimum, sets the loss: averaging cannot
+                # fix that, so the adaptive rule shrinks the rate then too and resumes from the best model
+                rose = settings.tol is not None and f > best_eval + RISE_TOL * f_ref
+                if (no_change >= settings.n_iter_no_change or (rose and settings.adaptive)) and not stop:
                     no_change = 0
-                    shrink = settings.adaptive and not (avg is not None and updates_per_epoch >= MIN_AVG_UPDATES)
+                    shrink = settings.adaptive and (rose or not (avg is not None
+                                                                 and updates_per_epoch >= MIN_AVG_UPDATES))
                     if shrink and lr / LR_SHRINK >= settings.lr * MIN_LR_FRACTION:
                         lr /= LR_SHRINK
+                        out.n_shrinks += 1
+                        if rose and keep_best:
+                            ts.theta[...] = best_theta
                         if settings.verbose:
-                            print(f"-- no improvement in {settings.n_iter_no_change} rounds of {round_epochs} "
-                                  f"epoch(s): learning rate now {lr:.3g}")
+                            print(f"-- {'the loss rose' if rose else 'no improvement'} in {settings.n_iter_no_change}"
+                                  f" rounds of {round_epochs} epoch(s): learning rate now {lr:.3g}")
                     else:
                         out.converged = stop = True
             if settings.verbose:
@@ -591,10 +600,14 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
         ts.theta[...] = best_theta
         if out.eval_losses and not out.interrupted:
             last_f = out.eval_losses[-1]
-            if last_f > best_eval + max(settings.tol or 0.0, 1e-3) * f_ref:
-                out.warning = (f"The loss rose during training (evaluation loss {best_eval:.6g} at best, "
-                               f"{last_f:.6g} at the end): the learning rate is too high for this data. Lower "
-                               f"learning_rate, or use learning_rate='adaptive' and standardize=True.")
+            # the adaptive rule already answers a rise (smaller rate, back to the best model): warn only about a
+            # rate the user chose, and advise only settings that differ from this fit's
+            if last_f > best_eval + max(settings.tol or 0.0, 1e-3) * f_ref and not settings.adaptive:
+                fixes = ["lower learning_rate"] + (["use learning_rate='adaptive'"] if not settings.adaptive else []) \
+                    + (["keep standardize=True (the default)"] if problem.scaling is None else [])
+                out.warning = (f"The loss rose during training (evaluation loss {best_eval:.6g} at best, kept; "
+                               f"{last_f:.6g} at the end): the learning rate is too high for this data. "
+                               + "; or ".join(fixes).capitalize() + ".")
         if best_eval > out.start_eval and out.n_iter > 0 and not out.interrupted:
             ts.restore(start)  # never return a model worse than the start ...
         if best_eval > out.start_eval + 1e-9 * f_ref and out.n_iter > 0 and not out.interrupted:

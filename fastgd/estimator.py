@@ -19,13 +19,16 @@ PENALTIES = {None: 0.0, "l2": 0.0, "l1": 1.0, "elasticnet": None}  # l1 share of
 AUTO_UPDATES = 256
 AUTO_MIN_BATCH = 32
 AUTO_MAX_BATCH = 4096
+WIDE_ROWS = 4  # dense data: batches of at least d / WIDE_ROWS rows (wide_batch_size)
 # max_iter="auto": at least 1000 epochs, more on small data (epochs that visit this many rows in all) ...
 AUTO_ROW_VISITS = 2_000_000
 AUTO_MAX_EPOCHS = 100_000  # ... up to this many
 # after a fit on data this small (n·d·k values), the shortfall from the exact least-squares optimum is
 # measured (an O(n·d²) solve that costs milliseconds) and reported if the gradient descent fell short
 CHECK_EXACT_MAX_VALUES = 250_000  # values: the solve makes a standardized copy (at most 2 MB)
-SHORTFALL_WARN = 1e-3
+SHORTFALL_WARN = 1e-3  # ... more than this fraction of the variance of y above the optimum, or ...
+SHORTFALL_REL = 1e-2  # ... more than this fraction of the optimum's objective (the relative excess MSE)
+ILL_CONDITIONED = 100  # a condition number of the standardized design above this is named as the cause
 
 
 class LinearRegressor(RegressorMixin, BaseEstimator):
@@ -262,7 +265,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             return n
         if self.batch_size == "auto":
             nnz = X.nnz / max(n, 1) if sp.issparse(X) else X.shape[1]
-            return auto_batch_size(n, X.shape[1], k, nnz)
+            b = auto_batch_size(n, X.shape[1], k, nnz)
+            return b if sp.issparse(X) else wide_batch_size(b, n, X.shape[1])
         return min(self.batch_size, n)
 
     def _problem(self, X, Xk, Y, sw, scaling):
@@ -311,43 +315,103 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         scaling = _training.Scaling.from_data(kern, Xk, Y, sw, self.fit_intercept,
                                                  _engine.resolve_n_threads(self.n_jobs)) if self.standardize else None
         ts = self._start_state(opt, scaling, warm, coef_init, intercept_init, k, d)
-        out = self._train_and_store(self._problem(X, Xk, Y, sw, scaling), ts, opt, y.ndim)
-        if not out.warning:
-            self._check_shortfall(X, Y, sw, out)
+        self._train_and_store(self._problem(X, Xk, Y, sw, scaling), ts, opt, y.ndim,
+                              check=lambda out: self._check_shortfall(X, Y, sw, out))
         return self
 
     def _check_shortfall(self, X, Y, sw, out):
-        """On small data, measure how far the fit stopped from the exact least-squares optimum (a diagnostic
-        only: an O(n·d²) solve of milliseconds) and warn, naming the cause, when it is more than
-        SHORTFALL_WARN in R² units. Skipped with a penalty, early stopping or an interruption."""
+        """On small data, measure how far the fit stopped from the exact optimum of its own objective (the
+        least-squares one, or with ``penalty`` the penalized one) and warn, naming the cause, when the excess
+        is worth the user's attention: more than ``SHORTFALL_REL`` of the optimum's MSE or ``SHORTFALL_WARN`` of
+        the variance of y, and more than ``tol`` allows. A diagnostic only: one pass for the residuals and the
+        gradient, and the (d + 1)² Gram matrix of the standardized columns, whose eigenvalues give the excess
+        of a quadratic (½ ∇ᵀH⁻¹∇) and the condition number; l1 penalties need coordinate descent on it."""
         n, d = X.shape
         k = Y.shape[1]
-        if self.penalty is not None or self.early_stopping or out.interrupted or self.tol is None \
-                or n * d * k > CHECK_EXACT_MAX_VALUES:
-            return
+        if self.early_stopping or out.interrupted or self.tol is None or n * d * k > CHECK_EXACT_MAX_VALUES:
+            return False
+        # one BLAS thread: small products, and the kernels' OpenMP threads may still be spinning (measured:
+        # 5,000 x 40 took 75-550 ms with all BLAS threads against 10-20 ms with one)
+        with _blas_controller().limit(limits=1, user_api="blas"):
+            return self._shortfall(X, Y, sw, out, n, d, k)
+
+    def _shortfall(self, X, Y, sw, out, n, d, k):
+        w = np.ones(n) if sw is None else sw
+        W = float(w.sum())
         A = X.toarray() if sp.issparse(X) else np.asarray(X, dtype=np.float64)
-        cols = A.std(axis=0)
-        A = (A - A.mean(axis=0)) / np.where(cols > 0, cols, 1.0) if self.fit_intercept else A
-        if self.fit_intercept:
-            A = np.hstack([A, np.ones((n, 1))])
-        r = np.sqrt(sw)[:, None] if sw is not None else np.ones((n, 1))
-        sol, _, _, sv = np.linalg.lstsq(r * A, r * Y, rcond=None)
-        total = float(r[:, 0] @ r[:, 0])
-        best = float(np.square(r * (A @ sol - Y)).sum()) / total
-        pred = self.predict(X).reshape(n, k)
-        got = float(np.square(r * (pred - Y)).sum()) / total
-        mean = (r[:, 0] ** 2 @ Y) / total
-        var = float(np.square(r * (Y - mean)).sum()) / total if self.fit_intercept else float(
-            np.square(r * Y).sum()) / total
-        if var > 0 and (got - best) / var > SHORTFALL_WARN:
-            cond = sv[0] / sv[-1] if sv.size and sv[-1] > 0 else np.inf
-            cause = (f"the standardized features are ill-conditioned (condition number {cond:.3g}), so progress "
-                     f"along their weakest directions is slow" if cond > 100 else
-                     "the progress per round fell below tol before the optimum")
-            warnings.warn(
-                f"Gradient descent stopped {(got - best) / var:.3g} (in R² units) short of the least-squares "
-                f"optimum after {self.n_iter_} epochs: {cause}. Raise max_iter and lower tol, or use a "
-                f"closed-form solver (sklearn.linear_model.LinearRegression).", ConvergenceWarning, stacklevel=3)
+        raw = self._raw_params(k, d)
+        R = A @ raw[:, :d].T + raw[:, d] - Y  # residuals (n, k), in the data's units
+        rbar = (w @ R) / W if self.fit_intercept else np.zeros(k)
+        mu = (w @ A) / W if self.fit_intercept else np.zeros(d)
+        Z = A - mu
+        s = np.sqrt(w @ np.square(Z) / W)
+        s[~(s > 0)] = 1.0
+        Z /= s
+        G = (Z * w[:, None]).T @ Z / W  # the standardized design's second moments
+        l1, l2 = self._penalty()
+        V = raw[:, :d] * s  # the weights in the standardized coordinates
+        grad = 2.0 * (Z * w[:, None]).T @ R / W + l2 * (V / np.square(s)).T  # (d, k): the smooth part's gradient
+        lam, Q = np.linalg.eigh(2.0 * G + l2 * np.diag(1.0 / np.square(s)))
+        keep = lam > max(lam[-1], 0.0) * d * np.finfo(np.float64).eps
+        got = float((w @ np.square(R)).sum()) / W + self._penalty_value(raw[:, :d])
+        if l1 > 0.0:
+            best = self._penalized_optimum(Z, Y, w, s, l1, l2)
+        else:
+            proj = Q[:, keep].T @ grad
+            best = got - 0.5 * float((np.square(proj) / lam[keep, None]).sum()) - float(np.square(rbar).sum())
+        mean = (w @ Y) / W if self.fit_intercept else np.zeros(k)
+        var = float((w @ np.square(Y - mean)).sum()) / W
+        excess = got - best
+        if not (var > 0 and excess > max(self.tol * var, min(SHORTFALL_REL * max(best, 0.0),
+                                                               SHORTFALL_WARN * var))):
+            return False
+        g = lam[keep] / 2.0 if l2 == 0.0 else np.linalg.eigvalsh(G)
+        cond = float(np.sqrt(g[-1] / g[g > g[-1] * d * np.finfo(np.float64).eps][0])) if g.size else np.inf
+        what = "least-squares" if self.penalty is None else "penalized"
+        capped = self.n_iter_ >= self.max_iter_ and not out.converged
+        cause = (f"training reached max_iter={self.max_iter_} epochs" if capped and self.max_iter != "auto" else
+                 f"the standardized features are ill-conditioned (condition number {cond:.3g}), so progress "
+                 f"along their weakest directions is slow" if cond > ILL_CONDITIONED else
+                 "the progress per round fell below tol before the optimum")
+        warnings.warn(
+            f"Gradient descent stopped {excess / max(best, 1e-300):.3g} (relative excess of the objective; "
+            f"{excess / var:.3g} of the variance of y) above the {what} optimum after {self.n_iter_} epochs: "
+            f"{cause}. {self._shortfall_fix(capped)}", ConvergenceWarning, stacklevel=6)
+        return True
+
+    def _shortfall_fix(self, capped):
+        """Advice that works when followed for this fit: more epochs when the user's max_iter cut it short;
+        else an exact solver (the data is small enough)."""
+        exact = {None: "LinearRegression", "l2": "Ridge", "l1": "Lasso", "elasticnet": "ElasticNet"}[self.penalty]
+        more = f"Raise max_iter (it is {self.max_iter}), or use" if capped and self.max_iter != "auto" else "Use"
+        return (f"{more} a closed-form or coordinate-descent solver, which this small data set allows: "
+                f"sklearn.linear_model.{exact}.")
+
+    def _penalty_value(self, coef):
+        l1, l2 = self._penalty()
+        return l1 * float(np.abs(coef).sum()) + 0.5 * l2 * float(np.square(coef).sum())
+
+    def _penalized_optimum(self, Z, Y, w, s, l1, l2):
+        """The optimum of the elastic-net objective on small data (scikit-learn's coordinate descent)."""
+        from sklearn.linear_model import ElasticNet
+
+        n, d = Z.shape
+        W = float(w.sum())
+        best = 0.0
+        Araw = Z * s  # the centred columns in the data's units: the penalty is on the raw weights
+        for j in range(Y.shape[1]):
+            y = Y[:, j]
+            # ours: Σw r²/W + l1‖c‖₁ + ½l2‖c‖² = 2·[Σw r²/(2W) + (l1/2)‖c‖₁ + (l2/4)‖c‖²] (scikit-learn's form)
+            a = (l1 + l2) / 2.0
+            model = ElasticNet(alpha=a, l1_ratio=l1 / (l1 + l2), fit_intercept=self.fit_intercept, tol=1e-12,
+                               max_iter=100_000, selection="cyclic")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                model.fit(Araw, y, sample_weight=w * (n / W))
+            r = Araw @ model.coef_ + model.intercept_ - y
+            best += float(w @ np.square(r)) / W + l1 * float(np.abs(model.coef_).sum()) \
+                + 0.5 * l2 * float(np.square(model.coef_).sum())
+        return best
 
     def _start_state(self, opt, scaling, warm, coef_init, intercept_init, k, d):
         """The training state fit starts from: the previous model (warm start; its optimizer state too when
@@ -360,9 +424,10 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         ts.theta[...] = raw if scaling is None else scaling.to_std(raw)
         return ts
 
-    def _train_and_store(self, problem, ts, opt, y_ndim):
+    def _train_and_store(self, problem, ts, opt, y_ndim, check=None):
         """fit's loop with its stopping rules (in memory or on dask blocks), then the fitted attributes and the
-        loop's warning. Returns the loop's Outcome."""
+        loop's warning; ``check(out)``, when given and the loop gave no warning, may warn instead of the
+        max_iter one (one warning, one cause). Returns the loop's Outcome."""
         rng = check_random_state(self.random_state)
         train_ids, eval_ids = self._split_batches(problem, rng)
         settings = self._settings(opt, self.average, problem.n)
@@ -382,7 +447,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             self.validation_scores_ = [1.0 - f / var if var > 0 else 0.0 for f in out.eval_losses]
             self.best_validation_score_ = max(self.validation_scores_, default=-np.inf)
         self._store(ts, problem.scaling, problem)
-        self._warn(out)
+        if out.warning or check is None or not check(out):
+            self._warn(out)
         return out
 
     def partial_fit(self, X, y, sample_weight=None):
@@ -539,6 +605,27 @@ def auto_batch_size(n, d, k, nnz_per_row):
     b = min(max(b, AUTO_MIN_BATCH), AUTO_MAX_BATCH)
     b = max(b, int(np.ceil(k * (d + 1) / max(nnz_per_row * k, 1.0))))
     return int(min(b, n))
+
+
+def wide_batch_size(b, n, d):
+    """Dense data: at least ``d / WIDE_ROWS`` rows per batch (a power of two, at most ``AUTO_MAX_BATCH``). A
+    batch of B standardized rows has curvature up to about (1 + sqrt(d / B))² where the data's is about 1, so
+    below that the step noise, not the curvature, sets how close a constant rate can get (see docs/design.md,
+    "Wide data")."""
+    floor = 1 << int(np.ceil(np.log2(max(d / WIDE_ROWS, 1.0))))
+    return int(min(max(b, min(floor, AUTO_MAX_BATCH)), n))
+
+
+_BLAS = []
+
+
+def _blas_controller():
+    """One threadpoolctl controller for the process (building one scans the loaded libraries)."""
+    if not _BLAS:
+        from threadpoolctl import ThreadpoolController
+
+        _BLAS.append(ThreadpoolController())
+    return _BLAS[0]
 
 
 def _callbacks(callbacks):
