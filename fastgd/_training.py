@@ -639,3 +639,75 @@ def train_epochs(X, y, optimizer, *, batch_size=32, epochs=10, shuffle=True, ran
     out = train(problem, ts, settings, np.random.default_rng(random_state), train_ids=ids, eval_ids=None,
                 epochs=epochs, stopping=False)
     return ts, out.losses
+
+
+def train_lbfgs(problem, ts, lbfgs, *, train_ids, steps, tol, n_iter_no_change=2):
+    """Full-batch L-BFGS (``fastgd.optimizers.LBFGS``, torch's algorithm) on ``ts.theta`` (updated in place):
+    up to ``steps`` calls of its ``step``, each evaluation of the objective and its gradient one pass of the
+    kernels over ``train_ids``. Works in the coordinates of ``ts.theta`` (standardized when ``problem.scaling``
+    is set, where the objective is in units of the variance of y). Stops when a step improves the objective
+    by less than ``tol`` (of the variance of y) ``n_iter_no_change`` times, or when the step ends on torch's
+    own tolerances. Keeps the best model seen (never one worse than the start). Returns an ``Outcome``
+    (``n_iter``: steps, ``losses``: the objective after each step)."""
+    if problem.l1 > 0.0:
+        raise ValueError("optimizer='lbfgs' needs a smooth objective: use penalty=None or 'l2' with it")
+    out = Outcome()
+    k, p = ts.theta.shape
+    d = p - 1
+    sc = problem.scaling
+    ys = np.ones(k) if sc is None else sc.y_scale
+    xs = np.ones(d) if sc is None else sc.x_scale
+    xm = np.zeros(d) if sc is None else sc.x_mean
+
+    Ys = np.ascontiguousarray(problem.Y / ys)  # residuals in units of each target's scale (O(n·k), not X)
+
+    def fg(x):
+        u = problem.raw(x.reshape(k, p)) / ys[:, None]
+        u = np.ascontiguousarray(u)
+        G, sse, W = problem.kern.batches_stats(problem.Xk, Ys, _sw(problem.sw), u, problem.batch_size, train_ids,
+                                               problem.n_threads)
+        gu = (2.0 / W) * np.asarray(G, dtype=np.float64).reshape(k, p)
+        gu[:, :d] += problem.l2 * u[:, :d]
+        grad = np.empty_like(gu)
+        grad[:, :d] = (gu[:, :d] - xm * gu[:, d:]) / xs
+        grad[:, d] = gu[:, d] if problem.fit_intercept else 0.0
+        return float(sse) / W + 0.5 * problem.l2 * float(np.square(u[:, :d]).sum()), grad.reshape(-1)
+
+    x = ts.theta.reshape(-1).copy()
+    start = ts.snapshot()
+    state = {}
+    f_ref = problem.target_variance(train_ids) if sc is None else float(k)  # the objective of the best constant
+    f_ref = f_ref if f_ref > 0 else 1.0
+    best_f, best_x = np.inf, x.copy()
+    prev = None
+    no_change = 0
+    for _ in range(steps):
+        before = (state.get("n_iter", 0), state.get("func_evals", 0))
+        x_in = x.copy()
+        f = lbfgs.step(fg, x, state)  # the objective at x_in
+        if f < best_f:
+            best_f, best_x = f, x_in
+        if not np.isfinite(f) or not np.all(np.isfinite(x)):
+            break
+        out.n_iter += 1
+        out.losses.append(float(f))
+        ts.scalars[0] += state["func_evals"] - before[1]
+        ran = state["n_iter"] - before[0]
+        evals = state["func_evals"] - before[1]
+        max_eval = lbfgs.max_eval if lbfgs.max_eval is not None else lbfgs.max_iter * 5 // 4
+        if prev is not None:
+            no_change = no_change + 1 if prev - f < tol * f_ref else 0
+        prev = f
+        if no_change >= n_iter_no_change or (ran < lbfgs.max_iter and evals < max_eval):
+            out.converged = True
+            break
+    f_end, _ = fg(x)
+    if np.isfinite(f_end) and np.all(np.isfinite(x)) and f_end <= best_f:
+        best_f, best_x = f_end, x
+    f_start = out.losses[0] if out.losses else fg(start[0].reshape(-1))[0]
+    if not best_f <= f_start:
+        ts.restore(start)
+    else:
+        ts.theta[...] = best_x.reshape(k, p)
+    out.best_eval = min(best_f, f_start)
+    return out

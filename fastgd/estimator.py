@@ -11,7 +11,7 @@ from sklearn.utils.validation import _check_sample_weight, check_array, check_is
 
 from . import _dask, _engine, _training
 from ._validation import Boolean, InstanceOf, Interval, Options, Predicate, check_all
-from .optimizers import get_optimizer
+from .optimizers import LBFGS, get_optimizer
 from .schedules import Constant, Schedule
 
 PENALTIES = {None: 0.0, "l2": 0.0, "l1": 1.0, "elasticnet": None}  # l1 share of alpha (None: l1_ratio)
@@ -28,6 +28,11 @@ AUTO_MAX_EPOCHS = 100_000  # ... up to this many
 CHECK_EXACT_MAX_VALUES = 250_000  # values: the solve makes a standardized copy (at most 2 MB)
 SHORTFALL_WARN = 1e-3  # ... more than this fraction of the variance of y above the optimum, or ...
 SHORTFALL_REL = 1e-2  # ... more than this fraction of the optimum's objective (the relative excess MSE)
+# such a shortfall under the default rate rule is finished by full-batch L-BFGS: at most FINISH_STEPS steps
+# (20 iterations each), until a step gains less than FINISH_TOL of the variance of y
+FINISH_STEPS = 50
+FINISH_TOL = 1e-9
+LBFGS_STEPS = 100  # max_iter="auto" with optimizer="lbfgs": steps of up to 20 iterations
 ILL_CONDITIONED = 100  # a condition number of the standardized design above this is named as the cause
 
 
@@ -69,20 +74,31 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         ``start_lr`` for standardized data (e.g. 0.01 for Adam and SGD) rather than torch's ``lr``; or an
         optimizer object carrying every hyperparameter, ``lr`` included, e.g. ``Adam(lr=0.01, amsgrad=True)``
         (reachable as ``optimizer__lr`` in ``set_params``/GridSearchCV, also when given by name).
+        ``"lbfgs"`` (or ``LBFGS(...)``): torch.optim.LBFGS, full-batch (each evaluation one pass over the
+        data; an epoch is one call of its ``step``, up to 20 iterations; ``max_iter="auto"`` allows 100): the
+        fastest to the exact optimum on small or ill-conditioned dense data; penalty None or "l2" only, no
+        ``partial_fit``, no dask.
     learning_rate : "adaptive", float or fastgd.schedules.Schedule, default="adaptive"
         ``"adaptive"``: start from the optimizer's ``lr``; when progress stalls and averaging cannot remove
-        the step noise (fewer than 100 updates per epoch), divide the rate by 5, down to 1e-4 of its start.
+        the step noise (fewer than 100 updates per epoch), or when the evaluated loss rises above its best
+        (step noise that averaging cannot remove), divide the rate by 5, down to 1e-4 of its start (after a
+        rise, training resumes from the best model).
         A float: that constant rate (overrides the optimizer's ``lr``). A schedule: evaluated at every update
         inside the kernel (its ``lr``, or else the optimizer's, is the base rate).
     batch_size : "auto", int or None, default="auto"
         Rows per update. "auto": about 256 updates per epoch, a power of two between 32 and 4096 (large data
-        then uses the parallel kernel on every core), and at least (d + 1) / (non-zeros per row) on sparse
-        data so the update of every coordinate never costs more than the batch's gradient. 1 is plain
+        then uses the parallel kernel on every core), at least d / 4 on dense data (wide data: smaller batches
+        are so noisy that no constant rate gets near the optimum), and at least (d + 1) / (non-zeros per row)
+        on sparse data so the update of every coordinate never costs more than the batch's gradient. 1 is plain
         stochastic gradient descent, None full-batch gradient descent. The size used is ``batch_size_``.
     max_iter : int or "auto", default="auto"
         Maximum number of epochs (passes over the data). "auto": 1000, or on small data enough epochs to
         visit 2,000,000 rows (at most 100,000 epochs): ill-conditioned small problems need many cheap epochs.
-        The number used is ``max_iter_``.
+        The number used is ``max_iter_``. On small dense data (n·d·k ≤ 250,000) with the default rate rule,
+        a named optimizer and no l1 penalty, "auto" is 1000: after the fit, its distance from the exact
+        optimum is measured, and a shortfall of more than 1 % of the optimum's objective (ill-conditioned data)
+        is finished by full-batch L-BFGS (``n_iter_`` then counts its steps too); what remains is warned about
+        with the measured condition number.
     tol : float or None, default=1e-6
         Improvement of the evaluated objective (with ``early_stopping``: of the validation R²), relative to
         the variance of y, that counts as progress. None: train exactly ``max_iter`` epochs (unless ``gtol``
@@ -226,10 +242,21 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
     # ------------------------------------------------------------------------------------------------------
     # validation
     def _check_params(self):
-        opt = get_optimizer(_named_optimizer(self.optimizer) if isinstance(self.optimizer, str) else self.optimizer)
+        opt = get_optimizer(_named_optimizer(self.optimizer) if isinstance(self.optimizer, str) else self.optimizer,
+                            full_batch=True)
         check_all(None, self.get_params(deep=False), self._parameter_constraints)
         if isinstance(self.learning_rate, Schedule):
             self.learning_rate.validate()
+        if isinstance(opt, LBFGS):
+            bad = [f"{name}={value!r}" for name, value, ok in (
+                ("penalty", self.penalty, self.penalty in (None, "l2")),
+                ("early_stopping", self.early_stopping, not self.early_stopping),
+                ("learning_rate", self.learning_rate, not isinstance(self.learning_rate, Schedule)))
+                if not ok]
+            if bad:
+                raise ValueError(f"optimizer='lbfgs' (full-batch, smooth objective) does not support {', '.join(bad)}; "
+                                 f"use penalty=None or 'l2', early_stopping=False and a constant learning_rate, or "
+                                 f"a mini-batch optimizer such as 'adam'")
         _engine.kernels(self.backend)  # a missing native extension is reported here, naming the fix
         return opt
 
@@ -281,19 +308,24 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         return _training.Problem(Xk, Y, sw, bs, kern, self.backend, _engine.resolve_n_threads(self.n_jobs),
                                  self.fit_intercept, l1, l2, scaling, batch_weight)
 
-    def _max_iter(self, n):
+    def _max_iter(self, n, values=None):
+        if self.max_iter == "auto" and self._lbfgs():
+            return LBFGS_STEPS
         if self.max_iter == "auto":
+            if values is not None and values <= CHECK_EXACT_MAX_VALUES and self._finishes_with_lbfgs() \
+                    and self.tol is not None and not self.early_stopping:
+                return 1000  # small data: L-BFGS finishes what the mini-batch epochs leave (see fit)
             return int(min(AUTO_MAX_EPOCHS, max(1000, -(-AUTO_ROW_VISITS // max(n, 1)))))
         return self.max_iter
 
-    def _settings(self, opt, average, n):
+    def _settings(self, opt, average, n, values=None):
         if isinstance(self.learning_rate, Schedule):
             lr, sched = self.learning_rate.pack(opt.lr)
         else:
             adaptive = isinstance(self.learning_rate, str)
             lr, sched = Constant().pack(opt.lr if adaptive else float(self.learning_rate))
         return _training.Settings(opt, lr, sched, adaptive=isinstance(self.learning_rate, str), average=average,
-                                  max_iter=self._max_iter(n), tol=self.tol, n_iter_no_change=self.n_iter_no_change,
+                                  max_iter=self._max_iter(n, values), tol=self.tol, n_iter_no_change=self.n_iter_no_change,
                                   gtol=self.gtol, shuffle=self.shuffle, verbose=self.verbose,
                                   penalized_eval=not self.early_stopping, callbacks=_callbacks(self.callbacks))
 
@@ -302,6 +334,9 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
     def fit(self, X, y, coef_init=None, intercept_init=None, sample_weight=None):
         """Train from zero (or ``coef_init``/``intercept_init``, or the previous fit with ``warm_start``)."""
         if _dask.is_dask(X) or _dask.is_dask(y) or _dask.is_dask(sample_weight):
+            if self._lbfgs():
+                raise ValueError("optimizer='lbfgs' trains in memory only; for a dask collection use a mini-batch "
+                                 "optimizer such as 'adam'")
             return _dask.fit(self, X, y, coef_init, intercept_init, sample_weight)
         opt = self._check_params()
         warm = self.warm_start and hasattr(self, "coef_")
@@ -315,11 +350,12 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         scaling = _training.Scaling.from_data(kern, Xk, Y, sw, self.fit_intercept,
                                                  _engine.resolve_n_threads(self.n_jobs)) if self.standardize else None
         ts = self._start_state(opt, scaling, warm, coef_init, intercept_init, k, d)
-        self._train_and_store(self._problem(X, Xk, Y, sw, scaling), ts, opt, y.ndim,
-                              check=lambda out: self._check_shortfall(X, Y, sw, out))
+        problem = self._problem(X, Xk, Y, sw, scaling)
+        self._train_and_store(problem, ts, opt, y.ndim,
+                              check=lambda out: self._check_shortfall(X, Y, sw, out, problem, ts))
         return self
 
-    def _check_shortfall(self, X, Y, sw, out):
+    def _check_shortfall(self, X, Y, sw, out, problem=None, ts=None):
         """On small data, measure how far the fit stopped from the exact optimum of its own objective (the
         least-squares one, or with ``penalty`` the penalized one) and warn, naming the cause, when the excess
         is worth the user's attention: more than ``SHORTFALL_REL`` of the optimum's MSE or ``SHORTFALL_WARN`` of
@@ -333,9 +369,34 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         # one BLAS thread: small products, and the kernels' OpenMP threads may still be spinning (measured:
         # 5,000 x 40 took 75-550 ms with all BLAS threads against 10-20 ms with one)
         with _blas_controller().limit(limits=1, user_api="blas"):
-            return self._shortfall(X, Y, sw, out, n, d, k)
+            short = self._shortfall(X, Y, sw, out, n, d, k)
+            if short is not None and problem is not None and self._finishes_with_lbfgs():
+                # the library's own rate fell short (ill-conditioned data): finish with full-batch L-BFGS from
+                # where the mini-batch fit stopped, then judge again
+                fin = _training.train_lbfgs(problem, ts, LBFGS(line_search_fn="strong_wolfe"),
+                                            train_ids=np.arange(problem.n_batches, dtype=np.int64),
+                                            steps=FINISH_STEPS, tol=min(self.tol, FINISH_TOL))
+                self._store(ts, problem.scaling, problem)
+                self.n_iter_ += fin.n_iter
+                short = self._shortfall(X, Y, sw, out, n, d, k)
+                if short is None:
+                    return True  # the optimum reached: no max_iter warning either
+        if short is None:
+            return False
+        warnings.warn(short, ConvergenceWarning, stacklevel=5)
+        return True
+
+    def _lbfgs(self):
+        return isinstance(self.optimizer, LBFGS) or self.optimizer == "lbfgs"
+
+    def _finishes_with_lbfgs(self):
+        """The default rate rule and epoch budget (not a rate, optimizer object or max_iter the user chose), and a
+        smooth objective."""
+        return (self.learning_rate == "adaptive" and isinstance(self.optimizer, str) and self.optimizer != "lbfgs"
+                and self.penalty in (None, "l2") and self.max_iter == "auto")
 
     def _shortfall(self, X, Y, sw, out, n, d, k):
+        """The warning to give (None: the fit is close enough to the optimum)."""
         w = np.ones(n) if sw is None else sw
         W = float(w.sum())
         A = X.toarray() if sp.issparse(X) else np.asarray(X, dtype=np.float64)
@@ -364,7 +425,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         excess = got - best
         if not (var > 0 and excess > max(self.tol * var, min(SHORTFALL_REL * max(best, 0.0),
                                                                SHORTFALL_WARN * var))):
-            return False
+            return None
         g = lam[keep] / 2.0 if l2 == 0.0 else np.linalg.eigvalsh(G)
         cond = float(np.sqrt(g[-1] / g[g > g[-1] * d * np.finfo(np.float64).eps][0])) if g.size else np.inf
         what = "least-squares" if self.penalty is None else "penalized"
@@ -373,11 +434,9 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                  f"the standardized features are ill-conditioned (condition number {cond:.3g}), so progress "
                  f"along their weakest directions is slow" if cond > ILL_CONDITIONED else
                  "the progress per round fell below tol before the optimum")
-        warnings.warn(
-            f"Gradient descent stopped {excess / max(best, 1e-300):.3g} (relative excess of the objective; "
-            f"{excess / var:.3g} of the variance of y) above the {what} optimum after {self.n_iter_} epochs: "
-            f"{cause}. {self._shortfall_fix(capped)}", ConvergenceWarning, stacklevel=6)
-        return True
+        return (f"Gradient descent stopped {excess / max(best, 1e-300):.3g} (relative excess of the objective; "
+                f"{excess / var:.3g} of the variance of y) above the {what} optimum after {self.n_iter_} epochs: "
+                f"{cause}. {self._shortfall_fix(capped)}")
 
     def _shortfall_fix(self, capped):
         """Advice that works when followed for this fit: more epochs when the user's max_iter cut it short;
@@ -430,12 +489,18 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         max_iter one (one warning, one cause). Returns the loop's Outcome."""
         rng = check_random_state(self.random_state)
         train_ids, eval_ids = self._split_batches(problem, rng)
-        settings = self._settings(opt, self.average, problem.n)
+        settings = self._settings(opt, self.average, problem.n,
+                                  None if check is None else problem.n * (ts.theta.size - ts.theta.shape[0]))
         self.max_iter_ = settings.max_iter
         try:
-            out = _training.train(problem, ts, settings, rng, train_ids=train_ids, eval_ids=eval_ids,
-                                  epochs=settings.max_iter, stopping=True,
-                                  keep_best=self.tol is not None or self.early_stopping)
+            if isinstance(opt, LBFGS):
+                out = _training.train_lbfgs(problem, ts, opt.set_params(lr=settings.lr), train_ids=train_ids,
+                                            steps=settings.max_iter, tol=self.tol or 0.0,
+                                            n_iter_no_change=self.n_iter_no_change)
+            else:
+                out = _training.train(problem, ts, settings, rng, train_ids=train_ids, eval_ids=eval_ids,
+                                      epochs=settings.max_iter, stopping=True,
+                                      keep_best=self.tol is not None or self.early_stopping)
         except _training.Diverged as exc:
             raise ValueError(str(exc)) from None
         self._rng = rng
@@ -462,6 +527,9 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             raise TypeError("partial_fit takes in-memory chunks (NumPy arrays, memmaps, SciPy CSR); for a dask "
                             "collection call fit (it trains where the blocks live) or pass its blocks one by one")
         opt = self._check_params()
+        if isinstance(opt, LBFGS):
+            raise ValueError("partial_fit trains one mini-batch epoch per call; optimizer='lbfgs' is full-batch: "
+                             "call fit, or use a mini-batch optimizer such as 'adam'")
         first = not hasattr(self, "coef_")
         X, Xk, y, sw = self._validate(X, y, sample_weight, reset=first)
         Y = _engine.targets_2d(y)
@@ -636,7 +704,7 @@ def _callbacks(callbacks):
 
 def _named_optimizer(name):
     """The registry object for an optimizer name, starting from the registry's ``start_lr``."""
-    opt = get_optimizer(name)
+    opt = get_optimizer(name, full_batch=True)
     return opt.set_params(lr=type(opt).start_lr)
 
 

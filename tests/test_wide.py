@@ -78,9 +78,11 @@ def _cancer():
 def test_ill_conditioned_shortfall_is_judged_in_relative_mse():
     """One column of a real dataset on the others: 1e-4 short in R² but 40 % more residual MSE than least
     squares; the warning names the measured condition number and a fix that works."""
+    from fastgd.optimizers import Adam
+
     X, y = _cancer()
     with pytest.warns(ConvergenceWarning, match=r"condition number \d+.*LinearRegression") as caught:
-        model = LinearRegressor(random_state=0).fit(X, y)
+        model = LinearRegressor(optimizer=Adam(lr=0.01), random_state=0).fit(X, y)  # no L-BFGS finish
     assert "learning_rate" not in str(caught[0].message)
     ratio = _mse(model, X, y) / _mse(LinearRegression().fit(X, y), X, y)
     assert ratio - 1 > 1e-2  # the shortfall the warning reports is real
@@ -90,10 +92,16 @@ def test_penalized_fit_is_checked_against_its_own_optimum():
     X, y = _cancer()
     alpha = 1e-3
     with pytest.warns(ConvergenceWarning, match="penalized optimum.*Ridge"):
-        model = LinearRegressor(penalty="l2", alpha=alpha, random_state=0).fit(X, y)
+        model = LinearRegressor(penalty="l2", alpha=alpha, learning_rate=0.01, random_state=0).fit(X, y)
     ridge = Ridge(alpha=len(y) * alpha / 2).fit(X, y)
     objective = lambda m: _mse(m, X, y) + alpha / 2 * float(np.square(m.coef_).sum())  # noqa: E731
     assert objective(model) > 1.01 * objective(ridge)
+    with pytest.warns(ConvergenceWarning, match="penalized optimum.*Lasso"):  # l1: no L-BFGS finish
+        LinearRegressor(penalty="l1", alpha=alpha, random_state=0).fit(X, y)
+    with warnings.catch_warnings():  # l2 under the default rate rule: finished by L-BFGS
+        warnings.simplefilter("error")
+        model = LinearRegressor(penalty="l2", alpha=alpha, random_state=0).fit(X, y)
+    assert objective(model) < 1.001 * objective(ridge)
 
 
 def test_no_shortfall_warning_at_the_optimum():
@@ -111,3 +119,67 @@ def test_max_iter_shortfall_advice_works_when_followed():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         LinearRegressor(max_iter=1000, random_state=0).fit(X, y)
+
+
+def test_small_ill_conditioned_default_fit_is_finished_by_lbfgs():
+    """The default rate rule fell 40 % short in MSE (and star98-like data 38 %); full-batch L-BFGS finishes."""
+    X, y = _cancer()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = LinearRegressor(random_state=0).fit(X, y)
+    assert model.max_iter_ == 1000
+    assert _mse(model, X, y) < 1.001 * _mse(LinearRegression().fit(X, y), X, y)
+
+
+def test_finisher_leaves_a_chosen_optimizer_object_alone():
+    from fastgd.optimizers import Adam
+
+    X, y = _cancer()
+    with pytest.warns(ConvergenceWarning, match="condition number"):
+        LinearRegressor(optimizer=Adam(lr=0.01), random_state=0).fit(X, y)
+
+
+@pytest.mark.parametrize("line_search_fn", [None, "strong_wolfe"])
+def test_lbfgs_reaches_the_optimum(line_search_fn):
+    from fastgd.optimizers import LBFGS
+
+    X, y = _cancer()
+    w = np.random.default_rng(0).uniform(0.5, 2, len(y))
+    for standardize, penalty in ((True, None), (True, "l2")):
+        model = LinearRegressor(optimizer=LBFGS(line_search_fn=line_search_fn), standardize=standardize,
+                                penalty=penalty, alpha=1e-3, max_iter=500, random_state=0).fit(X, y, sample_weight=w)
+        exact = (LinearRegression() if penalty is None else Ridge(alpha=w.sum() * 1e-3 / 2)).fit(X, y, sample_weight=w)
+        objective = lambda m: (np.average(np.square(m.predict(X) - y), weights=w)  # noqa: E731
+                               + (0 if penalty is None else 1e-3 / 2 * float(np.square(m.coef_).sum())))
+        assert objective(model) < objective(exact) * (1 + 1e-4), (standardize, penalty)
+
+
+def test_lbfgs_step_matches_torch_semantics_on_a_quadratic():
+    """torch.optim.LBFGS's first step is -g·min(1, 1/‖g‖₁)·lr; history makes a quadratic exact in d steps."""
+    from fastgd.optimizers import LBFGS
+
+    A = np.diag([1.0, 10.0, 100.0])
+    b = np.array([1.0, 1.0, 1.0])
+    fg = lambda x: (0.5 * x @ A @ x - b @ x, A @ x - b)  # noqa: E731
+    x = np.zeros(3)
+    LBFGS(max_iter=1).step(fg, x, {})
+    np.testing.assert_allclose(x, b / 3.0)  # g = -b, ‖g‖₁ = 3
+    x = np.zeros(3)
+    state = {}
+    LBFGS(line_search_fn="strong_wolfe", max_iter=50).step(fg, x, state)
+    np.testing.assert_allclose(x, np.linalg.solve(A, b), rtol=1e-5)
+    assert state["func_evals"] <= 50
+
+
+def test_lbfgs_without_standardization_is_torchs_on_raw_coordinates():
+    X, y = _gauss(500, 5)
+    model = LinearRegressor(optimizer="lbfgs", standardize=False).fit(X, y)
+    assert model.score(X, y) > LinearRegression().fit(X, y).score(X, y) - 1e-9
+
+
+def test_lbfgs_refuses_what_it_cannot_do():
+    X, y = _gauss(100, 3)
+    with pytest.raises(ValueError, match="penalty='l1'"):
+        LinearRegressor(optimizer="lbfgs", penalty="l1").fit(X, y)
+    with pytest.raises(ValueError, match="partial_fit"):
+        LinearRegressor(optimizer="lbfgs").partial_fit(X, y)
