@@ -370,9 +370,10 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         # 5,000 x 40 took 75-550 ms with all BLAS threads against 10-20 ms with one)
         with _blas_controller().limit(limits=1, user_api="blas"):
             short = self._shortfall(X, Y, sw, out, n, d, k)
-            if short is not None and problem is not None and self._finishes_with_lbfgs():
-                # the library's own rate fell short (ill-conditioned data): finish with full-batch L-BFGS from
-                # where the mini-batch fit stopped, then judge again
+            in_doubt = short is not None or (self.n_iter_ >= self.max_iter_ and not out.converged)
+            if in_doubt and problem is not None and self._finishes_with_lbfgs():
+                # the library's own rate fell short (ill-conditioned data) or ran out of its own epochs: finish
+                # with full-batch L-BFGS from where the mini-batch fit stopped, then judge again
                 fin = _training.train_lbfgs(problem, ts, LBFGS(line_search_fn="strong_wolfe"),
                                             train_ids=np.arange(problem.n_batches, dtype=np.int64),
                                             steps=FINISH_STEPS, tol=min(self.tol, FINISH_TOL))
