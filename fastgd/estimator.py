@@ -94,11 +94,11 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
     max_iter : int or "auto", default="auto"
         Maximum number of epochs (passes over the data). "auto": 1000, or on small data enough epochs to
         visit 2,000,000 rows (at most 100,000 epochs): ill-conditioned small problems need many cheap epochs.
-        The number used is ``max_iter_``. On small dense data (n·d·k ≤ 250,000) with the default rate rule,
-        a named optimizer and no l1 penalty, "auto" is 1000: after the fit, its distance from the exact
-        optimum is measured, and a shortfall of more than 1 % of the optimum's objective (ill-conditioned data)
-        is finished by full-batch L-BFGS (``n_iter_`` then counts its steps too); what remains is warned about
-        with the measured condition number.
+        The number used is ``max_iter_``. On small dense data (n·d·k ≤ 250,000; not CSR) with the default
+        rate rule, a named optimizer and no l1 penalty, "auto" is 1000: after the fit, its distance from the
+        exact optimum is measured, and a fit short by more than 1 % of the optimum's objective
+        (ill-conditioned data) or out of epochs is finished by full-batch L-BFGS (``n_iter_`` then counts
+        its steps too); what remains is warned about with the measured condition number.
     tol : float or None, default=1e-6
         Improvement of the evaluated objective (with ``early_stopping``: of the validation R²), relative to
         the variance of y, that counts as progress. None: train exactly ``max_iter`` epochs (unless ``gtol``
@@ -371,7 +371,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         with _blas_controller().limit(limits=1, user_api="blas"):
             short = self._shortfall(X, Y, sw, out, n, d, k)
             in_doubt = short is not None or (self.n_iter_ >= self.max_iter_ and not out.converged)
-            if in_doubt and problem is not None and self._finishes_with_lbfgs():
+            if in_doubt and problem is not None and not sp.issparse(X) and self._finishes_with_lbfgs():
                 # the library's own rate fell short (ill-conditioned data) or ran out of its own epochs: finish
                 # with full-batch L-BFGS from where the mini-batch fit stopped, then judge again
                 fin = _training.train_lbfgs(problem, ts, LBFGS(line_search_fn="strong_wolfe"),
@@ -491,7 +491,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         rng = check_random_state(self.random_state)
         train_ids, eval_ids = self._split_batches(problem, rng)
         settings = self._settings(opt, self.average, problem.n,
-                                  None if check is None else problem.n * (ts.theta.size - ts.theta.shape[0]))
+                                  None if check is None or isinstance(problem.Xk, tuple)
+                                  else problem.n * (ts.theta.size - ts.theta.shape[0]))
         self.max_iter_ = settings.max_iter
         try:
             if isinstance(opt, LBFGS):

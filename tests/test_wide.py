@@ -183,3 +183,13 @@ def test_lbfgs_refuses_what_it_cannot_do():
         LinearRegressor(optimizer="lbfgs", penalty="l1").fit(X, y)
     with pytest.raises(ValueError, match="partial_fit"):
         LinearRegressor(optimizer="lbfgs").partial_fit(X, y)
+
+
+def test_csr_input_is_not_finished_by_lbfgs():
+    """CSR keeps its own defaults: no L-BFGS finish, no 1000-epoch budget; the shortfall is still reported."""
+    sp = pytest.importorskip("scipy.sparse")
+    X, y = _cancer()
+    model = LinearRegressor(random_state=0)
+    with pytest.warns(ConvergenceWarning, match="condition number"):
+        model.fit(sp.csr_matrix(X), y)
+    assert model.max_iter_ > 1000
