@@ -193,3 +193,16 @@ def test_csr_input_is_not_finished_by_lbfgs():
     with pytest.warns(ConvergenceWarning, match="condition number"):
         model.fit(sp.csr_matrix(X), y)
     assert model.max_iter_ > 1000
+
+
+def test_noisy_wide_fit_beyond_the_exact_check_is_finished():
+    """Above the exact check's size, averaged steps plateau at an excess of about loss·(d + 1)/n: with R² 0.8
+    and d/n = 0.1 that is far above tol, and the plateau is not the optimum; L-BFGS passes finish it."""
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((2500, 250))
+    y = X @ rng.standard_normal(250) + 8.0 * rng.standard_normal(2500)
+    best = LinearRegression().fit(X, y).score(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = LinearRegressor(random_state=0).fit(X, y)
+    assert model.score(X, y) > best - 1e-6
