@@ -1,4 +1,4 @@
-"""Sparse, high-dimensional data (issue 10, item 9): CSR with d = 2**20 and 50 non-zeros per row.
+"""Sparse, high-dimensional data: CSR with d = 2**20 and 50 non-zeros per row.
 
 Per-epoch time of the defaults (batch_size="auto") and peak RSS growth of a fit, next to SGDRegressor's epoch
 on the same data, measured in one run.

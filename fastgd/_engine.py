@@ -185,7 +185,9 @@ def run_epoch(X, Y, ts, optimizer_code, hp, batch_size, order, *, sw=None, sched
     pen = np.array([l1, l2, batch_weight], dtype=np.float64)
     if _config.sequential_only():  # forked child: no parallel region may open (see fastgd._config)
         n_threads, path = 1, K.PATH_SEQUENTIAL
-    with numba_threads(n_threads):
+    # Numba's team no larger than the epoch's workers (a thread without a task would only wait in the region)
+    team = max(1, K.epoch_threads(batch_size, K.shape(X)[1], Y.shape[1], n_threads, path))
+    with numba_threads(team):
         loss_sum, weight_sum, finite = kernels(backend).epoch(
             X, Y, sw, ts.theta, ts.state, ts.scalars, optimizer_code, hp, sched, pen, fit_intercept,
             batch_size, order, n_threads, path, EMPTY if stdz is None else stdz, EMPTY if avg is None else avg)

@@ -39,6 +39,20 @@ def fetch_add(typingctx, arr, idx, val):
 
 
 @intrinsic
+def fetch_max(typingctx, arr, idx, val):
+    """``old = arr[idx]; arr[idx] = max(old, val); return old``, atomically (seq_cst)."""
+    if not (isinstance(arr, types.Array) and arr.dtype == types.int64):
+        return None
+
+    def codegen(context, builder, sig, args):
+        ptr = _item_pointer(context, builder, sig, args)
+        v = context.cast(builder, args[2], sig.args[2], types.int64)
+        return builder.atomic_rmw("max", ptr, v, "seq_cst")
+
+    return types.int64(arr, idx, val), codegen
+
+
+@intrinsic
 def load_acquire(typingctx, arr, idx):
     """``arr[idx]`` read with acquire ordering."""
     if not (isinstance(arr, types.Array) and arr.dtype == types.int64):
@@ -187,6 +201,11 @@ if _numba_config.DISABLE_JIT:
     def fetch_add(arr, idx, val):  # noqa: F811
         old = int(arr[idx])
         arr[idx] = old + val
+        return old
+
+    def fetch_max(arr, idx, val):  # noqa: F811
+        old = int(arr[idx])
+        arr[idx] = max(old, val)
         return old
 
     def load_acquire(arr, idx):  # noqa: F811

@@ -26,8 +26,9 @@ plus ``pen[1] * w`` from the l2 penalty (½·pen[1]·‖w‖²) and a proximal s
 
 Parallel reduction: a batch is cut into fixed-size row chunks (the size depends on the batch size and the
 number of coordinates only, never on the thread count; see CHUNK_BUDGET_BYTES); each chunk accumulates into its own padded buffer; the buffers are then summed
-in chunk order. The sequential path runs the same chunks in the same order through one buffer, so both
-paths and any thread count give bit-identical results. The parallel path runs one parallel region per
+by a fixed pairwise tree over the chunk indices (dense X; see _tree_within) or in chunk order (CSR). The
+sequential path runs the same chunks and the same sum, so both paths and any thread count give bit-identical
+results. The parallel path runs one parallel region per
 epoch, not per batch (a region costs ~4-5 us to launch): workers claim tasks (one contiguous run of a batch's
 chunks each) from atomic counters and the worker that finishes a batch's last task reduces and updates (see
 ``_epoch_team``).
@@ -120,6 +121,37 @@ PREFETCH_BYTES = 2048  # how far ahead of the current row X is prefetched, into 
 # (Zen 3) dev machine, parallel / sequential epoch time: d = 10: B = 256 0.95, B = 512 0.82; d = 100:
 # B = 128 0.70, B = 256 0.66; d = 1000: B = 128 0.60. Batches of <= 64 rows are one chunk: sequential.
 PAR_MIN_WORK = 5_000
+# ... and it runs with at most one thread per PAR_MIN_WORK // 2 multiply-adds of a batch and one per chunk: a
+# thread without a task of its own only contends for the counters (see epoch_threads).
+PAR_WORK_PER_THREAD = PAR_MIN_WORK // 2
+# The other parallel entry points (predict, column statistics, batch statistics) start a thread only per this
+# many multiply-adds: below it, launching the region (~5 us) costs more than the work it shares.
+REGION_MIN_WORK = 32_768
+
+
+@jit()
+def epoch_threads(batch_size, d, k, n_threads, path):
+    """Threads the parallel epoch runs with for batches of ``batch_size`` rows (``d`` features, ``k``
+    outputs), or 0 for the sequential path (a batch of one chunk always takes it).
+
+    PATH_PARALLEL: one per chunk at most. PATH_AUTO: also at most one per PAR_WORK_PER_THREAD multiply-adds,
+    and sequential below two. The chunks (and so the results) never depend on the answer: it only decides
+    how many threads share them.
+    """
+    ch = chunk_rows(batch_size, k * (d + 1))
+    nch = (batch_size + ch - 1) // ch
+    if nch <= 1 or path == PATH_SEQUENTIAL:
+        return 0
+    if path == PATH_PARALLEL:
+        return min(max(n_threads, 1), nch)
+    t = min(n_threads, nch, batch_size * d * k // PAR_WORK_PER_THREAD)
+    return t if t >= 2 else 0
+
+
+def region_threads(n_threads, tasks, work):
+    """Threads a parallel region of ``tasks`` independent pieces holding ``work`` multiply-adds in all is
+    worth starting with: at most one per piece and one per REGION_MIN_WORK; 1 means open no region."""
+    return max(1, min(n_threads, tasks, work // REGION_MIN_WORK))
 
 
 @jit()
@@ -458,7 +490,8 @@ def predict(X, theta, n_threads=None):
     ``n_threads``: None follows the ``n_jobs=None`` rule (fastgd._config.effective_n_threads); 1, or a
     child forked after threads had run, takes a path that opens no parallel region.
     """
-    n_threads = _threads(n_threads)
+    n = shape(X)[0]
+    n_threads = region_threads(_threads(n_threads), -(-n // 1024), _work(X, n, theta.shape[0]))
     if n_threads == 1:
         return _predict_sequential(X, theta)
     return _in_team(_predict_parallel, n_threads, X, theta)
@@ -473,6 +506,86 @@ def _sum_chunks(part, nch, G):
     for c in range(nch):  # fixed summation order
         for q in range(m):
             G[q] += part[c, q]
+
+
+def _itemsize(X):
+    """Bytes per value of X (body: plain Python)."""
+    return X[0].itemsize if isinstance(X, tuple) else X.itemsize
+
+
+@overload(_itemsize, jit_options=OVERLOAD_FLAGS)
+def _itemsize_impl(X):
+    if _is_csr(X):
+        return lambda X: X[0].itemsize
+    return lambda X: X.itemsize
+
+
+def _tree_order(X):
+    """Whether the epoch sums X's chunk buffers with the pairwise tree (dense X) or in chunk order (CSR: its
+    sequential path keeps one buffer; with many features a buffer is large). Body: plain Python."""
+    return not isinstance(X, tuple)
+
+
+@overload(_tree_order, jit_options=OVERLOAD_FLAGS)
+def _tree_order_impl(X):
+    if _is_csr(X):
+        return lambda X: False
+    return lambda X: True
+
+
+def _prefetch_line(X, i, c):
+    """Prefetch the cache line of X[i, c] into L2 (dense X; nothing for CSR). Body: plain Python, a no-op."""
+
+
+@overload(_prefetch_line, jit_options=OVERLOAD_FLAGS)
+def _prefetch_line_impl(X, i, c):
+    if _is_csr(X):
+        return lambda X, i, c: None
+    return lambda X, i, c: intr.prefetch_row(X, i, c)
+
+
+@jit()
+def _add_node(part, a, b, m):
+    for q in range(m + 1):
+        part[a, q] += part[b, q]
+
+
+@jit()
+def _tree_within(part, lo, hi, nch, m):
+    """The dense epoch's pairwise sum tree over a batch's chunk buffers (node (half, a), a a multiple of
+    2 * half: chunks [a, a + 2 * half), its sum kept in buffer a, its right child a + half added into it in
+    place): the nodes inside the run of chunks [lo, hi). A task adds those of its own run, the batch's last task
+    the ones across runs (_tree_across): the total (buffer 0) has the same bits for any split into tasks, and
+    the finisher reads about one partial per task instead of every chunk's buffer (as the native kernel)."""
+    half = 1
+    while half < nch:
+        step = 2 * half
+        a = (lo + step - 1) // step * step
+        while a < nch and min(a + step, nch) <= hi:
+            if a + half < nch:
+                _add_node(part, a, a + half, m)
+            a += step
+        half = step
+
+
+@jit()
+def _task_of(c, nch, ntb):
+    """The task of chunk c when nch chunks are split into ntb runs [nch * j // ntb, nch * (j + 1) // ntb)."""
+    return ((c + 1) * ntb + nch - 1) // nch - 1
+
+
+@jit()
+def _tree_across(part, nch, ntb, m):
+    """The nodes of the sum tree that span several tasks' runs (see _tree_within), bottom-up."""
+    half = 1
+    while half < nch:
+        step = 2 * half
+        a = 0
+        while a + half < nch:
+            if _task_of(a, nch, ntb) != _task_of(min(a + step, nch) - 1, nch, ntb):
+                _add_node(part, a, a + half, m)
+            a += step
+        half = step
 
 
 @jit(parallel=True)
@@ -612,79 +725,108 @@ def _finish_batch(G, W, th, raw, state, scalars, code, hp, sched, pen, fit_inter
 # it waits for is published: with more threads than cores (two processes with n_jobs=2 on 2 cores) spinning
 # (or sched_yield, which keeps the thread runnable) burns the core a descheduled worker needs.
 SPINS_BEFORE_SLEEP = 2000
+# The team's counters, one cache line apart (a completion must not invalidate the line every waiting worker
+# polls): published batch, tasks done, sleepers (slots of ``sync``); each task's claim flag has a line too.
+SYNC_STRIDE = 8
+S_PUB, S_DONE, S_SLEEP = 0, SYNC_STRIDE, 2 * SYNC_STRIDE
+
+
+@jit()
+def _claim(slots, w, ntb, key):
+    """Claim a task of the published batch (``key``: its index + 1): worker w's own task w first (its own
+    cache line: no contention when every worker is running), else the first unclaimed one after it (a worker
+    the OS descheduled delays nobody: the running ones take its task). Slot j holds the last key task j was
+    claimed for; returns the task's index in the batch, or -1 when all ``ntb`` are taken."""
+    for s in range(ntb):
+        j = (w + s) % ntb
+        q = j * SYNC_STRIDE
+        if intr.load_acquire(slots, q) < key and intr.fetch_max(slots, q, key) < key:
+            return j
+    return -1
 
 
 @jit(parallel=True)
 def _epoch_team(X, Y, sw, theta, raw, state, scalars, code, hp, lr_sched, pen, fit_intercept, batch_size, order,
-                n_workers, ch, part, G, eta, task_start, sync, acc, stdz, avg):
-    """The parallel epoch (``lr_sched``: the schedule; Numba reserves the name ``sched`` in prange code): one parallel region for the whole epoch instead of one per batch.
+                n_workers, ch, part, G, eta, task_start, sync, slots, acc, stdz, avg):
+    """The parallel epoch (``lr_sched``: the schedule; Numba reserves the name ``sched`` in prange code): one
+    parallel region for the whole epoch instead of one per batch.
 
     Each batch is split into one task per worker (a contiguous run of its chunks; fewer tasks when the batch
-    has fewer chunks), numbered in visiting order (batch bi owns tasks [task_start[bi], task_start[bi + 1])).
-    Workers claim task numbers from an atomic counter (sync[1]), only
-    while the published batch (sync[0]) has unclaimed tasks (else they wait holding none); a worker holding a
-    task of a batch that is not yet published (a rare race for a batch's last task) waits for it.
-    Completed tasks are counted in sync[2]; the worker that completes a batch's last task sums the chunk
-    buffers in chunk order, applies the update, and publishes the next batch (an atomic increment of
-    sync[0]), waking the workers that sleep waiting for it (sync[3] counts them; a waiting worker spins
-    SPINS_BEFORE_SLEEP times, then sleeps on a futex, at most 1 ms at a time). A waiting worker only ever
-    waits for tasks that running workers hold, and a worker alone does all tasks itself, so the protocol
-    cannot deadlock whatever number of threads actually runs. Which worker computes a
-    chunk never changes the chunk's value, so results are bit-identical to the sequential path.
+    has fewer chunks); batch bi's tasks are counted in [task_start[bi], task_start[bi + 1]). Workers claim tasks
+    of the published batch (sync[S_PUB]) only (_claim: its own task first, then any unclaimed one); a worker
+    that finds them all taken waits for the next batch holding none. Completed tasks are counted in
+    sync[S_DONE]; the worker that completes a batch's last task finishes the sum of the chunk buffers
+    (_tree_across, or in chunk order for CSR), applies the update, and publishes the next batch (an atomic
+    increment of sync[S_PUB]), waking the workers that sleep waiting for it (sync[S_SLEEP] counts them; a
+    waiting worker spins SPINS_BEFORE_SLEEP times, then sleeps on a futex, at most 1 ms at a time). A waiting
+    worker only ever waits for tasks that running workers hold, and a worker alone does all tasks itself, so
+    the protocol cannot deadlock whatever number of threads actually runs. Which worker computes a chunk never
+    changes the chunk's value, nor the sum, so results are bit-identical to the sequential path.
     """
     n, d = shape(X)
     k = Y.shape[1]
     th = theta.reshape(k * (d + 1))
+    m = k * (d + 1)
     nb = order.shape[0]
-    total = task_start[nb]
+    tree = _tree_order(X)
+    line = 8 if tree and _itemsize(X) == 8 else 16  # elements per cache line (dense X)
     for w in prange(n_workers):
-        while True:
-            # claim only while the published batch has unclaimed tasks: a worker that finds them all taken
-            # waits for the next batch holding none, so if the OS deschedules it (a busy host) the running
-            # workers take all of the next batch. (Two workers may both pass this check for the last task;
-            # the loser then holds a task of the next batch and waits for it below, as every worker did.)
-            spins = 0
-            bi = intr.load_acquire(sync, 0)
-            while bi < nb and intr.load_acquire(sync, 1) >= task_start[bi + 1]:
-                spins += 1
-                if spins < SPINS_BEFORE_SLEEP:
-                    intr.spin_pause()
-                else:
-                    intr.fetch_add(sync, 3, 1)
-                    if intr.fetch_add(sync, 0, 0) == bi:
-                        intr.futex_wait(sync, 0, bi)
-                    intr.fetch_add(sync, 3, -1)
-                bi = intr.load_acquire(sync, 0)
-            tid = intr.fetch_add(sync, 1, 1)
-            if tid >= total:
-                break
-            spins = 0
-            bi = intr.load_acquire(sync, 0)
-            while task_start[bi + 1] <= tid:  # my task belongs to a batch not yet published
-                spins += 1
-                if spins < SPINS_BEFORE_SLEEP:
-                    intr.spin_pause()
-                else:  # sleep until the publisher wakes us (sync[3]: sleepers; seq_cst RMWs on both sides)
-                    intr.fetch_add(sync, 3, 1)
-                    if intr.fetch_add(sync, 0, 0) == bi:
-                        intr.futex_wait(sync, 0, bi)
-                    intr.fetch_add(sync, 3, -1)
-                bi = intr.load_acquire(sync, 0)
+        bi = intr.load_acquire(sync, S_PUB)
+        while bi < nb:
+            ntb = task_start[bi + 1] - task_start[bi]
+            j = _claim(slots, w, ntb, bi + 1)
+            if j < 0:  # all of batch bi is taken: wait for bi + 1 holding no task
+                # meanwhile prefetch my own share of batch bi + 1 into L2, one cache line per turn (as the
+                # native kernel; which rows a task covers never depends on the parameters)
+                pf = pf_end = pc = 0
+                if tree and bi + 1 < nb and w < task_start[bi + 2] - task_start[bi + 1]:
+                    ntn = task_start[bi + 2] - task_start[bi + 1]
+                    s1 = order[bi + 1] * batch_size
+                    n1 = (min(s1 + batch_size, n) - s1 + ch - 1) // ch
+                    pf = s1 + (n1 * w // ntn) * ch
+                    pf_end = min(s1 + (n1 * (w + 1) // ntn) * ch, n)
+                spins = 0
+                while intr.load_acquire(sync, S_PUB) == bi:
+                    if pf < pf_end:
+                        _prefetch_line(X, pf, pc)
+                        pc += line
+                        if pc >= d:
+                            pc = 0
+                            pf += 1
+                        continue
+                    spins += 1
+                    if spins < SPINS_BEFORE_SLEEP:
+                        intr.spin_pause()
+                    else:  # sleep until the publisher wakes us (sync[S_SLEEP]: sleepers; seq_cst RMWs on both sides)
+                        intr.fetch_add(sync, S_SLEEP, 1)
+                        if intr.fetch_add(sync, S_PUB, 0) == bi:
+                            intr.futex_wait(sync, S_PUB, bi)
+                        intr.fetch_add(sync, S_SLEEP, -1)
+                bi = intr.load_acquire(sync, S_PUB)
+                continue
             start = order[bi] * batch_size
             stop = min(start + batch_size, n)
             nch = (stop - start + ch - 1) // ch
-            j = tid - task_start[bi]
-            ntb = task_start[bi + 1] - task_start[bi]
             c0 = nch * j // ntb  # task j: a contiguous run of chunks
-            _run_grad(X, Y, sw, raw, start + c0 * ch, min(start + (nch * (j + 1) // ntb) * ch, stop), ch, part, c0)
-            if intr.fetch_add(sync, 2, 1) + 1 == task_start[bi + 1]:
-                # the batch's last task is done: reduce in chunk order, update, publish the next batch
-                _sum_chunks(part, nch, G)
+            c1 = nch * (j + 1) // ntb
+            _run_grad(X, Y, sw, raw, start + c0 * ch, min(start + c1 * ch, stop), ch, part, c0)
+            if tree:  # the sum tree's nodes inside my run
+                _tree_within(part, c0, c1, nch, m)
+            if intr.fetch_add(sync, S_DONE, 1) + 1 == task_start[bi + 1]:
+                # the batch's last task is done: reduce (the tree's nodes across runs, or in chunk order),
+                # update, publish the next batch
+                if tree:
+                    _tree_across(part, nch, ntb, m)
+                    for q in range(m + 1):
+                        G[q] = part[0, q]
+                else:
+                    _sum_chunks(part, nch, G)
                 _finish_batch(G, _batch_weight(sw, start, stop), th, raw, state, scalars, code, hp, lr_sched, pen,
                               fit_intercept, eta, k, d, acc, stdz, avg)
-                intr.fetch_add(sync, 0, 1)  # publish batch bi + 1 (seq_cst), then wake sleepers if any
-                if intr.fetch_add(sync, 3, 0) > 0:
-                    intr.futex_wake(sync, 0)
+                intr.fetch_add(sync, S_PUB, 1)  # publish batch bi + 1 (seq_cst), then wake sleepers if any
+                if intr.fetch_add(sync, S_SLEEP, 0) > 0:
+                    intr.futex_wake(sync, S_PUB)
+            bi = intr.load_acquire(sync, S_PUB)
 
 
 @jit()
@@ -708,9 +850,10 @@ def epoch(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept, 
     P = k * (d + 1)
     ch = chunk_rows(batch_size, P)
     nch_max = (batch_size + ch - 1) // ch
-    use_par = nch_max > 1 and (path == PATH_PARALLEL or (
-        path == PATH_AUTO and n_threads > 1 and batch_size * d * k >= PAR_MIN_WORK))
-    part = np.empty((nch_max if use_par else 1, _stride(P)))
+    workers = epoch_threads(batch_size, d, k, n_threads, path)
+    use_par = workers > 0
+    tree = _tree_order(X)
+    part = np.empty((nch_max if use_par or tree else 1, _stride(P)))
     G = np.empty(P + 1)
     th = theta.reshape(P)
     eta = np.empty(P if pen[0] > 0.0 else 0)
@@ -728,15 +871,23 @@ def epoch(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept, 
             # shares stream X better than interleaved chunks, and cost one claim per worker per batch)
             start = order[bi] * batch_size
             rows = min(start + batch_size, n) - start
-            task_start[bi + 1] = task_start[bi] + min((rows + ch - 1) // ch, max(n_threads, 1))
-        sync = np.zeros(4, dtype=np.int64)
+            task_start[bi + 1] = task_start[bi] + min((rows + ch - 1) // ch, workers)
+        sync = np.zeros(3 * SYNC_STRIDE, dtype=np.int64)
+        slots = np.zeros(workers * SYNC_STRIDE, dtype=np.int64)
         _epoch_team(X, Y, sw, theta, raw, state, scalars, code, hp, sched, pen, fit_intercept, batch_size, order,
-                    max(n_threads, 1), ch, part, G, eta, task_start, sync, acc, stdz, avg)
+                    workers, ch, part, G, eta, task_start, sync, slots, acc, stdz, avg)
     else:
         for bi in range(nb):
             start = order[bi] * batch_size
             stop = min(start + batch_size, n)
-            _batch_grad_sequential(X, Y, sw, raw, start, stop, ch, part, G)
+            if tree:  # the same chunks and the same sum tree as the parallel path, as one run
+                nch = (stop - start + ch - 1) // ch
+                _run_grad(X, Y, sw, raw, start, stop, ch, part, 0)
+                _tree_within(part, 0, nch, nch, P)
+                for q in range(P + 1):
+                    G[q] = part[0, q]
+            else:
+                _batch_grad_sequential(X, Y, sw, raw, start, stop, ch, part, G)
             _finish_batch(G, _batch_weight(sw, start, stop), th, raw, state, scalars, code, hp, sched, pen,
                           fit_intercept, eta, k, d, acc, stdz, avg)
     finite = True
@@ -817,10 +968,21 @@ def batches_stats(X, Y, sw, theta, batch_size, batch_ids, n_threads=None):
     summed into its own buffer, and the groups are added in order: deterministic for any thread count.
     ``n_threads`` as in :func:`predict`.
     """
-    n_threads = _threads(n_threads)
+    n, d = shape(X)
+    nb = len(batch_ids)
+    per = max(1, -(-nb // max_chunks(Y.shape[1] * (d + 1))))  # the groups of _stats_layout
+    n_threads = region_threads(_threads(n_threads), -(-nb // per), _work(X, min(nb * batch_size, n), Y.shape[1]))
     if n_threads == 1:
         return _batches_stats_sequential(X, Y, sw, theta, batch_size, batch_ids)
     return _in_team(_batches_stats_parallel, n_threads, X, Y, sw, theta, batch_size, batch_ids)
+
+
+def _work(X, rows, k):
+    """Multiply-adds of ``rows`` rows of X for ``k`` outputs (CSR: at X's mean number of values per row)."""
+    n, d = shape(X)
+    if isinstance(X, tuple):
+        d = -(-len(X[0]) // max(n, 1))
+    return rows * max(d, 1) * max(k, 1)
 
 
 @jit(parallel=True)
@@ -841,7 +1003,50 @@ def read_floor(X):
     return sums.sum()
 
 
-STATS_ROWS = 4096  # rows per chunk of column_stats (more chunks only above STATS_ROWS * MAX_CHUNKS rows)
+# Chunks of column_stats: about STATS_CHUNK_BYTES of float64 rows each, so that a chunk's second pass (the centred
+# squares) reads it from the core's L2 cache instead of memory again; at most STATS_BUDGET_BYTES of per-chunk
+# statistics (and at most MAX_CHUNKS chunks when even that many would exceed it), larger chunks above.
+@jit(parallel=True)
+def _sum_parallel(X):
+    n = X.shape[0]
+    nch = (n + 4095) // 4096
+    sums = np.zeros(nch)
+    for c in prange(nch):
+        s = 0.0
+        for i in range(c * 4096, min(c * 4096 + 4096, n)):
+            for j in range(X.shape[1]):
+                s += X[i, j]
+        sums[c] = s
+    return sums.sum()
+
+
+@jit()
+def _sum_sequential(X):
+    s = 0.0
+    for i in range(X.shape[0]):
+        for j in range(X.shape[1]):
+            s += X[i, j]
+    return s
+
+
+def all_finite(X, n_threads=None):
+    """False when the 2-D array X holds a NaN or an infinity (or its sum overflows: then check exactly),
+    from one read of X with all threads (scikit-learn's check sums X on one thread)."""
+    n = X.shape[0]
+    nt = region_threads(_threads(n_threads), -(-n // 4096), n * max(X.shape[1], 1))
+    s = _sum_sequential(X) if nt == 1 else _in_team(_sum_parallel, nt, X)
+    return math.isfinite(s)
+
+
+STATS_CHUNK_BYTES = 512 << 10
+STATS_BUDGET_BYTES = 8 << 20
+
+
+@jit()
+def stats_rows(n, d):
+    """Rows per chunk of the dense column statistics of n x d data (a function of the shape only)."""
+    most = max(MAX_CHUNKS, STATS_BUDGET_BYTES // (16 * max(d, 1)))
+    return max(STATS_CHUNK_BYTES // (8 * max(d, 1)), (n + most - 1) // most, 1)
 
 
 def column_stats(X, sw, n_threads=None):
@@ -853,6 +1058,10 @@ def column_stats(X, sw, n_threads=None):
     ``n_threads`` as in :func:`predict` (a forked child opens no parallel region).
     """
     nt = _threads(n_threads)
+    if not isinstance(X, tuple):
+        n = X.shape[0]
+        rows = stats_rows(n, X.shape[1])  # the chunks of _stats_chunks
+        nt = region_threads(nt, -(-n // rows), _work(X, n, 1))
     if isinstance(X, tuple):
         mean, m2, total = _csr_stats(X, sw)
     elif nt == 1:
@@ -886,7 +1095,7 @@ def _dense_stats_sequential(X, sw):
 @jit()
 def _stats_chunks(n, d):
     """Rows per chunk, number of chunks, and the per-chunk (mean, centred sum of squares, weight) buffers."""
-    rows = max(STATS_ROWS, (n + MAX_CHUNKS - 1) // MAX_CHUNKS)
+    rows = stats_rows(n, d)
     nch = (n + rows - 1) // rows
     return rows, nch, np.zeros((nch, d)), np.zeros((nch, d)), np.zeros(nch)
 
@@ -903,8 +1112,25 @@ def _chan_merge(cmean, cm2, cw):
 
 @jit()
 def _dense_moments(X, sw, weighted, start, stop, mean, m2, cw, c):
-    """Chunk c's column statistics: fastgd._rules.dense_moments on rows [start, stop)."""
-    cw[c] = _rules.dense_moments(X.reshape(-1), sw, weighted, start, stop, X.shape[1], mean, m2)
+    """Chunk c's column statistics on rows [start, stop): the arithmetic of fastgd._rules.dense_moments (which
+    the native backend compiles), on the 2-D array. Numba does not vectorize the rule's flat ``X[i * d + j]``
+    (it cannot prove the index non-negative, so it keeps the negative-index wrap): 5-10x slower."""
+    d = X.shape[1]
+    w = 0.0
+    for i in range(start, stop):
+        s = sw[i] if weighted else 1.0
+        w += s
+        for j in range(d):
+            mean[j] += s * X[i, j]
+    if w > 0.0:
+        for j in range(d):
+            mean[j] /= w
+        for i in range(start, stop):
+            s = sw[i] if weighted else 1.0
+            for j in range(d):
+                r = X[i, j] - mean[j]
+                m2[j] += s * r * r
+    cw[c] = w
 
 
 @jit()

@@ -10,7 +10,9 @@ epoch. With OpenMP, the parallel epoch runs in one parallel region with the task
 fastgd._kernels._epoch_team (see ``fastgd_team`` below): each batch is split into one task per thread, a
 contiguous run of its fixed row chunks (each chunk into its own padded buffer); threads claim tasks of the
 published batch from an atomic counter (never one of a batch not yet published); the thread that completes
-a batch's last task sums the buffers in chunk order, applies the update and publishes the next batch.
+a batch's last task completes the sum of the buffers (dense: the nodes of a fixed pairwise tree across the
+tasks' runs, each task having added those inside its own; CSR: in chunk order), applies the update and
+publishes the next batch.
 Waiting threads spin briefly, then sleep on a futex (OpenMP's own barriers spin 300,000 times and
 collapsed under oversubscription). In a child forked after a thread team ran (fastgd._config.sequential_only)
 every entry point takes a path that opens no OpenMP region. Without OpenMP the same code runs on one thread.
@@ -20,6 +22,7 @@ from cython.parallel cimport parallel, prange
 from libc.math cimport isfinite
 from libc.limits cimport INT_MAX
 from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy, memset
 
 cdef extern from "<stdlib.h>" nogil:
     void* aligned_alloc(size_t alignment, size_t size)
@@ -56,9 +59,9 @@ cdef extern from *:
 
 cdef extern from *:
     """
-    /* Synchronization of the parallel epoch (the protocol of fastgd._kernels._epoch_team): every chunk of
-       every batch is a task, numbered in visiting order; threads claim task numbers from an atomic counter,
-       but only those of the published batch (fastgd_try_claim): a thread that finds them all taken waits
+    /* Synchronization of the parallel epoch (the protocol of fastgd._kernels._epoch_team): each batch is
+       split into one task per thread; threads claim tasks of the published batch only, their own first
+       (fastgd_claim): a thread that finds them all taken waits
        for the next batch holding no task, so a waiter that the OS deschedules (a busy host, more threads
        than cores) delays nobody -- the running threads take all of the next batch. (Claiming the next
        task before its batch was published, as before, left a sleeping waiter holding a share the others
@@ -89,8 +92,6 @@ cdef extern from *:
     #endif
     #define FASTGD_SPINS 2000
     typedef struct {
-        long long next_task;  /* next task number to claim */
-        char pad0[56];
         long long done;       /* tasks completed */
         char pad1[56];
         int published;        /* batches published (the current batch's index) */
@@ -98,7 +99,7 @@ cdef extern from *:
         char pad2[56];
     } fastgd_team;
 
-    static void fastgd_team_init(fastgd_team* t) { t->next_task = 0; t->done = 0; t->published = 0; t->sleepers = 0; }
+    static void fastgd_team_init(fastgd_team* t) { t->done = 0; t->published = 0; t->sleepers = 0; }
     /* 1 + the number of tasks completed before, counting this one (acq_rel: the last one sees all chunks) */
     static long long fastgd_complete(fastgd_team* t) { return __atomic_add_fetch(&t->done, 1, __ATOMIC_ACQ_REL); }
     static int fastgd_published(fastgd_team* t) { return __atomic_load_n(&t->published, __ATOMIC_ACQUIRE); }
@@ -142,14 +143,19 @@ cdef extern from *:
         }
     }
 
-    /* Claim the next task number if it is below limit (the end of the published batch's tasks), else -1:
-       a thread that finds every task of the published batch taken waits holding none, so a waiter that the
-       OS deschedules (a busy host) delays nobody -- the running threads take all of the next batch. */
-    static long long fastgd_try_claim(fastgd_team* t, long long limit) {
-        long long v = __atomic_load_n(&t->next_task, __ATOMIC_RELAXED);
-        while (v < limit) {
-            if (__atomic_compare_exchange_n(&t->next_task, &v, v + 1, 1, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
-                return v;
+    /* Claim a task of the published batch (key: its index + 1): thread w's own task w first (a flag on its
+       own cache line, so claims never contend while every thread runs; one central counter made every
+       thread's claim wait for the others'), else the first unclaimed one after it, else -1: a thread that
+       finds every task of the published batch taken waits holding none, so a thread that the OS deschedules
+       (a busy host) delays nobody -- the running threads take its task. Flag j (slots[8 j]) holds the last
+       key task j was claimed for. */
+    static long long fastgd_claim(long long* slots, long long w, long long ntb, long long key) {
+        for (long long s = 0; s < ntb; s++) {
+            long long j = (w + s) % ntb, v = __atomic_load_n(&slots[8 * j], __ATOMIC_RELAXED);
+            while (v < key) {
+                if (__atomic_compare_exchange_n(&slots[8 * j], &v, key, 1, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+                    return j;
+            }
         }
         return -1;
     }
@@ -188,7 +194,7 @@ cdef extern from *:
     int fastgd_tune_prefetch_bytes
     int fastgd_tune_prefetch_level
     void fastgd_prefetch(const void* p) nogil
-    long long fastgd_try_claim(fastgd_team* t, long long limit) nogil
+    long long fastgd_claim(long long* slots, long long w, long long ntb, long long key) nogil
     void fastgd_publish(fastgd_team* t, int value) nogil
 
 OPENMP = bool(FASTGD_OPENMP)
@@ -211,7 +217,7 @@ def _tune(wait_prefetch=None, row_prefetch_f32=None, row_prefetch_f64=None, fuse
     into L1) was slower than none for float64 (a C loop alone: 1.69x vs 1.21x the one-thread read): an L1
     prefetch holds one of the core's few fill buffers until its line arrives, an L2 prefetch does not.
     ``fused16_f32`` / ``fused16_f64``: the fused row loop keeps 16 partial sums of the dot product instead of
-    one vector accumulator (default on for float32 only; see FASTGD_FUSED16). Switching it changes the
+    one vector accumulator (default on for both types; see FASTGD_FUSED16). Switching it changes the
     float rounding of the dot products (not their determinism: any thread count gives the same bits)."""
     global fastgd_tune_wait_prefetch, fastgd_tune_row_prefetch_f32, fastgd_tune_row_prefetch_f64
     global fastgd_tune_fused16_f32, fastgd_tune_fused16_f64, fastgd_tune_prefetch_bytes, fastgd_tune_prefetch_level
@@ -248,10 +254,13 @@ cdef enum:
     CHUNK_BUDGET_BYTES = 32 << 20
     PAD = 8
     PAR_MIN_WORK = 5000
+    PAR_WORK_PER_THREAD = PAR_MIN_WORK // 2
+    REGION_MIN_WORK = 32768
 
 CODES = {"PATH_AUTO": PATH_AUTO, "PATH_SEQUENTIAL": PATH_SEQUENTIAL, "PATH_PARALLEL": PATH_PARALLEL,
          "CHUNK_ROWS": CHUNK_ROWS, "MAX_CHUNKS": MAX_CHUNKS, "PAD": PAD, "PAR_MIN_WORK": PAR_MIN_WORK,
-         "CHUNK_BUDGET_BYTES": CHUNK_BUDGET_BYTES}
+         "CHUNK_BUDGET_BYTES": CHUNK_BUDGET_BYTES, "PAR_WORK_PER_THREAD": PAR_WORK_PER_THREAD,
+         "REGION_MIN_WORK": REGION_MIN_WORK}
 from fastgd._rules import STATE_ROWS  # state rows (slots) each optimizer code needs, declared with the rules
 
 ctypedef fused real_t:
@@ -312,9 +321,9 @@ cdef extern from *:
        one vector accumulator: the loop above is one chain of dependent FMAs (d / 4 of them, 4 cycles each:
        about 100 cycles per row at d = 100), longer than the time a row takes to stream from memory when the
        memory is fast. The partials are added in a fixed order (pairwise), so the result depends on d only. */
-    static int fastgd_tune_fused16_f32 = 1;  /* _tune: on for float32 only (in cache, 1 thread, d = 100:
-                                                 float32 29.7 vs 32.5 ns per row; float64 34.2 vs 33.2) */
-    static int fastgd_tune_fused16_f64 = 0;
+    static int fastgd_tune_fused16_f32 = 1;  /* _tune: on for both types: fast on every CPU measured (see
+                                                 docs/design.md), where one accumulator was 2.5x slower on one */
+    static int fastgd_tune_fused16_f64 = 1;
     #define FASTGD_FUSED16(NAME, T)                                                                  \
     static inline double NAME(const T* restrict row, const T* restrict prev, const double* restrict w, \
                               double* restrict buf, double s_prev, Py_ssize_t d, double acc) {         \
@@ -526,6 +535,24 @@ cdef inline Py_ssize_t chunk_rows(Py_ssize_t batch_size, Py_ssize_t m) noexcept 
     return ((batch_size + nmax - 1) // nmax + 7) // 8 * 8
 
 
+cpdef long long epoch_threads(long long batch_size, long long d, long long k, long long n_threads,
+                              int path) noexcept nogil:
+    """As fastgd._kernels.epoch_threads: threads of the parallel epoch, or 0 for the sequential path."""
+    cdef long long ch = chunk_rows(batch_size, k * (d + 1)), nch = (batch_size + ch - 1) // ch, t
+    if nch <= 1 or path == PATH_SEQUENTIAL:
+        return 0
+    if path == PATH_PARALLEL:
+        return min(max(n_threads, 1), nch)
+    t = min(n_threads, nch, batch_size * d * k // PAR_WORK_PER_THREAD)
+    return t if t >= 2 else 0
+
+
+cpdef long long region_threads(long long n_threads, long long tasks, long long work) noexcept nogil:
+    """As fastgd._kernels.region_threads: threads worth starting for ``tasks`` pieces of ``work``
+    multiply-adds in all; 1 means open no region."""
+    return max(1, min(n_threads, tasks, work // REGION_MIN_WORK))
+
+
 cdef inline Py_ssize_t stride_of(Py_ssize_t m) noexcept nogil:
     return (m + 1 + PAD - 1) // PAD * PAD + PAD
 
@@ -617,6 +644,51 @@ cdef extern from *:
     """
     void sum_chunks "fastgd_sum_chunks" (const double* part, Py_ssize_t nch, Py_ssize_t stride, Py_ssize_t m,
                                           double* G) nogil
+
+
+cdef extern from *:
+    """
+    /* The dense epoch's sum of a batch's chunk buffers: a fixed pairwise tree over the chunk indices (node
+       (half, a), a a multiple of 2 * half: chunks [a, a + 2 * half), its sum kept in chunk a's buffer; the node
+       adds its right child, buffer a + half, into its left one, in place). The tree never depends on how the
+       chunks are split into tasks: each task adds the nodes inside its own run of chunks [lo, hi) on buffers
+       it has just written (fastgd_tree_within), and the task that completes the batch adds the nodes that
+       span several runs (fastgd_tree_across): it reads about one partial per task instead of every chunk's
+       buffer, and the total (buffer 0) has the same bits for any thread count and on the sequential path
+       (one run). Elementwise adds: vectorizing them never changes a bit. */
+    static inline void fastgd_add_node(double* part, Py_ssize_t a, Py_ssize_t b, Py_ssize_t stride, Py_ssize_t m) {
+        double* restrict L = part + a * stride;
+        const double* restrict R = part + b * stride;
+        for (Py_ssize_t q = 0; q <= m; q++) L[q] += R[q];
+    }
+    static void fastgd_tree_within(double* part, Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t nch, Py_ssize_t stride,
+                                   Py_ssize_t m) {
+        for (Py_ssize_t half = 1; half < nch; half *= 2) {
+            Py_ssize_t step = 2 * half;
+            for (Py_ssize_t a = (lo + step - 1) / step * step; a < nch && (a + step < nch ? a + step : nch) <= hi;
+                 a += step)
+                if (a + half < nch) fastgd_add_node(part, a, a + half, stride, m);
+        }
+    }
+    /* task of chunk c when nch chunks are split into ntb runs, run j = [nch * j / ntb, nch * (j + 1) / ntb) */
+    static inline Py_ssize_t fastgd_task_of(Py_ssize_t c, Py_ssize_t nch, Py_ssize_t ntb) {
+        return ((c + 1) * ntb + nch - 1) / nch - 1;
+    }
+    static void fastgd_tree_across(double* part, Py_ssize_t nch, Py_ssize_t ntb, Py_ssize_t stride, Py_ssize_t m) {
+        for (Py_ssize_t half = 1; half < nch; half *= 2) {
+            Py_ssize_t step = 2 * half;
+            for (Py_ssize_t a = 0; a + half < nch; a += step) {
+                Py_ssize_t e = (a + step < nch ? a + step : nch) - 1;
+                if (fastgd_task_of(a, nch, ntb) != fastgd_task_of(e, nch, ntb))
+                    fastgd_add_node(part, a, a + half, stride, m);
+            }
+        }
+    }
+    """
+    void tree_within "fastgd_tree_within" (double* part, Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t nch,
+                                            Py_ssize_t stride, Py_ssize_t m) nogil
+    void tree_across "fastgd_tree_across" (double* part, Py_ssize_t nch, Py_ssize_t ntb, Py_ssize_t stride,
+                                            Py_ssize_t m) nogil
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -770,8 +842,8 @@ def epoch(X, const double[:, ::1] Y, const double[::1] sw, double[:, ::1] theta,
     cdef Py_ssize_t n = pb.X.n, d = pb.X.d, k = pb.k, P = k * (d + 1), m = P
     cdef Py_ssize_t ch = chunk_rows(batch_size, m), nch_max = (batch_size + ch - 1) // ch
     cdef Py_ssize_t stride = stride_of(m), nb = order.shape[0], bi, c, start, stop, nch, s0, one, q
-    cdef bint use_par = nch_max > 1 and not _config.sequential_only() and (path == PATH_PARALLEL or (
-        path == PATH_AUTO and n_threads > 1 and batch_size * d * k >= PAR_MIN_WORK))
+    cdef long long workers = 0 if _config.sequential_only() else epoch_threads(batch_size, d, k, n_threads, path)
+    cdef bint use_par = workers > 0
     tr.th = &theta[0, 0]
     tr.S = &state[0, 0] if state.shape[0] > 0 else NULL
     tr.scalars = &scalars[0]
@@ -809,7 +881,8 @@ def epoch(X, const double[:, ::1] Y, const double[::1] sw, double[:, ::1] theta,
     cdef const long long* order_p = &order[0] if nb > 0 else NULL
     cdef double W
     cdef fastgd_team team
-    cdef long long task, j, ntb
+    cdef long long j, ntb, me
+    cdef long long* slots = NULL
     cdef const char* pf_lo
     cdef const char* pf_hi
     cdef Py_ssize_t row_bytes = d * (4 if pb.X.f32 else 8)
@@ -817,17 +890,21 @@ def epoch(X, const double[:, ::1] Y, const double[::1] sw, double[:, ::1] theta,
     # tasks per batch: one contiguous run of chunks per thread (contiguous shares stream X better than
     # interleaved chunks, and cost one claim per thread per batch); which thread computes a chunk never
     # changes its value, so the split may depend on the thread count
-    cdef long long ntask = max(n_threads, 1)
+    cdef long long ntask = max(workers, 1)
     if use_par:
         _config.note_team_started()
         if nb >= INT_MAX:
             raise ValueError(f"too many batches for one epoch ({nb}); use a larger batch_size")
         task_start = <long long*> malloc((nb + 1) * sizeof(long long))
-        if task_start == NULL:
+        slots = <long long*> alloc_lines(ntask * 8)  # one claim flag per task, a cache line each
+        if task_start == NULL or slots == NULL:
             free(part)
             free(G)
             free(tr.eta)
+            free(task_start)
+            free(slots)
             raise MemoryError()
+        memset(slots, 0, ntask * 64)
         task_start[0] = 0
         for bi in range(nb):  # batch bi owns tasks [task_start[bi], task_start[bi + 1])
             start = order_p[bi] * batch_size
@@ -837,15 +914,17 @@ def epoch(X, const double[:, ::1] Y, const double[::1] sw, double[:, ::1] theta,
     try:
         with nogil:
             if use_par:
-                with parallel(num_threads=max(n_threads, 1)):  # see fastgd_team above for the protocol
+                with parallel(num_threads=ntask):  # see fastgd_team above for the protocol
+                    me = fastgd_omp_thread_num()
                     bi = fastgd_published(&team)
                     while bi < nb:
-                        task = fastgd_try_claim(&team, task_start[bi + 1])
-                        if task < 0:  # all of batch bi is taken: wait for bi + 1, prefetching my likely share
+                        ntb = task_start[bi + 1] - task_start[bi]
+                        j = fastgd_claim(slots, me, ntb, bi + 1)
+                        if j < 0:  # all of batch bi is taken: wait for bi + 1, prefetching my own share of it
                             pf_lo = NULL
                             pf_hi = NULL
                             if not pb.X.sparse and bi + 1 < nb:
-                                j = fastgd_omp_thread_num()
+                                j = me
                                 ntb = task_start[bi + 2] - task_start[bi + 1]
                                 if j < ntb:
                                     start = order_p[bi + 1] * batch_size
@@ -859,13 +938,17 @@ def epoch(X, const double[:, ::1] Y, const double[::1] sw, double[:, ::1] theta,
                         start = order_p[bi] * batch_size
                         stop = min(start + batch_size, n)
                         nch = (stop - start + ch - 1) // ch
-                        j = task - task_start[bi]
-                        ntb = task_start[bi + 1] - task_start[bi]
                         c = nch * j // ntb  # task j: a run of chunks, through one row pipeline
                         run_grad(&pb, tr.raw, start + c * ch, min(start + (nch * (j + 1) // ntb) * ch, stop), ch,
                                  part + c * stride, stride)
+                        if not pb.X.sparse:  # the sum tree's nodes inside my run (see fastgd_tree_within)
+                            tree_within(part, c, nch * (j + 1) // ntb, nch, stride, m)
                         if fastgd_complete(&team) == task_start[bi + 1]:  # the batch's last task is done
-                            sum_chunks(part, nch, stride, m, G)
+                            if pb.X.sparse:
+                                sum_chunks(part, nch, stride, m, G)
+                            else:
+                                tree_across(part, nch, ntb, stride, m)
+                                memcpy(G, part, (m + 1) * sizeof(double))
                             finish_batch(&tr, G, batch_weight(&pb, start, stop), k, d)
                             fastgd_publish(&team, bi + 1)
                         bi = fastgd_published(&team)
@@ -884,13 +967,15 @@ def epoch(X, const double[:, ::1] Y, const double[::1] sw, double[:, ::1] theta,
                                 G[q] += part[q]
                     else:
                         run_grad(&pb, tr.raw, start, stop, ch, part, stride)  # the same chunks
-                        sum_chunks(part, nch, stride, m, G)  # in the same order
+                        tree_within(part, 0, nch, nch, stride, m)  # the same tree, as one run
+                        memcpy(G, part, (m + 1) * sizeof(double))
                     finish_batch(&tr, G, batch_weight(&pb, start, stop), k, d)
     finally:
         free(part)
         free(G)
         free(tr.eta)
         free(task_start)
+        free(slots)
     finite = True
     for q in range(P):
         if not isfinite(tr.th[q]):
@@ -958,7 +1043,7 @@ def predict(X, const double[:, ::1] theta, n_threads=None):
     cdef Py_ssize_t n = pb.X.n, d = pb.X.d, k = theta.shape[0], i, j, q
     if theta.shape[1] != d + 1:
         raise ValueError(f"theta must have n_features + 1 = {d + 1} columns, got {theta.shape[1]}")
-    cdef int nt = _threads(n_threads)
+    cdef int nt = region_threads(_threads(n_threads), (n + 1023) // 1024, _work(&pb.X, n, k))
     out = np.empty((n, k))
     cdef double[:, ::1] o = out
     cdef const double* th = &theta[0, 0] if theta.shape[0] > 0 else NULL
@@ -1010,6 +1095,15 @@ cdef double row_dot(const XView* x, Py_ssize_t i, const double* w, Py_ssize_t d)
     return acc
 
 
+cdef long long _work(const XView* x, Py_ssize_t rows, Py_ssize_t k) noexcept nogil:
+    """As fastgd._kernels._work: multiply-adds of ``rows`` rows for ``k`` outputs (CSR: mean values per row)."""
+    cdef long long per = x.d
+    if x.sparse:
+        per = ((<const long long*> x.indptr)[x.n] if x.ptr64 else (<const int*> x.indptr)[x.n])
+        per = (per + max(x.n, 1) - 1) // max(x.n, 1)
+    return rows * max(per, 1) * max(k, 1)
+
+
 cdef inline double _value(const XView* x, Py_ssize_t q) noexcept nogil:
     return (<const float*> x.data)[q] if x.f32 else (<const double*> x.data)[q]
 
@@ -1031,7 +1125,7 @@ def batches_stats(X, const double[:, ::1] Y, const double[::1] sw, const double[
     cdef Py_ssize_t n = pb.X.n, d = pb.X.d, m = pb.k * (d + 1), nb = batch_ids.shape[0]
     cdef Py_ssize_t gmax = max_chunks(m), per = max(1, (nb + gmax - 1) // gmax), ngroups = (nb + per - 1) // per
     cdef Py_ssize_t stride = stride_of(m), ch = chunk_rows(batch_size, m), g
-    cdef int nt = _threads(n_threads)
+    cdef int nt = region_threads(_threads(n_threads), ngroups, _work(&pb.X, min(nb * batch_size, n), pb.k))
     sums_arr = np.zeros((max(ngroups, 1), stride))
     cdef double[:, ::1] sums = sums_arr
     cdef double* part
@@ -1059,7 +1153,14 @@ def batches_stats(X, const double[:, ::1] Y, const double[::1] sw, const double[
 
 
 cdef enum:
-    STATS_ROWS = 4096
+    STATS_CHUNK_BYTES = 512 << 10
+    STATS_BUDGET_BYTES = 8 << 20
+
+
+cdef inline Py_ssize_t stats_rows(Py_ssize_t n, Py_ssize_t d) noexcept nogil:
+    """As fastgd._kernels.stats_rows: rows per chunk of the dense column statistics."""
+    cdef Py_ssize_t most = max(<Py_ssize_t> MAX_CHUNKS, STATS_BUDGET_BYTES // (16 * max(d, 1)))
+    return max(STATS_CHUNK_BYTES // (8 * max(d, 1)), (n + most - 1) // most, 1)
 
 
 def column_stats(X, const double[::1] sw, n_threads=None):
@@ -1071,8 +1172,10 @@ def column_stats(X, const double[::1] sw, n_threads=None):
     cdef Py_ssize_t n = x.n, d = x.d, i, j, c, q, lo, hi, col
     cdef bint weighted = sw.shape[0] > 0
     cdef const double* swp = &sw[0] if weighted else NULL
-    cdef Py_ssize_t rows = max(<Py_ssize_t> STATS_ROWS, (n + MAX_CHUNKS - 1) // MAX_CHUNKS)
+    cdef Py_ssize_t rows = stats_rows(n, d)
     cdef Py_ssize_t nch = (n + rows - 1) // rows
+    if not x.sparse:
+        nt = region_threads(nt, nch, _work(&x, n, 1))
     mean_arr = np.zeros(d)
     m2_arr = np.zeros(d)
     cdef double[::1] mean = mean_arr

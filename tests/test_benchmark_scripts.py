@@ -103,3 +103,21 @@ def test_crossover_runs(capsys):
 
     crossover.main(["--n", "3000", "--d", "10", "--batches", "64", "256", "--repeat", "1"])
     assert "B=256" in capsys.readouterr().out
+
+
+def test_scaling_tiny_run_reports_every_thread_count_and_backend(tmp_path):
+    import scaling
+
+    out = tmp_path / "s.md"
+    res = scaling.main(["--n", "5000", "--d", "4", "--rounds", "1", "--cores", "2", "--ov-rows", "3000",
+                        "--ov-epochs", "1", "--out", str(out)])
+    backends = ["native", "numba"] if _engine.native_available() else ["numba"]
+    assert [(r["threads"], r["backend"]) for r in res["rows"]] == [(t, b) for t in (1, 2) for b in backends]
+    for r in res["rows"]:
+        assert all(math.isfinite(r[k]) and r[k] > 0 for k in ("floor_ms", "one", "B=32", "B=256", "B=4096",
+                                                              "fit_s", "fit_reads"))
+        assert r["workers B=256"] == 0  # d = 4: too little work for a second thread
+    assert [(o["backend"], o["batch"]) for o in res["oversubscription"]] == [(b, 256) for b in backends]
+    text = out.read_text()
+    assert text == scaling.markdown(res) and text.count("\n| 2 | ") == len(backends)
+    assert scaling.thread_counts(16) == [1, 2, 4, 8, 16] and scaling.thread_counts(12) == [1, 2, 4, 8, 12]

@@ -23,7 +23,8 @@ TOL = 1e-12  # the chunks and their order are the same; sums inside a chunk may 
 def test_built_with_openmp_and_same_codes():
     assert N.OPENMP, "CMake found no OpenMP: the native kernels would run on one thread"
     # (optimizer and schedule codes are declared once, in fastgd._rules, which both backends compile)
-    for name in ("PATH_AUTO", "PATH_SEQUENTIAL", "PATH_PARALLEL", "CHUNK_ROWS", "MAX_CHUNKS", "PAD", "PAR_MIN_WORK"):
+    for name in ("PATH_AUTO", "PATH_SEQUENTIAL", "PATH_PARALLEL", "CHUNK_ROWS", "MAX_CHUNKS", "PAD", "PAR_MIN_WORK",
+                 "PAR_WORK_PER_THREAD", "REGION_MIN_WORK"):
         assert N.CODES[name] == getattr(K, name), name
 
 

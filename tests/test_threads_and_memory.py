@@ -1,6 +1,7 @@
 """Determinism across thread counts and paths, concurrent fits, and the promise never to copy or modify X."""
 
 import hashlib
+import math
 import threading
 import tracemalloc
 
@@ -8,7 +9,7 @@ import numba
 import numpy as np
 import pytest
 
-from fastgd import _engine, _training
+from fastgd import _config, _engine, _training
 from fastgd import _kernels as K
 from fastgd.optimizers import OPTIMIZERS
 
@@ -85,14 +86,55 @@ def test_targets_view_is_not_a_copy():
     assert np.shares_memory(_engine.targets_2d(y), y)
 
 
-def test_auto_path_picks_sequential_for_small_batches():
-    """The automatic choice never changes results, only speed; check the rule on both sides of it."""
+BACKENDS = ["numba", "native"] if _engine.native_available() else ["numba"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_epoch_thread_rule(backend):
+    """Threads of the parallel epoch (0: sequential): never more than the batch's chunks nor one per
+    PAR_WORK_PER_THREAD multiply-adds, a forced path obeyed, and the same rule in both backends."""
+    rule = _engine.kernels(backend).epoch_threads
+    auto, seq, par = K.PATH_AUTO, K.PATH_SEQUENTIAL, K.PATH_PARALLEL
+    assert rule(64, 1000, 1, 16, auto) == 0  # one chunk
+    assert rule(64, 1000, 1, 16, par) == 0
+    assert rule(256, 100, 1, 16, auto) == 4  # 4 chunks of 64 rows: 4 threads, not 16
+    assert rule(256, 100, 1, 3, auto) == 3
+    assert rule(4096, 100, 1, 16, auto) == 16
+    assert rule(256, 10, 1, 16, auto) == 0  # 2560 multiply-adds: less than two threads' worth
+    assert rule(1024, 10, 1, 16, auto) == 1024 * 10 // K.PAR_WORK_PER_THREAD
+    assert rule(1024, 10, 3, 16, auto) == 12  # outputs multiply the work
+    assert rule(4096, 100, 1, 1, auto) == 0  # one thread asked for
+    assert rule(4096, 100, 1, 16, seq) == 0
+    assert rule(4096, 100, 1, 1, par) == 1  # forced: one worker runs the protocol alone
+    assert rule(256, 100, 1, 16, par) == 4
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_small_work_opens_no_parallel_region(backend, monkeypatch):
+    """Every entry point decides from its work: one chunk (or too little work) runs on the calling thread."""
+    mod = _engine.kernels(backend)
+    opened = []
+    if backend == "native":
+        monkeypatch.setattr(_config, "note_team_started", lambda: opened.append(1))
+    else:
+        real = K._in_team
+        monkeypatch.setattr(K, "_in_team", lambda fn, n, *a: opened.append(n) or real(fn, n, *a))
     X, y = problem(n=N, d=D, seed=11)
-    a, _ = _training.train_epochs(X, y, OPTIMIZERS["adam"](lr=0.01), batch_size=8, epochs=2, n_threads=2)
-    b, _ = _training.train_epochs(X, y, OPTIMIZERS["adam"](lr=0.01), batch_size=8, epochs=2, n_threads=2,
-                         path=K.PATH_SEQUENTIAL)
-    assert np.array_equal(a.theta, b.theta)
-    assert 8 * D < K.PAR_MIN_WORK <= 1000 * D
+    Y = _engine.targets_2d(y)
+    theta = np.zeros((1, D + 1))
+    ids = np.arange(3, dtype=np.int64)
+    mod.column_stats(X, np.empty(0), 2)  # 2900 rows: one chunk of statistics
+    mod.predict(X[:1000], theta, 2)  # one chunk of predictions
+    mod.batches_stats(X, Y, np.empty(0), theta, 8, ids, 2)  # 24 rows x 20 features
+    assert opened == []
+    assert K.region_threads(2, 1, 10**9) == 1 and K.region_threads(2, 8, 10) == 1
+    assert K.region_threads(16, 8, 10**9) == 8 and K.region_threads(16, 100, 3 * K.REGION_MIN_WORK) == 3
+    if backend == "native":  # the epoch's rule seen from outside: one-chunk batches open no region
+        _training.train_epochs(X, y, OPTIMIZERS["adam"](lr=0.01), batch_size=64, epochs=1, n_threads=2,
+                               backend="native")
+        assert opened == []
+    mod.column_stats(np.tile(X, (8, 1)), np.empty(0), 2)  # 6 chunks, enough work: 2 threads
+    assert opened == ([1] if backend == "native" else [2])
 
 
 def test_parallel_epoch_cannot_deadlock_with_fewer_threads_than_workers():
@@ -110,3 +152,81 @@ def test_parallel_epoch_cannot_deadlock_with_fewer_threads_than_workers():
             K.epoch(X, Y, np.empty(0), ts.theta, ts.state, ts.scalars, opt.code, opt.pack(), sched, pen, True,
                     1000, order, 4, K.PATH_PARALLEL, np.empty(0), np.empty(0))
     assert np.array_equal(ts.theta, want)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_column_stats_chunks_fit_in_cache_and_stay_accurate(backend):
+    """Dense column statistics: chunks of about STATS_CHUNK_BYTES (the second pass over a chunk reads it from
+    cache), at most STATS_BUDGET_BYTES of per-chunk sums, Chan's merge accurate for a column with a large mean,
+    and the same result for any thread count."""
+    assert K.stats_rows(10**6, 100) * 100 * 8 <= K.STATS_CHUNK_BYTES
+    for n, d in ((10**9, 100), (10**7, 10**4)):
+        nch = -(-n // K.stats_rows(n, d))
+        assert nch <= max(K.MAX_CHUNKS, K.STATS_BUDGET_BYTES // (16 * d))
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((20_000, 7)) * np.arange(1, 8) + np.array([1e6, 0, 0, 0, 0, 0, -3e3])
+    sw = rng.uniform(0.5, 2.0, 20_000)
+    assert -(-20_000 // K.stats_rows(20_000, 7)) > 1
+    kern = _engine.kernels(backend)
+    mean, var, total = kern.column_stats(X, sw, 1)
+    want_mean = np.average(X, axis=0, weights=sw)
+    want_var = np.average((X - want_mean) ** 2, axis=0, weights=sw)
+    np.testing.assert_allclose(mean, want_mean, rtol=1e-13)
+    np.testing.assert_allclose(var, want_var, rtol=1e-9)  # column 0: x ~ 1e6 holds ~1e-10 absolute
+    assert total == pytest.approx(sw.sum(), rel=1e-14)
+    for got, want in zip(kern.column_stats(X, sw, 2), (mean, var, total)):
+        assert np.array_equal(got, want)
+
+
+def test_sum_tree_is_the_same_for_every_split_into_tasks():
+    """The dense epoch's chunk sum: nodes inside each task's run, then the ones across runs, give buffer 0 the
+    same bits as the whole tree done as one run, for every number of tasks (uneven runs included)."""
+    rng = np.random.default_rng(2)
+    for nch in (1, 2, 3, 5, 8, 13, 16, 37, 64):
+        part0 = rng.standard_normal((nch, 9)) * 10.0 ** rng.integers(-8, 8, (nch, 1))
+        whole = part0.copy()
+        K._tree_within(whole, 0, nch, nch, 7)
+        assert np.array_equal(whole[0, 8:], part0[0, 8:])  # only the m + 1 = 8 sums are touched
+        for ntb in range(1, nch + 1):
+            part = part0.copy()
+            for j in range(ntb):
+                K._tree_within(part, nch * j // ntb, nch * (j + 1) // ntb, nch, 7)
+            K._tree_across(part, nch, ntb, 7)
+            assert np.array_equal(part[0], whole[0]), (nch, ntb)
+        assert math.fsum(part0[:, 0]) == pytest.approx(whole[0, 0], rel=1e-12, abs=1e-20)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_uneven_task_splits_are_bit_identical(backend, dtype):
+    """3, 5 and 7 workers on 16-chunk batches: runs of unequal lengths, not aligned with the sum tree."""
+    X, y = problem(n=N, d=D, dtype=dtype, seed=11)
+    want, _ = _training.train_epochs(X, y, OPTIMIZERS["adam"](lr=0.01), batch_size=1000, epochs=2, n_threads=1,
+                                     path=K.PATH_SEQUENTIAL, backend=backend)
+    for t in (3, 5, 7):
+        got, _ = _training.train_epochs(X, y, OPTIMIZERS["adam"](lr=0.01), batch_size=1000, epochs=2,
+                                        n_threads=t, path=K.PATH_PARALLEL, backend=backend)
+        assert np.array_equal(got.theta, want.theta), t
+
+
+def test_fit_checks_x_for_non_finite_values_with_all_threads(monkeypatch):
+    """scikit-learn's finiteness check of X sums it on one thread (on 16 cores about 8 all-core reads of X, half
+    of a default fit): fastgd checks with its own parallel read and calls scikit-learn's check only to word the
+    error for an X that is not finite."""
+    import sklearn.utils.validation as skv
+
+    from fastgd import LinearRegressor, estimator
+
+    calls = []
+    real = skv._assert_all_finite
+    spy = lambda X, *a, **kw: calls.append(getattr(X, "shape", None)) or real(X, *a, **kw)  # noqa: E731
+    monkeypatch.setattr(skv, "_assert_all_finite", spy)
+    monkeypatch.setattr(estimator, "_assert_all_finite", spy)
+    X, y = problem(n=500, d=4, seed=1)
+    LinearRegressor(max_iter=2, tol=None, n_jobs=2).fit(X, y).predict(X)
+    assert (500, 4) not in calls
+    X[7, 2] = np.nan
+    with pytest.raises(ValueError, match="X.*NaN"):
+        LinearRegressor(max_iter=2, n_jobs=2).fit(X, y)
+    assert not K.all_finite(X, 2) and K.all_finite(np.ones((5, 3), np.float32), 1)
+    assert not K.all_finite(np.full((9000, 2), np.inf), 2)
