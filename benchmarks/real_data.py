@@ -7,6 +7,13 @@ R² and the gap to LinearRegression's; warnings raised by a fit are shown.
 
     python benchmarks/real_data.py            # everything
     python benchmarks/real_data.py --quick    # defaults only (the smoke test runs this on two datasets)
+    python benchmarks/real_data.py --wide     # wide and ill-conditioned dense data (about 2 minutes)
+
+The wide table: synthetic Gaussian and correlated (low-rank factors plus noise, columns in natural units from
+0.1 to 10) designs with d up to 2000 and n/d >= 5, polynomial features of diabetes, one column of
+breast_cancer regressed on the others, and statsmodels' star98 when installed. Columns: condition number of the
+standardized design, the default fit's training R², LinearRegression's, the gap, the relative excess MSE, epochs,
+seconds and the warning (if any).
 """
 
 import argparse
@@ -82,6 +89,68 @@ def datasets():
     return out
 
 
+def wide_datasets(quick=False):
+    """(name, X, y) for the wide and ill-conditioned table."""
+    from sklearn import datasets as skd
+    from sklearn.preprocessing import PolynomialFeatures
+
+    def gauss(n, d, dtype, seed=0):
+        rng = np.random.default_rng(seed)
+        X = rng.standard_normal((n, d)).astype(dtype)
+        return X, X.astype(np.float64) @ rng.standard_normal(d) + 0.03 * np.sqrt(d) * rng.standard_normal(n)
+
+    def lowrank(n, d, dtype, rank=20, seed=1):
+        rng = np.random.default_rng(seed)
+        X = rng.standard_normal((n, rank)) @ rng.standard_normal((rank, d)) + 0.3 * rng.standard_normal((n, d))
+        X = X * np.exp(rng.uniform(np.log(0.1), np.log(10.0), d)) + rng.uniform(-5, 5, d)
+        Xs = (X - X.mean(0)) / X.std(0)
+        return X.astype(dtype), Xs @ (rng.standard_normal(d) / np.sqrt(d)) + 0.1 * rng.standard_normal(n)
+
+    out = [("gaussian f32", *gauss(10_000, 1000, np.float32)),
+           ("gaussian f64", *gauss(20_000, 500, np.float64)),
+           ("low-rank+noise f64", *lowrank(20_000, 500, np.float64)),
+           ("low-rank+noise f32", *lowrank(10_000, 1000, np.float32))]
+    if not quick:
+        out.insert(1, ("gaussian f32", *gauss(20_000, 2000, np.float32)))
+    d = skd.load_diabetes(scaled=False)
+    out.append(("diabetes poly2", PolynomialFeatures(2, include_bias=False).fit_transform(d.data), d.target))
+    X = skd.load_breast_cancer().data
+    out.append(("cancer col0 ~ rest", np.delete(X, 0, axis=1), X[:, 0].copy()))
+    out += [row for row in datasets() if row[0] == "star98"]
+    return out
+
+
+def condition_number(X):
+    """Of the standardized design (centred, unit-variance columns), from the eigenvalues of its Gram matrix."""
+    X = np.asarray(X, dtype=np.float64)
+    s = X.std(0)
+    Z = (X - X.mean(0)) / np.where(s > 0, s, 1.0)
+    lam = np.linalg.eigvalsh(Z.T @ Z)
+    lam = lam[lam > lam[-1] * len(lam) * np.finfo(np.float64).eps]
+    return float(np.sqrt(lam[-1] / lam[0]))
+
+
+def wide_table(quick=False):
+    import time
+
+    print(f"{'dataset':20s} {'n x d':>11s} {'cond':>8s} {'default R²':>11s} {'OLS R²':>9s} {'gap':>9s} "
+          f"{'rel. MSE':>9s} {'epochs':>6s} {'time s':>7s}  warning")
+    rows = []
+    for name, X, y in wide_datasets(quick):
+        ols = LinearRegression().fit(X, y)
+        best, mse_best = ols.score(X, y), float(np.mean(np.square(ols.predict(X) - y)))
+        model = fastgd.LinearRegressor(random_state=0)
+        t = time.perf_counter()
+        r2, caught = fit_r2(model, X, y)
+        t = time.perf_counter() - t
+        rel = (float(np.mean(np.square(model.predict(X) - y))) - mse_best) / mse_best
+        shape = f"{X.shape[0]}x{X.shape[1]}"
+        print(f"{name:20s} {shape:>11s} {condition_number(X):8.3g} {r2:11.6f} {best:9.6f} {best - r2:9.2e} "
+              f"{rel:9.2e} {model.n_iter_:6d} {t:7.2f}  {'; '.join(caught)}", flush=True)
+        rows.append((name, shape, r2, best, model.n_iter_, t, caught))
+    return rows
+
+
 def fit_r2(model, X, y):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -93,7 +162,10 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="defaults only")
     parser.add_argument("--only", nargs="*", help="dataset names (prefixes) to run")
+    parser.add_argument("--wide", action="store_true", help="the wide and ill-conditioned table instead")
     args = parser.parse_args(argv)
+    if args.wide:
+        return wide_table(args.quick), None
     optimizers = [] if args.quick else sorted(fastgd.OPTIMIZERS)
     worst = {"default": 0.0, "pipeline": 0.0, "optimizers": 0.0}
     print(f"{'dataset':24s} {'n x d':>9s} {'LinReg':>8s} {'default':>8s} {'pipeline':>8s}  "

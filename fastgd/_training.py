@@ -30,9 +30,11 @@ MIN_AVG_UPDATES = 100  # an epoch with at least this many updates is averaged we
 ROUND_UPDATES = 50  # progress is measured over rounds of whole epochs with at least this many updates
 LR_SHRINK = 5.0  # the "adaptive" rule divides the rate by this on a plateau ...
 MIN_LR_FRACTION = 1e-4  # ... and stops once it would fall below this fraction of its starting value
+RISE_TOL = 1e-4  # an evaluation this much (of the variance of y) above the best so far is a rise, not noise
 DIVERGE_FACTOR = 1e6  # an epoch whose mean loss exceeds this multiple of the data's scale has diverged
 CONSTANT_SPREAD = 64 * np.finfo(np.float64).eps  # a standard deviation below this multiple of |mean|: constant
 BLOCK_BYTES = 32 << 20  # shuffle=True visits contiguous blocks of about this many bytes of X (see batch_order)
+LBFGS_PARALLEL_VALUES = 1 << 20  # L-BFGS evaluates on one thread below this many values of X (n·d·k)
 PREFETCH_BLOCKS = 2  # a memmapped X: blocks read ahead into the page cache while one is trained on
 
 
@@ -404,6 +406,7 @@ class Outcome:
     start_eval: float = np.nan
     warning: str = None  # a ConvergenceWarning to give the user (the real cause and the fix)
     stopped: bool = False  # a callback asked to stop
+    n_shrinks: int = 0  # times the adaptive rule divided the rate
     stop_reason: str = None  # why training ended, in words (LinearRegressor.stop_reason_)
 
 
@@ -625,14 +628,21 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
                     best_eval, best_theta = f, model.copy()
                 if settings.tol is not None:
                     no_change = 0 if improved else no_change + 1
-                if no_change >= settings.n_iter_no_change and not stop:
+                # a rise (not a plateau) means the step noise, not the optimum, sets the loss: averaging cannot
+                # fix that, so the adaptive rule shrinks the rate then too and resumes from the best model
+                rose = settings.tol is not None and f > best_eval + RISE_TOL * f_ref
+                if (no_change >= settings.n_iter_no_change or (rose and settings.adaptive)) and not stop:
                     no_change = 0
-                    shrink = settings.adaptive and not (avg is not None and updates_per_epoch >= MIN_AVG_UPDATES)
+                    shrink = settings.adaptive and (rose or not (avg is not None
+                                                                 and updates_per_epoch >= MIN_AVG_UPDATES))
                     if shrink and lr / LR_SHRINK >= settings.lr * MIN_LR_FRACTION:
                         lr /= LR_SHRINK
+                        out.n_shrinks += 1
+                        if rose and keep_best:
+                            ts.theta[...] = best_theta
                         if settings.verbose:
-                            print(f"-- no improvement in {settings.n_iter_no_change} rounds of {round_epochs} "
-                                  f"epoch(s): learning rate now {lr:.3g}")
+                            print(f"-- {'the loss rose' if rose else 'no improvement'} in {settings.n_iter_no_change}"
+                                  f" rounds of {round_epochs} epoch(s): learning rate now {lr:.3g}")
                     else:
                         out.converged = stop = True
                         out.stop_reason = (
@@ -684,10 +694,14 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
         ts.theta[...] = best_theta
         if out.eval_losses and not out.interrupted:
             last_f = out.eval_losses[-1]
-            if last_f > best_eval + max(settings.tol or 0.0, 1e-3) * f_ref:
-                out.warning = (f"The loss rose during training (evaluation loss {best_eval:.6g} at best, "
-                               f"{last_f:.6g} at the end): the learning rate is too high for this data. Lower "
-                               f"learning_rate, or use learning_rate='adaptive' and standardize=True.")
+            # the adaptive rule already answers a rise (smaller rate, back to the best model): warn only about a
+            # rate the user chose, and advise only settings that differ from this fit's
+            if last_f > best_eval + max(settings.tol or 0.0, 1e-3) * f_ref and not settings.adaptive:
+                fixes = ["lower learning_rate"] + (["use learning_rate='adaptive'"] if not settings.adaptive else []) \
+                    + (["keep standardize=True (the default)"] if problem.scaling is None else [])
+                out.warning = (f"The loss rose during training (evaluation loss {best_eval:.6g} at best, kept; "
+                               f"{last_f:.6g} at the end): the learning rate is too high for this data. "
+                               + "; or ".join(fixes).capitalize() + ".")
         if best_eval > out.start_eval and out.n_iter > 0 and not out.interrupted:
             ts.restore(start)  # never return a model worse than the start ...
         if best_eval > out.start_eval + 1e-9 * f_ref and out.n_iter > 0 and not out.interrupted:
@@ -719,3 +733,83 @@ def train_epochs(X, y, optimizer, *, batch_size=32, epochs=10, shuffle=True, ran
     out = train(problem, ts, settings, np.random.default_rng(random_state), train_ids=ids, eval_ids=None,
                 epochs=epochs, stopping=False)
     return ts, out.losses
+
+
+def train_lbfgs(problem, ts, lbfgs, *, train_ids, steps, tol, n_iter_no_change=2):
+    """Full-batch L-BFGS (``fastgd.optimizers.LBFGS``, torch's algorithm) on ``ts.theta`` (updated in place):
+    up to ``steps`` calls of its ``step``, each evaluation of the objective and its gradient one pass of the
+    kernels over ``train_ids``. Works in the coordinates of ``ts.theta`` (standardized when ``problem.scaling``
+    is set, where the objective is in units of the variance of y). Stops when a step improves the objective
+    by less than ``tol`` (of the variance of y) ``n_iter_no_change`` times, or when the step ends on torch's
+    own tolerances. Keeps the best model seen (never one worse than the start). Returns an ``Outcome``
+    (``n_iter``: steps, ``losses``: the objective after each step)."""
+    if problem.l1 > 0.0:
+        raise ValueError("optimizer='lbfgs' needs a smooth objective: use penalty=None or 'l2' with it")
+    out = Outcome()
+    k, p = ts.theta.shape
+    d = p - 1
+    sc = problem.scaling
+    ys = np.ones(k) if sc is None else sc.y_scale
+    xs = np.ones(d) if sc is None else sc.x_scale
+    xm = np.zeros(d) if sc is None else sc.x_mean
+
+    Ys = np.ascontiguousarray(problem.Y / ys)  # residuals in units of each target's scale (O(n·k), not X)
+    # small data: one thread (a parallel region per evaluation cost 7 ms on 442 x 65 on a busy 2-core host);
+    # the sums are the same for any thread count
+    threads = 1 if problem.n * d * k < LBFGS_PARALLEL_VALUES else problem.n_threads
+
+    def fg(x):
+        u = problem.raw(x.reshape(k, p)) / ys[:, None]
+        u = np.ascontiguousarray(u)
+        G, sse, W = problem.kern.batches_stats(problem.Xk, Ys, _sw(problem.sw), u, problem.batch_size, train_ids,
+                                               threads)
+        gu = (2.0 / W) * np.asarray(G, dtype=np.float64).reshape(k, p)
+        gu[:, :d] += problem.l2 * u[:, :d]
+        grad = np.empty_like(gu)
+        grad[:, :d] = (gu[:, :d] - xm * gu[:, d:]) / xs
+        grad[:, d] = gu[:, d] if problem.fit_intercept else 0.0
+        return float(sse) / W + 0.5 * problem.l2 * float(np.square(u[:, :d]).sum()), grad.reshape(-1)
+
+    x = ts.theta.reshape(-1).copy()
+    start = ts.snapshot()
+    state = {}
+    f_ref = problem.target_variance(train_ids) if sc is None else float(k)  # the objective of the best constant
+    f_ref = f_ref if f_ref > 0 else 1.0
+    best_f, best_x = np.inf, x.copy()
+    prev = None
+    no_change = 0
+    for _ in range(steps):
+        before = (state.get("n_iter", 0), state.get("func_evals", 0))
+        x_in = x.copy()
+        f = lbfgs.step(fg, x, state)  # the objective at x_in
+        if f < best_f:
+            best_f, best_x = f, x_in
+        if not np.isfinite(f) or not np.all(np.isfinite(x)):
+            break
+        out.n_iter += 1
+        out.losses.append(float(f))
+        ts.scalars[0] += state["func_evals"] - before[1]
+        ran = state["n_iter"] - before[0]
+        evals = state["func_evals"] - before[1]
+        max_eval = lbfgs.max_eval if lbfgs.max_eval is not None else lbfgs.max_iter * 5 // 4
+        if prev is not None:
+            no_change = no_change + 1 if prev - f < tol * f_ref else 0
+        prev = f
+        if no_change >= n_iter_no_change or (ran < lbfgs.max_iter and evals < max_eval):
+            out.converged = True
+            out.stop_reason = (f"a step gained less than tol={tol:g} (times the variance of y) {n_iter_no_change} "
+                               f"times" if no_change >= n_iter_no_change else
+                               "a step ended on torch's own tolerances (tolerance_grad or tolerance_change)")
+            break
+    if out.stop_reason is None:
+        out.stop_reason = f"{out.n_iter} steps (max_iter) done" if out.n_iter == steps else "the objective stopped being finite"
+    f_end, _ = fg(x)
+    if np.isfinite(f_end) and np.all(np.isfinite(x)) and f_end <= best_f:
+        best_f, best_x = f_end, x
+    f_start = out.losses[0] if out.losses else fg(start[0].reshape(-1))[0]
+    if not best_f <= f_start:
+        ts.restore(start)
+    else:
+        ts.theta[...] = best_x.reshape(k, p)
+    out.best_eval = min(best_f, f_start)
+    return out

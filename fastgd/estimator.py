@@ -14,7 +14,7 @@ from sklearn.utils.validation import (_assert_all_finite, _check_sample_weight, 
 from . import _dask, _engine, _training
 from . import _kernels as K
 from ._validation import Boolean, InstanceOf, Interval, Options, Predicate, check_all
-from .optimizers import get_optimizer
+from .optimizers import LBFGS, get_optimizer
 from .schedules import Constant, Schedule
 
 PENALTIES = {None: 0.0, "l2": 0.0, "l1": 1.0, "elasticnet": None}  # l1 share of alpha (None: l1_ratio)
@@ -22,13 +22,21 @@ PENALTIES = {None: 0.0, "l2": 0.0, "l1": 1.0, "elasticnet": None}  # l1 share of
 AUTO_UPDATES = 256
 AUTO_MIN_BATCH = 32
 AUTO_MAX_BATCH = 4096
+WIDE_ROWS = 4  # dense data: batches of at least d / WIDE_ROWS rows (wide_batch_size)
 # max_iter="auto": at least 1000 epochs, more on small data (epochs that visit this many rows in all) ...
 AUTO_ROW_VISITS = 2_000_000
 AUTO_MAX_EPOCHS = 100_000  # ... up to this many
 # after a fit on data this small (n·d·k values), the shortfall from the exact least-squares optimum is
 # measured (an O(n·d²) solve that costs milliseconds) and reported if the gradient descent fell short
 CHECK_EXACT_MAX_VALUES = 250_000  # values: the solve makes a standardized copy (at most 2 MB)
-SHORTFALL_WARN = 1e-3
+SHORTFALL_WARN = 1e-3  # ... more than this fraction of the variance of y above the optimum, or ...
+SHORTFALL_REL = 1e-2  # ... more than this fraction of the optimum's objective (the relative excess MSE)
+# such a shortfall under the default rate rule is finished by full-batch L-BFGS: at most FINISH_STEPS steps
+# (20 iterations each), until a step gains less than FINISH_TOL of the variance of y
+FINISH_STEPS = 50
+FINISH_TOL = 1e-9
+LBFGS_STEPS = 100  # max_iter="auto" with optimizer="lbfgs": steps of up to 20 iterations
+ILL_CONDITIONED = 100  # a condition number of the standardized design above this is named as the cause
 
 
 def _atomic(method):
@@ -94,20 +102,33 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         ``start_lr`` for standardized data (e.g. 0.01 for Adam and SGD) rather than torch's ``lr``; or an
         optimizer object carrying every hyperparameter, ``lr`` included, e.g. ``Adam(lr=0.01, amsgrad=True)``
         (reachable as ``optimizer__lr`` in ``set_params``/GridSearchCV, also when given by name).
+        ``"lbfgs"`` (or ``LBFGS(...)``): torch.optim.LBFGS, full-batch (each evaluation one pass over the
+        data; an epoch is one call of its ``step``, up to 20 iterations; ``max_iter="auto"`` allows 100): the
+        fastest to the exact optimum on small or ill-conditioned dense data; penalty None or "l2" only, no
+        ``partial_fit``, no dask.
     learning_rate : "adaptive", float or fastgd.schedules.Schedule, default="adaptive"
         ``"adaptive"``: start from the optimizer's ``lr``; when progress stalls and averaging cannot remove
-        the step noise (fewer than 100 updates per epoch), divide the rate by 5, down to 1e-4 of its start.
+        the step noise (fewer than 100 updates per epoch), or when the evaluated loss rises above its best
+        (step noise that averaging cannot remove), divide the rate by 5, down to 1e-4 of its start (after a
+        rise, training resumes from the best model).
         A float: that constant rate (overrides the optimizer's ``lr``). A schedule: evaluated at every update
         inside the kernel (its ``lr``, or else the optimizer's, is the base rate).
     batch_size : "auto", int or None, default="auto"
         Rows per update. "auto": about 256 updates per epoch, a power of two between 32 and 4096 (large data
-        then uses the parallel kernel on every core), and at least (d + 1) / (non-zeros per row) on sparse
-        data so the update of every coordinate never costs more than the batch's gradient. 1 is plain
+        then uses the parallel kernel on every core), at least d / 4 on dense data (wide data: smaller batches
+        are so noisy that no constant rate gets near the optimum), and at least (d + 1) / (non-zeros per row)
+        on sparse data so the update of every coordinate never costs more than the batch's gradient. 1 is plain
         stochastic gradient descent, None full-batch gradient descent. The size used is ``batch_size_``.
     max_iter : int or "auto", default="auto"
         Maximum number of epochs (passes over the data). "auto": 1000, or on small data enough epochs to
         visit 2,000,000 rows (at most 100,000 epochs): ill-conditioned small problems need many cheap epochs.
-        The number used is ``max_iter_``.
+        The number used is ``max_iter_``. On small dense data (n·d·k ≤ 250,000; not CSR) with the default
+        rate rule, a named optimizer and no l1 penalty, "auto" is 1000: after the fit, its distance from the
+        exact optimum is measured, and a fit short by more than 1 % of the optimum's objective
+        (ill-conditioned data) or out of epochs is finished by full-batch L-BFGS (``n_iter_`` then counts
+        its steps too); what remains is warned about with the measured condition number. On larger dense
+        data the same finish runs when the averaged steps' noise floor, about (loss)·(d + 1)/n of the
+        variance of y, exceeds ``tol``.
     tol : float or None, default=1e-6
         Improvement of the evaluated objective (with ``early_stopping``: of the validation R²), relative to
         the variance of y, that counts as progress. None: train exactly ``max_iter`` epochs (unless ``gtol``
@@ -287,10 +308,21 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
     # ------------------------------------------------------------------------------------------------------
     # validation
     def _check_params(self):
-        opt = get_optimizer(_named_optimizer(self.optimizer) if isinstance(self.optimizer, str) else self.optimizer)
+        opt = get_optimizer(_named_optimizer(self.optimizer) if isinstance(self.optimizer, str) else self.optimizer,
+                            full_batch=True)
         check_all(None, self.get_params(deep=False), self._parameter_constraints)
         if isinstance(self.learning_rate, Schedule):
             self.learning_rate.validate()
+        if isinstance(opt, LBFGS):
+            bad = [f"{name}={value!r}" for name, value, ok in (
+                ("penalty", self.penalty, self.penalty in (None, "l2")),
+                ("early_stopping", self.early_stopping, not self.early_stopping),
+                ("learning_rate", self.learning_rate, not isinstance(self.learning_rate, Schedule)))
+                if not ok]
+            if bad:
+                raise ValueError(f"optimizer='lbfgs' (full-batch, smooth objective) does not support {', '.join(bad)}; "
+                                 f"use penalty=None or 'l2', early_stopping=False and a constant learning_rate, or "
+                                 f"a mini-batch optimizer such as 'adam'")
         _engine.kernels(self.backend)  # a missing native extension is reported here, naming the fix
         self._warn_unused_penalty_args()
         return opt
@@ -351,7 +383,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             return n
         if self.batch_size == "auto":
             nnz = X.nnz / max(n, 1) if sp.issparse(X) else X.shape[1]
-            return auto_batch_size(n, X.shape[1], k, nnz)
+            b = auto_batch_size(n, X.shape[1], k, nnz)
+            return b if sp.issparse(X) else wide_batch_size(b, n, X.shape[1])
         return min(self.batch_size, n)
 
     def _problem(self, X, Xk, Y, sw, scaling):
@@ -366,19 +399,24 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         return _training.Problem(Xk, Y, sw, bs, kern, self.backend, _engine.resolve_n_threads(self.n_jobs),
                                  self.fit_intercept, l1, l2, scaling, batch_weight)
 
-    def _max_iter(self, n):
+    def _max_iter(self, n, values=None):
+        if self.max_iter == "auto" and self._lbfgs():
+            return LBFGS_STEPS
         if self.max_iter == "auto":
+            if values is not None and values <= CHECK_EXACT_MAX_VALUES and self._finishes_with_lbfgs() \
+                    and self.tol is not None and not self.early_stopping:
+                return 1000  # small data: L-BFGS finishes what the mini-batch epochs leave (see fit)
             return int(min(AUTO_MAX_EPOCHS, max(1000, -(-AUTO_ROW_VISITS // max(n, 1)))))
         return self.max_iter
 
-    def _settings(self, opt, average, n):
+    def _settings(self, opt, average, n, values=None):
         if isinstance(self.learning_rate, Schedule):
             lr, sched = self.learning_rate.pack(opt.lr)
         else:
             adaptive = isinstance(self.learning_rate, str)
             lr, sched = Constant().pack(opt.lr if adaptive else float(self.learning_rate))
         return _training.Settings(opt, lr, sched, adaptive=isinstance(self.learning_rate, str), average=average,
-                                  max_iter=self._max_iter(n), tol=self.tol, n_iter_no_change=self.n_iter_no_change,
+                                  max_iter=self._max_iter(n, values), tol=self.tol, n_iter_no_change=self.n_iter_no_change,
                                   gtol=self.gtol, shuffle=self.shuffle, verbose=self.verbose,
                                   penalized_eval=not self.early_stopping, callbacks=_callbacks(self.callbacks),
                                   user_chose=self._user_chose())
@@ -416,6 +454,9 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         """
         self._partial_mean = None  # partial_fit's running mean starts afresh after a fit
         if _dask.is_dask(X) or _dask.is_dask(y) or _dask.is_dask(sample_weight):
+            if self._lbfgs():
+                raise ValueError("optimizer='lbfgs' trains in memory only; for a dask collection use a mini-batch "
+                                 "optimizer such as 'adam'")
             return _dask.fit(self, X, y, coef_init, intercept_init, sample_weight)
         opt = self._check_params()
         warm = self.warm_start and hasattr(self, "coef_")
@@ -429,47 +470,149 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         scaling = _training.Scaling.from_data(kern, Xk, Y, sw, self.fit_intercept,
                                                  _engine.resolve_n_threads(self.n_jobs)) if self.standardize else None
         ts = self._start_state(opt, scaling, warm, coef_init, intercept_init, k, d)
-        out = self._train_and_store(self._problem(X, Xk, Y, sw, scaling), ts, opt, y.ndim, warn=False)
+        problem = self._problem(X, Xk, Y, sw, scaling)
+        out = self._train_and_store(problem, ts, opt, y.ndim, warn=False, in_memory=True)
         # one warning per fit: a measured shortfall names the cause better than "max_iter reached"
-        if out.warning or not self._check_shortfall(X, Y, sw, out):
+        if out.warning or not self._check_shortfall(X, Y, sw, out, problem, ts):
             self._warn(out)
         return self
 
-    def _check_shortfall(self, X, Y, sw, out):
-        """On small data, measure how far the fit stopped from the exact least-squares optimum (a diagnostic
-        only: an O(n·d²) solve of milliseconds) and warn, naming the cause, when it is more than
-        SHORTFALL_WARN in R² units. Skipped with a penalty, early stopping or an interruption. Returns whether
-        it warned."""
+    def _check_shortfall(self, X, Y, sw, out, problem=None, ts=None):
+        """On small data, measure how far the fit stopped from the exact optimum of its own objective (the
+        least-squares one, or with ``penalty`` the penalized one) and warn, naming the cause, when the excess
+        is worth the user's attention: more than ``SHORTFALL_REL`` of the optimum's MSE or ``SHORTFALL_WARN`` of
+        the variance of y, and more than ``tol`` allows. A diagnostic only: one pass for the residuals and the
+        gradient, and the (d + 1)² Gram matrix of the standardized columns, whose eigenvalues give the excess
+        of a quadratic (½ ∇ᵀH⁻¹∇) and the condition number; l1 penalties need coordinate descent on it.
+        Under the default rate rule a shortfall is first finished by L-BFGS (also on larger dense data when
+        the averaged steps' noise floor exceeds tol). Returns whether the max_iter warning is superseded (a
+        warning was given, or L-BFGS reached the optimum)."""
         n, d = X.shape
         k = Y.shape[1]
-        if self.penalty is not None or self.early_stopping or out.interrupted or self.tol is None \
-                or n * d * k > CHECK_EXACT_MAX_VALUES:
-            return
+        if self.early_stopping or out.interrupted or self.tol is None:
+            return False
+        if n * d * k > CHECK_EXACT_MAX_VALUES:
+            # larger data: no exact check, but averaged constant-step SGD stops at an excess of about
+            # (loss)·(d + 1)/(rows averaged) (Polyak-Ruppert); when that is above tol the plateau may be that
+            # floor rather than the optimum, and a few L-BFGS passes remove it
+            if problem is not None and not sp.issparse(X) and problem.scaling is not None and not out.stopped \
+                    and self._finishes_with_lbfgs() and np.isfinite(out.best_eval):
+                var = float(np.square(problem.scaling.y_scale).sum())
+                if var > 0 and out.best_eval / var * (d + 1) / n > self.tol:
+                    self._finish_lbfgs(problem, ts)
+            return False
+        # one BLAS thread: small products, and the kernels' OpenMP threads may still be spinning (measured:
+        # 5,000 x 40 took 75-550 ms with all BLAS threads against 10-20 ms with one)
+        with _blas_controller().limit(limits=1, user_api="blas"):
+            short = self._shortfall(X, Y, sw, out, n, d, k)
+            in_doubt = short is not None or (self.n_iter_ >= self.max_iter_ and not out.converged)
+            if in_doubt and problem is not None and not sp.issparse(X) and not out.stopped \
+                    and self._finishes_with_lbfgs():
+                # the library's own rate fell short (ill-conditioned data) or ran out of its own epochs: finish
+                # with full-batch L-BFGS from where the mini-batch fit stopped, then judge again
+                self._finish_lbfgs(problem, ts)
+                short = self._shortfall(X, Y, sw, out, n, d, k)
+                if short is None:
+                    return True  # the optimum reached: no max_iter warning either
+        if short is None:
+            return False
+        warnings.warn(short, ConvergenceWarning, stacklevel=4)
+        return True
+
+    def _finish_lbfgs(self, problem, ts):
+        """Full-batch L-BFGS (strong-Wolfe) from the fitted model until a step gains less than FINISH_TOL."""
+        fin = _training.train_lbfgs(problem, ts, LBFGS(line_search_fn="strong_wolfe"),
+                                    train_ids=np.arange(problem.n_batches, dtype=np.int64), steps=FINISH_STEPS,
+                                    tol=min(self.tol, FINISH_TOL))
+        self._store(ts, problem.scaling, problem)
+        self.n_iter_ += fin.n_iter
+        self.stop_reason_ = f"{self.stop_reason_}; then full-batch L-BFGS: {fin.stop_reason}"
+
+    def _lbfgs(self):
+        return isinstance(self.optimizer, LBFGS) or self.optimizer == "lbfgs"
+
+    def _finishes_with_lbfgs(self):
+        """The default rate rule and epoch budget (not a rate, optimizer object or max_iter the user chose), and a
+        smooth objective."""
+        return (self.learning_rate == "adaptive" and isinstance(self.optimizer, str) and self.optimizer != "lbfgs"
+                and self.penalty in (None, "l2") and self.max_iter == "auto")
+
+    def _shortfall(self, X, Y, sw, out, n, d, k):
+        """The warning to give (None: the fit is close enough to the optimum)."""
+        w = np.ones(n) if sw is None else sw / sw.max()  # weights count by their ratios (no overflow)
+        W = float(w.sum())
         A = X.toarray() if sp.issparse(X) else np.asarray(X, dtype=np.float64)
-        cols = A.std(axis=0)
-        A = (A - A.mean(axis=0)) / np.where(cols > 0, cols, 1.0) if self.fit_intercept else A
-        if self.fit_intercept:
-            A = np.hstack([A, np.ones((n, 1))])
-        r = np.sqrt(sw)[:, None] if sw is not None else np.ones((n, 1))
-        sol, _, _, sv = np.linalg.lstsq(r * A, r * Y, rcond=None)
-        total = float(r[:, 0] @ r[:, 0])
-        best = float(np.square(r * (A @ sol - Y)).sum()) / total
-        pred = self.predict(X).reshape(n, k)
-        got = float(np.square(r * (pred - Y)).sum()) / total
-        mean = (r[:, 0] ** 2 @ Y) / total
-        var = float(np.square(r * (Y - mean)).sum()) / total if self.fit_intercept else float(
-            np.square(r * Y).sum()) / total
-        if var > 0 and (got - best) / var > SHORTFALL_WARN:
-            cond = sv[0] / sv[-1] if sv.size and sv[-1] > 0 else np.inf
-            cause = (f"the standardized features are ill-conditioned (condition number {cond:.3g}), so progress "
-                     f"along their weakest directions is slow" if cond > 100 else
-                     "the progress per round fell below tol before the optimum")
-            warnings.warn(
-                f"Gradient descent stopped {(got - best) / var:.3g} (in R² units) short of the least-squares "
-                f"optimum after {self.n_iter_} epochs: {cause}. Raise max_iter and lower tol, or use a "
-                f"closed-form solver (sklearn.linear_model.LinearRegression).", ConvergenceWarning, stacklevel=3)
-            return True
-        return False
+        raw = self._raw_params(k, d)
+        R = A @ raw[:, :d].T + raw[:, d] - Y  # residuals (n, k), in the data's units
+        rbar = (w @ R) / W if self.fit_intercept else np.zeros(k)
+        mu = (w @ A) / W if self.fit_intercept else np.zeros(d)
+        Z = A - mu
+        s = np.sqrt(w @ np.square(Z) / W)
+        s[~(s > 0)] = 1.0
+        Z /= s
+        G = (Z * w[:, None]).T @ Z / W  # the standardized design's second moments
+        l1, l2 = self._penalty()
+        V = raw[:, :d] * s  # the weights in the standardized coordinates
+        grad = 2.0 * (Z * w[:, None]).T @ R / W + l2 * (V / np.square(s)).T  # (d, k): the smooth part's gradient
+        lam, Q = np.linalg.eigh(2.0 * G + l2 * np.diag(1.0 / np.square(s)))
+        keep = lam > max(lam[-1], 0.0) * d * np.finfo(np.float64).eps
+        got = float((w @ np.square(R)).sum()) / W + self._penalty_value(raw[:, :d])
+        if l1 > 0.0:
+            best = self._penalized_optimum(Z, Y, w, s, l1, l2)
+        else:
+            proj = Q[:, keep].T @ grad
+            best = got - 0.5 * float((np.square(proj) / lam[keep, None]).sum()) - float(np.square(rbar).sum())
+        mean = (w @ Y) / W if self.fit_intercept else np.zeros(k)
+        var = float((w @ np.square(Y - mean)).sum()) / W
+        excess = got - best
+        if not (var > 0 and excess > max(self.tol * var, min(SHORTFALL_REL * max(best, 0.0),
+                                                               SHORTFALL_WARN * var))):
+            return None
+        g = lam[keep] / 2.0 if l2 == 0.0 else np.linalg.eigvalsh(G)
+        cond = float(np.sqrt(g[-1] / g[g > g[-1] * d * np.finfo(np.float64).eps][0])) if g.size else np.inf
+        what = "least-squares" if self.penalty is None else "penalized"
+        capped = self.n_iter_ >= self.max_iter_ and not out.converged
+        cause = (f"training reached max_iter={self.max_iter_} epochs" if capped and self.max_iter != "auto" else
+                 f"the standardized features are ill-conditioned (condition number {cond:.3g}), so progress "
+                 f"along their weakest directions is slow" if cond > ILL_CONDITIONED else
+                 "the progress per round fell below tol before the optimum")
+        return (f"Gradient descent stopped {excess / max(best, 1e-300):.3g} (relative excess of the objective; "
+                f"{excess / var:.3g} of the variance of y) above the {what} optimum after {self.n_iter_} epochs: "
+                f"{cause}. {self._shortfall_fix(capped)}")
+
+    def _shortfall_fix(self, capped):
+        """Advice that works when followed for this fit: more epochs when the user's max_iter cut it short;
+        else an exact solver (the data is small enough)."""
+        exact = {None: "LinearRegression", "l2": "Ridge", "l1": "Lasso", "elasticnet": "ElasticNet"}[self.penalty]
+        more = f"Raise max_iter (it is {self.max_iter}), or use" if capped and self.max_iter != "auto" else "Use"
+        return (f"{more} a closed-form or coordinate-descent solver, which this small data set allows: "
+                f"sklearn.linear_model.{exact}.")
+
+    def _penalty_value(self, coef):
+        l1, l2 = self._penalty()
+        return l1 * float(np.abs(coef).sum()) + 0.5 * l2 * float(np.square(coef).sum())
+
+    def _penalized_optimum(self, Z, Y, w, s, l1, l2):
+        """The optimum of the elastic-net objective on small data (scikit-learn's coordinate descent)."""
+        from sklearn.linear_model import ElasticNet
+
+        n, d = Z.shape
+        W = float(w.sum())
+        best = 0.0
+        Araw = Z * s  # the centred columns in the data's units: the penalty is on the raw weights
+        for j in range(Y.shape[1]):
+            y = Y[:, j]
+            # ours: Σw r²/W + l1‖c‖₁ + ½l2‖c‖² = 2·[Σw r²/(2W) + (l1/2)‖c‖₁ + (l2/4)‖c‖²] (scikit-learn's form)
+            a = (l1 + l2) / 2.0
+            model = ElasticNet(alpha=a, l1_ratio=l1 / (l1 + l2), fit_intercept=self.fit_intercept, tol=1e-12,
+                               max_iter=100_000, selection="cyclic")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                model.fit(Araw, y, sample_weight=w * (n / W))
+            r = Araw @ model.coef_ + model.intercept_ - y
+            best += float(w @ np.square(r)) / W + l1 * float(np.abs(model.coef_).sum()) \
+                + 0.5 * l2 * float(np.square(model.coef_).sum())
+        return best
 
     def _start_state(self, opt, scaling, warm, coef_init, intercept_init, k, d):
         """The training state fit starts from: the previous model (warm start; its optimizer state too when
@@ -482,17 +625,25 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         ts.theta[...] = raw if scaling is None else scaling.to_std(raw)
         return ts
 
-    def _train_and_store(self, problem, ts, opt, y_ndim, warn=True):
+    def _train_and_store(self, problem, ts, opt, y_ndim, warn=True, in_memory=False):
         """fit's loop with its stopping rules (in memory or on dask blocks), then the fitted attributes and the
-        loop's warning (``warn=False``: the caller gives it). Returns the loop's Outcome."""
+        loop's warning (``warn=False``: the caller gives it). ``in_memory``: fit's dense in-memory path, where
+        small data gets the epoch budget that the L-BFGS finish completes. Returns the loop's Outcome."""
         rng = check_random_state(self.random_state)
         train_ids, eval_ids = self._split_batches(problem, rng)
-        settings = self._settings(opt, self.average, problem.n)
+        settings = self._settings(opt, self.average, problem.n,
+                                  None if not in_memory or isinstance(problem.Xk, tuple)
+                                  else problem.n * (ts.theta.size - ts.theta.shape[0]))
         self.max_iter_ = settings.max_iter
         try:
-            out = _training.train(problem, ts, settings, rng, train_ids=train_ids, eval_ids=eval_ids,
-                                  epochs=settings.max_iter, stopping=True,
-                                  keep_best=self.tol is not None or self.early_stopping)
+            if isinstance(opt, LBFGS):
+                out = _training.train_lbfgs(problem, ts, opt.set_params(lr=settings.lr), train_ids=train_ids,
+                                            steps=settings.max_iter, tol=self.tol or 0.0,
+                                            n_iter_no_change=self.n_iter_no_change)
+            else:
+                out = _training.train(problem, ts, settings, rng, train_ids=train_ids, eval_ids=eval_ids,
+                                      epochs=settings.max_iter, stopping=True,
+                                      keep_best=self.tol is not None or self.early_stopping)
         except _training.Diverged as exc:
             raise ValueError(str(exc)) from None
         self._rng = rng
@@ -539,6 +690,9 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             raise TypeError("partial_fit takes in-memory chunks (NumPy arrays, memmaps, SciPy CSR); for a dask "
                             "collection call fit (it trains where the blocks live) or pass its blocks one by one")
         opt = self._check_params()
+        if isinstance(opt, LBFGS):
+            raise ValueError("partial_fit trains one mini-batch epoch per call; optimizer='lbfgs' is full-batch: "
+                             "call fit, or use a mini-batch optimizer such as 'adam'")
         first = not hasattr(self, "coef_")
         X, Xk, y, sw = self._validate(X, y, sample_weight, reset=first)
         Y = _engine.targets_2d(y)
@@ -704,6 +858,27 @@ def auto_batch_size(n, d, k, nnz_per_row):
     return int(min(b, n))
 
 
+def wide_batch_size(b, n, d):
+    """Dense data: at least ``d / WIDE_ROWS`` rows per batch (a power of two, at most ``AUTO_MAX_BATCH``). A
+    batch of B standardized rows has curvature up to about (1 + sqrt(d / B))² where the data's is about 1, so
+    below that the step noise, not the curvature, sets how close a constant rate can get (see docs/design.md,
+    "Wide data")."""
+    floor = 1 << int(np.ceil(np.log2(max(d / WIDE_ROWS, 1.0))))
+    return int(min(max(b, min(floor, AUTO_MAX_BATCH)), n))
+
+
+_BLAS = []
+
+
+def _blas_controller():
+    """One threadpoolctl controller for the process (building one scans the loaded libraries)."""
+    if not _BLAS:
+        from threadpoolctl import ThreadpoolController
+
+        _BLAS.append(ThreadpoolController())
+    return _BLAS[0]
+
+
 def _unstandardized(scaling, theta):
     return theta.copy() if scaling is None else scaling.to_raw(theta)
 
@@ -716,7 +891,7 @@ def _callbacks(callbacks):
 
 def _named_optimizer(name):
     """The registry object for an optimizer name, starting from the registry's ``start_lr``."""
-    opt = get_optimizer(name)
+    opt = get_optimizer(name, full_batch=True)
     return opt.set_params(lr=type(opt).start_lr)
 
 

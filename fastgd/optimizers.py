@@ -343,11 +343,209 @@ OPTIMIZERS = {cls.name: cls for cls in (SGD, Momentum, Nesterov, Adagrad, RMSpro
                                         Adadelta)}
 
 
-def get_optimizer(optimizer):
-    """An optimizer object from a registry name or an optimizer object (returned as is); validated."""
-    if isinstance(optimizer, Optimizer):
+def get_optimizer(optimizer, full_batch=False):
+    """An optimizer object from a registry name or an optimizer object (returned as is); validated.
+    ``full_batch``: ``"lbfgs"``/``LBFGS`` are accepted too (LinearRegressor.fit)."""
+    if isinstance(optimizer, Optimizer) or (full_batch and isinstance(optimizer, LBFGS)):
         return optimizer.validate()
     if isinstance(optimizer, str) and optimizer in OPTIMIZERS:
         return OPTIMIZERS[optimizer]().validate()
-    raise ValueError(
-        f"optimizer must be one of {sorted(OPTIMIZERS)} or an object from fastgd.optimizers, got {optimizer!r}")
+    if full_batch and optimizer == "lbfgs":
+        return LBFGS().validate()
+    names = sorted(OPTIMIZERS) + (["lbfgs"] if full_batch else [])
+    raise ValueError(f"optimizer must be one of {names} or an object from fastgd.optimizers, got {optimizer!r}")
+
+
+class LBFGS(Params):
+    """torch.optim.LBFGS for full-batch fits: the same arguments, defaults and algorithm (two-loop recursion over
+    the last ``history_size`` curvature pairs, a first step of ``min(1, 1/‖g‖₁)·lr``, and either fixed steps
+    of ``lr`` or torch's strong-Wolfe line search with cubic interpolation).
+
+    Not a mini-batch rule and not in ``OPTIMIZERS``: it runs in NumPy, and each evaluation of the objective
+    and its gradient is one pass of the kernels over the data. ``step(fg, x, state)`` is one call of torch's
+    ``step(closure)``: up to ``max_iter`` iterations and ``max_eval`` evaluations, updating ``x`` in place.
+    """
+
+    name = "lbfgs"
+    code = -2  # no kernel rule
+    slots = ()
+    start_lr = 1.0
+    _noun = "hyperparameter"
+
+    def init_state(self, n_coords):
+        """No per-coordinate state in the kernels' form (the history lives in ``step``'s dict)."""
+        scalars = np.zeros(K.N_SCALARS)
+        return np.zeros((0, n_coords)), scalars
+
+    def __init__(self, lr=1.0, max_iter=20, max_eval=None, tolerance_grad=1e-7, tolerance_change=1e-9,
+                 history_size=100, line_search_fn=None):
+        self.lr = lr
+        self.max_iter = max_iter
+        self.max_eval = max_eval
+        self.tolerance_grad = tolerance_grad
+        self.tolerance_change = tolerance_change
+        self.history_size = history_size
+        self.line_search_fn = line_search_fn
+
+    _constraints = {"lr": [POSITIVE], "max_iter": [Interval(1, None, integer=True)],
+                    "max_eval": [Interval(1, None, integer=True), Predicate(lambda v: v is None, "None")],
+                    "tolerance_grad": [NON_NEGATIVE], "tolerance_change": [NON_NEGATIVE],
+                    "history_size": [Interval(1, None, integer=True)],
+                    "line_search_fn": [Predicate(lambda v: v in (None, "strong_wolfe"), "None or 'strong_wolfe'")]}
+
+    def __repr__(self):
+        defaults = inspect.signature(type(self).__init__).parameters
+        changed = [f"{k}={v!r}" for k, v in self.get_params().items() if v != defaults[k].default]
+        return f"{type(self).__name__}({', '.join(changed)})"
+
+    def validate(self):
+        check_all(type(self).__name__, self.get_params(), self._constraints)
+        return self
+
+    def step(self, fg, x, state):
+        """One ``torch.optim.LBFGS.step``: ``fg(x) -> (loss, gradient)`` (float, 1-D array like ``x``); ``x`` is
+        updated in place; ``state`` (a dict, empty at first) carries the history between calls. Returns the
+        loss at ``x`` on entry."""
+        max_eval = self.max_eval if self.max_eval is not None else self.max_iter * 5 // 4
+        state.setdefault("func_evals", 0)
+        state.setdefault("n_iter", 0)
+        loss, g = fg(x)
+        first_loss = loss
+        evals = 1
+        state["func_evals"] += 1
+        if np.max(np.abs(g)) <= self.tolerance_grad:
+            return first_loss
+        d, t = state.get("d"), state.get("t")
+        dirs, steps, rho = state.get("old_dirs"), state.get("old_stps"), state.get("ro")
+        h_diag, g_prev, loss_prev = state.get("H_diag"), state.get("prev_flat_grad"), state.get("prev_loss")
+        it = 0
+        while it < self.max_iter:
+            it += 1
+            state["n_iter"] += 1
+            if state["n_iter"] == 1:
+                d = -g
+                dirs, steps, rho, h_diag = [], [], [], 1.0
+            else:
+                yv = g - g_prev
+                sv = d * t
+                ys = float(yv @ sv)
+                if ys > 1e-10:  # keep only pairs with positive curvature (torch's rule)
+                    if len(dirs) == self.history_size:
+                        dirs.pop(0), steps.pop(0), rho.pop(0)
+                    dirs.append(yv), steps.append(sv), rho.append(1.0 / ys)
+                    h_diag = ys / float(yv @ yv)
+                alpha = [0.0] * len(dirs)
+                q = -g
+                for i in range(len(dirs) - 1, -1, -1):
+                    alpha[i] = float(steps[i] @ q) * rho[i]
+                    q = q - alpha[i] * dirs[i]
+                d = q * h_diag
+                for i in range(len(dirs)):
+                    beta = float(dirs[i] @ d) * rho[i]
+                    d = d + (alpha[i] - beta) * steps[i]
+            g_prev = g.copy()
+            loss_prev = loss
+            t = min(1.0, 1.0 / float(np.abs(g).sum())) * self.lr if state["n_iter"] == 1 else self.lr
+            gtd = float(g @ d)
+            if gtd > -self.tolerance_change:
+                break
+            if self.line_search_fn == "strong_wolfe":
+                loss, g, t, n_ls = _strong_wolfe(fg, x, t, d, loss, g, gtd, self.tolerance_change)
+                x += t * d
+                converged = np.max(np.abs(g)) <= self.tolerance_grad
+            else:
+                x += t * d
+                n_ls = 0
+                converged = False
+                if it != self.max_iter:  # torch re-evaluates except after the last iteration
+                    loss, g = fg(x)
+                    converged = np.max(np.abs(g)) <= self.tolerance_grad
+                    n_ls = 1
+            evals += n_ls
+            state["func_evals"] += n_ls
+            if it == self.max_iter or evals >= max_eval or converged:
+                break
+            if np.max(np.abs(d * t)) <= self.tolerance_change or abs(loss - loss_prev) < self.tolerance_change:
+                break
+        state.update(d=d, t=t, old_dirs=dirs, old_stps=steps, ro=rho, H_diag=h_diag, prev_flat_grad=g_prev,
+                     prev_loss=loss_prev)
+        return first_loss
+
+
+def _cubic_min(x1, f1, g1, x2, f2, g2, bounds=None):
+    """Minimizer of the cubic through (x1, f1, g1) and (x2, f2, g2), clipped to ``bounds`` (default: the two
+    points); the middle of the bounds when the cubic has no minimum (torch's ``_cubic_interpolate``)."""
+    lo, hi = bounds if bounds is not None else (min(x1, x2), max(x1, x2))
+    d1 = g1 + g2 - 3.0 * (f1 - f2) / (x1 - x2)
+    disc = d1 * d1 - g1 * g2
+    if disc < 0:
+        return (lo + hi) / 2.0
+    d2 = np.sqrt(disc)
+    if x1 <= x2:
+        pos = x2 - (x2 - x1) * ((g2 + d2 - d1) / (g2 - g1 + 2.0 * d2))
+    else:
+        pos = x1 - (x1 - x2) * ((g1 + d2 - d1) / (g1 - g2 + 2.0 * d2))
+    return min(max(pos, lo), hi)
+
+
+def _strong_wolfe(fg, x, t, d, f, g, gtd, tolerance_change, c1=1e-4, c2=0.9, max_ls=25):
+    """torch's strong-Wolfe line search along ``d`` from ``x`` (``x`` unchanged): (loss, gradient, step,
+    evaluations)."""
+    d_norm = float(np.max(np.abs(d)))
+
+    def at(step):
+        fn, gn = fg(x + step * d)
+        return fn, gn, float(gn @ d)
+
+    f_new, g_new, gtd_new = at(t)
+    evals = 1
+    t_prev, f_prev, g_prev, gtd_prev = 0.0, f, g, gtd
+    done = False
+    ls = 0
+    while ls < max_ls:
+        if f_new > f + c1 * t * gtd or (ls > 1 and f_new >= f_prev):
+            br, br_f, br_g, br_gtd = [t_prev, t], [f_prev, f_new], [g_prev, g_new], [gtd_prev, gtd_new]
+            break
+        if abs(gtd_new) <= -c2 * gtd:
+            br, br_f, br_g, br_gtd = [t], [f_new], [g_new], [gtd_new]
+            done = True
+            break
+        if gtd_new >= 0:
+            br, br_f, br_g, br_gtd = [t_prev, t], [f_prev, f_new], [g_prev, g_new], [gtd_prev, gtd_new]
+            break
+        step = _cubic_min(t_prev, f_prev, gtd_prev, t, f_new, gtd_new, bounds=(t + 0.01 * (t - t_prev), t * 10))
+        t_prev, f_prev, g_prev, gtd_prev = t, f_new, g_new, gtd_new
+        t = step
+        f_new, g_new, gtd_new = at(t)
+        evals += 1
+        ls += 1
+    if ls == max_ls:
+        br, br_f, br_g, br_gtd = [0.0, t], [f, f_new], [g, g_new], [gtd, gtd_new]
+    low, high = (0, 1) if br_f[0] <= br_f[-1] else (1, 0)
+    stuck = False
+    while not done and ls < max_ls:
+        if abs(br[1] - br[0]) * d_norm < tolerance_change:
+            break
+        t = _cubic_min(br[0], br_f[0], br_gtd[0], br[1], br_f[1], br_gtd[1])
+        span = 0.1 * (max(br) - min(br))
+        if min(max(br) - t, t - min(br)) < span:  # too close to an end: move inside unless the last try was fine
+            if stuck or t >= max(br) or t <= min(br):
+                t = max(br) - span if abs(t - max(br)) < abs(t - min(br)) else min(br) + span
+                stuck = False
+            else:
+                stuck = True
+        else:
+            stuck = False
+        f_new, g_new, gtd_new = at(t)
+        evals += 1
+        ls += 1
+        if f_new > f + c1 * t * gtd or f_new >= br_f[low]:
+            br[high], br_f[high], br_g[high], br_gtd[high] = t, f_new, g_new, gtd_new
+            low, high = (0, 1) if br_f[0] <= br_f[1] else (1, 0)
+        else:
+            if abs(gtd_new) <= -c2 * gtd:
+                done = True
+            elif gtd_new * (br[high] - br[low]) >= 0:
+                br[high], br_f[high], br_g[high], br_gtd[high] = br[low], br_f[low], br_g[low], br_gtd[low]
+            br[low], br_f[low], br_g[low], br_gtd[low] = t, f_new, g_new, gtd_new
+    return br_f[low], br_g[low], br[low], evals
