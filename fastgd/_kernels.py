@@ -849,18 +849,30 @@ def column_stats(X, sw, n_threads=None):
 
     Dense X: fixed row chunks (their size depends on n only), each summarized by its mean and centred sum of
     squares, merged in chunk order (Chan et al.), so the result is deterministic and accurate for
-    columns with a large mean. CSR: one sequential pass over the stored values (Σ s·x and Σ s·x²).
+    columns with a large mean. CSR: see :func:`csr_column_stats`.
     ``n_threads`` as in :func:`predict` (a forked child opens no parallel region).
     """
     nt = _threads(n_threads)
     if isinstance(X, tuple):
-        mean, m2, total = _csr_stats(X, sw)
+        mean, var, total, _, _ = csr_column_stats(X, sw)
+        return mean, var, total
     elif nt == 1:
         mean, m2, total = _dense_stats_sequential(X, sw)
     else:
         mean, m2, total = _in_team(_dense_stats, nt, X, sw)
     var = np.maximum(m2, 0.0) / total if total > 0.0 else np.zeros_like(m2)
     return mean, var, total
+
+
+def csr_column_stats(X, sw):
+    """``(mean, var, total, maxabs, stored)`` of the columns of a CSR tuple: weighted mean and variance (the
+    implicit zeros count), total weight, largest absolute value, and the weight of the rows that store the
+    column. Duplicate (row, column) entries count as their sum, as in SciPy; the variance is taken in two
+    passes (the mean first, then centred squares), so a column with a large offset keeps its small spread;
+    column indices are checked. Sequential and deterministic."""
+    mean, m2, total, maxabs, stored = _csr_stats(X, sw)
+    var = np.maximum(m2, 0.0) / total if total > 0.0 else np.zeros_like(m2)
+    return mean, var, total, maxabs, stored
 
 
 @jit(parallel=True)
@@ -908,23 +920,59 @@ def _dense_moments(X, sw, weighted, start, stop, mean, m2, cw, c):
 
 
 @jit()
+def _csr_row_sums(data, indices, lo, hi, mark, i, val, cols):
+    """Row i's distinct columns into cols[:count] and their summed values into val[col] (duplicate entries
+    mean their sum); ``mark[col] == i`` marks a column seen in this row. Returns count."""
+    cnt = 0
+    for q in range(lo, hi):
+        c = indices[q]
+        if mark[c] != i:
+            mark[c] = i
+            val[c] = 0.0
+            cols[cnt] = c
+            cnt += 1
+        val[c] += data[q]
+    return cnt
+
+
+@jit()
 def _csr_stats(X, sw):
     data, indices, indptr, d = X
+    _check_csr(data, indices, indptr, d)
     n = indptr.shape[0] - 1
+    weighted = sw.shape[0] > 0
     mean = np.zeros(d)
     m2 = np.zeros(d)
-    weighted = sw.shape[0] > 0
-    total = 0.0
+    maxabs = np.zeros(d)
+    stored = np.zeros(d)
+    mark = np.full(d, -1, dtype=np.int64)
+    val = np.zeros(d)
+    widest = 0
     for i in range(n):
+        widest = max(widest, indptr[i + 1] - indptr[i])
+    cols = np.empty(widest, dtype=np.int64)
+    total = 0.0
+    for i in range(n):  # pass 1: weights, sums, largest values
         s = sw[i] if weighted else 1.0
         total += s
-        for q in range(indptr[i], indptr[i + 1]):
-            v = data[q]
-            mean[indices[q]] += s * v
-            m2[indices[q]] += s * v * v
-    if total > 0.0:
-        for j in range(d):
-            mu = mean[j] / total
-            m2[j] -= total * mu * mu  # Σ s(x − μ)² = Σ s x² − W μ² (zeros included)
-            mean[j] = mu
-    return mean, m2, total
+        cnt = _csr_row_sums(data, indices, indptr[i], indptr[i + 1], mark, i, val, cols)
+        for t in range(cnt):
+            c = cols[t]
+            mean[c] += s * val[c]
+            stored[c] += s
+            maxabs[c] = max(maxabs[c], abs(val[c]))
+    if not total > 0.0:
+        return mean, m2, total, maxabs, stored
+    for c in range(d):
+        mean[c] /= total
+    mark[:] = -1
+    for i in range(n):  # pass 2: centred squares of the stored values
+        s = sw[i] if weighted else 1.0
+        cnt = _csr_row_sums(data, indices, indptr[i], indptr[i + 1], mark, i, val, cols)
+        for t in range(cnt):
+            c = cols[t]
+            r = val[c] - mean[c]
+            m2[c] += s * r * r
+    for c in range(d):  # the implicit zeros, each (0 - mean)^2
+        m2[c] += max(total - stored[c], 0.0) * mean[c] * mean[c]
+    return mean, m2, total, maxabs, stored

@@ -17,7 +17,7 @@ every entry point takes a path that opens no OpenMP region. Without OpenMP the s
 """
 
 from cython.parallel cimport parallel, prange
-from libc.math cimport isfinite
+from libc.math cimport fabs, isfinite
 from libc.limits cimport INT_MAX
 from libc.stdlib cimport free, malloc
 
@@ -1065,10 +1065,12 @@ cdef enum:
 def column_stats(X, const double[::1] sw, n_threads=None):
     """As fastgd._kernels.column_stats: (mean, var, total weight) of every column, deterministic."""
     cdef XView x = make_view(X)
+    if x.sparse:
+        return csr_column_stats(X, sw)[:3]
     cdef int nt = _threads(n_threads)
     if sw.shape[0] not in (0, x.n):
         raise ValueError(f"sw must be empty or hold one weight per row ({x.n}), got {sw.shape[0]}")
-    cdef Py_ssize_t n = x.n, d = x.d, i, j, c, q, lo, hi, col
+    cdef Py_ssize_t n = x.n, d = x.d, c
     cdef bint weighted = sw.shape[0] > 0
     cdef const double* swp = &sw[0] if weighted else NULL
     cdef Py_ssize_t rows = max(<Py_ssize_t> STATS_ROWS, (n + MAX_CHUNKS - 1) // MAX_CHUNKS)
@@ -1077,45 +1079,101 @@ def column_stats(X, const double[::1] sw, n_threads=None):
     m2_arr = np.zeros(d)
     cdef double[::1] mean = mean_arr
     cdef double[::1] m2 = m2_arr
-    cdef double total = 0.0, s, v, wc, new, delta
+    cdef double total = 0.0
     cmean_arr = np.zeros((max(nch, 1), d))
     cm2_arr = np.zeros((max(nch, 1), d))
     cw_arr = np.zeros(max(nch, 1))
     cdef double[:, ::1] cmean = cmean_arr
     cdef double[:, ::1] cm2 = cm2_arr
     cdef double[::1] cw = cw_arr
-    if x.sparse:
-        with nogil:
-            for i in range(n):
-                s = swp[i] if weighted else 1.0
-                total += s
-                lo = _index(x.ptr64, x.indptr, i)
-                hi = _index(x.ptr64, x.indptr, i + 1)
-                for q in range(lo, hi):
-                    v = _value(&x, q)
-                    col = _index(x.idx64, x.indices, q)
-                    mean[col] += s * v
-                    m2[col] += s * v * v
-            if total > 0.0:
-                for j in range(d):
-                    mean[j] = mean[j] / total
-                    m2[j] -= total * mean[j] * mean[j]
-    else:
+    if nt > 1:
+        _config.note_team_started()
+    with nogil:
         if nt > 1:
-            _config.note_team_started()
-        with nogil:
-            if nt > 1:
-                for c in prange(nch, schedule="static", num_threads=nt):
-                    _dense_moments(&x, swp, weighted, c * rows, min(c * rows + rows, n), &cmean[c, 0],
-                                   &cm2[c, 0], &cw[c])
-            else:
-                for c in range(nch):
-                    _dense_moments(&x, swp, weighted, c * rows, min(c * rows + rows, n), &cmean[c, 0],
-                                   &cm2[c, 0], &cw[c])
-            if nch > 0:  # Chan's pairwise merge, in chunk order (fastgd/_rules.py)
-                total = chan_merge(&cmean[0, 0], &cm2[0, 0], &cw[0], nch, d, &mean[0], &m2[0])
+            for c in prange(nch, schedule="static", num_threads=nt):
+                _dense_moments(&x, swp, weighted, c * rows, min(c * rows + rows, n), &cmean[c, 0],
+                               &cm2[c, 0], &cw[c])
+        else:
+            for c in range(nch):
+                _dense_moments(&x, swp, weighted, c * rows, min(c * rows + rows, n), &cmean[c, 0],
+                               &cm2[c, 0], &cw[c])
+        if nch > 0:  # Chan's pairwise merge, in chunk order (fastgd/_rules.py)
+            total = chan_merge(&cmean[0, 0], &cm2[0, 0], &cw[0], nch, d, &mean[0], &m2[0])
     var = np.maximum(m2_arr, 0.0) / total if total > 0.0 else np.zeros(d)
     return mean_arr, var, total
+
+
+cdef Py_ssize_t _csr_row_sums(const XView* x, Py_ssize_t lo, Py_ssize_t hi, long long* mark, long long i,
+                              double* val, long long* cols) noexcept nogil:
+    """As fastgd._kernels._csr_row_sums: row i's distinct columns and their summed values (duplicates add)."""
+    cdef Py_ssize_t q, c, cnt = 0
+    for q in range(lo, hi):
+        c = _index(x.idx64, x.indices, q)
+        if mark[c] != i:
+            mark[c] = i
+            val[c] = 0.0
+            cols[cnt] = c
+            cnt += 1
+        val[c] += _value(x, q)
+    return cnt
+
+
+def csr_column_stats(X, const double[::1] sw):
+    """As fastgd._kernels.csr_column_stats: (mean, var, total, maxabs, stored) of a CSR tuple's columns, in
+    two passes, duplicates summed (make_view has checked every column index)."""
+    cdef XView x = make_view(X)
+    if not x.sparse:
+        raise ValueError("csr_column_stats takes a CSR tuple")
+    if sw.shape[0] not in (0, x.n):
+        raise ValueError(f"sw must be empty or hold one weight per row ({x.n}), got {sw.shape[0]}")
+    cdef Py_ssize_t n = x.n, d = x.d, i, t, c, cnt, widest = 0
+    cdef bint weighted = sw.shape[0] > 0
+    cdef double total = 0.0, s, r
+    mean_arr = np.zeros(d)
+    m2_arr = np.zeros(d)
+    maxabs_arr = np.zeros(d)
+    stored_arr = np.zeros(d)
+    mark_arr = np.full(d, -1, dtype=np.int64)
+    val_arr = np.zeros(d)
+    cdef double[::1] mean = mean_arr
+    cdef double[::1] m2 = m2_arr
+    cdef double[::1] maxabs = maxabs_arr
+    cdef double[::1] stored = stored_arr
+    cdef long long[::1] mark = mark_arr
+    cdef double[::1] val = val_arr
+    for i in range(n):
+        widest = max(widest, _index(x.ptr64, x.indptr, i + 1) - _index(x.ptr64, x.indptr, i))
+    cols_arr = np.empty(max(widest, 1), dtype=np.int64)
+    cdef long long[::1] cols = cols_arr
+    cdef long long* markp = &mark[0] if d > 0 else NULL
+    cdef double* valp = &val[0] if d > 0 else NULL
+    with nogil:
+        for i in range(n):  # pass 1: weights, sums, largest values
+            s = sw[i] if weighted else 1.0
+            total += s
+            cnt = _csr_row_sums(&x, _index(x.ptr64, x.indptr, i), _index(x.ptr64, x.indptr, i + 1), markp, i,
+                                valp, &cols[0])
+            for t in range(cnt):
+                c = cols[t]
+                mean[c] += s * val[c]
+                stored[c] += s
+                maxabs[c] = max(maxabs[c], fabs(val[c]))
+        if total > 0.0:
+            for c in range(d):
+                mean[c] = mean[c] / total
+                mark[c] = -1
+            for i in range(n):  # pass 2: centred squares of the stored values
+                s = sw[i] if weighted else 1.0
+                cnt = _csr_row_sums(&x, _index(x.ptr64, x.indptr, i), _index(x.ptr64, x.indptr, i + 1), markp,
+                                    i, valp, &cols[0])
+                for t in range(cnt):
+                    c = cols[t]
+                    r = val[c] - mean[c]
+                    m2[c] += s * r * r
+            for c in range(d):  # the implicit zeros, each (0 - mean)^2
+                m2[c] += max(total - stored[c], 0.0) * mean[c] * mean[c]
+    var = np.maximum(m2_arr, 0.0) / total if total > 0.0 else np.zeros(d)
+    return mean_arr, var, total, maxabs_arr, stored_arr
 
 
 cdef inline Py_ssize_t _index(bint wide, const char* arr, Py_ssize_t q) noexcept nogil:

@@ -32,6 +32,7 @@ LR_SHRINK = 5.0  # the "adaptive" rule divides the rate by this on a plateau ...
 MIN_LR_FRACTION = 1e-4  # ... and stops once it would fall below this fraction of its starting value
 DIVERGE_FACTOR = 1e6  # an epoch whose mean loss exceeds this multiple of the starting loss has diverged
 BLOCK_BYTES = 32 << 20  # shuffle=True visits contiguous blocks of about this many bytes of X (see batch_order)
+SPARSE_CENTRE_FRACTION = 0.5  # CSR: columns stored in at least this fraction of the rows are centred (Scaling)
 PREFETCH_BLOCKS = 2  # a memmapped X: blocks read ahead into the page cache while one is trained on
 
 
@@ -45,6 +46,14 @@ class Scaling:
 
     Without an intercept nothing is centred (means are zero) and the scales are root mean squares, so the
     model stays a line through the origin. Constant columns get scale 1 (as scikit-learn's StandardScaler).
+
+    Sparse (CSR) X: a column stored in fewer than ``SPARSE_CENTRE_FRACTION`` of the rows (by weight) is not
+    centred and is scaled by its largest absolute value (as scikit-learn's MaxAbsScaler): its scaled values
+    stay in [-1, 1] however rare it is (a rare column's standard deviation is tiny, so dividing by it makes
+    its few values huge and the step size that suits the rest diverges on them), and every batch's gradient
+    stays as sparse as its rows. Columns stored in most rows are centred and scaled by their standard
+    deviation as dense columns are (a column with a large offset would otherwise be nearly collinear with
+    the intercept); every batch touches them anyway.
     """
 
     x_mean: np.ndarray
@@ -54,6 +63,7 @@ class Scaling:
     weight: float = 0.0
     x_var: np.ndarray = field(default=None, repr=False)  # kept to merge statistics across partial_fit calls
     y_var: np.ndarray = field(default=None, repr=False)
+    x_sparse: tuple = field(default=None, repr=False)  # CSR: (mean, largest |value|, stored weight) per column
 
     @classmethod
     def identity(cls, d, k):
@@ -62,13 +72,18 @@ class Scaling:
     @classmethod
     def from_data(cls, kern, Xk, Y, sw, center, n_threads=None):
         sw = _engine.EMPTY if sw is None else sw
-        x_mean, x_var, weight = kern.column_stats(Xk, sw, n_threads)
+        sparse = None
+        if isinstance(Xk, tuple):  # CSR
+            x_mean, x_var, weight, maxabs, stored = kern.csr_column_stats(Xk, sw)
+            sparse = (x_mean, maxabs, stored)
+        else:
+            x_mean, x_var, weight = kern.column_stats(Xk, sw, n_threads)
         # the targets' statistics by the same kernel: no O(n) temporaries (out-of-core: memory independent of n)
         y_mean, y_var, _ = kern.column_stats(np.ascontiguousarray(Y, dtype=np.float64), sw, n_threads)
-        return cls._finish(x_mean, x_var, y_mean, y_var, weight, center)
+        return cls._finish(x_mean, x_var, y_mean, y_var, weight, center, sparse)
 
     @classmethod
-    def _finish(cls, x_mean, x_var, y_mean, y_var, weight, center):
+    def _finish(cls, x_mean, x_var, y_mean, y_var, weight, center, sparse=None):
         for name, arrays in (("X", (x_mean, x_var)), ("y", (y_mean, y_var))):
             if not all(np.all(np.isfinite(a)) for a in arrays):
                 raise ValueError(
@@ -85,8 +100,14 @@ class Scaling:
         if not (np.all(np.isfinite(x_scale)) and np.all(np.isfinite(y_scale))):
             raise ValueError("X or y has values too large for float64 arithmetic (their squares overflow); "
                              "divide them by a constant first")
-        out = cls(x_mean if center else np.zeros_like(x_mean), x_scale, y_mean if center else np.zeros_like(y_mean),
-                  y_scale, float(weight), x_var, y_var)
+        x_centre = x_mean if center else np.zeros_like(x_mean)
+        if sparse is not None:
+            _, maxabs, stored = sparse
+            dense = (stored >= SPARSE_CENTRE_FRACTION * weight) & (x_scale > tiny) if center else np.zeros(len(stored), bool)
+            x_centre = np.where(dense, x_mean, 0.0)
+            x_scale = np.where(dense, x_scale, np.where(maxabs > tiny, maxabs, 1.0))
+        out = cls(x_centre, x_scale, y_mean if center else np.zeros_like(y_mean),
+                  y_scale, float(weight), x_var, y_var, sparse)
         out._center = center
         return out
 
@@ -101,10 +122,15 @@ class Scaling:
             return m1 + delta * (n2 / tot), (v1 * n1 + v2 * n2 + np.square(delta) * (n1 * n2 / tot)) / tot
         xm, xv = merge(self._raw_mean("x"), self.x_var, new._raw_mean("x"), new.x_var)
         ym, yv = merge(self._raw_mean("y"), self.y_var, new._raw_mean("y"), new.y_var)
-        return Scaling._finish(xm, xv, ym, yv, tot, self._center)
+        sparse = None
+        if self.x_sparse is not None and new.x_sparse is not None:
+            sparse = (xm, np.maximum(self.x_sparse[1], new.x_sparse[1]), self.x_sparse[2] + new.x_sparse[2])
+        return Scaling._finish(xm, xv, ym, yv, tot, self._center, sparse)
 
     def _raw_mean(self, which):
         """The data's own mean (stored even when not centring, via the mean square)."""
+        if which == "x" and self.x_sparse is not None:
+            return self.x_sparse[0]
         mean, var, scale = ((self.x_mean, self.x_var, self.x_scale) if which == "x" else
                             (self.y_mean, self.y_var, self.y_scale))
         if self._center:
