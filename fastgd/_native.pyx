@@ -442,12 +442,14 @@ cdef void _dense(const real_t* X, const Problem* pb, const double* theta, Py_ssi
 
 
 cdef void _csr(const real_t* data, const index_t* indices, const ptr_t* indptr, const Problem* pb,
-               const double* theta, Py_ssize_t start, Py_ssize_t stop, double* buf) noexcept nogil:
+               const double* theta, Py_ssize_t start, Py_ssize_t stop, double* buf, bint zero) noexcept nogil:
     # The hot gradient loops stay per backend (see fastgd._kernels._chunk_grad_csr); the rules are shared.
+    # zero=False adds into buf (fastgd._kernels._csr_rows): a small batch then costs its non-zeros only.
     cdef Py_ssize_t d = pb.X.d, k = pb.k, p = d + 1, m = k * p, i, j, q, o, lo, hi
     cdef double acc, r, s, sr, loss = 0.0
-    for q in range(m + 1):
-        buf[q] = 0.0
+    if zero:
+        for q in range(m + 1):
+            buf[q] = 0.0
     for i in range(start, stop):
         s = pb.sw[i] if pb.weighted else 1.0
         lo = indptr[i]
@@ -463,7 +465,7 @@ cdef void _csr(const real_t* data, const index_t* indices, const ptr_t* indptr, 
             for q in range(lo, hi):
                 buf[o + indices[q]] += sr * data[q]
             buf[o + d] += sr
-    buf[m] = loss
+    buf[m] += loss
 
 
 cdef void chunk_grad(const Problem* pb, const double* theta, Py_ssize_t start, Py_ssize_t stop,
@@ -476,9 +478,9 @@ cdef void chunk_grad(const Problem* pb, const double* theta, Py_ssize_t start, P
         else:
             _dense(<const double*> x.data, pb, theta, start, stop, max(stop - start, 1), buf, 0)
     elif x.f32:
-        _csr_ptr(<const float*> x.data, x, pb, theta, start, stop, buf)
+        _csr_ptr(<const float*> x.data, x, pb, theta, start, stop, buf, True)
     else:
-        _csr_ptr(<const double*> x.data, x, pb, theta, start, stop, buf)
+        _csr_ptr(<const double*> x.data, x, pb, theta, start, stop, buf, True)
 
 
 cdef void run_grad(const Problem* pb, const double* theta, Py_ssize_t start, Py_ssize_t stop, Py_ssize_t ch,
@@ -501,16 +503,16 @@ cdef void run_grad(const Problem* pb, const double* theta, Py_ssize_t start, Py_
 
 
 cdef inline void _csr_ptr(const real_t* data, const XView* x, const Problem* pb, const double* theta,
-                          Py_ssize_t start, Py_ssize_t stop, double* buf) noexcept nogil:
+                          Py_ssize_t start, Py_ssize_t stop, double* buf, bint zero) noexcept nogil:
     if x.idx64:
         if x.ptr64:
-            _csr(data, <const long long*> x.indices, <const long long*> x.indptr, pb, theta, start, stop, buf)
+            _csr(data, <const long long*> x.indices, <const long long*> x.indptr, pb, theta, start, stop, buf, zero)
         else:
-            _csr(data, <const long long*> x.indices, <const int*> x.indptr, pb, theta, start, stop, buf)
+            _csr(data, <const long long*> x.indices, <const int*> x.indptr, pb, theta, start, stop, buf, zero)
     elif x.ptr64:
-        _csr(data, <const int*> x.indices, <const long long*> x.indptr, pb, theta, start, stop, buf)
+        _csr(data, <const int*> x.indices, <const long long*> x.indptr, pb, theta, start, stop, buf, zero)
     else:
-        _csr(data, <const int*> x.indices, <const int*> x.indptr, pb, theta, start, stop, buf)
+        _csr(data, <const int*> x.indices, <const int*> x.indptr, pb, theta, start, stop, buf, zero)
 
 
 cdef inline Py_ssize_t max_chunks(Py_ssize_t m) noexcept nogil:
@@ -1197,6 +1199,13 @@ cdef void stats_group(const Problem* pb, const double* th, Py_ssize_t batch_size
     for bi in range(lo, hi):
         start = ids[bi] * batch_size
         stop = min(start + batch_size, pb.X.n)
+        if pb.X.sparse:  # straight into out: no buffer of k·(d + 1) to zero per batch
+            if pb.X.f32:
+                _csr_ptr(<const float*> pb.X.data, &pb.X, pb, th, start, stop, out, False)
+            else:
+                _csr_ptr(<const double*> pb.X.data, &pb.X, pb, th, start, stop, out, False)
+            out[m + 1] += batch_weight(pb, start, stop)
+            continue
         for c in range((stop - start + ch - 1) // ch):
             s0 = start + c * ch
             chunk_grad(pb, th, s0, min(s0 + ch, stop), part)

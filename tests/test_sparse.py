@@ -113,3 +113,98 @@ def test_partial_fit_on_csr_keeps_the_sparse_scaling():
     rare = (stored > 0) & (stored < 0.5 * X.shape[0])
     np.testing.assert_array_equal(s.x_scale[rare], 1.0)
     np.testing.assert_array_equal(s.x_mean[rare], 0.0)
+
+
+def lazy_problem(k=2, seed=4):
+    rng = np.random.default_rng(seed)
+    n, d = 300, 40
+    A = np.where(rng.random((n, d)) < 0.1, rng.standard_normal((n, d)), 0.0)
+    A[:, 3] = 5.0 + rng.standard_normal(n)  # a column stored in every row: centred
+    Y = A @ rng.standard_normal((d, k)) + 0.1 * rng.standard_normal((n, k))
+    sw = rng.uniform(0.5, 2.0, n)
+    X = sp.csr_matrix(A)
+    stdz = np.concatenate([np.where(np.arange(d) == 3, 5.0, 0.0), rng.uniform(0.5, 2.0, d),
+                           Y.mean(axis=0), Y.std(axis=0)])
+    return A, csr_tuple(X), np.ascontiguousarray(Y), sw, stdz
+
+
+EXACT_LAZY = [("sgd", {}), ("adagrad", {"lr_decay": 0.01}), ("rmsprop", {}), ("rmsprop", {"centered": True}),
+              ("adadelta", {})]
+
+
+def run_epochs(backend, X, Y, sw, stdz, opt, batch_size, epochs=3):
+    from fastgd.optimizers import get_optimizer
+    optimizer = get_optimizer(opt[0]).set_params(lr=0.05, **opt[1])
+    k, d = Y.shape[1], (X[3] if isinstance(X, tuple) else X.shape[1])
+    ts = _engine.TrainingState.fresh(optimizer, k, d)
+    avg = np.zeros(k * (d + 1) + 1)
+    rng = np.random.default_rng(0)
+    for _ in range(epochs):
+        order = _engine.batch_order(Y.shape[0], batch_size, True, rng)
+        _engine.run_epoch(X, Y, ts, optimizer.code, optimizer.pack(), batch_size, order, sw=sw, stdz=stdz, avg=avg,
+                          backend=backend, path=_engine.K.PATH_SEQUENTIAL)
+    return ts, avg
+
+
+@pytest.mark.parametrize("opt", EXACT_LAZY)
+@pytest.mark.parametrize("standardized", [True, False])
+def test_lazy_csr_epoch_is_the_dense_update_where_exact(opt, standardized):
+    A, X, Y, sw, stdz = lazy_problem()
+    stdz = stdz if standardized else None
+    for batch_size in (1, 7, 64):
+        lazy, lazy_avg = run_epochs("numba", X, Y, sw, stdz, opt, batch_size)
+        dense, dense_avg = run_epochs("numba", A, Y, sw, stdz, opt, batch_size)
+        np.testing.assert_allclose(lazy.theta, dense.theta, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(lazy.state, dense.state, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(lazy_avg, dense_avg, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("opt", ["adam", "adamw", "adamax", "nadam"])
+def test_lazy_adam_family_leaves_untouched_coordinates_in_place(opt):
+    """The named approximation (LazyAdam): in the standardized mode a CSR batch moves only what it touches."""
+    from fastgd.optimizers import get_optimizer
+    A, X, Y, sw, stdz = lazy_problem(k=1)
+    optimizer = get_optimizer(opt).set_params(lr=0.05, weight_decay=0.0)
+    ts = _engine.TrainingState.fresh(optimizer, 1, A.shape[1])
+    everything = np.arange(A.shape[0], dtype=np.int64)
+    _engine.run_epoch(X, Y, ts, optimizer.code, optimizer.pack(), 1, everything, stdz=stdz, backend="numba")
+    col = 0
+    rows_with = np.flatnonzero(A[:, col] != 0)
+    without = np.setdiff1d(everything, rows_with)
+    before = ts.theta[0, col], ts.state[:, col].copy()
+    assert before[0] != 0.0 and np.any(before[1] != 0.0)
+    _engine.run_epoch(X, Y, ts, optimizer.code, optimizer.pack(), 1, without, stdz=stdz, backend="numba")
+    assert ts.theta[0, col] == before[0] and np.array_equal(ts.state[:, col], before[1])
+    # standardize=False keeps torch's exact (dense) rule: the same epoch moves the column
+    ts2 = _engine.TrainingState.fresh(optimizer, 1, A.shape[1])
+    _engine.run_epoch(X, Y, ts2, optimizer.code, optimizer.pack(), 1, everything, backend="numba")
+    frozen = ts2.theta[0, col]
+    _engine.run_epoch(X, Y, ts2, optimizer.code, optimizer.pack(), 1, without, backend="numba")
+    assert ts2.theta[0, col] != frozen
+
+
+def shifted(a, rng):
+    """A copy of ``a`` at a random offset inside a larger allocation (other alignment, other heap place)."""
+    pad = int(rng.integers(0, 8))
+    buf = np.empty(a.size + pad, dtype=a.dtype)
+    out = buf[pad:]
+    out[...] = a
+    return out
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("optimizer", ["momentum", "adam", "sgd"])
+def test_csr_refits_are_bit_identical_with_the_heap_perturbed(backend, optimizer):
+    kern(backend)
+    X, y = zipf_binary(1500, 300, 6, seed=5)
+    X.data = X.data * np.random.default_rng(0).uniform(0.5, 2.0, X.nnz)
+    rng = np.random.default_rng(1)
+    kw = dict(backend=backend, optimizer=optimizer, batch_size=16, max_iter=3, tol=None, random_state=0, n_jobs=1)
+    coefs = []
+    for _ in range(3):
+        junk = [np.empty(int(rng.integers(1, 5000))) for _ in range(50)]  # move the allocator's free lists
+        Xs = sp.csr_matrix((shifted(X.data, rng), shifted(X.indices, rng), shifted(X.indptr, rng)), shape=X.shape)
+        est = fastgd.LinearRegressor(**kw).fit(Xs, shifted(y, rng))
+        coefs.append(np.append(est.coef_, est.intercept_))
+        del junk
+    assert all(np.array_equal(c, coefs[0]) for c in coefs)
