@@ -67,7 +67,7 @@ def epoch_time(X, y, batch_size, time_rows):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=100_000)
-    parser.add_argument("--dims", type=int, nargs="+", default=[14, 20], help="log2 of the numbers of columns")
+    parser.add_argument("--dims", type=int, nargs="*", default=[14, 20], help="log2 of the numbers of columns")
     parser.add_argument("--nnz", type=int, default=30)
     parser.add_argument("--popularity", choices=["zipf", "uniform"], default="zipf")
     parser.add_argument("--batches", nargs="+", default=["1", "32", "256", "auto"])
