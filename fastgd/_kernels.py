@@ -752,8 +752,9 @@ def _epoch_csr_lazy(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_i
     Gc = np.empty(nq_max)
     Sc = np.empty(max(ns, 1) * nq_max)
     eta = np.empty(0)
-    last_t = np.full(P, scalars[0])  # the step count each coordinate's state is caught up to
-    last_c = np.full(P, avg[P] if averaging else 0.0) if averaging else np.empty(0)
+    last_t = np.full(P, scalars[0])  # the step count each coordinate's state and running mean are caught up to
+    # the running mean's count moves with the step count (both once per update): count = last_t + shift
+    c_shift = (avg[P] if averaging else 0.0) - scalars[0]
     loss_sum = 0.0
     weight_sum = 0.0
     for bi in range(nb):
@@ -789,7 +790,8 @@ def _epoch_csr_lazy(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_i
             if exact:
                 _rules.lazy_catch_up(code, S, P, q, tnow - last_t[q], hp)
             if averaging:
-                _rules.average_catch_up(avg, q, th[q], last_c[q], cnow)
+                _rules.average_catch_up(avg, q, th[q], last_t[q] + c_shift, cnow)
+            last_t[q] = tnow
         loss = 0.0
         for i in range(start, stop):
             s = sw[i] if weighted else 1.0
@@ -856,13 +858,12 @@ def _epoch_csr_lazy(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_i
             for i in range(nq):
                 q = qs[i]
                 avg[q] += (th[q] - avg[q]) / cnt
-                last_c[q] = cnt
     tnow = scalars[0]
     for q in range(P):  # the end of the epoch: every coordinate caught up
         if exact:
             _rules.lazy_catch_up(code, S, P, q, tnow - last_t[q], hp)
         if averaging:
-            _rules.average_catch_up(avg, q, th[q], last_c[q], avg[P])
+            _rules.average_catch_up(avg, q, th[q], last_t[q] + c_shift, avg[P])
     return loss_sum, weight_sum
 
 
