@@ -279,7 +279,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
     def _lazy(self, X):
         """Whether the epochs on X update lazily (CSR and an optimizer and penalty that allow it; see "lazy
         updates" in fastgd._rules): a batch then costs what it touches."""
-        if not sp.issparse(X):
+        if not sp.issparse(X) or self.backend == "native":  # the native kernels update every coordinate
             return False
         opt = get_optimizer(_named_optimizer(self.optimizer) if isinstance(self.optimizer, str) else self.optimizer)
         from . import _kernels

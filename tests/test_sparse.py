@@ -208,3 +208,13 @@ def test_csr_refits_are_bit_identical_with_the_heap_perturbed(backend, optimizer
         coefs.append(np.append(est.coef_, est.intercept_))
         del junk
     assert all(np.array_equal(c, coefs[0]) for c in coefs)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_auto_batch_size_on_csr_follows_the_backend_and_updates(backend):
+    kern(backend)
+    X, y = zipf_binary(4000, 4096, 5)
+    lazy = fastgd.LinearRegressor(backend=backend, max_iter=1, tol=None).fit(X, y).batch_size_
+    dense = fastgd.LinearRegressor(backend=backend, optimizer="momentum", max_iter=1, tol=None).fit(X, y).batch_size_
+    assert dense >= 4097 / 5  # every coordinate updated per batch: batches large enough to pay for it
+    assert lazy == (32 if backend == "numba" else dense)
