@@ -1,4 +1,4 @@
-"""Issue-3 speed goals, measured in one process on the same data; prints ratios, not verdicts.
+"""The core speed goals, measured in one process on the same data; prints ratios, not verdicts.
 
     python benchmarks/bench_epoch.py [--n 1000000] [--d 100] [--batch 256] [--optimizer adam] [--backend auto]
 

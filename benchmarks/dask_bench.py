@@ -1,4 +1,4 @@
-"""Dask benchmark (issue 13): fastgd's two distributed modes next to dask-ml and dask.array.linalg.lstsq.
+"""Dask benchmark: fastgd's two distributed modes next to dask-ml and dask.array.linalg.lstsq.
 
 One run, on a 2-worker ``distributed.LocalCluster`` (processes, 1 dask thread per worker; fastgd's exact mode
 uses all the machine's cores inside the one task that runs at a time):

@@ -1,4 +1,4 @@
-"""Where an epoch's time goes above the memory floor (issue 12): the parts, measured with the product's kernels.
+"""Where an epoch's time goes above the memory floor: the parts, measured with the product's kernels.
 
     python benchmarks/floor_breakdown.py [--n 1000000] [--d 100] [--rounds 5] [--backend native]
 
@@ -13,8 +13,8 @@ native C loop), then Adam epochs of the chosen backend:
 * 2 threads, batch B, in order and shuffled: the real epoch (shuffled is what a fit runs).
 
 Printed: medians over rounds of each time divided by the round's all-core floor, and the derived costs in
-microseconds. What the parts show on the 2-core VM is in the closing notes of issue 12 and in
-docs/design.md ("Where the time goes"). Never a test: tests/test_floor_ratios_bench.py runs it on tiny sizes.
+microseconds. What the parts show on the 2-core VM is in docs/design.md ("Where the time
+goes"). Never a test: tests/test_floor_ratios_bench.py runs it on tiny sizes.
 """
 
 import argparse

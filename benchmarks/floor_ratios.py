@@ -1,4 +1,4 @@
-"""Issue 12's goals: fastgd epochs divided by the all-core memory floor, measured in interleaved rounds.
+"""The epoch goals: fastgd epochs divided by the all-core memory floor, measured in interleaved rounds.
 
     python benchmarks/floor_ratios.py [--n 1000000] [--d 100] [--rounds 7] [--threads 2]
                                       [--backends native numba] [--optimizer adam] [--json out.json]
@@ -12,7 +12,7 @@ is its fastest read of X (the faster all-core read, unless a busy memory bus mad
 ``X.sum()`` faster). Each ratio is formed within one round (the memory system of a shared VM moves between
 rounds: the floor was seen anywhere between 13 and 80 ms) and the table prints its median over the rounds,
 with its range and the median reads themselves, and the load average before and after (others' work on the
-machine shows there). Goals (issue 12), float64, d = 100, 1e6 rows, Adam, all cores:
+machine shows there). Goals, float64, d = 100, 1e6 rows, Adam, all cores:
 
   epoch / floor at B = 256              <= 1.25
   epoch / floor at B = 4096             <= 1.10
@@ -38,7 +38,7 @@ from fastgd.bench import Threads, default_batch_size, fastgd_epoch, floor_of, fl
 from fastgd.datasets import make_regression
 from fastgd.optimizers import OPTIMIZERS
 
-GOALS = {  # ratio name -> upper bound (issue 12)
+GOALS = {  # ratio name -> upper bound
     "epoch/floor B=256": 1.25,
     "epoch/floor B=4096": 1.10,
     "epoch/floor default B": 1.60,

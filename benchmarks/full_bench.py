@@ -401,18 +401,19 @@ def to_markdown(res):
         met = "n/a" if g["met"] is None else ("yes" if g["met"] else "**no**")
         out.append(f"| {g['description']} | {value} | {g['goal']} | {met} |")
     tta = res["time_to_accuracy"]
-    out += ["", "Time to a training MSE within 1 % of the least-squares optimum: " + "; ".join(
+    # one list item per line: plain lines would run into one paragraph on the page
+    out += ["", "- Time to a training MSE within 1 % of the least-squares optimum: " + "; ".join(
         f"{k} {fmt_seconds(v['seconds'])} in {v['epochs']} epoch(s)" + ("" if v["reached"] else " (not reached)")
         for k, v in tta.items())]
     for label, cs in (res["cold_start"] or {}).items():
-        out.append(f"Cold process, backend {label}: import fastgd {cs['import_s']:.2f} s + first small fit "
+        out.append(f"- Cold process, backend {label}: import fastgd {cs['import_s']:.2f} s + first small fit "
                    f"{cs['first_fit_s']:.2f} s (whole process {cs['process_s']:.2f} s).")
     sc = res["scaling"]
-    out.append("Per-row epoch cost by n: " + ", ".join(
+    out.append("- Per-row epoch cost by n: " + ", ".join(
         f"{r['n']:,} ({r['dtype']}) {r['ns_per_row']:.1f} ns" for r in sc["by_n"]))
-    out.append("By d: " + ", ".join(f"d={r['d']} {r['ns_per_row']:.1f} ns/row ({r['ns_per_element']:.2f} ns/element)"
+    out.append("- By d: " + ", ".join(f"d={r['d']} {r['ns_per_row']:.1f} ns/row ({r['ns_per_element']:.2f} ns/element)"
                                     for r in sc["by_d"]))
-    out += [f"Note: {note}" for note in res["notes"]]
+    out += [f"- Note: {note}" for note in res["notes"]]
     return "\n".join(out) + "\n"
 
 

@@ -1,4 +1,4 @@
-"""Large N from the defaults (issue 11, goal 2): ``LinearRegressor().fit(X, y)`` next to Ridge(solver="cholesky").
+"""Large N from the defaults: ``LinearRegressor().fit(X, y)`` next to Ridge(solver="cholesky").
 
 Measured in one run, interleaved (fit, closed form, floor per round; median of the per-round ratios):
 the fit's time as a multiple of the closed form's and of one all-core read of X, its R² gap to the

@@ -1,4 +1,4 @@
-"""Out-of-core benchmark (issue 13): training from a float32 .npy memmap larger than the page cache.
+"""Out-of-core benchmark: training from a float32 .npy memmap larger than the page cache.
 
 The page cache is made smaller than the file with a memory cgroup: the measuring process runs in a child
 cgroup (cgroup v1 ``memory.limit_in_bytes`` or cgroup v2 ``memory.max``) created under this process's own
@@ -12,7 +12,7 @@ Measured, per epoch (median of ``--epochs`` epochs after the first):
 
 * a sequential NumPy read of the file (``X[i:i + rows].sum()`` over the memmap, 64 MB slices): the floor;
 * ``LinearRegressor()`` (the default shuffle = shuffled blocks of ~32 MB), epoch times from a callback;
-* ``shuffle=False``; and, with ``--random``, the former order (every batch its own block, as before issue 13);
+* ``shuffle=False``; and, with ``--random``, the former order (every batch its own block, the order before blocks);
 * peak anonymous (private, not file-backed) memory of the process during the fit, for two sizes of n.
 
     python benchmarks/out_of_core.py                       # 3 GB file, 1 GiB cgroup (writes /tmp/fastgd_ooc.npy)

@@ -12,7 +12,7 @@ and the ratios ``2 procs x 2t / alone 1t`` and ``busy x 2t / alone 1t`` (goal <=
 epoch may take no more than its fair share, with some slack; a spinning wait for a descheduled thread made
 it 2.5-60x) and ``2 procs x 2t / 2 procs x 1t``. All figures come from the same run; the machine is shared
 (the load average before the run is printed: other tenants' load changes every figure), so compare
-ratios, not absolute times. Issue 10 #10 and the last goal of issue 12.
+ratios, not absolute times.
 
 Usage: ``python benchmarks/oversubscription.py [--rows 200000] [--features 100] [--batch 256] [--epochs 8]``
 (``--rows 2000 --epochs 2`` is a smoke run).

@@ -1,4 +1,4 @@
-"""Real-data accuracy suite (issue 11): the defaults next to LinearRegression on every bundled regression dataset.
+"""Real-data accuracy suite: the defaults next to LinearRegression on every bundled regression dataset.
 
 Datasets: scikit-learn's diabetes (raw and scaled) and linnerud, and statsmodels' datasets when statsmodels is
 installed (longley, stackloss, star98, grunfeld, engel, ...). Each is fitted raw and inside

@@ -10,9 +10,15 @@ page, that
   image must be served from the build itself),
 - every formula was rendered (each one is a laid-out MathML element, and no raw TeX such as ``\\(`` or
   ``$$`` is left in the text),
-- nothing is cut off: the page does not scroll sideways, and no table, formula or figure sticks out of the
-  text column or of the window,
-- every figure loaded and is shown at (nearly) its own size, so the text in it reads as it was drawn.
+- nothing is cut off: the page does not scroll sideways, no table, formula or figure sticks out of the
+  text column or of the window, and no element anywhere on the page (code, tables, the sidebar) hides part
+  of its content or gets a horizontal scrollbar,
+- every figure loaded, is shown at (nearly) its own size, so the text in it reads as it was drawn, and has a
+  caption,
+- no table or list ran into one paragraph: a paragraph whose source lines hold Markdown table rows
+  (``| a | b |``), columns aligned with runs of spaces, or three or more "Label: ..." lines that were meant
+  as separate lines,
+- the footer shows no placeholder (a copyright sign with no holder, such as "©. |").
 
 It exits 1 and names page and problem when a check fails. Look at the PNGs yourself as well: the checks
 cannot tell whether a legend hides a curve.
@@ -73,6 +79,45 @@ window.addEventListener("load", function () {
         e = e.parentElement;
       }
     });
+    // any element on the page (sidebar included) that hides or scrolls part of its content sideways
+    document.querySelectorAll("body *").forEach(function (e) {
+      if (e.id === "fastgd-layout-report" || !e.getClientRects().length) return;
+      var s = getComputedStyle(e);
+      if (s.overflowX === "visible" || e.scrollWidth <= e.clientWidth + 1 || e.clientWidth === 0) return;
+      if (e.closest("div.body") && e.matches("table, math, div.math, img, pre, div.highlight, div.highlight *"))
+        return;  // reported above with the box it belongs to
+      var what = e.tagName.toLowerCase() + (e.className ? "." + String(e.className).split(" ")[0] : "");
+      report.overflow.push(what + " hides or scrolls part of its content sideways (" + e.scrollWidth +
+                           " px of content in " + e.clientWidth + " px): " + (e.innerText || "").slice(0, 60));
+    });
+    // paragraphs that were meant as tables or as separate lines (the source's line breaks are kept in the
+    // text nodes even though the browser joins the lines)
+    report.runOn = [];
+    body.querySelectorAll("p").forEach(function (p) {
+      if (p.closest("pre, table, .highlight")) return;
+      var src = "";
+      p.childNodes.forEach(function (n) { src += n.nodeType === 3 ? n.nodeValue : (n.textContent || ""); });
+      var lines = src.split("\n").map(function (l) { return l.trim(); }).filter(function (l) { return l; });
+      var rows = lines.filter(function (l) { return /^\|.*\|.*\|$/.test(l) || /^\|?\s*:?-{3,}:?\s*\|/.test(l); });
+      var aligned = src.split("\n").filter(function (l) { return /\S {3,}\S/.test(l.trim()); });
+      var labels = lines.filter(function (l) { return /^[A-Z][^.:|]{0,50}: \S/.test(l); });
+      var text = lines.join(" ").slice(0, 70);
+      if (rows.length >= 2) report.runOn.push("a Markdown table shows as one paragraph (" + rows.length +
+                                               " rows): " + text);
+      else if (aligned.length >= 2) report.runOn.push("columns aligned with spaces show as one paragraph (" +
+                                                       aligned.length + " lines): " + text);
+      else if (labels.length >= 3) report.runOn.push(labels.length + " separate 'Label: ...' lines run into " +
+                                                      "one paragraph: " + text);
+    });
+    report.figures = [];
+    body.querySelectorAll("img").forEach(function (im) {
+      if (im.closest("table.modindextable") || im.naturalWidth < 64) return;  // icons, not figures
+      var fig = im.closest("figure, div.figure");
+      var cap = fig && fig.querySelector("figcaption, p.caption");
+      if (!cap || !cap.innerText.trim()) report.figures.push(im.getAttribute("src"));
+    });
+    var foot = document.querySelector("div.footer, footer");
+    report.footer = foot ? foot.innerText.trim() : "";
     report.math = [];
     document.querySelectorAll("math").forEach(function (m) {
       var r = m.getBoundingClientRect();
@@ -161,6 +206,13 @@ def problems(report):
             out.append(f"a formula is not laid out ({m['w']:.0f} x {m['h']:.0f} px): {m['tex']}")
     for t in report["rawTex"]:
         out.append(f"raw TeX shows as text: {t!r}")
+    for t in report.get("runOn", []):
+        out.append(t)
+    for src in report.get("figures", []):
+        out.append(f"figure {src} has no caption (use a figure directive with a caption saying what it shows)")
+    footer = report.get("footer", "")
+    if re.search(r"©\s*(?:[.|,]|$)|Copyright\s*(?:[.|,]|$)", footer):
+        out.append(f"the footer shows a placeholder: {footer[:60]!r} (set copyright in docs/conf.py)")
     for im in report["images"]:
         if im["natural"] == 0:
             out.append(f"image {im['src']} did not load")

@@ -13,9 +13,11 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "_ex
 
 import fastgd  # noqa: E402
 from fastgd import examples  # noqa: E402
+from fastgd._what_to_see import WHAT_TO_SEE  # noqa: E402
 from fastgd.optimizers import OPTIMIZERS  # noqa: E402
 
 project = "fastgd"
+copyright = "the fastgd authors (BSD-3-Clause)"  # the footer reads "© Copyright ..." instead of "©. |"
 version = release = fastgd.__version__
 # mathml: formulas become MathML at build time (no MathJax from a CDN: the pages work offline);
 # notes_section: prose after a numpydoc Parameters list goes under Notes instead of becoming fake parameters
@@ -25,6 +27,8 @@ myst_enable_extensions = ["dollarmath"]
 source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
 exclude_patterns = ["_build", "_generated", "benchmark-latest.md"]  # the last two are included by other pages
 html_theme = "alabaster"
+html_show_sphinx = False
+html_show_sourcelink = False
 html_static_path = ["_static"]
 html_css_files = ["fastgd.css"]
 # a 960 px text column: the figures (drawn at most 900 px wide at 100 dpi) and the optimizer table show at full size
@@ -51,6 +55,11 @@ def _optimizer_table():
 
 with open(os.path.join(GENERATED, "optimizers.md"), "w") as f:
     f.write(_optimizer_table())
+
+# the "What to see" paragraph of each worked example: the text `fastgd demo NAME` prints (fastgd._what_to_see)
+for name, (_, text) in WHAT_TO_SEE.items():
+    with open(os.path.join(GENERATED, f"what-to-see-{name}.md"), "w") as f:
+        f.write(f"**What to see.** {text}\n")
 
 if os.environ.get("FASTGD_DOCS_SKIP_FIGURES") != "1":
     for name in examples.EXAMPLES:

@@ -13,9 +13,9 @@ def demo_fit(n_samples=200_000, n_features=50, optimizer="adam", batch_size="aut
     from sklearn.linear_model import LinearRegression
 
     from . import LinearRegressor
-    from .datasets import make_regression
+    from .datasets import make_linear_data
 
-    X, y, coef, intercept = make_regression(n_samples, n_features, noise=0.1, random_state=0)
+    X, y, coef, intercept = make_linear_data(n_samples, n_features, noise=0.1, random_state=0)
     # natural units: columns of very different scales and a target in the thousands (standardize=True, the
     # default, makes the steps mean the same whatever the units)
     scales = np.logspace(-2, 3, n_features)
@@ -70,7 +70,15 @@ def demo_main(argv):
         print(f"fastgd demo: drawing the figures needs matplotlib, which is not installed ({exc}).\n"
               f"Install it with: {PLOTS_EXTRA}   (or: pip install matplotlib)", file=sys.stderr)
         return 1
-    print(f"wrote {render(args.name, args.out)}")
+    from ._what_to_see import WHAT_TO_SEE, plain
+
+    title, text = WHAT_TO_SEE[args.name]
+    print(f"fastgd demo {args.name}: {title}. Running the example with fastgd's optimizers and drawing it "
+          f"(a few seconds) ...", flush=True)
+    t0 = time.perf_counter()
+    path = render(args.name, args.out)
+    print(f"wrote {path} ({time.perf_counter() - t0:.1f} s). What to see in it:\n")
+    print(plain(text))
     return 0
 
 

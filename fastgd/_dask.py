@@ -70,7 +70,9 @@ def _as_dask_array(name, obj, rows_like=None):
     import dask.array as da
 
     if _is_frame(obj):
-        return obj.to_dask_array(lengths=True)
+        # optimized first: dask-expr may fuse the partitions of a column selection when it computes the
+        # lengths, which then no longer match the unoptimized collection's ("2 != 3")
+        return (obj.optimize() if hasattr(obj, "optimize") else obj).to_dask_array(lengths=True)
     if isinstance(obj, da.Array):
         return obj
     if is_dask(obj):
@@ -195,6 +197,11 @@ class Blocks:
         # kept on the workers (a no-op for chunks already persisted: no second copy, and dask's memory
         # accounting sees each chunk once); every task below takes a block's futures
         arrays = client.persist([X, Y] + ([] if sw is None else [sw]))
+        if sw is not None:  # normalized as in memory (largest weight in [1, 2)): no sum of weights overflows
+            top = float(arrays[2].max().compute())
+            shift = int(np.frexp(top)[1]) - 1 if np.isfinite(top) and top > 0 else 0
+            if shift:
+                arrays[2] = client.persist(arrays[2] * np.ldexp(1.0, -shift))
 
         def ordered(arr):
             by_key = {f.key: f for f in futures_of(arr)}
@@ -202,11 +209,24 @@ class Blocks:
 
         cols = [ordered(a) for a in arrays] + ([] if sw is not None else [[None] * X.numblocks[0]])
         self.parts = list(zip(*cols))  # (X, y, sample_weight) futures of each block
-        meta = client.gather([client.submit(_check, *p, batch_size, pure=False) for p in self.parts])
+        del arrays  # the futures in self.parts are the only references: release() frees the copies
+        checks = [client.submit(_check, *p, batch_size, pure=False) for p in self.parts]
+        try:
+            meta = client.gather(checks)
+        except BaseException:  # bad values: free the persisted copies and the checks' results now (the
+            for f in checks:  # traceback would keep them on the workers)
+                f.release()
+            self.release()
+            raise
+        finally:
+            del checks
         self.rows = np.array([m[0] for m in meta], dtype=np.int64)
         self.batch_weights = np.concatenate([m[1] for m in meta]) if meta else np.zeros(0)
         self.block_batches = self.block_rows // batch_size
         self.total_weight = float(sum(float(m[1].sum()) for m in meta))
+        if sw is not None and not self.total_weight > 0:
+            self.release()
+            raise ValueError("sample_weight sums to zero: at least one row needs a positive weight")
 
     def block_of(self, ids):
         return np.asarray(ids, dtype=np.int64) // self.block_batches
@@ -379,6 +399,9 @@ def fit(est, X, y, coef_init=None, intercept_init=None, sample_weight=None):
         raise ValueError(f"X must be 2-D (n_samples, n_features), got {Xd.ndim} dimension(s)")
     Yd = _as_dask_array("y", y, Xd)
     swd = None if sample_weight is None else _as_dask_array("sample_weight", sample_weight, Xd)
+    # rows per chunk counted on the cluster, for y and sample_weight as for X (a boolean-mask selection)
+    Yd, swd = (a.compute_chunk_sizes() if a is not None and a.ndim and any(np.isnan(c) for c in a.chunks[0])
+               else a for a in (Yd, swd))
     n, d = int(Xd.shape[0]), int(Xd.shape[1])
     if Yd.ndim not in (1, 2) or Yd.shape[0] != n or (swd is not None and (swd.ndim != 1 or swd.shape[0] != n)):
         raise ValueError(f"X has {n} rows; y must have shape (n,) or (n, k) and sample_weight (n,), got "

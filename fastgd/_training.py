@@ -30,7 +30,8 @@ MIN_AVG_UPDATES = 100  # an epoch with at least this many updates is averaged we
 ROUND_UPDATES = 50  # progress is measured over rounds of whole epochs with at least this many updates
 LR_SHRINK = 5.0  # the "adaptive" rule divides the rate by this on a plateau ...
 MIN_LR_FRACTION = 1e-4  # ... and stops once it would fall below this fraction of its starting value
-DIVERGE_FACTOR = 1e6  # an epoch whose mean loss exceeds this multiple of the starting loss has diverged
+DIVERGE_FACTOR = 1e6  # an epoch whose mean loss exceeds this multiple of the data's scale has diverged
+CONSTANT_SPREAD = 64 * np.finfo(np.float64).eps  # a standard deviation below this multiple of |mean|: constant
 BLOCK_BYTES = 32 << 20  # shuffle=True visits contiguous blocks of about this many bytes of X (see batch_order)
 SPARSE_CENTRE_FRACTION = 0.5  # CSR: columns stored in at least this fraction of the rows are centred (Scaling)
 PREFETCH_BLOCKS = 2  # a memmapped X: blocks read ahead into the page cache while one is trained on
@@ -61,9 +62,13 @@ class Scaling:
     y_mean: np.ndarray
     y_scale: np.ndarray
     weight: float = 0.0
-    x_var: np.ndarray = field(default=None, repr=False)  # kept to merge statistics across partial_fit calls
+    # the data's own statistics (raw means, variances, weight): what merges across partial_fit calls and dask
+    # blocks; the derived scales cannot (a constant column's scale is set to 1)
+    x_var: np.ndarray = field(default=None, repr=False)
     y_var: np.ndarray = field(default=None, repr=False)
-    x_sparse: tuple = field(default=None, repr=False)  # CSR: (mean, largest |value|, stored weight) per column
+    x_raw_mean: np.ndarray = field(default=None, repr=False)
+    y_raw_mean: np.ndarray = field(default=None, repr=False)
+    x_sparse: tuple = field(default=None, repr=False)  # CSR: (largest |value|, stored weight) per column
 
     @classmethod
     def identity(cls, d, k):
@@ -75,7 +80,7 @@ class Scaling:
         sparse = None
         if isinstance(Xk, tuple):  # CSR
             x_mean, x_var, weight, maxabs, stored = kern.csr_column_stats(Xk, sw)
-            sparse = (x_mean, maxabs, stored)
+            sparse = (maxabs, stored)
         else:
             x_mean, x_var, weight = kern.column_stats(Xk, sw, n_threads)
         # the targets' statistics by the same kernel: no O(n) temporaries (out-of-core: memory independent of n)
@@ -95,19 +100,21 @@ class Scaling:
         x_scale = np.sqrt(x_ms)
         y_scale = np.sqrt(y_ms)
         tiny = np.finfo(np.float64).tiny ** 0.5
-        x_scale[~(x_scale > tiny)] = 1.0
-        y_scale[~(y_scale > tiny)] = 1.0
+        # a spread at rounding level next to the mean (a constant column, or one row carrying nearly all the
+        # sample weight) is no scale to divide by: such a column counts as constant
+        x_scale[~(x_scale > np.maximum(tiny, CONSTANT_SPREAD * np.abs(x_mean)))] = 1.0
+        y_scale[~(y_scale > np.maximum(tiny, CONSTANT_SPREAD * np.abs(y_mean)))] = 1.0
         if not (np.all(np.isfinite(x_scale)) and np.all(np.isfinite(y_scale))):
             raise ValueError("X or y has values too large for float64 arithmetic (their squares overflow); "
                              "divide them by a constant first")
         x_centre = x_mean if center else np.zeros_like(x_mean)
         if sparse is not None:
-            _, maxabs, stored = sparse
-            dense = (stored >= SPARSE_CENTRE_FRACTION * weight) & (x_scale > tiny) if center else np.zeros(len(stored), bool)
+            maxabs, stored = sparse
+            dense = (stored >= SPARSE_CENTRE_FRACTION * weight) if center else np.zeros(len(stored), bool)
             x_centre = np.where(dense, x_mean, 0.0)
             x_scale = np.where(dense, x_scale, np.where(maxabs > tiny, maxabs, 1.0))
         out = cls(x_centre, x_scale, y_mean if center else np.zeros_like(y_mean),
-                  y_scale, float(weight), x_var, y_var, sparse)
+                  y_scale, float(weight), x_var, y_var, x_mean, y_mean, sparse)
         out._center = center
         return out
 
@@ -120,22 +127,12 @@ class Scaling:
         def merge(m1, v1, m2, v2):
             delta = m2 - m1
             return m1 + delta * (n2 / tot), (v1 * n1 + v2 * n2 + np.square(delta) * (n1 * n2 / tot)) / tot
-        xm, xv = merge(self._raw_mean("x"), self.x_var, new._raw_mean("x"), new.x_var)
-        ym, yv = merge(self._raw_mean("y"), self.y_var, new._raw_mean("y"), new.y_var)
+        xm, xv = merge(self.x_raw_mean, self.x_var, new.x_raw_mean, new.x_var)
+        ym, yv = merge(self.y_raw_mean, self.y_var, new.y_raw_mean, new.y_var)
         sparse = None
         if self.x_sparse is not None and new.x_sparse is not None:
-            sparse = (xm, np.maximum(self.x_sparse[1], new.x_sparse[1]), self.x_sparse[2] + new.x_sparse[2])
+            sparse = (np.maximum(self.x_sparse[0], new.x_sparse[0]), self.x_sparse[1] + new.x_sparse[1])
         return Scaling._finish(xm, xv, ym, yv, tot, self._center, sparse)
-
-    def _raw_mean(self, which):
-        """The data's own mean (stored even when not centring, via the mean square)."""
-        if which == "x" and self.x_sparse is not None:
-            return self.x_sparse[0]
-        mean, var, scale = ((self.x_mean, self.x_var, self.x_scale) if which == "x" else
-                            (self.y_mean, self.y_var, self.y_scale))
-        if self._center:
-            return mean
-        return np.sqrt(np.maximum(np.square(scale) - var, 0.0))  # |mean|: sign is irrelevant to the scale
 
     def pack(self):
         """The kernels' ``stdz`` vector: [x_mean, x_scale, y_mean, y_scale]."""
@@ -379,14 +376,21 @@ def _sw(sw):
 
 
 def _call_back(callbacks, info, ts, start):
-    """Call every callback; True when one asks to stop. A callback that raises leaves the model at its start."""
+    """Call every callback; True when one returns True (only the bool: a truthy "no" or 1 is not a request to
+    stop, and warns). A callback that raises leaves the model at its start."""
     stop = False
     for callback in callbacks:
         try:
-            stop = bool(callback(info)) or stop
+            said = callback(info)
         except BaseException:
             ts.restore(start)
             raise
+        if isinstance(said, (bool, np.bool_)):
+            stop = stop or bool(said)
+        elif said is not None:
+            warnings.warn(f"The callback {getattr(callback, '__name__', callback)!r} returned {said!r} "
+                          f"({type(said).__name__}): only True stops training, so training goes on; return "
+                          f"True to stop, None to continue.", UserWarning, stacklevel=5)
     return stop
 
 
@@ -407,7 +411,10 @@ class Settings:
     verbose: int = 0
     penalized_eval: bool = True  # judge progress by the objective (False: by the plain MSE, early stopping)
     report_objective: bool = True  # losses include the penalty (False: the mean loss alone, as the reference)
-    callbacks: tuple = ()  # called after every epoch with an EpochInfo; a true return value stops training
+    callbacks: tuple = ()  # called after every epoch with an EpochInfo; returning True stops training
+    # which of "learning_rate", "optimizer", "standardize" the user set: messages advise changing only those
+    # (None: all of them, as for direct calls of the loop)
+    user_chose: frozenset = None
 
 
 @dataclass
@@ -421,11 +428,20 @@ class Outcome:
     start_eval: float = np.nan
     warning: str = None  # a ConvergenceWarning to give the user (the real cause and the fix)
     stopped: bool = False  # a callback asked to stop
+    stop_reason: str = None  # why training ended, in words (LinearRegressor.stop_reason_)
 
 
 @dataclass
 class EpochInfo:
-    """What a callback receives after every epoch (``LinearRegressor(callbacks=...)``)."""
+    """What a callback receives after every epoch (``LinearRegressor(callbacks=...)``); ``fastgd.EpochInfo``.
+
+    Attributes: ``epoch`` (epochs completed, counting earlier partial_fit calls), ``loss`` (the training
+    objective seen during the epoch, as in ``loss_curve_``), ``eval_loss`` (the objective on the evaluation
+    set after this epoch's round, as in ``eval_loss_curve_``; None when the epoch ended no round),
+    ``learning_rate``, ``step`` (optimizer updates so far), ``elapsed`` (seconds since training started),
+    ``coef`` ((n_outputs, n_features), the epoch's model in the data's units, a copy) and ``intercept``
+    ((n_outputs,)).
+    """
 
     epoch: int  # epochs completed, counting earlier partial_fit calls
     loss: float  # training objective seen during the epoch (as in loss_curve_)
@@ -441,21 +457,61 @@ class Diverged(ValueError):
     pass
 
 
+ADAPTIVE_OPTIMIZERS = ("adagrad", "rmsprop", "adam", "adamw", "adamax", "nadam", "adadelta")
+
+
+def _divergence_advice(settings, problem):
+    """The fixes for a diverged fit that are true for it: only settings the user chose, never one in use."""
+    chose = settings.user_chose
+    tips = []
+    if chose is None or "learning_rate" in chose:
+        tips.append(f"lower the learning rate (now {settings.lr:g})")
+    if problem.scaling is None and (chose is None or "standardize" in chose):
+        tips.append("set standardize=True (the default) so the steps fit the data's scales")
+    if (chose is None or "optimizer" in chose) and settings.optimizer.name not in ADAPTIVE_OPTIMIZERS:
+        tips.append("use an adaptive optimizer such as 'adam' (the default)")
+    if not tips:
+        return ("This fit uses fastgd's default learning rate, optimizer and standardization, which should not "
+                "diverge on finite data: please report it with the data (or its shape and value ranges).")
+    text = ", ".join(tips[:-1]) + (", or " if len(tips) > 1 else "") + tips[-1]
+    return text[0].upper() + text[1:] + "."
+
+
 _is_interrupt = _engine.is_interrupt
 
 
-def _progress_bar(settings, problem, n_pieces, n_done):
-    """A tqdm bar over the blocks of an epoch (verbose, tqdm installed, more than one block), else None."""
-    if not settings.verbose or n_pieces < 2:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=problem.n, unit="rows", unit_scale=True, leave=False, desc=f"epoch {n_done + 1}")
+class _FitProgress:
+    """One tqdm bar over the whole fit (verbose, tqdm installed, epochs in more than one piece: data over
+    ``BLOCK_BYTES``), made when first needed and counting rows across epochs; its total is known only when
+    no stopping rule can end the fit early."""
+
+    def __init__(self, settings, problem, epochs, may_stop):
+        self.on, self.bar = bool(settings.verbose), None
+        self.total = None if may_stop else problem.n * epochs
+
+    def get(self, n_pieces, epoch):
+        if not self.on or n_pieces < 2:
+            return None
+        if self.bar is None:
+            try:
+                from tqdm.auto import tqdm
+            except ImportError:
+                self.on = False
+                return None
+            self.bar = tqdm(total=self.total, unit="rows", unit_scale=True, leave=False)
+        self.bar.set_description(f"epoch {epoch}")
+        return self.bar
+
+    def write(self, line):
+        print(line) if self.bar is None else self.bar.write(line)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
-def _epoch_in_pieces(problem, ts, order, bb, settings, n_done, file_range=None, seg=1, **kw):
+def _epoch_in_pieces(problem, ts, order, bb, settings, n_done, file_range=None, seg=1, progress=None, **kw):
     """One epoch, run block by block when a progress bar is shown or X is a memmapped file (then the next
     block is prefetched while one is trained on); data in memory (one block) goes in pieces of ``seg``
     batches for the bar. The same updates as one call: the kernel's state, step count and running mean carry
@@ -464,7 +520,7 @@ def _epoch_in_pieces(problem, ts, order, bb, settings, n_done, file_range=None, 
     if settings.verbose and file_range is None and len(order) and blocks.min() == blocks.max():
         blocks = np.arange(len(order)) // max(seg, 1)  # pieces for the progress bar only
     cuts = np.flatnonzero(blocks[1:] != blocks[:-1]) + 1
-    bar = _progress_bar(settings, problem, len(cuts) + 1, n_done)
+    bar = None if progress is None else progress.get(len(cuts) + 1, n_done + 1)
     if bar is None and (file_range is None or len(cuts) == 0):
         return problem.run_epoch(problem.Xk, problem.Y, ts, order=order, **kw)
     weights = problem.batch_weights()
@@ -499,17 +555,19 @@ def _epoch_in_pieces(problem, ts, order, bb, settings, n_done, file_range=None, 
     finally:
         for fut in pending.values():
             fut.cancel()
-        if bar is not None:
-            bar.close()
     return (loss_sum / weight_sum if weight_sum > 0 else np.nan), finite
 
 
-def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, n_done=0, keep_best=True):
+def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, n_done=0, keep_best=True, avg=None):
     """Run up to ``epochs`` epochs on ``ts`` (updated in place). Returns an ``Outcome``.
+
+    ``avg``: a running mean of the iterates (k·(d+1) values and a count) to continue instead of averaging
+    over rounds (partial_fit: the mean over all its calls).
 
     On return ``ts`` holds the model to keep: with an evaluation set, the best evaluated one
     (``keep_best``) or the last one, never one worse on the evaluation set than the starting point (that
-    reverts to the start, with a warning); after a Ctrl-C, the last completed epoch's. Raises ``Diverged``
+    reverts to the start, with a warning); after a Ctrl-C, the same choice among the completed epochs (the last
+    one's model is evaluated first if the interrupt came before its evaluation). Raises ``Diverged``
     (the model restored to its start) when the parameters or the optimizer state stop being finite or the
     loss explodes.
     """
@@ -520,14 +578,16 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
     stdz = None if problem.scaling is None else problem.scaling.pack()
     P = ts.theta.size
     # averaging removes gradient noise; a full batch has none (its model is then the last iterate)
-    avg = np.zeros(P + 1) if settings.average and len(train_ids) > 1 else None
+    carried = avg is not None
+    if not carried:
+        avg = np.zeros(P + 1) if settings.average and len(train_ids) > 1 else None
     start = ts.snapshot()
     updates_per_epoch = len(train_ids)
     # progress is judged (and iterates averaged) over rounds of at least ROUND_UPDATES updates
     round_epochs = max(1, -(-ROUND_UPDATES // max(updates_per_epoch, 1)))
     no_change = 0
     t0 = time.perf_counter()
-    last = ts.snapshot()
+    last, last_model = ts.snapshot(), None  # the last completed epoch: its state and (unevaluated) model
     evaluating = stopping and eval_ids is not None and len(eval_ids) > 0
     if evaluating:
         out.start_eval = problem.objective(ts.theta, eval_ids, settings.penalized_eval)[0]
@@ -535,26 +595,31 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
         if not f_ref > 0:
             f_ref = out.start_eval if out.start_eval > 0 else 1.0
         best_eval, best_theta = out.start_eval, ts.theta.copy()
+        # divergence is judged against the data's scale (the loss of the best constant), or the start's loss
+        # when that is larger: a start at the optimum of noise-free data has a loss near zero
+        diverge_at = DIVERGE_FACTOR * max(out.start_eval, f_ref)
     # the order: shuffled blocks of batches for data read from disk (a memmapped file: prefetched block by
     # block) or from dask blocks; a full shuffle (one block) for data in memory, where blocks save nothing and
     # rows sorted by the target would cost accuracy (measured: 1e-3 of R² short on rows sorted by y)
     file_range = _file_range(problem.Xk)
     seg = problem.block_batches or block_batches(problem.Xk, problem.batch_size)
     bb = seg if file_range is not None or problem.block_batches else max(problem.n_batches, 1)
+    progress = _FitProgress(settings, problem, epochs, stopping and (settings.tol is not None or
+                                                                      settings.gtol is not None))
     try:
         for epoch in range(epochs):
             order = batch_order(train_ids, bb, rng) if settings.shuffle else train_ids.copy()
             hp[0] = lr
-            if avg is not None and epoch % round_epochs == 0:
+            if avg is not None and not carried and epoch % round_epochs == 0:
                 avg[:] = 0.0
             loss, finite = _epoch_in_pieces(
                 problem, ts, order, bb, settings, n_done + out.n_iter, file_range, seg, optimizer_code=opt.code, hp=hp,
                 batch_size=problem.batch_size, sw=problem.sw, sched=settings.sched, l1=problem.l1, l2=problem.l2,
                 fit_intercept=problem.fit_intercept, n_threads=problem.n_threads, backend=problem.backend,
-                stdz=stdz, avg=avg, batch_weight=problem.batch_weight, path=problem.path)
+                stdz=stdz, avg=avg, batch_weight=problem.batch_weight, path=problem.path, progress=progress)
             finite = finite and bool(np.all(np.isfinite(ts.state)))
             if not finite or not np.isfinite(loss) or (
-                    evaluating and out.start_eval > 0 and loss > DIVERGE_FACTOR * out.start_eval):
+                    evaluating and loss > diverge_at):
                 ts.restore(start)
                 raise Diverged(
                     f"Training diverged in epoch {n_done + out.n_iter + 1}: "
@@ -562,10 +627,10 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
                        "the loss is no longer finite" if not np.isfinite(loss) else
                        f"the loss rose to {loss:.3g} from {out.start_eval:.3g}")
                     + f" (optimizer={opt!r}, learning rate {lr:g}). The model was restored to its starting point. "
-                    "Lower the learning rate, keep standardize=True (the default), or use an adaptive optimizer "
-                    "such as 'adam'.")
-            out.n_iter += 1
+                    + _divergence_advice(settings, problem))
             model = ts.theta if avg is None else avg[:P].reshape(ts.theta.shape)
+            last, last_model = ts.snapshot(), model.copy()  # the epoch is complete: Ctrl-C from here keeps it
+            out.n_iter += 1
             raw = problem.raw(model)
             if settings.report_objective:
                 loss += problem.penalty(raw)
@@ -573,10 +638,12 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
             stop = evaluated = False
             if stopping and settings.gtol is not None and problem.gradient_norm(model, train_ids) < settings.gtol:
                 out.converged = stop = True
+                out.stop_reason = f"the norm of the training gradient fell below gtol={settings.gtol:g}"
             if evaluating and (stop or (epoch + 1) % round_epochs == 0 or epoch + 1 == epochs):
                 f = problem.objective(model, eval_ids, settings.penalized_eval)[0]
                 out.eval_losses.append(float(f))
                 evaluated = True
+                last_model = None
                 improved = settings.tol is None or f < best_eval - settings.tol * f_ref
                 if f < best_eval or not keep_best or stop:
                     best_eval, best_theta = f, model.copy()
@@ -592,15 +659,19 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
                                   f"epoch(s): learning rate now {lr:.3g}")
                     else:
                         out.converged = stop = True
+                        out.stop_reason = (
+                            f"the evaluated objective improved by less than tol={settings.tol:g} (times the "
+                            f"variance of y) in {settings.n_iter_no_change} rounds of {round_epochs} epoch(s)"
+                            + (f" with the learning rate at its smallest ({lr:.3g})" if shrink else ""))
             if settings.verbose:
                 extra = f", evaluation loss {out.eval_losses[-1]:.6g}" if evaluating and out.eval_losses else ""
-                print(f"-- Epoch {n_done + out.n_iter}: loss {loss:.6g}{extra}, lr {lr:.3g}, step {ts.step}, "
+                progress.write(f"-- Epoch {n_done + out.n_iter}: loss {loss:.6g}{extra}, lr {lr:.3g}, step {ts.step}, "
                       f"{time.perf_counter() - t0:.3f} s")
             if settings.callbacks and _call_back(settings.callbacks, EpochInfo(
                     n_done + out.n_iter, float(loss), out.eval_losses[-1] if evaluated else None, lr, ts.step,
                     time.perf_counter() - t0, raw[:, :-1].copy(), raw[:, -1].copy()), ts, start):
                 out.stopped = stop = True
-            last = ts.snapshot()
+                out.stop_reason = "a callback returned True"
             if stop:
                 break
     except (KeyboardInterrupt, SystemError) as exc:
@@ -608,10 +679,30 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
             raise
         ts.restore(last)
         out.interrupted = True
-        warnings.warn(f"Training interrupted: keeping the model of the last completed epoch "
-                      f"({n_done + out.n_iter} epoch(s) in all).", UserWarning, stacklevel=4)
+        out.stop_reason = "interrupted (Ctrl-C)"
+        warnings.warn(f"Training interrupted: keeping the {'best' if evaluating and keep_best else 'last'} "
+                      f"model of the completed epochs ({n_done + out.n_iter} epoch(s) in all).", UserWarning,
+                      stacklevel=4)
         if not evaluating:
             return out
+        if last_model is not None:  # interrupted before the last epoch's model was judged: judge it now
+            try:
+                f = problem.objective(last_model, eval_ids, settings.penalized_eval)[0]
+            except (KeyboardInterrupt, SystemError) as again:
+                if not _is_interrupt(again):
+                    raise
+                f = None  # a second Ctrl-C: keep that epoch's model unjudged
+            if f is not None:
+                out.eval_losses.append(float(f))
+            if f is None or f < best_eval or not keep_best:
+                best_theta = last_model
+                best_eval = best_eval if f is None else f
+    finally:
+        progress.close()
+    if out.stop_reason is None and stopping:
+        out.stop_reason = f"max_iter={epochs} epochs reached before a stopping rule was met"
+    if settings.verbose and stopping:
+        print(f"-- Stopped after {n_done + out.n_iter} epoch(s), {time.perf_counter() - t0:.3f} s: {out.stop_reason}")
     if evaluating:
         out.best_eval = best_eval
         ts.theta[...] = best_theta

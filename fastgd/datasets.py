@@ -1,9 +1,14 @@
-"""Built-in synthetic data for demos, tests and benchmarks."""
+"""Built-in synthetic data for demos, tests and benchmarks.
+
+``make_linear_data`` returns ``(X, y, coef, intercept)``; it was called ``make_regression``, a name it shared
+with scikit-learn's ``sklearn.datasets.make_regression`` (another signature and return value). The old name
+still works and is the same function.
+"""
 
 import numpy as np
 
 
-def make_regression(n_samples=100_000, n_features=20, *, n_outputs=1, noise=0.1, intercept=0.5,
+def make_linear_data(n_samples=100_000, n_features=20, *, n_outputs=1, noise=0.1, intercept=0.5,
                     dtype=np.float64, random_state=0):
     """Standardized Gaussian features and a linear target with Gaussian noise.
 
@@ -24,3 +29,6 @@ def make_regression(n_samples=100_000, n_features=20, *, n_outputs=1, noise=0.1,
     if n_outputs == 1:
         return X, y[:, 0], coef[0], float(intercept)
     return X, y, coef, np.full(n_outputs, float(intercept))
+
+
+make_regression = make_linear_data  # the old name (not scikit-learn's function of that name)

@@ -1,5 +1,6 @@
 """LinearRegressor: a scikit-learn estimator trained like torch.optim, by fastgd's compiled kernels."""
 
+import functools
 import warnings
 
 import numpy as np
@@ -28,11 +29,36 @@ CHECK_EXACT_MAX_VALUES = 250_000  # values: the solve makes a standardized copy 
 SHORTFALL_WARN = 1e-3
 
 
+def _atomic(method):
+    """A fit that raises (or is stopped by a second Ctrl-C) leaves every fitted attribute as it was, the
+    optimizer state and the random generator included: the previous model stays usable."""
+    @functools.wraps(method)
+    def guarded(self, *args, **kwargs):
+        params = set(self._get_param_names())
+        saved = {key: value for key, value in self.__dict__.items() if key not in params}
+        ts, rng = saved.get("_ts"), saved.get("_rng")
+        ts_snap = ts.snapshot() if ts is not None else None
+        rng_state = rng.get_state() if isinstance(rng, np.random.RandomState) else None
+        try:
+            return method(self, *args, **kwargs)
+        except BaseException:
+            for key in [key for key in self.__dict__ if key not in params]:
+                del self.__dict__[key]
+            self.__dict__.update(saved)
+            if ts_snap is not None:
+                ts.restore(ts_snap)
+            if rng_state is not None:
+                rng.set_state(rng_state)
+            raise
+    return guarded
+
+
 class LinearRegressor(RegressorMixin, BaseEstimator):
     """Linear regression trained by mini-batch gradient descent with torch.optim's optimizers.
 
     Objective, minimized over weights ``W`` (k × d) and intercepts ``b`` (k), with sample weights ``s``
-    (ones by default)::
+    (ones by default; only their ratios matter, and they are rescaled exactly, by a power of two, so that no
+    sum of them overflows)::
 
         Σ_i s_i ‖W x_i + b − y_i‖² / Σ_i s_i  +  alpha · (l1_ratio · ‖W‖₁ + (1 − l1_ratio) / 2 · ‖W‖²)
 
@@ -62,7 +88,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
     ----------
     optimizer : str or fastgd.optimizers.Optimizer, default="adam"
         ``"sgd"``, ``"momentum"``, ``"nesterov"``, ``"adagrad"``, ``"rmsprop"``, ``"adam"``, ``"adamw"``,
-        ``"adamax"``, ``"nadam"``: torch.optim's hyperparameter defaults, starting from the registry's
+        ``"adamax"``, ``"nadam"``, ``"adadelta"``: torch.optim's hyperparameter defaults, starting from the registry's
         ``start_lr`` for standardized data (e.g. 0.01 for Adam and SGD) rather than torch's ``lr``; or an
         optimizer object carrying every hyperparameter, ``lr`` included, e.g. ``Adam(lr=0.01, amsgrad=True)``
         (reachable as ``optimizer__lr`` in ``set_params``/GridSearchCV, also when given by name).
@@ -93,10 +119,16 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         Hold out ``validation_fraction`` of the batches (chosen at random among those with positive sample
         weight; rows are never copied), judge progress by their R², and keep the best model.
     validation_fraction : float, default=0.1
+        With ``early_stopping``: the share of the batches held out (rounded to whole batches, at least one
+        held out and one left to train on).
     shuffle : bool, default=True
         Visit the batches in a new random order each epoch (the rows themselves stay in place).
     random_state : int, RandomState or None, default=None
+        Seeds the batch order, the held-out batches of ``early_stopping`` and the evaluation set on large
+        data. An int gives the same model on every run (and for any ``n_jobs``); None draws a new seed.
     fit_intercept : bool, default=True
+        Fit the intercepts ``intercept_`` (never penalized). False: the model passes through the origin (with
+        ``standardize=True`` the columns are then scaled by their root mean square, not centred).
     standardize : bool, default=True
         Train on implicitly centred and scaled columns and targets (see above). Sparse (CSR) X: columns
         stored in fewer than half of the rows are not centred and are scaled by their largest absolute
@@ -110,11 +142,14 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
     average : bool, default=True
         Return the mean of the iterates over the last round rather than the last iterate.
     penalty : {None, "l2", "l1", "elasticnet"}, default=None
-        The penalty on the weights (never on the intercept); see the objective above.
+        The penalty on the weights (never on the intercept); see the objective above. The default is no
+        penalty (plain least squares, as torch.optim trains it), unlike SGDRegressor's "l2".
     alpha : float, default=1e-4
-        Penalty strength (see the objective above).
+        Penalty strength (see the objective above). Used only with a penalty: setting it with
+        ``penalty=None`` warns (UserWarning) and changes nothing.
     l1_ratio : float, default=0.15
-        l1 share of the elastic-net penalty.
+        l1 share of the elastic-net penalty. Used only with ``penalty="elasticnet"`` (else a changed value
+        warns).
     gtol : float or None, default=None
         Also stop when the norm of the full training gradient (of the smooth part of the objective, in the
         data's units) falls below ``gtol`` (the ‖∇f‖ < ε rule). Costs one extra pass over the data per epoch.
@@ -124,17 +159,20 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
     n_jobs : int or None, default=None
         Threads for the parallel kernel, during the fit only (None or -1: all). Results do not depend on it.
     verbose : int, default=0
-        Print one line per epoch (loss, evaluation, rate, elapsed time).
+        Print one line per epoch (loss, evaluation loss, rate, elapsed time) and, at the end, when and why
+        training stopped (``stop_reason_``).
     backend : {"auto", "numba", "native"}, default="auto"
         The kernels: Numba (compiled on first use, cached on disk) or the ahead-of-time compiled Cython twin
         built at install time. "auto" uses the native kernels when they are built (they measured as fast or
         faster in every case tried and need no JIT warm-up; see ``fastgd._engine.kernels``), else Numba.
         Both give the same results to about 1e-15 (summation order within a chunk may differ).
     callbacks : callable, list of callables or None, default=None
-        Called after every epoch with a ``fastgd._training.EpochInfo`` (epoch, loss, eval_loss,
-        learning_rate, step, elapsed, coef, intercept); a callback returning True stops training there
-        (the stopping rules then pick the model as usual). With ``verbose`` and tqdm installed, epochs over
-        more than about 32 MB of X also show a progress bar with rate and ETA.
+        Called after every epoch with a ``fastgd.EpochInfo`` (epoch, loss, eval_loss, learning_rate, step,
+        elapsed, coef, intercept); a callback returning True (the bool, e.g. ``info.elapsed > 60``) stops
+        training there (the stopping rules then pick the model as usual); any other return value continues
+        (None and False silently, others with a warning). With ``verbose`` and tqdm installed, a fit over more
+        than about 32 MB of X also shows one progress bar for the whole fit (rows trained, rate; the time left
+        when the number of epochs is fixed, ``tol=None``).
     distributed : {"exact", "parallel"}, default="exact"
         How ``fit`` trains on a dask array or DataFrame (``pip install "fastgd[dask]"``; a distributed
         Client must be running). "exact": the model state (a few KB) travels to the worker holding each
@@ -146,19 +184,43 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
 
     A fit never returns a model worse (on its evaluation set) than where it started: it warns and keeps the
     start instead; when the weights stop being finite or the loss explodes it raises ``ValueError`` with the
-    cause and leaves the previous model in place. Ctrl-C keeps the best model of the completed epochs.
+    cause and leaves the previous model in place. Ctrl-C (KeyboardInterrupt) ends training with a
+    UserWarning and keeps a model of the completed epochs: ``fit`` the best evaluated one (the last
+    completed epoch's with ``tol=None``), ``partial_fit`` the last completed epoch's (the model from before
+    the call when its epoch did not complete).
 
     Attributes
     ----------
     coef_ : ndarray of shape (n_features,) or (n_outputs, n_features)
+        The weights, in the data's units.
     intercept_ : float or ndarray of shape (n_outputs,)
-    n_iter_ : int, epochs run.
-    batch_size_ : int, the batch size used.
-    t_ : int, optimizer updates performed (the optimizer's step count).
-    loss_curve_ : list of float, training objective per epoch (mean loss seen during the epoch + penalty).
-    validation_scores_ : list of float, validation R² per epoch (with ``early_stopping``).
-    best_validation_score_ : float (with ``early_stopping``).
-    n_features_in_, feature_names_in_ : as in scikit-learn.
+    n_iter_ : int
+        Epochs run (counting every ``partial_fit`` call).
+    max_iter_ : int
+        The most epochs ``fit`` allowed (``max_iter``, or what ``"auto"`` chose).
+    batch_size_ : int
+        The batch size used.
+    t_ : int
+        Optimizer updates performed (the optimizer's step count).
+    loss_curve_ : list of float
+        Per epoch, the training objective seen during the epoch: the mean loss of the batches at the
+        iterates that stepped on them, plus the penalty. It is not the returned model's loss: with a constant
+        rate the iterates jitter, and the mean of the iterates (``average``) is better than any of them, so
+        this curve may rise while the model improves. See ``eval_loss_curve_``.
+    eval_loss_curve_ : list of float
+        Per round (the fewest whole epochs with at least 50 updates), the objective of the round's model (the mean
+        of its iterates with ``average``) on the evaluation set: what the stopping rule judged, and the model
+        ``fit`` keeps is the best of them (with ``early_stopping``: the validation MSE, without the penalty).
+    stop_reason_ : str
+        Why ``fit`` stopped, in words (the stopping rule met, ``max_iter`` reached, a callback, Ctrl-C).
+    validation_scores_ : list of float
+        Validation R² per round (with ``early_stopping``).
+    best_validation_score_ : float
+        The best of ``validation_scores_`` (with ``early_stopping``).
+    n_features_in_ : int
+        As in scikit-learn.
+    feature_names_in_ : ndarray of str
+        As in scikit-learn (when X was a DataFrame).
     """
 
     def __init__(self, optimizer="adam", learning_rate="adaptive", batch_size="auto", max_iter="auto", tol=1e-6,
@@ -237,11 +299,30 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         if isinstance(self.learning_rate, Schedule):
             self.learning_rate.validate()
         _engine.kernels(self.backend)  # a missing native extension is reported here, naming the fix
+        self._warn_unused_penalty_args()
         return opt
 
+    def _warn_unused_penalty_args(self):
+        """``alpha``/``l1_ratio`` changed from their defaults while no penalty uses them: say so (code ported from
+        SGDRegressor, whose default penalty is "l2", would otherwise lose its regularization silently)."""
+        unused = []
+        if self.penalty is None and self.alpha != 1e-4:
+            unused.append(f"alpha={self.alpha!r}")
+        if self.penalty != "elasticnet" and self.l1_ratio != 0.15:
+            unused.append(f"l1_ratio={self.l1_ratio!r}")
+        if unused:
+            fix = ('penalty="l2" (SGDRegressor\'s default) or "l1" to use alpha' if self.penalty is None else
+                   'penalty="elasticnet" to use l1_ratio')
+            warnings.warn(f"{' and '.join(unused)} has no effect with penalty={self.penalty!r}: set {fix}, or leave "
+                          f"{'them' if len(unused) > 1 else 'it'} at the default.", UserWarning, stacklevel=4)
+
     def _validate_X(self, X, reset):
+        mapped = _mapped_file(X)
+        given = X
         X = _named("X", validate_data, self, X=X, reset=reset, accept_sparse="csr",
                    dtype=[np.float64, np.float32], order="C")
+        if mapped is not None and not np.may_share_memory(X, given):
+            _warn_memmap_copied(given, X, mapped)
         if sp.issparse(X):
             X = X.tocsr()
             return X, (X.data, X.indices, X.indptr, X.shape[1])  # the kernels take mixed index dtypes
@@ -262,6 +343,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         if sample_weight is not None:
             sw = _named("sample_weight", _check_sample_weight, sample_weight, X, dtype=np.float64,
                         ensure_non_negative=True)
+            sw = _normalized_weights(sw)
             if not sw.sum() > 0:
                 raise ValueError("sample_weight sums to zero: at least one row needs a positive weight")
         return X, Xk, y, sw
@@ -318,12 +400,41 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         return _training.Settings(opt, lr, sched, adaptive=isinstance(self.learning_rate, str), average=average,
                                   max_iter=self._max_iter(n), tol=self.tol, n_iter_no_change=self.n_iter_no_change,
                                   gtol=self.gtol, shuffle=self.shuffle, verbose=self.verbose,
-                                  penalized_eval=not self.early_stopping, callbacks=_callbacks(self.callbacks))
+                                  penalized_eval=not self.early_stopping, callbacks=_callbacks(self.callbacks),
+                                  user_chose=self._user_chose())
+
+    def _user_chose(self):
+        """The training settings the user changed from the defaults (an optimizer object carries its lr)."""
+        named = isinstance(self.optimizer, str)
+        return frozenset(name for name, chosen in (
+            ("learning_rate", self.learning_rate != "adaptive" or not named),
+            ("optimizer", not (named and self.optimizer == "adam")),
+            ("standardize", not self.standardize)) if chosen)
 
     # ------------------------------------------------------------------------------------------------------
     # fitting
+    @_atomic
     def fit(self, X, y, coef_init=None, intercept_init=None, sample_weight=None):
-        """Train from zero (or ``coef_init``/``intercept_init``, or the previous fit with ``warm_start``)."""
+        """Train from zero (or ``coef_init``/``intercept_init``, or the previous fit with ``warm_start``).
+
+        Parameters
+        ----------
+        X : array-like, sparse matrix, DataFrame or dask collection of shape (n_samples, n_features)
+            float32 and float64 C-contiguous arrays (and memmaps) are read in place; SciPy CSR uses the sparse
+            kernel; a dask array or DataFrame trains on the workers (see ``distributed``).
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        coef_init : array-like of shape (n_features,) or (n_outputs, n_features), default=None
+            Starting weights in the data's units (default: the standardized origin, i.e. the best constant).
+        intercept_init : float or array-like of shape (n_outputs,), default=None
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights of the rows in the objective (see above).
+
+        Returns
+        -------
+        self : LinearRegressor
+            The fitted estimator.
+        """
+        self._partial_mean = None  # partial_fit's running mean starts afresh after a fit
         if _dask.is_dask(X) or _dask.is_dask(y) or _dask.is_dask(sample_weight):
             return _dask.fit(self, X, y, coef_init, intercept_init, sample_weight)
         opt = self._check_params()
@@ -338,15 +449,17 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         scaling = _training.Scaling.from_data(kern, Xk, Y, sw, self.fit_intercept,
                                                  _engine.resolve_n_threads(self.n_jobs)) if self.standardize else None
         ts = self._start_state(opt, scaling, warm, coef_init, intercept_init, k, d)
-        out = self._train_and_store(self._problem(X, Xk, Y, sw, scaling), ts, opt, y.ndim)
-        if not out.warning:
-            self._check_shortfall(X, Y, sw, out)
+        out = self._train_and_store(self._problem(X, Xk, Y, sw, scaling), ts, opt, y.ndim, warn=False)
+        # one warning per fit: a measured shortfall names the cause better than "max_iter reached"
+        if out.warning or not self._check_shortfall(X, Y, sw, out):
+            self._warn(out)
         return self
 
     def _check_shortfall(self, X, Y, sw, out):
         """On small data, measure how far the fit stopped from the exact least-squares optimum (a diagnostic
         only: an O(n·d²) solve of milliseconds) and warn, naming the cause, when it is more than
-        SHORTFALL_WARN in R² units. Skipped with a penalty, early stopping or an interruption."""
+        SHORTFALL_WARN in R² units. Skipped with a penalty, early stopping or an interruption. Returns whether
+        it warned."""
         n, d = X.shape
         k = Y.shape[1]
         if self.penalty is not None or self.early_stopping or out.interrupted or self.tol is None \
@@ -375,6 +488,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                 f"Gradient descent stopped {(got - best) / var:.3g} (in R² units) short of the least-squares "
                 f"optimum after {self.n_iter_} epochs: {cause}. Raise max_iter and lower tol, or use a "
                 f"closed-form solver (sklearn.linear_model.LinearRegression).", ConvergenceWarning, stacklevel=3)
+            return True
+        return False
 
     def _start_state(self, opt, scaling, warm, coef_init, intercept_init, k, d):
         """The training state fit starts from: the previous model (warm start; its optimizer state too when
@@ -387,9 +502,9 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         ts.theta[...] = raw if scaling is None else scaling.to_std(raw)
         return ts
 
-    def _train_and_store(self, problem, ts, opt, y_ndim):
+    def _train_and_store(self, problem, ts, opt, y_ndim, warn=True):
         """fit's loop with its stopping rules (in memory or on dask blocks), then the fitted attributes and the
-        loop's warning. Returns the loop's Outcome."""
+        loop's warning (``warn=False``: the caller gives it). Returns the loop's Outcome."""
         rng = check_random_state(self.random_state)
         train_ids, eval_ids = self._split_batches(problem, rng)
         settings = self._settings(opt, self.average, problem.n)
@@ -404,20 +519,41 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         self._y_ndim = y_ndim
         self.n_iter_ = out.n_iter
         self.loss_curve_ = out.losses
+        self.eval_loss_curve_ = out.eval_losses
+        self.stop_reason_ = out.stop_reason
         if self.early_stopping:
             var = problem.target_variance(eval_ids)
             self.validation_scores_ = [1.0 - f / var if var > 0 else 0.0 for f in out.eval_losses]
             self.best_validation_score_ = max(self.validation_scores_, default=-np.inf)
         self._store(ts, problem.scaling, problem)
-        self._warn(out)
+        if warn:
+            self._warn(out)
         return out
 
+    @_atomic
     def partial_fit(self, X, y, sample_weight=None):
         """One epoch over (X, y), keeping the optimizer state between calls (like SGDRegressor).
 
+        With ``average=True`` (the default) ``coef_``/``intercept_`` are the mean of the iterates of every call
+        after the first (of the first call's alone after one call): averaged stochastic gradient descent (as
+        ``SGDRegressor(average=True)``), while training continues from the last iterate. With the constant
+        default rate the last iterate keeps jittering at the step's noise floor, but the mean converges over
+        passes. ``average=False``: the last iterate.
         With ``standardize=True`` the column statistics are running ones: each call merges the new rows'
-        means and variances into them and re-expresses the model in the new coordinates (its predictions
-        are unchanged by that). No iterate averaging and no stopping rule apply: the caller decides.
+        means and variances into them and re-expresses the model (and the mean) in the new coordinates (its
+        predictions are unchanged by that). No stopping rule applies: the caller decides.
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+            One chunk of the data (float32 or float64, read in place).
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : LinearRegressor
+            The fitted estimator.
         """
         if _dask.is_dask(X) or _dask.is_dask(y):
             raise TypeError("partial_fit takes in-memory chunks (NumPy arrays, memmaps, SciPy CSR); for a dask "
@@ -443,20 +579,40 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             ts = _engine.TrainingState.fresh(opt, k, d)
             self._rng = check_random_state(self.random_state)
             self.loss_curve_, self.n_iter_, self._y_ndim = [], 0, y.ndim
-        else:
-            raw = self._raw_params(k, d)
+        else:  # continue from the last iterate (the public coef_ may be the mean of the iterates)
+            mean = getattr(self, "_partial_mean", None)
+            raw = self._raw_params(k, d) if mean is None else _unstandardized(self._scaling, self._ts.theta)
             ts = self._ts if self._ts.fits(opt, k, d) else _engine.TrainingState.fresh(opt, k, d)
         ts.theta[...] = raw if scaling is None else scaling.to_std(raw)
+        avg, burn_in = None, False
+        if self.average:  # the running mean over the calls: (k, d + 1) in the data's units and a count
+            mean = None if first else getattr(self, "_partial_mean", None)
+            avg = np.zeros(ts.theta.size + 1)
+            # the first call's iterates travel from the start to the optimum: the mean leaves them out (it
+            # restarts with the second call; measured in benchmarks/partial_fit_passes.py)
+            burn_in = mean is None or mean[0].shape != ts.theta.shape
+            if not burn_in:
+                avg[:-1] = (mean[0] if scaling is None else scaling.to_std(mean[0])).ravel()
+                avg[-1] = mean[1]
         problem = self._problem(X, Xk, Y, sw, scaling)
         ids = np.arange(problem.n_batches, dtype=np.int64)
+        avg_start = None if avg is None else avg.copy()
         try:
             out = _training.train(problem, ts, self._settings(opt, False, Y.shape[0]), self._rng, train_ids=ids, eval_ids=None,
-                                  epochs=1, stopping=False, n_done=self.n_iter_)
+                                  epochs=1, stopping=False, n_done=self.n_iter_, avg=avg)
         except _training.Diverged as exc:
             raise ValueError(str(exc)) from None
+        if out.interrupted and out.n_iter == 0 and avg is not None:  # the mean, like the iterate, keeps
+            avg[:] = avg_start                                       # only completed epochs
         self.n_iter_ += out.n_iter
         self.loss_curve_ = self.loss_curve_ + out.losses
         self._store(ts, scaling, problem)
+        self._partial_mean = None
+        if avg is not None and avg[-1] > 0:
+            mean_raw = problem.raw(avg[:-1].reshape(ts.theta.shape))
+            self._partial_mean = (mean_raw, 0.0 if burn_in else float(avg[-1]))
+            self.coef_ = mean_raw[0, :d].copy() if self._y_ndim == 1 else mean_raw[:, :d].copy()
+            self.intercept_ = float(mean_raw[0, d]) if self._y_ndim == 1 else mean_raw[:, d].copy()
         return self
 
     def _split_batches(self, problem, rng):
@@ -568,6 +724,10 @@ def auto_batch_size(n, d, k, nnz_per_row):
     return int(min(b, n))
 
 
+def _unstandardized(scaling, theta):
+    return theta.copy() if scaling is None else scaling.to_raw(theta)
+
+
 def _callbacks(callbacks):
     if callbacks is None:
         return ()
@@ -578,6 +738,40 @@ def _named_optimizer(name):
     """The registry object for an optimizer name, starting from the registry's ``start_lr``."""
     opt = get_optimizer(name)
     return opt.set_params(lr=type(opt).start_lr)
+
+
+def _mapped_file(X):
+    """The file name when X is a view of a file-backed ``np.memmap`` (``np.load(..., mmap_mode="r")``)."""
+    base = X
+    while isinstance(base, np.ndarray):
+        if isinstance(base, np.memmap) and getattr(base, "filename", None):
+            return base.filename
+        base = base.base
+    return None
+
+
+def _warn_memmap_copied(given, X, filename):
+    """A memmapped X that the kernels cannot read in place was copied into memory: say so, and how to avoid it."""
+    why = ([] if given.dtype in (np.float32, np.float64) else [f"its dtype is {given.dtype}"]) + (
+        [] if given.flags.c_contiguous else
+        ["it is Fortran-ordered" if given.flags.f_contiguous else "it is not C-contiguous (a strided view)"])
+    warnings.warn(
+        f"X is memory-mapped from {filename!r} but {' and '.join(why) or 'it cannot be read in place'}, so it was "
+        f"copied into memory in full ({X.nbytes / 2**20:.3g} MiB as {X.dtype}): the out-of-core path, which reads "
+        f"a memmap block by block in place, was not taken. Save X once as a C-ordered float32 or float64 .npy "
+        f"(np.save(path, np.ascontiguousarray(X, dtype=np.float32)), in pieces for a file larger than memory) "
+        f"and pass np.load(path, mmap_mode='r').", UserWarning, stacklevel=4)
+
+
+def _normalized_weights(sw):
+    """``sample_weight`` scaled by a power of two so that its largest value is in [1, 2): the objective is the
+    same (weights count only relative to their sum) and exactly so (a power of two scales every sum exactly),
+    but no sum of weights can overflow, whatever their units (all 1e300, or one 1e308 among ones)."""
+    top = sw.max(initial=0.0)
+    if not top > 0:
+        return sw  # all zero: the caller says so
+    shift = int(np.frexp(top)[1]) - 1
+    return sw if shift == 0 else np.ldexp(sw, -shift)
 
 
 def _batch_weights(problem):

@@ -113,16 +113,62 @@ class Optimizer(Params):
         return out
 
 
-class SGD(Optimizer):
-    """Plain (stochastic) gradient descent: θ ← θ − γ(g + λθ). torch.optim.SGD with momentum=0."""
+class _ByMomentum:
+    """A registry attribute of ``SGD`` (its class value for the registry) that, on an instance, is the rule its
+    ``momentum`` and ``nesterov`` select: plain SGD, ``Momentum``'s or ``Nesterov``'s (torch.optim.SGD is one
+    class with these three algorithms; fastgd writes each rule once)."""
 
-    name, code, hp_names, reference = "sgd", R.SGD, R.SGD_HP, staticmethod(reference.sgd)
+    def __set_name__(self, owner, name):
+        self.name = "_" + name
+
+    def __get__(self, obj, cls):
+        if obj is None:
+            return getattr(cls, self.name)
+        rule = obj._rule_class()
+        return getattr(cls, self.name) if rule is cls else getattr(rule, self.name[1:])
+
+
+class SGD(Optimizer):
+    """torch.optim.SGD: θ ← θ − γ(g + λθ); with momentum μ (and dampening τ) b ← μb + (1 − τ)g, θ ← θ − γb
+    (``nesterov=True``: θ ← θ − γ(g + μb)).
+
+    The signature is torch's. With ``momentum > 0`` the update is exactly ``Momentum``'s (``nesterov=True``:
+    ``Nesterov``'s), the same compiled rule. ``maximize=True`` (torch's sign flip of the gradient) is not
+    supported: a linear regression minimizes its squared error, and for ``fastgd.minimize`` pass the negated
+    function and gradient instead.
+    """
+
+    name, _code, _hp_names, reference = "sgd", R.SGD, R.SGD_HP, staticmethod(reference.sgd)
+    _slots = ()
+    code, hp_names, slots = _ByMomentum(), _ByMomentum(), _ByMomentum()
     variant = dict(weight_decay=0.1)
     start_lr = 0.01
 
-    def __init__(self, lr=1e-3, weight_decay=0.0):
+    def __init__(self, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, maximize=False):
         self.lr = lr
+        self.momentum = momentum
+        self.dampening = dampening
         self.weight_decay = weight_decay
+        self.nesterov = nesterov
+        self.maximize = maximize
+
+    _constraints = {"momentum": [UNIT_OPEN], "dampening": [UNIT], "nesterov": [FLAG], "maximize": [FLAG]}
+
+    def _rule_class(self):
+        if self.nesterov:
+            return Nesterov
+        return Momentum if self.momentum > 0 else SGD
+
+    def validate(self):
+        super().validate()
+        if self.maximize:
+            raise ValueError("SGD: maximize=True is not supported (fastgd minimizes). LinearRegressor minimizes the "
+                             "squared error; for fastgd.minimize pass the negated function and gradient "
+                             "(fun=lambda x: -f(x), jac=lambda x: -g(x)) with maximize=False")
+        if self.nesterov and (self.momentum <= 0 or self.dampening != 0):
+            raise ValueError(f"SGD: nesterov=True requires a momentum > 0 and zero dampening (as in torch), got "
+                             f"momentum={self.momentum!r}, dampening={self.dampening!r}")
+        return self
 
 
 class Momentum(Optimizer):

@@ -56,8 +56,13 @@ def loss(X, Y, theta, sw=None):
 # Optimizer steps (torch.optim algorithms). g ← ∇ + weight_decay·θ unless the decay is decoupled.
 
 
-def sgd(theta, grad, state, lr=1e-3, weight_decay=0.0):
-    """θ ← θ − γ (g + λθ)."""
+def sgd(theta, grad, state, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False,
+        maximize=False):
+    """θ ← θ − γ (g + λθ); torch.optim.SGD's other settings are its momentum forms (``momentum``, ``nesterov``)."""
+    if maximize:
+        raise ValueError("maximize=True is not supported")
+    if momentum > 0 or nesterov:
+        return _heavy_ball(theta, grad, state, lr, momentum, dampening, weight_decay, nesterov)
     theta -= lr * (grad + weight_decay * theta)
     return np.full_like(theta, lr)
 

@@ -4,12 +4,16 @@ A schedule is data (hyperparameters); the compiled kernel evaluates it at every 
 a few numbers (``pack``), and calling the object, ``schedule(lr, t)``, gives the same value in plain Python (the
 reference). ``lr`` is the base rate: the schedule's own ``lr`` when given, else the optimizer's ``lr``.
 
-    Constant()                    lr
-    InverseScaling(power_t)       lr / t**power_t                      (scikit-learn's "invscaling")
-    Exponential(gamma)            lr * gamma**(t - 1)                  (torch ExponentialLR, per step)
-    Step(step_size, gamma)        lr * gamma**floor((t - 1) / step_size)   (torch StepLR, per step)
-    Cosine(T_max, eta_min)        eta_min + (lr - eta_min)(1 + cos(pi min(t - 1, T_max) / T_max)) / 2
-    Warmup(steps, then)           lr * t / steps for t <= steps, then ``then`` counted from the end of warm-up
+===========================  ===========================================================================
+schedule                     rate at update t (t = 1, 2, ...)
+===========================  ===========================================================================
+``Constant()``               lr
+``InverseScaling(power_t)``  lr / t ** power_t (scikit-learn's "invscaling")
+``Exponential(gamma)``       lr * gamma ** (t - 1) (torch's ExponentialLR, stepped per update)
+``Step(step_size, gamma)``   lr * gamma ** floor((t - 1) / step_size) (torch's StepLR, per update)
+``Cosine(T_max, eta_min)``   eta_min + (lr - eta_min) (1 + cos(pi min(t - 1, T_max) / T_max)) / 2
+``Warmup(steps, then)``      lr * t / steps for t <= steps, then ``then`` counted from the warm-up's end
+===========================  ===========================================================================
 """
 
 import math
@@ -63,6 +67,8 @@ class Schedule(Params):
 
 
 class Constant(Schedule):
+    """The same rate ``lr`` at every update (``lr=None``: the optimizer's)."""
+
     code = K.CONSTANT
 
     def factor(self, lr, u):
@@ -70,6 +76,8 @@ class Constant(Schedule):
 
 
 class InverseScaling(Schedule):
+    """lr / t ** power_t at update t (scikit-learn's "invscaling"; power_t=0.5 is the classic 1/√t)."""
+
     code = K.INVSCALING
 
     def __init__(self, lr=None, power_t=0.25):
@@ -87,6 +95,8 @@ class InverseScaling(Schedule):
 
 
 class Exponential(Schedule):
+    """lr · gamma ** (t − 1): torch's ExponentialLR stepped after every update (not every epoch)."""
+
     code = K.EXPONENTIAL
 
     def __init__(self, lr=None, gamma=0.999):
@@ -104,6 +114,8 @@ class Exponential(Schedule):
 
 
 class Step(Schedule):
+    """lr · gamma ** floor((t − 1) / step_size): torch's StepLR counted in updates."""
+
     code = K.STEP
 
     def __init__(self, lr=None, step_size=1000, gamma=0.5):
@@ -123,6 +135,9 @@ class Step(Schedule):
 
 
 class Cosine(Schedule):
+    """Cosine annealing from lr to ``eta_min`` over ``T_max`` updates, then ``eta_min`` (torch's
+    CosineAnnealingLR without restarts, counted in updates)."""
+
     code = K.COSINE
 
     def __init__(self, lr=None, T_max=10_000, eta_min=0.0):

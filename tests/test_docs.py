@@ -154,3 +154,103 @@ def test_pages_in_a_browser_without_network(html, tmp_path):
     assert not problems
     assert results["user-guide.html"]["formulas"] >= 10 and results["examples.html"]["images"] == 5
     assert (tmp_path / "examples.png").stat().st_size > 50_000
+
+
+def test_docstring_examples_run_as_shown():
+    """The examples users copy (``fastgd.minimize``'s) give the results printed next to them (success=True)."""
+    import doctest
+
+    import fastgd
+
+    for obj in (fastgd.minimize,):
+        finder = doctest.DocTestFinder(recurse=False)
+        runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
+        tests = finder.find(obj, obj.__name__, globs={})
+        assert tests and tests[0].examples
+        for test in tests:
+            runner.run(test)
+        assert runner.failures == 0, obj.__name__
+
+
+def _bad_page(tmp_path):
+    """A page with each layout defect the screenshot check must name."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    plt.imsave(tmp_path / "fig.png", np.linspace(0, 1, 120 * 200).reshape(120, 200))
+    long_line = "x = " + " + ".join(["value"] * 60)
+    (tmp_path / "bad.html").write_text(f"""<!DOCTYPE html><html><head><meta charset="utf-8"></head><body>
+<div class="body" style="width: 600px">
+<p>The table:
+| schedule | rate |
+|---|---|
+| Constant() | lr |</p>
+<p>Schedules:
+    Constant()                    lr
+    InverseScaling(power_t)       lr / t**power_t
+    Exponential(gamma)            lr * gamma**(t - 1)</p>
+<p>Time to the optimum: 1 s in 2 epochs
+Cold process, numba: 1.2 s
+Per-row cost by n: 30 ns
+By d: 15 ns/row</p>
+<img src="fig.png">
+<div class="highlight"><pre style="overflow-x: auto">{long_line}</pre></div>
+</div>
+<div class="footer">&copy;. | Powered by Sphinx</div>
+</body></html>""", encoding="utf-8")
+    (tmp_path / "good.html").write_text("""<!DOCTYPE html><html><head><meta charset="utf-8"></head><body>
+<div class="body" style="width: 600px"><p>Prose that wraps
+over several lines: nothing wrong
+here.</p>
+<figure><img src="fig.png"><figcaption><p>What the figure shows.</p></figcaption></figure></div>
+<div class="footer">&copy; Copyright the fastgd authors.</div></body></html>""", encoding="utf-8")
+
+
+@pytest.mark.skipif(not any(shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome",
+                                                      "google-chrome-stable")),
+                    reason="Chromium not installed (apt-get install chromium)")
+def test_screenshot_check_names_each_layout_defect(tmp_path):
+    """Run-on tables and lines, a figure without a caption, a horizontal scrollbar and a placeholder footer
+    are each reported (the check once passed pages with all of them); a clean page passes."""
+    pytest.importorskip("matplotlib")
+    import check_screenshots
+
+    _bad_page(tmp_path)
+    results = check_screenshots.check(tmp_path, tmp_path / "shots", check_screenshots.find_browser(),
+                                      pages=("bad.html", "good.html"), full_page=False)
+    bad = "\n".join(results["bad.html"]["problems"])
+    assert "a Markdown table shows as one paragraph" in bad
+    assert "columns aligned with spaces show as one paragraph" in bad
+    assert "'Label: ...' lines run into one paragraph" in bad
+    assert "figure fig.png has no caption" in bad
+    assert "pre is clipped or scrolls sideways" in bad
+    assert "the footer shows a placeholder: '©. | Powered by Sphinx'" in bad
+    assert results["good.html"]["problems"] == []
+
+
+def test_public_names_the_docs_use():
+    """``fastgd.EpochInfo`` (what callbacks receive) is public, the old private path still works, and the
+    synthetic-data helper no longer shares scikit-learn's name (the old name stays as an alias)."""
+    import fastgd
+    from fastgd import _training, datasets
+
+    assert fastgd.EpochInfo is _training.EpochInfo and "EpochInfo" in fastgd.__all__
+    assert "datasets" in fastgd.__all__ and fastgd.datasets is datasets
+    assert datasets.make_regression is datasets.make_linear_data
+    api = (DOCS / "api.md").read_text()
+    assert "fastgd.EpochInfo" in api and "make_linear_data" in api and "fastgd.datasets" in api
+
+
+def test_api_page_documents_what_users_read(html):
+    """fit's parameters, the fitted attributes as entries (not "Type: int, epochs run."), the public
+    EpochInfo and datasets, a footer without a placeholder."""
+    page = (html / "api.html").read_text()
+    text = re.sub(r"<[^>]+>", "", page)
+    for name in ("max_iter_", "stop_reason_", "eval_loss_curve_", "coef_init", "sample_weight", "EpochInfo",
+                 "make_linear_data", "validation_fraction", "random_state", "fit_intercept"):
+        assert name in text, name
+    assert "Type: int, epochs run." not in text and "Adding an optimizer touches" not in text
+    assert "©." not in text and "fastgd.datasets" in (html / "py-modindex.html").read_text()

@@ -113,12 +113,91 @@ def test_partial_fit_epoch_by_epoch_equals_fit(data):
     # running statistics re-express the model after each call, so the bit-for-bit identity holds without them
     kw = dict(optimizer="nadam", batch_size=64, random_state=3, standardize=False)
     full = LinearRegressor(tol=None, max_iter=4, average=False, **kw).fit(X, y)
-    inc = LinearRegressor(**kw)
+    inc = LinearRegressor(average=False, **kw)  # partial_fit's last iterate, like fit's without averaging
     for _ in range(4):
         inc.partial_fit(X, y)
     assert np.array_equal(inc.coef_, full.coef_) and inc.intercept_ == full.intercept_
     assert inc.n_iter_ == 4 and inc.t_ == full.t_ == 4 * 32
     assert len(inc.loss_curve_) == 4
+
+
+def test_partial_fit_defaults_converge_over_passes():
+    """The user guide's streaming loop: with the defaults the model gains with every pass (the mean of the
+    iterates); the last iterate of the constant rate stays at its noise floor (1e-3 of R² short here)."""
+    X, y, _, _ = make_regression(20_000, 5, noise=1.0, random_state=2)
+    X = X * np.logspace(-1, 2, 5)
+    best = LinearRegression().fit(X, y).score(X, y)
+    model, last = LinearRegressor(random_state=0), LinearRegressor(average=False, random_state=0)
+    gaps = []
+    for _ in range(3):
+        for chunk in np.array_split(np.arange(len(y)), 4):
+            model.partial_fit(X[chunk], y[chunk])
+            last.partial_fit(X[chunk], y[chunk])
+        gaps.append(best - model.score(X, y))
+    assert gaps[-1] < 1e-5 < best - last.score(X, y)
+    assert gaps[-1] < gaps[0]
+    # the running mean survives the re-expression of the model in each call's merged statistics
+    assert np.isclose(model.predict(X[:5]), model.coef_ @ X[:5].T + model.intercept_).all()
+
+
+def test_alpha_without_a_penalty_warns():
+    X, y, _, _ = make_regression(200, 3, random_state=0)
+    with pytest.warns(UserWarning, match=r"alpha=100 has no effect with penalty=None: set penalty=\"l2\""):
+        LinearRegressor(alpha=100, max_iter=2, tol=None).fit(X, y)
+    with pytest.warns(UserWarning, match=r"l1_ratio=0.5 has no effect with penalty='l2'.*elasticnet"):
+        LinearRegressor(penalty="l2", l1_ratio=0.5, max_iter=2, tol=None).partial_fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        LinearRegressor(penalty="l2", alpha=100, max_iter=2, tol=None).fit(X, y)
+        LinearRegressor(penalty="elasticnet", alpha=1e-3, l1_ratio=0.5, max_iter=2, tol=None).fit(X, y)
+
+
+def test_why_training_stopped_is_exposed(capfd):
+    X, y, _, _ = make_regression(3000, 4, noise=0.5, random_state=0)
+    model = LinearRegressor(verbose=1, random_state=0).fit(X, y)
+    assert model.stop_reason_.startswith("the evaluated objective improved by less than tol=1e-06")
+    # one evaluation of the returned model's objective per round; the best of them is the model kept
+    assert len(model.eval_loss_curve_) == model.n_iter_
+    pred_mse = float(np.mean((model.predict(X) - y) ** 2))
+    assert np.isclose(min(model.eval_loss_curve_), pred_mse, rtol=1e-9)
+    assert f"-- Stopped after {model.n_iter_} epoch(s)" in capfd.readouterr().out
+    with pytest.warns(ConvergenceWarning):
+        assert LinearRegressor(max_iter=2).fit(X, y).stop_reason_.startswith("max_iter=2 epochs reached")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # stopped early on purpose
+        assert LinearRegressor(callbacks=lambda info: True).fit(X, y).stop_reason_ == "a callback returned True"
+        assert "gtol" in LinearRegressor(gtol=1e3).fit(X, y).stop_reason_
+
+
+def test_progress_bar_spans_the_fit(monkeypatch):
+    """One bar for the whole fit (not one per epoch), counting every row of every epoch."""
+    import sys
+    import types
+
+    bars = []
+
+    class Bar:
+        def __init__(self, total=None, **kw):
+            self.total, self.n = total, 0
+            bars.append(self)
+
+        def update(self, k):
+            self.n += k
+
+        def set_description(self, text):
+            self.desc = text
+
+        def write(self, line):
+            print(line)
+
+        def close(self):
+            pass
+
+    monkeypatch.setitem(sys.modules, "tqdm.auto", types.SimpleNamespace(tqdm=Bar))
+    monkeypatch.setattr(fastgd._training, "BLOCK_BYTES", 4 * 8 * 64 * 4)  # several pieces per epoch
+    X, y, _, _ = make_regression(4096, 4, random_state=0)
+    LinearRegressor(batch_size=64, max_iter=3, tol=None, verbose=1, random_state=0).fit(X, y)
+    assert len(bars) == 1 and bars[0].n == 3 * 4096 == bars[0].total and bars[0].desc == "epoch 3"
 
 
 def test_n_jobs_does_not_change_the_result():
@@ -215,6 +294,25 @@ def test_ctrl_c_keeps_last_completed_epoch(data, monkeypatch):
     monkeypatch.setattr(_engine, "run_epoch", real)
     two = LinearRegressor(tol=None, max_iter=2, random_state=0).fit(X, y)
     assert model.n_iter_ == 2 and np.array_equal(model.coef_, two.coef_) and model.t_ == two.t_
+
+
+def test_ctrl_c_in_partial_fit_keeps_the_model_from_before_the_call(data, monkeypatch):
+    """The running mean of partial_fit's iterates, like the iterate, keeps only completed epochs."""
+    X, y = data
+    model = LinearRegressor(random_state=0).partial_fit(X, y).partial_fit(X, y)
+    before = (model.coef_.copy(), model.intercept_)
+    real = _engine.run_epoch
+
+    def interrupted(*args, **kwargs):
+        real(*args, **kwargs)  # the kernel updated the iterate and the running mean, then the signal arrived
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_engine, "run_epoch", interrupted)
+    with pytest.warns(UserWarning, match="interrupted"):
+        model.partial_fit(X, y)
+    # equal up to the rounding of re-expressing it in the merged statistics
+    np.testing.assert_allclose(model.coef_, before[0], rtol=1e-12, atol=1e-14)
+    assert np.isclose(model.intercept_, before[1], rtol=1e-12, atol=1e-14)
 
 
 def test_verbose_prints_one_line_per_epoch(data, capsys):

@@ -198,3 +198,22 @@ def test_x0_and_divergence_messages():
                    learning_rate=0.1, max_iter=50)
     assert res.status == 2 and not res.success
     assert "the gradient returned non-finite values after 4 iterations (at indices [0])" in res.message
+
+
+@pytest.mark.parametrize("name, value, fix", [
+    ("method", "BFGS", "optimizer="), ("bounds", [(0, 1), (0, 1)], "L-BFGS-B"),
+    ("constraints", {"type": "eq", "fun": lambda x: x[0]}, "SLSQP"), ("hess", lambda x: np.eye(2), "Newton"),
+    ("hessp", lambda x, p: p, "Newton-CG")])
+def test_scipy_only_arguments_are_named_with_what_to_use(name, value, fix):
+    with pytest.raises(ValueError, match=f"{name}= .*not supported.*{fix}"):
+        minimize(lambda x: float(x @ x), [1.0, 2.0], **{name: value})
+
+
+def test_nan_from_fun_mid_run_is_reported_where_not_as_a_step_size_problem():
+    def fun(x):  # defined for x[0] < 0.5 only
+        return float(x @ x) if x[0] >= 0.5 else np.nan
+
+    res = minimize(fun, [1.0, 2.0], jac=lambda x: 2 * x, learning_rate=0.1, max_iter=50)
+    assert res.status == 2 and not res.success
+    assert "fun returned nan after 4 iterations" in res.message and "x = [0.4096, 0.8192]" in res.message
+    assert "learning rate" not in res.message

@@ -1,0 +1,174 @@
+"""Fits at the edges: a start at the optimum, running statistics, failed and interrupted fits, sample weights,
+memmaps that cannot be read in place, callbacks' return values and the advice in error messages."""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+
+from fastgd import LinearRegressor, _training
+
+
+def _data(n=600, d=4, seed=0, noise=0.0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d)) * 2 + 1
+    w = rng.normal(size=d)
+    return X, X @ w + 3.0 + noise * rng.normal(size=n), w
+
+
+def test_a_start_at_the_optimum_is_not_divergence():
+    """The divergence scale is the data's (var(y)), not the starting loss, which is ~1e-30 at the optimum."""
+    X, y, w = _data()
+    m = LinearRegressor(random_state=0).fit(X, y, coef_init=w, intercept_init=3.0)
+    assert m.score(X, y) > 1 - 1e-9
+
+
+@pytest.mark.parametrize("fit_intercept", [False, True])
+def test_partial_fit_merges_a_column_that_is_zero_in_the_first_chunk(fit_intercept):
+    """Its running scale is the whole data's, not the chunk's placeholder scale 1 taken for a mean square."""
+    X, y, _ = _data(2000, 3)
+    X[:1000, 1] = 0.0
+    m = LinearRegressor(fit_intercept=fit_intercept, random_state=0)
+    m.partial_fit(X[:1000], y[:1000]).partial_fit(X[1000:], y[1000:])
+    whole = LinearRegressor(fit_intercept=fit_intercept, max_iter=1, tol=None).fit(X, y)._scaling
+    np.testing.assert_allclose(m._scaling.x_scale, whole.x_scale, rtol=1e-12)
+    np.testing.assert_allclose(m._scaling.y_scale, whole.y_scale, rtol=1e-12)
+
+
+def _fitted_attributes(m):
+    return {k: v for k, v in vars(m).items() if k.endswith("_") and not k.startswith("__")}
+
+
+@pytest.mark.parametrize("how", ["fit", "partial_fit"])
+def test_a_failed_fit_leaves_every_fitted_attribute(how):
+    pd = pytest.importorskip("pandas")
+    X, y, _ = _data()
+    old = pd.DataFrame(X, columns=list("abcd"))
+    m = LinearRegressor(optimizer="sgd", random_state=0, max_iter=3, tol=None)  # partial_fit: its state is reused
+    m.fit(old, y) if how == "fit" else m.partial_fit(old, y)
+    before = {k: np.copy(v) if isinstance(v, np.ndarray) else v for k, v in _fitted_attributes(m).items()}
+    state = m._ts.snapshot()
+    wide = pd.DataFrame(np.hstack([X, X]) * 1e3, columns=list("pqrstuvw"))
+    m.set_params(learning_rate=1e3, standardize=False)
+    with pytest.raises(ValueError, match="diverged"):
+        m.fit(wide, y) if how == "fit" else m.partial_fit(wide.iloc[:, :4].set_axis(list("abcd"), axis=1), y)
+    after = _fitted_attributes(m)
+    assert after.keys() == before.keys()
+    for key, value in before.items():
+        np.testing.assert_array_equal(after[key], value, err_msg=key)
+    for a, b in zip(state, m._ts.snapshot()):
+        np.testing.assert_array_equal(a, b)
+    assert np.all(np.isfinite(m.predict(old)))
+
+
+def test_a_first_fit_that_fails_leaves_the_estimator_unfitted():
+    X, y, _ = _data()
+    m = LinearRegressor(optimizer="sgd", learning_rate=1e3, standardize=False)
+    with pytest.raises(ValueError, match="diverged"):
+        m.fit(X * 1e3, y)
+    assert not _fitted_attributes(m)
+
+
+@pytest.mark.parametrize("tol", [None, 1e-6])
+def test_ctrl_c_in_the_evaluation_pass_keeps_the_completed_epoch(monkeypatch, tol):
+    """The epoch's training pass was complete: its model is kept, not the start."""
+    X, y, _ = _data(3000, noise=0.1)
+    real, calls = _training.Problem.objective, []
+
+    def objective(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:  # the first evaluation after an epoch (the first call measures the start)
+            raise KeyboardInterrupt
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(_training.Problem, "objective", objective)
+    with pytest.warns(UserWarning, match="interrupted"):
+        m = LinearRegressor(batch_size=32, tol=tol, random_state=0).fit(X, y)
+    monkeypatch.setattr(_training.Problem, "objective", real)
+    ref = LinearRegressor(batch_size=32, tol=None, max_iter=m.n_iter_, random_state=0).fit(X, y)
+    assert m.n_iter_ >= 1 and m.t_ == ref.t_
+    np.testing.assert_array_equal(m.coef_, ref.coef_)
+    assert m.score(X, y) > 0.5  # the start scores 0
+
+
+def test_sample_weights_are_normalized_exactly():
+    X, y, _ = _data(400, noise=0.3)
+    w = np.random.default_rng(1).uniform(0.5, 2.0, len(y))
+    one = LinearRegressor(random_state=0).fit(X, y, sample_weight=w)
+    big = LinearRegressor(random_state=0).fit(X, y, sample_weight=w * 2.0 ** 1015)  # their sum overflowed
+    np.testing.assert_array_equal(big.coef_, one.coef_)  # a power of two scales every sum exactly
+    huge = LinearRegressor(random_state=0).fit(X, y, sample_weight=np.full(len(y), 1e306))
+    np.testing.assert_allclose(huge.coef_, LinearRegressor(random_state=0).fit(X, y).coef_, rtol=1e-9)
+
+
+def test_one_overwhelming_sample_weight_is_a_fit_not_divergence():
+    X, y, _ = _data(300)
+    w = np.ones(len(y))
+    w[7] = 1e308
+    m = LinearRegressor(random_state=0).fit(X, y, sample_weight=w)
+    assert abs(m.predict(X[7:8])[0] - y[7]) < 1e-6 * np.abs(y).max()
+
+
+def _memmap(tmp_path, X):
+    np.save(tmp_path / "X.npy", X)
+    return np.load(tmp_path / "X.npy", mmap_mode="r")
+
+
+@pytest.mark.parametrize("layout", ["fortran", "float16", "column slice"])
+def test_a_memmap_that_cannot_be_read_in_place_warns(tmp_path, layout):
+    X, y, _ = _data(500)
+    M = _memmap(tmp_path, np.asfortranarray(X) if layout == "fortran" else
+                X.astype(np.float16) if layout == "float16" else X)
+    if layout == "column slice":
+        M = M[:, :2]
+    with pytest.warns(UserWarning, match="copied into memory.*out-of-core path.*C-ordered float32 or float64"):
+        LinearRegressor(max_iter=1, tol=None).fit(M, y)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_memmap_read_in_place_does_not_warn(tmp_path, dtype):
+    X, y, _ = _data(500)
+    M = _memmap(tmp_path, X.astype(dtype))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        LinearRegressor(max_iter=1, tol=None).fit(M[100:], y[100:])
+
+
+@pytest.mark.parametrize("said, stops", [(True, True), (np.True_, True), (False, False), (None, False),
+                                         ("no", False), (1, False)])
+def test_only_true_from_a_callback_stops(said, stops):
+    X, y, _ = _data(300)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        m = LinearRegressor(max_iter=3, tol=None, callbacks=lambda info: said).fit(X, y)
+    assert m.n_iter_ == (1 if stops else 3)
+    told = [w for w in caught if "only True stops" in str(w.message)]
+    assert bool(told) == (said is not None and not isinstance(said, (bool, np.bool_)))
+
+
+@pytest.mark.parametrize("params, advised, not_advised", [
+    (dict(learning_rate=1e4), ["lower the learning rate"], ["'adam'", "standardize=True"]),
+    (dict(optimizer="sgd", standardize=False), ["standardize=True", "'adam'"], ["lower the learning rate"]),
+    (dict(optimizer="sgd", learning_rate=1e3), ["lower the learning rate", "'adam'"], ["standardize=True"]),
+])
+def test_divergence_advises_only_settings_the_user_chose(params, advised, not_advised):
+    X, y, _ = _data(500)
+    with pytest.raises(ValueError, match="diverged") as info:
+        LinearRegressor(max_iter=50, random_state=0, **params).fit(X * 1e3, y)
+    message = str(info.value).lower()
+    assert all(a.lower() in message for a in advised), message
+    assert not any(a.lower() in message for a in not_advised), message
+
+
+def test_one_convergence_warning_per_fit():
+    """Max_iter reached and a measured shortfall are one cause: one warning, the one naming it."""
+    from sklearn.datasets import load_diabetes
+    from sklearn.preprocessing import PolynomialFeatures
+
+    X, y = load_diabetes(return_X_y=True)
+    X = PolynomialFeatures(3).fit_transform(X[:, :6])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        LinearRegressor(fit_intercept=False, max_iter=20, random_state=0).fit(X, y)
+    assert len([w for w in caught if issubclass(w.category, ConvergenceWarning)]) == 1

@@ -1,0 +1,49 @@
+"""The optimizer objects' signatures: torch.optim.SGD's arguments select the same compiled rules."""
+
+import numpy as np
+import pytest
+
+import fastgd
+from fastgd import _training
+from fastgd.optimizers import SGD, Momentum, Nesterov
+
+@pytest.mark.parametrize("backend", ["numba", "native"])
+@pytest.mark.parametrize("torch_style, rule", [
+    (SGD(lr=0.01, momentum=0.9), Momentum(lr=0.01, momentum=0.9)),
+    (SGD(0.01, 0.5, 0.3, 0.1), Momentum(lr=0.01, momentum=0.5, dampening=0.3, weight_decay=0.1)),
+    (SGD(lr=0.01, momentum=0.9, nesterov=True, weight_decay=0.1), Nesterov(lr=0.01, momentum=0.9, weight_decay=0.1)),
+])
+def test_sgd_with_momentum_is_torchs_momentum_rule(torch_style, rule, backend):
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((64, 3)), rng.standard_normal(64)
+    ts_a, _ = _training.train_epochs(X, y, torch_style, batch_size=8, epochs=3, backend=backend)
+    ts_b, _ = _training.train_epochs(X, y, rule, batch_size=8, epochs=3, backend=backend)
+    assert np.array_equal(ts_a.theta, ts_b.theta) and np.array_equal(ts_a.state, ts_b.state)
+    # the plain-NumPy specification takes the same arguments and agrees
+    theta, grad = np.ones(4), np.arange(4.0)
+    state_a, state_b = {"step": 1}, {"step": 1}
+    ta, tb = theta.copy(), theta.copy()
+    torch_style.reference_step()(ta, grad, state_a)
+    rule.reference_step()(tb, grad, state_b)
+    assert np.array_equal(ta, tb)
+
+def test_sgd_without_momentum_is_plain_sgd_and_estimator_takes_momentum():
+    assert SGD().code == SGD.code and SGD().slots == () and SGD(momentum=0.9).code == Momentum.code
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((300, 4))
+    y = X @ np.array([1.0, -2.0, 0.5, 3.0]) + 0.1
+    model = fastgd.LinearRegressor(optimizer=SGD(lr=0.01, momentum=0.9), random_state=0).fit(X, y)
+    assert model.score(X, y) > 0.999
+    # set_params switches the rule (GridSearchCV over optimizer__momentum)
+    model.set_params(optimizer__momentum=0.0)
+    assert model.optimizer.code == SGD.code
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(maximize=True), "maximize=True is not supported.*negated function"),
+    (dict(nesterov=True), "nesterov=True requires a momentum > 0 and zero dampening"),
+    (dict(momentum=0.5, dampening=0.2, nesterov=True), "zero dampening"),
+    (dict(momentum=1.0), "momentum"),
+])
+def test_sgd_torch_arguments_rejected_with_the_fix(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        fastgd.LinearRegressor(optimizer=SGD(**kwargs)).fit(np.ones((8, 1)), np.ones(8))
