@@ -228,12 +228,20 @@ def _chunk_grad_csr(X, Y, sw, theta, start, stop, buf):
     The hot gradient loops (dense and CSR) stay written per backend, unlike the rules (fastgd._rules): they
     read X in each backend's own representation (Numba arrays and tuples; Cython raw pointers with fused
     value and index types) and are tuned per backend (prefetch, software pipelining, vector accumulators)."""
+    k = Y.shape[1]
+    m = k * (X[3] + 1)
+    for q in range(m + 1):
+        buf[q] = 0.0
+    _csr_rows(X, Y, sw, theta, start, stop, buf)
+
+
+@jit()
+def _csr_rows(X, Y, sw, theta, start, stop, buf):
+    """Add Σ s_i r_i [x_i, 1] per output into buf[:k*(d+1)] and Σ s_i r_i² into buf[k*(d+1)], rows [start, stop)."""
     data, indices, indptr, d = X
     k = Y.shape[1]
     p = d + 1
     m = k * p
-    for q in range(m + 1):
-        buf[q] = 0.0
     loss = 0.0
     weighted = sw.shape[0] > 0
     for i in range(start, stop):
@@ -251,7 +259,7 @@ def _chunk_grad_csr(X, Y, sw, theta, start, stop, buf):
             for q in range(lo, hi):
                 buf[o + indices[q]] += sr * data[q]
             buf[o + d] += sr
-    buf[m] = loss
+    buf[m] += loss
 
 
 def _is_csr(X):
@@ -830,6 +838,207 @@ def _epoch_team(X, Y, sw, theta, raw, state, scalars, code, hp, lr_sched, pen, f
 
 
 @jit()
+def _epoch_csr_lazy(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept, batch_size, order,
+                    stdz, avg, exact):
+    """The epoch of a CSR X with lazy updates (see "lazy updates" in fastgd._rules): each batch costs what it
+    touches, its rows' columns plus the centred columns and the intercepts, not k·(d + 1).
+
+    Per batch: the touched columns are listed (``mark``), their coordinates caught up (state and running
+    mean, in closed form), the gradient summed row by row into a dense scratch that is reset only where
+    touched, and the optimizer's own rule (fastgd._rules.update) applied to the touched coordinates,
+    gathered into compact arrays and scattered back. ``exact``: the rule leaves a zero-gradient coordinate's
+    parameter in place, so this is the dense update's mathematics; else the LazyAdam approximation.
+    Sequential (one batch's rows are few): the same result for any thread count. Returns (loss, weight).
+    """
+    data, indices, indptr, d = X
+    n = indptr.shape[0] - 1
+    k = Y.shape[1]
+    p = d + 1
+    P = k * p
+    th = theta.reshape(P)
+    ns = state.shape[0]
+    S = state.reshape(state.size)  # slot s of coordinate q at S[s * P + q]
+    std = stdz.shape[0] > 0
+    averaging = avg.shape[0] > 0
+    weighted = sw.shape[0] > 0
+    ncen = 0
+    if std:
+        for c in range(d):
+            if stdz[c] != 0.0:
+                ncen += 1
+    cen = np.empty(ncen, dtype=np.int64)  # centred columns, ascending: every batch touches them
+    ncen = 0
+    if std:
+        for c in range(d):
+            if stdz[c] != 0.0:
+                cen[ncen] = c
+                ncen += 1
+    raw = np.empty(P)
+    if std:
+        _rules.raw_theta(th, stdz, k, d, raw)
+    else:
+        raw = th  # the parameters are the data's own
+    nb = order.shape[0]
+    widest = 0
+    for bi in range(nb):
+        start = order[bi] * batch_size
+        stop = min(start + batch_size, n)
+        widest = max(widest, indptr[stop] - indptr[start])
+    cap = min(d, widest + ncen)
+    cols = np.empty(cap, dtype=np.int64)
+    mark = np.full(d, -1, dtype=np.int64)
+    G = np.zeros(P)  # scratch: zero outside the current batch's coordinates
+    nq_max = k * (cap + 1)
+    qs = np.empty(nq_max, dtype=np.int64)
+    thc = np.empty(nq_max)
+    Gc = np.empty(nq_max)
+    Sc = np.empty(max(ns, 1) * nq_max)
+    eta = np.empty(0)
+    last_t = np.full(P, scalars[0])  # the step count each coordinate's state and running mean are caught up to
+    # the running mean's count moves with the step count (both once per update): count = last_t + shift
+    c_shift = (avg[P] if averaging else 0.0) - scalars[0]
+    loss_sum = 0.0
+    weight_sum = 0.0
+    for bi in range(nb):
+        start = order[bi] * batch_size
+        stop = min(start + batch_size, n)
+        W = _batch_weight(sw, start, stop)
+        if not W > 0.0:  # no information, no update (as _finish_batch)
+            continue
+        nt = 0
+        for t in range(ncen):
+            c = cen[t]
+            mark[c] = bi
+            cols[nt] = c
+            nt += 1
+        for q in range(indptr[start], indptr[stop]):
+            c = indices[q]
+            if mark[c] != bi:
+                mark[c] = bi
+                cols[nt] = c
+                nt += 1
+        nq = 0
+        for j in range(k):
+            o = j * p
+            for t in range(nt):
+                qs[nq] = o + cols[t]
+                nq += 1
+            qs[nq] = o + d
+            nq += 1
+        tnow = scalars[0]
+        cnow = avg[P] if averaging else 0.0
+        for i in range(nq):  # catch up what the skipped updates did to these coordinates
+            q = qs[i]
+            if exact:
+                _rules.lazy_catch_up(code, S, P, q, tnow - last_t[q], hp)
+            if averaging:
+                _rules.average_catch_up(avg, q, th[q], last_t[q] + c_shift, cnow)
+            last_t[q] = tnow
+        loss = 0.0
+        for i in range(start, stop):
+            s = sw[i] if weighted else 1.0
+            lo = indptr[i]
+            hi = indptr[i + 1]
+            for j in range(k):
+                o = j * p
+                acc = raw[o + d]
+                for q in range(lo, hi):
+                    acc += data[q] * raw[o + indices[q]]
+                r = acc - Y[i, j]
+                sr = s * r
+                loss += sr * r
+                for q in range(lo, hi):
+                    G[o + indices[q]] += sr * data[q]
+                G[o + d] += sr
+        loss_sum += loss
+        weight_sum += W
+        scale = 2.0 / (pen[2] if pen.shape[0] > 2 and pen[2] > 0.0 else W)  # as _finish_batch
+        i = 0
+        for j in range(k):
+            o = j * p
+            gb = G[o + d]
+            ys = stdz[2 * d + k + j] if std else 1.0
+            for t in range(nt):
+                c = cols[t]
+                if std:
+                    Gc[i] = (G[o + c] - stdz[c] * gb) * (scale / (stdz[d + c] * ys))
+                else:
+                    Gc[i] = G[o + c] * scale
+                G[o + c] = 0.0
+                i += 1
+            Gc[i] = ((gb * (scale / ys)) if std else gb * scale) if fit_intercept else 0.0
+            G[o + d] = 0.0
+            i += 1
+        for i in range(nq):
+            q = qs[i]
+            thc[i] = th[q]
+            for sl in range(ns):
+                Sc[sl * nq + i] = S[sl * P + q]
+        scalars[0] += 1.0
+        _rules.update(code, thc, Gc, Sc, nq, scalars, hp, lr_at(hp[0], sched, scalars[0]), eta, False)
+        for i in range(nq):
+            q = qs[i]
+            th[q] = thc[i]
+            for sl in range(ns):
+                S[sl * P + q] = Sc[sl * nq + i]
+            last_t[q] = scalars[0]
+        if std:  # the raw parameters of the touched coordinates, as _rules.raw_theta computes them
+            for j in range(k):
+                o = j * p
+                ys = stdz[2 * d + k + j]
+                for t in range(nt):
+                    c = cols[t]
+                    raw[o + c] = ys * (th[o + c] / stdz[d + c])
+                shift = 0.0
+                for t in range(ncen):
+                    c = cen[t]
+                    shift += (th[o + c] / stdz[d + c]) * stdz[c]
+                raw[o + d] = ys * (th[o + d] - shift) + stdz[2 * d + j]
+        if averaging:
+            cnt = avg[P] + 1.0
+            avg[P] = cnt
+            for i in range(nq):
+                q = qs[i]
+                avg[q] += (th[q] - avg[q]) / cnt
+    tnow = scalars[0]
+    for q in range(P):  # the end of the epoch: every coordinate caught up
+        if exact:
+            _rules.lazy_catch_up(code, S, P, q, tnow - last_t[q], hp)
+        if averaging:
+            _rules.average_catch_up(avg, q, th[q], last_t[q] + c_shift, avg[P])
+    return loss_sum, weight_sum
+
+
+def _lazy_epoch(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept, batch_size, order, stdz, avg):
+    """(ran, loss, weight): runs _epoch_csr_lazy when X is CSR and the optimizer allows lazy updates
+    (fastgd._rules.lazy_kind). (Body: plain Python, NUMBA_DISABLE_JIT=1; compiled callers use the overload.)"""
+    if not isinstance(X, tuple):
+        return False, 0.0, 0.0
+    kind = _rules.lazy_kind(code, hp, stdz.shape[0] > 0, pen[0], pen[1])
+    if kind == _rules.LAZY_NONE:
+        return False, 0.0, 0.0
+    loss, w = _epoch_csr_lazy(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept, batch_size,
+                              order, stdz, avg, kind == _rules.LAZY_EXACT)
+    return True, loss, w
+
+
+@overload(_lazy_epoch, jit_options=OVERLOAD_FLAGS)
+def _lazy_epoch_impl(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept, batch_size, order, stdz,
+                     avg):
+    if _is_csr(X):
+        def csr(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept, batch_size, order, stdz, avg):
+            kind = _rules.lazy_kind(code, hp, stdz.shape[0] > 0, pen[0], pen[1])
+            if kind == 0:
+                return False, 0.0, 0.0
+            loss, w = _epoch_csr_lazy(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept,
+                                      batch_size, order, stdz, avg, kind == 1)
+            return True, loss, w
+        return csr
+    return lambda X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept, batch_size, order, stdz, \
+        avg: (False, 0.0, 0.0)
+
+
+@jit()
 def epoch(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept, batch_size, order,
           n_threads, path, stdz, avg):
     """One fused pass over the batches listed in ``order`` (batch b = rows [b*batch_size, (b+1)*batch_size)).
@@ -848,6 +1057,15 @@ def epoch(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept, 
     n, d = shape(X)
     k = Y.shape[1]
     P = k * (d + 1)
+    th = theta.reshape(P)
+    lazy, loss_sum, weight_sum = _lazy_epoch(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept,
+                                             batch_size, order, stdz, avg)
+    if lazy:
+        finite = True
+        for q in range(P):
+            if not math.isfinite(th[q]):
+                finite = False
+        return loss_sum, weight_sum, finite
     ch = chunk_rows(batch_size, P)
     nch_max = (batch_size + ch - 1) // ch
     workers = epoch_threads(batch_size, d, k, n_threads, path)
@@ -855,7 +1073,6 @@ def epoch(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept, 
     tree = _tree_order(X)
     part = np.empty((nch_max if use_par or tree else 1, _stride(P)))
     G = np.empty(P + 1)
-    th = theta.reshape(P)
     eta = np.empty(P if pen[0] > 0.0 else 0)
     acc = np.zeros(2)
     if stdz.shape[0] > 0:
@@ -905,10 +1122,32 @@ def _stats_group(X, Y, sw, theta, batch_size, batch_ids, lo, hi, ch, part, G, ou
     for bi in range(lo, hi):
         start = batch_ids[bi] * batch_size
         stop = min(start + batch_size, n)
-        _batch_grad_sequential(X, Y, sw, theta, start, stop, ch, part, G)
-        for q in range(m + 1):
-            out[q] += G[q]
+        if not _add_csr_rows(X, Y, sw, theta, start, stop, out):
+            _batch_grad_sequential(X, Y, sw, theta, start, stop, ch, part, G)
+            for q in range(m + 1):
+                out[q] += G[q]
         out[m + 1] += _batch_weight(sw, start, stop)
+
+
+def _add_csr_rows(X, Y, sw, theta, start, stop, out):
+    """CSR: add the rows' sums straight into ``out`` (a small batch then costs its non-zeros, not a zeroed
+    buffer of k·(d + 1)) and return True; dense: False. (Body: plain Python, NUMBA_DISABLE_JIT=1.)"""
+    if not isinstance(X, tuple):
+        return False
+    buf = np.zeros_like(out)
+    _chunk_grad_csr(X, Y, sw, theta, start, stop, buf)
+    out[:buf.shape[0] - 1] += buf[:-1]
+    return True
+
+
+@overload(_add_csr_rows, jit_options=OVERLOAD_FLAGS)
+def _add_csr_rows_impl(X, Y, sw, theta, start, stop, out):
+    if _is_csr(X):
+        def csr(X, Y, sw, theta, start, stop, out):
+            _csr_rows(X, Y, sw, theta, start, stop, out)
+            return True
+        return csr
+    return lambda X, Y, sw, theta, start, stop, out: False
 
 
 @jit()
@@ -1054,7 +1293,7 @@ def column_stats(X, sw, n_threads=None):
 
     Dense X: fixed row chunks (their size depends on n only), each summarized by its mean and centred sum of
     squares, merged in chunk order (Chan et al.), so the result is deterministic and accurate for
-    columns with a large mean. CSR: one sequential pass over the stored values (Σ s·x and Σ s·x²).
+    columns with a large mean. CSR: see :func:`csr_column_stats`.
     ``n_threads`` as in :func:`predict` (a forked child opens no parallel region).
     """
     nt = _threads(n_threads)
@@ -1063,13 +1302,25 @@ def column_stats(X, sw, n_threads=None):
         rows = stats_rows(n, X.shape[1])  # the chunks of _stats_chunks
         nt = region_threads(nt, -(-n // rows), _work(X, n, 1))
     if isinstance(X, tuple):
-        mean, m2, total = _csr_stats(X, sw)
+        mean, var, total, _, _ = csr_column_stats(X, sw)
+        return mean, var, total
     elif nt == 1:
         mean, m2, total = _dense_stats_sequential(X, sw)
     else:
         mean, m2, total = _in_team(_dense_stats, nt, X, sw)
     var = np.maximum(m2, 0.0) / total if total > 0.0 else np.zeros_like(m2)
     return mean, var, total
+
+
+def csr_column_stats(X, sw):
+    """``(mean, var, total, maxabs, stored)`` of the columns of a CSR tuple: weighted mean and variance (the
+    implicit zeros count), total weight, largest absolute value, and the weight of the rows that store the
+    column. Duplicate (row, column) entries count as their sum, as in SciPy; the variance is taken in two
+    passes (the mean first, then centred squares), so a column with a large offset keeps its small spread;
+    column indices are checked. Sequential and deterministic."""
+    mean, m2, total, maxabs, stored = _csr_stats(X, sw)
+    var = np.maximum(m2, 0.0) / total if total > 0.0 else np.zeros_like(m2)
+    return mean, var, total, maxabs, stored
 
 
 @jit(parallel=True)
@@ -1134,23 +1385,59 @@ def _dense_moments(X, sw, weighted, start, stop, mean, m2, cw, c):
 
 
 @jit()
+def _csr_row_sums(data, indices, lo, hi, mark, i, val, cols):
+    """Row i's distinct columns into cols[:count] and their summed values into val[col] (duplicate entries
+    mean their sum); ``mark[col] == i`` marks a column seen in this row. Returns count."""
+    cnt = 0
+    for q in range(lo, hi):
+        c = indices[q]
+        if mark[c] != i:
+            mark[c] = i
+            val[c] = 0.0
+            cols[cnt] = c
+            cnt += 1
+        val[c] += data[q]
+    return cnt
+
+
+@jit()
 def _csr_stats(X, sw):
     data, indices, indptr, d = X
+    _check_csr(data, indices, indptr, d)
     n = indptr.shape[0] - 1
+    weighted = sw.shape[0] > 0
     mean = np.zeros(d)
     m2 = np.zeros(d)
-    weighted = sw.shape[0] > 0
-    total = 0.0
+    maxabs = np.zeros(d)
+    stored = np.zeros(d)
+    mark = np.full(d, -1, dtype=np.int64)
+    val = np.zeros(d)
+    widest = 0
     for i in range(n):
+        widest = max(widest, indptr[i + 1] - indptr[i])
+    cols = np.empty(widest, dtype=np.int64)
+    total = 0.0
+    for i in range(n):  # pass 1: weights, sums, largest values
         s = sw[i] if weighted else 1.0
         total += s
-        for q in range(indptr[i], indptr[i + 1]):
-            v = data[q]
-            mean[indices[q]] += s * v
-            m2[indices[q]] += s * v * v
-    if total > 0.0:
-        for j in range(d):
-            mu = mean[j] / total
-            m2[j] -= total * mu * mu  # Σ s(x − μ)² = Σ s x² − W μ² (zeros included)
-            mean[j] = mu
-    return mean, m2, total
+        cnt = _csr_row_sums(data, indices, indptr[i], indptr[i + 1], mark, i, val, cols)
+        for t in range(cnt):
+            c = cols[t]
+            mean[c] += s * val[c]
+            stored[c] += s
+            maxabs[c] = max(maxabs[c], abs(val[c]))
+    if not total > 0.0:
+        return mean, m2, total, maxabs, stored
+    for c in range(d):
+        mean[c] /= total
+    mark[:] = -1
+    for i in range(n):  # pass 2: centred squares of the stored values
+        s = sw[i] if weighted else 1.0
+        cnt = _csr_row_sums(data, indices, indptr[i], indptr[i + 1], mark, i, val, cols)
+        for t in range(cnt):
+            c = cols[t]
+            r = val[c] - mean[c]
+            m2[c] += s * r * r
+    for c in range(d):  # the implicit zeros, each (0 - mean)^2
+        m2[c] += max(total - stored[c], 0.0) * mean[c] * mean[c]
+    return mean, m2, total, maxabs, stored

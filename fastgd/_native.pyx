@@ -23,7 +23,7 @@ every entry point takes a path that opens no OpenMP region. Without OpenMP the s
 # (@cython.wraparound(False)), and there no index may be negative (tests/test_native_indexing.py checks).
 cimport cython
 from cython.parallel cimport parallel, prange
-from libc.math cimport isfinite
+from libc.math cimport fabs, isfinite
 from libc.limits cimport INT_MAX
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
@@ -455,12 +455,14 @@ cdef void _dense(const real_t* X, const Problem* pb, const double* theta, Py_ssi
 
 
 cdef void _csr(const real_t* data, const index_t* indices, const ptr_t* indptr, const Problem* pb,
-               const double* theta, Py_ssize_t start, Py_ssize_t stop, double* buf) noexcept nogil:
+               const double* theta, Py_ssize_t start, Py_ssize_t stop, double* buf, bint zero) noexcept nogil:
     # The hot gradient loops stay per backend (see fastgd._kernels._chunk_grad_csr); the rules are shared.
+    # zero=False adds into buf (fastgd._kernels._csr_rows): a small batch then costs its non-zeros only.
     cdef Py_ssize_t d = pb.X.d, k = pb.k, p = d + 1, m = k * p, i, j, q, o, lo, hi
     cdef double acc, r, s, sr, loss = 0.0
-    for q in range(m + 1):
-        buf[q] = 0.0
+    if zero:
+        for q in range(m + 1):
+            buf[q] = 0.0
     for i in range(start, stop):
         s = pb.sw[i] if pb.weighted else 1.0
         lo = indptr[i]
@@ -476,7 +478,7 @@ cdef void _csr(const real_t* data, const index_t* indices, const ptr_t* indptr, 
             for q in range(lo, hi):
                 buf[o + indices[q]] += sr * data[q]
             buf[o + d] += sr
-    buf[m] = loss
+    buf[m] += loss
 
 
 cdef void chunk_grad(const Problem* pb, const double* theta, Py_ssize_t start, Py_ssize_t stop,
@@ -489,9 +491,9 @@ cdef void chunk_grad(const Problem* pb, const double* theta, Py_ssize_t start, P
         else:
             _dense(<const double*> x.data, pb, theta, start, stop, max(stop - start, 1), buf, 0)
     elif x.f32:
-        _csr_ptr(<const float*> x.data, x, pb, theta, start, stop, buf)
+        _csr_ptr(<const float*> x.data, x, pb, theta, start, stop, buf, True)
     else:
-        _csr_ptr(<const double*> x.data, x, pb, theta, start, stop, buf)
+        _csr_ptr(<const double*> x.data, x, pb, theta, start, stop, buf, True)
 
 
 cdef void run_grad(const Problem* pb, const double* theta, Py_ssize_t start, Py_ssize_t stop, Py_ssize_t ch,
@@ -514,16 +516,16 @@ cdef void run_grad(const Problem* pb, const double* theta, Py_ssize_t start, Py_
 
 
 cdef inline void _csr_ptr(const real_t* data, const XView* x, const Problem* pb, const double* theta,
-                          Py_ssize_t start, Py_ssize_t stop, double* buf) noexcept nogil:
+                          Py_ssize_t start, Py_ssize_t stop, double* buf, bint zero) noexcept nogil:
     if x.idx64:
         if x.ptr64:
-            _csr(data, <const long long*> x.indices, <const long long*> x.indptr, pb, theta, start, stop, buf)
+            _csr(data, <const long long*> x.indices, <const long long*> x.indptr, pb, theta, start, stop, buf, zero)
         else:
-            _csr(data, <const long long*> x.indices, <const int*> x.indptr, pb, theta, start, stop, buf)
+            _csr(data, <const long long*> x.indices, <const int*> x.indptr, pb, theta, start, stop, buf, zero)
     elif x.ptr64:
-        _csr(data, <const int*> x.indices, <const long long*> x.indptr, pb, theta, start, stop, buf)
+        _csr(data, <const int*> x.indices, <const long long*> x.indptr, pb, theta, start, stop, buf, zero)
     else:
-        _csr(data, <const int*> x.indices, <const int*> x.indptr, pb, theta, start, stop, buf)
+        _csr(data, <const int*> x.indices, <const int*> x.indptr, pb, theta, start, stop, buf, zero)
 
 
 cdef inline Py_ssize_t max_chunks(Py_ssize_t m) noexcept nogil:
@@ -1172,10 +1174,12 @@ cdef inline Py_ssize_t stats_rows(Py_ssize_t n, Py_ssize_t d) noexcept nogil:
 def column_stats(X, const double[::1] sw, n_threads=None):
     """As fastgd._kernels.column_stats: (mean, var, total weight) of every column, deterministic."""
     cdef XView x = make_view(X)
+    if x.sparse:
+        return csr_column_stats(X, sw)[:3]
     cdef int nt = _threads(n_threads)
     if sw.shape[0] not in (0, x.n):
         raise ValueError(f"sw must be empty or hold one weight per row ({x.n}), got {sw.shape[0]}")
-    cdef Py_ssize_t n = x.n, d = x.d, i, j, c, q, lo, hi, col
+    cdef Py_ssize_t n = x.n, d = x.d, c
     cdef bint weighted = sw.shape[0] > 0
     cdef const double* swp = &sw[0] if weighted else NULL
     cdef Py_ssize_t rows = stats_rows(n, d)
@@ -1186,45 +1190,101 @@ def column_stats(X, const double[::1] sw, n_threads=None):
     m2_arr = np.zeros(d)
     cdef double[::1] mean = mean_arr
     cdef double[::1] m2 = m2_arr
-    cdef double total = 0.0, s, v, wc, new, delta
+    cdef double total = 0.0
     cmean_arr = np.zeros((max(nch, 1), d))
     cm2_arr = np.zeros((max(nch, 1), d))
     cw_arr = np.zeros(max(nch, 1))
     cdef double[:, ::1] cmean = cmean_arr
     cdef double[:, ::1] cm2 = cm2_arr
     cdef double[::1] cw = cw_arr
-    if x.sparse:
-        with nogil:
-            for i in range(n):
-                s = swp[i] if weighted else 1.0
-                total += s
-                lo = _index(x.ptr64, x.indptr, i)
-                hi = _index(x.ptr64, x.indptr, i + 1)
-                for q in range(lo, hi):
-                    v = _value(&x, q)
-                    col = _index(x.idx64, x.indices, q)
-                    mean[col] += s * v
-                    m2[col] += s * v * v
-            if total > 0.0:
-                for j in range(d):
-                    mean[j] = mean[j] / total
-                    m2[j] -= total * mean[j] * mean[j]
-    else:
+    if nt > 1:
+        _config.note_team_started()
+    with nogil:
         if nt > 1:
-            _config.note_team_started()
-        with nogil:
-            if nt > 1:
-                for c in prange(nch, schedule="static", num_threads=nt):
-                    _dense_moments(&x, swp, weighted, c * rows, min(c * rows + rows, n), &cmean[c, 0],
-                                   &cm2[c, 0], &cw[c])
-            else:
-                for c in range(nch):
-                    _dense_moments(&x, swp, weighted, c * rows, min(c * rows + rows, n), &cmean[c, 0],
-                                   &cm2[c, 0], &cw[c])
-            if nch > 0:  # Chan's pairwise merge, in chunk order (fastgd/_rules.py)
-                total = chan_merge(&cmean[0, 0], &cm2[0, 0], &cw[0], nch, d, &mean[0], &m2[0])
+            for c in prange(nch, schedule="static", num_threads=nt):
+                _dense_moments(&x, swp, weighted, c * rows, min(c * rows + rows, n), &cmean[c, 0],
+                               &cm2[c, 0], &cw[c])
+        else:
+            for c in range(nch):
+                _dense_moments(&x, swp, weighted, c * rows, min(c * rows + rows, n), &cmean[c, 0],
+                               &cm2[c, 0], &cw[c])
+        if nch > 0:  # Chan's pairwise merge, in chunk order (fastgd/_rules.py)
+            total = chan_merge(&cmean[0, 0], &cm2[0, 0], &cw[0], nch, d, &mean[0], &m2[0])
     var = np.maximum(m2_arr, 0.0) / total if total > 0.0 else np.zeros(d)
     return mean_arr, var, total
+
+
+cdef Py_ssize_t _csr_row_sums(const XView* x, Py_ssize_t lo, Py_ssize_t hi, long long* mark, long long i,
+                              double* val, long long* cols) noexcept nogil:
+    """As fastgd._kernels._csr_row_sums: row i's distinct columns and their summed values (duplicates add)."""
+    cdef Py_ssize_t q, c, cnt = 0
+    for q in range(lo, hi):
+        c = _index(x.idx64, x.indices, q)
+        if mark[c] != i:
+            mark[c] = i
+            val[c] = 0.0
+            cols[cnt] = c
+            cnt += 1
+        val[c] += _value(x, q)
+    return cnt
+
+
+def csr_column_stats(X, const double[::1] sw):
+    """As fastgd._kernels.csr_column_stats: (mean, var, total, maxabs, stored) of a CSR tuple's columns, in
+    two passes, duplicates summed (make_view has checked every column index)."""
+    cdef XView x = make_view(X)
+    if not x.sparse:
+        raise ValueError("csr_column_stats takes a CSR tuple")
+    if sw.shape[0] not in (0, x.n):
+        raise ValueError(f"sw must be empty or hold one weight per row ({x.n}), got {sw.shape[0]}")
+    cdef Py_ssize_t n = x.n, d = x.d, i, t, c, cnt, widest = 0
+    cdef bint weighted = sw.shape[0] > 0
+    cdef double total = 0.0, s, r
+    mean_arr = np.zeros(d)
+    m2_arr = np.zeros(d)
+    maxabs_arr = np.zeros(d)
+    stored_arr = np.zeros(d)
+    mark_arr = np.full(d, -1, dtype=np.int64)
+    val_arr = np.zeros(d)
+    cdef double[::1] mean = mean_arr
+    cdef double[::1] m2 = m2_arr
+    cdef double[::1] maxabs = maxabs_arr
+    cdef double[::1] stored = stored_arr
+    cdef long long[::1] mark = mark_arr
+    cdef double[::1] val = val_arr
+    for i in range(n):
+        widest = max(widest, _index(x.ptr64, x.indptr, i + 1) - _index(x.ptr64, x.indptr, i))
+    cols_arr = np.empty(max(widest, 1), dtype=np.int64)
+    cdef long long[::1] cols = cols_arr
+    cdef long long* markp = &mark[0] if d > 0 else NULL
+    cdef double* valp = &val[0] if d > 0 else NULL
+    with nogil:
+        for i in range(n):  # pass 1: weights, sums, largest values
+            s = sw[i] if weighted else 1.0
+            total += s
+            cnt = _csr_row_sums(&x, _index(x.ptr64, x.indptr, i), _index(x.ptr64, x.indptr, i + 1), markp, i,
+                                valp, &cols[0])
+            for t in range(cnt):
+                c = cols[t]
+                mean[c] += s * val[c]
+                stored[c] += s
+                maxabs[c] = max(maxabs[c], fabs(val[c]))
+        if total > 0.0:
+            for c in range(d):
+                mean[c] = mean[c] / total
+                mark[c] = -1
+            for i in range(n):  # pass 2: centred squares of the stored values
+                s = sw[i] if weighted else 1.0
+                cnt = _csr_row_sums(&x, _index(x.ptr64, x.indptr, i), _index(x.ptr64, x.indptr, i + 1), markp,
+                                    i, valp, &cols[0])
+                for t in range(cnt):
+                    c = cols[t]
+                    r = val[c] - mean[c]
+                    m2[c] += s * r * r
+            for c in range(d):  # the implicit zeros, each (0 - mean)^2
+                m2[c] += max(total - stored[c], 0.0) * mean[c] * mean[c]
+    var = np.maximum(m2_arr, 0.0) / total if total > 0.0 else np.zeros(d)
+    return mean_arr, var, total, maxabs_arr, stored_arr
 
 
 cdef inline Py_ssize_t _index(bint wide, const char* arr, Py_ssize_t q) noexcept nogil:
@@ -1248,6 +1308,13 @@ cdef void stats_group(const Problem* pb, const double* th, Py_ssize_t batch_size
     for bi in range(lo, hi):
         start = ids[bi] * batch_size
         stop = min(start + batch_size, pb.X.n)
+        if pb.X.sparse:  # straight into out: no buffer of k·(d + 1) to zero per batch
+            if pb.X.f32:
+                _csr_ptr(<const float*> pb.X.data, &pb.X, pb, th, start, stop, out, False)
+            else:
+                _csr_ptr(<const double*> pb.X.data, &pb.X, pb, th, start, stop, out, False)
+            out[m + 1] += batch_weight(pb, start, stop)
+            continue
         for c in range((stop - start + ch - 1) // ch):
             s0 = start + c * ch
             chunk_grad(pb, th, s0, min(s0 + ch, stop), part)

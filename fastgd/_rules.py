@@ -464,3 +464,67 @@ def dense_moments(X: cython.pointer[cython.const[cython.floating]], sw: cython.p
             r = X[i * d + j] - mean[j]
             m2[j] += s * r * r
     return w
+
+
+# ----------------------------------------------------------------------------------------------------------
+# lazy updates (CSR batches): a batch updates only the coordinates it touches (its rows' columns, the
+# centred columns and the intercepts); the others are caught up when next touched (and at the end of an
+# epoch). Exact where a zero gradient leaves a coordinate's parameter in place: SGD and Adagrad (nothing
+# moves), RMSprop without momentum and Adadelta (their averages decay: a closed-form catch-up). The Adam
+# family, Adamax and NAdam move a coordinate with zero gradient (their first moments do), with no closed form
+# (eps, bias corrections): their lazy form is the named approximation of torch's SparseAdam and
+# TensorFlow's LazyAdam (an untouched coordinate and its state are left as they are), used only in
+# fastgd's standardized mode, never with standardize=False. Momentum and Nesterov (and RMSprop with
+# momentum) keep dense updates, as does any penalty or weight decay (they move untouched coordinates too).
+
+LAZY_NONE = cython.declare(cython.int, 0)
+LAZY_EXACT = cython.declare(cython.int, 1)
+LAZY_APPROX = cython.declare(cython.int, 2)
+
+
+@cython.cfunc
+@cython.nogil
+@cython.exceptval(check=False)
+def lazy_kind(code: cython.int, hp: CVec, standardized: cython.bint, l1: cython.double,
+              l2: cython.double) -> cython.int:
+    """Whether optimizer ``code`` may update a CSR batch lazily: LAZY_EXACT, LAZY_APPROX or LAZY_NONE."""
+    if l1 != 0.0 or l2 != 0.0 or hp[1] != 0.0:  # penalties and weight decay move every coordinate
+        return LAZY_NONE
+    if code == SGD or code == ADAGRAD:
+        return LAZY_EXACT
+    if code == RMSPROP:
+        return LAZY_EXACT if hp[4] == 0.0 else LAZY_NONE
+    if code == ADADELTA:
+        return LAZY_EXACT
+    if standardized and (code == ADAM or code == ADAMW or code == ADAMAX or code == NADAM):
+        return LAZY_APPROX
+    return LAZY_NONE
+
+
+@cython.cfunc
+@cython.nogil
+@cython.exceptval(check=False)
+def lazy_catch_up(code: cython.int, S: Vec, P: Index, q: Index, steps: cython.double, hp: CVec) -> cython.void:
+    """Coordinate q's state after ``steps`` updates with zero gradient that it was not given (exact rules
+    only; the parameter itself does not move under them): RMSprop's averages decay by alpha per step,
+    Adadelta's by rho."""
+    if steps > 0.0:
+        if code == RMSPROP:
+            f = hp[2] ** steps
+            S[q] *= f
+            if hp[5]:  # centered: the gradient average decays too
+                S[2 * P + q] *= f
+        elif code == ADADELTA:
+            f = hp[2] ** steps
+            S[q] *= f
+            S[P + q] *= f
+
+
+@cython.cfunc
+@cython.nogil
+@cython.exceptval(check=False)
+def average_catch_up(avg: Vec, q: Index, th: cython.double, c0: cython.double, c1: cython.double) -> cython.void:
+    """Running mean of the iterates of coordinate q from update count c0 to c1 while it stayed at ``th``:
+    each of the c1 - c0 updates moves the mean toward th by 1/count, together avg - th shrinks by c0/c1."""
+    if c1 > c0:
+        avg[q] = th + (avg[q] - th) * (c0 / c1)

@@ -35,6 +35,7 @@ DIVERGE_FACTOR = 1e6  # an epoch whose mean loss exceeds this multiple of the da
 CONSTANT_SPREAD = 64 * np.finfo(np.float64).eps  # a standard deviation below this multiple of |mean|: constant
 BLOCK_BYTES = 32 << 20  # shuffle=True visits contiguous blocks of about this many bytes of X (see batch_order)
 LBFGS_PARALLEL_VALUES = 1 << 20  # L-BFGS evaluates on one thread below this many values of X (n·d·k)
+SPARSE_CENTRE_FRACTION = 0.5  # CSR: columns stored in at least this fraction of the rows are centred (Scaling)
 PREFETCH_BLOCKS = 2  # a memmapped X: blocks read ahead into the page cache while one is trained on
 
 
@@ -48,6 +49,14 @@ class Scaling:
 
     Without an intercept nothing is centred (means are zero) and the scales are root mean squares, so the
     model stays a line through the origin. Constant columns get scale 1 (as scikit-learn's StandardScaler).
+
+    Sparse (CSR) X: a column stored in fewer than ``SPARSE_CENTRE_FRACTION`` of the rows (by weight) is not
+    centred and is scaled by its largest absolute value (as scikit-learn's MaxAbsScaler): its scaled values
+    stay in [-1, 1] however rare it is (a rare column's standard deviation is tiny, so dividing by it makes
+    its few values huge and the step size that suits the rest diverges on them), and every batch's gradient
+    stays as sparse as its rows. Columns stored in most rows are centred and scaled by their standard
+    deviation as dense columns are (a column with a large offset would otherwise be nearly collinear with
+    the intercept); every batch touches them anyway.
     """
 
     x_mean: np.ndarray
@@ -61,6 +70,7 @@ class Scaling:
     y_var: np.ndarray = field(default=None, repr=False)
     x_raw_mean: np.ndarray = field(default=None, repr=False)
     y_raw_mean: np.ndarray = field(default=None, repr=False)
+    x_sparse: tuple = field(default=None, repr=False)  # CSR: (largest |value|, stored weight) per column
 
     @classmethod
     def identity(cls, d, k):
@@ -69,13 +79,18 @@ class Scaling:
     @classmethod
     def from_data(cls, kern, Xk, Y, sw, center, n_threads=None):
         sw = _engine.EMPTY if sw is None else sw
-        x_mean, x_var, weight = kern.column_stats(Xk, sw, n_threads)
+        sparse = None
+        if isinstance(Xk, tuple):  # CSR
+            x_mean, x_var, weight, maxabs, stored = kern.csr_column_stats(Xk, sw)
+            sparse = (maxabs, stored)
+        else:
+            x_mean, x_var, weight = kern.column_stats(Xk, sw, n_threads)
         # the targets' statistics by the same kernel: no O(n) temporaries (out-of-core: memory independent of n)
         y_mean, y_var, _ = kern.column_stats(np.ascontiguousarray(Y, dtype=np.float64), sw, n_threads)
-        return cls._finish(x_mean, x_var, y_mean, y_var, weight, center)
+        return cls._finish(x_mean, x_var, y_mean, y_var, weight, center, sparse)
 
     @classmethod
-    def _finish(cls, x_mean, x_var, y_mean, y_var, weight, center):
+    def _finish(cls, x_mean, x_var, y_mean, y_var, weight, center, sparse=None):
         for name, arrays in (("X", (x_mean, x_var)), ("y", (y_mean, y_var))):
             if not all(np.all(np.isfinite(a)) for a in arrays):
                 raise ValueError(
@@ -94,8 +109,14 @@ class Scaling:
         if not (np.all(np.isfinite(x_scale)) and np.all(np.isfinite(y_scale))):
             raise ValueError("X or y has values too large for float64 arithmetic (their squares overflow); "
                              "divide them by a constant first")
-        out = cls(x_mean if center else np.zeros_like(x_mean), x_scale, y_mean if center else np.zeros_like(y_mean),
-                  y_scale, float(weight), x_var, y_var, x_mean, y_mean)
+        x_centre = x_mean if center else np.zeros_like(x_mean)
+        if sparse is not None:
+            maxabs, stored = sparse
+            dense = (stored >= SPARSE_CENTRE_FRACTION * weight) if center else np.zeros(len(stored), bool)
+            x_centre = np.where(dense, x_mean, 0.0)
+            x_scale = np.where(dense, x_scale, np.where(maxabs > tiny, maxabs, 1.0))
+        out = cls(x_centre, x_scale, y_mean if center else np.zeros_like(y_mean),
+                  y_scale, float(weight), x_var, y_var, x_mean, y_mean, sparse)
         out._center = center
         return out
 
@@ -110,7 +131,10 @@ class Scaling:
             return m1 + delta * (n2 / tot), (v1 * n1 + v2 * n2 + np.square(delta) * (n1 * n2 / tot)) / tot
         xm, xv = merge(self.x_raw_mean, self.x_var, new.x_raw_mean, new.x_var)
         ym, yv = merge(self.y_raw_mean, self.y_var, new.y_raw_mean, new.y_var)
-        return Scaling._finish(xm, xv, ym, yv, tot, self._center)
+        sparse = None
+        if self.x_sparse is not None and new.x_sparse is not None:
+            sparse = (np.maximum(self.x_sparse[0], new.x_sparse[0]), self.x_sparse[1] + new.x_sparse[1])
+        return Scaling._finish(xm, xv, ym, yv, tot, self._center, sparse)
 
     def pack(self):
         """The kernels' ``stdz`` vector: [x_mean, x_scale, y_mean, y_scale]."""

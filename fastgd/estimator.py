@@ -115,10 +115,12 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         inside the kernel (its ``lr``, or else the optimizer's, is the base rate).
     batch_size : "auto", int or None, default="auto"
         Rows per update. "auto": about 256 updates per epoch, a power of two between 32 and 4096 (large data
+        Rows per update. "auto": about 256 updates per epoch, a power of two between 32 and 4096 (large data
         then uses the parallel kernel on every core), at least d / 4 on dense data (wide data: smaller batches
-        are so noisy that no constant rate gets near the optimum), and at least (d + 1) / (non-zeros per row)
-        on sparse data so the update of every coordinate never costs more than the batch's gradient. 1 is plain
-        stochastic gradient descent, None full-batch gradient descent. The size used is ``batch_size_``.
+        are so noisy that no constant rate gets near the optimum); on sparse data whose updates are not lazy
+        (see ``standardize``), at least (d + 1) / (non-zeros per row) so the update of every coordinate never
+        costs more than the batch's gradient. 1 is plain stochastic gradient descent, None full-batch gradient
+        descent. The size used is ``batch_size_``.
     max_iter : int or "auto", default="auto"
         Maximum number of epochs (passes over the data). "auto": 1000, or on small data enough epochs to
         visit 2,000,000 rows (at most 100,000 epochs): ill-conditioned small problems need many cheap epochs.
@@ -152,7 +154,15 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         Fit the intercepts ``intercept_`` (never penalized). False: the model passes through the origin (with
         ``standardize=True`` the columns are then scaled by their root mean square, not centred).
     standardize : bool, default=True
-        Train on implicitly centred and scaled columns and targets (see above).
+        Train on implicitly centred and scaled columns and targets (see above). Sparse (CSR) X: columns
+        stored in fewer than half of the rows are not centred and are scaled by their largest absolute
+        value (as MaxAbsScaler), so rare features stay bounded and batches stay sparse. On CSR X, a batch
+        updates only the coordinates it touches (lazy updates, on the Numba kernels, which ``backend="auto"``
+        then uses), caught up in closed form when next touched: the same mathematics as updating every
+        coordinate for sgd, adagrad, adadelta and rmsprop without momentum; for adam, adamw, adamax and nadam
+        (with ``standardize=True`` only) the LazyAdam approximation of torch's SparseAdam and TensorFlow's
+        LazyAdam: an untouched coordinate's moments do not decay. Momentum, nesterov, rmsprop with momentum,
+        a penalty or weight decay keep updating every coordinate.
     average : bool, default=True
         Return the mean of the iterates over the last round rather than the last iterate.
     penalty : {None, "l2", "l1", "elasticnet"}, default=None
@@ -382,21 +392,39 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         if self.batch_size is None:
             return n
         if self.batch_size == "auto":
+            if self._lazy(X):  # a batch costs its non-zeros: the dense rule
+                return auto_batch_size(n, X.shape[1], k, X.shape[1])
             nnz = X.nnz / max(n, 1) if sp.issparse(X) else X.shape[1]
             b = auto_batch_size(n, X.shape[1], k, nnz)
             return b if sp.issparse(X) else wide_batch_size(b, n, X.shape[1])
         return min(self.batch_size, n)
 
+    def _lazy(self, X):
+        """Whether the epochs on X update lazily (CSR and an optimizer and penalty that allow it; see "lazy
+        updates" in fastgd._rules): a batch then costs what it touches."""
+        if not sp.issparse(X) or self.backend == "native":  # the native kernels update every coordinate
+            return False
+        opt = get_optimizer(_named_optimizer(self.optimizer) if isinstance(self.optimizer, str) else self.optimizer)
+        from . import _kernels
+
+        return _kernels._rules.lazy_kind(opt.code, opt.pack(), bool(self.standardize), *self._penalty()) != 0
+
+    def _backend(self, X):
+        """The backend a fit on X uses: "auto" takes the Numba kernels for lazy CSR epochs (the native
+        kernels update every coordinate per batch), else as ``fastgd._engine.kernels``."""
+        return "numba" if self.backend == "auto" and self._lazy(X) else self.backend
+
     def _problem(self, X, Xk, Y, sw, scaling):
         l1, l2 = self._penalty()
-        kern = _engine.kernels(self.backend)
+        backend = self._backend(X)
+        kern = _engine.kernels(backend)
         n = Y.shape[0]
         bs = self._batch_size(X, n, Y.shape[1])
         # with standardization, fastgd's own mode: each batch counts for its weight (an unbiased gradient of
         # the whole objective, also with a short last batch or sample weights); without, torch's mean per batch
         total = float(n if sw is None else sw.sum())
         batch_weight = total / _engine.n_batches(n, bs) if scaling is not None else 0.0
-        return _training.Problem(Xk, Y, sw, bs, kern, self.backend, _engine.resolve_n_threads(self.n_jobs),
+        return _training.Problem(Xk, Y, sw, bs, kern, backend, _engine.resolve_n_threads(self.n_jobs),
                                  self.fit_intercept, l1, l2, scaling, batch_weight)
 
     def _max_iter(self, n, values=None):
@@ -466,7 +494,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         if warm and self._n_outputs != k:
             raise ValueError(f"y has {k} outputs but the warm-started model has {self._n_outputs}; "
                              f"set warm_start=False to fit a new model")
-        kern = _engine.kernels(self.backend)
+        kern = _engine.kernels(self._backend(X))
         scaling = _training.Scaling.from_data(kern, Xk, Y, sw, self.fit_intercept,
                                                  _engine.resolve_n_threads(self.n_jobs)) if self.standardize else None
         ts = self._start_state(opt, scaling, warm, coef_init, intercept_init, k, d)
@@ -699,7 +727,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         k, d = Y.shape[1], X.shape[1]
         if not first and self._n_outputs != k:
             raise ValueError(f"y has {k} outputs but the model was fitted with {self._n_outputs}")
-        kern = _engine.kernels(self.backend)
+        kern = _engine.kernels(self._backend(X))
         scaling = None
         if self.standardize:
             scaling = _training.Scaling.from_data(kern, Xk, Y, sw, self.fit_intercept,

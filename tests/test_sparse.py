@@ -1,0 +1,220 @@
+"""Sparse (CSR) input: column statistics, the scaling the defaults use for it, and fits on realistic sparse data."""
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.linear_model import LinearRegression
+from sklearn.metrics import r2_score
+
+import fastgd
+from fastgd import _engine, _training
+
+BACKENDS = ["numba", "native"]
+
+
+def kern(backend):
+    if backend == "native" and not _engine.native_available():
+        pytest.skip("native extension not built")
+    return _engine.kernels(backend)
+
+
+def csr_tuple(X):
+    return X.data, X.indices, X.indptr, X.shape[1]
+
+
+def zipf_binary(n, d, nnz, seed=0, noise=0.3):
+    """Binary CSR with Zipf-like column popularity (as hashed words): many columns are rare."""
+    rng = np.random.default_rng(seed)
+    p = 1.0 / np.arange(1, d + 1) ** 1.1
+    cols = rng.choice(d, size=(n, nnz), p=p / p.sum())
+    X = sp.csr_matrix((np.ones(n * nnz), cols.ravel(), np.arange(0, n * nnz + 1, nnz)), shape=(n, d))
+    X.sum_duplicates()
+    X.data[:] = 1.0
+    w = rng.standard_normal(d)
+    y = X @ w + 2.0 + noise * rng.standard_normal(n)
+    return X, y
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_csr_column_index_past_n_features_is_rejected_by_column_stats(backend):
+    X = sp.random(50, 6, density=0.5, format="csr", random_state=0)
+    indices = X.indices.copy()
+    indices[2] = 6  # scipy's constructor does not check every index
+    with pytest.raises(ValueError, match="column index 6 out of range"):
+        kern(backend).column_stats((X.data, indices, X.indptr, 6), np.empty(0))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_csr_duplicate_entries_mean_their_sum_in_column_stats(backend):
+    rng = np.random.default_rng(0)
+    rows = rng.integers(0, 40, 300)
+    cols = rng.integers(0, 5, 300)
+    vals = rng.standard_normal(300) + 3.0
+    X = sp.csr_matrix((vals, (rows, cols)), shape=(40, 5))  # coo -> csr sums duplicates...
+    dup = sp.csr_matrix((vals[np.argsort(rows, kind="stable")], cols[np.argsort(rows, kind="stable")],
+                         np.searchsorted(np.sort(rows), np.arange(41))), shape=(40, 5))
+    assert not dup.has_canonical_format  # ... this one keeps them, as SciPy allows
+    sw = rng.uniform(0.5, 2.0, 40)
+    for weights in (np.empty(0), sw):
+        got = kern(backend).column_stats(csr_tuple(dup), weights)
+        want = kern(backend).column_stats(np.ascontiguousarray(X.toarray()), weights)
+        for a, b in zip(got, want):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_csr_column_stats_do_not_cancel_for_a_large_offset(backend):
+    rng = np.random.default_rng(2)
+    n = 3000
+    A = np.zeros((n, 3))
+    A[:, 0] = 1e4 + 1e-2 * rng.standard_normal(n)  # large offset, small spread, stored in every row
+    A[rng.random(n) < 0.3, 1] = 1.0
+    A[:, 2] = np.where(rng.random(n) < 0.5, 5e3 + rng.standard_normal(n), 0.0)
+    mean, var, total = kern(backend).column_stats(csr_tuple(sp.csr_matrix(A)), np.empty(0))
+    dmean, dvar, _ = kern(backend).column_stats(A, np.empty(0))
+    np.testing.assert_allclose(mean, dmean, rtol=1e-13)
+    np.testing.assert_allclose(var, dvar, rtol=1e-7)
+    assert total == n
+
+
+def test_csr_scaling_keeps_rare_columns_bounded_and_uncentred():
+    X, y = zipf_binary(2000, 512, 8)
+    s = _training.Scaling.from_data(_engine.kernels("numba"), csr_tuple(X), y[:, None], None, True)
+    stored = np.diff(X.tocsc().indptr)
+    rare = stored < 0.5 * X.shape[0]
+    assert rare.sum() > 400
+    np.testing.assert_array_equal(s.x_mean[rare], 0.0)  # sparse columns stay sparse
+    np.testing.assert_array_equal(s.x_scale[rare & (stored > 0)], 1.0)  # binary: max-abs is 1
+    common = ~rare
+    assert common.any()
+    np.testing.assert_allclose(s.x_mean[common], X[:, common].mean(axis=0).A1)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_defaults_on_sparse_zipf_data_reach_least_squares(backend):
+    X, y = zipf_binary(6000, 256, 10)
+    Xtr, ytr, Xte, yte = X[:5000], y[:5000], X[5000:], y[5000:]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warning either
+        est = fastgd.LinearRegressor(backend=backend, random_state=0).fit(Xtr, ytr)
+    ols = LinearRegression().fit(Xtr.toarray(), ytr)
+    assert r2_score(yte, est.predict(Xte)) > r2_score(yte, ols.predict(Xte.toarray())) - 0.01
+
+
+def test_partial_fit_on_csr_keeps_the_sparse_scaling():
+    X, y = zipf_binary(3000, 128, 6)
+    est = fastgd.LinearRegressor(backend="numba", random_state=0)
+    for lo in range(0, 3000, 1000):
+        est.partial_fit(X[lo:lo + 1000], y[lo:lo + 1000])
+    s = est._scaling
+    stored = np.diff(X.tocsc().indptr)
+    rare = (stored > 0) & (stored < 0.5 * X.shape[0])
+    np.testing.assert_array_equal(s.x_scale[rare], 1.0)
+    np.testing.assert_array_equal(s.x_mean[rare], 0.0)
+
+
+def lazy_problem(k=2, seed=4):
+    rng = np.random.default_rng(seed)
+    n, d = 300, 40
+    A = np.where(rng.random((n, d)) < 0.1, rng.standard_normal((n, d)), 0.0)
+    A[:, 3] = 5.0 + rng.standard_normal(n)  # a column stored in every row: centred
+    Y = A @ rng.standard_normal((d, k)) + 0.1 * rng.standard_normal((n, k))
+    sw = rng.uniform(0.5, 2.0, n)
+    X = sp.csr_matrix(A)
+    stdz = np.concatenate([np.where(np.arange(d) == 3, 5.0, 0.0), rng.uniform(0.5, 2.0, d),
+                           Y.mean(axis=0), Y.std(axis=0)])
+    return A, csr_tuple(X), np.ascontiguousarray(Y), sw, stdz
+
+
+EXACT_LAZY = [("sgd", {}), ("adagrad", {"lr_decay": 0.01}), ("rmsprop", {}), ("rmsprop", {"centered": True}),
+              ("adadelta", {})]
+
+
+def run_epochs(backend, X, Y, sw, stdz, opt, batch_size, epochs=3):
+    from fastgd.optimizers import get_optimizer
+    optimizer = get_optimizer(opt[0]).set_params(lr=0.05, **opt[1])
+    k, d = Y.shape[1], (X[3] if isinstance(X, tuple) else X.shape[1])
+    ts = _engine.TrainingState.fresh(optimizer, k, d)
+    avg = np.zeros(k * (d + 1) + 1)
+    rng = np.random.default_rng(0)
+    for _ in range(epochs):
+        order = _engine.batch_order(Y.shape[0], batch_size, True, rng)
+        _engine.run_epoch(X, Y, ts, optimizer.code, optimizer.pack(), batch_size, order, sw=sw, stdz=stdz, avg=avg,
+                          backend=backend, path=_engine.K.PATH_SEQUENTIAL)
+    return ts, avg
+
+
+@pytest.mark.parametrize("opt", EXACT_LAZY)
+@pytest.mark.parametrize("standardized", [True, False])
+def test_lazy_csr_epoch_is_the_dense_update_where_exact(opt, standardized):
+    A, X, Y, sw, stdz = lazy_problem()
+    stdz = stdz if standardized else None
+    for batch_size in (1, 7, 64):
+        lazy, lazy_avg = run_epochs("numba", X, Y, sw, stdz, opt, batch_size)
+        dense, dense_avg = run_epochs("numba", A, Y, sw, stdz, opt, batch_size)
+        np.testing.assert_allclose(lazy.theta, dense.theta, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(lazy.state, dense.state, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(lazy_avg, dense_avg, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("opt", ["adam", "adamw", "adamax", "nadam"])
+def test_lazy_adam_family_leaves_untouched_coordinates_in_place(opt):
+    """The named approximation (LazyAdam): in the standardized mode a CSR batch moves only what it touches."""
+    from fastgd.optimizers import get_optimizer
+    A, X, Y, sw, stdz = lazy_problem(k=1)
+    optimizer = get_optimizer(opt).set_params(lr=0.05, weight_decay=0.0)
+    ts = _engine.TrainingState.fresh(optimizer, 1, A.shape[1])
+    everything = np.arange(A.shape[0], dtype=np.int64)
+    _engine.run_epoch(X, Y, ts, optimizer.code, optimizer.pack(), 1, everything, stdz=stdz, backend="numba")
+    col = 0
+    rows_with = np.flatnonzero(A[:, col] != 0)
+    without = np.setdiff1d(everything, rows_with)
+    before = ts.theta[0, col], ts.state[:, col].copy()
+    assert before[0] != 0.0 and np.any(before[1] != 0.0)
+    _engine.run_epoch(X, Y, ts, optimizer.code, optimizer.pack(), 1, without, stdz=stdz, backend="numba")
+    assert ts.theta[0, col] == before[0] and np.array_equal(ts.state[:, col], before[1])
+    # standardize=False keeps torch's exact (dense) rule: the same epoch moves the column
+    ts2 = _engine.TrainingState.fresh(optimizer, 1, A.shape[1])
+    _engine.run_epoch(X, Y, ts2, optimizer.code, optimizer.pack(), 1, everything, backend="numba")
+    frozen = ts2.theta[0, col]
+    _engine.run_epoch(X, Y, ts2, optimizer.code, optimizer.pack(), 1, without, backend="numba")
+    assert ts2.theta[0, col] != frozen
+
+
+def shifted(a, rng):
+    """A copy of ``a`` at a random offset inside a larger allocation (other alignment, other heap place)."""
+    pad = int(rng.integers(0, 8))
+    buf = np.empty(a.size + pad, dtype=a.dtype)
+    out = buf[pad:]
+    out[...] = a
+    return out
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("optimizer", ["momentum", "adam", "sgd"])
+def test_csr_refits_are_bit_identical_with_the_heap_perturbed(backend, optimizer):
+    kern(backend)
+    X, y = zipf_binary(1500, 300, 6, seed=5)
+    X.data = X.data * np.random.default_rng(0).uniform(0.5, 2.0, X.nnz)
+    rng = np.random.default_rng(1)
+    kw = dict(backend=backend, optimizer=optimizer, batch_size=16, max_iter=3, tol=None, random_state=0, n_jobs=1)
+    coefs = []
+    for _ in range(3):
+        junk = [np.empty(int(rng.integers(1, 5000))) for _ in range(50)]  # move the allocator's free lists
+        Xs = sp.csr_matrix((shifted(X.data, rng), shifted(X.indices, rng), shifted(X.indptr, rng)), shape=X.shape)
+        est = fastgd.LinearRegressor(**kw).fit(Xs, shifted(y, rng))
+        coefs.append(np.append(est.coef_, est.intercept_))
+        del junk
+    assert all(np.array_equal(c, coefs[0]) for c in coefs)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_auto_batch_size_on_csr_follows_the_backend_and_updates(backend):
+    kern(backend)
+    X, y = zipf_binary(4000, 4096, 5)
+    lazy = fastgd.LinearRegressor(backend=backend, max_iter=1, tol=None).fit(X, y).batch_size_
+    dense = fastgd.LinearRegressor(backend=backend, optimizer="momentum", max_iter=1, tol=None).fit(X, y).batch_size_
+    assert dense >= 4097 / 5  # every coordinate updated per batch: batches large enough to pay for it
+    assert lazy == (32 if backend == "numba" else dense)
