@@ -122,6 +122,28 @@ PREFETCH_BYTES = 2048  # how far ahead of the current row X is prefetched, into 
 PAR_MIN_WORK = 5_000
 
 
+SQUARED = (_rules.SQUARED_ERROR, 0.0)  # the loss (code, param) the kernels use unless told otherwise
+
+
+@jit()
+def _pen_loss(pen):
+    """The loss ``(code, param)`` packed in ``pen`` after [l1, l2, batch_weight]; shorter: the squared error."""
+    if pen.shape[0] > 4:
+        return int(pen[3]), pen[4]
+    return SQUARED
+
+
+@jit()
+def _check_loss(lossp):
+    code, a = lossp
+    if code < 0 or code >= len(_rules.LOSSES):
+        raise ValueError("loss code must be in [0, " + str(len(_rules.LOSSES)) + "), got " + str(code))
+    if code == _rules.QUANTILE and not (a > 0.0 and a < 1.0):
+        raise ValueError("the quantile loss's parameter must be in (0, 1), got " + str(a))
+    if not a >= 0.0:
+        raise ValueError("the loss's parameter (epsilon) must be >= 0, got " + str(a))
+
+
 @jit()
 def max_chunks(m):
     """Most chunk buffers of ``m + 1`` sums a batch may use: MAX_CHUNKS, fewer when they would exceed
@@ -140,8 +162,11 @@ def chunk_rows(batch_size, m):
 
 
 @jit()
-def _chunk_grad_dense(X, Y, sw, theta, start, stop, buf):
+def _chunk_grad_dense(X, Y, sw, theta, start, stop, buf, lossp):
     """buf[:k*(d+1)] = Σ s_i r_i [x_i, 1] per output; buf[k*(d+1)] = Σ s_i r_i², over rows [start, stop).
+
+    With another loss (``lossp = [code, param]``, see fastgd._rules.loss_value): Σ s_i slope(r_i) [x_i, 1]
+    and Σ s_i loss(r_i); the squared error keeps its own two lines.
 
     Software-pipelined: one pass over the features computes row i's residual while adding row i − 1's
     contribution to the gradient, so the dot product's reduction latency overlaps useful work (11 % faster
@@ -159,6 +184,7 @@ def _chunk_grad_dense(X, Y, sw, theta, start, stop, buf):
         return
     loss = 0.0
     weighted = sw.shape[0] > 0
+    lcode, la = lossp
     n = X.shape[0]
     line = 64 // X.itemsize  # elements per cache line
     ahead = (PREFETCH_BYTES + d * X.itemsize - 1) // (d * X.itemsize)  # rows
@@ -168,8 +194,12 @@ def _chunk_grad_dense(X, Y, sw, theta, start, stop, buf):
         for c in range(d):
             acc += X[start, c] * theta[j, c]
         r = acc - Y[start, j]
-        s_prev = sw[start] * r if weighted else r
-        loss += s_prev * r
+        if lcode == _rules.SQUARED_ERROR:
+            s_prev = sw[start] * r if weighted else r
+            loss += s_prev * r
+        else:
+            s_prev = sw[start] * _rules.loss_slope(lcode, r, la) if weighted else _rules.loss_slope(lcode, r, la)
+            loss += sw[start] * _rules.loss_value(lcode, r, la) if weighted else _rules.loss_value(lcode, r, la)
         bsum = s_prev
         for i in range(start + 1, stop):
             if j == 0 and i + ahead < n:
@@ -180,8 +210,12 @@ def _chunk_grad_dense(X, Y, sw, theta, start, stop, buf):
                 acc += X[i, c] * theta[j, c]
                 buf[o + c] += s_prev * X[i - 1, c]
             r = acc - Y[i, j]
-            s_prev = sw[i] * r if weighted else r
-            loss += s_prev * r
+            if lcode == _rules.SQUARED_ERROR:
+                s_prev = sw[i] * r if weighted else r
+                loss += s_prev * r
+            else:
+                s_prev = sw[i] * _rules.loss_slope(lcode, r, la) if weighted else _rules.loss_slope(lcode, r, la)
+                loss += sw[i] * _rules.loss_value(lcode, r, la) if weighted else _rules.loss_value(lcode, r, la)
             bsum += s_prev
         for c in range(d):
             buf[o + c] += s_prev * X[stop - 1, c]
@@ -190,7 +224,7 @@ def _chunk_grad_dense(X, Y, sw, theta, start, stop, buf):
 
 
 @jit()
-def _chunk_grad_csr(X, Y, sw, theta, start, stop, buf):
+def _chunk_grad_csr(X, Y, sw, theta, start, stop, buf, lossp):
     """As _chunk_grad_dense for a CSR matrix given as ``(data, indices, indptr, n_features)``.
 
     The hot gradient loops (dense and CSR) stay written per backend, unlike the rules (fastgd._rules): they
@@ -204,6 +238,7 @@ def _chunk_grad_csr(X, Y, sw, theta, start, stop, buf):
         buf[q] = 0.0
     loss = 0.0
     weighted = sw.shape[0] > 0
+    lcode, la = lossp
     for i in range(start, stop):
         s = sw[i] if weighted else 1.0
         lo = indptr[i]
@@ -214,8 +249,12 @@ def _chunk_grad_csr(X, Y, sw, theta, start, stop, buf):
             for q in range(lo, hi):
                 acc += data[q] * theta[j, indices[q]]
             r = acc - Y[i, j]
-            sr = s * r
-            loss += sr * r
+            if lcode == _rules.SQUARED_ERROR:
+                sr = s * r
+                loss += sr * r
+            else:
+                sr = s * _rules.loss_slope(lcode, r, la)
+                loss += s * _rules.loss_value(lcode, r, la)
             for q in range(lo, hi):
                 buf[o + indices[q]] += sr * data[q]
             buf[o + d] += sr
@@ -226,32 +265,34 @@ def _is_csr(X):
     return isinstance(X, types.BaseTuple)
 
 
-def _chunk_grad(X, Y, sw, theta, start, stop, buf):
+def _chunk_grad(X, Y, sw, theta, start, stop, buf, lossp):
     """Dispatches on X's type at compile time: dense 2-D array or CSR tuple.
 
     (This body only runs as plain Python, with NUMBA_DISABLE_JIT=1; compiled callers use the overload.)
     """
     if isinstance(X, tuple):
-        return _chunk_grad_csr(X, Y, sw, theta, start, stop, buf)
-    return _chunk_grad_dense(X, Y, sw, theta, start, stop, buf)
+        return _chunk_grad_csr(X, Y, sw, theta, start, stop, buf, lossp)
+    return _chunk_grad_dense(X, Y, sw, theta, start, stop, buf, lossp)
 
 
 @overload(_chunk_grad, jit_options=OVERLOAD_FLAGS)
-def _chunk_grad_impl(X, Y, sw, theta, start, stop, buf):
+def _chunk_grad_impl(X, Y, sw, theta, start, stop, buf, lossp):
     if _is_csr(X):
-        return lambda X, Y, sw, theta, start, stop, buf: _chunk_grad_csr(X, Y, sw, theta, start, stop, buf)
-    return lambda X, Y, sw, theta, start, stop, buf: _chunk_grad_dense(X, Y, sw, theta, start, stop, buf)
+        return lambda X, Y, sw, theta, start, stop, buf, lossp: _chunk_grad_csr(X, Y, sw, theta, start, stop, buf,
+                                                                               lossp)
+    return lambda X, Y, sw, theta, start, stop, buf, lossp: _chunk_grad_dense(X, Y, sw, theta, start, stop, buf,
+                                                                             lossp)
 
 
 @jit()
-def _run_grad(X, Y, sw, theta, start, stop, ch, part, q0):
+def _run_grad(X, Y, sw, theta, start, stop, ch, part, q0, lossp):
     """Chunks of ``ch`` rows of [start, stop), chunk q into part[q0 + q], chunk by chunk. (One row pipeline
     across chunk boundaries, as the native kernel runs it, made this Numba epoch 2x slower in three
     formulations tried, on 1 and 2 threads; the cause was not found, so the chunks stay separate here.)"""
     q = q0
     s0 = start
     while s0 < stop:
-        _chunk_grad(X, Y, sw, theta, s0, min(s0 + ch, stop), part[q])
+        _chunk_grad(X, Y, sw, theta, s0, min(s0 + ch, stop), part[q], lossp)
         q += 1
         s0 += ch
 
@@ -391,6 +432,7 @@ def _check_epoch_args(X, Y, sw, theta, state, scalars, code, hp, sched, pen, bat
         raise ValueError("sched must hold " + str(SCHED_LEN) + " values, got " + str(sched.shape[0]))
     if pen.shape[0] < 2:
         raise ValueError("pen must hold 2 values (l1, l2), got " + str(pen.shape[0]))
+    _check_loss(_pen_loss(pen))
 
 
 @jit()
@@ -476,29 +518,29 @@ def _sum_chunks(part, nch, G):
 
 
 @jit(parallel=True)
-def _batch_grad_parallel(X, Y, sw, theta, start, stop, ch, part, G):
+def _batch_grad_parallel(X, Y, sw, theta, start, stop, ch, part, G, lossp):
     nch = (stop - start + ch - 1) // ch
     for c in prange(nch):
         s0 = start + c * ch
-        _chunk_grad(X, Y, sw, theta, s0, min(s0 + ch, stop), part[c])
+        _chunk_grad(X, Y, sw, theta, s0, min(s0 + ch, stop), part[c], lossp)
     _sum_chunks(part, nch, G)
 
 
 @jit()
-def _batch_grad_sequential(X, Y, sw, theta, start, stop, ch, part, G):
+def _batch_grad_sequential(X, Y, sw, theta, start, stop, ch, part, G, lossp):
     nch = (stop - start + ch - 1) // ch
     m = G.shape[0]
     for q in range(m):
         G[q] = 0.0
     for c in range(nch):  # same chunks, same order as the parallel path
         s0 = start + c * ch
-        _chunk_grad(X, Y, sw, theta, s0, min(s0 + ch, stop), part[0])
+        _chunk_grad(X, Y, sw, theta, s0, min(s0 + ch, stop), part[0], lossp)
         for q in range(m):
             G[q] += part[0, q]
 
 
 @jit()
-def batch_gradient(X, Y, sw, theta, start, stop, parallel):
+def batch_gradient(X, Y, sw, theta, start, stop, parallel, lossp=SQUARED):
     """Gradient of the batch objective (without penalty) at ``theta`` and the batch's weighted loss.
 
     Returns ``(G, loss)``: G of shape (k * (d + 1),) in theta's flattened layout.
@@ -510,9 +552,9 @@ def batch_gradient(X, Y, sw, theta, start, stop, parallel):
     part = np.empty((nch if parallel else 1, _stride(m)))
     G = np.empty(m + 1)
     if parallel:
-        _batch_grad_parallel(X, Y, sw, theta, start, stop, ch, part, G)
+        _batch_grad_parallel(X, Y, sw, theta, start, stop, ch, part, G, lossp)
     else:
-        _batch_grad_sequential(X, Y, sw, theta, start, stop, ch, part, G)
+        _batch_grad_sequential(X, Y, sw, theta, start, stop, ch, part, G, lossp)
     W = _batch_weight(sw, start, stop)
     loss = G[m] / W
     out = np.empty(m)
@@ -575,14 +617,18 @@ def _finish_batch(G, W, th, raw, state, scalars, code, hp, sched, pen, fit_inter
     l1 = pen[0]
     l2 = pen[1]
     std = stdz.shape[0] > 0
+    # the standardized objective is the raw one over y_scale**power (fastgd._rules.loss_y_power): ys, below,
+    # stays y_scale for the squared losses and becomes 1 for the absolute ones, whose penalties scale by y_scale
+    squared_units = _rules.loss_y_power(_pen_loss(pen)[0]) == 2.0
     for j in range(k):
         o = j * p
         if std:
-            ys = stdz[2 * d + k + j]
+            ys = stdz[2 * d + k + j] if squared_units else 1.0
+            l2j = l2 if squared_units else l2 * stdz[2 * d + k + j]
             gb = G[o + d]
             for c in range(d):
                 xs = stdz[d + c]
-                G[o + c] = (G[o + c] - stdz[c] * gb) * (scale / (xs * ys)) + (l2 / (xs * xs)) * th[o + c]
+                G[o + c] = (G[o + c] - stdz[c] * gb) * (scale / (xs * ys)) + (l2j / (xs * xs)) * th[o + c]
             G[o + d] = gb * (scale / ys) if fit_intercept else 0.0
         else:
             for c in range(d):
@@ -596,7 +642,7 @@ def _finish_batch(G, W, th, raw, state, scalars, code, hp, sched, pen, fit_inter
             for c in range(d):
                 thr = eta[o + c] * l1
                 if std:
-                    thr /= stdz[2 * d + k + j] * stdz[d + c]
+                    thr /= (stdz[2 * d + k + j] if squared_units else 1.0) * stdz[d + c]
                 v = th[o + c]
                 th[o + c] = v - thr if v > thr else (v + thr if v < -thr else 0.0)
     if std:
@@ -676,7 +722,8 @@ def _epoch_team(X, Y, sw, theta, raw, state, scalars, code, hp, lr_sched, pen, f
             j = tid - task_start[bi]
             ntb = task_start[bi + 1] - task_start[bi]
             c0 = nch * j // ntb  # task j: a contiguous run of chunks
-            _run_grad(X, Y, sw, raw, start + c0 * ch, min(start + (nch * (j + 1) // ntb) * ch, stop), ch, part, c0)
+            _run_grad(X, Y, sw, raw, start + c0 * ch, min(start + (nch * (j + 1) // ntb) * ch, stop), ch, part, c0,
+                      _pen_loss(pen))
             if intr.fetch_add(sync, 2, 1) + 1 == task_start[bi + 1]:
                 # the batch's last task is done: reduce in chunk order, update, publish the next batch
                 _sum_chunks(part, nch, G)
@@ -736,7 +783,7 @@ def epoch(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept, 
         for bi in range(nb):
             start = order[bi] * batch_size
             stop = min(start + batch_size, n)
-            _batch_grad_sequential(X, Y, sw, raw, start, stop, ch, part, G)
+            _batch_grad_sequential(X, Y, sw, raw, start, stop, ch, part, G, _pen_loss(pen))
             _finish_batch(G, _batch_weight(sw, start, stop), th, raw, state, scalars, code, hp, sched, pen,
                           fit_intercept, eta, k, d, acc, stdz, avg)
     finite = True
@@ -747,14 +794,14 @@ def epoch(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept, 
 
 
 @jit()
-def _stats_group(X, Y, sw, theta, batch_size, batch_ids, lo, hi, ch, part, G, out):
+def _stats_group(X, Y, sw, theta, batch_size, batch_ids, lo, hi, ch, part, G, out, lossp):
     """Add the raw sums of batches batch_ids[lo:hi] into ``out`` (m + 2 entries: G, loss, weight)."""
     n = shape(X)[0]
     m = G.shape[0] - 1
     for bi in range(lo, hi):
         start = batch_ids[bi] * batch_size
         stop = min(start + batch_size, n)
-        _batch_grad_sequential(X, Y, sw, theta, start, stop, ch, part, G)
+        _batch_grad_sequential(X, Y, sw, theta, start, stop, ch, part, G, lossp)
         for q in range(m + 1):
             out[q] += G[q]
         out[m + 1] += _batch_weight(sw, start, stop)
@@ -780,7 +827,7 @@ def _stats_total(sums, m, ngroups):
 
 
 @jit(parallel=True)
-def _batches_stats_parallel(X, Y, sw, theta, batch_size, batch_ids):
+def _batches_stats_parallel(X, Y, sw, theta, batch_size, batch_ids, lossp):
     _check_stats_args(X, Y, sw, theta, batch_size, batch_ids)
     nb = batch_ids.shape[0]
     m, per, ngroups, ch = _stats_layout(X, Y, batch_size, nb)
@@ -790,12 +837,12 @@ def _batches_stats_parallel(X, Y, sw, theta, batch_size, batch_ids):
         part = np.empty((1, stride))
         G = np.empty(m + 1)
         _stats_group(X, Y, sw, theta, batch_size, batch_ids, g * per, min(g * per + per, nb), ch, part, G,
-                     sums[g])
+                     sums[g], lossp)
     return _stats_total(sums, m, ngroups)
 
 
 @jit()
-def _batches_stats_sequential(X, Y, sw, theta, batch_size, batch_ids):
+def _batches_stats_sequential(X, Y, sw, theta, batch_size, batch_ids, lossp):
     _check_stats_args(X, Y, sw, theta, batch_size, batch_ids)
     nb = batch_ids.shape[0]
     m, per, ngroups, ch = _stats_layout(X, Y, batch_size, nb)
@@ -805,22 +852,25 @@ def _batches_stats_sequential(X, Y, sw, theta, batch_size, batch_ids):
     G = np.empty(m + 1)
     for g in range(ngroups):  # the same groups as the parallel driver: the same sums, bit for bit
         _stats_group(X, Y, sw, theta, batch_size, batch_ids, g * per, min(g * per + per, nb), ch, part, G,
-                     sums[g])
+                     sums[g], lossp)
     return _stats_total(sums, m, ngroups)
 
 
-def batches_stats(X, Y, sw, theta, batch_size, batch_ids, n_threads=None):
+def batches_stats(X, Y, sw, theta, batch_size, batch_ids, n_threads=None, loss=None):
     """Raw sums over the listed batches at fixed ``theta``, for validation scores and the gradient-norm rule.
 
     Returns ``(G, loss, weight)``: G = Σ s_i r_i [x_i, 1] (flat, k * (d + 1)), loss = Σ s_i r_i²,
     weight = Σ s_i. Batches are split into groups (a function of their number and the shape only), each
     summed into its own buffer, and the groups are added in order: deterministic for any thread count.
-    ``n_threads`` as in :func:`predict`.
+    ``n_threads`` as in :func:`predict`. ``loss``: ``(code, param)`` of another loss (fastgd._rules.LOSSES;
+    None: the squared error); G then sums s_i slope(r_i) [x_i, 1] and loss Σ s_i loss(r_i).
     """
     n_threads = _threads(n_threads)
+    lossp = SQUARED if loss is None else (int(loss[0]), float(loss[1]))
+    _check_loss(lossp)
     if n_threads == 1:
-        return _batches_stats_sequential(X, Y, sw, theta, batch_size, batch_ids)
-    return _in_team(_batches_stats_parallel, n_threads, X, Y, sw, theta, batch_size, batch_ids)
+        return _batches_stats_sequential(X, Y, sw, theta, batch_size, batch_ids, lossp)
+    return _in_team(_batches_stats_parallel, n_threads, X, Y, sw, theta, batch_size, batch_ids, lossp)
 
 
 @jit(parallel=True)

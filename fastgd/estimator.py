@@ -11,6 +11,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_sample_weight, check_array, check_is_fitted, validate_data
 
 from . import _dask, _engine, _training
+from ._rules import LOSSES
 from ._validation import Boolean, InstanceOf, Interval, Options, Predicate, check_all
 from .optimizers import get_optimizer
 from .schedules import Constant, Schedule
@@ -183,7 +184,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                  n_iter_no_change=2, early_stopping=False, validation_fraction=0.1, shuffle=True,
                  random_state=None, fit_intercept=True, standardize=True, average=True, penalty=None, alpha=1e-4,
                  l1_ratio=0.15, gtol=None, warm_start=False, n_jobs=None, verbose=0, backend="auto", callbacks=None,
-                 distributed="exact"):
+                 distributed="exact", loss="squared_error", epsilon=0.1, quantile=0.5):
         self.optimizer = optimizer
         self.learning_rate = learning_rate
         self.batch_size = batch_size
@@ -207,6 +208,9 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         self.backend = backend
         self.callbacks = callbacks
         self.distributed = distributed
+        self.loss = loss
+        self.epsilon = epsilon
+        self.quantile = quantile
 
     _parameter_constraints = {
         "max_iter": [Options("auto"), Interval(1, None, integer=True)],
@@ -228,6 +232,9 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         "callbacks": [Options(None), Predicate(lambda v: callable(v) or (
             isinstance(v, (list, tuple)) and all(map(callable, v))), "a callable or a list of callables")],
         "distributed": [Options("exact", "parallel")],
+        "loss": [Options(*LOSSES)],
+        "epsilon": [Interval(0, None)],
+        "quantile": [Interval(0, 1, closed="neither")],
         "learning_rate": [Options("adaptive"), Interval(0, None, closed="neither", label="a positive float"),
                           InstanceOf(Schedule, "a schedule from fastgd.schedules")],
         "batch_size": [Options("auto"), Interval(1, None, integer=True), Options(None)],
@@ -307,7 +314,13 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         total = float(n if sw is None else sw.sum())
         batch_weight = total / _engine.n_batches(n, bs) if scaling is not None else 0.0
         return _training.Problem(Xk, Y, sw, bs, kern, self.backend, _engine.resolve_n_threads(self.n_jobs),
-                                 self.fit_intercept, l1, l2, scaling, batch_weight)
+                                 self.fit_intercept, l1, l2, scaling, batch_weight, loss=self._loss())
+
+    def _loss(self):
+        """(code, param) of the loss for the kernels; None for the squared error (their default)."""
+        if self.loss == "squared_error":
+            return None
+        return LOSSES.index(self.loss), float(self.quantile if self.loss == "quantile" else self.epsilon)
 
     def _max_iter(self, n):
         if self.max_iter == "auto":
@@ -366,7 +379,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         it warned."""
         n, d = X.shape
         k = Y.shape[1]
-        if self.penalty is not None or self.early_stopping or out.interrupted or self.tol is None \
+        if self.loss != "squared_error" or self.penalty is not None or self.early_stopping or out.interrupted \
+                or self.tol is None \
                 or n * d * k > CHECK_EXACT_MAX_VALUES:
             return
         A = X.toarray() if sp.issparse(X) else np.asarray(X, dtype=np.float64)
