@@ -126,9 +126,9 @@ class _Interruptible:
         if not callable(fn):
             return fn
 
-        def call(*args):
+        def call(*args, **kwargs):
             try:
-                return fn(*args)
+                return fn(*args, **kwargs)
             except SystemError as exc:
                 if is_interrupt(exc):
                     raise KeyboardInterrupt from None

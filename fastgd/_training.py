@@ -604,7 +604,9 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
                     no_change = 0 if improved else no_change + 1
                 if no_change >= settings.n_iter_no_change and not stop:
                     no_change = 0
-                    shrink = settings.adaptive and not (avg is not None and updates_per_epoch >= MIN_AVG_UPDATES)
+                    # a loss with a kink (any but the squared error) needs the decaying rate also when averaged
+                    shrink = settings.adaptive and (problem.loss is not None or not (
+                        avg is not None and updates_per_epoch >= MIN_AVG_UPDATES))
                     if shrink and lr / LR_SHRINK >= settings.lr * MIN_LR_FRACTION:
                         lr /= LR_SHRINK
                         if settings.verbose:

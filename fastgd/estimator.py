@@ -28,6 +28,7 @@ AUTO_MAX_EPOCHS = 100_000  # ... up to this many
 # measured (an O(n·d²) solve that costs milliseconds) and reported if the gradient descent fell short
 CHECK_EXACT_MAX_VALUES = 250_000  # values: the solve makes a standardized copy (at most 2 MB)
 SHORTFALL_WARN = 1e-3
+NONSMOOTH_MIN_BATCH = 4096  # "auto" batch size with a loss other than the squared error: at least this (or n)
 
 
 def _atomic(method):
@@ -301,6 +302,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             return n
         if self.batch_size == "auto":
             nnz = X.nnz / max(n, 1) if sp.issparse(X) else X.shape[1]
+            if self.loss != "squared_error":  # a small batch's subgradient noise stalls the fit short of the optimum
+                return max(auto_batch_size(n, X.shape[1], k, nnz), min(n, NONSMOOTH_MIN_BATCH))
             return auto_batch_size(n, X.shape[1], k, nnz)
         return min(self.batch_size, n)
 
