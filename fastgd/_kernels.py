@@ -17,7 +17,9 @@ Layout conventions shared with ``fastgd._engine`` and ``fastgd.reference``:
 * ``hp``: (HP_LEN,) float64 hyperparameters: ``[0]`` lr, ``[1]`` weight_decay, ``[2:]`` optimizer-specific,
   in the order of the rule's ``*_HP`` names in ``fastgd._rules`` (``Optimizer.pack`` builds it from them).
 * ``sched``: (SCHED_LEN,) float64: ``[0]`` schedule code, ``[1]`` warm-up steps, ``[2:]`` schedule params.
-* ``pen``: (2,) float64: ``[0]`` l1 strength, ``[1]`` l2 strength, applied to the weights, not the intercept.
+* ``pen``: (2,) float64: ``[0]`` l1 strength, ``[1]`` l2 strength, applied to the weights, not the intercept;
+  optionally ``[2]`` the batch weight (see ``_finish_batch``) and ``[3:5]`` the loss's code and parameter
+  (``fastgd._rules.loss_value``; shorter: the squared error).
 
 Objective of a batch of rows i with weights s_i (s_i = 1 without sample weights):
     L = Σ s_i r_i² / Σ s_i,   r_i = x_i·w + b − y_i,

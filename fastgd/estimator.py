@@ -64,7 +64,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
 
         Σ_i s_i ‖W x_i + b − y_i‖² / Σ_i s_i  +  alpha · (l1_ratio · ‖W‖₁ + (1 − l1_ratio) / 2 · ‖W‖²)
 
-    that is the (weighted) mean squared error, summed over outputs, plus the penalty, which never touches
+    that is the (weighted) mean squared error, summed over outputs (with another ``loss``: the mean of that
+    loss of each residual, see ``loss``), plus the penalty, which never touches
     the intercept: ``penalty="l2"`` is ``l1_ratio = 0`` (matches ``Ridge(alpha=n·alpha/2)`` on unweighted
     data), ``"l1"`` is ``l1_ratio = 1`` (matches ``Lasso(alpha=alpha/2)``), ``"elasticnet"`` uses
     ``l1_ratio``. Each mini-batch step uses the gradient of the batch's own weighted mean. The l1 part is
@@ -155,6 +156,23 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         ``info.elapsed > 60``) stops training there (the stopping rules then pick the model as usual); any
         other return value continues (None and False silently, others with a warning). With ``verbose`` and
         tqdm installed, epochs over more than about 32 MB of X also show a progress bar with rate and ETA.
+    loss : {"squared_error", "huber", "epsilon_insensitive", "squared_epsilon_insensitive", "quantile"}, \
+            default="squared_error"
+        The loss of a residual r = prediction − target, with scikit-learn's names and meanings: ``"huber"``
+        ½r² up to ``epsilon``, linear beyond (``torch.nn.HuberLoss(delta=epsilon)``; robust to outliers);
+        ``"epsilon_insensitive"`` max(0, abs(r) − ε) and ``"squared_epsilon_insensitive"`` its square (as
+        SGDRegressor's); ``"quantile"`` the pinball loss of ``quantile`` (``QuantileRegressor``'s objective,
+        without its penalty). ``score`` stays R²; ``loss_curve_`` is in the loss's own units. With a loss other
+        than the squared error, ``batch_size="auto"`` takes at least 4096 rows (all of them on smaller data)
+        and ``learning_rate="adaptive"`` also divides the rate on a plateau when the iterates are averaged:
+        a loss with a kink needs the averaged iterate with a decaying rate (a small batch's subgradient noise
+        stalls the fit short of the optimum); ``tol`` then counts in units of the loss of the constant mean of
+        y, and ``validation_scores_`` are 1 − loss / that loss.
+    epsilon : float, default=0.1
+        Where ``"huber"`` turns linear, and the width of the insensitive zone of the epsilon-insensitive losses,
+        in the units of y (also with ``standardize=True``); >= 0.
+    quantile : float, default=0.5
+        The quantile ``loss="quantile"`` estimates, in (0, 1).
     distributed : {"exact", "parallel"}, default="exact"
         How ``fit`` trains on a dask array or DataFrame (``pip install "fastgd[dask]"``; a distributed
         Client must be running). "exact": the model state (a few KB) travels to the worker holding each
@@ -175,7 +193,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
     n_iter_ : int, epochs run.
     batch_size_ : int, the batch size used.
     t_ : int, optimizer updates performed (the optimizer's step count).
-    loss_curve_ : list of float, training objective per epoch (mean loss seen during the epoch + penalty).
+    loss_curve_ : list of float, training objective per epoch (mean loss seen during the epoch + penalty), in the
+        loss's own units.
     validation_scores_ : list of float, validation R² per epoch (with ``early_stopping``).
     best_validation_score_ : float (with ``early_stopping``).
     n_features_in_, feature_names_in_ : as in scikit-learn.

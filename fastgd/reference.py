@@ -41,8 +41,8 @@ def loss_value(r, loss="squared_error", param=0.0):
     the quantile:
 
     * squared_error: r²
-    * huber: ½r² for |r| ≤ ε, ε|r| − ½ε² beyond (torch.nn.HuberLoss with delta = ε)
-    * epsilon_insensitive: max(0, |r| − ε);  squared_epsilon_insensitive: max(0, |r| − ε)²
+    * huber: ½r² for abs(r) ≤ ε, ε·abs(r) − ½ε² beyond (torch.nn.HuberLoss with delta = ε)
+    * epsilon_insensitive: max(0, abs(r) − ε);  squared_epsilon_insensitive: max(0, abs(r) − ε)²
     * quantile: the pinball loss of y − prediction, q·max(−r, 0) + (1 − q)·max(r, 0)
     """
     r = np.asarray(r, dtype=np.float64)
@@ -61,7 +61,7 @@ def loss_value(r, loss="squared_error", param=0.0):
 
 
 def loss_derivative(r, loss="squared_error", param=0.0):
-    """ℓ'(r) elementwise (at a kink: 0 for the absolute losses' r = 0 and |r| = ε, the one-sided value else)."""
+    """ℓ'(r) elementwise (at a kink: 0 for the absolute losses' r = 0 and abs(r) = ε, the one-sided value else)."""
     r = np.asarray(r, dtype=np.float64)
     u = np.abs(r)
     if loss == "squared_error":

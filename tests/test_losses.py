@@ -176,9 +176,9 @@ def test_default_fit_reaches_the_optimum_with_outliers(loss, param):
                         options=dict(maxiter=10000, gtol=1e-12, ftol=1e-16)).fun
     else:
         I = np.eye(n)
-        best = linprog(np.r_[np.zeros(d + 1), np.ones(n) / n], A_ub=np.vstack([np.hstack([A, -I]), np.hstack([-A, -I])]),
-                       b_ub=np.r_[y + param, -y + param], bounds=[(None, None)] * (d + 1) + [(0, None)] * n,
-                       method="highs").fun
+        A_ub = np.vstack([np.hstack([A, -I]), np.hstack([-A, -I])])  # t_i >= |r_i| - epsilon, t_i >= 0
+        best = linprog(np.r_[np.zeros(d + 1), np.ones(n) / n], A_ub=A_ub, b_ub=np.r_[y + param, -y + param],
+                       bounds=[(None, None)] * (d + 1) + [(0, None)] * n, method="highs").fun
     got = LinearRegressor(loss=loss, epsilon=param, random_state=0).fit(X, y)
     assert reference.loss_value(got.predict(X) - y, loss, param).mean() <= best * (1 + 1e-4)
 
