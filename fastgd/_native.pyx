@@ -32,8 +32,8 @@ cdef inline double* alloc_lines(Py_ssize_t count) noexcept nogil:
     depend on where malloc put the buffer."""
     return <double*> aligned_alloc(64, ((max(count, 1) * sizeof(double) + 63) // 64) * 64)
 
-from fastgd._native_rules cimport (chan_merge, dense_moments, loss_slope, loss_value, loss_y_power, lr_at, raw_theta,
-                                   update)  # fastgd/_rules.py, which Numba jits too
+# fastgd/_rules.py, which Numba jits too
+from fastgd._native_rules cimport chan_merge, dense_moments, loss_terms, loss_y_power, lr_at, raw_theta, update
 
 import numpy as np
 
@@ -369,15 +369,6 @@ cdef extern from *:
 
 
 
-cdef inline double _slope_sum(const Problem* pb, Py_ssize_t i, double r) noexcept nogil:
-    """Row i's weighted slope of the loss (fastgd._rules.loss_slope) for a residual r."""
-    return pb.sw[i] * loss_slope(pb.lcode, r, pb.la) if pb.weighted else loss_slope(pb.lcode, r, pb.la)
-
-
-cdef inline double _value_sum(const Problem* pb, Py_ssize_t i, double r) noexcept nogil:
-    return pb.sw[i] * loss_value(pb.lcode, r, pb.la) if pb.weighted else loss_value(pb.lcode, r, pb.la)
-
-
 cdef void _dense(const real_t* X, const Problem* pb, const double* theta, Py_ssize_t start, Py_ssize_t stop,
                  Py_ssize_t ch, double* bufs, Py_ssize_t stride) noexcept nogil:
     """Rows [start, stop) cut into chunks of ``ch`` rows from ``start``: chunk q's sums go to bufs + q * stride,
@@ -387,7 +378,7 @@ cdef void _dense(const real_t* X, const Problem* pb, const double* theta, Py_ssi
     cdef Py_ssize_t d = pb.X.d, k = pb.k, p = d + 1, m = k * p, i, j, c, o, q, nxt
     cdef Py_ssize_t n = pb.X.n, ahead = (fastgd_tune_prefetch_bytes + d * sizeof(real_t) - 1) // (d * sizeof(real_t))
     cdef Py_ssize_t line = 64 // sizeof(real_t)  # elements per cache line
-    cdef double acc, r, s, s_prev, loss, bsum
+    cdef double acc, r, s, s_prev, loss, bsum, lv
     cdef double* cur
     cdef bint fused16 = fastgd_tune_fused16_f32 if real_t is float else fastgd_tune_fused16_f64
     if not (fastgd_tune_row_prefetch_f32 if real_t is float else fastgd_tune_row_prefetch_f64):
@@ -431,8 +422,9 @@ cdef void _dense(const real_t* X, const Problem* pb, const double* theta, Py_ssi
                     s = pb.sw[i] * r if pb.weighted else r
                     loss = cur[m] + s * r  # a chunk's loss runs on over the outputs
                 else:
-                    s = _slope_sum(pb, i, r)
-                    loss = cur[m] + _value_sum(pb, i, r)
+                    lv = 0.0  # (not &loss: an escaped accumulator would live in memory on every path)
+                    s = loss_terms(pb.lcode, r, pb.la, pb.sw[i] if pb.weighted else 1.0, &lv)
+                    loss = cur[m] + lv
                 bsum = s
             else:
                 # row i's residual and row i-1's gradient in one pass (as the Numba kernel)
@@ -450,8 +442,9 @@ cdef void _dense(const real_t* X, const Problem* pb, const double* theta, Py_ssi
                     s = pb.sw[i] * r if pb.weighted else r
                     loss += s * r
                 else:
-                    s = _slope_sum(pb, i, r)
-                    loss += _value_sum(pb, i, r)
+                    lv = 0.0
+                    s = loss_terms(pb.lcode, r, pb.la, pb.sw[i] if pb.weighted else 1.0, &lv)
+                    loss += lv
                 bsum += s
             s_prev = s
         row = X + (stop - 1) * d
@@ -465,7 +458,7 @@ cdef void _csr(const real_t* data, const index_t* indices, const ptr_t* indptr, 
                const double* theta, Py_ssize_t start, Py_ssize_t stop, double* buf) noexcept nogil:
     # The hot gradient loops stay per backend (see fastgd._kernels._chunk_grad_csr); the rules are shared.
     cdef Py_ssize_t d = pb.X.d, k = pb.k, p = d + 1, m = k * p, i, j, q, o, lo, hi
-    cdef double acc, r, s, sr, loss = 0.0
+    cdef double acc, r, s, sr, lv, loss = 0.0
     for q in range(m + 1):
         buf[q] = 0.0
     for i in range(start, stop):
@@ -482,8 +475,9 @@ cdef void _csr(const real_t* data, const index_t* indices, const ptr_t* indptr, 
                 sr = s * r
                 loss += sr * r
             else:
-                sr = s * loss_slope(pb.lcode, r, pb.la)
-                loss += s * loss_value(pb.lcode, r, pb.la)
+                lv = 0.0
+                sr = loss_terms(pb.lcode, r, pb.la, s, &lv)
+                loss += lv
             for q in range(lo, hi):
                 buf[o + indices[q]] += sr * data[q]
             buf[o + d] += sr

@@ -15,3 +15,4 @@ cdef double dense_moments(const floating* X, const double* sw, bint weighted, Py
 cdef double loss_value(int code, double r, double a) noexcept nogil
 cdef double loss_slope(int code, double r, double a) noexcept nogil
 cdef double loss_y_power(int code) noexcept nogil
+cdef double loss_terms(int code, double r, double a, double s, double* value) noexcept nogil

@@ -528,3 +528,14 @@ def loss_y_power(code: cython.int) -> cython.double:
     if code == EPSILON_INSENSITIVE or code == QUANTILE:
         return 1.0
     return 2.0
+
+
+@cython.cfunc
+@cython.nogil
+@cython.exceptval(check=False)
+def loss_terms(code: cython.int, r: cython.double, a: cython.double, s: cython.double,
+               value: Vec) -> cython.double:
+    """s·loss_slope(r), adding s·loss_value(r) to value[0]: both in one call (the native kernels call across
+    extension modules, where each call is an indirect one that the C compiler cannot inline)."""
+    value[0] += s * loss_value(code, r, a)
+    return s * loss_slope(code, r, a)
