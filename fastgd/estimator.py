@@ -590,7 +590,9 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             return True
         if not out.converged and not out.interrupted and self.tol is not None and self.n_iter_ >= self.max_iter_:
             warnings.warn(f"Maximum number of epochs ({self.max_iter_}) reached before the objective stopped "
-                          f"improving by tol={self.tol:g} (relative to the variance of y); raise max_iter.",
+                          f"improving by tol={self.tol:g} (relative to the "
+                          f"{'variance' if self.loss == 'squared_error' else 'loss of the constant mean'} of y); "
+                          f"raise max_iter.",
                           ConvergenceWarning, stacklevel=3)
             return True
         return False

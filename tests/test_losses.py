@@ -238,3 +238,26 @@ def test_torch_trajectories_are_current():
     fresh = module.trajectories()
     for case in ("huber", "l1"):
         np.testing.assert_allclose(fresh[f"params_{case}"], g[f"params_{case}"], rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_dask_exact_fit_equals_the_local_fit_with_a_loss(monkeypatch, tmp_path):
+    """The loss travels to the workers (epochs and evaluation sums): the exact mode's model is the local
+    fit's on the same blocks."""
+    da = pytest.importorskip("dask.array")
+    distributed = pytest.importorskip("distributed")
+    from fastgd import _training
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(4096, 5))
+    y = X @ rng.normal(size=5) + rng.standard_t(2, size=4096) + 7
+    monkeypatch.setattr(_training, "BLOCK_BYTES", 1024 * 5 * 8)
+    np.save(tmp_path / "X.npy", X)
+    kw = dict(loss="quantile", quantile=0.8, batch_size=256, random_state=0, max_iter=6)
+    ref = LinearRegressor(**kw).fit(np.load(tmp_path / "X.npy", mmap_mode="r"), y)
+    with distributed.LocalCluster(n_workers=1, processes=False, threads_per_worker=1,
+                                  dashboard_address=":0") as cluster, distributed.Client(cluster):
+        est = LinearRegressor(**kw).fit(da.from_array(X, chunks=(1024, 5)), da.from_array(y, chunks=1024))
+    assert est.n_iter_ == ref.n_iter_
+    np.testing.assert_allclose(est.coef_, ref.coef_, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(est.loss_curve_, ref.loss_curve_, rtol=1e-12)
