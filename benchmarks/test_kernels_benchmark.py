@@ -92,3 +92,26 @@ def test_floor(benchmark, impl, dtype, n, d, b):
     else:
         total = benchmark(K.read_floor, X)
     assert np.isfinite(total)
+
+
+LOSSES = [("squared_error", 0.0), ("huber", 0.5), ("epsilon_insensitive", 0.1),
+          ("squared_epsilon_insensitive", 0.1), ("quantile", 0.7)]
+
+
+@pytest.mark.parametrize("n, d, b", shapes(), ids=[_shape_id(*s) for s in shapes()])
+@pytest.mark.parametrize("loss, param", LOSSES, ids=[name for name, _ in LOSSES])
+@pytest.mark.parametrize("impl", ["fastgd-parallel", "native-parallel", "floor-numba"])
+def test_epoch_loss(benchmark, impl, loss, param, n, d, b):
+    """An Adam epoch (float64) per loss, beside the floor: epoch / floor per loss against the squared error's."""
+    X, Y = data(n, d, np.float64)
+    benchmark.group = f"loss-{loss}|{_shape_id(n, d, b)},float64"
+    if impl == "floor-numba":
+        assert np.isfinite(benchmark(K.read_floor, X))
+        return
+    opt = OPTIMIZERS["adam"]()
+    ts = _engine.TrainingState.fresh(opt, 1, d)
+    order = np.arange(_engine.n_batches(n, b), dtype=np.int64)
+    code = None if loss == "squared_error" else (reference.LOSSES.index(loss), param)
+    benchmark(_engine.run_epoch, X, Y, ts, opt.code, opt.pack(), b, order, n_threads=2, path=K.PATH_PARALLEL,
+              backend="native" if impl.startswith("native") else "numba", loss=code)
+    assert np.all(np.isfinite(ts.theta))

@@ -150,7 +150,7 @@ def _block_epoch(x, y, w, carry, local_order, cfg):
     return theta, state, scalars, avg, loss_sum + ls, weight_sum + ws, finite and ok, updates + len(local_order)
 
 
-def _block_batch_stats(x, y, w, raw, batch_size, local_ids, backend):
+def _block_batch_stats(x, y, w, raw, batch_size, local_ids, backend, loss=None):
     """On a worker: (len(ids), m + 2) rows [G, sse, W] of the listed batches, one batch at a time."""
     x, Y, sw = _view(x, y, w)
     kern = _engine.kernels(backend)
@@ -158,7 +158,7 @@ def _block_batch_stats(x, y, w, raw, batch_size, local_ids, backend):
     one = np.empty(1, dtype=np.int64)
     for i, b in enumerate(local_ids):
         one[0] = b
-        G, sse, W = kern.batches_stats(x, Y, _engine.EMPTY if sw is None else sw, raw, batch_size, one)
+        G, sse, W = kern.batches_stats(x, Y, _engine.EMPTY if sw is None else sw, raw, batch_size, one, loss=loss)
         out[i, :-2], out[i, -2], out[i, -1] = G, sse, W
     return out
 
@@ -264,7 +264,8 @@ class _DaskKernels:
         self.blocks = blocks
         self.backend = backend
 
-    def batches_stats(self, Xk, Y, sw, theta, batch_size, batch_ids, n_threads=None):  # threads: the workers'
+    def batches_stats(self, Xk, Y, sw, theta, batch_size, batch_ids, n_threads=None,  # threads: the workers'
+                      loss=None):
         b = self.blocks
         ids = np.asarray(batch_ids, dtype=np.int64)
         raw = np.ascontiguousarray(theta)
@@ -275,7 +276,7 @@ class _DaskKernels:
         for blk in np.unique(where):
             pos = np.flatnonzero(where == blk)
             fut = b.client.submit(_block_batch_stats, *b.parts[blk], raw, batch_size,
-                                  ids[pos] - blk * b.block_batches, self.backend, pure=False)
+                                  ids[pos] - blk * b.block_batches, self.backend, loss, pure=False)
             jobs.append((pos, fut))
         for (pos, _), res in zip(jobs, b.client.gather([f for _, f in jobs])):
             rows[pos] = res
@@ -315,15 +316,15 @@ class DaskProblem(_training.Problem):
         w = None if parts[0][1] is None else np.concatenate([p[1] for p in parts])
         if w is not None and not w.sum() > 0:
             return 0.0
-        mean = np.average(Yr, axis=0, weights=w)
-        return float(np.average(np.square(Yr - mean), axis=0, weights=w).sum())
+        return _training.constant_loss(Yr, w, self.loss)
 
     def run_epoch(self, X, Y, ts, optimizer_code, hp, batch_size, order, *, sw=None, sched=None, l1=0.0, l2=0.0,
                   fit_intercept=True, n_threads=1, backend="numba", stdz=None, avg=None, batch_weight=0.0,
-                  path=_engine.K.PATH_AUTO):  # the path: each worker chooses its own
+                  path=_engine.K.PATH_AUTO, loss=None):  # the path: each worker chooses its own
         b = self.blocks
         cfg = dict(code=optimizer_code, hp=hp.copy(), sched=_engine.no_schedule() if sched is None else sched,
-                   pen=np.array([l1, l2, batch_weight], dtype=np.float64), fit_intercept=fit_intercept,
+                   pen=np.array([l1, l2, batch_weight] + ([] if loss is None else list(loss)), dtype=np.float64),
+                   fit_intercept=fit_intercept,
                    batch_size=batch_size, n_jobs=self.n_jobs, parallel=self.mode == "parallel", backend=backend,
                    stdz=_engine.EMPTY if stdz is None else stdz)
         avg_in = np.zeros(0) if avg is None else avg.copy()
@@ -438,7 +439,7 @@ def fit(est, X, y, coef_init=None, intercept_init=None, sample_weight=None):
         problem = DaskProblem(blocks, None, None, bs, _DaskKernels(blocks, est.backend), est.backend,
                               _engine.resolve_n_threads(est.n_jobs), est.fit_intercept, l1, l2, scaling,
                               batch_weight, blocks.block_batches, blocks=blocks, mode=est.distributed,
-                              n_jobs=est.n_jobs)
+                              n_jobs=est.n_jobs, loss=est._loss())
         est._train_and_store(problem, ts, opt, 1 if Yd.ndim == 1 else 2)
     finally:
         blocks.release()

@@ -126,9 +126,9 @@ class _Interruptible:
         if not callable(fn):
             return fn
 
-        def call(*args):
+        def call(*args, **kwargs):
             try:
-                return fn(*args)
+                return fn(*args, **kwargs)
             except SystemError as exc:
                 if is_interrupt(exc):
                     raise KeyboardInterrupt from None
@@ -173,16 +173,17 @@ EMPTY = np.empty(0)
 
 def run_epoch(X, Y, ts, optimizer_code, hp, batch_size, order, *, sw=None, sched=None, l1=0.0, l2=0.0,
               fit_intercept=True, n_threads=1, path=K.PATH_AUTO, backend="numba", stdz=None, avg=None,
-              batch_weight=0.0):
+              batch_weight=0.0, loss=None):
     """One epoch of the fused kernel. Updates ``ts`` in place; returns ``(mean_loss, finite)``.
 
     ``stdz``: the packed standardization (``Scaling.pack``) or None; ``avg``: an array of k·(d+1) + 1 zeros
     that receives the running mean of the parameters over the epoch's updates, or None. ``batch_weight`` > 0:
     divide every batch's gradient sums by this weight instead of the batch's own (see the kernels).
+    ``loss``: ``(code, param)`` of a loss of fastgd._rules.LOSSES (None: the squared error).
     """
     sw = EMPTY if sw is None else sw
     sched = no_schedule() if sched is None else sched
-    pen = np.array([l1, l2, batch_weight], dtype=np.float64)
+    pen = np.array([l1, l2, batch_weight] + ([] if loss is None else [loss[0], loss[1]]), dtype=np.float64)
     if _config.sequential_only():  # forked child: no parallel region may open (see fastgd._config)
         n_threads, path = 1, K.PATH_SEQUENTIAL
     # Numba's team no larger than the epoch's workers (a thread without a task would only wait in the region)

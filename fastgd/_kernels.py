@@ -17,7 +17,9 @@ Layout conventions shared with ``fastgd._engine`` and ``fastgd.reference``:
 * ``hp``: (HP_LEN,) float64 hyperparameters: ``[0]`` lr, ``[1]`` weight_decay, ``[2:]`` optimizer-specific,
   in the order of the rule's ``*_HP`` names in ``fastgd._rules`` (``Optimizer.pack`` builds it from them).
 * ``sched``: (SCHED_LEN,) float64: ``[0]`` schedule code, ``[1]`` warm-up steps, ``[2:]`` schedule params.
-* ``pen``: (2,) float64: ``[0]`` l1 strength, ``[1]`` l2 strength, applied to the weights, not the intercept.
+* ``pen``: (2,) float64: ``[0]`` l1 strength, ``[1]`` l2 strength, applied to the weights, not the intercept;
+  optionally ``[2]`` the batch weight (see ``_finish_batch``) and ``[3:5]`` the loss's code and parameter
+  (``fastgd._rules.loss_value``; shorter: the squared error).
 
 Objective of a batch of rows i with weights s_i (s_i = 1 without sample weights):
     L = Σ s_i r_i² / Σ s_i,   r_i = x_i·w + b − y_i,
@@ -154,6 +156,28 @@ def region_threads(n_threads, tasks, work):
     return max(1, min(n_threads, tasks, work // REGION_MIN_WORK))
 
 
+SQUARED = (_rules.SQUARED_ERROR, 0.0)  # the loss (code, param) the kernels use unless told otherwise
+
+
+@jit()
+def _pen_loss(pen):
+    """The loss ``(code, param)`` packed in ``pen`` after [l1, l2, batch_weight]; shorter: the squared error."""
+    if pen.shape[0] > 4:
+        return int(pen[3]), pen[4]
+    return SQUARED
+
+
+@jit()
+def _check_loss(lossp):
+    code, a = lossp
+    if code < 0 or code >= len(_rules.LOSSES):
+        raise ValueError("loss code must be in [0, " + str(len(_rules.LOSSES)) + "), got " + str(code))
+    if code == _rules.QUANTILE and not (a > 0.0 and a < 1.0):
+        raise ValueError("the quantile loss's parameter must be in (0, 1), got " + str(a))
+    if not a >= 0.0:
+        raise ValueError("the loss's parameter (epsilon) must be >= 0, got " + str(a))
+
+
 @jit()
 def max_chunks(m):
     """Most chunk buffers of ``m + 1`` sums a batch may use: MAX_CHUNKS, fewer when they would exceed
@@ -172,8 +196,11 @@ def chunk_rows(batch_size, m):
 
 
 @jit()
-def _chunk_grad_dense(X, Y, sw, theta, start, stop, buf):
+def _chunk_grad_dense(X, Y, sw, theta, start, stop, buf, lossp):
     """buf[:k*(d+1)] = Σ s_i r_i [x_i, 1] per output; buf[k*(d+1)] = Σ s_i r_i², over rows [start, stop).
+
+    With another loss (``lossp = [code, param]``, see fastgd._rules.loss_value): Σ s_i slope(r_i) [x_i, 1]
+    and Σ s_i loss(r_i); the squared error keeps its own two lines.
 
     Software-pipelined: one pass over the features computes row i's residual while adding row i − 1's
     contribution to the gradient, so the dot product's reduction latency overlaps useful work (11 % faster
@@ -191,6 +218,7 @@ def _chunk_grad_dense(X, Y, sw, theta, start, stop, buf):
         return
     loss = 0.0
     weighted = sw.shape[0] > 0
+    lcode, la = lossp
     n = X.shape[0]
     line = 64 // X.itemsize  # elements per cache line
     ahead = (PREFETCH_BYTES + d * X.itemsize - 1) // (d * X.itemsize)  # rows
@@ -200,8 +228,12 @@ def _chunk_grad_dense(X, Y, sw, theta, start, stop, buf):
         for c in range(d):
             acc += X[start, c] * theta[j, c]
         r = acc - Y[start, j]
-        s_prev = sw[start] * r if weighted else r
-        loss += s_prev * r
+        if lcode == _rules.SQUARED_ERROR:
+            s_prev = sw[start] * r if weighted else r
+            loss += s_prev * r
+        else:
+            s_prev = sw[start] * _rules.loss_slope(lcode, r, la) if weighted else _rules.loss_slope(lcode, r, la)
+            loss += sw[start] * _rules.loss_value(lcode, r, la) if weighted else _rules.loss_value(lcode, r, la)
         bsum = s_prev
         for i in range(start + 1, stop):
             if j == 0 and i + ahead < n:
@@ -212,8 +244,12 @@ def _chunk_grad_dense(X, Y, sw, theta, start, stop, buf):
                 acc += X[i, c] * theta[j, c]
                 buf[o + c] += s_prev * X[i - 1, c]
             r = acc - Y[i, j]
-            s_prev = sw[i] * r if weighted else r
-            loss += s_prev * r
+            if lcode == _rules.SQUARED_ERROR:
+                s_prev = sw[i] * r if weighted else r
+                loss += s_prev * r
+            else:
+                s_prev = sw[i] * _rules.loss_slope(lcode, r, la) if weighted else _rules.loss_slope(lcode, r, la)
+                loss += sw[i] * _rules.loss_value(lcode, r, la) if weighted else _rules.loss_value(lcode, r, la)
             bsum += s_prev
         for c in range(d):
             buf[o + c] += s_prev * X[stop - 1, c]
@@ -222,7 +258,7 @@ def _chunk_grad_dense(X, Y, sw, theta, start, stop, buf):
 
 
 @jit()
-def _chunk_grad_csr(X, Y, sw, theta, start, stop, buf):
+def _chunk_grad_csr(X, Y, sw, theta, start, stop, buf, lossp):
     """As _chunk_grad_dense for a CSR matrix given as ``(data, indices, indptr, n_features)``.
 
     The hot gradient loops (dense and CSR) stay written per backend, unlike the rules (fastgd._rules): they
@@ -232,18 +268,20 @@ def _chunk_grad_csr(X, Y, sw, theta, start, stop, buf):
     m = k * (X[3] + 1)
     for q in range(m + 1):
         buf[q] = 0.0
-    _csr_rows(X, Y, sw, theta, start, stop, buf)
+    _csr_rows(X, Y, sw, theta, start, stop, buf, lossp)
 
 
 @jit()
-def _csr_rows(X, Y, sw, theta, start, stop, buf):
-    """Add Σ s_i r_i [x_i, 1] per output into buf[:k*(d+1)] and Σ s_i r_i² into buf[k*(d+1)], rows [start, stop)."""
+def _csr_rows(X, Y, sw, theta, start, stop, buf, lossp):
+    """Add Σ s_i r_i [x_i, 1] per output into buf[:k*(d+1)] and Σ s_i r_i² into buf[k*(d+1)], rows [start, stop)
+    (another loss: s_i slope(r_i) and s_i loss(r_i), as _chunk_grad_dense)."""
     data, indices, indptr, d = X
     k = Y.shape[1]
     p = d + 1
     m = k * p
     loss = 0.0
     weighted = sw.shape[0] > 0
+    lcode, la = lossp
     for i in range(start, stop):
         s = sw[i] if weighted else 1.0
         lo = indptr[i]
@@ -254,8 +292,12 @@ def _csr_rows(X, Y, sw, theta, start, stop, buf):
             for q in range(lo, hi):
                 acc += data[q] * theta[j, indices[q]]
             r = acc - Y[i, j]
-            sr = s * r
-            loss += sr * r
+            if lcode == _rules.SQUARED_ERROR:
+                sr = s * r
+                loss += sr * r
+            else:
+                sr = s * _rules.loss_slope(lcode, r, la)
+                loss += s * _rules.loss_value(lcode, r, la)
             for q in range(lo, hi):
                 buf[o + indices[q]] += sr * data[q]
             buf[o + d] += sr
@@ -266,32 +308,34 @@ def _is_csr(X):
     return isinstance(X, types.BaseTuple)
 
 
-def _chunk_grad(X, Y, sw, theta, start, stop, buf):
+def _chunk_grad(X, Y, sw, theta, start, stop, buf, lossp):
     """Dispatches on X's type at compile time: dense 2-D array or CSR tuple.
 
     (This body only runs as plain Python, with NUMBA_DISABLE_JIT=1; compiled callers use the overload.)
     """
     if isinstance(X, tuple):
-        return _chunk_grad_csr(X, Y, sw, theta, start, stop, buf)
-    return _chunk_grad_dense(X, Y, sw, theta, start, stop, buf)
+        return _chunk_grad_csr(X, Y, sw, theta, start, stop, buf, lossp)
+    return _chunk_grad_dense(X, Y, sw, theta, start, stop, buf, lossp)
 
 
 @overload(_chunk_grad, jit_options=OVERLOAD_FLAGS)
-def _chunk_grad_impl(X, Y, sw, theta, start, stop, buf):
+def _chunk_grad_impl(X, Y, sw, theta, start, stop, buf, lossp):
     if _is_csr(X):
-        return lambda X, Y, sw, theta, start, stop, buf: _chunk_grad_csr(X, Y, sw, theta, start, stop, buf)
-    return lambda X, Y, sw, theta, start, stop, buf: _chunk_grad_dense(X, Y, sw, theta, start, stop, buf)
+        return lambda X, Y, sw, theta, start, stop, buf, lossp: _chunk_grad_csr(X, Y, sw, theta, start, stop, buf,
+                                                                               lossp)
+    return lambda X, Y, sw, theta, start, stop, buf, lossp: _chunk_grad_dense(X, Y, sw, theta, start, stop, buf,
+                                                                             lossp)
 
 
 @jit()
-def _run_grad(X, Y, sw, theta, start, stop, ch, part, q0):
+def _run_grad(X, Y, sw, theta, start, stop, ch, part, q0, lossp):
     """Chunks of ``ch`` rows of [start, stop), chunk q into part[q0 + q], chunk by chunk. (One row pipeline
     across chunk boundaries, as the native kernel runs it, made this Numba epoch 2x slower in three
     formulations tried, on 1 and 2 threads; the cause was not found, so the chunks stay separate here.)"""
     q = q0
     s0 = start
     while s0 < stop:
-        _chunk_grad(X, Y, sw, theta, s0, min(s0 + ch, stop), part[q])
+        _chunk_grad(X, Y, sw, theta, s0, min(s0 + ch, stop), part[q], lossp)
         q += 1
         s0 += ch
 
@@ -431,6 +475,7 @@ def _check_epoch_args(X, Y, sw, theta, state, scalars, code, hp, sched, pen, bat
         raise ValueError("sched must hold " + str(SCHED_LEN) + " values, got " + str(sched.shape[0]))
     if pen.shape[0] < 2:
         raise ValueError("pen must hold 2 values (l1, l2), got " + str(pen.shape[0]))
+    _check_loss(_pen_loss(pen))
 
 
 @jit()
@@ -597,29 +642,29 @@ def _tree_across(part, nch, ntb, m):
 
 
 @jit(parallel=True)
-def _batch_grad_parallel(X, Y, sw, theta, start, stop, ch, part, G):
+def _batch_grad_parallel(X, Y, sw, theta, start, stop, ch, part, G, lossp):
     nch = (stop - start + ch - 1) // ch
     for c in prange(nch):
         s0 = start + c * ch
-        _chunk_grad(X, Y, sw, theta, s0, min(s0 + ch, stop), part[c])
+        _chunk_grad(X, Y, sw, theta, s0, min(s0 + ch, stop), part[c], lossp)
     _sum_chunks(part, nch, G)
 
 
 @jit()
-def _batch_grad_sequential(X, Y, sw, theta, start, stop, ch, part, G):
+def _batch_grad_sequential(X, Y, sw, theta, start, stop, ch, part, G, lossp):
     nch = (stop - start + ch - 1) // ch
     m = G.shape[0]
     for q in range(m):
         G[q] = 0.0
     for c in range(nch):  # same chunks, same order as the parallel path
         s0 = start + c * ch
-        _chunk_grad(X, Y, sw, theta, s0, min(s0 + ch, stop), part[0])
+        _chunk_grad(X, Y, sw, theta, s0, min(s0 + ch, stop), part[0], lossp)
         for q in range(m):
             G[q] += part[0, q]
 
 
 @jit()
-def batch_gradient(X, Y, sw, theta, start, stop, parallel):
+def batch_gradient(X, Y, sw, theta, start, stop, parallel, lossp=SQUARED):
     """Gradient of the batch objective (without penalty) at ``theta`` and the batch's weighted loss.
 
     Returns ``(G, loss)``: G of shape (k * (d + 1),) in theta's flattened layout.
@@ -631,9 +676,9 @@ def batch_gradient(X, Y, sw, theta, start, stop, parallel):
     part = np.empty((nch if parallel else 1, _stride(m)))
     G = np.empty(m + 1)
     if parallel:
-        _batch_grad_parallel(X, Y, sw, theta, start, stop, ch, part, G)
+        _batch_grad_parallel(X, Y, sw, theta, start, stop, ch, part, G, lossp)
     else:
-        _batch_grad_sequential(X, Y, sw, theta, start, stop, ch, part, G)
+        _batch_grad_sequential(X, Y, sw, theta, start, stop, ch, part, G, lossp)
     W = _batch_weight(sw, start, stop)
     loss = G[m] / W
     out = np.empty(m)
@@ -696,14 +741,18 @@ def _finish_batch(G, W, th, raw, state, scalars, code, hp, sched, pen, fit_inter
     l1 = pen[0]
     l2 = pen[1]
     std = stdz.shape[0] > 0
+    # the standardized objective is the raw one over y_scale**power (fastgd._rules.loss_y_power): ys, below,
+    # stays y_scale for the squared losses and becomes 1 for the absolute ones, whose penalties scale by y_scale
+    squared_units = _rules.loss_y_power(_pen_loss(pen)[0]) == 2.0
     for j in range(k):
         o = j * p
         if std:
-            ys = stdz[2 * d + k + j]
+            ys = stdz[2 * d + k + j] if squared_units else 1.0
+            l2j = l2 if squared_units else l2 * stdz[2 * d + k + j]
             gb = G[o + d]
             for c in range(d):
                 xs = stdz[d + c]
-                G[o + c] = (G[o + c] - stdz[c] * gb) * (scale / (xs * ys)) + (l2 / (xs * xs)) * th[o + c]
+                G[o + c] = (G[o + c] - stdz[c] * gb) * (scale / (xs * ys)) + (l2j / (xs * xs)) * th[o + c]
             G[o + d] = gb * (scale / ys) if fit_intercept else 0.0
         else:
             for c in range(d):
@@ -717,7 +766,7 @@ def _finish_batch(G, W, th, raw, state, scalars, code, hp, sched, pen, fit_inter
             for c in range(d):
                 thr = eta[o + c] * l1
                 if std:
-                    thr /= stdz[2 * d + k + j] * stdz[d + c]
+                    thr /= (stdz[2 * d + k + j] if squared_units else 1.0) * stdz[d + c]
                 v = th[o + c]
                 th[o + c] = v - thr if v > thr else (v + thr if v < -thr else 0.0)
     if std:
@@ -817,7 +866,7 @@ def _epoch_team(X, Y, sw, theta, raw, state, scalars, code, hp, lr_sched, pen, f
             nch = (stop - start + ch - 1) // ch
             c0 = nch * j // ntb  # task j: a contiguous run of chunks
             c1 = nch * (j + 1) // ntb
-            _run_grad(X, Y, sw, raw, start + c0 * ch, min(start + c1 * ch, stop), ch, part, c0)
+            _run_grad(X, Y, sw, raw, start + c0 * ch, min(start + c1 * ch, stop), ch, part, c0, _pen_loss(pen))
             if tree:  # the sum tree's nodes inside my run
                 _tree_within(part, c0, c1, nch, m)
             if intr.fetch_add(sync, S_DONE, 1) + 1 == task_start[bi + 1]:
@@ -1015,7 +1064,7 @@ def _lazy_epoch(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_inter
     if not isinstance(X, tuple):
         return False, 0.0, 0.0
     kind = _rules.lazy_kind(code, hp, stdz.shape[0] > 0, pen[0], pen[1])
-    if kind == _rules.LAZY_NONE:
+    if kind == _rules.LAZY_NONE or _pen_loss(pen)[0] != _rules.SQUARED_ERROR:  # the lazy epoch is squared error's
         return False, 0.0, 0.0
     loss, w = _epoch_csr_lazy(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept, batch_size,
                               order, stdz, avg, kind == _rules.LAZY_EXACT)
@@ -1028,7 +1077,7 @@ def _lazy_epoch_impl(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_
     if _is_csr(X):
         def csr(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept, batch_size, order, stdz, avg):
             kind = _rules.lazy_kind(code, hp, stdz.shape[0] > 0, pen[0], pen[1])
-            if kind == 0:
+            if kind == 0 or _pen_loss(pen)[0] != _rules.SQUARED_ERROR:
                 return False, 0.0, 0.0
             loss, w = _epoch_csr_lazy(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept,
                                       batch_size, order, stdz, avg, kind == 1)
@@ -1099,12 +1148,12 @@ def epoch(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept, 
             stop = min(start + batch_size, n)
             if tree:  # the same chunks and the same sum tree as the parallel path, as one run
                 nch = (stop - start + ch - 1) // ch
-                _run_grad(X, Y, sw, raw, start, stop, ch, part, 0)
+                _run_grad(X, Y, sw, raw, start, stop, ch, part, 0, _pen_loss(pen))
                 _tree_within(part, 0, nch, nch, P)
                 for q in range(P + 1):
                     G[q] = part[0, q]
             else:
-                _batch_grad_sequential(X, Y, sw, raw, start, stop, ch, part, G)
+                _batch_grad_sequential(X, Y, sw, raw, start, stop, ch, part, G, _pen_loss(pen))
             _finish_batch(G, _batch_weight(sw, start, stop), th, raw, state, scalars, code, hp, sched, pen,
                           fit_intercept, eta, k, d, acc, stdz, avg)
     finite = True
@@ -1115,39 +1164,39 @@ def epoch(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept, 
 
 
 @jit()
-def _stats_group(X, Y, sw, theta, batch_size, batch_ids, lo, hi, ch, part, G, out):
+def _stats_group(X, Y, sw, theta, batch_size, batch_ids, lo, hi, ch, part, G, out, lossp):
     """Add the raw sums of batches batch_ids[lo:hi] into ``out`` (m + 2 entries: G, loss, weight)."""
     n = shape(X)[0]
     m = G.shape[0] - 1
     for bi in range(lo, hi):
         start = batch_ids[bi] * batch_size
         stop = min(start + batch_size, n)
-        if not _add_csr_rows(X, Y, sw, theta, start, stop, out):
-            _batch_grad_sequential(X, Y, sw, theta, start, stop, ch, part, G)
+        if not _add_csr_rows(X, Y, sw, theta, start, stop, out, lossp):
+            _batch_grad_sequential(X, Y, sw, theta, start, stop, ch, part, G, lossp)
             for q in range(m + 1):
                 out[q] += G[q]
         out[m + 1] += _batch_weight(sw, start, stop)
 
 
-def _add_csr_rows(X, Y, sw, theta, start, stop, out):
+def _add_csr_rows(X, Y, sw, theta, start, stop, out, lossp):
     """CSR: add the rows' sums straight into ``out`` (a small batch then costs its non-zeros, not a zeroed
     buffer of k·(d + 1)) and return True; dense: False. (Body: plain Python, NUMBA_DISABLE_JIT=1.)"""
     if not isinstance(X, tuple):
         return False
     buf = np.zeros_like(out)
-    _chunk_grad_csr(X, Y, sw, theta, start, stop, buf)
+    _chunk_grad_csr(X, Y, sw, theta, start, stop, buf, lossp)
     out[:buf.shape[0] - 1] += buf[:-1]
     return True
 
 
 @overload(_add_csr_rows, jit_options=OVERLOAD_FLAGS)
-def _add_csr_rows_impl(X, Y, sw, theta, start, stop, out):
+def _add_csr_rows_impl(X, Y, sw, theta, start, stop, out, lossp):
     if _is_csr(X):
-        def csr(X, Y, sw, theta, start, stop, out):
-            _csr_rows(X, Y, sw, theta, start, stop, out)
+        def csr(X, Y, sw, theta, start, stop, out, lossp):
+            _csr_rows(X, Y, sw, theta, start, stop, out, lossp)
             return True
         return csr
-    return lambda X, Y, sw, theta, start, stop, out: False
+    return lambda X, Y, sw, theta, start, stop, out, lossp: False
 
 
 @jit()
@@ -1170,7 +1219,7 @@ def _stats_total(sums, m, ngroups):
 
 
 @jit(parallel=True)
-def _batches_stats_parallel(X, Y, sw, theta, batch_size, batch_ids):
+def _batches_stats_parallel(X, Y, sw, theta, batch_size, batch_ids, lossp):
     _check_stats_args(X, Y, sw, theta, batch_size, batch_ids)
     nb = batch_ids.shape[0]
     m, per, ngroups, ch = _stats_layout(X, Y, batch_size, nb)
@@ -1180,12 +1229,12 @@ def _batches_stats_parallel(X, Y, sw, theta, batch_size, batch_ids):
         part = np.empty((1, stride))
         G = np.empty(m + 1)
         _stats_group(X, Y, sw, theta, batch_size, batch_ids, g * per, min(g * per + per, nb), ch, part, G,
-                     sums[g])
+                     sums[g], lossp)
     return _stats_total(sums, m, ngroups)
 
 
 @jit()
-def _batches_stats_sequential(X, Y, sw, theta, batch_size, batch_ids):
+def _batches_stats_sequential(X, Y, sw, theta, batch_size, batch_ids, lossp):
     _check_stats_args(X, Y, sw, theta, batch_size, batch_ids)
     nb = batch_ids.shape[0]
     m, per, ngroups, ch = _stats_layout(X, Y, batch_size, nb)
@@ -1195,25 +1244,28 @@ def _batches_stats_sequential(X, Y, sw, theta, batch_size, batch_ids):
     G = np.empty(m + 1)
     for g in range(ngroups):  # the same groups as the parallel driver: the same sums, bit for bit
         _stats_group(X, Y, sw, theta, batch_size, batch_ids, g * per, min(g * per + per, nb), ch, part, G,
-                     sums[g])
+                     sums[g], lossp)
     return _stats_total(sums, m, ngroups)
 
 
-def batches_stats(X, Y, sw, theta, batch_size, batch_ids, n_threads=None):
+def batches_stats(X, Y, sw, theta, batch_size, batch_ids, n_threads=None, loss=None):
     """Raw sums over the listed batches at fixed ``theta``, for validation scores and the gradient-norm rule.
 
     Returns ``(G, loss, weight)``: G = Σ s_i r_i [x_i, 1] (flat, k * (d + 1)), loss = Σ s_i r_i²,
     weight = Σ s_i. Batches are split into groups (a function of their number and the shape only), each
     summed into its own buffer, and the groups are added in order: deterministic for any thread count.
-    ``n_threads`` as in :func:`predict`.
+    ``n_threads`` as in :func:`predict`. ``loss``: ``(code, param)`` of another loss (fastgd._rules.LOSSES;
+    None: the squared error); G then sums s_i slope(r_i) [x_i, 1] and loss Σ s_i loss(r_i).
     """
     n, d = shape(X)
     nb = len(batch_ids)
     per = max(1, -(-nb // max_chunks(Y.shape[1] * (d + 1))))  # the groups of _stats_layout
     n_threads = region_threads(_threads(n_threads), -(-nb // per), _work(X, min(nb * batch_size, n), Y.shape[1]))
+    lossp = SQUARED if loss is None else (int(loss[0]), float(loss[1]))
+    _check_loss(lossp)
     if n_threads == 1:
-        return _batches_stats_sequential(X, Y, sw, theta, batch_size, batch_ids)
-    return _in_team(_batches_stats_parallel, n_threads, X, Y, sw, theta, batch_size, batch_ids)
+        return _batches_stats_sequential(X, Y, sw, theta, batch_size, batch_ids, lossp)
+    return _in_team(_batches_stats_parallel, n_threads, X, Y, sw, theta, batch_size, batch_ids, lossp)
 
 
 def _work(X, rows, k):

@@ -39,7 +39,8 @@ cdef inline double* alloc_lines(Py_ssize_t count) noexcept nogil:
     depend on where malloc put the buffer."""
     return <double*> aligned_alloc(64, ((max(count, 1) * sizeof(double) + 63) // 64) * 64)
 
-from fastgd._native_rules cimport chan_merge, dense_moments, lr_at, raw_theta, update  # fastgd/_rules.py, which Numba jits too
+# fastgd/_rules.py, which Numba jits too
+from fastgd._native_rules cimport chan_merge, dense_moments, loss_terms, loss_y_power, lr_at, raw_theta, update
 
 import numpy as np
 
@@ -265,6 +266,7 @@ CODES = {"PATH_AUTO": PATH_AUTO, "PATH_SEQUENTIAL": PATH_SEQUENTIAL, "PATH_PARAL
          "CHUNK_ROWS": CHUNK_ROWS, "MAX_CHUNKS": MAX_CHUNKS, "PAD": PAD, "PAR_MIN_WORK": PAR_MIN_WORK,
          "CHUNK_BUDGET_BYTES": CHUNK_BUDGET_BYTES, "PAR_WORK_PER_THREAD": PAR_WORK_PER_THREAD,
          "REGION_MIN_WORK": REGION_MIN_WORK}
+from fastgd._rules import LOSSES, QUANTILE
 from fastgd._rules import STATE_ROWS  # state rows (slots) each optimizer code needs, declared with the rules
 
 ctypedef fused real_t:
@@ -298,7 +300,8 @@ cdef struct Problem:
     Py_ssize_t k
     const double* sw
     bint weighted
-
+    int lcode  # the loss (fastgd._rules.loss_value): 0 the squared error
+    double la  # its parameter
 
 # ----------------------------------------------------------------------------------------------------------
 # chunk gradients
@@ -388,7 +391,7 @@ cdef void _dense(const real_t* X, const Problem* pb, const double* theta, Py_ssi
     cdef Py_ssize_t d = pb.X.d, k = pb.k, p = d + 1, m = k * p, i, j, c, o, q, nxt
     cdef Py_ssize_t n = pb.X.n, ahead = (fastgd_tune_prefetch_bytes + d * sizeof(real_t) - 1) // (d * sizeof(real_t))
     cdef Py_ssize_t line = 64 // sizeof(real_t)  # elements per cache line
-    cdef double acc, r, s, s_prev, loss, bsum
+    cdef double acc, r, s, s_prev, loss, bsum, lv
     cdef double* cur
     cdef bint fused16 = fastgd_tune_fused16_f32 if real_t is float else fastgd_tune_fused16_f64
     if not (fastgd_tune_row_prefetch_f32 if real_t is float else fastgd_tune_row_prefetch_f64):
@@ -428,8 +431,13 @@ cdef void _dense(const real_t* X, const Problem* pb, const double* theta, Py_ssi
                 else:
                     acc = fastgd_dot_f64(row, w, d, w[d])
                 r = acc - pb.Y[i * k + j]
-                s = pb.sw[i] * r if pb.weighted else r
-                loss = cur[m] + s * r  # a chunk's loss runs on over the outputs
+                if pb.lcode == 0:
+                    s = pb.sw[i] * r if pb.weighted else r
+                    loss = cur[m] + s * r  # a chunk's loss runs on over the outputs
+                else:
+                    lv = 0.0  # (not &loss: an escaped accumulator would live in memory on every path)
+                    s = loss_terms(pb.lcode, r, pb.la, pb.sw[i] if pb.weighted else 1.0, &lv)
+                    loss = cur[m] + lv
                 bsum = s
             else:
                 # row i's residual and row i-1's gradient in one pass (as the Numba kernel)
@@ -443,8 +451,13 @@ cdef void _dense(const real_t* X, const Problem* pb, const double* theta, Py_ssi
                 else:
                     acc = fastgd_fused_f64(row, prev, w, cur + o, s_prev, d, w[d])
                 r = acc - pb.Y[i * k + j]
-                s = pb.sw[i] * r if pb.weighted else r
-                loss += s * r
+                if pb.lcode == 0:
+                    s = pb.sw[i] * r if pb.weighted else r
+                    loss += s * r
+                else:
+                    lv = 0.0
+                    s = loss_terms(pb.lcode, r, pb.la, pb.sw[i] if pb.weighted else 1.0, &lv)
+                    loss += lv
                 bsum += s
             s_prev = s
         row = X + (stop - 1) * d
@@ -459,7 +472,7 @@ cdef void _csr(const real_t* data, const index_t* indices, const ptr_t* indptr, 
     # The hot gradient loops stay per backend (see fastgd._kernels._chunk_grad_csr); the rules are shared.
     # zero=False adds into buf (fastgd._kernels._csr_rows): a small batch then costs its non-zeros only.
     cdef Py_ssize_t d = pb.X.d, k = pb.k, p = d + 1, m = k * p, i, j, q, o, lo, hi
-    cdef double acc, r, s, sr, loss = 0.0
+    cdef double acc, r, s, sr, lv, loss = 0.0
     if zero:
         for q in range(m + 1):
             buf[q] = 0.0
@@ -473,8 +486,13 @@ cdef void _csr(const real_t* data, const index_t* indices, const ptr_t* indptr, 
             for q in range(lo, hi):
                 acc = acc + data[q] * theta[o + indices[q]]
             r = acc - pb.Y[i * k + j]
-            sr = s * r
-            loss += sr * r
+            if pb.lcode == 0:
+                sr = s * r
+                loss += sr * r
+            else:
+                lv = 0.0
+                sr = loss_terms(pb.lcode, r, pb.la, s, &lv)
+                loss += lv
             for q in range(lo, hi):
                 buf[o + indices[q]] += sr * data[q]
             buf[o + d] += sr
@@ -582,6 +600,7 @@ cdef struct Train:
     double l1
     double l2
     double wnorm  # pen[2]: fixed batch weight to divide by (0: each batch's own)
+    bint squared_units  # the loss scales as y_scale² (see _kernels._finish_batch)
     int code
     bint fit_intercept
     double* eta
@@ -595,7 +614,7 @@ cdef struct Train:
 cdef void finish_batch(Train* tr, double* G, double W, Py_ssize_t k, Py_ssize_t d) noexcept nogil:
     """Scale the raw sums, add the l2 gradient, update, the l1 proximal step, average (as _kernels._finish_batch)."""
     cdef Py_ssize_t p = d + 1, P = k * p, j, c, o, q
-    cdef double scale, thr, v, ys, gb, xs, cnt
+    cdef double scale, thr, v, ys, gb, xs, cnt, l2j
     cdef const double* z = tr.stdz
     if not W > 0.0:
         return
@@ -605,11 +624,12 @@ cdef void finish_batch(Train* tr, double* G, double W, Py_ssize_t k, Py_ssize_t 
     for j in range(k):
         o = j * p
         if z != NULL:
-            ys = z[2 * d + k + j]
+            ys = z[2 * d + k + j] if tr.squared_units else 1.0
+            l2j = tr.l2 if tr.squared_units else tr.l2 * z[2 * d + k + j]
             gb = G[o + d]
             for c in range(d):
                 xs = z[d + c]
-                G[o + c] = (G[o + c] - z[c] * gb) * (scale / (xs * ys)) + (tr.l2 / (xs * xs)) * tr.th[o + c]
+                G[o + c] = (G[o + c] - z[c] * gb) * (scale / (xs * ys)) + (l2j / (xs * xs)) * tr.th[o + c]
             G[o + d] = gb * (scale / ys) if tr.fit_intercept else 0.0
         else:
             for c in range(d):
@@ -624,7 +644,7 @@ cdef void finish_batch(Train* tr, double* G, double W, Py_ssize_t k, Py_ssize_t 
             for c in range(d):
                 thr = tr.eta[o + c] * tr.l1
                 if z != NULL:
-                    thr = thr / (z[2 * d + k + j] * z[d + c])
+                    thr = thr / ((z[2 * d + k + j] if tr.squared_units else 1.0) * z[d + c])
                 v = tr.th[o + c]
                 tr.th[o + c] = v - thr if v > thr else (v + thr if v < -thr else 0.0)
     if z != NULL:
@@ -819,6 +839,19 @@ cdef int _check_epoch_args(const XView* x, const double[:, ::1] Y, const double[
         raise ValueError(f"sched must hold 6 values, got {sched.shape[0]}")
     if pen.shape[0] < 2:
         raise ValueError(f"pen must hold 2 values (l1, l2), got {pen.shape[0]}")
+    if pen.shape[0] > 4:
+        _check_loss(int(pen[3]), pen[4])
+    return 0
+
+
+cdef int _check_loss(int code, double a) except -1:
+    """As fastgd._kernels._check_loss."""
+    if code < 0 or code >= len(LOSSES):
+        raise ValueError(f"loss code must be in [0, {len(LOSSES)}), got {code}")
+    if code == QUANTILE and not (a > 0.0 and a < 1.0):
+        raise ValueError(f"the quantile loss's parameter must be in (0, 1), got {a}")
+    if not a >= 0.0:
+        raise ValueError(f"the loss's parameter (epsilon) must be >= 0, got {a}")
     return 0
 
 
@@ -845,6 +878,7 @@ def epoch(X, const double[:, ::1] Y, const double[::1] sw, double[:, ::1] theta,
     pb.k = Y.shape[1]
     pb.weighted = sw.shape[0] > 0
     pb.sw = &sw[0] if pb.weighted else NULL
+    pb.lcode, pb.la = (int(pen[3]), pen[4]) if pen.shape[0] > 4 else (0, 0.0)
     cdef Py_ssize_t n = pb.X.n, d = pb.X.d, k = pb.k, P = k * (d + 1), m = P
     cdef Py_ssize_t ch = chunk_rows(batch_size, m), nch_max = (batch_size + ch - 1) // ch
     cdef Py_ssize_t stride = stride_of(m), nb = order.shape[0], bi, c, start, stop, nch, s0, one, q
@@ -858,6 +892,7 @@ def epoch(X, const double[:, ::1] Y, const double[::1] sw, double[:, ::1] theta,
     tr.l1 = pen[0]
     tr.l2 = pen[1]
     tr.wnorm = pen[2] if pen.shape[0] > 2 else 0.0
+    tr.squared_units = loss_y_power(pb.lcode) == 2.0
     tr.code = code
     tr.fit_intercept = fit_intercept
     tr.loss_sum = 0.0
@@ -1116,10 +1151,11 @@ cdef inline double _value(const XView* x, Py_ssize_t q) noexcept nogil:
 
 
 def batches_stats(X, const double[:, ::1] Y, const double[::1] sw, const double[:, ::1] theta,
-                  Py_ssize_t batch_size, const long long[::1] batch_ids, n_threads=None):
+                  Py_ssize_t batch_size, const long long[::1] batch_ids, n_threads=None, loss=None):
     """As fastgd._kernels.batches_stats: (G, loss, weight) summed over the listed batches at fixed theta.
 
-    ``n_threads`` as in :func:`predict`; the groups (and so the sums) do not depend on it.
+    ``n_threads`` as in :func:`predict`; the groups (and so the sums) do not depend on it. ``loss``:
+    ``(code, param)``, None for the squared error.
     """
     cdef Problem pb
     pb.X = make_view(X)
@@ -1129,6 +1165,8 @@ def batches_stats(X, const double[:, ::1] Y, const double[::1] sw, const double[
     pb.k = Y.shape[1]
     pb.weighted = sw.shape[0] > 0
     pb.sw = &sw[0] if pb.weighted else NULL
+    pb.lcode, pb.la = (0, 0.0) if loss is None else (int(loss[0]), float(loss[1]))
+    _check_loss(pb.lcode, pb.la)
     cdef Py_ssize_t n = pb.X.n, d = pb.X.d, m = pb.k * (d + 1), nb = batch_ids.shape[0]
     cdef Py_ssize_t gmax = max_chunks(m), per = max(1, (nb + gmax - 1) // gmax), ngroups = (nb + per - 1) // per
     cdef Py_ssize_t stride = stride_of(m), ch = chunk_rows(batch_size, m), g

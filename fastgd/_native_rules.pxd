@@ -12,3 +12,7 @@ cdef double chan_merge(const double* cmean, const double* cm2, const double* cw,
                        double* mean, double* m2) noexcept nogil
 cdef double dense_moments(const floating* X, const double* sw, bint weighted, Py_ssize_t start, Py_ssize_t stop,
                           Py_ssize_t d, double* mean, double* m2) noexcept nogil
+cdef double loss_value(int code, double r, double a) noexcept nogil
+cdef double loss_slope(int code, double r, double a) noexcept nogil
+cdef double loss_y_power(int code) noexcept nogil
+cdef double loss_terms(int code, double r, double a, double s, double* value) noexcept nogil

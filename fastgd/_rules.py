@@ -528,3 +528,78 @@ def average_catch_up(avg: Vec, q: Index, th: cython.double, c0: cython.double, c
     each of the c1 - c0 updates moves the mean toward th by 1/count, together avg - th shrinks by c0/c1."""
     if c1 > c0:
         avg[q] = th + (avg[q] - th) * (c0 / c1)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# losses: a per-row function of the residual r = prediction − target, dispatched by an integer code (packed
+# after [l1, l2, batch_weight] in the kernels' ``pen``: [..., code, param]); param is epsilon or the quantile.
+# The kernels accumulate s·slope(r) per row and scale the sums by 2 / (batch weight), so ``loss_slope`` is
+# half the derivative: the squared error's slope is r itself, its arithmetic unchanged.
+
+SQUARED_ERROR = cython.declare(cython.int, 0)
+HUBER = cython.declare(cython.int, 1)
+EPSILON_INSENSITIVE = cython.declare(cython.int, 2)
+SQUARED_EPSILON_INSENSITIVE = cython.declare(cython.int, 3)
+QUANTILE = cython.declare(cython.int, 4)
+# in code order: scikit-learn's names
+LOSSES = ("squared_error", "huber", "epsilon_insensitive", "squared_epsilon_insensitive", "quantile")
+
+
+@cython.cfunc
+@cython.nogil
+@cython.exceptval(check=False)
+def loss_value(code: cython.int, r: cython.double, a: cython.double) -> cython.double:
+    """The loss of one residual r (scikit-learn's definitions; torch.nn.HuberLoss(delta=a) for huber)."""
+    if code == SQUARED_ERROR:
+        return r * r
+    u = abs(r)
+    if code == HUBER:  # ½r² for |r| <= a, a|r| − ½a² beyond
+        return 0.5 * r * r if u <= a else a * u - 0.5 * a * a
+    if code == EPSILON_INSENSITIVE:  # max(0, |r| − a)
+        return u - a if u > a else 0.0
+    if code == SQUARED_EPSILON_INSENSITIVE:  # max(0, |r| − a)²
+        return (u - a) * (u - a) if u > a else 0.0
+    if code == QUANTILE:  # pinball loss of y − prediction = −r at quantile a
+        return (1.0 - a) * r if r > 0.0 else -a * r
+    return NAN  # unknown code: poisons the loss so the caller reports it
+
+
+@cython.cfunc
+@cython.nogil
+@cython.exceptval(check=False)
+def loss_slope(code: cython.int, r: cython.double, a: cython.double) -> cython.double:
+    """Half the derivative of ``loss_value`` with respect to r (at a kink: 0, or the one-sided value)."""
+    if code == SQUARED_ERROR:
+        return r
+    if code == HUBER:
+        return 0.5 * r if abs(r) <= a else (0.5 * a if r > 0.0 else -0.5 * a)
+    if code == EPSILON_INSENSITIVE:
+        return 0.0 if abs(r) <= a else (0.5 if r > 0.0 else -0.5)
+    if code == SQUARED_EPSILON_INSENSITIVE:
+        return 0.0 if abs(r) <= a else (r - a if r > 0.0 else r + a)
+    if code == QUANTILE:
+        return 0.5 * (1.0 - a) if r > 0.0 else (-0.5 * a if r < 0.0 else 0.0)
+    return NAN
+
+
+@cython.cfunc
+@cython.nogil
+@cython.exceptval(check=False)
+def loss_y_power(code: cython.int) -> cython.double:
+    """How the loss scales with the targets' unit (r and epsilon both scaled by c: the loss by c to this
+    power): 2 for the squared losses and huber, 1 for the absolute ones. Standardization divides the
+    objective by y_scale to this power, so a step means the same on targets in any unit."""
+    if code == EPSILON_INSENSITIVE or code == QUANTILE:
+        return 1.0
+    return 2.0
+
+
+@cython.cfunc
+@cython.nogil
+@cython.exceptval(check=False)
+def loss_terms(code: cython.int, r: cython.double, a: cython.double, s: cython.double,
+               value: Vec) -> cython.double:
+    """s·loss_slope(r), adding s·loss_value(r) to value[0]: both in one call (the native kernels call across
+    extension modules, where each call is an indirect one that the C compiler cannot inline)."""
+    value[0] += s * loss_value(code, r, a)
+    return s * loss_slope(code, r, a)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import _engine
+from . import _engine, reference
 
 EVAL_ROWS = 65_536  # rows of the evaluation set (all rows when there are fewer than twice this)
 MIN_AVG_UPDATES = 100  # an epoch with at least this many updates is averaged well enough to stop on a plateau
@@ -312,6 +312,7 @@ class Problem:
     batch_weight: float = 0.0  # > 0: divide each batch's sums by this (unbiased: see _kernels._finish_batch)
     block_batches: int = None  # batches per block of the shuffled order (None: ``block_batches(Xk, ...)``)
     path: int = _engine.K.PATH_AUTO  # the gradient path (tests and benchmarks force one)
+    loss: tuple = None  # (code, param) of a loss of fastgd._rules.LOSSES; None: the squared error
 
     def run_epoch(self, *args, **kwargs):
         """One epoch over the batches in ``order``: ``_engine.run_epoch`` (fastgd._dask: on the workers)."""
@@ -329,10 +330,11 @@ class Problem:
         return theta if self.scaling is None else self.scaling.to_raw(theta)
 
     def objective(self, theta, batch_ids, penalized=True):
-        """Weighted MSE over the listed batches (plus the penalty), at standardized ``theta``; and the weight."""
+        """Weighted mean loss over the listed batches (plus the penalty), at standardized ``theta``; and the
+        weight."""
         raw = np.ascontiguousarray(self.raw(theta))
         _, sse, W = self.kern.batches_stats(self.Xk, self.Y, _sw(self.sw), raw, self.batch_size, batch_ids,
-                                            self.n_threads)
+                                            self.n_threads, loss=self.loss)
         return (sse / W if W > 0 else np.nan) + (self.penalty(raw) if penalized else 0.0), W
 
     def penalty(self, raw):
@@ -345,7 +347,7 @@ class Problem:
         """Norm of the full gradient of the smooth objective in the data's units (the ``gtol`` rule)."""
         raw = np.ascontiguousarray(self.raw(theta))
         G, _, W = self.kern.batches_stats(self.Xk, self.Y, _sw(self.sw), raw, self.batch_size, batch_ids,
-                                          self.n_threads)
+                                          self.n_threads, loss=self.loss)
         d = raw.shape[1] - 1
         grad = (2.0 / W) * G.reshape(raw.shape)
         grad[:, :d] += self.l2 * raw[:, :d]
@@ -362,15 +364,25 @@ class Problem:
 
     def target_variance(self, batch_ids):
         """Weighted variance of the targets over the listed batches, summed over outputs (the loss of the
-        best constant): the unit in which ``tol`` measures progress."""
+        best constant): the unit in which ``tol`` measures progress. With another loss: that loss of the
+        constant mean of the targets (see ``constant_loss``)."""
         rows = np.concatenate([np.arange(b * self.batch_size, min((b + 1) * self.batch_size, self.n))
                                for b in batch_ids])
         Y = self.Y[rows]
         w = None if self.sw is None else self.sw[rows]
         if w is not None and not w.sum() > 0:
             return 0.0
-        mean = np.average(Y, axis=0, weights=w)
+        return constant_loss(Y, w, self.loss)
+
+
+def constant_loss(Y, w, loss):
+    """The weighted mean loss, summed over outputs, of predicting the targets' weighted mean: the variance for
+    the squared error, the loss's own scale of the data for another (the scale of progress and divergence)."""
+    mean = np.average(Y, axis=0, weights=w)
+    if loss is None:
         return float(np.average(np.square(Y - mean), axis=0, weights=w).sum())
+    value = reference.loss_value(mean - Y, reference.LOSSES[int(loss[0])], loss[1])
+    return float(np.average(value, axis=0, weights=w).sum())
 
 
 def _sw(sw):
@@ -619,7 +631,8 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
                 problem, ts, order, bb, settings, n_done + out.n_iter, file_range, seg, optimizer_code=opt.code, hp=hp,
                 batch_size=problem.batch_size, sw=problem.sw, sched=settings.sched, l1=problem.l1, l2=problem.l2,
                 fit_intercept=problem.fit_intercept, n_threads=problem.n_threads, backend=problem.backend,
-                stdz=stdz, avg=avg, batch_weight=problem.batch_weight, path=problem.path, progress=progress)
+                stdz=stdz, avg=avg, batch_weight=problem.batch_weight, path=problem.path, progress=progress,
+                loss=problem.loss)
             finite = finite and bool(np.all(np.isfinite(ts.state)))
             if not finite or not np.isfinite(loss) or (
                     evaluating and loss > diverge_at):
@@ -657,8 +670,9 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
                 rose = settings.tol is not None and f > best_eval + RISE_TOL * f_ref
                 if (no_change >= settings.n_iter_no_change or (rose and settings.adaptive)) and not stop:
                     no_change = 0
-                    shrink = settings.adaptive and (rose or not (avg is not None
-                                                                 and updates_per_epoch >= MIN_AVG_UPDATES))
+                    # a loss with a kink (any but the squared error) needs the decaying rate also when averaged
+                    shrink = settings.adaptive and (rose or problem.loss is not None or not (
+                        avg is not None and updates_per_epoch >= MIN_AVG_UPDATES))
                     if shrink and lr / LR_SHRINK >= settings.lr * MIN_LR_FRACTION:
                         lr /= LR_SHRINK
                         out.n_shrinks += 1
@@ -769,6 +783,9 @@ def train_lbfgs(problem, ts, lbfgs, *, train_ids, steps, tol, n_iter_no_change=2
     (``n_iter``: steps, ``losses``: the objective after each step)."""
     if problem.l1 > 0.0:
         raise ValueError("optimizer='lbfgs' needs a smooth objective: use penalty=None or 'l2' with it")
+    if problem.loss is not None:
+        raise ValueError("optimizer='lbfgs' minimizes the squared error only: use it with loss='squared_error', "
+                         "or a first-order optimizer (e.g. the default 'adam') with this loss")
     out = Outcome()
     k, p = ts.theta.shape
     d = p - 1

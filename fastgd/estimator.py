@@ -13,6 +13,7 @@ from sklearn.utils.validation import (_assert_all_finite, _check_sample_weight, 
 
 from . import _dask, _engine, _training
 from . import _kernels as K
+from ._rules import LOSSES
 from ._validation import Boolean, InstanceOf, Interval, Options, Predicate, check_all
 from .optimizers import LBFGS, get_optimizer
 from .schedules import Constant, Schedule
@@ -37,6 +38,7 @@ FINISH_STEPS = 50
 FINISH_TOL = 1e-9
 LBFGS_STEPS = 100  # max_iter="auto" with optimizer="lbfgs": steps of up to 20 iterations
 ILL_CONDITIONED = 100  # a condition number of the standardized design above this is named as the cause
+NONSMOOTH_MIN_BATCH = 4096  # "auto" batch size with a loss other than the squared error: at least this (or n)
 
 
 def _atomic(method):
@@ -72,7 +74,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
 
         Σ_i s_i ‖W x_i + b − y_i‖² / Σ_i s_i  +  alpha · (l1_ratio · ‖W‖₁ + (1 − l1_ratio) / 2 · ‖W‖²)
 
-    that is the (weighted) mean squared error, summed over outputs, plus the penalty, which never touches
+    that is the (weighted) mean squared error, summed over outputs (with another ``loss``: the mean of that
+    loss of each residual, see ``loss``), plus the penalty, which never touches
     the intercept: ``penalty="l2"`` is ``l1_ratio = 0`` (matches ``Ridge(alpha=n·alpha/2)`` on unweighted
     data), ``"l1"`` is ``l1_ratio = 1`` (matches ``Lasso(alpha=alpha/2)``), ``"elasticnet"`` uses
     ``l1_ratio``. Each mini-batch step uses the gradient of the batch's own weighted mean. The l1 part is
@@ -197,6 +200,23 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         (None and False silently, others with a warning). With ``verbose`` and tqdm installed, a fit over more
         than about 32 MB of X also shows one progress bar for the whole fit (rows trained, rate; the time left
         when the number of epochs is fixed, ``tol=None``).
+    loss : {"squared_error", "huber", "epsilon_insensitive", "squared_epsilon_insensitive", "quantile"}, \
+            default="squared_error"
+        The loss of a residual r = prediction − target, with scikit-learn's names and meanings: ``"huber"``
+        ½r² up to ``epsilon``, linear beyond (``torch.nn.HuberLoss(delta=epsilon)``; robust to outliers);
+        ``"epsilon_insensitive"`` max(0, abs(r) − ε) and ``"squared_epsilon_insensitive"`` its square (as
+        SGDRegressor's); ``"quantile"`` the pinball loss of ``quantile`` (``QuantileRegressor``'s objective,
+        without its penalty). ``score`` stays R²; ``loss_curve_`` is in the loss's own units. With a loss other
+        than the squared error, ``batch_size="auto"`` takes at least 4096 rows (all of them on smaller data)
+        and ``learning_rate="adaptive"`` also divides the rate on a plateau when the iterates are averaged:
+        a loss with a kink needs the averaged iterate with a decaying rate (a small batch's subgradient noise
+        stalls the fit short of the optimum); ``tol`` then counts in units of the loss of the constant mean of
+        y, and ``validation_scores_`` are 1 − loss / that loss.
+    epsilon : float, default=0.1
+        Where ``"huber"`` turns linear, and the width of the insensitive zone of the epsilon-insensitive losses,
+        in the units of y (also with ``standardize=True``); >= 0.
+    quantile : float, default=0.5
+        The quantile ``loss="quantile"`` estimates, in (0, 1).
     distributed : {"exact", "parallel"}, default="exact"
         How ``fit`` trains on a dask array or DataFrame (``pip install "fastgd[dask]"``; a distributed
         Client must be running). "exact": the model state (a few KB) travels to the worker holding each
@@ -227,7 +247,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
     t_ : int
         Optimizer updates performed (the optimizer's step count).
     loss_curve_ : list of float
-        Per epoch, the training objective seen during the epoch: the mean loss of the batches at the
+        Per epoch, the training objective seen during the epoch, in the loss's own units: the mean loss of the batches at the
         iterates that stepped on them, plus the penalty. It is not the returned model's loss: with a constant
         rate the iterates jitter, and the mean of the iterates (``average``) is better than any of them, so
         this curve may rise while the model improves. See ``eval_loss_curve_``.
@@ -251,7 +271,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                  n_iter_no_change=2, early_stopping=False, validation_fraction=0.1, shuffle=True,
                  random_state=None, fit_intercept=True, standardize=True, average=True, penalty=None, alpha=1e-4,
                  l1_ratio=0.15, gtol=None, warm_start=False, n_jobs=None, verbose=0, backend="auto", callbacks=None,
-                 distributed="exact"):
+                 distributed="exact", loss="squared_error", epsilon=0.1, quantile=0.5):
         self.optimizer = optimizer
         self.learning_rate = learning_rate
         self.batch_size = batch_size
@@ -275,6 +295,9 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         self.backend = backend
         self.callbacks = callbacks
         self.distributed = distributed
+        self.loss = loss
+        self.epsilon = epsilon
+        self.quantile = quantile
 
     _parameter_constraints = {
         "max_iter": [Options("auto"), Interval(1, None, integer=True)],
@@ -296,6 +319,9 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         "callbacks": [Options(None), Predicate(lambda v: callable(v) or (
             isinstance(v, (list, tuple)) and all(map(callable, v))), "a callable or a list of callables")],
         "distributed": [Options("exact", "parallel")],
+        "loss": [Options(*LOSSES)],
+        "epsilon": [Interval(0, None)],
+        "quantile": [Interval(0, 1, closed="neither")],
         "learning_rate": [Options("adaptive"), Interval(0, None, closed="neither", label="a positive float"),
                           InstanceOf(Schedule, "a schedule from fastgd.schedules")],
         "batch_size": [Options("auto"), Interval(1, None, integer=True), Options(None)],
@@ -396,14 +422,16 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                 return auto_batch_size(n, X.shape[1], k, X.shape[1])
             nnz = X.nnz / max(n, 1) if sp.issparse(X) else X.shape[1]
             b = auto_batch_size(n, X.shape[1], k, nnz)
+            if self.loss != "squared_error":  # a small batch's subgradient noise stalls the fit short of the optimum
+                return max(b, min(n, NONSMOOTH_MIN_BATCH))
             return b if sp.issparse(X) else wide_batch_size(b, n, X.shape[1])
         return min(self.batch_size, n)
 
     def _lazy(self, X):
         """Whether the epochs on X update lazily (CSR and an optimizer and penalty that allow it; see "lazy
         updates" in fastgd._rules): a batch then costs what it touches."""
-        if not sp.issparse(X) or self.backend == "native":  # the native kernels update every coordinate
-            return False
+        if not sp.issparse(X) or self.backend == "native" or self.loss != "squared_error":
+            return False  # the native kernels update every coordinate; the lazy epoch is the squared error's
         opt = get_optimizer(_named_optimizer(self.optimizer) if isinstance(self.optimizer, str) else self.optimizer)
         from . import _kernels
 
@@ -425,7 +453,13 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         total = float(n if sw is None else sw.sum())
         batch_weight = total / _engine.n_batches(n, bs) if scaling is not None else 0.0
         return _training.Problem(Xk, Y, sw, bs, kern, backend, _engine.resolve_n_threads(self.n_jobs),
-                                 self.fit_intercept, l1, l2, scaling, batch_weight)
+                                 self.fit_intercept, l1, l2, scaling, batch_weight, loss=self._loss())
+
+    def _loss(self):
+        """(code, param) of the loss for the kernels; None for the squared error (their default)."""
+        if self.loss == "squared_error":
+            return None
+        return LOSSES.index(self.loss), float(self.quantile if self.loss == "quantile" else self.epsilon)
 
     def _max_iter(self, n, values=None):
         if self.max_iter == "auto" and self._lbfgs():
@@ -517,8 +551,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         warning was given, or L-BFGS reached the optimum)."""
         n, d = X.shape
         k = Y.shape[1]
-        if self.early_stopping or out.interrupted or self.tol is None:
-            return False
+        if self.loss != "squared_error" or self.early_stopping or out.interrupted or self.tol is None:
+            return False  # the exact check and the L-BFGS finish are the squared error's
         if n * d * k > CHECK_EXACT_MAX_VALUES:
             # larger data: no exact check, but averaged constant-step SGD stops at an excess of about
             # (loss)·(d + 1)/(rows averaged) (Polyak-Ruppert); when that is above tol the plateau may be that
@@ -563,7 +597,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         """The default rate rule and epoch budget (not a rate, optimizer object or max_iter the user chose), and a
         smooth objective."""
         return (self.learning_rate == "adaptive" and isinstance(self.optimizer, str) and self.optimizer != "lbfgs"
-                and self.penalty in (None, "l2") and self.max_iter == "auto")
+                and self.penalty in (None, "l2") and self.max_iter == "auto" and self.loss == "squared_error")
 
     def _shortfall(self, X, Y, sw, out, n, d, k):
         """The warning to give (None: the fit is close enough to the optimum)."""
@@ -851,7 +885,9 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             return True
         if not out.converged and not out.interrupted and self.tol is not None and self.n_iter_ >= self.max_iter_:
             warnings.warn(f"Maximum number of epochs ({self.max_iter_}) reached before the objective stopped "
-                          f"improving by tol={self.tol:g} (relative to the variance of y); raise max_iter.",
+                          f"improving by tol={self.tol:g} (relative to the "
+                          f"{'variance' if self.loss == 'squared_error' else 'loss of the constant mean'} of y); "
+                          f"raise max_iter.",
                           ConvergenceWarning, stacklevel=3)
             return True
         return False

@@ -9,6 +9,9 @@ Objective of a batch (rows i, sample weights s_i, all ones by default)::
     ∂L/∂w   = (2 / Σ s_i) Σ s_i r_i x_i          r_i = x_i·w + b − y_i
     ∂L/∂b   = (2 / Σ s_i) Σ s_i r_i
 
+Other losses (``loss`` with its parameter ``param``, scikit-learn's names and meanings) replace r_i² by
+ℓ(r_i) and 2·r_i by ℓ'(r_i) (see :func:`loss_value`): L = Σ s_i ℓ(r_i) / Σ s_i.
+
 With several outputs (``Y`` of shape (n, k)) each output j has its own row ``theta[j] = [w_j, b_j]`` and the
 objective is the sum over outputs. Penalties (weights only, never the intercept): ``½·l2·‖w‖²`` adds ``l2·w``
 to the gradient; ``l1·‖w‖₁`` is applied by a proximal step after each update,
@@ -30,7 +33,51 @@ import math
 import numpy as np
 
 
-def batch_gradient(X, Y, theta, sw=None):
+LOSSES = ("squared_error", "huber", "epsilon_insensitive", "squared_epsilon_insensitive", "quantile")
+
+
+def loss_value(r, loss="squared_error", param=0.0):
+    """ℓ(r) elementwise, r = prediction − target; ``param`` is epsilon (huber and the insensitive losses) or
+    the quantile:
+
+    * squared_error: r²
+    * huber: ½r² for abs(r) ≤ ε, ε·abs(r) − ½ε² beyond (torch.nn.HuberLoss with delta = ε)
+    * epsilon_insensitive: max(0, abs(r) − ε);  squared_epsilon_insensitive: max(0, abs(r) − ε)²
+    * quantile: the pinball loss of y − prediction, q·max(−r, 0) + (1 − q)·max(r, 0)
+    """
+    r = np.asarray(r, dtype=np.float64)
+    u = np.abs(r)
+    if loss == "squared_error":
+        return r * r
+    if loss == "huber":
+        return np.where(u <= param, 0.5 * r * r, param * u - 0.5 * param * param)
+    if loss == "epsilon_insensitive":
+        return np.maximum(u - param, 0.0)
+    if loss == "squared_epsilon_insensitive":
+        return np.square(np.maximum(u - param, 0.0))
+    if loss == "quantile":
+        return np.where(r > 0, (1.0 - param) * r, -param * r)
+    raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+
+
+def loss_derivative(r, loss="squared_error", param=0.0):
+    """ℓ'(r) elementwise (at a kink: 0 for the absolute losses' r = 0 and abs(r) = ε, the one-sided value else)."""
+    r = np.asarray(r, dtype=np.float64)
+    u = np.abs(r)
+    if loss == "squared_error":
+        return 2.0 * r
+    if loss == "huber":
+        return np.where(u <= param, r, param * np.sign(r))
+    if loss == "epsilon_insensitive":
+        return np.where(u > param, np.sign(r), 0.0)
+    if loss == "squared_epsilon_insensitive":
+        return np.where(u > param, 2.0 * (r - param * np.sign(r)), 0.0)
+    if loss == "quantile":
+        return np.where(r > 0, 1.0 - param, np.where(r < 0, -param, 0.0))
+    raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+
+
+def batch_gradient(X, Y, theta, sw=None, loss="squared_error", param=0.0):
     """Gradient of the batch objective at ``theta`` (shape (k, d + 1), intercept last) and the loss.
 
     Returns ``(grad, loss)`` with ``grad`` of theta's shape. X may be float32; everything is float64.
@@ -41,15 +88,19 @@ def batch_gradient(X, Y, theta, sw=None):
     W, b = theta[:, :-1], theta[:, -1]
     R = X @ W.T + b - Y  # residuals, (B, k)
     total = s.sum()
+    if loss != "squared_error":
+        D = s[:, None] * loss_derivative(R, loss, param)
+        value = (s[:, None] * loss_value(R, loss, param)).sum() / total
+        return np.hstack([D.T @ X / total, D.sum(axis=0)[:, None] / total]), value
     grad_w = (2.0 / total) * (s[:, None] * R).T @ X
     grad_b = (2.0 / total) * (s[:, None] * R).sum(axis=0)
     loss = (s[:, None] * R**2).sum() / total
     return np.hstack([grad_w, grad_b[:, None]]), loss
 
 
-def loss(X, Y, theta, sw=None):
+def loss(X, Y, theta, sw=None, loss="squared_error", param=0.0):
     """The objective (without penalty) over all rows of X."""
-    return batch_gradient(X, Y, theta, sw)[1]
+    return batch_gradient(X, Y, theta, sw, loss, param)[1]
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -209,7 +260,7 @@ def adadelta(theta, grad, state, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0):
 
 
 def epoch(X, Y, theta, state, step, batch_size, order, sw=None, fit_intercept=True, schedule=None, l1=0.0,
-          l2=0.0):
+          l2=0.0, loss="squared_error", param=0.0):
     """One epoch of mini-batch training, exactly as the compiled kernel does it.
 
     ``theta`` (k, d + 1) and ``state`` (a dict, torch's names) are updated in place. ``step`` is the
@@ -228,7 +279,7 @@ def epoch(X, Y, theta, state, step, batch_size, order, sw=None, fit_intercept=Tr
         weight = rows.stop - rows.start if s is None else float(np.sum(s))
         if not weight > 0:
             continue
-        grad, batch_loss = batch_gradient(X[rows], Y[rows], theta, s)
+        grad, batch_loss = batch_gradient(X[rows], Y[rows], theta, s, loss, param)
         seen += batch_loss * weight
         total += weight
         grad[:, :d] += l2 * theta[:, :d]

@@ -1,0 +1,266 @@
+"""The losses other than the squared error (LinearRegressor(loss=...)): each written once in fastgd._rules
+and compiled by both backends, checked against fastgd.reference (dense and CSR X, float32 and float64,
+sample weights, several outputs), against torch.nn.HuberLoss / L1Loss (golden trajectories), and for the
+objective the default fit reaches on a real dataset."""
+
+import functools
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.datasets import load_diabetes
+from sklearn.linear_model import QuantileRegressor
+
+from fastgd import LinearRegressor, _engine, _kernels, reference
+from fastgd.optimizers import SGD
+
+from _helpers import GOLDEN_DIR, load_golden
+
+native = pytest.mark.skipif(not _engine.native_available(), reason="fastgd._native is not built")
+BACKENDS = ["numba", pytest.param("native", marks=native)]
+# each loss other than the squared error with a parameter that puts residuals on both sides of its kinks
+LOSSES = [("huber", 0.4), ("epsilon_insensitive", 0.3), ("squared_epsilon_insensitive", 0.3), ("quantile", 0.7)]
+ALL = [("squared_error", 0.0)] + LOSSES
+
+
+def code_of(loss, param):
+    return reference.LOSSES.index(loss), param
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(3)
+    n, d, k = 150, 6, 2
+    X = rng.standard_normal((n, d))
+    X[rng.random((n, d)) < 0.5] = 0.0  # sparse enough for a meaningful CSR
+    Y = X @ rng.standard_normal((d, k)) + rng.standard_normal((n, k))
+    sw = rng.uniform(0.2, 2.0, n)
+    theta = 0.3 * rng.standard_normal((k, d + 1))
+    return X, Y, sw, theta
+
+
+def as_kernel_x(X, kind, dtype):
+    X = X.astype(dtype)
+    if kind == "csr":
+        A = sp.csr_matrix(X)
+        return (A.data, A.indices, A.indptr, X.shape[1])
+    return X
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("kind", ["dense", "csr"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("loss,param", ALL)
+def test_evaluation_sums_match_reference(data, backend, kind, dtype, loss, param):
+    """batches_stats: Σ s·slope(r)·[x, 1] and Σ s·loss(r), with weights and two outputs, as the reference."""
+    X, Y, sw, theta = data
+    kern = _engine.kernels(backend)
+    Xk = as_kernel_x(X, kind, dtype)
+    G, value, W = kern.batches_stats(Xk, Y, sw, theta, 32, np.arange(5, dtype=np.int64), 1,
+                                     loss=None if loss == "squared_error" else code_of(loss, param))
+    grad, want = reference.batch_gradient(X.astype(dtype), Y, theta, sw, loss, param)
+    np.testing.assert_allclose((2.0 / W) * G.reshape(theta.shape), grad, rtol=1e-12, atol=1e-13)
+    assert value / W == pytest.approx(want, rel=1e-13)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("kind", ["dense", "csr"])
+@pytest.mark.parametrize("loss,param", LOSSES)
+def test_epoch_matches_reference(data, backend, kind, loss, param):
+    """Whole epochs of SGD with an l2 penalty (torch's mean per batch, no standardization) follow the
+    reference step for step, on the sequential and the parallel gradient path."""
+    X, Y, sw, theta0 = data
+    opt = SGD(lr=0.05)
+    order = np.array([2, 0, 4, 1, 3], dtype=np.int64)
+    want = theta0.copy()
+    for _ in range(3):
+        reference.epoch(X, Y, want, {"step": 0}, functools.partial(reference.sgd, lr=0.05), 32, order, sw=sw,
+                        l2=0.01, loss=loss, param=param)
+    for path in (_kernels.PATH_SEQUENTIAL, _kernels.PATH_PARALLEL):
+        ts = _engine.TrainingState.fresh(opt, Y.shape[1], X.shape[1], theta0.copy())
+        for _ in range(3):
+            _engine.run_epoch(as_kernel_x(X, kind, np.float64), Y, ts, opt.code, opt.pack(), 32, order, sw=sw,
+                              l2=0.01, n_threads=2, path=path, backend=backend, loss=code_of(loss, param))
+        np.testing.assert_allclose(ts.theta, want, rtol=1e-11, atol=1e-13)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_squared_error_is_the_default_loss_bit_for_bit(data, backend):
+    """pen = [l1, l2, batch_weight] (the squared error by omission) and an explicit squared-error code give
+    the same bits: old callers keep their results."""
+    X, Y, sw, theta0 = data
+    opt = SGD(lr=0.05)
+    order = np.arange(5, dtype=np.int64)
+    out = []
+    for loss in (None, (0, 0.0)):
+        ts = _engine.TrainingState.fresh(opt, Y.shape[1], X.shape[1], theta0.copy())
+        _engine.run_epoch(X, Y, ts, opt.code, opt.pack(), 32, order, sw=sw, backend=backend, loss=loss)
+        out.append(ts.theta)
+    np.testing.assert_array_equal(out[0], out[1])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("loss,param", LOSSES)
+def test_estimator_dense_and_sparse_agree(data, backend, loss, param):
+    """The CSR kernels compute each loss as the dense ones (without standardization: CSR columns stored in few
+    rows are scaled by their largest value, dense ones by their spread, so the standardized paths differ)."""
+    X, Y, sw, _ = data
+    kw = dict(quantile=param) if loss == "quantile" else dict(epsilon=param)
+    fits = [LinearRegressor(loss=loss, backend=backend, random_state=0, max_iter=30, tol=None, standardize=False,
+                            **kw).fit(
+        A, Y, sample_weight=sw) for A in (X, sp.csr_matrix(X))]
+    np.testing.assert_allclose(fits[0].coef_, fits[1].coef_, rtol=1e-9, atol=1e-12)
+    assert fits[0].loss_curve_[-1] == pytest.approx(fits[1].loss_curve_[-1], rel=1e-9)
+
+
+@pytest.mark.parametrize("kwargs,name", [
+    (dict(loss="absolute_error"), "loss"), (dict(loss="huber", epsilon=-0.1), "epsilon"),
+    (dict(loss="quantile", quantile=0.0), "quantile"), (dict(loss="quantile", quantile=1.0), "quantile")])
+def test_bad_loss_parameters_name_the_parameter(kwargs, name):
+    X, y = np.ones((10, 2)), np.arange(10.0)
+    with pytest.raises(ValueError, match=name) as info:
+        LinearRegressor(**kwargs).fit(X, y)
+    if name == "loss":
+        assert all(loss in str(info.value) for loss in reference.LOSSES)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("pen_tail", [[7.0, 0.1], [4.0, 1.0], [1.0, -0.5]])
+def test_kernels_reject_a_bad_loss(data, backend, pen_tail):
+    X, Y, sw, theta = data
+    opt = SGD()
+    ts = _engine.TrainingState.fresh(opt, Y.shape[1], X.shape[1])
+    with pytest.raises(ValueError, match="loss"):
+        _engine.kernels(backend).epoch(X, Y, sw, ts.theta, ts.state, ts.scalars, opt.code, opt.pack(),
+                                       _engine.no_schedule(), np.array([0.0, 0.0, 0.0] + pen_tail), True, 32,
+                                       np.arange(2, dtype=np.int64), 1, _kernels.PATH_SEQUENTIAL, _engine.EMPTY,
+                                       _engine.EMPTY)
+    with pytest.raises(ValueError, match="loss"):
+        _engine.kernels(backend).batches_stats(X, Y, sw, theta, 32, np.arange(2, dtype=np.int64), 1,
+                                               loss=(int(pen_tail[0]), pen_tail[1]))
+
+
+def pinball(y, pred, q):
+    return float(np.mean(reference.loss_value(pred - y, "quantile", q)))
+
+
+@pytest.mark.parametrize("q", [0.5, 0.9])
+def test_default_quantile_fit_reaches_the_linear_program_optimum(q):
+    """On a real dataset (diabetes, 442 x 10, ill-conditioned) the default fit's pinball loss is within 1e-4
+    of the exact minimizer (scikit-learn's QuantileRegressor with the HiGHS LP solver, no penalty)."""
+    X, y = load_diabetes(return_X_y=True)
+    exact = QuantileRegressor(quantile=q, alpha=0.0, solver="highs").fit(X, y)
+    best = pinball(y, exact.predict(X), q)
+    got = LinearRegressor(loss="quantile", quantile=q, random_state=0).fit(X, y)
+    assert pinball(y, got.predict(X), q) <= best * (1 + 1e-4)
+    assert got.loss_curve_[-1] == pytest.approx(pinball(y, got.predict(X), q), rel=0.05)  # the loss's own units
+
+
+@pytest.mark.parametrize("loss,param", [("huber", 20.0), ("epsilon_insensitive", 5.0)])
+def test_default_fit_reaches_the_optimum_with_outliers(loss, param):
+    """Diabetes with 5 % of the targets moved by 10 standard deviations: within 1e-4 of the exact optimum of
+    the same objective (huber: L-BFGS on the smooth objective; epsilon-insensitive: its linear program)."""
+    from scipy.optimize import linprog, minimize
+
+    X, y = load_diabetes(return_X_y=True)
+    rng = np.random.default_rng(0)
+    out = rng.choice(len(y), len(y) // 20, replace=False)
+    y = y.copy()
+    y[out] += rng.choice([-1, 1], len(out)) * 10 * y.std()
+    n, d = X.shape
+    A = np.hstack([X, np.ones((n, 1))])
+    if loss == "huber":
+        Z = np.hstack([(X - X.mean(0)) / X.std(0), np.ones((n, 1))])
+
+        def f(t):
+            r = Z @ t - y
+            return reference.loss_value(r, loss, param).mean(), Z.T @ reference.loss_derivative(r, loss, param) / n
+        best = minimize(f, np.linalg.lstsq(Z, y, rcond=None)[0], jac=True, method="L-BFGS-B",
+                        options=dict(maxiter=10000, gtol=1e-12, ftol=1e-16)).fun
+    else:
+        I = np.eye(n)
+        A_ub = np.vstack([np.hstack([A, -I]), np.hstack([-A, -I])])  # t_i >= |r_i| - epsilon, t_i >= 0
+        best = linprog(np.r_[np.zeros(d + 1), np.ones(n) / n], A_ub=A_ub, b_ub=np.r_[y + param, -y + param],
+                       bounds=[(None, None)] * (d + 1) + [(0, None)] * n, method="highs").fun
+    got = LinearRegressor(loss=loss, epsilon=param, random_state=0).fit(X, y)
+    assert reference.loss_value(got.predict(X) - y, loss, param).mean() <= best * (1 + 1e-4)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("loss,param", [("quantile", 0.8), ("epsilon_insensitive", 0.05)])
+def test_absolute_losses_mean_the_same_in_any_unit_of_y(loss, param, backend):
+    """Standardization divides an absolute loss by y's scale (not its square), and epsilon is in y's units:
+    plain SGD fits y and 1000·y (epsilon 1000 times larger) to the same model, up to the factor."""
+    X, y = load_diabetes(return_X_y=True)
+    y = y / y.std()
+    kw = (lambda c: dict(quantile=param)) if loss == "quantile" else (lambda c: dict(epsilon=param * c))
+    fits = [LinearRegressor(loss=loss, optimizer="sgd", random_state=0, batch_size=64, max_iter=200, tol=None,
+                            backend=backend, **kw(c)).fit(X, c * y) for c in (1.0, 1000.0)]
+    np.testing.assert_allclose(fits[1].coef_, 1000.0 * fits[0].coef_, rtol=1e-6)
+    best = QuantileRegressor(quantile=param, alpha=0.0, solver="highs").fit(X, y) if loss == "quantile" else None
+    if best is not None:  # and near the optimum (with y_scale² the steps would be 1000 times too short on 1000·y)
+        assert pinball(y, fits[0].predict(X), param) <= pinball(y, best.predict(X), param) * 1.05
+
+
+# ----------------------------------------------------------------------------------------------------------
+# torch parity: golden trajectories written by tests/golden/make_golden_losses.py
+
+
+GOLDEN_LOSSES = GOLDEN_DIR / "losses.npz"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("case", ["huber", "l1"])
+def test_torch_loss_trajectories(backend, case):
+    """torch.nn.HuberLoss(delta=ε) is loss="huber" with epsilon=ε; torch.nn.L1Loss is twice the pinball loss
+    at quantile 0.5, so SGD on it with rate γ is SGD on loss="quantile" with rate 2γ."""
+    g = load_golden(GOLDEN_LOSSES)
+    X, y, theta0, order = g["X"], g["y"], g["theta0"], g["order"]
+    lr = float(g["lr"]) * (2.0 if case == "l1" else 1.0)
+    loss = code_of("huber", float(g["delta"])) if case == "huber" else code_of("quantile", 0.5)
+    opt = SGD(lr=lr)
+    ts = _engine.TrainingState.fresh(opt, 1, X.shape[1], theta0.copy())
+    traj = [ts.theta.ravel().copy()]
+    bs = int(g["batch_size"])
+    for b in order:
+        _engine.run_epoch(X, y[:, None], ts, opt.code, opt.pack(), bs, np.array([b], dtype=np.int64),
+                          backend=backend, loss=loss)
+        traj.append(ts.theta.ravel().copy())
+    np.testing.assert_allclose(np.array(traj), g[f"params_{case}"], rtol=1e-12, atol=1e-14)
+
+
+def test_torch_trajectories_are_current():
+    """With torch installed, torch's own run still gives the recorded trajectories."""
+    pytest.importorskip("torch")
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_golden_losses", GOLDEN_DIR / "make_golden_losses.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    g = load_golden(GOLDEN_LOSSES)
+    fresh = module.trajectories()
+    for case in ("huber", "l1"):
+        np.testing.assert_allclose(fresh[f"params_{case}"], g[f"params_{case}"], rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_dask_exact_fit_equals_the_local_fit_with_a_loss(monkeypatch, tmp_path):
+    """The loss travels to the workers (epochs and evaluation sums): the exact mode's model is the local
+    fit's on the same blocks."""
+    da = pytest.importorskip("dask.array")
+    distributed = pytest.importorskip("distributed")
+    from fastgd import _training
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(4096, 5))
+    y = X @ rng.normal(size=5) + rng.standard_t(2, size=4096) + 7
+    monkeypatch.setattr(_training, "BLOCK_BYTES", 1024 * 5 * 8)
+    np.save(tmp_path / "X.npy", X)
+    kw = dict(loss="quantile", quantile=0.8, batch_size=256, random_state=0, max_iter=6)
+    ref = LinearRegressor(**kw).fit(np.load(tmp_path / "X.npy", mmap_mode="r"), y)
+    with distributed.LocalCluster(n_workers=1, processes=False, threads_per_worker=1,
+                                  dashboard_address=":0") as cluster, distributed.Client(cluster):
+        est = LinearRegressor(**kw).fit(da.from_array(X, chunks=(1024, 5)), da.from_array(y, chunks=1024))
+    assert est.n_iter_ == ref.n_iter_
+    np.testing.assert_allclose(est.coef_, ref.coef_, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(est.loss_curve_, ref.loss_curve_, rtol=1e-12)
