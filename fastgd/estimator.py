@@ -1,6 +1,7 @@
 """LinearRegressor: a scikit-learn estimator trained like torch.optim, by fastgd's compiled kernels."""
 
 import functools
+import re
 import warnings
 
 import numpy as np
@@ -1007,6 +1008,7 @@ def _named(name, fn, *args, **kwargs):
         return fn(*args, **kwargs)
     except (ValueError, TypeError) as exc:
         message = str(exc)
-        if name in message:
+        # the name as a word ("y" alone: "array" or "dimensionality" do not name it)
+        if re.search(rf"(?<![\w]){re.escape(name)}(?![\w])", message):
             raise
         raise type(exc)(f"{name}: {message}") from exc

@@ -157,3 +157,9 @@ def test_user_arrays_are_never_modified():
     Xc, yc, sw = X.copy(), y.copy(), np.ones(50)
     LinearRegressor(max_iter=3, tol=None, penalty="l1").fit(Xc, yc, sample_weight=sw)
     assert np.array_equal(Xc, X) and np.array_equal(yc, y) and np.all(sw == 1.0)
+
+
+def test_an_error_about_y_names_y():
+    """y's name is found as a word, not as a letter of "array": a 3-D y's message says it is about y."""
+    with pytest.raises(ValueError, match=r"^y: .*dim 3"):
+        fit(y=y.reshape(50, 1, 1))
