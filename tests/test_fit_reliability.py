@@ -8,6 +8,8 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 
 from fastgd import LinearRegressor, _training
+from fastgd.optimizers import Adam
+from fastgd.schedules import Cosine
 
 
 def _data(n=600, d=4, seed=0, noise=0.0):
@@ -182,3 +184,27 @@ def test_a_small_dataframe_fit_gives_no_feature_name_warning():
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         LinearRegressor(random_state=0).fit(pd.DataFrame(X, columns=["a", "b", "c"]), y)
+
+
+def _shortfall_message(**params):
+    X, y, _ = _data(60, 4, noise=0.1)
+    with pytest.warns(ConvergenceWarning, match="short of the least-squares optimum") as record:
+        LinearRegressor(random_state=0, **params).fit(X, y)
+    return " ".join(str(w.message) for w in record if "short of" in str(w.message))
+
+
+def test_shortfall_after_max_iter_names_max_iter_not_tol():
+    message = _shortfall_message(max_iter=1)
+    assert "max_iter=1 epochs ran out" in message and "tol" not in message
+
+
+@pytest.mark.parametrize("params, named", [
+    (dict(learning_rate=1e-30), "learning_rate=1e-30"),
+    (dict(learning_rate=Cosine(T_max=1)), "learning_rate=Cosine("),
+    (dict(optimizer=Adam(lr=1e-12)), "optimizer=Adam(lr=1e-12)"),
+])
+def test_shortfall_with_tiny_steps_names_the_setting_that_made_them(params, named):
+    """Raising max_iter or lowering tol cannot help when the chosen rate (or schedule) made the steps vanish:
+    the warning names that setting and the default to go back to."""
+    message = _shortfall_message(**params)
+    assert named in message and "go back to the default" in message
