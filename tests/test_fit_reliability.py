@@ -208,3 +208,31 @@ def test_shortfall_with_tiny_steps_names_the_setting_that_made_them(params, name
     the warning names that setting and the default to go back to."""
     message = _shortfall_message(**params)
     assert named in message and "go back to the default" in message
+
+
+def test_divergence_from_a_huge_penalty_names_alpha():
+    X, y, _ = _data(60, 4)
+    with pytest.raises(ValueError, match="Lower alpha") as info:
+        LinearRegressor(optimizer="sgd", penalty="l2", alpha=1e4, random_state=0).fit(X, y)
+    assert "please report" not in str(info.value)
+
+
+def test_divergence_from_an_overflowing_start_names_coef_init():
+    X, y, _ = _data(60, 4)
+    with pytest.raises(ValueError, match="starting point's loss is not finite.*coef_init"):
+        LinearRegressor(random_state=0).fit(X, y, coef_init=np.full(4, 1e300))
+
+
+@pytest.mark.parametrize("alpha", [1e100, 1e200])
+def test_advice_after_a_huge_l2_penalty_names_alpha_not_the_defaults_in_use(alpha):
+    """With the default rate, optimizer and standardization, the only setting to change is alpha: never
+    "use learning_rate='adaptive' and standardize=True" (in use) nor "please report"."""
+    X, y, _ = _data(60, 4)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        try:
+            LinearRegressor(penalty="l2", alpha=alpha, random_state=0).fit(X, y)
+            text = " ".join(str(w.message) for w in record)
+        except ValueError as exc:
+            text = str(exc)
+    assert "alpha" in text and "adaptive" not in text and "please report" not in text
