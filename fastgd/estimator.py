@@ -835,14 +835,14 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
 
     def _apply_init(self, raw, coef_init, intercept_init, k, d):
         if coef_init is not None:
-            coef = np.asarray(coef_init, dtype=np.float64)
+            coef = _named("coef_init", np.asarray, coef_init, dtype=np.float64)
             shapes = [(k, d)] + ([(d,)] if k == 1 else [])
             if coef.shape not in shapes or not np.all(np.isfinite(coef)):
                 raise ValueError(f"coef_init must be finite and of shape {' or '.join(map(str, shapes))} "
                                  f"(n_outputs, n_features), got shape {coef.shape}")
             raw[:, :d] = coef.reshape(k, d)
         if intercept_init is not None:
-            b = np.asarray(intercept_init, dtype=np.float64)
+            b = _named("intercept_init", np.asarray, intercept_init, dtype=np.float64)
             if b.shape not in ([(), (1,)] if k == 1 else [(k,)]) or not np.all(np.isfinite(b)):
                 raise ValueError(f"intercept_init must hold {k} finite value(s) (shape ({k},)), got shape {b.shape}")
             raw[:, d] = b.reshape(k)

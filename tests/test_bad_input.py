@@ -163,3 +163,9 @@ def test_an_error_about_y_names_y():
     """y's name is found as a word, not as a letter of "array": a 3-D y's message says it is about y."""
     with pytest.raises(ValueError, match=r"^y: .*dim 3"):
         fit(y=y.reshape(50, 1, 1))
+
+
+@pytest.mark.parametrize("arg", ["coef_init", "intercept_init"])
+def test_non_numeric_initial_values_name_the_argument(arg):
+    with pytest.raises(ValueError, match=rf"^{arg}: "):
+        fit(**{arg: "abc"})
