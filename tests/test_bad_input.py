@@ -169,3 +169,13 @@ def test_an_error_about_y_names_y():
 def test_non_numeric_initial_values_name_the_argument(arg):
     with pytest.raises(ValueError, match=rf"^{arg}: "):
         fit(**{arg: "abc"})
+
+
+def test_dask_array_of_sparse_blocks_is_refused_naming_X_and_the_fix():
+    da = pytest.importorskip("dask.array")
+    distributed = pytest.importorskip("distributed")
+    sparse = pytest.importorskip("scipy.sparse")
+    Xd = da.from_array(X, chunks=25).map_blocks(sparse.csr_matrix)
+    with distributed.Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None):
+        with pytest.raises(TypeError, match="X is a dask array of csr_matrix blocks.*toarray"):
+            LinearRegressor().fit(Xd, da.from_array(y, chunks=25))
