@@ -739,7 +739,8 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
             last_f = out.eval_losses[-1]
             # the adaptive rule already answers a rise (smaller rate, back to the best model): warn only about a
             # rate the user chose, and advise only settings that differ from this fit's
-            if last_f > best_eval + max(settings.tol or 0.0, 1e-3) * f_ref and not settings.adaptive:
+            # a rise is judged on the loss's own level when it exceeds var(y) (no intercept, y far from 0)
+            if last_f > best_eval + max(settings.tol or 0.0, 1e-3) * max(f_ref, best_eval) and not settings.adaptive:
                 fixes = ["lower learning_rate"] + (["use learning_rate='adaptive'"] if not settings.adaptive else []) \
                     + (["keep standardize=True (the default)"] if problem.scaling is None else [])
                 out.warning = (f"The loss rose during training (evaluation loss {best_eval:.6g} at best, kept; "

@@ -236,3 +236,17 @@ def test_advice_after_a_huge_l2_penalty_names_alpha_not_the_defaults_in_use(alph
         except ValueError as exc:
             text = str(exc)
     assert "alpha" in text and "adaptive" not in text and "please report" not in text
+
+
+def test_no_intercept_with_offset_targets_is_not_told_its_steps_are_too_large():
+    """Without an intercept the loss at the optimum can be many times var(y): its last-bit jitter is no rise,
+    and the model is the no-intercept least-squares one."""
+    from sklearn.linear_model import LinearRegression
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(200, 5))
+    y = X @ np.ones(5) + 100.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m = LinearRegressor(fit_intercept=False, random_state=0).fit(X, y)
+    best = np.mean((LinearRegression(fit_intercept=False).fit(X, y).predict(X) - y) ** 2)
+    assert np.mean((m.predict(X) - y) ** 2) <= best * (1 + 1e-6)
