@@ -250,3 +250,15 @@ def test_no_intercept_with_offset_targets_is_not_told_its_steps_are_too_large():
         m = LinearRegressor(fit_intercept=False, random_state=0).fit(X, y)
     best = np.mean((LinearRegression(fit_intercept=False).fit(X, y).predict(X) - y) ** 2)
     assert np.mean((m.predict(X) - y) ** 2) <= best * (1 + 1e-6)
+
+
+def test_shortfall_from_extreme_sample_weights_says_the_weights_make_it_ill_conditioned():
+    """The features are well conditioned; one weight 1e300 times the others is what makes the weighted
+    problem ill-conditioned, and the warning says so (not that the features are)."""
+    rng = np.random.RandomState(0)
+    X = rng.randn(60, 4)
+    y = X @ np.arange(1.0, 5.0) + 0.1 * rng.randn(60)
+    sw = np.ones(60)
+    sw[5] = 1e300
+    with pytest.warns(ConvergenceWarning, match=r"weighted standardized features.*sample weights span 1e\+300"):
+        LinearRegressor(random_state=0).fit(X, y, sample_weight=sw)
