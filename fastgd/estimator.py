@@ -523,6 +523,10 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             return _dask.fit(self, X, y, coef_init, intercept_init, sample_weight)
         opt = self._check_params()
         warm = self.warm_start and hasattr(self, "coef_")
+        width = getattr(X, "shape", ())[1:2]
+        if warm and width and width[0] != self.n_features_in_:
+            raise ValueError(f"X has {width[0]} features but the warm-started model has {self.n_features_in_}; set "
+                             f"warm_start=False to fit a new model")
         X, Xk, y, sw = self._validate(X, y, sample_weight, reset=not warm)
         Y = _engine.targets_2d(y)
         k, d = Y.shape[1], X.shape[1]

@@ -179,3 +179,10 @@ def test_dask_array_of_sparse_blocks_is_refused_naming_X_and_the_fix():
     with distributed.Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None):
         with pytest.raises(TypeError, match="X is a dask array of csr_matrix blocks.*toarray"):
             LinearRegressor().fit(Xd, da.from_array(y, chunks=25))
+
+
+def test_warm_start_with_another_width_names_the_fix():
+    m = LinearRegressor(warm_start=True, max_iter=2, tol=None).fit(X, y)
+    with pytest.raises(ValueError, match="X has 2 features but the warm-started model has 3; set warm_start=False"):
+        m.fit(X[:, :2], y)
+    assert m.n_features_in_ == 3 and m.predict(X).shape == (50,)
