@@ -826,10 +826,15 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             usable = np.flatnonzero(weights > 0)
             n_val = int(round(self.validation_fraction * nb))
             if n_val < 1 or nb - n_val < 1 or len(usable) < 2:
+                # only the fixes that can work here: no smaller batch than 1 row, no fraction past the batches
+                tips = (["a smaller batch_size"] if problem.batch_size > 1 else []) + (
+                    [f"validation_fraction >= {1 / nb:.3g}"] if n_val < 1 and nb >= 2 and len(usable) >= 2 else
+                    ["a smaller validation_fraction"] if nb - n_val < 1 and nb >= 2 else [])
                 raise ValueError(
                     f"early_stopping holds out whole batches: validation_fraction={self.validation_fraction} of "
                     f"{nb} batch(es) ({len(usable)} with positive sample weight) leaves no validation or no "
-                    f"training batch; use a smaller batch_size or a different validation_fraction")
+                    f"training batch; use " + (" or ".join(tips) if tips else
+                                               "early_stopping=False (too few rows to hold any out)"))
             val = np.sort(rng.permutation(usable)[:min(n_val, len(usable) - 1)]).astype(np.int64)
             return np.setdiff1d(all_ids, val).astype(np.int64), val
         if problem.n <= 2 * _training.EVAL_ROWS:

@@ -186,3 +186,15 @@ def test_warm_start_with_another_width_names_the_fix():
     with pytest.raises(ValueError, match="X has 2 features but the warm-started model has 3; set warm_start=False"):
         m.fit(X[:, :2], y)
     assert m.n_features_in_ == 3 and m.predict(X).shape == (50,)
+
+
+@pytest.mark.parametrize("n, params, fix", [
+    (5, dict(batch_size=1), r"use validation_fraction >= 0\.2$"),
+    (1, dict(batch_size=1), r"use early_stopping=False"),
+    (5, dict(batch_size=1, validation_fraction=0.99), r"use a smaller validation_fraction$"),
+    (50, dict(), r"use a smaller batch_size or validation_fraction >= 0\.5$"),
+])
+def test_early_stopping_on_tiny_data_advises_only_fixes_that_work(n, params, fix):
+    """batch_size=1 cannot get smaller: the advice names what can change."""
+    with pytest.raises(ValueError, match=fix):
+        LinearRegressor(early_stopping=True, **params).fit(X[:n], y[:n])
