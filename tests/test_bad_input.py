@@ -198,3 +198,18 @@ def test_early_stopping_on_tiny_data_advises_only_fixes_that_work(n, params, fix
     """batch_size=1 cannot get smaller: the advice names what can change."""
     with pytest.raises(ValueError, match=fix):
         LinearRegressor(early_stopping=True, **params).fit(X[:n], y[:n])
+
+
+@pytest.mark.parametrize("backend", ["numba", "native"])
+@pytest.mark.parametrize("bad_index", [5, 10**9, -1])
+@pytest.mark.parametrize("method", ["fit", "partial_fit", "predict"])
+def test_csr_column_index_out_of_range_is_refused_before_any_kernel(backend, bad_index, method):
+    """A huge index made the Numba column statistics crash the process (a small one wrote outside the buffer)."""
+    sparse = pytest.importorskip("scipy.sparse")
+    A = sparse.csr_matrix(X)
+    A.indices[3] = bad_index
+    m = LinearRegressor(backend=backend, max_iter=2, tol=None)
+    if method == "predict":
+        m.fit(X, y)
+    with pytest.raises(ValueError, match=f"X: CSR column index {bad_index} out of range"):
+        m.predict(A) if method == "predict" else getattr(m, method)(A, y)
