@@ -650,7 +650,16 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         cause = (f"training reached max_iter={self.max_iter_} epochs" if capped and self.max_iter != "auto" else
                  f"the standardized features are ill-conditioned (condition number {cond:.3g}), so progress "
                  f"along their weakest directions is slow" if cond > ILL_CONDITIONED else
+                 f"the sample weights span {w.max() / w[w > 0].min():.3g} times, which makes the weighted problem "
+                 f"ill-conditioned" if sw is not None and w.max() > 1e6 * w[w > 0].min() else
                  "the progress per round fell below tol before the optimum")
+        # a rate or optimizer the user chose may be what made the steps too small: name it, and the default
+        chosen = [(name, value, default) for name, value, default in (
+            ("learning_rate", self.learning_rate, "adaptive"), ("optimizer", self.optimizer, "adam"))
+            if name in self._user_chose() and not (name == "learning_rate" and value == "adaptive")]
+        if chosen and not capped:
+            cause += (" with this fit's " + " and ".join(f"{n}={v!r}" for n, v, _ in chosen) + " (the default "
+                      + " and ".join(f"{n}={d!r}" for n, _, d in chosen) + " may reach it)")
         return (f"Gradient descent stopped {excess / max(best, 1e-300):.3g} (relative excess of the objective; "
                 f"{excess / var:.3g} of the variance of y) above the {what} optimum after {self.n_iter_} epochs: "
                 f"{cause}. {self._shortfall_fix(capped)}")
