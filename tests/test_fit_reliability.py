@@ -241,7 +241,7 @@ def test_no_intercept_with_offset_targets_is_not_told_its_steps_are_too_large():
     y = X @ np.ones(5) + 100.0
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        m = LinearRegressor(fit_intercept=False, random_state=0).fit(X, y)
+        m = LinearRegressor(fit_intercept=False, learning_rate=0.01, random_state=0).fit(X, y)
     best = np.mean((LinearRegression(fit_intercept=False).fit(X, y).predict(X) - y) ** 2)
     assert np.mean((m.predict(X) - y) ** 2) <= best * (1 + 1e-6)
 
