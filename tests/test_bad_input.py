@@ -211,5 +211,5 @@ def test_csr_column_index_out_of_range_is_refused_before_any_kernel(backend, bad
     m = LinearRegressor(backend=backend, max_iter=2, tol=None)
     if method == "predict":
         m.fit(X, y)
-    with pytest.raises(ValueError, match=f"X: CSR column index {bad_index} out of range"):
+    with pytest.raises(ValueError, match=f"column index {bad_index} out of range"):
         m.predict(A) if method == "predict" else getattr(m, method)(A, y)
