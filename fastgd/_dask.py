@@ -394,6 +394,10 @@ def fit(est, X, y, coef_init=None, intercept_init=None, sample_weight=None):
         cols = list(X.columns)
         names = np.asarray(cols, dtype=object) if all(isinstance(c, str) for c in cols) else None
     Xd = _as_dask_array("X", X)
+    if not isinstance(getattr(Xd, "_meta", None), np.ndarray):  # SciPy sparse (or other) blocks
+        raise TypeError(f"X is a dask array of {type(Xd._meta).__name__} blocks; a dask fit takes dense NumPy "
+                        f"blocks: densify them (X.map_blocks(lambda b: b.toarray())), or fit a SciPy CSR matrix "
+                        f"in memory")
     if Xd.ndim == 2 and any(np.isnan(c) for c in Xd.chunks[0]):
         Xd = Xd.compute_chunk_sizes()  # rows per chunk, counted on the cluster
     if Xd.ndim != 2:

@@ -475,10 +475,15 @@ class Diverged(ValueError):
 ADAPTIVE_OPTIMIZERS = ("adagrad", "rmsprop", "adam", "adamw", "adamax", "nadam", "adadelta")
 
 
-def _divergence_advice(settings, problem):
+def _divergence_advice(settings, problem, start_loss=0.0):
     """The fixes for a diverged fit that are true for it: only settings the user chose, never one in use."""
     chose = settings.user_chose
+    if not np.isfinite(start_loss):  # nothing in the steps can fix a start whose loss overflows
+        return ("The starting point's loss is not finite: pass a smaller coef_init/intercept_init, or "
+                "warm_start=False.")
     tips = []
+    if problem.l2 > 0:  # the penalty is always the user's choice; its curvature grows with alpha
+        tips.append(f"lower alpha (the penalty's l2 part is {problem.l2:g})")
     if chose is None or "learning_rate" in chose:
         tips.append(f"lower the learning rate (now {settings.lr:g})")
     if problem.scaling is None and (chose is None or "standardize" in chose):
@@ -643,7 +648,7 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
                        "the loss is no longer finite" if not np.isfinite(loss) else
                        f"the loss rose to {loss:.3g} from {out.start_eval:.3g}")
                     + f" (optimizer={opt!r}, learning rate {lr:g}). The model was restored to its starting point. "
-                    + _divergence_advice(settings, problem))
+                    + _divergence_advice(settings, problem, out.start_eval if evaluating else 0.0))
             model = ts.theta if avg is None else avg[:P].reshape(ts.theta.shape)
             last, last_model = ts.snapshot(), model.copy()  # the epoch is complete: Ctrl-C from here keeps it
             out.n_iter += 1
@@ -734,7 +739,8 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
             last_f = out.eval_losses[-1]
             # the adaptive rule already answers a rise (smaller rate, back to the best model): warn only about a
             # rate the user chose, and advise only settings that differ from this fit's
-            if last_f > best_eval + max(settings.tol or 0.0, 1e-3) * f_ref and not settings.adaptive:
+            # a rise is judged on the loss's own level when it exceeds var(y) (no intercept, y far from 0)
+            if last_f > best_eval + max(settings.tol or 0.0, 1e-3) * max(f_ref, best_eval) and not settings.adaptive:
                 fixes = ["lower learning_rate"] + (["use learning_rate='adaptive'"] if not settings.adaptive else []) \
                     + (["keep standardize=True (the default)"] if problem.scaling is None else [])
                 out.warning = (f"The loss rose during training (evaluation loss {best_eval:.6g} at best, kept; "

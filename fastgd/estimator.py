@@ -1,6 +1,7 @@
 """LinearRegressor: a scikit-learn estimator trained like torch.optim, by fastgd's compiled kernels."""
 
 import functools
+import re
 import warnings
 
 import numpy as np
@@ -522,6 +523,10 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             return _dask.fit(self, X, y, coef_init, intercept_init, sample_weight)
         opt = self._check_params()
         warm = self.warm_start and hasattr(self, "coef_")
+        width = getattr(X, "shape", ())[1:2]
+        if warm and width and width[0] != self.n_features_in_:
+            raise ValueError(f"X has {width[0]} features but the warm-started model has {self.n_features_in_}; set "
+                             f"warm_start=False to fit a new model")
         X, Xk, y, sw = self._validate(X, y, sample_weight, reset=not warm)
         Y = _engine.targets_2d(y)
         k, d = Y.shape[1], X.shape[1]
@@ -637,7 +642,16 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         cause = (f"training reached max_iter={self.max_iter_} epochs" if capped and self.max_iter != "auto" else
                  f"the standardized features are ill-conditioned (condition number {cond:.3g}), so progress "
                  f"along their weakest directions is slow" if cond > ILL_CONDITIONED else
+                 f"the sample weights span {w.max() / w[w > 0].min():.3g} times, which makes the weighted problem "
+                 f"ill-conditioned" if sw is not None and w.max() > 1e6 * w[w > 0].min() else
                  "the progress per round fell below tol before the optimum")
+        # a rate or optimizer the user chose may be what made the steps too small: name it, and the default
+        chosen = [(name, value, default) for name, value, default in (
+            ("learning_rate", self.learning_rate, "adaptive"), ("optimizer", self.optimizer, "adam"))
+            if name in self._user_chose() and not (name == "learning_rate" and value == "adaptive")]
+        if chosen and not capped:
+            cause += (" with this fit's " + " and ".join(f"{n}={v!r}" for n, v, _ in chosen) + " (the default "
+                      + " and ".join(f"{n}={d!r}" for n, _, d in chosen) + " may reach it)")
         return (f"Gradient descent stopped {excess / max(best, 1e-300):.3g} (relative excess of the objective; "
                 f"{excess / var:.3g} of the variance of y) above the {what} optimum after {self.n_iter_} epochs: "
                 f"{cause}. {self._shortfall_fix(capped)}")
@@ -821,10 +835,15 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             usable = np.flatnonzero(weights > 0)
             n_val = int(round(self.validation_fraction * nb))
             if n_val < 1 or nb - n_val < 1 or len(usable) < 2:
+                # only the fixes that can work here: no smaller batch than 1 row, no fraction past the batches
+                tips = (["a smaller batch_size"] if problem.batch_size > 1 else []) + (
+                    [f"validation_fraction >= {1 / nb:.3g}"] if n_val < 1 and nb >= 2 and len(usable) >= 2 else
+                    ["a smaller validation_fraction"] if nb - n_val < 1 and nb >= 2 else [])
                 raise ValueError(
                     f"early_stopping holds out whole batches: validation_fraction={self.validation_fraction} of "
                     f"{nb} batch(es) ({len(usable)} with positive sample weight) leaves no validation or no "
-                    f"training batch; use a smaller batch_size or a different validation_fraction")
+                    f"training batch; use " + (" or ".join(tips) if tips else
+                                               "early_stopping=False (too few rows to hold any out)"))
             val = np.sort(rng.permutation(usable)[:min(n_val, len(usable) - 1)]).astype(np.int64)
             return np.setdiff1d(all_ids, val).astype(np.int64), val
         if problem.n <= 2 * _training.EVAL_ROWS:
@@ -834,14 +853,14 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
 
     def _apply_init(self, raw, coef_init, intercept_init, k, d):
         if coef_init is not None:
-            coef = np.asarray(coef_init, dtype=np.float64)
+            coef = _named("coef_init", np.asarray, coef_init, dtype=np.float64)
             shapes = [(k, d)] + ([(d,)] if k == 1 else [])
             if coef.shape not in shapes or not np.all(np.isfinite(coef)):
                 raise ValueError(f"coef_init must be finite and of shape {' or '.join(map(str, shapes))} "
                                  f"(n_outputs, n_features), got shape {coef.shape}")
             raw[:, :d] = coef.reshape(k, d)
         if intercept_init is not None:
-            b = np.asarray(intercept_init, dtype=np.float64)
+            b = _named("intercept_init", np.asarray, intercept_init, dtype=np.float64)
             if b.shape not in ([(), (1,)] if k == 1 else [(k,)]) or not np.all(np.isfinite(b)):
                 raise ValueError(f"intercept_init must hold {k} finite value(s) (shape ({k},)), got shape {b.shape}")
             raw[:, d] = b.reshape(k)
@@ -1007,6 +1026,7 @@ def _named(name, fn, *args, **kwargs):
         return fn(*args, **kwargs)
     except (ValueError, TypeError) as exc:
         message = str(exc)
-        if name in message:
+        # the name as a word ("y" alone: "array" or "dimensionality" do not name it)
+        if re.search(rf"(?<![\w]){re.escape(name)}(?![\w])", message):
             raise
         raise type(exc)(f"{name}: {message}") from exc

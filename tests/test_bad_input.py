@@ -157,3 +157,59 @@ def test_user_arrays_are_never_modified():
     Xc, yc, sw = X.copy(), y.copy(), np.ones(50)
     LinearRegressor(max_iter=3, tol=None, penalty="l1").fit(Xc, yc, sample_weight=sw)
     assert np.array_equal(Xc, X) and np.array_equal(yc, y) and np.all(sw == 1.0)
+
+
+def test_an_error_about_y_names_y():
+    """y's name is found as a word, not as a letter of "array": a 3-D y's message says it is about y."""
+    with pytest.raises(ValueError, match=r"^y: .*dim 3"):
+        fit(y=y.reshape(50, 1, 1))
+
+
+@pytest.mark.parametrize("arg", ["coef_init", "intercept_init"])
+def test_non_numeric_initial_values_name_the_argument(arg):
+    with pytest.raises(ValueError, match=rf"^{arg}: "):
+        fit(**{arg: "abc"})
+
+
+def test_dask_array_of_sparse_blocks_is_refused_naming_X_and_the_fix():
+    da = pytest.importorskip("dask.array")
+    distributed = pytest.importorskip("distributed")
+    sparse = pytest.importorskip("scipy.sparse")
+    Xd = da.from_array(X, chunks=25).map_blocks(sparse.csr_matrix)
+    with distributed.Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None):
+        with pytest.raises(TypeError, match="X is a dask array of csr_matrix blocks.*toarray"):
+            LinearRegressor().fit(Xd, da.from_array(y, chunks=25))
+
+
+def test_warm_start_with_another_width_names_the_fix():
+    m = LinearRegressor(warm_start=True, max_iter=2, tol=None).fit(X, y)
+    with pytest.raises(ValueError, match="X has 2 features but the warm-started model has 3; set warm_start=False"):
+        m.fit(X[:, :2], y)
+    assert m.n_features_in_ == 3 and m.predict(X).shape == (50,)
+
+
+@pytest.mark.parametrize("n, params, fix", [
+    (5, dict(batch_size=1), r"use validation_fraction >= 0\.2$"),
+    (1, dict(batch_size=1), r"use early_stopping=False"),
+    (5, dict(batch_size=1, validation_fraction=0.99), r"use a smaller validation_fraction$"),
+    (50, dict(), r"use a smaller batch_size or validation_fraction >= 0\.5$"),
+])
+def test_early_stopping_on_tiny_data_advises_only_fixes_that_work(n, params, fix):
+    """batch_size=1 cannot get smaller: the advice names what can change."""
+    with pytest.raises(ValueError, match=fix):
+        LinearRegressor(early_stopping=True, **params).fit(X[:n], y[:n])
+
+
+@pytest.mark.parametrize("backend", ["numba", "native"])
+@pytest.mark.parametrize("bad_index", [5, 10**9, -1])
+@pytest.mark.parametrize("method", ["fit", "partial_fit", "predict"])
+def test_csr_column_index_out_of_range_is_refused_before_any_kernel(backend, bad_index, method):
+    """A huge index made the Numba column statistics crash the process (a small one wrote outside the buffer)."""
+    sparse = pytest.importorskip("scipy.sparse")
+    A = sparse.csr_matrix(X)
+    A.indices[3] = bad_index
+    m = LinearRegressor(backend=backend, max_iter=2, tol=None)
+    if method == "predict":
+        m.fit(X, y)
+    with pytest.raises(ValueError, match=f"column index {bad_index} out of range"):
+        m.predict(A) if method == "predict" else getattr(m, method)(A, y)

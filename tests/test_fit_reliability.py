@@ -8,6 +8,8 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 
 from fastgd import LinearRegressor, _training
+from fastgd.optimizers import Adam
+from fastgd.schedules import Cosine
 
 
 def _data(n=600, d=4, seed=0, noise=0.0):
@@ -172,3 +174,85 @@ def test_one_convergence_warning_per_fit():
         warnings.simplefilter("always")
         LinearRegressor(fit_intercept=False, max_iter=20, random_state=0).fit(X, y)
     assert len([w for w in caught if issubclass(w.category, ConvergenceWarning)]) == 1
+
+
+def test_a_small_dataframe_fit_gives_no_feature_name_warning():
+    """The post-fit shortfall check predicts on the validated array without re-validating it: no "X does not
+    have valid feature names" warning for a fit on a DataFrame."""
+    pd = pytest.importorskip("pandas")
+    X, y, _ = _data(100, 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        LinearRegressor(random_state=0).fit(pd.DataFrame(X, columns=["a", "b", "c"]), y)
+
+
+def _shortfall_message(**params):
+    X, y, _ = _data(60, 4, noise=0.1)
+    with pytest.warns(ConvergenceWarning, match="above the least-squares optimum") as record:
+        LinearRegressor(random_state=0, **params).fit(X, y)
+    return " ".join(str(w.message) for w in record if "above the" in str(w.message))
+
+
+@pytest.mark.parametrize("params, named", [
+    (dict(learning_rate=1e-30), "learning_rate=1e-30"),
+    (dict(learning_rate=Cosine(T_max=1)), "learning_rate=Cosine("),
+    (dict(optimizer=Adam(lr=1e-12)), "optimizer=Adam(lr=1e-12)"),
+])
+def test_shortfall_with_tiny_steps_names_the_setting_that_made_them(params, named):
+    """A chosen rate (or schedule, or optimizer) that made the steps vanish is named with its default."""
+    message = _shortfall_message(**params)
+    assert named in message and "the default" in message
+
+
+def test_divergence_from_a_huge_penalty_names_alpha():
+    X, y, _ = _data(60, 4)
+    with pytest.raises(ValueError, match="Lower alpha") as info:
+        LinearRegressor(optimizer="sgd", penalty="l2", alpha=1e4, random_state=0).fit(X, y)
+    assert "please report" not in str(info.value)
+
+
+def test_divergence_from_an_overflowing_start_names_coef_init():
+    X, y, _ = _data(60, 4)
+    with pytest.raises(ValueError, match="starting point's loss is not finite.*coef_init"):
+        LinearRegressor(random_state=0).fit(X, y, coef_init=np.full(4, 1e300))
+
+
+@pytest.mark.parametrize("alpha", [1e200])
+def test_advice_after_a_huge_l2_penalty_names_alpha_not_the_defaults_in_use(alpha):
+    """With the default rate, optimizer and standardization, the only setting to change is alpha: never
+    "use learning_rate='adaptive' and standardize=True" (in use) nor "please report"."""
+    X, y, _ = _data(60, 4)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        try:
+            LinearRegressor(penalty="l2", alpha=alpha, random_state=0).fit(X, y)
+            text = " ".join(str(w.message) for w in record)
+        except ValueError as exc:
+            text = str(exc)
+    assert "alpha" in text and "adaptive" not in text and "please report" not in text
+
+
+def test_no_intercept_with_offset_targets_is_not_told_its_steps_are_too_large():
+    """Without an intercept the loss at the optimum can be many times var(y): its last-bit jitter is no rise,
+    and the model is the no-intercept least-squares one."""
+    from sklearn.linear_model import LinearRegression
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(200, 5))
+    y = X @ np.ones(5) + 100.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m = LinearRegressor(fit_intercept=False, learning_rate=0.01, random_state=0).fit(X, y)
+    best = np.mean((LinearRegression(fit_intercept=False).fit(X, y).predict(X) - y) ** 2)
+    assert np.mean((m.predict(X) - y) ** 2) <= best * (1 + 1e-6)
+
+
+def test_shortfall_from_extreme_sample_weights_says_the_weights_make_it_ill_conditioned():
+    """The features are well conditioned; one weight 1e300 times the others is what makes the weighted
+    problem ill-conditioned, and the warning says so (not that the features are)."""
+    rng = np.random.RandomState(0)
+    X = rng.randn(60, 4)
+    y = X @ np.arange(1.0, 5.0) + 0.1 * rng.randn(60)
+    sw = np.ones(60)
+    sw[5] = 1e300
+    with pytest.warns(ConvergenceWarning, match=r"sample weights span 1e\+300 times"):
+        LinearRegressor(random_state=0).fit(X, y, sample_weight=sw)
