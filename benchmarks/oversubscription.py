@@ -21,6 +21,8 @@ Usage: ``python benchmarks/oversubscription.py [--rows 200000] [--features 100] 
 import argparse
 import multiprocessing as mp
 import os
+import queue as queue_module
+import tempfile
 import statistics
 import time
 
@@ -73,12 +75,28 @@ def scenario(backend, n_procs, n_threads, args, busy=0):
     hogs = [ctx.Process(target=_busy, args=(stop,)) for _ in range(busy)]
     procs = [ctx.Process(target=_worker, args=(backend, n_threads, args.rows, args.features, args.batch,
                                                args.epochs, barrier, queue)) for _ in range(n_procs)]
-    for p in hogs + procs:
-        p.start()
+    here = os.getcwd()
+    os.chdir(tempfile.gettempdir())  # the forkserver starts with "python -c", which puts the working directory
+    try:  # first on sys.path: from a checkout's root its children would import the unbuilt source tree
+        for p in hogs + procs:
+            p.start()
+    finally:
+        os.chdir(here)
+    results, deadline = [], time.monotonic() + args.timeout
     try:
-        results = [queue.get(timeout=args.timeout) for _ in procs]
+        while len(results) < len(procs):
+            try:
+                results.append(queue.get(timeout=1.0))
+            except queue_module.Empty:  # a process that died leaves the others waiting at the barrier: stop
+                failed = [p.exitcode for p in procs if p.exitcode not in (None, 0)]
+                if failed or time.monotonic() > deadline:
+                    raise RuntimeError(f"a benchmark process failed or timed out ({backend}, exit codes "
+                                       f"{[p.exitcode for p in procs]})") from None
     finally:
         stop.set()
+        if len(results) < len(procs):  # failed: end the processes still waiting
+            for p in procs:
+                p.terminate()
     for p in procs + hogs:
         p.join(timeout=args.timeout)
         if p.exitcode != 0:
