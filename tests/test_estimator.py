@@ -339,7 +339,8 @@ def test_dataframe_feature_names():
     df = pd.DataFrame(X, columns=["a", "b", "c"])
     model = LinearRegressor(max_iter=5, tol=None).fit(df, y)
     assert list(model.feature_names_in_) == ["a", "b", "c"]
-    assert np.allclose(model.predict(df), model.predict(X))
+    with pytest.warns(UserWarning, match="feature names"):  # scikit-learn's own warning for a bare array
+        assert np.allclose(model.predict(df), model.predict(X))
 
 
 def test_grid_search_reaches_optimizer_hyperparameters(data):

@@ -108,7 +108,10 @@ def test_one_overwhelming_sample_weight_is_a_fit_not_divergence():
     X, y, _ = _data(300)
     w = np.ones(len(y))
     w[7] = 1e308
-    m = LinearRegressor(random_state=0).fit(X, y, sample_weight=w)
+    with warnings.catch_warnings(record=True) as seen:  # a shortfall warning, if any, must name the weights
+        warnings.simplefilter("always", ConvergenceWarning)
+        m = LinearRegressor(random_state=0).fit(X, y, sample_weight=w)
+    assert all("sample weights" in str(w.message) for w in seen if issubclass(w.category, ConvergenceWarning))
     assert abs(m.predict(X[7:8])[0] - y[7]) < 1e-6 * np.abs(y).max()
 
 

@@ -133,6 +133,7 @@ def test_early_stopping_with_zero_weight_batches(data):
         LinearRegressor(early_stopping=True, batch_size=100).fit(X, y, sample_weight=w2)
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the signal may land in a __del__
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("delay", [0.0, 0.004, 0.02, 0.05, 0.12])
 def test_a_real_ctrl_c_at_any_point_leaves_a_consistent_model(data, backend, delay):
