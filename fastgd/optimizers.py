@@ -450,7 +450,9 @@ class LBFGS(Params):
             if gtd > -self.tolerance_change:
                 break
             if self.line_search_fn == "strong_wolfe":
-                loss, g, t, n_ls = _strong_wolfe(fg, x, t, d, loss, g, gtd, self.tolerance_change)
+                # torch bounds the search by the evaluations left in this step, and gives it its own
+                # tolerance_change (the default 1e-9), not the optimizer's
+                loss, g, t, n_ls = _strong_wolfe(fg, x, t, d, loss, g, gtd, max_ls=max_eval - evals)
                 x += t * d
                 converged = np.max(np.abs(g)) <= self.tolerance_grad
             else:
@@ -488,9 +490,9 @@ def _cubic_min(x1, f1, g1, x2, f2, g2, bounds=None):
     return min(max(pos, lo), hi)
 
 
-def _strong_wolfe(fg, x, t, d, f, g, gtd, tolerance_change, c1=1e-4, c2=0.9, max_ls=25):
+def _strong_wolfe(fg, x, t, d, f, g, gtd, c1=1e-4, c2=0.9, tolerance_change=1e-9, max_ls=25):
     """torch's strong-Wolfe line search along ``d`` from ``x`` (``x`` unchanged): (loss, gradient, step,
-    evaluations)."""
+    evaluations); at most ``max_ls`` evaluations after the first."""
     d_norm = float(np.max(np.abs(d)))
 
     def at(step):
