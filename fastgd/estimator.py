@@ -1,5 +1,6 @@
 """LinearRegressor: a scikit-learn estimator trained like torch.optim, by fastgd's compiled kernels."""
 
+import copy
 import functools
 import re
 import warnings
@@ -713,7 +714,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         self.max_iter_ = settings.max_iter
         try:
             if isinstance(opt, LBFGS):
-                out = _training.train_lbfgs(problem, ts, opt.set_params(lr=settings.lr), train_ids=train_ids,
+                out = _training.train_lbfgs(problem, ts, copy.copy(opt).set_params(lr=settings.lr), train_ids=train_ids,
                                             steps=settings.max_iter, tol=self.tol or 0.0,
                                             n_iter_no_change=self.n_iter_no_change)
             else:

@@ -207,3 +207,13 @@ def test_noisy_wide_fit_beyond_the_exact_check_is_finished():
         warnings.simplefilter("error")
         model = LinearRegressor(random_state=0).fit(X, y)
     assert model.score(X, y) > best - 1e-6
+
+
+def test_a_float_learning_rate_does_not_change_the_users_lbfgs_object():
+    """fit trains a copy set to the learning_rate given: the estimator's parameters are not modified by fit."""
+    from fastgd.optimizers import LBFGS
+
+    X, y = np.random.default_rng(0).standard_normal((200, 3)), np.random.default_rng(1).standard_normal(200)
+    opt = LBFGS(lr=0.7)
+    LinearRegressor(optimizer=opt, learning_rate=0.3, max_iter=2, tol=None).fit(X, y)
+    assert opt.lr == 0.7
