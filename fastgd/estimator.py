@@ -120,7 +120,6 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         inside the kernel (its ``lr``, or else the optimizer's, is the base rate).
     batch_size : "auto", int or None, default="auto"
         Rows per update. "auto": about 256 updates per epoch, a power of two between 32 and 4096 (large data
-        Rows per update. "auto": about 256 updates per epoch, a power of two between 32 and 4096 (large data
         then uses the parallel kernel on every core), at least d / 4 on dense data (wide data: smaller batches
         are so noisy that no constant rate gets near the optimum); on sparse data whose updates are not lazy
         (see ``standardize``), at least (d + 1) / (non-zeros per row) so the update of every coordinate never
@@ -431,13 +430,20 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
 
     def _lazy(self, X):
         """Whether the epochs on X update lazily (CSR and an optimizer and penalty that allow it; see "lazy
-        updates" in fastgd._rules): a batch then costs what it touches."""
-        if not sp.issparse(X) or self.backend == "native" or self.loss != "squared_error":
+        updates" in fastgd._rules): a batch then costs what it touches. Only where that pays: when updating
+        every coordinate would cost more than the batch's gradient (d + 1 > batch rows x non-zeros per row);
+        below that the dense update is as cheap and the native kernels need no Numba compilation."""
+        if not sp.issparse(X) or self.backend == "native" or self.loss != "squared_error" or self._lbfgs():
             return False  # the native kernels update every coordinate; the lazy epoch is the squared error's
         opt = get_optimizer(_named_optimizer(self.optimizer) if isinstance(self.optimizer, str) else self.optimizer)
         from . import _kernels
 
-        return _kernels._rules.lazy_kind(opt.code, opt.pack(), bool(self.standardize), *self._penalty()) != 0
+        if _kernels._rules.lazy_kind(opt.code, opt.pack(), bool(self.standardize), *self._penalty()) == 0:
+            return False
+        n, d = X.shape
+        rows = (n if self.batch_size is None else auto_batch_size(n, d, 1, d) if self.batch_size == "auto"
+                else min(self.batch_size, n))
+        return d + 1 > rows * max(X.nnz / max(n, 1), 1.0)
 
     def _backend(self, X):
         """The backend a fit on X uses: "auto" takes the Numba kernels for lazy CSR epochs (the native
