@@ -39,6 +39,8 @@ FINISH_STEPS = 50
 FINISH_TOL = 1e-9
 LBFGS_STEPS = 100  # max_iter="auto" with optimizer="lbfgs": steps of up to 20 iterations
 ILL_CONDITIONED = 100  # a condition number of the standardized design above this is named as the cause
+# partial_fit's mean of the iterates weighs the t-th by t to this power (polynomial-decay averaging)
+PARTIAL_AVG_POWER = 1
 NONSMOOTH_MIN_BATCH = 4096  # "auto" batch size with a loss other than the squared error: at least this (or n)
 
 
@@ -415,14 +417,14 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                 raise ValueError("sample_weight sums to zero: at least one row needs a positive weight")
         return X, Xk, y, sw
 
-    def _batch_size(self, X, n, k):
+    def _batch_size(self, X, n, k, min_batch=AUTO_MIN_BATCH):
         if self.batch_size is None:
             return n
         if self.batch_size == "auto":
             if self._lazy(X):  # a batch costs its non-zeros: the dense rule
-                return auto_batch_size(n, X.shape[1], k, X.shape[1])
+                return auto_batch_size(n, X.shape[1], k, X.shape[1], min_batch)
             nnz = X.nnz / max(n, 1) if sp.issparse(X) else X.shape[1]
-            b = auto_batch_size(n, X.shape[1], k, nnz)
+            b = auto_batch_size(n, X.shape[1], k, nnz, min_batch)
             if self.loss != "squared_error":  # a small batch's subgradient noise stalls the fit short of the optimum
                 return max(b, min(n, NONSMOOTH_MIN_BATCH))
             return b if sp.issparse(X) else wide_batch_size(b, n, X.shape[1])
@@ -443,12 +445,12 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         kernels update every coordinate per batch), else as ``fastgd._engine.kernels``."""
         return "numba" if self.backend == "auto" and self._lazy(X) else self.backend
 
-    def _problem(self, X, Xk, Y, sw, scaling):
+    def _problem(self, X, Xk, Y, sw, scaling, min_batch=AUTO_MIN_BATCH):
         l1, l2 = self._penalty()
         backend = self._backend(X)
         kern = _engine.kernels(backend)
         n = Y.shape[0]
-        bs = self._batch_size(X, n, Y.shape[1])
+        bs = self._batch_size(X, n, Y.shape[1], min_batch)
         # with standardization, fastgd's own mode: each batch counts for its weight (an unbiased gradient of
         # the whole objective, also with a short last batch or sample weights); without, torch's mean per batch
         total = float(n if sw is None else sw.sum())
@@ -803,8 +805,12 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             burn_in = mean is None or mean[0].shape != ts.theta.shape
             if not burn_in:
                 avg[:-1] = (mean[0] if scaling is None else scaling.to_std(mean[0])).ravel()
-                avg[-1] = mean[1]
-        problem = self._problem(X, Xk, Y, sw, scaling)
+                # polynomial-decay averaging: the mean of t iterates counts as t / (p + 1) of them, so the
+                # weight of an iterate grows as its index to the power p and the travelling start fades
+                avg[-1] = mean[1] / (PARTIAL_AVG_POWER + 1)
+        # a call is one epoch over its chunk: a small chunk gets up to AUTO_UPDATES updates too, not n / 32
+        # (a stream of 200-row chunks would otherwise take 7 steps per pass)
+        problem = self._problem(X, Xk, Y, sw, scaling, min_batch=1)
         ids = np.arange(problem.n_batches, dtype=np.int64)
         avg_start = None if avg is None else avg.copy()
         try:
@@ -820,7 +826,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         self._partial_mean = None
         if avg is not None and avg[-1] > 0:
             mean_raw = problem.raw(avg[:-1].reshape(ts.theta.shape))
-            self._partial_mean = (mean_raw, 0.0 if burn_in else float(avg[-1]))
+            self._partial_mean = (mean_raw, 0.0 if burn_in else float(avg[-1] - avg_start[-1] + mean[1]))
             self.coef_ = mean_raw[0, :d].copy() if self._y_ndim == 1 else mean_raw[:, :d].copy()
             self.intercept_ = float(mean_raw[0, d]) if self._y_ndim == 1 else mean_raw[:, d].copy()
         return self
@@ -931,12 +937,12 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         return tags
 
 
-def auto_batch_size(n, d, k, nnz_per_row):
+def auto_batch_size(n, d, k, nnz_per_row, min_batch=AUTO_MIN_BATCH):
     """``batch_size="auto"``: about ``AUTO_UPDATES`` updates per epoch, between 32 and 4096 rows (a power of
     two), and never so small that the O(k·d) update of every coordinate costs more than the batch's
     gradient (sparse, high-dimensional data)."""
     b = 1 << max(0, int(np.floor(np.log2(max(n // AUTO_UPDATES, 1)))))
-    b = min(max(b, AUTO_MIN_BATCH), AUTO_MAX_BATCH)
+    b = min(max(b, min_batch), AUTO_MAX_BATCH)
     b = max(b, int(np.ceil(k * (d + 1) / max(nnz_per_row * k, 1.0))))
     return int(min(b, n))
 
