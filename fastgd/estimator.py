@@ -743,11 +743,13 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
     def partial_fit(self, X, y, sample_weight=None):
         """One epoch over (X, y), keeping the optimizer state between calls (like SGDRegressor).
 
-        With ``average=True`` (the default) ``coef_``/``intercept_`` are the mean of the iterates of every call
+        With ``average=True`` (the default) ``coef_``/``intercept_`` are a mean of the iterates of every call
         after the first (of the first call's alone after one call): averaged stochastic gradient descent (as
-        ``SGDRegressor(average=True)``), while training continues from the last iterate. With the constant
-        default rate the last iterate keeps jittering at the step's noise floor, but the mean converges over
-        passes. ``average=False``: the last iterate.
+        ``SGDRegressor(average=True)``), while training continues from the last iterate. The mean weighs the
+        t-th iterate in proportion to t (polynomial-decay averaging), so the iterates of the first passes,
+        still travelling to the optimum, fade out. With the constant default rate the last iterate keeps
+        jittering at the step's noise floor, but the mean converges over passes. ``average=False``: the last
+        iterate. ``batch_size="auto"`` gives each call about 256 updates (batches of a few rows on a small chunk).
         With ``standardize=True`` the column statistics are running ones: each call merges the new rows'
         means and variances into them and re-expresses the model (and the mean) in the new coordinates (its
         predictions are unchanged by that). No stopping rule applies: the caller decides.
