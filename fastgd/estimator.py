@@ -39,8 +39,6 @@ FINISH_STEPS = 50
 FINISH_TOL = 1e-9
 LBFGS_STEPS = 100  # max_iter="auto" with optimizer="lbfgs": steps of up to 20 iterations
 ILL_CONDITIONED = 100  # a condition number of the standardized design above this is named as the cause
-# partial_fit's mean of the iterates weighs the t-th by t to this power (polynomial-decay averaging)
-PARTIAL_AVG_POWER = 1
 NONSMOOTH_MIN_BATCH = 4096  # "auto" batch size with a loss other than the squared error: at least this (or n)
 
 
@@ -743,13 +741,14 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
     def partial_fit(self, X, y, sample_weight=None):
         """One epoch over (X, y), keeping the optimizer state between calls (like SGDRegressor).
 
-        With ``average=True`` (the default) ``coef_``/``intercept_`` are a mean of the iterates of every call
-        after the first (of the first call's alone after one call): averaged stochastic gradient descent (as
-        ``SGDRegressor(average=True)``), while training continues from the last iterate. The mean weighs the
-        t-th iterate in proportion to t (polynomial-decay averaging), so the iterates of the first passes,
-        still travelling to the optimum, fade out. With the constant default rate the last iterate keeps
+        With ``average=True`` (the default) ``coef_``/``intercept_`` are the mean of the iterates of the calls
+        that begin at or after the optimizer's 256th update (until then, of the latest call's): the calls
+        before (the first call of a large chunk, the first pass or so of a stream of small chunks) still
+        travel to the optimum. This is averaged stochastic gradient descent (as ``SGDRegressor(average=True)``)
+        while training continues from the last iterate: with the constant default rate the last iterate keeps
         jittering at the step's noise floor, but the mean converges over passes. ``average=False``: the last
-        iterate. ``batch_size="auto"`` gives each call about 256 updates (batches of a few rows on a small chunk).
+        iterate. ``batch_size="auto"`` gives each call about 256 updates
+        (batches of a few rows on a small chunk).
         With ``standardize=True`` the column statistics are running ones: each call merges the new rows'
         means and variances into them and re-expresses the model (and the mean) in the new coordinates (its
         predictions are unchanged by that). No stopping rule applies: the caller decides.
@@ -802,14 +801,14 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         if self.average:  # the running mean over the calls: (k, d + 1) in the data's units and a count
             mean = None if first else getattr(self, "_partial_mean", None)
             avg = np.zeros(ts.theta.size + 1)
-            # the first call's iterates travel from the start to the optimum: the mean leaves them out (it
-            # restarts with the second call; measured in benchmarks/partial_fit_passes.py)
-            burn_in = mean is None or mean[0].shape != ts.theta.shape
+            # the first iterates travel from the start to the optimum: the mean leaves them out, restarting
+            # with every call that begins before the optimizer's AUTO_UPDATES-th update (the second call after
+            # a large first chunk, later on a stream of small chunks, whose travel spans many calls; measured
+            # in benchmarks/partial_fit_passes.py)
+            burn_in = mean is None or mean[0].shape != ts.theta.shape or ts.step < AUTO_UPDATES
             if not burn_in:
                 avg[:-1] = (mean[0] if scaling is None else scaling.to_std(mean[0])).ravel()
-                # polynomial-decay averaging: the mean of t iterates counts as t / (p + 1) of them, so the
-                # weight of an iterate grows as its index to the power p and the travelling start fades
-                avg[-1] = mean[1] / (PARTIAL_AVG_POWER + 1)
+                avg[-1] = mean[1]
         # a call is one epoch over its chunk: a small chunk gets up to AUTO_UPDATES updates too, not n / 32
         # (a stream of 200-row chunks would otherwise take 7 steps per pass)
         problem = self._problem(X, Xk, Y, sw, scaling, min_batch=1)
@@ -828,7 +827,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         self._partial_mean = None
         if avg is not None and avg[-1] > 0:
             mean_raw = problem.raw(avg[:-1].reshape(ts.theta.shape))
-            self._partial_mean = (mean_raw, 0.0 if burn_in else float(avg[-1] - avg_start[-1] + mean[1]))
+            self._partial_mean = (mean_raw, 0.0 if burn_in else float(avg[-1]))
             self.coef_ = mean_raw[0, :d].copy() if self._y_ndim == 1 else mean_raw[:, :d].copy()
             self.intercept_ = float(mean_raw[0, d]) if self._y_ndim == 1 else mean_raw[:, d].copy()
         return self

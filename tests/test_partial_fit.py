@@ -29,14 +29,15 @@ def _passes(model, X, y, size, passes, first=None):
 @pytest.mark.parametrize("backend", ["numba", "native"])
 @pytest.mark.parametrize("size, first", [(1, None), (7, None), (100, None), (199, 1)])
 def test_default_partial_fit_converges_over_passes_on_small_chunks(backend, size, first):
-    """Ten passes over 200 rows reach the noise-free R² to 1e-3 on every chunking (SGDRegressor.partial_fit
-    reaches 0.9995): a call on a small chunk takes more than n / 32 steps, and the mean of the iterates
-    forgets the travelling start instead of carrying it with a weight that fades only as 1 / passes."""
+    """Ten passes over 200 rows reach the noise-free R² to 1e-4 on every chunking (SGDRegressor.partial_fit
+    reaches 0.9995; this reached 0.53 to 0.9965): a call on a small chunk takes more than n / 32 steps, and
+    the mean of the iterates leaves out the first updates, not just the first call, whose iterates still
+    travel to the optimum."""
     X, y, clean = _stream()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         m = _passes(LinearRegressor(backend=backend, random_state=0), X, y, size, 10, first)
-    assert m.score(X, clean) > 0.999
+    assert m.score(X, clean) > 0.9999
 
 
 def test_a_first_chunk_of_one_row_is_caught_up_within_a_pass():
@@ -53,7 +54,7 @@ def test_a_first_chunk_of_one_row_is_caught_up_within_a_pass():
     assert m.score(X, clean) > 0.999
 
 
-def test_a_small_chunk_gets_many_updates_a_large_one_the_fit_batch():
+def test_a_small_chunk_gets_many_updates():
     """batch_size="auto" on a partial_fit chunk: up to AUTO_UPDATES updates, as fit on large data takes."""
     X, y, _ = _stream(n=512, d=8)
     with warnings.catch_warnings():
