@@ -415,14 +415,14 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                 raise ValueError("sample_weight sums to zero: at least one row needs a positive weight")
         return X, Xk, y, sw
 
-    def _batch_size(self, X, n, k):
+    def _batch_size(self, X, n, k, min_batch=AUTO_MIN_BATCH):
         if self.batch_size is None:
             return n
         if self.batch_size == "auto":
             if self._lazy(X):  # a batch costs its non-zeros: the dense rule
-                return auto_batch_size(n, X.shape[1], k, X.shape[1])
+                return auto_batch_size(n, X.shape[1], k, X.shape[1], min_batch)
             nnz = X.nnz / max(n, 1) if sp.issparse(X) else X.shape[1]
-            b = auto_batch_size(n, X.shape[1], k, nnz)
+            b = auto_batch_size(n, X.shape[1], k, nnz, min_batch)
             if self.loss != "squared_error":  # a small batch's subgradient noise stalls the fit short of the optimum
                 return max(b, min(n, NONSMOOTH_MIN_BATCH))
             return b if sp.issparse(X) else wide_batch_size(b, n, X.shape[1])
@@ -450,12 +450,12 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         kernels update every coordinate per batch), else as ``fastgd._engine.kernels``."""
         return "numba" if self.backend == "auto" and self._lazy(X) else self.backend
 
-    def _problem(self, X, Xk, Y, sw, scaling):
+    def _problem(self, X, Xk, Y, sw, scaling, min_batch=AUTO_MIN_BATCH):
         l1, l2 = self._penalty()
         backend = self._backend(X)
         kern = _engine.kernels(backend)
         n = Y.shape[0]
-        bs = self._batch_size(X, n, Y.shape[1])
+        bs = self._batch_size(X, n, Y.shape[1], min_batch)
         # with standardization, fastgd's own mode: each batch counts for its weight (an unbiased gradient of
         # the whole objective, also with a short last batch or sample weights); without, torch's mean per batch
         total = float(n if sw is None else sw.sum())
@@ -748,11 +748,14 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
     def partial_fit(self, X, y, sample_weight=None):
         """One epoch over (X, y), keeping the optimizer state between calls (like SGDRegressor).
 
-        With ``average=True`` (the default) ``coef_``/``intercept_`` are the mean of the iterates of every call
-        after the first (of the first call's alone after one call): averaged stochastic gradient descent (as
-        ``SGDRegressor(average=True)``), while training continues from the last iterate. With the constant
-        default rate the last iterate keeps jittering at the step's noise floor, but the mean converges over
-        passes. ``average=False``: the last iterate.
+        With ``average=True`` (the default) ``coef_``/``intercept_`` are the mean of the iterates of the calls
+        that begin at or after the optimizer's 256th update (until then, of the latest call's): the calls
+        before (the first call of a large chunk, the first pass or so of a stream of small chunks) still
+        travel to the optimum. This is averaged stochastic gradient descent (as ``SGDRegressor(average=True)``)
+        while training continues from the last iterate: with the constant default rate the last iterate keeps
+        jittering at the step's noise floor, but the mean converges over passes. ``average=False``: the last
+        iterate. ``batch_size="auto"`` gives each call about 256 updates
+        (batches of a few rows on a small chunk).
         With ``standardize=True`` the column statistics are running ones: each call merges the new rows'
         means and variances into them and re-expresses the model (and the mean) in the new coordinates (its
         predictions are unchanged by that). No stopping rule applies: the caller decides.
@@ -805,13 +808,17 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         if self.average:  # the running mean over the calls: (k, d + 1) in the data's units and a count
             mean = None if first else getattr(self, "_partial_mean", None)
             avg = np.zeros(ts.theta.size + 1)
-            # the first call's iterates travel from the start to the optimum: the mean leaves them out (it
-            # restarts with the second call; measured in benchmarks/partial_fit_passes.py)
-            burn_in = mean is None or mean[0].shape != ts.theta.shape
+            # the first iterates travel from the start to the optimum: the mean leaves them out, restarting
+            # with every call that begins before the optimizer's AUTO_UPDATES-th update (the second call after
+            # a large first chunk, later on a stream of small chunks, whose travel spans many calls; measured
+            # in benchmarks/partial_fit_passes.py)
+            burn_in = mean is None or mean[0].shape != ts.theta.shape or ts.step < AUTO_UPDATES
             if not burn_in:
                 avg[:-1] = (mean[0] if scaling is None else scaling.to_std(mean[0])).ravel()
                 avg[-1] = mean[1]
-        problem = self._problem(X, Xk, Y, sw, scaling)
+        # a call is one epoch over its chunk: a small chunk gets up to AUTO_UPDATES updates too, not n / 32
+        # (a stream of 200-row chunks would otherwise take 7 steps per pass)
+        problem = self._problem(X, Xk, Y, sw, scaling, min_batch=1)
         ids = np.arange(problem.n_batches, dtype=np.int64)
         avg_start = None if avg is None else avg.copy()
         try:
@@ -938,12 +945,12 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         return tags
 
 
-def auto_batch_size(n, d, k, nnz_per_row):
+def auto_batch_size(n, d, k, nnz_per_row, min_batch=AUTO_MIN_BATCH):
     """``batch_size="auto"``: about ``AUTO_UPDATES`` updates per epoch, between 32 and 4096 rows (a power of
     two), and never so small that the O(k·d) update of every coordinate costs more than the batch's
     gradient (sparse, high-dimensional data)."""
     b = 1 << max(0, int(np.floor(np.log2(max(n // AUTO_UPDATES, 1)))))
-    b = min(max(b, AUTO_MIN_BATCH), AUTO_MAX_BATCH)
+    b = min(max(b, min_batch), AUTO_MAX_BATCH)
     b = max(b, int(np.ceil(k * (d + 1) / max(nnz_per_row * k, 1.0))))
     return int(min(b, n))
 
