@@ -218,3 +218,25 @@ def test_auto_batch_size_on_csr_follows_the_backend_and_updates(backend):
     dense = fastgd.LinearRegressor(backend=backend, optimizer="momentum", max_iter=1, tol=None).fit(X, y).batch_size_
     assert dense >= 4097 / 5  # every coordinate updated per batch: batches large enough to pay for it
     assert lazy == (32 if backend == "numba" else dense)
+
+
+def test_auto_takes_lazy_numba_epochs_only_where_they_pay():
+    """backend="auto": a CSR fit whose dense update would cost no more than a batch's gradient stays on the
+    native kernels (no Numba compilation); a high-dimensional one updates lazily on Numba."""
+    from fastgd import _engine
+
+    rng = np.random.default_rng(0)
+    narrow = sp.random(4000, 40, density=0.2, format="csr", random_state=rng)  # one-hot-like: d small
+    wide = sp.random(4000, 2**16, density=30 / 2**16, format="csr", random_state=rng)
+    est = fastgd.LinearRegressor()
+    assert not est._lazy(narrow) and est._lazy(wide)
+    assert est._backend(wide) == "numba"
+    assert est._backend(narrow) == "auto" and _engine.kernels("auto") is not None
+
+
+def test_lbfgs_fits_csr():
+    rng = np.random.default_rng(1)
+    X = sp.random(300, 12, density=0.4, format="csr", random_state=rng)
+    y = X @ rng.standard_normal(12) + 0.5
+    m = fastgd.LinearRegressor(optimizer="lbfgs").fit(X, y)
+    assert m.score(X, y) > 1 - 1e-8
