@@ -106,9 +106,7 @@ _CACHE_IMPL._locator_classes[:] = [
 # Gradient path: AUTO picks by batch size; the other two force one (for tests and benchmarks).
 PATH_AUTO, PATH_SEQUENTIAL, PATH_PARALLEL = range(3)
 
-N_SCALARS = 2
-HP_LEN = 8
-SCHED_LEN = 6
+N_SCALARS, HP_LEN, SCHED_LEN = _rules.N_SCALARS, _rules.HP_LEN, _rules.SCHED_LEN  # written once, in _rules
 CHUNK_ROWS = 64  # rows per chunk of a batch's gradient
 MAX_CHUNKS = 256  # above CHUNK_ROWS * MAX_CHUNKS rows, chunks grow instead of multiplying
 # Bytes all chunk buffers of a batch (or all group sums of batches_stats) may take together: with many

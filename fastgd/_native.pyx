@@ -201,6 +201,7 @@ cdef extern from *:
     void fastgd_prefetch(const void* p) nogil
     long long fastgd_claim(long long* slots, long long w, long long ntb, long long key) nogil
     void fastgd_publish(fastgd_team* t, int value) nogil
+    int FASTGD_SPINS  # (a #define above)
 
 OPENMP = bool(FASTGD_OPENMP)
 
@@ -265,8 +266,8 @@ cdef enum:
 CODES = {"PATH_AUTO": PATH_AUTO, "PATH_SEQUENTIAL": PATH_SEQUENTIAL, "PATH_PARALLEL": PATH_PARALLEL,
          "CHUNK_ROWS": CHUNK_ROWS, "MAX_CHUNKS": MAX_CHUNKS, "PAD": PAD, "PAR_MIN_WORK": PAR_MIN_WORK,
          "CHUNK_BUDGET_BYTES": CHUNK_BUDGET_BYTES, "PAR_WORK_PER_THREAD": PAR_WORK_PER_THREAD,
-         "REGION_MIN_WORK": REGION_MIN_WORK}
-from fastgd._rules import LOSSES, QUANTILE
+         "REGION_MIN_WORK": REGION_MIN_WORK, "SPINS_BEFORE_SLEEP": FASTGD_SPINS}
+from fastgd._rules import HP_LEN, LOSSES, N_SCALARS, QUANTILE, SCHED_LEN
 from fastgd._rules import STATE_ROWS  # state rows (slots) each optimizer code needs, declared with the rules
 
 ctypedef fused real_t:
@@ -831,12 +832,12 @@ cdef int _check_epoch_args(const XView* x, const double[:, ::1] Y, const double[
         raise ValueError(f"state must have shape ({STATE_ROWS[code]}, {P}) for this optimizer and theta (start a "
                          f"fresh state when the optimizer or the shape changes), got ({state.shape[0]}, "
                          f"{state.shape[1]})")
-    if scalars.shape[0] < 2:
-        raise ValueError(f"scalars must hold 2 values, got {scalars.shape[0]}")
-    if hp.shape[0] < 8:
-        raise ValueError(f"hp must hold 8 hyperparameters, got {hp.shape[0]}")
-    if sched.shape[0] < 6:
-        raise ValueError(f"sched must hold 6 values, got {sched.shape[0]}")
+    if scalars.shape[0] < N_SCALARS:
+        raise ValueError(f"scalars must hold {N_SCALARS} values, got {scalars.shape[0]}")
+    if hp.shape[0] < HP_LEN:
+        raise ValueError(f"hp must hold {HP_LEN} hyperparameters, got {hp.shape[0]}")
+    if sched.shape[0] < SCHED_LEN:
+        raise ValueError(f"sched must hold {SCHED_LEN} values, got {sched.shape[0]}")
     if pen.shape[0] < 2:
         raise ValueError(f"pen must hold 2 values (l1, l2), got {pen.shape[0]}")
     if pen.shape[0] > 4:

@@ -41,6 +41,12 @@ NAN = cython.declare(cython.double, float("nan"))
 
 # Every optimizer's hp starts with these; the compiled epoch reads the base rate as hp[0].
 HP_COMMON = ("lr", "weight_decay")
+# Lengths of the small vectors every epoch takes, written here once: both backends check them, and
+# fastgd.optimizers and fastgd.schedules build them. scalars = [step count, NAdam's momentum product];
+# hp = HP_COMMON then the rule's own names (at most HP_LEN); sched = [code, warm-up steps, parameters...].
+N_SCALARS = 2
+HP_LEN = 8
+SCHED_LEN = 6
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ import inspect
 
 import numpy as np
 
-from . import _kernels as K
+from . import _rules as K  # the vector lengths and codes the kernels take
 from . import _rules as R
 from . import reference
 from ._params import Params

@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 
-from . import _kernels as K
+from . import _rules as K  # the vector length and schedule codes the kernels take
 from ._params import Params
 from ._validation import Interval, check
 

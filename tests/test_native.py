@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from fastgd import _engine, LinearRegressor, _training
+from fastgd import _engine, LinearRegressor, _rules, _training
 from fastgd import _kernels as K
 from fastgd import _native as N
 from fastgd.optimizers import OPTIMIZERS
@@ -22,10 +22,15 @@ TOL = 1e-12  # the chunks and their order are the same; sums inside a chunk may 
 
 def test_built_with_openmp_and_same_codes():
     assert N.OPENMP, "CMake found no OpenMP: the native kernels would run on one thread"
-    # (optimizer and schedule codes are declared once, in fastgd._rules, which both backends compile)
-    for name in ("PATH_AUTO", "PATH_SEQUENTIAL", "PATH_PARALLEL", "CHUNK_ROWS", "MAX_CHUNKS", "PAD", "PAR_MIN_WORK",
-                 "PAR_WORK_PER_THREAD", "REGION_MIN_WORK"):
+    # (optimizer, schedule and loss codes and the vector lengths are declared once, in fastgd._rules, which both
+    # backends read; the rest are declared per backend, so every one of them is compared here, from one list)
+    shared = ("PATH_AUTO", "PATH_SEQUENTIAL", "PATH_PARALLEL", "CHUNK_ROWS", "MAX_CHUNKS", "CHUNK_BUDGET_BYTES", "PAD",
+              "PAR_MIN_WORK", "PAR_WORK_PER_THREAD", "REGION_MIN_WORK", "SPINS_BEFORE_SLEEP")
+    assert set(N.CODES) == set(shared)  # a constant added to one backend is added to this list
+    for name in shared:
         assert N.CODES[name] == getattr(K, name), name
+    for name in ("N_SCALARS", "HP_LEN", "SCHED_LEN"):
+        assert getattr(K, name) == getattr(_rules, name), name
 
 
 def run(backend, X, y, opt, **kw):
