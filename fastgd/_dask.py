@@ -257,8 +257,8 @@ class Blocks:
 
 class _DaskKernels:
     """The part of a kernel module the loop calls through ``Problem.kern``: ``batches_stats`` on the blocks,
-    added in the kernel's own order (groups of ``ceil(nb / MAX_CHUNKS)`` batches) so the sums are the same
-    floating-point numbers as in memory."""
+    added in the kernel's own order (groups of ``ceil(nb / max_chunks(m))`` batches, the kernels' layout rule)
+    so the sums are the same floating-point numbers as in memory."""
 
     def __init__(self, blocks, backend):
         self.blocks = blocks
@@ -281,7 +281,7 @@ class _DaskKernels:
         for (pos, _), res in zip(jobs, b.client.gather([f for _, f in jobs])):
             rows[pos] = res
         nb = len(ids)
-        per = max(1, -(-nb // _engine.K.MAX_CHUNKS))
+        per = max(1, -(-nb // _engine.K.max_chunks(m)))  # the groups of the kernels' _stats_layout
         total = np.zeros(m + 2)
         for g in range(0, nb, per):
             acc = np.zeros(m + 2)

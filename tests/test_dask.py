@@ -209,3 +209,24 @@ def test_dataframe_columns_from_parquet_files(client, tmp_path):
     frame = dd.read_parquet(str(tmp_path / "part*.parquet"))
     model = fastgd.LinearRegressor(distributed="exact", random_state=0).fit(frame[["a", "b", "c"]], frame["target"])
     np.testing.assert_allclose(model.coef_, [1.0, 2.0, -1.0], atol=1e-4)
+
+
+def test_evaluation_sums_group_batches_as_the_kernels_do(client):
+    """With many coordinates the kernels sum fewer, larger groups of batches (max_chunks(m) < MAX_CHUNKS): the
+    sums gathered from the blocks must be added in the same groups to be the in-memory numbers bit for bit."""
+    from types import SimpleNamespace
+
+    from fastgd import _dask, _engine
+
+    rng = np.random.default_rng(0)
+    n, d, k, bs = 1840, 1000, 20, 8  # m = k (d + 1) = 20,020 coordinates: groups of ceil(230 / 209) = 2 batches
+    X, Y = rng.standard_normal((n, d)), rng.standard_normal((n, k))
+    theta = 0.01 * rng.standard_normal((k, d + 1))
+    ids = np.arange(n // bs, dtype=np.int64)
+    assert _engine.K.max_chunks(theta.size) < _engine.K.MAX_CHUNKS
+    blocks = SimpleNamespace(client=client, parts=[(client.scatter(X), client.scatter(Y), None)], block_batches=len(ids),
+                             block_of=lambda b: np.zeros(len(b), dtype=np.int64))
+    got = _dask._DaskKernels(blocks, "numba").batches_stats(None, None, None, theta, bs, ids)
+    want = _engine.kernels("numba").batches_stats(X, Y, _engine.EMPTY, theta, bs, ids, 1)
+    np.testing.assert_array_equal(got[0], want[0])
+    assert got[1] == want[1] and got[2] == want[2]
