@@ -484,6 +484,9 @@ def _divergence_advice(settings, problem, start_loss=0.0):
     tips = []
     if problem.l2 > 0:  # the penalty is always the user's choice; its curvature grows with alpha
         tips.append(f"lower alpha (the penalty's l2 part is {problem.l2:g})")
+    wd = float(getattr(settings.optimizer, "weight_decay", 0.0) or 0.0)
+    if wd > 0 and (chose is None or "optimizer" in chose):  # torch's weight decay: the user's optimizer object
+        tips.append(f"lower the optimizer's weight_decay (now {wd:g})")
     if chose is None or "learning_rate" in chose:
         tips.append(f"lower the learning rate (now {settings.lr:g})")
     if problem.scaling is None and (chose is None or "standardize" in chose):

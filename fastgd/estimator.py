@@ -869,14 +869,19 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         if coef_init is not None:
             coef = _named("coef_init", np.asarray, coef_init, dtype=np.float64)
             shapes = [(k, d)] + ([(d,)] if k == 1 else [])
-            if coef.shape not in shapes or not np.all(np.isfinite(coef)):
-                raise ValueError(f"coef_init must be finite and of shape {' or '.join(map(str, shapes))} "
+            if coef.shape not in shapes:
+                raise ValueError(f"coef_init must have shape {' or '.join(map(str, shapes))} "
                                  f"(n_outputs, n_features), got shape {coef.shape}")
+            if not np.all(np.isfinite(coef)):
+                raise ValueError(f"coef_init must be finite: it holds {int(np.sum(~np.isfinite(coef)))} NaN or "
+                                 f"infinite value(s)")
             raw[:, :d] = coef.reshape(k, d)
         if intercept_init is not None:
             b = _named("intercept_init", np.asarray, intercept_init, dtype=np.float64)
-            if b.shape not in ([(), (1,)] if k == 1 else [(k,)]) or not np.all(np.isfinite(b)):
-                raise ValueError(f"intercept_init must hold {k} finite value(s) (shape ({k},)), got shape {b.shape}")
+            if b.shape not in ([(), (1,)] if k == 1 else [(k,)]):
+                raise ValueError(f"intercept_init must hold {k} value(s) (shape ({k},)), got shape {b.shape}")
+            if not np.all(np.isfinite(b)):
+                raise ValueError("intercept_init must be finite: it holds NaN or infinite value(s)")
             raw[:, d] = b.reshape(k)
         return raw
 

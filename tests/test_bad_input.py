@@ -128,13 +128,20 @@ def test_out_of_range_hyperparameter(params, message):
 
 
 def test_bad_initial_values():
-    with pytest.raises(ValueError, match=r"coef_init must be finite and of shape \(1, 3\) or \(3,\)"):
+    with pytest.raises(ValueError, match=r"coef_init must have shape \(1, 3\) or \(3,\)"):
         fit(coef_init=np.ones(4))
     Y = np.column_stack([y, -y])
-    with pytest.raises(ValueError, match=r"coef_init must be finite and of shape \(2, 3\).*got shape \(3, 2\)"):
+    with pytest.raises(ValueError, match=r"coef_init must have shape \(2, 3\).*got shape \(3, 2\)"):
         fit(y=Y, coef_init=np.ones((3, 2)))  # (d, k) is not silently reshaped
-    with pytest.raises(ValueError, match="intercept_init must hold 1 finite value"):
+    with pytest.raises(ValueError, match="intercept_init must be finite"):
         fit(intercept_init=[np.nan])
+    with pytest.raises(ValueError, match="intercept_init must hold 1 value"):
+        fit(intercept_init=[1.0, 2.0])
+
+
+def test_a_nan_in_coef_init_is_named_as_such_not_as_a_shape():
+    with pytest.raises(ValueError, match=r"coef_init must be finite: it holds 1 NaN"):
+        fit(coef_init=np.array([1.0, np.nan, 0.0]))
 
 
 def test_partial_fit_with_a_different_number_of_features():

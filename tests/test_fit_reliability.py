@@ -259,3 +259,13 @@ def test_shortfall_from_extreme_sample_weights_says_the_weights_make_it_ill_cond
     sw[5] = 1e300
     with pytest.warns(ConvergenceWarning, match=r"sample weights span 1e\+300 times"):
         LinearRegressor(random_state=0).fit(X, y, sample_weight=sw)
+
+
+def test_divergence_from_a_huge_weight_decay_names_weight_decay():
+    """torch's weight decay is part of the user's optimizer object: a fit it makes diverge says so."""
+    from fastgd.optimizers import SGD
+
+    X, y, _ = _data(500)
+    with pytest.raises(ValueError, match="diverged") as info:
+        LinearRegressor(optimizer=SGD(lr=0.01, weight_decay=1e6), max_iter=20, random_state=0).fit(X, y)
+    assert "weight_decay (now 1e+06)" in str(info.value), str(info.value)
