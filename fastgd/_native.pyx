@@ -1074,6 +1074,14 @@ def read_floor(X, n_threads=None):
     return float(sums.sum())
 
 
+def all_finite(X, n_threads=None):
+    """As fastgd._kernels.all_finite: False when the 2-D array X holds a NaN or an infinity (or its sum
+    overflows: then check exactly), from one read of X (read_floor's) with the threads the work is worth."""
+    cdef Py_ssize_t n = X.shape[0], d = X.shape[1]
+    nt = region_threads(_threads(n_threads), (n + 4095) // 4096, n * max(d, 1))
+    return bool(isfinite(read_floor(X, nt)))
+
+
 @cython.wraparound(False)
 def predict(X, const double[:, ::1] theta, n_threads=None):
     """(n, k) predictions for a dense array or a CSR tuple, float64, without converting X.

@@ -14,7 +14,6 @@ from sklearn.utils.validation import (_assert_all_finite, _check_sample_weight, 
                                       validate_data)
 
 from . import _dask, _engine, _training
-from . import _kernels as K
 from ._rules import LOSSES
 from ._validation import Boolean, InstanceOf, Interval, Options, Predicate, check_all
 from .optimizers import LBFGS, get_optimizer
@@ -388,7 +387,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         if mapped is not None and not np.may_share_memory(X, given):
             _warn_memmap_copied(given, X, mapped)
         values = X.data[:, None] if sp.issparse(X) else X
-        if values.ndim == 2 and not K.all_finite(values, _engine.resolve_n_threads(self.n_jobs)):
+        if values.ndim == 2 and not _engine.kernels(self.backend).all_finite(  # the backend's: no JIT for native
+                values, _engine.resolve_n_threads(self.n_jobs)):
             _named("X", _assert_all_finite, values, input_name="X", estimator_name=type(self).__name__)
         if sp.issparse(X):
             X = X.tocsr()

@@ -139,3 +139,19 @@ def test_missing_extension_is_reported_and_auto_falls_back(monkeypatch):
     with pytest.raises(ImportError, match="backend='native' needs the compiled extension.*pip install"):
         LinearRegressor(backend="native").fit(X, y)
     assert LinearRegressor(backend="auto", max_iter=2, tol=None).fit(X, y).score(X, y) > 0
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_all_finite_agrees_with_numba(dtype):
+    """The finiteness check of fit's validation runs on the backend's own kernels (no Numba compilation for
+    native fits): both say the same for finite data, a NaN, an infinity, one column (CSR values) and no rows."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((9000, 7)).astype(dtype)
+    cases = [X, X[:, :1].copy(), X[:0]]
+    for bad in (np.nan, np.inf, -np.inf):
+        Y = X.copy()
+        Y[8123, 3] = bad
+        cases.append(Y)
+    for A in cases:
+        for nt in (1, 2):
+            assert N.all_finite(A, nt) == K.all_finite(A, nt) == bool(np.all(np.isfinite(A)))
