@@ -113,3 +113,20 @@ def reference_train(X, y, opt, *, batch_size, epochs, shuffle=True, random_state
 
 def rel_err(a, b):
     return np.linalg.norm(np.asarray(a) - np.asarray(b)) / max(np.linalg.norm(b), 1e-300)
+
+
+def interrupt_first_evaluation(monkeypatch):
+    """Make the first evaluation after an epoch raise KeyboardInterrupt (the first call of
+    ``Problem.objective`` measures the start); returns a function that restores the real one."""
+    from fastgd import _training
+
+    real, calls = _training.Problem.objective, []
+
+    def objective(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(_training.Problem, "objective", objective)
+    return lambda: monkeypatch.setattr(_training.Problem, "objective", real)

@@ -9,6 +9,7 @@ dd = pytest.importorskip("dask.dataframe")
 
 import fastgd  # noqa: E402
 from fastgd import _training  # noqa: E402
+from _helpers import interrupt_first_evaluation  # noqa: E402
 
 CHUNK = 2048
 
@@ -167,18 +168,10 @@ def test_ctrl_c_in_the_evaluation_pass_keeps_the_epoch_in_parallel_mode(client, 
     X, y = _data(8192, 4)
     # persisted once, so both fits find the blocks on the same workers ("parallel" groups blocks by worker)
     Xd, yd = client.persist([da.from_array(X, chunks=(CHUNK, 4)), da.from_array(y, chunks=CHUNK)])
-    real, calls = _training.Problem.objective, []
-
-    def objective(self, *args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:  # the first evaluation after an epoch (the first call measures the start)
-            raise KeyboardInterrupt
-        return real(self, *args, **kwargs)
-
-    monkeypatch.setattr(_training.Problem, "objective", objective)
+    restore = interrupt_first_evaluation(monkeypatch)
     with pytest.warns(UserWarning, match="interrupted"):
         est = fastgd.LinearRegressor(distributed="parallel", batch_size=256, random_state=0).fit(Xd, yd)
-    monkeypatch.setattr(_training.Problem, "objective", real)
+    restore()
     ref = fastgd.LinearRegressor(distributed="parallel", batch_size=256, random_state=0, max_iter=est.n_iter_,
                                  tol=None).fit(Xd, yd)
     assert est.n_iter_ >= 1 and est.score(X, y) > 0.1  # the epoch's model, not the start (R² 0)

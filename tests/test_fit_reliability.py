@@ -7,9 +7,11 @@ import numpy as np
 import pytest
 from sklearn.exceptions import ConvergenceWarning
 
-from fastgd import LinearRegressor, _training
+from fastgd import LinearRegressor
 from fastgd.optimizers import Adam
 from fastgd.schedules import Cosine
+
+from _helpers import interrupt_first_evaluation
 
 
 def _data(n=600, d=4, seed=0, noise=0.0):
@@ -76,18 +78,10 @@ def test_a_first_fit_that_fails_leaves_the_estimator_unfitted():
 def test_ctrl_c_in_the_evaluation_pass_keeps_the_completed_epoch(monkeypatch, tol):
     """The epoch's training pass was complete: its model is kept, not the start."""
     X, y, _ = _data(3000, noise=0.1)
-    real, calls = _training.Problem.objective, []
-
-    def objective(self, *args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:  # the first evaluation after an epoch (the first call measures the start)
-            raise KeyboardInterrupt
-        return real(self, *args, **kwargs)
-
-    monkeypatch.setattr(_training.Problem, "objective", objective)
+    restore = interrupt_first_evaluation(monkeypatch)
     with pytest.warns(UserWarning, match="interrupted"):
         m = LinearRegressor(batch_size=32, tol=tol, random_state=0).fit(X, y)
-    monkeypatch.setattr(_training.Problem, "objective", real)
+    restore()
     ref = LinearRegressor(batch_size=32, tol=None, max_iter=m.n_iter_, random_state=0).fit(X, y)
     assert m.n_iter_ >= 1 and m.t_ == ref.t_
     np.testing.assert_array_equal(m.coef_, ref.coef_)
