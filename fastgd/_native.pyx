@@ -1,12 +1,12 @@
 # cython: language_level=3, boundscheck=False, wraparound=True, cdivision=True, initializedcheck=False
-# cython: nonecheck=False, cpow=True
+# cython: nonecheck=False, cpow=True, infer_types=True
 """Ahead-of-time compiled twin of fastgd._kernels (the Numba kernels), built by CMakeLists.txt.
 
 Same arrays, integer codes and algorithms as fastgd._kernels (see its docstring for the layout), so the two
 backends can be checked against each other and against fastgd.reference. The optimizer rules and the
-learning-rate schedule are not written here: both backends compile fastgd/_rules.py (this one cimports it
-as the extension fastgd._native_rules). The GIL is released for the whole
-epoch. With OpenMP, the parallel epoch runs in one parallel region with the task protocol of
+learning-rate schedule are not written here: both backends compile fastgd/_rules.py (this module includes its
+source, so the C compiler sees the rules and the loops that call them in one translation unit and can inline
+them; ``infer_types=True`` above is _rules.py's own directive). The GIL is released for the whole epoch. With OpenMP, the parallel epoch runs in one parallel region with the task protocol of
 fastgd._kernels._epoch_team (see ``fastgd_team`` below): each batch is split into one task per thread, a
 contiguous run of its fixed row chunks (each chunk into its own padded buffer); threads claim tasks of the
 published batch from an atomic counter (never one of a batch not yet published); the thread that completes
@@ -39,8 +39,9 @@ cdef inline double* alloc_lines(Py_ssize_t count) noexcept nogil:
     depend on where malloc put the buffer."""
     return <double*> aligned_alloc(64, ((max(count, 1) * sizeof(double) + 63) // 64) * 64)
 
-# fastgd/_rules.py, which Numba jits too
-from fastgd._native_rules cimport chan_merge, dense_moments, loss_terms, loss_y_power, lr_at, raw_theta, update
+# fastgd/_rules.py, which Numba jits too: its source compiled here (Cython pure-Python mode), not cimported
+# from another extension, whose functions the C compiler could not inline into the hot loops
+include "_rules.py"
 
 import numpy as np
 

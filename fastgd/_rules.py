@@ -6,9 +6,9 @@ This file is the one copy of each rule in compiled code (the readable, independe
 
 * Numba: ``fastgd._kernels`` jits every function here with ``fastgd._config.jit`` (in place, so that the
   calls between them resolve to the jitted versions).
-* Cython: CMakeLists.txt compiles this same file into the extension ``fastgd._native_rules`` (C functions
-  without the GIL: the decorators and annotations below are its C declarations); ``fastgd._native``
-  cimports ``update`` and ``lr_at`` from it (``fastgd/_native_rules.pxd``).
+* Cython: ``fastgd/_native.pyx`` includes this file's source (``include "_rules.py"``), so the rules are C
+  functions without the GIL in the same translation unit as the loops that call them (the decorators and
+  annotations below are their C declarations), which lets the C compiler inline them.
 
 Arrays are flat float64 vectors of P coordinates (``k * (d + 1)``: theta's flattened layout): ``th`` the
 parameters, ``G`` the gradient (penalty included), ``eta`` (written when ``want_eta``) each coordinate's
