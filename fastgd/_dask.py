@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _engine, _training
+from . import _engine, _scaling, _training
 
 MODES = ("exact", "parallel")
 
@@ -118,7 +118,7 @@ def _check(x, y, w, batch_size):
 
 def _stats(x, y, w, backend, center):
     x, Y, sw = _view(x, y, w)
-    return _training.Scaling.from_data(_engine.kernels(backend), x, Y, sw, center)
+    return _scaling.Scaling.from_data(_engine.kernels(backend), x, Y, sw, center)
 
 
 def _n_threads(n_jobs):

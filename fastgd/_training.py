@@ -16,7 +16,6 @@ per batch in O(k·d) (``fastgd._kernels.raw_theta``). ``TrainingState.theta`` is
 coordinates; ``Scaling.to_raw`` gives the coefficients in the data's units.
 """
 
-import os
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -24,6 +23,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import _engine, reference
+from ._pagecache import PREFETCH_BLOCKS, _file_range, _prefetch_async, _release
+from ._scaling import Scaling
 
 EVAL_ROWS = 65_536  # rows of the evaluation set (all rows when there are fewer than twice this)
 MIN_AVG_UPDATES = 100  # an epoch with at least this many updates is averaged well enough to stop on a plateau
@@ -32,130 +33,8 @@ LR_SHRINK = 5.0  # the "adaptive" rule divides the rate by this on a plateau ...
 MIN_LR_FRACTION = 1e-4  # ... and stops once it would fall below this fraction of its starting value
 RISE_TOL = 1e-4  # an evaluation this much (of the variance of y) above the best so far is a rise, not noise
 DIVERGE_FACTOR = 1e6  # an epoch whose mean loss exceeds this multiple of the data's scale has diverged
-CONSTANT_SPREAD = 64 * np.finfo(np.float64).eps  # a standard deviation below this multiple of |mean|: constant
 BLOCK_BYTES = 32 << 20  # shuffle=True visits contiguous blocks of about this many bytes of X (see batch_order)
 LBFGS_PARALLEL_VALUES = 1 << 20  # L-BFGS evaluates on one thread below this many values of X (n·d·k)
-SPARSE_CENTRE_FRACTION = 0.5  # CSR: columns stored in at least this fraction of the rows are centred (Scaling)
-PREFETCH_BLOCKS = 2  # a memmapped X: blocks read ahead into the page cache while one is trained on
-
-
-# ----------------------------------------------------------------------------------------------------------
-# standardization
-
-
-@dataclass
-class Scaling:
-    """Column means and scales of X and of the targets (float64), applied inside the kernels.
-
-    Without an intercept nothing is centred (means are zero) and the scales are root mean squares, so the
-    model stays a line through the origin. Constant columns get scale 1 (as scikit-learn's StandardScaler).
-
-    Sparse (CSR) X: a column stored in fewer than ``SPARSE_CENTRE_FRACTION`` of the rows (by weight) is not
-    centred and is scaled by its largest absolute value (as scikit-learn's MaxAbsScaler): its scaled values
-    stay in [-1, 1] however rare it is (a rare column's standard deviation is tiny, so dividing by it makes
-    its few values huge and the step size that suits the rest diverges on them), and every batch's gradient
-    stays as sparse as its rows. Columns stored in most rows are centred and scaled by their standard
-    deviation as dense columns are (a column with a large offset would otherwise be nearly collinear with
-    the intercept); every batch touches them anyway.
-    """
-
-    x_mean: np.ndarray
-    x_scale: np.ndarray
-    y_mean: np.ndarray
-    y_scale: np.ndarray
-    weight: float = 0.0
-    # the data's own statistics (raw means, variances, weight): what merges across partial_fit calls and dask
-    # blocks; the derived scales cannot (a constant column's scale is set to 1)
-    x_var: np.ndarray = field(default=None, repr=False)
-    y_var: np.ndarray = field(default=None, repr=False)
-    x_raw_mean: np.ndarray = field(default=None, repr=False)
-    y_raw_mean: np.ndarray = field(default=None, repr=False)
-    x_sparse: tuple = field(default=None, repr=False)  # CSR: (largest |value|, stored weight) per column
-
-    @classmethod
-    def identity(cls, d, k):
-        return cls(np.zeros(d), np.ones(d), np.zeros(k), np.ones(k))
-
-    @classmethod
-    def from_data(cls, kern, Xk, Y, sw, center, n_threads=None):
-        sw = _engine.EMPTY if sw is None else sw
-        sparse = None
-        if isinstance(Xk, tuple):  # CSR
-            x_mean, x_var, weight, maxabs, stored = kern.csr_column_stats(Xk, sw)
-            sparse = (maxabs, stored)
-        else:
-            x_mean, x_var, weight = kern.column_stats(Xk, sw, n_threads)
-        # the targets' statistics by the same kernel: no O(n) temporaries (out-of-core: memory independent of n)
-        y_mean, y_var, _ = kern.column_stats(np.ascontiguousarray(Y, dtype=np.float64), sw, n_threads)
-        return cls._finish(x_mean, x_var, y_mean, y_var, weight, center, sparse)
-
-    @classmethod
-    def _finish(cls, x_mean, x_var, y_mean, y_var, weight, center, sparse=None):
-        for name, arrays in (("X", (x_mean, x_var)), ("y", (y_mean, y_var))):
-            if not all(np.all(np.isfinite(a)) for a in arrays):
-                raise ValueError(
-                    f"{name} has values too large for float64 arithmetic (their squares overflow, "
-                    f"max |mean| = {np.nanmax(np.abs(arrays[0])):.3g}); divide {name} by a constant first")
-        with np.errstate(over="ignore"):
-            x_ms = x_var if center else x_var + np.square(x_mean)
-            y_ms = y_var if center else y_var + np.square(y_mean)
-        x_scale = np.sqrt(x_ms)
-        y_scale = np.sqrt(y_ms)
-        tiny = np.finfo(np.float64).tiny ** 0.5
-        # a spread at rounding level next to the mean (a constant column, or one row carrying nearly all the
-        # sample weight) is no scale to divide by: such a column counts as constant
-        x_scale[~(x_scale > np.maximum(tiny, CONSTANT_SPREAD * np.abs(x_mean)))] = 1.0
-        y_scale[~(y_scale > np.maximum(tiny, CONSTANT_SPREAD * np.abs(y_mean)))] = 1.0
-        if not (np.all(np.isfinite(x_scale)) and np.all(np.isfinite(y_scale))):
-            raise ValueError("X or y has values too large for float64 arithmetic (their squares overflow); "
-                             "divide them by a constant first")
-        x_centre = x_mean if center else np.zeros_like(x_mean)
-        if sparse is not None:
-            maxabs, stored = sparse
-            dense = (stored >= SPARSE_CENTRE_FRACTION * weight) if center else np.zeros(len(stored), bool)
-            x_centre = np.where(dense, x_mean, 0.0)
-            x_scale = np.where(dense, x_scale, np.where(maxabs > tiny, maxabs, 1.0))
-        out = cls(x_centre, x_scale, y_mean if center else np.zeros_like(y_mean),
-                  y_scale, float(weight), x_var, y_var, x_mean, y_mean, sparse)
-        out._center = center
-        return out
-
-    def merged(self, new):
-        """Statistics of the union of the data behind ``self`` and ``new`` (Chan's merge): partial_fit."""
-        n1, n2 = self.weight, new.weight
-        if n1 <= 0:
-            return new
-        tot = n1 + n2
-        def merge(m1, v1, m2, v2):
-            delta = m2 - m1
-            return m1 + delta * (n2 / tot), (v1 * n1 + v2 * n2 + np.square(delta) * (n1 * n2 / tot)) / tot
-        xm, xv = merge(self.x_raw_mean, self.x_var, new.x_raw_mean, new.x_var)
-        ym, yv = merge(self.y_raw_mean, self.y_var, new.y_raw_mean, new.y_var)
-        sparse = None
-        if self.x_sparse is not None and new.x_sparse is not None:
-            sparse = (np.maximum(self.x_sparse[0], new.x_sparse[0]), self.x_sparse[1] + new.x_sparse[1])
-        return Scaling._finish(xm, xv, ym, yv, tot, self._center, sparse)
-
-    def pack(self):
-        """The kernels' ``stdz`` vector: [x_mean, x_scale, y_mean, y_scale]."""
-        return np.concatenate([self.x_mean, self.x_scale, self.y_mean, self.y_scale])
-
-    def to_raw(self, theta):
-        """(k, d + 1) standardized parameters -> (k, d + 1) in the data's units (intercept last)."""
-        d = theta.shape[1] - 1
-        v = theta[:, :d] / self.x_scale
-        raw = np.empty_like(theta)
-        raw[:, :d] = self.y_scale[:, None] * v
-        raw[:, d] = self.y_scale * (theta[:, d] - v @ self.x_mean) + self.y_mean
-        return raw
-
-    def to_std(self, raw):
-        """The inverse of ``to_raw``."""
-        d = raw.shape[1] - 1
-        theta = np.empty_like(raw)
-        theta[:, :d] = raw[:, :d] * self.x_scale / self.y_scale[:, None]
-        theta[:, d] = (raw[:, d] - self.y_mean + raw[:, :d] @ self.x_mean) / self.y_scale
-        return theta
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -195,99 +74,6 @@ def batch_order(train_ids, block_batches, rng):
     rank = rng.permutation(len(uniq))[inverse]  # the random position of each batch's block
     within = rng.random(len(order))  # a random order inside each block
     return order[np.lexsort((within, rank))]
-
-
-@dataclass
-class _MappedFile:
-    """Where a memmapped X lives: its file (path, byte offset of row 0) and its mapping (mmap object, position
-    of row 0 in it); ``shared``: changes go to the file (modes "r", "r+"), so dropping pages loses nothing."""
-
-    path: str
-    offset: int
-    mm: object
-    pos: int
-    row_bytes: int
-    shared: bool
-    X: np.ndarray = field(default=None, repr=False)
-
-
-def _file_range(Xk):
-    """A ``_MappedFile`` when X is a C-contiguous view of a file-backed ``np.memmap`` (``np.load(...,
-    mmap_mode="r")``, ``np.memmap``), else None."""
-    import mmap
-
-    if isinstance(Xk, tuple) or not isinstance(Xk, np.ndarray) or not Xk.flags.c_contiguous:
-        return None
-    base = Xk
-    while base is not None and not (isinstance(base, np.memmap) and getattr(base, "filename", None)):
-        base = getattr(base, "base", None)
-    if base is None or not isinstance(base.base, mmap.mmap):
-        return None
-    delta = Xk.__array_interface__["data"][0] - base.__array_interface__["data"][0]
-    return _MappedFile(base.filename, base.offset + delta, base.base,
-                       base.offset % mmap.ALLOCATIONGRANULARITY + delta, Xk.shape[1] * Xk.itemsize,
-                       getattr(base, "mode", "c") in ("r", "r+"), Xk)
-
-
-_PREFETCHER = {}  # process id -> one background thread, created on first use (a forked child makes its own)
-
-
-def _prefetch_async(mf, rows):
-    """Read rows [start, stop) of a memmapped X into memory in the background (``_prefetch``); a future."""
-    pid = os.getpid()
-    if pid not in _PREFETCHER:
-        from concurrent.futures import ThreadPoolExecutor
-
-        _PREFETCHER.clear()  # an executor inherited through fork has no thread: never submit to it
-        _PREFETCHER[pid] = ThreadPoolExecutor(1, thread_name_prefix="fastgd-prefetch")
-    return _PREFETCHER[pid].submit(_prefetch, mf, rows)
-
-
-def _prefetch(mf, rows):
-    """Bring rows [start, stop) of a memmapped X into the page cache and map them, in one sequential stream
-    (``posix_fadvise(WILLNEED)``, then one byte of every page read in order, which NumPy does without the
-    GIL), so the batches of a block, visited in random order, find their pages there instead of faulting
-    them in one small random read at a time. No copy: private memory stays O(1)."""
-    import mmap
-
-    if mf.X is not None and rows[1] > rows[0]:
-        _fadvise(mf, rows)
-        flat = mf.X[rows[0]:rows[1]].reshape(-1).view(np.uint8)
-        int(flat[::mmap.PAGESIZE].sum(dtype=np.uint64))
-
-
-def _fadvise(mf, rows):
-    try:
-        fd = os.open(mf.path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.posix_fadvise(fd, mf.offset + rows[0] * mf.row_bytes, (rows[1] - rows[0]) * mf.row_bytes,
-                         os.POSIX_FADV_WILLNEED)
-    except (OSError, AttributeError):
-        pass
-    finally:
-        os.close(fd)
-
-
-MADV_COLD = 20  # Linux >= 5.4: reclaim these pages first (no data loss for any mapping)
-
-
-def _release(mf, rows):
-    """Tell the kernel a block of a memmapped X is done for this epoch, so that under memory pressure its pages
-    are reclaimed before the blocks prefetched for what comes next (without this, the pages already mapped
-    look recently used and the prefetched ones are evicted first, to be read twice)."""
-    import mmap
-
-    page = mmap.PAGESIZE
-    a = -(-(mf.pos + rows[0] * mf.row_bytes) // page) * page
-    b = (mf.pos + rows[1] * mf.row_bytes) // page * page
-    if b <= a:
-        return
-    try:  # a shared mapping: unmap (the pages stay in the page cache, clean); else only mark them cold
-        mf.mm.madvise(mmap.MADV_DONTNEED if mf.shared else MADV_COLD, a, b - a)
-    except (OSError, ValueError, AttributeError):
-        pass
 
 
 # ----------------------------------------------------------------------------------------------------------

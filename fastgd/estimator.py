@@ -13,7 +13,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import (_assert_all_finite, _check_sample_weight, check_array, check_is_fitted,
                                       validate_data)
 
-from . import _dask, _engine, _training
+from . import _dask, _engine, _scaling, _training
 from ._rules import LOSSES
 from ._validation import Boolean, InstanceOf, Interval, Options, Predicate, check_all
 from .optimizers import LBFGS, get_optimizer
@@ -541,7 +541,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             raise ValueError(f"y has {k} outputs but the warm-started model has {self._n_outputs}; "
                              f"set warm_start=False to fit a new model")
         kern = _engine.kernels(self._backend(X))
-        scaling = _training.Scaling.from_data(kern, Xk, Y, sw, self.fit_intercept,
+        scaling = _scaling.Scaling.from_data(kern, Xk, Y, sw, self.fit_intercept,
                                                  _engine.resolve_n_threads(self.n_jobs)) if self.standardize else None
         ts = self._start_state(opt, scaling, warm, coef_init, intercept_init, k, d)
         problem = self._problem(X, Xk, Y, sw, scaling)
@@ -788,7 +788,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         kern = _engine.kernels(self._backend(X))
         scaling = None
         if self.standardize:
-            scaling = _training.Scaling.from_data(kern, Xk, Y, sw, self.fit_intercept,
+            scaling = _scaling.Scaling.from_data(kern, Xk, Y, sw, self.fit_intercept,
                                                  _engine.resolve_n_threads(self.n_jobs))
             if not first and self._scaling is not None:
                 scaling = self._scaling.merged(scaling)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import fastgd
-from fastgd import _engine, _training
+from fastgd import _engine, _pagecache, _training
 
 
 def _data(n=6000, d=4, seed=0, dtype=np.float64):
@@ -162,14 +162,14 @@ def test_prefetch_thread_works_in_a_forked_child(tmp_path):
     import multiprocessing as mp
 
     X, _ = _data(4096, 4)
-    mf = _training._file_range(np.asarray(_memmap(tmp_path, X)))
+    mf = _pagecache._file_range(np.asarray(_memmap(tmp_path, X)))
     assert mf is not None and mf.row_bytes == 32
-    _training._prefetch_async(mf, (0, 1024)).result(timeout=30)  # the parent's thread exists
+    _pagecache._prefetch_async(mf, (0, 1024)).result(timeout=30)  # the parent's thread exists
     with mp.get_context("fork").Pool(1) as pool:
         assert pool.apply_async(_prefetch_in_child, (str(tmp_path / "X.npy"),)).get(timeout=30)
 
 
 def _prefetch_in_child(path):
-    mf = _training._file_range(np.asarray(np.load(path, mmap_mode="r")))
-    _training._prefetch_async(mf, (1024, 4096)).result(timeout=10)
+    mf = _pagecache._file_range(np.asarray(np.load(path, mmap_mode="r")))
+    _pagecache._prefetch_async(mf, (1024, 4096)).result(timeout=10)
     return True

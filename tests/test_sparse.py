@@ -9,7 +9,7 @@ from sklearn.linear_model import LinearRegression
 from sklearn.metrics import r2_score
 
 import fastgd
-from fastgd import _engine, _training
+from fastgd import _engine, _scaling
 
 BACKENDS = ["numba", "native"]
 
@@ -81,7 +81,7 @@ def test_csr_column_stats_do_not_cancel_for_a_large_offset(backend):
 
 def test_csr_scaling_keeps_rare_columns_bounded_and_uncentred():
     X, y = zipf_binary(2000, 512, 8)
-    s = _training.Scaling.from_data(_engine.kernels("numba"), csr_tuple(X), y[:, None], None, True)
+    s = _scaling.Scaling.from_data(_engine.kernels("numba"), csr_tuple(X), y[:, None], None, True)
     stored = np.diff(X.tocsc().indptr)
     rare = stored < 0.5 * X.shape[0]
     assert rare.sum() > 400
