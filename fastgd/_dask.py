@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _engine, _scaling, _training
+from . import _engine, _planning, _scaling, _training
 
 MODES = ("exact", "parallel")
 
@@ -421,7 +421,7 @@ def fit(est, X, y, coef_init=None, intercept_init=None, sample_weight=None):
     if est.early_stopping and swd is not None:
         raise NotImplementedError("early_stopping with sample_weight is not supported on dask collections yet; "
                                   "fit without one of them")
-    bs = est._batch_size(Xd, n, k)
+    bs = _planning.choose_batch_size(est, Xd, n, k)
     blocks = Blocks(client, Xd, Yd, swd, bs)
     try:
         est.n_features_in_ = d
@@ -438,12 +438,12 @@ def fit(est, X, y, coef_init=None, intercept_init=None, sample_weight=None):
                 scaling = scaling.merged(part)
             scaling._center = est.fit_intercept
         ts = est._start_state(opt, scaling, warm, coef_init, intercept_init, k, d)
-        l1, l2 = est._penalty()
+        l1, l2 = _planning.penalty_parts(est)
         batch_weight = blocks.total_weight / _engine.n_batches(n, bs) if scaling is not None else 0.0
         problem = DaskProblem(blocks, None, None, bs, _DaskKernels(blocks, est.backend), est.backend,
                               _engine.resolve_n_threads(est.n_jobs), est.fit_intercept, l1, l2, scaling,
                               batch_weight, blocks.block_batches, blocks=blocks, mode=est.distributed,
-                              n_jobs=est.n_jobs, loss=est._loss())
+                              n_jobs=est.n_jobs, loss=_planning.loss_code(est))
         est._train_and_store(problem, ts, opt, 1 if Yd.ndim == 1 else 2)
     finally:
         blocks.release()

@@ -223,15 +223,15 @@ def test_auto_batch_size_on_csr_follows_the_backend_and_updates(backend):
 def test_auto_takes_lazy_numba_epochs_only_where_they_pay():
     """backend="auto": a CSR fit whose dense update would cost no more than a batch's gradient stays on the
     native kernels (no Numba compilation); a high-dimensional one updates lazily on Numba."""
-    from fastgd import _engine
+    from fastgd import _engine, _planning
 
     rng = np.random.default_rng(0)
     narrow = sp.random(4000, 40, density=0.2, format="csr", random_state=rng)  # one-hot-like: d small
     wide = sp.random(4000, 2**16, density=30 / 2**16, format="csr", random_state=rng)
     est = fastgd.LinearRegressor()
-    assert not est._lazy(narrow) and est._lazy(wide)
-    assert est._backend(wide) == "numba"
-    assert est._backend(narrow) == "auto" and _engine.kernels("auto") is not None
+    assert not _planning.is_lazy(est, narrow) and _planning.is_lazy(est, wide)
+    assert _planning.choose_backend(est, wide) == "numba"
+    assert _planning.choose_backend(est, narrow) == "auto" and _engine.kernels("auto") is not None
 
 
 def test_lbfgs_fits_csr():
