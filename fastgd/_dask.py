@@ -9,7 +9,7 @@ travels is the model state: the coefficients, the optimizer state, its scalars a
 O(k·(d + 1)) floats.
 
 * ``distributed="exact"``: one epoch is a chain of tasks, one per run of consecutive batches of one block in
-  the order of ``fastgd._training.batch_order`` (blocks = the dask chunks along rows); each task runs the
+  the order of ``fastgd._training.block_shuffled_order`` (blocks = the dask chunks along rows); each task runs the
   compiled epoch (the kernels' ``epoch``) on its block with the worker's threads (``_n_threads``) and hands the
   state on. The updates are exactly those of an in-memory fit whose blocks are the same (same data, seed,
   batch size and ``_training.block_batches``). The column statistics are the blocks' ``column_stats`` merged
@@ -256,7 +256,7 @@ class Blocks:
 
 
 class _DaskKernels:
-    """The part of a kernel module the loop calls through ``Problem.kern``: ``batches_stats`` on the blocks,
+    """The part of a kernel module the loop calls through ``FitData.kern``: ``batches_stats`` on the blocks,
     added in the kernel's own order (groups of ``ceil(nb / max_chunks(m))`` batches, the kernels' layout rule)
     so the sums are the same floating-point numbers as in memory."""
 
@@ -292,8 +292,8 @@ class _DaskKernels:
 
 
 @dataclass
-class DaskProblem(_training.Problem):
-    """A ``Problem`` whose data are blocks on a dask cluster: the loop in ``_training.train`` runs unchanged."""
+class DaskFitData(_training.FitData):
+    """A ``FitData`` whose data are blocks on a dask cluster: the loop in ``_training.train`` runs unchanged."""
 
     blocks: Blocks = None
     mode: str = "exact"
@@ -440,7 +440,7 @@ def fit(est, X, y, coef_init=None, intercept_init=None, sample_weight=None):
         ts = est._start_state(opt, scaling, warm, coef_init, intercept_init, k, d)
         l1, l2 = _planning.penalty_parts(est)
         batch_weight = blocks.total_weight / _engine.n_batches(n, bs) if scaling is not None else 0.0
-        problem = DaskProblem(blocks, None, None, bs, _DaskKernels(blocks, est.backend), est.backend,
+        problem = DaskFitData(blocks, None, None, bs, _DaskKernels(blocks, est.backend), est.backend,
                               _engine.resolve_n_threads(est.n_jobs), est.fit_intercept, l1, l2, scaling,
                               batch_weight, blocks.block_batches, blocks=blocks, mode=est.distributed,
                               n_jobs=est.n_jobs, loss=_planning.loss_code(est))

@@ -13,7 +13,7 @@ PREFETCH_BLOCKS = 2  # a memmapped X: blocks read ahead into the page cache whil
 
 
 @dataclass
-class _MappedFile:
+class MappedFile:
     """Where a memmapped X lives: its file (path, byte offset of row 0) and its mapping (mmap object, position
     of row 0 in it); ``shared``: changes go to the file (modes "r", "r+"), so dropping pages loses nothing."""
 
@@ -26,8 +26,8 @@ class _MappedFile:
     X: np.ndarray = field(default=None, repr=False)
 
 
-def _file_range(Xk):
-    """A ``_MappedFile`` when X is a C-contiguous view of a file-backed ``np.memmap`` (``np.load(...,
+def file_range(Xk):
+    """A ``MappedFile`` when X is a C-contiguous view of a file-backed ``np.memmap`` (``np.load(...,
     mmap_mode="r")``, ``np.memmap``), else None."""
     import mmap
 
@@ -39,7 +39,7 @@ def _file_range(Xk):
     if base is None or not isinstance(base.base, mmap.mmap):
         return None
     delta = Xk.__array_interface__["data"][0] - base.__array_interface__["data"][0]
-    return _MappedFile(base.filename, base.offset + delta, base.base,
+    return MappedFile(base.filename, base.offset + delta, base.base,
                        base.offset % mmap.ALLOCATIONGRANULARITY + delta, Xk.shape[1] * Xk.itemsize,
                        getattr(base, "mode", "c") in ("r", "r+"), Xk)
 
@@ -47,7 +47,7 @@ def _file_range(Xk):
 _PREFETCHER = {}  # process id -> one background thread, created on first use (a forked child makes its own)
 
 
-def _prefetch_async(mf, rows):
+def prefetch_async(mf, rows):
     """Read rows [start, stop) of a memmapped X into memory in the background (``_prefetch``); a future."""
     pid = os.getpid()
     if pid not in _PREFETCHER:
@@ -88,7 +88,7 @@ def _fadvise(mf, rows):
 MADV_COLD = 20  # Linux >= 5.4: reclaim these pages first (no data loss for any mapping)
 
 
-def _release(mf, rows):
+def release(mf, rows):
     """Tell the kernel a block of a memmapped X is done for this epoch, so that under memory pressure its pages
     are reclaimed before the blocks prefetched for what comes next (without this, the pages already mapped
     look recently used and the prefetched ones are evicted first, to be read twice)."""

@@ -67,7 +67,7 @@ def choose_backend(est, X):
     return "numba" if est.backend == "auto" and is_lazy(est, X) else est.backend
 
 
-def make_problem(est, X, Xk, Y, sw, scaling, min_batch=AUTO_MIN_BATCH):
+def make_fit_data(est, X, Xk, Y, sw, scaling, min_batch=AUTO_MIN_BATCH):
     l1, l2 = penalty_parts(est)
     backend = choose_backend(est, X)
     kern = _engine.kernels(backend)
@@ -77,7 +77,7 @@ def make_problem(est, X, Xk, Y, sw, scaling, min_batch=AUTO_MIN_BATCH):
     # the whole objective, also with a short last batch or sample weights); without, torch's mean per batch
     total = float(n if sw is None else sw.sum())
     batch_weight = total / _engine.n_batches(n, bs) if scaling is not None else 0.0
-    return _training.Problem(Xk, Y, sw, bs, kern, backend, _engine.resolve_n_threads(est.n_jobs),
+    return _training.FitData(Xk, Y, sw, bs, kern, backend, _engine.resolve_n_threads(est.n_jobs),
                              est.fit_intercept, l1, l2, scaling, batch_weight, loss=loss_code(est))
 
 

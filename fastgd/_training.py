@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import _engine, reference
-from ._pagecache import PREFETCH_BLOCKS, _file_range, _prefetch_async, _release
+from . import _pagecache
 from ._scaling import Scaling
 
 EVAL_ROWS = 65_536  # rows of the evaluation set (all rows when there are fewer than twice this)
@@ -33,7 +33,7 @@ LR_SHRINK = 5.0  # the "adaptive" rule divides the rate by this on a plateau ...
 MIN_LR_FRACTION = 1e-4  # ... and stops once it would fall below this fraction of its starting value
 RISE_TOL = 1e-4  # an evaluation this much (of the variance of y) above the best so far is a rise, not noise
 DIVERGE_FACTOR = 1e6  # an epoch whose mean loss exceeds this multiple of the data's scale has diverged
-BLOCK_BYTES = 32 << 20  # shuffle=True visits contiguous blocks of about this many bytes of X (see batch_order)
+BLOCK_BYTES = 32 << 20  # shuffle=True visits contiguous blocks of about this many bytes of X (see block_shuffled_order)
 LBFGS_PARALLEL_VALUES = 1 << 20  # L-BFGS evaluates on one thread below this many values of X (n·d·k)
 
 
@@ -54,7 +54,7 @@ def block_batches(Xk, batch_size):
     return max(1, int(round(BLOCK_BYTES / max(row_bytes, 1.0) / batch_size)))
 
 
-def batch_order(train_ids, block_batches, rng):
+def block_shuffled_order(train_ids, block_batches, rng):
     """The order in which a shuffled epoch visits ``train_ids``: disk-friendly for data that does not fit in
     memory (a memmap larger than the page cache, or the blocks of a dask array).
 
@@ -81,7 +81,7 @@ def batch_order(train_ids, block_batches, rng):
 
 
 @dataclass
-class Problem:
+class FitData:
     """The data and the fixed settings of one fit, as the kernels take them."""
 
     Xk: object  # dense array or CSR tuple
@@ -345,15 +345,16 @@ def _epoch_in_pieces(problem, ts, order, bb, settings, n_done, file_range=None, 
     try:
         for j, piece in enumerate(np.split(order, cuts)):
             if file_range is not None:  # this block (first) and the next PREFETCH_BLOCKS ones, in the background
-                for a in range(j if j == 0 else j + PREFETCH_BLOCKS, min(j + PREFETCH_BLOCKS + 1, len(starts))):
-                    pending[a] = _prefetch_async(file_range, rows_of(a))
+                ahead = _pagecache.PREFETCH_BLOCKS
+                for a in range(j if j == 0 else j + ahead, min(j + ahead + 1, len(starts))):
+                    pending[a] = _pagecache.prefetch_async(file_range, rows_of(a))
                 try:
                     pending.pop(j).result()  # wait until this block is in memory
                 except Exception:  # noqa: BLE001 -- prefetching is only a hint; the kernel reads the pages anyway
                     pass
             loss, ok = problem.run_epoch(problem.Xk, problem.Y, ts, order=piece, **kw)
             if file_range is not None:
-                _release(file_range, rows_of(j))
+                _pagecache.release(file_range, rows_of(j))
             w = float(weights[piece].sum())
             if w > 0:
                 loss_sum += loss * w
@@ -410,14 +411,14 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
     # the order: shuffled blocks of batches for data read from disk (a memmapped file: prefetched block by
     # block) or from dask blocks; a full shuffle (one block) for data in memory, where blocks save nothing and
     # rows sorted by the target would cost accuracy (measured: 1e-3 of R² short on rows sorted by y)
-    file_range = _file_range(problem.Xk)
+    file_range = _pagecache.file_range(problem.Xk)
     seg = problem.block_batches or block_batches(problem.Xk, problem.batch_size)
     bb = seg if file_range is not None or problem.block_batches else max(problem.n_batches, 1)
     progress = _FitProgress(settings, problem, epochs, stopping and (settings.tol is not None or
                                                                       settings.gtol is not None))
     try:
         for epoch in range(epochs):
-            order = batch_order(train_ids, bb, rng) if settings.shuffle else train_ids.copy()
+            order = block_shuffled_order(train_ids, bb, rng) if settings.shuffle else train_ids.copy()
             hp[0] = lr
             if avg is not None and not carried and epoch % round_epochs == 0:
                 avg[:] = 0.0
@@ -557,7 +558,7 @@ def train_epochs(X, y, optimizer, *, batch_size=32, epochs=10, shuffle=True, ran
     Y = _engine.targets_2d(y)
     if ts is None:
         ts = _engine.TrainingState.fresh(optimizer, Y.shape[1], X[3] if isinstance(X, tuple) else X.shape[1])
-    problem = Problem(X, Y, sw, batch_size, _engine.kernels(backend), backend, n_threads, fit_intercept, l1, l2,
+    problem = FitData(X, Y, sw, batch_size, _engine.kernels(backend), backend, n_threads, fit_intercept, l1, l2,
                       path=path)
     settings = Settings(optimizer, optimizer.lr, _engine.no_schedule() if sched is None else sched,
                         adaptive=False, average=False, max_iter=epochs, tol=None, shuffle=shuffle,

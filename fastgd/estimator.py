@@ -443,7 +443,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         scaling = _scaling.Scaling.from_data(kern, Xk, Y, sw, self.fit_intercept,
                                                  _engine.resolve_n_threads(self.n_jobs)) if self.standardize else None
         ts = self._start_state(opt, scaling, warm, coef_init, intercept_init, k, d)
-        problem = _planning.make_problem(self, X, Xk, Y, sw, scaling)
+        problem = _planning.make_fit_data(self, X, Xk, Y, sw, scaling)
         out = self._train_and_store(problem, ts, opt, y.ndim, warn=False, in_memory=True)
         # one warning per fit: a measured shortfall names the cause better than "max_iter reached"
         if out.warning or not self._check_shortfall(X, Y, sw, out, problem, ts):
@@ -622,7 +622,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                 avg[-1] = mean[1]
         # a call is one epoch over its chunk: a small chunk gets up to AUTO_UPDATES updates too, not n / 32
         # (a stream of 200-row chunks would otherwise take 7 steps per pass)
-        problem = _planning.make_problem(self, X, Xk, Y, sw, scaling, min_batch=1)
+        problem = _planning.make_fit_data(self, X, Xk, Y, sw, scaling, min_batch=1)
         ids = np.arange(problem.n_batches, dtype=np.int64)
         avg_start = None if avg is None else avg.copy()
         try:

@@ -17,21 +17,21 @@ def _data(n=6000, d=4, seed=0, dtype=np.float64):
     return X, y
 
 
-def test_batch_order_one_block_is_the_old_shuffle():
+def test_block_shuffled_order_one_block_is_the_old_shuffle():
     ids = np.arange(50, dtype=np.int64)
-    a = _training.batch_order(ids, 50, np.random.default_rng(3))
+    a = _training.block_shuffled_order(ids, 50, np.random.default_rng(3))
     b = ids.copy()
     np.random.default_rng(3).shuffle(b)
     assert np.array_equal(a, b)
 
 
 @pytest.mark.parametrize("ids", [np.arange(103), np.array([0, 1, 5, 6, 7, 20, 21, 50, 99, 100])])
-def test_batch_order_blocks_are_contiguous_and_shuffled(ids):
+def test_block_shuffled_order_blocks_are_contiguous_and_shuffled(ids):
     ids = ids.astype(np.int64)
     rng = np.random.default_rng(0)
     firsts = set()
     for _ in range(30):
-        order = _training.batch_order(ids, 10, rng)
+        order = _training.block_shuffled_order(ids, 10, rng)
         assert np.array_equal(np.sort(order), np.sort(ids))  # a permutation of the training batches
         blocks = order // 10
         changes = np.count_nonzero(blocks[1:] != blocks[:-1])
@@ -40,11 +40,11 @@ def test_batch_order_blocks_are_contiguous_and_shuffled(ids):
     assert len(firsts) > 3  # the blocks come in a random order
 
 
-def test_batch_order_shuffles_inside_blocks():
+def test_block_shuffled_order_shuffles_inside_blocks():
     rng = np.random.default_rng(1)
     sorted_runs = 0
     for _ in range(20):
-        order = _training.batch_order(np.arange(40, dtype=np.int64), 20, rng)
+        order = _training.block_shuffled_order(np.arange(40, dtype=np.int64), 20, rng)
         sorted_runs += bool(np.all(np.diff(order[:20]) > 0))
     assert sorted_runs == 0
 
@@ -162,14 +162,14 @@ def test_prefetch_thread_works_in_a_forked_child(tmp_path):
     import multiprocessing as mp
 
     X, _ = _data(4096, 4)
-    mf = _pagecache._file_range(np.asarray(_memmap(tmp_path, X)))
+    mf = _pagecache.file_range(np.asarray(_memmap(tmp_path, X)))
     assert mf is not None and mf.row_bytes == 32
-    _pagecache._prefetch_async(mf, (0, 1024)).result(timeout=30)  # the parent's thread exists
+    _pagecache.prefetch_async(mf, (0, 1024)).result(timeout=30)  # the parent's thread exists
     with mp.get_context("fork").Pool(1) as pool:
         assert pool.apply_async(_prefetch_in_child, (str(tmp_path / "X.npy"),)).get(timeout=30)
 
 
 def _prefetch_in_child(path):
-    mf = _pagecache._file_range(np.asarray(np.load(path, mmap_mode="r")))
-    _pagecache._prefetch_async(mf, (1024, 4096)).result(timeout=10)
+    mf = _pagecache.file_range(np.asarray(np.load(path, mmap_mode="r")))
+    _pagecache.prefetch_async(mf, (1024, 4096)).result(timeout=10)
     return True
