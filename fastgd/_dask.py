@@ -318,19 +318,31 @@ class DaskFitData(_training.FitData):
             return 0.0
         return _training.constant_loss(Yr, w, self.loss)
 
-    def run_epoch(self, X, Y, ts, optimizer_code, hp, batch_size, order, *, sw=None, sched=None, l1=0.0, l2=0.0,
-                  fit_intercept=True, n_threads=1, backend="numba", stdz=None, avg=None, batch_weight=0.0,
-                  path=_engine.K.PATH_AUTO, loss=None):  # the path: each worker chooses its own
-        b = self.blocks
-        cfg = dict(code=optimizer_code, hp=hp.copy(), sched=_engine.no_schedule() if sched is None else sched,
-                   pen=np.array([l1, l2, batch_weight] + ([] if loss is None else list(loss)), dtype=np.float64),
-                   fit_intercept=fit_intercept,
-                   batch_size=batch_size, n_jobs=self.n_jobs, parallel=self.mode == "parallel", backend=backend,
-                   stdz=_engine.EMPTY if stdz is None else stdz)
+    def epoch_kernel(self, optimizer_code, hp, sched, stdz, avg):
+        return _DaskEpochs(self, optimizer_code, hp, sched, stdz, avg)
+
+
+class _DaskEpochs:
+    """``FitData.epoch_kernel`` on dask blocks: ``run(ts, order)`` runs the compiled epoch where the blocks
+    live (a chain of tasks, or one chain per worker in "parallel" mode), the constant arguments packed once."""
+
+    def __init__(self, problem, optimizer_code, hp, sched, stdz, avg):
+        self.problem, self.hp, self.avg = problem, hp, avg
+        loss = problem.loss
+        self.cfg = dict(code=optimizer_code, sched=_engine.no_schedule() if sched is None else sched,
+                        pen=np.array([problem.l1, problem.l2, problem.batch_weight]
+                                     + ([] if loss is None else list(loss)), dtype=np.float64),
+                        fit_intercept=problem.fit_intercept, batch_size=problem.batch_size, n_jobs=problem.n_jobs,
+                        parallel=problem.mode == "parallel", backend=problem.backend,
+                        stdz=_engine.EMPTY if stdz is None else stdz)  # the path: each worker chooses its own
+
+    def run(self, ts, order):
+        b, avg = self.problem.blocks, self.avg
+        cfg = dict(self.cfg, hp=self.hp.copy())  # the rate of this epoch
         avg_in = np.zeros(0) if avg is None else avg.copy()
         carry0 = (ts.theta.copy(), ts.state.copy(), ts.scalars.copy(), avg_in, 0.0, 0.0, True, 0)
         runs = b.runs(order)
-        if self.mode == "exact" or len(runs) < 2:
+        if self.problem.mode == "exact" or len(runs) < 2:
             carry = carry0
             for blk, local in runs:  # a chain: each task waits for the state of the one before
                 carry = b.client.submit(_block_epoch, *b.parts[blk], carry, local, cfg, pure=False)
@@ -437,7 +449,7 @@ def fit(est, X, y, coef_init=None, intercept_init=None, sample_weight=None):
             for part in parts[1:]:
                 scaling = scaling.merged(part)
             scaling._center = est.fit_intercept
-        ts = est._start_state(opt, scaling, warm, coef_init, intercept_init, k, d)
+        ts = est._start_state(opt, scaling, warm, k, d, coef_init, intercept_init)
         l1, l2 = _planning.penalty_parts(est)
         batch_weight = blocks.total_weight / _engine.n_batches(n, bs) if scaling is not None else 0.0
         problem = DaskFitData(blocks, None, None, bs, _DaskKernels(blocks, est.backend), est.backend,

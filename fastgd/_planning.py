@@ -5,6 +5,8 @@ codes, the training settings and the split into training and evaluation batches.
 estimator's public parameters (``est``) and the data; they change nothing.
 """
 
+from dataclasses import dataclass
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -29,11 +31,12 @@ LBFGS_STEPS = 100  # max_iter="auto" with optimizer="lbfgs": steps of up to 20 i
 NONSMOOTH_MIN_BATCH = 4096  # "auto" batch size with a loss other than the squared error: at least this (or n)
 
 
-def choose_batch_size(est, X, n, k, min_batch=AUTO_MIN_BATCH):
+def choose_batch_size(est, X, n, k, min_batch=AUTO_MIN_BATCH, lazy=None):
+    """Rows per batch (``lazy``: ``is_lazy(est, X)`` when already known)."""
     if est.batch_size is None:
         return n
     if est.batch_size == "auto":
-        if is_lazy(est, X):  # a batch costs its non-zeros: the dense rule
+        if is_lazy(est, X) if lazy is None else lazy:  # a batch costs its non-zeros: the dense rule
             return auto_batch_size(n, X.shape[1], k, X.shape[1], min_batch)
         nnz = X.nnz / max(n, 1) if sp.issparse(X) else X.shape[1]
         b = auto_batch_size(n, X.shape[1], k, nnz, min_batch)
@@ -61,23 +64,34 @@ def is_lazy(est, X):
     return d + 1 > rows * max(X.nnz / max(n, 1), 1.0)
 
 
+@dataclass(frozen=True)
+class Backend:
+    """The kernels of one fit, chosen and looked up once."""
+
+    name: str  # as the estimator's ``backend`` ("auto" stays "auto": see fastgd._engine.kernels)
+    kern: object  # the kernel module
+    lazy: bool = False  # CSR epochs update only the coordinates each batch touches
+
+
 def choose_backend(est, X):
-    """The backend a fit on X uses: "auto" takes the Numba kernels for lazy CSR epochs (the native
-    kernels update every coordinate per batch), else as ``fastgd._engine.kernels``."""
-    return "numba" if est.backend == "auto" and is_lazy(est, X) else est.backend
+    """The backend a fit on X uses, looked up: "auto" takes the Numba kernels for lazy CSR epochs (the
+    native kernels update every coordinate per batch), else as ``fastgd._engine.kernels``."""
+    lazy = is_lazy(est, X)
+    name = "numba" if est.backend == "auto" and lazy else est.backend
+    return Backend(name, _engine.kernels(name), lazy)
 
 
-def make_fit_data(est, X, Xk, Y, sw, scaling, min_batch=AUTO_MIN_BATCH):
+def make_fit_data(est, X, Xk, Y, sw, scaling, backend, min_batch=AUTO_MIN_BATCH):
+    """The ``_training.FitData`` of a fit on X (``Xk``: as the kernels read it) with ``backend`` (a
+    ``Backend``)."""
     l1, l2 = penalty_parts(est)
-    backend = choose_backend(est, X)
-    kern = _engine.kernels(backend)
     n = Y.shape[0]
-    bs = choose_batch_size(est, X, n, Y.shape[1], min_batch)
+    bs = choose_batch_size(est, X, n, Y.shape[1], min_batch, backend.lazy)
     # with standardization, fastgd's own mode: each batch counts for its weight (an unbiased gradient of
     # the whole objective, also with a short last batch or sample weights); without, torch's mean per batch
     total = float(n if sw is None else sw.sum())
     batch_weight = total / _engine.n_batches(n, bs) if scaling is not None else 0.0
-    return _training.FitData(Xk, Y, sw, bs, kern, backend, _engine.resolve_n_threads(est.n_jobs),
+    return _training.FitData(Xk, Y, sw, bs, backend.kern, backend.name, _engine.resolve_n_threads(est.n_jobs),
                              est.fit_intercept, l1, l2, scaling, batch_weight, loss=loss_code(est))
 
 

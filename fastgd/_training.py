@@ -100,9 +100,13 @@ class FitData:
     path: int = _engine.K.PATH_AUTO  # the gradient path (tests and benchmarks force one)
     loss: tuple = None  # (code, param) of a loss of fastgd._rules.LOSSES; None: the squared error
 
-    def run_epoch(self, *args, **kwargs):
-        """One epoch over the batches in ``order``: ``_engine.run_epoch`` (fastgd._dask: on the workers)."""
-        return _engine.run_epoch(*args, **kwargs)
+    def epoch_kernel(self, optimizer_code, hp, sched, stdz, avg):
+        """This fit's compiled epoch (``_engine.Epochs``; fastgd._dask: on the workers), made once per fit:
+        ``.run(ts, order)`` runs one epoch."""
+        return _engine.Epochs(self.kern, self.Xk, self.Y, optimizer_code, hp, self.batch_size, sw=self.sw,
+                              sched=sched, l1=self.l1, l2=self.l2, fit_intercept=self.fit_intercept,
+                              n_threads=self.n_threads, path=self.path, stdz=stdz, avg=avg,
+                              batch_weight=self.batch_weight, loss=self.loss)
 
     @property
     def n(self):
@@ -320,7 +324,7 @@ class _FitProgress:
             self.bar = None
 
 
-def _epoch_in_pieces(problem, ts, order, bb, settings, n_done, file_range=None, seg=1, progress=None, **kw):
+def _epoch_in_pieces(kernel, problem, ts, order, bb, settings, n_done, file_range=None, seg=1, progress=None):
     """One epoch, run block by block when a progress bar is shown or X is a memmapped file (then the next
     block is prefetched while one is trained on); data in memory (one block) goes in pieces of ``seg``
     batches for the bar. The same updates as one call: the kernel's state, step count and running mean carry
@@ -331,7 +335,7 @@ def _epoch_in_pieces(problem, ts, order, bb, settings, n_done, file_range=None, 
     cuts = np.flatnonzero(blocks[1:] != blocks[:-1]) + 1
     bar = None if progress is None else progress.get(len(cuts) + 1, n_done + 1)
     if bar is None and (file_range is None or len(cuts) == 0):
-        return problem.run_epoch(problem.Xk, problem.Y, ts, order=order, **kw)
+        return kernel.run(ts, order)
     weights = problem.batch_weights()
     bs, n = problem.batch_size, problem.n
     starts = np.r_[0, cuts]
@@ -352,7 +356,7 @@ def _epoch_in_pieces(problem, ts, order, bb, settings, n_done, file_range=None, 
                     pending.pop(j).result()  # wait until this block is in memory
                 except Exception:  # noqa: BLE001 -- prefetching is only a hint; the kernel reads the pages anyway
                     pass
-            loss, ok = problem.run_epoch(problem.Xk, problem.Y, ts, order=piece, **kw)
+            loss, ok = kernel.run(ts, piece)
             if file_range is not None:
                 _pagecache.release(file_range, rows_of(j))
             w = float(weights[piece].sum())
@@ -416,18 +420,19 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
     bb = seg if file_range is not None or problem.block_batches else max(problem.n_batches, 1)
     progress = _FitProgress(settings, problem, epochs, stopping and (settings.tol is not None or
                                                                       settings.gtol is not None))
+    kernel = problem.epoch_kernel(opt.code, hp, settings.sched, stdz, avg)  # the epoch's arguments, packed once
+    in_one_piece = file_range is None and not settings.verbose  # else block by block: prefetching, progress bar
     try:
         for epoch in range(epochs):
             order = block_shuffled_order(train_ids, bb, rng) if settings.shuffle else train_ids.copy()
             hp[0] = lr
             if avg is not None and not carried and epoch % round_epochs == 0:
                 avg[:] = 0.0
-            loss, finite = _epoch_in_pieces(
-                problem, ts, order, bb, settings, n_done + out.n_iter, file_range, seg, optimizer_code=opt.code, hp=hp,
-                batch_size=problem.batch_size, sw=problem.sw, sched=settings.sched, l1=problem.l1, l2=problem.l2,
-                fit_intercept=problem.fit_intercept, n_threads=problem.n_threads, backend=problem.backend,
-                stdz=stdz, avg=avg, batch_weight=problem.batch_weight, path=problem.path, progress=progress,
-                loss=problem.loss)
+            if in_one_piece:
+                loss, finite = kernel.run(ts, order)
+            else:
+                loss, finite = _epoch_in_pieces(kernel, problem, ts, order, bb, settings, n_done + out.n_iter,
+                                                file_range, seg, progress)
             finite = finite and bool(np.all(np.isfinite(ts.state)))
             if not finite or not np.isfinite(loss) or (
                     evaluating and loss > diverge_at):

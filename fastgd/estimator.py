@@ -342,7 +342,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                 raise ValueError(f"optimizer='lbfgs' (full-batch, smooth objective) does not support {', '.join(bad)}; "
                                  f"use penalty=None or 'l2', early_stopping=False and a constant learning_rate, or "
                                  f"a mini-batch optimizer such as 'adam'")
-        _engine.kernels(self.backend)  # a missing native extension is reported here, naming the fix
+        _engine.check_backend(self.backend)  # a missing native extension is reported here, naming the fix
         self._warn_unused_penalty_args()
         return opt
 
@@ -360,7 +360,9 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             warnings.warn(f"{' and '.join(unused)} has no effect with penalty={self.penalty!r}: set {fix}, or leave "
                           f"{'them' if len(unused) > 1 else 'it'} at the default.", UserWarning, stacklevel=4)
 
-    def _validate_X(self, X, reset):
+    def _validate_X(self, X, reset, for_fit=True):
+        """X as the kernels read it (float32/float64 C-contiguous, or CSR and its tuple) and the backend, looked
+        up once: the fit's (``_planning.choose_backend``), or for prediction the one set (``for_fit=False``)."""
         mapped = _mapped_file(X)
         given = X
         # finiteness is checked with all threads (scikit-learn's check sums X on one thread: on 16 cores about
@@ -369,17 +371,19 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                    dtype=[np.float64, np.float32], order="C", ensure_all_finite=False)
         if mapped is not None and not np.may_share_memory(X, given):
             _warn_memmap_copied(given, X, mapped)
+        backend = (_planning.choose_backend(self, X) if for_fit else
+                   _planning.Backend(self.backend, _engine.kernels(self.backend)))
         values = X.data[:, None] if sp.issparse(X) else X
-        if values.ndim == 2 and not _engine.kernels(self.backend).all_finite(  # the backend's: no JIT for native
+        if values.ndim == 2 and not backend.kern.all_finite(  # the backend's: no JIT for native
                 values, _engine.resolve_n_threads(self.n_jobs)):
             _named("X", _assert_all_finite, values, input_name="X", estimator_name=type(self).__name__)
         if sp.issparse(X):
             X = X.tocsr()
-            return X, (X.data, X.indices, X.indptr, X.shape[1])  # the kernels take mixed index dtypes
-        return X, X
+            return X, (X.data, X.indices, X.indptr, X.shape[1]), backend  # the kernels take mixed index dtypes
+        return X, X, backend
 
     def _validate(self, X, y, sample_weight, reset):
-        X, Xk = self._validate_X(X, reset)
+        X, Xk, backend = self._validate_X(X, reset)
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
         y = _named("y", check_array, y, ensure_2d=False, dtype="numeric", input_name="y")
@@ -396,7 +400,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             sw = _normalized_weights(sw)
             if not sw.sum() > 0:
                 raise ValueError("sample_weight sums to zero: at least one row needs a positive weight")
-        return X, Xk, y, sw
+        return X, Xk, y, sw, backend
 
     # ------------------------------------------------------------------------------------------------------
     # fitting
@@ -433,17 +437,16 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         if warm and width and width[0] != self.n_features_in_:
             raise ValueError(f"X has {width[0]} features but the warm-started model has {self.n_features_in_}; set "
                              f"warm_start=False to fit a new model")
-        X, Xk, y, sw = self._validate(X, y, sample_weight, reset=not warm)
+        X, Xk, y, sw, backend = self._validate(X, y, sample_weight, reset=not warm)
         Y = _engine.targets_2d(y)
         k, d = Y.shape[1], X.shape[1]
         if warm and self._n_outputs != k:
             raise ValueError(f"y has {k} outputs but the warm-started model has {self._n_outputs}; "
                              f"set warm_start=False to fit a new model")
-        kern = _engine.kernels(_planning.choose_backend(self, X))
-        scaling = _scaling.Scaling.from_data(kern, Xk, Y, sw, self.fit_intercept,
-                                                 _engine.resolve_n_threads(self.n_jobs)) if self.standardize else None
-        ts = self._start_state(opt, scaling, warm, coef_init, intercept_init, k, d)
-        problem = _planning.make_fit_data(self, X, Xk, Y, sw, scaling)
+        scaling = _scaling.Scaling.from_data(backend.kern, Xk, Y, sw, self.fit_intercept,
+                                             _engine.resolve_n_threads(self.n_jobs)) if self.standardize else None
+        ts = self._start_state(opt, scaling, warm, k, d, coef_init, intercept_init)
+        problem = _planning.make_fit_data(self, X, Xk, Y, sw, scaling, backend)
         out = self._train_and_store(problem, ts, opt, y.ndim, warn=False, in_memory=True)
         # one warning per fit: a measured shortfall names the cause better than "max_iter reached"
         if out.warning or not self._check_shortfall(X, Y, sw, out, problem, ts):
@@ -501,10 +504,12 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         self.n_iter_ += fin.n_iter
         self.stop_reason_ = f"{self.stop_reason_}; then full-batch L-BFGS: {fin.stop_reason}"
 
-    def _start_state(self, opt, scaling, warm, coef_init, intercept_init, k, d):
-        """The training state fit starts from: the previous model (warm start; its optimizer state too when
-        it fits), ``coef_init``/``intercept_init``, or the standardized origin (the best constant)."""
-        raw = self._raw_params(k, d) if warm else np.zeros((k, d + 1))
+    def _start_state(self, opt, scaling, warm, k, d, coef_init=None, intercept_init=None, raw=None):
+        """The training state a fit or a partial_fit call starts from: the previous model (``warm``: ``raw``
+        in the data's units, by default ``coef_``/``intercept_``; its optimizer state too when it fits),
+        ``coef_init``/``intercept_init``, or the standardized origin (the best constant)."""
+        if raw is None:
+            raw = self._raw_params(k, d) if warm else np.zeros((k, d + 1))
         if not warm and scaling is not None and self.fit_intercept:
             raw[:, d] = scaling.y_mean
         raw = self._apply_init(raw, coef_init, intercept_init, k, d)
@@ -584,30 +589,24 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             raise ValueError("partial_fit trains one mini-batch epoch per call; optimizer='lbfgs' is full-batch: "
                              "call fit, or use a mini-batch optimizer such as 'adam'")
         first = not hasattr(self, "coef_")
-        X, Xk, y, sw = self._validate(X, y, sample_weight, reset=first)
+        X, Xk, y, sw, backend = self._validate(X, y, sample_weight, reset=first)
         Y = _engine.targets_2d(y)
         k, d = Y.shape[1], X.shape[1]
         if not first and self._n_outputs != k:
             raise ValueError(f"y has {k} outputs but the model was fitted with {self._n_outputs}")
-        kern = _engine.kernels(_planning.choose_backend(self, X))
         scaling = None
         if self.standardize:
-            scaling = _scaling.Scaling.from_data(kern, Xk, Y, sw, self.fit_intercept,
+            scaling = _scaling.Scaling.from_data(backend.kern, Xk, Y, sw, self.fit_intercept,
                                                  _engine.resolve_n_threads(self.n_jobs))
             if not first and self._scaling is not None:
                 scaling = self._scaling.merged(scaling)
+        raw = None
         if first:
-            raw = np.zeros((k, d + 1))
-            if scaling is not None and self.fit_intercept:
-                raw[:, d] = scaling.y_mean
-            ts = _engine.TrainingState.fresh(opt, k, d)
             self._rng = check_random_state(self.random_state)
             self.loss_curve_, self.n_iter_, self._y_ndim = [], 0, y.ndim
-        else:  # continue from the last iterate (the public coef_ may be the mean of the iterates)
-            mean = getattr(self, "_partial_mean", None)
-            raw = self._raw_params(k, d) if mean is None else _unstandardized(self._scaling, self._ts.theta)
-            ts = self._ts if self._ts.fits(opt, k, d) else _engine.TrainingState.fresh(opt, k, d)
-        ts.theta[...] = raw if scaling is None else scaling.to_std(raw)
+        elif getattr(self, "_partial_mean", None) is not None:  # continue from the last iterate (the public
+            raw = _unstandardized(self._scaling, self._ts.theta)  # coef_ is then the mean of the iterates)
+        ts = self._start_state(opt, scaling, not first, k, d, raw=raw)
         avg, burn_in = None, False
         if self.average:  # the running mean over the calls: (k, d + 1) in the data's units and a count
             mean = None if first else getattr(self, "_partial_mean", None)
@@ -622,7 +621,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                 avg[-1] = mean[1]
         # a call is one epoch over its chunk: a small chunk gets up to AUTO_UPDATES updates too, not n / 32
         # (a stream of 200-row chunks would otherwise take 7 steps per pass)
-        problem = _planning.make_fit_data(self, X, Xk, Y, sw, scaling, min_batch=1)
+        problem = _planning.make_fit_data(self, X, Xk, Y, sw, scaling, backend, min_batch=1)
         ids = np.arange(problem.n_batches, dtype=np.int64)
         avg_start = None if avg is None else avg.copy()
         try:
@@ -708,10 +707,10 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         check_is_fitted(self, "coef_")
         if _dask.is_dask(X):
             return _dask.predict(self, X)
-        _, Xk = self._validate_X(X, reset=False)
+        _, Xk, backend = self._validate_X(X, reset=False, for_fit=False)
         k = self._n_outputs
         theta = self._raw_params(k, self.n_features_in_)
-        out = _engine.kernels(self.backend).predict(Xk, theta, _engine.resolve_n_threads(self.n_jobs))
+        out = backend.kern.predict(Xk, theta, _engine.resolve_n_threads(self.n_jobs))
         return out[:, 0] if self._y_ndim == 1 else out
 
     def __sklearn_tags__(self):

@@ -70,13 +70,13 @@ def test_fit_visits_blocks_sequentially(monkeypatch, tmp_path):
     Xm = _memmap(tmp_path, X)
     monkeypatch.setattr(_training, "BLOCK_BYTES", 8 * 4 * 64 * 4)  # blocks of 4 batches of 64 rows
     orders = []
-    real = _engine.run_epoch
+    real = _engine.Epochs.run
 
-    def spy(*args, **kwargs):
-        orders.append(kwargs["order"].copy())
-        return real(*args, **kwargs)
+    def spy(kernel, ts, order):
+        orders.append(order.copy())
+        return real(kernel, ts, order)
 
-    monkeypatch.setattr(_engine, "run_epoch", spy)
+    monkeypatch.setattr(_engine.Epochs, "run", spy)
     a = fastgd.LinearRegressor(batch_size=64, max_iter=3, tol=None, random_state=0).fit(Xm, y)
     assert len(orders) == 3 * 32  # block by block
     for e in range(3):

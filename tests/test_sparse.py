@@ -230,8 +230,8 @@ def test_auto_takes_lazy_numba_epochs_only_where_they_pay():
     wide = sp.random(4000, 2**16, density=30 / 2**16, format="csr", random_state=rng)
     est = fastgd.LinearRegressor()
     assert not _planning.is_lazy(est, narrow) and _planning.is_lazy(est, wide)
-    assert _planning.choose_backend(est, wide) == "numba"
-    assert _planning.choose_backend(est, narrow) == "auto" and _engine.kernels("auto") is not None
+    assert _planning.choose_backend(est, wide).name == "numba"
+    assert _planning.choose_backend(est, narrow).name == "auto" and _engine.kernels("auto") is not None
 
 
 def test_lbfgs_fits_csr():
