@@ -187,6 +187,7 @@ class Blocks:
         self.client = client
         self.batch_size = batch_size
         self.n, self.d = int(X.shape[0]), int(X.shape[1])
+        self.k = 1 if Y.ndim == 1 else int(Y.shape[1])
         if X.dtype not in (np.float32, np.float64):
             X = X.astype(np.float64)
         self.block_rows, rechunk = _block_rows(X.chunks[0], batch_size)
@@ -392,9 +393,12 @@ def _combine(results, carry0):
 # the estimator's entry points
 
 
-def fit(est, X, y, coef_init=None, intercept_init=None, sample_weight=None):
-    """``LinearRegressor.fit`` on dask collections: the in-memory fit's steps, the data staying on the cluster."""
-    opt = est._check_params()
+def fit_data(est, X, y, sample_weight=None, warm=None):
+    """The data of ``LinearRegressor.fit`` on dask collections, checked and kept on the cluster: a
+    ``DaskFitData`` (its statistics merged from the blocks when ``est.standardize``; call
+    ``.blocks.release()`` when done), the feature names (or None) and y's number of dimensions. Reads only
+    the estimator's parameters and fastgd._planning; ``warm``: the (n_features, n_outputs) a warm start needs.
+    """
     client = _client()
     if not is_dask(X):
         raise TypeError(f"y or sample_weight is a dask collection but X is a {type(X).__name__}; pass X as a dask "
@@ -426,21 +430,15 @@ def fit(est, X, y, coef_init=None, intercept_init=None, sample_weight=None):
     if n < 1 or d < 1:
         raise ValueError(f"X must have at least one row and one column, got shape ({n}, {d})")
     k = 1 if Yd.ndim == 1 else int(Yd.shape[1])
-    warm = est.warm_start and hasattr(est, "coef_")
-    if warm and (est.n_features_in_ != d or est._n_outputs != k):
+    if warm is not None and warm != (d, k):
         raise ValueError(f"X has {d} features and y {k} output(s) but the warm-started model has "
-                         f"{est.n_features_in_} and {est._n_outputs}; set warm_start=False to fit a new model")
+                         f"{warm[0]} and {warm[1]}; set warm_start=False to fit a new model")
     if est.early_stopping and swd is not None:
         raise NotImplementedError("early_stopping with sample_weight is not supported on dask collections yet; "
                                   "fit without one of them")
     bs = _planning.choose_batch_size(est, Xd, n, k)
     blocks = Blocks(client, Xd, Yd, swd, bs)
     try:
-        est.n_features_in_ = d
-        if names is not None:
-            est.feature_names_in_ = names
-        elif hasattr(est, "feature_names_in_"):
-            del est.feature_names_in_
         scaling = None
         if est.standardize:
             parts = client.gather([client.submit(_stats, *p, est.backend, est.fit_intercept, pure=False)
@@ -449,32 +447,36 @@ def fit(est, X, y, coef_init=None, intercept_init=None, sample_weight=None):
             for part in parts[1:]:
                 scaling = scaling.merged(part)
             scaling._center = est.fit_intercept
-        ts = est._start_state(opt, scaling, warm, k, d, coef_init, intercept_init)
         l1, l2 = _planning.penalty_parts(est)
         batch_weight = blocks.total_weight / _engine.n_batches(n, bs) if scaling is not None else 0.0
         problem = DaskFitData(blocks, None, None, bs, _DaskKernels(blocks, est.backend), est.backend,
                               _engine.resolve_n_threads(est.n_jobs), est.fit_intercept, l1, l2, scaling,
                               batch_weight, blocks.block_batches, blocks=blocks, mode=est.distributed,
                               n_jobs=est.n_jobs, loss=_planning.loss_code(est))
-        est._train_and_store(problem, ts, opt, 1 if Yd.ndim == 1 else 2)
-    finally:
+    except BaseException:
         blocks.release()
-    return est
+        raise
+    return problem, names, Yd.ndim
 
 
-def predict(est, X):
-    """Predictions for a dask array or DataFrame: a lazy dask array, one block of rows per block of X."""
+def prediction_blocks(est, X):
+    """X (a dask array or DataFrame) as the 2-D dask array ``predict`` maps over, checked against the
+    estimator's ``n_features_in_``."""
     Xd = X.to_dask_array() if _is_frame(X) else X
     if not hasattr(Xd, "map_blocks") or Xd.ndim != 2:
         raise ValueError(f"X must be a 2-D dask array or a dask DataFrame, got {type(X).__name__}")
     if Xd.shape[1] != est.n_features_in_:
         raise ValueError(f"X has {Xd.shape[1]} features, but {type(est).__name__} is expecting "
                          f"{est.n_features_in_} features as input")
-    k = est._n_outputs
-    theta = est._raw_params(k, est.n_features_in_)
+    return Xd
+
+
+def predict(Xd, theta, backend, single):
+    """Predictions for ``prediction_blocks``: a lazy dask array, one block of rows per block of X (``theta``:
+    the (k, d + 1) parameters; ``single``: y was 1-D, one column dropped)."""
+    k = theta.shape[0]
     if len(Xd.chunks[1]) > 1:
         Xd = Xd.rechunk({1: -1})
-    single = est._y_ndim == 1
     if single:
-        return Xd.map_blocks(_predict_block, theta, est.backend, True, drop_axis=1, dtype=np.float64)
-    return Xd.map_blocks(_predict_block, theta, est.backend, False, chunks=(Xd.chunks[0], (k,)), dtype=np.float64)
+        return Xd.map_blocks(_predict_block, theta, backend, True, drop_axis=1, dtype=np.float64)
+    return Xd.map_blocks(_predict_block, theta, backend, False, chunks=(Xd.chunks[0], (k,)), dtype=np.float64)

@@ -430,7 +430,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             if _planning.is_lbfgs(self):
                 raise ValueError("optimizer='lbfgs' trains in memory only; for a dask collection use a mini-batch "
                                  "optimizer such as 'adam'")
-            return _dask.fit(self, X, y, coef_init, intercept_init, sample_weight)
+            return self._fit_dask(X, y, coef_init, intercept_init, sample_weight)
         opt = self._check_params()
         warm = self.warm_start and hasattr(self, "coef_")
         width = getattr(X, "shape", ())[1:2]
@@ -451,6 +451,25 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         # one warning per fit: a measured shortfall names the cause better than "max_iter reached"
         if out.warning or not self._check_shortfall(X, Y, sw, out, problem, ts):
             self._warn(out)
+        return self
+
+    def _fit_dask(self, X, y, coef_init, intercept_init, sample_weight):
+        """fit on dask collections: the in-memory fit's steps, the data staying on the cluster (fastgd._dask)."""
+        opt = self._check_params()
+        warm = self.warm_start and hasattr(self, "coef_")
+        problem, names, y_ndim = _dask.fit_data(self, X, y, sample_weight,
+                                                (self.n_features_in_, self._n_outputs) if warm else None)
+        try:
+            self.n_features_in_ = problem.blocks.d
+            if names is not None:
+                self.feature_names_in_ = names
+            elif hasattr(self, "feature_names_in_"):
+                del self.feature_names_in_
+            ts = self._start_state(opt, problem.scaling, warm, problem.blocks.k, problem.blocks.d, coef_init,
+                                   intercept_init)
+            self._train_and_store(problem, ts, opt, y_ndim)
+        finally:
+            problem.blocks.release()
         return self
 
     def _check_shortfall(self, X, Y, sw, out, problem=None, ts=None):
@@ -706,7 +725,9 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         """``X @ coef_.T + intercept_``, from the public attributes (editing them changes the predictions)."""
         check_is_fitted(self, "coef_")
         if _dask.is_dask(X):
-            return _dask.predict(self, X)
+            Xd = _dask.prediction_blocks(self, X)
+            theta = self._raw_params(self._n_outputs, self.n_features_in_)
+            return _dask.predict(Xd, theta, self.backend, self._y_ndim == 1)
         _, Xk, backend = self._validate_X(X, reset=False, for_fit=False)
         k = self._n_outputs
         theta = self._raw_params(k, self.n_features_in_)
