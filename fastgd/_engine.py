@@ -1,4 +1,4 @@
-"""The Python layer between the estimator and the kernels: training state, batch order, threads, epochs.
+"""The door to the compiled kernels: the backend lookup, one fit's packed epoch (``Epochs``), threads, state.
 
 It takes already-validated inputs (the estimator validates) and never copies X.
 """

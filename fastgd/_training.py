@@ -1,19 +1,18 @@
-"""The one training loop (engine layer): epochs, averaging, the learning-rate rule and the stopping rules.
+"""The training loop: epochs over the batches in their order, averaging, and the stopping rules.
 
-It takes validated inputs (the estimator validates and chooses defaults) and drives the compiled kernels
-through ``fastgd._engine``; it never copies X. Everything here is O(k·d) or O(n·k) per epoch apart from the
-kernel calls, which read X in place:
+It takes validated inputs and the fit's plan (fastgd.estimator, fastgd._planning) and runs the compiled
+epoch through ``_engine.Epochs``, made once per fit; it never copies X. Everything here is O(k·d) or O(n·k)
+per epoch apart from the kernel calls, which read X in place:
 
-* one epoch pass (``_engine.run_epoch``: gradient, update, and the running mean of the iterates);
+* one epoch pass (``Epochs.run``: gradient, update, and the running mean of the iterates);
 * one pass over a fixed *evaluation set* of batches (at most ``EVAL_ROWS`` rows: the held-out batches with
   early stopping, else a fixed random subset of the training batches, all of them on small data), which
   measures the exact objective of the epoch's model. Two nearby models compared on the same rows differ by
   far less than the sampling noise of either loss, so this paired comparison decides progress reliably at a
   few per cent of the cost of a full pass.
 
-Standardization: ``Scaling`` holds the column means and scales of X and the targets'; the kernels apply them
-per batch in O(k·d) (``fastgd._kernels.raw_theta``). ``TrainingState.theta`` is in the standardized
-coordinates; ``Scaling.to_raw`` gives the coefficients in the data's units.
+The stopping policy is ``_StoppingRules``; standardization is ``fastgd._scaling``, the page-cache hints for
+a memmapped X ``fastgd._pagecache``.
 """
 
 import time
