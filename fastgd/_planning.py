@@ -120,7 +120,8 @@ def make_settings(est, opt, average, n, values=None):
         adaptive = isinstance(est.learning_rate, str)
         lr, sched = Constant().pack(opt.lr if adaptive else float(est.learning_rate))
     return _training.Settings(opt, lr, sched, adaptive=isinstance(est.learning_rate, str), average=average,
-                              max_iter=choose_max_iter(est, n, values), tol=est.tol, n_iter_no_change=est.n_iter_no_change,
+                              max_iter=choose_max_iter(est, n, values), tol=est.tol,
+                              n_iter_no_change=est.n_iter_no_change,
                               gtol=est.gtol, shuffle=est.shuffle, verbose=est.verbose,
                               penalized_eval=not est.early_stopping, callbacks=_callbacks(est.callbacks),
                               user_chose=user_chose(est))
@@ -160,7 +161,7 @@ def split_batches(est, problem, rng):
     nb = problem.n_batches
     all_ids = np.arange(nb, dtype=np.int64)
     if est.early_stopping:
-        weights = _batch_weights(problem)
+        weights = problem.batch_weights()
         usable = np.flatnonzero(weights > 0)
         n_val = int(round(est.validation_fraction * nb))
         if n_val < 1 or nb - n_val < 1 or len(usable) < 2:
@@ -210,10 +211,3 @@ def named_optimizer(name):
     """The registry object for an optimizer name, starting from the registry's ``start_lr``."""
     opt = get_optimizer(name, full_batch=True)
     return opt.set_params(lr=type(opt).start_lr)
-
-
-def _batch_weights(problem):
-    bs, n = problem.batch_size, problem.n
-    if problem.sw is None:
-        return np.array([min(bs, n - b * bs) for b in range(problem.n_batches)], dtype=np.float64)
-    return np.add.reduceat(problem.sw, np.arange(0, n, bs))

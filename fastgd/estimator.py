@@ -644,8 +644,9 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         ids = np.arange(problem.n_batches, dtype=np.int64)
         avg_start = None if avg is None else avg.copy()
         try:
-            out = _training.train(problem, ts, _planning.make_settings(self, opt, False, Y.shape[0]), self._rng, train_ids=ids, eval_ids=None,
-                                  epochs=1, stopping=False, n_done=self.n_iter_, avg=avg)
+            settings = _planning.make_settings(self, opt, False, Y.shape[0])
+            out = _training.train(problem, ts, settings, self._rng, train_ids=ids, eval_ids=None, epochs=1,
+                                  stopping=False, n_done=self.n_iter_, avg=avg)
         except _training.Diverged as exc:
             raise ValueError(str(exc)) from None
         if out.interrupted and out.n_iter == 0 and avg is not None:  # the mean, like the iterate, keeps
