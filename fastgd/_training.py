@@ -333,9 +333,27 @@ class Problem:
         """Weighted mean loss over the listed batches (plus the penalty), at standardized ``theta``; and the
         weight."""
         raw = np.ascontiguousarray(self.raw(theta))
-        _, sse, W = self.kern.batches_stats(self.Xk, self.Y, _sw(self.sw), raw, self.batch_size, batch_ids,
-                                            self.n_threads, loss=self.loss)
+        if self.Y is not None and not np.any(raw[:, :-1]):
+            sse, W = self._constant_sums(raw[:, -1], batch_ids)  # no weights (the usual start): X is not read
+        else:
+            _, sse, W = self.kern.batches_stats(self.Xk, self.Y, _sw(self.sw), raw, self.batch_size, batch_ids,
+                                                self.n_threads, loss=self.loss)
         return (sse / W if W > 0 else np.nan) + (self.penalty(raw) if penalized else 0.0), W
+
+    def _constant_sums(self, b, batch_ids):
+        """(Σ s·loss, Σ s) over the listed batches of the constant prediction ``b``: batches_stats' sums without
+        X, one batch at a time (memory O(batch_size·k))."""
+        sse = W = 0.0
+        bs, n = self.batch_size, self.n
+        code, param = (0, 0.0) if self.loss is None else self.loss
+        for i in batch_ids:
+            lo, hi = int(i) * bs, min((int(i) + 1) * bs, n)
+            with np.errstate(over="ignore", invalid="ignore"):
+                v = reference.loss_value(b - self.Y[lo:hi], reference.LOSSES[int(code)], param).sum(axis=1)
+            s = None if self.sw is None else self.sw[lo:hi]
+            sse += float(v.sum() if s is None else s @ v)
+            W += float(hi - lo if s is None else s.sum())
+        return sse, W
 
     def penalty(self, raw):
         """l1·‖W‖₁ + ½·l2·‖W‖² of parameters in the data's units (the intercept column is not penalized)."""

@@ -377,7 +377,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             warnings.warn(f"{' and '.join(unused)} has no effect with penalty={self.penalty!r}: set {fix}, or leave "
                           f"{'them' if len(unused) > 1 else 'it'} at the default.", UserWarning, stacklevel=4)
 
-    def _validate_X(self, X, reset):
+    def _validate_X(self, X, reset, check_finite=True):
+        """``check_finite=False``: the caller's column statistics check X (``_scaling``), saving a pass."""
         mapped = _mapped_file(X)
         given = X
         # finiteness is checked with all threads (scikit-learn's check sums X on one thread: on 16 cores about
@@ -386,17 +387,22 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                    dtype=[np.float64, np.float32], order="C", ensure_all_finite=False)
         if mapped is not None and not np.may_share_memory(X, given):
             _warn_memmap_copied(given, X, mapped)
-        values = X.data[:, None] if sp.issparse(X) else X
-        if values.ndim == 2 and not _engine.kernels(self.backend).all_finite(  # the backend's: no JIT for native
-                values, _engine.resolve_n_threads(self.n_jobs)):
-            _named("X", _assert_all_finite, values, input_name="X", estimator_name=type(self).__name__)
+        if check_finite or sp.issparse(X):
+            self._check_finite(X)
         if sp.issparse(X):
             X = X.tocsr()
             return X, (X.data, X.indices, X.indptr, X.shape[1])  # the kernels take mixed index dtypes
         return X, X
 
-    def _validate(self, X, y, sample_weight, reset):
-        X, Xk = self._validate_X(X, reset)
+    def _check_finite(self, X, exact=False):
+        """Raise scikit-learn's error for a NaN or infinity in X (``exact``: without the fast sum first)."""
+        values = X.data[:, None] if sp.issparse(X) else X
+        if values.ndim == 2 and (exact or not _engine.kernels(self.backend).all_finite(  # the backend's: no JIT
+                values, _engine.resolve_n_threads(self.n_jobs))):                       # for native
+            _named("X", _assert_all_finite, values, input_name="X", estimator_name=type(self).__name__)
+
+    def _validate(self, X, y, sample_weight, reset, check_finite=True):
+        X, Xk = self._validate_X(X, reset, check_finite)
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
         y = _named("y", check_array, y, ensure_2d=False, dtype="numeric", input_name="y")
@@ -413,6 +419,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             sw = _normalized_weights(sw)
             if not sw.sum() > 0:
                 raise ValueError("sample_weight sums to zero: at least one row needs a positive weight")
+            if not check_finite and not sw.min() > 0:  # a row of weight 0 leaves no trace in the statistics
+                self._check_finite(X)
         return X, Xk, y, sw
 
     def _batch_size(self, X, n, k, min_batch=AUTO_MIN_BATCH):
@@ -534,15 +542,14 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         if warm and width and width[0] != self.n_features_in_:
             raise ValueError(f"X has {width[0]} features but the warm-started model has {self.n_features_in_}; set "
                              f"warm_start=False to fit a new model")
-        X, Xk, y, sw = self._validate(X, y, sample_weight, reset=not warm)
+        # with standardization the column statistics are the finiteness check: one pass over X, not two
+        X, Xk, y, sw = self._validate(X, y, sample_weight, reset=not warm, check_finite=not self.standardize)
         Y = _engine.targets_2d(y)
         k, d = Y.shape[1], X.shape[1]
         if warm and self._n_outputs != k:
             raise ValueError(f"y has {k} outputs but the warm-started model has {self._n_outputs}; "
                              f"set warm_start=False to fit a new model")
-        kern = _engine.kernels(self._backend(X))
-        scaling = _training.Scaling.from_data(kern, Xk, Y, sw, self.fit_intercept,
-                                                 _engine.resolve_n_threads(self.n_jobs)) if self.standardize else None
+        scaling = self._scaling_of(X, Xk, Y, sw) if self.standardize else None
         ts = self._start_state(opt, scaling, warm, coef_init, intercept_init, k, d)
         problem = self._problem(X, Xk, Y, sw, scaling)
         out = self._train_and_store(problem, ts, opt, y.ndim, warn=False, in_memory=True)
@@ -550,6 +557,17 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         if out.warning or not self._check_shortfall(X, Y, sw, out, problem, ts):
             self._warn(out)
         return self
+
+    def _scaling_of(self, X, Xk, Y, sw):
+        """The column statistics of (X, Y), which also check dense X for NaN and infinities: a non-finite value
+        of positive weight makes its column's statistics non-finite, and ``Scaling`` then raises; before that,
+        the exact check gives scikit-learn's error when X holds one."""
+        try:
+            return _training.Scaling.from_data(_engine.kernels(self._backend(X)), Xk, Y, sw, self.fit_intercept,
+                                               _engine.resolve_n_threads(self.n_jobs))
+        except ValueError:
+            self._check_finite(X, exact=True)
+            raise
 
     def _check_shortfall(self, X, Y, sw, out, problem=None, ts=None):
         """On small data, measure how far the fit stopped from the exact optimum of its own objective (the
