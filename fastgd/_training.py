@@ -403,6 +403,21 @@ def constant_loss(Y, w, loss):
     return float(np.average(value, axis=0, weights=w).sum())
 
 
+SMOOTH_LOSSES = (None, 1, 3)  # loss codes whose objective has a continuous gradient (none, huber, squared eps.)
+
+
+def check_lbfgs_loss(loss):
+    """Refuse L-BFGS for a loss with a kink in its value (epsilon_insensitive, quantile): its gradient jumps
+    there, so the curvature pairs and the Wolfe line search that L-BFGS relies on fail near the optimum,
+    which lies on the kinks (a linear program's vertex), and it stalls short of it."""
+    if loss is not None and int(loss[0]) not in SMOOTH_LOSSES:
+        name = reference.LOSSES[int(loss[0])]
+        raise ValueError(f"optimizer='lbfgs' needs a smooth objective, and loss={name!r} has a kink where its "
+                         f"gradient jumps (L-BFGS stalls there); use it with loss='squared_error', 'huber' or "
+                         f"'squared_epsilon_insensitive', or keep a first-order optimizer (the default 'adam', whose "
+                         f"averaged iterates and decaying rate converge on a kink) with loss={name!r}")
+
+
 def _sw(sw):
     return _engine.EMPTY if sw is None else sw
 
@@ -810,9 +825,7 @@ def train_lbfgs(problem, ts, lbfgs, *, train_ids, steps, tol, n_iter_no_change=2
     (``n_iter``: steps, ``losses``: the objective after each step)."""
     if problem.l1 > 0.0:
         raise ValueError("optimizer='lbfgs' needs a smooth objective: use penalty=None or 'l2' with it")
-    if problem.loss is not None:
-        raise ValueError("optimizer='lbfgs' minimizes the squared error only: use it with loss='squared_error', "
-                         "or a first-order optimizer (e.g. the default 'adam') with this loss")
+    check_lbfgs_loss(problem.loss)
     out = Outcome()
     k, p = ts.theta.shape
     d = p - 1
@@ -825,13 +838,24 @@ def train_lbfgs(problem, ts, lbfgs, *, train_ids, steps, tol, n_iter_no_change=2
     # small data: one thread (a parallel region per evaluation cost 7 ms on 442 x 65 on a busy 2-core host);
     # the sums are the same for any thread count
     threads = 1 if problem.n * d * k < LBFGS_PARALLEL_VALUES else problem.n_threads
+    # another (smooth, squared-units) loss: its epsilon in each target's units too, loss(r/c; ε/c) = loss(r; ε)/c²;
+    # outputs of different scales need one pass each (their parameters differ), all equal scales one in all
+    same = problem.loss is None or np.all(ys == ys[0])
+    parts = [(slice(0, k), None if problem.loss is None else (problem.loss[0], problem.loss[1] / ys[0]))] if same \
+        else [(slice(j, j + 1), (problem.loss[0], problem.loss[1] / ys[j])) for j in range(k)]
+    Yparts = [Ys if same else np.ascontiguousarray(Ys[:, rows]) for rows, _ in parts]
 
     def fg(x):
         u = problem.raw(x.reshape(k, p)) / ys[:, None]
         u = np.ascontiguousarray(u)
-        G, sse, W = problem.kern.batches_stats(problem.Xk, Ys, _sw(problem.sw), u, problem.batch_size, train_ids,
-                                               threads)
-        gu = (2.0 / W) * np.asarray(G, dtype=np.float64).reshape(k, p)
+        G = np.empty((k, p))
+        sse = 0.0
+        for (rows, loss), Yj in zip(parts, Yparts):
+            Gj, sse_j, W = problem.kern.batches_stats(problem.Xk, Yj, _sw(problem.sw), np.ascontiguousarray(u[rows]),
+                                                      problem.batch_size, train_ids, threads, loss=loss)
+            G[rows] = np.asarray(Gj, dtype=np.float64).reshape(-1, p)
+            sse += sse_j
+        gu = (2.0 / W) * G
         gu[:, :d] += problem.l2 * u[:, :d]
         grad = np.empty_like(gu)
         grad[:, :d] = (gu[:, :d] - xm * gu[:, d:]) / xs
@@ -841,7 +865,9 @@ def train_lbfgs(problem, ts, lbfgs, *, train_ids, steps, tol, n_iter_no_change=2
     x = ts.theta.reshape(-1).copy()
     start = ts.snapshot()
     state = {}
-    f_ref = problem.target_variance(train_ids) if sc is None else float(k)  # the objective of the best constant
+    # the objective of the best constant (the mean for another loss): the unit of tol
+    f_ref = problem.target_variance(train_ids) if sc is None else float(k) if problem.loss is None else sum(
+        constant_loss(Yj, None if problem.sw is None else problem.sw, loss) for (_, loss), Yj in zip(parts, Yparts))
     f_ref = f_ref if f_ref > 0 else 1.0
     best_f, best_x = np.inf, x.copy()
     prev = None

@@ -359,6 +359,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                 raise ValueError(f"optimizer='lbfgs' (full-batch, smooth objective) does not support {', '.join(bad)}; "
                                  f"use penalty=None or 'l2', early_stopping=False and a constant learning_rate, or "
                                  f"a mini-batch optimizer such as 'adam'")
+            _training.check_lbfgs_loss(self._loss())
         _engine.kernels(self.backend)  # a missing native extension is reported here, naming the fix
         self._warn_unused_penalty_args()
         return opt
@@ -581,8 +582,10 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         warning was given, or L-BFGS reached the optimum)."""
         n, d = X.shape
         k = Y.shape[1]
-        if self.loss != "squared_error" or self.early_stopping or out.interrupted or self.tol is None:
-            return False  # the exact check and the L-BFGS finish are the squared error's
+        if self.early_stopping or out.interrupted or self.tol is None or not self._smooth_loss():
+            return False  # a loss with a kink: neither L-BFGS nor a closed form applies (see the user guide)
+        if self.loss != "squared_error":
+            return self._check_smooth_loss(X, out, problem, ts, n * d * k)
         if n * d * k > CHECK_EXACT_MAX_VALUES:
             # larger data: no exact check, but averaged constant-step SGD stops at an excess of about
             # (loss)·(d + 1)/(rows averaged) (Polyak-Ruppert); when that is above tol the plateau may be that
@@ -611,6 +614,51 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         warnings.warn(short, ConvergenceWarning, stacklevel=4)
         return True
 
+    def _check_smooth_loss(self, X, out, problem, ts, values):
+        """The shortfall check of a smooth loss other than the squared error (huber, squared_epsilon_insensitive),
+        which has no closed-form optimum: full-batch L-BFGS from the fitted model finds it. Under the default
+        rate rule that finish is kept (on small data always, on larger dense data when the averaged steps' noise
+        floor exceeds tol, as for the squared error); under settings the user chose, small data is measured
+        against it and a shortfall warns. Returns whether the max_iter warning is superseded."""
+        if problem is None or sp.issparse(X) or out.stopped or problem.scaling is None or problem.l1 > 0.0 \
+                or self._lbfgs() or not np.isfinite(out.best_eval):
+            return False
+        f_ref = problem.target_variance(np.arange(problem.n_batches, dtype=np.int64))  # the constant mean's loss
+        if values > CHECK_EXACT_MAX_VALUES:
+            if self._finishes_with_lbfgs() and f_ref > 0 and out.best_eval / f_ref * (X.shape[1] + 1) / X.shape[0] \
+                    > self.tol:
+                self._finish_lbfgs(problem, ts)
+            return False
+        if self._finishes_with_lbfgs():
+            return self._finish_lbfgs(problem, ts).converged
+        trial = copy.deepcopy(ts)
+        got = problem.objective(ts.theta, np.arange(problem.n_batches, dtype=np.int64))[0]
+        _training.train_lbfgs(problem, trial, LBFGS(line_search_fn="strong_wolfe"),
+                              train_ids=np.arange(problem.n_batches, dtype=np.int64), steps=FINISH_STEPS,
+                              tol=min(self.tol, FINISH_TOL))
+        best = problem.objective(trial.theta, np.arange(problem.n_batches, dtype=np.int64))[0]
+        excess = got - best
+        if not (f_ref > 0 and excess > max(self.tol * f_ref, min(SHORTFALL_REL * max(best, 0.0),
+                                                                 SHORTFALL_WARN * f_ref))):
+            return False
+        capped = self.n_iter_ >= self.max_iter_ and not out.converged
+        # the settings of this fit that keep the default's L-BFGS finish from running (only those it chose)
+        chosen = [f"{name}={value!r}" for name, value, default in (
+            ("learning_rate", self.learning_rate, "adaptive"), ("max_iter", self.max_iter, "auto")) if value != default]
+        if not isinstance(self.optimizer, str):
+            chosen.append("an optimizer object")
+        default = (" (its defaults instead of " + " and ".join(chosen) + " finish with L-BFGS)") if chosen else ""
+        warnings.warn(f"Gradient descent stopped {excess / max(best, 1e-300):.3g} (relative excess of the objective; "
+                      f"{excess / f_ref:.3g} of the loss of the constant mean of y) above the optimum of the "
+                      f"{self.loss} objective (found by full-batch L-BFGS) after {self.n_iter_} epochs. "
+                      + (f"Raise max_iter (it is {self.max_iter}), or use" if capped and self.max_iter != "auto" else
+                         "Use") + f" optimizer='lbfgs', which this small data set and smooth loss allow{default}.",
+                      ConvergenceWarning, stacklevel=4)
+        return True
+
+    def _smooth_loss(self):
+        return self.loss in ("squared_error", "huber", "squared_epsilon_insensitive")
+
     def _finish_lbfgs(self, problem, ts):
         """Full-batch L-BFGS (strong-Wolfe) from the fitted model until a step gains less than FINISH_TOL."""
         fin = _training.train_lbfgs(problem, ts, LBFGS(line_search_fn="strong_wolfe"),
@@ -619,6 +667,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         self._store(ts, problem.scaling, problem)
         self.n_iter_ += fin.n_iter
         self.stop_reason_ = f"{self.stop_reason_}; then full-batch L-BFGS: {fin.stop_reason}"
+        return fin
 
     def _lbfgs(self):
         return isinstance(self.optimizer, LBFGS) or self.optimizer == "lbfgs"
@@ -627,7 +676,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         """The default rate rule and epoch budget (not a rate, optimizer object or max_iter the user chose), and a
         smooth objective."""
         return (self.learning_rate == "adaptive" and isinstance(self.optimizer, str) and self.optimizer != "lbfgs"
-                and self.penalty in (None, "l2") and self.max_iter == "auto" and self.loss == "squared_error")
+                and self.penalty in (None, "l2") and self.max_iter == "auto" and self._smooth_loss())
 
     def _shortfall(self, X, Y, sw, out, n, d, k):
         """The warning to give (None: the fit is close enough to the optimum)."""
