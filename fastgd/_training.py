@@ -862,6 +862,20 @@ def train_lbfgs(problem, ts, lbfgs, *, train_ids, steps, tol, n_iter_no_change=2
         grad[:, d] = gu[:, d] if problem.fit_intercept else 0.0
         return float(sse) / W + 0.5 * problem.l2 * float(np.square(u[:, :d]).sum()), grad.reshape(-1)
 
+    seen = {}
+
+    def fg_once(x):
+        """fg, remembering its last few points: a step starts where the previous one's line search ended, and
+        the end point is judged after the last step, both already evaluated (each evaluation is a pass over X)."""
+        key = x.tobytes()
+        if key not in seen:
+            if len(seen) >= 4:
+                seen.pop(next(iter(seen)))
+            f, g = fg(x)
+            seen[key] = (f, g.copy())
+        f, g = seen[key]
+        return f, g.copy()
+
     x = ts.theta.reshape(-1).copy()
     start = ts.snapshot()
     state = {}
@@ -875,7 +889,7 @@ def train_lbfgs(problem, ts, lbfgs, *, train_ids, steps, tol, n_iter_no_change=2
     for _ in range(steps):
         before = (state.get("n_iter", 0), state.get("func_evals", 0))
         x_in = x.copy()
-        f = lbfgs.step(fg, x, state)  # the objective at x_in
+        f = lbfgs.step(fg_once, x, state)  # the objective at x_in
         if f < best_f:
             best_f, best_x = f, x_in
         if not np.isfinite(f) or not np.all(np.isfinite(x)):
@@ -897,10 +911,10 @@ def train_lbfgs(problem, ts, lbfgs, *, train_ids, steps, tol, n_iter_no_change=2
             break
     if out.stop_reason is None:
         out.stop_reason = f"{out.n_iter} steps (max_iter) done" if out.n_iter == steps else "the objective stopped being finite"
-    f_end, _ = fg(x)
+    f_end, _ = fg_once(x)
     if np.isfinite(f_end) and np.all(np.isfinite(x)) and f_end <= best_f:
         best_f, best_x = f_end, x
-    f_start = out.losses[0] if out.losses else fg(start[0].reshape(-1))[0]
+    f_start = out.losses[0] if out.losses else fg_once(start[0].reshape(-1))[0]
     if not best_f <= f_start:
         ts.restore(start)
     else:

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from fastgd import LinearRegressor, _engine, _kernels, _training
+from fastgd.optimizers import LBFGS
 
 native = pytest.mark.skipif(not _engine.native_available(), reason="fastgd._native is not built")
 BACKENDS = ["numba", pytest.param("native", marks=native)]
@@ -101,3 +102,18 @@ def test_the_constant_models_objective_equals_the_kernels(loss, param, weighted)
                                                loss=loss)
     assert W == pytest.approx(W_kernel, rel=1e-14)
     assert got == pytest.approx(sums / W_kernel, rel=1e-13)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_lbfgs_evaluates_each_point_once(monkeypatch, backend):
+    """With the line search (the default fit's finish) a step starts where the previous one's search ended, and
+    the end point is judged after the last step: both evaluated already, so the passes over X are fewer than
+    the objective evaluations L-BFGS counts (torch's count, t_)."""
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((300, 6)) @ np.diag([1, 1, 1, 1, 30, 0.02])  # a few steps to converge
+    y = X @ rng.standard_normal(6) + rng.standard_normal(300)
+    calls = _counting(monkeypatch, backend, ["batches_stats"])
+    est = LinearRegressor(backend=backend, optimizer=LBFGS(line_search_fn="strong_wolfe"),
+                          standardize=False, tol=1e-12).fit(X, y)
+    assert est.n_iter_ >= 2
+    assert len(calls["batches_stats"]) <= est.t_ - (est.n_iter_ - 1)  # t_: L-BFGS's evaluations
