@@ -13,7 +13,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import (_assert_all_finite, _check_sample_weight, check_array, check_is_fitted,
                                       validate_data)
 
-from . import _dask, _engine, _training
+from . import _dask, _engine, _training, reference
 from ._rules import LOSSES
 from ._validation import Boolean, InstanceOf, Interval, Options, Predicate, check_all
 from .optimizers import LBFGS, get_optimizer
@@ -39,6 +39,9 @@ FINISH_STEPS = 50
 FINISH_TOL = 1e-9
 LBFGS_STEPS = 100  # max_iter="auto" with optimizer="lbfgs": steps of up to 20 iterations
 ILL_CONDITIONED = 100  # a condition number of the standardized design above this is named as the cause
+# a loss with a kink on data this small (n·d·k values, no l2 penalty): the fit is checked against its linear
+# program (HiGHS: milliseconds at this size)
+LP_CHECK_MAX_VALUES = 20_000
 NONSMOOTH_MIN_BATCH = 4096  # "auto" batch size with a loss other than the squared error: at least this (or n)
 
 
@@ -582,8 +585,10 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         warning was given, or L-BFGS reached the optimum)."""
         n, d = X.shape
         k = Y.shape[1]
-        if self.early_stopping or out.interrupted or self.tol is None or not self._smooth_loss():
-            return False  # a loss with a kink: neither L-BFGS nor a closed form applies (see the user guide)
+        if self.early_stopping or out.interrupted or self.tol is None:
+            return False
+        if not self._smooth_loss():  # a kink: no L-BFGS; on tiny data its linear program is the check
+            return self._check_linear_program(X, Y, sw, out, problem, n * d * k)
         if self.loss != "squared_error":
             return self._check_smooth_loss(X, out, problem, ts, n * d * k)
         if n * d * k > CHECK_EXACT_MAX_VALUES:
@@ -653,6 +658,59 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                       f"{self.loss} objective (found by full-batch L-BFGS) after {self.n_iter_} epochs. "
                       + (f"Raise max_iter (it is {self.max_iter}), or use" if capped and self.max_iter != "auto" else
                          "Use") + f" optimizer='lbfgs', which this small data set and smooth loss allow{default}.",
+                      ConvergenceWarning, stacklevel=4)
+        return True
+
+    def _check_linear_program(self, X, Y, sw, out, problem, values):
+        """The shortfall check of a loss with a kink (epsilon_insensitive, quantile) on data of at most
+        ``LP_CHECK_MAX_VALUES`` values, without an l2 penalty: its exact optimum is a linear program (HiGHS,
+        milliseconds at that size); a fit short of it warns, naming the exact solver. Larger data: no check
+        (the program's cost grows faster than the fit's). Returns whether a warning was given."""
+        if problem is None or sp.issparse(X) or values > LP_CHECK_MAX_VALUES or problem.l2 > 0.0 or out.stopped:
+            return False
+        from scipy.optimize import linprog
+
+        n, d = X.shape
+        w = np.ones(n) if sw is None else sw / sw.max()
+        W = float(w.sum())
+        A = np.hstack([np.asarray(X, dtype=np.float64), np.ones((n, 1))]) if self.fit_intercept else \
+            np.asarray(X, dtype=np.float64)
+        p = A.shape[1]
+        param = float(self.quantile if self.loss == "quantile" else self.epsilon)
+        l1 = problem.l1
+        raw = self._raw_params(Y.shape[1], d)
+        got = best = 0.0
+        for j in range(Y.shape[1]):
+            y = Y[:, j]
+            # variables: β = β⁺ − β⁻ (the l1 penalty on the weights only), then per row u, v >= 0 with
+            # u − v = y − Aβ (quantile: q·u + (1 − q)·v), or t >= |y − Aβ| − ε (epsilon-insensitive)
+            pen = np.r_[np.full(d, l1), np.zeros(p - d)]
+            As, eye = sp.csr_matrix(A), sp.identity(n, format="csr")
+            if self.loss == "quantile":
+                c = np.r_[pen, pen, param * w / W, (1.0 - param) * w / W]
+                res = linprog(c, A_eq=sp.hstack([As, -As, eye, -eye]), b_eq=y, bounds=(0, None), method="highs")
+            else:
+                c = np.r_[pen, pen, w / W]
+                A_ub = sp.vstack([sp.hstack([As, -As, -eye]), sp.hstack([-As, As, -eye])])
+                res = linprog(c, A_ub=A_ub, b_ub=np.r_[y + param, param - y], bounds=(0, None), method="highs")
+            if res.status != 0:
+                return False
+            best += float(res.fun)
+            r = A @ (raw[j, :p] if self.fit_intercept else raw[j, :d]) - y
+            got += float(w @ reference.loss_value(r, self.loss, param)) / W + l1 * float(np.abs(raw[j, :d]).sum())
+        f_ref = problem.target_variance(np.arange(problem.n_batches, dtype=np.int64))
+        excess = got - best
+        if not (f_ref > 0 and excess > max(self.tol * f_ref, min(SHORTFALL_REL * max(best, 0.0),
+                                                                 SHORTFALL_WARN * f_ref))):
+            return False
+        capped = self.n_iter_ >= self.max_iter_ and not out.converged
+        exact = ("sklearn.linear_model.QuantileRegressor(solver='highs')" if self.loss == "quantile" else
+                 "a linear-programming solver (scipy.optimize.linprog)")
+        warnings.warn(f"Gradient descent stopped {excess / max(best, 1e-300):.3g} (relative excess of the objective; "
+                      f"{excess / f_ref:.3g} of the loss of the constant mean of y) above the optimum of the "
+                      f"{self.loss} objective (its linear program) after {self.n_iter_} epochs. "
+                      + (f"Raise max_iter (it is {self.max_iter}), or use" if capped and self.max_iter != "auto" else
+                         "Use") + f" an exact solver, which this small data set allows: {exact}.",
                       ConvergenceWarning, stacklevel=4)
         return True
 

@@ -129,7 +129,7 @@ def test_quantile_scale_small_run_prints_both_tables(capfd):
     assert quantile_scale.main(["--small", "--no-long"]) == 0
     out = capfd.readouterr().out
     assert "| fastgd default |" in out and "exact LP on 1,000 random rows" in out
-    assert "| QuantileRegressor(solver='highs') rows | seconds |" in out and "| 500 |" in out
+    assert "| QuantileRegressor(solver='highs') rows | seconds | CPU seconds |" in out and "| 500 |" in out
 
 
 def test_loss_objectives_small_run_compares_with_the_exact_minimizer(capfd):

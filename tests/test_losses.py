@@ -265,6 +265,24 @@ def test_a_smooth_loss_fit_short_of_its_optimum_under_chosen_settings_warns():
     np.testing.assert_array_equal(plain.fit(X, y).coef_, est.coef_)  # tol=None: no check, the same model
 
 
+@pytest.mark.parametrize("loss,kw,solver", [
+    ("quantile", dict(quantile=0.9), r"QuantileRegressor\(solver='highs'\)"),
+    ("quantile", dict(quantile=0.3, penalty="l1", alpha=0.05), r"QuantileRegressor\(solver='highs'\)"),
+    ("epsilon_insensitive", dict(epsilon=5.0), r"scipy.optimize.linprog")])
+def test_a_kinked_loss_fit_short_of_its_linear_program_warns(loss, kw, solver):
+    """Tiny data: a fit of a loss with a kink is checked against its linear program (with the l1 penalty too);
+    a shortfall names the exact solver; the defaults reach it and stay silent."""
+    X, y = load_diabetes(return_X_y=True)
+    with pytest.warns(ConvergenceWarning, match=rf"above the optimum of the {loss} objective \(its linear program\) "
+                                                rf"after 5 epochs. Raise max_iter \(it is 5\), or use an exact "
+                                                rf"solver.*{solver}"):
+        LinearRegressor(loss=loss, learning_rate=1e-3, max_iter=5, random_state=0, **kw).fit(X, y)
+    if "penalty" not in kw:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            LinearRegressor(loss=loss, random_state=0, **kw).fit(X, y)
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("loss,param", [("quantile", 0.8), ("epsilon_insensitive", 0.05)])
 def test_absolute_losses_mean_the_same_in_any_unit_of_y(loss, param, backend):
