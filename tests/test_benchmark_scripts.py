@@ -138,5 +138,5 @@ def test_loss_objectives_small_run_compares_with_the_exact_minimizer(capfd):
     assert loss_objectives.main(["--small"]) == 0
     lines = [line for line in capfd.readouterr().out.splitlines() if line.startswith("| diabetes |")]
     assert len(lines) == 2
-    for line in lines:  # the default fit's relative excess over the exact optimum: small and not negative beyond rounding
+    for line in lines:  # the default fit's relative excess over the exact optimum: small, not below rounding
         assert -1e-6 < float(line.split("|")[4]) < 1e-3
