@@ -144,7 +144,12 @@ def finishes_with_lbfgs(est):
     """The default rate rule and epoch budget (not a rate, optimizer object or max_iter the user chose), and a
     smooth objective."""
     return (est.learning_rate == "adaptive" and isinstance(est.optimizer, str) and est.optimizer != "lbfgs"
-            and est.penalty in (None, "l2") and est.max_iter == "auto" and est.loss == "squared_error")
+            and est.penalty in (None, "l2") and est.max_iter == "auto" and smooth_loss(est))
+
+
+def smooth_loss(est):
+    """A loss with a continuous gradient (L-BFGS and its finish apply); the others have a kink."""
+    return est.loss in ("squared_error", "huber", "squared_epsilon_insensitive")
 
 
 def penalty_parts(est):

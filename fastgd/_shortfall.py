@@ -8,11 +8,14 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
 
-from . import _planning
+from . import _planning, reference
 
 SHORTFALL_WARN = 1e-3  # ... more than this fraction of the variance of y above the optimum, or ...
 SHORTFALL_REL = 1e-2  # ... more than this fraction of the optimum's objective (the relative excess MSE)
 ILL_CONDITIONED = 100  # a condition number of the standardized design above this is named as the cause
+# a loss with a kink on data this small (n·d·k values, no l2 penalty): the fit is checked against its linear
+# program (HiGHS: milliseconds at this size)
+LP_CHECK_MAX_VALUES = 20_000
 
 
 _BLAS = []
@@ -115,3 +118,55 @@ def _penalized_optimum(est, Z, Y, w, s, l1, l2):
         best += float(w @ np.square(r)) / W + l1 * float(np.abs(model.coef_).sum()) \
             + 0.5 * l2 * float(np.square(model.coef_).sum())
     return best
+
+
+def linear_program_shortfall(est, X, Y, sw, out, problem, values):
+    """The shortfall check of a loss with a kink (epsilon_insensitive, quantile) on data of at most
+    ``LP_CHECK_MAX_VALUES`` values, without an l2 penalty: its exact optimum is a linear program (HiGHS,
+    milliseconds at that size); a fit short of it warns, naming the exact solver. Larger data: no check
+    (the program's cost grows faster than the fit's). Returns the warning to give (None: close enough)."""
+    if problem is None or sp.issparse(X) or values > LP_CHECK_MAX_VALUES or problem.l2 > 0.0 or out.stopped:
+        return None
+    from scipy.optimize import linprog
+
+    n, d = X.shape
+    w = np.ones(n) if sw is None else sw / sw.max()
+    W = float(w.sum())
+    A = np.hstack([np.asarray(X, dtype=np.float64), np.ones((n, 1))]) if est.fit_intercept else \
+        np.asarray(X, dtype=np.float64)
+    p = A.shape[1]
+    param = float(est.quantile if est.loss == "quantile" else est.epsilon)
+    l1 = problem.l1
+    raw = est._raw_params(Y.shape[1], d)
+    got = best = 0.0
+    for j in range(Y.shape[1]):
+        y = Y[:, j]
+        # variables: β = β⁺ − β⁻ (the l1 penalty on the weights only), then per row u, v >= 0 with
+        # u − v = y − Aβ (quantile: q·u + (1 − q)·v), or t >= |y − Aβ| − ε (epsilon-insensitive)
+        pen = np.r_[np.full(d, l1), np.zeros(p - d)]
+        As, eye = sp.csr_matrix(A), sp.identity(n, format="csr")
+        if est.loss == "quantile":
+            c = np.r_[pen, pen, param * w / W, (1.0 - param) * w / W]
+            res = linprog(c, A_eq=sp.hstack([As, -As, eye, -eye]), b_eq=y, bounds=(0, None), method="highs")
+        else:
+            c = np.r_[pen, pen, w / W]
+            A_ub = sp.vstack([sp.hstack([As, -As, -eye]), sp.hstack([-As, As, -eye])])
+            res = linprog(c, A_ub=A_ub, b_ub=np.r_[y + param, param - y], bounds=(0, None), method="highs")
+        if res.status != 0:
+            return None
+        best += float(res.fun)
+        r = A @ (raw[j, :p] if est.fit_intercept else raw[j, :d]) - y
+        got += float(w @ reference.loss_value(r, est.loss, param)) / W + l1 * float(np.abs(raw[j, :d]).sum())
+    f_ref = problem.target_variance(np.arange(problem.n_batches, dtype=np.int64))
+    excess = got - best
+    if not (f_ref > 0 and excess > max(est.tol * f_ref, min(SHORTFALL_REL * max(best, 0.0),
+                                                             SHORTFALL_WARN * f_ref))):
+        return None
+    capped = est.n_iter_ >= est.max_iter_ and not out.converged
+    exact = ("sklearn.linear_model.QuantileRegressor(solver='highs')" if est.loss == "quantile" else
+             "a linear-programming solver (scipy.optimize.linprog)")
+    return (f"Gradient descent stopped {excess / max(best, 1e-300):.3g} (relative excess of the objective; "
+            f"{excess / f_ref:.3g} of the loss of the constant mean of y) above the optimum of the "
+            f"{est.loss} objective (its linear program) after {est.n_iter_} epochs. "
+            + (f"Raise max_iter (it is {est.max_iter}), or use" if capped and est.max_iter != "auto" else "Use")
+            + f" an exact solver, which this small data set allows: {exact}.")

@@ -122,9 +122,27 @@ class FitData:
         """Weighted mean loss over the listed batches (plus the penalty), at standardized ``theta``; and the
         weight."""
         raw = np.ascontiguousarray(self.raw(theta))
-        _, sse, W = self.kern.batches_stats(self.Xk, self.Y, _sw(self.sw), raw, self.batch_size, batch_ids,
-                                            self.n_threads, loss=self.loss)
+        if self.Y is not None and not np.any(raw[:, :-1]):
+            sse, W = self._constant_sums(raw[:, -1], batch_ids)  # no weights (the usual start): X is not read
+        else:
+            _, sse, W = self.kern.batches_stats(self.Xk, self.Y, _sw(self.sw), raw, self.batch_size, batch_ids,
+                                                self.n_threads, loss=self.loss)
         return (sse / W if W > 0 else np.nan) + (self.penalty(raw) if penalized else 0.0), W
+
+    def _constant_sums(self, b, batch_ids):
+        """(Σ s·loss, Σ s) over the listed batches of the constant prediction ``b``: batches_stats' sums without
+        X, one batch at a time (memory O(batch_size·k))."""
+        sse = W = 0.0
+        bs, n = self.batch_size, self.n
+        code, param = (0, 0.0) if self.loss is None else self.loss
+        for i in batch_ids:
+            lo, hi = int(i) * bs, min((int(i) + 1) * bs, n)
+            with np.errstate(over="ignore", invalid="ignore"):
+                v = reference.loss_value(b - self.Y[lo:hi], reference.LOSSES[int(code)], param).sum(axis=1)
+            s = None if self.sw is None else self.sw[lo:hi]
+            sse += float(v.sum() if s is None else s @ v)
+            W += float(hi - lo if s is None else s.sum())
+        return sse, W
 
     def penalty(self, raw):
         """l1·‖W‖₁ + ½·l2·‖W‖² of parameters in the data's units (the intercept column is not penalized)."""
@@ -172,6 +190,21 @@ def constant_loss(Y, w, loss):
         return float(np.average(np.square(Y - mean), axis=0, weights=w).sum())
     value = reference.loss_value(mean - Y, reference.LOSSES[int(loss[0])], loss[1])
     return float(np.average(value, axis=0, weights=w).sum())
+
+
+SMOOTH_LOSSES = (None, 1, 3)  # loss codes whose objective has a continuous gradient (none, huber, squared eps.)
+
+
+def check_lbfgs_loss(loss):
+    """Refuse L-BFGS for a loss with a kink in its value (epsilon_insensitive, quantile): its gradient jumps
+    there, so the curvature pairs and the Wolfe line search that L-BFGS relies on fail near the optimum,
+    which lies on the kinks (a linear program's vertex), and it stalls short of it."""
+    if loss is not None and int(loss[0]) not in SMOOTH_LOSSES:
+        name = reference.LOSSES[int(loss[0])]
+        raise ValueError(f"optimizer='lbfgs' needs a smooth objective, and loss={name!r} has a kink where its "
+                         f"gradient jumps (L-BFGS stalls there); use it with loss='squared_error', 'huber' or "
+                         f"'squared_epsilon_insensitive', or keep a first-order optimizer (the default 'adam', whose "
+                         f"averaged iterates and decaying rate converge on a kink) with loss={name!r}")
 
 
 def _sw(sw):
@@ -647,9 +680,7 @@ def train_lbfgs(problem, ts, lbfgs, *, train_ids, steps, tol, n_iter_no_change=2
     (``n_iter``: steps, ``losses``: the objective after each step)."""
     if problem.l1 > 0.0:
         raise ValueError("optimizer='lbfgs' needs a smooth objective: use penalty=None or 'l2' with it")
-    if problem.loss is not None:
-        raise ValueError("optimizer='lbfgs' minimizes the squared error only: use it with loss='squared_error', "
-                         "or a first-order optimizer (e.g. the default 'adam') with this loss")
+    check_lbfgs_loss(problem.loss)
     out = Outcome()
     k, p = ts.theta.shape
     d = p - 1
@@ -662,23 +693,50 @@ def train_lbfgs(problem, ts, lbfgs, *, train_ids, steps, tol, n_iter_no_change=2
     # small data: one thread (a parallel region per evaluation cost 7 ms on 442 x 65 on a busy 2-core host);
     # the sums are the same for any thread count
     threads = 1 if problem.n * d * k < LBFGS_PARALLEL_VALUES else problem.n_threads
+    # another (smooth, squared-units) loss: its epsilon in each target's units too, loss(r/c; ε/c) = loss(r; ε)/c²;
+    # outputs of different scales need one pass each (their parameters differ), all equal scales one in all
+    same = problem.loss is None or np.all(ys == ys[0])
+    parts = [(slice(0, k), None if problem.loss is None else (problem.loss[0], problem.loss[1] / ys[0]))] if same \
+        else [(slice(j, j + 1), (problem.loss[0], problem.loss[1] / ys[j])) for j in range(k)]
+    Yparts = [Ys if same else np.ascontiguousarray(Ys[:, rows]) for rows, _ in parts]
 
     def fg(x):
         u = problem.raw(x.reshape(k, p)) / ys[:, None]
         u = np.ascontiguousarray(u)
-        G, sse, W = problem.kern.batches_stats(problem.Xk, Ys, _sw(problem.sw), u, problem.batch_size, train_ids,
-                                               threads)
-        gu = (2.0 / W) * np.asarray(G, dtype=np.float64).reshape(k, p)
+        G = np.empty((k, p))
+        sse = 0.0
+        for (rows, loss), Yj in zip(parts, Yparts):
+            Gj, sse_j, W = problem.kern.batches_stats(problem.Xk, Yj, _sw(problem.sw), np.ascontiguousarray(u[rows]),
+                                                      problem.batch_size, train_ids, threads, loss=loss)
+            G[rows] = np.asarray(Gj, dtype=np.float64).reshape(-1, p)
+            sse += sse_j
+        gu = (2.0 / W) * G
         gu[:, :d] += problem.l2 * u[:, :d]
         grad = np.empty_like(gu)
         grad[:, :d] = (gu[:, :d] - xm * gu[:, d:]) / xs
         grad[:, d] = gu[:, d] if problem.fit_intercept else 0.0
         return float(sse) / W + 0.5 * problem.l2 * float(np.square(u[:, :d]).sum()), grad.reshape(-1)
 
+    seen = {}
+
+    def fg_once(x):
+        """fg, remembering its last few points: a step starts where the previous one's line search ended, and
+        the end point is judged after the last step, both already evaluated (each evaluation is a pass over X)."""
+        key = x.tobytes()
+        if key not in seen:
+            if len(seen) >= 4:
+                seen.pop(next(iter(seen)))
+            f, g = fg(x)
+            seen[key] = (f, g.copy())
+        f, g = seen[key]
+        return f, g.copy()
+
     x = ts.theta.reshape(-1).copy()
     start = ts.snapshot()
     state = {}
-    f_ref = problem.target_variance(train_ids) if sc is None else float(k)  # the objective of the best constant
+    # the objective of the best constant (the mean for another loss): the unit of tol
+    f_ref = problem.target_variance(train_ids) if sc is None else float(k) if problem.loss is None else sum(
+        constant_loss(Yj, None if problem.sw is None else problem.sw, loss) for (_, loss), Yj in zip(parts, Yparts))
     f_ref = f_ref if f_ref > 0 else 1.0
     best_f, best_x = np.inf, x.copy()
     prev = None
@@ -686,7 +744,7 @@ def train_lbfgs(problem, ts, lbfgs, *, train_ids, steps, tol, n_iter_no_change=2
     for _ in range(steps):
         before = (state.get("n_iter", 0), state.get("func_evals", 0))
         x_in = x.copy()
-        f = lbfgs.step(fg, x, state)  # the objective at x_in
+        f = lbfgs.step(fg_once, x, state)  # the objective at x_in
         if f < best_f:
             best_f, best_x = f, x_in
         if not np.isfinite(f) or not np.all(np.isfinite(x)):
@@ -708,10 +766,10 @@ def train_lbfgs(problem, ts, lbfgs, *, train_ids, steps, tol, n_iter_no_change=2
             break
     if out.stop_reason is None:
         out.stop_reason = f"{out.n_iter} steps (max_iter) done" if out.n_iter == steps else "the objective stopped being finite"
-    f_end, _ = fg(x)
+    f_end, _ = fg_once(x)
     if np.isfinite(f_end) and np.all(np.isfinite(x)) and f_end <= best_f:
         best_f, best_x = f_end, x
-    f_start = out.losses[0] if out.losses else fg(start[0].reshape(-1))[0]
+    f_start = out.losses[0] if out.losses else fg_once(start[0].reshape(-1))[0]
     if not best_f <= f_start:
         ts.restore(start)
     else:

@@ -342,6 +342,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                 raise ValueError(f"optimizer='lbfgs' (full-batch, smooth objective) does not support {', '.join(bad)}; "
                                  f"use penalty=None or 'l2', early_stopping=False and a constant learning_rate, or "
                                  f"a mini-batch optimizer such as 'adam'")
+            _training.check_lbfgs_loss(_planning.loss_code(self))
         _engine.check_backend(self.backend)  # a missing native extension is reported here, naming the fix
         self._warn_unused_penalty_args()
         return opt
@@ -360,9 +361,10 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             warnings.warn(f"{' and '.join(unused)} has no effect with penalty={self.penalty!r}: set {fix}, or leave "
                           f"{'them' if len(unused) > 1 else 'it'} at the default.", UserWarning, stacklevel=4)
 
-    def _validate_X(self, X, reset, for_fit=True):
+    def _validate_X(self, X, reset, for_fit=True, check_finite=True):
         """X as the kernels read it (float32/float64 C-contiguous, or CSR and its tuple) and the backend, looked
-        up once: the fit's (``_planning.choose_backend``), or for prediction the one set (``for_fit=False``)."""
+        up once: the fit's (``_planning.choose_backend``), or for prediction the one set (``for_fit=False``).
+        ``check_finite=False``: the caller's column statistics check dense X (``_scaling_of``), saving a pass."""
         mapped = _mapped_file(X)
         given = X
         # finiteness is checked with all threads (scikit-learn's check sums X on one thread: on 16 cores about
@@ -373,17 +375,22 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             _warn_memmap_copied(given, X, mapped)
         backend = (_planning.choose_backend(self, X) if for_fit else
                    _planning.Backend(self.backend, _engine.kernels(self.backend)))
-        values = X.data[:, None] if sp.issparse(X) else X
-        if values.ndim == 2 and not backend.kern.all_finite(  # the backend's: no JIT for native
-                values, _engine.resolve_n_threads(self.n_jobs)):
-            _named("X", _assert_all_finite, values, input_name="X", estimator_name=type(self).__name__)
+        if check_finite or sp.issparse(X):
+            self._check_finite(X, backend)
         if sp.issparse(X):
             X = X.tocsr()
             return X, (X.data, X.indices, X.indptr, X.shape[1]), backend  # the kernels take mixed index dtypes
         return X, X, backend
 
-    def _validate(self, X, y, sample_weight, reset):
-        X, Xk, backend = self._validate_X(X, reset)
+    def _check_finite(self, X, backend, exact=False):
+        """Raise scikit-learn's error for a NaN or infinity in X (``exact``: without the fast sum first)."""
+        values = X.data[:, None] if sp.issparse(X) else X
+        if values.ndim == 2 and (exact or not backend.kern.all_finite(  # the backend's: no JIT for native
+                values, _engine.resolve_n_threads(self.n_jobs))):
+            _named("X", _assert_all_finite, values, input_name="X", estimator_name=type(self).__name__)
+
+    def _validate(self, X, y, sample_weight, reset, check_finite=True):
+        X, Xk, backend = self._validate_X(X, reset, check_finite=check_finite)
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
         y = _named("y", check_array, y, ensure_2d=False, dtype="numeric", input_name="y")
@@ -400,6 +407,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             sw = _normalized_weights(sw)
             if not sw.sum() > 0:
                 raise ValueError("sample_weight sums to zero: at least one row needs a positive weight")
+            if not check_finite and not sw.min() > 0:  # a row of weight 0 leaves no trace in the statistics
+                self._check_finite(X, backend)
         return X, Xk, y, sw, backend
 
     # ------------------------------------------------------------------------------------------------------
@@ -437,14 +446,14 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         if warm and width and width[0] != self.n_features_in_:
             raise ValueError(f"X has {width[0]} features but the warm-started model has {self.n_features_in_}; set "
                              f"warm_start=False to fit a new model")
-        X, Xk, y, sw, backend = self._validate(X, y, sample_weight, reset=not warm)
+        # with standardization the column statistics are the finiteness check: one pass over X, not two
+        X, Xk, y, sw, backend = self._validate(X, y, sample_weight, reset=not warm, check_finite=not self.standardize)
         Y = _engine.targets_2d(y)
         k, d = Y.shape[1], X.shape[1]
         if warm and self._n_outputs != k:
             raise ValueError(f"y has {k} outputs but the warm-started model has {self._n_outputs}; "
                              f"set warm_start=False to fit a new model")
-        scaling = _scaling.Scaling.from_data(backend.kern, Xk, Y, sw, self.fit_intercept,
-                                             _engine.resolve_n_threads(self.n_jobs)) if self.standardize else None
+        scaling = self._scaling_of(X, Xk, Y, sw, backend) if self.standardize else None
         ts = self._start_state(opt, scaling, warm, k, d, coef_init, intercept_init)
         problem = _planning.make_fit_data(self, X, Xk, Y, sw, scaling, backend)
         out = self._train_and_store(problem, ts, opt, y.ndim, warn=False, in_memory=True)
@@ -452,6 +461,17 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         if out.warning or not self._check_shortfall(X, Y, sw, out, problem, ts):
             self._warn(out)
         return self
+
+    def _scaling_of(self, X, Xk, Y, sw, backend):
+        """The column statistics of (X, Y), which also check dense X for NaN and infinities: a non-finite value
+        of positive weight makes its column's statistics non-finite, and ``Scaling`` then raises; before that,
+        the exact check gives scikit-learn's error when X holds one."""
+        try:
+            return _scaling.Scaling.from_data(backend.kern, Xk, Y, sw, self.fit_intercept,
+                                              _engine.resolve_n_threads(self.n_jobs))
+        except ValueError:
+            self._check_finite(X, backend, exact=True)
+            raise
 
     def _fit_dask(self, X, y, coef_init, intercept_init, sample_weight):
         """fit on dask collections: the in-memory fit's steps, the data staying on the cluster (fastgd._dask)."""
@@ -484,8 +504,15 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         warning was given, or L-BFGS reached the optimum)."""
         n, d = X.shape
         k = Y.shape[1]
-        if self.loss != "squared_error" or self.early_stopping or out.interrupted or self.tol is None:
-            return False  # the exact check and the L-BFGS finish are the squared error's
+        if self.early_stopping or out.interrupted or self.tol is None:
+            return False
+        if not _planning.smooth_loss(self):  # a kink: no L-BFGS; on tiny data its linear program is the check
+            short = _shortfall.linear_program_shortfall(self, X, Y, sw, out, problem, n * d * k)
+            if short is not None:
+                warnings.warn(short, ConvergenceWarning, stacklevel=4)
+            return short is not None
+        if self.loss != "squared_error":
+            return self._check_smooth_loss(X, out, problem, ts, n * d * k)
         if n * d * k > _planning.CHECK_EXACT_MAX_VALUES:
             # larger data: no exact check, but averaged constant-step SGD stops at an excess of about
             # (loss)·(d + 1)/(rows averaged) (Polyak-Ruppert); when that is above tol the plateau may be that
@@ -514,6 +541,48 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         warnings.warn(short, ConvergenceWarning, stacklevel=4)
         return True
 
+    def _check_smooth_loss(self, X, out, problem, ts, values):
+        """The shortfall check of a smooth loss other than the squared error (huber, squared_epsilon_insensitive),
+        which has no closed-form optimum: full-batch L-BFGS from the fitted model finds it. Under the default
+        rate rule that finish is kept (on small data always, on larger dense data when the averaged steps' noise
+        floor exceeds tol, as for the squared error); under settings the user chose, small data is measured
+        against it and a shortfall warns. Returns whether the max_iter warning is superseded."""
+        if problem is None or sp.issparse(X) or out.stopped or problem.scaling is None or problem.l1 > 0.0 \
+                or _planning.is_lbfgs(self) or not np.isfinite(out.best_eval):
+            return False
+        f_ref = problem.target_variance(np.arange(problem.n_batches, dtype=np.int64))  # the constant mean's loss
+        if values > _planning.CHECK_EXACT_MAX_VALUES:
+            if _planning.finishes_with_lbfgs(self) and f_ref > 0 and out.best_eval / f_ref * (X.shape[1] + 1) / X.shape[0] \
+                    > self.tol:
+                self._finish_lbfgs(problem, ts)
+            return False
+        if _planning.finishes_with_lbfgs(self):
+            return self._finish_lbfgs(problem, ts).converged
+        trial = copy.deepcopy(ts)
+        got = problem.objective(ts.theta, np.arange(problem.n_batches, dtype=np.int64))[0]
+        _training.train_lbfgs(problem, trial, LBFGS(line_search_fn="strong_wolfe"),
+                              train_ids=np.arange(problem.n_batches, dtype=np.int64), steps=FINISH_STEPS,
+                              tol=min(self.tol, FINISH_TOL))
+        best = problem.objective(trial.theta, np.arange(problem.n_batches, dtype=np.int64))[0]
+        excess = got - best
+        if not (f_ref > 0 and excess > max(self.tol * f_ref, min(_shortfall.SHORTFALL_REL * max(best, 0.0),
+                                                                 _shortfall.SHORTFALL_WARN * f_ref))):
+            return False
+        capped = self.n_iter_ >= self.max_iter_ and not out.converged
+        # the settings of this fit that keep the default's L-BFGS finish from running (only those it chose)
+        chosen = [f"{name}={value!r}" for name, value, default in (
+            ("learning_rate", self.learning_rate, "adaptive"), ("max_iter", self.max_iter, "auto")) if value != default]
+        if not isinstance(self.optimizer, str):
+            chosen.append("an optimizer object")
+        default = (" (its defaults instead of " + " and ".join(chosen) + " finish with L-BFGS)") if chosen else ""
+        warnings.warn(f"Gradient descent stopped {excess / max(best, 1e-300):.3g} (relative excess of the objective; "
+                      f"{excess / f_ref:.3g} of the loss of the constant mean of y) above the optimum of the "
+                      f"{self.loss} objective (found by full-batch L-BFGS) after {self.n_iter_} epochs. "
+                      + (f"Raise max_iter (it is {self.max_iter}), or use" if capped and self.max_iter != "auto" else
+                         "Use") + f" optimizer='lbfgs', which this small data set and smooth loss allow{default}.",
+                      ConvergenceWarning, stacklevel=4)
+        return True
+
     def _finish_lbfgs(self, problem, ts):
         """Full-batch L-BFGS (strong-Wolfe) from the fitted model until a step gains less than FINISH_TOL."""
         fin = _training.train_lbfgs(problem, ts, LBFGS(line_search_fn="strong_wolfe"),
@@ -522,6 +591,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         self._store(ts, problem.scaling, problem)
         self.n_iter_ += fin.n_iter
         self.stop_reason_ = f"{self.stop_reason_}; then full-batch L-BFGS: {fin.stop_reason}"
+        return fin
 
     def _start_state(self, opt, scaling, warm, k, d, coef_init=None, intercept_init=None, raw=None):
         """The training state a fit or a partial_fit call starts from: the previous model (``warm``: ``raw``

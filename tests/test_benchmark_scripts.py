@@ -121,3 +121,22 @@ def test_scaling_tiny_run_reports_every_thread_count_and_backend(tmp_path):
     text = out.read_text()
     assert text == scaling.markdown(res) and text.count("\n| 2 | ") == len(backends)
     assert scaling.thread_counts(16) == [1, 2, 4, 8, 16] and scaling.thread_counts(12) == [1, 2, 4, 8, 12]
+
+
+def test_quantile_scale_small_run_prints_both_tables(capfd):
+    import quantile_scale
+
+    assert quantile_scale.main(["--small", "--no-long"]) == 0
+    out = capfd.readouterr().out
+    assert "| fastgd default |" in out and "exact LP on 1,000 random rows" in out
+    assert "| QuantileRegressor(solver='highs') rows | seconds | CPU seconds |" in out and "| 500 |" in out
+
+
+def test_loss_objectives_small_run_compares_with_the_exact_minimizer(capfd):
+    import loss_objectives
+
+    assert loss_objectives.main(["--small"]) == 0
+    lines = [line for line in capfd.readouterr().out.splitlines() if line.startswith("| diabetes |")]
+    assert len(lines) == 2
+    for line in lines:  # the default fit's relative excess over the exact optimum: small, not below rounding
+        assert -1e-6 < float(line.split("|")[4]) < 1e-3
