@@ -93,7 +93,7 @@ def test_the_constant_models_objective_equals_the_kernels(loss, param, weighted)
     X = rng.standard_normal((n, d))
     Y = rng.standard_normal((n, k)) * 3.0 + 1.0
     sw = rng.uniform(0.0, 2.0, n) if weighted else None
-    problem = _training.Problem(X, Y, sw, 16, _engine.kernels("numba"), "numba", 1, True, 0.0, 0.0, loss=loss)
+    problem = _training.FitData(X, Y, sw, 16, _engine.kernels("numba"), "numba", 1, True, 0.0, 0.0, loss=loss)
     theta = np.zeros((k, d + 1))
     theta[:, d] = [0.7, -1.2]
     ids = np.array([0, 3, 5, 12], dtype=np.int64)  # 12: the short last batch
