@@ -198,7 +198,7 @@ def _chunk_grad_dense(X, Y, sw, theta, start, stop, buf, lossp):
     """buf[:k*(d+1)] = Σ s_i r_i [x_i, 1] per output; buf[k*(d+1)] = Σ s_i r_i², over rows [start, stop).
 
     With another loss (``lossp = [code, param]``, see fastgd._rules.loss_value): Σ s_i slope(r_i) [x_i, 1]
-    and Σ s_i loss(r_i); the squared error keeps its own two lines.
+    and Σ s_i loss(r_i) (one rule per row, fastgd._rules.loss_accumulate).
 
     Software-pipelined: one pass over the features computes row i's residual while adding row i − 1's
     contribution to the gradient, so the dot product's reduction latency overlaps useful work (11 % faster
@@ -225,13 +225,7 @@ def _chunk_grad_dense(X, Y, sw, theta, start, stop, buf, lossp):
         acc = theta[j, d]
         for c in range(d):
             acc += X[start, c] * theta[j, c]
-        r = acc - Y[start, j]
-        if lcode == _rules.SQUARED_ERROR:
-            s_prev = sw[start] * r if weighted else r
-            loss += s_prev * r
-        else:
-            s_prev = sw[start] * _rules.loss_slope(lcode, r, la) if weighted else _rules.loss_slope(lcode, r, la)
-            loss += sw[start] * _rules.loss_value(lcode, r, la) if weighted else _rules.loss_value(lcode, r, la)
+        s_prev, loss = _rules.loss_accumulate(lcode, acc - Y[start, j], la, sw[start] if weighted else 1.0, loss)
         bsum = s_prev
         for i in range(start + 1, stop):
             if j == 0 and i + ahead < n:
@@ -241,13 +235,7 @@ def _chunk_grad_dense(X, Y, sw, theta, start, stop, buf, lossp):
             for c in range(d):
                 acc += X[i, c] * theta[j, c]
                 buf[o + c] += s_prev * X[i - 1, c]
-            r = acc - Y[i, j]
-            if lcode == _rules.SQUARED_ERROR:
-                s_prev = sw[i] * r if weighted else r
-                loss += s_prev * r
-            else:
-                s_prev = sw[i] * _rules.loss_slope(lcode, r, la) if weighted else _rules.loss_slope(lcode, r, la)
-                loss += sw[i] * _rules.loss_value(lcode, r, la) if weighted else _rules.loss_value(lcode, r, la)
+            s_prev, loss = _rules.loss_accumulate(lcode, acc - Y[i, j], la, sw[i] if weighted else 1.0, loss)
             bsum += s_prev
         for c in range(d):
             buf[o + c] += s_prev * X[stop - 1, c]
@@ -289,13 +277,7 @@ def _csr_rows(X, Y, sw, theta, start, stop, buf, lossp):
             acc = theta[j, d]
             for q in range(lo, hi):
                 acc += data[q] * theta[j, indices[q]]
-            r = acc - Y[i, j]
-            if lcode == _rules.SQUARED_ERROR:
-                sr = s * r
-                loss += sr * r
-            else:
-                sr = s * _rules.loss_slope(lcode, r, la)
-                loss += s * _rules.loss_value(lcode, r, la)
+            sr, loss = _rules.loss_accumulate(lcode, acc - Y[i, j], la, s, loss)
             for q in range(lo, hi):
                 buf[o + indices[q]] += sr * data[q]
             buf[o + d] += sr
