@@ -115,7 +115,7 @@ MAX_CHUNKS = 256  # above CHUNK_ROWS * MAX_CHUNKS rows, chunks grow instead of m
 CHUNK_BUDGET_BYTES = 32 << 20
 STATE_ROWS = _rules.STATE_ROWS  # state rows (slots) each optimizer code needs, declared with the rules
 PAD = 8  # float64 per cache line: chunk buffers are padded to whole lines plus one spare line
-PREFETCH_BYTES = 2048  # how far ahead of the current row X is prefetched, into L2 (see _chunk_grad_dense)
+PREFETCH_BYTES = 8192  # how far ahead of the current row X is prefetched, into L2 (see _chunk_grad_dense)
 # Auto path: the parallel epoch is used when a batch spans more than one chunk and holds at least this many
 # multiply-adds (rows x features x outputs). Measured with benchmarks/crossover.py on the 2-core AMD EPYC
 # (Zen 3) dev machine, parallel / sequential epoch time: d = 10: B = 256 0.95, B = 512 0.82; d = 100:

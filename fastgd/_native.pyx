@@ -137,7 +137,7 @@ cdef extern from *:
     static int fastgd_tune_wait_prefetch = 1;  /* benchmarking switches (_tune); they never change a result */
     static int fastgd_tune_row_prefetch_f32 = 1;
     static int fastgd_tune_row_prefetch_f64 = 1;
-    static int fastgd_tune_prefetch_bytes = 2048;  /* how far ahead of the current row (see _tune) */
+    static int fastgd_tune_prefetch_bytes = 8192;  /* how far ahead of the current row (see _tune) */
     static int fastgd_tune_prefetch_level = 1;     /* __builtin_prefetch locality: 1 = into L2 (prefetcht2) */
     /* __builtin_prefetch wants a constant locality */
     static inline void fastgd_prefetch(const void* p) {
@@ -216,7 +216,7 @@ def _tune(wait_prefetch=None, row_prefetch_f32=None, row_prefetch_f64=None, fuse
 
     ``wait_prefetch``: a thread waiting for the next batch prefetches the rows of the task it holds (default
     on). ``row_prefetch_f32`` / ``row_prefetch_f64``: the dense chunk loop prefetches the row ``prefetch_bytes``
-    ahead (default on for both). ``prefetch_bytes`` (default 2048) and ``prefetch_level`` (the locality of
+    ahead (default on for both). ``prefetch_bytes`` (default 8192, see docs/design.md) and ``prefetch_level`` (the locality of
     ``__builtin_prefetch``, default 1: into L2 only, prefetcht2). On the 2-core Xeon VM, 1e6 x 100 Adam,
     2 threads, one process, 5 interleaved rounds, epoch / all-core read of float64 X: B = 4096 1.49 without
     prefetch, 1.31 with 2 KB into L2, 1.35 with 1 KB, 1.33 with 3 KB, 1.39 with 2 KB into L1; B = 256 1.99
@@ -413,7 +413,7 @@ cdef void _dense(const real_t* X, const Problem* pb, const double* theta, Py_ssi
         nxt = start + ch  # the first row of the next chunk
         s_prev = loss = bsum = 0.0
         for i in range(start, stop):
-            if j == 0 and i + ahead < n:  # every cache line of the row about 2 KB ahead, into L2 (see _tune)
+            if j == 0 and i + ahead < n:  # every cache line of the row about 8 KB ahead, into L2 (see _tune)
                 c = 0
                 while c < d:
                     fastgd_prefetch(X + (i + ahead) * d + c)
