@@ -559,9 +559,11 @@ def loss_terms(code: cython.int, r: cython.double, a: cython.double) -> tuple[cy
     """(slope, value) of one residual r: ``loss_slope`` and ``loss_value`` in one evaluation.
 
     Branch-free: the residual falls on either side of a loss's kink at random from row to row, so a jump
-    on it is mispredicted about every other row, which cost more than the loss itself (up to 1.4x the
-    squared error's epoch). Each loss is written with min, max and comparisons used as numbers (0 or 1),
-    which compilers turn into min, max and compare instructions, not jumps."""
+    on it is mispredicted about every other row, which cost more than the loss itself (docs/design.md,
+    Objective). Each loss is written with min, max, comparisons used as numbers (0 or 1) and
+    choices between constants, which gcc and LLVM turn into min, max, compare and blend instructions, not
+    jumps (benchmarks/loss_cost.py measures it; the spelling matters: gcc made jumps of
+    ``(v > 0) * 0.5 - (v < 0) * 0.5`` for the epsilon-insensitive slope)."""
     if code == SQUARED_ERROR:
         return r, r * r
     if code == QUANTILE:  # pinball loss of y − prediction = −r at quantile a; slope 0 at r = 0
@@ -571,7 +573,8 @@ def loss_terms(code: cython.int, r: cython.double, a: cython.double) -> tuple[cy
         return 0.5 * c, c * (r - 0.5 * c)
     v = r - c  # r shrunk toward 0 by a: 0 inside [−a, a], r ∓ a beyond (exactly)
     if code == EPSILON_INSENSITIVE:  # max(0, |r| − a) = |v|
-        return 0.5 * ((v > 0.0) - (v < 0.0)), abs(v)
+        h = 0.5 if r > 0.0 else -0.5
+        return h if v != 0.0 else 0.0, abs(v)
     if code == SQUARED_EPSILON_INSENSITIVE:  # max(0, |r| − a)² = v²
         return v, v * v
     return NAN, NAN  # unknown code: poisons the loss so the caller reports it
