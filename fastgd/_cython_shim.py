@@ -13,7 +13,7 @@ def _same(f):
     return f
 
 
-cfunc = nogil = _same
+cfunc = nogil = inline = _same
 
 
 def exceptval(*args, **kwargs):

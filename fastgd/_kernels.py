@@ -115,7 +115,7 @@ MAX_CHUNKS = 256  # above CHUNK_ROWS * MAX_CHUNKS rows, chunks grow instead of m
 CHUNK_BUDGET_BYTES = 32 << 20
 STATE_ROWS = _rules.STATE_ROWS  # state rows (slots) each optimizer code needs, declared with the rules
 PAD = 8  # float64 per cache line: chunk buffers are padded to whole lines plus one spare line
-PREFETCH_BYTES = 2048  # how far ahead of the current row X is prefetched, into L2 (see _chunk_grad_dense)
+PREFETCH_BYTES = 8192  # how far ahead of the current row X is prefetched, into L2 (see _chunk_grad_dense)
 # Auto path: the parallel epoch is used when a batch spans more than one chunk and holds at least this many
 # multiply-adds (rows x features x outputs). Measured with benchmarks/crossover.py on the 2-core AMD EPYC
 # (Zen 3) dev machine, parallel / sequential epoch time: d = 10: B = 256 0.95, B = 512 0.82; d = 100:
@@ -198,7 +198,7 @@ def _chunk_grad_dense(X, Y, sw, theta, start, stop, buf, lossp):
     """buf[:k*(d+1)] = Σ s_i r_i [x_i, 1] per output; buf[k*(d+1)] = Σ s_i r_i², over rows [start, stop).
 
     With another loss (``lossp = [code, param]``, see fastgd._rules.loss_value): Σ s_i slope(r_i) [x_i, 1]
-    and Σ s_i loss(r_i); the squared error keeps its own two lines.
+    and Σ s_i loss(r_i) (one rule per row, fastgd._rules.loss_accumulate).
 
     Software-pipelined: one pass over the features computes row i's residual while adding row i − 1's
     contribution to the gradient, so the dot product's reduction latency overlaps useful work (11 % faster
@@ -225,13 +225,7 @@ def _chunk_grad_dense(X, Y, sw, theta, start, stop, buf, lossp):
         acc = theta[j, d]
         for c in range(d):
             acc += X[start, c] * theta[j, c]
-        r = acc - Y[start, j]
-        if lcode == _rules.SQUARED_ERROR:
-            s_prev = sw[start] * r if weighted else r
-            loss += s_prev * r
-        else:
-            s_prev = sw[start] * _rules.loss_slope(lcode, r, la) if weighted else _rules.loss_slope(lcode, r, la)
-            loss += sw[start] * _rules.loss_value(lcode, r, la) if weighted else _rules.loss_value(lcode, r, la)
+        s_prev, loss = _rules.loss_accumulate(lcode, acc - Y[start, j], la, sw[start] if weighted else 1.0, loss)
         bsum = s_prev
         for i in range(start + 1, stop):
             if j == 0 and i + ahead < n:
@@ -241,13 +235,7 @@ def _chunk_grad_dense(X, Y, sw, theta, start, stop, buf, lossp):
             for c in range(d):
                 acc += X[i, c] * theta[j, c]
                 buf[o + c] += s_prev * X[i - 1, c]
-            r = acc - Y[i, j]
-            if lcode == _rules.SQUARED_ERROR:
-                s_prev = sw[i] * r if weighted else r
-                loss += s_prev * r
-            else:
-                s_prev = sw[i] * _rules.loss_slope(lcode, r, la) if weighted else _rules.loss_slope(lcode, r, la)
-                loss += sw[i] * _rules.loss_value(lcode, r, la) if weighted else _rules.loss_value(lcode, r, la)
+            s_prev, loss = _rules.loss_accumulate(lcode, acc - Y[i, j], la, sw[i] if weighted else 1.0, loss)
             bsum += s_prev
         for c in range(d):
             buf[o + c] += s_prev * X[stop - 1, c]
@@ -289,13 +277,7 @@ def _csr_rows(X, Y, sw, theta, start, stop, buf, lossp):
             acc = theta[j, d]
             for q in range(lo, hi):
                 acc += data[q] * theta[j, indices[q]]
-            r = acc - Y[i, j]
-            if lcode == _rules.SQUARED_ERROR:
-                sr = s * r
-                loss += sr * r
-            else:
-                sr = s * _rules.loss_slope(lcode, r, la)
-                loss += s * _rules.loss_value(lcode, r, la)
+            sr, loss = _rules.loss_accumulate(lcode, acc - Y[i, j], la, s, loss)
             for q in range(lo, hi):
                 buf[o + indices[q]] += sr * data[q]
             buf[o + d] += sr

@@ -137,7 +137,7 @@ cdef extern from *:
     static int fastgd_tune_wait_prefetch = 1;  /* benchmarking switches (_tune); they never change a result */
     static int fastgd_tune_row_prefetch_f32 = 1;
     static int fastgd_tune_row_prefetch_f64 = 1;
-    static int fastgd_tune_prefetch_bytes = 2048;  /* how far ahead of the current row (see _tune) */
+    static int fastgd_tune_prefetch_bytes = 8192;  /* how far ahead of the current row (see _tune) */
     static int fastgd_tune_prefetch_level = 1;     /* __builtin_prefetch locality: 1 = into L2 (prefetcht2) */
     /* __builtin_prefetch wants a constant locality */
     static inline void fastgd_prefetch(const void* p) {
@@ -216,7 +216,7 @@ def _tune(wait_prefetch=None, row_prefetch_f32=None, row_prefetch_f64=None, fuse
 
     ``wait_prefetch``: a thread waiting for the next batch prefetches the rows of the task it holds (default
     on). ``row_prefetch_f32`` / ``row_prefetch_f64``: the dense chunk loop prefetches the row ``prefetch_bytes``
-    ahead (default on for both). ``prefetch_bytes`` (default 2048) and ``prefetch_level`` (the locality of
+    ahead (default on for both). ``prefetch_bytes`` (default 8192, see docs/design.md) and ``prefetch_level`` (the locality of
     ``__builtin_prefetch``, default 1: into L2 only, prefetcht2). On the 2-core Xeon VM, 1e6 x 100 Adam,
     2 threads, one process, 5 interleaved rounds, epoch / all-core read of float64 X: B = 4096 1.49 without
     prefetch, 1.31 with 2 KB into L2, 1.35 with 1 KB, 1.33 with 3 KB, 1.39 with 2 KB into L1; B = 256 1.99
@@ -393,7 +393,7 @@ cdef void _dense(const real_t* X, const Problem* pb, const double* theta, Py_ssi
     cdef Py_ssize_t d = pb.X.d, k = pb.k, p = d + 1, m = k * p, i, j, c, o, q, nxt
     cdef Py_ssize_t n = pb.X.n, ahead = (fastgd_tune_prefetch_bytes + d * sizeof(real_t) - 1) // (d * sizeof(real_t))
     cdef Py_ssize_t line = 64 // sizeof(real_t)  # elements per cache line
-    cdef double acc, r, s, s_prev, loss, bsum, lv
+    cdef double acc, s, s_prev, loss, bsum
     cdef double* cur
     cdef bint fused16 = fastgd_tune_fused16_f32 if real_t is float else fastgd_tune_fused16_f64
     if not (fastgd_tune_row_prefetch_f32 if real_t is float else fastgd_tune_row_prefetch_f64):
@@ -413,7 +413,7 @@ cdef void _dense(const real_t* X, const Problem* pb, const double* theta, Py_ssi
         nxt = start + ch  # the first row of the next chunk
         s_prev = loss = bsum = 0.0
         for i in range(start, stop):
-            if j == 0 and i + ahead < n:  # every cache line of the row about 2 KB ahead, into L2 (see _tune)
+            if j == 0 and i + ahead < n:  # every cache line of the row about 8 KB ahead, into L2 (see _tune)
                 c = 0
                 while c < d:
                     fastgd_prefetch(X + (i + ahead) * d + c)
@@ -432,14 +432,8 @@ cdef void _dense(const real_t* X, const Problem* pb, const double* theta, Py_ssi
                     acc = fastgd_dot_f32(row, w, d, w[d])
                 else:
                     acc = fastgd_dot_f64(row, w, d, w[d])
-                r = acc - pb.Y[i * k + j]
-                if pb.lcode == 0:
-                    s = pb.sw[i] * r if pb.weighted else r
-                    loss = cur[m] + s * r  # a chunk's loss runs on over the outputs
-                else:
-                    lv = 0.0  # (not &loss: an escaped accumulator would live in memory on every path)
-                    s = loss_terms(pb.lcode, r, pb.la, pb.sw[i] if pb.weighted else 1.0, &lv)
-                    loss = cur[m] + lv
+                s, loss = loss_accumulate(pb.lcode, acc - pb.Y[i * k + j], pb.la, pb.sw[i] if pb.weighted else 1.0,
+                                          cur[m])  # a chunk's loss runs on over the outputs
                 bsum = s
             else:
                 # row i's residual and row i-1's gradient in one pass (as the Numba kernel)
@@ -452,14 +446,8 @@ cdef void _dense(const real_t* X, const Problem* pb, const double* theta, Py_ssi
                     acc = fastgd_fused_f32(row, prev, w, cur + o, s_prev, d, w[d])
                 else:
                     acc = fastgd_fused_f64(row, prev, w, cur + o, s_prev, d, w[d])
-                r = acc - pb.Y[i * k + j]
-                if pb.lcode == 0:
-                    s = pb.sw[i] * r if pb.weighted else r
-                    loss += s * r
-                else:
-                    lv = 0.0
-                    s = loss_terms(pb.lcode, r, pb.la, pb.sw[i] if pb.weighted else 1.0, &lv)
-                    loss += lv
+                s, loss = loss_accumulate(pb.lcode, acc - pb.Y[i * k + j], pb.la, pb.sw[i] if pb.weighted else 1.0,
+                                          loss)
                 bsum += s
             s_prev = s
         row = X + (stop - 1) * d
@@ -474,7 +462,7 @@ cdef void _csr(const real_t* data, const index_t* indices, const ptr_t* indptr, 
     # The hot gradient loops stay per backend (see fastgd._kernels._chunk_grad_csr); the rules are shared.
     # zero=False adds into buf (fastgd._kernels._csr_rows): a small batch then costs its non-zeros only.
     cdef Py_ssize_t d = pb.X.d, k = pb.k, p = d + 1, m = k * p, i, j, q, o, lo, hi
-    cdef double acc, r, s, sr, lv, loss = 0.0
+    cdef double acc, s, sr, loss = 0.0
     if zero:
         for q in range(m + 1):
             buf[q] = 0.0
@@ -487,14 +475,7 @@ cdef void _csr(const real_t* data, const index_t* indices, const ptr_t* indptr, 
             acc = theta[o + d]
             for q in range(lo, hi):
                 acc = acc + data[q] * theta[o + indices[q]]
-            r = acc - pb.Y[i * k + j]
-            if pb.lcode == 0:
-                sr = s * r
-                loss += sr * r
-            else:
-                lv = 0.0
-                sr = loss_terms(pb.lcode, r, pb.la, s, &lv)
-                loss += lv
+            sr, loss = loss_accumulate(pb.lcode, acc - pb.Y[i * k + j], pb.la, s, loss)
             for q in range(lo, hi):
                 buf[o + indices[q]] += sr * data[q]
             buf[o + d] += sr

@@ -552,22 +552,56 @@ LOSSES = ("squared_error", "huber", "epsilon_insensitive", "squared_epsilon_inse
 
 
 @cython.cfunc
+@cython.inline
+@cython.nogil
+@cython.exceptval(check=False)
+def loss_terms(code: cython.int, r: cython.double, a: cython.double) -> tuple[cython.double, cython.double]:
+    """(slope, value) of one residual r: ``loss_slope`` and ``loss_value`` in one evaluation.
+
+    Branch-free: the residual falls on either side of a loss's kink at random from row to row, so a jump
+    on it is mispredicted about every other row, which cost more than the loss itself (docs/design.md,
+    Objective). Each loss is written with min, max, comparisons used as numbers (0 or 1) and
+    choices between constants, which gcc and LLVM turn into min, max, compare and blend instructions, not
+    jumps (benchmarks/loss_cost.py measures it; the spelling matters: gcc made jumps of
+    ``(v > 0) * 0.5 - (v < 0) * 0.5`` for the epsilon-insensitive slope)."""
+    if code == SQUARED_ERROR:
+        return r, r * r
+    if code == QUANTILE:  # pinball loss of y − prediction = −r at quantile a; slope 0 at r = 0
+        return (r > 0.0) * (0.5 * (1.0 - a)) + (r < 0.0) * (-0.5 * a), max((1.0 - a) * r, -a * r)
+    c = min(max(r, -a), a)  # r clipped to [−a, a]
+    if code == HUBER:  # ½r² for |r| <= a, a|r| − ½a² beyond: c(r − ½c)
+        return 0.5 * c, c * (r - 0.5 * c)
+    v = r - c  # r shrunk toward 0 by a: 0 inside [−a, a], r ∓ a beyond (exactly)
+    if code == EPSILON_INSENSITIVE:  # max(0, |r| − a) = |v|
+        h = 0.5 if r > 0.0 else -0.5
+        return h if v != 0.0 else 0.0, abs(v)
+    if code == SQUARED_EPSILON_INSENSITIVE:  # max(0, |r| − a)² = v²
+        return v, v * v
+    return NAN, NAN  # unknown code: poisons the loss so the caller reports it
+
+
+@cython.cfunc
+@cython.inline
+@cython.nogil
+@cython.exceptval(check=False)
+def loss_accumulate(code: cython.int, r: cython.double, a: cython.double, w: cython.double,
+                    loss: cython.double) -> tuple[cython.double, cython.double]:
+    """(w·slope(r), loss + w·loss(r)): a row of weight w (1.0 without sample weights) in the kernels' sums. The
+    squared error is (w·r, loss + (w·r)·r), the arithmetic its kernels always did, so its results keep their
+    bits; the kernels' row loops, dense and CSR, call this once per row and output."""
+    if code == SQUARED_ERROR:
+        s = w * r
+        return s, loss + s * r
+    slope, value = loss_terms(code, r, a)
+    return w * slope, loss + w * value
+
+
+@cython.cfunc
 @cython.nogil
 @cython.exceptval(check=False)
 def loss_value(code: cython.int, r: cython.double, a: cython.double) -> cython.double:
     """The loss of one residual r (scikit-learn's definitions; torch.nn.HuberLoss(delta=a) for huber)."""
-    if code == SQUARED_ERROR:
-        return r * r
-    u = abs(r)
-    if code == HUBER:  # ½r² for |r| <= a, a|r| − ½a² beyond
-        return 0.5 * r * r if u <= a else a * u - 0.5 * a * a
-    if code == EPSILON_INSENSITIVE:  # max(0, |r| − a)
-        return u - a if u > a else 0.0
-    if code == SQUARED_EPSILON_INSENSITIVE:  # max(0, |r| − a)²
-        return (u - a) * (u - a) if u > a else 0.0
-    if code == QUANTILE:  # pinball loss of y − prediction = −r at quantile a
-        return (1.0 - a) * r if r > 0.0 else -a * r
-    return NAN  # unknown code: poisons the loss so the caller reports it
+    return loss_terms(code, r, a)[1]
 
 
 @cython.cfunc
@@ -575,17 +609,7 @@ def loss_value(code: cython.int, r: cython.double, a: cython.double) -> cython.d
 @cython.exceptval(check=False)
 def loss_slope(code: cython.int, r: cython.double, a: cython.double) -> cython.double:
     """Half the derivative of ``loss_value`` with respect to r (at a kink: 0, or the one-sided value)."""
-    if code == SQUARED_ERROR:
-        return r
-    if code == HUBER:
-        return 0.5 * r if abs(r) <= a else (0.5 * a if r > 0.0 else -0.5 * a)
-    if code == EPSILON_INSENSITIVE:
-        return 0.0 if abs(r) <= a else (0.5 if r > 0.0 else -0.5)
-    if code == SQUARED_EPSILON_INSENSITIVE:
-        return 0.0 if abs(r) <= a else (r - a if r > 0.0 else r + a)
-    if code == QUANTILE:
-        return 0.5 * (1.0 - a) if r > 0.0 else (-0.5 * a if r < 0.0 else 0.0)
-    return NAN
+    return loss_terms(code, r, a)[0]
 
 
 @cython.cfunc
@@ -598,14 +622,3 @@ def loss_y_power(code: cython.int) -> cython.double:
     if code == EPSILON_INSENSITIVE or code == QUANTILE:
         return 1.0
     return 2.0
-
-
-@cython.cfunc
-@cython.nogil
-@cython.exceptval(check=False)
-def loss_terms(code: cython.int, r: cython.double, a: cython.double, s: cython.double,
-               value: Vec) -> cython.double:
-    """s·loss_slope(r), adding s·loss_value(r) to value[0]: both in one call (the native kernels call across
-    extension modules, where each call is an indirect one that the C compiler cannot inline)."""
-    value[0] += s * loss_value(code, r, a)
-    return s * loss_slope(code, r, a)

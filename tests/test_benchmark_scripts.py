@@ -1,5 +1,6 @@
 """The development benchmarks under benchmarks/ run on tiny sizes, so they cannot rot (the real runs are by
-hand; see README): full_bench.py's JSON schema, Markdown and plots, bench_epoch.py and crossover.py."""
+hand; see README): full_bench.py's JSON schema, Markdown and plots, bench_epoch.py, crossover.py, scaling.py and
+loss_cost.py."""
 
 import json
 import math
@@ -103,6 +104,18 @@ def test_crossover_runs(capsys):
 
     crossover.main(["--n", "3000", "--d", "10", "--batches", "64", "256", "--repeat", "1"])
     assert "B=256" in capsys.readouterr().out
+
+
+def test_loss_cost_tiny_run_reports_a_ratio_per_loss_backend_dtype_and_batch(capfd):
+    import loss_cost
+
+    res = loss_cost.main(["--n", "600", "--d", "4", "--batches", "64", "--threads", "1", "--rounds", "1",
+                          "--cpu-time"])
+    backends = ["native", "numba"] if _engine.native_available() else ["numba"]
+    assert [(r["dtype"], r["backend"]) for r in res] == [(t, b) for t in ("float64", "float32") for b in backends]
+    for r in res:
+        assert all(math.isfinite(r[loss]) and r[loss] > 0 for loss, _ in loss_cost.LOSSES[1:])
+    assert capfd.readouterr().out.count("| 64 |") == len(res)
 
 
 def test_scaling_tiny_run_reports_every_thread_count_and_backend(tmp_path):
