@@ -50,3 +50,7 @@ pointer = _Type("pointer")
 const = _Type("const")
 floating = _Type("floating")
 longlong = _Type("longlong")
+
+
+def fused_type(*types):
+    return _Type("fused")

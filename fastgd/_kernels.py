@@ -1314,59 +1314,18 @@ def _dense_moments(X, sw, weighted, start, stop, mean, m2, cw, c):
 
 
 @jit()
-def _csr_row_sums(data, indices, lo, hi, mark, i, val, cols):
-    """Row i's distinct columns into cols[:count] and their summed values into val[col] (duplicate entries
-    mean their sum); ``mark[col] == i`` marks a column seen in this row. Returns count."""
-    cnt = 0
-    for q in range(lo, hi):
-        c = indices[q]
-        if mark[c] != i:
-            mark[c] = i
-            val[c] = 0.0
-            cols[cnt] = c
-            cnt += 1
-        val[c] += data[q]
-    return cnt
-
-
-@jit()
 def _csr_stats(X, sw):
+    """fastgd._rules.csr_moments of a CSR tuple, after checking it."""
     data, indices, indptr, d = X
     _check_csr(data, indices, indptr, d)
     n = indptr.shape[0] - 1
-    weighted = sw.shape[0] > 0
     mean = np.zeros(d)
     m2 = np.zeros(d)
     maxabs = np.zeros(d)
     stored = np.zeros(d)
-    mark = np.full(d, -1, dtype=np.int64)
-    val = np.zeros(d)
     widest = 0
     for i in range(n):
         widest = max(widest, indptr[i + 1] - indptr[i])
-    cols = np.empty(widest, dtype=np.int64)
-    total = 0.0
-    for i in range(n):  # pass 1: weights, sums, largest values
-        s = sw[i] if weighted else 1.0
-        total += s
-        cnt = _csr_row_sums(data, indices, indptr[i], indptr[i + 1], mark, i, val, cols)
-        for t in range(cnt):
-            c = cols[t]
-            mean[c] += s * val[c]
-            stored[c] += s
-            maxabs[c] = max(maxabs[c], abs(val[c]))
-    if not total > 0.0:
-        return mean, m2, total, maxabs, stored
-    for c in range(d):
-        mean[c] /= total
-    mark[:] = -1
-    for i in range(n):  # pass 2: centred squares of the stored values
-        s = sw[i] if weighted else 1.0
-        cnt = _csr_row_sums(data, indices, indptr[i], indptr[i + 1], mark, i, val, cols)
-        for t in range(cnt):
-            c = cols[t]
-            r = val[c] - mean[c]
-            m2[c] += s * r * r
-    for c in range(d):  # the implicit zeros, each (0 - mean)^2
-        m2[c] += max(total - stored[c], 0.0) * mean[c] * mean[c]
+    total = _rules.csr_moments(data, indices, indptr, n, d, sw, sw.shape[0] > 0, mean, m2, maxabs, stored,
+                               np.full(d, -1, dtype=np.int64), np.zeros(d), np.empty(widest, dtype=np.int64))
     return mean, m2, total, maxabs, stored

@@ -924,77 +924,69 @@ def column_stats(X, const double[::1] sw, n_threads=None):
     return mean_arr, var, total
 
 
-cdef Py_ssize_t _csr_row_sums(const XView* x, Py_ssize_t lo, Py_ssize_t hi, long long* mark, long long i,
-                              double* val, long long* cols) noexcept nogil:
-    """As fastgd._kernels._csr_row_sums: row i's distinct columns and their summed values (duplicates add)."""
-    cdef Py_ssize_t q, c, cnt = 0
-    for q in range(lo, hi):
-        c = _index(x.idx64, x.indices, q)
-        if mark[c] != i:
-            mark[c] = i
-            val[c] = 0.0
-            cols[cnt] = c
-            cnt += 1
-        val[c] += _value(x, q)
-    return cnt
-
-
 def csr_column_stats(X, const double[::1] sw):
-    """As fastgd._kernels.csr_column_stats: (mean, var, total, maxabs, stored) of a CSR tuple's columns, in
-    two passes, duplicates summed (make_view has checked every column index)."""
+    """As fastgd._kernels.csr_column_stats: (mean, var, total, maxabs, stored) of a CSR tuple's columns
+    (fastgd._rules.csr_moments; make_view has checked every column index)."""
     cdef XView x = make_view(X)
     if not x.sparse:
         raise ValueError("csr_column_stats takes a CSR tuple")
     if sw.shape[0] not in (0, x.n):
         raise ValueError(f"sw must be empty or hold one weight per row ({x.n}), got {sw.shape[0]}")
-    cdef Py_ssize_t n = x.n, d = x.d, i, t, c, cnt, widest = 0
-    cdef bint weighted = sw.shape[0] > 0
-    cdef double total = 0.0, s, r
+    cdef Py_ssize_t n = x.n, d = x.d, i, widest = 0
+    for i in range(n):
+        widest = max(widest, _index(x.ptr64, x.indptr, i + 1) - _index(x.ptr64, x.indptr, i))
     mean_arr = np.zeros(d)
     m2_arr = np.zeros(d)
     maxabs_arr = np.zeros(d)
     stored_arr = np.zeros(d)
     mark_arr = np.full(d, -1, dtype=np.int64)
     val_arr = np.zeros(d)
-    cdef double[::1] mean = mean_arr
-    cdef double[::1] m2 = m2_arr
-    cdef double[::1] maxabs = maxabs_arr
-    cdef double[::1] stored = stored_arr
-    cdef long long[::1] mark = mark_arr
-    cdef double[::1] val = val_arr
-    for i in range(n):
-        widest = max(widest, _index(x.ptr64, x.indptr, i + 1) - _index(x.ptr64, x.indptr, i))
     cols_arr = np.empty(max(widest, 1), dtype=np.int64)
-    cdef long long[::1] cols = cols_arr
-    cdef long long* markp = &mark[0] if d > 0 else NULL
-    cdef double* valp = &val[0] if d > 0 else NULL
+    cdef CsrStats st
+    st.sw = &sw[0] if sw.shape[0] > 0 else NULL
+    st.weighted = sw.shape[0] > 0
+    st.mean = <double*> <size_t> mean_arr.ctypes.data
+    st.m2 = <double*> <size_t> m2_arr.ctypes.data
+    st.maxabs = <double*> <size_t> maxabs_arr.ctypes.data
+    st.stored = <double*> <size_t> stored_arr.ctypes.data
+    st.mark = <long long*> <size_t> mark_arr.ctypes.data
+    st.val = <double*> <size_t> val_arr.ctypes.data
+    st.cols = <long long*> <size_t> cols_arr.ctypes.data
+    cdef double total
     with nogil:
-        for i in range(n):  # pass 1: weights, sums, largest values
-            s = sw[i] if weighted else 1.0
-            total += s
-            cnt = _csr_row_sums(&x, _index(x.ptr64, x.indptr, i), _index(x.ptr64, x.indptr, i + 1), markp, i,
-                                valp, &cols[0])
-            for t in range(cnt):
-                c = cols[t]
-                mean[c] += s * val[c]
-                stored[c] += s
-                maxabs[c] = max(maxabs[c], fabs(val[c]))
-        if total > 0.0:
-            for c in range(d):
-                mean[c] = mean[c] / total
-                mark[c] = -1
-            for i in range(n):  # pass 2: centred squares of the stored values
-                s = sw[i] if weighted else 1.0
-                cnt = _csr_row_sums(&x, _index(x.ptr64, x.indptr, i), _index(x.ptr64, x.indptr, i + 1), markp,
-                                    i, valp, &cols[0])
-                for t in range(cnt):
-                    c = cols[t]
-                    r = val[c] - mean[c]
-                    m2[c] += s * r * r
-            for c in range(d):  # the implicit zeros, each (0 - mean)^2
-                m2[c] += max(total - stored[c], 0.0) * mean[c] * mean[c]
+        if x.f32:
+            total = _csr_moments(<const float*> x.data, &x, &st)
+        else:
+            total = _csr_moments(<const double*> x.data, &x, &st)
     var = np.maximum(m2_arr, 0.0) / total if total > 0.0 else np.zeros(d)
     return mean_arr, var, total, maxabs_arr, stored_arr
+
+
+cdef struct CsrStats:  # csr_moments' weights, outputs and scratch
+    const double* sw
+    bint weighted
+    double* mean
+    double* m2
+    double* maxabs
+    double* stored
+    long long* mark
+    double* val
+    long long* cols
+
+
+cdef double _csr_moments(const real_t* data, const XView* x, const CsrStats* s) noexcept nogil:
+    """fastgd._rules.csr_moments for X's index types."""
+    if x.idx64:
+        if x.ptr64:
+            return csr_moments(data, <const long long*> x.indices, <const long long*> x.indptr, x.n, x.d, s.sw,
+                               s.weighted, s.mean, s.m2, s.maxabs, s.stored, s.mark, s.val, s.cols)
+        return csr_moments(data, <const long long*> x.indices, <const int*> x.indptr, x.n, x.d, s.sw, s.weighted,
+                           s.mean, s.m2, s.maxabs, s.stored, s.mark, s.val, s.cols)
+    if x.ptr64:
+        return csr_moments(data, <const int*> x.indices, <const long long*> x.indptr, x.n, x.d, s.sw, s.weighted,
+                           s.mean, s.m2, s.maxabs, s.stored, s.mark, s.val, s.cols)
+    return csr_moments(data, <const int*> x.indices, <const int*> x.indptr, x.n, x.d, s.sw, s.weighted, s.mean, s.m2,
+                       s.maxabs, s.stored, s.mark, s.val, s.cols)
 
 
 cdef inline Py_ssize_t _index(bint wide, const char* arr, Py_ssize_t q) noexcept nogil:

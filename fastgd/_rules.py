@@ -657,6 +657,73 @@ def finish_batch(G: Vec, W: cython.double, th: Vec, raw: Vec, S: Vec, scalars: V
             avg[q] += (th[q] - avg[q]) / cnt
 
 
+# CSR arrays: column indices and row pointers int32 or int64, independently (scipy may give int32 indices with an
+# int64 indptr); compiled, one specialization per combination
+ColIndex = cython.fused_type(cython.int, cython.longlong)
+RowPtr = cython.fused_type(cython.int, cython.longlong)
+
+
+@cython.cfunc
+@cython.nogil
+@cython.exceptval(check=False)
+def csr_row_sums(data: cython.pointer[cython.const[cython.floating]], indices: cython.pointer[cython.const[ColIndex]],
+                 lo: Index, hi: Index, mark: cython.pointer[cython.longlong], i: Index, val: Vec,
+                 cols: cython.pointer[cython.longlong]) -> Index:
+    """Row i's distinct columns into cols[:count] and their summed values into val[col] (entries [lo, hi) of a
+    CSR matrix; duplicate entries mean their sum); ``mark[col] == i`` marks a column seen in this row. Returns
+    count."""
+    cnt: Index = 0
+    for q in range(lo, hi):
+        c = indices[q]
+        if mark[c] != i:
+            mark[c] = i
+            val[c] = 0.0
+            cols[cnt] = c
+            cnt += 1
+        val[c] += data[q]
+    return cnt
+
+
+@cython.cfunc
+@cython.nogil
+@cython.exceptval(check=False)
+def csr_moments(data: cython.pointer[cython.const[cython.floating]], indices: cython.pointer[cython.const[ColIndex]],
+                indptr: cython.pointer[cython.const[RowPtr]], n: Index, d: Index, sw: CVec, weighted: cython.bint,
+                mean: Vec, m2: Vec, maxabs: Vec, stored: Vec, mark: cython.pointer[cython.longlong], val: Vec,
+                cols: cython.pointer[cython.longlong]) -> cython.double:
+    """Column statistics of the n x d CSR matrix (data, indices, indptr) with row weights ``sw`` (when
+    ``weighted``): weighted mean, centred sum of squares (the implicit zeros count), largest absolute value and
+    the weight of the rows that store the column, into ``mean``, ``m2``, ``maxabs`` and ``stored`` (zeros on
+    entry); returns the total weight. Two passes (the mean first, then centred squares), so a column with a
+    large offset keeps its small spread. Scratch: ``mark`` (d, all -1 on entry), ``val`` (d), ``cols`` (the
+    most stored entries of a row)."""
+    total = 0.0
+    for i in range(n):  # pass 1: weights, sums, largest values
+        s = sw[i] if weighted else 1.0
+        total += s
+        cnt = csr_row_sums(data, indices, indptr[i], indptr[i + 1], mark, i, val, cols)
+        for t in range(cnt):
+            c = cols[t]
+            mean[c] += s * val[c]
+            stored[c] += s
+            maxabs[c] = max(maxabs[c], abs(val[c]))
+    if not total > 0.0:
+        return total
+    for c in range(d):
+        mean[c] /= total
+        mark[c] = -1
+    for i in range(n):  # pass 2: centred squares of the stored values
+        s = sw[i] if weighted else 1.0
+        cnt = csr_row_sums(data, indices, indptr[i], indptr[i + 1], mark, i, val, cols)
+        for t in range(cnt):
+            c = cols[t]
+            r = val[c] - mean[c]
+            m2[c] += s * r * r
+    for c in range(d):  # the implicit zeros, each (0 - mean)^2
+        m2[c] += max(total - stored[c], 0.0) * mean[c] * mean[c]
+    return total
+
+
 # ----------------------------------------------------------------------------------------------------------
 # lazy updates (CSR batches): a batch updates only the coordinates it touches (its rows' columns, the
 # centred columns and the intercepts); the others are caught up when next touched (and at the end of an
