@@ -248,6 +248,7 @@ cdef extern from *:
                             Py_ssize_t d, double acc) nogil
 
 
+
 cdef void _dense(const real_t* X, const Problem* pb, const double* theta, Py_ssize_t start, Py_ssize_t stop,
                  Py_ssize_t ch, double* bufs, Py_ssize_t stride) noexcept nogil:
     """Rows [start, stop) cut into chunks of ``ch`` rows from ``start``: chunk q's sums go to bufs + q * stride,
@@ -1000,6 +1001,7 @@ cdef void _dense_moments(const XView* x, const double* sw, bint weighted, Py_ssi
         cw[0] = dense_moments(<const float*> x.data, sw, weighted, start, stop, x.d, mean, m2)
     else:
         cw[0] = dense_moments(<const double*> x.data, sw, weighted, start, stop, x.d, mean, m2)
+
 
 
 cdef void stats_group(const Problem* pb, const double* th, Py_ssize_t batch_size, const long long* ids,
