@@ -3,8 +3,8 @@
 Only arrays, scalars and integer codes cross this boundary; validation, defaults and the loop over epochs live
 in Python. The optimizer rules, the epoch's layout (chunks, thread rules) and the step after a batch's gradient
 are written once for both backends, in ``fastgd._rules``; this module holds the Numba row loops and thread
-protocol (the native module, ``fastgd._native``, its own). The readable specification of every formula here is ``fastgd.reference``;
-tests compare the two.
+protocol (the native module, ``fastgd._native``, its own). The readable specification of every formula here
+is ``fastgd.reference``; tests compare the two.
 
 Layout conventions shared with ``fastgd._engine`` and ``fastgd.reference``:
 
@@ -31,12 +31,12 @@ plus ``pen[1] * w`` from the l2 penalty (½·pen[1]·‖w‖²) and a proximal s
 
 Parallel reduction: a batch is cut into fixed-size row chunks (the size depends on the batch size and the
 number of coordinates only, never on the thread count; see ``fastgd._rules.chunk_rows``); each chunk
-accumulates into its own padded buffer; the buffers are then summed by a fixed pairwise tree over the chunk indices (dense X; see _tree_within) or in chunk order (CSR). The
-sequential path runs the same chunks and the same sum, so both paths and any thread count give bit-identical
-results. The parallel path runs one parallel region per
-epoch, not per batch (a region costs ~4-5 us to launch): workers claim tasks (one contiguous run of a batch's
-chunks each) of the published batch through per-task flags and the worker that finishes a batch's last task reduces and updates (see
-``_epoch_team``).
+accumulates into its own padded buffer; the buffers are then summed by a fixed pairwise tree over the chunk
+indices (dense X; see _tree_within) or in chunk order (CSR). The sequential path runs the same chunks and the
+same sum, so both paths and any thread count give bit-identical results. The parallel path runs one parallel
+region per epoch, not per batch (a region costs ~4-5 us to launch): workers claim tasks (one contiguous run of
+a batch's chunks each) of the published batch through per-task flags and the worker that finishes a batch's
+last task reduces and updates (see ``_epoch_team``).
 """
 
 import inspect

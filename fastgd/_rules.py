@@ -1,5 +1,7 @@
 # cython: language_level=3, cdivision=True, cpow=True, infer_types=True
-"""The optimizer update rules and the learning-rate schedule, written once for both compiled backends.
+"""The optimizer update rules, the learning-rate schedule, the epoch's layout (chunks, thread rules and their
+constants), the step after a batch's gradient and the column statistics, written once for both compiled
+backends (each backend writes only its hot row loops and its thread protocol).
 
 This file is the one copy of each rule in compiled code (the readable, independent specification is
 :mod:`fastgd.reference`; tests compare them). It is ordinary Python in Cython's pure-Python mode:
@@ -21,8 +23,11 @@ named here and nowhere else.
 
 Adding an optimizer: its code, its ``*_HP`` names and its ``*_step`` function here, one branch in
 ``update``; its step in ``fastgd.reference``; its registry entry (a class in ``fastgd.optimizers``). Tests,
-benchmarks and docs pick it up from the registry. (Numba's cache checks only a function's own file;
-``fastgd._kernels`` adds this file's stamp to its own, so its cached epochs are recompiled after an edit here.)
+benchmarks and docs pick it up from the registry. Changing the chunk-size or a thread rule: its function in
+the layout section below; a layout constant: its value there (``LAYOUT`` names them, the native module's
+``CODES`` lists its compiled values under those names and a test compares the three). (Numba's cache checks
+only a function's own file; ``fastgd._kernels`` adds this file's stamp to its own, so its cached epochs are
+recompiled after an edit here.)
 """
 
 try:
