@@ -115,8 +115,8 @@ STATE_ROWS = _rules.STATE_ROWS  # state rows (slots) each optimizer code needs, 
 # The layout of the epoch (paths, chunks, padding, thread rules, spins, prefetch distance) and the step after a
 # batch's gradient are written once, in fastgd._rules, for this backend and the native one.
 from ._rules import (CHUNK_BUDGET_BYTES, CHUNK_ROWS, MAX_CHUNKS, PAD, PAR_MIN_WORK,  # noqa: E402,F401
-                     PAR_WORK_PER_THREAD, PATH_AUTO, PATH_PARALLEL, PATH_SEQUENTIAL, PREFETCH_BYTES, REGION_MIN_WORK,
-                     SPINS_BEFORE_SLEEP, STATS_BUDGET_BYTES, STATS_CHUNK_BYTES)
+                     PAR_WORK_PER_THREAD, PATH_AUTO, PATH_PARALLEL, PATH_SEQUENTIAL, PREDICT_ROWS, PREFETCH_BYTES,
+                     READ_ROWS, REGION_MIN_WORK, SPINS_BEFORE_SLEEP, STATS_BUDGET_BYTES, STATS_CHUNK_BYTES)
 batch_weight, chunk_rows, chunk_stride, epoch_threads = (_rules.batch_weight, _rules.chunk_rows, _rules.chunk_stride,
                                                          _rules.epoch_threads)
 finish_batch, max_chunks, region_threads, stats_rows = (_rules.finish_batch, _rules.max_chunks, _rules.region_threads,
@@ -467,9 +467,9 @@ def _predict_parallel(X, theta):
     _check_predict_args(X, theta)
     n = shape(X)[0]
     out = np.empty((n, theta.shape[0]))
-    nch = (n + 1023) // 1024
+    nch = (n + PREDICT_ROWS - 1) // PREDICT_ROWS
     for c in prange(nch):
-        _predict_rows(X, theta, out, c * 1024, min(c * 1024 + 1024, n))
+        _predict_rows(X, theta, out, c * PREDICT_ROWS, min(c * PREDICT_ROWS + PREDICT_ROWS, n))
     return out
 
 
@@ -506,7 +506,7 @@ def predict(X, theta, n_threads=None):
     child forked after threads had run, takes a path that opens no parallel region.
     """
     n = shape(X)[0]
-    n_threads = region_threads(_threads(n_threads), -(-n // 1024), _work(X, n, theta.shape[0]))
+    n_threads = region_threads(_threads(n_threads), -(-n // PREDICT_ROWS), _work(X, n, theta.shape[0]))
     if n_threads == 1:
         return _predict_sequential(X, theta)
     return _in_team(_predict_parallel, n_threads, X, theta)
@@ -1174,11 +1174,11 @@ def read_floor(X):
     Benchmarks divide epoch times by this; it must be at least as fast as NumPy's ``X.sum()``.
     """
     n, d = X.shape
-    nch = (n + 4095) // 4096
+    nch = (n + READ_ROWS - 1) // READ_ROWS
     sums = np.zeros(nch)
     for c in prange(nch):
         s = 0.0
-        for i in range(c * 4096, min(c * 4096 + 4096, n)):
+        for i in range(c * READ_ROWS, min(c * READ_ROWS + READ_ROWS, n)):
             for j in range(d):
                 s += X[i, j]
         sums[c] = s
@@ -1188,11 +1188,11 @@ def read_floor(X):
 @jit(parallel=True)
 def _sum_parallel(X):
     n = X.shape[0]
-    nch = (n + 4095) // 4096
+    nch = (n + READ_ROWS - 1) // READ_ROWS
     sums = np.zeros(nch)
     for c in prange(nch):
         s = 0.0
-        for i in range(c * 4096, min(c * 4096 + 4096, n)):
+        for i in range(c * READ_ROWS, min(c * READ_ROWS + READ_ROWS, n)):
             for j in range(X.shape[1]):
                 s += X[i, j]
         sums[c] = s
@@ -1212,7 +1212,7 @@ def all_finite(X, n_threads=None):
     """False when the 2-D array X holds a NaN or an infinity (or its sum overflows: then check exactly),
     from one read of X with all threads (scikit-learn's check sums X on one thread)."""
     n = X.shape[0]
-    nt = region_threads(_threads(n_threads), -(-n // 4096), n * max(X.shape[1], 1))
+    nt = region_threads(_threads(n_threads), -(-n // READ_ROWS), n * max(X.shape[1], 1))
     s = _sum_sequential(X) if nt == 1 else _in_team(_sum_parallel, nt, X)
     return math.isfinite(s)
 

@@ -132,7 +132,8 @@ CODES = {"PATH_AUTO": PATH_AUTO, "PATH_SEQUENTIAL": PATH_SEQUENTIAL, "PATH_PARAL
          "CHUNK_ROWS": CHUNK_ROWS, "MAX_CHUNKS": MAX_CHUNKS, "CHUNK_BUDGET_BYTES": CHUNK_BUDGET_BYTES, "PAD": PAD,
          "PAR_MIN_WORK": PAR_MIN_WORK, "PAR_WORK_PER_THREAD": PAR_WORK_PER_THREAD, "REGION_MIN_WORK": REGION_MIN_WORK,
          "STATS_CHUNK_BYTES": STATS_CHUNK_BYTES, "STATS_BUDGET_BYTES": STATS_BUDGET_BYTES,
-         "SPINS_BEFORE_SLEEP": SPINS_BEFORE_SLEEP, "PREFETCH_BYTES": PREFETCH_BYTES}
+         "SPINS_BEFORE_SLEEP": SPINS_BEFORE_SLEEP, "PREFETCH_BYTES": PREFETCH_BYTES, "PREDICT_ROWS": PREDICT_ROWS,
+         "READ_ROWS": READ_ROWS}
 from fastgd._rules import HP_LEN, LOSSES, N_SCALARS, QUANTILE, SCHED_LEN
 from fastgd._rules import STATE_ROWS  # state rows (slots) each optimizer code needs, declared with the rules
 
@@ -753,7 +754,7 @@ def all_finite(X, n_threads=None):
     """As fastgd._kernels.all_finite: False when the 2-D array X holds a NaN or an infinity (or its sum
     overflows: then check exactly), from one read of X (read_floor's) with the threads the work is worth."""
     cdef Py_ssize_t n = X.shape[0], d = X.shape[1]
-    nt = region_threads(_threads(n_threads), (n + 4095) // 4096, n * max(d, 1))
+    nt = region_threads(_threads(n_threads), (n + READ_ROWS - 1) // READ_ROWS, n * max(d, 1))
     return bool(isfinite(read_floor(X, nt)))
 
 
@@ -769,7 +770,7 @@ def predict(X, const double[:, ::1] theta, n_threads=None):
     cdef Py_ssize_t n = pb.X.n, d = pb.X.d, k = theta.shape[0], i, j, q
     if theta.shape[1] != d + 1:
         raise ValueError(f"theta must have n_features + 1 = {d + 1} columns, got {theta.shape[1]}")
-    cdef int nt = region_threads(_threads(n_threads), (n + 1023) // 1024, _work(&pb.X, n, k))
+    cdef int nt = region_threads(_threads(n_threads), (n + PREDICT_ROWS - 1) // PREDICT_ROWS, _work(&pb.X, n, k))
     out = np.empty((n, k))
     cdef double[:, ::1] o = out
     cdef const double* th = &theta[0, 0] if theta.shape[0] > 0 else NULL

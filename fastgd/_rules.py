@@ -509,11 +509,15 @@ STATS_BUDGET_BYTES = cython.declare(cython.Py_ssize_t, 8 << 20)
 # futex: with more threads than cores, spinning burns the core a descheduled thread needs.
 SPINS_BEFORE_SLEEP = cython.declare(cython.int, 2000)
 PREFETCH_BYTES = cython.declare(cython.int, 2048)  # how far ahead of the current row X is prefetched (into L2)
+# Rows per piece of work of predict and of the read of X (read_floor, the finiteness check): what region_threads
+# counts as tasks
+PREDICT_ROWS = cython.declare(cython.Py_ssize_t, 1024)
+READ_ROWS = cython.declare(cython.Py_ssize_t, 4096)
 # The constants above, by name: the native module lists its compiled values under these names (CODES) and a
 # test compares them with this module's and the Numba kernels'.
 LAYOUT = ("PATH_AUTO", "PATH_SEQUENTIAL", "PATH_PARALLEL", "CHUNK_ROWS", "MAX_CHUNKS", "CHUNK_BUDGET_BYTES", "PAD",
           "PAR_MIN_WORK", "PAR_WORK_PER_THREAD", "REGION_MIN_WORK", "STATS_CHUNK_BYTES", "STATS_BUDGET_BYTES",
-          "SPINS_BEFORE_SLEEP", "PREFETCH_BYTES")
+          "SPINS_BEFORE_SLEEP", "PREFETCH_BYTES", "PREDICT_ROWS", "READ_ROWS")
 
 
 @cython.cfunc
