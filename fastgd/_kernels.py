@@ -1278,6 +1278,9 @@ def _dense_moments(X, sw, weighted, start, stop, mean, m2, cw, c):
     the native backend compiles), on the 2-D array. Numba does not vectorize the rule's flat ``X[i * d + j]``
     (it cannot prove the index non-negative, so it keeps the negative-index wrap): 5-10x slower."""
     d = X.shape[1]
+    if d == 1:  # one column (y): the rule's partial sums, on a 1-D view
+        cw[c] = _rules.column_moments(X.reshape(X.shape[0]), sw, weighted, start, stop, mean, m2)
+        return
     w = 0.0
     for i in range(start, stop):
         s = sw[i] if weighted else 1.0
