@@ -438,7 +438,9 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         opt = get_optimizer(_named_optimizer(self.optimizer) if isinstance(self.optimizer, str) else self.optimizer)
         from . import _kernels
 
-        if _kernels._rules.lazy_kind(opt.code, opt.pack(), bool(self.standardize), *self._penalty()) == 0:
+        sched = (self.learning_rate if isinstance(self.learning_rate, Schedule) else Constant()).pack(opt.lr)[1]
+        if _kernels._rules.lazy_kind(opt.code, opt.pack(), bool(self.standardize), *self._penalty(),
+                                     _kernels._rules.constant_rate(sched)) == 0:
             return False
         n, d = X.shape
         rows = (n if self.batch_size is None else auto_batch_size(n, d, 1, d) if self.batch_size == "auto"

@@ -128,8 +128,12 @@ def lazy_problem(k=2, seed=4):
     return A, csr_tuple(X), np.ascontiguousarray(Y), sw, stdz
 
 
-EXACT_LAZY = [("sgd", {}), ("adagrad", {"lr_decay": 0.01}), ("rmsprop", {}), ("rmsprop", {"centered": True}),
-              ("adadelta", {})]
+# (optimizer, its parameters, l2 penalty): the rules whose lazy catch-up is exact (fastgd._rules.lazy_kind)
+EXACT_LAZY = [("sgd", {}, 0.0), ("adagrad", {"lr_decay": 0.01}, 0.0), ("rmsprop", {}, 0.0),
+              ("rmsprop", {"centered": True}, 0.0), ("adadelta", {}, 0.0),
+              ("sgd", {}, 0.3), ("sgd", {"weight_decay": 0.2}, 0.1), ("momentum", {"momentum": 0.9}, 0.0),
+              ("momentum", {"momentum": 0.8, "dampening": 0.3}, 0.0), ("nesterov", {"momentum": 0.9}, 0.0),
+              ("rmsprop", {"momentum": 0.7, "centered": True}, 0.0)]
 
 
 def run_epochs(backend, X, Y, sw, stdz, opt, batch_size, epochs=3):
@@ -142,15 +146,20 @@ def run_epochs(backend, X, Y, sw, stdz, opt, batch_size, epochs=3):
     for _ in range(epochs):
         order = _engine.batch_order(Y.shape[0], batch_size, True, rng)
         _engine.run_epoch(X, Y, ts, optimizer.code, optimizer.pack(), batch_size, order, sw=sw, stdz=stdz, avg=avg,
-                          backend=backend, path=_engine.K.PATH_SEQUENTIAL)
+                          backend=backend, path=_engine.K.PATH_SEQUENTIAL, l2=opt[2])
     return ts, avg
 
 
 @pytest.mark.parametrize("opt", EXACT_LAZY)
 @pytest.mark.parametrize("standardized", [True, False])
 def test_lazy_csr_epoch_is_the_dense_update_where_exact(opt, standardized):
+    from fastgd import _kernels
+    from fastgd.optimizers import get_optimizer
     A, X, Y, sw, stdz = lazy_problem()
     stdz = stdz if standardized else None
+    optimizer = get_optimizer(opt[0]).set_params(**opt[1])
+    assert _kernels._rules.lazy_kind(optimizer.code, optimizer.pack(), standardized, 0.0, opt[2],
+                                     True) == _kernels._rules.LAZY_EXACT  # the CSR epochs below are lazy
     for batch_size in (1, 7, 64):
         lazy, lazy_avg = run_epochs("numba", X, Y, sw, stdz, opt, batch_size)
         dense, dense_avg = run_epochs("numba", A, Y, sw, stdz, opt, batch_size)
@@ -215,7 +224,8 @@ def test_auto_batch_size_on_csr_follows_the_backend_and_updates(backend):
     kern(backend)
     X, y = zipf_binary(4000, 4096, 5)
     lazy = fastgd.LinearRegressor(backend=backend, max_iter=1, tol=None).fit(X, y).batch_size_
-    dense = fastgd.LinearRegressor(backend=backend, optimizer="momentum", max_iter=1, tol=None).fit(X, y).batch_size_
+    dense = fastgd.LinearRegressor(backend=backend, optimizer="momentum", penalty="l2", max_iter=1,
+                                   tol=None).fit(X, y).batch_size_
     assert dense >= 4097 / 5  # every coordinate updated per batch: batches large enough to pay for it
     assert lazy == (32 if backend == "numba" else dense)
 
@@ -240,3 +250,17 @@ def test_lbfgs_fits_csr():
     y = X @ rng.standard_normal(12) + 0.5
     m = fastgd.LinearRegressor(optimizer="lbfgs").fit(X, y)
     assert m.score(X, y) > 1 - 1e-8
+
+
+def test_sgd_with_l2_and_momentum_update_lazily_on_wide_csr():
+    """l2 (and SGD's weight decay) and momentum are caught up in closed form at a constant rate, so wide CSR
+    fits with them update what each batch touches; a rate that changes every update keeps dense updates."""
+    from fastgd.schedules import InverseScaling
+
+    wide = sp.random(2000, 2**16, density=30 / 2**16, format="csr", random_state=0)
+    for kw in (dict(optimizer="sgd", penalty="l2"), dict(optimizer="momentum"), dict(optimizer="nesterov"),
+               dict(optimizer=fastgd.optimizers.SGD(weight_decay=1e-3))):
+        assert fastgd.LinearRegressor(**kw)._lazy(wide), kw
+    for kw in (dict(optimizer="momentum", learning_rate=InverseScaling()), dict(optimizer="momentum", penalty="l2"),
+               dict(optimizer="sgd", penalty="l2", learning_rate=InverseScaling())):
+        assert not fastgd.LinearRegressor(**kw)._lazy(wide), kw
