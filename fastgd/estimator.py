@@ -160,12 +160,13 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         Train on implicitly centred and scaled columns and targets (see above). Sparse (CSR) X: columns
         stored in fewer than half of the rows are not centred and are scaled by their largest absolute
         value (as MaxAbsScaler), so rare features stay bounded and batches stay sparse. On CSR X, a batch
-        updates only the coordinates it touches (lazy updates, on the Numba kernels, which ``backend="auto"``
-        then uses), caught up in closed form when next touched: the same mathematics as updating every
-        coordinate for sgd, adagrad, adadelta and rmsprop without momentum; for adam, adamw, adamax and nadam
-        (with ``standardize=True`` only) the LazyAdam approximation of torch's SparseAdam and TensorFlow's
-        LazyAdam: an untouched coordinate's moments do not decay. Momentum, nesterov, rmsprop with momentum,
-        a penalty or weight decay keep updating every coordinate.
+        updates only the coordinates it touches (lazy updates, on both backends), caught up in closed form
+        when next touched: the same mathematics as updating every coordinate for sgd (also with an l2
+        penalty or weight decay), momentum, nesterov, adagrad, adadelta and rmsprop (momentum, l2 and weight
+        decay at a constant rate only); for adam, adamw, adamax and nadam (with ``standardize=True``, without
+        l2 or weight decay) the LazyAdam approximation of torch's SparseAdam and TensorFlow's LazyAdam: an
+        untouched coordinate's moments do not decay. The rest (l1, or l2 with another optimizer) keep
+        updating every coordinate.
     average : bool, default=True
         Return the mean of the iterates over the last round rather than the last iterate.
     penalty : {None, "l2", "l1", "elasticnet"}, default=None
@@ -432,9 +433,9 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         """Whether the epochs on X update lazily (CSR and an optimizer and penalty that allow it; see "lazy
         updates" in fastgd._rules): a batch then costs what it touches. Only where that pays: when updating
         every coordinate would cost more than the batch's gradient (d + 1 > batch rows x non-zeros per row);
-        below that the dense update is as cheap and the native kernels need no Numba compilation."""
-        if not sp.issparse(X) or self.backend == "native" or self.loss != "squared_error" or self._lbfgs():
-            return False  # the native kernels update every coordinate; the lazy epoch is the squared error's
+        below that the dense update is as cheap."""
+        if not sp.issparse(X) or self.loss != "squared_error" or self._lbfgs():
+            return False  # the lazy epoch is the squared error's
         opt = get_optimizer(_named_optimizer(self.optimizer) if isinstance(self.optimizer, str) else self.optimizer)
         from . import _kernels
 
@@ -448,9 +449,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         return d + 1 > rows * max(X.nnz / max(n, 1), 1.0)
 
     def _backend(self, X):
-        """The backend a fit on X uses: "auto" takes the Numba kernels for lazy CSR epochs (the native
-        kernels update every coordinate per batch), else as ``fastgd._engine.kernels``."""
-        return "numba" if self.backend == "auto" and self._lazy(X) else self.backend
+        """The backend a fit on X uses (both have the lazy CSR epoch): as ``fastgd._engine.kernels``."""
+        return self.backend
 
     def _problem(self, X, Xk, Y, sw, scaling, min_batch=AUTO_MIN_BATCH):
         l1, l2 = self._penalty()

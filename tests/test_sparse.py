@@ -150,45 +150,49 @@ def run_epochs(backend, X, Y, sw, stdz, opt, batch_size, epochs=3):
     return ts, avg
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("opt", EXACT_LAZY)
 @pytest.mark.parametrize("standardized", [True, False])
-def test_lazy_csr_epoch_is_the_dense_update_where_exact(opt, standardized):
+def test_lazy_csr_epoch_is_the_dense_update_where_exact(backend, opt, standardized):
     from fastgd import _kernels
     from fastgd.optimizers import get_optimizer
+    kern(backend)
     A, X, Y, sw, stdz = lazy_problem()
     stdz = stdz if standardized else None
     optimizer = get_optimizer(opt[0]).set_params(**opt[1])
     assert _kernels._rules.lazy_kind(optimizer.code, optimizer.pack(), standardized, 0.0, opt[2],
                                      True) == _kernels._rules.LAZY_EXACT  # the CSR epochs below are lazy
     for batch_size in (1, 7, 64):
-        lazy, lazy_avg = run_epochs("numba", X, Y, sw, stdz, opt, batch_size)
-        dense, dense_avg = run_epochs("numba", A, Y, sw, stdz, opt, batch_size)
+        lazy, lazy_avg = run_epochs(backend, X, Y, sw, stdz, opt, batch_size)
+        dense, dense_avg = run_epochs(backend, A, Y, sw, stdz, opt, batch_size)
         np.testing.assert_allclose(lazy.theta, dense.theta, rtol=1e-9, atol=1e-12)
         np.testing.assert_allclose(lazy.state, dense.state, rtol=1e-9, atol=1e-12)
         np.testing.assert_allclose(lazy_avg, dense_avg, rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("opt", ["adam", "adamw", "adamax", "nadam"])
-def test_lazy_adam_family_leaves_untouched_coordinates_in_place(opt):
+def test_lazy_adam_family_leaves_untouched_coordinates_in_place(backend, opt):
     """The named approximation (LazyAdam): in the standardized mode a CSR batch moves only what it touches."""
     from fastgd.optimizers import get_optimizer
+    kern(backend)
     A, X, Y, sw, stdz = lazy_problem(k=1)
     optimizer = get_optimizer(opt).set_params(lr=0.05, weight_decay=0.0)
     ts = _engine.TrainingState.fresh(optimizer, 1, A.shape[1])
     everything = np.arange(A.shape[0], dtype=np.int64)
-    _engine.run_epoch(X, Y, ts, optimizer.code, optimizer.pack(), 1, everything, stdz=stdz, backend="numba")
+    _engine.run_epoch(X, Y, ts, optimizer.code, optimizer.pack(), 1, everything, stdz=stdz, backend=backend)
     col = 0
     rows_with = np.flatnonzero(A[:, col] != 0)
     without = np.setdiff1d(everything, rows_with)
     before = ts.theta[0, col], ts.state[:, col].copy()
     assert before[0] != 0.0 and np.any(before[1] != 0.0)
-    _engine.run_epoch(X, Y, ts, optimizer.code, optimizer.pack(), 1, without, stdz=stdz, backend="numba")
+    _engine.run_epoch(X, Y, ts, optimizer.code, optimizer.pack(), 1, without, stdz=stdz, backend=backend)
     assert ts.theta[0, col] == before[0] and np.array_equal(ts.state[:, col], before[1])
     # standardize=False keeps torch's exact (dense) rule: the same epoch moves the column
     ts2 = _engine.TrainingState.fresh(optimizer, 1, A.shape[1])
-    _engine.run_epoch(X, Y, ts2, optimizer.code, optimizer.pack(), 1, everything, backend="numba")
+    _engine.run_epoch(X, Y, ts2, optimizer.code, optimizer.pack(), 1, everything, backend=backend)
     frozen = ts2.theta[0, col]
-    _engine.run_epoch(X, Y, ts2, optimizer.code, optimizer.pack(), 1, without, backend="numba")
+    _engine.run_epoch(X, Y, ts2, optimizer.code, optimizer.pack(), 1, without, backend=backend)
     assert ts2.theta[0, col] != frozen
 
 
@@ -227,21 +231,38 @@ def test_auto_batch_size_on_csr_follows_the_backend_and_updates(backend):
     dense = fastgd.LinearRegressor(backend=backend, optimizer="momentum", penalty="l2", max_iter=1,
                                    tol=None).fit(X, y).batch_size_
     assert dense >= 4097 / 5  # every coordinate updated per batch: batches large enough to pay for it
-    assert lazy == (32 if backend == "numba" else dense)
+    assert lazy == 32  # both backends update lazily: a batch costs its non-zeros
 
 
-def test_auto_takes_lazy_numba_epochs_only_where_they_pay():
-    """backend="auto": a CSR fit whose dense update would cost no more than a batch's gradient stays on the
-    native kernels (no Numba compilation); a high-dimensional one updates lazily on Numba."""
-    from fastgd import _engine
-
+def test_lazy_updates_only_where_they_pay_and_auto_keeps_its_backend():
+    """A CSR fit whose dense update would cost no more than a batch's gradient updates every coordinate; a
+    high-dimensional one lazily, on the backend "auto" picks (the native kernels have the lazy epoch too,
+    so a first sparse fit compiles no Numba kernels)."""
     rng = np.random.default_rng(0)
     narrow = sp.random(4000, 40, density=0.2, format="csr", random_state=rng)  # one-hot-like: d small
     wide = sp.random(4000, 2**16, density=30 / 2**16, format="csr", random_state=rng)
     est = fastgd.LinearRegressor()
     assert not est._lazy(narrow) and est._lazy(wide)
-    assert est._backend(wide) == "numba"
-    assert est._backend(narrow) == "auto" and _engine.kernels("auto") is not None
+    assert est._backend(wide) == est._backend(narrow) == "auto"
+
+
+@pytest.mark.parametrize("opt", EXACT_LAZY + [("adam", {}, 0.0), ("nadam", {}, 0.0), ("adamax", {}, 0.0)])
+def test_native_lazy_epoch_matches_numba(opt):
+    kern("native")
+    A, X, Y, sw, stdz = lazy_problem()
+    for st in (stdz, None):
+        if st is None and opt[0] in ("adam", "nadam", "adamax"):
+            continue  # LazyAdam only in the standardized mode
+        for batch_size in (1, 7, 64):
+            nb, nb_avg = run_epochs("numba", X, Y, sw, st, opt, batch_size)
+            nat, nat_avg = run_epochs("native", X, Y, sw, st, opt, batch_size)
+            for a, b in ((nat.theta, nb.theta), (nat.state, nb.state), (nat_avg, nb_avg)):
+                np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+    # float32 values and 64-bit indices take the same path
+    X32 = (X[0].astype(np.float32), X[1].astype(np.int64), X[2].astype(np.int64), X[3])
+    nb, _ = run_epochs("numba", X32, Y, sw, stdz, opt, 7)
+    nat, _ = run_epochs("native", X32, Y, sw, stdz, opt, 7)
+    np.testing.assert_allclose(nat.theta, nb.theta, rtol=1e-9, atol=1e-12)
 
 
 def test_lbfgs_fits_csr():
