@@ -911,7 +911,7 @@ def _epoch_csr_lazy(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_i
     p = d + 1
     P = k * p
     th = theta.reshape(P)
-    ns = state.shape[0]
+    ns = min(state.shape[0], _rules.used_slots(code, hp))  # the slots this rule reads or writes
     S = state.reshape(state.size)  # slot s of coordinate q at S[s * P + q]
     std = stdz.shape[0] > 0
     averaging = avg.shape[0] > 0

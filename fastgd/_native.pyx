@@ -1171,7 +1171,7 @@ def epoch(X, const double[:, ::1] Y, const double[::1] sw, double[:, ::1] theta,
     if kind != LAZY_NONE:  # a batch updates what it touches (see "lazy updates" in fastgd/_rules.py)
         with nogil:
             rc = lazy_epoch(&pb, &tr, batch_size, &order[0] if nb > 0 else NULL, nb, kind == LAZY_EXACT,
-                            state.shape[0])
+                            min(state.shape[0], used_slots(code, tr.hp)))  # the slots the rule touches
         if rc < 0:
             raise MemoryError()
         finite = True

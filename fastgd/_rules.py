@@ -532,6 +532,26 @@ def lazy_kind(code: cython.int, hp: CVec, standardized: cython.bint, l1: cython.
 @cython.cfunc
 @cython.nogil
 @cython.exceptval(check=False)
+def used_slots(code: cython.int, hp: CVec) -> cython.int:
+    """How many of optimizer ``code``'s state slots (a prefix of them) its rule reads or writes with these
+    hyperparameters: Adam without amsgrad never touches max_exp_avg_sq, RMSprop uses momentum_buffer and
+    grad_avg only with momentum and centered (a lazy epoch then gathers only those)."""
+    if (code == ADAM or code == ADAMW) and hp[5] == 0.0:
+        return 2
+    if code == RMSPROP:
+        return 3 if hp[5] else (2 if hp[4] > 0.0 else 1)
+    if code == SGD:
+        return 0
+    if code == MOMENTUM or code == NESTEROV or code == ADAGRAD:
+        return 1
+    if code == ADAMAX or code == NADAM or code == ADADELTA:
+        return 2
+    return 3  # as STATE_ROWS
+
+
+@cython.cfunc
+@cython.nogil
+@cython.exceptval(check=False)
 def _geometric(a: cython.double, m: cython.double) -> cython.double:
     """a + a² + ... + aᵐ."""
     if a == 1.0:

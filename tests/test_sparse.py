@@ -285,3 +285,24 @@ def test_sgd_with_l2_and_momentum_update_lazily_on_wide_csr():
     for kw in (dict(optimizer="momentum", learning_rate=InverseScaling()), dict(optimizer="momentum", penalty="l2"),
                dict(optimizer="sgd", penalty="l2", learning_rate=InverseScaling())):
         assert not fastgd.LinearRegressor(**kw)._lazy(wide), kw
+
+
+@pytest.mark.parametrize("opt", [("sgd", {}), ("momentum", {"momentum": 0.9}), ("nesterov", {"momentum": 0.9}),
+                                 ("adagrad", {}), ("rmsprop", {}), ("rmsprop", {"momentum": 0.5}),
+                                 ("rmsprop", {"centered": True}), ("adam", {}), ("adam", {"amsgrad": True}),
+                                 ("adamw", {}), ("adamax", {}), ("nadam", {}), ("adadelta", {})])
+def test_lazy_epochs_gather_every_state_slot_the_rule_touches(opt):
+    """The lazy epochs gather only the first used_slots state slots: a rule must never touch the others."""
+    from fastgd import _kernels
+    from fastgd.optimizers import get_optimizer
+    optimizer = get_optimizer(opt[0]).set_params(**opt[1])
+    hp = optimizer.pack()
+    used = _kernels._rules.used_slots(optimizer.code, hp)
+    assert used <= len(optimizer.slots) == _kernels._rules.STATE_ROWS[optimizer.code]
+    rng = np.random.default_rng(0)
+    th = rng.standard_normal(6)
+    S = np.abs(rng.standard_normal((len(optimizer.slots), 6))) + 0.1
+    before = S.copy()
+    _kernels.update(optimizer.code, th, rng.standard_normal(6), S, np.array([3.0, 0.5]), hp, 0.01, np.empty(0))
+    np.testing.assert_array_equal(S[used:], before[used:])
+    assert used == 0 or not np.array_equal(S[used - 1], before[used - 1])  # and the last one used is used
