@@ -1010,8 +1010,8 @@ def _epoch_csr_lazy(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_i
                     if exact:
                         lam = wd + (0.0 if c == d else (l2 / (WR[b + L_XS] * WR[b + L_XS]) if std else l2))
                         total = _rules.lazy_catch_up(code, th, q, S, q, P, steps, hp, lr_c, lam)
-                    else:  # LazyAdam: the coordinate stays where it is
-                        total = steps * th[q]
+                    else:  # LazyAdam: moments stay; only decoupled weight decay moves the parameter
+                        total = _rules.lazy_approx_catch_up(code, th, q, steps, hp, lr_c)
                     if averaging:
                         _rules.average_catch_up(avg, q, total, tnow - steps + c_shift, tnow + c_shift)
                     if c < d:
@@ -1104,7 +1104,7 @@ def _epoch_csr_lazy(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_i
                     lam = wd + (0.0 if c == d else (l2 / (WR[b + L_XS] * WR[b + L_XS]) if std else l2))
                     total = _rules.lazy_catch_up(code, th, q, S, q, P, steps, hp, lr_c, lam)
                 else:
-                    total = steps * th[q]
+                    total = _rules.lazy_approx_catch_up(code, th, q, steps, hp, lr_c)
                 if averaging:
                     _rules.average_catch_up(avg, q, total, tnow - steps + c_shift, tnow + c_shift)
     if averaging:

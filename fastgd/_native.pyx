@@ -842,8 +842,8 @@ cdef int _lazy_csr(const real_t* data, const index_t* indices, const ptr_t* indp
                     if exact:
                         lam = wd + (0.0 if c == d else (l2 / (WR[b + L_XS] * WR[b + L_XS]) if std else l2))
                         total = lazy_catch_up(tr.code, th, q, S, q, P, steps, tr.hp, lr_c, lam)
-                    else:  # LazyAdam: the coordinate stays where it is
-                        total = steps * th[q]
+                    else:  # LazyAdam: moments stay; only decoupled weight decay moves the parameter
+                        total = lazy_approx_catch_up(tr.code, th, q, steps, tr.hp, lr_c)
                     if averaging:
                         average_catch_up(avg, q, total, tnow - steps + c_shift, tnow + c_shift)
                     if c < d:
@@ -936,7 +936,7 @@ cdef int _lazy_csr(const real_t* data, const index_t* indices, const ptr_t* indp
                     lam = wd + (0.0 if c == d else (l2 / (WR[b + L_XS] * WR[b + L_XS]) if std else l2))
                     total = lazy_catch_up(tr.code, th, q, S, q, P, steps, tr.hp, lr_c, lam)
                 else:
-                    total = steps * th[q]
+                    total = lazy_approx_catch_up(tr.code, th, q, steps, tr.hp, lr_c)
                 if averaging:
                     average_catch_up(avg, q, total, tnow - steps + c_shift, tnow + c_shift)
     if averaging:

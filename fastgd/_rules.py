@@ -485,8 +485,8 @@ def dense_moments(X: cython.pointer[cython.const[cython.floating]], sw: cython.p
 # (the default "adaptive" rate changes between epochs only). The Adam family, Adamax and NAdam move a
 # coordinate with zero gradient with no closed form (eps, bias corrections): their lazy form is the named
 # approximation of torch's SparseAdam and TensorFlow's LazyAdam (an untouched coordinate and its state are
-# left as they are), used only in fastgd's standardized mode and without l2 or weight decay, never with
-# standardize=False. The rest (l1, l2 or weight decay with an adaptive rule or momentum) update densely.
+# left as they are; decoupled weight decay still shrinks it, exactly), used only in fastgd's standardized
+# mode and without l2 or coupled weight decay, never with standardize=False. The rest (l1, l2 or weight decay with an adaptive rule or momentum) update densely.
 # A coordinate's parameter and state are addressed as th[ith] and S[islot + s * sstride] (slot s), so the
 # same rules serve the flat layout (sstride = P) and interleaved records (sstride = 1).
 
@@ -516,6 +516,8 @@ def lazy_kind(code: cython.int, hp: CVec, standardized: cython.bint, l1: cython.
         return LAZY_NONE
     if code == SGD:
         return LAZY_EXACT if constant_lr or not decay else LAZY_NONE
+    if standardized and l2 == 0.0 and hp[1] != 0.0 and (code == ADAMW or (code == NADAM and hp[6] != 0.0)):
+        return LAZY_APPROX if constant_lr else LAZY_NONE  # decoupled weight decay: caught up exactly
     if decay:
         return LAZY_NONE
     if code == MOMENTUM or code == NESTEROV:
@@ -619,6 +621,25 @@ def lazy_catch_up(code: cython.int, th_: Vec, ith: Index, R: Vec, islot: Index, 
         R[islot] *= f
         R[islot + sstride] *= f
     return steps * th
+
+
+@cython.cfunc
+@cython.nogil
+@cython.exceptval(check=False)
+def lazy_approx_catch_up(code: cython.int, th: Vec, ith: Index, steps: cython.double, hp: CVec,
+                         lr: cython.double) -> cython.double:
+    """LazyAdam (LAZY_APPROX rules): the moments of a coordinate the skipped updates did not touch stay as
+    they are, and so does the parameter, except for decoupled weight decay (AdamW's, NAdam's with
+    decoupled_weight_decay), which shrinks it by (1 − γλ) per update, caught up exactly at a constant rate.
+    Returns the sum of the parameter's values after those updates (as lazy_catch_up)."""
+    v: cython.double = th[ith]
+    if not steps > 0.0:
+        return 0.0
+    if hp[1] != 0.0 and (code == ADAMW or (code == NADAM and hp[6] != 0.0)):
+        a = 1.0 - lr * hp[1]
+        th[ith] = v * a**steps
+        return v * _geometric(a, steps)
+    return steps * v
 
 
 @cython.cfunc

@@ -164,8 +164,9 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         when next touched: the same mathematics as updating every coordinate for sgd (also with an l2
         penalty or weight decay), momentum, nesterov, adagrad, adadelta and rmsprop (momentum, l2 and weight
         decay at a constant rate only); for adam, adamw, adamax and nadam (with ``standardize=True``, without
-        l2 or weight decay) the LazyAdam approximation of torch's SparseAdam and TensorFlow's LazyAdam: an
-        untouched coordinate's moments do not decay. The rest (l1, or l2 with another optimizer) keep
+        l2 or coupled weight decay) the LazyAdam approximation of torch's SparseAdam and TensorFlow's
+        LazyAdam: an untouched coordinate's moments do not decay (decoupled weight decay, AdamW's, still
+        shrinks it exactly). The rest (l1, or l2 with another optimizer) keep
         updating every coordinate.
     average : bool, default=True
         Return the mean of the iterates over the last round rather than the last iterate.

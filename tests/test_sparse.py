@@ -306,3 +306,29 @@ def test_lazy_epochs_gather_every_state_slot_the_rule_touches(opt):
     _kernels.update(optimizer.code, th, rng.standard_normal(6), S, np.array([3.0, 0.5]), hp, 0.01, np.empty(0))
     np.testing.assert_array_equal(S[used:], before[used:])
     assert used == 0 or not np.array_equal(S[used - 1], before[used - 1])  # and the last one used is used
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("opt", [("adamw", {}), ("nadam", {"weight_decay": 0.02, "decoupled_weight_decay": True})])
+def test_lazy_adam_with_decoupled_weight_decay_shrinks_untouched_coordinates_exactly(backend, opt):
+    """AdamW (weight_decay=0.01 by default) and NAdam's decoupled decay stay lazy: an untouched coordinate's
+    moments stay (LazyAdam) while the decay shrinks it by (1 - lr * weight_decay) per update, as the dense rule."""
+    from fastgd import _kernels
+    from fastgd.optimizers import get_optimizer
+    kern(backend)
+    A, X, Y, sw, stdz = lazy_problem(k=1)
+    optimizer = get_optimizer(opt[0]).set_params(lr=0.05, **opt[1])
+    wd = optimizer.pack()[1]
+    assert wd > 0 and _kernels._rules.lazy_kind(optimizer.code, optimizer.pack(), True, 0.0, 0.0, True) == 2
+    ts = _engine.TrainingState.fresh(optimizer, 1, A.shape[1])
+    everything = np.arange(A.shape[0], dtype=np.int64)
+    _engine.run_epoch(X, Y, ts, optimizer.code, optimizer.pack(), 1, everything, stdz=stdz, backend=backend)
+    col = 0
+    without = np.setdiff1d(everything, np.flatnonzero(A[:, col] != 0))
+    before = ts.theta[0, col], ts.state[:, col].copy()
+    assert before[0] != 0.0
+    _engine.run_epoch(X, Y, ts, optimizer.code, optimizer.pack(), 1, without, stdz=stdz, backend=backend)
+    np.testing.assert_allclose(ts.theta[0, col], before[0] * (1 - 0.05 * wd) ** len(without), rtol=1e-12)
+    np.testing.assert_array_equal(ts.state[:, col], before[1])
+    wide = sp.random(2000, 2**16, density=30 / 2**16, format="csr", random_state=0)
+    assert fastgd.LinearRegressor(optimizer=get_optimizer(opt[0]).set_params(**opt[1]))._lazy(wide)
