@@ -3,7 +3,7 @@
 Data (made here, no downloads): binary CSR rows of about ``--nnz`` non-zeros with Zipf-like (or uniform)
 column popularity, as hashed n-grams of text; y = X·w + noise with w non-zero on a tenth of the columns.
 For d in ``--dims`` and batch sizes 1, 32, 256 and "auto" it prints fastgd's per-epoch time (the default
-optimizer; measured on ``--time-rows`` rows and scaled to n, to keep slow epochs short) next to
+optimizer; with ``--time-rows`` measured on that many rows and scaled to n, to keep slow epochs short) next to
 SGDRegressor's, and the held-out R² of a fit with the defaults and that batch size (skipped when the fit
 would take longer than ``--budget`` seconds) next to SGDRegressor()'s and Ridge(alpha=1)'s. Then the peak
 RSS growth of a default fit at ``--rss-d`` columns next to the size of its parameters and optimizer state.
@@ -47,14 +47,15 @@ def sparse_problem(n, d, nnz, popularity="zipf", seed=0, noise=0.5):
     return X, y
 
 
-def epoch_time(X, y, batch_size, time_rows):
+def epoch_time(X, y, batch_size, time_rows, backend="auto"):
     """Seconds per epoch over all of X: (3-epoch fit - 1-epoch fit) / 2 on the first ``time_rows`` rows
     (what a fit costs once, statistics and set-up, cancels), scaled to n."""
-    m = min(time_rows, X.shape[0])
-    fastgd.LinearRegressor(batch_size=batch_size, max_iter=1, tol=None).fit(X[:500], y[:500])  # compiled first
+    m = min(time_rows or X.shape[0], X.shape[0])
+    fastgd.LinearRegressor(batch_size=batch_size, max_iter=1, tol=None, backend=backend).fit(X[:500], y[:500])
     times = []
     for epochs in (1, 3):
-        est = fastgd.LinearRegressor(batch_size=batch_size, max_iter=epochs, tol=None, random_state=0)
+        est = fastgd.LinearRegressor(batch_size=batch_size, max_iter=epochs, tol=None, random_state=0,
+                                     backend=backend)
         t = time.perf_counter()
         try:
             est.fit(X[:m], y[:m])
@@ -71,11 +72,12 @@ def main(argv=None):
     parser.add_argument("--nnz", type=int, default=30)
     parser.add_argument("--popularity", choices=["zipf", "uniform"], default="zipf")
     parser.add_argument("--batches", nargs="+", default=["1", "32", "256", "auto"])
-    parser.add_argument("--time-rows", type=int, default=5000)
+    parser.add_argument("--time-rows", type=int, default=0, help="rows to time epochs on (0: all)")
     parser.add_argument("--budget", type=float, default=30.0, help="skip R² fits expected to take longer (s)")
     parser.add_argument("--rss-d", type=int, default=22, help="log2 of d for the RSS measurement (0: skip)")
+    parser.add_argument("--backend", choices=["auto", "numba", "native"], default="auto")
     args = parser.parse_args(argv)
-    fastgd.LinearRegressor(max_iter=1, tol=None).fit(*sparse_problem(200, 64, 5))  # compile outside timings
+    fastgd.LinearRegressor(max_iter=1, tol=None, backend=args.backend).fit(*sparse_problem(200, 64, 5))
     print(f"{'d':>8} {'B':>5} {'fastgd s/ep':>12} {'SGD s/ep':>9} {'ratio':>6} {'R² fastgd':>10} {'R² SGD':>7} "
           f"{'R² Ridge':>8}")
     for logd in args.dims:
@@ -89,11 +91,11 @@ def main(argv=None):
         r2_ridge = r2_score(yte, Ridge(alpha=1.0).fit(Xtr, ytr).predict(Xte))
         for b in args.batches:
             bs = b if b == "auto" else int(b)
-            per_epoch, used = epoch_time(Xtr, ytr, bs, args.time_rows)
+            per_epoch, used = epoch_time(Xtr, ytr, bs, args.time_rows, args.backend)
             r2 = "skipped"
             if per_epoch * 20 < args.budget:
                 try:
-                    est = fastgd.LinearRegressor(batch_size=bs, random_state=0).fit(Xtr, ytr)
+                    est = fastgd.LinearRegressor(batch_size=bs, random_state=0, backend=args.backend).fit(Xtr, ytr)
                     r2 = f"{r2_score(yte, est.predict(Xte)):.4f}"
                 except ValueError:
                     r2 = "diverged"
@@ -104,7 +106,7 @@ def main(argv=None):
         d = 2**args.rss_d
         X, y = sparse_problem(args.n, d, args.nnz, args.popularity, seed=1)
         before = peak_rss_mb()
-        est = fastgd.LinearRegressor(max_iter=2, tol=None, random_state=0).fit(X, y)
+        est = fastgd.LinearRegressor(max_iter=2, tol=None, random_state=0, backend=args.backend).fit(X, y)
         growth = peak_rss_mb() - before
         state_mb = (1 + len(fastgd.optimizers.get_optimizer("adam").slots)) * (d + 1) * 8 / 2**20
         print(f"RSS: default fit at d = 2^{args.rss_d} (batch {est.batch_size_}, 2 epochs): peak growth "

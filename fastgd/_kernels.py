@@ -758,17 +758,25 @@ def _epoch_team(X, Y, sw, theta, raw, state, scalars, code, hp, lr_sched, pen, f
             bi = intr.load_acquire(sync, S_PUB)
 
 
+# Fields of a coordinate's work record in the lazy epoch: its column's update count (kept in output 0's
+# record: the update count the column's coordinates are caught up to, t + 0.5 while listed in the current
+# batch), the batch's gradient sum, the parameter in the data's units, its column's scale
+L_STAMP, L_G, L_RAW, L_XS, L_WIDTH = 0, 1, 2, 3, 4
+
+
 @jit()
 def _epoch_csr_lazy(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept, batch_size, order,
                     stdz, avg, exact):
     """The epoch of a CSR X with lazy updates (see "lazy updates" in fastgd._rules): each batch costs what it
     touches, its rows' columns plus the centred columns and the intercepts, not k·(d + 1).
 
-    Per batch: the touched columns are listed (``mark``), their coordinates caught up (state and running
-    mean, in closed form), the gradient summed row by row into a dense scratch that is reset only where
-    touched, and the optimizer's own rule (fastgd._rules.update) applied to the touched coordinates,
-    gathered into compact arrays and scattered back. ``exact``: the rule leaves a zero-gradient coordinate's
-    parameter in place, so this is the dense update's mathematics; else the LazyAdam approximation.
+    What the epoch keeps per coordinate beyond the parameters, state and running mean (its count, gradient
+    scratch, raw parameter, column scale) lives in one 32-byte work record (``L_*``): a touched coordinate
+    costs one cache miss for them, not one per array. Per batch: the touched columns are listed (a record's
+    count set to t + 0.5 marks it listed) and their coordinates caught up (fastgd._rules.lazy_catch_up and
+    average_catch_up), the gradient summed row by row into the records, and the optimizer's own rule
+    (fastgd._rules.update) applied to the touched coordinates, gathered into compact arrays and scattered
+    back. ``exact``: the catch-up is the dense update's mathematics; else the LazyAdam approximation.
     Sequential (one batch's rows are few): the same result for any thread count. Returns (loss, weight).
     """
     data, indices, indptr, d = X
@@ -777,11 +785,14 @@ def _epoch_csr_lazy(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_i
     p = d + 1
     P = k * p
     th = theta.reshape(P)
-    ns = state.shape[0]
+    ns = min(state.shape[0], _rules.used_slots(code, hp))  # the slots this rule reads or writes
     S = state.reshape(state.size)  # slot s of coordinate q at S[s * P + q]
     std = stdz.shape[0] > 0
     averaging = avg.shape[0] > 0
     weighted = sw.shape[0] > 0
+    l2 = pen[1]
+    wd = hp[1] if code == _rules.SGD else 0.0  # SGD's coupled weight decay (other rules: lazy only without)
+    lr_c = lr_at(hp[0], sched, 1.0)  # the rate of every update where a catch-up moves a parameter
     ncen = 0
     if std:
         for c in range(d):
@@ -794,11 +805,32 @@ def _epoch_csr_lazy(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_i
             if stdz[c] != 0.0:
                 cen[ncen] = c
                 ncen += 1
-    raw = np.empty(P)
-    if std:
-        _rules.raw_theta(th, stdz, k, d, raw)
-    else:
-        raw = th  # the parameters are the data's own
+    tstart = scalars[0]
+    buf = np.empty(P * L_WIDTH + 8)
+    off = ((64 - buf.ctypes.data % 64) % 64) // 8  # records on cache-line boundaries: one line holds two
+    WR = buf[off:off + P * L_WIDTH]
+    for j in range(k):
+        o = j * p
+        ys = stdz[2 * d + k + j] if std else 1.0
+        for c in range(p):
+            b = (o + c) * L_WIDTH
+            xs = stdz[d + c] if std and c < d else 1.0
+            WR[b + L_STAMP] = tstart
+            WR[b + L_G] = 0.0
+            WR[b + L_RAW] = ys * (th[o + c] / xs) if std else th[o + c]
+            WR[b + L_XS] = xs
+    rawb = np.empty(k)  # the intercepts in the data's units
+    gb = np.empty(k)
+    for j in range(k):
+        o = j * p
+        if std:
+            shift = 0.0
+            for t in range(ncen):
+                c = cen[t]
+                shift += (th[o + c] / stdz[d + c]) * stdz[c]
+            rawb[j] = stdz[2 * d + k + j] * (th[o + d] - shift) + stdz[2 * d + j]
+        else:
+            rawb[j] = th[o + d]
     nb = order.shape[0]
     widest = 0
     for bi in range(nb):
@@ -806,55 +838,60 @@ def _epoch_csr_lazy(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_i
         stop = min(start + batch_size, n)
         widest = max(widest, indptr[stop] - indptr[start])
     cap = min(d, widest + ncen)
-    cols = np.empty(cap, dtype=np.int64)
-    mark = np.full(d, -1, dtype=np.int64)
-    G = np.zeros(P)  # scratch: zero outside the current batch's coordinates
+    cols = np.empty(cap + 1, dtype=np.int64)
+    prev = np.empty(cap + 1)  # the listed columns' update counts before this batch
     nq_max = k * (cap + 1)
     qs = np.empty(nq_max, dtype=np.int64)
     thc = np.empty(nq_max)
     Gc = np.empty(nq_max)
     Sc = np.empty(max(ns, 1) * nq_max)
     eta = np.empty(0)
-    last_t = np.full(P, scalars[0])  # the step count each coordinate's state and running mean are caught up to
-    # the running mean's count moves with the step count (both once per update): count = last_t + shift
-    c_shift = (avg[P] if averaging else 0.0) - scalars[0]
+    # the running mean's count moves with the update count (both once per update): count = stamp + shift
+    c_shift = (avg[P] if averaging else 0.0) - tstart
     loss_sum = 0.0
     weight_sum = 0.0
     for bi in range(nb):
         start = order[bi] * batch_size
         stop = min(start + batch_size, n)
-        W = _batch_weight(sw, start, stop)
-        if not W > 0.0:  # no information, no update (as _finish_batch)
+        Wb = _batch_weight(sw, start, stop)
+        if not Wb > 0.0:  # no information, no update (as _rules.finish_batch)
             continue
-        nt = 0
+        tnow = scalars[0]
+        listed = tnow + 0.5
+        nt = 0  # list the batch's columns (centred ones first), marking them and keeping their counts
         for t in range(ncen):
             c = cen[t]
-            mark[c] = bi
             cols[nt] = c
+            prev[nt] = WR[c * L_WIDTH + L_STAMP]
+            WR[c * L_WIDTH + L_STAMP] = listed
             nt += 1
         for q in range(indptr[start], indptr[stop]):
             c = indices[q]
-            if mark[c] != bi:
-                mark[c] = bi
+            if WR[c * L_WIDTH + L_STAMP] != listed:
                 cols[nt] = c
+                prev[nt] = WR[c * L_WIDTH + L_STAMP]
+                WR[c * L_WIDTH + L_STAMP] = listed
                 nt += 1
-        nq = 0
+        cols[nt] = d  # the intercepts, caught up with the columns
+        prev[nt] = WR[d * L_WIDTH + L_STAMP]
+        for t in range(nt + 1):  # catch up what the skipped updates did to these coordinates
+            steps = tnow - prev[t]
+            if steps > 0.0:
+                c = cols[t]
+                for j in range(k):
+                    q = j * p + c
+                    b = q * L_WIDTH
+                    if exact:
+                        lam = wd + (0.0 if c == d else (l2 / (WR[b + L_XS] * WR[b + L_XS]) if std else l2))
+                        total = _rules.lazy_catch_up(code, th, q, S, q, P, steps, hp, lr_c, lam)
+                    else:  # LazyAdam: moments stay; only decoupled weight decay moves the parameter
+                        total = _rules.lazy_approx_catch_up(code, th, q, steps, hp, lr_c)
+                    if averaging:
+                        _rules.average_catch_up(avg, q, total, tnow - steps + c_shift, tnow + c_shift)
+                    if c < d:
+                        WR[b + L_RAW] = stdz[2 * d + k + j] * (th[q] / WR[b + L_XS]) if std else th[q]
         for j in range(k):
-            o = j * p
-            for t in range(nt):
-                qs[nq] = o + cols[t]
-                nq += 1
-            qs[nq] = o + d
-            nq += 1
-        tnow = scalars[0]
-        cnow = avg[P] if averaging else 0.0
-        for i in range(nq):  # catch up what the skipped updates did to these coordinates
-            q = qs[i]
-            if exact:
-                _rules.lazy_catch_up(code, S, P, q, tnow - last_t[q], hp)
-            if averaging:
-                _rules.average_catch_up(avg, q, th[q], last_t[q] + c_shift, cnow)
-            last_t[q] = tnow
+            gb[j] = 0.0
         loss = 0.0
         for i in range(start, stop):
             s = sw[i] if weighted else 1.0
@@ -862,71 +899,90 @@ def _epoch_csr_lazy(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_i
             hi = indptr[i + 1]
             for j in range(k):
                 o = j * p
-                acc = raw[o + d]
+                acc = rawb[j]
                 for q in range(lo, hi):
-                    acc += data[q] * raw[o + indices[q]]
+                    acc += data[q] * WR[(o + indices[q]) * L_WIDTH + L_RAW]
                 r = acc - Y[i, j]
                 sr = s * r
                 loss += sr * r
                 for q in range(lo, hi):
-                    G[o + indices[q]] += sr * data[q]
-                G[o + d] += sr
+                    WR[(o + indices[q]) * L_WIDTH + L_G] += sr * data[q]
+                gb[j] += sr
         loss_sum += loss
-        weight_sum += W
-        scale = 2.0 / (pen[2] if pen.shape[0] > 2 and pen[2] > 0.0 else W)  # as _finish_batch
-        i = 0
+        weight_sum += Wb
+        scale = 2.0 / (pen[2] if pen.shape[0] > 2 and pen[2] > 0.0 else Wb)  # as _rules.finish_batch
+        nq = 0
         for j in range(k):
             o = j * p
-            gb = G[o + d]
+            g0 = gb[j]
             ys = stdz[2 * d + k + j] if std else 1.0
             for t in range(nt):
-                c = cols[t]
+                q = o + cols[t]
+                b = q * L_WIDTH
+                v = th[q]
                 if std:
-                    Gc[i] = (G[o + c] - stdz[c] * gb) * (scale / (stdz[d + c] * ys))
+                    xs = WR[b + L_XS]
+                    xm = stdz[cols[t]] if t < ncen else 0.0
+                    Gc[nq] = (WR[b + L_G] - xm * g0) * (scale / (xs * ys)) + (l2 / (xs * xs)) * v
                 else:
-                    Gc[i] = G[o + c] * scale
-                G[o + c] = 0.0
-                i += 1
-            Gc[i] = ((gb * (scale / ys)) if std else gb * scale) if fit_intercept else 0.0
-            G[o + d] = 0.0
-            i += 1
-        for i in range(nq):
-            q = qs[i]
-            thc[i] = th[q]
-            for sl in range(ns):
-                Sc[sl * nq + i] = S[sl * P + q]
+                    Gc[nq] = WR[b + L_G] * scale + l2 * v
+                WR[b + L_G] = 0.0
+                qs[nq] = q
+                thc[nq] = v
+                nq += 1
+            Gc[nq] = ((g0 * (scale / ys)) if std else g0 * scale) if fit_intercept else 0.0
+            qs[nq] = o + d
+            thc[nq] = th[o + d]
+            nq += 1
+        for sl in range(ns):
+            for i in range(nq):
+                Sc[sl * nq + i] = S[sl * P + qs[i]]
         scalars[0] += 1.0
         _rules.update(code, thc, Gc, Sc, nq, scalars, hp, lr_at(hp[0], sched, scalars[0]), eta, False)
+        tnew = scalars[0]
+        cnt = tnew + c_shift
         for i in range(nq):
             q = qs[i]
-            th[q] = thc[i]
+            v = thc[i]
+            th[q] = v
             for sl in range(ns):
                 S[sl * P + q] = Sc[sl * nq + i]
-            last_t[q] = scalars[0]
-        if std:  # the raw parameters of the touched coordinates, as _rules.raw_theta computes them
-            for j in range(k):
-                o = j * p
+            if averaging:
+                avg[q] += (v - avg[q]) / cnt
+        for t in range(nt + 1):
+            WR[cols[t] * L_WIDTH + L_STAMP] = tnew
+        for j in range(k):  # the raw parameters of the touched coordinates, as _rules.raw_theta computes them
+            o = j * p
+            if std:
                 ys = stdz[2 * d + k + j]
                 for t in range(nt):
-                    c = cols[t]
-                    raw[o + c] = ys * (th[o + c] / stdz[d + c])
+                    b = (o + cols[t]) * L_WIDTH
+                    WR[b + L_RAW] = ys * (th[o + cols[t]] / WR[b + L_XS])
                 shift = 0.0
                 for t in range(ncen):
                     c = cen[t]
                     shift += (th[o + c] / stdz[d + c]) * stdz[c]
-                raw[o + d] = ys * (th[o + d] - shift) + stdz[2 * d + j]
-        if averaging:
-            cnt = avg[P] + 1.0
-            avg[P] = cnt
-            for i in range(nq):
-                q = qs[i]
-                avg[q] += (th[q] - avg[q]) / cnt
+                rawb[j] = ys * (th[o + d] - shift) + stdz[2 * d + j]
+            else:
+                for t in range(nt):
+                    WR[(o + cols[t]) * L_WIDTH + L_RAW] = th[o + cols[t]]
+                rawb[j] = th[o + d]
     tnow = scalars[0]
-    for q in range(P):  # the end of the epoch: every coordinate caught up
-        if exact:
-            _rules.lazy_catch_up(code, S, P, q, tnow - last_t[q], hp)
-        if averaging:
-            _rules.average_catch_up(avg, q, th[q], last_t[q] + c_shift, avg[P])
+    for c in range(p):  # the end of the epoch: every coordinate caught up
+        steps = tnow - WR[c * L_WIDTH + L_STAMP]
+        if steps > 0.0:
+            for j in range(k):
+                q = j * p + c
+                b = q * L_WIDTH
+                if exact:
+                    lam = wd + (0.0 if c == d else (l2 / (WR[b + L_XS] * WR[b + L_XS]) if std else l2))
+                    total = _rules.lazy_catch_up(code, th, q, S, q, P, steps, hp, lr_c, lam)
+                else:
+                    total = _rules.lazy_approx_catch_up(code, th, q, steps, hp, lr_c)
+                if averaging:
+                    _rules.average_catch_up(avg, q, total, tnow - steps + c_shift, tnow + c_shift)
+    if averaging:
+        avg[P] = tnow + c_shift
     return loss_sum, weight_sum
 
 
@@ -935,7 +991,7 @@ def _lazy_epoch(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_inter
     (fastgd._rules.lazy_kind). (Body: plain Python, NUMBA_DISABLE_JIT=1; compiled callers use the overload.)"""
     if not isinstance(X, tuple):
         return False, 0.0, 0.0
-    kind = _rules.lazy_kind(code, hp, stdz.shape[0] > 0, pen[0], pen[1])
+    kind = _rules.lazy_kind(code, hp, stdz.shape[0] > 0, pen[0], pen[1], _rules.constant_rate(sched))
     if kind == _rules.LAZY_NONE or _pen_loss(pen)[0] != _rules.SQUARED_ERROR:  # the lazy epoch is squared error's
         return False, 0.0, 0.0
     loss, w = _epoch_csr_lazy(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept, batch_size,
@@ -948,7 +1004,7 @@ def _lazy_epoch_impl(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_
                      avg):
     if _is_csr(X):
         def csr(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept, batch_size, order, stdz, avg):
-            kind = _rules.lazy_kind(code, hp, stdz.shape[0] > 0, pen[0], pen[1])
+            kind = _rules.lazy_kind(code, hp, stdz.shape[0] > 0, pen[0], pen[1], _rules.constant_rate(sched))
             if kind == 0 or _pen_loss(pen)[0] != _rules.SQUARED_ERROR:
                 return False, 0.0, 0.0
             loss, w = _epoch_csr_lazy(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept,

@@ -396,6 +396,282 @@ cdef inline void _csr_ptr(const real_t* data, const XView* x, const Problem* pb,
 
 
 # ----------------------------------------------------------------------------------------------------------
+# lazy CSR epoch: the twin of fastgd._kernels._epoch_csr_lazy (the rules: "lazy updates" in fastgd/_rules.py)
+
+cdef struct LazyTrain:
+    # what the lazy epoch reads and updates, from the epoch's arguments (see fastgd._kernels.epoch)
+    double* th
+    double* S
+    double* scalars
+    const double* hp
+    const double* sched
+    int code
+    double l2
+    double wnorm  # pen[2]: fixed batch weight to divide by (0: each batch's own)
+    bint fit_intercept
+    const double* stdz  # NULL: no standardization
+    double* avg  # NULL, or P running means and a count
+    double loss_sum  # the epoch's weighted loss and weight, added to
+    double weight_sum
+
+
+cdef enum:
+    # a coordinate's work record (as fastgd._kernels' L_*): its column's update count (in output 0's record;
+    # t + 0.5 while listed in the current batch), the batch's gradient sum, the raw parameter, the column scale
+    L_STAMP = 0
+    L_G = 1
+    L_RAW = 2
+    L_XS = 3
+    L_WIDTH = 4
+
+
+cdef int _lazy_csr(const real_t* data, const index_t* indices, const ptr_t* indptr, const Problem* pb,
+                   LazyTrain* tr, Py_ssize_t batch_size, const long long* order, Py_ssize_t nb, bint exact,
+                   Py_ssize_t ns) noexcept nogil:
+    """One lazy epoch (see fastgd._kernels._epoch_csr_lazy: the same steps in the same order). Adds the
+    epoch's loss and weight to tr; returns 0, or -1 when out of memory."""
+    cdef Py_ssize_t n = pb.X.n, d = pb.X.d, k = pb.k, p = d + 1, P = k * p
+    cdef double* th = tr.th
+    cdef double* S = tr.S
+    cdef double* avg = tr.avg
+    cdef const double* z = tr.stdz
+    cdef bint std = z != NULL, averaging = tr.avg != NULL
+    cdef double l2 = tr.l2
+    cdef double wd = tr.hp[1] if tr.code == SGD else 0.0  # SGD's coupled weight decay
+    cdef double lr_c = lr_at(tr.hp[0], tr.sched, 1.0)  # the rate of every update where a catch-up moves a parameter
+    cdef Py_ssize_t ncen = 0, widest = 0, cap, nq_max, c, t, j, o, q, b, i, bi, start, stop, nt, nq, sl
+    cdef Py_ssize_t lo, hi
+    cdef double tstart = tr.scalars[0], tnow, tnew, listed, steps, lam, total, ys, xs, xm, v, s, acc, r, sr
+    cdef double loss, Wb, scale, g0, shift, cnt, c_shift
+    if std:
+        for c in range(d):
+            if z[c] != 0.0:
+                ncen += 1
+    for bi in range(nb):
+        start = order[bi] * batch_size
+        stop = min(start + batch_size, n)
+        widest = max(widest, <Py_ssize_t> (indptr[stop] - indptr[start]))
+    cap = min(d, widest + ncen)
+    nq_max = k * (cap + 1)
+    cdef double* WR = alloc_lines(P * L_WIDTH)  # records on cache-line boundaries: one line holds two
+    cdef long long* cen = <long long*> malloc(max(ncen, 1) * sizeof(long long))
+    cdef long long* cols = <long long*> malloc((cap + 1) * sizeof(long long))
+    cdef double* prev = <double*> malloc((cap + 1) * sizeof(double))
+    cdef long long* qs = <long long*> malloc(nq_max * sizeof(long long))
+    cdef double* thc = <double*> malloc(nq_max * sizeof(double))
+    cdef double* Gc = <double*> malloc(nq_max * sizeof(double))
+    cdef double* Sc = <double*> malloc(max(ns, 1) * nq_max * sizeof(double))
+    cdef double* rawb = <double*> malloc(k * sizeof(double))
+    cdef double* gb = <double*> malloc(k * sizeof(double))
+    if (WR == NULL or cen == NULL or cols == NULL or prev == NULL or qs == NULL or thc == NULL or Gc == NULL
+            or Sc == NULL or rawb == NULL or gb == NULL):
+        free(WR)
+        free(cen)
+        free(cols)
+        free(prev)
+        free(qs)
+        free(thc)
+        free(Gc)
+        free(Sc)
+        free(rawb)
+        free(gb)
+        return -1
+    ncen = 0
+    if std:
+        for c in range(d):
+            if z[c] != 0.0:
+                cen[ncen] = c
+                ncen += 1
+    for j in range(k):
+        o = j * p
+        ys = z[2 * d + k + j] if std else 1.0
+        for c in range(p):
+            b = (o + c) * L_WIDTH
+            xs = z[d + c] if std and c < d else 1.0
+            WR[b + L_STAMP] = tstart
+            WR[b + L_G] = 0.0
+            WR[b + L_RAW] = ys * (th[o + c] / xs) if std else th[o + c]
+            WR[b + L_XS] = xs
+        if std:
+            shift = 0.0
+            for t in range(ncen):
+                c = cen[t]
+                shift += (th[o + c] / z[d + c]) * z[c]
+            rawb[j] = z[2 * d + k + j] * (th[o + d] - shift) + z[2 * d + j]
+        else:
+            rawb[j] = th[o + d]
+    c_shift = (avg[P] if averaging else 0.0) - tstart  # the running mean's count = update count + c_shift
+    for bi in range(nb):
+        start = order[bi] * batch_size
+        stop = min(start + batch_size, n)
+        Wb = batch_weight(pb.sw, pb.weighted, start, stop)
+        if not Wb > 0.0:  # no information, no update (as finish_batch)
+            continue
+        tnow = tr.scalars[0]
+        listed = tnow + 0.5
+        nt = 0  # list the batch's columns (centred ones first), marking them and keeping their counts
+        for t in range(ncen):
+            c = cen[t]
+            cols[nt] = c
+            prev[nt] = WR[c * L_WIDTH + L_STAMP]
+            WR[c * L_WIDTH + L_STAMP] = listed
+            nt += 1
+        for q in range(indptr[start], indptr[stop]):
+            c = indices[q]
+            if WR[c * L_WIDTH + L_STAMP] != listed:
+                cols[nt] = c
+                prev[nt] = WR[c * L_WIDTH + L_STAMP]
+                WR[c * L_WIDTH + L_STAMP] = listed
+                nt += 1
+        cols[nt] = d  # the intercepts, caught up with the columns
+        prev[nt] = WR[d * L_WIDTH + L_STAMP]
+        for t in range(nt + 1):  # catch up what the skipped updates did to these coordinates
+            steps = tnow - prev[t]
+            if steps > 0.0:
+                c = cols[t]
+                for j in range(k):
+                    q = j * p + c
+                    b = q * L_WIDTH
+                    if exact:
+                        lam = wd + (0.0 if c == d else (l2 / (WR[b + L_XS] * WR[b + L_XS]) if std else l2))
+                        total = lazy_catch_up(tr.code, th, q, S, q, P, steps, tr.hp, lr_c, lam)
+                    else:  # LazyAdam: moments stay; only decoupled weight decay moves the parameter
+                        total = lazy_approx_catch_up(tr.code, th, q, steps, tr.hp, lr_c)
+                    if averaging:
+                        average_catch_up(avg, q, total, tnow - steps + c_shift, tnow + c_shift)
+                    if c < d:
+                        WR[b + L_RAW] = z[2 * d + k + j] * (th[q] / WR[b + L_XS]) if std else th[q]
+        for j in range(k):
+            gb[j] = 0.0
+        loss = 0.0
+        for i in range(start, stop):
+            s = pb.sw[i] if pb.weighted else 1.0
+            lo = indptr[i]
+            hi = indptr[i + 1]
+            for j in range(k):
+                o = j * p
+                acc = rawb[j]
+                for q in range(lo, hi):
+                    acc = acc + data[q] * WR[(o + indices[q]) * L_WIDTH + L_RAW]
+                r = acc - pb.Y[i * k + j]
+                sr = s * r
+                loss += sr * r
+                for q in range(lo, hi):
+                    WR[(o + indices[q]) * L_WIDTH + L_G] += sr * data[q]
+                gb[j] += sr
+        tr.loss_sum += loss
+        tr.weight_sum += Wb
+        scale = 2.0 / (tr.wnorm if tr.wnorm > 0.0 else Wb)  # as finish_batch
+        nq = 0
+        for j in range(k):
+            o = j * p
+            g0 = gb[j]
+            ys = z[2 * d + k + j] if std else 1.0
+            for t in range(nt):
+                q = o + cols[t]
+                b = q * L_WIDTH
+                v = th[q]
+                if std:
+                    xs = WR[b + L_XS]
+                    xm = z[cols[t]] if t < ncen else 0.0
+                    Gc[nq] = (WR[b + L_G] - xm * g0) * (scale / (xs * ys)) + (l2 / (xs * xs)) * v
+                else:
+                    Gc[nq] = WR[b + L_G] * scale + l2 * v
+                WR[b + L_G] = 0.0
+                qs[nq] = q
+                thc[nq] = v
+                nq += 1
+            Gc[nq] = ((g0 * (scale / ys)) if std else g0 * scale) if tr.fit_intercept else 0.0
+            qs[nq] = o + d
+            thc[nq] = th[o + d]
+            nq += 1
+        for sl in range(ns):
+            for i in range(nq):
+                Sc[sl * nq + i] = S[sl * P + qs[i]]
+        tr.scalars[0] += 1.0
+        update(tr.code, thc, Gc, Sc, nq, tr.scalars, tr.hp, lr_at(tr.hp[0], tr.sched, tr.scalars[0]), NULL, False)
+        tnew = tr.scalars[0]
+        cnt = tnew + c_shift
+        for i in range(nq):
+            q = qs[i]
+            v = thc[i]
+            th[q] = v
+            for sl in range(ns):
+                S[sl * P + q] = Sc[sl * nq + i]
+            if averaging:
+                avg[q] += (v - avg[q]) / cnt
+        for t in range(nt + 1):
+            WR[cols[t] * L_WIDTH + L_STAMP] = tnew
+        for j in range(k):  # the raw parameters of the touched coordinates, as raw_theta computes them
+            o = j * p
+            if std:
+                ys = z[2 * d + k + j]
+                for t in range(nt):
+                    b = (o + cols[t]) * L_WIDTH
+                    WR[b + L_RAW] = ys * (th[o + cols[t]] / WR[b + L_XS])
+                shift = 0.0
+                for t in range(ncen):
+                    c = cen[t]
+                    shift += (th[o + c] / z[d + c]) * z[c]
+                rawb[j] = ys * (th[o + d] - shift) + z[2 * d + j]
+            else:
+                for t in range(nt):
+                    WR[(o + cols[t]) * L_WIDTH + L_RAW] = th[o + cols[t]]
+                rawb[j] = th[o + d]
+    tnow = tr.scalars[0]
+    for c in range(p):  # the end of the epoch: every coordinate caught up
+        steps = tnow - WR[c * L_WIDTH + L_STAMP]
+        if steps > 0.0:
+            for j in range(k):
+                q = j * p + c
+                b = q * L_WIDTH
+                if exact:
+                    lam = wd + (0.0 if c == d else (l2 / (WR[b + L_XS] * WR[b + L_XS]) if std else l2))
+                    total = lazy_catch_up(tr.code, th, q, S, q, P, steps, tr.hp, lr_c, lam)
+                else:
+                    total = lazy_approx_catch_up(tr.code, th, q, steps, tr.hp, lr_c)
+                if averaging:
+                    average_catch_up(avg, q, total, tnow - steps + c_shift, tnow + c_shift)
+    if averaging:
+        avg[P] = tnow + c_shift
+    free(WR)
+    free(cen)
+    free(cols)
+    free(prev)
+    free(qs)
+    free(thc)
+    free(Gc)
+    free(Sc)
+    free(rawb)
+    free(gb)
+    return 0
+
+
+cdef int lazy_epoch(const Problem* pb, LazyTrain* tr, Py_ssize_t batch_size, const long long* order, Py_ssize_t nb,
+                    bint exact, Py_ssize_t ns) noexcept nogil:
+    """_lazy_csr for X's value and index types."""
+    cdef const XView* x = &pb.X
+    if x.f32:
+        return _lazy_ptr(<const float*> x.data, pb, tr, batch_size, order, nb, exact, ns)
+    return _lazy_ptr(<const double*> x.data, pb, tr, batch_size, order, nb, exact, ns)
+
+
+cdef inline int _lazy_ptr(const real_t* data, const Problem* pb, LazyTrain* tr, Py_ssize_t batch_size,
+                          const long long* order, Py_ssize_t nb, bint exact, Py_ssize_t ns) noexcept nogil:
+    cdef const XView* x = &pb.X
+    if x.idx64:
+        if x.ptr64:
+            return _lazy_csr(data, <const long long*> x.indices, <const long long*> x.indptr, pb, tr, batch_size,
+                             order, nb, exact, ns)
+        return _lazy_csr(data, <const long long*> x.indices, <const int*> x.indptr, pb, tr, batch_size, order, nb,
+                         exact, ns)
+    if x.ptr64:
+        return _lazy_csr(data, <const int*> x.indices, <const long long*> x.indptr, pb, tr, batch_size, order, nb,
+                         exact, ns)
+    return _lazy_csr(data, <const int*> x.indices, <const int*> x.indptr, pb, tr, batch_size, order, nb, exact, ns)
+
+
+# ----------------------------------------------------------------------------------------------------------
 # Python entry points (same signatures as fastgd._kernels)
 
 
@@ -578,6 +854,25 @@ def epoch(X, const double[:, ::1] Y, const double[::1] sw, double[:, ::1] theta,
         raise ValueError(f"avg must be empty or hold k*(d+1) + 1 = {P + 1} values, got {avg.shape[0]}")
     cdef const double* z = &stdz[0] if stdz.shape[0] > 0 else NULL  # NULL: no standardization
     cdef double* avgp = &avg[0] if avg.shape[0] > 0 else NULL  # NULL: no running mean
+    cdef int kind = LAZY_NONE
+    cdef int rc
+    cdef LazyTrain tr
+    if pb.X.sparse and pb.lcode == SQUARED_ERROR:  # the lazy epoch is the squared error's
+        kind = lazy_kind(code, hpp, z != NULL, l1, l2, constant_rate(sch))
+    if kind != LAZY_NONE:  # a batch updates what it touches (see "lazy updates" in fastgd/_rules.py)
+        tr.th, tr.S, tr.scalars, tr.hp, tr.sched, tr.code = th, S, scal, hpp, sch, code
+        tr.l2, tr.wnorm, tr.fit_intercept, tr.stdz, tr.avg = l2, wnorm, fit_intercept, z, avgp
+        tr.loss_sum = tr.weight_sum = 0.0
+        with nogil:
+            rc = lazy_epoch(&pb, &tr, batch_size, &order[0] if nb > 0 else NULL, nb, kind == LAZY_EXACT,
+                            min(state.shape[0], used_slots(code, hpp)))  # the slots the rule touches
+        if rc < 0:
+            raise MemoryError()
+        finite = True
+        for q in range(P):
+            if not isfinite(th[q]):
+                finite = False
+        return tr.loss_sum, tr.weight_sum, finite
     raw_arr = np.empty((k, d + 1)) if z != NULL else None
     cdef double[:, ::1] raw_view
     cdef double* raw  # the parameters in the data's units (th itself without standardization)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from . import _engine, _training
+from . import _engine, _rules, _training
 from ._rules import LOSSES
 from .optimizers import LBFGS, get_optimizer
 from .schedules import Constant, Schedule
@@ -50,13 +50,13 @@ def is_lazy(est, X):
     """Whether the epochs on X update lazily (CSR and an optimizer and penalty that allow it; see "lazy
     updates" in fastgd._rules): a batch then costs what it touches. Only where that pays: when updating
     every coordinate would cost more than the batch's gradient (d + 1 > batch rows x non-zeros per row);
-    below that the dense update is as cheap and the native kernels need no Numba compilation."""
-    if not sp.issparse(X) or est.backend == "native" or est.loss != "squared_error" or is_lbfgs(est):
-        return False  # the native kernels update every coordinate; the lazy epoch is the squared error's
+    below that the dense update is as cheap."""
+    if not sp.issparse(X) or est.loss != "squared_error" or is_lbfgs(est):
+        return False  # the lazy epoch is the squared error's
     opt = get_optimizer(named_optimizer(est.optimizer) if isinstance(est.optimizer, str) else est.optimizer)
-    from . import _kernels
-
-    if _kernels._rules.lazy_kind(opt.code, opt.pack(), bool(est.standardize), *penalty_parts(est)) == 0:
+    sched = (est.learning_rate if isinstance(est.learning_rate, Schedule) else Constant()).pack(opt.lr)[1]
+    if _rules.lazy_kind(opt.code, opt.pack(), bool(est.standardize), *penalty_parts(est),
+                        _rules.constant_rate(sched)) == 0:
         return False
     n, d = X.shape
     rows = (n if est.batch_size is None else auto_batch_size(n, d, 1, d) if est.batch_size == "auto"
@@ -74,11 +74,8 @@ class Backend:
 
 
 def choose_backend(est, X):
-    """The backend a fit on X uses, looked up: "auto" takes the Numba kernels for lazy CSR epochs (the
-    native kernels update every coordinate per batch), else as ``fastgd._engine.kernels``."""
-    lazy = is_lazy(est, X)
-    name = "numba" if est.backend == "auto" and lazy else est.backend
-    return Backend(name, _engine.kernels(name), lazy)
+    """The backend a fit on X uses, looked up (both have the lazy CSR epoch): as ``fastgd._engine.kernels``."""
+    return Backend(est.backend, _engine.kernels(est.backend), is_lazy(est, X))
 
 
 def make_fit_data(est, X, Xk, Y, sw, scaling, backend, min_batch=AUTO_MIN_BATCH):

@@ -807,13 +807,20 @@ def csr_moments(data: cython.pointer[cython.const[cython.floating]], indices: cy
 # ----------------------------------------------------------------------------------------------------------
 # lazy updates (CSR batches): a batch updates only the coordinates it touches (its rows' columns, the
 # centred columns and the intercepts); the others are caught up when next touched (and at the end of an
-# epoch). Exact where a zero gradient leaves a coordinate's parameter in place: SGD and Adagrad (nothing
-# moves), RMSprop without momentum and Adadelta (their averages decay: a closed-form catch-up). The Adam
-# family, Adamax and NAdam move a coordinate with zero gradient (their first moments do), with no closed form
-# (eps, bias corrections): their lazy form is the named approximation of torch's SparseAdam and
-# TensorFlow's LazyAdam (an untouched coordinate and its state are left as they are), used only in
-# fastgd's standardized mode, never with standardize=False. Momentum and Nesterov (and RMSprop with
-# momentum) keep dense updates, as does any penalty or weight decay (they move untouched coordinates too).
+# epoch), in closed form. A coordinate untouched by a batch has zero data gradient; its update is then:
+# * SGD: θ ← (1 − γλ)θ with λ the coordinate's l2 coefficient (the penalty's, plus torch's coupled
+#   weight_decay): a power of (1 − γλ) at a constant rate (the scale factor of scikit-learn's SGD);
+# * momentum and Nesterov (no l2), RMSprop with momentum: the buffer decays geometrically (b ← μb) and θ
+#   moves by γ·b each step: geometric sums;
+# * Adagrad: nothing moves; RMSprop and Adadelta: only their averages decay (powers of alpha, rho).
+# These are exact (LAZY_EXACT: the dense update's mathematics) where the rate is constant between touches
+# (the default "adaptive" rate changes between epochs only). The Adam family, Adamax and NAdam move a
+# coordinate with zero gradient with no closed form (eps, bias corrections): their lazy form is the named
+# approximation of torch's SparseAdam and TensorFlow's LazyAdam (an untouched coordinate and its state are
+# left as they are; decoupled weight decay still shrinks it, exactly), used only in fastgd's standardized
+# mode and without l2 or coupled weight decay, never with standardize=False. The rest (l1, l2 or weight decay with an adaptive rule or momentum) update densely.
+# A coordinate's parameter and state are addressed as th[ith] and S[islot + s * sstride] (slot s), so the
+# same rules serve the flat layout (sstride = P) and interleaved records (sstride = 1).
 
 LAZY_NONE = cython.declare(cython.int, 0)
 LAZY_EXACT = cython.declare(cython.int, 1)
@@ -823,16 +830,33 @@ LAZY_APPROX = cython.declare(cython.int, 2)
 @cython.cfunc
 @cython.nogil
 @cython.exceptval(check=False)
-def lazy_kind(code: cython.int, hp: CVec, standardized: cython.bint, l1: cython.double,
-              l2: cython.double) -> cython.int:
-    """Whether optimizer ``code`` may update a CSR batch lazily: LAZY_EXACT, LAZY_APPROX or LAZY_NONE."""
-    if l1 != 0.0 or l2 != 0.0 or hp[1] != 0.0:  # penalties and weight decay move every coordinate
+def constant_rate(sched: CVec) -> cython.bint:
+    """Whether schedule ``sched`` gives every update the same rate (what the exact catch-ups that move a
+    parameter assume)."""
+    return sched[0] == CONSTANT and not sched[1] > 0
+
+
+@cython.cfunc
+@cython.nogil
+@cython.exceptval(check=False)
+def lazy_kind(code: cython.int, hp: CVec, standardized: cython.bint, l1: cython.double, l2: cython.double,
+              constant_lr: cython.bint) -> cython.int:
+    """Whether optimizer ``code`` may update a CSR batch lazily: LAZY_EXACT, LAZY_APPROX or LAZY_NONE.
+    ``constant_lr``: the schedule's rate is the same for every update (``constant_rate``)."""
+    decay: cython.bint = l2 != 0.0 or hp[1] != 0.0  # the l2 penalty and weight decay move every coordinate
+    if l1 != 0.0:
         return LAZY_NONE
-    if code == SGD or code == ADAGRAD:
-        return LAZY_EXACT
+    if code == SGD:
+        return LAZY_EXACT if constant_lr or not decay else LAZY_NONE
+    if standardized and l2 == 0.0 and hp[1] != 0.0 and (code == ADAMW or (code == NADAM and hp[6] != 0.0)):
+        return LAZY_APPROX if constant_lr else LAZY_NONE  # decoupled weight decay: caught up exactly
+    if decay:
+        return LAZY_NONE
+    if code == MOMENTUM or code == NESTEROV:
+        return LAZY_EXACT if constant_lr else LAZY_NONE
     if code == RMSPROP:
-        return LAZY_EXACT if hp[4] == 0.0 else LAZY_NONE
-    if code == ADADELTA:
+        return LAZY_EXACT if constant_lr or hp[4] == 0.0 else LAZY_NONE
+    if code == ADAGRAD or code == ADADELTA:
         return LAZY_EXACT
     if standardized and (code == ADAM or code == ADAMW or code == ADAMAX or code == NADAM):
         return LAZY_APPROX
@@ -842,30 +866,122 @@ def lazy_kind(code: cython.int, hp: CVec, standardized: cython.bint, l1: cython.
 @cython.cfunc
 @cython.nogil
 @cython.exceptval(check=False)
-def lazy_catch_up(code: cython.int, S: Vec, P: Index, q: Index, steps: cython.double, hp: CVec) -> cython.void:
-    """Coordinate q's state after ``steps`` updates with zero gradient that it was not given (exact rules
-    only; the parameter itself does not move under them): RMSprop's averages decay by alpha per step,
-    Adadelta's by rho."""
-    if steps > 0.0:
-        if code == RMSPROP:
-            f = hp[2] ** steps
-            S[q] *= f
-            if hp[5]:  # centered: the gradient average decays too
-                S[2 * P + q] *= f
-        elif code == ADADELTA:
-            f = hp[2] ** steps
-            S[q] *= f
-            S[P + q] *= f
+def used_slots(code: cython.int, hp: CVec) -> cython.int:
+    """How many of optimizer ``code``'s state slots (a prefix of them) its rule reads or writes with these
+    hyperparameters: Adam without amsgrad never touches max_exp_avg_sq, RMSprop uses momentum_buffer and
+    grad_avg only with momentum and centered (a lazy epoch then gathers only those)."""
+    if (code == ADAM or code == ADAMW) and hp[5] == 0.0:
+        return 2
+    if code == RMSPROP:
+        return 3 if hp[5] else (2 if hp[4] > 0.0 else 1)
+    if code == SGD:
+        return 0
+    if code == MOMENTUM or code == NESTEROV or code == ADAGRAD:
+        return 1
+    if code == ADAMAX or code == NADAM or code == ADADELTA:
+        return 2
+    return 3  # as STATE_ROWS
 
 
 @cython.cfunc
 @cython.nogil
 @cython.exceptval(check=False)
-def average_catch_up(avg: Vec, q: Index, th: cython.double, c0: cython.double, c1: cython.double) -> cython.void:
-    """Running mean of the iterates of coordinate q from update count c0 to c1 while it stayed at ``th``:
-    each of the c1 - c0 updates moves the mean toward th by 1/count, together avg - th shrinks by c0/c1."""
+def _geometric(a: cython.double, m: cython.double) -> cython.double:
+    """a + a² + ... + aᵐ."""
+    if a == 1.0:
+        return m
+    return a * (1.0 - a**m) / (1.0 - a)
+
+
+@cython.cfunc
+@cython.nogil
+@cython.exceptval(check=False)
+def _geometric_sums(a: cython.double, m: cython.double) -> cython.double:
+    """Σ_{i=1..m} (a + ... + aⁱ)."""
+    if a == 1.0:
+        return m * (m + 1.0) / 2.0
+    return a / (1.0 - a) * (m - _geometric(a, m))
+
+
+@cython.cfunc
+@cython.nogil
+@cython.exceptval(check=False)
+def lazy_catch_up(code: cython.int, th_: Vec, ith: Index, R: Vec, islot: Index, sstride: Index,
+                  steps: cython.double, hp: CVec, lr: cython.double, lam: cython.double) -> cython.double:
+    """A coordinate's parameter th_[ith] and state (slot s at R[islot + s * sstride]) after ``steps`` updates
+    with zero data gradient that it was not given (LAZY_EXACT rules), at rate ``lr`` (constant: see
+    lazy_kind), with l2 coefficient ``lam`` (penalty plus coupled weight decay; SGD only). Returns the sum of
+    the parameter's values after each of those updates (what the running mean of the iterates needs)."""
+    mu: cython.double
+    c: cython.double
+    ib: Index
+    th: cython.double = th_[ith]
+    if not steps > 0.0:
+        return 0.0
+    if code == SGD:
+        if lam == 0.0:
+            return steps * th
+        a = 1.0 - lr * lam
+        th_[ith] = th * a**steps
+        return th * _geometric(a, steps)
+    if code == MOMENTUM or code == NESTEROV or (code == RMSPROP and hp[4] > 0.0):
+        if code == RMSPROP:  # square_avg (and grad_avg) decay by alpha; momentum_buffer is slot 1
+            f = hp[2] ** steps
+            R[islot] *= f
+            if hp[5]:
+                R[islot + 2 * sstride] *= f
+            mu = hp[4]
+            ib = islot + sstride
+            c = 1.0
+        else:  # momentum_buffer: slot 0; Nesterov steps by γ(g + μb) = γμb
+            mu = hp[2]
+            ib = islot
+            c = mu if code == NESTEROV else 1.0
+        b = R[ib]
+        if b == 0.0:
+            return steps * th
+        th_[ith] = th - lr * c * b * _geometric(mu, steps)
+        R[ib] = b * mu**steps
+        return steps * th - lr * c * b * _geometric_sums(mu, steps)
+    if code == RMSPROP:
+        f = hp[2] ** steps
+        R[islot] *= f
+        if hp[5]:  # centered: the gradient average decays too
+            R[islot + 2 * sstride] *= f
+    elif code == ADADELTA:
+        f = hp[2] ** steps
+        R[islot] *= f
+        R[islot + sstride] *= f
+    return steps * th
+
+
+@cython.cfunc
+@cython.nogil
+@cython.exceptval(check=False)
+def lazy_approx_catch_up(code: cython.int, th: Vec, ith: Index, steps: cython.double, hp: CVec,
+                         lr: cython.double) -> cython.double:
+    """LazyAdam (LAZY_APPROX rules): the moments of a coordinate the skipped updates did not touch stay as
+    they are, and so does the parameter, except for decoupled weight decay (AdamW's, NAdam's with
+    decoupled_weight_decay), which shrinks it by (1 − γλ) per update, caught up exactly at a constant rate.
+    Returns the sum of the parameter's values after those updates (as lazy_catch_up)."""
+    v: cython.double = th[ith]
+    if not steps > 0.0:
+        return 0.0
+    if hp[1] != 0.0 and (code == ADAMW or (code == NADAM and hp[6] != 0.0)):
+        a = 1.0 - lr * hp[1]
+        th[ith] = v * a**steps
+        return v * _geometric(a, steps)
+    return steps * v
+
+
+@cython.cfunc
+@cython.nogil
+@cython.exceptval(check=False)
+def average_catch_up(avg: Vec, q: Index, total: cython.double, c0: cython.double, c1: cython.double) -> cython.void:
+    """Running mean avg[q] of a coordinate's iterates from update count c0 to c1, given the sum ``total`` of
+    its values after those c1 - c0 updates (lazy_catch_up's return value)."""
     if c1 > c0:
-        avg[q] = th + (avg[q] - th) * (c0 / c1)
+        avg[q] += (total - (c1 - c0) * avg[q]) / c1
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -94,7 +94,7 @@ class FitData:
     l1: float
     l2: float
     scaling: Scaling = None  # None: no standardization
-    batch_weight: float = 0.0  # > 0: divide each batch's sums by this (unbiased: see _kernels._finish_batch)
+    batch_weight: float = 0.0  # > 0: divide each batch's sums by this (unbiased: see _rules.finish_batch)
     block_batches: int = None  # batches per block of the shuffled order (None: ``block_batches(Xk, ...)``)
     path: int = _engine.K.PATH_AUTO  # the gradient path (tests and benchmarks force one)
     loss: tuple = None  # (code, param) of a loss of fastgd._rules.LOSSES; None: the squared error

@@ -143,12 +143,14 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         Train on implicitly centred and scaled columns and targets (see above). Sparse (CSR) X: columns
         stored in fewer than half of the rows are not centred and are scaled by their largest absolute
         value (as MaxAbsScaler), so rare features stay bounded and batches stay sparse. On CSR X, a batch
-        updates only the coordinates it touches (lazy updates, on the Numba kernels, which ``backend="auto"``
-        then uses), caught up in closed form when next touched: the same mathematics as updating every
-        coordinate for sgd, adagrad, adadelta and rmsprop without momentum; for adam, adamw, adamax and nadam
-        (with ``standardize=True`` only) the LazyAdam approximation of torch's SparseAdam and TensorFlow's
-        LazyAdam: an untouched coordinate's moments do not decay. Momentum, nesterov, rmsprop with momentum,
-        a penalty or weight decay keep updating every coordinate.
+        updates only the coordinates it touches (lazy updates, on both backends), caught up in closed form
+        when next touched: the same mathematics as updating every coordinate for sgd (also with an l2
+        penalty or weight decay), momentum, nesterov, adagrad, adadelta and rmsprop (momentum, l2 and weight
+        decay at a constant rate only); for adam, adamw, adamax and nadam (with ``standardize=True``, without
+        l2 or coupled weight decay) the LazyAdam approximation of torch's SparseAdam and TensorFlow's
+        LazyAdam: an untouched coordinate's moments do not decay (decoupled weight decay, AdamW's, still
+        shrinks it exactly). The rest (l1, or l2 with another optimizer) keep
+        updating every coordinate.
     average : bool, default=True
         Return the mean of the iterates over the last round rather than the last iterate.
     penalty : {None, "l2", "l1", "elasticnet"}, default=None

@@ -9,7 +9,7 @@ from sklearn.linear_model import LinearRegression
 from sklearn.metrics import r2_score
 
 import fastgd
-from fastgd import _engine, _scaling
+from fastgd import _engine, _planning, _scaling
 
 BACKENDS = ["numba", "native"]
 
@@ -128,8 +128,12 @@ def lazy_problem(k=2, seed=4):
     return A, csr_tuple(X), np.ascontiguousarray(Y), sw, stdz
 
 
-EXACT_LAZY = [("sgd", {}), ("adagrad", {"lr_decay": 0.01}), ("rmsprop", {}), ("rmsprop", {"centered": True}),
-              ("adadelta", {})]
+# (optimizer, its parameters, l2 penalty): the rules whose lazy catch-up is exact (fastgd._rules.lazy_kind)
+EXACT_LAZY = [("sgd", {}, 0.0), ("adagrad", {"lr_decay": 0.01}, 0.0), ("rmsprop", {}, 0.0),
+              ("rmsprop", {"centered": True}, 0.0), ("adadelta", {}, 0.0),
+              ("sgd", {}, 0.3), ("sgd", {"weight_decay": 0.2}, 0.1), ("momentum", {"momentum": 0.9}, 0.0),
+              ("momentum", {"momentum": 0.8, "dampening": 0.3}, 0.0), ("nesterov", {"momentum": 0.9}, 0.0),
+              ("rmsprop", {"momentum": 0.7, "centered": True}, 0.0)]
 
 
 def run_epochs(backend, X, Y, sw, stdz, opt, batch_size, epochs=3):
@@ -142,44 +146,53 @@ def run_epochs(backend, X, Y, sw, stdz, opt, batch_size, epochs=3):
     for _ in range(epochs):
         order = _engine.batch_order(Y.shape[0], batch_size, True, rng)
         _engine.run_epoch(X, Y, ts, optimizer.code, optimizer.pack(), batch_size, order, sw=sw, stdz=stdz, avg=avg,
-                          backend=backend, path=_engine.K.PATH_SEQUENTIAL)
+                          backend=backend, path=_engine.K.PATH_SEQUENTIAL, l2=opt[2])
     return ts, avg
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("opt", EXACT_LAZY)
 @pytest.mark.parametrize("standardized", [True, False])
-def test_lazy_csr_epoch_is_the_dense_update_where_exact(opt, standardized):
+def test_lazy_csr_epoch_is_the_dense_update_where_exact(backend, opt, standardized):
+    from fastgd import _kernels
+    from fastgd.optimizers import get_optimizer
+    kern(backend)
     A, X, Y, sw, stdz = lazy_problem()
     stdz = stdz if standardized else None
+    optimizer = get_optimizer(opt[0]).set_params(**opt[1])
+    assert _kernels._rules.lazy_kind(optimizer.code, optimizer.pack(), standardized, 0.0, opt[2],
+                                     True) == _kernels._rules.LAZY_EXACT  # the CSR epochs below are lazy
     for batch_size in (1, 7, 64):
-        lazy, lazy_avg = run_epochs("numba", X, Y, sw, stdz, opt, batch_size)
-        dense, dense_avg = run_epochs("numba", A, Y, sw, stdz, opt, batch_size)
+        lazy, lazy_avg = run_epochs(backend, X, Y, sw, stdz, opt, batch_size)
+        dense, dense_avg = run_epochs(backend, A, Y, sw, stdz, opt, batch_size)
         np.testing.assert_allclose(lazy.theta, dense.theta, rtol=1e-9, atol=1e-12)
         np.testing.assert_allclose(lazy.state, dense.state, rtol=1e-9, atol=1e-12)
         np.testing.assert_allclose(lazy_avg, dense_avg, rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("opt", ["adam", "adamw", "adamax", "nadam"])
-def test_lazy_adam_family_leaves_untouched_coordinates_in_place(opt):
+def test_lazy_adam_family_leaves_untouched_coordinates_in_place(backend, opt):
     """The named approximation (LazyAdam): in the standardized mode a CSR batch moves only what it touches."""
     from fastgd.optimizers import get_optimizer
+    kern(backend)
     A, X, Y, sw, stdz = lazy_problem(k=1)
     optimizer = get_optimizer(opt).set_params(lr=0.05, weight_decay=0.0)
     ts = _engine.TrainingState.fresh(optimizer, 1, A.shape[1])
     everything = np.arange(A.shape[0], dtype=np.int64)
-    _engine.run_epoch(X, Y, ts, optimizer.code, optimizer.pack(), 1, everything, stdz=stdz, backend="numba")
+    _engine.run_epoch(X, Y, ts, optimizer.code, optimizer.pack(), 1, everything, stdz=stdz, backend=backend)
     col = 0
     rows_with = np.flatnonzero(A[:, col] != 0)
     without = np.setdiff1d(everything, rows_with)
     before = ts.theta[0, col], ts.state[:, col].copy()
     assert before[0] != 0.0 and np.any(before[1] != 0.0)
-    _engine.run_epoch(X, Y, ts, optimizer.code, optimizer.pack(), 1, without, stdz=stdz, backend="numba")
+    _engine.run_epoch(X, Y, ts, optimizer.code, optimizer.pack(), 1, without, stdz=stdz, backend=backend)
     assert ts.theta[0, col] == before[0] and np.array_equal(ts.state[:, col], before[1])
     # standardize=False keeps torch's exact (dense) rule: the same epoch moves the column
     ts2 = _engine.TrainingState.fresh(optimizer, 1, A.shape[1])
-    _engine.run_epoch(X, Y, ts2, optimizer.code, optimizer.pack(), 1, everything, backend="numba")
+    _engine.run_epoch(X, Y, ts2, optimizer.code, optimizer.pack(), 1, everything, backend=backend)
     frozen = ts2.theta[0, col]
-    _engine.run_epoch(X, Y, ts2, optimizer.code, optimizer.pack(), 1, without, backend="numba")
+    _engine.run_epoch(X, Y, ts2, optimizer.code, optimizer.pack(), 1, without, backend=backend)
     assert ts2.theta[0, col] != frozen
 
 
@@ -215,23 +228,41 @@ def test_auto_batch_size_on_csr_follows_the_backend_and_updates(backend):
     kern(backend)
     X, y = zipf_binary(4000, 4096, 5)
     lazy = fastgd.LinearRegressor(backend=backend, max_iter=1, tol=None).fit(X, y).batch_size_
-    dense = fastgd.LinearRegressor(backend=backend, optimizer="momentum", max_iter=1, tol=None).fit(X, y).batch_size_
+    dense = fastgd.LinearRegressor(backend=backend, optimizer="momentum", penalty="l2", max_iter=1,
+                                   tol=None).fit(X, y).batch_size_
     assert dense >= 4097 / 5  # every coordinate updated per batch: batches large enough to pay for it
-    assert lazy == (32 if backend == "numba" else dense)
+    assert lazy == 32  # both backends update lazily: a batch costs its non-zeros
 
 
-def test_auto_takes_lazy_numba_epochs_only_where_they_pay():
-    """backend="auto": a CSR fit whose dense update would cost no more than a batch's gradient stays on the
-    native kernels (no Numba compilation); a high-dimensional one updates lazily on Numba."""
-    from fastgd import _engine, _planning
-
+def test_lazy_updates_only_where_they_pay_and_auto_keeps_its_backend():
+    """A CSR fit whose dense update would cost no more than a batch's gradient updates every coordinate; a
+    high-dimensional one lazily, on the backend "auto" picks (the native kernels have the lazy epoch too,
+    so a first sparse fit compiles no Numba kernels)."""
     rng = np.random.default_rng(0)
     narrow = sp.random(4000, 40, density=0.2, format="csr", random_state=rng)  # one-hot-like: d small
     wide = sp.random(4000, 2**16, density=30 / 2**16, format="csr", random_state=rng)
     est = fastgd.LinearRegressor()
     assert not _planning.is_lazy(est, narrow) and _planning.is_lazy(est, wide)
-    assert _planning.choose_backend(est, wide).name == "numba"
-    assert _planning.choose_backend(est, narrow).name == "auto" and _engine.kernels("auto") is not None
+    assert _planning.choose_backend(est, wide).name == _planning.choose_backend(est, narrow).name == "auto"
+
+
+@pytest.mark.parametrize("opt", EXACT_LAZY + [("adam", {}, 0.0), ("nadam", {}, 0.0), ("adamax", {}, 0.0)])
+def test_native_lazy_epoch_matches_numba(opt):
+    kern("native")
+    A, X, Y, sw, stdz = lazy_problem()
+    for st in (stdz, None):
+        if st is None and opt[0] in ("adam", "nadam", "adamax"):
+            continue  # LazyAdam only in the standardized mode
+        for batch_size in (1, 7, 64):
+            nb, nb_avg = run_epochs("numba", X, Y, sw, st, opt, batch_size)
+            nat, nat_avg = run_epochs("native", X, Y, sw, st, opt, batch_size)
+            for a, b in ((nat.theta, nb.theta), (nat.state, nb.state), (nat_avg, nb_avg)):
+                np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+    # float32 values and 64-bit indices take the same path
+    X32 = (X[0].astype(np.float32), X[1].astype(np.int64), X[2].astype(np.int64), X[3])
+    nb, _ = run_epochs("numba", X32, Y, sw, stdz, opt, 7)
+    nat, _ = run_epochs("native", X32, Y, sw, stdz, opt, 7)
+    np.testing.assert_allclose(nat.theta, nb.theta, rtol=1e-9, atol=1e-12)
 
 
 def test_lbfgs_fits_csr():
@@ -240,3 +271,64 @@ def test_lbfgs_fits_csr():
     y = X @ rng.standard_normal(12) + 0.5
     m = fastgd.LinearRegressor(optimizer="lbfgs").fit(X, y)
     assert m.score(X, y) > 1 - 1e-8
+
+
+def test_sgd_with_l2_and_momentum_update_lazily_on_wide_csr():
+    """l2 (and SGD's weight decay) and momentum are caught up in closed form at a constant rate, so wide CSR
+    fits with them update what each batch touches; a rate that changes every update keeps dense updates."""
+    from fastgd.schedules import InverseScaling
+
+    wide = sp.random(2000, 2**16, density=30 / 2**16, format="csr", random_state=0)
+    for kw in (dict(optimizer="sgd", penalty="l2"), dict(optimizer="momentum"), dict(optimizer="nesterov"),
+               dict(optimizer=fastgd.optimizers.SGD(weight_decay=1e-3))):
+        assert _planning.is_lazy(fastgd.LinearRegressor(**kw), wide), kw
+    for kw in (dict(optimizer="momentum", learning_rate=InverseScaling()), dict(optimizer="momentum", penalty="l2"),
+               dict(optimizer="sgd", penalty="l2", learning_rate=InverseScaling())):
+        assert not _planning.is_lazy(fastgd.LinearRegressor(**kw), wide), kw
+
+
+@pytest.mark.parametrize("opt", [("sgd", {}), ("momentum", {"momentum": 0.9}), ("nesterov", {"momentum": 0.9}),
+                                 ("adagrad", {}), ("rmsprop", {}), ("rmsprop", {"momentum": 0.5}),
+                                 ("rmsprop", {"centered": True}), ("adam", {}), ("adam", {"amsgrad": True}),
+                                 ("adamw", {}), ("adamax", {}), ("nadam", {}), ("adadelta", {})])
+def test_lazy_epochs_gather_every_state_slot_the_rule_touches(opt):
+    """The lazy epochs gather only the first used_slots state slots: a rule must never touch the others."""
+    from fastgd import _kernels
+    from fastgd.optimizers import get_optimizer
+    optimizer = get_optimizer(opt[0]).set_params(**opt[1])
+    hp = optimizer.pack()
+    used = _kernels._rules.used_slots(optimizer.code, hp)
+    assert used <= len(optimizer.slots) == _kernels._rules.STATE_ROWS[optimizer.code]
+    rng = np.random.default_rng(0)
+    th = rng.standard_normal(6)
+    S = np.abs(rng.standard_normal((len(optimizer.slots), 6))) + 0.1
+    before = S.copy()
+    _kernels.update(optimizer.code, th, rng.standard_normal(6), S, np.array([3.0, 0.5]), hp, 0.01, np.empty(0))
+    np.testing.assert_array_equal(S[used:], before[used:])
+    assert used == 0 or not np.array_equal(S[used - 1], before[used - 1])  # and the last one used is used
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("opt", [("adamw", {}), ("nadam", {"weight_decay": 0.02, "decoupled_weight_decay": True})])
+def test_lazy_adam_with_decoupled_weight_decay_shrinks_untouched_coordinates_exactly(backend, opt):
+    """AdamW (weight_decay=0.01 by default) and NAdam's decoupled decay stay lazy: an untouched coordinate's
+    moments stay (LazyAdam) while the decay shrinks it by (1 - lr * weight_decay) per update, as the dense rule."""
+    from fastgd import _kernels
+    from fastgd.optimizers import get_optimizer
+    kern(backend)
+    A, X, Y, sw, stdz = lazy_problem(k=1)
+    optimizer = get_optimizer(opt[0]).set_params(lr=0.05, **opt[1])
+    wd = optimizer.pack()[1]
+    assert wd > 0 and _kernels._rules.lazy_kind(optimizer.code, optimizer.pack(), True, 0.0, 0.0, True) == 2
+    ts = _engine.TrainingState.fresh(optimizer, 1, A.shape[1])
+    everything = np.arange(A.shape[0], dtype=np.int64)
+    _engine.run_epoch(X, Y, ts, optimizer.code, optimizer.pack(), 1, everything, stdz=stdz, backend=backend)
+    col = 0
+    without = np.setdiff1d(everything, np.flatnonzero(A[:, col] != 0))
+    before = ts.theta[0, col], ts.state[:, col].copy()
+    assert before[0] != 0.0
+    _engine.run_epoch(X, Y, ts, optimizer.code, optimizer.pack(), 1, without, stdz=stdz, backend=backend)
+    np.testing.assert_allclose(ts.theta[0, col], before[0] * (1 - 0.05 * wd) ** len(without), rtol=1e-12)
+    np.testing.assert_array_equal(ts.state[:, col], before[1])
+    wide = sp.random(2000, 2**16, density=30 / 2**16, format="csr", random_state=0)
+    assert _planning.is_lazy(fastgd.LinearRegressor(optimizer=get_optimizer(opt[0]).set_params(**opt[1])), wide)
