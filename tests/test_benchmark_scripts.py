@@ -1,9 +1,15 @@
 """The development benchmarks under benchmarks/ run on tiny sizes, so they cannot rot (the real runs are by
-hand; see README): full_bench.py's JSON schema, Markdown and plots, bench_epoch.py and crossover.py."""
+hand; see README); no timings are judged (the machine is shared and noisy)."""
 
+import io
 import json
 import math
+import os
+import re
+import subprocess
 import sys
+import tempfile
+import warnings
 from pathlib import Path
 
 import pytest
@@ -12,6 +18,8 @@ from fastgd import _engine
 from fastgd.optimizers import OPTIMIZERS
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "oversubscription.py"
 
 TOP_KEYS = {"schema", "machine", "config", "rows", "ratios", "goals", "time_to_accuracy", "curves", "cold_start",
             "scaling", "notes"}
@@ -121,3 +129,66 @@ def test_scaling_tiny_run_reports_every_thread_count_and_backend(tmp_path):
     text = out.read_text()
     assert text == scaling.markdown(res) and text.count("\n| 2 | ") == len(backends)
     assert scaling.thread_counts(16) == [1, 2, 4, 8, 16] and scaling.thread_counts(12) == [1, 2, 4, 8, 12]
+
+
+def test_real_data_suite_smoke():
+    """The real-data suite runs (two sklearn datasets) and the defaults reach LinearRegression's R²."""
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), os.pardir, "benchmarks"))
+    try:
+        import real_data
+    finally:
+        sys.path.pop(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rows, worst = real_data.main(["--quick", "--only", "diabetes", "linnerud", "longley", "stackloss"])
+    assert len(rows) >= 3
+    assert worst["default"] <= 2e-3 and worst["pipeline"] <= 2e-3
+
+
+def test_floor_ratios_tiny_run_reports_every_goal(tmp_path):
+    import floor_ratios
+
+    out = tmp_path / "r.json"
+    res = floor_ratios.main(["--n", "6000", "--d", "5", "--rounds", "2", "--json", str(out)])
+    backends = ["native", "numba"] if _engine.native_available() else ["numba"]
+    assert res["config"]["backends"] == backends
+    assert res["config"]["default_batch"] not in (256, 4096)  # 6000 rows: the default batch is its own row
+    for be in backends:
+        for goal in floor_ratios.GOALS:
+            vals = res["ratios"][f"{be} {goal}"]
+            assert len(vals) == 2 and all(math.isfinite(v) and v > 0 for v in vals)
+        assert f"{be} 2t/1t B=256" in res["ratios"]
+    assert all(len(v) == 2 and min(v) > 0 for v in res["times_ms"].values())
+    assert json.loads(out.read_text())["ratios"] == res["ratios"]
+    text = io.StringIO()
+    floor_ratios.report(res, text)
+    lines = text.getvalue()
+    assert "load average before" in lines and "reads of X: all cores" in lines
+    assert lines.count("<= ") == len(floor_ratios.GOALS) * len(backends)
+
+
+def test_floor_breakdown_tiny_run_reports_every_part():
+    import floor_breakdown
+
+    res = floor_breakdown.main(["--n", "5000", "--d", "5", "--rounds", "1"])
+    assert res["config"]["backend"] == ("native" if _engine.native_available() else "numba")
+    assert "one batch, 2 threads" in res["ratios"] and "2 threads, B=256, shuffled" in res["ratios"]
+    assert all(math.isfinite(v) and v > 0 for v in res["ratios"].values())
+    assert all(math.isfinite(v) for v in res["derived"].values())
+    text = io.StringIO()
+    floor_breakdown.report(res, text)
+    assert "us per stream restart" in text.getvalue()
+
+
+def test_oversubscription_benchmark_runs():
+    backend = "native" if _engine.native_available() else "numba"
+    out = subprocess.run([sys.executable, str(SCRIPT), "--rows", "1024", "--features", "8", "--batch", "128",
+                          "--epochs", "2", "--backends", backend, "--timeout", "120", "--quick"],
+                         capture_output=True, text=True, timeout=300,
+                         cwd=tempfile.gettempdir())  # a neutral directory: the installed fastgd, not ./fastgd
+    assert out.returncode == 0, out.stderr
+    line = out.stdout.splitlines()[-1]
+    assert line.startswith(backend), out.stdout
+    alone1, two2, ratio = (float(re.search(pat, line).group(1)) for pat in (
+        r"alone 1t (\S+)", r"2 procs x 2t (\S+)", r"2x2t / alone 1t = (\S+) \(goal <= 2.4\)"))
+    assert alone1 > 0 and two2 > 0 and abs(ratio - two2 / alone1) < 0.01 + 0.01 * ratio
