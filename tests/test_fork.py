@@ -1,8 +1,8 @@
 """Fork safety: a forked child keeps working.
 
-GNU OpenMP (the native kernels, Numba's "omp" layer) is not fork-safe: before the fix, a child forked after
-``fit(...).predict(...)`` hung in its first OpenMP region (native) or was terminated by Numba ("fork() called
-from a process already using GNU OpenMP"). Each scenario runs in a subprocess with a timeout, so a hang fails
+GNU OpenMP (the native kernels, Numba's "omp" layer) is not fork-safe: a child forked after
+``fit(...).predict(...)`` that enters an OpenMP region hangs (native) or is terminated by Numba ("fork() called
+from a process already using GNU OpenMP"), so a forked child must run the kernels sequentially. Each scenario runs in a subprocess with a timeout, so a hang fails
 the test instead of blocking CI. Entering any Numba parallel region in such a child kills it, and entering an
 OpenMP region with the native backend hangs it, so a child that finishes has run only sequential code.
 """
@@ -127,9 +127,9 @@ def test_fork_without_threads_omp_num_threads_and_thread_limit():
 # ------------------------------------------------------------------------------------------------------------
 # A child forked while another thread compiles with Numba must be able to compile (and so fit) itself.
 #
-# Numba's compiler lock is a process-wide lock; a child forked while another thread held it inherited it held,
-# by a thread that does not exist in the child, and its first compile (any numba fit, any fastgd.minimize)
-# waited forever. The scenario runs in a subprocess with a timeout, so a hang fails the test.
+# Numba's compiler lock is a process-wide lock; a child forked while another thread holds it would inherit it
+# held, by a thread that does not exist in the child, and its first compile (any numba fit, any
+# fastgd.minimize) would wait forever. The scenario runs in a subprocess with a timeout, so a hang fails.
 
 COMPILE_TIMEOUT = 240  # seconds for the whole scenario; the child alone gets most of it
 

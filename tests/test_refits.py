@@ -39,7 +39,8 @@ def test_partial_fit_merges_a_column_that_is_zero_in_the_first_chunk(fit_interce
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("how", ["warm_start", "partial_fit"])
 def test_changing_the_optimizer_starts_a_fresh_state(data, backend, how):
-    """#1: sgd has no state slots, adam three: reusing sgd's (0-row) state for adam wrote out of bounds."""
+    """sgd has no state slots, adam three: the refit gets a fresh state of adam's shape (reusing sgd's 0-row
+    state would write out of bounds)."""
     X, y = data
     m = LinearRegressor(optimizer="sgd", warm_start=True, max_iter=3, tol=None, backend=backend, random_state=0)
     if how == "warm_start":

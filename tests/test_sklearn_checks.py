@@ -31,7 +31,7 @@ def test_sklearn_compatible(estimator, check):
 
 
 def test_predict_uses_the_public_coefficients(data):
-    """#6: predict read a private array, so editing coef_/intercept_ changed nothing."""
+    """predict reads coef_ and intercept_ (not a private copy): setting them changes the predictions."""
     X, y = data
     m = LinearRegressor(random_state=0).fit(X, y)
     m.coef_ = np.zeros_like(m.coef_)
@@ -43,7 +43,7 @@ def test_predict_uses_the_public_coefficients(data):
 
 
 def test_grid_search_over_lr_with_a_named_optimizer(data):
-    """#8: GridSearchCV over optimizer__lr failed with the default optimizer='adam' (a string)."""
+    """GridSearchCV reaches optimizer__lr with the default optimizer='adam' (a string, not an object)."""
     X, y = data
     gs = GridSearchCV(LinearRegressor(max_iter=5, tol=None, random_state=0),
                       {"optimizer__lr": [1e-3, 1e-2]}, cv=2).fit(X[:600], y[:600])
