@@ -1,7 +1,6 @@
 """The development benchmarks under benchmarks/ run on tiny sizes, so they cannot rot (the real runs are by
 hand; see README); no timings are judged (the machine is shared and noisy)."""
 
-import io
 import json
 import math
 import os
@@ -96,16 +95,6 @@ def test_full_bench_cold_start_subprocess():
     assert set(cold) == {label} and cold[label]["first_fit_s"] > 0 and cold[label]["import_s"] > 0
 
 
-def test_bench_epoch_runs_and_reports_finite_ratios(capsys):
-    import bench_epoch
-
-    rows, ratios = bench_epoch.main(["--n", "3000", "--d", "8", "--batch", "256", "--repeat", "1"])
-    assert all(t > 0 for t in rows.values())
-    assert all(math.isfinite(r) and r > 0 for r in ratios.values())
-    out = capsys.readouterr().out
-    assert "epoch / floor" in out and "reference / epoch" in out and "backend auto" in out
-
-
 def test_crossover_runs(capsys):
     import crossover
 
@@ -145,39 +134,39 @@ def test_real_data_suite_smoke():
     assert worst["default"] <= 2e-3 and worst["pipeline"] <= 2e-3
 
 
-def test_floor_ratios_tiny_run_reports_every_goal(tmp_path):
-    import floor_ratios
+def test_full_bench_ratios_section_reports_every_goal(tmp_path, capsys):
+    import full_bench
 
     out = tmp_path / "r.json"
-    res = floor_ratios.main(["--n", "6000", "--d", "5", "--rounds", "2", "--json", str(out)])
+    assert full_bench.main(["--ratios", "--n", "6000", "--d", "5", "--rounds", "2", "--threads", "2", "--reference",
+                            "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
     backends = ["native", "numba"] if _engine.native_available() else ["numba"]
     assert res["config"]["backends"] == backends
     assert res["config"]["default_batch"] not in (256, 4096)  # 6000 rows: the default batch is its own row
     for be in backends:
-        for goal in floor_ratios.GOALS:
+        for goal in full_bench.RATIO_GOALS:
             vals = res["ratios"][f"{be} {goal}"]
             assert len(vals) == 2 and all(math.isfinite(v) and v > 0 for v in vals)
-        assert f"{be} 2t/1t B=256" in res["ratios"]
+        assert f"{be} 2t/1t B=256" in res["ratios"] and f"{be} reference/epoch B=256" in res["ratios"]
     assert all(len(v) == 2 and min(v) > 0 for v in res["times_ms"].values())
-    assert json.loads(out.read_text())["ratios"] == res["ratios"]
-    text = io.StringIO()
-    floor_ratios.report(res, text)
-    lines = text.getvalue()
+    lines = capsys.readouterr().out
     assert "load average before" in lines and "reads of X: all cores" in lines
-    assert lines.count("<= ") == len(floor_ratios.GOALS) * len(backends)
+    assert lines.count("<= ") == len(full_bench.RATIO_GOALS) * len(backends)
 
 
-def test_floor_breakdown_tiny_run_reports_every_part():
-    import floor_breakdown
+def test_full_bench_breakdown_section_reports_every_part(tmp_path, capsys):
+    import full_bench
 
-    res = floor_breakdown.main(["--n", "5000", "--d", "5", "--rounds", "1"])
+    out = tmp_path / "b.json"
+    assert full_bench.main(["--breakdown", "--n", "5000", "--d", "5", "--rounds", "1", "--threads", "2",
+                            "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
     assert res["config"]["backend"] == ("native" if _engine.native_available() else "numba")
     assert "one batch, 2 threads" in res["ratios"] and "2 threads, B=256, shuffled" in res["ratios"]
     assert all(math.isfinite(v) and v > 0 for v in res["ratios"].values())
     assert all(math.isfinite(v) for v in res["derived"].values())
-    text = io.StringIO()
-    floor_breakdown.report(res, text)
-    assert "us per stream restart" in text.getvalue()
+    assert "us per stream restart" in capsys.readouterr().out
 
 
 def test_oversubscription_benchmark_runs():
