@@ -93,8 +93,8 @@ def test_sparse_high_dimensional_fit_memory_is_bounded():
             print(a, b)
     """
     growth = run_script(body, *backends())
-    # the state, theta and gradient take ~5 * 2 MB; the chunk buffers at most 32 MB (old kernels: ~512 MB;
-    # measured now: 32-38 MB)
+    # the state, theta and gradient take ~5 * 2 MB; the chunk buffers at most CHUNK_BUDGET_BYTES (one d-vector
+    # per chunk would be ~512 MB)
     assert len(growth) == 2 * len(backends())
     assert max(growth) < K.CHUNK_BUDGET_BYTES / 2**20 + 40, growth
 
@@ -122,7 +122,6 @@ def test_dense_fit_does_not_copy_x():
     """
     # growth beyond X (already resident) as a fraction of X.nbytes: the predictions (n float64) are 4 % of X
     # at d = 50 for float32; a copy of X would be >= 50 % (float32 -> float64 or a reordering: >= 100 %).
-    # Measured: 0-3 %.
     fracs = run_script(body, *backends())
     assert len(fracs) == 2 * len(backends())
     assert max(fracs) < 0.10, fracs

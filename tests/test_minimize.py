@@ -155,7 +155,8 @@ def test_numpy_scalars_accepted_bools_rejected():
 @pytest.mark.parametrize("n", [1, 5, 1000])
 @pytest.mark.parametrize("wrong", [-1, +3])
 def test_a_gradient_of_the_wrong_length_is_an_error_naming_jac(n, wrong):
-    """It used to be read past its end by the update kernel (garbage, SIGSEGV at n = 1e7)."""
+    """A gradient shorter or longer than x is an error naming jac (a short one must never reach the update
+    kernel, which would read past its end)."""
     with pytest.raises(ValueError, match=rf"jac must return an array of shape \({n},\).*got shape \({n + wrong},\)"):
         minimize(lambda x: float(x @ x), np.ones(n), jac=lambda x: np.ones(max(n + wrong, 0)), max_iter=3)
 
