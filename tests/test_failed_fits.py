@@ -121,16 +121,6 @@ def test_one_convergence_warning_per_fit():
     assert len([w for w in caught if issubclass(w.category, ConvergenceWarning)]) == 1
 
 
-def test_a_small_dataframe_fit_gives_no_feature_name_warning():
-    """The post-fit shortfall check predicts on the validated array without re-validating it: no "X does not
-    have valid feature names" warning for a fit on a DataFrame."""
-    pd = pytest.importorskip("pandas")
-    X, y, _ = _data(100, 3)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", UserWarning)
-        LinearRegressor(random_state=0).fit(pd.DataFrame(X, columns=["a", "b", "c"]), y)
-
-
 def _shortfall_message(**params):
     X, y, _ = _data(60, 4, noise=0.1)
     with pytest.warns(ConvergenceWarning, match="above the least-squares optimum") as record:

@@ -21,7 +21,7 @@ BACKENDS = ["numba"] + (["native"] if fastgd._engine.native_available() else [])
 
 @pytest.fixture(scope="module")
 def data():
-    X, y, _, _ = make_regression(3000, 8, noise=0.3, random_state=1)
+    X, y, _, _ = make_regression(60_000, 20, noise=0.3, random_state=2)
     return X, y
 
 
@@ -65,7 +65,7 @@ def test_a_real_ctrl_c_at_any_point_leaves_a_consistent_model(data, backend, del
     """A real SIGINT from a timer thread, at several points of a fit (training, the validation pass, the gtol
     pass): either KeyboardInterrupt outside the training loop, or a model whose predict agrees with coef_, finite,
     with one loss per completed epoch (never a SystemError from Numba)."""
-    X, y, _, _ = make_regression(60_000, 20, noise=0.3, random_state=2)
+    X, y = data
     LinearRegressor(backend=backend, max_iter=1, tol=None).fit(X[:500], y[:500])  # compile first
     m = LinearRegressor(backend=backend, early_stopping=True, gtol=1e-12, tol=None, max_iter=40, batch_size=256,
                         random_state=0)
@@ -75,7 +75,8 @@ def test_a_real_ctrl_c_at_any_point_leaves_a_consistent_model(data, backend, del
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             m.fit(X, y)
-        time.sleep(0.3)  # a late signal must land here, not in the next test
+        timer.join()  # a late signal must land here, not in the next test
+        time.sleep(0.05)
     except KeyboardInterrupt:
         pass  # it landed outside the training loop (validation, before or after): allowed
     finally:

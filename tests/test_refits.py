@@ -1,5 +1,5 @@
-"""Refits: warm_start and partial_fit after a change of optimizer or of the number of features, and
-partial_fit's running statistics merged across chunks."""
+"""Refits: warm_start and partial_fit after a change of optimizer, and partial_fit's running statistics merged
+across chunks. (A warm start with another number of features: test_bad_input.)"""
 
 import numpy as np
 import pytest
@@ -51,10 +51,3 @@ def test_changing_the_optimizer_starts_a_fresh_state(data, backend, how):
         m.set_params(optimizer="adam").partial_fit(X, y)
     assert m._ts.state.shape == (3, X.shape[1] + 1)
     assert m.score(X, y) > 0.9 and np.all(np.isfinite(m.coef_))
-
-
-def test_changing_n_features_under_warm_start_is_an_error_not_a_crash(data):
-    X, y = data
-    m = LinearRegressor(warm_start=True, max_iter=2, tol=None).fit(X, y)
-    with pytest.raises(ValueError, match="features"):
-        m.fit(X[:, :5], y)
