@@ -37,9 +37,12 @@ def test_bit_identical_for_any_thread_count_task_split_and_path(dtype, backend):
     tree), and with 8 (more threads than this machine's cores for native: waits must give the core away; Numba
     runs at most NUMBA_NUM_THREADS threads and the running ones claim the other workers' tasks)."""
     assert numba.config.NUMBA_NUM_THREADS >= 2, "this test needs at least 2 Numba threads"
+    rule = _engine.kernels(backend).epoch_threads
     want = fit(K.PATH_SEQUENTIAL, 1, dtype, backend=backend)
     for path, threads in ((K.PATH_SEQUENTIAL, 2), (K.PATH_PARALLEL, 1), (K.PATH_PARALLEL, 2), (K.PATH_PARALLEL, 3),
                           (K.PATH_PARALLEL, 5), (K.PATH_PARALLEL, 7), (K.PATH_PARALLEL, 8)):
+        # each parallel case really splits the batches (1000 and 900 rows) among that many workers
+        assert path == K.PATH_SEQUENTIAL or rule(900, D, 1, threads, path) == threads
         assert np.array_equal(fit(path, threads, dtype, backend=backend), want), (path, threads)
 
 
