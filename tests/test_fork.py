@@ -153,11 +153,11 @@ COMPILE_SCRIPT = textwrap.dedent(
     class HoldCompile(event.Listener):
         # Keeps the compiling thread inside its compile until the main thread has forked: the fork then
         # happens while the compiler lock is held (unless fork waits for the compile to end, the fix; the
-        # hold ends after 3 s either way).
+        # hold ends after 1 s either way).
         def on_start(self, ev):
             if os.getpid() == parent and threading.current_thread() is not threading.main_thread():
                 in_compile.set()
-                forked.wait(3.0)
+                forked.wait(1.0)
 
         def on_end(self, ev):
             pass
