@@ -2,7 +2,7 @@
 speed goals, a JSON record, a Markdown table and plots. (Users run ``fastgd bench``, a short table; this is
 the full one behind the README's and the docs' figures.) Two more sections measure the epoch against the
 memory floor in detail: ``--ratios`` (the epoch goals, per round) and ``--breakdown`` (where an epoch's time
-goes above the floor); each is described at its section below.
+goes above the floor); each is described at its section of this file.
 
     python benchmarks/full_bench.py [--quick] [--n 1000000] [--d 100] [--batch 256] [--json out.json]
                                     [--markdown out.md] [--plots DIR] [--no-memory] [--no-cold-start]
