@@ -111,7 +111,7 @@ def main(argv=None):
 
     import fastgd
     from fastgd import _training
-    from fastgd.estimator import auto_batch_size
+    from fastgd._planning import auto_batch_size
 
     dask.config.set({"distributed.worker.memory.target": 0.85, "distributed.worker.memory.spill": 0.9,
                      "distributed.worker.memory.pause": 0.95})

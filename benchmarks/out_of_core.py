@@ -103,7 +103,7 @@ def _epoch_times(path, y, n_epochs, **params):
 
 
 def child(args):
-    from fastgd import _training
+    from fastgd import _pagecache, _training
 
     X = np.load(args.path, mmap_mode="r")
     n = X.shape[0]
@@ -121,7 +121,7 @@ def child(args):
     out["default_quarter_n"] = _epoch_times(args.path + ".quarter.npy", y[:n // 4], 2)
     if args.random:
         _training.BLOCK_BYTES = 0  # every batch its own block: the former fully random order ...
-        _training._file_range = lambda Xk: None  # ... read as before (no prefetching)
+        _pagecache.file_range = lambda Xk: None  # ... read as before (no prefetching)
         out["random_order"] = _epoch_times(args.path, y, 1)
     print("RESULT " + json.dumps(out), flush=True)
 

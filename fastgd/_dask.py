@@ -9,7 +9,7 @@ travels is the model state: the coefficients, the optimizer state, its scalars a
 O(k·(d + 1)) floats.
 
 * ``distributed="exact"``: one epoch is a chain of tasks, one per run of consecutive batches of one block in
-  the order of ``fastgd._training.batch_order`` (blocks = the dask chunks along rows); each task runs the
+  the order of ``fastgd._training.block_shuffled_order`` (blocks = the dask chunks along rows); each task runs the
   compiled epoch (the kernels' ``epoch``) on its block with the worker's threads (``_n_threads``) and hands the
   state on. The updates are exactly those of an in-memory fit whose blocks are the same (same data, seed,
   batch size and ``_training.block_batches``). The column statistics are the blocks' ``column_stats`` merged
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _engine, _training
+from . import _engine, _planning, _scaling, _training
 
 MODES = ("exact", "parallel")
 
@@ -118,7 +118,7 @@ def _check(x, y, w, batch_size):
 
 def _stats(x, y, w, backend, center):
     x, Y, sw = _view(x, y, w)
-    return _training.Scaling.from_data(_engine.kernels(backend), x, Y, sw, center)
+    return _scaling.Scaling.from_data(_engine.kernels(backend), x, Y, sw, center)
 
 
 def _n_threads(n_jobs):
@@ -187,6 +187,7 @@ class Blocks:
         self.client = client
         self.batch_size = batch_size
         self.n, self.d = int(X.shape[0]), int(X.shape[1])
+        self.k = 1 if Y.ndim == 1 else int(Y.shape[1])
         if X.dtype not in (np.float32, np.float64):
             X = X.astype(np.float64)
         self.block_rows, rechunk = _block_rows(X.chunks[0], batch_size)
@@ -256,7 +257,7 @@ class Blocks:
 
 
 class _DaskKernels:
-    """The part of a kernel module the loop calls through ``Problem.kern``: ``batches_stats`` on the blocks,
+    """The part of a kernel module the loop calls through ``FitData.kern``: ``batches_stats`` on the blocks,
     added in the kernel's own order (groups of ``ceil(nb / max_chunks(m))`` batches, the kernels' layout rule)
     so the sums are the same floating-point numbers as in memory."""
 
@@ -292,8 +293,8 @@ class _DaskKernels:
 
 
 @dataclass
-class DaskProblem(_training.Problem):
-    """A ``Problem`` whose data are blocks on a dask cluster: the loop in ``_training.train`` runs unchanged."""
+class DaskFitData(_training.FitData):
+    """A ``FitData`` whose data are blocks on a dask cluster: the loop in ``_training.train`` runs unchanged."""
 
     blocks: Blocks = None
     mode: str = "exact"
@@ -318,19 +319,31 @@ class DaskProblem(_training.Problem):
             return 0.0
         return _training.constant_loss(Yr, w, self.loss)
 
-    def run_epoch(self, X, Y, ts, optimizer_code, hp, batch_size, order, *, sw=None, sched=None, l1=0.0, l2=0.0,
-                  fit_intercept=True, n_threads=1, backend="numba", stdz=None, avg=None, batch_weight=0.0,
-                  path=_engine.K.PATH_AUTO, loss=None):  # the path: each worker chooses its own
-        b = self.blocks
-        cfg = dict(code=optimizer_code, hp=hp.copy(), sched=_engine.no_schedule() if sched is None else sched,
-                   pen=np.array([l1, l2, batch_weight] + ([] if loss is None else list(loss)), dtype=np.float64),
-                   fit_intercept=fit_intercept,
-                   batch_size=batch_size, n_jobs=self.n_jobs, parallel=self.mode == "parallel", backend=backend,
-                   stdz=_engine.EMPTY if stdz is None else stdz)
+    def epoch_kernel(self, optimizer_code, hp, sched, stdz, avg):
+        return _DaskEpochs(self, optimizer_code, hp, sched, stdz, avg)
+
+
+class _DaskEpochs:
+    """``FitData.epoch_kernel`` on dask blocks: ``run(ts, order)`` runs the compiled epoch where the blocks
+    live (a chain of tasks, or one chain per worker in "parallel" mode), the constant arguments packed once."""
+
+    def __init__(self, problem, optimizer_code, hp, sched, stdz, avg):
+        self.problem, self.hp, self.avg = problem, hp, avg
+        loss = problem.loss
+        self.cfg = dict(code=optimizer_code, sched=_engine.no_schedule() if sched is None else sched,
+                        pen=np.array([problem.l1, problem.l2, problem.batch_weight]
+                                     + ([] if loss is None else list(loss)), dtype=np.float64),
+                        fit_intercept=problem.fit_intercept, batch_size=problem.batch_size, n_jobs=problem.n_jobs,
+                        parallel=problem.mode == "parallel", backend=problem.backend,
+                        stdz=_engine.EMPTY if stdz is None else stdz)  # the path: each worker chooses its own
+
+    def run(self, ts, order):
+        b, avg = self.problem.blocks, self.avg
+        cfg = dict(self.cfg, hp=self.hp.copy())  # the rate of this epoch
         avg_in = np.zeros(0) if avg is None else avg.copy()
         carry0 = (ts.theta.copy(), ts.state.copy(), ts.scalars.copy(), avg_in, 0.0, 0.0, True, 0)
         runs = b.runs(order)
-        if self.mode == "exact" or len(runs) < 2:
+        if self.problem.mode == "exact" or len(runs) < 2:
             carry = carry0
             for blk, local in runs:  # a chain: each task waits for the state of the one before
                 carry = b.client.submit(_block_epoch, *b.parts[blk], carry, local, cfg, pure=False)
@@ -380,9 +393,12 @@ def _combine(results, carry0):
 # the estimator's entry points
 
 
-def fit(est, X, y, coef_init=None, intercept_init=None, sample_weight=None):
-    """``LinearRegressor.fit`` on dask collections: the in-memory fit's steps, the data staying on the cluster."""
-    opt = est._check_params()
+def fit_data(est, X, y, sample_weight=None, warm=None):
+    """The data of ``LinearRegressor.fit`` on dask collections, checked and kept on the cluster: a
+    ``DaskFitData`` (its statistics merged from the blocks when ``est.standardize``; call
+    ``.blocks.release()`` when done), the feature names (or None) and y's number of dimensions. Reads only
+    the estimator's parameters and fastgd._planning; ``warm``: the (n_features, n_outputs) a warm start needs.
+    """
     client = _client()
     if not is_dask(X):
         raise TypeError(f"y or sample_weight is a dask collection but X is a {type(X).__name__}; pass X as a dask "
@@ -414,21 +430,15 @@ def fit(est, X, y, coef_init=None, intercept_init=None, sample_weight=None):
     if n < 1 or d < 1:
         raise ValueError(f"X must have at least one row and one column, got shape ({n}, {d})")
     k = 1 if Yd.ndim == 1 else int(Yd.shape[1])
-    warm = est.warm_start and hasattr(est, "coef_")
-    if warm and (est.n_features_in_ != d or est._n_outputs != k):
+    if warm is not None and warm != (d, k):
         raise ValueError(f"X has {d} features and y {k} output(s) but the warm-started model has "
-                         f"{est.n_features_in_} and {est._n_outputs}; set warm_start=False to fit a new model")
+                         f"{warm[0]} and {warm[1]}; set warm_start=False to fit a new model")
     if est.early_stopping and swd is not None:
         raise NotImplementedError("early_stopping with sample_weight is not supported on dask collections yet; "
                                   "fit without one of them")
-    bs = est._batch_size(Xd, n, k)
+    bs = _planning.choose_batch_size(est, Xd, n, k)
     blocks = Blocks(client, Xd, Yd, swd, bs)
     try:
-        est.n_features_in_ = d
-        if names is not None:
-            est.feature_names_in_ = names
-        elif hasattr(est, "feature_names_in_"):
-            del est.feature_names_in_
         scaling = None
         if est.standardize:
             parts = client.gather([client.submit(_stats, *p, est.backend, est.fit_intercept, pure=False)
@@ -437,32 +447,36 @@ def fit(est, X, y, coef_init=None, intercept_init=None, sample_weight=None):
             for part in parts[1:]:
                 scaling = scaling.merged(part)
             scaling._center = est.fit_intercept
-        ts = est._start_state(opt, scaling, warm, coef_init, intercept_init, k, d)
-        l1, l2 = est._penalty()
+        l1, l2 = _planning.penalty_parts(est)
         batch_weight = blocks.total_weight / _engine.n_batches(n, bs) if scaling is not None else 0.0
-        problem = DaskProblem(blocks, None, None, bs, _DaskKernels(blocks, est.backend), est.backend,
+        problem = DaskFitData(blocks, None, None, bs, _DaskKernels(blocks, est.backend), est.backend,
                               _engine.resolve_n_threads(est.n_jobs), est.fit_intercept, l1, l2, scaling,
                               batch_weight, blocks.block_batches, blocks=blocks, mode=est.distributed,
-                              n_jobs=est.n_jobs, loss=est._loss())
-        est._train_and_store(problem, ts, opt, 1 if Yd.ndim == 1 else 2)
-    finally:
+                              n_jobs=est.n_jobs, loss=_planning.loss_code(est))
+    except BaseException:
         blocks.release()
-    return est
+        raise
+    return problem, names, Yd.ndim
 
 
-def predict(est, X):
-    """Predictions for a dask array or DataFrame: a lazy dask array, one block of rows per block of X."""
+def prediction_blocks(est, X):
+    """X (a dask array or DataFrame) as the 2-D dask array ``predict`` maps over, checked against the
+    estimator's ``n_features_in_``."""
     Xd = X.to_dask_array() if _is_frame(X) else X
     if not hasattr(Xd, "map_blocks") or Xd.ndim != 2:
         raise ValueError(f"X must be a 2-D dask array or a dask DataFrame, got {type(X).__name__}")
     if Xd.shape[1] != est.n_features_in_:
         raise ValueError(f"X has {Xd.shape[1]} features, but {type(est).__name__} is expecting "
                          f"{est.n_features_in_} features as input")
-    k = est._n_outputs
-    theta = est._raw_params(k, est.n_features_in_)
+    return Xd
+
+
+def predict(Xd, theta, backend, single):
+    """Predictions for ``prediction_blocks``: a lazy dask array, one block of rows per block of X (``theta``:
+    the (k, d + 1) parameters; ``single``: y was 1-D, one column dropped)."""
+    k = theta.shape[0]
     if len(Xd.chunks[1]) > 1:
         Xd = Xd.rechunk({1: -1})
-    single = est._y_ndim == 1
     if single:
-        return Xd.map_blocks(_predict_block, theta, est.backend, True, drop_axis=1, dtype=np.float64)
-    return Xd.map_blocks(_predict_block, theta, est.backend, False, chunks=(Xd.chunks[0], (k,)), dtype=np.float64)
+        return Xd.map_blocks(_predict_block, theta, backend, True, drop_axis=1, dtype=np.float64)
+    return Xd.map_blocks(_predict_block, theta, backend, False, chunks=(Xd.chunks[0], (k,)), dtype=np.float64)

@@ -1,4 +1,4 @@
-"""The Python layer between the estimator and the kernels: training state, batch order, threads, epochs.
+"""The door to the compiled kernels: the backend lookup, one fit's packed epoch (``Epochs``), threads, state.
 
 It takes already-validated inputs (the estimator validates) and never copies X.
 """
@@ -153,15 +153,25 @@ def kernels(backend="numba"):
     if backend == "auto":
         return kernels("native" if native_available() else "numba")
     if backend == "native":
-        try:
-            from . import _native
-        except ImportError as exc:
-            raise ImportError(
-                "backend='native' needs the compiled extension fastgd._native, built by 'pip install .' with a "
-                "C compiler (Cython comes from the build requirements); reinstall fastgd from source, or use "
-                "backend='numba'") from exc
-        return _native
+        return _native_module()
     raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+
+
+def check_backend(backend):
+    """Raise the error ``kernels(backend)`` would (a native backend that was not built), naming the fix."""
+    if backend == "native":
+        _native_module()
+
+
+def _native_module():
+    try:
+        from . import _native
+    except ImportError as exc:
+        raise ImportError(
+            "backend='native' needs the compiled extension fastgd._native, built by 'pip install .' with a "
+            "C compiler (Cython comes from the build requirements); reinstall fastgd from source, or use "
+            "backend='numba'") from exc
+    return _native
 
 
 def no_schedule():
@@ -171,25 +181,54 @@ def no_schedule():
 EMPTY = np.empty(0)
 
 
+class Epochs:
+    """One fit's compiled epoch, made once per fit: the backend's ``epoch`` function, the arguments that stay
+    the same from epoch to epoch packed once, and the size of Numba's thread team. ``run(ts, order)`` is one
+    epoch over the batches in ``order``.
+
+    ``hp`` and ``avg`` are read where they are (the loop changes the rate in ``hp[0]`` and resets ``avg`` in
+    place); ``stdz``: the packed standardization (``Scaling.pack``) or None; ``avg``: an array of k·(d+1) + 1
+    zeros that receives the running mean of the parameters over the epoch's updates, or None.
+    ``batch_weight`` > 0: divide every batch's gradient sums by this weight instead of the batch's own (see
+    the kernels). ``loss``: ``(code, param)`` of a loss of fastgd._rules.LOSSES (None: the squared error).
+    """
+
+    def __init__(self, kern, X, Y, optimizer_code, hp, batch_size, *, sw=None, sched=None, l1=0.0, l2=0.0,
+                 fit_intercept=True, n_threads=1, path=K.PATH_AUTO, stdz=None, avg=None, batch_weight=0.0,
+                 loss=None):
+        pen = np.array([l1, l2, batch_weight] + ([] if loss is None else [loss[0], loss[1]]), dtype=np.float64)
+        if _config.sequential_only():  # forked child: no parallel region may open (see fastgd._config)
+            n_threads, path = 1, K.PATH_SEQUENTIAL
+        # Numba's team no larger than the epoch's workers (a thread without a task would only wait in the region)
+        self.team = max(1, K.epoch_threads(batch_size, K.shape(X)[1], Y.shape[1], n_threads, path))
+        # the compiled function itself: ``run`` turns a Ctrl-C that Numba reports as SystemError back into one
+        self._epoch = (kern._module if isinstance(kern, _Interruptible) else kern).epoch
+        self._data = (X, Y, EMPTY if sw is None else sw)
+        self._rule = (optimizer_code, hp, no_schedule() if sched is None else sched, pen, fit_intercept, batch_size)
+        self._threads = (n_threads, path, EMPTY if stdz is None else stdz, EMPTY if avg is None else avg)
+
+    def run(self, ts, order):
+        """One epoch over the batches in ``order``. Updates ``ts`` in place; returns ``(mean_loss, finite)``."""
+        X, Y, sw = self._data
+        code, hp, sched, pen, fit_intercept, batch_size = self._rule
+        n_threads, path, stdz, avg = self._threads
+        try:
+            with numba_threads(self.team):
+                loss_sum, weight_sum, finite = self._epoch(
+                    X, Y, sw, ts.theta, ts.state, ts.scalars, code, hp, sched, pen, fit_intercept, batch_size, order,
+                    n_threads, path, stdz, avg)
+        except SystemError as exc:
+            if is_interrupt(exc):
+                raise KeyboardInterrupt from None
+            raise
+        return (loss_sum / weight_sum if weight_sum > 0 else np.nan), finite
+
+
 def run_epoch(X, Y, ts, optimizer_code, hp, batch_size, order, *, sw=None, sched=None, l1=0.0, l2=0.0,
               fit_intercept=True, n_threads=1, path=K.PATH_AUTO, backend="numba", stdz=None, avg=None,
               batch_weight=0.0, loss=None):
-    """One epoch of the fused kernel. Updates ``ts`` in place; returns ``(mean_loss, finite)``.
-
-    ``stdz``: the packed standardization (``Scaling.pack``) or None; ``avg``: an array of k·(d+1) + 1 zeros
-    that receives the running mean of the parameters over the epoch's updates, or None. ``batch_weight`` > 0:
-    divide every batch's gradient sums by this weight instead of the batch's own (see the kernels).
-    ``loss``: ``(code, param)`` of a loss of fastgd._rules.LOSSES (None: the squared error).
-    """
-    sw = EMPTY if sw is None else sw
-    sched = no_schedule() if sched is None else sched
-    pen = np.array([l1, l2, batch_weight] + ([] if loss is None else [loss[0], loss[1]]), dtype=np.float64)
-    if _config.sequential_only():  # forked child: no parallel region may open (see fastgd._config)
-        n_threads, path = 1, K.PATH_SEQUENTIAL
-    # Numba's team no larger than the epoch's workers (a thread without a task would only wait in the region)
-    team = max(1, K.epoch_threads(batch_size, K.shape(X)[1], Y.shape[1], n_threads, path))
-    with numba_threads(team):
-        loss_sum, weight_sum, finite = kernels(backend).epoch(
-            X, Y, sw, ts.theta, ts.state, ts.scalars, optimizer_code, hp, sched, pen, fit_intercept,
-            batch_size, order, n_threads, path, EMPTY if stdz is None else stdz, EMPTY if avg is None else avg)
-    return (loss_sum / weight_sum if weight_sum > 0 else np.nan), finite
+    """One epoch of the fused kernel (``Epochs`` made for one call: tests and benchmarks). Updates ``ts`` in
+    place; returns ``(mean_loss, finite)``."""
+    return Epochs(kernels(backend), X, Y, optimizer_code, hp, batch_size, sw=sw, sched=sched, l1=l1, l2=l2,
+                  fit_intercept=fit_intercept, n_threads=n_threads, path=path, stdz=stdz, avg=avg,
+                  batch_weight=batch_weight, loss=loss).run(ts, order)

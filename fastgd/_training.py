@@ -1,22 +1,20 @@
-"""The one training loop (engine layer): epochs, averaging, the learning-rate rule and the stopping rules.
+"""The training loop: epochs over the batches in their order, averaging, and the stopping rules.
 
-It takes validated inputs (the estimator validates and chooses defaults) and drives the compiled kernels
-through ``fastgd._engine``; it never copies X. Everything here is O(k·d) or O(n·k) per epoch apart from the
-kernel calls, which read X in place:
+It takes validated inputs and the fit's plan (fastgd.estimator, fastgd._planning) and runs the compiled
+epoch through ``_engine.Epochs``, made once per fit; it never copies X. Everything here is O(k·d) or O(n·k)
+per epoch apart from the kernel calls, which read X in place:
 
-* one epoch pass (``_engine.run_epoch``: gradient, update, and the running mean of the iterates);
+* one epoch pass (``Epochs.run``: gradient, update, and the running mean of the iterates);
 * one pass over a fixed *evaluation set* of batches (at most ``EVAL_ROWS`` rows: the held-out batches with
   early stopping, else a fixed random subset of the training batches, all of them on small data), which
   measures the exact objective of the epoch's model. Two nearby models compared on the same rows differ by
   far less than the sampling noise of either loss, so this paired comparison decides progress reliably at a
   few per cent of the cost of a full pass.
 
-Standardization: ``Scaling`` holds the column means and scales of X and the targets'; the kernels apply them
-per batch in O(k·d) (``fastgd._kernels.raw_theta``). ``TrainingState.theta`` is in the standardized
-coordinates; ``Scaling.to_raw`` gives the coefficients in the data's units.
+The stopping policy is ``_StoppingRules``; standardization is ``fastgd._scaling``, the page-cache hints for
+a memmapped X ``fastgd._pagecache``.
 """
 
-import os
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -24,6 +22,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import _engine, reference
+from . import _pagecache
+from ._scaling import Scaling
 
 EVAL_ROWS = 65_536  # rows of the evaluation set (all rows when there are fewer than twice this)
 MIN_AVG_UPDATES = 100  # an epoch with at least this many updates is averaged well enough to stop on a plateau
@@ -32,130 +32,8 @@ LR_SHRINK = 5.0  # the "adaptive" rule divides the rate by this on a plateau ...
 MIN_LR_FRACTION = 1e-4  # ... and stops once it would fall below this fraction of its starting value
 RISE_TOL = 1e-4  # an evaluation this much (of the variance of y) above the best so far is a rise, not noise
 DIVERGE_FACTOR = 1e6  # an epoch whose mean loss exceeds this multiple of the data's scale has diverged
-CONSTANT_SPREAD = 64 * np.finfo(np.float64).eps  # a standard deviation below this multiple of |mean|: constant
-BLOCK_BYTES = 32 << 20  # shuffle=True visits contiguous blocks of about this many bytes of X (see batch_order)
+BLOCK_BYTES = 32 << 20  # shuffle=True visits contiguous blocks of about this many bytes of X (see block_shuffled_order)
 LBFGS_PARALLEL_VALUES = 1 << 20  # L-BFGS evaluates on one thread below this many values of X (n·d·k)
-SPARSE_CENTRE_FRACTION = 0.5  # CSR: columns stored in at least this fraction of the rows are centred (Scaling)
-PREFETCH_BLOCKS = 2  # a memmapped X: blocks read ahead into the page cache while one is trained on
-
-
-# ----------------------------------------------------------------------------------------------------------
-# standardization
-
-
-@dataclass
-class Scaling:
-    """Column means and scales of X and of the targets (float64), applied inside the kernels.
-
-    Without an intercept nothing is centred (means are zero) and the scales are root mean squares, so the
-    model stays a line through the origin. Constant columns get scale 1 (as scikit-learn's StandardScaler).
-
-    Sparse (CSR) X: a column stored in fewer than ``SPARSE_CENTRE_FRACTION`` of the rows (by weight) is not
-    centred and is scaled by its largest absolute value (as scikit-learn's MaxAbsScaler): its scaled values
-    stay in [-1, 1] however rare it is (a rare column's standard deviation is tiny, so dividing by it makes
-    its few values huge and the step size that suits the rest diverges on them), and every batch's gradient
-    stays as sparse as its rows. Columns stored in most rows are centred and scaled by their standard
-    deviation as dense columns are (a column with a large offset would otherwise be nearly collinear with
-    the intercept); every batch touches them anyway.
-    """
-
-    x_mean: np.ndarray
-    x_scale: np.ndarray
-    y_mean: np.ndarray
-    y_scale: np.ndarray
-    weight: float = 0.0
-    # the data's own statistics (raw means, variances, weight): what merges across partial_fit calls and dask
-    # blocks; the derived scales cannot (a constant column's scale is set to 1)
-    x_var: np.ndarray = field(default=None, repr=False)
-    y_var: np.ndarray = field(default=None, repr=False)
-    x_raw_mean: np.ndarray = field(default=None, repr=False)
-    y_raw_mean: np.ndarray = field(default=None, repr=False)
-    x_sparse: tuple = field(default=None, repr=False)  # CSR: (largest |value|, stored weight) per column
-
-    @classmethod
-    def identity(cls, d, k):
-        return cls(np.zeros(d), np.ones(d), np.zeros(k), np.ones(k))
-
-    @classmethod
-    def from_data(cls, kern, Xk, Y, sw, center, n_threads=None):
-        sw = _engine.EMPTY if sw is None else sw
-        sparse = None
-        if isinstance(Xk, tuple):  # CSR
-            x_mean, x_var, weight, maxabs, stored = kern.csr_column_stats(Xk, sw)
-            sparse = (maxabs, stored)
-        else:
-            x_mean, x_var, weight = kern.column_stats(Xk, sw, n_threads)
-        # the targets' statistics by the same kernel: no O(n) temporaries (out-of-core: memory independent of n)
-        y_mean, y_var, _ = kern.column_stats(np.ascontiguousarray(Y, dtype=np.float64), sw, n_threads)
-        return cls._finish(x_mean, x_var, y_mean, y_var, weight, center, sparse)
-
-    @classmethod
-    def _finish(cls, x_mean, x_var, y_mean, y_var, weight, center, sparse=None):
-        for name, arrays in (("X", (x_mean, x_var)), ("y", (y_mean, y_var))):
-            if not all(np.all(np.isfinite(a)) for a in arrays):
-                raise ValueError(
-                    f"{name} has values too large for float64 arithmetic (their squares overflow, "
-                    f"max |mean| = {np.nanmax(np.abs(arrays[0])):.3g}); divide {name} by a constant first")
-        with np.errstate(over="ignore"):
-            x_ms = x_var if center else x_var + np.square(x_mean)
-            y_ms = y_var if center else y_var + np.square(y_mean)
-        x_scale = np.sqrt(x_ms)
-        y_scale = np.sqrt(y_ms)
-        tiny = np.finfo(np.float64).tiny ** 0.5
-        # a spread at rounding level next to the mean (a constant column, or one row carrying nearly all the
-        # sample weight) is no scale to divide by: such a column counts as constant
-        x_scale[~(x_scale > np.maximum(tiny, CONSTANT_SPREAD * np.abs(x_mean)))] = 1.0
-        y_scale[~(y_scale > np.maximum(tiny, CONSTANT_SPREAD * np.abs(y_mean)))] = 1.0
-        if not (np.all(np.isfinite(x_scale)) and np.all(np.isfinite(y_scale))):
-            raise ValueError("X or y has values too large for float64 arithmetic (their squares overflow); "
-                             "divide them by a constant first")
-        x_centre = x_mean if center else np.zeros_like(x_mean)
-        if sparse is not None:
-            maxabs, stored = sparse
-            dense = (stored >= SPARSE_CENTRE_FRACTION * weight) if center else np.zeros(len(stored), bool)
-            x_centre = np.where(dense, x_mean, 0.0)
-            x_scale = np.where(dense, x_scale, np.where(maxabs > tiny, maxabs, 1.0))
-        out = cls(x_centre, x_scale, y_mean if center else np.zeros_like(y_mean),
-                  y_scale, float(weight), x_var, y_var, x_mean, y_mean, sparse)
-        out._center = center
-        return out
-
-    def merged(self, new):
-        """Statistics of the union of the data behind ``self`` and ``new`` (Chan's merge): partial_fit."""
-        n1, n2 = self.weight, new.weight
-        if n1 <= 0:
-            return new
-        tot = n1 + n2
-        def merge(m1, v1, m2, v2):
-            delta = m2 - m1
-            return m1 + delta * (n2 / tot), (v1 * n1 + v2 * n2 + np.square(delta) * (n1 * n2 / tot)) / tot
-        xm, xv = merge(self.x_raw_mean, self.x_var, new.x_raw_mean, new.x_var)
-        ym, yv = merge(self.y_raw_mean, self.y_var, new.y_raw_mean, new.y_var)
-        sparse = None
-        if self.x_sparse is not None and new.x_sparse is not None:
-            sparse = (np.maximum(self.x_sparse[0], new.x_sparse[0]), self.x_sparse[1] + new.x_sparse[1])
-        return Scaling._finish(xm, xv, ym, yv, tot, self._center, sparse)
-
-    def pack(self):
-        """The kernels' ``stdz`` vector: [x_mean, x_scale, y_mean, y_scale]."""
-        return np.concatenate([self.x_mean, self.x_scale, self.y_mean, self.y_scale])
-
-    def to_raw(self, theta):
-        """(k, d + 1) standardized parameters -> (k, d + 1) in the data's units (intercept last)."""
-        d = theta.shape[1] - 1
-        v = theta[:, :d] / self.x_scale
-        raw = np.empty_like(theta)
-        raw[:, :d] = self.y_scale[:, None] * v
-        raw[:, d] = self.y_scale * (theta[:, d] - v @ self.x_mean) + self.y_mean
-        return raw
-
-    def to_std(self, raw):
-        """The inverse of ``to_raw``."""
-        d = raw.shape[1] - 1
-        theta = np.empty_like(raw)
-        theta[:, :d] = raw[:, :d] * self.x_scale / self.y_scale[:, None]
-        theta[:, d] = (raw[:, d] - self.y_mean + raw[:, :d] @ self.x_mean) / self.y_scale
-        return theta
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -175,7 +53,7 @@ def block_batches(Xk, batch_size):
     return max(1, int(round(BLOCK_BYTES / max(row_bytes, 1.0) / batch_size)))
 
 
-def batch_order(train_ids, block_batches, rng):
+def block_shuffled_order(train_ids, block_batches, rng):
     """The order in which a shuffled epoch visits ``train_ids``: disk-friendly for data that does not fit in
     memory (a memmap larger than the page cache, or the blocks of a dask array).
 
@@ -197,105 +75,12 @@ def batch_order(train_ids, block_batches, rng):
     return order[np.lexsort((within, rank))]
 
 
-@dataclass
-class _MappedFile:
-    """Where a memmapped X lives: its file (path, byte offset of row 0) and its mapping (mmap object, position
-    of row 0 in it); ``shared``: changes go to the file (modes "r", "r+"), so dropping pages loses nothing."""
-
-    path: str
-    offset: int
-    mm: object
-    pos: int
-    row_bytes: int
-    shared: bool
-    X: np.ndarray = field(default=None, repr=False)
-
-
-def _file_range(Xk):
-    """A ``_MappedFile`` when X is a C-contiguous view of a file-backed ``np.memmap`` (``np.load(...,
-    mmap_mode="r")``, ``np.memmap``), else None."""
-    import mmap
-
-    if isinstance(Xk, tuple) or not isinstance(Xk, np.ndarray) or not Xk.flags.c_contiguous:
-        return None
-    base = Xk
-    while base is not None and not (isinstance(base, np.memmap) and getattr(base, "filename", None)):
-        base = getattr(base, "base", None)
-    if base is None or not isinstance(base.base, mmap.mmap):
-        return None
-    delta = Xk.__array_interface__["data"][0] - base.__array_interface__["data"][0]
-    return _MappedFile(base.filename, base.offset + delta, base.base,
-                       base.offset % mmap.ALLOCATIONGRANULARITY + delta, Xk.shape[1] * Xk.itemsize,
-                       getattr(base, "mode", "c") in ("r", "r+"), Xk)
-
-
-_PREFETCHER = {}  # process id -> one background thread, created on first use (a forked child makes its own)
-
-
-def _prefetch_async(mf, rows):
-    """Read rows [start, stop) of a memmapped X into memory in the background (``_prefetch``); a future."""
-    pid = os.getpid()
-    if pid not in _PREFETCHER:
-        from concurrent.futures import ThreadPoolExecutor
-
-        _PREFETCHER.clear()  # an executor inherited through fork has no thread: never submit to it
-        _PREFETCHER[pid] = ThreadPoolExecutor(1, thread_name_prefix="fastgd-prefetch")
-    return _PREFETCHER[pid].submit(_prefetch, mf, rows)
-
-
-def _prefetch(mf, rows):
-    """Bring rows [start, stop) of a memmapped X into the page cache and map them, in one sequential stream
-    (``posix_fadvise(WILLNEED)``, then one byte of every page read in order, which NumPy does without the
-    GIL), so the batches of a block, visited in random order, find their pages there instead of faulting
-    them in one small random read at a time. No copy: private memory stays O(1)."""
-    import mmap
-
-    if mf.X is not None and rows[1] > rows[0]:
-        _fadvise(mf, rows)
-        flat = mf.X[rows[0]:rows[1]].reshape(-1).view(np.uint8)
-        int(flat[::mmap.PAGESIZE].sum(dtype=np.uint64))
-
-
-def _fadvise(mf, rows):
-    try:
-        fd = os.open(mf.path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.posix_fadvise(fd, mf.offset + rows[0] * mf.row_bytes, (rows[1] - rows[0]) * mf.row_bytes,
-                         os.POSIX_FADV_WILLNEED)
-    except (OSError, AttributeError):
-        pass
-    finally:
-        os.close(fd)
-
-
-MADV_COLD = 20  # Linux >= 5.4: reclaim these pages first (no data loss for any mapping)
-
-
-def _release(mf, rows):
-    """Tell the kernel a block of a memmapped X is done for this epoch, so that under memory pressure its pages
-    are reclaimed before the blocks prefetched for what comes next (without this, the pages already mapped
-    look recently used and the prefetched ones are evicted first, to be read twice)."""
-    import mmap
-
-    page = mmap.PAGESIZE
-    a = -(-(mf.pos + rows[0] * mf.row_bytes) // page) * page
-    b = (mf.pos + rows[1] * mf.row_bytes) // page * page
-    if b <= a:
-        return
-    try:  # a shared mapping: unmap (the pages stay in the page cache, clean); else only mark them cold
-        mf.mm.madvise(mmap.MADV_DONTNEED if mf.shared else MADV_COLD, a, b - a)
-    except (OSError, ValueError, AttributeError):
-        pass
-
-
 # ----------------------------------------------------------------------------------------------------------
 # the loop
 
 
 @dataclass
-class Problem:
+class FitData:
     """The data and the fixed settings of one fit, as the kernels take them."""
 
     Xk: object  # dense array or CSR tuple
@@ -314,9 +99,13 @@ class Problem:
     path: int = _engine.K.PATH_AUTO  # the gradient path (tests and benchmarks force one)
     loss: tuple = None  # (code, param) of a loss of fastgd._rules.LOSSES; None: the squared error
 
-    def run_epoch(self, *args, **kwargs):
-        """One epoch over the batches in ``order``: ``_engine.run_epoch`` (fastgd._dask: on the workers)."""
-        return _engine.run_epoch(*args, **kwargs)
+    def epoch_kernel(self, optimizer_code, hp, sched, stdz, avg):
+        """This fit's compiled epoch (``_engine.Epochs``; fastgd._dask: on the workers), made once per fit:
+        ``.run(ts, order)`` runs one epoch."""
+        return _engine.Epochs(self.kern, self.Xk, self.Y, optimizer_code, hp, self.batch_size, sw=self.sw,
+                              sched=sched, l1=self.l1, l2=self.l2, fit_intercept=self.fit_intercept,
+                              n_threads=self.n_threads, path=self.path, stdz=stdz, avg=avg,
+                              batch_weight=self.batch_weight, loss=self.loss)
 
     @property
     def n(self):
@@ -333,9 +122,27 @@ class Problem:
         """Weighted mean loss over the listed batches (plus the penalty), at standardized ``theta``; and the
         weight."""
         raw = np.ascontiguousarray(self.raw(theta))
-        _, sse, W = self.kern.batches_stats(self.Xk, self.Y, _sw(self.sw), raw, self.batch_size, batch_ids,
-                                            self.n_threads, loss=self.loss)
+        if self.Y is not None and not np.any(raw[:, :-1]):
+            sse, W = self._constant_sums(raw[:, -1], batch_ids)  # no weights (the usual start): X is not read
+        else:
+            _, sse, W = self.kern.batches_stats(self.Xk, self.Y, _sw(self.sw), raw, self.batch_size, batch_ids,
+                                                self.n_threads, loss=self.loss)
         return (sse / W if W > 0 else np.nan) + (self.penalty(raw) if penalized else 0.0), W
+
+    def _constant_sums(self, b, batch_ids):
+        """(Σ s·loss, Σ s) over the listed batches of the constant prediction ``b``: batches_stats' sums without
+        X, one batch at a time (memory O(batch_size·k))."""
+        sse = W = 0.0
+        bs, n = self.batch_size, self.n
+        code, param = (0, 0.0) if self.loss is None else self.loss
+        for i in batch_ids:
+            lo, hi = int(i) * bs, min((int(i) + 1) * bs, n)
+            with np.errstate(over="ignore", invalid="ignore"):
+                v = reference.loss_value(b - self.Y[lo:hi], reference.LOSSES[int(code)], param).sum(axis=1)
+            s = None if self.sw is None else self.sw[lo:hi]
+            sse += float(v.sum() if s is None else s @ v)
+            W += float(hi - lo if s is None else s.sum())
+        return sse, W
 
     def penalty(self, raw):
         """l1·‖W‖₁ + ½·l2·‖W‖² of parameters in the data's units (the intercept column is not penalized)."""
@@ -383,6 +190,21 @@ def constant_loss(Y, w, loss):
         return float(np.average(np.square(Y - mean), axis=0, weights=w).sum())
     value = reference.loss_value(mean - Y, reference.LOSSES[int(loss[0])], loss[1])
     return float(np.average(value, axis=0, weights=w).sum())
+
+
+SMOOTH_LOSSES = (None, 1, 3)  # loss codes whose objective has a continuous gradient (none, huber, squared eps.)
+
+
+def check_lbfgs_loss(loss):
+    """Refuse L-BFGS for a loss with a kink in its value (epsilon_insensitive, quantile): its gradient jumps
+    there, so the curvature pairs and the Wolfe line search that L-BFGS relies on fail near the optimum,
+    which lies on the kinks (a linear program's vertex), and it stalls short of it."""
+    if loss is not None and int(loss[0]) not in SMOOTH_LOSSES:
+        name = reference.LOSSES[int(loss[0])]
+        raise ValueError(f"optimizer='lbfgs' needs a smooth objective, and loss={name!r} has a kink where its "
+                         f"gradient jumps (L-BFGS stalls there); use it with loss='squared_error', 'huber' or "
+                         f"'squared_epsilon_insensitive', or keep a first-order optimizer (the default 'adam', whose "
+                         f"averaged iterates and decaying rate converge on a kink) with loss={name!r}")
 
 
 def _sw(sw):
@@ -534,7 +356,7 @@ class _FitProgress:
             self.bar = None
 
 
-def _epoch_in_pieces(problem, ts, order, bb, settings, n_done, file_range=None, seg=1, progress=None, **kw):
+def _epoch_in_pieces(kernel, problem, ts, order, bb, settings, n_done, file_range=None, seg=1, progress=None):
     """One epoch, run block by block when a progress bar is shown or X is a memmapped file (then the next
     block is prefetched while one is trained on); data in memory (one block) goes in pieces of ``seg``
     batches for the bar. The same updates as one call: the kernel's state, step count and running mean carry
@@ -545,7 +367,7 @@ def _epoch_in_pieces(problem, ts, order, bb, settings, n_done, file_range=None, 
     cuts = np.flatnonzero(blocks[1:] != blocks[:-1]) + 1
     bar = None if progress is None else progress.get(len(cuts) + 1, n_done + 1)
     if bar is None and (file_range is None or len(cuts) == 0):
-        return problem.run_epoch(problem.Xk, problem.Y, ts, order=order, **kw)
+        return kernel.run(ts, order)
     weights = problem.batch_weights()
     bs, n = problem.batch_size, problem.n
     starts = np.r_[0, cuts]
@@ -559,15 +381,16 @@ def _epoch_in_pieces(problem, ts, order, bb, settings, n_done, file_range=None, 
     try:
         for j, piece in enumerate(np.split(order, cuts)):
             if file_range is not None:  # this block (first) and the next PREFETCH_BLOCKS ones, in the background
-                for a in range(j if j == 0 else j + PREFETCH_BLOCKS, min(j + PREFETCH_BLOCKS + 1, len(starts))):
-                    pending[a] = _prefetch_async(file_range, rows_of(a))
+                ahead = _pagecache.PREFETCH_BLOCKS
+                for a in range(j if j == 0 else j + ahead, min(j + ahead + 1, len(starts))):
+                    pending[a] = _pagecache.prefetch_async(file_range, rows_of(a))
                 try:
                     pending.pop(j).result()  # wait until this block is in memory
                 except Exception:  # noqa: BLE001 -- prefetching is only a hint; the kernel reads the pages anyway
                     pass
-            loss, ok = problem.run_epoch(problem.Xk, problem.Y, ts, order=piece, **kw)
+            loss, ok = kernel.run(ts, piece)
             if file_range is not None:
-                _release(file_range, rows_of(j))
+                _pagecache.release(file_range, rows_of(j))
             w = float(weights[piece].sum())
             if w > 0:
                 loss_sum += loss * w
@@ -581,163 +404,130 @@ def _epoch_in_pieces(problem, ts, order, bb, settings, n_done, file_range=None, 
     return (loss_sum / weight_sum if weight_sum > 0 else np.nan), finite
 
 
-def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, n_done=0, keep_best=True, avg=None):
-    """Run up to ``epochs`` epochs on ``ts`` (updated in place). Returns an ``Outcome``.
+class _StoppingRules:
+    """The stopping policy of one ``train`` call, rule by rule: divergence, the gradient norm (``gtol``),
+    progress judged on the evaluation set over rounds (``tol``, ``n_iter_no_change``), the adaptive rate,
+    and at the end the model to keep (the best evaluated one, never one worse than the start).
 
-    ``avg``: a running mean of the iterates (k·(d+1) values and a count) to continue instead of averaging
-    over rounds (partial_fit: the mean over all its calls).
+    ``lr`` is the rate of the next epoch (the adaptive rule divides it). With an evaluation set
+    (``evaluating``) the start is measured first: ``out.start_eval``, and ``f_ref``, the loss of the best
+    constant, the unit of ``tol``."""
 
-    On return ``ts`` holds the model to keep: with an evaluation set, the best evaluated one
-    (``keep_best``) or the last one, never one worse on the evaluation set than the starting point (that
-    reverts to the start, with a warning); after a Ctrl-C, the same choice among the completed epochs (the last
-    one's model is evaluated first if the interrupt came before its evaluation). Raises ``Diverged``
-    (the model restored to its start) when the parameters or the optimizer state stop being finite or the
-    loss explodes.
-    """
-    out = Outcome()
-    opt = settings.optimizer
-    hp = opt.pack()
-    lr = settings.lr
-    stdz = None if problem.scaling is None else problem.scaling.pack()
-    P = ts.theta.size
-    # averaging removes gradient noise; a full batch has none (its model is then the last iterate)
-    carried = avg is not None
-    if not carried:
-        avg = np.zeros(P + 1) if settings.average and len(train_ids) > 1 else None
-    start = ts.snapshot()
-    updates_per_epoch = len(train_ids)
-    # progress is judged (and iterates averaged) over rounds of at least ROUND_UPDATES updates
-    round_epochs = max(1, -(-ROUND_UPDATES // max(updates_per_epoch, 1)))
-    no_change = 0
-    t0 = time.perf_counter()
-    last, last_model = ts.snapshot(), None  # the last completed epoch: its state and (unevaluated) model
-    evaluating = stopping and eval_ids is not None and len(eval_ids) > 0
-    if evaluating:
-        out.start_eval = problem.objective(ts.theta, eval_ids, settings.penalized_eval)[0]
-        f_ref = problem.target_variance(eval_ids)
-        if not f_ref > 0:
-            f_ref = out.start_eval if out.start_eval > 0 else 1.0
-        best_eval, best_theta = out.start_eval, ts.theta.copy()
-        # divergence is judged against the data's scale (the loss of the best constant), or the start's loss
-        # when that is larger: a start at the optimum of noise-free data has a loss near zero
-        diverge_at = DIVERGE_FACTOR * max(out.start_eval, f_ref)
-    # the order: shuffled blocks of batches for data read from disk (a memmapped file: prefetched block by
-    # block) or from dask blocks; a full shuffle (one block) for data in memory, where blocks save nothing and
-    # rows sorted by the target would cost accuracy (measured: 1e-3 of R² short on rows sorted by y)
-    file_range = _file_range(problem.Xk)
-    seg = problem.block_batches or block_batches(problem.Xk, problem.batch_size)
-    bb = seg if file_range is not None or problem.block_batches else max(problem.n_batches, 1)
-    progress = _FitProgress(settings, problem, epochs, stopping and (settings.tol is not None or
-                                                                      settings.gtol is not None))
-    try:
-        for epoch in range(epochs):
-            order = batch_order(train_ids, bb, rng) if settings.shuffle else train_ids.copy()
-            hp[0] = lr
-            if avg is not None and not carried and epoch % round_epochs == 0:
-                avg[:] = 0.0
-            loss, finite = _epoch_in_pieces(
-                problem, ts, order, bb, settings, n_done + out.n_iter, file_range, seg, optimizer_code=opt.code, hp=hp,
-                batch_size=problem.batch_size, sw=problem.sw, sched=settings.sched, l1=problem.l1, l2=problem.l2,
-                fit_intercept=problem.fit_intercept, n_threads=problem.n_threads, backend=problem.backend,
-                stdz=stdz, avg=avg, batch_weight=problem.batch_weight, path=problem.path, progress=progress,
-                loss=problem.loss)
-            finite = finite and bool(np.all(np.isfinite(ts.state)))
-            if not finite or not np.isfinite(loss) or (
-                    evaluating and loss > diverge_at):
-                ts.restore(start)
-                raise Diverged(
-                    f"Training diverged in epoch {n_done + out.n_iter + 1}: "
-                    + ("the weights or the optimizer state are no longer finite" if not finite else
-                       "the loss is no longer finite" if not np.isfinite(loss) else
-                       f"the loss rose to {loss:.3g} from {out.start_eval:.3g}")
-                    + f" (optimizer={opt!r}, learning rate {lr:g}). The model was restored to its starting point. "
-                    + _divergence_advice(settings, problem, out.start_eval if evaluating else 0.0))
-            model = ts.theta if avg is None else avg[:P].reshape(ts.theta.shape)
-            last, last_model = ts.snapshot(), model.copy()  # the epoch is complete: Ctrl-C from here keeps it
-            out.n_iter += 1
-            raw = problem.raw(model)
-            if settings.report_objective:
-                loss += problem.penalty(raw)
-            out.losses.append(float(loss))
-            stop = evaluated = False
-            if stopping and settings.gtol is not None and problem.gradient_norm(model, train_ids) < settings.gtol:
+    def __init__(self, problem, ts, settings, out, eval_ids, keep_best, averaged, round_epochs):
+        self.problem, self.settings, self.out, self.eval_ids = problem, settings, out, eval_ids
+        self.keep_best, self.averaged, self.round_epochs = keep_best, averaged, round_epochs
+        self.lr = settings.lr
+        self.no_change = 0
+        self.evaluating = eval_ids is not None and len(eval_ids) > 0
+        if self.evaluating:
+            out.start_eval = problem.objective(ts.theta, eval_ids, settings.penalized_eval)[0]
+            f_ref = problem.target_variance(eval_ids)
+            if not f_ref > 0:
+                f_ref = out.start_eval if out.start_eval > 0 else 1.0
+            self.f_ref = f_ref
+            self.best_eval, self.best_theta = out.start_eval, ts.theta.copy()
+            # divergence is judged against the data's scale (the loss of the best constant), or the start's loss
+            # when that is larger: a start at the optimum of noise-free data has a loss near zero
+            self.diverge_at = DIVERGE_FACTOR * max(out.start_eval, f_ref)
+
+    def check_diverged(self, loss, finite, epoch_number, ts, start):
+        """Divergence: the weights or the optimizer state not finite, or the loss not finite or exploded.
+        Restores the start and raises ``Diverged`` with the cause and the fixes that are true for this fit."""
+        out = self.out
+        if finite and np.isfinite(loss) and not (self.evaluating and loss > self.diverge_at):
+            return
+        ts.restore(start)
+        raise Diverged(
+            f"Training diverged in epoch {epoch_number}: "
+            + ("the weights or the optimizer state are no longer finite" if not finite else
+               "the loss is no longer finite" if not np.isfinite(loss) else
+               f"the loss rose to {loss:.3g} from {out.start_eval:.3g}")
+            + f" (optimizer={self.settings.optimizer!r}, learning rate {self.lr:g}). The model was restored to its "
+            + "starting point. "
+            + _divergence_advice(self.settings, self.problem, out.start_eval if self.evaluating else 0.0))
+
+    def gradient_small(self, model, train_ids):
+        """The ``gtol`` rule: stop when the norm of the full training gradient falls below gtol."""
+        gtol = self.settings.gtol
+        if gtol is None or not self.problem.gradient_norm(model, train_ids) < gtol:
+            return False
+        self.out.converged = True
+        self.out.stop_reason = f"the norm of the training gradient fell below gtol={gtol:g}"
+        return True
+
+    def evaluate(self, model):
+        """The objective of the round's model on the evaluation set (recorded in ``eval_loss_curve_``)."""
+        f = self.problem.objective(model, self.eval_ids, self.settings.penalized_eval)[0]
+        self.out.eval_losses.append(float(f))
+        return f
+
+    def judge_round(self, f, model, ts, stop):
+        """The end of a round, its model evaluated to ``f``: keep the best, and apply the ``tol`` rule (stop
+        after ``n_iter_no_change`` rounds without progress) and the adaptive rate rule. Returns whether to
+        stop."""
+        settings, out, tol = self.settings, self.out, self.settings.tol
+        improved = tol is None or f < self.best_eval - tol * self.f_ref
+        if f < self.best_eval or not self.keep_best or stop:
+            self.best_eval, self.best_theta = f, model.copy()
+        if tol is not None:
+            self.no_change = 0 if improved else self.no_change + 1
+        # a rise (not a plateau) means the step noise, not the optimum, sets the loss: averaging cannot
+        # fix that, so the adaptive rule shrinks the rate then too and resumes from the best model
+        rose = tol is not None and f > self.best_eval + RISE_TOL * self.f_ref
+        if (self.no_change >= settings.n_iter_no_change or (rose and settings.adaptive)) and not stop:
+            self.no_change = 0
+            shrink = self._shrink_rate(rose, ts)
+            if shrink is not True:
                 out.converged = stop = True
-                out.stop_reason = f"the norm of the training gradient fell below gtol={settings.gtol:g}"
-            if evaluating and (stop or (epoch + 1) % round_epochs == 0 or epoch + 1 == epochs):
-                f = problem.objective(model, eval_ids, settings.penalized_eval)[0]
-                out.eval_losses.append(float(f))
-                evaluated = True
-                last_model = None
-                improved = settings.tol is None or f < best_eval - settings.tol * f_ref
-                if f < best_eval or not keep_best or stop:
-                    best_eval, best_theta = f, model.copy()
-                if settings.tol is not None:
-                    no_change = 0 if improved else no_change + 1
-                # a rise (not a plateau) means the step noise, not the optimum, sets the loss: averaging cannot
-                # fix that, so the adaptive rule shrinks the rate then too and resumes from the best model
-                rose = settings.tol is not None and f > best_eval + RISE_TOL * f_ref
-                if (no_change >= settings.n_iter_no_change or (rose and settings.adaptive)) and not stop:
-                    no_change = 0
-                    # a loss with a kink (any but the squared error) needs the decaying rate also when averaged
-                    shrink = settings.adaptive and (rose or problem.loss is not None or not (
-                        avg is not None and updates_per_epoch >= MIN_AVG_UPDATES))
-                    if shrink and lr / LR_SHRINK >= settings.lr * MIN_LR_FRACTION:
-                        lr /= LR_SHRINK
-                        out.n_shrinks += 1
-                        if rose and keep_best:
-                            ts.theta[...] = best_theta
-                        if settings.verbose:
-                            print(f"-- {'the loss rose' if rose else 'no improvement'} in {settings.n_iter_no_change}"
-                                  f" rounds of {round_epochs} epoch(s): learning rate now {lr:.3g}")
-                    else:
-                        out.converged = stop = True
-                        out.stop_reason = (
-                            f"the evaluated objective improved by less than tol={settings.tol:g} (times the "
-                            f"variance of y) in {settings.n_iter_no_change} rounds of {round_epochs} epoch(s)"
-                            + (f" with the learning rate at its smallest ({lr:.3g})" if shrink else ""))
-            if settings.verbose:
-                extra = f", evaluation loss {out.eval_losses[-1]:.6g}" if evaluating and out.eval_losses else ""
-                progress.write(f"-- Epoch {n_done + out.n_iter}: loss {loss:.6g}{extra}, lr {lr:.3g}, step {ts.step}, "
-                      f"{time.perf_counter() - t0:.3f} s")
-            if settings.callbacks and _call_back(settings.callbacks, EpochInfo(
-                    n_done + out.n_iter, float(loss), out.eval_losses[-1] if evaluated else None, lr, ts.step,
-                    time.perf_counter() - t0, raw[:, :-1].copy(), raw[:, -1].copy()), ts, start):
-                out.stopped = stop = True
-                out.stop_reason = "a callback returned True"
-            if stop:
-                break
-    except (KeyboardInterrupt, SystemError) as exc:
-        if not _is_interrupt(exc):
-            raise
-        ts.restore(last)
-        out.interrupted = True
-        out.stop_reason = "interrupted (Ctrl-C)"
-        warnings.warn(f"Training interrupted: keeping the {'best' if evaluating and keep_best else 'last'} "
-                      f"model of the completed epochs ({n_done + out.n_iter} epoch(s) in all).", UserWarning,
-                      stacklevel=4)
-        if not evaluating:
-            return out
-        if last_model is not None:  # interrupted before the last epoch's model was judged: judge it now
-            try:
-                f = problem.objective(last_model, eval_ids, settings.penalized_eval)[0]
-            except (KeyboardInterrupt, SystemError) as again:
-                if not _is_interrupt(again):
-                    raise
-                f = None  # a second Ctrl-C: keep that epoch's model unjudged
-            if f is not None:
-                out.eval_losses.append(float(f))
-            if f is None or f < best_eval or not keep_best:
-                best_theta = last_model
-                best_eval = best_eval if f is None else f
-    finally:
-        progress.close()
-    if out.stop_reason is None and stopping:
-        out.stop_reason = f"max_iter={epochs} epochs reached before a stopping rule was met"
-    if settings.verbose and stopping:
-        print(f"-- Stopped after {n_done + out.n_iter} epoch(s), {time.perf_counter() - t0:.3f} s: {out.stop_reason}")
-    if evaluating:
+                out.stop_reason = (
+                    f"the evaluated objective improved by less than tol={tol:g} (times the "
+                    f"variance of y) in {settings.n_iter_no_change} rounds of {self.round_epochs} epoch(s)"
+                    + (f" with the learning rate at its smallest ({self.lr:.3g})" if shrink else ""))
+        return stop
+
+    def _shrink_rate(self, rose, ts):
+        """The adaptive rate rule, on a plateau or a rise: divide the rate by LR_SHRINK (after a rise, back to
+        the best model) unless it would fall below MIN_LR_FRACTION of its start. True: divided; "smallest":
+        the rule applies but the rate is at its smallest; False: the rule does not apply (constant rate, or
+        a plateau of the averaged iterates of the squared error)."""
+        settings = self.settings
+        # a loss with a kink (any but the squared error) needs the decaying rate also when averaged
+        shrink = settings.adaptive and (rose or self.problem.loss is not None or not self.averaged)
+        if not (shrink and self.lr / LR_SHRINK >= settings.lr * MIN_LR_FRACTION):
+            return "smallest" if shrink else False
+        self.lr /= LR_SHRINK
+        self.out.n_shrinks += 1
+        if rose and self.keep_best:
+            ts.theta[...] = self.best_theta
+        if settings.verbose:
+            print(f"-- {'the loss rose' if rose else 'no improvement'} in {settings.n_iter_no_change}"
+                  f" rounds of {self.round_epochs} epoch(s): learning rate now {self.lr:.3g}")
+        return True
+
+    def judge_interrupted(self, last_model):
+        """After a Ctrl-C: judge the last completed epoch's model if its round was not judged yet (a second
+        Ctrl-C keeps it unjudged)."""
+        if last_model is None:
+            return
+        try:
+            f = self.problem.objective(last_model, self.eval_ids, self.settings.penalized_eval)[0]
+        except (KeyboardInterrupt, SystemError) as again:
+            if not _is_interrupt(again):
+                raise
+            f = None  # a second Ctrl-C: keep that epoch's model unjudged
+        if f is not None:
+            self.out.eval_losses.append(float(f))
+        if f is None or f < self.best_eval or not self.keep_best:
+            self.best_theta = last_model
+            self.best_eval = self.best_eval if f is None else f
+
+    def keep_model(self, ts, start):
+        """The model to keep: the best evaluated one, never one worse than the start (that reverts to the start
+        with a warning); a rise under a rate the user chose is warned about."""
+        out, settings, problem, f_ref = self.out, self.settings, self.problem, self.f_ref
+        best_eval = self.best_eval
         out.best_eval = best_eval
-        ts.theta[...] = best_theta
+        ts.theta[...] = self.best_theta
         if out.eval_losses and not out.interrupted:
             last_f = out.eval_losses[-1]
             # the adaptive rule already answers a rise (smaller rate, back to the best model): warn only about a
@@ -756,6 +546,104 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
                            f"model was left at its starting point. Lower the learning rate or raise max_iter"
                            + ("; or keep standardize=True (the default) so the steps fit the data's scales."
                               if problem.scaling is None else "."))
+
+
+def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, n_done=0, keep_best=True, avg=None):
+    """Run up to ``epochs`` epochs on ``ts`` (updated in place). Returns an ``Outcome``.
+
+    ``avg``: a running mean of the iterates (k·(d+1) values and a count) to continue instead of averaging
+    over rounds (partial_fit: the mean over all its calls).
+
+    On return ``ts`` holds the model to keep: with an evaluation set, the best evaluated one
+    (``keep_best``) or the last one, never one worse on the evaluation set than the starting point (that
+    reverts to the start, with a warning); after a Ctrl-C, the same choice among the completed epochs (the last
+    one's model is evaluated first if the interrupt came before its evaluation). Raises ``Diverged``
+    (the model restored to its start) when the parameters or the optimizer state stop being finite or the
+    loss explodes. The rules are ``_StoppingRules``'.
+    """
+    out = Outcome()
+    opt = settings.optimizer
+    hp = opt.pack()
+    stdz = None if problem.scaling is None else problem.scaling.pack()
+    P = ts.theta.size
+    # averaging removes gradient noise; a full batch has none (its model is then the last iterate)
+    carried = avg is not None
+    if not carried:
+        avg = np.zeros(P + 1) if settings.average and len(train_ids) > 1 else None
+    start = ts.snapshot()
+    # progress is judged (and iterates averaged) over rounds of at least ROUND_UPDATES updates
+    round_epochs = max(1, -(-ROUND_UPDATES // max(len(train_ids), 1)))
+    t0 = time.perf_counter()
+    last, last_model = ts.snapshot(), None  # the last completed epoch: its state and (unevaluated) model
+    rules = _StoppingRules(problem, ts, settings, out, eval_ids if stopping else None, keep_best,
+                           avg is not None and len(train_ids) >= MIN_AVG_UPDATES, round_epochs)
+    # the order: shuffled blocks of batches for data read from disk (a memmapped file: prefetched block by
+    # block) or from dask blocks; a full shuffle (one block) for data in memory, where blocks save nothing and
+    # rows sorted by the target would cost accuracy (measured: 1e-3 of R² short on rows sorted by y)
+    file_range = _pagecache.file_range(problem.Xk)
+    seg = problem.block_batches or block_batches(problem.Xk, problem.batch_size)
+    bb = seg if file_range is not None or problem.block_batches else max(problem.n_batches, 1)
+    progress = _FitProgress(settings, problem, epochs, stopping and (settings.tol is not None or
+                                                                      settings.gtol is not None))
+    kernel = problem.epoch_kernel(opt.code, hp, settings.sched, stdz, avg)  # the epoch's arguments, packed once
+    in_one_piece = file_range is None and not settings.verbose  # else block by block: prefetching, progress bar
+    try:
+        for epoch in range(epochs):
+            order = block_shuffled_order(train_ids, bb, rng) if settings.shuffle else train_ids.copy()
+            hp[0] = rules.lr
+            if avg is not None and not carried and epoch % round_epochs == 0:
+                avg[:] = 0.0
+            if in_one_piece:
+                loss, finite = kernel.run(ts, order)
+            else:
+                loss, finite = _epoch_in_pieces(kernel, problem, ts, order, bb, settings, n_done + out.n_iter,
+                                                file_range, seg, progress)
+            rules.check_diverged(loss, finite and bool(np.all(np.isfinite(ts.state))), n_done + out.n_iter + 1,
+                                 ts, start)
+            model = ts.theta if avg is None else avg[:P].reshape(ts.theta.shape)
+            last, last_model = ts.snapshot(), model.copy()  # the epoch is complete: Ctrl-C from here keeps it
+            out.n_iter += 1
+            raw = problem.raw(model)
+            if settings.report_objective:
+                loss += problem.penalty(raw)
+            out.losses.append(float(loss))
+            stop = stopping and rules.gradient_small(model, train_ids)
+            evaluated = rules.evaluating and (stop or (epoch + 1) % round_epochs == 0 or epoch + 1 == epochs)
+            if evaluated:
+                f = rules.evaluate(model)
+                last_model = None
+                stop = rules.judge_round(f, model, ts, stop)
+            if settings.verbose:
+                extra = f", evaluation loss {out.eval_losses[-1]:.6g}" if rules.evaluating and out.eval_losses else ""
+                progress.write(f"-- Epoch {n_done + out.n_iter}: loss {loss:.6g}{extra}, lr {rules.lr:.3g}, "
+                               f"step {ts.step}, {time.perf_counter() - t0:.3f} s")
+            if settings.callbacks and _call_back(settings.callbacks, EpochInfo(
+                    n_done + out.n_iter, float(loss), out.eval_losses[-1] if evaluated else None, rules.lr, ts.step,
+                    time.perf_counter() - t0, raw[:, :-1].copy(), raw[:, -1].copy()), ts, start):
+                out.stopped = stop = True
+                out.stop_reason = "a callback returned True"
+            if stop:
+                break
+    except (KeyboardInterrupt, SystemError) as exc:
+        if not _is_interrupt(exc):
+            raise
+        ts.restore(last)
+        out.interrupted = True
+        out.stop_reason = "interrupted (Ctrl-C)"
+        warnings.warn(f"Training interrupted: keeping the {'best' if rules.evaluating and keep_best else 'last'} "
+                      f"model of the completed epochs ({n_done + out.n_iter} epoch(s) in all).", UserWarning,
+                      stacklevel=4)
+        if not rules.evaluating:
+            return out
+        rules.judge_interrupted(last_model)
+    finally:
+        progress.close()
+    if out.stop_reason is None and stopping:
+        out.stop_reason = f"max_iter={epochs} epochs reached before a stopping rule was met"
+    if settings.verbose and stopping:
+        print(f"-- Stopped after {n_done + out.n_iter} epoch(s), {time.perf_counter() - t0:.3f} s: {out.stop_reason}")
+    if rules.evaluating:
+        rules.keep_model(ts, start)
     return out
 
 
@@ -771,7 +659,7 @@ def train_epochs(X, y, optimizer, *, batch_size=32, epochs=10, shuffle=True, ran
     Y = _engine.targets_2d(y)
     if ts is None:
         ts = _engine.TrainingState.fresh(optimizer, Y.shape[1], X[3] if isinstance(X, tuple) else X.shape[1])
-    problem = Problem(X, Y, sw, batch_size, _engine.kernels(backend), backend, n_threads, fit_intercept, l1, l2,
+    problem = FitData(X, Y, sw, batch_size, _engine.kernels(backend), backend, n_threads, fit_intercept, l1, l2,
                       path=path)
     settings = Settings(optimizer, optimizer.lr, _engine.no_schedule() if sched is None else sched,
                         adaptive=False, average=False, max_iter=epochs, tol=None, shuffle=shuffle,
@@ -792,9 +680,7 @@ def train_lbfgs(problem, ts, lbfgs, *, train_ids, steps, tol, n_iter_no_change=2
     (``n_iter``: steps, ``losses``: the objective after each step)."""
     if problem.l1 > 0.0:
         raise ValueError("optimizer='lbfgs' needs a smooth objective: use penalty=None or 'l2' with it")
-    if problem.loss is not None:
-        raise ValueError("optimizer='lbfgs' minimizes the squared error only: use it with loss='squared_error', "
-                         "or a first-order optimizer (e.g. the default 'adam') with this loss")
+    check_lbfgs_loss(problem.loss)
     out = Outcome()
     k, p = ts.theta.shape
     d = p - 1
@@ -807,23 +693,50 @@ def train_lbfgs(problem, ts, lbfgs, *, train_ids, steps, tol, n_iter_no_change=2
     # small data: one thread (a parallel region per evaluation cost 7 ms on 442 x 65 on a busy 2-core host);
     # the sums are the same for any thread count
     threads = 1 if problem.n * d * k < LBFGS_PARALLEL_VALUES else problem.n_threads
+    # another (smooth, squared-units) loss: its epsilon in each target's units too, loss(r/c; ε/c) = loss(r; ε)/c²;
+    # outputs of different scales need one pass each (their parameters differ), all equal scales one in all
+    same = problem.loss is None or np.all(ys == ys[0])
+    parts = [(slice(0, k), None if problem.loss is None else (problem.loss[0], problem.loss[1] / ys[0]))] if same \
+        else [(slice(j, j + 1), (problem.loss[0], problem.loss[1] / ys[j])) for j in range(k)]
+    Yparts = [Ys if same else np.ascontiguousarray(Ys[:, rows]) for rows, _ in parts]
 
     def fg(x):
         u = problem.raw(x.reshape(k, p)) / ys[:, None]
         u = np.ascontiguousarray(u)
-        G, sse, W = problem.kern.batches_stats(problem.Xk, Ys, _sw(problem.sw), u, problem.batch_size, train_ids,
-                                               threads)
-        gu = (2.0 / W) * np.asarray(G, dtype=np.float64).reshape(k, p)
+        G = np.empty((k, p))
+        sse = 0.0
+        for (rows, loss), Yj in zip(parts, Yparts):
+            Gj, sse_j, W = problem.kern.batches_stats(problem.Xk, Yj, _sw(problem.sw), np.ascontiguousarray(u[rows]),
+                                                      problem.batch_size, train_ids, threads, loss=loss)
+            G[rows] = np.asarray(Gj, dtype=np.float64).reshape(-1, p)
+            sse += sse_j
+        gu = (2.0 / W) * G
         gu[:, :d] += problem.l2 * u[:, :d]
         grad = np.empty_like(gu)
         grad[:, :d] = (gu[:, :d] - xm * gu[:, d:]) / xs
         grad[:, d] = gu[:, d] if problem.fit_intercept else 0.0
         return float(sse) / W + 0.5 * problem.l2 * float(np.square(u[:, :d]).sum()), grad.reshape(-1)
 
+    seen = {}
+
+    def fg_once(x):
+        """fg, remembering its last few points: a step starts where the previous one's line search ended, and
+        the end point is judged after the last step, both already evaluated (each evaluation is a pass over X)."""
+        key = x.tobytes()
+        if key not in seen:
+            if len(seen) >= 4:
+                seen.pop(next(iter(seen)))
+            f, g = fg(x)
+            seen[key] = (f, g.copy())
+        f, g = seen[key]
+        return f, g.copy()
+
     x = ts.theta.reshape(-1).copy()
     start = ts.snapshot()
     state = {}
-    f_ref = problem.target_variance(train_ids) if sc is None else float(k)  # the objective of the best constant
+    # the objective of the best constant (the mean for another loss): the unit of tol
+    f_ref = problem.target_variance(train_ids) if sc is None else float(k) if problem.loss is None else sum(
+        constant_loss(Yj, None if problem.sw is None else problem.sw, loss) for (_, loss), Yj in zip(parts, Yparts))
     f_ref = f_ref if f_ref > 0 else 1.0
     best_f, best_x = np.inf, x.copy()
     prev = None
@@ -831,7 +744,7 @@ def train_lbfgs(problem, ts, lbfgs, *, train_ids, steps, tol, n_iter_no_change=2
     for _ in range(steps):
         before = (state.get("n_iter", 0), state.get("func_evals", 0))
         x_in = x.copy()
-        f = lbfgs.step(fg, x, state)  # the objective at x_in
+        f = lbfgs.step(fg_once, x, state)  # the objective at x_in
         if f < best_f:
             best_f, best_x = f, x_in
         if not np.isfinite(f) or not np.all(np.isfinite(x)):
@@ -853,10 +766,10 @@ def train_lbfgs(problem, ts, lbfgs, *, train_ids, steps, tol, n_iter_no_change=2
             break
     if out.stop_reason is None:
         out.stop_reason = f"{out.n_iter} steps (max_iter) done" if out.n_iter == steps else "the objective stopped being finite"
-    f_end, _ = fg(x)
+    f_end, _ = fg_once(x)
     if np.isfinite(f_end) and np.all(np.isfinite(x)) and f_end <= best_f:
         best_f, best_x = f_end, x
-    f_start = out.losses[0] if out.losses else fg(start[0].reshape(-1))[0]
+    f_start = out.losses[0] if out.losses else fg_once(start[0].reshape(-1))[0]
     if not best_f <= f_start:
         ts.restore(start)
     else:

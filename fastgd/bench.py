@@ -135,7 +135,7 @@ def fmt_seconds(s):
 def default_batch_size(n=1_000_000, d=100):
     """The batch size LinearRegressor's default (batch_size="auto") picks for dense n x d data: the table
     times what a user gets without tuning."""
-    from .estimator import auto_batch_size
+    from ._planning import auto_batch_size
 
     return auto_batch_size(n, d, 1, d)
 

@@ -13,33 +13,16 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import (_assert_all_finite, _check_sample_weight, check_array, check_is_fitted,
                                       validate_data)
 
-from . import _dask, _engine, _training
+from . import _dask, _engine, _planning, _scaling, _shortfall, _training
 from ._rules import LOSSES
 from ._validation import Boolean, InstanceOf, Interval, Options, Predicate, check_all
 from .optimizers import LBFGS, get_optimizer
-from .schedules import Constant, Schedule
+from .schedules import Schedule
 
-PENALTIES = {None: 0.0, "l2": 0.0, "l1": 1.0, "elasticnet": None}  # l1 share of alpha (None: l1_ratio)
-# batch_size="auto": about this many updates per epoch, in [AUTO_MIN_BATCH, AUTO_MAX_BATCH] rows
-AUTO_UPDATES = 256
-AUTO_MIN_BATCH = 32
-AUTO_MAX_BATCH = 4096
-WIDE_ROWS = 4  # dense data: batches of at least d / WIDE_ROWS rows (wide_batch_size)
-# max_iter="auto": at least 1000 epochs, more on small data (epochs that visit this many rows in all) ...
-AUTO_ROW_VISITS = 2_000_000
-AUTO_MAX_EPOCHS = 100_000  # ... up to this many
-# after a fit on data this small (n·d·k values), the shortfall from the exact least-squares optimum is
-# measured (an O(n·d²) solve that costs milliseconds) and reported if the gradient descent fell short
-CHECK_EXACT_MAX_VALUES = 250_000  # values: the solve makes a standardized copy (at most 2 MB)
-SHORTFALL_WARN = 1e-3  # ... more than this fraction of the variance of y above the optimum, or ...
-SHORTFALL_REL = 1e-2  # ... more than this fraction of the optimum's objective (the relative excess MSE)
 # such a shortfall under the default rate rule is finished by full-batch L-BFGS: at most FINISH_STEPS steps
 # (20 iterations each), until a step gains less than FINISH_TOL of the variance of y
 FINISH_STEPS = 50
 FINISH_TOL = 1e-9
-LBFGS_STEPS = 100  # max_iter="auto" with optimizer="lbfgs": steps of up to 20 iterations
-ILL_CONDITIONED = 100  # a condition number of the standardized design above this is named as the cause
-NONSMOOTH_MIN_BATCH = 4096  # "auto" batch size with a loss other than the squared error: at least this (or n)
 
 
 def _atomic(method):
@@ -336,15 +319,15 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         its registry object (starting from the registry's ``start_lr``) and the value is set on it."""
         if any(key.startswith("optimizer__") for key in params):
             if isinstance(params.get("optimizer"), str):
-                params["optimizer"] = _named_optimizer(params["optimizer"])
+                params["optimizer"] = _planning.named_optimizer(params["optimizer"])
             elif "optimizer" not in params and isinstance(self.optimizer, str):
-                self.optimizer = _named_optimizer(self.optimizer)
+                self.optimizer = _planning.named_optimizer(self.optimizer)
         return super().set_params(**params)
 
     # ------------------------------------------------------------------------------------------------------
     # validation
     def _check_params(self):
-        opt = get_optimizer(_named_optimizer(self.optimizer) if isinstance(self.optimizer, str) else self.optimizer,
+        opt = get_optimizer(_planning.named_optimizer(self.optimizer) if isinstance(self.optimizer, str) else self.optimizer,
                             full_batch=True)
         check_all(None, self.get_params(deep=False), self._parameter_constraints)
         if isinstance(self.learning_rate, Schedule):
@@ -359,7 +342,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                 raise ValueError(f"optimizer='lbfgs' (full-batch, smooth objective) does not support {', '.join(bad)}; "
                                  f"use penalty=None or 'l2', early_stopping=False and a constant learning_rate, or "
                                  f"a mini-batch optimizer such as 'adam'")
-        _engine.kernels(self.backend)  # a missing native extension is reported here, naming the fix
+            _training.check_lbfgs_loss(_planning.loss_code(self))
+        _engine.check_backend(self.backend)  # a missing native extension is reported here, naming the fix
         self._warn_unused_penalty_args()
         return opt
 
@@ -377,7 +361,10 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             warnings.warn(f"{' and '.join(unused)} has no effect with penalty={self.penalty!r}: set {fix}, or leave "
                           f"{'them' if len(unused) > 1 else 'it'} at the default.", UserWarning, stacklevel=4)
 
-    def _validate_X(self, X, reset):
+    def _validate_X(self, X, reset, for_fit=True, check_finite=True):
+        """X as the kernels read it (float32/float64 C-contiguous, or CSR and its tuple) and the backend, looked
+        up once: the fit's (``_planning.choose_backend``), or for prediction the one set (``for_fit=False``).
+        ``check_finite=False``: the caller's column statistics check dense X (``_scaling_of``), saving a pass."""
         mapped = _mapped_file(X)
         given = X
         # finiteness is checked with all threads (scikit-learn's check sums X on one thread: on 16 cores about
@@ -386,17 +373,24 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                    dtype=[np.float64, np.float32], order="C", ensure_all_finite=False)
         if mapped is not None and not np.may_share_memory(X, given):
             _warn_memmap_copied(given, X, mapped)
-        values = X.data[:, None] if sp.issparse(X) else X
-        if values.ndim == 2 and not _engine.kernels(self.backend).all_finite(  # the backend's: no JIT for native
-                values, _engine.resolve_n_threads(self.n_jobs)):
-            _named("X", _assert_all_finite, values, input_name="X", estimator_name=type(self).__name__)
+        backend = (_planning.choose_backend(self, X) if for_fit else
+                   _planning.Backend(self.backend, _engine.kernels(self.backend)))
+        if check_finite or sp.issparse(X):
+            self._check_finite(X, backend)
         if sp.issparse(X):
             X = X.tocsr()
-            return X, (X.data, X.indices, X.indptr, X.shape[1])  # the kernels take mixed index dtypes
-        return X, X
+            return X, (X.data, X.indices, X.indptr, X.shape[1]), backend  # the kernels take mixed index dtypes
+        return X, X, backend
 
-    def _validate(self, X, y, sample_weight, reset):
-        X, Xk = self._validate_X(X, reset)
+    def _check_finite(self, X, backend, exact=False):
+        """Raise scikit-learn's error for a NaN or infinity in X (``exact``: without the fast sum first)."""
+        values = X.data[:, None] if sp.issparse(X) else X
+        if values.ndim == 2 and (exact or not backend.kern.all_finite(  # the backend's: no JIT for native
+                values, _engine.resolve_n_threads(self.n_jobs))):
+            _named("X", _assert_all_finite, values, input_name="X", estimator_name=type(self).__name__)
+
+    def _validate(self, X, y, sample_weight, reset, check_finite=True):
+        X, Xk, backend = self._validate_X(X, reset, check_finite=check_finite)
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
         y = _named("y", check_array, y, ensure_2d=False, dtype="numeric", input_name="y")
@@ -413,91 +407,9 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             sw = _normalized_weights(sw)
             if not sw.sum() > 0:
                 raise ValueError("sample_weight sums to zero: at least one row needs a positive weight")
-        return X, Xk, y, sw
-
-    def _batch_size(self, X, n, k, min_batch=AUTO_MIN_BATCH):
-        if self.batch_size is None:
-            return n
-        if self.batch_size == "auto":
-            if self._lazy(X):  # a batch costs its non-zeros: the dense rule
-                return auto_batch_size(n, X.shape[1], k, X.shape[1], min_batch)
-            nnz = X.nnz / max(n, 1) if sp.issparse(X) else X.shape[1]
-            b = auto_batch_size(n, X.shape[1], k, nnz, min_batch)
-            if self.loss != "squared_error":  # a small batch's subgradient noise stalls the fit short of the optimum
-                return max(b, min(n, NONSMOOTH_MIN_BATCH))
-            return b if sp.issparse(X) else wide_batch_size(b, n, X.shape[1])
-        return min(self.batch_size, n)
-
-    def _lazy(self, X):
-        """Whether the epochs on X update lazily (CSR and an optimizer and penalty that allow it; see "lazy
-        updates" in fastgd._rules): a batch then costs what it touches. Only where that pays: when updating
-        every coordinate would cost more than the batch's gradient (d + 1 > batch rows x non-zeros per row);
-        below that the dense update is as cheap and the native kernels need no Numba compilation."""
-        if not sp.issparse(X) or self.backend == "native" or self.loss != "squared_error" or self._lbfgs():
-            return False  # the native kernels update every coordinate; the lazy epoch is the squared error's
-        opt = get_optimizer(_named_optimizer(self.optimizer) if isinstance(self.optimizer, str) else self.optimizer)
-        from . import _kernels
-
-        if _kernels._rules.lazy_kind(opt.code, opt.pack(), bool(self.standardize), *self._penalty()) == 0:
-            return False
-        n, d = X.shape
-        rows = (n if self.batch_size is None else auto_batch_size(n, d, 1, d) if self.batch_size == "auto"
-                else min(self.batch_size, n))
-        return d + 1 > rows * max(X.nnz / max(n, 1), 1.0)
-
-    def _backend(self, X):
-        """The backend a fit on X uses: "auto" takes the Numba kernels for lazy CSR epochs (the native
-        kernels update every coordinate per batch), else as ``fastgd._engine.kernels``."""
-        return "numba" if self.backend == "auto" and self._lazy(X) else self.backend
-
-    def _problem(self, X, Xk, Y, sw, scaling, min_batch=AUTO_MIN_BATCH):
-        l1, l2 = self._penalty()
-        backend = self._backend(X)
-        kern = _engine.kernels(backend)
-        n = Y.shape[0]
-        bs = self._batch_size(X, n, Y.shape[1], min_batch)
-        # with standardization, fastgd's own mode: each batch counts for its weight (an unbiased gradient of
-        # the whole objective, also with a short last batch or sample weights); without, torch's mean per batch
-        total = float(n if sw is None else sw.sum())
-        batch_weight = total / _engine.n_batches(n, bs) if scaling is not None else 0.0
-        return _training.Problem(Xk, Y, sw, bs, kern, backend, _engine.resolve_n_threads(self.n_jobs),
-                                 self.fit_intercept, l1, l2, scaling, batch_weight, loss=self._loss())
-
-    def _loss(self):
-        """(code, param) of the loss for the kernels; None for the squared error (their default)."""
-        if self.loss == "squared_error":
-            return None
-        return LOSSES.index(self.loss), float(self.quantile if self.loss == "quantile" else self.epsilon)
-
-    def _max_iter(self, n, values=None):
-        if self.max_iter == "auto" and self._lbfgs():
-            return LBFGS_STEPS
-        if self.max_iter == "auto":
-            if values is not None and values <= CHECK_EXACT_MAX_VALUES and self._finishes_with_lbfgs() \
-                    and self.tol is not None and not self.early_stopping:
-                return 1000  # small data: L-BFGS finishes what the mini-batch epochs leave (see fit)
-            return int(min(AUTO_MAX_EPOCHS, max(1000, -(-AUTO_ROW_VISITS // max(n, 1)))))
-        return self.max_iter
-
-    def _settings(self, opt, average, n, values=None):
-        if isinstance(self.learning_rate, Schedule):
-            lr, sched = self.learning_rate.pack(opt.lr)
-        else:
-            adaptive = isinstance(self.learning_rate, str)
-            lr, sched = Constant().pack(opt.lr if adaptive else float(self.learning_rate))
-        return _training.Settings(opt, lr, sched, adaptive=isinstance(self.learning_rate, str), average=average,
-                                  max_iter=self._max_iter(n, values), tol=self.tol, n_iter_no_change=self.n_iter_no_change,
-                                  gtol=self.gtol, shuffle=self.shuffle, verbose=self.verbose,
-                                  penalized_eval=not self.early_stopping, callbacks=_callbacks(self.callbacks),
-                                  user_chose=self._user_chose())
-
-    def _user_chose(self):
-        """The training settings the user changed from the defaults (an optimizer object carries its lr)."""
-        named = isinstance(self.optimizer, str)
-        return frozenset(name for name, chosen in (
-            ("learning_rate", self.learning_rate != "adaptive" or not named),
-            ("optimizer", not (named and self.optimizer == "adam")),
-            ("standardize", not self.standardize)) if chosen)
+            if not check_finite and not sw.min() > 0:  # a row of weight 0 leaves no trace in the statistics
+                self._check_finite(X, backend)
+        return X, Xk, y, sw, backend
 
     # ------------------------------------------------------------------------------------------------------
     # fitting
@@ -524,31 +436,60 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         """
         self._partial_mean = None  # partial_fit's running mean starts afresh after a fit
         if _dask.is_dask(X) or _dask.is_dask(y) or _dask.is_dask(sample_weight):
-            if self._lbfgs():
+            if _planning.is_lbfgs(self):
                 raise ValueError("optimizer='lbfgs' trains in memory only; for a dask collection use a mini-batch "
                                  "optimizer such as 'adam'")
-            return _dask.fit(self, X, y, coef_init, intercept_init, sample_weight)
+            return self._fit_dask(X, y, coef_init, intercept_init, sample_weight)
         opt = self._check_params()
         warm = self.warm_start and hasattr(self, "coef_")
         width = getattr(X, "shape", ())[1:2]
         if warm and width and width[0] != self.n_features_in_:
             raise ValueError(f"X has {width[0]} features but the warm-started model has {self.n_features_in_}; set "
                              f"warm_start=False to fit a new model")
-        X, Xk, y, sw = self._validate(X, y, sample_weight, reset=not warm)
+        # with standardization the column statistics are the finiteness check: one pass over X, not two
+        X, Xk, y, sw, backend = self._validate(X, y, sample_weight, reset=not warm, check_finite=not self.standardize)
         Y = _engine.targets_2d(y)
         k, d = Y.shape[1], X.shape[1]
         if warm and self._n_outputs != k:
             raise ValueError(f"y has {k} outputs but the warm-started model has {self._n_outputs}; "
                              f"set warm_start=False to fit a new model")
-        kern = _engine.kernels(self._backend(X))
-        scaling = _training.Scaling.from_data(kern, Xk, Y, sw, self.fit_intercept,
-                                                 _engine.resolve_n_threads(self.n_jobs)) if self.standardize else None
-        ts = self._start_state(opt, scaling, warm, coef_init, intercept_init, k, d)
-        problem = self._problem(X, Xk, Y, sw, scaling)
+        scaling = self._scaling_of(X, Xk, Y, sw, backend) if self.standardize else None
+        ts = self._start_state(opt, scaling, warm, k, d, coef_init, intercept_init)
+        problem = _planning.make_fit_data(self, X, Xk, Y, sw, scaling, backend)
         out = self._train_and_store(problem, ts, opt, y.ndim, warn=False, in_memory=True)
         # one warning per fit: a measured shortfall names the cause better than "max_iter reached"
         if out.warning or not self._check_shortfall(X, Y, sw, out, problem, ts):
             self._warn(out)
+        return self
+
+    def _scaling_of(self, X, Xk, Y, sw, backend):
+        """The column statistics of (X, Y), which also check dense X for NaN and infinities: a non-finite value
+        of positive weight makes its column's statistics non-finite, and ``Scaling`` then raises; before that,
+        the exact check gives scikit-learn's error when X holds one."""
+        try:
+            return _scaling.Scaling.from_data(backend.kern, Xk, Y, sw, self.fit_intercept,
+                                              _engine.resolve_n_threads(self.n_jobs))
+        except ValueError:
+            self._check_finite(X, backend, exact=True)
+            raise
+
+    def _fit_dask(self, X, y, coef_init, intercept_init, sample_weight):
+        """fit on dask collections: the in-memory fit's steps, the data staying on the cluster (fastgd._dask)."""
+        opt = self._check_params()
+        warm = self.warm_start and hasattr(self, "coef_")
+        problem, names, y_ndim = _dask.fit_data(self, X, y, sample_weight,
+                                                (self.n_features_in_, self._n_outputs) if warm else None)
+        try:
+            self.n_features_in_ = problem.blocks.d
+            if names is not None:
+                self.feature_names_in_ = names
+            elif hasattr(self, "feature_names_in_"):
+                del self.feature_names_in_
+            ts = self._start_state(opt, problem.scaling, warm, problem.blocks.k, problem.blocks.d, coef_init,
+                                   intercept_init)
+            self._train_and_store(problem, ts, opt, y_ndim)
+        finally:
+            problem.blocks.release()
         return self
 
     def _check_shortfall(self, X, Y, sw, out, problem=None, ts=None):
@@ -563,34 +504,83 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         warning was given, or L-BFGS reached the optimum)."""
         n, d = X.shape
         k = Y.shape[1]
-        if self.loss != "squared_error" or self.early_stopping or out.interrupted or self.tol is None:
-            return False  # the exact check and the L-BFGS finish are the squared error's
-        if n * d * k > CHECK_EXACT_MAX_VALUES:
+        if self.early_stopping or out.interrupted or self.tol is None:
+            return False
+        if not _planning.smooth_loss(self):  # a kink: no L-BFGS; on tiny data its linear program is the check
+            short = _shortfall.linear_program_shortfall(self, X, Y, sw, out, problem, n * d * k)
+            if short is not None:
+                warnings.warn(short, ConvergenceWarning, stacklevel=4)
+            return short is not None
+        if self.loss != "squared_error":
+            return self._check_smooth_loss(X, out, problem, ts, n * d * k)
+        if n * d * k > _planning.CHECK_EXACT_MAX_VALUES:
             # larger data: no exact check, but averaged constant-step SGD stops at an excess of about
             # (loss)·(d + 1)/(rows averaged) (Polyak-Ruppert); when that is above tol the plateau may be that
             # floor rather than the optimum, and a few L-BFGS passes remove it
             if problem is not None and not sp.issparse(X) and problem.scaling is not None and not out.stopped \
-                    and self._finishes_with_lbfgs() and np.isfinite(out.best_eval):
+                    and _planning.finishes_with_lbfgs(self) and np.isfinite(out.best_eval):
                 var = float(np.square(problem.scaling.y_scale).sum())
                 if var > 0 and out.best_eval / var * (d + 1) / n > self.tol:
                     self._finish_lbfgs(problem, ts)
             return False
         # one BLAS thread: small products, and the kernels' OpenMP threads may still be spinning (measured:
         # 5,000 x 40 took 75-550 ms with all BLAS threads against 10-20 ms with one)
-        with _blas_controller().limit(limits=1, user_api="blas"):
-            short = self._shortfall(X, Y, sw, out, n, d, k)
+        with _shortfall.blas_controller().limit(limits=1, user_api="blas"):
+            short = _shortfall.shortfall(self, X, Y, sw, out, n, d, k)
             in_doubt = short is not None or (self.n_iter_ >= self.max_iter_ and not out.converged)
             if in_doubt and problem is not None and not sp.issparse(X) and not out.stopped \
-                    and self._finishes_with_lbfgs():
+                    and _planning.finishes_with_lbfgs(self):
                 # the library's own rate fell short (ill-conditioned data) or ran out of its own epochs: finish
                 # with full-batch L-BFGS from where the mini-batch fit stopped, then judge again
                 self._finish_lbfgs(problem, ts)
-                short = self._shortfall(X, Y, sw, out, n, d, k)
+                short = _shortfall.shortfall(self, X, Y, sw, out, n, d, k)
                 if short is None:
                     return True  # the optimum reached: no max_iter warning either
         if short is None:
             return False
         warnings.warn(short, ConvergenceWarning, stacklevel=4)
+        return True
+
+    def _check_smooth_loss(self, X, out, problem, ts, values):
+        """The shortfall check of a smooth loss other than the squared error (huber, squared_epsilon_insensitive),
+        which has no closed-form optimum: full-batch L-BFGS from the fitted model finds it. Under the default
+        rate rule that finish is kept (on small data always, on larger dense data when the averaged steps' noise
+        floor exceeds tol, as for the squared error); under settings the user chose, small data is measured
+        against it and a shortfall warns. Returns whether the max_iter warning is superseded."""
+        if problem is None or sp.issparse(X) or out.stopped or problem.scaling is None or problem.l1 > 0.0 \
+                or _planning.is_lbfgs(self) or not np.isfinite(out.best_eval):
+            return False
+        f_ref = problem.target_variance(np.arange(problem.n_batches, dtype=np.int64))  # the constant mean's loss
+        if values > _planning.CHECK_EXACT_MAX_VALUES:
+            if _planning.finishes_with_lbfgs(self) and f_ref > 0 and out.best_eval / f_ref * (X.shape[1] + 1) / X.shape[0] \
+                    > self.tol:
+                self._finish_lbfgs(problem, ts)
+            return False
+        if _planning.finishes_with_lbfgs(self):
+            return self._finish_lbfgs(problem, ts).converged
+        trial = copy.deepcopy(ts)
+        got = problem.objective(ts.theta, np.arange(problem.n_batches, dtype=np.int64))[0]
+        _training.train_lbfgs(problem, trial, LBFGS(line_search_fn="strong_wolfe"),
+                              train_ids=np.arange(problem.n_batches, dtype=np.int64), steps=FINISH_STEPS,
+                              tol=min(self.tol, FINISH_TOL))
+        best = problem.objective(trial.theta, np.arange(problem.n_batches, dtype=np.int64))[0]
+        excess = got - best
+        if not (f_ref > 0 and excess > max(self.tol * f_ref, min(_shortfall.SHORTFALL_REL * max(best, 0.0),
+                                                                 _shortfall.SHORTFALL_WARN * f_ref))):
+            return False
+        capped = self.n_iter_ >= self.max_iter_ and not out.converged
+        # the settings of this fit that keep the default's L-BFGS finish from running (only those it chose)
+        chosen = [f"{name}={value!r}" for name, value, default in (
+            ("learning_rate", self.learning_rate, "adaptive"), ("max_iter", self.max_iter, "auto")) if value != default]
+        if not isinstance(self.optimizer, str):
+            chosen.append("an optimizer object")
+        default = (" (its defaults instead of " + " and ".join(chosen) + " finish with L-BFGS)") if chosen else ""
+        warnings.warn(f"Gradient descent stopped {excess / max(best, 1e-300):.3g} (relative excess of the objective; "
+                      f"{excess / f_ref:.3g} of the loss of the constant mean of y) above the optimum of the "
+                      f"{self.loss} objective (found by full-batch L-BFGS) after {self.n_iter_} epochs. "
+                      + (f"Raise max_iter (it is {self.max_iter}), or use" if capped and self.max_iter != "auto" else
+                         "Use") + f" optimizer='lbfgs', which this small data set and smooth loss allow{default}.",
+                      ConvergenceWarning, stacklevel=4)
         return True
 
     def _finish_lbfgs(self, problem, ts):
@@ -601,106 +591,14 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         self._store(ts, problem.scaling, problem)
         self.n_iter_ += fin.n_iter
         self.stop_reason_ = f"{self.stop_reason_}; then full-batch L-BFGS: {fin.stop_reason}"
+        return fin
 
-    def _lbfgs(self):
-        return isinstance(self.optimizer, LBFGS) or self.optimizer == "lbfgs"
-
-    def _finishes_with_lbfgs(self):
-        """The default rate rule and epoch budget (not a rate, optimizer object or max_iter the user chose), and a
-        smooth objective."""
-        return (self.learning_rate == "adaptive" and isinstance(self.optimizer, str) and self.optimizer != "lbfgs"
-                and self.penalty in (None, "l2") and self.max_iter == "auto" and self.loss == "squared_error")
-
-    def _shortfall(self, X, Y, sw, out, n, d, k):
-        """The warning to give (None: the fit is close enough to the optimum)."""
-        w = np.ones(n) if sw is None else sw / sw.max()  # weights count by their ratios (no overflow)
-        W = float(w.sum())
-        A = X.toarray() if sp.issparse(X) else np.asarray(X, dtype=np.float64)
-        raw = self._raw_params(k, d)
-        R = A @ raw[:, :d].T + raw[:, d] - Y  # residuals (n, k), in the data's units
-        rbar = (w @ R) / W if self.fit_intercept else np.zeros(k)
-        mu = (w @ A) / W if self.fit_intercept else np.zeros(d)
-        Z = A - mu
-        s = np.sqrt(w @ np.square(Z) / W)
-        s[~(s > 0)] = 1.0
-        Z /= s
-        G = (Z * w[:, None]).T @ Z / W  # the standardized design's second moments
-        l1, l2 = self._penalty()
-        V = raw[:, :d] * s  # the weights in the standardized coordinates
-        grad = 2.0 * (Z * w[:, None]).T @ R / W + l2 * (V / np.square(s)).T  # (d, k): the smooth part's gradient
-        lam, Q = np.linalg.eigh(2.0 * G + l2 * np.diag(1.0 / np.square(s)))
-        keep = lam > max(lam[-1], 0.0) * d * np.finfo(np.float64).eps
-        got = float((w @ np.square(R)).sum()) / W + self._penalty_value(raw[:, :d])
-        if l1 > 0.0:
-            best = self._penalized_optimum(Z, Y, w, s, l1, l2)
-        else:
-            proj = Q[:, keep].T @ grad
-            best = got - 0.5 * float((np.square(proj) / lam[keep, None]).sum()) - float(np.square(rbar).sum())
-        mean = (w @ Y) / W if self.fit_intercept else np.zeros(k)
-        var = float((w @ np.square(Y - mean)).sum()) / W
-        excess = got - best
-        if not (var > 0 and excess > max(self.tol * var, min(SHORTFALL_REL * max(best, 0.0),
-                                                               SHORTFALL_WARN * var))):
-            return None
-        g = lam[keep] / 2.0 if l2 == 0.0 else np.linalg.eigvalsh(G)
-        cond = float(np.sqrt(g[-1] / g[g > g[-1] * d * np.finfo(np.float64).eps][0])) if g.size else np.inf
-        what = "least-squares" if self.penalty is None else "penalized"
-        capped = self.n_iter_ >= self.max_iter_ and not out.converged
-        cause = (f"training reached max_iter={self.max_iter_} epochs" if capped and self.max_iter != "auto" else
-                 f"the standardized features are ill-conditioned (condition number {cond:.3g}), so progress "
-                 f"along their weakest directions is slow" if cond > ILL_CONDITIONED else
-                 f"the sample weights span {w.max() / w[w > 0].min():.3g} times, which makes the weighted problem "
-                 f"ill-conditioned" if sw is not None and w.max() > 1e6 * w[w > 0].min() else
-                 "the progress per round fell below tol before the optimum")
-        # a rate or optimizer the user chose may be what made the steps too small: name it, and the default
-        chosen = [(name, value, default) for name, value, default in (
-            ("learning_rate", self.learning_rate, "adaptive"), ("optimizer", self.optimizer, "adam"))
-            if name in self._user_chose() and not (name == "learning_rate" and value == "adaptive")]
-        if chosen and not capped:
-            cause += (" with this fit's " + " and ".join(f"{n}={v!r}" for n, v, _ in chosen) + " (the default "
-                      + " and ".join(f"{n}={d!r}" for n, _, d in chosen) + " may reach it)")
-        return (f"Gradient descent stopped {excess / max(best, 1e-300):.3g} (relative excess of the objective; "
-                f"{excess / var:.3g} of the variance of y) above the {what} optimum after {self.n_iter_} epochs: "
-                f"{cause}. {self._shortfall_fix(capped)}")
-
-    def _shortfall_fix(self, capped):
-        """Advice that works when followed for this fit: more epochs when the user's max_iter cut it short;
-        else an exact solver (the data is small enough)."""
-        exact = {None: "LinearRegression", "l2": "Ridge", "l1": "Lasso", "elasticnet": "ElasticNet"}[self.penalty]
-        more = f"Raise max_iter (it is {self.max_iter}), or use" if capped and self.max_iter != "auto" else "Use"
-        return (f"{more} a closed-form or coordinate-descent solver, which this small data set allows: "
-                f"sklearn.linear_model.{exact}.")
-
-    def _penalty_value(self, coef):
-        l1, l2 = self._penalty()
-        return l1 * float(np.abs(coef).sum()) + 0.5 * l2 * float(np.square(coef).sum())
-
-    def _penalized_optimum(self, Z, Y, w, s, l1, l2):
-        """The optimum of the elastic-net objective on small data (scikit-learn's coordinate descent)."""
-        from sklearn.linear_model import ElasticNet
-
-        n, d = Z.shape
-        W = float(w.sum())
-        best = 0.0
-        Araw = Z * s  # the centred columns in the data's units: the penalty is on the raw weights
-        for j in range(Y.shape[1]):
-            y = Y[:, j]
-            # ours: Σw r²/W + l1‖c‖₁ + ½l2‖c‖² = 2·[Σw r²/(2W) + (l1/2)‖c‖₁ + (l2/4)‖c‖²] (scikit-learn's form)
-            a = (l1 + l2) / 2.0
-            model = ElasticNet(alpha=a, l1_ratio=l1 / (l1 + l2), fit_intercept=self.fit_intercept, tol=1e-12,
-                               max_iter=100_000, selection="cyclic")
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                model.fit(Araw, y, sample_weight=w * (n / W))
-            r = Araw @ model.coef_ + model.intercept_ - y
-            best += float(w @ np.square(r)) / W + l1 * float(np.abs(model.coef_).sum()) \
-                + 0.5 * l2 * float(np.square(model.coef_).sum())
-        return best
-
-    def _start_state(self, opt, scaling, warm, coef_init, intercept_init, k, d):
-        """The training state fit starts from: the previous model (warm start; its optimizer state too when
-        it fits), ``coef_init``/``intercept_init``, or the standardized origin (the best constant)."""
-        raw = self._raw_params(k, d) if warm else np.zeros((k, d + 1))
+    def _start_state(self, opt, scaling, warm, k, d, coef_init=None, intercept_init=None, raw=None):
+        """The training state a fit or a partial_fit call starts from: the previous model (``warm``: ``raw``
+        in the data's units, by default ``coef_``/``intercept_``; its optimizer state too when it fits),
+        ``coef_init``/``intercept_init``, or the standardized origin (the best constant)."""
+        if raw is None:
+            raw = self._raw_params(k, d) if warm else np.zeros((k, d + 1))
         if not warm and scaling is not None and self.fit_intercept:
             raw[:, d] = scaling.y_mean
         raw = self._apply_init(raw, coef_init, intercept_init, k, d)
@@ -713,8 +611,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         loop's warning (``warn=False``: the caller gives it). ``in_memory``: fit's dense in-memory path, where
         small data gets the epoch budget that the L-BFGS finish completes. Returns the loop's Outcome."""
         rng = check_random_state(self.random_state)
-        train_ids, eval_ids = self._split_batches(problem, rng)
-        settings = self._settings(opt, self.average, problem.n,
+        train_ids, eval_ids = _planning.split_batches(self, problem, rng)
+        settings = _planning.make_settings(self, opt, self.average, problem.n,
                                   None if not in_memory or isinstance(problem.Xk, tuple)
                                   else problem.n * (ts.theta.size - ts.theta.shape[0]))
         self.max_iter_ = settings.max_iter
@@ -780,30 +678,24 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             raise ValueError("partial_fit trains one mini-batch epoch per call; optimizer='lbfgs' is full-batch: "
                              "call fit, or use a mini-batch optimizer such as 'adam'")
         first = not hasattr(self, "coef_")
-        X, Xk, y, sw = self._validate(X, y, sample_weight, reset=first)
+        X, Xk, y, sw, backend = self._validate(X, y, sample_weight, reset=first)
         Y = _engine.targets_2d(y)
         k, d = Y.shape[1], X.shape[1]
         if not first and self._n_outputs != k:
             raise ValueError(f"y has {k} outputs but the model was fitted with {self._n_outputs}")
-        kern = _engine.kernels(self._backend(X))
         scaling = None
         if self.standardize:
-            scaling = _training.Scaling.from_data(kern, Xk, Y, sw, self.fit_intercept,
+            scaling = _scaling.Scaling.from_data(backend.kern, Xk, Y, sw, self.fit_intercept,
                                                  _engine.resolve_n_threads(self.n_jobs))
             if not first and self._scaling is not None:
                 scaling = self._scaling.merged(scaling)
+        raw = None
         if first:
-            raw = np.zeros((k, d + 1))
-            if scaling is not None and self.fit_intercept:
-                raw[:, d] = scaling.y_mean
-            ts = _engine.TrainingState.fresh(opt, k, d)
             self._rng = check_random_state(self.random_state)
             self.loss_curve_, self.n_iter_, self._y_ndim = [], 0, y.ndim
-        else:  # continue from the last iterate (the public coef_ may be the mean of the iterates)
-            mean = getattr(self, "_partial_mean", None)
-            raw = self._raw_params(k, d) if mean is None else _unstandardized(self._scaling, self._ts.theta)
-            ts = self._ts if self._ts.fits(opt, k, d) else _engine.TrainingState.fresh(opt, k, d)
-        ts.theta[...] = raw if scaling is None else scaling.to_std(raw)
+        elif getattr(self, "_partial_mean", None) is not None:  # continue from the last iterate (the public
+            raw = _unstandardized(self._scaling, self._ts.theta)  # coef_ is then the mean of the iterates)
+        ts = self._start_state(opt, scaling, not first, k, d, raw=raw)
         avg, burn_in = None, False
         if self.average:  # the running mean over the calls: (k, d + 1) in the data's units and a count
             mean = None if first else getattr(self, "_partial_mean", None)
@@ -812,18 +704,19 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             # with every call that begins before the optimizer's AUTO_UPDATES-th update (the second call after
             # a large first chunk, later on a stream of small chunks, whose travel spans many calls; measured
             # in benchmarks/partial_fit_passes.py)
-            burn_in = mean is None or mean[0].shape != ts.theta.shape or ts.step < AUTO_UPDATES
+            burn_in = mean is None or mean[0].shape != ts.theta.shape or ts.step < _planning.AUTO_UPDATES
             if not burn_in:
                 avg[:-1] = (mean[0] if scaling is None else scaling.to_std(mean[0])).ravel()
                 avg[-1] = mean[1]
         # a call is one epoch over its chunk: a small chunk gets up to AUTO_UPDATES updates too, not n / 32
         # (a stream of 200-row chunks would otherwise take 7 steps per pass)
-        problem = self._problem(X, Xk, Y, sw, scaling, min_batch=1)
+        problem = _planning.make_fit_data(self, X, Xk, Y, sw, scaling, backend, min_batch=1)
         ids = np.arange(problem.n_batches, dtype=np.int64)
         avg_start = None if avg is None else avg.copy()
         try:
-            out = _training.train(problem, ts, self._settings(opt, False, Y.shape[0]), self._rng, train_ids=ids, eval_ids=None,
-                                  epochs=1, stopping=False, n_done=self.n_iter_, avg=avg)
+            settings = _planning.make_settings(self, opt, False, Y.shape[0])
+            out = _training.train(problem, ts, settings, self._rng, train_ids=ids, eval_ids=None, epochs=1,
+                                  stopping=False, n_done=self.n_iter_, avg=avg)
         except _training.Diverged as exc:
             raise ValueError(str(exc)) from None
         if out.interrupted and out.n_iter == 0 and avg is not None:  # the mean, like the iterate, keeps
@@ -838,32 +731,6 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             self.coef_ = mean_raw[0, :d].copy() if self._y_ndim == 1 else mean_raw[:, :d].copy()
             self.intercept_ = float(mean_raw[0, d]) if self._y_ndim == 1 else mean_raw[:, d].copy()
         return self
-
-    def _split_batches(self, problem, rng):
-        """(training batches, evaluation batches): held-out batches with early stopping, else a fixed subset
-        of the training batches (all of them on small data) on which the loop measures progress."""
-        nb = problem.n_batches
-        all_ids = np.arange(nb, dtype=np.int64)
-        if self.early_stopping:
-            weights = _batch_weights(problem)
-            usable = np.flatnonzero(weights > 0)
-            n_val = int(round(self.validation_fraction * nb))
-            if n_val < 1 or nb - n_val < 1 or len(usable) < 2:
-                # only the fixes that can work here: no smaller batch than 1 row, no fraction past the batches
-                tips = (["a smaller batch_size"] if problem.batch_size > 1 else []) + (
-                    [f"validation_fraction >= {1 / nb:.3g}"] if n_val < 1 and nb >= 2 and len(usable) >= 2 else
-                    ["a smaller validation_fraction"] if nb - n_val < 1 and nb >= 2 else [])
-                raise ValueError(
-                    f"early_stopping holds out whole batches: validation_fraction={self.validation_fraction} of "
-                    f"{nb} batch(es) ({len(usable)} with positive sample weight) leaves no validation or no "
-                    f"training batch; use " + (" or ".join(tips) if tips else
-                                               "early_stopping=False (too few rows to hold any out)"))
-            val = np.sort(rng.permutation(usable)[:min(n_val, len(usable) - 1)]).astype(np.int64)
-            return np.setdiff1d(all_ids, val).astype(np.int64), val
-        if problem.n <= 2 * _training.EVAL_ROWS:
-            return all_ids, all_ids
-        n_eval = max(1, -(-_training.EVAL_ROWS // problem.batch_size))
-        return all_ids, np.sort(rng.permutation(nb)[:n_eval]).astype(np.int64)
 
     def _apply_init(self, raw, coef_init, intercept_init, k, d):
         if coef_init is not None:
@@ -884,13 +751,6 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                 raise ValueError("intercept_init must be finite: it holds NaN or infinite value(s)")
             raw[:, d] = b.reshape(k)
         return raw
-
-    def _penalty(self):
-        share = PENALTIES[self.penalty]
-        if self.penalty is None:
-            return 0.0, 0.0
-        share = self.l1_ratio if share is None else share
-        return float(self.alpha * share), float(self.alpha * (1.0 - share))
 
     def _store(self, ts, scaling, problem):
         self._ts = ts
@@ -936,11 +796,13 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         """``X @ coef_.T + intercept_``, from the public attributes (editing them changes the predictions)."""
         check_is_fitted(self, "coef_")
         if _dask.is_dask(X):
-            return _dask.predict(self, X)
-        _, Xk = self._validate_X(X, reset=False)
+            Xd = _dask.prediction_blocks(self, X)
+            theta = self._raw_params(self._n_outputs, self.n_features_in_)
+            return _dask.predict(Xd, theta, self.backend, self._y_ndim == 1)
+        _, Xk, backend = self._validate_X(X, reset=False, for_fit=False)
         k = self._n_outputs
         theta = self._raw_params(k, self.n_features_in_)
-        out = _engine.kernels(self.backend).predict(Xk, theta, _engine.resolve_n_threads(self.n_jobs))
+        out = backend.kern.predict(Xk, theta, _engine.resolve_n_threads(self.n_jobs))
         return out[:, 0] if self._y_ndim == 1 else out
 
     def __sklearn_tags__(self):
@@ -950,51 +812,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         return tags
 
 
-def auto_batch_size(n, d, k, nnz_per_row, min_batch=AUTO_MIN_BATCH):
-    """``batch_size="auto"``: about ``AUTO_UPDATES`` updates per epoch, between 32 and 4096 rows (a power of
-    two), and never so small that the O(k·d) update of every coordinate costs more than the batch's
-    gradient (sparse, high-dimensional data)."""
-    b = 1 << max(0, int(np.floor(np.log2(max(n // AUTO_UPDATES, 1)))))
-    b = min(max(b, min_batch), AUTO_MAX_BATCH)
-    b = max(b, int(np.ceil(k * (d + 1) / max(nnz_per_row * k, 1.0))))
-    return int(min(b, n))
-
-
-def wide_batch_size(b, n, d):
-    """Dense data: at least ``d / WIDE_ROWS`` rows per batch (a power of two, at most ``AUTO_MAX_BATCH``). A
-    batch of B standardized rows has curvature up to about (1 + sqrt(d / B))² where the data's is about 1, so
-    below that the step noise, not the curvature, sets how close a constant rate can get (see docs/design.md,
-    "Wide data")."""
-    floor = 1 << int(np.ceil(np.log2(max(d / WIDE_ROWS, 1.0))))
-    return int(min(max(b, min(floor, AUTO_MAX_BATCH)), n))
-
-
-_BLAS = []
-
-
-def _blas_controller():
-    """One threadpoolctl controller for the process (building one scans the loaded libraries)."""
-    if not _BLAS:
-        from threadpoolctl import ThreadpoolController
-
-        _BLAS.append(ThreadpoolController())
-    return _BLAS[0]
-
-
 def _unstandardized(scaling, theta):
     return theta.copy() if scaling is None else scaling.to_raw(theta)
-
-
-def _callbacks(callbacks):
-    if callbacks is None:
-        return ()
-    return tuple(callbacks) if isinstance(callbacks, (list, tuple)) else (callbacks,)
-
-
-def _named_optimizer(name):
-    """The registry object for an optimizer name, starting from the registry's ``start_lr``."""
-    opt = get_optimizer(name, full_batch=True)
-    return opt.set_params(lr=type(opt).start_lr)
 
 
 def _mapped_file(X):
@@ -1029,13 +848,6 @@ def _normalized_weights(sw):
         return sw  # all zero: the caller says so
     shift = int(np.frexp(top)[1]) - 1
     return sw if shift == 0 else np.ldexp(sw, -shift)
-
-
-def _batch_weights(problem):
-    bs, n = problem.batch_size, problem.n
-    if problem.sw is None:
-        return np.array([min(bs, n - b * bs) for b in range(problem.n_batches)], dtype=np.float64)
-    return np.add.reduceat(problem.sw, np.arange(0, n, bs))
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -117,10 +117,10 @@ def rel_err(a, b):
 
 def interrupt_first_evaluation(monkeypatch):
     """Make the first evaluation after an epoch raise KeyboardInterrupt (the first call of
-    ``Problem.objective`` measures the start); returns a function that restores the real one."""
+    ``FitData.objective`` measures the start); returns a function that restores the real one."""
     from fastgd import _training
 
-    real, calls = _training.Problem.objective, []
+    real, calls = _training.FitData.objective, []
 
     def objective(self, *args, **kwargs):
         calls.append(1)
@@ -128,5 +128,5 @@ def interrupt_first_evaluation(monkeypatch):
             raise KeyboardInterrupt
         return real(self, *args, **kwargs)
 
-    monkeypatch.setattr(_training.Problem, "objective", objective)
-    return lambda: monkeypatch.setattr(_training.Problem, "objective", real)
+    monkeypatch.setattr(_training.FitData, "objective", objective)
+    return lambda: monkeypatch.setattr(_training.FitData, "objective", real)

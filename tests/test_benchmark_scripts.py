@@ -181,3 +181,22 @@ def test_oversubscription_benchmark_runs():
     alone1, two2, ratio = (float(re.search(pat, line).group(1)) for pat in (
         r"alone 1t (\S+)", r"2 procs x 2t (\S+)", r"2x2t / alone 1t = (\S+) \(goal <= 2.4\)"))
     assert alone1 > 0 and two2 > 0 and abs(ratio - two2 / alone1) < 0.01 + 0.01 * ratio
+
+
+def test_quantile_scale_small_run_prints_both_tables(capfd):
+    import quantile_scale
+
+    assert quantile_scale.main(["--small", "--no-long"]) == 0
+    out = capfd.readouterr().out
+    assert "| fastgd default |" in out and "exact LP on 1,000 random rows" in out
+    assert "| QuantileRegressor(solver='highs') rows | seconds | CPU seconds |" in out and "| 500 |" in out
+
+
+def test_loss_objectives_small_run_compares_with_the_exact_minimizer(capfd):
+    import loss_objectives
+
+    assert loss_objectives.main(["--small"]) == 0
+    lines = [line for line in capfd.readouterr().out.splitlines() if line.startswith("| diabetes |")]
+    assert len(lines) == 2
+    for line in lines:  # the default fit's relative excess over the exact optimum: small, not below rounding
+        assert -1e-6 < float(line.split("|")[4]) < 1e-3

@@ -257,7 +257,7 @@ def test_gradient_norm_rule(data):
 
 def test_ctrl_c_keeps_last_completed_epoch(data, monkeypatch):
     X, y = data
-    real = _engine.run_epoch
+    real = _engine.Epochs.run
     calls = []
 
     def interrupted(*args, **kwargs):
@@ -267,10 +267,10 @@ def test_ctrl_c_keeps_last_completed_epoch(data, monkeypatch):
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(_engine, "run_epoch", interrupted)
+    monkeypatch.setattr(_engine.Epochs, "run", interrupted)
     with pytest.warns(UserWarning, match="interrupted"):
         model = LinearRegressor(tol=None, max_iter=10, random_state=0).fit(X, y)
-    monkeypatch.setattr(_engine, "run_epoch", real)
+    monkeypatch.setattr(_engine.Epochs, "run", real)
     two = LinearRegressor(tol=None, max_iter=2, random_state=0).fit(X, y)
     assert model.n_iter_ == 2 and np.array_equal(model.coef_, two.coef_) and model.t_ == two.t_
 
@@ -280,13 +280,13 @@ def test_ctrl_c_in_partial_fit_keeps_the_model_from_before_the_call(data, monkey
     X, y = data
     model = LinearRegressor(random_state=0).partial_fit(X, y).partial_fit(X, y)
     before = (model.coef_.copy(), model.intercept_)
-    real = _engine.run_epoch
+    real = _engine.Epochs.run
 
     def interrupted(*args, **kwargs):
         real(*args, **kwargs)  # the kernel updated the iterate and the running mean, then the signal arrived
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(_engine, "run_epoch", interrupted)
+    monkeypatch.setattr(_engine.Epochs, "run", interrupted)
     with pytest.warns(UserWarning, match="interrupted"):
         model.partial_fit(X, y)
     # equal up to the rounding of re-expressing it in the merged statistics

@@ -4,11 +4,13 @@ sample weights, several outputs), against torch.nn.HuberLoss / L1Loss (golden tr
 objective the default fit reaches on a real dataset."""
 
 import functools
+import warnings
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
 from sklearn.datasets import load_diabetes
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import QuantileRegressor
 
 from fastgd import LinearRegressor, _engine, _kernels, reference
@@ -184,6 +186,101 @@ def test_default_fit_reaches_the_optimum_with_outliers(loss, param):
                        bounds=[(None, None)] * (d + 1) + [(0, None)] * n, method="highs").fun
     got = LinearRegressor(loss=loss, epsilon=param, random_state=0).fit(X, y)
     assert reference.loss_value(got.predict(X) - y, loss, param).mean() <= best * (1 + 1e-4)
+
+
+def _smooth_optimum(X, Y, loss, param):
+    """The exact minimum of mean-over-rows, summed-over-outputs loss(XW + b − Y) of a smooth loss: scipy's
+    L-BFGS-B on each output (standardized columns, for its conditioning), tolerances at rounding level."""
+    from scipy.optimize import minimize
+
+    n = X.shape[0]
+    Z = np.hstack([(X - X.mean(0)) / X.std(0), np.ones((n, 1))])
+    total = 0.0
+    for y in Y.T:
+        def f(t):
+            r = Z @ t - y
+            return reference.loss_value(r, loss, param).mean(), Z.T @ reference.loss_derivative(r, loss, param) / n
+        total += minimize(f, np.linalg.lstsq(Z, y, rcond=None)[0], jac=True, method="L-BFGS-B",
+                          options=dict(maxiter=10000, gtol=1e-12, ftol=1e-16)).fun
+    return total
+
+
+def _objective(est, X, Y, loss, param):
+    P = est.predict(X).reshape(Y.shape)
+    return float(reference.loss_value(P - Y, loss, param).sum(axis=1).mean())
+
+
+def _diabetes_with_outliers():
+    X, y = load_diabetes(return_X_y=True)
+    rng = np.random.default_rng(0)
+    out = rng.choice(len(y), len(y) // 20, replace=False)
+    y = y.copy()
+    y[out] += rng.choice([-1, 1], len(out)) * 10 * y.std()
+    return X, y
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("loss,param", [("huber", 20.0), ("squared_epsilon_insensitive", 10.0)])
+def test_lbfgs_minimizes_the_smooth_losses(backend, loss, param):
+    """optimizer='lbfgs' with a smooth loss: the exact optimum, also for outputs of different scales (each
+    output's epsilon is in the units of y)."""
+    X, y = _diabetes_with_outliers()
+    Y = np.c_[y, 0.01 * y[::-1] + 3.0]
+    best = _smooth_optimum(X, Y, loss, param)
+    got = LinearRegressor(loss=loss, epsilon=param, optimizer="lbfgs", backend=backend).fit(X, Y)
+    assert _objective(got, X, Y, loss, param) == pytest.approx(best, rel=1e-7)
+
+
+@pytest.mark.parametrize("loss", ["quantile", "epsilon_insensitive"])
+def test_lbfgs_refuses_a_loss_with_a_kink_and_says_what_works(loss):
+    X, y = load_diabetes(return_X_y=True)
+    with pytest.raises(ValueError, match=rf"optimizer='lbfgs' needs a smooth objective, and loss='{loss}' has a "
+                                         rf"kink.*'huber'.*default 'adam'"):
+        LinearRegressor(loss=loss, optimizer="lbfgs").fit(X, y)
+
+
+@pytest.mark.parametrize("loss,param", [("huber", 20.0), ("squared_epsilon_insensitive", 10.0)])
+def test_default_fit_of_a_smooth_loss_finishes_at_its_optimum(loss, param):
+    """Small data, default settings: the mini-batch fit is finished by full-batch L-BFGS (as the squared
+    error's), so it ends at the optimum, not at the averaged steps' noise floor."""
+    X, y = _diabetes_with_outliers()
+    best = _smooth_optimum(X, y[:, None], loss, param)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # and no max_iter warning: the finish reached the optimum
+        got = LinearRegressor(loss=loss, epsilon=param, random_state=0).fit(X, y)
+    assert "L-BFGS" in got.stop_reason_
+    assert _objective(got, X, y[:, None], loss, param) == pytest.approx(best, rel=1e-5)
+
+
+def test_a_smooth_loss_fit_short_of_its_optimum_under_chosen_settings_warns():
+    """Settings the user chose (a small constant rate, few epochs): no finish, but the shortfall is measured
+    against L-BFGS and named, with advice that names only those settings; the model stays the fit's own."""
+    X, y = _diabetes_with_outliers()
+    est = LinearRegressor(loss="huber", epsilon=20.0, learning_rate=1e-3, max_iter=3, random_state=0)
+    with pytest.warns(ConvergenceWarning, match=r"above the optimum of the huber objective.*Raise max_iter \(it is "
+                                                 r"3\), or use optimizer='lbfgs'.*learning_rate=0.001 and max_iter=3"):
+        est.fit(X, y)
+    assert "L-BFGS" not in est.stop_reason_ and est.n_iter_ == 3
+    plain = LinearRegressor(loss="huber", epsilon=20.0, learning_rate=1e-3, max_iter=3, random_state=0, tol=None)
+    np.testing.assert_array_equal(plain.fit(X, y).coef_, est.coef_)  # tol=None: no check, the same model
+
+
+@pytest.mark.parametrize("loss,kw,solver", [
+    ("quantile", dict(quantile=0.9), r"QuantileRegressor\(solver='highs'\)"),
+    ("quantile", dict(quantile=0.3, penalty="l1", alpha=0.05), r"QuantileRegressor\(solver='highs'\)"),
+    ("epsilon_insensitive", dict(epsilon=5.0), r"scipy.optimize.linprog")])
+def test_a_kinked_loss_fit_short_of_its_linear_program_warns(loss, kw, solver):
+    """Tiny data: a fit of a loss with a kink is checked against its linear program (with the l1 penalty too);
+    a shortfall names the exact solver; the defaults reach it and stay silent."""
+    X, y = load_diabetes(return_X_y=True)
+    with pytest.warns(ConvergenceWarning, match=rf"above the optimum of the {loss} objective \(its linear program\) "
+                                                rf"after 5 epochs. Raise max_iter \(it is 5\), or use an exact "
+                                                rf"solver.*{solver}"):
+        LinearRegressor(loss=loss, learning_rate=1e-3, max_iter=5, random_state=0, **kw).fit(X, y)
+    if "penalty" not in kw:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            LinearRegressor(loss=loss, random_state=0, **kw).fit(X, y)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import fastgd
-from fastgd import _engine, _training
+from fastgd import _engine, _pagecache, _training
 
 
 def _data(n=6000, d=4, seed=0, dtype=np.float64):
@@ -17,21 +17,21 @@ def _data(n=6000, d=4, seed=0, dtype=np.float64):
     return X, y
 
 
-def test_batch_order_one_block_is_the_old_shuffle():
+def test_block_shuffled_order_one_block_is_the_old_shuffle():
     ids = np.arange(50, dtype=np.int64)
-    a = _training.batch_order(ids, 50, np.random.default_rng(3))
+    a = _training.block_shuffled_order(ids, 50, np.random.default_rng(3))
     b = ids.copy()
     np.random.default_rng(3).shuffle(b)
     assert np.array_equal(a, b)
 
 
 @pytest.mark.parametrize("ids", [np.arange(103), np.array([0, 1, 5, 6, 7, 20, 21, 50, 99, 100])])
-def test_batch_order_blocks_are_contiguous_and_shuffled(ids):
+def test_block_shuffled_order_blocks_are_contiguous_and_shuffled(ids):
     ids = ids.astype(np.int64)
     rng = np.random.default_rng(0)
     firsts = set()
     for _ in range(30):
-        order = _training.batch_order(ids, 10, rng)
+        order = _training.block_shuffled_order(ids, 10, rng)
         assert np.array_equal(np.sort(order), np.sort(ids))  # a permutation of the training batches
         blocks = order // 10
         changes = np.count_nonzero(blocks[1:] != blocks[:-1])
@@ -40,11 +40,11 @@ def test_batch_order_blocks_are_contiguous_and_shuffled(ids):
     assert len(firsts) > 3  # the blocks come in a random order
 
 
-def test_batch_order_shuffles_inside_blocks():
+def test_block_shuffled_order_shuffles_inside_blocks():
     rng = np.random.default_rng(1)
     sorted_runs = 0
     for _ in range(20):
-        order = _training.batch_order(np.arange(40, dtype=np.int64), 20, rng)
+        order = _training.block_shuffled_order(np.arange(40, dtype=np.int64), 20, rng)
         sorted_runs += bool(np.all(np.diff(order[:20]) > 0))
     assert sorted_runs == 0
 
@@ -70,13 +70,13 @@ def test_fit_visits_blocks_sequentially(monkeypatch, tmp_path):
     Xm = _memmap(tmp_path, X)
     monkeypatch.setattr(_training, "BLOCK_BYTES", 8 * 4 * 64 * 4)  # blocks of 4 batches of 64 rows
     orders = []
-    real = _engine.run_epoch
+    real = _engine.Epochs.run
 
-    def spy(*args, **kwargs):
-        orders.append(kwargs["order"].copy())
-        return real(*args, **kwargs)
+    def spy(kernel, ts, order):
+        orders.append(order.copy())
+        return real(kernel, ts, order)
 
-    monkeypatch.setattr(_engine, "run_epoch", spy)
+    monkeypatch.setattr(_engine.Epochs, "run", spy)
     a = fastgd.LinearRegressor(batch_size=64, max_iter=3, tol=None, random_state=0).fit(Xm, y)
     assert len(orders) == 3 * 32  # block by block
     for e in range(3):
@@ -162,14 +162,14 @@ def test_prefetch_thread_works_in_a_forked_child(tmp_path):
     import multiprocessing as mp
 
     X, _ = _data(4096, 4)
-    mf = _training._file_range(np.asarray(_memmap(tmp_path, X)))
+    mf = _pagecache.file_range(np.asarray(_memmap(tmp_path, X)))
     assert mf is not None and mf.row_bytes == 32
-    _training._prefetch_async(mf, (0, 1024)).result(timeout=30)  # the parent's thread exists
+    _pagecache.prefetch_async(mf, (0, 1024)).result(timeout=30)  # the parent's thread exists
     with mp.get_context("fork").Pool(1) as pool:
         assert pool.apply_async(_prefetch_in_child, (str(tmp_path / "X.npy"),)).get(timeout=30)
 
 
 def _prefetch_in_child(path):
-    mf = _training._file_range(np.asarray(np.load(path, mmap_mode="r")))
-    _training._prefetch_async(mf, (1024, 4096)).result(timeout=10)
+    mf = _pagecache.file_range(np.asarray(np.load(path, mmap_mode="r")))
+    _pagecache.prefetch_async(mf, (1024, 4096)).result(timeout=10)
     return True

@@ -9,7 +9,7 @@ from sklearn.linear_model import LinearRegression
 from sklearn.metrics import r2_score
 
 import fastgd
-from fastgd import _engine, _training
+from fastgd import _engine, _scaling
 
 BACKENDS = ["numba", "native"]
 
@@ -81,7 +81,7 @@ def test_csr_column_stats_do_not_cancel_for_a_large_offset(backend):
 
 def test_csr_scaling_keeps_rare_columns_bounded_and_uncentred():
     X, y = zipf_binary(2000, 512, 8)
-    s = _training.Scaling.from_data(_engine.kernels("numba"), csr_tuple(X), y[:, None], None, True)
+    s = _scaling.Scaling.from_data(_engine.kernels("numba"), csr_tuple(X), y[:, None], None, True)
     stored = np.diff(X.tocsc().indptr)
     rare = stored < 0.5 * X.shape[0]
     assert rare.sum() > 400
@@ -223,15 +223,15 @@ def test_auto_batch_size_on_csr_follows_the_backend_and_updates(backend):
 def test_auto_takes_lazy_numba_epochs_only_where_they_pay():
     """backend="auto": a CSR fit whose dense update would cost no more than a batch's gradient stays on the
     native kernels (no Numba compilation); a high-dimensional one updates lazily on Numba."""
-    from fastgd import _engine
+    from fastgd import _engine, _planning
 
     rng = np.random.default_rng(0)
     narrow = sp.random(4000, 40, density=0.2, format="csr", random_state=rng)  # one-hot-like: d small
     wide = sp.random(4000, 2**16, density=30 / 2**16, format="csr", random_state=rng)
     est = fastgd.LinearRegressor()
-    assert not est._lazy(narrow) and est._lazy(wide)
-    assert est._backend(wide) == "numba"
-    assert est._backend(narrow) == "auto" and _engine.kernels("auto") is not None
+    assert not _planning.is_lazy(est, narrow) and _planning.is_lazy(est, wide)
+    assert _planning.choose_backend(est, wide).name == "numba"
+    assert _planning.choose_backend(est, narrow).name == "auto" and _engine.kernels("auto") is not None
 
 
 def test_lbfgs_fits_csr():

@@ -9,7 +9,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LinearRegression, Ridge
 
 from fastgd import LinearRegressor
-from fastgd.estimator import wide_batch_size
+from fastgd._planning import wide_batch_size
 
 
 def _gauss(n, d, dtype=np.float64, seed=0):

@@ -1,0 +1,218 @@
+"""Planning a fit: from the estimator's parameters and the data's shape to what the loop takes.
+
+The batch size, the backend (and whether CSR epochs update lazily), the epoch budget, the penalty and loss
+codes, the training settings and the split into training and evaluation batches. Functions of the
+estimator's public parameters (``est``) and the data; they change nothing.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from . import _engine, _training
+from ._rules import LOSSES
+from .optimizers import LBFGS, get_optimizer
+from .schedules import Constant, Schedule
+
+PENALTIES = {None: 0.0, "l2": 0.0, "l1": 1.0, "elasticnet": None}  # l1 share of alpha (None: l1_ratio)
+# batch_size="auto": about this many updates per epoch, in [AUTO_MIN_BATCH, AUTO_MAX_BATCH] rows
+AUTO_UPDATES = 256
+AUTO_MIN_BATCH = 32
+AUTO_MAX_BATCH = 4096
+WIDE_ROWS = 4  # dense data: batches of at least d / WIDE_ROWS rows (wide_batch_size)
+# max_iter="auto": at least 1000 epochs, more on small data (epochs that visit this many rows in all) ...
+AUTO_ROW_VISITS = 2_000_000
+AUTO_MAX_EPOCHS = 100_000  # ... up to this many
+# after a fit on data this small (n·d·k values), the shortfall from the exact least-squares optimum is
+# measured (an O(n·d²) solve that costs milliseconds) and reported if the gradient descent fell short
+CHECK_EXACT_MAX_VALUES = 250_000  # values: the solve makes a standardized copy (at most 2 MB)
+LBFGS_STEPS = 100  # max_iter="auto" with optimizer="lbfgs": steps of up to 20 iterations
+NONSMOOTH_MIN_BATCH = 4096  # "auto" batch size with a loss other than the squared error: at least this (or n)
+
+
+def choose_batch_size(est, X, n, k, min_batch=AUTO_MIN_BATCH, lazy=None):
+    """Rows per batch (``lazy``: ``is_lazy(est, X)`` when already known)."""
+    if est.batch_size is None:
+        return n
+    if est.batch_size == "auto":
+        if is_lazy(est, X) if lazy is None else lazy:  # a batch costs its non-zeros: the dense rule
+            return auto_batch_size(n, X.shape[1], k, X.shape[1], min_batch)
+        nnz = X.nnz / max(n, 1) if sp.issparse(X) else X.shape[1]
+        b = auto_batch_size(n, X.shape[1], k, nnz, min_batch)
+        if est.loss != "squared_error":  # a small batch's subgradient noise stalls the fit short of the optimum
+            return max(b, min(n, NONSMOOTH_MIN_BATCH))
+        return b if sp.issparse(X) else wide_batch_size(b, n, X.shape[1])
+    return min(est.batch_size, n)
+
+
+def is_lazy(est, X):
+    """Whether the epochs on X update lazily (CSR and an optimizer and penalty that allow it; see "lazy
+    updates" in fastgd._rules): a batch then costs what it touches. Only where that pays: when updating
+    every coordinate would cost more than the batch's gradient (d + 1 > batch rows x non-zeros per row);
+    below that the dense update is as cheap and the native kernels need no Numba compilation."""
+    if not sp.issparse(X) or est.backend == "native" or est.loss != "squared_error" or is_lbfgs(est):
+        return False  # the native kernels update every coordinate; the lazy epoch is the squared error's
+    opt = get_optimizer(named_optimizer(est.optimizer) if isinstance(est.optimizer, str) else est.optimizer)
+    from . import _kernels
+
+    if _kernels._rules.lazy_kind(opt.code, opt.pack(), bool(est.standardize), *penalty_parts(est)) == 0:
+        return False
+    n, d = X.shape
+    rows = (n if est.batch_size is None else auto_batch_size(n, d, 1, d) if est.batch_size == "auto"
+            else min(est.batch_size, n))
+    return d + 1 > rows * max(X.nnz / max(n, 1), 1.0)
+
+
+@dataclass(frozen=True)
+class Backend:
+    """The kernels of one fit, chosen and looked up once."""
+
+    name: str  # as the estimator's ``backend`` ("auto" stays "auto": see fastgd._engine.kernels)
+    kern: object  # the kernel module
+    lazy: bool = False  # CSR epochs update only the coordinates each batch touches
+
+
+def choose_backend(est, X):
+    """The backend a fit on X uses, looked up: "auto" takes the Numba kernels for lazy CSR epochs (the
+    native kernels update every coordinate per batch), else as ``fastgd._engine.kernels``."""
+    lazy = is_lazy(est, X)
+    name = "numba" if est.backend == "auto" and lazy else est.backend
+    return Backend(name, _engine.kernels(name), lazy)
+
+
+def make_fit_data(est, X, Xk, Y, sw, scaling, backend, min_batch=AUTO_MIN_BATCH):
+    """The ``_training.FitData`` of a fit on X (``Xk``: as the kernels read it) with ``backend`` (a
+    ``Backend``)."""
+    l1, l2 = penalty_parts(est)
+    n = Y.shape[0]
+    bs = choose_batch_size(est, X, n, Y.shape[1], min_batch, backend.lazy)
+    # with standardization, fastgd's own mode: each batch counts for its weight (an unbiased gradient of
+    # the whole objective, also with a short last batch or sample weights); without, torch's mean per batch
+    total = float(n if sw is None else sw.sum())
+    batch_weight = total / _engine.n_batches(n, bs) if scaling is not None else 0.0
+    return _training.FitData(Xk, Y, sw, bs, backend.kern, backend.name, _engine.resolve_n_threads(est.n_jobs),
+                             est.fit_intercept, l1, l2, scaling, batch_weight, loss=loss_code(est))
+
+
+def loss_code(est):
+    """(code, param) of the loss for the kernels; None for the squared error (their default)."""
+    if est.loss == "squared_error":
+        return None
+    return LOSSES.index(est.loss), float(est.quantile if est.loss == "quantile" else est.epsilon)
+
+
+def choose_max_iter(est, n, values=None):
+    if est.max_iter == "auto" and is_lbfgs(est):
+        return LBFGS_STEPS
+    if est.max_iter == "auto":
+        if values is not None and values <= CHECK_EXACT_MAX_VALUES and finishes_with_lbfgs(est) \
+                and est.tol is not None and not est.early_stopping:
+            return 1000  # small data: L-BFGS finishes what the mini-batch epochs leave (see fit)
+        return int(min(AUTO_MAX_EPOCHS, max(1000, -(-AUTO_ROW_VISITS // max(n, 1)))))
+    return est.max_iter
+
+
+def make_settings(est, opt, average, n, values=None):
+    if isinstance(est.learning_rate, Schedule):
+        lr, sched = est.learning_rate.pack(opt.lr)
+    else:
+        adaptive = isinstance(est.learning_rate, str)
+        lr, sched = Constant().pack(opt.lr if adaptive else float(est.learning_rate))
+    return _training.Settings(opt, lr, sched, adaptive=isinstance(est.learning_rate, str), average=average,
+                              max_iter=choose_max_iter(est, n, values), tol=est.tol,
+                              n_iter_no_change=est.n_iter_no_change,
+                              gtol=est.gtol, shuffle=est.shuffle, verbose=est.verbose,
+                              penalized_eval=not est.early_stopping, callbacks=_callbacks(est.callbacks),
+                              user_chose=user_chose(est))
+
+
+def user_chose(est):
+    """The training settings the user changed from the defaults (an optimizer object carries its lr)."""
+    named = isinstance(est.optimizer, str)
+    return frozenset(name for name, chosen in (
+        ("learning_rate", est.learning_rate != "adaptive" or not named),
+        ("optimizer", not (named and est.optimizer == "adam")),
+        ("standardize", not est.standardize)) if chosen)
+
+
+def is_lbfgs(est):
+    return isinstance(est.optimizer, LBFGS) or est.optimizer == "lbfgs"
+
+
+def finishes_with_lbfgs(est):
+    """The default rate rule and epoch budget (not a rate, optimizer object or max_iter the user chose), and a
+    smooth objective."""
+    return (est.learning_rate == "adaptive" and isinstance(est.optimizer, str) and est.optimizer != "lbfgs"
+            and est.penalty in (None, "l2") and est.max_iter == "auto" and smooth_loss(est))
+
+
+def smooth_loss(est):
+    """A loss with a continuous gradient (L-BFGS and its finish apply); the others have a kink."""
+    return est.loss in ("squared_error", "huber", "squared_epsilon_insensitive")
+
+
+def penalty_parts(est):
+    share = PENALTIES[est.penalty]
+    if est.penalty is None:
+        return 0.0, 0.0
+    share = est.l1_ratio if share is None else share
+    return float(est.alpha * share), float(est.alpha * (1.0 - share))
+
+
+def split_batches(est, problem, rng):
+    """(training batches, evaluation batches): held-out batches with early stopping, else a fixed subset
+    of the training batches (all of them on small data) on which the loop measures progress."""
+    nb = problem.n_batches
+    all_ids = np.arange(nb, dtype=np.int64)
+    if est.early_stopping:
+        weights = problem.batch_weights()
+        usable = np.flatnonzero(weights > 0)
+        n_val = int(round(est.validation_fraction * nb))
+        if n_val < 1 or nb - n_val < 1 or len(usable) < 2:
+            # only the fixes that can work here: no smaller batch than 1 row, no fraction past the batches
+            tips = (["a smaller batch_size"] if problem.batch_size > 1 else []) + (
+                [f"validation_fraction >= {1 / nb:.3g}"] if n_val < 1 and nb >= 2 and len(usable) >= 2 else
+                ["a smaller validation_fraction"] if nb - n_val < 1 and nb >= 2 else [])
+            raise ValueError(
+                f"early_stopping holds out whole batches: validation_fraction={est.validation_fraction} of "
+                f"{nb} batch(es) ({len(usable)} with positive sample weight) leaves no validation or no "
+                f"training batch; use " + (" or ".join(tips) if tips else
+                                           "early_stopping=False (too few rows to hold any out)"))
+        val = np.sort(rng.permutation(usable)[:min(n_val, len(usable) - 1)]).astype(np.int64)
+        return np.setdiff1d(all_ids, val).astype(np.int64), val
+    if problem.n <= 2 * _training.EVAL_ROWS:
+        return all_ids, all_ids
+    n_eval = max(1, -(-_training.EVAL_ROWS // problem.batch_size))
+    return all_ids, np.sort(rng.permutation(nb)[:n_eval]).astype(np.int64)
+
+
+def auto_batch_size(n, d, k, nnz_per_row, min_batch=AUTO_MIN_BATCH):
+    """``batch_size="auto"``: about ``AUTO_UPDATES`` updates per epoch, between 32 and 4096 rows (a power of
+    two), and never so small that the O(k·d) update of every coordinate costs more than the batch's
+    gradient (sparse, high-dimensional data)."""
+    b = 1 << max(0, int(np.floor(np.log2(max(n // AUTO_UPDATES, 1)))))
+    b = min(max(b, min_batch), AUTO_MAX_BATCH)
+    b = max(b, int(np.ceil(k * (d + 1) / max(nnz_per_row * k, 1.0))))
+    return int(min(b, n))
+
+
+def wide_batch_size(b, n, d):
+    """Dense data: at least ``d / WIDE_ROWS`` rows per batch (a power of two, at most ``AUTO_MAX_BATCH``). A
+    batch of B standardized rows has curvature up to about (1 + sqrt(d / B))² where the data's is about 1, so
+    below that the step noise, not the curvature, sets how close a constant rate can get (see docs/design.md,
+    "Wide data")."""
+    floor = 1 << int(np.ceil(np.log2(max(d / WIDE_ROWS, 1.0))))
+    return int(min(max(b, min(floor, AUTO_MAX_BATCH)), n))
+
+
+def _callbacks(callbacks):
+    if callbacks is None:
+        return ()
+    return tuple(callbacks) if isinstance(callbacks, (list, tuple)) else (callbacks,)
+
+
+def named_optimizer(name):
+    """The registry object for an optimizer name, starting from the registry's ``start_lr``."""
+    opt = get_optimizer(name, full_batch=True)
+    return opt.set_params(lr=type(opt).start_lr)

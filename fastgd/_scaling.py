@@ -1,0 +1,130 @@
+"""Standardization: the column means and scales of X and of the targets, applied inside the kernels.
+
+``Scaling`` holds them; the kernels apply them per batch in O(k·d) (``fastgd._kernels.raw_theta``), so X is
+never copied. ``TrainingState.theta`` is in the standardized coordinates; ``Scaling.to_raw`` gives the
+coefficients in the data's units.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import _engine
+
+CONSTANT_SPREAD = 64 * np.finfo(np.float64).eps  # a standard deviation below this multiple of |mean|: constant
+SPARSE_CENTRE_FRACTION = 0.5  # CSR: columns stored in at least this fraction of the rows are centred (Scaling)
+
+
+@dataclass
+class Scaling:
+    """Column means and scales of X and of the targets (float64), applied inside the kernels.
+
+    Without an intercept nothing is centred (means are zero) and the scales are root mean squares, so the
+    model stays a line through the origin. Constant columns get scale 1 (as scikit-learn's StandardScaler).
+
+    Sparse (CSR) X: a column stored in fewer than ``SPARSE_CENTRE_FRACTION`` of the rows (by weight) is not
+    centred and is scaled by its largest absolute value (as scikit-learn's MaxAbsScaler): its scaled values
+    stay in [-1, 1] however rare it is (a rare column's standard deviation is tiny, so dividing by it makes
+    its few values huge and the step size that suits the rest diverges on them), and every batch's gradient
+    stays as sparse as its rows. Columns stored in most rows are centred and scaled by their standard
+    deviation as dense columns are (a column with a large offset would otherwise be nearly collinear with
+    the intercept); every batch touches them anyway.
+    """
+
+    x_mean: np.ndarray
+    x_scale: np.ndarray
+    y_mean: np.ndarray
+    y_scale: np.ndarray
+    weight: float = 0.0
+    # the data's own statistics (raw means, variances, weight): what merges across partial_fit calls and dask
+    # blocks; the derived scales cannot (a constant column's scale is set to 1)
+    x_var: np.ndarray = field(default=None, repr=False)
+    y_var: np.ndarray = field(default=None, repr=False)
+    x_raw_mean: np.ndarray = field(default=None, repr=False)
+    y_raw_mean: np.ndarray = field(default=None, repr=False)
+    x_sparse: tuple = field(default=None, repr=False)  # CSR: (largest |value|, stored weight) per column
+
+    @classmethod
+    def identity(cls, d, k):
+        return cls(np.zeros(d), np.ones(d), np.zeros(k), np.ones(k))
+
+    @classmethod
+    def from_data(cls, kern, Xk, Y, sw, center, n_threads=None):
+        sw = _engine.EMPTY if sw is None else sw
+        sparse = None
+        if isinstance(Xk, tuple):  # CSR
+            x_mean, x_var, weight, maxabs, stored = kern.csr_column_stats(Xk, sw)
+            sparse = (maxabs, stored)
+        else:
+            x_mean, x_var, weight = kern.column_stats(Xk, sw, n_threads)
+        # the targets' statistics by the same kernel: no O(n) temporaries (out-of-core: memory independent of n)
+        y_mean, y_var, _ = kern.column_stats(np.ascontiguousarray(Y, dtype=np.float64), sw, n_threads)
+        return cls._finish(x_mean, x_var, y_mean, y_var, weight, center, sparse)
+
+    @classmethod
+    def _finish(cls, x_mean, x_var, y_mean, y_var, weight, center, sparse=None):
+        for name, arrays in (("X", (x_mean, x_var)), ("y", (y_mean, y_var))):
+            if not all(np.all(np.isfinite(a)) for a in arrays):
+                raise ValueError(
+                    f"{name} has values too large for float64 arithmetic (their squares overflow, "
+                    f"max |mean| = {np.nanmax(np.abs(arrays[0])):.3g}); divide {name} by a constant first")
+        with np.errstate(over="ignore"):
+            x_ms = x_var if center else x_var + np.square(x_mean)
+            y_ms = y_var if center else y_var + np.square(y_mean)
+        x_scale = np.sqrt(x_ms)
+        y_scale = np.sqrt(y_ms)
+        tiny = np.finfo(np.float64).tiny ** 0.5
+        # a spread at rounding level next to the mean (a constant column, or one row carrying nearly all the
+        # sample weight) is no scale to divide by: such a column counts as constant
+        x_scale[~(x_scale > np.maximum(tiny, CONSTANT_SPREAD * np.abs(x_mean)))] = 1.0
+        y_scale[~(y_scale > np.maximum(tiny, CONSTANT_SPREAD * np.abs(y_mean)))] = 1.0
+        if not (np.all(np.isfinite(x_scale)) and np.all(np.isfinite(y_scale))):
+            raise ValueError("X or y has values too large for float64 arithmetic (their squares overflow); "
+                             "divide them by a constant first")
+        x_centre = x_mean if center else np.zeros_like(x_mean)
+        if sparse is not None:
+            maxabs, stored = sparse
+            dense = (stored >= SPARSE_CENTRE_FRACTION * weight) if center else np.zeros(len(stored), bool)
+            x_centre = np.where(dense, x_mean, 0.0)
+            x_scale = np.where(dense, x_scale, np.where(maxabs > tiny, maxabs, 1.0))
+        out = cls(x_centre, x_scale, y_mean if center else np.zeros_like(y_mean),
+                  y_scale, float(weight), x_var, y_var, x_mean, y_mean, sparse)
+        out._center = center
+        return out
+
+    def merged(self, new):
+        """Statistics of the union of the data behind ``self`` and ``new`` (Chan's merge): partial_fit."""
+        n1, n2 = self.weight, new.weight
+        if n1 <= 0:
+            return new
+        tot = n1 + n2
+        def merge(m1, v1, m2, v2):
+            delta = m2 - m1
+            return m1 + delta * (n2 / tot), (v1 * n1 + v2 * n2 + np.square(delta) * (n1 * n2 / tot)) / tot
+        xm, xv = merge(self.x_raw_mean, self.x_var, new.x_raw_mean, new.x_var)
+        ym, yv = merge(self.y_raw_mean, self.y_var, new.y_raw_mean, new.y_var)
+        sparse = None
+        if self.x_sparse is not None and new.x_sparse is not None:
+            sparse = (np.maximum(self.x_sparse[0], new.x_sparse[0]), self.x_sparse[1] + new.x_sparse[1])
+        return Scaling._finish(xm, xv, ym, yv, tot, self._center, sparse)
+
+    def pack(self):
+        """The kernels' ``stdz`` vector: [x_mean, x_scale, y_mean, y_scale]."""
+        return np.concatenate([self.x_mean, self.x_scale, self.y_mean, self.y_scale])
+
+    def to_raw(self, theta):
+        """(k, d + 1) standardized parameters -> (k, d + 1) in the data's units (intercept last)."""
+        d = theta.shape[1] - 1
+        v = theta[:, :d] / self.x_scale
+        raw = np.empty_like(theta)
+        raw[:, :d] = self.y_scale[:, None] * v
+        raw[:, d] = self.y_scale * (theta[:, d] - v @ self.x_mean) + self.y_mean
+        return raw
+
+    def to_std(self, raw):
+        """The inverse of ``to_raw``."""
+        d = raw.shape[1] - 1
+        theta = np.empty_like(raw)
+        theta[:, :d] = raw[:, :d] * self.x_scale / self.y_scale[:, None]
+        theta[:, d] = (raw[:, d] - self.y_mean + raw[:, :d] @ self.x_mean) / self.y_scale
+        return theta

@@ -1,0 +1,172 @@
+"""The least-squares diagnostic: how far a fit on small data stopped from the exact optimum of its own
+objective, and why (the condition number, the sample weights, the epoch budget), worded as a warning.
+"""
+
+import warnings
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.exceptions import ConvergenceWarning
+
+from . import _planning, reference
+
+SHORTFALL_WARN = 1e-3  # ... more than this fraction of the variance of y above the optimum, or ...
+SHORTFALL_REL = 1e-2  # ... more than this fraction of the optimum's objective (the relative excess MSE)
+ILL_CONDITIONED = 100  # a condition number of the standardized design above this is named as the cause
+# a loss with a kink on data this small (n·d·k values, no l2 penalty): the fit is checked against its linear
+# program (HiGHS: milliseconds at this size)
+LP_CHECK_MAX_VALUES = 20_000
+
+
+_BLAS = []
+
+
+def blas_controller():
+    """One threadpoolctl controller for the process (building one scans the loaded libraries)."""
+    if not _BLAS:
+        from threadpoolctl import ThreadpoolController
+
+        _BLAS.append(ThreadpoolController())
+    return _BLAS[0]
+
+
+def shortfall(est, X, Y, sw, out, n, d, k):
+    """The warning to give (None: the fit is close enough to the optimum)."""
+    w = np.ones(n) if sw is None else sw / sw.max()  # weights count by their ratios (no overflow)
+    W = float(w.sum())
+    A = X.toarray() if sp.issparse(X) else np.asarray(X, dtype=np.float64)
+    raw = est._raw_params(k, d)
+    R = A @ raw[:, :d].T + raw[:, d] - Y  # residuals (n, k), in the data's units
+    rbar = (w @ R) / W if est.fit_intercept else np.zeros(k)
+    mu = (w @ A) / W if est.fit_intercept else np.zeros(d)
+    Z = A - mu
+    s = np.sqrt(w @ np.square(Z) / W)
+    s[~(s > 0)] = 1.0
+    Z /= s
+    G = (Z * w[:, None]).T @ Z / W  # the standardized design's second moments
+    l1, l2 = _planning.penalty_parts(est)
+    V = raw[:, :d] * s  # the weights in the standardized coordinates
+    grad = 2.0 * (Z * w[:, None]).T @ R / W + l2 * (V / np.square(s)).T  # (d, k): the smooth part's gradient
+    lam, Q = np.linalg.eigh(2.0 * G + l2 * np.diag(1.0 / np.square(s)))
+    keep = lam > max(lam[-1], 0.0) * d * np.finfo(np.float64).eps
+    got = float((w @ np.square(R)).sum()) / W + _penalty_value(est, raw[:, :d])
+    if l1 > 0.0:
+        best = _penalized_optimum(est, Z, Y, w, s, l1, l2)
+    else:
+        proj = Q[:, keep].T @ grad
+        best = got - 0.5 * float((np.square(proj) / lam[keep, None]).sum()) - float(np.square(rbar).sum())
+    mean = (w @ Y) / W if est.fit_intercept else np.zeros(k)
+    var = float((w @ np.square(Y - mean)).sum()) / W
+    excess = got - best
+    if not (var > 0 and excess > max(est.tol * var, min(SHORTFALL_REL * max(best, 0.0),
+                                                           SHORTFALL_WARN * var))):
+        return None
+    g = lam[keep] / 2.0 if l2 == 0.0 else np.linalg.eigvalsh(G)
+    cond = float(np.sqrt(g[-1] / g[g > g[-1] * d * np.finfo(np.float64).eps][0])) if g.size else np.inf
+    what = "least-squares" if est.penalty is None else "penalized"
+    capped = est.n_iter_ >= est.max_iter_ and not out.converged
+    cause = (f"training reached max_iter={est.max_iter_} epochs" if capped and est.max_iter != "auto" else
+             f"the standardized features are ill-conditioned (condition number {cond:.3g}), so progress "
+             f"along their weakest directions is slow" if cond > ILL_CONDITIONED else
+             f"the sample weights span {w.max() / w[w > 0].min():.3g} times, which makes the weighted problem "
+             f"ill-conditioned" if sw is not None and w.max() > 1e6 * w[w > 0].min() else
+             "the progress per round fell below tol before the optimum")
+    # a rate or optimizer the user chose may be what made the steps too small: name it, and the default
+    chosen = [(name, value, default) for name, value, default in (
+        ("learning_rate", est.learning_rate, "adaptive"), ("optimizer", est.optimizer, "adam"))
+        if name in _planning.user_chose(est) and not (name == "learning_rate" and value == "adaptive")]
+    if chosen and not capped:
+        cause += (" with this fit's " + " and ".join(f"{n}={v!r}" for n, v, _ in chosen) + " (the default "
+                  + " and ".join(f"{n}={d!r}" for n, _, d in chosen) + " may reach it)")
+    return (f"Gradient descent stopped {excess / max(best, 1e-300):.3g} (relative excess of the objective; "
+            f"{excess / var:.3g} of the variance of y) above the {what} optimum after {est.n_iter_} epochs: "
+            f"{cause}. {shortfall_fix(est, capped)}")
+
+
+def shortfall_fix(est, capped):
+    """Advice that works when followed for this fit: more epochs when the user's max_iter cut it short;
+    else an exact solver (the data is small enough)."""
+    exact = {None: "LinearRegression", "l2": "Ridge", "l1": "Lasso", "elasticnet": "ElasticNet"}[est.penalty]
+    more = f"Raise max_iter (it is {est.max_iter}), or use" if capped and est.max_iter != "auto" else "Use"
+    return (f"{more} a closed-form or coordinate-descent solver, which this small data set allows: "
+            f"sklearn.linear_model.{exact}.")
+
+
+def _penalty_value(est, coef):
+    l1, l2 = _planning.penalty_parts(est)
+    return l1 * float(np.abs(coef).sum()) + 0.5 * l2 * float(np.square(coef).sum())
+
+
+def _penalized_optimum(est, Z, Y, w, s, l1, l2):
+    """The optimum of the elastic-net objective on small data (scikit-learn's coordinate descent)."""
+    from sklearn.linear_model import ElasticNet
+
+    n, d = Z.shape
+    W = float(w.sum())
+    best = 0.0
+    Araw = Z * s  # the centred columns in the data's units: the penalty is on the raw weights
+    for j in range(Y.shape[1]):
+        y = Y[:, j]
+        # ours: Σw r²/W + l1‖c‖₁ + ½l2‖c‖² = 2·[Σw r²/(2W) + (l1/2)‖c‖₁ + (l2/4)‖c‖²] (scikit-learn's form)
+        a = (l1 + l2) / 2.0
+        model = ElasticNet(alpha=a, l1_ratio=l1 / (l1 + l2), fit_intercept=est.fit_intercept, tol=1e-12,
+                           max_iter=100_000, selection="cyclic")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model.fit(Araw, y, sample_weight=w * (n / W))
+        r = Araw @ model.coef_ + model.intercept_ - y
+        best += float(w @ np.square(r)) / W + l1 * float(np.abs(model.coef_).sum()) \
+            + 0.5 * l2 * float(np.square(model.coef_).sum())
+    return best
+
+
+def linear_program_shortfall(est, X, Y, sw, out, problem, values):
+    """The shortfall check of a loss with a kink (epsilon_insensitive, quantile) on data of at most
+    ``LP_CHECK_MAX_VALUES`` values, without an l2 penalty: its exact optimum is a linear program (HiGHS,
+    milliseconds at that size); a fit short of it warns, naming the exact solver. Larger data: no check
+    (the program's cost grows faster than the fit's). Returns the warning to give (None: close enough)."""
+    if problem is None or sp.issparse(X) or values > LP_CHECK_MAX_VALUES or problem.l2 > 0.0 or out.stopped:
+        return None
+    from scipy.optimize import linprog
+
+    n, d = X.shape
+    w = np.ones(n) if sw is None else sw / sw.max()
+    W = float(w.sum())
+    A = np.hstack([np.asarray(X, dtype=np.float64), np.ones((n, 1))]) if est.fit_intercept else \
+        np.asarray(X, dtype=np.float64)
+    p = A.shape[1]
+    param = float(est.quantile if est.loss == "quantile" else est.epsilon)
+    l1 = problem.l1
+    raw = est._raw_params(Y.shape[1], d)
+    got = best = 0.0
+    for j in range(Y.shape[1]):
+        y = Y[:, j]
+        # variables: β = β⁺ − β⁻ (the l1 penalty on the weights only), then per row u, v >= 0 with
+        # u − v = y − Aβ (quantile: q·u + (1 − q)·v), or t >= |y − Aβ| − ε (epsilon-insensitive)
+        pen = np.r_[np.full(d, l1), np.zeros(p - d)]
+        As, eye = sp.csr_matrix(A), sp.identity(n, format="csr")
+        if est.loss == "quantile":
+            c = np.r_[pen, pen, param * w / W, (1.0 - param) * w / W]
+            res = linprog(c, A_eq=sp.hstack([As, -As, eye, -eye]), b_eq=y, bounds=(0, None), method="highs")
+        else:
+            c = np.r_[pen, pen, w / W]
+            A_ub = sp.vstack([sp.hstack([As, -As, -eye]), sp.hstack([-As, As, -eye])])
+            res = linprog(c, A_ub=A_ub, b_ub=np.r_[y + param, param - y], bounds=(0, None), method="highs")
+        if res.status != 0:
+            return None
+        best += float(res.fun)
+        r = A @ (raw[j, :p] if est.fit_intercept else raw[j, :d]) - y
+        got += float(w @ reference.loss_value(r, est.loss, param)) / W + l1 * float(np.abs(raw[j, :d]).sum())
+    f_ref = problem.target_variance(np.arange(problem.n_batches, dtype=np.int64))
+    excess = got - best
+    if not (f_ref > 0 and excess > max(est.tol * f_ref, min(SHORTFALL_REL * max(best, 0.0),
+                                                             SHORTFALL_WARN * f_ref))):
+        return None
+    capped = est.n_iter_ >= est.max_iter_ and not out.converged
+    exact = ("sklearn.linear_model.QuantileRegressor(solver='highs')" if est.loss == "quantile" else
+             "a linear-programming solver (scipy.optimize.linprog)")
+    return (f"Gradient descent stopped {excess / max(best, 1e-300):.3g} (relative excess of the objective; "
+            f"{excess / f_ref:.3g} of the loss of the constant mean of y) above the optimum of the "
+            f"{est.loss} objective (its linear program) after {est.n_iter_} epochs. "
+            + (f"Raise max_iter (it is {est.max_iter}), or use" if capped and est.max_iter != "auto" else "Use")
+            + f" an exact solver, which this small data set allows: {exact}.")
