@@ -13,7 +13,7 @@ def _same(f):
     return f
 
 
-cfunc = nogil = _same
+cfunc = ccall = nogil = inline = _same
 
 
 def exceptval(*args, **kwargs):
@@ -49,3 +49,8 @@ Py_ssize_t = _Type("Py_ssize_t")
 pointer = _Type("pointer")
 const = _Type("const")
 floating = _Type("floating")
+longlong = _Type("longlong")
+
+
+def fused_type(*types):
+    return _Type("fused")

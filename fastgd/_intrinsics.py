@@ -24,32 +24,28 @@ def _item_pointer(context, builder, sig, args):
     return cgutils.get_item_pointer(context, builder, aryty, ary, [idx])
 
 
-@intrinsic
-def fetch_add(typingctx, arr, idx, val):
-    """``old = arr[idx]; arr[idx] += val; return old``, atomically (seq_cst)."""
-    if not (isinstance(arr, types.Array) and arr.dtype == types.int64):
-        return None
+def _fetch_op(op, name, doc):
+    """An intrinsic ``old = arr[idx]; arr[idx] = op(old, val); return old``, atomic (seq_cst), on int64 arrays."""
 
-    def codegen(context, builder, sig, args):
-        ptr = _item_pointer(context, builder, sig, args)
-        v = context.cast(builder, args[2], sig.args[2], types.int64)
-        return builder.atomic_rmw("add", ptr, v, "seq_cst")
+    def typer(typingctx, arr, idx, val):
+        if not (isinstance(arr, types.Array) and arr.dtype == types.int64):
+            return None
 
-    return types.int64(arr, idx, val), codegen
+        def codegen(context, builder, sig, args):
+            ptr = _item_pointer(context, builder, sig, args)
+            v = context.cast(builder, args[2], sig.args[2], types.int64)
+            return builder.atomic_rmw(op, ptr, v, "seq_cst")
+
+        return types.int64(arr, idx, val), codegen
+
+    typer.__name__ = typer.__qualname__ = name  # Numba names the intrinsic after the function
+    typer.__doc__ = doc
+    return intrinsic(typer)
 
 
-@intrinsic
-def fetch_max(typingctx, arr, idx, val):
-    """``old = arr[idx]; arr[idx] = max(old, val); return old``, atomically (seq_cst)."""
-    if not (isinstance(arr, types.Array) and arr.dtype == types.int64):
-        return None
-
-    def codegen(context, builder, sig, args):
-        ptr = _item_pointer(context, builder, sig, args)
-        v = context.cast(builder, args[2], sig.args[2], types.int64)
-        return builder.atomic_rmw("max", ptr, v, "seq_cst")
-
-    return types.int64(arr, idx, val), codegen
+fetch_add = _fetch_op("add", "fetch_add", "``old = arr[idx]; arr[idx] += val; return old``, atomically (seq_cst).")
+fetch_max = _fetch_op("max", "fetch_max", "``old = arr[idx]; arr[idx] = max(old, val); return old``, atomically "
+                      "(seq_cst).")
 
 
 @intrinsic

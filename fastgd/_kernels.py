@@ -1,8 +1,10 @@
 """Compiled kernels: one fused pass over the data per epoch.
 
-Only arrays, scalars and integer codes cross this boundary; validation, defaults and the epoch loop live in
-Python (``fastgd._engine``). The readable specification of every formula here is ``fastgd.reference``;
-tests compare the two.
+Only arrays, scalars and integer codes cross this boundary; validation, defaults and the loop over epochs live
+in Python. The optimizer rules, the epoch's layout (chunks, thread rules) and the step after a batch's gradient
+are written once for both backends, in ``fastgd._rules``; this module holds the Numba row loops and thread
+protocol (the native module, ``fastgd._native``, its own). The readable specification of every formula here
+is ``fastgd.reference``; tests compare the two.
 
 Layout conventions shared with ``fastgd._engine`` and ``fastgd.reference``:
 
@@ -17,9 +19,10 @@ Layout conventions shared with ``fastgd._engine`` and ``fastgd.reference``:
 * ``hp``: (HP_LEN,) float64 hyperparameters: ``[0]`` lr, ``[1]`` weight_decay, ``[2:]`` optimizer-specific,
   in the order of the rule's ``*_HP`` names in ``fastgd._rules`` (``Optimizer.pack`` builds it from them).
 * ``sched``: (SCHED_LEN,) float64: ``[0]`` schedule code, ``[1]`` warm-up steps, ``[2:]`` schedule params.
-* ``pen``: (2,) float64: ``[0]`` l1 strength, ``[1]`` l2 strength, applied to the weights, not the intercept;
-  optionally ``[2]`` the batch weight (see ``_finish_batch``) and ``[3:5]`` the loss's code and parameter
-  (``fastgd._rules.loss_value``; shorter: the squared error).
+* ``pen``: (5,) float64: ``[0]`` l1 strength, ``[1]`` l2 strength (applied to the weights, not the intercept),
+  ``[2]`` the batch weight (0: each batch's own; see ``fastgd._rules.finish_batch``), ``[3]`` and ``[4]`` the
+  loss's code and parameter (``fastgd._rules.loss_value``). The last one or three may be left off (a batch
+  weight of 0, the squared error).
 
 Objective of a batch of rows i with weights s_i (s_i = 1 without sample weights):
     L = Σ s_i r_i² / Σ s_i,   r_i = x_i·w + b − y_i,
@@ -27,13 +30,13 @@ Objective of a batch of rows i with weights s_i (s_i = 1 without sample weights)
 plus ``pen[1] * w`` from the l2 penalty (½·pen[1]·‖w‖²) and a proximal step for the l1 penalty (pen[0]·‖w‖₁).
 
 Parallel reduction: a batch is cut into fixed-size row chunks (the size depends on the batch size and the
-number of coordinates only, never on the thread count; see CHUNK_BUDGET_BYTES); each chunk accumulates into its own padded buffer; the buffers are then summed
-by a fixed pairwise tree over the chunk indices (dense X; see _tree_within) or in chunk order (CSR). The
-sequential path runs the same chunks and the same sum, so both paths and any thread count give bit-identical
-results. The parallel path runs one parallel region per
-epoch, not per batch (a region costs ~4-5 us to launch): workers claim tasks (one contiguous run of a batch's
-chunks each) from atomic counters and the worker that finishes a batch's last task reduces and updates (see
-``_epoch_team``).
+number of coordinates only, never on the thread count; see ``fastgd._rules.chunk_rows``); each chunk
+accumulates into its own padded buffer; the buffers are then summed by a fixed pairwise tree over the chunk
+indices (dense X; see _tree_within) or in chunk order (CSR). The sequential path runs the same chunks and the
+same sum, so both paths and any thread count give bit-identical results. The parallel path runs one parallel
+region per epoch, not per batch (a region costs ~4-5 us to launch): workers claim tasks (one contiguous run of
+a batch's chunks each) of the published batch through per-task flags and the worker that finishes a batch's
+last task reduces and updates (see ``_epoch_team``).
 """
 
 import inspect
@@ -57,9 +60,13 @@ from ._rules import CONSTANT, COSINE, EXPONENTIAL, INVSCALING, STEP  # noqa: F40
 # names in _rules must be the jitted versions (and each is jitted once, with the same flags). They are inlined
 # into their callers (Numba IR): with plain calls an update-bound epoch (d = 10, batch 32, 1 thread) took
 # 10-15 % longer than with the rules written in this file; inlined, as long.
+# finish_batch is the exception: one compiled copy serves the sequential and the parallel epoch, since two
+# inlined copies may be optimized differently (reassociation) and the two paths must give the same bits.
+_OUT_OF_LINE = ("finish_batch",)
 for _name, _f in list(vars(_rules).items()):
     if inspect.isfunction(_f) and _f.__module__ == _rules.__name__:
-        setattr(_rules, _name, numba.njit(inline="always", **NUMBA_FLAGS)(_f))
+        _inline = "never" if _name in _OUT_OF_LINE else "always"
+        setattr(_rules, _name, numba.njit(inline=_inline, **NUMBA_FLAGS)(_f))
 lr_at = _rules.lr_at
 
 
@@ -103,55 +110,17 @@ _CACHE_IMPL = getattr(caching, "CacheImpl", None) or caching._CacheImpl  # named
 _CACHE_IMPL._locator_classes[:] = [
     _DependentCacheLocator, *(c for c in _CACHE_IMPL._locator_classes if c.__name__ != "_DependentCacheLocator")]
 
-# Gradient path: AUTO picks by batch size; the other two force one (for tests and benchmarks).
-PATH_AUTO, PATH_SEQUENTIAL, PATH_PARALLEL = range(3)
-
 N_SCALARS, HP_LEN, SCHED_LEN = _rules.N_SCALARS, _rules.HP_LEN, _rules.SCHED_LEN  # written once, in _rules
-CHUNK_ROWS = 64  # rows per chunk of a batch's gradient
-MAX_CHUNKS = 256  # above CHUNK_ROWS * MAX_CHUNKS rows, chunks grow instead of multiplying
-# Bytes all chunk buffers of a batch (or all group sums of batches_stats) may take together: with many
-# coordinates (CSR with d = 2**20: 8 MB per buffer) fewer, larger chunks are used, so the memory of a fit
-# never grows with chunks x d. A function of the shape only, never of the thread count.
-CHUNK_BUDGET_BYTES = 32 << 20
 STATE_ROWS = _rules.STATE_ROWS  # state rows (slots) each optimizer code needs, declared with the rules
-PAD = 8  # float64 per cache line: chunk buffers are padded to whole lines plus one spare line
-PREFETCH_BYTES = 2048  # how far ahead of the current row X is prefetched, into L2 (see _chunk_grad_dense)
-# Auto path: the parallel epoch is used when a batch spans more than one chunk and holds at least this many
-# multiply-adds (rows x features x outputs). Measured with benchmarks/crossover.py on the 2-core AMD EPYC
-# (Zen 3) dev machine, parallel / sequential epoch time: d = 10: B = 256 0.95, B = 512 0.82; d = 100:
-# B = 128 0.70, B = 256 0.66; d = 1000: B = 128 0.60. Batches of <= 64 rows are one chunk: sequential.
-PAR_MIN_WORK = 5_000
-# ... and it runs with at most one thread per PAR_MIN_WORK // 2 multiply-adds of a batch and one per chunk: a
-# thread without a task of its own only contends for the counters (see epoch_threads).
-PAR_WORK_PER_THREAD = PAR_MIN_WORK // 2
-# The other parallel entry points (predict, column statistics, batch statistics) start a thread only per this
-# many multiply-adds: below it, launching the region (~5 us) costs more than the work it shares.
-REGION_MIN_WORK = 32_768
-
-
-@jit()
-def epoch_threads(batch_size, d, k, n_threads, path):
-    """Threads the parallel epoch runs with for batches of ``batch_size`` rows (``d`` features, ``k``
-    outputs), or 0 for the sequential path (a batch of one chunk always takes it).
-
-    PATH_PARALLEL: one per chunk at most. PATH_AUTO: also at most one per PAR_WORK_PER_THREAD multiply-adds,
-    and sequential below two. The chunks (and so the results) never depend on the answer: it only decides
-    how many threads share them.
-    """
-    ch = chunk_rows(batch_size, k * (d + 1))
-    nch = (batch_size + ch - 1) // ch
-    if nch <= 1 or path == PATH_SEQUENTIAL:
-        return 0
-    if path == PATH_PARALLEL:
-        return min(max(n_threads, 1), nch)
-    t = min(n_threads, nch, batch_size * d * k // PAR_WORK_PER_THREAD)
-    return t if t >= 2 else 0
-
-
-def region_threads(n_threads, tasks, work):
-    """Threads a parallel region of ``tasks`` independent pieces holding ``work`` multiply-adds in all is
-    worth starting with: at most one per piece and one per REGION_MIN_WORK; 1 means open no region."""
-    return max(1, min(n_threads, tasks, work // REGION_MIN_WORK))
+# The layout of the epoch (paths, chunks, padding, thread rules, spins, prefetch distance) and the step after a
+# batch's gradient are written once, in fastgd._rules, for this backend and the native one.
+from ._rules import (CHUNK_BUDGET_BYTES, CHUNK_ROWS, MAX_CHUNKS, PAD, PAR_MIN_WORK,  # noqa: E402,F401
+                     PAR_WORK_PER_THREAD, PATH_AUTO, PATH_PARALLEL, PATH_SEQUENTIAL, PREDICT_ROWS, PREFETCH_BYTES,
+                     READ_ROWS, REGION_MIN_WORK, SPINS_BEFORE_SLEEP, STATS_BUDGET_BYTES, STATS_CHUNK_BYTES)
+batch_weight, chunk_rows, chunk_stride, epoch_threads = (_rules.batch_weight, _rules.chunk_rows, _rules.chunk_stride,
+                                                         _rules.epoch_threads)
+finish_batch, max_chunks, region_threads, stats_rows = (_rules.finish_batch, _rules.max_chunks, _rules.region_threads,
+                                                        _rules.stats_rows)
 
 
 SQUARED = (_rules.SQUARED_ERROR, 0.0)  # the loss (code, param) the kernels use unless told otherwise
@@ -166,6 +135,17 @@ def _pen_loss(pen):
 
 
 @jit()
+def _step_args(state, raw, sw, pen, stdz, avg):
+    """What fastgd._rules.finish_batch takes besides the batch, from the epoch's arrays: the flat state and raw
+    parameters, whether rows are weighted, l1, l2, the fixed batch weight (pen[2], 0 when left off), whether
+    the loss scales as y_scale² (fastgd._rules.loss_y_power), whether to standardize and to average."""
+    wnorm = pen[2] if pen.shape[0] > 2 else 0.0
+    squared_units = _rules.loss_y_power(_pen_loss(pen)[0]) == 2.0
+    return (state.reshape(state.size), raw.reshape(raw.size), sw.shape[0] > 0, pen[0], pen[1], wnorm, squared_units,
+            stdz.shape[0] > 0, avg.shape[0] > 0)
+
+
+@jit()
 def _check_loss(lossp):
     code, a = lossp
     if code < 0 or code >= len(_rules.LOSSES):
@@ -177,28 +157,11 @@ def _check_loss(lossp):
 
 
 @jit()
-def max_chunks(m):
-    """Most chunk buffers of ``m + 1`` sums a batch may use: MAX_CHUNKS, fewer when they would exceed
-    CHUNK_BUDGET_BYTES together (at least one)."""
-    return max(1, min(MAX_CHUNKS, CHUNK_BUDGET_BYTES // (_stride(m) * 8)))
-
-
-@jit()
-def chunk_rows(batch_size, m):
-    """Rows per chunk for a batch of ``batch_size`` rows with ``m = k * (d + 1)`` coordinates (a function of
-    the batch size and shape only, never of the thread count)."""
-    nmax = max_chunks(m)
-    if batch_size <= CHUNK_ROWS * nmax:
-        return CHUNK_ROWS
-    return ((batch_size + nmax - 1) // nmax + 7) // 8 * 8
-
-
-@jit()
 def _chunk_grad_dense(X, Y, sw, theta, start, stop, buf, lossp):
     """buf[:k*(d+1)] = Σ s_i r_i [x_i, 1] per output; buf[k*(d+1)] = Σ s_i r_i², over rows [start, stop).
 
     With another loss (``lossp = [code, param]``, see fastgd._rules.loss_value): Σ s_i slope(r_i) [x_i, 1]
-    and Σ s_i loss(r_i); the squared error keeps its own two lines.
+    and Σ s_i loss(r_i) (one rule per row, fastgd._rules.loss_accumulate).
 
     Software-pipelined: one pass over the features computes row i's residual while adding row i − 1's
     contribution to the gradient, so the dot product's reduction latency overlaps useful work (11 % faster
@@ -225,13 +188,7 @@ def _chunk_grad_dense(X, Y, sw, theta, start, stop, buf, lossp):
         acc = theta[j, d]
         for c in range(d):
             acc += X[start, c] * theta[j, c]
-        r = acc - Y[start, j]
-        if lcode == _rules.SQUARED_ERROR:
-            s_prev = sw[start] * r if weighted else r
-            loss += s_prev * r
-        else:
-            s_prev = sw[start] * _rules.loss_slope(lcode, r, la) if weighted else _rules.loss_slope(lcode, r, la)
-            loss += sw[start] * _rules.loss_value(lcode, r, la) if weighted else _rules.loss_value(lcode, r, la)
+        s_prev, loss = _rules.loss_accumulate(lcode, acc - Y[start, j], la, sw[start] if weighted else 1.0, loss)
         bsum = s_prev
         for i in range(start + 1, stop):
             if j == 0 and i + ahead < n:
@@ -241,13 +198,7 @@ def _chunk_grad_dense(X, Y, sw, theta, start, stop, buf, lossp):
             for c in range(d):
                 acc += X[i, c] * theta[j, c]
                 buf[o + c] += s_prev * X[i - 1, c]
-            r = acc - Y[i, j]
-            if lcode == _rules.SQUARED_ERROR:
-                s_prev = sw[i] * r if weighted else r
-                loss += s_prev * r
-            else:
-                s_prev = sw[i] * _rules.loss_slope(lcode, r, la) if weighted else _rules.loss_slope(lcode, r, la)
-                loss += sw[i] * _rules.loss_value(lcode, r, la) if weighted else _rules.loss_value(lcode, r, la)
+            s_prev, loss = _rules.loss_accumulate(lcode, acc - Y[i, j], la, sw[i] if weighted else 1.0, loss)
             bsum += s_prev
         for c in range(d):
             buf[o + c] += s_prev * X[stop - 1, c]
@@ -289,13 +240,7 @@ def _csr_rows(X, Y, sw, theta, start, stop, buf, lossp):
             acc = theta[j, d]
             for q in range(lo, hi):
                 acc += data[q] * theta[j, indices[q]]
-            r = acc - Y[i, j]
-            if lcode == _rules.SQUARED_ERROR:
-                sr = s * r
-                loss += sr * r
-            else:
-                sr = s * _rules.loss_slope(lcode, r, la)
-                loss += s * _rules.loss_value(lcode, r, la)
+            sr, loss = _rules.loss_accumulate(lcode, acc - Y[i, j], la, s, loss)
             for q in range(lo, hi):
                 buf[o + indices[q]] += sr * data[q]
             buf[o + d] += sr
@@ -471,8 +416,9 @@ def _check_epoch_args(X, Y, sw, theta, state, scalars, code, hp, sched, pen, bat
         raise ValueError("hp must hold " + str(HP_LEN) + " hyperparameters, got " + str(hp.shape[0]))
     if sched.shape[0] < SCHED_LEN:
         raise ValueError("sched must hold " + str(SCHED_LEN) + " values, got " + str(sched.shape[0]))
-    if pen.shape[0] < 2:
-        raise ValueError("pen must hold 2 values (l1, l2), got " + str(pen.shape[0]))
+    if pen.shape[0] < 2 or pen.shape[0] == 4 or pen.shape[0] > 5:  # a loss code without its parameter, say
+        raise ValueError("pen must hold 2, 3 or 5 values ([l1, l2, batch weight, loss code, loss param], the last "
+                         + "one or three left off), got " + str(pen.shape[0]))
     _check_loss(_pen_loss(pen))
 
 
@@ -503,9 +449,9 @@ def _predict_parallel(X, theta):
     _check_predict_args(X, theta)
     n = shape(X)[0]
     out = np.empty((n, theta.shape[0]))
-    nch = (n + 1023) // 1024
+    nch = (n + PREDICT_ROWS - 1) // PREDICT_ROWS
     for c in prange(nch):
-        _predict_rows(X, theta, out, c * 1024, min(c * 1024 + 1024, n))
+        _predict_rows(X, theta, out, c * PREDICT_ROWS, min(c * PREDICT_ROWS + PREDICT_ROWS, n))
     return out
 
 
@@ -542,7 +488,7 @@ def predict(X, theta, n_threads=None):
     child forked after threads had run, takes a path that opens no parallel region.
     """
     n = shape(X)[0]
-    n_threads = region_threads(_threads(n_threads), -(-n // 1024), _work(X, n, theta.shape[0]))
+    n_threads = region_threads(_threads(n_threads), -(-n // PREDICT_ROWS), _work(X, n, theta.shape[0]))
     if n_threads == 1:
         return _predict_sequential(X, theta)
     return _in_team(_predict_parallel, n_threads, X, theta)
@@ -671,7 +617,7 @@ def batch_gradient(X, Y, sw, theta, start, stop, parallel, lossp=SQUARED):
     m = k * (shape(X)[1] + 1)
     ch = chunk_rows(stop - start, m)
     nch = (stop - start + ch - 1) // ch
-    part = np.empty((nch if parallel else 1, _stride(m)))
+    part = np.empty((nch if parallel else 1, chunk_stride(m)))
     G = np.empty(m + 1)
     if parallel:
         _batch_grad_parallel(X, Y, sw, theta, start, stop, ch, part, G, lossp)
@@ -686,18 +632,9 @@ def batch_gradient(X, Y, sw, theta, start, stop, parallel, lossp=SQUARED):
 
 
 @jit()
-def _stride(m):
-    return (m + 1 + PAD - 1) // PAD * PAD + PAD
-
-
-@jit()
 def _batch_weight(sw, start, stop):
-    if sw.shape[0] == 0:
-        return float(stop - start)
-    W = 0.0
-    for i in range(start, stop):
-        W += sw[i]
-    return W
+    """fastgd._rules.batch_weight of rows [start, stop) of the (n,) or empty weights ``sw``."""
+    return batch_weight(sw, sw.shape[0] > 0, start, stop)
 
 
 @jit()
@@ -716,70 +653,6 @@ def raw_theta(th, stdz, k, d, raw):
     _rules.raw_theta(th, stdz, k, d, raw.reshape(raw.size))
 
 
-@jit()
-def _finish_batch(G, W, th, raw, state, scalars, code, hp, sched, pen, fit_intercept, eta, k, d, acc, stdz, avg):
-    """Everything after a batch's raw sums G = [Σ s r x, Σ s r², ...]: scale, penalize, update, prox, average.
-
-    ``acc[0]`` and ``acc[1]`` accumulate the epoch's weighted loss (in the data's units) and weight. With
-    standardization (``stdz`` non-empty) the sums, taken at the raw parameters, become the gradient in the
-    standardized coordinates by an O(k·d) correction (centring by x_mean, scaling by x_scale and y_scale),
-    the penalties act on the raw weights, and ``raw`` is refreshed after the update. ``avg`` (non-empty:
-    P values and a count) receives the running mean of the parameters after each update.
-    """
-    if not W > 0.0:  # a batch whose weights are all zero carries no information
-        return
-    p = d + 1
-    P = k * p
-    acc[0] += G[P]
-    acc[1] += W
-    # pen[2] > 0: every batch's sums are divided by this fixed weight (the mean batch weight), so a short last
-    # batch or a light one counts for what it holds and the fixed point is the full objective's; 0: by the
-    # batch's own weight (torch's mean loss per batch)
-    scale = 2.0 / (pen[2] if pen.shape[0] > 2 and pen[2] > 0.0 else W)
-    l1 = pen[0]
-    l2 = pen[1]
-    std = stdz.shape[0] > 0
-    # the standardized objective is the raw one over y_scale**power (fastgd._rules.loss_y_power): ys, below,
-    # stays y_scale for the squared losses and becomes 1 for the absolute ones, whose penalties scale by y_scale
-    squared_units = _rules.loss_y_power(_pen_loss(pen)[0]) == 2.0
-    for j in range(k):
-        o = j * p
-        if std:
-            ys = stdz[2 * d + k + j] if squared_units else 1.0
-            l2j = l2 if squared_units else l2 * stdz[2 * d + k + j]
-            gb = G[o + d]
-            for c in range(d):
-                xs = stdz[d + c]
-                G[o + c] = (G[o + c] - stdz[c] * gb) * (scale / (xs * ys)) + (l2j / (xs * xs)) * th[o + c]
-            G[o + d] = gb * (scale / ys) if fit_intercept else 0.0
-        else:
-            for c in range(d):
-                G[o + c] = G[o + c] * scale + l2 * th[o + c]
-            G[o + d] = G[o + d] * scale if fit_intercept else 0.0
-    scalars[0] += 1.0
-    update(code, th, G, state, scalars, hp, lr_at(hp[0], sched, scalars[0]), eta)
-    if l1 > 0.0:
-        for j in range(k):
-            o = j * p
-            for c in range(d):
-                thr = eta[o + c] * l1
-                if std:
-                    thr /= (stdz[2 * d + k + j] if squared_units else 1.0) * stdz[d + c]
-                v = th[o + c]
-                th[o + c] = v - thr if v > thr else (v + thr if v < -thr else 0.0)
-    if std:
-        raw_theta(th, stdz, k, d, raw)
-    if avg.shape[0] > 0:
-        cnt = avg[P] + 1.0
-        avg[P] = cnt
-        for q in range(P):
-            avg[q] += (th[q] - avg[q]) / cnt
-
-
-# A waiting worker spins this many times (a few tens of microseconds), then sleeps on a futex until the batch
-# it waits for is published: with more threads than cores (two processes with n_jobs=2 on 2 cores) spinning
-# (or sched_yield, which keeps the thread runnable) burns the core a descheduled worker needs.
-SPINS_BEFORE_SLEEP = 2000
 # The team's counters, one cache line apart (a completion must not invalidate the line every waiting worker
 # polls): published batch, tasks done, sleepers (slots of ``sync``); each task's claim flag has a line too.
 SYNC_STRIDE = 8
@@ -825,6 +698,7 @@ def _epoch_team(X, Y, sw, theta, raw, state, scalars, code, hp, lr_sched, pen, f
     nb = order.shape[0]
     tree = _tree_order(X)
     line = 8 if tree and _itemsize(X) == 8 else 16  # elements per cache line (dense X)
+    S, rawf, weighted, l1, l2, wnorm, squared_units, std, averaging = _step_args(state, raw, sw, pen, stdz, avg)
     for w in prange(n_workers):
         bi = intr.load_acquire(sync, S_PUB)
         while bi < nb:
@@ -876,8 +750,8 @@ def _epoch_team(X, Y, sw, theta, raw, state, scalars, code, hp, lr_sched, pen, f
                         G[q] = part[0, q]
                 else:
                     _sum_chunks(part, nch, G)
-                _finish_batch(G, _batch_weight(sw, start, stop), th, raw, state, scalars, code, hp, lr_sched, pen,
-                              fit_intercept, eta, k, d, acc, stdz, avg)
+                finish_batch(G, batch_weight(sw, weighted, start, stop), th, rawf, S, scalars, code, hp, lr_sched,
+                             l1, l2, wnorm, squared_units, fit_intercept, eta, k, d, acc, stdz, std, avg, averaging)
                 intr.fetch_add(sync, S_PUB, 1)  # publish batch bi + 1 (seq_cst), then wake sleepers if any
                 if intr.fetch_add(sync, S_SLEEP, 0) > 0:
                     intr.futex_wake(sync, S_PUB)
@@ -1118,7 +992,7 @@ def epoch(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept, 
     workers = epoch_threads(batch_size, d, k, n_threads, path)
     use_par = workers > 0
     tree = _tree_order(X)
-    part = np.empty((nch_max if use_par or tree else 1, _stride(P)))
+    part = np.empty((nch_max if use_par or tree else 1, chunk_stride(P)))
     G = np.empty(P + 1)
     eta = np.empty(P if pen[0] > 0.0 else 0)
     acc = np.zeros(2)
@@ -1141,6 +1015,7 @@ def epoch(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept, 
         _epoch_team(X, Y, sw, theta, raw, state, scalars, code, hp, sched, pen, fit_intercept, batch_size, order,
                     workers, ch, part, G, eta, task_start, sync, slots, acc, stdz, avg)
     else:
+        S, rawf, weighted, l1, l2, wnorm, squared_units, std, averaging = _step_args(state, raw, sw, pen, stdz, avg)
         for bi in range(nb):
             start = order[bi] * batch_size
             stop = min(start + batch_size, n)
@@ -1152,8 +1027,8 @@ def epoch(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept, 
                     G[q] = part[0, q]
             else:
                 _batch_grad_sequential(X, Y, sw, raw, start, stop, ch, part, G, _pen_loss(pen))
-            _finish_batch(G, _batch_weight(sw, start, stop), th, raw, state, scalars, code, hp, sched, pen,
-                          fit_intercept, eta, k, d, acc, stdz, avg)
+            finish_batch(G, batch_weight(sw, weighted, start, stop), th, rawf, S, scalars, code, hp, sched, l1, l2,
+                         wnorm, squared_units, fit_intercept, eta, k, d, acc, stdz, std, avg, averaging)
     finite = True
     for q in range(P):
         if not math.isfinite(th[q]):
@@ -1221,7 +1096,7 @@ def _batches_stats_parallel(X, Y, sw, theta, batch_size, batch_ids, lossp):
     _check_stats_args(X, Y, sw, theta, batch_size, batch_ids)
     nb = batch_ids.shape[0]
     m, per, ngroups, ch = _stats_layout(X, Y, batch_size, nb)
-    stride = _stride(m)
+    stride = chunk_stride(m)
     sums = np.zeros((ngroups, stride))
     for g in prange(ngroups):
         part = np.empty((1, stride))
@@ -1236,7 +1111,7 @@ def _batches_stats_sequential(X, Y, sw, theta, batch_size, batch_ids, lossp):
     _check_stats_args(X, Y, sw, theta, batch_size, batch_ids)
     nb = batch_ids.shape[0]
     m, per, ngroups, ch = _stats_layout(X, Y, batch_size, nb)
-    stride = _stride(m)
+    stride = chunk_stride(m)
     sums = np.zeros((ngroups, stride))
     part = np.empty((1, stride))
     G = np.empty(m + 1)
@@ -1281,28 +1156,25 @@ def read_floor(X):
     Benchmarks divide epoch times by this; it must be at least as fast as NumPy's ``X.sum()``.
     """
     n, d = X.shape
-    nch = (n + 4095) // 4096
+    nch = (n + READ_ROWS - 1) // READ_ROWS
     sums = np.zeros(nch)
     for c in prange(nch):
         s = 0.0
-        for i in range(c * 4096, min(c * 4096 + 4096, n)):
+        for i in range(c * READ_ROWS, min(c * READ_ROWS + READ_ROWS, n)):
             for j in range(d):
                 s += X[i, j]
         sums[c] = s
     return sums.sum()
 
 
-# Chunks of column_stats: about STATS_CHUNK_BYTES of float64 rows each, so that a chunk's second pass (the centred
-# squares) reads it from the core's L2 cache instead of memory again; at most STATS_BUDGET_BYTES of per-chunk
-# statistics (and at most MAX_CHUNKS chunks when even that many would exceed it), larger chunks above.
 @jit(parallel=True)
 def _sum_parallel(X):
     n = X.shape[0]
-    nch = (n + 4095) // 4096
+    nch = (n + READ_ROWS - 1) // READ_ROWS
     sums = np.zeros(nch)
     for c in prange(nch):
         s = 0.0
-        for i in range(c * 4096, min(c * 4096 + 4096, n)):
+        for i in range(c * READ_ROWS, min(c * READ_ROWS + READ_ROWS, n)):
             for j in range(X.shape[1]):
                 s += X[i, j]
         sums[c] = s
@@ -1322,20 +1194,9 @@ def all_finite(X, n_threads=None):
     """False when the 2-D array X holds a NaN or an infinity (or its sum overflows: then check exactly),
     from one read of X with all threads (scikit-learn's check sums X on one thread)."""
     n = X.shape[0]
-    nt = region_threads(_threads(n_threads), -(-n // 4096), n * max(X.shape[1], 1))
+    nt = region_threads(_threads(n_threads), -(-n // READ_ROWS), n * max(X.shape[1], 1))
     s = _sum_sequential(X) if nt == 1 else _in_team(_sum_parallel, nt, X)
     return math.isfinite(s)
-
-
-STATS_CHUNK_BYTES = 512 << 10
-STATS_BUDGET_BYTES = 8 << 20
-
-
-@jit()
-def stats_rows(n, d):
-    """Rows per chunk of the dense column statistics of n x d data (a function of the shape only)."""
-    most = max(MAX_CHUNKS, STATS_BUDGET_BYTES // (16 * max(d, 1)))
-    return max(STATS_CHUNK_BYTES // (8 * max(d, 1)), (n + most - 1) // most, 1)
 
 
 def column_stats(X, sw, n_threads=None):
@@ -1417,6 +1278,9 @@ def _dense_moments(X, sw, weighted, start, stop, mean, m2, cw, c):
     the native backend compiles), on the 2-D array. Numba does not vectorize the rule's flat ``X[i * d + j]``
     (it cannot prove the index non-negative, so it keeps the negative-index wrap): 5-10x slower."""
     d = X.shape[1]
+    if d == 1:  # one column (y): the rule's partial sums, on a 1-D view
+        cw[c] = _rules.column_moments(X.reshape(X.shape[0]), sw, weighted, start, stop, mean, m2)
+        return
     w = 0.0
     for i in range(start, stop):
         s = sw[i] if weighted else 1.0
@@ -1435,59 +1299,18 @@ def _dense_moments(X, sw, weighted, start, stop, mean, m2, cw, c):
 
 
 @jit()
-def _csr_row_sums(data, indices, lo, hi, mark, i, val, cols):
-    """Row i's distinct columns into cols[:count] and their summed values into val[col] (duplicate entries
-    mean their sum); ``mark[col] == i`` marks a column seen in this row. Returns count."""
-    cnt = 0
-    for q in range(lo, hi):
-        c = indices[q]
-        if mark[c] != i:
-            mark[c] = i
-            val[c] = 0.0
-            cols[cnt] = c
-            cnt += 1
-        val[c] += data[q]
-    return cnt
-
-
-@jit()
 def _csr_stats(X, sw):
+    """fastgd._rules.csr_moments of a CSR tuple, after checking it."""
     data, indices, indptr, d = X
     _check_csr(data, indices, indptr, d)
     n = indptr.shape[0] - 1
-    weighted = sw.shape[0] > 0
     mean = np.zeros(d)
     m2 = np.zeros(d)
     maxabs = np.zeros(d)
     stored = np.zeros(d)
-    mark = np.full(d, -1, dtype=np.int64)
-    val = np.zeros(d)
     widest = 0
     for i in range(n):
         widest = max(widest, indptr[i + 1] - indptr[i])
-    cols = np.empty(widest, dtype=np.int64)
-    total = 0.0
-    for i in range(n):  # pass 1: weights, sums, largest values
-        s = sw[i] if weighted else 1.0
-        total += s
-        cnt = _csr_row_sums(data, indices, indptr[i], indptr[i + 1], mark, i, val, cols)
-        for t in range(cnt):
-            c = cols[t]
-            mean[c] += s * val[c]
-            stored[c] += s
-            maxabs[c] = max(maxabs[c], abs(val[c]))
-    if not total > 0.0:
-        return mean, m2, total, maxabs, stored
-    for c in range(d):
-        mean[c] /= total
-    mark[:] = -1
-    for i in range(n):  # pass 2: centred squares of the stored values
-        s = sw[i] if weighted else 1.0
-        cnt = _csr_row_sums(data, indices, indptr[i], indptr[i + 1], mark, i, val, cols)
-        for t in range(cnt):
-            c = cols[t]
-            r = val[c] - mean[c]
-            m2[c] += s * r * r
-    for c in range(d):  # the implicit zeros, each (0 - mean)^2
-        m2[c] += max(total - stored[c], 0.0) * mean[c] * mean[c]
+    total = _rules.csr_moments(data, indices, indptr, n, d, sw, sw.shape[0] > 0, mean, m2, maxabs, stored,
+                               np.full(d, -1, dtype=np.int64), np.zeros(d), np.empty(widest, dtype=np.int64))
     return mean, m2, total, maxabs, stored

@@ -3,19 +3,23 @@
 """Ahead-of-time compiled twin of fastgd._kernels (the Numba kernels), built by CMakeLists.txt.
 
 Same arrays, integer codes and algorithms as fastgd._kernels (see its docstring for the layout), so the two
-backends can be checked against each other and against fastgd.reference. The optimizer rules and the
-learning-rate schedule are not written here: both backends compile fastgd/_rules.py (this module includes its
+backends can be checked against each other and against fastgd.reference. The optimizer rules, the
+learning-rate schedule, the epoch's layout (chunks, thread rules, constants) and the step after a batch's
+gradient (finish_batch) are not written here: both backends compile fastgd/_rules.py (this module includes its
 source, so the C compiler sees the rules and the loops that call them in one translation unit and can inline
-them; ``infer_types=True`` above is _rules.py's own directive). The GIL is released for the whole epoch. With OpenMP, the parallel epoch runs in one parallel region with the task protocol of
-fastgd._kernels._epoch_team (see ``fastgd_team`` below): each batch is split into one task per thread, a
-contiguous run of its fixed row chunks (each chunk into its own padded buffer); threads claim tasks of the
-published batch from an atomic counter (never one of a batch not yet published); the thread that completes
-a batch's last task completes the sum of the buffers (dense: the nodes of a fixed pairwise tree across the
-tasks' runs, each task having added those inside its own; CSR: in chunk order), applies the update and
-publishes the next batch.
-Waiting threads spin briefly, then sleep on a futex (OpenMP's own barriers spin 300,000 times and
-collapsed under oversubscription). In a child forked after a thread team ran (fastgd._config.sequential_only)
-every entry point takes a path that opens no OpenMP region. Without OpenMP the same code runs on one thread.
+them; ``infer_types=True`` above is _rules.py's own directive). What is written here: the row loops, in C
+through raw pointers with fused value and index types, and the thread protocol, whose C helpers are in
+fastgd/_native_sync.h. The GIL is released for the whole epoch. With OpenMP, the parallel epoch runs in one
+parallel region with the task protocol of fastgd._kernels._epoch_team (the same protocol; the Numba kernel
+writes it with fastgd._intrinsics): each batch is split into one task per thread, a contiguous run of its
+fixed row chunks (each chunk into its own padded buffer); threads claim tasks of the published batch only,
+their own first, through one claim flag per task (fastgd_claim), and a thread that finds them all taken waits
+for the next batch holding none; the thread that completes a batch's last task completes the sum of the
+buffers (dense: the nodes of a fixed pairwise tree across the tasks' runs, each task having added those
+inside its own; CSR: in chunk order), applies the update and publishes the next batch. Waiting threads spin
+briefly, then sleep on a futex (OpenMP's own barriers spin 300,000 times and collapsed under
+oversubscription). In a child forked after a thread team ran (fastgd._config.sequential_only) every entry
+point takes a path that opens no OpenMP region. Without OpenMP the same code runs on one thread.
 """
 
 # wraparound stays on at module level: with it off, a negative index is undefined even on a Python object
@@ -45,155 +49,18 @@ include "_rules.py"
 
 import numpy as np
 
-cdef extern from *:
-    """
-    #ifdef _OPENMP
-    #include <omp.h>
-    #define FASTGD_OPENMP 1
-    static int fastgd_omp_max_threads(void) { return omp_get_max_threads(); }
-    static int fastgd_omp_thread_num(void) { return omp_get_thread_num(); }
-    #else
-    static int fastgd_omp_thread_num(void) { return 0; }
-    #define FASTGD_OPENMP 0
-    static int fastgd_omp_max_threads(void) { return 1; }
-    #endif
-    """
+# C helpers (fastgd/_native_sync.h): OpenMP queries, the parallel epoch's synchronization, chunk sums, read_floor
+cdef extern from "_native_sync.h":
     int FASTGD_OPENMP
     int fastgd_omp_max_threads() nogil
     int fastgd_omp_thread_num() nogil
-
-
-cdef extern from *:
-    """
-    /* Synchronization of the parallel epoch (the protocol of fastgd._kernels._epoch_team): each batch is
-       split into one task per thread; threads claim tasks of the published batch only, their own first
-       (fastgd_claim): a thread that finds them all taken waits
-       for the next batch holding no task, so a waiter that the OS deschedules (a busy host, more threads
-       than cores) delays nobody -- the running threads take all of the next batch. (Claiming the next
-       task before its batch was published, as before, left a sleeping waiter holding a share the others
-       had to wait for: benchmarks/oversubscription.py, 2 processes x 2 threads on 2 cores, 200,000 x 100,
-       B = 256: 84 and 56 ms per epoch instead of 93 and 94 ms, two alternating runs at load 6.) The
-       thread that completes a batch's last task reduces, updates and publishes the next batch.
-
-       Waiting: OpenMP's barriers spin for GOMP_SPINCOUNT (300,000 by default; read once when libgomp loads,
-       it cannot be changed afterwards) before sleeping: with more threads than cores (two processes with
-       n_jobs=2 on 2 cores) that made an epoch 31-59x slower than one thread alone (measured with
-       benchmarks/oversubscription.py). Here a waiting thread spins briefly (FASTGD_SPINS pause instructions,
-       a few tens of microseconds), then sleeps on a futex (Linux; elsewhere it yields); the publisher wakes
-       sleepers only when there are some. */
-    #include <limits.h>
-    #include <sched.h>
-    #ifdef __linux__
-    #include <linux/futex.h>
-    #include <sys/syscall.h>
-    #include <time.h>
-    #include <unistd.h>
-    #endif
-    #if defined(__x86_64__) || defined(__i386__)
-    #define FASTGD_PAUSE() __builtin_ia32_pause()
-    #elif defined(__aarch64__)
-    #define FASTGD_PAUSE() __asm__ __volatile__("yield")
-    #else
-    #define FASTGD_PAUSE() ((void)0)
-    #endif
-    #define FASTGD_SPINS 2000
-    typedef struct {
-        long long done;       /* tasks completed */
-        char pad1[56];
-        int published;        /* batches published (the current batch's index) */
-        int sleepers;         /* threads asleep on published */
-        char pad2[56];
-    } fastgd_team;
-
-    static void fastgd_team_init(fastgd_team* t) { t->done = 0; t->published = 0; t->sleepers = 0; }
-    /* 1 + the number of tasks completed before, counting this one (acq_rel: the last one sees all chunks) */
-    static long long fastgd_complete(fastgd_team* t) { return __atomic_add_fetch(&t->done, 1, __ATOMIC_ACQ_REL); }
-    static int fastgd_published(fastgd_team* t) { return __atomic_load_n(&t->published, __ATOMIC_ACQUIRE); }
-
-    /* Wait until the published batch index differs from seen; return it. */
-    static int fastgd_wait(fastgd_team* t, int seen) {
-        int i, now;
-        for (i = 0; i < FASTGD_SPINS; i++) {
-            now = __atomic_load_n(&t->published, __ATOMIC_ACQUIRE);
-            if (now != seen) return now;
-            FASTGD_PAUSE();
-        }
-        __atomic_add_fetch(&t->sleepers, 1, __ATOMIC_SEQ_CST);
-        while ((now = __atomic_load_n(&t->published, __ATOMIC_SEQ_CST)) == seen) {
-    #ifdef __linux__
-            struct timespec ms = {0, 1000000};  /* at most 1 ms at a time: never stuck on a lost wake-up */
-            syscall(SYS_futex, &t->published, FUTEX_WAIT_PRIVATE, seen, &ms, NULL, 0);
-    #else
-            sched_yield();
-    #endif
-        }
-        __atomic_sub_fetch(&t->sleepers, 1, __ATOMIC_SEQ_CST);
-        return now;
-    }
-
-    /* As fastgd_wait, but while spinning, prefetch [p, end) -- the rows of the task this thread already holds
-       for the next batch -- one cache line per spin, so the memory stream does not stop while the publisher
-       reduces and updates (which rows a task covers never depends on the parameters). */
-    static int fastgd_tune_wait_prefetch = 1;  /* benchmarking switches (_tune); they never change a result */
-    static int fastgd_tune_row_prefetch_f32 = 1;
-    static int fastgd_tune_row_prefetch_f64 = 1;
-    static int fastgd_tune_prefetch_bytes = 2048;  /* how far ahead of the current row (see _tune) */
-    static int fastgd_tune_prefetch_level = 1;     /* __builtin_prefetch locality: 1 = into L2 (prefetcht2) */
-    /* __builtin_prefetch wants a constant locality */
-    static inline void fastgd_prefetch(const void* p) {
-        switch (fastgd_tune_prefetch_level) {
-            case 3: __builtin_prefetch(p, 0, 3); break;
-            case 2: __builtin_prefetch(p, 0, 2); break;
-            case 1: __builtin_prefetch(p, 0, 1); break;
-            default: __builtin_prefetch(p, 0, 0);
-        }
-    }
-
-    /* Claim a task of the published batch (key: its index + 1): thread w's own task w first (a flag on its
-       own cache line, so claims never contend while every thread runs; one central counter made every
-       thread's claim wait for the others'), else the first unclaimed one after it, else -1: a thread that
-       finds every task of the published batch taken waits holding none, so a thread that the OS deschedules
-       (a busy host) delays nobody -- the running threads take its task. Flag j (slots[8 j]) holds the last
-       key task j was claimed for. */
-    static long long fastgd_claim(long long* slots, long long w, long long ntb, long long key) {
-        for (long long s = 0; s < ntb; s++) {
-            long long j = (w + s) % ntb, v = __atomic_load_n(&slots[8 * j], __ATOMIC_RELAXED);
-            while (v < key) {
-                if (__atomic_compare_exchange_n(&slots[8 * j], &v, key, 1, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
-                    return j;
-            }
-        }
-        return -1;
-    }
-    static int fastgd_wait_prefetch(fastgd_team* t, int seen, const char* p, const char* end) {
-        int now;
-        if (fastgd_tune_wait_prefetch) {
-            while (p < end) {
-                now = __atomic_load_n(&t->published, __ATOMIC_ACQUIRE);
-                if (now != seen) return now;
-                fastgd_prefetch(p);
-                p += 64;
-            }
-        }
-        return fastgd_wait(t, seen);
-    }
-
-    /* Publish batch index value (after the update: release), waking the sleepers if any. */
-    static void fastgd_publish(fastgd_team* t, int value) {
-        __atomic_store_n(&t->published, value, __ATOMIC_SEQ_CST);
-    #ifdef __linux__
-        if (__atomic_load_n(&t->sleepers, __ATOMIC_SEQ_CST) > 0)
-            syscall(SYS_futex, &t->published, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
-    #endif
-    }
-    """
     ctypedef struct fastgd_team:
         pass
     void fastgd_team_init(fastgd_team* t) nogil
     long long fastgd_complete(fastgd_team* t) nogil
     int fastgd_published(fastgd_team* t) nogil
-    int fastgd_wait(fastgd_team* t, int seen) nogil
-    int fastgd_wait_prefetch(fastgd_team* t, int seen, const char* p, const char* end) nogil
+    int fastgd_wait(fastgd_team* t, int seen, int spins) nogil
+    int fastgd_wait_prefetch(fastgd_team* t, int seen, const char* p, const char* end, int spins) nogil
     int fastgd_tune_wait_prefetch
     int fastgd_tune_row_prefetch_f32
     int fastgd_tune_row_prefetch_f64
@@ -202,8 +69,16 @@ cdef extern from *:
     void fastgd_prefetch(const void* p) nogil
     long long fastgd_claim(long long* slots, long long w, long long ntb, long long key) nogil
     void fastgd_publish(fastgd_team* t, int value) nogil
-    int FASTGD_SPINS  # (a #define above)
+    void sum_chunks "fastgd_sum_chunks" (const double* part, Py_ssize_t nch, Py_ssize_t stride, Py_ssize_t m,
+                                          double* G) nogil
+    void tree_within "fastgd_tree_within" (double* part, Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t nch,
+                                            Py_ssize_t stride, Py_ssize_t m) nogil
+    void tree_across "fastgd_tree_across" (double* part, Py_ssize_t nch, Py_ssize_t ntb, Py_ssize_t stride,
+                                            Py_ssize_t m) nogil
+    double fastgd_read_f32(const float* X, Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t d) nogil
+    double fastgd_read_f64(const double* X, Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t d) nogil
 
+fastgd_tune_prefetch_bytes = PREFETCH_BYTES  # (_tune may change it)
 OPENMP = bool(FASTGD_OPENMP)
 
 from fastgd import _config  # the fork flag and the n_jobs=None rule (fastgd._config)
@@ -216,9 +91,9 @@ def _tune(wait_prefetch=None, row_prefetch_f32=None, row_prefetch_f64=None, fuse
 
     ``wait_prefetch``: a thread waiting for the next batch prefetches the rows of the task it holds (default
     on). ``row_prefetch_f32`` / ``row_prefetch_f64``: the dense chunk loop prefetches the row ``prefetch_bytes``
-    ahead (default on for both). ``prefetch_bytes`` (default 2048) and ``prefetch_level`` (the locality of
-    ``__builtin_prefetch``, default 1: into L2 only, prefetcht2). On the 2-core Xeon VM, 1e6 x 100 Adam,
-    2 threads, one process, 5 interleaved rounds, epoch / all-core read of float64 X: B = 4096 1.49 without
+    ahead (default on for both). ``prefetch_bytes`` (default fastgd._rules.PREFETCH_BYTES) and ``prefetch_level``
+    (the locality of ``__builtin_prefetch``, default 1: into L2 only, prefetcht2). On the 2-core Xeon VM, 1e6 x
+    100 Adam, 2 threads, one process, 5 interleaved rounds, epoch / all-core read of float64 X: B = 4096 1.49 without
     prefetch, 1.31 with 2 KB into L2, 1.35 with 1 KB, 1.33 with 3 KB, 1.39 with 2 KB into L1; B = 256 1.99
     without, 1.69 with 2 KB into L2; float32 B = 4096 1.17 without, 0.93 with. The earlier setting (4-5 KB
     into L1) was slower than none for float64 (a C loop alone: 1.69x vs 1.21x the one-thread read): an L1
@@ -252,22 +127,13 @@ def omp_max_threads():
     """``omp_get_max_threads()``: OMP_NUM_THREADS or a threadpoolctl limit when set, else the CPU count."""
     return fastgd_omp_max_threads()
 
-cdef enum:
-    PATH_AUTO, PATH_SEQUENTIAL, PATH_PARALLEL
-
-cdef enum:
-    CHUNK_ROWS = 64
-    MAX_CHUNKS = 256
-    CHUNK_BUDGET_BYTES = 32 << 20
-    PAD = 8
-    PAR_MIN_WORK = 5000
-    PAR_WORK_PER_THREAD = PAR_MIN_WORK // 2
-    REGION_MIN_WORK = 32768
-
+# the layout constants, compiled from fastgd/_rules.py, by the names of its LAYOUT (a test compares them)
 CODES = {"PATH_AUTO": PATH_AUTO, "PATH_SEQUENTIAL": PATH_SEQUENTIAL, "PATH_PARALLEL": PATH_PARALLEL,
-         "CHUNK_ROWS": CHUNK_ROWS, "MAX_CHUNKS": MAX_CHUNKS, "PAD": PAD, "PAR_MIN_WORK": PAR_MIN_WORK,
-         "CHUNK_BUDGET_BYTES": CHUNK_BUDGET_BYTES, "PAR_WORK_PER_THREAD": PAR_WORK_PER_THREAD,
-         "REGION_MIN_WORK": REGION_MIN_WORK, "SPINS_BEFORE_SLEEP": FASTGD_SPINS}
+         "CHUNK_ROWS": CHUNK_ROWS, "MAX_CHUNKS": MAX_CHUNKS, "CHUNK_BUDGET_BYTES": CHUNK_BUDGET_BYTES, "PAD": PAD,
+         "PAR_MIN_WORK": PAR_MIN_WORK, "PAR_WORK_PER_THREAD": PAR_WORK_PER_THREAD, "REGION_MIN_WORK": REGION_MIN_WORK,
+         "STATS_CHUNK_BYTES": STATS_CHUNK_BYTES, "STATS_BUDGET_BYTES": STATS_BUDGET_BYTES,
+         "SPINS_BEFORE_SLEEP": SPINS_BEFORE_SLEEP, "PREFETCH_BYTES": PREFETCH_BYTES, "PREDICT_ROWS": PREDICT_ROWS,
+         "READ_ROWS": READ_ROWS}
 from fastgd._rules import HP_LEN, LOSSES, N_SCALARS, QUANTILE, SCHED_LEN
 from fastgd._rules import STATE_ROWS  # state rows (slots) each optimizer code needs, declared with the rules
 
@@ -393,7 +259,7 @@ cdef void _dense(const real_t* X, const Problem* pb, const double* theta, Py_ssi
     cdef Py_ssize_t d = pb.X.d, k = pb.k, p = d + 1, m = k * p, i, j, c, o, q, nxt
     cdef Py_ssize_t n = pb.X.n, ahead = (fastgd_tune_prefetch_bytes + d * sizeof(real_t) - 1) // (d * sizeof(real_t))
     cdef Py_ssize_t line = 64 // sizeof(real_t)  # elements per cache line
-    cdef double acc, r, s, s_prev, loss, bsum, lv
+    cdef double acc, s, s_prev, loss, bsum
     cdef double* cur
     cdef bint fused16 = fastgd_tune_fused16_f32 if real_t is float else fastgd_tune_fused16_f64
     if not (fastgd_tune_row_prefetch_f32 if real_t is float else fastgd_tune_row_prefetch_f64):
@@ -413,7 +279,7 @@ cdef void _dense(const real_t* X, const Problem* pb, const double* theta, Py_ssi
         nxt = start + ch  # the first row of the next chunk
         s_prev = loss = bsum = 0.0
         for i in range(start, stop):
-            if j == 0 and i + ahead < n:  # every cache line of the row about 2 KB ahead, into L2 (see _tune)
+            if j == 0 and i + ahead < n:  # every cache line of the row about 8 KB ahead, into L2 (see _tune)
                 c = 0
                 while c < d:
                     fastgd_prefetch(X + (i + ahead) * d + c)
@@ -432,14 +298,8 @@ cdef void _dense(const real_t* X, const Problem* pb, const double* theta, Py_ssi
                     acc = fastgd_dot_f32(row, w, d, w[d])
                 else:
                     acc = fastgd_dot_f64(row, w, d, w[d])
-                r = acc - pb.Y[i * k + j]
-                if pb.lcode == 0:
-                    s = pb.sw[i] * r if pb.weighted else r
-                    loss = cur[m] + s * r  # a chunk's loss runs on over the outputs
-                else:
-                    lv = 0.0  # (not &loss: an escaped accumulator would live in memory on every path)
-                    s = loss_terms(pb.lcode, r, pb.la, pb.sw[i] if pb.weighted else 1.0, &lv)
-                    loss = cur[m] + lv
+                s, loss = loss_accumulate(pb.lcode, acc - pb.Y[i * k + j], pb.la, pb.sw[i] if pb.weighted else 1.0,
+                                          cur[m])  # a chunk's loss runs on over the outputs
                 bsum = s
             else:
                 # row i's residual and row i-1's gradient in one pass (as the Numba kernel)
@@ -452,14 +312,8 @@ cdef void _dense(const real_t* X, const Problem* pb, const double* theta, Py_ssi
                     acc = fastgd_fused_f32(row, prev, w, cur + o, s_prev, d, w[d])
                 else:
                     acc = fastgd_fused_f64(row, prev, w, cur + o, s_prev, d, w[d])
-                r = acc - pb.Y[i * k + j]
-                if pb.lcode == 0:
-                    s = pb.sw[i] * r if pb.weighted else r
-                    loss += s * r
-                else:
-                    lv = 0.0
-                    s = loss_terms(pb.lcode, r, pb.la, pb.sw[i] if pb.weighted else 1.0, &lv)
-                    loss += lv
+                s, loss = loss_accumulate(pb.lcode, acc - pb.Y[i * k + j], pb.la, pb.sw[i] if pb.weighted else 1.0,
+                                          loss)
                 bsum += s
             s_prev = s
         row = X + (stop - 1) * d
@@ -474,7 +328,7 @@ cdef void _csr(const real_t* data, const index_t* indices, const ptr_t* indptr, 
     # The hot gradient loops stay per backend (see fastgd._kernels._chunk_grad_csr); the rules are shared.
     # zero=False adds into buf (fastgd._kernels._csr_rows): a small batch then costs its non-zeros only.
     cdef Py_ssize_t d = pb.X.d, k = pb.k, p = d + 1, m = k * p, i, j, q, o, lo, hi
-    cdef double acc, r, s, sr, lv, loss = 0.0
+    cdef double acc, s, sr, loss = 0.0
     if zero:
         for q in range(m + 1):
             buf[q] = 0.0
@@ -487,14 +341,7 @@ cdef void _csr(const real_t* data, const index_t* indices, const ptr_t* indptr, 
             acc = theta[o + d]
             for q in range(lo, hi):
                 acc = acc + data[q] * theta[o + indices[q]]
-            r = acc - pb.Y[i * k + j]
-            if pb.lcode == 0:
-                sr = s * r
-                loss += sr * r
-            else:
-                lv = 0.0
-                sr = loss_terms(pb.lcode, r, pb.la, s, &lv)
-                loss += lv
+            sr, loss = loss_accumulate(pb.lcode, acc - pb.Y[i * k + j], pb.la, s, loss)
             for q in range(lo, hi):
                 buf[o + indices[q]] += sr * data[q]
             buf[o + d] += sr
@@ -546,177 +393,6 @@ cdef inline void _csr_ptr(const real_t* data, const XView* x, const Problem* pb,
         _csr(data, <const int*> x.indices, <const long long*> x.indptr, pb, theta, start, stop, buf, zero)
     else:
         _csr(data, <const int*> x.indices, <const int*> x.indptr, pb, theta, start, stop, buf, zero)
-
-
-cdef inline Py_ssize_t max_chunks(Py_ssize_t m) noexcept nogil:
-    """As fastgd._kernels.max_chunks: at most MAX_CHUNKS buffers, and at most CHUNK_BUDGET_BYTES of them."""
-    return max(1, min(<Py_ssize_t> MAX_CHUNKS, CHUNK_BUDGET_BYTES // (stride_of(m) * 8)))
-
-
-cdef inline Py_ssize_t chunk_rows(Py_ssize_t batch_size, Py_ssize_t m) noexcept nogil:
-    """As fastgd._kernels.chunk_rows: a function of the batch size and the shape only."""
-    cdef Py_ssize_t nmax = max_chunks(m)
-    if batch_size <= CHUNK_ROWS * nmax:
-        return CHUNK_ROWS
-    return ((batch_size + nmax - 1) // nmax + 7) // 8 * 8
-
-
-cpdef long long epoch_threads(long long batch_size, long long d, long long k, long long n_threads,
-                              int path) noexcept nogil:
-    """As fastgd._kernels.epoch_threads: threads of the parallel epoch, or 0 for the sequential path."""
-    cdef long long ch = chunk_rows(batch_size, k * (d + 1)), nch = (batch_size + ch - 1) // ch, t
-    if nch <= 1 or path == PATH_SEQUENTIAL:
-        return 0
-    if path == PATH_PARALLEL:
-        return min(max(n_threads, 1), nch)
-    t = min(n_threads, nch, batch_size * d * k // PAR_WORK_PER_THREAD)
-    return t if t >= 2 else 0
-
-
-cpdef long long region_threads(long long n_threads, long long tasks, long long work) noexcept nogil:
-    """As fastgd._kernels.region_threads: threads worth starting for ``tasks`` pieces of ``work``
-    multiply-adds in all; 1 means open no region."""
-    return max(1, min(n_threads, tasks, work // REGION_MIN_WORK))
-
-
-cdef inline Py_ssize_t stride_of(Py_ssize_t m) noexcept nogil:
-    return (m + 1 + PAD - 1) // PAD * PAD + PAD
-
-
-cdef double batch_weight(const Problem* pb, Py_ssize_t start, Py_ssize_t stop) noexcept nogil:
-    cdef double W = 0.0
-    cdef Py_ssize_t i
-    if not pb.weighted:
-        return <double> (stop - start)
-    for i in range(start, stop):
-        W += pb.sw[i]
-    return W
-
-
-cdef struct Train:
-    double* th
-    double* S
-    double* scalars
-    const double* hp
-    const double* sched
-    double l1
-    double l2
-    double wnorm  # pen[2]: fixed batch weight to divide by (0: each batch's own)
-    bint squared_units  # the loss scales as y_scale² (see _kernels._finish_batch)
-    int code
-    bint fit_intercept
-    double* eta
-    double loss_sum
-    double weight_sum
-    const double* stdz  # NULL: no standardization (see _kernels.epoch)
-    double* raw  # the parameters in the data's units (tr.th itself when stdz is NULL)
-    double* avg  # NULL, or P running means and a count
-
-
-cdef void finish_batch(Train* tr, double* G, double W, Py_ssize_t k, Py_ssize_t d) noexcept nogil:
-    """Scale the raw sums, add the l2 gradient, update, the l1 proximal step, average (as _kernels._finish_batch)."""
-    cdef Py_ssize_t p = d + 1, P = k * p, j, c, o, q
-    cdef double scale, thr, v, ys, gb, xs, cnt, l2j
-    cdef const double* z = tr.stdz
-    if not W > 0.0:
-        return
-    tr.loss_sum += G[P]
-    tr.weight_sum += W
-    scale = 2.0 / (tr.wnorm if tr.wnorm > 0.0 else W)  # as _kernels._finish_batch
-    for j in range(k):
-        o = j * p
-        if z != NULL:
-            ys = z[2 * d + k + j] if tr.squared_units else 1.0
-            l2j = tr.l2 if tr.squared_units else tr.l2 * z[2 * d + k + j]
-            gb = G[o + d]
-            for c in range(d):
-                xs = z[d + c]
-                G[o + c] = (G[o + c] - z[c] * gb) * (scale / (xs * ys)) + (l2j / (xs * xs)) * tr.th[o + c]
-            G[o + d] = gb * (scale / ys) if tr.fit_intercept else 0.0
-        else:
-            for c in range(d):
-                G[o + c] = G[o + c] * scale + tr.l2 * tr.th[o + c]
-            G[o + d] = G[o + d] * scale if tr.fit_intercept else 0.0
-    tr.scalars[0] += 1.0
-    update(tr.code, tr.th, G, tr.S, P, tr.scalars, tr.hp, lr_at(tr.hp[0], tr.sched, tr.scalars[0]), tr.eta,
-           tr.l1 > 0.0)
-    if tr.l1 > 0.0:
-        for j in range(k):
-            o = j * p
-            for c in range(d):
-                thr = tr.eta[o + c] * tr.l1
-                if z != NULL:
-                    thr = thr / ((z[2 * d + k + j] if tr.squared_units else 1.0) * z[d + c])
-                v = tr.th[o + c]
-                tr.th[o + c] = v - thr if v > thr else (v + thr if v < -thr else 0.0)
-    if z != NULL:
-        raw_theta(tr.th, z, k, d, tr.raw)
-    if tr.avg != NULL:
-        cnt = tr.avg[P] + 1.0
-        tr.avg[P] = cnt
-        for q in range(P):
-            tr.avg[q] += (tr.th[q] - tr.avg[q]) / cnt
-
-
-cdef extern from *:
-    """
-    /* G = the chunk buffers summed in chunk order. One out-of-line function for every path: with the
-       reassociation the build allows, two inlined copies may be vectorized differently (seen: the
-       sequential and parallel epochs differed by 1e-18 on some batches). */
-    __attribute__((noinline)) static void fastgd_sum_chunks(const double* part, Py_ssize_t nch,
-                                                            Py_ssize_t stride, Py_ssize_t m, double* G) {
-        for (Py_ssize_t q = 0; q <= m; q++) G[q] = 0.0;
-        for (Py_ssize_t c = 0; c < nch; c++)
-            for (Py_ssize_t q = 0; q <= m; q++) G[q] += part[c * stride + q];
-    }
-    """
-    void sum_chunks "fastgd_sum_chunks" (const double* part, Py_ssize_t nch, Py_ssize_t stride, Py_ssize_t m,
-                                          double* G) nogil
-
-
-cdef extern from *:
-    """
-    /* The dense epoch's sum of a batch's chunk buffers: a fixed pairwise tree over the chunk indices (node
-       (half, a), a a multiple of 2 * half: chunks [a, a + 2 * half), its sum kept in chunk a's buffer; the node
-       adds its right child, buffer a + half, into its left one, in place). The tree never depends on how the
-       chunks are split into tasks: each task adds the nodes inside its own run of chunks [lo, hi) on buffers
-       it has just written (fastgd_tree_within), and the task that completes the batch adds the nodes that
-       span several runs (fastgd_tree_across): it reads about one partial per task instead of every chunk's
-       buffer, and the total (buffer 0) has the same bits for any thread count and on the sequential path
-       (one run). Elementwise adds: vectorizing them never changes a bit. */
-    static inline void fastgd_add_node(double* part, Py_ssize_t a, Py_ssize_t b, Py_ssize_t stride, Py_ssize_t m) {
-        double* restrict L = part + a * stride;
-        const double* restrict R = part + b * stride;
-        for (Py_ssize_t q = 0; q <= m; q++) L[q] += R[q];
-    }
-    static void fastgd_tree_within(double* part, Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t nch, Py_ssize_t stride,
-                                   Py_ssize_t m) {
-        for (Py_ssize_t half = 1; half < nch; half *= 2) {
-            Py_ssize_t step = 2 * half;
-            for (Py_ssize_t a = (lo + step - 1) / step * step; a < nch && (a + step < nch ? a + step : nch) <= hi;
-                 a += step)
-                if (a + half < nch) fastgd_add_node(part, a, a + half, stride, m);
-        }
-    }
-    /* task of chunk c when nch chunks are split into ntb runs, run j = [nch * j / ntb, nch * (j + 1) / ntb) */
-    static inline Py_ssize_t fastgd_task_of(Py_ssize_t c, Py_ssize_t nch, Py_ssize_t ntb) {
-        return ((c + 1) * ntb + nch - 1) / nch - 1;
-    }
-    static void fastgd_tree_across(double* part, Py_ssize_t nch, Py_ssize_t ntb, Py_ssize_t stride, Py_ssize_t m) {
-        for (Py_ssize_t half = 1; half < nch; half *= 2) {
-            Py_ssize_t step = 2 * half;
-            for (Py_ssize_t a = 0; a + half < nch; a += step) {
-                Py_ssize_t e = (a + step < nch ? a + step : nch) - 1;
-                if (fastgd_task_of(a, nch, ntb) != fastgd_task_of(e, nch, ntb))
-                    fastgd_add_node(part, a, a + half, stride, m);
-            }
-        }
-    }
-    """
-    void tree_within "fastgd_tree_within" (double* part, Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t nch,
-                                            Py_ssize_t stride, Py_ssize_t m) nogil
-    void tree_across "fastgd_tree_across" (double* part, Py_ssize_t nch, Py_ssize_t ntb, Py_ssize_t stride,
-                                            Py_ssize_t m) nogil
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -839,8 +515,9 @@ cdef int _check_epoch_args(const XView* x, const double[:, ::1] Y, const double[
         raise ValueError(f"hp must hold {HP_LEN} hyperparameters, got {hp.shape[0]}")
     if sched.shape[0] < SCHED_LEN:
         raise ValueError(f"sched must hold {SCHED_LEN} values, got {sched.shape[0]}")
-    if pen.shape[0] < 2:
-        raise ValueError(f"pen must hold 2 values (l1, l2), got {pen.shape[0]}")
+    if pen.shape[0] < 2 or pen.shape[0] == 4 or pen.shape[0] > 5:  # a loss code without its parameter, say
+        raise ValueError(f"pen must hold 2, 3 or 5 values ([l1, l2, batch weight, loss code, loss param], the last "
+                         f"one or three left off), got {pen.shape[0]}")
     if pen.shape[0] > 4:
         _check_loss(int(pen[3]), pen[4])
     return 0
@@ -873,7 +550,6 @@ def epoch(X, const double[:, ::1] Y, const double[::1] sw, double[:, ::1] theta,
           const double[::1] stdz, double[::1] avg):
     """One fused epoch; arguments and return value as fastgd._kernels.epoch."""
     cdef Problem pb
-    cdef Train tr
     pb.X = make_view(X)
     _check_epoch_args(&pb.X, Y, sw, theta, state, scalars, code, hp, sched, pen, batch_size, order)
     pb.Y = &Y[0, 0]
@@ -883,43 +559,41 @@ def epoch(X, const double[:, ::1] Y, const double[::1] sw, double[:, ::1] theta,
     pb.lcode, pb.la = (int(pen[3]), pen[4]) if pen.shape[0] > 4 else (0, 0.0)
     cdef Py_ssize_t n = pb.X.n, d = pb.X.d, k = pb.k, P = k * (d + 1), m = P
     cdef Py_ssize_t ch = chunk_rows(batch_size, m), nch_max = (batch_size + ch - 1) // ch
-    cdef Py_ssize_t stride = stride_of(m), nb = order.shape[0], bi, c, start, stop, nch, s0, one, q
+    cdef Py_ssize_t stride = chunk_stride(m), nb = order.shape[0], bi, c, start, stop, nch, s0, one, q
     cdef long long workers = 0 if _config.sequential_only() else epoch_threads(batch_size, d, k, n_threads, path)
     cdef bint use_par = workers > 0
-    tr.th = &theta[0, 0]
-    tr.S = &state[0, 0] if state.shape[0] > 0 else NULL
-    tr.scalars = &scalars[0]
-    tr.hp = &hp[0]
-    tr.sched = &sched[0]
-    tr.l1 = pen[0]
-    tr.l2 = pen[1]
-    tr.wnorm = pen[2] if pen.shape[0] > 2 else 0.0
-    tr.squared_units = loss_y_power(pb.lcode) == 2.0
-    tr.code = code
-    tr.fit_intercept = fit_intercept
-    tr.loss_sum = 0.0
-    tr.weight_sum = 0.0
+    # finish_batch's arguments (fastgd/_rules.py): pen = [l1, l2, batch weight, loss code, loss param]
+    cdef double* th = &theta[0, 0]
+    cdef double* S = &state[0, 0] if state.shape[0] > 0 else NULL
+    cdef double* scal = &scalars[0]
+    cdef const double* hpp = &hp[0]
+    cdef const double* sch = &sched[0]
+    cdef double l1 = pen[0], l2 = pen[1], wnorm = pen[2] if pen.shape[0] > 2 else 0.0
+    cdef bint squared_units = loss_y_power(pb.lcode) == 2.0
+    cdef double sums[2]  # the epoch's weighted loss and weight
+    sums[0] = sums[1] = 0.0
     if stdz.shape[0] not in (0, 2 * d + 2 * k):
         raise ValueError(f"stdz must be empty or hold 2*d + 2*k = {2 * d + 2 * k} values, got {stdz.shape[0]}")
     if avg.shape[0] not in (0, P + 1):
         raise ValueError(f"avg must be empty or hold k*(d+1) + 1 = {P + 1} values, got {avg.shape[0]}")
-    tr.stdz = &stdz[0] if stdz.shape[0] > 0 else NULL
-    tr.avg = &avg[0] if avg.shape[0] > 0 else NULL
-    raw_arr = np.empty((k, d + 1)) if tr.stdz != NULL else None
+    cdef const double* z = &stdz[0] if stdz.shape[0] > 0 else NULL  # NULL: no standardization
+    cdef double* avgp = &avg[0] if avg.shape[0] > 0 else NULL  # NULL: no running mean
+    raw_arr = np.empty((k, d + 1)) if z != NULL else None
     cdef double[:, ::1] raw_view
-    if tr.stdz != NULL:
+    cdef double* raw  # the parameters in the data's units (th itself without standardization)
+    if z != NULL:
         raw_view = raw_arr
-        tr.raw = &raw_view[0, 0]
-        raw_theta(tr.th, tr.stdz, k, d, tr.raw)
+        raw = &raw_view[0, 0]
+        raw_theta(th, z, k, d, raw)
     else:
-        tr.raw = tr.th
+        raw = th
     cdef double* part = alloc_lines((nch_max if use_par or not pb.X.sparse else 1) * stride)
     cdef double* G = <double*> malloc((m + 1) * sizeof(double))
-    tr.eta = <double*> malloc(P * sizeof(double))
-    if part == NULL or G == NULL or tr.eta == NULL:
+    cdef double* eta = <double*> malloc(P * sizeof(double))
+    if part == NULL or G == NULL or eta == NULL:
         free(part)
         free(G)
-        free(tr.eta)
+        free(eta)
         raise MemoryError()
     cdef const long long* order_p = &order[0] if nb > 0 else NULL
     cdef double W
@@ -943,7 +617,7 @@ def epoch(X, const double[:, ::1] Y, const double[::1] sw, double[:, ::1] theta,
         if task_start == NULL or slots == NULL:
             free(part)
             free(G)
-            free(tr.eta)
+            free(eta)
             free(task_start)
             free(slots)
             raise MemoryError()
@@ -976,13 +650,13 @@ def epoch(X, const double[:, ::1] Y, const double[::1] sw, double[:, ::1] theta,
                                     s0 = start + (nch * j // ntb) * ch
                                     pf_lo = pb.X.data + s0 * row_bytes
                                     pf_hi = pb.X.data + min(start + (nch * (j + 1) // ntb) * ch, stop) * row_bytes
-                            bi = fastgd_wait_prefetch(&team, bi, pf_lo, pf_hi)
+                            bi = fastgd_wait_prefetch(&team, bi, pf_lo, pf_hi, SPINS_BEFORE_SLEEP)
                             continue
                         start = order_p[bi] * batch_size
                         stop = min(start + batch_size, n)
                         nch = (stop - start + ch - 1) // ch
                         c = nch * j // ntb  # task j: a run of chunks, through one row pipeline
-                        run_grad(&pb, tr.raw, start + c * ch, min(start + (nch * (j + 1) // ntb) * ch, stop), ch,
+                        run_grad(&pb, raw, start + c * ch, min(start + (nch * (j + 1) // ntb) * ch, stop), ch,
                                  part + c * stride, stride)
                         if not pb.X.sparse:  # the sum tree's nodes inside my run (see fastgd_tree_within)
                             tree_within(part, c, nch * (j + 1) // ntb, nch, stride, m)
@@ -992,7 +666,9 @@ def epoch(X, const double[:, ::1] Y, const double[::1] sw, double[:, ::1] theta,
                             else:
                                 tree_across(part, nch, ntb, stride, m)
                                 memcpy(G, part, (m + 1) * sizeof(double))
-                            finish_batch(&tr, G, batch_weight(&pb, start, stop), k, d)
+                            finish_batch(G, batch_weight(pb.sw, pb.weighted, start, stop), th, raw, S, scal, code,
+                                         hpp, sch, l1, l2, wnorm, squared_units, fit_intercept,
+                                         eta, k, d, sums, z, z != NULL, avgp, avgp != NULL)
                             fastgd_publish(&team, bi + 1)
                         bi = fastgd_published(&team)
             else:
@@ -1005,47 +681,27 @@ def epoch(X, const double[:, ::1] Y, const double[::1] sw, double[:, ::1] theta,
                             G[q] = 0.0
                         for c in range(nch):  # the same chunks in the same order
                             s0 = start + c * ch
-                            chunk_grad(&pb, tr.raw, s0, min(s0 + ch, stop), part)
+                            chunk_grad(&pb, raw, s0, min(s0 + ch, stop), part)
                             for q in range(m + 1):
                                 G[q] += part[q]
                     else:
-                        run_grad(&pb, tr.raw, start, stop, ch, part, stride)  # the same chunks
+                        run_grad(&pb, raw, start, stop, ch, part, stride)  # the same chunks
                         tree_within(part, 0, nch, nch, stride, m)  # the same tree, as one run
                         memcpy(G, part, (m + 1) * sizeof(double))
-                    finish_batch(&tr, G, batch_weight(&pb, start, stop), k, d)
+                    finish_batch(G, batch_weight(pb.sw, pb.weighted, start, stop), th, raw, S, scal, code,
+                                 hpp, sch, l1, l2, wnorm, squared_units, fit_intercept, eta, k, d, sums, z,
+                                 z != NULL, avgp, avgp != NULL)
     finally:
         free(part)
         free(G)
-        free(tr.eta)
+        free(eta)
         free(task_start)
         free(slots)
     finite = True
     for q in range(P):
-        if not isfinite(tr.th[q]):
+        if not isfinite(th[q]):
             finite = False
-    return tr.loss_sum, tr.weight_sum, finite
-
-
-cdef extern from *:
-    """
-    /* One thread's share of read_floor: row sums (vectorized), added up. */
-    #define FASTGD_READ(NAME, T)                                                                     \
-    static double NAME(const T* restrict X, Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t d) {            \
-        double total = 0.0;                                                                          \
-        for (Py_ssize_t i = lo; i < hi; i++) {                                                       \
-            const T* row = X + i * d;                                                                \
-            double s = 0.0;                                                                          \
-            _Pragma("omp simd reduction(+:s)")                                                       \
-            for (Py_ssize_t c = 0; c < d; c++) s += row[c];                                          \
-            total += s;                                                                              \
-        }                                                                                            \
-        return total;                                                                                \
-    }
-    FASTGD_READ(fastgd_read_f32, float)
-    FASTGD_READ(fastgd_read_f64, double)
-    """
-    double fastgd_read_f32(const float* X, Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t d) nogil
-    double fastgd_read_f64(const double* X, Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t d) nogil
+    return sums[0], sums[1], finite
 
 
 def read_floor(X, n_threads=None):
@@ -1079,7 +735,7 @@ def all_finite(X, n_threads=None):
     """As fastgd._kernels.all_finite: False when the 2-D array X holds a NaN or an infinity (or its sum
     overflows: then check exactly), from one read of X (read_floor's) with the threads the work is worth."""
     cdef Py_ssize_t n = X.shape[0], d = X.shape[1]
-    nt = region_threads(_threads(n_threads), (n + 4095) // 4096, n * max(d, 1))
+    nt = region_threads(_threads(n_threads), (n + READ_ROWS - 1) // READ_ROWS, n * max(d, 1))
     return bool(isfinite(read_floor(X, nt)))
 
 
@@ -1095,7 +751,7 @@ def predict(X, const double[:, ::1] theta, n_threads=None):
     cdef Py_ssize_t n = pb.X.n, d = pb.X.d, k = theta.shape[0], i, j, q
     if theta.shape[1] != d + 1:
         raise ValueError(f"theta must have n_features + 1 = {d + 1} columns, got {theta.shape[1]}")
-    cdef int nt = region_threads(_threads(n_threads), (n + 1023) // 1024, _work(&pb.X, n, k))
+    cdef int nt = region_threads(_threads(n_threads), (n + PREDICT_ROWS - 1) // PREDICT_ROWS, _work(&pb.X, n, k))
     out = np.empty((n, k))
     cdef double[:, ::1] o = out
     cdef const double* th = &theta[0, 0] if theta.shape[0] > 0 else NULL
@@ -1179,7 +835,7 @@ def batches_stats(X, const double[:, ::1] Y, const double[::1] sw, const double[
     _check_loss(pb.lcode, pb.la)
     cdef Py_ssize_t n = pb.X.n, d = pb.X.d, m = pb.k * (d + 1), nb = batch_ids.shape[0]
     cdef Py_ssize_t gmax = max_chunks(m), per = max(1, (nb + gmax - 1) // gmax), ngroups = (nb + per - 1) // per
-    cdef Py_ssize_t stride = stride_of(m), ch = chunk_rows(batch_size, m), g
+    cdef Py_ssize_t stride = chunk_stride(m), ch = chunk_rows(batch_size, m), g
     cdef int nt = region_threads(_threads(n_threads), ngroups, _work(&pb.X, min(nb * batch_size, n), pb.k))
     sums_arr = np.zeros((max(ngroups, 1), stride))
     cdef double[:, ::1] sums = sums_arr
@@ -1205,17 +861,6 @@ def batches_stats(X, const double[:, ::1] Y, const double[::1] sw, const double[
     for g in range(ngroups):  # groups added in order, as the Numba kernel does
         total += sums_arr[g, : m + 2]
     return total[:m].copy(), float(total[m]), float(total[m + 1])
-
-
-cdef enum:
-    STATS_CHUNK_BYTES = 512 << 10
-    STATS_BUDGET_BYTES = 8 << 20
-
-
-cdef inline Py_ssize_t stats_rows(Py_ssize_t n, Py_ssize_t d) noexcept nogil:
-    """As fastgd._kernels.stats_rows: rows per chunk of the dense column statistics."""
-    cdef Py_ssize_t most = max(<Py_ssize_t> MAX_CHUNKS, STATS_BUDGET_BYTES // (16 * max(d, 1)))
-    return max(STATS_CHUNK_BYTES // (8 * max(d, 1)), (n + most - 1) // most, 1)
 
 
 @cython.wraparound(False)
@@ -1262,77 +907,69 @@ def column_stats(X, const double[::1] sw, n_threads=None):
     return mean_arr, var, total
 
 
-cdef Py_ssize_t _csr_row_sums(const XView* x, Py_ssize_t lo, Py_ssize_t hi, long long* mark, long long i,
-                              double* val, long long* cols) noexcept nogil:
-    """As fastgd._kernels._csr_row_sums: row i's distinct columns and their summed values (duplicates add)."""
-    cdef Py_ssize_t q, c, cnt = 0
-    for q in range(lo, hi):
-        c = _index(x.idx64, x.indices, q)
-        if mark[c] != i:
-            mark[c] = i
-            val[c] = 0.0
-            cols[cnt] = c
-            cnt += 1
-        val[c] += _value(x, q)
-    return cnt
-
-
 def csr_column_stats(X, const double[::1] sw):
-    """As fastgd._kernels.csr_column_stats: (mean, var, total, maxabs, stored) of a CSR tuple's columns, in
-    two passes, duplicates summed (make_view has checked every column index)."""
+    """As fastgd._kernels.csr_column_stats: (mean, var, total, maxabs, stored) of a CSR tuple's columns
+    (fastgd._rules.csr_moments; make_view has checked every column index)."""
     cdef XView x = make_view(X)
     if not x.sparse:
         raise ValueError("csr_column_stats takes a CSR tuple")
     if sw.shape[0] not in (0, x.n):
         raise ValueError(f"sw must be empty or hold one weight per row ({x.n}), got {sw.shape[0]}")
-    cdef Py_ssize_t n = x.n, d = x.d, i, t, c, cnt, widest = 0
-    cdef bint weighted = sw.shape[0] > 0
-    cdef double total = 0.0, s, r
+    cdef Py_ssize_t n = x.n, d = x.d, i, widest = 0
+    for i in range(n):
+        widest = max(widest, _index(x.ptr64, x.indptr, i + 1) - _index(x.ptr64, x.indptr, i))
     mean_arr = np.zeros(d)
     m2_arr = np.zeros(d)
     maxabs_arr = np.zeros(d)
     stored_arr = np.zeros(d)
     mark_arr = np.full(d, -1, dtype=np.int64)
     val_arr = np.zeros(d)
-    cdef double[::1] mean = mean_arr
-    cdef double[::1] m2 = m2_arr
-    cdef double[::1] maxabs = maxabs_arr
-    cdef double[::1] stored = stored_arr
-    cdef long long[::1] mark = mark_arr
-    cdef double[::1] val = val_arr
-    for i in range(n):
-        widest = max(widest, _index(x.ptr64, x.indptr, i + 1) - _index(x.ptr64, x.indptr, i))
     cols_arr = np.empty(max(widest, 1), dtype=np.int64)
-    cdef long long[::1] cols = cols_arr
-    cdef long long* markp = &mark[0] if d > 0 else NULL
-    cdef double* valp = &val[0] if d > 0 else NULL
+    cdef CsrStats st
+    st.sw = &sw[0] if sw.shape[0] > 0 else NULL
+    st.weighted = sw.shape[0] > 0
+    st.mean = <double*> <size_t> mean_arr.ctypes.data
+    st.m2 = <double*> <size_t> m2_arr.ctypes.data
+    st.maxabs = <double*> <size_t> maxabs_arr.ctypes.data
+    st.stored = <double*> <size_t> stored_arr.ctypes.data
+    st.mark = <long long*> <size_t> mark_arr.ctypes.data
+    st.val = <double*> <size_t> val_arr.ctypes.data
+    st.cols = <long long*> <size_t> cols_arr.ctypes.data
+    cdef double total
     with nogil:
-        for i in range(n):  # pass 1: weights, sums, largest values
-            s = sw[i] if weighted else 1.0
-            total += s
-            cnt = _csr_row_sums(&x, _index(x.ptr64, x.indptr, i), _index(x.ptr64, x.indptr, i + 1), markp, i,
-                                valp, &cols[0])
-            for t in range(cnt):
-                c = cols[t]
-                mean[c] += s * val[c]
-                stored[c] += s
-                maxabs[c] = max(maxabs[c], fabs(val[c]))
-        if total > 0.0:
-            for c in range(d):
-                mean[c] = mean[c] / total
-                mark[c] = -1
-            for i in range(n):  # pass 2: centred squares of the stored values
-                s = sw[i] if weighted else 1.0
-                cnt = _csr_row_sums(&x, _index(x.ptr64, x.indptr, i), _index(x.ptr64, x.indptr, i + 1), markp,
-                                    i, valp, &cols[0])
-                for t in range(cnt):
-                    c = cols[t]
-                    r = val[c] - mean[c]
-                    m2[c] += s * r * r
-            for c in range(d):  # the implicit zeros, each (0 - mean)^2
-                m2[c] += max(total - stored[c], 0.0) * mean[c] * mean[c]
+        if x.f32:
+            total = _csr_moments(<const float*> x.data, &x, &st)
+        else:
+            total = _csr_moments(<const double*> x.data, &x, &st)
     var = np.maximum(m2_arr, 0.0) / total if total > 0.0 else np.zeros(d)
     return mean_arr, var, total, maxabs_arr, stored_arr
+
+
+cdef struct CsrStats:  # csr_moments' weights, outputs and scratch
+    const double* sw
+    bint weighted
+    double* mean
+    double* m2
+    double* maxabs
+    double* stored
+    long long* mark
+    double* val
+    long long* cols
+
+
+cdef double _csr_moments(const real_t* data, const XView* x, const CsrStats* s) noexcept nogil:
+    """fastgd._rules.csr_moments for X's index types."""
+    if x.idx64:
+        if x.ptr64:
+            return csr_moments(data, <const long long*> x.indices, <const long long*> x.indptr, x.n, x.d, s.sw,
+                               s.weighted, s.mean, s.m2, s.maxabs, s.stored, s.mark, s.val, s.cols)
+        return csr_moments(data, <const long long*> x.indices, <const int*> x.indptr, x.n, x.d, s.sw, s.weighted,
+                           s.mean, s.m2, s.maxabs, s.stored, s.mark, s.val, s.cols)
+    if x.ptr64:
+        return csr_moments(data, <const int*> x.indices, <const long long*> x.indptr, x.n, x.d, s.sw, s.weighted,
+                           s.mean, s.m2, s.maxabs, s.stored, s.mark, s.val, s.cols)
+    return csr_moments(data, <const int*> x.indices, <const int*> x.indptr, x.n, x.d, s.sw, s.weighted, s.mean, s.m2,
+                       s.maxabs, s.stored, s.mark, s.val, s.cols)
 
 
 cdef inline Py_ssize_t _index(bint wide, const char* arr, Py_ssize_t q) noexcept nogil:
@@ -1361,11 +998,11 @@ cdef void stats_group(const Problem* pb, const double* th, Py_ssize_t batch_size
                 _csr_ptr(<const float*> pb.X.data, &pb.X, pb, th, start, stop, out, False)
             else:
                 _csr_ptr(<const double*> pb.X.data, &pb.X, pb, th, start, stop, out, False)
-            out[m + 1] += batch_weight(pb, start, stop)
+            out[m + 1] += batch_weight(pb.sw, pb.weighted, start, stop)
             continue
         for c in range((stop - start + ch - 1) // ch):
             s0 = start + c * ch
             chunk_grad(pb, th, s0, min(s0 + ch, stop), part)
             for q in range(m + 1):
                 out[q] += part[q]
-        out[m + 1] += batch_weight(pb, start, stop)
+        out[m + 1] += batch_weight(pb.sw, pb.weighted, start, stop)

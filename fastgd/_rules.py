@@ -1,5 +1,7 @@
 # cython: language_level=3, cdivision=True, cpow=True, infer_types=True
-"""The optimizer update rules and the learning-rate schedule, written once for both compiled backends.
+"""The optimizer update rules, the learning-rate schedule, the epoch's layout (chunks, thread rules and their
+constants), the step after a batch's gradient and the column statistics, written once for both compiled
+backends (each backend writes only its hot row loops and its thread protocol).
 
 This file is the one copy of each rule in compiled code (the readable, independent specification is
 :mod:`fastgd.reference`; tests compare them). It is ordinary Python in Cython's pure-Python mode:
@@ -21,8 +23,11 @@ named here and nowhere else.
 
 Adding an optimizer: its code, its ``*_HP`` names and its ``*_step`` function here, one branch in
 ``update``; its step in ``fastgd.reference``; its registry entry (a class in ``fastgd.optimizers``). Tests,
-benchmarks and docs pick it up from the registry. (Numba's cache checks only a function's own file;
-``fastgd._kernels`` adds this file's stamp to its own, so its cached epochs are recompiled after an edit here.)
+benchmarks and docs pick it up from the registry. Changing the chunk-size or a thread rule: its function in
+the layout section below; a layout constant: its value there (``LAYOUT`` names them, the native module's
+``CODES`` lists its compiled values under those names and a test compares the three). (Numba's cache checks
+only a function's own file; ``fastgd._kernels`` adds this file's stamp to its own, so its cached epochs are
+recompiled after an edit here.)
 """
 
 try:
@@ -454,6 +459,8 @@ def dense_moments(X: cython.pointer[cython.const[cython.floating]], sw: cython.p
     # (spelled out, not Vec/Index: a fused function's cimported signature is checked by its C type names)
     """Weighted mean and centred sum of squares of the columns of rows [start, stop) of a C-contiguous X
     (``X[i * d + j]``), into ``mean`` and ``m2`` (zeros on entry); returns the rows' total weight."""
+    if d == 1:
+        return column_moments(X, sw, weighted, start, stop, mean, m2)
     w: cython.double = 0.0
     for i in range(start, stop):
         s = sw[i] if weighted else 1.0
@@ -470,6 +477,331 @@ def dense_moments(X: cython.pointer[cython.const[cython.floating]], sw: cython.p
             r = X[i * d + j] - mean[j]
             m2[j] += s * r * r
     return w
+
+
+@cython.cfunc
+@cython.nogil
+@cython.exceptval(check=False)
+def column_moments(x: cython.pointer[cython.const[cython.floating]], sw: cython.pointer[cython.const[cython.double]],
+                   weighted: cython.bint, start: cython.Py_ssize_t, stop: cython.Py_ssize_t,
+                   mean: cython.pointer[cython.double], m2: cython.pointer[cython.double]) -> cython.double:
+    """dense_moments of one column (y, usually). Looping over the columns of each row, a single column's sums
+    would be one chain of dependent adds (about 40x slower); here row i adds into partial sum i mod 4, which
+    compilers keep in one vector register. The chunks of rows, not the threads, fix the order: the same bits
+    for any thread count."""
+    a0: cython.double = 0.0
+    a1: cython.double = 0.0
+    a2: cython.double = 0.0
+    a3: cython.double = 0.0
+    w0: cython.double = 0.0
+    w1: cython.double = 0.0
+    w2: cython.double = 0.0
+    w3: cython.double = 0.0
+    full = start + (stop - start) // 4 * 4
+    for i in range(start, full, 4):
+        if weighted:
+            a0 += sw[i] * x[i]
+            a1 += sw[i + 1] * x[i + 1]
+            a2 += sw[i + 2] * x[i + 2]
+            a3 += sw[i + 3] * x[i + 3]
+            w0 += sw[i]
+            w1 += sw[i + 1]
+            w2 += sw[i + 2]
+            w3 += sw[i + 3]
+        else:
+            a0 += x[i]
+            a1 += x[i + 1]
+            a2 += x[i + 2]
+            a3 += x[i + 3]
+    w: cython.double = (w0 + w1) + (w2 + w3) if weighted else 1.0 * (full - start)
+    total: cython.double = (a0 + a1) + (a2 + a3)
+    for i in range(full, stop):
+        s = sw[i] if weighted else 1.0
+        total += s * x[i]
+        w += s
+    if w <= 0.0:
+        return w
+    mu: cython.double = total / w
+    a0 = a1 = a2 = a3 = 0.0
+    for i in range(start, full, 4):
+        r0 = x[i] - mu
+        r1 = x[i + 1] - mu
+        r2 = x[i + 2] - mu
+        r3 = x[i + 3] - mu
+        if weighted:
+            a0 += sw[i] * r0 * r0
+            a1 += sw[i + 1] * r1 * r1
+            a2 += sw[i + 2] * r2 * r2
+            a3 += sw[i + 3] * r3 * r3
+        else:
+            a0 += r0 * r0
+            a1 += r1 * r1
+            a2 += r2 * r2
+            a3 += r3 * r3
+    q: cython.double = (a0 + a1) + (a2 + a3)
+    for i in range(full, stop):
+        s = sw[i] if weighted else 1.0
+        r = x[i] - mu
+        q += s * r * r
+    mean[0] = mu
+    m2[0] = q
+    return w
+
+
+# ----------------------------------------------------------------------------------------------------------
+# the epoch's layout and the step after a batch's gradient, for both backends (only the hot row loops and the
+# thread protocol are written per backend)
+
+# Gradient path: AUTO picks by batch size; the other two force one (for tests and benchmarks).
+PATH_AUTO = cython.declare(cython.int, 0)
+PATH_SEQUENTIAL = cython.declare(cython.int, 1)
+PATH_PARALLEL = cython.declare(cython.int, 2)
+CHUNK_ROWS = cython.declare(cython.Py_ssize_t, 64)  # rows per chunk of a batch's gradient
+MAX_CHUNKS = cython.declare(cython.Py_ssize_t, 256)  # above CHUNK_ROWS * MAX_CHUNKS rows, chunks grow instead
+# Bytes all chunk buffers of a batch (or all group sums of batches_stats) may take together: with many
+# coordinates (CSR with d = 2**20: 8 MB per buffer) fewer, larger chunks are used, so the memory of a fit
+# never grows with chunks x d. A function of the shape only, never of the thread count.
+CHUNK_BUDGET_BYTES = cython.declare(cython.Py_ssize_t, 32 << 20)
+PAD = cython.declare(cython.Py_ssize_t, 8)  # float64 per cache line: buffers are whole lines plus a spare one
+# Auto path: the parallel epoch is used when a batch spans more than one chunk and holds at least this many
+# multiply-adds (rows x features x outputs; benchmarks/crossover.py measures the crossover) ...
+PAR_MIN_WORK = cython.declare(cython.longlong, 5000)
+# ... with at most one thread per PAR_WORK_PER_THREAD multiply-adds of a batch and one per chunk: a thread
+# without a task of its own only contends for the counters (see epoch_threads).
+PAR_WORK_PER_THREAD = cython.declare(cython.longlong, PAR_MIN_WORK // 2)
+# The other parallel entry points (predict, column and batch statistics) start a thread only per this many
+# multiply-adds: below it, launching the region costs more than the work it shares.
+REGION_MIN_WORK = cython.declare(cython.longlong, 32768)
+# Dense column statistics: chunks of about STATS_CHUNK_BYTES of float64 rows (a chunk's second pass, the
+# centred squares, then reads it from the core's L2 cache), at most STATS_BUDGET_BYTES of per-chunk statistics.
+STATS_CHUNK_BYTES = cython.declare(cython.Py_ssize_t, 512 << 10)
+STATS_BUDGET_BYTES = cython.declare(cython.Py_ssize_t, 8 << 20)
+# A thread waiting for the next batch spins this many times (a few tens of microseconds), then sleeps on a
+# futex: with more threads than cores, spinning burns the core a descheduled thread needs.
+SPINS_BEFORE_SLEEP = cython.declare(cython.int, 2000)
+PREFETCH_BYTES = cython.declare(cython.int, 8192)  # how far ahead of the current row X is prefetched, into L2
+# Rows per piece of work of predict and of the read of X (read_floor, the finiteness check): what region_threads
+# counts as tasks
+PREDICT_ROWS = cython.declare(cython.Py_ssize_t, 1024)
+READ_ROWS = cython.declare(cython.Py_ssize_t, 4096)
+# The constants above, by name: the native module lists its compiled values under these names (CODES) and a
+# test compares them with this module's and the Numba kernels'.
+LAYOUT = ("PATH_AUTO", "PATH_SEQUENTIAL", "PATH_PARALLEL", "CHUNK_ROWS", "MAX_CHUNKS", "CHUNK_BUDGET_BYTES", "PAD",
+          "PAR_MIN_WORK", "PAR_WORK_PER_THREAD", "REGION_MIN_WORK", "STATS_CHUNK_BYTES", "STATS_BUDGET_BYTES",
+          "SPINS_BEFORE_SLEEP", "PREFETCH_BYTES", "PREDICT_ROWS", "READ_ROWS")
+
+
+@cython.cfunc
+@cython.nogil
+@cython.exceptval(check=False)
+def chunk_stride(m: Index) -> Index:
+    """Doubles between two chunk buffers of m + 1 sums (the gradient and the loss): whole cache lines and a
+    spare one, so no two threads' buffers share a line."""
+    return (m + 1 + PAD - 1) // PAD * PAD + PAD
+
+
+@cython.cfunc
+@cython.nogil
+@cython.exceptval(check=False)
+def max_chunks(m: Index) -> Index:
+    """Most chunk buffers of ``m + 1`` sums a batch may use: MAX_CHUNKS, fewer when they would exceed
+    CHUNK_BUDGET_BYTES together (at least one)."""
+    return max(1, min(MAX_CHUNKS, CHUNK_BUDGET_BYTES // (chunk_stride(m) * 8)))
+
+
+@cython.cfunc
+@cython.nogil
+@cython.exceptval(check=False)
+def chunk_rows(batch_size: Index, m: Index) -> Index:
+    """Rows per chunk for a batch of ``batch_size`` rows with ``m = k * (d + 1)`` coordinates (a function of
+    the batch size and shape only, never of the thread count)."""
+    nmax = max_chunks(m)
+    if batch_size <= CHUNK_ROWS * nmax:
+        return CHUNK_ROWS
+    return ((batch_size + nmax - 1) // nmax + 7) // 8 * 8
+
+
+@cython.ccall
+@cython.nogil
+@cython.exceptval(check=False)
+def epoch_threads(batch_size: cython.longlong, d: cython.longlong, k: cython.longlong, n_threads: cython.longlong,
+                  path: cython.int) -> cython.longlong:
+    """Threads the parallel epoch runs with for batches of ``batch_size`` rows (``d`` features, ``k``
+    outputs), or 0 for the sequential path (a batch of one chunk always takes it).
+
+    PATH_PARALLEL: one per chunk at most. PATH_AUTO: also at most one per PAR_WORK_PER_THREAD multiply-adds,
+    and sequential below two. The chunks (and so the results) never depend on the answer: it only decides
+    how many threads share them.
+    """
+    ch: cython.longlong = chunk_rows(batch_size, k * (d + 1))
+    nch = (batch_size + ch - 1) // ch
+    if nch <= 1 or path == PATH_SEQUENTIAL:
+        return 0
+    if path == PATH_PARALLEL:
+        return min(max(n_threads, 1), nch)
+    t = min(n_threads, nch, batch_size * d * k // PAR_WORK_PER_THREAD)
+    return t if t >= 2 else 0
+
+
+@cython.ccall
+@cython.nogil
+@cython.exceptval(check=False)
+def region_threads(n_threads: cython.longlong, tasks: cython.longlong, work: cython.longlong) -> cython.longlong:
+    """Threads a parallel region of ``tasks`` independent pieces holding ``work`` multiply-adds in all is
+    worth starting with: at most one per piece and one per REGION_MIN_WORK; 1 means open no region."""
+    return max(1, min(n_threads, tasks, work // REGION_MIN_WORK))
+
+
+@cython.cfunc
+@cython.nogil
+@cython.exceptval(check=False)
+def stats_rows(n: Index, d: Index) -> Index:
+    """Rows per chunk of the dense column statistics of n x d data (a function of the shape only)."""
+    most = max(MAX_CHUNKS, STATS_BUDGET_BYTES // (16 * max(d, 1)))
+    return max(STATS_CHUNK_BYTES // (8 * max(d, 1)), (n + most - 1) // most, 1)
+
+
+@cython.cfunc
+@cython.nogil
+@cython.exceptval(check=False)
+def batch_weight(sw: CVec, weighted: cython.bint, start: Index, stop: Index) -> cython.double:
+    """The weight of rows [start, stop): the sum of their sample weights, or their number."""
+    if not weighted:
+        return 1.0 * (stop - start)
+    W = 0.0
+    for i in range(start, stop):
+        W += sw[i]
+    return W
+
+
+@cython.cfunc
+@cython.nogil
+@cython.exceptval(check=False)
+def finish_batch(G: Vec, W: cython.double, th: Vec, raw: Vec, S: Vec, scalars: Vec, code: cython.int, hp: CVec,
+                 sched: CVec, l1: cython.double, l2: cython.double, wnorm: cython.double,
+                 squared_units: cython.bint, fit_intercept: cython.bint, eta: Vec, k: Index, d: Index, acc: Vec,
+                 stdz: CVec, std: cython.bint, avg: Vec, averaging: cython.bint) -> cython.void:
+    """Everything after a batch's raw sums G = [Σ s r x, Σ s r², ...] (the loss's slope and value with another
+    loss) of weight W: scale, penalize, update, the l1 proximal step, average.
+
+    ``acc[0]`` and ``acc[1]`` accumulate the epoch's weighted loss (in the data's units) and weight.
+    ``wnorm`` > 0 (pen[2], the mean batch weight): every batch's sums are divided by this fixed weight, so a
+    short or light batch counts for what it holds and the fixed point is the full objective's; 0: by the
+    batch's own weight (torch's mean loss per batch). ``squared_units``: the loss scales as y_scale²
+    (loss_y_power). With standardization (``std``; ``stdz`` as in raw_theta) the sums, taken at the raw
+    parameters, become the gradient in the standardized coordinates by an O(k·d) correction (centring by
+    x_mean, scaling by x_scale and y_scale), the penalties act on the raw weights, and ``raw`` is refreshed
+    after the update. ``averaging``: ``avg`` (P values and a count) receives the running mean of the
+    parameters. ``eta`` (P values) is written only when l1 > 0.
+    """
+    if not W > 0.0:  # a batch whose weights are all zero carries no information
+        return
+    p = d + 1
+    P = k * p
+    acc[0] += G[P]
+    acc[1] += W
+    scale = 2.0 / (wnorm if wnorm > 0.0 else W)
+    for j in range(k):
+        o = j * p
+        if std:
+            # the standardized objective is the raw one over y_scale**loss_y_power: ys stays y_scale for the
+            # squared losses and becomes 1 for the absolute ones, whose penalties scale by y_scale instead
+            ys = stdz[2 * d + k + j] if squared_units else 1.0
+            l2j = l2 if squared_units else l2 * stdz[2 * d + k + j]
+            gb = G[o + d]
+            for c in range(d):
+                xs = stdz[d + c]
+                G[o + c] = (G[o + c] - stdz[c] * gb) * (scale / (xs * ys)) + (l2j / (xs * xs)) * th[o + c]
+            G[o + d] = gb * (scale / ys) if fit_intercept else 0.0
+        else:
+            for c in range(d):
+                G[o + c] = G[o + c] * scale + l2 * th[o + c]
+            G[o + d] = G[o + d] * scale if fit_intercept else 0.0
+    scalars[0] += 1.0
+    update(code, th, G, S, P, scalars, hp, lr_at(hp[0], sched, scalars[0]), eta, l1 > 0.0)
+    if l1 > 0.0:
+        for j in range(k):
+            o = j * p
+            for c in range(d):
+                thr = eta[o + c] * l1
+                if std:
+                    thr = thr / ((stdz[2 * d + k + j] if squared_units else 1.0) * stdz[d + c])
+                v = th[o + c]
+                th[o + c] = v - thr if v > thr else (v + thr if v < -thr else 0.0)
+    if std:
+        raw_theta(th, stdz, k, d, raw)
+    if averaging:
+        cnt = avg[P] + 1.0
+        avg[P] = cnt
+        for q in range(P):
+            avg[q] += (th[q] - avg[q]) / cnt
+
+
+# CSR arrays: column indices and row pointers int32 or int64, independently (scipy may give int32 indices with an
+# int64 indptr); compiled, one specialization per combination
+ColIndex = cython.fused_type(cython.int, cython.longlong)
+RowPtr = cython.fused_type(cython.int, cython.longlong)
+
+
+@cython.cfunc
+@cython.nogil
+@cython.exceptval(check=False)
+def csr_row_sums(data: cython.pointer[cython.const[cython.floating]], indices: cython.pointer[cython.const[ColIndex]],
+                 lo: Index, hi: Index, mark: cython.pointer[cython.longlong], i: Index, val: Vec,
+                 cols: cython.pointer[cython.longlong]) -> Index:
+    """Row i's distinct columns into cols[:count] and their summed values into val[col] (entries [lo, hi) of a
+    CSR matrix; duplicate entries mean their sum); ``mark[col] == i`` marks a column seen in this row. Returns
+    count."""
+    cnt: Index = 0
+    for q in range(lo, hi):
+        c = indices[q]
+        if mark[c] != i:
+            mark[c] = i
+            val[c] = 0.0
+            cols[cnt] = c
+            cnt += 1
+        val[c] += data[q]
+    return cnt
+
+
+@cython.cfunc
+@cython.nogil
+@cython.exceptval(check=False)
+def csr_moments(data: cython.pointer[cython.const[cython.floating]], indices: cython.pointer[cython.const[ColIndex]],
+                indptr: cython.pointer[cython.const[RowPtr]], n: Index, d: Index, sw: CVec, weighted: cython.bint,
+                mean: Vec, m2: Vec, maxabs: Vec, stored: Vec, mark: cython.pointer[cython.longlong], val: Vec,
+                cols: cython.pointer[cython.longlong]) -> cython.double:
+    """Column statistics of the n x d CSR matrix (data, indices, indptr) with row weights ``sw`` (when
+    ``weighted``): weighted mean, centred sum of squares (the implicit zeros count), largest absolute value and
+    the weight of the rows that store the column, into ``mean``, ``m2``, ``maxabs`` and ``stored`` (zeros on
+    entry); returns the total weight. Two passes (the mean first, then centred squares), so a column with a
+    large offset keeps its small spread. Scratch: ``mark`` (d, all -1 on entry), ``val`` (d), ``cols`` (the
+    most stored entries of a row)."""
+    total = 0.0
+    for i in range(n):  # pass 1: weights, sums, largest values
+        s = sw[i] if weighted else 1.0
+        total += s
+        cnt = csr_row_sums(data, indices, indptr[i], indptr[i + 1], mark, i, val, cols)
+        for t in range(cnt):
+            c = cols[t]
+            mean[c] += s * val[c]
+            stored[c] += s
+            maxabs[c] = max(maxabs[c], abs(val[c]))
+    if not total > 0.0:
+        return total
+    for c in range(d):
+        mean[c] /= total
+        mark[c] = -1
+    for i in range(n):  # pass 2: centred squares of the stored values
+        s = sw[i] if weighted else 1.0
+        cnt = csr_row_sums(data, indices, indptr[i], indptr[i + 1], mark, i, val, cols)
+        for t in range(cnt):
+            c = cols[t]
+            r = val[c] - mean[c]
+            m2[c] += s * r * r
+    for c in range(d):  # the implicit zeros, each (0 - mean)^2
+        m2[c] += max(total - stored[c], 0.0) * mean[c] * mean[c]
+    return total
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -552,22 +884,56 @@ LOSSES = ("squared_error", "huber", "epsilon_insensitive", "squared_epsilon_inse
 
 
 @cython.cfunc
+@cython.inline
+@cython.nogil
+@cython.exceptval(check=False)
+def loss_terms(code: cython.int, r: cython.double, a: cython.double) -> tuple[cython.double, cython.double]:
+    """(slope, value) of one residual r: ``loss_slope`` and ``loss_value`` in one evaluation.
+
+    Branch-free: the residual falls on either side of a loss's kink at random from row to row, so a jump
+    on it is mispredicted about every other row, which cost more than the loss itself (docs/design.md,
+    Objective). Each loss is written with min, max, comparisons used as numbers (0 or 1) and
+    choices between constants, which gcc and LLVM turn into min, max, compare and blend instructions, not
+    jumps (benchmarks/loss_cost.py measures it; the spelling matters: gcc made jumps of
+    ``(v > 0) * 0.5 - (v < 0) * 0.5`` for the epsilon-insensitive slope)."""
+    if code == SQUARED_ERROR:
+        return r, r * r
+    if code == QUANTILE:  # pinball loss of y − prediction = −r at quantile a; slope 0 at r = 0
+        return (r > 0.0) * (0.5 * (1.0 - a)) + (r < 0.0) * (-0.5 * a), max((1.0 - a) * r, -a * r)
+    c = min(max(r, -a), a)  # r clipped to [−a, a]
+    if code == HUBER:  # ½r² for |r| <= a, a|r| − ½a² beyond: c(r − ½c)
+        return 0.5 * c, c * (r - 0.5 * c)
+    v = r - c  # r shrunk toward 0 by a: 0 inside [−a, a], r ∓ a beyond (exactly)
+    if code == EPSILON_INSENSITIVE:  # max(0, |r| − a) = |v|
+        h = 0.5 if r > 0.0 else -0.5
+        return h if v != 0.0 else 0.0, abs(v)
+    if code == SQUARED_EPSILON_INSENSITIVE:  # max(0, |r| − a)² = v²
+        return v, v * v
+    return NAN, NAN  # unknown code: poisons the loss so the caller reports it
+
+
+@cython.cfunc
+@cython.inline
+@cython.nogil
+@cython.exceptval(check=False)
+def loss_accumulate(code: cython.int, r: cython.double, a: cython.double, w: cython.double,
+                    loss: cython.double) -> tuple[cython.double, cython.double]:
+    """(w·slope(r), loss + w·loss(r)): a row of weight w (1.0 without sample weights) in the kernels' sums. The
+    squared error is (w·r, loss + (w·r)·r), the arithmetic its kernels always did, so its results keep their
+    bits; the kernels' row loops, dense and CSR, call this once per row and output."""
+    if code == SQUARED_ERROR:
+        s = w * r
+        return s, loss + s * r
+    slope, value = loss_terms(code, r, a)
+    return w * slope, loss + w * value
+
+
+@cython.cfunc
 @cython.nogil
 @cython.exceptval(check=False)
 def loss_value(code: cython.int, r: cython.double, a: cython.double) -> cython.double:
     """The loss of one residual r (scikit-learn's definitions; torch.nn.HuberLoss(delta=a) for huber)."""
-    if code == SQUARED_ERROR:
-        return r * r
-    u = abs(r)
-    if code == HUBER:  # ½r² for |r| <= a, a|r| − ½a² beyond
-        return 0.5 * r * r if u <= a else a * u - 0.5 * a * a
-    if code == EPSILON_INSENSITIVE:  # max(0, |r| − a)
-        return u - a if u > a else 0.0
-    if code == SQUARED_EPSILON_INSENSITIVE:  # max(0, |r| − a)²
-        return (u - a) * (u - a) if u > a else 0.0
-    if code == QUANTILE:  # pinball loss of y − prediction = −r at quantile a
-        return (1.0 - a) * r if r > 0.0 else -a * r
-    return NAN  # unknown code: poisons the loss so the caller reports it
+    return loss_terms(code, r, a)[1]
 
 
 @cython.cfunc
@@ -575,17 +941,7 @@ def loss_value(code: cython.int, r: cython.double, a: cython.double) -> cython.d
 @cython.exceptval(check=False)
 def loss_slope(code: cython.int, r: cython.double, a: cython.double) -> cython.double:
     """Half the derivative of ``loss_value`` with respect to r (at a kink: 0, or the one-sided value)."""
-    if code == SQUARED_ERROR:
-        return r
-    if code == HUBER:
-        return 0.5 * r if abs(r) <= a else (0.5 * a if r > 0.0 else -0.5 * a)
-    if code == EPSILON_INSENSITIVE:
-        return 0.0 if abs(r) <= a else (0.5 if r > 0.0 else -0.5)
-    if code == SQUARED_EPSILON_INSENSITIVE:
-        return 0.0 if abs(r) <= a else (r - a if r > 0.0 else r + a)
-    if code == QUANTILE:
-        return 0.5 * (1.0 - a) if r > 0.0 else (-0.5 * a if r < 0.0 else 0.0)
-    return NAN
+    return loss_terms(code, r, a)[0]
 
 
 @cython.cfunc
@@ -598,14 +954,3 @@ def loss_y_power(code: cython.int) -> cython.double:
     if code == EPSILON_INSENSITIVE or code == QUANTILE:
         return 1.0
     return 2.0
-
-
-@cython.cfunc
-@cython.nogil
-@cython.exceptval(check=False)
-def loss_terms(code: cython.int, r: cython.double, a: cython.double, s: cython.double,
-               value: Vec) -> cython.double:
-    """s·loss_slope(r), adding s·loss_value(r) to value[0]: both in one call (the native kernels call across
-    extension modules, where each call is an indirect one that the C compiler cannot inline)."""
-    value[0] += s * loss_value(code, r, a)
-    return s * loss_slope(code, r, a)

@@ -102,6 +102,18 @@ def test_crossover_runs(capsys):
     assert "B=256" in capsys.readouterr().out
 
 
+def test_loss_cost_tiny_run_reports_a_ratio_per_loss_backend_dtype_and_batch(capfd):
+    import loss_cost
+
+    res = loss_cost.main(["--n", "600", "--d", "4", "--batches", "64", "--threads", "1", "--rounds", "1",
+                          "--cpu-time"])
+    backends = ["native", "numba"] if _engine.native_available() else ["numba"]
+    assert [(r["dtype"], r["backend"]) for r in res] == [(t, b) for t in ("float64", "float32") for b in backends]
+    for r in res:
+        assert all(math.isfinite(r[loss]) and r[loss] > 0 for loss, _ in loss_cost.LOSSES[1:])
+    assert capfd.readouterr().out.count("| 64 |") == len(res)
+
+
 def test_scaling_tiny_run_reports_every_thread_count_and_backend(tmp_path):
     import scaling
 

@@ -22,13 +22,11 @@ TOL = 1e-12  # the chunks and their order are the same; sums inside a chunk may 
 
 def test_built_with_openmp_and_same_codes():
     assert N.OPENMP, "CMake found no OpenMP: the native kernels would run on one thread"
-    # (optimizer, schedule and loss codes and the vector lengths are declared once, in fastgd._rules, which both
-    # backends read; the rest are declared per backend, so every one of them is compared here, from one list)
-    shared = ("PATH_AUTO", "PATH_SEQUENTIAL", "PATH_PARALLEL", "CHUNK_ROWS", "MAX_CHUNKS", "CHUNK_BUDGET_BYTES", "PAD",
-              "PAR_MIN_WORK", "PAR_WORK_PER_THREAD", "REGION_MIN_WORK", "SPINS_BEFORE_SLEEP")
-    assert set(N.CODES) == set(shared)  # a constant added to one backend is added to this list
-    for name in shared:
-        assert N.CODES[name] == getattr(K, name), name
+    # every layout constant is declared once, in fastgd._rules (LAYOUT names them): the values native compiled
+    # and the ones the Numba kernels read are that module's
+    assert set(N.CODES) == set(_rules.LAYOUT)  # a constant added to LAYOUT is listed by the native module
+    for name in _rules.LAYOUT:
+        assert N.CODES[name] == getattr(_rules, name) == getattr(K, name), name
     for name in ("N_SCALARS", "HP_LEN", "SCHED_LEN"):
         assert getattr(K, name) == getattr(_rules, name), name
 

@@ -164,6 +164,27 @@ def test_column_stats_chunks_fit_in_cache_and_stay_accurate(backend):
         assert np.array_equal(got, want)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("weighted", [False, True])
+def test_one_column_statistics_use_partial_sums_and_stay_accurate(backend, weighted):
+    """The statistics of one column (y) take their own loop (partial sums over rows): accurate for a large
+    mean, rows not a multiple of the partial sums, zero weights, float32, and the same for any thread count."""
+    rng = np.random.default_rng(6)
+    n = 3 * K.stats_rows(10**6, 1) + 7
+    kern = _engine.kernels(backend)
+    for dtype in (np.float64, np.float32):
+        y = (rng.standard_normal((n, 1)) * 2.0 + 1e4).astype(dtype)
+        sw = rng.uniform(0.0, 2.0, n) * (rng.random(n) > 0.1) if weighted else np.ones(n)
+        mean, var, total = kern.column_stats(y, sw if weighted else np.empty(0), 1)
+        want_mean = np.average(y.astype(np.float64), axis=0, weights=sw)
+        want_var = np.average((y - want_mean) ** 2, axis=0, weights=sw)
+        np.testing.assert_allclose(mean, want_mean, rtol=1e-14)
+        np.testing.assert_allclose(var, want_var, rtol=1e-9)
+        assert total == pytest.approx(sw.sum(), rel=1e-14)
+        for got, want in zip(kern.column_stats(y, sw if weighted else np.empty(0), 2), (mean, var, total)):
+            assert np.array_equal(got, want)
+
+
 def test_sum_tree_is_the_same_for_every_split_into_tasks():
     """The dense epoch's chunk sum: nodes inside each task's run, then the ones across runs, give buffer 0 the
     same bits as the whole tree done as one run, for every number of tasks (uneven runs included)."""
