@@ -12,9 +12,11 @@ import numba
 
 from fastgd import _engine
 from fastgd import _kernels as K
-from fastgd.bench import best_of, fastgd_epoch
+from fastgd.bench import fastgd_epoch
 from fastgd.datasets import make_regression
 from fastgd.optimizers import OPTIMIZERS
+
+from _common import best_of
 
 
 def main(argv=None):

@@ -1,9 +1,14 @@
 """The development benchmark: fastgd next to its peers and the hardware floor, every optimizer, the project's
 speed goals, a JSON record, a Markdown table and plots. (Users run ``fastgd bench``, a short table; this is
-the full one behind the README's and the docs' figures.)
+the full one behind the README's and the docs' figures.) Two more sections measure the epoch against the
+memory floor in detail: ``--ratios`` (the epoch goals, per round) and ``--breakdown`` (where an epoch's time
+goes above the floor); each is described at its section of this file.
 
     python benchmarks/full_bench.py [--quick] [--n 1000000] [--d 100] [--batch 256] [--json out.json]
                                     [--markdown out.md] [--plots DIR] [--no-memory] [--no-cold-start]
+    python benchmarks/full_bench.py --ratios [--n 1000000] [--d 100] [--rounds 7] [--threads T]
+                                    [--backends native numba] [--optimizer adam] [--reference] [--json out.json]
+    python benchmarks/full_bench.py --breakdown [--n 1000000] [--d 100] [--rounds 5] [--backends native]
 
 Every figure is measured in this process on the same data, and epoch times are taken in interleaved rounds
 (each method once per round, the minimum kept), so ratios hold on a noisy shared machine even when absolute
@@ -26,6 +31,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import textwrap
@@ -36,10 +42,12 @@ import numpy as np
 
 from fastgd import _engine, _training, reference
 from fastgd import _kernels as K
-from fastgd.bench import (best_of, floor, floor_of, floor_reads, fmt_seconds, fastgd_epoch, interleaved,
-                          sgdregressor_epoch, torch_epoch)
+from fastgd.bench import (Threads, default_batch_size, floor, floor_of, floor_reads, fmt_seconds, fastgd_epoch,
+                          interleaved, sgdregressor_epoch, torch_epoch)
 from fastgd.datasets import make_regression
 from fastgd.optimizers import OPTIMIZERS
+
+from _common import best_of
 
 SCHEMA_VERSION = 1
 GOALS = [  # (key in ratios, description, goal, "<=" or ">=")
@@ -260,6 +268,216 @@ def scaling(d, ns, ds, n_for_d, threads, repeat, backend="auto"):
 
 
 # ----------------------------------------------------------------------------------------------------------
+# --ratios: the epoch goals, epoch / memory floor, per round
+#
+# Every round times, once each and in the same order: the all-core read of X (``fastgd._kernels.read_floor``
+# and the native C loop), the same read on one thread, NumPy's ``X.sum()``, the all-core read of float32 X,
+# and, per backend, the float64 epoch at B = 256, B = 4096 and the batch LinearRegressor's default
+# (batch_size="auto") picks, the float32 epoch at B = 256 and B = 4096, and the one-thread epoch at B = 256 and
+# B = 4096 (with --reference also the plain-NumPy reference epoch at B = 256). The floor of a round is its
+# fastest read of X (the faster all-core read, unless a busy memory bus made the one-thread read or
+# ``X.sum()`` faster). Each ratio is formed within one round (the memory system of a shared VM moves between
+# rounds) and the table prints its median over the rounds, with its range and the median reads themselves,
+# and the load average before and after (others' work on the machine shows there). Goals, float64, d = 100,
+# 1e6 rows, Adam, all cores: the RATIO_GOALS below (float32's floor is 0.5 of float64's). The threads /
+# 1-thread epoch has no goal; it shows whether the parallel path pays.
+
+RATIO_GOALS = {  # ratio name -> upper bound
+    "epoch/floor B=256": 1.25,
+    "epoch/floor B=4096": 1.10,
+    "epoch/floor default B": 1.60,
+    "f32/f64 B=256": 0.60,
+    "f32/f64 B=4096": 0.60,
+}
+
+
+def loadavg():
+    try:
+        return os.getloadavg()
+    except OSError:  # pragma: no cover - not on Linux
+        return (float("nan"),) * 3
+
+
+def ratio_timers(X, X32, Y, backends, threads, optimizer, batches, reference=False):
+    """name -> callable; the epochs continue from one fresh state each (timing, not convergence)."""
+    fns = {
+        **floor_reads(X, threads, "floor"),
+        "floor 1t": Threads(lambda: K.read_floor(X), 1),
+        "numpy X.sum": X.sum,
+        **floor_reads(X32, threads, "floor f32"),
+    }
+    for be in backends:
+        for b in batches:
+            opt = OPTIMIZERS[optimizer](lr=1e-3)
+            fns[f"{be} f64 B={b}"] = fastgd_epoch(X, Y, opt, b, threads, backend=be)
+        for b in sorted({256, 4096} & set(batches)):
+            opt = OPTIMIZERS[optimizer](lr=1e-3)
+            fns[f"{be} f32 B={b}"] = fastgd_epoch(X32, Y, opt, b, threads, backend=be)
+            fns[f"{be} f64 B={b} 1t"] = fastgd_epoch(X, Y, opt, b, 1, backend=be)
+    if reference:
+        fns["reference f64 B=256"] = reference_epoch(X, Y, OPTIMIZERS[optimizer](lr=1e-3), 256)
+    return fns
+
+
+def ratios_of(t, backends, default_b, threads):
+    """Per-round ratios from one round's times ``t``. The floor is the round's fastest read-only pass over X:
+    the faster all-core read (Numba's or the native C loop) unless NumPy's ``X.sum()`` or the one-thread read
+    beat it (on a busy host, when other tenants hold the memory bus, the second core adds nothing and the
+    all-core read can lose)."""
+    read = floor_of(t, "floor")
+    fl = min(read, t["floor 1t"], t["numpy X.sum"])
+    r = {"all-core read/numpy X.sum": read / t["numpy X.sum"], "1-thread read/all-core read":
+         t["floor 1t"] / read, "all-core read f32/f64": floor_of(t, "floor f32") / read}
+    for be in backends:
+        r[f"{be} epoch/floor B=256"] = t[f"{be} f64 B=256"] / fl
+        r[f"{be} epoch/floor B=4096"] = t[f"{be} f64 B=4096"] / fl
+        r[f"{be} epoch/floor default B"] = t[f"{be} f64 B={default_b}"] / fl
+        r[f"{be} f32/f64 B=256"] = t[f"{be} f32 B=256"] / t[f"{be} f64 B=256"]
+        r[f"{be} f32/f64 B=4096"] = t[f"{be} f32 B=4096"] / t[f"{be} f64 B=4096"]
+        r[f"{be} {threads}t/1t B=256"] = t[f"{be} f64 B=256"] / t[f"{be} f64 B=256 1t"]
+        r[f"{be} {threads}t/1t B=4096"] = t[f"{be} f64 B=4096"] / t[f"{be} f64 B=4096 1t"]
+        if "reference f64 B=256" in t:
+            r[f"{be} reference/epoch B=256"] = t["reference f64 B=256"] / t[f"{be} f64 B=256"]
+    return r
+
+
+def measure_ratios(n, d, rounds, threads, backends, optimizer, reference=False):
+    X, y, _, _ = make_regression(n, d, random_state=0)
+    X32 = X.astype(np.float32)
+    Y = _engine.targets_2d(y)
+    default_b = default_batch_size(n, d)
+    batches = sorted({256, 4096, default_b})
+    fns = ratio_timers(X, X32, Y, backends, threads, optimizer, batches, reference)
+    for fn in fns.values():  # compile (or load from the cache) and touch every page outside the timings
+        fn()
+    load_before = loadavg()
+    times = {name: [] for name in fns}
+    per_round = []
+    for _ in range(rounds):
+        t = {}
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            t[name] = time.perf_counter() - t0
+            times[name].append(t[name])
+        per_round.append(ratios_of(t, backends, default_b, threads))
+    return {
+        "config": {"n": n, "d": d, "rounds": rounds, "threads": threads, "backends": list(backends),
+                   "optimizer": optimizer, "default_batch": default_b},
+        "load_before": load_before, "load_after": loadavg(),
+        "times_ms": {name: [v * 1e3 for v in ts] for name, ts in times.items()},
+        "median_ms": {name: statistics.median(ts) * 1e3 for name, ts in times.items()},
+        "ratios": {name: [r[name] for r in per_round] for name in per_round[0]},
+    }
+
+
+def report_ratios(res, out=None):
+    out = out or sys.stdout
+    c = res["config"]
+    med = res["median_ms"]
+    print(f"{c['n']:,} x {c['d']}, {c['optimizer']}, {c['threads']} threads, {c['rounds']} interleaved rounds, "
+          f"default batch {c['default_batch']}", file=out)
+    print("load average before: {:.2f} {:.2f} {:.2f}; after: {:.2f} {:.2f} {:.2f}".format(
+        *res["load_before"], *res["load_after"]), file=out)
+    all_core = ", ".join(f"{key[len('floor ['):-1]} loop {v:.1f} ms" for key, v in med.items()
+                         if key.startswith("floor ["))
+    print(f"reads of X: all cores ({all_core}), 1 thread {med['floor 1t']:.1f} ms, float32 all cores "
+          f"{floor_of(med, 'floor f32'):.1f} ms, numpy X.sum() {med['numpy X.sum']:.1f} ms (medians); floor = the "
+          "fastest read of each round", file=out)
+    print(f"  {'ratio (median of per-round ratios)':38s} {'median':>7s} {'min':>7s} {'max':>7s}  goal", file=out)
+    for name, vals in res["ratios"].items():
+        goal = next((g for key, g in RATIO_GOALS.items() if name.endswith(key)), None)
+        verdict = "" if goal is None else (f"<= {goal:.2f} " + ("met" if statistics.median(vals) <= goal else
+                                                                 "NOT met"))
+        print(f"  {name:38s} {statistics.median(vals):7.3f} {min(vals):7.3f} {max(vals):7.3f}  {verdict}", file=out)
+    print("  epoch times (median ms):", file=out)
+    for name, v in med.items():
+        if not name.startswith(("floor", "numpy")):
+            print(f"    {name:30s} {v:8.2f}", file=out)
+    if statistics.median(res["ratios"]["all-core read/numpy X.sum"]) > 1.0:
+        print("NOTE: the all-core read was slower than NumPy's X.sum() (a busy memory bus); the floor is then "
+              "the faster read", file=out)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# --breakdown: where an epoch's time goes above the memory floor, measured with the product's kernels
+#
+# Every round times, in the same order: the all-core and one-thread reads of X (the faster of Numba's and the
+# native C loop), then Adam epochs of the chosen backend:
+# * one batch of all n rows, 1 and T threads: the fused row loop streaming X with no per-batch cost at all
+#   (one update, one synchronization, each thread one contiguous part);
+# * 1 thread, batch B/T, batches in order and shuffled: in order the row stream never breaks; shuffled it
+#   restarts at a new place every B/T rows, as each of T threads' streams does at batch B. The difference
+#   divided by the number of batches is what one restart of a stream costs;
+# * T threads, batch B, in order and shuffled: the real epoch (shuffled is what a fit runs).
+# Printed: medians over rounds of each time divided by the round's all-core floor, and the derived costs in
+# microseconds. What the parts show on the 2-core VM is in docs/design.md ("Where the time goes").
+
+
+def breakdown_epoch(X, Y, batch, n_threads, shuffle, backend):
+    return fastgd_epoch(X, Y, OPTIMIZERS["adam"](lr=1e-3), batch, n_threads, backend=backend, shuffle=shuffle)
+
+
+def measure_breakdown(n, d, rounds, backend, batches=(256, 4096), threads=2):
+    X, y, _, _ = make_regression(n, d, random_state=0)
+    Y = _engine.targets_2d(y)
+    reads = {**floor_reads(X, threads, "read"), **floor_reads(X, 1, "read 1t")}
+    fns = dict(reads)
+    fns["one batch, 1 thread"] = breakdown_epoch(X, Y, n, 1, False, backend)
+    fns[f"one batch, {threads} threads"] = breakdown_epoch(X, Y, n, threads, False, backend)
+    for b in batches:
+        half = max(b // threads, 1)
+        fns[f"1 thread, B={half}, in order"] = breakdown_epoch(X, Y, half, 1, False, backend)
+        fns[f"1 thread, B={half}, shuffled"] = breakdown_epoch(X, Y, half, 1, True, backend)
+        fns[f"{threads} threads, B={b}, in order"] = breakdown_epoch(X, Y, b, threads, False, backend)
+        fns[f"{threads} threads, B={b}, shuffled"] = breakdown_epoch(X, Y, b, threads, True, backend)
+    for fn in fns.values():  # compile or load, touch every page
+        fn()
+    times = {name: [] for name in fns}
+    floors, floors1 = [], []
+    for _ in range(rounds):
+        t = {}
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            t[name] = time.perf_counter() - t0
+            times[name].append(t[name])
+        floors.append(floor_of(t, "read"))
+        floors1.append(floor_of(t, "read 1t"))
+    ratio = {name: statistics.median(t / f for t, f in zip(ts, floors)) for name, ts in times.items()
+             if not name.startswith("read")}
+    med = {name: statistics.median(ts) for name, ts in times.items()}
+    derived = {
+        "floor ms": statistics.median(floors) * 1e3,
+        "1-thread read ms": statistics.median(floors1) * 1e3,
+        "row loop / read, 1 thread": statistics.median(
+            t / f for t, f in zip(times["one batch, 1 thread"], floors1)),
+        f"row loop / read, {threads} threads": ratio[f"one batch, {threads} threads"],
+    }
+    for b in batches:
+        half = max(b // threads, 1)
+        nb = -(-n // half)
+        derived[f"us per stream restart (every {half} rows)"] = (
+            med[f"1 thread, B={half}, shuffled"] - med[f"1 thread, B={half}, in order"]) / nb * 1e6
+        nb2 = -(-n // b)
+        derived[f"us per batch above one batch, B={b} shuffled, {threads} threads"] = (
+            med[f"{threads} threads, B={b}, shuffled"] - med[f"one batch, {threads} threads"]) / nb2 * 1e6
+    return {"config": {"n": n, "d": d, "rounds": rounds, "backend": backend, "threads": threads},
+            "ratios": ratio, "derived": derived}
+
+
+def report_breakdown(res, out=None):
+    out = out or sys.stdout
+    c = res["config"]
+    print(f"{c['n']:,} x {c['d']} float64, Adam, backend {c['backend']}, {c['threads']} threads, {c['rounds']} "
+          "interleaved rounds; times / the round's all-core read of X (median)", file=out)
+    for name, r in res["ratios"].items():
+        print(f"  {name:40s} {r:7.3f}", file=out)
+    for name, v in res["derived"].items():
+        print(f"  {name:60s} {v:8.3f}", file=out)
+
+
+# ----------------------------------------------------------------------------------------------------------
 
 
 def machine_info():
@@ -459,6 +677,18 @@ def plot(res, outdir):
 
 
 def add_arguments(p):
+    section = p.add_mutually_exclusive_group()
+    section.add_argument("--ratios", action="store_true",
+                         help="instead of the full table: the epoch goals (epoch / floor per round, both backends)")
+    section.add_argument("--breakdown", action="store_true",
+                         help="instead of the full table: where an epoch's time goes above the floor")
+    p.add_argument("--rounds", type=int, help="--ratios / --breakdown: interleaved rounds (default 7 / 5)")
+    p.add_argument("--backends", nargs="+", default=None, choices=("native", "numba"),
+                   help="--ratios / --breakdown: backends to time (default: native when built and numba / the "
+                        "first of them)")
+    p.add_argument("--optimizer", default="adam", choices=sorted(OPTIMIZERS), help="--ratios: the optimizer")
+    p.add_argument("--reference", action="store_true",
+                   help="--ratios: also time the plain-NumPy reference epoch (reference / epoch, goal >= 2.5)")
     p.add_argument("--quick", action="store_true", help="small sizes: finishes in under a minute")
     p.add_argument("--n", type=int, help="rows (default 1,000,000; 100,000 with --quick)")
     p.add_argument("--d", type=int, default=100)
@@ -473,6 +703,26 @@ def add_arguments(p):
     p.add_argument("--plots", help="write PNG plots to this directory")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocess")
     p.add_argument("--no-cold-start", action="store_true", help="skip the cold-start subprocesses (~25 s)")
+
+
+def section_from_args(p, a):
+    """Run the --ratios or --breakdown section; returns its result."""
+    rounds = a.rounds or (7 if a.ratios else 5)
+    if rounds < 1:
+        p.error(f"--rounds must be >= 1, got {rounds}")
+    n = a.n or 1_000_000
+    threads = a.threads or numba.config.NUMBA_NUM_THREADS
+    backends = a.backends or (["native", "numba"] if _engine.native_available() else ["numba"])
+    if a.ratios:
+        res = measure_ratios(n, a.d, rounds, threads, backends, a.optimizer, a.reference)
+        report_ratios(res)
+    else:
+        res = measure_breakdown(n, a.d, rounds, backends[0], threads=threads)
+        report_breakdown(res)
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(res, f, indent=1)
+    return res
 
 
 def main_from_args(a):
@@ -501,7 +751,11 @@ def main(argv=None):
     p = argparse.ArgumentParser(prog="full_bench.py", description=textwrap.dedent(__doc__),
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(p)
-    main_from_args(p.parse_args(argv))
+    a = p.parse_args(argv)
+    if a.ratios or a.breakdown:
+        section_from_args(p, a)
+    else:
+        main_from_args(a)
     return 0
 
 

@@ -81,7 +81,7 @@ def test_epoch(benchmark, impl, name, dtype, n, d, b):
 @pytest.mark.parametrize("impl", ["floor-numba", "floor-native"])
 def test_floor(benchmark, impl, dtype, n, d, b):
     """The memory floor (a read-only pass over X on 2 threads) in each Adam epoch group, beside the epochs
-    it bounds: the group's table shows epoch / floor (benchmarks/floor_ratios.py prints the ratios)."""
+    it bounds: the group's table shows epoch / floor (benchmarks/full_bench.py --ratios prints the ratios)."""
     X, _ = data(n, d, dtype)
     benchmark.group = f"epoch-adam|{_shape_id(n, d, b)},{np.dtype(dtype).name}"
     if impl == "floor-native":

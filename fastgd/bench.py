@@ -37,16 +37,6 @@ from . import _kernels as K
 # timing helpers (also used by the development benchmarks under benchmarks/)
 
 
-def best_of(fn, repeat):
-    """Minimum wall time of ``repeat`` calls."""
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
-
-
 def interleaved(fns, repeat):
     """Minimum time of each function, timed in rounds (every function once per round), so that a burst of
     load from elsewhere on a shared machine hits all of them alike and the ratios stay meaningful."""

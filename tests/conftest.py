@@ -11,15 +11,14 @@ from fastgd.optimizers import OPTIMIZERS
 SLOW = (
     "benchmarks/",
     "tests/test_benchmark_scripts.py",
-    "tests/test_bench.py",
+    "tests/test_bench_command.py",
     "tests/test_dask.py",
     "tests/test_demo.py",
     "tests/test_docs.py",
-    "tests/test_floor_ratios_bench.py",
-    "tests/test_fork_and_threads.py::test_fit_and_predict_in_forked_children",
-    "tests/test_fork_during_compile.py",
-    "tests/test_memory_rss.py",
-    "tests/test_oversubscription_bench.py",
+    "tests/test_fork.py::test_fit_and_predict_in_forked_children",
+    "tests/test_fork.py::test_fork_while_another_thread_compiles",
+    "tests/test_memory.py::test_sparse_high_dimensional_fit_memory_is_bounded",
+    "tests/test_memory.py::test_dense_fit_does_not_copy_x",
 )
 
 

@@ -53,21 +53,3 @@ def test_subcommand_help_and_errors(capsys):
             main(argv)
         assert exc.value.code == 2
     assert fastgd.__version__  # the package itself stays importable after the blocks above are undone
-
-
-def test_demo_says_what_it_does_and_what_to_see(capfd, tmp_path):
-    """`fastgd demo NAME` announces the example before the seconds it takes, then prints the page's "What to
-    see" paragraph as plain text (no TeX or Markdown left)."""
-    pytest.importorskip("matplotlib")
-    from fastgd._what_to_see import WHAT_TO_SEE
-
-    out_png = tmp_path / "s.png"
-    assert main(["demo", "step-sizes-1d", "--out", str(out_png)]) == 0
-    out = capfd.readouterr().out
-    lines = out.splitlines()
-    assert lines[0].startswith("fastgd demo step-sizes-1d: Step size") and "drawing" in lines[0]
-    assert f"wrote {out_png}" in out and out_png.exists()
-    text = out[out.index("What to see"):]
-    assert "From x₀ = 8.7" in text and "log|1 − 2α|" in text
-    assert not any(c in text for c in "$\\*`")
-    assert set(WHAT_TO_SEE) == set(fastgd.examples.EXAMPLES)

@@ -140,8 +140,12 @@ def test_stationary_points():
 
 
 @pytest.mark.parametrize("name", sorted(examples.EXAMPLES))
-def test_every_example_renders_at_docs_size(name, tmp_path, monkeypatch):
+def test_every_example_renders_at_docs_size(name, tmp_path, monkeypatch, capsys):
+    """`fastgd demo NAME` draws the figure at a size the docs show unscaled, announces the example before the
+    seconds it takes, then prints the page's "What to see" paragraph as plain text (no TeX or Markdown)."""
     import matplotlib.image
+
+    from fastgd._what_to_see import WHAT_TO_SEE
 
     if name == "batch-sizes":  # smaller data for the test; the docs build uses the defaults
         original = examples.batch_sizes
@@ -151,3 +155,12 @@ def test_every_example_renders_at_docs_size(name, tmp_path, monkeypatch):
     width = matplotlib.image.imread(out).shape[1]
     assert 600 <= width <= 900  # shown unscaled in the docs' 960 px column (docs/check_screenshots.py checks)
     assert out.stat().st_size > 5000
+    printed = capsys.readouterr().out
+    first = printed.splitlines()[0]
+    assert first.startswith(f"fastgd demo {name}: {WHAT_TO_SEE[name][0]}") and "drawing" in first
+    assert f"wrote {out}" in printed
+    text = printed[printed.index("What to see"):]
+    assert not any(c in text for c in "$\\*`")
+    if name == "step-sizes-1d":
+        assert "From x₀ = 8.7" in text and "log|1 − 2α|" in text  # TeX turned into Unicode
+    assert set(WHAT_TO_SEE) == set(examples.EXAMPLES)

@@ -72,18 +72,6 @@ def test_csr_multi_output_weights_penalties(optimizer_name, dtype, index_dtype):
     assert rel_err(native.theta, numba_.theta) < TOL
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_native_bit_identical_across_threads_and_paths(dtype):
-    X, y = problem(n=2900, d=20, dtype=dtype, seed=11)
-    out = []
-    for path in (K.PATH_SEQUENTIAL, K.PATH_PARALLEL):
-        for threads in (1, 2):
-            ts, _ = run("native", X, y, OPTIMIZERS["adam"](lr=0.01), batch_size=1000, epochs=3, n_threads=threads,
-                        path=path)
-            out.append(ts.theta)
-    assert all(np.array_equal(t, out[0]) for t in out)
-
-
 def test_predict_and_batch_statistics_match():
     X, Y = problem(n=500, d=7, k=2, seed=5)
     theta = np.random.default_rng(0).standard_normal((2, 8))

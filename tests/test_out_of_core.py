@@ -1,4 +1,4 @@
-"""Out-of-core order (shuffled blocks of batches), memmaps, progress bars and callbacks (issue 13)."""
+"""Out-of-core order (shuffled blocks of batches), memmaps, progress bars and callbacks."""
 
 import sys
 import warnings

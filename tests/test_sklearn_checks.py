@@ -1,9 +1,21 @@
-"""scikit-learn's own estimator checks."""
+"""scikit-learn's own estimator checks, and its conventions: predict reads the public coef_ and intercept_, a
+grid search reaches the optimizer's parameters."""
 
+import numpy as np
 import pytest
+from sklearn.linear_model import LinearRegression
+from sklearn.model_selection import GridSearchCV
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from fastgd import LinearRegressor
+from fastgd.datasets import make_regression
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, y, _, _ = make_regression(3000, 8, noise=0.3, random_state=1)
+    return X, y
+
 
 # Each check skipped here has its reason written next to it.
 EXPECTED_FAILED_CHECKS = {}
@@ -16,3 +28,24 @@ EXPECTED_FAILED_CHECKS = {}
                          expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS)
 def test_sklearn_compatible(estimator, check):
     check(estimator)
+
+
+def test_predict_uses_the_public_coefficients(data):
+    """predict reads coef_ and intercept_ (not a private copy): setting them changes the predictions."""
+    X, y = data
+    m = LinearRegressor(random_state=0).fit(X, y)
+    m.coef_ = np.zeros_like(m.coef_)
+    m.intercept_ = 3.5
+    np.testing.assert_array_equal(m.predict(X), np.full(len(X), 3.5))
+    exact = LinearRegression().fit(X, y)
+    m.coef_, m.intercept_ = exact.coef_, exact.intercept_
+    np.testing.assert_allclose(m.predict(X), exact.predict(X), rtol=1e-12)
+
+
+def test_grid_search_over_lr_with_a_named_optimizer(data):
+    """GridSearchCV reaches optimizer__lr with the default optimizer='adam' (a string, not an object)."""
+    X, y = data
+    gs = GridSearchCV(LinearRegressor(max_iter=5, tol=None, random_state=0),
+                      {"optimizer__lr": [1e-3, 1e-2]}, cv=2).fit(X[:600], y[:600])
+    assert gs.best_params_["optimizer__lr"] in (1e-3, 1e-2)
+    assert gs.best_estimator_.optimizer.lr == gs.best_params_["optimizer__lr"]

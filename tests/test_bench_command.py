@@ -57,8 +57,8 @@ def test_command_line(capsys):
 
 
 def test_fit_over_solve_is_a_median_of_interleaved_rounds_with_its_range():
-    """One cold timing of each made the printed fit/solve ratio move between 0.11 and 0.88 from run to run:
-    the sentence states the median of the rounds and their range."""
+    """A single cold timing of each makes the fit/solve ratio swing from run to run: the sentence states the
+    median of interleaved rounds and their range."""
     res = bench.run(n=2000, d=4, repeat=2, torch=False, log=lambda *a: None)
     r = res["ratios"]
     assert r["fit_over_ridge_min"] <= r["fit_over_ridge"] <= r["fit_over_ridge_max"]

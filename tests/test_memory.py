@@ -1,9 +1,10 @@
-"""Peak resident memory of fits, measured in a subprocess (VmHWM), which sees allocations made by Numba and C
-code (tracemalloc only sees Python's allocator).
+"""X is never copied nor modified: Python-level copies (tracemalloc), memmaps read in place or a warning when
+they cannot be, and peak resident memory of fits measured in a subprocess (VmHWM), which sees allocations made
+by Numba and C code (tracemalloc only sees Python's allocator).
 
-Before the chunk budget, a full-batch epoch on CSR data with d = 2**20 kept one dense d-vector per chunk,
-up to 256 of them: 2.0 GB of peak RSS growth for 12 MB of data (measured). With d = 2**18 as here the old
-kernels grew by about 0.5 GB; now at most CHUNK_BUDGET_BYTES of chunk buffers exist at once.
+Chunk buffers are bounded too: a full-batch epoch on CSR data with d = 2**18 may hold at most
+CHUNK_BUDGET_BYTES of dense per-chunk sums at once (one dense d-vector per chunk for up to 256 chunks would
+be about 0.5 GB).
 """
 
 import os
@@ -11,13 +12,26 @@ import subprocess
 import tempfile
 import sys
 import textwrap
+import tracemalloc
+import warnings
 
+import numpy as np
 import pytest
 
-from fastgd import _engine
+from fastgd import LinearRegressor, _engine
 from fastgd import _kernels as K
 
-pytestmark = pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs Linux's /proc")
+from _helpers import problem
+
+needs_proc = pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs Linux's /proc")
+
+
+def _data(n=600, d=4, seed=0, noise=0.0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d)) * 2 + 1
+    w = rng.normal(size=d)
+    return X, X @ w + 3.0 + noise * rng.normal(size=n), w
+
 
 PRELUDE = textwrap.dedent("""
     import sys
@@ -54,6 +68,7 @@ def backends():
     return ["numba"] + (["native"] if _engine.native_available() else [])
 
 
+@needs_proc
 def test_sparse_high_dimensional_fit_memory_is_bounded():
     body = """
         from fastgd import _engine, _training
@@ -78,12 +93,13 @@ def test_sparse_high_dimensional_fit_memory_is_bounded():
             print(a, b)
     """
     growth = run_script(body, *backends())
-    # the state, theta and gradient take ~5 * 2 MB; the chunk buffers at most 32 MB (old kernels: ~512 MB;
-    # measured now: 32-38 MB)
+    # the state, theta and gradient take ~5 * 2 MB; the chunk buffers at most CHUNK_BUDGET_BYTES (one d-vector
+    # per chunk would be ~512 MB)
     assert len(growth) == 2 * len(backends())
     assert max(growth) < K.CHUNK_BUDGET_BYTES / 2**20 + 40, growth
 
 
+@needs_proc
 def test_dense_fit_does_not_copy_x():
     """tracemalloc cannot see copies made by compiled code: measure the process's peak RSS instead
     (100 MB of X per dtype: the RSS noise of the interpreter is a few MB)."""
@@ -106,7 +122,51 @@ def test_dense_fit_does_not_copy_x():
     """
     # growth beyond X (already resident) as a fraction of X.nbytes: the predictions (n float64) are 4 % of X
     # at d = 50 for float32; a copy of X would be >= 50 % (float32 -> float64 or a reordering: >= 100 %).
-    # Measured: 0-3 %.
     fracs = run_script(body, *backends())
     assert len(fracs) == 2 * len(backends())
     assert max(fracs) < 0.10, fracs
+
+
+def _memmap(tmp_path, X):
+    np.save(tmp_path / "X.npy", X)
+    return np.load(tmp_path / "X.npy", mmap_mode="r")
+
+
+@pytest.mark.parametrize("layout", ["fortran", "float16", "column slice"])
+def test_a_memmap_that_cannot_be_read_in_place_warns(tmp_path, layout):
+    X, y, _ = _data(500)
+    M = _memmap(tmp_path, np.asfortranarray(X) if layout == "fortran" else
+                X.astype(np.float16) if layout == "float16" else X)
+    if layout == "column slice":
+        M = M[:, :2]
+    with pytest.warns(UserWarning, match="copied into memory.*out-of-core path.*C-ordered float32 or float64"):
+        LinearRegressor(max_iter=1, tol=None).fit(M, y)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_memmap_read_in_place_does_not_warn(tmp_path, dtype):
+    X, y, _ = _data(500)
+    M = _memmap(tmp_path, X.astype(dtype))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        LinearRegressor(max_iter=1, tol=None).fit(M[100:], y[100:])
+
+
+@pytest.mark.parametrize("backend", backends())
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fit_and_predict_neither_copy_nor_modify_x_and_y(dtype, backend):
+    """The whole public path (validation, statistics, standardization folded into the kernels, training,
+    predict) makes no Python-level copy of X: tracemalloc sees the Python allocator only; test_dense_fit_does_
+    not_copy_x measures the peak RSS, which also sees allocations made by Numba and C code."""
+    X, y = problem(n=10_000, d=100, dtype=dtype, seed=3)
+    X_before, y_before = X.copy(), y.copy()
+    kw = dict(tol=None, max_iter=2, batch_size=256, backend=backend, n_jobs=2)
+    LinearRegressor(**kw).fit(X, y).predict(X)  # compile every kernel of this size outside the trace
+    tracemalloc.start()
+    LinearRegressor(**kw).fit(X, y).predict(X)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    # a few n-float vectors (y scaled, predictions) are allowed; a copy of X would be >= X.nbytes
+    assert peak < X.nbytes / 4, peak
+    assert np.array_equal(X, X_before) and np.array_equal(y, y_before)
+    assert np.shares_memory(_engine.targets_2d(y), y)  # y (float64, 1-D) is viewed as (n, 1), not copied

@@ -1,8 +1,8 @@
-"""Fork safety and thread counts.
+"""Fork safety: a forked child keeps working.
 
-GNU OpenMP (the native kernels, Numba's "omp" layer) is not fork-safe: before the fix, a child forked after
-``fit(...).predict(...)`` hung in its first OpenMP region (native) or was terminated by Numba ("fork() called
-from a process already using GNU OpenMP"). Each scenario runs in a subprocess with a timeout, so a hang fails
+GNU OpenMP (the native kernels, Numba's "omp" layer) is not fork-safe: a child forked after
+``fit(...).predict(...)`` that enters an OpenMP region hangs (native) or is terminated by Numba ("fork() called
+from a process already using GNU OpenMP"), so a forked child must run the kernels sequentially. Each scenario runs in a subprocess with a timeout, so a hang fails
 the test instead of blocking CI. Entering any Numba parallel region in such a child kills it, and entering an
 OpenMP region with the native backend hangs it, so a child that finishes has run only sequential code.
 """
@@ -13,11 +13,9 @@ import tempfile
 import sys
 import textwrap
 
-import numpy as np
 import pytest
 
-from fastgd import _config, _engine, _training
-from fastgd.optimizers import SGD
+from fastgd import _engine
 
 TIMEOUT = 120  # seconds; a child that hangs is killed and the test fails
 
@@ -87,81 +85,6 @@ def test_fit_and_predict_in_forked_children(tmp_path):
 # n_jobs -> thread count, scikit-learn's rule
 
 
-def test_n_jobs_none_respects_threadpoolctl_limits():
-    threadpoolctl = pytest.importorskip("threadpoolctl")
-    if not _engine.native_available():
-        pytest.skip("the OpenMP limit is read from the native extension's runtime")
-    assert _engine.resolve_n_threads(None) == min(_config.cpu_count(), _config._openmp_max_threads(),
-                                                  _config.numba.config.NUMBA_NUM_THREADS)
-    with threadpoolctl.threadpool_limits(limits=1, user_api="openmp"):
-        assert _engine.resolve_n_threads(None) == 1
-        assert _engine.resolve_n_threads(-1) == 1
-        assert _engine.resolve_n_threads(2) == min(2, _config.numba.config.NUMBA_NUM_THREADS)  # explicit wins
-
-
-def test_explicit_and_negative_n_jobs():
-    top = _config.max_n_threads()
-    assert _engine.resolve_n_threads(1) == 1
-    assert _engine.resolve_n_threads(-1) == top
-    assert _engine.resolve_n_threads(-100) == 1
-    assert _engine.resolve_n_threads(10_000) == _config.numba.config.NUMBA_NUM_THREADS
-
-
-@pytest.mark.parametrize("backend", ["native", "numba"])
-def test_predict_and_stats_same_for_any_thread_count(backend):
-    if backend == "native" and not _engine.native_available():
-        pytest.skip("native extension not built")
-    kern = _engine.kernels(backend)
-    rng = np.random.default_rng(0)
-    X = rng.standard_normal((3000, 9))
-    Y = rng.standard_normal((3000, 2))
-    theta = rng.standard_normal((2, 10))
-    ids = np.arange(47, dtype=np.int64)[::-1].copy()
-    p1, p2 = kern.predict(X, theta, 1), kern.predict(X, theta, 2)
-    assert np.array_equal(p1, p2) and np.array_equal(p1, kern.predict(X, theta))
-    s1 = kern.batches_stats(X, Y, np.empty(0), theta, 64, ids, 1)
-    s2 = kern.batches_stats(X, Y, np.empty(0), theta, 64, ids, 2)
-    assert all(np.array_equal(a, b) for a, b in zip(s1, s2))
-
-
-@pytest.mark.parametrize("backend", ["native", "numba"])
-def test_more_threads_than_cores_same_result(backend):
-    """8 threads on this machine's cores (oversubscribed: waits must give the core away, not spin forever):
-    the parallel epoch still finishes and gives the sequential result bit for bit."""
-    if backend == "native" and not _engine.native_available():
-        pytest.skip("native extension not built")
-    from _helpers import problem
-    from fastgd import _kernels as K
-    from fastgd.optimizers import OPTIMIZERS
-
-    X, y = problem(n=2900, d=20, seed=11)
-    out = []
-    for path, threads in ((K.PATH_SEQUENTIAL, 1), (K.PATH_PARALLEL, 8), (K.PATH_PARALLEL, 3)):
-        threads = min(threads, _config.numba.config.NUMBA_NUM_THREADS) if backend == "numba" else threads
-        ts, _ = _training.train_epochs(X, y, OPTIMIZERS["adam"](lr=0.01), batch_size=1000, epochs=3, n_threads=threads,
-                              path=path, backend=backend)
-        out.append(ts.theta)
-    assert all(np.array_equal(t, out[0]) for t in out)
-
-
-def test_threadpoolctl_limits_without_the_native_extension(monkeypatch):
-    """Numba-only installs read the limit from the OpenMP runtime Numba's omp layer loaded."""
-    threadpoolctl = pytest.importorskip("threadpoolctl")
-    import fastgd
-
-    _training.train_epochs(np.ones((8, 2)), np.ones(8), SGD(), batch_size=4, epochs=1, n_threads=2,
-                  backend="numba")  # Numba's thread layer is loaded
-    monkeypatch.setitem(sys.modules, "fastgd._native", None)
-    monkeypatch.delattr(fastgd, "_native", raising=False)
-    monkeypatch.setattr(_config, "_omp_get_max_threads", None)
-    if _config._openmp_max_threads() is None:
-        pytest.skip("Numba's threading layer is not OpenMP here")
-    with threadpoolctl.threadpool_limits(limits=1, user_api="openmp"):
-        assert _engine.resolve_n_threads(None) == 1
-    assert _engine.resolve_n_threads(None) == min(_config.cpu_count(), _config.numba.config.NUMBA_NUM_THREADS,
-                                                  _config._openmp_max_threads())
-
-
 ENV_SCRIPT = textwrap.dedent("""
     import os
     import numpy as np
@@ -199,3 +122,89 @@ def test_fork_without_threads_omp_num_threads_and_thread_limit():
                          env=env, cwd=tempfile.gettempdir())  # a neutral directory: the installed fastgd
     assert out.stdout.splitlines() == ["fork child exit 10", "threads 1 1", "cpus ok True",
                                        "thread limit same True"], (out.stdout, out.stderr)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# A child forked while another thread compiles with Numba must be able to compile (and so fit) itself.
+#
+# Numba's compiler lock is a process-wide lock; a child forked while another thread holds it would inherit it
+# held, by a thread that does not exist in the child, and its first compile (any numba fit, any
+# fastgd.minimize) would wait forever. The scenario runs in a subprocess with a timeout, so a hang fails.
+
+COMPILE_TIMEOUT = 240  # seconds for the whole scenario; the child alone gets most of it
+
+COMPILE_SCRIPT = textwrap.dedent(
+    """
+    import os
+    import threading
+    import time
+
+    import numba
+    import numpy as np
+    from numba.core import event
+
+    import fastgd
+
+    parent = os.getpid()
+    in_compile = threading.Event()
+    forked = threading.Event()
+
+
+    class HoldCompile(event.Listener):
+        # Keeps the compiling thread inside its compile until the main thread has forked: the fork then
+        # happens while the compiler lock is held (unless fork waits for the compile to end, the fix; the
+        # hold ends after 1 s either way).
+        def on_start(self, ev):
+            if os.getpid() == parent and threading.current_thread() is not threading.main_thread():
+                in_compile.set()
+                forked.wait(1.0)
+
+        def on_end(self, ev):
+            pass
+
+
+    event.register("numba:compile", HoldCompile())
+
+
+    def first_compile():
+        numba.njit(lambda a: a + 1)(1)
+
+
+    worker = threading.Thread(target=first_compile)
+    worker.start()
+    assert in_compile.wait(120), "the worker never started compiling"
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            res = fastgd.minimize(lambda x: ((x - 3.0) ** 2).sum(), np.zeros(2), max_iter=5)
+            assert np.isfinite(res.x).all()
+            code = 0
+        finally:
+            os._exit(code)
+    forked.set()
+    worker.join()
+    deadline = time.monotonic() + {child_timeout}
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            print("child exit", os.waitstatus_to_exitcode(status), flush=True)
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        print("child hung", flush=True)
+    """
+)
+
+
+def test_fork_while_another_thread_compiles(tmp_path):
+    script = COMPILE_SCRIPT.replace("{child_timeout}", str(COMPILE_TIMEOUT - 60))
+    try:  # cwd: not the checkout, whose fastgd/ would shadow the installed one
+        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=COMPILE_TIMEOUT,
+                             cwd=tmp_path)
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"the scenario hung: {exc.stdout!r} {exc.stderr!r}")
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.splitlines() == ["child exit 0"], (out.stdout, out.stderr[-3000:])

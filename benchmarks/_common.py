@@ -1,0 +1,15 @@
+"""Timing helpers shared by the development benchmarks (imported as ``from _common import ...``: a script's
+own directory is on sys.path, and tests/test_benchmark_scripts.py adds it). The helpers ``fastgd bench`` needs
+too live in ``fastgd.bench``."""
+
+import time
+
+
+def best_of(fn, repeat):
+    """Minimum wall time of ``repeat`` calls."""
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)

@@ -1,0 +1,53 @@
+"""Refits: warm_start and partial_fit after a change of optimizer, and partial_fit's running statistics merged
+across chunks. (A warm start with another number of features: test_bad_input.)"""
+
+import numpy as np
+import pytest
+
+import fastgd
+from fastgd import LinearRegressor
+from fastgd.datasets import make_regression
+
+BACKENDS = ["numba"] + (["native"] if fastgd._engine.native_available() else [])
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, y, _, _ = make_regression(3000, 8, noise=0.3, random_state=1)
+    return X, y
+
+
+def _data(n=600, d=4, seed=0, noise=0.0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d)) * 2 + 1
+    w = rng.normal(size=d)
+    return X, X @ w + 3.0 + noise * rng.normal(size=n), w
+
+
+@pytest.mark.parametrize("fit_intercept", [False, True])
+def test_partial_fit_merges_a_column_that_is_zero_in_the_first_chunk(fit_intercept):
+    """Its running scale is the whole data's, not the chunk's placeholder scale 1 taken for a mean square."""
+    X, y, _ = _data(2000, 3)
+    X[:1000, 1] = 0.0
+    m = LinearRegressor(fit_intercept=fit_intercept, random_state=0)
+    m.partial_fit(X[:1000], y[:1000]).partial_fit(X[1000:], y[1000:])
+    whole = LinearRegressor(fit_intercept=fit_intercept, max_iter=1, tol=None).fit(X, y)._scaling
+    np.testing.assert_allclose(m._scaling.x_scale, whole.x_scale, rtol=1e-12)
+    np.testing.assert_allclose(m._scaling.y_scale, whole.y_scale, rtol=1e-12)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("how", ["warm_start", "partial_fit"])
+def test_changing_the_optimizer_starts_a_fresh_state(data, backend, how):
+    """sgd has no state slots, adam three: the refit gets a fresh state of adam's shape (reusing sgd's 0-row
+    state would write out of bounds)."""
+    X, y = data
+    m = LinearRegressor(optimizer="sgd", warm_start=True, max_iter=3, tol=None, backend=backend, random_state=0)
+    if how == "warm_start":
+        m.fit(X, y)
+        m.set_params(optimizer="adam").fit(X, y)
+    else:
+        m.partial_fit(X, y)
+        m.set_params(optimizer="adam").partial_fit(X, y)
+    assert m._ts.state.shape == (3, X.shape[1] + 1)
+    assert m.score(X, y) > 0.9 and np.all(np.isfinite(m.coef_))
