@@ -200,22 +200,25 @@ def test_warm_start_with_another_width_names_the_fix():
     (5, dict(batch_size=1), r"use validation_fraction >= 0\.2, or early_stopping=False$"),
     (1, dict(batch_size=1), r"use early_stopping=False \(too few rows to hold any out\)$"),
     (5, dict(batch_size=1, validation_fraction=0.99), r"use a smaller validation_fraction, or early_stopping=False$"),
-    (5, dict(), r"use validation_fraction >= 0\.2, or early_stopping=False$"),
+    (10, dict(), r"use validation_fraction >= 0\.2, or early_stopping=False$"),
+    (3, dict(), r"use early_stopping=False \(too few rows to hold any out\)$"),
     (50, dict(batch_size=None), r"use batch_size <= 8, or early_stopping=False$"),
     (50, dict(batch_size=25), r"use batch_size <= 8, validation_fraction >= 0\.5, or early_stopping=False$"),
     (3, dict(batch_size=2), r"use validation_fraction >= 0\.5, or early_stopping=False$"),
 ])
 def test_early_stopping_on_tiny_data_advises_only_fixes_that_work(n, params, fix):
-    """batch_size=1 cannot get smaller, a batch size the planner chose ("auto") is not the user's to change,
-    and no batch size leaves a validation batch of 3 rows: the advice names only what can change, and works."""
+    """batch_size=1 cannot get smaller, a batch size the planner chose ("auto", batches of at least two rows)
+    is not the user's to change, and no batch size leaves a validation batch of 3 rows: the advice names only
+    what can change, and works."""
     with pytest.raises(ValueError, match=fix):
         LinearRegressor(early_stopping=True, **params).fit(X[:n], y[:n])
 
 
-@pytest.mark.parametrize("params", [dict(batch_size=None), dict(batch_size=25), dict(batch_size=2)])
+@pytest.mark.parametrize("params", [dict(batch_size=None), dict(batch_size=25), dict(batch_size=2),
+                                    dict(batch_size="auto")])
 def test_the_early_stopping_advice_works_when_followed(params):
     """Each fix the message names makes the same fit succeed."""
-    n = 3 if params["batch_size"] == 2 else 50
+    n = {2: 3, "auto": 10}.get(params["batch_size"], 50)
     with pytest.raises(ValueError) as info:
         LinearRegressor(early_stopping=True, **params).fit(X[:n], y[:n])
     fixes = str(info.value).split("; use ")[1].replace(", or ", ", ").split(", ")
@@ -226,12 +229,12 @@ def test_the_early_stopping_advice_works_when_followed(params):
         LinearRegressor(**kw).fit(X[:n], y[:n])
 
 
-@pytest.mark.parametrize("n", [10, 50, 64, 100])
+@pytest.mark.parametrize("n", [12, 50, 64, 100])
 @pytest.mark.parametrize("loss", ["squared_error", "quantile"])
 def test_early_stopping_with_the_auto_batch_size_leaves_a_validation_batch(n, loss):
     """batch_size="auto" chose batches too large to hold one out (32 rows: 4 batches at n=100; a loss with a
     kink: one batch), so early_stopping=True failed on every small data set; the planner now picks a size
-    that leaves one."""
+    that leaves one (of at least two rows: one row has no variance to score on)."""
     m = LinearRegressor(early_stopping=True, loss=loss, max_iter=3, tol=None, random_state=0).fit(X[:n], y[:n])
     assert m.n_iter_ == 3
 
