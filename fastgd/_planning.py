@@ -197,9 +197,9 @@ def split_batches(est, problem, rng):
         usable = np.flatnonzero(weights > 0)
         n_val = validation_batches(est.validation_fraction, nb)
         if n_val < 1 or nb - n_val < 1 or len(usable) < 2:
-            # only the fixes that can work here: no smaller batch than 1 row, none named when the planner
-            # chose the size ("auto" already leaves a validation batch where any size can), no fraction
-            # past the batches; turning early stopping off always works
+            # only the fixes that work here: a batch size only the user's and only one that leaves a
+            # validation batch ("auto" already makes batches as small as it may), a fraction only one that
+            # these batches (or the most "auto" may make) can hold out; early_stopping=False always works
             auto = est.batch_size == "auto"
             cap = held_out_batch_size(problem.n, est.validation_fraction)
             # the batches another validation_fraction would get: these, or as many as "auto" may make

@@ -130,8 +130,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         weight; rows are never copied), judge progress by their R², and keep the best model.
     validation_fraction : float, default=0.1
         With ``early_stopping``: the share of the batches held out (rounded to whole batches, at least one
-        held out and one left to train on; ``batch_size="auto"`` makes the batches small enough for that
-        where any size can).
+        held out and one left to train on; ``batch_size="auto"`` makes the batches small enough for that,
+        down to two rows).
     shuffle : bool, default=True
         Visit the batches in a new random order each epoch (the rows themselves stay in place).
     random_state : int, RandomState or None, default=None
