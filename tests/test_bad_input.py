@@ -225,7 +225,8 @@ def test_the_early_stopping_advice_works_when_followed(params):
     for fix in fixes:
         name, value = fix.split(" <= ") if " <= " in fix else fix.split(" >= ") if " >= " in fix else fix.split("=")
         kw = dict(params, early_stopping=True, max_iter=2, tol=None)
-        kw[name] = {"False": False}.get(value, float(value) if "." in value else int(value) if value.isdigit() else value)
+        kw[name] = (False if value == "False" else float(value) if "." in value else
+                    int(value) if value.isdigit() else value)
         LinearRegressor(**kw).fit(X[:n], y[:n])
 
 
@@ -242,7 +243,8 @@ def test_early_stopping_with_the_auto_batch_size_leaves_a_validation_batch(n, lo
 @pytest.mark.parametrize("params, fixes", [
     (dict(penalty="l1"), ["penalty='l1' (use penalty=None or 'l2')"]),
     (dict(early_stopping=True, penalty="l2"), ["early_stopping=True (use early_stopping=False)"]),
-    (dict(learning_rate=Cosine(T_max=10)), ["learning_rate=Cosine(lr=None, T_max=10, eta_min=0.0) (use a constant learning_rate)"]),
+    (dict(learning_rate=Cosine(T_max=10)),
+     ["learning_rate=Cosine(lr=None, T_max=10, eta_min=0.0) (use a constant learning_rate)"]),
     (dict(penalty="elasticnet", early_stopping=True),
      ["penalty='elasticnet' (use penalty=None or 'l2')", "early_stopping=True (use early_stopping=False)"]),
 ])
