@@ -29,10 +29,40 @@ AUTO_MAX_EPOCHS = 100_000  # ... up to this many
 CHECK_EXACT_MAX_VALUES = 250_000  # values: the solve makes a standardized copy (at most 2 MB)
 LBFGS_STEPS = 100  # max_iter="auto" with optimizer="lbfgs": steps of up to 20 iterations
 NONSMOOTH_MIN_BATCH = 4096  # "auto" batch size with a loss other than the squared error: at least this (or n)
+# early stopping with "auto": batches of at least this many rows (one row has no variance to score R² on)
+MIN_HELD_OUT_ROWS = 2
 
 
 def choose_batch_size(est, X, n, k, min_batch=AUTO_MIN_BATCH, lazy=None):
-    """Rows per batch (``lazy``: ``is_lazy(est, X)`` when already known)."""
+    """Rows per batch (``lazy``: ``is_lazy(est, X)`` when already known). With early stopping, "auto" is
+    capped so that the batches leave a validation and a training batch (see ``split_batches``) of at least
+    ``MIN_HELD_OUT_ROWS`` rows each; where none can, the error of ``split_batches`` says what works."""
+    b = _batch_size(est, X, n, k, min_batch, lazy)
+    if est.early_stopping and est.batch_size == "auto":
+        cap = held_out_batch_size(n, est.validation_fraction, MIN_HELD_OUT_ROWS)
+        return b if cap is None else min(b, cap)
+    return b
+
+
+def held_out_batch_size(n, fraction, min_rows=1):
+    """The largest batch size (at least ``min_rows``) whose batches of n rows hold out at least one
+    validation batch and keep one training batch with this validation fraction; None when none does."""
+    # a lower bound on the batches needed: round(fraction * nb) >= 1 and <= nb - 1
+    nb = max(2, int(0.5 / min(fraction, 1.0 - fraction)) - 1)
+    while nb <= n // min_rows:
+        n_val = validation_batches(fraction, nb)
+        if 1 <= n_val < nb:
+            return n // nb  # ceil(n / (n // nb)) >= nb batches: as many validation batches or more
+        nb += 1
+    return None
+
+
+def validation_batches(fraction, nb):
+    """How many of ``nb`` batches early stopping holds out."""
+    return int(round(fraction * nb))
+
+
+def _batch_size(est, X, n, k, min_batch, lazy):
     if est.batch_size is None:
         return n
     if est.batch_size == "auto":
@@ -165,17 +195,26 @@ def split_batches(est, problem, rng):
     if est.early_stopping:
         weights = problem.batch_weights()
         usable = np.flatnonzero(weights > 0)
-        n_val = int(round(est.validation_fraction * nb))
+        n_val = validation_batches(est.validation_fraction, nb)
         if n_val < 1 or nb - n_val < 1 or len(usable) < 2:
-            # only the fixes that can work here: no smaller batch than 1 row, no fraction past the batches
-            tips = (["a smaller batch_size"] if problem.batch_size > 1 else []) + (
-                [f"validation_fraction >= {1 / nb:.3g}"] if n_val < 1 and nb >= 2 and len(usable) >= 2 else
-                ["a smaller validation_fraction"] if nb - n_val < 1 and nb >= 2 else [])
+            # only the fixes that work here: a batch size only the user's and only one that leaves a
+            # validation batch ("auto" already makes batches as small as it may), a fraction only one that
+            # these batches (or the most "auto" may make) can hold out; early_stopping=False always works
+            auto = est.batch_size == "auto"
+            cap = held_out_batch_size(problem.n, est.validation_fraction)
+            # the batches another validation_fraction would get: these, or as many as "auto" may make
+            nbf = max(problem.n // MIN_HELD_OUT_ROWS, 1) if auto else nb
+            n_valf = validation_batches(est.validation_fraction, nbf)
+            tips = ([f"batch_size <= {cap}"] if not auto and cap and cap < problem.batch_size
+                    and len(usable) == nb else []) + (
+                [f"validation_fraction >= {1 / nbf:.3g}"] if n_valf < 1 and nbf >= 2 and len(usable) >= min(2, nb)
+                else ["a smaller validation_fraction"] if nbf - n_valf < 1 and nbf >= 2 else [])
             raise ValueError(
                 f"early_stopping holds out whole batches: validation_fraction={est.validation_fraction} of "
                 f"{nb} batch(es) ({len(usable)} with positive sample weight) leaves no validation or no "
-                f"training batch; use " + (" or ".join(tips) if tips else
-                                           "early_stopping=False (too few rows to hold any out)"))
+                f"training batch; use " + ", ".join(tips) + (", or " if tips else "") + "early_stopping=False"
+                + ("" if tips else " (too few rows to hold any out)" if nb < 2 else
+                   " (too few batches with positive sample weight to hold one out)"))
         val = np.sort(rng.permutation(usable)[:min(n_val, len(usable) - 1)]).astype(np.int64)
         return np.setdiff1d(all_ids, val).astype(np.int64), val
     if problem.n <= 2 * _training.EVAL_ROWS:

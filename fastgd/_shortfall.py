@@ -13,6 +13,9 @@ from . import _planning, reference
 SHORTFALL_WARN = 1e-3  # ... more than this fraction of the variance of y above the optimum, or ...
 SHORTFALL_REL = 1e-2  # ... more than this fraction of the optimum's objective (the relative excess MSE)
 ILL_CONDITIONED = 100  # a condition number of the standardized design above this is named as the cause
+# with standardize=False chosen, features whose standard deviations span more than this factor are named as
+# the cause: one step size cannot suit weights whose curvatures differ by its square
+SCALE_SPREAD = 100
 # a loss with a kink on data this small (n·d·k values, no l2 penalty): the fit is checked against its linear
 # program (HiGHS: milliseconds at this size)
 LP_CHECK_MAX_VALUES = 20_000
@@ -65,29 +68,59 @@ def shortfall(est, X, Y, sw, out, n, d, k):
     cond = float(np.sqrt(g[-1] / g[g > g[-1] * d * np.finfo(np.float64).eps][0])) if g.size else np.inf
     what = "least-squares" if est.penalty is None else "penalized"
     capped = est.n_iter_ >= est.max_iter_ and not out.converged
+    unscaled = scale_cause(est, s)
     cause = (f"training reached max_iter={est.max_iter_} epochs" if capped and est.max_iter != "auto" else
+             unscaled if unscaled else
              f"the standardized features are ill-conditioned (condition number {cond:.3g}), so progress "
              f"along their weakest directions is slow" if cond > ILL_CONDITIONED else
              f"the sample weights span {w.max() / w[w > 0].min():.3g} times, which makes the weighted problem "
              f"ill-conditioned" if sw is not None and w.max() > 1e6 * w[w > 0].min() else
              "the progress per round fell below tol before the optimum")
-    # a rate or optimizer the user chose may be what made the steps too small: name it, and the default
+    if not (capped and est.max_iter != "auto"):  # the user's budget, not the steps, cut it short
+        cause += chosen_cause(est)
+    return (f"Gradient descent stopped {excess / max(best, 1e-300):.3g} (relative excess of the objective; "
+            f"{excess / var:.3g} of the variance of y) above the {what} optimum after {est.n_iter_} epochs: "
+            f"{cause}. {shortfall_fix(est, capped, unscaled)}")
+
+
+def scale_cause(est, s):
+    """The cause to name when the user turned standardization off and the features' standard deviations
+    (``s``, those of constant columns set to 1) span more than ``SCALE_SPREAD`` times; else None."""
+    if "standardize" not in _planning.user_chose(est) or s.size < 2:
+        return None
+    spread = float(s.max() / s.min())
+    return (f"standardize=False with features whose scales span {spread:.3g} times, so one step size cannot "
+            f"suit every weight") if spread > SCALE_SPREAD else None
+
+
+def chosen_cause(est):
+    """A rate or optimizer the user chose may be what made the steps too small: name it, and the default."""
     chosen = [(name, value, default) for name, value, default in (
         ("learning_rate", est.learning_rate, "adaptive"), ("optimizer", est.optimizer, "adam"))
         if name in _planning.user_chose(est) and not (name == "learning_rate" and value == "adaptive")]
-    if chosen and not capped:
-        cause += (" with this fit's " + " and ".join(f"{n}={v!r}" for n, v, _ in chosen) + " (the default "
-                  + " and ".join(f"{n}={d!r}" for n, _, d in chosen) + " may reach it)")
-    return (f"Gradient descent stopped {excess / max(best, 1e-300):.3g} (relative excess of the objective; "
-            f"{excess / var:.3g} of the variance of y) above the {what} optimum after {est.n_iter_} epochs: "
-            f"{cause}. {shortfall_fix(est, capped)}")
+    if not chosen:
+        return ""
+    return (" with this fit's " + " and ".join(f"{n}={v!r}" for n, v, _ in chosen) + " (the default "
+            + " and ".join(f"{n}={d!r}" for n, _, d in chosen) + " may reach it)")
 
 
-def shortfall_fix(est, capped):
+def column_scales(A, w, center):
+    """The weighted standard deviation (``center``; else root mean square) of each column of the dense ``A``
+    (constant columns: 1)."""
+    W = float(w.sum())
+    mu = (w @ A) / W if center else 0.0
+    s = np.sqrt(w @ np.square(A - mu) / W)
+    s[~(s > 0)] = 1.0
+    return s
+
+
+def shortfall_fix(est, capped, unscaled=None):
     """Advice that works when followed for this fit: more epochs when the user's max_iter cut it short;
-    else an exact solver (the data is small enough)."""
+    standardization when the user's unscaled features are the cause (``unscaled``); else an exact solver (the
+    data is small enough)."""
     exact = {None: "LinearRegression", "l2": "Ridge", "l1": "Lasso", "elasticnet": "ElasticNet"}[est.penalty]
-    more = f"Raise max_iter (it is {est.max_iter}), or use" if capped and est.max_iter != "auto" else "Use"
+    more = (f"Raise max_iter (it is {est.max_iter}), or use" if capped and est.max_iter != "auto" else
+            "Set standardize=True (the default), or use" if unscaled else "Use")
     return (f"{more} a closed-form or coordinate-descent solver, which this small data set allows: "
             f"sklearn.linear_model.{exact}.")
 
@@ -162,11 +195,17 @@ def linear_program_shortfall(est, X, Y, sw, out, problem, values):
     if not (f_ref > 0 and excess > max(est.tol * f_ref, min(SHORTFALL_REL * max(best, 0.0),
                                                              SHORTFALL_WARN * f_ref))):
         return None
-    capped = est.n_iter_ >= est.max_iter_ and not out.converged
+    capped = est.n_iter_ >= est.max_iter_ and not out.converged and est.max_iter != "auto"
     exact = ("sklearn.linear_model.QuantileRegressor(solver='highs')" if est.loss == "quantile" else
              "a linear-programming solver (scipy.optimize.linprog)")
+    # the causes as the least-squares check names them: the user's epoch budget (its fix says so), their
+    # unscaled features, or their rate or optimizer; each with the fix of the setting the user chose
+    unscaled = None if capped else scale_cause(est, column_scales(A[:, :d], w, est.fit_intercept))
+    chosen = "" if capped else chosen_cause(est)
+    cause = f": {unscaled}{chosen}" if unscaled else f": the steps fell short{chosen}" if chosen else ""
+    fix = (f"Raise max_iter (it is {est.max_iter}), or use" if capped else
+           "Set standardize=True (the default), or use" if unscaled else "Use")
     return (f"Gradient descent stopped {excess / max(best, 1e-300):.3g} (relative excess of the objective; "
             f"{excess / f_ref:.3g} of the loss of the constant mean of y) above the optimum of the "
-            f"{est.loss} objective (its linear program) after {est.n_iter_} epochs. "
-            + (f"Raise max_iter (it is {est.max_iter}), or use" if capped and est.max_iter != "auto" else "Use")
-            + f" an exact solver, which this small data set allows: {exact}.")
+            f"{est.loss} objective (its linear program) after {est.n_iter_} epochs{cause}. "
+            f"{fix} an exact solver, which this small data set allows: {exact}.")

@@ -15,6 +15,7 @@ The stopping policy is ``_StoppingRules``; standardization is ``fastgd._scaling`
 a memmapped X ``fastgd._pagecache``.
 """
 
+import inspect
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -297,6 +298,14 @@ class Diverged(ValueError):
 ADAPTIVE_OPTIMIZERS = ("adagrad", "rmsprop", "adam", "adamw", "adamax", "nadam", "adadelta")
 
 
+def _with_lr(opt, lr):
+    """The optimizer as the fit ran it: its repr with the rate in use, not the object's own ``lr`` (a name's
+    registry object starts from ``start_lr``; the learning_rate parameter or the adaptive rule set the rate)."""
+    defaults = inspect.signature(type(opt).__init__).parameters
+    other = [f"{k}={v!r}" for k, v in opt.get_params().items() if k != "lr" and v != defaults[k].default]
+    return f"{type(opt).__name__}({', '.join([f'lr={lr:g}'] + other)})"
+
+
 def _divergence_advice(settings, problem, start_loss=0.0):
     """The fixes for a diverged fit that are true for it: only settings the user chose, never one in use."""
     chose = settings.user_chose
@@ -442,7 +451,7 @@ class _StoppingRules:
             + ("the weights or the optimizer state are no longer finite" if not finite else
                "the loss is no longer finite" if not np.isfinite(loss) else
                f"the loss rose to {loss:.3g} from {out.start_eval:.3g}")
-            + f" (optimizer={self.settings.optimizer!r}, learning rate {self.lr:g}). The model was restored to its "
+            + f" (optimizer={_with_lr(self.settings.optimizer, self.lr)}). The model was restored to its "
             + "starting point. "
             + _divergence_advice(self.settings, self.problem, out.start_eval if self.evaluating else 0.0))
 

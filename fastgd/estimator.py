@@ -130,7 +130,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         weight; rows are never copied), judge progress by their R², and keep the best model.
     validation_fraction : float, default=0.1
         With ``early_stopping``: the share of the batches held out (rounded to whole batches, at least one
-        held out and one left to train on).
+        held out and one left to train on; ``batch_size="auto"`` makes the batches small enough for that,
+        down to two rows).
     shuffle : bool, default=True
         Visit the batches in a new random order each epoch (the rows themselves stay in place).
     random_state : int, RandomState or None, default=None
@@ -334,15 +335,21 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         check_all(None, self.get_params(deep=False), self._parameter_constraints)
         if isinstance(self.learning_rate, Schedule):
             self.learning_rate.validate()
+        if self.loss == "huber" and self.epsilon == 0:  # no quadratic zone and a zero slope beyond it: no gradient
+            raise ValueError("epsilon=0 with loss='huber' has a zero gradient everywhere, so nothing would be "
+                             "learned; loss='huber' needs epsilon > 0 (where it turns linear), or use "
+                             "loss='epsilon_insensitive' with epsilon=0 for the absolute error")
         if isinstance(opt, LBFGS):
-            bad = [f"{name}={value!r}" for name, value, ok in (
-                ("penalty", self.penalty, self.penalty in (None, "l2")),
-                ("early_stopping", self.early_stopping, not self.early_stopping),
-                ("learning_rate", self.learning_rate, not isinstance(self.learning_rate, Schedule)))
+            # each unsupported setting with its own fix (the supported ones are not mentioned)
+            bad = [f"{name}={value!r} (use {fix})" for name, value, ok, fix in (
+                ("penalty", self.penalty, self.penalty in (None, "l2"), "penalty=None or 'l2'"),
+                ("early_stopping", self.early_stopping, not self.early_stopping, "early_stopping=False"),
+                ("learning_rate", self.learning_rate, not isinstance(self.learning_rate, Schedule),
+                 "a constant learning_rate"))
                 if not ok]
             if bad:
-                raise ValueError(f"optimizer='lbfgs' (full-batch, smooth objective) does not support {', '.join(bad)}; "
-                                 f"use penalty=None or 'l2', early_stopping=False and a constant learning_rate, or "
+                raise ValueError(f"optimizer='lbfgs' (full-batch, smooth objective) does not support "
+                                 f"{' and '.join(bad)}; change {'it' if len(bad) == 1 else 'them'}, or use "
                                  f"a mini-batch optimizer such as 'adam'")
             _training.check_lbfgs_loss(_planning.loss_code(self))
         _engine.check_backend(self.backend)  # a missing native extension is reported here, naming the fix

@@ -6,6 +6,7 @@ from sklearn.exceptions import NotFittedError
 
 from fastgd import LinearRegressor
 from fastgd.optimizers import Adam
+from fastgd.schedules import Cosine
 
 rng = np.random.default_rng(0)
 X = rng.standard_normal((50, 3))
@@ -196,15 +197,74 @@ def test_warm_start_with_another_width_names_the_fix():
 
 
 @pytest.mark.parametrize("n, params, fix", [
-    (5, dict(batch_size=1), r"use validation_fraction >= 0\.2$"),
-    (1, dict(batch_size=1), r"use early_stopping=False"),
-    (5, dict(batch_size=1, validation_fraction=0.99), r"use a smaller validation_fraction$"),
-    (50, dict(), r"use a smaller batch_size or validation_fraction >= 0\.5$"),
+    (5, dict(batch_size=1), r"use validation_fraction >= 0\.2, or early_stopping=False$"),
+    (1, dict(batch_size=1), r"use early_stopping=False \(too few rows to hold any out\)$"),
+    (5, dict(batch_size=1, validation_fraction=0.99), r"use a smaller validation_fraction, or early_stopping=False$"),
+    (10, dict(), r"use validation_fraction >= 0\.2, or early_stopping=False$"),
+    (3, dict(), r"use early_stopping=False \(too few rows to hold any out\)$"),
+    (50, dict(batch_size=None), r"use batch_size <= 8, or early_stopping=False$"),
+    (50, dict(batch_size=25), r"use batch_size <= 8, validation_fraction >= 0\.5, or early_stopping=False$"),
+    (3, dict(batch_size=2), r"use validation_fraction >= 0\.5, or early_stopping=False$"),
 ])
 def test_early_stopping_on_tiny_data_advises_only_fixes_that_work(n, params, fix):
-    """batch_size=1 cannot get smaller: the advice names what can change."""
+    """batch_size=1 cannot get smaller, a batch size the planner chose ("auto", batches of at least two rows)
+    is not the user's to change, and no batch size leaves a validation batch of 3 rows: the advice names only
+    what can change, and works."""
     with pytest.raises(ValueError, match=fix):
         LinearRegressor(early_stopping=True, **params).fit(X[:n], y[:n])
+
+
+@pytest.mark.parametrize("params", [dict(batch_size=None), dict(batch_size=25), dict(batch_size=2),
+                                    dict(batch_size="auto")])
+def test_the_early_stopping_advice_works_when_followed(params):
+    """Each fix the message names makes the same fit succeed."""
+    n = {2: 3, "auto": 10}.get(params["batch_size"], 50)
+    with pytest.raises(ValueError) as info:
+        LinearRegressor(early_stopping=True, **params).fit(X[:n], y[:n])
+    fixes = str(info.value).split("; use ")[1].replace(", or ", ", ").split(", ")
+    for fix in fixes:
+        name, value = fix.split(" <= ") if " <= " in fix else fix.split(" >= ") if " >= " in fix else fix.split("=")
+        kw = dict(params, early_stopping=True, max_iter=2, tol=None)
+        kw[name] = (False if value == "False" else float(value) if "." in value else
+                    int(value) if value.isdigit() else value)
+        LinearRegressor(**kw).fit(X[:n], y[:n])
+
+
+@pytest.mark.parametrize("n", [12, 50, 64, 100])
+@pytest.mark.parametrize("loss", ["squared_error", "quantile"])
+def test_early_stopping_with_the_auto_batch_size_leaves_a_validation_batch(n, loss):
+    """batch_size="auto" chose batches too large to hold one out (32 rows: 4 batches at n=100; a loss with a
+    kink: one batch), so early_stopping=True failed on every small data set; the planner now picks a size
+    that leaves one (of at least two rows: one row has no variance to score on)."""
+    m = LinearRegressor(early_stopping=True, loss=loss, max_iter=3, tol=None, random_state=0).fit(X[:n], y[:n])
+    assert m.n_iter_ == 3
+
+
+@pytest.mark.parametrize("params, fixes", [
+    (dict(penalty="l1"), ["penalty='l1' (use penalty=None or 'l2')"]),
+    (dict(early_stopping=True, penalty="l2"), ["early_stopping=True (use early_stopping=False)"]),
+    (dict(learning_rate=Cosine(T_max=10)),
+     ["learning_rate=Cosine(lr=None, T_max=10, eta_min=0.0) (use a constant learning_rate)"]),
+    (dict(penalty="elasticnet", early_stopping=True),
+     ["penalty='elasticnet' (use penalty=None or 'l2')", "early_stopping=True (use early_stopping=False)"]),
+])
+def test_lbfgs_refusal_names_only_the_settings_it_does_not_support(params, fixes):
+    """Each unsupported setting is named with its own fix; a supported one (penalty='l2', a constant rate,
+    early_stopping=False) is never named."""
+    with pytest.raises(ValueError, match="optimizer='lbfgs'.*does not support") as info:
+        LinearRegressor(optimizer="lbfgs", **params).fit(X, y)
+    message = str(info.value)
+    assert all(fix in message for fix in fixes), message
+    offending = {name for name in params if params[name] != "l2"}
+    assert not any(f"{name}=" in message for name in {"penalty", "early_stopping", "learning_rate"} - offending)
+
+
+@pytest.mark.parametrize("epsilon", [0, 0.0])
+def test_huber_with_zero_epsilon_is_refused(epsilon):
+    """Huber with epsilon 0 has no quadratic zone and a zero slope beyond it: a fit that learns nothing."""
+    with pytest.raises(ValueError, match="epsilon=0 with loss='huber'.*epsilon > 0"):
+        LinearRegressor(loss="huber", epsilon=epsilon).fit(X, y)
+    LinearRegressor(loss="epsilon_insensitive", epsilon=epsilon, max_iter=2, tol=None).fit(X, y)  # absolute loss
 
 
 @pytest.mark.parametrize("backend", ["numba", "native"])

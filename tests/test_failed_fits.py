@@ -139,6 +139,29 @@ def test_shortfall_with_tiny_steps_names_the_setting_that_made_them(params, name
     assert named in message and "the default" in message
 
 
+def test_shortfall_on_unscaled_features_names_standardize():
+    """standardize=False (the user's choice) on features whose scales span 1e6 times: the cause named is the
+    features' scales with standardize=True as the fix (not the standardized design's conditioning)."""
+    from sklearn.datasets import load_diabetes
+
+    X, y = load_diabetes(return_X_y=True)
+    X = X[:60] * np.logspace(-2, 4, X.shape[1])
+    with pytest.warns(ConvergenceWarning, match=r"standardize=False with features whose scales span .*e\+0[56] "
+                                                r"times.*learning_rate=0\.01 \(the default learning_rate='adaptive' "
+                                                r"may reach it\)\. Set standardize=True \(the default\), or use"):
+        LinearRegressor(standardize=False, learning_rate=0.01, random_state=0).fit(X, y[:60])
+
+
+def test_divergence_names_the_rate_it_used_not_the_optimizer_objects():
+    """The optimizer's own lr (0.01, its registry start) is not the rate that diverged (10): the message
+    gives one rate, the one used."""
+    X, y, _ = _data(200)
+    with pytest.raises(ValueError, match="diverged") as info:
+        LinearRegressor(optimizer="sgd", learning_rate=10.0, random_state=0).fit(X * 1e3, y)
+    message = str(info.value)
+    assert "optimizer=SGD(lr=10)" in message and "0.01" not in message, message
+
+
 def test_divergence_from_a_huge_penalty_names_alpha():
     X, y, _ = _data(60, 4)
     with pytest.raises(ValueError, match="Lower alpha") as info:

@@ -319,6 +319,22 @@ def test_a_kinked_loss_fit_short_of_its_linear_program_warns(loss, kw, solver):
             LinearRegressor(loss=loss, random_state=0, **kw).fit(X, y)
 
 
+@pytest.mark.parametrize("loss", ["quantile", "epsilon_insensitive"])
+def test_a_kinked_loss_fit_on_unscaled_features_names_standardize(loss):
+    """standardize=False (the user's choice) on features whose scales span 1e6 times leaves the fit far from
+    its linear program's optimum: the warning names that cause and standardize=True, which reaches it."""
+    X, y = load_diabetes(return_X_y=True)
+    X = X[:150] * np.logspace(-2, 4, X.shape[1])
+    y = y[:150]
+    with pytest.warns(ConvergenceWarning, match=r"\(its linear program\) after \d+ epochs: standardize=False "
+                                                r"with features whose scales span 1\.\d+e\+06 times.*Set "
+                                                r"standardize=True \(the default\), or use an exact solver"):
+        LinearRegressor(loss=loss, standardize=False, random_state=0).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        LinearRegressor(loss=loss, random_state=0).fit(X, y)
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("loss,param", [("quantile", 0.8), ("epsilon_insensitive", 0.05)])
 def test_absolute_losses_mean_the_same_in_any_unit_of_y(loss, param, backend):
