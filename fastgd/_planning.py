@@ -215,7 +215,13 @@ def split_batches(est, problem, rng):
                 f"training batch; use " + ", ".join(tips) + (", or " if tips else "") + "early_stopping=False"
                 + ("" if tips else " (too few rows to hold any out)" if nb < 2 else
                    " (too few batches with positive sample weight to hold one out)"))
-        val = np.sort(rng.permutation(usable)[:min(n_val, len(usable) - 1)]).astype(np.int64)
+        # held out: full batches when there are enough (a short last batch alone judges the fit by a few rows)
+        short = nb - 1 if problem.n % problem.batch_size else -1
+        full = usable[usable != short]
+        if short in usable and len(full) >= n_val:
+            val = np.sort(rng.permutation(full)[:n_val]).astype(np.int64)
+        else:
+            val = np.sort(rng.permutation(usable)[:min(n_val, len(usable) - 1)]).astype(np.int64)
         return np.setdiff1d(all_ids, val).astype(np.int64), val
     if problem.n <= 2 * _training.EVAL_ROWS:
         return all_ids, all_ids

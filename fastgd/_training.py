@@ -555,6 +555,15 @@ class _StoppingRules:
                            f"model was left at its starting point. Lower the learning rate or raise max_iter"
                            + ("; or keep standardize=True (the default) so the steps fit the data's scales."
                               if problem.scaling is None else "."))
+        elif (not settings.penalized_eval and best_eval >= out.start_eval >= 0.999 * f_ref and out.n_iter > 0
+              and not out.interrupted and not out.warning):
+            # early stopping kept a start no better than the constant: no epoch lowered the held-out loss (often
+            # too few held-out rows to tell a better model from noise); the fix is the user's choice
+            ids = np.asarray(self.eval_ids)
+            rows = int(np.minimum(problem.batch_size, problem.n - problem.batch_size * ids).sum())
+            out.warning = (f"Early stopping kept the starting model: no epoch lowered the loss on the {rows} "
+                           f"held-out rows. Set early_stopping=False, or a larger validation_fraction so that "
+                           f"more rows judge the fit.")
 
 
 def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, n_done=0, keep_best=True, avg=None):

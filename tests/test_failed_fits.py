@@ -278,3 +278,31 @@ def test_early_stopping_with_zero_weight_batches(data):
     w2[:50] = 1.0  # a single batch carries weight: nothing to hold out
     with pytest.raises(ValueError, match="positive sample weight"):
         LinearRegressor(early_stopping=True, batch_size=100).fit(X, y, sample_weight=w2)
+
+
+def test_early_stopping_holds_out_full_batches_and_says_when_it_kept_the_start():
+    """Early stopping holds out full batches when there are enough (the short last batch alone judged the fit
+    by its few rows, and kept the starting model, R² 0, silently); when no epoch beats the starting model on
+    the held-out rows, the fit says so and names the user's early stopping."""
+    from sklearn.datasets import load_diabetes
+
+    from fastgd import _planning
+
+    X, y = load_diabetes(return_X_y=True)
+    X, y = X[:200], y[:200]
+    for seed in (0, 1, 2):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            m = LinearRegressor(early_stopping=True, random_state=seed).fit(X, y)
+        assert m.score(X, y) > 0.4, seed
+    est = LinearRegressor(early_stopping=True, batch_size=32)
+    problem = type("P", (), {"n": 200, "batch_size": 32, "n_batches": 7,
+                             "batch_weights": lambda self: np.array([32.0] * 6 + [8.0])})()
+    for seed in range(20):
+        train, val = _planning.split_batches(est, problem, np.random.default_rng(seed))
+        assert 6 not in val and 6 in train and len(val) == 1
+    rng = np.random.default_rng(0)
+    noise = rng.standard_normal((400, 5)), rng.standard_normal(400)  # nothing to learn: the start is the best
+    with pytest.warns(UserWarning, match="Early stopping kept the starting model.*held-out rows.*early_stopping"
+                                         "=False"):
+        LinearRegressor(early_stopping=True, batch_size=40, random_state=2).fit(*noise)
