@@ -794,7 +794,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             warnings.warn(f"Maximum number of epochs ({self.max_iter_}) reached before the objective stopped "
                           f"improving by tol={self.tol:g} (relative to the "
                           f"{'variance' if self.loss == 'squared_error' else 'loss of the constant mean'} of y); "
-                          f"raise max_iter.",
+                          + ("keep standardize=True (the default), which fits the steps to the features' scales, "
+                             "or raise max_iter." if not self.standardize else "raise max_iter."),
                           ConvergenceWarning, stacklevel=3)
             return True
         return False

@@ -413,3 +413,14 @@ def test_dask_exact_fit_equals_the_local_fit_with_a_loss(monkeypatch, tmp_path):
     assert est.n_iter_ == ref.n_iter_
     np.testing.assert_allclose(est.coef_, ref.coef_, rtol=0, atol=1e-12)
     np.testing.assert_allclose(est.loss_curve_, ref.loss_curve_, rtol=1e-12)
+
+
+def test_a_smooth_loss_short_of_its_optimum_without_standardization_names_it():
+    """Huber with standardize=False on columns of very different scales runs out of its epochs far from the
+    optimum: the max_iter warning names the user's standardize=False first (standardize=True reaches it)."""
+    from sklearn.datasets import load_diabetes
+
+    X, y = load_diabetes(return_X_y=True)
+    X = X * np.logspace(-2, 4, 10)
+    with pytest.warns(ConvergenceWarning, match=r"keep standardize=True \(the default\).*or raise max_iter"):
+        LinearRegressor(loss="huber", standardize=False, max_iter=50).fit(X, y)
