@@ -2,12 +2,13 @@
 backends, without the gradient sums; the training loop's evaluations use it."""
 
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from fastgd import LinearRegressor, _engine, _kernels, reference
+from fastgd import LinearRegressor, _engine, _kernels, _training, reference
 
 native = pytest.mark.skipif(not _engine.native_available(), reason="fastgd._native is not built")
 BACKENDS = ["numba", pytest.param("native", marks=native)]
@@ -71,9 +72,8 @@ def test_the_csr_loss_pass_allocates_nothing_that_grows_with_d():
     from fastgd import _native
     rng = np.random.default_rng(1)
     n, d = 400, 1 << 20
-    S = sp.random(n, d, density=5e-6, format="csr", random_state=2) + sp.csr_matrix(
-        (np.ones(n), (np.arange(n), rng.integers(0, d, n))), shape=(n, d))
-    X = (S.data, S.indices, S.indptr, d)
+    indices = np.sort(rng.integers(0, d, (n, 5)), axis=1).ravel().astype(np.int32)
+    X = (rng.standard_normal(5 * n), indices, np.arange(0, 5 * n + 1, 5, dtype=np.int32), d)
     Y = rng.standard_normal((n, 1))
     theta = np.zeros((1, d + 1))
     ids = np.arange(n // 4, dtype=np.int64)
@@ -103,3 +103,15 @@ def test_evaluations_during_training_skip_the_gradient_sums(monkeypatch, backend
         est.fit(A, y)  # a start with weights: evaluated on X too
         assert len(est.eval_loss_curve_) >= 1
     assert calls == []
+
+
+def test_the_evaluation_cost_benchmark_runs(capsys, monkeypatch):
+    """benchmarks/eval_cost.py on tiny sizes (the real runs are by hand), so it cannot rot."""
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import eval_cost
+
+    eval_cost.main(["--n", "600", "--dims", "8", "--nnz", "5", "--dense-n", "500", "--dense-d", "4",
+                    "--rounds", "1"])
+    out = capsys.readouterr().out
+    assert "d=2^8" in out and "SGDRegressor" in out and "dense 500x4" in out
+    assert _training.FitData.objective is eval_cost.NEW  # the old evaluation swapped back
