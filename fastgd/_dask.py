@@ -291,6 +291,10 @@ class _DaskKernels:
             total += acc
         return total[:m].copy(), total[m], total[m + 1]
 
+    def batches_loss(self, Xk, Y, sw, theta, batch_size, batch_ids, n_threads=None, loss=None):
+        """(loss, weight) of batches_stats (the kernels' loss-only entry point, here through the blocks' sums)."""
+        return self.batches_stats(Xk, Y, sw, theta, batch_size, batch_ids, n_threads, loss)[1:]
+
 
 @dataclass
 class DaskFitData(_training.FitData):

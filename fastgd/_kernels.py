@@ -1197,6 +1197,143 @@ def batches_stats(X, Y, sw, theta, batch_size, batch_ids, n_threads=None, loss=N
     return _in_team(_batches_stats_parallel, n_threads, X, Y, sw, theta, batch_size, batch_ids, lossp)
 
 
+@jit()
+def _chunk_loss_dense(X, Y, sw, theta, start, stop, lossp):
+    """(Σ s_i loss(r_i), Σ s_i slope(r_i)) over rows [start, stop): _chunk_grad_dense's loss (same rows, outputs
+    and order of adds) without the gradient, so a row costs its dot product only. The slope is summed so that
+    it is computed as there: unused, reassoc may fold s_i·r_i·r_i another way and change the loss's bits."""
+    d = X.shape[1]
+    k = Y.shape[1]
+    loss = 0.0
+    weighted = sw.shape[0] > 0
+    lcode, la = lossp
+    ssum = 0.0
+    for j in range(k):
+        for i in range(start, stop):
+            acc = theta[j, d]
+            for c in range(d):
+                acc += X[i, c] * theta[j, c]
+            s, loss = _rules.loss_accumulate(lcode, acc - Y[i, j], la, sw[i] if weighted else 1.0, loss)
+            ssum += s
+    return loss, ssum
+
+
+@jit()
+def _csr_rows_loss(X, Y, sw, theta, start, stop, lossp):
+    """(Σ s_i loss(r_i), Σ s_i slope(r_i)) over rows [start, stop): _csr_rows' loss without the gradient (costs
+    the non-zeros; the slope sum as in _chunk_loss_dense)."""
+    data, indices, indptr, d = X
+    k = Y.shape[1]
+    loss = 0.0
+    ssum = 0.0
+    weighted = sw.shape[0] > 0
+    lcode, la = lossp
+    for i in range(start, stop):
+        s = sw[i] if weighted else 1.0
+        lo = indptr[i]
+        hi = indptr[i + 1]
+        for j in range(k):
+            acc = theta[j, d]
+            for q in range(lo, hi):
+                acc += data[q] * theta[j, indices[q]]
+            sr, loss = _rules.loss_accumulate(lcode, acc - Y[i, j], la, s, loss)
+            ssum += sr
+    return loss, ssum
+
+
+def _batch_loss(X, Y, sw, theta, start, stop, ch, lossp):
+    """(loss, slope sum) of one batch, added as batches_stats adds its sums: CSR one run over the rows; dense
+    chunk by chunk from zero (as _batch_grad_sequential). Body: plain Python, NUMBA_DISABLE_JIT=1."""
+    if isinstance(X, tuple):
+        return _csr_rows_loss(X, Y, sw, theta, start, stop, lossp)
+    total = ssum = 0.0
+    for s0 in range(start, stop, ch):
+        loss, s = _chunk_loss_dense(X, Y, sw, theta, s0, min(s0 + ch, stop), lossp)
+        total += loss
+        ssum += s
+    return total, ssum
+
+
+@overload(_batch_loss, jit_options=OVERLOAD_FLAGS)
+def _batch_loss_impl(X, Y, sw, theta, start, stop, ch, lossp):
+    if _is_csr(X):
+        return lambda X, Y, sw, theta, start, stop, ch, lossp: _csr_rows_loss(X, Y, sw, theta, start, stop, lossp)
+
+    def dense(X, Y, sw, theta, start, stop, ch, lossp):
+        total = ssum = 0.0
+        s0 = start
+        while s0 < stop:
+            loss, s = _chunk_loss_dense(X, Y, sw, theta, s0, min(s0 + ch, stop), lossp)
+            total += loss
+            ssum += s
+            s0 += ch
+        return total, ssum
+    return dense
+
+
+@jit()
+def _loss_group(X, Y, sw, theta, batch_size, batch_ids, lo, hi, ch, out, lossp):
+    """Add the loss and weight of batches batch_ids[lo:hi] into out[0], out[1] (as _stats_group adds them);
+    out[2]: their slope sums (unused)."""
+    n = shape(X)[0]
+    for bi in range(lo, hi):
+        start = batch_ids[bi] * batch_size
+        stop = min(start + batch_size, n)
+        loss, s = _batch_loss(X, Y, sw, theta, start, stop, ch, lossp)
+        out[0] += loss
+        out[1] += _batch_weight(sw, start, stop)
+        out[2] += s
+
+
+@jit(parallel=True)
+def _batches_loss_parallel(X, Y, sw, theta, batch_size, batch_ids, lossp):
+    _check_stats_args(X, Y, sw, theta, batch_size, batch_ids)
+    nb = batch_ids.shape[0]
+    m, per, ngroups, ch = _stats_layout(X, Y, batch_size, nb)
+    sums = np.zeros((ngroups, 8))  # a cache line per group
+    for g in prange(ngroups):
+        _loss_group(X, Y, sw, theta, batch_size, batch_ids, g * per, min(g * per + per, nb), ch, sums[g], lossp)
+    return _loss_total(sums, ngroups)
+
+
+@jit()
+def _batches_loss_sequential(X, Y, sw, theta, batch_size, batch_ids, lossp):
+    _check_stats_args(X, Y, sw, theta, batch_size, batch_ids)
+    nb = batch_ids.shape[0]
+    m, per, ngroups, ch = _stats_layout(X, Y, batch_size, nb)
+    sums = np.zeros((ngroups, 8))
+    for g in range(ngroups):  # the groups of the parallel driver (and of batches_stats)
+        _loss_group(X, Y, sw, theta, batch_size, batch_ids, g * per, min(g * per + per, nb), ch, sums[g], lossp)
+    return _loss_total(sums, ngroups)
+
+
+@jit()
+def _loss_total(sums, ngroups):
+    loss = 0.0
+    weight = 0.0
+    for g in range(ngroups):  # groups added in order
+        loss += sums[g, 0]
+        weight += sums[g, 1]
+    return loss, weight
+
+
+def batches_loss(X, Y, sw, theta, batch_size, batch_ids, n_threads=None, loss=None):
+    """``(loss, weight)`` of :func:`batches_stats` without its gradient sums G: what an evaluation needs.
+
+    The same groups, chunks and order of adds as batches_stats, so the same bits; but no buffer of
+    k·(d + 1) per group or chunk (CSR costs the listed rows' non-zeros, not d) and a dense row costs its
+    dot product only."""
+    n, d = shape(X)
+    nb = len(batch_ids)
+    per = max(1, -(-nb // max_chunks(Y.shape[1] * (d + 1))))  # the groups of _stats_layout
+    n_threads = region_threads(_threads(n_threads), -(-nb // per), _work(X, min(nb * batch_size, n), Y.shape[1]))
+    lossp = SQUARED if loss is None else (int(loss[0]), float(loss[1]))
+    _check_loss(lossp)
+    if n_threads == 1:
+        return _batches_loss_sequential(X, Y, sw, theta, batch_size, batch_ids, lossp)
+    return _in_team(_batches_loss_parallel, n_threads, X, Y, sw, theta, batch_size, batch_ids, lossp)
+
+
 def _work(X, rows, k):
     """Multiply-adds of ``rows`` rows of X for ``k`` outputs (CSR: at X's mean number of values per row)."""
     n, d = shape(X)

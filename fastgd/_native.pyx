@@ -1158,6 +1158,44 @@ def batches_stats(X, const double[:, ::1] Y, const double[::1] sw, const double[
     return total[:m].copy(), float(total[m]), float(total[m + 1])
 
 
+def batches_loss(X, const double[:, ::1] Y, const double[::1] sw, const double[:, ::1] theta,
+                 Py_ssize_t batch_size, const long long[::1] batch_ids, n_threads=None, loss=None):
+    """As fastgd._kernels.batches_loss: (loss, weight) of batches_stats without the gradient sums, the same
+    groups and order of adds (the same bits), no buffer of k·(d + 1)."""
+    cdef Problem pb
+    pb.X = make_view(X)
+    _check_rows(&pb.X, Y, sw, theta)
+    _check_batches(pb.X.n, batch_size, batch_ids, "batch_ids")
+    pb.Y = &Y[0, 0]
+    pb.k = Y.shape[1]
+    pb.weighted = sw.shape[0] > 0
+    pb.sw = &sw[0] if pb.weighted else NULL
+    pb.lcode, pb.la = (0, 0.0) if loss is None else (int(loss[0]), float(loss[1]))
+    _check_loss(pb.lcode, pb.la)
+    cdef Py_ssize_t n = pb.X.n, d = pb.X.d, m = pb.k * (d + 1), nb = batch_ids.shape[0]
+    cdef Py_ssize_t gmax = max_chunks(m), per = max(1, (nb + gmax - 1) // gmax), ngroups = (nb + per - 1) // per
+    cdef Py_ssize_t ch = chunk_rows(batch_size, m), g
+    cdef int nt = region_threads(_threads(n_threads), ngroups, _work(&pb.X, min(nb * batch_size, n), pb.k))
+    sums_arr = np.zeros((max(ngroups, 1), 8))  # a cache line per group
+    cdef double[:, ::1] sums = sums_arr
+    cdef const double* th = &theta[0, 0]
+    cdef const long long* ids = &batch_ids[0] if nb > 0 else NULL
+    if nt > 1 and ngroups > 1:
+        _config.note_team_started()
+        with nogil:
+            for g in prange(ngroups, schedule="static", num_threads=nt):
+                loss_group(&pb, th, batch_size, ids, g * per, min(g * per + per, nb), ch, &sums[g, 0])
+    elif ngroups > 0:
+        with nogil:
+            for g in range(ngroups):  # the same groups as the parallel loop: the same sums, bit for bit
+                loss_group(&pb, th, batch_size, ids, g * per, min(g * per + per, nb), ch, &sums[g, 0])
+    cdef double total = 0.0, weight = 0.0
+    for g in range(ngroups):  # groups added in order, as batches_stats does (not regrouped: fastgd_opaque)
+        total = fastgd_opaque(total + sums[g, 0])
+        weight = fastgd_opaque(weight + sums[g, 1])
+    return total, weight
+
+
 @cython.wraparound(False)
 def column_stats(X, const double[::1] sw, n_threads=None):
     """As fastgd._kernels.column_stats: (mean, var, total weight) of every column, deterministic."""
@@ -1279,6 +1317,87 @@ cdef void _dense_moments(const XView* x, const double* sw, bint weighted, Py_ssi
     else:
         cw[0] = dense_moments(<const double*> x.data, sw, weighted, start, stop, x.d, mean, m2)
 
+
+
+cdef extern from *:
+    """
+    /* x, through memory the compiler cannot see into: -fassociative-math may not regroup adds across it.
+       The loss-only loops keep the adds of batches_stats' loops (which write buffers between them) so. */
+    static inline double fastgd_opaque(double x) { __asm__ volatile("" : "+m"(x)); return x; }
+    """
+    double fastgd_opaque(double x) nogil
+
+
+cdef void loss_group(const Problem* pb, const double* th, Py_ssize_t batch_size, const long long* ids,
+                     Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t ch, double* out) noexcept nogil:
+    """Add the loss and weight of batches ids[lo:hi] into out[0], out[1], in stats_group's order of adds."""
+    cdef Py_ssize_t bi, start, stop, c, s0
+    cdef const XView* x = &pb.X
+    for bi in range(lo, hi):
+        start = ids[bi] * batch_size
+        stop = min(start + batch_size, x.n)
+        if x.sparse:
+            if x.f32:
+                out[0] += fastgd_opaque(_csr_loss_ptr(<const float*> x.data, x, pb, th, start, stop))
+            else:
+                out[0] += fastgd_opaque(_csr_loss_ptr(<const double*> x.data, x, pb, th, start, stop))
+        else:
+            for c in range((stop - start + ch - 1) // ch):
+                s0 = start + c * ch
+                if x.f32:
+                    out[0] += fastgd_opaque(_dense_loss(<const float*> x.data, pb, th, s0, min(s0 + ch, stop)))
+                else:
+                    out[0] += fastgd_opaque(_dense_loss(<const double*> x.data, pb, th, s0, min(s0 + ch, stop)))
+        out[1] += fastgd_opaque(batch_weight(pb.sw, pb.weighted, start, stop))
+
+
+cdef double _dense_loss(const real_t* X, const Problem* pb, const double* theta, Py_ssize_t start,
+                        Py_ssize_t stop) noexcept nogil:
+    """A chunk's loss as _dense sums it (outputs outer, rows inner, one running sum), without the gradient."""
+    cdef Py_ssize_t d = pb.X.d, k = pb.k, p = d + 1, i, j
+    cdef double acc, s, loss = 0.0
+    for j in range(k):
+        for i in range(start, stop):
+            if real_t is float:
+                acc = fastgd_dot_f32(X + i * d, theta + j * p, d, theta[j * p + d])
+            else:
+                acc = fastgd_dot_f64(X + i * d, theta + j * p, d, theta[j * p + d])
+            s, loss = loss_accumulate(pb.lcode, fastgd_opaque(acc) - pb.Y[i * k + j], pb.la,
+                                      pb.sw[i] if pb.weighted else 1.0, loss)
+            loss = fastgd_opaque(loss)
+            s = fastgd_opaque(s)
+    return loss
+
+
+cdef double _csr_loss(const real_t* data, const index_t* indices, const ptr_t* indptr, const Problem* pb,
+                      const double* theta, Py_ssize_t start, Py_ssize_t stop) noexcept nogil:
+    """_csr's loss over rows [start, stop) without the gradient: costs the rows' non-zeros."""
+    cdef Py_ssize_t d = pb.X.d, k = pb.k, p = d + 1, i, j, q, o, lo, hi
+    cdef double acc, s, sr, loss = 0.0
+    for i in range(start, stop):
+        s = pb.sw[i] if pb.weighted else 1.0
+        lo = indptr[i]
+        hi = indptr[i + 1]
+        for j in range(k):
+            o = j * p
+            acc = theta[o + d]
+            for q in range(lo, hi):
+                acc = acc + data[q] * theta[o + indices[q]]
+            sr, loss = loss_accumulate(pb.lcode, fastgd_opaque(acc) - pb.Y[i * k + j], pb.la, s, loss)
+            loss = fastgd_opaque(loss)
+            sr = fastgd_opaque(sr)
+    return loss
+
+
+cdef inline double _csr_loss_ptr(const real_t* data, const XView* x, const Problem* pb, const double* theta,
+                                 Py_ssize_t start, Py_ssize_t stop) noexcept nogil:
+    if x.idx64:
+        if x.ptr64:
+            return _csr_loss(data, <const long long*> x.indices, <const long long*> x.indptr, pb, theta, start, stop)
+        return _csr_loss(data, <const long long*> x.indices, <const int*> x.indptr, pb, theta, start, stop)
+    if x.ptr64:
+        return _csr_loss(data, <const int*> x.indices, <const long long*> x.indptr, pb, theta, start, stop)
+    return _csr_loss(data, <const int*> x.indices, <const int*> x.indptr, pb, theta, start, stop)
 
 
 cdef void stats_group(const Problem* pb, const double* th, Py_ssize_t batch_size, const long long* ids,

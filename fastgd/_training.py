@@ -126,8 +126,8 @@ class FitData:
         if self.Y is not None and not np.any(raw[:, :-1]):
             sse, W = self._constant_sums(raw[:, -1], batch_ids)  # no weights (the usual start): X is not read
         else:
-            _, sse, W = self.kern.batches_stats(self.Xk, self.Y, _sw(self.sw), raw, self.batch_size, batch_ids,
-                                                self.n_threads, loss=self.loss)
+            sse, W = self.kern.batches_loss(self.Xk, self.Y, _sw(self.sw), raw, self.batch_size, batch_ids,
+                                            self.n_threads, loss=self.loss)  # no gradient sums: only the loss
         return (sse / W if W > 0 else np.nan) + (self.penalty(raw) if penalized else 0.0), W
 
     def _constant_sums(self, b, batch_ids):

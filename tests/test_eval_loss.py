@@ -1,0 +1,117 @@
+"""The loss-only evaluation (batches_loss): the loss and weight of batches_stats (Numba: bit for bit) on both
+backends, without the gradient sums; the training loop's evaluations use it."""
+
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from fastgd import LinearRegressor, _engine, _kernels, _training, reference
+
+native = pytest.mark.skipif(not _engine.native_available(), reason="fastgd._native is not built")
+BACKENDS = ["numba", pytest.param("native", marks=native)]
+LOSSES = [None] + [(reference.LOSSES.index(name), a) for name, a in
+                   [("huber", 0.4), ("epsilon_insensitive", 0.3), ("squared_epsilon_insensitive", 0.3),
+                    ("quantile", 0.7)]]
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(5)
+    n, d, k = 3000, 9, 2
+    X = rng.standard_normal((n, d))
+    X[rng.random((n, d)) < 0.6] = 0.0
+    Y = X @ rng.standard_normal((d, k)) + rng.standard_normal((n, k))
+    sw = rng.uniform(0.0, 2.0, n)
+    theta = 0.3 * rng.standard_normal((k, d + 1))
+    return X, Y, sw, theta
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("kind", ["dense", "csr"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("loss", LOSSES)
+@pytest.mark.parametrize("weighted", [False, True])
+def test_the_loss_only_pass_gives_batches_stats_loss(data, backend, kind, dtype, loss, weighted):
+    X, Y, sw, theta = data
+    kern = _engine.kernels(backend)
+    A = X.astype(dtype)
+    if kind == "csr":
+        S = sp.csr_matrix(A)
+        A = (S.data, S.indices, S.indptr, X.shape[1])
+    s = sw if weighted else _engine.EMPTY
+    rng = np.random.default_rng(0)
+    # batch sizes: single rows, many groups of batches (429 batches > the kernels' group count), several
+    # chunks per batch, one batch of all rows; ids in a random order with the short last batch
+    for bs in (1, 7, 256, 3000):
+        nb = _engine.n_batches(len(Y), bs)
+        ids = rng.permutation(nb)[: max(1, 3 * nb // 4)].astype(np.int64)
+        _, want, w_want = kern.batches_stats(A, Y, s, theta, bs, ids, 1, loss=loss)
+        got, w_got = kern.batches_loss(A, Y, s, theta, bs, ids, 1, loss=loss)
+        assert kern.batches_loss(A, Y, s, theta, bs, ids, 2, loss=loss) == (got, w_got)  # any thread count
+        assert w_got == w_want
+        if backend == "numba":
+            assert got == want, bs  # the same adds in the same order
+        else:  # the C build's -fassociative-math may order a row loop's adds its own way in each loop
+            assert got == pytest.approx(want, rel=1e-14, abs=0.0), bs
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_empty_list_of_batches_has_no_loss_and_no_weight(data, backend):
+    X, Y, _, theta = data
+    got = _engine.kernels(backend).batches_loss(X, Y, _engine.EMPTY, theta, 16, np.empty(0, np.int64), 1)
+    assert tuple(got) == (0.0, 0.0)
+
+
+@native
+def test_the_csr_loss_pass_allocates_nothing_that_grows_with_d():
+    """batches_stats sums k·(d + 1) gradient values per group of batches (8 MB each at d = 2**20); the
+    evaluation needs the loss only, so its memory must not grow with d."""
+    from fastgd import _native
+    rng = np.random.default_rng(1)
+    n, d = 400, 1 << 20
+    indices = np.sort(rng.integers(0, d, (n, 5)), axis=1).ravel().astype(np.int32)
+    X = (rng.standard_normal(5 * n), indices, np.arange(0, 5 * n + 1, 5, dtype=np.int32), d)
+    Y = rng.standard_normal((n, 1))
+    theta = np.zeros((1, d + 1))
+    ids = np.arange(n // 4, dtype=np.int64)
+    tracemalloc.start()
+    try:
+        _native.batches_loss(X, Y, _engine.EMPTY, theta, 4, ids, 1)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 * 1024
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_evaluations_during_training_skip_the_gradient_sums(monkeypatch, backend):
+    """The stopping rules read the loss only: no evaluation sums a gradient (batches_stats) unless a rule
+    needs it (gtol)."""
+    mod = _kernels if backend == "numba" else pytest.importorskip("fastgd._native")
+    calls = []
+    real = mod.batches_stats
+    monkeypatch.setattr(mod, "batches_stats", lambda *a, **kw: calls.append(1) or real(*a, **kw))
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((500, 4))
+    y = X @ rng.standard_normal(4) + 0.1 * rng.standard_normal(500)
+    S = sp.csr_matrix(np.where(np.abs(X) > 0.5, X, 0.0))
+    for A in (X, S):
+        est = LinearRegressor(backend=backend, max_iter=4, tol=None, warm_start=True).fit(A, y)
+        est.fit(A, y)  # a start with weights: evaluated on X too
+        assert len(est.eval_loss_curve_) >= 1
+    assert calls == []
+
+
+def test_the_evaluation_cost_benchmark_runs(capsys, monkeypatch):
+    """benchmarks/eval_cost.py on tiny sizes (the real runs are by hand), so it cannot rot."""
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import eval_cost
+
+    eval_cost.main(["--n", "600", "--dims", "8", "--nnz", "5", "--dense-n", "500", "--dense-d", "4",
+                    "--rounds", "1"])
+    out = capsys.readouterr().out
+    assert "d=2^8" in out and "SGDRegressor" in out and "dense 500x4" in out
+    assert _training.FitData.objective is eval_cost.NEW  # the old evaluation swapped back
