@@ -665,7 +665,7 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
                 out.stop_reason = "a callback returned True"
             if stop:
                 break
-            if last_model is model:  # not evaluated: the next epoch changes the running mean, so keep a copy
+            if rules.evaluating and last_model is model:  # not judged yet, and the next epoch changes the mean
                 model_buf = np.empty_like(model) if model_buf is None else model_buf
                 np.copyto(model_buf, model)
                 last_model = model_buf
