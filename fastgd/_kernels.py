@@ -1423,8 +1423,12 @@ def csr_column_stats(X, sw):
     passes (the mean first, then centred squares), so a column with a large offset keeps its small spread;
     column indices are checked. Sequential and deterministic."""
     mean, m2, total, maxabs, stored = _csr_stats(X, sw)
-    var = np.maximum(m2, 0.0) / total if total > 0.0 else np.zeros_like(m2)
-    return mean, var, total, maxabs, stored
+    if total > 0.0:  # the variance in place: no O(d) temporary
+        np.maximum(m2, 0.0, out=m2)
+        m2 /= total
+    else:
+        m2[:] = 0.0
+    return mean, m2, total, maxabs, stored
 
 
 @jit(parallel=True)

@@ -1274,8 +1274,13 @@ def csr_column_stats(X, const double[::1] sw):
             total = _csr_moments(<const float*> x.data, &x, &st)
         else:
             total = _csr_moments(<const double*> x.data, &x, &st)
-    var = np.maximum(m2_arr, 0.0) / total if total > 0.0 else np.zeros(d)
-    return mean_arr, var, total, maxabs_arr, stored_arr
+    del mark_arr, val_arr, cols_arr
+    if total > 0.0:  # the variance in place: no O(d) temporary
+        np.maximum(m2_arr, 0.0, out=m2_arr)
+        m2_arr /= total
+    else:
+        m2_arr[:] = 0.0
+    return mean_arr, m2_arr, total, maxabs_arr, stored_arr
 
 
 cdef struct CsrStats:  # csr_moments' weights, outputs and scratch

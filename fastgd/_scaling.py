@@ -71,25 +71,38 @@ class Scaling:
         with np.errstate(over="ignore"):
             x_ms = x_var if center else x_var + np.square(x_mean)
             y_ms = y_var if center else y_var + np.square(y_mean)
-        x_scale = np.sqrt(x_ms)
-        y_scale = np.sqrt(y_ms)
+        # the kernels' packed vector [x_centre, x_scale, y_centre, y_scale], written in place: the four
+        # fields are views of it (``pack`` hands it over), so no O(d) temporary outlives this function
+        d, k = len(x_mean), len(y_mean)
+        packed = np.empty(2 * d + 2 * k)
+        x_centre, x_scale, y_centre, y_scale = np.split(packed, [d, 2 * d, 2 * d + k])
+        np.sqrt(x_ms, out=x_scale)
+        np.sqrt(y_ms, out=y_scale)
+        del x_ms, y_ms
         tiny = np.finfo(np.float64).tiny ** 0.5
         # a spread at rounding level next to the mean (a constant column, or one row carrying nearly all the
         # sample weight) is no scale to divide by: such a column counts as constant
-        x_scale[~(x_scale > np.maximum(tiny, CONSTANT_SPREAD * np.abs(x_mean)))] = 1.0
-        y_scale[~(y_scale > np.maximum(tiny, CONSTANT_SPREAD * np.abs(y_mean)))] = 1.0
+        for scale, mean in ((x_scale, x_mean), (y_scale, y_mean)):
+            floor = np.abs(mean)
+            floor *= CONSTANT_SPREAD
+            np.maximum(tiny, floor, out=floor)
+            scale[~(scale > floor)] = 1.0
+            del floor
         if not (np.all(np.isfinite(x_scale)) and np.all(np.isfinite(y_scale))):
             raise ValueError("X or y has values too large for float64 arithmetic (their squares overflow); "
                              "divide them by a constant first")
-        x_centre = x_mean if center else np.zeros_like(x_mean)
+        x_centre[...] = x_mean if center else 0.0
+        y_centre[...] = y_mean if center else 0.0
         if sparse is not None:
             maxabs, stored = sparse
-            dense = (stored >= SPARSE_CENTRE_FRACTION * weight) if center else np.zeros(len(stored), bool)
-            x_centre = np.where(dense, x_mean, 0.0)
-            x_scale = np.where(dense, x_scale, np.where(maxabs > tiny, maxabs, 1.0))
-        out = cls(x_centre, x_scale, y_mean if center else np.zeros_like(y_mean),
-                  y_scale, float(weight), x_var, y_var, x_mean, y_mean, sparse)
+            rare = ~(stored >= SPARSE_CENTRE_FRACTION * weight) if center else np.ones(len(stored), bool)
+            x_centre[rare] = 0.0
+            bounded = maxabs > tiny
+            np.copyto(x_scale, maxabs, where=rare & bounded)
+            np.copyto(x_scale, 1.0, where=rare & ~bounded)
+        out = cls(x_centre, x_scale, y_centre, y_scale, float(weight), x_var, y_var, x_mean, y_mean, sparse)
         out._center = center
+        out._packed = packed
         return out
 
     def merged(self, new):
@@ -109,8 +122,16 @@ class Scaling:
         return Scaling._finish(xm, xv, ym, yv, tot, self._center, sparse)
 
     def pack(self):
-        """The kernels' ``stdz`` vector: [x_mean, x_scale, y_mean, y_scale]."""
-        return np.concatenate([self.x_mean, self.x_scale, self.y_mean, self.y_scale])
+        """The kernels' ``stdz`` vector: [x_mean, x_scale, y_mean, y_scale] (read only: the fields' own buffer
+        when they are still the views ``_finish`` made of it)."""
+        packed = getattr(self, "_packed", None)
+        parts = (self.x_mean, self.x_scale, self.y_mean, self.y_scale)
+        if packed is not None and packed.size == sum(a.size for a in parts):
+            offsets = np.cumsum([0] + [a.size for a in parts[:-1]]) * packed.itemsize
+            if all(a.base is packed and a.ctypes.data == packed.ctypes.data + int(o) and a.strides == packed.strides
+                   for a, o in zip(parts, offsets)):
+                return packed
+        return np.concatenate(parts)
 
     def to_raw(self, theta):
         """(k, d + 1) standardized parameters -> (k, d + 1) in the data's units (intercept last)."""

@@ -212,6 +212,36 @@ def _sw(sw):
     return _engine.EMPTY if sw is None else sw
 
 
+def _constant_or_copy(a):
+    """A copy of ``a``, or its one value (a 0-d array, restored by broadcasting) when every element has the same
+    bits (a fresh model or optimizer state): a snapshot of the start costs no O(d) memory then."""
+    if a.size and a.dtype == np.float64:
+        bits = a.reshape(-1).view(np.uint64)
+        if np.all(bits == bits[0]):
+            return a.reshape(-1)[:1].reshape(()).copy()
+    return a.copy()
+
+
+def _compact_snapshot(ts):
+    """``ts.snapshot()`` for ``ts.restore``, with constant arrays (each state slot apart) kept as one value."""
+    state = ts.state
+    slots = [_constant_or_copy(row) for row in state] if state.ndim == 2 else None
+    if slots is not None and all(s.ndim == 0 for s in slots):
+        state = np.array([float(s) for s in slots]).reshape(-1, 1) if slots else state.copy()
+    else:
+        state = state.copy()
+    return _constant_or_copy(ts.theta), state, ts.scalars.copy()
+
+
+def _snapshot_into(ts, bufs):
+    """``ts.snapshot()`` copied into ``bufs`` (a previous result of this function, or None: new buffers)."""
+    if bufs is None:
+        return ts.snapshot()
+    for buf, a in zip(bufs, (ts.theta, ts.state, ts.scalars)):
+        np.copyto(buf, a)
+    return bufs
+
+
 def _call_back(callbacks, info, ts, start):
     """Call every callback; True when one returns True (only the bool: a truthy "no" or 1 is not a request to
     stop, and warns). A callback that raises leaves the model at its start."""
@@ -422,7 +452,7 @@ class _StoppingRules:
     (``evaluating``) the start is measured first: ``out.start_eval``, and ``f_ref``, the loss of the best
     constant, the unit of ``tol``."""
 
-    def __init__(self, problem, ts, settings, out, eval_ids, keep_best, averaged, round_epochs):
+    def __init__(self, problem, ts, settings, out, eval_ids, keep_best, averaged, round_epochs, start_theta):
         self.problem, self.settings, self.out, self.eval_ids = problem, settings, out, eval_ids
         self.keep_best, self.averaged, self.round_epochs = keep_best, averaged, round_epochs
         self.lr = settings.lr
@@ -434,7 +464,8 @@ class _StoppingRules:
             if not f_ref > 0:
                 f_ref = out.start_eval if out.start_eval > 0 else 1.0
             self.f_ref = f_ref
-            self.best_eval, self.best_theta = out.start_eval, ts.theta.copy()
+            # the start's model is the start snapshot's (no copy); later best models go into one owned buffer
+            self.best_eval, self.best_theta, self._best_buffer = out.start_eval, start_theta, None
             # divergence is judged against the data's scale (the loss of the best constant), or the start's loss
             # when that is larger: a start at the optimum of noise-free data has a loss near zero
             self.diverge_at = DIVERGE_FACTOR * max(out.start_eval, f_ref)
@@ -477,7 +508,10 @@ class _StoppingRules:
         settings, out, tol = self.settings, self.out, self.settings.tol
         improved = tol is None or f < self.best_eval - tol * self.f_ref
         if f < self.best_eval or not self.keep_best or stop:
-            self.best_eval, self.best_theta = f, model.copy()
+            if self._best_buffer is None:
+                self._best_buffer = np.empty_like(model)
+            np.copyto(self._best_buffer, model)
+            self.best_eval, self.best_theta = f, self._best_buffer
         if tol is not None:
             self.no_change = 0 if improved else self.no_change + 1
         # a rise (not a plateau) means the step noise, not the optimum, sets the loss: averaging cannot
@@ -588,13 +622,15 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
     carried = avg is not None
     if not carried:
         avg = np.zeros(P + 1) if settings.average and len(train_ids) > 1 else None
-    start = ts.snapshot()
+    start = _compact_snapshot(ts)
     # progress is judged (and iterates averaged) over rounds of at least ROUND_UPDATES updates
     round_epochs = max(1, -(-ROUND_UPDATES // max(len(train_ids), 1)))
     t0 = time.perf_counter()
-    last, last_model = ts.snapshot(), None  # the last completed epoch: its state and (unevaluated) model
+    last, last_model = start, None  # the last completed epoch: its state and (unevaluated) model
+    last_bufs = model_buf = None  # their buffers, made once and overwritten each epoch
+    saving = False
     rules = _StoppingRules(problem, ts, settings, out, eval_ids if stopping else None, keep_best,
-                           avg is not None and len(train_ids) >= MIN_AVG_UPDATES, round_epochs)
+                           avg is not None and len(train_ids) >= MIN_AVG_UPDATES, round_epochs, start[0])
     # the order: shuffled blocks of batches for data read from disk (a memmapped file: prefetched block by
     # block) or from dask blocks; a full shuffle (one block) for data in memory, where blocks save nothing and
     # rows sorted by the target would cost accuracy (measured: 1e-3 of R² short on rows sorted by y)
@@ -619,11 +655,15 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
             rules.check_diverged(loss, finite and bool(np.all(np.isfinite(ts.state))), n_done + out.n_iter + 1,
                                  ts, start)
             model = ts.theta if avg is None else avg[:P].reshape(ts.theta.shape)
-            last, last_model = ts.snapshot(), model.copy()  # the epoch is complete: Ctrl-C from here keeps it
+            # the epoch is complete: Ctrl-C from here keeps it (copied into buffers made once per call)
+            saving = True  # a Ctrl-C while the buffers are overwritten keeps ts itself (the epoch is whole)
+            last_bufs = last = _snapshot_into(ts, last_bufs)
+            # the model is the iterate (the snapshot's copy) or the running mean, unchanged until the next epoch
+            last_model = last[0] if avg is None else model
+            saving = False
             out.n_iter += 1
-            raw = problem.raw(model)
-            if settings.report_objective:
-                loss += problem.penalty(raw)
+            if settings.report_objective:  # no (k, d + 1) model in the data's units kept past this line
+                loss += problem.penalty(problem.raw(model))
             out.losses.append(float(loss))
             stop = stopping and rules.gradient_small(model, train_ids)
             evaluated = rules.evaluating and (stop or (epoch + 1) % round_epochs == 0 or epoch + 1 == epochs)
@@ -635,6 +675,7 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
                 extra = f", evaluation loss {out.eval_losses[-1]:.6g}" if rules.evaluating and out.eval_losses else ""
                 progress.write(f"-- Epoch {n_done + out.n_iter}: loss {loss:.6g}{extra}, lr {rules.lr:.3g}, "
                                f"step {ts.step}, {time.perf_counter() - t0:.3f} s")
+            raw = problem.raw(model) if settings.callbacks else None
             if settings.callbacks and _call_back(settings.callbacks, EpochInfo(
                     n_done + out.n_iter, float(loss), out.eval_losses[-1] if evaluated else None, rules.lr, ts.step,
                     time.perf_counter() - t0, raw[:, :-1].copy(), raw[:, -1].copy()), ts, start):
@@ -642,10 +683,17 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
                 out.stop_reason = "a callback returned True"
             if stop:
                 break
+            if rules.evaluating and last_model is model:  # not judged yet, and the next epoch changes the mean
+                model_buf = np.empty_like(model) if model_buf is None else model_buf
+                np.copyto(model_buf, model)
+                last_model = model_buf
     except (KeyboardInterrupt, SystemError) as exc:
         if not _is_interrupt(exc):
             raise
-        ts.restore(last)
+        if saving:
+            last_model = model.copy()
+        else:
+            ts.restore(last)
         out.interrupted = True
         out.stop_reason = "interrupted (Ctrl-C)"
         warnings.warn(f"Training interrupted: keeping the {'best' if rules.evaluating and keep_best else 'last'} "

@@ -61,7 +61,7 @@ def run_script(body, *args):
                          capture_output=True, text=True, timeout=300,
                          cwd=tempfile.gettempdir())  # a neutral directory: the installed fastgd, not ./fastgd
     assert out.returncode == 0, out.stderr
-    return [float(v) for v in out.stdout.split()]
+    return [float(v) for v in out.stdout.strip().splitlines()[-1].split()]  # the last line: the script's figures
 
 
 def backends():
@@ -170,3 +170,51 @@ def test_fit_and_predict_neither_copy_nor_modify_x_and_y(dtype, backend):
     assert peak < X.nbytes / 4, peak
     assert np.array_equal(X, X_before) and np.array_equal(y, y_before)
     assert np.shares_memory(_engine.targets_2d(y), y)  # y (float64, 1-D) is viewed as (n, 1), not copied
+
+
+def test_default_sparse_fit_peak_is_a_few_times_the_state():
+    """A default fit on high-dimensional CSR data: its peak RSS growth in units of the training state
+    (parameters and optimizer state). The start, the last epoch's state and the best model are not copied
+    anew every epoch, and the column statistics leave no O(d) temporaries (at d = 2**22, n = 20000: 6.8 times
+    the state before, 4.75 now)."""
+    body = """
+        import warnings
+        import scipy.sparse as sp
+        import fastgd
+        warnings.simplefilter("ignore")
+        n, d, nnz = 4000, 2**19, 10
+        rng = np.random.default_rng(0)
+        ind = np.sort(rng.integers(0, d, (n, nnz)), axis=1).ravel().astype(np.int32)
+        X = sp.csr_matrix((np.ones(n * nnz), ind, np.arange(0, n * nnz + 1, nnz)), shape=(n, d))
+        y = X @ rng.standard_normal(d) + rng.standard_normal(n)
+        out = []
+        for backend in sys.argv[1:]:
+            kw = dict(backend=backend, random_state=0, max_iter=4)
+            fastgd.LinearRegressor(**kw).fit(X[:100], y[:100])  # compile
+            box = {}
+            g = peak_growth(lambda: box.setdefault("m", fastgd.LinearRegressor(**kw).fit(X, y)))
+            ts = box["m"]._ts
+            out.append(g / ((ts.state.nbytes + ts.theta.nbytes) / 2**20))
+        print(*out)
+    """
+    ratios = [r for backend in backends() for r in run_script(body, backend)]  # a fresh process each: no reused heap
+    assert len(ratios) == len(backends())
+    # measured here: numba 2.5, native 1.9 (before: 6.2 and 4.4)
+    assert max(ratios) < 3.5, ratios
+
+
+def test_start_snapshot_of_a_fresh_state_is_small_and_restores_exactly():
+    import numpy as np
+    from fastgd import _training
+    from fastgd.optimizers import OPTIMIZERS
+    ts = _engine.TrainingState.fresh(OPTIMIZERS["adagrad"](initial_accumulator_value=0.5), 2, 1000)
+    ts.theta[0, 3] = -0.0  # the same value as 0.0, other bits: not a constant
+    snap = _training._compact_snapshot(ts)
+    assert snap[0].shape == ts.theta.shape and snap[1].size == ts.state.shape[0]  # the state: one value a slot
+    want = [a.copy() for a in (ts.theta, ts.state, ts.scalars)]
+    ts.theta[:] = np.nan
+    ts.state[:] = 7.0
+    ts.scalars[:] = 3.0
+    ts.restore(snap)
+    for a, b in zip((ts.theta, ts.state, ts.scalars), want):
+        assert a.tobytes() == b.tobytes()
