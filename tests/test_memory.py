@@ -81,6 +81,7 @@ def test_sparse_high_dimensional_fit_memory_is_bounded():
         Y = _engine.targets_2d(y)
         opt = OPTIMIZERS["adam"](lr=0.01)
         small = (X[0][:64 * nnz], X[1][:64 * nnz], X[2][:65], d)
+        out = []
         for backend in sys.argv[1:]:
             _training.train_epochs(small, y[:64], opt, batch_size=64, epochs=1, n_threads=2, backend=backend)  # compile
             kern = _engine.kernels(backend)
@@ -90,7 +91,8 @@ def test_sparse_high_dimensional_fit_memory_is_bounded():
                                                   backend=backend, path=2, ts=ts))
             # 256 batches of 64 rows summed in groups: as many group buffers as the budget allows
             b = peak_growth(lambda: kern.batches_stats(X, Y, np.empty(0), ts.theta, 64, np.arange(256), 2))
-            print(a, b)
+            out += [a, b]
+        print(*out)
     """
     growth = run_script(body, *backends())
     # the state, theta and gradient take ~5 * 2 MB; the chunk buffers at most CHUNK_BUDGET_BYTES (one d-vector
