@@ -130,3 +130,11 @@ def interrupt_first_evaluation(monkeypatch):
 
     monkeypatch.setattr(_training.FitData, "objective", objective)
     return lambda: monkeypatch.setattr(_training.FitData, "objective", real)
+
+
+def linear_data(n=600, d=4, seed=0, noise=0.0):
+    """(X, y, w): Gaussian columns of scale 2 and mean 1, y = X·w + 3 (+ noise)."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d)) * 2 + 1
+    w = rng.normal(size=d)
+    return X, X @ w + 3.0 + noise * rng.normal(size=n), w

@@ -13,18 +13,13 @@ from fastgd.datasets import make_regression
 from fastgd.optimizers import Adam, RMSprop
 from fastgd.schedules import Cosine
 
+from _helpers import linear_data as _data
+
 
 @pytest.fixture(scope="module")
 def data():
     X, y, _, _ = make_regression(3000, 8, noise=0.3, random_state=1)
     return X, y
-
-
-def _data(n=600, d=4, seed=0, noise=0.0):
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, d)) * 2 + 1
-    w = rng.normal(size=d)
-    return X, X @ w + 3.0 + noise * rng.normal(size=n), w
 
 
 def test_a_start_at_the_optimum_is_not_divergence():

@@ -14,7 +14,7 @@ import fastgd
 from fastgd import LinearRegressor
 from fastgd.datasets import make_regression
 
-from _helpers import interrupt_first_evaluation
+from _helpers import interrupt_first_evaluation, linear_data as _data
 
 BACKENDS = ["numba"] + (["native"] if fastgd._engine.native_available() else [])
 
@@ -23,13 +23,6 @@ BACKENDS = ["numba"] + (["native"] if fastgd._engine.native_available() else [])
 def data():
     X, y, _, _ = make_regression(60_000, 20, noise=0.3, random_state=2)
     return X, y
-
-
-def _data(n=600, d=4, seed=0, noise=0.0):
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, d)) * 2 + 1
-    w = rng.normal(size=d)
-    return X, X @ w + 3.0 + noise * rng.normal(size=n), w
 
 
 @pytest.mark.parametrize("tol", [None, 1e-6])

@@ -21,16 +21,9 @@ import pytest
 from fastgd import LinearRegressor, _engine
 from fastgd import _kernels as K
 
-from _helpers import problem
+from _helpers import linear_data as _data, problem
 
 needs_proc = pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs Linux's /proc")
-
-
-def _data(n=600, d=4, seed=0, noise=0.0):
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, d)) * 2 + 1
-    w = rng.normal(size=d)
-    return X, X @ w + 3.0 + noise * rng.normal(size=n), w
 
 
 PRELUDE = textwrap.dedent("""
