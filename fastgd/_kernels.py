@@ -1186,15 +1186,22 @@ def batches_stats(X, Y, sw, theta, batch_size, batch_ids, n_threads=None, loss=N
     ``n_threads`` as in :func:`predict`. ``loss``: ``(code, param)`` of another loss (fastgd._rules.LOSSES;
     None: the squared error); G then sums s_i slope(r_i) [x_i, 1] and loss Σ s_i loss(r_i).
     """
+    n_threads, lossp = _stats_plan(X, Y, batch_size, batch_ids, n_threads, loss)
+    if n_threads == 1:
+        return _batches_stats_sequential(X, Y, sw, theta, batch_size, batch_ids, lossp)
+    return _in_team(_batches_stats_parallel, n_threads, X, Y, sw, theta, batch_size, batch_ids, lossp)
+
+
+def _stats_plan(X, Y, batch_size, batch_ids, n_threads, loss):
+    """(threads, (loss code, param)) of batches_stats / batches_loss: a thread per group of _stats_layout at
+    most, and only as many as the work pays for."""
     n, d = shape(X)
     nb = len(batch_ids)
     per = max(1, -(-nb // max_chunks(Y.shape[1] * (d + 1))))  # the groups of _stats_layout
     n_threads = region_threads(_threads(n_threads), -(-nb // per), _work(X, min(nb * batch_size, n), Y.shape[1]))
     lossp = SQUARED if loss is None else (int(loss[0]), float(loss[1]))
     _check_loss(lossp)
-    if n_threads == 1:
-        return _batches_stats_sequential(X, Y, sw, theta, batch_size, batch_ids, lossp)
-    return _in_team(_batches_stats_parallel, n_threads, X, Y, sw, theta, batch_size, batch_ids, lossp)
+    return n_threads, lossp
 
 
 @jit()
@@ -1323,12 +1330,7 @@ def batches_loss(X, Y, sw, theta, batch_size, batch_ids, n_threads=None, loss=No
     The same groups, chunks and order of adds as batches_stats, so the same bits; but no buffer of
     k·(d + 1) per group or chunk (CSR costs the listed rows' non-zeros, not d) and a dense row costs its
     dot product only."""
-    n, d = shape(X)
-    nb = len(batch_ids)
-    per = max(1, -(-nb // max_chunks(Y.shape[1] * (d + 1))))  # the groups of _stats_layout
-    n_threads = region_threads(_threads(n_threads), -(-nb // per), _work(X, min(nb * batch_size, n), Y.shape[1]))
-    lossp = SQUARED if loss is None else (int(loss[0]), float(loss[1]))
-    _check_loss(lossp)
+    n_threads, lossp = _stats_plan(X, Y, batch_size, batch_ids, n_threads, loss)
     if n_threads == 1:
         return _batches_loss_sequential(X, Y, sw, theta, batch_size, batch_ids, lossp)
     return _in_team(_batches_loss_parallel, n_threads, X, Y, sw, theta, batch_size, batch_ids, lossp)
