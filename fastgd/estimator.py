@@ -127,7 +127,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         SGD uses 5 for its running loss).
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the batches (chosen at random among those with positive sample
-        weight; rows are never copied), judge progress by their R², and keep the best model.
+        weight, full batches when there are enough; rows are never copied), judge progress by their R², and
+        keep the best model (a warning says when that is the starting one).
     validation_fraction : float, default=0.1
         With ``early_stopping``: the share of the batches held out (rounded to whole batches, at least one
         held out and one left to train on; ``batch_size="auto"`` makes the batches small enough for that,
