@@ -47,7 +47,7 @@ from fastgd.bench import (Threads, default_batch_size, floor, floor_of, floor_re
 from fastgd.datasets import make_regression
 from fastgd.optimizers import OPTIMIZERS
 
-from _common import best_of
+from _common import best_of, timed_rounds
 
 SCHEMA_VERSION = 1
 GOALS = [  # (key in ratios, description, goal, "<=" or ">=")
@@ -351,16 +351,9 @@ def measure_ratios(n, d, rounds, threads, backends, optimizer, reference=False):
     for fn in fns.values():  # compile (or load from the cache) and touch every page outside the timings
         fn()
     load_before = loadavg()
-    times = {name: [] for name in fns}
-    per_round = []
-    for _ in range(rounds):
-        t = {}
-        for name, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            t[name] = time.perf_counter() - t0
-            times[name].append(t[name])
-        per_round.append(ratios_of(t, backends, default_b, threads))
+    round_times = timed_rounds(fns, rounds)
+    times = {name: [t[name] for t in round_times] for name in fns}
+    per_round = [ratios_of(t, backends, default_b, threads) for t in round_times]
     return {
         "config": {"n": n, "d": d, "rounds": rounds, "threads": threads, "backends": list(backends),
                    "optimizer": optimizer, "default_batch": default_b},
@@ -433,17 +426,10 @@ def measure_breakdown(n, d, rounds, backend, batches=(256, 4096), threads=2):
         fns[f"{threads} threads, B={b}, shuffled"] = breakdown_epoch(X, Y, b, threads, True, backend)
     for fn in fns.values():  # compile or load, touch every page
         fn()
-    times = {name: [] for name in fns}
-    floors, floors1 = [], []
-    for _ in range(rounds):
-        t = {}
-        for name, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            t[name] = time.perf_counter() - t0
-            times[name].append(t[name])
-        floors.append(floor_of(t, "read"))
-        floors1.append(floor_of(t, "read 1t"))
+    round_times = timed_rounds(fns, rounds)
+    times = {name: [t[name] for t in round_times] for name in fns}
+    floors = [floor_of(t, "read") for t in round_times]
+    floors1 = [floor_of(t, "read 1t") for t in round_times]
     ratio = {name: statistics.median(t / f for t, f in zip(ts, floors)) for name, ts in times.items()
              if not name.startswith("read")}
     med = {name: statistics.median(ts) for name, ts in times.items()}
