@@ -454,28 +454,33 @@ cdef int _lazy_csr(const real_t* data, const index_t* indices, const ptr_t* indp
     cap = min(d, widest + ncen)
     nq_max = k * (cap + 1)
     cdef double* WR = alloc_lines(P * L_WIDTH)  # records on cache-line boundaries: one line holds two
-    cdef long long* cen = <long long*> malloc(max(ncen, 1) * sizeof(long long))
-    cdef long long* cols = <long long*> malloc((cap + 1) * sizeof(long long))
-    cdef double* prev = <double*> malloc((cap + 1) * sizeof(double))
-    cdef long long* qs = <long long*> malloc(nq_max * sizeof(long long))
-    cdef double* thc = <double*> malloc(nq_max * sizeof(double))
-    cdef double* Gc = <double*> malloc(nq_max * sizeof(double))
-    cdef double* Sc = <double*> malloc(max(ns, 1) * nq_max * sizeof(double))
-    cdef double* rawb = <double*> malloc(k * sizeof(double))
-    cdef double* gb = <double*> malloc(k * sizeof(double))
-    if (WR == NULL or cen == NULL or cols == NULL or prev == NULL or qs == NULL or thc == NULL or Gc == NULL
-            or Sc == NULL or rawb == NULL or gb == NULL):
+    # the other scratch arrays (8-byte elements each) carved from one block, each at an even offset (16-byte
+    # aligned, as malloc aligns them), so one free releases them all
+    cdef Py_ssize_t lens[9]
+    lens[0] = max(ncen, 1)
+    lens[1] = lens[2] = cap + 1
+    lens[3] = lens[4] = lens[5] = nq_max
+    lens[6] = max(ns, 1) * nq_max
+    lens[7] = lens[8] = k
+    cdef Py_ssize_t offs[9]
+    cdef Py_ssize_t total_len = 0
+    for i in range(9):
+        offs[i] = total_len
+        total_len += lens[i] + (lens[i] & 1)
+    cdef double* scratch = <double*> malloc(total_len * sizeof(double))
+    if WR == NULL or scratch == NULL:
         free(WR)
-        free(cen)
-        free(cols)
-        free(prev)
-        free(qs)
-        free(thc)
-        free(Gc)
-        free(Sc)
-        free(rawb)
-        free(gb)
+        free(scratch)
         return -1
+    cdef long long* cen = <long long*> (scratch + offs[0])
+    cdef long long* cols = <long long*> (scratch + offs[1])
+    cdef double* prev = scratch + offs[2]
+    cdef long long* qs = <long long*> (scratch + offs[3])
+    cdef double* thc = scratch + offs[4]
+    cdef double* Gc = scratch + offs[5]
+    cdef double* Sc = scratch + offs[6]
+    cdef double* rawb = scratch + offs[7]
+    cdef double* gb = scratch + offs[8]
     ncen = 0
     if std:
         for c in range(d):
@@ -635,15 +640,7 @@ cdef int _lazy_csr(const real_t* data, const index_t* indices, const ptr_t* indp
     if averaging:
         avg[P] = tnow + c_shift
     free(WR)
-    free(cen)
-    free(cols)
-    free(prev)
-    free(qs)
-    free(thc)
-    free(Gc)
-    free(Sc)
-    free(rawb)
-    free(gb)
+    free(scratch)
     return 0
 
 
