@@ -1,6 +1,7 @@
 """LinearRegressor: a scikit-learn estimator trained like torch.optim, by fastgd's compiled kernels."""
 
 import copy
+import dataclasses
 import functools
 import re
 import warnings
@@ -23,6 +24,8 @@ from .schedules import Schedule
 # (20 iterations each), until a step gains less than FINISH_TOL of the variance of y
 FINISH_STEPS = 50
 FINISH_TOL = 1e-9
+# the preconditioned finish (sparse data) keeps this many curvature pairs: 2·FINISH_HISTORY·(k·(d + 1)) floats
+FINISH_HISTORY = 10
 
 
 def _atomic(method):
@@ -256,7 +259,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
 
     def __init__(self, optimizer="adam", learning_rate="adaptive", batch_size="auto", max_iter="auto", tol=1e-6,
                  n_iter_no_change=2, early_stopping=False, validation_fraction=0.1, shuffle=True,
-                 random_state=None, fit_intercept=True, standardize=True, average=True, penalty=None, alpha=1e-4,
+                 random_state=None, fit_intercept=True, standardize=True, average=True, penalty="auto", alpha=1e-4,
                  l1_ratio=0.15, gtol=None, warm_start=False, n_jobs=None, verbose=0, backend="auto", callbacks=None,
                  distributed="exact", loss="squared_error", epsilon=0.1, quantile=0.5):
         self.optimizer = optimizer
@@ -296,7 +299,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         "fit_intercept": [Boolean()],
         "standardize": [Boolean()],
         "average": [Boolean()],
-        "penalty": [Options(None, "l2", "l1", "elasticnet")],
+        "penalty": [Options("auto", None, "l2", "l1", "elasticnet")],
         "alpha": [Interval(0, None)],
         "l1_ratio": [Interval(0, 1)],
         "gtol": [Interval(0, None, closed="neither"), Options(None)],
@@ -343,7 +346,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         if isinstance(opt, LBFGS):
             # each unsupported setting with its own fix (the supported ones are not mentioned)
             bad = [f"{name}={value!r} (use {fix})" for name, value, ok, fix in (
-                ("penalty", self.penalty, self.penalty in (None, "l2"), "penalty=None or 'l2'"),
+                ("penalty", self.penalty, self.penalty in ("auto", None, "l2"), "penalty=None or 'l2'"),
                 ("early_stopping", self.early_stopping, not self.early_stopping, "early_stopping=False"),
                 ("learning_rate", self.learning_rate, not isinstance(self.learning_rate, Schedule),
                  "a constant learning_rate"))
@@ -361,15 +364,17 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         """``alpha``/``l1_ratio`` changed from their defaults while no penalty uses them: say so (code ported from
         SGDRegressor, whose default penalty is "l2", would otherwise lose its regularization silently)."""
         unused = []
-        if self.penalty is None and self.alpha != 1e-4:
+        if self.penalty in (None, "auto") and self.alpha != 1e-4:
             unused.append(f"alpha={self.alpha!r}")
         if self.penalty != "elasticnet" and self.l1_ratio != 0.15:
             unused.append(f"l1_ratio={self.l1_ratio!r}")
         if unused:
-            fix = ('penalty="l2" (SGDRegressor\'s default) or "l1" to use alpha' if self.penalty is None else
-                   'penalty="elasticnet" to use l1_ratio')
-            warnings.warn(f"{' and '.join(unused)} has no effect with penalty={self.penalty!r}: set {fix}, or leave "
-                          f"{'them' if len(unused) > 1 else 'it'} at the default.", UserWarning, stacklevel=4)
+            fix = ('penalty="l2" (SGDRegressor\'s default) or "l1" to use alpha' if self.penalty in (None, "auto")
+                   else 'penalty="elasticnet" to use l1_ratio')
+            auto = (" (\"auto\" is no penalty on dense X and Ridge(alpha=1)'s l2 strength on sparse X)"
+                    if self.penalty == "auto" and self.alpha != 1e-4 else "")
+            warnings.warn(f"{' and '.join(unused)} has no effect with penalty={self.penalty!r}{auto}: set {fix}, or "
+                          f"leave {'them' if len(unused) > 1 else 'it'} at the default.", UserWarning, stacklevel=4)
 
     def _validate_X(self, X, reset, for_fit=True, check_finite=True):
         """X as the kernels read it (float32/float64 C-contiguous, or CSR and its tuple) and the backend, looked
@@ -411,15 +416,17 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         if y.ndim == 2 and y.shape[1] == 0:
             raise ValueError("y has 0 outputs (shape (n_samples, 0)); it needs at least one column")
         sw = None
+        total = float(X.shape[0])  # the weight of the rows in the user's units: "auto"'s penalty strength
         if sample_weight is not None:
             sw = _named("sample_weight", _check_sample_weight, sample_weight, X, dtype=np.float64,
                         ensure_non_negative=True)
+            total = float(sw.sum())
             sw = _normalized_weights(sw)
             if not sw.sum() > 0:
                 raise ValueError("sample_weight sums to zero: at least one row needs a positive weight")
             if not check_finite and not sw.min() > 0:  # a row of weight 0 leaves no trace in the statistics
                 self._check_finite(X, backend)
-        return X, Xk, y, sw, backend
+        return X, Xk, y, sw, backend, total
 
     # ------------------------------------------------------------------------------------------------------
     # fitting
@@ -457,7 +464,9 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             raise ValueError(f"X has {width[0]} features but the warm-started model has {self.n_features_in_}; set "
                              f"warm_start=False to fit a new model")
         # with standardization the column statistics are the finiteness check: one pass over X, not two
-        X, Xk, y, sw, backend = self._validate(X, y, sample_weight, reset=not warm, check_finite=not self.standardize)
+        X, Xk, y, sw, backend, total = self._validate(X, y, sample_weight, reset=not warm,
+                                                      check_finite=not self.standardize)
+        self.penalty_, self.alpha_ = _planning.resolve_penalty(self, sp.issparse(X), total)
         Y = _engine.targets_2d(y)
         k, d = Y.shape[1], X.shape[1]
         if warm and self._n_outputs != k:
@@ -487,6 +496,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         """fit on dask collections: the in-memory fit's steps, the data staying on the cluster (fastgd._dask)."""
         opt = self._check_params()
         warm = self.warm_start and hasattr(self, "coef_")
+        self.penalty_, self.alpha_ = _planning.resolve_penalty(self, False, 1.0)  # dask blocks are dense
         problem, names, y_ndim = _dask.fit_data(self, X, y, sample_weight,
                                                 (self.n_features_in_, self._n_outputs) if warm else None)
         try:
@@ -516,6 +526,14 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         k = Y.shape[1]
         if self.early_stopping or out.interrupted or self.tol is None:
             return False
+        finished = None
+        if problem is not None and _planning.sparse_finish(self, problem) and not out.stopped \
+                and np.isfinite(out.best_eval):
+            # sparse data with an l2 penalty (the "auto" default's): the mini-batch epochs (lazy, approximate
+            # for the Adam family) were the warm start; full-batch L-BFGS, preconditioned by the columns'
+            # curvature, finds the exact penalized optimum
+            finished = self._finish_lbfgs(problem, ts, precondition=problem.scaling.curvature(problem.l2,
+                                                                                                self.fit_intercept, k))
         if not _planning.smooth_loss(self):  # a kink: no L-BFGS; on tiny data its linear program is the check
             short = _shortfall.linear_program_shortfall(self, X, Y, sw, out, problem, n * d * k)
             if short is not None:
@@ -532,7 +550,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                 var = float(np.square(problem.scaling.y_scale).sum())
                 if var > 0 and out.best_eval / var * (d + 1) / n > self.tol:
                     self._finish_lbfgs(problem, ts)
-            return False
+            return finished is not None and finished.converged
         # one BLAS thread: small products, and the kernels' OpenMP threads may still be spinning (measured:
         # 5,000 x 40 took 75-550 ms with all BLAS threads against 10-20 ms with one)
         with _shortfall.blas_controller().limit(limits=1, user_api="blas"):
@@ -593,11 +611,19 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                       ConvergenceWarning, stacklevel=4)
         return True
 
-    def _finish_lbfgs(self, problem, ts):
-        """Full-batch L-BFGS (strong-Wolfe) from the fitted model until a step gains less than FINISH_TOL."""
-        fin = _training.train_lbfgs(problem, ts, LBFGS(line_search_fn="strong_wolfe"),
-                                    train_ids=np.arange(problem.n_batches, dtype=np.int64), steps=FINISH_STEPS,
-                                    tol=min(self.tol, FINISH_TOL))
+    def _finish_lbfgs(self, problem, ts, precondition=None):
+        """Full-batch L-BFGS (strong-Wolfe) from the fitted model until a step gains less than FINISH_TOL
+        (``precondition``: see ``_training.train_lbfgs``; its history is then FINISH_HISTORY pairs)."""
+        lbfgs = LBFGS(line_search_fn="strong_wolfe", **({} if precondition is None else
+                                                        {"history_size": FINISH_HISTORY}))
+        # sparse data: each evaluation sums all rows as one batch (per batch, the sums cost O(d) besides the
+        # rows' non-zeros); the objective is the same
+        whole = problem if precondition is None else dataclasses.replace(problem, batch_size=max(problem.n, 1))
+        # one BLAS thread: its products are of single vectors, where waking threads (the kernels' OpenMP threads
+        # may still be spinning) cost more than they gain, and their sums then do not depend on the thread count
+        with _shortfall.blas_controller().limit(limits=1, user_api="blas"):
+            fin = _training.train_lbfgs(whole, ts, lbfgs, train_ids=np.arange(whole.n_batches, dtype=np.int64),
+                                        steps=FINISH_STEPS, tol=min(self.tol, FINISH_TOL), precondition=precondition)
         self._store(ts, problem.scaling, problem)
         self.n_iter_ += fin.n_iter
         self.stop_reason_ = f"{self.stop_reason_}; then full-batch L-BFGS: {fin.stop_reason}"
@@ -624,7 +650,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         train_ids, eval_ids = _planning.split_batches(self, problem, rng)
         settings = _planning.make_settings(self, opt, self.average, problem.n,
                                   None if not in_memory or isinstance(problem.Xk, tuple)
-                                  else problem.n * (ts.theta.size - ts.theta.shape[0]))
+                                  else problem.n * (ts.theta.size - ts.theta.shape[0]),
+                                  warm_start_only=in_memory and _planning.sparse_finish(self, problem))
         self.max_iter_ = settings.max_iter
         try:
             if isinstance(opt, LBFGS):
@@ -688,7 +715,11 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             raise ValueError("partial_fit trains one mini-batch epoch per call; optimizer='lbfgs' is full-batch: "
                              "call fit, or use a mini-batch optimizer such as 'adam'")
         first = not hasattr(self, "coef_")
-        X, Xk, y, sw, backend = self._validate(X, y, sample_weight, reset=first)
+        X, Xk, y, sw, backend, total = self._validate(X, y, sample_weight, reset=first)
+        # "auto" on sparse X: Ridge(alpha=1)'s strength for all the rows the calls have seen (its penalty
+        # relative to the mean loss shrinks as the stream grows, as it does for one fit on more rows)
+        self._seen_weight = total + (0.0 if first else getattr(self, "_seen_weight", 0.0))
+        self.penalty_, self.alpha_ = _planning.resolve_penalty(self, sp.issparse(X), self._seen_weight)
         Y = _engine.targets_2d(y)
         k, d = Y.shape[1], X.shape[1]
         if not first and self._n_outputs != k:
