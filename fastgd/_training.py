@@ -806,13 +806,14 @@ def train_lbfgs(problem, ts, lbfgs, *, train_ids, steps, tol, n_iter_no_change=2
         return float(sse) / W + 0.5 * problem.l2 * float(np.square(u[:, :d], out=v).sum()), grad.reshape(-1)
 
     seen = {}
+    cached = 4 if precondition is None else 2  # keys are copies of x: a large (sparse) problem keeps fewer
 
     def fg_once(x):
         """fg, remembering its last few points: a step starts where the previous one's line search ended, and
         the end point is judged after the last step, both already evaluated (each evaluation is a pass over X)."""
         key = x.tobytes()
         if key not in seen:
-            if len(seen) >= 4:
+            if len(seen) >= cached:
                 seen.pop(next(iter(seen)))
             seen[key] = fg(x)  # fg's gradient is a fresh array: kept as it is, handed out as copies
         f, g = seen[key]
@@ -820,7 +821,7 @@ def train_lbfgs(problem, ts, lbfgs, *, train_ids, steps, tol, n_iter_no_change=2
 
     to_z = from_z = None
     if precondition is not None:
-        root = np.sqrt(precondition[0])
+        root = np.sqrt(precondition[0], out=precondition[0])
         shift = precondition[1]
         fg_theta = fg
         theta_of_z = np.empty((k, p))
@@ -846,7 +847,7 @@ def train_lbfgs(problem, ts, lbfgs, *, train_ids, steps, tol, n_iter_no_change=2
             return f, g.reshape(-1)
 
     x = ts.theta.reshape(-1).copy() if to_z is None else to_z(ts.theta)
-    start = ts.snapshot()
+    start = (ts.theta.copy(), ts.scalars.copy())  # L-BFGS leaves the optimizer state as it is
     state = {}
     # the objective of the best constant (the mean for another loss): the unit of tol
     f_ref = problem.target_variance(train_ids) if sc is None else float(k) if problem.loss is None else sum(
@@ -885,7 +886,7 @@ def train_lbfgs(problem, ts, lbfgs, *, train_ids, steps, tol, n_iter_no_change=2
         best_f, best_x = f_end, x
     f_start = out.losses[0] if out.losses else fg_once(start[0].reshape(-1) if to_z is None else to_z(start[0]))[0]
     if not best_f <= f_start:
-        ts.restore(start)
+        ts.theta[...], ts.scalars[...] = start
     else:
         ts.theta[...] = best_x.reshape(k, p) if from_z is None else from_z(best_x)
     out.best_eval = min(best_f, f_start)

@@ -25,7 +25,7 @@ from .schedules import Schedule
 FINISH_STEPS = 50
 FINISH_TOL = 1e-9
 # the preconditioned finish (sparse data) keeps this many curvature pairs: 2·FINISH_HISTORY·(k·(d + 1)) floats
-FINISH_HISTORY = 10
+FINISH_HISTORY = 5
 
 
 def _atomic(method):

@@ -499,8 +499,10 @@ def _strong_wolfe(fg, x, t, d, f, g, gtd, c1=1e-4, c2=0.9, tolerance_change=1e-9
     evaluations); at most ``max_ls`` evaluations after the first."""
     d_norm = float(np.max(np.abs(d)))
 
+    point = np.empty_like(x)
+
     def at(step):
-        fn, gn = fg(x + step * d)
+        fn, gn = fg(np.add(x, np.multiply(step, d, out=point), out=point))  # x + step·d, in one buffer
         return fn, gn, float(gn @ d)
 
     f_new, g_new, gtd_new = at(t)
