@@ -26,6 +26,9 @@ FINISH_STEPS = 50
 FINISH_TOL = 1e-9
 # the preconditioned finish (sparse data) keeps this many curvature pairs: 2·FINISH_HISTORY·(k·(d + 1)) floats
 FINISH_HISTORY = 5
+# ... and stops its steps on changes below this (torch's 1e-9 left the weights of columns stored in a few rows,
+# which the objective barely determines, visibly short of the optimum; 1e-12 doubled the passes)
+FINISH_TOLERANCE_CHANGE = 1e-10
 
 
 def _atomic(method):
@@ -615,7 +618,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         """Full-batch L-BFGS (strong-Wolfe) from the fitted model until a step gains less than FINISH_TOL
         (``precondition``: see ``_training.train_lbfgs``; its history is then FINISH_HISTORY pairs)."""
         lbfgs = LBFGS(line_search_fn="strong_wolfe", **({} if precondition is None else
-                                                        {"history_size": FINISH_HISTORY}))
+                                                        {"history_size": FINISH_HISTORY,
+                                                         "tolerance_change": FINISH_TOLERANCE_CHANGE}))
         # sparse data: each evaluation sums all rows as one batch (per batch, the sums cost O(d) besides the
         # rows' non-zeros); the objective is the same
         whole = problem if precondition is None else dataclasses.replace(problem, batch_size=max(problem.n, 1))
