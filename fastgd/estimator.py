@@ -122,7 +122,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         (ill-conditioned data) or out of epochs is finished by full-batch L-BFGS (``n_iter_`` then counts
         its steps too); what remains is warned about with the measured condition number. On larger dense
         data the same finish runs when the averaged steps' noise floor, about (loss)·(d + 1)/n of the
-        variance of y, exceeds ``tol``.
+        variance of y, exceeds ``tol``. On sparse X with an l2 penalty (the default's, see ``penalty``),
+        "auto" is 2 epochs, the warm start of the exact L-BFGS finish.
     tol : float or None, default=1e-6
         Improvement of the evaluated objective (with ``early_stopping``: of the validation R²), relative to
         the variance of y, that counts as progress. None: train exactly ``max_iter`` epochs (unless ``gtol``
@@ -155,18 +156,25 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         when next touched: the same mathematics as updating every coordinate for sgd (also with an l2
         penalty or weight decay), momentum, nesterov, adagrad, adadelta and rmsprop (momentum, l2 and weight
         decay at a constant rate only); for adam, adamw, adamax and nadam (with ``standardize=True``, without
-        l2 or coupled weight decay) the LazyAdam approximation of torch's SparseAdam and TensorFlow's
+        coupled weight decay) the LazyAdam approximation of torch's SparseAdam and TensorFlow's
         LazyAdam: an untouched coordinate's moments do not decay (decoupled weight decay, AdamW's, still
-        shrinks it exactly). The rest (l1, or l2 with another optimizer) keep
+        shrinks it exactly) and an l2 penalty's gradient reaches a coordinate only in the batches that touch
+        it (so the sparse default stays lazy). The rest (l1, or l2 with another optimizer) keep
         updating every coordinate.
     average : bool, default=True
         Return the mean of the iterates over the last round rather than the last iterate.
-    penalty : {None, "l2", "l1", "elasticnet"}, default=None
-        The penalty on the weights (never on the intercept); see the objective above. The default is no
-        penalty (plain least squares, as torch.optim trains it), unlike SGDRegressor's "l2".
+    penalty : {"auto", None, "l2", "l1", "elasticnet"}, default="auto"
+        The penalty on the weights (never on the intercept); see the objective above. "auto": no penalty on
+        dense X (plain least squares, as torch.optim trains it); on sparse X, "l2" with the strength of
+        ``Ridge(alpha=1)``, alpha = 2 / (total sample weight; the rows without weights; for ``partial_fit``
+        those of all calls so far), because sparse data with as many columns as rows or more has no unique
+        least-squares answer and the penalized one generalizes. ``penalty_`` and ``alpha_`` say what a fit
+        used. On sparse X with an l2 penalty, the default ``learning_rate`` and ``max_iter`` and the squared
+        error, the mini-batch epochs (2) are a warm start and full-batch L-BFGS, preconditioned by the
+        columns' curvature, finishes at the exact penalized optimum.
     alpha : float, default=1e-4
-        Penalty strength (see the objective above). Used only with a penalty: setting it with
-        ``penalty=None`` warns (UserWarning) and changes nothing.
+        Penalty strength (see the objective above). Used only with an explicit penalty: setting it with
+        ``penalty=None`` or ``"auto"`` warns (UserWarning) and changes nothing.
     l1_ratio : float, default=0.15
         l1 share of the elastic-net penalty. Used only with ``penalty="elasticnet"`` (else a changed value
         warns).
@@ -250,6 +258,10 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         ``fit`` keeps is the best of them (with ``early_stopping``: the validation MSE, without the penalty).
     stop_reason_ : str
         Why ``fit`` stopped, in words (the stopping rule met, ``max_iter`` reached, a callback, Ctrl-C).
+    penalty_ : {None, "l2", "l1", "elasticnet"}
+        The penalty the last fit used (``penalty``, or what "auto" chose for that X).
+    alpha_ : float
+        The penalty strength the last fit used (``alpha``, or "auto"'s 2 / total sample weight on sparse X).
     validation_scores_ : list of float
         Validation R² per round (with ``early_stopping``).
     best_validation_score_ : float
