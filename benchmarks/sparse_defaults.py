@@ -153,6 +153,8 @@ def main(argv=None):
                         help="also LinearRegressor(penalty=None): the defaults before penalty='auto'")
     args = parser.parse_args(argv)
     rows = args.rows + (["zipf-bin-22"] if args.big else [])
+    if not all(name == "digits" or len(name.split("-")) == 3 for name in rows):
+        parser.error("a row is digits or KIND-VALUES-LOG2D, e.g. zipf-bin-14 or text-tfidf-20")
     fastgd.LinearRegressor(max_iter=1, tol=None).fit(*make_row("zipf-bin-8", 500))  # compile / load once
     print(f"{'data':>16} {'n':>6} {'d':>8} {'nnz/row':>7} | {'fastgd':>13} {'MaxAbs+fgd':>10} | "
           f"{'SGDRegressor':>13} | {'Ridge(a=1)':>13} | target  {'before' if args.before else ''}"

@@ -122,8 +122,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         (ill-conditioned data) or out of epochs is finished by full-batch L-BFGS (``n_iter_`` then counts
         its steps too); what remains is warned about with the measured condition number. On larger dense
         data the same finish runs when the averaged steps' noise floor, about (loss)·(d + 1)/n of the
-        variance of y, exceeds ``tol``. On sparse X with an l2 penalty (the default's, see ``penalty``),
-        "auto" is 2 epochs, the warm start of the exact L-BFGS finish.
+        variance of y, exceeds ``tol``. On sparse X with an l2 penalty, which the default ``penalty``
+        gives it, "auto" is 2 epochs, the warm start of the exact L-BFGS finish.
     tol : float or None, default=1e-6
         Improvement of the evaluated objective (with ``early_stopping``: of the validation R²), relative to
         the variance of y, that counts as progress. None: train exactly ``max_iter`` epochs (unless ``gtol``
