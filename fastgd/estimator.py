@@ -492,7 +492,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         problem = _planning.make_fit_data(self, X, Xk, Y, sw, scaling, backend)
         out = self._train_and_store(problem, ts, opt, y.ndim, warn=False, in_memory=True)
         # one warning per fit: a measured shortfall names the cause better than "max_iter reached"
-        if out.warning or not self._check_shortfall(X, Y, sw, out, problem, ts):
+        if out.warning or not self._check_shortfall(X, Y, sw, out, problem, ts, total):
             self._warn(out)
         return self
 
@@ -527,7 +527,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             problem.blocks.release()
         return self
 
-    def _check_shortfall(self, X, Y, sw, out, problem=None, ts=None):
+    def _check_shortfall(self, X, Y, sw, out, problem=None, ts=None, total=None):
         """On small data, measure how far the fit stopped from the exact optimum of its own objective (the
         least-squares one, or with ``penalty`` the penalized one) and warn, naming the cause, when the excess
         is worth the user's attention: more than ``SHORTFALL_REL`` of the optimum's MSE or ``SHORTFALL_WARN`` of
@@ -565,7 +565,9 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                 var = float(np.square(problem.scaling.y_scale).sum())
                 if var > 0 and out.best_eval / var * (d + 1) / n > self.tol:
                     self._finish_lbfgs(problem, ts)
-            return finished is not None and finished.converged
+            if finished is not None and not finished.converged:
+                warnings.warn(self._unfinished(finished, total), ConvergenceWarning, stacklevel=4)
+            return finished is not None  # its warm-up epochs' budget is no max_iter shortfall
         # one BLAS thread: small products, and the kernels' OpenMP threads may still be spinning (measured:
         # 5,000 x 40 took 75-550 ms with all BLAS threads against 10-20 ms with one)
         with _shortfall.blas_controller().limit(limits=1, user_api="blas"):
@@ -579,10 +581,18 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                 short = _shortfall.shortfall(self, X, Y, sw, out, n, d, k)
                 if short is None:
                     return True  # the optimum reached: no max_iter warning either
-        if short is None:
-            return False
+        if short is None:  # measured at the optimum: after the sparse finish, its warm-up budget is no shortfall
+            return finished is not None
         warnings.warn(short, ConvergenceWarning, stacklevel=4)
         return True
+
+    def _unfinished(self, fin, total):
+        """The warning of a sparse fit whose L-BFGS finish used all its steps short of its tolerance (``total``:
+        the rows' weight in the user's units, which converts alpha to Ridge's)."""
+        return (f"The exact L-BFGS finish of this sparse fit used all its {fin.n_iter} steps before meeting its "
+                f"tolerance, so the model may be short of the penalized optimum (it is the best point reached). "
+                f"For a problem this ill-conditioned, sklearn.linear_model.Ridge(alpha="
+                f"{self.alpha_ * total / 2:.6g}) (the same objective; pass the same sample_weight) solves it exactly.")
 
     def _check_smooth_loss(self, X, out, problem, ts, values):
         """The shortfall check of a smooth loss other than the squared error (huber, squared_epsilon_insensitive),

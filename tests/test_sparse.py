@@ -422,3 +422,21 @@ def test_partial_fit_auto_penalty_follows_the_rows_seen():
     assert est.penalty_ == "l2" and est.alpha_ == pytest.approx(2.0 / 200)
     est.partial_fit(X[200:], y[200:])
     assert est.alpha_ == pytest.approx(2.0 / 600)
+
+
+def test_a_sparse_finish_out_of_steps_warns_with_advice_that_works(monkeypatch):
+    """When the L-BFGS finish uses all its steps (here: one allowed) on data too large for the exact check, the
+    fit says so and names Ridge with the same objective, not "raise max_iter" (its 2 epochs are by design)."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import Ridge
+    monkeypatch.setattr(fastgd.estimator, "FINISH_STEPS", 1)
+    X, y = zipf_binary(300, 1000, 10, seed=2)
+    with pytest.warns(ConvergenceWarning, match=r"used all its 1 steps.*Ridge\(alpha=1\)") as caught:
+        est = fastgd.LinearRegressor(random_state=0).fit(X, y)
+    assert len(caught) == 1 and "max_iter" not in str(caught[0].message)
+    # the advice works: Ridge(alpha=1) is the optimum of the same objective, which a full finish reaches
+    monkeypatch.undo()
+    full = fastgd.LinearRegressor(random_state=0).fit(X, y)
+    ridge = Ridge(alpha=1.0, solver="cholesky").fit(X.toarray(), y)
+    np.testing.assert_allclose(full.predict(X), ridge.predict(X.toarray()), atol=1e-4 * y.std())
+    assert est.penalty_ == "l2"
