@@ -1,7 +1,9 @@
 """The least-squares diagnostic: how far a fit on small data stopped from the exact optimum of its own
-objective, and why (the condition number, the sample weights, the epoch budget), worded as a warning.
+objective, and why (the condition number, the sample weights, the epoch budget), worded as a warning; for the
+losses with a kink, a lower bound on the optimum at any size, certified by a dual point (``dual_bound``).
 """
 
+import typing
 import warnings
 
 import numpy as np
@@ -209,3 +211,146 @@ def linear_program_shortfall(est, X, Y, sw, out, problem, values):
             f"{excess / f_ref:.3g} of the loss of the constant mean of y) above the optimum of the "
             f"{est.loss} objective (its linear program) after {est.n_iter_} epochs{cause}. "
             f"{fix} an exact solver, which this small data set allows: {exact}.")
+
+
+class DualBound(typing.NamedTuple):
+    """A certified lower bound on the optimum of a kinked loss's objective (see ``dual_bound``)."""
+    lower: float  # the bound on the optimum (the sum over outputs, as the objective)
+    objective: float  # the fitted model's objective on the same data
+    gap: float  # objective − lower: at least the fit's excess over the optimum
+    lower_per_output: np.ndarray  # (k,): the objective is their sum, as the bound
+    objective_per_output: np.ndarray  # (k,)
+    duals: np.ndarray  # (n, k): the dual point a (in the objective's units: each row's box scaled by s_i/Σs)
+    violation: float  # the dual constraints' largest violation relative to the terms that cancel in them
+    free_rows: int  # the most rows solved as a linear program for one output
+
+
+# rows blocked by dual_bound's pass (a float32 or sparse block is made float64 one block at a time)
+BOUND_BLOCK_ROWS = 16_384
+# the linear program starts with this many rows nearest the kink per parameter (at least BOUND_MIN_ROWS)
+BOUND_ROWS_PER_PARAM = 20
+BOUND_MIN_ROWS = 500
+
+
+def dual_bound(est, X, y, sample_weight=None, max_free_rows=None):
+    """A lower bound on the optimum of the fitted ``est``'s own objective on (X, y), certified by weak linear
+    programming duality, for the kinked losses ``quantile`` and ``epsilon_insensitive`` with ``penalty`` None
+    or ``"l1"`` (an l2 part makes the dual a quadratic program: ValueError).
+
+    Per output, with c_i = s_i/Σs and u_i = y_i − prediction_i, the objective Σc_i ℓ(−u_i) + l1‖β‖₁ is
+    ``max`` over a_i in a box of Σa_i u_i − ε|a_i| + l1‖β‖₁ (quantile: a_i ∈ c_i·[q − 1, q], ε = 0;
+    epsilon_insensitive: a_i ∈ c_i·[−1, 1]); for any such a with Σa_i = 0 (with an intercept) and
+    |Σa_i x_ij| ≤ l1 for every feature j, the minimum over β of that expression is Σa_i y_i − εΣ|a_i|, a lower
+    bound on the optimum. The dual point is built from the fit: every row is at its subgradient's value except
+    the rows nearest a kink, whose values are the solution of the linear program (HiGHS) that maximizes the
+    bound under the constraints; infeasible, the program takes twice as many rows, up to
+    ``max_free_rows`` (default: all rows, when the program is the whole problem's dual). One pass over X
+    (blocked: float32, memmapped and sparse X are read in place) and one small linear program.
+
+    Returns a ``DualBound``; ``gap`` bounds the fit's excess over the optimum. The sums are float64: the
+    certificate holds up to their rounding, whose size ``violation`` shows.
+    """
+    from scipy.optimize import linprog
+
+    if est.loss not in ("quantile", "epsilon_insensitive"):
+        raise ValueError(f"dual_bound needs loss='quantile' or 'epsilon_insensitive', got loss={est.loss!r}")
+    l1, l2 = _planning.penalty_parts(est)
+    if l2 > 0.0:
+        raise ValueError(f"dual_bound needs penalty=None or 'l1' (an l2 part makes the dual a quadratic "
+                         f"program), got penalty={est.penalty!r}")
+    quantile = est.loss == "quantile"
+    param = float(est.quantile if quantile else est.epsilon)
+    n, d = X.shape
+    Y = np.asarray(y, dtype=np.float64).reshape(n, -1)
+    k = Y.shape[1]
+    w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    w = w / w.max()  # weights count by their ratios (no overflow)
+    W = float(w.sum())
+    raw = est._raw_params(k, d)
+    coef, b = raw[:, :d], raw[:, d] if est.fit_intercept else np.zeros(k)
+    # the dual in units of the sample weights (boxes of width w_i, not w_i/W: HiGHS' tolerances are absolute)
+    lo, hi = (param - 1.0, param) if quantile else (-1.0, 1.0)
+    R = np.empty((n, k))  # residuals, prediction − target
+    A = np.empty((n, k))  # the subgradient's dual point
+    G = np.zeros((d, k))  # Xᵀa
+    for s in range(0, n, BOUND_BLOCK_ROWS):
+        e = min(s + BOUND_BLOCK_ROWS, n)
+        Xb = X[s:e]
+        Xb = Xb.toarray() if sp.issparse(Xb) else np.asarray(Xb, dtype=np.float64)
+        Rb = R[s:e] = Xb @ coef.T + b - Y[s:e]
+        if quantile:
+            A[s:e] = w[s:e, None] * np.where(Rb > 0, lo, hi)
+        else:
+            A[s:e] = w[s:e, None] * np.where(Rb > param, -1.0, np.where(Rb < -param, 1.0, 0.0))
+        G += Xb.T @ A[s:e]
+    got = w @ reference.loss_value(R, est.loss, param) / W + l1 * np.abs(coef).sum(axis=1)
+    lower = np.empty(k)
+    worst = 0.0
+    free = 0
+    for j in range(k):
+        dist = np.abs(R[:, j]) if quantile else np.abs(np.abs(R[:, j]) - param)
+        dist[w <= 0] = np.inf  # a row of weight 0 has no freedom
+        cap = int(np.count_nonzero(w > 0)) if max_free_rows is None else min(int(max_free_rows), n)
+        m = min(cap, max(BOUND_MIN_ROWS, BOUND_ROWS_PER_PARAM * (d + 1)))
+        while True:
+            rows = np.sort(np.argpartition(dist, m - 1)[:m]) if m < n else np.arange(n)
+            XA = X[rows]
+            XA = XA.toarray() if sp.issparse(XA) else np.asarray(XA, dtype=np.float64)
+            a0 = A[rows, j]
+            gN = G[:, j] - XA.T @ a0  # the fixed rows' part of the constraints
+            sN = A[:, j].sum() - a0.sum()
+            wA, yA = w[rows], Y[rows, j]
+            # variables: a (quantile), or a⁺, a⁻ ≥ 0 with a = a⁺ − a⁻ (epsilon_insensitive: the −ε|a| term)
+            if quantile:
+                cost, M, bounds = -yA, XA.T, np.c_[wA * lo, wA * hi]
+                ones = np.ones((1, m))
+            else:
+                cost = np.r_[-yA + param, yA + param]
+                M, bounds = np.hstack([XA.T, -XA.T]), np.c_[np.zeros(2 * m), np.r_[wA, wA]]
+                ones = np.r_[np.ones(m), -np.ones(m)][None, :]
+            eq_A, eq_b = (ones, np.array([-sN])) if est.fit_intercept else (np.zeros((0, M.shape[1])), np.zeros(0))
+            if l1 == 0.0:
+                eq_A, eq_b, ub_A, ub_b = np.vstack([eq_A, M]), np.r_[eq_b, -gN], None, None
+            else:
+                ub_A, ub_b = np.vstack([M, -M]), np.r_[l1 * W - gN, l1 * W + gN]
+            res = linprog(cost, A_ub=ub_A, b_ub=ub_b, A_eq=eq_A if eq_A.shape[0] else None,
+                          b_eq=eq_b if eq_A.shape[0] else None, bounds=bounds, method="highs")
+            if res.status == 0 or m >= cap:
+                break
+            m = min(cap, 2 * m)
+        if res.status != 0:
+            raise RuntimeError(f"the dual linear program of output {j} failed on {m} rows: {res.message}")
+        aA = res.x if quantile else res.x[:m] - res.x[m:]
+        aA = _polish(aA, XA, gN, sN, wA * lo, wA * hi, est.fit_intercept, l1 == 0.0)
+        A[rows, j] = aA
+        g = gN + XA.T @ aA
+        scale = np.abs(XA).T @ np.abs(aA) + np.abs(gN)
+        viol = np.maximum(np.abs(g) - l1 * W, 0.0)
+        parts = [viol / np.maximum(scale, 1e-300)]
+        if est.fit_intercept:
+            parts.append(np.array([abs(sN + aA.sum()) / max(np.abs(A[:, j]).sum(), 1e-300)]))
+        worst = max(worst, float(np.concatenate(parts).max()))
+        lower[j] = (float(A[:, j] @ Y[:, j]) - param * (0.0 if quantile else float(np.abs(A[:, j]).sum()))) / W
+        free = max(free, m)
+    A /= W
+    return DualBound(float(lower.sum()), float(got.sum()), float(got.sum() - lower.sum()), lower, got, A, worst,
+                     free)
+
+
+def _polish(a, XA, gN, sN, lo, hi, intercept, equality):
+    """Move the program's solution ``a`` (HiGHS meets its constraints to about 1e-7 absolutely) onto the
+    equality constraints to rounding, through its rows strictly inside their box (the basic ones): the least
+    change that does it, kept when it leaves them inside. An l1 penalty's inequalities are left as solved."""
+    if not equality:
+        return a
+    Xt = np.hstack([XA, np.ones((XA.shape[0], 1))]) if intercept else XA
+    target = np.r_[-gN, -sN] if intercept else -gN
+    width = hi - lo
+    inside = np.flatnonzero((a - lo > 1e-9 * width) & (hi - a > 1e-9 * width))
+    if inside.size == 0:
+        return a
+    B = Xt[inside]
+    delta = np.linalg.lstsq(B.T, target - Xt.T @ a, rcond=None)[0]
+    out = a.copy()
+    out[inside] += delta
+    return out if np.all(out[inside] >= lo[inside]) and np.all(out[inside] <= hi[inside]) else a

@@ -1,0 +1,156 @@
+"""The certified lower bound of the kinked losses (``fastgd._shortfall.dual_bound``): it brackets the exact
+linear-program optimum, its dual point is feasible, and it handles sample weights, several outputs, no
+intercept, the l1 penalty, and sparse and float32 X."""
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from scipy.optimize import linprog
+from sklearn.exceptions import ConvergenceWarning
+
+from fastgd import LinearRegressor, reference
+from fastgd._shortfall import dual_bound
+
+LOSSES = [("quantile", 0.8), ("epsilon_insensitive", 0.3)]
+
+
+def make(n=300, d=4, k=1, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d)) * np.logspace(-1, 1, d)
+    Y = X @ rng.uniform(-1, 1, (d, k)) + 2.0 + (1 + np.abs(X[:, :1])) * (rng.exponential(1.0, (n, k)) - 1.0)
+    return X, (Y[:, 0] if k == 1 else Y), rng.uniform(0.1, 3.0, n)
+
+
+def exact_optimum(X, y, w, loss, param, intercept, l1=0.0):
+    """The optimum of Σw ℓ(r)/Σw + l1‖β‖₁ solved as one linear program over all rows (HiGHS)."""
+    n, d = X.shape
+    A = np.hstack([X, np.ones((n, 1))]) if intercept else X
+    p = A.shape[1]
+    c = w / w.sum()
+    pen = np.r_[np.full(d, l1), np.zeros(p - d)]
+    eye = np.eye(n)
+    if loss == "quantile":  # y − Aβ = u − v, u, v >= 0
+        res = linprog(np.r_[pen, pen, param * c, (1 - param) * c], A_eq=np.hstack([A, -A, eye, -eye]), b_eq=y,
+                      bounds=(0, None), method="highs")
+    else:  # t >= |y − Aβ| − ε
+        res = linprog(np.r_[pen, pen, c], A_ub=np.vstack([np.hstack([A, -A, -eye]), np.hstack([-A, A, -eye])]),
+                      b_ub=np.r_[y + param, param - y], bounds=(0, None), method="highs")
+    assert res.status == 0
+    return res.fun
+
+
+def fit(loss, param, X, y, sw=None, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return LinearRegressor(loss=loss, quantile=param if loss == "quantile" else 0.5,
+                               epsilon=param if loss != "quantile" else 0.1, random_state=0, **kw).fit(
+            X, y, sample_weight=sw)
+
+
+def check_certificate(est, X, Y, sw, bound, l1=0.0):
+    """The dual point is in its boxes and meets the constraints; the bound is its dual objective; the objective
+    is the fitted model's."""
+    n = X.shape[0]
+    Y = Y.reshape(n, -1)
+    w = np.ones(n) if sw is None else sw
+    c = (w / w.sum())[:, None]
+    q = est.quantile
+    lo, hi = (q - 1.0, q) if est.loss == "quantile" else (-1.0, 1.0)
+    a = bound.duals
+    assert a.shape == Y.shape
+    tiny = 1e-12 * c.max()
+    assert np.all(a >= c * lo - tiny) and np.all(a <= c * hi + tiny)
+    g = X.T @ a
+    scale = np.abs(X).T @ np.abs(a)
+    assert np.all(np.abs(g) <= l1 + 1e-9 * scale)
+    if est.fit_intercept:
+        np.testing.assert_allclose(a.sum(axis=0), 0.0, atol=1e-12)
+    eps = 0.0 if est.loss == "quantile" else est.epsilon
+    np.testing.assert_allclose(bound.lower_per_output, (a * Y).sum(axis=0) - eps * np.abs(a).sum(axis=0),
+                               rtol=1e-12)
+    R = est.predict(X).reshape(n, -1) - Y
+    got = (c * reference.loss_value(R, est.loss, est.quantile if est.loss == "quantile" else eps)).sum(axis=0)
+    got += l1 * np.abs(np.asarray(est.coef_).reshape(Y.shape[1], -1)).sum(axis=1)
+    np.testing.assert_allclose(bound.objective_per_output, got, rtol=1e-12)
+    assert bound.lower == pytest.approx(bound.lower_per_output.sum(), rel=1e-14)
+    assert bound.gap == pytest.approx(bound.objective - bound.lower, rel=1e-12, abs=1e-15)
+    assert bound.violation < 1e-9
+
+
+@pytest.mark.parametrize("loss,param", LOSSES)
+@pytest.mark.parametrize("intercept", [True, False])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("epochs", [2, "auto"])
+def test_bound_brackets_the_linear_program_optimum(loss, param, intercept, weighted, epochs):
+    """bound <= exact optimum <= the fit's objective, for a fit stopped early (the program then needs many
+    free rows) and a default one (its bound is tight), with and without sample weights and intercept."""
+    X, y, sw = make(n=600)
+    sw = sw if weighted else None
+    est = fit(loss, param, X, y, sw, fit_intercept=intercept, max_iter=epochs)
+    bound = dual_bound(est, X, y, sw)
+    best = exact_optimum(X, y, np.ones(len(y)) if sw is None else sw, loss, param, intercept)
+    assert bound.lower <= best + 1e-12 * abs(best)
+    assert best <= bound.objective + 1e-12 * abs(best)
+    check_certificate(est, X, y, sw, bound)
+    if epochs == "auto":  # the default fit is certified close to its optimum
+        assert bound.gap <= 1e-4 * best
+    else:  # far from it: the certificate still holds, and says the fit is short
+        assert bound.gap > 1e-3 * best
+
+
+@pytest.mark.parametrize("loss,param", LOSSES)
+def test_bound_is_the_optimum_when_every_row_is_free(loss, param):
+    """A poor fit (one epoch at a tiny rate) on data smaller than the program's first set of rows: the program
+    is the whole dual, so the bound is the exact optimum."""
+    X, y, sw = make(n=200)
+    est = fit(loss, param, X, y, sw, max_iter=1, learning_rate=1e-4)
+    bound = dual_bound(est, X, y, sw)
+    assert bound.free_rows == len(y)
+    assert bound.lower == pytest.approx(exact_optimum(X, y, sw, loss, param, True), rel=1e-9)
+    assert bound.gap > 0.1 * bound.lower
+
+
+@pytest.mark.parametrize("loss,param", LOSSES)
+def test_one_bound_per_output(loss, param):
+    """Two outputs: each output's bound brackets its own optimum; the objective and the bound are their sums."""
+    X, Y, sw = make(n=400, k=2, seed=1)
+    est = fit(loss, param, X, Y, sw, max_iter=3)
+    bound = dual_bound(est, X, Y, sw)
+    best = np.array([exact_optimum(X, Y[:, j], sw, loss, param, True) for j in range(2)])
+    assert np.all(bound.lower_per_output <= best + 1e-12 * best) and np.all(best <= bound.objective_per_output)
+    check_certificate(est, X, Y, sw, bound)
+
+
+@pytest.mark.parametrize("loss,param", LOSSES)
+def test_l1_penalty(loss, param):
+    """With penalty="l1" the dual constraints are |Σa_i x_ij| <= l1: still a bracket of the exact optimum."""
+    X, y, _ = make(n=300)
+    est = fit(loss, param, X, y, penalty="l1", alpha=0.05, max_iter=3)
+    bound = dual_bound(est, X, y)
+    best = exact_optimum(X, y, np.ones(len(y)), loss, param, True, l1=0.05)
+    assert bound.lower <= best + 1e-12 * best <= bound.objective + 2e-12 * best
+    check_certificate(est, X, y, None, bound, l1=0.05)
+
+
+def test_sparse_and_float32_x_give_the_dense_bound():
+    """X is read in blocks: CSR and float32 give the bound of the same values as dense float64."""
+    X, y, sw = make(n=700)
+    X[np.abs(X) < 0.5] = 0.0
+    X = X.astype(np.float32)
+    est = fit("quantile", 0.8, X, y, sw, max_iter=3)
+    dense = dual_bound(est, X.astype(np.float64), y, sw)
+    for other in (X, sp.csr_matrix(X)):
+        got = dual_bound(est, other, y, sw)
+        assert got.lower == pytest.approx(dense.lower, rel=1e-12)
+        assert got.objective == pytest.approx(dense.objective, rel=1e-12)
+
+
+@pytest.mark.parametrize("kw,match", [(dict(loss="huber"), "loss='quantile' or 'epsilon_insensitive'"),
+                                      (dict(loss="quantile", penalty="l2"), "penalty=None or 'l1'")])
+def test_refuses_what_it_cannot_bound(kw, match):
+    X, y, _ = make(n=50)
+    est = fit(kw.pop("loss"), 0.8, X, y, max_iter=1, **kw)
+    with pytest.raises(ValueError, match=match):
+        dual_bound(est, X, y)
