@@ -223,6 +223,9 @@ class DualBound(typing.NamedTuple):
     duals: np.ndarray  # (n, k): the dual point a (in the objective's units: each row's box scaled by s_i/Σs)
     violation: float  # the dual constraints' largest violation relative to the terms that cancel in them
     free_rows: int  # the most rows solved as a linear program for one output
+    # (k, d + 1): per output the weights and intercept minimizing the objective with the rows outside the program
+    # linearized at the fit (the program's dual: HiGHS' multipliers), a model to score; None with an l1 penalty
+    model: typing.Optional[np.ndarray]
 
 
 # rows blocked by dual_bound's pass (a float32 or sparse block is made float64 one block at a time)
@@ -230,6 +233,9 @@ BOUND_BLOCK_ROWS = 16_384
 # the linear program starts with this many rows nearest the kink per parameter (at least BOUND_MIN_ROWS)
 BOUND_ROWS_PER_PARAM = 20
 BOUND_MIN_ROWS = 500
+# a program with more rows per parameter than this is solved by HiGHS' interior point method (then crossover to a
+# vertex), faster there than its dual simplex
+BOUND_IPM_ROWS_PER_PARAM = 50
 
 
 def dual_bound(est, X, y, sample_weight=None, max_free_rows=None):
@@ -285,6 +291,7 @@ def dual_bound(est, X, y, sample_weight=None, max_free_rows=None):
         G += Xb.T @ A[s:e]
     got = w @ reference.loss_value(R, est.loss, param) / W + l1 * np.abs(coef).sum(axis=1)
     lower = np.empty(k)
+    model = np.zeros((k, d + 1)) if l1 == 0.0 else None
     worst = 0.0
     free = 0
     for j in range(k):
@@ -300,29 +307,41 @@ def dual_bound(est, X, y, sample_weight=None, max_free_rows=None):
             gN = G[:, j] - XA.T @ a0  # the fixed rows' part of the constraints
             sN = A[:, j].sum() - a0.sum()
             wA, yA = w[rows], Y[rows, j]
-            # variables: a (quantile), or a⁺, a⁻ ≥ 0 with a = a⁺ − a⁻ (epsilon_insensitive: the −ε|a| term)
+            # one variable a per row; epsilon_insensitive: on the side of zero of its residual's sign σ (the side
+            # of its subgradient: any point of the box is dual-feasible), where −ε|a| = −εσa is linear; with every
+            # row free, the whole box as a = a⁺ − a⁻ (the program is then the whole dual)
+            split = not quantile and m >= cap
             if quantile:
-                cost, M, bounds = -yA, XA.T, np.c_[wA * lo, wA * hi]
-                ones = np.ones((1, m))
+                boxA, cost = np.c_[wA * lo, wA * hi], -yA
+            elif split:
+                boxA, cost = np.c_[-wA, wA], np.r_[-yA + param, yA + param]
             else:
-                cost = np.r_[-yA + param, yA + param]
-                M, bounds = np.hstack([XA.T, -XA.T]), np.c_[np.zeros(2 * m), np.r_[wA, wA]]
-                ones = np.r_[np.ones(m), -np.ones(m)][None, :]
+                up = R[rows, j] < 0  # the prediction below the target: a >= 0
+                boxA = np.c_[np.where(up, 0.0, -wA), np.where(up, wA, 0.0)]
+                cost = -(yA - param * np.where(up, 1.0, -1.0))
+            M, bounds = XA.T, boxA
+            if split:
+                M, bounds = np.hstack([M, -M]), np.c_[np.zeros(2 * m), np.r_[wA, wA]]
+            ones = np.ones((1, m)) if not split else np.r_[np.ones(m), -np.ones(m)][None, :]
             eq_A, eq_b = (ones, np.array([-sN])) if est.fit_intercept else (np.zeros((0, M.shape[1])), np.zeros(0))
             if l1 == 0.0:
                 eq_A, eq_b, ub_A, ub_b = np.vstack([eq_A, M]), np.r_[eq_b, -gN], None, None
             else:
                 ub_A, ub_b = np.vstack([M, -M]), np.r_[l1 * W - gN, l1 * W + gN]
             res = linprog(cost, A_ub=ub_A, b_ub=ub_b, A_eq=eq_A if eq_A.shape[0] else None,
-                          b_eq=eq_b if eq_A.shape[0] else None, bounds=bounds, method="highs")
+                          b_eq=eq_b if eq_A.shape[0] else None, bounds=bounds,
+                          method="highs-ipm" if m > BOUND_IPM_ROWS_PER_PARAM * (d + 1) else "highs")
             if res.status == 0 or m >= cap:
                 break
             m = min(cap, 2 * m)
         if res.status != 0:
             raise RuntimeError(f"the dual linear program of output {j} failed on {m} rows: {res.message}")
-        aA = res.x if quantile else res.x[:m] - res.x[m:]
-        aA = _polish(aA, XA, gN, sN, wA * lo, wA * hi, est.fit_intercept, l1 == 0.0)
+        aA = _polish(res.x[:m] - res.x[m:] if split else res.x, XA, gN, sN, boxA[:, 0], boxA[:, 1], est.fit_intercept, l1 == 0.0)
         A[rows, j] = aA
+        if model is not None:  # the objective's derivative in the right-hand side −Σ_N a_i x_i is −β
+            beta = -np.asarray(res.eqlin.marginals)
+            model[j, :d] = beta[1:] if est.fit_intercept else beta
+            model[j, d] = beta[0] if est.fit_intercept else 0.0
         g = gN + XA.T @ aA
         scale = np.abs(XA).T @ np.abs(aA) + np.abs(gN)
         viol = np.maximum(np.abs(g) - l1 * W, 0.0)
@@ -334,7 +353,24 @@ def dual_bound(est, X, y, sample_weight=None, max_free_rows=None):
         free = max(free, m)
     A /= W
     return DualBound(float(lower.sum()), float(got.sum()), float(got.sum() - lower.sum()), lower, got, A, worst,
-                     free)
+                     free, model)
+
+
+def objective_of(est, X, Y, sample_weight, params):
+    """Per output, the objective Σs_i ℓ(r_i)/Σs (no penalty) of the (k, d + 1) ``params`` (weights, intercept)
+    on (X, Y), in one blocked pass over X."""
+    n, d = X.shape
+    Y = np.asarray(Y, dtype=np.float64).reshape(n, -1)
+    w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    w = w / w.max()
+    param = float(est.quantile if est.loss == "quantile" else est.epsilon)
+    total = np.zeros(Y.shape[1])
+    for s in range(0, n, BOUND_BLOCK_ROWS):
+        Xb = X[s:s + BOUND_BLOCK_ROWS]
+        Xb = Xb.toarray() if sp.issparse(Xb) else np.asarray(Xb, dtype=np.float64)
+        R = Xb @ params[:, :d].T + params[:, d] - Y[s:s + BOUND_BLOCK_ROWS]
+        total += w[s:s + BOUND_BLOCK_ROWS] @ reference.loss_value(R, est.loss, param)
+    return total / float(w.sum())
 
 
 def _polish(a, XA, gN, sN, lo, hi, intercept, equality):

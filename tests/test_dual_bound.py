@@ -154,3 +154,25 @@ def test_refuses_what_it_cannot_bound(kw, match):
     est = fit(kw.pop("loss"), 0.8, X, y, max_iter=1, **kw)
     with pytest.raises(ValueError, match=match):
         dual_bound(est, X, y)
+
+
+@pytest.mark.parametrize("loss,param", LOSSES)
+@pytest.mark.parametrize("intercept", [True, False])
+def test_the_programs_model_is_its_primal(loss, param, intercept):
+    """With every row free the program's model is an exact minimizer: its objective is the bound; on a large
+    sample with few rows free (a default fit) it is a model whose objective, scored on all rows, lies just above
+    the bound."""
+    from fastgd._shortfall import objective_of
+
+    X, y, sw = make(n=200)
+    est = fit(loss, param, X, y, sw, max_iter=1, learning_rate=1e-4, fit_intercept=intercept)
+    bound = dual_bound(est, X, y, sw)
+    assert objective_of(est, X, y, sw, bound.model).sum() == pytest.approx(bound.lower, rel=1e-7)
+    if not intercept:
+        np.testing.assert_array_equal(bound.model[:, -1], 0.0)
+    X, y, sw = make(n=3000, seed=2)
+    est = fit(loss, param, X, y, sw, fit_intercept=intercept)
+    bound = dual_bound(est, X, y, sw)
+    assert bound.free_rows < len(y)
+    got = objective_of(est, X, y, sw, bound.model).sum()
+    assert bound.lower <= got <= bound.lower * (1 + 1e-4)
