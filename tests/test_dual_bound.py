@@ -30,14 +30,15 @@ def exact_optimum(X, y, w, loss, param, intercept, l1=0.0):
     p = A.shape[1]
     c = w / w.sum()
     pen = np.r_[np.full(d, l1), np.zeros(p - d)]
-    eye = np.eye(n)
+    A, eye = sp.csr_matrix(A), sp.identity(n, format="csr")
     if loss == "quantile":  # y − Aβ = u − v, u, v >= 0
-        res = linprog(np.r_[pen, pen, param * c, (1 - param) * c], A_eq=np.hstack([A, -A, eye, -eye]), b_eq=y,
+        res = linprog(np.r_[pen, pen, param * c, (1 - param) * c], A_eq=sp.hstack([A, -A, eye, -eye]), b_eq=y,
                       bounds=(0, None), method="highs")
     else:  # t >= |y − Aβ| − ε
-        res = linprog(np.r_[pen, pen, c], A_ub=np.vstack([np.hstack([A, -A, -eye]), np.hstack([-A, A, -eye])]),
+        res = linprog(np.r_[pen, pen, c], A_ub=sp.vstack([sp.hstack([A, -A, -eye]), sp.hstack([-A, A, -eye])]),
                       b_ub=np.r_[y + param, param - y], bounds=(0, None), method="highs")
     assert res.status == 0
+    exact_optimum.params = res.x[:p] - res.x[p:2 * p]  # the minimizer (weights, then the intercept)
     return res.fun
 
 
@@ -159,9 +160,9 @@ def test_refuses_what_it_cannot_bound(kw, match):
 @pytest.mark.parametrize("loss,param", LOSSES)
 @pytest.mark.parametrize("intercept", [True, False])
 def test_the_programs_model_is_its_primal(loss, param, intercept):
-    """With every row free the program's model is an exact minimizer: its objective is the bound; on a large
-    sample with few rows free (a default fit) it is a model whose objective, scored on all rows, lies just above
-    the bound."""
+    """With every row free the program's model is an exact minimizer: its objective is the bound; on a larger
+    sample with few rows free (a model near the optimum) it is a model whose objective, scored on all rows, lies
+    just above the bound."""
     from fastgd._shortfall import objective_of
 
     X, y, sw = make(n=200)
@@ -170,9 +171,65 @@ def test_the_programs_model_is_its_primal(loss, param, intercept):
     assert objective_of(est, X, y, sw, bound.model).sum() == pytest.approx(bound.lower, rel=1e-7)
     if not intercept:
         np.testing.assert_array_equal(bound.model[:, -1], 0.0)
-    X, y, sw = make(n=3000, seed=2)
-    est = fit(loss, param, X, y, sw, fit_intercept=intercept)
+    X, y, sw = make(n=3000, seed=2)  # a model near the optimum (the exact one, moved by 1e-3)
+    exact_optimum(X, y, sw, loss, param, intercept)
+    near = exact_optimum.params + 1e-3 * np.random.default_rng(0).standard_normal(exact_optimum.params.size)
+    est.coef_, est.intercept_ = near[:X.shape[1]], (near[-1] if intercept else 0.0)
     bound = dual_bound(est, X, y, sw)
     assert bound.free_rows < len(y)
     got = objective_of(est, X, y, sw, bound.model).sum()
     assert bound.lower * (1 - 1e-12) <= got <= bound.lower * (1 + 1e-4)  # (the optimum, up to rounding)
+
+
+def shortfall_data():
+    rng = np.random.default_rng(0)
+    n, d = 5000, 5  # 25,000 values: past the whole linear program's check
+    X = rng.standard_normal((n, d)) * np.logspace(-1, 1, d)
+    return X, X @ rng.uniform(-1, 1, d) + 2 + (1 + np.abs(X[:, 0])) * (rng.exponential(1.0, n) - 1.0)
+
+
+@pytest.mark.parametrize("loss,param,epochs", [("quantile", 0.9, 40), ("epsilon_insensitive", 0.3, 20)])
+def test_a_larger_fit_short_of_its_optimum_warns_with_a_true_range(loss, param, epochs):
+    """Past the tiny data the whole linear program checks, a fit the user cut short is certified: the warning
+    gives the excess's range (a model the program found proves the low end, the dual bound the high end), the
+    true excess lies in it, and it replaces the bare max_iter warning. Sparse X gets the same warning."""
+    import re
+
+    X, y = shortfall_data()
+    with pytest.warns(ConvergenceWarning, match=rf"above the optimum of the {loss} objective after {epochs} epochs "
+                                                rf"\(a linear program .*\)\. Raise max_iter \(it is {epochs}\)\."
+                      ) as record:
+        est = LinearRegressor(loss=loss, quantile=param, epsilon=param, max_iter=epochs, random_state=0).fit(X, y)
+    assert len(record) == 1
+    low, high = map(float, re.search(r"at least (\S+) and at most (\S+) ", str(record[0].message)).groups())
+    best = exact_optimum(X, y, np.ones(len(y)), loss, param, True)
+    got = float(np.mean(reference.loss_value(est.predict(X) - y, loss, param)))
+    assert low * 0.999 <= got / best - 1 <= high * 1.001  # the printed range (3 digits) holds the true excess
+    with pytest.warns(ConvergenceWarning) as sparse_record:
+        LinearRegressor(loss=loss, quantile=param, epsilon=param, max_iter=epochs, random_state=0).fit(
+            sp.csr_matrix(X), y)
+    assert [str(w.message) for w in sparse_record] == [str(record[0].message)]
+
+
+def test_a_larger_fit_certified_close_is_silent(monkeypatch):
+    """A setting the user chose that still reaches the optimum: the certificate is computed and shows the fit
+    close enough, so no warning."""
+    from fastgd import _shortfall
+
+    calls = []
+    monkeypatch.setattr(_shortfall, "dual_bound", lambda *a, **k: calls.append(1) or dual_bound(*a, **k))
+    X, y = shortfall_data()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        LinearRegressor(loss="quantile", quantile=0.9, batch_size=1024, random_state=0).fit(X, y)
+    assert calls == [1]
+
+
+def test_a_sparse_fit_on_unscaled_features_names_standardize():
+    """Sparse X (which the whole linear program does not check) with standardize=False (chosen) on features
+    whose scales span 1e8 times: the certified warning names that cause and standardize=True."""
+    X, y = shortfall_data()
+    X = sp.csr_matrix(X[:600] * np.logspace(-3, 3, X.shape[1]))
+    with pytest.warns(ConvergenceWarning, match=r"at least .* epochs \(a linear program .*\): standardize=False "
+                                                r"with features whose scales span .* Set standardize=True"):
+        LinearRegressor(loss="quantile", quantile=0.9, standardize=False, random_state=0).fit(X, y[:600])
