@@ -14,12 +14,14 @@ The table, all pinball losses on the whole data set:
   rounds without progress before stopping, so its rate decays further (the best a long run reaches);
 * exact LP on a subsample: ``QuantileRegressor(alpha=0, solver="highs")`` on ``--sub`` random rows, its model
   scored on all rows (the exact optimum of a subsample: an upper bound on the full data's optimum);
+* the certificate's program's model: the model of the small program below (the objective with every row but
+  the re-solved ones linearized at the default fit; HiGHS' multipliers), scored on all rows;
 * "best known" is the smallest of these; each row gives its relative excess over it;
 * certified lower bound: ``fastgd._shortfall.dual_bound`` of the default fit, a point of the linear program's
   dual (the fit's subgradient, with the rows nearest the kink re-solved by HiGHS to keep it feasible), whose
   value no model's pinball loss can go below (weak duality); its seconds are the certificate's alone. The
-  fits' certified gaps (pinball loss ÷ the bound − 1) follow the table: each is at least that fit's relative
-  excess over the exact optimum of the whole data set.
+  exact optimum of the whole data set lies between it and "best known". The fits' certified gaps (pinball
+  loss ÷ the bound − 1) follow the table: each is at least that fit's relative excess over that optimum.
 
 Then the time of ``QuantileRegressor(solver="highs")`` on the first n rows for n = ``--highs-start``,
 doubled while a fit takes under ``--highs-stop`` seconds and the total stays under ``--highs-budget``; the
@@ -38,7 +40,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import QuantileRegressor
 
 from fastgd import LinearRegressor, reference
-from fastgd._shortfall import dual_bound
+from fastgd._shortfall import dual_bound, objective_of
 
 
 def make_data(n, d, seed=0):
@@ -104,8 +106,12 @@ def main(argv=None):
     sub = np.sort(rng.choice(args.n, min(args.sub, args.n), replace=False))
     lp, t_lp = timed(lambda: QuantileRegressor(quantile=q, alpha=0.0, solver="highs").fit(X[sub], y[sub]))
     rows.append((f"exact LP on {len(sub):,} random rows (highs)", pinball(lp, X, y, q), t_lp, "scored on all rows"))
-    best = min(r[1] for r in rows)
     cert, t_cert = timed(lambda: dual_bound(est, X, y))
+    t0 = time.perf_counter()
+    program = float(objective_of(est, X, y, None, cert.model).sum())
+    rows.append(("the certificate's program's model", program, time.perf_counter() - t0,
+                 "scored on all rows (seconds: the scoring)"))
+    best = min(r[1] for r in rows)
     rows.append(("certified lower bound (dual of the default fit)", cert.lower, t_cert,
                  f"{cert.free_rows:,} rows re-solved; constraint violation {cert.violation:.1e}"))
     print(f"\n| model | pinball loss | ÷ best known − 1 | seconds | notes |\n|---|---:|---:|---:|---|")
