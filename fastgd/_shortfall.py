@@ -330,15 +330,18 @@ def dual_bound(est, X, y, sample_weight=None, max_free_rows=None):
                 up = R[rows, j] < 0  # the prediction below the target: a >= 0
                 boxA = np.c_[np.where(up, 0.0, -wA), np.where(up, wA, 0.0)]
                 cost = -(yA - param * np.where(up, 1.0, -1.0))
-            M, bounds = XA.T, boxA
+            # each constraint divided by its largest coefficient (HiGHS' tolerances are absolute)
+            unit = np.abs(XA).max(axis=0, initial=0.0)
+            unit[~(unit > 0)] = 1.0
+            M, bounds, gU = XA.T / unit[:, None], boxA, gN / unit
             if split:
                 M, bounds = np.hstack([M, -M]), np.c_[np.zeros(2 * m), np.r_[wA, wA]]
             ones = np.ones((1, m)) if not split else np.r_[np.ones(m), -np.ones(m)][None, :]
             eq_A, eq_b = (ones, np.array([-sN])) if est.fit_intercept else (np.zeros((0, M.shape[1])), np.zeros(0))
             if l1 == 0.0:
-                eq_A, eq_b, ub_A, ub_b = np.vstack([eq_A, M]), np.r_[eq_b, -gN], None, None
+                eq_A, eq_b, ub_A, ub_b = np.vstack([eq_A, M]), np.r_[eq_b, -gU], None, None
             else:
-                ub_A, ub_b = np.vstack([M, -M]), np.r_[l1 * W - gN, l1 * W + gN]
+                ub_A, ub_b = np.vstack([M, -M]), np.r_[l1 * W / unit - gU, l1 * W / unit + gU]
             res = linprog(cost, A_ub=ub_A, b_ub=ub_b, A_eq=eq_A if eq_A.shape[0] else None,
                           b_eq=eq_b if eq_A.shape[0] else None, bounds=bounds,
                           method="highs-ipm" if m > BOUND_IPM_ROWS_PER_PARAM * (d + 1) else "highs")
@@ -352,6 +355,7 @@ def dual_bound(est, X, y, sample_weight=None, max_free_rows=None):
         A[rows, j] = aA
         if model is not None:  # the objective's derivative in the right-hand side −Σ_N a_i x_i is −β
             beta = -np.asarray(res.eqlin.marginals)
+            beta[-d:] /= unit  # the multipliers of the scaled constraints
             model[j, :d] = beta[1:] if est.fit_intercept else beta
             model[j, d] = beta[0] if est.fit_intercept else 0.0
         g = gN + XA.T @ aA

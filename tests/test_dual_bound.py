@@ -114,6 +114,19 @@ def test_bound_is_the_optimum_when_every_row_is_free(loss, param):
 
 
 @pytest.mark.parametrize("loss,param", LOSSES)
+def test_dependent_and_badly_scaled_columns(loss, param):
+    """A repeated column, a constant one (the intercept's) and copies of columns scaled by 1e-8 and 1e8 span the
+    same models as the plain columns: every row free, the bound is their exact optimum (the program's constraints
+    are scaled, HiGHS' tolerances being absolute) and its certificate holds."""
+    X, y, sw = make(n=400)
+    wide = np.hstack([X, X[:, :1], np.full((len(y), 1), 3.0), X[:, 1:2] * 1e-8, X[:, 2:3] * 1e8])
+    est = fit(loss, param, wide, y, sw, max_iter=1, learning_rate=1e-4)
+    bound = dual_bound(est, wide, y, sw)
+    assert bound.lower == pytest.approx(exact_optimum(X, y, sw, loss, param, True), rel=1e-9)
+    check_certificate(est, wide, y, sw, bound)
+
+
+@pytest.mark.parametrize("loss,param", LOSSES)
 def test_one_bound_per_output(loss, param):
     """Two outputs: each output's bound brackets its own optimum; the objective and the bound are their sums."""
     X, Y, sw = make(n=400, k=2, seed=1)
