@@ -434,7 +434,7 @@ def certified_shortfall(est, X, Y, sw, out, problem):
         return None
     capped = est.n_iter_ >= est.max_iter_ and not out.converged and est.max_iter != "auto"
     unscaled = None if capped else scale_cause(est, _blocked_column_scales(X, sw, est.fit_intercept))
-    chosen = "" if capped else chosen_cause(est)
+    chosen = "" if capped else chosen_cause(est) + _batch_cause(est)
     cause = f": {unscaled}{chosen}" if unscaled else f": the steps fell short{chosen}" if chosen else ""
     fix = (f"Raise max_iter (it is {est.max_iter}). " if capped else
            "Set standardize=True (the default). " if unscaled else "")
@@ -446,6 +446,16 @@ def certified_shortfall(est, X, Y, sw, out, problem):
             f"objective after {est.n_iter_} epochs (a linear program over the {bound.free_rows} rows nearest its "
             f"kink found a model that much better; its dual bounds the excess){cause}. {fix}An exact solver, "
             f"{exact}, reaches the optimum in a time growing faster than the number of rows.")
+
+
+def _batch_cause(est):
+    """The batch size or averaging the user chose, named with the default (which may reach the optimum)."""
+    chosen = [(name, value, default) for name, value, default in (
+        ("batch_size", est.batch_size, "auto"), ("average", est.average, True)) if value != default]
+    if not chosen:
+        return ""
+    return (" with this fit's " + " and ".join(f"{n}={v!r}" for n, v, _ in chosen) + " (the default "
+            + " and ".join(f"{n}={d!r}" for n, _, d in chosen) + " may reach it)")
 
 
 def _blocked_column_scales(X, sw, center):

@@ -246,3 +246,16 @@ def test_a_sparse_fit_on_unscaled_features_names_standardize():
     with pytest.warns(ConvergenceWarning, match=r"at least .* epochs \(a linear program .*\): standardize=False "
                                                 r"with features whose scales span .* Set standardize=True"):
         LinearRegressor(loss="quantile", quantile=0.9, standardize=False, random_state=0).fit(X, y[:600])
+
+
+def test_a_chosen_batch_size_or_averaging_is_named_with_its_default():
+    """The certified warning's cause names the user's batch size and averaging (the least-squares check's names
+    only the rate and optimizer), each with the default; the defaults are not named."""
+    from fastgd._shortfall import _batch_cause
+
+    assert _batch_cause(LinearRegressor(batch_size=64, average=False)) == (
+        " with this fit's batch_size=64 and average=False (the default batch_size='auto' and average=True may "
+        "reach it)")
+    assert _batch_cause(LinearRegressor(average=False)) == (
+        " with this fit's average=False (the default average=True may reach it)")
+    assert _batch_cause(LinearRegressor(learning_rate=0.1)) == ""
