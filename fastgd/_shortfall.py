@@ -164,8 +164,8 @@ def _penalized_optimum(est, Z, Y, w, s, l1, l2):
 def linear_program_shortfall(est, X, Y, sw, out, problem, values):
     """The shortfall check of a loss with a kink (epsilon_insensitive, quantile) on data of at most
     ``LP_CHECK_MAX_VALUES`` values, without an l2 penalty: its exact optimum is a linear program (HiGHS,
-    milliseconds at that size); a fit short of it warns, naming the exact solver. Larger data: no check
-    (the program's cost grows faster than the fit's): ``certified_shortfall``. Returns the warning to give
+    milliseconds at that size); a fit short of it warns, naming the exact solver. Larger or sparse data:
+    ``certified_shortfall`` (the whole program's cost grows faster than the fit's). Returns the warning to give
     (None: close enough)."""
     if problem is None or problem.l2 > 0.0 or out.stopped:
         return None
@@ -459,17 +459,18 @@ def _batch_cause(est):
 
 
 def _blocked_column_scales(X, sw, center):
-    """``column_scales`` of any X (dense, memmapped, sparse) in one blocked pass."""
+    """``column_scales`` of any X (dense, memmapped, sparse) in blocks: the means, then the centred squares (no
+    cancellation when a column's mean dwarfs its spread)."""
     n, d = X.shape
     w = np.ones(n) if sw is None else sw / sw.max()
-    s1, s2 = np.zeros(d), np.zeros(d)
-    for s in range(0, n, BOUND_BLOCK_ROWS):
-        Xb = X[s:s + BOUND_BLOCK_ROWS]
-        Xb = Xb.toarray() if sp.issparse(Xb) else np.asarray(Xb, dtype=np.float64)
-        s1 += w[s:s + BOUND_BLOCK_ROWS] @ Xb
-        s2 += w[s:s + BOUND_BLOCK_ROWS] @ np.square(Xb)
     W = float(w.sum())
-    mu = s1 / W if center else 0.0
-    out = np.sqrt(np.maximum(s2 / W - np.square(mu), 0.0))
+
+    def blocks():
+        for s in range(0, n, BOUND_BLOCK_ROWS):
+            Xb = X[s:s + BOUND_BLOCK_ROWS]
+            yield w[s:s + BOUND_BLOCK_ROWS], Xb.toarray() if sp.issparse(Xb) else np.asarray(Xb, dtype=np.float64)
+
+    mu = sum(wb @ Xb for wb, Xb in blocks()) / W if center else np.zeros(d)
+    out = np.sqrt(sum(wb @ np.square(Xb - mu) for wb, Xb in blocks()) / W)
     out[~(out > 0)] = 1.0
     return out

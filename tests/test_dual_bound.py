@@ -259,3 +259,17 @@ def test_a_chosen_batch_size_or_averaging_is_named_with_its_default():
     assert _batch_cause(LinearRegressor(average=False)) == (
         " with this fit's average=False (the default average=True may reach it)")
     assert _batch_cause(LinearRegressor(learning_rate=0.1)) == ""
+
+
+@pytest.mark.parametrize("center", [True, False])
+def test_blocked_column_scales_are_the_dense_ones(center):
+    """The certified warning's column scales, read in blocks (sparse too), are the dense diagnostic's, also for
+    a column whose mean is 1e9 times its spread."""
+    from fastgd._shortfall import BOUND_BLOCK_ROWS, _blocked_column_scales, column_scales
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((2 * BOUND_BLOCK_ROWS + 7, 4)) * [1, 1e3, 1e-3, 1] + [0, 0, 0, 1e9]
+    w = rng.uniform(0.0, 2.0, len(X))
+    want = column_scales(X, w / w.max(), center)
+    for other in (X, sp.csr_matrix(X)):
+        np.testing.assert_allclose(_blocked_column_scales(other, w, center), want, rtol=1e-9)
