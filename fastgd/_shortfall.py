@@ -1,7 +1,9 @@
 """The least-squares diagnostic: how far a fit on small data stopped from the exact optimum of its own
-objective, and why (the condition number, the sample weights, the epoch budget), worded as a warning.
+objective, and why (the condition number, the sample weights, the epoch budget), worded as a warning; for the
+losses with a kink, a lower bound on the optimum at any size, certified by a dual point (``dual_bound``).
 """
 
+import typing
 import warnings
 
 import numpy as np
@@ -19,6 +21,12 @@ SCALE_SPREAD = 100
 # a loss with a kink on data this small (n·d·k values, no l2 penalty): the fit is checked against its linear
 # program (HiGHS: milliseconds at this size)
 LP_CHECK_MAX_VALUES = 20_000
+# larger data (or sparse), no penalty, training settings the user chose, at most this many parameters per output:
+# the fit's gap is certified by dual_bound (a pass over X and a program over a few thousand rows: 20-40 % of such
+# a fit's time; with more parameters the program costs as much as the fit), its program allowed CERTIFY_GROWTH
+# times its first number of rows
+CERTIFY_MAX_PARAMS = 32
+CERTIFY_GROWTH = 8
 
 
 _BLAS = []
@@ -157,10 +165,13 @@ def _penalized_optimum(est, Z, Y, w, s, l1, l2):
 def linear_program_shortfall(est, X, Y, sw, out, problem, values):
     """The shortfall check of a loss with a kink (epsilon_insensitive, quantile) on data of at most
     ``LP_CHECK_MAX_VALUES`` values, without an l2 penalty: its exact optimum is a linear program (HiGHS,
-    milliseconds at that size); a fit short of it warns, naming the exact solver. Larger data: no check
-    (the program's cost grows faster than the fit's). Returns the warning to give (None: close enough)."""
-    if problem is None or sp.issparse(X) or values > LP_CHECK_MAX_VALUES or problem.l2 > 0.0 or out.stopped:
+    milliseconds at that size); a fit short of it warns, naming the exact solver. Larger or sparse data:
+    ``certified_shortfall`` (the whole program's cost grows faster than the fit's). Returns the warning to give
+    (None: close enough)."""
+    if problem is None or problem.l2 > 0.0 or out.stopped:
         return None
+    if sp.issparse(X) or values > LP_CHECK_MAX_VALUES:
+        return certified_shortfall(est, X, Y, sw, out, problem)
     from scipy.optimize import linprog
 
     n, d = X.shape
@@ -210,3 +221,257 @@ def linear_program_shortfall(est, X, Y, sw, out, problem, values):
             f"{excess / f_ref:.3g} of the loss of the constant mean of y) above the optimum of the "
             f"{est.loss} objective (its linear program) after {est.n_iter_} epochs{cause}. "
             f"{fix} an exact solver, which this small data set allows: {exact}.")
+
+
+class DualBound(typing.NamedTuple):
+    """A certified lower bound on the optimum of a kinked loss's objective (see ``dual_bound``)."""
+    lower: float  # the bound on the optimum (the sum over outputs, as the objective)
+    objective: float  # the fitted model's objective on the same data
+    gap: float  # objective − lower: at least the fit's excess over the optimum
+    lower_per_output: np.ndarray  # (k,): the objective is their sum, as the bound
+    objective_per_output: np.ndarray  # (k,)
+    duals: np.ndarray  # (n, k): the dual point a (in the objective's units: each row's box scaled by s_i/Σs)
+    violation: float  # the dual constraints' largest violation relative to the terms that cancel in them
+    free_rows: int  # the most rows solved as a linear program for one output
+    # (k, d + 1): per output the weights and intercept minimizing the objective with the rows outside the program
+    # linearized at the fit (the program's dual: HiGHS' multipliers), a model to score; None with an l1 penalty
+    model: typing.Optional[np.ndarray]
+
+
+# rows blocked by dual_bound's pass (a float32 or sparse block is made float64 one block at a time)
+BOUND_BLOCK_ROWS = 16_384
+# the linear program starts with this many rows nearest the kink per parameter (at least BOUND_MIN_ROWS)
+BOUND_ROWS_PER_PARAM = 20
+BOUND_MIN_ROWS = 500
+# a program with more rows per parameter than this is solved by HiGHS' interior point method (then crossover to a
+# vertex), faster there than its dual simplex
+BOUND_IPM_ROWS_PER_PARAM = 50
+
+
+def dual_bound(est, X, y, sample_weight=None, max_free_rows=None):
+    """A lower bound on the optimum of the fitted ``est``'s own objective on (X, y), certified by weak linear
+    programming duality, for the kinked losses ``quantile`` and ``epsilon_insensitive`` with ``penalty`` None
+    or ``"l1"`` (an l2 part makes the dual a quadratic program: ValueError).
+
+    Per output, with c_i = s_i/Σs and u_i = y_i − prediction_i, the objective Σc_i ℓ(−u_i) + l1‖β‖₁ is
+    ``max`` over a_i in a box of Σa_i u_i − ε|a_i| + l1‖β‖₁ (quantile: a_i ∈ c_i·[q − 1, q], ε = 0;
+    epsilon_insensitive: a_i ∈ c_i·[−1, 1]); for any such a with Σa_i = 0 (with an intercept) and
+    |Σa_i x_ij| ≤ l1 for every feature j, the minimum over β of that expression is Σa_i y_i − εΣ|a_i|, a lower
+    bound on the optimum. The dual point is built from the fit: every row is at its subgradient's value except
+    the rows nearest a kink, whose values are the solution of the linear program (HiGHS) that maximizes the
+    bound under the constraints; infeasible, the program takes twice as many rows, up to
+    ``max_free_rows`` (default: all rows, when the program is the whole problem's dual). One pass over X
+    (blocked: float32, memmapped and sparse X are read in place) and one small linear program.
+
+    Returns a ``DualBound``; ``gap`` bounds the fit's excess over the optimum. The sums are float64: the
+    certificate holds up to their rounding, whose size ``violation`` shows.
+    """
+    from scipy.optimize import linprog
+
+    if est.loss not in ("quantile", "epsilon_insensitive"):
+        raise ValueError(f"dual_bound needs loss='quantile' or 'epsilon_insensitive', got loss={est.loss!r}")
+    l1, l2 = _planning.penalty_parts(est)
+    if l2 > 0.0:
+        raise ValueError(f"dual_bound needs penalty=None or 'l1' (an l2 part makes the dual a quadratic "
+                         f"program), got penalty={est.penalty!r}")
+    quantile = est.loss == "quantile"
+    param = float(est.quantile if quantile else est.epsilon)
+    if sp.issparse(X) and X.format != "csr":
+        X = X.tocsr()  # read by row blocks
+    n, d = X.shape
+    Y = np.asarray(y, dtype=np.float64).reshape(n, -1)
+    k = Y.shape[1]
+    w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    w = w / w.max()  # weights count by their ratios (no overflow)
+    W = float(w.sum())
+    raw = est._raw_params(k, d)
+    coef, b = raw[:, :d], raw[:, d] if est.fit_intercept else np.zeros(k)
+    # the dual in units of the sample weights (boxes of width w_i, not w_i/W: HiGHS' tolerances are absolute)
+    lo, hi = (param - 1.0, param) if quantile else (-1.0, 1.0)
+    R = np.empty((n, k))  # residuals, prediction − target
+    A = np.empty((n, k))  # the subgradient's dual point
+    G = np.zeros((d, k))  # Xᵀa
+    for s in range(0, n, BOUND_BLOCK_ROWS):
+        e = min(s + BOUND_BLOCK_ROWS, n)
+        Xb = X[s:e]
+        Xb = Xb.toarray() if sp.issparse(Xb) else np.asarray(Xb, dtype=np.float64)
+        Rb = R[s:e] = Xb @ coef.T + b - Y[s:e]
+        if quantile:
+            A[s:e] = w[s:e, None] * np.where(Rb > 0, lo, hi)
+        else:
+            A[s:e] = w[s:e, None] * np.where(Rb > param, -1.0, np.where(Rb < -param, 1.0, 0.0))
+        G += Xb.T @ A[s:e]
+    got = w @ reference.loss_value(R, est.loss, param) / W + l1 * np.abs(coef).sum(axis=1)
+    lower = np.empty(k)
+    model = np.zeros((k, d + 1)) if l1 == 0.0 else None
+    worst = 0.0
+    free = 0
+    for j in range(k):
+        dist = np.abs(R[:, j]) if quantile else np.abs(np.abs(R[:, j]) - param)
+        dist[w <= 0] = np.inf  # a row of weight 0 has no freedom
+        cap = int(np.count_nonzero(w > 0)) if max_free_rows is None else min(int(max_free_rows), n)
+        m = min(cap, max(BOUND_MIN_ROWS, BOUND_ROWS_PER_PARAM * (d + 1)))
+        while True:
+            rows = np.sort(np.argpartition(dist, m - 1)[:m]) if m < n else np.arange(n)
+            XA = X[rows]
+            XA = XA.toarray() if sp.issparse(XA) else np.asarray(XA, dtype=np.float64)
+            a0 = A[rows, j]
+            gN = G[:, j] - XA.T @ a0  # the fixed rows' part of the constraints
+            sN = A[:, j].sum() - a0.sum()
+            wA, yA = w[rows], Y[rows, j]
+            # one variable a per row; epsilon_insensitive: on the side of zero of its residual's sign σ (the side
+            # of its subgradient: any point of the box is dual-feasible), where −ε|a| = −εσa is linear; with every
+            # row free, the whole box as a = a⁺ − a⁻ (the program is then the whole dual)
+            split = not quantile and m >= cap
+            if quantile:
+                boxA, cost = np.c_[wA * lo, wA * hi], -yA
+            elif split:
+                boxA, cost = np.c_[-wA, wA], np.r_[-yA + param, yA + param]
+            else:
+                up = R[rows, j] < 0  # the prediction below the target: a >= 0
+                boxA = np.c_[np.where(up, 0.0, -wA), np.where(up, wA, 0.0)]
+                cost = -(yA - param * np.where(up, 1.0, -1.0))
+            # each constraint divided by its largest coefficient (HiGHS' tolerances are absolute)
+            unit = np.abs(XA).max(axis=0, initial=0.0)
+            unit[~(unit > 0)] = 1.0
+            M, bounds, gU = XA.T / unit[:, None], boxA, gN / unit
+            if split:
+                M, bounds = np.hstack([M, -M]), np.c_[np.zeros(2 * m), np.r_[wA, wA]]
+            ones = np.ones((1, m)) if not split else np.r_[np.ones(m), -np.ones(m)][None, :]
+            eq_A, eq_b = (ones, np.array([-sN])) if est.fit_intercept else (np.zeros((0, M.shape[1])), np.zeros(0))
+            if l1 == 0.0:
+                eq_A, eq_b, ub_A, ub_b = np.vstack([eq_A, M]), np.r_[eq_b, -gU], None, None
+            else:
+                ub_A, ub_b = np.vstack([M, -M]), np.r_[l1 * W / unit - gU, l1 * W / unit + gU]
+            res = linprog(cost, A_ub=ub_A, b_ub=ub_b, A_eq=eq_A if eq_A.shape[0] else None,
+                          b_eq=eq_b if eq_A.shape[0] else None, bounds=bounds,
+                          method="highs-ipm" if m > BOUND_IPM_ROWS_PER_PARAM * (d + 1) else "highs")
+            if res.status == 0 or m >= cap:
+                break
+            m = min(cap, 2 * m)
+        if res.status != 0:
+            raise RuntimeError(f"the dual linear program of output {j} failed on {m} rows: {res.message}")
+        aA = res.x[:m] - res.x[m:] if split else res.x
+        aA = _polish(aA, XA, gN, sN, boxA[:, 0], boxA[:, 1], est.fit_intercept, l1 == 0.0)
+        A[rows, j] = aA
+        if model is not None:  # the objective's derivative in the right-hand side −Σ_N a_i x_i is −β
+            beta = -np.asarray(res.eqlin.marginals)
+            beta[-d:] /= unit  # the multipliers of the scaled constraints
+            model[j, :d] = beta[1:] if est.fit_intercept else beta
+            model[j, d] = beta[0] if est.fit_intercept else 0.0
+        g = gN + XA.T @ aA
+        scale = np.abs(XA).T @ np.abs(aA) + np.abs(gN)
+        viol = np.maximum(np.abs(g) - l1 * W, 0.0)
+        parts = [viol / np.maximum(scale, 1e-300)]
+        if est.fit_intercept:
+            parts.append(np.array([abs(sN + aA.sum()) / max(np.abs(A[:, j]).sum(), 1e-300)]))
+        worst = max(worst, float(np.concatenate(parts).max()))
+        lower[j] = (float(A[:, j] @ Y[:, j]) - param * (0.0 if quantile else float(np.abs(A[:, j]).sum()))) / W
+        free = max(free, m)
+    A /= W
+    return DualBound(float(lower.sum()), float(got.sum()), float(got.sum() - lower.sum()), lower, got, A, worst,
+                     free, model)
+
+
+def objective_of(est, X, Y, sample_weight, params):
+    """Per output, the objective Σs_i ℓ(r_i)/Σs (no penalty) of the (k, d + 1) ``params`` (weights, intercept)
+    on (X, Y), in one blocked pass over X."""
+    n, d = X.shape
+    Y = np.asarray(Y, dtype=np.float64).reshape(n, -1)
+    w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    w = w / w.max()
+    param = float(est.quantile if est.loss == "quantile" else est.epsilon)
+    total = np.zeros(Y.shape[1])
+    for s in range(0, n, BOUND_BLOCK_ROWS):
+        Xb = X[s:s + BOUND_BLOCK_ROWS]
+        Xb = Xb.toarray() if sp.issparse(Xb) else np.asarray(Xb, dtype=np.float64)
+        R = Xb @ params[:, :d].T + params[:, d] - Y[s:s + BOUND_BLOCK_ROWS]
+        total += w[s:s + BOUND_BLOCK_ROWS] @ reference.loss_value(R, est.loss, param)
+    return total / float(w.sum())
+
+
+def _polish(a, XA, gN, sN, lo, hi, intercept, equality):
+    """Move the program's solution ``a`` (HiGHS meets its constraints to about 1e-7 absolutely) onto the
+    equality constraints to rounding, through its rows strictly inside their box (the basic ones): the least
+    change that does it, kept when it leaves them inside. An l1 penalty's inequalities are left as solved."""
+    if not equality:
+        return a
+    Xt = np.hstack([XA, np.ones((XA.shape[0], 1))]) if intercept else XA
+    target = np.r_[-gN, -sN] if intercept else -gN
+    width = hi - lo
+    inside = np.flatnonzero((a - lo > 1e-9 * width) & (hi - a > 1e-9 * width))
+    if inside.size == 0:
+        return a
+    B = Xt[inside]
+    delta = np.linalg.lstsq(B.T, target - Xt.T @ a, rcond=None)[0]
+    out = a.copy()
+    out[inside] += delta
+    return out if np.all(out[inside] >= lo[inside]) and np.all(out[inside] <= hi[inside]) else a
+
+
+def certified_shortfall(est, X, Y, sw, out, problem):
+    """The shortfall check of a kinked loss on data too large for its whole linear program (or sparse), without
+    a penalty, with at most ``CERTIFY_MAX_PARAMS`` parameters per output, and training settings the user chose
+    (the defaults' gap is measured small: benchmarks/quantile_scale.py): ``dual_bound`` bounds the fit's
+    excess; when the bound cannot show it small enough, the program's own model is scored on all rows and a fit
+    worse than it by more than the threshold warns, with both ends of the excess (proven, certified). None: the
+    fit is certified close enough, or neither shown (the program failed or a looser bound proves nothing)."""
+    n, d = X.shape
+    chosen = _planning.user_chose(est) or est.max_iter != "auto" or est.batch_size != "auto" or not est.average
+    if not chosen or problem.l1 > 0.0 or d + 1 > CERTIFY_MAX_PARAMS:
+        return None
+    first = max(BOUND_MIN_ROWS, BOUND_ROWS_PER_PARAM * (d + 1))
+    try:
+        bound = dual_bound(est, X, Y, sw, max_free_rows=CERTIFY_GROWTH * first)
+    except RuntimeError:  # no feasible program within its rows: no certificate, and nothing proven
+        return None
+    f_ref = problem.target_variance(np.arange(problem.n_batches, dtype=np.int64))
+    limit = max(est.tol * f_ref, min(SHORTFALL_REL * max(bound.lower, 0.0), SHORTFALL_WARN * f_ref))
+    if not (f_ref > 0 and bound.gap > limit):
+        return None
+    better = float(objective_of(est, X, Y, sw, bound.model).sum())
+    proven = bound.objective - better
+    if not proven > limit:
+        return None
+    capped = est.n_iter_ >= est.max_iter_ and not out.converged and est.max_iter != "auto"
+    unscaled = None if capped else scale_cause(est, _blocked_column_scales(X, sw, est.fit_intercept))
+    chosen = "" if capped else chosen_cause(est) + _batch_cause(est)
+    cause = f": {unscaled}{chosen}" if unscaled else f": the steps fell short{chosen}" if chosen else ""
+    fix = (f"Raise max_iter (it is {est.max_iter}). " if capped else
+           "Set standardize=True (the default). " if unscaled else "")
+    exact = ("sklearn.linear_model.QuantileRegressor(solver='highs')" if est.loss == "quantile" else
+             "a linear-programming solver (scipy.optimize.linprog)")
+    return (f"Gradient descent stopped at least {proven / max(better, 1e-300):.3g} and at most "
+            f"{bound.gap / max(bound.lower, 1e-300):.3g} (relative excess of the objective; at least "
+            f"{proven / f_ref:.3g} of the loss of the constant mean of y) above the optimum of the {est.loss} "
+            f"objective after {est.n_iter_} epochs (a linear program over the {bound.free_rows} rows nearest its "
+            f"kink found a model that much better; its dual bounds the excess){cause}. {fix}An exact solver, "
+            f"{exact}, reaches the optimum in a time growing faster than the number of rows.")
+
+
+def _batch_cause(est):
+    """The batch size or averaging the user chose, named with the default (which may reach the optimum)."""
+    chosen = [(name, value, default) for name, value, default in (
+        ("batch_size", est.batch_size, "auto"), ("average", est.average, True)) if value != default]
+    if not chosen:
+        return ""
+    return (" with this fit's " + " and ".join(f"{n}={v!r}" for n, v, _ in chosen) + " (the default "
+            + " and ".join(f"{n}={d!r}" for n, _, d in chosen) + " may reach it)")
+
+
+def _blocked_column_scales(X, sw, center):
+    """``column_scales`` of any X (dense, memmapped, sparse) in blocks: the means, then the centred squares (no
+    cancellation when a column's mean dwarfs its spread)."""
+    n, d = X.shape
+    w = np.ones(n) if sw is None else sw / sw.max()
+    W = float(w.sum())
+
+    def blocks():
+        for s in range(0, n, BOUND_BLOCK_ROWS):
+            Xb = X[s:s + BOUND_BLOCK_ROWS]
+            yield w[s:s + BOUND_BLOCK_ROWS], Xb.toarray() if sp.issparse(Xb) else np.asarray(Xb, dtype=np.float64)
+
+    mu = sum(wb @ Xb for wb, Xb in blocks()) / W if center else np.zeros(d)
+    out = np.sqrt(sum(wb @ np.square(Xb - mu) for wb, Xb in blocks()) / W)
+    out[~(out > 0)] = 1.0
+    return out

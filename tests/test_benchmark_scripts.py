@@ -202,6 +202,13 @@ def test_quantile_scale_small_run_prints_both_tables(capfd):
     out = capfd.readouterr().out
     assert "| fastgd default |" in out and "exact LP on 1,000 random rows" in out
     assert "| QuantileRegressor(solver='highs') rows | seconds | CPU seconds |" in out and "| 500 |" in out
+    names = ("| fastgd", "| certified", "| the cert", "| exact optimum")
+    losses = {line.split(" | ")[0][2:]: float(line.split(" | ")[1]) for line in out.splitlines()
+              if line.startswith("| ") and "random rows" in line or line.startswith(names)}
+    bounds = [losses.pop(name) for name in ("certified lower bound (dual of the default fit)",
+                                            "exact optimum, from below (the last certificate)")]
+    assert len(losses) == 4 and max(bounds) <= min(losses.values())  # no model goes below a certified bound
+    assert "Certified relative gaps (pinball loss ÷ lower bound − 1" in out
 
 
 def test_loss_objectives_small_run_compares_with_the_exact_minimizer(capfd):
