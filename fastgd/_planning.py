@@ -199,12 +199,13 @@ def smooth_loss(est):
 
 def resolve_penalty(est, sparse, total):
     """(penalty, alpha) that a fit on X of ``total`` sample weight (rows when unweighted) uses:
-    ``penalty="auto"`` is no penalty on dense X and, on sparse X, the l2 penalty of
+    ``penalty="auto"`` is no penalty on dense X and, on sparse X with the squared error, the l2 penalty of
     ``Ridge(alpha=AUTO_RIDGE_ALPHA)`` (alpha = 2·AUTO_RIDGE_ALPHA / total in this objective): with as many
-    columns as rows or more, the least-squares solution is not unique and the penalty is what generalizes."""
+    columns as rows or more, the least-squares solution is not unique and the penalty is what generalizes
+    (another loss has no Ridge to take the strength from: no penalty)."""
     if est.penalty != "auto":
         return est.penalty, est.alpha
-    return ("l2", 2.0 * AUTO_RIDGE_ALPHA / total) if sparse else (None, est.alpha)
+    return ("l2", 2.0 * AUTO_RIDGE_ALPHA / total) if sparse and est.loss == "squared_error" else (None, est.alpha)
 
 
 def used_penalty(est):

@@ -165,7 +165,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         Return the mean of the iterates over the last round rather than the last iterate.
     penalty : {"auto", None, "l2", "l1", "elasticnet"}, default="auto"
         The penalty on the weights (never on the intercept); see the objective above. "auto": no penalty on
-        dense X (plain least squares, as torch.optim trains it); on sparse X, "l2" with the strength of
+        dense X (plain least squares, as torch.optim trains it); on sparse X with the squared error (another
+        ``loss`` has no penalty), "l2" with the strength of
         ``Ridge(alpha=1)``, alpha = 2 / (total sample weight; the rows without weights; for ``partial_fit``
         those of all calls so far), because sparse data with as many columns as rows or more has no unique
         least-squares answer and the penalized one generalizes. ``penalty_`` and ``alpha_`` say what a fit

@@ -440,3 +440,10 @@ def test_a_sparse_finish_out_of_steps_warns_with_advice_that_works(monkeypatch):
     ridge = Ridge(alpha=1.0, solver="cholesky").fit(X.toarray(), y)
     np.testing.assert_allclose(full.predict(X), ridge.predict(X.toarray()), atol=1e-4 * y.std())
     assert est.penalty_ == "l2"
+
+
+def test_auto_penalty_is_the_squared_errors_only():
+    """Ridge(alpha=1)'s strength is defined for the squared error: another loss on sparse X has no penalty."""
+    X, y = zipf_binary(300, 200, 8)
+    est = fastgd.LinearRegressor(loss="huber", max_iter=1, tol=None).fit(X, y)
+    assert est.penalty_ is None and est.alpha_ == 1e-4
