@@ -16,6 +16,8 @@ from .optimizers import LBFGS, get_optimizer
 from .schedules import Constant, Schedule
 
 PENALTIES = {None: 0.0, "l2": 0.0, "l1": 1.0, "elasticnet": None}  # l1 share of alpha (None: l1_ratio)
+# penalty="auto" on sparse X: the l2 penalty of Ridge(alpha=AUTO_RIDGE_ALPHA), i.e. alpha = 2·this / total weight
+AUTO_RIDGE_ALPHA = 1.0
 # batch_size="auto": about this many updates per epoch, in [AUTO_MIN_BATCH, AUTO_MAX_BATCH] rows
 AUTO_UPDATES = 256
 AUTO_MIN_BATCH = 32
@@ -28,6 +30,9 @@ AUTO_MAX_EPOCHS = 100_000  # ... up to this many
 # measured (an O(n·d²) solve that costs milliseconds) and reported if the gradient descent fell short
 CHECK_EXACT_MAX_VALUES = 250_000  # values: the solve makes a standardized copy (at most 2 MB)
 LBFGS_STEPS = 100  # max_iter="auto" with optimizer="lbfgs": steps of up to 20 iterations
+# max_iter="auto" on sparse data finished by L-BFGS (``sparse_finish``): these mini-batch epochs are its warm
+# start (measured: the finish costs as many passes after 1 epoch as after the stopping rule's 40-50)
+SPARSE_WARM_EPOCHS = 2
 NONSMOOTH_MIN_BATCH = 4096  # "auto" batch size with a loss other than the squared error: at least this (or n)
 # early stopping with "auto": batches of at least this many rows (one row has no variance to score R² on)
 MIN_HELD_OUT_ROWS = 2
@@ -85,7 +90,9 @@ def is_lazy(est, X):
         return False  # the lazy epoch is the squared error's
     opt = get_optimizer(named_optimizer(est.optimizer) if isinstance(est.optimizer, str) else est.optimizer)
     sched = (est.learning_rate if isinstance(est.learning_rate, Schedule) else Constant()).pack(opt.lr)[1]
-    if _rules.lazy_kind(opt.code, opt.pack(), bool(est.standardize), *penalty_parts(est),
+    # X is sparse here; "auto"'s strength (by a nominal weight) does not change what the lazy rules allow
+    penalty = resolve_penalty(est, True, 1.0)
+    if _rules.lazy_kind(opt.code, opt.pack(), bool(est.standardize), *_parts(est, *penalty),
                         _rules.constant_rate(sched)) == 0:
         return False
     n, d = X.shape
@@ -129,9 +136,11 @@ def loss_code(est):
     return LOSSES.index(est.loss), float(est.quantile if est.loss == "quantile" else est.epsilon)
 
 
-def choose_max_iter(est, n, values=None):
+def choose_max_iter(est, n, values=None, warm_start_only=False):
     if est.max_iter == "auto" and is_lbfgs(est):
         return LBFGS_STEPS
+    if est.max_iter == "auto" and warm_start_only:
+        return SPARSE_WARM_EPOCHS
     if est.max_iter == "auto":
         if values is not None and values <= CHECK_EXACT_MAX_VALUES and finishes_with_lbfgs(est) \
                 and est.tol is not None and not est.early_stopping:
@@ -140,14 +149,14 @@ def choose_max_iter(est, n, values=None):
     return est.max_iter
 
 
-def make_settings(est, opt, average, n, values=None):
+def make_settings(est, opt, average, n, values=None, warm_start_only=False):
     if isinstance(est.learning_rate, Schedule):
         lr, sched = est.learning_rate.pack(opt.lr)
     else:
         adaptive = isinstance(est.learning_rate, str)
         lr, sched = Constant().pack(opt.lr if adaptive else float(est.learning_rate))
     return _training.Settings(opt, lr, sched, adaptive=isinstance(est.learning_rate, str), average=average,
-                              max_iter=choose_max_iter(est, n, values), tol=est.tol,
+                              max_iter=choose_max_iter(est, n, values, warm_start_only), tol=est.tol,
                               n_iter_no_change=est.n_iter_no_change,
                               gtol=est.gtol, shuffle=est.shuffle, verbose=est.verbose,
                               penalized_eval=not est.early_stopping, callbacks=_callbacks(est.callbacks),
@@ -171,7 +180,16 @@ def finishes_with_lbfgs(est):
     """The default rate rule and epoch budget (not a rate, optimizer object or max_iter the user chose), and a
     smooth objective."""
     return (est.learning_rate == "adaptive" and isinstance(est.optimizer, str) and est.optimizer != "lbfgs"
-            and est.penalty in (None, "l2") and est.max_iter == "auto" and smooth_loss(est))
+            and est.penalty in (None, "l2", "auto") and est.max_iter == "auto" and smooth_loss(est))
+
+
+def sparse_finish(est, problem):
+    """Whether an in-memory fit on sparse (CSR) data ends with the exact, preconditioned L-BFGS finish: an l2
+    penalty (that of penalty="auto"), standardization, the squared error and the default rate rule and epoch
+    budget; its mini-batch epochs are then a warm start (``SPARSE_WARM_EPOCHS``)."""
+    return (isinstance(problem.Xk, tuple) and problem.scaling is not None and problem.l2 > 0.0
+            and finishes_with_lbfgs(est) and est.loss == "squared_error" and est.tol is not None
+            and not est.early_stopping)
 
 
 def smooth_loss(est):
@@ -179,12 +197,36 @@ def smooth_loss(est):
     return est.loss in ("squared_error", "huber", "squared_epsilon_insensitive")
 
 
+def resolve_penalty(est, sparse, total):
+    """(penalty, alpha) that a fit on X of ``total`` sample weight (rows when unweighted) uses:
+    ``penalty="auto"`` is no penalty on dense X and, on sparse X with the squared error, the l2 penalty of
+    ``Ridge(alpha=AUTO_RIDGE_ALPHA)`` (alpha = 2·AUTO_RIDGE_ALPHA / total in this objective): with as many
+    columns as rows or more, the least-squares solution is not unique and the penalty is what generalizes
+    (another loss has no Ridge to take the strength from: no penalty)."""
+    if est.penalty != "auto":
+        return est.penalty, est.alpha
+    return ("l2", 2.0 * AUTO_RIDGE_ALPHA / total) if sparse and est.loss == "squared_error" else (None, est.alpha)
+
+
+def used_penalty(est):
+    """(penalty, alpha) of the current fit: the parameters, or what "auto" resolved to (``penalty_``,
+    ``alpha_``, set by the fit before it plans anything)."""
+    if est.penalty != "auto":
+        return est.penalty, est.alpha
+    return est.penalty_, est.alpha_
+
+
 def penalty_parts(est):
-    share = PENALTIES[est.penalty]
-    if est.penalty is None:
+    """(l1, l2) strengths of the current fit's penalty."""
+    return _parts(est, *used_penalty(est))
+
+
+def _parts(est, penalty, alpha):
+    share = PENALTIES[penalty]
+    if penalty is None:
         return 0.0, 0.0
     share = est.l1_ratio if share is None else share
-    return float(est.alpha * share), float(est.alpha * (1.0 - share))
+    return float(alpha * share), float(alpha * (1.0 - share))
 
 
 def split_batches(est, problem, rng):

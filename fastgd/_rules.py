@@ -817,8 +817,10 @@ def csr_moments(data: cython.pointer[cython.const[cython.floating]], indices: cy
 # (the default "adaptive" rate changes between epochs only). The Adam family, Adamax and NAdam move a
 # coordinate with zero gradient with no closed form (eps, bias corrections): their lazy form is the named
 # approximation of torch's SparseAdam and TensorFlow's LazyAdam (an untouched coordinate and its state are
-# left as they are; decoupled weight decay still shrinks it, exactly), used only in fastgd's standardized
-# mode and without l2 or coupled weight decay, never with standardize=False. The rest (l1, l2 or weight decay with an adaptive rule or momentum) update densely.
+# left as they are; decoupled weight decay still shrinks it, exactly; an l2 penalty's gradient is part of
+# a coordinate's gradient in the batches that touch it, as an l2 term in LazyAdam's loss, and nothing in
+# the others), used only in fastgd's standardized mode and without coupled weight decay, never with
+# standardize=False. The rest (l1, l2 or weight decay with another adaptive rule or momentum) update densely.
 # A coordinate's parameter and state are addressed as th[ith] and S[islot + s * sstride] (slot s), so the
 # same rules serve the flat layout (sstride = P) and interleaved records (sstride = 1).
 
@@ -848,8 +850,10 @@ def lazy_kind(code: cython.int, hp: CVec, standardized: cython.bint, l1: cython.
         return LAZY_NONE
     if code == SGD:
         return LAZY_EXACT if constant_lr or not decay else LAZY_NONE
-    if standardized and l2 == 0.0 and hp[1] != 0.0 and (code == ADAMW or (code == NADAM and hp[6] != 0.0)):
+    if standardized and hp[1] != 0.0 and (code == ADAMW or (code == NADAM and hp[6] != 0.0)):
         return LAZY_APPROX if constant_lr else LAZY_NONE  # decoupled weight decay: caught up exactly
+    if standardized and hp[1] == 0.0 and (code == ADAM or code == ADAMW or code == ADAMAX or code == NADAM):
+        return LAZY_APPROX  # an l2 penalty's gradient reaches a coordinate with the batches that touch it
     if decay:
         return LAZY_NONE
     if code == MOMENTUM or code == NESTEROV:
@@ -858,8 +862,6 @@ def lazy_kind(code: cython.int, hp: CVec, standardized: cython.bint, l1: cython.
         return LAZY_EXACT if constant_lr or hp[4] == 0.0 else LAZY_NONE
     if code == ADAGRAD or code == ADADELTA:
         return LAZY_EXACT
-    if standardized and (code == ADAM or code == ADAMW or code == ADAMAX or code == NADAM):
-        return LAZY_APPROX
     return LAZY_NONE
 
 

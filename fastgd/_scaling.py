@@ -133,6 +133,32 @@ class Scaling:
                 return packed
         return np.concatenate(parts)
 
+    def curvature(self, l2, fit_intercept, k):
+        """The L-BFGS finish's change of variables on sparse data (``_training.train_lbfgs``'s
+        ``precondition``): ``(curvature, shift)``. ``shift`` (d,): the scaled columns' means, which the intercept
+        absorbs (with an intercept; else None); ``curvature`` (k, d + 1): the diagonal of the Hessian of the
+        objective (squared error plus ``l2``) in those variables, the intercept's last: twice each scaled
+        column's variance (its second moment without an intercept), plus the penalty's l2 / scale² (the
+        penalty is on the raw weights). None when the statistics are not at hand."""
+        if self.x_var is None or self.x_raw_mean is None:
+            return None
+        d = len(self.x_scale)
+        out = np.empty((k, d + 1))
+        shift = None
+        m2 = self.x_var.copy()
+        if fit_intercept:
+            shift = self.x_raw_mean - self.x_mean
+            shift /= self.x_scale
+        else:
+            m2 += np.square(self.x_raw_mean)
+        m2 *= 2.0
+        m2 += l2
+        m2 /= np.square(self.x_scale)
+        m2[~(m2 > 0)] = 1.0  # a column with no spread and no penalty: no curvature (and a zero gradient)
+        out[:, :d] = m2
+        out[:, d] = 2.0 if fit_intercept else 1.0
+        return out, shift
+
     def to_raw(self, theta):
         """(k, d + 1) standardized parameters -> (k, d + 1) in the data's units (intercept last)."""
         d = theta.shape[1] - 1

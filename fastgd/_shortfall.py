@@ -74,7 +74,7 @@ def shortfall(est, X, Y, sw, out, n, d, k):
         return None
     g = lam[keep] / 2.0 if l2 == 0.0 else np.linalg.eigvalsh(G)
     cond = float(np.sqrt(g[-1] / g[g > g[-1] * d * np.finfo(np.float64).eps][0])) if g.size else np.inf
-    what = "least-squares" if est.penalty is None else "penalized"
+    what = "least-squares" if _planning.used_penalty(est)[0] is None else "penalized"
     capped = est.n_iter_ >= est.max_iter_ and not out.converged
     unscaled = scale_cause(est, s)
     cause = (f"training reached max_iter={est.max_iter_} epochs" if capped and est.max_iter != "auto" else
@@ -126,7 +126,8 @@ def shortfall_fix(est, capped, unscaled=None):
     """Advice that works when followed for this fit: more epochs when the user's max_iter cut it short;
     standardization when the user's unscaled features are the cause (``unscaled``); else an exact solver (the
     data is small enough)."""
-    exact = {None: "LinearRegression", "l2": "Ridge", "l1": "Lasso", "elasticnet": "ElasticNet"}[est.penalty]
+    exact = {None: "LinearRegression", "l2": "Ridge", "l1": "Lasso", "elasticnet": "ElasticNet"}[
+        _planning.used_penalty(est)[0]]
     more = (f"Raise max_iter (it is {est.max_iter}), or use" if capped and est.max_iter != "auto" else
             "Set standardize=True (the default), or use" if unscaled else "Use")
     return (f"{more} a closed-form or coordinate-descent solver, which this small data set allows: "

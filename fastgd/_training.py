@@ -736,14 +736,21 @@ def train_epochs(X, y, optimizer, *, batch_size=32, epochs=10, shuffle=True, ran
     return ts, out.losses
 
 
-def train_lbfgs(problem, ts, lbfgs, *, train_ids, steps, tol, n_iter_no_change=2):
+def train_lbfgs(problem, ts, lbfgs, *, train_ids, steps, tol, n_iter_no_change=2, precondition=None):
     """Full-batch L-BFGS (``fastgd.optimizers.LBFGS``, torch's algorithm) on ``ts.theta`` (updated in place):
     up to ``steps`` calls of its ``step``, each evaluation of the objective and its gradient one pass of the
     kernels over ``train_ids``. Works in the coordinates of ``ts.theta`` (standardized when ``problem.scaling``
     is set, where the objective is in units of the variance of y). Stops when a step improves the objective
     by less than ``tol`` (of the variance of y) ``n_iter_no_change`` times, or when the step ends on torch's
     own tolerances. Keeps the best model seen (never one worse than the start). Returns an ``Outcome``
-    (``n_iter``: steps, ``losses``: the objective after each step)."""
+    (``n_iter``: steps, ``losses``: the objective after each step).
+
+    ``precondition``: ``(curvature, shift)``, a change of variables that leaves the objective and its minimizer
+    the same but makes it far better conditioned on sparse data, whose columns' frequencies span orders of
+    magnitude: with ``shift`` (d,) (None: none), the intercept variable becomes θ_b + Σ_j shift_j·θ_j (the
+    intercept of the centred columns, so that an uncentred column no longer moves the mean prediction), and
+    then every variable is multiplied by the square root of ``curvature`` (k, p), positive estimates of the
+    objective's curvature along it (the diagonal of its Hessian in those variables)."""
     if problem.l1 > 0.0:
         raise ValueError("optimizer='lbfgs' needs a smooth objective: use penalty=None or 'l2' with it")
     check_lbfgs_loss(problem.loss)
@@ -766,39 +773,81 @@ def train_lbfgs(problem, ts, lbfgs, *, train_ids, steps, tol, n_iter_no_change=2
         else [(slice(j, j + 1), (problem.loss[0], problem.loss[1] / ys[j])) for j in range(k)]
     Yparts = [Ys if same else np.ascontiguousarray(Ys[:, rows]) for rows, _ in parts]
 
+    # work buffers of fg, reused by every evaluation: the arithmetic of Scaling.to_raw and of the expressions
+    # in the comments, written in place (a large d otherwise allocates, and faults in, a dozen fresh vectors)
+    u = np.empty((k, p))
+    v = np.empty((k, d))
+    G = np.empty((k, p))
+
     def fg(x):
-        u = problem.raw(x.reshape(k, p)) / ys[:, None]
-        u = np.ascontiguousarray(u)
-        G = np.empty((k, p))
+        theta = x.reshape(k, p)
+        if sc is None:
+            np.divide(theta, ys[:, None], out=u)  # u = raw / ys
+        else:  # u = Scaling.to_raw(theta) / ys
+            np.divide(theta[:, :d], xs, out=v)
+            b = sc.y_scale * (theta[:, d] - v @ sc.x_mean) + sc.y_mean
+            np.multiply(sc.y_scale[:, None], v, out=u[:, :d])
+            u[:, d] = b
+            np.divide(u, ys[:, None], out=u)
         sse = 0.0
         for (rows, loss), Yj in zip(parts, Yparts):
             Gj, sse_j, W = problem.kern.batches_stats(problem.Xk, Yj, _sw(problem.sw), np.ascontiguousarray(u[rows]),
                                                       problem.batch_size, train_ids, threads, loss=loss)
             G[rows] = np.asarray(Gj, dtype=np.float64).reshape(-1, p)
+            del Gj
             sse += sse_j
-        gu = (2.0 / W) * G
-        gu[:, :d] += problem.l2 * u[:, :d]
+        gu = np.multiply(2.0 / W, G, out=G)  # (2 / W)·G
+        gu[:, :d] += np.multiply(problem.l2, u[:, :d], out=v)
         grad = np.empty_like(gu)
-        grad[:, :d] = (gu[:, :d] - xm * gu[:, d:]) / xs
+        np.multiply(xm, gu[:, d:], out=v)  # (gu[:, :d] − xm·gu[:, d:]) / xs
+        np.subtract(gu[:, :d], v, out=v)
+        np.divide(v, xs, out=grad[:, :d])
         grad[:, d] = gu[:, d] if problem.fit_intercept else 0.0
-        return float(sse) / W + 0.5 * problem.l2 * float(np.square(u[:, :d]).sum()), grad.reshape(-1)
+        return float(sse) / W + 0.5 * problem.l2 * float(np.square(u[:, :d], out=v).sum()), grad.reshape(-1)
 
     seen = {}
+    cached = 4 if precondition is None else 2  # keys are copies of x: a large (sparse) problem keeps fewer
 
     def fg_once(x):
         """fg, remembering its last few points: a step starts where the previous one's line search ended, and
         the end point is judged after the last step, both already evaluated (each evaluation is a pass over X)."""
         key = x.tobytes()
         if key not in seen:
-            if len(seen) >= 4:
+            if len(seen) >= cached:
                 seen.pop(next(iter(seen)))
-            f, g = fg(x)
-            seen[key] = (f, g.copy())
+            seen[key] = fg(x)  # fg's gradient is a fresh array: kept as it is, handed out as copies
         f, g = seen[key]
         return f, g.copy()
 
-    x = ts.theta.reshape(-1).copy()
-    start = ts.snapshot()
+    to_z = from_z = None
+    if precondition is not None:
+        root = np.sqrt(precondition[0], out=precondition[0])
+        shift = precondition[1]
+        fg_theta = fg
+        theta_of_z = np.empty((k, p))
+
+        def to_z(theta):
+            z = theta.reshape(k, p) * root
+            if shift is not None:
+                z[:, d] += (theta.reshape(k, p)[:, :d] @ shift) * root[:, d]
+            return z.reshape(-1)
+
+        def from_z(z, out=None):
+            out = np.divide(z.reshape(k, p), root, out=out)
+            if shift is not None:
+                out[:, d] -= out[:, :d] @ shift
+            return out
+
+        def fg(z):  # noqa: F811 (the same objective, of z)
+            f, g = fg_theta(from_z(z, theta_of_z).reshape(-1))
+            g = g.reshape(k, p)
+            if shift is not None:  # the chain rule through θ_b = φ_b − Σ shift_j·θ_j
+                g[:, :d] -= g[:, d:] * shift
+            g /= root
+            return f, g.reshape(-1)
+
+    x = ts.theta.reshape(-1).copy() if to_z is None else to_z(ts.theta)
+    start = (ts.theta.copy(), ts.scalars.copy())  # L-BFGS leaves the optimizer state as it is
     state = {}
     # the objective of the best constant (the mean for another loss): the unit of tol
     f_ref = problem.target_variance(train_ids) if sc is None else float(k) if problem.loss is None else sum(
@@ -835,10 +884,10 @@ def train_lbfgs(problem, ts, lbfgs, *, train_ids, steps, tol, n_iter_no_change=2
     f_end, _ = fg_once(x)
     if np.isfinite(f_end) and np.all(np.isfinite(x)) and f_end <= best_f:
         best_f, best_x = f_end, x
-    f_start = out.losses[0] if out.losses else fg_once(start[0].reshape(-1))[0]
+    f_start = out.losses[0] if out.losses else fg_once(start[0].reshape(-1) if to_z is None else to_z(start[0]))[0]
     if not best_f <= f_start:
-        ts.restore(start)
+        ts.theta[...], ts.scalars[...] = start
     else:
-        ts.theta[...] = best_x.reshape(k, p)
+        ts.theta[...] = best_x.reshape(k, p) if from_z is None else from_z(best_x)
     out.best_eval = min(best_f, f_start)
     return out

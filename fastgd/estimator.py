@@ -1,6 +1,7 @@
 """LinearRegressor: a scikit-learn estimator trained like torch.optim, by fastgd's compiled kernels."""
 
 import copy
+import dataclasses
 import functools
 import re
 import warnings
@@ -23,6 +24,11 @@ from .schedules import Schedule
 # (20 iterations each), until a step gains less than FINISH_TOL of the variance of y
 FINISH_STEPS = 50
 FINISH_TOL = 1e-9
+# the preconditioned finish (sparse data) keeps this many curvature pairs: 2·FINISH_HISTORY·(k·(d + 1)) floats
+FINISH_HISTORY = 5
+# ... and stops its steps on changes below this (torch's 1e-9 left the weights of columns stored in a few rows,
+# which the objective barely determines, visibly short of the optimum; 1e-12 doubled the passes)
+FINISH_TOLERANCE_CHANGE = 1e-10
 
 
 def _atomic(method):
@@ -116,7 +122,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         (ill-conditioned data) or out of epochs is finished by full-batch L-BFGS (``n_iter_`` then counts
         its steps too); what remains is warned about with the measured condition number. On larger dense
         data the same finish runs when the averaged steps' noise floor, about (loss)·(d + 1)/n of the
-        variance of y, exceeds ``tol``.
+        variance of y, exceeds ``tol``. On sparse X with an l2 penalty, which the default ``penalty``
+        gives it, "auto" is 2 epochs, the warm start of the exact L-BFGS finish.
     tol : float or None, default=1e-6
         Improvement of the evaluated objective (with ``early_stopping``: of the validation R²), relative to
         the variance of y, that counts as progress. None: train exactly ``max_iter`` epochs (unless ``gtol``
@@ -149,18 +156,26 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         when next touched: the same mathematics as updating every coordinate for sgd (also with an l2
         penalty or weight decay), momentum, nesterov, adagrad, adadelta and rmsprop (momentum, l2 and weight
         decay at a constant rate only); for adam, adamw, adamax and nadam (with ``standardize=True``, without
-        l2 or coupled weight decay) the LazyAdam approximation of torch's SparseAdam and TensorFlow's
+        coupled weight decay) the LazyAdam approximation of torch's SparseAdam and TensorFlow's
         LazyAdam: an untouched coordinate's moments do not decay (decoupled weight decay, AdamW's, still
-        shrinks it exactly). The rest (l1, or l2 with another optimizer) keep
+        shrinks it exactly) and an l2 penalty's gradient reaches a coordinate only in the batches that touch
+        it (so the sparse default stays lazy). The rest (l1, or l2 with another optimizer) keep
         updating every coordinate.
     average : bool, default=True
         Return the mean of the iterates over the last round rather than the last iterate.
-    penalty : {None, "l2", "l1", "elasticnet"}, default=None
-        The penalty on the weights (never on the intercept); see the objective above. The default is no
-        penalty (plain least squares, as torch.optim trains it), unlike SGDRegressor's "l2".
+    penalty : {"auto", None, "l2", "l1", "elasticnet"}, default="auto"
+        The penalty on the weights (never on the intercept); see the objective above. "auto": no penalty on
+        dense X (plain least squares, as torch.optim trains it); on sparse X with the squared error (another
+        ``loss`` has no penalty), "l2" with the strength of
+        ``Ridge(alpha=1)``, alpha = 2 / (total sample weight; the rows without weights; for ``partial_fit``
+        those of all calls so far), because sparse data with as many columns as rows or more has no unique
+        least-squares answer and the penalized one generalizes. ``penalty_`` and ``alpha_`` say what a fit
+        used. On sparse X with an l2 penalty, the default ``learning_rate`` and ``max_iter`` and the squared
+        error, the mini-batch epochs (2) are a warm start and full-batch L-BFGS, preconditioned by the
+        columns' curvature, finishes at the exact penalized optimum.
     alpha : float, default=1e-4
-        Penalty strength (see the objective above). Used only with a penalty: setting it with
-        ``penalty=None`` warns (UserWarning) and changes nothing.
+        Penalty strength (see the objective above). Used only with an explicit penalty: setting it with
+        ``penalty=None`` or ``"auto"`` warns (UserWarning) and changes nothing.
     l1_ratio : float, default=0.15
         l1 share of the elastic-net penalty. Used only with ``penalty="elasticnet"`` (else a changed value
         warns).
@@ -244,6 +259,10 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         ``fit`` keeps is the best of them (with ``early_stopping``: the validation MSE, without the penalty).
     stop_reason_ : str
         Why ``fit`` stopped, in words (the stopping rule met, ``max_iter`` reached, a callback, Ctrl-C).
+    penalty_ : {None, "l2", "l1", "elasticnet"}
+        The penalty the last fit used (``penalty``, or what "auto" chose for that X).
+    alpha_ : float
+        The penalty strength the last fit used (``alpha``, or "auto"'s 2 / total sample weight on sparse X).
     validation_scores_ : list of float
         Validation R² per round (with ``early_stopping``).
     best_validation_score_ : float
@@ -256,7 +275,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
 
     def __init__(self, optimizer="adam", learning_rate="adaptive", batch_size="auto", max_iter="auto", tol=1e-6,
                  n_iter_no_change=2, early_stopping=False, validation_fraction=0.1, shuffle=True,
-                 random_state=None, fit_intercept=True, standardize=True, average=True, penalty=None, alpha=1e-4,
+                 random_state=None, fit_intercept=True, standardize=True, average=True, penalty="auto", alpha=1e-4,
                  l1_ratio=0.15, gtol=None, warm_start=False, n_jobs=None, verbose=0, backend="auto", callbacks=None,
                  distributed="exact", loss="squared_error", epsilon=0.1, quantile=0.5):
         self.optimizer = optimizer
@@ -296,7 +315,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         "fit_intercept": [Boolean()],
         "standardize": [Boolean()],
         "average": [Boolean()],
-        "penalty": [Options(None, "l2", "l1", "elasticnet")],
+        "penalty": [Options("auto", None, "l2", "l1", "elasticnet")],
         "alpha": [Interval(0, None)],
         "l1_ratio": [Interval(0, 1)],
         "gtol": [Interval(0, None, closed="neither"), Options(None)],
@@ -343,7 +362,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         if isinstance(opt, LBFGS):
             # each unsupported setting with its own fix (the supported ones are not mentioned)
             bad = [f"{name}={value!r} (use {fix})" for name, value, ok, fix in (
-                ("penalty", self.penalty, self.penalty in (None, "l2"), "penalty=None or 'l2'"),
+                ("penalty", self.penalty, self.penalty in ("auto", None, "l2"), "penalty=None or 'l2'"),
                 ("early_stopping", self.early_stopping, not self.early_stopping, "early_stopping=False"),
                 ("learning_rate", self.learning_rate, not isinstance(self.learning_rate, Schedule),
                  "a constant learning_rate"))
@@ -361,15 +380,17 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         """``alpha``/``l1_ratio`` changed from their defaults while no penalty uses them: say so (code ported from
         SGDRegressor, whose default penalty is "l2", would otherwise lose its regularization silently)."""
         unused = []
-        if self.penalty is None and self.alpha != 1e-4:
+        if self.penalty in (None, "auto") and self.alpha != 1e-4:
             unused.append(f"alpha={self.alpha!r}")
         if self.penalty != "elasticnet" and self.l1_ratio != 0.15:
             unused.append(f"l1_ratio={self.l1_ratio!r}")
         if unused:
-            fix = ('penalty="l2" (SGDRegressor\'s default) or "l1" to use alpha' if self.penalty is None else
-                   'penalty="elasticnet" to use l1_ratio')
-            warnings.warn(f"{' and '.join(unused)} has no effect with penalty={self.penalty!r}: set {fix}, or leave "
-                          f"{'them' if len(unused) > 1 else 'it'} at the default.", UserWarning, stacklevel=4)
+            fix = ('penalty="l2" (SGDRegressor\'s default) or "l1" to use alpha' if self.penalty in (None, "auto")
+                   else 'penalty="elasticnet" to use l1_ratio')
+            auto = (" (\"auto\" is no penalty on dense X and Ridge(alpha=1)'s l2 strength on sparse X)"
+                    if self.penalty == "auto" and self.alpha != 1e-4 else "")
+            warnings.warn(f"{' and '.join(unused)} has no effect with penalty={self.penalty!r}{auto}: set {fix}, or "
+                          f"leave {'them' if len(unused) > 1 else 'it'} at the default.", UserWarning, stacklevel=4)
 
     def _validate_X(self, X, reset, for_fit=True, check_finite=True):
         """X as the kernels read it (float32/float64 C-contiguous, or CSR and its tuple) and the backend, looked
@@ -411,15 +432,17 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         if y.ndim == 2 and y.shape[1] == 0:
             raise ValueError("y has 0 outputs (shape (n_samples, 0)); it needs at least one column")
         sw = None
+        total = float(X.shape[0])  # the weight of the rows in the user's units: "auto"'s penalty strength
         if sample_weight is not None:
             sw = _named("sample_weight", _check_sample_weight, sample_weight, X, dtype=np.float64,
                         ensure_non_negative=True)
+            total = float(sw.sum())
             sw = _normalized_weights(sw)
             if not sw.sum() > 0:
                 raise ValueError("sample_weight sums to zero: at least one row needs a positive weight")
             if not check_finite and not sw.min() > 0:  # a row of weight 0 leaves no trace in the statistics
                 self._check_finite(X, backend)
-        return X, Xk, y, sw, backend
+        return X, Xk, y, sw, backend, total
 
     # ------------------------------------------------------------------------------------------------------
     # fitting
@@ -457,7 +480,9 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             raise ValueError(f"X has {width[0]} features but the warm-started model has {self.n_features_in_}; set "
                              f"warm_start=False to fit a new model")
         # with standardization the column statistics are the finiteness check: one pass over X, not two
-        X, Xk, y, sw, backend = self._validate(X, y, sample_weight, reset=not warm, check_finite=not self.standardize)
+        X, Xk, y, sw, backend, total = self._validate(X, y, sample_weight, reset=not warm,
+                                                      check_finite=not self.standardize)
+        self.penalty_, self.alpha_ = _planning.resolve_penalty(self, sp.issparse(X), total)
         Y = _engine.targets_2d(y)
         k, d = Y.shape[1], X.shape[1]
         if warm and self._n_outputs != k:
@@ -468,7 +493,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         problem = _planning.make_fit_data(self, X, Xk, Y, sw, scaling, backend)
         out = self._train_and_store(problem, ts, opt, y.ndim, warn=False, in_memory=True)
         # one warning per fit: a measured shortfall names the cause better than "max_iter reached"
-        if out.warning or not self._check_shortfall(X, Y, sw, out, problem, ts):
+        if out.warning or not self._check_shortfall(X, Y, sw, out, problem, ts, total):
             self._warn(out)
         return self
 
@@ -487,6 +512,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         """fit on dask collections: the in-memory fit's steps, the data staying on the cluster (fastgd._dask)."""
         opt = self._check_params()
         warm = self.warm_start and hasattr(self, "coef_")
+        self.penalty_, self.alpha_ = _planning.resolve_penalty(self, False, 1.0)  # dask blocks are dense
         problem, names, y_ndim = _dask.fit_data(self, X, y, sample_weight,
                                                 (self.n_features_in_, self._n_outputs) if warm else None)
         try:
@@ -502,7 +528,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             problem.blocks.release()
         return self
 
-    def _check_shortfall(self, X, Y, sw, out, problem=None, ts=None):
+    def _check_shortfall(self, X, Y, sw, out, problem=None, ts=None, total=None):
         """On small data, measure how far the fit stopped from the exact optimum of its own objective (the
         least-squares one, or with ``penalty`` the penalized one) and warn, naming the cause, when the excess
         is worth the user's attention: more than ``SHORTFALL_REL`` of the optimum's MSE or ``SHORTFALL_WARN`` of
@@ -516,6 +542,14 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         k = Y.shape[1]
         if self.early_stopping or out.interrupted or self.tol is None:
             return False
+        finished = None
+        if problem is not None and _planning.sparse_finish(self, problem) and not out.stopped \
+                and np.isfinite(out.best_eval):
+            # sparse data with an l2 penalty (the "auto" default's): the mini-batch epochs (lazy, approximate
+            # for the Adam family) were the warm start; full-batch L-BFGS, preconditioned by the columns'
+            # curvature, finds the exact penalized optimum
+            finished = self._finish_lbfgs(problem, ts, precondition=problem.scaling.curvature(problem.l2,
+                                                                                                self.fit_intercept, k))
         if not _planning.smooth_loss(self):  # a kink: no L-BFGS; on tiny data its linear program is the check
             short = _shortfall.linear_program_shortfall(self, X, Y, sw, out, problem, n * d * k)
             if short is not None:
@@ -532,7 +566,9 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                 var = float(np.square(problem.scaling.y_scale).sum())
                 if var > 0 and out.best_eval / var * (d + 1) / n > self.tol:
                     self._finish_lbfgs(problem, ts)
-            return False
+            if finished is not None and not finished.converged:
+                warnings.warn(self._unfinished(finished, total), ConvergenceWarning, stacklevel=4)
+            return finished is not None  # its warm-up epochs' budget is no max_iter shortfall
         # one BLAS thread: small products, and the kernels' OpenMP threads may still be spinning (measured:
         # 5,000 x 40 took 75-550 ms with all BLAS threads against 10-20 ms with one)
         with _shortfall.blas_controller().limit(limits=1, user_api="blas"):
@@ -546,10 +582,18 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                 short = _shortfall.shortfall(self, X, Y, sw, out, n, d, k)
                 if short is None:
                     return True  # the optimum reached: no max_iter warning either
-        if short is None:
-            return False
+        if short is None:  # measured at the optimum: after the sparse finish, its warm-up budget is no shortfall
+            return finished is not None
         warnings.warn(short, ConvergenceWarning, stacklevel=4)
         return True
+
+    def _unfinished(self, fin, total):
+        """The warning of a sparse fit whose L-BFGS finish used all its steps short of its tolerance (``total``:
+        the rows' weight in the user's units, which converts alpha to Ridge's)."""
+        return (f"The exact L-BFGS finish of this sparse fit used all its {fin.n_iter} steps before meeting its "
+                f"tolerance, so the model may be short of the penalized optimum (it is the best point reached). "
+                f"For a problem this ill-conditioned, sklearn.linear_model.Ridge(alpha="
+                f"{self.alpha_ * total / 2:.6g}) (the same objective; pass the same sample_weight) solves it exactly.")
 
     def _check_smooth_loss(self, X, out, problem, ts, values):
         """The shortfall check of a smooth loss other than the squared error (huber, squared_epsilon_insensitive),
@@ -593,11 +637,20 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                       ConvergenceWarning, stacklevel=4)
         return True
 
-    def _finish_lbfgs(self, problem, ts):
-        """Full-batch L-BFGS (strong-Wolfe) from the fitted model until a step gains less than FINISH_TOL."""
-        fin = _training.train_lbfgs(problem, ts, LBFGS(line_search_fn="strong_wolfe"),
-                                    train_ids=np.arange(problem.n_batches, dtype=np.int64), steps=FINISH_STEPS,
-                                    tol=min(self.tol, FINISH_TOL))
+    def _finish_lbfgs(self, problem, ts, precondition=None):
+        """Full-batch L-BFGS (strong-Wolfe) from the fitted model until a step gains less than FINISH_TOL
+        (``precondition``: see ``_training.train_lbfgs``; its history is then FINISH_HISTORY pairs)."""
+        lbfgs = LBFGS(line_search_fn="strong_wolfe", **({} if precondition is None else
+                                                        {"history_size": FINISH_HISTORY,
+                                                         "tolerance_change": FINISH_TOLERANCE_CHANGE}))
+        # sparse data: each evaluation sums all rows as one batch (per batch, the sums cost O(d) besides the
+        # rows' non-zeros); the objective is the same
+        whole = problem if precondition is None else dataclasses.replace(problem, batch_size=max(problem.n, 1))
+        # one BLAS thread: its products are of single vectors, where waking threads (the kernels' OpenMP threads
+        # may still be spinning) cost more than they gain, and their sums then do not depend on the thread count
+        with _shortfall.blas_controller().limit(limits=1, user_api="blas"):
+            fin = _training.train_lbfgs(whole, ts, lbfgs, train_ids=np.arange(whole.n_batches, dtype=np.int64),
+                                        steps=FINISH_STEPS, tol=min(self.tol, FINISH_TOL), precondition=precondition)
         self._store(ts, problem.scaling, problem)
         self.n_iter_ += fin.n_iter
         self.stop_reason_ = f"{self.stop_reason_}; then full-batch L-BFGS: {fin.stop_reason}"
@@ -624,7 +677,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         train_ids, eval_ids = _planning.split_batches(self, problem, rng)
         settings = _planning.make_settings(self, opt, self.average, problem.n,
                                   None if not in_memory or isinstance(problem.Xk, tuple)
-                                  else problem.n * (ts.theta.size - ts.theta.shape[0]))
+                                  else problem.n * (ts.theta.size - ts.theta.shape[0]),
+                                  warm_start_only=in_memory and _planning.sparse_finish(self, problem))
         self.max_iter_ = settings.max_iter
         try:
             if isinstance(opt, LBFGS):
@@ -688,7 +742,11 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             raise ValueError("partial_fit trains one mini-batch epoch per call; optimizer='lbfgs' is full-batch: "
                              "call fit, or use a mini-batch optimizer such as 'adam'")
         first = not hasattr(self, "coef_")
-        X, Xk, y, sw, backend = self._validate(X, y, sample_weight, reset=first)
+        X, Xk, y, sw, backend, total = self._validate(X, y, sample_weight, reset=first)
+        # "auto" on sparse X: Ridge(alpha=1)'s strength for all the rows the calls have seen (its penalty
+        # relative to the mean loss shrinks as the stream grows, as it does for one fit on more rows)
+        self._seen_weight = total + (0.0 if first else getattr(self, "_seen_weight", 0.0))
+        self.penalty_, self.alpha_ = _planning.resolve_penalty(self, sp.issparse(X), self._seen_weight)
         Y = _engine.targets_2d(y)
         k, d = Y.shape[1], X.shape[1]
         if not first and self._n_outputs != k:

@@ -434,15 +434,19 @@ class LBFGS(Params):
                         dirs.pop(0), steps.pop(0), rho.pop(0)
                     dirs.append(yv), steps.append(sv), rho.append(1.0 / ys)
                     h_diag = ys / float(yv @ yv)
+                # in place, with one temporary (the same arithmetic as q - a·y and d + c·s: a large d
+                # otherwise allocates, and faults in, two fresh vectors per pair)
                 alpha = [0.0] * len(dirs)
-                q = -g
+                q = np.negative(g)
+                tmp = np.empty_like(q)
                 for i in range(len(dirs) - 1, -1, -1):
                     alpha[i] = float(steps[i] @ q) * rho[i]
-                    q = q - alpha[i] * dirs[i]
-                d = q * h_diag
+                    q -= np.multiply(alpha[i], dirs[i], out=tmp)
+                d = np.multiply(q, h_diag, out=q)
                 for i in range(len(dirs)):
                     beta = float(dirs[i] @ d) * rho[i]
-                    d = d + (alpha[i] - beta) * steps[i]
+                    d += np.multiply(alpha[i] - beta, steps[i], out=tmp)
+                del tmp
             g_prev = g.copy()
             loss_prev = loss
             t = min(1.0, 1.0 / float(np.abs(g).sum())) * self.lr if state["n_iter"] == 1 else self.lr
@@ -495,8 +499,10 @@ def _strong_wolfe(fg, x, t, d, f, g, gtd, c1=1e-4, c2=0.9, tolerance_change=1e-9
     evaluations); at most ``max_ls`` evaluations after the first."""
     d_norm = float(np.max(np.abs(d)))
 
+    point = np.empty_like(x)
+
     def at(step):
-        fn, gn = fg(x + step * d)
+        fn, gn = fg(np.add(x, np.multiply(step, d, out=point), out=point))  # x + step·d, in one buffer
         return fn, gn, float(gn @ d)
 
     f_new, g_new, gtd_new = at(t)

@@ -219,3 +219,14 @@ def test_loss_objectives_small_run_compares_with_the_exact_minimizer(capfd):
     assert len(lines) == 2
     for line in lines:  # the default fit's relative excess over the exact optimum: small, not below rounding
         assert -1e-6 < float(line.split("|")[4]) < 1e-3
+
+
+def test_sparse_defaults_small_run_prints_a_row_per_data_set(capfd):
+    import sparse_defaults
+
+    sparse_defaults.main(["--n", "600", "--rows", "zipf-bin-10", "uniform-tfidf-10", "digits"])
+    rows = [line for line in capfd.readouterr().out.splitlines() if "|" in line][1:]
+    assert [row.split()[0] for row in rows] == ["zipf-bin-10", "uniform-tfidf-10", "digits"]
+    for row in rows:  # fastgd's held-out R² next to SGDRegressor's and Ridge's, all numbers
+        fields = row.split("|")
+        assert all(math.isfinite(float(f.split()[0])) for f in fields[1:4])

@@ -86,7 +86,7 @@ def test_sparse_equals_dense(batch_size):
     y = X @ rng.standard_normal(15) + 0.1 * rng.standard_normal(400)
     # standardize=False: the kernels on the same values; CSR and dense statistics differ in rounding, which
     # Adam's sign-like first steps amplify (both reach the same optimum: test_sparse_standardized_...)
-    kw = dict(batch_size=batch_size, tol=None, max_iter=5, random_state=0, standardize=False)
+    kw = dict(batch_size=batch_size, tol=None, max_iter=5, random_state=0, standardize=False, penalty=None)
     dense = LinearRegressor(**kw).fit(X, y)
     for fmt in (sp.csr_matrix, sp.csr_array):
         sparse = LinearRegressor(**kw).fit(fmt(X), y)
@@ -142,6 +142,8 @@ def test_partial_fit_defaults_converge_over_passes():
 def test_alpha_without_a_penalty_warns():
     X, y, _, _ = make_regression(200, 3, random_state=0)
     with pytest.warns(UserWarning, match=r"alpha=100 has no effect with penalty=None: set penalty=\"l2\""):
+        LinearRegressor(alpha=100, penalty=None, max_iter=2, tol=None).fit(X, y)
+    with pytest.warns(UserWarning, match=r"alpha=100 has no effect with penalty='auto' \(.*\): set penalty=\"l2\""):
         LinearRegressor(alpha=100, max_iter=2, tol=None).fit(X, y)
     with pytest.warns(UserWarning, match=r"l1_ratio=0.5 has no effect with penalty='l2'.*elasticnet"):
         LinearRegressor(penalty="l2", l1_ratio=0.5, max_iter=2, tol=None).partial_fit(X, y)

@@ -196,6 +196,41 @@ def test_lazy_adam_family_leaves_untouched_coordinates_in_place(backend, opt):
     assert ts2.theta[0, col] != frozen
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("opt", ["adam", "adamw", "adamax", "nadam"])
+def test_lazy_adam_family_with_l2_penalizes_only_touched_coordinates(backend, opt):
+    """LazyAdam with an l2 penalty (what penalty="auto" gives sparse X): the penalty's gradient reaches a
+    coordinate with the batches that touch it; an untouched coordinate and its moments stay in place. A touched
+    coordinate's update is the dense rule's, penalty included (one batch touching every column: the dense
+    epoch's numbers)."""
+    from fastgd.optimizers import get_optimizer
+    kern(backend)
+    A, X, Y, sw, stdz = lazy_problem(k=1)
+    optimizer = get_optimizer(opt).set_params(lr=0.05, weight_decay=0.0)
+    l2 = 0.3
+    assert fastgd._rules.lazy_kind(optimizer.code, optimizer.pack(), True, 0.0, l2, True) == 2
+    ts = _engine.TrainingState.fresh(optimizer, 1, A.shape[1])
+    everything = np.arange(A.shape[0], dtype=np.int64)
+    _engine.run_epoch(X, Y, ts, optimizer.code, optimizer.pack(), 1, everything, stdz=stdz, backend=backend, l2=l2)
+    col = 0
+    without = np.setdiff1d(everything, np.flatnonzero(A[:, col] != 0))
+    before = ts.theta[0, col], ts.state[:, col].copy()
+    assert before[0] != 0.0
+    _engine.run_epoch(X, Y, ts, optimizer.code, optimizer.pack(), 1, without, stdz=stdz, backend=backend, l2=l2)
+    assert ts.theta[0, col] == before[0] and np.array_equal(ts.state[:, col], before[1])
+    # rows with no zeros: every batch touches every column, and the lazy epoch is the dense one, penalty included
+    full = np.where(A != 0, A, 1e-3)
+    order = np.arange(6, dtype=np.int64)
+    runs = []
+    for Xr in (csr_tuple(sp.csr_matrix(full)), full):
+        ts1 = _engine.TrainingState.fresh(optimizer, 1, A.shape[1])
+        _engine.run_epoch(Xr, Y, ts1, optimizer.code, optimizer.pack(), 50, order, stdz=stdz, backend=backend,
+                          l2=l2)
+        runs.append(ts1)
+    np.testing.assert_allclose(runs[0].theta, runs[1].theta, rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(runs[0].state, runs[1].state, rtol=1e-10, atol=1e-13)
+
+
 def shifted(a, rng):
     """A copy of ``a`` at a random offset inside a larger allocation (other alignment, other heap place)."""
     pad = int(rng.integers(0, 8))
@@ -269,7 +304,7 @@ def test_lbfgs_fits_csr():
     rng = np.random.default_rng(1)
     X = sp.random(300, 12, density=0.4, format="csr", random_state=rng)
     y = X @ rng.standard_normal(12) + 0.5
-    m = fastgd.LinearRegressor(optimizer="lbfgs").fit(X, y)
+    m = fastgd.LinearRegressor(optimizer="lbfgs", penalty=None).fit(X, y)
     assert m.score(X, y) > 1 - 1e-8
 
 
@@ -279,8 +314,8 @@ def test_sgd_with_l2_and_momentum_update_lazily_on_wide_csr():
     from fastgd.schedules import InverseScaling
 
     wide = sp.random(2000, 2**16, density=30 / 2**16, format="csr", random_state=0)
-    for kw in (dict(optimizer="sgd", penalty="l2"), dict(optimizer="momentum"), dict(optimizer="nesterov"),
-               dict(optimizer=fastgd.optimizers.SGD(weight_decay=1e-3))):
+    for kw in (dict(optimizer="sgd", penalty="l2"), dict(optimizer="momentum", penalty=None),
+               dict(optimizer="nesterov", penalty=None), dict(optimizer=fastgd.optimizers.SGD(weight_decay=1e-3))):
         assert _planning.is_lazy(fastgd.LinearRegressor(**kw), wide), kw
     for kw in (dict(optimizer="momentum", learning_rate=InverseScaling()), dict(optimizer="momentum", penalty="l2"),
                dict(optimizer="sgd", penalty="l2", learning_rate=InverseScaling())):
@@ -332,3 +367,83 @@ def test_lazy_adam_with_decoupled_weight_decay_shrinks_untouched_coordinates_exa
     np.testing.assert_array_equal(ts.state[:, col], before[1])
     wide = sp.random(2000, 2**16, density=30 / 2**16, format="csr", random_state=0)
     assert _planning.is_lazy(fastgd.LinearRegressor(optimizer=get_optimizer(opt[0]).set_params(**opt[1])), wide)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_default_on_sparse_input_is_ridge_alpha_1_exactly(backend):
+    """penalty="auto" on sparse X with more columns than rows: the l2 penalty of Ridge(alpha=1) (the least-squares
+    solution is not unique there), reached exactly by the preconditioned L-BFGS finish; the fitted attributes
+    say what was used. With sample weights the strength is Ridge's for those weights."""
+    from sklearn.linear_model import Ridge
+    kern(backend)
+    X, y = zipf_binary(400, 1500, 12, seed=3)
+    sw = np.random.default_rng(0).uniform(0.5, 3.0, X.shape[0])
+    for weights in (None, sw):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no warning either
+            est = fastgd.LinearRegressor(backend=backend, random_state=0).fit(X, y, sample_weight=weights)
+        total = X.shape[0] if weights is None else weights.sum()
+        assert est.penalty_ == "l2" and est.alpha_ == pytest.approx(2.0 / total, rel=1e-15)
+        ridge = Ridge(alpha=1.0, tol=1e-12, solver="cholesky").fit(X.toarray(), y, sample_weight=weights)
+        np.testing.assert_allclose(est.predict(X), ridge.predict(X.toarray()), rtol=0, atol=1e-4 * y.std())
+        w = np.ones(X.shape[0]) if weights is None else weights
+
+        def objective(m):
+            r = m.predict(X.toarray() if m is ridge else X) - y
+            return (w @ np.square(r)) / w.sum() + est.alpha_ / 2 * np.square(m.coef_).sum()
+
+        # the same objective: within what the finish's tolerance (1e-9 of the variance of y) allows
+        assert objective(est) - objective(ridge) < 1e-8 * y.var()
+
+
+def test_default_on_dense_input_has_no_penalty_and_is_unchanged():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((500, 8))
+    y = X @ rng.standard_normal(8) + 0.1 * rng.standard_normal(500)
+    auto = fastgd.LinearRegressor(random_state=0).fit(X, y)
+    none = fastgd.LinearRegressor(random_state=0, penalty=None).fit(X, y)
+    assert auto.penalty_ is None and auto.alpha_ == 1e-4
+    np.testing.assert_array_equal(auto.coef_, none.coef_)
+    assert auto.intercept_ == none.intercept_
+
+
+def test_alpha_with_auto_penalty_warns_and_explicit_penalty_keeps_alpha():
+    X, y = zipf_binary(300, 200, 8)
+    with pytest.warns(UserWarning, match=r"alpha=0.5 has no effect with penalty='auto'.*penalty=\"l2\""):
+        fastgd.LinearRegressor(alpha=0.5, max_iter=1, tol=None).fit(X, y)
+    est = fastgd.LinearRegressor(penalty="l2", alpha=0.5, max_iter=1, tol=None).fit(X, y)
+    assert est.penalty_ == "l2" and est.alpha_ == 0.5
+
+
+def test_partial_fit_auto_penalty_follows_the_rows_seen():
+    X, y = zipf_binary(600, 200, 8)
+    est = fastgd.LinearRegressor(random_state=0)
+    est.partial_fit(X[:200], y[:200])
+    assert est.penalty_ == "l2" and est.alpha_ == pytest.approx(2.0 / 200)
+    est.partial_fit(X[200:], y[200:])
+    assert est.alpha_ == pytest.approx(2.0 / 600)
+
+
+def test_a_sparse_finish_out_of_steps_warns_with_advice_that_works(monkeypatch):
+    """When the L-BFGS finish uses all its steps (here: one allowed) on data too large for the exact check, the
+    fit says so and names Ridge with the same objective, not "raise max_iter" (its 2 epochs are by design)."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import Ridge
+    monkeypatch.setattr(fastgd.estimator, "FINISH_STEPS", 1)
+    X, y = zipf_binary(300, 1000, 10, seed=2)
+    with pytest.warns(ConvergenceWarning, match=r"used all its 1 steps.*Ridge\(alpha=1\)") as caught:
+        est = fastgd.LinearRegressor(random_state=0).fit(X, y)
+    assert len(caught) == 1 and "max_iter" not in str(caught[0].message)
+    # the advice works: Ridge(alpha=1) is the optimum of the same objective, which a full finish reaches
+    monkeypatch.undo()
+    full = fastgd.LinearRegressor(random_state=0).fit(X, y)
+    ridge = Ridge(alpha=1.0, solver="cholesky").fit(X.toarray(), y)
+    np.testing.assert_allclose(full.predict(X), ridge.predict(X.toarray()), atol=1e-4 * y.std())
+    assert est.penalty_ == "l2"
+
+
+def test_auto_penalty_is_the_squared_errors_only():
+    """Ridge(alpha=1)'s strength is defined for the squared error: another loss on sparse X has no penalty."""
+    X, y = zipf_binary(300, 200, 8)
+    est = fastgd.LinearRegressor(loss="huber", max_iter=1, tol=None).fit(X, y)
+    assert est.penalty_ is None and est.alpha_ == 1e-4

@@ -186,14 +186,29 @@ def test_lbfgs_refuses_what_it_cannot_do():
         LinearRegressor(optimizer="lbfgs").partial_fit(X, y)
 
 
-def test_csr_input_is_not_finished_by_lbfgs():
-    """CSR keeps its own defaults: no L-BFGS finish, no 1000-epoch budget; the shortfall is still reported."""
+def test_csr_input_is_not_finished_by_lbfgs_without_a_penalty():
+    """Unpenalized CSR keeps its own defaults: no L-BFGS finish, no 1000-epoch budget; the shortfall is still
+    reported."""
     sp = pytest.importorskip("scipy.sparse")
     X, y = _cancer()
-    model = LinearRegressor(random_state=0)
+    model = LinearRegressor(random_state=0, penalty=None)
     with pytest.warns(ConvergenceWarning, match="condition number"):
         model.fit(sp.csr_matrix(X), y)
     assert model.max_iter_ > 1000
+
+
+def test_csr_input_with_the_default_penalty_is_finished_exactly_without_a_max_iter_warning():
+    """The default on CSR (Ridge(alpha=1)'s penalty): 2 warm-up epochs, then the preconditioned L-BFGS finish
+    reaches the penalized optimum of this ill-conditioned data; the 2-epoch budget is no shortfall to warn of."""
+    sp = pytest.importorskip("scipy.sparse")
+    X, y = _cancer()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = LinearRegressor(random_state=0).fit(sp.csr_matrix(X), y)
+    assert model.max_iter_ == 2 and "L-BFGS" in model.stop_reason_
+    from sklearn.linear_model import Ridge
+    ridge = Ridge(alpha=1.0, solver="cholesky").fit(X, y)
+    assert model.score(X, y) == pytest.approx(ridge.score(X, y), abs=1e-7)
 
 
 def test_noisy_wide_fit_beyond_the_exact_check_is_finished():
