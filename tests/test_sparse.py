@@ -372,7 +372,8 @@ def test_lazy_adam_with_decoupled_weight_decay_shrinks_untouched_coordinates_exa
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_default_on_sparse_input_is_ridge_alpha_1_exactly(backend):
     """penalty="auto" on sparse X with more columns than rows: the l2 penalty of Ridge(alpha=1) (the least-squares
-    solution is not unique there), reached exactly by the preconditioned L-BFGS finish; the fitted attributes
+    solution is not unique there), reached exactly by the preconditioned conjugate-gradient finish (the objective
+    is quadratic); the fitted attributes
     say what was used. With sample weights the strength is Ridge's for those weights."""
     from sklearn.linear_model import Ridge
     kern(backend)
@@ -384,6 +385,7 @@ def test_default_on_sparse_input_is_ridge_alpha_1_exactly(backend):
             est = fastgd.LinearRegressor(backend=backend, random_state=0).fit(X, y, sample_weight=weights)
         total = X.shape[0] if weights is None else weights.sum()
         assert est.penalty_ == "l2" and est.alpha_ == pytest.approx(2.0 / total, rel=1e-15)
+        assert "conjugate gradient" in est.stop_reason_
         ridge = Ridge(alpha=1.0, tol=1e-12, solver="cholesky").fit(X.toarray(), y, sample_weight=weights)
         np.testing.assert_allclose(est.predict(X), ridge.predict(X.toarray()), rtol=0, atol=1e-4 * y.std())
         w = np.ones(X.shape[0]) if weights is None else weights
@@ -425,13 +427,14 @@ def test_partial_fit_auto_penalty_follows_the_rows_seen():
 
 
 def test_a_sparse_finish_out_of_steps_warns_with_advice_that_works(monkeypatch):
-    """When the L-BFGS finish uses all its steps (here: one allowed) on data too large for the exact check, the
+    """When the conjugate-gradient finish uses all its iterations (here: one allowed) on data too large for the
+    exact check, the
     fit says so and names Ridge with the same objective, not "raise max_iter" (its 2 epochs are by design)."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import Ridge
-    monkeypatch.setattr(fastgd.estimator, "FINISH_STEPS", 1)
+    monkeypatch.setattr(fastgd.estimator, "FINISH_CG_ITER", 1)
     X, y = zipf_binary(300, 1000, 10, seed=2)
-    with pytest.warns(ConvergenceWarning, match=r"used all its 1 steps.*Ridge\(alpha=1\)") as caught:
+    with pytest.warns(ConvergenceWarning, match=r"used all its 1 iterations.*Ridge\(alpha=1\)") as caught:
         est = fastgd.LinearRegressor(random_state=0).fit(X, y)
     assert len(caught) == 1 and "max_iter" not in str(caught[0].message)
     # the advice works: Ridge(alpha=1) is the optimum of the same objective, which a full finish reaches
