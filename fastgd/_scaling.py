@@ -42,7 +42,10 @@ class Scaling:
     y_var: np.ndarray = field(default=None, repr=False)
     x_raw_mean: np.ndarray = field(default=None, repr=False)
     y_raw_mean: np.ndarray = field(default=None, repr=False)
-    x_sparse: tuple = field(default=None, repr=False)  # CSR: (largest |value|, stored weight) per column
+    # CSR: per column the largest |value| and the weight of the rows that store it, kept compact (``_compact``):
+    # the largest |value| is the scale of a rare column, so only the columns where it is not are listed, and
+    # the stored weight only decides which columns are rare (float32)
+    x_sparse: tuple = field(default=None, repr=False)
 
     @classmethod
     def identity(cls, d, k):
@@ -100,6 +103,8 @@ class Scaling:
             bounded = maxabs > tiny
             np.copyto(x_scale, maxabs, where=rare & bounded)
             np.copyto(x_scale, 1.0, where=rare & ~bounded)
+        if sparse is not None:
+            sparse = cls._compact(x_scale, maxabs, stored)
         out = cls(x_centre, x_scale, y_centre, y_scale, float(weight), x_var, y_var, x_mean, y_mean, sparse)
         out._center = center
         out._packed = packed
@@ -118,8 +123,24 @@ class Scaling:
         ym, yv = merge(self.y_raw_mean, self.y_var, new.y_raw_mean, new.y_var)
         sparse = None
         if self.x_sparse is not None and new.x_sparse is not None:
-            sparse = (np.maximum(self.x_sparse[0], new.x_sparse[0]), self.x_sparse[1] + new.x_sparse[1])
+            sparse = (np.maximum(self.column_maxabs(), new.column_maxabs()),
+                      self.x_sparse[2] + new.x_sparse[2].astype(np.float64))
         return Scaling._finish(xm, xv, ym, yv, tot, self._center, sparse)
+
+    @staticmethod
+    def _compact(x_scale, maxabs, stored):
+        """``x_sparse``: (columns, values, stored) where ``column_maxabs`` would not give the largest |value|
+        from the scale, and the stored weights as float32."""
+        stored = stored.astype(np.float32)
+        differs = np.flatnonzero(maxabs != np.where(stored > 0, x_scale, 0.0))
+        return differs, maxabs[differs], stored
+
+    def column_maxabs(self):
+        """The largest |value| of each CSR column (a d-vector made from the compact ``x_sparse``)."""
+        differs, values, stored = self.x_sparse
+        out = np.where(stored > 0, self.x_scale, 0.0)
+        out[differs] = values
+        return out
 
     def pack(self):
         """The kernels' ``stdz`` vector: [x_mean, x_scale, y_mean, y_scale] (read only: the fields' own buffer

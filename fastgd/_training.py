@@ -234,12 +234,27 @@ def _compact_snapshot(ts):
 
 
 def _snapshot_into(ts, bufs):
-    """``ts.snapshot()`` copied into ``bufs`` (a previous result of this function, or None: new buffers)."""
-    if bufs is None:
-        return ts.snapshot()
-    for buf, a in zip(bufs, (ts.theta, ts.state, ts.scalars)):
-        np.copyto(buf, a)
-    return bufs
+    """``ts.snapshot()`` copied into ``bufs`` (a previous result of this function, or None: new buffers), for
+    ``ts.restore``. A state slot whose values are all one value (bit for bit: a slot the optimizer does not
+    write, such as Adam's without amsgrad) is kept as that value, not as a k·(d + 1) copy."""
+    theta, slots, scalars = bufs if bufs is not None else (np.empty_like(ts.theta), [None] * len(ts.state),
+                                                           np.empty_like(ts.scalars))
+    np.copyto(theta, ts.theta)
+    np.copyto(scalars, ts.scalars)
+    for i, row in enumerate(ts.state):
+        if slots[i] is not None and slots[i].ndim == 1:
+            np.copyto(slots[i], row)  # a buffer made in an earlier epoch: reused
+        elif _all_one_value(row):
+            slots[i] = row[:1].reshape(()).copy()
+        else:
+            slots[i] = row.copy()
+    return theta, slots, scalars
+
+
+def _all_one_value(a):
+    """Whether the 1-D float64 array ``a`` holds one value, bit for bit (blocks: no temporary of its size)."""
+    bits = a.view(np.int64)
+    return all(np.all(bits[s] == bits[0]) for s in _blocks(bits.size)) if bits.size else True
 
 
 def _call_back(callbacks, info, ts, start):

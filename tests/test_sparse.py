@@ -450,3 +450,45 @@ def test_auto_penalty_is_the_squared_errors_only():
     X, y = zipf_binary(300, 200, 8)
     est = fastgd.LinearRegressor(loss="huber", max_iter=1, tol=None).fit(X, y)
     assert est.penalty_ is None and est.alpha_ == 1e-4
+
+
+def test_sparse_finish_is_exact_for_several_outputs_without_intercept_and_releases_the_optimizer_state():
+    """The conjugate-gradient finish with two outputs of different scales and no intercept reaches Ridge's
+    optimum; the warm-up's Adam moments, which describe no point of the finish, are released (a later warm start
+    starts the optimizer afresh from the finished model, and still keeps it at the optimum)."""
+    from sklearn.linear_model import Ridge
+    X, y = zipf_binary(300, 800, 10, seed=5)
+    Y = np.column_stack([y, 100.0 * X[:, ::-1] @ np.random.default_rng(1).standard_normal(800) + 3.0])
+    est = fastgd.LinearRegressor(random_state=0, fit_intercept=False).fit(X, Y)
+    assert "conjugate gradient" in est.stop_reason_
+    ridge = Ridge(alpha=1.0, solver="cholesky", fit_intercept=False).fit(X.toarray(), Y)
+    for j in range(2):
+        def objective(coef):
+            return np.mean(np.square(X @ coef - Y[:, j])) + est.alpha_ / 2 * np.square(coef).sum()
+        assert objective(est.coef_[j]) - objective(ridge.coef_[j]) < 1e-8 * Y[:, j].var()
+    assert not np.any(est._ts.state) and est._ts.step == 0
+    est.set_params(warm_start=True)
+    assert np.all(np.abs(est.fit(X, Y).predict(X) - ridge.predict(X.toarray())) < 1e-4 * Y.std(axis=0))
+
+
+def test_csr_column_statistics_are_kept_compact_and_merge_exactly():
+    """The largest |value| per column is kept only where it is not the column's scale, the stored weight as
+    float32: the statistics still give the kernels' maxima, and merged halves give the whole data's scaling."""
+    from fastgd import _kernels as K
+    X, _ = zipf_binary(400, 300, 8, seed=4)
+    X = X.multiply(np.random.default_rng(0).uniform(0.5, 4.0, X.shape[1])).tolil()
+    X[:, 3] = 2.0  # a column stored in every row: centred, scaled by its (zero) spread, so its maximum is listed
+    X = X.tocsr()
+    Y = np.random.default_rng(1).standard_normal((400, 1))
+
+    def stats(A, Yp):
+        return _scaling.Scaling.from_data(K, (A.data, A.indices, A.indptr, A.shape[1]), Yp, None, True)
+
+    whole = stats(X, Y)
+    _, _, _, maxabs, stored = K.csr_column_stats((X.data, X.indices, X.indptr, X.shape[1]), _engine.EMPTY)
+    differs, _, kept = whole.x_sparse
+    assert kept.dtype == np.float32 and 3 in differs and len(differs) < 10
+    np.testing.assert_array_equal(whole.column_maxabs(), maxabs)
+    merged = stats(X[:150], Y[:150]).merged(stats(X[150:], Y[150:]))
+    np.testing.assert_array_equal(merged.column_maxabs(), maxabs)
+    np.testing.assert_allclose(merged.pack(), whole.pack(), rtol=1e-12, atol=1e-15)
