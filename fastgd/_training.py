@@ -982,8 +982,27 @@ def train_pcg(problem, ts, *, train_ids, steps, tol, precondition, n_iter_no_cha
     f = f_start
     f_ref = float(k) if sc is not None else problem.target_variance(train_ids)
     f_ref = f_ref if f_ref > 0 else 1.0
+    try:
+        _pcg_iterations(out, steps, theta, r, q, pdir, rz, f, f_ref, tol, n_iter_no_change, grad, zeros,
+                        precondition_into)
+    except BaseException:  # a Ctrl-C (or an error) mid-update: θ back to the start, not half updated
+        theta[...] = start
+        raise
+    with np.errstate(all="ignore"):
+        del pdir, r
+        f_end = grad(theta, Ys, q, q, y_off)  # the true objective at the end (CG's running value drifts)
+    if not (np.isfinite(f_end) and np.all(np.isfinite(theta)) and f_end <= f_start):
+        theta[...] = start
+        f_end = f_start
+    out.best_eval = f_end
+    return out
+
+
+def _pcg_iterations(out, steps, theta, r, q, pdir, rz, f, f_ref, tol, n_iter_no_change, grad, zeros,
+                    precondition_into):
+    """train_pcg's iterations (θ, r, q and pdir updated in place; ``out`` records them)."""
     small = 0
-    out.stop_reason = f"{steps} iterations (its limit) done"
+    out.stop_reason = f"its limit of {steps} iterations reached"
     with np.errstate(all="ignore"):
         for _ in range(steps):
             if not (np.isfinite(rz) and rz > 0.0):
@@ -1013,13 +1032,6 @@ def train_pcg(problem, ts, *, train_ids, steps, tol, precondition, n_iter_no_cha
             pdir *= rz_new / rz
             pdir += q
             rz = rz_new
-        del pdir, r
-        f_end = grad(theta, Ys, q, q, y_off)  # the true objective at the end (CG's running value drifts)
-    if not (np.isfinite(f_end) and np.all(np.isfinite(theta)) and f_end <= f_start):
-        theta[...] = start
-        f_end = f_start
-    out.best_eval = f_end
-    return out
 
 
 def _blocks(n, size=1 << 15):

@@ -591,8 +591,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
     def _unfinished(self, fin, total):
         """The warning of a sparse fit whose L-BFGS finish used all its steps short of its tolerance (``total``:
         the rows' weight in the user's units, which converts alpha to Ridge's)."""
-        return (f"The exact conjugate-gradient finish of this sparse fit used all its {fin.n_iter} iterations "
-                f"before meeting its "
+        return (f"The exact conjugate-gradient finish of this sparse fit stopped ({fin.stop_reason}) before meeting "
+                f"its "
                 f"tolerance, so the model may be short of the penalized optimum (it is the best point reached). "
                 f"For a problem this ill-conditioned, sklearn.linear_model.Ridge(alpha="
                 f"{self.alpha_ * total / 2:.6g}) (the same objective; pass the same sample_weight) solves it exactly.")

@@ -434,7 +434,7 @@ def test_a_sparse_finish_out_of_steps_warns_with_advice_that_works(monkeypatch):
     from sklearn.linear_model import Ridge
     monkeypatch.setattr(fastgd.estimator, "FINISH_CG_ITER", 1)
     X, y = zipf_binary(300, 1000, 10, seed=2)
-    with pytest.warns(ConvergenceWarning, match=r"used all its 1 iterations.*Ridge\(alpha=1\)") as caught:
+    with pytest.warns(ConvergenceWarning, match=r"limit of 1 iterations reached.*Ridge\(alpha=1\)") as caught:
         est = fastgd.LinearRegressor(random_state=0).fit(X, y)
     assert len(caught) == 1 and "max_iter" not in str(caught[0].message)
     # the advice works: Ridge(alpha=1) is the optimum of the same objective, which a full finish reaches
@@ -501,3 +501,29 @@ def test_csr_column_statistics_are_kept_compact_and_merge_exactly():
     np.testing.assert_array_equal(merged.column_maxabs(), maxabs)
     np.testing.assert_allclose(merged.pack(), whole.pack(), rtol=1e-6, atol=1e-15)
     np.testing.assert_allclose(merged.x_scale[4], whole.x_scale[4], rtol=1e-9)
+
+
+def test_an_interrupted_sparse_finish_leaves_the_previous_model_and_state(monkeypatch):
+    """A Ctrl-C during the conjugate-gradient finish (which updates θ in place, after releasing the optimizer
+    state) leaves a warm-started estimator's model, parameters and state as they were: nothing half updated."""
+    from fastgd import _kernels as K
+    X, y = zipf_binary(300, 800, 10, seed=6)
+    est = fastgd.LinearRegressor(backend="numba", random_state=0, warm_start=True).fit(X, y)
+    est._ts.state[0, :5] = 1.0  # a state the refit's finish would release
+    before = (est.coef_.copy(), est.intercept_, est._ts.theta.copy(), est._ts.state.copy())
+    calls = [0]
+    real = K.batches_stats
+
+    def interrupting(X, Y, *args, **kwargs):
+        calls[0] += not np.any(Y)  # the finish's Hessian products (y = 0)
+        if calls[0] == 3:
+            raise KeyboardInterrupt
+        return real(X, Y, *args, **kwargs)
+
+    monkeypatch.setattr(K, "batches_stats", interrupting)
+    with pytest.raises(KeyboardInterrupt):
+        est.fit(X, 2.0 * y)
+    assert calls[0] == 3
+    after = (est.coef_, est.intercept_, est._ts.theta, est._ts.state)
+    for a, b in zip(before, after):
+        np.testing.assert_array_equal(a, b)
