@@ -163,10 +163,13 @@ def _chunk_grad_dense(X, Y, sw, theta, start, stop, buf, lossp):
     With another loss (``lossp = [code, param]``, see fastgd._rules.loss_value): Σ s_i slope(r_i) [x_i, 1]
     and Σ s_i loss(r_i) (one rule per row, fastgd._rules.loss_accumulate).
 
-    Software-pipelined: one pass over the features computes row i's residual while adding row i − 1's
-    contribution to the gradient, so the dot product's reduction latency overlaps useful work (11 % faster
-    than two separate loops at d = 100; the sums are the same, in the same row order). The row about
-    PREFETCH_BYTES ahead is prefetched into L2 (see intr.prefetch_row).
+    Rows go in pairs from ``start`` (an odd last row alone): one loop takes the two rows' dot products
+    (two independent chains of adds), a second adds both rows into the gradient, buf += s_a x_a + s_b x_b,
+    from L1, so that each 64-byte store to the gradient (about two cycles, the row loop's bottleneck)
+    carries two rows. The pairs start at the chunk's first row, so any thread count gives the same bits;
+    _chunk_loss_dense runs the same dot loop, so the loss-only pass gives the same bits. The rows about
+    PREFETCH_BYTES ahead are prefetched into L2 (see intr.prefetch_row). (One row at a time, with row i's
+    dot product fused with row i − 1's gradient in one loop, took 1.3x the one-thread read of X.)
     """
     d = X.shape[1]
     k = Y.shape[1]
@@ -183,25 +186,35 @@ def _chunk_grad_dense(X, Y, sw, theta, start, stop, buf, lossp):
     n = X.shape[0]
     line = 64 // X.itemsize  # elements per cache line
     ahead = (PREFETCH_BYTES + d * X.itemsize - 1) // (d * X.itemsize)  # rows
+    npair = (stop - start) // 2
     for j in range(k):
         o = j * p
-        acc = theta[j, d]
-        for c in range(d):
-            acc += X[start, c] * theta[j, c]
-        s_prev, loss = _rules.loss_accumulate(lcode, acc - Y[start, j], la, sw[start] if weighted else 1.0, loss)
-        bsum = s_prev
-        for i in range(start + 1, stop):
-            if j == 0 and i + ahead < n:
-                for c in range(0, d, line):
-                    intr.prefetch_row(X, i + ahead, c)
-            acc = theta[j, d]
+        bsum = 0.0
+        for t in range(npair):
+            i = start + 2 * t
+            if j == 0 and i + ahead + 2 <= n:
+                for q in range(0, 2 * d, line):  # rows i + ahead and i + ahead + 1
+                    intr.prefetch_row(X, i + ahead, q)
+            a0 = theta[j, d]
+            a1 = theta[j, d]
             for c in range(d):
-                acc += X[i, c] * theta[j, c]
-                buf[o + c] += s_prev * X[i - 1, c]
-            s_prev, loss = _rules.loss_accumulate(lcode, acc - Y[i, j], la, sw[i] if weighted else 1.0, loss)
-            bsum += s_prev
-        for c in range(d):
-            buf[o + c] += s_prev * X[stop - 1, c]
+                wc = theta[j, c]
+                a0 += X[i, c] * wc
+                a1 += X[i + 1, c] * wc
+            sa, loss = _rules.loss_accumulate(lcode, a0 - Y[i, j], la, sw[i] if weighted else 1.0, loss)
+            sb, loss = _rules.loss_accumulate(lcode, a1 - Y[i + 1, j], la, sw[i + 1] if weighted else 1.0, loss)
+            bsum += sa + sb
+            for c in range(d):
+                buf[o + c] += sa * X[i, c] + sb * X[i + 1, c]
+        if (stop - start) % 2 == 1:  # the odd last row
+            i = stop - 1
+            a0 = theta[j, d]
+            for c in range(d):
+                a0 += X[i, c] * theta[j, c]
+            sa, loss = _rules.loss_accumulate(lcode, a0 - Y[i, j], la, sw[i] if weighted else 1.0, loss)
+            bsum += sa
+            for c in range(d):
+                buf[o + c] += sa * X[i, c]
         buf[o + d] = bsum
     buf[m] = loss
 
@@ -1215,8 +1228,21 @@ def _chunk_loss_dense(X, Y, sw, theta, start, stop, lossp):
     weighted = sw.shape[0] > 0
     lcode, la = lossp
     ssum = 0.0
+    npair = (stop - start) // 2
     for j in range(k):
-        for i in range(start, stop):
+        for t in range(npair):  # rows in pairs, as there
+            i = start + 2 * t
+            a0 = theta[j, d]
+            a1 = theta[j, d]
+            for c in range(d):
+                wc = theta[j, c]
+                a0 += X[i, c] * wc
+                a1 += X[i + 1, c] * wc
+            sa, loss = _rules.loss_accumulate(lcode, a0 - Y[i, j], la, sw[i] if weighted else 1.0, loss)
+            sb, loss = _rules.loss_accumulate(lcode, a1 - Y[i + 1, j], la, sw[i + 1] if weighted else 1.0, loss)
+            ssum += sa + sb
+        if (stop - start) % 2 == 1:
+            i = stop - 1
             acc = theta[j, d]
             for c in range(d):
                 acc += X[i, c] * theta[j, c]
