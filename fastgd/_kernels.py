@@ -164,9 +164,11 @@ def _chunk_grad_dense(X, Y, sw, theta, start, stop, buf, lossp):
     and Σ s_i loss(r_i) (one rule per row, fastgd._rules.loss_accumulate).
 
     Rows go in pairs from ``start`` (an odd last row alone): one loop takes the two rows' dot products
-    (two independent chains of adds), a second adds both rows into the gradient, buf += s_a x_a + s_b x_b,
-    from L1, so that each 64-byte store to the gradient (about two cycles, the row loop's bottleneck)
-    carries two rows. The pairs start at the chunk's first row, so any thread count gives the same bits;
+    (two independent chains of adds), a second adds the previous pair into the gradient, buf += s_a x_a +
+    s_b x_b, from L1, so that each 64-byte store to the gradient (about two cycles, the row loop's
+    bottleneck) carries two rows, and that second loop never waits for the loss rule of the pair just
+    computed (a loss with a clip or a kink: a longer chain than the squared error's). The pairs start at
+    the chunk's first row, so any thread count gives the same bits;
     _chunk_loss_dense runs the same dot loop, so the loss-only pass gives the same bits. The rows about
     PREFETCH_BYTES ahead are prefetched into L2 (see intr.prefetch_row). (One row at a time, with row i's
     dot product fused with row i − 1's gradient in one loop, took 1.3x the one-thread read of X.)
@@ -190,6 +192,7 @@ def _chunk_grad_dense(X, Y, sw, theta, start, stop, buf, lossp):
     for j in range(k):
         o = j * p
         bsum = 0.0
+        sa = sb = 0.0
         for t in range(npair):
             i = start + 2 * t
             if j == 0 and i + ahead + 2 <= n:
@@ -201,11 +204,16 @@ def _chunk_grad_dense(X, Y, sw, theta, start, stop, buf, lossp):
                 wc = theta[j, c]
                 a0 += X[i, c] * wc
                 a1 += X[i + 1, c] * wc
+            if t > 0:  # the previous pair: its slopes are known, so this does not wait for the loss below
+                for c in range(d):
+                    buf[o + c] += sa * X[i - 2, c] + sb * X[i - 1, c]
             sa, loss = _rules.loss_accumulate(lcode, a0 - Y[i, j], la, sw[i] if weighted else 1.0, loss)
             sb, loss = _rules.loss_accumulate(lcode, a1 - Y[i + 1, j], la, sw[i + 1] if weighted else 1.0, loss)
             bsum += sa + sb
+        if npair > 0:
+            i = start + 2 * npair
             for c in range(d):
-                buf[o + c] += sa * X[i, c] + sb * X[i + 1, c]
+                buf[o + c] += sa * X[i - 2, c] + sb * X[i - 1, c]
         if (stop - start) % 2 == 1:  # the odd last row
             i = stop - 1
             a0 = theta[j, d]
