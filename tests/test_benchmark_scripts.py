@@ -126,6 +126,8 @@ def test_scaling_tiny_run_reports_every_thread_count_and_backend(tmp_path):
         assert all(math.isfinite(r[k]) and r[k] > 0 for k in ("floor_ms", "one", "B=32", "B=256", "B=4096",
                                                               "fit_s", "fit_reads"))
         assert r["workers B=256"] == 0  # d = 4: too little work for a second thread
+        # the float32 row loop: on one thread only
+        assert (math.isfinite(r["one32"]) and r["one32"] > 0) if r["threads"] == 1 else r["one32"] is None
     assert [(o["backend"], o["batch"]) for o in res["oversubscription"]] == [(b, 256) for b in backends]
     text = out.read_text()
     assert text == scaling.markdown(res) and text.count("\n| 2 | ") == len(backends)
