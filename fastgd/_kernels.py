@@ -786,6 +786,58 @@ L_STAMP, L_G, L_RAW, L_XS, L_WIDTH = 0, 1, 2, 3, 4
 
 
 @jit()
+def _lazy_hint_column(WR, th, S, avg, c, k, p, P, ns):
+    """Prefetch what the lazy epoch reads of column c: its record, and its coordinates' parameters, state and
+    running means (a hint: no result depends on it)."""
+    intr.prefetch_at(WR, c * L_WIDTH)
+    for j in range(k):
+        q = j * p + c
+        intr.prefetch_at(th, q)
+        for sl in range(ns):
+            intr.prefetch_at(S, sl * P + q)
+        if avg.shape[0] > 0:
+            intr.prefetch_at(avg, q)
+
+
+@jit()
+def _lazy_ahead(data, indices, indptr, Y, sw, WR, th, S, avg, order, bi, batch_size, n, k, p, P, ns):
+    """Hints for the batches after batch bi of a lazy epoch, so their misses overlap this batch's work: the
+    row bounds of batch bi + 3, the stored values, targets and weights of batch bi + 2's rows, the columns of
+    batch bi + 1 (_lazy_hint_column), each for batches of at most LAZY_AHEAD_NNZ values (larger ones hint
+    within)."""
+    nb = order.shape[0]
+    if bi + 3 < nb:
+        s0 = order[bi + 3] * batch_size
+        intr.prefetch_at(indptr, s0)
+        intr.prefetch_at(indptr, min(s0 + batch_size, n))
+    if bi + 2 < nb:
+        s0 = order[bi + 2] * batch_size
+        s1 = min(s0 + batch_size, n)
+        lo = indptr[s0]
+        hi = indptr[s1]
+        if hi - lo <= _rules.LAZY_AHEAD_NNZ:
+            for i in range(s0, s1):
+                intr.prefetch_row(Y, i, 0)
+            if sw.shape[0] > 0:
+                intr.prefetch_at(sw, s0)
+                intr.prefetch_at(sw, s1 - 1)
+            for q in range(lo, hi, 64 // indices.itemsize):
+                intr.prefetch_at(indices, q)
+            for q in range(lo, hi, 64 // data.itemsize):
+                intr.prefetch_at(data, q)
+            if hi > lo:
+                intr.prefetch_at(indices, hi - 1)
+                intr.prefetch_at(data, hi - 1)
+    if bi + 1 < nb:
+        s0 = order[bi + 1] * batch_size
+        lo = indptr[s0]
+        hi = indptr[min(s0 + batch_size, n)]
+        if hi - lo <= _rules.LAZY_AHEAD_NNZ:
+            for q in range(lo, hi):
+                _lazy_hint_column(WR, th, S, avg, indices[q], k, p, P, ns)
+
+
+@jit()
 def _epoch_csr_lazy(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept, batch_size, order,
                     stdz, avg, exact):
     """The epoch of a CSR X with lazy updates (see "lazy updates" in fastgd._rules): each batch costs what it
@@ -872,6 +924,7 @@ def _epoch_csr_lazy(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_i
     loss_sum = 0.0
     weight_sum = 0.0
     for bi in range(nb):
+        _lazy_ahead(data, indices, indptr, Y, sw, WR, th, S, avg, order, bi, batch_size, n, k, p, P, ns)
         start = order[bi] * batch_size
         stop = min(start + batch_size, n)
         Wb = _batch_weight(sw, start, stop)
@@ -886,13 +939,20 @@ def _epoch_csr_lazy(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_i
             prev[nt] = WR[c * L_WIDTH + L_STAMP]
             WR[c * L_WIDTH + L_STAMP] = listed
             nt += 1
-        for q in range(indptr[start], indptr[stop]):
+        lo = indptr[start]
+        hi = indptr[stop]
+        ahead = hi - lo > _rules.LAZY_AHEAD_NNZ  # not hinted ahead: hint within
+        for q in range(lo, hi):
             c = indices[q]
+            if ahead and q + _rules.LAZY_AHEAD_VALUES < hi:
+                intr.prefetch_at(WR, indices[q + _rules.LAZY_AHEAD_VALUES] * L_WIDTH)
             if WR[c * L_WIDTH + L_STAMP] != listed:
                 cols[nt] = c
                 prev[nt] = WR[c * L_WIDTH + L_STAMP]
                 WR[c * L_WIDTH + L_STAMP] = listed
                 nt += 1
+                if ahead:
+                    _lazy_hint_column(WR, th, S, avg, c, k, p, P, ns)
         cols[nt] = d  # the intercepts, caught up with the columns
         prev[nt] = WR[d * L_WIDTH + L_STAMP]
         for t in range(nt + 1):  # catch up what the skipped updates did to these coordinates

@@ -797,6 +797,13 @@ def csr_moments(data: cython.pointer[cython.const[cython.floating]], indices: cy
 # A coordinate's parameter and state are addressed as th[ith] and S[islot + s * sstride] (slot s), so the
 # same rules serve the flat layout (sstride = P) and interleaved records (sstride = 1).
 
+# Hints (never a change of result) that hide the lazy epoch's cache misses (rows in random order, records,
+# parameters and state of columns all over a d-sized array): a batch of at most LAZY_AHEAD_NNZ stored values
+# has its rows fetched two batches ahead and its columns' lines one batch ahead; a larger batch has each
+# column's record fetched LAZY_AHEAD_VALUES values ahead while it is listed (see docs/design.md).
+LAZY_AHEAD_NNZ = cython.declare(cython.Py_ssize_t, 256)
+LAZY_AHEAD_VALUES = cython.declare(cython.Py_ssize_t, 16)
+
 LAZY_NONE = cython.declare(cython.int, 0)
 LAZY_EXACT = cython.declare(cython.int, 1)
 LAZY_APPROX = cython.declare(cython.int, 2)
