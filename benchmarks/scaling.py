@@ -7,7 +7,8 @@ round, so a burst of load elsewhere hits them alike), both backends:
 
 * floor: the fastest read-only pass over X on T threads (the faster of the Numba and the native loop);
 * one batch: an epoch whose only batch is all of X (the fused row loop streaming X, one update): at T = 1
-  this is the row loop / one-thread read;
+  this is the row loop / one-thread read; at T = 1 also for a float32 copy of X, divided by the
+  one-thread read of that copy ("one batch f32");
 * B = 32, 256, 4096 and the default batch: a shuffled Adam epoch, divided by the floor of the same round
   (the median over rounds is printed);
 * per batch: the time an epoch of batch B spends above the one-batch epoch, divided by its number of
@@ -99,14 +100,19 @@ def _fit(backend, t, X, y):
         return time.perf_counter() - t0, est.n_iter_
 
 
-def measure_threads(X, y, Y, t, rounds, default_batch, fit=True):
-    """Every figure of one thread count (see the module docstring)."""
+def measure_threads(X, y, Y, t, rounds, default_batch, fit=True, X32=None):
+    """Every figure of one thread count (see the module docstring); ``X32``: a float32 copy of X for the
+    one-batch column (T = 1)."""
     n, d = X.shape
     adam = OPTIMIZERS["adam"](lr=1e-3)
     batches = sorted({b for b in (*BATCHES, default_batch) if b < n})
     fns = dict(floor_reads(X, t, "read"))
+    if X32 is not None:
+        fns.update(floor_reads(X32, t, "read32"))
     for be in backends():
         fns[(be, "one")] = fastgd_epoch(X, Y, adam, n, t, backend=be)
+        if X32 is not None:
+            fns[(be, "one32")] = fastgd_epoch(X32, Y, adam, n, t, backend=be)
         for b in batches:
             fns[(be, b)] = fastgd_epoch(X, Y, adam, b, t, backend=be, shuffle=True)
     for fn in fns.values():  # compile or load, touch every page
@@ -123,12 +129,13 @@ def measure_threads(X, y, Y, t, rounds, default_batch, fit=True):
             best[key] = min(best[key], times[key])
         floors.append(floor_of(times, "read"))
         for key in ratios:
-            ratios[key].append(times[key] / floors[-1])
+            ratios[key].append(times[key] / (floor_of(times, "read32") if key[1] == "one32" else floors[-1]))
     floor = min(floors)
     rows = []
     for be in backends():
         row = {"threads": t, "backend": be, "floor_ms": floor * 1e3,
-               "one": statistics.median(ratios[(be, "one")])}
+               "one": statistics.median(ratios[(be, "one")]),
+               "one32": statistics.median(ratios[(be, "one32")]) if X32 is not None else None}
         for b in batches:
             row[f"B={b}"] = statistics.median(ratios[(be, b)])
             row[f"us/batch B={b}"] = (best[(be, b)] - best[(be, "one")]) / -(-n // b) * 1e6
@@ -168,14 +175,15 @@ def markdown(res):
              "epochs as median ÷ floor of the same round; per batch: µs above the one-batch epoch; fit: "
              "`LinearRegressor(n_jobs=T)` defaults, once.", ""]
     batches = cfg["batches"]
-    head = (["T", "backend", "floor ms", "one batch"] + [f"B={b}" for b in batches]
+    head = (["T", "backend", "floor ms", "one batch", "one batch f32"] + [f"B={b}" for b in batches]
             + [f"µs/batch B={b}" for b in batches if b in (256, 4096, cfg["default_batch"])]
             + ["workers B=256", f"workers B={cfg['default_batch']}", "fit s (epochs)", "fit reads of X",
                "fit 1T ÷ fit"])
     lines += ["| " + " | ".join(head) + " |", "|" + "---:|" * len(head)]
     fit1 = {r["backend"]: r.get("fit_s") for r in res["rows"] if r["threads"] == 1}
     for r in res["rows"]:
-        cells = [str(r["threads"]), r["backend"], _f(r["floor_ms"], ".1f"), _f(r["one"], ".2f")]
+        cells = [str(r["threads"]), r["backend"], _f(r["floor_ms"], ".1f"), _f(r["one"], ".2f"),
+                 _f(r.get("one32"), ".2f")]
         cells += [_f(r.get(f"B={b}"), ".2f") for b in batches]
         cells += [_f(r.get(f"us/batch B={b}"), ".2f") for b in batches if b in (256, 4096, cfg["default_batch"])]
         cells += [str(r["workers B=256"]), str(r[f"workers B={cfg['default_batch']}"])]
@@ -229,7 +237,9 @@ def main(argv=None):
         if rows and time.perf_counter() - t_start > args.max_seconds * 0.8:
             stopped = True
             break
-        rows += measure_threads(X, y, Y, t, args.rounds, default_batch, fit=not args.no_fit)
+        X32 = X.astype(np.float32) if t == 1 else None  # the one-thread row loop on float32 too
+        rows += measure_threads(X, y, Y, t, args.rounds, default_batch, fit=not args.no_fit, X32=X32)
+        del X32
         for r in rows[-len(backends()):]:
             print("  " + ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in r.items()),
                   flush=True)

@@ -187,6 +187,27 @@ def prefetch_row(typingctx, arr, i, j):
     return types.none(arr, i, j), codegen
 
 
+@intrinsic
+def prefetch_at(typingctx, arr, i):
+    """As prefetch_row, for ``arr[i]`` of a 1-D array (the lazy CSR epoch's hints: fastgd._kernels._lazy_ahead)."""
+    if not (isinstance(arr, types.Array) and arr.ndim == 1):
+        return None
+
+    def codegen(context, builder, sig, args):
+        aryty = sig.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        idx = [context.cast(builder, args[1], sig.args[1], types.intp)]
+        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, idx)
+        i8p = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
+                                            "llvm.prefetch.p0")
+        builder.call(fn, [builder.bitcast(ptr, i8p), ir.Constant(i32, 0), ir.Constant(i32, 1), ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+
+    return types.none(arr, i), codegen
+
+
 # With NUMBA_DISABLE_JIT=1 every kernel runs as plain Python (slowly, one thread: prange is range), and
 # @intrinsic functions cannot be called from Python: give them plain equivalents.
 from numba.core import config as _numba_config  # noqa: E402
@@ -223,4 +244,7 @@ if _numba_config.DISABLE_JIT:
         pass
 
     def prefetch_row(arr, i, j):  # noqa: F811
+        pass
+
+    def prefetch_at(arr, i):  # noqa: F811
         pass

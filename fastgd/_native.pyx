@@ -67,6 +67,10 @@ cdef extern from "_native_sync.h":
     int fastgd_tune_prefetch_bytes
     int fastgd_tune_prefetch_level
     void fastgd_prefetch(const void* p) nogil
+    void fastgd_hint(const void* p) nogil
+    int fastgd_tune_lazy_hints
+    Py_ssize_t fastgd_tune_lazy_ahead_nnz
+    double* fastgd_alloc_random(Py_ssize_t count) nogil
     long long fastgd_claim(long long* slots, long long w, long long ntb, long long key) nogil
     void fastgd_publish(fastgd_team* t, int value) nogil
     void sum_chunks "fastgd_sum_chunks" (const double* part, Py_ssize_t nch, Py_ssize_t stride, Py_ssize_t m,
@@ -79,13 +83,14 @@ cdef extern from "_native_sync.h":
     double fastgd_read_f64(const double* X, Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t d) nogil
 
 fastgd_tune_prefetch_bytes = PREFETCH_BYTES  # (_tune may change it)
+fastgd_tune_lazy_ahead_nnz = LAZY_AHEAD_NNZ
 OPENMP = bool(FASTGD_OPENMP)
 
 from fastgd import _config  # the fork flag and the n_jobs=None rule (fastgd._config)
 
 
 def _tune(wait_prefetch=None, row_prefetch_f32=None, row_prefetch_f64=None, fused16_f32=None, fused16_f64=None,
-          prefetch_bytes=None, prefetch_level=None):
+          prefetch_bytes=None, prefetch_level=None, lazy_hints=None, lazy_ahead_nnz=None):
     """Benchmarking switches (A/B timings in one process); only fused16_* changes results (rounding).
     Returns the current values.
 
@@ -100,9 +105,16 @@ def _tune(wait_prefetch=None, row_prefetch_f32=None, row_prefetch_f64=None, fuse
     prefetch holds one of the core's few fill buffers until its line arrives, an L2 prefetch does not.
     ``fused16_f32`` / ``fused16_f64``: the fused row loop keeps 16 partial sums of the dot product instead of
     one vector accumulator (default on for both types; see FASTGD_FUSED16). Switching it changes the
-    float rounding of the dot products (not their determinism: any thread count gives the same bits)."""
+    float rounding of the dot products (not their determinism: any thread count gives the same bits).
+    ``lazy_hints``: the lazy CSR epoch prefetches what the next batches read (default on; see _lazy_ahead), for
+    batches of at most ``lazy_ahead_nnz`` stored values (default fastgd._rules.LAZY_AHEAD_NNZ)."""
     global fastgd_tune_wait_prefetch, fastgd_tune_row_prefetch_f32, fastgd_tune_row_prefetch_f64
     global fastgd_tune_fused16_f32, fastgd_tune_fused16_f64, fastgd_tune_prefetch_bytes, fastgd_tune_prefetch_level
+    global fastgd_tune_lazy_hints, fastgd_tune_lazy_ahead_nnz
+    if lazy_ahead_nnz is not None:
+        fastgd_tune_lazy_ahead_nnz = max(0, int(lazy_ahead_nnz))
+    if lazy_hints is not None:
+        fastgd_tune_lazy_hints = 1 if lazy_hints else 0
     if fused16_f32 is not None:
         fastgd_tune_fused16_f32 = 1 if fused16_f32 else 0
     if fused16_f64 is not None:
@@ -120,7 +132,8 @@ def _tune(wait_prefetch=None, row_prefetch_f32=None, row_prefetch_f64=None, fuse
     return {"prefetch_bytes": fastgd_tune_prefetch_bytes, "prefetch_level": fastgd_tune_prefetch_level,
             "wait_prefetch": bool(fastgd_tune_wait_prefetch), "row_prefetch_f32": bool(fastgd_tune_row_prefetch_f32),
             "row_prefetch_f64": bool(fastgd_tune_row_prefetch_f64),
-            "fused16_f32": bool(fastgd_tune_fused16_f32), "fused16_f64": bool(fastgd_tune_fused16_f64)}
+            "fused16_f32": bool(fastgd_tune_fused16_f32), "fused16_f64": bool(fastgd_tune_fused16_f64),
+            "lazy_hints": bool(fastgd_tune_lazy_hints), "lazy_ahead_nnz": fastgd_tune_lazy_ahead_nnz}
 
 
 def omp_max_threads():
@@ -441,6 +454,7 @@ cdef int _lazy_csr(const real_t* data, const index_t* indices, const ptr_t* indp
     cdef double lr_c = lr_at(tr.hp[0], tr.sched, 1.0)  # the rate of every update where a catch-up moves a parameter
     cdef Py_ssize_t ncen = 0, widest = 0, cap, nq_max, c, t, j, o, q, b, i, bi, start, stop, nt, nq, sl
     cdef Py_ssize_t lo, hi
+    cdef bint ahead
     cdef double tstart = tr.scalars[0], tnow, tnew, listed, steps, lam, total, ys, xs, xm, v, s, acc, r, sr
     cdef double loss, Wb, scale, g0, shift, cnt, c_shift
     if std:
@@ -453,7 +467,7 @@ cdef int _lazy_csr(const real_t* data, const index_t* indices, const ptr_t* indp
         widest = max(widest, <Py_ssize_t> (indptr[stop] - indptr[start]))
     cap = min(d, widest + ncen)
     nq_max = k * (cap + 1)
-    cdef double* WR = alloc_lines(P * L_WIDTH)  # records on cache-line boundaries: one line holds two
+    cdef double* WR = fastgd_alloc_random(P * L_WIDTH)  # records on cache-line boundaries: one line holds two
     # the other scratch arrays (8-byte elements each) carved from one block, each at an even offset (16-byte
     # aligned, as malloc aligns them), so one free releases them all
     cdef Py_ssize_t lens[9]
@@ -507,6 +521,8 @@ cdef int _lazy_csr(const real_t* data, const index_t* indices, const ptr_t* indp
             rawb[j] = th[o + d]
     c_shift = (avg[P] if averaging else 0.0) - tstart  # the running mean's count = update count + c_shift
     for bi in range(nb):
+        if fastgd_tune_lazy_hints:
+            _lazy_ahead(data, indices, indptr, pb, WR, th, S, avg, order, bi, nb, batch_size, n, k, p, P, ns)
         start = order[bi] * batch_size
         stop = min(start + batch_size, n)
         Wb = batch_weight(pb.sw, pb.weighted, start, stop)
@@ -521,13 +537,20 @@ cdef int _lazy_csr(const real_t* data, const index_t* indices, const ptr_t* indp
             prev[nt] = WR[c * L_WIDTH + L_STAMP]
             WR[c * L_WIDTH + L_STAMP] = listed
             nt += 1
-        for q in range(indptr[start], indptr[stop]):
+        lo = indptr[start]
+        hi = indptr[stop]
+        ahead = fastgd_tune_lazy_hints and hi - lo > fastgd_tune_lazy_ahead_nnz  # not hinted ahead: hint within
+        for q in range(lo, hi):
             c = indices[q]
+            if ahead and q + LAZY_AHEAD_VALUES < hi:
+                fastgd_hint(&WR[indices[q + LAZY_AHEAD_VALUES] * L_WIDTH])
             if WR[c * L_WIDTH + L_STAMP] != listed:
                 cols[nt] = c
                 prev[nt] = WR[c * L_WIDTH + L_STAMP]
                 WR[c * L_WIDTH + L_STAMP] = listed
                 nt += 1
+                if ahead:
+                    _lazy_hint_column(WR, th, S, avg, c, k, p, P, ns)
         cols[nt] = d  # the intercepts, caught up with the columns
         prev[nt] = WR[d * L_WIDTH + L_STAMP]
         for t in range(nt + 1):  # catch up what the skipped updates did to these coordinates
@@ -642,6 +665,71 @@ cdef int _lazy_csr(const real_t* data, const index_t* indices, const ptr_t* indp
     free(WR)
     free(scratch)
     return 0
+
+
+cdef inline void _lazy_hint_column(const double* WR, const double* th, const double* S, const double* avg,
+                                   Py_ssize_t c, Py_ssize_t k, Py_ssize_t p, Py_ssize_t P,
+                                   Py_ssize_t ns) noexcept nogil:
+    """Prefetch what the lazy epoch reads of column c: its record, and its coordinates' parameters, state
+    and running means (a hint: no result depends on it)."""
+    cdef Py_ssize_t j, sl, q
+    fastgd_hint(&WR[c * L_WIDTH])
+    for j in range(k):
+        q = j * p + c
+        fastgd_hint(&th[q])
+        for sl in range(ns):
+            fastgd_hint(&S[sl * P + q])
+        if avg != NULL:
+            fastgd_hint(&avg[q])
+
+
+cdef inline void _lazy_ahead(const real_t* data, const index_t* indices, const ptr_t* indptr, const Problem* pb,
+                             const double* WR,
+                             const double* th, const double* S, const double* avg, const long long* order,
+                             Py_ssize_t bi, Py_ssize_t nb, Py_ssize_t batch_size, Py_ssize_t n, Py_ssize_t k,
+                             Py_ssize_t p, Py_ssize_t P, Py_ssize_t ns) noexcept nogil:
+    """Hints for the batches after batch bi of a lazy epoch, so their misses overlap this batch's work: the
+    row bounds of batch bi + 3, the stored values, targets and weights of batch bi + 2's rows, the columns of
+    batch bi + 1 (_lazy_hint_column), each for batches of at most LAZY_AHEAD_NNZ values (larger ones hint
+    within)."""
+    cdef Py_ssize_t s0, s1, lo, hi, q
+    if bi + 3 < nb:
+        s0 = order[bi + 3] * batch_size
+        fastgd_hint(&indptr[s0])
+        fastgd_hint(&indptr[min(s0 + batch_size, n)])
+    if bi + 2 < nb:
+        s0 = order[bi + 2] * batch_size
+        s1 = min(s0 + batch_size, n)
+        lo = indptr[s0]
+        hi = indptr[s1]
+        if hi - lo <= fastgd_tune_lazy_ahead_nnz:
+            q = s0 * k
+            while q < s1 * k:
+                fastgd_hint(&pb.Y[q])
+                q += 8
+            fastgd_hint(&pb.Y[s1 * k - 1])
+            if pb.weighted:
+                fastgd_hint(&pb.sw[s0])
+                fastgd_hint(&pb.sw[s1 - 1])
+            q = lo
+            while q < hi:
+                fastgd_hint(&indices[q])
+                q += 64 // sizeof(index_t)
+            if hi > lo:
+                fastgd_hint(&indices[hi - 1])
+            q = lo
+            while q < hi:
+                fastgd_hint(&data[q])
+                q += 64 // sizeof(real_t)
+            if hi > lo:
+                fastgd_hint(&data[hi - 1])
+    if bi + 1 < nb:
+        s0 = order[bi + 1] * batch_size
+        lo = indptr[s0]
+        hi = indptr[min(s0 + batch_size, n)]
+        if hi - lo <= fastgd_tune_lazy_ahead_nnz:
+            for q in range(lo, hi):
+                _lazy_hint_column(WR, th, S, avg, indices[q], k, p, P, ns)
 
 
 cdef int lazy_epoch(const Problem* pb, LazyTrain* tr, Py_ssize_t batch_size, const long long* order, Py_ssize_t nb,
@@ -1312,13 +1400,86 @@ cdef inline Py_ssize_t _index(bint wide, const char* arr, Py_ssize_t q) noexcept
     return (<const long long*> arr)[q] if wide else (<const int*> arr)[q]
 
 
+cdef extern from *:
+    """
+    /* A chunk's column statistics, the twin of fastgd._kernels._dense_moments (a hot loop over X, so written
+       per backend, as the row loops): weighted sums of v = x - x0 (x0: the chunk's first row, a shift close
+       to the mean, so a column with a large offset keeps its small spread), four rows per pass over the
+       sums (the loop's cost is its stores to them), the rows about PREFETCH_BYTES ahead prefetched (four
+       rows in one loop defeat the hardware's stream detection); then mean = x0 + S1 / w and
+       m2 = S2 - S1 (S1 / w) into mean and m2 (zeros on entry). Returns the rows' total weight. */
+    #define FASTGD_MOMENTS(NAME, T)                                                                  \
+    static double NAME(const T* restrict X, Py_ssize_t n, Py_ssize_t d, const double* restrict sw, int weighted, \
+                       Py_ssize_t start, Py_ssize_t stop, double* restrict mean, double* restrict m2) { \
+        double w = 0.0, s0, s1, s2, s3, v0, v1, v2, v3, k, t;                                      \
+        Py_ssize_t i = start, j;                                                                     \
+        Py_ssize_t ahead = (fastgd_tune_prefetch_bytes + d * (Py_ssize_t) sizeof(T) - 1) / (d * (Py_ssize_t) sizeof(T)); \
+        const T* restrict x0 = X + start * d;                                                        \
+        if (stop <= start) return w;                                                                 \
+        for (; i + 4 <= stop; i += 4) {                                                              \
+            const T* restrict r0 = X + i * d;                                                        \
+            const T* restrict r1 = r0 + d;                                                           \
+            const T* restrict r2 = r1 + d;                                                           \
+            const T* restrict r3 = r2 + d;                                                           \
+            if (i + ahead + 4 <= n) {                                                                \
+                const char* p = (const char*) (r0 + ahead * d);                                      \
+                const char* e = (const char*) (r0 + (ahead + 4) * d);                                \
+                for (; p < e; p += 64) fastgd_prefetch(p);                                           \
+            }                                                                                        \
+            s0 = weighted ? sw[i] : 1.0;                                                             \
+            s1 = weighted ? sw[i + 1] : 1.0;                                                         \
+            s2 = weighted ? sw[i + 2] : 1.0;                                                         \
+            s3 = weighted ? sw[i + 3] : 1.0;                                                         \
+            w += (s0 + s1) + (s2 + s3);                                                              \
+            for (j = 0; j < d; j++) {                                                                \
+                k = (double) x0[j];                                                                  \
+                v0 = (double) r0[j] - k;                                                             \
+                v1 = (double) r1[j] - k;                                                             \
+                v2 = (double) r2[j] - k;                                                             \
+                v3 = (double) r3[j] - k;                                                             \
+                mean[j] += (s0 * v0 + s1 * v1) + (s2 * v2 + s3 * v3);                                \
+                m2[j] += (s0 * v0 * v0 + s1 * v1 * v1) + (s2 * v2 * v2 + s3 * v3 * v3);              \
+            }                                                                                        \
+        }                                                                                            \
+        for (; i < stop; i++) {                                                                      \
+            s0 = weighted ? sw[i] : 1.0;                                                             \
+            w += s0;                                                                                 \
+            for (j = 0; j < d; j++) {                                                                \
+                v0 = (double) X[i * d + j] - (double) x0[j];                                         \
+                mean[j] += s0 * v0;                                                                  \
+                m2[j] += s0 * v0 * v0;                                                               \
+            }                                                                                        \
+        }                                                                                            \
+        if (w > 0.0) {                                                                               \
+            for (j = 0; j < d; j++) {                                                                \
+                t = mean[j];                                                                         \
+                mean[j] = (double) x0[j] + t / w;                                                    \
+                m2[j] -= t * (t / w);                                                                \
+            }                                                                                        \
+        }                                                                                            \
+        return w;                                                                                    \
+    }
+    FASTGD_MOMENTS(fastgd_moments_f32, float)
+    FASTGD_MOMENTS(fastgd_moments_f64, double)
+    """
+    double fastgd_moments_f32(const float* X, Py_ssize_t n, Py_ssize_t d, const double* sw, int weighted,
+                              Py_ssize_t start, Py_ssize_t stop, double* mean, double* m2) nogil
+    double fastgd_moments_f64(const double* X, Py_ssize_t n, Py_ssize_t d, const double* sw, int weighted,
+                              Py_ssize_t start, Py_ssize_t stop, double* mean, double* m2) nogil
+
+
 cdef void _dense_moments(const XView* x, const double* sw, bint weighted, Py_ssize_t start, Py_ssize_t stop,
                          double* mean, double* m2, double* cw) noexcept nogil:
-    """Chunk statistics of rows [start, stop): fastgd._rules.dense_moments for X's value type."""
-    if x.f32:
-        cw[0] = dense_moments(<const float*> x.data, sw, weighted, start, stop, x.d, mean, m2)
+    """Chunk statistics of rows [start, stop) (FASTGD_MOMENTS; one column: fastgd._rules.column_moments)."""
+    if x.d == 1:
+        if x.f32:
+            cw[0] = column_moments(<const float*> x.data, sw, weighted, start, stop, mean, m2)
+        else:
+            cw[0] = column_moments(<const double*> x.data, sw, weighted, start, stop, mean, m2)
+    elif x.f32:
+        cw[0] = fastgd_moments_f32(<const float*> x.data, x.n, x.d, sw, weighted, start, stop, mean, m2)
     else:
-        cw[0] = dense_moments(<const double*> x.data, sw, weighted, start, stop, x.d, mean, m2)
+        cw[0] = fastgd_moments_f64(<const double*> x.data, x.n, x.d, sw, weighted, start, stop, mean, m2)
 
 
 

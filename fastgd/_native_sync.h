@@ -27,9 +27,11 @@ static int fastgd_omp_max_threads(void) { return 1; }
    only when there are some. (OpenMP's barriers spin for GOMP_SPINCOUNT, 300,000 by default and fixed when
    libgomp loads: with more threads than cores that is far slower, see docs/design.md.) */
 #include <limits.h>
+#include <stdlib.h>
 #include <sched.h>
 #ifdef __linux__
 #include <linux/futex.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -91,6 +93,35 @@ static inline void fastgd_prefetch(const void* p) {
         case 1: __builtin_prefetch(p, 0, 1); break;
         default: __builtin_prefetch(p, 0, 0);
     }
+}
+
+/* count doubles on 64-byte boundaries, for a d-sized array read at random (the lazy epoch's records), or NULL;
+   free with free(). From FASTGD_HUGE_BYTES up, on huge-page boundaries and advised to use huge pages (as
+   NumPy advises its large arrays): with 4 KiB pages nearly every access to such an array misses the TLB. */
+#define FASTGD_HUGE_BYTES (4L << 20)
+static double* fastgd_alloc_random(Py_ssize_t count) {
+    size_t bytes = ((size_t)(count > 1 ? count : 1) * sizeof(double) + 63) / 64 * 64;
+#ifdef __linux__
+    if (bytes >= (size_t)FASTGD_HUGE_BYTES) {
+        size_t huge = 2UL << 20;
+        bytes = (bytes + huge - 1) / huge * huge;
+        double* p = (double*)aligned_alloc(huge, bytes);
+        if (p != NULL)
+            madvise(p, bytes, MADV_HUGEPAGE);  /* a hint: no result depends on it */
+        return p;
+    }
+#endif
+    return (double*)aligned_alloc(64, bytes);
+}
+
+/* The lazy epoch's hints (fastgd._rules.LAZY_AHEAD_NNZ): a prefetch into L2 that the compiler keeps. GCC takes
+   __builtin_prefetch for free of effects, finds a helper that only prefetches pure and deletes its calls; the
+   empty volatile asm is an effect it must keep. */
+static int fastgd_tune_lazy_hints = 1;  /* benchmarking switches (_tune) */
+static Py_ssize_t fastgd_tune_lazy_ahead_nnz;  /* fastgd._rules.LAZY_AHEAD_NNZ, see _tune */
+static inline void fastgd_hint(const void* p) {
+    __builtin_prefetch(p, 0, 1);
+    __asm__ __volatile__("");
 }
 
 /* Claim a task of the published batch (key: its index + 1): thread w's own task w first (a flag on its

@@ -453,39 +453,11 @@ def chan_merge(cmean: CVec, cm2: CVec, cw: CVec, nch: Index, d: Index, mean: Vec
 @cython.cfunc
 @cython.nogil
 @cython.exceptval(check=False)
-def dense_moments(X: cython.pointer[cython.const[cython.floating]], sw: cython.pointer[cython.const[cython.double]],
-                  weighted: cython.bint, start: cython.Py_ssize_t, stop: cython.Py_ssize_t, d: cython.Py_ssize_t,
-                  mean: cython.pointer[cython.double], m2: cython.pointer[cython.double]) -> cython.double:
-    # (spelled out, not Vec/Index: a fused function's cimported signature is checked by its C type names)
-    """Weighted mean and centred sum of squares of the columns of rows [start, stop) of a C-contiguous X
-    (``X[i * d + j]``), into ``mean`` and ``m2`` (zeros on entry); returns the rows' total weight."""
-    if d == 1:
-        return column_moments(X, sw, weighted, start, stop, mean, m2)
-    w: cython.double = 0.0
-    for i in range(start, stop):
-        s = sw[i] if weighted else 1.0
-        w += s
-        for j in range(d):
-            mean[j] += s * X[i * d + j]
-    if w <= 0.0:
-        return w
-    for j in range(d):
-        mean[j] /= w
-    for i in range(start, stop):
-        s = sw[i] if weighted else 1.0
-        for j in range(d):
-            r = X[i * d + j] - mean[j]
-            m2[j] += s * r * r
-    return w
-
-
-@cython.cfunc
-@cython.nogil
-@cython.exceptval(check=False)
 def column_moments(x: cython.pointer[cython.const[cython.floating]], sw: cython.pointer[cython.const[cython.double]],
                    weighted: cython.bint, start: cython.Py_ssize_t, stop: cython.Py_ssize_t,
                    mean: cython.pointer[cython.double], m2: cython.pointer[cython.double]) -> cython.double:
-    """dense_moments of one column (y, usually). Looping over the columns of each row, a single column's sums
+    """The column statistics of one column (y, usually): weighted mean and centred sum of squares into ``mean``
+    and ``m2`` (zeros on entry), returning the total weight. Looping over the columns of each row, a single column's sums
     would be one chain of dependent adds (about 40x slower); here row i adds into partial sum i mod 4, which
     compilers keep in one vector register. The chunks of rows, not the threads, fix the order: the same bits
     for any thread count."""
@@ -572,8 +544,9 @@ PAR_WORK_PER_THREAD = cython.declare(cython.longlong, PAR_MIN_WORK // 2)
 # The other parallel entry points (predict, column and batch statistics) start a thread only per this many
 # multiply-adds: below it, launching the region costs more than the work it shares.
 REGION_MIN_WORK = cython.declare(cython.longlong, 32768)
-# Dense column statistics: chunks of about STATS_CHUNK_BYTES of float64 rows (a chunk's second pass, the
-# centred squares, then reads it from the core's L2 cache), at most STATS_BUDGET_BYTES of per-chunk statistics.
+# Dense column statistics: chunks of about STATS_CHUNK_BYTES of float64 rows (each chunk's sums are shifted by
+# its first row, so short chunks keep that shift near their mean), at most STATS_BUDGET_BYTES of per-chunk
+# statistics.
 STATS_CHUNK_BYTES = cython.declare(cython.Py_ssize_t, 512 << 10)
 STATS_BUDGET_BYTES = cython.declare(cython.Py_ssize_t, 8 << 20)
 # A thread waiting for the next batch spins this many times (a few tens of microseconds), then sleeps on a
@@ -823,6 +796,13 @@ def csr_moments(data: cython.pointer[cython.const[cython.floating]], indices: cy
 # standardize=False. The rest (l1, l2 or weight decay with another adaptive rule or momentum) update densely.
 # A coordinate's parameter and state are addressed as th[ith] and S[islot + s * sstride] (slot s), so the
 # same rules serve the flat layout (sstride = P) and interleaved records (sstride = 1).
+
+# Hints (never a change of result) that hide the lazy epoch's cache misses (rows in random order, records,
+# parameters and state of columns all over a d-sized array): a batch of at most LAZY_AHEAD_NNZ stored values
+# has its rows fetched two batches ahead and its columns' lines one batch ahead; a larger batch has each
+# column's record fetched LAZY_AHEAD_VALUES values ahead while it is listed (see docs/design.md).
+LAZY_AHEAD_NNZ = cython.declare(cython.Py_ssize_t, 256)
+LAZY_AHEAD_VALUES = cython.declare(cython.Py_ssize_t, 16)
 
 LAZY_NONE = cython.declare(cython.int, 0)
 LAZY_EXACT = cython.declare(cython.int, 1)

@@ -126,6 +126,8 @@ def test_scaling_tiny_run_reports_every_thread_count_and_backend(tmp_path):
         assert all(math.isfinite(r[k]) and r[k] > 0 for k in ("floor_ms", "one", "B=32", "B=256", "B=4096",
                                                               "fit_s", "fit_reads"))
         assert r["workers B=256"] == 0  # d = 4: too little work for a second thread
+        # the float32 row loop: on one thread only
+        assert (math.isfinite(r["one32"]) and r["one32"] > 0) if r["threads"] == 1 else r["one32"] is None
     assert [(o["backend"], o["batch"]) for o in res["oversubscription"]] == [(b, 256) for b in backends]
     text = out.read_text()
     assert text == scaling.markdown(res) and text.count("\n| 2 | ") == len(backends)
@@ -230,3 +232,16 @@ def test_sparse_defaults_small_run_prints_a_row_per_data_set(capfd):
     for row in rows:  # fastgd's held-out R² next to SGDRegressor's and Ridge's, all numbers
         fields = row.split("|")
         assert all(math.isfinite(float(f.split()[0])) for f in fields[1:4])
+
+
+def test_sparse_highdim_prints_the_table_and_the_threads_line(capsys):
+    import sparse_highdim
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sparse_highdim.main(["--n", "600", "--dims", "9", "--rss-d", "0", "--rounds", "1", "--epochs", "2"])
+    out = capsys.readouterr().out.splitlines()
+    rows = [line.split() for line in out if line.strip().startswith("2^9")]
+    assert [r[1] for r in rows][:3] == ["1", "32", "256"] and rows[3][1].startswith("auto=")
+    assert all(len(r) == 8 for r in rows)  # d, B, time, SGD time, ratio, three R²
+    assert sum(line.startswith("threads: d = 2^9") for line in out) == 1

@@ -58,6 +58,24 @@ def test_the_loss_only_pass_gives_batches_stats_loss(data, backend, kind, dtype,
             assert got == pytest.approx(want, rel=1e-14, abs=0.0), bs
 
 
+@pytest.mark.parametrize("d", [17, 100])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_numba_loss_only_pass_matches_bit_for_bit_where_the_dot_loop_vectorizes(d, dtype):
+    """Wide enough rows that the dot products run in the vectorized loop body, not only its remainder: the
+    loss-only pass must run the gradient kernel's dot loop (rows in pairs, two chains) to give its bits."""
+    rng = np.random.default_rng(2)
+    n = 1001
+    X = rng.standard_normal((n, d)).astype(dtype)
+    Y = rng.standard_normal((n, 2))
+    theta = 0.3 * rng.standard_normal((2, d + 1))
+    for bs in (7, 256, n):
+        ids = np.arange(_engine.n_batches(n, bs), dtype=np.int64)
+        for loss in (None, LOSSES[1]):
+            _, want, _ = _kernels.batches_stats(X, Y, _engine.EMPTY, theta, bs, ids, 1, loss=loss)
+            got, _ = _kernels.batches_loss(X, Y, _engine.EMPTY, theta, bs, ids, 1, loss=loss)
+            assert got == want, (bs, loss)
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_an_empty_list_of_batches_has_no_loss_and_no_weight(data, backend):
     X, Y, _, theta = data

@@ -527,3 +527,38 @@ def test_an_interrupted_sparse_finish_leaves_the_previous_model_and_state(monkey
     after = (est.coef_, est.intercept_, est._ts.theta, est._ts.state)
     for a, b in zip(before, after):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("kw", [dict(), dict(optimizer="sgd", penalty="l2", alpha=1e-4, learning_rate=0.001),
+                                dict(optimizer="adagrad", penalty=None, average=True)])
+def test_lazy_csr_fits_are_bit_identical_for_any_thread_count(backend, kw):
+    """A lazy CSR fit gives the same bits with one thread and with two, for one-row, small and large batches
+    (a batch of hundreds of rows is where a parallel path for sparse batches would start)."""
+    kern(backend)
+    X, y = zipf_binary(1200, 8192, 12, seed=3)
+    w = np.random.default_rng(4).uniform(0.5, 2.0, X.shape[0])
+    for batch_size in (1, 16, 512):
+        fits = [fastgd.LinearRegressor(backend=backend, batch_size=batch_size, max_iter=2, tol=None, random_state=0,
+                                       n_jobs=n_jobs, **kw).fit(X, y, sample_weight=w) for n_jobs in (1, 2)]
+        assert _planning.is_lazy(fits[0], X)
+        assert np.array_equal(fits[0].coef_, fits[1].coef_) and fits[0].intercept_ == fits[1].intercept_
+
+
+def test_native_lazy_hints_never_change_a_result():
+    """The lazy epoch's prefetches (fastgd._native._tune(lazy_hints=...)) for batches fetched ahead and for
+    larger ones hinted within: the same bits with and without them."""
+    native = kern("native")
+    X, y = zipf_binary(800, 4096, 12, seed=6)
+    before = native._tune()
+    try:
+        for batch_size in (1, 8, 300):
+            coefs = []
+            for hints in (True, False):
+                native._tune(lazy_hints=hints)
+                est = fastgd.LinearRegressor(backend="native", batch_size=batch_size, max_iter=2, tol=None,
+                                             random_state=0).fit(X, y)
+                coefs.append(np.append(est.coef_, est.intercept_))
+            assert np.array_equal(coefs[0], coefs[1])
+    finally:
+        native._tune(**before)

@@ -142,9 +142,9 @@ def test_parallel_epoch_cannot_deadlock_with_fewer_threads_than_workers():
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_column_stats_chunks_fit_in_cache_and_stay_accurate(backend):
-    """Dense column statistics: chunks of about STATS_CHUNK_BYTES (the second pass over a chunk reads it from
-    cache), at most STATS_BUDGET_BYTES of per-chunk sums, Chan's merge accurate for a column with a large mean,
-    and the same result for any thread count."""
+    """Dense column statistics: chunks of about STATS_CHUNK_BYTES, at most STATS_BUDGET_BYTES of per-chunk sums,
+    the sums shifted by each chunk's first row and Chan's merge accurate for a column with a large mean, and
+    the same result for any thread count."""
     assert K.stats_rows(10**6, 100) * 100 * 8 <= K.STATS_CHUNK_BYTES
     for n, d in ((10**9, 100), (10**7, 10**4)):
         nch = -(-n // K.stats_rows(n, d))
@@ -157,11 +157,42 @@ def test_column_stats_chunks_fit_in_cache_and_stay_accurate(backend):
     mean, var, total = kern.column_stats(X, sw, 1)
     want_mean = np.average(X, axis=0, weights=sw)
     want_var = np.average((X - want_mean) ** 2, axis=0, weights=sw)
-    np.testing.assert_allclose(mean, want_mean, rtol=1e-13)
+    # the mean to 1e-13 of itself or of the column's spread (columns 1-5 have a mean near 0)
+    np.testing.assert_allclose(mean, want_mean, rtol=1e-13, atol=1e-13 * np.sqrt(want_var).min())
     np.testing.assert_allclose(var, want_var, rtol=1e-9)  # column 0: x ~ 1e6 holds ~1e-10 absolute
     assert total == pytest.approx(sw.sum(), rel=1e-14)
     for got, want in zip(kern.column_stats(X, sw, 2), (mean, var, total)):
         assert np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_column_stats_one_pass_is_accurate_whatever_each_chunks_first_row(backend, dtype):
+    """The dense column statistics shift each chunk's sums by its first row and add four rows at a time: a
+    first row far out in the tail (here every chunk's, 1e4 spreads from the mean), a first row of weight 0,
+    chunks whose rows are not a multiple of four, a large offset, and float32 X keep the mean and variance
+    to float64 accuracy, the same for any thread count."""
+    rng = np.random.default_rng(11)
+    d = 5
+    rows = K.stats_rows(10**5, d)
+    n = 3 * rows + 3  # a last chunk of three rows, and every chunk's tail past its groups of four
+    X = (rng.standard_normal((n, d)) * np.array([1.0, 2.0, 0.5, 3.0, 1.0])
+         + np.array([1e4, 0.0, -50.0, 0.0, 7.0])).astype(dtype)
+    X[::rows] += np.asarray(1e4 * np.array([1.0, -2.0, 0.5, 3.0, 1.0]), dtype=dtype)  # each chunk's first row
+    sw = rng.uniform(0.5, 2.0, n)
+    sw[rows] = 0.0
+    kern = _engine.kernels(backend)
+    X64 = X.astype(np.float64)
+    for w in (np.empty(0), sw):
+        mean, var, total = kern.column_stats(X, w, 1)
+        ww = np.ones(n) if w.size == 0 else w
+        want_mean = np.average(X64, axis=0, weights=ww)
+        want_var = np.average((X64 - want_mean) ** 2, axis=0, weights=ww)
+        # the mean to 1e-12 of each column's spread (a shift 1e4 spreads away costs 1e4 roundings of the mean)
+        assert np.all(np.abs(mean - want_mean) <= 1e-12 * np.sqrt(want_var)), (mean, want_mean)
+        np.testing.assert_allclose(var, want_var, rtol=1e-9)  # as the two-pass statistics were held to
+        assert total == pytest.approx(ww.sum(), rel=1e-14)
+        assert all(np.array_equal(a, b) for a, b in zip(kern.column_stats(X, w, 2), (mean, var, total)))
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
