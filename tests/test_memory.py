@@ -208,10 +208,10 @@ def test_default_sparse_fit_peak_is_a_few_times_the_state():
     ratios = [run_script(body, backend, env=FIXED_HEAP) for backend in backends()]  # a fresh process each
     assert len(ratios) == len(backends())
     epochs, default = np.max(ratios, axis=0)
-    # measured (both backends): 3.98-4.00 for the epochs and for the default fit here (3.88 at d = 2**22,
-    # n = 8000); the state counts three optimizer slots, of which Adam without amsgrad writes two
-    assert epochs < 4.3, ratios
-    assert default < 4.3, ratios
+    # measured (both backends): 4.03-4.24 for the epochs and for the default fit here (3.88-3.90 at
+    # d = 2**22, n = 8000); the state counts three optimizer slots, of which Adam without amsgrad writes two
+    assert epochs < 4.5, ratios
+    assert default < 4.5, ratios
 
 
 def test_start_snapshot_of_a_fresh_state_is_small_and_restores_exactly():
