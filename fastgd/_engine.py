@@ -43,7 +43,15 @@ class TrainingState:
         return self.theta.copy(), self.state.copy(), self.scalars.copy()
 
     def restore(self, snap):
-        self.theta[...], self.state[...], self.scalars[...] = snap
+        """Back to ``snap``: ``snapshot()``'s, or one whose state is a list of slots (arrays or single values)."""
+        theta, state, scalars = snap
+        self.theta[...] = theta
+        if isinstance(state, list):
+            for row, value in zip(self.state, state):
+                row[...] = value
+        else:
+            self.state[...] = state
+        self.scalars[...] = scalars
 
 
 def targets_2d(y):

@@ -42,7 +42,11 @@ class Scaling:
     y_var: np.ndarray = field(default=None, repr=False)
     x_raw_mean: np.ndarray = field(default=None, repr=False)
     y_raw_mean: np.ndarray = field(default=None, repr=False)
-    x_sparse: tuple = field(default=None, repr=False)  # CSR: (largest |value|, stored weight) per column
+    # CSR: per column the largest |value| and the weight of the rows that store it, kept compact (``_compact``):
+    # the largest |value| is the scale of a rare column, so only the columns where it is not are listed, and
+    # the stored weight only decides which columns are rare (float32); then the columns that are not rare
+    # with their float64 means and variances (x_raw_mean and x_var are float32 for CSR: ``column_moments``)
+    x_sparse: tuple = field(default=None, repr=False)
 
     @classmethod
     def identity(cls, d, k):
@@ -100,6 +104,12 @@ class Scaling:
             bounded = maxabs > tiny
             np.copyto(x_scale, maxabs, where=rare & bounded)
             np.copyto(x_scale, 1.0, where=rare & ~bounded)
+        if sparse is not None:
+            # a rare column's variance is at least about its mean squared (most of its rows hold an implicit
+            # zero), so float32 keeps its merges exact enough; the few other columns keep float64 (listed)
+            dense = np.flatnonzero(~rare)
+            sparse = cls._compact(x_scale, maxabs, stored) + (dense, x_mean[dense], x_var[dense])
+            x_mean, x_var = x_mean.astype(np.float32), x_var.astype(np.float32)
         out = cls(x_centre, x_scale, y_centre, y_scale, float(weight), x_var, y_var, x_mean, y_mean, sparse)
         out._center = center
         out._packed = packed
@@ -114,12 +124,38 @@ class Scaling:
         def merge(m1, v1, m2, v2):
             delta = m2 - m1
             return m1 + delta * (n2 / tot), (v1 * n1 + v2 * n2 + np.square(delta) * (n1 * n2 / tot)) / tot
-        xm, xv = merge(self.x_raw_mean, self.x_var, new.x_raw_mean, new.x_var)
+        xm, xv = merge(*self.column_moments(), *new.column_moments())
         ym, yv = merge(self.y_raw_mean, self.y_var, new.y_raw_mean, new.y_var)
         sparse = None
         if self.x_sparse is not None and new.x_sparse is not None:
-            sparse = (np.maximum(self.x_sparse[0], new.x_sparse[0]), self.x_sparse[1] + new.x_sparse[1])
+            sparse = (np.maximum(self.column_maxabs(), new.column_maxabs()),
+                      self.x_sparse[2] + new.x_sparse[2].astype(np.float64))
         return Scaling._finish(xm, xv, ym, yv, tot, self._center, sparse)
+
+    @staticmethod
+    def _compact(x_scale, maxabs, stored):
+        """``x_sparse``: (columns, values, stored) where ``column_maxabs`` would not give the largest |value|
+        from the scale, and the stored weights as float32."""
+        stored = stored.astype(np.float32)
+        differs = np.flatnonzero(maxabs != np.where(stored > 0, x_scale, 0.0))
+        return differs, maxabs[differs], stored
+
+    def column_moments(self):
+        """The columns' raw means and variances in float64 (CSR: made from the compact statistics)."""
+        if self.x_sparse is None:
+            return self.x_raw_mean, self.x_var
+        mean, var = self.x_raw_mean.astype(np.float64), self.x_var.astype(np.float64)
+        dense, dense_mean, dense_var = self.x_sparse[3:]
+        mean[dense] = dense_mean
+        var[dense] = dense_var
+        return mean, var
+
+    def column_maxabs(self):
+        """The largest |value| of each CSR column (a d-vector made from the compact ``x_sparse``)."""
+        differs, values, stored = self.x_sparse[:3]
+        out = np.where(stored > 0, self.x_scale, 0.0)
+        out[differs] = values
+        return out
 
     def pack(self):
         """The kernels' ``stdz`` vector: [x_mean, x_scale, y_mean, y_scale] (read only: the fields' own buffer
@@ -145,12 +181,13 @@ class Scaling:
         d = len(self.x_scale)
         out = np.empty((k, d + 1))
         shift = None
-        m2 = self.x_var.copy()
+        raw_mean, m2 = self.column_moments()
+        m2 = m2.copy() if m2 is self.x_var else m2
         if fit_intercept:
-            shift = self.x_raw_mean - self.x_mean
+            shift = raw_mean - self.x_mean
             shift /= self.x_scale
         else:
-            m2 += np.square(self.x_raw_mean)
+            m2 += np.square(raw_mean)
         m2 *= 2.0
         m2 += l2
         m2 /= np.square(self.x_scale)

@@ -234,12 +234,27 @@ def _compact_snapshot(ts):
 
 
 def _snapshot_into(ts, bufs):
-    """``ts.snapshot()`` copied into ``bufs`` (a previous result of this function, or None: new buffers)."""
-    if bufs is None:
-        return ts.snapshot()
-    for buf, a in zip(bufs, (ts.theta, ts.state, ts.scalars)):
-        np.copyto(buf, a)
-    return bufs
+    """``ts.snapshot()`` copied into ``bufs`` (a previous result of this function, or None: new buffers), for
+    ``ts.restore``. A state slot whose values are all one value (bit for bit: a slot the optimizer does not
+    write, such as Adam's without amsgrad) is kept as that value, not as a k·(d + 1) copy."""
+    theta, slots, scalars = bufs if bufs is not None else (np.empty_like(ts.theta), [None] * len(ts.state),
+                                                           np.empty_like(ts.scalars))
+    np.copyto(theta, ts.theta)
+    np.copyto(scalars, ts.scalars)
+    for i, row in enumerate(ts.state):
+        if slots[i] is not None and slots[i].ndim == 1:
+            np.copyto(slots[i], row)  # a buffer made in an earlier epoch: reused
+        elif _all_one_value(row):
+            slots[i] = row[:1].reshape(()).copy()
+        else:
+            slots[i] = row.copy()
+    return theta, slots, scalars
+
+
+def _all_one_value(a):
+    """Whether the 1-D float64 array ``a`` holds one value, bit for bit (blocks: no temporary of its size)."""
+    bits = a.view(np.int64)
+    return all(np.all(bits[s] == bits[0]) for s in _blocks(bits.size)) if bits.size else True
 
 
 def _call_back(callbacks, info, ts, start):
@@ -891,3 +906,141 @@ def train_lbfgs(problem, ts, lbfgs, *, train_ids, steps, tol, n_iter_no_change=2
         ts.theta[...] = best_x.reshape(k, p) if from_z is None else from_z(best_x)
     out.best_eval = min(best_f, f_start)
     return out
+
+
+def train_pcg(problem, ts, *, train_ids, steps, tol, precondition, n_iter_no_change=2):
+    """Preconditioned conjugate gradient on ``ts.theta`` (updated in place) for a quadratic objective: the
+    squared error with an l2 penalty (``problem.loss`` None), as scikit-learn's Ridge(solver="sparse_cg").
+    The preconditioner is ``train_lbfgs``'s change of variables ``precondition`` = ``(curvature, shift)``
+    (``curvature`` is overwritten): CG in those variables, written in θ's. Each iteration is one pass of the
+    kernels over X (the gradient of the homogeneous objective, y = 0, is the Hessian's product); the start and
+    the end one pass each. Holds four k·(d + 1) vectors besides θ (the start, r, p, and one for z, u and A·p in
+    turn) and the kernels' chunk buffers. Stops when an iteration lowers the objective (which CG tracks as
+    ½·α·rᵀz) by less than ``tol`` (of the variance of y) ``n_iter_no_change`` times in a row, or after
+    ``steps`` iterations. Keeps the start when the end is not better. Returns an ``Outcome`` (``n_iter``:
+    iterations, two passes fewer than were made; ``losses``: the objective as CG tracks it)."""
+    if problem.loss is not None or problem.l1 > 0.0:
+        raise ValueError("conjugate gradient needs a quadratic objective: the squared error with an l2 penalty")
+    out = Outcome()
+    k, p = ts.theta.shape
+    d = p - 1
+    sc = problem.scaling
+    ys = np.ones(k) if sc is None else sc.y_scale
+    xs = np.ones(d) if sc is None else sc.x_scale
+    xm = np.zeros(d) if sc is None else sc.x_mean
+    y_off = np.zeros(k) if sc is None else sc.y_mean / ys
+    Ys = np.ascontiguousarray(problem.Y / ys)
+    zeros = np.zeros_like(Ys)  # y = 0: the objective's gradient is then linear in θ, the Hessian's product
+    threads = 1 if problem.n * d * k < LBFGS_PARALLEL_VALUES else problem.n_threads
+    root = np.sqrt(precondition[0], out=precondition[0])
+    shift = precondition[1]
+
+    def grad(theta, Y, buf, out, offset):
+        """out = ∇f(theta) of the objective with targets Y (``offset``: the intercept's y_mean term, or 0);
+        ``buf`` (may be ``out``) holds u = to_raw(theta) / ys for the kernels. Returns the objective. The
+        arithmetic is done in the kernels' fresh gradient array, in blocks: no d-sized temporary."""
+        np.divide(theta[:, :d], xs, out=buf[:, :d])
+        buf[:, d] = theta[:, d] - buf[:, :d] @ xm + offset
+        l2_term = 0.5 * problem.l2 * float(np.einsum("ij,ij->", buf[:, :d], buf[:, :d]))
+        G, sse, W = problem.kern.batches_stats(problem.Xk, Y, _sw(problem.sw), buf, problem.batch_size, train_ids,
+                                               threads)
+        G = np.asarray(G, dtype=np.float64).reshape(k, p)
+        G *= 2.0 / W
+        for j in range(k):
+            for s in _blocks(d):  # gu_d = (2/W)·G_d + l2·u_d, then (gu_d − xm·gu_b) / xs
+                G[j, s] += problem.l2 * buf[j, s]
+                G[j, s] -= G[j, d] * xm[s]
+                G[j, s] /= xs[s]
+        if not problem.fit_intercept:
+            G[:, d] = 0.0
+        np.copyto(out, G)
+        return float(sse) / W + l2_term
+
+    def precondition_into(r, out):
+        """out = M⁻¹ r = S⁻¹ S⁻ᵀ r, S the change of variables z = S·θ (z_d = root_d θ_d, z_b = root_b (θ_b +
+        shift·θ_d))."""
+        np.copyto(out, r)
+        if shift is not None:
+            for j in range(k):
+                for s in _blocks(d):
+                    out[j, s] -= out[j, d] * shift[s]
+        out /= root
+        out /= root
+        if shift is not None:
+            out[:, d] -= out[:, :d] @ shift
+
+    theta = ts.theta
+    start = theta.copy()
+    r = np.empty((k, p))
+    q = np.empty((k, p))  # z, then u, then A·p, in turn
+    with np.errstate(all="ignore"):
+        f_start = grad(theta, Ys, q, r, y_off)
+    np.negative(r, out=r)
+    pdir = np.empty((k, p))
+    precondition_into(r, pdir)
+    rz = float(np.vdot(r, pdir))
+    f = f_start
+    f_ref = float(k) if sc is not None else problem.target_variance(train_ids)
+    f_ref = f_ref if f_ref > 0 else 1.0
+    try:
+        _pcg_iterations(out, steps, theta, r, q, pdir, rz, f, f_ref, tol, n_iter_no_change, grad, zeros,
+                        precondition_into)
+    except BaseException:  # a Ctrl-C (or an error) mid-update: θ back to the start, not half updated
+        theta[...] = start
+        raise
+    with np.errstate(all="ignore"):
+        del pdir, r
+        f_end = grad(theta, Ys, q, q, y_off)  # the true objective at the end (CG's running value drifts)
+    if not (np.isfinite(f_end) and np.all(np.isfinite(theta)) and f_end <= f_start):
+        theta[...] = start
+        f_end = f_start
+    out.best_eval = f_end
+    return out
+
+
+def _pcg_iterations(out, steps, theta, r, q, pdir, rz, f, f_ref, tol, n_iter_no_change, grad, zeros,
+                    precondition_into):
+    """train_pcg's iterations (θ, r, q and pdir updated in place; ``out`` records them)."""
+    small = 0
+    out.stop_reason = f"its limit of {steps} iterations reached"
+    with np.errstate(all="ignore"):
+        for _ in range(steps):
+            if not (np.isfinite(rz) and rz > 0.0):
+                out.converged = rz == 0.0
+                out.stop_reason = "the residual vanished" if out.converged else "the residual stopped being finite"
+                break
+            grad(pdir, zeros, q, q, 0.0)  # q = A·p: u is written to q and read by the kernels before q is
+            pap = float(np.vdot(pdir, q))
+            if not (np.isfinite(pap) and pap > 0.0):
+                out.stop_reason = "the curvature along the search direction stopped being positive"
+                break
+            alpha = rz / pap
+            _axpy(theta, alpha, pdir)
+            _axpy(r, -alpha, q)
+            gain = 0.5 * alpha * rz
+            f -= gain
+            out.n_iter += 1
+            out.losses.append(f)
+            small = small + 1 if gain < tol * f_ref else 0
+            if small >= n_iter_no_change:
+                out.converged = True
+                out.stop_reason = (f"an iteration gained less than tol={tol:g} (times the variance of y) "
+                                   f"{n_iter_no_change} times")
+                break
+            precondition_into(r, q)
+            rz_new = float(np.vdot(r, q))
+            pdir *= rz_new / rz
+            pdir += q
+            rz = rz_new
+
+
+def _blocks(n, size=1 << 15):
+    """Slices of range(n) in blocks: elementwise NumPy expressions on them need only block-sized temporaries."""
+    return [slice(i, min(i + size, n)) for i in range(0, n, size)]
+
+
+def _axpy(y, a, x):
+    """y += a·x in place, without a temporary of y's size."""
+    y, x = y.reshape(-1), x.reshape(-1)
+    for s in _blocks(y.size):
+        y[s] += a * x[s]

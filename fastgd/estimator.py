@@ -26,6 +26,8 @@ FINISH_STEPS = 50
 FINISH_TOL = 1e-9
 # the preconditioned finish (sparse data) keeps this many curvature pairs: 2·FINISH_HISTORY·(k·(d + 1)) floats
 FINISH_HISTORY = 5
+# the sparse squared-error finish (conjugate gradient, one pass over X an iteration) runs at most this many
+FINISH_CG_ITER = 1000
 # ... and stops its steps on changes below this (torch's 1e-9 left the weights of columns stored in a few rows,
 # which the objective barely determines, visibly short of the optimum; 1e-12 doubled the passes)
 FINISH_TOLERANCE_CHANGE = 1e-10
@@ -548,8 +550,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             # sparse data with an l2 penalty (the "auto" default's): the mini-batch epochs (lazy, approximate
             # for the Adam family) were the warm start; full-batch L-BFGS, preconditioned by the columns'
             # curvature, finds the exact penalized optimum
-            finished = self._finish_lbfgs(problem, ts, precondition=problem.scaling.curvature(problem.l2,
-                                                                                                self.fit_intercept, k))
+            finished = self._finish_sparse(problem, ts, k)
         if not _planning.smooth_loss(self):  # a kink: no L-BFGS; on tiny data its linear program is the check
             short = _shortfall.linear_program_shortfall(self, X, Y, sw, out, problem, n * d * k)
             if short is not None:
@@ -590,7 +591,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
     def _unfinished(self, fin, total):
         """The warning of a sparse fit whose L-BFGS finish used all its steps short of its tolerance (``total``:
         the rows' weight in the user's units, which converts alpha to Ridge's)."""
-        return (f"The exact L-BFGS finish of this sparse fit used all its {fin.n_iter} steps before meeting its "
+        return (f"The exact conjugate-gradient finish of this sparse fit stopped ({fin.stop_reason}) before meeting "
+                f"its "
                 f"tolerance, so the model may be short of the penalized optimum (it is the best point reached). "
                 f"For a problem this ill-conditioned, sklearn.linear_model.Ridge(alpha="
                 f"{self.alpha_ * total / 2:.6g}) (the same objective; pass the same sample_weight) solves it exactly.")
@@ -636,6 +638,27 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                          "Use") + f" optimizer='lbfgs', which this small data set and smooth loss allow{default}.",
                       ConvergenceWarning, stacklevel=4)
         return True
+
+    def _finish_sparse(self, problem, ts, k):
+        """The exact finish of a sparse fit (``_planning.sparse_finish``): its objective, the squared error with
+        an l2 penalty, is quadratic, so preconditioned conjugate gradient (the preconditioned L-BFGS finish's
+        change of variables) until an iteration gains less than FINISH_TOL. The optimizer state of the warm-up
+        epochs describes no point of the finish: it is released first (a later warm start or partial_fit
+        starts the optimizer afresh from the finished model), so the finish's vectors take its place."""
+        precondition = problem.scaling.curvature(problem.l2, self.fit_intercept, k)
+        if precondition is None:
+            return self._finish_lbfgs(problem, ts)
+        opt = get_optimizer(_planning.named_optimizer(self.optimizer) if isinstance(self.optimizer, str)
+                            else self.optimizer, full_batch=True)  # fit's optimizer (_check_params's, unchecked)
+        ts.state, ts.scalars = opt.init_state(ts.theta.size)
+        whole = dataclasses.replace(problem, batch_size=max(problem.n, 1))  # one batch: the sums cost O(d) once
+        with _shortfall.blas_controller().limit(limits=1, user_api="blas"):
+            fin = _training.train_pcg(whole, ts, train_ids=np.arange(whole.n_batches, dtype=np.int64),
+                                      steps=FINISH_CG_ITER, tol=min(self.tol, FINISH_TOL), precondition=precondition)
+        self._store(ts, problem.scaling, problem)
+        self.n_iter_ += fin.n_iter
+        self.stop_reason_ = f"{self.stop_reason_}; then full-batch conjugate gradient: {fin.stop_reason}"
+        return fin
 
     def _finish_lbfgs(self, problem, ts, precondition=None):
         """Full-batch L-BFGS (strong-Wolfe) from the fitted model until a step gains less than FINISH_TOL

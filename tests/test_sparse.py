@@ -372,7 +372,8 @@ def test_lazy_adam_with_decoupled_weight_decay_shrinks_untouched_coordinates_exa
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_default_on_sparse_input_is_ridge_alpha_1_exactly(backend):
     """penalty="auto" on sparse X with more columns than rows: the l2 penalty of Ridge(alpha=1) (the least-squares
-    solution is not unique there), reached exactly by the preconditioned L-BFGS finish; the fitted attributes
+    solution is not unique there), reached exactly by the preconditioned conjugate-gradient finish (the objective
+    is quadratic); the fitted attributes
     say what was used. With sample weights the strength is Ridge's for those weights."""
     from sklearn.linear_model import Ridge
     kern(backend)
@@ -384,6 +385,7 @@ def test_default_on_sparse_input_is_ridge_alpha_1_exactly(backend):
             est = fastgd.LinearRegressor(backend=backend, random_state=0).fit(X, y, sample_weight=weights)
         total = X.shape[0] if weights is None else weights.sum()
         assert est.penalty_ == "l2" and est.alpha_ == pytest.approx(2.0 / total, rel=1e-15)
+        assert "conjugate gradient" in est.stop_reason_
         ridge = Ridge(alpha=1.0, tol=1e-12, solver="cholesky").fit(X.toarray(), y, sample_weight=weights)
         np.testing.assert_allclose(est.predict(X), ridge.predict(X.toarray()), rtol=0, atol=1e-4 * y.std())
         w = np.ones(X.shape[0]) if weights is None else weights
@@ -425,13 +427,14 @@ def test_partial_fit_auto_penalty_follows_the_rows_seen():
 
 
 def test_a_sparse_finish_out_of_steps_warns_with_advice_that_works(monkeypatch):
-    """When the L-BFGS finish uses all its steps (here: one allowed) on data too large for the exact check, the
+    """When the conjugate-gradient finish uses all its iterations (here: one allowed) on data too large for the
+    exact check, the
     fit says so and names Ridge with the same objective, not "raise max_iter" (its 2 epochs are by design)."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import Ridge
-    monkeypatch.setattr(fastgd.estimator, "FINISH_STEPS", 1)
+    monkeypatch.setattr(fastgd.estimator, "FINISH_CG_ITER", 1)
     X, y = zipf_binary(300, 1000, 10, seed=2)
-    with pytest.warns(ConvergenceWarning, match=r"used all its 1 steps.*Ridge\(alpha=1\)") as caught:
+    with pytest.warns(ConvergenceWarning, match=r"limit of 1 iterations reached.*Ridge\(alpha=1\)") as caught:
         est = fastgd.LinearRegressor(random_state=0).fit(X, y)
     assert len(caught) == 1 and "max_iter" not in str(caught[0].message)
     # the advice works: Ridge(alpha=1) is the optimum of the same objective, which a full finish reaches
@@ -447,6 +450,83 @@ def test_auto_penalty_is_the_squared_errors_only():
     X, y = zipf_binary(300, 200, 8)
     est = fastgd.LinearRegressor(loss="huber", max_iter=1, tol=None).fit(X, y)
     assert est.penalty_ is None and est.alpha_ == 1e-4
+
+
+def test_sparse_finish_is_exact_for_several_outputs_without_intercept_and_releases_the_optimizer_state():
+    """The conjugate-gradient finish with two outputs of different scales and no intercept reaches Ridge's
+    optimum; the warm-up's Adam moments, which describe no point of the finish, are released (a later warm start
+    starts the optimizer afresh from the finished model, and still keeps it at the optimum)."""
+    from sklearn.linear_model import Ridge
+    X, y = zipf_binary(300, 800, 10, seed=5)
+    Y = np.column_stack([y, 100.0 * X[:, ::-1] @ np.random.default_rng(1).standard_normal(800) + 3.0])
+    est = fastgd.LinearRegressor(random_state=0, fit_intercept=False).fit(X, Y)
+    assert "conjugate gradient" in est.stop_reason_
+    ridge = Ridge(alpha=1.0, solver="cholesky", fit_intercept=False).fit(X.toarray(), Y)
+    for j in range(2):
+        def objective(coef):
+            return np.mean(np.square(X @ coef - Y[:, j])) + est.alpha_ / 2 * np.square(coef).sum()
+        assert objective(est.coef_[j]) - objective(ridge.coef_[j]) < 1e-8 * Y[:, j].var()
+    assert not np.any(est._ts.state) and est._ts.step == 0
+    est.set_params(warm_start=True)
+    assert np.all(np.abs(est.fit(X, Y).predict(X) - ridge.predict(X.toarray())) < 1e-4 * Y.std(axis=0))
+
+
+def test_csr_column_statistics_are_kept_compact_and_merge_exactly():
+    """The largest |value| per column is kept only where it is not the column's scale, the stored weight as
+    float32, the means and variances as float32 but for the columns that are not rare (float64): the statistics
+    still give the kernels' maxima and the dense columns' moments exactly, and merged halves give the whole
+    data's scaling (to float32's precision where a column was rare in one half)."""
+    from fastgd import _kernels as K
+    X, _ = zipf_binary(400, 300, 8, seed=4)
+    X = X.multiply(np.random.default_rng(0).uniform(0.5, 4.0, X.shape[1])).tolil()
+    X[:, 3] = 2.0  # a column stored in every row: centred, scaled by its (zero) spread, so its maximum is listed
+    X[:, 4] = 1e6 + np.arange(400)[:, None] % 3  # a large offset: its small spread needs float64 moments
+    X = X.tocsr()
+    Y = np.random.default_rng(1).standard_normal((400, 1))
+
+    def stats(A, Yp):
+        return _scaling.Scaling.from_data(K, (A.data, A.indices, A.indptr, A.shape[1]), Yp, None, True)
+
+    whole = stats(X, Y)
+    mean, var, _, maxabs, stored = K.csr_column_stats((X.data, X.indices, X.indptr, X.shape[1]), _engine.EMPTY)
+    differs, _, kept, dense = whole.x_sparse[:4]
+    assert kept.dtype == whole.x_var.dtype == whole.x_raw_mean.dtype == np.float32
+    assert 3 in differs and len(differs) < 10 and {3, 4} <= set(dense) and len(dense) < 10
+    np.testing.assert_array_equal(whole.column_maxabs(), maxabs)
+    got_mean, got_var = whole.column_moments()
+    np.testing.assert_array_equal(got_mean[dense], mean[dense])
+    np.testing.assert_array_equal(got_var[dense], var[dense])
+    np.testing.assert_allclose(got_var, var, rtol=1e-7)
+    merged = stats(X[:150], Y[:150]).merged(stats(X[150:], Y[150:]))
+    np.testing.assert_array_equal(merged.column_maxabs(), maxabs)
+    np.testing.assert_allclose(merged.pack(), whole.pack(), rtol=1e-6, atol=1e-15)
+    np.testing.assert_allclose(merged.x_scale[4], whole.x_scale[4], rtol=1e-9)
+
+
+def test_an_interrupted_sparse_finish_leaves_the_previous_model_and_state(monkeypatch):
+    """A Ctrl-C during the conjugate-gradient finish (which updates θ in place, after releasing the optimizer
+    state) leaves a warm-started estimator's model, parameters and state as they were: nothing half updated."""
+    from fastgd import _kernels as K
+    X, y = zipf_binary(300, 800, 10, seed=6)
+    est = fastgd.LinearRegressor(backend="numba", random_state=0, warm_start=True).fit(X, y)
+    est._ts.state[0, :5] = 1.0  # a state the refit's finish would release
+    before = (est.coef_.copy(), est.intercept_, est._ts.theta.copy(), est._ts.state.copy())
+    calls = [0]
+    real = K.batches_stats
+
+    def interrupting(X, Y, *args, **kwargs):
+        calls[0] += not np.any(Y)  # the finish's Hessian products (y = 0)
+        if calls[0] == 3:
+            raise KeyboardInterrupt
+        return real(X, Y, *args, **kwargs)
+
+    monkeypatch.setattr(K, "batches_stats", interrupting)
+    with pytest.raises(KeyboardInterrupt):
+        est.fit(X, 2.0 * y)
+    assert calls[0] == 3
+    after = (est.coef_, est.intercept_, est._ts.theta, est._ts.state)
+    for a, b in zip(before, after):
+        np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
