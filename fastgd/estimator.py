@@ -385,8 +385,10 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         if self.penalty != "elasticnet" and self.l1_ratio != 0.15:
             unused.append(f"l1_ratio={self.l1_ratio!r}")
         if unused:
-            fix = ('penalty="l2" (SGDRegressor\'s default) or "l1" to use alpha' if self.penalty in (None, "auto")
-                   else 'penalty="elasticnet" to use l1_ratio')
+            # l1_ratio acts only with "elasticnet" (which also uses alpha); alpha alone with any explicit penalty
+            fix = ('penalty="elasticnet" to use them' if len(unused) > 1 else
+                   'penalty="elasticnet" to use l1_ratio' if unused[0].startswith("l1_ratio") else
+                   'penalty="l2" (SGDRegressor\'s default) or "l1" to use alpha')
             auto = (" (\"auto\" is no penalty on dense X and Ridge(alpha=1)'s l2 strength on sparse X)"
                     if self.penalty == "auto" and self.alpha != 1e-4 else "")
             warnings.warn(f"{' and '.join(unused)} has no effect with penalty={self.penalty!r}{auto}: set {fix}, or "
