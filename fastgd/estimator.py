@@ -569,7 +569,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                 if var > 0 and out.best_eval / var * (d + 1) / n > self.tol:
                     self._finish_lbfgs(problem, ts)
             if finished is not None and not finished.converged:
-                warnings.warn(self._unfinished(finished, total), ConvergenceWarning, stacklevel=4)
+                warnings.warn(self._unfinished(finished, total, sw is not None), ConvergenceWarning, stacklevel=4)
             return finished is not None  # its warm-up epochs' budget is no max_iter shortfall
         # one BLAS thread: small products, and the kernels' OpenMP threads may still be spinning (measured:
         # 5,000 x 40 took 75-550 ms with all BLAS threads against 10-20 ms with one)
@@ -589,13 +589,15 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         warnings.warn(short, ConvergenceWarning, stacklevel=4)
         return True
 
-    def _unfinished(self, fin, total):
+    def _unfinished(self, fin, total, weighted):
         """The warning of a sparse fit whose L-BFGS finish used all its steps short of its tolerance (``total``:
-        the rows' weight in the user's units, which converts alpha to Ridge's)."""
+        the rows' weight in the user's units, which converts alpha to Ridge's; ``weighted``: sample_weight was
+        given, which Ridge then needs too)."""
         return (f"The exact L-BFGS finish of this sparse fit used all its {fin.n_iter} steps before meeting its "
                 f"tolerance, so the model may be short of the penalized optimum (it is the best point reached). "
                 f"For a problem this ill-conditioned, sklearn.linear_model.Ridge(alpha="
-                f"{self.alpha_ * total / 2:.6g}) (the same objective; pass the same sample_weight) solves it exactly.")
+                f"{self.alpha_ * total / 2:.6g}) (the same objective"
+                f"{'; pass the same sample_weight' if weighted else ''}) solves it exactly.")
 
     def _check_smooth_loss(self, X, out, problem, ts, values):
         """The shortfall check of a smooth loss other than the squared error (huber, squared_epsilon_insensitive),
