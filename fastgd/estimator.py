@@ -387,8 +387,10 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         if self.penalty != "elasticnet" and self.l1_ratio != 0.15:
             unused.append(f"l1_ratio={self.l1_ratio!r}")
         if unused:
-            fix = ('penalty="l2" (SGDRegressor\'s default) or "l1" to use alpha' if self.penalty in (None, "auto")
-                   else 'penalty="elasticnet" to use l1_ratio')
+            # l1_ratio acts only with "elasticnet" (which also uses alpha); alpha alone with any explicit penalty
+            fix = ('penalty="elasticnet" to use them' if len(unused) > 1 else
+                   'penalty="elasticnet" to use l1_ratio' if unused[0].startswith("l1_ratio") else
+                   'penalty="l2" (SGDRegressor\'s default) or "l1" to use alpha')
             auto = (" (\"auto\" is no penalty on dense X and Ridge(alpha=1)'s l2 strength on sparse X)"
                     if self.penalty == "auto" and self.alpha != 1e-4 else "")
             warnings.warn(f"{' and '.join(unused)} has no effect with penalty={self.penalty!r}{auto}: set {fix}, or "
@@ -568,7 +570,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                 if var > 0 and out.best_eval / var * (d + 1) / n > self.tol:
                     self._finish_lbfgs(problem, ts)
             if finished is not None and not finished.converged:
-                warnings.warn(self._unfinished(finished, total), ConvergenceWarning, stacklevel=4)
+                warnings.warn(self._unfinished(finished, total, sw is not None), ConvergenceWarning, stacklevel=4)
             return finished is not None  # its warm-up epochs' budget is no max_iter shortfall
         # one BLAS thread: small products, and the kernels' OpenMP threads may still be spinning (measured:
         # 5,000 x 40 took 75-550 ms with all BLAS threads against 10-20 ms with one)
@@ -588,14 +590,16 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         warnings.warn(short, ConvergenceWarning, stacklevel=4)
         return True
 
-    def _unfinished(self, fin, total):
-        """The warning of a sparse fit whose L-BFGS finish used all its steps short of its tolerance (``total``:
-        the rows' weight in the user's units, which converts alpha to Ridge's)."""
+    def _unfinished(self, fin, total, weighted):
+        """The warning of a sparse fit whose conjugate-gradient finish stopped short of its tolerance (``total``:
+        the rows' weight in the user's units, which converts alpha to Ridge's; ``weighted``: sample_weight was
+        given, which Ridge then needs too)."""
         return (f"The exact conjugate-gradient finish of this sparse fit stopped ({fin.stop_reason}) before meeting "
                 f"its "
                 f"tolerance, so the model may be short of the penalized optimum (it is the best point reached). "
                 f"For a problem this ill-conditioned, sklearn.linear_model.Ridge(alpha="
-                f"{self.alpha_ * total / 2:.6g}) (the same objective; pass the same sample_weight) solves it exactly.")
+                f"{self.alpha_ * total / 2:.6g}) (the same objective"
+                f"{'; pass the same sample_weight' if weighted else ''}) solves it exactly.")
 
     def _check_smooth_loss(self, X, out, problem, ts, values):
         """The shortfall check of a smooth loss other than the squared error (huber, squared_epsilon_insensitive),

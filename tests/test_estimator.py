@@ -147,6 +147,15 @@ def test_alpha_without_a_penalty_warns():
         LinearRegressor(alpha=100, max_iter=2, tol=None).fit(X, y)
     with pytest.warns(UserWarning, match=r"l1_ratio=0.5 has no effect with penalty='l2'.*elasticnet"):
         LinearRegressor(penalty="l2", l1_ratio=0.5, max_iter=2, tol=None).partial_fit(X, y)
+    # l1_ratio alone acts only with "elasticnet" (neither "l2" nor "l1" uses it), and alpha was not set
+    for penalty in ("auto", None):
+        with pytest.warns(UserWarning, match=r"l1_ratio=0.5 has no effect .*: set penalty=\"elasticnet\" to use "
+                                             r"l1_ratio, or leave it") as record:
+            LinearRegressor(penalty=penalty, l1_ratio=0.5, max_iter=2, tol=None).fit(X, y)
+        assert "alpha" not in str(record[0].message)
+    with pytest.warns(UserWarning, match=r"alpha=100 and l1_ratio=0.5 .*: set penalty=\"elasticnet\" to use "
+                                         r"them, or leave them"):
+        LinearRegressor(alpha=100, l1_ratio=0.5, max_iter=2, tol=None).fit(X, y)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         LinearRegressor(penalty="l2", alpha=100, max_iter=2, tol=None).fit(X, y)

@@ -21,9 +21,9 @@ def data():
 EXPECTED_FAILED_CHECKS = {}
 
 
-# check_regressors_train sets alpha=0.01 on every estimator that has an alpha; with penalty=None fastgd rightly
-# warns that alpha then does nothing
-@pytest.mark.filterwarnings("ignore:alpha=0.01 has no effect with penalty=None:UserWarning")
+# check_regressors_train sets alpha=0.01 on every estimator that has an alpha; with the default penalty="auto"
+# fastgd rightly warns that alpha then does nothing
+@pytest.mark.filterwarnings("ignore:alpha=0.01 has no effect with penalty='auto':UserWarning")
 @parametrize_with_checks([LinearRegressor(random_state=0)],
                          expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS)
 def test_sklearn_compatible(estimator, check):

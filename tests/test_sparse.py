@@ -437,6 +437,9 @@ def test_a_sparse_finish_out_of_steps_warns_with_advice_that_works(monkeypatch):
     with pytest.warns(ConvergenceWarning, match=r"limit of 1 iterations reached.*Ridge\(alpha=1\)") as caught:
         est = fastgd.LinearRegressor(random_state=0).fit(X, y)
     assert len(caught) == 1 and "max_iter" not in str(caught[0].message)
+    assert "sample_weight" not in str(caught[0].message)  # none was given: no weights to pass on to Ridge
+    with pytest.warns(ConvergenceWarning, match=r"Ridge\(alpha=.*pass the same sample_weight"):
+        fastgd.LinearRegressor(random_state=0).fit(X, y, sample_weight=np.linspace(1.0, 2.0, X.shape[0]))
     # the advice works: Ridge(alpha=1) is the optimum of the same objective, which a full finish reaches
     monkeypatch.undo()
     full = fastgd.LinearRegressor(random_state=0).fit(X, y)
