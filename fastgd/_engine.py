@@ -199,12 +199,15 @@ class Epochs:
     zeros that receives the running mean of the parameters over the epoch's updates, or None.
     ``batch_weight`` > 0: divide every batch's gradient sums by this weight instead of the batch's own (see
     the kernels). ``loss``: ``(code, param)`` of a loss of fastgd._rules.LOSSES (None: the squared error).
+    ``touch_l2``: a lazy Adam-family epoch may apply the l2 penalty only where a batch touches (a warm start
+    that an exact finish completes; see fastgd._rules.lazy_kind).
     """
 
     def __init__(self, kern, X, Y, optimizer_code, hp, batch_size, *, sw=None, sched=None, l1=0.0, l2=0.0,
                  fit_intercept=True, n_threads=1, path=K.PATH_AUTO, stdz=None, avg=None, batch_weight=0.0,
-                 loss=None):
-        pen = np.array([l1, l2, batch_weight] + ([] if loss is None else [loss[0], loss[1]]), dtype=np.float64)
+                 loss=None, touch_l2=False):
+        tail = ([] if loss is None else [loss[0], loss[1]]) if not touch_l2 else [*(loss or (0, 0.0)), 1.0]
+        pen = np.array([l1, l2, batch_weight] + tail, dtype=np.float64)
         if _config.sequential_only():  # forked child: no parallel region may open (see fastgd._config)
             n_threads, path = 1, K.PATH_SEQUENTIAL
         # Numba's team no larger than the epoch's workers (a thread without a task would only wait in the region)
@@ -234,9 +237,9 @@ class Epochs:
 
 def run_epoch(X, Y, ts, optimizer_code, hp, batch_size, order, *, sw=None, sched=None, l1=0.0, l2=0.0,
               fit_intercept=True, n_threads=1, path=K.PATH_AUTO, backend="numba", stdz=None, avg=None,
-              batch_weight=0.0, loss=None):
+              batch_weight=0.0, loss=None, touch_l2=False):
     """One epoch of the fused kernel (``Epochs`` made for one call: tests and benchmarks). Updates ``ts`` in
     place; returns ``(mean_loss, finite)``."""
     return Epochs(kernels(backend), X, Y, optimizer_code, hp, batch_size, sw=sw, sched=sched, l1=l1, l2=l2,
                   fit_intercept=fit_intercept, n_threads=n_threads, path=path, stdz=stdz, avg=avg,
-                  batch_weight=batch_weight, loss=loss).run(ts, order)
+                  batch_weight=batch_weight, loss=loss, touch_l2=touch_l2).run(ts, order)

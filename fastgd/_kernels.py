@@ -135,6 +135,13 @@ def _pen_loss(pen):
 
 
 @jit()
+def _touch_l2(pen):
+    """pen[5] (after the loss): whether a lazy Adam-family epoch may apply the l2 penalty only where a batch
+    touches (fastgd._rules.lazy_kind); left off: it may not."""
+    return pen.shape[0] > 5 and pen[5] != 0.0
+
+
+@jit()
 def _step_args(state, raw, sw, pen, stdz, avg):
     """What fastgd._rules.finish_batch takes besides the batch, from the epoch's arrays: the flat state and raw
     parameters, whether rows are weighted, l1, l2, the fixed batch weight (pen[2], 0 when left off), whether
@@ -437,9 +444,9 @@ def _check_epoch_args(X, Y, sw, theta, state, scalars, code, hp, sched, pen, bat
         raise ValueError("hp must hold " + str(HP_LEN) + " hyperparameters, got " + str(hp.shape[0]))
     if sched.shape[0] < SCHED_LEN:
         raise ValueError("sched must hold " + str(SCHED_LEN) + " values, got " + str(sched.shape[0]))
-    if pen.shape[0] < 2 or pen.shape[0] == 4 or pen.shape[0] > 5:  # a loss code without its parameter, say
-        raise ValueError("pen must hold 2, 3 or 5 values ([l1, l2, batch weight, loss code, loss param], the last "
-                         + "one or three left off), got " + str(pen.shape[0]))
+    if pen.shape[0] < 2 or pen.shape[0] == 4 or pen.shape[0] > 6:  # a loss code without its parameter, say
+        raise ValueError("pen must hold 2, 3, 5 or 6 values ([l1, l2, batch weight, loss code, loss param, "
+                         + "l2 at touch], the last one, two or four left off), got " + str(pen.shape[0]))
     _check_loss(_pen_loss(pen))
 
 
@@ -1072,7 +1079,8 @@ def _lazy_epoch(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_inter
     (fastgd._rules.lazy_kind). (Body: plain Python, NUMBA_DISABLE_JIT=1; compiled callers use the overload.)"""
     if not isinstance(X, tuple):
         return False, 0.0, 0.0
-    kind = _rules.lazy_kind(code, hp, stdz.shape[0] > 0, pen[0], pen[1], _rules.constant_rate(sched))
+    kind = _rules.lazy_kind(code, hp, stdz.shape[0] > 0, pen[0], pen[1], _rules.constant_rate(sched),
+                                  _touch_l2(pen))
     if kind == _rules.LAZY_NONE or _pen_loss(pen)[0] != _rules.SQUARED_ERROR:  # the lazy epoch is squared error's
         return False, 0.0, 0.0
     loss, w = _epoch_csr_lazy(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept, batch_size,
@@ -1085,7 +1093,8 @@ def _lazy_epoch_impl(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_
                      avg):
     if _is_csr(X):
         def csr(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept, batch_size, order, stdz, avg):
-            kind = _rules.lazy_kind(code, hp, stdz.shape[0] > 0, pen[0], pen[1], _rules.constant_rate(sched))
+            kind = _rules.lazy_kind(code, hp, stdz.shape[0] > 0, pen[0], pen[1], _rules.constant_rate(sched),
+                                  _touch_l2(pen))
             if kind == 0 or _pen_loss(pen)[0] != _rules.SQUARED_ERROR:
                 return False, 0.0, 0.0
             loss, w = _epoch_csr_lazy(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept,

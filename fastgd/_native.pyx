@@ -876,9 +876,9 @@ cdef int _check_epoch_args(const XView* x, const double[:, ::1] Y, const double[
         raise ValueError(f"hp must hold {HP_LEN} hyperparameters, got {hp.shape[0]}")
     if sched.shape[0] < SCHED_LEN:
         raise ValueError(f"sched must hold {SCHED_LEN} values, got {sched.shape[0]}")
-    if pen.shape[0] < 2 or pen.shape[0] == 4 or pen.shape[0] > 5:  # a loss code without its parameter, say
-        raise ValueError(f"pen must hold 2, 3 or 5 values ([l1, l2, batch weight, loss code, loss param], the last "
-                         f"one or three left off), got {pen.shape[0]}")
+    if pen.shape[0] < 2 or pen.shape[0] == 4 or pen.shape[0] > 6:  # a loss code without its parameter, say
+        raise ValueError(f"pen must hold 2, 3, 5 or 6 values ([l1, l2, batch weight, loss code, loss param, "
+                         f"l2 at touch], the last one, two or four left off), got {pen.shape[0]}")
     if pen.shape[0] > 4:
         _check_loss(int(pen[3]), pen[4])
     return 0
@@ -943,7 +943,7 @@ def epoch(X, const double[:, ::1] Y, const double[::1] sw, double[:, ::1] theta,
     cdef int rc
     cdef LazyTrain tr
     if pb.X.sparse and pb.lcode == SQUARED_ERROR:  # the lazy epoch is the squared error's
-        kind = lazy_kind(code, hpp, z != NULL, l1, l2, constant_rate(sch))
+        kind = lazy_kind(code, hpp, z != NULL, l1, l2, constant_rate(sch), pen.shape[0] > 5 and pen[5] != 0.0)
     if kind != LAZY_NONE:  # a batch updates what it touches (see "lazy updates" in fastgd/_rules.py)
         tr.th, tr.S, tr.scalars, tr.hp, tr.sched, tr.code = th, S, scal, hpp, sch, code
         tr.l2, tr.wnorm, tr.fit_intercept, tr.stdz, tr.avg = l2, wnorm, fit_intercept, z, avgp

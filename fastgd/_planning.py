@@ -92,8 +92,10 @@ def is_lazy(est, X):
     sched = (est.learning_rate if isinstance(est.learning_rate, Schedule) else Constant()).pack(opt.lr)[1]
     # X is sparse here; "auto"'s strength (by a nominal weight) does not change what the lazy rules allow
     penalty = resolve_penalty(est, True, 1.0)
+    # the l2 penalty where batches touch: only in the warm start of the exact sparse finish (sparse_finish)
+    touch_l2 = finishes_with_lbfgs(est) and est.tol is not None and not est.early_stopping
     if _rules.lazy_kind(opt.code, opt.pack(), bool(est.standardize), *_parts(est, *penalty),
-                        _rules.constant_rate(sched)) == 0:
+                        _rules.constant_rate(sched), touch_l2) == 0:
         return False
     n, d = X.shape
     rows = (n if est.batch_size is None else auto_batch_size(n, d, 1, d) if est.batch_size == "auto"

@@ -822,17 +822,22 @@ def constant_rate(sched: CVec) -> cython.bint:
 @cython.nogil
 @cython.exceptval(check=False)
 def lazy_kind(code: cython.int, hp: CVec, standardized: cython.bint, l1: cython.double, l2: cython.double,
-              constant_lr: cython.bint) -> cython.int:
+              constant_lr: cython.bint, touch_l2: cython.bint) -> cython.int:
     """Whether optimizer ``code`` may update a CSR batch lazily: LAZY_EXACT, LAZY_APPROX or LAZY_NONE.
-    ``constant_lr``: the schedule's rate is the same for every update (``constant_rate``)."""
+    ``constant_lr``: the schedule's rate is the same for every update (``constant_rate``). ``touch_l2``: the
+    Adam family may apply an l2 penalty's gradient only with the batches that touch a coordinate (LazyAdam);
+    that moves the fixed point (a rare column is penalized less), so only a warm start followed by an exact
+    finish on the true objective allows it."""
     decay: cython.bint = l2 != 0.0 or hp[1] != 0.0  # the l2 penalty and weight decay move every coordinate
     if l1 != 0.0:
         return LAZY_NONE
     if code == SGD:
         return LAZY_EXACT if constant_lr or not decay else LAZY_NONE
-    if standardized and hp[1] != 0.0 and (code == ADAMW or (code == NADAM and hp[6] != 0.0)):
+    if standardized and hp[1] != 0.0 and (l2 == 0.0 or touch_l2) and (
+            code == ADAMW or (code == NADAM and hp[6] != 0.0)):
         return LAZY_APPROX if constant_lr else LAZY_NONE  # decoupled weight decay: caught up exactly
-    if standardized and hp[1] == 0.0 and (code == ADAM or code == ADAMW or code == ADAMAX or code == NADAM):
+    if standardized and hp[1] == 0.0 and (l2 == 0.0 or touch_l2) and (
+            code == ADAM or code == ADAMW or code == ADAMAX or code == NADAM):
         return LAZY_APPROX  # an l2 penalty's gradient reaches a coordinate with the batches that touch it
     if decay:
         return LAZY_NONE

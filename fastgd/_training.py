@@ -99,6 +99,7 @@ class FitData:
     block_batches: int = None  # batches per block of the shuffled order (None: ``block_batches(Xk, ...)``)
     path: int = _engine.K.PATH_AUTO  # the gradient path (tests and benchmarks force one)
     loss: tuple = None  # (code, param) of a loss of fastgd._rules.LOSSES; None: the squared error
+    touch_l2: bool = False  # the epochs are a warm start for an exact finish (see fastgd._rules.lazy_kind)
 
     def epoch_kernel(self, optimizer_code, hp, sched, stdz, avg):
         """This fit's compiled epoch (``_engine.Epochs``; fastgd._dask: on the workers), made once per fit:
@@ -106,7 +107,7 @@ class FitData:
         return _engine.Epochs(self.kern, self.Xk, self.Y, optimizer_code, hp, self.batch_size, sw=self.sw,
                               sched=sched, l1=self.l1, l2=self.l2, fit_intercept=self.fit_intercept,
                               n_threads=self.n_threads, path=self.path, stdz=stdz, avg=avg,
-                              batch_weight=self.batch_weight, loss=self.loss)
+                              batch_weight=self.batch_weight, loss=self.loss, touch_l2=self.touch_l2)
 
     @property
     def n(self):

@@ -161,8 +161,10 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         coupled weight decay) the LazyAdam approximation of torch's SparseAdam and TensorFlow's
         LazyAdam: an untouched coordinate's moments do not decay (decoupled weight decay, AdamW's, still
         shrinks it exactly) and an l2 penalty's gradient reaches a coordinate only in the batches that touch
-        it (so the sparse default stays lazy). The rest (l1, or l2 with another optimizer) keep
-        updating every coordinate.
+        it, only in the warm-up epochs of the sparse default's exact finish (without that finish, e.g.
+        with a max_iter, tol=None, early stopping or partial_fit, the penalty moves every coordinate, as
+        LazyAdam's fixed point penalizes rare columns less). The rest (l1, or l2 with another optimizer)
+        keep updating every coordinate.
     average : bool, default=True
         Return the mean of the iterates over the last round rather than the last iterate.
     penalty : {"auto", None, "l2", "l1", "elasticnet"}, default="auto"
@@ -702,10 +704,13 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         small data gets the epoch budget that the L-BFGS finish completes. Returns the loop's Outcome."""
         rng = check_random_state(self.random_state)
         train_ids, eval_ids = _planning.split_batches(self, problem, rng)
+        # the epochs of a sparse fit that the exact finish completes are its warm start: only they may apply
+        # an l2 penalty where batches touch (LazyAdam), which moves the fixed point the finish then corrects
+        problem.touch_l2 = warm_only = in_memory and _planning.sparse_finish(self, problem)
         settings = _planning.make_settings(self, opt, self.average, problem.n,
                                   None if not in_memory or isinstance(problem.Xk, tuple)
                                   else problem.n * (ts.theta.size - ts.theta.shape[0]),
-                                  warm_start_only=in_memory and _planning.sparse_finish(self, problem))
+                                  warm_start_only=warm_only)
         self.max_iter_ = settings.max_iter
         try:
             if isinstance(opt, LBFGS):

@@ -55,9 +55,9 @@ BAD_EPOCH = [
     (dict(scalars=np.zeros(1)), "adam", "scalars must hold 2 values"),
     (dict(hp=np.zeros(7)), "adam", "hp must hold 8 hyperparameters"),
     (dict(sched=np.zeros(5)), "adam", "sched must hold 6 values"),
-    (dict(pen=np.zeros(1)), "adam", r"pen must hold 2, 3 or 5 values \(\[l1, l2, batch weight, loss code, loss"),
-    (dict(pen=np.array([0.0, 0.0, 0.0, 4.0])), "adam", "pen must hold 2, 3 or 5 values .*got 4"),  # no loss param
-    (dict(pen=np.zeros(6)), "adam", "pen must hold 2, 3 or 5 values .*got 6"),
+    (dict(pen=np.zeros(1)), "adam", r"pen must hold 2, 3, 5 or 6 values \(\[l1, l2, batch weight, loss code, loss"),
+    (dict(pen=np.array([0.0, 0.0, 0.0, 4.0])), "adam", "pen must hold 2, 3, 5 or 6 values .*got 4"),  # no loss param
+    (dict(pen=np.zeros(7)), "adam", "pen must hold 2, 3, 5 or 6 values .*got 7"),
     (dict(Y=np.zeros((N - 1, 1))), "adam", "Y must have one row per sample of X: got 199 rows for 200"),
     (dict(sw=np.ones(N + 1)), "adam", r"sw \(sample weights\) must be empty or hold one weight per sample"),
     (dict(order=np.array([0, 7], dtype=np.int64)), "adam", r"order holds batch index 7, outside \[0, n_batches = 7\)"),
