@@ -638,7 +638,7 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
     round_epochs = max(1, -(-ROUND_UPDATES // max(len(train_ids), 1)))
     t0 = time.perf_counter()
     last, last_model = start, None  # the last completed epoch: its state and (unevaluated) model
-    last_bufs = model_buf = raw_buf = None  # their buffers (and the model's raw), made once, overwritten each epoch
+    last_bufs = model_buf = None  # their buffers, made once and overwritten each epoch
     saving = False
     rules = _StoppingRules(problem, ts, settings, out, eval_ids if stopping else None, keep_best,
                            avg is not None and len(train_ids) >= MIN_AVG_UPDATES, round_epochs, start[0])
@@ -675,12 +675,11 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
             penalty = settings.report_objective and problem.penalized
             gtol = stopping and settings.gtol is not None
             round_end = (epoch + 1) % round_epochs == 0 or epoch + 1 == epochs
-            # the model in the data's units once per epoch, into one buffer, and only when something reads it
+            # the model in the data's units once per epoch, only when something reads it, and dropped before the
+            # next epoch (kept through it, it would add k·(d + 1) values to the fit's peak memory)
             raw = None
             if penalty or gtol or settings.callbacks or (rules.evaluating and round_end):
-                if raw_buf is None and problem.scaling is not None:
-                    raw_buf = np.empty_like(model)
-                raw = problem.raw(model, raw_buf)
+                raw = problem.raw(model)
             if penalty:
                 loss += problem.penalty(raw)
             out.losses.append(float(loss))
@@ -699,6 +698,7 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
                     time.perf_counter() - t0, raw[:, :-1].copy(), raw[:, -1].copy()), ts, start):
                 out.stopped = stop = True
                 out.stop_reason = "a callback returned True"
+            raw = None
             if stop:
                 break
             if rules.evaluating and last_model is model:  # not judged yet, and the next epoch changes the mean
