@@ -196,13 +196,17 @@ class Scaling:
         out[:, d] = 2.0 if fit_intercept else 1.0
         return out, shift
 
-    def to_raw(self, theta):
-        """(k, d + 1) standardized parameters -> (k, d + 1) in the data's units (intercept last)."""
+    def to_raw(self, theta, out=None):
+        """(k, d + 1) standardized parameters -> (k, d + 1) in the data's units (intercept last), written into
+        ``out`` when given (an array of theta's shape, not theta)."""
         d = theta.shape[1] - 1
-        v = theta[:, :d] / self.x_scale
-        raw = np.empty_like(theta)
-        raw[:, :d] = self.y_scale[:, None] * v
-        raw[:, d] = self.y_scale * (theta[:, d] - v @ self.x_mean) + self.y_mean
+        raw = np.empty_like(theta) if out is None else out
+        w = raw[:, :d]
+        np.divide(theta[:, :d], self.x_scale, out=w)  # in place: no (k, d) temporaries
+        # einsum, not BLAS: a matrix-vector product of this size wakes BLAS's threads, slow on a busy machine
+        shift = np.einsum("ij,j->i", w, self.x_mean)
+        w *= self.y_scale[:, None]
+        raw[:, d] = self.y_scale * (theta[:, d] - shift) + self.y_mean
         return raw
 
     def to_std(self, raw):
@@ -210,5 +214,5 @@ class Scaling:
         d = raw.shape[1] - 1
         theta = np.empty_like(raw)
         theta[:, :d] = raw[:, :d] * self.x_scale / self.y_scale[:, None]
-        theta[:, d] = (raw[:, d] - self.y_mean + raw[:, :d] @ self.x_mean) / self.y_scale
+        theta[:, d] = (raw[:, d] - self.y_mean + np.einsum("ij,j->i", raw[:, :d], self.x_mean)) / self.y_scale
         return theta

@@ -117,13 +117,18 @@ class FitData:
     def n_batches(self):
         return _engine.n_batches(self.n, self.batch_size)
 
-    def raw(self, theta):
-        return theta if self.scaling is None else self.scaling.to_raw(theta)
+    def raw(self, theta, out=None):
+        """``theta`` in the data's units (``theta`` itself without standardization; else into ``out`` if given)."""
+        return theta if self.scaling is None else self.scaling.to_raw(theta, out)
 
-    def objective(self, theta, batch_ids, penalized=True):
-        """Weighted mean loss over the listed batches (plus the penalty), at standardized ``theta``; and the
-        weight."""
-        raw = np.ascontiguousarray(self.raw(theta))
+    @property
+    def penalized(self):
+        return self.l1 != 0.0 or self.l2 != 0.0
+
+    def objective(self, theta, batch_ids, penalized=True, raw=None):
+        """Weighted mean loss over the listed batches (plus the penalty), at standardized ``theta`` (``raw``:
+        ``self.raw(theta)`` when already at hand); and the weight."""
+        raw = np.ascontiguousarray(self.raw(theta) if raw is None else raw)
         if self.Y is not None and not np.any(raw[:, :-1]):
             sse, W = self._constant_sums(raw[:, -1], batch_ids)  # no weights (the usual start): X is not read
         else:
@@ -152,9 +157,9 @@ class FitData:
         with np.errstate(over="ignore", invalid="ignore"):  # huge but finite weights: the penalty says inf
             return self.l1 * np.abs(w).sum() + 0.5 * self.l2 * np.square(w).sum()
 
-    def gradient_norm(self, theta, batch_ids):
+    def gradient_norm(self, theta, batch_ids, raw=None):
         """Norm of the full gradient of the smooth objective in the data's units (the ``gtol`` rule)."""
-        raw = np.ascontiguousarray(self.raw(theta))
+        raw = np.ascontiguousarray(self.raw(theta) if raw is None else raw)
         G, _, W = self.kern.batches_stats(self.Xk, self.Y, _sw(self.sw), raw, self.batch_size, batch_ids,
                                           self.n_threads, loss=self.loss)
         d = raw.shape[1] - 1
@@ -256,6 +261,12 @@ def _all_one_value(a):
     """Whether the 1-D float64 array ``a`` holds one value, bit for bit (blocks: no temporary of its size)."""
     bits = a.view(np.int64)
     return all(np.all(bits[s] == bits[0]) for s in _blocks(bits.size)) if bits.size else True
+
+
+def _all_finite(a):
+    """Whether every element of ``a`` is finite: a finite sum says so in one pass without temporaries (a NaN or
+    an infinity makes it non-finite); only an overflowing sum needs the element-wise test."""
+    return bool(np.isfinite(a.sum()) or np.all(np.isfinite(a)))
 
 
 def _call_back(callbacks, info, ts, start):
@@ -502,18 +513,18 @@ class _StoppingRules:
             + "starting point. "
             + _divergence_advice(self.settings, self.problem, out.start_eval if self.evaluating else 0.0))
 
-    def gradient_small(self, model, train_ids):
+    def gradient_small(self, model, train_ids, raw=None):
         """The ``gtol`` rule: stop when the norm of the full training gradient falls below gtol."""
         gtol = self.settings.gtol
-        if gtol is None or not self.problem.gradient_norm(model, train_ids) < gtol:
+        if gtol is None or not self.problem.gradient_norm(model, train_ids, raw) < gtol:
             return False
         self.out.converged = True
         self.out.stop_reason = f"the norm of the training gradient fell below gtol={gtol:g}"
         return True
 
-    def evaluate(self, model):
+    def evaluate(self, model, raw=None):
         """The objective of the round's model on the evaluation set (recorded in ``eval_loss_curve_``)."""
-        f = self.problem.objective(model, self.eval_ids, self.settings.penalized_eval)[0]
+        f = self.problem.objective(model, self.eval_ids, self.settings.penalized_eval, raw)[0]
         self.out.eval_losses.append(float(f))
         return f
 
@@ -668,8 +679,7 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
             else:
                 loss, finite = _epoch_in_pieces(kernel, problem, ts, order, bb, settings, n_done + out.n_iter,
                                                 file_range, seg, progress)
-            rules.check_diverged(loss, finite and bool(np.all(np.isfinite(ts.state))), n_done + out.n_iter + 1,
-                                 ts, start)
+            rules.check_diverged(loss, finite and _all_finite(ts.state), n_done + out.n_iter + 1, ts, start)
             model = ts.theta if avg is None else avg[:P].reshape(ts.theta.shape)
             # the epoch is complete: Ctrl-C from here keeps it (copied into buffers made once per call)
             saving = True  # a Ctrl-C while the buffers are overwritten keeps ts itself (the epoch is whole)
@@ -678,25 +688,33 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
             last_model = last[0] if avg is None else model
             saving = False
             out.n_iter += 1
-            if settings.report_objective:  # no (k, d + 1) model in the data's units kept past this line
-                loss += problem.penalty(problem.raw(model))
+            penalty = settings.report_objective and problem.penalized
+            gtol = stopping and settings.gtol is not None
+            round_end = (epoch + 1) % round_epochs == 0 or epoch + 1 == epochs
+            # the model in the data's units once per epoch, only when something reads it, and dropped before the
+            # next epoch (kept through it, it would add k·(d + 1) values to the fit's peak memory)
+            raw = None
+            if penalty or gtol or settings.callbacks or (rules.evaluating and round_end):
+                raw = problem.raw(model)
+            if penalty:
+                loss += problem.penalty(raw)
             out.losses.append(float(loss))
-            stop = stopping and rules.gradient_small(model, train_ids)
-            evaluated = rules.evaluating and (stop or (epoch + 1) % round_epochs == 0 or epoch + 1 == epochs)
+            stop = stopping and rules.gradient_small(model, train_ids, raw)
+            evaluated = rules.evaluating and (stop or round_end)
             if evaluated:
-                f = rules.evaluate(model)
+                f = rules.evaluate(model, raw)
                 last_model = None
                 stop = rules.judge_round(f, model, ts, stop)
             if settings.verbose:
                 extra = f", evaluation loss {out.eval_losses[-1]:.6g}" if rules.evaluating and out.eval_losses else ""
                 progress.write(f"-- Epoch {n_done + out.n_iter}: loss {loss:.6g}{extra}, lr {rules.lr:.3g}, "
                                f"step {ts.step}, {time.perf_counter() - t0:.3f} s")
-            raw = problem.raw(model) if settings.callbacks else None
             if settings.callbacks and _call_back(settings.callbacks, EpochInfo(
                     n_done + out.n_iter, float(loss), out.eval_losses[-1] if evaluated else None, rules.lr, ts.step,
                     time.perf_counter() - t0, raw[:, :-1].copy(), raw[:, -1].copy()), ts, start):
                 out.stopped = stop = True
                 out.stop_reason = "a callback returned True"
+            raw = None
             if stop:
                 break
             if rules.evaluating and last_model is model:  # not judged yet, and the next epoch changes the mean

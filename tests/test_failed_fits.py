@@ -301,3 +301,11 @@ def test_early_stopping_holds_out_full_batches_and_says_when_it_kept_the_start()
     with pytest.warns(UserWarning, match="Early stopping kept the starting model.*held-out rows.*early_stopping"
                                          "=False"):
         LinearRegressor(early_stopping=True, batch_size=40, random_state=2).fit(*noise)
+
+
+def test_the_finiteness_check_of_the_state_survives_an_overflowing_sum():
+    from fastgd._training import _all_finite
+    assert _all_finite(np.array([1e308, 1e308, 1.0]))  # the sum overflows, every value is finite
+    assert not _all_finite(np.array([1e308, 1e308, np.nan]))
+    assert not _all_finite(np.array([1.0, -np.inf]))
+    assert _all_finite(np.zeros((2, 3)))

@@ -81,3 +81,36 @@ def test_a_real_ctrl_c_at_any_point_leaves_a_consistent_model(data, backend, del
     if hasattr(m, "coef_"):
         np.testing.assert_allclose(m.predict(X[:100]), X[:100] @ m.coef_ + m.intercept_, rtol=1e-10, atol=1e-10)
         assert np.all(np.isfinite(m.coef_)) and len(m.loss_curve_) == m.n_iter_
+
+
+def test_an_epoch_converts_its_model_to_the_data_units_once(monkeypatch):
+    """The penalty of loss_curve_, the evaluation and the callback read one conversion of the epoch's model (an
+    O(k·d) pass each otherwise), and every callback still gets its own copy."""
+    from fastgd import _scaling
+    X, y, _ = _data(n=600, d=6)
+    real, calls, infos = _scaling.Scaling.to_raw, [], []
+
+    def to_raw(self, theta, out=None):
+        calls.append(1)
+        return real(self, theta) if out is None else real(self, theta, out)
+
+    def callback(info):
+        infos.append((len(calls), info))
+
+    monkeypatch.setattr(_scaling.Scaling, "to_raw", to_raw)
+    LinearRegressor(max_iter=4, tol=None, penalty="l2", random_state=0, callbacks=callback).fit(X, y)
+    assert np.diff([n for n, _ in infos]).tolist() == [1, 1, 1]
+    coefs = [info.coef for _, info in infos]
+    assert not any(np.shares_memory(a, b) for i, a in enumerate(coefs) for b in coefs[i + 1:])
+    assert not np.array_equal(coefs[0], coefs[-1])
+
+
+def test_to_raw_into_a_buffer_is_to_raw():
+    from fastgd._scaling import Scaling
+    rng = np.random.default_rng(0)
+    sc = Scaling(rng.standard_normal(5), rng.uniform(0.5, 2, 5), rng.standard_normal(2), rng.uniform(0.5, 2, 2))
+    theta = rng.standard_normal((2, 6))
+    out = np.full_like(theta, np.nan)
+    assert sc.to_raw(theta, out) is out
+    np.testing.assert_array_equal(out, sc.to_raw(theta))
+    np.testing.assert_allclose(sc.to_std(out), theta, rtol=1e-12, atol=1e-14)
