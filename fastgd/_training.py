@@ -819,7 +819,7 @@ def train_lbfgs(problem, ts, lbfgs, *, train_ids, steps, tol, n_iter_no_change=2
             np.divide(theta, ys[:, None], out=u)  # u = raw / ys
         else:  # u = Scaling.to_raw(theta) / ys
             np.divide(theta[:, :d], xs, out=v)
-            b = sc.y_scale * (theta[:, d] - v @ sc.x_mean) + sc.y_mean
+            b = sc.y_scale * (theta[:, d] - np.einsum("ij,j->i", v, sc.x_mean)) + sc.y_mean
             np.multiply(sc.y_scale[:, None], v, out=u[:, :d])
             u[:, d] = b
             np.divide(u, ys[:, None], out=u)

@@ -663,7 +663,10 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                                       steps=FINISH_CG_ITER, tol=min(self.tol, FINISH_TOL), precondition=precondition)
         self._store(ts, problem.scaling, problem)
         self.n_iter_ += fin.n_iter
-        self.stop_reason_ = f"{self.stop_reason_}; then full-batch conjugate gradient: {fin.stop_reason}"
+        warm = self.stop_reason_
+        if warm.startswith("max_iter=") and self.max_iter == "auto":  # the warm-up's planned epochs, not a cap
+            warm = f"{self.max_iter_} warm-up epochs (max_iter='auto' on sparse data with an l2 penalty)"
+        self.stop_reason_ = f"{warm}; then full-batch conjugate gradient: {fin.stop_reason}"
         return fin
 
     def _finish_lbfgs(self, problem, ts, precondition=None):

@@ -418,6 +418,8 @@ def test_default_on_sparse_input_is_ridge_alpha_1_exactly(backend):
         total = X.shape[0] if weights is None else weights.sum()
         assert est.penalty_ == "l2" and est.alpha_ == pytest.approx(2.0 / total, rel=1e-15)
         assert "conjugate gradient" in est.stop_reason_
+        # the warm-up epochs are planned, not a cap the user set: no "max_iter=2 epochs reached"
+        assert "warm-up epochs" in est.stop_reason_ and "epochs reached" not in est.stop_reason_
         ridge = Ridge(alpha=1.0, tol=1e-12, solver="cholesky").fit(X.toarray(), y, sample_weight=weights)
         np.testing.assert_allclose(est.predict(X), ridge.predict(X.toarray()), rtol=0, atol=1e-4 * y.std())
         w = np.ones(X.shape[0]) if weights is None else weights
