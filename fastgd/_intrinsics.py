@@ -162,6 +162,21 @@ def futex_wake(typingctx, arr, idx):
     return types.none(arr, idx), codegen
 
 
+def _prefetch_codegen(context, builder, sig, args):
+    """``llvm.prefetch`` of the element of array ``args[0]`` at the indices ``args[1:]``: read (0), locality 1
+    (into L2, not L1), data cache (1)."""
+    aryty = sig.args[0]
+    ary = context.make_array(aryty)(context, builder, args[0])
+    idx = [context.cast(builder, a, t, types.intp) for a, t in zip(args[1:], sig.args[1:])]
+    ptr = cgutils.get_item_pointer(context, builder, aryty, ary, idx)
+    i8p = ir.IntType(8).as_pointer()
+    i32 = ir.IntType(32)
+    fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
+                                        "llvm.prefetch.p0")
+    builder.call(fn, [builder.bitcast(ptr, i8p), ir.Constant(i32, 0), ir.Constant(i32, 1), ir.Constant(i32, 1)])
+    return context.get_dummy_value()
+
+
 @intrinsic
 def prefetch_row(typingctx, arr, i, j):
     """Hint the CPU to fetch ``arr[i, j]``'s cache line into L2 for reading (``llvm.prefetch`` with locality 1,
@@ -170,21 +185,7 @@ def prefetch_row(typingctx, arr, i, j):
     prefetching at all (see fastgd._native._tune for the figures)."""
     if not (isinstance(arr, types.Array) and arr.ndim == 2):
         return None
-
-    def codegen(context, builder, sig, args):
-        aryty = sig.args[0]
-        ary = context.make_array(aryty)(context, builder, args[0])
-        idx = [context.cast(builder, a, t, types.intp) for a, t in zip(args[1:], sig.args[1:])]
-        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, idx)
-        i8p = ir.IntType(8).as_pointer()
-        i32 = ir.IntType(32)
-        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
-                                            "llvm.prefetch.p0")
-        # read (0), locality 1 (into L2, not L1), data cache (1)
-        builder.call(fn, [builder.bitcast(ptr, i8p), ir.Constant(i32, 0), ir.Constant(i32, 1), ir.Constant(i32, 1)])
-        return context.get_dummy_value()
-
-    return types.none(arr, i, j), codegen
+    return types.none(arr, i, j), _prefetch_codegen
 
 
 @intrinsic
@@ -192,20 +193,7 @@ def prefetch_at(typingctx, arr, i):
     """As prefetch_row, for ``arr[i]`` of a 1-D array (the lazy CSR epoch's hints: fastgd._kernels._lazy_ahead)."""
     if not (isinstance(arr, types.Array) and arr.ndim == 1):
         return None
-
-    def codegen(context, builder, sig, args):
-        aryty = sig.args[0]
-        ary = context.make_array(aryty)(context, builder, args[0])
-        idx = [context.cast(builder, args[1], sig.args[1], types.intp)]
-        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, idx)
-        i8p = ir.IntType(8).as_pointer()
-        i32 = ir.IntType(32)
-        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
-                                            "llvm.prefetch.p0")
-        builder.call(fn, [builder.bitcast(ptr, i8p), ir.Constant(i32, 0), ir.Constant(i32, 1), ir.Constant(i32, 1)])
-        return context.get_dummy_value()
-
-    return types.none(arr, i), codegen
+    return types.none(arr, i), _prefetch_codegen
 
 
 # With NUMBA_DISABLE_JIT=1 every kernel runs as plain Python (slowly, one thread: prange is range), and

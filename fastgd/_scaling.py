@@ -5,6 +5,7 @@ never copied. ``TrainingState.theta`` is in the standardized coordinates; ``Scal
 coefficients in the data's units.
 """
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -69,9 +70,12 @@ class Scaling:
     def _finish(cls, x_mean, x_var, y_mean, y_var, weight, center, sparse=None):
         for name, arrays in (("X", (x_mean, x_var)), ("y", (y_mean, y_var))):
             if not all(np.all(np.isfinite(a)) for a in arrays):
+                with warnings.catch_warnings():  # an all-NaN mean (NaN in X, which the caller names) is no warning
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    largest = np.nanmax(np.abs(arrays[0]))
                 raise ValueError(
                     f"{name} has values too large for float64 arithmetic (their squares overflow, "
-                    f"max |mean| = {np.nanmax(np.abs(arrays[0])):.3g}); divide {name} by a constant first")
+                    f"max |mean| = {largest:.3g}); divide {name} by a constant first")
         with np.errstate(over="ignore"):
             x_ms = x_var if center else x_var + np.square(x_mean)
             y_ms = y_var if center else y_var + np.square(y_mean)

@@ -266,7 +266,9 @@ def _all_one_value(a):
 def _all_finite(a):
     """Whether every element of ``a`` is finite: a finite sum says so in one pass without temporaries (a NaN or
     an infinity makes it non-finite); only an overflowing sum needs the element-wise test."""
-    return bool(np.isfinite(a.sum()) or np.all(np.isfinite(a)))
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflowing sum is the case the second test is for
+        total = a.sum()
+    return bool(np.isfinite(total) or np.all(np.isfinite(a)))
 
 
 def _call_back(callbacks, info, ts, start):
@@ -770,6 +772,14 @@ def train_epochs(X, y, optimizer, *, batch_size=32, epochs=10, shuffle=True, ran
     return ts, out.losses
 
 
+def _units(sc, k, d):
+    """(scaling, y scales, x scales, x means) of a full-batch solver on ``k`` outputs of ``d`` columns: ones
+    and zeros without standardization."""
+    if sc is None:
+        return None, np.ones(k), np.ones(d), np.zeros(d)
+    return sc, sc.y_scale, sc.x_scale, sc.x_mean
+
+
 def train_lbfgs(problem, ts, lbfgs, *, train_ids, steps, tol, n_iter_no_change=2, precondition=None):
     """Full-batch L-BFGS (``fastgd.optimizers.LBFGS``, torch's algorithm) on ``ts.theta`` (updated in place):
     up to ``steps`` calls of its ``step``, each evaluation of the objective and its gradient one pass of the
@@ -791,10 +801,7 @@ def train_lbfgs(problem, ts, lbfgs, *, train_ids, steps, tol, n_iter_no_change=2
     out = Outcome()
     k, p = ts.theta.shape
     d = p - 1
-    sc = problem.scaling
-    ys = np.ones(k) if sc is None else sc.y_scale
-    xs = np.ones(d) if sc is None else sc.x_scale
-    xm = np.zeros(d) if sc is None else sc.x_mean
+    sc, ys, xs, xm = _units(problem.scaling, k, d)
 
     Ys = np.ascontiguousarray(problem.Y / ys)  # residuals in units of each target's scale (O(n·k), not X)
     # small data: one thread (a parallel region per evaluation cost 7 ms on 442 x 65 on a busy 2-core host);
@@ -943,10 +950,7 @@ def train_pcg(problem, ts, *, train_ids, steps, tol, precondition, n_iter_no_cha
     out = Outcome()
     k, p = ts.theta.shape
     d = p - 1
-    sc = problem.scaling
-    ys = np.ones(k) if sc is None else sc.y_scale
-    xs = np.ones(d) if sc is None else sc.x_scale
-    xm = np.zeros(d) if sc is None else sc.x_mean
+    sc, ys, xs, xm = _units(problem.scaling, k, d)
     y_off = np.zeros(k) if sc is None else sc.y_mean / ys
     Ys = np.ascontiguousarray(problem.Y / ys)
     zeros = np.zeros_like(Ys)  # y = 0: the objective's gradient is then linear in θ, the Hessian's product

@@ -442,7 +442,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         if sample_weight is not None:
             sw = _named("sample_weight", _check_sample_weight, sample_weight, X, dtype=np.float64,
                         ensure_non_negative=True)
-            total = float(sw.sum())
+            with np.errstate(over="ignore"):  # weights summing past float64: "auto"'s strength 2 / total is 0 then
+                total = float(sw.sum())
             sw = _normalized_weights(sw)
             if not sw.sum() > 0:
                 raise ValueError("sample_weight sums to zero: at least one row needs a positive weight")

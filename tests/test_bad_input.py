@@ -1,5 +1,7 @@
 """Bad input gets a clear exception that names the argument, never a crash; the user's arrays are untouched."""
 
+import warnings
+
 import numpy as np
 import pytest
 from sklearn.exceptions import NotFittedError
@@ -63,7 +65,8 @@ def test_three_dimensional_X():
 
 @pytest.mark.parametrize("bad", [np.full((50, 3), "a"), np.full((50, 3), None), X.astype(complex)])
 def test_non_numeric_X(bad):
-    with pytest.raises((ValueError, TypeError), match="X"):
+    with warnings.catch_warnings(), pytest.raises((ValueError, TypeError), match="X"):
+        warnings.simplefilter("error", RuntimeWarning)  # the error, not a NumPy warning on the way to it
         fit(X=bad)
 
 

@@ -71,6 +71,7 @@ def test_a_first_fit_that_fails_leaves_the_estimator_unfitted():
 def test_sample_weights_are_normalized_exactly():
     X, y, _ = _data(400, noise=0.3)
     w = np.random.default_rng(1).uniform(0.5, 2.0, len(y))
+    warnings.simplefilter("error", RuntimeWarning)  # an overflowing sum is handled, never a warning to the user
     one = LinearRegressor(random_state=0).fit(X, y, sample_weight=w)
     big = LinearRegressor(random_state=0).fit(X, y, sample_weight=w * 2.0 ** 1015)  # their sum overflowed
     np.testing.assert_array_equal(big.coef_, one.coef_)  # a power of two scales every sum exactly
@@ -305,6 +306,7 @@ def test_early_stopping_holds_out_full_batches_and_says_when_it_kept_the_start()
 
 def test_the_finiteness_check_of_the_state_survives_an_overflowing_sum():
     from fastgd._training import _all_finite
+    warnings.simplefilter("error", RuntimeWarning)  # the overflow the check expects is no warning to the user
     assert _all_finite(np.array([1e308, 1e308, 1.0]))  # the sum overflows, every value is finite
     assert not _all_finite(np.array([1e308, 1e308, np.nan]))
     assert not _all_finite(np.array([1.0, -np.inf]))
