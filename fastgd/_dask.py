@@ -333,10 +333,8 @@ class _DaskEpochs:
 
     def __init__(self, problem, optimizer_code, hp, sched, stdz, avg):
         self.problem, self.hp, self.avg = problem, hp, avg
-        loss = problem.loss
         self.cfg = dict(code=optimizer_code, sched=_engine.no_schedule() if sched is None else sched,
-                        pen=np.array([problem.l1, problem.l2, problem.batch_weight]
-                                     + ([] if loss is None else list(loss)), dtype=np.float64),
+                        pen=_engine.pack_pen(problem.l1, problem.l2, problem.batch_weight, problem.loss),
                         fit_intercept=problem.fit_intercept, batch_size=problem.batch_size, n_jobs=problem.n_jobs,
                         parallel=problem.mode == "parallel", backend=problem.backend,
                         stdz=_engine.EMPTY if stdz is None else stdz)  # the path: each worker chooses its own

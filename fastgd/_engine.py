@@ -189,6 +189,13 @@ def no_schedule():
 EMPTY = np.empty(0)
 
 
+def pack_pen(l1, l2, batch_weight, loss=None, touch_l2=False):
+    """The kernels' ``pen`` array: [l1, l2, batch_weight, loss code, loss parameter, touch_l2], its tail left off
+    where it holds the defaults (``loss`` None: the squared error; ``touch_l2``: see ``Epochs``)."""
+    tail = [] if loss is None and not touch_l2 else list(K.SQUARED if loss is None else loss)
+    return np.array([l1, l2, batch_weight, *tail, *([1.0] if touch_l2 else [])], dtype=np.float64)
+
+
 class Epochs:
     """One fit's compiled epoch, made once per fit: the backend's ``epoch`` function, the arguments that stay
     the same from epoch to epoch packed once, and the size of Numba's thread team. ``run(ts, order)`` is one
@@ -206,8 +213,7 @@ class Epochs:
     def __init__(self, kern, X, Y, optimizer_code, hp, batch_size, *, sw=None, sched=None, l1=0.0, l2=0.0,
                  fit_intercept=True, n_threads=1, path=K.PATH_AUTO, stdz=None, avg=None, batch_weight=0.0,
                  loss=None, touch_l2=False):
-        tail = ([] if loss is None else [loss[0], loss[1]]) if not touch_l2 else [*(loss or (0, 0.0)), 1.0]
-        pen = np.array([l1, l2, batch_weight] + tail, dtype=np.float64)
+        pen = pack_pen(l1, l2, batch_weight, loss, touch_l2)
         if _config.sequential_only():  # forked child: no parallel region may open (see fastgd._config)
             n_threads, path = 1, K.PATH_SEQUENTIAL
         # Numba's team no larger than the epoch's workers (a thread without a task would only wait in the region)
