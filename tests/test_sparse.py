@@ -498,6 +498,19 @@ def test_the_chosen_strength_is_the_same_for_any_n_jobs_and_backend(fit_intercep
     assert not np.array_equal(other.alpha_path_[:, 1], ref.alpha_path_[:, 1])  # other held-out rows
 
 
+def test_the_chosen_strength_ignores_the_weights_units_and_the_sparse_format():
+    """Sample weights count only by their ratios (the strength is the same with all of them times 1e6) and CSC or
+    COO X is the same data as CSR (converted, as it was before)."""
+    X, y = uniform_counts(1500, 600, 15, seed=2)
+    sw = np.random.default_rng(0).uniform(0.5, 2.0, X.shape[0])
+    ref = fastgd.LinearRegressor(random_state=0).fit(X, y, sample_weight=sw)
+    assert len(ref.alpha_path_) >= 3
+    for A, w in ((X, 1e6 * sw), (X.tocsc(), sw), (X.tocoo(), sw)):
+        est = fastgd.LinearRegressor(random_state=0).fit(A, y, sample_weight=w)
+        assert est.alpha_ == ref.alpha_
+        np.testing.assert_allclose(est.coef_, ref.coef_, rtol=0, atol=1e-10 * np.abs(ref.coef_).max())
+
+
 def test_too_few_rows_to_hold_out_keep_ridge_alpha_1_and_say_so():
     X, y = zipf_binary(40, 200, 8, seed=1)
     est = fastgd.LinearRegressor(random_state=0).fit(X, y)
