@@ -7,8 +7,9 @@ from strong to weak in steps of ``STEP``, the exact penalized optimum on the tra
 sparse finish's preconditioned conjugate gradient, warm-started from the previous strength (a strong one
 converges in a few passes), and scored on the held-out rows (one pass). The walk stops once ``MISSES``
 strengths in a row fail to beat the best by ``GAIN`` of held-out R²; if the first was best it walks the
-other way; then the neighbours at half a step are tried. The caller finishes on all rows at the chosen
-strength, warm-started from its path solution.
+other way; then half a step from the best towards its better neighbour is tried. The caller finishes on all
+rows at the chosen strength, warm-started from its path solution. Every output counts by its R² (the errors
+in units of its spread); one strength is shared by all (the penalty is one term of the objective).
 """
 
 import dataclasses
@@ -20,13 +21,13 @@ from . import _training
 
 HOLD_OUT = 0.2  # share of the rows held out to score the strengths
 MIN_ROWS = 10  # fewer rows held out (or left to train on): no choice, Ridge(alpha=1)'s strength stays
-STEP = 10.0  # the path's ratio between strengths; the refinement tries the best's neighbours at sqrt(STEP)
+STEP = 10.0  # the path's ratio between strengths; the refinement is half a step (sqrt(STEP))
 MISSES = 1  # strengths in a row without a gain that end the walk
 GAIN = 1e-4  # held-out R² a weaker (or stronger) strength must gain to count as better
 PATH_TOL = 3e-6  # the path's conjugate-gradient tolerance (of the variance of y; see docs/design.md)
 PATH_ITER = 300  # iterations per strength at most (the best point reached is scored)
 MAX_POINTS = 12  # strengths on the walk at most
-FIRST = 1.0  # the first strength, times the average column's curvature
+FIRST = 1.0  # the first strength, times the average varying column's Σ s·x² (Ridge's units)
 
 
 @dataclasses.dataclass
