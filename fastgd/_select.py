@@ -54,8 +54,8 @@ def choose_l2(problem, theta, k, fit_intercept, rng):
     if min(np.count_nonzero(w_val), np.count_nonzero(w_tr)) < MIN_ROWS or not (W_tr > 0 and W_val > 0):
         return None
     # every output counts by its R² (its errors in units of its spread), whatever its scale
-    ys = problem.scaling.y_scale
-    Ys = np.ascontiguousarray(problem.Y / ys)
+    ys = problem.scaling.y_scale if k > 1 else np.ones(1)  # one output: its unit cancels (no copy of y)
+    Ys = np.ascontiguousarray(problem.Y / ys) if k > 1 else problem.Y
     var_val = _training.constant_loss(Ys, w_val, None)
     if not var_val > 0 or problem.scaling.curvature(0.0, fit_intercept, k) is None:
         return None
