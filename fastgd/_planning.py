@@ -30,7 +30,7 @@ AUTO_MAX_EPOCHS = 100_000  # ... up to this many
 # measured (an O(n·d²) solve that costs milliseconds) and reported if the gradient descent fell short
 CHECK_EXACT_MAX_VALUES = 250_000  # values: the solve makes a standardized copy (at most 2 MB)
 LBFGS_STEPS = 100  # max_iter="auto" with optimizer="lbfgs": steps of up to 20 iterations
-# max_iter="auto" on sparse data finished by L-BFGS (``sparse_finish``): these mini-batch epochs are its warm
+# max_iter="auto" on sparse data finished by L-BFGS (``finish_follows``): these mini-batch epochs are its warm
 # start (measured: the finish costs as many passes after 1 epoch as after the stopping rule's 40-50)
 SPARSE_WARM_EPOCHS = 2
 NONSMOOTH_MIN_BATCH = 4096  # "auto" batch size with a loss other than the squared error: at least this (or n)
@@ -92,10 +92,9 @@ def is_lazy(est, X):
     sched = (est.learning_rate if isinstance(est.learning_rate, Schedule) else Constant()).pack(opt.lr)[1]
     # X is sparse here; "auto"'s strength (by a nominal weight) does not change what the lazy rules allow
     penalty = resolve_penalty(est, True, 1.0)
-    # the l2 penalty where batches touch: only in the warm start of the exact sparse finish (sparse_finish)
-    touch_l2 = finishes_with_lbfgs(est) and est.tol is not None and not est.early_stopping
+    # the l2 penalty where batches touch: only in the warm start of the exact sparse finish
     if _rules.lazy_kind(opt.code, opt.pack(), bool(est.standardize), *_parts(est, *penalty),
-                        _rules.constant_rate(sched), touch_l2) == 0:
+                        _rules.constant_rate(sched), finish_follows(est, X)) == 0:
         return False
     n, d = X.shape
     rows = (n if est.batch_size is None else auto_batch_size(n, d, 1, d) if est.batch_size == "auto"
@@ -185,13 +184,15 @@ def finishes_with_lbfgs(est):
             and est.penalty in (None, "l2", "auto") and est.max_iter == "auto" and smooth_loss(est))
 
 
-def sparse_finish(est, problem):
-    """Whether an in-memory fit on sparse (CSR) data ends with the exact, preconditioned L-BFGS finish: an l2
-    penalty (that of penalty="auto"), standardization, the squared error and the default rate rule and epoch
-    budget; its mini-batch epochs are then a warm start (``SPARSE_WARM_EPOCHS``)."""
-    return (isinstance(problem.Xk, tuple) and problem.scaling is not None and problem.l2 > 0.0
-            and finishes_with_lbfgs(est) and est.loss == "squared_error" and est.tol is not None
-            and not est.early_stopping)
+def finish_follows(est, X):
+    """Whether an in-memory fit of ``est`` on X (CSR, or the kernels' CSR tuple) ends with the exact,
+    preconditioned finish (``LinearRegressor._finish_sparse``; with penalty="auto" it also chooses the l2
+    strength): an l2 penalty (that of penalty="auto"), standardization, the squared error and the default rate
+    rule and epoch budget; its mini-batch epochs are then a warm start (``SPARSE_WARM_EPOCHS``), in which the
+    lazy Adam-family epochs may apply the penalty only where batches touch (fastgd._rules.lazy_kind)."""
+    return ((sp.issparse(X) or isinstance(X, tuple)) and bool(est.standardize) and est.loss == "squared_error"
+            and finishes_with_lbfgs(est) and est.tol is not None and not est.early_stopping
+            and _parts(est, *resolve_penalty(est, True, 1.0))[1] > 0.0)
 
 
 def smooth_loss(est):
@@ -206,15 +207,15 @@ def resolve_penalty(est, sparse, total):
     columns as rows or more, the least-squares solution is not unique and the penalty is what generalizes
     (another loss has no Ridge to take the strength from: no penalty)."""
     if est.penalty != "auto":
-        return est.penalty, est.alpha
-    return ("l2", 2.0 * AUTO_RIDGE_ALPHA / total) if sparse and est.loss == "squared_error" else (None, est.alpha)
+        return est.penalty, est.alpha if est.penalty is not None else 0.0
+    return ("l2", 2.0 * AUTO_RIDGE_ALPHA / total) if sparse and est.loss == "squared_error" else (None, 0.0)
 
 
 def used_penalty(est):
     """(penalty, alpha) of the current fit: the parameters, or what "auto" resolved to (``penalty_``,
     ``alpha_``, set by the fit before it plans anything)."""
     if est.penalty != "auto":
-        return est.penalty, est.alpha
+        return est.penalty, est.alpha if est.penalty is not None else 0.0
     return est.penalty_, est.alpha_
 
 

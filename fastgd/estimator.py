@@ -14,7 +14,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import (_assert_all_finite, _check_sample_weight, check_array, check_is_fitted,
                                       validate_data)
 
-from . import _dask, _engine, _planning, _scaling, _shortfall, _training
+from . import _dask, _engine, _planning, _scaling, _select, _shortfall, _training
 from ._rules import LOSSES
 from ._validation import Boolean, InstanceOf, Interval, Options, Predicate, check_all
 from .optimizers import LBFGS, get_optimizer
@@ -125,7 +125,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         its steps too); what remains is warned about with the measured condition number. On larger dense
         data the same finish runs when the averaged steps' noise floor, about (loss)·(d + 1)/n of the
         variance of y, exceeds ``tol``. On sparse X with an l2 penalty, which the default ``penalty``
-        gives it, "auto" is 2 epochs, the warm start of the exact L-BFGS finish.
+        gives it, "auto" is 2 epochs, the warm start of the exact conjugate-gradient finish.
     tol : float or None, default=1e-6
         Improvement of the evaluated objective (with ``early_stopping``: of the validation R²), relative to
         the variance of y, that counts as progress. None: train exactly ``max_iter`` epochs (unless ``gtol``
@@ -170,13 +170,24 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
     penalty : {"auto", None, "l2", "l1", "elasticnet"}, default="auto"
         The penalty on the weights (never on the intercept); see the objective above. "auto": no penalty on
         dense X (plain least squares, as torch.optim trains it); on sparse X with the squared error (another
-        ``loss`` has no penalty), "l2" with the strength of
-        ``Ridge(alpha=1)``, alpha = 2 / (total sample weight; the rows without weights; for ``partial_fit``
-        those of all calls so far), because sparse data with as many columns as rows or more has no unique
-        least-squares answer and the penalized one generalizes. ``penalty_`` and ``alpha_`` say what a fit
-        used. On sparse X with an l2 penalty, the default ``learning_rate`` and ``max_iter`` and the squared
-        error, the mini-batch epochs (2) are a warm start and full-batch L-BFGS, preconditioned by the
-        columns' curvature, finishes at the exact penalized optimum.
+        ``loss`` has no penalty), "l2", because sparse data with as many columns as rows or more has no unique
+        least-squares answer and the penalized one generalizes. Its strength is chosen from the data, as
+        RidgeCV or a grid search would, when the exact finish follows (the default ``learning_rate``,
+        ``max_iter`` and ``tol``, no ``early_stopping``, ``standardize=True``): a seeded 20 % of the rows
+        (``random_state``; by weight, nothing is copied) is held out, the penalized optimum on the other rows
+        is found for Ridge strengths from strong to weak in steps of 10, each warm-started from the last,
+        until one fails to improve the held-out R², then half a step towards the better neighbour of the
+        best; the fit then finishes on all rows at the best strength (the same Ridge alpha, in units of the
+        sum of losses). ``alpha_`` is the strength used, ``alpha_path_`` the strengths tried with their
+        held-out R², ``stop_reason_`` says what was chosen and the passes over X it took. The choice is the
+        same for any ``n_jobs`` and backend; one strength is shared by all outputs (as RidgeCV's default),
+        judged by their held-out errors each in units of its spread (about their mean R²). Without the
+        finish (another setting above, too few rows to hold out, or ``partial_fit``, whose calls see one
+        chunk at a time) the strength is that of ``Ridge(alpha=1)``: alpha = 2 / (total sample weight; the
+        rows without weights; for ``partial_fit`` those of all calls so far). On sparse X with an l2
+        penalty, the default ``learning_rate`` and ``max_iter`` and the squared error, the mini-batch epochs
+        (2) are a warm start and conjugate gradient, preconditioned by the columns' curvature, finishes at
+        the exact penalized optimum.
     alpha : float, default=1e-4
         Penalty strength (see the objective above). Used only with an explicit penalty: setting it with
         ``penalty=None`` or ``"auto"`` warns (UserWarning) and changes nothing.
@@ -266,7 +277,11 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
     penalty_ : {None, "l2", "l1", "elasticnet"}
         The penalty the last fit used (``penalty``, or what "auto" chose for that X).
     alpha_ : float
-        The penalty strength the last fit used (``alpha``, or "auto"'s 2 / total sample weight on sparse X).
+        The penalty strength the last fit used (``alpha``; 0.0 when no penalty was used; with "auto" on sparse
+        X the strength chosen from the data, see ``penalty``, else Ridge(alpha=1)'s 2 / total sample weight).
+    alpha_path_ : ndarray of shape (n_strengths, 2)
+        With ``penalty="auto"`` where the fit chose the strength (see ``penalty``): each strength tried (as
+        ``alpha``) and its held-out R², in the order tried (no rows: too few rows to hold out).
     validation_scores_ : list of float
         Validation R² per round (with ``early_stopping``).
     best_validation_score_ : float
@@ -393,7 +408,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             fix = ('penalty="elasticnet" to use them' if len(unused) > 1 else
                    'penalty="elasticnet" to use l1_ratio' if unused[0].startswith("l1_ratio") else
                    'penalty="l2" (SGDRegressor\'s default) or "l1" to use alpha')
-            auto = (" (\"auto\" is no penalty on dense X and Ridge(alpha=1)'s l2 strength on sparse X)"
+            auto = (" (\"auto\" is no penalty on dense X and on sparse X an l2 strength chosen from the data)"
                     if self.penalty == "auto" and self.alpha != 1e-4 else "")
             warnings.warn(f"{' and '.join(unused)} has no effect with penalty={self.penalty!r}{auto}: set {fix}, or "
                           f"leave {'them' if len(unused) > 1 else 'it'} at the default.", UserWarning, stacklevel=4)
@@ -490,6 +505,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         X, Xk, y, sw, backend, total = self._validate(X, y, sample_weight, reset=not warm,
                                                       check_finite=not self.standardize)
         self.penalty_, self.alpha_ = _planning.resolve_penalty(self, sp.issparse(X), total)
+        self.__dict__.pop("alpha_path_", None)  # set again only where this fit chooses the strength
         Y = _engine.targets_2d(y)
         k, d = Y.shape[1], X.shape[1]
         if warm and self._n_outputs != k:
@@ -550,12 +566,12 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         if self.early_stopping or out.interrupted or self.tol is None:
             return False
         finished = None
-        if problem is not None and _planning.sparse_finish(self, problem) and not out.stopped \
+        if problem is not None and _planning.finish_follows(self, problem.Xk) and not out.stopped \
                 and np.isfinite(out.best_eval):
             # sparse data with an l2 penalty (the "auto" default's): the mini-batch epochs (lazy, approximate
             # for the Adam family) were the warm start; full-batch L-BFGS, preconditioned by the columns'
             # curvature, finds the exact penalized optimum
-            finished = self._finish_sparse(problem, ts, k)
+            finished = self._finish_sparse(problem, ts, k, total)
         if not _planning.smooth_loss(self):  # a kink: no L-BFGS; on tiny data its linear program is the check
             short = _shortfall.linear_program_shortfall(self, X, Y, sw, out, problem, n * d * k)
             if short is not None:
@@ -646,29 +662,49 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                       ConvergenceWarning, stacklevel=4)
         return True
 
-    def _finish_sparse(self, problem, ts, k):
-        """The exact finish of a sparse fit (``_planning.sparse_finish``): its objective, the squared error with
+    def _finish_sparse(self, problem, ts, k, total):
+        """The exact finish of a sparse fit (``_planning.finish_follows``): its objective, the squared error with
         an l2 penalty, is quadratic, so preconditioned conjugate gradient (the preconditioned L-BFGS finish's
         change of variables) until an iteration gains less than FINISH_TOL. The optimizer state of the warm-up
         epochs describes no point of the finish: it is released first (a later warm start or partial_fit
         starts the optimizer afresh from the finished model), so the finish's vectors take its place."""
-        precondition = problem.scaling.curvature(problem.l2, self.fit_intercept, k)
-        if precondition is None:
+        if problem.scaling.curvature(problem.l2, self.fit_intercept, k) is None:
             return self._finish_lbfgs(problem, ts)
         opt = get_optimizer(_planning.named_optimizer(self.optimizer) if isinstance(self.optimizer, str)
                             else self.optimizer, full_batch=True)  # fit's optimizer (_check_params's, unchecked)
         ts.state, ts.scalars = opt.init_state(ts.theta.size)
-        whole = dataclasses.replace(problem, batch_size=max(problem.n, 1))  # one batch: the sums cost O(d) once
-        with _shortfall.blas_controller().limit(limits=1, user_api="blas"):
-            fin = _training.train_pcg(whole, ts, train_ids=np.arange(whole.n_batches, dtype=np.int64),
-                                      steps=FINISH_CG_ITER, tol=min(self.tol, FINISH_TOL), precondition=precondition)
-        self._store(ts, problem.scaling, problem)
-        self.n_iter_ += fin.n_iter
         warm = self.stop_reason_
         if warm.startswith("max_iter=") and self.max_iter == "auto":  # the warm-up's planned epochs, not a cap
             warm = f"{self.max_iter_} warm-up epochs (max_iter='auto' on sparse data with an l2 penalty)"
+        with _shortfall.blas_controller().limit(limits=1, user_api="blas"):
+            if self.penalty == "auto":  # the strength from the data (a penalty the user chose is kept)
+                warm = f"{warm}; {self._choose_alpha(problem, ts, k, total)}"
+            whole = dataclasses.replace(problem, batch_size=max(problem.n, 1))  # one batch: the sums cost O(d) once
+            fin = _training.train_pcg(whole, ts, train_ids=np.arange(whole.n_batches, dtype=np.int64),
+                                      steps=FINISH_CG_ITER, tol=min(self.tol, FINISH_TOL),
+                                      precondition=problem.scaling.curvature(problem.l2, self.fit_intercept, k))
+        self._store(ts, problem.scaling, problem)
+        self.n_iter_ += fin.n_iter
         self.stop_reason_ = f"{warm}; then full-batch conjugate gradient: {fin.stop_reason}"
         return fin
+
+    def _choose_alpha(self, problem, ts, k, total):
+        """penalty="auto" before the sparse finish: the l2 strength chosen on held-out rows (``fastgd._select``),
+        set on ``problem``, ``alpha_`` and ``alpha_path_``, and ``ts.theta`` moved to its path solution. Returns
+        what was done, in words (for ``stop_reason_``)."""
+        # the held-out rows are drawn from the fit's generator (random_state): the same for any n_jobs and backend
+        choice = _select.choose_l2(problem, ts.theta, k, self.fit_intercept, self._rng)
+        if choice is None:
+            self.alpha_path_ = np.empty((0, 2))
+            return (f"too few rows to hold out {_select.HOLD_OUT:.0%} of them (at least {_select.MIN_ROWS} held "
+                    f"out and trained on, with varied held-out targets): the l2 strength of Ridge(alpha="
+                    f"{_planning.AUTO_RIDGE_ALPHA:g}) kept")
+        problem.l2 = self.alpha_ = choice.l2
+        self.alpha_path_ = np.array(choice.path, dtype=np.float64).reshape(-1, 2)
+        best = float(self.alpha_path_[self.alpha_path_[:, 0] == choice.l2, 1][0])
+        return (f"l2 strength chosen on {_select.HOLD_OUT:.0%} held-out rows: alpha={choice.l2:.4g} (Ridge(alpha="
+                f"{choice.l2 * total / 2:.4g})), held-out R² {best:.4f}, best of {len(choice.path)} strengths "
+                f"({choice.passes} passes over X)")
 
     def _finish_lbfgs(self, problem, ts, precondition=None):
         """Full-batch L-BFGS (strong-Wolfe) from the fitted model until a step gains less than FINISH_TOL
@@ -710,7 +746,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         train_ids, eval_ids = _planning.split_batches(self, problem, rng)
         # the epochs of a sparse fit that the exact finish completes are its warm start: only they may apply
         # an l2 penalty where batches touch (LazyAdam), which moves the fixed point the finish then corrects
-        problem.touch_l2 = warm_only = in_memory and _planning.sparse_finish(self, problem)
+        problem.touch_l2 = warm_only = in_memory and _planning.finish_follows(self, problem.Xk)
         settings = _planning.make_settings(self, opt, self.average, problem.n,
                                   None if not in_memory or isinstance(problem.Xk, tuple)
                                   else problem.n * (ts.theta.size - ts.theta.shape[0]),
@@ -783,6 +819,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         # relative to the mean loss shrinks as the stream grows, as it does for one fit on more rows)
         self._seen_weight = total + (0.0 if first else getattr(self, "_seen_weight", 0.0))
         self.penalty_, self.alpha_ = _planning.resolve_penalty(self, sp.issparse(X), self._seen_weight)
+        self.__dict__.pop("alpha_path_", None)  # a fit's choice no longer describes alpha_
         Y = _engine.targets_2d(y)
         k, d = Y.shape[1], X.shape[1]
         if not first and self._n_outputs != k:

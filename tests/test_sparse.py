@@ -1,5 +1,6 @@
 """Sparse (CSR) input: column statistics, the scaling the defaults use for it, and fits on realistic sparse data."""
 
+import re
 import warnings
 
 import numpy as np
@@ -402,22 +403,23 @@ def test_lazy_adam_with_decoupled_weight_decay_shrinks_untouched_coordinates_exa
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_default_on_sparse_input_is_ridge_alpha_1_exactly(backend):
-    """penalty="auto" on sparse X with more columns than rows: the l2 penalty of Ridge(alpha=1) (the least-squares
-    solution is not unique there), reached exactly by the preconditioned conjugate-gradient finish (the objective
-    is quadratic); the fitted attributes
-    say what was used. With sample weights the strength is Ridge's for those weights."""
+def test_sparse_finish_reaches_ridge_exactly(backend):
+    """An l2 penalty on sparse X with more columns than rows (the strength of Ridge(alpha=1), as alpha = 2 /
+    total weight), reached exactly by the preconditioned conjugate-gradient finish after the warm-up epochs (the
+    objective is quadratic); the penalty the user chose is kept, and the fitted attributes say what was used.
+    With sample weights the strength is Ridge's for those weights."""
     from sklearn.linear_model import Ridge
     kern(backend)
     X, y = zipf_binary(400, 1500, 12, seed=3)
     sw = np.random.default_rng(0).uniform(0.5, 3.0, X.shape[0])
     for weights in (None, sw):
+        total = X.shape[0] if weights is None else weights.sum()
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # no warning either
-            est = fastgd.LinearRegressor(backend=backend, random_state=0).fit(X, y, sample_weight=weights)
-        total = X.shape[0] if weights is None else weights.sum()
-        assert est.penalty_ == "l2" and est.alpha_ == pytest.approx(2.0 / total, rel=1e-15)
-        assert "conjugate gradient" in est.stop_reason_
+            est = fastgd.LinearRegressor(backend=backend, random_state=0, penalty="l2", alpha=2.0 / total).fit(
+                X, y, sample_weight=weights)
+        assert est.penalty_ == "l2" and est.alpha_ == 2.0 / total and not hasattr(est, "alpha_path_")
+        assert "conjugate gradient" in est.stop_reason_ and "chosen" not in est.stop_reason_
         # the warm-up epochs are planned, not a cap the user set: no "max_iter=2 epochs reached"
         assert "warm-up epochs" in est.stop_reason_ and "epochs reached" not in est.stop_reason_
         ridge = Ridge(alpha=1.0, tol=1e-12, solver="cholesky").fit(X.toarray(), y, sample_weight=weights)
@@ -432,13 +434,98 @@ def test_default_on_sparse_input_is_ridge_alpha_1_exactly(backend):
         assert objective(est) - objective(ridge) < 1e-8 * y.var()
 
 
+def uniform_counts(n, d, nnz, seed=0):
+    """CSR counts (1 + Poisson(1)) in uniformly popular columns, y = X·w + noise with w non-zero on a tenth of
+    the columns (the noise's spread half that of X·w): Ridge(alpha=1) penalizes such data far too little."""
+    rng = np.random.default_rng(seed)
+    cols = rng.integers(0, d, size=(n, nnz))
+    X = sp.csr_matrix((1.0 + rng.poisson(1.0, n * nnz), cols.ravel(), np.arange(0, n * nnz + 1, nnz)), shape=(n, d))
+    X.sum_duplicates()
+    w = np.zeros(d)
+    hot = rng.choice(d, d // 10, replace=False)
+    w[hot] = rng.standard_normal(hot.size)
+    y = X @ w
+    return X, y + 3.0 + 0.5 * y.std() * rng.standard_normal(n)
+
+
+def test_default_on_sparse_input_chooses_the_l2_strength_from_the_data():
+    """penalty="auto" on sparse X chooses the l2 strength on held-out rows (as RidgeCV would) where
+    Ridge(alpha=1)'s is clearly wrong: held-out R² within 0.01 of the best Ridge on a grid and not below
+    SGDRegressor()'s, and the fit is the exact Ridge of the chosen strength (same Ridge alpha on all rows)."""
+    from sklearn.linear_model import Ridge, SGDRegressor
+    X, y = uniform_counts(4000, 1000, 20, seed=1)
+    Xt, yt, Xv, yv = X[:2000], y[:2000], X[2000:], y[2000:]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        est = fastgd.LinearRegressor(random_state=0).fit(Xt, yt)
+    dense_t, dense_v = Xt.toarray(), Xv.toarray()
+    grid = {a: r2_score(yv, Ridge(alpha=a, solver="cholesky").fit(dense_t, yt).predict(dense_v))
+            for a in (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0)}
+    got = r2_score(yv, est.predict(Xv))
+    assert grid[1.0] < max(grid.values()) - 0.03  # Ridge(alpha=1) is clearly wrong here
+    assert got >= max(grid.values()) - 0.01
+    assert got >= r2_score(yv, SGDRegressor(random_state=0).fit(Xt, yt).predict(Xv)) - 0.01
+    assert est.penalty_ == "l2" and est.alpha_ != pytest.approx(2.0 / 2000)
+    ridge = Ridge(alpha=est.alpha_ * 2000 / 2, solver="cholesky").fit(dense_t, yt)
+    np.testing.assert_allclose(est.predict(Xv), ridge.predict(dense_v), rtol=0, atol=1e-4 * yt.std())
+    # the path: each strength tried with its held-out R², the chosen one among them and the best of them
+    path = est.alpha_path_
+    assert path.shape[1] == 2 and len(path) >= 3 and est.alpha_ in path[:, 0]
+    assert path[path[:, 0] == est.alpha_, 1][0] == path[:, 1].max()
+    assert "chosen on 20% held-out rows" in est.stop_reason_ and "passes over X" in est.stop_reason_
+
+
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_the_chosen_strength_is_the_same_for_any_n_jobs_and_backend(fit_intercept):
+    """The held-out rows come from random_state and every pass sums in a fixed order: the same strength and path
+    for any thread count (bit for bit) and for both backends; float32 X and two outputs go the same way."""
+    X, y = uniform_counts(1500, 600, 15, seed=2)
+    Y = np.column_stack([y, X[:, ::-1] @ np.random.default_rng(3).standard_normal(600)])
+    fits = {}
+    for backend in [b for b in BACKENDS if b == "numba" or _engine.native_available()]:
+        for n_jobs in (1, 2):
+            fits[backend, n_jobs] = fastgd.LinearRegressor(random_state=0, n_jobs=n_jobs, backend=backend,
+                                                           fit_intercept=fit_intercept).fit(X.astype(np.float32), Y)
+    ref = fits["numba", 1]
+    assert len(ref.alpha_path_) >= 3
+    for (backend, n_jobs), est in fits.items():
+        assert est.alpha_ == ref.alpha_ and np.array_equal(est.alpha_path_[:, 0], ref.alpha_path_[:, 0])
+        np.testing.assert_allclose(est.alpha_path_[:, 1], ref.alpha_path_[:, 1], rtol=0,
+                                   atol=0 if backend == "numba" else 1e-6)
+        if backend == "numba":
+            np.testing.assert_array_equal(est.coef_, ref.coef_)
+    other = fastgd.LinearRegressor(random_state=1, fit_intercept=fit_intercept).fit(X.astype(np.float32), Y)
+    assert not np.array_equal(other.alpha_path_[:, 1], ref.alpha_path_[:, 1])  # other held-out rows
+
+
+def test_the_chosen_strength_ignores_the_weights_units_and_the_sparse_format():
+    """Sample weights count only by their ratios (the strength is the same with all of them times 1e6) and CSC or
+    COO X is the same data as CSR (converted, as it was before)."""
+    X, y = uniform_counts(1500, 600, 15, seed=2)
+    sw = np.random.default_rng(0).uniform(0.5, 2.0, X.shape[0])
+    ref = fastgd.LinearRegressor(random_state=0).fit(X, y, sample_weight=sw)
+    assert len(ref.alpha_path_) >= 3
+    for A, w in ((X, 1e6 * sw), (X.tocsc(), sw), (X.tocoo(), sw)):
+        est = fastgd.LinearRegressor(random_state=0).fit(A, y, sample_weight=w)
+        assert est.alpha_ == ref.alpha_
+        np.testing.assert_allclose(est.coef_, ref.coef_, rtol=0, atol=1e-10 * np.abs(ref.coef_).max())
+
+
+def test_too_few_rows_to_hold_out_keep_ridge_alpha_1_and_say_so():
+    X, y = zipf_binary(40, 200, 8, seed=1)
+    est = fastgd.LinearRegressor(random_state=0).fit(X, y)
+    assert est.penalty_ == "l2" and est.alpha_ == pytest.approx(2.0 / 40) and est.alpha_path_.shape == (0, 2)
+    assert "too few rows to hold out" in est.stop_reason_ and "Ridge(alpha=1) kept" in est.stop_reason_
+
+
 def test_default_on_dense_input_has_no_penalty_and_is_unchanged():
     rng = np.random.default_rng(0)
     X = rng.standard_normal((500, 8))
     y = X @ rng.standard_normal(8) + 0.1 * rng.standard_normal(500)
     auto = fastgd.LinearRegressor(random_state=0).fit(X, y)
     none = fastgd.LinearRegressor(random_state=0, penalty=None).fit(X, y)
-    assert auto.penalty_ is None and auto.alpha_ == 1e-4
+    assert auto.penalty_ is None and auto.alpha_ == 0.0 and none.penalty_ is None and none.alpha_ == 0.0
+    assert not hasattr(auto, "alpha_path_")
     np.testing.assert_array_equal(auto.coef_, none.coef_)
     assert auto.intercept_ == none.intercept_
 
@@ -458,6 +545,23 @@ def test_partial_fit_auto_penalty_follows_the_rows_seen():
     assert est.penalty_ == "l2" and est.alpha_ == pytest.approx(2.0 / 200)
     est.partial_fit(X[200:], y[200:])
     assert est.alpha_ == pytest.approx(2.0 / 600)
+    # after a fit that chose the strength, partial_fit keeps Ridge(alpha=1)'s for its rows, and says so
+    est = fastgd.LinearRegressor(random_state=0).fit(X, y)
+    assert len(est.alpha_path_) >= 3
+    est.partial_fit(X[:200], y[:200])
+    assert est.alpha_ == pytest.approx(2.0 / 200) and not hasattr(est, "alpha_path_")
+
+
+def test_finish_follows_names_the_fits_that_end_with_the_exact_finish():
+    X, _ = zipf_binary(200, 300, 8)
+    assert _planning.finish_follows(fastgd.LinearRegressor(), X)
+    assert _planning.finish_follows(fastgd.LinearRegressor(), (X.data, X.indices, X.indptr, X.shape[1]))
+    assert _planning.finish_follows(fastgd.LinearRegressor(penalty="l2", alpha=0.1, optimizer="sgd"), X)
+    assert not _planning.finish_follows(fastgd.LinearRegressor(), X.toarray())
+    for kw in (dict(max_iter=5), dict(tol=None), dict(early_stopping=True), dict(standardize=False),
+               dict(penalty=None), dict(penalty="l2", alpha=0.0), dict(penalty="l1"), dict(loss="huber"),
+               dict(learning_rate=0.01), dict(optimizer="lbfgs")):
+        assert not _planning.finish_follows(fastgd.LinearRegressor(**kw), X), kw
 
 
 def test_a_sparse_finish_out_of_steps_warns_with_advice_that_works(monkeypatch):
@@ -467,18 +571,24 @@ def test_a_sparse_finish_out_of_steps_warns_with_advice_that_works(monkeypatch):
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import Ridge
     monkeypatch.setattr(fastgd.estimator, "FINISH_CG_ITER", 1)
-    X, y = zipf_binary(300, 1000, 10, seed=2)
-    with pytest.warns(ConvergenceWarning, match=r"limit of 1 iterations reached.*Ridge\(alpha=1\)") as caught:
+    X, y = zipf_binary(300, 1000, 10, seed=2, noise=2.0)  # noisy: a strength the finish meets to 1e-9
+    with pytest.warns(ConvergenceWarning, match=r"limit of 1 iterations reached.*Ridge\(alpha=") as caught:
         est = fastgd.LinearRegressor(random_state=0).fit(X, y)
     assert len(caught) == 1 and "max_iter" not in str(caught[0].message)
+    advised = float(re.search(r"Ridge\(alpha=([0-9.e+-]+)\)", str(caught[0].message)).group(1))
+    assert advised == pytest.approx(est.alpha_ * X.shape[0] / 2, rel=1e-3)  # the strength the fit chose
     assert "sample_weight" not in str(caught[0].message)  # none was given: no weights to pass on to Ridge
     with pytest.warns(ConvergenceWarning, match=r"Ridge\(alpha=.*pass the same sample_weight"):
         fastgd.LinearRegressor(random_state=0).fit(X, y, sample_weight=np.linspace(1.0, 2.0, X.shape[0]))
-    # the advice works: Ridge(alpha=1) is the optimum of the same objective, which a full finish reaches
+    # the advice works: that Ridge is the optimum of the same objective, which a full finish reaches
     monkeypatch.undo()
     full = fastgd.LinearRegressor(random_state=0).fit(X, y)
-    ridge = Ridge(alpha=1.0, solver="cholesky").fit(X.toarray(), y)
-    np.testing.assert_allclose(full.predict(X), ridge.predict(X.toarray()), atol=1e-4 * y.std())
+    assert full.alpha_ == est.alpha_  # the finish's iterations do not change the choice
+    ridge = Ridge(alpha=advised, solver="cholesky").fit(X.toarray(), y)
+
+    def objective(m):  # fastgd's objective at the strength the fit chose
+        return np.mean(np.square(m.predict(X.toarray() if m is ridge else X) - y)) + est.alpha_ / 2 * m.coef_ @ m.coef_
+    assert abs(objective(full) - objective(ridge)) < 1e-8 * y.var()
     assert est.penalty_ == "l2"
 
 
@@ -486,7 +596,7 @@ def test_auto_penalty_is_the_squared_errors_only():
     """Ridge(alpha=1)'s strength is defined for the squared error: another loss on sparse X has no penalty."""
     X, y = zipf_binary(300, 200, 8)
     est = fastgd.LinearRegressor(loss="huber", max_iter=1, tol=None).fit(X, y)
-    assert est.penalty_ is None and est.alpha_ == 1e-4
+    assert est.penalty_ is None and est.alpha_ == 0.0
 
 
 def test_sparse_finish_is_exact_for_several_outputs_without_intercept_and_releases_the_optimizer_state():
@@ -494,11 +604,13 @@ def test_sparse_finish_is_exact_for_several_outputs_without_intercept_and_releas
     optimum; the warm-up's Adam moments, which describe no point of the finish, are released (a later warm start
     starts the optimizer afresh from the finished model, and still keeps it at the optimum)."""
     from sklearn.linear_model import Ridge
-    X, y = zipf_binary(300, 800, 10, seed=5)
-    Y = np.column_stack([y, 100.0 * X[:, ::-1] @ np.random.default_rng(1).standard_normal(800) + 3.0])
+    X, y = zipf_binary(300, 800, 10, seed=5, noise=2.0)  # noisy: a strength the finish meets to 1e-9
+    rng = np.random.default_rng(1)
+    Y = np.column_stack([y, 100.0 * (X[:, ::-1] @ rng.standard_normal(800) + 2.0 * rng.standard_normal(300)) + 3.0])
     est = fastgd.LinearRegressor(random_state=0, fit_intercept=False).fit(X, Y)
     assert "conjugate gradient" in est.stop_reason_
-    ridge = Ridge(alpha=1.0, solver="cholesky", fit_intercept=False).fit(X.toarray(), Y)
+    assert est.alpha_path_.shape[0] >= 3  # the strength was chosen (one for both outputs)
+    ridge = Ridge(alpha=est.alpha_ * X.shape[0] / 2, solver="cholesky", fit_intercept=False).fit(X.toarray(), Y)
     for j in range(2):
         def objective(coef):
             return np.mean(np.square(X @ coef - Y[:, j])) + est.alpha_ / 2 * np.square(coef).sum()

@@ -198,8 +198,9 @@ def test_csr_input_is_not_finished_by_lbfgs_without_a_penalty():
 
 
 def test_csr_input_with_the_default_penalty_is_finished_exactly_without_a_max_iter_warning():
-    """The default on CSR (Ridge(alpha=1)'s penalty): 2 warm-up epochs, then the preconditioned conjugate-gradient
-    finish reaches the penalized optimum of this ill-conditioned data; the 2-epoch budget is no shortfall to warn of."""
+    """The default on CSR (an l2 penalty of a strength chosen on held-out rows): 2 warm-up epochs, then the
+    preconditioned conjugate-gradient finish reaches the penalized optimum of this ill-conditioned data (Ridge's
+    of the same strength); the 2-epoch budget is no shortfall to warn of."""
     sp = pytest.importorskip("scipy.sparse")
     X, y = _cancer()
     with warnings.catch_warnings():
@@ -207,7 +208,7 @@ def test_csr_input_with_the_default_penalty_is_finished_exactly_without_a_max_it
         model = LinearRegressor(random_state=0).fit(sp.csr_matrix(X), y)
     assert model.max_iter_ == 2 and "conjugate gradient" in model.stop_reason_
     from sklearn.linear_model import Ridge
-    ridge = Ridge(alpha=1.0, solver="cholesky").fit(X, y)
+    ridge = Ridge(alpha=model.alpha_ * len(y) / 2, solver="cholesky").fit(X, y)
     assert model.score(X, y) == pytest.approx(ridge.score(X, y), abs=1e-7)
 
 

@@ -1,0 +1,115 @@
+"""Choosing the l2 strength of ``penalty="auto"`` on sparse data from the data, as RidgeCV or a grid search would.
+
+A fixed, seeded share of the rows (``HOLD_OUT``, by weight: nothing is copied, the held-out rows get weight 0
+in the training objective and the others weight 0 in the score) is held out. Along a path of Ridge strengths
+(in Ridge's units, the penalty of the sum of losses: the same constant fits the training rows and all rows),
+from strong to weak in steps of ``STEP``, the exact penalized optimum on the training rows is found by the
+sparse finish's preconditioned conjugate gradient, warm-started from the previous strength (a strong one
+converges in a few passes), and scored on the held-out rows (one pass). The walk stops once ``MISSES``
+strengths in a row fail to beat the best by ``GAIN`` of held-out R²; if the first was best it walks the
+other way; then half a step from the best towards its better neighbour is tried. The caller finishes on all
+rows at the chosen strength, warm-started from its path solution. Every output counts by its R² (the errors
+in units of its spread); one strength is shared by all (the penalty is one term of the objective).
+"""
+
+import dataclasses
+from types import SimpleNamespace
+
+import numpy as np
+
+from . import _training
+
+HOLD_OUT = 0.2  # share of the rows held out to score the strengths
+MIN_ROWS = 10  # fewer rows held out (or left to train on): no choice, Ridge(alpha=1)'s strength stays
+STEP = 10.0  # the path's ratio between strengths; the refinement is half a step (sqrt(STEP))
+MISSES = 1  # strengths in a row without a gain that end the walk
+GAIN = 1e-4  # held-out R² a weaker (or stronger) strength must gain to count as better
+PATH_TOL = 3e-6  # the path's conjugate-gradient tolerance (of the variance of y; see docs/design.md)
+PATH_ITER = 300  # iterations per strength at most (the best point reached is scored)
+MAX_POINTS = 12  # strengths on the walk at most
+FIRST = 1.0  # the first strength, times the average varying column's Σ s·x² (Ridge's units)
+
+
+@dataclasses.dataclass
+class Choice:
+    """The outcome: ``l2`` (the objective's alpha for all rows), the path (alpha for all rows, held-out R²) in
+    the order tried, and the passes over X."""
+
+    l2: float
+    path: list
+    passes: int
+
+
+def choose_l2(problem, theta, k, fit_intercept, rng):
+    """The ``Choice`` for ``problem`` (a sparse ``FitData`` with a ``Scaling``) starting from the standardized
+    ``theta``, which ends at the chosen strength's path solution (the path works in it, and holds one more
+    such vector: the best so far); or None, ``theta`` unchanged, where the rows are too few to hold any out
+    (or the held-out targets are constant): the caller keeps its strength."""
+    n = problem.n
+    base = np.ones(n) if problem.sw is None else problem.sw
+    held = rng.random_sample(n) < HOLD_OUT
+    w_val = np.where(held, base, 0.0)
+    w_tr = np.where(held, 0.0, base)
+    W, W_tr, W_val = float(base.sum()), float(w_tr.sum()), float(w_val.sum())
+    if min(np.count_nonzero(w_val), np.count_nonzero(w_tr)) < MIN_ROWS or not (W_tr > 0 and W_val > 0):
+        return None
+    # every output counts by its R² (its errors in units of its spread), whatever its scale
+    ys = problem.scaling.y_scale if k > 1 else np.ones(1)  # one output: its unit cancels (no copy of y)
+    Ys = np.ascontiguousarray(problem.Y / ys) if k > 1 else problem.Y
+    var_val = _training.constant_loss(Ys, w_val, None)
+    if not var_val > 0 or problem.scaling.curvature(0.0, fit_intercept, k) is None:
+        return None
+    # the start: the strength that matches the average column's curvature (the mean over the columns that
+    # vary of Σ s·x², with an intercept of the centred columns) in Ridge's units
+    raw_mean, var = problem.scaling.column_moments()
+    m2 = var if fit_intercept else var + np.square(raw_mean)
+    spread = m2[m2 > 0]
+    if not spread.size:
+        return None
+    start = W * float(spread.mean())
+    train = dataclasses.replace(problem, batch_size=max(n, 1), sw=w_tr)
+    ids = np.zeros(1, dtype=np.int64)
+    scores, passes = {}, [0]
+
+    def solve(e):
+        """``theta`` moved to the path solution at the strength ``first·STEP**e``; its held-out R² in ``scores``."""
+        l2 = 2.0 * first * STEP ** e / W_tr
+        fin = _training.train_pcg(dataclasses.replace(train, l2=l2), SimpleNamespace(theta=theta), train_ids=ids,
+                                  steps=PATH_ITER, tol=PATH_TOL,
+                                  precondition=problem.scaling.curvature(l2, fit_intercept, k))
+        raw = problem.raw(theta)
+        raw /= ys[:, None]
+        sse, wv = problem.kern.batches_loss(problem.Xk, Ys, w_val, raw, max(n, 1), ids, problem.n_threads)
+        passes[0] += fin.n_iter + 3  # the iterations, the start and end of the solve, the score
+        score = 1.0 - float(sse) / float(wv) / var_val if wv > 0 else -np.inf
+        scores[e] = score if np.isfinite(score) else -np.inf
+
+    def tried(e):
+        """Keep ``theta`` (just solved at ``e``) as the best when it beats it by GAIN; return whether it did."""
+        if scores[e] > scores[best[0]] + GAIN:
+            best[0] = e
+            np.copyto(best_theta, theta)
+            return True
+        return False
+
+    first = start * FIRST
+    solve(0.0)  # exponents of STEP from the first strength
+    best, best_theta = [0.0], theta.copy()
+    for direction in (-1.0, 1.0):  # weaker first; stronger only if the first strength stayed the best
+        if direction > 0 and best[0] != 0.0:
+            break
+        if direction > 0:
+            np.copyto(theta, best_theta)  # the walk up starts from the first strength's solution
+        e, misses = 0.0, 0
+        while misses < MISSES and len(scores) < MAX_POINTS:
+            e += direction
+            solve(e)  # warm-started from the last strength's solution
+            misses = 0 if tried(e) else misses + 1
+    # half a step towards the better neighbour (the score is about a parabola in log(strength) near its peak)
+    half = 0.5 if scores.get(best[0] + 1.0, -np.inf) > scores.get(best[0] - 1.0, -np.inf) else -0.5
+    np.copyto(theta, best_theta)
+    solve(best[0] + half)
+    if not tried(best[0] + half):
+        np.copyto(theta, best_theta)
+    return Choice(2.0 * first * STEP ** best[0] / W,
+                  [(2.0 * first * STEP ** e / W, score) for e, score in scores.items()], passes[0])
