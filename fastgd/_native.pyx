@@ -147,7 +147,7 @@ CODES = {"PATH_AUTO": PATH_AUTO, "PATH_SEQUENTIAL": PATH_SEQUENTIAL, "PATH_PARAL
          "STATS_CHUNK_BYTES": STATS_CHUNK_BYTES, "STATS_BUDGET_BYTES": STATS_BUDGET_BYTES,
          "SPINS_BEFORE_SLEEP": SPINS_BEFORE_SLEEP, "PREFETCH_BYTES": PREFETCH_BYTES, "PREDICT_ROWS": PREDICT_ROWS,
          "READ_ROWS": READ_ROWS}
-from fastgd._rules import HP_LEN, LOSSES, N_SCALARS, QUANTILE, SCHED_LEN
+from fastgd._rules import HP_LEN, LOSSES, N_SCALARS, SCHED_LEN
 from fastgd._rules import STATE_ROWS  # state rows (slots) each optimizer code needs, declared with the rules
 
 ctypedef fused real_t:
@@ -275,6 +275,13 @@ cdef void _dense(const real_t* X, const Problem* pb, const double* theta, Py_ssi
     cdef double acc, s, s_prev, loss, bsum
     cdef double* cur
     cdef bint fused16 = fastgd_tune_fused16_f32 if real_t is float else fastgd_tune_fused16_f64
+    # the loss and the targets in locals: read through pb, they would be read again after every store to the
+    # gradient (which may alias them), and the loss rule's constants in its parameter recomputed every row
+    cdef int lcode = pb.lcode
+    cdef double la = pb.la
+    cdef const double* Y = pb.Y
+    cdef const double* sw = pb.sw
+    cdef bint weighted = pb.weighted
     if not (fastgd_tune_row_prefetch_f32 if real_t is float else fastgd_tune_row_prefetch_f64):
         ahead = n  # never (see _tune)
     cdef const real_t* row
@@ -311,7 +318,7 @@ cdef void _dense(const real_t* X, const Problem* pb, const double* theta, Py_ssi
                     acc = fastgd_dot_f32(row, w, d, w[d])
                 else:
                     acc = fastgd_dot_f64(row, w, d, w[d])
-                s, loss = loss_accumulate(pb.lcode, acc - pb.Y[i * k + j], pb.la, pb.sw[i] if pb.weighted else 1.0,
+                s, loss = loss_accumulate(lcode, acc - Y[i * k + j], la, sw[i] if weighted else 1.0,
                                           cur[m])  # a chunk's loss runs on over the outputs
                 bsum = s
             else:
@@ -325,8 +332,7 @@ cdef void _dense(const real_t* X, const Problem* pb, const double* theta, Py_ssi
                     acc = fastgd_fused_f32(row, prev, w, cur + o, s_prev, d, w[d])
                 else:
                     acc = fastgd_fused_f64(row, prev, w, cur + o, s_prev, d, w[d])
-                s, loss = loss_accumulate(pb.lcode, acc - pb.Y[i * k + j], pb.la, pb.sw[i] if pb.weighted else 1.0,
-                                          loss)
+                s, loss = loss_accumulate(lcode, acc - Y[i * k + j], la, sw[i] if weighted else 1.0, loss)
                 bsum += s
             s_prev = s
         row = X + (stop - 1) * d

@@ -977,11 +977,12 @@ def average_catch_up(avg: Vec, q: Index, total: cython.double, c0: cython.double
 # The kernels accumulate s·slope(r) per row and scale the sums by 2 / (batch weight), so ``loss_slope`` is
 # half the derivative: the squared error's slope is r itself, its arithmetic unchanged.
 
-SQUARED_ERROR = cython.declare(cython.int, 0)
-HUBER = cython.declare(cython.int, 1)
-EPSILON_INSENSITIVE = cython.declare(cython.int, 2)
-SQUARED_EPSILON_INSENSITIVE = cython.declare(cython.int, 3)
-QUANTILE = cython.declare(cython.int, 4)
+# constants to the C compiler (not module variables), so the row loops compare the code with immediates
+SQUARED_ERROR = cython.declare(cython.const[cython.int], 0)
+HUBER = cython.declare(cython.const[cython.int], 1)
+EPSILON_INSENSITIVE = cython.declare(cython.const[cython.int], 2)
+SQUARED_EPSILON_INSENSITIVE = cython.declare(cython.const[cython.int], 3)
+QUANTILE = cython.declare(cython.const[cython.int], 4)
 # in code order: scikit-learn's names
 LOSSES = ("squared_error", "huber", "epsilon_insensitive", "squared_epsilon_insensitive", "quantile")
 
@@ -998,18 +999,20 @@ def loss_terms(code: cython.int, r: cython.double, a: cython.double) -> tuple[cy
     Objective). Each loss is written with min, max, comparisons used as numbers (0 or 1) and
     choices between constants, which gcc and LLVM turn into min, max, compare and blend instructions, not
     jumps (benchmarks/loss_cost.py measures it; the spelling matters: gcc made jumps of
-    ``(v > 0) * 0.5 - (v < 0) * 0.5`` for the epsilon-insensitive slope)."""
+    ``(v > 0) * 0.5 - (v < 0) * 0.5`` for the epsilon-insensitive slope, and of ``e > 0`` with
+    ``e = max(|r| − a, 0)``, and moved ``h if v != 0 else 0`` through an integer register). Each loss's
+    arithmetic counts: the float32 row loop is bound by its floating-point instructions."""
     if code == SQUARED_ERROR:
         return r, r * r
+    if code == EPSILON_INSENSITIVE:  # max(0, |r| − a) (NaN first: max keeps it); slope ±½ (r's sign) beyond a,
+        e = abs(r)  # where max(0, |r| − a) > 0 exactly; no clip: fewer instructions than the other losses
+        return math.copysign(0.5 * (e > a), r), max(e - a, 0.0)
     if code == QUANTILE:  # pinball loss of y − prediction = −r at quantile a; slope 0 at r = 0
         return (r > 0.0) * (0.5 * (1.0 - a)) + (r < 0.0) * (-0.5 * a), max((1.0 - a) * r, -a * r)
     c = min(max(r, -a), a)  # r clipped to [−a, a]
     if code == HUBER:  # ½r² for |r| <= a, a|r| − ½a² beyond: c(r − ½c)
         return 0.5 * c, c * (r - 0.5 * c)
     v = r - c  # r shrunk toward 0 by a: 0 inside [−a, a], r ∓ a beyond (exactly)
-    if code == EPSILON_INSENSITIVE:  # max(0, |r| − a) = |v|
-        h = 0.5 if r > 0.0 else -0.5
-        return h if v != 0.0 else 0.0, abs(v)
     if code == SQUARED_EPSILON_INSENSITIVE:  # max(0, |r| − a)² = v²
         return v, v * v
     return NAN, NAN  # unknown code: poisons the loss so the caller reports it
