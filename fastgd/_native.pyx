@@ -452,6 +452,7 @@ cdef int _lazy_csr(const real_t* data, const index_t* indices, const ptr_t* indp
     cdef double l2 = tr.l2
     cdef double wd = tr.hp[1] if tr.code == SGD else 0.0  # SGD's coupled weight decay
     cdef double lr_c = lr_at(tr.hp[0], tr.sched, 1.0)  # the rate of every update where a catch-up moves a parameter
+    cdef bint moves = lazy_moves(tr.code, tr.hp, exact, wd + l2)  # else a catch-up leaves the raw parameters
     cdef Py_ssize_t ncen = 0, widest = 0, cap, nq_max, c, t, j, o, q, b, i, bi, start, stop, nt, nq, sl
     cdef Py_ssize_t lo, hi
     cdef bint ahead
@@ -567,7 +568,7 @@ cdef int _lazy_csr(const real_t* data, const index_t* indices, const ptr_t* indp
                         total = lazy_approx_catch_up(tr.code, th, q, steps, tr.hp, lr_c)
                     if averaging:
                         average_catch_up(avg, q, total, tnow - steps + c_shift, tnow + c_shift)
-                    if c < d:
+                    if moves and c < d:
                         WR[b + L_RAW] = z[2 * d + k + j] * (th[q] / WR[b + L_XS]) if std else th[q]
         for j in range(k):
             gb[j] = 0.0
@@ -602,7 +603,7 @@ cdef int _lazy_csr(const real_t* data, const index_t* indices, const ptr_t* indp
                 if std:
                     xs = WR[b + L_XS]
                     xm = z[cols[t]] if t < ncen else 0.0
-                    Gc[nq] = (WR[b + L_G] - xm * g0) * (scale / (xs * ys)) + (l2 / (xs * xs)) * v
+                    Gc[nq] = (WR[b + L_G] - xm * g0) * (scale / (xs * ys)) + ((l2 / (xs * xs)) if l2 != 0.0 else 0.0) * v
                 else:
                     Gc[nq] = WR[b + L_G] * scale + l2 * v
                 WR[b + L_G] = 0.0

@@ -154,8 +154,13 @@ class FitData:
     def penalty(self, raw):
         """l1·‖W‖₁ + ½·l2·‖W‖² of parameters in the data's units (the intercept column is not penalized)."""
         w = raw[:, :-1]
+        total = 0.0  # a term whose coefficient is 0 is not computed (an epoch's evaluation would pass over W twice)
         with np.errstate(over="ignore", invalid="ignore"):  # huge but finite weights: the penalty says inf
-            return self.l1 * np.abs(w).sum() + 0.5 * self.l2 * np.square(w).sum()
+            if self.l1 != 0.0:
+                total += self.l1 * np.abs(w).sum()
+            if self.l2 != 0.0:
+                total += 0.5 * self.l2 * np.square(w).sum()
+        return total
 
     def gradient_norm(self, theta, batch_ids, raw=None):
         """Norm of the full gradient of the smooth objective in the data's units (the ``gtol`` rule)."""
