@@ -888,6 +888,15 @@ def used_slots(code: cython.int, hp: CVec) -> cython.int:
 @cython.cfunc
 @cython.nogil
 @cython.exceptval(check=False)
+def record_width(ns: Index) -> Index:
+    """Doubles per coordinate record of the native lazy epoch: its update count, parameter and ``ns`` state
+    slots, rounded up to an even count (two records of Adam's four to a cache line, none straddling one)."""
+    return (3 + ns) // 2 * 2
+
+
+@cython.cfunc
+@cython.nogil
+@cython.exceptval(check=False)
 def _geometric(a: cython.double, m: cython.double) -> cython.double:
     """a + a² + ... + aᵐ."""
     if a == 1.0:
