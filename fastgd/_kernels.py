@@ -873,6 +873,7 @@ def _epoch_csr_lazy(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_i
     l2 = pen[1]
     wd = hp[1] if code == _rules.SGD else 0.0  # SGD's coupled weight decay (other rules: lazy only without)
     lr_c = lr_at(hp[0], sched, 1.0)  # the rate of every update where a catch-up moves a parameter
+    moves = _rules.lazy_moves(code, hp, exact, wd + l2)  # else a catch-up leaves the raw parameters
     ncen = 0
     if std:
         for c in range(d):
@@ -887,6 +888,7 @@ def _epoch_csr_lazy(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_i
                 ncen += 1
     tstart = scalars[0]
     buf = np.empty(P * L_WIDTH + 8)
+    intr.advise_huge(buf)  # read at random: 4 KiB pages would miss the TLB on most records (as the native twin)
     off = ((64 - buf.ctypes.data % 64) % 64) // 8  # records on cache-line boundaries: one line holds two
     WR = buf[off:off + P * L_WIDTH]
     for j in range(k):
@@ -976,7 +978,7 @@ def _epoch_csr_lazy(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_i
                         total = _rules.lazy_approx_catch_up(code, th, q, steps, hp, lr_c)
                     if averaging:
                         _rules.average_catch_up(avg, q, total, tnow - steps + c_shift, tnow + c_shift)
-                    if c < d:
+                    if moves and c < d:
                         WR[b + L_RAW] = stdz[2 * d + k + j] * (th[q] / WR[b + L_XS]) if std else th[q]
         for j in range(k):
             gb[j] = 0.0
@@ -1011,7 +1013,7 @@ def _epoch_csr_lazy(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_i
                 if std:
                     xs = WR[b + L_XS]
                     xm = stdz[cols[t]] if t < ncen else 0.0
-                    Gc[nq] = (WR[b + L_G] - xm * g0) * (scale / (xs * ys)) + (l2 / (xs * xs)) * v
+                    Gc[nq] = (WR[b + L_G] - xm * g0) * (scale / (xs * ys)) + ((l2 / (xs * xs)) if l2 != 0.0 else 0.0) * v
                 else:
                     Gc[nq] = WR[b + L_G] * scale + l2 * v
                 WR[b + L_G] = 0.0

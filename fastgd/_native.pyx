@@ -435,21 +435,28 @@ cdef struct LazyTrain:
 
 
 cdef enum:
-    # a coordinate's work record (as fastgd._kernels' L_*): its column's update count (in output 0's record;
-    # t + 0.5 while listed in the current batch), the batch's gradient sum, the raw parameter, the column scale
-    L_STAMP = 0
-    L_G = 1
-    L_RAW = 2
-    L_XS = 3
-    L_WIDTH = 4
+    # a coordinate's record (as fastgd._kernels' R_*): its column's update count (in output 0's record; while
+    # the column is listed in the current batch, -(its place in the list + 1)), its parameter, then its state
+    R_STAMP = 0
+    R_TH = 1
+    R_S = 2
 
 
 cdef int _lazy_csr(const real_t* data, const index_t* indices, const ptr_t* indptr, const Problem* pb,
                    LazyTrain* tr, Py_ssize_t batch_size, const long long* order, Py_ssize_t nb, bint exact,
                    Py_ssize_t ns) noexcept nogil:
-    """One lazy epoch (see fastgd._kernels._epoch_csr_lazy: the same steps in the same order). Adds the
-    epoch's loss and weight to tr; returns 0, or -1 when out of memory."""
+    """One lazy epoch (see fastgd._kernels._epoch_csr_lazy: the same steps in the same order, the same rules).
+    Adds the epoch's loss and weight to tr; returns 0, or -1 when out of memory.
+
+    The layout differs from Numba's: for the epoch a coordinate's parameter and the state slots its rule uses
+    move into one record with its column's update count (``R_*``, fastgd._rules.record_width doubles: Adam's
+    is 32 bytes, two to a cache line) in place of the separate arrays, and back at the end, so a touched
+    coordinate costs one cache miss for them rather than one per array (the records take the memory Numba's
+    work records take). While a column is listed its record holds its place in the list; each stored
+    value's place is kept (``posv``) and the batch's gradient sums and raw parameters live in compact arrays
+    by place. (The same layout in Numba measured slower than Numba's own: see docs/design.md.)"""
     cdef Py_ssize_t n = pb.X.n, d = pb.X.d, k = pb.k, p = d + 1, P = k * p
+    cdef Py_ssize_t W = record_width(ns)
     cdef double* th = tr.th
     cdef double* S = tr.S
     cdef double* avg = tr.avg
@@ -458,10 +465,10 @@ cdef int _lazy_csr(const real_t* data, const index_t* indices, const ptr_t* indp
     cdef double l2 = tr.l2
     cdef double wd = tr.hp[1] if tr.code == SGD else 0.0  # SGD's coupled weight decay
     cdef double lr_c = lr_at(tr.hp[0], tr.sched, 1.0)  # the rate of every update where a catch-up moves a parameter
-    cdef Py_ssize_t ncen = 0, widest = 0, cap, nq_max, c, t, j, o, q, b, i, bi, start, stop, nt, nq, sl
+    cdef Py_ssize_t ncen = 0, widest = 0, cap, nq_max, c, t, j, o, q, b, i, bi, start, stop, nt, nq, sl, m1, pos
     cdef Py_ssize_t lo, hi
     cdef bint ahead
-    cdef double tstart = tr.scalars[0], tnow, tnew, listed, steps, lam, total, ys, xs, xm, v, s, acc, r, sr
+    cdef double tstart = tr.scalars[0], tnow, tnew, steps, lam, total, ys, xs, xm, v, s, acc, r, sr, st
     cdef double loss, Wb, scale, g0, shift, cnt, c_shift
     if std:
         for c in range(d):
@@ -473,50 +480,51 @@ cdef int _lazy_csr(const real_t* data, const index_t* indices, const ptr_t* indp
         widest = max(widest, <Py_ssize_t> (indptr[stop] - indptr[start]))
     cap = min(d, widest + ncen)
     nq_max = k * (cap + 1)
-    cdef double* WR = fastgd_alloc_random(P * L_WIDTH)  # records on cache-line boundaries: one line holds two
+    cdef double* R = fastgd_alloc_random(P * W)  # the records, on cache-line boundaries
     # the other scratch arrays (8-byte elements each) carved from one block, each at an even offset (16-byte
     # aligned, as malloc aligns them), so one free releases them all
-    cdef Py_ssize_t lens[9]
+    cdef Py_ssize_t lens[10]
     lens[0] = max(ncen, 1)
-    lens[1] = lens[2] = cap + 1
-    lens[3] = lens[4] = lens[5] = nq_max
-    lens[6] = max(ns, 1) * nq_max
-    lens[7] = lens[8] = k
-    cdef Py_ssize_t offs[9]
+    lens[1] = lens[2] = lens[3] = cap + 1
+    lens[4] = lens[5] = lens[6] = nq_max
+    lens[7] = max(ns, 1) * nq_max
+    lens[8] = 2 * k
+    lens[9] = max(widest, 1)
+    cdef Py_ssize_t offs[10]
     cdef Py_ssize_t total_len = 0
-    for i in range(9):
+    for i in range(10):
         offs[i] = total_len
         total_len += lens[i] + (lens[i] & 1)
     cdef double* scratch = <double*> malloc(total_len * sizeof(double))
-    if WR == NULL or scratch == NULL:
-        free(WR)
+    if R == NULL or scratch == NULL:
+        free(R)
         free(scratch)
         return -1
     cdef long long* cen = <long long*> (scratch + offs[0])
     cdef long long* cols = <long long*> (scratch + offs[1])
     cdef double* prev = scratch + offs[2]
-    cdef long long* qs = <long long*> (scratch + offs[3])
-    cdef double* thc = scratch + offs[4]
-    cdef double* Gc = scratch + offs[5]
-    cdef double* Sc = scratch + offs[6]
-    cdef double* rawb = scratch + offs[7]
-    cdef double* gb = scratch + offs[8]
+    cdef double* xsc = scratch + offs[3]  # the listed columns' scales
+    cdef double* thc = scratch + offs[4]  # the listed coordinates' parameters, output by output
+    cdef double* Gc = scratch + offs[5]  # their gradient sums, then gradients
+    cdef double* rawc = scratch + offs[6]  # their parameters in the data's units
+    cdef double* Sc = scratch + offs[7]
+    cdef double* rawb = scratch + offs[8]  # the intercepts in the data's units
+    cdef double* gb = rawb + k
+    cdef long long* posv = <long long*> (scratch + offs[9])  # each stored value's column's place in the list
     ncen = 0
     if std:
         for c in range(d):
             if z[c] != 0.0:
                 cen[ncen] = c
                 ncen += 1
+    for q in range(P):  # into the records (out again at the end)
+        b = q * W
+        R[b + R_STAMP] = tstart
+        R[b + R_TH] = th[q]
+        for sl in range(ns):
+            R[b + R_S + sl] = S[sl * P + q]
     for j in range(k):
         o = j * p
-        ys = z[2 * d + k + j] if std else 1.0
-        for c in range(p):
-            b = (o + c) * L_WIDTH
-            xs = z[d + c] if std and c < d else 1.0
-            WR[b + L_STAMP] = tstart
-            WR[b + L_G] = 0.0
-            WR[b + L_RAW] = ys * (th[o + c] / xs) if std else th[o + c]
-            WR[b + L_XS] = xs
         if std:
             shift = 0.0
             for t in range(ncen):
@@ -528,20 +536,19 @@ cdef int _lazy_csr(const real_t* data, const index_t* indices, const ptr_t* indp
     c_shift = (avg[P] if averaging else 0.0) - tstart  # the running mean's count = update count + c_shift
     for bi in range(nb):
         if fastgd_tune_lazy_hints:
-            _lazy_ahead(data, indices, indptr, pb, WR, th, S, avg, order, bi, nb, batch_size, n, k, p, P, ns)
+            _lazy_ahead(data, indices, indptr, pb, R, W, z, d, avg, order, bi, nb, batch_size, n, k, p)
         start = order[bi] * batch_size
         stop = min(start + batch_size, n)
         Wb = batch_weight(pb.sw, pb.weighted, start, stop)
         if not Wb > 0.0:  # no information, no update (as finish_batch)
             continue
         tnow = tr.scalars[0]
-        listed = tnow + 0.5
         nt = 0  # list the batch's columns (centred ones first), marking them and keeping their counts
         for t in range(ncen):
             c = cen[t]
             cols[nt] = c
-            prev[nt] = WR[c * L_WIDTH + L_STAMP]
-            WR[c * L_WIDTH + L_STAMP] = listed
+            prev[nt] = R[c * W + R_STAMP]
+            R[c * W + R_STAMP] = -1.0 - nt
             nt += 1
         lo = indptr[start]
         hi = indptr[stop]
@@ -549,151 +556,154 @@ cdef int _lazy_csr(const real_t* data, const index_t* indices, const ptr_t* indp
         for q in range(lo, hi):
             c = indices[q]
             if ahead and q + LAZY_AHEAD_VALUES < hi:
-                fastgd_hint(&WR[indices[q + LAZY_AHEAD_VALUES] * L_WIDTH])
-            if WR[c * L_WIDTH + L_STAMP] != listed:
+                fastgd_hint(&R[indices[q + LAZY_AHEAD_VALUES] * W])
+            st = R[c * W + R_STAMP]
+            if st < 0.0:
+                posv[q - lo] = <long long> (-1.0 - st)
+            else:
                 cols[nt] = c
-                prev[nt] = WR[c * L_WIDTH + L_STAMP]
-                WR[c * L_WIDTH + L_STAMP] = listed
+                prev[nt] = st
+                R[c * W + R_STAMP] = -1.0 - nt
+                posv[q - lo] = nt
                 nt += 1
                 if ahead:
-                    _lazy_hint_column(WR, th, S, avg, c, k, p, P, ns)
+                    _lazy_hint_column(R, W, z, d, avg, c, k, p)
         cols[nt] = d  # the intercepts, caught up with the columns
-        prev[nt] = WR[d * L_WIDTH + L_STAMP]
-        for t in range(nt + 1):  # catch up what the skipped updates did to these coordinates
+        prev[nt] = R[d * W + R_STAMP]
+        m1 = nt + 1
+        nq = k * m1
+        for t in range(m1):  # catch up what the skipped updates did to these coordinates, and gather them
             steps = tnow - prev[t]
-            if steps > 0.0:
-                c = cols[t]
-                for j in range(k):
-                    q = j * p + c
-                    b = q * L_WIDTH
+            c = cols[t]
+            xs = z[d + c] if std and c < d else 1.0
+            xsc[t] = xs
+            for j in range(k):
+                q = j * p + c
+                b = q * W
+                if steps > 0.0:
                     if exact:
-                        lam = wd + (0.0 if c == d else (l2 / (WR[b + L_XS] * WR[b + L_XS]) if std else l2))
-                        total = lazy_catch_up(tr.code, th, q, S, q, P, steps, tr.hp, lr_c, lam)
+                        lam = wd + (0.0 if c == d else (l2 / (xs * xs) if std else l2))
+                        total = lazy_catch_up(tr.code, R, b + R_TH, R, b + R_S, 1, steps, tr.hp, lr_c, lam)
                     else:  # LazyAdam: moments stay; only decoupled weight decay moves the parameter
-                        total = lazy_approx_catch_up(tr.code, th, q, steps, tr.hp, lr_c)
+                        total = lazy_approx_catch_up(tr.code, R, b + R_TH, steps, tr.hp, lr_c)
                     if averaging:
                         average_catch_up(avg, q, total, tnow - steps + c_shift, tnow + c_shift)
-                    if c < d:
-                        WR[b + L_RAW] = z[2 * d + k + j] * (th[q] / WR[b + L_XS]) if std else th[q]
+                i = j * m1 + t
+                v = R[b + R_TH]
+                thc[i] = v
+                Gc[i] = 0.0
+                if c < d:
+                    rawc[i] = z[2 * d + k + j] * (v / xs) if std else v
+                for sl in range(ns):
+                    Sc[sl * nq + i] = R[b + R_S + sl]
         for j in range(k):
             gb[j] = 0.0
         loss = 0.0
+        b = indptr[start]  # posv's first stored value
         for i in range(start, stop):
             s = pb.sw[i] if pb.weighted else 1.0
             lo = indptr[i]
             hi = indptr[i + 1]
             for j in range(k):
-                o = j * p
+                o = j * m1
                 acc = rawb[j]
                 for q in range(lo, hi):
-                    acc = acc + data[q] * WR[(o + indices[q]) * L_WIDTH + L_RAW]
+                    acc = acc + data[q] * rawc[o + posv[q - b]]
                 r = acc - pb.Y[i * k + j]
                 sr = s * r
                 loss += sr * r
                 for q in range(lo, hi):
-                    WR[(o + indices[q]) * L_WIDTH + L_G] += sr * data[q]
+                    Gc[o + posv[q - b]] += sr * data[q]
                 gb[j] += sr
         tr.loss_sum += loss
         tr.weight_sum += Wb
         scale = 2.0 / (tr.wnorm if tr.wnorm > 0.0 else Wb)  # as finish_batch
-        nq = 0
         for j in range(k):
-            o = j * p
+            o = j * m1
             g0 = gb[j]
             ys = z[2 * d + k + j] if std else 1.0
             for t in range(nt):
-                q = o + cols[t]
-                b = q * L_WIDTH
-                v = th[q]
+                i = o + t
+                v = thc[i]
                 if std:
-                    xs = WR[b + L_XS]
+                    xs = xsc[t]
                     xm = z[cols[t]] if t < ncen else 0.0
-                    Gc[nq] = (WR[b + L_G] - xm * g0) * (scale / (xs * ys)) + (l2 / (xs * xs)) * v
+                    Gc[i] = (Gc[i] - xm * g0) * (scale / (xs * ys)) + ((l2 / (xs * xs)) if l2 != 0.0 else 0.0) * v
                 else:
-                    Gc[nq] = WR[b + L_G] * scale + l2 * v
-                WR[b + L_G] = 0.0
-                qs[nq] = q
-                thc[nq] = v
-                nq += 1
-            Gc[nq] = ((g0 * (scale / ys)) if std else g0 * scale) if tr.fit_intercept else 0.0
-            qs[nq] = o + d
-            thc[nq] = th[o + d]
-            nq += 1
-        for sl in range(ns):
-            for i in range(nq):
-                Sc[sl * nq + i] = S[sl * P + qs[i]]
+                    Gc[i] = Gc[i] * scale + l2 * v
+            Gc[o + nt] = ((g0 * (scale / ys)) if std else g0 * scale) if tr.fit_intercept else 0.0
         tr.scalars[0] += 1.0
         update(tr.code, thc, Gc, Sc, nq, tr.scalars, tr.hp, lr_at(tr.hp[0], tr.sched, tr.scalars[0]), NULL, False)
         tnew = tr.scalars[0]
         cnt = tnew + c_shift
-        for i in range(nq):
-            q = qs[i]
-            v = thc[i]
-            th[q] = v
-            for sl in range(ns):
-                S[sl * P + q] = Sc[sl * nq + i]
-            if averaging:
-                avg[q] += (v - avg[q]) / cnt
-        for t in range(nt + 1):
-            WR[cols[t] * L_WIDTH + L_STAMP] = tnew
-        for j in range(k):  # the raw parameters of the touched coordinates, as raw_theta computes them
-            o = j * p
+        for t in range(m1):  # scatter back into the records
+            c = cols[t]
+            R[c * W + R_STAMP] = tnew
+            for j in range(k):
+                q = j * p + c
+                b = q * W
+                i = j * m1 + t
+                v = thc[i]
+                R[b + R_TH] = v
+                for sl in range(ns):
+                    R[b + R_S + sl] = Sc[sl * nq + i]
+                if averaging:
+                    avg[q] += (v - avg[q]) / cnt
+        for j in range(k):  # the intercepts in the data's units, as raw_theta computes them
+            o = j * m1
             if std:
-                ys = z[2 * d + k + j]
-                for t in range(nt):
-                    b = (o + cols[t]) * L_WIDTH
-                    WR[b + L_RAW] = ys * (th[o + cols[t]] / WR[b + L_XS])
                 shift = 0.0
                 for t in range(ncen):
                     c = cen[t]
-                    shift += (th[o + c] / z[d + c]) * z[c]
-                rawb[j] = ys * (th[o + d] - shift) + z[2 * d + j]
+                    shift += (thc[o + t] / z[d + c]) * z[c]
+                rawb[j] = z[2 * d + k + j] * (thc[o + nt] - shift) + z[2 * d + j]
             else:
-                for t in range(nt):
-                    WR[(o + cols[t]) * L_WIDTH + L_RAW] = th[o + cols[t]]
-                rawb[j] = th[o + d]
+                rawb[j] = thc[o + nt]
     tnow = tr.scalars[0]
-    for c in range(p):  # the end of the epoch: every coordinate caught up
-        steps = tnow - WR[c * L_WIDTH + L_STAMP]
-        if steps > 0.0:
-            for j in range(k):
-                q = j * p + c
-                b = q * L_WIDTH
+    for c in range(p):  # the end of the epoch: every coordinate caught up, and out of the records
+        steps = tnow - R[c * W + R_STAMP]
+        for j in range(k):
+            q = j * p + c
+            b = q * W
+            if steps > 0.0:
                 if exact:
-                    lam = wd + (0.0 if c == d else (l2 / (WR[b + L_XS] * WR[b + L_XS]) if std else l2))
-                    total = lazy_catch_up(tr.code, th, q, S, q, P, steps, tr.hp, lr_c, lam)
+                    xs = z[d + c] if std and c < d else 1.0
+                    lam = wd + (0.0 if c == d else (l2 / (xs * xs) if std else l2))
+                    total = lazy_catch_up(tr.code, R, b + R_TH, R, b + R_S, 1, steps, tr.hp, lr_c, lam)
                 else:
-                    total = lazy_approx_catch_up(tr.code, th, q, steps, tr.hp, lr_c)
+                    total = lazy_approx_catch_up(tr.code, R, b + R_TH, steps, tr.hp, lr_c)
                 if averaging:
                     average_catch_up(avg, q, total, tnow - steps + c_shift, tnow + c_shift)
+            th[q] = R[b + R_TH]
+            for sl in range(ns):
+                S[sl * P + q] = R[b + R_S + sl]
     if averaging:
         avg[P] = tnow + c_shift
-    free(WR)
+    free(R)
     free(scratch)
     return 0
 
 
-cdef inline void _lazy_hint_column(const double* WR, const double* th, const double* S, const double* avg,
-                                   Py_ssize_t c, Py_ssize_t k, Py_ssize_t p, Py_ssize_t P,
-                                   Py_ssize_t ns) noexcept nogil:
-    """Prefetch what the lazy epoch reads of column c: its record, and its coordinates' parameters, state
-    and running means (a hint: no result depends on it)."""
-    cdef Py_ssize_t j, sl, q
-    fastgd_hint(&WR[c * L_WIDTH])
+cdef inline void _lazy_hint_column(const double* R, Py_ssize_t W, const double* z, Py_ssize_t d,
+                                   const double* avg, Py_ssize_t c, Py_ssize_t k, Py_ssize_t p) noexcept nogil:
+    """Prefetch what the lazy epoch reads of column c: its coordinates' records and running means, its scale
+    (a hint: no result depends on it)."""
+    cdef Py_ssize_t j, q
+    if z != NULL:
+        fastgd_hint(&z[d + c])
     for j in range(k):
         q = j * p + c
-        fastgd_hint(&th[q])
-        for sl in range(ns):
-            fastgd_hint(&S[sl * P + q])
+        fastgd_hint(&R[q * W])
+        if W > 4:  # a record that may straddle two lines
+            fastgd_hint(&R[q * W + W - 1])
         if avg != NULL:
             fastgd_hint(&avg[q])
 
 
 cdef inline void _lazy_ahead(const real_t* data, const index_t* indices, const ptr_t* indptr, const Problem* pb,
-                             const double* WR,
-                             const double* th, const double* S, const double* avg, const long long* order,
-                             Py_ssize_t bi, Py_ssize_t nb, Py_ssize_t batch_size, Py_ssize_t n, Py_ssize_t k,
-                             Py_ssize_t p, Py_ssize_t P, Py_ssize_t ns) noexcept nogil:
+                             const double* R, Py_ssize_t W, const double* z, Py_ssize_t d, const double* avg,
+                             const long long* order, Py_ssize_t bi, Py_ssize_t nb, Py_ssize_t batch_size,
+                             Py_ssize_t n, Py_ssize_t k, Py_ssize_t p) noexcept nogil:
     """Hints for the batches after batch bi of a lazy epoch, so their misses overlap this batch's work: the
     row bounds of batch bi + 3, the stored values, targets and weights of batch bi + 2's rows, the columns of
     batch bi + 1 (_lazy_hint_column), each for batches of at most LAZY_AHEAD_NNZ values (larger ones hint
@@ -735,7 +745,7 @@ cdef inline void _lazy_ahead(const real_t* data, const index_t* indices, const p
         hi = indptr[min(s0 + batch_size, n)]
         if hi - lo <= fastgd_tune_lazy_ahead_nnz:
             for q in range(lo, hi):
-                _lazy_hint_column(WR, th, S, avg, indices[q], k, p, P, ns)
+                _lazy_hint_column(R, W, z, d, avg, indices[q], k, p)
 
 
 cdef int lazy_epoch(const Problem* pb, LazyTrain* tr, Py_ssize_t batch_size, const long long* order, Py_ssize_t nb,

@@ -853,6 +853,21 @@ def lazy_kind(code: cython.int, hp: CVec, standardized: cython.bint, l1: cython.
 @cython.cfunc
 @cython.nogil
 @cython.exceptval(check=False)
+def lazy_moves(code: cython.int, hp: CVec, exact: cython.bint, lam: cython.double) -> cython.bint:
+    """Whether a lazy catch-up may move a parameter (lazy_catch_up with l2 coefficient ``lam``, or
+    lazy_approx_catch_up): where it cannot, what the epoch derives from a parameter need not be recomputed
+    after it. Adagrad, RMSprop without momentum, Adadelta and LazyAdam without decoupled weight decay leave
+    it in place."""
+    if not exact:
+        return hp[1] != 0.0 and (code == ADAMW or (code == NADAM and hp[6] != 0.0))
+    if code == SGD:
+        return lam != 0.0
+    return code == MOMENTUM or code == NESTEROV or (code == RMSPROP and hp[4] > 0.0)
+
+
+@cython.cfunc
+@cython.nogil
+@cython.exceptval(check=False)
 def used_slots(code: cython.int, hp: CVec) -> cython.int:
     """How many of optimizer ``code``'s state slots (a prefix of them) its rule reads or writes with these
     hyperparameters: Adam without amsgrad never touches max_exp_avg_sq, RMSprop uses momentum_buffer and
@@ -868,6 +883,15 @@ def used_slots(code: cython.int, hp: CVec) -> cython.int:
     if code == ADAMAX or code == NADAM or code == ADADELTA:
         return 2
     return 3  # as STATE_ROWS
+
+
+@cython.cfunc
+@cython.nogil
+@cython.exceptval(check=False)
+def record_width(ns: Index) -> Index:
+    """Doubles per coordinate record of the native lazy epoch: its update count, parameter and ``ns`` state
+    slots, rounded up to an even count (two records of Adam's four to a cache line, none straddling one)."""
+    return (3 + ns) // 2 * 2
 
 
 @cython.cfunc

@@ -133,3 +133,30 @@ def test_the_evaluation_cost_benchmark_runs(capsys, monkeypatch):
     out = capsys.readouterr().out
     assert "d=2^8" in out and "SGDRegressor" in out and "dense 500x4" in out
     assert _training.FitData.objective is eval_cost.NEW  # the old evaluation swapped back
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+@pytest.mark.parametrize("batch_size", [1, 3, 7, 64, 3000])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_the_constant_starts_evaluation_adds_the_batches_sums_in_their_order(data, loss, batch_size, weighted,
+                                                                          monkeypatch):
+    """The start's evaluation (all-zero weights: X is not read) takes whole batches in blocks: the same sums,
+    added in the same order, as one batch at a time (the listed order, the short last batch among them)."""
+    _, Y, sw, _ = data
+    n = Y.shape[0]
+    nb = -(-n // batch_size)
+    ids = np.random.default_rng(batch_size).permutation(nb)[: max(1, nb - 2)]
+    ids = np.concatenate([ids, [nb - 1]]) if nb - 1 not in ids else ids  # the short last batch listed
+    fit = _training.FitData.__new__(_training.FitData)
+    fit.Y, fit.sw, fit.batch_size, fit.loss = Y, sw if weighted else None, batch_size, loss
+    b = np.array([0.3, -1.2])
+    code, param = (0, 0.0) if loss is None else loss
+    sse = W = 0.0
+    for i in ids:  # one batch at a time
+        lo, hi = int(i) * batch_size, min((int(i) + 1) * batch_size, n)
+        v = reference.loss_value(b - Y[lo:hi], reference.LOSSES[int(code)], param).sum(axis=1)
+        s = None if not weighted else sw[lo:hi]
+        sse += float(v.sum() if s is None else s @ v)
+        W += float(hi - lo if s is None else s.sum())
+    monkeypatch.setattr(_training, "EVAL_ROWS", 100)  # several blocks
+    assert fit._constant_sums(b, ids) == (sse, W)

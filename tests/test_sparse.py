@@ -313,8 +313,11 @@ def test_lazy_updates_only_where_they_pay_and_auto_keeps_its_backend():
     assert _planning.choose_backend(est, wide).name == _planning.choose_backend(est, narrow).name == "auto"
 
 
-@pytest.mark.parametrize("opt", EXACT_LAZY + [("adam", {}, 0.0), ("nadam", {}, 0.0), ("adamax", {}, 0.0)])
+@pytest.mark.parametrize("opt", EXACT_LAZY + [("adam", {}, 0.0), ("adam", {"amsgrad": True}, 0.0), ("nadam", {}, 0.0),
+                                 ("adamax", {}, 0.0)])
 def test_native_lazy_epoch_matches_numba(opt):
+    """The native epoch's records (a parameter and its used state slots, 2 to 6 doubles: record_width) and
+    Numba's separate arrays give the same epochs."""
     kern("native")
     A, X, Y, sw, stdz = lazy_problem()
     for st in (stdz, None):
