@@ -13,6 +13,16 @@ from . import _config
 from . import _kernels as K
 
 
+def line_aligned_zeros(shape):
+    """float64 zeros whose data starts on a 64-byte boundary (a cache line; NumPy aligns to 16 bytes): the row
+    loop's vector loads of the parameters then never straddle two lines (a straddling theta cost 4-6 % of a
+    dense epoch's time, see docs/design.md)."""
+    size = int(np.prod(shape))
+    buf = np.zeros(size + 8)
+    start = (-buf.ctypes.data % 64) // 8
+    return buf[start:start + size].reshape(shape)
+
+
 @dataclass
 class TrainingState:
     """Everything that evolves during training, as the kernels take it (so a fit can be resumed)."""
@@ -23,10 +33,11 @@ class TrainingState:
 
     @classmethod
     def fresh(cls, optimizer, n_outputs, n_features, theta=None):
-        if theta is None:
-            theta = np.zeros((n_outputs, n_features + 1))
+        lined = line_aligned_zeros((n_outputs, n_features + 1))
+        if theta is not None:
+            lined[...] = theta
         state, scalars = optimizer.init_state(n_outputs * (n_features + 1))
-        return cls(np.ascontiguousarray(theta, dtype=np.float64), state, scalars, optimizer.code)
+        return cls(lined, state, scalars, optimizer.code)
 
     code: int = -1  # the optimizer code the state belongs to
 

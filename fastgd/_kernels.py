@@ -676,6 +676,14 @@ def update(code, th, G, S, scalars, hp, lr, eta):
 
 
 @jit()
+def _line_aligned_empty(k, p):
+    """An uninitialized (k, p) float64 array starting on a 64-byte boundary (see _engine.line_aligned_zeros)."""
+    buf = np.empty(k * p + 8)
+    start = (-buf.ctypes.data % 64) // 8
+    return buf[start:start + k * p].reshape((k, p))
+
+
+@jit()
 def raw_theta(th, stdz, k, d, raw):
     """Parameters in the data's units (``raw``, (k, d + 1)) from the standardized ones: ``fastgd._rules.raw_theta``."""
     _rules.raw_theta(th, stdz, k, d, raw.reshape(raw.size))
@@ -1145,7 +1153,7 @@ def epoch(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept, 
     eta = np.empty(P if pen[0] > 0.0 else 0)
     acc = np.zeros(2)
     if stdz.shape[0] > 0:
-        raw = np.empty((k, d + 1))
+        raw = _line_aligned_empty(k, d + 1)  # as _engine.line_aligned_zeros: the row loop reads it
         raw_theta(th, stdz, k, d, raw)
     else:
         raw = theta  # the parameters are the data's own

@@ -49,6 +49,14 @@ include "_rules.py"
 
 import numpy as np
 
+
+cdef object line_aligned_empty(Py_ssize_t count):
+    """``count`` uninitialized float64 values starting on a 64-byte boundary, a NumPy array (as
+    fastgd._engine.line_aligned_zeros: the row loop's vector loads of the parameters never straddle two lines)."""
+    buf = np.empty(count + 8)
+    start = (-buf.ctypes.data % 64) // 8
+    return buf[start:start + count]
+
 # C helpers (fastgd/_native_sync.h): OpenMP queries, the parallel epoch's synchronization, chunk sums, read_floor
 cdef extern from "_native_sync.h":
     int FASTGD_OPENMP
@@ -974,7 +982,7 @@ def epoch(X, const double[:, ::1] Y, const double[::1] sw, double[:, ::1] theta,
             if not isfinite(th[q]):
                 finite = False
         return tr.loss_sum, tr.weight_sum, finite
-    raw_arr = np.empty((k, d + 1)) if z != NULL else None
+    raw_arr = line_aligned_empty(k * (d + 1)).reshape((k, d + 1)) if z != NULL else None  # the row loop reads it
     cdef double[:, ::1] raw_view
     cdef double* raw  # the parameters in the data's units (th itself without standardization)
     if z != NULL:

@@ -223,3 +223,14 @@ def test_numba_backend_runs_with_jit_disabled():
         m = LinearRegressor(backend="numba", batch_size=bs, max_iter=2, tol=None, n_jobs=nj,
                             random_state=0, standardize=False).fit(Xi, y)
         np.testing.assert_allclose(row, np.r_[m.coef_.ravel(), m.intercept_, m.predict(Xi)[:3]], rtol=1e-10)
+
+
+@pytest.mark.parametrize("k, d", [(1, 1), (1, 100), (3, 17)])
+def test_parameters_start_on_a_cache_line(k, d):
+    """The row loop reads theta (no standardization) or its raw copy with vector loads: both start on a
+    64-byte boundary, so no load straddles two cache lines (NumPy itself aligns to 16 bytes)."""
+    ts = _engine.TrainingState.fresh(OPTIMIZERS["adam"](), k, d)
+    assert ts.theta.ctypes.data % 64 == 0 and ts.theta.shape == (k, d + 1) and ts.theta.flags.c_contiguous
+    assert not ts.theta.any()
+    raw = K._line_aligned_empty(k, d + 1)
+    assert raw.ctypes.data % 64 == 0 and raw.shape == (k, d + 1) and raw.flags.c_contiguous
