@@ -687,6 +687,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         self._store(ts, problem.scaling, problem)
         self.n_iter_ += fin.n_iter
         self.stop_reason_ = f"{warm}; then full-batch conjugate gradient: {fin.stop_reason}"
+        self._say_finished()
         return fin
 
     def _choose_alpha(self, problem, ts, k, total):
@@ -722,7 +723,14 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         self._store(ts, problem.scaling, problem)
         self.n_iter_ += fin.n_iter
         self.stop_reason_ = f"{self.stop_reason_}; then full-batch L-BFGS: {fin.stop_reason}"
+        self._say_finished()
         return fin
+
+    def _say_finished(self):
+        """With ``verbose``, the whole fit's ``stop_reason_`` once a finish has run (the loop's last line told only
+        of the epochs before it)."""
+        if self.verbose:
+            print(f"-- Finished after {self.n_iter_} epoch(s) and iteration(s): {self.stop_reason_}")
 
     def _start_state(self, opt, scaling, warm, k, d, coef_init=None, intercept_init=None, raw=None):
         """The training state a fit or a partial_fit call starts from: the previous model (``warm``: ``raw``

@@ -532,6 +532,13 @@ def test_no_choice_on_enough_rows_says_the_real_cause():
         assert "Ridge(alpha=1) kept" in est.stop_reason_
 
 
+def test_verbose_ends_with_the_whole_fits_stop_reason(capsys):
+    X, y = zipf_binary(300, 200, 8)
+    est = fastgd.LinearRegressor(random_state=0, verbose=1).fit(X, y)
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert "l2 strength chosen" in est.stop_reason_ and last.endswith(est.stop_reason_)
+
+
 def test_default_on_dense_input_has_no_penalty_and_is_unchanged():
     rng = np.random.default_rng(0)
     X = rng.standard_normal((500, 8))
