@@ -43,8 +43,8 @@ class Choice:
 def choose_l2(problem, theta, k, fit_intercept, rng):
     """The ``Choice`` for ``problem`` (a sparse ``FitData`` with a ``Scaling``) starting from the standardized
     ``theta``, which ends at the chosen strength's path solution (the path works in it, and holds one more
-    such vector: the best so far); or None, ``theta`` unchanged, where the rows are too few to hold any out
-    (or the held-out targets are constant): the caller keeps its strength."""
+    such vector: the best so far); or, ``theta`` unchanged, why no strength can be chosen (a str: too few rows
+    to hold out, constant held-out targets, no column that varies): the caller keeps its strength."""
     n = problem.n
     base = np.ones(n) if problem.sw is None else problem.sw
     held = rng.random_sample(n) < HOLD_OUT
@@ -52,20 +52,23 @@ def choose_l2(problem, theta, k, fit_intercept, rng):
     w_tr = np.where(held, 0.0, base)
     W, W_tr, W_val = float(base.sum()), float(w_tr.sum()), float(w_val.sum())
     if min(np.count_nonzero(w_val), np.count_nonzero(w_tr)) < MIN_ROWS or not (W_tr > 0 and W_val > 0):
-        return None
+        return (f"too few rows to hold out {HOLD_OUT:.0%} of them (at least {MIN_ROWS} held out and trained on, "
+                f"of positive weight)")
     # every output counts by its R² (its errors in units of its spread), whatever its scale
     ys = problem.scaling.y_scale if k > 1 else np.ones(1)  # one output: its unit cancels (no copy of y)
     Ys = np.ascontiguousarray(problem.Y / ys) if k > 1 else problem.Y
     var_val = _training.constant_loss(Ys, w_val, None)
-    if not var_val > 0 or problem.scaling.curvature(0.0, fit_intercept, k) is None:
-        return None
+    if not var_val > 0:
+        return "the held-out rows' targets are constant (no R² to compare strengths by)"
+    if problem.scaling.curvature(0.0, fit_intercept, k) is None:
+        return "the columns' statistics are not at hand"
     # the start: the strength that matches the average column's curvature (the mean over the columns that
     # vary of Σ s·x², with an intercept of the centred columns) in Ridge's units
     raw_mean, var = problem.scaling.column_moments()
     m2 = var if fit_intercept else var + np.square(raw_mean)
     spread = m2[m2 > 0]
     if not spread.size:
-        return None
+        return "no column of X varies (nothing for the strength to act on)"
     start = W * float(spread.mean())
     train = dataclasses.replace(problem, batch_size=max(n, 1), sw=w_tr)
     ids = np.zeros(1, dtype=np.int64)

@@ -182,12 +182,12 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         held-out R², ``stop_reason_`` says what was chosen and the passes over X it took. The choice is the
         same for any ``n_jobs`` and backend; one strength is shared by all outputs (as RidgeCV's default),
         judged by their held-out errors each in units of its spread (about their mean R²). Without the
-        finish (another setting above, too few rows to hold out, or ``partial_fit``, whose calls see one
-        chunk at a time) the strength is that of ``Ridge(alpha=1)``: alpha = 2 / (total sample weight; the
-        rows without weights; for ``partial_fit`` those of all calls so far). On sparse X with an l2
-        penalty, the default ``learning_rate`` and ``max_iter`` and the squared error, the mini-batch epochs
-        (2) are a warm start and conjugate gradient, preconditioned by the columns' curvature, finishes at
-        the exact penalized optimum.
+        finish (another setting above, or ``partial_fit``, whose calls see one chunk at a time) or a choice (too
+        few rows to hold out, or nothing to judge by) the strength is that of ``Ridge(alpha=1)``: alpha = 2 /
+        (total sample weight; the rows without weights; for ``partial_fit`` those of all calls so far). On
+        sparse X with an l2 penalty, the default ``learning_rate`` and ``max_iter`` and the squared error, the
+        mini-batch epochs (2) are a warm start and conjugate gradient, preconditioned by the columns'
+        curvature, finishes at the exact penalized optimum.
     alpha : float, default=1e-4
         Penalty strength (see the objective above). Used only with an explicit penalty: setting it with
         ``penalty=None`` or ``"auto"`` warns (UserWarning) and changes nothing.
@@ -281,7 +281,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         X the strength chosen from the data, see ``penalty``, else Ridge(alpha=1)'s 2 / total sample weight).
     alpha_path_ : ndarray of shape (n_strengths, 2)
         With ``penalty="auto"`` where the fit chose the strength (see ``penalty``): each strength tried (as
-        ``alpha``) and its held-out R², in the order tried (no rows: too few rows to hold out).
+        ``alpha``) and its held-out R², in the order tried (no rows: no strength could be chosen, and
+        ``stop_reason_`` says why).
     validation_scores_ : list of float
         Validation R² per round (with ``early_stopping``).
     best_validation_score_ : float
@@ -686,6 +687,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         self._store(ts, problem.scaling, problem)
         self.n_iter_ += fin.n_iter
         self.stop_reason_ = f"{warm}; then full-batch conjugate gradient: {fin.stop_reason}"
+        self._say_finished()
         return fin
 
     def _choose_alpha(self, problem, ts, k, total):
@@ -694,11 +696,9 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         what was done, in words (for ``stop_reason_``)."""
         # the held-out rows are drawn from the fit's generator (random_state): the same for any n_jobs and backend
         choice = _select.choose_l2(problem, ts.theta, k, self.fit_intercept, self._rng)
-        if choice is None:
+        if isinstance(choice, str):  # why no strength could be chosen
             self.alpha_path_ = np.empty((0, 2))
-            return (f"too few rows to hold out {_select.HOLD_OUT:.0%} of them (at least {_select.MIN_ROWS} held "
-                    f"out and trained on, with varied held-out targets): the l2 strength of Ridge(alpha="
-                    f"{_planning.AUTO_RIDGE_ALPHA:g}) kept")
+            return f"{choice}: the l2 strength of Ridge(alpha={_planning.AUTO_RIDGE_ALPHA:g}) kept"
         problem.l2 = self.alpha_ = choice.l2
         self.alpha_path_ = np.array(choice.path, dtype=np.float64).reshape(-1, 2)
         best = float(self.alpha_path_[self.alpha_path_[:, 0] == choice.l2, 1][0])
@@ -723,7 +723,14 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         self._store(ts, problem.scaling, problem)
         self.n_iter_ += fin.n_iter
         self.stop_reason_ = f"{self.stop_reason_}; then full-batch L-BFGS: {fin.stop_reason}"
+        self._say_finished()
         return fin
+
+    def _say_finished(self):
+        """With ``verbose``, the whole fit's ``stop_reason_`` once a finish has run (the loop's last line told only
+        of the epochs before it)."""
+        if self.verbose:
+            print(f"-- Finished after {self.n_iter_} epoch(s) and iteration(s): {self.stop_reason_}")
 
     def _start_state(self, opt, scaling, warm, k, d, coef_init=None, intercept_init=None, raw=None):
         """The training state a fit or a partial_fit call starts from: the previous model (``warm``: ``raw``

@@ -521,6 +521,24 @@ def test_too_few_rows_to_hold_out_keep_ridge_alpha_1_and_say_so():
     assert "too few rows to hold out" in est.stop_reason_ and "Ridge(alpha=1) kept" in est.stop_reason_
 
 
+def test_no_choice_on_enough_rows_says_the_real_cause():
+    # enough rows to hold out: the cause is the data, not the row count
+    X, y = zipf_binary(200, 100, 8, seed=1)
+    const = fastgd.LinearRegressor(random_state=0).fit(X, np.full(200, 3.0))
+    blank = fastgd.LinearRegressor(random_state=0).fit(sp.csr_matrix(X.shape), y)
+    for est, cause in ((const, "targets are constant"), (blank, "no column of X varies")):
+        assert est.alpha_ == pytest.approx(2.0 / 200) and est.alpha_path_.shape == (0, 2)
+        assert cause in est.stop_reason_ and "too few rows" not in est.stop_reason_
+        assert "Ridge(alpha=1) kept" in est.stop_reason_
+
+
+def test_verbose_ends_with_the_whole_fits_stop_reason(capsys):
+    X, y = zipf_binary(300, 200, 8)
+    est = fastgd.LinearRegressor(random_state=0, verbose=1).fit(X, y)
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert "l2 strength chosen" in est.stop_reason_ and last.endswith(est.stop_reason_)
+
+
 def test_default_on_dense_input_has_no_penalty_and_is_unchanged():
     rng = np.random.default_rng(0)
     X = rng.standard_normal((500, 8))
