@@ -6,11 +6,13 @@ import warnings
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from sklearn.linear_model import LinearRegression
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LinearRegression, Ridge
 from sklearn.metrics import r2_score
 
 import fastgd
 from fastgd import _engine, _planning, _scaling
+from fastgd import estimator as estimator_module
 
 BACKENDS = ["numba", "native"]
 
@@ -733,3 +735,43 @@ def test_native_lazy_hints_never_change_a_result():
             assert np.array_equal(coefs[0], coefs[1])
     finally:
         native._tune(**before)
+
+
+def _weak_strength_data():
+    """d > n with little noise: the chosen strength is weak (Ridge alpha about 1e-3), where the CG finish's
+    gains have plateaus (a fold of a 3-fold grid search on such data)."""
+    rng = np.random.default_rng(0)
+    X = sp.random(400, 600, density=0.05, format="csr", random_state=0, data_rvs=rng.standard_normal)
+    y = X @ rng.standard_normal(600) + 0.5 * rng.standard_normal(400)
+    return X[134:], y[134:]
+
+
+def _ridge_objective_excess(m, X, y):
+    """The fit's objective over Ridge's exact optimum at the same strength, relative."""
+    a = m.alpha_ * X.shape[0] / 2
+    r = Ridge(alpha=a, solver="svd").fit(X.toarray(), y)
+
+    def f(coef, b):
+        return np.mean(np.square(X @ coef + b - y)) + 0.5 * m.alpha_ * coef @ coef
+    return f(m.coef_, m.intercept_) / f(r.coef_, r.intercept_) - 1.0
+
+
+def test_cg_finish_is_not_stopped_by_a_plateau_of_its_gains():
+    X, y = _weak_strength_data()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        m = fastgd.LinearRegressor(random_state=0).fit(X, y)
+    assert m.alpha_ * X.shape[0] / 2 < 0.01  # the weak strength this data calls for
+    assert _ridge_objective_excess(m, X, y) < 1e-3  # two small gains in a row stopped it 2.8 % above
+
+
+def test_cg_finish_resumes_where_the_exact_check_finds_it_short(monkeypatch):
+    """Small data has an exact check: a finish stopped short is resumed, not reported with advice about the
+    mini-batch epochs (which played no part in the finish)."""
+    X, y = _weak_strength_data()
+    monkeypatch.setattr(estimator_module, "FINISH_CG_PATIENCE", 2)  # the rule that stopped on a plateau
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        m = fastgd.LinearRegressor(random_state=0).fit(X, y)
+    assert "resumed as the exact check found it short" in m.stop_reason_
+    assert _ridge_objective_excess(m, X, y) < 1e-6
