@@ -212,7 +212,9 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         The kernels: Numba (compiled on first use, cached on disk) or the ahead-of-time compiled Cython twin
         built at install time. "auto" uses the native kernels when they are built (they measured as fast or
         faster in every case tried and need no JIT warm-up; see ``fastgd._engine.kernels``), else Numba.
-        Both give the same results to about 1e-15 (summation order within a chunk may differ).
+        Both give the same epochs to about 1e-15 (summation order within a chunk may differ); a full-batch
+        finish (L-BFGS or conjugate gradient) of an ill-conditioned problem amplifies that, so the two may
+        then differ by about the condition number times 1e-15 (seen: 4e-11 on sparse data with d > n).
     callbacks : callable, list of callables or None, default=None
         Called after every epoch with a ``fastgd.EpochInfo`` (epoch, loss, eval_loss, learning_rate, step,
         elapsed, coef, intercept); a callback returning True (the bool, e.g. ``info.elapsed > 60``) stops
