@@ -34,6 +34,9 @@ try:
     import cython
 except ImportError:  # Cython is needed to build fastgd, not to run it
     from . import _cython_shim as cython
+else:
+    if not cython.compiled:  # run as Python or jitted by Numba: the same inert stand-ins whatever Cython is
+        from . import _cython_shim as cython  # installed (Cython 3.1's Shadow fails on const[int] values)
 try:
     from cython.cimports.libc import math  # compiled: C's libm
 except ImportError:

@@ -142,6 +142,16 @@ def test_rules_run_without_cython():
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
 
 
+def test_rules_run_as_python_never_use_the_installed_cythons_stand_ins():
+    """Run as Python (and jitted by Numba), fastgd._rules takes its inert decorators and types from
+    fastgd._cython_shim even where Cython is installed: Cython's own Shadow differs by version (3.1's raised
+    ValueError on a const[int] declaration with a value other than 0, so fastgd failed to import)."""
+    from fastgd import _rules
+
+    assert _rules.cython.__name__ == "fastgd._cython_shim"
+    assert (_rules.SQUARED_ERROR, _rules.HUBER, _rules.QUANTILE) == (0, 1, 4)
+
+
 def test_kernels_cache_is_invalidated_by_an_edited_rule():
     """_kernels' cached epochs contain the rules of _rules.py: their cache stamp must include that file's."""
     locator = _kernels.epoch._cache._impl._locator
