@@ -227,7 +227,7 @@ def test_the_early_stopping_advice_works_when_followed(params):
     fixes = str(info.value).split("; use ")[1].replace(", or ", ", ").split(", ")
     for fix in fixes:
         name, value = fix.split(" <= ") if " <= " in fix else fix.split(" >= ") if " >= " in fix else fix.split("=")
-        kw = dict(params, early_stopping=True, max_iter=2, tol=None)
+        kw = dict(params, early_stopping=True, max_iter=2, tol=None, random_state=0)
         kw[name] = (False if value == "False" else float(value) if "." in value else
                     int(value) if value.isdigit() else value)
         LinearRegressor(**kw).fit(X[:n], y[:n])
