@@ -708,6 +708,19 @@ cdef inline void _lazy_hint_column(const double* R, Py_ssize_t W, const double* 
             fastgd_hint(&avg[q])
 
 
+cdef inline void _hint_span(const void* first, const void* end) noexcept nogil:
+    """Hint the cache lines of [first, end) (fastgd_hint): one every 64 bytes from first, and the last byte's,
+    whose line the steps may pass over; nothing when the span is empty."""
+    cdef const char* a = <const char*> first
+    cdef const char* e = <const char*> end
+    if a >= e:
+        return
+    while a < e:
+        fastgd_hint(a)
+        a += 64
+    fastgd_hint(e - 1)
+
+
 cdef inline void _lazy_ahead(const real_t* data, const index_t* indices, const ptr_t* indptr, const Problem* pb,
                              const double* R, Py_ssize_t W, const double* z, Py_ssize_t d, const double* avg,
                              const long long* order, Py_ssize_t bi, Py_ssize_t nb, Py_ssize_t batch_size,
@@ -727,26 +740,12 @@ cdef inline void _lazy_ahead(const real_t* data, const index_t* indices, const p
         lo = indptr[s0]
         hi = indptr[s1]
         if hi - lo <= fastgd_tune_lazy_ahead_nnz:
-            q = s0 * k
-            while q < s1 * k:
-                fastgd_hint(&pb.Y[q])
-                q += 8
-            fastgd_hint(&pb.Y[s1 * k - 1])
+            _hint_span(&pb.Y[s0 * k], &pb.Y[s1 * k])
             if pb.weighted:
                 fastgd_hint(&pb.sw[s0])
                 fastgd_hint(&pb.sw[s1 - 1])
-            q = lo
-            while q < hi:
-                fastgd_hint(&indices[q])
-                q += 64 // sizeof(index_t)
-            if hi > lo:
-                fastgd_hint(&indices[hi - 1])
-            q = lo
-            while q < hi:
-                fastgd_hint(&data[q])
-                q += 64 // sizeof(real_t)
-            if hi > lo:
-                fastgd_hint(&data[hi - 1])
+            _hint_span(&indices[lo], &indices[hi])
+            _hint_span(&data[lo], &data[hi])
     if bi + 1 < nb:
         s0 = order[bi + 1] * batch_size
         lo = indptr[s0]
