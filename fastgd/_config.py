@@ -32,6 +32,8 @@ both locks (so fork waits for a compile in progress to finish) and both processe
 """
 
 import os
+import signal
+import threading
 
 import numba
 
@@ -50,8 +52,49 @@ if "NUMBA_THREADING_LAYER" not in os.environ:  # respect an explicit user choice
 
 
 def jit(parallel=False):
-    """Decorator: ``numba.njit`` with fastgd's flags (see the module docstring)."""
-    return numba.njit(parallel=parallel, **NUMBA_FLAGS)
+    """Decorator: ``numba.njit`` with fastgd's flags (see the module docstring), compiled without Ctrl-C
+    (:func:`compiles_uninterrupted`)."""
+
+    def decorate(fn):
+        return compiles_uninterrupted(numba.njit(parallel=parallel, **NUMBA_FLAGS)(fn))
+
+    return decorate
+
+
+def compiles_uninterrupted(dispatcher):
+    """Make a Numba dispatcher's compiles (and loads from its cache) finish before a Ctrl-C is acted on.
+
+    A compile runs Python code (Numba's pipeline, llvmlite), and a KeyboardInterrupt raised at any of its
+    lines can leave LLVM's JIT half-updated: a later compile or call then crashes the process (seen as a
+    segmentation fault in Numba's ``set_env`` and as a SIGABRT from the C heap). The first fit of a process
+    compiles for seconds, just when a user may press Ctrl-C. So a SIGINT that arrives during a compile on the
+    main thread is held and delivered again, to the handler that was in place, as soon as the compile
+    returns: the KeyboardInterrupt then comes from a consistent Numba. (Python runs signal handlers on the main
+    thread only, so a compile on another thread is never interrupted and is left alone.)"""
+    compile_for_args = getattr(dispatcher, "_compile_for_args", None)  # called when no compiled version fits
+    if compile_for_args is None:  # NUMBA_DISABLE_JIT: the plain Python function, nothing compiles
+        return dispatcher
+
+    def compile_held(*args, **kws):
+        if threading.current_thread() is not threading.main_thread():
+            return compile_for_args(*args, **kws)
+        held = []
+        previous = signal.getsignal(signal.SIGINT)
+        if previous is None:  # a handler installed outside Python, which Python could not put back
+            return compile_for_args(*args, **kws)
+        try:
+            signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
+        except (ValueError, OSError):  # not the main interpreter: nothing to hold
+            return compile_for_args(*args, **kws)
+        try:
+            return compile_for_args(*args, **kws)
+        finally:
+            signal.signal(signal.SIGINT, previous)
+            if held:
+                signal.raise_signal(signal.SIGINT)  # now handled as if it had just arrived
+
+    dispatcher._compile_for_args = compile_held
+    return dispatcher
 
 # Options for the small type-dispatching functions declared with numba.extending.overload (they are compiled
 # into their callers, which carry cache=True).

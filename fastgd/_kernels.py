@@ -52,7 +52,7 @@ from numba.extending import overload
 from . import _config
 from . import _intrinsics as intr
 from . import _rules
-from ._config import NUMBA_FLAGS, OVERLOAD_FLAGS, jit
+from ._config import NUMBA_FLAGS, OVERLOAD_FLAGS, compiles_uninterrupted, jit
 from ._rules import CONSTANT, COSINE, EXPONENTIAL, INVSCALING, STEP  # noqa: F401 (for fastgd.schedules)
 
 # The optimizer rules and lr_at are written once, in fastgd._rules, for this backend and the native one. Each
@@ -66,7 +66,7 @@ _OUT_OF_LINE = ("finish_batch",)
 for _name, _f in list(vars(_rules).items()):
     if inspect.isfunction(_f) and _f.__module__ == _rules.__name__:
         _inline = "never" if _name in _OUT_OF_LINE else "always"
-        setattr(_rules, _name, numba.njit(inline=_inline, **NUMBA_FLAGS)(_f))
+        setattr(_rules, _name, compiles_uninterrupted(numba.njit(inline=_inline, **NUMBA_FLAGS)(_f)))
 lr_at = _rules.lr_at
 
 

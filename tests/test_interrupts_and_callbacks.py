@@ -83,6 +83,32 @@ def test_a_real_ctrl_c_at_any_point_leaves_a_consistent_model(data, backend, del
         assert np.all(np.isfinite(m.coef_)) and len(m.loss_curve_) == m.n_iter_
 
 
+def test_a_ctrl_c_during_a_compile_is_acted_on_when_the_compile_is_done():
+    """A KeyboardInterrupt raised inside Numba's compile can leave LLVM's JIT half-updated, and a later compile
+    or call then crashes the process: the SIGINT is held until the compile returns, then raised. The function
+    is compiled (once) and runs, and the handler in place before is back."""
+    import numba
+    from numba.extending import overload
+
+    from fastgd._config import compiles_uninterrupted
+
+    def plus_one(x):
+        return x + 1
+
+    @overload(plus_one)
+    def _plus_one_typing(x):  # runs inside the compile: the signal arrives there
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.01)  # Python would run the handler here, inside the compile
+        return lambda x: x + 1
+
+    f = compiles_uninterrupted(numba.njit(lambda x: plus_one(x)))
+    before = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt):
+        f(1)
+    assert len(f.overloads) == 1 and f(2) == 3
+    assert signal.getsignal(signal.SIGINT) is before
+
+
 def test_an_epoch_converts_its_model_to_the_data_units_once(monkeypatch):
     """The penalty of loss_curve_, the evaluation and the callback read one conversion of the epoch's model (an
     O(k·d) pass each otherwise), and every callback still gets its own copy."""
