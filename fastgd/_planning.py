@@ -200,15 +200,16 @@ def smooth_loss(est):
     return est.loss in ("squared_error", "huber", "squared_epsilon_insensitive")
 
 
-def resolve_penalty(est, sparse, total):
+def resolve_penalty(est, sparse, total, ridge=AUTO_RIDGE_ALPHA):
     """(penalty, alpha) that a fit on X of ``total`` sample weight (rows when unweighted) uses:
     ``penalty="auto"`` is no penalty on dense X and, on sparse X with the squared error, the l2 penalty of
-    ``Ridge(alpha=AUTO_RIDGE_ALPHA)`` (alpha = 2·AUTO_RIDGE_ALPHA / total in this objective): with as many
-    columns as rows or more, the least-squares solution is not unique and the penalty is what generalizes
-    (another loss has no Ridge to take the strength from: no penalty)."""
+    ``Ridge(alpha=ridge)`` (alpha = 2·ridge / total in this objective; ``ridge``: AUTO_RIDGE_ALPHA, or the
+    strength a fit chose, which the ``partial_fit`` calls after it keep): with as many columns as rows or more,
+    the least-squares solution is not unique and the penalty is what generalizes (another loss has no Ridge to
+    take the strength from: no penalty)."""
     if est.penalty != "auto":
         return est.penalty, est.alpha if est.penalty is not None else 0.0
-    return ("l2", 2.0 * AUTO_RIDGE_ALPHA / total) if sparse and est.loss == "squared_error" else (None, 0.0)
+    return ("l2", 2.0 * ridge / total) if sparse and est.loss == "squared_error" else (None, 0.0)
 
 
 def used_penalty(est):

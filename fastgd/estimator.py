@@ -187,7 +187,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         judged by their held-out errors each in units of its spread (about their mean R²). Without the
         finish (another setting above, or ``partial_fit``, whose calls see one chunk at a time) or a choice (too
         few rows to hold out, or nothing to judge by) the strength is that of ``Ridge(alpha=1)``: alpha = 2 /
-        (total sample weight; the rows without weights; for ``partial_fit`` those of all calls so far). On
+        (total sample weight; the rows without weights; for ``partial_fit`` those of all calls so far and of
+        the fit before them, whose Ridge strength, chosen or not, the calls keep). On
         sparse X with an l2 penalty, the default ``learning_rate`` and ``max_iter`` and the squared error, the
         mini-batch epochs (2) are a warm start and conjugate gradient, preconditioned by the columns'
         curvature, finishes at the exact penalized optimum.
@@ -512,6 +513,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                                                       check_finite=not self.standardize)
         self.penalty_, self.alpha_ = _planning.resolve_penalty(self, sp.issparse(X), total)
         self.__dict__.pop("alpha_path_", None)  # set again only where this fit chooses the strength
+        self._seen_weight, self._auto_ridge = total, _planning.AUTO_RIDGE_ALPHA  # what partial_fit continues
         Y = _engine.targets_2d(y)
         k, d = Y.shape[1], X.shape[1]
         if warm and self._n_outputs != k:
@@ -542,6 +544,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         opt = self._check_params()
         warm = self.warm_start and hasattr(self, "coef_")
         self.penalty_, self.alpha_ = _planning.resolve_penalty(self, False, 1.0)  # dask blocks are dense
+        self.__dict__.pop("_seen_weight", None)
+        self._auto_ridge = _planning.AUTO_RIDGE_ALPHA
         problem, names, y_ndim = _dask.fit_data(self, X, y, sample_weight,
                                                 (self.n_features_in_, self._n_outputs) if warm else None)
         try:
@@ -726,6 +730,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             self.alpha_path_ = np.empty((0, 2))
             return f"{choice}: the l2 strength of Ridge(alpha={_planning.AUTO_RIDGE_ALPHA:g}) kept"
         problem.l2 = self.alpha_ = choice.l2
+        self._auto_ridge = choice.l2 * total / 2  # the chosen Ridge alpha, which partial_fit calls keep
         self.alpha_path_ = np.array(choice.path, dtype=np.float64).reshape(-1, 2)
         best = float(self.alpha_path_[self.alpha_path_[:, 0] == choice.l2, 1][0])
         return (f"l2 strength chosen on {_select.HOLD_OUT:.0%} held-out rows: alpha={choice.l2:.4g} (Ridge(alpha="
@@ -848,10 +853,12 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                              "call fit, or use a mini-batch optimizer such as 'adam'")
         first = not hasattr(self, "coef_")
         X, Xk, y, sw, backend, total = self._validate(X, y, sample_weight, reset=first)
-        # "auto" on sparse X: Ridge(alpha=1)'s strength for all the rows the calls have seen (its penalty
-        # relative to the mean loss shrinks as the stream grows, as it does for one fit on more rows)
+        # "auto" on sparse X: the Ridge strength (Ridge(alpha=1)'s, or the one a fit before chose) for all the
+        # rows seen, the fit's and the calls' (its penalty relative to the mean loss shrinks as the stream
+        # grows, as it does for one fit on more rows)
         self._seen_weight = total + (0.0 if first else getattr(self, "_seen_weight", 0.0))
-        self.penalty_, self.alpha_ = _planning.resolve_penalty(self, sp.issparse(X), self._seen_weight)
+        ridge = _planning.AUTO_RIDGE_ALPHA if first else getattr(self, "_auto_ridge", _planning.AUTO_RIDGE_ALPHA)
+        self.penalty_, self.alpha_ = _planning.resolve_penalty(self, sp.issparse(X), self._seen_weight, ridge)
         self.__dict__.pop("alpha_path_", None)  # a fit's choice no longer describes alpha_
         Y = _engine.targets_2d(y)
         k, d = Y.shape[1], X.shape[1]

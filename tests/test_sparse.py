@@ -568,11 +568,19 @@ def test_partial_fit_auto_penalty_follows_the_rows_seen():
     assert est.penalty_ == "l2" and est.alpha_ == pytest.approx(2.0 / 200)
     est.partial_fit(X[200:], y[200:])
     assert est.alpha_ == pytest.approx(2.0 / 600)
-    # after a fit that chose the strength, partial_fit keeps Ridge(alpha=1)'s for its rows, and says so
+    # after a fit that chose the strength, partial_fit keeps that Ridge strength for all the rows seen (the
+    # fit's and its own), as SGDRegressor.partial_fit keeps a fit's alpha; alpha_path_ described the fit only
     est = fastgd.LinearRegressor(random_state=0).fit(X, y)
     assert len(est.alpha_path_) >= 3
+    chosen_ridge = est.alpha_ * 600 / 2
+    assert chosen_ridge != pytest.approx(1.0)
     est.partial_fit(X[:200], y[:200])
-    assert est.alpha_ == pytest.approx(2.0 / 200) and not hasattr(est, "alpha_path_")
+    assert est.alpha_ == pytest.approx(2.0 * chosen_ridge / 800) and not hasattr(est, "alpha_path_")
+    # a fit that kept Ridge(alpha=1)'s strength (max_iter set: no exact finish, no choice): the same over the rows
+    with pytest.warns(ConvergenceWarning, match="max_iter"):  # 2 epochs stop short: said, not the subject here
+        est = fastgd.LinearRegressor(max_iter=2, random_state=0).fit(X, y)
+    est.partial_fit(X[:200], y[:200])
+    assert est.alpha_ == pytest.approx(2.0 / 800)
 
 
 def test_finish_follows_names_the_fits_that_end_with_the_exact_finish():
