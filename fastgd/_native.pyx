@@ -297,6 +297,21 @@ ctypedef fused loss_k:
     QuantileLoss
 
 
+cdef inline int _loss_code(const loss_k* tag, int code) noexcept nogil:
+    """The loss code of a tag: a constant, or ``code`` (the run-time one) for AnyLoss."""
+    if loss_k is SquaredErrorLoss:
+        return SQUARED_ERROR
+    elif loss_k is HuberLoss:
+        return HUBER
+    elif loss_k is EpsilonInsensitiveLoss:
+        return EPSILON_INSENSITIVE
+    elif loss_k is SquaredEpsilonInsensitiveLoss:
+        return SQUARED_EPSILON_INSENSITIVE
+    elif loss_k is QuantileLoss:
+        return QUANTILE
+    return code
+
+
 cdef void _dense_f32(const float* X, const Problem* pb, const double* theta, Py_ssize_t start, Py_ssize_t stop,
                      Py_ssize_t ch, double* bufs, Py_ssize_t stride) noexcept nogil:
     """_dense on float32 rows, in the row loop compiled for pb's loss."""
@@ -329,17 +344,7 @@ cdef void _dense(const real_t* X, const loss_k* tag, const Problem* pb, const do
     cdef bint fused16 = fastgd_tune_fused16_f32 if real_t is float else fastgd_tune_fused16_f64
     # the loss and the targets in locals: read through pb, they would be read again after every store to the
     # gradient (which may alias them), and the loss rule's constants in its parameter recomputed every row
-    cdef int lcode = pb.lcode  # a constant below, for every tag but AnyLoss
-    if loss_k is SquaredErrorLoss:
-        lcode = SQUARED_ERROR
-    elif loss_k is HuberLoss:
-        lcode = HUBER
-    elif loss_k is EpsilonInsensitiveLoss:
-        lcode = EPSILON_INSENSITIVE
-    elif loss_k is SquaredEpsilonInsensitiveLoss:
-        lcode = SQUARED_EPSILON_INSENSITIVE
-    elif loss_k is QuantileLoss:
-        lcode = QUANTILE
+    cdef int lcode = _loss_code(tag, pb.lcode)
     cdef double la = pb.la
     cdef const double* Y = pb.Y
     cdef const double* sw = pb.sw
@@ -1587,16 +1592,35 @@ cdef void loss_group(const Problem* pb, const double* th, Py_ssize_t batch_size,
             for c in range((stop - start + ch - 1) // ch):
                 s0 = start + c * ch
                 if x.f32:
-                    out[0] += fastgd_opaque(_dense_loss(<const float*> x.data, pb, th, s0, min(s0 + ch, stop)))
+                    out[0] += fastgd_opaque(_dense_loss_of(<const float*> x.data, pb, th, s0, min(s0 + ch, stop)))
                 else:
-                    out[0] += fastgd_opaque(_dense_loss(<const double*> x.data, pb, th, s0, min(s0 + ch, stop)))
+                    out[0] += fastgd_opaque(_dense_loss_of(<const double*> x.data, pb, th, s0, min(s0 + ch, stop)))
         out[1] += fastgd_opaque(batch_weight(pb.sw, pb.weighted, start, stop))
 
 
-cdef double _dense_loss(const real_t* X, const Problem* pb, const double* theta, Py_ssize_t start,
-                        Py_ssize_t stop) noexcept nogil:
+cdef double _dense_loss_of(const real_t* X, const Problem* pb, const double* theta, Py_ssize_t start,
+                           Py_ssize_t stop) noexcept nogil:
+    """_dense_loss in the loop compiled for pb's loss (as _dense_f32; here for both types: no gradient to
+    stream, the loss's instructions show in float64 too)."""
+    cdef int lcode = pb.lcode
+    if lcode == SQUARED_ERROR:
+        return _dense_loss(X, <const SquaredErrorLoss*> NULL, pb, theta, start, stop)
+    elif lcode == HUBER:
+        return _dense_loss(X, <const HuberLoss*> NULL, pb, theta, start, stop)
+    elif lcode == EPSILON_INSENSITIVE:
+        return _dense_loss(X, <const EpsilonInsensitiveLoss*> NULL, pb, theta, start, stop)
+    elif lcode == SQUARED_EPSILON_INSENSITIVE:
+        return _dense_loss(X, <const SquaredEpsilonInsensitiveLoss*> NULL, pb, theta, start, stop)
+    elif lcode == QUANTILE:
+        return _dense_loss(X, <const QuantileLoss*> NULL, pb, theta, start, stop)
+    return _dense_loss(X, <const AnyLoss*> NULL, pb, theta, start, stop)
+
+
+cdef double _dense_loss(const real_t* X, const loss_k* tag, const Problem* pb, const double* theta,
+                        Py_ssize_t start, Py_ssize_t stop) noexcept nogil:
     """A chunk's loss as _dense sums it (outputs outer, rows inner, one running sum), without the gradient."""
     cdef Py_ssize_t d = pb.X.d, k = pb.k, p = d + 1, i, j
+    cdef int lcode = _loss_code(tag, pb.lcode)
     cdef double acc, s, loss = 0.0
     for j in range(k):
         for i in range(start, stop):
@@ -1604,7 +1628,7 @@ cdef double _dense_loss(const real_t* X, const Problem* pb, const double* theta,
                 acc = fastgd_dot_f32(X + i * d, theta + j * p, d, theta[j * p + d])
             else:
                 acc = fastgd_dot_f64(X + i * d, theta + j * p, d, theta[j * p + d])
-            s, loss = loss_accumulate(pb.lcode, fastgd_opaque(acc) - pb.Y[i * k + j], pb.la,
+            s, loss = loss_accumulate(lcode, fastgd_opaque(acc) - pb.Y[i * k + j], pb.la,
                                       pb.sw[i] if pb.weighted else 1.0, loss)
             loss = fastgd_opaque(loss)
             s = fastgd_opaque(s)
