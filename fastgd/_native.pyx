@@ -271,8 +271,67 @@ cdef extern from *:
 
 
 
-cdef void _dense(const real_t* X, const Problem* pb, const double* theta, Py_ssize_t start, Py_ssize_t stop,
-                 Py_ssize_t ch, double* bufs, Py_ssize_t stride) noexcept nogil:
+# The float32 row loop is bound by its instructions per row (docs/design.md, Objective), so each loss has its
+# own copy of it: _dense is specialized on a tag type as on real_t, and each tag fixes the loss code at compile
+# time, which leaves that loss's arithmetic in the row loop and no dispatch on the code (a fused type, not an
+# inline function with a constant argument: gcc inlined only some of those). Tags are never dereferenced.
+cdef struct AnyLoss:  # the code read at run time: float64 (memory-bound: the dispatch does not show), bad codes
+    char _
+cdef struct SquaredErrorLoss:
+    char _
+cdef struct HuberLoss:
+    char _
+cdef struct EpsilonInsensitiveLoss:
+    char _
+cdef struct SquaredEpsilonInsensitiveLoss:
+    char _
+cdef struct QuantileLoss:
+    char _
+
+ctypedef fused loss_k:
+    AnyLoss
+    SquaredErrorLoss
+    HuberLoss
+    EpsilonInsensitiveLoss
+    SquaredEpsilonInsensitiveLoss
+    QuantileLoss
+
+
+cdef inline int _loss_code(const loss_k* tag, int code) noexcept nogil:
+    """The loss code of a tag: a constant, or ``code`` (the run-time one) for AnyLoss."""
+    if loss_k is SquaredErrorLoss:
+        return SQUARED_ERROR
+    elif loss_k is HuberLoss:
+        return HUBER
+    elif loss_k is EpsilonInsensitiveLoss:
+        return EPSILON_INSENSITIVE
+    elif loss_k is SquaredEpsilonInsensitiveLoss:
+        return SQUARED_EPSILON_INSENSITIVE
+    elif loss_k is QuantileLoss:
+        return QUANTILE
+    return code
+
+
+cdef void _dense_f32(const float* X, const Problem* pb, const double* theta, Py_ssize_t start, Py_ssize_t stop,
+                     Py_ssize_t ch, double* bufs, Py_ssize_t stride) noexcept nogil:
+    """_dense on float32 rows, in the row loop compiled for pb's loss."""
+    cdef int lcode = pb.lcode
+    if lcode == SQUARED_ERROR:
+        _dense(X, <const SquaredErrorLoss*> NULL, pb, theta, start, stop, ch, bufs, stride)
+    elif lcode == HUBER:
+        _dense(X, <const HuberLoss*> NULL, pb, theta, start, stop, ch, bufs, stride)
+    elif lcode == EPSILON_INSENSITIVE:
+        _dense(X, <const EpsilonInsensitiveLoss*> NULL, pb, theta, start, stop, ch, bufs, stride)
+    elif lcode == SQUARED_EPSILON_INSENSITIVE:
+        _dense(X, <const SquaredEpsilonInsensitiveLoss*> NULL, pb, theta, start, stop, ch, bufs, stride)
+    elif lcode == QUANTILE:
+        _dense(X, <const QuantileLoss*> NULL, pb, theta, start, stop, ch, bufs, stride)
+    else:
+        _dense(X, <const AnyLoss*> NULL, pb, theta, start, stop, ch, bufs, stride)
+
+
+cdef void _dense(const real_t* X, const loss_k* tag, const Problem* pb, const double* theta, Py_ssize_t start,
+                 Py_ssize_t stop, Py_ssize_t ch, double* bufs, Py_ssize_t stride) noexcept nogil:
     """Rows [start, stop) cut into chunks of ``ch`` rows from ``start``: chunk q's sums go to bufs + q * stride,
     each exactly as if the chunk were computed alone (same rows, same order, from zero), but the row pipeline
     (row i's dot product fused with row i-1's gradient) runs on across chunk boundaries instead of draining
@@ -285,7 +344,7 @@ cdef void _dense(const real_t* X, const Problem* pb, const double* theta, Py_ssi
     cdef bint fused16 = fastgd_tune_fused16_f32 if real_t is float else fastgd_tune_fused16_f64
     # the loss and the targets in locals: read through pb, they would be read again after every store to the
     # gradient (which may alias them), and the loss rule's constants in its parameter recomputed every row
-    cdef int lcode = pb.lcode
+    cdef int lcode = _loss_code(tag, pb.lcode)
     cdef double la = pb.la
     cdef const double* Y = pb.Y
     cdef const double* sw = pb.sw
@@ -381,9 +440,10 @@ cdef void chunk_grad(const Problem* pb, const double* theta, Py_ssize_t start, P
     cdef const XView* x = &pb.X
     if not x.sparse:
         if x.f32:
-            _dense(<const float*> x.data, pb, theta, start, stop, max(stop - start, 1), buf, 0)
+            _dense_f32(<const float*> x.data, pb, theta, start, stop, max(stop - start, 1), buf, 0)
         else:
-            _dense(<const double*> x.data, pb, theta, start, stop, max(stop - start, 1), buf, 0)
+            _dense(<const double*> x.data, <const AnyLoss*> NULL, pb, theta, start, stop, max(stop - start, 1), buf,
+                   0)
     elif x.f32:
         _csr_ptr(<const float*> x.data, x, pb, theta, start, stop, buf, True)
     else:
@@ -398,9 +458,9 @@ cdef void run_grad(const Problem* pb, const double* theta, Py_ssize_t start, Py_
     cdef Py_ssize_t s0
     if not x.sparse:
         if x.f32:
-            _dense(<const float*> x.data, pb, theta, start, stop, ch, bufs, stride)
+            _dense_f32(<const float*> x.data, pb, theta, start, stop, ch, bufs, stride)
         else:
-            _dense(<const double*> x.data, pb, theta, start, stop, ch, bufs, stride)
+            _dense(<const double*> x.data, <const AnyLoss*> NULL, pb, theta, start, stop, ch, bufs, stride)
         return
     s0 = start
     while s0 < stop:
@@ -1532,16 +1592,35 @@ cdef void loss_group(const Problem* pb, const double* th, Py_ssize_t batch_size,
             for c in range((stop - start + ch - 1) // ch):
                 s0 = start + c * ch
                 if x.f32:
-                    out[0] += fastgd_opaque(_dense_loss(<const float*> x.data, pb, th, s0, min(s0 + ch, stop)))
+                    out[0] += fastgd_opaque(_dense_loss_of(<const float*> x.data, pb, th, s0, min(s0 + ch, stop)))
                 else:
-                    out[0] += fastgd_opaque(_dense_loss(<const double*> x.data, pb, th, s0, min(s0 + ch, stop)))
+                    out[0] += fastgd_opaque(_dense_loss_of(<const double*> x.data, pb, th, s0, min(s0 + ch, stop)))
         out[1] += fastgd_opaque(batch_weight(pb.sw, pb.weighted, start, stop))
 
 
-cdef double _dense_loss(const real_t* X, const Problem* pb, const double* theta, Py_ssize_t start,
-                        Py_ssize_t stop) noexcept nogil:
+cdef double _dense_loss_of(const real_t* X, const Problem* pb, const double* theta, Py_ssize_t start,
+                           Py_ssize_t stop) noexcept nogil:
+    """_dense_loss in the loop compiled for pb's loss (as _dense_f32; here for both types: no gradient to
+    stream, the loss's instructions show in float64 too)."""
+    cdef int lcode = pb.lcode
+    if lcode == SQUARED_ERROR:
+        return _dense_loss(X, <const SquaredErrorLoss*> NULL, pb, theta, start, stop)
+    elif lcode == HUBER:
+        return _dense_loss(X, <const HuberLoss*> NULL, pb, theta, start, stop)
+    elif lcode == EPSILON_INSENSITIVE:
+        return _dense_loss(X, <const EpsilonInsensitiveLoss*> NULL, pb, theta, start, stop)
+    elif lcode == SQUARED_EPSILON_INSENSITIVE:
+        return _dense_loss(X, <const SquaredEpsilonInsensitiveLoss*> NULL, pb, theta, start, stop)
+    elif lcode == QUANTILE:
+        return _dense_loss(X, <const QuantileLoss*> NULL, pb, theta, start, stop)
+    return _dense_loss(X, <const AnyLoss*> NULL, pb, theta, start, stop)
+
+
+cdef double _dense_loss(const real_t* X, const loss_k* tag, const Problem* pb, const double* theta,
+                        Py_ssize_t start, Py_ssize_t stop) noexcept nogil:
     """A chunk's loss as _dense sums it (outputs outer, rows inner, one running sum), without the gradient."""
     cdef Py_ssize_t d = pb.X.d, k = pb.k, p = d + 1, i, j
+    cdef int lcode = _loss_code(tag, pb.lcode)
     cdef double acc, s, loss = 0.0
     for j in range(k):
         for i in range(start, stop):
@@ -1549,7 +1628,7 @@ cdef double _dense_loss(const real_t* X, const Problem* pb, const double* theta,
                 acc = fastgd_dot_f32(X + i * d, theta + j * p, d, theta[j * p + d])
             else:
                 acc = fastgd_dot_f64(X + i * d, theta + j * p, d, theta[j * p + d])
-            s, loss = loss_accumulate(pb.lcode, fastgd_opaque(acc) - pb.Y[i * k + j], pb.la,
+            s, loss = loss_accumulate(lcode, fastgd_opaque(acc) - pb.Y[i * k + j], pb.la,
                                       pb.sw[i] if pb.weighted else 1.0, loss)
             loss = fastgd_opaque(loss)
             s = fastgd_opaque(s)

@@ -65,39 +65,42 @@ def test_evaluation_sums_match_reference(data, backend, kind, dtype, loss, param
     assert value / W == pytest.approx(want, rel=1e-13)
 
 
-def one_row_terms(backend, loss, param, r):
+def one_row_terms(backend, loss, param, r, dtype=np.float64):
     """(slope, loss) the kernels give each residual in r: one row per batch, x = 0, theta = 0, y = −r, so the
-    batch's intercept sum is the row's slope and its loss sum the row's loss."""
+    batch's intercept sum is the row's slope and its loss sum the row's loss (X of ``dtype``: the native
+    float32 row loop is compiled once per loss)."""
     n = len(r)
     G, value = np.empty(n), np.empty(n)
     for i in range(n):
         g, value[i], _ = _engine.kernels(backend).batches_stats(
-            np.zeros((1, 1)), np.array([[-r[i]]]), _engine.EMPTY, np.zeros((1, 2)), 1, np.zeros(1, np.int64), 1,
+            np.zeros((1, 1), dtype), np.array([[-r[i]]]), _engine.EMPTY, np.zeros((1, 2)), 1, np.zeros(1, np.int64), 1,
             loss=None if loss == "squared_error" else code_of(loss, param))
         G[i] = g[-1]
     return G, value
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("loss,param", ALL + [("huber", 0.0), ("epsilon_insensitive", 0.0)])
-def test_loss_rule_is_the_reference_at_and_around_every_kink(backend, loss, param):
+def test_loss_rule_is_the_reference_at_and_around_every_kink(backend, dtype, loss, param):
     """The compiled rule (branch-free: min, max and comparisons as numbers) gives the reference's slope and
     loss at each kink, on both sides of it, at ±0 and far out, in both backends."""
     tiny = np.nextafter(0.0, 1.0)
     kinks = [0.0, param, -param]
     r = np.array(sorted({x + dx for x in kinks for dx in (-1.0, -1e-9, -tiny, 0.0, tiny, 1e-9, 1.0)}
                         | {-0.0, 3.0, -7.5, 1e150, -1e150}))
-    slope, value = one_row_terms(backend, loss, param, r)
+    slope, value = one_row_terms(backend, loss, param, r, dtype)
     np.testing.assert_array_equal(slope, 0.5 * reference.loss_derivative(r, loss, param))
     np.testing.assert_allclose(value, reference.loss_value(r, loss, param), rtol=1e-15, atol=0)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("loss,param", ALL)
-def test_a_nan_residual_poisons_every_loss(backend, loss, param):
+def test_a_nan_residual_poisons_every_loss(backend, dtype, loss, param):
     """A NaN prediction (a diverged fit) makes the loss NaN for every loss, so the divergence is reported:
     the insensitive losses once gave it 0 (NaN compared as "inside the tube")."""
-    _, value = one_row_terms(backend, loss, param, [np.nan])
+    _, value = one_row_terms(backend, loss, param, [np.nan], dtype)
     assert np.isnan(value[0])
 
 
