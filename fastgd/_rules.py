@@ -805,7 +805,7 @@ def csr_moments(data: cython.pointer[cython.const[cython.floating]], indices: cy
 # has its rows fetched two batches ahead and its columns' lines one batch ahead; a larger batch has each
 # column's record fetched LAZY_AHEAD_VALUES values ahead while it is listed (see docs/design.md).
 LAZY_AHEAD_NNZ = cython.declare(cython.Py_ssize_t, 256)
-LAZY_AHEAD_VALUES = cython.declare(cython.Py_ssize_t, 16)
+LAZY_AHEAD_VALUES = cython.declare(cython.Py_ssize_t, 64)
 
 LAZY_NONE = cython.declare(cython.int, 0)
 LAZY_EXACT = cython.declare(cython.int, 1)
