@@ -970,6 +970,7 @@ def lazy_catch_up(code: cython.int, th_: Vec, ith: Index, R: Vec, islot: Index, 
 
 
 @cython.cfunc
+@cython.inline
 @cython.nogil
 @cython.exceptval(check=False)
 def lazy_approx_catch_up(code: cython.int, th: Vec, ith: Index, steps: cython.double, hp: CVec,
@@ -989,6 +990,7 @@ def lazy_approx_catch_up(code: cython.int, th: Vec, ith: Index, steps: cython.do
 
 
 @cython.cfunc
+@cython.inline
 @cython.nogil
 @cython.exceptval(check=False)
 def average_catch_up(avg: Vec, q: Index, total: cython.double, c0: cython.double, c1: cython.double) -> cython.void:
