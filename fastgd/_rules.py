@@ -806,6 +806,10 @@ def csr_moments(data: cython.pointer[cython.const[cython.floating]], indices: cy
 # column's record fetched LAZY_AHEAD_VALUES values ahead while it is listed (see docs/design.md).
 LAZY_AHEAD_NNZ = cython.declare(cython.Py_ssize_t, 256)
 LAZY_AHEAD_VALUES = cython.declare(cython.Py_ssize_t, 64)
+# The native CSR loss pass hints the parameters of the values LOSS_AHEAD_VALUES ahead in X when they take at
+# least LOSS_HINT_MIN_BYTES (at d = 2^14 they stay in a core's cache; see docs/design.md)
+LOSS_AHEAD_VALUES = cython.declare(cython.Py_ssize_t, 256)
+LOSS_HINT_MIN_BYTES = cython.declare(cython.Py_ssize_t, 1 << 20)
 
 LAZY_NONE = cython.declare(cython.int, 0)
 LAZY_EXACT = cython.declare(cython.int, 1)
