@@ -1341,17 +1341,22 @@ def _chunk_loss_dense(X, Y, sw, theta, start, stop, lossp):
 @jit()
 def _csr_rows_loss(X, Y, sw, theta, start, stop, lossp):
     """(Σ s_i loss(r_i), Σ s_i slope(r_i)) over rows [start, stop): _csr_rows' loss without the gradient (costs
-    the non-zeros; the slope sum as in _chunk_loss_dense)."""
+    the non-zeros; the slope sum as in _chunk_loss_dense). At large d the parameters of the values
+    LOSS_AHEAD_VALUES ahead in X are hinted, in a loop of their own (as the native twin's _csr_loss)."""
     data, indices, indptr, d = X
     k = Y.shape[1]
     loss = 0.0
     ssum = 0.0
     weighted = sw.shape[0] > 0
     lcode, la = lossp
+    end = indptr[indptr.shape[0] - 1] if k * (d + 1) * 8 >= _rules.LOSS_HINT_MIN_BYTES else 0  # 0: no hints
     for i in range(start, stop):
         s = sw[i] if weighted else 1.0
         lo = indptr[i]
         hi = indptr[i + 1]
+        for q in range(lo + _rules.LOSS_AHEAD_VALUES, min(hi + _rules.LOSS_AHEAD_VALUES, end)):
+            for j in range(k):
+                intr.prefetch_row(theta, j, indices[q])
         for j in range(k):
             acc = theta[j, d]
             for q in range(lo, hi):

@@ -114,7 +114,8 @@ def _tune(wait_prefetch=None, row_prefetch_f32=None, row_prefetch_f64=None, fuse
     ``fused16_f32`` / ``fused16_f64``: the fused row loop keeps 16 partial sums of the dot product instead of
     one vector accumulator (default on for both types; see FASTGD_FUSED16). Switching it changes the
     float rounding of the dot products (not their determinism: any thread count gives the same bits).
-    ``lazy_hints``: the lazy CSR epoch prefetches what the next batches read (default on; see _lazy_ahead), for
+    ``lazy_hints``: the lazy CSR epoch prefetches what the next batches read (default on; see _lazy_ahead;
+    also the CSR loss pass's hints at large d, see _csr_loss), for
     batches of at most ``lazy_ahead_nnz`` stored values (default fastgd._rules.LAZY_AHEAD_NNZ)."""
     global fastgd_tune_wait_prefetch, fastgd_tune_row_prefetch_f32, fastgd_tune_row_prefetch_f64
     global fastgd_tune_fused16_f32, fastgd_tune_fused16_f64, fastgd_tune_prefetch_bytes, fastgd_tune_prefetch_level
@@ -1637,13 +1638,22 @@ cdef double _dense_loss(const real_t* X, const loss_k* tag, const Problem* pb, c
 
 cdef double _csr_loss(const real_t* data, const index_t* indices, const ptr_t* indptr, const Problem* pb,
                       const double* theta, Py_ssize_t start, Py_ssize_t stop) noexcept nogil:
-    """_csr's loss over rows [start, stop) without the gradient: costs the rows' non-zeros."""
+    """_csr's loss over rows [start, stop) without the gradient: costs the rows' non-zeros. When the
+    parameters are too many for a core's cache (LOSS_HINT_MIN_BYTES) those of the values LOSS_AHEAD_VALUES
+    ahead in X are hinted (the next rows', which an evaluation in row order reads next; as the lazy epoch),
+    in a loop of their own: the sums' loop is compiled as without them (the same vector adds, the same bits)."""
     cdef Py_ssize_t d = pb.X.d, k = pb.k, p = d + 1, i, j, q, o, lo, hi
+    cdef Py_ssize_t end = 0  # hints for the values before end
+    if fastgd_tune_lazy_hints and k * p * 8 >= LOSS_HINT_MIN_BYTES:
+        end = indptr[pb.X.n]
     cdef double acc, s, sr, loss = 0.0
     for i in range(start, stop):
         s = pb.sw[i] if pb.weighted else 1.0
         lo = indptr[i]
         hi = indptr[i + 1]
+        for q in range(lo + LOSS_AHEAD_VALUES, min(hi + LOSS_AHEAD_VALUES, end)):
+            for j in range(k):
+                fastgd_hint(&theta[j * p + indices[q]])
         for j in range(k):
             o = j * p
             acc = theta[o + d]

@@ -805,7 +805,11 @@ def csr_moments(data: cython.pointer[cython.const[cython.floating]], indices: cy
 # has its rows fetched two batches ahead and its columns' lines one batch ahead; a larger batch has each
 # column's record fetched LAZY_AHEAD_VALUES values ahead while it is listed (see docs/design.md).
 LAZY_AHEAD_NNZ = cython.declare(cython.Py_ssize_t, 256)
-LAZY_AHEAD_VALUES = cython.declare(cython.Py_ssize_t, 16)
+LAZY_AHEAD_VALUES = cython.declare(cython.Py_ssize_t, 64)
+# The native CSR loss pass hints the parameters of the values LOSS_AHEAD_VALUES ahead in X when they take at
+# least LOSS_HINT_MIN_BYTES (at d = 2^14 they stay in a core's cache; see docs/design.md)
+LOSS_AHEAD_VALUES = cython.declare(cython.Py_ssize_t, 256)
+LOSS_HINT_MIN_BYTES = cython.declare(cython.Py_ssize_t, 1 << 20)
 
 LAZY_NONE = cython.declare(cython.int, 0)
 LAZY_EXACT = cython.declare(cython.int, 1)
@@ -970,6 +974,7 @@ def lazy_catch_up(code: cython.int, th_: Vec, ith: Index, R: Vec, islot: Index, 
 
 
 @cython.cfunc
+@cython.inline
 @cython.nogil
 @cython.exceptval(check=False)
 def lazy_approx_catch_up(code: cython.int, th: Vec, ith: Index, steps: cython.double, hp: CVec,
@@ -989,6 +994,7 @@ def lazy_approx_catch_up(code: cython.int, th: Vec, ith: Index, steps: cython.do
 
 
 @cython.cfunc
+@cython.inline
 @cython.nogil
 @cython.exceptval(check=False)
 def average_catch_up(avg: Vec, q: Index, total: cython.double, c0: cython.double, c1: cython.double) -> cython.void:

@@ -104,6 +104,50 @@ def test_the_csr_loss_pass_allocates_nothing_that_grows_with_d():
     assert peak < 64 * 1024
 
 
+@native
+def test_the_csr_loss_pass_hints_at_large_d_change_no_result():
+    """At large d the native CSR loss pass hints the parameters ahead (LOSS_HINT_MIN_BYTES; switched with
+    _tune(lazy_hints=...)): the same bits with and without, for any batches, order, outputs and types."""
+    from fastgd import _native, _rules
+    rng = np.random.default_rng(3)
+    n, d, nnz = 400, 1 << 18, 6
+    assert (d + 1) * 8 >= _rules.LOSS_HINT_MIN_BYTES
+    indices = np.sort(rng.choice(d, (n, nnz)), axis=1).ravel()
+    data = rng.standard_normal(n * nnz)
+    indptr = np.arange(0, n * nnz + 1, nnz, dtype=np.int32)
+    Y = rng.standard_normal((n, 2))
+    theta = rng.standard_normal((2, d + 1))
+    before = _native._tune()
+    try:
+        for X in ((data, indices.astype(np.int32), indptr, d), (data.astype(np.float32), indices, indptr, d)):
+            for bs in (1, 7, n):
+                ids = rng.permutation(_engine.n_batches(n, bs)).astype(np.int64)
+                got = []
+                for hints in (True, False):
+                    _native._tune(lazy_hints=hints)
+                    got.append([_native.batches_loss(X, Y[:, :k].copy(), _engine.EMPTY, theta[:k].copy(), bs, ids, 1)
+                                for k in (1, 2)])
+                assert got[0] == got[1], bs
+    finally:
+        _native._tune(**before)
+
+
+def test_numba_csr_loss_pass_hints_at_large_d_keep_batches_stats_bits():
+    """Numba's CSR loss pass hints the parameters ahead at large d too (LOSS_HINT_MIN_BYTES): its loss stays
+    batches_stats', bit for bit."""
+    rng = np.random.default_rng(4)
+    n, d, nnz = 300, 1 << 18, 6
+    assert (d + 1) * 8 >= _kernels._rules.LOSS_HINT_MIN_BYTES
+    X = (rng.standard_normal(n * nnz), np.sort(rng.choice(d, (n, nnz)), axis=1).ravel().astype(np.int32),
+         np.arange(0, n * nnz + 1, nnz, dtype=np.int32), d)
+    Y = rng.standard_normal((n, 2))
+    theta = rng.standard_normal((2, d + 1))
+    for bs in (1, 7, n):
+        ids = rng.permutation(_engine.n_batches(n, bs)).astype(np.int64)
+        _, want, w_want = _kernels.batches_stats(X, Y, _engine.EMPTY, theta, bs, ids, 1)
+        assert _kernels.batches_loss(X, Y, _engine.EMPTY, theta, bs, ids, 1) == (want, w_want), bs
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_evaluations_during_training_skip_the_gradient_sums(monkeypatch, backend):
     """The stopping rules read the loss only: no evaluation sums a gradient (batches_stats) unless a rule
