@@ -229,9 +229,10 @@ def test_sparse_defaults_small_run_prints_a_row_per_data_set(capfd):
     sparse_defaults.main(["--n", "600", "--rows", "zipf-bin-10", "uniform-tfidf-10", "digits"])
     rows = [line for line in capfd.readouterr().out.splitlines() if "|" in line][1:]
     assert [row.split()[0] for row in rows] == ["zipf-bin-10", "uniform-tfidf-10", "digits"]
-    for row in rows:  # fastgd's held-out R² next to SGDRegressor's and Ridge's, all numbers
+    for row in rows:  # fastgd's held-out R² next to SGDRegressor's and Ridge's (also in the pipeline), numbers
         fields = row.split("|")
-        assert all(math.isfinite(float(f.split()[0])) for f in fields[1:4])
+        assert all(math.isfinite(float(f.split()[0])) for f in fields[1:5])
+        assert all(v in ("ok", "SHORT") for v in fields[5].replace(",", " ").split()[:3])
 
 
 def test_sparse_highdim_prints_the_table_and_the_threads_line(capsys):
