@@ -21,6 +21,7 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.linalg import eigvalsh_tridiagonal
 
 from . import _engine, reference
 from . import _pagecache
@@ -1130,8 +1131,6 @@ def _ritz_spread(alphas, betas):
     diag[1:] += b / a[:-1]
     if len(a) == 1:
         return 1.0
-    from scipy.linalg import eigvalsh_tridiagonal
-
     ritz = eigvalsh_tridiagonal(diag, np.sqrt(b) / a[:-1])
     return float(ritz[-1] / ritz[0]) if ritz[0] > 0 else np.inf
 
