@@ -37,7 +37,7 @@ DIVERGE_FACTOR = 1e6  # an epoch whose mean loss exceeds this multiple of the da
 BLOCK_BYTES = 32 << 20  # shuffle=True visits contiguous blocks of about this many bytes of X (see block_shuffled_order)
 LBFGS_PARALLEL_VALUES = 1 << 20  # L-BFGS evaluates on one thread below this many values of X (n·d·k)
 SPREAD_SETTLED = 0.1  # train_pcg: a curvature spread that grew by at most this fraction in an iteration ...
-SETTLED_ITERATIONS = 2  # ... this many iterations in a row has settled
+SETTLED_ITERATIONS = 1  # ... this many iterations in a row has settled
 CLEAR_GAIN = 1e-9  # train_pcg: a stop on a settled small spread that gained this fraction of the start skips the end pass
 
 
@@ -963,7 +963,7 @@ def train_lbfgs(problem, ts, lbfgs, *, train_ids, steps, tol, n_iter_no_change=2
 
 
 def train_pcg(problem, ts, *, train_ids, steps, tol, precondition, n_iter_no_change=2, rel_tol=None,
-              clear_spread=None):
+              clear_spread=None, grow_patience=False):
     """Preconditioned conjugate gradient on ``ts.theta`` (updated in place) for a quadratic objective: the
     squared error with an l2 penalty (``problem.loss`` None), as scikit-learn's Ridge(solver="sparse_cg").
     The preconditioner is ``train_lbfgs``'s change of variables ``precondition`` = ``(curvature, shift)``
@@ -984,7 +984,10 @@ def train_pcg(problem, ts, *, train_ids, steps, tol, precondition, n_iter_no_cha
     gain (the spread must also have settled: grown by at most ``SPREAD_SETTLED`` in each of the last
     ``SETTLED_ITERATIONS``, or since the first); a
     wider spread has plateaus of small gains before the directions of small curvature are reached. Such a stop
-    (after a gain of more than ``CLEAR_GAIN`` of the start) keeps CG's running objective: no end pass."""
+    (after a gain of more than ``CLEAR_GAIN`` of the start) keeps CG's running objective: no end pass.
+    ``grow_patience``: a run of small gains ends the iterations only once it is ``n_iter_no_change`` long and
+    as long as the iterations before it: CG's gains have plateaus longer than any fixed patience while it
+    works through a group of large curvatures before one of small ones."""
     if problem.loss is not None or problem.l1 > 0.0:
         raise ValueError("conjugate gradient needs a quadratic objective: the squared error with an l2 penalty")
     out = Outcome()
@@ -1047,7 +1050,7 @@ def train_pcg(problem, ts, *, train_ids, steps, tol, precondition, n_iter_no_cha
     f_ref = f_ref if f_ref > 0 else 1.0
     try:
         f, clear = _pcg_iterations(out, steps, theta, r, q, pdir, rz, f, f_ref, tol, n_iter_no_change, grad, zeros,
-                                   precondition_into, rel_tol, clear_spread)
+                                   precondition_into, rel_tol, clear_spread, grow_patience)
     except BaseException:  # a Ctrl-C (or an error) mid-update: θ back to the start, not half updated
         theta[...] = start
         raise
@@ -1067,7 +1070,7 @@ def train_pcg(problem, ts, *, train_ids, steps, tol, precondition, n_iter_no_cha
 
 
 def _pcg_iterations(out, steps, theta, r, q, pdir, rz, f, f_ref, tol, n_iter_no_change, grad, zeros,
-                    precondition_into, rel_tol=None, clear_spread=None):
+                    precondition_into, rel_tol=None, clear_spread=None, grow_patience=False):
     """train_pcg's iterations (θ, r, q and pdir updated in place; ``out`` records them)."""
     small, clear, settled = 0, False, 0
     lanczos = ([], [])  # CG's step sizes and direction ratios: the Lanczos matrix whose Ritz values bound the spread
@@ -1105,11 +1108,13 @@ def _pcg_iterations(out, steps, theta, r, q, pdir, rz, f, f_ref, tol, n_iter_no_
                                        + ("" if rel_tol is None else f" and {rel_tol:g} of the objective")
                                        + f", the curvature spread measured {out.spread:.3g}")
                     break
-            if small >= n_iter_no_change:
+            # grow_patience: a run of small gains as long as the iterations before it, at least (a plateau while
+            # CG works through a group of large curvatures lasts about as long as reaching it took)
+            if small >= (max(n_iter_no_change, out.n_iter - small) if grow_patience else n_iter_no_change):
                 out.converged = True
                 out.stop_reason = (f"an iteration gained less than tol={tol:g} (times the variance of y) "
                                    + ("" if rel_tol is None else f"and {rel_tol:g} of the objective ")
-                                   + f"{n_iter_no_change} times")
+                                   + (f"{small} times in a row" if grow_patience else f"{n_iter_no_change} times"))
                 break
             precondition_into(r, q)
             rz_new = float(np.vdot(r, q))
@@ -1122,17 +1127,23 @@ def _pcg_iterations(out, steps, theta, r, q, pdir, rz, f, f_ref, tol, n_iter_no_
     return f, clear
 
 
-def _ritz_spread(alphas, betas):
-    """The ratio of the extreme Ritz values of CG's Lanczos matrix after ``len(alphas)`` iterations (step sizes
-    α_j, direction ratios β_j): diagonal 1/α_j + β_{j-1}/α_{j-1}, off-diagonal √β_j / α_j."""
+def _ritz(alphas, betas):
+    """The extreme Ritz values of CG's Lanczos matrix after ``len(alphas)`` iterations (step sizes α_j, direction
+    ratios β_j): diagonal 1/α_j + β_{j-1}/α_{j-1}, off-diagonal √β_j / α_j."""
     a = np.asarray(alphas, dtype=np.float64)
     b = np.asarray(betas[:len(a) - 1], dtype=np.float64)
     diag = 1.0 / a
     diag[1:] += b / a[:-1]
     if len(a) == 1:
-        return 1.0
+        return float(diag[0]), float(diag[0])
     ritz = eigvalsh_tridiagonal(diag, np.sqrt(b) / a[:-1])
-    return float(ritz[-1] / ritz[0]) if ritz[0] > 0 else np.inf
+    return float(ritz[0]), float(ritz[-1])
+
+
+def _ritz_spread(alphas, betas):
+    """The ratio of the extreme Ritz values (``_ritz``): a lower bound on the preconditioned Hessian's spread."""
+    low, high = _ritz(alphas, betas)
+    return high / low if low > 0 else np.inf
 
 
 def _blocks(n, size=1 << 15):

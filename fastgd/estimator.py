@@ -39,12 +39,22 @@ FINISH_TOLERANCE_CHANGE = 1e-10
 # fraction of the objective: FINISH_TOL of the variance of y says nothing of the relative excess of a fit that
 # explains almost all of it
 FINISH_REL = 1e-6
-# ... and stops at the first small gain while the curvature spread its iterations measured is at most this
-# (the gains then shrink geometrically); a wider spread needs FINISH_CG_PATIENCE small gains in a row
+# ... and stops at the first small gain while the curvature spread its iterations measured has settled at most
+# this and twice that of independent columns (``_clear_spread``; the gains then shrink geometrically); else after
+# FINISH_CG_PATIENCE small gains in a row, and as many as the iterations before them
 FINISH_CLEAR_SPREAD = 100.0
 # larger dense data is finished when the averaged steps' noise floor, a relative excess of about (d + 1)/n,
 # exceeds this (or, in units of the variance of y, tol)
 FINISH_FLOOR_REL = 1e-3
+
+
+def _clear_spread(n, p):
+    """The dense finish's ``clear_spread`` for n rows and p = d + 1 parameters per output: FINISH_CLEAR_SPREAD, and
+    at most twice the curvature spread of n rows of p independent standardized columns (Marchenko-Pastur,
+    ((1 + √(p/n)) / (1 - √(p/n)))²): a wider one means correlated columns, whose small curvatures the
+    residual the epochs leave may not show CG for many iterations."""
+    r = np.sqrt(min(p / max(n, 1), 0.25))
+    return min(FINISH_CLEAR_SPREAD, 2.0 * ((1.0 + r) / (1.0 - r)) ** 2)
 
 
 def _atomic(method):
@@ -757,8 +767,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         or none) is quadratic, so conjugate gradient from the fitted model, in the standardized coordinates
         (preconditioned by the columns' curvature, which also absorbs their means into the intercept), until a
         gain is below FINISH_TOL of the variance of y and FINISH_REL of the objective (at once when the
-        curvature spread it measured is small and has settled, else FINISH_CG_PATIENCE times in a row), or
-        FINISH_CG_ITER iterations. torch's L-BFGS stopping tests (changes below 1e-9 of the variance of y)
+        curvature spread it measured is small and has settled, else FINISH_CG_PATIENCE times in a row and as
+        many times as the iterations before), or FINISH_CG_ITER iterations. torch's L-BFGS stopping tests (changes below 1e-9 of the variance of y)
         ended it up to three times the optimum's loss short on ill-conditioned data whose optimum explains
         nearly all of y."""
         k = ts.theta.shape[0]
@@ -769,7 +779,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             fin = _training.train_pcg(problem, ts, train_ids=np.arange(problem.n_batches, dtype=np.int64),
                                       steps=FINISH_CG_ITER, tol=min(self.tol, FINISH_TOL), precondition=pre,
                                       n_iter_no_change=FINISH_CG_PATIENCE, rel_tol=FINISH_REL,
-                                      clear_spread=FINISH_CLEAR_SPREAD)
+                                      clear_spread=_clear_spread(problem.n, ts.theta.shape[1]), grow_patience=True)
         self._store(ts, problem.scaling, problem)
         self.n_iter_ += fin.n_iter
         self.stop_reason_ = f"{self.stop_reason_}; then full-batch conjugate gradient: {fin.stop_reason}"
