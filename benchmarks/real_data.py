@@ -10,10 +10,11 @@ R² and the gap to LinearRegression's; warnings raised by a fit are shown.
     python benchmarks/real_data.py --wide     # wide and ill-conditioned dense data (about 2 minutes)
 
 The wide table: synthetic Gaussian and correlated (low-rank factors plus noise, columns in natural units from
-0.1 to 10) designs with d up to 2000 and n/d >= 5, polynomial features of diabetes, one column of
-breast_cancer regressed on the others, and statsmodels' star98 when installed. Columns: condition number of the
-standardized design, the default fit's training R², LinearRegression's, the gap, the relative excess MSE, epochs,
-seconds and the warning (if any).
+0.1 to 10, or from 1e-3 to 1e3 with y linear in them) designs with d up to 2000 and n/d >= 3, polynomial
+features of diabetes, one column of breast_cancer regressed on the others, and statsmodels' star98 when
+installed. Columns: condition number of the standardized design, the default fit's training R², least squares'
+(LinearRegression on the standardized columns), the gap, the relative excess MSE, epochs, seconds and the
+warning (if any).
 """
 
 import argparse
@@ -106,12 +107,22 @@ def wide_datasets(quick=False):
         Xs = (X - X.mean(0)) / X.std(0)
         return X.astype(dtype), Xs @ (rng.standard_normal(d) / np.sqrt(d)) + 0.1 * rng.standard_normal(n)
 
+    def factors(n, d, dtype, rank=40, noise=0.05, seed=0):
+        """Correlated columns spanning 1e-3 to 1e3 in scale, y linear in them: the optimum explains nearly all
+        of y, and the standardized design's curvatures span about 1e6."""
+        rng = np.random.default_rng(seed)
+        W = rng.standard_normal((n, rank)) @ rng.standard_normal((rank, d)) + noise * rng.standard_normal((n, d))
+        X = W * np.geomspace(1e-3, 1e3, d)
+        return X.astype(dtype), W @ rng.standard_normal(d) + rng.standard_normal(n)
+
     out = [("gaussian f32", *gauss(10_000, 1000, np.float32)),
            ("gaussian f64", *gauss(20_000, 500, np.float64)),
            ("low-rank+noise f64", *lowrank(20_000, 500, np.float64)),
-           ("low-rank+noise f32", *lowrank(10_000, 1000, np.float32))]
+           ("low-rank+noise f32", *lowrank(10_000, 1000, np.float32)),
+           ("factors 1e-3..1e3 f64", *factors(3_000, 800, np.float64))]
     if not quick:
         out.insert(1, ("gaussian f32", *gauss(20_000, 2000, np.float32)))
+        out.append(("factors 1e-3..1e3 f32", *factors(10_000, 2000, np.float32, noise=0.01)))
     d = skd.load_diabetes(scaled=False)
     out.append(("diabetes poly2", PolynomialFeatures(2, include_bias=False).fit_transform(d.data), d.target))
     X = skd.load_breast_cancer().data
@@ -137,7 +148,8 @@ def wide_table(quick=False):
           f"{'rel. MSE':>9s} {'epochs':>6s} {'time s':>7s}  warning")
     rows = []
     for name, X, y in wide_datasets(quick):
-        ols = LinearRegression().fit(X, y)
+        # on the standardized columns: on raw ones spanning 1e6 in scale, lstsq's cut-off drops singular values
+        ols = make_pipeline(StandardScaler(), LinearRegression()).fit(X, y)
         best, mse_best = ols.score(X, y), float(np.mean(np.square(ols.predict(X) - y)))
         model = fastgd.LinearRegressor(random_state=0)
         t = time.perf_counter()

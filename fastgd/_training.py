@@ -21,6 +21,7 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.linalg import eigvalsh_tridiagonal
 
 from . import _engine, reference
 from . import _pagecache
@@ -35,6 +36,9 @@ RISE_TOL = 1e-4  # an evaluation this much (of the variance of y) above the best
 DIVERGE_FACTOR = 1e6  # an epoch whose mean loss exceeds this multiple of the data's scale has diverged
 BLOCK_BYTES = 32 << 20  # shuffle=True visits contiguous blocks of about this many bytes of X (see block_shuffled_order)
 LBFGS_PARALLEL_VALUES = 1 << 20  # L-BFGS evaluates on one thread below this many values of X (n·d·k)
+SPREAD_SETTLED = 0.1  # train_pcg: a curvature spread that grew by at most this fraction in an iteration ...
+SETTLED_ITERATIONS = 1  # ... this many iterations in a row has settled
+CLEAR_GAIN = 1e-9  # train_pcg: a stop on a settled small spread that gained this fraction of the start skips the end pass
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -349,6 +353,7 @@ class Outcome:
     stopped: bool = False  # a callback asked to stop
     n_shrinks: int = 0  # times the adaptive rule divided the rate
     stop_reason: str = None  # why training ended, in words (LinearRegressor.stop_reason_)
+    spread: float = np.nan  # train_pcg: the curvature spread its iterations measured (a lower bound)
 
 
 @dataclass
@@ -957,7 +962,8 @@ def train_lbfgs(problem, ts, lbfgs, *, train_ids, steps, tol, n_iter_no_change=2
     return out
 
 
-def train_pcg(problem, ts, *, train_ids, steps, tol, precondition, n_iter_no_change=2):
+def train_pcg(problem, ts, *, train_ids, steps, tol, precondition, n_iter_no_change=2, rel_tol=None,
+              clear_spread=None, grow_patience=False):
     """Preconditioned conjugate gradient on ``ts.theta`` (updated in place) for a quadratic objective: the
     squared error with an l2 penalty (``problem.loss`` None), as scikit-learn's Ridge(solver="sparse_cg").
     The preconditioner is ``train_lbfgs``'s change of variables ``precondition`` = ``(curvature, shift)``
@@ -967,7 +973,21 @@ def train_pcg(problem, ts, *, train_ids, steps, tol, precondition, n_iter_no_cha
     turn) and the kernels' chunk buffers. Stops when an iteration lowers the objective (which CG tracks as
     ½·α·rᵀz) by less than ``tol`` (of the variance of y) ``n_iter_no_change`` times in a row, or after
     ``steps`` iterations. Keeps the start when the end is not better. Returns an ``Outcome`` (``n_iter``:
-    iterations, two passes fewer than were made; ``losses``: the objective as CG tracks it)."""
+    iterations, two passes fewer than were made; ``losses``: the objective as CG tracks it; ``spread``: the
+    ratio of the largest to the smallest curvature its iterations found, the Ritz values of their Lanczos
+    matrix, a lower bound on the preconditioned Hessian's condition number).
+
+    ``rel_tol``: a gain counts as small only when it is also below this fraction of the objective (the
+    relative excess, which ``tol`` in units of the variance of y does not bound when the fit explains almost
+    all of it). ``clear_spread``: a small gain ends the iterations at once (no ``n_iter_no_change``) while the
+    measured spread is at most this: the gains then shrink geometrically and what is left is about one more
+    gain (the spread must also have settled: grown by at most ``SPREAD_SETTLED`` in each of the last
+    ``SETTLED_ITERATIONS``, or since the first); a
+    wider spread has plateaus of small gains before the directions of small curvature are reached. Such a stop
+    (after a gain of more than ``CLEAR_GAIN`` of the start) keeps CG's running objective: no end pass.
+    ``grow_patience``: a run of small gains ends the iterations only once it is ``n_iter_no_change`` long and
+    as long as the iterations before it: CG's gains have plateaus longer than any fixed patience while it
+    works through a group of large curvatures before one of small ones."""
     if problem.loss is not None or problem.l1 > 0.0:
         raise ValueError("conjugate gradient needs a quadratic objective: the squared error with an l2 penalty")
     out = Outcome()
@@ -1029,13 +1049,18 @@ def train_pcg(problem, ts, *, train_ids, steps, tol, precondition, n_iter_no_cha
     f_ref = float(k) if sc is not None else problem.target_variance(train_ids)
     f_ref = f_ref if f_ref > 0 else 1.0
     try:
-        _pcg_iterations(out, steps, theta, r, q, pdir, rz, f, f_ref, tol, n_iter_no_change, grad, zeros,
-                        precondition_into)
+        f, clear = _pcg_iterations(out, steps, theta, r, q, pdir, rz, f, f_ref, tol, n_iter_no_change, grad, zeros,
+                                   precondition_into, rel_tol, clear_spread, grow_patience)
     except BaseException:  # a Ctrl-C (or an error) mid-update: θ back to the start, not half updated
         theta[...] = start
         raise
+    del pdir, r
+    if clear and f_start - f > CLEAR_GAIN * abs(f_start) and np.all(np.isfinite(theta)):
+        # a few iterations of a small spread: the running value has not drifted by anything near its gain over
+        # the start (in this case no pass to measure the end: it would cost as much as an iteration)
+        out.best_eval = f
+        return out
     with np.errstate(all="ignore"):
-        del pdir, r
         f_end = grad(theta, Ys, q, q, y_off)  # the true objective at the end (CG's running value drifts)
     if not (np.isfinite(f_end) and np.all(np.isfinite(theta)) and f_end <= f_start):
         theta[...] = start
@@ -1045,9 +1070,10 @@ def train_pcg(problem, ts, *, train_ids, steps, tol, precondition, n_iter_no_cha
 
 
 def _pcg_iterations(out, steps, theta, r, q, pdir, rz, f, f_ref, tol, n_iter_no_change, grad, zeros,
-                    precondition_into):
+                    precondition_into, rel_tol=None, clear_spread=None, grow_patience=False):
     """train_pcg's iterations (θ, r, q and pdir updated in place; ``out`` records them)."""
-    small = 0
+    small, clear, settled = 0, False, 0
+    lanczos = ([], [])  # CG's step sizes and direction ratios: the Lanczos matrix whose Ritz values bound the spread
     out.stop_reason = f"its limit of {steps} iterations reached"
     with np.errstate(all="ignore"):
         for _ in range(steps):
@@ -1067,17 +1093,57 @@ def _pcg_iterations(out, steps, theta, r, q, pdir, rz, f, f_ref, tol, n_iter_no_
             f -= gain
             out.n_iter += 1
             out.losses.append(f)
-            small = small + 1 if gain < tol * f_ref else 0
-            if small >= n_iter_no_change:
+            lanczos[0].append(alpha)
+            small = small + 1 if gain < tol * f_ref and (rel_tol is None or gain <= rel_tol * f) else 0
+            # the extreme Ritz values only move apart (interlacing): once wider, the spread stays wider
+            if clear_spread is not None and not out.spread > clear_spread:
+                last, out.spread = out.spread, _ritz_spread(*lanczos)
+                # settled: the last iterations widened it by little (a spread still growing has not yet reached
+                # the directions of small curvature, whose share of the gap the first gains do not show)
+                settled = settled + 1 if last * (1.0 + SPREAD_SETTLED) >= out.spread else 0
+                if small and small < n_iter_no_change and settled >= min(SETTLED_ITERATIONS, out.n_iter - 1) \
+                        and out.spread <= clear_spread:
+                    out.converged = clear = True
+                    out.stop_reason = (f"an iteration gained less than tol={tol:g} (times the variance of y)"
+                                       + ("" if rel_tol is None else f" and {rel_tol:g} of the objective")
+                                       + f", the curvature spread measured {out.spread:.3g}")
+                    break
+            # grow_patience: a run of small gains as long as the iterations before it, at least (a plateau while
+            # CG works through a group of large curvatures lasts about as long as reaching it took)
+            if small >= (max(n_iter_no_change, out.n_iter - small) if grow_patience else n_iter_no_change):
                 out.converged = True
                 out.stop_reason = (f"an iteration gained less than tol={tol:g} (times the variance of y) "
-                                   f"{n_iter_no_change} times")
+                                   + ("" if rel_tol is None else f"and {rel_tol:g} of the objective ")
+                                   + (f"{small} times in a row" if grow_patience else f"{n_iter_no_change} times"))
                 break
             precondition_into(r, q)
             rz_new = float(np.vdot(r, q))
+            lanczos[1].append(rz_new / rz)
             pdir *= rz_new / rz
             pdir += q
             rz = rz_new
+    if clear_spread is not None and lanczos[0]:
+        out.spread = _ritz_spread(*lanczos)
+    return f, clear
+
+
+def _ritz(alphas, betas):
+    """The extreme Ritz values of CG's Lanczos matrix after ``len(alphas)`` iterations (step sizes α_j, direction
+    ratios β_j): diagonal 1/α_j + β_{j-1}/α_{j-1}, off-diagonal √β_j / α_j."""
+    a = np.asarray(alphas, dtype=np.float64)
+    b = np.asarray(betas[:len(a) - 1], dtype=np.float64)
+    diag = 1.0 / a
+    diag[1:] += b / a[:-1]
+    if len(a) == 1:
+        return float(diag[0]), float(diag[0])
+    ritz = eigvalsh_tridiagonal(diag, np.sqrt(b) / a[:-1])
+    return float(ritz[0]), float(ritz[-1])
+
+
+def _ritz_spread(alphas, betas):
+    """The ratio of the extreme Ritz values (``_ritz``): a lower bound on the preconditioned Hessian's spread."""
+    low, high = _ritz(alphas, betas)
+    return high / low if low > 0 else np.inf
 
 
 def _blocks(n, size=1 << 15):

@@ -26,7 +26,8 @@ FINISH_STEPS = 50
 FINISH_TOL = 1e-9
 # the preconditioned finish (sparse data) keeps this many curvature pairs: 2·FINISH_HISTORY·(k·(d + 1)) floats
 FINISH_HISTORY = 5
-# the sparse squared-error finish (conjugate gradient, one pass over X an iteration) runs at most this many
+# the squared-error finishes (conjugate gradient, one pass over X an iteration; sparse, and dense under the
+# default rate rule) run at most this many
 FINISH_CG_ITER = 1000
 # ... and stops once this many iterations in a row gained less than FINISH_TOL (CG's gains have plateaus on a
 # weakly penalized problem with d > n: two in a row stopped one 1e-6 of the variance of y short)
@@ -34,6 +35,26 @@ FINISH_CG_PATIENCE = 10
 # ... and stops its steps on changes below this (torch's 1e-9 left the weights of columns stored in a few rows,
 # which the objective barely determines, visibly short of the optimum; 1e-12 doubled the passes)
 FINISH_TOLERANCE_CHANGE = 1e-10
+# the dense squared-error finish (conjugate gradient too) counts a gain as small only when it is also below this
+# fraction of the objective: FINISH_TOL of the variance of y says nothing of the relative excess of a fit that
+# explains almost all of it
+FINISH_REL = 1e-6
+# ... and stops at the first small gain while the curvature spread its iterations measured has settled at most
+# this and twice that of independent columns (``_clear_spread``; the gains then shrink geometrically); else after
+# FINISH_CG_PATIENCE small gains in a row, and as many as the iterations before them
+FINISH_CLEAR_SPREAD = 100.0
+# larger dense data is finished when the averaged steps' noise floor, a relative excess of about (d + 1)/n,
+# exceeds this (or, in units of the variance of y, tol)
+FINISH_FLOOR_REL = 1e-3
+
+
+def _clear_spread(n, p):
+    """The dense finish's ``clear_spread`` for n rows and p = d + 1 parameters per output: FINISH_CLEAR_SPREAD, and
+    at most twice the curvature spread of n rows of p independent standardized columns (Marchenko-Pastur,
+    ((1 + √(p/n)) / (1 - √(p/n)))²): a wider one means correlated columns, whose small curvatures the
+    residual the epochs leave may not show CG for many iterations."""
+    r = np.sqrt(min(p / max(n, 1), 0.25))
+    return min(FINISH_CLEAR_SPREAD, 2.0 * ((1.0 + r) / (1.0 - r)) ** 2)
 
 
 def _atomic(method):
@@ -124,10 +145,13 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         The number used is ``max_iter_``. On small dense data (n·d·k ≤ 250,000; not CSR) with the default
         rate rule, a named optimizer and no l1 penalty, "auto" is 1000: after the fit, its distance from the
         exact optimum is measured, and a fit short by more than 1 % of the optimum's objective
-        (ill-conditioned data) or out of epochs is finished by full-batch L-BFGS (``n_iter_`` then counts
-        its steps too); what remains is warned about with the measured condition number. On larger dense
-        data the same finish runs when the averaged steps' noise floor, about (loss)·(d + 1)/n of the
-        variance of y, exceeds ``tol``. On sparse X with an l2 penalty, which the default ``penalty``
+        (ill-conditioned data) or out of epochs is finished by full-batch conjugate gradient (the squared
+        error's objective is quadratic; another smooth loss: L-BFGS; ``n_iter_`` then counts its iterations
+        too); what remains is warned about with the measured condition number. On larger dense data the same
+        finish runs when the averaged steps' noise floor, about (loss)·(d + 1)/n, exceeds ``tol`` of the
+        variance of y or 1e-3 of the loss itself (d + 1 > n / 1000), and stops on gains relative to the
+        objective; one that stops short warns with the condition number its iterations measured. On sparse
+        X with an l2 penalty, which the default ``penalty``
         gives it, "auto" is 2 epochs, the warm start of the exact conjugate-gradient finish.
     tol : float or None, default=1e-6
         Improvement of the evaluated objective (with ``early_stopping``: of the validation R²), relative to
@@ -596,8 +620,14 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             if problem is not None and not sp.issparse(X) and problem.scaling is not None and not out.stopped \
                     and _planning.finishes_with_lbfgs(self) and np.isfinite(out.best_eval):
                 var = float(np.square(problem.scaling.y_scale).sum())
-                if var > 0 and out.best_eval / var * (d + 1) / n > self.tol:
-                    self._finish_lbfgs(problem, ts)
+                # the floor in the objective's own terms too: with R² near 1 it is far below tol of var(y)
+                # but not below the optimum's loss (ill-conditioned data plateaus well above it)
+                if var > 0 and (out.best_eval / var * (d + 1) / n > self.tol or (d + 1) / n > FINISH_FLOOR_REL):
+                    fin = self._finish_dense(problem, ts)
+                    if not fin.converged:  # no exact check at this size: what the finish measured is the cause
+                        warnings.warn(self._unfinished_dense(fin, total, sw is not None), ConvergenceWarning,
+                                      stacklevel=4)
+                        return True
             if finished is not None and not finished.converged:
                 warnings.warn(self._unfinished(finished, total, sw is not None), ConvergenceWarning, stacklevel=4)
             return finished is not None  # its warm-up epochs' budget is no max_iter shortfall
@@ -609,8 +639,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             if in_doubt and problem is not None and not sp.issparse(X) and not out.stopped \
                     and _planning.finishes_with_lbfgs(self):
                 # the library's own rate fell short (ill-conditioned data) or ran out of its own epochs: finish
-                # with full-batch L-BFGS from where the mini-batch fit stopped, then judge again
-                self._finish_lbfgs(problem, ts)
+                # with full-batch conjugate gradient from where the mini-batch fit stopped, then judge again
+                self._finish_dense(problem, ts)
                 short = _shortfall.shortfall(self, X, Y, sw, out, n, d, k)
                 if short is None:
                     return True  # the optimum reached: no max_iter warning either
@@ -736,6 +766,46 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         return (f"l2 strength chosen on {_select.HOLD_OUT:.0%} held-out rows: alpha={choice.l2:.4g} (Ridge(alpha="
                 f"{choice.l2 * total / 2:.4g})), held-out R² {best:.4f}, best of {len(choice.path)} strengths "
                 f"({choice.passes} passes over X)")
+
+    def _finish_dense(self, problem, ts):
+        """The finish of a dense squared-error fit under the default rate rule: its objective (with an l2 penalty
+        or none) is quadratic, so conjugate gradient from the fitted model, in the standardized coordinates
+        (preconditioned by the columns' curvature, which also absorbs their means into the intercept), until a
+        gain is below FINISH_TOL of the variance of y and FINISH_REL of the objective (at once when the
+        curvature spread it measured is small and has settled, else FINISH_CG_PATIENCE times in a row and as
+        many times as the iterations before), or FINISH_CG_ITER iterations. torch's L-BFGS stopping tests (changes below 1e-9 of the variance of y)
+        ended it up to three times the optimum's loss short on ill-conditioned data whose optimum explains
+        nearly all of y."""
+        k = ts.theta.shape[0]
+        pre = problem.scaling.curvature(problem.l2, self.fit_intercept, k)
+        if pre is None or problem.loss is not None:
+            return self._finish_lbfgs(problem, ts)
+        with _shortfall.blas_controller().limit(limits=1, user_api="blas"):
+            fin = _training.train_pcg(problem, ts, train_ids=np.arange(problem.n_batches, dtype=np.int64),
+                                      steps=FINISH_CG_ITER, tol=min(self.tol, FINISH_TOL), precondition=pre,
+                                      n_iter_no_change=FINISH_CG_PATIENCE, rel_tol=FINISH_REL,
+                                      clear_spread=_clear_spread(problem.n, ts.theta.shape[1]), grow_patience=True)
+        self._store(ts, problem.scaling, problem)
+        self.n_iter_ += fin.n_iter
+        self.stop_reason_ = f"{self.stop_reason_}; then full-batch conjugate gradient: {fin.stop_reason}"
+        self._say_finished()
+        return fin
+
+    def _unfinished_dense(self, fin, total, weighted):
+        """The warning of a dense fit whose conjugate-gradient finish stopped before its tolerance, with the
+        condition number of the standardized design its iterations measured (the square root of the curvature
+        spread) and a solver that reaches the optimum of such a problem (``total``, ``weighted``: as
+        ``_unfinished``)."""
+        penalty = _planning.used_penalty(self)[0]
+        cond = f"at least {np.sqrt(fin.spread):.3g}" if np.isfinite(fin.spread) else "unmeasured"
+        exact = ("sklearn.pipeline.make_pipeline(StandardScaler(), LinearRegression()) (least squares on the "
+                 "standardized features: the same optimum)" if penalty is None else
+                 f"sklearn.linear_model.Ridge(alpha={self.alpha_ * total / 2:.6g}) (the same objective)")
+        return (f"The conjugate-gradient finish of this fit stopped ({fin.stop_reason}) before meeting its "
+                f"tolerance: the standardized features are ill-conditioned (condition number {cond}, measured by "
+                f"its iterations), so the model may be short of the "
+                f"{'least-squares' if penalty is None else 'penalized'} optimum (it is the best point reached). "
+                f"{exact}{'; pass the same sample_weight,' if weighted else ''} solves it exactly.")
 
     def _finish_lbfgs(self, problem, ts, precondition=None):
         """Full-batch L-BFGS (strong-Wolfe) from the fitted model until a step gains less than FINISH_TOL

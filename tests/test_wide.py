@@ -233,3 +233,50 @@ def test_a_float_learning_rate_does_not_change_the_users_lbfgs_object():
     opt = LBFGS(lr=0.7)
     LinearRegressor(optimizer=opt, learning_rate=0.3, max_iter=2, tol=None).fit(X, y)
     assert opt.lr == 0.7
+
+
+def _factor_data(n=2000, d=130, seed=0):
+    """Correlated columns (10 factors plus 5 % noise) in scales from 1e-2 to 1e2, float32, y linear in them: the
+    standardized design's curvatures span about 1e5, and the optimum explains all but 1e-4 of var(y)."""
+    rng = np.random.default_rng(seed)
+    W = rng.standard_normal((n, 10)) @ rng.standard_normal((10, d)) + 0.05 * rng.standard_normal((n, d))
+    X = (W * np.geomspace(1e-2, 1e2, d)).astype(np.float32)
+    return X, W @ rng.standard_normal(d) + rng.standard_normal(n)
+
+
+def _least_squares_mse(X, y):
+    """The least-squares optimum's MSE, solved on the standardized columns (LinearRegression on the raw ones
+    loses digits when their scales span orders of magnitude)."""
+    Z = X.astype(np.float64)
+    A = np.c_[(Z - Z.mean(0)) / Z.std(0), np.ones(len(y))]
+    return float(np.mean(np.square(A @ np.linalg.lstsq(A, y, rcond=None)[0] - y)))
+
+
+def test_ill_conditioned_fit_beyond_the_exact_check_reaches_least_squares():
+    """Above the exact check's size, torch's L-BFGS tolerances (changes below 1e-9 of var(y)) ended the finish
+    0.3 % above the optimum's MSE, silently (up to 3 times it on wider such data); the conjugate-gradient
+    finish stops on gains relative to the objective and reaches it."""
+    X, y = _factor_data()
+    assert X.size > 250_000  # no exact check afterwards
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = LinearRegressor(random_state=0).fit(X, y)
+    assert _mse(model, X, y) < (1 + 1e-4) * _least_squares_mse(X, y)
+    assert "conjugate gradient" in model.stop_reason_
+
+
+def test_unfinished_dense_finish_names_the_measured_condition_and_a_fix_that_works(monkeypatch):
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    import fastgd.estimator
+
+    X, y = _factor_data()
+    monkeypatch.setattr(fastgd.estimator, "FINISH_CG_ITER", 3)
+    with pytest.warns(ConvergenceWarning, match=r"condition number at least [0-9.e+]+, measured") as caught:
+        model = LinearRegressor(random_state=0).fit(X, y)
+    assert len(caught) == 1 and "make_pipeline(StandardScaler(), LinearRegression())" in str(caught[0].message)
+    best = _least_squares_mse(X, y)
+    assert _mse(model, X, y) > (1 + 1e-3) * best  # it was short
+    advice = make_pipeline(StandardScaler(), LinearRegression()).fit(X, y)
+    assert _mse(advice, X, y) < (1 + 1e-6) * best
