@@ -280,3 +280,32 @@ def test_unfinished_dense_finish_names_the_measured_condition_and_a_fix_that_wor
     assert _mse(model, X, y) > (1 + 1e-3) * best  # it was short
     advice = make_pipeline(StandardScaler(), LinearRegression()).fit(X, y)
     assert _mse(advice, X, y) < (1 + 1e-6) * best
+
+
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_the_exact_solver_advised_for_small_data_reaches_the_optimum(fit_intercept):
+    """The small-data shortfall advice, followed as written, reaches least squares' optimum also where the
+    columns' scales differ by six orders (LinearRegression alone: 12 % above it, its SVD cut-off), on dense and
+    on sparse X."""
+    import re
+
+    import scipy.sparse as sp
+    import sklearn.linear_model
+    import sklearn.pipeline
+    import sklearn.preprocessing
+
+    from fastgd._shortfall import shortfall_fix
+
+    rng = np.random.default_rng(0)
+    n, d = 400, 60
+    W = rng.standard_normal((n, 8)) @ rng.standard_normal((8, d)) + 0.05 * rng.standard_normal((n, d))
+    X = W * np.geomspace(1e-3, 1e3, d)
+    y = W @ rng.standard_normal(d) + rng.standard_normal(n)
+    Xs = (X - X.mean(0)) / X.std(0) if fit_intercept else X / np.sqrt(np.mean(X ** 2, axis=0))
+    Xs = np.c_[Xs, np.ones(n)] if fit_intercept else Xs
+    best = np.mean(np.square(Xs @ np.linalg.lstsq(Xs, y, rcond=None)[0] - y))
+    advice = shortfall_fix(LinearRegressor(fit_intercept=fit_intercept, penalty=None), capped=False)
+    code = re.search(r"sklearn\.pipeline\.make_pipeline\(.*\)\)", advice).group(0)
+    for data, rel in ((X, 1e-9), (sp.csr_matrix(X), 1e-5)):  # sparse: LinearRegression's lsqr, iterative
+        model = eval(code, {"sklearn": sklearn}).fit(data, y)
+        assert np.mean(np.square(model.predict(data) - y)) <= best * (1 + rel)
