@@ -731,9 +731,13 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                                       steps=FINISH_CG_ITER, tol=min(self.tol, FINISH_TOL),
                                       n_iter_no_change=FINISH_CG_PATIENCE,
                                       precondition=problem.scaling.curvature(problem.l2, self.fit_intercept, k))
+        return self._store_finish(problem, ts, fin, warm)
+
+    def _store_finish(self, problem, ts, fin, before):
+        """Keep the model a conjugate-gradient finish reached; ``before``: what the fit did until then, in words."""
         self._store(ts, problem.scaling, problem)
         self.n_iter_ += fin.n_iter
-        self.stop_reason_ = f"{warm}; then full-batch conjugate gradient: {fin.stop_reason}"
+        self.stop_reason_ = f"{before}; then full-batch conjugate gradient: {fin.stop_reason}"
         self._say_finished()
         return fin
 
@@ -785,11 +789,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                                       steps=FINISH_CG_ITER, tol=min(self.tol, FINISH_TOL), precondition=pre,
                                       n_iter_no_change=FINISH_CG_PATIENCE, rel_tol=FINISH_REL,
                                       clear_spread=_clear_spread(problem.n, ts.theta.shape[1]), grow_patience=True)
-        self._store(ts, problem.scaling, problem)
-        self.n_iter_ += fin.n_iter
-        self.stop_reason_ = f"{self.stop_reason_}; then full-batch conjugate gradient: {fin.stop_reason}"
-        self._say_finished()
-        return fin
+        return self._store_finish(problem, ts, fin, self.stop_reason_)
 
     def _unfinished_dense(self, fin, total, weighted):
         """The warning of a dense fit whose conjugate-gradient finish stopped before its tolerance, with the
