@@ -266,7 +266,7 @@ class _DaskKernels:
         self.backend = backend
 
     def batches_stats(self, Xk, Y, sw, theta, batch_size, batch_ids, n_threads=None,  # threads: the workers'
-                      loss=None):
+                      loss=None, loss_only=False):
         b = self.blocks
         ids = np.asarray(batch_ids, dtype=np.int64)
         raw = np.ascontiguousarray(theta)
@@ -282,7 +282,8 @@ class _DaskKernels:
         for (pos, _), res in zip(jobs, b.client.gather([f for _, f in jobs])):
             rows[pos] = res
         nb = len(ids)
-        per = max(1, -(-nb // _engine.K.max_chunks(m)))  # the groups of the kernels' _stats_layout
+        # the groups of the kernels' _stats_layout (loss_only: _loss_layout)
+        per = max(1, -(-nb // (_engine.K.MAX_CHUNKS if loss_only else _engine.K.max_chunks(m))))
         total = np.zeros(m + 2)
         for g in range(0, nb, per):
             acc = np.zeros(m + 2)
@@ -292,8 +293,8 @@ class _DaskKernels:
         return total[:m].copy(), total[m], total[m + 1]
 
     def batches_loss(self, Xk, Y, sw, theta, batch_size, batch_ids, n_threads=None, loss=None):
-        """(loss, weight) of batches_stats (the kernels' loss-only entry point, here through the blocks' sums)."""
-        return self.batches_stats(Xk, Y, sw, theta, batch_size, batch_ids, n_threads, loss)[1:]
+        """(loss, weight) of the kernels' loss-only entry point (its groups), here through the blocks' sums."""
+        return self.batches_stats(Xk, Y, sw, theta, batch_size, batch_ids, n_threads, loss, loss_only=True)[1:]
 
 
 @dataclass

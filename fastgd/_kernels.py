@@ -1239,6 +1239,16 @@ def _stats_layout(X, Y, batch_size, nb):
 
 
 @jit()
+def _loss_layout(X, Y, batch_size, nb):
+    """(per, ngroups, ch) of the loss-only pass: _stats_layout's groups without its memory budget (a group
+    holds two sums, not k·(d + 1)), so the same groups, and bits, as batches_stats wherever the budget
+    allows MAX_CHUNKS groups, and more groups (threads) than it at large d."""
+    m = Y.shape[1] * (shape(X)[1] + 1)
+    per = max(1, (nb + MAX_CHUNKS - 1) // MAX_CHUNKS)
+    return per, (nb + per - 1) // per, chunk_rows(batch_size, m)
+
+
+@jit()
 def _stats_total(sums, m, ngroups):
     total = np.zeros(m + 2)
     for g in range(ngroups):  # groups added in order
@@ -1292,12 +1302,12 @@ def batches_stats(X, Y, sw, theta, batch_size, batch_ids, n_threads=None, loss=N
     return _in_team(_batches_stats_parallel, n_threads, X, Y, sw, theta, batch_size, batch_ids, lossp)
 
 
-def _stats_plan(X, Y, batch_size, batch_ids, n_threads, loss):
-    """(threads, (loss code, param)) of batches_stats / batches_loss: a thread per group of _stats_layout at
-    most, and only as many as the work pays for."""
+def _stats_plan(X, Y, batch_size, batch_ids, n_threads, loss, loss_only=False):
+    """(threads, (loss code, param)) of batches_stats / batches_loss (``loss_only``): a thread per group of
+    _stats_layout (_loss_layout) at most, and only as many as the work pays for."""
     n, d = shape(X)
     nb = len(batch_ids)
-    per = max(1, -(-nb // max_chunks(Y.shape[1] * (d + 1))))  # the groups of _stats_layout
+    per = max(1, -(-nb // (MAX_CHUNKS if loss_only else max_chunks(Y.shape[1] * (d + 1)))))  # their groups
     n_threads = region_threads(_threads(n_threads), -(-nb // per), _work(X, min(nb * batch_size, n), Y.shape[1]))
     lossp = SQUARED if loss is None else (int(loss[0]), float(loss[1]))
     _check_loss(lossp)
@@ -1414,7 +1424,7 @@ def _loss_group(X, Y, sw, theta, batch_size, batch_ids, lo, hi, ch, out, lossp):
 def _batches_loss_parallel(X, Y, sw, theta, batch_size, batch_ids, lossp):
     _check_stats_args(X, Y, sw, theta, batch_size, batch_ids)
     nb = batch_ids.shape[0]
-    m, per, ngroups, ch = _stats_layout(X, Y, batch_size, nb)
+    per, ngroups, ch = _loss_layout(X, Y, batch_size, nb)
     sums = np.zeros((ngroups, 8))  # a cache line per group
     for g in prange(ngroups):
         _loss_group(X, Y, sw, theta, batch_size, batch_ids, g * per, min(g * per + per, nb), ch, sums[g], lossp)
@@ -1425,9 +1435,9 @@ def _batches_loss_parallel(X, Y, sw, theta, batch_size, batch_ids, lossp):
 def _batches_loss_sequential(X, Y, sw, theta, batch_size, batch_ids, lossp):
     _check_stats_args(X, Y, sw, theta, batch_size, batch_ids)
     nb = batch_ids.shape[0]
-    m, per, ngroups, ch = _stats_layout(X, Y, batch_size, nb)
+    per, ngroups, ch = _loss_layout(X, Y, batch_size, nb)
     sums = np.zeros((ngroups, 8))
-    for g in range(ngroups):  # the groups of the parallel driver (and of batches_stats)
+    for g in range(ngroups):  # the groups of the parallel driver
         _loss_group(X, Y, sw, theta, batch_size, batch_ids, g * per, min(g * per + per, nb), ch, sums[g], lossp)
     return _loss_total(sums, ngroups)
 
@@ -1445,10 +1455,12 @@ def _loss_total(sums, ngroups):
 def batches_loss(X, Y, sw, theta, batch_size, batch_ids, n_threads=None, loss=None):
     """``(loss, weight)`` of :func:`batches_stats` without its gradient sums G: what an evaluation needs.
 
-    The same groups, chunks and order of adds as batches_stats, so the same bits; but no buffer of
-    k·(d + 1) per group or chunk (CSR costs the listed rows' non-zeros, not d) and a dense row costs its
-    dot product only."""
-    n_threads, lossp = _stats_plan(X, Y, batch_size, batch_ids, n_threads, loss)
+    The same chunks and order of adds as batches_stats, and its groups where its memory budget allows
+    MAX_CHUNKS of them (so the same bits there); no buffer of k·(d + 1) per group or chunk, so at large d
+    up to MAX_CHUNKS groups where batches_stats has fewer (CSR costs the listed rows' non-zeros, not d; a
+    dense row costs its dot product only). The groups depend on the number of batches only: the same bits
+    for any thread count and both backends."""
+    n_threads, lossp = _stats_plan(X, Y, batch_size, batch_ids, n_threads, loss, loss_only=True)
     if n_threads == 1:
         return _batches_loss_sequential(X, Y, sw, theta, batch_size, batch_ids, lossp)
     return _in_team(_batches_loss_parallel, n_threads, X, Y, sw, theta, batch_size, batch_ids, lossp)

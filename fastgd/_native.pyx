@@ -1282,9 +1282,9 @@ cdef inline double _value(const XView* x, Py_ssize_t q) noexcept nogil:
 
 cdef Py_ssize_t _stats_setup(Problem* pb, X, const double[:, ::1] Y, const double[::1] sw,
                              const double[:, ::1] theta, Py_ssize_t batch_size, const long long[::1] batch_ids,
-                             loss, Py_ssize_t* per) except -1:
+                             loss, Py_ssize_t* per, bint loss_only=False) except -1:
     """batches_stats' and batches_loss's checks and problem; returns the number of groups of batches (``per``
-    batches each), as fastgd._kernels._stats_layout groups them."""
+    batches each), as fastgd._kernels._stats_layout (``loss_only``: _loss_layout) groups them."""
     pb.X = make_view(X)
     _check_rows(&pb.X, Y, sw, theta)
     _check_batches(pb.X.n, batch_size, batch_ids, "batch_ids")
@@ -1294,7 +1294,7 @@ cdef Py_ssize_t _stats_setup(Problem* pb, X, const double[:, ::1] Y, const doubl
     pb.sw = &sw[0] if pb.weighted else NULL
     pb.lcode, pb.la = (0, 0.0) if loss is None else (int(loss[0]), float(loss[1]))
     _check_loss(pb.lcode, pb.la)
-    cdef Py_ssize_t nb = batch_ids.shape[0], gmax = max_chunks(pb.k * (pb.X.d + 1))
+    cdef Py_ssize_t nb = batch_ids.shape[0], gmax = MAX_CHUNKS if loss_only else max_chunks(pb.k * (pb.X.d + 1))
     per[0] = max(1, (nb + gmax - 1) // gmax)
     return (nb + per[0] - 1) // per[0]
 
@@ -1339,10 +1339,10 @@ def batches_stats(X, const double[:, ::1] Y, const double[::1] sw, const double[
 
 def batches_loss(X, const double[:, ::1] Y, const double[::1] sw, const double[:, ::1] theta,
                  Py_ssize_t batch_size, const long long[::1] batch_ids, n_threads=None, loss=None):
-    """As fastgd._kernels.batches_loss: (loss, weight) of batches_stats without the gradient sums, the same
-    groups and order of adds (the same bits), no buffer of k·(d + 1)."""
+    """As fastgd._kernels.batches_loss: (loss, weight) of batches_stats without the gradient sums, its groups
+    (_loss_layout's: no budget of k·(d + 1) per group) and order of adds (the same bits), no such buffer."""
     cdef Problem pb
-    cdef Py_ssize_t per, ngroups = _stats_setup(&pb, X, Y, sw, theta, batch_size, batch_ids, loss, &per)
+    cdef Py_ssize_t per, ngroups = _stats_setup(&pb, X, Y, sw, theta, batch_size, batch_ids, loss, &per, True)
     cdef Py_ssize_t n = pb.X.n, d = pb.X.d, m = pb.k * (d + 1), nb = batch_ids.shape[0]
     cdef Py_ssize_t ch = chunk_rows(batch_size, m), g
     cdef int nt = region_threads(_threads(n_threads), ngroups, _work(&pb.X, min(nb * batch_size, n), pb.k))

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.linalg import eigvalsh_tridiagonal
 
-from . import _engine, reference
+from . import _engine, _rules, reference
 from . import _pagecache
 from ._scaling import Scaling
 
@@ -266,15 +266,18 @@ def _compact_snapshot(ts):
     return _constant_or_copy(ts.theta), state, ts.scalars.copy()
 
 
-def _snapshot_into(ts, bufs):
+def _snapshot_into(ts, bufs, written=None):
     """``ts.snapshot()`` copied into ``bufs`` (a previous result of this function, or None: new buffers), for
     ``ts.restore``. A state slot whose values are all one value (bit for bit: a slot the optimizer does not
-    write, such as Adam's without amsgrad) is kept as that value, not as a k·(d + 1) copy."""
+    write, such as Adam's without amsgrad) is kept as that value, not as a k·(d + 1) copy. ``written``: the
+    number of leading slots the rule writes (None: all); a later slot already in ``bufs`` is kept as it is."""
     theta, slots, scalars = bufs if bufs is not None else (np.empty_like(ts.theta), [None] * len(ts.state),
                                                            np.empty_like(ts.scalars))
     np.copyto(theta, ts.theta)
     np.copyto(scalars, ts.scalars)
     for i, row in enumerate(ts.state):
+        if written is not None and i >= written and slots[i] is not None:
+            continue  # unchanged since the earlier epoch's snapshot: no copy, no scan
         if slots[i] is not None and slots[i].ndim == 1:
             np.copyto(slots[i], row)  # a buffer made in an earlier epoch: reused
         elif _all_one_value(row):
@@ -697,6 +700,8 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
     progress = _FitProgress(settings, problem, epochs, stopping and (settings.tol is not None or
                                                                       settings.gtol is not None))
     kernel = problem.epoch_kernel(opt.code, hp, settings.sched, stdz, avg)  # the epoch's arguments, packed once
+    # the state slots the rule reads or writes: the others keep their start (finite: the restore point's) values
+    used = ts.state[:min(ts.state.shape[0], _rules.used_slots(opt.code, hp))]
     in_one_piece = file_range is None and not settings.verbose  # else block by block: prefetching, progress bar
     try:
         for epoch in range(epochs):
@@ -709,11 +714,11 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
             else:
                 loss, finite = _epoch_in_pieces(kernel, problem, ts, order, bb, settings, n_done + out.n_iter,
                                                 file_range, seg, progress)
-            rules.check_diverged(loss, finite and _all_finite(ts.state), n_done + out.n_iter + 1, ts, start)
+            rules.check_diverged(loss, finite and _all_finite(used), n_done + out.n_iter + 1, ts, start)
             model = ts.theta if avg is None else avg[:P].reshape(ts.theta.shape)
             # the epoch is complete: Ctrl-C from here keeps it (copied into buffers made once per call)
             saving = True  # a Ctrl-C while the buffers are overwritten keeps ts itself (the epoch is whole)
-            last_bufs = last = _snapshot_into(ts, last_bufs)
+            last_bufs = last = _snapshot_into(ts, last_bufs, len(used))
             # the model is the iterate (the snapshot's copy) or the running mean, unchanged until the next epoch
             last_model = last[0] if avg is None else model
             saving = False

@@ -223,3 +223,8 @@ def test_evaluation_sums_group_batches_as_the_kernels_do(client):
     want = _engine.kernels("numba").batches_stats(X, Y, _engine.EMPTY, theta, bs, ids, 1)
     np.testing.assert_array_equal(got[0], want[0])
     assert got[1] == want[1] and got[2] == want[2]
+    # the loss-only pass has no per-group buffer, so MAX_CHUNKS groups: the blocks' sums added in those
+    ids = np.arange(n // 2, dtype=np.int64)  # batches of 2 rows: groups of 4 batches, batches_stats' of 5
+    blocks.block_batches = len(ids)
+    loss = _dask._DaskKernels(blocks, "numba").batches_loss(None, None, None, theta, 2, ids)
+    assert tuple(loss) == tuple(_engine.kernels("numba").batches_loss(X, Y, _engine.EMPTY, theta, 2, ids, 1))

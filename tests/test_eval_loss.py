@@ -132,20 +132,35 @@ def test_the_csr_loss_pass_hints_at_large_d_change_no_result():
         _native._tune(**before)
 
 
-def test_numba_csr_loss_pass_hints_at_large_d_keep_batches_stats_bits():
-    """Numba's CSR loss pass hints the parameters ahead at large d too (LOSS_HINT_MIN_BYTES): its loss stays
-    batches_stats', bit for bit."""
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_csr_loss_pass_at_large_d_adds_max_chunks_groups_of_batches_stats_sums(backend):
+    """At large d batches_stats' memory budget allows few groups; the loss-only pass holds no k·(d + 1) buffer
+    per group, so it splits the batches into up to MAX_CHUNKS groups (threads): each group the batches'
+    batches_stats losses added in order, the groups added in order; the same bits for any thread count.
+    Numba's pass also hints the parameters ahead at this d (LOSS_HINT_MIN_BYTES)."""
+    kern = _engine.kernels(backend)
     rng = np.random.default_rng(4)
-    n, d, nnz = 300, 1 << 18, 6
+    n, d, nnz = 600, 1 << 18, 6
     assert (d + 1) * 8 >= _kernels._rules.LOSS_HINT_MIN_BYTES
+    assert _kernels.max_chunks(2 * (d + 1)) < _kernels.MAX_CHUNKS  # the budget binds batches_stats here
     X = (rng.standard_normal(n * nnz), np.sort(rng.choice(d, (n, nnz)), axis=1).ravel().astype(np.int32),
          np.arange(0, n * nnz + 1, nnz, dtype=np.int32), d)
     Y = rng.standard_normal((n, 2))
     theta = rng.standard_normal((2, d + 1))
     for bs in (1, 7, n):
         ids = rng.permutation(_engine.n_batches(n, bs)).astype(np.int64)
-        _, want, w_want = _kernels.batches_stats(X, Y, _engine.EMPTY, theta, bs, ids, 1)
-        assert _kernels.batches_loss(X, Y, _engine.EMPTY, theta, bs, ids, 1) == (want, w_want), bs
+        per = -(-len(ids) // _kernels.MAX_CHUNKS)
+        want = w_want = 0.0
+        for g in range(0, len(ids), per):
+            acc = w_acc = 0.0
+            for i in ids[g:g + per]:
+                _, f, w = kern.batches_stats(X, Y, _engine.EMPTY, theta, bs, np.array([i]), 1)
+                acc += f
+                w_acc += w
+            want += acc
+            w_want += w_acc
+        for threads in (1, 2):
+            assert tuple(kern.batches_loss(X, Y, _engine.EMPTY, theta, bs, ids, threads)) == (want, w_want), bs
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
