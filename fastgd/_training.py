@@ -129,16 +129,19 @@ class FitData:
     def penalized(self):
         return self.l1 != 0.0 or self.l2 != 0.0
 
-    def objective(self, theta, batch_ids, penalized=True, raw=None):
+    def objective(self, theta, batch_ids, penalized=True, raw=None, penalty=None):
         """Weighted mean loss over the listed batches (plus the penalty), at standardized ``theta`` (``raw``:
-        ``self.raw(theta)`` when already at hand); and the weight."""
+        ``self.raw(theta)`` when already at hand; ``penalty``: ``self.penalty(raw)`` when already at hand, an
+        O(k·d) pass saved); and the weight."""
         raw = np.ascontiguousarray(self.raw(theta) if raw is None else raw)
         if self.Y is not None and not np.any(raw[:, :-1]):
             sse, W = self._constant_sums(raw[:, -1], batch_ids)  # no weights (the usual start): X is not read
         else:
             sse, W = self.kern.batches_loss(self.Xk, self.Y, _sw(self.sw), raw, self.batch_size, batch_ids,
                                             self.n_threads, loss=self.loss)  # no gradient sums: only the loss
-        return (sse / W if W > 0 else np.nan) + (self.penalty(raw) if penalized else 0.0), W
+        if penalized and penalty is None:
+            penalty = self.penalty(raw)
+        return (sse / W if W > 0 else np.nan) + (penalty if penalized else 0.0), W
 
     def _constant_sums(self, b, batch_ids):
         """(Σ s·loss, Σ s) over the listed batches of the constant prediction ``b``: batches_stats' sums without
@@ -555,9 +558,10 @@ class _StoppingRules:
         self.out.stop_reason = f"the norm of the training gradient fell below gtol={gtol:g}"
         return True
 
-    def evaluate(self, model, raw=None):
-        """The objective of the round's model on the evaluation set (recorded in ``eval_loss_curve_``)."""
-        f = self.problem.objective(model, self.eval_ids, self.settings.penalized_eval, raw)[0]
+    def evaluate(self, model, raw=None, penalty=None):
+        """The objective of the round's model on the evaluation set (recorded in ``eval_loss_curve_``;
+        ``raw``, ``penalty``: as ``FitData.objective``)."""
+        f = self.problem.objective(model, self.eval_ids, self.settings.penalized_eval, raw, penalty)[0]
         self.out.eval_losses.append(float(f))
         return f
 
@@ -731,13 +735,14 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
             raw = None
             if penalty or gtol or settings.callbacks or (rules.evaluating and round_end):
                 raw = problem.raw(model)
+            pen = problem.penalty(raw) if penalty else None  # also the evaluation's, on the same model
             if penalty:
-                loss += problem.penalty(raw)
+                loss += pen
             out.losses.append(float(loss))
             stop = stopping and rules.gradient_small(model, train_ids, raw)
             evaluated = rules.evaluating and (stop or round_end)
             if evaluated:
-                f = rules.evaluate(model, raw)
+                f = rules.evaluate(model, raw, pen)
                 last_model = None
                 stop = rules.judge_round(f, model, ts, stop)
             if settings.verbose:

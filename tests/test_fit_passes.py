@@ -118,3 +118,21 @@ def test_lbfgs_evaluates_each_point_once(monkeypatch, backend):
     assert est.n_iter_ >= 2
     passes = len(calls["batches_stats"]) + len(calls["batches_loss"])
     assert passes <= est.t_ - (est.n_iter_ - 1)  # t_: L-BFGS's evaluations
+
+
+def test_an_evaluated_epoch_computes_the_penalty_once(monkeypatch):
+    """The penalty of loss_curve_ and of the evaluation (the same model) is one O(k·d) pass per epoch, not two;
+    the evaluation's objective is the same number either way."""
+    X, y = _data()
+    calls = []
+    real = _training.FitData.penalty
+
+    def penalty(self, raw):
+        calls.append(1)
+        return real(self, raw)
+
+    est = LinearRegressor(penalty="l2", alpha=0.01, max_iter=4, tol=None, random_state=0).fit(X, y)
+    monkeypatch.setattr(_training.FitData, "penalty", penalty)
+    again = LinearRegressor(penalty="l2", alpha=0.01, max_iter=4, tol=None, random_state=0).fit(X, y)
+    assert len(calls) == len(again.loss_curve_) + 1 and len(again.eval_loss_curve_) >= 2  # and the start's
+    assert again.eval_loss_curve_ == est.eval_loss_curve_ and again.loss_curve_ == est.loss_curve_
