@@ -27,6 +27,10 @@ LP_CHECK_MAX_VALUES = 20_000
 # times its first number of rows
 CERTIFY_MAX_PARAMS = 32
 CERTIFY_GROWTH = 8
+# an optimum below this fraction of the reference objective fits y exactly (to rounding or to the tolerance of
+# the solver that found it): its relative excess would divide by that error, so the warning gives the excess as
+# a share of the reference only
+EXACT_FIT = 1e-8
 
 
 _BLAS = []
@@ -86,9 +90,18 @@ def shortfall(est, X, Y, sw, out, n, d, k):
              "the progress per round fell below tol before the optimum")
     if not (capped and est.max_iter != "auto"):  # the user's budget, not the steps, cut it short
         cause += chosen_cause(est)
-    return (f"Gradient descent stopped {excess / max(best, 1e-300):.3g} (relative excess of the objective; "
-            f"{excess / var:.3g} of the variance of y) above the {what} optimum after {est.n_iter_} epochs: "
+    return (f"Gradient descent stopped {excess_words(excess, best, var, 'the variance of y')} above the {what} "
+            f"optimum after {est.n_iter_} epochs: "
             f"{cause}. {shortfall_fix(est, capped, unscaled)}")
+
+
+def excess_words(excess, best, ref, ref_name):
+    """How far above the optimum a fit stopped: the relative excess and the share of the reference objective
+    (the variance of y, or the loss of its constant mean), or the share alone when the optimum fits y exactly."""
+    share = f"{excess / ref:.3g} of {ref_name}"
+    if best > EXACT_FIT * ref:
+        return f"{excess / best:.3g} (relative excess of the objective; {share})"
+    return f"{share} (the optimum fits y exactly)"
 
 
 def scale_cause(est, s):
@@ -222,9 +235,8 @@ def linear_program_shortfall(est, X, Y, sw, out, problem, values):
     cause = f": {unscaled}{chosen}" if unscaled else f": the steps fell short{chosen}" if chosen else ""
     fix = (f"Raise max_iter (it is {est.max_iter}), or use" if capped else
            "Set standardize=True (the default), or use" if unscaled else "Use")
-    return (f"Gradient descent stopped {excess / max(best, 1e-300):.3g} (relative excess of the objective; "
-            f"{excess / f_ref:.3g} of the loss of the constant mean of y) above the optimum of the "
-            f"{est.loss} objective (its linear program) after {est.n_iter_} epochs{cause}. "
+    return (f"Gradient descent stopped {excess_words(excess, best, f_ref, 'the loss of the constant mean of y')} "
+            f"above the optimum of the {est.loss} objective (its linear program) after {est.n_iter_} epochs{cause}. "
             f"{fix} an exact solver, which this small data set allows: {exact}.")
 
 

@@ -701,9 +701,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         if not isinstance(self.optimizer, str):
             chosen.append("an optimizer object")
         default = (" (its defaults instead of " + " and ".join(chosen) + " finish with L-BFGS)") if chosen else ""
-        warnings.warn(f"Gradient descent stopped {excess / max(best, 1e-300):.3g} (relative excess of the objective; "
-                      f"{excess / f_ref:.3g} of the loss of the constant mean of y) above the optimum of the "
-                      f"{self.loss} objective (found by full-batch L-BFGS) after {self.n_iter_} epochs. "
+        share = _shortfall.excess_words(excess, best, f_ref, "the loss of the constant mean of y")
+        warnings.warn(f"Gradient descent stopped {share} above the optimum of the {self.loss} objective (found by full-batch L-BFGS) after {self.n_iter_} epochs. "
                       + (f"Raise max_iter (it is {self.max_iter}), or use" if capped and self.max_iter != "auto" else
                          "Use") + f" optimizer='lbfgs', which this small data set and smooth loss allow{default}.",
                       ConvergenceWarning, stacklevel=4)

@@ -246,6 +246,19 @@ def test_convergence_warning_when_max_iter_reached(data):
         LinearRegressor(max_iter=2).fit(X, y)
 
 
+@pytest.mark.parametrize("kw", [{}, {"loss": "huber"}, {"loss": "epsilon_insensitive", "epsilon": 0.0}])
+def test_convergence_warning_when_the_optimum_fits_y_exactly(kw):
+    # noise-free y: the optimum's objective is a rounding error, so the shortfall is a share of y's spread
+    # alone (a relative excess would divide by that rounding error)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((300, 5))
+    y = X @ rng.standard_normal(5)
+    with pytest.warns(ConvergenceWarning, match="max_iter") as record:
+        LinearRegressor(**kw, max_iter=1).fit(X, y)
+    message = " ".join(str(w.message) for w in record if "Gradient descent stopped" in str(w.message))
+    assert "the optimum fits y exactly" in message and "relative excess" not in message
+
+
 def test_early_stopping_uses_held_out_batches(data):
     X, y = data
     model = LinearRegressor(early_stopping=True, random_state=0, max_iter=500).fit(X, y)
