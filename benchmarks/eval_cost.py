@@ -20,7 +20,7 @@ from fastgd import _training
 from sparse_highdim import sparse_problem
 
 
-def _old_objective(self, theta, batch_ids, penalized=True, raw=None):
+def _old_objective(self, theta, batch_ids, penalized=True, raw=None, penalty=None):
     """The evaluation before the loss-only pass: batches_stats, its gradient sums discarded."""
     raw = np.ascontiguousarray(self.raw(theta) if raw is None else raw)
     if self.Y is not None and not np.any(raw[:, :-1]):
@@ -28,7 +28,8 @@ def _old_objective(self, theta, batch_ids, penalized=True, raw=None):
     else:
         _, sse, W = self.kern.batches_stats(self.Xk, self.Y, _training._sw(self.sw), raw, self.batch_size,
                                             batch_ids, self.n_threads, loss=self.loss)
-    return (sse / W if W > 0 else np.nan) + (self.penalty(raw) if penalized else 0.0), W
+    penalty = self.penalty(raw) if penalized and penalty is None else penalty
+    return (sse / W if W > 0 else np.nan) + (penalty if penalized else 0.0), W
 
 
 NEW = _training.FitData.objective
@@ -57,9 +58,9 @@ def eval_time(X, y, batch_size, rounds):
     captured = {}
     real = _training.FitData.objective
 
-    def spy(self, theta, ids, penalized=True, raw=None):
+    def spy(self, theta, ids, *args, **kwargs):
         captured["args"] = (self, theta.copy(), ids)
-        return real(self, theta, ids, penalized, raw)
+        return real(self, theta, ids, *args, **kwargs)
     _training.FitData.objective = spy
     try:
         fastgd.LinearRegressor(max_iter=1, tol=None, random_state=0, batch_size=batch_size).fit(X, y)
