@@ -258,7 +258,7 @@ class Blocks:
 
 class _DaskKernels:
     """The part of a kernel module the loop calls through ``FitData.kern``: ``batches_stats`` on the blocks,
-    added in the kernel's own order (groups of ``ceil(nb / max_chunks(m))`` batches, the kernels' layout rule)
+    added in the kernel's own order (groups of ``batches_per_group`` batches, the kernels' layout rule)
     so the sums are the same floating-point numbers as in memory."""
 
     def __init__(self, blocks, backend):
@@ -282,8 +282,7 @@ class _DaskKernels:
         for (pos, _), res in zip(jobs, b.client.gather([f for _, f in jobs])):
             rows[pos] = res
         nb = len(ids)
-        # the groups of the kernels' _stats_layout (loss_only: _loss_layout)
-        per = max(1, -(-nb // (_engine.K.MAX_CHUNKS if loss_only else _engine.K.max_chunks(m))))
+        per = _engine.K.batches_per_group(nb, m, loss_only)  # the kernels' groups
         total = np.zeros(m + 2)
         for g in range(0, nb, per):
             acc = np.zeros(m + 2)

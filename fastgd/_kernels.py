@@ -121,6 +121,7 @@ batch_weight, chunk_rows, chunk_stride, epoch_threads = (_rules.batch_weight, _r
                                                          _rules.epoch_threads)
 finish_batch, max_chunks, region_threads, stats_rows = (_rules.finish_batch, _rules.max_chunks, _rules.region_threads,
                                                         _rules.stats_rows)
+batches_per_group = _rules.batches_per_group
 
 
 SQUARED = (_rules.SQUARED_ERROR, 0.0)  # the loss (code, param) the kernels use unless told otherwise
@@ -1233,8 +1234,7 @@ def _stats_layout(X, Y, batch_size, nb):
     """(m, per, ngroups, ch): batches are split into groups of ``per`` (a function of their number and the
     shape only), at most MAX_CHUNKS groups and at most CHUNK_BUDGET_BYTES of group sums."""
     m = Y.shape[1] * (shape(X)[1] + 1)
-    gmax = max_chunks(m)
-    per = max(1, (nb + gmax - 1) // gmax)
+    per = batches_per_group(nb, m, False)
     return m, per, (nb + per - 1) // per, chunk_rows(batch_size, m)
 
 
@@ -1244,7 +1244,7 @@ def _loss_layout(X, Y, batch_size, nb):
     holds two sums, not k·(d + 1)), so the same groups, and bits, as batches_stats wherever the budget
     allows MAX_CHUNKS groups, and more groups (threads) than it at large d."""
     m = Y.shape[1] * (shape(X)[1] + 1)
-    per = max(1, (nb + MAX_CHUNKS - 1) // MAX_CHUNKS)
+    per = batches_per_group(nb, m, True)
     return per, (nb + per - 1) // per, chunk_rows(batch_size, m)
 
 
@@ -1307,7 +1307,7 @@ def _stats_plan(X, Y, batch_size, batch_ids, n_threads, loss, loss_only=False):
     _stats_layout (_loss_layout) at most, and only as many as the work pays for."""
     n, d = shape(X)
     nb = len(batch_ids)
-    per = max(1, -(-nb // (MAX_CHUNKS if loss_only else max_chunks(Y.shape[1] * (d + 1)))))  # their groups
+    per = batches_per_group(nb, Y.shape[1] * (d + 1), loss_only)  # their groups
     n_threads = region_threads(_threads(n_threads), -(-nb // per), _work(X, min(nb * batch_size, n), Y.shape[1]))
     lossp = SQUARED if loss is None else (int(loss[0]), float(loss[1]))
     _check_loss(lossp)

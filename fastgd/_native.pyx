@@ -1294,8 +1294,8 @@ cdef Py_ssize_t _stats_setup(Problem* pb, X, const double[:, ::1] Y, const doubl
     pb.sw = &sw[0] if pb.weighted else NULL
     pb.lcode, pb.la = (0, 0.0) if loss is None else (int(loss[0]), float(loss[1]))
     _check_loss(pb.lcode, pb.la)
-    cdef Py_ssize_t nb = batch_ids.shape[0], gmax = MAX_CHUNKS if loss_only else max_chunks(pb.k * (pb.X.d + 1))
-    per[0] = max(1, (nb + gmax - 1) // gmax)
+    cdef Py_ssize_t nb = batch_ids.shape[0]
+    per[0] = batches_per_group(nb, pb.k * (pb.X.d + 1), loss_only)
     return (nb + per[0] - 1) // per[0]
 
 

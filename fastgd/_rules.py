@@ -588,6 +588,18 @@ def max_chunks(m: Index) -> Index:
 @cython.cfunc
 @cython.nogil
 @cython.exceptval(check=False)
+def batches_per_group(nb: Index, m: Index, loss_only: cython.bint) -> Index:
+    """Batches per group of the evaluation passes over ``nb`` batches with ``m = k * (d + 1)`` coordinates (a
+    function of their number and the shape only, never of the thread count): at most max_chunks(m) groups for
+    batches_stats, whose groups hold m + 2 sums each; at most MAX_CHUNKS for batches_loss (``loss_only``),
+    whose groups hold two."""
+    gmax: Index = MAX_CHUNKS if loss_only else max_chunks(m)
+    return max(1, (nb + gmax - 1) // gmax)
+
+
+@cython.cfunc
+@cython.nogil
+@cython.exceptval(check=False)
 def chunk_rows(batch_size: Index, m: Index) -> Index:
     """Rows per chunk for a batch of ``batch_size`` rows with ``m = k * (d + 1)`` coordinates (a function of
     the batch size and shape only, never of the thread count)."""
