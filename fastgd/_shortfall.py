@@ -135,18 +135,26 @@ def column_scales(A, w, center):
     return s
 
 
+def least_squares_solver(est):
+    """The scikit-learn estimator, as code, that reaches this fit's least-squares optimum: LinearRegression on
+    standardized features. Alone, on raw columns whose scales differ by many orders, it drops their small
+    singular values (its SVD cut-off) and stops short of the same optimum; with_mean=False: the same optimum
+    (LinearRegression fits the intercept), and it takes sparse X too."""
+    args = "" if est.fit_intercept else "fit_intercept=False"
+    return ("sklearn.pipeline.make_pipeline(sklearn.preprocessing.StandardScaler(with_mean=False), "
+            f"sklearn.linear_model.LinearRegression({args}))")
+
+
 def shortfall_fix(est, capped, unscaled=None):
     """Advice that works when followed for this fit: more epochs when the user's max_iter cut it short;
     standardization when the user's unscaled features are the cause (``unscaled``); else an exact solver (the
     data is small enough)."""
-    # least squares on the standardized features: LinearRegression on raw columns whose scales differ by
-    # many orders drops their small singular values (its SVD cut-off) and stops short of the same optimum;
-    # with_mean=False: the same optimum (LinearRegression fits the intercept), and it takes sparse X too
-    args = "" if est.fit_intercept else "fit_intercept=False"
-    exact = {None: "sklearn.pipeline.make_pipeline(sklearn.preprocessing.StandardScaler(with_mean=False), "
-                   f"sklearn.linear_model.LinearRegression({args}))",
-             "l2": f"sklearn.linear_model.Ridge({args})", "l1": f"sklearn.linear_model.Lasso({args})",
-             "elasticnet": f"sklearn.linear_model.ElasticNet({args})"}[_planning.used_penalty(est)[0]]
+    penalty = _planning.used_penalty(est)[0]
+    if penalty is None:
+        exact = least_squares_solver(est)
+    else:
+        exact = "sklearn.linear_model." + {"l2": "Ridge", "l1": "Lasso", "elasticnet": "ElasticNet"}[penalty]
+        exact += "" if est.fit_intercept else "(fit_intercept=False)"
     more = (f"Raise max_iter (it is {est.max_iter}), or use" if capped and est.max_iter != "auto" else
             "Set standardize=True (the default), or use" if unscaled else "Use")
     return f"{more} a closed-form or coordinate-descent solver, which this small data set allows: {exact}."

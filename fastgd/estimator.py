@@ -663,9 +663,13 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         return (f"The exact conjugate-gradient finish of this sparse fit stopped ({fin.stop_reason}) before meeting "
                 f"its "
                 f"tolerance, so the model may be short of the penalized optimum (it is the best point reached). "
-                f"For a problem this ill-conditioned, sklearn.linear_model.Ridge(alpha="
-                f"{self.alpha_ * total / 2:.6g}) (the same objective"
+                f"For a problem this ill-conditioned, {self._same_ridge(total)} (the same objective"
                 f"{'; pass the same sample_weight' if weighted else ''}) solves it exactly.")
+
+    def _same_ridge(self, total):
+        """scikit-learn's Ridge, as code, with this fit's l2 objective (``total``: as ``_unfinished``)."""
+        return (f"sklearn.linear_model.Ridge(alpha={self.alpha_ * total / 2:.6g}"
+                f"{'' if self.fit_intercept else ', fit_intercept=False'})")
 
     def _check_smooth_loss(self, X, out, problem, ts, values):
         """The shortfall check of a smooth loss other than the squared error (huber, squared_epsilon_insensitive),
@@ -702,7 +706,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             chosen.append("an optimizer object")
         default = (" (its defaults instead of " + " and ".join(chosen) + " finish with L-BFGS)") if chosen else ""
         share = _shortfall.excess_words(excess, best, f_ref, "the loss of the constant mean of y")
-        warnings.warn(f"Gradient descent stopped {share} above the optimum of the {self.loss} objective (found by full-batch L-BFGS) after {self.n_iter_} epochs. "
+        warnings.warn(f"Gradient descent stopped {share} above the optimum of the {self.loss} objective (found by "
+                      f"full-batch L-BFGS) after {self.n_iter_} epochs. "
                       + (f"Raise max_iter (it is {self.max_iter}), or use" if capped and self.max_iter != "auto" else
                          "Use") + f" optimizer='lbfgs', which this small data set and smooth loss allow{default}.",
                       ConvergenceWarning, stacklevel=4)
@@ -725,12 +730,17 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         with _shortfall.blas_controller().limit(limits=1, user_api="blas"):
             if self.penalty == "auto":  # the strength from the data (a penalty the user chose is kept)
                 warm = f"{warm}; {self._choose_alpha(problem, ts, k, total)}"
-            whole = dataclasses.replace(problem, batch_size=max(problem.n, 1))  # one batch: the sums cost O(d) once
-            fin = _training.train_pcg(whole, ts, train_ids=np.arange(whole.n_batches, dtype=np.int64),
-                                      steps=FINISH_CG_ITER, tol=min(self.tol, FINISH_TOL),
-                                      n_iter_no_change=FINISH_CG_PATIENCE,
-                                      precondition=problem.scaling.curvature(problem.l2, self.fit_intercept, k))
+            fin = self._sparse_cg(problem, ts, k, min(self.tol, FINISH_TOL), FINISH_CG_PATIENCE)
         return self._store_finish(problem, ts, fin, warm)
+
+    def _sparse_cg(self, problem, ts, k, tol, patience):
+        """The sparse finish's conjugate gradient from ``ts.theta`` (``train_pcg``'s ``tol`` and
+        ``n_iter_no_change``), the rows as one batch (its sums cost O(d) once), preconditioned by the columns'
+        curvature at the current penalty."""
+        whole = dataclasses.replace(problem, batch_size=max(problem.n, 1))
+        return _training.train_pcg(whole, ts, train_ids=np.arange(whole.n_batches, dtype=np.int64),
+                                   steps=FINISH_CG_ITER, tol=tol, n_iter_no_change=patience,
+                                   precondition=problem.scaling.curvature(problem.l2, self.fit_intercept, k))
 
     def _store_finish(self, problem, ts, fin, before):
         """Keep the model a conjugate-gradient finish reached; ``before``: what the fit did until then, in words."""
@@ -743,11 +753,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
     def _resume_cg(self, problem, ts, k):
         """The sparse finish resumed where it stopped, until its residual vanishes or FINISH_CG_ITER more
         iterations (small data only: the exact check found it short)."""
-        whole = dataclasses.replace(problem, batch_size=max(problem.n, 1))
         with _shortfall.blas_controller().limit(limits=1, user_api="blas"):
-            fin = _training.train_pcg(whole, ts, train_ids=np.arange(whole.n_batches, dtype=np.int64),
-                                      steps=FINISH_CG_ITER, tol=0.0, n_iter_no_change=FINISH_CG_ITER,
-                                      precondition=problem.scaling.curvature(problem.l2, self.fit_intercept, k))
+            fin = self._sparse_cg(problem, ts, k, 0.0, FINISH_CG_ITER)
         self._store(ts, problem.scaling, problem)
         self.n_iter_ += fin.n_iter
         self.stop_reason_ = f"{self.stop_reason_}; resumed as the exact check found it short: {fin.stop_reason}"
@@ -776,9 +783,9 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         (preconditioned by the columns' curvature, which also absorbs their means into the intercept), until a
         gain is below FINISH_TOL of the variance of y and FINISH_REL of the objective (at once when the
         curvature spread it measured is small and has settled, else FINISH_CG_PATIENCE times in a row and as
-        many times as the iterations before), or FINISH_CG_ITER iterations. torch's L-BFGS stopping tests (changes below 1e-9 of the variance of y)
-        ended it up to three times the optimum's loss short on ill-conditioned data whose optimum explains
-        nearly all of y."""
+        many times as the iterations before), or FINISH_CG_ITER iterations. torch's L-BFGS stopping tests
+        (changes below 1e-9 of the variance of y) ended it up to three times the optimum's loss short on
+        ill-conditioned data whose optimum explains nearly all of y."""
         k = ts.theta.shape[0]
         pre = problem.scaling.curvature(problem.l2, self.fit_intercept, k)
         if pre is None or problem.loss is not None:
@@ -797,9 +804,9 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         ``_unfinished``)."""
         penalty = _planning.used_penalty(self)[0]
         cond = f"at least {np.sqrt(fin.spread):.3g}" if np.isfinite(fin.spread) else "unmeasured"
-        exact = ("sklearn.pipeline.make_pipeline(StandardScaler(), LinearRegression()) (least squares on the "
-                 "standardized features: the same optimum)" if penalty is None else
-                 f"sklearn.linear_model.Ridge(alpha={self.alpha_ * total / 2:.6g}) (the same objective)")
+        exact = (f"{_shortfall.least_squares_solver(self)} (least squares on the standardized features: the same "
+                 "optimum)" if penalty is None else
+                 f"{self._same_ridge(total)} (the same objective)")
         return (f"The conjugate-gradient finish of this fit stopped ({fin.stop_reason}) before meeting its "
                 f"tolerance: the standardized features are ill-conditioned (condition number {cond}, measured by "
                 f"its iterations), so the model may be short of the "
