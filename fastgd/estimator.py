@@ -787,8 +787,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         (changes below 1e-9 of the variance of y) ended it up to three times the optimum's loss short on
         ill-conditioned data whose optimum explains nearly all of y."""
         k = ts.theta.shape[0]
-        pre = problem.scaling.curvature(problem.l2, self.fit_intercept, k)
-        if pre is None or problem.loss is not None:
+        pre = None if problem.scaling is None else problem.scaling.curvature(problem.l2, self.fit_intercept, k)
+        if pre is None or problem.loss is not None:  # standardize=False: L-BFGS on the raw columns
             return self._finish_lbfgs(problem, ts)
         with _shortfall.blas_controller().limit(limits=1, user_api="blas"):
             fin = _training.train_pcg(problem, ts, train_ids=np.arange(problem.n_batches, dtype=np.int64),
