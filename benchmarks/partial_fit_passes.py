@@ -2,6 +2,13 @@
 
     python benchmarks/partial_fit_passes.py [--n 200000] [--d 20] [--chunks 10] [--passes 5]
     python benchmarks/partial_fit_passes.py --small
+    python benchmarks/partial_fit_passes.py --after-fit
+
+``--after-fit``: ``fit`` on part of the rows, then ``partial_fit`` on small chunks of the rest: held-out R² after
+the fit and after each chunk, of the defaults, of ``average=False``, of ``SGDRegressor(average=True)`` fed the
+same rows and of a refit on all rows seen so far; on hashed text (the standard library's docstrings, as
+``benchmarks/sparse_defaults.py`` makes them: 570-row fit, 85-row chunks, the mean over 3 targets) and on
+scikit-learn's diabetes data (198-row fit, 29-row chunks, the mean over 3 orders of the rows).
 
 ``--small``: a small stream (200 rows x 5 features, y = X w + 0.1 noise) in chunks of 1, 7 and 100 rows and
 in chunks of 200 after a first chunk of one row; R² on the noise-free target after passes 1, 10 and 60 of
@@ -49,9 +56,56 @@ def small(passes=(1, 10, 60)):
             print(f"{label:>40}  {name:>14}  " + "  ".join(out))
 
 
+def _after_fit_rows(X, y, n_fit, chunk, n_chunks=5):
+    """Held-out R² after the fit and after each chunk, per model (rows after the chunks are held out)."""
+    from sklearn.metrics import r2_score
+    from sklearn.preprocessing import StandardScaler
+    used = n_fit + chunk * n_chunks
+    Xv, yv = X[used:], y[used:]
+    sc = StandardScaler(with_mean=not hasattr(X, "tocsr")).fit(X[:n_fit])  # SGDRegressor needs scaled columns
+    dense = not hasattr(X, "tocsr")
+    out = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name, model in (("LinearRegressor()", fastgd.LinearRegressor(random_state=0)),
+                            ("LinearRegressor(average=False)", fastgd.LinearRegressor(average=False,
+                                                                                      random_state=0)),
+                            ("SGDRegressor(average=True)", SGDRegressor(average=True, random_state=0))):
+            tf = sc.transform if dense and isinstance(model, SGDRegressor) else (lambda A: A)
+            model.fit(tf(X[:n_fit]), y[:n_fit])
+            scores = [r2_score(yv, model.predict(tf(Xv)))]
+            for a in range(n_fit, used, chunk):
+                model.partial_fit(tf(X[a:a + chunk]), y[a:a + chunk])
+                scores.append(r2_score(yv, model.predict(tf(Xv))))
+            out[name] = scores
+        out["refit on all rows seen"] = [
+            r2_score(yv, fastgd.LinearRegressor(random_state=0).fit(X[:b], y[:b]).predict(Xv))
+            for b in range(n_fit, used + 1, chunk)]
+    return out
+
+
+def after_fit():
+    from sklearn.datasets import load_diabetes
+    from sparse_defaults import linear_target, text_rows
+    sets = []
+    for d, values in ((2 ** 8, "tfidf"), (2 ** 12, "tfidf")):
+        X = text_rows(1400, d, values)
+        sets.append((f"stdlib docstrings, hashed {values} d={d}", [
+            (X, linear_target(X, np.random.default_rng(seed))) for seed in range(3)], 570, 85))
+    X, y = load_diabetes(return_X_y=True)
+    orders = [np.random.default_rng(seed).permutation(len(y)) for seed in range(3)]
+    sets.append(("diabetes (dense, 10 columns)", [(X[o], y[o]) for o in orders], 198, 29))
+    for label, runs, n_fit, chunk in sets:
+        rows = [_after_fit_rows(X, y, n_fit, chunk) for X, y in runs]
+        print(f"{label}: held-out R² after a {n_fit}-row fit, then after each {chunk}-row chunk (mean of {len(rows)})")
+        for name in rows[0]:
+            print(f"  {name:>32}  " + "  ".join(f"{v:6.3f}" for v in np.mean([r[name] for r in rows], axis=0)))
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--small", action="store_true", help="the small-stream comparison instead")
+    ap.add_argument("--after-fit", action="store_true", help="small chunks after a fit, held-out R², instead")
     ap.add_argument("--n", type=int, default=200_000)
     ap.add_argument("--d", type=int, default=20)
     ap.add_argument("--chunks", type=int, default=10)
@@ -59,6 +113,8 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.small:
         return small()
+    if args.after_fit:
+        return after_fit()
     X, y, _, _ = make_linear_data(args.n, args.d, noise=1.0, random_state=0)
     X = X * np.logspace(-1, 2, args.d)  # natural units: column scales 0.1 to 100
     best = LinearRegression().fit(X, y).score(X, y)

@@ -520,7 +520,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         self : LinearRegressor
             The fitted estimator.
         """
-        self._partial_mean = None  # partial_fit's running mean starts afresh after a fit
+        self._partial_mean = None  # partial_fit's running mean continues from the fit's model (_fit_weight)
+        self.__dict__.pop("_fit_weight", None)
         if _dask.is_dask(X) or _dask.is_dask(y) or _dask.is_dask(sample_weight):
             if _planning.is_lbfgs(self):
                 raise ValueError("optimizer='lbfgs' trains in memory only; for a dask collection use a mini-batch "
@@ -550,7 +551,18 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         # one warning per fit: a measured shortfall names the cause better than "max_iter reached"
         if out.warning or not self._check_shortfall(X, Y, sw, out, problem, ts, total):
             self._warn(out)
+        self._keep_fit_weight(out, total)
         return self
+
+    def _keep_fit_weight(self, out, total):
+        """What the fitted model stands for in the running mean of the ``partial_fit`` calls after it: the sample
+        weight of its rows, when the fit ended at rest (its stopping rule met, a full-batch finish run, or the
+        epochs of tol=None done), however many updates that took; nothing when it ended on its way (Ctrl-C, a
+        callback, max_iter short of the stopping rule): the mean leaves out iterates still travelling."""
+        at_rest = out.converged or self.tol is None or self.n_iter_ > out.n_iter  # a finish adds its iterations
+        if at_rest and out.n_iter > 0 and not out.interrupted and not out.stopped and np.isfinite(total) \
+                and total > 0:
+            self._fit_weight = total
 
     def _scaling_of(self, X, Xk, Y, sw, backend):
         """The column statistics of (X, Y), which also check dense X for NaN and infinities: a non-finite value
@@ -580,7 +592,9 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                 del self.feature_names_in_
             ts = self._start_state(opt, problem.scaling, warm, problem.blocks.k, problem.blocks.d, coef_init,
                                    intercept_init)
-            self._train_and_store(problem, ts, opt, y_ndim)
+            out = self._train_and_store(problem, ts, opt, y_ndim)
+            if sample_weight is None:  # a weighted dask fit's total weight in the user's units is not at hand
+                self._keep_fit_weight(out, float(problem.n))
         finally:
             problem.blocks.release()
         return self
@@ -787,8 +801,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         (changes below 1e-9 of the variance of y) ended it up to three times the optimum's loss short on
         ill-conditioned data whose optimum explains nearly all of y."""
         k = ts.theta.shape[0]
-        pre = problem.scaling.curvature(problem.l2, self.fit_intercept, k)
-        if pre is None or problem.loss is not None:
+        pre = None if problem.scaling is None else problem.scaling.curvature(problem.l2, self.fit_intercept, k)
+        if pre is None or problem.loss is not None:  # standardize=False: L-BFGS on the raw columns
             return self._finish_lbfgs(problem, ts)
         with _shortfall.blas_controller().limit(limits=1, user_api="blas"):
             fin = _training.train_pcg(problem, ts, train_ids=np.arange(problem.n_batches, dtype=np.int64),
@@ -901,9 +915,13 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         before (the first call of a large chunk, the first pass or so of a stream of small chunks) still
         travel to the optimum. This is averaged stochastic gradient descent (as ``SGDRegressor(average=True)``)
         while training continues from the last iterate: with the constant default rate the last iterate keeps
-        jittering at the step's noise floor, but the mean converges over passes. ``average=False``: the last
-        iterate. ``batch_size="auto"`` gives each call about 256 updates
-        (batches of a few rows on a small chunk).
+        jittering at the step's noise floor, but the mean converges over passes. After a ``fit`` the calls
+        continue from its model and the mean starts from it, counted as the sample weight of the fit's rows
+        (at the call's updates per row): the first call of c rows after a fit on n moves the model c / (n + c)
+        of the way to the mean of its own iterates, so small chunks add to what the fit learned instead of
+        replacing it (a fit that ended on its way, by Ctrl-C, a callback or max_iter short of its stopping rule,
+        counts for nothing: the mean then starts as on a stream). ``average=False``: the last iterate.
+        ``batch_size="auto"`` gives each call about 256 updates (batches of a few rows on a small chunk).
         With ``standardize=True`` the column statistics are running ones: each call merges the new rows'
         means and variances into them and re-expresses the model (and the mean) in the new coordinates (its
         predictions are unchanged by that). No stopping rule applies: the caller decides.
@@ -953,22 +971,29 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         elif getattr(self, "_partial_mean", None) is not None:  # continue from the last iterate (the public
             raw = _unstandardized(self._scaling, self._ts.theta)  # coef_ is then the mean of the iterates)
         ts = self._start_state(opt, scaling, not first, k, d, raw=raw)
-        avg, burn_in = None, False
-        if self.average:  # the running mean over the calls: (k, d + 1) in the data's units and a count
-            mean = None if first else getattr(self, "_partial_mean", None)
-            avg = np.zeros(ts.theta.size + 1)
-            # the first iterates travel from the start to the optimum: the mean leaves them out, restarting
-            # with every call that begins before the optimizer's AUTO_UPDATES-th update (the second call after
-            # a large first chunk, later on a stream of small chunks, whose travel spans many calls; measured
-            # in benchmarks/partial_fit_passes.py)
-            burn_in = mean is None or mean[0].shape != ts.theta.shape or ts.step < _planning.AUTO_UPDATES
-            if not burn_in:
-                avg[:-1] = (mean[0] if scaling is None else scaling.to_std(mean[0])).ravel()
-                avg[-1] = mean[1]
         # a call is one epoch over its chunk: a small chunk gets up to AUTO_UPDATES updates too, not n / 32
         # (a stream of 200-row chunks would otherwise take 7 steps per pass)
         problem = _planning.make_fit_data(self, X, Xk, Y, sw, scaling, backend, min_batch=1)
         ids = np.arange(problem.n_batches, dtype=np.int64)
+        fitted = None if first else self.__dict__.pop("_fit_weight", None)
+        avg, burn_in = None, False
+        if self.average:  # the running mean over the calls: (k, d + 1) in the data's units and a count
+            mean = None if first else getattr(self, "_partial_mean", None)
+            if mean is None and fitted is not None:
+                # the first call after a fit continues the mean from the fit's model, counted as the updates
+                # this call gives as much sample weight (a row-weighted mean: after an n-row fit a c-row chunk
+                # moves it c / (n + c) of the way to its iterates' mean)
+                mean = (self._raw_params(k, d), fitted * problem.n_batches / total)
+            avg = np.zeros(ts.theta.size + 1)
+            # the first iterates travel from the start to the optimum: the mean leaves them out, restarting
+            # with every call that begins before the optimizer's AUTO_UPDATES-th update (the second call after
+            # a large first chunk, later on a stream of small chunks, whose travel spans many calls; measured
+            # in benchmarks/partial_fit_passes.py), unless it holds a fit's model (which travelled already)
+            burn_in = (mean is None or mean[0].shape != ts.theta.shape
+                       or (ts.step < _planning.AUTO_UPDATES and not mean[1] > 0))
+            if not burn_in:
+                avg[:-1] = (mean[0] if scaling is None else scaling.to_std(mean[0])).ravel()
+                avg[-1] = mean[1]
         avg_start = None if avg is None else avg.copy()
         try:
             settings = _planning.make_settings(self, opt, False, Y.shape[0])

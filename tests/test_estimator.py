@@ -379,3 +379,16 @@ def test_schedules_in_the_kernel_match_python(data, schedule):
     X, y = data
     model = LinearRegressor(learning_rate=schedule, tol=None, max_iter=5).fit(X, y)
     assert model.score(X, y) > 0.5  # it trains; exact trajectories are checked in test_kernels_vs_reference
+
+
+def test_unstandardized_small_dense_fit_finishes_without_standardization():
+    """standardize=False on small dense data whose epochs stop short: the finish that follows works on the raw
+    columns (it read the column statistics, which such a fit has none of, and raised AttributeError)."""
+    rng = np.random.RandomState(0)
+    scales = np.logspace(-1, 1, 6)
+    X = rng.randn(400, 6)[:200] * scales
+    y = X @ (rng.randn(6) / scales) + 2.0 + rng.randn(200)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = LinearRegressor(random_state=0, standardize=False).fit(X, y)
+    assert m.score(X, y) > LinearRegression().fit(X, y).score(X, y) - 1e-6
