@@ -38,7 +38,7 @@ BLOCK_BYTES = 32 << 20  # shuffle=True visits contiguous blocks of about this ma
 LBFGS_PARALLEL_VALUES = 1 << 20  # L-BFGS evaluates on one thread below this many values of X (n·d·k)
 SPREAD_SETTLED = 0.1  # train_pcg: a curvature spread that grew by at most this fraction in an iteration ...
 SETTLED_ITERATIONS = 1  # ... this many iterations in a row has settled
-CLEAR_GAIN = 1e-9  # train_pcg: a stop on a settled small spread that gained this fraction of the start skips the end pass
+CLEAR_GAIN = 1e-9  # train_pcg: a stop on a settled small spread that gained less than this fraction of the start keeps it
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -994,7 +994,7 @@ def train_pcg(problem, ts, *, train_ids, steps, tol, precondition, n_iter_no_cha
     gain (the spread must also have settled: grown by at most ``SPREAD_SETTLED`` in each of the last
     ``SETTLED_ITERATIONS``, or since the first); a
     wider spread has plateaus of small gains before the directions of small curvature are reached. Such a stop
-    (after a gain of more than ``CLEAR_GAIN`` of the start) keeps CG's running objective: no end pass.
+    keeps CG's running objective (or the start, after a gain below ``CLEAR_GAIN`` of it): no end pass.
     ``grow_patience``: a run of small gains ends the iterations only once it is ``n_iter_no_change`` long and
     as long as the iterations before it: CG's gains have plateaus longer than any fixed patience while it
     works through a group of large curvatures before one of small ones."""
@@ -1065,9 +1065,14 @@ def train_pcg(problem, ts, *, train_ids, steps, tol, precondition, n_iter_no_cha
         theta[...] = start
         raise
     del pdir, r
-    if clear and f_start - f > CLEAR_GAIN * abs(f_start) and np.all(np.isfinite(theta)):
+    if clear and np.all(np.isfinite(theta)):
         # a few iterations of a small spread: the running value has not drifted by anything near its gain over
-        # the start (in this case no pass to measure the end: it would cost as much as an iteration)
+        # the start (in this case no pass to measure the end: it would cost as much as an iteration); a gain
+        # below CLEAR_GAIN of the start confirmed the start, which is kept (the end might differ from it by
+        # rounding alone)
+        if not f_start - f > CLEAR_GAIN * abs(f_start):
+            theta[...] = start
+            f = f_start
         out.best_eval = f
         return out
     with np.errstate(all="ignore"):

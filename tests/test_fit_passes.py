@@ -136,3 +136,30 @@ def test_an_evaluated_epoch_computes_the_penalty_once(monkeypatch):
     again = LinearRegressor(penalty="l2", alpha=0.01, max_iter=4, tol=None, random_state=0).fit(X, y)
     assert len(calls) == len(again.loss_curve_) + 1 and len(again.eval_loss_curve_) >= 2  # and the start's
     assert again.eval_loss_curve_ == est.eval_loss_curve_ and again.loss_curve_ == est.loss_curve_
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_finish_that_confirms_its_start_keeps_it_in_two_passes(monkeypatch, backend):
+    """The dense finish run again from its own end (the optimum): one pass for the gradient, one iteration's
+    pass, a gain of rounding size, and the start kept bit for bit, with no pass to measure the end."""
+    from fastgd import _planning
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((3000, 5))
+    y = X @ rng.standard_normal(5) + rng.standard_normal(3000)
+    monkeypatch.setattr(_planning, "CHECK_EXACT_MAX_VALUES", 100)  # the finish of larger data, on small data
+    real = _training.train_pcg
+    again = []
+
+    def twice(problem, ts, **kwargs):
+        out = real(problem, ts, **kwargs)
+        theta = ts.theta.copy()
+        calls = _counting(monkeypatch, backend, ["batches_stats", "batches_loss"])
+        second = real(problem, ts, **kwargs)
+        again.append((len(calls["batches_stats"]) + len(calls["batches_loss"]), second, theta, ts.theta.copy()))
+        return out
+
+    monkeypatch.setattr(_training, "train_pcg", twice)
+    LinearRegressor(backend=backend, random_state=0).fit(X, y)
+    (passes, second, before, after), = again
+    assert second.converged and second.n_iter == 1 and passes == 2
+    assert np.array_equal(before, after)
