@@ -70,8 +70,8 @@ def choose_l2(problem, theta, k, fit_intercept, rng):
     if not spread.size:
         return "no column of X varies (nothing for the strength to act on)"
     start = W * float(spread.mean())
-    train = dataclasses.replace(problem, batch_size=max(n, 1), sw=w_tr)
-    ids = np.zeros(1, dtype=np.int64)
+    train = dataclasses.replace(problem.whole(), sw=w_tr)
+    ids = np.arange(train.n_batches, dtype=np.int64)
     scores, passes = {}, [0]
 
     def solve(e):
@@ -82,7 +82,7 @@ def choose_l2(problem, theta, k, fit_intercept, rng):
                                   precondition=problem.scaling.curvature(l2, fit_intercept, k))
         raw = problem.raw(theta)
         raw /= ys[:, None]
-        sse, wv = problem.kern.batches_loss(problem.Xk, Ys, w_val, raw, max(n, 1), ids, problem.n_threads)
+        sse, wv = problem.kern.batches_loss(problem.Xk, Ys, w_val, raw, train.batch_size, ids, problem.n_threads)
         passes[0] += fin.n_iter + 3  # the iterations, the start and end of the solve, the score
         score = 1.0 - float(sse) / float(wv) / var_val if wv > 0 else -np.inf
         scores[e] = score if np.isfinite(score) else -np.inf

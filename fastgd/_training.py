@@ -18,7 +18,7 @@ a memmapped X ``fastgd._pagecache``.
 import inspect
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy.linalg import eigvalsh_tridiagonal
@@ -38,6 +38,10 @@ BLOCK_BYTES = 32 << 20  # shuffle=True visits contiguous blocks of about this ma
 LBFGS_PARALLEL_VALUES = 1 << 20  # L-BFGS evaluates on one thread below this many values of X (n·d·k)
 SPREAD_SETTLED = 0.1  # train_pcg: a curvature spread that grew by at most this fraction in an iteration ...
 SETTLED_ITERATIONS = 1  # ... this many iterations in a row has settled
+# a full-batch pass over CSR X (FitData.whole) cuts its rows into batches summed in parallel, each into its own
+# k·(d + 1) sums (zeroed, then added once per pass): at most this many ...
+WHOLE_GROUPS = 16
+WHOLE_NNZ_PER_SUM = 16  # ... and at least this many non-zeros of X per sum of those buffers (else fewer)
 CLEAR_GAIN = 1e-9  # train_pcg: a stop on a settled small spread that gained less than this fraction of the start keeps it
 
 
@@ -120,6 +124,22 @@ class FitData:
     @property
     def n_batches(self):
         return _engine.n_batches(self.n, self.batch_size)
+
+    def whole(self):
+        """This data as the batches of a full-batch pass (L-BFGS and conjugate-gradient finishes, the strength
+        path): its rows in one batch, or on CSR X (where a batch costs its non-zeros only) in up to WHOLE_GROUPS
+        batches that the kernels sum in parallel, one group each (max_chunks bounds their buffers' bytes, and
+        WHOLE_NNZ_PER_SUM makes the non-zeros outweigh zeroing and adding the buffers). A function of the shape
+        and the non-zeros only, never of the thread count: the sums are the same for any."""
+        n = self.n
+        groups = 1
+        if isinstance(self.Xk, tuple):
+            indptr = self.Xk[2]
+            nnz = int(indptr[-1] - indptr[0]) if len(indptr) else 0
+            m = self.Y.shape[1] * (int(self.Xk[3]) + 1)
+            groups = max(1, min(WHOLE_GROUPS, int(_rules.max_chunks(m)), nnz // (WHOLE_NNZ_PER_SUM * m),
+                                n // _rules.CHUNK_ROWS))
+        return replace(self, batch_size=max(-(-n // groups), 1))
 
     def raw(self, theta, out=None):
         """``theta`` in the data's units (``theta`` itself without standardization; else into ``out`` if given)."""

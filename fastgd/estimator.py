@@ -1,7 +1,6 @@
 """LinearRegressor: a scikit-learn estimator trained like torch.optim, by fastgd's compiled kernels."""
 
 import copy
-import dataclasses
 import functools
 import re
 import warnings
@@ -749,9 +748,9 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
 
     def _sparse_cg(self, problem, ts, k, tol, patience):
         """The sparse finish's conjugate gradient from ``ts.theta`` (``train_pcg``'s ``tol`` and
-        ``n_iter_no_change``), the rows as one batch (its sums cost O(d) once), preconditioned by the columns'
-        curvature at the current penalty."""
-        whole = dataclasses.replace(problem, batch_size=max(problem.n, 1))
+        ``n_iter_no_change``), the rows as a full-batch pass's batches (``FitData.whole``), preconditioned by the
+        columns' curvature at the current penalty."""
+        whole = problem.whole()
         return _training.train_pcg(whole, ts, train_ids=np.arange(whole.n_batches, dtype=np.int64),
                                    steps=FINISH_CG_ITER, tol=tol, n_iter_no_change=patience,
                                    precondition=problem.scaling.curvature(problem.l2, self.fit_intercept, k))
@@ -833,9 +832,9 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         lbfgs = LBFGS(line_search_fn="strong_wolfe", **({} if precondition is None else
                                                         {"history_size": FINISH_HISTORY,
                                                          "tolerance_change": FINISH_TOLERANCE_CHANGE}))
-        # sparse data: each evaluation sums all rows as one batch (per batch, the sums cost O(d) besides the
-        # rows' non-zeros); the objective is the same
-        whole = problem if precondition is None else dataclasses.replace(problem, batch_size=max(problem.n, 1))
+        # sparse data: each evaluation sums all rows as a full-batch pass's batches (``FitData.whole``: per
+        # batch, the sums cost O(d) besides the rows' non-zeros); the objective is the same
+        whole = problem if precondition is None else problem.whole()
         # one BLAS thread: its products are of single vectors, where waking threads (the kernels' OpenMP threads
         # may still be spinning) cost more than they gain, and their sums then do not depend on the thread count
         with _shortfall.blas_controller().limit(limits=1, user_api="blas"):

@@ -11,7 +11,7 @@ from sklearn.linear_model import LinearRegression, Ridge
 from sklearn.metrics import r2_score
 
 import fastgd
-from fastgd import _engine, _planning, _scaling
+from fastgd import _engine, _planning, _scaling, _training
 from fastgd import estimator as estimator_module
 
 BACKENDS = ["numba", "native"]
@@ -724,6 +724,32 @@ def test_lazy_csr_fits_are_bit_identical_for_any_thread_count(backend, kw):
                                        n_jobs=n_jobs, **kw).fit(X, y, sample_weight=w) for n_jobs in (1, 2)]
         assert _planning.is_lazy(fits[0], X)
         assert np.array_equal(fits[0].coef_, fits[1].coef_) and fits[0].intercept_ == fits[1].intercept_
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_full_batch_passes_split_csr_rows_and_stay_bit_identical_for_any_thread_count(backend, monkeypatch):
+    """The default fit's strength path and conjugate-gradient finish read CSR X in several batches, summed in
+    parallel groups (FitData.whole), and give the same bits with one thread and with two; dense data keeps one
+    batch, and columns too many for the non-zeros get fewer batches."""
+    kern(backend)
+    X, y = zipf_binary(3000, 512, 12, seed=5)
+    batches = []
+    real = _training.train_pcg
+
+    def spy(problem, ts, **kwargs):
+        batches.append(problem.n_batches)
+        return real(problem, ts, **kwargs)
+
+    monkeypatch.setattr(_training, "train_pcg", spy)
+    fits = [fastgd.LinearRegressor(backend=backend, random_state=0, n_jobs=n_jobs).fit(X, y) for n_jobs in (1, 2)]
+    assert len(batches) > 2 and min(batches) > 1  # the path's strengths and the finish, each in parallel batches
+    assert np.array_equal(fits[0].coef_, fits[1].coef_) and fits[0].intercept_ == fits[1].intercept_
+    assert fits[0].alpha_ == fits[1].alpha_
+    whole = lambda Xk: _training.FitData(Xk, np.zeros((3000, 1)), None, 32, None, backend, 1, True, 0.0, 0.0).whole()
+    assert whole((X.data, X.indices, X.indptr, X.shape[1])).n_batches == batches[0]
+    assert whole(np.zeros((3000, 4))).n_batches == 1
+    wide = sp.csr_matrix((X.data, X.indices, X.indptr), shape=(3000, 1 << 16))  # few non-zeros per column
+    assert whole((wide.data, wide.indices, wide.indptr, wide.shape[1])).n_batches == 1
 
 
 def test_native_lazy_hints_never_change_a_result():
