@@ -648,15 +648,17 @@ cdef int _lazy_csr(const real_t* data, const index_t* indices, const ptr_t* indp
             steps = tnow - prev[t]
             c = cols[t]
             xs = z[d + c] if std and c < d else 1.0
+            lam = 0.0
             if not exact:
                 xs = 1.0 / xs  # LazyAdam keeps the column's reciprocal scale
+            elif steps > 0.0:  # once per column, and only where used (GCC divided for every column)
+                lam = wd + (0.0 if c == d else (l2 / (xs * xs) if std else l2))
             xsc[t] = xs
             for j in range(k):
                 q = j * p + c
                 b = q * W
                 if steps > 0.0:
                     if exact:
-                        lam = wd + (0.0 if c == d else (l2 / (xs * xs) if std else l2))
                         total = lazy_catch_up(tr.code, R, b + R_TH, R, b + R_S, 1, steps, tr.hp, lr_c, lam)
                     else:  # LazyAdam: moments stay; only decoupled weight decay moves the parameter
                         total = lazy_approx_catch_up(tr.code, R, b + R_TH, steps, tr.hp, lr_c)
