@@ -1059,10 +1059,7 @@ def _epoch_csr_lazy(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_i
             for i in range(nq):
                 Sc[sl * nq + i] = S[sl * P + qs[i]]
         scalars[0] += 1.0
-        if exact:
-            _rules.update(code, thc, Gc, Sc, nq, scalars, hp, lr_at(hp[0], sched, scalars[0]), eta, False)
-        else:
-            _rules.lazy_update(code, thc, Gc, Sc, nq, scalars, hp, lr_at(hp[0], sched, scalars[0]), eta, h1, h2)
+        _rules.lazy_update(code, thc, Gc, Sc, nq, scalars, hp, lr_at(hp[0], sched, scalars[0]), eta, exact, h1, h2)
         tnew = scalars[0]
         cnt = tnew + c_shift
         ic1 = 1.0 / cnt

@@ -723,11 +723,8 @@ cdef int _lazy_csr(const real_t* data, const index_t* indices, const ptr_t* indp
                     Gc[i] = Gc[i] * scale + l2 * v
             Gc[o + nt] = ((g0 * (scale / ys)) if std else g0 * scale) if tr.fit_intercept else 0.0
         tr.scalars[0] += 1.0
-        if exact:
-            update(tr.code, thc, Gc, Sc, nq, tr.scalars, tr.hp, lr_at(tr.hp[0], tr.sched, tr.scalars[0]), NULL, False)
-        else:
-            lazy_update(tr.code, thc, Gc, Sc, nq, tr.scalars, tr.hp, lr_at(tr.hp[0], tr.sched, tr.scalars[0]), NULL,
-                        h1, h2)
+        lazy_update(tr.code, thc, Gc, Sc, nq, tr.scalars, tr.hp, lr_at(tr.hp[0], tr.sched, tr.scalars[0]), NULL, exact,
+                    h1, h2)
         tnew = tr.scalars[0]
         cnt = tnew + c_shift
         ic1 = 1.0 / cnt

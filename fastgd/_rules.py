@@ -1037,15 +1037,10 @@ def lazy_bias_horizon(b: cython.double) -> cython.double:
 @cython.cfunc
 @cython.nogil
 @cython.exceptval(check=False)
-def lazy_update(code: cython.int, th: Vec, G: CVec, S: Vec, P: Index, scalars: Vec, hp: CVec, lr: cython.double,
-                eta: Vec, h1: cython.double, h2: cython.double) -> cython.void:
-    """``update`` for a LAZY_APPROX batch's gathered coordinates: Adam and AdamW's step with the batch's
-    constants (a multiplication by 1/√(1 − β₂ᵗ), no pow past the horizons ``h1``, ``h2`` of β₁ and β₂ from
-    lazy_bias_horizon), the other rules' own ``update``."""
-    if code != ADAM and code != ADAMW:
-        update(code, th, G, S, P, scalars, hp, lr, eta, False)
-        return
-    t = scalars[0]
+def _lazy_adam(th: Vec, G: CVec, S: Vec, P: Index, t: cython.double, hp: CVec, lr: cython.double,
+               h1: cython.double, h2: cython.double, decoupled: cython.bint) -> cython.void:
+    """_adam's step with a batch's constants: 1/√(1 − β₂ᵗ) multiplied in, no pow past the horizons ``h1``,
+    ``h2`` of β₁ and β₂ (lazy_bias_horizon)."""
     wd = hp[1]
     b1 = hp[2]
     b2 = hp[3]
@@ -1059,7 +1054,7 @@ def lazy_update(code: cython.int, th: Vec, G: CVec, S: Vec, P: Index, scalars: V
     shrink = 1.0 - lr * wd
     vmax = 2 * P
     for q in range(P):
-        g = _decayed(th, G, q, wd, shrink, code == ADAMW)
+        g = _decayed(th, G, q, wd, shrink, decoupled)
         _moments(S, P, q, g, b1, b2)
         if amsgrad:
             S[vmax + q] = max(S[vmax + q], S[P + q])
@@ -1067,6 +1062,22 @@ def lazy_update(code: cython.int, th: Vec, G: CVec, S: Vec, P: Index, scalars: V
         else:
             den = math.sqrt(S[P + q]) * isb2 + eps
         th[q] -= step * S[q] / den
+
+
+@cython.cfunc
+@cython.nogil
+@cython.exceptval(check=False)
+def lazy_update(code: cython.int, th: Vec, G: CVec, S: Vec, P: Index, scalars: Vec, hp: CVec, lr: cython.double,
+                eta: Vec, exact: cython.bint, h1: cython.double, h2: cython.double) -> cython.void:
+    """The step of a lazy batch's gathered coordinates: for LAZY_APPROX (not ``exact``) Adam and AdamW,
+    _lazy_adam (LazyAdam's arithmetic, with the horizons ``h1``, ``h2`` of lazy_bias_horizon); every other
+    case, ``update``."""
+    if not exact and code == ADAM:
+        _lazy_adam(th, G, S, P, scalars[0], hp, lr, h1, h2, False)
+    elif not exact and code == ADAMW:
+        _lazy_adam(th, G, S, P, scalars[0], hp, lr, h1, h2, True)
+    else:
+        update(code, th, G, S, P, scalars, hp, lr, eta, False)
 
 
 @cython.cfunc
