@@ -908,8 +908,12 @@ def _epoch_csr_lazy(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_i
             xs = stdz[d + c] if std and c < d else 1.0
             WR[b + L_STAMP] = tstart
             WR[b + L_G] = 0.0
-            WR[b + L_RAW] = ys * (th[o + c] / xs) if std else th[o + c]
-            WR[b + L_XS] = xs
+            if exact:
+                WR[b + L_RAW] = ys * (th[o + c] / xs) if std else th[o + c]
+                WR[b + L_XS] = xs
+            else:  # LazyAdam keeps the column's reciprocal scale (as the native twin)
+                WR[b + L_XS] = 1.0 / xs
+                WR[b + L_RAW] = ys * (th[o + c] * WR[b + L_XS]) if std else th[o + c]
     rawb = np.empty(k)  # the intercepts in the data's units
     gb = np.empty(k)
     for j in range(k):
@@ -939,6 +943,9 @@ def _epoch_csr_lazy(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_i
     eta = np.empty(0)
     # the running mean's count moves with the update count (both once per update): count = stamp + shift
     c_shift = (avg[P] if averaging else 0.0) - tstart
+    # LazyAdam (not exact): the batch's constants in place of per-coordinate divisions (_rules.lazy_update)
+    h1 = _rules.lazy_bias_horizon(hp[2])
+    h2 = _rules.lazy_bias_horizon(hp[3])
     loss_sum = 0.0
     weight_sum = 0.0
     for bi in range(nb):
@@ -973,6 +980,7 @@ def _epoch_csr_lazy(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_i
                     _lazy_hint_column(WR, th, S, avg, c, k, p, P, ns)
         cols[nt] = d  # the intercepts, caught up with the columns
         prev[nt] = WR[d * L_WIDTH + L_STAMP]
+        ic1 = 1.0 / (tnow + c_shift)
         for t in range(nt + 1):  # catch up what the skipped updates did to these coordinates
             steps = tnow - prev[t]
             if steps > 0.0:
@@ -985,10 +993,19 @@ def _epoch_csr_lazy(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_i
                         total = _rules.lazy_catch_up(code, th, q, S, q, P, steps, hp, lr_c, lam)
                     else:  # LazyAdam: moments stay; only decoupled weight decay moves the parameter
                         total = _rules.lazy_approx_catch_up(code, th, q, steps, hp, lr_c)
-                    if averaging:
+                    if not averaging:
+                        pass
+                    elif exact:
                         _rules.average_catch_up(avg, q, total, tnow - steps + c_shift, tnow + c_shift)
+                    else:
+                        _rules.lazy_average(avg, q, total, steps, ic1)
                     if moves and c < d:
-                        WR[b + L_RAW] = stdz[2 * d + k + j] * (th[q] / WR[b + L_XS]) if std else th[q]
+                        if not std:
+                            WR[b + L_RAW] = th[q]
+                        elif exact:
+                            WR[b + L_RAW] = stdz[2 * d + k + j] * (th[q] / WR[b + L_XS])
+                        else:
+                            WR[b + L_RAW] = stdz[2 * d + k + j] * (th[q] * WR[b + L_XS])
         for j in range(k):
             gb[j] = 0.0
         loss = 0.0
@@ -1015,11 +1032,16 @@ def _epoch_csr_lazy(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_i
             o = j * p
             g0 = gb[j]
             ys = stdz[2 * d + k + j] if std else 1.0
+            sy = scale / ys
             for t in range(nt):
                 q = o + cols[t]
                 b = q * L_WIDTH
                 v = th[q]
-                if std:
+                if std and not exact:  # L_XS: the reciprocal scale
+                    ixs = WR[b + L_XS]
+                    xm = stdz[cols[t]] if t < ncen else 0.0
+                    Gc[nq] = (WR[b + L_G] - xm * g0) * (sy * ixs) + ((l2 * ixs * ixs) if l2 != 0.0 else 0.0) * v
+                elif std:
                     xs = WR[b + L_XS]
                     xm = stdz[cols[t]] if t < ncen else 0.0
                     Gc[nq] = (WR[b + L_G] - xm * g0) * (scale / (xs * ys)) + ((l2 / (xs * xs)) if l2 != 0.0 else 0.0) * v
@@ -1037,17 +1059,22 @@ def _epoch_csr_lazy(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_i
             for i in range(nq):
                 Sc[sl * nq + i] = S[sl * P + qs[i]]
         scalars[0] += 1.0
-        _rules.update(code, thc, Gc, Sc, nq, scalars, hp, lr_at(hp[0], sched, scalars[0]), eta, False)
+        _rules.lazy_update(code, thc, Gc, Sc, nq, scalars, hp, lr_at(hp[0], sched, scalars[0]), eta, exact, h1, h2)
         tnew = scalars[0]
         cnt = tnew + c_shift
+        ic1 = 1.0 / cnt
         for i in range(nq):
             q = qs[i]
             v = thc[i]
             th[q] = v
             for sl in range(ns):
                 S[sl * P + q] = Sc[sl * nq + i]
-            if averaging:
+            if not averaging:
+                pass
+            elif exact:
                 avg[q] += (v - avg[q]) / cnt
+            else:
+                _rules.lazy_average(avg, q, v, 1.0, ic1)
         for t in range(nt + 1):
             WR[cols[t] * L_WIDTH + L_STAMP] = tnew
         for j in range(k):  # the raw parameters of the touched coordinates, as _rules.raw_theta computes them
@@ -1056,7 +1083,10 @@ def _epoch_csr_lazy(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_i
                 ys = stdz[2 * d + k + j]
                 for t in range(nt):
                     b = (o + cols[t]) * L_WIDTH
-                    WR[b + L_RAW] = ys * (th[o + cols[t]] / WR[b + L_XS])
+                    if exact:
+                        WR[b + L_RAW] = ys * (th[o + cols[t]] / WR[b + L_XS])
+                    else:
+                        WR[b + L_RAW] = ys * (th[o + cols[t]] * WR[b + L_XS])
                 shift = 0.0
                 for t in range(ncen):
                     c = cen[t]
@@ -1067,6 +1097,7 @@ def _epoch_csr_lazy(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_i
                     WR[(o + cols[t]) * L_WIDTH + L_RAW] = th[o + cols[t]]
                 rawb[j] = th[o + d]
     tnow = scalars[0]
+    ic1 = 1.0 / (tnow + c_shift)
     for c in range(p):  # the end of the epoch: every coordinate caught up
         steps = tnow - WR[c * L_WIDTH + L_STAMP]
         if steps > 0.0:
@@ -1078,8 +1109,12 @@ def _epoch_csr_lazy(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_i
                     total = _rules.lazy_catch_up(code, th, q, S, q, P, steps, hp, lr_c, lam)
                 else:
                     total = _rules.lazy_approx_catch_up(code, th, q, steps, hp, lr_c)
-                if averaging:
+                if not averaging:
+                    pass
+                elif exact:
                     _rules.average_catch_up(avg, q, total, tnow - steps + c_shift, tnow + c_shift)
+                else:
+                    _rules.lazy_average(avg, q, total, steps, ic1)
     if averaging:
         avg[P] = tnow + c_shift
     return loss_sum, weight_sum

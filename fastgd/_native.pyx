@@ -538,7 +538,9 @@ cdef int _lazy_csr(const real_t* data, const index_t* indices, const ptr_t* indp
     cdef Py_ssize_t lo, hi
     cdef bint ahead
     cdef double tstart = tr.scalars[0], tnow, tnew, steps, lam, total, ys, xs, xm, v, s, acc, r, sr, st
-    cdef double loss, Wb, scale, g0, shift, cnt, c_shift
+    cdef double loss, Wb, scale, g0, shift, cnt, c_shift, sy, ic1
+    # LazyAdam (not exact): the batch's constants in place of per-coordinate divisions (fastgd._rules.lazy_update)
+    cdef double h1 = lazy_bias_horizon(tr.hp[2]), h2 = lazy_bias_horizon(tr.hp[3])
     if std:
         for c in range(d):
             if z[c] != 0.0:
@@ -641,28 +643,42 @@ cdef int _lazy_csr(const real_t* data, const index_t* indices, const ptr_t* indp
         prev[nt] = R[d * W + R_STAMP]
         m1 = nt + 1
         nq = k * m1
+        ic1 = 1.0 / (tnow + c_shift)
         for t in range(m1):  # catch up what the skipped updates did to these coordinates, and gather them
             steps = tnow - prev[t]
             c = cols[t]
             xs = z[d + c] if std and c < d else 1.0
+            lam = 0.0
+            if not exact:
+                xs = 1.0 / xs  # LazyAdam keeps the column's reciprocal scale
+            elif steps > 0.0:  # once per column, and only where used (GCC divided for every column)
+                lam = wd + (0.0 if c == d else (l2 / (xs * xs) if std else l2))
             xsc[t] = xs
             for j in range(k):
                 q = j * p + c
                 b = q * W
                 if steps > 0.0:
                     if exact:
-                        lam = wd + (0.0 if c == d else (l2 / (xs * xs) if std else l2))
                         total = lazy_catch_up(tr.code, R, b + R_TH, R, b + R_S, 1, steps, tr.hp, lr_c, lam)
                     else:  # LazyAdam: moments stay; only decoupled weight decay moves the parameter
                         total = lazy_approx_catch_up(tr.code, R, b + R_TH, steps, tr.hp, lr_c)
-                    if averaging:
+                    if not averaging:
+                        pass
+                    elif exact:
                         average_catch_up(avg, q, total, tnow - steps + c_shift, tnow + c_shift)
+                    else:
+                        lazy_average(avg, q, total, steps, ic1)
                 i = j * m1 + t
                 v = R[b + R_TH]
                 thc[i] = v
                 Gc[i] = 0.0
                 if c < d:
-                    rawc[i] = z[2 * d + k + j] * (v / xs) if std else v
+                    if not std:
+                        rawc[i] = v
+                    elif exact:
+                        rawc[i] = z[2 * d + k + j] * (v / xs)
+                    else:
+                        rawc[i] = z[2 * d + k + j] * (v * xs)
                 for sl in range(ns):
                     Sc[sl * nq + i] = R[b + R_S + sl]
         for j in range(k):
@@ -691,10 +707,15 @@ cdef int _lazy_csr(const real_t* data, const index_t* indices, const ptr_t* indp
             o = j * m1
             g0 = gb[j]
             ys = z[2 * d + k + j] if std else 1.0
+            sy = scale / ys
             for t in range(nt):
                 i = o + t
                 v = thc[i]
-                if std:
+                if std and not exact:  # xs: the reciprocal scale
+                    xs = xsc[t]
+                    xm = z[cols[t]] if t < ncen else 0.0
+                    Gc[i] = (Gc[i] - xm * g0) * (sy * xs) + ((l2 * xs * xs) if l2 != 0.0 else 0.0) * v
+                elif std:
                     xs = xsc[t]
                     xm = z[cols[t]] if t < ncen else 0.0
                     Gc[i] = (Gc[i] - xm * g0) * (scale / (xs * ys)) + ((l2 / (xs * xs)) if l2 != 0.0 else 0.0) * v
@@ -702,9 +723,11 @@ cdef int _lazy_csr(const real_t* data, const index_t* indices, const ptr_t* indp
                     Gc[i] = Gc[i] * scale + l2 * v
             Gc[o + nt] = ((g0 * (scale / ys)) if std else g0 * scale) if tr.fit_intercept else 0.0
         tr.scalars[0] += 1.0
-        update(tr.code, thc, Gc, Sc, nq, tr.scalars, tr.hp, lr_at(tr.hp[0], tr.sched, tr.scalars[0]), NULL, False)
+        lazy_update(tr.code, thc, Gc, Sc, nq, tr.scalars, tr.hp, lr_at(tr.hp[0], tr.sched, tr.scalars[0]), NULL, exact,
+                    h1, h2)
         tnew = tr.scalars[0]
         cnt = tnew + c_shift
+        ic1 = 1.0 / cnt
         for t in range(m1):  # scatter back into the records
             c = cols[t]
             R[c * W + R_STAMP] = tnew
@@ -716,8 +739,12 @@ cdef int _lazy_csr(const real_t* data, const index_t* indices, const ptr_t* indp
                 R[b + R_TH] = v
                 for sl in range(ns):
                     R[b + R_S + sl] = Sc[sl * nq + i]
-                if averaging:
+                if not averaging:
+                    pass
+                elif exact:
                     avg[q] += (v - avg[q]) / cnt
+                else:
+                    lazy_average(avg, q, v, 1.0, ic1)
         for j in range(k):  # the intercepts in the data's units, as raw_theta computes them
             o = j * m1
             if std:
@@ -729,6 +756,7 @@ cdef int _lazy_csr(const real_t* data, const index_t* indices, const ptr_t* indp
             else:
                 rawb[j] = thc[o + nt]
     tnow = tr.scalars[0]
+    ic1 = 1.0 / (tnow + c_shift)
     for c in range(p):  # the end of the epoch: every coordinate caught up, and out of the records
         steps = tnow - R[c * W + R_STAMP]
         for j in range(k):
@@ -741,8 +769,12 @@ cdef int _lazy_csr(const real_t* data, const index_t* indices, const ptr_t* indp
                     total = lazy_catch_up(tr.code, R, b + R_TH, R, b + R_S, 1, steps, tr.hp, lr_c, lam)
                 else:
                     total = lazy_approx_catch_up(tr.code, R, b + R_TH, steps, tr.hp, lr_c)
-                if averaging:
+                if not averaging:
+                    pass
+                elif exact:
                     average_catch_up(avg, q, total, tnow - steps + c_shift, tnow + c_shift)
+                else:
+                    lazy_average(avg, q, total, steps, ic1)
             th[q] = R[b + R_TH]
             for sl in range(ns):
                 S[sl * P + q] = R[b + R_S + sl]

@@ -1016,6 +1016,81 @@ def average_catch_up(avg: Vec, q: Index, total: cython.double, c0: cython.double
         avg[q] += (total - (c1 - c0) * avg[q]) / c1
 
 
+# LazyAdam's arithmetic (LAZY_APPROX only, where no torch trajectory is followed): its lazy epochs spend a
+# batch's constants in place of per-coordinate divisions (1/count for the running mean, 1/√(1 − β₂ᵗ) for
+# Adam's denominator, 1/scale for a standardized column) and skip pow where a bias correction is 1.0
+# exactly. Its last bits differ from the dense rule's (docs/design.md, sparse data); the dense path and
+# LAZY_EXACT keep _adam's and average_catch_up's arithmetic.
+
+
+@cython.cfunc
+@cython.nogil
+@cython.exceptval(check=False)
+def lazy_bias_horizon(b: cython.double) -> cython.double:
+    """The update count from which 1 − bᵗ is 1.0 in double precision whatever pow's rounding (bᵗ ≤ 2⁻⁶⁴, far
+    below half an ulp of 1, 2⁻⁵⁴): a bias correction from there on needs no pow and has the same bits."""
+    if not (b > 0.0 and b < 1.0):
+        return 1e300  # never: pow every time
+    return math.ceil(-64.0 / math.log2(b))
+
+
+@cython.cfunc
+@cython.nogil
+@cython.exceptval(check=False)
+def _lazy_adam(th: Vec, G: CVec, S: Vec, P: Index, t: cython.double, hp: CVec, lr: cython.double,
+               h1: cython.double, h2: cython.double, decoupled: cython.bint) -> cython.void:
+    """_adam's step with a batch's constants: 1/√(1 − β₂ᵗ) multiplied in, no pow past the horizons ``h1``,
+    ``h2`` of β₁ and β₂ (lazy_bias_horizon)."""
+    wd = hp[1]
+    b1 = hp[2]
+    b2 = hp[3]
+    eps = hp[4]
+    amsgrad = hp[5]
+    step = lr
+    isb2 = 1.0
+    if hp[6]:
+        step = lr / (1.0 if t >= h1 else 1.0 - b1**t)
+        isb2 = 1.0 / math.sqrt(1.0 if t >= h2 else 1.0 - b2**t)
+    shrink = 1.0 - lr * wd
+    vmax = 2 * P
+    for q in range(P):
+        g = _decayed(th, G, q, wd, shrink, decoupled)
+        _moments(S, P, q, g, b1, b2)
+        if amsgrad:
+            S[vmax + q] = max(S[vmax + q], S[P + q])
+            den = math.sqrt(S[vmax + q]) * isb2 + eps
+        else:
+            den = math.sqrt(S[P + q]) * isb2 + eps
+        th[q] -= step * S[q] / den
+
+
+@cython.cfunc
+@cython.nogil
+@cython.exceptval(check=False)
+def lazy_update(code: cython.int, th: Vec, G: CVec, S: Vec, P: Index, scalars: Vec, hp: CVec, lr: cython.double,
+                eta: Vec, exact: cython.bint, h1: cython.double, h2: cython.double) -> cython.void:
+    """The step of a lazy batch's gathered coordinates: for LAZY_APPROX (not ``exact``) Adam and AdamW,
+    _lazy_adam (LazyAdam's arithmetic, with the horizons ``h1``, ``h2`` of lazy_bias_horizon); every other
+    case, ``update``."""
+    if not exact and code == ADAM:
+        _lazy_adam(th, G, S, P, scalars[0], hp, lr, h1, h2, False)
+    elif not exact and code == ADAMW:
+        _lazy_adam(th, G, S, P, scalars[0], hp, lr, h1, h2, True)
+    else:
+        update(code, th, G, S, P, scalars, hp, lr, eta, False)
+
+
+@cython.cfunc
+@cython.inline
+@cython.nogil
+@cython.exceptval(check=False)
+def lazy_average(avg: Vec, q: Index, total: cython.double, steps: cython.double, inv_count: cython.double) -> cython.void:
+    """average_catch_up for LAZY_APPROX: the running mean avg[q] over ``steps`` more updates whose values sum
+    to ``total``, up to a count whose reciprocal ``inv_count`` the batch computes once (one update of value v:
+    total = v, steps = 1)."""
+    avg[q] += (total - steps * avg[q]) * inv_count
+
+
 # ----------------------------------------------------------------------------------------------------------
 # losses: a per-row function of the residual r = prediction − target, dispatched by an integer code (packed
 # after [l1, l2, batch_weight] in the kernels' ``pen``: [..., code, param]); param is epsilon or the quantile.

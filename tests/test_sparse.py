@@ -139,7 +139,7 @@ EXACT_LAZY = [("sgd", {}, 0.0), ("adagrad", {"lr_decay": 0.01}, 0.0), ("rmsprop"
               ("rmsprop", {"momentum": 0.7, "centered": True}, 0.0)]
 
 
-def run_epochs(backend, X, Y, sw, stdz, opt, batch_size, epochs=3):
+def run_epochs(backend, X, Y, sw, stdz, opt, batch_size, epochs=3, touch_l2=False):
     from fastgd.optimizers import get_optimizer
     optimizer = get_optimizer(opt[0]).set_params(lr=0.05, **opt[1])
     k, d = Y.shape[1], (X[3] if isinstance(X, tuple) else X.shape[1])
@@ -149,7 +149,7 @@ def run_epochs(backend, X, Y, sw, stdz, opt, batch_size, epochs=3):
     for _ in range(epochs):
         order = _engine.batch_order(Y.shape[0], batch_size, True, rng)
         _engine.run_epoch(X, Y, ts, optimizer.code, optimizer.pack(), batch_size, order, sw=sw, stdz=stdz, avg=avg,
-                          backend=backend, path=_engine.K.PATH_SEQUENTIAL, l2=opt[2])
+                          backend=backend, path=_engine.K.PATH_SEQUENTIAL, l2=opt[2], touch_l2=touch_l2)
     return ts, avg
 
 
@@ -171,6 +171,44 @@ def test_lazy_csr_epoch_is_the_dense_update_where_exact(backend, opt, standardiz
         np.testing.assert_allclose(lazy.theta, dense.theta, rtol=1e-9, atol=1e-12)
         np.testing.assert_allclose(lazy.state, dense.state, rtol=1e-9, atol=1e-12)
         np.testing.assert_allclose(lazy_avg, dense_avg, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("opt", [("adam", {}, 0.0), ("adam", {"amsgrad": True}, 0.2), ("adamw", {}, 0.0),
+                                 ("adam", {"bias_correction": False}, 0.0), ("adamax", {}, 0.0),
+                                 ("nadam", {}, 0.0)])
+def test_lazy_adam_where_batches_touch_every_column_is_the_dense_update_to_rounding(backend, opt):
+    """LazyAdam's own arithmetic (a batch's reciprocals in place of per-coordinate divisions) is the dense
+    rule's to rounding where nothing is skipped: every row stores every column."""
+    from fastgd import _kernels
+    from fastgd.optimizers import get_optimizer
+    kern(backend)
+    A, _, Y, sw, stdz = lazy_problem()
+    A = A + 0.5 * (A == 0.0)  # no implicit zeros: a batch touches every column
+    optimizer = get_optimizer(opt[0]).set_params(**opt[1])
+    assert _kernels._rules.lazy_kind(optimizer.code, optimizer.pack(), True, 0.0, opt[2], True,
+                                     True) == _kernels._rules.LAZY_APPROX
+    for batch_size in (1, 64):
+        lazy, lazy_avg = run_epochs(backend, csr_tuple(sp.csr_matrix(A)), Y, sw, stdz, opt, batch_size,
+                                    touch_l2=True)
+        dense, dense_avg = run_epochs(backend, A, Y, sw, stdz, opt, batch_size, touch_l2=True)
+        assert not np.array_equal(lazy.theta, _engine.TrainingState.fresh(optimizer, 2, A.shape[1]).theta)
+        np.testing.assert_allclose(lazy.theta, dense.theta, rtol=1e-11, atol=1e-14)
+        np.testing.assert_allclose(lazy.state, dense.state, rtol=1e-11, atol=1e-14)
+        np.testing.assert_allclose(lazy_avg, dense_avg, rtol=1e-11, atol=1e-14)
+
+
+@pytest.mark.parametrize("b", [0.0, 0.5, 0.9, 0.99, 0.999, 0.9999, 1.0])
+def test_lazy_bias_horizon_is_where_the_bias_correction_is_one_exactly(b):
+    from fastgd import _kernels
+    h = _kernels._rules.lazy_bias_horizon(b)
+    if b == 1.0:
+        assert h > 1e100  # never
+        return
+    for t in (h, h + 1.0, 3.0 * h):
+        assert 1.0 - b**t == 1.0
+    if b > 0.0:
+        assert 1.0 - b ** (h / 2) < 1.0  # and not far beyond where it becomes 1.0
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
