@@ -550,6 +550,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         # one warning per fit: a measured shortfall names the cause better than "max_iter reached"
         if out.warning or not self._check_shortfall(X, Y, sw, out, problem, ts, total):
             self._warn(out)
+        self.__dict__.pop("_choice_rng", None)
         self._keep_fit_weight(out, total)
         return self
 
@@ -592,6 +593,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             ts = self._start_state(opt, problem.scaling, warm, problem.blocks.k, problem.blocks.d, coef_init,
                                    intercept_init)
             out = self._train_and_store(problem, ts, opt, y_ndim)
+            self.__dict__.pop("_choice_rng", None)
             if sample_weight is None:  # a weighted dask fit's total weight in the user's units is not at hand
                 self._keep_fit_weight(out, float(problem.n))
         finally:
@@ -777,8 +779,10 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         """penalty="auto" before the sparse finish: the l2 strength chosen on held-out rows (``fastgd._select``),
         set on ``problem``, ``alpha_`` and ``alpha_path_``, and ``ts.theta`` moved to its path solution. Returns
         what was done, in words (for ``stop_reason_``)."""
-        # the held-out rows are drawn from the fit's generator (random_state): the same for any n_jobs and backend
-        choice = _select.choose_l2(problem, ts.theta, k, self.fit_intercept, self._rng)
+        # the held-out rows are drawn from the fit's generator (random_state) as it was before the epochs: the same
+        # for any n_jobs, backend and optimizer
+        rng = self.__dict__.pop("_choice_rng", self._rng)
+        choice = _select.choose_l2(problem, ts.theta, k, self.fit_intercept, rng)
         if isinstance(choice, str):  # why no strength could be chosen
             self.alpha_path_ = np.empty((0, 2))
             return f"{choice}: the l2 strength of Ridge(alpha={_planning.AUTO_RIDGE_ALPHA:g}) kept"
@@ -871,6 +875,9 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         small data gets the epoch budget that the L-BFGS finish completes. Returns the loop's Outcome."""
         rng = check_random_state(self.random_state)
         train_ids, eval_ids = _planning.split_batches(self, problem, rng)
+        # the generator as the epochs find it: the strength path's held-out rows (_choose_alpha) are drawn from
+        # it, so they do not depend on what the epochs drew (their optimizer, their number)
+        self._choice_rng = copy.deepcopy(rng)
         # the epochs of a sparse fit that the exact finish completes are its warm start: only they may apply
         # an l2 penalty where batches touch (LazyAdam), which moves the fixed point the finish then corrects
         problem.touch_l2 = warm_only = in_memory and _planning.finish_follows(self, problem.Xk)
