@@ -642,7 +642,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                     if not fin.converged:  # no exact check at this size: what the finish measured is the cause
                         warnings.warn(self._unfinished_dense(fin, total, sw is not None), ConvergenceWarning,
                                       stacklevel=4)
-                        return True
+                    return True  # converged: the optimum reached, so the epochs' budget is no shortfall either
             if finished is not None and not finished.converged:
                 warnings.warn(self._unfinished(finished, total, sw is not None), ConvergenceWarning, stacklevel=4)
             return finished is not None  # its warm-up epochs' budget is no max_iter shortfall
@@ -1074,7 +1074,11 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                           f"improving by tol={self.tol:g} (relative to the "
                           f"{'variance' if self.loss == 'squared_error' else 'loss of the constant mean'} of y); "
                           + ("keep standardize=True (the default), which fits the steps to the features' scales, "
-                             "or raise max_iter." if not self.standardize else "raise max_iter."),
+                             "or raise max_iter." if not self.standardize else "raise max_iter.")
+                          + (" Or leave max_iter at 'auto' (the default): its budget ends with an exact finish "
+                             "where the epochs stop short, which setting max_iter turns off." if self.max_iter != "auto"
+                             and _planning.finishes_with_lbfgs(self, any_max_iter=True)
+                             else ""),
                           ConvergenceWarning, stacklevel=3)
             return True
         return False
