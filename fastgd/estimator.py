@@ -547,8 +547,26 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         ts = self._start_state(opt, scaling, warm, k, d, coef_init, intercept_init)
         problem = _planning.make_fit_data(self, X, Xk, Y, sw, scaling, backend)
         out = self._train_and_store(problem, ts, opt, y.ndim, warn=False, in_memory=True)
-        # one warning per fit: a measured shortfall names the cause better than "max_iter reached"
-        if out.warning or not self._check_shortfall(X, Y, sw, out, problem, ts, total):
+        params = set(self._get_param_names())
+        epochs = ({key: value for key, value in self.__dict__.items() if key not in params}, ts.snapshot())
+        try:
+            # one warning per fit: a measured shortfall names the cause better than "max_iter reached"
+            warn = out.warning or not self._check_shortfall(X, Y, sw, out, problem, ts, total)
+        except (KeyboardInterrupt, SystemError) as exc:
+            if not _engine.is_interrupt(exc):
+                raise
+            # a Ctrl-C in the exact finish (or the strength path): the completed epochs' model, as one in the
+            # epochs keeps the best of them
+            for key in [key for key in self.__dict__ if key not in params]:
+                del self.__dict__[key]
+            self.__dict__.update(epochs[0])
+            ts.restore(epochs[1])
+            self.stop_reason_ = f"{self.stop_reason_}; then the exact finish was interrupted (Ctrl-C)"
+            warnings.warn(f"Training interrupted during the exact finish that follows the epochs: keeping the model "
+                          f"of the completed epochs ({self.n_iter_} epoch(s)), which may be short of the optimum "
+                          f"the finish would have reached.", UserWarning, stacklevel=3)
+            warn = False
+        if warn:
             self._warn(out)
         self.__dict__.pop("_choice_rng", None)
         self._keep_fit_weight(out, total)
