@@ -710,12 +710,13 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         rate rule that finish is kept (on small data always, on larger dense data when the averaged steps' noise
         floor exceeds tol, as for the squared error); under settings the user chose, small data is measured
         against it and a shortfall warns. Returns whether the max_iter warning is superseded."""
+        user_lbfgs = _planning.is_lbfgs(self)  # torch's default: no line search, whose steps can stall on huber
         if problem is None or sp.issparse(X) or out.stopped or problem.scaling is None or problem.l1 > 0.0 \
-                or _planning.is_lbfgs(self) or not np.isfinite(out.best_eval):
+                or getattr(self.optimizer, "line_search_fn", None) is not None or not np.isfinite(out.best_eval):
             return False
         f_ref = problem.target_variance(np.arange(problem.n_batches, dtype=np.int64))  # the constant mean's loss
         if values > _planning.CHECK_EXACT_MAX_VALUES:
-            if _planning.finishes_with_lbfgs(self) and f_ref > 0 and out.best_eval / f_ref * (X.shape[1] + 1) / X.shape[0] \
+            if not user_lbfgs and _planning.finishes_with_lbfgs(self) and f_ref > 0 and out.best_eval / f_ref * (X.shape[1] + 1) / X.shape[0] \
                     > self.tol:
                 self._finish_lbfgs(problem, ts)
             return False
@@ -739,6 +740,13 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             chosen.append("an optimizer object")
         default = (" (its defaults instead of " + " and ".join(chosen) + " finish with L-BFGS)") if chosen else ""
         share = _shortfall.excess_words(excess, best, f_ref, "the loss of the constant mean of y")
+        if user_lbfgs:
+            warnings.warn(f"L-BFGS stopped {share} above the optimum of the {self.loss} objective (found by L-BFGS "
+                          f"with a strong-Wolfe line search) after {self.n_iter_} steps: torch's L-BFGS takes no line "
+                          f"search by default, and its fixed steps stalled on this loss. Use optimizer=LBFGS("
+                          f"line_search_fn='strong_wolfe') (fastgd.optimizers.LBFGS), or the default optimizer.",
+                          ConvergenceWarning, stacklevel=4)
+            return True
         warnings.warn(f"Gradient descent stopped {share} above the optimum of the {self.loss} objective (found by "
                       f"full-batch L-BFGS) after {self.n_iter_} epochs. "
                       + (f"Raise max_iter (it is {self.max_iter}), or use" if capped and self.max_iter != "auto" else
