@@ -1104,7 +1104,9 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                           + (" Or leave max_iter at 'auto' (the default): its budget ends with an exact finish "
                              "where the epochs stop short, which setting max_iter turns off." if self.max_iter != "auto"
                              and _planning.finishes_with_lbfgs(self, any_max_iter=True)
-                             else ""),
+                             else " Or use the default optimizer: its conjugate-gradient finish solves the squared "
+                             "error's quadratic exactly, where L-BFGS's steps on ill-conditioned features gain "
+                             "little." if _planning.is_lbfgs(self) and self.loss == "squared_error" else ""),
                           ConvergenceWarning, stacklevel=3)
             return True
         return False
