@@ -548,7 +548,9 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         problem = _planning.make_fit_data(self, X, Xk, Y, sw, scaling, backend)
         out = self._train_and_store(problem, ts, opt, y.ndim, warn=False, in_memory=True)
         params = set(self._get_param_names())
-        epochs = ({key: value for key, value in self.__dict__.items() if key not in params}, ts.snapshot())
+        # the epochs' fitted attributes (their coef_ and intercept_ are the model: nothing is copied, so the
+        # finish's memory stays within its budget)
+        epochs = {key: value for key, value in self.__dict__.items() if key not in params}
         try:
             # one warning per fit: a measured shortfall names the cause better than "max_iter reached"
             warn = out.warning or not self._check_shortfall(X, Y, sw, out, problem, ts, total)
@@ -556,11 +558,13 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             if not _engine.is_interrupt(exc):
                 raise
             # a Ctrl-C in the exact finish (or the strength path): the completed epochs' model, as one in the
-            # epochs keeps the best of them
+            # epochs keeps the best of them; the parameters from it (the optimizer state as the finish left it:
+            # the sparse finish released it, as a finished fit does)
             for key in [key for key in self.__dict__ if key not in params]:
                 del self.__dict__[key]
-            self.__dict__.update(epochs[0])
-            ts.restore(epochs[1])
+            self.__dict__.update(epochs)
+            raw = self._raw_params(k, d)
+            ts.theta[...] = raw if problem.scaling is None else problem.scaling.to_std(raw)
             self.stop_reason_ = f"{self.stop_reason_}; then the exact finish was interrupted (Ctrl-C)"
             warnings.warn(f"Training interrupted during the exact finish that follows the epochs: keeping the model "
                           f"of the completed epochs ({self.n_iter_} epoch(s)), which may be short of the optimum "

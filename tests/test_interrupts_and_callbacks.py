@@ -167,9 +167,19 @@ def test_ctrl_c_in_the_exact_finish_keeps_the_completed_epochs_model(monkeypatch
         theta += 1.0  # a half-done step, which must not be kept
         raise KeyboardInterrupt
 
+    stored = []
+    real_store = LinearRegressor._store
+
+    def store(self, *args):
+        real_store(self, *args)
+        stored.append((self.coef_.copy(), self.intercept_))
+
+    monkeypatch.setattr(LinearRegressor, "_store", store)
     monkeypatch.setattr(target, name, interrupted)
     with pytest.warns(UserWarning, match="interrupted during the exact finish"):
         est = LinearRegressor(random_state=0).fit(X, y)
-    assert len(seen) == 1 and np.array_equal(est._ts.theta, seen[0])
+    assert len(seen) == 1 and len(stored) == 1  # the epochs' model, stored once
+    assert np.array_equal(est.coef_, stored[0][0]) and est.intercept_ == stored[0][1]
+    np.testing.assert_allclose(est._ts.theta, est._scaling.to_std(est._raw_params(1, X.shape[1])), rtol=0, atol=0)
     assert "interrupted" in est.stop_reason_ and est.n_iter_ >= 1
     assert est.score(X, y) > 0.1  # the epochs made progress (sparse: the warm start of two epochs)
