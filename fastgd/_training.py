@@ -175,25 +175,22 @@ class FitData:
         step = max(1, EVAL_ROWS // bs) if self.sw is None else 1
         for c0 in range(0, len(ids), step):
             chunk = ids[c0:c0 + step]
-            sums = [None] * len(chunk)
-            whole = np.flatnonzero((chunk + 1) * bs <= n) if len(chunk) > 1 else ()
-            if len(whole):
+            sums = np.empty(len(chunk))
+            whole = (chunk + 1) * bs <= n if len(chunk) > 1 else np.zeros(len(chunk), dtype=bool)
+            if whole.any():
                 rows = chunk[whole, None] * bs + np.arange(bs)  # (batches, bs): one batch a row
                 with np.errstate(over="ignore", invalid="ignore"):
                     v = reference.loss_value(b - self.Y[rows], reference.LOSSES[int(code)], param).sum(axis=2)
-                for j, t in zip(whole.tolist(), v.sum(axis=1).tolist()):
-                    sums[j] = t
-            for j, i in enumerate(chunk.tolist()):
-                lo, hi = i * bs, min((i + 1) * bs, n)
-                if sums[j] is None:
-                    with np.errstate(over="ignore", invalid="ignore"):
-                        v = reference.loss_value(b - self.Y[lo:hi], reference.LOSSES[int(code)], param).sum(axis=1)
-                    s = None if self.sw is None else self.sw[lo:hi]
-                    sums[j] = float(v.sum() if s is None else s @ v)
-                    W += float(hi - lo if s is None else s.sum())
-                else:
-                    W += float(hi - lo)
-                sse += sums[j]
+                sums[whole] = v.sum(axis=1)
+                W += float(bs * int(np.count_nonzero(whole)))  # whole numbers: exact in any order
+            for j in np.flatnonzero(~whole).tolist():
+                lo, hi = int(chunk[j]) * bs, min((int(chunk[j]) + 1) * bs, n)
+                with np.errstate(over="ignore", invalid="ignore"):
+                    v = reference.loss_value(b - self.Y[lo:hi], reference.LOSSES[int(code)], param).sum(axis=1)
+                s = None if self.sw is None else self.sw[lo:hi]
+                sums[j] = float(v.sum() if s is None else s @ v)
+                W += float(hi - lo if s is None else s.sum())
+            sse = float(np.cumsum(np.concatenate(([sse], sums)))[-1])  # batch after batch, as a loop would add
         return sse, W
 
     def penalty(self, raw):
@@ -226,12 +223,20 @@ class FitData:
             return np.minimum(bs, n - bs * np.arange(self.n_batches)).astype(np.float64)
         return np.add.reduceat(self.sw, np.arange(0, n, bs))
 
+    def batch_rows(self, batch_ids):
+        """The rows of the listed batches, batch by batch in their order (no Python step per batch: at
+        batch_size=1 a list of n ranges cost about as much as ten epochs)."""
+        ids = np.asarray(batch_ids, dtype=np.int64).reshape(-1)
+        starts = ids * self.batch_size
+        lengths = np.minimum(self.batch_size, self.n - starts)
+        ends = np.cumsum(lengths)
+        return np.arange(ends[-1] if len(ends) else 0, dtype=np.int64) + np.repeat(starts - (ends - lengths), lengths)
+
     def target_variance(self, batch_ids):
         """Weighted variance of the targets over the listed batches, summed over outputs (the loss of the
         best constant): the unit in which ``tol`` measures progress. With another loss: that loss of the
         constant mean of the targets (see ``constant_loss``)."""
-        rows = np.concatenate([np.arange(b * self.batch_size, min((b + 1) * self.batch_size, self.n))
-                               for b in batch_ids])
+        rows = self.batch_rows(batch_ids)
         Y = self.Y[rows]
         w = None if self.sw is None else self.sw[rows]
         if w is not None and not w.sum() > 0:
