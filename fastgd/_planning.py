@@ -177,11 +177,12 @@ def is_lbfgs(est):
     return isinstance(est.optimizer, LBFGS) or est.optimizer == "lbfgs"
 
 
-def finishes_with_lbfgs(est):
+def finishes_with_lbfgs(est, any_max_iter=False):
     """The default rate rule and epoch budget (not a rate, optimizer object or max_iter the user chose), and a
-    smooth objective."""
+    smooth objective (``any_max_iter``: whatever max_iter is, i.e. whether the max_iter set is what stops it)."""
     return (est.learning_rate == "adaptive" and isinstance(est.optimizer, str) and est.optimizer != "lbfgs"
-            and est.penalty in (None, "l2", "auto") and est.max_iter == "auto" and smooth_loss(est))
+            and est.penalty in (None, "l2", "auto") and (any_max_iter or est.max_iter == "auto")
+            and smooth_loss(est))
 
 
 def finish_follows(est, X):

@@ -1032,7 +1032,8 @@ def train_lbfgs(problem, ts, lbfgs, *, train_ids, steps, tol, n_iter_no_change=2
         prev = f
         if no_change >= n_iter_no_change or (ran < lbfgs.max_iter and evals < max_eval):
             out.converged = True
-            out.stop_reason = (f"a step gained less than tol={tol:g} (times the variance of y) {n_iter_no_change} "
+            unit = "the variance of y" if problem.loss is None or sc is None else "the loss of the constant mean of y"
+            out.stop_reason = (f"a step gained less than tol={tol:g} (times {unit}) {n_iter_no_change} "
                                f"times" if no_change >= n_iter_no_change else
                                "a step ended on torch's own tolerances (tolerance_grad or tolerance_change)")
             break

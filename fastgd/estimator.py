@@ -547,9 +547,28 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         ts = self._start_state(opt, scaling, warm, k, d, coef_init, intercept_init)
         problem = _planning.make_fit_data(self, X, Xk, Y, sw, scaling, backend)
         out = self._train_and_store(problem, ts, opt, y.ndim, warn=False, in_memory=True)
-        # one warning per fit: a measured shortfall names the cause better than "max_iter reached"
-        if out.warning or not self._check_shortfall(X, Y, sw, out, problem, ts, total):
+        params = set(self._get_param_names())
+        epochs = ({key: value for key, value in self.__dict__.items() if key not in params}, ts.snapshot())
+        try:
+            # one warning per fit: a measured shortfall names the cause better than "max_iter reached"
+            warn = out.warning or not self._check_shortfall(X, Y, sw, out, problem, ts, total)
+        except (KeyboardInterrupt, SystemError) as exc:
+            if not _engine.is_interrupt(exc):
+                raise
+            # a Ctrl-C in the exact finish (or the strength path): the completed epochs' model, as one in the
+            # epochs keeps the best of them
+            for key in [key for key in self.__dict__ if key not in params]:
+                del self.__dict__[key]
+            self.__dict__.update(epochs[0])
+            ts.restore(epochs[1])
+            self.stop_reason_ = f"{self.stop_reason_}; then the exact finish was interrupted (Ctrl-C)"
+            warnings.warn(f"Training interrupted during the exact finish that follows the epochs: keeping the model "
+                          f"of the completed epochs ({self.n_iter_} epoch(s)), which may be short of the optimum "
+                          f"the finish would have reached.", UserWarning, stacklevel=3)
+            warn = False
+        if warn:
             self._warn(out)
+        self.__dict__.pop("_choice_rng", None)
         self._keep_fit_weight(out, total)
         return self
 
@@ -592,6 +611,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             ts = self._start_state(opt, problem.scaling, warm, problem.blocks.k, problem.blocks.d, coef_init,
                                    intercept_init)
             out = self._train_and_store(problem, ts, opt, y_ndim)
+            self.__dict__.pop("_choice_rng", None)
             if sample_weight is None:  # a weighted dask fit's total weight in the user's units is not at hand
                 self._keep_fit_weight(out, float(problem.n))
         finally:
@@ -640,7 +660,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                     if not fin.converged:  # no exact check at this size: what the finish measured is the cause
                         warnings.warn(self._unfinished_dense(fin, total, sw is not None), ConvergenceWarning,
                                       stacklevel=4)
-                        return True
+                    return True  # converged: the optimum reached, so the epochs' budget is no shortfall either
             if finished is not None and not finished.converged:
                 warnings.warn(self._unfinished(finished, total, sw is not None), ConvergenceWarning, stacklevel=4)
             return finished is not None  # its warm-up epochs' budget is no max_iter shortfall
@@ -690,12 +710,13 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         rate rule that finish is kept (on small data always, on larger dense data when the averaged steps' noise
         floor exceeds tol, as for the squared error); under settings the user chose, small data is measured
         against it and a shortfall warns. Returns whether the max_iter warning is superseded."""
+        user_lbfgs = _planning.is_lbfgs(self)  # torch's default: no line search, whose steps can stall on huber
         if problem is None or sp.issparse(X) or out.stopped or problem.scaling is None or problem.l1 > 0.0 \
-                or _planning.is_lbfgs(self) or not np.isfinite(out.best_eval):
+                or getattr(self.optimizer, "line_search_fn", None) is not None or not np.isfinite(out.best_eval):
             return False
         f_ref = problem.target_variance(np.arange(problem.n_batches, dtype=np.int64))  # the constant mean's loss
         if values > _planning.CHECK_EXACT_MAX_VALUES:
-            if _planning.finishes_with_lbfgs(self) and f_ref > 0 and out.best_eval / f_ref * (X.shape[1] + 1) / X.shape[0] \
+            if not user_lbfgs and _planning.finishes_with_lbfgs(self) and f_ref > 0 and out.best_eval / f_ref * (X.shape[1] + 1) / X.shape[0] \
                     > self.tol:
                 self._finish_lbfgs(problem, ts)
             return False
@@ -719,6 +740,13 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             chosen.append("an optimizer object")
         default = (" (its defaults instead of " + " and ".join(chosen) + " finish with L-BFGS)") if chosen else ""
         share = _shortfall.excess_words(excess, best, f_ref, "the loss of the constant mean of y")
+        if user_lbfgs:
+            warnings.warn(f"L-BFGS stopped {share} above the optimum of the {self.loss} objective (found by L-BFGS "
+                          f"with a strong-Wolfe line search) after {self.n_iter_} steps: torch's L-BFGS takes no line "
+                          f"search by default, and its fixed steps stalled on this loss. Use optimizer=LBFGS("
+                          f"line_search_fn='strong_wolfe') (fastgd.optimizers.LBFGS), or the default optimizer.",
+                          ConvergenceWarning, stacklevel=4)
+            return True
         warnings.warn(f"Gradient descent stopped {share} above the optimum of the {self.loss} objective (found by "
                       f"full-batch L-BFGS) after {self.n_iter_} epochs. "
                       + (f"Raise max_iter (it is {self.max_iter}), or use" if capped and self.max_iter != "auto" else
@@ -777,8 +805,10 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         """penalty="auto" before the sparse finish: the l2 strength chosen on held-out rows (``fastgd._select``),
         set on ``problem``, ``alpha_`` and ``alpha_path_``, and ``ts.theta`` moved to its path solution. Returns
         what was done, in words (for ``stop_reason_``)."""
-        # the held-out rows are drawn from the fit's generator (random_state): the same for any n_jobs and backend
-        choice = _select.choose_l2(problem, ts.theta, k, self.fit_intercept, self._rng)
+        # the held-out rows are drawn from the fit's generator (random_state) as it was before the epochs: the same
+        # for any n_jobs, backend and optimizer
+        rng = self.__dict__.pop("_choice_rng", self._rng)
+        choice = _select.choose_l2(problem, ts.theta, k, self.fit_intercept, rng)
         if isinstance(choice, str):  # why no strength could be chosen
             self.alpha_path_ = np.empty((0, 2))
             return f"{choice}: the l2 strength of Ridge(alpha={_planning.AUTO_RIDGE_ALPHA:g}) kept"
@@ -871,6 +901,9 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         small data gets the epoch budget that the L-BFGS finish completes. Returns the loop's Outcome."""
         rng = check_random_state(self.random_state)
         train_ids, eval_ids = _planning.split_batches(self, problem, rng)
+        # the generator as the epochs find it: the strength path's held-out rows (_choose_alpha) are drawn from
+        # it, so they do not depend on what the epochs drew (their optimizer, their number)
+        self._choice_rng = copy.deepcopy(rng)
         # the epochs of a sparse fit that the exact finish completes are its warm start: only they may apply
         # an l2 penalty where batches touch (LazyAdam), which moves the fixed point the finish then corrects
         problem.touch_l2 = warm_only = in_memory and _planning.finish_follows(self, problem.Xk)
@@ -1067,7 +1100,13 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                           f"improving by tol={self.tol:g} (relative to the "
                           f"{'variance' if self.loss == 'squared_error' else 'loss of the constant mean'} of y); "
                           + ("keep standardize=True (the default), which fits the steps to the features' scales, "
-                             "or raise max_iter." if not self.standardize else "raise max_iter."),
+                             "or raise max_iter." if not self.standardize else "raise max_iter.")
+                          + (" Or leave max_iter at 'auto' (the default): its budget ends with an exact finish "
+                             "where the epochs stop short, which setting max_iter turns off." if self.max_iter != "auto"
+                             and _planning.finishes_with_lbfgs(self, any_max_iter=True)
+                             else " Or use the default optimizer: its conjugate-gradient finish solves the squared "
+                             "error's quadratic exactly, where L-BFGS's steps on ill-conditioned features gain "
+                             "little." if _planning.is_lbfgs(self) and self.loss == "squared_error" else ""),
                           ConvergenceWarning, stacklevel=3)
             return True
         return False

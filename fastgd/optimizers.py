@@ -353,7 +353,13 @@ def get_optimizer(optimizer, full_batch=False):
     if full_batch and optimizer == "lbfgs":
         return LBFGS().validate()
     names = sorted(OPTIMIZERS) + (["lbfgs"] if full_batch else [])
-    raise ValueError(f"optimizer must be one of {names} or an object from fastgd.optimizers, got {optimizer!r}")
+    if not full_batch and (optimizer == "lbfgs" or isinstance(optimizer, LBFGS)):
+        raise ValueError(f"optimizer={optimizer!r} is a full-batch method, which fastgd.minimize does not run (it "
+                         f"runs the step-by-step optimizers: one of {names} or such an object from "
+                         f"fastgd.optimizers); for L-BFGS on a function use scipy.optimize.minimize(fun, x0, "
+                         f"jac=..., method='L-BFGS-B'), with the same calling convention")
+    kinds = " (one of its step-by-step optimizers)" if not full_batch else ""
+    raise ValueError(f"optimizer must be one of {names} or an object from fastgd.optimizers{kinds}, got {optimizer!r}")
 
 
 class LBFGS(Params):

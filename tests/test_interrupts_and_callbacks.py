@@ -142,6 +142,39 @@ def test_to_raw_into_a_buffer_is_to_raw():
     np.testing.assert_allclose(sc.to_std(out), theta, rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.parametrize("sparse", [False, True])
+def test_ctrl_c_in_the_exact_finish_keeps_the_completed_epochs_model(monkeypatch, sparse):
+    """A Ctrl-C in the conjugate-gradient finish (dense) or the strength path (sparse penalty="auto") keeps the
+    model the epochs left, with a warning, as a Ctrl-C in the epochs keeps theirs: not an unfitted estimator."""
+    import scipy.sparse as sp
+
+    from fastgd import _planning, _select, _training
+    rng = np.random.default_rng(0)
+    if sparse:
+        X = sp.random(600, 300, density=0.03, random_state=0, format="csr")
+        y = X @ rng.standard_normal(300) + 0.1 * rng.standard_normal(600)
+        target, name = _select, "choose_l2"
+    else:
+        monkeypatch.setattr(_planning, "CHECK_EXACT_MAX_VALUES", 100)  # the larger data's finish, on small data
+        X = rng.standard_normal((3000, 5))
+        y = X @ rng.standard_normal(5) + rng.standard_normal(3000)
+        target, name = _training, "train_pcg"
+    seen = []
+
+    def interrupted(problem, theta_or_ts, *args, **kwargs):
+        theta = getattr(theta_or_ts, "theta", theta_or_ts)
+        seen.append(theta.copy())
+        theta += 1.0  # a half-done step, which must not be kept
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(target, name, interrupted)
+    with pytest.warns(UserWarning, match="interrupted during the exact finish"):
+        est = LinearRegressor(random_state=0).fit(X, y)
+    assert len(seen) == 1 and np.array_equal(est._ts.theta, seen[0])
+    assert "interrupted" in est.stop_reason_ and est.n_iter_ >= 1
+    assert est.score(X, y) > 0.1  # the epochs made progress (sparse: the warm start of two epochs)
+
+
 def _interrupt_snapshot(monkeypatch, call, poison=False):
     """Make the ``call``-th copy of a state slot by the epochs' snapshots raise KeyboardInterrupt midway (Adam:
     epoch 2 copies its two slots in calls 1 and 2, epoch 3 in 3 and 4; ``poison``: after writing a NaN into the

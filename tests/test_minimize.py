@@ -10,7 +10,7 @@ import pytest
 from scipy import optimize as so
 
 from fastgd import examples, minimize
-from fastgd.optimizers import Adam, Momentum
+from fastgd.optimizers import LBFGS, Adam, Momentum
 from fastgd.schedules import Exponential
 
 fm = importlib.import_module("fastgd.minimize")  # the module (fastgd.minimize is the function)
@@ -279,3 +279,11 @@ def test_schedule_callback_and_divergence():
         minimize(examples.bowl, [1.0, 1.0], learning_rate=-1.0)
     with pytest.raises(ValueError, match="x0"):
         minimize(examples.bowl, [np.nan, 1.0])
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", LBFGS()])
+def test_lbfgs_is_refused_with_the_scipy_method_that_runs_it(optimizer):
+    """minimize runs the step-by-step optimizers; L-BFGS, by name or as fastgd.optimizers.LBFGS (an object from
+    that module, which the generic message would wrongly invite), is named with scipy's method instead."""
+    with pytest.raises(ValueError, match=r"full-batch method.*method='L-BFGS-B'"):
+        minimize(lambda x: float(x @ x), np.ones(3), jac=lambda x: 2 * x, optimizer=optimizer)

@@ -790,6 +790,18 @@ def test_full_batch_passes_split_csr_rows_and_stay_bit_identical_for_any_thread_
     assert whole((wide.data, wide.indices, wide.indptr, wide.shape[1])).n_batches == 1
 
 
+def test_the_chosen_strength_does_not_depend_on_the_optimizer():
+    """penalty="auto" holds out the same rows whatever the warm-up epochs drew (their optimizer, their number):
+    the finish is exact, so every optimizer gets the same strength and path."""
+    rng = np.random.default_rng(0)
+    X = sp.random(1500, 2000, density=0.005, random_state=0, format="csr", data_rvs=np.ones)
+    y = X @ rng.standard_normal(2000) + rng.standard_normal(1500)
+    fits = [fastgd.LinearRegressor(optimizer=opt, random_state=0).fit(X, y) for opt in ("adam", "adagrad", "sgd")]
+    for f in fits[1:]:
+        assert f.alpha_ == fits[0].alpha_
+        np.testing.assert_allclose(f.alpha_path_, fits[0].alpha_path_, atol=1e-4)  # path solutions: to PATH_TOL
+
+
 def test_native_lazy_hints_never_change_a_result():
     """The lazy epoch's prefetches (fastgd._native._tune(lazy_hints=...)) for batches fetched ahead and for
     larger ones hinted within: the same bits with and without them."""

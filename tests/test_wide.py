@@ -8,7 +8,7 @@ from sklearn.datasets import load_breast_cancer
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LinearRegression, Ridge
 
-from fastgd import LinearRegressor
+from fastgd import LinearRegressor, _planning
 from fastgd._planning import wide_batch_size
 
 
@@ -311,3 +311,38 @@ def test_the_exact_solver_advised_for_small_data_reaches_the_optimum(fit_interce
     for data, rel in ((X, 1e-9), (sp.csr_matrix(X), 1e-5)):  # sparse: LinearRegression's lsqr, iterative
         model = eval(code, {"sklearn": sklearn}).fit(data, y)
         assert np.mean(np.square(model.predict(data) - y)) <= best * (1 + rel)
+
+
+def test_a_finish_that_reaches_the_optimum_after_the_epoch_budget_gives_no_max_iter_warning(monkeypatch):
+    """Beyond the exact check's size, epochs that use up the "auto" budget on ill-conditioned data are finished
+    by conjugate gradient: at the optimum, no "raise max_iter" advice (a max_iter the user sets turns that
+    finish off, which the warning then says)."""
+    monkeypatch.setattr(_planning, "CHECK_EXACT_MAX_VALUES", 100)  # the larger data's rules, on small data
+    monkeypatch.setattr(_planning, "AUTO_MAX_EPOCHS", 20)
+    rng = np.random.default_rng(0)
+    n, d = 400, 60
+    X = np.sqrt(0.999) * rng.standard_normal((n, 1)) + np.sqrt(0.001) * rng.standard_normal((n, d))
+    y = X @ rng.standard_normal(d) + rng.standard_normal(n)
+    Xc = np.c_[X, np.ones(n)]
+    best = np.mean((Xc @ np.linalg.lstsq(Xc, y, rcond=None)[0] - y) ** 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        est = LinearRegressor(random_state=0).fit(X, y)
+    assert est.max_iter_ == 20 and est.n_iter_ > 20  # the budget spent, then the finish's iterations
+    assert np.mean((est.predict(X) - y) ** 2) <= best * (1 + 1e-9)
+    with pytest.warns(ConvergenceWarning, match="leave max_iter at 'auto'"):
+        LinearRegressor(random_state=0, max_iter=20).fit(X, y)
+
+
+def test_a_users_lbfgs_out_of_steps_on_the_squared_error_is_pointed_to_the_exact_finish(monkeypatch):
+    """Beyond the exact check, an L-BFGS fit that used up max_iter is told of the default optimizer's finish,
+    which solves the squared error exactly (raising max_iter gains little on ill-conditioned features)."""
+    monkeypatch.setattr(_planning, "CHECK_EXACT_MAX_VALUES", 100)
+    rng = np.random.default_rng(0)
+    X = np.sqrt(0.999) * rng.standard_normal((400, 1)) + np.sqrt(0.001) * rng.standard_normal((400, 60))
+    y = X @ rng.standard_normal(60) + rng.standard_normal(400)
+    with pytest.warns(ConvergenceWarning, match="Or use the default optimizer: its conjugate-gradient finish"):
+        LinearRegressor(optimizer="lbfgs", max_iter=2).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        LinearRegressor(random_state=0).fit(X, y)
