@@ -235,6 +235,11 @@ class Epochs:
         self._rule = (optimizer_code, hp, no_schedule() if sched is None else sched, pen, fit_intercept, batch_size)
         self._threads = (n_threads, path, EMPTY if stdz is None else stdz, EMPTY if avg is None else avg)
 
+    def set_avg(self, avg):
+        """Later epochs accumulate the running mean into ``avg`` (same size as the one given at construction;
+        the loop hands the previous one over as the best model instead of copying it)."""
+        self._threads = self._threads[:3] + (avg,)
+
     def run(self, ts, order):
         """One epoch over the batches in ``order``. Updates ``ts`` in place; returns ``(mean_loss, finite)``."""
         X, Y, sw = self._data

@@ -16,6 +16,7 @@ a memmapped X ``fastgd._pagecache``.
 """
 
 import inspect
+import math
 import time
 import warnings
 from dataclasses import dataclass, field, replace
@@ -42,6 +43,7 @@ SETTLED_ITERATIONS = 1  # ... this many iterations in a row has settled
 # k·(d + 1) sums (zeroed, then added once per pass): at most this many ...
 WHOLE_GROUPS = 16
 WHOLE_NNZ_PER_SUM = 16  # ... and at least this many non-zeros of X per sum of those buffers (else fewer)
+SNAPSHOT_BLOCK = 1 << 15  # values of a state slot copied by the epoch's snapshot, then tested while in cache
 CLEAR_GAIN = 1e-9  # train_pcg: a stop on a settled small spread that gained less than this fraction of the start keeps it
 
 
@@ -154,7 +156,7 @@ class FitData:
         ``self.raw(theta)`` when already at hand; ``penalty``: ``self.penalty(raw)`` when already at hand, an
         O(k·d) pass saved); and the weight."""
         raw = np.ascontiguousarray(self.raw(theta) if raw is None else raw)
-        if self.Y is not None and not np.any(raw[:, :-1]):
+        if self.Y is not None and not _any_nonzero(raw[:, :-1]):
             sse, W = self._constant_sums(raw[:, -1], batch_ids)  # no weights (the usual start): X is not read
         else:
             sse, W = self.kern.batches_loss(self.Xk, self.Y, _sw(self.sw), raw, self.batch_size, batch_ids,
@@ -175,25 +177,22 @@ class FitData:
         step = max(1, EVAL_ROWS // bs) if self.sw is None else 1
         for c0 in range(0, len(ids), step):
             chunk = ids[c0:c0 + step]
-            sums = [None] * len(chunk)
-            whole = np.flatnonzero((chunk + 1) * bs <= n) if len(chunk) > 1 else ()
-            if len(whole):
+            sums = np.empty(len(chunk))
+            whole = (chunk + 1) * bs <= n if len(chunk) > 1 else np.zeros(len(chunk), dtype=bool)
+            if whole.any():
                 rows = chunk[whole, None] * bs + np.arange(bs)  # (batches, bs): one batch a row
                 with np.errstate(over="ignore", invalid="ignore"):
                     v = reference.loss_value(b - self.Y[rows], reference.LOSSES[int(code)], param).sum(axis=2)
-                for j, t in zip(whole.tolist(), v.sum(axis=1).tolist()):
-                    sums[j] = t
-            for j, i in enumerate(chunk.tolist()):
-                lo, hi = i * bs, min((i + 1) * bs, n)
-                if sums[j] is None:
-                    with np.errstate(over="ignore", invalid="ignore"):
-                        v = reference.loss_value(b - self.Y[lo:hi], reference.LOSSES[int(code)], param).sum(axis=1)
-                    s = None if self.sw is None else self.sw[lo:hi]
-                    sums[j] = float(v.sum() if s is None else s @ v)
-                    W += float(hi - lo if s is None else s.sum())
-                else:
-                    W += float(hi - lo)
-                sse += sums[j]
+                sums[whole] = v.sum(axis=1)
+                W += float(bs * int(np.count_nonzero(whole)))  # whole numbers: exact in any order
+            for j in np.flatnonzero(~whole).tolist():
+                lo, hi = int(chunk[j]) * bs, min((int(chunk[j]) + 1) * bs, n)
+                with np.errstate(over="ignore", invalid="ignore"):
+                    v = reference.loss_value(b - self.Y[lo:hi], reference.LOSSES[int(code)], param).sum(axis=1)
+                s = None if self.sw is None else self.sw[lo:hi]
+                sums[j] = float(v.sum() if s is None else s @ v)
+                W += float(hi - lo if s is None else s.sum())
+            sse = float(np.cumsum(np.concatenate(([sse], sums)))[-1])  # batch after batch, as a loop would add
         return sse, W
 
     def penalty(self, raw):
@@ -226,12 +225,20 @@ class FitData:
             return np.minimum(bs, n - bs * np.arange(self.n_batches)).astype(np.float64)
         return np.add.reduceat(self.sw, np.arange(0, n, bs))
 
+    def batch_rows(self, batch_ids):
+        """The rows of the listed batches, batch by batch in their order (no Python step per batch: at
+        batch_size=1 a list of n ranges cost about as much as ten epochs)."""
+        ids = np.asarray(batch_ids, dtype=np.int64).reshape(-1)
+        starts = ids * self.batch_size
+        lengths = np.minimum(self.batch_size, self.n - starts)
+        ends = np.cumsum(lengths)
+        return np.arange(ends[-1] if len(ends) else 0, dtype=np.int64) + np.repeat(starts - (ends - lengths), lengths)
+
     def target_variance(self, batch_ids):
         """Weighted variance of the targets over the listed batches, summed over outputs (the loss of the
         best constant): the unit in which ``tol`` measures progress. With another loss: that loss of the
         constant mean of the targets (see ``constant_loss``)."""
-        rows = np.concatenate([np.arange(b * self.batch_size, min((b + 1) * self.batch_size, self.n))
-                               for b in batch_ids])
+        rows = self.batch_rows(batch_ids)
         Y = self.Y[rows]
         w = None if self.sw is None else self.sw[rows]
         if w is not None and not w.sum() > 0:
@@ -289,25 +296,58 @@ def _compact_snapshot(ts):
     return _constant_or_copy(ts.theta), state, ts.scalars.copy()
 
 
-def _snapshot_into(ts, bufs, written=None):
+def _snapshot_into(ts, bufs, written=None, theta=True):
     """``ts.snapshot()`` copied into ``bufs`` (a previous result of this function, or None: new buffers), for
     ``ts.restore``. A state slot whose values are all one value (bit for bit: a slot the optimizer does not
     write, such as Adam's without amsgrad) is kept as that value, not as a k·(d + 1) copy. ``written``: the
-    number of leading slots the rule writes (None: all); a later slot already in ``bufs`` is kept as it is."""
-    theta, slots, scalars = bufs if bufs is not None else (np.empty_like(ts.theta), [None] * len(ts.state),
-                                                           np.empty_like(ts.scalars))
-    np.copyto(theta, ts.theta)
+    number of leading slots the rule writes (None: all); a later slot already in ``bufs`` is kept as it is.
+    ``theta`` False: the parameters are not copied (the snapshot holds ``ts.theta`` itself), for a caller that
+    writes the model to keep into ``ts.theta`` after every restore."""
+    return _checked_snapshot_into(ts, bufs, written, theta)[0]
+
+
+def _checked_snapshot_into(ts, bufs, written=None, theta=True):
+    """``(_snapshot_into(...), finite)``: ``finite`` says whether every value of the written slots is, tested
+    block by block as they are copied (the test reads what was just written, from cache: one pass over the
+    state from memory, not two)."""
+    if bufs is None:
+        bufs = (np.empty_like(ts.theta) if theta else ts.theta), [None] * len(ts.state), np.empty_like(ts.scalars)
+    theta_buf, slots, scalars = bufs
+    if theta_buf is not ts.theta:
+        np.copyto(theta_buf, ts.theta)
     np.copyto(scalars, ts.scalars)
+    finite = True
     for i, row in enumerate(ts.state):
         if written is not None and i >= written and slots[i] is not None:
             continue  # unchanged since the earlier epoch's snapshot: no copy, no scan
         if slots[i] is not None and slots[i].ndim == 1:
-            np.copyto(slots[i], row)  # a buffer made in an earlier epoch: reused
-        elif _all_one_value(row):
+            finite = _copy_finite(slots[i], row) and finite  # a buffer made in an earlier epoch: reused
+            continue
+        if _all_one_value(row):
             slots[i] = row[:1].reshape(()).copy()
         else:
             slots[i] = row.copy()
-    return theta, slots, scalars
+        finite = finite and (written is not None and i >= written or _all_finite(slots[i]))
+    return (theta_buf, slots, scalars), finite
+
+
+def _copy_finite(dst, src):
+    """Copy the 1-D ``src`` into ``dst`` in blocks; whether every value is finite (``_all_finite`` of each block
+    just written, while it is in cache)."""
+    finite = True
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflowing sum: the element-wise test answers
+        for i in range(0, src.size, SNAPSHOT_BLOCK):
+            block = dst[i:i + SNAPSHOT_BLOCK]
+            np.copyto(block, src[i:i + SNAPSHOT_BLOCK])
+            if finite and not math.isfinite(block.sum()):
+                finite = bool(np.all(np.isfinite(block)))
+    return finite
+
+
+def _any_nonzero(w):
+    """Whether any value of the (k, d) ``w`` is non-zero (or NaN), block by block: a trained model answers in
+    its first block, not after a pass over all d."""
+    return any(bool(np.any(w[:, s])) for s in _blocks(w.shape[1]))
 
 
 def _all_one_value(a):
@@ -585,17 +625,24 @@ class _StoppingRules:
         self.out.eval_losses.append(float(f))
         return f
 
-    def judge_round(self, f, model, ts, stop):
+    def judge_round(self, f, model, ts, stop, owner=None):
         """The end of a round, its model evaluated to ``f``: keep the best, and apply the ``tol`` rule (stop
         after ``n_iter_no_change`` rounds without progress) and the adaptive rate rule. Returns whether to
-        stop."""
+        stop. ``owner``: the array behind ``model`` (a view of it), which the caller gives up if ``model``
+        becomes the best: it is then kept as it is, not copied, and ``self.spare`` is the buffer of the best
+        model it replaces (None: none), for the caller to reuse."""
         settings, out, tol = self.settings, self.out, self.settings.tol
         improved = tol is None or f < self.best_eval - tol * self.f_ref
+        self.spare = None
         if f < self.best_eval or not self.keep_best or stop:
-            if self._best_buffer is None:
-                self._best_buffer = np.empty_like(model)
-            np.copyto(self._best_buffer, model)
-            self.best_eval, self.best_theta = f, self._best_buffer
+            if owner is not None:
+                self.spare, self._best_buffer = self._best_buffer, owner
+                self.best_eval, self.best_theta = f, model
+            else:
+                if self._best_buffer is None:
+                    self._best_buffer = np.empty_like(model)
+                np.copyto(self._best_buffer, model)
+                self.best_eval, self.best_theta = f, self._best_buffer
         if tol is not None:
             self.no_change = 0 if improved else self.no_change + 1
         # a rise (not a plateau) means the step noise, not the optimum, sets the loss: averaging cannot
@@ -712,9 +759,11 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
     t0 = time.perf_counter()
     last, last_model = start, None  # the last completed epoch: its state and (unevaluated) model
     last_bufs = model_buf = None  # their buffers, made once and overwritten each epoch
-    saving = False
+    saving = checked = False
     rules = _StoppingRules(problem, ts, settings, out, eval_ids if stopping else None, keep_best,
                            avg is not None and len(train_ids) >= MIN_AVG_UPDATES, round_epochs, start[0])
+    # the model kept after a Ctrl-C is the best (or last) mean, written into ts.theta: the iterate needs no copy
+    copy_theta = not (rules.evaluating and avg is not None)
     # the order: shuffled blocks of batches for data read from disk (a memmapped file: prefetched block by
     # block) or from dask blocks; a full shuffle (one block) for data in memory, where blocks save nothing and
     # rows sorted by the target would cost accuracy (measured: 1e-3 of R² short on rows sorted by y)
@@ -724,6 +773,8 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
     progress = _FitProgress(settings, problem, epochs, stopping and (settings.tol is not None or
                                                                       settings.gtol is not None))
     kernel = problem.epoch_kernel(opt.code, hp, settings.sched, stdz, avg)  # the epoch's arguments, packed once
+    # a round's mean that becomes the best model is kept as it is (no copy); the next round's goes into another buffer
+    swap_avg = avg is not None and not carried and hasattr(kernel, "set_avg")
     # the state slots the rule reads or writes: the others keep their start (finite: the restore point's) values
     used = ts.state[:min(ts.state.shape[0], _rules.used_slots(opt.code, hp))]
     in_one_piece = file_range is None and not settings.verbose  # else block by block: prefetching, progress bar
@@ -738,11 +789,13 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
             else:
                 loss, finite = _epoch_in_pieces(kernel, problem, ts, order, bb, settings, n_done + out.n_iter,
                                                 file_range, seg, progress)
-            rules.check_diverged(loss, finite and _all_finite(used), n_done + out.n_iter + 1, ts, start)
             model = ts.theta if avg is None else avg[:P].reshape(ts.theta.shape)
             # the epoch is complete: Ctrl-C from here keeps it (copied into buffers made once per call)
-            saving = True  # a Ctrl-C while the buffers are overwritten keeps ts itself (the epoch is whole)
-            last_bufs = last = _snapshot_into(ts, last_bufs, len(used))
+            saving, checked = True, False  # a Ctrl-C while the buffers are overwritten keeps ts itself, checked
+            last_bufs, state_finite = _checked_snapshot_into(ts, last_bufs, len(used), copy_theta)
+            last = last_bufs
+            rules.check_diverged(loss, finite and state_finite, n_done + out.n_iter + 1, ts, start)
+            checked = True
             # the model is the iterate (the snapshot's copy) or the running mean, unchanged until the next epoch
             last_model = last[0] if avg is None else model
             saving = False
@@ -764,7 +817,10 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
             if evaluated:
                 f = rules.evaluate(model, raw, pen)
                 last_model = None
-                stop = rules.judge_round(f, model, ts, stop)
+                stop = rules.judge_round(f, model, ts, stop, avg if swap_avg else None)
+                if swap_avg and rules.best_theta is model:  # the mean is now the best model's buffer
+                    avg = rules.spare if rules.spare is not None else np.zeros(P + 1)
+                    kernel.set_avg(avg)
             if settings.verbose:
                 extra = f", evaluation loss {out.eval_losses[-1]:.6g}" if rules.evaluating and out.eval_losses else ""
                 progress.write(f"-- Epoch {n_done + out.n_iter}: loss {loss:.6g}{extra}, lr {rules.lr:.3g}, "
@@ -785,6 +841,8 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
         if not _is_interrupt(exc):
             raise
         if saving:
+            if not checked:  # the epoch is kept: it must be finite (the snapshot had been testing it)
+                rules.check_diverged(loss, finite and _all_finite(used), n_done + out.n_iter + 1, ts, start)
             last_model = model.copy()
         else:
             ts.restore(last)

@@ -219,3 +219,19 @@ def test_the_constant_starts_evaluation_adds_the_batches_sums_in_their_order(dat
         W += float(hi - lo if s is None else s.sum())
     monkeypatch.setattr(_training, "EVAL_ROWS", 100)  # several blocks
     assert fit._constant_sums(b, ids) == (sse, W)
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 64, 3000])
+def test_batch_rows_are_the_listed_batches_rows_in_their_order(data, batch_size):
+    """``FitData.batch_rows`` (target_variance's rows, with no Python step per batch): each listed batch's rows in
+    the listed order, the short last batch among them."""
+    _, Y, sw, _ = data
+    n = Y.shape[0]
+    nb = -(-n // batch_size)
+    ids = np.random.default_rng(batch_size).permutation(nb)[: max(1, nb - 2)]
+    ids = np.concatenate([ids, [nb - 1]]) if nb - 1 not in ids else ids
+    fit = _training.FitData.__new__(_training.FitData)
+    fit.Y, fit.sw, fit.batch_size, fit.loss = Y, sw, batch_size, None
+    expected = np.concatenate([np.arange(int(i) * batch_size, min((int(i) + 1) * batch_size, n)) for i in ids])
+    np.testing.assert_array_equal(fit.batch_rows(ids), expected)
+    assert fit.target_variance(ids) == _training.constant_loss(Y[expected], sw[expected], None)

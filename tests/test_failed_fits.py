@@ -311,3 +311,22 @@ def test_the_finiteness_check_of_the_state_survives_an_overflowing_sum():
     assert not _all_finite(np.array([1e308, 1e308, np.nan]))
     assert not _all_finite(np.array([1.0, -np.inf]))
     assert _all_finite(np.zeros((2, 3)))
+
+
+def test_the_snapshot_tests_the_written_slots_block_by_block_as_it_copies(monkeypatch):
+    """The epoch's snapshot copies the state and tests it in the same pass: a NaN or an infinity in any block is
+    found (also in a block whose sum overflows), an unwritten slot is neither copied again nor tested."""
+    from fastgd import _engine, _training
+    monkeypatch.setattr(_training, "SNAPSHOT_BLOCK", 4)
+    ts = _engine.TrainingState(np.zeros((1, 10)), np.ones((3, 10)), np.zeros(2))
+    ts.state[2] = 5.0  # the unwritten slot: one value
+    bufs, finite = _training._checked_snapshot_into(ts, None, 2)
+    assert finite
+    for row, value, expect in [(1, 1e308, True), (1, np.nan, False), (0, -np.inf, False)]:
+        ts.state[:2] = 1.0
+        ts.state[row, 5:7] = value  # a later block; 1e308 twice: the block's sum overflows, its values are finite
+        ts.state[2, 9] = np.nan  # not written by the rule: neither copied nor tested
+        bufs, finite = _training._checked_snapshot_into(ts, bufs, 2)
+        assert finite is expect
+        np.testing.assert_array_equal(bufs[1][row], ts.state[row])
+        assert bufs[1][2].ndim == 0 and bufs[1][2] == 5.0

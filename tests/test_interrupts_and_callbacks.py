@@ -183,3 +183,64 @@ def test_ctrl_c_in_the_exact_finish_keeps_the_completed_epochs_model(monkeypatch
     np.testing.assert_allclose(est._ts.theta, est._scaling.to_std(est._raw_params(1, X.shape[1])), rtol=0, atol=0)
     assert "interrupted" in est.stop_reason_ and est.n_iter_ >= 1
     assert est.score(X, y) > 0.1  # the epochs made progress (sparse: the warm start of two epochs)
+
+
+def _interrupt_snapshot(monkeypatch, call, poison=False):
+    """Make the ``call``-th copy of a state slot by the epochs' snapshots raise KeyboardInterrupt midway (Adam:
+    epoch 2 copies its two slots in calls 1 and 2, epoch 3 in 3 and 4; ``poison``: after writing a NaN into the
+    slot, as an epoch whose state overflowed)."""
+    from fastgd import _training
+    real, calls = _training._copy_finite, []
+
+    def copy_finite(dst, src):
+        calls.append(1)
+        if len(calls) == call:
+            if poison:
+                src[0] = np.nan
+            dst[: src.size // 2] = src[: src.size // 2]
+            raise KeyboardInterrupt
+        return real(dst, src)
+
+    monkeypatch.setattr(_training, "_copy_finite", copy_finite)
+    return calls
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_ctrl_c_while_the_snapshot_is_copied_keeps_the_completed_epoch(monkeypatch, backend):
+    """The snapshot's buffers are half overwritten, the epoch (the third) is whole and finite: the fit keeps
+    it, as a fit of three epochs would."""
+    X, y, _ = _data(3000, noise=0.1)
+    calls = _interrupt_snapshot(monkeypatch, 3)
+    with pytest.warns(UserWarning, match="interrupted"):
+        m = LinearRegressor(batch_size=32, tol=None, max_iter=10, random_state=0, backend=backend).fit(X, y)
+    monkeypatch.undo()
+    assert len(calls) == 3
+    ref = LinearRegressor(batch_size=32, tol=None, max_iter=3, random_state=0, backend=backend).fit(X, y)
+    assert m.t_ == ref.t_
+    np.testing.assert_array_equal(m.coef_, ref.coef_)
+    np.testing.assert_array_equal(m.intercept_, ref.intercept_)
+
+
+def test_ctrl_c_while_the_snapshot_of_a_non_finite_state_is_copied_reports_divergence(monkeypatch):
+    """The epoch's state is checked as the snapshot copies it: a Ctrl-C midway must not keep an epoch whose
+    state is not finite (the earlier epoch's snapshot is half overwritten): divergence, the start restored."""
+    X, y, _ = _data(3000, noise=0.1)
+    _interrupt_snapshot(monkeypatch, 3, poison=True)
+    with pytest.raises(ValueError, match="diverged in epoch 3: the weights or the optimizer state"):
+        LinearRegressor(batch_size=32, tol=None, max_iter=10, random_state=0).fit(X, y)
+
+
+def test_the_kept_best_mean_is_the_best_evaluated_epochs_model():
+    """The best round's running mean is kept as it is (its buffer handed over, the next round's mean in
+    another): the fit returns exactly the model of its best evaluated epoch, not a later one."""
+    X, y, _ = _data(2000, noise=0.5)
+    seen = []
+    m = LinearRegressor(learning_rate=0.05, batch_size=8, tol=1e-12, n_iter_no_change=50, max_iter=12,
+                        random_state=0, callbacks=lambda info: seen.append((info.eval_loss, info.coef, info.intercept)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m.fit(X, y)
+    best = int(np.argmin([s[0] for s in seen]))
+    assert 0 < best < len(seen) - 1  # the best epoch is neither the first nor the last
+    np.testing.assert_array_equal(m.coef_, seen[best][1][0])
+    np.testing.assert_array_equal(m.intercept_, seen[best][2][0])
