@@ -1031,7 +1031,7 @@ def lazy_bias_horizon(b: cython.double) -> cython.double:
     below half an ulp of 1, 2⁻⁵⁴): a bias correction from there on needs no pow and has the same bits."""
     if not (b > 0.0 and b < 1.0):
         return 1e300  # never: pow every time
-    return math.ceil(-64.0 / math.log2(b))
+    return math.ceil(-64.0 * 0.6931471805599453 / math.log(b))  # −64 / log₂(b) (math.log2: not in older Numba)
 
 
 @cython.cfunc
