@@ -655,7 +655,8 @@ class _StoppingRules:
                 out.converged = stop = True
                 out.stop_reason = (
                     f"the evaluated objective improved by less than tol={tol:g} (times the "
-                    f"variance of y) in {settings.n_iter_no_change} rounds of {self.round_epochs} epoch(s)"
+                    f"{'variance' if self.problem.loss is None else 'loss of the constant mean'} of y) in "
+                    f"{settings.n_iter_no_change} rounds of {self.round_epochs} epoch(s)"
                     + (f" with the learning rate at its smallest ({self.lr:.3g})" if shrink else ""))
         return stop
 

@@ -447,3 +447,14 @@ def test_a_stalled_lbfgs_on_huber_is_named_with_a_line_search_that_works():
         r = np.abs(est.predict(X) - y)
         return np.mean(np.where(r <= est.epsilon, 0.5 * r * r, est.epsilon * r - 0.5 * est.epsilon ** 2))
     assert objective(fixed) < 0.8 * objective(stalled)
+
+
+def test_the_stop_reason_names_the_unit_of_tol_the_loss_used():
+    """tol counts in the variance of y for the squared error and in the constant mean's loss for another loss
+    (as the warnings and the user guide say): the stop reason says which."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60_000, 5))  # beyond the exact check: the epochs' stopping rule ends the fit
+    y = X @ rng.standard_normal(5) + rng.standard_normal(60_000)
+    for loss, unit in (("squared_error", "variance of y"), ("huber", "loss of the constant mean of y")):
+        est = LinearRegressor(loss=loss, random_state=0).fit(X, y)
+        assert f"(times the {unit})" in est.stop_reason_, est.stop_reason_
