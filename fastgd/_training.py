@@ -246,6 +246,12 @@ class FitData:
         return constant_loss(Y, w, self.loss)
 
 
+def tol_unit(squared):
+    """The unit in which ``tol`` measures progress (``FitData.target_variance``), in words: the variance of y for
+    the squared error, the loss of the constant mean of y for another loss."""
+    return "the variance of y" if squared else "the loss of the constant mean of y"
+
+
 def constant_loss(Y, w, loss):
     """The weighted mean loss, summed over outputs, of predicting the targets' weighted mean: the variance for
     the squared error, the loss's own scale of the data for another (the scale of progress and divergence)."""
@@ -654,9 +660,9 @@ class _StoppingRules:
             if shrink is not True:
                 out.converged = stop = True
                 out.stop_reason = (
-                    f"the evaluated objective improved by less than tol={tol:g} (times the "
-                    f"{'variance' if self.problem.loss is None else 'loss of the constant mean'} of y) in "
-                    f"{settings.n_iter_no_change} rounds of {self.round_epochs} epoch(s)"
+                    f"the evaluated objective improved by less than tol={tol:g} (times "
+                    f"{tol_unit(self.problem.loss is None)}) in {settings.n_iter_no_change} rounds of "
+                    f"{self.round_epochs} epoch(s)"
                     + (f" with the learning rate at its smallest ({self.lr:.3g})" if shrink else ""))
         return stop
 
@@ -1033,9 +1039,8 @@ def train_lbfgs(problem, ts, lbfgs, *, train_ids, steps, tol, n_iter_no_change=2
         prev = f
         if no_change >= n_iter_no_change or (ran < lbfgs.max_iter and evals < max_eval):
             out.converged = True
-            unit = "the variance of y" if problem.loss is None or sc is None else "the loss of the constant mean of y"
-            out.stop_reason = (f"a step gained less than tol={tol:g} (times {unit}) {n_iter_no_change} "
-                               f"times" if no_change >= n_iter_no_change else
+            out.stop_reason = (f"a step gained less than tol={tol:g} (times {tol_unit(problem.loss is None)}) "
+                               f"{n_iter_no_change} times" if no_change >= n_iter_no_change else
                                "a step ended on torch's own tolerances (tolerance_grad or tolerance_change)")
             break
     if out.stop_reason is None:

@@ -1101,8 +1101,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             return True
         if not out.converged and not out.interrupted and self.tol is not None and self.n_iter_ >= self.max_iter_:
             warnings.warn(f"Maximum number of epochs ({self.max_iter_}) reached before the objective stopped "
-                          f"improving by tol={self.tol:g} (relative to the "
-                          f"{'variance' if self.loss == 'squared_error' else 'loss of the constant mean'} of y); "
+                          f"improving by tol={self.tol:g} (relative to "
+                          f"{_training.tol_unit(self.loss == 'squared_error')}); "
                           + ("keep standardize=True (the default), which fits the steps to the features' scales, "
                              "or raise max_iter." if not self.standardize else "raise max_iter.")
                           + (" Or leave max_iter at 'auto' (the default): its budget ends with an exact finish "
