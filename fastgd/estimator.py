@@ -56,22 +56,32 @@ def _clear_spread(n, p):
     return min(FINISH_CLEAR_SPREAD, 2.0 * ((1.0 + r) / (1.0 - r)) ** 2)
 
 
+def _fitted_attributes(est):
+    """The estimator's attributes other than its parameters (a shallow copy: the fitted state's objects)."""
+    params = set(est._get_param_names())
+    return {key: value for key, value in est.__dict__.items() if key not in params}
+
+
+def _put_back(est, saved):
+    """The attributes other than the parameters set to ``saved`` (``_fitted_attributes``'), none added since."""
+    for key in _fitted_attributes(est):
+        del est.__dict__[key]
+    est.__dict__.update(saved)
+
+
 def _atomic(method):
     """A fit that raises (or is stopped by a second Ctrl-C) leaves every fitted attribute as it was, the
     optimizer state and the random generator included: the previous model stays usable."""
     @functools.wraps(method)
     def guarded(self, *args, **kwargs):
-        params = set(self._get_param_names())
-        saved = {key: value for key, value in self.__dict__.items() if key not in params}
+        saved = _fitted_attributes(self)
         ts, rng = saved.get("_ts"), saved.get("_rng")
         ts_snap = ts.snapshot() if ts is not None else None
         rng_state = rng.get_state() if isinstance(rng, np.random.RandomState) else None
         try:
             return method(self, *args, **kwargs)
         except BaseException:
-            for key in [key for key in self.__dict__ if key not in params]:
-                del self.__dict__[key]
-            self.__dict__.update(saved)
+            _put_back(self, saved)
             if ts_snap is not None:
                 ts.restore(ts_snap)
             if rng_state is not None:
@@ -547,10 +557,9 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         ts = self._start_state(opt, scaling, warm, k, d, coef_init, intercept_init)
         problem = _planning.make_fit_data(self, X, Xk, Y, sw, scaling, backend)
         out = self._train_and_store(problem, ts, opt, y.ndim, warn=False, in_memory=True)
-        params = set(self._get_param_names())
         # the epochs' fitted attributes (their coef_ and intercept_ are the model: nothing is copied, so the
         # finish's memory stays within its budget)
-        epochs = {key: value for key, value in self.__dict__.items() if key not in params}
+        epochs = _fitted_attributes(self)
         try:
             # one warning per fit: a measured shortfall names the cause better than "max_iter reached"
             warn = out.warning or not self._check_shortfall(X, Y, sw, out, problem, ts, total)
@@ -560,9 +569,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             # a Ctrl-C in the exact finish (or the strength path): the completed epochs' model, as one in the
             # epochs keeps the best of them; the parameters from it (the optimizer state as the finish left it:
             # the sparse finish released it, as a finished fit does)
-            for key in [key for key in self.__dict__ if key not in params]:
-                del self.__dict__[key]
-            self.__dict__.update(epochs)
+            _put_back(self, epochs)
             raw = self._raw_params(k, d)
             ts.theta[...] = raw if problem.scaling is None else problem.scaling.to_std(raw)
             self.stop_reason_ = f"{self.stop_reason_}; then the exact finish was interrupted (Ctrl-C)"
