@@ -3,6 +3,9 @@ objective, and why (the condition number, the sample weights, the epoch budget),
 losses with a kink, a lower bound on the optimum at any size, certified by a dual point (``dual_bound``).
 """
 
+import contextlib
+import os
+import threading
 import typing
 import warnings
 
@@ -43,6 +46,43 @@ def blas_controller():
 
         _BLAS.append(ThreadpoolController())
     return _BLAS[0]
+
+
+class _OneBlas:
+    """one_blas_thread's users and limiter, shared by the process's threads."""
+    lock = threading.Lock()
+    users = 0
+    limiter = None
+
+
+def _forget_users():  # a forked child has none of its parent's other threads: their count would never drop
+    _OneBlas.lock = threading.Lock()
+    _OneBlas.users = 0
+    _OneBlas.limiter = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_users)
+
+
+@contextlib.contextmanager
+def one_blas_thread():
+    """BLAS limited to one thread while any of the process's fits is inside (for speed: no result depends on
+    BLAS, see reference.vdot). threadpoolctl's limits hold for the whole process: with a context per fit, the
+    first of two concurrent fits to leave restored BLAS's threads under the other. The limit is set by the
+    first user and restored by the last."""
+    with _OneBlas.lock:
+        if _OneBlas.users == 0:
+            _OneBlas.limiter = blas_controller().limit(limits=1, user_api="blas")
+        _OneBlas.users += 1
+    try:
+        yield
+    finally:
+        with _OneBlas.lock:
+            _OneBlas.users -= 1
+            if _OneBlas.users == 0 and _OneBlas.limiter is not None:
+                _OneBlas.limiter.restore_original_limits()
+                _OneBlas.limiter = None
 
 
 def shortfall(est, X, Y, sw, out, n, d, k):

@@ -190,7 +190,7 @@ class FitData:
                 with np.errstate(over="ignore", invalid="ignore"):
                     v = reference.loss_value(b - self.Y[lo:hi], reference.LOSSES[int(code)], param).sum(axis=1)
                 s = None if self.sw is None else self.sw[lo:hi]
-                sums[j] = float(v.sum() if s is None else s @ v)
+                sums[j] = float(v.sum()) if s is None else reference.vdot(s, v)
                 W += float(hi - lo if s is None else s.sum())
             sse = float(np.cumsum(np.concatenate(([sse], sums)))[-1])  # batch after batch, as a loop would add
         return sse, W
@@ -216,7 +216,7 @@ class FitData:
         grad[:, :d] += self.l2 * raw[:, :d]
         if not self.fit_intercept:
             grad[:, d] = 0.0
-        return float(np.linalg.norm(grad))
+        return math.sqrt(reference.vdot(grad, grad))
 
     def batch_weights(self):
         """The weight of every batch (rows, or the sum of their sample weights)."""
@@ -993,13 +993,13 @@ def train_lbfgs(problem, ts, lbfgs, *, train_ids, steps, tol, n_iter_no_change=2
         def to_z(theta):
             z = theta.reshape(k, p) * root
             if shift is not None:
-                z[:, d] += (theta.reshape(k, p)[:, :d] @ shift) * root[:, d]
+                z[:, d] += np.einsum("ij,j->i", theta.reshape(k, p)[:, :d], shift) * root[:, d]
             return z.reshape(-1)
 
         def from_z(z, out=None):
             out = np.divide(z.reshape(k, p), root, out=out)
             if shift is not None:
-                out[:, d] -= out[:, :d] @ shift
+                out[:, d] -= np.einsum("ij,j->i", out[:, :d], shift)
             return out
 
         def fg(z):  # noqa: F811 (the same objective, of z)
@@ -1101,7 +1101,7 @@ def train_pcg(problem, ts, *, train_ids, steps, tol, precondition, n_iter_no_cha
         ``buf`` (may be ``out``) holds u = to_raw(theta) / ys for the kernels. Returns the objective. The
         arithmetic is done in the kernels' fresh gradient array, in blocks: no d-sized temporary."""
         np.divide(theta[:, :d], xs, out=buf[:, :d])
-        buf[:, d] = theta[:, d] - buf[:, :d] @ xm + offset
+        buf[:, d] = theta[:, d] - np.einsum("ij,j->i", buf[:, :d], xm) + offset
         l2_term = 0.5 * problem.l2 * float(np.einsum("ij,ij->", buf[:, :d], buf[:, :d]))
         G, sse, W = problem.kern.batches_stats(problem.Xk, Y, _sw(problem.sw), buf, problem.batch_size, train_ids,
                                                threads)
@@ -1128,7 +1128,7 @@ def train_pcg(problem, ts, *, train_ids, steps, tol, precondition, n_iter_no_cha
         out /= root
         out /= root
         if shift is not None:
-            out[:, d] -= out[:, :d] @ shift
+            out[:, d] -= np.einsum("ij,j->i", out[:, :d], shift)
 
     theta = ts.theta
     start = theta.copy()
@@ -1139,7 +1139,7 @@ def train_pcg(problem, ts, *, train_ids, steps, tol, precondition, n_iter_no_cha
     np.negative(r, out=r)
     pdir = np.empty((k, p))
     precondition_into(r, pdir)
-    rz = float(np.vdot(r, pdir))
+    rz = reference.vdot(r, pdir)
     f = f_start
     f_ref = float(k) if sc is not None else problem.target_variance(train_ids)
     f_ref = f_ref if f_ref > 0 else 1.0
@@ -1182,7 +1182,7 @@ def _pcg_iterations(out, steps, theta, r, q, pdir, rz, f, f_ref, tol, n_iter_no_
                 out.stop_reason = "the residual vanished" if out.converged else "the residual stopped being finite"
                 break
             grad(pdir, zeros, q, q, 0.0)  # q = A·p: u is written to q and read by the kernels before q is
-            pap = float(np.vdot(pdir, q))
+            pap = reference.vdot(pdir, q)
             if not (np.isfinite(pap) and pap > 0.0):
                 out.stop_reason = "the curvature along the search direction stopped being positive"
                 break
@@ -1217,7 +1217,7 @@ def _pcg_iterations(out, steps, theta, r, q, pdir, rz, f, f_ref, tol, n_iter_no_
                                    + (f"{small} times in a row" if grow_patience else f"{n_iter_no_change} times"))
                 break
             precondition_into(r, q)
-            rz_new = float(np.vdot(r, q))
+            rz_new = reference.vdot(r, q)
             lanczos[1].append(rz_new / rz)
             pdir *= rz_new / rz
             pdir += q

@@ -677,7 +677,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             return finished is not None  # its warm-up epochs' budget is no max_iter shortfall
         # one BLAS thread: small products, and the kernels' OpenMP threads may still be spinning (measured:
         # 5,000 x 40 took 75-550 ms with all BLAS threads against 10-20 ms with one)
-        with _shortfall.blas_controller().limit(limits=1, user_api="blas"):
+        with _shortfall.one_blas_thread():
             short = _shortfall.shortfall(self, X, Y, sw, out, n, d, k)
             in_doubt = short is not None or (self.n_iter_ >= self.max_iter_ and not out.converged)
             if in_doubt and problem is not None and not sp.issparse(X) and not out.stopped \
@@ -779,7 +779,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         warm = self.stop_reason_
         if warm.startswith("max_iter=") and self.max_iter == "auto":  # the warm-up's planned epochs, not a cap
             warm = f"{self.max_iter_} warm-up epochs (max_iter='auto' on sparse data with an l2 penalty)"
-        with _shortfall.blas_controller().limit(limits=1, user_api="blas"):
+        with _shortfall.one_blas_thread():
             if self.penalty == "auto":  # the strength from the data (a penalty the user chose is kept)
                 warm = f"{warm}; {self._choose_alpha(problem, ts, k, total)}"
             fin = self._sparse_cg(problem, ts, k, min(self.tol, FINISH_TOL), FINISH_CG_PATIENCE)
@@ -805,7 +805,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
     def _resume_cg(self, problem, ts, k):
         """The sparse finish resumed where it stopped, until its residual vanishes or FINISH_CG_ITER more
         iterations (small data only: the exact check found it short)."""
-        with _shortfall.blas_controller().limit(limits=1, user_api="blas"):
+        with _shortfall.one_blas_thread():
             fin = self._sparse_cg(problem, ts, k, 0.0, FINISH_CG_ITER)
         self._store(ts, problem.scaling, problem)
         self.n_iter_ += fin.n_iter
@@ -844,7 +844,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         pre = None if problem.scaling is None else problem.scaling.curvature(problem.l2, self.fit_intercept, k)
         if pre is None or problem.loss is not None:  # standardize=False: L-BFGS on the raw columns
             return self._finish_lbfgs(problem, ts)
-        with _shortfall.blas_controller().limit(limits=1, user_api="blas"):
+        with _shortfall.one_blas_thread():
             fin = _training.train_pcg(problem, ts, train_ids=np.arange(problem.n_batches, dtype=np.int64),
                                       steps=FINISH_CG_ITER, tol=min(self.tol, FINISH_TOL), precondition=pre,
                                       n_iter_no_change=FINISH_CG_PATIENCE, rel_tol=FINISH_REL,
@@ -877,8 +877,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         # batch, the sums cost O(d) besides the rows' non-zeros); the objective is the same
         whole = problem if precondition is None else problem.whole()
         # one BLAS thread: its products are of single vectors, where waking threads (the kernels' OpenMP threads
-        # may still be spinning) cost more than they gain, and their sums then do not depend on the thread count
-        with _shortfall.blas_controller().limit(limits=1, user_api="blas"):
+        # may still be spinning) cost more than they gain
+        with _shortfall.one_blas_thread():
             fin = _training.train_lbfgs(whole, ts, lbfgs, train_ids=np.arange(whole.n_batches, dtype=np.int64),
                                         steps=FINISH_STEPS, tol=min(self.tol, FINISH_TOL), precondition=precondition)
         self._store(ts, problem.scaling, problem)

@@ -434,29 +434,29 @@ class LBFGS(Params):
             else:
                 yv = g - g_prev
                 sv = d * t
-                ys = float(yv @ sv)
+                ys = reference.vdot(yv, sv)
                 if ys > 1e-10:  # keep only pairs with positive curvature (torch's rule)
                     if len(dirs) == self.history_size:
                         dirs.pop(0), steps.pop(0), rho.pop(0)
                     dirs.append(yv), steps.append(sv), rho.append(1.0 / ys)
-                    h_diag = ys / float(yv @ yv)
+                    h_diag = ys / reference.vdot(yv, yv)
                 # in place, with one temporary (the same arithmetic as q - a·y and d + c·s: a large d
                 # otherwise allocates, and faults in, two fresh vectors per pair)
                 alpha = [0.0] * len(dirs)
                 q = np.negative(g)
                 tmp = np.empty_like(q)
                 for i in range(len(dirs) - 1, -1, -1):
-                    alpha[i] = float(steps[i] @ q) * rho[i]
+                    alpha[i] = reference.vdot(steps[i], q) * rho[i]
                     q -= np.multiply(alpha[i], dirs[i], out=tmp)
                 d = np.multiply(q, h_diag, out=q)
                 for i in range(len(dirs)):
-                    beta = float(dirs[i] @ d) * rho[i]
+                    beta = reference.vdot(dirs[i], d) * rho[i]
                     d += np.multiply(alpha[i] - beta, steps[i], out=tmp)
                 del tmp
             g_prev = g.copy()
             loss_prev = loss
             t = min(1.0, 1.0 / float(np.abs(g).sum())) * self.lr if state["n_iter"] == 1 else self.lr
-            gtd = float(g @ d)
+            gtd = reference.vdot(g, d)
             if gtd > -self.tolerance_change:
                 break
             if self.line_search_fn == "strong_wolfe":
@@ -509,7 +509,7 @@ def _strong_wolfe(fg, x, t, d, f, g, gtd, c1=1e-4, c2=0.9, tolerance_change=1e-9
 
     def at(step):
         fn, gn = fg(np.add(x, np.multiply(step, d, out=point), out=point))  # x + step·d, in one buffer
-        return fn, gn, float(gn @ d)
+        return fn, gn, reference.vdot(gn, d)
 
     f_new, g_new, gtd_new = at(t)
     evals = 1

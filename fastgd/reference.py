@@ -33,6 +33,13 @@ import math
 import numpy as np
 
 
+def vdot(a, b):
+    """Σ a·b over all elements, by NumPy's own loop (einsum), never BLAS: OpenBLAS splits a long dot product
+    over its threads, and a limit set on them from a thread other than the main one may not hold, so BLAS's
+    sums could depend on which thread runs a fit."""
+    return float(np.einsum("i,i->", np.ravel(a), np.ravel(b)))
+
+
 LOSSES = ("squared_error", "huber", "epsilon_insensitive", "squared_epsilon_insensitive", "quantile")
 
 
