@@ -651,10 +651,10 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             # curvature, finds the exact penalized optimum
             finished = self._finish_sparse(problem, ts, k, total)
         if not _planning.smooth_loss(self):  # a kink: no L-BFGS; on tiny data its linear program is the check
-            short = _shortfall.linear_program_shortfall(self, X, Y, sw, out, problem, n * d * k)
+            measured, short = _shortfall.linear_program_shortfall(self, X, Y, sw, out, problem, n * d * k)
             if short is not None:
                 warnings.warn(short, ConvergenceWarning, stacklevel=4)
-            return short is not None
+            return measured  # measured close to the optimum: more epochs gain nothing that matters
         if self.loss != "squared_error":
             return self._check_smooth_loss(X, out, problem, ts, n * d * k)
         if n * d * k > _planning.CHECK_EXACT_MAX_VALUES:
@@ -695,8 +695,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                 if _shortfall.shortfall(self, X, Y, sw, out, n, d, k) is None:
                     return True
                 short = self._unfinished(finished, total, sw is not None)
-        if short is None:  # measured at the optimum: after the sparse finish, its warm-up budget is no shortfall
-            return finished is not None
+        if short is None:  # measured at the optimum: more epochs (or the sparse finish's warm-up) gain nothing
+            return True
         warnings.warn(short, ConvergenceWarning, stacklevel=4)
         return True
 
@@ -742,7 +742,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         excess = got - best
         if not (f_ref > 0 and excess > max(self.tol * f_ref, min(_shortfall.SHORTFALL_REL * max(best, 0.0),
                                                                  _shortfall.SHORTFALL_WARN * f_ref))):
-            return False
+            return f_ref > 0  # measured at the optimum: more steps gain nothing that matters
         capped = self.n_iter_ >= self.max_iter_ and not out.converged
         # the settings of this fit that keep the default's L-BFGS finish from running (only those it chose)
         chosen = [f"{name}={value!r}" for name, value, default in (

@@ -322,6 +322,24 @@ def test_a_kinked_loss_fit_short_of_its_linear_program_warns(loss, kw, solver):
             LinearRegressor(loss=loss, random_state=0, **kw).fit(X, y)
 
 
+@pytest.mark.parametrize("loss,max_iter", [("squared_error", 20), ("huber", 300), ("quantile", 1500)])
+def test_a_fit_out_of_epochs_but_measured_at_its_optimum_gives_no_max_iter_warning(loss, max_iter):
+    """tol=1e-12 is never met, so the fit runs out of epochs; the small-data check (the closed form, L-BFGS, the
+    linear program) measures it within the shortfall thresholds of its optimum, where more epochs gain nothing
+    that matters: advice to raise max_iter would not be true, so no warning."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((300, 4))
+    y = X @ rng.uniform(-1, 1, 4) + 2 + (1 + np.abs(X[:, 0])) * (rng.exponential(1.0, 300) - 1.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        est = LinearRegressor(loss=loss, quantile=0.9, tol=1e-12, max_iter=max_iter, random_state=0).fit(X, y)
+    assert est.n_iter_ == max_iter and est.stop_reason_.startswith(f"max_iter={max_iter} epochs reached")
+    if loss == "quantile":
+        exact = QuantileRegressor(quantile=0.9, alpha=0.0, solver="highs").fit(X, y)
+        best = np.mean(reference.loss_value(exact.predict(X) - y, loss, 0.9))
+        assert np.mean(reference.loss_value(est.predict(X) - y, loss, 0.9)) == pytest.approx(best, rel=1e-3)
+
+
 @pytest.mark.parametrize("loss", ["quantile", "epsilon_insensitive"])
 def test_a_kinked_loss_fit_on_unscaled_features_names_standardize(loss):
     """standardize=False (the user's choice) on features whose scales span 1e6 times leaves the fit far from
