@@ -10,7 +10,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
 
-from . import _planning, reference
+from . import _planning, _training, reference
 
 SHORTFALL_WARN = 1e-3  # ... more than this fraction of the variance of y above the optimum, or ...
 SHORTFALL_REL = 1e-2  # ... more than this fraction of the optimum's objective (the relative excess MSE)
@@ -31,10 +31,9 @@ CERTIFY_GROWTH = 8
 # output: otherwise its max_iter warning would say more epochs help where they may not (docs/design.md: its program
 # takes 0.1-0.3 s at 65 parameters, 0.7-2.2 s at 128)
 CAPPED_CERTIFY_MAX_PARAMS = 128
-# an optimum below this fraction of the reference objective fits y exactly (to rounding or to the tolerance of
-# the solver that found it): its relative excess would divide by that error, so the warning gives the excess as
-# a share of the reference only
-EXACT_FIT = 1e-8
+# an optimum below this fraction of the reference objective fits y exactly: its relative excess would divide by
+# that error, so the warning gives the excess as a share of the reference only
+EXACT_FIT = _training.EXACT_FIT
 
 
 _BLAS = []

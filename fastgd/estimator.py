@@ -668,7 +668,10 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                 # but not below the optimum's loss (ill-conditioned data plateaus well above it)
                 if var > 0 and (out.best_eval / var * (d + 1) / n > self.tol or (d + 1) / n > FINISH_FLOOR_REL):
                     fin = self._finish_dense(problem, ts)
-                    if not fin.converged:  # no exact check at this size: what the finish measured is the cause
+                    # no exact check at this size: what the finish measured is the cause, unless its objective
+                    # (the standardized targets' variance is 1 per output) is within tol of zero, below which no
+                    # optimum lies (an exact fit: wide data that interpolates y)
+                    if not fin.converged and not fin.best_eval <= self.tol * k:
                         warnings.warn(self._unfinished_dense(fin, total, sw is not None), ConvergenceWarning,
                                       stacklevel=4)
                     return True  # converged: the optimum reached, so the epochs' budget is no shortfall either
@@ -857,13 +860,14 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         spread) and a solver that reaches the optimum of such a problem (``total``, ``weighted``: as
         ``_unfinished``)."""
         penalty = _planning.used_penalty(self)[0]
-        cond = f"at least {np.sqrt(fin.spread):.3g}" if np.isfinite(fin.spread) else "unmeasured"
+        cond = (f"condition number at least {np.sqrt(fin.spread):.3g}, measured by its iterations"
+                if np.isfinite(fin.spread) else "its iterations did not measure the condition number")
         exact = (f"{_shortfall.least_squares_solver(self)} (least squares on the standardized features: the same "
                  "optimum)" if penalty is None else
                  f"{self._same_ridge(total)} (the same objective)")
         return (f"The conjugate-gradient finish of this fit stopped ({fin.stop_reason}) before meeting its "
-                f"tolerance: the standardized features are ill-conditioned (condition number {cond}, measured by "
-                f"its iterations), so the model may be short of the "
+                f"tolerance: the standardized features are ill-conditioned ({cond}), so the model may be short "
+                f"of the "
                 f"{'least-squares' if penalty is None else 'penalized'} optimum (it is the best point reached). "
                 f"{exact}{'; pass the same sample_weight,' if weighted else ''} solves it exactly.")
 
