@@ -481,7 +481,9 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                 values, _engine.resolve_n_threads(self.n_jobs))):
             _named("X", _assert_all_finite, values, input_name="X", estimator_name=type(self).__name__)
 
-    def _validate(self, X, y, sample_weight, reset, check_finite=True):
+    def _validate(self, X, y, sample_weight, reset, check_finite=True, chunk=False):
+        """X as ``_validate_X`` gives it, y, the sample weights (normalized) and their total in the user's units
+        (``chunk``: a partial_fit call's, whose errors say so)."""
         X, Xk, backend = self._validate_X(X, reset, check_finite=check_finite)
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
@@ -495,13 +497,18 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         sw = None
         total = float(X.shape[0])  # the weight of the rows in the user's units: "auto"'s penalty strength
         if sample_weight is not None:
-            sw = _named("sample_weight", _check_sample_weight, sample_weight, X, dtype=np.float64,
-                        ensure_non_negative=True)
+            try:
+                sw = _named("sample_weight", _check_sample_weight, sample_weight, X, dtype=np.float64,
+                            ensure_non_negative=True)
+            except ValueError:
+                if _all_zero(sample_weight):  # scikit-learn's own words (1.7 on) give no fix
+                    raise ValueError(_zero_weights(chunk)) from None
+                raise
             with np.errstate(over="ignore"):  # weights summing past float64: "auto"'s strength 2 / total is 0 then
                 total = float(sw.sum())
             sw = _normalized_weights(sw)
-            if not sw.sum() > 0:
-                raise ValueError("sample_weight sums to zero: at least one row needs a positive weight")
+            if not sw.sum() > 0:  # scikit-learn before 1.7 accepts weights that are all zero
+                raise ValueError(_zero_weights(chunk))
             if not check_finite and not sw.min() > 0:  # a row of weight 0 leaves no trace in the statistics
                 self._check_finite(X, backend)
         return X, Xk, y, sw, backend, total
@@ -993,7 +1000,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             raise ValueError("partial_fit trains one mini-batch epoch per call; optimizer='lbfgs' is full-batch: "
                              "call fit, or use a mini-batch optimizer such as 'adam'")
         first = not hasattr(self, "coef_")
-        X, Xk, y, sw, backend, total = self._validate(X, y, sample_weight, reset=first)
+        X, Xk, y, sw, backend, total = self._validate(X, y, sample_weight, reset=first, chunk=True)
         # "auto" on sparse X: the Ridge strength (Ridge(alpha=1)'s, or the one a fit before chose) for all the
         # rows seen, the fit's and the calls' (its penalty relative to the mean loss shrinks as the stream
         # grows, as it does for one fit on more rows)
@@ -1173,6 +1180,21 @@ def _warn_memmap_copied(given, X, filename):
         f"a memmap block by block in place, was not taken. Save X once as a C-ordered float32 or float64 .npy "
         f"(np.save(path, np.ascontiguousarray(X, dtype=np.float32)), in pieces for a file larger than memory) "
         f"and pass np.load(path, mmap_mode='r').", UserWarning, stacklevel=4)
+
+
+def _all_zero(sample_weight):
+    """Whether ``sample_weight`` is zero on every row (False when it is not numbers: scikit-learn words that)."""
+    try:
+        return bool(np.all(np.asarray(sample_weight, dtype=np.float64) == 0.0))
+    except (TypeError, ValueError):
+        return False
+
+
+def _zero_weights(chunk):
+    """The error for sample weights that are all zero (``chunk``: of a partial_fit call)."""
+    return ("sample_weight is zero on every row, so the rows carry no information (scikit-learn's estimators refuse "
+            "such weights too): give at least one row a positive weight"
+            + ("; or skip this chunk (the model is left as it was)." if chunk else "."))
 
 
 def _normalized_weights(sw):
