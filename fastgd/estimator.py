@@ -458,6 +458,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         up once: the fit's (``_planning.choose_backend``), or for prediction the one set (``for_fit=False``).
         ``check_finite=False``: the caller's column statistics check dense X (``_scaling_of``), saving a pass."""
         mapped = _mapped_file(X)
+        X = _numbers_not_text(X)
         given = X
         # finiteness is checked with all threads (scikit-learn's check sums X on one thread: on 16 cores about
         # 8 all-core reads of X); scikit-learn's own check then words the error
@@ -1180,6 +1181,22 @@ def _warn_memmap_copied(given, X, filename):
         f"a memmap block by block in place, was not taken. Save X once as a C-ordered float32 or float64 .npy "
         f"(np.save(path, np.ascontiguousarray(X, dtype=np.float32)), in pieces for a file larger than memory) "
         f"and pass np.load(path, mmap_mode='r').", UserWarning, stacklevel=4)
+
+
+def _numbers_not_text(X):
+    """X, a list read as an array; strings or bytes (``X.astype(str)``) refused, as scikit-learn's
+    ``check_array(dtype="numeric")`` and LinearRegression refuse them (the float conversion would parse them)."""
+    if isinstance(X, (list, tuple)):
+        try:
+            X = np.asarray(X)
+        except (ValueError, TypeError):  # ragged: scikit-learn's validation words it
+            return X
+    kind = getattr(getattr(X, "dtype", None), "kind", None)
+    if isinstance(kind, str) and kind in "USV":
+        raise ValueError(f"X holds {'bytes' if kind == 'S' else 'strings' if kind == 'U' else 'raw records'} "
+                         f"(dtype {X.dtype}), not numbers: convert it to a numeric dtype first, e.g. "
+                         f"np.asarray(X, dtype=np.float64) (scikit-learn's LinearRegression refuses such X too)")
+    return X
 
 
 def _all_zero(sample_weight):
