@@ -42,6 +42,10 @@ FINISH_REL = 1e-6
 # this and twice that of independent columns (``_clear_spread``; the gains then shrink geometrically); else after
 # FINISH_CG_PATIENCE small gains in a row, and as many as the iterations before them
 FINISH_CLEAR_SPREAD = 100.0
+# a user's L-BFGS without a line search on data past the exact check is checked by at most this many strong-Wolfe
+# iterations from its fit (a pass over X each, besides the line search's): a gain above the shortfall threshold
+# proves a stall
+STALL_CHECK_ITER = 10
 # larger dense data is finished when the averaged steps' noise floor, a relative excess of about (d + 1)/n,
 # exceeds this (or, in units of the variance of y, tol)
 FINISH_FLOOR_REL = 1e-3
@@ -731,29 +735,36 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         which has no closed-form optimum: full-batch L-BFGS from the fitted model finds it. Under the default
         rate rule that finish is kept (on small data always, on larger dense data when the averaged steps' noise
         floor exceeds tol, as for the squared error); under settings the user chose, small data is measured
-        against it and a shortfall warns. Returns whether the max_iter warning is superseded."""
+        against it and a shortfall warns; on larger data a user's L-BFGS without a line search is checked by
+        ``STALL_CHECK_ITER`` strong-Wolfe iterations from its fit, and a gain above the threshold warns. Returns
+        whether the max_iter warning is superseded."""
         user_lbfgs = _planning.is_lbfgs(self)  # torch's default: no line search, whose steps can stall on huber
         if problem is None or sp.issparse(X) or out.stopped or problem.scaling is None or problem.l1 > 0.0 \
                 or getattr(self.optimizer, "line_search_fn", None) is not None or not np.isfinite(out.best_eval):
             return False
         f_ref = problem.target_variance(np.arange(problem.n_batches, dtype=np.int64))  # the constant mean's loss
-        if values > _planning.CHECK_EXACT_MAX_VALUES:
-            if not user_lbfgs and _planning.finishes_with_lbfgs(self) and f_ref > 0 and out.best_eval / f_ref * (X.shape[1] + 1) / X.shape[0] \
+        large = values > _planning.CHECK_EXACT_MAX_VALUES
+        if large and not user_lbfgs:
+            if _planning.finishes_with_lbfgs(self) and f_ref > 0 and out.best_eval / f_ref * (X.shape[1] + 1) / X.shape[0] \
                     > self.tol:
                 self._finish_lbfgs(problem, ts)
             return False
-        if _planning.finishes_with_lbfgs(self):
+        if not large and _planning.finishes_with_lbfgs(self):
             return self._finish_lbfgs(problem, ts).converged
         trial = copy.deepcopy(ts)
-        got = problem.objective(ts.theta, np.arange(problem.n_batches, dtype=np.int64))[0]
-        _training.train_lbfgs(problem, trial, LBFGS(line_search_fn="strong_wolfe"),
-                              train_ids=np.arange(problem.n_batches, dtype=np.int64), steps=FINISH_STEPS,
-                              tol=min(self.tol, FINISH_TOL))
-        best = problem.objective(trial.theta, np.arange(problem.n_batches, dtype=np.int64))[0]
+        every = np.arange(problem.n_batches, dtype=np.int64)
+        got = problem.objective(ts.theta, every)[0]
+        # larger data, the user's L-BFGS without a line search: a few strong-Wolfe iterations from the fit (a pass
+        # each), whose gain proves a stall (and a lower bound on its excess); small data: the optimum itself
+        with _shortfall.blas_controller().limit(limits=1, user_api="blas"):
+            _training.train_lbfgs(problem, trial, LBFGS(line_search_fn="strong_wolfe", **(
+                {"max_iter": STALL_CHECK_ITER} if large else {})), train_ids=every,
+                                  steps=1 if large else FINISH_STEPS, tol=min(self.tol, FINISH_TOL))
+        best = problem.objective(trial.theta, every)[0]
         excess = got - best
         if not (f_ref > 0 and excess > max(self.tol * f_ref, min(_shortfall.SHORTFALL_REL * max(best, 0.0),
                                                                  _shortfall.SHORTFALL_WARN * f_ref))):
-            return f_ref > 0  # measured at the optimum: more steps gain nothing that matters
+            return f_ref > 0 and not large  # measured at the optimum: more steps gain nothing that matters
         capped = self.n_iter_ >= self.max_iter_ and not out.converged
         # the settings of this fit that keep the default's L-BFGS finish from running (only those it chose)
         chosen = [f"{name}={value!r}" for name, value, default in (
@@ -763,8 +774,11 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         default = (" (its defaults instead of " + " and ".join(chosen) + " finish with L-BFGS)") if chosen else ""
         share = _shortfall.excess_words(excess, best, f_ref, "the loss of the constant mean of y")
         if user_lbfgs:
-            warnings.warn(f"L-BFGS stopped {share} above the optimum of the {self.loss} objective (found by L-BFGS "
-                          f"with a strong-Wolfe line search) after {self.n_iter_} steps: torch's L-BFGS takes no line "
+            found = (f"L-BFGS with a strong-Wolfe line search found a model that much better in at most "
+                     f"{STALL_CHECK_ITER} iterations from it" if large else
+                     "found by L-BFGS with a strong-Wolfe line search")
+            warnings.warn(f"L-BFGS stopped {'at least ' if large else ''}{share} above the optimum of the "
+                          f"{self.loss} objective ({found}) after {self.n_iter_} steps: torch's L-BFGS takes no line "
                           f"search by default, and its fixed steps stalled on this loss. Use optimizer=LBFGS("
                           f"line_search_fn='strong_wolfe') (fastgd.optimizers.LBFGS), or the default optimizer.",
                           ConvergenceWarning, stacklevel=4)
