@@ -506,13 +506,13 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                 sw = _named("sample_weight", _check_sample_weight, sample_weight, X, dtype=np.float64,
                             ensure_non_negative=True)
             except ValueError:
-                if _all_zero(sample_weight):  # scikit-learn's own words (1.7 on) give no fix
+                if _all_zero(sample_weight):  # recent scikit-learn refuses them first, in words without a fix
                     raise ValueError(_zero_weights(chunk)) from None
                 raise
             with np.errstate(over="ignore"):  # weights summing past float64: "auto"'s strength 2 / total is 0 then
                 total = float(sw.sum())
             sw = _normalized_weights(sw)
-            if not sw.sum() > 0:  # scikit-learn before 1.7 accepts weights that are all zero
+            if not sw.sum() > 0:  # older scikit-learn accepts weights that are all zero
                 raise ValueError(_zero_weights(chunk))
             if not check_finite and not sw.min() > 0:  # a row of weight 0 leaves no trace in the statistics
                 self._check_finite(X, backend)
@@ -1207,7 +1207,7 @@ def _numbers_not_text(X):
             return X
     kind = getattr(getattr(X, "dtype", None), "kind", None)
     if isinstance(kind, str) and kind in "USV":
-        raise ValueError(f"X holds {'bytes' if kind == 'S' else 'strings' if kind == 'U' else 'raw records'} "
+        raise ValueError(f"X holds {'bytes' if kind == 'S' else 'strings' if kind == 'U' else 'structured records'} "
                          f"(dtype {X.dtype}), not numbers: convert it to a numeric dtype first, e.g. "
                          f"np.asarray(X, dtype=np.float64) (scikit-learn's LinearRegression refuses such X too)")
     return X
