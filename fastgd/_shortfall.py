@@ -13,7 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
 
-from . import _planning, reference
+from . import _planning, _training, reference
 
 SHORTFALL_WARN = 1e-3  # ... more than this fraction of the variance of y above the optimum, or ...
 SHORTFALL_REL = 1e-2  # ... more than this fraction of the optimum's objective (the relative excess MSE)
@@ -30,10 +30,13 @@ LP_CHECK_MAX_VALUES = 20_000
 # times its first number of rows
 CERTIFY_MAX_PARAMS = 32
 CERTIFY_GROWTH = 8
-# an optimum below this fraction of the reference objective fits y exactly (to rounding or to the tolerance of
-# the solver that found it): its relative excess would divide by that error, so the warning gives the excess as
-# a share of the reference only
-EXACT_FIT = 1e-8
+# a fit that ran out of epochs (max_iter, or the "auto" budget) is certified with up to this many parameters per
+# output: otherwise its max_iter warning would say more epochs help where they may not (docs/design.md: its program
+# takes 0.1-0.3 s at 65 parameters, 0.7-2.2 s at 128)
+CAPPED_CERTIFY_MAX_PARAMS = 128
+# an optimum below this fraction of the reference objective fits y exactly: its relative excess would divide by
+# that error, so the warning gives the excess as a share of the reference only
+EXACT_FIT = _training.EXACT_FIT
 
 
 _BLAS = []
@@ -232,10 +235,11 @@ def linear_program_shortfall(est, X, Y, sw, out, problem, values):
     """The shortfall check of a loss with a kink (epsilon_insensitive, quantile) on data of at most
     ``LP_CHECK_MAX_VALUES`` values, without an l2 penalty: its exact optimum is a linear program (HiGHS,
     milliseconds at that size); a fit short of it warns, naming the exact solver. Larger or sparse data:
-    ``certified_shortfall`` (the whole program's cost grows faster than the fit's). Returns the warning to give
-    (None: close enough)."""
+    ``certified_shortfall`` (the whole program's cost grows faster than the fit's). Returns (measured, the warning
+    to give): measured with no warning, the fit is close enough to the optimum that more epochs cannot gain what
+    matters, so a max_iter warning would not be true either."""
     if problem is None or problem.l2 > 0.0 or out.stopped:
-        return None
+        return False, None
     if sp.issparse(X) or values > LP_CHECK_MAX_VALUES:
         return certified_shortfall(est, X, Y, sw, out, problem)
     from scipy.optimize import linprog
@@ -264,7 +268,7 @@ def linear_program_shortfall(est, X, Y, sw, out, problem, values):
             A_ub = sp.vstack([sp.hstack([As, -As, -eye]), sp.hstack([-As, As, -eye])])
             res = linprog(c, A_ub=A_ub, b_ub=np.r_[y + param, param - y], bounds=(0, None), method="highs")
         if res.status != 0:
-            return None
+            return False, None
         best += float(res.fun)
         r = A @ (raw[j, :p] if est.fit_intercept else raw[j, :d]) - y
         got += float(w @ reference.loss_value(r, est.loss, param)) / W + l1 * float(np.abs(raw[j, :d]).sum())
@@ -272,7 +276,7 @@ def linear_program_shortfall(est, X, Y, sw, out, problem, values):
     excess = got - best
     if not (f_ref > 0 and excess > max(est.tol * f_ref, min(SHORTFALL_REL * max(best, 0.0),
                                                              SHORTFALL_WARN * f_ref))):
-        return None
+        return f_ref > 0, None
     capped = est.n_iter_ >= est.max_iter_ and not out.converged and est.max_iter != "auto"
     exact = ("sklearn.linear_model.QuantileRegressor(solver='highs')" if est.loss == "quantile" else
              "a linear-programming solver (scipy.optimize.linprog)")
@@ -283,9 +287,9 @@ def linear_program_shortfall(est, X, Y, sw, out, problem, values):
     cause = f": {unscaled}{chosen}" if unscaled else f": the steps fell short{chosen}" if chosen else ""
     fix = (f"Raise max_iter (it is {est.max_iter}), or use" if capped else
            "Set standardize=True (the default), or use" if unscaled else "Use")
-    return (f"Gradient descent stopped {excess_words(excess, best, f_ref, 'the loss of the constant mean of y')} "
-            f"above the optimum of the {est.loss} objective (its linear program) after {est.n_iter_} epochs{cause}. "
-            f"{fix} an exact solver, which this small data set allows: {exact}.")
+    return True, (f"Gradient descent stopped {excess_words(excess, best, f_ref, 'the loss of the constant mean of y')} "
+                  f"above the optimum of the {est.loss} objective (its linear program) after {est.n_iter_} epochs"
+                  f"{cause}. {fix} an exact solver, which this small data set allows: {exact}.")
 
 
 class DualBound(typing.NamedTuple):
@@ -479,25 +483,29 @@ def certified_shortfall(est, X, Y, sw, out, problem):
     a penalty, with at most ``CERTIFY_MAX_PARAMS`` parameters per output, and training settings the user chose
     (the defaults' gap is measured small: benchmarks/quantile_scale.py): ``dual_bound`` bounds the fit's
     excess; when the bound cannot show it small enough, the program's own model is scored on all rows and a fit
-    worse than it by more than the threshold warns, with both ends of the excess (proven, certified). None: the
-    fit is certified close enough, or neither shown (the program failed or a looser bound proves nothing)."""
+    worse than it by more than the threshold warns, with both ends of the excess (proven, certified). A fit that
+    ran out of epochs is checked so under any settings, with up to ``CAPPED_CERTIFY_MAX_PARAMS`` parameters per
+    output. Returns (measured, the warning to give), as ``linear_program_shortfall``: not measured when the
+    program failed or a looser bound proves nothing."""
     n, d = X.shape
     chosen = _planning.user_chose(est) or est.max_iter != "auto" or est.batch_size != "auto" or not est.average
-    if not chosen or problem.l1 > 0.0 or d + 1 > CERTIFY_MAX_PARAMS:
-        return None
+    out_of_epochs = est.n_iter_ >= est.max_iter_ and not out.converged
+    if problem.l1 > 0.0 or not (chosen and d + 1 <= CERTIFY_MAX_PARAMS
+                                or out_of_epochs and d + 1 <= CAPPED_CERTIFY_MAX_PARAMS):
+        return False, None
     first = max(BOUND_MIN_ROWS, BOUND_ROWS_PER_PARAM * (d + 1))
     try:
         bound = dual_bound(est, X, Y, sw, max_free_rows=CERTIFY_GROWTH * first)
     except RuntimeError:  # no feasible program within its rows: no certificate, and nothing proven
-        return None
+        return False, None
     f_ref = problem.target_variance(np.arange(problem.n_batches, dtype=np.int64))
     limit = max(est.tol * f_ref, min(SHORTFALL_REL * max(bound.lower, 0.0), SHORTFALL_WARN * f_ref))
     if not (f_ref > 0 and bound.gap > limit):
-        return None
+        return f_ref > 0, None
     better = float(objective_of(est, X, Y, sw, bound.model).sum())
     proven = bound.objective - better
     if not proven > limit:
-        return None
+        return False, None
     capped = est.n_iter_ >= est.max_iter_ and not out.converged and est.max_iter != "auto"
     unscaled = None if capped else scale_cause(est, _blocked_column_scales(X, sw, est.fit_intercept))
     chosen = "" if capped else chosen_cause(est) + _batch_cause(est)
@@ -506,12 +514,12 @@ def certified_shortfall(est, X, Y, sw, out, problem):
            "Set standardize=True (the default). " if unscaled else "")
     exact = ("sklearn.linear_model.QuantileRegressor(solver='highs')" if est.loss == "quantile" else
              "a linear-programming solver (scipy.optimize.linprog)")
-    return (f"Gradient descent stopped at least {proven / max(better, 1e-300):.3g} and at most "
-            f"{bound.gap / max(bound.lower, 1e-300):.3g} (relative excess of the objective; at least "
-            f"{proven / f_ref:.3g} of the loss of the constant mean of y) above the optimum of the {est.loss} "
-            f"objective after {est.n_iter_} epochs (a linear program over the {bound.free_rows} rows nearest its "
-            f"kink found a model that much better; its dual bounds the excess){cause}. {fix}An exact solver, "
-            f"{exact}, reaches the optimum in a time growing faster than the number of rows.")
+    return True, (f"Gradient descent stopped at least {proven / max(better, 1e-300):.3g} and at most "
+                  f"{bound.gap / max(bound.lower, 1e-300):.3g} (relative excess of the objective; at least "
+                  f"{proven / f_ref:.3g} of the loss of the constant mean of y) above the optimum of the {est.loss} "
+                  f"objective after {est.n_iter_} epochs (a linear program over the {bound.free_rows} rows nearest its "
+                  f"kink found a model that much better; its dual bounds the excess){cause}. {fix}An exact solver, "
+                  f"{exact}, reaches the optimum in a time growing faster than the number of rows.")
 
 
 def _batch_cause(est):

@@ -45,6 +45,9 @@ WHOLE_GROUPS = 16
 WHOLE_NNZ_PER_SUM = 16  # ... and at least this many non-zeros of X per sum of those buffers (else fewer)
 SNAPSHOT_BLOCK = 1 << 15  # values of a state slot copied by the epoch's snapshot, then tested while in cache
 CLEAR_GAIN = 1e-9  # train_pcg: a stop on a settled small spread that gained less than this fraction of the start keeps it
+# an objective below this fraction of the reference (the variance of y) fits y exactly, to rounding or to the
+# tolerance of the solver that found it: a gain relative to it measures rounding, not progress
+EXACT_FIT = 1e-8
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -1194,7 +1197,10 @@ def _pcg_iterations(out, steps, theta, r, q, pdir, rz, f, f_ref, tol, n_iter_no_
             out.n_iter += 1
             out.losses.append(f)
             lanczos[0].append(alpha)
-            small = small + 1 if gain < tol * f_ref and (rel_tol is None or gain <= rel_tol * f) else 0
+            # relative to the objective down to an exact fit's (CG's running value then drifts by rounding, to 0
+            # or below, and no gain would count as small)
+            small = small + 1 if gain < tol * f_ref and (rel_tol is None or gain <= rel_tol * max(
+                f, EXACT_FIT * f_ref)) else 0
             # the extreme Ritz values only move apart (interlacing): once wider, the spread stays wider
             if clear_spread is not None and not out.spread > clear_spread:
                 last, out.spread = out.spread, _ritz_spread(*lanczos)

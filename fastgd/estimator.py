@@ -42,6 +42,10 @@ FINISH_REL = 1e-6
 # this and twice that of independent columns (``_clear_spread``; the gains then shrink geometrically); else after
 # FINISH_CG_PATIENCE small gains in a row, and as many as the iterations before them
 FINISH_CLEAR_SPREAD = 100.0
+# a user's L-BFGS without a line search on data past the exact check is checked by at most this many strong-Wolfe
+# iterations from its fit (a pass over X each, besides the line search's): a gain above the shortfall threshold
+# proves a stall
+STALL_CHECK_ITER = 10
 # larger dense data is finished when the averaged steps' noise floor, a relative excess of about (d + 1)/n,
 # exceeds this (or, in units of the variance of y, tol)
 FINISH_FLOOR_REL = 1e-3
@@ -458,6 +462,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         up once: the fit's (``_planning.choose_backend``), or for prediction the one set (``for_fit=False``).
         ``check_finite=False``: the caller's column statistics check dense X (``_scaling_of``), saving a pass."""
         mapped = _mapped_file(X)
+        X = _numbers_not_text(X)
         given = X
         # finiteness is checked with all threads (scikit-learn's check sums X on one thread: on 16 cores about
         # 8 all-core reads of X); scikit-learn's own check then words the error
@@ -481,7 +486,9 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                 values, _engine.resolve_n_threads(self.n_jobs))):
             _named("X", _assert_all_finite, values, input_name="X", estimator_name=type(self).__name__)
 
-    def _validate(self, X, y, sample_weight, reset, check_finite=True):
+    def _validate(self, X, y, sample_weight, reset, check_finite=True, chunk=False):
+        """X as ``_validate_X`` gives it, y, the sample weights (normalized) and their total in the user's units
+        (``chunk``: a partial_fit call's, whose errors say so)."""
         X, Xk, backend = self._validate_X(X, reset, check_finite=check_finite)
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
@@ -495,13 +502,18 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         sw = None
         total = float(X.shape[0])  # the weight of the rows in the user's units: "auto"'s penalty strength
         if sample_weight is not None:
-            sw = _named("sample_weight", _check_sample_weight, sample_weight, X, dtype=np.float64,
-                        ensure_non_negative=True)
+            try:
+                sw = _named("sample_weight", _check_sample_weight, sample_weight, X, dtype=np.float64,
+                            ensure_non_negative=True)
+            except ValueError:
+                if _all_zero(sample_weight):  # recent scikit-learn refuses them first, in words without a fix
+                    raise ValueError(_zero_weights(chunk)) from None
+                raise
             with np.errstate(over="ignore"):  # weights summing past float64: "auto"'s strength 2 / total is 0 then
                 total = float(sw.sum())
             sw = _normalized_weights(sw)
-            if not sw.sum() > 0:
-                raise ValueError("sample_weight sums to zero: at least one row needs a positive weight")
+            if not sw.sum() > 0:  # older scikit-learn accepts weights that are all zero
+                raise ValueError(_zero_weights(chunk))
             if not check_finite and not sw.min() > 0:  # a row of weight 0 leaves no trace in the statistics
                 self._check_finite(X, backend)
         return X, Xk, y, sw, backend, total
@@ -651,10 +663,10 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             # curvature, finds the exact penalized optimum
             finished = self._finish_sparse(problem, ts, k, total)
         if not _planning.smooth_loss(self):  # a kink: no L-BFGS; on tiny data its linear program is the check
-            short = _shortfall.linear_program_shortfall(self, X, Y, sw, out, problem, n * d * k)
+            measured, short = _shortfall.linear_program_shortfall(self, X, Y, sw, out, problem, n * d * k)
             if short is not None:
                 warnings.warn(short, ConvergenceWarning, stacklevel=4)
-            return short is not None
+            return measured  # measured close to the optimum: more epochs gain nothing that matters
         if self.loss != "squared_error":
             return self._check_smooth_loss(X, out, problem, ts, n * d * k)
         if n * d * k > _planning.CHECK_EXACT_MAX_VALUES:
@@ -668,7 +680,10 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                 # but not below the optimum's loss (ill-conditioned data plateaus well above it)
                 if var > 0 and (out.best_eval / var * (d + 1) / n > self.tol or (d + 1) / n > FINISH_FLOOR_REL):
                     fin = self._finish_dense(problem, ts)
-                    if not fin.converged:  # no exact check at this size: what the finish measured is the cause
+                    # no exact check at this size: what the finish measured is the cause, unless its objective
+                    # (the standardized targets' variance is 1 per output) is within tol of zero, below which no
+                    # optimum lies (an exact fit: wide data that interpolates y)
+                    if not fin.converged and not fin.best_eval <= self.tol * k:
                         warnings.warn(self._unfinished_dense(fin, total, sw is not None), ConvergenceWarning,
                                       stacklevel=4)
                     return True  # converged: the optimum reached, so the epochs' budget is no shortfall either
@@ -695,8 +710,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                 if _shortfall.shortfall(self, X, Y, sw, out, n, d, k) is None:
                     return True
                 short = self._unfinished(finished, total, sw is not None)
-        if short is None:  # measured at the optimum: after the sparse finish, its warm-up budget is no shortfall
-            return finished is not None
+        if short is None:  # measured at the optimum: more epochs (or the sparse finish's warm-up) gain nothing
+            return True
         warnings.warn(short, ConvergenceWarning, stacklevel=4)
         return True
 
@@ -720,29 +735,36 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         which has no closed-form optimum: full-batch L-BFGS from the fitted model finds it. Under the default
         rate rule that finish is kept (on small data always, on larger dense data when the averaged steps' noise
         floor exceeds tol, as for the squared error); under settings the user chose, small data is measured
-        against it and a shortfall warns. Returns whether the max_iter warning is superseded."""
+        against it and a shortfall warns; on larger data a user's L-BFGS without a line search is checked by
+        ``STALL_CHECK_ITER`` strong-Wolfe iterations from its fit, and a gain above the threshold warns. Returns
+        whether the max_iter warning is superseded."""
         user_lbfgs = _planning.is_lbfgs(self)  # torch's default: no line search, whose steps can stall on huber
         if problem is None or sp.issparse(X) or out.stopped or problem.scaling is None or problem.l1 > 0.0 \
                 or getattr(self.optimizer, "line_search_fn", None) is not None or not np.isfinite(out.best_eval):
             return False
         f_ref = problem.target_variance(np.arange(problem.n_batches, dtype=np.int64))  # the constant mean's loss
-        if values > _planning.CHECK_EXACT_MAX_VALUES:
-            if not user_lbfgs and _planning.finishes_with_lbfgs(self) and f_ref > 0 and out.best_eval / f_ref * (X.shape[1] + 1) / X.shape[0] \
+        large = values > _planning.CHECK_EXACT_MAX_VALUES
+        if large and not user_lbfgs:
+            if _planning.finishes_with_lbfgs(self) and f_ref > 0 and out.best_eval / f_ref * (X.shape[1] + 1) / X.shape[0] \
                     > self.tol:
                 self._finish_lbfgs(problem, ts)
             return False
-        if _planning.finishes_with_lbfgs(self):
+        if not large and _planning.finishes_with_lbfgs(self):
             return self._finish_lbfgs(problem, ts).converged
         trial = copy.deepcopy(ts)
-        got = problem.objective(ts.theta, np.arange(problem.n_batches, dtype=np.int64))[0]
-        _training.train_lbfgs(problem, trial, LBFGS(line_search_fn="strong_wolfe"),
-                              train_ids=np.arange(problem.n_batches, dtype=np.int64), steps=FINISH_STEPS,
-                              tol=min(self.tol, FINISH_TOL))
-        best = problem.objective(trial.theta, np.arange(problem.n_batches, dtype=np.int64))[0]
+        every = np.arange(problem.n_batches, dtype=np.int64)
+        got = problem.objective(ts.theta, every)[0]
+        # larger data, the user's L-BFGS without a line search: a few strong-Wolfe iterations from the fit (a pass
+        # each), whose gain proves a stall (and a lower bound on its excess); small data: the optimum itself
+        with _shortfall.blas_controller().limit(limits=1, user_api="blas"):
+            _training.train_lbfgs(problem, trial, LBFGS(line_search_fn="strong_wolfe", **(
+                {"max_iter": STALL_CHECK_ITER} if large else {})), train_ids=every,
+                                  steps=1 if large else FINISH_STEPS, tol=min(self.tol, FINISH_TOL))
+        best = problem.objective(trial.theta, every)[0]
         excess = got - best
         if not (f_ref > 0 and excess > max(self.tol * f_ref, min(_shortfall.SHORTFALL_REL * max(best, 0.0),
                                                                  _shortfall.SHORTFALL_WARN * f_ref))):
-            return False
+            return f_ref > 0 and not large  # measured at the optimum: more steps gain nothing that matters
         capped = self.n_iter_ >= self.max_iter_ and not out.converged
         # the settings of this fit that keep the default's L-BFGS finish from running (only those it chose)
         chosen = [f"{name}={value!r}" for name, value, default in (
@@ -752,8 +774,11 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         default = (" (its defaults instead of " + " and ".join(chosen) + " finish with L-BFGS)") if chosen else ""
         share = _shortfall.excess_words(excess, best, f_ref, "the loss of the constant mean of y")
         if user_lbfgs:
-            warnings.warn(f"L-BFGS stopped {share} above the optimum of the {self.loss} objective (found by L-BFGS "
-                          f"with a strong-Wolfe line search) after {self.n_iter_} steps: torch's L-BFGS takes no line "
+            found = (f"L-BFGS with a strong-Wolfe line search found a model that much better in at most "
+                     f"{STALL_CHECK_ITER} iterations from it" if large else
+                     "found by L-BFGS with a strong-Wolfe line search")
+            warnings.warn(f"L-BFGS stopped {'at least ' if large else ''}{share} above the optimum of the "
+                          f"{self.loss} objective ({found}) after {self.n_iter_} steps: torch's L-BFGS takes no line "
                           f"search by default, and its fixed steps stalled on this loss. Use optimizer=LBFGS("
                           f"line_search_fn='strong_wolfe') (fastgd.optimizers.LBFGS), or the default optimizer.",
                           ConvergenceWarning, stacklevel=4)
@@ -857,13 +882,14 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         spread) and a solver that reaches the optimum of such a problem (``total``, ``weighted``: as
         ``_unfinished``)."""
         penalty = _planning.used_penalty(self)[0]
-        cond = f"at least {np.sqrt(fin.spread):.3g}" if np.isfinite(fin.spread) else "unmeasured"
+        cond = (f"condition number at least {np.sqrt(fin.spread):.3g}, measured by its iterations"
+                if np.isfinite(fin.spread) else "its iterations did not measure the condition number")
         exact = (f"{_shortfall.least_squares_solver(self)} (least squares on the standardized features: the same "
                  "optimum)" if penalty is None else
                  f"{self._same_ridge(total)} (the same objective)")
         return (f"The conjugate-gradient finish of this fit stopped ({fin.stop_reason}) before meeting its "
-                f"tolerance: the standardized features are ill-conditioned (condition number {cond}, measured by "
-                f"its iterations), so the model may be short of the "
+                f"tolerance: the standardized features are ill-conditioned ({cond}), so the model may be short "
+                f"of the "
                 f"{'least-squares' if penalty is None else 'penalized'} optimum (it is the best point reached). "
                 f"{exact}{'; pass the same sample_weight,' if weighted else ''} solves it exactly.")
 
@@ -989,7 +1015,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             raise ValueError("partial_fit trains one mini-batch epoch per call; optimizer='lbfgs' is full-batch: "
                              "call fit, or use a mini-batch optimizer such as 'adam'")
         first = not hasattr(self, "coef_")
-        X, Xk, y, sw, backend, total = self._validate(X, y, sample_weight, reset=first)
+        X, Xk, y, sw, backend, total = self._validate(X, y, sample_weight, reset=first, chunk=True)
         # "auto" on sparse X: the Ridge strength (Ridge(alpha=1)'s, or the one a fit before chose) for all the
         # rows seen, the fit's and the calls' (its penalty relative to the mean loss shrinks as the stream
         # grows, as it does for one fit on more rows)
@@ -1169,6 +1195,37 @@ def _warn_memmap_copied(given, X, filename):
         f"a memmap block by block in place, was not taken. Save X once as a C-ordered float32 or float64 .npy "
         f"(np.save(path, np.ascontiguousarray(X, dtype=np.float32)), in pieces for a file larger than memory) "
         f"and pass np.load(path, mmap_mode='r').", UserWarning, stacklevel=4)
+
+
+def _numbers_not_text(X):
+    """X, a list read as an array; strings or bytes (``X.astype(str)``) refused, as scikit-learn's
+    ``check_array(dtype="numeric")`` and LinearRegression refuse them (the float conversion would parse them)."""
+    if isinstance(X, (list, tuple)):
+        try:
+            X = np.asarray(X)
+        except (ValueError, TypeError):  # ragged: scikit-learn's validation words it
+            return X
+    kind = getattr(getattr(X, "dtype", None), "kind", None)
+    if isinstance(kind, str) and kind in "USV":
+        raise ValueError(f"X holds {'bytes' if kind == 'S' else 'strings' if kind == 'U' else 'structured records'} "
+                         f"(dtype {X.dtype}), not numbers: convert it to a numeric dtype first, e.g. "
+                         f"np.asarray(X, dtype=np.float64) (scikit-learn's LinearRegression refuses such X too)")
+    return X
+
+
+def _all_zero(sample_weight):
+    """Whether ``sample_weight`` is zero on every row (False when it is not numbers: scikit-learn words that)."""
+    try:
+        return bool(np.all(np.asarray(sample_weight, dtype=np.float64) == 0.0))
+    except (TypeError, ValueError):
+        return False
+
+
+def _zero_weights(chunk):
+    """The error for sample weights that are all zero (``chunk``: of a partial_fit call)."""
+    return ("sample_weight is zero on every row, so the rows carry no information (scikit-learn's estimators refuse "
+            "such weights too): give at least one row a positive weight"
+            + ("; or skip this chunk (the model is left as it was)." if chunk else "."))
 
 
 def _normalized_weights(sw):

@@ -43,6 +43,24 @@ def test_non_finite_sample_weight(value):
         fit(sample_weight=with_value(np.ones(50), 2, value))
 
 
+@pytest.mark.parametrize("text", [X.astype(str), X.astype(str).tolist(), X.astype(bytes)], ids=["str", "list", "bytes"])
+def test_numbers_as_text_are_refused(text):
+    """Numbers written as strings or bytes are refused, as scikit-learn's LinearRegression (check_array with
+    dtype="numeric") refuses them, naming X and the conversion, in fit, partial_fit and predict; the advice,
+    followed, fits."""
+    match = r"X holds (strings|bytes) \(dtype .*\), not numbers: convert it to a numeric dtype first, e.g. " \
+            r"np.asarray\(X, dtype=np.float64\)"
+    with pytest.raises(ValueError, match=match):
+        fit(X=text)
+    with pytest.raises(ValueError, match=match):
+        LinearRegressor().partial_fit(text, y)
+    with pytest.raises(ValueError, match=match):
+        fit().predict(text)
+    seeded = dict(max_iter=2, tol=None, random_state=0)
+    np.testing.assert_array_equal(fit(LinearRegressor(**seeded), X=np.asarray(text, dtype=np.float64)).coef_,
+                                  fit(LinearRegressor(**seeded), X=np.asarray(X.astype(str), dtype=np.float64)).coef_)
+
+
 def test_empty_X():
     with pytest.raises(ValueError, match="X.*0 sample"):
         fit(X=np.empty((0, 3)), y=np.empty(0))
@@ -92,7 +110,9 @@ def test_negative_sample_weight():
 
 
 def test_all_zero_sample_weight():
-    with pytest.raises(ValueError, match="sample_weight"):
+    """Refused, as scikit-learn's fit does, naming sample_weight and the fix."""
+    with pytest.raises(ValueError, match=r"sample_weight is zero on every row.*give at least one row a positive "
+                                         r"weight\.$"):
         fit(sample_weight=np.zeros(50))
 
 

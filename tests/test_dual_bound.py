@@ -238,6 +238,24 @@ def test_a_larger_fit_certified_close_is_silent(monkeypatch):
     assert calls == [1]
 
 
+def test_a_larger_fit_out_of_epochs_is_certified_before_a_max_iter_warning(monkeypatch):
+    """A fit that ran out of its epochs (tol=1e-12 is never met) with more parameters than the certificate takes
+    under chosen settings: it is certified anyway, and close enough to the optimum that more epochs gain nothing
+    that matters, so no warning to raise max_iter."""
+    from fastgd import _shortfall
+
+    calls = []
+    monkeypatch.setattr(_shortfall, "dual_bound", lambda *a, **k: calls.append(1) or dual_bound(*a, **k))
+    rng = np.random.default_rng(0)
+    n, d = 600, 40  # 24,000 values and 41 parameters: past the whole program's check and CERTIFY_MAX_PARAMS
+    X = rng.standard_normal((n, d))
+    y = X @ rng.uniform(-1, 1, d) + 2 + (1 + np.abs(X[:, 0])) * (rng.exponential(1.0, n) - 1.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        est = LinearRegressor(loss="quantile", quantile=0.9, tol=1e-12, max_iter=300, random_state=0).fit(X, y)
+    assert est.n_iter_ == 300 and calls == [1]
+
+
 def test_a_sparse_fit_on_unscaled_features_names_standardize():
     """Sparse X (which the whole linear program does not check) with standardize=False (chosen) on features
     whose scales span 1e8 times: the certified warning names that cause and standardize=True."""

@@ -322,6 +322,24 @@ def test_a_kinked_loss_fit_short_of_its_linear_program_warns(loss, kw, solver):
             LinearRegressor(loss=loss, random_state=0, **kw).fit(X, y)
 
 
+@pytest.mark.parametrize("loss,max_iter", [("squared_error", 20), ("huber", 300), ("quantile", 1500)])
+def test_a_fit_out_of_epochs_but_measured_at_its_optimum_gives_no_max_iter_warning(loss, max_iter):
+    """tol=1e-12 is never met, so the fit runs out of epochs; the small-data check (the closed form, L-BFGS, the
+    linear program) measures it within the shortfall thresholds of its optimum, where more epochs gain nothing
+    that matters: advice to raise max_iter would not be true, so no warning."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((300, 4))
+    y = X @ rng.uniform(-1, 1, 4) + 2 + (1 + np.abs(X[:, 0])) * (rng.exponential(1.0, 300) - 1.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        est = LinearRegressor(loss=loss, quantile=0.9, tol=1e-12, max_iter=max_iter, random_state=0).fit(X, y)
+    assert est.n_iter_ == max_iter and est.stop_reason_.startswith(f"max_iter={max_iter} epochs reached")
+    if loss == "quantile":
+        exact = QuantileRegressor(quantile=0.9, alpha=0.0, solver="highs").fit(X, y)
+        best = np.mean(reference.loss_value(exact.predict(X) - y, loss, 0.9))
+        assert np.mean(reference.loss_value(est.predict(X) - y, loss, 0.9)) == pytest.approx(best, rel=1e-3)
+
+
 @pytest.mark.parametrize("loss", ["quantile", "epsilon_insensitive"])
 def test_a_kinked_loss_fit_on_unscaled_features_names_standardize(loss):
     """standardize=False (the user's choice) on features whose scales span 1e6 times leaves the fit far from
@@ -447,6 +465,38 @@ def test_a_stalled_lbfgs_on_huber_is_named_with_a_line_search_that_works():
         r = np.abs(est.predict(X) - y)
         return np.mean(np.where(r <= est.epsilon, 0.5 * r * r, est.epsilon * r - 0.5 * est.epsilon ** 2))
     assert objective(fixed) < 0.8 * objective(stalled)
+
+
+def test_a_stalled_lbfgs_on_huber_beyond_the_exact_check_is_named_with_a_line_search_that_works():
+    """Past the exact check's size, torch's L-BFGS without a line search stalled on heavy-tailed targets (2.3
+    times the optimum, 3 steps from its start) without a warning: a few strong-Wolfe iterations from the fit now
+    prove the stall, the warning gives that lower bound, and its advice, followed, reaches the optimum (scipy's
+    L-BFGS-B on the same objective) without a warning."""
+    from scipy.optimize import minimize
+
+    from fastgd.optimizers import LBFGS
+    rng = np.random.default_rng(0)
+    n, d = 20_000, 20  # 400,000 values: past the exact check
+    X = rng.standard_normal((n, d))
+    y = 10 * (X @ rng.standard_normal(d) + rng.standard_t(1.5, n))
+
+    def objective(theta):
+        r = X @ theta[:d] + theta[d] - y
+        a = np.abs(r)
+        return np.mean(np.where(a <= 1.35, 0.5 * r * r, 1.35 * (a - 0.675))), \
+            np.r_[X.T @ np.clip(r, -1.35, 1.35), np.clip(r, -1.35, 1.35).sum()] / n
+
+    best = minimize(objective, np.r_[np.zeros(d), np.median(y)], jac=True, method="L-BFGS-B",
+                    options=dict(maxiter=10_000, ftol=1e-15, gtol=1e-12)).fun
+    with pytest.warns(ConvergenceWarning, match=r"L-BFGS stopped at least [0-9.]+ \(relative excess.*strong-Wolfe "
+                                                r".*Use optimizer=LBFGS\(line_search_fn='strong_wolfe'\)") as record:
+        stalled = LinearRegressor(loss="huber", optimizer="lbfgs").fit(X, y)
+    assert len(record) == 1
+    assert objective(np.r_[stalled.coef_, stalled.intercept_])[0] > 1.5 * best
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fixed = LinearRegressor(loss="huber", optimizer=LBFGS(line_search_fn="strong_wolfe")).fit(X, y)
+    assert objective(np.r_[fixed.coef_, fixed.intercept_])[0] == pytest.approx(best, rel=1e-4)
 
 
 def test_the_stop_reason_names_the_unit_of_tol_the_loss_used():

@@ -117,3 +117,32 @@ def test_a_fit_stopped_short_does_not_hold_the_calls_back():
         for a in range(200, 290, 30):
             m.partial_fit(X[a:a + 30], y[a:a + 30])
     assert fitted < 0.3 and m.score(Xv, cv) > 0.7
+
+
+def test_a_chunk_whose_weights_are_all_zero_is_refused_and_leaves_the_model_as_it_was():
+    """scikit-learn's SGDRegressor.partial_fit (and fit) refuse sample weights that are all zero: so does this,
+    naming sample_weight and the fix, and the model is as before the call (its steps, its running mean and the
+    column statistics included), so the stream goes on as if the chunk had been skipped. A first call refused
+    so leaves the estimator unfitted and usable."""
+    import pickle
+
+    from sklearn.exceptions import NotFittedError
+
+    X, y, _ = _stream()
+    m = LinearRegressor(random_state=0).partial_fit(X[:100], y[:100])
+    before = pickle.dumps(m)
+    with pytest.raises(ValueError, match=r"sample_weight is zero on every row.*give at least one row a positive "
+                                         r"weight; or skip this chunk"):
+        m.partial_fit(X[100:], y[100:], sample_weight=np.zeros(100))
+    assert pickle.dumps(m) == before
+    skipped = pickle.loads(before).partial_fit(X[100:], y[100:])
+    np.testing.assert_array_equal(m.partial_fit(X[100:], y[100:]).coef_, skipped.coef_)
+
+    fresh = LinearRegressor(random_state=0)
+    with pytest.raises(ValueError, match=r"sample_weight is zero on every row"):
+        fresh.partial_fit(X[:100], y[:100], sample_weight=np.zeros(100))
+    assert not hasattr(fresh, "n_features_in_")
+    with pytest.raises(NotFittedError):
+        fresh.predict(X)
+    np.testing.assert_array_equal(fresh.partial_fit(X[:100], y[:100]).coef_,
+                                  LinearRegressor(random_state=0).partial_fit(X[:100], y[:100]).coef_)

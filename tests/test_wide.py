@@ -284,6 +284,28 @@ def test_unfinished_dense_finish_names_the_measured_condition_and_a_fix_that_wor
     assert _mse(advice, X, y) < (1 + 1e-6) * best
 
 
+@pytest.mark.parametrize("noise", [0.0, 1.0])
+@pytest.mark.parametrize("finish_stops", [True, False])
+def test_wide_data_that_the_fit_interpolates_gives_no_shortfall_warning(noise, finish_stops, monkeypatch):
+    """n < d beyond the exact check's size: the fit interpolates y (noisy or not) to rounding, an objective no
+    model can beat, so the finish stops and no "may be short of the least-squares optimum" (the finish's gains
+    relative to an objective at rounding never counted as small, and ran it to its limit or a breakdown). A
+    finish that ends otherwise (the gains made relative to the objective alone) at an objective within tol of
+    zero is no shortfall either."""
+    from fastgd import _training
+
+    if not finish_stops:
+        monkeypatch.setattr(_training, "EXACT_FIT", 0.0)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 4200))  # 252,000 values: no exact check afterwards
+    y = X @ rng.standard_normal(4200) + noise * rng.standard_normal(60)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = LinearRegressor(random_state=0).fit(X, y)
+    assert _mse(model, X, y) < 1e-20 * np.var(y)
+    assert ("conjugate gradient: an iteration gained less than" in model.stop_reason_) == finish_stops
+
+
 @pytest.mark.parametrize("fit_intercept", [True, False])
 def test_the_exact_solver_advised_for_small_data_reaches_the_optimum(fit_intercept):
     """The small-data shortfall advice, followed as written, reaches least squares' optimum also where the
