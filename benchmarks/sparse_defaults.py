@@ -15,7 +15,9 @@ SGDRegressor(), Ridge(alpha=1); with ``--optimizers`` also the worst held-out RÂ
 its defaults (``LinearRegressor(optimizer=name)``); and any warning a default fit gave. Verdicts (goal: the
 better of SGDRegressor() and Ridge(alpha=1) minus 0.01): the default fit against the peers on the same data;
 the pipeline against the same peers, and against the peers in the same pipeline (MaxAbsScaler first: the
-penalty then acts on the scaled weights, a different model, whose best Ridge strength may score lower).
+penalty then acts on the scaled weights, a different model, whose best Ridge strength may score lower; and the
+scaler has seen the rows the default holds out to choose its strength, whose scaled values are then at most 1
+where new rows' are not: see docs/design.md).
 
     python benchmarks/sparse_defaults.py [--rows zipf-bin-14 text-tfidf-18 ...] [--optimizers] [--big]
 """
