@@ -756,7 +756,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         got = problem.objective(ts.theta, every)[0]
         # larger data, the user's L-BFGS without a line search: a few strong-Wolfe iterations from the fit (a pass
         # each), whose gain proves a stall (and a lower bound on its excess); small data: the optimum itself
-        with _shortfall.blas_controller().limit(limits=1, user_api="blas"):
+        with _shortfall.one_blas_thread():
             _training.train_lbfgs(problem, trial, LBFGS(line_search_fn="strong_wolfe", **(
                 {"max_iter": STALL_CHECK_ITER} if large else {})), train_ids=every,
                                   steps=1 if large else FINISH_STEPS, tol=min(self.tol, FINISH_TOL))
