@@ -215,7 +215,7 @@ def test_the_constant_starts_evaluation_adds_the_batches_sums_in_their_order(dat
         lo, hi = int(i) * batch_size, min((int(i) + 1) * batch_size, n)
         v = reference.loss_value(b - Y[lo:hi], reference.LOSSES[int(code)], param).sum(axis=1)
         s = None if not weighted else sw[lo:hi]
-        sse += float(v.sum() if s is None else s @ v)
+        sse += float(v.sum()) if s is None else reference.vdot(s, v)
         W += float(hi - lo if s is None else s.sum())
     monkeypatch.setattr(_training, "EVAL_ROWS", 100)  # several blocks
     assert fit._constant_sums(b, ids) == (sse, W)
