@@ -124,18 +124,20 @@ def shortfall(est, X, Y, sw, out, n, d, k):
     what = "least-squares" if _planning.used_penalty(est)[0] is None else "penalized"
     capped = est.n_iter_ >= est.max_iter_ and not out.converged
     unscaled = scale_cause(est, s)
-    cause = (f"training reached max_iter={est.max_iter_} epochs" if capped and est.max_iter != "auto" else
+    gtol = gtol_cause(est, out)
+    cause = (gtol if gtol else
+             f"training reached max_iter={est.max_iter_} epochs" if capped and est.max_iter != "auto" else
              unscaled if unscaled else
              f"the standardized features are ill-conditioned (condition number {cond:.3g}), so progress "
              f"along their weakest directions is slow" if cond > ILL_CONDITIONED else
              f"the sample weights span {w.max() / w[w > 0].min():.3g} times, which makes the weighted problem "
              f"ill-conditioned" if sw is not None and w.max() > 1e6 * w[w > 0].min() else
              "the progress per round fell below tol before the optimum")
-    if not (capped and est.max_iter != "auto"):  # the user's budget, not the steps, cut it short
+    if not (capped and est.max_iter != "auto") and not gtol:  # the user's budget, not the steps, cut it short
         cause += chosen_cause(est)
     return (f"Gradient descent stopped {excess_words(excess, best, var, 'the variance of y')} above the {what} "
             f"optimum after {est.n_iter_} epochs: "
-            f"{cause}. {shortfall_fix(est, capped, unscaled)}")
+            f"{cause}. {shortfall_fix(est, capped, unscaled, gtol is not None)}")
 
 
 def excess_words(excess, best, ref, ref_name):
@@ -155,6 +157,14 @@ def scale_cause(est, s):
     spread = float(s.max() / s.min())
     return (f"standardize=False with features whose scales span {spread:.3g} times, so one step size cannot "
             f"suit every weight") if spread > SCALE_SPREAD else None
+
+
+def gtol_cause(est, out):
+    """The user's gtol when it ended the epochs (its norm is in the data's units, so a value that suits one
+    data set stops another at once): the cause to name, or None."""
+    if est.gtol is None or "gtol" not in (out.stop_reason or ""):
+        return None
+    return f"gtol={est.gtol:g} ended the epochs (the training gradient's norm, in the data's units, fell below it)"
 
 
 def chosen_cause(est):
@@ -188,17 +198,18 @@ def least_squares_solver(est):
             f"sklearn.linear_model.LinearRegression({args}))")
 
 
-def shortfall_fix(est, capped, unscaled=None):
-    """Advice that works when followed for this fit: more epochs when the user's max_iter cut it short;
-    standardization when the user's unscaled features are the cause (``unscaled``); else an exact solver (the
-    data is small enough)."""
+def shortfall_fix(est, capped, unscaled=None, gtol=False):
+    """Advice that works when followed for this fit: a lower gtol when the user's gtol ended it (``gtol``); more
+    epochs when the user's max_iter cut it short; standardization when the user's unscaled features are the
+    cause (``unscaled``); else an exact solver (the data is small enough)."""
     penalty = _planning.used_penalty(est)[0]
     if penalty is None:
         exact = least_squares_solver(est)
     else:
         exact = "sklearn.linear_model." + {"l2": "Ridge", "l1": "Lasso", "elasticnet": "ElasticNet"}[penalty]
         exact += "" if est.fit_intercept else "(fit_intercept=False)"
-    more = (f"Raise max_iter (it is {est.max_iter}), or use" if capped and est.max_iter != "auto" else
+    more = ("Lower gtol (or leave it None, the default), or use" if gtol else
+            f"Raise max_iter (it is {est.max_iter}), or use" if capped and est.max_iter != "auto" else
             "Set standardize=True (the default), or use" if unscaled else "Use")
     return f"{more} a closed-form or coordinate-descent solver, which this small data set allows: {exact}."
 
@@ -284,8 +295,11 @@ def linear_program_shortfall(est, X, Y, sw, out, problem, values):
     # unscaled features, or their rate or optimizer; each with the fix of the setting the user chose
     unscaled = None if capped else scale_cause(est, column_scales(A[:, :d], w, est.fit_intercept))
     chosen = "" if capped else chosen_cause(est)
-    cause = f": {unscaled}{chosen}" if unscaled else f": the steps fell short{chosen}" if chosen else ""
-    fix = (f"Raise max_iter (it is {est.max_iter}), or use" if capped else
+    gtol = gtol_cause(est, out)
+    cause = f": {gtol}" if gtol else f": {unscaled}{chosen}" if unscaled else \
+        f": the steps fell short{chosen}" if chosen else ""
+    fix = ("Lower gtol (or leave it None, the default), or use" if gtol else
+           f"Raise max_iter (it is {est.max_iter}), or use" if capped else
            "Set standardize=True (the default), or use" if unscaled else "Use")
     return True, (f"Gradient descent stopped {excess_words(excess, best, f_ref, 'the loss of the constant mean of y')} "
                   f"above the optimum of the {est.loss} objective (its linear program) after {est.n_iter_} epochs"
@@ -509,8 +523,11 @@ def certified_shortfall(est, X, Y, sw, out, problem):
     capped = est.n_iter_ >= est.max_iter_ and not out.converged and est.max_iter != "auto"
     unscaled = None if capped else scale_cause(est, _blocked_column_scales(X, sw, est.fit_intercept))
     chosen = "" if capped else chosen_cause(est) + _batch_cause(est)
-    cause = f": {unscaled}{chosen}" if unscaled else f": the steps fell short{chosen}" if chosen else ""
-    fix = (f"Raise max_iter (it is {est.max_iter}). " if capped else
+    gtol = gtol_cause(est, out)
+    cause = f": {gtol}" if gtol else f": {unscaled}{chosen}" if unscaled else \
+        f": the steps fell short{chosen}" if chosen else ""
+    fix = ("Lower gtol (or leave it None, the default). " if gtol else
+           f"Raise max_iter (it is {est.max_iter}). " if capped else
            "Set standardize=True (the default). " if unscaled else "")
     exact = ("sklearn.linear_model.QuantileRegressor(solver='highs')" if est.loss == "quantile" else
              "a linear-programming solver (scipy.optimize.linprog)")

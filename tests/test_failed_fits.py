@@ -135,6 +135,24 @@ def test_shortfall_with_tiny_steps_names_the_setting_that_made_them(params, name
     assert named in message and "the default" in message
 
 
+@pytest.mark.parametrize("params", [dict(loss="quantile", gtol=10.0), dict(optimizer="sgd", learning_rate=0.01,
+                                                                            gtol=1000.0)])
+def test_a_shortfall_that_gtol_caused_names_gtol_and_lowering_it_helps(params):
+    """gtol is in the data's units: a value that stops these fits after one epoch is the cause to name (not a
+    rate or the features), and following the advice (no gtol) reaches the optimum's neighbourhood."""
+    from sklearn.datasets import load_diabetes
+
+    X, y = load_diabetes(return_X_y=True)
+    X, y = X[:120], y[:120]
+    with pytest.warns(ConvergenceWarning, match=r"gtol=\S+ ended the epochs .*Lower gtol \(or leave it None"):
+        stopped = LinearRegressor(random_state=0, **params).fit(X, y)
+    params.pop("gtol")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        followed = LinearRegressor(random_state=0, **params).fit(X, y)
+    assert followed.score(X, y) > stopped.score(X, y) + 0.1
+
+
 def test_shortfall_on_unscaled_features_names_standardize():
     """standardize=False (the user's choice) on features whose scales span 1e6 times: the cause named is the
     features' scales with standardize=True as the fix (not the standardized design's conditioning)."""
