@@ -992,11 +992,12 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         travel to the optimum. This is averaged stochastic gradient descent (as ``SGDRegressor(average=True)``)
         while training continues from the last iterate: with the constant default rate the last iterate keeps
         jittering at the step's noise floor, but the mean converges over passes. After a ``fit`` the calls
-        continue from its model and the mean starts from it, counted as the sample weight of the fit's rows
-        (at the call's updates per row): the first call of c rows after a fit on n moves the model c / (n + c)
-        of the way to the mean of its own iterates, so small chunks add to what the fit learned instead of
-        replacing it (a fit that ended on its way, by Ctrl-C, a callback or max_iter short of its stopping rule,
-        counts for nothing: the mean then starts as on a stream). ``average=False``: the last iterate.
+        continue from its model, its optimizer state and the rate its adaptive rule ended with (as torch.optim's
+        state and SGDRegressor's schedule continue), and the mean starts from it, counted as the sample weight of
+        the fit's rows (at the call's updates per row): the first call of c rows after a fit on n moves the model
+        c / (n + c) of the way to the mean of its own iterates, so small chunks add to what the fit learned
+        instead of replacing it (a fit that ended on its way, by Ctrl-C, a callback or max_iter short of its
+        stopping rule, counts for nothing: the mean then starts as on a stream). ``average=False``: the last iterate.
         ``batch_size="auto"`` gives each call about 256 updates (batches of a few rows on a small chunk).
         With ``standardize=True`` the column statistics are running ones: each call merges the new rows'
         means and variances into them and re-expresses the model (and the mean) in the new coordinates (its
