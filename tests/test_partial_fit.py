@@ -151,8 +151,8 @@ def test_a_chunk_whose_weights_are_all_zero_is_refused_and_leaves_the_model_as_i
 def test_partial_fit_after_a_wide_fit_keeps_the_fit_s_level():
     """On wide dense data (300 columns, a 360-row fit, then 10-row chunks) the calls continue the rate the fit's
     adaptive rule ended with, as its optimizer state: restarted at the starting rate, each update moved every
-    coordinate by about that rate, a third of a coefficient here, and held-out R² fell from 0.980 to 0.960
-    over ten chunks."""
+    coordinate by about that rate, a sixth of a typical standardized coefficient here, and held-out R² fell
+    from 0.980 to 0.960 over ten chunks."""
     rng = np.random.default_rng(1)
     d, n_fit, chunk = 300, 360, 10
     X = rng.standard_normal((n_fit + 10 * chunk + 1000, d))
