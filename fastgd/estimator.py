@@ -49,6 +49,9 @@ STALL_CHECK_ITER = 10
 # larger dense data is finished when the averaged steps' noise floor, a relative excess of about (d + 1)/n,
 # exceeds this (or, in units of the variance of y, tol)
 FINISH_FLOOR_REL = 1e-3
+# the sparse finish keeps the epochs' optimizer state for the partial_fit calls after the fit up to this many values
+# (1 MiB); a larger state is released, so the finish's vectors take its place (its peak memory, tests/test_memory.py)
+FINISH_KEEP_STATE_VALUES = 1 << 17
 
 
 def _clear_spread(n, p):
@@ -580,7 +583,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                 raise
             # a Ctrl-C in the exact finish (or the strength path): the completed epochs' model, as one in the
             # epochs keeps the best of them; the parameters from it (the optimizer state as the finish left it:
-            # the sparse finish released it, as a finished fit does)
+            # the sparse finish released a large one, as a finished fit does)
             _put_back(self, epochs)
             raw = self._raw_params(k, d)
             ts.theta[...] = raw if problem.scaling is None else problem.scaling.to_std(raw)
@@ -794,13 +797,16 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         """The exact finish of a sparse fit (``_planning.finish_follows``): its objective, the squared error with
         an l2 penalty, is quadratic, so preconditioned conjugate gradient (the preconditioned L-BFGS finish's
         change of variables) until an iteration gains less than FINISH_TOL. The optimizer state of the warm-up
-        epochs describes no point of the finish: it is released first (a later warm start or partial_fit
-        starts the optimizer afresh from the finished model), so the finish's vectors take its place."""
+        epochs, which partial_fit calls after the fit continue (its moments: the gradients' scale the epochs
+        reached), is kept when small (FINISH_KEEP_STATE_VALUES); a larger one is released first (a later warm
+        start or partial_fit starts the optimizer afresh from the finished model), so the finish's vectors take
+        its place in the fit's peak memory."""
         if problem.scaling.curvature(problem.l2, self.fit_intercept, k) is None:
             return self._finish_lbfgs(problem, ts)
         opt = get_optimizer(_planning.named_optimizer(self.optimizer) if isinstance(self.optimizer, str)
                             else self.optimizer, full_batch=True)  # fit's optimizer (_check_params's, unchecked)
-        ts.state, ts.scalars = opt.init_state(ts.theta.size)
+        if ts.state.size > FINISH_KEEP_STATE_VALUES:
+            ts.state, ts.scalars = opt.init_state(ts.theta.size)
         warm = self.stop_reason_
         if warm.startswith("max_iter=") and self.max_iter == "auto":  # the warm-up's planned epochs, not a cap
             warm = f"{self.max_iter_} warm-up epochs (max_iter='auto' on sparse data with an l2 penalty)"
@@ -966,6 +972,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         self.loss_curve_ = out.losses
         self.eval_loss_curve_ = out.eval_losses
         self.stop_reason_ = out.stop_reason
+        self._rate_shrinks = out.n_shrinks  # the adaptive rule's rate, which the partial_fit calls after it continue
         if self.early_stopping:
             var = problem.target_variance(eval_ids)
             self.validation_scores_ = [1.0 - f / var if var > 0 else 0.0 for f in out.eval_losses]
@@ -985,11 +992,12 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         travel to the optimum. This is averaged stochastic gradient descent (as ``SGDRegressor(average=True)``)
         while training continues from the last iterate: with the constant default rate the last iterate keeps
         jittering at the step's noise floor, but the mean converges over passes. After a ``fit`` the calls
-        continue from its model and the mean starts from it, counted as the sample weight of the fit's rows
-        (at the call's updates per row): the first call of c rows after a fit on n moves the model c / (n + c)
-        of the way to the mean of its own iterates, so small chunks add to what the fit learned instead of
-        replacing it (a fit that ended on its way, by Ctrl-C, a callback or max_iter short of its stopping rule,
-        counts for nothing: the mean then starts as on a stream). ``average=False``: the last iterate.
+        continue from its model, its optimizer state and the rate its adaptive rule ended with (as torch.optim's
+        state and SGDRegressor's schedule continue), and the mean starts from it, counted as the sample weight of
+        the fit's rows (at the call's updates per row): the first call of c rows after a fit on n moves the model
+        c / (n + c) of the way to the mean of its own iterates, so small chunks add to what the fit learned
+        instead of replacing it (a fit that ended on its way, by Ctrl-C, a callback or max_iter short of its
+        stopping rule, counts for nothing: the mean then starts as on a stream). ``average=False``: the last iterate.
         ``batch_size="auto"`` gives each call about 256 updates (batches of a few rows on a small chunk).
         With ``standardize=True`` the column statistics are running ones: each call merges the new rows'
         means and variances into them and re-expresses the model (and the mean) in the new coordinates (its
@@ -1040,6 +1048,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         elif getattr(self, "_partial_mean", None) is not None:  # continue from the last iterate (the public
             raw = _unstandardized(self._scaling, self._ts.theta)  # coef_ is then the mean of the iterates)
         ts = self._start_state(opt, scaling, not first, k, d, raw=raw)
+        continued = not first and ts is self._ts  # the optimizer state of the fit or call before goes on
         # a call is one epoch over its chunk: a small chunk gets up to AUTO_UPDATES updates too, not n / 32
         # (a stream of 200-row chunks would otherwise take 7 steps per pass)
         problem = _planning.make_fit_data(self, X, Xk, Y, sw, scaling, backend, min_batch=1)
@@ -1066,6 +1075,10 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         avg_start = None if avg is None else avg.copy()
         try:
             settings = _planning.make_settings(self, opt, False, Y.shape[0])
+            if settings.adaptive and continued:
+                # the rate the adaptive rule of the fit before ended with, as its optimizer state (torch's
+                # scheduler and SGDRegressor's t_ continue too): the calls' steps stay at the scale the fit reached
+                settings.lr /= _training.LR_SHRINK ** getattr(self, "_rate_shrinks", 0)
             out = _training.train(problem, ts, settings, self._rng, train_ids=ids, eval_ids=None, epochs=1,
                                   stopping=False, n_done=self.n_iter_, avg=avg)
         except _training.Diverged as exc:

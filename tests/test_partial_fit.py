@@ -146,3 +146,35 @@ def test_a_chunk_whose_weights_are_all_zero_is_refused_and_leaves_the_model_as_i
         fresh.predict(X)
     np.testing.assert_array_equal(fresh.partial_fit(X[:100], y[:100]).coef_,
                                   LinearRegressor(random_state=0).partial_fit(X[:100], y[:100]).coef_)
+
+
+def test_partial_fit_after_a_wide_fit_keeps_the_fit_s_level():
+    """On wide dense data (300 columns, a 360-row fit, then 10-row chunks) the calls continue the rate the fit's
+    adaptive rule ended with, as its optimizer state: restarted at the starting rate, each update moved every
+    coordinate by about that rate, a sixth of a typical standardized coefficient here, and held-out R² fell
+    from 0.980 to 0.960 over ten chunks."""
+    rng = np.random.default_rng(1)
+    d, n_fit, chunk = 300, 360, 10
+    X = rng.standard_normal((n_fit + 10 * chunk + 1000, d))
+    y = X @ rng.standard_normal(d) + rng.standard_normal(len(X))
+    Xv, yv = X[-1000:], y[-1000:]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = LinearRegressor(random_state=0).fit(X[:n_fit], y[:n_fit])
+        fitted = m.score(Xv, yv)
+        after = [m.partial_fit(X[a:a + chunk], y[a:a + chunk]).score(Xv, yv)
+                 for a in range(n_fit, n_fit + 10 * chunk, chunk)]
+    assert fitted > 0.97 and min(after) > fitted - 1e-3, (fitted, after)
+
+
+def test_the_calls_after_a_small_sparse_fit_continue_its_optimizer_state():
+    """The sparse finish keeps a small optimizer state (the warm-up epochs' step count and moments), which the
+    calls after the fit continue: released, the calls restarted Adam, whose first steps move every coordinate
+    they touch by about the rate."""
+    X, y, _ = _sparse_text_like()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = LinearRegressor(random_state=0).fit(X[:200], y[:200])
+        fitted = m.t_
+        m.partial_fit(X[200:230], y[200:230])
+    assert fitted > 0 and m.t_ > fitted

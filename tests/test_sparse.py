@@ -668,11 +668,17 @@ def test_auto_penalty_is_the_squared_errors_only():
     assert est.penalty_ is None and est.alpha_ == 0.0
 
 
-def test_sparse_finish_is_exact_for_several_outputs_without_intercept_and_releases_the_optimizer_state():
+@pytest.mark.parametrize("keep", [True, False])
+def test_sparse_finish_is_exact_for_several_outputs_without_intercept_and_keeps_or_releases_the_state(keep,
+                                                                                                     monkeypatch):
     """The conjugate-gradient finish with two outputs of different scales and no intercept reaches Ridge's
-    optimum; the warm-up's Adam moments, which describe no point of the finish, are released (a later warm start
-    starts the optimizer afresh from the finished model, and still keeps it at the optimum)."""
+    optimum; the warm-up's Adam moments, which describe no point of the finish, are kept for the partial_fit
+    calls when small and released when larger than FINISH_KEEP_STATE_VALUES (a later warm start then starts the
+    optimizer afresh from the finished model); either way a warm start keeps the model at the optimum."""
     from sklearn.linear_model import Ridge
+    from fastgd import estimator
+    if not keep:
+        monkeypatch.setattr(estimator, "FINISH_KEEP_STATE_VALUES", 0)
     X, y = zipf_binary(300, 800, 10, seed=5, noise=2.0)  # noisy: a strength the finish meets to 1e-9
     rng = np.random.default_rng(1)
     Y = np.column_stack([y, 100.0 * (X[:, ::-1] @ rng.standard_normal(800) + 2.0 * rng.standard_normal(300)) + 3.0])
@@ -684,7 +690,10 @@ def test_sparse_finish_is_exact_for_several_outputs_without_intercept_and_releas
         def objective(coef):
             return np.mean(np.square(X @ coef - Y[:, j])) + est.alpha_ / 2 * np.square(coef).sum()
         assert objective(est.coef_[j]) - objective(ridge.coef_[j]) < 1e-8 * Y[:, j].var()
-    assert not np.any(est._ts.state) and est._ts.step == 0
+    if keep:
+        assert np.any(est._ts.state) and est._ts.step > 0
+    else:
+        assert not np.any(est._ts.state) and est._ts.step == 0
     est.set_params(warm_start=True)
     assert np.all(np.abs(est.fit(X, Y).predict(X) - ridge.predict(X.toarray())) < 1e-4 * Y.std(axis=0))
 
@@ -721,15 +730,19 @@ def test_csr_column_statistics_are_kept_compact_and_merge_exactly():
     np.testing.assert_allclose(merged.x_scale[4], whole.x_scale[4], rtol=1e-9)
 
 
-def test_an_interrupted_sparse_finish_keeps_the_refits_epochs_whole(monkeypatch):
-    """A Ctrl-C during the conjugate-gradient finish (which updates θ in place, after releasing the optimizer
+@pytest.mark.parametrize("keep", [True, False])
+def test_an_interrupted_sparse_finish_keeps_the_refits_epochs_whole(keep, monkeypatch):
+    """A Ctrl-C during the conjugate-gradient finish (which updates θ in place, after releasing a large optimizer
     state) keeps the warm-started refit's completed epochs, with a warning, as a Ctrl-C in the epochs would:
-    their model and parameters, the optimizer state released as after a completed finish; nothing half
+    their model and parameters, the optimizer state kept or released as after a completed finish; nothing half
     updated."""
     from fastgd import _kernels as K
+    from fastgd import estimator
+    if not keep:
+        monkeypatch.setattr(estimator, "FINISH_KEEP_STATE_VALUES", 0)
     X, y = zipf_binary(300, 800, 10, seed=6)
     est = fastgd.LinearRegressor(backend="numba", random_state=0, warm_start=True).fit(X, y)
-    est._ts.state[0, :5] = 1.0  # a state the refit's finish would release
+    est._ts.state[0, :5] = 1.0  # a state the refit's finish would release (when large)
     calls = [0]
     real = K.batches_stats
     epochs = {}
@@ -752,7 +765,10 @@ def test_an_interrupted_sparse_finish_keeps_the_refits_epochs_whole(monkeypatch)
         est.fit(X, 2.0 * y)
     assert calls[0] == 3
     np.testing.assert_allclose(est._ts.theta, epochs["theta"], rtol=1e-12, atol=1e-15)  # via the stored coef_
-    assert not np.any(est._ts.state)  # released by the finish, as after a completed one
+    if keep:
+        np.testing.assert_array_equal(est._ts.state, epochs["state"])  # the epochs' state, as the finish keeps it
+    else:
+        assert not np.any(est._ts.state)  # released by the finish, as after a completed one
     np.testing.assert_allclose(est.predict(X[:3]), X[:3] @ est.coef_ + est.intercept_, rtol=1e-12)
 
 
