@@ -426,6 +426,7 @@ class Outcome:
     start_eval: float = np.nan
     warning: str = None  # a ConvergenceWarning to give the user (the real cause and the fix)
     stopped: bool = False  # a callback asked to stop
+    start_kept: bool = False  # no epoch improved on the start, which was kept (``warning`` says so)
     n_shrinks: int = 0  # times the adaptive rule divided the rate
     stop_reason: str = None  # why training ended, in words (LinearRegressor.stop_reason_)
     spread: float = np.nan  # train_pcg: the curvature spread its iterations measured (a lower bound)
@@ -726,10 +727,19 @@ class _StoppingRules:
         if best_eval > out.start_eval and out.n_iter > 0 and not out.interrupted:
             ts.restore(start)  # never return a model worse than the start ...
         if best_eval > out.start_eval + 1e-9 * f_ref and out.n_iter > 0 and not out.interrupted:
-            out.warning = (f"Training did not improve on the starting point (loss {out.start_eval:.6g}); the "
-                           f"model was left at its starting point. Lower the learning rate or raise max_iter"
-                           + ("; or keep standardize=True (the default) so the steps fit the data's scales."
-                              if problem.scaling is None else "."))
+            out.start_kept = True
+            kept = f"the model was left at its starting point (loss {out.start_eval:.6g})"
+            if out.stopped:  # the user's callback ended training, not a setting
+                out.warning = (f"A callback stopped training after {out.n_iter} epoch(s), before any evaluated "
+                               f"model improved on the starting point: {kept}.")
+            else:
+                # the fix holds unless the start is at the optimum already (a warm start from a converged fit),
+                # where nothing can improve on it: the caller measures that where it can (start_at_optimum)
+                out.warning = (f"Training did not improve on the starting point: {kept}. Unless that start is "
+                               f"already at the optimum (as a warm start from a converged fit is), lower the "
+                               f"learning rate or raise max_iter"
+                               + ("; or keep standardize=True (the default) so the steps fit the data's scales."
+                                  if problem.scaling is None else "."))
         elif (not settings.penalized_eval and best_eval >= out.start_eval >= 0.999 * f_ref and out.n_iter > 0
               and not out.interrupted and not out.warning):
             # early stopping kept a start no better than the constant: no epoch lowered the held-out loss (often
@@ -750,7 +760,8 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
     On return ``ts`` holds the model to keep: with an evaluation set, the best evaluated one
     (``keep_best``) or the last one, never one worse on the evaluation set than the starting point (that
     reverts to the start, with a warning); after a Ctrl-C, the same choice among the completed epochs (the last
-    one's model is evaluated first if the interrupt came before its evaluation). Raises ``Diverged``
+    one's model is evaluated first if the interrupt came before its evaluation; before the first epoch completed,
+``ts`` is restored to its start and KeyboardInterrupt raised). Raises ``Diverged``
     (the model restored to its start) when the parameters or the optimizer state stop being finite or the
     loss explodes. The rules are ``_StoppingRules``'.
     """
@@ -839,7 +850,7 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
                     n_done + out.n_iter, float(loss), out.eval_losses[-1] if evaluated else None, rules.lr, ts.step,
                     time.perf_counter() - t0, raw[:, :-1].copy(), raw[:, -1].copy()), ts, start):
                 out.stopped = stop = True
-                out.stop_reason = "a callback returned True"
+                out.stop_reason = f"a callback returned True after epoch {n_done + out.n_iter}"
             raw = None
             if stop:
                 break
@@ -854,6 +865,17 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
             if not checked:  # the epoch is kept: it must be finite (the snapshot had been testing it)
                 rules.check_diverged(loss, finite and _all_finite(used), n_done + out.n_iter + 1, ts, start)
             last_model = model.copy()
+            out.n_iter += 1  # the epoch is complete and kept: counted, with its loss, as the epochs before it
+            if settings.report_objective and problem.penalized:
+                loss += problem.penalty(problem.raw(last_model))
+            out.losses.append(float(loss))
+        elif out.n_iter == 0:
+            # no epoch completed: there is no model of this call to keep, so the caller's stays as it was (the
+            # estimator puts its previous fitted state back) and the Ctrl-C goes on to stop the user's program
+            ts.restore(start)
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            raise KeyboardInterrupt from exc
         else:
             ts.restore(last)
         out.interrupted = True
@@ -866,6 +888,10 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
         rules.judge_interrupted(last_model)
     finally:
         progress.close()
+    if out.stopped and rules.evaluating:
+        # a callback ended the round early: its last epoch's model is judged with the evaluated ones (as after a
+        # Ctrl-C), not left out for the start
+        rules.judge_interrupted(last_model)
     if out.stop_reason is None and stopping:
         out.stop_reason = f"max_iter={epochs} epochs reached before a stopping rule was met"
     if settings.verbose and stopping:
