@@ -588,6 +588,7 @@ class _StoppingRules:
     def __init__(self, problem, ts, settings, out, eval_ids, keep_best, averaged, round_epochs, start_theta):
         self.problem, self.settings, self.out, self.eval_ids = problem, settings, out, eval_ids
         self.keep_best, self.averaged, self.round_epochs = keep_best, averaged, round_epochs
+        self.train_ids = None  # the training batches (train sets them), which a held-out rise is measured on
         self.lr = settings.lr
         self.no_change = 0
         self.evaluating = eval_ids is not None and len(eval_ids) > 0
@@ -706,19 +707,36 @@ class _StoppingRules:
             self.best_theta = last_model
             self.best_eval = self.best_eval if f is None else f
 
-    def keep_model(self, ts, start):
+    def _rose_in_training(self, last, rise):
+        """Whether the last evaluated model (``last``) is worse than the best by more than ``rise`` on training
+        rows, as the evaluation found: always, when the evaluation set is training rows; with early stopping,
+        measured on up to EVAL_ROWS training rows (a held-out loss also rises by its rows' noise, which stopping
+        early exists to catch: the rate is the cause only when the training objective rose too)."""
+        if self.settings.penalized_eval:
+            return True
+        if last is None or self.train_ids is None or len(self.train_ids) == 0:
+            return False
+        ids = self.train_ids[:max(1, EVAL_ROWS // self.problem.batch_size)]
+        best = self.problem.objective(self.best_theta, ids, False)[0]
+        return self.problem.objective(last, ids, False)[0] > best + rise
+
+    def keep_model(self, ts, start, last=None):
         """The model to keep: the best evaluated one, never one worse than the start (that reverts to the start
-        with a warning); a rise under a rate the user chose is warned about."""
+        with a warning); a rise under a rate the user chose is warned about (``last``: the last evaluated model,
+        which the warning about a held-out rise measures on training rows)."""
         out, settings, problem, f_ref = self.out, self.settings, self.problem, self.f_ref
         best_eval = self.best_eval
         out.best_eval = best_eval
+        if out.eval_losses and not out.interrupted and last is not None and last is not self.best_theta:
+            last = last.copy()  # its buffer may be ts.theta, which the kept model overwrites
         ts.theta[...] = self.best_theta
         if out.eval_losses and not out.interrupted:
             last_f = out.eval_losses[-1]
             # the adaptive rule already answers a rise (smaller rate, back to the best model): warn only about a
             # rate the user chose, and advise only settings that differ from this fit's
             # a rise is judged on the loss's own level when it exceeds var(y) (no intercept, y far from 0)
-            if last_f > best_eval + max(settings.tol or 0.0, 1e-3) * max(f_ref, best_eval) and not settings.adaptive:
+            rise = max(settings.tol or 0.0, 1e-3) * max(f_ref, best_eval)
+            if last_f > best_eval + rise and not settings.adaptive and self._rose_in_training(last, rise):
                 fixes = ["lower learning_rate"] + (["use learning_rate='adaptive'"] if not settings.adaptive else []) \
                     + (["keep standardize=True (the default)"] if problem.scaling is None else [])
                 out.warning = (f"The loss rose during training (evaluation loss {best_eval:.6g} at best, kept; "
@@ -783,6 +801,7 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
     saving = checked = False
     rules = _StoppingRules(problem, ts, settings, out, eval_ids if stopping else None, keep_best,
                            avg is not None and len(train_ids) >= MIN_AVG_UPDATES, round_epochs, start[0])
+    rules.train_ids = train_ids
     # the model kept after a Ctrl-C is the best (or last) mean, written into ts.theta: the iterate needs no copy
     copy_theta = not (rules.evaluating and avg is not None)
     # the order: shuffled blocks of batches for data read from disk (a memmapped file: prefetched block by
@@ -897,7 +916,7 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
     if settings.verbose and stopping:
         print(f"-- Stopped after {n_done + out.n_iter} epoch(s), {time.perf_counter() - t0:.3f} s: {out.stop_reason}")
     if rules.evaluating:
-        rules.keep_model(ts, start)
+        rules.keep_model(ts, start, None if out.interrupted or out.n_iter == 0 else model)
     return out
 
 
