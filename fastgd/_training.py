@@ -744,20 +744,20 @@ class _StoppingRules:
                                + "; or ".join(fixes).capitalize() + ".")
         if best_eval > out.start_eval and out.n_iter > 0 and not out.interrupted:
             ts.restore(start)  # never return a model worse than the start ...
-        if best_eval > out.start_eval + 1e-9 * f_ref and out.n_iter > 0 and not out.interrupted:
+        kept = f"the model was left at its starting point (loss {out.start_eval:.6g})"
+        if out.stopped and best_eval >= out.start_eval and out.n_iter > 0:
+            # the user's callback ended training before an evaluated model beat the start, not a setting
+            out.warning = (f"A callback stopped training after {out.n_iter} epoch(s), before any evaluated model "
+                           f"improved on the starting point: {kept}.")
+        elif best_eval > out.start_eval + 1e-9 * f_ref and out.n_iter > 0 and not out.interrupted:
             out.start_kept = True
-            kept = f"the model was left at its starting point (loss {out.start_eval:.6g})"
-            if out.stopped:  # the user's callback ended training, not a setting
-                out.warning = (f"A callback stopped training after {out.n_iter} epoch(s), before any evaluated "
-                               f"model improved on the starting point: {kept}.")
-            else:
-                # the fix holds unless the start is at the optimum already (a warm start from a converged fit),
-                # where nothing can improve on it: the caller measures that where it can (start_at_optimum)
-                out.warning = (f"Training did not improve on the starting point: {kept}. Unless that start is "
-                               f"already at the optimum (as a warm start from a converged fit is), lower the "
-                               f"learning rate or raise max_iter"
-                               + ("; or keep standardize=True (the default) so the steps fit the data's scales."
-                                  if problem.scaling is None else "."))
+            # the fix holds unless the start is at the optimum already (a warm start from a converged fit), where
+            # nothing can improve on it: the estimator measures that where it can (_judge_kept_start)
+            out.warning = (f"Training did not improve on the starting point: {kept}. Unless that start is already "
+                           f"at the optimum (as a warm start from a converged fit is), lower the learning rate or "
+                           f"raise max_iter"
+                           + ("; or keep standardize=True (the default) so the steps fit the data's scales."
+                              if problem.scaling is None else "."))
         elif (not settings.penalized_eval and best_eval >= out.start_eval >= 0.999 * f_ref and out.n_iter > 0
               and not out.interrupted and not out.warning):
             # early stopping kept a start no better than the constant: no epoch lowered the held-out loss (often

@@ -314,3 +314,17 @@ def test_a_callback_stop_keeps_the_completed_epochs_model():
     ref = LinearRegressor(random_state=0, max_iter=2, tol=None).fit(X, y)  # the same two epochs, kept as the last
     np.testing.assert_array_equal(m.coef_, ref.coef_)
     assert m.score(X, y) > 0.2  # the start scores 0
+
+
+@pytest.mark.parametrize("kw", [{}, {"tol": None}, {"early_stopping": True}])
+def test_a_callback_stop_before_any_gain_names_the_callback(kw):
+    """Epochs from the optimum cannot beat it: a callback stop there keeps the start and says the callback ended
+    training (not tol, the rate or the held-out rows)."""
+    X, y, _ = _data(600, noise=1.0)
+    m = LinearRegressor(optimizer="lbfgs").fit(X, y)
+    coef = m.coef_.copy()
+    m.set_params(warm_start=True, optimizer="adam", callbacks=lambda info: True, **kw)
+    with pytest.warns(ConvergenceWarning) as caught:
+        m.fit(X, y)
+    assert [str(w.message)[:57] for w in caught] == ["A callback stopped training after 1 epoch(s), before any "]
+    np.testing.assert_allclose(m.coef_, coef, rtol=1e-12)
