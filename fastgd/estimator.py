@@ -256,10 +256,10 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
     callbacks : callable, list of callables or None, default=None
         Called after every epoch with a ``fastgd.EpochInfo`` (epoch, loss, eval_loss, learning_rate, step,
         elapsed, coef, intercept); a callback returning True (the bool, e.g. ``info.elapsed > 60``) stops
-        training there (the stopping rules then pick the model as usual); any other return value continues
-        (None and False silently, others with a warning). With ``verbose`` and tqdm installed, a fit over more
-        than about 32 MB of X also shows one progress bar for the whole fit (rows trained, rate; the time left
-        when the number of epochs is fixed, ``tol=None``).
+        training there (the stopping rules then pick the model as usual, that epoch's included; ``stop_reason_``
+        names the epoch); any other return value continues (None and False silently, others with a warning).
+        With ``verbose`` and tqdm installed, a fit over more than about 32 MB of X also shows one progress bar
+        for the whole fit (rows trained, rate; the time left when the number of epochs is fixed, ``tol=None``).
     loss : {"squared_error", "huber", "epsilon_insensitive", "squared_epsilon_insensitive", "quantile"}, \
             default="squared_error"
         The loss of a residual r = prediction − target, with scikit-learn's names and meanings: ``"huber"``
@@ -287,7 +287,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         memory").
 
     A fit never returns a model worse (on its evaluation set) than where it started: it warns and keeps the
-    start instead; when the weights stop being finite or the loss explodes it raises ``ValueError`` with the
+    start instead (without a warning where that start measures at the optimum, on small data: ``stop_reason_``
+    says so); when the weights stop being finite or the loss explodes it raises ``ValueError`` with the
     cause and leaves the previous model in place. Ctrl-C (KeyboardInterrupt) ends training with a
     UserWarning and keeps a model of the completed epochs: ``fit`` the best evaluated one (the last
     completed epoch's with ``tol=None``), ``partial_fit`` its epoch's. A Ctrl-C before the first epoch of the
@@ -622,9 +623,10 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         if excess <= max((self.tol or 0.0) * f_ref, min(_shortfall.SHORTFALL_REL * max(best, 0.0),
                                                          _shortfall.SHORTFALL_WARN * f_ref)):
             out.warning = None
+            gap = (f"to within {excess / f_ref:.2g} times {unit} (measured by full-batch L-BFGS)" if excess > 0.0
+                   else "(full-batch L-BFGS found nothing better)")
             self.stop_reason_ = (f"{self.stop_reason_}; no epoch improved on the starting point, which is at the "
-                                 f"optimum to within {max(excess, 0.0) / f_ref:.2g} times {unit} (measured by "
-                                 f"full-batch L-BFGS): kept")
+                                 f"optimum {gap}: kept")
             return
         out.warning = (f"Training did not improve on the starting point (loss {out.start_eval:.6g}), which is "
                        f"{_shortfall.excess_words(excess, best, f_ref, unit)} above the optimum "

@@ -175,7 +175,8 @@ def test_why_training_stopped_is_exposed(capfd):
         assert LinearRegressor(max_iter=1).fit(X, y).stop_reason_.startswith("max_iter=1 epochs reached")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # stopped early on purpose
-        assert LinearRegressor(callbacks=lambda info: True).fit(X, y).stop_reason_ == "a callback returned True after epoch 1"
+        stopped = LinearRegressor(callbacks=lambda info: True).fit(X, y)
+        assert stopped.stop_reason_ == "a callback returned True after epoch 1"
         assert "gtol" in LinearRegressor(gtol=1e3).fit(X, y).stop_reason_
 
 
