@@ -614,7 +614,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         trial = copy.deepcopy(ts)
         with _shortfall.one_blas_thread():
             _training.train_lbfgs(problem, trial, LBFGS(line_search_fn="strong_wolfe"), train_ids=every,
-                                  steps=FINISH_STEPS, tol=min(self.tol or FINISH_TOL, FINISH_TOL))
+                                  steps=FINISH_STEPS, tol=FINISH_TOL)
         best = problem.objective(trial.theta, every)[0]
         excess = got - best
         if not (f_ref > 0 and np.isfinite(excess)):
