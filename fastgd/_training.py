@@ -426,6 +426,7 @@ class Outcome:
     start_eval: float = np.nan
     warning: str = None  # a ConvergenceWarning to give the user (the real cause and the fix)
     stopped: bool = False  # a callback asked to stop
+    start_kept: bool = False  # no epoch improved on the start, which was kept (``warning`` says so)
     n_shrinks: int = 0  # times the adaptive rule divided the rate
     stop_reason: str = None  # why training ended, in words (LinearRegressor.stop_reason_)
     spread: float = np.nan  # train_pcg: the curvature spread its iterations measured (a lower bound)
@@ -587,6 +588,7 @@ class _StoppingRules:
     def __init__(self, problem, ts, settings, out, eval_ids, keep_best, averaged, round_epochs, start_theta):
         self.problem, self.settings, self.out, self.eval_ids = problem, settings, out, eval_ids
         self.keep_best, self.averaged, self.round_epochs = keep_best, averaged, round_epochs
+        self.train_ids = None  # the training batches (train sets them), which a held-out rise is measured on
         self.lr = settings.lr
         self.no_change = 0
         self.evaluating = eval_ids is not None and len(eval_ids) > 0
@@ -705,19 +707,36 @@ class _StoppingRules:
             self.best_theta = last_model
             self.best_eval = self.best_eval if f is None else f
 
-    def keep_model(self, ts, start):
+    def _rose_in_training(self, last, rise):
+        """Whether the last evaluated model (``last``) is worse than the best by more than ``rise`` on training
+        rows, as the evaluation found: always, when the evaluation set is training rows; with early stopping,
+        measured on up to EVAL_ROWS training rows (a held-out loss also rises by its rows' noise, which stopping
+        early exists to catch: the rate is the cause only when the training objective rose too)."""
+        if self.settings.penalized_eval:
+            return True
+        if last is None or self.train_ids is None or len(self.train_ids) == 0:
+            return False
+        ids = self.train_ids[:max(1, EVAL_ROWS // self.problem.batch_size)]
+        best = self.problem.objective(self.best_theta, ids, False)[0]
+        return self.problem.objective(last, ids, False)[0] > best + rise
+
+    def keep_model(self, ts, start, last=None):
         """The model to keep: the best evaluated one, never one worse than the start (that reverts to the start
-        with a warning); a rise under a rate the user chose is warned about."""
+        with a warning); a rise under a rate the user chose is warned about (``last``: the last evaluated model,
+        which the warning about a held-out rise measures on training rows)."""
         out, settings, problem, f_ref = self.out, self.settings, self.problem, self.f_ref
         best_eval = self.best_eval
         out.best_eval = best_eval
+        if out.eval_losses and not out.interrupted and last is not None and last is not self.best_theta:
+            last = last.copy()  # its buffer may be ts.theta, which the kept model overwrites
         ts.theta[...] = self.best_theta
         if out.eval_losses and not out.interrupted:
             last_f = out.eval_losses[-1]
             # the adaptive rule already answers a rise (smaller rate, back to the best model): warn only about a
             # rate the user chose, and advise only settings that differ from this fit's
             # a rise is judged on the loss's own level when it exceeds var(y) (no intercept, y far from 0)
-            if last_f > best_eval + max(settings.tol or 0.0, 1e-3) * max(f_ref, best_eval) and not settings.adaptive:
+            rise = max(settings.tol or 0.0, 1e-3) * max(f_ref, best_eval)
+            if last_f > best_eval + rise and not settings.adaptive and self._rose_in_training(last, rise):
                 fixes = ["lower learning_rate"] + (["use learning_rate='adaptive'"] if not settings.adaptive else []) \
                     + (["keep standardize=True (the default)"] if problem.scaling is None else [])
                 out.warning = (f"The loss rose during training (evaluation loss {best_eval:.6g} at best, kept; "
@@ -725,9 +744,18 @@ class _StoppingRules:
                                + "; or ".join(fixes).capitalize() + ".")
         if best_eval > out.start_eval and out.n_iter > 0 and not out.interrupted:
             ts.restore(start)  # never return a model worse than the start ...
-        if best_eval > out.start_eval + 1e-9 * f_ref and out.n_iter > 0 and not out.interrupted:
-            out.warning = (f"Training did not improve on the starting point (loss {out.start_eval:.6g}); the "
-                           f"model was left at its starting point. Lower the learning rate or raise max_iter"
+        kept = f"the model was left at its starting point (loss {out.start_eval:.6g})"
+        if out.stopped and best_eval >= out.start_eval and out.n_iter > 0:
+            # the user's callback ended training before an evaluated model beat the start, not a setting
+            out.warning = (f"A callback stopped training after {out.n_iter} epoch(s), before any evaluated model "
+                           f"improved on the starting point: {kept}.")
+        elif best_eval > out.start_eval + 1e-9 * f_ref and out.n_iter > 0 and not out.interrupted:
+            out.start_kept = True
+            # the fix holds unless the start is at the optimum already (a warm start from a converged fit), where
+            # nothing can improve on it: the estimator measures that where it can (_judge_kept_start)
+            out.warning = (f"Training did not improve on the starting point: {kept}. Unless that start is already "
+                           f"at the optimum (as a warm start from a converged fit is), lower the learning rate or "
+                           f"raise max_iter"
                            + ("; or keep standardize=True (the default) so the steps fit the data's scales."
                               if problem.scaling is None else "."))
         elif (not settings.penalized_eval and best_eval >= out.start_eval >= 0.999 * f_ref and out.n_iter > 0
@@ -750,7 +778,8 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
     On return ``ts`` holds the model to keep: with an evaluation set, the best evaluated one
     (``keep_best``) or the last one, never one worse on the evaluation set than the starting point (that
     reverts to the start, with a warning); after a Ctrl-C, the same choice among the completed epochs (the last
-    one's model is evaluated first if the interrupt came before its evaluation). Raises ``Diverged``
+    one's model is evaluated first if the interrupt came before its evaluation; before the first epoch completed,
+``ts`` is restored to its start and KeyboardInterrupt raised). Raises ``Diverged``
     (the model restored to its start) when the parameters or the optimizer state stop being finite or the
     loss explodes. The rules are ``_StoppingRules``'.
     """
@@ -772,6 +801,7 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
     saving = checked = False
     rules = _StoppingRules(problem, ts, settings, out, eval_ids if stopping else None, keep_best,
                            avg is not None and len(train_ids) >= MIN_AVG_UPDATES, round_epochs, start[0])
+    rules.train_ids = train_ids
     # the model kept after a Ctrl-C is the best (or last) mean, written into ts.theta: the iterate needs no copy
     copy_theta = not (rules.evaluating and avg is not None)
     # the order: shuffled blocks of batches for data read from disk (a memmapped file: prefetched block by
@@ -839,7 +869,7 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
                     n_done + out.n_iter, float(loss), out.eval_losses[-1] if evaluated else None, rules.lr, ts.step,
                     time.perf_counter() - t0, raw[:, :-1].copy(), raw[:, -1].copy()), ts, start):
                 out.stopped = stop = True
-                out.stop_reason = "a callback returned True"
+                out.stop_reason = f"a callback returned True after epoch {n_done + out.n_iter}"
             raw = None
             if stop:
                 break
@@ -854,6 +884,17 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
             if not checked:  # the epoch is kept: it must be finite (the snapshot had been testing it)
                 rules.check_diverged(loss, finite and _all_finite(used), n_done + out.n_iter + 1, ts, start)
             last_model = model.copy()
+            out.n_iter += 1  # the epoch is complete and kept: counted, with its loss, as the epochs before it
+            if settings.report_objective and problem.penalized:
+                loss += problem.penalty(problem.raw(last_model))
+            out.losses.append(float(loss))
+        elif out.n_iter == 0:
+            # no epoch completed: there is no model of this call to keep, so the caller's stays as it was (the
+            # estimator puts its previous fitted state back) and the Ctrl-C goes on to stop the user's program
+            ts.restore(start)
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            raise KeyboardInterrupt from exc
         else:
             ts.restore(last)
         out.interrupted = True
@@ -866,12 +907,16 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
         rules.judge_interrupted(last_model)
     finally:
         progress.close()
+    if out.stopped and rules.evaluating:
+        # a callback ended the round early: its last epoch's model is judged with the evaluated ones (as after a
+        # Ctrl-C), not left out for the start
+        rules.judge_interrupted(last_model)
     if out.stop_reason is None and stopping:
         out.stop_reason = f"max_iter={epochs} epochs reached before a stopping rule was met"
     if settings.verbose and stopping:
         print(f"-- Stopped after {n_done + out.n_iter} epoch(s), {time.perf_counter() - t0:.3f} s: {out.stop_reason}")
     if rules.evaluating:
-        rules.keep_model(ts, start)
+        rules.keep_model(ts, start, None if out.interrupted or out.n_iter == 0 else model)
     return out
 
 

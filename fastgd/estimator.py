@@ -259,10 +259,10 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
     callbacks : callable, list of callables or None, default=None
         Called after every epoch with a ``fastgd.EpochInfo`` (epoch, loss, eval_loss, learning_rate, step,
         elapsed, coef, intercept); a callback returning True (the bool, e.g. ``info.elapsed > 60``) stops
-        training there (the stopping rules then pick the model as usual); any other return value continues
-        (None and False silently, others with a warning). With ``verbose`` and tqdm installed, a fit over more
-        than about 32 MB of X also shows one progress bar for the whole fit (rows trained, rate; the time left
-        when the number of epochs is fixed, ``tol=None``).
+        training there (the stopping rules then pick the model as usual, that epoch's included; ``stop_reason_``
+        names the epoch); any other return value continues (None and False silently, others with a warning).
+        With ``verbose`` and tqdm installed, a fit over more than about 32 MB of X also shows one progress bar
+        for the whole fit (rows trained, rate; the time left when the number of epochs is fixed, ``tol=None``).
     loss : {"squared_error", "huber", "epsilon_insensitive", "squared_epsilon_insensitive", "quantile"}, \
             default="squared_error"
         The loss of a residual r = prediction − target, with scikit-learn's names and meanings: ``"huber"``
@@ -290,11 +290,13 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         memory").
 
     A fit never returns a model worse (on its evaluation set) than where it started: it warns and keeps the
-    start instead; when the weights stop being finite or the loss explodes it raises ``ValueError`` with the
+    start instead (without a warning where that start measures at the optimum, on small data: ``stop_reason_``
+    says so); when the weights stop being finite or the loss explodes it raises ``ValueError`` with the
     cause and leaves the previous model in place. Ctrl-C (KeyboardInterrupt) ends training with a
     UserWarning and keeps a model of the completed epochs: ``fit`` the best evaluated one (the last
-    completed epoch's with ``tol=None``), ``partial_fit`` the last completed epoch's (the model from before
-    the call when its epoch did not complete).
+    completed epoch's with ``tol=None``), ``partial_fit`` its epoch's. A Ctrl-C before the first epoch of the
+    call completed has no such model: it raises KeyboardInterrupt and leaves the estimator as it was (the
+    previous model, or none).
 
     Attributes
     ----------
@@ -572,6 +574,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         ts = self._start_state(opt, scaling, warm, k, d, coef_init, intercept_init)
         problem = _planning.make_fit_data(self, X, Xk, Y, sw, scaling, backend)
         out = self._train_and_store(problem, ts, opt, y.ndim, warn=False, in_memory=True)
+        if out.start_kept and not out.stopped:
+            self._judge_kept_start(problem, ts, out)
         # the epochs' fitted attributes (their coef_ and intercept_ are the model: nothing is copied, so the
         # finish's memory stays within its budget)
         epochs = _fitted_attributes(self)
@@ -597,6 +601,42 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         self.__dict__.pop("_choice_rng", None)
         self._keep_fit_weight(out, total)
         return self
+
+    def _judge_kept_start(self, problem, ts, out):
+        """No epoch improved on the start (kept, ``ts``): on small data with a smooth objective, measure how far
+        it is from the optimum (full-batch L-BFGS from it, on a copy). Within what the shortfall check allows,
+        nothing could improve on it: no warning, and ``stop_reason_`` says so; beyond it, the loop's advice
+        (a lower rate, more epochs) holds, with the measured gap. Unmeasured, the loop's hedged warning stays."""
+        k, p = ts.theta.shape
+        if problem.n * (p - 1) * k > _planning.CHECK_EXACT_MAX_VALUES or not _planning.smooth_loss(self) \
+                or problem.l1 > 0.0:
+            return
+        every = np.arange(problem.n_batches, dtype=np.int64)
+        f_ref = problem.target_variance(every)
+        got = problem.objective(ts.theta, every)[0]
+        trial = copy.deepcopy(ts)
+        with _shortfall.one_blas_thread():
+            _training.train_lbfgs(problem, trial, LBFGS(line_search_fn="strong_wolfe"), train_ids=every,
+                                  steps=FINISH_STEPS, tol=FINISH_TOL)
+        best = problem.objective(trial.theta, every)[0]
+        excess = got - best
+        if not (f_ref > 0 and np.isfinite(excess)):
+            return
+        unit = _training.tol_unit(self.loss == "squared_error")
+        if excess <= max((self.tol or 0.0) * f_ref, min(_shortfall.SHORTFALL_REL * max(best, 0.0),
+                                                         _shortfall.SHORTFALL_WARN * f_ref)):
+            out.warning = None
+            gap = (f"to within {excess / f_ref:.2g} times {unit} (measured by full-batch L-BFGS)" if excess > 0.0
+                   else "(full-batch L-BFGS found nothing better)")
+            self.stop_reason_ = (f"{self.stop_reason_}; no epoch improved on the starting point, which is at the "
+                                 f"optimum {gap}: kept")
+            return
+        out.warning = (f"Training did not improve on the starting point (loss {out.start_eval:.6g}), which is "
+                       f"{_shortfall.excess_words(excess, best, f_ref, unit)} above the optimum "
+                       f"(found by full-batch L-BFGS): the model was left at its starting point. Lower the learning "
+                       f"rate or raise max_iter"
+                       + ("; or keep standardize=True (the default) so the steps fit the data's scales."
+                          if problem.scaling is None else "."))
 
     def _keep_fit_weight(self, out, total):
         """What the fitted model stands for in the running mean of the ``partial_fit`` calls after it: the sample
@@ -656,8 +696,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         warning was given, or L-BFGS reached the optimum)."""
         n, d = X.shape
         k = Y.shape[1]
-        if self.early_stopping or out.interrupted or self.tol is None:
-            return False
+        if self.early_stopping or out.interrupted or out.stopped or self.tol is None:
+            return False  # stopped by the user (Ctrl-C, a callback): its distance from the optimum is no surprise
         finished = None
         if problem is not None and _planning.finish_follows(self, problem.Xk) and not out.stopped \
                 and np.isfinite(out.best_eval):
@@ -1072,7 +1112,6 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             if not burn_in:
                 avg[:-1] = (mean[0] if scaling is None else scaling.to_std(mean[0])).ravel()
                 avg[-1] = mean[1]
-        avg_start = None if avg is None else avg.copy()
         try:
             settings = _planning.make_settings(self, opt, False, Y.shape[0])
             if settings.adaptive and continued:
@@ -1083,8 +1122,6 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                                   stopping=False, n_done=self.n_iter_, avg=avg)
         except _training.Diverged as exc:
             raise ValueError(str(exc)) from None
-        if out.interrupted and out.n_iter == 0 and avg is not None:  # the mean, like the iterate, keeps
-            avg[:] = avg_start                                       # only completed epochs
         self.n_iter_ += out.n_iter
         self.loss_curve_ = self.loss_curve_ + out.losses
         self._store(ts, scaling, problem)
@@ -1145,7 +1182,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         if out.warning:
             warnings.warn(out.warning, ConvergenceWarning, stacklevel=3)
             return True
-        if not out.converged and not out.interrupted and self.tol is not None and self.n_iter_ >= self.max_iter_:
+        if not (out.converged or out.interrupted or out.stopped) and self.tol is not None \
+                and self.n_iter_ >= self.max_iter_:
             warnings.warn(f"Maximum number of epochs ({self.max_iter_}) reached before the objective stopped "
                           f"improving by tol={self.tol:g} (relative to "
                           f"{_training.tol_unit(self.loss == 'squared_error')}); "

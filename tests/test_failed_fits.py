@@ -240,6 +240,24 @@ def test_divergence_from_a_huge_weight_decay_names_weight_decay():
     assert "weight_decay (now 1e+06)" in str(info.value), str(info.value)
 
 
+def test_early_stopping_blames_the_rate_only_for_a_rise_in_training_too():
+    """A held-out loss rises by its rows' noise, which early stopping exists to catch: no advice to lower a fixed
+    rate then (it would not help), only where the training objective rose too, and there following it helps."""
+    from sklearn.datasets import make_friedman1
+    X, y = make_friedman1(3000, noise=1, random_state=0)
+    for lr in (0.1, 0.01):  # the held-out loss rises past the threshold at both; the fit is as good as at 1e-3
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", ConvergenceWarning)
+            LinearRegressor(learning_rate=lr, early_stopping=True, random_state=0).fit(X, y)
+    high = dict(optimizer="momentum", early_stopping=True, random_state=0)
+    with pytest.warns(ConvergenceWarning, match="loss rose.*Lower learning_rate"):
+        m = LinearRegressor(learning_rate=0.3, **high).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        lower = LinearRegressor(learning_rate=0.1, **high).fit(X, y)
+    assert lower.score(X, y) > m.score(X, y) + 5e-3
+
+
 def test_huge_features_are_rejected_with_the_cause(data):
     """X * 1e160 would overflow Adam's squared gradients (zero steps, a fit that looks converged): rejected
     with the cause and the fix, or reported as divergence without standardization."""

@@ -9,6 +9,7 @@ import warnings
 
 import numpy as np
 import pytest
+from sklearn.exceptions import ConvergenceWarning
 
 import fastgd
 from fastgd import LinearRegressor
@@ -244,3 +245,86 @@ def test_the_kept_best_mean_is_the_best_evaluated_epochs_model():
     assert 0 < best < len(seen) - 1  # the best epoch is neither the first nor the last
     np.testing.assert_array_equal(m.coef_, seen[best][1][0])
     np.testing.assert_array_equal(m.intercept_, seen[best][2][0])
+
+
+def _interrupt_epoch(monkeypatch, call, after=False):
+    """Make the ``call``-th epoch pass raise KeyboardInterrupt (``after``: once the kernel has updated the model,
+    as a signal landing at the end of the compiled pass); returns the list of calls."""
+    real, calls = fastgd._engine.Epochs.run, []
+
+    def run(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == call:
+            if after:
+                real(self, *args, **kwargs)
+            raise KeyboardInterrupt
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(fastgd._engine.Epochs, "run", run)
+    return calls
+
+
+def _fitted_state(m):
+    return {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in vars(m).items()
+            if k in ("coef_", "intercept_", "n_iter_", "t_", "loss_curve_", "stop_reason_")}
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("after", [False, True])
+def test_ctrl_c_in_the_first_epoch_of_a_refit_keeps_the_previous_model(monkeypatch, sparse, after):
+    """No epoch of the refit completed: there is no model of it to keep, so KeyboardInterrupt goes on and the
+    previous fit stays whole (never the untrained start)."""
+    import scipy.sparse as sp
+    X, y, _ = _data(2000, noise=0.1)
+    X = sp.csr_matrix(X) if sparse else X
+    m = LinearRegressor(random_state=0, max_iter=5, tol=None).fit(X, y)
+    before, ts_before = _fitted_state(m), m._ts.theta.copy()
+    _interrupt_epoch(monkeypatch, 1, after)
+    with pytest.raises(KeyboardInterrupt):
+        m.fit(X, y)
+    monkeypatch.undo()
+    after_state = _fitted_state(m)
+    assert after_state.keys() == before.keys()
+    for key, value in before.items():
+        np.testing.assert_array_equal(after_state[key], value)
+    np.testing.assert_array_equal(m._ts.theta, ts_before)
+    assert m.score(X, y) > 0.9
+
+
+def test_ctrl_c_in_the_first_epoch_of_a_first_fit_leaves_it_unfitted(monkeypatch):
+    X, y, _ = _data(600)
+    _interrupt_epoch(monkeypatch, 1)
+    m = LinearRegressor(random_state=0)
+    with pytest.raises(KeyboardInterrupt):
+        m.fit(X, y)
+    assert not hasattr(m, "coef_")
+
+
+def test_a_callback_stop_keeps_the_completed_epochs_model():
+    """A callback stop between the rounds' evaluations judges its last epoch's model with the evaluated ones
+    (as a Ctrl-C there does), not the start, and the only explanation is the callback (no shortfall warning
+    blaming tol)."""
+    X, y, _ = _data(600, noise=3.0)  # 19 batches of 32: a round is 3 epochs, so epoch 2 ends no round
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        m = LinearRegressor(random_state=0, callbacks=lambda info: info.epoch >= 2).fit(X, y)
+    assert m.n_iter_ == 2 and m.stop_reason_ == "a callback returned True after epoch 2"
+    assert not [w for w in caught if issubclass(w.category, ConvergenceWarning)
+                or "tol" in str(w.message)]
+    ref = LinearRegressor(random_state=0, max_iter=2, tol=None).fit(X, y)  # the same two epochs, kept as the last
+    np.testing.assert_array_equal(m.coef_, ref.coef_)
+    assert m.score(X, y) > 0.2  # the start scores 0
+
+
+@pytest.mark.parametrize("kw", [{}, {"tol": None}, {"early_stopping": True}])
+def test_a_callback_stop_before_any_gain_names_the_callback(kw):
+    """Epochs from the optimum cannot beat it: a callback stop there keeps the start and says the callback ended
+    training (not tol, the rate or the held-out rows)."""
+    X, y, _ = _data(600, noise=1.0)
+    m = LinearRegressor(optimizer="lbfgs").fit(X, y)
+    coef = m.coef_.copy()
+    m.set_params(warm_start=True, optimizer="adam", callbacks=lambda info: True, **kw)
+    with pytest.warns(ConvergenceWarning) as caught:
+        m.fit(X, y)
+    assert [str(w.message)[:57] for w in caught] == ["A callback stopped training after 1 epoch(s), before any "]
+    np.testing.assert_allclose(m.coef_, coef, rtol=1e-12)

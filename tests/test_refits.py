@@ -46,3 +46,36 @@ def test_changing_the_optimizer_starts_a_fresh_state(data, backend, how):
         m.set_params(optimizer="adam").partial_fit(X, y)
     assert m._ts.state.shape == (3, X.shape[1] + 1)
     assert m.score(X, y) > 0.9 and np.all(np.isfinite(m.coef_))
+
+
+def test_a_warm_start_at_the_optimum_is_not_told_to_lower_the_rate():
+    """Epochs from a converged model cannot improve on it: the start is kept without advice (a lower rate or more
+    epochs would not change that), and stop_reason_ says why."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    X, y, _ = _data(600, noise=1.0)
+    for kw in [dict(max_iter=3), dict(max_iter=20, learning_rate=1e-4)]:
+        m = LinearRegressor(optimizer="lbfgs", random_state=0).fit(X, y)
+        coef = m.coef_.copy()
+        m.set_params(warm_start=True, optimizer="adam", tol=None, **kw)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", ConvergenceWarning)
+            m.fit(X, y)
+        np.testing.assert_allclose(m.coef_, coef, rtol=1e-12)  # the start, to the rounding of its units
+        assert "no epoch improved on the starting point, which is at the optimum" in m.stop_reason_
+
+
+def test_a_start_short_of_the_optimum_that_epochs_did_not_improve_gets_advice_that_works():
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    X, y, _ = _data(600, noise=1.0)
+    opt = LinearRegressor(optimizer="lbfgs").fit(X, y)
+    start = dict(coef_init=opt.coef_ * 1.05, intercept_init=opt.intercept_)
+    with pytest.warns(ConvergenceWarning, match="above the optimum.*Lower the learning rate"):
+        m = LinearRegressor(learning_rate=5.0, tol=None, max_iter=3, random_state=0).fit(X, y, **start)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        lower = LinearRegressor(learning_rate=0.5, tol=None, max_iter=3, random_state=0).fit(X, y, **start)
+    assert lower.score(X, y) > m.score(X, y)
