@@ -779,7 +779,7 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
     (``keep_best``) or the last one, never one worse on the evaluation set than the starting point (that
     reverts to the start, with a warning); after a Ctrl-C, the same choice among the completed epochs (the last
     one's model is evaluated first if the interrupt came before its evaluation; before the first epoch completed,
-``ts`` is restored to its start and KeyboardInterrupt raised). Raises ``Diverged``
+    ``ts`` is restored to its start and KeyboardInterrupt raised). Raises ``Diverged``
     (the model restored to its start) when the parameters or the optimizer state stop being finite or the
     loss explodes. The rules are ``_StoppingRules``'.
     """
