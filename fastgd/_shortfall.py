@@ -17,6 +17,9 @@ from . import _planning, _training, reference
 
 SHORTFALL_WARN = 1e-3  # ... more than this fraction of the variance of y above the optimum, or ...
 SHORTFALL_REL = 1e-2  # ... more than this fraction of the optimum's objective (the relative excess MSE)
+# ... and more than this fraction of the variance of y in any case (tol=0 included): a smaller excess is rounding in
+# the residuals and the optimum's solve (an exact fit's optimum is 0 and the fit's objective rounding above it)
+SHORTFALL_ROUNDING = np.finfo(np.float64).eps
 ILL_CONDITIONED = 100  # a condition number of the standardized design above this is named as the cause
 # with standardize=False chosen, features whose standard deviations span more than this factor are named as
 # the cause: one step size cannot suit weights whose curvatures differ by its square
@@ -116,8 +119,8 @@ def shortfall(est, X, Y, sw, out, n, d, k):
     mean = (w @ Y) / W if est.fit_intercept else np.zeros(k)
     var = float((w @ np.square(Y - mean)).sum()) / W
     excess = got - best
-    if not (var > 0 and excess > max(est.tol * var, min(SHORTFALL_REL * max(best, 0.0),
-                                                           SHORTFALL_WARN * var))):
+    if not (var > 0 and excess > max(max(est.tol, SHORTFALL_ROUNDING) * var, min(SHORTFALL_REL * max(best, 0.0),
+                                                                               SHORTFALL_WARN * var))):
         return None
     g = lam[keep] / 2.0 if l2 == 0.0 else np.linalg.eigvalsh(G)
     cond = float(np.sqrt(g[-1] / g[g > g[-1] * d * np.finfo(np.float64).eps][0])) if g.size else np.inf
