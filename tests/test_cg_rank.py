@@ -2,6 +2,7 @@
 floating-point CG reaches directions of the design's null space, whose curvature is rounding; it must stop
 there, not step along them, and report it truthfully."""
 
+import re
 import warnings
 
 import numpy as np
@@ -10,7 +11,7 @@ from sklearn.datasets import load_diabetes, load_linnerud
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import PolynomialFeatures
 
-from fastgd import LinearRegressor
+from fastgd import LinearRegressor, estimator
 
 BACKENDS = ("numba", "native")
 FLAT = "curvature fell to rounding level"
@@ -99,3 +100,16 @@ def test_collinear_columns_on_larger_data_keep_bounded_coefficients(backend):
     assert np.linalg.norm(model.coef_) < 2 * np.linalg.norm(coef)
     assert model.score(X, y) > 0.999
     assert FLAT in model.stop_reason_
+
+
+def test_shortfall_counts_epochs_and_finish_iterations_apart(monkeypatch):
+    """n_iter_ counts the epochs and the finish's iterations (a pass over X each); the shortfall warning called
+    them all epochs ("after 2000 epochs" for 1000 epochs and 1000 conjugate-gradient iterations)."""
+    monkeypatch.setattr(estimator, "FINISH_CG_ITER", 3)  # the finish stops short: the exact check warns
+    X, y = load_diabetes(return_X_y=True)
+    X = np.hstack([X, X[:, :3] + 1e-3 * np.random.default_rng(0).normal(size=(len(y), 3))])
+    with pytest.warns(ConvergenceWarning, match="iterations of the full-batch finish") as rec:
+        model = LinearRegressor(random_state=0).fit(X, y)
+    said = [re.search(r"after (\d+) epochs and 3 iterations of the full-batch finish", str(r.message)) for r in rec]
+    assert [int(m.group(1)) for m in said if m] == [model.n_iter_ - 3]
+    assert "its limit of 3 iterations reached" in model.stop_reason_
