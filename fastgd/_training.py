@@ -44,10 +44,10 @@ SETTLED_ITERATIONS = 1  # ... this many iterations in a row has settled
 WHOLE_GROUPS = 16
 WHOLE_NNZ_PER_SUM = 16  # ... and at least this many non-zeros of X per sum of those buffers (else fewer)
 SNAPSHOT_BLOCK = 1 << 15  # values of a state slot copied by the epoch's snapshot, then tested while in cache
-# train_pcg: a search direction whose curvature (its Rayleigh quotient, pᵀAp / pᵀMp) is at most this fraction of the
-# largest one met is flat to rounding: the direction lies in the null space of a rank-deficient design, where
-# A·p is rounding noise, and a step along it (α = rᵀz / pᵀAp) would throw θ far along a direction that leaves the
-# objective unchanged (float64 resolves curvatures down to a few hundred eps of the largest, no further)
+# train_pcg: a search direction whose curvature (its Rayleigh quotient pᵀAp / pᵀMp) is at most this fraction of
+# the largest one met is flat to rounding: it lies in a rank-deficient design's null space, where A·p is rounding,
+# and a step along it (α = rᵀz / pᵀAp) would throw θ far along a direction that leaves the objective unchanged
+# (float64 resolves curvatures to a few hundred eps of the largest; see docs/design.md)
 FLAT_CURVATURE = 1e-13
 CLEAR_GAIN = 1e-9  # train_pcg: a stop on a settled small spread that gained less than this fraction of the start keeps it
 # an objective below this fraction of the reference (the variance of y) fits y exactly, to rounding or to the
