@@ -17,6 +17,9 @@ from . import _planning, _training, reference
 
 SHORTFALL_WARN = 1e-3  # ... more than this fraction of the variance of y above the optimum, or ...
 SHORTFALL_REL = 1e-2  # ... more than this fraction of the optimum's objective (the relative excess MSE)
+# ... and more than this fraction of the variance of y in any case (tol=0 included): a smaller excess is rounding in
+# the residuals and the optimum's solve (an exact fit's optimum is 0 and the fit's objective rounding above it)
+SHORTFALL_ROUNDING = np.finfo(np.float64).eps
 ILL_CONDITIONED = 100  # a condition number of the standardized design above this is named as the cause
 # with standardize=False chosen, features whose standard deviations span more than this factor are named as
 # the cause: one step size cannot suit weights whose curvatures differ by its square
@@ -116,13 +119,13 @@ def shortfall(est, X, Y, sw, out, n, d, k):
     mean = (w @ Y) / W if est.fit_intercept else np.zeros(k)
     var = float((w @ np.square(Y - mean)).sum()) / W
     excess = got - best
-    if not (var > 0 and excess > max(est.tol * var, min(SHORTFALL_REL * max(best, 0.0),
-                                                           SHORTFALL_WARN * var))):
+    if not (var > 0 and excess > max(max(est.tol, SHORTFALL_ROUNDING) * var, min(SHORTFALL_REL * max(best, 0.0),
+                                                                               SHORTFALL_WARN * var))):
         return None
     g = lam[keep] / 2.0 if l2 == 0.0 else np.linalg.eigvalsh(G)
     cond = float(np.sqrt(g[-1] / g[g > g[-1] * d * np.finfo(np.float64).eps][0])) if g.size else np.inf
     what = "least-squares" if _planning.used_penalty(est)[0] is None else "penalized"
-    capped = est.n_iter_ >= est.max_iter_ and not out.converged
+    capped = out.n_iter >= est.max_iter_ and not out.converged  # the epochs' count (a finish adds to n_iter_)
     unscaled = scale_cause(est, s)
     gtol = gtol_cause(est, out)
     cause = (gtol if gtol else
@@ -136,8 +139,15 @@ def shortfall(est, X, Y, sw, out, n, d, k):
     if not (capped and est.max_iter != "auto") and not gtol:  # the user's budget, not the steps, cut it short
         cause += chosen_cause(est)
     return (f"Gradient descent stopped {excess_words(excess, best, var, 'the variance of y')} above the {what} "
-            f"optimum after {est.n_iter_} epochs: "
+            f"optimum {after_epochs(est, out)}: "
             f"{cause}. {shortfall_fix(est, capped, unscaled, gtol is not None)}")
+
+
+def after_epochs(est, out):
+    """"after N epochs" of a fit whose epochs' outcome is ``out``, and the iterations of its full-batch finish
+    when one ran (``n_iter_`` counts both: each is a pass over X)."""
+    finish = est.n_iter_ - out.n_iter
+    return f"after {out.n_iter} epochs" + (f" and {finish} iterations of the full-batch finish" if finish > 0 else "")
 
 
 def excess_words(excess, best, ref, ref_name):
@@ -302,7 +312,7 @@ def linear_program_shortfall(est, X, Y, sw, out, problem, values):
            f"Raise max_iter (it is {est.max_iter}), or use" if capped else
            "Set standardize=True (the default), or use" if unscaled else "Use")
     return True, (f"Gradient descent stopped {excess_words(excess, best, f_ref, 'the loss of the constant mean of y')} "
-                  f"above the optimum of the {est.loss} objective (its linear program) after {est.n_iter_} epochs"
+                  f"above the optimum of the {est.loss} objective (its linear program) {after_epochs(est, out)}"
                   f"{cause}. {fix} an exact solver, which this small data set allows: {exact}.")
 
 
@@ -534,7 +544,7 @@ def certified_shortfall(est, X, Y, sw, out, problem):
     return True, (f"Gradient descent stopped at least {proven / max(better, 1e-300):.3g} and at most "
                   f"{bound.gap / max(bound.lower, 1e-300):.3g} (relative excess of the objective; at least "
                   f"{proven / f_ref:.3g} of the loss of the constant mean of y) above the optimum of the {est.loss} "
-                  f"objective after {est.n_iter_} epochs (a linear program over the {bound.free_rows} rows nearest its "
+                  f"objective {after_epochs(est, out)} (a linear program over the {bound.free_rows} rows nearest its "
                   f"kink found a model that much better; its dual bounds the excess){cause}. {fix}An exact solver, "
                   f"{exact}, reaches the optimum in a time growing faster than the number of rows.")
 

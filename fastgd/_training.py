@@ -44,6 +44,11 @@ SETTLED_ITERATIONS = 1  # ... this many iterations in a row has settled
 WHOLE_GROUPS = 16
 WHOLE_NNZ_PER_SUM = 16  # ... and at least this many non-zeros of X per sum of those buffers (else fewer)
 SNAPSHOT_BLOCK = 1 << 15  # values of a state slot copied by the epoch's snapshot, then tested while in cache
+# train_pcg: a search direction whose curvature (its Rayleigh quotient pᵀAp / pᵀMp) is at most this fraction of
+# the largest one met is flat to rounding: it lies in a rank-deficient design's null space, where A·p is rounding,
+# and a step along it (α = rᵀz / pᵀAp) would throw θ far along a direction that leaves the objective unchanged
+# (float64 resolves curvatures to a few hundred eps of the largest; see docs/design.md)
+FLAT_CURVATURE = 1e-13
 CLEAR_GAIN = 1e-9  # train_pcg: a stop on a settled small spread that gained less than this fraction of the start keeps it
 # an objective below this fraction of the reference (the variance of y) fits y exactly, to rounding or to the
 # tolerance of the solver that found it: a gain relative to it measures rounding, not progress
@@ -1165,6 +1170,17 @@ def train_pcg(problem, ts, *, train_ids, steps, tol, precondition, n_iter_no_cha
         np.copyto(out, G)
         return float(sse) / W + l2_term
 
+    def metric(v):
+        """vᵀ M v = |S v|², S the change of variables (``precondition_into``'s), in blocks: no (k, p) temporary."""
+        total = 0.0
+        for j in range(k):
+            for s in _blocks(d):
+                w = v[j, s] * root[j, s]
+                total += reference.vdot(w, w)
+            b = root[j, d] * (v[j, d] + (0.0 if shift is None else reference.vdot(v[j, :d], shift)))
+            total += b * b
+        return total
+
     def precondition_into(r, out):
         """out = M⁻¹ r = S⁻¹ S⁻ᵀ r, S the change of variables z = S·θ (z_d = root_d θ_d, z_b = root_b (θ_b +
         shift·θ_d))."""
@@ -1193,7 +1209,7 @@ def train_pcg(problem, ts, *, train_ids, steps, tol, precondition, n_iter_no_cha
     f_ref = f_ref if f_ref > 0 else 1.0
     try:
         f, clear = _pcg_iterations(out, steps, theta, r, q, pdir, rz, f, f_ref, tol, n_iter_no_change, grad, zeros,
-                                   precondition_into, rel_tol, clear_spread, grow_patience)
+                                   precondition_into, metric, rel_tol, clear_spread, grow_patience)
     except BaseException:  # a Ctrl-C (or an error) mid-update: θ back to the start, not half updated
         theta[...] = start
         raise
@@ -1218,9 +1234,10 @@ def train_pcg(problem, ts, *, train_ids, steps, tol, precondition, n_iter_no_cha
 
 
 def _pcg_iterations(out, steps, theta, r, q, pdir, rz, f, f_ref, tol, n_iter_no_change, grad, zeros,
-                    precondition_into, rel_tol=None, clear_spread=None, grow_patience=False):
-    """train_pcg's iterations (θ, r, q and pdir updated in place; ``out`` records them)."""
+                    precondition_into, metric, rel_tol=None, clear_spread=None, grow_patience=False):
+    """train_pcg's iterations (θ, r, q and pdir updated in place; ``out`` records them; ``metric``: v ↦ vᵀMv)."""
     small, clear, settled = 0, False, 0
+    top = 0.0  # the largest curvature (Rayleigh quotient pᵀAp / pᵀMp) of the search directions so far
     lanczos = ([], [])  # CG's step sizes and direction ratios: the Lanczos matrix whose Ritz values bound the spread
     out.stop_reason = f"its limit of {steps} iterations reached"
     with np.errstate(all="ignore"):
@@ -1231,8 +1248,18 @@ def _pcg_iterations(out, steps, theta, r, q, pdir, rz, f, f_ref, tol, n_iter_no_
                 break
             grad(pdir, zeros, q, q, 0.0)  # q = A·p: u is written to q and read by the kernels before q is
             pap = reference.vdot(pdir, q)
-            if not (np.isfinite(pap) and pap > 0.0):
-                out.stop_reason = "the curvature along the search direction stopped being positive"
+            pmp = metric(pdir)
+            if not (np.isfinite(pap) and np.isfinite(pmp)):
+                out.stop_reason = "the curvature along the search direction stopped being finite"
+                break
+            rayleigh = pap / pmp if pmp > 0.0 else 0.0  # pᵀMp = 0: p vanished (to underflow)
+            top = max(top, rayleigh)
+            if not rayleigh > FLAT_CURVATURE * top:
+                # a flat direction (curvature ≤ 0 is rounding too: the objective is convex): no step along it; the
+                # residual left is rounding noise in the design's null space, along which no step gains
+                out.converged = True
+                out.stop_reason = ("the search direction's curvature fell to rounding level (the design is "
+                                   "rank-deficient to rounding: the objective is flat along the directions left)")
                 break
             alpha = rz / pap
             _axpy(theta, alpha, pdir)
