@@ -355,11 +355,13 @@ def test_lazy_updates_only_where_they_pay_and_auto_keeps_its_backend():
 
 @pytest.mark.parametrize("opt", EXACT_LAZY + [("adam", {}, 0.0), ("adam", {"amsgrad": True}, 0.0), ("nadam", {}, 0.0),
                                  ("adamax", {}, 0.0)])
-def test_native_lazy_epoch_matches_numba(opt):
+@pytest.mark.parametrize("k", [1, 2])
+def test_native_lazy_epoch_matches_numba(opt, k):
     """The native epoch's records (a parameter and its used state slots, 2 to 6 doubles: record_width) and
-    Numba's separate arrays give the same epochs."""
+    Numba's separate arrays give the same epochs; so does the native copy for one output and two state slots
+    (fastgd._native.lazy_epoch)."""
     kern("native")
-    A, X, Y, sw, stdz = lazy_problem()
+    A, X, Y, sw, stdz = lazy_problem(k=k)
     for st in (stdz, None):
         if st is None and opt[0] in ("adam", "nadam", "adamax"):
             continue  # LazyAdam only in the standardized mode
