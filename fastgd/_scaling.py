@@ -64,10 +64,11 @@ class Scaling:
             x_mean, x_var, weight = kern.column_stats(Xk, sw, n_threads)
         # the targets' statistics by the same kernel: no O(n) temporaries (out-of-core: memory independent of n)
         y_mean, y_var, _ = kern.column_stats(np.ascontiguousarray(Y, dtype=np.float64), sw, n_threads)
-        return cls._finish(x_mean, x_var, y_mean, y_var, weight, center, sparse)
+        return cls._finish(x_mean, x_var, y_mean, y_var, weight, center, sparse,
+                           lambda name, cols: _largest(Y if name == "y" else Xk, cols))
 
     @classmethod
-    def _finish(cls, x_mean, x_var, y_mean, y_var, weight, center, sparse=None):
+    def _finish(cls, x_mean, x_var, y_mean, y_var, weight, center, sparse=None, top_of=None):
         for name, arrays in (("X", (x_mean, x_var)), ("y", (y_mean, y_var))):
             if not all(np.all(np.isfinite(a)) for a in arrays):
                 with warnings.catch_warnings():  # an all-NaN mean (NaN in X, which the caller names) is no warning
@@ -88,6 +89,8 @@ class Scaling:
         np.sqrt(y_ms, out=y_scale)
         del x_ms, y_ms
         tiny = np.finfo(np.float64).tiny ** 0.5
+        _check_representable(x_mean, x_scale, y_mean, y_scale, None if sparse is None else sparse[0], tiny,
+                             top_of)
         # a spread at rounding level next to the mean (a constant column, or one row carrying nearly all the
         # sample weight) is no scale to divide by: such a column counts as constant
         for scale, mean in ((x_scale, x_mean), (y_scale, y_mean)):
@@ -220,3 +223,36 @@ class Scaling:
         theta[:, :d] = raw[:, :d] * self.x_scale / self.y_scale[:, None]
         theta[:, d] = (raw[:, d] - self.y_mean + np.einsum("ij,j->i", raw[:, :d], self.x_mean)) / self.y_scale
         return theta
+
+
+def _largest(A, cols):
+    """The largest |value| of columns ``cols`` of dense ``A`` (n, ·), read in row blocks (no copy of A)."""
+    A = A.reshape(len(A), -1)
+    out = np.zeros(len(cols))
+    for start in range(0, len(A), 4096):
+        np.maximum(out, np.abs(A[start:start + 4096, cols]).max(axis=0), out=out)
+    return out
+
+
+def _check_representable(x_mean, x_scale, y_mean, y_scale, maxabs, tiny, largest=None):
+    """Raise when a column of X (or y) holds nonzero values whose statistics float64 cannot represent: below
+    ``tiny`` (the square root of the smallest normal number) their squares underflow, the variance is lost
+    and the column would be taken for a constant (a silent zero model, or a diagnostic on nonsense).
+    ``largest(name, columns)``: the columns' largest |values| (dense data), which size the advised factor."""
+    for name, mean, scale, top in (("X", x_mean, x_scale, maxabs), ("y", y_mean, y_scale, None)):
+        # the size of the column's values: its largest |value| (CSR), else its mean and spread
+        size = top if top is not None else np.maximum(np.abs(mean), scale)
+        small = np.flatnonzero((size > 0) & (size < tiny))
+        if not small.size:
+            continue
+        sizes = size[small] if top is not None or largest is None else largest(name, small)
+        biggest = float(sizes.max())
+        factor = 10.0 ** np.ceil(-np.log10(biggest))
+        varying = np.count_nonzero(size > 0)
+        which = (name if name == "y" or small.size == varying else
+                 f"column{'s' if small.size > 1 else ''} {', '.join(map(str, small[:5]))}"
+                 f"{' ...' if small.size > 5 else ''} of X")
+        raise ValueError(
+            f"{which} {'has' if which in ('X', 'y') else 'holds'} values too small for float64 arithmetic "
+            f"(their squares underflow, so their spread is lost; largest |value| {biggest:.3g}); multiply "
+            f"{which if which in ('X', 'y') else 'those columns'} by a constant first (such as {factor:.0e})")
