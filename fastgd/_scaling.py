@@ -46,7 +46,8 @@ class Scaling:
     # CSR: per column the largest |value| and the weight of the rows that store it, kept compact (``_compact``):
     # the largest |value| is the scale of a rare column, so only the columns where it is not are listed, and
     # the stored weight only decides which columns are rare (float32); then the columns that are not rare
-    # with their float64 means and variances (x_raw_mean and x_var are float32 for CSR: ``column_moments``)
+    # with their float64 means and variances (x_raw_mean and x_var are float32 for CSR, in units of x_scale:
+    # ``column_moments``)
     x_sparse: tuple = field(default=None, repr=False)
 
     @classmethod
@@ -113,10 +114,14 @@ class Scaling:
             np.copyto(x_scale, 1.0, where=rare & ~bounded)
         if sparse is not None:
             # a rare column's variance is at least about its mean squared (most of its rows hold an implicit
-            # zero), so float32 keeps its merges exact enough; the few other columns keep float64 (listed)
+            # zero), so float32 keeps its merges exact enough; the few other columns keep float64 (listed).
+            # float32 in units of the column's scale (its largest |value|: both within [-1, 1]), which any units
+            # of X leave representable (raw, a variance overflows float32 at |x| ~ 1e19 and underflows at 1e-19)
             dense = np.flatnonzero(~rare)
-            sparse = cls._compact(x_scale, maxabs, stored) + (dense, x_mean[dense], x_var[dense])
-            x_mean, x_var = x_mean.astype(np.float32), x_var.astype(np.float32)
+            sparse = cls._compact(x_scale, maxabs, stored, weight) + (dense, x_mean[dense], x_var[dense])
+            x_mean = np.divide(x_mean, x_scale, out=np.zeros(d, np.float32), where=rare, casting="same_kind")
+            x_var = np.divide(x_var, np.square(x_scale), out=np.zeros(d, np.float32), where=rare,
+                              casting="same_kind")
         out = cls(x_centre, x_scale, y_centre, y_scale, float(weight), x_var, y_var, x_mean, y_mean, sparse)
         out._center = center
         out._packed = packed
@@ -136,14 +141,15 @@ class Scaling:
         sparse = None
         if self.x_sparse is not None and new.x_sparse is not None:
             sparse = (np.maximum(self.column_maxabs(), new.column_maxabs()),
-                      self.x_sparse[2] + new.x_sparse[2].astype(np.float64))
+                      self.x_sparse[2].astype(np.float64) * n1 + new.x_sparse[2].astype(np.float64) * n2)
         return Scaling._finish(xm, xv, ym, yv, tot, self._center, sparse)
 
     @staticmethod
-    def _compact(x_scale, maxabs, stored):
+    def _compact(x_scale, maxabs, stored, weight):
         """``x_sparse``: (columns, values, stored) where ``column_maxabs`` would not give the largest |value|
-        from the scale, and the stored weights as float32."""
-        stored = stored.astype(np.float32)
+        from the scale, and the stored weights as float32 shares of ``weight`` (any scale of the sample
+        weights stays representable)."""
+        stored = (stored / weight if weight > 0 else stored).astype(np.float32)
         differs = np.flatnonzero(maxabs != np.where(stored > 0, x_scale, 0.0))
         return differs, maxabs[differs], stored
 
@@ -152,6 +158,8 @@ class Scaling:
         if self.x_sparse is None:
             return self.x_raw_mean, self.x_var
         mean, var = self.x_raw_mean.astype(np.float64), self.x_var.astype(np.float64)
+        mean *= self.x_scale  # stored in units of the scale (``_finish``)
+        var *= np.square(self.x_scale)
         dense, dense_mean, dense_var = self.x_sparse[3:]
         mean[dense] = dense_mean
         var[dense] = dense_var

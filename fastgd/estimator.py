@@ -223,9 +223,10 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         same for any ``n_jobs`` and backend; one strength is shared by all outputs (as RidgeCV's default),
         judged by their held-out errors each in units of its spread (about their mean R²). Without the
         finish (another setting above, or ``partial_fit``, whose calls see one chunk at a time) or a choice (too
-        few rows to hold out, or nothing to judge by) the strength is that of ``Ridge(alpha=1)``: alpha = 2 /
-        (total sample weight; the rows without weights; for ``partial_fit`` those of all calls so far and of
-        the fit before them, whose Ridge strength, chosen or not, the calls keep). On
+        few rows to hold out, or nothing to judge by) the strength is that of ``Ridge(alpha=1)`` on unweighted
+        rows: alpha = 2 / n, with sample weights 2 / (Σw)²/Σw² (their effective number of rows: n for equal
+        weights; only the weights' ratios matter); for ``partial_fit`` n counts the rows of all calls so far and
+        of the fit before them, whose strength, chosen or not, the calls keep. On
         sparse X with an l2 penalty, the default ``learning_rate`` and ``max_iter`` and the squared error, the
         mini-batch epochs (2) are a warm start and conjugate gradient, preconditioned by the columns'
         curvature, finishes at the exact penalized optimum.
@@ -321,7 +322,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         The penalty the last fit used (``penalty``, or what "auto" chose for that X).
     alpha_ : float
         The penalty strength the last fit used (``alpha``; 0.0 when no penalty was used; with "auto" on sparse
-        X the strength chosen from the data, see ``penalty``, else Ridge(alpha=1)'s 2 / total sample weight).
+        X the strength chosen from the data, see ``penalty``, else Ridge(alpha=1)'s 2 / n, see ``penalty``).
     alpha_path_ : ndarray of shape (n_strengths, 2)
         With ``penalty="auto"`` where the fit chose the strength (see ``penalty``): each strength tried (as
         ``alpha``) and its held-out R², in the order tried (no rows: no strength could be chosen, and
@@ -557,15 +558,19 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         # with standardization the column statistics are the finiteness check: one pass over X, not two
         X, Xk, y, sw, backend, total = self._validate(X, y, sample_weight, reset=not warm,
                                                       check_finite=not self.standardize)
-        self.penalty_, self.alpha_ = _planning.resolve_penalty(self, sp.issparse(X), total)
+        rows = _effective_rows(X, sw)  # "auto"'s strength counts rows: a common scale of the weights cancels
+        self.penalty_, self.alpha_ = _planning.resolve_penalty(self, sp.issparse(X), rows)
         self.__dict__.pop("alpha_path_", None)  # set again only where this fit chooses the strength
-        self._seen_weight, self._auto_ridge = total, _planning.AUTO_RIDGE_ALPHA  # what partial_fit continues
+        self._seen_weight, self._auto_ridge = rows, _planning.AUTO_RIDGE_ALPHA  # what partial_fit continues
         Y = _engine.targets_2d(y)
         k, d = Y.shape[1], X.shape[1]
         if warm and self._n_outputs != k:
             raise ValueError(f"y has {k} outputs but the warm-started model has {self._n_outputs}; "
                              f"set warm_start=False to fit a new model")
         scaling = self._scaling_of(X, Xk, Y, sw, backend) if self.standardize else None
+        if self.penalty == "auto" and self.alpha_ > 0 and _planning.finish_follows(self, X):
+            # the warm-up before the strength path: no stronger than the path can choose (in X's units)
+            self.alpha_ = min(self.alpha_, _select.strongest(scaling, self.fit_intercept) or self.alpha_)
         ts = self._start_state(opt, scaling, warm, k, d, coef_init, intercept_init)
         problem = _planning.make_fit_data(self, X, Xk, Y, sw, scaling, backend)
         out = self._train_and_store(problem, ts, opt, y.ndim, warn=False, in_memory=True)
@@ -847,9 +852,11 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         choice = _select.choose_l2(problem, ts.theta, k, self.fit_intercept, rng)
         if isinstance(choice, str):  # why no strength could be chosen
             self.alpha_path_ = np.empty((0, 2))
+            problem.l2 = self.alpha_ = _planning.resolve_penalty(self, True, self._seen_weight)[1]  # uncapped
             return f"{choice}: the l2 strength of Ridge(alpha={_planning.AUTO_RIDGE_ALPHA:g}) kept"
         problem.l2 = self.alpha_ = choice.l2
-        self._auto_ridge = choice.l2 * total / 2  # the chosen Ridge alpha, which partial_fit calls keep
+        # the chosen strength in "auto"'s units (per effective row, as _seen_weight), which partial_fit calls keep
+        self._auto_ridge = choice.l2 * getattr(self, "_seen_weight", total) / 2
         self.alpha_path_ = np.array(choice.path, dtype=np.float64).reshape(-1, 2)
         best = float(self.alpha_path_[self.alpha_path_[:, 0] == choice.l2, 1][0])
         return (f"l2 strength chosen on {_select.HOLD_OUT:.0%} held-out rows: alpha={choice.l2:.4g} (Ridge(alpha="
@@ -1019,7 +1026,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         # "auto" on sparse X: the Ridge strength (Ridge(alpha=1)'s, or the one a fit before chose) for all the
         # rows seen, the fit's and the calls' (its penalty relative to the mean loss shrinks as the stream
         # grows, as it does for one fit on more rows)
-        self._seen_weight = total + (0.0 if first else getattr(self, "_seen_weight", 0.0))
+        self._seen_weight = _effective_rows(X, sw) + (0.0 if first else getattr(self, "_seen_weight", 0.0))
         ridge = _planning.AUTO_RIDGE_ALPHA if first else getattr(self, "_auto_ridge", _planning.AUTO_RIDGE_ALPHA)
         self.penalty_, self.alpha_ = _planning.resolve_penalty(self, sp.issparse(X), self._seen_weight, ridge)
         self.__dict__.pop("alpha_path_", None)  # a fit's choice no longer describes alpha_
@@ -1226,6 +1233,16 @@ def _zero_weights(chunk):
     return ("sample_weight is zero on every row, so the rows carry no information (scikit-learn's estimators refuse "
             "such weights too): give at least one row a positive weight"
             + ("; or skip this chunk (the model is left as it was)." if chunk else "."))
+
+
+def _effective_rows(X, sw):
+    """The rows that "auto"'s penalty strength counts: n without weights, else the effective number of rows
+    (Σw)² / Σw² (n for equal weights, fewer when a few rows carry most of the weight), which any common scale
+    of the weights leaves unchanged (``sw``: normalized, its largest value in [1, 2))."""
+    if sw is None:
+        return float(X.shape[0])
+    u = sw / sw.max()  # in [0, 1]: neither sum overflows
+    return float(np.square(u.sum()) / np.square(u).sum())
 
 
 def _normalized_weights(sw):
