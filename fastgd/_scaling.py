@@ -118,7 +118,7 @@ class Scaling:
             # float32 in units of the column's scale (its largest |value|: both within [-1, 1]), which any units
             # of X leave representable (raw, a variance overflows float32 at |x| ~ 1e19 and underflows at 1e-19)
             dense = np.flatnonzero(~rare)
-            sparse = cls._compact(x_scale, maxabs, stored, weight) + (dense, x_mean[dense], x_var[dense])
+            sparse = cls._compact(x_scale, maxabs, stored) + (dense, x_mean[dense], x_var[dense])
             x_mean = np.divide(x_mean, x_scale, out=np.zeros(d, np.float32), where=rare, casting="same_kind")
             x_var = np.divide(x_var, np.square(x_scale), out=np.zeros(d, np.float32), where=rare,
                               casting="same_kind")
@@ -141,15 +141,14 @@ class Scaling:
         sparse = None
         if self.x_sparse is not None and new.x_sparse is not None:
             sparse = (np.maximum(self.column_maxabs(), new.column_maxabs()),
-                      self.x_sparse[2].astype(np.float64) * n1 + new.x_sparse[2].astype(np.float64) * n2)
+                      self.x_sparse[2] + new.x_sparse[2].astype(np.float64))
         return Scaling._finish(xm, xv, ym, yv, tot, self._center, sparse)
 
     @staticmethod
-    def _compact(x_scale, maxabs, stored, weight):
+    def _compact(x_scale, maxabs, stored):
         """``x_sparse``: (columns, values, stored) where ``column_maxabs`` would not give the largest |value|
-        from the scale, and the stored weights as float32 shares of ``weight`` (any scale of the sample
-        weights stays representable)."""
-        stored = (stored / weight if weight > 0 else stored).astype(np.float32)
+        from the scale, and the stored weights as float32."""
+        stored = stored.astype(np.float32)
         differs = np.flatnonzero(maxabs != np.where(stored > 0, x_scale, 0.0))
         return differs, maxabs[differs], stored
 
@@ -255,7 +254,7 @@ def _check_representable(x_mean, x_scale, y_mean, y_scale, maxabs, tiny, largest
             continue
         sizes = size[small] if top is not None or largest is None else largest(name, small)
         biggest = float(sizes.max())
-        factor = 10.0 ** np.ceil(-np.log10(biggest))
+        factor = 10.0 ** min(np.ceil(-np.log10(biggest)), 300.0)  # subnormal values: a factor that stays finite
         varying = np.count_nonzero(size > 0)
         which = (name if name == "y" or small.size == varying else
                  f"column{'s' if small.size > 1 else ''} {', '.join(map(str, small[:5]))}"

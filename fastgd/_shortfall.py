@@ -114,7 +114,7 @@ def _shortfall(est, X, Y, sw, out, n, d, k):
     if small.any():
         return (f"X has values too small for float64 arithmetic (largest |value| {top[small].max():.3g}): their "
                 f"squares underflow, so the fit and this check cannot measure them. Multiply X by a constant "
-                f"(such as {10.0 ** np.ceil(-np.log10(top[small].max())):.0e}) first.")
+                f"(such as {10.0 ** min(np.ceil(-np.log10(top[small].max())), 300.0):.0e}) first.")
     s[~(s > 0)] = 1.0
     Z /= s
     G = (Z * w[:, None]).T @ Z / W  # the standardized design's second moments
