@@ -559,6 +559,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         X, Xk, y, sw, backend, total = self._validate(X, y, sample_weight, reset=not warm,
                                                       check_finite=not self.standardize)
         rows = _effective_rows(X, sw)  # "auto"'s strength counts rows: a common scale of the weights cancels
+        # Σw / max w: Ridge's alpha in messages where Σw in the user's units is out of float64's range
+        self._unit_weight_sum = rows if sw is None else float(sw.sum() / sw.max())
         self.penalty_, self.alpha_ = _planning.resolve_penalty(self, sp.issparse(X), rows)
         self.__dict__.pop("alpha_path_", None)  # set again only where this fit chooses the strength
         self._seen_weight, self._auto_ridge = rows, _planning.AUTO_RIDGE_ALPHA  # what partial_fit continues
@@ -728,11 +730,26 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                 f"its "
                 f"tolerance, so the model may be short of the penalized optimum (it is the best point reached). "
                 f"For a problem this ill-conditioned, {self._same_ridge(total)} (the same objective"
-                f"{'; pass the same sample_weight' if weighted else ''}) solves it exactly.")
+                f"{'; pass ' + self._ridge_weights(total) if weighted else ''}) solves it exactly.")
+
+    def _ridge_alpha(self, l2, total):
+        """Ridge's alpha for the objective's l2 strength ``l2``: l2 · Σw / 2 (``total``: Σw in the user's units),
+        or, where that is not a float64 number (weights summing past its range, or below it), the alpha for the
+        weights divided by their largest (the same objective); and whether it is that one."""
+        with np.errstate(all="ignore"):
+            ridge = l2 * total / 2
+        if np.isfinite(ridge) and (ridge >= np.finfo(np.float64).tiny or l2 == 0):
+            return ridge, False
+        return l2 * getattr(self, "_unit_weight_sum", total) / 2, True
+
+    def _ridge_weights(self, total):
+        """The sample_weight to pass to ``_same_ridge``'s Ridge, in words."""
+        rescaled = self._ridge_alpha(self.alpha_, total)[1]
+        return "sample_weight / sample_weight.max()" if rescaled else "the same sample_weight"
 
     def _same_ridge(self, total):
         """scikit-learn's Ridge, as code, with this fit's l2 objective (``total``: as ``_unfinished``)."""
-        return (f"sklearn.linear_model.Ridge(alpha={self.alpha_ * total / 2:.6g}"
+        return (f"sklearn.linear_model.Ridge(alpha={self._ridge_alpha(self.alpha_, total)[0]:.6g}"
                 f"{'' if self.fit_intercept else ', fit_intercept=False'})")
 
     def _check_smooth_loss(self, X, out, problem, ts, values):
@@ -859,8 +876,10 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         self._auto_ridge = choice.l2 * getattr(self, "_seen_weight", total) / 2
         self.alpha_path_ = np.array(choice.path, dtype=np.float64).reshape(-1, 2)
         best = float(self.alpha_path_[self.alpha_path_[:, 0] == choice.l2, 1][0])
+        ridge, rescaled = self._ridge_alpha(choice.l2, total)
         return (f"l2 strength chosen on {_select.HOLD_OUT:.0%} held-out rows: alpha={choice.l2:.4g} (Ridge(alpha="
-                f"{choice.l2 * total / 2:.4g})), held-out R² {best:.4f}, best of {len(choice.path)} strengths "
+                f"{ridge:.4g}){' on sample_weight / sample_weight.max()' if rescaled else ''}), held-out R² "
+                f"{best:.4f}, best of {len(choice.path)} strengths "
                 f"({choice.passes} passes over X)")
 
     def _finish_dense(self, problem, ts):
@@ -894,11 +913,12 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         exact = (f"{_shortfall.least_squares_solver(self)} (least squares on the standardized features: the same "
                  "optimum)" if penalty is None else
                  f"{self._same_ridge(total)} (the same objective)")
+        weights = "the same sample_weight" if penalty is None else self._ridge_weights(total)
         return (f"The conjugate-gradient finish of this fit stopped ({fin.stop_reason}) before meeting its "
                 f"tolerance: the standardized features are ill-conditioned ({cond}), so the model may be short "
                 f"of the "
                 f"{'least-squares' if penalty is None else 'penalized'} optimum (it is the best point reached). "
-                f"{exact}{'; pass the same sample_weight,' if weighted else ''} solves it exactly.")
+                f"{exact}{'; pass ' + weights + ',' if weighted else ''} solves it exactly.")
 
     def _finish_lbfgs(self, problem, ts, precondition=None):
         """Full-batch L-BFGS (strong-Wolfe) from the fitted model until a step gains less than FINISH_TOL

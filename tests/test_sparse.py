@@ -573,6 +573,17 @@ def test_auto_strength_without_a_choice_counts_rows_not_the_weights_units():
     assert tiny.alpha_ == pytest.approx(chosen.alpha_, rel=1e-9)
 
 
+def test_ridge_advice_stays_a_number_for_weights_out_of_float64_range():
+    """Ridge's alpha is the objective's times Σw / 2, which weights of 1e306 each overflow: the advice then gives
+    Ridge's alpha for the weights divided by their largest (the same objective), never alpha=inf or 0."""
+    X, y = uniform_counts(200, 40, 5, seed=1)
+    ref = fastgd.LinearRegressor(random_state=0).fit(X, y)
+    alpha = re.search(r"Ridge\(alpha=([^)]*)\)", ref.stop_reason_).group(1)
+    for c in (1e306, 1e-320):
+        est = fastgd.LinearRegressor(random_state=0).fit(X, y, sample_weight=np.full(200, c))
+        assert f"Ridge(alpha={alpha}) on sample_weight / sample_weight.max()" in est.stop_reason_, est.stop_reason_
+
+
 def test_a_divergence_under_auto_names_x_units_not_alpha():
     """penalty="auto"'s Ridge(alpha=1) strength counts rows, so in tiny units of X its curvature is huge: the
     advice is to rescale X (which works), never to lower an alpha the user did not set."""
