@@ -82,15 +82,39 @@ def demo_main(argv):
     return 0
 
 
+def _at_least(low):
+    """An argparse type: an integer of at least ``low`` (its error one line naming the argument)."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low:
+            raise argparse.ArgumentTypeError(f"must be an integer of at least {low}, got {text!r}")
+        return value
+    return parse
+
+
+def _batch_size(text):
+    if text == "auto":
+        return text
+    try:
+        return _at_least(1)(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"must be auto or a positive integer, got {text!r}") from None
+
+
 def main(argv=None):
     """The command line. Each subcommand imports what it needs only when it is run (``fastgd`` alone imports
     neither the benchmark nor matplotlib)."""
     parser = argparse.ArgumentParser(
         prog="fastgd", description="With no command: a demo fit on built-in synthetic data.", allow_abbrev=False)
-    parser.add_argument("--n-samples", type=int, default=200_000)
-    parser.add_argument("--n-features", type=int, default=50)
-    parser.add_argument("--optimizer", default="adam")
-    parser.add_argument("--batch-size", type=lambda v: v if v == "auto" else int(v), default="auto")
+    from .optimizers import OPTIMIZERS
+
+    parser.add_argument("--n-samples", type=_at_least(2), default=200_000)  # R² needs two rows
+    parser.add_argument("--n-features", type=_at_least(1), default=50)
+    parser.add_argument("--optimizer", default="adam", choices=sorted(OPTIMIZERS) + ["lbfgs"])
+    parser.add_argument("--batch-size", type=_batch_size, default="auto", help="a positive integer or auto")
     commands = parser.add_subparsers(dest="command", metavar="{bench,demo}")
     # the subcommands parse their own arguments (so their modules load only when chosen): add_help=False
     # passes --help on to them
@@ -108,7 +132,10 @@ def main(argv=None):
         return demo_main(rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
-    demo_fit(args.n_samples, args.n_features, args.optimizer, args.batch_size)
+    try:
+        demo_fit(args.n_samples, args.n_features, args.optimizer, args.batch_size)
+    except ValueError as exc:  # settings the fit refuses (e.g. too few rows): one line, as argparse's errors
+        parser.error(str(exc))
     return 0
 
 

@@ -161,7 +161,7 @@ def make_settings(est, opt, average, n, values=None, warm_start_only=False):
                               n_iter_no_change=est.n_iter_no_change,
                               gtol=est.gtol, shuffle=est.shuffle, verbose=est.verbose,
                               penalized_eval=not est.early_stopping, callbacks=_callbacks(est.callbacks),
-                              user_chose=user_chose(est))
+                              user_chose=user_chose(est), auto_penalty=est.penalty == "auto")
 
 
 def user_chose(est):

@@ -46,7 +46,8 @@ class Scaling:
     # CSR: per column the largest |value| and the weight of the rows that store it, kept compact (``_compact``):
     # the largest |value| is the scale of a rare column, so only the columns where it is not are listed, and
     # the stored weight only decides which columns are rare (float32); then the columns that are not rare
-    # with their float64 means and variances (x_raw_mean and x_var are float32 for CSR: ``column_moments``)
+    # with their float64 means and variances (x_raw_mean and x_var are float32 for CSR, in units of x_scale:
+    # ``column_moments``)
     x_sparse: tuple = field(default=None, repr=False)
 
     @classmethod
@@ -64,10 +65,11 @@ class Scaling:
             x_mean, x_var, weight = kern.column_stats(Xk, sw, n_threads)
         # the targets' statistics by the same kernel: no O(n) temporaries (out-of-core: memory independent of n)
         y_mean, y_var, _ = kern.column_stats(np.ascontiguousarray(Y, dtype=np.float64), sw, n_threads)
-        return cls._finish(x_mean, x_var, y_mean, y_var, weight, center, sparse)
+        return cls._finish(x_mean, x_var, y_mean, y_var, weight, center, sparse,
+                           lambda name, cols: _largest(Y if name == "y" else Xk, cols))
 
     @classmethod
-    def _finish(cls, x_mean, x_var, y_mean, y_var, weight, center, sparse=None):
+    def _finish(cls, x_mean, x_var, y_mean, y_var, weight, center, sparse=None, top_of=None):
         for name, arrays in (("X", (x_mean, x_var)), ("y", (y_mean, y_var))):
             if not all(np.all(np.isfinite(a)) for a in arrays):
                 with warnings.catch_warnings():  # an all-NaN mean (NaN in X, which the caller names) is no warning
@@ -88,6 +90,8 @@ class Scaling:
         np.sqrt(y_ms, out=y_scale)
         del x_ms, y_ms
         tiny = np.finfo(np.float64).tiny ** 0.5
+        _check_representable(x_mean, x_scale, y_mean, y_scale, None if sparse is None else sparse[0], tiny,
+                             top_of)
         # a spread at rounding level next to the mean (a constant column, or one row carrying nearly all the
         # sample weight) is no scale to divide by: such a column counts as constant
         for scale, mean in ((x_scale, x_mean), (y_scale, y_mean)):
@@ -110,10 +114,14 @@ class Scaling:
             np.copyto(x_scale, 1.0, where=rare & ~bounded)
         if sparse is not None:
             # a rare column's variance is at least about its mean squared (most of its rows hold an implicit
-            # zero), so float32 keeps its merges exact enough; the few other columns keep float64 (listed)
+            # zero), so float32 keeps its merges exact enough; the few other columns keep float64 (listed).
+            # float32 in units of the column's scale (its largest |value|: both within [-1, 1]), which any units
+            # of X leave representable (raw, a variance overflows float32 at |x| ~ 1e19 and underflows at 1e-19)
             dense = np.flatnonzero(~rare)
             sparse = cls._compact(x_scale, maxabs, stored) + (dense, x_mean[dense], x_var[dense])
-            x_mean, x_var = x_mean.astype(np.float32), x_var.astype(np.float32)
+            x_mean = np.divide(x_mean, x_scale, out=np.zeros(d, np.float32), where=rare, casting="same_kind")
+            x_var = np.divide(x_var, np.square(x_scale), out=np.zeros(d, np.float32), where=rare,
+                              casting="same_kind")
         out = cls(x_centre, x_scale, y_centre, y_scale, float(weight), x_var, y_var, x_mean, y_mean, sparse)
         out._center = center
         out._packed = packed
@@ -149,6 +157,8 @@ class Scaling:
         if self.x_sparse is None:
             return self.x_raw_mean, self.x_var
         mean, var = self.x_raw_mean.astype(np.float64), self.x_var.astype(np.float64)
+        mean *= self.x_scale  # stored in units of the scale (``_finish``)
+        var *= np.square(self.x_scale)
         dense, dense_mean, dense_var = self.x_sparse[3:]
         mean[dense] = dense_mean
         var[dense] = dense_var
@@ -220,3 +230,36 @@ class Scaling:
         theta[:, :d] = raw[:, :d] * self.x_scale / self.y_scale[:, None]
         theta[:, d] = (raw[:, d] - self.y_mean + np.einsum("ij,j->i", raw[:, :d], self.x_mean)) / self.y_scale
         return theta
+
+
+def _largest(A, cols):
+    """The largest |value| of columns ``cols`` of dense ``A`` (n, ·), read in row blocks (no copy of A)."""
+    A = A.reshape(len(A), -1)
+    out = np.zeros(len(cols))
+    for start in range(0, len(A), 4096):
+        np.maximum(out, np.abs(A[start:start + 4096, cols]).max(axis=0), out=out)
+    return out
+
+
+def _check_representable(x_mean, x_scale, y_mean, y_scale, maxabs, tiny, largest=None):
+    """Raise when a column of X (or y) holds nonzero values whose statistics float64 cannot represent: below
+    ``tiny`` (the square root of the smallest normal number) their squares underflow, the variance is lost
+    and the column would be taken for a constant (a silent zero model, or a diagnostic on nonsense).
+    ``largest(name, columns)``: the columns' largest |values| (dense data), which size the advised factor."""
+    for name, mean, scale, top in (("X", x_mean, x_scale, maxabs), ("y", y_mean, y_scale, None)):
+        # the size of the column's values: its largest |value| (CSR), else its mean and spread
+        size = top if top is not None else np.maximum(np.abs(mean), scale)
+        small = np.flatnonzero((size > 0) & (size < tiny))
+        if not small.size:
+            continue
+        sizes = size[small] if top is not None or largest is None else largest(name, small)
+        biggest = float(sizes.max())
+        factor = 10.0 ** min(np.ceil(-np.log10(biggest)), 300.0)  # subnormal values: a factor that stays finite
+        varying = np.count_nonzero(size > 0)
+        which = (name if name == "y" or small.size == varying else
+                 f"column{'s' if small.size > 1 else ''} {', '.join(map(str, small[:5]))}"
+                 f"{' ...' if small.size > 5 else ''} of X")
+        raise ValueError(
+            f"{which} {'has' if which in ('X', 'y') else 'holds'} values too small for float64 arithmetic "
+            f"(their squares underflow, so their spread is lost; largest |value| {biggest:.3g}); multiply "
+            f"{which if which in ('X', 'y') else 'those columns'} by a constant first (such as {factor:.0e})")

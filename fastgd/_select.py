@@ -40,6 +40,25 @@ class Choice:
     passes: int
 
 
+def _first(scaling, fit_intercept):
+    """The path's first strength per unit of weight: the mean over the columns that vary of their variance
+    (second moment without an intercept), in the data's units; None when no column varies."""
+    raw_mean, var = scaling.column_moments()
+    m2 = var if fit_intercept else var + np.square(raw_mean)
+    spread = m2[m2 > 0]
+    return float(spread.mean()) * FIRST if spread.size else None
+
+
+def strongest(scaling, fit_intercept):
+    """The strongest l2 (the objective's alpha) the path can try, or None (no column varies, or no
+    statistics): the warm-up before the path needs no stronger penalty (in X's tiny units, Ridge(alpha=1)'s
+    strength is so strong that its curvature overflows the mini-batch optimizer's state)."""
+    if scaling is None or scaling.x_var is None:
+        return None
+    first = _first(scaling, fit_intercept)
+    return None if first is None else 2.0 * first * STEP ** MAX_POINTS
+
+
 def choose_l2(problem, theta, k, fit_intercept, rng):
     """The ``Choice`` for ``problem`` (a sparse ``FitData`` with a ``Scaling``) starting from the standardized
     ``theta``, which ends at the chosen strength's path solution (the path works in it, and holds one more
@@ -64,19 +83,16 @@ def choose_l2(problem, theta, k, fit_intercept, rng):
         return "the columns' statistics are not at hand"
     # the start: the strength that matches the average column's curvature (the mean over the columns that
     # vary of Σ s·x², with an intercept of the centred columns) in Ridge's units
-    raw_mean, var = problem.scaling.column_moments()
-    m2 = var if fit_intercept else var + np.square(raw_mean)
-    spread = m2[m2 > 0]
-    if not spread.size:
+    start = _first(problem.scaling, fit_intercept)  # per unit of weight: the strength is 2·first·STEP**e
+    if start is None:
         return "no column of X varies (nothing for the strength to act on)"
-    start = W * float(spread.mean())
     train = dataclasses.replace(problem.whole(), sw=w_tr)
     ids = np.arange(train.n_batches, dtype=np.int64)
     scores, passes = {}, [0]
 
     def solve(e):
         """``theta`` moved to the path solution at the strength ``first·STEP**e``; its held-out R² in ``scores``."""
-        l2 = 2.0 * first * STEP ** e / W_tr
+        l2 = 2.0 * first * STEP ** e * (W / W_tr)  # the same Ridge alpha on the training rows' weight
         fin = _training.train_pcg(dataclasses.replace(train, l2=l2), SimpleNamespace(theta=theta), train_ids=ids,
                                   steps=PATH_ITER, tol=PATH_TOL,
                                   precondition=problem.scaling.curvature(l2, fit_intercept, k))
@@ -95,7 +111,7 @@ def choose_l2(problem, theta, k, fit_intercept, rng):
             return True
         return False
 
-    first = start * FIRST
+    first = start
     solve(0.0)  # exponents of STEP from the first strength
     best, best_theta = [0.0], theta.copy()
     for direction in (-1.0, 1.0):  # weaker first; stronger only if the first strength stayed the best
@@ -114,5 +130,6 @@ def choose_l2(problem, theta, k, fit_intercept, rng):
     solve(best[0] + half)
     if not tried(best[0] + half):
         np.copyto(theta, best_theta)
-    return Choice(2.0 * first * STEP ** best[0] / W,
-                  [(2.0 * first * STEP ** e / W, score) for e, score in scores.items()], passes[0])
+    # no division by the weights' total: the same strengths (bits) for any common scale of the weights
+    return Choice(2.0 * first * STEP ** best[0],
+                  [(2.0 * first * STEP ** e, score) for e, score in scores.items()], passes[0])

@@ -92,7 +92,16 @@ def one_blas_thread():
 
 
 def shortfall(est, X, Y, sw, out, n, d, k):
-    """The warning to give (None: the fit is close enough to the optimum)."""
+    """The warning to give (None: the fit is close enough to the optimum, or data in units where the check's
+    own arithmetic (squares of the coefficients, an eigensolver) fails: a diagnostic never fails a fit)."""
+    try:
+        with np.errstate(all="ignore"):
+            return _shortfall(est, X, Y, sw, out, n, d, k)
+    except np.linalg.LinAlgError:
+        return None
+
+
+def _shortfall(est, X, Y, sw, out, n, d, k):
     w = np.ones(n) if sw is None else sw / sw.max()  # weights count by their ratios (no overflow)
     W = float(w.sum())
     A = X.toarray() if sp.issparse(X) else np.asarray(X, dtype=np.float64)
@@ -102,6 +111,13 @@ def shortfall(est, X, Y, sw, out, n, d, k):
     mu = (w @ A) / W if est.fit_intercept else np.zeros(d)
     Z = A - mu
     s = np.sqrt(w @ np.square(Z) / W)
+    top = np.abs(A).max(axis=0) if n else np.zeros(d)
+    tiny = np.finfo(np.float64).tiny ** 0.5
+    small = (top > 0) & (top < tiny)  # standardize=False (else Scaling raised): values whose squares underflow
+    if small.any():
+        return (f"X has values too small for float64 arithmetic (largest |value| {top[small].max():.3g}): their "
+                f"squares underflow, so the fit and this check cannot measure them. Multiply X by a constant "
+                f"(such as {10.0 ** min(np.ceil(-np.log10(top[small].max())), 300.0):.0e}) first.")
     s[~(s > 0)] = 1.0
     Z /= s
     G = (Z * w[:, None]).T @ Z / W  # the standardized design's second moments

@@ -418,6 +418,7 @@ class Settings:
     # which of "learning_rate", "optimizer", "standardize" the user set: messages advise changing only those
     # (None: all of them, as for direct calls of the loop)
     user_chose: frozenset = None
+    auto_penalty: bool = False  # the penalty is penalty="auto"'s (the user set no alpha to lower)
 
 
 @dataclass
@@ -463,6 +464,7 @@ class Diverged(ValueError):
     pass
 
 
+AUTO_PENALTY_CURVATURE = 1e6  # penalty="auto"'s curvature (per unit of a column's) named as a divergence's cause
 ADAPTIVE_OPTIMIZERS = ("adagrad", "rmsprop", "adam", "adamw", "adamax", "nadam", "adadelta")
 
 
@@ -481,8 +483,15 @@ def _divergence_advice(settings, problem, start_loss=0.0):
         return ("The starting point's loss is not finite: pass a smaller coef_init/intercept_init, or "
                 "warm_start=False.")
     tips = []
-    if problem.l2 > 0:  # the penalty is always the user's choice; its curvature grows with alpha
+    if problem.l2 > 0 and not settings.auto_penalty:  # the user's penalty: its curvature grows with alpha
         tips.append(f"lower alpha (the penalty's l2 part is {problem.l2:g})")
+    elif problem.l2 > 0 and problem.scaling is not None:
+        # penalty="auto"'s strength counts rows, so its curvature in the standardized coordinates grows as X's
+        # units shrink (as 1 / scale²): tiny units make it the one the steps cannot follow
+        curv = problem.l2 / float(np.square(problem.scaling.x_scale).min())
+        if curv > AUTO_PENALTY_CURVATURE:
+            tips.append(f"multiply X by a constant (X's units are so small that penalty='auto''s l2 strength, "
+                        f"{problem.l2:g}, is {curv:.3g} times a standardized column's curvature)")
     wd = float(getattr(settings.optimizer, "weight_decay", 0.0) or 0.0)
     if wd > 0 and (chose is None or "optimizer" in chose):  # torch's weight decay: the user's optimizer object
         tips.append(f"lower the optimizer's weight_decay (now {wd:g})")

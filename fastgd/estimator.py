@@ -226,9 +226,10 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         same for any ``n_jobs`` and backend; one strength is shared by all outputs (as RidgeCV's default),
         judged by their held-out errors each in units of its spread (about their mean R²). Without the
         finish (another setting above, or ``partial_fit``, whose calls see one chunk at a time) or a choice (too
-        few rows to hold out, or nothing to judge by) the strength is that of ``Ridge(alpha=1)``: alpha = 2 /
-        (total sample weight; the rows without weights; for ``partial_fit`` those of all calls so far and of
-        the fit before them, whose Ridge strength, chosen or not, the calls keep). On
+        few rows to hold out, or nothing to judge by) the strength is that of ``Ridge(alpha=1)`` on unweighted
+        rows: alpha = 2 / n, with sample weights 2 / (Σw)²/Σw² (their effective number of rows: n for equal
+        weights; only the weights' ratios matter); for ``partial_fit`` n counts the rows of all calls so far and
+        of the fit before them, whose strength, chosen or not, the calls keep. On
         sparse X with an l2 penalty, the default ``learning_rate`` and ``max_iter`` and the squared error, the
         mini-batch epochs (2) are a warm start and conjugate gradient, preconditioned by the columns'
         curvature, finishes at the exact penalized optimum.
@@ -326,7 +327,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         The penalty the last fit used (``penalty``, or what "auto" chose for that X).
     alpha_ : float
         The penalty strength the last fit used (``alpha``; 0.0 when no penalty was used; with "auto" on sparse
-        X the strength chosen from the data, see ``penalty``, else Ridge(alpha=1)'s 2 / total sample weight).
+        X the strength chosen from the data, see ``penalty``, else Ridge(alpha=1)'s 2 / n, see ``penalty``).
     alpha_path_ : ndarray of shape (n_strengths, 2)
         With ``penalty="auto"`` where the fit chose the strength (see ``penalty``): each strength tried (as
         ``alpha``) and its held-out R², in the order tried (no rows: no strength could be chosen, and
@@ -562,15 +563,21 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         # with standardization the column statistics are the finiteness check: one pass over X, not two
         X, Xk, y, sw, backend, total = self._validate(X, y, sample_weight, reset=not warm,
                                                       check_finite=not self.standardize)
-        self.penalty_, self.alpha_ = _planning.resolve_penalty(self, sp.issparse(X), total)
+        rows = _effective_rows(X, sw)  # "auto"'s strength counts rows: a common scale of the weights cancels
+        # Σw / max w: Ridge's alpha in messages where Σw in the user's units is out of float64's range
+        self._unit_weight_sum = rows if sw is None else float(sw.sum() / sw.max())
+        self.penalty_, self.alpha_ = _planning.resolve_penalty(self, sp.issparse(X), rows)
         self.__dict__.pop("alpha_path_", None)  # set again only where this fit chooses the strength
-        self._seen_weight, self._auto_ridge = total, _planning.AUTO_RIDGE_ALPHA  # what partial_fit continues
+        self._seen_weight, self._auto_ridge = rows, _planning.AUTO_RIDGE_ALPHA  # what partial_fit continues
         Y = _engine.targets_2d(y)
         k, d = Y.shape[1], X.shape[1]
         if warm and self._n_outputs != k:
             raise ValueError(f"y has {k} outputs but the warm-started model has {self._n_outputs}; "
                              f"set warm_start=False to fit a new model")
         scaling = self._scaling_of(X, Xk, Y, sw, backend) if self.standardize else None
+        if self.penalty == "auto" and self.alpha_ > 0 and _planning.finish_follows(self, X):
+            # the warm-up before the strength path: no stronger than the path can choose (in X's units)
+            self.alpha_ = min(self.alpha_, _select.strongest(scaling, self.fit_intercept) or self.alpha_)
         ts = self._start_state(opt, scaling, warm, k, d, coef_init, intercept_init)
         problem = _planning.make_fit_data(self, X, Xk, Y, sw, scaling, backend)
         out = self._train_and_store(problem, ts, opt, y.ndim, warn=False, in_memory=True)
@@ -766,11 +773,26 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                 f"its "
                 f"tolerance, so the model may be short of the penalized optimum (it is the best point reached). "
                 f"For a problem this ill-conditioned, {self._same_ridge(total)} (the same objective"
-                f"{'; pass the same sample_weight' if weighted else ''}) solves it exactly.")
+                f"{'; pass ' + self._ridge_weights(total) if weighted else ''}) solves it exactly.")
+
+    def _ridge_alpha(self, l2, total):
+        """Ridge's alpha for the objective's l2 strength ``l2``: l2 · Σw / 2 (``total``: Σw in the user's units),
+        or, where that is not a float64 number (weights summing past its range, or below it), the alpha for the
+        weights divided by their largest (the same objective); and whether it is that one."""
+        with np.errstate(all="ignore"):
+            ridge = l2 * total / 2
+        if np.isfinite(ridge) and (ridge >= np.finfo(np.float64).tiny or l2 == 0):
+            return ridge, False
+        return l2 * getattr(self, "_unit_weight_sum", total) / 2, True
+
+    def _ridge_weights(self, total):
+        """The sample_weight to pass to ``_same_ridge``'s Ridge, in words."""
+        rescaled = self._ridge_alpha(self.alpha_, total)[1]
+        return "sample_weight / sample_weight.max()" if rescaled else "the same sample_weight"
 
     def _same_ridge(self, total):
         """scikit-learn's Ridge, as code, with this fit's l2 objective (``total``: as ``_unfinished``)."""
-        return (f"sklearn.linear_model.Ridge(alpha={self.alpha_ * total / 2:.6g}"
+        return (f"sklearn.linear_model.Ridge(alpha={self._ridge_alpha(self.alpha_, total)[0]:.6g}"
                 f"{'' if self.fit_intercept else ', fit_intercept=False'})")
 
     def _check_smooth_loss(self, X, out, problem, ts, values):
@@ -893,13 +915,17 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         choice = _select.choose_l2(problem, ts.theta, k, self.fit_intercept, rng)
         if isinstance(choice, str):  # why no strength could be chosen
             self.alpha_path_ = np.empty((0, 2))
+            problem.l2 = self.alpha_ = _planning.resolve_penalty(self, True, self._seen_weight)[1]  # uncapped
             return f"{choice}: the l2 strength of Ridge(alpha={_planning.AUTO_RIDGE_ALPHA:g}) kept"
         problem.l2 = self.alpha_ = choice.l2
-        self._auto_ridge = choice.l2 * total / 2  # the chosen Ridge alpha, which partial_fit calls keep
+        # the chosen strength in "auto"'s units (per effective row, as _seen_weight), which partial_fit calls keep
+        self._auto_ridge = choice.l2 * getattr(self, "_seen_weight", total) / 2
         self.alpha_path_ = np.array(choice.path, dtype=np.float64).reshape(-1, 2)
         best = float(self.alpha_path_[self.alpha_path_[:, 0] == choice.l2, 1][0])
+        ridge, rescaled = self._ridge_alpha(choice.l2, total)
         return (f"l2 strength chosen on {_select.HOLD_OUT:.0%} held-out rows: alpha={choice.l2:.4g} (Ridge(alpha="
-                f"{choice.l2 * total / 2:.4g})), held-out R² {best:.4f}, best of {len(choice.path)} strengths "
+                f"{ridge:.4g}){' on sample_weight / sample_weight.max()' if rescaled else ''}), held-out R² "
+                f"{best:.4f}, best of {len(choice.path)} strengths "
                 f"({choice.passes} passes over X)")
 
     def _finish_dense(self, problem, ts):
@@ -933,11 +959,12 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         exact = (f"{_shortfall.least_squares_solver(self)} (least squares on the standardized features: the same "
                  "optimum)" if penalty is None else
                  f"{self._same_ridge(total)} (the same objective)")
+        weights = "the same sample_weight" if penalty is None else self._ridge_weights(total)
         return (f"The conjugate-gradient finish of this fit stopped ({fin.stop_reason}) before meeting its "
                 f"tolerance: the standardized features are ill-conditioned ({cond}), so the model may be short "
                 f"of the "
                 f"{'least-squares' if penalty is None else 'penalized'} optimum (it is the best point reached). "
-                f"{exact}{'; pass the same sample_weight,' if weighted else ''} solves it exactly.")
+                f"{exact}{'; pass ' + weights + ',' if weighted else ''} solves it exactly.")
 
     def _finish_lbfgs(self, problem, ts, precondition=None):
         """Full-batch L-BFGS (strong-Wolfe) from the fitted model until a step gains less than FINISH_TOL
@@ -1067,7 +1094,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         # "auto" on sparse X: the Ridge strength (Ridge(alpha=1)'s, or the one a fit before chose) for all the
         # rows seen, the fit's and the calls' (its penalty relative to the mean loss shrinks as the stream
         # grows, as it does for one fit on more rows)
-        self._seen_weight = total + (0.0 if first else getattr(self, "_seen_weight", 0.0))
+        self._seen_weight = _effective_rows(X, sw) + (0.0 if first else getattr(self, "_seen_weight", 0.0))
         ridge = _planning.AUTO_RIDGE_ALPHA if first else getattr(self, "_auto_ridge", _planning.AUTO_RIDGE_ALPHA)
         self.penalty_, self.alpha_ = _planning.resolve_penalty(self, sp.issparse(X), self._seen_weight, ridge)
         self.__dict__.pop("alpha_path_", None)  # a fit's choice no longer describes alpha_
@@ -1277,6 +1304,16 @@ def _zero_weights(chunk):
     return ("sample_weight is zero on every row, so the rows carry no information (scikit-learn's estimators refuse "
             "such weights too): give at least one row a positive weight"
             + ("; or skip this chunk (the model is left as it was)." if chunk else "."))
+
+
+def _effective_rows(X, sw):
+    """The rows that "auto"'s penalty strength counts: n without weights, else the effective number of rows
+    (Σw)² / Σw² (n for equal weights, fewer when a few rows carry most of the weight), which any common scale
+    of the weights leaves unchanged (``sw``: normalized, its largest value in [1, 2))."""
+    if sw is None:
+        return float(X.shape[0])
+    u = sw / sw.max()  # in [0, 1]: neither sum overflows
+    return float(np.square(u.sum()) / np.square(u).sum())
 
 
 def _normalized_weights(sw):

@@ -53,3 +53,15 @@ def test_subcommand_help_and_errors(capsys):
             main(argv)
         assert exc.value.code == 2
     assert fastgd.__version__  # the package itself stays importable after the blocks above are undone
+
+
+@pytest.mark.parametrize("argv", [["--n-samples", "0"], ["--n-features", "-1"], ["--optimizer", "bogus"],
+                                  ["--batch-size", "-3"], ["--batch-size", "x"]])
+def test_demo_arguments_out_of_range_are_one_line_errors(capsys, argv):
+    """As the subcommands': argparse's usage and a one-line error naming the argument, exit code 2, no
+    traceback (and no fit started)."""
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {argv[0]}" in err and "Traceback" not in err

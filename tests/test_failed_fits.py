@@ -268,6 +268,59 @@ def test_huge_features_are_rejected_with_the_cause(data):
         LinearRegressor(standardize=False).fit(X * 1e160, y)
 
 
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
+def test_tiny_values_are_rejected_with_the_cause_and_a_fix_that_works(optimizer):
+    """Values whose squares underflow lose their spread: the column statistics would take them for constants
+    (a silent zero model) or the shortfall check would crash. Rejected, naming the factor that works; data
+    scaled down but still representable fits as the original does."""
+    X, y, _ = _data(200)
+    for scale in (1e-155, 1e-170):
+        with pytest.raises(ValueError, match="X has values too small.*multiply X by a constant") as info:
+            LinearRegressor(optimizer=optimizer, max_iter=50, random_state=0).fit(X * scale, y)
+        factor = float(str(info.value).split("such as ")[1].rstrip(")"))
+        m = LinearRegressor(optimizer=optimizer, max_iter=50, random_state=0).fit(X * scale * factor, y)
+        assert m.score(X * scale * factor, y) > 0.99
+    with pytest.raises(ValueError, match="y has values too small.*multiply y by a constant"):
+        LinearRegressor(optimizer=optimizer, max_iter=50).fit(X, y * 1e-160)
+    Xc = X.copy()
+    Xc[:, 2] *= 1e-170  # one column: rescaling all of X would overflow the others
+    with pytest.raises(ValueError, match="column 2 of X holds values too small.*multiply those columns"):
+        LinearRegressor(optimizer=optimizer, max_iter=50).fit(Xc, y)
+    ref = LinearRegressor(optimizer=optimizer, max_iter=50, random_state=0).fit(X, y)
+    m = LinearRegressor(optimizer=optimizer, max_iter=50, random_state=0).fit(X * 1e-100, y)
+    np.testing.assert_allclose(m.coef_ * 1e-100, ref.coef_, rtol=1e-9)
+    assert m.score(X * 1e-100, y) == pytest.approx(ref.score(X, y), abs=1e-12)
+
+
+def test_tiny_sparse_values_are_rejected():
+    import scipy.sparse as sp
+
+    X, y, _ = _data(200)
+    with pytest.raises(ValueError, match="X has values too small.*multiply X by a constant"):
+        LinearRegressor(max_iter=5).fit(sp.csr_matrix(X * 1e-200), y)
+
+
+def test_tiny_values_without_standardization_are_named():
+    """standardize=False computes no column statistics: the small-data check names the cause instead of
+    reporting an unremarkable fit."""
+    X, y, _ = _data(200)
+    with pytest.warns(ConvergenceWarning, match="X has values too small.*Multiply X by a constant"):
+        LinearRegressor(standardize=False, max_iter=20).fit(X * 1e-200, y)
+
+
+def test_the_shortfall_check_never_fails_a_fit(monkeypatch):
+    """A diagnostic whose own linear algebra fails says nothing rather than crash the fit."""
+    from fastgd import _shortfall
+
+    def failing(*args, **kwargs):
+        raise np.linalg.LinAlgError("Eigenvalues did not converge")
+
+    monkeypatch.setattr(_shortfall.np.linalg, "eigh", failing)
+    X, y, _ = _data(200)
+    m = LinearRegressor(optimizer="sgd", learning_rate=1e-4, max_iter=3).fit(X, y)
+    assert np.all(np.isfinite(m.coef_))
+
+
 def test_a_rising_loss_is_reported_and_the_best_model_kept(data):
     """A constant rate slightly too high makes the loss rise: a warning (or divergence), and the model
     returned is never worse than the start."""

@@ -18,7 +18,14 @@ def data():
 
 
 # Each check skipped here has its reason written next to it.
-EXPECTED_FAILED_CHECKS = {}
+EXPECTED_FAILED_CHECKS = {
+    # penalty="auto" on sparse X without a strength choice (here: too few rows to hold out) is Ridge(alpha=1)'s
+    # strength per effective row, (Σw)²/Σw², so that only the weights' ratios matter (weights 1/n give the
+    # unweighted model); integer weights as row counts would need Σw, which a common scale of the weights
+    # changes (weights 1/n: a 442-fold penalty on diabetes). Both cannot hold; with a fixed penalty it passes.
+    "check_sample_weight_equivalence_on_sparse_data":
+        "penalty='auto' counts effective rows (ratio-invariant), not weights as row counts",
+}
 
 
 def _as_list(mark):

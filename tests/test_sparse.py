@@ -556,6 +556,61 @@ def test_the_chosen_strength_ignores_the_weights_units_and_the_sparse_format():
         np.testing.assert_allclose(est.coef_, ref.coef_, rtol=0, atol=1e-10 * np.abs(ref.coef_).max())
 
 
+def test_auto_strength_without_a_choice_counts_rows_not_the_weights_units():
+    """Where "auto" keeps Ridge(alpha=1)'s strength (optimizer="lbfgs": no choice) it counts the effective rows
+    (Σw)²/Σw², not the weights' sum: equal weights of any scale give the unweighted strength and model, and
+    weights of 1e-250 neither diverge nor blame an alpha the user never set."""
+    X, y = uniform_counts(200, 40, 5, seed=1)
+    ref = fastgd.LinearRegressor(optimizer="lbfgs", random_state=0).fit(X, y)
+    assert ref.alpha_ == 2.0 / 200
+    for c in (1.0 / 200, 1e-250, 1e250):
+        est = fastgd.LinearRegressor(optimizer="lbfgs", random_state=0).fit(X, y, sample_weight=np.full(200, c))
+        assert est.alpha_ == ref.alpha_
+        np.testing.assert_allclose(est.coef_, ref.coef_, rtol=1e-9, atol=1e-12)
+    sw = np.r_[np.ones(100), np.full(100, 3.0)]
+    est = fastgd.LinearRegressor(optimizer="lbfgs", random_state=0).fit(X, y, sample_weight=1e-200 * sw)
+    assert est.alpha_ == pytest.approx(2.0 * np.square(sw).sum() / sw.sum() ** 2, rel=1e-12)
+    chosen = fastgd.LinearRegressor(random_state=0).fit(X, y)
+    tiny = fastgd.LinearRegressor(random_state=0).fit(X, y, sample_weight=np.full(200, 1e-250))
+    assert tiny.alpha_ == pytest.approx(chosen.alpha_, rel=1e-9)
+
+
+def test_ridge_advice_stays_a_number_for_weights_out_of_float64_range():
+    """Ridge's alpha is the objective's times Σw / 2, which weights of 1e306 each overflow: the advice then gives
+    Ridge's alpha for the weights divided by their largest (the same objective), never alpha=inf or 0."""
+    X, y = uniform_counts(200, 40, 5, seed=1)
+    ref = fastgd.LinearRegressor(random_state=0).fit(X, y)
+    alpha = re.search(r"Ridge\(alpha=([^)]*)\)", ref.stop_reason_).group(1)
+    for c in (1e306, 1e-320):
+        est = fastgd.LinearRegressor(random_state=0).fit(X, y, sample_weight=np.full(200, c))
+        assert f"Ridge(alpha={alpha}) on sample_weight / sample_weight.max()" in est.stop_reason_, est.stop_reason_
+
+
+def test_a_divergence_under_auto_names_x_units_not_alpha():
+    """penalty="auto"'s Ridge(alpha=1) strength counts rows, so in tiny units of X its curvature is huge: the
+    advice is to rescale X (which works), never to lower an alpha the user did not set."""
+    X, y = uniform_counts(200, 40, 5, seed=1)
+    with pytest.raises(ValueError, match="diverged") as info:
+        fastgd.LinearRegressor(random_state=0).partial_fit(X * 1e-100, y)
+    assert "alpha (" not in str(info.value) and "Multiply X by a constant" in str(info.value), str(info.value)
+    est = fastgd.LinearRegressor(random_state=0).partial_fit(X * 1e-100 * 1e100, y)
+    assert np.all(np.isfinite(est.coef_))
+
+
+def test_the_chosen_strength_follows_x_units_to_extremes():
+    """The strength path in the data's units scales with the square of X's units; the statistics it starts from
+    stay representable (stored in units of each column's scale), so X·1e±30 chooses the strength of X; in tiny
+    units the warm-up before the path is no stronger than the path's strongest (Ridge(alpha=1)'s strength, in
+    such units, overflowed Adam's state)."""
+    X, y = uniform_counts(300, 60, 6, seed=3)
+    ref = fastgd.LinearRegressor(random_state=0).fit(X, y)
+    for s in (1e30, 1e-30, 1e-100, 1e120):
+        est = fastgd.LinearRegressor(random_state=0).fit(X * s, y)
+        assert np.all(np.isfinite(est.alpha_path_))
+        assert est.alpha_ / s ** 2 == pytest.approx(ref.alpha_, rel=1e-6)
+        assert est.score(X * s, y) == pytest.approx(ref.score(X, y), abs=1e-6)
+
+
 def test_too_few_rows_to_hold_out_keep_ridge_alpha_1_and_say_so():
     X, y = zipf_binary(40, 200, 8, seed=1)
     est = fastgd.LinearRegressor(random_state=0).fit(X, y)
