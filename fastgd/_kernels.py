@@ -165,7 +165,7 @@ def _check_loss(lossp):
 
 
 @jit()
-def _chunk_grad_dense(X, Y, sw, theta, start, stop, buf, lossp):
+def _chunk_grad_dense(X, Y, sw, theta, start, stop, buf, lossp, then=-1):
     """buf[:k*(d+1)] = Σ s_i r_i [x_i, 1] per output; buf[k*(d+1)] = Σ s_i r_i², over rows [start, stop).
 
     With another loss (``lossp = [code, param]``, see fastgd._rules.loss_value): Σ s_i slope(r_i) [x_i, 1]
@@ -178,8 +178,10 @@ def _chunk_grad_dense(X, Y, sw, theta, start, stop, buf, lossp):
     computed (a loss with a clip or a kink: a longer chain than the squared error's). The pairs start at
     the chunk's first row, so any thread count gives the same bits;
     _chunk_loss_dense runs the same dot loop, so the loss-only pass gives the same bits. The rows about
-    PREFETCH_BYTES ahead are prefetched into L2 (see intr.prefetch_row). (One row at a time, with row i's
-    dot product fused with row i − 1's gradient in one loop, took 1.3x the one-thread read of X.)
+    PREFETCH_BYTES ahead are prefetched into L2 (see intr.prefetch_row); ``then`` >= 0: the rows read after
+    this chunk start there (the next batch's), so the rows ahead of the last ones are prefetched from there.
+    (One row at a time, with row i's dot product fused with row i − 1's gradient in one loop, took 1.3x the
+    one-thread read of X.)
     """
     d = X.shape[1]
     k = Y.shape[1]
@@ -201,11 +203,15 @@ def _chunk_grad_dense(X, Y, sw, theta, start, stop, buf, lossp):
         o = j * p
         bsum = 0.0
         sa = sb = 0.0
+        pf = start + ahead  # the rows prefetched (an index: a select per row made the native loop 5 % slower)
         for t in range(npair):
             i = start + 2 * t
-            if j == 0 and i + ahead + 2 <= n:
-                for q in range(0, 2 * d, line):  # rows i + ahead and i + ahead + 1
-                    intr.prefetch_row(X, i + ahead, q)
+            if then >= 0 and stop <= pf < stop + 2:  # the rows read after this chunk: from there on
+                pf = then + (pf - stop)
+            if j == 0 and pf + 2 <= n:
+                for q in range(0, 2 * d, line):  # rows pf and pf + 1
+                    intr.prefetch_row(X, pf, q)
+            pf += 2
             a0 = theta[j, d]
             a1 = theta[j, d]
             for c in range(d):
@@ -280,34 +286,35 @@ def _is_csr(X):
     return isinstance(X, types.BaseTuple)
 
 
-def _chunk_grad(X, Y, sw, theta, start, stop, buf, lossp):
-    """Dispatches on X's type at compile time: dense 2-D array or CSR tuple.
+def _chunk_grad(X, Y, sw, theta, start, stop, buf, lossp, then):
+    """Dispatches on X's type at compile time: dense 2-D array or CSR tuple (``then``: see _chunk_grad_dense).
 
     (This body only runs as plain Python, with NUMBA_DISABLE_JIT=1; compiled callers use the overload.)
     """
     if isinstance(X, tuple):
         return _chunk_grad_csr(X, Y, sw, theta, start, stop, buf, lossp)
-    return _chunk_grad_dense(X, Y, sw, theta, start, stop, buf, lossp)
+    return _chunk_grad_dense(X, Y, sw, theta, start, stop, buf, lossp, then)
 
 
 @overload(_chunk_grad, jit_options=OVERLOAD_FLAGS)
-def _chunk_grad_impl(X, Y, sw, theta, start, stop, buf, lossp):
+def _chunk_grad_impl(X, Y, sw, theta, start, stop, buf, lossp, then):
     if _is_csr(X):
-        return lambda X, Y, sw, theta, start, stop, buf, lossp: _chunk_grad_csr(X, Y, sw, theta, start, stop, buf,
-                                                                               lossp)
-    return lambda X, Y, sw, theta, start, stop, buf, lossp: _chunk_grad_dense(X, Y, sw, theta, start, stop, buf,
-                                                                             lossp)
+        return lambda X, Y, sw, theta, start, stop, buf, lossp, then: _chunk_grad_csr(X, Y, sw, theta, start, stop,
+                                                                                     buf, lossp)
+    return lambda X, Y, sw, theta, start, stop, buf, lossp, then: _chunk_grad_dense(X, Y, sw, theta, start, stop,
+                                                                                   buf, lossp, then)
 
 
 @jit()
-def _run_grad(X, Y, sw, theta, start, stop, ch, part, q0, lossp):
-    """Chunks of ``ch`` rows of [start, stop), chunk q into part[q0 + q], chunk by chunk. (One row pipeline
-    across chunk boundaries, as the native kernel runs it, made this Numba epoch 2x slower in three
-    formulations tried, on 1 and 2 threads; the cause was not found, so the chunks stay separate here.)"""
+def _run_grad(X, Y, sw, theta, start, stop, ch, part, q0, lossp, then):
+    """Chunks of ``ch`` rows of [start, stop), chunk q into part[q0 + q], chunk by chunk; ``then``: where the
+    rows read next start (see _chunk_grad_dense), or -1. (One row pipeline across chunk boundaries, as the
+    native kernel runs it, made this Numba epoch 2x slower in three formulations tried, on 1 and 2 threads; the
+    cause was not found, so the chunks stay separate here.)"""
     q = q0
     s0 = start
     while s0 < stop:
-        _chunk_grad(X, Y, sw, theta, s0, min(s0 + ch, stop), part[q], lossp)
+        _chunk_grad(X, Y, sw, theta, s0, min(s0 + ch, stop), part[q], lossp, then if s0 + ch >= stop else -1)
         q += 1
         s0 += ch
 
@@ -619,7 +626,7 @@ def _batch_grad_parallel(X, Y, sw, theta, start, stop, ch, part, G, lossp):
     nch = (stop - start + ch - 1) // ch
     for c in prange(nch):
         s0 = start + c * ch
-        _chunk_grad(X, Y, sw, theta, s0, min(s0 + ch, stop), part[c], lossp)
+        _chunk_grad(X, Y, sw, theta, s0, min(s0 + ch, stop), part[c], lossp, -1)
     _sum_chunks(part, nch, G)
 
 
@@ -631,7 +638,7 @@ def _batch_grad_sequential(X, Y, sw, theta, start, stop, ch, part, G, lossp):
         G[q] = 0.0
     for c in range(nch):  # same chunks, same order as the parallel path
         s0 = start + c * ch
-        _chunk_grad(X, Y, sw, theta, s0, min(s0 + ch, stop), part[0], lossp)
+        _chunk_grad(X, Y, sw, theta, s0, min(s0 + ch, stop), part[0], lossp, -1)
         for q in range(m):
             G[q] += part[0, q]
 
@@ -775,7 +782,13 @@ def _epoch_team(X, Y, sw, theta, raw, state, scalars, code, hp, lr_sched, pen, f
             nch = (stop - start + ch - 1) // ch
             c0 = nch * j // ntb  # task j: a contiguous run of chunks
             c1 = nch * (j + 1) // ntb
-            _run_grad(X, Y, sw, raw, start + c0 * ch, min(start + c1 * ch, stop), ch, part, c0, _pen_loss(pen))
+            nx = -1  # where my own task of the next batch starts: the rows my run's tail prefetches
+            if tree and bi + 1 < nb and w < task_start[bi + 2] - task_start[bi + 1]:
+                ntn = task_start[bi + 2] - task_start[bi + 1]
+                s1 = order[bi + 1] * batch_size
+                n1 = (min(s1 + batch_size, n) - s1 + ch - 1) // ch
+                nx = s1 + (n1 * w // ntn) * ch
+            _run_grad(X, Y, sw, raw, start + c0 * ch, min(start + c1 * ch, stop), ch, part, c0, _pen_loss(pen), nx)
             if tree:  # the sum tree's nodes inside my run
                 _tree_within(part, c0, c1, nch, m)
             if intr.fetch_add(sync, S_DONE, 1) + 1 == task_start[bi + 1]:
@@ -1213,7 +1226,9 @@ def epoch(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept, 
             stop = min(start + batch_size, n)
             if tree:  # the same chunks and the same sum tree as the parallel path, as one run
                 nch = (stop - start + ch - 1) // ch
-                _run_grad(X, Y, sw, raw, start, stop, ch, part, 0, _pen_loss(pen))
+                # the rows prefetched past this batch are the next one's first
+                _run_grad(X, Y, sw, raw, start, stop, ch, part, 0, _pen_loss(pen),
+                          order[bi + 1] * batch_size if bi + 1 < nb else -1)
                 _tree_within(part, 0, nch, nch, P)
                 for q in range(P + 1):
                     G[q] = part[0, q]

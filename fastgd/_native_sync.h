@@ -82,6 +82,7 @@ static int fastgd_wait(fastgd_team* t, int seen, int spins) {
    reduces and updates (which rows a task covers never depends on the parameters). */
 static int fastgd_tune_wait_prefetch = 1;  /* benchmarking switches (_tune); they never change a result */
 static int fastgd_tune_row_prefetch_f32 = 1;
+static int fastgd_tune_head_prefetch = 1;  /* the rows read next, see _tune */
 static int fastgd_tune_row_prefetch_f64 = 1;
 static int fastgd_tune_prefetch_bytes;  /* how far ahead of the current row: fastgd._rules.PREFETCH_BYTES, see _tune */
 static int fastgd_tune_prefetch_level = 1;     /* __builtin_prefetch locality: 1 = into L2 (prefetcht2) */
