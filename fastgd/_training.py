@@ -731,7 +731,8 @@ class _StoppingRules:
         if last is None or self.train_ids is None or len(self.train_ids) == 0:
             return False
         ids = self.train_ids[:max(1, EVAL_ROWS // self.problem.batch_size)]
-        best = self.problem.objective(self.best_theta, ids, False)[0]
+        # the best may be the kept start, compacted to one value when it is constant (_compact_snapshot)
+        best = self.problem.objective(np.broadcast_to(self.best_theta, last.shape), ids, False)[0]
         return self.problem.objective(last, ids, False)[0] > best + rise
 
     def keep_model(self, ts, start, last=None):

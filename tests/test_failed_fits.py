@@ -365,6 +365,20 @@ def test_early_stopping_with_zero_weight_batches(data):
         LinearRegressor(early_stopping=True, batch_size=100).fit(X, y, sample_weight=w2)
 
 
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_early_stopping_that_keeps_the_start_under_a_chosen_rate_warns_and_does_not_crash(optimizer):
+    """A rate the user chose, a held-out loss that rose and no epoch better than the (all-zero, so compacted)
+    start: the 'loss rose' rule measures the kept start on training rows (it raised IndexError on its compact
+    form), and the fit keeps the start with a warning."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((2000, 20))
+    y = X @ rng.standard_normal(20) * 0.3 + 3 * rng.standard_normal(2000)
+    with pytest.warns(ConvergenceWarning):
+        m = LinearRegressor(early_stopping=True, learning_rate=0.3, average=False, optimizer=optimizer,
+                            random_state=0).fit(X, y)
+    assert np.all(np.isfinite(m.coef_))
+
+
 def test_early_stopping_holds_out_full_batches_and_says_when_it_kept_the_start():
     """Early stopping holds out full batches when there are enough (the short last batch alone judged the fit
     by its few rows, and kept the starting model, R² 0, silently); when no epoch beats the starting model on
