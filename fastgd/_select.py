@@ -23,10 +23,16 @@ HOLD_OUT = 0.2  # share of the rows held out to score the strengths
 MIN_ROWS = 10  # fewer rows held out (or left to train on): no choice, Ridge(alpha=1)'s strength stays
 STEP = 10.0  # the path's ratio between strengths; the refinement is half a step (sqrt(STEP))
 MISSES = 1  # strengths in a row without a gain that end the walk
+# ... except, walking weaker, where every strength so far explained less than this of the held-out rows' variance
+# and this one no less than the best: the penalty still shrinks the model to the mean (the first strength is
+# the average column's, which one column in large units can make strong for every other), so no signal yet is
+# no evidence against weaker strengths (a falling score, fitting noise, still ends the walk)
+NO_SIGNAL = 0.01
 GAIN = 1e-4  # held-out R² a weaker (or stronger) strength must gain to count as better
 PATH_TOL = 3e-6  # the path's conjugate-gradient tolerance (of the variance of y; see docs/design.md)
 PATH_ITER = 300  # iterations per strength at most (the best point reached is scored)
-MAX_POINTS = 12  # strengths on the walk at most
+MAX_POINTS = 12  # strengths on the walk at most, besides those with no signal yet (NO_SIGNAL) ...
+MAX_FLAT_POINTS = 36  # ... and in all
 FIRST = 1.0  # the first strength, times the average varying column's Σ s·x² (Ridge's units)
 
 
@@ -119,11 +125,13 @@ def choose_l2(problem, theta, k, fit_intercept, rng):
             break
         if direction > 0:
             np.copyto(theta, best_theta)  # the walk up starts from the first strength's solution
-        e, misses = 0.0, 0
-        while misses < MISSES and len(scores) < MAX_POINTS:
+        e, misses, flats = 0.0, 0, 0
+        while misses < MISSES and len(scores) < min(MAX_POINTS + flats, MAX_FLAT_POINTS):
             e += direction
             solve(e)  # warm-started from the last strength's solution
-            misses = 0 if tried(e) else misses + 1
+            flat = direction < 0 and scores[best[0]] <= NO_SIGNAL and scores[e] >= scores[best[0]] - GAIN
+            flats += flat  # strong strengths converge in a few passes: they do not use up the walk's points
+            misses = 0 if tried(e) or flat else misses + 1
     # half a step towards the better neighbour (the score is about a parabola in log(strength) near its peak)
     half = 0.5 if scores.get(best[0] + 1.0, -np.inf) > scores.get(best[0] - 1.0, -np.inf) else -0.5
     np.copyto(theta, best_theta)

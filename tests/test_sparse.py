@@ -611,6 +611,21 @@ def test_the_chosen_strength_follows_x_units_to_extremes():
         assert est.score(X * s, y) == pytest.approx(ref.score(X, y), abs=1e-6)
 
 
+@pytest.mark.parametrize("factor", [1e4, 1e8])
+def test_one_column_in_large_units_does_not_end_the_strength_path_before_any_signal(factor):
+    """One column in units 1e4 (or 1e8) times the others' makes the path's first strength (the average column's)
+    so strong for every other column that the held-out R² is about 0 at the first strengths: that is no evidence
+    against weaker ones, so the walk goes on (it stopped after one such strength: R² 0.0007, silently)."""
+    rng = np.random.default_rng(0)
+    X = sp.random(500, 50, density=0.1, format="csr", random_state=0)
+    y = X @ rng.standard_normal(50) + 0.1 * rng.standard_normal(500)
+    ref = fastgd.LinearRegressor(random_state=0).fit(X, y).score(X, y)
+    Z = X.tocsc()
+    Z[:, 0] = Z[:, 0] * factor
+    Z = Z.tocsr()
+    assert fastgd.LinearRegressor(random_state=0).fit(Z, y).score(Z, y) > ref - 0.01
+
+
 def test_too_few_rows_to_hold_out_keep_ridge_alpha_1_and_say_so():
     X, y = zipf_binary(40, 200, 8, seed=1)
     est = fastgd.LinearRegressor(random_state=0).fit(X, y)
