@@ -784,11 +784,13 @@ class _StoppingRules:
                            f"more rows judge the fit.")
 
 
-def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, n_done=0, keep_best=True, avg=None):
+def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, n_done=0, keep_best=True, avg=None,
+          interrupt_keeps=True):
     """Run up to ``epochs`` epochs on ``ts`` (updated in place). Returns an ``Outcome``.
 
     ``avg``: a running mean of the iterates (k·(d+1) values and a count) to continue instead of averaging
-    over rounds (partial_fit: the mean over all its calls).
+    over rounds (partial_fit: the mean over all its calls). ``interrupt_keeps=False`` (partial_fit): a Ctrl-C
+    restores ``ts`` to its start and raises KeyboardInterrupt, whatever completed.
 
     On return ``ts`` holds the model to keep: with an evaluation set, the best evaluated one
     (``keep_best``) or the last one, never one worse on the evaluation set than the starting point (that
@@ -895,6 +897,13 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
     except (KeyboardInterrupt, SystemError) as exc:
         if not _is_interrupt(exc):
             raise
+        if not interrupt_keeps:
+            # a partial_fit call (its epoch is the whole call): the model stays as before the call and the Ctrl-C
+            # goes on, so the user's loop over the calls stops (a kept epoch would swallow it, and the loop go on)
+            ts.restore(start)
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            raise KeyboardInterrupt from exc
         if saving:
             if not checked:  # the epoch is kept: it must be finite (the snapshot had been testing it)
                 rules.check_diverged(loss, finite and _all_finite(used), n_done + out.n_iter + 1, ts, start)

@@ -293,11 +293,11 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
     A fit never returns a model worse (on its evaluation set) than where it started: it warns and keeps the
     start instead (without a warning where that start measures at the optimum, on small data: ``stop_reason_``
     says so); when the weights stop being finite or the loss explodes it raises ``ValueError`` with the
-    cause and leaves the previous model in place. Ctrl-C (KeyboardInterrupt) ends training with a
-    UserWarning and keeps a model of the completed epochs: ``fit`` the best evaluated one (the last
-    completed epoch's with ``tol=None``), ``partial_fit`` its epoch's. A Ctrl-C before the first epoch of the
-    call completed has no such model: it raises KeyboardInterrupt and leaves the estimator as it was (the
-    previous model, or none).
+    cause and leaves the previous model in place. Ctrl-C (KeyboardInterrupt) in ``fit`` ends training with a
+    UserWarning and keeps the best evaluated model of the completed epochs (the last completed epoch's with
+    ``tol=None``); before the first epoch completed there is no such model: it raises KeyboardInterrupt and
+    leaves the estimator as it was (the previous model, or none). In ``partial_fit`` (one epoch per call) a
+    Ctrl-C always raises and leaves the estimator as it was before the call, so a loop over the calls stops.
 
     Attributes
     ----------
@@ -1146,7 +1146,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                 # scheduler and SGDRegressor's t_ continue too): the calls' steps stay at the scale the fit reached
                 settings.lr /= _training.LR_SHRINK ** getattr(self, "_rate_shrinks", 0)
             out = _training.train(problem, ts, settings, self._rng, train_ids=ids, eval_ids=None, epochs=1,
-                                  stopping=False, n_done=self.n_iter_, avg=avg)
+                                  stopping=False, n_done=self.n_iter_, avg=avg, interrupt_keeps=False)
         except _training.Diverged as exc:
             raise ValueError(str(exc)) from None
         self.n_iter_ += out.n_iter

@@ -324,6 +324,28 @@ def test_ctrl_c_in_partial_fit_keeps_the_model_from_before_the_call(data, monkey
     np.testing.assert_array_equal(model._partial_mean[0], before[4])
 
 
+def test_ctrl_c_after_a_partial_fit_calls_epoch_still_stops_the_loop(data):
+    """A Ctrl-C that lands after the call's one epoch completed (here from its callback; with a real signal,
+    most land as the kernel returns) goes on too, and the estimator is as before the call: kept, the epoch
+    would swallow it and a loop over chunks would go on."""
+    X, y = data
+
+    def ctrl_c(info):
+        raise KeyboardInterrupt
+
+    model = LinearRegressor(random_state=0).partial_fit(X, y)
+    before = (model.coef_.copy(), model.n_iter_, model.t_)
+    model.set_params(callbacks=ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        model.partial_fit(X[:1000], y[:1000])
+    np.testing.assert_array_equal(model.coef_, before[0])
+    assert (model.n_iter_, model.t_) == before[1:]
+    first = LinearRegressor(random_state=0, callbacks=ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        first.partial_fit(X, y)
+    assert not hasattr(first, "coef_")
+
+
 def test_verbose_prints_one_line_per_epoch(data, capsys):
     X, y = data
     LinearRegressor(tol=None, max_iter=3, verbose=1).fit(X, y)
