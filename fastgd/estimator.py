@@ -870,7 +870,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         if ts.state.size > FINISH_KEEP_STATE_VALUES:
             ts.state, ts.scalars = opt.init_state(ts.theta.size)
         warm = self.stop_reason_
-        if warm.startswith("max_iter=") and self.max_iter == "auto":  # the warm-up's planned epochs, not a cap
+        if warm.startswith("max_iter='auto'"):  # the warm-up's planned epochs, not a cap
             warm = f"{self.max_iter_} warm-up epochs (max_iter='auto' on sparse data with an l2 penalty)"
         with _shortfall.one_blas_thread():
             if self.penalty == "auto":  # the strength from the data (a penalty the user chose is kept)
@@ -1038,7 +1038,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         self.n_iter_ = out.n_iter
         self.loss_curve_ = out.losses
         self.eval_loss_curve_ = out.eval_losses
-        self.stop_reason_ = out.stop_reason
+        self.stop_reason_ = _reason_of(self, out)
         self._rate_shrinks = out.n_shrinks  # the adaptive rule's rate, which the partial_fit calls after it continue
         if self.early_stopping:
             var = problem.target_variance(eval_ids)
@@ -1273,6 +1273,15 @@ def _warn_memmap_copied(given, X, filename):
         f"a memmap block by block in place, was not taken. Save X once as a C-ordered float32 or float64 .npy "
         f"(np.save(path, np.ascontiguousarray(X, dtype=np.float32)), in pieces for a file larger than memory) "
         f"and pass np.load(path, mmap_mode='r').", UserWarning, stacklevel=4)
+
+
+def _reason_of(est, out):
+    """The epochs' stop reason for ``stop_reason_``: the budget that ``max_iter="auto"`` planned is described as
+    such, never as a max_iter the user set."""
+    reason = out.stop_reason
+    if est.max_iter == "auto" and reason is not None and reason.startswith("max_iter="):
+        reason = "max_iter='auto' (" + reason[len("max_iter="):].replace(" epochs reached", " epochs) reached", 1)
+    return reason
 
 
 def _numbers_not_text(X):

@@ -173,6 +173,12 @@ def test_why_training_stopped_is_exposed(capfd):
     assert f"-- Stopped after {model.n_iter_} epoch(s)" in capfd.readouterr().out
     with pytest.warns(ConvergenceWarning):  # one epoch: 5 times the optimum's MSE (two: 0.5 % above it, no warning)
         assert LinearRegressor(max_iter=1).fit(X, y).stop_reason_.startswith("max_iter=1 epochs reached")
+    # the budget that max_iter='auto' planned is described as such, never as a max_iter the user set
+    from fastgd import _training
+    from fastgd.estimator import _reason_of
+    out = _training.Outcome(n_iter=3, stop_reason="max_iter=3 epochs reached before a stopping rule was met")
+    assert _reason_of(LinearRegressor(), out) == "max_iter='auto' (3 epochs) reached before a stopping rule was met"
+    assert _reason_of(LinearRegressor(max_iter=3), out) == out.stop_reason
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # stopped early on purpose
         stopped = LinearRegressor(callbacks=lambda info: True).fit(X, y)
