@@ -759,6 +759,9 @@ class _StoppingRules:
                                + "; or ".join(fixes).capitalize() + ".")
         if best_eval > out.start_eval and out.n_iter > 0 and not out.interrupted:
             ts.restore(start)  # never return a model worse than the start ...
+        if best_eval >= out.start_eval and out.n_iter > 0 and not out.interrupted and out.stop_reason is not None:
+            out.stop_reason += "; no evaluated model improved on the starting point, which was kept"  # ... say so
+
         kept = f"the model was left at its starting point (loss {out.start_eval:.6g})"
         if out.stopped and best_eval >= out.start_eval and out.n_iter > 0:
             # the user's callback ended training before an evaluated model beat the start, not a setting

@@ -377,6 +377,7 @@ def test_early_stopping_that_keeps_the_start_under_a_chosen_rate_warns_and_does_
         m = LinearRegressor(early_stopping=True, learning_rate=0.3, average=False, optimizer=optimizer,
                             random_state=0).fit(X, y)
     assert np.all(np.isfinite(m.coef_))
+    assert m.stop_reason_.endswith("no evaluated model improved on the starting point, which was kept")
 
 
 def test_early_stopping_holds_out_full_batches_and_says_when_it_kept_the_start():
