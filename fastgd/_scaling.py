@@ -75,9 +75,11 @@ class Scaling:
                 with warnings.catch_warnings():  # an all-NaN mean (NaN in X, which the caller names) is no warning
                     warnings.simplefilter("ignore", RuntimeWarning)
                     largest = np.nanmax(np.abs(arrays[0]))
+                bad = ~(np.isfinite(arrays[0]) & np.isfinite(arrays[1]))
                 raise ValueError(
                     f"{name} has values too large for float64 arithmetic (their squares overflow, "
-                    f"max |mean| = {largest:.3g}); divide {name} by a constant first")
+                    f"max |mean| = {largest:.3g}); divide {name} by a constant first"
+                    f"{_divisor(name, bad, sparse, top_of)}")
         with np.errstate(over="ignore"):
             x_ms = x_var if center else x_var + np.square(x_mean)
             y_ms = y_var if center else y_var + np.square(y_mean)
@@ -100,9 +102,11 @@ class Scaling:
             np.maximum(tiny, floor, out=floor)
             scale[~(scale > floor)] = 1.0
             del floor
-        if not (np.all(np.isfinite(x_scale)) and np.all(np.isfinite(y_scale))):
-            raise ValueError("X or y has values too large for float64 arithmetic (their squares overflow); "
-                             "divide them by a constant first")
+        for name, scale in (("X", x_scale), ("y", y_scale)):
+            if not np.all(np.isfinite(scale)):
+                raise ValueError(f"{name} has values too large for float64 arithmetic (their squares overflow); "
+                                 f"divide {name} by a constant first"
+                                 f"{_divisor(name, ~np.isfinite(scale), sparse, top_of)}")
         x_centre[...] = x_mean if center else 0.0
         y_centre[...] = y_mean if center else 0.0
         if sparse is not None:
@@ -230,6 +234,24 @@ class Scaling:
         theta[:, :d] = raw[:, :d] * self.x_scale / self.y_scale[:, None]
         theta[:, d] = (raw[:, d] - self.y_mean + np.einsum("ij,j->i", raw[:, :d], self.x_mean)) / self.y_scale
         return theta
+
+
+def _divisor(name, bad, sparse, top_of):
+    """' (such as 1e+160)': a power of ten that brings the largest |value| of the columns ``bad`` (a mask) of
+    ``name`` to at most 1, or '' when it cannot be measured (values already infinite in float64)."""
+    try:
+        cols = np.flatnonzero(bad)
+        if name == "X" and sparse is not None:
+            biggest = float(np.max(sparse[0][cols]))
+        elif top_of is not None:
+            biggest = float(np.max(top_of(name, cols)))
+        else:
+            return ""
+    except (TypeError, ValueError, IndexError):
+        return ""
+    if not (np.isfinite(biggest) and biggest > 0):
+        return ""
+    return f" (such as {10.0 ** np.ceil(np.log10(biggest)):.0e})"
 
 
 def _largest(A, cols):

@@ -262,8 +262,19 @@ def test_huge_features_are_rejected_with_the_cause(data):
     """X * 1e160 would overflow Adam's squared gradients (zero steps, a fit that looks converged): rejected
     with the cause and the fix, or reported as divergence without standardization."""
     X, y = data
-    with pytest.raises(ValueError, match="X has values too large.*divide X by a constant"):
-        LinearRegressor().fit(X * 1e160, y)
+    import re
+
+    import scipy.sparse as sp
+    want = LinearRegressor(random_state=0).fit(X, y).score(X, y)
+    for name, (A, b) in (("X", (X * 1e160, y)), ("y", (X, y * 1e160)), ("X", (sp.csr_matrix(X) * 1e160, y))):
+        with pytest.raises(ValueError, match=f"{name} has values too large.*divide {name} by a constant first "
+                                             r"\(such as ") as caught:
+            LinearRegressor(random_state=0).fit(A, b)
+        factor = float(re.search(r"such as ([0-9e+.]+)\)", str(caught.value)).group(1))  # following it works
+        A, b = (A / factor, b) if name == "X" else (A, b / factor)
+        assert LinearRegressor(random_state=0).fit(A, b).score(A, b) == pytest.approx(
+            want if not sp.issparse(A) else LinearRegressor(random_state=0).fit(sp.csr_matrix(X), y).score(X, y),
+            abs=1e-6)
     with pytest.raises(ValueError, match="diverged.*no longer finite"):
         LinearRegressor(standardize=False).fit(X * 1e160, y)
 
