@@ -771,9 +771,11 @@ class _StoppingRules:
             out.start_kept = True
             # the fix holds unless the start is at the optimum already (a warm start from a converged fit), where
             # nothing can improve on it: the estimator measures that where it can (_judge_kept_start)
+            gtol = "gtol" in (out.stop_reason or "")  # the user's gtol ended the epochs: the setting to name
             out.warning = (f"Training did not improve on the starting point: {kept}. Unless that start is already "
-                           f"at the optimum (as a warm start from a converged fit is), lower the learning rate or "
-                           f"raise max_iter"
+                           f"at the optimum (as a warm start from a converged fit is), "
+                           + ("lower gtol (its norm is in the data's units), or leave it None" if gtol else
+                              "lower the learning rate or raise max_iter")
                            + ("; or keep standardize=True (the default) so the steps fit the data's scales."
                               if problem.scaling is None else "."))
         elif (not settings.penalized_eval and best_eval >= out.start_eval >= 0.999 * f_ref and out.n_iter > 0

@@ -153,6 +153,22 @@ def test_a_shortfall_that_gtol_caused_names_gtol_and_lowering_it_helps(params):
     assert followed.score(X, y) > stopped.score(X, y) + 0.1
 
 
+def test_a_kept_start_after_gtol_ended_the_epochs_names_gtol_not_the_rate():
+    """A warm start whose epochs the user's gtol ended before any improved on the start: the advice names gtol,
+    not the learning rate or max_iter, which the user did not set."""
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(0)
+    X = sp.random(3000, 500, density=0.02, format="csr", random_state=0)
+    y = X @ rng.standard_normal(500) + 0.1 * rng.standard_normal(3000)
+    m = LinearRegressor(random_state=0).fit(X, y)
+    m.set_params(warm_start=True, gtol=10.0)
+    with pytest.warns(ConvergenceWarning, match="did not improve on the starting point") as caught:
+        m.fit(X, y)
+    said = " ".join(str(w.message) for w in caught)
+    assert "lower gtol" in said and "learning rate" not in said and "max_iter" not in said
+
+
 def test_shortfall_on_unscaled_features_names_standardize():
     """standardize=False (the user's choice) on features whose scales span 1e6 times: the cause named is the
     features' scales with standardize=True as the fix (not the standardized design's conditioning)."""
