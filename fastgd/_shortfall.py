@@ -188,7 +188,7 @@ def scale_cause(est, s):
 def gtol_cause(est, out):
     """The user's gtol when it ended the epochs (its norm is in the data's units, so a value that suits one
     data set stops another at once): the cause to name, or None."""
-    if est.gtol is None or "gtol" not in (out.stop_reason or ""):
+    if est.gtol is None or not getattr(out, "by_gtol", False):
         return None
     return f"gtol={est.gtol:g} ended the epochs (the training gradient's norm, in the data's units, fell below it)"
 

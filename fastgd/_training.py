@@ -433,6 +433,7 @@ class Outcome:
     warning: str = None  # a ConvergenceWarning to give the user (the real cause and the fix)
     stopped: bool = False  # a callback asked to stop
     start_kept: bool = False  # no epoch improved on the start, which was kept (``warning`` says so)
+    by_gtol: bool = False  # the gtol rule ended the epochs
     n_shrinks: int = 0  # times the adaptive rule divided the rate
     stop_reason: str = None  # why training ended, in words (LinearRegressor.stop_reason_)
     spread: float = np.nan  # train_pcg: the curvature spread its iterations measured (a lower bound)
@@ -641,6 +642,7 @@ class _StoppingRules:
             return False
         self.out.converged = True
         self.out.stop_reason = f"the norm of the training gradient fell below gtol={gtol:g}"
+        self.out.by_gtol = True
         return True
 
     def evaluate(self, model, raw=None, penalty=None):
@@ -771,7 +773,7 @@ class _StoppingRules:
             out.start_kept = True
             # the fix holds unless the start is at the optimum already (a warm start from a converged fit), where
             # nothing can improve on it: the estimator measures that where it can (_judge_kept_start)
-            gtol = "gtol" in (out.stop_reason or "")  # the user's gtol ended the epochs: the setting to name
+            gtol = out.by_gtol  # the user's gtol ended the epochs: the setting to name
             out.warning = (f"Training did not improve on the starting point: {kept}. Unless that start is already "
                            f"at the optimum (as a warm start from a converged fit is), "
                            + ("lower gtol (its norm is in the data's units), or leave it None" if gtol else
@@ -902,9 +904,10 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
     except (KeyboardInterrupt, SystemError) as exc:
         if not _is_interrupt(exc):
             raise
-        if not interrupt_keeps:
-            # a partial_fit call (its epoch is the whole call): the model stays as before the call and the Ctrl-C
-            # goes on, so the user's loop over the calls stops (a kept epoch would swallow it, and the loop go on)
+        if not interrupt_keeps or (not saving and out.n_iter == 0):
+            # a partial_fit call (its epoch is the whole call: a kept epoch would swallow the Ctrl-C, and the user's
+            # loop over the calls go on), or no epoch completed (no model of this call to keep): the caller's model
+            # stays as it was (the estimator puts its previous fitted state back) and the Ctrl-C goes on
             ts.restore(start)
             if isinstance(exc, KeyboardInterrupt):
                 raise
@@ -917,13 +920,6 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
             if settings.report_objective and problem.penalized:
                 loss += problem.penalty(problem.raw(last_model))
             out.losses.append(float(loss))
-        elif out.n_iter == 0:
-            # no epoch completed: there is no model of this call to keep, so the caller's stays as it was (the
-            # estimator puts its previous fitted state back) and the Ctrl-C goes on to stop the user's program
-            ts.restore(start)
-            if isinstance(exc, KeyboardInterrupt):
-                raise
-            raise KeyboardInterrupt from exc
         else:
             ts.restore(last)
         out.interrupted = True
