@@ -89,8 +89,8 @@ def choose_l2(problem, theta, k, fit_intercept, rng):
         return "the columns' statistics are not at hand"
     # the start: the strength that matches the average column's curvature (the mean over the columns that
     # vary of Σ s·x², with an intercept of the centred columns) in Ridge's units
-    start = _first(problem.scaling, fit_intercept)  # per unit of weight: the strength is 2·first·STEP**e
-    if start is None:
+    first = _first(problem.scaling, fit_intercept)  # per unit of weight: the strength is 2·first·STEP**e
+    if first is None:
         return "no column of X varies (nothing for the strength to act on)"
     train = dataclasses.replace(problem.whole(), sw=w_tr)
     ids = np.arange(train.n_batches, dtype=np.int64)
@@ -117,7 +117,6 @@ def choose_l2(problem, theta, k, fit_intercept, rng):
             return True
         return False
 
-    first = start
     solve(0.0)  # exponents of STEP from the first strength
     best, best_theta = [0.0], theta.copy()
     for direction in (-1.0, 1.0):  # weaker first; stronger only if the first strength stayed the best
