@@ -630,8 +630,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         if not (f_ref > 0 and np.isfinite(excess)):
             return
         unit = _training.tol_unit(self.loss == "squared_error")
-        if excess <= max((self.tol or 0.0) * f_ref, min(_shortfall.SHORTFALL_REL * max(best, 0.0),
-                                                         _shortfall.SHORTFALL_WARN * f_ref)):
+        if excess <= _shortfall.warn_limit(best, f_ref, self.tol):
             out.warning = None
             gap = (f"to within {excess / f_ref:.2g} times {unit} (measured by full-batch L-BFGS)" if excess > 0.0
                    else "(full-batch L-BFGS found nothing better)")
@@ -827,8 +826,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                                   steps=1 if large else FINISH_STEPS, tol=min(self.tol, FINISH_TOL))
         best = problem.objective(trial.theta, every)[0]
         excess = got - best
-        if not (f_ref > 0 and excess > max(self.tol * f_ref, min(_shortfall.SHORTFALL_REL * max(best, 0.0),
-                                                                 _shortfall.SHORTFALL_WARN * f_ref))):
+        if not (f_ref > 0 and excess > _shortfall.warn_limit(best, f_ref, self.tol)):
             return f_ref > 0 and not large  # measured at the optimum: more steps gain nothing that matters
         capped = self.n_iter_ >= self.max_iter_ and not out.converged
         # the settings of this fit that keep the default's L-BFGS finish from running (only those it chose)
