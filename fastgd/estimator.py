@@ -97,6 +97,20 @@ def _atomic(method):
     return guarded
 
 
+def _lbfgs_gap(problem, ts, tol, max_iter=None):
+    """The objective over all rows at ``ts`` and after full-batch L-BFGS with a strong-Wolfe line search from a
+    copy of it (``ts`` is left as it is): up to FINISH_STEPS steps until a step gains less than ``tol``, or, with
+    ``max_iter``, one step of at most that many iterations (a stall check: each iteration is a pass over X)."""
+    every = np.arange(problem.n_batches, dtype=np.int64)
+    got = problem.objective(ts.theta, every)[0]
+    trial = copy.deepcopy(ts)
+    with _shortfall.one_blas_thread():
+        _training.train_lbfgs(problem, trial, LBFGS(line_search_fn="strong_wolfe", **(
+            {} if max_iter is None else {"max_iter": max_iter})), train_ids=every,
+                              steps=FINISH_STEPS if max_iter is None else 1, tol=tol)
+    return got, problem.objective(trial.theta, every)[0]
+
+
 class LinearRegressor(RegressorMixin, BaseEstimator):
     """Linear regression trained by mini-batch gradient descent with torch.optim's optimizers.
 
@@ -618,14 +632,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         if problem.n * (p - 1) * k > _planning.CHECK_EXACT_MAX_VALUES or not _planning.smooth_loss(self) \
                 or problem.l1 > 0.0:
             return
-        every = np.arange(problem.n_batches, dtype=np.int64)
-        f_ref = problem.target_variance(every)
-        got = problem.objective(ts.theta, every)[0]
-        trial = copy.deepcopy(ts)
-        with _shortfall.one_blas_thread():
-            _training.train_lbfgs(problem, trial, LBFGS(line_search_fn="strong_wolfe"), train_ids=every,
-                                  steps=FINISH_STEPS, tol=FINISH_TOL)
-        best = problem.objective(trial.theta, every)[0]
+        f_ref = problem.target_variance(np.arange(problem.n_batches, dtype=np.int64))
+        got, best = _lbfgs_gap(problem, ts, FINISH_TOL)
         excess = got - best
         if not (f_ref > 0 and np.isfinite(excess)):
             return
@@ -815,16 +823,9 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             return False
         if not large and _planning.finishes_with_lbfgs(self):
             return self._finish_lbfgs(problem, ts).converged
-        trial = copy.deepcopy(ts)
-        every = np.arange(problem.n_batches, dtype=np.int64)
-        got = problem.objective(ts.theta, every)[0]
         # larger data, the user's L-BFGS without a line search: a few strong-Wolfe iterations from the fit (a pass
         # each), whose gain proves a stall (and a lower bound on its excess); small data: the optimum itself
-        with _shortfall.one_blas_thread():
-            _training.train_lbfgs(problem, trial, LBFGS(line_search_fn="strong_wolfe", **(
-                {"max_iter": STALL_CHECK_ITER} if large else {})), train_ids=every,
-                                  steps=1 if large else FINISH_STEPS, tol=min(self.tol, FINISH_TOL))
-        best = problem.objective(trial.theta, every)[0]
+        got, best = _lbfgs_gap(problem, ts, min(self.tol, FINISH_TOL), STALL_CHECK_ITER if large else None)
         excess = got - best
         if not (f_ref > 0 and excess > _shortfall.warn_limit(best, f_ref, self.tol)):
             return f_ref > 0 and not large  # measured at the optimum: more steps gain nothing that matters
