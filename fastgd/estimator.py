@@ -627,7 +627,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         """No epoch improved on the start (kept, ``ts``): on small data with a smooth objective, measure how far
         it is from the optimum (full-batch L-BFGS from it, on a copy). Within what the shortfall check allows,
         nothing could improve on it: no warning, and ``stop_reason_`` says so; beyond it, the loop's advice
-        (a lower rate, more epochs) holds, with the measured gap. Unmeasured, the loop's hedged warning stays."""
+        (a lower rate, more epochs; a lower gtol where gtol ended them) holds, with the measured gap. Unmeasured,
+        the loop's hedged warning stays."""
         k, p = ts.theta.shape
         if problem.n * (p - 1) * k > _planning.CHECK_EXACT_MAX_VALUES or not _planning.smooth_loss(self) \
                 or problem.l1 > 0.0:
@@ -645,10 +646,17 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             self.stop_reason_ = (f"{self.stop_reason_}; no epoch improved on the starting point, which is at the "
                                  f"optimum {gap}: kept")
             return
+        gtol = _shortfall.gtol_cause(self, out)
+        # gtol ended the epochs: more of them is the fix (max_iter did not end them); a rate the user chose may
+        # still keep them from improving on the start
+        fix = ("Lower the learning rate or raise max_iter" if gtol is None else
+               "Lower gtol (or leave it None, the default)"
+               + ("; if the epochs then still do not improve on it, lower the learning rate"
+                  if "learning_rate" in _planning.user_chose(self) else ""))
         out.warning = (f"Training did not improve on the starting point (loss {out.start_eval:.6g}), which is "
                        f"{_shortfall.excess_words(excess, best, f_ref, unit)} above the optimum "
-                       f"(found by full-batch L-BFGS): the model was left at its starting point. Lower the learning "
-                       f"rate or raise max_iter"
+                       f"(found by full-batch L-BFGS): the model was left at its starting point"
+                       + (f"; {gtol}" if gtol else "") + f". {fix}"
                        + ("; or keep standardize=True (the default) so the steps fit the data's scales."
                           if problem.scaling is None else "."))
 

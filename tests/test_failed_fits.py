@@ -169,6 +169,23 @@ def test_a_kept_start_after_gtol_ended_the_epochs_names_gtol_not_the_rate():
     assert "lower gtol" in said and "learning rate" not in said and "max_iter" not in said
 
 
+def test_a_measured_kept_start_after_gtol_ended_the_epochs_names_gtol_and_lowering_it_helps():
+    """Small data, so the kept start is measured against the optimum: when the user's gtol ended the epochs after
+    one that did not improve on the start, the advice names gtol (not max_iter, which ended nothing), and
+    following it (no gtol) reaches the optimum's neighbourhood without a warning."""
+    X, y, _ = _data(600, noise=1.0)
+    opt = LinearRegressor(optimizer="lbfgs").fit(X, y)
+    start = dict(coef_init=opt.coef_ * 1.05, intercept_init=opt.intercept_)
+    with pytest.warns(ConvergenceWarning, match="above the optimum") as caught:
+        m = LinearRegressor(learning_rate=1.0, gtol=1e6, random_state=0).fit(X, y, **start)
+    said = " ".join(str(w.message) for w in caught)
+    assert "gtol=1e+06 ended the epochs" in said and "Lower gtol" in said and "max_iter" not in said, said
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        followed = LinearRegressor(learning_rate=1.0, random_state=0).fit(X, y, **start)
+    assert followed.score(X, y) > m.score(X, y) + 1e-3
+
+
 def test_shortfall_on_unscaled_features_names_standardize():
     """standardize=False (the user's choice) on features whose scales span 1e6 times: the cause named is the
     features' scales with standardize=True as the fix (not the standardized design's conditioning)."""
