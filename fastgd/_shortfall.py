@@ -250,7 +250,8 @@ def shortfall_fix(est, capped, unscaled=None, gtol=False):
 
 def _penalty_value(est, coef):
     l1, l2 = _planning.penalty_parts(est)
-    return l1 * float(np.abs(coef).sum()) + 0.5 * l2 * float(np.square(coef).sum())
+    with np.errstate(over="ignore"):
+        return l1 * float(np.abs(coef).sum()) + _training.half_l2(l2, coef, float(np.square(coef).sum()))
 
 
 def _penalized_optimum(est, Z, Y, w, s, l1, l2):

@@ -336,6 +336,24 @@ def test_tiny_values_are_rejected_with_the_cause_and_a_fix_that_works(optimizer)
     assert m.score(X * 1e-100, y) == pytest.approx(ref.score(X, y), abs=1e-12)
 
 
+def test_sparse_values_just_above_the_underflow_check_fit_as_at_unit_scale():
+    """Sparse X scaled to 10^-153.5, just above the underflow check: its weights are about 1e154, whose squares
+    overflow where the l2 penalty (about the scale squared) does not. The default fit chooses the unit-scale
+    fit's strength (alpha_ over the scale squared) and reaches its R², without a warning."""
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(0)
+    X = sp.random(500, 40, density=0.1, format="csr", random_state=0)
+    y = X @ rng.standard_normal(40) + 0.1 * rng.standard_normal(500)
+    ref = LinearRegressor(random_state=0).fit(X, y)
+    scale = 10.0 ** -153.5
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m = LinearRegressor(random_state=0).fit(X * scale, y)
+    assert m.alpha_ / scale / scale == pytest.approx(ref.alpha_, rel=1e-9)
+    assert m.score(X * scale, y) == pytest.approx(ref.score(X, y), abs=1e-9)
+
+
 def test_tiny_sparse_values_are_rejected():
     import scipy.sparse as sp
 
