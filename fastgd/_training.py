@@ -631,8 +631,10 @@ class _StoppingRules:
             # the start's model is the start snapshot's (no copy); later best models go into one owned buffer
             self.best_eval, self.best_theta, self._best_buffer = out.start_eval, start_theta, None
             # divergence is judged against the data's scale (the loss of the best constant), or the start's loss
-            # when that is larger: a start at the optimum of noise-free data has a loss near zero
-            self.diverge_at = DIVERGE_FACTOR * max(out.start_eval, f_ref)
+            # when that is larger: a start at the optimum of noise-free data has a loss near zero (y near float64's
+            # limit: the threshold overflows to inf, and only a non-finite loss diverges)
+            with np.errstate(over="ignore"):
+                self.diverge_at = DIVERGE_FACTOR * max(out.start_eval, f_ref)
 
     def check_diverged(self, loss, finite, epoch_number, ts, start):
         """Divergence: the weights or the optimizer state not finite, or the loss not finite or exploded.

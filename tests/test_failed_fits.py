@@ -312,6 +312,27 @@ def test_huge_features_are_rejected_with_the_cause(data):
         LinearRegressor(standardize=False).fit(X * 1e160, y)
 
 
+@pytest.mark.parametrize("penalty", ["auto", "l1"])
+def test_targets_near_float64s_limit_fit_without_a_numpy_warning(penalty):
+    """y times 10^152 (its variance about 1e304, below the "too large" check): the divergence threshold, a
+    multiple of that variance, passes float64's range; no NumPy overflow warning reaches the user, and the fit
+    is the unit-scale fit's."""
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(0)
+    X = sp.random(400, 30, density=0.1, format="csr", random_state=0)
+    y = X @ rng.standard_normal(30) + 0.1 * rng.standard_normal(400)
+    # an l1 strength scales with y (the loss with its square): the same objective in y's new units
+    params = dict(random_state=0) if penalty == "auto" else dict(penalty=penalty, alpha=1e-4, random_state=0)
+    want = LinearRegressor(**params).fit(X, y).score(X, y)
+    if penalty != "auto":
+        params["alpha"] *= 1e152
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m = LinearRegressor(**params).fit(X, y * 1e152)
+    assert m.score(X, y * 1e152) == pytest.approx(want, abs=1e-6)
+
+
 @pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
 def test_tiny_values_are_rejected_with_the_cause_and_a_fix_that_works(optimizer):
     """Values whose squares underflow lose their spread: the column statistics would take them for constants
