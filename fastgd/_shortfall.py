@@ -135,8 +135,8 @@ def _shortfall(est, X, Y, sw, out, n, d, k):
     mean = (w @ Y) / W if est.fit_intercept else np.zeros(k)
     var = float((w @ np.square(Y - mean)).sum()) / W
     excess = got - best
-    if not (var > 0 and excess > max(max(est.tol, SHORTFALL_ROUNDING) * var, min(SHORTFALL_REL * max(best, 0.0),
-                                                                               SHORTFALL_WARN * var))):
+    # the optimum in closed form from the same residuals: an excess below SHORTFALL_ROUNDING is their rounding
+    if not (var > 0 and excess > warn_limit(best, var, est.tol, floor=SHORTFALL_ROUNDING)):
         return None
     g = lam[keep] / 2.0 if l2 == 0.0 else np.linalg.eigvalsh(G)
     cond = float(np.sqrt(g[-1] / g[g > g[-1] * d * np.finfo(np.float64).eps][0])) if g.size else np.inf
@@ -164,6 +164,14 @@ def after_epochs(est, out):
     when one ran (``n_iter_`` counts both: each is a pass over X)."""
     finish = est.n_iter_ - out.n_iter
     return f"after {out.n_iter} epochs" + (f" and {finish} iterations of the full-batch finish" if finish > 0 else "")
+
+
+def warn_limit(best, f_ref, tol, floor=0.0):
+    """The excess of a fit's objective above the optimum ``best`` beyond which it is worth a warning: more than
+    ``tol`` (None: 0) of ``f_ref`` (the variance of y, or the loss of its constant mean) allows, and more than the
+    smaller of ``SHORTFALL_REL`` of the optimum and ``SHORTFALL_WARN`` of ``f_ref``. ``floor``: the least fraction
+    of ``f_ref`` that counts, in place of a smaller tol."""
+    return max(max(tol or 0.0, floor) * f_ref, min(SHORTFALL_REL * max(best, 0.0), SHORTFALL_WARN * f_ref))
 
 
 def excess_words(excess, best, ref, ref_name):
@@ -242,7 +250,8 @@ def shortfall_fix(est, capped, unscaled=None, gtol=False):
 
 def _penalty_value(est, coef):
     l1, l2 = _planning.penalty_parts(est)
-    return l1 * float(np.abs(coef).sum()) + 0.5 * l2 * float(np.square(coef).sum())
+    with np.errstate(over="ignore"):
+        return l1 * float(np.abs(coef).sum()) + _training.half_l2(l2, coef, float(np.square(coef).sum()))
 
 
 def _penalized_optimum(est, Z, Y, w, s, l1, l2):
@@ -311,8 +320,7 @@ def linear_program_shortfall(est, X, Y, sw, out, problem, values):
         got += float(w @ reference.loss_value(r, est.loss, param)) / W + l1 * float(np.abs(raw[j, :d]).sum())
     f_ref = problem.target_variance(np.arange(problem.n_batches, dtype=np.int64))
     excess = got - best
-    if not (f_ref > 0 and excess > max(est.tol * f_ref, min(SHORTFALL_REL * max(best, 0.0),
-                                                             SHORTFALL_WARN * f_ref))):
+    if not (f_ref > 0 and excess > warn_limit(best, f_ref, est.tol)):
         return f_ref > 0, None
     capped = est.n_iter_ >= est.max_iter_ and not out.converged and est.max_iter != "auto"
     exact = ("sklearn.linear_model.QuantileRegressor(solver='highs')" if est.loss == "quantile" else
@@ -539,7 +547,7 @@ def certified_shortfall(est, X, Y, sw, out, problem):
     except RuntimeError:  # no feasible program within its rows: no certificate, and nothing proven
         return False, None
     f_ref = problem.target_variance(np.arange(problem.n_batches, dtype=np.int64))
-    limit = max(est.tol * f_ref, min(SHORTFALL_REL * max(bound.lower, 0.0), SHORTFALL_WARN * f_ref))
+    limit = warn_limit(bound.lower, f_ref, est.tol)
     if not (f_ref > 0 and bound.gap > limit):
         return f_ref > 0, None
     better = float(objective_of(est, X, Y, sw, bound.model).sum())

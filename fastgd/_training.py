@@ -211,7 +211,7 @@ class FitData:
             if self.l1 != 0.0:
                 total += self.l1 * np.abs(w).sum()
             if self.l2 != 0.0:
-                total += 0.5 * self.l2 * np.square(w).sum()
+                total += half_l2(self.l2, w, float(np.square(w).sum()))
         return total
 
     def gradient_norm(self, theta, batch_ids, raw=None):
@@ -362,6 +362,21 @@ def _any_nonzero(w):
     """Whether any value of the (k, d) ``w`` is non-zero (or NaN), block by block: a trained model answers in
     its first block, not after a pass over all d."""
     return any(bool(np.any(w[:, s])) for s in _blocks(w.shape[1]))
+
+
+def half_l2(l2, w, squares):
+    """½·l2·‖w‖² of the (k, d) weights ``w`` in the data's units, given ``squares``, ‖w‖² as the caller summed it
+    (with overflow ignored). Where that overflowed, the squares are summed again in units of a power of two at
+    the largest |w|, which scales them exactly: in the units of X near float64's underflow check the weights
+    are about 1e154 and their squares overflow, where the penalty (l2 about X's scale squared) does not."""
+    if math.isfinite(squares) or l2 == 0.0:
+        return 0.5 * l2 * squares
+    top = max(-float(np.min(w)), float(np.max(w)))
+    if not math.isfinite(top):
+        return 0.5 * l2 * squares
+    unit = math.ldexp(1.0, math.frexp(top)[1] - 1)  # in (top / 2, top] (finite); at least 1 here (no underflow)
+    scaled = np.divide(w, unit)
+    return l2 * unit * unit * (0.5 * float(np.square(scaled, out=scaled).sum()))
 
 
 def _all_one_value(a):
@@ -616,8 +631,10 @@ class _StoppingRules:
             # the start's model is the start snapshot's (no copy); later best models go into one owned buffer
             self.best_eval, self.best_theta, self._best_buffer = out.start_eval, start_theta, None
             # divergence is judged against the data's scale (the loss of the best constant), or the start's loss
-            # when that is larger: a start at the optimum of noise-free data has a loss near zero
-            self.diverge_at = DIVERGE_FACTOR * max(out.start_eval, f_ref)
+            # when that is larger: a start at the optimum of noise-free data has a loss near zero (y near float64's
+            # limit: the threshold overflows to inf, and only a non-finite loss diverges)
+            with np.errstate(over="ignore"):
+                self.diverge_at = DIVERGE_FACTOR * max(out.start_eval, f_ref)
 
     def check_diverged(self, loss, finite, epoch_number, ts, start):
         """Divergence: the weights or the optimizer state not finite, or the loss not finite or exploded.
@@ -1040,7 +1057,9 @@ def train_lbfgs(problem, ts, lbfgs, *, train_ids, steps, tol, n_iter_no_change=2
         np.subtract(gu[:, :d], v, out=v)
         np.divide(v, xs, out=grad[:, :d])
         grad[:, d] = gu[:, d] if problem.fit_intercept else 0.0
-        return float(sse) / W + 0.5 * problem.l2 * float(np.square(u[:, :d], out=v).sum()), grad.reshape(-1)
+        with np.errstate(over="ignore"):
+            squares = float(np.square(u[:, :d], out=v).sum())
+        return float(sse) / W + half_l2(problem.l2, u[:, :d], squares), grad.reshape(-1)
 
     seen = {}
     cached = 4 if precondition is None else 2  # keys are copies of x: a large (sparse) problem keeps fewer
@@ -1175,7 +1194,8 @@ def train_pcg(problem, ts, *, train_ids, steps, tol, precondition, n_iter_no_cha
         arithmetic is done in the kernels' fresh gradient array, in blocks: no d-sized temporary."""
         np.divide(theta[:, :d], xs, out=buf[:, :d])
         buf[:, d] = theta[:, d] - np.einsum("ij,j->i", buf[:, :d], xm) + offset
-        l2_term = 0.5 * problem.l2 * float(np.einsum("ij,ij->", buf[:, :d], buf[:, :d]))
+        with np.errstate(over="ignore"):
+            l2_term = half_l2(problem.l2, buf[:, :d], float(np.einsum("ij,ij->", buf[:, :d], buf[:, :d])))
         G, sse, W = problem.kern.batches_stats(problem.Xk, Y, _sw(problem.sw), buf, problem.batch_size, train_ids,
                                                threads)
         G = np.asarray(G, dtype=np.float64).reshape(k, p)

@@ -97,6 +97,20 @@ def _atomic(method):
     return guarded
 
 
+def _lbfgs_gap(problem, ts, tol, max_iter=None):
+    """The objective over all rows at ``ts`` and after full-batch L-BFGS with a strong-Wolfe line search from a
+    copy of it (``ts`` is left as it is): up to FINISH_STEPS steps until a step gains less than ``tol``, or, with
+    ``max_iter``, one step of at most that many iterations (a stall check: each iteration is a pass over X)."""
+    every = np.arange(problem.n_batches, dtype=np.int64)
+    got = problem.objective(ts.theta, every)[0]
+    trial = copy.deepcopy(ts)
+    with _shortfall.one_blas_thread():
+        _training.train_lbfgs(problem, trial, LBFGS(line_search_fn="strong_wolfe", **(
+            {} if max_iter is None else {"max_iter": max_iter})), train_ids=every,
+                              steps=FINISH_STEPS if max_iter is None else 1, tol=tol)
+    return got, problem.objective(trial.theta, every)[0]
+
+
 class LinearRegressor(RegressorMixin, BaseEstimator):
     """Linear regression trained by mini-batch gradient descent with torch.optim's optimizers.
 
@@ -613,35 +627,36 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         """No epoch improved on the start (kept, ``ts``): on small data with a smooth objective, measure how far
         it is from the optimum (full-batch L-BFGS from it, on a copy). Within what the shortfall check allows,
         nothing could improve on it: no warning, and ``stop_reason_`` says so; beyond it, the loop's advice
-        (a lower rate, more epochs) holds, with the measured gap. Unmeasured, the loop's hedged warning stays."""
+        (a lower rate, more epochs; a lower gtol where gtol ended them) holds, with the measured gap. Unmeasured,
+        the loop's hedged warning stays."""
         k, p = ts.theta.shape
         if problem.n * (p - 1) * k > _planning.CHECK_EXACT_MAX_VALUES or not _planning.smooth_loss(self) \
                 or problem.l1 > 0.0:
             return
-        every = np.arange(problem.n_batches, dtype=np.int64)
-        f_ref = problem.target_variance(every)
-        got = problem.objective(ts.theta, every)[0]
-        trial = copy.deepcopy(ts)
-        with _shortfall.one_blas_thread():
-            _training.train_lbfgs(problem, trial, LBFGS(line_search_fn="strong_wolfe"), train_ids=every,
-                                  steps=FINISH_STEPS, tol=FINISH_TOL)
-        best = problem.objective(trial.theta, every)[0]
+        f_ref = problem.target_variance(np.arange(problem.n_batches, dtype=np.int64))
+        got, best = _lbfgs_gap(problem, ts, FINISH_TOL)
         excess = got - best
         if not (f_ref > 0 and np.isfinite(excess)):
             return
         unit = _training.tol_unit(self.loss == "squared_error")
-        if excess <= max((self.tol or 0.0) * f_ref, min(_shortfall.SHORTFALL_REL * max(best, 0.0),
-                                                         _shortfall.SHORTFALL_WARN * f_ref)):
+        if excess <= _shortfall.warn_limit(best, f_ref, self.tol):
             out.warning = None
             gap = (f"to within {excess / f_ref:.2g} times {unit} (measured by full-batch L-BFGS)" if excess > 0.0
                    else "(full-batch L-BFGS found nothing better)")
             self.stop_reason_ = (f"{self.stop_reason_}; no epoch improved on the starting point, which is at the "
                                  f"optimum {gap}: kept")
             return
+        gtol = _shortfall.gtol_cause(self, out)
+        # gtol ended the epochs: more of them is the fix (max_iter did not end them); a rate the user chose may
+        # still keep them from improving on the start
+        fix = ("Lower the learning rate or raise max_iter" if gtol is None else
+               "Lower gtol (or leave it None, the default)"
+               + ("; if the epochs then still do not improve on it, lower the learning rate"
+                  if "learning_rate" in _planning.user_chose(self) else ""))
         out.warning = (f"Training did not improve on the starting point (loss {out.start_eval:.6g}), which is "
                        f"{_shortfall.excess_words(excess, best, f_ref, unit)} above the optimum "
-                       f"(found by full-batch L-BFGS): the model was left at its starting point. Lower the learning "
-                       f"rate or raise max_iter"
+                       f"(found by full-batch L-BFGS): the model was left at its starting point"
+                       + (f"; {gtol}" if gtol else "") + f". {fix}"
                        + ("; or keep standardize=True (the default) so the steps fit the data's scales."
                           if problem.scaling is None else "."))
 
@@ -816,19 +831,11 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             return False
         if not large and _planning.finishes_with_lbfgs(self):
             return self._finish_lbfgs(problem, ts).converged
-        trial = copy.deepcopy(ts)
-        every = np.arange(problem.n_batches, dtype=np.int64)
-        got = problem.objective(ts.theta, every)[0]
         # larger data, the user's L-BFGS without a line search: a few strong-Wolfe iterations from the fit (a pass
         # each), whose gain proves a stall (and a lower bound on its excess); small data: the optimum itself
-        with _shortfall.one_blas_thread():
-            _training.train_lbfgs(problem, trial, LBFGS(line_search_fn="strong_wolfe", **(
-                {"max_iter": STALL_CHECK_ITER} if large else {})), train_ids=every,
-                                  steps=1 if large else FINISH_STEPS, tol=min(self.tol, FINISH_TOL))
-        best = problem.objective(trial.theta, every)[0]
+        got, best = _lbfgs_gap(problem, ts, min(self.tol, FINISH_TOL), STALL_CHECK_ITER if large else None)
         excess = got - best
-        if not (f_ref > 0 and excess > max(self.tol * f_ref, min(_shortfall.SHORTFALL_REL * max(best, 0.0),
-                                                                 _shortfall.SHORTFALL_WARN * f_ref))):
+        if not (f_ref > 0 and excess > _shortfall.warn_limit(best, f_ref, self.tol)):
             return f_ref > 0 and not large  # measured at the optimum: more steps gain nothing that matters
         capped = self.n_iter_ >= self.max_iter_ and not out.converged
         # the settings of this fit that keep the default's L-BFGS finish from running (only those it chose)

@@ -169,6 +169,23 @@ def test_a_kept_start_after_gtol_ended_the_epochs_names_gtol_not_the_rate():
     assert "lower gtol" in said and "learning rate" not in said and "max_iter" not in said
 
 
+def test_a_measured_kept_start_after_gtol_ended_the_epochs_names_gtol_and_lowering_it_helps():
+    """Small data, so the kept start is measured against the optimum: when the user's gtol ended the epochs after
+    one that did not improve on the start, the advice names gtol (not max_iter, which ended nothing), and
+    following it (no gtol) reaches the optimum's neighbourhood without a warning."""
+    X, y, _ = _data(600, noise=1.0)
+    opt = LinearRegressor(optimizer="lbfgs").fit(X, y)
+    start = dict(coef_init=opt.coef_ * 1.05, intercept_init=opt.intercept_)
+    with pytest.warns(ConvergenceWarning, match="above the optimum") as caught:
+        m = LinearRegressor(learning_rate=1.0, gtol=1e6, random_state=0).fit(X, y, **start)
+    said = " ".join(str(w.message) for w in caught)
+    assert "gtol=1e+06 ended the epochs" in said and "Lower gtol" in said and "max_iter" not in said, said
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        followed = LinearRegressor(learning_rate=1.0, random_state=0).fit(X, y, **start)
+    assert followed.score(X, y) > m.score(X, y) + 1e-3
+
+
 def test_shortfall_on_unscaled_features_names_standardize():
     """standardize=False (the user's choice) on features whose scales span 1e6 times: the cause named is the
     features' scales with standardize=True as the fix (not the standardized design's conditioning)."""
@@ -295,6 +312,27 @@ def test_huge_features_are_rejected_with_the_cause(data):
         LinearRegressor(standardize=False).fit(X * 1e160, y)
 
 
+@pytest.mark.parametrize("penalty", ["auto", "l1"])
+def test_targets_near_float64s_limit_fit_without_a_numpy_warning(penalty):
+    """y times 10^152 (its variance about 1e304, below the "too large" check): the divergence threshold, a
+    multiple of that variance, passes float64's range; no NumPy overflow warning reaches the user, and the fit
+    is the unit-scale fit's."""
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(0)
+    X = sp.random(400, 30, density=0.1, format="csr", random_state=0)
+    y = X @ rng.standard_normal(30) + 0.1 * rng.standard_normal(400)
+    # an l1 strength scales with y (the loss with its square): the same objective in y's new units
+    params = dict(random_state=0) if penalty == "auto" else dict(penalty=penalty, alpha=1e-4, random_state=0)
+    want = LinearRegressor(**params).fit(X, y).score(X, y)
+    if penalty != "auto":
+        params["alpha"] *= 1e152
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m = LinearRegressor(**params).fit(X, y * 1e152)
+    assert m.score(X, y * 1e152) == pytest.approx(want, abs=1e-6)
+
+
 @pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
 def test_tiny_values_are_rejected_with_the_cause_and_a_fix_that_works(optimizer):
     """Values whose squares underflow lose their spread: the column statistics would take them for constants
@@ -317,6 +355,24 @@ def test_tiny_values_are_rejected_with_the_cause_and_a_fix_that_works(optimizer)
     m = LinearRegressor(optimizer=optimizer, max_iter=50, random_state=0).fit(X * 1e-100, y)
     np.testing.assert_allclose(m.coef_ * 1e-100, ref.coef_, rtol=1e-9)
     assert m.score(X * 1e-100, y) == pytest.approx(ref.score(X, y), abs=1e-12)
+
+
+def test_sparse_values_just_above_the_underflow_check_fit_as_at_unit_scale():
+    """Sparse X scaled to 10^-153.5, just above the underflow check: its weights are about 1e154, whose squares
+    overflow where the l2 penalty (about the scale squared) does not. The default fit chooses the unit-scale
+    fit's strength (alpha_ over the scale squared) and reaches its R², without a warning."""
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(0)
+    X = sp.random(500, 40, density=0.1, format="csr", random_state=0)
+    y = X @ rng.standard_normal(40) + 0.1 * rng.standard_normal(500)
+    ref = LinearRegressor(random_state=0).fit(X, y)
+    scale = 10.0 ** -153.5
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m = LinearRegressor(random_state=0).fit(X * scale, y)
+    assert m.alpha_ / scale / scale == pytest.approx(ref.alpha_, rel=1e-9)
+    assert m.score(X * scale, y) == pytest.approx(ref.score(X, y), abs=1e-9)
 
 
 def test_tiny_sparse_values_are_rejected():
