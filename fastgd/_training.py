@@ -434,6 +434,10 @@ class Settings:
     # (None: all of them, as for direct calls of the loop)
     user_chose: frozenset = None
     auto_penalty: bool = False  # the penalty is penalty="auto"'s (the user set no alpha to lower)
+    # an exact full-batch finish follows epochs that stop at the best evaluated objective f when handover(f) is not
+    # None: it is the averaged steps' noise floor (an excess in the objective's units), which the finish removes;
+    # the rounds then stop once their gains show the epochs at it (``_StoppingRules._hand_over``)
+    handover: object = None
 
 
 @dataclass
@@ -624,6 +628,8 @@ class _StoppingRules:
         self.evaluating = eval_ids is not None and len(eval_ids) > 0
         if self.evaluating:
             out.start_eval = problem.objective(ts.theta, eval_ids, settings.penalized_eval)[0]
+            # the handover rule's: the last round's objective and gain
+            self.prev_f, self.prev_gain = out.start_eval, None
             f_ref = problem.target_variance(eval_ids)
             if not f_ref > 0:
                 f_ref = out.start_eval if out.start_eval > 0 else 1.0
@@ -677,6 +683,7 @@ class _StoppingRules:
         model it replaces (None: none), for the caller to reuse."""
         settings, out, tol = self.settings, self.out, self.settings.tol
         improved = tol is None or f < self.best_eval - tol * self.f_ref
+        handover = not stop and self._hand_over(f)
         self.spare = None
         if f < self.best_eval or not self.keep_best or stop:
             if owner is not None:
@@ -687,6 +694,12 @@ class _StoppingRules:
                     self._best_buffer = np.empty_like(model)
                 np.copyto(self._best_buffer, model)
                 self.best_eval, self.best_theta = f, self._best_buffer
+        if handover:
+            out.converged = True
+            out.stop_reason = (f"the evaluated objective's gains reached the averaged steps' noise floor (about "
+                               f"{self.floor / self.f_ref:.2g} times {tol_unit(self.problem.loss is None)}), which "
+                               f"the full-batch finish that follows removes")
+            return True
         if tol is not None:
             self.no_change = 0 if improved else self.no_change + 1
         # a rise (not a plateau) means the step noise, not the optimum, sets the loss: averaging cannot
@@ -703,6 +716,21 @@ class _StoppingRules:
                     f"{self.round_epochs} epoch(s)"
                     + (f" with the learning rate at its smallest ({self.lr:.3g})" if shrink else ""))
         return stop
+
+    def _hand_over(self, f):
+        """The handover rule, when an exact finish follows (``Settings.handover``): the round evaluated to ``f``
+        ends the epochs when its gain g, extrapolated as the gains have shrunk (g² / the previous round's gain: the
+        excess left if the next gains shrink by the same ratio), falls below the noise floor (``self.floor``), or
+        when it gained nothing. The finish's result does not depend on where it starts, and one of its passes
+        removes more of a well-conditioned problem's excess than an epoch at its floor (the ``tol`` rule's rounds
+        there are noise); a problem on which the epochs still make headway (slowly shrinking gains) keeps
+        training. Never on the first round, whose gain is over the start."""
+        gain, self.prev_f = self.prev_f - f, f
+        prev, self.prev_gain = self.prev_gain, gain
+        if self.settings.handover is None or prev is None or not prev > 0.0:
+            return False
+        self.floor = self.settings.handover(min(f, self.best_eval))
+        return self.floor is not None and (not gain > 0.0 or gain * (gain / prev) < self.floor)
 
     def _shrink_rate(self, rose, ts):
         """The adaptive rate rule, on a plateau or a rise: divide the rate by LR_SHRINK (after a rise, back to

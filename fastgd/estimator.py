@@ -180,7 +180,9 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         too); what remains is warned about with the measured condition number. On larger dense data the same
         finish runs when the averaged steps' noise floor, about (loss)·(d + 1)/n, exceeds ``tol`` of the
         variance of y or 1e-3 of the loss itself (d + 1 > n / 1000), and stops on gains relative to the
-        objective; one that stops short warns with the condition number its iterations measured. On sparse
+        objective; one that stops short warns with the condition number its iterations measured. The epochs
+        then end as soon as their gains show them at that floor (usually after 2), not after ``tol``'s rounds
+        of noise: the finish's result does not depend on where it starts. On sparse
         X with an l2 penalty, which the default ``penalty``
         gives it, "auto" is 2 epochs, the warm start of the exact conjugate-gradient finish.
     tol : float or None, default=1e-6
@@ -740,10 +742,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             # floor rather than the optimum, and a few L-BFGS passes remove it
             if problem is not None and not sp.issparse(X) and problem.scaling is not None and not out.stopped \
                     and _planning.finishes_with_lbfgs(self) and np.isfinite(out.best_eval):
-                var = float(np.square(problem.scaling.y_scale).sum())
-                # the floor in the objective's own terms too: with R² near 1 it is far below tol of var(y)
-                # but not below the optimum's loss (ill-conditioned data plateaus well above it)
-                if var > 0 and (out.best_eval / var * (d + 1) / n > self.tol or (d + 1) / n > FINISH_FLOOR_REL):
+                if self._noise_floor(problem)(out.best_eval) is not None:
                     fin = self._finish_dense(problem, ts)
                     # no exact check at this size: what the finish measured is the cause, unless its objective
                     # (the standardized targets' variance is 1 per output) is within tol of zero, below which no
@@ -779,6 +778,29 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             return True
         warnings.warn(short, ConvergenceWarning, stacklevel=4)
         return True
+
+    def _finish_may_follow(self, problem, ts):
+        """Whether the epochs of an in-memory fit on ``problem`` may be followed by the dense conjugate-gradient
+        finish of larger data (``_check_shortfall``; ``_noise_floor`` decides from their result)."""
+        return (not isinstance(problem.Xk, tuple) and problem.scaling is not None and self.loss == "squared_error"
+                and _planning.finishes_with_lbfgs(self) and self.tol is not None and not self.early_stopping
+                and problem.n * (ts.theta.size - ts.theta.shape[0]) > _planning.CHECK_EXACT_MAX_VALUES)
+
+    def _noise_floor(self, problem):
+        """For larger dense data under the default rate rule: the function from the epochs' best evaluated
+        objective f to the noise floor of the averaged steps, f·(d + 1)/n (Polyak-Ruppert), when it calls for the
+        conjugate-gradient finish (above tol of the variance of y, or d + 1 > n·FINISH_FLOOR_REL), else None. The
+        shortfall check runs the finish on it; the epochs hand over to that finish at it
+        (``_training.Settings.handover``)."""
+        var = float(np.square(problem.scaling.y_scale).sum())
+        n, d = problem.n, problem.scaling.x_scale.shape[0]
+
+        def floor(f):
+            # the floor in the objective's own terms too: with R² near 1 it is far below tol of var(y) but not
+            # below the optimum's loss (ill-conditioned data plateaus well above it)
+            due = var > 0 and (f / var * (d + 1) / n > self.tol or (d + 1) / n > FINISH_FLOOR_REL)
+            return f * (d + 1) / n if due else None
+        return floor
 
     def _unfinished(self, fin, total, weighted):
         """The warning of a sparse fit whose conjugate-gradient finish stopped short of its tolerance (``total``:
@@ -1029,6 +1051,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                                   else problem.n * (ts.theta.size - ts.theta.shape[0]),
                                   warm_start_only=warm_only)
         self.max_iter_ = settings.max_iter
+        if in_memory and self._finish_may_follow(problem, ts):
+            settings.handover = self._noise_floor(problem)
         try:
             if isinstance(opt, LBFGS):
                 out = _training.train_lbfgs(problem, ts, copy.copy(opt).set_params(lr=settings.lr), train_ids=train_ids,

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from fastgd import LinearRegressor, _engine, _kernels, _training
-from fastgd.optimizers import LBFGS
+from fastgd.optimizers import LBFGS, get_optimizer
 
 native = pytest.mark.skipif(not _engine.native_available(), reason="fastgd._native is not built")
 BACKENDS = ["numba", pytest.param("native", marks=native)]
@@ -163,3 +163,82 @@ def test_a_finish_that_confirms_its_start_keeps_it_in_two_passes(monkeypatch, ba
     (passes, second, before, after), = again
     assert second.converged and second.n_iter == 1 and passes == 2
     assert np.array_equal(before, after)
+
+
+def _rows_read(calls, n):
+    """Passes over X (rows read / n) of the counted kernel calls: an epoch reads its order's batches, an
+    evaluation or a finish's pass its listed batches, the statistics all of X."""
+    rows = 0
+    for args in calls.get("epoch", []):
+        rows += min(len(args[12]) * args[11], n)
+    for name in ("batches_stats", "batches_loss"):
+        rows += sum(min(len(args[5]) * args[4], n) for args in calls.get(name, []))
+    rows += sum(args[0].shape[0] for args in calls.get("column_stats", []) if args[0].shape[1] > 1)
+    return rows / n
+
+
+def _larger_data(monkeypatch, n=24_000, d=10, noise=1.0, seed=4):
+    """Noisy data (R² about 0.9) treated as larger data: no exact check, an evaluation set of about 1/8 of the
+    rows (as 65,536 of 500,000), so its finish is the noise floor's."""
+    from fastgd import _planning
+    monkeypatch.setattr(_planning, "CHECK_EXACT_MAX_VALUES", 1000)
+    monkeypatch.setattr(_training, "EVAL_ROWS", 3000)
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    return X, X @ rng.standard_normal(d) + noise * rng.standard_normal(n)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_noisy_epochs_hand_over_to_the_finish_at_their_noise_floor(monkeypatch, backend):
+    """When the conjugate-gradient finish follows (the averaged steps' noise floor above tol), the epochs stop
+    once their gains show them at that floor (the second round here), not after the tol rule's plateau rounds,
+    whose gains are noise: the statistics, two epochs, their evaluations and the finish's three passes (6.25),
+    against 10.75 (six epochs) with the plateau rounds. The finish reaches least squares' optimum all the same."""
+    X, y = _larger_data(monkeypatch)
+    calls = _counting(monkeypatch, backend, ["epoch", "batches_stats", "batches_loss", "column_stats"])
+    est = LinearRegressor(backend=backend, random_state=0).fit(X, y)
+    assert "noise floor" in est.stop_reason_ and "conjugate gradient" in est.stop_reason_
+    assert len(calls["epoch"]) == 2
+    assert _rows_read(calls, len(y)) <= 7
+    A = np.column_stack([X, np.ones(len(y))])
+    exact = np.linalg.lstsq(A, y, rcond=None)[0]
+    np.testing.assert_allclose(est.coef_, exact[:-1], rtol=0, atol=1e-6 * np.abs(exact[:-1]).max())
+    r2 = est.score(X, y)
+    r2_exact = 1 - np.sum((y - A @ exact) ** 2) / np.sum((y - y.mean()) ** 2)
+    assert abs(r2 - r2_exact) < 1e-12
+
+
+@pytest.mark.parametrize("settings", [dict(noise=0.0), dict(learning_rate=0.01), dict(standardize=False),
+                                      dict(tol=None, max_iter=8)])
+def test_without_a_noisy_finish_the_epochs_keep_their_rules(monkeypatch, settings):
+    """No handover where no finish follows: clean data (a noise floor below tol), a rate or standardization the
+    user chose, tol=None; the epochs then stop by their own rules, as before."""
+    X, y = _larger_data(monkeypatch, noise=settings.pop("noise", 1.0))
+    est = LinearRegressor(random_state=0, **settings).fit(X, y)
+    assert "noise floor" not in est.stop_reason_ and "conjugate gradient" not in est.stop_reason_
+
+
+def test_the_handover_needs_two_rounds_and_a_finish(monkeypatch):
+    """The rule itself: the first round's gain (over the start) never hands over; a gain that shrank by a large
+    ratio (its extrapolation below the floor), or none, does, when a floor is given; without one, never."""
+    X, y = _larger_data(monkeypatch)
+    problem = _training.FitData(X, y[:, None], None, 256, _engine.kernels("numba"), "numba", 1, True, 0.0, 0.0)
+    ts = _engine.TrainingState.fresh(get_optimizer("adam"), 1, X.shape[1])
+    ids = np.arange(problem.n_batches, dtype=np.int64)
+
+    def rules(handover):
+        settings = _training.Settings(get_optimizer("adam"), 0.01, None, True, True, 10, tol=1e-6,
+                                      handover=handover)
+        out = _training.Outcome()
+        return _training._StoppingRules(problem, ts, settings, out, ids, True, True, 1, ts.theta), out.start_eval
+
+    r, f0 = rules(lambda f: 1e-3 * f)
+    assert not r._hand_over(0.5 * f0)  # the first round: its gain is over the start
+    assert not r._hand_over(0.4 * f0)  # shrank by 5x only: 0.02·f0 extrapolated, above the floor
+    assert r._hand_over(0.4 * f0 - 1e-6 * f0)  # shrank by 1e5
+    r, f0 = rules(lambda f: 1e-3 * f)
+    r._hand_over(0.5 * f0)
+    assert r._hand_over(0.5 * f0 + 1e-3 * f0)  # a rise: the epochs are at their floor
+    r, f0 = rules(None)
+    r._hand_over(0.5 * f0)
+    assert not r._hand_over(0.5 * f0 + 1e-3 * f0)
