@@ -515,6 +515,8 @@ cdef struct LazyTrain:
     double* avg  # NULL, or P running means and a count
     double loss_sum  # the epoch's weighted loss and weight, added to
     double weight_sum
+    int nt  # threads of the passes over every coordinate (1: they open no region)
+    bint finite  # set by the epoch: whether every parameter is finite at its end
 
 
 cdef enum:
@@ -523,6 +525,9 @@ cdef enum:
     R_STAMP = 0
     R_TH = 1
     R_S = 2
+    # coordinates per task of the passes over every coordinate (into the records, the end's catch-up): the
+    # threads only share them out, each coordinate's arithmetic is its own
+    LAZY_COLUMN_BLOCK = 8192
 
 
 cdef int _lazy_csr(const real_t* data, const index_t* indices, const ptr_t* indptr, const Problem* pb,
@@ -557,9 +562,7 @@ cdef int _lazy_csr(const real_t* data, const index_t* indices, const ptr_t* indp
     # LazyAdam (not exact): the batch's constants in place of per-coordinate divisions (fastgd._rules.lazy_update)
     cdef double h1 = lazy_bias_horizon(tr.hp[2]), h2 = lazy_bias_horizon(tr.hp[3])
     if std:
-        for c in range(d):
-            if z[c] != 0.0:
-                ncen += 1
+        ncen = _count_nonzero(z, d, tr.nt)
     for bi in range(nb):
         start = order[bi] * batch_size
         stop = min(start + batch_size, n)
@@ -597,18 +600,18 @@ cdef int _lazy_csr(const real_t* data, const index_t* indices, const ptr_t* indp
     cdef double* rawb = scratch + offs[8]  # the intercepts in the data's units
     cdef double* gb = rawb + k
     cdef long long* posv = <long long*> (scratch + offs[9])  # each stored value's column's place in the list
-    ncen = 0
-    if std:
+    if ncen > 0:
+        ncen = 0
         for c in range(d):
             if z[c] != 0.0:
                 cen[ncen] = c
                 ncen += 1
-    for q in range(P):  # into the records (out again at the end)
-        b = q * W
-        R[b + R_STAMP] = tstart
-        R[b + R_TH] = th[q]
-        for sl in range(ns):
-            R[b + R_S + sl] = S[sl * P + q]
+    cdef Py_ssize_t nblk = (P + LAZY_COLUMN_BLOCK - 1) // LAZY_COLUMN_BLOCK, blk
+    if tr.nt > 1:  # into the records (out again at the end)
+        for blk in prange(nblk, schedule="static", num_threads=tr.nt):
+            _lazy_into(R, W, th, S, P, ns, tstart, blk * LAZY_COLUMN_BLOCK, min(P, (blk + 1) * LAZY_COLUMN_BLOCK))
+    else:
+        _lazy_into(R, W, th, S, P, ns, tstart, 0, P)
     for j in range(k):
         o = j * p
         if std:
@@ -771,16 +774,78 @@ cdef int _lazy_csr(const real_t* data, const index_t* indices, const ptr_t* indp
             else:
                 rawb[j] = thc[o + nt]
     tnow = tr.scalars[0]
-    ic1 = 1.0 / (tnow + c_shift)
-    for c in range(p):  # the end of the epoch: every coordinate caught up, and out of the records
-        steps = tnow - R[c * W + R_STAMP]
+    cdef Py_ssize_t bad = 0  # parameters not finite at the end
+    nblk = (p + LAZY_COLUMN_BLOCK - 1) // LAZY_COLUMN_BLOCK
+    if tr.nt > 1:  # the end of the epoch: every coordinate caught up, and out of the records
+        for blk in prange(nblk, schedule="static", num_threads=tr.nt):
+            bad += _lazy_end(tr, R, W, d, k, ns, exact, lr_c, wd, tstart, tnow, c_shift, blk * LAZY_COLUMN_BLOCK,
+                             min(p, (blk + 1) * LAZY_COLUMN_BLOCK))
+    else:
+        bad = _lazy_end(tr, R, W, d, k, ns, exact, lr_c, wd, tstart, tnow, c_shift, 0, p)
+    tr.finite = bad == 0
+    if averaging:
+        avg[P] = tnow + c_shift
+    free(R)
+    free(scratch)
+    return 0
+
+
+cdef Py_ssize_t _count_nonzero(const double* z, Py_ssize_t d, int nt) noexcept nogil:
+    """How many of z[0:d] are non-zero (on nt threads when nt > 1)."""
+    cdef Py_ssize_t c, cnt = 0
+    if nt > 1:
+        for c in prange(d, schedule="static", num_threads=nt):
+            if z[c] != 0.0:
+                cnt += 1
+    else:
+        for c in range(d):
+            if z[c] != 0.0:
+                cnt += 1
+    return cnt
+
+
+cdef inline void _lazy_into(double* R, Py_ssize_t W, const double* th, const double* S, Py_ssize_t P,
+                            Py_ssize_t ns, double tstart, Py_ssize_t q0, Py_ssize_t q1) noexcept nogil:
+    """Coordinates [q0, q1) into the lazy epoch's records: the update count ``tstart``, the parameter, the
+    state slots."""
+    cdef Py_ssize_t q, b, sl
+    for q in range(q0, q1):
+        b = q * W
+        R[b + R_STAMP] = tstart
+        R[b + R_TH] = th[q]
+        for sl in range(ns):
+            R[b + R_S + sl] = S[sl * P + q]
+
+
+cdef Py_ssize_t _lazy_end(LazyTrain* tr, double* R, Py_ssize_t W, Py_ssize_t d, Py_ssize_t k, Py_ssize_t ns,
+                          bint exact, double lr_c, double wd, double tstart, double tnow, double c_shift,
+                          Py_ssize_t c0, Py_ssize_t c1) noexcept nogil:
+    """The end of a lazy epoch for columns [c0, c1) (d: the intercept) of every output: what the updates since
+    each coordinate's last touch did to it caught up (and to its running mean), and the parameter and state out
+    of the records into tr.th and tr.S. Returns how many of those parameters are not finite.
+
+    A column no batch touched (its count still ``tstart``) under a catch-up that changes nothing (LazyAdam
+    without decoupled weight decay, the default fit's) still holds its values in tr.th and tr.S: not stored
+    again, which at a million columns saved most of this pass's writes."""
+    cdef Py_ssize_t p = d + 1, P = k * p, c, j, q, b, sl, bad = 0
+    cdef const double* z = tr.stdz
+    cdef double* avg = tr.avg
+    cdef bint std = z != NULL, averaging = avg != NULL
+    cdef bint still = not exact and not lazy_moves(tr.code, tr.hp, False, 0.0)
+    cdef bint store
+    cdef double steps, xs, lam, total, v, st
+    cdef double ic1 = 1.0 / (tnow + c_shift)
+    for c in range(c0, c1):
+        st = R[c * W + R_STAMP]
+        steps = tnow - st
+        store = not (still and st == tstart)
         for j in range(k):
             q = j * p + c
             b = q * W
             if steps > 0.0:
                 if exact:
                     xs = z[d + c] if std and c < d else 1.0
-                    lam = wd + (0.0 if c == d else (l2 / (xs * xs) if std else l2))
+                    lam = wd + (0.0 if c == d else (tr.l2 / (xs * xs) if std else tr.l2))
                     total = lazy_catch_up(tr.code, R, b + R_TH, R, b + R_S, 1, steps, tr.hp, lr_c, lam)
                 else:
                     total = lazy_approx_catch_up(tr.code, R, b + R_TH, steps, tr.hp, lr_c)
@@ -790,14 +855,14 @@ cdef int _lazy_csr(const real_t* data, const index_t* indices, const ptr_t* indp
                     average_catch_up(avg, q, total, tnow - steps + c_shift, tnow + c_shift)
                 else:
                     lazy_average(avg, q, total, steps, ic1)
-            th[q] = R[b + R_TH]
-            for sl in range(ns):
-                S[sl * P + q] = R[b + R_S + sl]
-    if averaging:
-        avg[P] = tnow + c_shift
-    free(R)
-    free(scratch)
-    return 0
+            v = R[b + R_TH]
+            if not isfinite(v):
+                bad += 1
+            if store:
+                tr.th[q] = v
+                for sl in range(ns):
+                    tr.S[sl * P + q] = R[b + R_S + sl]
+    return bad
 
 
 cdef inline void _lazy_hint_column(const double* R, Py_ssize_t W, const double* z, Py_ssize_t d,
@@ -1046,6 +1111,7 @@ cdef int _threads(n_threads) except -1:
     return max(1, int(n_threads))
 
 
+
 def epoch(X, const double[:, ::1] Y, const double[::1] sw, double[:, ::1] theta, double[:, ::1] state,
           double[::1] scalars, int code, const double[::1] hp, const double[::1] sched, const double[::1] pen,
           bint fit_intercept, Py_ssize_t batch_size, const long long[::1] order, int n_threads, int path,
@@ -1083,22 +1149,23 @@ def epoch(X, const double[:, ::1] Y, const double[::1] sw, double[:, ::1] theta,
     cdef int kind = LAZY_NONE
     cdef int rc
     cdef LazyTrain tr
+    cdef Py_ssize_t ns
     if pb.X.sparse and pb.lcode == SQUARED_ERROR:  # the lazy epoch is the squared error's
         kind = lazy_kind(code, hpp, z != NULL, l1, l2, constant_rate(sch), pen.shape[0] > 5 and pen[5] != 0.0)
     if kind != LAZY_NONE:  # a batch updates what it touches (see "lazy updates" in fastgd/_rules.py)
         tr.th, tr.S, tr.scalars, tr.hp, tr.sched, tr.code = th, S, scal, hpp, sch, code
         tr.l2, tr.wnorm, tr.fit_intercept, tr.stdz, tr.avg = l2, wnorm, fit_intercept, z, avgp
         tr.loss_sum = tr.weight_sum = 0.0
+        ns = min(state.shape[0], used_slots(code, hpp))  # the slots the rule touches
+        tr.nt = 1 if _config.sequential_only() or path == PATH_SEQUENTIAL else region_threads(
+            max(n_threads, 1), (P + LAZY_COLUMN_BLOCK - 1) // LAZY_COLUMN_BLOCK, P * record_width(ns))
+        if tr.nt > 1:
+            _config.note_team_started()
         with nogil:
-            rc = lazy_epoch(&pb, &tr, batch_size, &order[0] if nb > 0 else NULL, nb, kind == LAZY_EXACT,
-                            min(state.shape[0], used_slots(code, hpp)))  # the slots the rule touches
+            rc = lazy_epoch(&pb, &tr, batch_size, &order[0] if nb > 0 else NULL, nb, kind == LAZY_EXACT, ns)
         if rc < 0:
             raise MemoryError()
-        finite = True
-        for q in range(P):
-            if not isfinite(th[q]):
-                finite = False
-        return tr.loss_sum, tr.weight_sum, finite
+        return tr.loss_sum, tr.weight_sum, bool(tr.finite)
     raw_arr = line_aligned_empty(k * (d + 1)).reshape((k, d + 1)) if z != NULL else None  # the row loop reads it
     cdef double[:, ::1] raw_view
     cdef double* raw  # the parameters in the data's units (th itself without standardization)

@@ -238,6 +238,33 @@ def test_lazy_adam_family_leaves_untouched_coordinates_in_place(backend, opt):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_lazy_epoch_reports_a_non_finite_parameter_no_batch_touched(backend, n_threads):
+    """The end of a lazy epoch leaves an untouched column's values where they are (LazyAdam) and still finds
+    one that is not finite, with the passes over every column on one thread or split (2^15 columns)."""
+    from fastgd.optimizers import get_optimizer
+    kern(backend)
+    d, n = 1 << 15, 64
+    X = sp.random(n, d, density=0.001, random_state=0, format="csr")
+    X = csr_tuple(X)
+    Y = np.ones((n, 1))
+    stdz = np.concatenate([np.zeros(d), np.ones(d), [1.0], [1.0]])
+    optimizer = get_optimizer("adam").set_params(lr=0.01)
+    ts = _engine.TrainingState.fresh(optimizer, 1, d)
+    untouched = np.setdiff1d(np.arange(d), X[1])[-1]
+    ts.theta[0, untouched] = np.nan
+    state = ts.state.copy()
+    _, finite = _engine.run_epoch(X, Y, ts, optimizer.code, optimizer.pack(), 8, np.arange(n // 8), stdz=stdz,
+                                  backend=backend, n_threads=n_threads)
+    assert not finite and np.isnan(ts.theta[0, untouched])
+    assert np.array_equal(ts.state[:, untouched], state[:, untouched])
+    ts.theta[0, untouched] = 0.5
+    _, finite = _engine.run_epoch(X, Y, ts, optimizer.code, optimizer.pack(), 8, np.arange(n // 8), stdz=stdz,
+                                  backend=backend, n_threads=n_threads)
+    assert finite and ts.theta[0, untouched] == 0.5
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("opt", ["adam", "adamw", "adamax", "nadam"])
 def test_lazy_adam_family_with_l2_penalizes_only_touched_coordinates(backend, opt):
     """LazyAdam with an l2 penalty (what penalty="auto" gives sparse X): the penalty's gradient reaches a
@@ -852,7 +879,7 @@ def test_lazy_csr_fits_are_bit_identical_for_any_thread_count(backend, kw):
     """A lazy CSR fit gives the same bits with one thread and with two, for one-row, small and large batches
     (a batch of hundreds of rows is where a parallel path for sparse batches would start)."""
     kern(backend)
-    X, y = zipf_binary(1200, 8192, 12, seed=3)
+    X, y = zipf_binary(1200, 1 << 15, 12, seed=3)  # enough columns for the passes over all of them to split
     w = np.random.default_rng(4).uniform(0.5, 2.0, X.shape[0])
     for batch_size in (1, 16, 512):
         fits = [fastgd.LinearRegressor(backend=backend, batch_size=batch_size, max_iter=2, tol=None, random_state=0,
