@@ -426,3 +426,23 @@ def test_unstandardized_small_dense_fit_finishes_without_standardization():
         warnings.simplefilter("ignore")
         m = LinearRegressor(random_state=0, standardize=False).fit(X, y)
     assert m.score(X, y) > LinearRegression().fit(X, y).score(X, y) - 1e-6
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_default_fit_of_small_real_data_reaches_least_squares_within_tol(weighted):
+    """The default fit's training objective is within tol of the variance of y of the least-squares optimum's on
+    small real data (the finish ran only past the warning's looser limit: 2.6e-4 and, with weights, 8.9e-4 of
+    var(y) short, silently, held-out R² 0.3897 against LinearRegression's 0.3929)."""
+    from sklearn.datasets import load_diabetes
+    from sklearn.model_selection import train_test_split
+
+    X, _, y, _ = train_test_split(*load_diabetes(return_X_y=True), test_size=0.3, random_state=0)
+    w = np.random.default_rng(0).integers(0, 4, len(y)).astype(float) if weighted else np.ones(len(y))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m = LinearRegressor(random_state=0).fit(X, y, sample_weight=w if weighted else None)
+    A = np.c_[X, np.ones(len(y))] * np.sqrt(w)[:, None]
+    best = np.linalg.lstsq(A, y * np.sqrt(w), rcond=None)[0]
+    mse = lambda pred: np.average(np.square(pred - y), weights=w)  # noqa: E731
+    var = np.average(np.square(y - np.average(y, weights=w)), weights=w)
+    assert mse(m.predict(X)) - mse(X @ best[:-1] + best[-1]) <= m.tol * var
