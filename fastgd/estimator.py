@@ -174,15 +174,17 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         visit 2,000,000 rows (at most 100,000 epochs): ill-conditioned small problems need many cheap epochs.
         The number used is ``max_iter_``. On small dense data (n·d·k ≤ 250,000; not CSR) with the default
         rate rule, a named optimizer and no l1 penalty, "auto" is 1000: after the fit, its distance from the
-        exact optimum is measured, and a fit short by more than 1 % of the optimum's objective
-        (ill-conditioned data) or out of epochs is finished by full-batch conjugate gradient (the squared
-        error's objective is quadratic; another smooth loss: L-BFGS; ``n_iter_`` then counts its iterations
-        too); what remains is warned about with the measured condition number. On larger dense data the same
+        exact optimum is measured, and a fit more than ``tol`` of the variance of y short (the averaged steps'
+        noise floor, ill-conditioned data) or out of epochs is finished by full-batch conjugate gradient (the
+        squared error's objective is quadratic; another smooth loss: L-BFGS; ``n_iter_`` then counts its
+        iterations too); what remains past 1 % of the optimum's objective (or 1e-3 of the variance of y) is
+        warned about with the measured condition number. On larger dense data the same
         finish runs when the averaged steps' noise floor, about (loss)·(d + 1)/n, exceeds ``tol`` of the
         variance of y or 1e-3 of the loss itself (d + 1 > n / 1000), and stops on gains relative to the
         objective; one that stops short warns with the condition number its iterations measured. The epochs
-        then end as soon as their gains show them at that floor (usually after 2), not after ``tol``'s rounds
-        of noise: the finish's result does not depend on where it starts. On sparse
+        of the squared error, small data or larger, then end as soon as their gains show them at that floor
+        (usually after 2), not after ``tol``'s rounds of noise: the finish's result does not depend on where
+        it starts. On sparse
         X with an l2 penalty, which the default ``penalty``
         gives it, "auto" is 2 epochs, the warm start of the exact conjugate-gradient finish.
     tol : float or None, default=1e-6
@@ -784,10 +786,10 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
 
     def _finish_may_follow(self, problem, ts):
         """Whether the epochs of an in-memory fit on ``problem`` may be followed by the dense conjugate-gradient
-        finish of larger data (``_check_shortfall``; ``_noise_floor`` decides from their result)."""
+        finish (``_check_shortfall``: of larger data when ``_noise_floor`` calls for it; of small data whenever
+        the exact check finds it more than tol short, which it is at the floor)."""
         return (not isinstance(problem.Xk, tuple) and problem.scaling is not None and self.loss == "squared_error"
-                and _planning.finishes_with_lbfgs(self) and self.tol is not None and not self.early_stopping
-                and problem.n * (ts.theta.size - ts.theta.shape[0]) > _planning.CHECK_EXACT_MAX_VALUES)
+                and _planning.finishes_with_lbfgs(self) and self.tol is not None and not self.early_stopping)
 
     def _noise_floor(self, problem):
         """For larger dense data under the default rate rule: the function from the epochs' best evaluated

@@ -164,7 +164,13 @@ def test_alpha_without_a_penalty_warns():
 
 def test_why_training_stopped_is_exposed(capfd):
     X, y, _, _ = make_regression(3000, 4, noise=0.5, random_state=0)
-    model = LinearRegressor(verbose=1, random_state=0).fit(X, y)
+    # the default's epochs end at the averaged steps' noise floor, which the exact finish after them removes
+    default = LinearRegressor(random_state=0).fit(X, y)
+    assert default.stop_reason_.startswith("the evaluated objective's gains reached the averaged steps' noise floor")
+    assert "; then full-batch conjugate gradient: " in default.stop_reason_
+    capfd.readouterr()
+    # a rate the user chose: no finish, the tol rule ends the epochs
+    model = LinearRegressor(learning_rate=0.01, verbose=1, random_state=0).fit(X, y)
     assert model.stop_reason_.startswith("the evaluated objective improved by less than tol=1e-06")
     # one evaluation of the returned model's objective per round; the best of them is the model kept
     assert len(model.eval_loss_curve_) == model.n_iter_
