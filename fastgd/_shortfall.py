@@ -91,17 +91,19 @@ def one_blas_thread():
                 _OneBlas.limiter = None
 
 
-def shortfall(est, X, Y, sw, out, n, d, k):
+def shortfall(est, X, Y, sw, out, n, d, k, within_tol=False):
     """The warning to give (None: the fit is close enough to the optimum, or data in units where the check's
-    own arithmetic (squares of the coefficients, an eigensolver) fails: a diagnostic never fails a fit)."""
+    own arithmetic (squares of the coefficients, an eigensolver) fails: a diagnostic never fails a fit).
+    ``within_tol``: the excess is counted against ``tol`` alone, not the warning's looser limit (whether the
+    default's finish is due: it owes the user tol; the message is then what the excess would be warned as)."""
     try:
         with np.errstate(all="ignore"):
-            return _shortfall(est, X, Y, sw, out, n, d, k)
+            return _shortfall(est, X, Y, sw, out, n, d, k, within_tol)
     except np.linalg.LinAlgError:
         return None
 
 
-def _shortfall(est, X, Y, sw, out, n, d, k):
+def _shortfall(est, X, Y, sw, out, n, d, k, within_tol=False):
     w = np.ones(n) if sw is None else sw / sw.max()  # weights count by their ratios (no overflow)
     W = float(w.sum())
     A = X.toarray() if sp.issparse(X) else np.asarray(X, dtype=np.float64)
@@ -136,7 +138,9 @@ def _shortfall(est, X, Y, sw, out, n, d, k):
     var = float((w @ np.square(Y - mean)).sum()) / W
     excess = got - best
     # the optimum in closed form from the same residuals: an excess below SHORTFALL_ROUNDING is their rounding
-    if not (var > 0 and excess > warn_limit(best, var, est.tol, floor=SHORTFALL_ROUNDING)):
+    limit = max(est.tol or 0.0, SHORTFALL_ROUNDING) * var if within_tol else \
+        warn_limit(best, var, est.tol, floor=SHORTFALL_ROUNDING)
+    if not (var > 0 and excess > limit):
         return None
     g = lam[keep] / 2.0 if l2 == 0.0 else np.linalg.eigvalsh(G)
     cond = float(np.sqrt(g[-1] / g[g > g[-1] * d * np.finfo(np.float64).eps][0])) if g.size else np.inf

@@ -174,15 +174,17 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         visit 2,000,000 rows (at most 100,000 epochs): ill-conditioned small problems need many cheap epochs.
         The number used is ``max_iter_``. On small dense data (n·d·k ≤ 250,000; not CSR) with the default
         rate rule, a named optimizer and no l1 penalty, "auto" is 1000: after the fit, its distance from the
-        exact optimum is measured, and a fit short by more than 1 % of the optimum's objective
-        (ill-conditioned data) or out of epochs is finished by full-batch conjugate gradient (the squared
-        error's objective is quadratic; another smooth loss: L-BFGS; ``n_iter_`` then counts its iterations
-        too); what remains is warned about with the measured condition number. On larger dense data the same
+        exact optimum is measured, and a fit more than ``tol`` of the variance of y short (the averaged steps'
+        noise floor, ill-conditioned data) or out of epochs is finished by full-batch conjugate gradient (the
+        squared error's objective is quadratic; another smooth loss: L-BFGS; ``n_iter_`` then counts its
+        iterations too); what remains past 1 % of the optimum's objective (or 1e-3 of the variance of y) is
+        warned about with the measured condition number. On larger dense data the same
         finish runs when the averaged steps' noise floor, about (loss)·(d + 1)/n, exceeds ``tol`` of the
         variance of y or 1e-3 of the loss itself (d + 1 > n / 1000), and stops on gains relative to the
         objective; one that stops short warns with the condition number its iterations measured. The epochs
-        then end as soon as their gains show them at that floor (usually after 2), not after ``tol``'s rounds
-        of noise: the finish's result does not depend on where it starts. On sparse
+        of the squared error, small data or larger, then end as soon as their gains show them at that floor
+        (usually after 2), not after ``tol``'s rounds of noise: the finish's result does not depend on where
+        it starts. On sparse
         X with an l2 penalty, which the default ``penalty``
         gives it, "auto" is 2 epochs, the warm start of the exact conjugate-gradient finish.
     tol : float or None, default=1e-6
@@ -757,12 +759,15 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         # one BLAS thread: small products, and the kernels' OpenMP threads may still be spinning (measured:
         # 5,000 x 40 took 75-550 ms with all BLAS threads against 10-20 ms with one)
         with _shortfall.one_blas_thread():
-            short = _shortfall.shortfall(self, X, Y, sw, out, n, d, k)
+            own = problem is not None and not sp.issparse(X) and not out.stopped and _planning.finishes_with_lbfgs(self)
+            # under the library's own rate and budget the excess is judged against tol itself: the warning's
+            # looser limit left default fits of small real data up to 1e-3 of var(y) short, silently
+            short = _shortfall.shortfall(self, X, Y, sw, out, n, d, k, within_tol=own)
             in_doubt = short is not None or (self.n_iter_ >= self.max_iter_ and not out.converged)
-            if in_doubt and problem is not None and not sp.issparse(X) and not out.stopped \
-                    and _planning.finishes_with_lbfgs(self):
-                # the library's own rate fell short (ill-conditioned data) or ran out of its own epochs: finish
-                # with full-batch conjugate gradient from where the mini-batch fit stopped, then judge again
+            if in_doubt and own:
+                # the library's own rate fell short of tol (ill-conditioned data, or the noise of its steps) or ran
+                # out of its own epochs: finish with full-batch conjugate gradient from where the mini-batch fit
+                # stopped, then judge again (against the warning's limit)
                 self._finish_dense(problem, ts)
                 short = _shortfall.shortfall(self, X, Y, sw, out, n, d, k)
                 if short is None:
@@ -781,10 +786,10 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
 
     def _finish_may_follow(self, problem, ts):
         """Whether the epochs of an in-memory fit on ``problem`` may be followed by the dense conjugate-gradient
-        finish of larger data (``_check_shortfall``; ``_noise_floor`` decides from their result)."""
+        finish (``_check_shortfall``: of larger data when ``_noise_floor`` calls for it; of small data whenever
+        the exact check finds it more than tol short, which it is at the floor)."""
         return (not isinstance(problem.Xk, tuple) and problem.scaling is not None and self.loss == "squared_error"
-                and _planning.finishes_with_lbfgs(self) and self.tol is not None and not self.early_stopping
-                and problem.n * (ts.theta.size - ts.theta.shape[0]) > _planning.CHECK_EXACT_MAX_VALUES)
+                and _planning.finishes_with_lbfgs(self) and self.tol is not None and not self.early_stopping)
 
     def _noise_floor(self, problem):
         """For larger dense data under the default rate rule: the function from the epochs' best evaluated
