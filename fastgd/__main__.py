@@ -1,6 +1,7 @@
 """The ``fastgd`` command. With no arguments: a demo fit on built-in synthetic data."""
 
 import argparse
+import os
 import sys
 import time
 
@@ -62,7 +63,7 @@ def demo_main(argv):
     parser = argparse.ArgumentParser(prog="fastgd demo", description="Render a worked example of gradient "
                                      "descent to a PNG (fastgd.examples).", allow_abbrev=False)
     parser.add_argument("name", choices=sorted(EXAMPLES))
-    parser.add_argument("--out", help="PNG path (default NAME.png)")
+    parser.add_argument("--out", help="PNG path (default NAME.png; another format matplotlib writes by its suffix)")
     args = parser.parse_args(argv)
     try:
         import matplotlib  # noqa: F401  (checked before the example spends time computing)
@@ -70,16 +71,41 @@ def demo_main(argv):
         print(f"fastgd demo: drawing the figures needs matplotlib, which is not installed ({exc}).\n"
               f"Install it with: {PLOTS_EXTRA}   (or: pip install matplotlib)", file=sys.stderr)
         return 1
+    _check_out(parser, args.out or f"{args.name}.png")
     from ._what_to_see import WHAT_TO_SEE, plain
 
     title, text = WHAT_TO_SEE[args.name]
     print(f"fastgd demo {args.name}: {title}. Running the example with fastgd's optimizers and drawing it "
           f"(a few seconds) ...", flush=True)
     t0 = time.perf_counter()
-    path = render(args.name, args.out)
+    try:
+        path = render(args.name, args.out)
+    except OSError as exc:  # the checks above passed, yet the system refused the file (e.g. a read-only mount)
+        if exc.filename is None or os.path.abspath(exc.filename) != os.path.abspath(args.out or f"{args.name}.png"):
+            raise
+        parser.error(f"argument --out: cannot write {exc.filename!r} ({exc.strerror}): give another path")
     print(f"wrote {path} ({time.perf_counter() - t0:.1f} s). What to see in it:\n")
     print(plain(text))
     return 0
+
+
+def _check_out(parser, path):
+    """``--out``: a format matplotlib writes, in an existing writable folder; checked before the example runs,
+    as one line naming the argument (not a traceback after it)."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    formats = FigureCanvasBase.get_supported_filetypes()
+    suffix = os.path.splitext(path)[1][1:].lower()
+    if suffix not in formats:
+        parser.error(f"argument --out: {path!r} must end in .png (or another format matplotlib writes: "
+                     f"{', '.join('.' + f for f in sorted(formats))})")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        parser.error(f"argument --out: the folder {folder!r} does not exist: create it first, or give a path in "
+                     f"an existing folder")
+    if not os.access(folder, os.W_OK) or os.path.isdir(path):
+        parser.error(f"argument --out: cannot write {path!r} (" + ("a folder of that name exists" if
+                     os.path.isdir(path) else f"the folder {folder!r} is not writable") + "): give another path")
 
 
 def _at_least(low):

@@ -148,6 +148,11 @@ def _shortfall(est, X, Y, sw, out, n, d, k, within_tol=False):
     capped = out.n_iter >= est.max_iter_ and not out.converged  # the epochs' count (a finish adds to n_iter_)
     unscaled = scale_cause(est, s)
     gtol = gtol_cause(est, out)
+    lbfgs = lbfgs_cause(est, out)
+    if lbfgs:  # the user's L-BFGS: its own stop and the settings that reach the optimum
+        return (f"L-BFGS stopped {excess_words(excess, best, var, 'the variance of y')} above the {what} optimum "
+                f"after {out.n_iter} step{'s' if out.n_iter != 1 else ''}: {lbfgs[0]}. {lbfgs[1]}, or use a "
+                f"closed-form or coordinate-descent solver, which this small data set allows: {exact_solver(est)}.")
     cause = (gtol if gtol else
              f"training reached max_iter={est.max_iter_} epochs" if capped and est.max_iter != "auto" else
              unscaled if unscaled else
@@ -236,16 +241,45 @@ def least_squares_solver(est):
             f"sklearn.linear_model.LinearRegression({args}))")
 
 
+def lbfgs_cause(est, out):
+    """A fit with the user's L-BFGS: (what stopped its steps, the settings that reach the optimum), or None.
+    torch's default takes fixed steps of lr without a line search, which can oscillate or stall away from the
+    optimum (on raw columns in other units above all); its strong-Wolfe line search and standardize=True
+    (which leaves a step of 1 the right size) reach it."""
+    if not _planning.is_lbfgs(est):
+        return None
+    opt = est.optimizer if not isinstance(est.optimizer, str) else None
+    tolerances = getattr(out, "by_torch_tol", False)  # then no line search moves on either: they are the cause
+    search = getattr(opt, "line_search_fn", None) is not None or tolerances
+    raw = not est.standardize
+    reason = out.stop_reason.replace("(max_iter)", "(max_iter='auto')") if est.max_iter == "auto" else out.stop_reason
+    cause = reason + ("" if search else f", taking torch's fixed steps of lr without a line search (line_search_fn="
+                                        f"None, its default){' on the raw columns (standardize=False)' if raw else ''}")
+    fixes = ([] if search else ["use optimizer=LBFGS(line_search_fn='strong_wolfe') (fastgd.optimizers.LBFGS)"]) \
+        + (["set standardize=True (the default)"] if raw else [])
+    if tolerances:
+        fixes.append("lower the optimizer's tolerance_grad and tolerance_change (absolute, in the objective's units)")
+    if not out.converged and est.max_iter != "auto" and out.n_iter >= est.max_iter_:
+        fixes.append(f"raise max_iter (it is {est.max_iter})")
+    if not fixes:
+        fixes = ["use the default optimizer"]
+    return cause, (", or ".join(fixes))[0].upper() + ", or ".join(fixes)[1:]
+
+
+def exact_solver(est):
+    """The closed-form or coordinate-descent solver of this fit's objective, as code."""
+    penalty = _planning.used_penalty(est)[0]
+    if penalty is None:
+        return least_squares_solver(est)
+    return "sklearn.linear_model." + {"l2": "Ridge", "l1": "Lasso", "elasticnet": "ElasticNet"}[penalty] \
+        + ("" if est.fit_intercept else "(fit_intercept=False)")
+
+
 def shortfall_fix(est, capped, unscaled=None, gtol=False):
     """Advice that works when followed for this fit: a lower gtol when the user's gtol ended it (``gtol``); more
     epochs when the user's max_iter cut it short; standardization when the user's unscaled features are the
     cause (``unscaled``); else an exact solver (the data is small enough)."""
-    penalty = _planning.used_penalty(est)[0]
-    if penalty is None:
-        exact = least_squares_solver(est)
-    else:
-        exact = "sklearn.linear_model." + {"l2": "Ridge", "l1": "Lasso", "elasticnet": "ElasticNet"}[penalty]
-        exact += "" if est.fit_intercept else "(fit_intercept=False)"
+    exact = exact_solver(est)
     more = ("Lower gtol (or leave it None, the default), or use" if gtol else
             f"Raise max_iter (it is {est.max_iter}), or use" if capped and est.max_iter != "auto" else
             "Set standardize=True (the default), or use" if unscaled else "Use")

@@ -453,6 +453,7 @@ class Outcome:
     stopped: bool = False  # a callback asked to stop
     start_kept: bool = False  # no epoch improved on the start, which was kept (``warning`` says so)
     by_gtol: bool = False  # the gtol rule ended the epochs
+    by_torch_tol: bool = False  # train_lbfgs: torch's tolerances stopped its steps from moving the model
     n_shrinks: int = 0  # times the adaptive rule divided the rate
     stop_reason: str = None  # why training ended, in words (LinearRegressor.stop_reason_)
     spread: float = np.nan  # train_pcg: the curvature spread its iterations measured (a lower bound)
@@ -1026,8 +1027,12 @@ def train_lbfgs(problem, ts, lbfgs, *, train_ids, steps, tol, n_iter_no_change=2
     up to ``steps`` calls of its ``step``, each evaluation of the objective and its gradient one pass of the
     kernels over ``train_ids``. Works in the coordinates of ``ts.theta`` (standardized when ``problem.scaling``
     is set, where the objective is in units of the variance of y). Stops when a step improves the objective
-    by less than ``tol`` (of the variance of y) ``n_iter_no_change`` times, or when the step ends on torch's
-    own tolerances. Keeps the best model seen (never one worse than the start). Returns an ``Outcome``
+    by less than ``tol`` (of the variance of y) ``n_iter_no_change`` times, or when a step leaves the model
+    where it was (torch's own tolerances then end every later step at once, ``Outcome.by_torch_tol``). A step
+    that torch ended early on its tolerances but that moved the model is followed by the next, as a loop
+    over torch's ``step`` continues: a first step can end on its loss change alone (a fixed first step that
+    overshoots to the far side of the minimum at the same loss) although the history it leaves makes the next
+    step exact. Keeps the best model seen (never one worse than the start). Returns an ``Outcome``
     (``n_iter``: steps, ``losses``: the objective after each step).
 
     ``precondition``: ``(curvature, shift)``, a change of variables that leaves the objective and its minimizer
@@ -1151,17 +1156,20 @@ def train_lbfgs(problem, ts, lbfgs, *, train_ids, steps, tol, n_iter_no_change=2
         out.n_iter += 1
         out.losses.append(float(f))
         ts.scalars[0] += state["func_evals"] - before[1]
-        ran = state["n_iter"] - before[0]
-        evals = state["func_evals"] - before[1]
-        max_eval = lbfgs.max_eval if lbfgs.max_eval is not None else lbfgs.max_iter * 5 // 4
         if prev is not None:
             no_change = no_change + 1 if prev - f < tol * f_ref else 0
         prev = f
-        if no_change >= n_iter_no_change or (ran < lbfgs.max_iter and evals < max_eval):
+        # the same point, gradient and history: every later step would end the same way, without moving
+        still = np.array_equal(x, x_in)
+        if no_change >= n_iter_no_change or still:
             out.converged = True
+            out.by_torch_tol = still and no_change < n_iter_no_change
             out.stop_reason = (f"a step gained less than tol={tol:g} (times {tol_unit(problem.loss is None)}) "
-                               f"{n_iter_no_change} times" if no_change >= n_iter_no_change else
-                               "a step ended on torch's own tolerances (tolerance_grad or tolerance_change)")
+                               f"{n_iter_no_change} times" if not out.by_torch_tol else
+                               f"a step left the model where it was, so every later one would (torch's "
+                               f"tolerance_grad={lbfgs.tolerance_grad:g} or tolerance_change="
+                               f"{lbfgs.tolerance_change:g} ended it" + (", or its line search found no lower "
+                               "point)" if lbfgs.line_search_fn is not None else ")"))
             break
     if out.stop_reason is None:
         out.stop_reason = f"{out.n_iter} steps (max_iter) done" if out.n_iter == steps else "the objective stopped being finite"

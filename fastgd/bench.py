@@ -299,8 +299,14 @@ def main(argv=None):
             p.error(f"--{name} must be a positive integer, got {value}")
     if a.threads is not None and a.threads > numba.config.NUMBA_NUM_THREADS:
         p.error(f"--threads must be at most {numba.config.NUMBA_NUM_THREADS} (NUMBA_NUM_THREADS), got {a.threads}")
-    res = run(n=a.n or (100_000 if a.quick else 1_000_000), d=a.d, batch=a.batch, threads=a.threads,
-              repeat=a.repeat or (3 if a.quick else 5), torch=not a.no_torch)
+    n = a.n or (100_000 if a.quick else 1_000_000)
+    if n <= a.d + 1:  # the table compares the fit's training MSE with the optimum's, which is then 0
+        p.error(f"--n must exceed --d + 1 = {a.d + 1}, got {n}" + (" (the --quick default)" if a.n is None else "")
+                + f": with at most d + 1 rows the least-squares optimum fits y exactly (training MSE 0), so the "
+                f"fit's MSE has no ratio to it; use more rows (e.g. --n {max(1000, 10 * (a.d + 1))}) or fewer "
+                f"features")
+    res = run(n=n, d=a.d, batch=a.batch, threads=a.threads, repeat=a.repeat or (3 if a.quick else 5),
+              torch=not a.no_torch)
     print(format_table(res))
     return 0
 

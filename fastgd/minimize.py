@@ -233,7 +233,8 @@ def minimize(fun, x0, args=(), jac=None, callback=None, tol=None, options=None, 
     max_iter : int or None, default None
         The same as ``options["maxiter"]``: the most updates to make (default 1000).
     diverge_at : float, default 1e100
-        Declare divergence when abs(f) or ‖x‖ exceeds it (or anything becomes non-finite).
+        Declare divergence when abs(f) or ‖x‖ exceeds it (or anything becomes non-finite); a start beyond it
+        raises ValueError.
     method, hess, hessp, bounds, constraints
         SciPy's, not supported: giving one raises ValueError naming what to use instead.
 
@@ -253,7 +254,8 @@ def minimize(fun, x0, args=(), jac=None, callback=None, tol=None, options=None, 
     ------
     ValueError
         Naming the argument, for invalid arguments, and when ``fun`` or ``jac`` return something other than
-        a real scalar / a real array of x0's shape, or non-finite values at x0.
+        a real scalar / a real array of x0's shape, or non-finite values at x0, or when abs(f) or ‖x‖ at x0
+        already exceeds ``diverge_at``.
     """
     given = {"method": method, "hess": hess, "hessp": hessp, "bounds": bounds, "constraints": constraints}
     for name, value in given.items():
@@ -295,8 +297,8 @@ def minimize(fun, x0, args=(), jac=None, callback=None, tol=None, options=None, 
     norm = float(_check("norm", options.get("norm", 2), "options['norm']"))
     eps = _check("eps", options.get("eps"), "options['eps']")
     disp = bool(_check("disp", options.get("disp", False), "options['disp']"))
-    diverge_at = float(_check("diverge_at", options.get("diverge_at", diverge_at),
-                              "options['diverge_at']" if "diverge_at" in options else "diverge_at"))
+    diverge_name = "options['diverge_at']" if "diverge_at" in options else "diverge_at"
+    diverge_at = float(_check("diverge_at", options.get("diverge_at", diverge_at), diverge_name))
     return_all = _check("return_all", options.get("return_all"), "options['return_all']")
     _check("learning_rate", learning_rate)
 
@@ -357,6 +359,7 @@ def minimize(fun, x0, args=(), jac=None, callback=None, tol=None, options=None, 
     if not np.all(np.isfinite(g)):
         raise ValueError(_non_finite(g, "jac" if callable(jac) else "the gradient", 0)
                          + ": start from a point where the gradient is finite")
+    _check_start_below(diverge_at, diverge_name, fx, x)
     path, values = ([x.copy()] if return_all else None), [fx]
     pass_result = callback is not None and _wants_result(callback)
     status, message = 1, "Maximum number of iterations reached."
@@ -404,6 +407,19 @@ def minimize(fun, x0, args=(), jac=None, callback=None, tol=None, options=None, 
     return OptimizeResult(x=x, fun=fx, jac=g, nit=it, nfev=counts[0], njev=counts[1], status=status,
                           success=status == 0, message=message,
                           path=np.array(path) if return_all else None, fvals=np.array(values), optimizer=opt)
+
+
+def _check_start_below(diverge_at, name, fx, x):
+    """A start whose abs(f) or ‖x‖ already exceeds ``diverge_at`` would count as diverged before any step (and
+    no learning rate changes that): a ValueError naming the setting, the start's value and one that works."""
+    size = float(np.linalg.norm(x))
+    if not (abs(fx) > diverge_at or size > diverge_at):
+        return
+    what, value = ("abs(fun(x0))", abs(fx)) if abs(fx) > diverge_at else ("the norm of x0", size)
+    room = value * 1e6 if value < 1e300 else math.inf  # room for the steps to overshoot before they count
+    raise ValueError(f"{name}={diverge_at:g} is below {what} = {value:.3g}, so the start would count as diverged "
+                     f"before any step: set {name} above it ({name}={room:.0e} or math.inf), or rescale fun "
+                     f"or x")
 
 
 __all__ = ["minimize", "numerical_gradient", "forward_gradient"]

@@ -56,6 +56,18 @@ def test_command_line(capsys):
     assert bad[0] in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("argv", [["--n", "1"], ["--n", "10", "--d", "100"], ["--n", "5", "--d", "4"]])
+def test_too_few_rows_for_the_optimums_ratio_is_an_argument_error(capsys, argv):
+    """With at most d + 1 rows the least-squares optimum's training MSE is 0: the fit's ratio to it would be a
+    division by zero or nonsense, so the command refuses the sizes, naming them, before measuring."""
+    with pytest.raises(SystemExit) as exc:
+        main(["bench", "--no-torch", "--repeat", "1", *argv])
+    assert exc.value.code == 2
+    captured = capsys.readouterr()
+    assert "--n must exceed --d + 1" in captured.err and "Traceback" not in captured.err
+    assert "measuring" not in captured.out
+
+
 def test_fit_over_solve_is_the_tables_ratio_with_the_range_of_interleaved_rounds():
     """A single cold timing of each makes the fit/solve ratio swing from run to run: both are timed in
     interleaved rounds, and the sentence states the ratio of the two times the table shows (the fastest of

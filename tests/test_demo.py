@@ -65,3 +65,19 @@ def test_demo_arguments_out_of_range_are_one_line_errors(capsys, argv):
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert f"argument {argv[0]}" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("out, says", [("missing/x.png", "does not exist: create it first"),
+                                       ("x.txt", "must end in .png"), ("x", "must end in .png"),
+                                       (".", "must end in .png")])
+def test_demo_out_that_cannot_be_written_is_an_argument_error(capsys, tmp_path, monkeypatch, out, says):
+    """--out in a missing folder or in a format matplotlib does not write: one line naming --out, exit 2,
+    before the example runs (not a traceback after it)."""
+    pytest.importorskip("matplotlib")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exc:
+        main(["demo", "step-sizes-1d", "--out", out])
+    assert exc.value.code == 2
+    captured = capsys.readouterr()
+    assert "argument --out" in captured.err and says in captured.err and "Traceback" not in captured.err
+    assert "Running the example" not in captured.out and list(tmp_path.iterdir()) == []

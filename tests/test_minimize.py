@@ -202,6 +202,19 @@ def test_x0_and_divergence_messages():
     assert "the gradient returned non-finite values after 4 iterations (at indices [0])" in res.message
 
 
+def test_a_start_beyond_diverge_at_names_diverge_at_not_the_learning_rate():
+    """abs(f(x0)) or ‖x0‖ above diverge_at: no step was taken and no rate helps; the error names the setting,
+    the start's value and a value that works."""
+    fun = lambda x: float(1e120 * np.sum(np.square(x - 3.0)))  # noqa: E731
+    with pytest.raises(ValueError, match=r"diverge_at=1e\+100 is below abs\(fun\(x0\)\) = 2.7e\+121.*set "
+                                         r"diverge_at above it \(diverge_at=3e\+127 or math.inf\)"):
+        minimize(fun, np.zeros(3), optimizer="adam", learning_rate=1e-12)
+    with pytest.raises(ValueError, match=r"options\['diverge_at'\]=10 is below the norm of x0 = 20"):
+        minimize(lambda x: float((x[1] - 20.0) ** 2), [0.0, 20.0], options={"diverge_at": 10.0})
+    res = minimize(fun, np.zeros(3), optimizer="adam", learning_rate=0.1, options={"diverge_at": 3e127})
+    assert res.success and res.x == pytest.approx([3.0, 3.0, 3.0])
+
+
 @pytest.mark.parametrize("name, value, fix", [
     ("method", "BFGS", "optimizer="), ("bounds", [(0, 1), (0, 1)], "L-BFGS-B"),
     ("constraints", {"type": "eq", "fun": lambda x: x[0]}, "SLSQP"), ("hess", lambda x: np.eye(2), "Newton"),

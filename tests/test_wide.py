@@ -178,6 +178,61 @@ def test_lbfgs_without_standardization_is_torchs_on_raw_coordinates():
     assert model.score(X, y) > LinearRegression().fit(X, y).score(X, y) - 1e-9
 
 
+def test_lbfgs_goes_on_after_a_step_that_torch_ended_on_its_loss_change():
+    """One weak standardized feature: torch's fixed first step -g (‖g‖₁ < 1) lands at twice the optimum, at
+    the start's loss, so torch ends that step on tolerance_change; the history it leaves makes the next step
+    exact, as a loop over torch's step finds (the fit stopped there at the untrained start)."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 1))
+    y = 0.3 * X[:, 0] + rng.standard_normal(200) + 5
+    exact = LinearRegression().fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = LinearRegressor(optimizer="lbfgs", random_state=0).fit(X, y)
+    np.testing.assert_allclose(model.coef_, exact.coef_, rtol=1e-6)
+    assert model.stop_reason_.startswith("a step left the model where it was")
+
+
+def test_lbfgs_stopped_by_torchs_absolute_tolerances_names_them():
+    """Raw columns and a y of 1e-7: torch's absolute tolerances end the first step at the start, which the
+    warning names (not tol) with fixes that work."""
+    from fastgd.optimizers import LBFGS
+
+    X, y = _gauss(200, 3)
+    y = y * 1e-7
+    with pytest.warns(ConvergenceWarning, match=r"after 1 step: a step left the model where it was.*"
+                                                r"tolerance_grad=1e-07 or tolerance_change=1e-09 ended it\). Set "
+                                                r"standardize=True.*or lower the optimizer's tolerance_grad") as w:
+        LinearRegressor(optimizer="lbfgs", standardize=False).fit(X, y)
+    assert "line_search_fn" not in str(w[0].message)  # a line search stops there too
+    best = LinearRegression().fit(X, y).score(X, y)
+    for fix in (dict(optimizer="lbfgs"), dict(optimizer=LBFGS(tolerance_grad=0.0, tolerance_change=0.0),
+                                              standardize=False)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert LinearRegressor(**fix).fit(X, y).score(X, y) > best - 1e-9
+
+
+def test_lbfgs_fixed_steps_on_raw_columns_name_the_line_search_and_the_real_budget():
+    """torch's fixed steps oscillate on a raw column far from unit scale: the warning names the steps' budget
+    (max_iter='auto'), not tol, and the line search and standardization, which each reach the optimum."""
+    from fastgd.optimizers import LBFGS
+
+    rng = np.random.default_rng(5)
+    X = 700.0 * rng.standard_normal((150, 1)) - 50.0
+    y = X[:, 0] / 700.0 + rng.standard_normal(150) * 0.5 + 3.0
+    with pytest.warns(ConvergenceWarning, match=r"L-BFGS stopped .* steps \(max_iter='auto'\) done, taking torch's "
+                                                r"fixed steps .*Use optimizer=LBFGS\(line_search_fn='strong_wolfe'\)"
+                                                r".*or set standardize=True") as w:
+        LinearRegressor(optimizer="lbfgs", standardize=False).fit(X, y)
+    assert "progress per round" not in str(w[0].message)
+    best = LinearRegression().fit(X, y).score(X, y)
+    for fix in (dict(optimizer="lbfgs"), dict(optimizer=LBFGS(line_search_fn="strong_wolfe"), standardize=False)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert LinearRegressor(**fix).fit(X, y).score(X, y) > best - 1e-9
+
+
 def test_lbfgs_refuses_what_it_cannot_do():
     X, y = _gauss(100, 3)
     with pytest.raises(ValueError, match="penalty='l1'"):
