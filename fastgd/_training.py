@@ -1026,6 +1026,11 @@ def train_lbfgs(problem, ts, lbfgs, *, train_ids, steps, tol, n_iter_no_change=2
     parts = [(slice(0, k), None if problem.loss is None else (problem.loss[0], problem.loss[1] / ys[0]))] if same \
         else [(slice(j, j + 1), (problem.loss[0], problem.loss[1] / ys[j])) for j in range(k)]
     Yparts = [Ys if same else np.ascontiguousarray(Ys[:, rows]) for rows, _ in parts]
+    # standardized: each output's objective over _rules.loss_unit / y_scale more, as the epochs' (huber with an
+    # epsilon far below y_scale: over epsilon / y_scale, so that its gradient is not below torch's tolerance_grad)
+    rel = np.ones(k) if sc is None or problem.loss is None else np.array(
+        [_rules.loss_unit(int(problem.loss[0]), float(problem.loss[1]), float(s)) / float(s) for s in ys])
+    relative = bool(np.any(rel != 1.0))
 
     # work buffers of fg, reused by every evaluation: the arithmetic of Scaling.to_raw and of the expressions
     # in the comments, written in place (a large d otherwise allocates, and faults in, a dozen fresh vectors)
@@ -1049,15 +1054,20 @@ def train_lbfgs(problem, ts, lbfgs, *, train_ids, steps, tol, n_iter_no_change=2
                                                       problem.batch_size, train_ids, threads, loss=loss)
             G[rows] = np.asarray(Gj, dtype=np.float64).reshape(-1, p)
             del Gj
-            sse += sse_j
+            sse += sse_j / rel[rows][0] if relative else sse_j
+        if relative:
+            np.divide(G, rel[:, None], out=G)
         gu = np.multiply(2.0 / W, G, out=G)  # (2 / W)·G
-        gu[:, :d] += np.multiply(problem.l2, u[:, :d], out=v)
+        gu[:, :d] += np.multiply(problem.l2 / rel[:, None] if relative else problem.l2, u[:, :d], out=v)
         grad = np.empty_like(gu)
         np.multiply(xm, gu[:, d:], out=v)  # (gu[:, :d] − xm·gu[:, d:]) / xs
         np.subtract(gu[:, :d], v, out=v)
         np.divide(v, xs, out=grad[:, :d])
         grad[:, d] = gu[:, d] if problem.fit_intercept else 0.0
         with np.errstate(over="ignore"):
+            if relative:  # each output's penalty in its own unit
+                return float(sse) / W + sum(half_l2(problem.l2 / rel[j], u[j:j + 1, :d], float(np.square(
+                    u[j, :d], out=v[j]).sum())) for j in range(k)), grad.reshape(-1)
             squares = float(np.square(u[:, :d], out=v).sum())
         return float(sse) / W + half_l2(problem.l2, u[:, :d], squares), grad.reshape(-1)
 
@@ -1107,7 +1117,8 @@ def train_lbfgs(problem, ts, lbfgs, *, train_ids, steps, tol, n_iter_no_change=2
     state = {}
     # the objective of the best constant (the mean for another loss): the unit of tol
     f_ref = problem.target_variance(train_ids) if sc is None else float(k) if problem.loss is None else sum(
-        constant_loss(Yj, None if problem.sw is None else problem.sw, loss) for (_, loss), Yj in zip(parts, Yparts))
+        constant_loss(Yj, None if problem.sw is None else problem.sw, loss) / rel[rows][0]
+        for (rows, loss), Yj in zip(parts, Yparts))
     f_ref = f_ref if f_ref > 0 else 1.0
     best_f, best_x = np.inf, x.copy()
     prev = None

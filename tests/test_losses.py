@@ -372,6 +372,28 @@ def test_absolute_losses_mean_the_same_in_any_unit_of_y(loss, param, backend):
         assert pinball(y, fits[0].predict(X), param) <= pinball(y, best.predict(X), param) * 1.05
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("sparse", [False, True])
+def test_huber_with_an_epsilon_far_below_the_scale_of_y_reaches_its_optimum(sparse, backend):
+    """epsilon is in y's units: with y·1e10 or y·1e150 and the default epsilon=0.1, huber is the absolute error
+    (times epsilon) in effect. Standardized over y_scale² its slope was epsilon / y_scale, below Adam's eps and
+    L-BFGS's tolerance_grad, and the fit stayed near the constant (R² 0.006 and 0.0) without a message; over
+    y_scale·epsilon it reaches the optimum, that of least absolute deviations (QuantileRegressor(0.5))."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((300, 5))
+    y = X @ rng.standard_normal(5) + 0.3 * rng.standard_t(3, 300)
+    lad = QuantileRegressor(quantile=0.5, alpha=0.0, solver="highs").fit(X, y)
+    best = np.mean(np.abs(lad.predict(X) - y))
+    for c in (1e10, 1e150):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            est = LinearRegressor(loss="huber", random_state=0, backend=backend).fit(
+                sp.csr_matrix(X) if sparse else X, c * y)
+        got = np.mean(np.abs(est.predict(X) / c - y))  # within epsilon²/2 of the huber objective over epsilon·c
+        assert got <= best * (1 + 1e-5), (c, got, best)
+        assert est.score(X, c * y) == pytest.approx(lad.score(X, y), abs=1e-3)
+
+
 # ----------------------------------------------------------------------------------------------------------
 # torch parity: golden trajectories written by tests/golden/make_golden_losses.py
 
@@ -448,18 +470,19 @@ def test_a_smooth_loss_short_of_its_optimum_without_standardization_names_it():
 
 
 def test_a_stalled_lbfgs_on_huber_is_named_with_a_line_search_that_works():
-    """optimizer="lbfgs" is torch's L-BFGS, without a line search by default: on digits its fixed steps stall
-    on the huber objective (1.8 times the optimum); small data is checked against L-BFGS with a strong-Wolfe
-    line search, the warning says so, and following its advice reaches the optimum without a warning."""
-    from sklearn.datasets import load_digits
-
+    """optimizer="lbfgs" is torch's L-BFGS, without a line search by default: on heavy-tailed targets its fixed
+    steps stall on the huber objective (3 times the optimum); small data is checked against L-BFGS with a
+    strong-Wolfe line search, the warning says so, and following its advice reaches the optimum without a
+    warning."""
     from fastgd.optimizers import LBFGS
-    X, y = load_digits(return_X_y=True)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((500, 30))
+    y = 10 * (X @ rng.standard_normal(30) + rng.standard_t(1.5, 500))
     with pytest.warns(ConvergenceWarning, match=r"line_search_fn='strong_wolfe'"):
-        stalled = LinearRegressor(loss="huber", optimizer="lbfgs").fit(X, y)
+        stalled = LinearRegressor(loss="huber", epsilon=1.35, optimizer="lbfgs").fit(X, y)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        fixed = LinearRegressor(loss="huber", optimizer=LBFGS(line_search_fn="strong_wolfe")).fit(X, y)
+        fixed = LinearRegressor(loss="huber", epsilon=1.35, optimizer=LBFGS(line_search_fn="strong_wolfe")).fit(X, y)
 
     def objective(est):
         r = np.abs(est.predict(X) - y)
