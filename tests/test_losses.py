@@ -394,6 +394,23 @@ def test_huber_with_an_epsilon_far_below_the_scale_of_y_reaches_its_optimum(spar
         assert est.score(X, c * y) == pytest.approx(lad.score(X, y), abs=1e-3)
 
 
+@pytest.mark.parametrize("loss", ["epsilon_insensitive", "quantile"])
+def test_the_linear_program_check_holds_in_any_unit_of_y(loss):
+    """The exact check of a kinked loss on small dense data solves its linear program in units of y's spread:
+    in y's units HiGHS' absolute tolerances made the optimum of y·1e-10 a false one, and a fit as good as at
+    unit scale warned that it stopped 0.04 of the constant's loss above it."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((300, 5))
+    y = X @ rng.standard_normal(5) + 0.1 * rng.standard_normal(300)
+    scores = []
+    for c in (1.0, 1e-10, 1e10, 1e150):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            est = LinearRegressor(loss=loss, epsilon=0.1 * c, random_state=0).fit(X, c * y)
+        scores.append(est.score(X, c * y))
+    np.testing.assert_allclose(scores, scores[0], atol=1e-3)
+
+
 # ----------------------------------------------------------------------------------------------------------
 # torch parity: golden trajectories written by tests/golden/make_golden_losses.py
 
