@@ -502,12 +502,20 @@ def _divergence_advice(settings, problem, start_loss=0.0):
     if problem.l2 > 0 and not settings.auto_penalty:  # the user's penalty: its curvature grows with alpha
         tips.append(f"lower alpha (the penalty's l2 part is {problem.l2:g})")
     elif problem.l2 > 0 and problem.scaling is not None:
-        # penalty="auto"'s strength counts rows, so its curvature in the standardized coordinates grows as X's
-        # units shrink (as 1 / scale²): tiny units make it the one the steps cannot follow
-        curv = problem.l2 / float(np.square(problem.scaling.x_scale).min())
-        if curv > AUTO_PENALTY_CURVATURE:
-            tips.append(f"multiply X by a constant (X's units are so small that penalty='auto''s l2 strength, "
-                        f"{problem.l2:g}, is {curv:.3g} times a standardized column's curvature)")
+        # penalty="auto"'s strength is in units of X's median column (X times a constant changes nothing), so
+        # its curvature in the standardized coordinates is large only on a column in far smaller units: given
+        # the median column's units, it is as at unit scale
+        from ._select import auto_unit
+        squares = np.square(problem.scaling.x_scale)
+        curv = problem.l2 / squares
+        j = int(np.argmax(curv))
+        if curv[j] > AUTO_PENALTY_CURVATURE:
+            many = int(np.count_nonzero(curv > AUTO_PENALTY_CURVATURE))
+            factor = math.sqrt(auto_unit(problem.scaling, problem.fit_intercept) / float(squares[j]))
+            tips.append(f"multiply X's column {j} by {factor:.3g} (its values are so small beside the median "
+                        f"column's that penalty='auto''s l2 strength, {problem.l2:g}, is {curv[j]:.3g} times its "
+                        f"standardized curvature" + (f"; {many} columns are such, each to be put in the median "
+                                                     f"column's units" if many > 1 else "") + ")")
     wd = float(getattr(settings.optimizer, "weight_decay", 0.0) or 0.0)
     if wd > 0 and (chose is None or "optimizer" in chose):  # torch's weight decay: the user's optimizer object
         tips.append(f"lower the optimizer's weight_decay (now {wd:g})")

@@ -241,12 +241,14 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         judged by their held-out errors each in units of its spread (about their mean R²). Without the
         finish (another setting above, or ``partial_fit``, whose calls see one chunk at a time) or a choice (too
         few rows to hold out, or nothing to judge by) the strength is that of ``Ridge(alpha=1)`` on unweighted
-        rows: alpha = 2 / n, with sample weights 2 / (Σw)²/Σw² (their effective number of rows: n for equal
-        weights; only the weights' ratios matter); for ``partial_fit`` n counts the rows of all calls so far and
-        of the fit before them, whose strength, chosen or not, the calls keep. On
-        sparse X with an l2 penalty, the default ``learning_rate`` and ``max_iter`` and the squared error, the
-        mini-batch epochs (2) are a warm start and conjugate gradient, preconditioned by the columns'
-        curvature, finishes at the exact penalized optimum.
+        rows with X in units of its median varying column's largest absolute value m (binary or unit-valued
+        columns: Ridge(alpha=1) itself; X times any constant gives the same model; standardize=False: m = 1):
+        alpha = 2·m² / n, with sample weights n is (Σw)²/Σw² (their effective number of rows: n for equal
+        weights; only the weights' ratios matter); for ``partial_fit`` n counts the rows of all calls so far
+        and of the fit before them, whose strength, chosen or not, the calls keep (m: that of the first call's
+        X). On sparse X with an l2 penalty, the default ``learning_rate`` and ``max_iter`` and the squared
+        error, the mini-batch epochs (2) are a warm start and conjugate gradient, preconditioned by the
+        columns' curvature, finishes at the exact penalized optimum.
     alpha : float, default=1e-4
         Penalty strength (see the objective above). Used only with an explicit penalty: setting it with
         ``penalty=None`` or ``"auto"`` warns (UserWarning) and changes nothing.
@@ -341,7 +343,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         The penalty the last fit used (``penalty``, or what "auto" chose for that X).
     alpha_ : float
         The penalty strength the last fit used (``alpha``; 0.0 when no penalty was used; with "auto" on sparse
-        X the strength chosen from the data, see ``penalty``, else Ridge(alpha=1)'s 2 / n, see ``penalty``).
+        X the strength chosen from the data, see ``penalty``, else Ridge(alpha=1)'s 2·m² / n, see ``penalty``).
     alpha_path_ : ndarray of shape (n_strengths, 2)
         With ``penalty="auto"`` where the fit chose the strength (see ``penalty``): each strength tried (as
         ``alpha``) and its held-out R², in the order tried (no rows: no strength could be chosen, and
@@ -589,6 +591,9 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             raise ValueError(f"y has {k} outputs but the warm-started model has {self._n_outputs}; "
                              f"set warm_start=False to fit a new model")
         scaling = self._scaling_of(X, Xk, Y, sw, backend) if self.standardize else None
+        if self.penalty == "auto" and self.alpha_ > 0:  # Ridge(alpha=1) in the units of X's columns
+            self._auto_ridge = _planning.AUTO_RIDGE_ALPHA * _select.auto_unit(scaling, self.fit_intercept)
+            self.alpha_ = _planning.resolve_penalty(self, True, rows, self._auto_ridge)[1]
         if self.penalty == "auto" and self.alpha_ > 0 and _planning.finish_follows(self, X):
             # the warm-up before the strength path: no stronger than the path can choose (in X's units)
             self.alpha_ = min(self.alpha_, _select.strongest(scaling, self.fit_intercept) or self.alpha_)
@@ -922,8 +927,9 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         choice = _select.choose_l2(problem, ts.theta, k, self.fit_intercept, rng)
         if isinstance(choice, str):  # why no strength could be chosen
             self.alpha_path_ = np.empty((0, 2))
-            problem.l2 = self.alpha_ = _planning.resolve_penalty(self, True, self._seen_weight)[1]  # uncapped
-            return f"{choice}: the l2 strength of Ridge(alpha={_planning.AUTO_RIDGE_ALPHA:g}) kept"
+            problem.l2 = self.alpha_ = _planning.resolve_penalty(self, True, self._seen_weight, self._auto_ridge)[1]
+            return (f"{choice}: the l2 strength of Ridge(alpha={_planning.AUTO_RIDGE_ALPHA:g}) on X in units of its "
+                    f"median column's largest |value| kept (Ridge(alpha={self._auto_ridge:.4g}) on X)")
         problem.l2 = self.alpha_ = choice.l2
         # the chosen strength in "auto"'s units (per effective row, as _seen_weight), which partial_fit calls keep
         self._auto_ridge = choice.l2 * getattr(self, "_seen_weight", total) / 2
@@ -1115,6 +1121,9 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                                                  _engine.resolve_n_threads(self.n_jobs))
             if not first and self._scaling is not None:
                 scaling = self._scaling.merged(scaling)
+        if first and self.penalty == "auto" and self.alpha_ > 0:  # Ridge(alpha=1) in the units of X's columns,
+            self._auto_ridge = _planning.AUTO_RIDGE_ALPHA * _select.auto_unit(scaling, self.fit_intercept)  # kept
+            self.alpha_ = _planning.resolve_penalty(self, True, self._seen_weight, self._auto_ridge)[1]
         raw = None
         if first:
             self._rng = check_random_state(self.random_state)
