@@ -599,6 +599,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             self.alpha_ = min(self.alpha_, _select.strongest(scaling, self.fit_intercept) or self.alpha_)
         ts = self._start_state(opt, scaling, warm, k, d, coef_init, intercept_init)
         problem = _planning.make_fit_data(self, X, Xk, Y, sw, scaling, backend)
+        if scaling is not None and self.fit_intercept and not warm and coef_init is None and intercept_init is None:
+            _warn_insensitive_everywhere(self, Y, sw)  # the fit starts at the constant mean of y
         out = self._train_and_store(problem, ts, opt, y.ndim, warn=False, in_memory=True)
         if out.start_kept and not out.stopped:
             self._judge_kept_start(problem, ts, out)
@@ -1314,6 +1316,25 @@ def _numbers_not_text(X):
                          f"(dtype {X.dtype}), not numbers: convert it to a numeric dtype first, e.g. "
                          f"np.asarray(X, dtype=np.float64) (scikit-learn's LinearRegression refuses such X too)")
     return X
+
+
+def _warn_insensitive_everywhere(est, Y, sw):
+    """Warn where an epsilon-insensitive loss is zero at the constant mean of y although y varies: every residual
+    of the start lies inside epsilon (in y's units), so no gradient moves the fit from it (R² 0)."""
+    if est.loss not in ("epsilon_insensitive", "squared_epsilon_insensitive"):
+        return
+    rows = slice(None) if sw is None else sw > 0
+    spread = np.abs(Y[rows] - np.average(Y, axis=0, weights=sw)).max(axis=0)
+    varies = np.ptp(Y[rows], axis=0) > 0
+    inside = varies & (spread <= est.epsilon)
+    if np.any(inside):
+        std = float(np.sqrt(np.average(np.square(Y - np.average(Y, axis=0, weights=sw)), axis=0, weights=sw))[
+            inside].min())
+        which = "" if Y.shape[1] == 1 else f" of output {int(np.flatnonzero(inside)[0])}"
+        warnings.warn(f"epsilon={est.epsilon:g} is wider than every residual{which} of the constant mean of y (the "
+                      f"largest is {float(spread[inside].min()):.3g}), so loss={est.loss!r} is zero there and nothing "
+                      f"moves the fit from it (R² 0). epsilon is in the units of y: set it below y's spread, e.g. "
+                      f"epsilon={0.1 * std:.3g} (a tenth of y's standard deviation).", UserWarning, stacklevel=3)
 
 
 def _all_zero(sample_weight):

@@ -4,6 +4,7 @@ sample weights, several outputs), against torch.nn.HuberLoss / L1Loss (golden tr
 objective the default fit reaches on a real dataset."""
 
 import functools
+import re
 import warnings
 
 import numpy as np
@@ -266,8 +267,13 @@ def test_lbfgs_minimizes_the_smooth_losses(backend, loss, param):
     X, y = _diabetes_with_outliers()
     Y = np.c_[y, 0.01 * y[::-1] + 3.0]
     best = _smooth_optimum(X, Y, loss, param)
-    got = LinearRegressor(loss=loss, epsilon=param, optimizer="lbfgs", backend=backend).fit(X, Y)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        got = LinearRegressor(loss=loss, epsilon=param, optimizer="lbfgs", backend=backend).fit(X, Y)
     assert _objective(got, X, Y, loss, param) == pytest.approx(best, rel=1e-7)
+    # the second output (spread 8.9) lies inside epsilon=10 of its mean: said, and true (its loss is zero there)
+    assert [str(w.message)[:51] for w in record] == (
+        ["epsilon=10 is wider than every residual of output 1"] if loss == "squared_epsilon_insensitive" else [])
 
 
 @pytest.mark.parametrize("loss", ["quantile", "epsilon_insensitive"])
@@ -409,6 +415,23 @@ def test_the_linear_program_check_holds_in_any_unit_of_y(loss):
             est = LinearRegressor(loss=loss, epsilon=0.1 * c, random_state=0).fit(X, c * y)
         scores.append(est.score(X, c * y))
     np.testing.assert_allclose(scores, scores[0], atol=1e-3)
+
+
+@pytest.mark.parametrize("loss", ["epsilon_insensitive", "squared_epsilon_insensitive"])
+def test_an_epsilon_wider_than_y_warns_with_one_that_works(loss):
+    """epsilon is in y's units: with y·1e-10 and the default epsilon=0.1 every residual of the constant mean lies
+    inside the insensitive zone, the loss is zero there and the fit stayed at R² 0 without a message; it warns,
+    naming an epsilon below y's spread, with which the fit is as at unit scale."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((300, 5))
+    y = 1e-10 * (X @ rng.standard_normal(5) + 0.1 * rng.standard_normal(300))
+    with pytest.warns(UserWarning, match=r"epsilon=0.1 is wider than every residual.*e\.g\. epsilon=") as record:
+        LinearRegressor(loss=loss, random_state=0).fit(X, y)
+    epsilon = float(re.search(r"e\.g\. epsilon=([0-9.e+-]+) ", str(record[0].message)).group(1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        est = LinearRegressor(loss=loss, epsilon=epsilon, random_state=0).fit(X, y)
+    assert est.score(X, y) > 0.99
 
 
 # ----------------------------------------------------------------------------------------------------------
