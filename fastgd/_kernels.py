@@ -146,10 +146,11 @@ def _touch_l2(pen):
 def _step_args(state, raw, sw, pen, stdz, avg):
     """What fastgd._rules.finish_batch takes besides the batch, from the epoch's arrays: the flat state and raw
     parameters, whether rows are weighted, l1, l2, the fixed batch weight (pen[2], 0 when left off), whether
-    the loss scales as y_scale² (fastgd._rules.loss_y_power), whether to standardize and to average."""
+    the loss's code and parameter (the standardized objective's unit: fastgd._rules.loss_unit), whether to
+    standardize and to average."""
     wnorm = pen[2] if pen.shape[0] > 2 else 0.0
-    squared_units = _rules.loss_y_power(_pen_loss(pen)[0]) == 2.0
-    return (state.reshape(state.size), raw.reshape(raw.size), sw.shape[0] > 0, pen[0], pen[1], wnorm, squared_units,
+    lcode, la = _pen_loss(pen)
+    return (state.reshape(state.size), raw.reshape(raw.size), sw.shape[0] > 0, pen[0], pen[1], wnorm, lcode, la,
             stdz.shape[0] > 0, avg.shape[0] > 0)
 
 
@@ -742,7 +743,7 @@ def _epoch_team(X, Y, sw, theta, raw, state, scalars, code, hp, lr_sched, pen, f
     nb = order.shape[0]
     tree = _tree_order(X)
     line = 8 if tree and _itemsize(X) == 8 else 16  # elements per cache line (dense X)
-    S, rawf, weighted, l1, l2, wnorm, squared_units, std, averaging = _step_args(state, raw, sw, pen, stdz, avg)
+    S, rawf, weighted, l1, l2, wnorm, lcode, la, std, averaging = _step_args(state, raw, sw, pen, stdz, avg)
     for w in prange(n_workers):
         bi = intr.load_acquire(sync, S_PUB)
         while bi < nb:
@@ -801,7 +802,7 @@ def _epoch_team(X, Y, sw, theta, raw, state, scalars, code, hp, lr_sched, pen, f
                 else:
                     _sum_chunks(part, nch, G)
                 finish_batch(G, batch_weight(sw, weighted, start, stop), th, rawf, S, scalars, code, hp, lr_sched,
-                             l1, l2, wnorm, squared_units, fit_intercept, eta, k, d, acc, stdz, std, avg, averaging)
+                             l1, l2, wnorm, lcode, la, fit_intercept, eta, k, d, acc, stdz, std, avg, averaging)
                 intr.fetch_add(sync, S_PUB, 1)  # publish batch bi + 1 (seq_cst), then wake sleepers if any
                 if intr.fetch_add(sync, S_SLEEP, 0) > 0:
                     intr.futex_wake(sync, S_PUB)
@@ -1220,7 +1221,7 @@ def epoch(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept, 
         _epoch_team(X, Y, sw, theta, raw, state, scalars, code, hp, sched, pen, fit_intercept, batch_size, order,
                     workers, ch, part, G, eta, task_start, sync, slots, acc, stdz, avg)
     else:
-        S, rawf, weighted, l1, l2, wnorm, squared_units, std, averaging = _step_args(state, raw, sw, pen, stdz, avg)
+        S, rawf, weighted, l1, l2, wnorm, lcode, la, std, averaging = _step_args(state, raw, sw, pen, stdz, avg)
         for bi in range(nb):
             start = order[bi] * batch_size
             stop = min(start + batch_size, n)
@@ -1235,7 +1236,7 @@ def epoch(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept, 
             else:
                 _batch_grad_sequential(X, Y, sw, raw, start, stop, ch, part, G, _pen_loss(pen))
             finish_batch(G, batch_weight(sw, weighted, start, stop), th, rawf, S, scalars, code, hp, sched, l1, l2,
-                         wnorm, squared_units, fit_intercept, eta, k, d, acc, stdz, std, avg, averaging)
+                         wnorm, lcode, la, fit_intercept, eta, k, d, acc, stdz, std, avg, averaging)
     finite = True
     for q in range(P):
         if not math.isfinite(th[q]):

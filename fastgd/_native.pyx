@@ -1137,7 +1137,6 @@ def epoch(X, const double[:, ::1] Y, const double[::1] sw, double[:, ::1] theta,
     cdef const double* hpp = &hp[0]
     cdef const double* sch = &sched[0]
     cdef double l1 = pen[0], l2 = pen[1], wnorm = pen[2] if pen.shape[0] > 2 else 0.0
-    cdef bint squared_units = loss_y_power(pb.lcode) == 2.0
     cdef double sums[2]  # the epoch's weighted loss and weight
     sums[0] = sums[1] = 0.0
     if stdz.shape[0] not in (0, 2 * d + 2 * k):
@@ -1263,7 +1262,7 @@ def epoch(X, const double[:, ::1] Y, const double[::1] sw, double[:, ::1] theta,
                                 tree_across(part, nch, ntb, stride, m)
                                 memcpy(G, part, (m + 1) * sizeof(double))
                             finish_batch(G, batch_weight(pb.sw, pb.weighted, start, stop), th, raw, S, scal, code,
-                                         hpp, sch, l1, l2, wnorm, squared_units, fit_intercept,
+                                         hpp, sch, l1, l2, wnorm, pb.lcode, pb.la, fit_intercept,
                                          eta, k, d, sums, z, z != NULL, avgp, avgp != NULL)
                             fastgd_publish(&team, bi + 1)
                         bi = fastgd_published(&team)
@@ -1287,7 +1286,7 @@ def epoch(X, const double[:, ::1] Y, const double[::1] sw, double[:, ::1] theta,
                         tree_within(part, 0, nch, nch, stride, m)  # the same tree, as one run
                         memcpy(G, part, (m + 1) * sizeof(double))
                     finish_batch(G, batch_weight(pb.sw, pb.weighted, start, stop), th, raw, S, scal, code,
-                                 hpp, sch, l1, l2, wnorm, squared_units, fit_intercept, eta, k, d, sums, z,
+                                 hpp, sch, l1, l2, wnorm, pb.lcode, pb.la, fit_intercept, eta, k, d, sums, z,
                                  z != NULL, avgp, avgp != NULL)
     finally:
         free(part)

@@ -666,8 +666,8 @@ def batch_weight(sw: CVec, weighted: cython.bint, start: Index, stop: Index) -> 
 @cython.nogil
 @cython.exceptval(check=False)
 def finish_batch(G: Vec, W: cython.double, th: Vec, raw: Vec, S: Vec, scalars: Vec, code: cython.int, hp: CVec,
-                 sched: CVec, l1: cython.double, l2: cython.double, wnorm: cython.double,
-                 squared_units: cython.bint, fit_intercept: cython.bint, eta: Vec, k: Index, d: Index, acc: Vec,
+                 sched: CVec, l1: cython.double, l2: cython.double, wnorm: cython.double, lcode: cython.int,
+                 la: cython.double, fit_intercept: cython.bint, eta: Vec, k: Index, d: Index, acc: Vec,
                  stdz: CVec, std: cython.bint, avg: Vec, averaging: cython.bint) -> cython.void:
     """Everything after a batch's raw sums G = [Σ s r x, Σ s r², ...] (the loss's slope and value with another
     loss) of weight W: scale, penalize, update, the l1 proximal step, average.
@@ -675,9 +675,9 @@ def finish_batch(G: Vec, W: cython.double, th: Vec, raw: Vec, S: Vec, scalars: V
     ``acc[0]`` and ``acc[1]`` accumulate the epoch's weighted loss (in the data's units) and weight.
     ``wnorm`` > 0 (pen[2], the mean batch weight): every batch's sums are divided by this fixed weight, so a
     short or light batch counts for what it holds and the fixed point is the full objective's; 0: by the
-    batch's own weight (torch's mean loss per batch). ``squared_units``: the loss scales as y_scale²
-    (loss_y_power). With standardization (``std``; ``stdz`` as in raw_theta) the sums, taken at the raw
-    parameters, become the gradient in the standardized coordinates by an O(k·d) correction (centring by
+    batch's own weight (torch's mean loss per batch). ``lcode``, ``la``: the loss and its parameter, whose
+    ``loss_unit`` sets the standardized objective's unit. With standardization (``std``; ``stdz`` as in
+    raw_theta) the sums, taken at the raw parameters, become the gradient in the standardized coordinates by an O(k·d) correction (centring by
     x_mean, scaling by x_scale and y_scale), the penalties act on the raw weights, and ``raw`` is refreshed
     after the update. ``averaging``: ``avg`` (P values and a count) receives the running mean of the
     parameters. ``eta`` (P values) is written only when l1 > 0.
@@ -692,10 +692,10 @@ def finish_batch(G: Vec, W: cython.double, th: Vec, raw: Vec, S: Vec, scalars: V
     for j in range(k):
         o = j * p
         if std:
-            # the standardized objective is the raw one over y_scale**loss_y_power: ys stays y_scale for the
-            # squared losses and becomes 1 for the absolute ones, whose penalties scale by y_scale instead
-            ys = stdz[2 * d + k + j] if squared_units else 1.0
-            l2j = l2 if squared_units else l2 * stdz[2 * d + k + j]
+            # the standardized objective is the raw one over y_scale·ys (loss_unit): ys is y_scale for the
+            # squared losses and 1 for the absolute ones, whose penalties scale by y_scale / ys instead
+            ys = loss_unit(lcode, la, stdz[2 * d + k + j])
+            l2j = l2 if ys == stdz[2 * d + k + j] else l2 * (stdz[2 * d + k + j] / ys)
             gb = G[o + d]
             for c in range(d):
                 xs = stdz[d + c]
@@ -713,7 +713,7 @@ def finish_batch(G: Vec, W: cython.double, th: Vec, raw: Vec, S: Vec, scalars: V
             for c in range(d):
                 thr = eta[o + c] * l1
                 if std:
-                    thr = thr / ((stdz[2 * d + k + j] if squared_units else 1.0) * stdz[d + c])
+                    thr = thr / (loss_unit(lcode, la, stdz[2 * d + k + j]) * stdz[d + c])
                 v = th[o + c]
                 th[o + c] = v - thr if v > thr else (v + thr if v < -thr else 0.0)
     if std:
@@ -1173,10 +1173,15 @@ def loss_slope(code: cython.int, r: cython.double, a: cython.double) -> cython.d
 @cython.cfunc
 @cython.nogil
 @cython.exceptval(check=False)
-def loss_y_power(code: cython.int) -> cython.double:
-    """How the loss scales with the targets' unit (r and epsilon both scaled by c: the loss by c to this
-    power): 2 for the squared losses and huber, 1 for the absolute ones. Standardization divides the
-    objective by y_scale to this power, so a step means the same on targets in any unit."""
+def loss_unit(code: cython.int, a: cython.double, ys: cython.double) -> cython.double:
+    """With standardization the objective is the raw one over y_scale·loss_unit (y_scale ``ys``, the loss's
+    parameter ``a`` in the units of y), so a step means the same on targets in any unit: y_scale for the
+    squared losses, 1 for the absolute ones (they scale as y_scale), min(y_scale, a) for huber, which is
+    ½r² within a and a·abs(r) beyond: its slope in the standardized units stays of order one whatever a is
+    (over y_scale² alone, an epsilon far below y_scale left a slope of a / y_scale there, too small for
+    Adam's eps and L-BFGS's tolerances to move the fit)."""
     if code == EPSILON_INSENSITIVE or code == QUANTILE:
         return 1.0
-    return 2.0
+    if code == HUBER and a > 0.0:
+        return min(ys, a)
+    return ys

@@ -55,6 +55,21 @@ def _first(scaling, fit_intercept):
     return float(spread.mean()) * FIRST if spread.size else None
 
 
+def auto_unit(scaling, fit_intercept):
+    """The unit of penalty="auto"'s fixed strength where none is chosen: ``Ridge(alpha=1)`` on X in units of its
+    median varying column's largest |value| (sparse standardization's own column unit), i.e. Ridge's alpha
+    times that value squared, so that X times any constant gives the same model, and binary or unit-valued
+    columns keep Ridge(alpha=1) itself; the median, so that one column in large units does not make it strong
+    for every other. 1.0 without a sparse standardization's statistics or where no column varies."""
+    if scaling is None or scaling.x_var is None or scaling.x_sparse is None:
+        return 1.0
+    raw_mean, var = scaling.column_moments()
+    m2 = var if fit_intercept else var + np.square(raw_mean)
+    top = scaling.column_maxabs()[m2 > 0]
+    unit = float(np.median(top)) ** 2 if top.size else 1.0
+    return unit if 0.0 < unit < np.inf else 1.0
+
+
 def strongest(scaling, fit_intercept):
     """The strongest l2 (the objective's alpha) the path can try, or None (no column varies, or no
     statistics): the warm-up before the path needs no stronger penalty (in X's tiny units, Ridge(alpha=1)'s

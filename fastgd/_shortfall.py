@@ -339,21 +339,26 @@ def linear_program_shortfall(est, X, Y, sw, out, problem, values):
     raw = est._raw_params(Y.shape[1], d)
     got = best = 0.0
     for j in range(Y.shape[1]):
+        # the program in units of y's spread (its optimum is c times that of y / c and epsilon / c): HiGHS'
+        # tolerances are absolute, and y in units far from one (y·1e-10) made its optimum a false one
         y = Y[:, j]
+        c = float(np.std(y)) or float(np.max(np.abs(y))) or 1.0
+        yc = y / c
         # variables: β = β⁺ − β⁻ (the l1 penalty on the weights only), then per row u, v >= 0 with
         # u − v = y − Aβ (quantile: q·u + (1 − q)·v), or t >= |y − Aβ| − ε (epsilon-insensitive)
         pen = np.r_[np.full(d, l1), np.zeros(p - d)]
         As, eye = sp.csr_matrix(A), sp.identity(n, format="csr")
         if est.loss == "quantile":
-            c = np.r_[pen, pen, param * w / W, (1.0 - param) * w / W]
-            res = linprog(c, A_eq=sp.hstack([As, -As, eye, -eye]), b_eq=y, bounds=(0, None), method="highs")
+            cost = np.r_[pen, pen, param * w / W, (1.0 - param) * w / W]
+            res = linprog(cost, A_eq=sp.hstack([As, -As, eye, -eye]), b_eq=yc, bounds=(0, None), method="highs")
         else:
-            c = np.r_[pen, pen, w / W]
+            cost = np.r_[pen, pen, w / W]
             A_ub = sp.vstack([sp.hstack([As, -As, -eye]), sp.hstack([-As, As, -eye])])
-            res = linprog(c, A_ub=A_ub, b_ub=np.r_[y + param, param - y], bounds=(0, None), method="highs")
+            res = linprog(cost, A_ub=A_ub, b_ub=np.r_[yc + param / c, param / c - yc], bounds=(0, None),
+                          method="highs")
         if res.status != 0:
             return False, None
-        best += float(res.fun)
+        best += float(res.fun) * c
         r = A @ (raw[j, :p] if est.fit_intercept else raw[j, :d]) - y
         got += float(w @ reference.loss_value(r, est.loss, param)) / W + l1 * float(np.abs(raw[j, :d]).sum())
     f_ref = problem.target_variance(np.arange(problem.n_batches, dtype=np.int64))

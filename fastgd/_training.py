@@ -507,12 +507,20 @@ def _divergence_advice(settings, problem, start_loss=0.0):
     if problem.l2 > 0 and not settings.auto_penalty:  # the user's penalty: its curvature grows with alpha
         tips.append(f"lower alpha (the penalty's l2 part is {problem.l2:g})")
     elif problem.l2 > 0 and problem.scaling is not None:
-        # penalty="auto"'s strength counts rows, so its curvature in the standardized coordinates grows as X's
-        # units shrink (as 1 / scale²): tiny units make it the one the steps cannot follow
-        curv = problem.l2 / float(np.square(problem.scaling.x_scale).min())
-        if curv > AUTO_PENALTY_CURVATURE:
-            tips.append(f"multiply X by a constant (X's units are so small that penalty='auto''s l2 strength, "
-                        f"{problem.l2:g}, is {curv:.3g} times a standardized column's curvature)")
+        # penalty="auto"'s strength is in units of X's median column (X times a constant changes nothing), so
+        # its curvature in the standardized coordinates is large only on a column in far smaller units: given
+        # the median column's units, it is as at unit scale
+        from ._select import auto_unit
+        squares = np.square(problem.scaling.x_scale)
+        curv = problem.l2 / squares
+        j = int(np.argmax(curv))
+        if curv[j] > AUTO_PENALTY_CURVATURE:
+            many = int(np.count_nonzero(curv > AUTO_PENALTY_CURVATURE))
+            factor = math.sqrt(auto_unit(problem.scaling, problem.fit_intercept) / float(squares[j]))
+            tips.append(f"multiply X's column {j} by {factor:.3g} (its values are so small beside the median "
+                        f"column's that penalty='auto''s l2 strength, {problem.l2:g}, is {curv[j]:.3g} times its "
+                        f"standardized curvature" + (f"; {many} columns are such, each to be put in the median "
+                                                     f"column's units" if many > 1 else "") + ")")
     wd = float(getattr(settings.optimizer, "weight_decay", 0.0) or 0.0)
     if wd > 0 and (chose is None or "optimizer" in chose):  # torch's weight decay: the user's optimizer object
         tips.append(f"lower the optimizer's weight_decay (now {wd:g})")
@@ -1059,6 +1067,11 @@ def train_lbfgs(problem, ts, lbfgs, *, train_ids, steps, tol, n_iter_no_change=2
     parts = [(slice(0, k), None if problem.loss is None else (problem.loss[0], problem.loss[1] / ys[0]))] if same \
         else [(slice(j, j + 1), (problem.loss[0], problem.loss[1] / ys[j])) for j in range(k)]
     Yparts = [Ys if same else np.ascontiguousarray(Ys[:, rows]) for rows, _ in parts]
+    # standardized: each output's objective over _rules.loss_unit / y_scale more, as the epochs' (huber with an
+    # epsilon far below y_scale: over epsilon / y_scale, so that its gradient is not below torch's tolerance_grad)
+    rel = np.ones(k) if sc is None or problem.loss is None else np.array(
+        [_rules.loss_unit(int(problem.loss[0]), float(problem.loss[1]), float(s)) / float(s) for s in ys])
+    relative = bool(np.any(rel != 1.0))
 
     # work buffers of fg, reused by every evaluation: the arithmetic of Scaling.to_raw and of the expressions
     # in the comments, written in place (a large d otherwise allocates, and faults in, a dozen fresh vectors)
@@ -1082,15 +1095,20 @@ def train_lbfgs(problem, ts, lbfgs, *, train_ids, steps, tol, n_iter_no_change=2
                                                       problem.batch_size, train_ids, threads, loss=loss)
             G[rows] = np.asarray(Gj, dtype=np.float64).reshape(-1, p)
             del Gj
-            sse += sse_j
+            sse += sse_j / rel[rows][0] if relative else sse_j
+        if relative:
+            np.divide(G, rel[:, None], out=G)
         gu = np.multiply(2.0 / W, G, out=G)  # (2 / W)·G
-        gu[:, :d] += np.multiply(problem.l2, u[:, :d], out=v)
+        gu[:, :d] += np.multiply(problem.l2 / rel[:, None] if relative else problem.l2, u[:, :d], out=v)
         grad = np.empty_like(gu)
         np.multiply(xm, gu[:, d:], out=v)  # (gu[:, :d] − xm·gu[:, d:]) / xs
         np.subtract(gu[:, :d], v, out=v)
         np.divide(v, xs, out=grad[:, :d])
         grad[:, d] = gu[:, d] if problem.fit_intercept else 0.0
         with np.errstate(over="ignore"):
+            if relative:  # each output's penalty in its own unit
+                return float(sse) / W + sum(half_l2(problem.l2 / rel[j], u[j:j + 1, :d], float(np.square(
+                    u[j, :d], out=v[j]).sum())) for j in range(k)), grad.reshape(-1)
             squares = float(np.square(u[:, :d], out=v).sum())
         return float(sse) / W + half_l2(problem.l2, u[:, :d], squares), grad.reshape(-1)
 
@@ -1140,7 +1158,8 @@ def train_lbfgs(problem, ts, lbfgs, *, train_ids, steps, tol, n_iter_no_change=2
     state = {}
     # the objective of the best constant (the mean for another loss): the unit of tol
     f_ref = problem.target_variance(train_ids) if sc is None else float(k) if problem.loss is None else sum(
-        constant_loss(Yj, None if problem.sw is None else problem.sw, loss) for (_, loss), Yj in zip(parts, Yparts))
+        constant_loss(Yj, None if problem.sw is None else problem.sw, loss) / rel[rows][0]
+        for (rows, loss), Yj in zip(parts, Yparts))
     f_ref = f_ref if f_ref > 0 else 1.0
     best_f, best_x = np.inf, x.copy()
     prev = None

@@ -245,12 +245,14 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         judged by their held-out errors each in units of its spread (about their mean R²). Without the
         finish (another setting above, or ``partial_fit``, whose calls see one chunk at a time) or a choice (too
         few rows to hold out, or nothing to judge by) the strength is that of ``Ridge(alpha=1)`` on unweighted
-        rows: alpha = 2 / n, with sample weights 2 / (Σw)²/Σw² (their effective number of rows: n for equal
-        weights; only the weights' ratios matter); for ``partial_fit`` n counts the rows of all calls so far and
-        of the fit before them, whose strength, chosen or not, the calls keep. On
-        sparse X with an l2 penalty, the default ``learning_rate`` and ``max_iter`` and the squared error, the
-        mini-batch epochs (2) are a warm start and conjugate gradient, preconditioned by the columns'
-        curvature, finishes at the exact penalized optimum.
+        rows with X in units of its median varying column's largest absolute value m (binary or unit-valued
+        columns: Ridge(alpha=1) itself; X times any constant gives the same model; standardize=False: m = 1):
+        alpha = 2·m² / n, with sample weights n is (Σw)²/Σw² (their effective number of rows: n for equal
+        weights; only the weights' ratios matter); for ``partial_fit`` n counts the rows of all calls so far
+        and of the fit before them, whose strength, chosen or not, the calls keep (m: that of the first call's
+        X). On sparse X with an l2 penalty, the default ``learning_rate`` and ``max_iter`` and the squared
+        error, the mini-batch epochs (2) are a warm start and conjugate gradient, preconditioned by the
+        columns' curvature, finishes at the exact penalized optimum.
     alpha : float, default=1e-4
         Penalty strength (see the objective above). Used only with an explicit penalty: setting it with
         ``penalty=None`` or ``"auto"`` warns (UserWarning) and changes nothing.
@@ -345,7 +347,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         The penalty the last fit used (``penalty``, or what "auto" chose for that X).
     alpha_ : float
         The penalty strength the last fit used (``alpha``; 0.0 when no penalty was used; with "auto" on sparse
-        X the strength chosen from the data, see ``penalty``, else Ridge(alpha=1)'s 2 / n, see ``penalty``).
+        X the strength chosen from the data, see ``penalty``, else Ridge(alpha=1)'s 2·m² / n, see ``penalty``).
     alpha_path_ : ndarray of shape (n_strengths, 2)
         With ``penalty="auto"`` where the fit chose the strength (see ``penalty``): each strength tried (as
         ``alpha``) and its held-out R², in the order tried (no rows: no strength could be chosen, and
@@ -593,11 +595,16 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             raise ValueError(f"y has {k} outputs but the warm-started model has {self._n_outputs}; "
                              f"set warm_start=False to fit a new model")
         scaling = self._scaling_of(X, Xk, Y, sw, backend) if self.standardize else None
+        if self.penalty == "auto" and self.alpha_ > 0:  # Ridge(alpha=1) in the units of X's columns
+            self._auto_ridge = _planning.AUTO_RIDGE_ALPHA * _select.auto_unit(scaling, self.fit_intercept)
+            self.alpha_ = _planning.resolve_penalty(self, True, rows, self._auto_ridge)[1]
         if self.penalty == "auto" and self.alpha_ > 0 and _planning.finish_follows(self, X):
             # the warm-up before the strength path: no stronger than the path can choose (in X's units)
             self.alpha_ = min(self.alpha_, _select.strongest(scaling, self.fit_intercept) or self.alpha_)
         ts = self._start_state(opt, scaling, warm, k, d, coef_init, intercept_init)
         problem = _planning.make_fit_data(self, X, Xk, Y, sw, scaling, backend)
+        if scaling is not None and self.fit_intercept and not warm and coef_init is None and intercept_init is None:
+            _warn_insensitive_everywhere(self, Y, sw)  # the fit starts at the constant mean of y
         out = self._train_and_store(problem, ts, opt, y.ndim, warn=False, in_memory=True)
         if out.start_kept and not out.stopped:
             self._judge_kept_start(problem, ts, out)
@@ -949,8 +956,9 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         choice = _select.choose_l2(problem, ts.theta, k, self.fit_intercept, rng)
         if isinstance(choice, str):  # why no strength could be chosen
             self.alpha_path_ = np.empty((0, 2))
-            problem.l2 = self.alpha_ = _planning.resolve_penalty(self, True, self._seen_weight)[1]  # uncapped
-            return f"{choice}: the l2 strength of Ridge(alpha={_planning.AUTO_RIDGE_ALPHA:g}) kept"
+            problem.l2 = self.alpha_ = _planning.resolve_penalty(self, True, self._seen_weight, self._auto_ridge)[1]
+            return (f"{choice}: the l2 strength of Ridge(alpha={_planning.AUTO_RIDGE_ALPHA:g}) on X in units of its "
+                    f"median column's largest |value| kept (Ridge(alpha={self._auto_ridge:.4g}) on X)")
         problem.l2 = self.alpha_ = choice.l2
         # the chosen strength in "auto"'s units (per effective row, as _seen_weight), which partial_fit calls keep
         self._auto_ridge = choice.l2 * getattr(self, "_seen_weight", total) / 2
@@ -1144,6 +1152,9 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                                                  _engine.resolve_n_threads(self.n_jobs))
             if not first and self._scaling is not None:
                 scaling = self._scaling.merged(scaling)
+        if first and self.penalty == "auto" and self.alpha_ > 0:  # Ridge(alpha=1) in the units of X's columns,
+            self._auto_ridge = _planning.AUTO_RIDGE_ALPHA * _select.auto_unit(scaling, self.fit_intercept)  # kept
+            self.alpha_ = _planning.resolve_penalty(self, True, self._seen_weight, self._auto_ridge)[1]
         raw = None
         if first:
             self._rng = check_random_state(self.random_state)
@@ -1334,6 +1345,25 @@ def _numbers_not_text(X):
                          f"(dtype {X.dtype}), not numbers: convert it to a numeric dtype first, e.g. "
                          f"np.asarray(X, dtype=np.float64) (scikit-learn's LinearRegression refuses such X too)")
     return X
+
+
+def _warn_insensitive_everywhere(est, Y, sw):
+    """Warn where an epsilon-insensitive loss is zero at the constant mean of y although y varies: every residual
+    of the start lies inside epsilon (in y's units), so no gradient moves the fit from it (R² 0)."""
+    if est.loss not in ("epsilon_insensitive", "squared_epsilon_insensitive"):
+        return
+    rows = slice(None) if sw is None else sw > 0
+    spread = np.abs(Y[rows] - np.average(Y, axis=0, weights=sw)).max(axis=0)
+    varies = np.ptp(Y[rows], axis=0) > 0
+    inside = varies & (spread <= est.epsilon)
+    if np.any(inside):
+        std = float(np.sqrt(np.average(np.square(Y - np.average(Y, axis=0, weights=sw)), axis=0, weights=sw))[
+            inside].min())
+        which = "" if Y.shape[1] == 1 else f" of output {int(np.flatnonzero(inside)[0])}"
+        warnings.warn(f"epsilon={est.epsilon:g} is wider than every residual{which} of the constant mean of y (the "
+                      f"largest is {float(spread[inside].min()):.3g}), so loss={est.loss!r} is zero there and nothing "
+                      f"moves the fit from it (R² 0). epsilon is in the units of y: set it below y's spread, e.g. "
+                      f"epsilon={0.1 * std:.3g} (a tenth of y's standard deviation).", UserWarning, stacklevel=3)
 
 
 def _all_zero(sample_weight):

@@ -4,6 +4,7 @@ sample weights, several outputs), against torch.nn.HuberLoss / L1Loss (golden tr
 objective the default fit reaches on a real dataset."""
 
 import functools
+import re
 import warnings
 
 import numpy as np
@@ -266,8 +267,13 @@ def test_lbfgs_minimizes_the_smooth_losses(backend, loss, param):
     X, y = _diabetes_with_outliers()
     Y = np.c_[y, 0.01 * y[::-1] + 3.0]
     best = _smooth_optimum(X, Y, loss, param)
-    got = LinearRegressor(loss=loss, epsilon=param, optimizer="lbfgs", backend=backend).fit(X, Y)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        got = LinearRegressor(loss=loss, epsilon=param, optimizer="lbfgs", backend=backend).fit(X, Y)
     assert _objective(got, X, Y, loss, param) == pytest.approx(best, rel=1e-7)
+    # the second output (spread 8.9) lies inside epsilon=10 of its mean: said, and true (its loss is zero there)
+    assert [str(w.message)[:51] for w in record] == (
+        ["epsilon=10 is wider than every residual of output 1"] if loss == "squared_epsilon_insensitive" else [])
 
 
 @pytest.mark.parametrize("loss", ["quantile", "epsilon_insensitive"])
@@ -372,6 +378,62 @@ def test_absolute_losses_mean_the_same_in_any_unit_of_y(loss, param, backend):
         assert pinball(y, fits[0].predict(X), param) <= pinball(y, best.predict(X), param) * 1.05
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("sparse", [False, True])
+def test_huber_with_an_epsilon_far_below_the_scale_of_y_reaches_its_optimum(sparse, backend):
+    """epsilon is in y's units: with y·1e10 or y·1e150 and the default epsilon=0.1, huber is the absolute error
+    (times epsilon) in effect. Standardized over y_scale² its slope was epsilon / y_scale, below Adam's eps and
+    L-BFGS's tolerance_grad, and the fit stayed near the constant (R² 0.006 and 0.0) without a message; over
+    y_scale·epsilon it reaches the optimum, that of least absolute deviations (QuantileRegressor(0.5))."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((300, 5))
+    y = X @ rng.standard_normal(5) + 0.3 * rng.standard_t(3, 300)
+    lad = QuantileRegressor(quantile=0.5, alpha=0.0, solver="highs").fit(X, y)
+    best = np.mean(np.abs(lad.predict(X) - y))
+    for c in (1e10, 1e150):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            est = LinearRegressor(loss="huber", random_state=0, backend=backend).fit(
+                sp.csr_matrix(X) if sparse else X, c * y)
+        got = np.mean(np.abs(est.predict(X) / c - y))  # within epsilon²/2 of the huber objective over epsilon·c
+        assert got <= best * (1 + 1e-5), (c, got, best)
+        assert est.score(X, c * y) == pytest.approx(lad.score(X, y), abs=1e-3)
+
+
+@pytest.mark.parametrize("loss", ["epsilon_insensitive", "quantile"])
+def test_the_linear_program_check_holds_in_any_unit_of_y(loss):
+    """The exact check of a kinked loss on small dense data solves its linear program in units of y's spread:
+    in y's units HiGHS' absolute tolerances made the optimum of y·1e-10 a false one, and a fit as good as at
+    unit scale warned that it stopped 0.04 of the constant's loss above it."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((300, 5))
+    y = X @ rng.standard_normal(5) + 0.1 * rng.standard_normal(300)
+    scores = []
+    for c in (1.0, 1e-10, 1e10, 1e150):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            est = LinearRegressor(loss=loss, epsilon=0.1 * c, random_state=0).fit(X, c * y)
+        scores.append(est.score(X, c * y))
+    np.testing.assert_allclose(scores, scores[0], atol=1e-3)
+
+
+@pytest.mark.parametrize("loss", ["epsilon_insensitive", "squared_epsilon_insensitive"])
+def test_an_epsilon_wider_than_y_warns_with_one_that_works(loss):
+    """epsilon is in y's units: with y·1e-10 and the default epsilon=0.1 every residual of the constant mean lies
+    inside the insensitive zone, the loss is zero there and the fit stayed at R² 0 without a message; it warns,
+    naming an epsilon below y's spread, with which the fit is as at unit scale."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((300, 5))
+    y = 1e-10 * (X @ rng.standard_normal(5) + 0.1 * rng.standard_normal(300))
+    with pytest.warns(UserWarning, match=r"epsilon=0.1 is wider than every residual.*e\.g\. epsilon=") as record:
+        LinearRegressor(loss=loss, random_state=0).fit(X, y)
+    epsilon = float(re.search(r"e\.g\. epsilon=([0-9.e+-]+) ", str(record[0].message)).group(1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        est = LinearRegressor(loss=loss, epsilon=epsilon, random_state=0).fit(X, y)
+    assert est.score(X, y) > 0.99
+
+
 # ----------------------------------------------------------------------------------------------------------
 # torch parity: golden trajectories written by tests/golden/make_golden_losses.py
 
@@ -448,18 +510,19 @@ def test_a_smooth_loss_short_of_its_optimum_without_standardization_names_it():
 
 
 def test_a_stalled_lbfgs_on_huber_is_named_with_a_line_search_that_works():
-    """optimizer="lbfgs" is torch's L-BFGS, without a line search by default: on digits its fixed steps stall
-    on the huber objective (1.8 times the optimum); small data is checked against L-BFGS with a strong-Wolfe
-    line search, the warning says so, and following its advice reaches the optimum without a warning."""
-    from sklearn.datasets import load_digits
-
+    """optimizer="lbfgs" is torch's L-BFGS, without a line search by default: on heavy-tailed targets its fixed
+    steps stall on the huber objective (3 times the optimum); small data is checked against L-BFGS with a
+    strong-Wolfe line search, the warning says so, and following its advice reaches the optimum without a
+    warning."""
     from fastgd.optimizers import LBFGS
-    X, y = load_digits(return_X_y=True)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((500, 30))
+    y = 10 * (X @ rng.standard_normal(30) + rng.standard_t(1.5, 500))
     with pytest.warns(ConvergenceWarning, match=r"line_search_fn='strong_wolfe'"):
-        stalled = LinearRegressor(loss="huber", optimizer="lbfgs").fit(X, y)
+        stalled = LinearRegressor(loss="huber", epsilon=1.35, optimizer="lbfgs").fit(X, y)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        fixed = LinearRegressor(loss="huber", optimizer=LBFGS(line_search_fn="strong_wolfe")).fit(X, y)
+        fixed = LinearRegressor(loss="huber", epsilon=1.35, optimizer=LBFGS(line_search_fn="strong_wolfe")).fit(X, y)
 
     def objective(est):
         r = np.abs(est.predict(X) - y)

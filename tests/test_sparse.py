@@ -40,6 +40,14 @@ def zipf_binary(n, d, nnz, seed=0, noise=0.3):
     return X, y
 
 
+def column_unit(X):
+    """penalty="auto"'s unit where no strength is chosen: the median over the columns that vary of their largest
+    |value|, squared (Ridge(alpha=1) on X in that unit is Ridge(alpha=that) on X)."""
+    Xd = X.toarray()
+    top = np.abs(Xd).max(axis=0)[Xd.std(axis=0) > 0]
+    return float(np.median(top)) ** 2 if top.size else 1.0
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_csr_column_index_past_n_features_is_rejected_by_column_stats(backend):
     X = sp.random(50, 6, density=0.5, format="csr", random_state=0)
@@ -319,8 +327,9 @@ def test_adam_with_l2_and_no_finish_minimizes_the_penalized_objective(backend, p
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         est.fit(X, y)
-    assert est.penalty_ == "l2" and est.alpha_ == pytest.approx(2.0 / n)
-    ridge = Ridge(alpha=1.0, solver="cholesky").fit(X.toarray(), y)
+    if "penalty" not in params:  # "auto": Ridge(alpha=1) on X in units of its typical column's largest |value|
+        assert est.penalty_ == "l2" and est.alpha_ == pytest.approx(2.0 * column_unit(X) / n, rel=1e-9)
+    ridge = Ridge(alpha=est.alpha_ * n / 2, solver="cholesky").fit(X.toarray(), y)
 
     def objective(coef, intercept):
         return np.mean((y - X @ coef - intercept) ** 2) + 0.5 * est.alpha_ * coef @ coef  # fastgd's objective
@@ -589,14 +598,14 @@ def test_auto_strength_without_a_choice_counts_rows_not_the_weights_units():
     weights of 1e-250 neither diverge nor blame an alpha the user never set."""
     X, y = uniform_counts(200, 40, 5, seed=1)
     ref = fastgd.LinearRegressor(optimizer="lbfgs", random_state=0).fit(X, y)
-    assert ref.alpha_ == 2.0 / 200
+    assert ref.alpha_ == pytest.approx(2.0 * column_unit(X) / 200, rel=1e-9)
     for c in (1.0 / 200, 1e-250, 1e250):
         est = fastgd.LinearRegressor(optimizer="lbfgs", random_state=0).fit(X, y, sample_weight=np.full(200, c))
-        assert est.alpha_ == ref.alpha_
+        assert est.alpha_ == pytest.approx(ref.alpha_, rel=1e-12)
         np.testing.assert_allclose(est.coef_, ref.coef_, rtol=1e-9, atol=1e-12)
     sw = np.r_[np.ones(100), np.full(100, 3.0)]
     est = fastgd.LinearRegressor(optimizer="lbfgs", random_state=0).fit(X, y, sample_weight=1e-200 * sw)
-    assert est.alpha_ == pytest.approx(2.0 * np.square(sw).sum() / sw.sum() ** 2, rel=1e-12)
+    assert est.alpha_ == pytest.approx(2.0 * column_unit(X) * np.square(sw).sum() / sw.sum() ** 2, rel=1e-9)
     chosen = fastgd.LinearRegressor(random_state=0).fit(X, y)
     tiny = fastgd.LinearRegressor(random_state=0).fit(X, y, sample_weight=np.full(200, 1e-250))
     assert tiny.alpha_ == pytest.approx(chosen.alpha_, rel=1e-9)
@@ -613,15 +622,47 @@ def test_ridge_advice_stays_a_number_for_weights_out_of_float64_range():
         assert f"Ridge(alpha={alpha}) on sample_weight / sample_weight.max()" in est.stop_reason_, est.stop_reason_
 
 
-def test_a_divergence_under_auto_names_x_units_not_alpha():
-    """penalty="auto"'s Ridge(alpha=1) strength counts rows, so in tiny units of X its curvature is huge: the
-    advice is to rescale X (which works), never to lower an alpha the user did not set."""
+@pytest.mark.parametrize("kw", [dict(early_stopping=True), dict(learning_rate=0.01), dict(optimizer="lbfgs")])
+def test_auto_strength_without_the_path_follows_x_units(kw):
+    """Without the strength path (early stopping, a rate or an optimizer the user chose) penalty="auto"'s strength
+    is Ridge(alpha=1) in the units of X's median column, as the path's own strengths follow X's units: in X's
+    units, X·1e-3 with early stopping fitted R² 0.0001 without a message (the strength a million times the
+    unit-scale one), SGD diverged there, and X·1e-100 diverged advising to multiply X by a constant without
+    naming one. X times any constant now gives the model of X."""
     X, y = uniform_counts(200, 40, 5, seed=1)
+    ref = fastgd.LinearRegressor(random_state=0, **kw).fit(X, y)
+    assert ref.alpha_ == pytest.approx(2.0 * column_unit(X) / 200, rel=1e-9)
+    for s in (1e-3, 1e3, 1e-100):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            est = fastgd.LinearRegressor(random_state=0, **kw).fit(X * s, y)
+        assert est.alpha_ / s ** 2 == pytest.approx(ref.alpha_, rel=1e-9)
+        assert est.score(X * s, y) == pytest.approx(ref.score(X, y), abs=1e-3)
+    est = fastgd.LinearRegressor(random_state=0).partial_fit(X * 1e-100, y)
+    assert est.alpha_ * 1e200 == pytest.approx(fastgd.LinearRegressor(random_state=0).partial_fit(X, y).alpha_)
+
+
+def test_a_divergence_under_auto_names_the_column_and_a_factor_that_works():
+    """penalty="auto"'s strength follows the median column's units, so its curvature can outgrow SGD's steps only
+    on a column in far smaller units than the others: the error names that column and the factor that puts it
+    in the median column's units (which works), never an alpha the user did not set, nor X's units."""
+    X, y = uniform_counts(200, 40, 5, seed=1)
+    Z = X.tocsc()
+    Z[:, 7] = Z[:, 7] * 1e-8
+    Z = Z.tocsr()
     with pytest.raises(ValueError, match="diverged") as info:
-        fastgd.LinearRegressor(random_state=0).partial_fit(X * 1e-100, y)
-    assert "alpha (" not in str(info.value) and "Multiply X by a constant" in str(info.value), str(info.value)
-    est = fastgd.LinearRegressor(random_state=0).partial_fit(X * 1e-100 * 1e100, y)
-    assert np.all(np.isfinite(est.coef_))
+        fastgd.LinearRegressor(random_state=0, optimizer="sgd").fit(Z, y)
+    message = str(info.value)
+    assert "alpha (" not in message and "Multiply X by a constant" not in message, message
+    factor = float(re.search(r"Multiply X's column 7 by ([0-9.e+]+) ", message).group(1))
+    Z = Z.tocsc()
+    Z[:, 7] = Z[:, 7] * factor
+    Z = Z.tocsr()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        est = fastgd.LinearRegressor(random_state=0, optimizer="sgd").fit(Z, y)
+    assert est.score(Z, y) == pytest.approx(fastgd.LinearRegressor(random_state=0, optimizer="sgd").fit(X, y)
+                                            .score(X, y), abs=1e-3)
 
 
 def test_the_chosen_strength_follows_x_units_to_extremes():
@@ -656,8 +697,9 @@ def test_one_column_in_large_units_does_not_end_the_strength_path_before_any_sig
 def test_too_few_rows_to_hold_out_keep_ridge_alpha_1_and_say_so():
     X, y = zipf_binary(40, 200, 8, seed=1)
     est = fastgd.LinearRegressor(random_state=0).fit(X, y)
-    assert est.penalty_ == "l2" and est.alpha_ == pytest.approx(2.0 / 40) and est.alpha_path_.shape == (0, 2)
-    assert "too few rows to hold out" in est.stop_reason_ and "Ridge(alpha=1) kept" in est.stop_reason_
+    assert est.penalty_ == "l2" and est.alpha_ == pytest.approx(2.0 * column_unit(X) / 40, rel=1e-9)
+    assert est.alpha_path_.shape == (0, 2) and "too few rows to hold out" in est.stop_reason_
+    assert "Ridge(alpha=1) on X in units of its median column's largest |value| kept" in est.stop_reason_
 
 
 def test_no_choice_on_enough_rows_says_the_real_cause():
@@ -665,10 +707,10 @@ def test_no_choice_on_enough_rows_says_the_real_cause():
     X, y = zipf_binary(200, 100, 8, seed=1)
     const = fastgd.LinearRegressor(random_state=0).fit(X, np.full(200, 3.0))
     blank = fastgd.LinearRegressor(random_state=0).fit(sp.csr_matrix(X.shape), y)
-    for est, cause in ((const, "targets are constant"), (blank, "no column of X varies")):
-        assert est.alpha_ == pytest.approx(2.0 / 200) and est.alpha_path_.shape == (0, 2)
+    for est, cause, unit in ((const, "targets are constant", column_unit(X)), (blank, "no column of X varies", 1.0)):
+        assert est.alpha_ == pytest.approx(2.0 * unit / 200, rel=1e-9) and est.alpha_path_.shape == (0, 2)
         assert cause in est.stop_reason_ and "too few rows" not in est.stop_reason_
-        assert "Ridge(alpha=1) kept" in est.stop_reason_
+        assert "Ridge(alpha=1) on X in units of its median column's largest |value| kept" in est.stop_reason_
 
 
 def test_verbose_ends_with_the_whole_fits_stop_reason(capsys):
@@ -702,9 +744,10 @@ def test_partial_fit_auto_penalty_follows_the_rows_seen():
     X, y = zipf_binary(600, 200, 8)
     est = fastgd.LinearRegressor(random_state=0)
     est.partial_fit(X[:200], y[:200])
-    assert est.penalty_ == "l2" and est.alpha_ == pytest.approx(2.0 / 200)
+    unit = column_unit(X[:200])  # the first call's columns: the strength the calls keep
+    assert est.penalty_ == "l2" and est.alpha_ == pytest.approx(2.0 * unit / 200, rel=1e-9)
     est.partial_fit(X[200:], y[200:])
-    assert est.alpha_ == pytest.approx(2.0 / 600)
+    assert est.alpha_ == pytest.approx(2.0 * unit / 600, rel=1e-9)
     # after a fit that chose the strength, partial_fit keeps that Ridge strength for all the rows seen (the
     # fit's and its own), as SGDRegressor.partial_fit keeps a fit's alpha; alpha_path_ described the fit only
     est = fastgd.LinearRegressor(random_state=0).fit(X, y)
@@ -717,7 +760,7 @@ def test_partial_fit_auto_penalty_follows_the_rows_seen():
     with pytest.warns(ConvergenceWarning, match="max_iter"):  # 2 epochs stop short: said, not the subject here
         est = fastgd.LinearRegressor(max_iter=2, random_state=0).fit(X, y)
     est.partial_fit(X[:200], y[:200])
-    assert est.alpha_ == pytest.approx(2.0 / 800)
+    assert est.alpha_ == pytest.approx(2.0 * column_unit(X) / 800, rel=1e-9)
 
 
 def test_finish_follows_names_the_fits_that_end_with_the_exact_finish():
