@@ -415,6 +415,38 @@ def test_schedules_in_the_kernel_match_python(data, schedule):
     assert model.score(X, y) > 0.5  # it trains; exact trajectories are checked in test_kernels_vs_reference
 
 
+def test_schedule_signatures_are_the_documented_ones():
+    """The documented ``Cosine(T_max, eta_min)`` etc. (torch.optim.lr_scheduler's order) are the constructors'
+    positional parameters, and ``lr`` is keyword-only: ``Cosine(1000)`` is T_max=1000, not a base rate of 1000
+    (it was, and the divergence message then blamed a learning rate the user never set)."""
+    import inspect
+    import re
+    from pathlib import Path
+
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "user-guide.md").read_text()
+    for text in (schedules.__doc__, guide):
+        documented = dict(re.findall(r"`+(\w+)\(((?:[A-Za-z_]\w*(?:=\.\.\.)?(?:, )?)*)\)`+", text))
+        for name, cls in schedules.SCHEDULES.items():
+            params = inspect.signature(cls.__init__).parameters.values()
+            positional = [p.name for p in params if p.kind is p.POSITIONAL_OR_KEYWORD and p.name != "self"]
+            assert [a.split("=")[0].strip() for a in documented[name].split(",") if a.strip()] == positional, name
+            assert all(p.kind is p.KEYWORD_ONLY for p in params if p.name == "lr"), name
+    assert schedules.Cosine(1000) == schedules.Cosine(T_max=1000) and schedules.Cosine(1000).lr is None
+    assert schedules.Exponential(0.99).gamma == 0.99 and schedules.Step(20, 0.1).get_params()["gamma"] == 0.1
+    assert schedules.InverseScaling(0.5).power_t == 0.5
+    with pytest.raises(TypeError):
+        schedules.Exponential(0.99, 0.5)  # a second positional number is not silently the base rate
+    model = LinearRegressor(learning_rate=schedules.Warmup(10, schedules.Cosine(200, lr=0.05)))
+    twin = clone(model)  # clone rebuilds nested schedules from get_params(deep=False) as keywords
+    assert twin.learning_rate == model.learning_rate and twin.learning_rate is not model.learning_rate
+    assert model.get_params()["learning_rate__then"].T_max == 200
+    twin.set_params(learning_rate=schedules.Exponential(0.9, lr=0.01))
+    assert twin.get_params()["learning_rate__gamma"] == 0.9 and twin.get_params()["learning_rate__lr"] == 0.01
+    twin.set_params(learning_rate__gamma=0.5)
+    assert twin.learning_rate.gamma == 0.5
+    assert "Exponential(gamma=0.5, lr=0.01)" in repr(twin)
+
+
 def test_unstandardized_small_dense_fit_finishes_without_standardization():
     """standardize=False on small dense data whose epochs stop short: the finish that follows works on the raw
     columns (it read the column statistics, which such a fit has none of, and raised AttributeError)."""
