@@ -52,6 +52,8 @@ FINISH_FLOOR_REL = 1e-3
 # the sparse finish keeps the epochs' optimizer state for the partial_fit calls after the fit up to this many values
 # (1 MiB); a larger state is released, so the finish's vectors take its place (its peak memory, tests/test_memory.py)
 FINISH_KEEP_STATE_VALUES = 1 << 17
+# a DataFrame of several dtypes is gathered into rows this many values at a time (its temporary: 512 KiB of float64)
+FRAME_BLOCK_VALUES = 1 << 16
 
 
 def _clear_spread(n, p):
@@ -138,7 +140,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
 
     Standardization (``standardize=True``, the default): the fit works in the coordinates of centred,
     unit-variance columns and targets, so its steps mean the same on data in any units (dollars, counts,
-    1e-6 or 1e6). Nothing is copied: the means and scales are computed in one pass and applied inside the
+    1e-6 or 1e6). Standardizing copies nothing: the means and scales are computed in one pass and applied inside the
     kernels as O(k·d) corrections per batch. ``coef_``/``intercept_`` and the penalty are in the data's own
     units. ``standardize=False`` trains on the raw values; then every update is exactly torch.optim's.
 
@@ -495,9 +497,13 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         mapped = _mapped_file(X)
         X = _numbers_not_text(X)
         given = X
+        rows = _frame_as_rows(X)
+        if rows is not None:  # the names and the number of features from the frame, the values from its one copy
+            _named("X", validate_data, self, X=X, reset=reset, skip_check_array=True)
+            X = rows
         # finiteness is checked with all threads (scikit-learn's check sums X on one thread: on 16 cores about
         # 8 all-core reads of X); scikit-learn's own check then words the error
-        X = _named("X", validate_data, self, X=X, reset=reset, accept_sparse="csr",
+        X = _named("X", validate_data if rows is None else _check_rows, self, X=X, reset=reset, accept_sparse="csr",
                    dtype=[np.float64, np.float32], order="C", ensure_all_finite=False)
         if mapped is not None and not np.may_share_memory(X, given):
             _warn_memmap_copied(given, X, mapped)
@@ -559,7 +565,10 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         ----------
         X : array-like, sparse matrix, DataFrame or dask collection of shape (n_samples, n_features)
             float32 and float64 C-contiguous arrays (and memmaps) are read in place; SciPy CSR uses the sparse
-            kernel; a dask array or DataFrame trains on the workers (see ``distributed``).
+            kernel; a dask array or DataFrame trains on the workers (see ``distributed``). Any other X (a pandas
+            DataFrame, a Fortran-ordered or strided array, another dtype) is copied into C order once per call,
+            without a warning (as scikit-learn does; a memmap's copy warns): ``np.ascontiguousarray`` it once
+            and reuse the array to avoid that.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
         coef_init : array-like of shape (n_features,) or (n_outputs, n_features), default=None
             Starting weights in the data's units (default: the standardized origin, i.e. the best constant).
@@ -1333,6 +1342,31 @@ def _reason_of(est, out):
     if est.max_iter == "auto" and reason is not None and reason.startswith("max_iter="):
         reason = "max_iter='auto' (" + reason[len("max_iter="):].replace(" epochs reached", " epochs) reached", 1)
     return reason
+
+
+def _frame_as_rows(X):
+    """A pandas DataFrame whose columns have several NumPy numeric dtypes as one C-ordered float array (float32
+    when their common type is, else float64), filled a block of rows at a time: None for any other X. NumPy's view
+    of such a frame is a column-ordered copy, which the kernels' row order then copied again (two copies of X
+    alive at once); a frame of one dtype is a view that one reordering copy turns into rows."""
+    dtypes = getattr(X, "dtypes", None)
+    if dtypes is None or not hasattr(X, "iloc") or getattr(X, "ndim", 0) != 2:
+        return None
+    dtypes = list(dtypes)
+    if len(set(dtypes)) < 2 or not all(isinstance(t, np.dtype) and t.kind in "biuf" for t in dtypes):
+        return None
+    dtype = np.float32 if np.result_type(*dtypes) == np.float32 else np.float64  # as NumPy's view would be
+    n, d = X.shape
+    out = np.empty((n, d), dtype=dtype)
+    step = max(1, FRAME_BLOCK_VALUES // max(d, 1))
+    for r0 in range(0, n, step):
+        out[r0:r0 + step] = X.iloc[r0:r0 + step].to_numpy(dtype=dtype)
+    return out
+
+
+def _check_rows(est, X, reset, **check_params):
+    """scikit-learn's checks of X's values (its names and width were checked on the frame)."""
+    return check_array(X, input_name="X", estimator=est, **check_params)
 
 
 def _numbers_not_text(X):
