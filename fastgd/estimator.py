@@ -1130,6 +1130,14 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         means and variances into them and re-expresses the model (and the mean) in the new coordinates (its
         predictions are unchanged by that). No stopping rule applies: the caller decides.
 
+        The chunks are taken as pieces of one data set (as ``StandardScaler.partial_fit`` takes them): every
+        row seen so far counts in the statistics and in what the model learned. Chunks whose units change
+        mid-stream (later chunks in metres, earlier in kilometres) get no warning, and the model recovers very
+        slowly: its weights are in the old units and each call moves them about a step per update (diabetes,
+        after ``partial_fit(X)``: R² on ``X * 1000`` is -4.6e5 after one ``partial_fit(X * 1000)`` call, -3.8e5
+        after 30). Bring the chunks to common units first (e.g. a ``StandardScaler`` fitted beforehand on data
+        in the final units), or start again once they change: ``fit`` on the new data, or ``clone(model)``.
+
         Parameters
         ----------
         X : array-like or sparse matrix of shape (n_samples, n_features)
