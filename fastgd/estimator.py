@@ -648,7 +648,17 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
     def _polish_l1(self, problem, ts):
         """The averaged model's exact zeros, which a mean of proximal iterates lacks: one proximal gradient
         step on all rows from it (fastgd._prox), kept only when the objective does not rise."""
-        new = _prox.polish_l1(problem, ts.theta)
+        try:
+            new = _prox.polish_l1(problem, ts.theta)
+        except (KeyboardInterrupt, SystemError) as exc:
+            if not _engine.is_interrupt(exc):
+                raise
+            # Ctrl-C in the step's passes: the epochs' model, untouched, as an interrupt in the epochs keeps it
+            self.stop_reason_ += "; then the proximal step from the mean was interrupted (Ctrl-C)"
+            warnings.warn("Training interrupted during the proximal step that follows the epochs: keeping the mean "
+                          "of the iterates, whose small coefficients are not the exact zeros of the l1 penalty.",
+                          UserWarning, stacklevel=4)
+            return
         if new is not None:
             ts.theta[...] = new
             self._store(ts, problem.scaling, problem)

@@ -81,6 +81,22 @@ def test_default_averaged_l1_fit_has_lassos_exact_zeros(optimizer):
     assert model.stop_reason_.endswith("(the l1 part's zeros)")
 
 
+def test_ctrl_c_in_the_l1_step_keeps_the_mean(monkeypatch):
+    """Ctrl-C during the proximal step after the epochs: the fit returns the epochs' mean, and says so."""
+    from fastgd import _prox
+
+    X, y = make_regression(300, 5, noise=1.0, random_state=0)[:2]
+    kw = dict(penalty="l1", alpha=0.1, random_state=0, max_iter=5, tol=None)
+    monkeypatch.setattr(_prox, "polish_l1", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt))
+    with pytest.warns(UserWarning, match="interrupted during the proximal step"):
+        model = LinearRegressor(**kw).fit(X, y)
+    monkeypatch.setattr(_prox, "polish_l1", lambda *a, **k: None)  # no step: the mean
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        np.testing.assert_array_equal(model.coef_, LinearRegressor(**kw).fit(X, y).coef_)
+    assert model.stop_reason_.endswith("interrupted (Ctrl-C)")
+
+
 def test_integer_sample_weights_equal_repeated_rows(data):
     X, y = data[0][:300], data[1][:300]
     w = np.random.default_rng(0).integers(0, 4, size=300)
