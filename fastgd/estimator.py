@@ -1135,6 +1135,9 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         c / (n + c) of the way to the mean of its own iterates, so small chunks add to what the fit learned
         instead of replacing it (a fit that ended on its way, by Ctrl-C, a callback or max_iter short of its
         stopping rule, counts for nothing: the mean then starts as on a stream). ``average=False``: the last iterate.
+        With an l1 penalty that mean has no exact zeros (a call sees one chunk, so it takes no proximal step
+        on all rows as ``fit`` does: diabetes in 100-row chunks, 30 passes, ``alpha=1``, 10 non-zeros against
+        Lasso's 4); ``average=False`` keeps the iterate's zeros (4 there).
         ``batch_size="auto"`` gives each call about 256 updates (batches of a few rows on a small chunk).
         With ``standardize=True`` the column statistics are running ones: each call merges the new rows'
         means and variances into them and re-expresses the model (and the mean) in the new coordinates (its
