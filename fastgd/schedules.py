@@ -3,6 +3,9 @@
 A schedule is data (hyperparameters); the compiled kernel evaluates it at every step from an integer code and
 a few numbers (``pack``), and calling the object, ``schedule(lr, t)``, gives the same value in plain Python (the
 reference). ``lr`` is the base rate: the schedule's own ``lr`` when given, else the optimizer's ``lr``.
+A schedule's own parameters come in torch.optim.lr_scheduler's order (without the optimizer), so
+``Exponential(0.99)`` is ``gamma=0.99`` as in ``ExponentialLR(opt, 0.99)``; ``lr`` is keyword-only
+(``Cosine(1000, lr=0.05)``), so a positional number never silently becomes the base rate.
 
 ===========================  ===========================================================================
 schedule                     rate at update t (t = 1, 2, ...)
@@ -30,7 +33,7 @@ class Schedule(Params):
 
     code = None
 
-    def __init__(self, lr=None):
+    def __init__(self, *, lr=None):
         self.lr = lr
 
     def __repr__(self):
@@ -80,7 +83,7 @@ class InverseScaling(Schedule):
 
     code = K.INVSCALING
 
-    def __init__(self, lr=None, power_t=0.25):
+    def __init__(self, power_t=0.25, *, lr=None):
         self.lr = lr
         self.power_t = power_t
 
@@ -99,7 +102,7 @@ class Exponential(Schedule):
 
     code = K.EXPONENTIAL
 
-    def __init__(self, lr=None, gamma=0.999):
+    def __init__(self, gamma=0.999, *, lr=None):
         self.lr = lr
         self.gamma = gamma
 
@@ -118,7 +121,7 @@ class Step(Schedule):
 
     code = K.STEP
 
-    def __init__(self, lr=None, step_size=1000, gamma=0.5):
+    def __init__(self, step_size=1000, gamma=0.5, *, lr=None):
         self.lr = lr
         self.step_size = step_size
         self.gamma = gamma
@@ -140,7 +143,7 @@ class Cosine(Schedule):
 
     code = K.COSINE
 
-    def __init__(self, lr=None, T_max=10_000, eta_min=0.0):
+    def __init__(self, T_max=10_000, eta_min=0.0, *, lr=None):
         self.lr = lr
         self.T_max = T_max
         self.eta_min = eta_min

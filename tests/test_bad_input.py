@@ -267,7 +267,7 @@ def test_early_stopping_with_the_auto_batch_size_leaves_a_validation_batch(n, lo
     (dict(penalty="l1"), ["penalty='l1' (use penalty=None or 'l2')"]),
     (dict(early_stopping=True, penalty="l2"), ["early_stopping=True (use early_stopping=False)"]),
     (dict(learning_rate=Cosine(T_max=10)),
-     ["learning_rate=Cosine(lr=None, T_max=10, eta_min=0.0) (use a constant learning_rate)"]),
+     ["learning_rate=Cosine(T_max=10, eta_min=0.0, lr=None) (use a constant learning_rate)"]),
     (dict(penalty="elasticnet", early_stopping=True),
      ["penalty='elasticnet' (use penalty=None or 'l2')", "early_stopping=True (use early_stopping=False)"]),
 ])

@@ -62,6 +62,41 @@ def test_l1_matches_lasso_with_exact_zeros():
     assert np.array_equal(model.coef_ == 0, lasso.coef_ == 0) and np.sum(model.coef_ == 0) == 8
 
 
+@pytest.mark.parametrize("optimizer", ["adam", "sgd", "adagrad"])
+def test_default_averaged_l1_fit_has_lassos_exact_zeros(optimizer):
+    """The default average=True with an l1 penalty: the mean of proximal iterates had no exact zeros (all 10
+    coefficients non-zero on diabetes with sgd and adagrad, 5 with adam, against Lasso's 4); the returned
+    model is a proximal gradient step on all rows from the mean: Lasso's support, an objective no worse."""
+    from sklearn.datasets import load_diabetes
+
+    X, y = load_diabetes(return_X_y=True)
+    lasso = Lasso(alpha=0.5, tol=1e-12, max_iter=100_000).fit(X, y)
+    model = LinearRegressor(optimizer=optimizer, penalty="l1", alpha=1.0, random_state=0).fit(X, y)
+
+    def objective(m):
+        return np.mean(np.square(X @ m.coef_ + m.intercept_ - y)) + np.abs(m.coef_).sum()
+
+    assert np.array_equal(model.coef_ != 0, lasso.coef_ != 0)
+    assert objective(model) < objective(lasso) * (1 + 1e-5)
+    assert model.stop_reason_.endswith("(the l1 part's zeros)")
+
+
+def test_ctrl_c_in_the_l1_step_keeps_the_mean(monkeypatch):
+    """Ctrl-C during the proximal step after the epochs: the fit returns the epochs' mean, and says so."""
+    from fastgd import _prox
+
+    X, y = make_regression(300, 5, noise=1.0, random_state=0)[:2]
+    kw = dict(penalty="l1", alpha=0.1, random_state=0, max_iter=5, tol=None)
+    monkeypatch.setattr(_prox, "polish_l1", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt))
+    with pytest.warns(UserWarning, match="interrupted during the proximal step"):
+        model = LinearRegressor(**kw).fit(X, y)
+    monkeypatch.setattr(_prox, "polish_l1", lambda *a, **k: None)  # no step: the mean
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        np.testing.assert_array_equal(model.coef_, LinearRegressor(**kw).fit(X, y).coef_)
+    assert model.stop_reason_.endswith("interrupted (Ctrl-C)")
+
+
 def test_integer_sample_weights_equal_repeated_rows(data):
     X, y = data[0][:300], data[1][:300]
     w = np.random.default_rng(0).integers(0, 4, size=300)
@@ -419,6 +454,38 @@ def test_schedules_in_the_kernel_match_python(data, schedule):
     X, y = data
     model = LinearRegressor(learning_rate=schedule, tol=None, max_iter=5).fit(X, y)
     assert model.score(X, y) > 0.5  # it trains; exact trajectories are checked in test_kernels_vs_reference
+
+
+def test_schedule_signatures_are_the_documented_ones():
+    """The documented ``Cosine(T_max, eta_min)`` etc. (torch.optim.lr_scheduler's order) are the constructors'
+    positional parameters, and ``lr`` is keyword-only: ``Cosine(1000)`` is T_max=1000, not a base rate of 1000
+    (it was, and the divergence message then blamed a learning rate the user never set)."""
+    import inspect
+    import re
+    from pathlib import Path
+
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "user-guide.md").read_text()
+    for text in (schedules.__doc__, guide):
+        documented = dict(re.findall(r"`+(\w+)\(((?:[A-Za-z_]\w*(?:=\.\.\.)?(?:, )?)*)\)`+", text))
+        for name, cls in schedules.SCHEDULES.items():
+            params = inspect.signature(cls.__init__).parameters.values()
+            positional = [p.name for p in params if p.kind is p.POSITIONAL_OR_KEYWORD and p.name != "self"]
+            assert [a.split("=")[0].strip() for a in documented[name].split(",") if a.strip()] == positional, name
+            assert all(p.kind is p.KEYWORD_ONLY for p in params if p.name == "lr"), name
+    assert schedules.Cosine(1000) == schedules.Cosine(T_max=1000) and schedules.Cosine(1000).lr is None
+    assert schedules.Exponential(0.99).gamma == 0.99 and schedules.Step(20, 0.1).get_params()["gamma"] == 0.1
+    assert schedules.InverseScaling(0.5).power_t == 0.5
+    with pytest.raises(TypeError):
+        schedules.Exponential(0.99, 0.5)  # a second positional number is not silently the base rate
+    model = LinearRegressor(learning_rate=schedules.Warmup(10, schedules.Cosine(200, lr=0.05)))
+    twin = clone(model)  # clone rebuilds nested schedules from get_params(deep=False) as keywords
+    assert twin.learning_rate == model.learning_rate and twin.learning_rate is not model.learning_rate
+    assert model.get_params()["learning_rate__then"].T_max == 200
+    twin.set_params(learning_rate=schedules.Exponential(0.9, lr=0.01))
+    assert twin.get_params()["learning_rate__gamma"] == 0.9 and twin.get_params()["learning_rate__lr"] == 0.01
+    twin.set_params(learning_rate__gamma=0.5)
+    assert twin.learning_rate.gamma == 0.5
+    assert "Exponential(gamma=0.5, lr=0.01)" in repr(twin)
 
 
 def test_unstandardized_small_dense_fit_finishes_without_standardization():

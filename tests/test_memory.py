@@ -280,3 +280,42 @@ def test_epochs_leave_the_slots_past_used_slots_as_they_were(backend):
                                            backend=backend, ts=ts)
                 ns = _rules.used_slots(opt.code, opt.pack())
                 assert ts.state[ns:].tobytes() == before[ns:].tobytes(), (name, kw, ns)
+
+
+def test_a_dataframe_is_copied_once_per_call():
+    """pandas stores columns and the kernels read rows, so a DataFrame is copied, once per call: a frame of
+    several dtypes was copied twice at once (NumPy's view of it is a column-ordered copy, which the row order
+    then copied again); its names are still checked as scikit-learn's, and the model is the array's."""
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    n, d = 40_000, 20
+    X = rng.standard_normal((n, d))
+    X[:, 0] = np.round(X[:, 0] * 10)
+    y = X[:, 1] + rng.standard_normal(n)
+    frame = pd.DataFrame(X, columns=[f"c{j}" for j in range(d)]).astype({"c0": np.int64})
+    kw = dict(max_iter=1, tol=None, random_state=0)
+
+    def peak(run):
+        tracemalloc.start()
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # a frame's names given to the array's model
+                run()
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    model = LinearRegressor(**kw).fit(X, y)
+    for run_array, run_frame in [(lambda: LinearRegressor(**kw).fit(X, y), lambda: LinearRegressor(**kw).fit(frame, y)),
+                                 (lambda: model.predict(X), lambda: model.predict(frame))]:
+        assert peak(run_frame) - peak(run_array) < 1.3 * X.nbytes
+    named = LinearRegressor(**kw).fit(frame, y)
+    np.testing.assert_array_equal(named.coef_, model.coef_)
+    assert list(named.feature_names_in_) == list(frame.columns)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(named.predict(frame), model.predict(X))
+    with pytest.warns(UserWarning, match="feature names"):
+        named.predict(X)
+    with pytest.raises(ValueError, match="feature names"):
+        named.predict(frame.rename(columns={"c3": "other"}))

@@ -178,3 +178,30 @@ def test_the_calls_after_a_small_sparse_fit_continue_its_optimizer_state():
         fitted = m.t_
         m.partial_fit(X[200:230], y[200:230])
     assert fitted > 0 and m.t_ > fitted
+
+
+def test_a_change_of_units_mid_stream_is_documented_with_its_fix():
+    """Chunks whose units change mid-stream: no warning, a slow recovery. partial_fit's docstring and the user
+    guide say so with the figures this code gives, and the fix they give (a scaler fitted beforehand) works."""
+    from pathlib import Path
+
+    from sklearn.datasets import load_diabetes
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_diabetes(return_X_y=True)
+    model = LinearRegressor(random_state=0).partial_fit(X, y)
+    scores = []
+    for _ in range(30):
+        model.partial_fit(X * 1000, y)
+        scores.append(model.score(X * 1000, y))
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "user-guide.md").read_text()
+    doc = " ".join(LinearRegressor.partial_fit.__doc__.split())
+    for v in (scores[0], scores[-1]):
+        figure = f"{v:.1e}".replace("e+0", "e")  # -4.6e5
+        assert figure in doc and figure in " ".join(guide.split()), figure
+    assert "StandardScaler" in doc and "StandardScaler" in guide
+    scaler = StandardScaler().fit(X * 1000)
+    fixed = LinearRegressor(random_state=0)
+    for _ in range(30):
+        fixed.partial_fit(scaler.transform(X * 1000), y)
+    assert fixed.score(scaler.transform(X * 1000), y) > 0.5
