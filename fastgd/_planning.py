@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from . import _engine, _rules, _training
+from . import _engine, _rules, _stability, _training
 from ._rules import LOSSES
 from .optimizers import LBFGS, get_optimizer
 from .schedules import Constant, Schedule
@@ -150,18 +150,25 @@ def choose_max_iter(est, n, values=None, warm_start_only=False):
     return est.max_iter
 
 
-def make_settings(est, opt, average, n, values=None, warm_start_only=False):
+def make_settings(est, opt, average, n, values=None, warm_start_only=False, problem=None):
+    """The loop's settings. The fit's own rate (the default learning_rate with an optimizer given by name)
+    starts from the registry's ``start_lr``, lowered where ``problem``'s penalty curvature or batches' noise
+    would make a gradient step diverge at it (``fastgd._stability``; momentum carries the noise further)."""
     if isinstance(est.learning_rate, Schedule):
         lr, sched = est.learning_rate.pack(opt.lr)
     else:
         adaptive = isinstance(est.learning_rate, str)
-        lr, sched = Constant().pack(opt.lr if adaptive else float(est.learning_rate))
+        lr = opt.lr if adaptive else float(est.learning_rate)
+        if problem is not None and "learning_rate" not in user_chose(est):
+            lr = min(lr, _stability.stable_rate(opt, problem) or lr)
+        lr, sched = Constant().pack(lr)
     return _training.Settings(opt, lr, sched, adaptive=isinstance(est.learning_rate, str), average=average,
                               max_iter=choose_max_iter(est, n, values, warm_start_only), tol=est.tol,
                               n_iter_no_change=est.n_iter_no_change,
                               gtol=est.gtol, shuffle=est.shuffle, verbose=est.verbose,
                               penalized_eval=not est.early_stopping, callbacks=_callbacks(est.callbacks),
-                              user_chose=user_chose(est), auto_penalty=est.penalty == "auto")
+                              user_chose=user_chose(est), auto_penalty=est.penalty == "auto",
+                              alpha=used_penalty(est)[1] if est.penalty != "auto" else None)
 
 
 def user_chose(est):
@@ -170,7 +177,7 @@ def user_chose(est):
     return frozenset(name for name, chosen in (
         ("learning_rate", est.learning_rate != "adaptive" or not named),
         ("optimizer", not (named and est.optimizer == "adam")),
-        ("standardize", not est.standardize)) if chosen)
+        ("standardize", not est.standardize), ("batch_size", est.batch_size != "auto")) if chosen)
 
 
 def is_lbfgs(est):

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from scipy.linalg import eigvalsh_tridiagonal
 
-from . import _engine, _rules, reference
+from . import _engine, _rules, _stability, reference
 from . import _pagecache
 from ._scaling import Scaling
 
@@ -434,6 +434,7 @@ class Settings:
     # (None: all of them, as for direct calls of the loop)
     user_chose: frozenset = None
     auto_penalty: bool = False  # the penalty is penalty="auto"'s (the user set no alpha to lower)
+    alpha: float = None  # the penalty's strength as the user set it (None: the l2 part is the strength)
     # an exact full-batch finish follows epochs that stop at the best evaluated objective f when handover(f) is not
     # None: it is the averaged steps' noise floor (an excess in the objective's units), which the finish removes;
     # the rounds then stop once their gains show the epochs at it (``_StoppingRules._hand_over``)
@@ -497,16 +498,22 @@ def _with_lr(opt, lr):
     return f"{type(opt).__name__}({', '.join([f'lr={lr:g}'] + other)})"
 
 
-def _divergence_advice(settings, problem, start_loss=0.0):
-    """The fixes for a diverged fit that are true for it: only settings the user chose, never one in use."""
+def _divergence_advice(settings, problem, start_loss=0.0, lr=None):
+    """The fixes for a diverged fit that are true for it: only settings the user chose, never one in use; for a
+    gradient step (SGD, momentum, Nesterov) with standardization, the curvature that made the rate ``lr`` (the
+    one in use) unstable, and the value of the setting that keeps it stable (``fastgd._stability``)."""
     chose = settings.user_chose
+    lr = settings.lr if lr is None else lr
     if not np.isfinite(start_loss):  # nothing in the steps can fix a start whose loss overflows
         return ("The starting point's loss is not finite: pass a smaller coef_init/intercept_init, or "
                 "warm_start=False.")
     tips = []
-    if problem.l2 > 0 and not settings.auto_penalty:  # the user's penalty: its curvature grows with alpha
+    parts = _stability.step_parts(settings.optimizer, problem)
+    if parts is not None:
+        tips += _unstable_step_tips(settings, problem, lr, *parts)
+    elif problem.l2 > 0 and not settings.auto_penalty:  # the user's penalty: its curvature grows with alpha
         tips.append(f"lower alpha (the penalty's l2 part is {problem.l2:g})")
-    elif problem.l2 > 0 and problem.scaling is not None:
+    if problem.l2 > 0 and settings.auto_penalty and problem.scaling is not None:
         # penalty="auto"'s strength is in units of X's median column (X times a constant changes nothing), so
         # its curvature in the standardized coordinates is large only on a column in far smaller units: given
         # the median column's units, it is as at unit scale
@@ -524,8 +531,8 @@ def _divergence_advice(settings, problem, start_loss=0.0):
     wd = float(getattr(settings.optimizer, "weight_decay", 0.0) or 0.0)
     if wd > 0 and (chose is None or "optimizer" in chose):  # torch's weight decay: the user's optimizer object
         tips.append(f"lower the optimizer's weight_decay (now {wd:g})")
-    if chose is None or "learning_rate" in chose:
-        tips.append(f"lower the learning rate (now {settings.lr:g})")
+    if (chose is None or "learning_rate" in chose) and not any("learning rate" in tip for tip in tips):
+        tips.append(f"lower the learning rate (now {lr:g})")
     if problem.scaling is None and (chose is None or "standardize" in chose):
         tips.append("set standardize=True (the default) so the steps fit the data's scales")
     if (chose is None or "optimizer" in chose) and settings.optimizer.name not in ADAPTIVE_OPTIMIZERS:
@@ -535,6 +542,45 @@ def _divergence_advice(settings, problem, start_loss=0.0):
                 "diverge on finite data: please report it with the data (or its shape and value ranges).")
     text = ", ".join(tips[:-1]) + (", or " if len(tips) > 1 else "") + tips[-1]
     return text[0].upper() + text[1:] + "."
+
+
+def _unstable_step_tips(settings, problem, lr, noise, steady):
+    """The fixes of ``_divergence_advice`` for a gradient step whose rate ``lr`` meets the batches' curvature
+    noise ``noise`` and the penalty's curvature ``steady`` (per unit of rate, with the optimizer's gains): each
+    names a value that brings lr·(noise + steady) to ``STABLE_STEP``, and only where that setting is the
+    user's; alpha only where the penalty's curvature alone is past it and the noise is well inside."""
+    chose, limit = settings.user_chose, _stability.STABLE_STEP
+    tips = []
+    if lr * (noise + steady) <= limit:  # stable by this measure: the data's own curvature did it (unknown here)
+        return tips
+    if chose is None or "learning_rate" in chose:
+        tips.append(f"lower the learning rate (now {lr:g}) to {limit / (noise + steady):.2g} or less, which keeps "
+                    f"this optimizer's steps stable on this data, batch size and penalty")
+    pen_only = steady - _stability.step_gains(settings.optimizer)[1] * float(
+        getattr(settings.optimizer, "weight_decay", 0.0) or 0.0)  # the penalty's share, without weight decay
+    if problem.l2 > 0 and not settings.auto_penalty and lr * pen_only > limit / 2 and lr * noise < limit / 2:
+        # the user's penalty: its curvature (largest for the column in the smallest units) is what the rate
+        # cannot follow, and the strength that brings it within the limit keeps the rate
+        room = (limit / lr - noise - (steady - pen_only)) / pen_only
+        if room > 0.0:  # else the optimizer's weight decay leaves none (named below)
+            tips.append(f"lower alpha to {room * _alpha_of(settings, problem):.2g} or less (the penalty's l2 "
+                        f"part, {problem.l2:g}, is a curvature of up to {_stability.penalty_curvature(problem):.3g} "
+                        f"in the standardized coordinates, more than this rate can follow)")
+    n, b = problem.n, min(problem.batch_size, problem.n)
+    if (chose is None or "batch_size" in chose) and lr * noise > limit / 2 and lr * steady < limit and b < n:
+        # the batches' noise is the cause: the batch size whose noise (T·(n − b)/(b(n − 1))) fits the room left
+        room = limit / lr - steady
+        T = noise * b * (n - 1) / (n - b)
+        need = int(np.ceil(T * n / (room * (n - 1) + T)))
+        if b < need <= n:
+            tips.append(f"raise batch_size (now {b}) to {need} or more (smaller batches are too noisy for this "
+                        f"rate)")
+    return tips
+
+
+def _alpha_of(settings, problem):
+    """The user's alpha behind the problem's l2 part (elasticnet's share: l2 = alpha·(1 − l1_ratio))."""
+    return settings.alpha if settings.alpha is not None else problem.l2
 
 
 _is_interrupt = _engine.is_interrupt
@@ -651,21 +697,43 @@ class _StoppingRules:
             with np.errstate(over="ignore"):
                 self.diverge_at = DIVERGE_FACTOR * max(out.start_eval, f_ref)
 
-    def check_diverged(self, loss, finite, epoch_number, ts, start):
+    def check_diverged(self, loss, finite, epoch_number, ts, start, may_retry=False):
         """Divergence: the weights or the optimizer state not finite, or the loss not finite or exploded.
-        Restores the start and raises ``Diverged`` with the cause and the fixes that are true for this fit."""
+        Restores the start; then, when the rate is the fit's own (``may_retry``: ``_retry``), resumes at a
+        lower one and returns True; else raises ``Diverged`` with the cause and the fixes true for this fit."""
         out = self.out
         if finite and np.isfinite(loss) and not (self.evaluating and loss > self.diverge_at):
-            return
+            return False
         ts.restore(start)
+        if may_retry and self._retry(ts, epoch_number):
+            return True
+        lowered = (f", lowered from {self.settings.lr:g} by this fit" if self.lr < self.settings.lr else "")
         raise Diverged(
             f"Training diverged in epoch {epoch_number}: "
             + ("the weights or the optimizer state are no longer finite" if not finite else
                "the loss is no longer finite" if not np.isfinite(loss) else
                f"the loss rose to {loss:.3g} from {out.start_eval:.3g}")
-            + f" (optimizer={_with_lr(self.settings.optimizer, self.lr)}). The model was restored to its "
+            + f" (optimizer={_with_lr(self.settings.optimizer, self.lr)}{lowered}). The model was restored to its "
             + "starting point. "
-            + _divergence_advice(self.settings, self.problem, out.start_eval if self.evaluating else 0.0))
+            + _divergence_advice(self.settings, self.problem, out.start_eval if self.evaluating else 0.0, self.lr))
+
+    def _retry(self, ts, epoch_number):
+        """A divergence under the fit's own rate (the default learning_rate, not a rate the user chose): as the
+        adaptive rule answers a rise, resume from the best model so far (the optimizer state restarted) at a
+        rate LR_SHRINK times lower, while that stays above MIN_LR_FRACTION of the start. Whether it resumed."""
+        settings = self.settings
+        own = settings.adaptive and settings.user_chose is not None and "learning_rate" not in settings.user_chose
+        if not (own and self.evaluating and np.isfinite(self.out.start_eval)
+                and self.lr / LR_SHRINK >= settings.lr * MIN_LR_FRACTION):
+            return False
+        self.lr /= LR_SHRINK
+        self.out.n_shrinks += 1
+        if self.keep_best:
+            ts.theta[...] = self.best_theta
+        if settings.verbose:
+            print(f"-- the loss diverged in epoch {epoch_number}: learning rate now {self.lr:.3g}, from the best "
+                  f"model so far")
+        return True
 
     def gradient_small(self, model, train_ids, raw=None):
         """The ``gtol`` rule: stop when the norm of the full training gradient falls below gtol."""
@@ -912,7 +980,12 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
             saving, checked = True, False  # a Ctrl-C while the buffers are overwritten keeps ts itself, checked
             last_bufs, state_finite = _checked_snapshot_into(ts, last_bufs, len(used), copy_theta)
             last = last_bufs
-            rules.check_diverged(loss, finite and state_finite, n_done + out.n_iter + 1, ts, start)
+            if rules.check_diverged(loss, finite and state_finite, n_done + out.n_iter + 1, ts, start, True):
+                # resumed at a lower rate: the diverged epoch is not kept, and its iterates leave the mean
+                saving, last, last_model = False, start, None
+                if avg is not None and not carried:
+                    avg[:] = 0.0
+                continue
             checked = True
             # the model is the iterate (the snapshot's copy) or the running mean, unchanged until the next epoch
             last_model = last[0] if avg is None else model

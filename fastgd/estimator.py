@@ -167,7 +167,11 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         ``"adaptive"``: start from the optimizer's ``lr``; when progress stalls and averaging cannot remove
         the step noise (fewer than 100 updates per epoch), or when the evaluated loss rises above its best
         (step noise that averaging cannot remove), divide the rate by 5, down to 1e-4 of its start (after a
-        rise, training resumes from the best model).
+        rise, training resumes from the best model). With an optimizer given by name, "sgd", "momentum" and
+        "nesterov" start lower where the l2 penalty's curvature or small batches' noise would make their
+        steps diverge at ``start_lr`` (momentum carries a step's noise 1/(1 − momentum) times as far), and an
+        epoch that diverges under this rule's rate is undone: training resumes from the best model at a rate
+        5 times lower (within the same floor) instead of raising.
         A float: that constant rate (overrides the optimizer's ``lr``). A schedule: evaluated at every update
         inside the kernel (its ``lr``, or else the optimizer's, is the base rate).
     batch_size : "auto", int or None, default="auto"
@@ -1101,7 +1105,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         settings = _planning.make_settings(self, opt, self.average, problem.n,
                                   None if not in_memory or isinstance(problem.Xk, tuple)
                                   else problem.n * (ts.theta.size - ts.theta.shape[0]),
-                                  warm_start_only=warm_only)
+                                  warm_start_only=warm_only, problem=problem)
         self.max_iter_ = settings.max_iter
         if in_memory and self._finish_may_follow(problem, ts):
             settings.handover = self._noise_floor(problem)
@@ -1237,7 +1241,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                 avg[:-1] = (mean[0] if scaling is None else scaling.to_std(mean[0])).ravel()
                 avg[-1] = mean[1]
         try:
-            settings = _planning.make_settings(self, opt, False, Y.shape[0])
+            settings = _planning.make_settings(self, opt, False, Y.shape[0], problem=problem)
             if settings.adaptive and continued:
                 # the rate the adaptive rule of the fit before ended with, as its optimizer state (torch's
                 # scheduler and SGDRegressor's t_ continue too): the calls' steps stay at the scale the fit reached

@@ -210,10 +210,119 @@ def test_divergence_names_the_rate_it_used_not_the_optimizer_objects():
 
 
 def test_divergence_from_a_huge_penalty_names_alpha():
+    """A rate the user chose that the penalty's curvature makes unstable: alpha is named with a strength at which
+    that rate works; the default rate follows the penalty's curvature and does not diverge."""
+    import re
+
     X, y, _ = _data(60, 4)
-    with pytest.raises(ValueError, match="Lower alpha") as info:
-        LinearRegressor(optimizer="sgd", penalty="l2", alpha=1e4, random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="lower alpha to") as info:
+        LinearRegressor(optimizer="sgd", penalty="l2", alpha=1e4, learning_rate=0.01, random_state=0).fit(X, y)
     assert "please report" not in str(info.value)
+    alpha = float(re.search(r"lower alpha to (\S+) or less", str(info.value)).group(1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        LinearRegressor(optimizer="sgd", penalty="l2", alpha=alpha, learning_rate=0.01, random_state=0).fit(X, y)
+        LinearRegressor(optimizer="sgd", penalty="l2", alpha=1e4, random_state=0).fit(X, y)
+
+
+def _unit_scale(n, d, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d))
+    return X, X @ rng.normal(size=d) * 0.1 + 0.3 * rng.normal(size=n) + 5.0
+
+
+@pytest.mark.parametrize("optimizer", ["momentum", "nesterov"])
+def test_the_default_rate_of_momentum_with_one_row_batches_does_not_diverge(optimizer):
+    """Momentum carries a step's noise γ/(1 − μ) far, and one-row batches are as noisy as the rows (their mean
+    curvature 2·E‖x‖², here about 300): the fit's own start rate is lowered to keep those steps stable."""
+    from sklearn.linear_model import LinearRegression
+
+    X, y = _unit_scale(200, 150)
+    m = LinearRegressor(optimizer=optimizer, batch_size=1, random_state=0).fit(X, y)
+    assert m.score(X, y) > LinearRegression().fit(X, y).score(X, y) - 0.01
+
+
+def test_the_default_sgd_rate_follows_a_strong_l2_penalty():
+    """penalty='l2', alpha=1 on diabetes is Ridge(alpha=n/2); its curvature in the standardized coordinates
+    (alpha over a column's variance, about 442) is past what SGD's start rate can follow: the fit's own rate
+    starts below it and reaches Ridge's model."""
+    from sklearn.datasets import load_diabetes
+    from sklearn.linear_model import Ridge
+
+    X, y = load_diabetes(return_X_y=True)
+    m = LinearRegressor(optimizer="sgd", penalty="l2", alpha=1.0, random_state=0).fit(X, y)
+    assert m.score(X, y) == pytest.approx(Ridge(alpha=len(y) / 2).fit(X, y).score(X, y), abs=1e-4)
+
+
+def test_a_divergence_under_the_fits_own_rate_resumes_at_a_lower_rate():
+    """Nearly collinear columns (the design's top curvature about 2·d, unknown before training) make SGD's start
+    rate diverge: the fit's own rate is lowered as after a rise and the fit goes on from its best model, to the
+    least-squares fit; a rate the user chose is not changed: that diverges, naming it."""
+    from sklearn.linear_model import LinearRegression
+
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(200, 1))
+    X = z + 0.05 * rng.normal(size=(200, 120))
+    y = X @ rng.normal(size=120) * 0.1 + z[:, 0] + 0.3 * rng.normal(size=200)
+    m = LinearRegressor(optimizer="sgd", random_state=0).fit(X, y)
+    assert m._rate_shrinks >= 1 and np.all(np.isfinite(m.loss_curve_))  # the diverged epoch is not recorded
+    assert m.score(X, y) == pytest.approx(LinearRegression().fit(X, y).score(X, y), abs=1e-6)
+    with pytest.raises(ValueError, match=r"diverged.*Lower the learning rate \(now 0\.01\)"):
+        LinearRegressor(optimizer="sgd", learning_rate=0.01, random_state=0).fit(X, y)
+
+
+@pytest.mark.parametrize("optimizer", ["momentum", "nesterov"])
+def test_divergence_of_a_chosen_rate_with_noisy_batches_names_a_rate_and_batch_size_that_work(optimizer):
+    """Columns in units from 1e-3 to 1e3, one-row batches at the user's rate: the batches' noise is a cause, so
+    the advice is a learning rate (with a value that works) and, where the penalty leaves room, a batch size
+    (with one that works); never alpha, which no lower value fixes (without a penalty it diverges too). With
+    the default rate the same fits work."""
+    import re
+
+    rng = np.random.default_rng(0)
+    n, d = 200, 150
+    X = rng.normal(size=(n, d)) * 10.0 ** rng.uniform(-3, 3, d)
+    y = X @ (rng.normal(size=d) / np.abs(X).max(0)) + 0.3 * rng.normal(size=n) + 5
+    for penalty in ("elasticnet", None):
+        params = dict(optimizer=optimizer, batch_size=1, penalty=penalty, random_state=0,
+                      **({"alpha": 0.01} if penalty else {}))
+        with pytest.raises(ValueError, match="diverged") as info:
+            LinearRegressor(learning_rate=0.003, **params).fit(X, y)
+        message = str(info.value)
+        assert "alpha" not in message, message
+        rate = float(re.search(r"Lower the learning rate \(now 0\.003\) to (\S+) or less", message).group(1))
+        fixes = [dict(learning_rate=rate)]
+        if penalty is None:  # the penalty's curvature in the smallest units leaves no room for any batch size
+            fixes.append(dict(learning_rate=0.003, batch_size=int(
+                re.search(r"raise batch_size \(now 1\) to (\d+) or more", message).group(1))))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            for fixed in fixes + [{}]:  # {}: the fit's own rate
+                assert LinearRegressor(**{**params, **fixed}).fit(X, y).score(X, y) > 0.8, fixed
+
+
+def test_divergence_from_the_penalty_at_a_chosen_rate_names_alpha_and_a_rate_that_work():
+    """Diabetes, sgd at learning_rate=0.01 with penalty='l2', alpha=1: the penalty's curvature (about 442) is the
+    cause; the advice names a lower rate and a lower alpha, with values, and each works; not batch_size (the
+    user's default)."""
+    import re
+
+    from sklearn.datasets import load_diabetes
+    from sklearn.linear_model import Ridge
+
+    X, y = load_diabetes(return_X_y=True)
+    params = dict(optimizer="sgd", penalty="l2", alpha=1.0, learning_rate=0.01, random_state=0)
+    with pytest.raises(ValueError, match="diverged") as info:
+        LinearRegressor(**params).fit(X, y)
+    message = str(info.value)
+    assert "batch_size" not in message, message
+    rate = float(re.search(r"Lower the learning rate \(now 0\.01\) to (\S+) or less", message).group(1))
+    alpha = float(re.search(r"lower alpha to (\S+) or less", message).group(1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        m = LinearRegressor(**{**params, "learning_rate": rate}).fit(X, y)
+        assert m.score(X, y) == pytest.approx(Ridge(alpha=len(y) / 2).fit(X, y).score(X, y), abs=1e-3)
+        LinearRegressor(**{**params, "alpha": alpha}).fit(X, y)
 
 
 def test_divergence_from_an_overflowing_start_names_coef_init():
