@@ -35,6 +35,10 @@ LR_SHRINK = 5.0  # the "adaptive" rule divides the rate by this on a plateau ...
 MIN_LR_FRACTION = 1e-4  # ... and stops once it would fall below this fraction of its starting value
 RISE_TOL = 1e-4  # an evaluation this much (of the variance of y) above the best so far is a rise, not noise
 DIVERGE_FACTOR = 1e6  # an epoch whose mean loss exceeds this multiple of the data's scale has diverged
+# early stopping warns where its best model's held-out loss exceeds this times the held-out rows' variance (a
+# validation R² below -0.1: worse than their own mean by more than a fit without signal scores)
+HELD_OUT_WORSE = 1.1
+HELD_OUT_CHANCE = 10.0  # ... or by more than this many times its expected value by chance (_held_out_limit)
 BLOCK_BYTES = 32 << 20  # shuffle=True visits contiguous blocks of about this many bytes of X (see block_shuffled_order)
 LBFGS_PARALLEL_VALUES = 1 << 20  # L-BFGS evaluates on one thread below this many values of X (n·d·k)
 SPREAD_SETTLED = 0.1  # train_pcg: a curvature spread that grew by at most this fraction in an iteration ...
@@ -906,11 +910,40 @@ class _StoppingRules:
               and not out.interrupted and not out.warning):
             # early stopping kept a start no better than the constant: no epoch lowered the held-out loss (often
             # too few held-out rows to tell a better model from noise); the fix is the user's choice
-            ids = np.asarray(self.eval_ids)
-            rows = int(np.minimum(problem.batch_size, problem.n - problem.batch_size * ids).sum())
-            out.warning = (f"Early stopping kept the starting model: no epoch lowered the loss on the {rows} "
+            out.warning = (f"Early stopping kept the starting model: no epoch lowered the loss on the "
+                           f"{_held_out_rows(problem, self.eval_ids)} "
                            f"held-out rows. Set early_stopping=False, or a larger validation_fraction so that "
                            f"more rows judge the fit.")
+        elif (not settings.penalized_eval and problem.loss is None and out.converged and not out.interrupted
+              and not out.stopped and not out.warning
+              and best_eval > _held_out_limit(problem, self.eval_ids) * f_ref):
+            # early stopping's best model, its start (the training rows' mean) included, predicts the held-out
+            # rows worse than their own mean by more than chance: they are not like the training rows, or the
+            # epochs stalled far from a model that fits both (one outlying row: its columns' scales and the
+            # training mean are its own, and the rate the held-out loss allows stalls far from the optimum)
+            out.warning = (f"Early stopping's best model predicts the held-out rows worse than their own mean "
+                           f"(validation R² {1.0 - best_eval / f_ref:.3g}; the starting model, the training rows' "
+                           f"mean, {1.0 - out.start_eval / f_ref:.3g}), and its stopping rule ended the fit: the "
+                           f"held-out rows differ from the training rows (an outlying row pulls the training mean "
+                           f"and its columns' scales) or the epochs stalled far from the training optimum. Look "
+                           f"for rows far from the others, or set early_stopping=False to train on every row to "
+                           f"the training objective's optimum.")
+
+
+def _held_out_limit(problem, eval_ids):
+    """The held-out loss, in units of the held-out rows' variance, above which early stopping's best model is
+    worse than their own mean by more than chance: HELD_OUT_WORSE, or more with few rows (the training mean's
+    squared distance from m held-out rows' mean is about var·(1/m + 1/n_train) times a chi-square of one degree:
+    HELD_OUT_CHANCE of those)."""
+    m = max(_held_out_rows(problem, eval_ids), 1)
+    n_train = max(problem.n - m, 1)
+    return 1.0 + max(HELD_OUT_WORSE - 1.0, HELD_OUT_CHANCE * (1.0 / m + 1.0 / n_train))
+
+
+def _held_out_rows(problem, eval_ids):
+    """The number of rows in the held-out batches ``eval_ids`` (the last batch may be short)."""
+    ids = np.asarray(eval_ids)
+    return int(np.minimum(problem.batch_size, problem.n - problem.batch_size * ids).sum())
 
 
 def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, n_done=0, keep_best=True, avg=None,

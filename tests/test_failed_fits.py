@@ -600,6 +600,35 @@ def test_early_stopping_holds_out_full_batches_and_says_when_it_kept_the_start()
         LinearRegressor(early_stopping=True, batch_size=40, random_state=2).fit(*noise)
 
 
+@pytest.mark.parametrize("backend", ["numba", "native"])
+def test_early_stopping_whose_best_model_is_worse_than_the_held_out_mean_warns(backend):
+    """One row of 1e4 in 15 columns: early stopping's start (the training mean, pulled by that row's target) and
+    every epoch's model predict the held-out rows far worse than their own mean (validation R² about -31; least
+    squares on the same rows 0.91), and the fit ended silently. It now warns with the figures, and the advice it
+    gives works (early_stopping=False reaches least squares); data without signal (best R² about -0.01) does
+    not get that warning."""
+    rng = np.random.default_rng(0)
+    n, d = 1200, 80
+    X = rng.uniform(0, 1, (n, d)) * (rng.uniform(size=(n, d)) < 0.05)
+    X[7, :15] = 1e4
+    y = X @ rng.standard_normal(d) + 0.3 * rng.standard_normal(n)
+    Xt, Xv, yt, yv = X[:800], X[800:], y[:800], y[800:]
+    with pytest.warns(ConvergenceWarning, match="worse than their own mean.*validation R² -[0-9]+.*"
+                                                "early_stopping=False"):
+        bad = LinearRegressor(early_stopping=True, random_state=0, backend=backend).fit(Xt, yt)
+    assert bad.best_validation_score_ < -1
+    A = np.column_stack([Xt, np.ones(len(yt))])
+    w = np.linalg.lstsq(A, yt, rcond=None)[0]
+    exact = 1 - np.sum((yv - Xv @ w[:-1] - w[-1]) ** 2) / np.sum((yv - yv.mean()) ** 2)
+    assert LinearRegressor(random_state=0, backend=backend).fit(Xt, yt).score(Xv, yv) > exact - 1e-3
+    noise = rng.standard_normal((5000, 10)), rng.standard_normal(5000)
+    for seed in range(3):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            LinearRegressor(early_stopping=True, random_state=seed, backend=backend).fit(*noise)
+        assert not any("their own mean" in str(w.message) for w in caught)  # (it may keep its start and say so)
+
+
 def test_the_finiteness_check_of_the_state_survives_an_overflowing_sum():
     from fastgd._training import _all_finite
     warnings.simplefilter("error", RuntimeWarning)  # the overflow the check expects is no warning to the user
