@@ -458,6 +458,7 @@ class Outcome:
     stopped: bool = False  # a callback asked to stop
     start_kept: bool = False  # no epoch improved on the start, which was kept (``warning`` says so)
     by_gtol: bool = False  # the gtol rule ended the epochs
+    handed_over: bool = False  # the epochs stopped at the averaged steps' noise floor for the finish (handover)
     by_torch_tol: bool = False  # train_lbfgs: torch's tolerances stopped its steps from moving the model
     n_shrinks: int = 0  # times the adaptive rule divided the rate
     stop_reason: str = None  # why training ended, in words (LinearRegressor.stop_reason_)
@@ -776,10 +777,10 @@ class _StoppingRules:
                 np.copyto(self._best_buffer, model)
                 self.best_eval, self.best_theta = f, self._best_buffer
         if handover:
-            out.converged = True
+            out.converged = out.handed_over = True
             out.stop_reason = (f"the evaluated objective's gains reached the averaged steps' noise floor (about "
                                f"{self.floor / self.f_ref:.2g} times {tol_unit(self.problem.loss is None)}), which "
-                               f"the full-batch finish that follows removes")
+                               f"the full-batch finish removes where it is needed")
             return True
         if tol is not None:
             self.no_change = 0 if improved else self.no_change + 1

@@ -320,7 +320,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         How ``fit`` trains on a dask array or DataFrame (``pip install "fastgd[dask]"``; a distributed
         Client must be running). "exact": the model state (a few KB) travels to the worker holding each
         block and the compiled epoch runs there, block after block, in the order a local fit with the same
-        blocks would use (a memmapped file): the same model as that fit. "parallel": every worker trains on its
+        blocks would use (a memmapped file): the same model as that fit, but for the exact finish a local fit may
+        add after its epochs (see the user guide). "parallel": every worker trains on its
         own blocks at the same time and the parameters, optimizer state and averages are averaged after
         every epoch (local SGD). X is never gathered to the client. See the user guide ("Data larger than
         memory").
@@ -830,6 +831,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                     return True
                 short = self._unfinished(finished, total, sw is not None)
         if short is None:  # measured at the optimum: more epochs (or the sparse finish's warm-up) gain nothing
+            if out.handed_over and not in_doubt:
+                self.stop_reason_ += "; the exact check measured the model within tol of the optimum: no finish needed"
             return True
         warnings.warn(short, ConvergenceWarning, stacklevel=4)
         return True
