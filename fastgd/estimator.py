@@ -1056,9 +1056,11 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         # the generator as the epochs find it: the strength path's held-out rows (_choose_alpha) are drawn from
         # it, so they do not depend on what the epochs drew (their optimizer, their number)
         self._choice_rng = copy.deepcopy(rng)
-        # the epochs of a sparse fit that the exact finish completes are its warm start: only they may apply
-        # an l2 penalty where batches touch (LazyAdam), which moves the fixed point the finish then corrects
-        problem.touch_l2 = warm_only = in_memory and _planning.finish_follows(self, problem.Xk)
+        # the epochs of a sparse fit that the exact finish completes are its warm start: they update lazily,
+        # the l2 penalty frequency-weighted where batches touch (see "lazy updates" in fastgd._rules), also
+        # where that does not pay
+        warm_only = in_memory and _planning.finish_follows(self, problem.Xk)
+        problem.touch_l2 = problem.touch_l2 or warm_only
         settings = _planning.make_settings(self, opt, self.average, problem.n,
                                   None if not in_memory or isinstance(problem.Xk, tuple)
                                   else problem.n * (ts.theta.size - ts.theta.shape[0]),
