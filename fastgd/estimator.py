@@ -221,11 +221,12 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         decay at a constant rate only); for adam, adamw, adamax and nadam (with ``standardize=True``, without
         coupled weight decay) the LazyAdam approximation of torch's SparseAdam and TensorFlow's
         LazyAdam: an untouched coordinate's moments do not decay (decoupled weight decay, AdamW's, still
-        shrinks it exactly) and an l2 penalty's gradient reaches a coordinate only in the batches that touch
-        it, only in the warm-up epochs of the sparse default's exact finish (without that finish, e.g.
-        with a max_iter, tol=None, early stopping or partial_fit, the penalty moves every coordinate, as
-        LazyAdam's fixed point penalizes rare columns less). The rest (l1, or l2 with another optimizer)
-        keep updating every coordinate.
+        shrinks it exactly), and an l2 penalty's gradient reaches a coordinate only in the batches that
+        touch it, frequency-weighted (LazyAdam with a frequency-weighted penalty): l2·w_j·nb/nb_j for a
+        column that nb_j of an epoch's nb batches store (counted once per fit or partial_fit call), so each
+        coordinate gets an epoch's worth of penalty per epoch and the fixed point is, in expectation, the
+        penalized objective's (LazyAdam's own penalty would penalize a rare column less). The rest (l1, or
+        l2 with another optimizer) keep updating every coordinate.
     average : bool, default=True
         Return the mean of the iterates over the last round rather than the last iterate.
     penalty : {"auto", None, "l2", "l1", "elasticnet"}, default="auto"
