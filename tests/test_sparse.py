@@ -366,6 +366,26 @@ def test_lazy_unfinished_fit_with_l2_reaches_the_dense_updates_objective(backend
     assert abs(objective(lazy) - objective(dense)) < 0.02 * objective(dense)
 
 
+def test_partial_fit_counts_the_frequency_weighted_penalty_per_call(monkeypatch):
+    """partial_fit (no exact finish) updates lazily with the frequency-weighted l2 penalty of "auto", its factors
+    counted over each call's own chunk and batches; early stopping's over its training batches only."""
+    X, y = hard_sparse()
+    calls = []
+    real = _engine.l2_touch_factors
+    monkeypatch.setattr(_engine, "l2_touch_factors",
+                        lambda kern, Xk, bs, ids, w=None: calls.append((len(Xk[2]) - 1, bs, len(ids))) or
+                        real(kern, Xk, bs, ids, w))
+    est = fastgd.LinearRegressor(random_state=0)
+    est.partial_fit(X[:300], y[:300])
+    est.partial_fit(X[300:], y[300:])
+    assert [c[0] for c in calls] == [300, 100] and all(-(-n // bs) == nb for n, bs, nb in calls)
+    calls.clear()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        es = fastgd.LinearRegressor(random_state=0, early_stopping=True, max_iter=3, batch_size=32).fit(X, y)
+    assert calls == [(400, 32, 13 - 1)] and _planning.is_lazy(es, X)  # 13 batches, one held out
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("index", [np.int32, np.int64])
 def test_batch_column_counts_match_numpy(backend, index):
