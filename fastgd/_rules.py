@@ -818,16 +818,18 @@ def csr_moments(data: cython.pointer[cython.const[cython.floating]], indices: cy
 # Over an epoch each coordinate then receives nb penalty gradients' worth, as in the dense update (at its
 # values when touched), so the expected penalty per epoch, and the fixed point in expectation, are the
 # penalized objective's, at the cost of what a batch touches. The kernels take the factors after pen's
-# l2-at-touch flag (see fastgd._kernels.epoch); the flag alone is LazyAdam's own (unweighted) penalty.
+# l2-at-touch flag (fastgd._kernels._touch_l2); the flag alone is LazyAdam's own (unweighted) penalty.
 # A coordinate's parameter and state are addressed as th[ith] and S[islot + s * sstride] (slot s), so the
 # same rules serve the flat layout (sstride = P) and interleaved records (sstride = 1).
+
 
 @cython.cfunc
 @cython.nogil
 @cython.exceptval(check=False)
-def count_column_batches(indices: cython.pointer[cython.const[ColIndex]], indptr: cython.pointer[cython.const[RowPtr]],
-                        n: Index, batch_size: Index, ids: cython.pointer[cython.const[cython.longlong]], nids: Index,
-                        last: cython.pointer[cython.longlong], counts: Vec) -> cython.void:
+def count_column_batches(indices: cython.pointer[cython.const[ColIndex]],
+                         indptr: cython.pointer[cython.const[RowPtr]], n: Index, batch_size: Index,
+                         ids: cython.pointer[cython.const[cython.longlong]], nids: Index,
+                         last: cython.pointer[cython.longlong], counts: Vec) -> cython.void:
     """Add to counts[c] the number of the listed batches (ids[:nids], distinct; batch b is rows
     [b·batch_size, (b + 1)·batch_size) of the n-row CSR matrix) that store column c, its nb_j: O(nnz + d),
     X read once and not copied. Scratch: ``last`` (d, all -1 on entry), the last batch seen storing each
