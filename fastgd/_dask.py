@@ -323,7 +323,7 @@ class DaskFitData(_training.FitData):
             return 0.0
         return _training.constant_loss(Yr, w, self.loss)
 
-    def epoch_kernel(self, optimizer_code, hp, sched, stdz, avg):
+    def epoch_kernel(self, optimizer_code, hp, sched, stdz, avg, train_ids=None):
         return _DaskEpochs(self, optimizer_code, hp, sched, stdz, avg)
 
 

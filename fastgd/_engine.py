@@ -200,11 +200,27 @@ def no_schedule():
 EMPTY = np.empty(0)
 
 
-def pack_pen(l1, l2, batch_weight, loss=None, touch_l2=False):
-    """The kernels' ``pen`` array: [l1, l2, batch_weight, loss code, loss parameter, touch_l2], its tail left off
-    where it holds the defaults (``loss`` None: the squared error; ``touch_l2``: see ``Epochs``)."""
+def pack_pen(l1, l2, batch_weight, loss=None, touch_l2=False, l2_factors=None):
+    """The kernels' ``pen`` array: [l1, l2, batch_weight, loss code, loss parameter, touch_l2, then with
+    ``l2_factors`` (d values) those factors], its tail left off where it holds the defaults (``loss`` None: the
+    squared error; ``touch_l2``, ``l2_factors``: see ``Epochs``)."""
+    touch_l2 = touch_l2 or l2_factors is not None
     tail = [] if loss is None and not touch_l2 else list(K.SQUARED if loss is None else loss)
-    return np.array([l1, l2, batch_weight, *tail, *([1.0] if touch_l2 else [])], dtype=np.float64)
+    head = np.array([l1, l2, batch_weight, *tail, *([1.0] if touch_l2 else [])], dtype=np.float64)
+    return head if l2_factors is None else np.concatenate([head, np.asarray(l2_factors, dtype=np.float64)])
+
+
+def l2_touch_factors(kern, Xk, batch_size, batch_ids, batch_weights=None):
+    """The factors f_j = nb / nb_j of the frequency-weighted lazy l2 penalty (see "lazy updates" in
+    fastgd._rules) for epochs over the listed batches of the CSR tuple ``Xk``: nb the batches with positive
+    weight (``batch_weights``: every batch's; None: all positive), nb_j those of them that store column j
+    (``kern.batch_column_counts``: O(nnz + d), X not copied); 0 where no batch stores the column."""
+    ids = np.asarray(batch_ids, dtype=np.int64)
+    if batch_weights is not None:
+        ids = ids[np.asarray(batch_weights)[ids] > 0]
+    f = kern.batch_column_counts(Xk, int(batch_size), np.ascontiguousarray(ids))
+    np.divide(float(len(ids)), f, out=f, where=f > 0)  # in place: nb_j -> nb / nb_j, 0 stays 0
+    return f
 
 
 class Epochs:
@@ -217,14 +233,15 @@ class Epochs:
     zeros that receives the running mean of the parameters over the epoch's updates, or None.
     ``batch_weight`` > 0: divide every batch's gradient sums by this weight instead of the batch's own (see
     the kernels). ``loss``: ``(code, param)`` of a loss of fastgd._rules.LOSSES (None: the squared error).
-    ``touch_l2``: a lazy Adam-family epoch may apply the l2 penalty only where a batch touches (a warm start
-    that an exact finish completes; see fastgd._rules.lazy_kind).
+    ``touch_l2``: a lazy Adam-family epoch may apply the l2 penalty only where a batch touches (see
+    fastgd._rules.lazy_kind): LazyAdam's own penalty, or with ``l2_factors`` (d values, ``l2_touch_factors``)
+    the frequency-weighted one, column j's gradient l2·f_j·w_j where a batch touches it.
     """
 
     def __init__(self, kern, X, Y, optimizer_code, hp, batch_size, *, sw=None, sched=None, l1=0.0, l2=0.0,
                  fit_intercept=True, n_threads=1, path=K.PATH_AUTO, stdz=None, avg=None, batch_weight=0.0,
-                 loss=None, touch_l2=False):
-        pen = pack_pen(l1, l2, batch_weight, loss, touch_l2)
+                 loss=None, touch_l2=False, l2_factors=None):
+        pen = pack_pen(l1, l2, batch_weight, loss, touch_l2, l2_factors)
         if _config.sequential_only():  # forked child: no parallel region may open (see fastgd._config)
             n_threads, path = 1, K.PATH_SEQUENTIAL
         # Numba's team no larger than the epoch's workers (a thread without a task would only wait in the region)
@@ -259,9 +276,9 @@ class Epochs:
 
 def run_epoch(X, Y, ts, optimizer_code, hp, batch_size, order, *, sw=None, sched=None, l1=0.0, l2=0.0,
               fit_intercept=True, n_threads=1, path=K.PATH_AUTO, backend="numba", stdz=None, avg=None,
-              batch_weight=0.0, loss=None, touch_l2=False):
+              batch_weight=0.0, loss=None, touch_l2=False, l2_factors=None):
     """One epoch of the fused kernel (``Epochs`` made for one call: tests and benchmarks). Updates ``ts`` in
     place; returns ``(mean_loss, finite)``."""
     return Epochs(kernels(backend), X, Y, optimizer_code, hp, batch_size, sw=sw, sched=sched, l1=l1, l2=l2,
                   fit_intercept=fit_intercept, n_threads=n_threads, path=path, stdz=stdz, avg=avg,
-                  batch_weight=batch_weight, loss=loss, touch_l2=touch_l2).run(ts, order)
+                  batch_weight=batch_weight, loss=loss, touch_l2=touch_l2, l2_factors=l2_factors).run(ts, order)

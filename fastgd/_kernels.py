@@ -138,7 +138,8 @@ def _pen_loss(pen):
 @jit()
 def _touch_l2(pen):
     """pen[5] (after the loss): whether a lazy Adam-family epoch may apply the l2 penalty only where a batch
-    touches (fastgd._rules.lazy_kind); left off: it may not."""
+    touches (fastgd._rules.lazy_kind); left off: it may not. With d more values after it, pen[6 + c] is column
+    c's factor f_c of the frequency-weighted penalty ("lazy updates" in fastgd._rules); without, f_c = 1."""
     return pen.shape[0] > 5 and pen[5] != 0.0
 
 
@@ -453,9 +454,11 @@ def _check_epoch_args(X, Y, sw, theta, state, scalars, code, hp, sched, pen, bat
         raise ValueError("hp must hold " + str(HP_LEN) + " hyperparameters, got " + str(hp.shape[0]))
     if sched.shape[0] < SCHED_LEN:
         raise ValueError("sched must hold " + str(SCHED_LEN) + " values, got " + str(sched.shape[0]))
-    if pen.shape[0] < 2 or pen.shape[0] == 4 or pen.shape[0] > 6:  # a loss code without its parameter, say
+    if pen.shape[0] < 2 or pen.shape[0] == 4 or (pen.shape[0] > 6 and pen.shape[0] != 6 + d):  # a loss code
+        # without its parameter, say
         raise ValueError("pen must hold 2, 3, 5 or 6 values ([l1, l2, batch weight, loss code, loss param, "
-                         + "l2 at touch], the last one, two or four left off), got " + str(pen.shape[0]))
+                         + "l2 at touch], the last one, two or four left off), or 6 + d (the l2 at touch's "
+                         + "column factors after them), got " + str(pen.shape[0]))
     _check_loss(_pen_loss(pen))
 
 
@@ -894,6 +897,7 @@ def _epoch_csr_lazy(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_i
     averaging = avg.shape[0] > 0
     weighted = sw.shape[0] > 0
     l2 = pen[1]
+    l2w = pen.shape[0] > 6  # LazyAdam's penalty frequency-weighted: column c's factor at pen[6 + c]
     wd = hp[1] if code == _rules.SGD else 0.0  # SGD's coupled weight decay (other rules: lazy only without)
     lr_c = lr_at(hp[0], sched, 1.0)  # the rate of every update where a catch-up moves a parameter
     moves = _rules.lazy_moves(code, hp, exact, wd + l2)  # else a catch-up leaves the raw parameters
@@ -1054,7 +1058,8 @@ def _epoch_csr_lazy(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_i
                 if std and not exact:  # L_XS: the reciprocal scale
                     ixs = WR[b + L_XS]
                     xm = stdz[cols[t]] if t < ncen else 0.0
-                    Gc[nq] = (WR[b + L_G] - xm * g0) * (sy * ixs) + ((l2 * ixs * ixs) if l2 != 0.0 else 0.0) * v
+                    l2c = l2 * pen[6 + cols[t]] if l2w and t >= ncen else l2  # a centred column: every batch
+                    Gc[nq] = (WR[b + L_G] - xm * g0) * (sy * ixs) + ((l2c * ixs * ixs) if l2 != 0.0 else 0.0) * v
                 elif std:
                     xs = WR[b + L_XS]
                     xm = stdz[cols[t]] if t < ncen else 0.0
@@ -1612,6 +1617,21 @@ def csr_column_stats(X, sw):
     else:
         m2[:] = 0.0
     return mean, m2, total, maxabs, stored
+
+
+@jit()
+def batch_column_counts(X, batch_size, batch_ids):
+    """nb_j of a CSR tuple: how many of the listed batches (distinct; batch b = rows [b*batch_size,
+    (b+1)*batch_size)) store each column, as float64 (fastgd._rules.count_column_batches: O(nnz + d), X not
+    copied). Sequential and deterministic."""
+    data, indices, indptr, d = X
+    _check_csr(data, indices, indptr, d)
+    n = indptr.shape[0] - 1
+    _check_batches(n, batch_size, batch_ids, "batch_ids")
+    counts = np.zeros(d)
+    _rules.count_column_batches(indices, indptr, n, batch_size, batch_ids, batch_ids.shape[0],
+                               np.full(d, -1, dtype=np.int64), counts)
+    return counts
 
 
 @jit(parallel=True)

@@ -509,6 +509,7 @@ cdef struct LazyTrain:
     const double* sched
     int code
     double l2
+    const double* l2w  # NULL, or column c's factor of the frequency-weighted penalty at l2w[c] (pen[6 + c])
     double wnorm  # pen[2]: fixed batch weight to divide by (0: each batch's own)
     bint fit_intercept
     const double* stdz  # NULL: no standardization
@@ -558,7 +559,7 @@ cdef int _lazy_csr(const real_t* data, const index_t* indices, const ptr_t* indp
     cdef Py_ssize_t lo, hi
     cdef bint ahead
     cdef double tstart = tr.scalars[0], tnow, tnew, steps, lam, total, ys, xs, xm, v, s, acc, r, sr, st
-    cdef double loss, Wb, scale, g0, shift, cnt, c_shift, sy, ic1
+    cdef double loss, Wb, scale, g0, shift, cnt, c_shift, sy, ic1, l2c
     # LazyAdam (not exact): the batch's constants in place of per-coordinate divisions (fastgd._rules.lazy_update)
     cdef double h1 = lazy_bias_horizon(tr.hp[2]), h2 = lazy_bias_horizon(tr.hp[3])
     if std:
@@ -732,7 +733,8 @@ cdef int _lazy_csr(const real_t* data, const index_t* indices, const ptr_t* indp
                 if std and not exact:  # xs: the reciprocal scale
                     xs = xsc[t]
                     xm = z[cols[t]] if t < ncen else 0.0
-                    Gc[i] = (Gc[i] - xm * g0) * (sy * xs) + ((l2 * xs * xs) if l2 != 0.0 else 0.0) * v
+                    l2c = l2 * tr.l2w[cols[t]] if tr.l2w != NULL and t >= ncen else l2  # centred: every batch
+                    Gc[i] = (Gc[i] - xm * g0) * (sy * xs) + ((l2c * xs * xs) if l2 != 0.0 else 0.0) * v
                 elif std:
                     xs = xsc[t]
                     xm = z[cols[t]] if t < ncen else 0.0
@@ -1082,9 +1084,11 @@ cdef int _check_epoch_args(const XView* x, const double[:, ::1] Y, const double[
         raise ValueError(f"hp must hold {HP_LEN} hyperparameters, got {hp.shape[0]}")
     if sched.shape[0] < SCHED_LEN:
         raise ValueError(f"sched must hold {SCHED_LEN} values, got {sched.shape[0]}")
-    if pen.shape[0] < 2 or pen.shape[0] == 4 or pen.shape[0] > 6:  # a loss code without its parameter, say
+    if pen.shape[0] < 2 or pen.shape[0] == 4 or (pen.shape[0] > 6 and pen.shape[0] != 6 + x.d):  # a loss code
+        # without its parameter, say
         raise ValueError(f"pen must hold 2, 3, 5 or 6 values ([l1, l2, batch weight, loss code, loss param, "
-                         f"l2 at touch], the last one, two or four left off), got {pen.shape[0]}")
+                         f"l2 at touch], the last one, two or four left off), or 6 + d (the l2 at touch's "
+                         f"column factors after them), got {pen.shape[0]}")
     if pen.shape[0] > 4:
         _check_loss(int(pen[3]), pen[4])
     return 0
@@ -1154,6 +1158,7 @@ def epoch(X, const double[:, ::1] Y, const double[::1] sw, double[:, ::1] theta,
     if kind != LAZY_NONE:  # a batch updates what it touches (see "lazy updates" in fastgd/_rules.py)
         tr.th, tr.S, tr.scalars, tr.hp, tr.sched, tr.code = th, S, scal, hpp, sch, code
         tr.l2, tr.wnorm, tr.fit_intercept, tr.stdz, tr.avg = l2, wnorm, fit_intercept, z, avgp
+        tr.l2w = &pen[6] if pen.shape[0] > 6 else NULL  # the frequency-weighted penalty's factors
         tr.loss_sum = tr.weight_sum = 0.0
         ns = min(state.shape[0], used_slots(code, hpp))  # the slots the rule touches
         tr.nt = 1 if _config.sequential_only() or path == PATH_SEQUENTIAL else region_threads(
@@ -1584,6 +1589,36 @@ def csr_column_stats(X, const double[::1] sw):
     else:
         m2_arr[:] = 0.0
     return mean_arr, m2_arr, total, maxabs_arr, stored_arr
+
+
+def batch_column_counts(X, Py_ssize_t batch_size, const long long[::1] batch_ids):
+    """As fastgd._kernels.batch_column_counts: how many of the listed batches store each column, as float64
+    (fastgd._rules.count_column_batches; make_view has checked every column index)."""
+    cdef XView x = make_view(X)
+    if not x.sparse:
+        raise ValueError("batch_column_counts takes a CSR tuple")
+    _check_batches(x.n, batch_size, batch_ids, "batch_ids")
+    counts_arr = np.zeros(x.d)
+    last_arr = np.full(x.d, -1, dtype=np.int64)
+    cdef double* counts = <double*> <size_t> counts_arr.ctypes.data
+    cdef long long* last = <long long*> <size_t> last_arr.ctypes.data
+    cdef const long long* ids = &batch_ids[0] if batch_ids.shape[0] > 0 else NULL
+    cdef Py_ssize_t nids = batch_ids.shape[0]
+    with nogil:
+        if x.idx64:
+            if x.ptr64:
+                count_column_batches(<const long long*> x.indices, <const long long*> x.indptr, x.n, batch_size, ids,
+                                    nids, last, counts)
+            else:
+                count_column_batches(<const long long*> x.indices, <const int*> x.indptr, x.n, batch_size, ids, nids,
+                                    last, counts)
+        elif x.ptr64:
+            count_column_batches(<const int*> x.indices, <const long long*> x.indptr, x.n, batch_size, ids, nids,
+                                last, counts)
+        else:
+            count_column_batches(<const int*> x.indices, <const int*> x.indptr, x.n, batch_size, ids, nids, last,
+                                counts)
+    return counts_arr
 
 
 cdef struct CsrStats:  # csr_moments' weights, outputs and scratch

@@ -92,9 +92,10 @@ def is_lazy(est, X):
     sched = (est.learning_rate if isinstance(est.learning_rate, Schedule) else Constant()).pack(opt.lr)[1]
     # X is sparse here; "auto"'s strength (by a nominal weight) does not change what the lazy rules allow
     penalty = resolve_penalty(est, True, 1.0)
-    # the l2 penalty where batches touch: only in the warm start of the exact sparse finish
+    # an l2 penalty where batches touch: frequency-weighted (or, in the warm start of the exact sparse finish,
+    # LazyAdam's own); see "lazy updates" in fastgd._rules
     if _rules.lazy_kind(opt.code, opt.pack(), bool(est.standardize), *_parts(est, *penalty),
-                        _rules.constant_rate(sched), finish_follows(est, X)) == 0:
+                        _rules.constant_rate(sched), True) == 0:
         return False
     n, d = X.shape
     rows = (n if est.batch_size is None else auto_batch_size(n, d, 1, d) if est.batch_size == "auto"
@@ -126,8 +127,10 @@ def make_fit_data(est, X, Xk, Y, sw, scaling, backend, min_batch=AUTO_MIN_BATCH)
     # the whole objective, also with a short last batch or sample weights); without, torch's mean per batch
     total = float(n if sw is None else sw.sum())
     batch_weight = total / _engine.n_batches(n, bs) if scaling is not None else 0.0
+    # lazy epochs apply an l2 penalty where batches touch, frequency-weighted (see FitData.touch_l2)
     return _training.FitData(Xk, Y, sw, bs, backend.kern, backend.name, _engine.resolve_n_threads(est.n_jobs),
-                             est.fit_intercept, l1, l2, scaling, batch_weight, loss=loss_code(est))
+                             est.fit_intercept, l1, l2, scaling, batch_weight, loss=loss_code(est),
+                             touch_l2=backend.lazy)
 
 
 def loss_code(est):
@@ -197,7 +200,8 @@ def finish_follows(est, X):
     preconditioned finish (``LinearRegressor._finish_sparse``; with penalty="auto" it also chooses the l2
     strength): an l2 penalty (that of penalty="auto"), standardization, the squared error and the default rate
     rule and epoch budget; its mini-batch epochs are then a warm start (``SPARSE_WARM_EPOCHS``), in which the
-    lazy Adam-family epochs may apply the penalty only where batches touch (fastgd._rules.lazy_kind)."""
+    lazy Adam-family epochs apply the penalty only where batches touch (fastgd._rules.lazy_kind) also where
+    updating lazily does not pay."""
     return ((sp.issparse(X) or isinstance(X, tuple)) and bool(est.standardize) and est.loss == "squared_error"
             and finishes_with_lbfgs(est) and est.tol is not None and not est.early_stopping
             and _parts(est, *resolve_penalty(est, True, 1.0))[1] > 0.0)

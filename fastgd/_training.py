@@ -121,15 +121,34 @@ class FitData:
     block_batches: int = None  # batches per block of the shuffled order (None: ``block_batches(Xk, ...)``)
     path: int = _engine.K.PATH_AUTO  # the gradient path (tests and benchmarks force one)
     loss: tuple = None  # (code, param) of a loss of fastgd._rules.LOSSES; None: the squared error
-    touch_l2: bool = False  # the epochs are a warm start for an exact finish (see fastgd._rules.lazy_kind)
+    # a lazy Adam-family epoch may apply the l2 penalty only where a batch touches (fastgd._rules.lazy_kind),
+    # frequency-weighted ("lazy updates" there)
+    touch_l2: bool = False
 
-    def epoch_kernel(self, optimizer_code, hp, sched, stdz, avg):
+    def epoch_kernel(self, optimizer_code, hp, sched, stdz, avg, train_ids=None):
         """This fit's compiled epoch (``_engine.Epochs``; fastgd._dask: on the workers), made once per fit:
-        ``.run(ts, order)`` runs one epoch."""
+        ``.run(ts, order)`` runs one epoch over (a share of) ``train_ids``, the training batches (None: all),
+        over which the frequency-weighted l2 penalty's factors are counted."""
         return _engine.Epochs(self.kern, self.Xk, self.Y, optimizer_code, hp, self.batch_size, sw=self.sw,
                               sched=sched, l1=self.l1, l2=self.l2, fit_intercept=self.fit_intercept,
                               n_threads=self.n_threads, path=self.path, stdz=stdz, avg=avg,
-                              batch_weight=self.batch_weight, loss=self.loss, touch_l2=self.touch_l2)
+                              batch_weight=self.batch_weight, loss=self.loss, touch_l2=self.touch_l2,
+                              l2_factors=self.l2_factors(optimizer_code, hp, sched, stdz, train_ids))
+
+    def l2_factors(self, optimizer_code, hp, sched, stdz, train_ids=None):
+        """The factors of the frequency-weighted l2 penalty (``_engine.l2_touch_factors`` over ``train_ids``)
+        where this fit's epochs are lazy Adam-family ones that apply it (an l2 penalty on a CSR tuple in the
+        standardized mode, ``touch_l2``); else None."""
+        if not (self.touch_l2 and self.l2 != 0.0 and isinstance(self.Xk, tuple)
+                and stdz is not None and self.loss is None):
+            return None
+        s = _engine.no_schedule() if sched is None else sched
+        if _rules.lazy_kind(optimizer_code, hp, True, self.l1, self.l2, _rules.constant_rate(s), True) \
+                != _rules.LAZY_APPROX:
+            return None
+        ids = np.arange(self.n_batches, dtype=np.int64) if train_ids is None else train_ids
+        return _engine.l2_touch_factors(self.kern, self.Xk, self.batch_size, ids,
+                                        None if self.sw is None else self.batch_weights())
 
     @property
     def n(self):
@@ -992,7 +1011,7 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
     bb = seg if file_range is not None or problem.block_batches else max(problem.n_batches, 1)
     progress = _FitProgress(settings, problem, epochs, stopping and (settings.tol is not None or
                                                                       settings.gtol is not None))
-    kernel = problem.epoch_kernel(opt.code, hp, settings.sched, stdz, avg)  # the epoch's arguments, packed once
+    kernel = problem.epoch_kernel(opt.code, hp, settings.sched, stdz, avg, train_ids)  # its arguments, packed once
     # a round's mean that becomes the best model is kept as it is (no copy); the next round's goes into another buffer
     swap_avg = avg is not None and not carried and hasattr(kernel, "set_avg")
     # the state slots the rule reads or writes: the others keep their start (finite: the restore point's) values

@@ -233,11 +233,12 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         decay at a constant rate only); for adam, adamw, adamax and nadam (with ``standardize=True``, without
         coupled weight decay) the LazyAdam approximation of torch's SparseAdam and TensorFlow's
         LazyAdam: an untouched coordinate's moments do not decay (decoupled weight decay, AdamW's, still
-        shrinks it exactly) and an l2 penalty's gradient reaches a coordinate only in the batches that touch
-        it, only in the warm-up epochs of the sparse default's exact finish (without that finish, e.g.
-        with a max_iter, tol=None, early stopping or partial_fit, the penalty moves every coordinate, as
-        LazyAdam's fixed point penalizes rare columns less). The rest (l1, or l2 with another optimizer)
-        keep updating every coordinate.
+        shrinks it exactly), and an l2 penalty's gradient reaches a coordinate only in the batches that
+        touch it, frequency-weighted (LazyAdam with a frequency-weighted penalty): l2·w_j·nb/nb_j for a
+        column that nb_j of an epoch's nb batches store (counted once per fit or partial_fit call), so each
+        coordinate gets an epoch's worth of penalty per epoch and the fixed point is, in expectation, the
+        penalized objective's (LazyAdam's own penalty would penalize a rare column less). The rest (l1, or
+        l2 with another optimizer) keep updating every coordinate.
     average : bool, default=True
         Return the mean of the iterates over the last round rather than the last iterate. With an l1 part
         in the penalty, ``fit`` (without ``early_stopping``) then returns the proximal gradient step from
@@ -1102,9 +1103,11 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         # the generator as the epochs find it: the strength path's held-out rows (_choose_alpha) are drawn from
         # it, so they do not depend on what the epochs drew (their optimizer, their number)
         self._choice_rng = copy.deepcopy(rng)
-        # the epochs of a sparse fit that the exact finish completes are its warm start: only they may apply
-        # an l2 penalty where batches touch (LazyAdam), which moves the fixed point the finish then corrects
-        problem.touch_l2 = warm_only = in_memory and _planning.finish_follows(self, problem.Xk)
+        # the epochs of a sparse fit that the exact finish completes are its warm start: they update lazily,
+        # the l2 penalty frequency-weighted where batches touch (see "lazy updates" in fastgd._rules), also
+        # where that does not pay
+        warm_only = in_memory and _planning.finish_follows(self, problem.Xk)
+        problem.touch_l2 = problem.touch_l2 or warm_only
         settings = _planning.make_settings(self, opt, self.average, problem.n,
                                   None if not in_memory or isinstance(problem.Xk, tuple)
                                   else problem.n * (ts.theta.size - ts.theta.shape[0]),
