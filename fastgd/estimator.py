@@ -49,6 +49,9 @@ STALL_CHECK_ITER = 10
 # larger dense data is finished when the averaged steps' noise floor, a relative excess of about (d + 1)/n,
 # exceeds this (or, in units of the variance of y, tol)
 FINISH_FLOOR_REL = 1e-3
+# ... an estimate that holds for well-conditioned columns only: it is trusted when the standardized Gram matrix of
+# this many evenly spaced rows per column is measured well-conditioned (``_well_conditioned``)
+FLOOR_SAMPLE_ROWS = 4
 # the sparse finish keeps the epochs' optimizer state for the partial_fit calls after the fit up to this many values
 # (1 MiB); a larger state is released, so the finish's vectors take its place (its peak memory, tests/test_memory.py)
 FINISH_KEEP_STATE_VALUES = 1 << 17
@@ -63,6 +66,54 @@ def _clear_spread(n, p):
     residual the epochs leave may not show CG for many iterations."""
     r = np.sqrt(min(p / max(n, 1), 0.25))
     return min(FINISH_CLEAR_SPREAD, 2.0 * ((1.0 + r) / (1.0 - r)) ** 2)
+
+
+def _sampled_spread(problem):
+    """The curvature spread (largest over smallest eigenvalue) of the Gram matrix of FLOOR_SAMPLE_ROWS·(d + 1)
+    evenly spaced rows of dense ``problem``'s standardized columns (weighted, as the fit; inf where it is
+    singular), or None where that sample would cost more products than a pass over X reads values (nothing is
+    measured then). Only the sample's rows are read and copied, not X. Measured once per problem."""
+    if hasattr(problem, "_sampled_spread"):
+        return problem._sampled_spread
+    n, d = problem.n, problem.scaling.x_scale.shape[0]
+    m = FLOOR_SAMPLE_ROWS * (d + 1)
+    spread = None
+    if m * d <= n:
+        rows = np.linspace(0, n - 1, m).astype(np.int64)
+        sc = problem.scaling
+        # constant columns have no curvature to measure (the fit leaves them at zero)
+        cols = slice(None) if sc.x_var is None else np.flatnonzero(sc.x_var > 0)
+        Z = np.asarray(problem.Xk[rows], dtype=np.float64)[:, cols]
+        Z -= sc.x_mean[cols]
+        Z /= sc.x_scale[cols]
+        if problem.sw is not None:
+            Z *= np.sqrt(problem.sw[rows])[:, None]
+        try:
+            with _shortfall.one_blas_thread(), np.errstate(all="ignore"):
+                ev = np.linalg.eigvalsh(Z.T @ Z) if Z.shape[1] else np.ones(1)
+        except np.linalg.LinAlgError:  # products that overflow: no spread measured, taken as the widest
+            ev = np.zeros(1)
+        spread = float(ev[-1] / ev[0]) if ev[0] > 0 else np.inf  # a NaN fails ev[0] > 0 too
+    problem._sampled_spread = spread
+    return spread
+
+
+def _well_conditioned(problem):
+    """Whether the standardized columns of dense ``problem`` are measured well-conditioned enough for the averaged
+    steps to stop at their noise floor estimate: the sample's spread (``_sampled_spread``) no wider than the steps
+    of an epoch reach (at a rate that suits the largest curvature, an epoch's averaged steps reach curvatures down
+    to about the largest over their number), or than ``_clear_spread`` of as many independent columns (a sample
+    of so few rows spreads even independent columns' eigenvalues about 9-fold). False where nothing is measured
+    or the spread is wider."""
+    spread = _sampled_spread(problem)
+    d = problem.scaling.x_scale.shape[0]
+    return spread is not None and spread <= max(_clear_spread(FLOOR_SAMPLE_ROWS * (d + 1), d), problem.n_batches)
+
+
+def _measured_ill(problem):
+    """Whether a sample of rows was measured and showed the columns ill-conditioned (``_well_conditioned``
+    False on a measurement, not for want of one)."""
+    return getattr(problem, "_sampled_spread", None) is not None and not _well_conditioned(problem)
 
 
 def _fitted_attributes(est):
@@ -770,7 +821,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         gradient, and the (d + 1)² Gram matrix of the standardized columns, whose eigenvalues give the excess
         of a quadratic (½ ∇ᵀH⁻¹∇) and the condition number; l1 penalties need coordinate descent on it.
         Under the default rate rule a shortfall is first finished by L-BFGS (also on larger dense data when
-        the averaged steps' noise floor exceeds tol). Returns whether the max_iter warning is superseded (a
+        the averaged steps' noise floor exceeds tol, or the objective does and a sample of rows does not show
+        the columns well-conditioned: ``_noise_floor``). Returns whether the max_iter warning is superseded (a
         warning was given, or L-BFGS reached the optimum)."""
         n, d = X.shape
         k = Y.shape[1]
@@ -793,7 +845,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         if n * d * k > _planning.CHECK_EXACT_MAX_VALUES:
             # larger data: no exact check, but averaged constant-step SGD stops at an excess of about
             # (loss)·(d + 1)/(rows averaged) (Polyak-Ruppert); when that is above tol the plateau may be that
-            # floor rather than the optimum, and a few L-BFGS passes remove it
+            # floor rather than the optimum, and a few L-BFGS passes remove it (on ill-conditioned columns the
+            # epochs stop above that estimate: there an objective above tol is finished too)
             if problem is not None and not sp.issparse(X) and problem.scaling is not None and not out.stopped \
                     and _planning.finishes_with_lbfgs(self) and np.isfinite(out.best_eval):
                 if self._noise_floor(problem)(out.best_eval) is not None:
@@ -847,8 +900,12 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
 
     def _noise_floor(self, problem):
         """For larger dense data under the default rate rule: the function from the epochs' best evaluated
-        objective f to the noise floor of the averaged steps, f·(d + 1)/n (Polyak-Ruppert), when it calls for the
-        conjugate-gradient finish (above tol of the variance of y, or d + 1 > n·FINISH_FLOOR_REL), else None. The
+        objective f to the noise floor of the averaged steps, f·(d + 1)/n (Polyak-Ruppert), when the
+        conjugate-gradient finish is due, else None. It is due when that floor is above tol of the variance of y
+        (or d + 1 > n·FINISH_FLOOR_REL), and also when f is above tol of it unless a sample of rows shows
+        well-conditioned columns (``_well_conditioned``): on ill-conditioned ones the epochs stop well above the
+        floor estimate (on gains below tol that shrink slowly, or a plateau twice the estimate), and nothing
+        they measure tells the two apart; only an objective within tol of zero bounds the excess by itself. The
         shortfall check runs the finish on it; the epochs hand over to that finish at it
         (``_training.Settings.handover``)."""
         var = float(np.square(problem.scaling.y_scale).sum())
@@ -857,7 +914,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         def floor(f):
             # the floor in the objective's own terms too: with R² near 1 it is far below tol of var(y) but not
             # below the optimum's loss (ill-conditioned data plateaus well above it)
-            due = var > 0 and (f / var * (d + 1) / n > self.tol or (d + 1) / n > FINISH_FLOOR_REL)
+            due = var > 0 and (f / var * (d + 1) / n > self.tol or (d + 1) / n > FINISH_FLOOR_REL
+                               or (f / var > self.tol and not _well_conditioned(problem)))
             return f * (d + 1) / n if due else None
         return floor
 
@@ -1023,7 +1081,11 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         (preconditioned by the columns' curvature, which also absorbs their means into the intercept), until a
         gain is below FINISH_TOL of the variance of y and FINISH_REL of the objective (at once when the
         curvature spread it measured is small and has settled, else FINISH_CG_PATIENCE times in a row and as
-        many times as the iterations before), or FINISH_CG_ITER iterations. torch's L-BFGS stopping tests
+        many times as the iterations before), or FINISH_CG_ITER iterations. Not at once where a sample of rows
+        measured the columns ill-conditioned (``_measured_ill``): there the epochs' excess lies along small
+        curvatures, which the gradient hardly shows, so CG's first gains are small and its first iterations'
+        spread says nothing (correlated 1e6 x 20 columns: one iteration, spread 1, 0.3 of the coefficients'
+        norm left). torch's L-BFGS stopping tests
         (changes below 1e-9 of the variance of y) ended it up to three times the optimum's loss short on
         ill-conditioned data whose optimum explains nearly all of y."""
         k = ts.theta.shape[0]
@@ -1034,7 +1096,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             fin = _training.train_pcg(problem, ts, train_ids=np.arange(problem.n_batches, dtype=np.int64),
                                       steps=FINISH_CG_ITER, tol=min(self.tol, FINISH_TOL), precondition=pre,
                                       n_iter_no_change=FINISH_CG_PATIENCE, rel_tol=FINISH_REL,
-                                      clear_spread=_clear_spread(problem.n, ts.theta.shape[1]), grow_patience=True)
+                                      clear_spread=0.0 if _measured_ill(problem) else
+                                      _clear_spread(problem.n, ts.theta.shape[1]), grow_patience=True)
         return self._store_finish(problem, ts, fin, self.stop_reason_)
 
     def _unfinished_dense(self, fin, total, weighted):

@@ -2,11 +2,12 @@
 evaluation of a start with no weights (the usual start) reads only y. Counted by wrapping the kernels."""
 
 import functools
+import warnings
 
 import numpy as np
 import pytest
 
-from fastgd import LinearRegressor, _engine, _kernels, _training
+from fastgd import LinearRegressor, _engine, _kernels, _scaling, _training, estimator
 from fastgd.optimizers import LBFGS, get_optimizer
 
 native = pytest.mark.skipif(not _engine.native_available(), reason="fastgd._native is not built")
@@ -242,3 +243,97 @@ def test_the_handover_needs_two_rounds_and_a_finish(monkeypatch):
     r, f0 = rules(None)
     r._hand_over(0.5 * f0)
     assert not r._hand_over(0.5 * f0 + 1e-3 * f0)
+
+
+def _ill_conditioned(kind, n=24_000, d=10, noise=0.1, seed=0):
+    """High-R² data whose columns are ill-conditioned: singular values log-spaced from 1 to 1e-3 in random
+    directions ("spectrum"), or one factor shared by all columns plus a near-duplicate column pair
+    ("correlated"). The averaged steps' noise floor estimate, f·(d + 1)/n, is far below tol there."""
+    rng = np.random.default_rng(seed)
+    if kind == "spectrum":
+        V = np.linalg.qr(rng.standard_normal((d, d)))[0]
+        X = (rng.standard_normal((n, d)) * np.logspace(0, -3, d)) @ V.T
+        w = 30 * rng.standard_normal(d)
+    else:
+        X = rng.standard_normal((n, d)) + 3.0 * rng.standard_normal((n, 1))
+        X[:, 1] = X[:, 0] + 0.01 * rng.standard_normal(n)
+        w = rng.standard_normal(d)
+    return X, X @ w + noise * rng.standard_normal(n)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("kind,n,d,noise,seed,dtype", [
+    ("spectrum", 24_000, 10, 0.1, 0, np.float64), ("correlated", 24_000, 20, 0.1, 0, np.float64),
+    ("spectrum", 24_000, 10, 0.1, 0, np.float32), ("correlated", 60_000, 20, 0.1, 1, np.float64)])
+def test_ill_conditioned_high_r2_data_is_finished_to_least_squares(monkeypatch, backend, kind, n, d, noise, seed,
+                                                                   dtype):
+    """On ill-conditioned columns the epochs stop on gains below tol (slowly shrinking, or noise at a plateau
+    twice the floor estimate) short of least squares, while the floor estimate calls for no finish; a sample of
+    rows measures the columns ill-conditioned, so the finish runs, and without its quick exit after a first small
+    gain (whose one-iteration spread of 1 says nothing: the excess lies along small curvatures, which the
+    gradient hardly shows), so it reaches the optimum (before: R² 1.5e-6 to 3e-5 short, coefficients 0.3 to 0.4
+    away relative, silent; with the finish but its quick exit, the last case stayed 0.34 away)."""
+    from fastgd import _planning
+    monkeypatch.setattr(_planning, "CHECK_EXACT_MAX_VALUES", 1000)
+    monkeypatch.setattr(_training, "EVAL_ROWS", 3000)
+    X, y = _ill_conditioned(kind, n=n, d=d, noise=noise, seed=seed)
+    X = X.astype(dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        est = LinearRegressor(backend=backend, random_state=0).fit(X, y)
+    assert "conjugate gradient" in est.stop_reason_
+    A = np.column_stack([X.astype(np.float64), np.ones(len(y))])
+    exact = np.linalg.lstsq(A, y, rcond=None)[0]
+    r2_exact = 1 - np.sum((y - A @ exact) ** 2) / np.sum((y - y.mean()) ** 2)
+    assert r2_exact - est.score(X, y) < 1e-9  # tol=1e-6 of var(y) is 1e-6 of R²
+    assert np.linalg.norm(est.coef_ - exact[:-1]) < 1e-4 * np.linalg.norm(exact[:-1])
+
+
+@pytest.mark.parametrize("lowest", [1.0, 0.2])
+def test_well_conditioned_high_r2_data_keeps_its_epochs(monkeypatch, lowest):
+    """Where a sample of rows shows columns well-conditioned for the epochs' steps (singular values down to
+    ``lowest``), the averaged steps stop within their noise floor estimate, far below tol: no finish (its
+    passes would be wasted), and the fit within tol of least squares all the same."""
+    from fastgd import _planning
+    monkeypatch.setattr(_planning, "CHECK_EXACT_MAX_VALUES", 1000)
+    monkeypatch.setattr(_training, "EVAL_ROWS", 3000)
+    rng = np.random.default_rng(0)
+    n, d = 24_000, 10
+    V = np.linalg.qr(rng.standard_normal((d, d)))[0]
+    X = (rng.standard_normal((n, d)) * np.logspace(0, np.log10(lowest), d)) @ V.T
+    y = X @ (30 * rng.standard_normal(d)) + 0.3 * rng.standard_normal(n)
+    calls = _counting(monkeypatch, "numba", ["epoch", "batches_stats", "batches_loss", "column_stats"])
+    spreads = []
+    real = estimator._sampled_spread
+    monkeypatch.setattr(estimator, "_sampled_spread", lambda problem: spreads.append(real(problem)) or spreads[-1])
+    est = LinearRegressor(backend="numba", random_state=0).fit(X, y)
+    assert est.eval_loss_curve_[-1] > est.tol * np.var(y)  # the objective alone proves nothing
+    assert spreads and spreads[0] < 100  # measured (4·11 rows: up to 9 times the columns' own spread)
+    assert "conjugate gradient" not in est.stop_reason_
+    assert _rows_read(calls, n) < 7
+    A = np.column_stack([X, np.ones(n)])
+    exact = np.linalg.lstsq(A, y, rcond=None)[0]
+    r2_exact = 1 - np.sum((y - A @ exact) ** 2) / np.sum((y - y.mean()) ** 2)
+    assert r2_exact - est.score(X, y) < 0.01 * est.tol
+
+
+def test_the_conditioning_sample_reads_a_few_rows_or_none(monkeypatch):
+    """The sample is FLOOR_SAMPLE_ROWS·(d + 1) rows; where its Gram matrix would cost more products than a pass
+    over X reads values, nothing is measured (None: the columns count as not measured well-conditioned, and the
+    finish keeps its quick exit); a constant column has no curvature to measure."""
+    rng = np.random.default_rng(0)
+
+    def problem(n, d):
+        X = rng.standard_normal((n, d))
+        X[:, -1] = 3.0  # constant
+        Y, kern = X[:, :1].copy(), _engine.kernels("numba")
+        return _training.FitData(X, Y, None, 256, kern, "numba", 1, True, 0.0, 0.0,
+                                 scaling=_scaling.Scaling.from_data(kern, X, Y, None, True))
+    wide = problem(4 * 11 * 10 - 1, 10)
+    assert estimator._sampled_spread(wide) is None and not estimator._well_conditioned(wide)
+    assert not estimator._measured_ill(wide)
+    tall = problem(4 * 11 * 10, 10)
+    spread = estimator._sampled_spread(tall)
+    assert 1.0 < spread < 100 and estimator._well_conditioned(tall) and not estimator._measured_ill(tall)
+    tall.Xk[:, 1] = tall.Xk[:, 0]  # a duplicate column, after the sample was measured: measured once per problem
+    assert estimator._sampled_spread(tall) == spread
