@@ -88,6 +88,9 @@ def _sampled_spread(problem):
         Z /= sc.x_scale[cols]
         if problem.sw is not None:
             Z *= np.sqrt(problem.sw[rows])[:, None]
+        # a column the sample holds one value of (a rare one-hot level, say) says nothing of its curvature, and
+        # two such made the sample singular (a finish for nothing): only columns that vary in it are measured
+        Z = Z[:, np.ptp(Z, axis=0) > 0]
         try:
             with _shortfall.one_blas_thread(), np.errstate(all="ignore"):
                 ev = np.linalg.eigvalsh(Z.T @ Z) if Z.shape[1] else np.ones(1)

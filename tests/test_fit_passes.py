@@ -337,3 +337,8 @@ def test_the_conditioning_sample_reads_a_few_rows_or_none(monkeypatch):
     assert 1.0 < spread < 100 and estimator._well_conditioned(tall) and not estimator._measured_ill(tall)
     tall.Xk[:, 1] = tall.Xk[:, 0]  # a duplicate column, after the sample was measured: measured once per problem
     assert estimator._sampled_spread(tall) == spread
+    rare = problem(4 * 11 * 10, 10)
+    rare.Xk[:, 5:9] = 0.0  # four rare one-hot levels, each on a few rows the evenly spaced sample misses
+    rare.Xk[[3, 50, 77, 101], [5, 6, 7, 8]] = 1.0
+    rare.scaling = _scaling.Scaling.from_data(rare.kern, rare.Xk, rare.Y, None, True)
+    assert estimator._well_conditioned(rare), estimator._sampled_spread(rare)  # measured on the columns that vary
