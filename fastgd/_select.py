@@ -25,7 +25,7 @@ STEP = 10.0  # the path's ratio between strengths; the refinement is half a step
 MISSES = 1  # strengths in a row without a gain that end the walk
 # ... except, walking weaker, where every strength so far explained less than this of the held-out rows' variance
 # and this one no less than the best: the penalty still shrinks the model to the mean (the first strength is
-# the average column's, which one column in large units can make strong for every other), so no signal yet is
+# the median column's, which one column in large units can make strong for every other), so no signal yet is
 # no evidence against weaker strengths (a falling score, fitting noise, still ends the walk)
 NO_SIGNAL = 0.01
 GAIN = 1e-4  # held-out R² a weaker (or stronger) strength must gain to count as better
@@ -33,7 +33,7 @@ PATH_TOL = 3e-6  # the path's conjugate-gradient tolerance (of the variance of y
 PATH_ITER = 300  # iterations per strength at most (the best point reached is scored)
 MAX_POINTS = 12  # strengths on the walk at most, besides those with no signal yet (NO_SIGNAL) ...
 MAX_FLAT_POINTS = 36  # ... and in all
-FIRST = 1.0  # the first strength, times the average varying column's Σ s·x² (Ridge's units)
+FIRST = 1.0  # the first strength, times the median varying column's Σ s·x² (Ridge's units)
 
 
 @dataclasses.dataclass
@@ -47,12 +47,14 @@ class Choice:
 
 
 def _first(scaling, fit_intercept):
-    """The path's first strength per unit of weight: the mean over the columns that vary of their variance
-    (second moment without an intercept), in the data's units; None when no column varies."""
+    """The path's first strength per unit of weight: the median over the columns that vary of their variance
+    (second moment without an intercept), in the data's units; None when no column varies. The median, not the
+    mean: one row holding 1e4 in 15 of 80 U(0, 1) columns made the mean so strong for every other column that
+    the walk stopped about R² 0 (held-out R² 0.0 against least squares' 0.92, silently, for some seeds)."""
     raw_mean, var = scaling.column_moments()
     m2 = var if fit_intercept else var + np.square(raw_mean)
     spread = m2[m2 > 0]
-    return float(spread.mean()) * FIRST if spread.size else None
+    return float(np.median(spread)) * FIRST if spread.size else None
 
 
 def auto_unit(scaling, fit_intercept):

@@ -814,6 +814,31 @@ def test_one_column_in_large_units_does_not_end_the_strength_path_before_any_sig
     assert fastgd.LinearRegressor(random_state=0).fit(Z, y).score(Z, y) > ref - 0.01
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("random_state", [0, 1, 2])
+def test_one_row_in_large_units_does_not_stop_the_strength_path_or_its_solves(random_state, backend):
+    """One row holding 1e4 in 15 columns (the rest U(0, 1)): those columns' variance made the path's first
+    strength (then the mean column's) so strong that the held-out R² wandered about 0 and the walk stopped
+    there, and that row's target made the variance of y so large that the finish's conjugate gradient stopped
+    (its tolerance in units of it) before the other rows were fitted: held-out R² 0.0 or 0.75 against least
+    squares' 0.92, silently. The path starts at the median column's strength and the finish's small gains must
+    also be small relative to the objective."""
+    n, d = 800, 80
+    X = sp.random(n + 400, d, density=0.05, random_state=5, format="lil")
+    X[7, :15] = 1e4
+    X = X.tocsr()
+    rng = np.random.default_rng(0)
+    y = X @ rng.standard_normal(d) + 0.3 * rng.standard_normal(n + 400)
+    Xt, Xv, yt, yv = X[:n], X[n:], y[:n], y[n:]
+    A = Xt.toarray()
+    mean = A.mean(axis=0)
+    coef = np.linalg.lstsq(A - mean, yt - yt.mean(), rcond=None)[0]
+    exact = r2_score(yv, Xv @ coef + yt.mean() - mean @ coef)
+    kern(backend)
+    est = fastgd.LinearRegressor(random_state=random_state, backend=backend).fit(Xt, yt)
+    assert est.score(Xv, yv) > exact - 0.02
+
+
 def test_too_few_rows_to_hold_out_keep_ridge_alpha_1_and_say_so():
     X, y = zipf_binary(40, 200, 8, seed=1)
     est = fastgd.LinearRegressor(random_state=0).fit(X, y)
@@ -1141,6 +1166,7 @@ def test_cg_finish_resumes_where_the_exact_check_finds_it_short(monkeypatch):
     mini-batch epochs (which played no part in the finish)."""
     X, y = _weak_strength_data()
     monkeypatch.setattr(estimator_module, "FINISH_CG_PATIENCE", 2)  # the rule that stopped on a plateau
+    monkeypatch.setattr(estimator_module, "FINISH_REL", None)  # (its gains relative to the objective go further)
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         m = fastgd.LinearRegressor(random_state=2).fit(X, y)  # a held-out split that picks the weak strength
