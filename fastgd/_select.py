@@ -17,7 +17,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from . import _training
+from . import _rules, _training
 
 HOLD_OUT = 0.2  # share of the rows held out to score the strengths
 MIN_ROWS = 10  # fewer rows held out (or left to train on): no choice, Ridge(alpha=1)'s strength stays
@@ -69,6 +69,23 @@ def auto_unit(scaling, fit_intercept):
     m2 = var if fit_intercept else var + np.square(raw_mean)
     top = scaling.column_maxabs()[m2 > 0]
     unit = float(np.median(top)) ** 2 if top.size else 1.0
+    return unit if 0.0 < unit < np.inf else 1.0
+
+
+def auto_loss_unit(scaling, loss_code):
+    """The factor on "auto"'s fixed strength for a loss other than the squared error (``loss_code``: the
+    kernels' (code, param), None for the squared error: 1.0): its loss scales with y as y_scale·loss_unit
+    (fastgd._rules.loss_unit: y_scale for the squared losses, 1 for the absolute ones, min(y_scale, epsilon) for
+    huber) and the penalty with y_scale², so alpha times loss_unit / y_scale (the mean over outputs) gives y
+    times any constant the same model (with y·1e10, huber's default epsilon and alpha = 1e-4 the penalty was
+    1e10 times the loss's and the fit stayed near zero). 1.0 without the statistics."""
+    if loss_code is None or scaling is None or scaling.y_scale is None:
+        return 1.0
+    ys = np.asarray(scaling.y_scale, dtype=np.float64)
+    ys = ys[(ys > 0) & np.isfinite(ys)]
+    if not ys.size:
+        return 1.0
+    unit = float(np.mean([_rules.loss_unit(loss_code[0], loss_code[1], float(s)) / float(s) for s in ys]))
     return unit if 0.0 < unit < np.inf else 1.0
 
 

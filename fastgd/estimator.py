@@ -301,12 +301,13 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         has zeros, but a mini-batch's noise may leave small non-zeros the lasso would not have.
     penalty : {"auto", None, "l2", "l1", "elasticnet"}, default="auto"
         The penalty on the weights (never on the intercept); see the objective above. "auto": no penalty on
-        dense X (plain least squares, as torch.optim trains it); on sparse X with the squared error (another
-        ``loss`` has no penalty), "l2", because sparse data with as many columns as rows or more has no unique
-        least-squares answer and the penalized one generalizes. Its strength is chosen from the data, as
-        RidgeCV or a grid search would, when the exact finish follows (the default ``learning_rate``,
-        ``max_iter`` and ``tol``, no ``early_stopping``, ``standardize=True``): a seeded 20 % of the rows
-        (``random_state``; by weight, nothing is copied) is held out, the penalized optimum on the other rows
+        dense X (plain least squares, as torch.optim trains it); on sparse X "l2" (with another ``loss``
+        SGDRegressor's default strength, alpha = 1e-4, in the units below and y's; nothing is chosen), because
+        sparse data with as many columns as rows or more has no unique least-squares answer and the penalized
+        one generalizes. Its strength is chosen from the data, as RidgeCV or a grid search would, when the
+        exact finish follows (the default ``learning_rate``, ``max_iter`` and ``tol``, no ``early_stopping``,
+        ``standardize=True``): a seeded 20 % of the rows (``random_state``; by weight, nothing is copied) is
+        held out, the penalized optimum on the other rows
         is found for Ridge strengths from strong to weak in steps of 10, each warm-started from the last,
         until one fails to improve the held-out R², then half a step towards the better neighbour of the
         best; the fit then finishes on all rows at the best strength (the same Ridge alpha, in units of the
@@ -419,7 +420,9 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         The penalty the last fit used (``penalty``, or what "auto" chose for that X).
     alpha_ : float
         The penalty strength the last fit used (``alpha``; 0.0 when no penalty was used; with "auto" on sparse
-        X the strength chosen from the data, see ``penalty``, else Ridge(alpha=1)'s 2·m² / n, see ``penalty``).
+        X the strength chosen from the data, see ``penalty``, else Ridge(alpha=1)'s 2·m² / n, or with another
+        loss 1e-4·m²·u / s, s y's standard deviation and u the loss's unit: s for squared_epsilon_insensitive,
+        min(s, epsilon) for huber, 1 for epsilon_insensitive and quantile, see ``penalty``).
     alpha_path_ : ndarray of shape (n_strengths, 2)
         With ``penalty="auto"`` where the fit chose the strength (see ``penalty``): each strength tried (as
         ``alpha``) and its held-out R², in the order tried (no rows: no strength could be chosen, and
@@ -674,8 +677,9 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             raise ValueError(f"y has {k} outputs but the warm-started model has {self._n_outputs}; "
                              f"set warm_start=False to fit a new model")
         scaling = self._scaling_of(X, Xk, Y, sw, backend) if self.standardize else None
-        if self.penalty == "auto" and self.alpha_ > 0:  # Ridge(alpha=1) in the units of X's columns
-            self._auto_ridge = _planning.AUTO_RIDGE_ALPHA * _select.auto_unit(scaling, self.fit_intercept)
+        if self.penalty == "auto" and self.alpha_ > 0:  # Ridge(alpha=1) in the units of X's columns (and y's)
+            self._auto_ridge = _planning.AUTO_RIDGE_ALPHA * _select.auto_unit(scaling, self.fit_intercept) \
+                * _select.auto_loss_unit(scaling, _planning.loss_code(self))
             self.alpha_ = _planning.resolve_penalty(self, True, rows, self._auto_ridge)[1]
         if self.penalty == "auto" and self.alpha_ > 0 and _planning.finish_follows(self, X):
             # the warm-up before the strength path: no stronger than the path can choose (in X's units)
@@ -1280,7 +1284,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             if not first and self._scaling is not None:
                 scaling = self._scaling.merged(scaling)
         if first and self.penalty == "auto" and self.alpha_ > 0:  # Ridge(alpha=1) in the units of X's columns,
-            self._auto_ridge = _planning.AUTO_RIDGE_ALPHA * _select.auto_unit(scaling, self.fit_intercept)  # kept
+            self._auto_ridge = _planning.AUTO_RIDGE_ALPHA * _select.auto_unit(scaling, self.fit_intercept) \
+                * _select.auto_loss_unit(scaling, _planning.loss_code(self))  # kept
             self.alpha_ = _planning.resolve_penalty(self, True, self._seen_weight, self._auto_ridge)[1]
         raw = None
         if first:
