@@ -1390,11 +1390,14 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             return True
         if not (out.converged or out.interrupted or out.stopped) and self.tol is not None \
                 and self.n_iter_ >= self.max_iter_:
+            # max_iter="auto" was not the user's number: say what it planned, and the value that goes further
+            more = ("raise max_iter" if self.max_iter != "auto" else
+                    f"raise max_iter above the {self.max_iter_} epochs that 'auto' planned for these rows")
             warnings.warn(f"Maximum number of epochs ({self.max_iter_}) reached before the objective stopped "
                           f"improving by tol={self.tol:g} (relative to "
                           f"{_training.tol_unit(self.loss == 'squared_error')}); "
                           + ("keep standardize=True (the default), which fits the steps to the features' scales, "
-                             "or raise max_iter." if not self.standardize else "raise max_iter.")
+                             f"or {more}." if not self.standardize else f"{more}.")
                           + (" Or leave max_iter at 'auto' (the default): its budget ends with an exact finish "
                              "where the epochs stop short, which setting max_iter turns off." if self.max_iter != "auto"
                              and _planning.finishes_with_lbfgs(self, any_max_iter=True)
