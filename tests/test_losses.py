@@ -145,11 +145,12 @@ def test_squared_error_is_the_default_loss_bit_for_bit(data, backend):
 @pytest.mark.parametrize("loss,param", LOSSES)
 def test_estimator_dense_and_sparse_agree(data, backend, loss, param):
     """The CSR kernels compute each loss as the dense ones (without standardization: CSR columns stored in few
-    rows are scaled by their largest value, dense ones by their spread, so the standardized paths differ)."""
+    rows are scaled by their largest value, dense ones by their spread, so the standardized paths differ; no
+    penalty: "auto" gives sparse X an l2 penalty and dense X none)."""
     X, Y, sw, _ = data
     kw = dict(quantile=param) if loss == "quantile" else dict(epsilon=param)
     fits = [LinearRegressor(loss=loss, backend=backend, random_state=0, max_iter=30, tol=None, standardize=False,
-                            **kw).fit(
+                            penalty=None, **kw).fit(
         A, Y, sample_weight=sw) for A in (X, sp.csr_matrix(X))]
     np.testing.assert_allclose(fits[0].coef_, fits[1].coef_, rtol=1e-9, atol=1e-12)
     assert fits[0].loss_curve_[-1] == pytest.approx(fits[1].loss_curve_[-1], rel=1e-9)

@@ -814,6 +814,52 @@ def test_one_column_in_large_units_does_not_end_the_strength_path_before_any_sig
     assert fastgd.LinearRegressor(random_state=0).fit(Z, y).score(Z, y) > ref - 0.01
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("random_state", [0, 1, 2])
+def test_one_row_in_large_units_does_not_stop_the_strength_path_or_its_solves(random_state, backend):
+    """One row holding 1e4 in 15 columns (the rest U(0, 1)): those columns' variance made the path's first
+    strength (then the mean column's) so strong that the held-out R² wandered about 0 and the walk stopped
+    there, and that row's target made the variance of y so large that the finish's conjugate gradient stopped
+    (its tolerance in units of it) before the other rows were fitted: held-out R² 0.0 or 0.75 against least
+    squares' 0.92, silently. The path starts at the median column's strength and the finish's small gains must
+    also be small relative to the objective."""
+    n, d = 800, 80
+    X = sp.random(n + 400, d, density=0.05, random_state=5, format="lil")
+    X[7, :15] = 1e4
+    X = X.tocsr()
+    rng = np.random.default_rng(0)
+    y = X @ rng.standard_normal(d) + 0.3 * rng.standard_normal(n + 400)
+    Xt, Xv, yt, yv = X[:n], X[n:], y[:n], y[n:]
+    A = Xt.toarray()
+    mean = A.mean(axis=0)
+    coef = np.linalg.lstsq(A - mean, yt - yt.mean(), rcond=None)[0]
+    exact = r2_score(yv, Xv @ coef + yt.mean() - mean @ coef)
+    kern(backend)
+    est = fastgd.LinearRegressor(random_state=random_state, backend=backend).fit(Xt, yt)
+    assert est.score(Xv, yv) > exact - 0.02
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("loss", ["huber", "quantile"])
+def test_auto_gives_other_losses_sgdregressors_l2_on_wide_sparse_data(loss, backend):
+    """Another loss had no penalty under "auto": on sparse data with more columns than rows it interpolated the
+    training rows (train R² 1.0, held-out R² -1.07 for huber, -1.02 for quantile). It now has SGDRegressor's
+    default l2 penalty, alpha = 1e-4 in units of the median column's largest |value| and of y (huber 0.380,
+    quantile 0.214; Ridge(alpha=1) 0.37), without a warning."""
+    kern(backend)
+    rng = np.random.default_rng(0)
+    X = sp.random(1100, 300, density=0.05, random_state=0, format="csr", data_rvs=rng.random)
+    y = X @ rng.standard_normal(300) + 0.3 * rng.standard_normal(1100)
+    Xt, Xv, yt, yv = X[:100], X[100:], y[:100], y[100:]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        est = fastgd.LinearRegressor(loss=loss, random_state=0, backend=backend).fit(Xt, yt)
+    s = yt.std()
+    unit = min(s, 0.1) / s if loss == "huber" else 1.0 / s
+    assert est.penalty_ == "l2" and est.alpha_ == pytest.approx(1e-4 * column_unit(Xt) * unit, rel=1e-5)
+    assert est.score(Xv, yv) > 0.15
+
+
 def test_too_few_rows_to_hold_out_keep_ridge_alpha_1_and_say_so():
     X, y = zipf_binary(40, 200, 8, seed=1)
     est = fastgd.LinearRegressor(random_state=0).fit(X, y)
@@ -923,11 +969,19 @@ def test_a_sparse_finish_out_of_steps_warns_with_advice_that_works(monkeypatch):
     assert est.penalty_ == "l2"
 
 
-def test_auto_penalty_is_the_squared_errors_only():
-    """Ridge(alpha=1)'s strength is defined for the squared error: another loss on sparse X has no penalty."""
+def test_auto_penalty_of_another_loss_is_sgdregressors_default():
+    """Ridge(alpha=1)'s strength is defined for the squared error: another loss on sparse X gets SGDRegressor's
+    default l2 strength, never chosen, in units where the median column's largest |value| and y's standard
+    deviation are 1 with the squared losses: times the loss's unit (huber: min(s, epsilon)) over s."""
     X, y = zipf_binary(300, 200, 8)
-    est = fastgd.LinearRegressor(loss="huber", max_iter=1, tol=None).fit(X, y)
-    assert est.penalty_ is None and est.alpha_ == 0.0
+    s = y.std()
+    est = fastgd.LinearRegressor(loss="squared_epsilon_insensitive", max_iter=1, tol=None).fit(X, y)
+    assert est.penalty_ == "l2" and est.alpha_ == pytest.approx(_planning.AUTO_OTHER_LOSS_ALPHA, rel=1e-9)
+    assert _planning.AUTO_OTHER_LOSS_ALPHA == 1e-4 and not hasattr(est, "alpha_path_")
+    est = fastgd.LinearRegressor(loss="huber", max_iter=1, tol=None).fit(X * 3.0, y)
+    assert est.alpha_ == pytest.approx(9e-4 * min(s, 0.1) / s, rel=1e-6)
+    est = fastgd.LinearRegressor(loss="quantile", max_iter=1, tol=None).fit(X, y * 5.0)
+    assert est.alpha_ == pytest.approx(1e-4 / (5.0 * s), rel=1e-6)
 
 
 @pytest.mark.parametrize("keep", [True, False])
@@ -1141,6 +1195,7 @@ def test_cg_finish_resumes_where_the_exact_check_finds_it_short(monkeypatch):
     mini-batch epochs (which played no part in the finish)."""
     X, y = _weak_strength_data()
     monkeypatch.setattr(estimator_module, "FINISH_CG_PATIENCE", 2)  # the rule that stopped on a plateau
+    monkeypatch.setattr(estimator_module, "FINISH_REL", None)  # (its gains relative to the objective go further)
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         m = fastgd.LinearRegressor(random_state=2).fit(X, y)  # a held-out split that picks the weak strength
