@@ -726,7 +726,8 @@ class _StoppingRules:
         Restores the start; then, when the rate is the fit's own (``may_retry``: ``_retry``), resumes at a
         lower one and returns True; else raises ``Diverged`` with the cause and the fixes true for this fit."""
         out = self.out
-        if finite and np.isfinite(loss) and not (self.evaluating and loss > self.diverge_at):
+        exploded = loss > self.diverge_at if self.evaluating else loss > self._training_limit()
+        if finite and np.isfinite(loss) and not exploded:
             return False
         ts.restore(start)
         if may_retry and self._retry(ts, epoch_number):
@@ -736,10 +737,24 @@ class _StoppingRules:
             f"Training diverged in epoch {epoch_number}: "
             + ("the weights or the optimizer state are no longer finite" if not finite else
                "the loss is no longer finite" if not np.isfinite(loss) else
-               f"the loss rose to {loss:.3g} from {out.start_eval:.3g}")
+               f"the loss rose to {loss:.3g} from {out.start_eval:.3g}" if self.evaluating else
+               f"the training loss rose to {loss:.3g}, more than {DIVERGE_FACTOR:g} times the loss of the best "
+               f"constant on these rows ({self._training_limit() / DIVERGE_FACTOR:.3g})")
             + f" (optimizer={_with_lr(self.settings.optimizer, self.lr)}{lowered}). The model was restored to its "
             + "starting point. "
             + _divergence_advice(self.settings, self.problem, out.start_eval if self.evaluating else 0.0, self.lr))
+
+    def _training_limit(self):
+        """Without an evaluation set (partial_fit's calls): the epoch's training loss (measured as its batches
+        are fitted) above which it has exploded, DIVERGE_FACTOR times the loss of the best constant on the
+        training batches (inf where that is zero or unknown: only a non-finite loss diverges then). Measured
+        once; Y only is read."""
+        if getattr(self, "_train_limit", None) is None:
+            ids = self.train_ids
+            ref = self.problem.target_variance(ids) if ids is not None and len(ids) else 0.0
+            with np.errstate(over="ignore"):
+                self._train_limit = DIVERGE_FACTOR * ref if ref > 0 else np.inf
+        return self._train_limit
 
     def _retry(self, ts, epoch_number):
         """A divergence under the fit's own rate (the default learning_rate, not a rate the user chose): as the

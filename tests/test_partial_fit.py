@@ -1,6 +1,7 @@
 """partial_fit's defaults on small streams: chunks of any size (one row included, and a first chunk of one
 row) converge over passes as SGDRegressor.partial_fit does."""
 
+import re
 import warnings
 
 import numpy as np
@@ -205,3 +206,33 @@ def test_a_change_of_units_mid_stream_is_documented_with_its_fix():
     for _ in range(30):
         fixed.partial_fit(scaler.transform(X * 1000), y)
     assert fixed.score(scaler.transform(X * 1000), y) > 0.5
+
+
+@pytest.mark.parametrize("backend", ["numba", "native"])
+def test_a_partial_fit_whose_loss_explodes_but_stays_finite_raises_and_keeps_the_model(backend):
+    """SGD with a rate and an l2 penalty the user chose, five columns in units 1e-2 of the others: the penalty's
+    curvature outgrew the steps and the training loss reached 9.6e302, finite, so partial_fit (no evaluation set)
+    returned R² -3.8e299 without a word. An epoch whose training loss exceeds a million times the loss of the
+    best constant on its rows now raises as a divergence (the model as before the call), with advice that works."""
+    rng = np.random.default_rng(0)
+    n, d = 2000, 50
+    X = rng.uniform(0, 1, (n, d)) * (rng.uniform(size=(n, d)) < 0.2)
+    y = X @ rng.standard_normal(d) + 0.1 * rng.standard_normal(n)
+    X[:, :5] *= 0.01
+    kw = dict(optimizer="sgd", penalty="l2", random_state=0, backend=backend)
+    est = LinearRegressor(learning_rate=0.01, alpha=0.01, **kw)
+    with pytest.raises(ValueError, match=r"training loss rose to .*more than 1e\+06 times the loss of the best "
+                                         r"constant") as info:
+        est.partial_fit(X[:400], y[:400])
+    assert not hasattr(est, "coef_")  # the first call: nothing fitted
+    lr = float(re.search(r"Lower the learning rate \(now 0.01\) to ([0-9.e+-]+) ", str(info.value)).group(1))
+    ok = LinearRegressor(learning_rate=lr, alpha=0.01, **kw)
+    for i in range(5):
+        ok.partial_fit(X[i * 400:(i + 1) * 400], y[i * 400:(i + 1) * 400])
+    assert np.all(np.isfinite(ok.coef_)) and ok.score(X, y) > 0
+    fitted = LinearRegressor(learning_rate=1e-4, alpha=0.01, **kw).partial_fit(X[:400], y[:400])
+    before = fitted.coef_.copy()
+    fitted.set_params(learning_rate=0.01)
+    with pytest.raises(ValueError, match="training loss rose"):
+        fitted.partial_fit(X[400:800], y[400:800])
+    np.testing.assert_array_equal(fitted.coef_, before)
