@@ -124,6 +124,9 @@ class FitData:
     # a lazy Adam-family epoch may apply the l2 penalty only where a batch touches (fastgd._rules.lazy_kind),
     # frequency-weighted ("lazy updates" there)
     touch_l2: bool = False
+    # partial_fit: the factors from the running statistics (a call's chunk is one piece of the stream: counted
+    # within it, one-row chunks gave every column the factor 1, LazyAdam's own penalty)
+    stream_factors: bool = False
 
     def epoch_kernel(self, optimizer_code, hp, sched, stdz, avg, train_ids=None):
         """This fit's compiled epoch (``_engine.Epochs``; fastgd._dask: on the workers), made once per fit:
@@ -146,6 +149,8 @@ class FitData:
         if _rules.lazy_kind(optimizer_code, hp, True, self.l1, self.l2, _rules.constant_rate(s), True) \
                 != _rules.LAZY_APPROX:
             return None
+        if self.stream_factors and self.scaling.x_sparse is not None and self.scaling.weight > 0:
+            return expected_touch_factors(self.scaling, self.batch_size)
         ids = np.arange(self.n_batches, dtype=np.int64) if train_ids is None else train_ids
         return _engine.l2_touch_factors(self.kern, self.Xk, self.batch_size, ids,
                                         None if self.sw is None else self.batch_weights())
@@ -462,6 +467,17 @@ class Settings:
     # None: it is the averaged steps' noise floor (an excess in the objective's units), which the finish removes;
     # the rounds then stop once their gains show the epochs at it (``_StoppingRules._hand_over``)
     handover: object = None
+
+
+def expected_touch_factors(scaling, batch_size):
+    """The frequency-weighted l2 penalty's factors in expectation over a stream (partial_fit): 1 / p_j, p_j the
+    chance that a batch of ``batch_size`` rows stores column j, 1 - (1 - share_j)^batch_size with share_j the
+    weight of the rows seen so far that store it (the running statistics of ``scaling``); 0 for a column none
+    stored."""
+    share = np.clip(np.asarray(scaling.x_sparse[2], dtype=np.float64) / float(scaling.weight), 0.0, 1.0)
+    with np.errstate(divide="ignore"):
+        p = -np.expm1(batch_size * np.log1p(-share))  # share 1: log1p(-1) = -inf, p = 1
+    return np.divide(1.0, p, out=np.zeros_like(p), where=p > 0)
 
 
 @dataclass

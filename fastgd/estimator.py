@@ -1298,6 +1298,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         # a call is one epoch over its chunk: a small chunk gets up to AUTO_UPDATES updates too, not n / 32
         # (a stream of 200-row chunks would otherwise take 7 steps per pass)
         problem = _planning.make_fit_data(self, X, Xk, Y, sw, scaling, backend, min_batch=1)
+        problem.stream_factors = True  # the chunk is a piece of the stream (_training.expected_touch_factors)
         ids = np.arange(problem.n_batches, dtype=np.int64)
         fitted = None if first else self.__dict__.pop("_fit_weight", None)
         avg, burn_in = None, False
