@@ -591,14 +591,20 @@ def _unstable_step_tips(settings, problem, lr, noise, steady):
     user's; alpha only where the penalty's curvature alone is past it and the noise is well inside."""
     chose, limit = settings.user_chose, _stability.STABLE_STEP
     tips = []
-    if lr * (noise + steady) <= limit:  # stable by this measure: the data's own curvature did it (unknown here)
+    # the data's own top curvature is not known without passes over X; its bound, the Hessian's trace (the rows'
+    # mean curvature T, from the column statistics), makes a named rate one that holds: the noise and penalty
+    # bounds alone named rates that still diverged (diabetes, SGD: 1.6 where 0.25 is the limit)
+    data = _stability.step_gains(settings.optimizer)[1] * (_stability.row_curvature(problem) or 0.0)
+    if lr * (noise + steady) <= limit and lr * data <= 2.0 * limit:  # stable by these measures
         return tips
     if chose is None or "learning_rate" in chose:
-        tips.append(f"lower the learning rate (now {lr:g}) to {limit / (noise + steady):.2g} or less, which keeps "
-                    f"this optimizer's steps stable on this data, batch size and penalty")
+        tips.append(f"lower the learning rate (now {lr:g}) to {limit / (noise + steady + data):.2g} or less, which "
+                    f"keeps this optimizer's steps stable on this data, batch size and penalty")
     pen_only = steady - _stability.step_gains(settings.optimizer)[1] * float(
         getattr(settings.optimizer, "weight_decay", 0.0) or 0.0)  # the penalty's share, without weight decay
-    if problem.l2 > 0 and not settings.auto_penalty and lr * pen_only > limit / 2 and lr * noise < limit / 2:
+    steady = steady + data  # what a penalty or batch size cannot change bounds what they can fix
+    if problem.l2 > 0 and not settings.auto_penalty and lr * pen_only > limit / 2 and lr * noise < limit / 2 \
+            and lr * (steady - pen_only) < limit:
         # the user's penalty: its curvature (largest for the column in the smallest units) is what the rate
         # cannot follow, and the strength that brings it within the limit keeps the rate
         room = (limit / lr - noise - (steady - pen_only)) / pen_only
