@@ -1079,8 +1079,6 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
             checked = True
             # the model is the iterate (the snapshot's copy) or the running mean, unchanged until the next epoch
             last_model = last[0] if avg is None else model
-            saving = False
-            out.n_iter += 1
             penalty = settings.report_objective and problem.penalized
             gtol = stopping and settings.gtol is not None
             round_end = (epoch + 1) % round_epochs == 0 or epoch + 1 == epochs
@@ -1090,9 +1088,13 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
             if penalty or gtol or settings.callbacks or (rules.evaluating and round_end):
                 raw = problem.raw(model)
             pen = problem.penalty(raw) if penalty else None  # also the evaluation's, on the same model
-            if penalty:
-                loss += pen
-            out.losses.append(float(loss))
+            # the epoch's reported loss before it is counted: a Ctrl-C up to here keeps the epoch with its loss
+            # (``saving``); from here the count and the loss go in together (the handler completes the pair)
+            reported = float(loss + pen) if penalty else float(loss)
+            saving = False
+            out.n_iter += 1
+            out.losses.append(reported)
+            loss = reported
             stop = stopping and rules.gradient_small(model, train_ids, raw)
             evaluated = rules.evaluating and (stop or round_end)
             if evaluated:
@@ -1139,6 +1141,8 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
             out.losses.append(float(loss))
         else:
             ts.restore(last)
+            if len(out.losses) < out.n_iter:  # counted, interrupted before its loss went in
+                out.losses.append(reported)
         out.interrupted = True
         out.stop_reason = "interrupted (Ctrl-C)"
         warnings.warn(f"Training interrupted: keeping the {'best' if rules.evaluating and keep_best else 'last'} "

@@ -335,3 +335,29 @@ def test_a_callback_stop_before_any_gain_names_the_callback(kw):
         m.fit(X, y)
     assert [str(w.message)[:57] for w in caught] == ["A callback stopped training after 1 epoch(s), before any "]
     np.testing.assert_allclose(m.coef_, coef, rtol=1e-12)
+
+
+@pytest.mark.parametrize("calls", [1, 2, 3])
+def test_a_ctrl_c_while_an_epoch_is_reported_keeps_its_count_and_loss_together(monkeypatch, calls):
+    """A Ctrl-C in the per-epoch work after an epoch completed (the model in the data's units for gtol and the
+    penalty's value): the epoch was counted before its loss was recorded, so loss_curve_ came out one short of
+    n_iter_ (a real SIGINT in CI: 24 losses for 25 epochs). The epoch is kept with its loss."""
+    import sys
+
+    from fastgd import _training
+
+    X, y = make_regression(3000, 8, noise=1.0, random_state=0)[:2]
+    real = _training.FitData.raw
+    seen = []
+
+    def raw(self, theta):
+        if sys._getframe(1).f_code.co_name == "train":  # the epoch loop's call, after an epoch completed
+            seen.append(1)
+            if len(seen) == calls:
+                raise KeyboardInterrupt
+        return real(self, theta)
+    monkeypatch.setattr(_training.FitData, "raw", raw)
+    with pytest.warns(UserWarning, match="Training interrupted"):
+        m = LinearRegressor(penalty="l2", alpha=1e-3, gtol=1e-12, tol=None, max_iter=20, random_state=0).fit(X, y)
+    assert m.n_iter_ >= 1 and len(m.loss_curve_) == m.n_iter_
+    assert np.all(np.isfinite(m.loss_curve_)) and np.all(np.isfinite(m.coef_))
