@@ -214,13 +214,25 @@ def l2_touch_factors(kern, Xk, batch_size, batch_ids, batch_weights=None):
     """The factors f_j = nb / nb_j of the frequency-weighted lazy l2 penalty (see "lazy updates" in
     fastgd._rules) for epochs over the listed batches of the CSR tuple ``Xk``: nb the batches with positive
     weight (``batch_weights``: every batch's; None: all positive), nb_j those of them that store column j
-    (``kern.batch_column_counts``: O(nnz + d), X not copied); 0 where no batch stores the column."""
+    (``kern.batch_column_counts``: O(nnz + d), X not copied); 0 where no batch stores the column. A stream's
+    (partial_fit's) are ``expected_touch_factors``."""
     ids = np.asarray(batch_ids, dtype=np.int64)
     if batch_weights is not None:
         ids = ids[np.asarray(batch_weights)[ids] > 0]
     f = kern.batch_column_counts(Xk, int(batch_size), np.ascontiguousarray(ids))
     np.divide(float(len(ids)), f, out=f, where=f > 0)  # in place: nb_j -> nb / nb_j, 0 stays 0
     return f
+
+
+def expected_touch_factors(scaling, batch_size):
+    """The frequency-weighted l2 penalty's factors in expectation over a stream (partial_fit): 1 / p_j, p_j the
+    chance that a batch of ``batch_size`` rows stores column j, 1 - (1 - share_j)^batch_size with share_j the
+    weight of the rows seen so far that store it (the running statistics of ``scaling``); 0 for a column none
+    stored."""
+    share = np.clip(np.asarray(scaling.x_sparse[2], dtype=np.float64) / float(scaling.weight), 0.0, 1.0)
+    with np.errstate(divide="ignore"):
+        p = -np.expm1(batch_size * np.log1p(-share))  # share 1: log1p(-1) = -inf, p = 1
+    return np.divide(1.0, p, out=np.zeros_like(p), where=p > 0)
 
 
 class Epochs:

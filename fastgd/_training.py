@@ -150,7 +150,7 @@ class FitData:
                 != _rules.LAZY_APPROX:
             return None
         if self.stream_factors and self.scaling.x_sparse is not None and self.scaling.weight > 0:
-            return expected_touch_factors(self.scaling, self.batch_size)
+            return _engine.expected_touch_factors(self.scaling, self.batch_size)
         ids = np.arange(self.n_batches, dtype=np.int64) if train_ids is None else train_ids
         return _engine.l2_touch_factors(self.kern, self.Xk, self.batch_size, ids,
                                         None if self.sw is None else self.batch_weights())
@@ -469,17 +469,6 @@ class Settings:
     handover: object = None
 
 
-def expected_touch_factors(scaling, batch_size):
-    """The frequency-weighted l2 penalty's factors in expectation over a stream (partial_fit): 1 / p_j, p_j the
-    chance that a batch of ``batch_size`` rows stores column j, 1 - (1 - share_j)^batch_size with share_j the
-    weight of the rows seen so far that store it (the running statistics of ``scaling``); 0 for a column none
-    stored."""
-    share = np.clip(np.asarray(scaling.x_sparse[2], dtype=np.float64) / float(scaling.weight), 0.0, 1.0)
-    with np.errstate(divide="ignore"):
-        p = -np.expm1(batch_size * np.log1p(-share))  # share 1: log1p(-1) = -inf, p = 1
-    return np.divide(1.0, p, out=np.zeros_like(p), where=p > 0)
-
-
 @dataclass
 class Outcome:
     n_iter: int = 0
@@ -594,14 +583,15 @@ def _unstable_step_tips(settings, problem, lr, noise, steady):
     # the data's own top curvature is not known without passes over X; its bound, the Hessian's trace (the rows'
     # mean curvature T, from the column statistics), makes a named rate one that holds: the noise and penalty
     # bounds alone named rates that still diverged (diabetes, SGD: 1.6 where 0.25 is the limit)
-    data = _stability.step_gains(settings.optimizer)[1] * (_stability.row_curvature(problem) or 0.0)
+    gain = _stability.step_gains(settings.optimizer)[1]  # how much less curvature the optimizer can follow
+    data = gain * (_stability.row_curvature(problem) or 0.0)
     if lr * (noise + steady) <= limit and lr * data <= 2.0 * limit:  # stable by these measures
         return tips
     if chose is None or "learning_rate" in chose:
         tips.append(f"lower the learning rate (now {lr:g}) to {limit / (noise + steady + data):.2g} or less, which "
                     f"keeps this optimizer's steps stable on this data, batch size and penalty")
-    pen_only = steady - _stability.step_gains(settings.optimizer)[1] * float(
-        getattr(settings.optimizer, "weight_decay", 0.0) or 0.0)  # the penalty's share, without weight decay
+    # the penalty's share of the steady curvature, without the optimizer's weight decay
+    pen_only = steady - gain * float(getattr(settings.optimizer, "weight_decay", 0.0) or 0.0)
     steady = steady + data  # what a penalty or batch size cannot change bounds what they can fix
     if problem.l2 > 0 and not settings.auto_penalty and lr * pen_only > limit / 2 and lr * noise < limit / 2 \
             and lr * (steady - pen_only) < limit:
@@ -724,6 +714,7 @@ class _StoppingRules:
         self.problem, self.settings, self.out, self.eval_ids = problem, settings, out, eval_ids
         self.keep_best, self.averaged, self.round_epochs = keep_best, averaged, round_epochs
         self.train_ids = None  # the training batches (train sets them), which a held-out rise is measured on
+        self._train_limit = None  # without an evaluation set: the training loss that has exploded (measured once)
         self.lr = settings.lr
         self.no_change = 0
         self.evaluating = eval_ids is not None and len(eval_ids) > 0
@@ -771,7 +762,7 @@ class _StoppingRules:
         are fitted) above which it has exploded, DIVERGE_FACTOR times the loss of the best constant on the
         training batches (inf where that is zero or unknown: only a non-finite loss diverges then). Measured
         once; Y only is read."""
-        if getattr(self, "_train_limit", None) is None:
+        if self._train_limit is None:
             ids = self.train_ids
             ref = self.problem.target_variance(ids) if ids is not None and len(ids) else 0.0
             with np.errstate(over="ignore"):

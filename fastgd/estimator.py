@@ -677,10 +677,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             raise ValueError(f"y has {k} outputs but the warm-started model has {self._n_outputs}; "
                              f"set warm_start=False to fit a new model")
         scaling = self._scaling_of(X, Xk, Y, sw, backend) if self.standardize else None
-        if self.penalty == "auto" and self.alpha_ > 0:  # Ridge(alpha=1) in the units of X's columns (and y's)
-            self._auto_ridge = _planning.AUTO_RIDGE_ALPHA * _select.auto_unit(scaling, self.fit_intercept) \
-                * _select.auto_loss_unit(scaling, _planning.loss_code(self))
-            self.alpha_ = _planning.resolve_penalty(self, True, rows, self._auto_ridge)[1]
+        if self.penalty == "auto" and self.alpha_ > 0:
+            self._set_auto_strength(scaling, rows)
         if self.penalty == "auto" and self.alpha_ > 0 and _planning.finish_follows(self, X):
             # the warm-up before the strength path: no stronger than the path can choose (in X's units)
             self.alpha_ = min(self.alpha_, _select.strongest(scaling, self.fit_intercept) or self.alpha_)
@@ -718,6 +716,14 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         self.__dict__.pop("_choice_rng", None)
         self._keep_fit_weight(out, total)
         return self
+
+    def _set_auto_strength(self, scaling, total):
+        """penalty="auto"'s fixed strength on sparse X (``alpha_``) for rows of effective weight ``total``:
+        Ridge(alpha=1) in the units of X's columns (and, with another loss, of y), kept in ``_auto_ridge`` (the
+        partial_fit calls after it keep it too)."""
+        self._auto_ridge = (_planning.AUTO_RIDGE_ALPHA * _select.auto_unit(scaling, self.fit_intercept)
+                            * _select.auto_loss_unit(scaling, _planning.loss_code(self)))
+        self.alpha_ = _planning.resolve_penalty(self, True, total, self._auto_ridge)[1]
 
     def _polish_l1(self, problem, ts):
         """The averaged model's exact zeros, which a mean of proximal iterates lacks: one proximal gradient
@@ -1283,10 +1289,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                                                  _engine.resolve_n_threads(self.n_jobs))
             if not first and self._scaling is not None:
                 scaling = self._scaling.merged(scaling)
-        if first and self.penalty == "auto" and self.alpha_ > 0:  # Ridge(alpha=1) in the units of X's columns,
-            self._auto_ridge = _planning.AUTO_RIDGE_ALPHA * _select.auto_unit(scaling, self.fit_intercept) \
-                * _select.auto_loss_unit(scaling, _planning.loss_code(self))  # kept
-            self.alpha_ = _planning.resolve_penalty(self, True, self._seen_weight, self._auto_ridge)[1]
+        if first and self.penalty == "auto" and self.alpha_ > 0:  # the later calls keep it
+            self._set_auto_strength(scaling, self._seen_weight)
         raw = None
         if first:
             self._rng = check_random_state(self.random_state)
@@ -1298,7 +1302,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         # a call is one epoch over its chunk: a small chunk gets up to AUTO_UPDATES updates too, not n / 32
         # (a stream of 200-row chunks would otherwise take 7 steps per pass)
         problem = _planning.make_fit_data(self, X, Xk, Y, sw, scaling, backend, min_batch=1)
-        problem.stream_factors = True  # the chunk is a piece of the stream (_training.expected_touch_factors)
+        problem.stream_factors = True  # the chunk is a piece of the stream (_engine.expected_touch_factors)
         ids = np.arange(problem.n_batches, dtype=np.int64)
         fitted = None if first else self.__dict__.pop("_fit_weight", None)
         avg, burn_in = None, False

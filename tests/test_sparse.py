@@ -397,7 +397,7 @@ def test_the_frequency_weighted_penalty_counts_a_fits_batches_and_a_streams_stat
             est.partial_fit(Z[i:i + 1], t[i:i + 1])
     assert calls == []  # no counting within a chunk
     assert abs(est.coef_[0] - ridge[0]) < 0.05 and abs(est.coef_[1] - ridge[1]) < 0.05, (est.coef_[:2], ridge[:2])
-    from fastgd._training import expected_touch_factors
+    from fastgd._engine import expected_touch_factors
     share = est._scaling.x_sparse[2] / est._scaling.weight
     np.testing.assert_allclose(expected_touch_factors(est._scaling, 1), 1.0 / share)  # one-row batches
     f = expected_touch_factors(est._scaling, 64)
