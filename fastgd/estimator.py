@@ -650,6 +650,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             The fitted estimator.
         """
         self._partial_mean = None  # partial_fit's running mean continues from the fit's model (_fit_weight)
+        short = None
         self.__dict__.pop("_fit_weight", None)
         if _dask.is_dask(X) or _dask.is_dask(y) or _dask.is_dask(sample_weight):
             if _planning.is_lbfgs(self):
@@ -696,7 +697,18 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         epochs = _fitted_attributes(self)
         try:
             # one warning per fit: a measured shortfall names the cause better than "max_iter reached"
-            warn = out.warning or not self._check_shortfall(X, Y, sw, out, problem, ts, total)
+            split = self.__dict__.pop("_split", None)
+            if self.early_stopping and (not out.warning or out.held_out_warning):
+                # small data: the training rows' exact optimum on the held-out rows, against the kept model
+                with _shortfall.one_blas_thread(), np.errstate(all="ignore"):
+                    try:
+                        short = _shortfall.early_stopping_shortfall(self, X, Y, sw, out, problem, *split)
+                    except np.linalg.LinAlgError:  # a diagnostic never fails a fit
+                        short = None
+                if short is not None:
+                    warnings.warn(short, ConvergenceWarning, stacklevel=3)
+                    out.warning = None  # the measured cause replaces the held-out rows' hedged one
+            warn = (out.warning or not self._check_shortfall(X, Y, sw, out, problem, ts, total)) and not short
         except (KeyboardInterrupt, SystemError) as exc:
             if not _engine.is_interrupt(exc):
                 raise
@@ -1209,6 +1221,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         self.loss_curve_ = out.losses
         self.eval_loss_curve_ = out.eval_losses
         self.stop_reason_ = _reason_of(self, out)
+        self._split = (train_ids, eval_ids)  # early stopping's exact check (fit) measures on them
         self._rate_shrinks = out.n_shrinks  # the adaptive rule's rate, which the partial_fit calls after it continue
         if self.early_stopping:
             var = problem.target_variance(eval_ids)
