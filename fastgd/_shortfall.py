@@ -661,6 +661,8 @@ def early_stopping_shortfall(est, X, Y, sw, out, problem, train_ids, eval_ids):
     the kept model by more than ``EARLY_STOP_SHORT`` of their variance and the shortfall check's own limit, the
     rule stopped on a curve that had not yet reached what training on would give (not overfitting, which early
     stopping exists to avoid): the warning to give, with the measured figures, the cause and a fix; else None.
+    Only where the stopping rule ended the fit: ``max_iter`` epochs (or tol=None) are the user's budget, which the
+    max_iter warning covers.
     Where the held-out rows' mean loss cannot tell (one held-out row dominates it), the optimum closer on most of
     them by a clear margin also counts. One row far from the others is the typical cause: among the training rows,
     its columns' scales are its own and the other rows' signal lies along directions with a few millionths of the
@@ -669,7 +671,8 @@ def early_stopping_shortfall(est, X, Y, sw, out, problem, train_ids, eval_ids):
     n, d = X.shape
     k = Y.shape[1]
     if (est.loss != "squared_error" or problem.l1 > 0.0 or n * d * k > _planning.CHECK_EXACT_MAX_VALUES
-            or not out.eval_losses or out.interrupted or out.stopped or not np.isfinite(out.best_eval)):
+            or not out.eval_losses or out.interrupted or out.stopped or not np.isfinite(out.best_eval)
+            or not out.converged or est.tol is None):  # only where the stopping rule, not the user's budget, ended it
         return None
     f_ref = problem.target_variance(eval_ids)
     rows = problem.batch_rows(train_ids)
