@@ -654,7 +654,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             The fitted estimator.
         """
         self._partial_mean = None  # partial_fit's running mean continues from the fit's model (_fit_weight)
-        short = None
+        short = None  # early stopping's measured shortfall (the warning given)
         self.__dict__.pop("_fit_weight", None)
         if _dask.is_dask(X) or _dask.is_dask(y) or _dask.is_dask(sample_weight):
             if _planning.is_lbfgs(self):
@@ -692,6 +692,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         if scaling is not None and self.fit_intercept and not warm and coef_init is None and intercept_init is None:
             _warn_insensitive_everywhere(self, Y, sw)  # the fit starts at the constant mean of y
         out = self._train_and_store(problem, ts, opt, y.ndim, warn=False, in_memory=True)
+        split = self.__dict__.pop("_split", None)  # early stopping's (training, held-out) batches
         if out.start_kept and not out.stopped:
             self._judge_kept_start(problem, ts, out)
         if self.average and problem.l1 > 0.0 and not self.early_stopping:
@@ -701,8 +702,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         epochs = _fitted_attributes(self)
         try:
             # one warning per fit: a measured shortfall names the cause better than "max_iter reached"
-            split = self.__dict__.pop("_split", None)
-            if self.early_stopping and (not out.warning or out.held_out_warning):
+            if split is not None and (not out.warning or out.held_out_warning):
                 # small data: the training rows' exact optimum on the held-out rows, against the kept model
                 with _shortfall.one_blas_thread(), np.errstate(all="ignore"):
                     try:
@@ -1225,7 +1225,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         self.loss_curve_ = out.losses
         self.eval_loss_curve_ = out.eval_losses
         self.stop_reason_ = _reason_of(self, out)
-        self._split = (train_ids, eval_ids)  # early stopping's exact check (fit) measures on them
+        if in_memory and self.early_stopping:
+            self._split = (train_ids, eval_ids)  # early stopping's exact check (fit) measures on them, then drops
         self._rate_shrinks = out.n_shrinks  # the adaptive rule's rate, which the partial_fit calls after it continue
         if self.early_stopping:
             var = problem.target_variance(eval_ids)
