@@ -642,3 +642,142 @@ def _blocked_column_scales(X, sw, center):
     out = np.sqrt(sum(wb @ np.square(Xb - mu) for wb, Xb in blocks()) / W)
     out[~(out > 0)] = 1.0
     return out
+
+
+# early stopping's kept model is short when the training rows' exact optimum predicts the held-out rows better by
+# more than this fraction of their variance (a validation R² this much higher; see early_stopping_shortfall)
+EARLY_STOP_SHORT = 0.02
+# a training row whose standardized value exceeds this many standard deviations in some column is named as the
+# likely cause (a row far from the others sets its columns' scales)
+FAR_ROW = 10.0
+# ... and by more than this many standard errors of the paired difference of the two models' losses on those rows
+PAIRED_Z = 4.0
+
+
+def early_stopping_shortfall(est, X, Y, sw, out, problem, train_ids, eval_ids):
+    """Early stopping's check on small data (at most CHECK_EXACT_MAX_VALUES values, the squared error without
+    l1): the exact optimum of the training rows' objective (least squares, or Ridge with an l2 penalty; the
+    limit of the epochs the rule cut short), measured on the held-out rows. Where it predicts them better than
+    the kept model by more than ``EARLY_STOP_SHORT`` of their variance and the shortfall check's own limit, the
+    rule stopped on a curve that had not yet reached what training on would give (not overfitting, which early
+    stopping exists to avoid): the warning to give, with the measured figures, the cause and a fix; else None.
+    Only where the stopping rule ended the fit: ``max_iter`` epochs (or tol=None) are the user's budget, which the
+    max_iter warning covers.
+    Where the held-out rows' mean loss cannot tell (one held-out row dominates it), the optimum closer on most of
+    them by a clear margin also counts. One row far from the others is the typical cause: among the training rows,
+    its columns' scales are its own and the other rows' signal lies along directions with a few millionths of the
+    largest curvature (x 1e4 times the others' in 2,000 rows: condition number 549), where the epochs make little
+    headway before the held-out loss stops improving; among the held-out rows, its loss sets theirs."""
+    n, d = X.shape
+    k = Y.shape[1]
+    if (est.loss != "squared_error" or problem.l1 > 0.0 or n * d * k > _planning.CHECK_EXACT_MAX_VALUES
+            or not out.eval_losses or out.interrupted or out.stopped or not np.isfinite(out.best_eval)
+            or not out.converged or est.tol is None):  # only where the stopping rule, not the user's budget, ended it
+        return None
+    f_ref = problem.target_variance(eval_ids)
+    rows = problem.batch_rows(train_ids)
+    Z = X[rows]  # a copy (at most CHECK_EXACT_MAX_VALUES values), centred and scaled in place
+    Z = Z.toarray() if sp.issparse(Z) else np.asarray(Z, dtype=np.float64)
+    Yt = Y[rows]
+    w = np.ones(len(rows)) if sw is None else sw[rows] / sw[rows].max()
+    W = float(w.sum())
+    if not (f_ref > 0 and W > 0):
+        return None
+    mu = (w @ Z) / W if est.fit_intercept else np.zeros(d)
+    ybar = (w @ Yt) / W if est.fit_intercept else np.zeros(k)
+    Z -= mu
+    s = np.sqrt(w @ np.square(Z) / W)
+    s[~(s > 0)] = 1.0
+    Z /= s
+    Zw = Z if sw is None else Z * w[:, None]
+    # Σw r²/W + ½·l2·‖c‖² with c = v / s: (2G + l2·diag(1/s²)) v = 2 Zᵀw(y - ȳ)/W
+    G = Zw.T @ Z / W
+    H = 2.0 * G + problem.l2 * np.diag(1.0 / np.square(s))
+    b = 2.0 * Zw.T @ (Yt - ybar) / W
+    lam, Q = np.linalg.eigh(H)
+    keep = lam > max(lam[-1], 0.0) * d * np.finfo(np.float64).eps
+    V = Q[:, keep] @ ((Q[:, keep].T @ b) / lam[keep, None])  # (d, k)
+    coef = (V / s[:, None]).T
+    raw = np.concatenate([coef, (ybar - coef @ mu)[:, None]], axis=1)
+    # both models on the held-out rows, row by row: the kept model's loss less the optimum's, and its noise
+    ev = problem.batch_rows(eval_ids)
+    B = X[ev]
+    B = B.toarray() if sp.issparse(B) else np.asarray(B, dtype=np.float64)
+    we = np.ones(len(ev)) if sw is None else sw[ev] / sw[ev].max()
+    We = float(we.sum())
+    kept = est._raw_params(k, d)
+    loss_kept = np.square(B @ kept[:, :d].T + kept[:, d] - Y[ev]).sum(axis=1)
+    loss_best = np.square(B @ coef.T + raw[:, d] - Y[ev]).sum(axis=1)
+    diff = loss_kept - loss_best
+    excess = float(we @ diff) / We
+    mean_kept = float(we @ loss_kept) / We
+    best = mean_kept - excess
+    # the standard error of that paired mean (the optimum does not depend on the held-out rows; the kept model was
+    # chosen on them, which only lowers its loss there)
+    se = np.sqrt(float(we @ np.square(diff - excess)) / We / (We * We / float(we @ we)))
+    by_mean = np.isfinite(excess) and excess > max(EARLY_STOP_SHORT * f_ref, warn_limit(best, f_ref, est.tol),
+                                                   PAIRED_Z * se)
+    # robustly: the optimum closer on most held-out rows (a sign test) and by a clear margin of their median squared
+    # error, where one held-out row far from the others sets the mean (its loss dwarfs every other row's: the
+    # held-out curve follows it and the rule keeps an early model that fits the others poorly)
+    closer = int((diff[we > 0] > 0).sum())
+    m = int((we > 0).sum())
+    if m == 0:
+        return None
+    err_kept = np.median(loss_kept[we > 0])
+    err_best = np.median(loss_best[we > 0])
+    spread = np.median(np.square(Y[ev] - np.median(Y[ev], axis=0)).sum(axis=1)[we > 0])
+    by_rows = (m > 0 and (2 * closer - m) > PAIRED_Z * np.sqrt(m)
+               and err_kept - err_best > EARLY_STOP_SHORT * spread and err_kept > 2.0 * err_best)
+    if not (by_mean or by_rows):
+        return None
+    g = lam[keep] if problem.l2 == 0.0 else np.linalg.eigvalsh(2.0 * G)
+    g = g[g > g[-1] * d * np.finfo(np.float64).eps] if g.size else g
+    cond = float(np.sqrt(g[-1] / g[0])) if g.size else np.inf
+    far = np.abs(Z).max(axis=1)
+    row = int(np.argmax(far))
+    cause = (f"the standardized training columns are ill-conditioned (condition number {cond:.3g}), so the epochs "
+             f"progress slowly along their weakest directions and the held-out loss stopped improving long before")
+    if far[row] > FAR_ROW:
+        cause += (f"; row {int(rows[row])} lies {far[row]:.3g} standard deviations from the training rows' mean in "
+                  f"some column: one row far from the others sets its columns' scales, and the other rows' signal "
+                  f"is left along the weak directions")
+    words = "least-squares" if problem.l2 == 0.0 else "penalized"
+    blocking = finish_blockers(est)
+    fix = ("Set early_stopping=False" + (f" and {' and '.join(blocking)} (the default{'s' if len(blocking) > 1 else ''})"
+                                         if blocking else "")
+           + ": the fit then ends with an exact finish that reaches the optimum of all rows")
+    if by_mean:
+        measured = (f"its validation R² is {1.0 - mean_kept / f_ref:.3g}, while the exact {words} optimum of the "
+                    f"training rows scores {1.0 - best / f_ref:.3g} on the same held-out rows")
+    else:
+        dom = int(np.argmax(loss_kept * (we > 0)))  # the held-out row that sets the held-out loss
+        far_x = float(np.abs((B[dom] - mu) / s).max())
+        miss = float(loss_best[dom])  # the optimum's error on it
+        off_y = miss > FAR_ROW ** 2 * max(err_best, np.finfo(np.float64).tiny)
+        where = (f"its target is {np.sqrt(miss):.3g} from what the training rows' optimum predicts (a typical "
+                 f"held-out row: {np.sqrt(err_best):.3g})" if off_y else
+                 f"{far_x:.3g} standard deviations from the training rows' mean in some column")
+        share = float(we[dom] * loss_kept[dom] / (we @ loss_kept)) if we @ loss_kept > 0 else 0.0
+        measured = (f"the exact {words} optimum of the training rows predicts {closer} of the {m} held-out rows "
+                    f"better (median squared error {err_best:.3g} against the kept model's {err_kept:.3g}); the "
+                    f"held-out loss that chose the model (validation R² {1.0 - mean_kept / f_ref:.3g}; the optimum's "
+                    f"{1.0 - best / f_ref:.3g}) is {share:.0%} held-out row {int(ev[dom])}'s: {where}")
+        cause = ("a few held-out rows set the held-out loss, so the rule followed them rather than the others"
+                 if share < 0.5 else "one held-out row sets the held-out loss, so the rule followed that row alone")
+        if off_y:  # training on that row would pull the fit too: early_stopping=False is no fix; a robust loss is
+            fix = ("Use a loss that is robust to such rows, such as loss='huber', or remove the row (early_stopping="
+                   "False would train on it too)")
+    if fix.startswith("Set early_stopping=False"):  # the row fits the others: any exact fit of all rows is right
+        fix += f"; or use a closed-form solver, which this small data set allows: {exact_solver(est)}"
+    return (f"Early stopping kept a model short of what training on gives: {measured}. Cause: {cause}. {fix}; or "
+            f"look for rows far from the others.")
+
+
+def finish_blockers(est):
+    """The settings of this fit, as their defaults, that keep a fit with early_stopping=False from its exact finish
+    (``_planning.finishes_with_lbfgs``, and a tol): empty where early_stopping=False alone gets it."""
+    return ((["learning_rate='adaptive'"] if est.learning_rate != "adaptive" else [])
+            + (["optimizer='adam'"] if not isinstance(est.optimizer, str) or est.optimizer == "lbfgs" else [])
+            + (["max_iter='auto'"] if est.max_iter != "auto" else [])
+            + (["tol=1e-6"] if est.tol is None else []))

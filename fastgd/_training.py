@@ -487,6 +487,9 @@ class Outcome:
     n_shrinks: int = 0  # times the adaptive rule divided the rate
     stop_reason: str = None  # why training ended, in words (LinearRegressor.stop_reason_)
     spread: float = np.nan  # train_pcg: the curvature spread its iterations measured (a lower bound)
+    # the warning is early stopping's about its held-out rows (the start kept, or a model worse than their mean),
+    # which the exact check of small data (_shortfall.early_stopping_shortfall) replaces with what it measured
+    held_out_warning: bool = False
 
 
 @dataclass
@@ -958,6 +961,7 @@ class _StoppingRules:
               and not out.interrupted and not out.warning):
             # early stopping kept a start no better than the constant: no epoch lowered the held-out loss (often
             # too few held-out rows to tell a better model from noise); the fix is the user's choice
+            out.held_out_warning = True
             out.warning = (f"Early stopping kept the starting model: no epoch lowered the loss on the "
                            f"{_held_out_rows(problem, self.eval_ids)} "
                            f"held-out rows. Set early_stopping=False, or a larger validation_fraction so that "
@@ -969,6 +973,7 @@ class _StoppingRules:
             # rows worse than their own mean by more than chance: they are not like the training rows, or the
             # epochs stalled far from a model that fits both (one outlying row: its columns' scales and the
             # training mean are its own, and the rate the held-out loss allows stalls far from the optimum)
+            out.held_out_warning = True
             out.warning = (f"Early stopping's best model predicts the held-out rows worse than their own mean "
                            f"(validation R² {1.0 - best_eval / f_ref:.3g}; the starting model, the training rows' "
                            f"mean, {1.0 - out.start_eval / f_ref:.3g}), and its stopping rule ended the fit: the "
