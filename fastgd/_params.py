@@ -13,7 +13,8 @@ class Params:
 
     @classmethod
     def _param_names(cls):
-        return [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+        return [name for name, p in inspect.signature(cls.__init__).parameters.items()
+                if name != "self" and p.kind is not p.VAR_POSITIONAL]
 
     def get_params(self, deep=True):
         return {name: getattr(self, name) for name in self._param_names()}

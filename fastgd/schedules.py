@@ -33,7 +33,11 @@ class Schedule(Params):
 
     code = None
 
-    def __init__(self, *, lr=None):
+    def __init__(self, *args, lr=None):
+        if args:  # Constant(0.1): the old positional base rate, which is keyword-only now
+            raise TypeError(f"{type(self).__name__}() takes no positional arguments, got {args[0]!r}: its base "
+                            f"rate is keyword-only, {type(self).__name__}(lr={args[0]!r}) (or leave lr out to use "
+                            f"the optimizer's lr)")
         self.lr = lr
 
     def __repr__(self):

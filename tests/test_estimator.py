@@ -477,6 +477,9 @@ def test_schedule_signatures_are_the_documented_ones():
     assert schedules.InverseScaling(0.5).power_t == 0.5
     with pytest.raises(TypeError):
         schedules.Exponential(0.99, 0.5)  # a second positional number is not silently the base rate
+    with pytest.raises(TypeError, match=r"Constant\(lr=0.1\)"):
+        schedules.Constant(0.1)  # the old positional base rate: the error names the keyword
+    assert schedules.Constant(lr=0.1).get_params() == {"lr": 0.1}
     model = LinearRegressor(learning_rate=schedules.Warmup(10, schedules.Cosine(200, lr=0.05)))
     twin = clone(model)  # clone rebuilds nested schedules from get_params(deep=False) as keywords
     assert twin.learning_rate == model.learning_rate and twin.learning_rate is not model.learning_rate
