@@ -18,6 +18,7 @@ from .schedules import Constant, Schedule
 PENALTIES = {None: 0.0, "l2": 0.0, "l1": 1.0, "elasticnet": None}  # l1 share of alpha (None: l1_ratio)
 # penalty="auto" on sparse X: the l2 penalty of Ridge(alpha=AUTO_RIDGE_ALPHA), i.e. alpha = 2·this / total weight
 AUTO_RIDGE_ALPHA = 1.0
+DEFAULT_TOL = 1e-6  # LinearRegressor's tol (relative to the variance of y)
 # ... and with another loss (no Ridge to take a strength from), SGDRegressor's default l2 penalty: this alpha in
 # the objective (the mean loss plus alpha/2 times the squared norm of the weights, as SGDRegressor's), with X in
 # the same units as AUTO_RIDGE_ALPHA's; with as many columns as rows or more, no penalty let those losses

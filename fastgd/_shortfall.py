@@ -20,6 +20,12 @@ SHORTFALL_REL = 1e-2  # ... more than this fraction of the optimum's objective (
 # ... and more than this fraction of the variance of y in any case (tol=0 included): a smaller excess is rounding in
 # the residuals and the optimum's solve (an exact fit's optimum is 0 and the fit's objective rounding above it)
 SHORTFALL_ROUNDING = np.finfo(np.float64).eps
+# under the default tol, the library's own finish of small data is also due when the excess is more than this
+# share of the optimum's statistical precision, the excess MSE of a least-squares fit to fresh noise,
+# best·(d + 1)/n: tol of var(y) alone let data whose optimum explains nearly all of y keep coefficients many
+# standard errors from it (two columns correlated to 1 - 5e-7, R² 0.99999, n 5,000-50,000: 0.3-0.8 off where
+# their standard error is 0.05-0.14, an excess of 2e-8 of var(y))
+SHORTFALL_STAT = 0.1
 ILL_CONDITIONED = 100  # a condition number of the standardized design above this is named as the cause
 # with standardize=False chosen, features whose standard deviations span more than this factor are named as
 # the cause: one step size cannot suit weights whose curvatures differ by its square
@@ -138,8 +144,13 @@ def _shortfall(est, X, Y, sw, out, n, d, k, within_tol=False):
     var = float((w @ np.square(Y - mean)).sum()) / W
     excess = got - best
     # the optimum in closed form from the same residuals: an excess below SHORTFALL_ROUNDING is their rounding
-    limit = max(est.tol or 0.0, SHORTFALL_ROUNDING) * var if within_tol else \
-        warn_limit(best, var, est.tol, floor=SHORTFALL_ROUNDING)
+    if within_tol:
+        limit = (est.tol or 0.0) * var
+        if est.tol == _planning.DEFAULT_TOL:  # the user's own tol is theirs to bound the excess by
+            limit = min(limit, SHORTFALL_STAT * max(best, 0.0) * (d + 1) / (W * W / float(w @ w)))
+        limit = max(limit, SHORTFALL_ROUNDING * var)
+    else:
+        limit = warn_limit(best, var, est.tol, floor=SHORTFALL_ROUNDING)
     if not (var > 0 and excess > limit):
         return None
     g = lam[keep] / 2.0 if l2 == 0.0 else np.linalg.eigvalsh(G)
