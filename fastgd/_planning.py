@@ -206,8 +206,11 @@ def finish_follows(est, X):
     strength): an l2 penalty (that of penalty="auto"), standardization, the squared error and the default rate
     rule and epoch budget; its mini-batch epochs are then a warm start (``SPARSE_WARM_EPOCHS``), in which the
     lazy Adam-family epochs apply the penalty only where batches touch (fastgd._rules.lazy_kind) also where
-    updating lazily does not pay."""
-    return ((sp.issparse(X) or isinstance(X, tuple)) and bool(est.standardize) and est.loss == "squared_error"
+    updating lazily does not pay. Huber with penalty="auto" too: its strength is chosen on held-out rows along
+    the same path (``_select.choose_l2``) and preconditioned L-BFGS finishes (its epochs update every
+    coordinate)."""
+    return ((sp.issparse(X) or isinstance(X, tuple)) and bool(est.standardize)
+            and (est.loss == "squared_error" or (est.loss == "huber" and est.penalty == "auto"))
             and finishes_with_lbfgs(est) and est.tol is not None and not est.early_stopping
             and _parts(est, *resolve_penalty(est, True, 1.0))[1] > 0.0)
 
