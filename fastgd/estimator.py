@@ -304,8 +304,10 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         has zeros, but a mini-batch's noise may leave small non-zeros the lasso would not have.
     penalty : {"auto", None, "l2", "l1", "elasticnet"}, default="auto"
         The penalty on the weights (never on the intercept); see the objective above. "auto": no penalty on
-        dense X (plain least squares, as torch.optim trains it); on sparse X "l2" (with another ``loss``
-        SGDRegressor's default strength, alpha = 1e-4, in the units below and y's; nothing is chosen), because
+        dense X (plain least squares, as torch.optim trains it); on sparse X "l2" (with ``loss="huber"`` chosen
+        as below, each strength converted to huber's objective, scored by the held-out huber loss, and
+        preconditioned L-BFGS finishes; with another ``loss`` SGDRegressor's default strength, alpha = 1e-4, in
+        the units below and y's; nothing is chosen), because
         sparse data with as many columns as rows or more has no unique least-squares answer and the penalized
         one generalizes. Its strength is chosen from the data, as RidgeCV or a grid search would, when the
         exact finish follows (the default ``learning_rate``, ``max_iter`` and ``tol``, no ``early_stopping``,
@@ -955,9 +957,9 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         """The warning of a sparse huber fit whose L-BFGS finish stopped short of its tolerance."""
         return (f"The exact L-BFGS finish of this sparse {self.loss} fit stopped ({fin.stop_reason}) before meeting "
                 f"its tolerance, so the model may be short of the penalized optimum (it is the best point reached). "
-                f"Refit from it with warm_start=True, or with penalty='l2', alpha={self.alpha_:.6g} (the strength "
-                f"chosen) and optimizer=fastgd.optimizers.LBFGS(line_search_fn='strong_wolfe') with a larger "
-                f"max_iter.")
+                f"Refit with penalty='l2', alpha={self.alpha_:.6g} (the strength chosen), "
+                f"optimizer=fastgd.optimizers.LBFGS(line_search_fn='strong_wolfe'), max_iter=3000 and tol=1e-10 "
+                f"(full-batch L-BFGS on that objective until it stops gaining).")
 
     def _ridge_alpha(self, l2, total):
         """Ridge's alpha for the objective's l2 strength ``l2``: l2 · Σw / 2 (``total``: Σw in the user's units),
