@@ -684,7 +684,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         scaling = self._scaling_of(X, Xk, Y, sw, backend) if self.standardize else None
         if self.penalty == "auto" and self.alpha_ > 0:
             self._set_auto_strength(scaling, rows)
-        if self.penalty == "auto" and self.alpha_ > 0 and _planning.finish_follows(self, X):
+        if self.penalty == "auto" and self.alpha_ > 0 and _planning.finish_follows(self, X, k):
             # the warm-up before the strength path: no stronger than the path can choose (in X's units)
             self.alpha_ = min(self.alpha_, _select.strongest(scaling, self.fit_intercept) or self.alpha_)
         ts = self._start_state(opt, scaling, warm, k, d, coef_init, intercept_init)
@@ -848,7 +848,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         if self.early_stopping or out.interrupted or out.stopped or self.tol is None:
             return False  # stopped by the user (Ctrl-C, a callback): its distance from the optimum is no surprise
         finished = None
-        if problem is not None and _planning.finish_follows(self, problem.Xk) and not out.stopped \
+        if problem is not None and _planning.finish_follows(self, problem.Xk, k) and not out.stopped \
                 and np.isfinite(out.best_eval):
             # sparse data with an l2 penalty (the "auto" default's): the mini-batch epochs (lazy, approximate
             # for the Adam family) were the warm start; full-batch L-BFGS, preconditioned by the columns'
@@ -1215,7 +1215,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         # the epochs of a sparse fit that the exact finish completes are its warm start: they update lazily,
         # the l2 penalty frequency-weighted where batches touch (see "lazy updates" in fastgd._rules), also
         # where that does not pay
-        warm_only = in_memory and _planning.finish_follows(self, problem.Xk)
+        warm_only = in_memory and _planning.finish_follows(self, problem.Xk, problem.Y.shape[1])
         problem.touch_l2 = problem.touch_l2 or (warm_only and problem.loss is None)
         settings = _planning.make_settings(self, opt, self.average, problem.n,
                                   None if not in_memory or isinstance(problem.Xk, tuple)

@@ -863,7 +863,7 @@ def test_auto_gives_other_losses_sgdregressors_l2_on_wide_sparse_data(loss, back
     """Another loss had no penalty under "auto": on sparse data with more columns than rows it interpolated the
     training rows (train R² 1.0, held-out R² -1.07 for huber, -1.02 for quantile). It now has SGDRegressor's
     default l2 penalty, alpha = 1e-4 in units of the median column's largest |value| and of y (huber 0.380,
-    quantile 0.214; Ridge(alpha=1) 0.37), without a warning."""
+    quantile 0.214; Ridge(alpha=1) 0.37), without a warning; huber's strength is now chosen on held-out rows."""
     kern(backend)
     rng = np.random.default_rng(0)
     X = sp.random(1100, 300, density=0.05, random_state=0, format="csr", data_rvs=rng.random)
@@ -874,7 +874,10 @@ def test_auto_gives_other_losses_sgdregressors_l2_on_wide_sparse_data(loss, back
         est = fastgd.LinearRegressor(loss=loss, random_state=0, backend=backend).fit(Xt, yt)
     s = yt.std()
     unit = min(s, 0.1) / s if loss == "huber" else 1.0 / s
-    assert est.penalty_ == "l2" and est.alpha_ == pytest.approx(1e-4 * column_unit(Xt) * unit, rel=1e-5)
+    if loss == "huber":
+        assert est.penalty_ == "l2" and est.alpha_path_.shape[0] >= 3
+    else:
+        assert est.penalty_ == "l2" and est.alpha_ == pytest.approx(1e-4 * column_unit(Xt) * unit, rel=1e-5)
     assert est.score(Xv, yv) > 0.15
 
 
@@ -1241,6 +1244,9 @@ def test_auto_penalty_with_huber_on_wide_sparse_data_is_chosen_on_held_out_rows(
         scaled = fastgd.LinearRegressor(loss="huber", epsilon=0.1 * c, random_state=0).fit(Xtr, ytr * c)
         assert scaled.alpha_ == pytest.approx(est.alpha_, rel=1e-6)  # y and epsilon times c: the same alpha
         assert r2_score(yte * c, scaled.predict(Xte)) == pytest.approx(r2, abs=1e-3)
+    # several outputs share one strength, which huber's per-output units make unfit for all: the fixed one stays
+    two = fastgd.LinearRegressor(loss="huber", max_iter=1, tol=None).fit(Xtr, np.column_stack([ytr, 100 * ytr]))
+    assert not hasattr(two, "alpha_path_")
 
 
 def test_auto_penalty_with_huber_warns_when_its_finish_stops_short_with_advice_that_works(monkeypatch):
