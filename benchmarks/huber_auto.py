@@ -79,7 +79,7 @@ def fit(est, X, y, Xt, yt):
     return r2_score(yt, est.predict(Xt)), sec, [str(w.message)[:90] for w in caught]
 
 
-def main():
+def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--sets", nargs="+", default=["sparse300", "zipf"])
     ap.add_argument("--noise", nargs="+", default=["t3", "gauss"])
@@ -88,7 +88,7 @@ def main():
     ap.add_argument("--grid", action="store_true", help="the best fixed huber strength (l2 sweep)")
     ap.add_argument("--others", action="store_true", help="SGDRegressor, HuberRegressor, RidgeCV")
     ap.add_argument("--csr", action="store_true", help="dense sets as CSR too")
-    a = ap.parse_args()
+    a = ap.parse_args(argv)
     makers = {"sparse300": sparse300, "zipf": zipf, "diabetes": diabetes, "dense20k": dense20k}
     for name in a.sets:
         for kind in a.noise:
