@@ -430,8 +430,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         min(s, epsilon) for huber, 1 for epsilon_insensitive and quantile, see ``penalty``).
     alpha_path_ : ndarray of shape (n_strengths, 2)
         With ``penalty="auto"`` where the fit chose the strength (see ``penalty``): each strength tried (as
-        ``alpha``) and its held-out R², in the order tried (no rows: no strength could be chosen, and
-        ``stop_reason_`` says why).
+        ``alpha``) and its held-out R² (with ``loss="huber"``: 1 − the held-out huber loss / that of the held-out
+        rows' mean), in the order tried (no rows: no strength could be chosen, and ``stop_reason_`` says why).
     validation_scores_ : list of float
         Validation R² per round (with ``early_stopping``).
     best_validation_score_ : float
