@@ -957,9 +957,12 @@ def test_finish_follows_names_the_fits_that_end_with_the_exact_finish():
     assert _planning.finish_follows(fastgd.LinearRegressor(penalty="l2", alpha=0.1, optimizer="sgd"), X)
     assert not _planning.finish_follows(fastgd.LinearRegressor(), X.toarray())
     for kw in (dict(max_iter=5), dict(tol=None), dict(early_stopping=True), dict(standardize=False),
-               dict(penalty=None), dict(penalty="l2", alpha=0.0), dict(penalty="l1"), dict(loss="huber"),
-               dict(learning_rate=0.01), dict(optimizer="lbfgs")):
+               dict(penalty=None), dict(penalty="l2", alpha=0.0), dict(penalty="l1"), dict(loss="quantile"),
+               dict(loss="huber", penalty="l2"), dict(learning_rate=0.01), dict(optimizer="lbfgs")):
         assert not _planning.finish_follows(fastgd.LinearRegressor(**kw), X), kw
+    # huber with penalty="auto": its strength chosen on held-out rows, then L-BFGS; one output only
+    assert _planning.finish_follows(fastgd.LinearRegressor(loss="huber"), X)
+    assert not _planning.finish_follows(fastgd.LinearRegressor(loss="huber"), X, k=2)
 
 
 def test_a_sparse_finish_out_of_steps_warns_with_advice_that_works(monkeypatch):
