@@ -10,6 +10,14 @@ strengths in a row fail to beat the best by ``GAIN`` of held-out R²; if the fir
 other way; then half a step from the best towards its better neighbour is tried. The caller finishes on all
 rows at the chosen strength, warm-started from its path solution. Every output counts by its R² (the errors
 in units of its spread); one strength is shared by all (the penalty is one term of the objective).
+
+Huber (a smooth loss with no linear system to solve, ``choose_l2`` with ``problem.loss`` set) walks the same
+path in the same units: each strength is the squared error's one converted to huber's objective (half of it,
+huber being ½r² within epsilon, times the loss's unit over y's scale, ``auto_loss_unit``: so y in any units
+gives the same choice), its training optimum found by preconditioned L-BFGS with a strong-Wolfe line search
+(at most ``LOSS_PATH_STEPS`` steps of 20 iterations), and each is scored by the held-out rows' huber loss
+relative to that of their mean (1 − loss / constant's loss, as ``validation_scores_`` count for that loss), so
+that the outliers a robust loss is chosen for do not decide the strength.
 """
 
 import dataclasses
@@ -18,6 +26,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from . import _rules, _training
+from .optimizers import LBFGS
 
 HOLD_OUT = 0.2  # share of the rows held out to score the strengths
 MIN_ROWS = 10  # fewer rows held out (or left to train on): no choice, Ridge(alpha=1)'s strength stays
@@ -34,6 +43,7 @@ PATH_ITER = 300  # iterations per strength at most (the best point reached is sc
 MAX_POINTS = 12  # strengths on the walk at most, besides those with no signal yet (NO_SIGNAL) ...
 MAX_FLAT_POINTS = 36  # ... and in all
 FIRST = 1.0  # the first strength, times the median varying column's Σ s·x² (Ridge's units)
+LOSS_PATH_STEPS = 10  # huber's path: L-BFGS steps (of up to 20 iterations each) per strength at most
 
 
 @dataclasses.dataclass
@@ -99,11 +109,20 @@ def strongest(scaling, fit_intercept):
     return None if first is None else 2.0 * first * STEP ** MAX_POINTS
 
 
+def loss_l2_unit(scaling, loss_code):
+    """The factor from the squared error's l2 strength to the same strength for ``loss_code`` (None: the
+    squared error, 1.0): half (huber is ½r² within epsilon, the squared error r²) times the loss's unit over y's
+    scale (``auto_loss_unit``: epsilon / s for an epsilon below y's spread s, where huber is epsilon·|r| for most
+    residuals), so that the path walks the same strengths, relative to the data, in either objective."""
+    return 1.0 if loss_code is None else 0.5 * auto_loss_unit(scaling, loss_code)
+
+
 def choose_l2(problem, theta, k, fit_intercept, rng):
     """The ``Choice`` for ``problem`` (a sparse ``FitData`` with a ``Scaling``) starting from the standardized
     ``theta``, which ends at the chosen strength's path solution (the path works in it, and holds one more
     such vector: the best so far); or, ``theta`` unchanged, why no strength can be chosen (a str: too few rows
-    to hold out, constant held-out targets, no column that varies): the caller keeps its strength."""
+    to hold out, constant held-out targets, no column that varies): the caller keeps its strength. With
+    ``problem.loss`` (huber): L-BFGS solves and held-out loss scores (see the module's docstring)."""
     n = problem.n
     base = np.ones(n) if problem.sw is None else problem.sw
     held = rng.random_sample(n) < HOLD_OUT
@@ -113,11 +132,19 @@ def choose_l2(problem, theta, k, fit_intercept, rng):
     if min(np.count_nonzero(w_val), np.count_nonzero(w_tr)) < MIN_ROWS or not (W_tr > 0 and W_val > 0):
         return (f"too few rows to hold out {HOLD_OUT:.0%} of them (at least {MIN_ROWS} held out and trained on, "
                 f"of positive weight)")
-    # every output counts by its R² (its errors in units of its spread), whatever its scale
-    ys = problem.scaling.y_scale if k > 1 else np.ones(1)  # one output: its unit cancels (no copy of y)
-    Ys = np.ascontiguousarray(problem.Y / ys) if k > 1 else problem.Y
-    var_val = _training.constant_loss(Ys, w_val, None)
-    if not var_val > 0:
+    loss = problem.loss
+    if loss is None:
+        # every output counts by its R² (its errors in units of its spread), whatever its scale
+        ys = problem.scaling.y_scale if k > 1 else np.ones(1)  # one output: its unit cancels (no copy of y)
+        Ys = np.ascontiguousarray(problem.Y / ys) if k > 1 else problem.Y
+        var_val = _training.constant_loss(Ys, w_val, None)
+        constant = var_val > 0
+    else:
+        # every output counts by its held-out loss relative to that of the held-out mean (unit-free)
+        cols = [problem.Y if k == 1 else np.ascontiguousarray(problem.Y[:, j:j + 1]) for j in range(k)]
+        base_val = [_training.constant_loss(Yj, w_val, loss) for Yj in cols]
+        constant = all(v > 0 for v in base_val)
+    if not constant:
         return "the held-out rows' targets are constant (no R² to compare strengths by)"
     if problem.scaling.curvature(0.0, fit_intercept, k) is None:
         return "the columns' statistics are not at hand"
@@ -126,21 +153,35 @@ def choose_l2(problem, theta, k, fit_intercept, rng):
     first = _first(problem.scaling, fit_intercept)  # per unit of weight: the strength is 2·first·STEP**e
     if first is None:
         return "no column of X varies (nothing for the strength to act on)"
+    unit = loss_l2_unit(problem.scaling, loss)  # the squared error's strengths in this loss's objective
     train = dataclasses.replace(problem.whole(), sw=w_tr)
     ids = np.arange(train.n_batches, dtype=np.int64)
     scores, passes = {}, [0]
 
     def solve(e):
         """``theta`` moved to the path solution at the strength ``first·STEP**e``; its held-out R² in ``scores``."""
-        l2 = 2.0 * first * STEP ** e * (W / W_tr)  # the same Ridge alpha on the training rows' weight
-        fin = _training.train_pcg(dataclasses.replace(train, l2=l2), SimpleNamespace(theta=theta), train_ids=ids,
-                                  steps=PATH_ITER, tol=PATH_TOL,
-                                  precondition=problem.scaling.curvature(l2, fit_intercept, k))
-        raw = problem.raw(theta)
-        raw /= ys[:, None]
-        sse, wv = problem.kern.batches_loss(problem.Xk, Ys, w_val, raw, train.batch_size, ids, problem.n_threads)
-        passes[0] += fin.n_iter + 3  # the iterations, the start and end of the solve, the score
-        score = 1.0 - float(sse) / float(wv) / var_val if wv > 0 else -np.inf
+        sq = 2.0 * first * STEP ** e * (W / W_tr)  # the same Ridge alpha on the training rows' weight
+        precondition = problem.scaling.curvature(sq, fit_intercept, k)
+        if loss is None:
+            fin = _training.train_pcg(dataclasses.replace(train, l2=sq), SimpleNamespace(theta=theta), train_ids=ids,
+                                      steps=PATH_ITER, tol=PATH_TOL, precondition=precondition)
+            passes[0] += fin.n_iter + 3  # the iterations, the start and end of the solve, the score
+            raw = problem.raw(theta)
+            raw /= ys[:, None]
+            sse, wv = problem.kern.batches_loss(problem.Xk, Ys, w_val, raw, train.batch_size, ids, problem.n_threads)
+            score = 1.0 - float(sse) / float(wv) / var_val if wv > 0 else -np.inf
+        else:
+            st = SimpleNamespace(theta=theta, scalars=np.zeros(1))
+            _training.train_lbfgs(dataclasses.replace(train, l2=sq * unit), st, LBFGS(line_search_fn="strong_wolfe"),
+                                  train_ids=ids, steps=LOSS_PATH_STEPS, tol=PATH_TOL, precondition=precondition)
+            passes[0] += int(st.scalars[0]) + 1 + k  # the evaluations, the end point, the score per output
+            raw = problem.raw(theta)
+            score = 0.0
+            for j, Yj in enumerate(cols):
+                lj, wv = problem.kern.batches_loss(problem.Xk, Yj, w_val, np.ascontiguousarray(raw[j:j + 1]),
+                                                   train.batch_size, ids, problem.n_threads, loss=loss)
+                score += 1.0 - float(lj) / float(wv) / base_val[j] if wv > 0 else -np.inf
+            score /= k
         scores[e] = score if np.isfinite(score) else -np.inf
 
     def tried(e):
@@ -172,5 +213,5 @@ def choose_l2(problem, theta, k, fit_intercept, rng):
     if not tried(best[0] + half):
         np.copyto(theta, best_theta)
     # no division by the weights' total: the same strengths (bits) for any common scale of the weights
-    return Choice(2.0 * first * STEP ** best[0],
-                  [(2.0 * first * STEP ** e, score) for e, score in scores.items()], passes[0])
+    return Choice(2.0 * first * STEP ** best[0] * unit,
+                  [(2.0 * first * STEP ** e * unit, score) for e, score in scores.items()], passes[0])

@@ -246,3 +246,12 @@ def test_sparse_highdim_prints_the_table_and_the_threads_line(capsys):
     assert [r[1] for r in rows][:3] == ["1", "32", "256"] and rows[3][1].startswith("auto=")
     assert all(len(r) == 8 for r in rows)  # d, B, time, SGD time, ratio, three R²
     assert sum(line.startswith("threads: d = 2^9") for line in out) == 1
+
+
+def test_huber_auto_runs(capsys):
+    import huber_auto
+
+    huber_auto.main(["--sets", "diabetes", "--noise", "gauss", "--scales", "1", "--losses", "huber", "--csr"])
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and all("huber" in line and "R2=" in line for line in lines)
+    assert "passes over X" in lines[1]  # the CSR fit chose its strength

@@ -863,7 +863,7 @@ def test_auto_gives_other_losses_sgdregressors_l2_on_wide_sparse_data(loss, back
     """Another loss had no penalty under "auto": on sparse data with more columns than rows it interpolated the
     training rows (train R² 1.0, held-out R² -1.07 for huber, -1.02 for quantile). It now has SGDRegressor's
     default l2 penalty, alpha = 1e-4 in units of the median column's largest |value| and of y (huber 0.380,
-    quantile 0.214; Ridge(alpha=1) 0.37), without a warning."""
+    quantile 0.214; Ridge(alpha=1) 0.37), without a warning; huber's strength is now chosen on held-out rows."""
     kern(backend)
     rng = np.random.default_rng(0)
     X = sp.random(1100, 300, density=0.05, random_state=0, format="csr", data_rvs=rng.random)
@@ -874,7 +874,10 @@ def test_auto_gives_other_losses_sgdregressors_l2_on_wide_sparse_data(loss, back
         est = fastgd.LinearRegressor(loss=loss, random_state=0, backend=backend).fit(Xt, yt)
     s = yt.std()
     unit = min(s, 0.1) / s if loss == "huber" else 1.0 / s
-    assert est.penalty_ == "l2" and est.alpha_ == pytest.approx(1e-4 * column_unit(Xt) * unit, rel=1e-5)
+    if loss == "huber":
+        assert est.penalty_ == "l2" and est.alpha_path_.shape[0] >= 3
+    else:
+        assert est.penalty_ == "l2" and est.alpha_ == pytest.approx(1e-4 * column_unit(Xt) * unit, rel=1e-5)
     assert est.score(Xv, yv) > 0.15
 
 
@@ -954,9 +957,12 @@ def test_finish_follows_names_the_fits_that_end_with_the_exact_finish():
     assert _planning.finish_follows(fastgd.LinearRegressor(penalty="l2", alpha=0.1, optimizer="sgd"), X)
     assert not _planning.finish_follows(fastgd.LinearRegressor(), X.toarray())
     for kw in (dict(max_iter=5), dict(tol=None), dict(early_stopping=True), dict(standardize=False),
-               dict(penalty=None), dict(penalty="l2", alpha=0.0), dict(penalty="l1"), dict(loss="huber"),
-               dict(learning_rate=0.01), dict(optimizer="lbfgs")):
+               dict(penalty=None), dict(penalty="l2", alpha=0.0), dict(penalty="l1"), dict(loss="quantile"),
+               dict(loss="huber", penalty="l2"), dict(learning_rate=0.01), dict(optimizer="lbfgs")):
         assert not _planning.finish_follows(fastgd.LinearRegressor(**kw), X), kw
+    # huber with penalty="auto": its strength chosen on held-out rows, then L-BFGS; one output only
+    assert _planning.finish_follows(fastgd.LinearRegressor(loss="huber"), X)
+    assert not _planning.finish_follows(fastgd.LinearRegressor(loss="huber"), X, k=2)
 
 
 def test_a_sparse_finish_out_of_steps_warns_with_advice_that_works(monkeypatch):
@@ -1219,3 +1225,51 @@ def test_cg_finish_resumes_where_the_exact_check_finds_it_short(monkeypatch):
         m = fastgd.LinearRegressor(random_state=2).fit(X, y)  # a held-out split that picks the weak strength
     assert "resumed as the exact check found it short" in m.stop_reason_
     assert _ridge_objective_excess(m, X, y) < 1e-6
+
+
+def test_auto_penalty_with_huber_on_wide_sparse_data_is_chosen_on_held_out_rows():
+    """penalty="auto" with loss="huber" on sparse data with as many columns as rows chooses its l2 strength on
+    held-out rows, as the squared error's (SGDRegressor's fixed 1e-4 in huber's units, epsilon / s of the absolute
+    losses', let it interpolate: held-out R² -0.07 against 0.61 now, silently), and the choice is in y's units:
+    y and epsilon times 1e10 or 1e-10 give the same model in those units."""
+    from sklearn.metrics import r2_score
+    rng = np.random.default_rng(0)
+    X = sp.random(800, 300, density=0.05, random_state=1, format="csr")
+    y = X @ rng.normal(size=300) + 0.3 * rng.standard_t(3, size=800)
+    Xtr, ytr, Xte, yte = X[:300], y[:300], X[300:], y[300:]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # converged: no warning
+        est = fastgd.LinearRegressor(loss="huber", random_state=0).fit(Xtr, ytr)
+    assert est.alpha_path_.shape[0] >= 3 and "held-out rows" in est.stop_reason_ and "L-BFGS" in est.stop_reason_
+    r2 = r2_score(yte, est.predict(Xte))
+    assert r2 > 0.5  # the fixed strength before: -0.07
+    for c in (1e10, 1e-10):
+        scaled = fastgd.LinearRegressor(loss="huber", epsilon=0.1 * c, random_state=0).fit(Xtr, ytr * c)
+        assert scaled.alpha_ == pytest.approx(est.alpha_, rel=1e-6)  # y and epsilon times c: the same alpha
+        assert r2_score(yte * c, scaled.predict(Xte)) == pytest.approx(r2, abs=1e-3)
+    # several outputs share one strength, which huber's per-output units make unfit for all: the fixed one stays
+    two = fastgd.LinearRegressor(loss="huber", max_iter=1, tol=None).fit(Xtr, np.column_stack([ytr, 100 * ytr]))
+    assert not hasattr(two, "alpha_path_")
+
+
+def test_auto_penalty_with_huber_warns_when_its_finish_stops_short_with_advice_that_works(monkeypatch):
+    """Huber's L-BFGS finish out of steps (here: one allowed) warns, naming the strength chosen and an L-BFGS fit
+    of that objective, which reaches a lower objective than the short fit."""
+    from fastgd.optimizers import LBFGS
+    from fastgd import estimator
+    monkeypatch.setattr(estimator, "HUBER_FINISH_STEPS", 1)
+    rng = np.random.default_rng(0)
+    X = sp.random(300, 300, density=0.05, random_state=1, format="csr")
+    y = X @ rng.normal(size=300) + 0.3 * rng.standard_t(3, size=300)
+    with pytest.warns(ConvergenceWarning, match=r"L-BFGS finish of this sparse huber fit stopped .*alpha=") as caught:
+        est = fastgd.LinearRegressor(loss="huber", random_state=0).fit(X, y)
+    assert len(caught) == 1 and "max_iter=3000" in str(caught[0].message)
+    alpha = float(re.search(r"alpha=([0-9.e+-]+) \(the strength", str(caught[0].message)).group(1))
+    assert alpha == pytest.approx(est.alpha_, rel=1e-5)
+    advised = fastgd.LinearRegressor(loss="huber", penalty="l2", alpha=alpha, max_iter=3000, tol=1e-10, random_state=0,
+                                     optimizer=LBFGS(line_search_fn="strong_wolfe")).fit(X, y)
+
+    def objective(m):
+        r = np.abs(m.predict(X) - y)
+        return np.mean(np.where(r <= 0.1, 0.5 * r * r, 0.1 * r - 0.005)) + alpha / 2 * m.coef_ @ m.coef_
+    assert objective(advised) < objective(est)
