@@ -227,6 +227,26 @@ def prefetch_at(typingctx, arr, i):
     return types.none(arr, i), _prefetch_codegen
 
 
+@intrinsic
+def fma(typingctx, a, b, c):
+    """``a * b + c`` rounded once (``llvm.fma.f64``, an FMA instruction where the CPU has one), float64.
+
+    The kernels' fastmath flag "contract" lets LLVM fuse any multiply into the add that uses it, so
+    ``x * y + z * w`` may come out as fma(x, y, z·w) or fma(z, w, x·y): which one depends on the code around
+    it, and differed between a kernel compiled in the process and the same kernel loaded from Numba's cache
+    (the heavy-ball update: fastgd._rules.fmadd). An explicit fma leaves the compiler no choice."""
+    if not all(isinstance(t, types.Float) for t in (a, b, c)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        f64 = ir.DoubleType()
+        vals = [context.cast(builder, v, t, types.float64) for v, t in zip(args, sig.args)]
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(f64, [f64, f64, f64]), "llvm.fma.f64")
+        return builder.call(fn, vals)
+
+    return types.float64(a, b, c), codegen
+
+
 # With NUMBA_DISABLE_JIT=1 every kernel runs as plain Python (slowly, one thread: prange is range), and
 # @intrinsic functions cannot be called from Python: give them plain equivalents.
 from numba.core import config as _numba_config  # noqa: E402
@@ -270,3 +290,12 @@ if _numba_config.DISABLE_JIT:
 
     def advise_huge(arr):  # noqa: F811
         pass
+
+    def fma(a, b, c):  # noqa: F811
+        """a * b + c rounded once (exactly, through fractions; plain a * b + c where a value is not finite)."""
+        import fractions
+        import math as _math
+
+        if not all(_math.isfinite(v) for v in (a, b, c)):
+            return a * b + c
+        return float(fractions.Fraction(a) * fractions.Fraction(b) + fractions.Fraction(c))

@@ -63,6 +63,14 @@ from ._rules import CONSTANT, COSINE, EXPONENTIAL, INVSCALING, STEP  # noqa: F40
 # finish_batch is the exception: one compiled copy serves the sequential and the parallel epoch, since two
 # inlined copies may be optimized differently (reassociation) and the two paths must give the same bits.
 _OUT_OF_LINE = ("finish_batch",)
+
+
+def _fmadd(a, b, c):
+    """fastgd._rules.fmadd for Numba: an explicit fma (fastgd._intrinsics.fma), whatever LLVM would contract."""
+    return intr.fma(a, b, c)
+
+
+_rules.fmadd = compiles_uninterrupted(numba.njit(inline="always", **NUMBA_FLAGS)(_fmadd))
 for _name, _f in list(vars(_rules).items()):
     if inspect.isfunction(_f) and _f.__module__ == _rules.__name__:
         _inline = "never" if _name in _OUT_OF_LINE else "always"

@@ -104,6 +104,20 @@ def sgd_step(th: Vec, G: CVec, S: Vec, P: Index, scalars: Vec, hp: CVec, lr: cyt
 
 
 @cython.cfunc
+@cython.inline
+@cython.nogil
+@cython.exceptval(check=False)
+def fmadd(a: cython.double, b: cython.double, c: cython.double) -> cython.double:
+    """a·b + c rounded once: C's fma (native), ``llvm.fma`` (Numba: fastgd._kernels puts
+    fastgd._intrinsics.fma in its place). For a sum of two products, which the fastmath flags ("contract",
+    -ffp-contract=fast) let the compiler fuse either way: the one it picks depends on the code around it, so
+    the same kernel gave other bits when compiled in the process than when loaded from Numba's cache."""
+    if cython.compiled:
+        return math.fma(a, b, c)
+    return a * b + c  # plain Python (fastgd._kernels replaces this function before anything runs it)
+
+
+@cython.cfunc
 @cython.nogil
 @cython.exceptval(check=False)
 def _heavy_ball(th: Vec, G: CVec, S: Vec, P: Index, t: cython.double, lr: cython.double, wd: cython.double,
@@ -114,7 +128,9 @@ def _heavy_ball(th: Vec, G: CVec, S: Vec, P: Index, t: cython.double, lr: cython
     e = lr * (1.0 + mu * steady) if nesterov else lr * steady
     for q in range(P):
         g = G[q] + wd * th[q]
-        b = g if t == 1.0 else mu * S[q] + (1.0 - damp) * g
+        # the decayed buffer and the new gradient rounded once, as fma(μ, b, (1 − τ)g) in both backends (a
+        # plain μb + (1 − τ)g may be fused either way: see fmadd)
+        b = g if t == 1.0 else fmadd(mu, S[q], (1.0 - damp) * g)
         S[q] = b
         th[q] -= lr * (g + mu * b if nesterov else b)
         if want_eta:
