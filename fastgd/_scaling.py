@@ -14,6 +14,9 @@ from . import _engine
 
 CONSTANT_SPREAD = 64 * np.finfo(np.float64).eps  # a standard deviation below this multiple of |mean|: constant
 SPARSE_CENTRE_FRACTION = 0.5  # CSR: columns stored in at least this fraction of the rows are centred (Scaling)
+# partial_fit: a mostly-zero column whose values a stream has shown in fewer rows than this is not scaled below the
+# stream's typical column unit (Scaling)
+TRUSTED_VALUES = 10
 
 
 @dataclass
@@ -30,6 +33,16 @@ class Scaling:
     stays as sparse as its rows. Columns stored in most rows are centred and scaled by their standard
     deviation as dense columns are (a column with a large offset would otherwise be nearly collinear with
     the intercept); every batch touches them anyway.
+
+    Dense chunks of ``partial_fit`` (``from_data(..., support=True)``) follow the same rule for their mostly-zero
+    columns (non-zero in fewer than ``SPARSE_CENTRE_FRACTION`` of the rows seen so far, by weight; ``x_seen``
+    keeps each column's largest |value| and that weight): a running standard deviation that has seen a
+    column's values in a handful of rows can be off by orders of magnitude (one value of 6e-4 in a first chunk
+    of 100 rows: 6e-5, where all rows give 0.08), and a centred column with so small a scale takes a large raw
+    coefficient from the first call's standardized steps (every batch moves it, through the centred zeros).
+    Uncentred, a mostly-zero column's coefficient moves only on the rows that hold its values, by at most
+    about a step per update in units of its largest |value|; a dense stream and the same stream as CSR then
+    standardize alike. ``fit`` (all rows at once) keeps the standard deviation for every dense column.
     """
 
     x_mean: np.ndarray
@@ -49,27 +62,37 @@ class Scaling:
     # with their float64 means and variances (x_raw_mean and x_var are float32 for CSR, in units of x_scale:
     # ``column_moments``)
     x_sparse: tuple = field(default=None, repr=False)
+    # dense partial_fit chunks: per column (largest |value|, weight of the rows where it is non-zero), float64
+    x_seen: tuple = field(default=None, repr=False)
+    # partial_fit chunks: per column the number of rows that hold a non-zero (CSR: that store it), float64
+    x_count: np.ndarray = field(default=None, repr=False)
 
     @classmethod
     def identity(cls, d, k):
         return cls(np.zeros(d), np.ones(d), np.zeros(k), np.ones(k))
 
     @classmethod
-    def from_data(cls, kern, Xk, Y, sw, center, n_threads=None):
+    def from_data(cls, kern, Xk, Y, sw, center, n_threads=None, support=False):
+        """The statistics of (Xk, Y) with weights ``sw``; ``support``: dense X is a chunk of a stream
+        (partial_fit), whose mostly-zero columns are scaled as CSR's rare ones (``x_seen``; see the class)."""
         sw = _engine.EMPTY if sw is None else sw
-        sparse = None
+        sparse = seen = count = None
         if isinstance(Xk, tuple):  # CSR
             x_mean, x_var, weight, maxabs, stored = kern.csr_column_stats(Xk, sw)
             sparse = (maxabs, stored)
+            if support:
+                count = np.bincount(Xk[1], minlength=len(x_mean)).astype(np.float64)
         else:
             x_mean, x_var, weight = kern.column_stats(Xk, sw, n_threads)
+            if support:
+                *seen, count = dense_support(Xk, None if sw.size == 0 else sw)
         # the targets' statistics by the same kernel: no O(n) temporaries (out-of-core: memory independent of n)
         y_mean, y_var, _ = kern.column_stats(np.ascontiguousarray(Y, dtype=np.float64), sw, n_threads)
         return cls._finish(x_mean, x_var, y_mean, y_var, weight, center, sparse,
-                           lambda name, cols: _largest(Y if name == "y" else Xk, cols))
+                           lambda name, cols: _largest(Y if name == "y" else Xk, cols), seen=seen, count=count)
 
     @classmethod
-    def _finish(cls, x_mean, x_var, y_mean, y_var, weight, center, sparse=None, top_of=None):
+    def _finish(cls, x_mean, x_var, y_mean, y_var, weight, center, sparse=None, top_of=None, seen=None, count=None):
         for name, arrays in (("X", (x_mean, x_var)), ("y", (y_mean, y_var))):
             if not all(np.all(np.isfinite(a)) for a in arrays):
                 with warnings.catch_warnings():  # an all-NaN mean (NaN in X, which the caller names) is no warning
@@ -92,8 +115,8 @@ class Scaling:
         np.sqrt(y_ms, out=y_scale)
         del x_ms, y_ms
         tiny = np.finfo(np.float64).tiny ** 0.5
-        _check_representable(x_mean, x_scale, y_mean, y_scale, None if sparse is None else sparse[0], tiny,
-                             top_of)
+        _check_representable(x_mean, x_scale, y_mean, y_scale,
+                             sparse[0] if sparse is not None else None if seen is None else seen[0], tiny, top_of)
         # a spread at rounding level next to the mean (a constant column, or one row carrying nearly all the
         # sample weight) is no scale to divide by: such a column counts as constant
         for scale, mean in ((x_scale, x_mean), (y_scale, y_mean)):
@@ -116,6 +139,15 @@ class Scaling:
             bounded = maxabs > tiny
             np.copyto(x_scale, maxabs, where=rare & bounded)
             np.copyto(x_scale, 1.0, where=rare & ~bounded)
+        if seen is not None:
+            # a dense stream's mostly-zero columns, as CSR's rare ones (with or without an intercept: the
+            # columns non-zero in most rows keep their standard deviation, or root mean square, as in fit)
+            maxabs, stored = seen
+            rare = ~(stored >= SPARSE_CENTRE_FRACTION * weight) & (maxabs > tiny)
+            x_centre[rare] = 0.0
+            np.copyto(x_scale, maxabs, where=rare)
+        if count is not None and (sparse is not None or seen is not None):
+            _bound_untrusted(x_scale, rare, count, sparse[0] if sparse is not None else seen[0], tiny)
         if sparse is not None:
             # a rare column's variance is at least about its mean squared (most of its rows hold an implicit
             # zero), so float32 keeps its merges exact enough; the few other columns keep float64 (listed).
@@ -126,7 +158,8 @@ class Scaling:
             x_mean = np.divide(x_mean, x_scale, out=np.zeros(d, np.float32), where=rare, casting="same_kind")
             x_var = np.divide(x_var, np.square(x_scale), out=np.zeros(d, np.float32), where=rare,
                               casting="same_kind")
-        out = cls(x_centre, x_scale, y_centre, y_scale, float(weight), x_var, y_var, x_mean, y_mean, sparse)
+        out = cls(x_centre, x_scale, y_centre, y_scale, float(weight), x_var, y_var, x_mean, y_mean, sparse, seen,
+                  count)
         out._center = center
         out._packed = packed
         return out
@@ -142,11 +175,26 @@ class Scaling:
             return m1 + delta * (n2 / tot), (v1 * n1 + v2 * n2 + np.square(delta) * (n1 * n2 / tot)) / tot
         xm, xv = merge(*self.column_moments(), *new.column_moments())
         ym, yv = merge(self.y_raw_mean, self.y_var, new.y_raw_mean, new.y_var)
-        sparse = None
+        sparse = seen = None
         if self.x_sparse is not None and new.x_sparse is not None:
             sparse = (np.maximum(self.column_maxabs(), new.column_maxabs()),
                       self.x_sparse[2] + new.x_sparse[2].astype(np.float64))
-        return Scaling._finish(xm, xv, ym, yv, tot, self._center, sparse)
+        elif self.column_support() is not None and new.column_support() is not None:
+            # dense chunks (or CSR and dense ones mixed): the union's largest |values| and non-zero weights
+            (top1, stored1), (top2, stored2) = self.column_support(), new.column_support()
+            seen = (np.maximum(top1, top2), stored1 + stored2)
+        # (a fit's statistics, which have none, count as all trusted: the merge keeps the standard deviations)
+        count = None if self.x_count is None or new.x_count is None else self.x_count + new.x_count
+        return Scaling._finish(xm, xv, ym, yv, tot, self._center, sparse, seen=seen, count=count)
+
+    def column_support(self):
+        """(largest |value|, weight of the rows that store it) per column, float64, where known (CSR; dense
+        partial_fit chunks), else None."""
+        if self.x_seen is not None:
+            return self.x_seen
+        if self.x_sparse is not None:
+            return self.column_maxabs(), self.x_sparse[2].astype(np.float64)
+        return None
 
     @staticmethod
     def _compact(x_scale, maxabs, stored):
@@ -252,6 +300,43 @@ def _divisor(name, bad, sparse, top_of):
     if not (np.isfinite(biggest) and biggest > 0):
         return ""
     return f" (such as {10.0 ** np.ceil(np.log10(biggest)):.0e})"
+
+
+def dense_support(A, sw=None):
+    """(largest |value|, weight of the rows where it is non-zero, the number of those of positive weight) of every
+    column of dense ``A`` (n, d), float64,
+    read in row blocks (no copy of A); ``sw``: the rows' weights (None: 1 each)."""
+    d = A.shape[1]
+    top, stored, count = np.zeros(d), np.zeros(d), np.zeros(d)
+    for start in range(0, len(A), 4096):
+        block = A[start:start + 4096]
+        np.maximum(top, np.abs(block).max(axis=0), out=top)
+        nonzero = block != 0
+        if sw is None:
+            rows = nonzero.sum(axis=0)
+            count += rows
+            stored += rows
+        else:
+            w = sw[start:start + 4096]
+            stored += w @ nonzero
+            count += (w > 0) @ nonzero  # the rows that count in the statistics
+    return top, stored, count
+
+
+def _bound_untrusted(x_scale, rare, count, maxabs, tiny):
+    """A stream's mostly-zero (uncentred: ``rare``) columns whose values fewer than ``TRUSTED_VALUES`` rows have shown are
+    scaled by at least the typical column unit (the median largest |value| of the columns shown in that many
+    rows, else of all that hold a value), in place: their own largest |value| may be far below the values to
+    come, and the optimizer's steps, of about the rate in scaled units, are that unit over the scale in the
+    data's units (a large scale only slows such a column until its values are trusted)."""
+    varying = maxabs > tiny
+    trusted = varying & (count >= TRUSTED_VALUES)
+    pool = maxabs[trusted] if np.any(trusted) else maxabs[varying]
+    if not pool.size:
+        return
+    unit = float(np.median(pool))
+    few = rare & varying & ~(count >= TRUSTED_VALUES) & (x_scale < unit)
+    x_scale[few] = unit
 
 
 def _largest(A, cols):
