@@ -15,7 +15,7 @@ from . import _engine
 CONSTANT_SPREAD = 64 * np.finfo(np.float64).eps  # a standard deviation below this multiple of |mean|: constant
 SPARSE_CENTRE_FRACTION = 0.5  # CSR: columns stored in at least this fraction of the rows are centred (Scaling)
 # partial_fit: a mostly-zero column whose values a stream has shown in fewer rows than this is not scaled below the
-# stream's typical column unit (Scaling)
+# median scale of the columns shown in that many rows (Scaling)
 TRUSTED_VALUES = 10
 
 
@@ -34,15 +34,16 @@ class Scaling:
     deviation as dense columns are (a column with a large offset would otherwise be nearly collinear with
     the intercept); every batch touches them anyway.
 
-    Dense chunks of ``partial_fit`` (``from_data(..., support=True)``) follow the same rule for their mostly-zero
-    columns (non-zero in fewer than ``SPARSE_CENTRE_FRACTION`` of the rows seen so far, by weight; ``x_seen``
-    keeps each column's largest |value| and that weight): a running standard deviation that has seen a
-    column's values in a handful of rows can be off by orders of magnitude (one value of 6e-4 in a first chunk
-    of 100 rows: 6e-5, where all rows give 0.08), and a centred column with so small a scale takes a large raw
-    coefficient from the first call's standardized steps (every batch moves it, through the centred zeros).
-    Uncentred, a mostly-zero column's coefficient moves only on the rows that hold its values, by at most
-    about a step per update in units of its largest |value|; a dense stream and the same stream as CSR then
-    standardize alike. ``fit`` (all rows at once) keeps the standard deviation for every dense column.
+    ``partial_fit`` (``from_data(..., support=True)``): a stream's statistics also count, per column, the rows
+    whose value is non-zero (``x_count``; dense chunks keep their largest |value| and non-zero weight in
+    ``x_seen``). A mostly-zero column (non-zero in fewer than ``SPARSE_CENTRE_FRACTION`` of the rows seen, by
+    weight) whose values fewer than ``TRUSTED_VALUES`` rows have shown is scaled by at least the median scale of
+    the columns that many rows have shown: its own estimate, from a handful of values, can be off by orders of
+    magnitude (one value of 6.3e-4 in a first chunk of 100 rows: a standard deviation of 6e-5, where all 2000
+    rows give 0.08), and the optimizer's steps, of about the rate in scaled units, are the rate over that scale
+    in the data's units: the first calls gave such a column a raw coefficient of 215 that its later values, up
+    to 1, turned into R² -159. A larger scale only slows the column until its values are trusted. ``fit`` (all
+    rows at once) and a stream after a ``fit`` (whose statistics hold no counts: trusted) are unaffected.
     """
 
     x_mean: np.ndarray
@@ -73,8 +74,8 @@ class Scaling:
 
     @classmethod
     def from_data(cls, kern, Xk, Y, sw, center, n_threads=None, support=False):
-        """The statistics of (Xk, Y) with weights ``sw``; ``support``: dense X is a chunk of a stream
-        (partial_fit), whose mostly-zero columns are scaled as CSR's rare ones (``x_seen``; see the class)."""
+        """The statistics of (Xk, Y) with weights ``sw``; ``support``: X is a chunk of a stream (partial_fit),
+        whose non-zero counts bound the scales of the columns seen in few rows (see the class)."""
         sw = _engine.EMPTY if sw is None else sw
         sparse = seen = count = None
         if isinstance(Xk, tuple):  # CSR
@@ -115,8 +116,8 @@ class Scaling:
         np.sqrt(y_ms, out=y_scale)
         del x_ms, y_ms
         tiny = np.finfo(np.float64).tiny ** 0.5
-        _check_representable(x_mean, x_scale, y_mean, y_scale,
-                             sparse[0] if sparse is not None else None if seen is None else seen[0], tiny, top_of)
+        _check_representable(x_mean, x_scale, y_mean, y_scale, None if sparse is None else sparse[0], tiny,
+                             top_of)
         # a spread at rounding level next to the mean (a constant column, or one row carrying nearly all the
         # sample weight) is no scale to divide by: such a column counts as constant
         for scale, mean in ((x_scale, x_mean), (y_scale, y_mean)):
@@ -139,15 +140,10 @@ class Scaling:
             bounded = maxabs > tiny
             np.copyto(x_scale, maxabs, where=rare & bounded)
             np.copyto(x_scale, 1.0, where=rare & ~bounded)
-        if seen is not None:
-            # a dense stream's mostly-zero columns, as CSR's rare ones (with or without an intercept: the
-            # columns non-zero in most rows keep their standard deviation, or root mean square, as in fit)
-            maxabs, stored = seen
-            rare = ~(stored >= SPARSE_CENTRE_FRACTION * weight) & (maxabs > tiny)
-            x_centre[rare] = 0.0
-            np.copyto(x_scale, maxabs, where=rare)
+        if seen is not None:  # a dense stream's mostly-zero columns (centred and scaled as in fit)
+            rare = ~(seen[1] >= SPARSE_CENTRE_FRACTION * weight)
         if count is not None and (sparse is not None or seen is not None):
-            _bound_untrusted(x_scale, rare, count, sparse[0] if sparse is not None else seen[0], tiny)
+            _bound_untrusted(x_scale, rare, count, (sparse if sparse is not None else seen)[0] > tiny)
         if sparse is not None:
             # a rare column's variance is at least about its mean squared (most of its rows hold an implicit
             # zero), so float32 keeps its merges exact enough; the few other columns keep float64 (listed).
@@ -304,8 +300,8 @@ def _divisor(name, bad, sparse, top_of):
 
 def dense_support(A, sw=None):
     """(largest |value|, weight of the rows where it is non-zero, the number of those of positive weight) of every
-    column of dense ``A`` (n, d), float64,
-    read in row blocks (no copy of A); ``sw``: the rows' weights (None: 1 each)."""
+    column of dense ``A`` (n, d), float64, read in row blocks (no copy of A); ``sw``: the rows' weights (None: 1
+    each)."""
     d = A.shape[1]
     top, stored, count = np.zeros(d), np.zeros(d), np.zeros(d)
     for start in range(0, len(A), 4096):
@@ -323,15 +319,12 @@ def dense_support(A, sw=None):
     return top, stored, count
 
 
-def _bound_untrusted(x_scale, rare, count, maxabs, tiny):
-    """A stream's mostly-zero (uncentred: ``rare``) columns whose values fewer than ``TRUSTED_VALUES`` rows have shown are
-    scaled by at least the typical column unit (the median largest |value| of the columns shown in that many
-    rows, else of all that hold a value), in place: their own largest |value| may be far below the values to
-    come, and the optimizer's steps, of about the rate in scaled units, are that unit over the scale in the
-    data's units (a large scale only slows such a column until its values are trusted)."""
-    varying = maxabs > tiny
+def _bound_untrusted(x_scale, rare, count, varying):
+    """Raise, in place, the scale of the mostly-zero (``rare``) ``varying`` columns whose values fewer than
+    ``TRUSTED_VALUES`` rows have shown (``count``) to at least the median scale of the varying columns shown in
+    that many rows (else of all varying columns): see ``Scaling``."""
     trusted = varying & (count >= TRUSTED_VALUES)
-    pool = maxabs[trusted] if np.any(trusted) else maxabs[varying]
+    pool = x_scale[trusted] if np.any(trusted) else x_scale[varying]
     if not pool.size:
         return
     unit = float(np.median(pool))

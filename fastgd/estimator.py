@@ -1241,12 +1241,12 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         ``batch_size="auto"`` gives each call about 256 updates (batches of a few rows on a small chunk).
         With ``standardize=True`` the column statistics are running ones: each call merges the new rows'
         means and variances into them and re-expresses the model (and the mean) in the new coordinates (its
-        predictions are unchanged by that). Mostly-zero columns (non-zero in under half the rows seen, by
-        weight) are scaled as on sparse X, dense chunks too: uncentred, by their largest absolute value, and, until
-        10 rows have shown their values, by at least the median largest absolute value of the columns that many
-        rows have shown (a standard deviation from a handful of values can be orders of magnitude too small, and the
-        first calls' steps then gave such a column a huge coefficient: R² -159 after one pass over 100-row chunks
-        of a 2000 x 300 matrix with 2 % non-zeros, now 0.23). No stopping rule applies: the caller decides.
+        predictions are unchanged by that). A mostly-zero column (non-zero in under half the rows seen, by weight)
+        whose values fewer than 10 rows have shown is scaled by at least the median scale of the columns that
+        many rows have shown: a scale from a handful of values can be orders of magnitude too small, and the
+        first calls' steps, about the rate over the scale in the data's units, then gave such a column a huge
+        coefficient (dense 100-row chunks of a 2000 x 300 matrix with 2 % non-zeros: R² -159 after one pass,
+        now 0.90). No stopping rule applies: the caller decides.
 
         The chunks are taken as pieces of one data set (as ``StandardScaler.partial_fit`` takes them): every
         row seen so far counts in the statistics and in what the model learned. Chunks whose units change
