@@ -1290,8 +1290,13 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             raise ValueError(f"y has {k} outputs but the model was fitted with {self._n_outputs}")
         scaling = None
         if self.standardize:
+            # a stream's non-zero counts (_scaling.Scaling): on the first call all columns, later only those
+            # still below TRUSTED_VALUES; none after a fit (its statistics are all rows')
+            before = None if first else self._scaling
+            counted = ("all" if before is None else None if before.x_count is None
+                       else np.flatnonzero(before.x_count < _scaling.TRUSTED_VALUES))
             scaling = _scaling.Scaling.from_data(backend.kern, Xk, Y, sw, self.fit_intercept,
-                                                 _engine.resolve_n_threads(self.n_jobs), support=True)
+                                                 _engine.resolve_n_threads(self.n_jobs), count=counted)
             if not first and self._scaling is not None:
                 scaling = self._scaling.merged(scaling)
         if first and self.penalty == "auto" and self.alpha_ > 0:  # the later calls keep it

@@ -285,3 +285,22 @@ def test_the_bound_leaves_columns_non_zero_in_most_rows_and_fit_alone():
     np.testing.assert_allclose(stream._scaling.x_scale[3], X[:, 3].std(), rtol=1e-12)
     fitted = LinearRegressor(random_state=0).fit(X, y)
     np.testing.assert_allclose(fitted._scaling.x_scale, X.std(axis=0), rtol=1e-12)
+
+
+def test_the_non_zero_counts_of_dense_chunks_are_weighted_and_read_only_where_needed():
+    """``dense_counts``: the weight of each column's non-zero rows and their number (rows of weight 0 not
+    counted), for all columns or the listed ones; partial_fit counts only the columns below TRUSTED_VALUES."""
+    from fastgd import _scaling
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(50, 6)) * (rng.random((50, 6)) < 0.3)
+    sw = rng.uniform(0, 2, 50)
+    sw[:5] = 0.0
+    stored, count = _scaling.dense_counts(X, sw)
+    np.testing.assert_allclose(stored, sw @ (X != 0))
+    np.testing.assert_array_equal(count, (sw > 0) @ (X != 0))
+    stored, count = _scaling.dense_counts(X, None, np.array([1, 4]))
+    np.testing.assert_array_equal(count, np.where(np.isin(np.arange(6), [1, 4]), (X != 0).sum(axis=0), 0))
+    np.testing.assert_array_equal(stored, count)
+    est = LinearRegressor(random_state=0).partial_fit(X, X[:, 0])
+    np.testing.assert_array_equal(est._scaling.x_count, np.minimum((X != 0).sum(axis=0), _scaling.TRUSTED_VALUES))
