@@ -43,8 +43,8 @@ class Scaling:
     6.3e-4 in a first chunk of 100 rows: a standard deviation of 6e-5, where all 2000 rows give 0.08), and the
     optimizer's steps, of about the rate in scaled units, are the rate over that scale in the data's units: the
     first calls gave such a column a raw coefficient of 215 that its later values, up to 1, turned into R² -159.
-    A larger scale only slows the column until its values are trusted. ``fit`` (all
-    rows at once) and a stream after a ``fit`` (whose statistics hold no counts: trusted) are unaffected.
+    A larger scale only slows the column until its values are trusted. ``fit`` (all rows at once) and a stream
+    after a ``fit`` (whose statistics hold no counts: trusted) are unaffected.
     """
 
     x_mean: np.ndarray
