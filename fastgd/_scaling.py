@@ -14,6 +14,9 @@ from . import _engine
 
 CONSTANT_SPREAD = 64 * np.finfo(np.float64).eps  # a standard deviation below this multiple of |mean|: constant
 SPARSE_CENTRE_FRACTION = 0.5  # CSR: columns stored in at least this fraction of the rows are centred (Scaling)
+# partial_fit: a mostly-zero column whose values a stream has shown in fewer rows than this is not scaled below the
+# median scale of the columns shown in that many rows (Scaling)
+TRUSTED_VALUES = 10
 
 
 @dataclass
@@ -30,6 +33,18 @@ class Scaling:
     stays as sparse as its rows. Columns stored in most rows are centred and scaled by their standard
     deviation as dense columns are (a column with a large offset would otherwise be nearly collinear with
     the intercept); every batch touches them anyway.
+
+    ``partial_fit`` (``from_data(..., count=...)``): a stream's statistics also count, per column, the rows
+    whose value is non-zero (``x_count``, up to ``TRUSTED_VALUES``; dense chunks also keep their weight,
+    ``x_stored``, and are read again only for the columns still below that count). A mostly-zero column
+    (non-zero in fewer than ``SPARSE_CENTRE_FRACTION`` of the rows seen, by weight) whose values fewer than
+    ``TRUSTED_VALUES`` rows have shown is scaled by at least the median scale of the columns that many rows
+    have shown: its own estimate, from a handful of values, can be off by orders of magnitude (one value of
+    6.3e-4 in a first chunk of 100 rows: a standard deviation of 6e-5, where all 2000 rows give 0.08), and the
+    optimizer's steps, of about the rate in scaled units, are the rate over that scale in the data's units: the
+    first calls gave such a column a raw coefficient of 215 that its later values, up to 1, turned into R² -159.
+    A larger scale only slows the column until its values are trusted. ``fit`` (all rows at once) and a stream
+    after a ``fit`` (whose statistics hold no counts: trusted) are unaffected.
     """
 
     x_mean: np.ndarray
@@ -49,27 +64,43 @@ class Scaling:
     # with their float64 means and variances (x_raw_mean and x_var are float32 for CSR, in units of x_scale:
     # ``column_moments``)
     x_sparse: tuple = field(default=None, repr=False)
+    # partial_fit: per column the rows that hold a non-zero (CSR: that store it), float32, up to TRUSTED_VALUES
+    # (only whether a column has reached it matters); dense chunks: the weight of those rows (float64), kept up
+    # to date only for the columns below TRUSTED_VALUES (the others are no longer counted)
+    x_count: np.ndarray = field(default=None, repr=False)
+    x_stored: np.ndarray = field(default=None, repr=False)
 
     @classmethod
     def identity(cls, d, k):
         return cls(np.zeros(d), np.ones(d), np.zeros(k), np.ones(k))
 
     @classmethod
-    def from_data(cls, kern, Xk, Y, sw, center, n_threads=None):
+    def from_data(cls, kern, Xk, Y, sw, center, n_threads=None, count=None):
+        """The statistics of (Xk, Y) with weights ``sw``. ``count``: X is a chunk of a stream (partial_fit), whose
+        non-zero rows per column bound the scales of the columns seen in few rows (see the class): "all", or
+        the dense columns to count (an index array; CSR counts all); None: no counts."""
         sw = _engine.EMPTY if sw is None else sw
-        sparse = None
+        sparse = counts = stored = None
         if isinstance(Xk, tuple):  # CSR
             x_mean, x_var, weight, maxabs, stored = kern.csr_column_stats(Xk, sw)
             sparse = (maxabs, stored)
+            stored = None
+            if count is not None:
+                counts = np.bincount(Xk[1], minlength=len(x_mean)).astype(np.float64)
         else:
             x_mean, x_var, weight = kern.column_stats(Xk, sw, n_threads)
+            if count is not None:
+                stored, counts = dense_counts(Xk, None if sw.size == 0 else sw,
+                                              None if isinstance(count, str) else count)
         # the targets' statistics by the same kernel: no O(n) temporaries (out-of-core: memory independent of n)
         y_mean, y_var, _ = kern.column_stats(np.ascontiguousarray(Y, dtype=np.float64), sw, n_threads)
         return cls._finish(x_mean, x_var, y_mean, y_var, weight, center, sparse,
-                           lambda name, cols: _largest(Y if name == "y" else Xk, cols))
+                           lambda name, cols: _largest(Y if name == "y" else Xk, cols), count=counts,
+                           stored=stored)
 
     @classmethod
-    def _finish(cls, x_mean, x_var, y_mean, y_var, weight, center, sparse=None, top_of=None):
+    def _finish(cls, x_mean, x_var, y_mean, y_var, weight, center, sparse=None, top_of=None, count=None,
+                stored=None):
         for name, arrays in (("X", (x_mean, x_var)), ("y", (y_mean, y_var))):
             if not all(np.all(np.isfinite(a)) for a in arrays):
                 with warnings.catch_warnings():  # an all-NaN mean (NaN in X, which the caller names) is no warning
@@ -100,6 +131,8 @@ class Scaling:
             floor = np.abs(mean)
             floor *= CONSTANT_SPREAD
             np.maximum(tiny, floor, out=floor)
+            if scale is x_scale and count is not None:
+                x_varying = scale > floor
             scale[~(scale > floor)] = 1.0
             del floor
         for name, scale in (("X", x_scale), ("y", y_scale)):
@@ -116,6 +149,11 @@ class Scaling:
             bounded = maxabs > tiny
             np.copyto(x_scale, maxabs, where=rare & bounded)
             np.copyto(x_scale, 1.0, where=rare & ~bounded)
+        if count is not None:
+            count = np.minimum(count, TRUSTED_VALUES).astype(np.float32)
+            if sparse is None:  # a dense stream's mostly-zero columns (centred and scaled as in fit)
+                rare = ~(stored >= SPARSE_CENTRE_FRACTION * weight)
+            _bound_untrusted(x_scale, rare, count, x_varying)
         if sparse is not None:
             # a rare column's variance is at least about its mean squared (most of its rows hold an implicit
             # zero), so float32 keeps its merges exact enough; the few other columns keep float64 (listed).
@@ -126,7 +164,8 @@ class Scaling:
             x_mean = np.divide(x_mean, x_scale, out=np.zeros(d, np.float32), where=rare, casting="same_kind")
             x_var = np.divide(x_var, np.square(x_scale), out=np.zeros(d, np.float32), where=rare,
                               casting="same_kind")
-        out = cls(x_centre, x_scale, y_centre, y_scale, float(weight), x_var, y_var, x_mean, y_mean, sparse)
+        out = cls(x_centre, x_scale, y_centre, y_scale, float(weight), x_var, y_var, x_mean, y_mean, sparse, count,
+                  stored)
         out._center = center
         out._packed = packed
         return out
@@ -142,11 +181,17 @@ class Scaling:
             return m1 + delta * (n2 / tot), (v1 * n1 + v2 * n2 + np.square(delta) * (n1 * n2 / tot)) / tot
         xm, xv = merge(*self.column_moments(), *new.column_moments())
         ym, yv = merge(self.y_raw_mean, self.y_var, new.y_raw_mean, new.y_var)
-        sparse = None
+        sparse = count = stored = None
         if self.x_sparse is not None and new.x_sparse is not None:
             sparse = (np.maximum(self.column_maxabs(), new.column_maxabs()),
                       self.x_sparse[2] + new.x_sparse[2].astype(np.float64))
-        return Scaling._finish(xm, xv, ym, yv, tot, self._center, sparse)
+        # a stream's counts (a fit's statistics have none: trusted; CSR and dense chunks mixed: none either)
+        if self.x_count is not None and new.x_count is not None \
+                and (self.x_sparse is None) == (new.x_sparse is None):
+            count = self.x_count.astype(np.float64) + new.x_count
+            if sparse is None:
+                stored = self.x_stored + new.x_stored
+        return Scaling._finish(xm, xv, ym, yv, tot, self._center, sparse, count=count, stored=stored)
 
     @staticmethod
     def _compact(x_scale, maxabs, stored):
@@ -252,6 +297,46 @@ def _divisor(name, bad, sparse, top_of):
     if not (np.isfinite(biggest) and biggest > 0):
         return ""
     return f" (such as {10.0 ** np.ceil(np.log10(biggest)):.0e})"
+
+
+def dense_counts(A, sw=None, cols=None):
+    """(weight, number) of the rows where each column of dense ``A`` (n, d) is non-zero (the number: of those of
+    positive weight), float64, read in row blocks (no copy of A); ``sw``: the rows' weights (None: 1 each);
+    ``cols``: the columns to count (the others get 0), None: all."""
+    d = A.shape[1]
+    stored, count = np.zeros(d), np.zeros(d)
+    width = d if cols is None else len(cols)
+    if width == 0:
+        return stored, count
+    part_stored, part_count = (stored, count) if cols is None else (np.zeros(width), np.zeros(width))
+    rows = max(1, min(4096, (1 << 22) // width))  # blocks of at most 4 MB of temporaries
+    for start in range(0, len(A), rows):
+        block = A[start:start + rows]
+        nonzero = (block if cols is None else block[:, cols]) != 0
+        if sw is None:
+            hits = nonzero.sum(axis=0)
+            part_count += hits
+            part_stored += hits
+        else:
+            w = sw[start:start + rows]
+            part_stored += w @ nonzero
+            part_count += (w > 0) @ nonzero  # the rows that count in the statistics
+    if cols is not None:
+        stored[cols], count[cols] = part_stored, part_count
+    return stored, count
+
+
+def _bound_untrusted(x_scale, rare, count, varying):
+    """Raise, in place, the scale of the mostly-zero (``rare``) ``varying`` columns whose values fewer than
+    ``TRUSTED_VALUES`` rows have shown (``count``) to at least the median scale of the varying columns shown in
+    that many rows (else of all varying columns): see ``Scaling``."""
+    trusted = varying & (count >= TRUSTED_VALUES)
+    pool = x_scale[trusted] if np.any(trusted) else x_scale[varying]
+    if not pool.size:
+        return
+    unit = float(np.median(pool))
+    few = rare & varying & ~(count >= TRUSTED_VALUES) & (x_scale < unit)
+    x_scale[few] = unit
 
 
 def _largest(A, cols):

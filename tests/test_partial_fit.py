@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from fastgd import LinearRegressor
 
@@ -236,3 +237,70 @@ def test_a_partial_fit_whose_loss_explodes_but_stays_finite_raises_and_keeps_the
     with pytest.raises(ValueError, match="training loss rose"):
         fitted.partial_fit(X[400:800], y[400:800])
     np.testing.assert_array_equal(fitted.coef_, before)
+
+
+def _mostly_zero(n=2000, d=300, seed=0):
+    """2 % non-zeros (uniform values), y = X·w + noise: column 3's only value in the first 100 rows is 6.3e-4."""
+    X = sp.random(n, d, density=0.02, random_state=seed).toarray()
+    rng = np.random.default_rng(seed)
+    y = X @ rng.normal(size=d) + 0.1 * rng.normal(size=n)
+    return X, y
+
+
+@pytest.mark.parametrize("backend", ["numba", "native"])
+def test_dense_chunks_with_mostly_zero_columns_do_not_trust_a_column_seen_in_a_few_rows(backend):
+    """Dense 100-row chunks of a 2000 x 300 matrix with 2 % non-zeros: the running standard deviation scaled
+    column 3 (one value, 6.3e-4, in the first chunk) by about 6e-5 and the first call's standardized steps gave
+    it a raw coefficient of 215, which later chunks (its values up to 1) turned into R² -159 after one pass and
+    -88 after 20, without a word. A mostly-zero column's scale is now at least the median scale of the columns
+    shown in 10 rows or more until 10 rows have shown its values (the same stream as CSR: 0.048 after a pass)."""
+    X, y = _mostly_zero()
+    dense = LinearRegressor(random_state=0, backend=backend)
+    csr = LinearRegressor(random_state=0, backend=backend)
+    for s in range(0, len(X), 100):
+        dense.partial_fit(X[s:s + 100], y[s:s + 100])
+        csr.partial_fit(sp.csr_matrix(X[s:s + 100]), y[s:s + 100])
+        if s == 0:
+            assert np.max(np.abs(dense.coef_)) < 5  # 215 before
+    assert dense.score(X, y) > 0.8  # -159 before (0.90 now; standardize=False: 0.16)
+    assert csr.score(X, y) > 0.4  # 0.048 before (0.60 now)
+
+
+def test_the_bound_leaves_columns_non_zero_in_most_rows_and_fit_alone():
+    """The running scale of a column non-zero in most rows is its standard deviation, however few rows; a
+    mostly-zero column's rises to the trusted columns' median until 10 rows have shown its values, then is its
+    own again; fit keeps every column's standard deviation."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(600, 4))
+    X[:, 3] = 0.0
+    X[[5, 250, 300, 350, 400, 450, 500, 510, 520, 530, 540], 3] = 1e-3 * rng.uniform(1, 2, 11)
+    y = X[:, :3] @ np.arange(1.0, 4.0)
+    stream = LinearRegressor(random_state=0)
+    stream.partial_fit(X[:6], y[:6])  # 6 rows: columns 0-2 not trusted yet, but non-zero in every row
+    np.testing.assert_allclose(stream._scaling.x_scale[:3], X[:6, :3].std(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(stream._scaling.x_scale[3], np.median(X[:6].std(axis=0)), rtol=1e-12)  # of all
+    stream.partial_fit(X[6:500], y[6:500])  # 6 of column 3's values: still bounded, by columns 0-2
+    np.testing.assert_allclose(stream._scaling.x_scale[3], np.median(X[:500, :3].std(axis=0)), rtol=1e-12)
+    stream.partial_fit(X[500:], y[500:])  # all 11: its own standard deviation
+    np.testing.assert_allclose(stream._scaling.x_scale[3], X[:, 3].std(), rtol=1e-12)
+    fitted = LinearRegressor(random_state=0).fit(X, y)
+    np.testing.assert_allclose(fitted._scaling.x_scale, X.std(axis=0), rtol=1e-12)
+
+
+def test_the_non_zero_counts_of_dense_chunks_are_weighted_and_read_only_where_needed():
+    """``dense_counts``: the weight of each column's non-zero rows and their number (rows of weight 0 not
+    counted), for all columns or the listed ones; partial_fit counts only the columns below TRUSTED_VALUES."""
+    from fastgd import _scaling
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(50, 6)) * (rng.random((50, 6)) < 0.3)
+    sw = rng.uniform(0, 2, 50)
+    sw[:5] = 0.0
+    stored, count = _scaling.dense_counts(X, sw)
+    np.testing.assert_allclose(stored, sw @ (X != 0))
+    np.testing.assert_array_equal(count, (sw > 0) @ (X != 0))
+    stored, count = _scaling.dense_counts(X, None, np.array([1, 4]))
+    np.testing.assert_array_equal(count, np.where(np.isin(np.arange(6), [1, 4]), (X != 0).sum(axis=0), 0))
+    np.testing.assert_array_equal(stored, count)
+    est = LinearRegressor(random_state=0).partial_fit(X, X[:, 0])
+    np.testing.assert_array_equal(est._scaling.x_count, np.minimum((X != 0).sum(axis=0), _scaling.TRUSTED_VALUES))
