@@ -150,9 +150,24 @@ def _block_epoch(x, y, w, carry, local_order, cfg):
     return theta, state, scalars, avg, loss_sum + ls, weight_sum + ws, finite and ok, updates + len(local_order)
 
 
-def _block_batch_stats(x, y, w, raw, batch_size, local_ids, backend, loss=None):
-    """On a worker: (len(ids), m + 2) rows [G, sse, W] of the listed batches, one batch at a time."""
+@dataclass(frozen=True)
+class Targets:
+    """``DaskFitData.targets``: the targets a full-batch solver asks for, which each block makes from its own y
+    (Y / ``scale``, per output, as ``FitData.targets`` does in memory: the same numbers), or zeros (``scale``
+    None). Only this marker travels, not y."""
+
+    scale: np.ndarray = None
+
+    def of(self, Y):
+        return np.zeros_like(Y) if self.scale is None else np.ascontiguousarray(Y / self.scale)
+
+
+def _block_batch_stats(x, y, w, raw, batch_size, local_ids, backend, loss=None, targets=None):
+    """On a worker: (len(ids), m + 2) rows [G, sse, W] of the listed batches, one batch at a time (``targets``:
+    a ``Targets`` applied to the block's y; None: y itself)."""
     x, Y, sw = _view(x, y, w)
+    if targets is not None:
+        Y = targets.of(Y)
     kern = _engine.kernels(backend)
     out = np.empty((len(local_ids), raw.size + 2))
     one = np.empty(1, dtype=np.int64)
@@ -167,6 +182,12 @@ def _block_rows_of(x, y, w, local_ids, batch_size):
     x, Y, sw = _view(x, y, w)
     rows = np.concatenate([np.arange(b * batch_size, min((b + 1) * batch_size, x.shape[0])) for b in local_ids])
     return Y[rows], (None if sw is None else sw[rows])
+
+
+def _block_take(x, y, w, local_rows):
+    """On a worker: the listed rows of the block's X as float64 and their sample weights (or None)."""
+    x, _, sw = _view(x, y, w)
+    return np.asarray(x[local_rows], dtype=np.float64), None if sw is None else sw[local_rows]
 
 
 def _predict_block(x, theta, backend, single):
@@ -198,11 +219,14 @@ class Blocks:
         # kept on the workers (a no-op for chunks already persisted: no second copy, and dask's memory
         # accounting sees each chunk once); every task below takes a block's futures
         arrays = client.persist([X, Y] + ([] if sw is None else [sw]))
+        self.weight_shift, self.weight_top = 0, 1.0  # the weights were divided by 2**weight_shift; the largest
         if sw is not None:  # normalized as in memory (largest weight in [1, 2)): no sum of weights overflows
             top = float(arrays[2].max().compute())
             shift = int(np.frexp(top)[1]) - 1 if np.isfinite(top) and top > 0 else 0
             if shift:
                 arrays[2] = client.persist(arrays[2] * np.ldexp(1.0, -shift))
+            self.weight_shift = shift
+            self.weight_top = float(np.ldexp(top, -shift)) if np.isfinite(top) and top > 0 else 1.0
 
         def ordered(arr):
             by_key = {f.key: f for f in futures_of(arr)}
@@ -267,7 +291,9 @@ class _DaskKernels:
 
     def batches_stats(self, Xk, Y, sw, theta, batch_size, batch_ids, n_threads=None,  # threads: the workers'
                       loss=None, loss_only=False):
+        """``Y``: the blocks' own y, or a ``Targets`` (``DaskFitData.targets``) that each block applies to it."""
         b = self.blocks
+        targets = Y if isinstance(Y, Targets) else None
         ids = np.asarray(batch_ids, dtype=np.int64)
         raw = np.ascontiguousarray(theta)
         m = raw.size
@@ -277,7 +303,7 @@ class _DaskKernels:
         for blk in np.unique(where):
             pos = np.flatnonzero(where == blk)
             fut = b.client.submit(_block_batch_stats, *b.parts[blk], raw, batch_size,
-                                  ids[pos] - blk * b.block_batches, self.backend, loss, pure=False)
+                                  ids[pos] - blk * b.block_batches, self.backend, loss, targets, pure=False)
             jobs.append((pos, fut))
         for (pos, _), res in zip(jobs, b.client.gather([f for _, f in jobs])):
             rows[pos] = res
@@ -322,6 +348,27 @@ class DaskFitData(_training.FitData):
         if w is not None and not w.sum() > 0:
             return 0.0
         return _training.constant_loss(Yr, w, self.loss)
+
+    def targets(self, scale):
+        """``FitData.targets`` made on the workers, each block from its own y (a ``Targets`` marker)."""
+        return Targets(None if scale is None else np.array(scale, dtype=np.float64))
+
+    def sample_rows(self, rows):
+        """``FitData.sample_rows`` gathered from the blocks that hold them (only those rows travel)."""
+        b = self.blocks
+        rows = np.asarray(rows, dtype=np.int64)
+        where = rows // b.block_rows
+        pos = [np.flatnonzero(where == blk) for blk in np.unique(where)]
+        futs = [b.client.submit(_block_take, *b.parts[int(where[p[0]])], rows[p] - where[p[0]] * b.block_rows,
+                                pure=False) for p in pos]
+        parts = b.client.gather(futs)
+        Z = np.empty((len(rows), b.d))
+        w = None if parts[0][1] is None else np.empty(len(rows))
+        for p, (z, ws) in zip(pos, parts):
+            Z[p] = z
+            if w is not None:
+                w[p] = ws
+        return Z, w
 
     def epoch_kernel(self, optimizer_code, hp, sched, stdz, avg, train_ids=None):
         return _DaskEpochs(self, optimizer_code, hp, sched, stdz, avg)

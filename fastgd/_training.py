@@ -179,6 +179,18 @@ class FitData:
                                 n // _rules.CHUNK_ROWS))
         return replace(self, batch_size=max(-(-n // groups), 1))
 
+    def targets(self, scale):
+        """The targets a full-batch solver passes to the kernels with this data: Y / ``scale`` (per output; a
+        copy of Y, O(n·k), not of X), or zeros where ``scale`` is None (the homogeneous objective, whose gradient
+        is the Hessian's product). fastgd._dask's blocks hold their own y: there a marker the workers apply."""
+        if scale is None:
+            return np.zeros((self.n, self.Y.shape[1]))
+        return np.ascontiguousarray(self.Y / scale)
+
+    def sample_rows(self, rows):
+        """The listed rows of X as float64 (a copy of those rows only) and their sample weights (or None)."""
+        return np.asarray(self.Xk[rows], dtype=np.float64), None if self.sw is None else self.sw[rows]
+
     def raw(self, theta, out=None):
         """``theta`` in the data's units (``theta`` itself without standardization; else into ``out`` if given)."""
         return theta if self.scaling is None else self.scaling.to_raw(theta, out)
@@ -1400,8 +1412,8 @@ def train_pcg(problem, ts, *, train_ids, steps, tol, precondition, n_iter_no_cha
     d = p - 1
     sc, ys, xs, xm = _units(problem.scaling, k, d)
     y_off = np.zeros(k) if sc is None else sc.y_mean / ys
-    Ys = np.ascontiguousarray(problem.Y / ys)
-    zeros = np.zeros_like(Ys)  # y = 0: the objective's gradient is then linear in θ, the Hessian's product
+    Ys = problem.targets(ys)
+    zeros = problem.targets(None)  # y = 0: the objective's gradient is then linear in θ, the Hessian's product
     threads = 1 if problem.n * d * k < LBFGS_PARALLEL_VALUES else problem.n_threads
     root = np.sqrt(precondition[0], out=precondition[0])
     shift = precondition[1]

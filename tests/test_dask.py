@@ -61,6 +61,24 @@ def test_exact_equals_local_fit(client, monkeypatch, tmp_path):
     np.testing.assert_allclose(pred.compute(), ref_pred, rtol=1e-12, atol=1e-12 * np.abs(ref_pred).max())
 
 
+def test_default_fit_ends_with_the_in_memory_finish(client, monkeypatch, tmp_path):
+    """Larger data (n·d > the exact check's 250,000 values) whose in-memory fit hands its epochs over to the
+    conjugate-gradient finish (noise 1: the averaged steps' noise floor above tol): the dask fit runs the same
+    finish, its passes on the workers with the blocks' own y scaled as in memory, so it equals the in-memory fit
+    to rounding, the finish included (without it: the epochs' model, 1e-3 off)."""
+    X, y = _data(51200, noise=1.0, seed=6)
+    _same_blocks(monkeypatch, 5, 4)
+    Xd, yd = da.from_array(X, chunks=(CHUNK, 5)), da.from_array(y, chunks=CHUNK)
+    ref = fastgd.LinearRegressor(batch_size=256, random_state=0).fit(_local(tmp_path, X), y)
+    assert "conjugate gradient" in ref.stop_reason_
+    est = fastgd.LinearRegressor(batch_size=256, random_state=0).fit(Xd, yd)
+    assert est.stop_reason_ == ref.stop_reason_ and est.n_iter_ == ref.n_iter_
+    np.testing.assert_allclose(est.coef_, ref.coef_, rtol=0, atol=1e-12)
+    assert abs(est.intercept_ - ref.intercept_) < 1e-11
+    A = np.hstack([X.astype(np.float64), np.ones((len(X), 1))])
+    np.testing.assert_allclose(est.coef_, np.linalg.lstsq(A, y, rcond=None)[0][:5], rtol=0, atol=1e-6)
+
+
 def test_exact_multioutput_weights_and_rechunk(client, monkeypatch, tmp_path):
     """Chunks that are not whole batches are rechunked on the cluster; sample weights and k = 2 outputs."""
     X, Y = _data(5000, 4, k=2, seed=1, noise=0.05)  # no handover to a finish locally (test_exact_equals_local_fit)
