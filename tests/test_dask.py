@@ -8,6 +8,7 @@ distributed = pytest.importorskip("distributed")
 dd = pytest.importorskip("dask.dataframe")
 
 import fastgd  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from fastgd import _training  # noqa: E402
 from _helpers import interrupt_first_evaluation  # noqa: E402
 
@@ -77,6 +78,51 @@ def test_default_fit_ends_with_the_in_memory_finish(client, monkeypatch, tmp_pat
     assert abs(est.intercept_ - ref.intercept_) < 1e-11
     A = np.hstack([X.astype(np.float64), np.ones((len(X), 1))])
     np.testing.assert_allclose(est.coef_, np.linalg.lstsq(A, y, rcond=None)[0][:5], rtol=0, atol=1e-6)
+
+
+def _near_duplicate(n, seed):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, 5))
+    X[:, 1] = X[:, 0] + 1e-2 * rng.standard_normal(n)  # a near-duplicate pair: curvature spread about 1e4
+    y = X @ rng.standard_normal(5) + 0.01 * rng.standard_normal(n)
+    return X, y
+
+
+def test_near_duplicate_columns_are_finished_or_warned(client, monkeypatch):
+    """R² within tol of least squares but coefficients far off (0.3 before: the epochs stopped on their tol rule):
+    the rows sampled from the blocks (``DaskFitData.sample_rows``, weighted) measure the columns ill-conditioned,
+    so the finish follows, in both modes; where it stops short (its iterations capped here) it warns, naming
+    the condition number and an exact solver."""
+    from fastgd import estimator
+
+    X, y = _near_duplicate(10000, 7)
+    sw = np.random.default_rng(8).uniform(0.5, 1.5, size=len(X))
+    A = np.hstack([X * np.sqrt(sw)[:, None], np.sqrt(sw)[:, None]])
+    best = np.linalg.lstsq(A, y * np.sqrt(sw), rcond=None)[0][:5]
+    Xd, yd, wd = da.from_array(X, chunks=(2560, 5)), da.from_array(y, chunks=2560), da.from_array(sw, chunks=2560)
+    for mode in ("exact", "parallel"):
+        est = fastgd.LinearRegressor(random_state=0, distributed=mode).fit(Xd, yd, sample_weight=wd)
+        assert "conjugate gradient" in est.stop_reason_
+        np.testing.assert_allclose(est.coef_, best, rtol=0, atol=1e-8)
+    monkeypatch.setattr(estimator, "FINISH_CG_ITER", 1)
+    with pytest.warns(ConvergenceWarning, match="conjugate-gradient finish of this fit stopped"):
+        fastgd.LinearRegressor(random_state=0).fit(Xd, yd)
+
+
+def test_ctrl_c_in_the_finish_keeps_the_epochs_model(client, monkeypatch):
+    X, y = _near_duplicate(8192, 9)
+    Xd, yd = da.from_array(X, chunks=(CHUNK, 5)), da.from_array(y, chunks=CHUNK)
+
+    def interrupted(problem, ts, *args, **kwargs):
+        ts.theta += 1.0  # a half-done step, which must not be kept
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_training, "train_pcg", interrupted)
+    with pytest.warns(UserWarning, match="interrupted during the exact finish"):
+        est = fastgd.LinearRegressor(random_state=0).fit(Xd, yd)
+    assert "interrupted" in est.stop_reason_
+    np.testing.assert_allclose(est._ts.theta, est._scaling.to_std(est._raw_params(1, 5)), rtol=0, atol=0)
+    assert est.score(X, y) > 0.99  # the epochs' model
 
 
 def test_exact_multioutput_weights_and_rechunk(client, monkeypatch, tmp_path):
