@@ -20,6 +20,11 @@ O(k·(d + 1)) floats.
   the step count are averaged (weighted by each worker's number of updates: local SGD / Vowpal Wabbit's
   allreduce) and the running averages of the iterates are pooled exactly. The rest of the loop (evaluation,
   stopping rules, the model kept) is the in-memory one.
+
+In both modes the exact finish of larger dense data follows as in memory (``LinearRegressor._finish_dask``):
+full-batch conjugate gradient whose passes are ``_DaskKernels.batches_stats`` calls with a ``Targets`` marker
+(y scaled per output, or zeros) that each block applies to its own y; the finish's decision reads 4·(d + 1)
+rows gathered from the blocks (``DaskFitData.sample_rows``).
 """
 
 import sys

@@ -295,3 +295,27 @@ def test_evaluation_sums_group_batches_as_the_kernels_do(client):
     blocks.block_batches = len(ids)
     loss = _dask._DaskKernels(blocks, "numba").batches_loss(None, None, None, theta, 2, ids)
     assert tuple(loss) == tuple(_engine.kernels("numba").batches_loss(X, Y, _engine.EMPTY, theta, 2, ids, 1))
+
+
+def test_targets_marker_gives_the_in_memory_sums(client):
+    """The finish's targets on dask blocks (``DaskFitData.targets``): each block divides its own y by the outputs'
+    scales, or takes zeros, and the sums are the in-memory kernels' on ``FitData.targets``' arrays, bit for bit."""
+    from types import SimpleNamespace
+
+    from fastgd import _dask, _engine
+
+    rng = np.random.default_rng(1)
+    n, d, k, bs = 1024, 6, 2, 64
+    X, Y = rng.standard_normal((n, d)), rng.standard_normal((n, k)) * [3.0, 0.1]
+    theta = 0.1 * rng.standard_normal((k, d + 1))
+    ids = np.arange(n // bs, dtype=np.int64)
+    blocks = SimpleNamespace(client=client, block_batches=8, parts=[(client.scatter(X[:512]), client.scatter(Y[:512]),
+                             None), (client.scatter(X[512:]), client.scatter(Y[512:]), None)],
+                             block_of=lambda b: np.asarray(b) // 8)
+    scale = np.array([3.0, 0.1])
+    local = _training.FitData(X, Y, None, bs, None, "numba", 1, True, 0.0, 0.0)
+    for marker, Yk in ((_dask.Targets(scale), local.targets(scale)), (_dask.Targets(None), local.targets(None))):
+        got = _dask._DaskKernels(blocks, "numba").batches_stats(None, marker, None, theta, bs, ids)
+        want = _engine.kernels("numba").batches_stats(X, Yk, _engine.EMPTY, theta, bs, ids, 1)
+        np.testing.assert_array_equal(got[0], want[0])
+        assert got[1] == want[1] and got[2] == want[2]
