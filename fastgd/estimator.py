@@ -852,11 +852,13 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         its reference objective reads all of y. Returns whether the finish ran (the optimum reached or its
         warning given: the max_iter warning is superseded)."""
         k = ts.theta.shape[0]
-        if out.interrupted or out.stopped or not np.isfinite(out.best_eval) \
-                or not self._finish_may_follow(problem, ts) or self._noise_floor(problem)(out.best_eval) is None:
+        if out.interrupted or out.stopped or not np.isfinite(out.best_eval) or not self._finish_may_follow(problem, ts):
             return False
         epochs = _fitted_attributes(self)
         try:
+            # the decision may gather the rows it samples from the blocks (a Ctrl-C there keeps the epochs too)
+            if self._noise_floor(problem)(out.best_eval) is None:
+                return False
             fin = self._finish_dense(problem, ts)
         except (KeyboardInterrupt, SystemError) as exc:
             if not _engine.is_interrupt(exc):
