@@ -24,7 +24,8 @@ O(k·(d + 1)) floats.
 In both modes the exact finish of larger dense data follows as in memory (``LinearRegressor._finish_dask``):
 full-batch conjugate gradient whose passes are ``_DaskKernels.batches_stats`` calls with a ``Targets`` marker
 (y scaled per output, or zeros) that each block applies to its own y; the finish's decision reads 4·(d + 1)
-rows gathered from the blocks (``DaskFitData.sample_rows``).
+rows gathered from the blocks (``DaskFitData.sample_rows``). Another smooth loss gets the L-BFGS finish, its unit
+(the constant mean's loss) summed on the workers (``DaskFitData.targets_loss``).
 """
 
 import sys
@@ -162,9 +163,29 @@ class Targets:
     None). Only this marker travels, not y."""
 
     scale: np.ndarray = None
+    outputs: slice = None  # a slice of the outputs (``scale`` is then the whole (k,) vector)
 
     def of(self, Y):
-        return np.zeros_like(Y) if self.scale is None else np.ascontiguousarray(Y / self.scale)
+        outputs = slice(None) if self.outputs is None else self.outputs
+        Y = Y[:, outputs]
+        return np.zeros_like(Y) if self.scale is None else np.ascontiguousarray(Y / self.scale[outputs])
+
+
+def _block_target_sums(x, y, w, targets):
+    """On a worker: (Σ s·t per output, Σ s) of the block's targets ``targets.of(y)`` (s: the sample weights)."""
+    _, Y, sw = _view(x, y, w)
+    T = targets.of(Y)
+    return (T.sum(axis=0), float(T.shape[0])) if sw is None else (sw @ T, float(sw.sum()))
+
+
+def _block_constant_loss(x, y, w, targets, mean, loss):
+    """On a worker: Σ s·loss(mean − t) per output over the block's targets t = ``targets.of(y)``."""
+    from . import reference
+
+    _, Y, sw = _view(x, y, w)
+    diff = mean - targets.of(Y)
+    v = np.square(diff) if loss is None else reference.loss_value(diff, reference.LOSSES[int(loss[0])], loss[1])
+    return v.sum(axis=0) if sw is None else sw @ v
 
 
 def _block_batch_stats(x, y, w, raw, batch_size, local_ids, backend, loss=None, targets=None):
@@ -354,9 +375,22 @@ class DaskFitData(_training.FitData):
             return 0.0
         return _training.constant_loss(Yr, w, self.loss)
 
-    def targets(self, scale):
+    def targets(self, scale, outputs=None):
         """``FitData.targets`` made on the workers, each block from its own y (a ``Targets`` marker)."""
-        return Targets(None if scale is None else np.array(scale, dtype=np.float64))
+        return Targets(None if scale is None else np.array(scale, dtype=np.float64), outputs)
+
+    def targets_loss(self, targets, loss):
+        """``FitData.targets_loss`` summed on the workers (the weighted mean of the targets, then the weighted
+        mean loss of predicting it, summed over outputs: two passes over y, block by block, none over X)."""
+        b = self.blocks
+        sums = b.client.gather([b.client.submit(_block_target_sums, *p, targets, pure=False) for p in b.parts])
+        weight = sum(s[1] for s in sums)
+        if not weight > 0:
+            return 0.0
+        mean = sum(s[0] for s in sums) / weight
+        parts = b.client.gather([b.client.submit(_block_constant_loss, *p, targets, mean, loss, pure=False)
+                                 for p in b.parts])
+        return float((sum(parts) / weight).sum())
 
     def sample_rows(self, rows):
         """``FitData.sample_rows`` gathered from the blocks that hold them (only those rows travel)."""

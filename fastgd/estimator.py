@@ -848,14 +848,24 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         the conjugate-gradient finish (``_finish_dense``) where ``_noise_floor`` calls for it, its passes over
         X run on the workers (``DaskFitData.targets``), with its warning where it stops short of its tolerance.
         Small data has no exact check here (it would need X in memory): it is judged by the larger data's rule.
-        A loss other than the squared error (the in-memory fit's L-BFGS finish) is not finished on dask blocks:
-        its reference objective reads all of y. Returns whether the finish ran (the optimum reached or its
-        warning given: the max_iter warning is superseded)."""
+        Another smooth loss: the full-batch L-BFGS finish of larger data (``_check_smooth_loss``). Returns whether
+        the conjugate-gradient finish ran (the optimum reached or its warning given: the max_iter warning is
+        superseded)."""
         k = ts.theta.shape[0]
-        if out.interrupted or out.stopped or not np.isfinite(out.best_eval) or not self._finish_may_follow(problem, ts):
+        if out.interrupted or out.stopped or not np.isfinite(out.best_eval) or self.tol is None \
+                or self.early_stopping or problem.scaling is None or not _planning.finishes_with_lbfgs(self):
             return False
+        squared = self._finish_may_follow(problem, ts)
         epochs = _fitted_attributes(self)
         try:
+            if not squared:
+                # another smooth loss: full-batch L-BFGS where the averaged steps' noise floor is above tol (as
+                # _check_smooth_loss on larger data), the constant mean's loss summed on the workers
+                if problem.l1 == 0.0:
+                    f_ref = problem.targets_loss(problem.targets(np.ones(k)), problem.loss)
+                    if f_ref > 0 and out.best_eval / f_ref * (problem.blocks.d + 1) / problem.n > self.tol:
+                        self._finish_lbfgs(problem, ts)
+                return False  # as in memory: its budget's warning stays
             # the decision may gather the rows it samples from the blocks (a Ctrl-C there keeps the epochs too)
             if self._noise_floor(problem)(out.best_eval) is None:
                 return False
