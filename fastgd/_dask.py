@@ -20,6 +20,12 @@ O(k·(d + 1)) floats.
   the step count are averaged (weighted by each worker's number of updates: local SGD / Vowpal Wabbit's
   allreduce) and the running averages of the iterates are pooled exactly. The rest of the loop (evaluation,
   stopping rules, the model kept) is the in-memory one.
+
+In both modes the exact finish of larger dense data follows as in memory (``LinearRegressor._finish_dask``):
+full-batch conjugate gradient whose passes are ``_DaskKernels.batches_stats`` calls with a ``Targets`` marker
+(y scaled per output, or zeros) that each block applies to its own y; the finish's decision reads 4·(d + 1)
+rows gathered from the blocks (``DaskFitData.sample_rows``). Another smooth loss gets the L-BFGS finish, its unit
+(the constant mean's loss) summed on the workers (``DaskFitData.targets_loss``).
 """
 
 import sys
@@ -150,9 +156,44 @@ def _block_epoch(x, y, w, carry, local_order, cfg):
     return theta, state, scalars, avg, loss_sum + ls, weight_sum + ws, finite and ok, updates + len(local_order)
 
 
-def _block_batch_stats(x, y, w, raw, batch_size, local_ids, backend, loss=None):
-    """On a worker: (len(ids), m + 2) rows [G, sse, W] of the listed batches, one batch at a time."""
+@dataclass(frozen=True)
+class Targets:
+    """``DaskFitData.targets``: the targets a full-batch solver asks for, which each block makes from its own y
+    (Y / ``scale``, per output, as ``FitData.targets`` does in memory: the same numbers), or zeros (``scale``
+    None). Only this marker travels, not y."""
+
+    scale: np.ndarray = None
+    outputs: slice = None  # a slice of the outputs (``scale`` is then the whole (k,) vector)
+
+    def of(self, Y):
+        outputs = slice(None) if self.outputs is None else self.outputs
+        Y = Y[:, outputs]
+        return np.zeros_like(Y) if self.scale is None else np.ascontiguousarray(Y / self.scale[outputs])
+
+
+def _block_target_sums(x, y, w, targets):
+    """On a worker: (Σ s·t per output, Σ s) of the block's targets ``targets.of(y)`` (s: the sample weights)."""
+    _, Y, sw = _view(x, y, w)
+    T = targets.of(Y)
+    return (T.sum(axis=0), float(T.shape[0])) if sw is None else (sw @ T, float(sw.sum()))
+
+
+def _block_constant_loss(x, y, w, targets, mean, loss):
+    """On a worker: Σ s·loss(mean − t) per output over the block's targets t = ``targets.of(y)``."""
+    from . import reference
+
+    _, Y, sw = _view(x, y, w)
+    diff = mean - targets.of(Y)
+    v = np.square(diff) if loss is None else reference.loss_value(diff, reference.LOSSES[int(loss[0])], loss[1])
+    return v.sum(axis=0) if sw is None else sw @ v
+
+
+def _block_batch_stats(x, y, w, raw, batch_size, local_ids, backend, loss=None, targets=None):
+    """On a worker: (len(ids), m + 2) rows [G, sse, W] of the listed batches, one batch at a time (``targets``:
+    a ``Targets`` applied to the block's y; None: y itself)."""
     x, Y, sw = _view(x, y, w)
+    if targets is not None:
+        Y = targets.of(Y)
     kern = _engine.kernels(backend)
     out = np.empty((len(local_ids), raw.size + 2))
     one = np.empty(1, dtype=np.int64)
@@ -167,6 +208,12 @@ def _block_rows_of(x, y, w, local_ids, batch_size):
     x, Y, sw = _view(x, y, w)
     rows = np.concatenate([np.arange(b * batch_size, min((b + 1) * batch_size, x.shape[0])) for b in local_ids])
     return Y[rows], (None if sw is None else sw[rows])
+
+
+def _block_take(x, y, w, local_rows):
+    """On a worker: the listed rows of the block's X as float64 and their sample weights (or None)."""
+    x, _, sw = _view(x, y, w)
+    return np.asarray(x[local_rows], dtype=np.float64), None if sw is None else sw[local_rows]
 
 
 def _predict_block(x, theta, backend, single):
@@ -198,11 +245,14 @@ class Blocks:
         # kept on the workers (a no-op for chunks already persisted: no second copy, and dask's memory
         # accounting sees each chunk once); every task below takes a block's futures
         arrays = client.persist([X, Y] + ([] if sw is None else [sw]))
+        self.weight_shift, self.weight_top = 0, 1.0  # the weights were divided by 2**weight_shift; the largest
         if sw is not None:  # normalized as in memory (largest weight in [1, 2)): no sum of weights overflows
             top = float(arrays[2].max().compute())
             shift = int(np.frexp(top)[1]) - 1 if np.isfinite(top) and top > 0 else 0
             if shift:
                 arrays[2] = client.persist(arrays[2] * np.ldexp(1.0, -shift))
+            self.weight_shift = shift
+            self.weight_top = float(np.ldexp(top, -shift)) if np.isfinite(top) and top > 0 else 1.0
 
         def ordered(arr):
             by_key = {f.key: f for f in futures_of(arr)}
@@ -267,7 +317,9 @@ class _DaskKernels:
 
     def batches_stats(self, Xk, Y, sw, theta, batch_size, batch_ids, n_threads=None,  # threads: the workers'
                       loss=None, loss_only=False):
+        """``Y``: the blocks' own y, or a ``Targets`` (``DaskFitData.targets``) that each block applies to it."""
         b = self.blocks
+        targets = Y if isinstance(Y, Targets) else None
         ids = np.asarray(batch_ids, dtype=np.int64)
         raw = np.ascontiguousarray(theta)
         m = raw.size
@@ -277,7 +329,7 @@ class _DaskKernels:
         for blk in np.unique(where):
             pos = np.flatnonzero(where == blk)
             fut = b.client.submit(_block_batch_stats, *b.parts[blk], raw, batch_size,
-                                  ids[pos] - blk * b.block_batches, self.backend, loss, pure=False)
+                                  ids[pos] - blk * b.block_batches, self.backend, loss, targets, pure=False)
             jobs.append((pos, fut))
         for (pos, _), res in zip(jobs, b.client.gather([f for _, f in jobs])):
             rows[pos] = res
@@ -322,6 +374,40 @@ class DaskFitData(_training.FitData):
         if w is not None and not w.sum() > 0:
             return 0.0
         return _training.constant_loss(Yr, w, self.loss)
+
+    def targets(self, scale, outputs=None):
+        """``FitData.targets`` made on the workers, each block from its own y (a ``Targets`` marker)."""
+        return Targets(None if scale is None else np.array(scale, dtype=np.float64), outputs)
+
+    def targets_loss(self, targets, loss):
+        """``FitData.targets_loss`` summed on the workers (the weighted mean of the targets, then the weighted
+        mean loss of predicting it, summed over outputs: two passes over y, block by block, none over X)."""
+        b = self.blocks
+        sums = b.client.gather([b.client.submit(_block_target_sums, *p, targets, pure=False) for p in b.parts])
+        weight = sum(s[1] for s in sums)
+        if not weight > 0:
+            return 0.0
+        mean = sum(s[0] for s in sums) / weight
+        parts = b.client.gather([b.client.submit(_block_constant_loss, *p, targets, mean, loss, pure=False)
+                                 for p in b.parts])
+        return float((sum(parts) / weight).sum())
+
+    def sample_rows(self, rows):
+        """``FitData.sample_rows`` gathered from the blocks that hold them (only those rows travel)."""
+        b = self.blocks
+        rows = np.asarray(rows, dtype=np.int64)
+        where = rows // b.block_rows
+        pos = [np.flatnonzero(where == blk) for blk in np.unique(where)]
+        futs = [b.client.submit(_block_take, *b.parts[int(where[p[0]])], rows[p] - where[p[0]] * b.block_rows,
+                                pure=False) for p in pos]
+        parts = b.client.gather(futs)
+        Z = np.empty((len(rows), b.d))
+        w = None if parts[0][1] is None else np.empty(len(rows))
+        for p, (z, ws) in zip(pos, parts):
+            Z[p] = z
+            if w is not None:
+                w[p] = ws
+        return Z, w
 
     def epoch_kernel(self, optimizer_code, hp, sched, stdz, avg, train_ids=None):
         return _DaskEpochs(self, optimizer_code, hp, sched, stdz, avg)

@@ -179,6 +179,24 @@ class FitData:
                                 n // _rules.CHUNK_ROWS))
         return replace(self, batch_size=max(-(-n // groups), 1))
 
+    def targets(self, scale, outputs=None):
+        """The targets a full-batch solver passes to the kernels with this data: Y / ``scale`` (per output; a
+        copy of Y, O(n·k), not of X), or zeros where ``scale`` is None (the homogeneous objective, whose gradient
+        is the Hessian's product); ``outputs``: a slice of the outputs (``scale`` then the whole (k,) vector).
+        fastgd._dask's blocks hold their own y: there a marker the workers apply."""
+        outputs = slice(None) if outputs is None else outputs
+        if scale is None:
+            return np.zeros((self.n, len(range(self.Y.shape[1])[outputs])))
+        return np.ascontiguousarray(self.Y[:, outputs] / scale[outputs])
+
+    def targets_loss(self, targets, loss):
+        """``constant_loss`` of ``targets`` (``self.targets``'), with this data's sample weights."""
+        return constant_loss(targets, self.sw, loss)
+
+    def sample_rows(self, rows):
+        """The listed rows of X as float64 (a copy of those rows only) and their sample weights (or None)."""
+        return np.asarray(self.Xk[rows], dtype=np.float64), None if self.sw is None else self.sw[rows]
+
     def raw(self, theta, out=None):
         """``theta`` in the data's units (``theta`` itself without standardization; else into ``out`` if given)."""
         return theta if self.scaling is None else self.scaling.to_raw(theta, out)
@@ -1220,7 +1238,6 @@ def train_lbfgs(problem, ts, lbfgs, *, train_ids, steps, tol, n_iter_no_change=2
     d = p - 1
     sc, ys, xs, xm = _units(problem.scaling, k, d)
 
-    Ys = np.ascontiguousarray(problem.Y / ys)  # residuals in units of each target's scale (O(n·k), not X)
     # small data: one thread (a parallel region per evaluation cost 7 ms on 442 x 65 on a busy 2-core host);
     # the sums are the same for any thread count
     threads = 1 if problem.n * d * k < LBFGS_PARALLEL_VALUES else problem.n_threads
@@ -1229,7 +1246,8 @@ def train_lbfgs(problem, ts, lbfgs, *, train_ids, steps, tol, n_iter_no_change=2
     same = problem.loss is None or np.all(ys == ys[0])
     parts = [(slice(0, k), None if problem.loss is None else (problem.loss[0], problem.loss[1] / ys[0]))] if same \
         else [(slice(j, j + 1), (problem.loss[0], problem.loss[1] / ys[j])) for j in range(k)]
-    Yparts = [Ys if same else np.ascontiguousarray(Ys[:, rows]) for rows, _ in parts]
+    # residuals in units of each target's scale (O(n·k), not X)
+    Yparts = [problem.targets(ys, None if same else rows) for rows, _ in parts]
     # standardized: each output's objective over _rules.loss_unit / y_scale more, as the epochs' (huber with an
     # epsilon far below y_scale: over epsilon / y_scale, so that its gradient is not below torch's tolerance_grad)
     rel = np.ones(k) if sc is None or problem.loss is None else np.array(
@@ -1321,7 +1339,7 @@ def train_lbfgs(problem, ts, lbfgs, *, train_ids, steps, tol, n_iter_no_change=2
     state = {}
     # the objective of the best constant (the mean for another loss): the unit of tol
     f_ref = problem.target_variance(train_ids) if sc is None else float(k) if problem.loss is None else sum(
-        constant_loss(Yj, None if problem.sw is None else problem.sw, loss) / rel[rows][0]
+        problem.targets_loss(Yj, loss) / rel[rows][0]
         for (rows, loss), Yj in zip(parts, Yparts))
     f_ref = f_ref if f_ref > 0 else 1.0
     best_f, best_x = np.inf, x.copy()
@@ -1400,8 +1418,8 @@ def train_pcg(problem, ts, *, train_ids, steps, tol, precondition, n_iter_no_cha
     d = p - 1
     sc, ys, xs, xm = _units(problem.scaling, k, d)
     y_off = np.zeros(k) if sc is None else sc.y_mean / ys
-    Ys = np.ascontiguousarray(problem.Y / ys)
-    zeros = np.zeros_like(Ys)  # y = 0: the objective's gradient is then linear in θ, the Hessian's product
+    Ys = problem.targets(ys)
+    zeros = problem.targets(None)  # y = 0: the objective's gradient is then linear in θ, the Hessian's product
     threads = 1 if problem.n * d * k < LBFGS_PARALLEL_VALUES else problem.n_threads
     root = np.sqrt(precondition[0], out=precondition[0])
     shift = precondition[1]

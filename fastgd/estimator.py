@@ -76,7 +76,8 @@ def _sampled_spread(problem):
     """The curvature spread (largest over smallest eigenvalue) of the Gram matrix of FLOOR_SAMPLE_ROWS·(d + 1)
     evenly spaced rows of dense ``problem``'s standardized columns (weighted, as the fit; inf where it is
     singular), or None where that sample would cost more products than a pass over X reads values (nothing is
-    measured then). Only the sample's rows are read and copied, not X. Measured once per problem."""
+    measured then). Only the sample's rows are read and copied, not X (``FitData.sample_rows``: on dask blocks
+    those rows alone travel to the client). Measured once per problem."""
     if hasattr(problem, "_sampled_spread"):
         return problem._sampled_spread
     n, d = problem.n, problem.scaling.x_scale.shape[0]
@@ -87,11 +88,12 @@ def _sampled_spread(problem):
         sc = problem.scaling
         # constant columns have no curvature to measure (the fit leaves them at zero)
         cols = slice(None) if sc.x_var is None else np.flatnonzero(sc.x_var > 0)
-        Z = np.asarray(problem.Xk[rows], dtype=np.float64)[:, cols]
+        Z, w = problem.sample_rows(rows)  # on dask blocks: gathered from the workers (4·(d + 1) rows)
+        Z = Z[:, cols]
         Z -= sc.x_mean[cols]
         Z /= sc.x_scale[cols]
-        if problem.sw is not None:
-            Z *= np.sqrt(problem.sw[rows])[:, None]
+        if w is not None:
+            Z *= np.sqrt(w)[:, None]
         # a column the sample holds one value of (a rare one-hot level, say) says nothing of its curvature, and
         # two such made the sample singular (a finish for nothing): only columns that vary in it are measured
         Z = Z[:, np.ptp(Z, axis=0) > 0]
@@ -721,16 +723,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         except (KeyboardInterrupt, SystemError) as exc:
             if not _engine.is_interrupt(exc):
                 raise
-            # a Ctrl-C in the exact finish (or the strength path): the completed epochs' model, as one in the
-            # epochs keeps the best of them; the parameters from it (the optimizer state as the finish left it:
-            # the sparse finish released a large one, as a finished fit does)
-            _put_back(self, epochs)
-            raw = self._raw_params(k, d)
-            ts.theta[...] = raw if problem.scaling is None else problem.scaling.to_std(raw)
-            self.stop_reason_ = f"{self.stop_reason_}; then the exact finish was interrupted (Ctrl-C)"
-            warnings.warn(f"Training interrupted during the exact finish that follows the epochs: keeping the model "
-                          f"of the completed epochs ({self.n_iter_} epoch(s)), which may be short of the optimum "
-                          f"the finish would have reached.", UserWarning, stacklevel=3)
+            self._keep_epochs(epochs, problem, ts, k, d)
             warn = False
         if warn:
             self._warn(out)
@@ -840,13 +833,68 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                 del self.feature_names_in_
             ts = self._start_state(opt, problem.scaling, warm, problem.blocks.k, problem.blocks.d, coef_init,
                                    intercept_init)
-            out = self._train_and_store(problem, ts, opt, y_ndim)
+            out = self._train_and_store(problem, ts, opt, y_ndim, warn=False)
+            # the weight of the rows in the user's units (the blocks' weights were divided by a power of 2)
+            with np.errstate(over="ignore"):  # beyond float64's range: messages use Σw / max w instead
+                total = float(problem.n) if sample_weight is None else float(
+                    np.ldexp(problem.blocks.total_weight, problem.blocks.weight_shift))
+            self._unit_weight_sum = problem.blocks.total_weight / problem.blocks.weight_top
+            if not self._finish_dask(problem, ts, out, total, sample_weight is not None) or out.warning:
+                self._warn(out)
             self.__dict__.pop("_choice_rng", None)
             if sample_weight is None:  # a weighted dask fit's total weight in the user's units is not at hand
                 self._keep_fit_weight(out, float(problem.n))
         finally:
             problem.blocks.release()
         return self
+
+    def _finish_dask(self, problem, ts, out, total, weighted):
+        """The exact finish of a fit on dask blocks: that of larger in-memory dense data (``_check_shortfall``),
+        the conjugate-gradient finish (``_finish_dense``) where ``_noise_floor`` calls for it, its passes over
+        X run on the workers (``DaskFitData.targets``), with its warning where it stops short of its tolerance.
+        Small data has no exact check here (it would need X in memory): it is judged by the larger data's rule.
+        Another smooth loss: the full-batch L-BFGS finish of larger data (``_check_smooth_loss``). Returns whether
+        the conjugate-gradient finish ran (the optimum reached or its warning given: the max_iter warning is
+        superseded)."""
+        k = ts.theta.shape[0]
+        if out.interrupted or out.stopped or not np.isfinite(out.best_eval) or self.tol is None \
+                or self.early_stopping or problem.scaling is None or not _planning.finishes_with_lbfgs(self):
+            return False
+        squared = self._finish_may_follow(problem, ts)
+        epochs = _fitted_attributes(self)
+        try:
+            if not squared:
+                # another smooth loss: full-batch L-BFGS where the averaged steps' noise floor is above tol (as
+                # _check_smooth_loss on larger data), the constant mean's loss summed on the workers
+                if problem.l1 == 0.0:
+                    f_ref = problem.targets_loss(problem.targets(np.ones(k)), problem.loss)
+                    if f_ref > 0 and out.best_eval / f_ref * (problem.blocks.d + 1) / problem.n > self.tol:
+                        self._finish_lbfgs(problem, ts)
+                return False  # as in memory: its budget's warning stays
+            # the decision may gather the rows it samples from the blocks (a Ctrl-C there keeps the epochs too)
+            if self._noise_floor(problem)(out.best_eval) is None:
+                return False
+            fin = self._finish_dense(problem, ts)
+        except (KeyboardInterrupt, SystemError) as exc:
+            if not _engine.is_interrupt(exc):
+                raise
+            self._keep_epochs(epochs, problem, ts, k, problem.blocks.d, stacklevel=6)
+            return True
+        if not fin.converged and not fin.best_eval <= self.tol * k:
+            warnings.warn(self._unfinished_dense(fin, total, weighted), ConvergenceWarning, stacklevel=5)
+        return True
+
+    def _keep_epochs(self, epochs, problem, ts, k, d, stacklevel=4):
+        """A Ctrl-C in the exact finish (or the strength path): the completed epochs' model (``epochs``: their
+        fitted attributes), as one in the epochs keeps the best of them; the parameters from it (the optimizer
+        state as the finish left it: the sparse finish released a large one, as a finished fit does)."""
+        _put_back(self, epochs)
+        raw = self._raw_params(k, d)
+        ts.theta[...] = raw if problem.scaling is None else problem.scaling.to_std(raw)
+        self.stop_reason_ = f"{self.stop_reason_}; then the exact finish was interrupted (Ctrl-C)"
+        warnings.warn(f"Training interrupted during the exact finish that follows the epochs: keeping the model "
+                      f"of the completed epochs ({self.n_iter_} epoch(s)), which may be short of the optimum "
+                      f"the finish would have reached.", UserWarning, stacklevel=stacklevel)
 
     def _check_shortfall(self, X, Y, sw, out, problem=None, ts=None, total=None):
         """On small data, measure how far the fit stopped from the exact optimum of its own objective (the
@@ -932,9 +980,10 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         return True
 
     def _finish_may_follow(self, problem, ts):
-        """Whether the epochs of an in-memory fit on ``problem`` may be followed by the dense conjugate-gradient
-        finish (``_check_shortfall``: of larger data when ``_noise_floor`` calls for it; of small data whenever
-        the exact check finds it more than tol short, which it is at the floor)."""
+        """Whether the epochs of an in-memory fit on dense ``problem`` (or one on dask blocks) may be followed by
+        the dense conjugate-gradient finish (``_check_shortfall``: of larger data when ``_noise_floor`` calls for
+        it; of small data whenever the exact check finds it more than tol short, which it is at the floor;
+        ``_finish_dask``: as larger data's)."""
         return (not isinstance(problem.Xk, tuple) and problem.scaling is not None and self.loss == "squared_error"
                 and _planning.finishes_with_lbfgs(self) and self.tol is not None and not self.early_stopping)
 
@@ -1243,7 +1292,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                                   else problem.n * (ts.theta.size - ts.theta.shape[0]),
                                   warm_start_only=warm_only, problem=problem)
         self.max_iter_ = settings.max_iter
-        if in_memory and self._finish_may_follow(problem, ts):
+        if (in_memory or isinstance(problem, _dask.DaskFitData)) and self._finish_may_follow(problem, ts):
             settings.handover = self._noise_floor(problem)
         try:
             if isinstance(opt, LBFGS):

@@ -8,6 +8,7 @@ distributed = pytest.importorskip("distributed")
 dd = pytest.importorskip("dask.dataframe")
 
 import fastgd  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from fastgd import _training  # noqa: E402
 from _helpers import interrupt_first_evaluation  # noqa: E402
 
@@ -59,6 +60,83 @@ def test_exact_equals_local_fit(client, monkeypatch, tmp_path):
     assert isinstance(pred, da.Array)  # lazy
     ref_pred = ref.predict(X)  # a prediction near zero: compare on the scale of the predictions
     np.testing.assert_allclose(pred.compute(), ref_pred, rtol=1e-12, atol=1e-12 * np.abs(ref_pred).max())
+
+
+def test_default_fit_ends_with_the_in_memory_finish(client, monkeypatch, tmp_path):
+    """Larger data (n·d > the exact check's 250,000 values) whose in-memory fit hands its epochs over to the
+    conjugate-gradient finish (noise 1: the averaged steps' noise floor above tol): the dask fit runs the same
+    finish, its passes on the workers with the blocks' own y scaled as in memory, so it equals the in-memory fit
+    to rounding, the finish included (without it: the epochs' model, 1e-3 off)."""
+    X, y = _data(51200, noise=1.0, seed=6)
+    _same_blocks(monkeypatch, 5, 4)
+    Xd, yd = da.from_array(X, chunks=(CHUNK, 5)), da.from_array(y, chunks=CHUNK)
+    ref = fastgd.LinearRegressor(batch_size=256, random_state=0).fit(_local(tmp_path, X), y)
+    assert "conjugate gradient" in ref.stop_reason_
+    est = fastgd.LinearRegressor(batch_size=256, random_state=0).fit(Xd, yd)
+    assert est.stop_reason_ == ref.stop_reason_ and est.n_iter_ == ref.n_iter_
+    np.testing.assert_allclose(est.coef_, ref.coef_, rtol=0, atol=1e-12)
+    assert abs(est.intercept_ - ref.intercept_) < 1e-11
+    A = np.hstack([X.astype(np.float64), np.ones((len(X), 1))])
+    np.testing.assert_allclose(est.coef_, np.linalg.lstsq(A, y, rcond=None)[0][:5], rtol=0, atol=1e-6)
+
+
+def test_huber_fit_ends_with_the_in_memory_lbfgs_finish(client, monkeypatch, tmp_path):
+    """Another smooth loss on larger data: the in-memory fit's full-batch L-BFGS finish follows on the blocks too
+    (the targets per output and the constant mean's loss, the unit of tol, computed on the workers), so the
+    dask fit equals the in-memory one to rounding (before: the epochs' model, 4e-4 off)."""
+    X, y = _data(14336, 20, seed=10, noise=1.0)  # 286,720 values: past the exact check's 250,000
+    _same_blocks(monkeypatch, 20, 4)
+    Xd, yd = da.from_array(X, chunks=(CHUNK, 20)), da.from_array(y, chunks=CHUNK)
+    ref = fastgd.LinearRegressor(loss="huber", batch_size=256, random_state=0).fit(_local(tmp_path, X), y)
+    assert "L-BFGS" in ref.stop_reason_
+    est = fastgd.LinearRegressor(loss="huber", batch_size=256, random_state=0).fit(Xd, yd)
+    assert est.stop_reason_ == ref.stop_reason_ and est.n_iter_ == ref.n_iter_
+    np.testing.assert_allclose(est.coef_, ref.coef_, rtol=0, atol=1e-11)
+
+
+def _near_duplicate(n, seed):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, 5))
+    X[:, 1] = X[:, 0] + 1e-2 * rng.standard_normal(n)  # a near-duplicate pair: curvature spread about 1e4
+    y = X @ rng.standard_normal(5) + 0.01 * rng.standard_normal(n)
+    return X, y
+
+
+def test_near_duplicate_columns_are_finished_or_warned(client, monkeypatch):
+    """R² within tol of least squares but coefficients far off (0.3 before: the epochs stopped on their tol rule):
+    the rows sampled from the blocks (``DaskFitData.sample_rows``, weighted) measure the columns ill-conditioned,
+    so the finish follows, in both modes; where it stops short (its iterations capped here) it warns, naming
+    the condition number and an exact solver."""
+    from fastgd import estimator
+
+    X, y = _near_duplicate(10000, 7)
+    sw = np.random.default_rng(8).uniform(0.5, 1.5, size=len(X))
+    A = np.hstack([X * np.sqrt(sw)[:, None], np.sqrt(sw)[:, None]])
+    best = np.linalg.lstsq(A, y * np.sqrt(sw), rcond=None)[0][:5]
+    Xd, yd, wd = da.from_array(X, chunks=(2560, 5)), da.from_array(y, chunks=2560), da.from_array(sw, chunks=2560)
+    for mode in ("exact", "parallel"):
+        est = fastgd.LinearRegressor(random_state=0, distributed=mode).fit(Xd, yd, sample_weight=wd)
+        assert "conjugate gradient" in est.stop_reason_
+        np.testing.assert_allclose(est.coef_, best, rtol=0, atol=1e-8)
+    monkeypatch.setattr(estimator, "FINISH_CG_ITER", 1)
+    with pytest.warns(ConvergenceWarning, match="conjugate-gradient finish of this fit stopped"):
+        fastgd.LinearRegressor(random_state=0).fit(Xd, yd)
+
+
+def test_ctrl_c_in_the_finish_keeps_the_epochs_model(client, monkeypatch):
+    X, y = _near_duplicate(8192, 9)
+    Xd, yd = da.from_array(X, chunks=(CHUNK, 5)), da.from_array(y, chunks=CHUNK)
+
+    def interrupted(problem, ts, *args, **kwargs):
+        ts.theta += 1.0  # a half-done step, which must not be kept
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_training, "train_pcg", interrupted)
+    with pytest.warns(UserWarning, match="interrupted during the exact finish"):
+        est = fastgd.LinearRegressor(random_state=0).fit(Xd, yd)
+    assert "interrupted" in est.stop_reason_
+    np.testing.assert_allclose(est._ts.theta, est._scaling.to_std(est._raw_params(1, 5)), rtol=0, atol=0)
+    assert est.score(X, y) > 0.99  # the epochs' model
 
 
 def test_exact_multioutput_weights_and_rechunk(client, monkeypatch, tmp_path):
@@ -231,3 +309,27 @@ def test_evaluation_sums_group_batches_as_the_kernels_do(client):
     blocks.block_batches = len(ids)
     loss = _dask._DaskKernels(blocks, "numba").batches_loss(None, None, None, theta, 2, ids)
     assert tuple(loss) == tuple(_engine.kernels("numba").batches_loss(X, Y, _engine.EMPTY, theta, 2, ids, 1))
+
+
+def test_targets_marker_gives_the_in_memory_sums(client):
+    """The finish's targets on dask blocks (``DaskFitData.targets``): each block divides its own y by the outputs'
+    scales, or takes zeros, and the sums are the in-memory kernels' on ``FitData.targets``' arrays, bit for bit."""
+    from types import SimpleNamespace
+
+    from fastgd import _dask, _engine
+
+    rng = np.random.default_rng(1)
+    n, d, k, bs = 1024, 6, 2, 64
+    X, Y = rng.standard_normal((n, d)), rng.standard_normal((n, k)) * [3.0, 0.1]
+    theta = 0.1 * rng.standard_normal((k, d + 1))
+    ids = np.arange(n // bs, dtype=np.int64)
+    blocks = SimpleNamespace(client=client, block_batches=8, parts=[(client.scatter(X[:512]), client.scatter(Y[:512]),
+                             None), (client.scatter(X[512:]), client.scatter(Y[512:]), None)],
+                             block_of=lambda b: np.asarray(b) // 8)
+    scale = np.array([3.0, 0.1])
+    local = _training.FitData(X, Y, None, bs, None, "numba", 1, True, 0.0, 0.0)
+    for marker, Yk in ((_dask.Targets(scale), local.targets(scale)), (_dask.Targets(None), local.targets(None))):
+        got = _dask._DaskKernels(blocks, "numba").batches_stats(None, marker, None, theta, bs, ids)
+        want = _engine.kernels("numba").batches_stats(X, Yk, _engine.EMPTY, theta, bs, ids, 1)
+        np.testing.assert_array_equal(got[0], want[0])
+        assert got[1] == want[1] and got[2] == want[2]
