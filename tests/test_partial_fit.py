@@ -328,17 +328,18 @@ def _stream_warnings(model, X, y, size, passes=1, sample_weight=None):
     return [str(w.message) for w in seen if "worse than a constant" in str(w.message)]
 
 
-def test_a_stream_worse_than_a_constant_warns_once_with_a_fix_that_works():
+@pytest.mark.parametrize("backend", ["numba", "native"])
+def test_a_stream_worse_than_a_constant_warns_once_with_a_fix_that_works(backend):
     """The heavy-tailed stream's R² was -6.4 after a pass without a word. The progressive loss (each batch's
     before its update) is now compared with the mean of the targets seen before: one warning, in the first pass,
     naming the figure, the mostly-zero columns with Adam, and optimizer='sgd', which reaches R² 0.97 in 5 passes."""
     X, y = _heavy_tailed()
-    model = LinearRegressor(random_state=0)
+    model = LinearRegressor(random_state=0, backend=backend)
     got = _stream_warnings(model, X, y, 100, passes=2)
     assert len(got) == 1  # once per stream, not per call
     assert re.search(r"progressive R² of -\d", got[0]) and "optimizer='sgd'" in got[0]
     assert model.score(X, y) < -1  # the failure warned about
-    fixed = LinearRegressor(random_state=0, optimizer="sgd")
+    fixed = LinearRegressor(random_state=0, optimizer="sgd", backend=backend)
     assert _stream_warnings(fixed, X, y, 100, passes=5) == []
     assert fixed.score(X, y) > 0.9  # 0.968
 
