@@ -1451,6 +1451,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         Y, w = problem.Y, problem.sw
         k = Y.shape[1]
         state = None if restart else self.__dict__.get("_progress")
+        state = None if state is None else dict(state)  # a new dict: a call that raises (_atomic) leaves the old
         if state is None or (state["mean"] is not None and state["mean"].shape != (k,)):
             sc = self._scaling  # the scales of the stream's first call (or of the fit before it)
             state = dict(mean=None, weight=0.0, loss=0.0, capped=0.0, const=0.0, rows=0.0, calls=0, warned=False,
