@@ -1337,10 +1337,10 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         both summed over the recent calls (halved every 500 rows; a call counts for at most 5 times the
         constant's loss, so one odd chunk does not warn). Above twice the constant's (a progressive R² below -1)
         over 300 rows and 3 calls, a ``ConvergenceWarning`` gives the figure, the cause it can check (running
-        scales that moved 10 times or more since the first call: a change of units; mostly-zero columns with an
-        Adam-like optimizer) and its fix. Dense 100-row chunks of 2000 x 300 with 2 % lognormal(0, 2) non-zeros:
-        R² -6.4 after a pass, warned on the fifth call; ``optimizer='sgd'`` gives 0.97 / 1.000 after 5 / 20
-        passes.
+        scales that moved 10 times or more since the first call, or the fit before it: a change of units;
+        mostly-zero columns with an Adam-like optimizer) and its fix. Dense 100-row chunks of 2000 x 300 with
+        2 % lognormal(0, 2) non-zeros: R² -6.4 after a pass, warned on the fifth call; ``optimizer='sgd'`` gives
+        0.97 / 1.000 after 5 / 20 passes.
 
         Parameters
         ----------
@@ -1362,6 +1362,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             raise ValueError("partial_fit trains one mini-batch epoch per call; optimizer='lbfgs' is full-batch: "
                              "call fit, or use a mini-batch optimizer such as 'adam'")
         first = not hasattr(self, "coef_")
+        prior = None if first else self.__dict__.get("_scaling")  # a fit's scales, for the stream check
         X, Xk, y, sw, backend, total = self._validate(X, y, sample_weight, reset=first, chunk=True)
         # "auto" on sparse X: the Ridge strength (Ridge(alpha=1)'s, or the one a fit before chose) for all the
         # rows seen, the fit's and the calls' (its penalty relative to the mean loss shrinks as the stream
@@ -1439,10 +1440,10 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             self.coef_ = mean_raw[0, :d].copy() if self._y_ndim == 1 else mean_raw[:, :d].copy()
             self.intercept_ = float(mean_raw[0, d]) if self._y_ndim == 1 else mean_raw[:, d].copy()
         self._check_stream(out, problem, X, opt, first or fitted is not None,
-                           first and not (self.standardize and self.fit_intercept))
+                           first and not (self.standardize and self.fit_intercept), self._scaling if first else prior)
         return self
 
-    def _check_stream(self, out, problem, X, opt, restart, from_zero):
+    def _check_stream(self, out, problem, X, opt, restart, from_zero, start_scaling):
         """partial_fit's check that the stream is not failing silently: the call's progressive loss (each batch's
         before its update, computed by the epoch anyway) against that of the weighted mean of the targets seen
         before the chunk (O(n·k) on y, no pass over X), both summed over the calls with a decay (see
@@ -1453,7 +1454,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         state = None if restart else self.__dict__.get("_progress")
         state = None if state is None else dict(state)  # a new dict: a call that raises (_atomic) leaves the old
         if state is None or (state["mean"] is not None and state["mean"].shape != (k,)):
-            sc = self._scaling  # the scales of the stream's first call (or of the fit before it)
+            sc = start_scaling  # the scales of the stream's first call (or of the fit before it)
             state = dict(mean=None, weight=0.0, loss=0.0, capped=0.0, const=0.0, rows=0.0, calls=0, warned=False,
                          from_zero=from_zero, scales=None if sc is None else (sc.x_scale.copy(), sc.y_scale.copy()))
         n = Y.shape[0]
@@ -1496,11 +1497,11 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             change = float(np.median(now[ok] / then[ok])) if np.any(ok) else 1.0
             if not 1 / UNITS_CHANGE <= change <= UNITS_CHANGE:
                 return head + (
-                    f"The running scale of the {what} is now {change:.3g} times what it was on the stream's first "
-                    f"call (the median over them): the chunks changed units or meaning mid-stream, and the model's "
-                    f"weights, learned in the old units, move about one step per update towards the new ones. "
-                    f"Bring every chunk to the same units before partial_fit, or start again on data in the new "
-                    f"units: fit on it, or a fresh estimator (sklearn.base.clone(model)).")
+                    f"The running scale of the {what} is now {change:.3g} times what it was at the stream's start "
+                    f"(its first call, or the fit before it; the median over them): the chunks changed units or "
+                    f"meaning mid-stream, and the model's weights, learned in the old units, move about one step per "
+                    f"update towards the new ones. Bring every chunk to the same units before partial_fit, or start "
+                    f"again on data in the new units: fit on it, or a fresh estimator (sklearn.base.clone(model)).")
         d = X.shape[1]
         rows = X.shape[0]
         nonzero = (np.bincount(X.indices, minlength=d) if sp.issparse(X) else np.count_nonzero(X, axis=0))
@@ -1514,8 +1515,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                 f"100-row chunks it gives training R² 0.97 / 1.000 after 5 / 20 passes where 'adam' gave "
                 f"-3.0 / -0.20. Where the rows fit in memory, fit on all of them (R² 1.000 there).")
         return head + ("Where the rows fit in memory, fit on all of them; if the chunks changed units or meaning "
-                       "mid-stream, bring them to the same units, or start a fresh estimator (sklearn.base.clone(model)) "
-                       "on data in the new units.")
+                       "mid-stream, bring them to the same units, or start a fresh estimator "
+                       "(sklearn.base.clone(model)) on data in the new units.")
 
     def _apply_init(self, raw, coef_init, intercept_init, k, d):
         if coef_init is not None:

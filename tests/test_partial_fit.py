@@ -351,6 +351,9 @@ def test_a_change_of_units_mid_stream_warns_with_that_cause():
     assert _stream_warnings(model, X, y, 30) == []
     got = _stream_warnings(model, X * 1000, y, 30)
     assert len(got) == 1 and "changed units" in got[0] and "optimizer='sgd'" not in got[0]
+    fitted = LinearRegressor(random_state=0).fit(X, y)  # the scales the stream starts from are the fit's
+    got = _stream_warnings(fitted, X * 1000, y, 30)
+    assert len(got) == 1 and "changed units" in got[0]
 
 
 @pytest.mark.parametrize("case", ["diabetes", "diabetes rows", "weighted", "gaussian", "csr", "one-hot", "drift",
