@@ -501,6 +501,7 @@ class Outcome:
     start_kept: bool = False  # no epoch improved on the start, which was kept (``warning`` says so)
     by_gtol: bool = False  # the gtol rule ended the epochs
     handed_over: bool = False  # the epochs stopped at the averaged steps' noise floor for the finish (handover)
+    data_loss: float = np.nan  # the last epoch's mean loss without the penalty: each batch's before its update
     by_torch_tol: bool = False  # train_lbfgs: torch's tolerances stopped its steps from moving the model
     n_shrinks: int = 0  # times the adaptive rule divided the rate
     stop_reason: str = None  # why training ended, in words (LinearRegressor.stop_reason_)
@@ -1105,6 +1106,7 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
             # the epoch's reported loss before it is counted: a Ctrl-C up to here keeps the epoch with its loss
             # (``saving``); from here the count and the loss go in together (the handler completes the pair)
             reported = float(loss + pen) if penalty else float(loss)
+            out.data_loss = float(loss)  # progressive (each batch before its update): partial_fit's check
             saving = False
             out.n_iter += 1
             out.losses.append(reported)

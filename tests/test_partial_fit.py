@@ -183,8 +183,9 @@ def test_the_calls_after_a_small_sparse_fit_continue_its_optimizer_state():
 
 
 def test_a_change_of_units_mid_stream_is_documented_with_its_fix():
-    """Chunks whose units change mid-stream: no warning, a slow recovery. partial_fit's docstring and the user
-    guide say so with the figures this code gives, and the fix they give (a scaler fitted beforehand) works."""
+    """Chunks whose units change mid-stream: a slow recovery (and a warning naming the change: see
+    test_a_change_of_units_mid_stream_warns_with_that_cause). partial_fit's docstring and the user guide say so
+    with the figures this code gives, and the fix they give (a scaler fitted beforehand) works."""
     from pathlib import Path
 
     from sklearn.datasets import load_diabetes
@@ -193,9 +194,12 @@ def test_a_change_of_units_mid_stream_is_documented_with_its_fix():
     X, y = load_diabetes(return_X_y=True)
     model = LinearRegressor(random_state=0).partial_fit(X, y)
     scores = []
-    for _ in range(30):
-        model.partial_fit(X * 1000, y)
-        scores.append(model.score(X * 1000, y))
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        for _ in range(30):
+            model.partial_fit(X * 1000, y)
+            scores.append(model.score(X * 1000, y))
+    assert sum("changed units" in str(w.message) for w in seen) == 1
     guide = (Path(__file__).resolve().parents[1] / "docs" / "user-guide.md").read_text()
     doc = " ".join(LinearRegressor.partial_fit.__doc__.split())
     for v in (scores[0], scores[-1]):
@@ -304,3 +308,80 @@ def test_the_non_zero_counts_of_dense_chunks_are_weighted_and_read_only_where_ne
     np.testing.assert_array_equal(stored, count)
     est = LinearRegressor(random_state=0).partial_fit(X, X[:, 0])
     np.testing.assert_array_equal(est._scaling.x_count, np.minimum((X != 0).sum(axis=0), _scaling.TRUSTED_VALUES))
+
+
+def _heavy_tailed(n=2000, d=300):
+    """benchmarks/partial_fit_passes.py --mostly-zero, second part: 2 % non-zeros with lognormal(0, 2) values."""
+    rng = np.random.default_rng(7)
+    X = sp.random(n, d, density=0.02, random_state=1, data_rvs=lambda k: rng.lognormal(0.0, 2.0, k)).toarray()
+    return X, X @ rng.normal(size=d) + 0.1 * rng.normal(size=n)
+
+
+def _stream_warnings(model, X, y, size, passes=1, sample_weight=None):
+    """The texts of partial_fit's warnings that the stream is failing, over the passes."""
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        for _ in range(passes):
+            for s in range(0, X.shape[0], size):
+                model.partial_fit(X[s:s + size], y[s:s + size],
+                                  sample_weight=None if sample_weight is None else sample_weight[s:s + size])
+    return [str(w.message) for w in seen if "worse than a constant" in str(w.message)]
+
+
+@pytest.mark.parametrize("backend", ["numba", "native"])
+def test_a_stream_worse_than_a_constant_warns_once_with_a_fix_that_works(backend):
+    """The heavy-tailed stream's R² was -6.4 after a pass without a word. The progressive loss (each batch's
+    before its update) is now compared with the mean of the targets seen before: one warning, in the first pass,
+    naming the figure, the mostly-zero columns with Adam, and optimizer='sgd', which reaches R² 0.97 in 5 passes."""
+    X, y = _heavy_tailed()
+    model = LinearRegressor(random_state=0, backend=backend)
+    got = _stream_warnings(model, X, y, 100, passes=2)
+    assert len(got) == 1  # once per stream, not per call
+    assert re.search(r"progressive R² of -\d", got[0]) and "optimizer='sgd'" in got[0]
+    assert model.score(X, y) < -1  # the failure warned about
+    fixed = LinearRegressor(random_state=0, optimizer="sgd", backend=backend)
+    assert _stream_warnings(fixed, X, y, 100, passes=5) == []
+    assert fixed.score(X, y) > 0.9  # 0.968
+
+
+def test_a_change_of_units_mid_stream_warns_with_that_cause():
+    from sklearn.datasets import load_diabetes
+    X, y = load_diabetes(return_X_y=True)
+    model = LinearRegressor(random_state=0)
+    assert _stream_warnings(model, X, y, 30) == []
+    got = _stream_warnings(model, X * 1000, y, 30)
+    assert len(got) == 1 and "changed units" in got[0] and "optimizer='sgd'" not in got[0]
+    fitted = LinearRegressor(random_state=0).fit(X, y)  # the scales the stream starts from are the fit's
+    got = _stream_warnings(fitted, X * 1000, y, 30)
+    assert len(got) == 1 and "changed units" in got[0]
+
+
+@pytest.mark.parametrize("case", ["diabetes", "diabetes rows", "weighted", "gaussian", "csr", "one-hot", "drift",
+                                  "multi-output", "noise", "tiny first", "after fit", "standardize=False"])
+def test_ordinary_streams_do_not_warn(case):
+    from sklearn.datasets import load_diabetes
+    rng = np.random.default_rng(0)
+    kw, size, sw = {}, 100, None
+    if case.startswith("diabetes") or case == "weighted":
+        X, y = load_diabetes(return_X_y=True)
+        size = 1 if case == "diabetes rows" else 30
+        sw = rng.uniform(0.1, 3, len(y)) if case == "weighted" else None
+    elif case == "csr":
+        X = sp.random(2000, 500, density=0.01, random_state=3, format="csr")
+        y = X @ rng.normal(size=500) + 0.1 * rng.normal(size=2000)
+    elif case == "one-hot":
+        cats = rng.integers(0, 50, size=(2000, 4)) + 50 * np.arange(4)
+        X = sp.csr_matrix((np.ones(8000), (np.repeat(np.arange(2000), 4), cats.ravel())), shape=(2000, 200))
+        y = X @ rng.normal(size=200) + 0.3 * rng.normal(size=2000)
+    else:
+        X = rng.normal(size=(2000, 20))
+        y = X @ rng.normal(size=(20, 3) if case == "multi-output" else 20)
+        y = y + {"drift": np.linspace(0, 30, 2000), "noise": 10 * rng.normal(size=2000),
+                 "standardize=False": 50.0}.get(case, 0.0)
+        kw = dict(standardize=False) if case == "standardize=False" else {}
+    model = LinearRegressor(random_state=0, **kw)
+    if case == "after fit":
+        model.fit(X[:1000], y[:1000])
+    if case == "tiny first":
+        model.partial_fit(X[:1], y[:1])
+    assert _stream_warnings(model, X, y, size, passes=2, sample_weight=sw) == []
