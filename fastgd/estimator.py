@@ -120,9 +120,10 @@ def _well_conditioned(problem):
 
 
 def _measured_ill(problem):
-    """Whether a sample of rows was measured and showed the columns ill-conditioned (``_well_conditioned``
-    False on a measurement, not for want of one)."""
-    return getattr(problem, "_sampled_spread", None) is not None and not _well_conditioned(problem)
+    """Whether a sample of rows, measured now if no decision before the finish did (``_noise_floor`` stops at its
+    first reason, and small data's exact check takes none), shows the columns ill-conditioned
+    (``_well_conditioned`` False on a measurement, not for want of one)."""
+    return _sampled_spread(problem) is not None and not _well_conditioned(problem)
 
 
 def _fitted_attributes(est):
