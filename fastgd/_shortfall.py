@@ -754,8 +754,9 @@ def early_stopping_shortfall(est, X, Y, sw, out, problem, train_ids, eval_ids):
                   f"some column: one row far from the others sets its columns' scales, and the other rows' signal "
                   f"is left along the weak directions")
     words = "least-squares" if problem.l2 == 0.0 else "penalized"
-    blocking = finish_blockers(est)
-    fix = ("Set early_stopping=False" + (f" and {' and '.join(blocking)} (the default{'s' if len(blocking) > 1 else ''})"
+    blocking = finish_blockers(est, X)
+    fix = (f"Use a closed-form solver, which this small data set allows: {exact_solver(est)}" if blocking is None else
+           "Set early_stopping=False" + (f" and {' and '.join(blocking)} (the default{'s' if len(blocking) > 1 else ''})"
                                          if blocking else "")
            + ": the fit then ends with an exact finish that reaches the optimum of all rows")
     if by_mean:
@@ -785,10 +786,17 @@ def early_stopping_shortfall(est, X, Y, sw, out, problem, train_ids, eval_ids):
             f"look for rows far from the others.")
 
 
-def finish_blockers(est):
+def finish_blockers(est, X=None):
     """The settings of this fit, as their defaults, that keep a fit with early_stopping=False from its exact finish
-    (``_planning.finishes_with_lbfgs``, and a tol): empty where early_stopping=False alone gets it."""
+    (``_planning.finishes_with_lbfgs``, and a tol no looser than the default's: a looser one of the user's bounds
+    the excess the finish removes, and on sparse ``X`` standardization, which its preconditioned finish needs):
+    empty where early_stopping=False alone gets it; None where no such setting gets it without changing the
+    objective (a penalty other than l2, or sparse X without one: ``_planning.finish_follows``)."""
+    sparse = X is not None and sp.issparse(X)
+    if est.penalty not in (None, "l2", "auto") or (sparse and est.penalty is None):
+        return None
     return ((["learning_rate='adaptive'"] if est.learning_rate != "adaptive" else [])
             + (["optimizer='adam'"] if not isinstance(est.optimizer, str) or est.optimizer == "lbfgs" else [])
             + (["max_iter='auto'"] if est.max_iter != "auto" else [])
-            + (["tol=1e-6"] if est.tol is None else []))
+            + (["standardize=True"] if sparse and not est.standardize else [])
+            + (["tol=1e-6"] if est.tol is None or est.tol > _planning.DEFAULT_TOL else []))

@@ -665,6 +665,39 @@ def test_early_stopping_short_of_the_training_optimum_warns(backend):
         LinearRegressor(early_stopping=True, random_state=6, backend=backend).fit(X, y)
 
 
+@pytest.mark.parametrize("sparse, settings, followed, named", [
+    # the user's looser tol bounds the finish: R² -0.85 silently before
+    (False, dict(tol=1e-3), dict(tol=1e-6), "tol=1e-6"),
+    (True, dict(standardize=False, penalty="l2", alpha=1e-6), dict(penalty="l2", alpha=1e-6), "standardize=True"),
+    (False, dict(penalty="elasticnet", l1_ratio=0.0), None, None),  # no finish for this penalty: a solver instead
+    (True, dict(penalty=None), None, None),  # sparse X without an l2 penalty has no finish either
+])
+def test_early_stopping_advice_works_where_the_users_settings_block_the_finish(sparse, settings, followed, named):
+    """The far-row data of the test above: "Set early_stopping=False: the fit then ends with an exact finish" was
+    given whatever the user's tol, penalty, sparsity and standardize; followed, it gave R² -0.85 (tol=1e-3: silently;
+    elasticnet, sparse without a penalty) and 0.67 (sparse unstandardized) on the clean rows, where the optimum
+    scores 0.998. The advice now names the settings that block the finish, or a closed-form solver where none
+    would give it without changing the objective."""
+    import scipy.sparse as sp
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(2000, 5))
+    y = X @ np.ones(5) + 0.1 * rng.normal(size=2000)
+    Xf, yf = X.copy(), y.copy()
+    Xf[7] *= 1e4
+    yf[7] = Xf[7] @ np.ones(5)
+    Xf = sp.csr_matrix(Xf) if sparse else Xf
+    with pytest.warns(ConvergenceWarning, match="short of what training on gives") as caught:
+        LinearRegressor(early_stopping=True, random_state=1, **settings).fit(Xf, yf)
+    message = " ".join(str(w.message) for w in caught)
+    if followed is None:
+        assert "Set early_stopping=False" not in message and "Use a closed-form solver" in message
+        return
+    assert f"Set early_stopping=False and {named} (the default)" in message
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert LinearRegressor(random_state=1, **followed).fit(Xf, yf).score(X, y) > 0.99  # the advice works
+
+
 def test_the_finiteness_check_of_the_state_survives_an_overflowing_sum():
     from fastgd._training import _all_finite
     warnings.simplefilter("error", RuntimeWarning)  # the overflow the check expects is no warning to the user
