@@ -7,7 +7,8 @@ hold everywhere:
   Kernels never read global mutable state (such as the thread count) so the cache stays valid.
 * ``fastmath={"reassoc", "contract"}``: lets LLVM vectorize reductions and fuse multiply-adds. Full
   fastmath is *not* used: it assumes no NaN/inf ("nnan", "ninf") and would break the finiteness checks
-  that detect a diverging run.
+  that detect a diverging run. The one exception, ``STRICT_FLAGS`` (no fastmath): the function the epochs
+  call out of line (``fastgd._rules.finish_batch``), whose compiled copies must all round alike.
 * ``error_model="numpy"``: division by zero gives inf/NaN (then reported as divergence) instead of raising,
   and removes a branch from every division.
 * ``nogil=True``: fits in several Python threads run concurrently.
@@ -46,6 +47,15 @@ NUMBA_FLAGS = {
     "error_model": "numpy",
     "boundscheck": False,
 }
+
+# The flags of a function that the compiled epochs call out of line (fastgd._rules.finish_batch: the update
+# rules, the penalties and the averaging): no fastmath. Numba links a copy of such a callee into each caller
+# and optimizes it again there, so the process that compiles runs one machine code (the callee compiled on
+# its own: the dynamic linker binds the caller's weak copy to it) and a process that loads the caller from
+# the cache runs another (the caller's own copy). With "contract" or "reassoc" the two copies may round
+# differently (a multiply sunk into another block is no longer fused into the subtraction that uses it);
+# with plain IEEE arithmetic every copy gives the same bits. (docs/design.md, "Compiler flags".)
+STRICT_FLAGS = {**NUMBA_FLAGS, "fastmath": False}
 
 if "NUMBA_THREADING_LAYER" not in os.environ:  # respect an explicit user choice
     numba.config.THREADING_LAYER = "threadsafe"

@@ -52,7 +52,7 @@ from numba.extending import overload
 from . import _config
 from . import _intrinsics as intr
 from . import _rules
-from ._config import NUMBA_FLAGS, OVERLOAD_FLAGS, compiles_uninterrupted, jit
+from ._config import NUMBA_FLAGS, OVERLOAD_FLAGS, STRICT_FLAGS, compiles_uninterrupted, jit
 from ._rules import CONSTANT, COSINE, EXPONENTIAL, INVSCALING, STEP  # noqa: F401 (for fastgd.schedules)
 
 # The optimizer rules and lr_at are written once, in fastgd._rules, for this backend and the native one. Each
@@ -60,8 +60,11 @@ from ._rules import CONSTANT, COSINE, EXPONENTIAL, INVSCALING, STEP  # noqa: F40
 # names in _rules must be the jitted versions (and each is jitted once, with the same flags). They are inlined
 # into their callers (Numba IR): with plain calls an update-bound epoch (d = 10, batch 32, 1 thread) took
 # 10-15 % longer than with the rules written in this file; inlined, as long.
-# finish_batch is the exception: one compiled copy serves the sequential and the parallel epoch, since two
-# inlined copies may be optimized differently (reassociation) and the two paths must give the same bits.
+# finish_batch is the exception: called out of line by the sequential and the parallel epoch, since two
+# inlined copies may be optimized differently (reassociation) and the two paths must give the same bits. Numba
+# still links a copy of it into each caller and optimizes it again there, and which copy runs depends on what
+# the process compiled or loaded from the cache first, so it is compiled without fastmath (_config.STRICT_FLAGS):
+# every copy then rounds as written (docs/design.md, "Compiler flags").
 _OUT_OF_LINE = ("finish_batch",)
 
 
@@ -73,8 +76,8 @@ def _fmadd(a, b, c):
 _rules.fmadd = compiles_uninterrupted(numba.njit(inline="always", **NUMBA_FLAGS)(_fmadd))
 for _name, _f in list(vars(_rules).items()):
     if inspect.isfunction(_f) and _f.__module__ == _rules.__name__:
-        _inline = "never" if _name in _OUT_OF_LINE else "always"
-        setattr(_rules, _name, compiles_uninterrupted(numba.njit(inline=_inline, **NUMBA_FLAGS)(_f)))
+        _inline, _flags = ("never", STRICT_FLAGS) if _name in _OUT_OF_LINE else ("always", NUMBA_FLAGS)
+        setattr(_rules, _name, compiles_uninterrupted(numba.njit(inline=_inline, **_flags)(_f)))
 lr_at = _rules.lr_at
 
 
