@@ -3,8 +3,9 @@
 Runs itself twice with one new, empty ``NUMBA_CACHE_DIR``: the first process compiles every kernel (and writes the
 cache), the second loads them from it. Each runs two epochs of every optimizer (its defaults and its ``variant``)
 on fixed data, dense float64, dense float32 and CSR, with and without standardization, l2, l1 with sample
-weights, the huber loss with a fixed batch weight, a schedule, averaging and the parallel path (2 threads), and
-saves theta, the state and the average; the arrays must be equal bit for bit. Exit status 1 if any differs.
+weights, the huber loss with a fixed batch weight, a schedule, averaging and the parallel path (2 threads), (on CSR)
+the lazy epochs, and saves theta, the state and the average; the arrays must be equal bit for bit. Exit status 1
+if any differs.
 
     python benchmarks/cache_bits.py            # about a minute (the first process compiles everything)
 
@@ -48,7 +49,8 @@ def run(path):
         Xk = ((X.data, X.indices, X.indptr, d) if kind == "csr"
               else X.toarray().astype(np.float32 if kind == "dense32" else np.float64))
         stdz = _scaling.Scaling.from_data(kern, Xk, Y, None, True).pack()
-        cases = {"plain": {}, "std_l2": dict(stdz=stdz, l2=1e-3), "l1_sw": dict(l1=1e-3, sw=sw),
+        cases = {"plain": {}, "std": dict(stdz=stdz), "std_l2": dict(stdz=stdz, l2=1e-3),
+                 "std_touch_l2": dict(stdz=stdz, l2=1e-3, touch_l2=True), "l1_sw": dict(l1=1e-3, sw=sw),
                  "huber": dict(loss=(1, 0.5), stdz=stdz, batch_weight=float(batch)),
                  "sched": dict(sched=schedules.InverseScaling().pack(0.002)[1], l2=1e-3),
                  "parallel": dict(n_threads=2, path=K.PATH_PARALLEL, stdz=stdz, l2=1e-3)}

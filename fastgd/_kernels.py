@@ -64,8 +64,10 @@ from ._rules import CONSTANT, COSINE, EXPONENTIAL, INVSCALING, STEP  # noqa: F40
 # inlined copies may be optimized differently (reassociation) and the two paths must give the same bits. Numba
 # still links a copy of it into each caller and optimizes it again there, and which copy runs depends on what
 # the process compiled or loaded from the cache first, so it is compiled without fastmath (_config.STRICT_FLAGS):
-# every copy then rounds as written (docs/design.md, "Compiler flags").
+# every copy then rounds as written (docs/design.md, "Compiler flags"). So is the lazy CSR epoch (_STRICT).
 _OUT_OF_LINE = ("finish_batch",)
+# The functions compiled with _config.STRICT_FLAGS: called out of line and holding the rules (inlined).
+_STRICT = _OUT_OF_LINE + ("_epoch_csr_lazy",)
 
 
 def _fmadd(a, b, c):
@@ -881,7 +883,7 @@ def _lazy_ahead(data, indices, indptr, Y, sw, WR, th, S, avg, order, bi, batch_s
                 _lazy_hint_column(WR, th, S, avg, indices[q], k, p, P, ns)
 
 
-@jit()
+@jit(strict=True)  # called out of line by epoch, with the rules inlined: no fastmath (see _STRICT)
 def _epoch_csr_lazy(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept, batch_size, order,
                     stdz, avg, exact):
     """The epoch of a CSR X with lazy updates (see "lazy updates" in fastgd._rules): each batch costs what it

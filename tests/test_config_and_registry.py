@@ -25,8 +25,8 @@ def test_every_njit_function_takes_flags_from_config():
     assert len(found) >= 8
     for name, disp in found:
         opts = disp.targetoptions
-        out_of_line = name.rsplit(".", 1)[1] in _kernels._OUT_OF_LINE
-        assert opts["fastmath"] == (_config.STRICT_FLAGS["fastmath"] if out_of_line else _config.FASTMATH), name
+        strict = name.rsplit(".", 1)[1] in _kernels._STRICT
+        assert opts["fastmath"] == (_config.STRICT_FLAGS["fastmath"] if strict else _config.FASTMATH), name
         assert opts["nogil"] and opts["error_model"] == "numpy", name
         assert type(disp._cache).__name__ != "NullCache", f"{name} is not cached"
 
