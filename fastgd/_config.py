@@ -7,7 +7,9 @@ hold everywhere:
   Kernels never read global mutable state (such as the thread count) so the cache stays valid.
 * ``fastmath={"reassoc", "contract"}``: lets LLVM vectorize reductions and fuse multiply-adds. Full
   fastmath is *not* used: it assumes no NaN/inf ("nnan", "ninf") and would break the finiteness checks
-  that detect a diverging run.
+  that detect a diverging run. The exception, ``STRICT_FLAGS`` (no fastmath): the functions the epochs call
+  out of line that hold the optimizer rules (``fastgd._rules.finish_batch``, the lazy CSR epoch), whose
+  compiled copies must all round alike.
 * ``error_model="numpy"``: division by zero gives inf/NaN (then reported as divergence) instead of raising,
   and removes a branch from every division.
 * ``nogil=True``: fits in several Python threads run concurrently.
@@ -47,16 +49,26 @@ NUMBA_FLAGS = {
     "boundscheck": False,
 }
 
+# The flags of a function that the compiled epochs call out of line and that holds the optimizer rules
+# (fastgd._rules.finish_batch: the update rules, the penalties and the averaging; the lazy CSR epoch): no
+# fastmath. Numba links a copy of such a callee into each caller and optimizes it again there, so the
+# process that compiles runs one machine code (the callee compiled on its own: the dynamic linker binds the
+# caller's weak copy to it) and a process that loads the caller from the cache runs another (the caller's
+# own copy). With "contract" or "reassoc" the two copies may round differently (a multiply sunk into
+# another block is no longer fused into the subtraction that uses it); with plain IEEE arithmetic every copy
+# gives the same bits. (docs/design.md, "Compiler flags".)
+STRICT_FLAGS = {**NUMBA_FLAGS, "fastmath": False}
+
 if "NUMBA_THREADING_LAYER" not in os.environ:  # respect an explicit user choice
     numba.config.THREADING_LAYER = "threadsafe"
 
 
-def jit(parallel=False):
-    """Decorator: ``numba.njit`` with fastgd's flags (see the module docstring), compiled without Ctrl-C
-    (:func:`compiles_uninterrupted`)."""
+def jit(parallel=False, strict=False):
+    """Decorator: ``numba.njit`` with fastgd's flags (see the module docstring; ``strict``: ``STRICT_FLAGS``),
+    compiled without Ctrl-C (:func:`compiles_uninterrupted`)."""
 
     def decorate(fn):
-        return compiles_uninterrupted(numba.njit(parallel=parallel, **NUMBA_FLAGS)(fn))
+        return compiles_uninterrupted(numba.njit(parallel=parallel, **(STRICT_FLAGS if strict else NUMBA_FLAGS))(fn))
 
     return decorate
 

@@ -52,7 +52,7 @@ from numba.extending import overload
 from . import _config
 from . import _intrinsics as intr
 from . import _rules
-from ._config import NUMBA_FLAGS, OVERLOAD_FLAGS, compiles_uninterrupted, jit
+from ._config import NUMBA_FLAGS, OVERLOAD_FLAGS, STRICT_FLAGS, compiles_uninterrupted, jit
 from ._rules import CONSTANT, COSINE, EXPONENTIAL, INVSCALING, STEP  # noqa: F401 (for fastgd.schedules)
 
 # The optimizer rules and lr_at are written once, in fastgd._rules, for this backend and the native one. Each
@@ -60,9 +60,14 @@ from ._rules import CONSTANT, COSINE, EXPONENTIAL, INVSCALING, STEP  # noqa: F40
 # names in _rules must be the jitted versions (and each is jitted once, with the same flags). They are inlined
 # into their callers (Numba IR): with plain calls an update-bound epoch (d = 10, batch 32, 1 thread) took
 # 10-15 % longer than with the rules written in this file; inlined, as long.
-# finish_batch is the exception: one compiled copy serves the sequential and the parallel epoch, since two
-# inlined copies may be optimized differently (reassociation) and the two paths must give the same bits.
+# finish_batch is the exception: called out of line by the sequential and the parallel epoch, since two
+# inlined copies may be optimized differently (reassociation) and the two paths must give the same bits. Numba
+# still links a copy of it into each caller and optimizes it again there, and which copy runs depends on what
+# the process compiled or loaded from the cache first, so it is compiled without fastmath (_config.STRICT_FLAGS):
+# every copy then rounds as written (docs/design.md, "Compiler flags"). So is the lazy CSR epoch (_STRICT).
 _OUT_OF_LINE = ("finish_batch",)
+# The functions compiled with _config.STRICT_FLAGS: called out of line and holding the rules (inlined).
+_STRICT = _OUT_OF_LINE + ("_epoch_csr_lazy",)
 
 
 def _fmadd(a, b, c):
@@ -73,8 +78,8 @@ def _fmadd(a, b, c):
 _rules.fmadd = compiles_uninterrupted(numba.njit(inline="always", **NUMBA_FLAGS)(_fmadd))
 for _name, _f in list(vars(_rules).items()):
     if inspect.isfunction(_f) and _f.__module__ == _rules.__name__:
-        _inline = "never" if _name in _OUT_OF_LINE else "always"
-        setattr(_rules, _name, compiles_uninterrupted(numba.njit(inline=_inline, **NUMBA_FLAGS)(_f)))
+        _inline, _flags = ("never", STRICT_FLAGS) if _name in _OUT_OF_LINE else ("always", NUMBA_FLAGS)
+        setattr(_rules, _name, compiles_uninterrupted(numba.njit(inline=_inline, **_flags)(_f)))
 lr_at = _rules.lr_at
 
 
@@ -878,7 +883,7 @@ def _lazy_ahead(data, indices, indptr, Y, sw, WR, th, S, avg, order, bi, batch_s
                 _lazy_hint_column(WR, th, S, avg, indices[q], k, p, P, ns)
 
 
-@jit()
+@jit(strict=True)  # called out of line by epoch, with the rules inlined: no fastmath (see _STRICT)
 def _epoch_csr_lazy(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept, batch_size, order,
                     stdz, avg, exact):
     """The epoch of a CSR X with lazy updates (see "lazy updates" in fastgd._rules): each batch costs what it

@@ -25,9 +25,34 @@ def test_every_njit_function_takes_flags_from_config():
     assert len(found) >= 8
     for name, disp in found:
         opts = disp.targetoptions
-        assert opts["fastmath"] == _config.FASTMATH, name
+        strict = name.rsplit(".", 1)[1] in _kernels._STRICT
+        assert opts["fastmath"] == (_config.STRICT_FLAGS["fastmath"] if strict else _config.FASTMATH), name
         assert opts["nogil"] and opts["error_model"] == "numpy", name
         assert type(disp._cache).__name__ != "NullCache", f"{name} is not cached"
+
+
+def test_out_of_line_rules_are_compiled_without_fastmath():
+    """finish_batch (the update rules) is called out of line by the epochs, so Numba links a copy of it into each
+    epoch and optimizes it again there: a process that compiled the epochs runs the finish_batch compiled on its
+    own, one that loaded them from the cache runs the epoch's copy. With "contract" the two copies rounded
+    differently (RMSprop with momentum: lr·b sunk into another block, no longer fused into θ − lr·b; AdamW), so
+    the first run after a build fitted other bits than the later ones. Without fastmath flags every copy rounds
+    as the source says; this checks the optimized IR every copy is made from has no fast-math flag."""
+    assert _kernels._OUT_OF_LINE == ("finish_batch",)  # a new out-of-line rule: call it here too
+    # k = 1, d = 3: P = 4 coordinates, G holds P + 1 sums; the epochs' types: float64 vectors, int64, bool
+    v, e = np.ones(5), np.empty(0)
+    _rules.finish_batch(v, 1.0, v.copy(), v.copy(), np.zeros(12), np.array([0.0, 1.0]), _rules.RMSPROP,
+                        O.RMSprop(momentum=0.5, centered=True).pack(), np.zeros(6), 0.0, 0.0, 0.0, 0, 0.0, True, e,
+                        1, 3, np.zeros(2), e, False, e, False)
+    for name in _kernels._OUT_OF_LINE:
+        disp = getattr(_rules, name)
+        assert disp.overloads, name
+        for cres in disp.overloads.values():
+            ir = str(cres.library._get_module_for_linking())
+            fp_ops = [ln for ln in ir.splitlines() if any(f" {op} " in ln for op in ("fadd", "fsub", "fmul", "fdiv"))]
+            assert fp_ops, name
+            flagged = [ln for ln in fp_ops if any(f in ln for f in (" reassoc ", " contract ", " fast ", " arcp "))]
+            assert not flagged, (name, flagged[:3])
 
 
 def test_fastmath_never_assumes_finite_values():
