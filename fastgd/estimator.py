@@ -339,7 +339,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
     penalty : {"auto", None, "l2", "l1", "elasticnet"}, default="auto"
         The penalty on the weights (never on the intercept); see the objective above. "auto": no penalty on
         dense X (plain least squares, as torch.optim trains it); on sparse X "l2" (with ``loss="huber"`` chosen
-        as below, each strength converted to huber's objective, scored by the held-out huber loss, and
+        as below, each strength converted to huber's objective, scored by the held-out huber loss at an epsilon
+        of at least 1.345 times y's robust spread, averaged over three disjoint held-out 20 % shares, and
         preconditioned L-BFGS finishes; with another ``loss`` SGDRegressor's default strength, alpha = 1e-4, in
         the units below and y's; nothing is chosen), because
         sparse data with as many columns as rows or more has no unique least-squares answer and the penalized
@@ -465,7 +466,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
     alpha_path_ : ndarray of shape (n_strengths, 2)
         With ``penalty="auto"`` where the fit chose the strength (see ``penalty``): each strength tried (as
         ``alpha``) and its held-out R² (with ``loss="huber"``: 1 − the held-out huber loss / that of the held-out
-        rows' mean), in the order tried (no rows: no strength could be chosen, and ``stop_reason_`` says why).
+        rows' mean, at the scoring epsilon and averaged over the held-out shares, see ``penalty``), in the order
+        tried (no rows: no strength could be chosen, and ``stop_reason_`` says why).
     validation_scores_ : list of float
         Validation R² per round (with ``early_stopping``).
     best_validation_score_ : float
@@ -1209,9 +1211,10 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         if problem.loss is not None:
             # kept by the partial_fit calls after the fit (another loss's "auto" strength counts no rows)
             self._auto_ridge = choice.l2 / _planning.AUTO_OTHER_LOSS_ALPHA * _planning.AUTO_RIDGE_ALPHA
-            return (f"l2 strength chosen on {_select.HOLD_OUT:.0%} held-out rows: alpha={choice.l2:.4g}, held-out "
-                    f"score {best:.4f} (1 - their {self.loss} loss / that of their mean), best of "
-                    f"{len(choice.path)} strengths ({choice.passes} passes over X)")
+            return (f"l2 strength chosen on {_select.LOSS_FOLDS} shares of {_select.HOLD_OUT:.0%} held-out rows: "
+                    f"alpha={choice.l2:.4g}, held-out score {best:.4f} (1 - their {self.loss} loss, epsilon at least "
+                    f"{_select.SCORE_EPSILON:g} times y's robust spread, / that of their mean; the shares' mean), "
+                    f"best of {len(choice.path)} strengths ({choice.passes} passes over X)")
         # the chosen strength in "auto"'s units (per effective row, as _seen_weight), which partial_fit calls keep
         self._auto_ridge = choice.l2 * getattr(self, "_seen_weight", total) / 2
         ridge, rescaled = self._ridge_alpha(choice.l2, total)
