@@ -27,7 +27,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from . import _rules, _training, reference
+from . import _rules, _training
 from .optimizers import LBFGS
 
 HOLD_OUT = 0.2  # share of the rows held out to score the strengths
@@ -132,7 +132,7 @@ def _score_loss(loss, cols, base):
     """The loss that scores huber's strengths: huber with epsilon at least SCORE_EPSILON times the targets'
     robust spread (1.4826 times the median absolute deviation of the rows of positive weight; the largest over
     outputs), else the fit's own."""
-    if loss is None or reference.LOSSES[int(loss[0])] != "huber" or SCORE_EPSILON <= 0:
+    if loss is None or int(loss[0]) != _rules.HUBER or SCORE_EPSILON <= 0:
         return loss
     rows = base > 0
     spread = 0.0

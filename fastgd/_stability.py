@@ -19,9 +19,12 @@ most 1, half of SGD's limit: the default rate is lowered only where it would be 
 
 import numpy as np
 
+from . import _rules
+
 STABLE_STEP = 1.0
 GRADIENT_STEPS = ("sgd", "momentum", "nesterov")  # the optimizers whose step is γ times the gradient's size
-ABSOLUTE_LOSSES = (2, 4)  # loss codes with a bounded slope (no curvature) that scale as |y| (see _rules)
+# the losses with a bounded slope (no curvature) that scale as |y|
+ABSOLUTE_LOSSES = (_rules.EPSILON_INSENSITIVE, _rules.QUANTILE)
 
 
 def step_gains(opt):

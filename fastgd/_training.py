@@ -316,7 +316,8 @@ def constant_loss(Y, w, loss):
     return float(np.average(value, axis=0, weights=w).sum())
 
 
-SMOOTH_LOSSES = (None, 1, 3)  # loss codes whose objective has a continuous gradient (none, huber, squared eps.)
+# the losses whose objective has a continuous gradient (None: the squared error)
+SMOOTH_LOSSES = (None, _rules.HUBER, _rules.SQUARED_EPSILON_INSENSITIVE)
 
 
 def check_lbfgs_loss(loss):
