@@ -180,11 +180,8 @@ def _block_target_sums(x, y, w, targets):
 
 def _block_constant_loss(x, y, w, targets, mean, loss):
     """On a worker: Σ s·loss(mean − t) per output over the block's targets t = ``targets.of(y)``."""
-    from . import reference
-
     _, Y, sw = _view(x, y, w)
-    diff = mean - targets.of(Y)
-    v = np.square(diff) if loss is None else reference.loss_value(diff, reference.LOSSES[int(loss[0])], loss[1])
+    v = _training.constant_deviations(targets.of(Y), mean, loss)
     return v.sum(axis=0) if sw is None else sw @ v
 
 

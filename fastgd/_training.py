@@ -310,10 +310,15 @@ def constant_loss(Y, w, loss):
     """The weighted mean loss, summed over outputs, of predicting the targets' weighted mean: the variance for
     the squared error, the loss's own scale of the data for another (the scale of progress and divergence)."""
     mean = np.average(Y, axis=0, weights=w)
+    return float(np.average(constant_deviations(Y, mean, loss), axis=0, weights=w).sum())
+
+
+def constant_deviations(Y, m, loss):
+    """Each row's loss, per output, of predicting the constants ``m`` (k,) for the targets ``Y`` (n, k):
+    (y − m)² for the squared error (``loss`` None), else the loss's own value of the residual m − y."""
     if loss is None:
-        return float(np.average(np.square(Y - mean), axis=0, weights=w).sum())
-    value = reference.loss_value(mean - Y, reference.LOSSES[int(loss[0])], loss[1])
-    return float(np.average(value, axis=0, weights=w).sum())
+        return np.square(Y - m)
+    return reference.loss_value(m - Y, reference.LOSSES[int(loss[0])], loss[1])
 
 
 # the losses whose objective has a continuous gradient (None: the squared error)

@@ -13,7 +13,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import (_assert_all_finite, _check_sample_weight, check_array, check_is_fitted,
                                       validate_data)
 
-from . import _dask, _engine, _planning, _prox, _scaling, _select, _shortfall, _training, reference
+from . import _dask, _engine, _planning, _prox, _scaling, _select, _shortfall, _training
 from ._rules import LOSSES
 from ._validation import Boolean, InstanceOf, Interval, Options, Predicate, check_all
 from .optimizers import LBFGS, get_optimizer
@@ -1675,8 +1675,7 @@ def _unstandardized(scaling, theta):
 
 def _loss_sum(Y, w, m, loss):
     """The weighted loss, summed over rows and outputs, of predicting the constants ``m`` (k,) for the targets."""
-    dev = np.square(Y - m) if loss is None else reference.loss_value(m - Y, reference.LOSSES[int(loss[0])], loss[1])
-    dev = dev.sum(axis=1)
+    dev = _training.constant_deviations(Y, m, loss).sum(axis=1)
     return float(dev.sum() if w is None else dev @ w)
 
 
