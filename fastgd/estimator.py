@@ -76,13 +76,10 @@ PROGRESS_RATIO = 2.0
 PROGRESS_CAP = 5.0  # a call counts for at most this multiple of the constant's loss: one odd chunk does not warn
 PROGRESS_MIN_ROWS = 300
 PROGRESS_MIN_CALLS = 3
-# optimizers whose step per coordinate is about the rate whatever the gradient's size (the warning's fix on
-# mostly-zero columns: optimizer='sgd')
 # partial_fit's warning names a change of units when the running scales (their median over the columns, or over
 # the targets) moved this many times from those of the stream's first call (measured: 100 to 750 after diabetes's
 # columns were multiplied by 1,000; at most 4 on streams of heavy-tailed mostly-zero columns)
 UNITS_CHANGE = 10.0
-NORMALIZED_STEP = ("adam", "adamw", "adamax", "nadam", "rmsprop", "adagrad", "adadelta")
 
 
 def _clear_spread(n, p):
@@ -1566,7 +1563,9 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         rows = X.shape[0]
         nonzero = (np.bincount(X.indices, minlength=d) if sp.issparse(X) else np.count_nonzero(X, axis=0))
         rare = int(np.sum(nonzero < 0.5 * rows))  # a pass over the chunk, once, when the warning is given
-        if opt.name in NORMALIZED_STEP and rare >= max(1, 0.1 * d):
+        # the adaptive optimizers step each coordinate by about the rate whatever its gradient's size (the fix on
+        # mostly-zero columns: optimizer='sgd')
+        if opt.name in _training.ADAPTIVE_OPTIMIZERS and rare >= max(1, 0.1 * d):
             return head + (
                 f"{rare} of the {d} columns are zero in most rows of this chunk, and optimizer={opt.name!r} moves "
                 f"each coefficient by about the rate per update whatever the size of its gradient, so a column "
