@@ -18,12 +18,12 @@ from .schedules import Constant, Schedule
 PENALTIES = {None: 0.0, "l2": 0.0, "l1": 1.0, "elasticnet": None}  # l1 share of alpha (None: l1_ratio)
 # penalty="auto" on sparse X: the l2 penalty of Ridge(alpha=AUTO_RIDGE_ALPHA), i.e. alpha = 2·this / total weight
 AUTO_RIDGE_ALPHA = 1.0
-DEFAULT_TOL = 1e-6  # LinearRegressor's tol (relative to the variance of y)
 # ... and with another loss (no Ridge to take a strength from), SGDRegressor's default l2 penalty: this alpha in
 # the objective (the mean loss plus alpha/2 times the squared norm of the weights, as SGDRegressor's), with X in
 # the same units as AUTO_RIDGE_ALPHA's; with as many columns as rows or more, no penalty let those losses
 # interpolate the training rows (sparse 100 x 300, held-out R² -1.07 for huber, 0.377 with it)
 AUTO_OTHER_LOSS_ALPHA = 1e-4
+DEFAULT_TOL = 1e-6  # LinearRegressor's tol (relative to the variance of y)
 # batch_size="auto": about this many updates per epoch, in [AUTO_MIN_BATCH, AUTO_MAX_BATCH] rows
 AUTO_UPDATES = 256
 AUTO_MIN_BATCH = 32
