@@ -199,11 +199,11 @@ def choose_l2(problem, theta, k, fit_intercept, rng):
 
     def solve(e):
         """``theta`` moved to the path solution at the strength ``first·STEP**e``; its held-out R² in ``scores``."""
-        sq = 2.0 * first * STEP ** e * (W / W_tr)  # the same Ridge alpha on the training rows' weight
-        precondition = problem.scaling.curvature(sq, fit_intercept, k)
         if loss is None:
+            sq = 2.0 * first * STEP ** e * (W / W_tr)  # the same Ridge alpha on the training rows' weight
             fin = _training.train_pcg(dataclasses.replace(train, l2=sq), SimpleNamespace(theta=theta), train_ids=ids,
-                                      steps=PATH_ITER, tol=PATH_TOL, precondition=precondition)
+                                      steps=PATH_ITER, tol=PATH_TOL,
+                                      precondition=problem.scaling.curvature(sq, fit_intercept, k))
             passes[0] += fin.n_iter + 3  # the iterations, the start and end of the solve, the score
             raw = problem.raw(theta)
             raw /= ys[:, None]

@@ -1419,7 +1419,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             raise ValueError("partial_fit trains one mini-batch epoch per call; optimizer='lbfgs' is full-batch: "
                              "call fit, or use a mini-batch optimizer such as 'adam'")
         first = not hasattr(self, "coef_")
-        prior = None if first else self.__dict__.get("_scaling")  # a fit's scales, for the stream check
+        prior = None if first else self.__dict__.get("_scaling")  # the scales before this call
         X, Xk, y, sw, backend, total = self._validate(X, y, sample_weight, reset=first, chunk=True)
         # "auto" on sparse X: the Ridge strength (Ridge(alpha=1)'s, or the one a fit before chose) for all the
         # rows seen, the fit's and the calls' (its penalty relative to the mean loss shrinks as the stream
@@ -1436,9 +1436,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         if self.standardize:
             # a stream's non-zero counts (_scaling.Scaling): on the first call all columns, later only those
             # still below TRUSTED_VALUES; none after a fit (its statistics are all rows')
-            before = None if first else self._scaling
-            counted = ("all" if before is None else None if before.x_count is None
-                       else np.flatnonzero(before.x_count < _scaling.TRUSTED_VALUES))
+            counted = ("all" if prior is None else None if prior.x_count is None
+                       else np.flatnonzero(prior.x_count < _scaling.TRUSTED_VALUES))
             scaling = _scaling.Scaling.from_data(backend.kern, Xk, Y, sw, self.fit_intercept,
                                                  _engine.resolve_n_threads(self.n_jobs), count=counted)
             if not first and self._scaling is not None:
