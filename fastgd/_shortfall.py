@@ -97,6 +97,36 @@ def one_blas_thread():
                 _OneBlas.limiter = None
 
 
+def standardized_design(Z, w, W, center, weighted):
+    """The fit's standardized coordinates of the dense float64 ``Z`` (a private copy, centred and scaled in place):
+    its columns less their weighted means (``center``; else as they are) over their weighted standard deviations
+    (root mean squares without centring; constant columns: 1), with weights ``w`` summing to ``W``. Returns
+    (mu, s, Zw, G): the means and scales, the rows times their weights (``Z`` itself unless ``weighted``) and the
+    second moments G = ZwᵀZ / W."""
+    mu = (w @ Z) / W if center else np.zeros(Z.shape[1])
+    Z -= mu
+    s = np.sqrt(w @ np.square(Z) / W)
+    s[~(s > 0)] = 1.0
+    Z /= s
+    Zw = Z * w[:, None] if weighted else Z
+    return mu, s, Zw, Zw.T @ Z / W
+
+
+def hessian_eigen(G, s, l2):
+    """The squared error's Hessian in those coordinates, 2G + l2·diag(1/s²) (an l2 penalty on the raw weights),
+    decomposed: (lam, Q, keep), its eigenvalues, eigenvectors and the eigenvalues above rounding."""
+    lam, Q = np.linalg.eigh(2.0 * G + l2 * np.diag(1.0 / np.square(s)))
+    return lam, Q, lam > max(lam[-1], 0.0) * G.shape[0] * np.finfo(np.float64).eps
+
+
+def condition_number(lam, keep, G, l2):
+    """The standardized design's condition number: the square root of its largest over its smallest curvature
+    above rounding (``hessian_eigen``'s, or with a penalty G's own); inf where there is none."""
+    d = G.shape[0]
+    g = lam[keep] / 2.0 if l2 == 0.0 else np.linalg.eigvalsh(G)
+    return float(np.sqrt(g[-1] / g[g > g[-1] * d * np.finfo(np.float64).eps][0])) if g.size else np.inf
+
+
 def shortfall(est, X, Y, sw, out, n, d, k, within_tol=False):
     """The warning to give (None: the fit is close enough to the optimum, or data in units where the check's
     own arithmetic (squares of the coefficients, an eigensolver) fails: a diagnostic never fails a fit).
@@ -116,9 +146,6 @@ def _shortfall(est, X, Y, sw, out, n, d, k, within_tol=False):
     raw = est._raw_params(k, d)
     R = A @ raw[:, :d].T + raw[:, d] - Y  # residuals (n, k), in the data's units
     rbar = (w @ R) / W if est.fit_intercept else np.zeros(k)
-    mu = (w @ A) / W if est.fit_intercept else np.zeros(d)
-    Z = A - mu
-    s = np.sqrt(w @ np.square(Z) / W)
     top = np.abs(A).max(axis=0) if n else np.zeros(d)
     tiny = np.finfo(np.float64).tiny ** 0.5
     small = (top > 0) & (top < tiny)  # standardize=False (else Scaling raised): values whose squares underflow
@@ -126,14 +153,12 @@ def _shortfall(est, X, Y, sw, out, n, d, k, within_tol=False):
         return (f"X has values too small for float64 arithmetic (largest |value| {top[small].max():.3g}): their "
                 f"squares underflow, so the fit and this check cannot measure them. Multiply X by a constant "
                 f"(such as {10.0 ** min(np.ceil(-np.log10(top[small].max())), 300.0):.0e}) first.")
-    s[~(s > 0)] = 1.0
-    Z /= s
-    G = (Z * w[:, None]).T @ Z / W  # the standardized design's second moments
+    Z = A.copy()
+    _, s, Zw, G = standardized_design(Z, w, W, est.fit_intercept, sw is not None)
     l1, l2 = _planning.penalty_parts(est)
     V = raw[:, :d] * s  # the weights in the standardized coordinates
-    grad = 2.0 * (Z * w[:, None]).T @ R / W + l2 * (V / np.square(s)).T  # (d, k): the smooth part's gradient
-    lam, Q = np.linalg.eigh(2.0 * G + l2 * np.diag(1.0 / np.square(s)))
-    keep = lam > max(lam[-1], 0.0) * d * np.finfo(np.float64).eps
+    grad = 2.0 * Zw.T @ R / W + l2 * (V / np.square(s)).T  # (d, k): the smooth part's gradient
+    lam, Q, keep = hessian_eigen(G, s, l2)
     got = float((w @ np.square(R)).sum()) / W + _penalty_value(est, raw[:, :d])
     if l1 > 0.0:
         best = _penalized_optimum(est, Z, Y, w, s, l1, l2)
@@ -153,8 +178,7 @@ def _shortfall(est, X, Y, sw, out, n, d, k, within_tol=False):
         limit = warn_limit(best, var, est.tol, floor=SHORTFALL_ROUNDING)
     if not (var > 0 and excess > limit):
         return None
-    g = lam[keep] / 2.0 if l2 == 0.0 else np.linalg.eigvalsh(G)
-    cond = float(np.sqrt(g[-1] / g[g > g[-1] * d * np.finfo(np.float64).eps][0])) if g.size else np.inf
+    cond = condition_number(lam, keep, G, l2)
     what = "least-squares" if _planning.used_penalty(est)[0] is None else "penalized"
     capped = out.n_iter >= est.max_iter_ and not out.converged  # the epochs' count (a finish adds to n_iter_)
     unscaled = scale_cause(est, s)
@@ -694,19 +718,11 @@ def early_stopping_shortfall(est, X, Y, sw, out, problem, train_ids, eval_ids):
     W = float(w.sum())
     if not (f_ref > 0 and W > 0):
         return None
-    mu = (w @ Z) / W if est.fit_intercept else np.zeros(d)
     ybar = (w @ Yt) / W if est.fit_intercept else np.zeros(k)
-    Z -= mu
-    s = np.sqrt(w @ np.square(Z) / W)
-    s[~(s > 0)] = 1.0
-    Z /= s
-    Zw = Z if sw is None else Z * w[:, None]
+    mu, s, Zw, G = standardized_design(Z, w, W, est.fit_intercept, sw is not None)
     # Σw r²/W + ½·l2·‖c‖² with c = v / s: (2G + l2·diag(1/s²)) v = 2 Zᵀw(y - ȳ)/W
-    G = Zw.T @ Z / W
-    H = 2.0 * G + problem.l2 * np.diag(1.0 / np.square(s))
     b = 2.0 * Zw.T @ (Yt - ybar) / W
-    lam, Q = np.linalg.eigh(H)
-    keep = lam > max(lam[-1], 0.0) * d * np.finfo(np.float64).eps
+    lam, Q, keep = hessian_eigen(G, s, problem.l2)
     V = Q[:, keep] @ ((Q[:, keep].T @ b) / lam[keep, None])  # (d, k)
     coef = (V / s[:, None]).T
     raw = np.concatenate([coef, (ybar - coef @ mu)[:, None]], axis=1)
@@ -742,9 +758,7 @@ def early_stopping_shortfall(est, X, Y, sw, out, problem, train_ids, eval_ids):
                and err_kept - err_best > EARLY_STOP_SHORT * spread and err_kept > 2.0 * err_best)
     if not (by_mean or by_rows):
         return None
-    g = lam[keep] if problem.l2 == 0.0 else np.linalg.eigvalsh(2.0 * G)
-    g = g[g > g[-1] * d * np.finfo(np.float64).eps] if g.size else g
-    cond = float(np.sqrt(g[-1] / g[0])) if g.size else np.inf
+    cond = condition_number(lam, keep, G, problem.l2)
     far = np.abs(Z).max(axis=1)
     row = int(np.argmax(far))
     cause = (f"the standardized training columns are ill-conditioned (condition number {cond:.3g}), so the epochs "
