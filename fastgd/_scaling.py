@@ -143,8 +143,8 @@ class Scaling:
         x_centre[...] = x_mean if center else 0.0
         y_centre[...] = y_mean if center else 0.0
         if sparse is not None:
-            maxabs, stored = sparse
-            rare = ~(stored >= SPARSE_CENTRE_FRACTION * weight) if center else np.ones(len(stored), bool)
+            maxabs, held = sparse  # (``stored`` stays a dense stream's own: None here)
+            rare = ~(held >= SPARSE_CENTRE_FRACTION * weight) if center else np.ones(len(held), bool)
             x_centre[rare] = 0.0
             bounded = maxabs > tiny
             np.copyto(x_scale, maxabs, where=rare & bounded)
@@ -160,7 +160,7 @@ class Scaling:
             # float32 in units of the column's scale (its largest |value|: both within [-1, 1]), which any units
             # of X leave representable (raw, a variance overflows float32 at |x| ~ 1e19 and underflows at 1e-19)
             dense = np.flatnonzero(~rare)
-            sparse = cls._compact(x_scale, maxabs, stored) + (dense, x_mean[dense], x_var[dense])
+            sparse = cls._compact(x_scale, maxabs, held) + (dense, x_mean[dense], x_var[dense])
             x_mean = np.divide(x_mean, x_scale, out=np.zeros(d, np.float32), where=rare, casting="same_kind")
             x_var = np.divide(x_var, np.square(x_scale), out=np.zeros(d, np.float32), where=rare,
                               casting="same_kind")

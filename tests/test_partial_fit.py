@@ -308,6 +308,13 @@ def test_the_non_zero_counts_of_dense_chunks_are_weighted_and_read_only_where_ne
     np.testing.assert_array_equal(stored, count)
     est = LinearRegressor(random_state=0).partial_fit(X, X[:, 0])
     np.testing.assert_array_equal(est._scaling.x_count, np.minimum((X != 0).sum(axis=0), _scaling.TRUSTED_VALUES))
+    np.testing.assert_allclose(est._scaling.x_stored, (X != 0).sum(axis=0))
+    # CSR statistics keep their stored weights in x_sparse: no second d-vector (a fit held one for nothing, and
+    # the default sparse fit's peak memory grew by it: tests/test_memory.py)
+    S = sp.csr_matrix(X)
+    for est in (LinearRegressor(random_state=0).fit(S, X[:, 0]),
+                LinearRegressor(random_state=0).partial_fit(S, X[:, 0]), LinearRegressor(random_state=0).fit(X, X[:, 0])):
+        assert est._scaling.x_stored is None
 
 
 def _heavy_tailed(n=2000, d=300):
