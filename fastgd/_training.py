@@ -1107,7 +1107,9 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
             # next epoch (kept through it, it would add k·(d + 1) values to the fit's peak memory)
             raw = None
             if penalty or gtol or settings.callbacks or (rules.evaluating and round_end):
-                raw = problem.raw(model)
+                # in the lazy epoch's workspace, which the epoch is done with: kept beside it, a new array
+                # added one more k·(d + 1) values to the peak memory of a default sparse fit
+                raw = problem.raw(model, kernel.spare(model.shape))
             pen = problem.penalty(raw) if penalty else None  # also the evaluation's, on the same model
             # the epoch's reported loss before it is counted: a Ctrl-C up to here keeps the epoch with its loss
             # (``saving``); from here the count and the loss go in together (the handler completes the pair)
@@ -1175,6 +1177,7 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
         rules.judge_interrupted(last_model)
     finally:
         progress.close()
+        kernel.release()  # the workspace is not held through what follows (the kept model, the finish)
     if out.stopped and rules.evaluating:
         # a callback ended the round early: its last epoch's model is judged with the evaluated ones (as after a
         # Ctrl-C), not left out for the start
