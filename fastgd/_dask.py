@@ -422,7 +422,7 @@ class _DaskEpochs:
                         parallel=problem.mode == "parallel", backend=problem.backend,
                         stdz=_engine.EMPTY if stdz is None else stdz)  # the path: each worker chooses its own
 
-    def spare(self, shape):
+    def spare(self, shape, offset=0):
         """No workspace here (``_engine.Epochs.spare``): the epochs run on the workers."""
         return None
 

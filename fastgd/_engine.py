@@ -285,13 +285,14 @@ class Epochs:
             self._work = np.empty(self._work_len(ts.theta.size, ns)) if isinstance(self._data[0], tuple) else EMPTY
         return self._work
 
-    def spare(self, shape):
-        """The workspace as an array of ``shape`` (what the loop computes between epochs: the model in the
-        data's units), or None where it has none or too little; the next epoch overwrites it."""
+    def spare(self, shape, offset=0):
+        """The workspace from ``offset`` as an array of ``shape`` (what the loop computes between epochs: the
+        model in the data's units, the penalty's temporaries past it), or None where it has none or too
+        little; the next epoch overwrites it."""
         size = int(np.prod(shape))
-        if self._work is None or self._work.shape[0] < size:
+        if self._work is None or self._work.shape[0] < offset + size:
             return None
-        return self._work[:size].reshape(shape)
+        return self._work[offset:offset + size].reshape(shape)
 
     def release(self):
         """Drop the workspace (after the last epoch); a later epoch would make a new one."""
