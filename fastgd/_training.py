@@ -1110,6 +1110,8 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
             # the model in the data's units once per epoch, only when something reads it, and dropped before the
             # next epoch (kept through it, it would add k·(d + 1) values to the fit's peak memory)
             raw = None
+            if gtol:  # the gradient's group sums need the memory: the next epoch makes the workspace again
+                kernel.release()
             if penalty or gtol or settings.callbacks or (rules.evaluating and round_end):
                 # in the lazy epoch's workspace, which the epoch is done with: kept beside it, a new array
                 # added one more k·(d + 1) values to the peak memory of a default sparse fit
