@@ -152,7 +152,7 @@ def _block_epoch(x, y, w, carry, local_order, cfg):
         ls, ws, ok = _engine.kernels(cfg["backend"]).epoch(
             x, Y, _engine.EMPTY if sw is None else sw, theta, state, scalars, cfg["code"], cfg["hp"],
             cfg["sched"], cfg["pen"], cfg["fit_intercept"], cfg["batch_size"], local_order, n_threads,
-            _engine.K.PATH_AUTO, cfg["stdz"], avg)
+            _engine.K.PATH_AUTO, cfg["stdz"], avg, _engine.EMPTY)  # no workspace: a lazy epoch makes its own
     return theta, state, scalars, avg, loss_sum + ls, weight_sum + ws, finite and ok, updates + len(local_order)
 
 
@@ -421,6 +421,13 @@ class _DaskEpochs:
                         fit_intercept=problem.fit_intercept, batch_size=problem.batch_size, n_jobs=problem.n_jobs,
                         parallel=problem.mode == "parallel", backend=problem.backend,
                         stdz=_engine.EMPTY if stdz is None else stdz)  # the path: each worker chooses its own
+
+    def spare(self, shape, offset=0):
+        """No workspace here (``_engine.Epochs.spare``): the epochs run on the workers."""
+        return None
+
+    def release(self):
+        pass
 
     def run(self, ts, order):
         b, avg = self.problem.blocks, self.avg

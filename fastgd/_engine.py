@@ -11,6 +11,7 @@ import numpy as np
 
 from . import _config
 from . import _kernels as K
+from . import _rules
 
 
 def line_aligned_zeros(shape):
@@ -259,7 +260,10 @@ class Epochs:
         # Numba's team no larger than the epoch's workers (a thread without a task would only wait in the region)
         self.team = max(1, K.epoch_threads(batch_size, K.shape(X)[1], Y.shape[1], n_threads, path))
         # the compiled function itself: ``run`` turns a Ctrl-C that Numba reports as SystemError back into one
-        self._epoch = (kern._module if isinstance(kern, _Interruptible) else kern).epoch
+        module = kern._module if isinstance(kern, _Interruptible) else kern
+        self._epoch = module.epoch
+        self._work_len = module.lazy_work_len
+        self._work = None  # the lazy CSR epoch's workspace (``workspace``), made at the first epoch
         self._data = (X, Y, EMPTY if sw is None else sw)
         self._rule = (optimizer_code, hp, no_schedule() if sched is None else sched, pen, fit_intercept, batch_size)
         self._threads = (n_threads, path, EMPTY if stdz is None else stdz, EMPTY if avg is None else avg)
@@ -269,16 +273,42 @@ class Epochs:
         the loop hands the previous one over as the best model instead of copying it)."""
         self._threads = self._threads[:3] + (avg,)
 
+    def workspace(self, ts):
+        """Where a lazy CSR epoch keeps its records (the kernels' ``work``, ``lazy_work_len`` values), made at
+        the first epoch and kept for the later ones: made by each epoch, its pages were faulted in and zeroed
+        again every epoch (d = 2^20, Adam, 32 MB: 4-35 ms of a 38 ms epoch, the more when the kernel had to
+        compact memory for huge pages). Empty for dense X. Allocated, not written: a CSR epoch that is not lazy
+        never touches its pages, which then take no memory."""
+        if self._work is None:
+            code, hp = self._rule[:2]
+            ns = min(ts.state.shape[0], _rules.used_slots(code, hp))
+            self._work = np.empty(self._work_len(ts.theta.size, ns)) if isinstance(self._data[0], tuple) else EMPTY
+        return self._work
+
+    def spare(self, shape, offset=0):
+        """The workspace from ``offset`` as an array of ``shape`` (what the loop computes between epochs: the
+        model in the data's units, the penalty's temporaries past it), or None where it has none or too
+        little; the next epoch overwrites it."""
+        size = int(np.prod(shape))
+        if self._work is None or self._work.shape[0] < offset + size:
+            return None
+        return self._work[offset:offset + size].reshape(shape)
+
+    def release(self):
+        """Drop the workspace (after the last epoch); a later epoch would make a new one."""
+        self._work = None
+
     def run(self, ts, order):
         """One epoch over the batches in ``order``. Updates ``ts`` in place; returns ``(mean_loss, finite)``."""
         X, Y, sw = self._data
         code, hp, sched, pen, fit_intercept, batch_size = self._rule
         n_threads, path, stdz, avg = self._threads
+        work = self.workspace(ts)
         try:
             with numba_threads(self.team):
                 loss_sum, weight_sum, finite = self._epoch(
                     X, Y, sw, ts.theta, ts.state, ts.scalars, code, hp, sched, pen, fit_intercept, batch_size, order,
-                    n_threads, path, stdz, avg)
+                    n_threads, path, stdz, avg, work)
         except SystemError as exc:
             if is_interrupt(exc):
                 raise KeyboardInterrupt from None

@@ -832,6 +832,13 @@ L_STAMP, L_G, L_RAW, L_XS, L_WIDTH = 0, 1, 2, 3, 4
 
 
 @jit()
+def lazy_work_len(P, ns):
+    """Doubles of ``epoch``'s ``work`` in which a lazy epoch of P coordinates keeps its work records (L_WIDTH
+    each; ``ns``, the state slots, do not change their size here), with a cache line's slack to align them."""
+    return P * L_WIDTH + 8
+
+
+@jit()
 def _lazy_hint_column(WR, th, S, avg, c, k, p, P, ns):
     """Prefetch what the lazy epoch reads of column c: its record, and its coordinates' parameters, state and
     running means (a hint: no result depends on it)."""
@@ -885,7 +892,7 @@ def _lazy_ahead(data, indices, indptr, Y, sw, WR, th, S, avg, order, bi, batch_s
 
 @jit(strict=True)  # called out of line by epoch, with the rules inlined: no fastmath (see _STRICT)
 def _epoch_csr_lazy(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept, batch_size, order,
-                    stdz, avg, exact):
+                    stdz, avg, work, exact):
     """The epoch of a CSR X with lazy updates (see "lazy updates" in fastgd._rules): each batch costs what it
     touches, its rows' columns plus the centred columns and the intercepts, not k·(d + 1).
 
@@ -927,7 +934,9 @@ def _epoch_csr_lazy(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_i
                 cen[ncen] = c
                 ncen += 1
     tstart = scalars[0]
-    buf = np.empty(P * L_WIDTH + 8)
+    # the records in the caller's workspace where it holds them (kept from epoch to epoch, their pages are not
+    # faulted in and zeroed again: see lazy_work_len), else in an array of this epoch's
+    buf = work if work.shape[0] >= lazy_work_len(P, ns) else np.empty(lazy_work_len(P, ns))
     intr.advise_huge(buf)  # read at random: 4 KiB pages would miss the TLB on most records (as the native twin)
     off = ((64 - buf.ctypes.data % 64) % 64) // 8  # records on cache-line boundaries: one line holds two
     WR = buf[off:off + P * L_WIDTH]
@@ -1152,7 +1161,8 @@ def _epoch_csr_lazy(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_i
     return loss_sum, weight_sum
 
 
-def _lazy_epoch(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept, batch_size, order, stdz, avg):
+def _lazy_epoch(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept, batch_size, order, stdz, avg,
+                work):
     """(ran, loss, weight): runs _epoch_csr_lazy when X is CSR and the optimizer allows lazy updates
     (fastgd._rules.lazy_kind). (Body: plain Python, NUMBA_DISABLE_JIT=1; compiled callers use the overload.)"""
     if not isinstance(X, tuple):
@@ -1162,30 +1172,31 @@ def _lazy_epoch(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_inter
     if kind == _rules.LAZY_NONE or _pen_loss(pen)[0] != _rules.SQUARED_ERROR:  # the lazy epoch is squared error's
         return False, 0.0, 0.0
     loss, w = _epoch_csr_lazy(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept, batch_size,
-                              order, stdz, avg, kind == _rules.LAZY_EXACT)
+                              order, stdz, avg, work, kind == _rules.LAZY_EXACT)
     return True, loss, w
 
 
 @overload(_lazy_epoch, jit_options=OVERLOAD_FLAGS)
 def _lazy_epoch_impl(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept, batch_size, order, stdz,
-                     avg):
+                     avg, work):
     if _is_csr(X):
-        def csr(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept, batch_size, order, stdz, avg):
+        def csr(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept, batch_size, order, stdz, avg,
+                work):
             kind = _rules.lazy_kind(code, hp, stdz.shape[0] > 0, pen[0], pen[1], _rules.constant_rate(sched),
                                   _touch_l2(pen))
             if kind == 0 or _pen_loss(pen)[0] != _rules.SQUARED_ERROR:
                 return False, 0.0, 0.0
             loss, w = _epoch_csr_lazy(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept,
-                                      batch_size, order, stdz, avg, kind == 1)
+                                      batch_size, order, stdz, avg, work, kind == 1)
             return True, loss, w
         return csr
     return lambda X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept, batch_size, order, stdz, \
-        avg: (False, 0.0, 0.0)
+        avg, work: (False, 0.0, 0.0)
 
 
 @jit()
 def epoch(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept, batch_size, order,
-          n_threads, path, stdz, avg):
+          n_threads, path, stdz, avg, work):
     """One fused pass over the batches listed in ``order`` (batch b = rows [b*batch_size, (b+1)*batch_size)).
 
     For each batch: gradient of the mean squared error (parallel or sequential path), penalty, one optimizer
@@ -1197,6 +1208,9 @@ def epoch(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept, 
     of centred and scaled columns and targets, ``stdz = [x_mean (d), x_scale (d), y_mean (k), y_scale (k)]``,
     while the rows are read raw, at the raw parameters (``raw_theta``); X is never copied. ``avg`` (empty:
     off; else k·(d+1) values and a count) accumulates the running mean of the parameters after each update.
+    ``work`` (empty: none): a workspace of at least ``lazy_work_len(k·(d+1), slots)`` values in which a lazy
+    CSR epoch keeps its records (the caller keeps it from epoch to epoch: _engine.Epochs); smaller, the epoch
+    allocates its own.
     """
     _check_epoch_args(X, Y, sw, theta, state, scalars, code, hp, sched, pen, batch_size, order)
     n, d = shape(X)
@@ -1204,7 +1218,7 @@ def epoch(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept, 
     P = k * (d + 1)
     th = theta.reshape(P)
     lazy, loss_sum, weight_sum = _lazy_epoch(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept,
-                                             batch_size, order, stdz, avg)
+                                             batch_size, order, stdz, avg, work)
     if lazy:
         finite = True
         for q in range(P):

@@ -249,15 +249,19 @@ class FitData:
             sse = float(np.cumsum(np.concatenate(([sse], sums)))[-1])  # batch after batch, as a loop would add
         return sse, W
 
-    def penalty(self, raw):
-        """l1·‖W‖₁ + ½·l2·‖W‖² of parameters in the data's units (the intercept column is not penalized)."""
+    def penalty(self, raw, scratch=None):
+        """l1·‖W‖₁ + ½·l2·‖W‖² of parameters in the data's units (the intercept column is not penalized).
+        ``scratch``: a C-contiguous array of W's shape for the terms' |W| and W² (None: new ones; the same
+        bits either way), which ``train`` takes from the lazy epoch's workspace: between epochs the workspace
+        is held, and a new (k, d) array beside it raised the default sparse fit's peak (Numba: 3.9 to 4.3
+        times the state)."""
         w = raw[:, :-1]
         total = 0.0  # a term whose coefficient is 0 is not computed (an epoch's evaluation would pass over W twice)
         with np.errstate(over="ignore", invalid="ignore"):  # huge but finite weights: the penalty says inf
             if self.l1 != 0.0:
-                total += self.l1 * np.abs(w).sum()
+                total += self.l1 * np.abs(w, out=scratch).sum()
             if self.l2 != 0.0:
-                total += half_l2(self.l2, w, float(np.square(w).sum()))
+                total += half_l2(self.l2, w, float(np.square(w, out=scratch).sum()))
         return total
 
     def gradient_norm(self, theta, batch_ids, raw=None):
@@ -1106,9 +1110,15 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
             # the model in the data's units once per epoch, only when something reads it, and dropped before the
             # next epoch (kept through it, it would add k·(d + 1) values to the fit's peak memory)
             raw = None
+            if gtol:  # the gradient's group sums need the memory: the next epoch makes the workspace again
+                kernel.release()
             if penalty or gtol or settings.callbacks or (rules.evaluating and round_end):
-                raw = problem.raw(model)
-            pen = problem.penalty(raw) if penalty else None  # also the evaluation's, on the same model
+                # in the lazy epoch's workspace, which the epoch is done with: kept beside it, a new array
+                # added one more k·(d + 1) values to the peak memory of a default sparse fit
+                raw = problem.raw(model, kernel.spare(model.shape))
+            # also the evaluation's, on the same model; its temporaries in the workspace too, past the model
+            pen = problem.penalty(raw, kernel.spare((raw.shape[0], raw.shape[1] - 1), raw.size)) if penalty \
+                else None
             # the epoch's reported loss before it is counted: a Ctrl-C up to here keeps the epoch with its loss
             # (``saving``); from here the count and the loss go in together (the handler completes the pair)
             reported = float(loss + pen) if penalty else float(loss)
@@ -1175,6 +1185,7 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
         rules.judge_interrupted(last_model)
     finally:
         progress.close()
+        kernel.release()  # the workspace is not held through what follows (the kept model, the finish)
     if out.stopped and rules.evaluating:
         # a callback ended the round early: its last epoch's model is judged with the evaluated ones (as after a
         # Ctrl-C), not left out for the start

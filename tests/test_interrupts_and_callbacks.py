@@ -350,12 +350,12 @@ def test_a_ctrl_c_while_an_epoch_is_reported_keeps_its_count_and_loss_together(m
     real = _training.FitData.raw
     seen = []
 
-    def raw(self, theta):
+    def raw(self, theta, out=None):
         if sys._getframe(1).f_code.co_name == "train":  # the epoch loop's call, after an epoch completed
             seen.append(1)
             if len(seen) == calls:
                 raise KeyboardInterrupt
-        return real(self, theta)
+        return real(self, theta, out)
     monkeypatch.setattr(_training.FitData, "raw", raw)
     with pytest.warns(UserWarning, match="Training interrupted"):
         m = LinearRegressor(penalty="l2", alpha=1e-3, gtol=1e-12, tol=None, max_iter=20, random_state=0).fit(X, y)

@@ -36,7 +36,7 @@ def epoch_args(opt="adam", **change):
     args = dict(X=X, Y=rng.standard_normal((N, 1)), sw=np.empty(0), theta=np.zeros((1, D + 1)), state=state,
                 scalars=scalars, code=o.code, hp=o.pack(), sched=_engine.no_schedule(), pen=np.zeros(2),
                 fit_intercept=True, batch_size=32, order=np.arange(7, dtype=np.int64), n_threads=2,
-                path=K.PATH_AUTO, stdz=np.empty(0), avg=np.empty(0))
+                path=K.PATH_AUTO, stdz=np.empty(0), avg=np.empty(0), work=np.empty(0))
     args.update(change)
     return args
 

@@ -177,7 +177,7 @@ def test_kernels_reject_a_bad_loss(data, backend, pen_tail):
         _engine.kernels(backend).epoch(X, Y, sw, ts.theta, ts.state, ts.scalars, opt.code, opt.pack(),
                                        _engine.no_schedule(), np.array([0.0, 0.0, 0.0] + pen_tail), True, 32,
                                        np.arange(2, dtype=np.int64), 1, _kernels.PATH_SEQUENTIAL, _engine.EMPTY,
-                                       _engine.EMPTY)
+                                       _engine.EMPTY, _engine.EMPTY)
     with pytest.raises(ValueError, match="loss"):
         _engine.kernels(backend).batches_stats(X, Y, sw, theta, 32, np.arange(2, dtype=np.int64), 1,
                                                loss=(int(pen_tail[0]), pen_tail[1]))

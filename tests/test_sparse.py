@@ -246,6 +246,40 @@ def test_lazy_adam_family_leaves_untouched_coordinates_in_place(backend, opt):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("opt", [("adam", {}, 0.0), ("rmsprop", {"centered": True}, 0.0)])
+def test_lazy_epochs_in_a_kept_workspace_give_the_bits_of_epochs_that_make_their_own(backend, opt):
+    """A fit's epochs keep the lazy epoch's records in one workspace (``Epochs.workspace``, made at the first
+    epoch, then reused without clearing; the loop writes the model in the data's units into it between epochs):
+    the same bits as epochs that each make their own, and the workspace is dropped by ``release``."""
+    from fastgd.optimizers import get_optimizer
+    kern(backend)
+    A, X, Y, sw, stdz = lazy_problem()
+    optimizer = get_optimizer(opt[0]).set_params(lr=0.05, **opt[1])
+    k, d = Y.shape[1], X[3]
+    fresh, kept = (_engine.TrainingState.fresh(optimizer, k, d) for _ in range(2))
+    avg_f, avg_k = np.zeros(k * (d + 1) + 1), np.zeros(k * (d + 1) + 1)
+    epochs = _engine.Epochs(_engine.kernels(backend), X, Y, optimizer.code, optimizer.pack(), 16, sw=sw, stdz=stdz,
+                            avg=avg_k, path=_engine.K.PATH_SEQUENTIAL)
+    rng = np.random.default_rng(0)
+    work = None
+    for _ in range(3):
+        order = _engine.batch_order(Y.shape[0], 16, True, rng)
+        _engine.run_epoch(X, Y, fresh, optimizer.code, optimizer.pack(), 16, order, sw=sw, stdz=stdz, avg=avg_f,
+                          backend=backend, path=_engine.K.PATH_SEQUENTIAL)
+        epochs.run(kept, order)
+        assert work is None or epochs.workspace(kept) is work  # made once
+        work = epochs.workspace(kept)
+        work[:] = np.nan  # what the loop leaves there between epochs does not matter
+        assert np.shares_memory(epochs.spare(kept.theta.shape), work)
+    assert work.size >= k * (d + 1) * 4
+    np.testing.assert_array_equal(kept.theta, fresh.theta)
+    np.testing.assert_array_equal(kept.state, fresh.state)
+    np.testing.assert_array_equal(avg_k, avg_f)
+    epochs.release()
+    assert epochs.spare(kept.theta.shape) is None
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("n_threads", [1, 2])
 def test_lazy_epoch_reports_a_non_finite_parameter_no_batch_touched(backend, n_threads):
     """The end of a lazy epoch leaves an untouched column's values where they are (LazyAdam) and still finds

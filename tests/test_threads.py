@@ -176,7 +176,7 @@ def test_parallel_epoch_cannot_deadlock_with_fewer_threads_than_workers():
         for _ in range(3):
             order = _engine.batch_order(N, 1000, True, rng)
             K.epoch(X, Y, np.empty(0), ts.theta, ts.state, ts.scalars, opt.code, opt.pack(), sched, pen, True,
-                    1000, order, 4, K.PATH_PARALLEL, np.empty(0), np.empty(0))
+                    1000, order, 4, K.PATH_PARALLEL, np.empty(0), np.empty(0), np.empty(0))
     assert np.array_equal(ts.theta, want)
 
 
