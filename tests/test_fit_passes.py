@@ -128,9 +128,9 @@ def test_an_evaluated_epoch_computes_the_penalty_once(monkeypatch):
     calls = []
     real = _training.FitData.penalty
 
-    def penalty(self, raw):
+    def penalty(self, raw, scratch=None):
         calls.append(1)
-        return real(self, raw)
+        return real(self, raw, scratch)
 
     est = LinearRegressor(penalty="l2", alpha=0.01, max_iter=4, tol=None, random_state=0).fit(X, y)
     monkeypatch.setattr(_training.FitData, "penalty", penalty)
