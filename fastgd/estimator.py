@@ -476,10 +476,10 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
     """
 
     def __init__(self, optimizer="adam", learning_rate="adaptive", batch_size="auto", max_iter="auto",
-                 tol=_planning.DEFAULT_TOL, n_iter_no_change=2, early_stopping=False, validation_fraction=0.1, shuffle=True,
-                 random_state=None, fit_intercept=True, standardize=True, average=True, penalty="auto", alpha=1e-4,
-                 l1_ratio=0.15, gtol=None, warm_start=False, n_jobs=None, verbose=0, backend="auto", callbacks=None,
-                 distributed="exact", loss="squared_error", epsilon=0.1, quantile=0.5):
+                 tol=_planning.DEFAULT_TOL, n_iter_no_change=2, early_stopping=False, validation_fraction=0.1,
+                 shuffle=True, random_state=None, fit_intercept=True, standardize=True, average=True, penalty="auto",
+                 alpha=1e-4, l1_ratio=0.15, gtol=None, warm_start=False, n_jobs=None, verbose=0, backend="auto",
+                 callbacks=None, distributed="exact", loss="squared_error", epsilon=0.1, quantile=0.5):
         self.optimizer = optimizer
         self.learning_rate = learning_rate
         self.batch_size = batch_size
