@@ -1439,9 +1439,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             counted = ("all" if prior is None else None if prior.x_count is None
                        else np.flatnonzero(prior.x_count < _scaling.TRUSTED_VALUES))
             scaling = _scaling.Scaling.from_data(backend.kern, Xk, Y, sw, self.fit_intercept,
-                                                 _engine.resolve_n_threads(self.n_jobs), count=counted)
-            if not first and self._scaling is not None:
-                scaling = self._scaling.merged(scaling)
+                                                 _engine.resolve_n_threads(self.n_jobs), count=counted,
+                                                 into=None if first else self._scaling)
         if first and self.penalty == "auto" and self.alpha_ > 0:  # the later calls keep it
             self._set_auto_strength(scaling, self._seen_weight)
         raw = None
