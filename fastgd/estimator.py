@@ -689,6 +689,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         """
         self._partial_mean = None  # partial_fit's running mean continues from the fit's model (_fit_weight)
         self.__dict__.pop("_progress", None)  # partial_fit's check of the stream starts again after a fit
+        self.__dict__.pop("_work", None)  # partial_fit's workspace: a fit holds none after it
         short = None  # early stopping's measured shortfall (the warning given)
         self.__dict__.pop("_fit_weight", None)
         if _dask.is_dask(X) or _dask.is_dask(y) or _dask.is_dask(sample_weight):
@@ -1482,12 +1483,15 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                 # scheduler and SGDRegressor's t_ continue too): the calls' steps stay at the scale the fit reached
                 settings.lr /= _training.LR_SHRINK ** getattr(self, "_rate_shrinks", 0)
             out = _training.train(problem, ts, settings, self._rng, train_ids=ids, eval_ids=None, epochs=1,
-                                  stopping=False, n_done=self.n_iter_, avg=avg, interrupt_keeps=False)
+                                  stopping=False, n_done=self.n_iter_, avg=avg, interrupt_keeps=False,
+                                  hold_workspace=True, workspace=None if first else self.__dict__.get("_work"))
         except _training.Diverged as exc:
             raise ValueError(str(exc)) from None
         self.n_iter_ += out.n_iter
         self.loss_curve_ = self.loss_curve_ + out.losses
         self._store(ts, scaling, problem)
+        # the lazy CSR epoch's workspace (k·(d + 1) records of 32 bytes), kept for the next call: not pickled
+        self._work = out.workspace
         self._partial_mean = None
         if avg is not None and avg[-1] > 0:
             mean_raw = problem.raw(avg[:-1].reshape(ts.theta.shape))
@@ -1594,6 +1598,12 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                 raise ValueError("intercept_init must be finite: it holds NaN or infinite value(s)")
             raw[:, d] = b.reshape(k)
         return raw
+
+    def __getstate__(self):
+        """Pickled without partial_fit's workspace (scratch: the next call makes it again)."""
+        state = dict(super().__getstate__())  # a copy: the base class may hand over the live __dict__
+        state.pop("_work", None)
+        return state
 
     def _store(self, ts, scaling, problem):
         self._ts = ts
