@@ -230,10 +230,14 @@ def expected_touch_factors(scaling, batch_size):
     chance that a batch of ``batch_size`` rows stores column j, 1 - (1 - share_j)^batch_size with share_j the
     weight of the rows seen so far that store it (the running statistics of ``scaling``); 0 for a column none
     stored."""
-    share = np.clip(np.asarray(scaling.x_sparse[2], dtype=np.float64) / float(scaling.weight), 0.0, 1.0)
+    stored = scaling.x_sparse[2]
+    out = np.zeros(len(stored))
+    seen = np.flatnonzero(stored > 0)  # the logarithms only where a row stored the column (d = 2^20: 4 -> 1 ms)
+    share = np.clip(stored[seen].astype(np.float64) / float(scaling.weight), 0.0, 1.0)
     with np.errstate(divide="ignore"):
         p = -np.expm1(batch_size * np.log1p(-share))  # share 1: log1p(-1) = -inf, p = 1
-    return np.divide(1.0, p, out=np.zeros_like(p), where=p > 0)
+    out[seen] = np.divide(1.0, p, out=np.zeros_like(p), where=p > 0)
+    return out
 
 
 class Epochs:
@@ -280,10 +284,12 @@ class Epochs:
         compact memory for huge pages). Empty for dense X. Allocated, not written: a CSR epoch that is not lazy
         never touches its pages, which then take no memory."""
         if self._work is None:
-            code, hp = self._rule[:2]
-            ns = min(ts.state.shape[0], _rules.used_slots(code, hp))
-            self._work = np.empty(self._work_len(ts.theta.size, ns)) if isinstance(self._data[0], tuple) else EMPTY
+            self._work = np.empty(self._work_size(ts)) if isinstance(self._data[0], tuple) else EMPTY
         return self._work
+
+    def _work_size(self, ts):
+        code, hp = self._rule[:2]
+        return self._work_len(ts.theta.size, min(ts.state.shape[0], _rules.used_slots(code, hp)))
 
     def spare(self, shape, offset=0):
         """The workspace from ``offset`` as an array of ``shape`` (what the loop computes between epochs: the
@@ -295,8 +301,19 @@ class Epochs:
         return self._work[offset:offset + size].reshape(shape)
 
     def release(self):
-        """Drop the workspace (after the last epoch); a later epoch would make a new one."""
-        self._work = None
+        """Drop the workspace (after the last epoch); a later epoch would make a new one. Returns it (what
+        ``adopt`` takes back: partial_fit holds it from call to call)."""
+        work, self._work = self._work, None
+        return work
+
+    def adopt(self, work, ts):
+        """Take ``work`` (a workspace ``release`` returned, or None) as this fit's where it is CSR's and large
+        enough for ``ts``: partial_fit holds it from call to call (each call is one epoch, and a new 32 MB
+        workspace per call, d = 2^20 with Adam, had its pages faulted in and zeroed each time: 2-27 ms of
+        system time in a call's epoch of 10-35 ms)."""
+        if (work is not None and self._work is None and isinstance(self._data[0], tuple)
+                and work.shape[0] >= self._work_size(ts)):
+            self._work = work
 
     def run(self, ts, order):
         """One epoch over the batches in ``order``. Updates ``ts`` in place; returns ``(mean_loss, finite)``."""

@@ -519,6 +519,8 @@ class Outcome:
     # the warning is early stopping's about its held-out rows (the start kept, or a model worse than their mean),
     # which the exact check of small data (_shortfall.early_stopping_shortfall) replaces with what it measured
     held_out_warning: bool = False
+    # train(hold_workspace=True): the lazy epoch's workspace, for the next call's train to adopt (partial_fit)
+    workspace: np.ndarray = field(default=None, repr=False)
 
 
 @dataclass
@@ -1029,12 +1031,14 @@ def _held_out_rows(problem, eval_ids):
 
 
 def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, n_done=0, keep_best=True, avg=None,
-          interrupt_keeps=True):
+          interrupt_keeps=True, hold_workspace=False, workspace=None):
     """Run up to ``epochs`` epochs on ``ts`` (updated in place). Returns an ``Outcome``.
 
     ``avg``: a running mean of the iterates (k·(d+1) values and a count) to continue instead of averaging
     over rounds (partial_fit: the mean over all its calls). ``interrupt_keeps=False`` (partial_fit): a Ctrl-C
-    restores ``ts`` to its start and raises KeyboardInterrupt, whatever completed.
+    restores ``ts`` to its start and raises KeyboardInterrupt, whatever completed. ``hold_workspace``
+    (partial_fit, one epoch per call): the lazy epoch's workspace is ``workspace`` where that is large enough
+    (``_engine.Epochs.adopt``; the previous call's) and is handed back in ``Outcome.workspace``, not dropped.
 
     On return ``ts`` holds the model to keep: with an evaluation set, the best evaluated one
     (``keep_best``) or the last one, never one worse on the evaluation set than the starting point (that
@@ -1074,6 +1078,8 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
     progress = _FitProgress(settings, problem, epochs, stopping and (settings.tol is not None or
                                                                       settings.gtol is not None))
     kernel = problem.epoch_kernel(opt.code, hp, settings.sched, stdz, avg, train_ids)  # its arguments, packed once
+    if hold_workspace:
+        kernel.adopt(workspace, ts)
     # a round's mean that becomes the best model is kept as it is (no copy); the next round's goes into another buffer
     swap_avg = avg is not None and not carried and hasattr(kernel, "set_avg")
     # the state slots the rule reads or writes: the others keep their start (finite: the restore point's) values
@@ -1185,7 +1191,9 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
         rules.judge_interrupted(last_model)
     finally:
         progress.close()
-        kernel.release()  # the workspace is not held through what follows (the kept model, the finish)
+        # the workspace is not held through what follows (the kept model, the finish), unless the caller holds it
+        held = kernel.release()
+        out.workspace = held if hold_workspace else None
     if out.stopped and rules.evaluating:
         # a callback ended the round early: its last epoch's model is judged with the evaluated ones (as after a
         # Ctrl-C), not left out for the start

@@ -689,6 +689,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         """
         self._partial_mean = None  # partial_fit's running mean continues from the fit's model (_fit_weight)
         self.__dict__.pop("_progress", None)  # partial_fit's check of the stream starts again after a fit
+        self.__dict__.pop("_work", None)  # partial_fit's workspace: a fit holds none after it
         short = None  # early stopping's measured shortfall (the warning given)
         self.__dict__.pop("_fit_weight", None)
         if _dask.is_dask(X) or _dask.is_dask(y) or _dask.is_dask(sample_weight):
@@ -1439,9 +1440,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             counted = ("all" if prior is None else None if prior.x_count is None
                        else np.flatnonzero(prior.x_count < _scaling.TRUSTED_VALUES))
             scaling = _scaling.Scaling.from_data(backend.kern, Xk, Y, sw, self.fit_intercept,
-                                                 _engine.resolve_n_threads(self.n_jobs), count=counted)
-            if not first and self._scaling is not None:
-                scaling = self._scaling.merged(scaling)
+                                                 _engine.resolve_n_threads(self.n_jobs), count=counted,
+                                                 into=None if first else self._scaling)
         if first and self.penalty == "auto" and self.alpha_ > 0:  # the later calls keep it
             self._set_auto_strength(scaling, self._seen_weight)
         raw = None
@@ -1483,12 +1483,15 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                 # scheduler and SGDRegressor's t_ continue too): the calls' steps stay at the scale the fit reached
                 settings.lr /= _training.LR_SHRINK ** getattr(self, "_rate_shrinks", 0)
             out = _training.train(problem, ts, settings, self._rng, train_ids=ids, eval_ids=None, epochs=1,
-                                  stopping=False, n_done=self.n_iter_, avg=avg, interrupt_keeps=False)
+                                  stopping=False, n_done=self.n_iter_, avg=avg, interrupt_keeps=False,
+                                  hold_workspace=True, workspace=None if first else self.__dict__.get("_work"))
         except _training.Diverged as exc:
             raise ValueError(str(exc)) from None
         self.n_iter_ += out.n_iter
         self.loss_curve_ = self.loss_curve_ + out.losses
         self._store(ts, scaling, problem)
+        # the lazy CSR epoch's workspace (k·(d + 1) records of 32 bytes), kept for the next call: not pickled
+        self._work = out.workspace
         self._partial_mean = None
         if avg is not None and avg[-1] > 0:
             mean_raw = problem.raw(avg[:-1].reshape(ts.theta.shape))
@@ -1595,6 +1598,12 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                 raise ValueError("intercept_init must be finite: it holds NaN or infinite value(s)")
             raw[:, d] = b.reshape(k)
         return raw
+
+    def __getstate__(self):
+        """Pickled without partial_fit's workspace (scratch: the next call makes it again)."""
+        state = dict(super().__getstate__())  # a copy: the base class may hand over the live __dict__
+        state.pop("_work", None)
+        return state
 
     def _store(self, ts, scaling, problem):
         self._ts = ts

@@ -150,6 +150,45 @@ def test_a_chunk_whose_weights_are_all_zero_is_refused_and_leaves_the_model_as_i
                                   LinearRegressor(random_state=0).partial_fit(X[:100], y[:100]).coef_)
 
 
+@pytest.mark.parametrize("backend", ["native", "numba"])
+def test_sparse_calls_keep_their_lazy_workspace_out_of_pickles_and_fits(backend):
+    """partial_fit on CSR chunks holds the lazy epoch's workspace from call to call (a new one per call had its
+    pages faulted in and zeroed each time) and reuses it; it is scratch: a pickled (or deep-copied) model
+    leaves it out and continues bit for bit as the original, a fit drops it, and a call whose model needs a
+    larger one (more outputs) makes a new one."""
+    import copy
+    import pickle
+
+    X = sp.random(600, 400, density=0.02, format="csr", random_state=0)
+    y = X @ np.random.default_rng(0).standard_normal(400) + 1.0
+    m = LinearRegressor(random_state=0, backend=backend).partial_fit(X[:200], y[:200])
+    held = m._work
+    assert held is not None and held.size >= 4 * 401
+    clone = pickle.loads(pickle.dumps(m))
+    assert "_work" not in clone.__dict__ and "_work" not in copy.deepcopy(m).__dict__ and "_work" in m.__dict__
+    for a in (200, 400):
+        m.partial_fit(X[a:a + 200], y[a:a + 200])
+        clone.partial_fit(X[a:a + 200], y[a:a + 200])
+    assert m._work is held
+    np.testing.assert_array_equal(m.coef_, clone.coef_)
+    assert m.intercept_ == clone.intercept_
+    assert "_work" not in m.fit(X, y).__dict__
+    # a workspace too small for the model is not adopted (the epoch makes one of the right size)
+    from fastgd import _engine
+    from fastgd.optimizers import Adam
+
+    adam = Adam()
+    ts = _engine.TrainingState.fresh(adam, 2, 400)
+    Xk = (X.data, X.indices, X.indptr, X.shape[1])
+    epochs = _engine.Epochs(_engine.kernels(backend), Xk, np.zeros((600, 2)), adam.code, adam.pack(), 32)
+    epochs.adopt(held, ts)
+    work = epochs.workspace(ts)
+    assert work is not held and work.size >= 4 * 2 * 401 > held.size
+    epochs.release()
+    epochs.adopt(work, ts)
+    assert epochs.workspace(ts) is work
+
+
 def test_partial_fit_after_a_wide_fit_keeps_the_fit_s_level():
     """On wide dense data (300 columns, a 360-row fit, then 10-row chunks) the calls continue the rate the fit's
     adaptive rule ended with, as its optimizer state: restarted at the starting rate, each update moved every

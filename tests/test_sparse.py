@@ -1102,6 +1102,14 @@ def test_csr_column_statistics_are_kept_compact_and_merge_exactly():
     np.testing.assert_array_equal(merged.column_maxabs(), maxabs)
     np.testing.assert_allclose(merged.pack(), whole.pack(), rtol=1e-6, atol=1e-15)
     np.testing.assert_allclose(merged.x_scale[4], whole.x_scale[4], rtol=1e-9)
+    # partial_fit's merge of a chunk's raw moments (``into``: not first finished as statistics of their own)
+    B = X[150:]
+    streamed = _scaling.Scaling.from_data(K, (B.data, B.indices, B.indptr, B.shape[1]), Y[150:], None, True,
+                                          into=stats(X[:150], Y[:150]))
+    np.testing.assert_array_equal(streamed.column_maxabs(), maxabs)
+    np.testing.assert_allclose(streamed.pack(), whole.pack(), rtol=1e-6, atol=1e-15)
+    np.testing.assert_allclose(streamed.x_scale[4], whole.x_scale[4], rtol=1e-9)
+    np.testing.assert_array_equal(streamed.x_sparse[3], whole.x_sparse[3])
 
 
 @pytest.mark.parametrize("keep", [True, False])
