@@ -1436,8 +1436,10 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         scaling = None
         if self.standardize:
             # a stream's non-zero counts (_scaling.Scaling): on the first call all columns, later only those
-            # still below TRUSTED_VALUES; none after a fit (its statistics are all rows')
-            counted = ("all" if prior is None else None if prior.x_count is None
+            # still below TRUSTED_VALUES (dense chunks: CSR ones count all, from their indices); none after a fit
+            # (its statistics are all rows')
+            counted = ("all" if prior is None or isinstance(Xk, tuple) and prior.x_count is not None
+                       else None if prior.x_count is None
                        else np.flatnonzero(prior.x_count < _scaling.TRUSTED_VALUES))
             scaling = _scaling.Scaling.from_data(backend.kern, Xk, Y, sw, self.fit_intercept,
                                                  _engine.resolve_n_threads(self.n_jobs), count=counted,
@@ -1489,15 +1491,13 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             raise ValueError(str(exc)) from None
         self.n_iter_ += out.n_iter
         self.loss_curve_ = self.loss_curve_ + out.losses
-        self._store(ts, scaling, problem)
-        # the lazy CSR epoch's workspace (k·(d + 1) records of 32 bytes), kept for the next call: not pickled
-        self._work = out.workspace
-        self._partial_mean = None
+        self._partial_mean = mean_raw = None
         if avg is not None and avg[-1] > 0:
             mean_raw = problem.raw(avg[:-1].reshape(ts.theta.shape))
             self._partial_mean = (mean_raw, 0.0 if burn_in else float(avg[-1]))
-            self.coef_ = mean_raw[0, :d].copy() if self._y_ndim == 1 else mean_raw[:, :d].copy()
-            self.intercept_ = float(mean_raw[0, d]) if self._y_ndim == 1 else mean_raw[:, d].copy()
+        self._store(ts, scaling, problem, mean_raw)  # coef_ and intercept_: the mean where there is one
+        # the lazy CSR epoch's workspace (k·(d + 1) records of 32 bytes), kept for the next call: not pickled
+        self._work = out.workspace
         self._check_stream(out, problem, X, opt, first or fitted is not None,
                            first and not (self.standardize and self.fit_intercept), self._scaling if first else prior)
         return self
@@ -1605,13 +1605,15 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         state.pop("_work", None)
         return state
 
-    def _store(self, ts, scaling, problem):
+    def _store(self, ts, scaling, problem, raw=None):
+        """Keep ``ts`` and ``scaling``; ``coef_`` and ``intercept_`` from ``raw`` (the model in the data's units:
+        partial_fit's mean of the iterates), by default from ``ts.theta``."""
         self._ts = ts
         self._scaling = scaling
         self._n_outputs = ts.theta.shape[0]
         self.t_ = ts.step
         self.batch_size_ = problem.batch_size
-        raw = problem.raw(ts.theta)
+        raw = problem.raw(ts.theta) if raw is None else raw
         d = raw.shape[1] - 1
         single = self._y_ndim == 1
         self.coef_ = raw[0, :d].copy() if single else raw[:, :d].copy()
