@@ -25,7 +25,7 @@ import numpy as np
 from scipy.linalg import eigvalsh_tridiagonal
 
 from . import _engine, _rules, _stability, reference
-from . import _pagecache
+from . import _pagecache, _scaling
 from ._scaling import Scaling
 
 EVAL_ROWS = 65_536  # rows of the evaluation set (all rows when there are fewer than twice this)
@@ -302,6 +302,19 @@ class FitData:
         if w is not None and not w.sum() > 0:
             return 0.0
         return constant_loss(Y, w, self.loss)
+
+
+def _one_value(problem, batch_ids):
+    """Whether, in every output, the targets of the listed batches' rows of positive weight are one value to
+    rounding: their range at most CONSTANT_SPREAD times their largest |value|."""
+    rows = problem.batch_rows(batch_ids)
+    Y = problem.Y[rows]
+    if problem.sw is not None:
+        Y = Y[problem.sw[rows] > 0]
+    if not len(Y):
+        return True
+    top = np.max(np.abs(Y), axis=0)
+    return bool(np.all(np.ptp(Y, axis=0) <= _scaling.CONSTANT_SPREAD * top))
 
 
 def tol_unit(squared):
@@ -749,6 +762,7 @@ class _StoppingRules:
         self.keep_best, self.averaged, self.round_epochs = keep_best, averaged, round_epochs
         self.train_ids = None  # the training batches (train sets them), which a held-out rise is measured on
         self._train_limit = None  # without an evaluation set: the training loss that has exploded (measured once)
+        self._limit_of = "these rows"  # what that limit's loss of the best constant was measured on, in words
         self.lr = settings.lr
         self.no_change = 0
         self.evaluating = eval_ids is not None and len(eval_ids) > 0
@@ -786,7 +800,7 @@ class _StoppingRules:
                "the loss is no longer finite" if not np.isfinite(loss) else
                f"the loss rose to {loss:.3g} from {out.start_eval:.3g}" if self.evaluating else
                f"the training loss rose to {loss:.3g}, more than {DIVERGE_FACTOR:g} times the loss of the best "
-               f"constant on these rows ({self._training_limit() / DIVERGE_FACTOR:.3g})")
+               f"constant on {self._limit_of} ({self._training_limit() / DIVERGE_FACTOR:.3g})")
             + f" (optimizer={_with_lr(self.settings.optimizer, self.lr)}{lowered}). The model was restored to its "
             + "starting point. "
             + _divergence_advice(self.settings, self.problem, out.start_eval if self.evaluating else 0.0, self.lr))
@@ -795,10 +809,26 @@ class _StoppingRules:
         """Without an evaluation set (partial_fit's calls): the epoch's training loss (measured as its batches
         are fitted) above which it has exploded, DIVERGE_FACTOR times the loss of the best constant on the
         training batches (inf where that is zero or unknown: only a non-finite loss diverges then). Measured
-        once; Y only is read."""
+        once; Y only is read.
+
+        Rows whose targets are one value to rounding (a one-row chunk, equal targets) give that constant a loss
+        of zero or of rounding, no scale: one weighted row's weighted mean differs from its target in the last
+        bit, a "best constant" loss of 4.9e-32, so any loss "diverged" (one-row weighted partial_fit calls
+        raised). Such rows count as zero. With the squared error and running statistics (partial_fit's
+        standardization: every target the stream has shown), their variance is the scale where it is larger:
+        a chunk is one piece of the stream, and its own spread can be far smaller than the stream's."""
         if self._train_limit is None:
             ids = self.train_ids
-            ref = self.problem.target_variance(ids) if ids is not None and len(ids) else 0.0
+            problem = self.problem
+            ref = problem.target_variance(ids) if ids is not None and len(ids) else 0.0
+            if ref > 0 and _one_value(problem, ids):
+                ref = 0.0
+            sc = problem.scaling
+            stream = (float(np.sum(sc.y_var)) if problem.loss is None and sc is not None and sc.y_var is not None
+                      else 0.0)
+            if stream > ref:
+                ref = stream
+                self._limit_of = "every target seen so far (the running statistics)"
             with np.errstate(over="ignore"):
                 self._train_limit = DIVERGE_FACTOR * ref if ref > 0 else np.inf
         return self._train_limit
