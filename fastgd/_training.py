@@ -306,7 +306,10 @@ class FitData:
 
 def _one_value(problem, batch_ids):
     """Whether, in every output, the targets of the listed batches' rows of positive weight are one value to
-    rounding: their range at most CONSTANT_SPREAD times their largest |value|."""
+    rounding: their range at most CONSTANT_SPREAD times their largest |value|. False where the targets are
+    not in memory (dask: they live on the workers, and a fit sees all its rows, never a one-row chunk)."""
+    if problem.Y is None:
+        return False
     rows = problem.batch_rows(batch_ids)
     Y = problem.Y[rows]
     if problem.sw is not None:
