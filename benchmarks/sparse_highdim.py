@@ -8,7 +8,11 @@ the defaults and that batch size (skipped when the fit would take longer than ``
 SGDRegressor()'s and Ridge(alpha=1)'s; then,
 per d, the lazy epoch's time with one thread and with all (``n_jobs=1`` and ``-1``, the "auto" batch size).
 Then the peak RSS growth of a default fit at ``--rss-d`` columns next to the size of its parameters and
-optimizer state.
+optimizer state. Last (so that the process's memory before the epochs and the RSS fit is as it was before
+this part existed: both depend on it), per d and chunk size in ``--chunks``, a stream: ``partial_fit`` with
+the defaults over the first ``--stream-rows`` training rows in chunks, its time per call (the first call,
+which sets the stream up, left out; the least of the rounds) next to ``SGDRegressor.partial_fit``'s on the
+same chunks, and both models' held-out R² after that one pass.
 
 Times are wall-clock seconds (``--clock cpu``: the process's CPU seconds, which the other jobs of a shared
 machine disturb less, but which count every thread), the least of ``--rounds`` interleaved rounds (the
@@ -96,6 +100,26 @@ def sgd_epoch_time(X, y, rounds):
     return max(best[6] - best[1], 0.0) / 5
 
 
+def stream_times(Xtr, ytr, Xte, yte, chunk, rows, rounds, backend="auto"):
+    """(fastgd's and SGDRegressor's seconds per partial_fit call, their held-out R²): a pass over the first
+    ``rows`` rows in chunks of ``chunk``; the calls after the first timed together, the least of ``rounds``."""
+    rows = min(rows, Xtr.shape[0])
+    starts = range(0, rows, chunk)
+    best, r2 = {}, {}
+    for _ in range(rounds):  # interleaved
+        for name, make in (("fastgd", lambda: fastgd.LinearRegressor(random_state=0, backend=backend)),
+                           ("sgd", lambda: SGDRegressor(random_state=0))):
+            model = make()
+            model.partial_fit(Xtr[:min(chunk, rows)], ytr[:min(chunk, rows)])
+            t = clock()
+            for s in starts[1:]:
+                model.partial_fit(Xtr[s:min(s + chunk, rows)], ytr[s:min(s + chunk, rows)])
+            per_call = (clock() - t) / max(len(starts) - 1, 1)
+            best[name] = min(best.get(name, np.inf), per_call)
+            r2[name] = r2_score(yte, model.predict(Xte))
+    return best["fastgd"], best["sgd"], r2["fastgd"], r2["sgd"]
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=100_000)
@@ -110,6 +134,9 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of timings (the least counts)")
     parser.add_argument("--epochs", type=int, default=4, help="epochs e in T(1 + e) - T(1) (fastgd)")
     parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall", help="what the times measure")
+    parser.add_argument("--chunks", type=int, nargs="*", default=[1000, 10000],
+                        help="partial_fit chunk sizes (none: skip the stream)")
+    parser.add_argument("--stream-rows", type=int, default=60_000, help="rows the partial_fit stream passes over")
     args = parser.parse_args(argv)
     global clock
     clock = CLOCKS[args.clock]
@@ -166,6 +193,17 @@ def main(argv=None):
         print(f"RSS: default fit at d = 2^{args.rss_d} (batch {est.batch_size_}, {est.max_iter_} epochs and the "
               f"finish): peak growth "
               f"{growth:.0f} MB; parameters and optimizer state {state_mb:.0f} MB; ratio {growth / state_mb:.2f}")
+    if args.chunks:
+        print(f"partial_fit, one pass over {args.stream_rows} rows in chunks (held-out R² after it):")
+        print(f"{'d':>8} {'chunk':>8} {'fastgd ms/call':>14} {'SGD ms/call':>11} {'ratio':>6} {'R² fastgd':>10} "
+              f"{'R² SGD':>7}")
+    for logd in args.dims if args.chunks else ():
+        X, y = sparse_problem(args.n + args.n // 5, 2**logd, args.nnz, args.popularity)  # the epochs' data again
+        Xtr, ytr, Xte, yte = X[:args.n], y[:args.n], X[args.n:], y[args.n:]
+        for chunk in args.chunks:
+            tf, ts, rf, rs = stream_times(Xtr, ytr, Xte, yte, chunk, args.stream_rows, args.rounds, args.backend)
+            print(f"{'2^' + str(logd):>8} {chunk:>8} {tf * 1e3:14.2f} {ts * 1e3:11.2f} "
+                  f"{tf / ts if ts > 0 else float('nan'):6.1f} {rf:10.4f} {rs:7.4f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -240,12 +240,17 @@ def test_sparse_highdim_prints_the_table_and_the_threads_line(capsys):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        sparse_highdim.main(["--n", "600", "--dims", "9", "--rss-d", "0", "--rounds", "1", "--epochs", "2"])
+        sparse_highdim.main(["--n", "600", "--dims", "9", "--rss-d", "0", "--rounds", "1", "--epochs", "2",
+                             "--chunks", "100", "--stream-rows", "300"])
     out = capsys.readouterr().out.splitlines()
     rows = [line.split() for line in out if line.strip().startswith("2^9")]
     assert [r[1] for r in rows][:3] == ["1", "32", "256"] and rows[3][1].startswith("auto=")
-    assert all(len(r) == 8 for r in rows)  # d, B, time, SGD time, ratio, three R²
+    assert all(len(r) == 8 for r in rows[:4])  # d, B, time, SGD time, ratio, three R²
     assert sum(line.startswith("threads: d = 2^9") for line in out) == 1
+    # the stream: d, chunk, both times per call, their ratio, both held-out R²
+    assert any(line.startswith("partial_fit, one pass over 300 rows") for line in out)
+    assert len(rows) == 5 and rows[4][1] == "100" and len(rows[4]) == 7
+    assert all(float(v) > 0 for v in rows[4][2:4])
 
 
 def test_huber_auto_runs(capsys):
