@@ -201,6 +201,14 @@ def no_schedule():
 EMPTY = np.empty(0)
 
 
+def all_finite(a):
+    """Whether every element of ``a`` is finite: a finite sum says so in one pass without temporaries (a NaN or
+    an infinity makes it non-finite); only an overflowing sum needs the element-wise test."""
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflowing sum is the case the second test is for
+        total = a.sum()
+    return bool(np.isfinite(total) or np.all(np.isfinite(a)))
+
+
 def pack_pen(l1, l2, batch_weight, loss=None, touch_l2=False, l2_factors=None):
     """The kernels' ``pen`` array: [l1, l2, batch_weight, loss code, loss parameter, touch_l2, then with
     ``l2_factors`` (d values) those factors], its tail left off where it holds the defaults (``loss`` None: the

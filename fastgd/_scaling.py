@@ -113,8 +113,7 @@ class Scaling:
     def _finish(cls, x_mean, x_var, y_mean, y_var, weight, center, sparse=None, top_of=None, count=None,
                 stored=None):
         for name, arrays in (("X", (x_mean, x_var)), ("y", (y_mean, y_var))):
-            # a finite sum has finite terms (one pass, no temporary); an infinite one may still have them
-            if not all(np.isfinite(a.sum()) or np.all(np.isfinite(a)) for a in arrays):
+            if not all(_engine.all_finite(a) for a in arrays):
                 with warnings.catch_warnings():  # an all-NaN mean (NaN in X, which the caller names) is no warning
                     warnings.simplefilter("ignore", RuntimeWarning)
                     largest = np.nanmax(np.abs(arrays[0]))
@@ -149,7 +148,7 @@ class Scaling:
             np.copyto(scale, 1.0, where=~varying)
             del floor, varying
         for name, scale in (("X", x_scale), ("y", y_scale)):
-            if not (np.isfinite(scale.sum()) or np.all(np.isfinite(scale))):
+            if not _engine.all_finite(scale):
                 raise ValueError(f"{name} has values too large for float64 arithmetic (their squares overflow); "
                                  f"divide {name} by a constant first"
                                  f"{_divisor(name, ~np.isfinite(scale), sparse, top_of)}")

@@ -413,13 +413,13 @@ def _checked_snapshot_into(ts, bufs, written=None, theta=True):
             slots[i] = row[:1].reshape(()).copy()
         else:
             slots[i] = row.copy()
-        finite = finite and (written is not None and i >= written or _all_finite(slots[i]))
+        finite = finite and (written is not None and i >= written or _engine.all_finite(slots[i]))
     return (theta_buf, slots, scalars), finite
 
 
 def _copy_finite(dst, src):
-    """Copy the 1-D ``src`` into ``dst`` in blocks; whether every value is finite (``_all_finite`` of each block
-    just written, while it is in cache)."""
+    """Copy the 1-D ``src`` into ``dst`` in blocks; whether every value is finite (``_engine.all_finite`` of each
+    block just written, while it is in cache)."""
     finite = True
     with np.errstate(over="ignore", invalid="ignore"):  # an overflowing sum: the element-wise test answers
         for i in range(0, src.size, SNAPSHOT_BLOCK):
@@ -455,14 +455,6 @@ def _all_one_value(a):
     """Whether the 1-D float64 array ``a`` holds one value, bit for bit (blocks: no temporary of its size)."""
     bits = a.view(np.int64)
     return all(np.all(bits[s] == bits[0]) for s in _blocks(bits.size)) if bits.size else True
-
-
-def _all_finite(a):
-    """Whether every element of ``a`` is finite: a finite sum says so in one pass without temporaries (a NaN or
-    an infinity makes it non-finite); only an overflowing sum needs the element-wise test."""
-    with np.errstate(over="ignore", invalid="ignore"):  # an overflowing sum is the case the second test is for
-        total = a.sum()
-    return bool(np.isfinite(total) or np.all(np.isfinite(a)))
 
 
 def _call_back(callbacks, info, ts, start):
@@ -1204,7 +1196,7 @@ def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, 
             raise KeyboardInterrupt from exc
         if saving:
             if not checked:  # the epoch is kept: it must be finite (the snapshot had been testing it)
-                rules.check_diverged(loss, finite and _all_finite(used), n_done + out.n_iter + 1, ts, start)
+                rules.check_diverged(loss, finite and _engine.all_finite(used), n_done + out.n_iter + 1, ts, start)
             last_model = model.copy()
             out.n_iter += 1  # the epoch is complete and kept: counted, with its loss, as the epochs before it
             if settings.report_objective and problem.penalized:

@@ -699,12 +699,18 @@ def test_early_stopping_advice_works_where_the_users_settings_block_the_finish(s
 
 
 def test_the_finiteness_check_of_the_state_survives_an_overflowing_sum():
-    from fastgd._training import _all_finite
+    """The state's and the column statistics' finiteness check (one helper, _engine.all_finite): a sum that
+    overflows over finite values is neither a verdict nor a warning to the user."""
+    from fastgd import _scaling
+    from fastgd._engine import all_finite
     warnings.simplefilter("error", RuntimeWarning)  # the overflow the check expects is no warning to the user
-    assert _all_finite(np.array([1e308, 1e308, 1.0]))  # the sum overflows, every value is finite
-    assert not _all_finite(np.array([1e308, 1e308, np.nan]))
-    assert not _all_finite(np.array([1.0, -np.inf]))
-    assert _all_finite(np.zeros((2, 3)))
+    assert all_finite(np.array([1e308, 1e308, 1.0]))  # the sum overflows, every value is finite
+    assert not all_finite(np.array([1e308, 1e308, np.nan]))
+    assert not all_finite(np.array([1.0, -np.inf]))
+    assert all_finite(np.zeros((2, 3)))
+    # 300 finite column variances of 1e307 (their sum overflows): statistics, not an error or a warning
+    stats = _scaling.Scaling._finish(np.zeros(300), np.full(300, 1e307), np.zeros(1), np.ones(1), 10.0, True)
+    np.testing.assert_allclose(stats.x_scale, np.sqrt(1e307))
 
 
 def test_the_snapshot_tests_the_written_slots_block_by_block_as_it_copies(monkeypatch):
