@@ -7,6 +7,7 @@ coefficients in the data's units.
 
 import warnings
 from dataclasses import dataclass, field
+from typing import Callable, NamedTuple
 
 import numpy as np
 
@@ -17,6 +18,20 @@ SPARSE_CENTRE_FRACTION = 0.5  # CSR: columns stored in at least this fraction of
 # partial_fit: a mostly-zero column whose values a stream has shown in fewer rows than this is not scaled below the
 # median scale of the columns shown in that many rows (Scaling)
 TRUSTED_VALUES = 10
+
+
+class Moments(NamedTuple):
+    """A chunk's raw statistics (``Scaling._moments``), what ``Scaling._finish`` makes a Scaling of or
+    ``Scaling.merged`` merges into running ones."""
+    x_mean: np.ndarray
+    x_var: np.ndarray
+    y_mean: np.ndarray
+    y_var: np.ndarray
+    weight: float
+    sparse: tuple  # CSR: (largest |value|, stored weight) per column; dense: None
+    counts: np.ndarray  # a stream's non-zero rows per column (``from_data``'s ``count``), or None
+    stored: np.ndarray  # a dense stream's weight of those rows, or None
+    top_of: Callable  # (name, columns) -> their largest |values| (for the error messages)
 
 
 @dataclass
@@ -83,14 +98,17 @@ class Scaling:
         chunk's own raw moments, without first finishing them as statistics of their own: at d = 2^20 that
         finish alone cost 17 ms of a call's 100)."""
         moments = cls._moments(kern, Xk, Y, sw, n_threads, count)
-        if into is not None:
-            return into.merged(moments)
-        return cls._finish(*moments[:5], center, moments[5], moments[8], count=moments[6], stored=moments[7])
+        return cls._finished(moments, center) if into is None else into.merged(moments)
+
+    @classmethod
+    def _finished(cls, m, center):
+        """The Scaling of a chunk's raw statistics ``m`` (``Moments``)."""
+        return cls._finish(m.x_mean, m.x_var, m.y_mean, m.y_var, m.weight, center, m.sparse, m.top_of,
+                           count=m.counts, stored=m.stored)
 
     @staticmethod
     def _moments(kern, Xk, Y, sw, n_threads, count):
-        """(x_mean, x_var, y_mean, y_var, weight, sparse, counts, stored, top_of): a chunk's raw statistics,
-        what ``_finish`` makes a Scaling of (``from_data``'s arguments)."""
+        """A chunk's raw statistics (``Moments``; ``from_data``'s arguments)."""
         sw = _engine.EMPTY if sw is None else sw
         sparse = counts = stored = None
         if isinstance(Xk, tuple):  # CSR
@@ -106,8 +124,8 @@ class Scaling:
                                               None if isinstance(count, str) else count)
         # the targets' statistics by the same kernel: no O(n) temporaries (out-of-core: memory independent of n)
         y_mean, y_var, _ = kern.column_stats(np.ascontiguousarray(Y, dtype=np.float64), sw, n_threads)
-        return (x_mean, x_var, y_mean, y_var, weight, sparse, counts, stored,
-                lambda name, cols: _largest(Y if name == "y" else Xk, cols))
+        return Moments(x_mean, x_var, y_mean, y_var, weight, sparse, counts, stored,
+                       lambda name, cols: _largest(Y if name == "y" else Xk, cols))
 
     @classmethod
     def _finish(cls, x_mean, x_var, y_mean, y_var, weight, center, sparse=None, top_of=None, count=None,
@@ -182,18 +200,17 @@ class Scaling:
 
     def merged(self, new):
         """Statistics of the union of the data behind ``self`` and ``new`` (Chan's merge): partial_fit and dask
-        blocks. ``new``: a Scaling, or a chunk's raw moments (``_moments``)."""
+        blocks. ``new``: a Scaling, or a chunk's raw statistics (``Moments``)."""
         if isinstance(new, Scaling):
             n2, (new_mean, new_var), new_y = new.weight, new.column_moments(), (new.y_raw_mean, new.y_var)
             new_sparse = None if new.x_sparse is None else (new.column_maxabs(), new.x_sparse[2])
             new_count, new_stored = new.x_count, new.x_stored
         else:
-            new_mean, new_var, y_mean, y_var, n2, new_sparse, new_count, new_stored = new[:8]
-            new_y = (y_mean, y_var)
+            n2, new_mean, new_var, new_y = new.weight, new.x_mean, new.x_var, (new.y_mean, new.y_var)
+            new_sparse, new_count, new_stored = new.sparse, new.counts, new.stored
         n1 = self.weight
         if n1 <= 0:
-            return new if isinstance(new, Scaling) else Scaling._finish(
-                *new[:5], self._center, new_sparse, new[8], count=new_count, stored=new_stored)
+            return new if isinstance(new, Scaling) else Scaling._finished(new, self._center)
         tot = n1 + n2
         def merge(m1, v1, m2, v2):
             # m1 + delta * (n2 / tot), (v1 * n1 + v2 * n2 + delta² * (n1 * n2 / tot)) / tot, in that order of

@@ -1436,11 +1436,15 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         scaling = None
         if self.standardize:
             # a stream's non-zero counts (_scaling.Scaling): on the first call all columns, later only those
-            # still below TRUSTED_VALUES (dense chunks: CSR ones count all, from their indices); none after a fit
-            # (its statistics are all rows')
-            counted = ("all" if prior is None or isinstance(Xk, tuple) and prior.x_count is not None
-                       else None if prior.x_count is None
-                       else np.flatnonzero(prior.x_count < _scaling.TRUSTED_VALUES))
+            # still below TRUSTED_VALUES; none after a fit (its statistics are all rows')
+            if prior is None:
+                counted = "all"
+            elif prior.x_count is None:
+                counted = None
+            elif isinstance(Xk, tuple):  # CSR counts every column from its indices: no list to make
+                counted = "all"
+            else:
+                counted = np.flatnonzero(prior.x_count < _scaling.TRUSTED_VALUES)
             scaling = _scaling.Scaling.from_data(backend.kern, Xk, Y, sw, self.fit_intercept,
                                                  _engine.resolve_n_threads(self.n_jobs), count=counted,
                                                  into=None if first else self._scaling)

@@ -154,8 +154,8 @@ def test_a_chunk_whose_weights_are_all_zero_is_refused_and_leaves_the_model_as_i
 def test_sparse_calls_keep_their_lazy_workspace_out_of_pickles_and_fits(backend):
     """partial_fit on CSR chunks holds the lazy epoch's workspace from call to call (a new one per call had its
     pages faulted in and zeroed each time) and reuses it; it is scratch: a pickled (or deep-copied) model
-    leaves it out and continues bit for bit as the original, a fit drops it, and a call whose model needs a
-    larger one (more outputs) makes a new one."""
+    leaves it out and continues bit for bit as the original, a fit drops it, and a workspace too small for the
+    model is not adopted (the epoch makes one of the right size)."""
     import copy
     import pickle
 
