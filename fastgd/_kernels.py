@@ -129,12 +129,13 @@ STATE_ROWS = _rules.STATE_ROWS  # state rows (slots) each optimizer code needs, 
 # batch's gradient are written once, in fastgd._rules, for this backend and the native one.
 from ._rules import (CHUNK_BUDGET_BYTES, CHUNK_ROWS, MAX_CHUNKS, PAD, PAR_MIN_WORK,  # noqa: E402,F401
                      PAR_WORK_PER_THREAD, PATH_AUTO, PATH_PARALLEL, PATH_SEQUENTIAL, PREDICT_ROWS, PREFETCH_BYTES,
-                     READ_ROWS, REGION_MIN_WORK, SPINS_BEFORE_SLEEP, STATS_BUDGET_BYTES, STATS_CHUNK_BYTES)
+                     READ_ROWS, REGION_MIN_WORK, SPINS_BEFORE_SLEEP, SPLIT_NNZ, SPLIT_ROWS, STATS_BUDGET_BYTES,
+                     STATS_CHUNK_BYTES)
 batch_weight, chunk_rows, chunk_stride, epoch_threads = (_rules.batch_weight, _rules.chunk_rows, _rules.chunk_stride,
                                                          _rules.epoch_threads)
 finish_batch, max_chunks, region_threads, stats_rows = (_rules.finish_batch, _rules.max_chunks, _rules.region_threads,
                                                         _rules.stats_rows)
-batches_per_group = _rules.batches_per_group
+batches_per_group, split_block_rows = _rules.batches_per_group, _rules.split_block_rows
 
 
 SQUARED = (_rules.SQUARED_ERROR, 0.0)  # the loss (code, param) the kernels use unless told otherwise
@@ -1370,6 +1371,117 @@ def _batches_stats_sequential(X, Y, sw, theta, batch_size, batch_ids, lossp):
     return _stats_total(sums, m, ngroups)
 
 
+@jit()
+def _split_residuals(X, Y, theta, lo, hi, res, base):
+    """res[(i - base)·k + j] = x_i · theta[j, :d] + theta[j, d] - Y[i, j] for rows [lo, hi) of a CSR tuple: the
+    residual _csr_rows takes (the same adds in the same order)."""
+    data, indices, indptr, d = X
+    k = Y.shape[1]
+    for i in range(lo, hi):
+        a = indptr[i]
+        b = indptr[i + 1]
+        for j in range(k):
+            acc = theta[j, d]
+            for q in range(a, b):
+                acc += data[q] * theta[j, indices[q]]
+            res[(i - base) * k + j] = acc - Y[i, j]
+
+
+@jit()
+def _split_sums(X, sw, lo, hi, k, res, base, out, loss, lossp):
+    """Rows [lo, hi) in order, from their residuals in ``res``: add s_i slope(r_i) [x_i, 1] per output into
+    ``out`` and return ``loss`` plus s_i loss(r_i), as _csr_rows adds them (the same adds in the same order)."""
+    data, indices, indptr, d = X
+    weighted = sw.shape[0] > 0
+    lcode, la = lossp
+    p = d + 1
+    for i in range(lo, hi):
+        s = sw[i] if weighted else 1.0
+        a = indptr[i]
+        b = indptr[i + 1]
+        for j in range(k):
+            o = j * p
+            sr, loss = _rules.loss_accumulate(lcode, res[(i - base) * k + j], la, s, loss)
+            for q in range(a, b):
+                out[o + indices[q]] += sr * data[q]
+            out[o + d] += sr
+    return loss
+
+
+@jit()
+def _split_setup(X, Y, sw, theta, batch_size, batch_ids):
+    _check_stats_args(X, Y, sw, theta, batch_size, batch_ids)
+    data, indices, indptr, d = X
+    n = indptr.shape[0] - 1
+    k = Y.shape[1]
+    rows = split_block_rows(indptr[n] - indptr[0], n)
+    return n, d, k, rows, np.zeros(k * (d + 1) + 2), np.empty((2, rows * k))
+
+
+@jit()
+def _split_lane(X, Y, sw, theta, lane, lanes, start, stop, rows, b, res, out, lossp, loss):
+    """Lane ``lane`` of ``lanes`` while block b of rows [start, stop) is summed: lane 0 adds block b's sums (its
+    residuals in res[b % 2]) and returns the loss so far; the others share the residuals of block b + 1 into
+    res[(b + 1) % 2]."""
+    k = Y.shape[1]
+    b0 = start + b * rows
+    if lane == 0:
+        return _split_sums(X, sw, b0, min(b0 + rows, stop), k, res[b % 2], b0, out, loss, lossp)
+    n0 = b0 + rows
+    if n0 < stop:
+        n1 = min(n0 + rows, stop)
+        lo = n0 + (n1 - n0) * (lane - 1) // (lanes - 1)
+        hi = n0 + (n1 - n0) * lane // (lanes - 1)
+        _split_residuals(X, Y, theta, lo, hi, res[(b + 1) % 2], n0)
+    return 0.0
+
+
+@jit(parallel=True)
+def _csr_split_parallel(X, Y, sw, theta, batch_size, batch_ids, lossp, lanes):
+    """batches_stats of CSR batches in one group (_csr_split_stats), on ``lanes`` threads (Numba's, set by
+    _in_team): the rows in blocks, a block's sums (in row order, on one lane) beside the next block's
+    residuals (on the others)."""
+    n, d, k, rows, out, res = _split_setup(X, Y, sw, theta, batch_size, batch_ids)
+    m = k * (d + 1)
+    loss = np.zeros(lanes)
+    for bi in range(batch_ids.shape[0]):
+        start = batch_ids[bi] * batch_size
+        stop = min(start + batch_size, n)
+        nblk = (stop - start + rows - 1) // rows
+        for t in prange(lanes):  # block 0's residuals
+            lo = start + min(rows, stop - start) * t // lanes
+            _split_residuals(X, Y, theta, lo, start + min(rows, stop - start) * (t + 1) // lanes, res[0], start)
+        loss[0] = 0.0
+        for b in range(nblk):
+            for lane in prange(lanes):
+                loss[lane] = _split_lane(X, Y, sw, theta, lane, lanes, start, stop, rows, b, res, out, lossp,
+                                         loss[lane])
+        out[m] += loss[0]
+        out[m + 1] += _batch_weight(sw, start, stop)
+    return out[:m], out[m], out[m + 1]  # out started at +0.0: no sum in it is -0.0 (as _stats_total's)
+
+
+def _csr_split_stats(X, Y, sw, theta, batch_size, batch_ids, n_threads, lossp):
+    """batches_stats of CSR batches that its buffer budget puts in one group (a full-batch pass at large d, where
+    a buffer of k·(d + 1) sums per thread would cost more to zero and add than the non-zeros): one group's sums
+    take one thread, so with more threads the pass is split, into the rows' residuals (the gathers, in
+    parallel) and their sums (in row order, beside the next block's residuals). Each sum gets the adds of the
+    one-thread pass (_csr_rows) in its order: the same bits for any thread count. None where X is dense, the
+    batches make more than one group, or one thread is all the work pays for."""
+    if not isinstance(X, tuple):
+        return None
+    nb = len(batch_ids)
+    if _stats_layout(X, Y, batch_size, nb)[2] != 1:
+        return None
+    _check_loss(lossp)
+    rows = min(nb * batch_size, shape(X)[0])
+    n_threads = min(region_threads(_threads(n_threads), -(-rows // SPLIT_ROWS), _work(X, rows, Y.shape[1])),
+                    numba.config.NUMBA_NUM_THREADS)
+    if n_threads == 1:
+        return None
+    return _in_team(_csr_split_parallel, n_threads, X, Y, sw, theta, batch_size, batch_ids, lossp, n_threads)
+
+
 def batches_stats(X, Y, sw, theta, batch_size, batch_ids, n_threads=None, loss=None):
     """Raw sums over the listed batches at fixed ``theta``, for validation scores and the gradient-norm rule.
 
@@ -1379,6 +1491,10 @@ def batches_stats(X, Y, sw, theta, batch_size, batch_ids, n_threads=None, loss=N
     ``n_threads`` as in :func:`predict`. ``loss``: ``(code, param)`` of another loss (fastgd._rules.LOSSES;
     None: the squared error); G then sums s_i slope(r_i) [x_i, 1] and loss Σ s_i loss(r_i).
     """
+    split = _csr_split_stats(X, Y, sw, theta, batch_size, batch_ids, n_threads,
+                             SQUARED if loss is None else (int(loss[0]), float(loss[1])))
+    if split is not None:
+        return split
     n_threads, lossp = _stats_plan(X, Y, batch_size, batch_ids, n_threads, loss)
     if n_threads == 1:
         return _batches_stats_sequential(X, Y, sw, theta, batch_size, batch_ids, lossp)

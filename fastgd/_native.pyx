@@ -164,7 +164,7 @@ CODES = {"PATH_AUTO": PATH_AUTO, "PATH_SEQUENTIAL": PATH_SEQUENTIAL, "PATH_PARAL
          "PAR_MIN_WORK": PAR_MIN_WORK, "PAR_WORK_PER_THREAD": PAR_WORK_PER_THREAD, "REGION_MIN_WORK": REGION_MIN_WORK,
          "STATS_CHUNK_BYTES": STATS_CHUNK_BYTES, "STATS_BUDGET_BYTES": STATS_BUDGET_BYTES,
          "SPINS_BEFORE_SLEEP": SPINS_BEFORE_SLEEP, "PREFETCH_BYTES": PREFETCH_BYTES, "PREDICT_ROWS": PREDICT_ROWS,
-         "READ_ROWS": READ_ROWS}
+         "READ_ROWS": READ_ROWS, "SPLIT_ROWS": SPLIT_ROWS, "SPLIT_NNZ": SPLIT_NNZ}
 from fastgd._rules import HP_LEN, LOSSES, N_SCALARS, SCHED_LEN
 from fastgd._rules import STATE_ROWS  # state rows (slots) each optimizer code needs, declared with the rules
 
@@ -1452,6 +1452,108 @@ cdef Py_ssize_t _stats_setup(Problem* pb, X, const double[:, ::1] Y, const doubl
     return (nb + per[0] - 1) // per[0]
 
 
+cdef double _split(const real_t* data, const index_t* indices, const ptr_t* indptr, const Problem* pb,
+                   const double* theta, Py_ssize_t lo, Py_ssize_t hi, double* res, Py_ssize_t base, double* buf,
+                   double loss) noexcept nogil:
+    """The split pass of CSR rows [lo, hi) (fastgd._kernels._split_residuals and _split_sums): ``buf`` NULL,
+    res[(i - base)·k + j] = the residual _csr takes; else, from those residuals in row order, _csr's adds into
+    ``buf`` (the same adds in the same order), returning ``loss`` plus the rows' losses."""
+    cdef Py_ssize_t d = pb.X.d, k = pb.k, p = d + 1, i, j, q, o, a, b
+    cdef double acc, s, sr
+    for i in range(lo, hi):
+        a = indptr[i]
+        b = indptr[i + 1]
+        if buf == NULL:
+            for j in range(k):
+                o = j * p
+                acc = theta[o + d]
+                for q in range(a, b):
+                    acc = acc + data[q] * theta[o + indices[q]]
+                res[(i - base) * k + j] = acc - pb.Y[i * k + j]
+            continue
+        s = pb.sw[i] if pb.weighted else 1.0
+        for j in range(k):
+            o = j * p
+            sr, loss = loss_accumulate(pb.lcode, res[(i - base) * k + j], pb.la, s, loss)
+            for q in range(a, b):
+                buf[o + indices[q]] += sr * data[q]
+            buf[o + d] += sr
+    return loss
+
+
+cdef double _split_ptr(const Problem* pb, const double* theta, Py_ssize_t lo, Py_ssize_t hi, double* res,
+                       Py_ssize_t base, double* buf, double loss) noexcept nogil:
+    """_split on X's value and index types."""
+    cdef const XView* x = &pb.X
+    if x.f32:
+        if x.idx64:
+            if x.ptr64:
+                return _split(<const float*> x.data, <const long long*> x.indices, <const long long*> x.indptr, pb,
+                              theta, lo, hi, res, base, buf, loss)
+            return _split(<const float*> x.data, <const long long*> x.indices, <const int*> x.indptr, pb, theta,
+                          lo, hi, res, base, buf, loss)
+        if x.ptr64:
+            return _split(<const float*> x.data, <const int*> x.indices, <const long long*> x.indptr, pb, theta,
+                          lo, hi, res, base, buf, loss)
+        return _split(<const float*> x.data, <const int*> x.indices, <const int*> x.indptr, pb, theta, lo, hi, res,
+                      base, buf, loss)
+    if x.idx64:
+        if x.ptr64:
+            return _split(<const double*> x.data, <const long long*> x.indices, <const long long*> x.indptr, pb,
+                          theta, lo, hi, res, base, buf, loss)
+        return _split(<const double*> x.data, <const long long*> x.indices, <const int*> x.indptr, pb, theta, lo,
+                      hi, res, base, buf, loss)
+    if x.ptr64:
+        return _split(<const double*> x.data, <const int*> x.indices, <const long long*> x.indptr, pb, theta, lo,
+                      hi, res, base, buf, loss)
+    return _split(<const double*> x.data, <const int*> x.indices, <const int*> x.indptr, pb, theta, lo, hi, res,
+                  base, buf, loss)
+
+
+cdef void _split_lane(const Problem* pb, const double* th, Py_ssize_t lane, Py_ssize_t lanes, Py_ssize_t start,
+                      Py_ssize_t stop, Py_ssize_t rows, Py_ssize_t b, double* res, Py_ssize_t half, double* out,
+                      double* loss) noexcept nogil:
+    """fastgd._kernels._split_lane: lane 0 adds block b's sums (residuals at res + (b % 2)·half) into ``out``
+    and ``loss[0]``; the others share block b + 1's residuals (into res + ((b + 1) % 2)·half)."""
+    cdef Py_ssize_t b0 = start + b * rows, n0 = b0 + rows, n1
+    if lane == 0:
+        loss[0] = _split_ptr(pb, th, b0, min(b0 + rows, stop), res + (b % 2) * half, b0, out, loss[0])
+    elif n0 < stop:
+        n1 = min(n0 + rows, stop)
+        _split_ptr(pb, th, n0 + (n1 - n0) * (lane - 1) // (lanes - 1), n0 + (n1 - n0) * lane // (lanes - 1),
+                   res + ((b + 1) % 2) * half, n0, NULL, 0.0)
+
+
+cdef _split_stats(Problem* pb, const double* th, Py_ssize_t batch_size, const long long* ids, Py_ssize_t nb,
+                  Py_ssize_t nnz, int nt):
+    """batches_stats of CSR batches in one group on ``nt`` > 1 threads (fastgd._kernels._csr_split_stats): the
+    rows in blocks, a block's sums (in row order, on one lane) beside the next block's residuals (on the
+    others); the one-thread pass's sums bit for bit."""
+    cdef Py_ssize_t n = pb.X.n, d = pb.X.d, k = pb.k, m = k * (d + 1), bi, start, stop, b, nblk, lane, t, first
+    cdef Py_ssize_t rows = split_block_rows(nnz, n), half = max(rows * k, 1)
+    out_arr = np.zeros(m + 2)
+    res_arr = np.empty(2 * half)
+    cdef double[::1] out = out_arr
+    cdef double[::1] res = res_arr
+    cdef double loss[1]
+    _config.note_team_started()
+    with nogil:
+        for bi in range(nb):
+            start = ids[bi] * batch_size
+            stop = min(start + batch_size, n)
+            nblk = (stop - start + rows - 1) // rows
+            first = min(rows, stop - start)
+            for t in prange(nt, schedule="static", num_threads=nt):  # block 0's residuals
+                _split_ptr(pb, th, start + first * t // nt, start + first * (t + 1) // nt, &res[0], start, NULL, 0.0)
+            loss[0] = 0.0
+            for b in range(nblk):
+                for lane in prange(nt, schedule="static", num_threads=nt):
+                    _split_lane(pb, th, lane, nt, start, stop, rows, b, &res[0], half, &out[0], &loss[0])
+            out[m] += loss[0]
+            out[m + 1] += batch_weight(pb.sw, pb.weighted, start, stop)
+    return out_arr[:m], float(out[m]), float(out[m + 1])
+
+
 def batches_stats(X, const double[:, ::1] Y, const double[::1] sw, const double[:, ::1] theta,
                   Py_ssize_t batch_size, const long long[::1] batch_ids, n_threads=None, loss=None):
     """As fastgd._kernels.batches_stats: (G, loss, weight) summed over the listed batches at fixed theta.
@@ -1463,12 +1565,18 @@ def batches_stats(X, const double[:, ::1] Y, const double[::1] sw, const double[
     cdef Py_ssize_t per, ngroups = _stats_setup(&pb, X, Y, sw, theta, batch_size, batch_ids, loss, &per)
     cdef Py_ssize_t n = pb.X.n, d = pb.X.d, m = pb.k * (d + 1), nb = batch_ids.shape[0]
     cdef Py_ssize_t stride = chunk_stride(m), ch = chunk_rows(batch_size, m), g
-    cdef int nt = region_threads(_threads(n_threads), ngroups, _work(&pb.X, min(nb * batch_size, n), pb.k))
+    cdef const double* th = &theta[0, 0]
+    cdef const long long* ids = &batch_ids[0] if nb > 0 else NULL
+    cdef int nt
+    if pb.X.sparse and ngroups == 1:  # one group's sums would take one thread: split them where threads pay
+        nt = region_threads(_threads(n_threads), -(-min(nb * batch_size, n) // SPLIT_ROWS),
+                            _work(&pb.X, min(nb * batch_size, n), pb.k))
+        if nt > 1:
+            return _split_stats(&pb, th, batch_size, ids, nb, int(X[2][n] - X[2][0]), nt)
+    nt = region_threads(_threads(n_threads), ngroups, _work(&pb.X, min(nb * batch_size, n), pb.k))
     sums_arr = np.zeros((max(ngroups, 1), stride))
     cdef double[:, ::1] sums = sums_arr
     cdef double* part
-    cdef const double* th = &theta[0, 0]
-    cdef const long long* ids = &batch_ids[0] if nb > 0 else NULL
     if nt > 1 and ngroups > 1:
         _config.note_team_started()
         with nogil, parallel(num_threads=nt):

@@ -576,11 +576,16 @@ PREFETCH_BYTES = cython.declare(cython.int, 8192)  # how far ahead of the curren
 # counts as tasks
 PREDICT_ROWS = cython.declare(cython.Py_ssize_t, 1024)
 READ_ROWS = cython.declare(cython.Py_ssize_t, 4096)
+# The split pass of CSR batch sums in one group (batches_stats where its buffer budget allows one group: a
+# full-batch pass at large d): rows per task of its residuals, and about this many non-zeros per block of rows
+# (read twice, by the residuals and by the column-range sums: in cache the second time). Neither changes a bit.
+SPLIT_ROWS = cython.declare(cython.Py_ssize_t, 256)
+SPLIT_NNZ = cython.declare(cython.Py_ssize_t, 1 << 17)
 # The constants above, by name: the native module lists its compiled values under these names (CODES) and a
 # test compares them with this module's and the Numba kernels'.
 LAYOUT = ("PATH_AUTO", "PATH_SEQUENTIAL", "PATH_PARALLEL", "CHUNK_ROWS", "MAX_CHUNKS", "CHUNK_BUDGET_BYTES", "PAD",
           "PAR_MIN_WORK", "PAR_WORK_PER_THREAD", "REGION_MIN_WORK", "STATS_CHUNK_BYTES", "STATS_BUDGET_BYTES",
-          "SPINS_BEFORE_SLEEP", "PREFETCH_BYTES", "PREDICT_ROWS", "READ_ROWS")
+          "SPINS_BEFORE_SLEEP", "PREFETCH_BYTES", "PREDICT_ROWS", "READ_ROWS", "SPLIT_ROWS", "SPLIT_NNZ")
 
 
 @cython.cfunc
@@ -663,6 +668,16 @@ def stats_rows(n: Index, d: Index) -> Index:
     """Rows per chunk of the dense column statistics of n x d data (a function of the shape only)."""
     most = max(MAX_CHUNKS, STATS_BUDGET_BYTES // (16 * max(d, 1)))
     return max(STATS_CHUNK_BYTES // (8 * max(d, 1)), (n + most - 1) // most, 1)
+
+
+@cython.ccall
+@cython.nogil
+@cython.exceptval(check=False)
+def split_block_rows(nnz: Index, n: Index) -> Index:
+    """Rows per block of the split CSR pass over data of n rows holding nnz values: about SPLIT_NNZ values, in
+    whole tasks of SPLIT_ROWS rows (any block size gives the same sums)."""
+    per_row = max(1, nnz // max(n, 1))
+    return max(1, SPLIT_NNZ // (per_row * SPLIT_ROWS)) * SPLIT_ROWS
 
 
 @cython.cfunc

@@ -167,8 +167,9 @@ class FitData:
         """This data as the batches of a full-batch pass (L-BFGS and conjugate-gradient finishes, the strength
         path): its rows in one batch, or on CSR X (where a batch costs its non-zeros only) in up to WHOLE_GROUPS
         batches that the kernels sum in parallel, one group each (max_chunks bounds their buffers' bytes, and
-        WHOLE_NNZ_PER_SUM makes the non-zeros outweigh zeroing and adding the buffers). A function of the shape
-        and the non-zeros only, never of the thread count: the sums are the same for any."""
+        WHOLE_NNZ_PER_SUM makes the non-zeros outweigh zeroing and adding the buffers; where that leaves one
+        batch, the kernels split its sums across threads instead). A function of the shape and the non-zeros
+        only, never of the thread count: the sums are the same for any."""
         n = self.n
         groups = 1
         if isinstance(self.Xk, tuple):

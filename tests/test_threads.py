@@ -8,6 +8,7 @@ import threading
 import numba
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from fastgd import _config, _engine, _training
 from fastgd import _kernels as K
@@ -332,6 +333,53 @@ def test_predict_and_stats_same_for_any_thread_count(backend):
     s1 = kern.batches_stats(X, Y, np.empty(0), theta, 64, ids, 1)
     s2 = kern.batches_stats(X, Y, np.empty(0), theta, 64, ids, 2)
     assert all(np.array_equal(a, b) for a, b in zip(s1, s2))
+
+
+def _csr_one_group(n, d, per_row, k, dtype, wide_index, seed=0):
+    """A CSR tuple of n rows with ``per_row`` values each (Zipf-like columns: sums shared by many rows), and
+    targets for k outputs."""
+    rng = np.random.default_rng(seed)
+    cols = np.sort((rng.pareto(1.0, (n, per_row)) * d / 50).astype(np.int64) % d, axis=1)
+    itype = np.int64 if wide_index else np.int32
+    X = (rng.standard_normal(n * per_row).astype(dtype), cols.ravel().astype(itype),
+         np.arange(0, n * per_row + 1, per_row, dtype=itype), d)
+    return X, rng.standard_normal((n, k)), rng.standard_normal((k, d + 1))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("case", ["one batch", "two batches, huge d", "weighted huber, float32, int64, k=2"])
+def test_csr_sums_in_one_group_are_split_across_threads_with_the_same_bits(backend, case, monkeypatch):
+    """A full-batch pass over CSR X at large d is one group of batches_stats (one buffer of k·(d + 1) sums): with
+    more threads its rows' residuals are computed in parallel beside the sums, which add in row order on one
+    thread, in blocks (here several). The sums are the one-thread pass's, bit for bit, for any thread count."""
+    kern = _engine.kernels(backend)
+    if case == "two batches, huge d":  # the budget allows one group of k·(d + 1) sums for all the batches
+        X, Y, theta = _csr_one_group(3000, 4_200_000, 40, 1, np.float64, False)
+        bs, ids, sw, loss = 1000, np.array([2, 0], dtype=np.int64), np.empty(0), None
+        assert K.max_chunks(X[3] + 1) == 1
+    else:
+        k, dtype, wide = (2, np.float32, True) if case.startswith("weighted") else (1, np.float64, False)
+        X, Y, theta = _csr_one_group(10000, 3000, 40, k, dtype, wide)
+        bs, ids = 10000, np.zeros(1, dtype=np.int64)
+        sw, loss = ((np.random.default_rng(1).uniform(0.0, 2.0, 10000), (1, 0.5)) if case.startswith("weighted")
+                    else (np.empty(0), None))
+        assert K.split_block_rows(len(X[0]), len(X[2]) - 1) * 3 < bs  # its rows in several blocks
+    if backend == "numba":
+        calls = []
+        real = K._csr_split_parallel
+        monkeypatch.setattr(K, "_csr_split_parallel", lambda *a: calls.append(a[-1]) or real(*a))
+    one = kern.batches_stats(X, Y, sw, theta, bs, ids, 1, loss=loss)
+    for t in (2, 3):
+        many = kern.batches_stats(X, Y, sw, theta, bs, ids, t, loss=loss)
+        assert np.array_equal(one[0], many[0]) and one[1] == many[1] and one[2] == many[2]
+    if backend == "numba":
+        assert calls == [2, min(3, numba.config.NUMBA_NUM_THREADS)]  # split with more threads, not with one
+    rows = np.concatenate([np.arange(b * bs, min(b * bs + bs, len(X[2]) - 1)) for b in ids])
+    A = sp.csr_matrix((X[0], X[1], X[2]), shape=(len(X[2]) - 1, X[3]))[rows].astype(np.float64)
+    r = A @ theta[:, :-1].T + theta[:, -1] - Y[rows]
+    if loss is None:
+        np.testing.assert_allclose(one[0].reshape(len(theta), -1)[:, :-1], (A.T @ r).T, rtol=1e-9, atol=1e-9)
+        assert math.isclose(one[1], float((r * r).sum()), rel_tol=1e-10)
 
 
 def test_threadpoolctl_limits_without_the_native_extension(monkeypatch):
