@@ -272,6 +272,27 @@ def _chunk_grad_csr(X, Y, sw, theta, start, stop, buf, lossp):
 
 
 @jit()
+def _sums_hint_end(indptr, k, d):
+    """Where the CSR sums' hints stop: X's last value where k·(d + 1) parameters take at least
+    SUMS_HINT_MIN_BYTES, else 0 (no hints)."""
+    return indptr[indptr.shape[0] - 1] if k * (d + 1) * 8 >= _rules.SUMS_HINT_MIN_BYTES else 0
+
+
+@jit()
+def _hint_sums(indices, lo, hi, end, theta, buf, k, p):
+    """Hint the parameters (``theta``, k rows) and the sums (``buf``, output j's at j·p; either may be empty) of
+    the values SUMS_AHEAD_VALUES after [lo, hi), up to ``end``: in a loop of their own, so that the sums' loops
+    compile as without them (the same adds, the same bits). Never a change of result."""
+    for q in range(lo + _rules.SUMS_AHEAD_VALUES, min(hi + _rules.SUMS_AHEAD_VALUES, end)):
+        c = indices[q]
+        for j in range(k):
+            if theta.shape[0] > 0:
+                intr.prefetch_row(theta, j, c)
+            if buf.shape[0] > 0:
+                intr.prefetch_at(buf, j * p + c)
+
+
+@jit()
 def _csr_rows(X, Y, sw, theta, start, stop, buf, lossp):
     """Add Σ s_i r_i [x_i, 1] per output into buf[:k*(d+1)] and Σ s_i r_i² into buf[k*(d+1)], rows [start, stop)
     (another loss: s_i slope(r_i) and s_i loss(r_i), as _chunk_grad_dense)."""
@@ -282,10 +303,12 @@ def _csr_rows(X, Y, sw, theta, start, stop, buf, lossp):
     loss = 0.0
     weighted = sw.shape[0] > 0
     lcode, la = lossp
+    end = _sums_hint_end(indptr, k, d)
     for i in range(start, stop):
         s = sw[i] if weighted else 1.0
         lo = indptr[i]
         hi = indptr[i + 1]
+        _hint_sums(indices, lo, hi, end, theta, buf, k, p)
         for j in range(k):
             o = j * p
             acc = theta[j, d]
@@ -1377,9 +1400,11 @@ def _split_residuals(X, Y, theta, lo, hi, res, base):
     residual _csr_rows takes (the same adds in the same order)."""
     data, indices, indptr, d = X
     k = Y.shape[1]
+    end = _sums_hint_end(indptr, k, d)
     for i in range(lo, hi):
         a = indptr[i]
         b = indptr[i + 1]
+        _hint_sums(indices, a, b, end, theta, res[:0], k, d + 1)
         for j in range(k):
             acc = theta[j, d]
             for q in range(a, b):
@@ -1395,10 +1420,12 @@ def _split_sums(X, sw, lo, hi, k, res, base, out, loss, lossp):
     weighted = sw.shape[0] > 0
     lcode, la = lossp
     p = d + 1
+    end = _sums_hint_end(indptr, k, d)
     for i in range(lo, hi):
         s = sw[i] if weighted else 1.0
         a = indptr[i]
         b = indptr[i + 1]
+        _hint_sums(indices, a, b, end, res.reshape((1, res.shape[0]))[:0], out, k, p)
         for j in range(k):
             o = j * p
             sr, loss = _rules.loss_accumulate(lcode, res[(i - base) * k + j], la, s, loss)

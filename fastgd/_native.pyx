@@ -424,11 +424,33 @@ cdef void _dense(const real_t* X, const loss_k* tag, const Problem* pb, const do
         cur[m] = loss
 
 
+cdef inline Py_ssize_t _sums_hint_end(const ptr_t* indptr, const Problem* pb) noexcept nogil:
+    """fastgd._kernels._sums_hint_end: X's last value where the parameters take SUMS_HINT_MIN_BYTES, else 0."""
+    if fastgd_tune_lazy_hints and pb.k * (pb.X.d + 1) * 8 >= SUMS_HINT_MIN_BYTES:
+        return indptr[pb.X.n]
+    return 0
+
+
+cdef inline void _hint_sums(const index_t* indices, Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t end,
+                            const double* theta, const double* buf, Py_ssize_t k, Py_ssize_t p) noexcept nogil:
+    """fastgd._kernels._hint_sums: hint the parameters and sums (either NULL) of the values SUMS_AHEAD_VALUES
+    after [lo, hi), up to ``end``, in a loop of their own (the sums' loops compile as without it)."""
+    cdef Py_ssize_t q, j, c
+    for q in range(lo + SUMS_AHEAD_VALUES, min(hi + SUMS_AHEAD_VALUES, end)):
+        c = indices[q]
+        for j in range(k):
+            if theta != NULL:
+                fastgd_hint(&theta[j * p + c])
+            if buf != NULL:
+                fastgd_hint(&buf[j * p + c])
+
+
 cdef void _csr(const real_t* data, const index_t* indices, const ptr_t* indptr, const Problem* pb,
                const double* theta, Py_ssize_t start, Py_ssize_t stop, double* buf, bint zero) noexcept nogil:
     # The hot gradient loops stay per backend (see fastgd._kernels._chunk_grad_csr); the rules are shared.
     # zero=False adds into buf (fastgd._kernels._csr_rows): a small batch then costs its non-zeros only.
     cdef Py_ssize_t d = pb.X.d, k = pb.k, p = d + 1, m = k * p, i, j, q, o, lo, hi
+    cdef Py_ssize_t end = _sums_hint_end(indptr, pb)
     cdef double acc, s, sr, loss = 0.0
     if zero:
         for q in range(m + 1):
@@ -437,6 +459,7 @@ cdef void _csr(const real_t* data, const index_t* indices, const ptr_t* indptr, 
         s = pb.sw[i] if pb.weighted else 1.0
         lo = indptr[i]
         hi = indptr[i + 1]
+        _hint_sums(indices, lo, hi, end, theta, buf, k, p)
         for j in range(k):
             o = j * p
             acc = theta[o + d]
@@ -1459,10 +1482,12 @@ cdef double _split(const real_t* data, const index_t* indices, const ptr_t* indp
     res[(i - base)·k + j] = the residual _csr takes; else, from those residuals in row order, _csr's adds into
     ``buf`` (the same adds in the same order), returning ``loss`` plus the rows' losses."""
     cdef Py_ssize_t d = pb.X.d, k = pb.k, p = d + 1, i, j, q, o, a, b
+    cdef Py_ssize_t end = _sums_hint_end(indptr, pb)
     cdef double acc, s, sr
     for i in range(lo, hi):
         a = indptr[i]
         b = indptr[i + 1]
+        _hint_sums(indices, a, b, end, theta if buf == NULL else NULL, buf, k, p)
         if buf == NULL:
             for j in range(k):
                 o = j * p

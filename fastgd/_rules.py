@@ -886,6 +886,12 @@ LAZY_AHEAD_VALUES = cython.declare(cython.Py_ssize_t, 64)
 # least LOSS_HINT_MIN_BYTES (at d = 2^14 they stay in a core's cache; see docs/design.md)
 LOSS_AHEAD_VALUES = cython.declare(cython.Py_ssize_t, 256)
 LOSS_HINT_MIN_BYTES = cython.declare(cython.Py_ssize_t, 1 << 20)
+# The CSR gradient sums (batches_stats, the split pass, the epoch's CSR chunks) hint the parameters and sums of
+# the values SUMS_AHEAD_VALUES ahead in X, in a loop of their own, when the parameters take at least
+# SUMS_HINT_MIN_BYTES (below, the two arrays the pass gathers from and adds into stay in cache and hints cost
+# about a third more: see docs/design.md)
+SUMS_AHEAD_VALUES = cython.declare(cython.Py_ssize_t, 128)
+SUMS_HINT_MIN_BYTES = cython.declare(cython.Py_ssize_t, 4 << 20)
 
 LAZY_NONE = cython.declare(cython.int, 0)
 LAZY_EXACT = cython.declare(cython.int, 1)

@@ -132,6 +132,42 @@ def test_the_csr_loss_pass_hints_at_large_d_change_no_result():
         _native._tune(**before)
 
 
+@native
+def test_the_csr_gradient_sums_hints_at_large_d_change_no_result():
+    """At large d the native CSR gradient sums (batches_stats, on one thread and split across threads, and the
+    epoch's CSR chunks) hint the parameters and sums ahead (SUMS_HINT_MIN_BYTES; switched with
+    _tune(lazy_hints=...)): the same bits with and without."""
+    from fastgd import _native, _rules
+    from fastgd.optimizers import get_optimizer
+    rng = np.random.default_rng(4)
+    n, d, nnz = 3000, 1 << 19, 8
+    assert (d + 1) * 8 >= _rules.SUMS_HINT_MIN_BYTES
+    indices = np.sort(rng.choice(d, (n, nnz)), axis=1).ravel()
+    data = rng.standard_normal(n * nnz)
+    indptr = np.arange(0, n * nnz + 1, nnz, dtype=np.int64)
+    Y = rng.standard_normal((n, 2))
+    theta = rng.standard_normal((2, d + 1))
+    sw = rng.uniform(0.0, 2.0, n)
+    opt = get_optimizer("adagrad")
+    before = _native._tune()
+    try:
+        for X in ((data, indices.astype(np.int32), indptr, d), (data.astype(np.float32), indices, indptr, d)):
+            got = []
+            for hints in (True, False):
+                _native._tune(lazy_hints=hints)
+                sums = [_native.batches_stats(X, Y[:, :k].copy(), sw, theta[:k].copy(), bs, ids, t)
+                        for k in (1, 2) for t in (1, 2)
+                        for bs, ids in ((n, np.zeros(1, np.int64)), (500, np.array([4, 1], np.int64)))]
+                ts = _engine.TrainingState.fresh(opt, 1, d)
+                _engine.run_epoch(X, Y[:, :1].copy(), ts, opt.code, opt.pack(), 256,
+                                  np.arange(_engine.n_batches(n, 256), dtype=np.int64), backend="native", l1=1e-3)
+                got.append(([np.concatenate([G, [f, w]]) for G, f, w in sums], ts.theta.copy()))
+            assert all(np.array_equal(a, b) for a, b in zip(got[0][0], got[1][0]))
+            assert np.array_equal(got[0][1], got[1][1])
+    finally:
+        _native._tune(**before)
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_the_csr_loss_pass_at_large_d_adds_max_chunks_groups_of_batches_stats_sums(backend):
     """At large d batches_stats' memory budget allows few groups; the loss-only pass holds no k·(d + 1) buffer
