@@ -104,19 +104,23 @@ def test_the_csr_loss_pass_allocates_nothing_that_grows_with_d():
     assert peak < 64 * 1024
 
 
+def _wide_csr(rng, n, d, nnz, ptr_type):
+    """CSR parts of n rows with nnz values each over d columns (int64 indices), and 2 outputs' Y and theta."""
+    indices = np.sort(rng.choice(d, (n, nnz)), axis=1).ravel()
+    data = rng.standard_normal(n * nnz)
+    indptr = np.arange(0, n * nnz + 1, nnz, dtype=ptr_type)
+    return data, indices, indptr, rng.standard_normal((n, 2)), rng.standard_normal((2, d + 1))
+
+
 @native
 def test_the_csr_loss_pass_hints_at_large_d_change_no_result():
     """At large d the native CSR loss pass hints the parameters ahead (LOSS_HINT_MIN_BYTES; switched with
     _tune(lazy_hints=...)): the same bits with and without, for any batches, order, outputs and types."""
     from fastgd import _native, _rules
     rng = np.random.default_rng(3)
-    n, d, nnz = 400, 1 << 18, 6
+    n, d = 400, 1 << 18
     assert (d + 1) * 8 >= _rules.LOSS_HINT_MIN_BYTES
-    indices = np.sort(rng.choice(d, (n, nnz)), axis=1).ravel()
-    data = rng.standard_normal(n * nnz)
-    indptr = np.arange(0, n * nnz + 1, nnz, dtype=np.int32)
-    Y = rng.standard_normal((n, 2))
-    theta = rng.standard_normal((2, d + 1))
+    data, indices, indptr, Y, theta = _wide_csr(rng, n, d, 6, np.int32)
     before = _native._tune()
     try:
         for X in ((data, indices.astype(np.int32), indptr, d), (data.astype(np.float32), indices, indptr, d)):
@@ -140,13 +144,9 @@ def test_the_csr_gradient_sums_hints_at_large_d_change_no_result():
     from fastgd import _native, _rules
     from fastgd.optimizers import get_optimizer
     rng = np.random.default_rng(4)
-    n, d, nnz = 3000, 1 << 19, 8
+    n, d = 3000, 1 << 19
     assert (d + 1) * 8 >= _rules.SUMS_HINT_MIN_BYTES
-    indices = np.sort(rng.choice(d, (n, nnz)), axis=1).ravel()
-    data = rng.standard_normal(n * nnz)
-    indptr = np.arange(0, n * nnz + 1, nnz, dtype=np.int64)
-    Y = rng.standard_normal((n, 2))
-    theta = rng.standard_normal((2, d + 1))
+    data, indices, indptr, Y, theta = _wide_csr(rng, n, d, 8, np.int64)
     sw = rng.uniform(0.0, 2.0, n)
     opt = get_optimizer("adagrad")
     before = _native._tune()
