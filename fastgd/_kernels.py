@@ -1441,7 +1441,7 @@ def _split_setup(X, Y, sw, theta, batch_size, batch_ids):
     data, indices, indptr, d = X
     n = indptr.shape[0] - 1
     k = Y.shape[1]
-    rows = split_block_rows(indptr[n] - indptr[0], n)
+    rows = split_block_rows(indptr[n] - indptr[0], n, k)
     return n, d, k, rows, np.zeros(k * (d + 1) + 2), np.empty((2, rows * k))
 
 

@@ -1555,7 +1555,7 @@ cdef _split_stats(Problem* pb, const double* th, Py_ssize_t batch_size, const lo
     rows in blocks, a block's sums (in row order, on one lane) beside the next block's residuals (on the
     others); the one-thread pass's sums bit for bit."""
     cdef Py_ssize_t n = pb.X.n, d = pb.X.d, k = pb.k, m = k * (d + 1), bi, start, stop, b, nblk, lane, t, first
-    cdef Py_ssize_t rows = split_block_rows(nnz, n), half = max(rows * k, 1)
+    cdef Py_ssize_t rows = split_block_rows(nnz, n, k), half = max(rows * k, 1)
     out_arr = np.zeros(m + 2)
     res_arr = np.empty(2 * half)
     cdef double[::1] out = out_arr

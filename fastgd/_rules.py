@@ -673,11 +673,12 @@ def stats_rows(n: Index, d: Index) -> Index:
 @cython.ccall
 @cython.nogil
 @cython.exceptval(check=False)
-def split_block_rows(nnz: Index, n: Index) -> Index:
-    """Rows per block of the split CSR pass over data of n rows holding nnz values: about SPLIT_NNZ values, in
-    whole tasks of SPLIT_ROWS rows (any block size gives the same sums)."""
+def split_block_rows(nnz: Index, n: Index, k: Index) -> Index:
+    """Rows per block of the split CSR pass over data of n rows holding nnz values, for k outputs: about
+    SPLIT_NNZ values times outputs in all (a block's k residuals per row are buffered twice, so many outputs
+    take fewer rows), in whole tasks of SPLIT_ROWS rows (any block size gives the same sums)."""
     per_row = max(1, nnz // max(n, 1))
-    return max(1, SPLIT_NNZ // (per_row * SPLIT_ROWS)) * SPLIT_ROWS
+    return max(1, SPLIT_NNZ // (per_row * max(k, 1) * SPLIT_ROWS)) * SPLIT_ROWS
 
 
 @cython.cfunc

@@ -363,7 +363,7 @@ def test_csr_sums_in_one_group_are_split_across_threads_with_the_same_bits(backe
         bs, ids = 10000, np.zeros(1, dtype=np.int64)
         sw, loss = ((np.random.default_rng(1).uniform(0.0, 2.0, 10000), (1, 0.5)) if case.startswith("weighted")
                     else (np.empty(0), None))
-        assert K.split_block_rows(len(X[0]), len(X[2]) - 1) * 3 < bs  # its rows in several blocks
+        assert K.split_block_rows(len(X[0]), len(X[2]) - 1, Y.shape[1]) * 3 < bs  # its rows in several blocks
     if backend == "numba":
         calls = []
         real = K._csr_split_parallel
@@ -380,6 +380,27 @@ def test_csr_sums_in_one_group_are_split_across_threads_with_the_same_bits(backe
     if loss is None:
         np.testing.assert_allclose(one[0].reshape(len(theta), -1)[:, :-1], (A.T @ r).T, rtol=1e-9, atol=1e-9)
         assert math.isclose(one[1], float((r * r).sum()), rel_tol=1e-10)
+
+
+@pytest.mark.skipif(not _engine.native_available(), reason="native extension not built")
+def test_the_split_csr_sums_buffer_a_block_of_residuals_whatever_the_outputs():
+    """The split pass buffers two blocks of k residuals per row: with many outputs and few values per row its
+    blocks hold fewer rows (about SPLIT_NNZ values times outputs), so the buffer stays small (native: its
+    buffers are NumPy's, which tracemalloc sees)."""
+    import tracemalloc
+    kern = _engine.kernels("native")
+    X, Y, theta = _csr_one_group(20000, 1000, 2, 64, np.float64, False)
+    ids = np.zeros(1, dtype=np.int64)
+    want = kern.batches_stats(X, Y, np.empty(0), theta, 20000, ids, 1)
+    assert K._stats_layout(X, Y, 20000, 1)[2] == 1  # one group: split with two threads
+    tracemalloc.start()
+    try:
+        got = kern.batches_stats(X, Y, np.empty(0), theta, 20000, ids, 2)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert all(np.array_equal(a, b) for a, b in zip(want, got))
+    assert peak < 2 * 64 * 1001 * 8 + (4 << 20)  # the sums and their copy, and a few MB (the old blocks: 67 MB)
 
 
 def test_threadpoolctl_limits_without_the_native_extension(monkeypatch):
