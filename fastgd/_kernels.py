@@ -1498,8 +1498,8 @@ def _csr_split_stats(X, Y, sw, theta, batch_size, batch_ids, n_threads, lossp):
     if not isinstance(X, tuple):
         return None
     nb = len(batch_ids)
-    if _stats_layout(X, Y, batch_size, nb)[2] != 1:
-        return None
+    if nb > batches_per_group(nb, Y.shape[1] * (shape(X)[1] + 1), False):  # _stats_layout's groups, in Python
+        return None  # (_stats_layout itself would compile an entry point for Python: memory a fit need not take)
     _check_loss(lossp)
     rows = min(nb * batch_size, shape(X)[0])
     n_threads = min(region_threads(_threads(n_threads), -(-rows // SPLIT_ROWS), _work(X, rows, Y.shape[1])),
