@@ -825,6 +825,104 @@ def csr_moments(data: cython.pointer[cython.const[cython.floating]], indices: cy
 
 
 # ----------------------------------------------------------------------------------------------------------
+# the conjugate-gradient finish's arithmetic on k·(d + 1) vectors (fastgd._training.train_pcg), one pass per
+# step; flat (k, d + 1) arrays, output j's at j·(d + 1), its intercept last. Elementwise and as reductions in
+# index order: one thread, the same result for any thread count.
+
+@cython.cfunc
+@cython.nogil
+@cython.exceptval(check=False)
+def cg_prepare(theta: Vec, xs: CVec, xm: CVec, off: CVec, k: Index, d: Index, beta: cython.double, q: CVec,
+               turn: cython.bint, buf: Vec) -> cython.double:
+    """buf = u, the kernels' parameters of ``theta``: u_c = θ_c / xs_c, u_b = θ_b − Σ u_c·xm_c + off_j; with
+    ``turn``, first θ = q + β·θ (the next search direction; buf may be q: each value of q is read before its
+    place in buf is written). Returns Σ u_c² over every output's weights."""
+    p = d + 1
+    squares = 0.0
+    for j in range(k):
+        o = j * p
+        shift = 0.0
+        for c in range(d):
+            if turn:
+                theta[o + c] = theta[o + c] * beta + q[o + c]
+            u = theta[o + c] / xs[c]
+            buf[o + c] = u
+            shift += u * xm[c]
+            squares += u * u
+        if turn:
+            theta[o + d] = theta[o + d] * beta + q[o + d]
+        buf[o + d] = theta[o + d] - shift + off[j]
+    return squares
+
+
+@cython.cfunc
+@cython.nogil
+@cython.exceptval(check=False)
+def cg_gradient(G: CVec, scale: cython.double, l2: cython.double, u: CVec, xm: CVec, xs: CVec, out: Vec, k: Index,
+                d: Index, fit_intercept: cython.bint, pv: CVec, root: CVec, shift: CVec, with_p: cython.bint,
+                with_shift: cython.bint) -> tuple[cython.double, cython.double]:
+    """out = the gradient in θ's coordinates from the kernels' raw sums G at u (``scale`` = 2 / weight):
+    g = scale·G + l2·u, out_c = (g_c − xm_c·g_b) / xs_c, out_b = g_b (0 without an intercept). ``u`` may be
+    ``out`` (each value read before it is written). With ``with_p``: returns (pᵀout, pᵀMp) for p = ``pv``, M
+    the change of variables (``root``, and ``shift`` with ``with_shift``); else (0, 0)."""
+    p = d + 1
+    pap = 0.0
+    pmp = 0.0
+    for j in range(k):
+        o = j * p
+        gb = G[o + d] * scale
+        ps = 0.0
+        for c in range(d):
+            g = (G[o + c] * scale + l2 * u[o + c] - xm[c] * gb) / xs[c]
+            out[o + c] = g
+            if with_p:
+                pap += pv[o + c] * g
+                w = pv[o + c] * root[o + c]
+                pmp += w * w
+                if with_shift:
+                    ps += pv[o + c] * shift[c]
+        out[o + d] = gb if fit_intercept else 0.0
+        if with_p:
+            pap += pv[o + d] * out[o + d]
+            w = root[o + d] * (pv[o + d] + ps)
+            pmp += w * w
+    return pap, pmp
+
+
+@cython.cfunc
+@cython.nogil
+@cython.exceptval(check=False)
+def cg_advance(alpha: cython.double, move: cython.bint, theta: Vec, pv: CVec, r: Vec, q: Vec, root: CVec,
+               shift: CVec, with_shift: cython.bint, k: Index, d: Index) -> cython.double:
+    """With ``move``: θ += α·p and r −= α·q (q = A·p); then q = M⁻¹r (M: ``root``, and ``shift`` with
+    ``with_shift``: q_c = (r_c − r_b·shift_c) / root_c², q_b = r_b / root_b² − Σ q_c·shift_c). Returns rᵀq."""
+    p = d + 1
+    rz = 0.0
+    for j in range(k):
+        o = j * p
+        if move:
+            theta[o + d] += alpha * pv[o + d]
+            r[o + d] -= alpha * q[o + d]
+        rb = r[o + d]
+        qs = 0.0
+        for c in range(d):
+            if move:
+                theta[o + c] += alpha * pv[o + c]
+                r[o + c] -= alpha * q[o + c]
+            z = r[o + c]
+            if with_shift:
+                z -= rb * shift[c]
+            z = z / root[o + c] / root[o + c]
+            q[o + c] = z
+            rz += r[o + c] * z
+            if with_shift:
+                qs += z * shift[c]
+        q[o + d] = rb / root[o + d] / root[o + d] - qs
+        rz += rb * q[o + d]
+    return rz
+
+
+# ----------------------------------------------------------------------------------------------------------
 # lazy updates (CSR batches): a batch updates only the coordinates it touches (its rows' columns, the
 # centred columns and the intercepts); the others are caught up when next touched (and at the end of an
 # epoch), in closed form. A coordinate untouched by a batch has zero data gradient; its update is then:
