@@ -272,26 +272,6 @@ def _chunk_grad_csr(X, Y, sw, theta, start, stop, buf, lossp):
 
 
 @jit()
-def cg_prepare_vec(theta, xs, xm, off, beta, q, turn, buf):
-    """fastgd._rules.cg_prepare on flat (k, d + 1) arrays (k = len(off)): train_pcg's step before the kernels'
-    pass. Returns Σ u²."""
-    return _rules.cg_prepare(theta, xs, xm, off, off.shape[0], xs.shape[0], beta, q, turn, buf)
-
-
-@jit()
-def cg_gradient_vec(G, scale, l2, u, xm, xs, out, k, fit_intercept, pv, root, shift, with_p, with_shift):
-    """fastgd._rules.cg_gradient on flat arrays: the gradient from the kernels' sums, and (pᵀAp, pᵀMp)."""
-    return _rules.cg_gradient(G, scale, l2, u, xm, xs, out, k, xs.shape[0], fit_intercept, pv, root, shift, with_p,
-                              with_shift)
-
-
-@jit()
-def cg_advance_vec(alpha, move, theta, pv, r, q, root, shift, with_shift, k):
-    """fastgd._rules.cg_advance on flat arrays: θ += α·p, r −= α·q (``move``), q = M⁻¹r; returns rᵀq."""
-    return _rules.cg_advance(alpha, move, theta, pv, r, q, root, shift, with_shift, k, r.shape[0] // k - 1)
-
-
-@jit()
 def _sums_hint_end(indptr, k, d):
     """Where the CSR sums' hints stop: X's last value where k·(d + 1) parameters take at least
     SUMS_HINT_MIN_BYTES, else 0 (no hints)."""

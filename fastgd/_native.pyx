@@ -1579,50 +1579,6 @@ cdef _split_stats(Problem* pb, const double* th, Py_ssize_t batch_size, const lo
     return out_arr[:m], float(out[m]), float(out[m + 1])
 
 
-cdef inline const double* _cptr(const double[::1] a) noexcept nogil:
-    return &a[0] if a.shape[0] > 0 else NULL
-
-
-def cg_prepare_vec(double[::1] theta, const double[::1] xs, const double[::1] xm, const double[::1] off,
-                   double beta, const double[::1] q, bint turn, double[::1] buf):
-    """As fastgd._kernels.cg_prepare_vec (fastgd._rules.cg_prepare on flat arrays)."""
-    cdef Py_ssize_t k = off.shape[0], d = xs.shape[0]
-    if theta.shape[0] != k * (d + 1) or buf.shape[0] != theta.shape[0] or (turn and q.shape[0] != theta.shape[0]):
-        raise ValueError("cg_prepare_vec: theta, buf (and q) must hold k·(d + 1) values")
-    cdef double squares
-    with nogil:
-        squares = cg_prepare(&theta[0], _cptr(xs), _cptr(xm), &off[0], k, d, beta, _cptr(q), turn, &buf[0])
-    return squares
-
-
-def cg_gradient_vec(const double[::1] G, double scale, double l2, const double[::1] u, const double[::1] xm,
-                    const double[::1] xs, double[::1] out, Py_ssize_t k, bint fit_intercept, const double[::1] pv,
-                    const double[::1] root, const double[::1] shift, bint with_p, bint with_shift):
-    """As fastgd._kernels.cg_gradient_vec (fastgd._rules.cg_gradient on flat arrays)."""
-    cdef Py_ssize_t d = xs.shape[0], m = k * (d + 1)
-    if (G.shape[0] < m or u.shape[0] != m or out.shape[0] != m or root.shape[0] != m
-            or (with_p and pv.shape[0] != m) or (with_shift and shift.shape[0] != d)):
-        raise ValueError("cg_gradient_vec: G, u, out, root (and p) must hold k·(d + 1) values, shift d")
-    cdef double pap, pmp
-    with nogil:
-        pap, pmp = cg_gradient(&G[0], scale, l2, &u[0], _cptr(xm), _cptr(xs), &out[0], k, d, fit_intercept,
-                               _cptr(pv), &root[0], _cptr(shift), with_p, with_shift)
-    return pap, pmp
-
-
-def cg_advance_vec(double alpha, bint move, double[::1] theta, const double[::1] pv, double[::1] r, double[::1] q,
-                   const double[::1] root, const double[::1] shift, bint with_shift, Py_ssize_t k):
-    """As fastgd._kernels.cg_advance_vec (fastgd._rules.cg_advance on flat arrays)."""
-    cdef Py_ssize_t m = r.shape[0], d = m // k - 1
-    if (q.shape[0] != m or root.shape[0] != m or (move and (theta.shape[0] != m or pv.shape[0] != m))
-            or (with_shift and shift.shape[0] != d)):
-        raise ValueError("cg_advance_vec: theta, p, r, q and root must hold k·(d + 1) values, shift d")
-    cdef double rz
-    with nogil:
-        rz = cg_advance(alpha, move, &theta[0], _cptr(pv), &r[0], &q[0], &root[0], _cptr(shift), with_shift, k, d)
-    return rz
-
-
 def batches_stats(X, const double[:, ::1] Y, const double[::1] sw, const double[:, ::1] theta,
                   Py_ssize_t batch_size, const long long[::1] batch_ids, n_threads=None, loss=None):
     """As fastgd._kernels.batches_stats: (G, loss, weight) summed over the listed batches at fixed theta.

@@ -1477,23 +1477,68 @@ def train_pcg(problem, ts, *, train_ids, steps, tol, precondition, n_iter_no_cha
     root = np.sqrt(precondition[0], out=precondition[0])
     shift = precondition[1]
 
-    ops = _CGOps(problem, train_ids, threads, xs, xm, root, shift)
+    def grad(theta, Y, buf, out, offset):
+        """out = ∇f(theta) of the objective with targets Y (``offset``: the intercept's y_mean term, or 0);
+        ``buf`` (may be ``out``) holds u = to_raw(theta) / ys for the kernels. Returns the objective. The
+        arithmetic is done in the kernels' fresh gradient array, in blocks: no d-sized temporary."""
+        np.divide(theta[:, :d], xs, out=buf[:, :d])
+        buf[:, d] = theta[:, d] - np.einsum("ij,j->i", buf[:, :d], xm) + offset
+        with np.errstate(over="ignore"):
+            l2_term = half_l2(problem.l2, buf[:, :d], float(np.einsum("ij,ij->", buf[:, :d], buf[:, :d])))
+        G, sse, W = problem.kern.batches_stats(problem.Xk, Y, _sw(problem.sw), buf, problem.batch_size, train_ids,
+                                               threads)
+        G = np.asarray(G, dtype=np.float64).reshape(k, p)
+        G *= 2.0 / W
+        for j in range(k):
+            for s in _blocks(d):  # gu_d = (2/W)·G_d + l2·u_d, then (gu_d − xm·gu_b) / xs
+                G[j, s] += problem.l2 * buf[j, s]
+                G[j, s] -= G[j, d] * xm[s]
+                G[j, s] /= xs[s]
+        if not problem.fit_intercept:
+            G[:, d] = 0.0
+        np.copyto(out, G)
+        return float(sse) / W + l2_term
+
+    def metric(v):
+        """vᵀ M v = |S v|², S the change of variables (``precondition_into``'s), in blocks: no (k, p) temporary."""
+        total = 0.0
+        for j in range(k):
+            for s in _blocks(d):
+                w = v[j, s] * root[j, s]
+                total += reference.vdot(w, w)
+            b = root[j, d] * (v[j, d] + (0.0 if shift is None else reference.vdot(v[j, :d], shift)))
+            total += b * b
+        return total
+
+    def precondition_into(r, out):
+        """out = M⁻¹ r = S⁻¹ S⁻ᵀ r, S the change of variables z = S·θ (z_d = root_d θ_d, z_b = root_b (θ_b +
+        shift·θ_d))."""
+        np.copyto(out, r)
+        if shift is not None:
+            for j in range(k):
+                for s in _blocks(d):
+                    out[j, s] -= out[j, d] * shift[s]
+        out /= root
+        out /= root
+        if shift is not None:
+            out[:, d] -= np.einsum("ij,j->i", out[:, :d], shift)
 
     theta = ts.theta
     start = theta.copy()
     r = np.empty((k, p))
     q = np.empty((k, p))  # z, then u, then A·p, in turn
     with np.errstate(all="ignore"):
-        f_start = ops.grad(theta, Ys, q, r, y_off)
+        f_start = grad(theta, Ys, q, r, y_off)
     np.negative(r, out=r)
     pdir = np.empty((k, p))
-    rz = ops.precondition(r, pdir)
+    precondition_into(r, pdir)
+    rz = reference.vdot(r, pdir)
     f = f_start
     f_ref = float(k) if sc is not None else problem.target_variance(train_ids)
     f_ref = f_ref if f_ref > 0 else 1.0
     try:
-        f, clear = _pcg_iterations(out, steps, theta, r, q, pdir, rz, f, f_ref, tol, n_iter_no_change, ops, zeros,
-                                   rel_tol, clear_spread, grow_patience)
+        f, clear = _pcg_iterations(out, steps, theta, r, q, pdir, rz, f, f_ref, tol, n_iter_no_change, grad, zeros,
+                                   precondition_into, metric, rel_tol, clear_spread, grow_patience)
     except BaseException:  # a Ctrl-C (or an error) mid-update: θ back to the start, not half updated
         theta[...] = start
         raise
@@ -1509,7 +1554,7 @@ def train_pcg(problem, ts, *, train_ids, steps, tol, precondition, n_iter_no_cha
         out.best_eval = f
         return out
     with np.errstate(all="ignore"):
-        f_end = ops.grad(theta, Ys, q, q, y_off)  # the true objective at the end (CG's running value drifts)
+        f_end = grad(theta, Ys, q, q, y_off)  # the true objective at the end (CG's running value drifts)
     if not (np.isfinite(f_end) and np.all(np.isfinite(theta)) and f_end <= f_start):
         theta[...] = start
         f_end = f_start
@@ -1517,73 +1562,9 @@ def train_pcg(problem, ts, *, train_ids, steps, tol, precondition, n_iter_no_cha
     return out
 
 
-class _CGOps:
-    """train_pcg's arithmetic on its k·(d + 1) vectors, each step one compiled pass over them (the rules
-    cg_prepare, cg_gradient and cg_advance of fastgd._rules, from the backend's kernels; Dask's blocks use
-    Numba's): at d = 2^20 one NumPy expression per step had taken about 8 ms per iteration, as long as the
-    kernels' pass over X. ``grad``: the objective's value and gradient; ``apply``: q = A·p with pᵀAp and pᵀMp,
-    after the pending ``turn`` p = q + β·p; ``advance``: θ += α·p, r −= α·q, q = M⁻¹r, returning rᵀq;
-    ``precondition``: out = M⁻¹r, returning rᵀout. M is the change of variables ``root``, ``shift``."""
-
-    def __init__(self, problem, train_ids, threads, xs, xm, root, shift):
-        self.problem, self.train_ids, self.threads = problem, train_ids, threads
-        kern = problem.kern
-        self.cg = kern if hasattr(kern, "cg_advance_vec") else _engine.kernels("numba")
-        self.xs = np.ascontiguousarray(xs, dtype=np.float64)
-        self.xm = np.ascontiguousarray(xm, dtype=np.float64)
-        self.k, self.d = root.shape[0], root.shape[1] - 1
-        self.root = root.reshape(-1)
-        self.with_shift = shift is not None
-        self.shift = np.ascontiguousarray(shift, dtype=np.float64) if self.with_shift else _engine.EMPTY
-        self.zero_off = np.zeros(self.k)
-        self.beta = None  # a turn of the search direction not yet done
-
-    def _sums(self, buf, Y):
-        pb = self.problem
-        G, sse, W = pb.kern.batches_stats(pb.Xk, Y, _sw(pb.sw), buf, pb.batch_size, self.train_ids, self.threads)
-        return np.asarray(G, dtype=np.float64).reshape(-1), float(sse), float(W)
-
-    def grad(self, theta, Y, buf, out, offset):
-        """out = ∇f(θ) of the objective with targets Y (``offset``: the intercepts' y_mean terms, or 0); ``buf``
-        (may be ``out``) holds u for the kernels. Returns the objective."""
-        off = np.ascontiguousarray(np.broadcast_to(offset, (self.k,)), dtype=np.float64)
-        squares = self.cg.cg_prepare_vec(theta.reshape(-1), self.xs, self.xm, off, 0.0, _engine.EMPTY, False,
-                                         buf.reshape(-1))
-        l2_term = half_l2(self.problem.l2, buf[:, :self.d], squares)
-        G, sse, W = self._sums(buf, Y)
-        self.cg.cg_gradient_vec(G, 2.0 / W, self.problem.l2, buf.reshape(-1), self.xm, self.xs, out.reshape(-1),
-                                self.k, self.problem.fit_intercept, _engine.EMPTY, self.root, self.shift, False, False)
-        return sse / W + l2_term
-
-    def apply(self, p, zeros, q):
-        """q = A·p, the gradient at y = 0 (linear in p; u is written to q and read by the kernels before q is),
-        p turned first where a turn is pending (q then holds M⁻¹r). Returns (pᵀAp, pᵀMp)."""
-        beta, self.beta = self.beta, None
-        self.cg.cg_prepare_vec(p.reshape(-1), self.xs, self.xm, self.zero_off, 0.0 if beta is None else beta,
-                               q.reshape(-1), beta is not None, q.reshape(-1))
-        G, _, W = self._sums(q, zeros)
-        pap, pmp = self.cg.cg_gradient_vec(G, 2.0 / W, self.problem.l2, q.reshape(-1), self.xm, self.xs,
-                                           q.reshape(-1), self.k, self.problem.fit_intercept, p.reshape(-1),
-                                           self.root, self.shift, True, self.with_shift)
-        return float(pap), float(pmp)
-
-    def turn(self, beta):
-        """p = q + β·p, done by the next ``apply`` in its pass (p is not read before it)."""
-        self.beta = beta
-
-    def advance(self, alpha, theta, p, r, q):
-        return float(self.cg.cg_advance_vec(alpha, True, theta.reshape(-1), p.reshape(-1), r.reshape(-1),
-                                            q.reshape(-1), self.root, self.shift, self.with_shift, self.k))
-
-    def precondition(self, r, out):
-        rf = r.reshape(-1)
-        return float(self.cg.cg_advance_vec(0.0, False, rf, rf, rf, out.reshape(-1), self.root, self.shift,
-                                            self.with_shift, self.k))
-
-
-def _pcg_iterations(out, steps, theta, r, q, pdir, rz, f, f_ref, tol, n_iter_no_change, ops, zeros, rel_tol=None,
-                    clear_spread=None, grow_patience=False):
-    """train_pcg's iterations (θ, r, q and pdir updated in place by ``ops``, a _CGOps; ``out`` records them)."""
+def _pcg_iterations(out, steps, theta, r, q, pdir, rz, f, f_ref, tol, n_iter_no_change, grad, zeros,
+                    precondition_into, metric, rel_tol=None, clear_spread=None, grow_patience=False):
+    """train_pcg's iterations (θ, r, q and pdir updated in place; ``out`` records them; ``metric``: v ↦ vᵀMv)."""
     small, clear, settled = 0, False, 0
     top = 0.0  # the largest curvature (Rayleigh quotient pᵀAp / pᵀMp) of the search directions so far
     lanczos = ([], [])  # CG's step sizes and direction ratios: the Lanczos matrix whose Ritz values bound the spread
@@ -1594,7 +1575,9 @@ def _pcg_iterations(out, steps, theta, r, q, pdir, rz, f, f_ref, tol, n_iter_no_
                 out.converged = rz == 0.0
                 out.stop_reason = "the residual vanished" if out.converged else "the residual stopped being finite"
                 break
-            pap, pmp = ops.apply(pdir, zeros, q)  # q = A·p (after the pending turn of p), pᵀAp, pᵀMp
+            grad(pdir, zeros, q, q, 0.0)  # q = A·p: u is written to q and read by the kernels before q is
+            pap = reference.vdot(pdir, q)
+            pmp = metric(pdir)
             if not (np.isfinite(pap) and np.isfinite(pmp)):
                 out.stop_reason = "the curvature along the search direction stopped being finite"
                 break
@@ -1608,7 +1591,8 @@ def _pcg_iterations(out, steps, theta, r, q, pdir, rz, f, f_ref, tol, n_iter_no_
                                    "rank-deficient to rounding: the objective is flat along the directions left)")
                 break
             alpha = rz / pap
-            rz_new = ops.advance(alpha, theta, pdir, r, q)  # θ += α·p, r -= α·A·p, q = M⁻¹r: rᵀq
+            _axpy(theta, alpha, pdir)
+            _axpy(r, -alpha, q)
             gain = 0.5 * alpha * rz
             f -= gain
             out.n_iter += 1
@@ -1639,8 +1623,11 @@ def _pcg_iterations(out, steps, theta, r, q, pdir, rz, f, f_ref, tol, n_iter_no_
                                    + ("" if rel_tol is None else f"and {rel_tol:g} of the objective ")
                                    + (f"{small} times in a row" if grow_patience else f"{n_iter_no_change} times"))
                 break
+            precondition_into(r, q)
+            rz_new = reference.vdot(r, q)
             lanczos[1].append(rz_new / rz)
-            ops.turn(rz_new / rz)  # p = q + β·p, done by the next apply (in the same pass)
+            pdir *= rz_new / rz
+            pdir += q
             rz = rz_new
     if clear_spread is not None and lanczos[0]:
         out.spread = _ritz_spread(*lanczos)
@@ -1670,3 +1657,9 @@ def _blocks(n, size=1 << 15):
     """Slices of range(n) in blocks: elementwise NumPy expressions on them need only block-sized temporaries."""
     return [slice(i, min(i + size, n)) for i in range(0, n, size)]
 
+
+def _axpy(y, a, x):
+    """y += a·x in place, without a temporary of y's size."""
+    y, x = y.reshape(-1), x.reshape(-1)
+    for s in _blocks(y.size):
+        y[s] += a * x[s]

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from fastgd import _engine, _training, schedules
+from fastgd import _training, schedules
 from fastgd import _kernels as K
 from fastgd.optimizers import OPTIMIZERS
 
@@ -130,61 +130,3 @@ def test_converges_to_least_squares(optimizer_name, batch_size):
         ts, _ = _training.train_epochs(X, y, opt, batch_size=batch_size, epochs=60, sched=sched)
         tol = 4e-3  # the statistical floor of 60 epochs of batch-32 steps here is about 1.3e-3
     assert rel_err(ts.theta[0], exact) < tol
-
-
-@pytest.mark.parametrize("backend", ["numba"] + (["native"] if _engine.native_available() else []))
-@pytest.mark.parametrize("shifted", [False, True])
-@pytest.mark.parametrize("fit_intercept", [True, False])
-def test_conjugate_gradient_steps_match_their_numpy_expressions(backend, shifted, fit_intercept):
-    """train_pcg's compiled vector steps (fastgd._rules.cg_prepare, cg_gradient, cg_advance) against the NumPy
-    expressions they replace, two outputs: u from θ (after a turn p = q + β·p), the gradient from the kernels'
-    sums with pᵀAp and pᵀMp, and θ += α·p, r −= α·q, q = M⁻¹r with rᵀq."""
-    kern = _engine.kernels(backend)
-    rng = np.random.default_rng(7)
-    k, d = 2, 37
-    p = d + 1
-    xs, xm = rng.uniform(0.5, 2.0, d), rng.standard_normal(d)
-    root = rng.uniform(0.5, 2.0, (k, p))
-    shift = rng.standard_normal(d) if shifted else None
-    sh = shift if shifted else np.empty(0)
-    theta, q, G, pv, r = (rng.standard_normal((k, p)) for _ in range(5))
-    off, beta, alpha, scale, l2 = rng.standard_normal(k), 0.37, 0.021, 2.0 / 913.0, 0.05
-    # u (after a turn), the squares of its weights
-    turned = q + beta * theta
-    u_want = np.empty((k, p))
-    u_want[:, :d] = turned[:, :d] / xs
-    u_want[:, d] = turned[:, d] - u_want[:, :d] @ xm + off
-    th, buf = theta.copy(), q.copy()
-    squares = kern.cg_prepare_vec(th.reshape(-1), xs, xm, off, beta, buf.reshape(-1), True, buf.reshape(-1))
-    np.testing.assert_allclose(th, turned, rtol=1e-14)
-    np.testing.assert_allclose(buf, u_want, rtol=1e-13, atol=1e-15)
-    assert squares == pytest.approx(float((u_want[:, :d] ** 2).sum()), rel=1e-13)
-    # the gradient from the sums (u and out one array), with pᵀAp and pᵀMp
-    g = scale * G + l2 * u_want
-    want = np.empty((k, p))
-    want[:, :d] = (g[:, :d] - np.outer(g[:, d] - l2 * u_want[:, d], xm)) / xs
-    want[:, d] = scale * G[:, d] if fit_intercept else 0.0
-    out = u_want.copy()
-    pap, pmp = kern.cg_gradient_vec(G.reshape(-1), scale, l2, out.reshape(-1), xm, xs, out.reshape(-1), k,
-                                    fit_intercept, pv.reshape(-1), root.reshape(-1), sh, True, shifted)
-    np.testing.assert_allclose(out, want, rtol=1e-12, atol=1e-15)
-    Sp = pv * root
-    if shifted:
-        Sp[:, d] = root[:, d] * (pv[:, d] + pv[:, :d] @ shift)
-    assert pap == pytest.approx(float((pv * want).sum()), rel=1e-12)
-    assert pmp == pytest.approx(float((Sp ** 2).sum()), rel=1e-12)
-    # θ += α·p, r −= α·q, q = M⁻¹r
-    th, rr, qq = theta.copy(), r.copy(), q.copy()
-    rz = kern.cg_advance_vec(alpha, True, th.reshape(-1), pv.reshape(-1), rr.reshape(-1), qq.reshape(-1),
-                             root.reshape(-1), sh, shifted, k)
-    r_want = r - alpha * q
-    z = r_want.copy()
-    if shifted:
-        z[:, :d] -= np.outer(r_want[:, d], shift)
-    z /= root ** 2
-    if shifted:
-        z[:, d] -= z[:, :d] @ shift
-    np.testing.assert_allclose(th, theta + alpha * pv, rtol=1e-14)
-    np.testing.assert_allclose(rr, r_want, rtol=1e-14, atol=1e-16)
-    np.testing.assert_allclose(qq, z, rtol=1e-12, atol=1e-15)
-    assert rz == pytest.approx(float((r_want * z).sum()), rel=1e-12)
