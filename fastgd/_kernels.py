@@ -1494,13 +1494,13 @@ def _csr_split_stats(X, Y, sw, theta, batch_size, batch_ids, n_threads, lossp):
     take one thread, so with more threads the pass is split, into the rows' residuals (the gathers, in
     parallel) and their sums (in row order, beside the next block's residuals). Each sum gets the adds of the
     one-thread pass (_csr_rows) in its order: the same bits for any thread count. None where X is dense, the
-    batches make more than one group, or one thread is all the work pays for."""
+    batches make more than one group, or one thread is all the work pays for. ``lossp``: as _stats_plan
+    checked it."""
     if not isinstance(X, tuple):
         return None
     nb = len(batch_ids)
     if nb > batches_per_group(nb, Y.shape[1] * (shape(X)[1] + 1), False):  # _stats_layout's groups, in Python
         return None  # (_stats_layout itself would compile an entry point for Python: memory a fit need not take)
-    _check_loss(lossp)
     rows = min(nb * batch_size, shape(X)[0])
     n_threads = min(region_threads(_threads(n_threads), -(-rows // SPLIT_ROWS), _work(X, rows, Y.shape[1])),
                     numba.config.NUMBA_NUM_THREADS)
@@ -1518,14 +1518,13 @@ def batches_stats(X, Y, sw, theta, batch_size, batch_ids, n_threads=None, loss=N
     ``n_threads`` as in :func:`predict`. ``loss``: ``(code, param)`` of another loss (fastgd._rules.LOSSES;
     None: the squared error); G then sums s_i slope(r_i) [x_i, 1] and loss Σ s_i loss(r_i).
     """
-    split = _csr_split_stats(X, Y, sw, theta, batch_size, batch_ids, n_threads,
-                             SQUARED if loss is None else (int(loss[0]), float(loss[1])))
+    group_threads, lossp = _stats_plan(X, Y, batch_size, batch_ids, n_threads, loss)
+    split = _csr_split_stats(X, Y, sw, theta, batch_size, batch_ids, n_threads, lossp)
     if split is not None:
         return split
-    n_threads, lossp = _stats_plan(X, Y, batch_size, batch_ids, n_threads, loss)
-    if n_threads == 1:
+    if group_threads == 1:
         return _batches_stats_sequential(X, Y, sw, theta, batch_size, batch_ids, lossp)
-    return _in_team(_batches_stats_parallel, n_threads, X, Y, sw, theta, batch_size, batch_ids, lossp)
+    return _in_team(_batches_stats_parallel, group_threads, X, Y, sw, theta, batch_size, batch_ids, lossp)
 
 
 def _stats_plan(X, Y, batch_size, batch_ids, n_threads, loss, loss_only=False):

@@ -577,8 +577,8 @@ PREFETCH_BYTES = cython.declare(cython.int, 8192)  # how far ahead of the curren
 PREDICT_ROWS = cython.declare(cython.Py_ssize_t, 1024)
 READ_ROWS = cython.declare(cython.Py_ssize_t, 4096)
 # The split pass of CSR batch sums in one group (batches_stats where its buffer budget allows one group: a
-# full-batch pass at large d): rows per task of its residuals, and about this many non-zeros per block of rows
-# (read twice, by the residuals and by the column-range sums: in cache the second time). Neither changes a bit.
+# full-batch pass at large d): rows per task of its residuals, and about this many non-zeros (times outputs) per
+# block of rows (read twice, by the residuals and by the sums: in cache the second time). Neither changes a bit.
 SPLIT_ROWS = cython.declare(cython.Py_ssize_t, 256)
 SPLIT_NNZ = cython.declare(cython.Py_ssize_t, 1 << 17)
 # The constants above, by name: the native module lists its compiled values under these names (CODES) and a

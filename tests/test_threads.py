@@ -400,7 +400,7 @@ def test_the_split_csr_sums_buffer_a_block_of_residuals_whatever_the_outputs():
     finally:
         tracemalloc.stop()
     assert all(np.array_equal(a, b) for a, b in zip(want, got))
-    assert peak < 2 * 64 * 1001 * 8 + (4 << 20)  # the sums and their copy, and a few MB (the old blocks: 67 MB)
+    assert peak < 2 * 64 * 1001 * 8 + (4 << 20)  # twice the sums, and a few MB (the old blocks: 67 MB)
 
 
 def test_threadpoolctl_limits_without_the_native_extension(monkeypatch):
