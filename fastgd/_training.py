@@ -422,12 +422,10 @@ def _copy_finite(dst, src):
     """Copy the 1-D ``src`` into ``dst`` in blocks; whether every value is finite (``_engine.all_finite`` of each
     block just written, while it is in cache)."""
     finite = True
-    with np.errstate(over="ignore", invalid="ignore"):  # an overflowing sum: the element-wise test answers
-        for i in range(0, src.size, SNAPSHOT_BLOCK):
-            block = dst[i:i + SNAPSHOT_BLOCK]
-            np.copyto(block, src[i:i + SNAPSHOT_BLOCK])
-            if finite and not math.isfinite(block.sum()):
-                finite = bool(np.all(np.isfinite(block)))
+    for i in range(0, src.size, SNAPSHOT_BLOCK):
+        block = dst[i:i + SNAPSHOT_BLOCK]
+        np.copyto(block, src[i:i + SNAPSHOT_BLOCK])
+        finite = finite and _engine.all_finite(block)
     return finite
 
 
