@@ -348,8 +348,8 @@ def _chunk_grad_impl(X, Y, sw, theta, start, stop, buf, lossp, then):
 def _run_grad(X, Y, sw, theta, start, stop, ch, part, q0, lossp, then):
     """Chunks of ``ch`` rows of [start, stop), chunk q into part[q0 + q], chunk by chunk; ``then``: where the
     rows read next start (see _chunk_grad_dense), or -1. (One row pipeline across chunk boundaries, as the
-    native kernel runs it, made this Numba epoch 2x slower in three formulations tried, on 1 and 2 threads; the
-    cause was not found, so the chunks stay separate here.)"""
+    native kernel runs it, made this Numba epoch 2x slower in three formulations tried, on 1 and 2 threads, before
+    the loops ran on borrowed views (docs/design.md, "Numba's reference counts in hot loops"): not tried since.)"""
     q = q0
     s0 = start
     while s0 < stop:
