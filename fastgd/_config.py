@@ -63,12 +63,13 @@ if "NUMBA_THREADING_LAYER" not in os.environ:  # respect an explicit user choice
     numba.config.THREADING_LAYER = "threadsafe"
 
 
-def jit(parallel=False, strict=False):
-    """Decorator: ``numba.njit`` with fastgd's flags (see the module docstring; ``strict``: ``STRICT_FLAGS``),
-    compiled without Ctrl-C (:func:`compiles_uninterrupted`)."""
+def jit(parallel=False, strict=False, inline=False):
+    """Decorator: ``numba.njit`` with fastgd's flags (see the module docstring; ``strict``: ``STRICT_FLAGS``;
+    ``inline``: inlined into its callers, Numba IR), compiled without Ctrl-C (:func:`compiles_uninterrupted`)."""
 
     def decorate(fn):
-        return compiles_uninterrupted(numba.njit(parallel=parallel, **(STRICT_FLAGS if strict else NUMBA_FLAGS))(fn))
+        return compiles_uninterrupted(numba.njit(parallel=parallel, inline="always" if inline else "never",
+                                                 **(STRICT_FLAGS if strict else NUMBA_FLAGS))(fn))
 
     return decorate
 

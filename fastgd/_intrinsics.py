@@ -7,6 +7,8 @@
   then sleep, so that a thread does not burn the core a descheduled thread needs.
 * A software prefetch, which lets the gradient loop stream X from memory at close to the read-only rate.
 * A huge-page hint (Linux ``madvise``) for a large scratch array read at random (the lazy epoch's records).
+* Views of arrays that hold no reference (``borrowed``) for the hot loops, where Numba's reference counting
+  costs an atomic instruction per array each time one is passed to a function or assigned.
 """
 
 import platform
@@ -193,6 +195,41 @@ def advise_huge(typingctx, arr):
     return types.none(arr), codegen
 
 
+@intrinsic
+def borrowed(typingctx, arr):
+    """A view of array ``arr`` that holds no reference to its memory (its meminfo and parent NULL).
+
+    Numba counts an array's references with atomic instructions (``lock inc``/``lock dec``, tens of cycles
+    each, and a barrier to the memory accesses around them) wherever it passes the array to a function or
+    binds it to a variable that its reference pruning cannot see through: in the lazy CSR epoch that was
+    six per touched coordinate (the inlined catch-up's arrays) and twenty per batch (the hints' call), most of
+    the difference between its time and the native twin's. A borrowed view's counts are tests of a NULL
+    pointer. The view is valid only while ``arr``'s owner is alive: a function's arguments are for the whole
+    call; a local array must be used after its view's last use (``keep``), since Numba releases a variable
+    at its last use. Never return a borrowed view or store it where it outlives the call."""
+    if not isinstance(arr, types.Array):
+        return None
+
+    def codegen(context, builder, sig, args):
+        ary = context.make_array(sig.args[0])(context, builder, args[0])
+        out = context.make_array(sig.return_type)(context, builder)
+        for name in ("nitems", "itemsize", "data", "shape", "strides"):
+            setattr(out, name, getattr(ary, name))
+        out.meminfo = cgutils.get_null_value(out.meminfo.type)
+        out.parent = cgutils.get_null_value(out.parent.type)
+        return out._getvalue()
+
+    return arr(arr), codegen
+
+
+@intrinsic
+def keep(typingctx, arr):
+    """Nothing; a use of array ``arr``, which keeps it alive until this point (see ``borrowed``)."""
+    if not isinstance(arr, types.Array):
+        return None
+    return types.none(arr), lambda context, builder, sig, args: context.get_dummy_value()
+
+
 def _prefetch_codegen(context, builder, sig, args):
     """``llvm.prefetch`` of the element of array ``args[0]`` at the indices ``args[1:]``: read (0), locality 1
     (into L2, not L1), data cache (1)."""
@@ -289,6 +326,12 @@ if _numba_config.DISABLE_JIT:
         pass
 
     def advise_huge(arr):  # noqa: F811
+        pass
+
+    def borrowed(arr):  # noqa: F811
+        return arr
+
+    def keep(arr):  # noqa: F811
         pass
 
     def fma(a, b, c):  # noqa: F811

@@ -348,8 +348,8 @@ def _chunk_grad_impl(X, Y, sw, theta, start, stop, buf, lossp, then):
 def _run_grad(X, Y, sw, theta, start, stop, ch, part, q0, lossp, then):
     """Chunks of ``ch`` rows of [start, stop), chunk q into part[q0 + q], chunk by chunk; ``then``: where the
     rows read next start (see _chunk_grad_dense), or -1. (One row pipeline across chunk boundaries, as the
-    native kernel runs it, made this Numba epoch 2x slower in three formulations tried, on 1 and 2 threads; the
-    cause was not found, so the chunks stay separate here.)"""
+    native kernel runs it, made this Numba epoch 2x slower in three formulations tried, on 1 and 2 threads, before
+    the loops ran on borrowed views (docs/design.md, "Numba's reference counts in hot loops"): not tried since.)"""
     q = q0
     s0 = start
     while s0 < stop:
@@ -370,6 +370,19 @@ def _shape_impl(X):
     if _is_csr(X):
         return lambda X: (X[2].shape[0] - 1, X[3])
     return lambda X: (X.shape[0], X.shape[1])
+
+
+def _borrow_x(X):
+    """X with its arrays as borrowed views (intr.borrowed: no atomic reference counts where a loop passes it to a
+    function per batch or chunk); valid while X is. (Body: plain Python, NUMBA_DISABLE_JIT=1.)"""
+    return X
+
+
+@overload(_borrow_x, jit_options=OVERLOAD_FLAGS)
+def _borrow_x_impl(X):
+    if _is_csr(X):
+        return lambda X: (intr.borrowed(X[0]), intr.borrowed(X[1]), intr.borrowed(X[2]), X[3])
+    return lambda X: intr.borrowed(X)
 
 
 def _row_dot(X, i, theta, j):
@@ -784,6 +797,15 @@ def _epoch_team(X, Y, sw, theta, raw, state, scalars, code, hp, lr_sched, pen, f
     tree = _tree_order(X)
     line = 8 if tree and _itemsize(X) == 8 else 16  # elements per cache line (dense X)
     S, rawf, weighted, l1, l2, wnorm, lcode, la, std, averaging = _step_args(state, raw, sw, pen, stdz, avg)
+    # borrowed views in the workers' loop (intr.borrowed: no atomic reference counts per batch and chunk); every
+    # array here is an argument's, alive for the call
+    X, Y, sw, raw, scalars, hp = (_borrow_x(X), intr.borrowed(Y), intr.borrowed(sw), intr.borrowed(raw),
+                                  intr.borrowed(scalars), intr.borrowed(hp))
+    lr_sched, pen, order, part, G, eta = (intr.borrowed(lr_sched), intr.borrowed(pen), intr.borrowed(order),
+                                          intr.borrowed(part), intr.borrowed(G), intr.borrowed(eta))
+    task_start, sync, slots, acc, stdz, avg = (intr.borrowed(task_start), intr.borrowed(sync), intr.borrowed(slots),
+                                               intr.borrowed(acc), intr.borrowed(stdz), intr.borrowed(avg))
+    th, S, rawf = intr.borrowed(th), intr.borrowed(S), intr.borrowed(rawf)
     for w in prange(n_workers):
         bi = intr.load_acquire(sync, S_PUB)
         while bi < nb:
@@ -862,7 +884,10 @@ def lazy_work_len(P, ns):
     return P * L_WIDTH + 8
 
 
-@jit()
+# inlined: called per column of a batch (a call passes its four arrays, 56 bytes each, on the stack), and only
+# integer arithmetic, so the strict lazy epoch may take it in; Numba lazy epoch d = 2^14, B = 1: 0.073-0.076 ->
+# 0.062-0.064 s with _lazy_ahead inlined too
+@jit(inline=True)
 def _lazy_hint_column(WR, th, S, avg, c, k, p, P, ns):
     """Prefetch what the lazy epoch reads of column c: its record, and its coordinates' parameters, state and
     running means (a hint: no result depends on it)."""
@@ -876,7 +901,7 @@ def _lazy_hint_column(WR, th, S, avg, c, k, p, P, ns):
             intr.prefetch_at(avg, q)
 
 
-@jit()
+@jit(inline=True)
 def _lazy_ahead(data, indices, indptr, Y, sw, WR, th, S, avg, order, bi, batch_size, n, k, p, P, ns):
     """Hints for the batches after batch bi of a lazy epoch, so their misses overlap this batch's work: the
     row bounds of batch bi + 3, the stored values, targets and weights of batch bi + 2's rows, the columns of
@@ -929,14 +954,20 @@ def _epoch_csr_lazy(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_i
     back. ``exact``: the catch-up is the dense update's mathematics; else the LazyAdam approximation.
     Sequential (one batch's rows are few): the same result for any thread count. Returns (loss, weight).
     """
+    # every array as a borrowed view (intr.borrowed: no atomic reference counts in the loops; the arguments
+    # live for the call, the local arrays are kept alive to the end, intr.keep)
     data, indices, indptr, d = X
+    data, indices, indptr = intr.borrowed(data), intr.borrowed(indices), intr.borrowed(indptr)
+    Y, sw, scalars, hp, sched, pen = (intr.borrowed(Y), intr.borrowed(sw), intr.borrowed(scalars),
+                                      intr.borrowed(hp), intr.borrowed(sched), intr.borrowed(pen))
+    order, stdz, avg = intr.borrowed(order), intr.borrowed(stdz), intr.borrowed(avg)
     n = indptr.shape[0] - 1
     k = Y.shape[1]
     p = d + 1
     P = k * p
-    th = theta.reshape(P)
+    th = intr.borrowed(theta.reshape(P))
     ns = min(state.shape[0], _rules.used_slots(code, hp))  # the slots this rule reads or writes
-    S = state.reshape(state.size)  # slot s of coordinate q at S[s * P + q]
+    S = intr.borrowed(state.reshape(state.size))  # slot s of coordinate q at S[s * P + q]
     std = stdz.shape[0] > 0
     averaging = avg.shape[0] > 0
     weighted = sw.shape[0] > 0
@@ -950,7 +981,8 @@ def _epoch_csr_lazy(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_i
         for c in range(d):
             if stdz[c] != 0.0:
                 ncen += 1
-    cen = np.empty(ncen, dtype=np.int64)  # centred columns, ascending: every batch touches them
+    cen_own = np.empty(ncen, dtype=np.int64)  # centred columns, ascending: every batch touches them
+    cen = intr.borrowed(cen_own)
     ncen = 0
     if std:
         for c in range(d):
@@ -960,10 +992,10 @@ def _epoch_csr_lazy(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_i
     tstart = scalars[0]
     # the records in the caller's workspace where it holds them (kept from epoch to epoch, their pages are not
     # faulted in and zeroed again: see lazy_work_len), else in an array of this epoch's
-    buf = work if work.shape[0] >= lazy_work_len(P, ns) else np.empty(lazy_work_len(P, ns))
+    buf = intr.borrowed(work) if work.shape[0] >= lazy_work_len(P, ns) else np.empty(lazy_work_len(P, ns))
     intr.advise_huge(buf)  # read at random: 4 KiB pages would miss the TLB on most records (as the native twin)
     off = ((64 - buf.ctypes.data % 64) % 64) // 8  # records on cache-line boundaries: one line holds two
-    WR = buf[off:off + P * L_WIDTH]
+    WR = intr.borrowed(buf[off:off + P * L_WIDTH])
     for j in range(k):
         o = j * p
         ys = stdz[2 * d + k + j] if std else 1.0
@@ -978,8 +1010,9 @@ def _epoch_csr_lazy(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_i
             else:  # LazyAdam keeps the column's reciprocal scale (as the native twin)
                 WR[b + L_XS] = 1.0 / xs
                 WR[b + L_RAW] = ys * (th[o + c] * WR[b + L_XS]) if std else th[o + c]
-    rawb = np.empty(k)  # the intercepts in the data's units
-    gb = np.empty(k)
+    rawb_own = np.empty(k)  # the intercepts in the data's units
+    gb_own = np.empty(k)
+    rawb, gb = intr.borrowed(rawb_own), intr.borrowed(gb_own)
     for j in range(k):
         o = j * p
         if std:
@@ -997,14 +1030,16 @@ def _epoch_csr_lazy(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_i
         stop = min(start + batch_size, n)
         widest = max(widest, indptr[stop] - indptr[start])
     cap = min(d, widest + ncen)
-    cols = np.empty(cap + 1, dtype=np.int64)
-    prev = np.empty(cap + 1)  # the listed columns' update counts before this batch
+    cols_own = np.empty(cap + 1, dtype=np.int64)
+    prev_own = np.empty(cap + 1)  # the listed columns' update counts before this batch
     nq_max = k * (cap + 1)
-    qs = np.empty(nq_max, dtype=np.int64)
-    thc = np.empty(nq_max)
-    Gc = np.empty(nq_max)
-    Sc = np.empty(max(ns, 1) * nq_max)
+    qs_own = np.empty(nq_max, dtype=np.int64)
+    thc_own = np.empty(nq_max)
+    Gc_own = np.empty(nq_max)
+    Sc_own = np.empty(max(ns, 1) * nq_max)
     eta = np.empty(0)
+    cols, prev, qs = intr.borrowed(cols_own), intr.borrowed(prev_own), intr.borrowed(qs_own)
+    thc, Gc, Sc = intr.borrowed(thc_own), intr.borrowed(Gc_own), intr.borrowed(Sc_own)
     # the running mean's count moves with the update count (both once per update): count = stamp + shift
     c_shift = (avg[P] if averaging else 0.0) - tstart
     # LazyAdam (not exact): the batch's constants in place of per-coordinate divisions (_rules.lazy_update)
@@ -1182,6 +1217,11 @@ def _epoch_csr_lazy(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_i
                     _rules.lazy_average(avg, q, total, steps, ic1)
     if averaging:
         avg[P] = tnow + c_shift
+    # the local arrays behind the borrowed views, alive to here
+    for a in (rawb_own, gb_own, prev_own, thc_own, Gc_own, Sc_own, buf):
+        intr.keep(a)
+    for ai in (cen_own, cols_own, qs_own):
+        intr.keep(ai)
     return loss_sum, weight_sum
 
 
@@ -1278,21 +1318,31 @@ def epoch(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept, 
                     workers, ch, part, G, eta, task_start, sync, slots, acc, stdz, avg)
     else:
         S, rawf, weighted, l1, l2, wnorm, lcode, la, std, averaging = _step_args(state, raw, sw, pen, stdz, avg)
+        # the batch loop on borrowed views (intr.borrowed: no atomic reference counts per batch and chunk); the
+        # local arrays behind them are kept alive below
+        X, Y, sw, scalars, hp, sched = (_borrow_x(X), intr.borrowed(Y), intr.borrowed(sw), intr.borrowed(scalars),
+                                        intr.borrowed(hp), intr.borrowed(sched))
+        pen, order, stdz, avg = intr.borrowed(pen), intr.borrowed(order), intr.borrowed(stdz), intr.borrowed(avg)
+        raw_b, th_b, rawf_b, S_b = intr.borrowed(raw), intr.borrowed(th), intr.borrowed(rawf), intr.borrowed(S)
+        part_b, G_b, eta_b, acc_b = intr.borrowed(part), intr.borrowed(G), intr.borrowed(eta), intr.borrowed(acc)
         for bi in range(nb):
             start = order[bi] * batch_size
             stop = min(start + batch_size, n)
             if tree:  # the same chunks and the same sum tree as the parallel path, as one run
                 nch = (stop - start + ch - 1) // ch
                 # the rows prefetched past this batch are the next one's first
-                _run_grad(X, Y, sw, raw, start, stop, ch, part, 0, _pen_loss(pen),
+                _run_grad(X, Y, sw, raw_b, start, stop, ch, part_b, 0, _pen_loss(pen),
                           order[bi + 1] * batch_size if bi + 1 < nb else -1)
-                _tree_within(part, 0, nch, nch, P)
+                _tree_within(part_b, 0, nch, nch, P)
                 for q in range(P + 1):
-                    G[q] = part[0, q]
+                    G_b[q] = part_b[0, q]
             else:
-                _batch_grad_sequential(X, Y, sw, raw, start, stop, ch, part, G, _pen_loss(pen))
-            finish_batch(G, batch_weight(sw, weighted, start, stop), th, rawf, S, scalars, code, hp, sched, l1, l2,
-                         wnorm, lcode, la, fit_intercept, eta, k, d, acc, stdz, std, avg, averaging)
+                _batch_grad_sequential(X, Y, sw, raw_b, start, stop, ch, part_b, G_b, _pen_loss(pen))
+            finish_batch(G_b, batch_weight(sw, weighted, start, stop), th_b, rawf_b, S_b, scalars, code, hp, sched,
+                         l1, l2, wnorm, lcode, la, fit_intercept, eta_b, k, d, acc_b, stdz, std, avg, averaging)
+        for a in (G, eta, acc, rawf):
+            intr.keep(a)
+        intr.keep(part)
     finite = True
     for q in range(P):
         if not math.isfinite(th[q]):
@@ -1303,6 +1353,9 @@ def epoch(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept, 
 @jit()
 def _stats_group(X, Y, sw, theta, batch_size, batch_ids, lo, hi, ch, part, G, out, lossp):
     """Add the raw sums of batches batch_ids[lo:hi] into ``out`` (m + 2 entries: G, loss, weight)."""
+    X, Y, sw, theta, batch_ids = _borrow_x(X), intr.borrowed(Y), intr.borrowed(sw), intr.borrowed(theta), \
+        intr.borrowed(batch_ids)
+    part, G, out = intr.borrowed(part), intr.borrowed(G), intr.borrowed(out)
     n = shape(X)[0]
     m = G.shape[0] - 1
     for bi in range(lo, hi):
@@ -1635,6 +1688,8 @@ def _batch_loss_impl(X, Y, sw, theta, start, stop, ch, lossp):
 def _loss_group(X, Y, sw, theta, batch_size, batch_ids, lo, hi, ch, out, lossp):
     """Add the loss and weight of batches batch_ids[lo:hi] into out[0], out[1] (as _stats_group adds them);
     out[2]: their slope sums (unused)."""
+    X, Y, sw, theta, batch_ids = _borrow_x(X), intr.borrowed(Y), intr.borrowed(sw), intr.borrowed(theta), \
+        intr.borrowed(batch_ids)
     n = shape(X)[0]
     for bi in range(lo, hi):
         start = batch_ids[bi] * batch_size

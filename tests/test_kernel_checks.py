@@ -234,3 +234,28 @@ def test_parameters_start_on_a_cache_line(k, d):
     assert not ts.theta.any()
     raw = K._line_aligned_empty(k, d + 1)
     assert raw.ctypes.data % 64 == 0 and raw.shape == (k, d + 1) and raw.flags.c_contiguous
+
+
+def test_borrowed_views_read_and_write_their_owners_memory():
+    """The kernels' hot loops run on borrowed views (fastgd._intrinsics.borrowed: no reference counts, so the
+    caller keeps the owner alive: an argument is, a local array is used after its views' last use by keep);
+    a view reads and writes its owner's memory, a local's and an argument's alike."""
+    import numba
+
+    from fastgd import _intrinsics as intr
+
+    @numba.njit(cache=False)
+    def doubled_sum(a):
+        own = np.zeros(a.shape[0])
+        out, src = intr.borrowed(own), intr.borrowed(a)
+        for i in range(src.shape[0]):
+            out[i] = 2.0 * src[i]
+            src[i] = -src[i]
+        total = own.sum()  # the owner sees the view's writes
+        intr.keep(own)
+        return total
+
+    for _ in range(3):
+        a = np.arange(5.0)
+        assert doubled_sum(a) == 20.0
+        np.testing.assert_array_equal(a, -np.arange(5.0))  # the argument's view wrote into it
