@@ -164,7 +164,9 @@ def kernels(backend="numba"):
     kernels when they are built: measured on the 2-core dev machine (2 threads, Adam, native / Numba epoch
     time), dense 1e6 x 100: B=1 0.73, B=32 0.93, B=256 0.98; 2e6 x 10: B=1 0.54, B=32 0.86, B=256 1.04;
     2e5 x 1000: B=256 0.82; CSR 2e5 x 1000 at 1 %: B=256 0.71. It is never slower beyond noise and needs no
-    JIT compilation (Numba's first fit in a process without a cache takes ~13 s).
+    JIT compilation (Numba's first fit in a process without a cache takes ~13 s). On the 2-core AMD EPYC (Zen
+    5), one thread, once Numba's loops stopped counting references (docs/design.md): dense 1e6 x 100 B=256
+    1.01, B=2048 1.01, B=4096 0.96; the lazy CSR epoch (d = 2^14 and 2^20, B = 1 to 256) 0.54-0.70.
     """
     if backend == "numba":
         from . import _kernels
