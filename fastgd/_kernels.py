@@ -296,6 +296,7 @@ def _hint_sums(indices, lo, hi, end, theta, buf, k, p):
 def _csr_rows(X, Y, sw, theta, start, stop, buf, lossp):
     """Add Σ s_i r_i [x_i, 1] per output into buf[:k*(d+1)] and Σ s_i r_i² into buf[k*(d+1)], rows [start, stop)
     (another loss: s_i slope(r_i) and s_i loss(r_i), as _chunk_grad_dense)."""
+    X = _borrow_x(X)
     data, indices, indptr, d = X
     k = Y.shape[1]
     p = d + 1
@@ -311,10 +312,7 @@ def _csr_rows(X, Y, sw, theta, start, stop, buf, lossp):
         _hint_sums(indices, lo, hi, end, theta, buf, k, p)
         for j in range(k):
             o = j * p
-            acc = theta[j, d]
-            for q in range(lo, hi):
-                acc += data[q] * theta[j, indices[q]]
-            sr, loss = _rules.loss_accumulate(lcode, acc - Y[i, j], la, s, loss)
+            sr, loss = _rules.loss_accumulate(lcode, _row_dot(X, i, theta, j) - Y[i, j], la, s, loss)
             for q in range(lo, hi):
                 buf[o + indices[q]] += sr * data[q]
             buf[o + d] += sr
@@ -386,7 +384,9 @@ def _borrow_x_impl(X):
 
 
 def _row_dot(X, i, theta, j):
-    """x_i · theta[j, :d] + theta[j, d] (body: plain Python, NUMBA_DISABLE_JIT=1)."""
+    """x_i · theta[j, :d] + theta[j, d]: the one row dot product of predict and (CSR) of the gradient sums, the
+    split pass's residuals and the loss pass, so that their residuals have the same bits; inlined (a caller
+    in a loop passes X borrowed: _borrow_x). (Body: plain Python, NUMBA_DISABLE_JIT=1.)"""
     if isinstance(X, tuple):
         data, indices, indptr, d = X
         lo, hi = indptr[i], indptr[i + 1]
@@ -394,7 +394,7 @@ def _row_dot(X, i, theta, j):
     return theta[j, X.shape[1]] + float(np.dot(X[i], theta[j, :X.shape[1]]))
 
 
-@overload(_row_dot, jit_options=OVERLOAD_FLAGS)
+@overload(_row_dot, jit_options=OVERLOAD_FLAGS, inline="always")
 def _row_dot_impl(X, i, theta, j):
     if _is_csr(X):
         def csr(X, i, theta, j):
@@ -1450,19 +1450,15 @@ def _batches_stats_sequential(X, Y, sw, theta, batch_size, batch_ids, lossp):
 @jit()
 def _split_residuals(X, Y, theta, lo, hi, res, base):
     """res[(i - base)·k + j] = x_i · theta[j, :d] + theta[j, d] - Y[i, j] for rows [lo, hi) of a CSR tuple: the
-    residual _csr_rows takes (the same adds in the same order)."""
+    residual _csr_rows takes (the same _row_dot)."""
+    X = _borrow_x(X)
     data, indices, indptr, d = X
     k = Y.shape[1]
     end = _sums_hint_end(indptr, k, d)
     for i in range(lo, hi):
-        a = indptr[i]
-        b = indptr[i + 1]
-        _hint_sums(indices, a, b, end, theta, res[:0], k, d + 1)
+        _hint_sums(indices, indptr[i], indptr[i + 1], end, theta, res[:0], k, d + 1)
         for j in range(k):
-            acc = theta[j, d]
-            for q in range(a, b):
-                acc += data[q] * theta[j, indices[q]]
-            res[(i - base) * k + j] = acc - Y[i, j]
+            res[(i - base) * k + j] = _row_dot(X, i, theta, j) - Y[i, j]
 
 
 @jit()
@@ -1631,6 +1627,7 @@ def _csr_rows_loss(X, Y, sw, theta, start, stop, lossp):
     """(Σ s_i loss(r_i), Σ s_i slope(r_i)) over rows [start, stop): _csr_rows' loss without the gradient (costs
     the non-zeros; the slope sum as in _chunk_loss_dense). At large d the parameters of the values
     LOSS_AHEAD_VALUES ahead in X are hinted, in a loop of their own (as the native twin's _csr_loss)."""
+    X = _borrow_x(X)
     data, indices, indptr, d = X
     k = Y.shape[1]
     loss = 0.0
@@ -1646,10 +1643,7 @@ def _csr_rows_loss(X, Y, sw, theta, start, stop, lossp):
             for j in range(k):
                 intr.prefetch_row(theta, j, indices[q])
         for j in range(k):
-            acc = theta[j, d]
-            for q in range(lo, hi):
-                acc += data[q] * theta[j, indices[q]]
-            sr, loss = _rules.loss_accumulate(lcode, acc - Y[i, j], la, s, loss)
+            sr, loss = _rules.loss_accumulate(lcode, _row_dot(X, i, theta, j) - Y[i, j], la, s, loss)
             ssum += sr
     return loss, ssum
 
