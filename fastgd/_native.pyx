@@ -445,13 +445,25 @@ cdef inline void _hint_sums(const index_t* indices, Py_ssize_t lo, Py_ssize_t hi
                 fastgd_hint(&buf[j * p + c])
 
 
+cdef inline double _csr_dot(const real_t* data, const index_t* indices, Py_ssize_t lo, Py_ssize_t hi,
+                            const double* w, Py_ssize_t d) noexcept nogil:
+    """w[d] + the CSR values [lo, hi) times w at their columns: the one row dot product of the gradient sums
+    (_csr), the split pass's residuals (_split) and the loss pass (_csr_loss), so that their residuals have the
+    same bits (as fastgd._kernels._row_dot)."""
+    cdef double acc = w[d]
+    cdef Py_ssize_t q
+    for q in range(lo, hi):
+        acc = acc + data[q] * w[indices[q]]
+    return acc
+
+
 cdef void _csr(const real_t* data, const index_t* indices, const ptr_t* indptr, const Problem* pb,
                const double* theta, Py_ssize_t start, Py_ssize_t stop, double* buf, bint zero) noexcept nogil:
     # The hot gradient loops stay per backend (see fastgd._kernels._chunk_grad_csr); the rules are shared.
     # zero=False adds into buf (fastgd._kernels._csr_rows): a small batch then costs its non-zeros only.
     cdef Py_ssize_t d = pb.X.d, k = pb.k, p = d + 1, m = k * p, i, j, q, o, lo, hi
     cdef Py_ssize_t end = _sums_hint_end(indptr, pb)
-    cdef double acc, s, sr, loss = 0.0
+    cdef double s, sr, loss = 0.0
     if zero:
         for q in range(m + 1):
             buf[q] = 0.0
@@ -462,10 +474,8 @@ cdef void _csr(const real_t* data, const index_t* indices, const ptr_t* indptr, 
         _hint_sums(indices, lo, hi, end, theta, buf, k, p)
         for j in range(k):
             o = j * p
-            acc = theta[o + d]
-            for q in range(lo, hi):
-                acc = acc + data[q] * theta[o + indices[q]]
-            sr, loss = loss_accumulate(pb.lcode, acc - pb.Y[i * k + j], pb.la, s, loss)
+            sr, loss = loss_accumulate(pb.lcode, _csr_dot(data, indices, lo, hi, theta + o, d) - pb.Y[i * k + j],
+                                       pb.la, s, loss)
             for q in range(lo, hi):
                 buf[o + indices[q]] += sr * data[q]
             buf[o + d] += sr
@@ -1479,22 +1489,18 @@ cdef double _split(const real_t* data, const index_t* indices, const ptr_t* indp
                    const double* theta, Py_ssize_t lo, Py_ssize_t hi, double* res, Py_ssize_t base, double* buf,
                    double loss) noexcept nogil:
     """The split pass of CSR rows [lo, hi) (fastgd._kernels._split_residuals and _split_sums): ``buf`` NULL,
-    res[(i - base)·k + j] = the residual _csr takes; else, from those residuals in row order, _csr's adds into
+    res[(i - base)·k + j] = the residual _csr takes (the same _csr_dot); else, from those residuals in row order, _csr's adds into
     ``buf`` (the same adds in the same order), returning ``loss`` plus the rows' losses."""
     cdef Py_ssize_t d = pb.X.d, k = pb.k, p = d + 1, i, j, q, o, a, b
     cdef Py_ssize_t end = _sums_hint_end(indptr, pb)
-    cdef double acc, s, sr
+    cdef double s, sr
     for i in range(lo, hi):
         a = indptr[i]
         b = indptr[i + 1]
         _hint_sums(indices, a, b, end, theta if buf == NULL else NULL, buf, k, p)
         if buf == NULL:
             for j in range(k):
-                o = j * p
-                acc = theta[o + d]
-                for q in range(a, b):
-                    acc = acc + data[q] * theta[o + indices[q]]
-                res[(i - base) * k + j] = acc - pb.Y[i * k + j]
+                res[(i - base) * k + j] = _csr_dot(data, indices, a, b, theta + j * p, d) - pb.Y[i * k + j]
             continue
         s = pb.sw[i] if pb.weighted else 1.0
         for j in range(k):
@@ -1971,10 +1977,7 @@ cdef double _csr_loss(const real_t* data, const index_t* indices, const ptr_t* i
             for j in range(k):
                 fastgd_hint(&theta[j * p + indices[q]])
         for j in range(k):
-            o = j * p
-            acc = theta[o + d]
-            for q in range(lo, hi):
-                acc = acc + data[q] * theta[o + indices[q]]
+            acc = _csr_dot(data, indices, lo, hi, theta + j * p, d)
             sr, loss = loss_accumulate(pb.lcode, fastgd_opaque(acc) - pb.Y[i * k + j], pb.la, s, loss)
             loss = fastgd_opaque(loss)
             sr = fastgd_opaque(sr)
