@@ -1299,7 +1299,11 @@ def train_lbfgs(problem, ts, lbfgs, *, train_ids, steps, tol, n_iter_no_change=2
     magnitude: with ``shift`` (d,) (None: none), the intercept variable becomes θ_b + Σ_j shift_j·θ_j (the
     intercept of the centred columns, so that an uncentred column no longer moves the mean prediction), and
     then every variable is multiplied by the square root of ``curvature`` (k, p), positive estimates of the
-    objective's curvature along it (the diagonal of its Hessian in those variables)."""
+    objective's curvature along it (the diagonal of its Hessian in those variables).
+
+    On CSR X whose stored columns are few (``_moved_columns``) the variables are those columns' (and any θ
+    holds a weight in), as train_pcg's vectors: the others' gradient stays zero, so L-BFGS's directions,
+    history and steps do too."""
     if problem.l1 > 0.0:
         raise ValueError("optimizer='lbfgs' needs a smooth objective: use penalty=None or 'l2' with it")
     check_lbfgs_loss(problem.loss)
@@ -1311,6 +1315,14 @@ def train_lbfgs(problem, ts, lbfgs, *, train_ids, steps, tol, n_iter_no_change=2
     # small data: one thread (a parallel region per evaluation cost 7 ms on 442 x 65 on a busy 2-core host);
     # the sums are the same for any thread count
     threads = 1 if problem.n * d * k < LBFGS_PARALLEL_VALUES else problem.n_threads
+    # the variables are the columns that can move (``_moved_columns``, as train_pcg's vectors); the kernels read
+    # the parameters from ``full``, zero in the others
+    keep = _moved_columns(problem, ts.theta)
+    if keep is not None:
+        ext = np.append(keep, d)  # with the intercept
+        xs, xm = xs[keep], xm[keep]
+        full = np.zeros((k, p))
+        d, p = len(keep), len(keep) + 1
     # another (smooth, squared-units) loss: its epsilon in each target's units too, loss(r/c; ε/c) = loss(r; ε)/c²;
     # outputs of different scales need one pass each (their parameters differ), all equal scales one in all
     same = problem.loss is None or np.all(ys == ys[0])
@@ -1336,15 +1348,19 @@ def train_lbfgs(problem, ts, lbfgs, *, train_ids, steps, tol, n_iter_no_change=2
             np.divide(theta, ys[:, None], out=u)  # u = raw / ys
         else:  # u = Scaling.to_raw(theta) / ys
             np.divide(theta[:, :d], xs, out=v)
-            b = sc.y_scale * (theta[:, d] - np.einsum("ij,j->i", v, sc.x_mean)) + sc.y_mean
+            b = sc.y_scale * (theta[:, d] - np.einsum("ij,j->i", v, xm)) + sc.y_mean
             np.multiply(sc.y_scale[:, None], v, out=u[:, :d])
             u[:, d] = b
             np.divide(u, ys[:, None], out=u)
         sse = 0.0
+        if keep is not None:
+            full[:, ext] = u
         for (rows, loss), Yj in zip(parts, Yparts):
-            Gj, sse_j, W = problem.kern.batches_stats(problem.Xk, Yj, _sw(problem.sw), np.ascontiguousarray(u[rows]),
+            Gj, sse_j, W = problem.kern.batches_stats(problem.Xk, Yj, _sw(problem.sw),
+                                                      np.ascontiguousarray((u if keep is None else full)[rows]),
                                                       problem.batch_size, train_ids, threads, loss=loss)
-            G[rows] = np.asarray(Gj, dtype=np.float64).reshape(-1, p)
+            Gj = np.asarray(Gj, dtype=np.float64).reshape(-1, full.shape[1] if keep is not None else p)
+            G[rows] = Gj if keep is None else Gj[:, ext]
             del Gj
             sse += sse_j / rel[rows][0] if relative else sse_j
         if relative:
@@ -1381,6 +1397,8 @@ def train_lbfgs(problem, ts, lbfgs, *, train_ids, steps, tol, n_iter_no_change=2
     if precondition is not None:
         root = np.sqrt(precondition[0], out=precondition[0])
         shift = precondition[1]
+        if keep is not None:
+            root, shift = root[:, ext], None if shift is None else shift[keep]
         fg_theta = fg
         theta_of_z = np.empty((k, p))
 
@@ -1404,8 +1422,10 @@ def train_lbfgs(problem, ts, lbfgs, *, train_ids, steps, tol, n_iter_no_change=2
             g /= root
             return f, g.reshape(-1)
 
-    x = ts.theta.reshape(-1).copy() if to_z is None else to_z(ts.theta)
-    start = (ts.theta.copy(), ts.scalars.copy())  # L-BFGS leaves the optimizer state as it is
+    theta0 = ts.theta if keep is None else ts.theta[:, ext]
+    x = theta0.reshape(-1).copy() if to_z is None else to_z(theta0)
+    start = (theta0.copy(), ts.scalars.copy())  # L-BFGS leaves the optimizer state as it is
+    kept = ts.theta if keep is None else np.empty((k, p))  # θ, or its variables, at the end
     state = {}
     # the objective of the best constant (the mean for another loss): the unit of tol
     f_ref = problem.target_variance(train_ids) if sc is None else float(k) if problem.loss is None else sum(
@@ -1448,9 +1468,11 @@ def train_lbfgs(problem, ts, lbfgs, *, train_ids, steps, tol, n_iter_no_change=2
         best_f, best_x = f_end, x
     f_start = out.losses[0] if out.losses else fg_once(start[0].reshape(-1) if to_z is None else to_z(start[0]))[0]
     if not best_f <= f_start:
-        ts.theta[...], ts.scalars[...] = start
+        kept[...], ts.scalars[...] = start
     else:
-        ts.theta[...] = best_x.reshape(k, p) if from_z is None else from_z(best_x)
+        kept[...] = best_x.reshape(k, p) if from_z is None else from_z(best_x)
+    if keep is not None:
+        ts.theta[:, ext] = kept
     out.best_eval = min(best_f, f_start)
     return out
 
@@ -1464,9 +1486,9 @@ def train_pcg(problem, ts, *, train_ids, steps, tol, precondition, n_iter_no_cha
     kernels over X (the gradient of the homogeneous objective, y = 0, is the Hessian's product); the start and
     the end one pass each. Holds four k·(d + 1) vectors besides θ (the start, r, p, and one for z, u and A·p in
     turn) and the kernels' chunk buffers; on CSR X whose stored columns are few (``_moved_columns``) the vectors
-    hold those columns only (and θ's copy in them), and one k·(d + 1) array passes the parameters to the kernels. Stops when an iteration lowers the objective (which CG tracks as
-    ½·α·rᵀz) by less than ``tol`` (of the variance of y) ``n_iter_no_change`` times in a row, or after
-    ``steps`` iterations. Keeps the start when the end is not better. Returns an ``Outcome`` (``n_iter``:
+    hold those columns only (and θ's copy in them), and one k·(d + 1) array passes the parameters to the
+    kernels. Stops when an iteration lowers the objective (which CG tracks as ½·α·rᵀz) by less than ``tol`` (of
+    the variance of y) ``n_iter_no_change`` times in a row, or after ``steps`` iterations. Keeps the start when the end is not better. Returns an ``Outcome`` (``n_iter``:
     iterations, two passes fewer than were made; ``losses``: the objective as CG tracks it; ``spread``: the
     ratio of the largest to the smallest curvature its iterations found, the Ritz values of their Lanczos
     matrix, a lower bound on the preconditioned Hessian's condition number).
@@ -1597,7 +1619,7 @@ def train_pcg(problem, ts, *, train_ids, steps, tol, precondition, n_iter_no_cha
 
 
 def _moved_columns(problem, theta):
-    """The columns (sorted) to which train_pcg restricts its vectors, or None for all: on CSR X (``FitData.whole``'s
+    """The columns (sorted) to which train_pcg and train_lbfgs restrict their vectors, or None for all: on CSR X (``FitData.whole``'s
     ``stored_columns``) those that store a value in some row or hold a weight in ``theta``, when they are at most
     PCG_KEEP_FRACTION of them. In any other column the gradient stays zero (no row holds a value of it and the
     penalty acts on a zero weight, which the centring of a column stored in no row leaves zero too), so its
