@@ -1522,8 +1522,10 @@ def train_pcg(problem, ts, *, train_ids, steps, tol, precondition, n_iter_no_cha
     keep = _moved_columns(problem, theta)
     if keep is not None:
         ext = np.append(keep, d)  # with the intercept
-        theta = theta[:, ext]
-        xs, xm, root = xs[keep], xm[keep], root[:, ext]
+        # C order: a column gather of several rows comes out in Fortran order, and _axpy updates its target
+        # through a flat view
+        theta = np.ascontiguousarray(theta[:, ext])
+        xs, xm, root = xs[keep], xm[keep], np.ascontiguousarray(root[:, ext])
         shift = None if shift is None else shift[keep]
         full = np.zeros((k, p))
         d, p = len(keep), len(keep) + 1
@@ -1731,7 +1733,9 @@ def _blocks(n, size=1 << 15):
 
 
 def _axpy(y, a, x):
-    """y += a·x in place, without a temporary of y's size."""
+    """y += a·x in place, without a temporary of y's size (y C-contiguous: updated through a flat view)."""
+    if not y.flags.c_contiguous:
+        raise ValueError("_axpy updates a C-contiguous array in place")
     y, x = y.reshape(-1), x.reshape(-1)
     for s in _blocks(y.size):
         y[s] += a * x[s]
