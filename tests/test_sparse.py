@@ -1197,6 +1197,60 @@ def test_full_batch_passes_split_csr_rows_and_stay_bit_identical_for_any_thread_
     assert whole((wide.data, wide.indices, wide.indptr, wide.shape[1])).n_batches == 1
 
 
+@pytest.mark.parametrize("loss,outputs", [("squared_error", 1), ("squared_error", 2), ("huber", 1)])
+def test_full_batch_solvers_on_few_stored_columns_work_in_them_and_match_every_column(monkeypatch, loss, outputs):
+    """The strength path's and the finish's conjugate gradient (huber: L-BFGS) on CSR X whose rows store few of
+    its columns keep their vectors to those columns and to any the start holds a weight in
+    (``_training._moved_columns``): the same iterates as with every column, to rounding (a stopping rule then
+    amplifies that rounding, as any). A column stored in no row keeps a zero weight; one that ``coef_init`` gave
+    a weight is moved too. Two outputs: the vectors' column gathers in C order (a Fortran-ordered θ was
+    stepped through a flat copy, not a view: R² 0.57 against 0.997, silently)."""
+    from types import SimpleNamespace
+    X, y = zipf_binary(1500, 1 << 13, 6, seed=3)
+    if outputs == 2:
+        y = np.c_[y, 3.0 * y + np.random.default_rng(1).standard_normal(len(y))]
+    stored = np.unique(X.indices)
+    assert len(stored) < 0.5 * X.shape[1]
+    empty = np.setdiff1d(np.arange(X.shape[1]), stored)[:3]
+    init = np.zeros(X.shape[1]) if outputs == 1 else np.zeros((outputs, X.shape[1]))
+    init[..., empty] = 0.5  # a warm start's weights in columns no row stores
+    name = "train_pcg" if loss == "squared_error" else "train_lbfgs"
+    real, real_moved, default = getattr(_training, name), _training._moved_columns, _training.PCG_KEEP_FRACTION
+    kept = []
+
+    def moved(problem, theta):
+        kept.append(real_moved(problem, theta))
+        return kept[-1]
+
+    def both(problem, ts, *args, **kwargs):
+        """Each solve's first iterations (no stopping rule: CG's first 8, L-BFGS's first 2 steps) with the
+        vectors in the kept columns and in all."""
+        ends = []
+        for fraction in (default, 0.0):  # 0: every column
+            monkeypatch.setattr(_training, "PCG_KEEP_FRACTION", fraction)
+            st = SimpleNamespace(theta=ts.theta.copy(), scalars=np.zeros(1))
+            real(problem, st, *args, **dict(kwargs, steps=8 if loss == "squared_error" else 2, tol=0.0,
+                                            precondition=tuple(None if a is None else a.copy()
+                                                               for a in kwargs["precondition"])))
+            ends.append(st.theta)
+        monkeypatch.setattr(_training, "PCG_KEEP_FRACTION", default)
+        # (L-BFGS's 40 iterations with line searches amplify the rounding more than CG's 8)
+        tol = 1e-12 if loss == "squared_error" else 1e-10
+        np.testing.assert_allclose(ends[0], ends[1], rtol=0, atol=tol * np.abs(ends[1]).max())
+        assert kept[-2] is not None and kept[-1] is None
+        return real(problem, ts, *args, **kwargs)
+
+    monkeypatch.setattr(_training, "_moved_columns", moved)
+    monkeypatch.setattr(_training, name, both)
+    plain, warm = [fastgd.LinearRegressor(loss=loss, random_state=0).fit(X, y, coef_init=c) for c in (None, init)]
+    few = [k for k in kept if k is not None]
+    assert len(few) >= 4 and all(np.isin(stored, k).all() for k in few)
+    assert any(np.isin(empty, k).all() for k in few)  # the warm start's columns
+    assert np.all(plain.coef_[..., np.setdiff1d(np.arange(X.shape[1]), stored)] == 0.0)
+    assert np.all(warm.coef_[..., empty] != 0.0) and np.all(np.abs(warm.coef_[..., empty]) < 0.5)  # the penalty's
+    assert plain.score(X, y) > 0.9
+
+
 def test_the_chosen_strength_does_not_depend_on_the_optimizer():
     """penalty="auto" holds out the same rows whatever the warm-up epochs drew (their optimizer, their number):
     the finish is exact, so every optimizer gets the same strength and path."""
