@@ -15,7 +15,7 @@ Huber (a smooth loss with no linear system to solve, ``choose_l2`` with ``proble
 path in the same units: each strength is the squared error's one converted to huber's objective (half of it,
 huber being ½r² within epsilon, times the loss's unit over y's scale, ``auto_loss_unit``: so y in any units
 gives the same choice), its training optimum found by preconditioned L-BFGS with a strong-Wolfe line search
-(at most ``LOSS_PATH_STEPS`` steps of 20 iterations), and each is scored by the held-out rows' huber loss
+(at most ``LOSS_PATH_STEPS`` steps of 20 iterations, ``LOSS_PATH_HISTORY`` curvature pairs), and each is scored by the held-out rows' huber loss
 relative to that of their mean (1 − loss / constant's loss, as ``validation_scores_`` count for that loss), so
 that the outliers a robust loss is chosen for do not decide the strength; with an epsilon of at least
 ``SCORE_EPSILON`` times y's robust spread (the fit's own where larger), and averaged over ``LOSS_FOLDS``
@@ -46,6 +46,7 @@ MAX_POINTS = 12  # strengths on the walk at most, besides those with no signal y
 MAX_FLAT_POINTS = 36  # ... and in all
 FIRST = 1.0  # the first strength, times the median varying column's Σ s·x² (Ridge's units)
 LOSS_PATH_STEPS = 10  # huber's path: L-BFGS steps (of up to 20 iterations each) per strength at most
+LOSS_PATH_HISTORY = 5  # ... keeping this many curvature pairs (as the finish, estimator.FINISH_HISTORY)
 # huber's path scores each strength on this many folds (each a HOLD_OUT share of the rows, the first the squared
 # error's held-out rows; the other rows train), its score their mean: the held-out huber score of one fifth of
 # the rows swung the choice over four decades with random_state (700 weighted rows: alpha 6e-4 to 1.94, 2 of 8
@@ -215,8 +216,9 @@ def choose_l2(problem, theta, k, fit_intercept, rng):
                 sq_f = 2.0 * first * STEP ** e * (W / float(wt_f.sum()))
                 st = SimpleNamespace(theta=th, scalars=np.zeros(1))
                 _training.train_lbfgs(dataclasses.replace(train, sw=wt_f, l2=sq_f * unit), st,
-                                      LBFGS(line_search_fn="strong_wolfe"), train_ids=ids, steps=LOSS_PATH_STEPS,
-                                      tol=PATH_TOL, precondition=problem.scaling.curvature(sq_f, fit_intercept, k))
+                                      LBFGS(line_search_fn="strong_wolfe", history_size=LOSS_PATH_HISTORY),
+                                      train_ids=ids, steps=LOSS_PATH_STEPS, tol=PATH_TOL,
+                                      precondition=problem.scaling.curvature(sq_f, fit_intercept, k))
                 passes[0] += int(st.scalars[0]) + 1 + k  # the evaluations, the end point, the score per output
                 raw = problem.raw(th)
                 for j, Yj in enumerate(cols):
