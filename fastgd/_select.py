@@ -15,9 +15,10 @@ Huber (a smooth loss with no linear system to solve, ``choose_l2`` with ``proble
 path in the same units: each strength is the squared error's one converted to huber's objective (half of it,
 huber being ½r² within epsilon, times the loss's unit over y's scale, ``auto_loss_unit``: so y in any units
 gives the same choice), its training optimum found by preconditioned L-BFGS with a strong-Wolfe line search
-(at most ``LOSS_PATH_STEPS`` steps of 20 iterations, ``LOSS_PATH_HISTORY`` curvature pairs), and each is scored by the held-out rows' huber loss
-relative to that of their mean (1 − loss / constant's loss, as ``validation_scores_`` count for that loss), so
-that the outliers a robust loss is chosen for do not decide the strength; with an epsilon of at least
+(at most ``LOSS_PATH_STEPS`` steps of 20 iterations, keeping ``LOSS_PATH_HISTORY`` curvature pairs), and each
+is scored by the held-out rows' huber loss relative to that of their mean (1 − loss / constant's loss, as
+``validation_scores_`` count for that loss), so that the outliers a robust loss is chosen for do not decide the
+strength; with an epsilon of at least
 ``SCORE_EPSILON`` times y's robust spread (the fit's own where larger), and averaged over ``LOSS_FOLDS``
 disjoint held-out shares (each its own path, warm-started along it), and the refinement tries both half steps.
 """

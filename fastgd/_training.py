@@ -46,12 +46,12 @@ SETTLED_ITERATIONS = 1  # ... this many iterations in a row has settled
 # a full-batch pass over CSR X (FitData.whole) cuts its rows into batches summed in parallel, each into its own
 # k·(d + 1) sums (zeroed, then added once per pass): at most this many ...
 WHOLE_GROUPS = 16
-# train_pcg on CSR X: its vectors hold only the columns that can move when they are at most this fraction of all.
-# Gathering the gradient and scattering the parameters for the kernels cost about 1 ns per kept column each, 20 of
-# an iteration's elementwise NumPy passes: 51 % kept at d = 2^20 made a default fit 15 % faster, 94 % at d = 2^18
-# 45 % slower (7 % at d = 2^20: the CG 5.5x faster)
-PCG_KEEP_FRACTION = 0.5
 WHOLE_NNZ_PER_SUM = 16  # ... and at least this many non-zeros of X per sum of those buffers (else fewer)
+# train_pcg and train_lbfgs on CSR X: their vectors hold only the columns that can move when they are at most
+# this fraction of all. Gathering the gradient and scattering the parameters for the kernels cost about 1 ns per
+# kept column each, 20 of CG's elementwise NumPy passes in an iteration: 51 % kept at d = 2^20 made a default fit
+# 15 % faster, 94 % at d = 2^18 45 % slower (7 % at d = 2^20: the CG 5.5x faster)
+PCG_KEEP_FRACTION = 0.5
 SNAPSHOT_BLOCK = 1 << 15  # values of a state slot copied by the epoch's snapshot, then tested while in cache
 # train_pcg: a search direction whose curvature (its Rayleigh quotient pᵀAp / pᵀMp) is at most this fraction of
 # the largest one met is flat to rounding: it lies in a rank-deficient design's null space, where A·p is rounding,
@@ -133,7 +133,7 @@ class FitData:
     # within it, one-row chunks gave every column the factor 1, LazyAdam's own penalty)
     stream_factors: bool = False
     # CSR X, set by ``whole``: the columns that store a value in some row (a sorted index array), to which
-    # train_pcg restricts its vectors
+    # train_pcg and train_lbfgs restrict their vectors (``_moved_columns``)
     stored_columns: np.ndarray = None
 
     def epoch_kernel(self, optimizer_code, hp, sched, stdz, avg, train_ids=None):
@@ -1488,10 +1488,11 @@ def train_pcg(problem, ts, *, train_ids, steps, tol, precondition, n_iter_no_cha
     turn) and the kernels' chunk buffers; on CSR X whose stored columns are few (``_moved_columns``) the vectors
     hold those columns only (and θ's copy in them), and one k·(d + 1) array passes the parameters to the
     kernels. Stops when an iteration lowers the objective (which CG tracks as ½·α·rᵀz) by less than ``tol`` (of
-    the variance of y) ``n_iter_no_change`` times in a row, or after ``steps`` iterations. Keeps the start when the end is not better. Returns an ``Outcome`` (``n_iter``:
-    iterations, two passes fewer than were made; ``losses``: the objective as CG tracks it; ``spread``: the
-    ratio of the largest to the smallest curvature its iterations found, the Ritz values of their Lanczos
-    matrix, a lower bound on the preconditioned Hessian's condition number).
+    the variance of y) ``n_iter_no_change`` times in a row, or after ``steps`` iterations. Keeps the start when
+    the end is not better. Returns an ``Outcome`` (``n_iter``: iterations, two passes fewer than were made;
+    ``losses``: the objective as CG tracks it; ``spread``: the ratio of the largest to the smallest curvature its
+    iterations found, the Ritz values of their Lanczos matrix, a lower bound on the preconditioned Hessian's
+    condition number).
 
     ``rel_tol``: a gain counts as small only when it is also below this fraction of the objective (the
     relative excess, which ``tol`` in units of the variance of y does not bound when the fit explains almost
@@ -1621,11 +1622,12 @@ def train_pcg(problem, ts, *, train_ids, steps, tol, precondition, n_iter_no_cha
 
 
 def _moved_columns(problem, theta):
-    """The columns (sorted) to which train_pcg and train_lbfgs restrict their vectors, or None for all: on CSR X (``FitData.whole``'s
-    ``stored_columns``) those that store a value in some row or hold a weight in ``theta``, when they are at most
-    PCG_KEEP_FRACTION of them. In any other column the gradient stays zero (no row holds a value of it and the
-    penalty acts on a zero weight, which the centring of a column stored in no row leaves zero too), so its
-    search directions and steps are zero: only the sums over the vectors' zeros, in another order, differ."""
+    """The columns (sorted) to which train_pcg and train_lbfgs restrict their vectors, or None for all: on CSR X
+    (``FitData.whole``'s ``stored_columns``) those that store a value in some row or hold a weight in ``theta``,
+    when they are at most PCG_KEEP_FRACTION of them. In any other column the gradient stays zero (no row holds a
+    value of it and the penalty acts on a zero weight, which the centring of a column stored in no row leaves zero
+    too), so its search directions and steps are zero: only the sums over the vectors' zeros, in another order,
+    differ."""
     stored = getattr(problem, "stored_columns", None)
     if stored is None:
         return None
