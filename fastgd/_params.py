@@ -13,8 +13,14 @@ class Params:
 
     @classmethod
     def _param_names(cls):
-        return [name for name, p in inspect.signature(cls.__init__).parameters.items()
-                if name != "self" and p.kind is not p.VAR_POSITIONAL]
+        # read once per class (its own __dict__: a subclass has its own constructor): inspect.signature cost
+        # 0.45 ms of a 2.5 ms partial_fit call at d = 2^14, through ten get_params
+        names = cls.__dict__.get("_param_names_of_class")
+        if names is None:
+            names = tuple(name for name, p in inspect.signature(cls.__init__).parameters.items()
+                          if name != "self" and p.kind is not p.VAR_POSITIONAL)
+            cls._param_names_of_class = names
+        return list(names)
 
     def get_params(self, deep=True):
         return {name: getattr(self, name) for name in self._param_names()}
