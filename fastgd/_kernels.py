@@ -1452,7 +1452,7 @@ def _split_residuals(X, Y, theta, lo, hi, res, base):
     """res[(i - base)·k + j] = x_i · theta[j, :d] + theta[j, d] - Y[i, j] for rows [lo, hi) of a CSR tuple: the
     residual _csr_rows takes (the same _row_dot)."""
     X = _borrow_x(X)
-    data, indices, indptr, d = X
+    _, indices, indptr, d = X
     k = Y.shape[1]
     end = _sums_hint_end(indptr, k, d)
     for i in range(lo, hi):

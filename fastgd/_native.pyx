@@ -1489,8 +1489,8 @@ cdef double _split(const real_t* data, const index_t* indices, const ptr_t* indp
                    const double* theta, Py_ssize_t lo, Py_ssize_t hi, double* res, Py_ssize_t base, double* buf,
                    double loss) noexcept nogil:
     """The split pass of CSR rows [lo, hi) (fastgd._kernels._split_residuals and _split_sums): ``buf`` NULL,
-    res[(i - base)·k + j] = the residual _csr takes (the same _csr_dot); else, from those residuals in row order, _csr's adds into
-    ``buf`` (the same adds in the same order), returning ``loss`` plus the rows' losses."""
+    res[(i - base)·k + j] = the residual _csr takes (the same _csr_dot); else, from those residuals in row order,
+    _csr's adds into ``buf`` (the same adds in the same order), returning ``loss`` plus the rows' losses."""
     cdef Py_ssize_t d = pb.X.d, k = pb.k, p = d + 1, i, j, q, o, a, b
     cdef Py_ssize_t end = _sums_hint_end(indptr, pb)
     cdef double s, sr
@@ -1964,7 +1964,7 @@ cdef double _csr_loss(const real_t* data, const index_t* indices, const ptr_t* i
     parameters are too many for a core's cache (LOSS_HINT_MIN_BYTES) those of the values LOSS_AHEAD_VALUES
     ahead in X are hinted (the next rows', which an evaluation in row order reads next; as the lazy epoch),
     in a loop of their own: the sums' loop is compiled as without them (the same vector adds, the same bits)."""
-    cdef Py_ssize_t d = pb.X.d, k = pb.k, p = d + 1, i, j, q, o, lo, hi
+    cdef Py_ssize_t d = pb.X.d, k = pb.k, p = d + 1, i, j, q, lo, hi
     cdef Py_ssize_t end = 0  # hints for the values before end
     if fastgd_tune_lazy_hints and k * p * 8 >= LOSS_HINT_MIN_BYTES:
         end = indptr[pb.X.n]

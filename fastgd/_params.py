@@ -13,8 +13,8 @@ class Params:
 
     @classmethod
     def _param_names(cls):
-        # read once per class (its own __dict__: a subclass has its own constructor): inspect.signature cost
-        # 0.45 ms of a 2.5 ms partial_fit call at d = 2^14, through ten get_params
+        # read once per class (its own __dict__: a subclass has its own constructor): inspect.signature ran ten
+        # times per partial_fit call, 0.2 ms of 2.6 at d = 2^14 (1,000-row CSR chunks)
         names = cls.__dict__.get("_param_names_of_class")
         if names is None:
             names = tuple(name for name, p in inspect.signature(cls.__init__).parameters.items()

@@ -1315,14 +1315,11 @@ def train_lbfgs(problem, ts, lbfgs, *, train_ids, steps, tol, n_iter_no_change=2
     # small data: one thread (a parallel region per evaluation cost 7 ms on 442 x 65 on a busy 2-core host);
     # the sums are the same for any thread count
     threads = 1 if problem.n * d * k < LBFGS_PARALLEL_VALUES else problem.n_threads
-    # the variables are the columns that can move (``_moved_columns``, as train_pcg's vectors); the kernels read
-    # the parameters from ``full``, zero in the others
-    keep = _moved_columns(problem, ts.theta)
-    if keep is not None:
-        ext = np.append(keep, d)  # with the intercept
-        xs, xm = xs[keep], xm[keep]
-        full = np.zeros((k, p))
-        d, p = len(keep), len(keep) + 1
+    # the variables are the columns that can move (as train_pcg's vectors: ``_Kept``)
+    kept = _Kept.of_problem(problem, ts.theta)
+    if kept is not None:
+        xs, xm = xs[kept.keep], xm[kept.keep]
+        d, p = len(kept.keep), len(kept.keep) + 1
     # another (smooth, squared-units) loss: its epsilon in each target's units too, loss(r/c; ε/c) = loss(r; ε)/c²;
     # outputs of different scales need one pass each (their parameters differ), all equal scales one in all
     same = problem.loss is None or np.all(ys == ys[0])
@@ -1353,14 +1350,12 @@ def train_lbfgs(problem, ts, lbfgs, *, train_ids, steps, tol, n_iter_no_change=2
             u[:, d] = b
             np.divide(u, ys[:, None], out=u)
         sse = 0.0
-        if keep is not None:
-            full[:, ext] = u
+        params = u if kept is None else kept.params(u)
         for (rows, loss), Yj in zip(parts, Yparts):
             Gj, sse_j, W = problem.kern.batches_stats(problem.Xk, Yj, _sw(problem.sw),
-                                                      np.ascontiguousarray((u if keep is None else full)[rows]),
+                                                      np.ascontiguousarray(params[rows]),
                                                       problem.batch_size, train_ids, threads, loss=loss)
-            Gj = np.asarray(Gj, dtype=np.float64).reshape(-1, full.shape[1] if keep is not None else p)
-            G[rows] = Gj if keep is None else Gj[:, ext]
+            G[rows] = np.asarray(Gj, dtype=np.float64).reshape(-1, p) if kept is None else kept.gather(Gj)
             del Gj
             sse += sse_j / rel[rows][0] if relative else sse_j
         if relative:
@@ -1397,8 +1392,8 @@ def train_lbfgs(problem, ts, lbfgs, *, train_ids, steps, tol, n_iter_no_change=2
     if precondition is not None:
         root = np.sqrt(precondition[0], out=precondition[0])
         shift = precondition[1]
-        if keep is not None:
-            root, shift = root[:, ext], None if shift is None else shift[keep]
+        if kept is not None:
+            root, shift = kept.of(root), None if shift is None else shift[kept.keep]
         fg_theta = fg
         theta_of_z = np.empty((k, p))
 
@@ -1422,10 +1417,10 @@ def train_lbfgs(problem, ts, lbfgs, *, train_ids, steps, tol, n_iter_no_change=2
             g /= root
             return f, g.reshape(-1)
 
-    theta0 = ts.theta if keep is None else ts.theta[:, ext]
+    theta0 = ts.theta if kept is None else kept.of(ts.theta)
     x = theta0.reshape(-1).copy() if to_z is None else to_z(theta0)
     start = (theta0.copy(), ts.scalars.copy())  # L-BFGS leaves the optimizer state as it is
-    kept = ts.theta if keep is None else np.empty((k, p))  # θ, or its variables, at the end
+    end = ts.theta if kept is None else theta0  # θ, or its kept columns (then written back), at the end
     state = {}
     # the objective of the best constant (the mean for another loss): the unit of tol
     f_ref = problem.target_variance(train_ids) if sc is None else float(k) if problem.loss is None else sum(
@@ -1468,11 +1463,11 @@ def train_lbfgs(problem, ts, lbfgs, *, train_ids, steps, tol, n_iter_no_change=2
         best_f, best_x = f_end, x
     f_start = out.losses[0] if out.losses else fg_once(start[0].reshape(-1) if to_z is None else to_z(start[0]))[0]
     if not best_f <= f_start:
-        kept[...], ts.scalars[...] = start
+        end[...], ts.scalars[...] = start
     else:
-        kept[...] = best_x.reshape(k, p) if from_z is None else from_z(best_x)
-    if keep is not None:
-        ts.theta[:, ext] = kept
+        end[...] = best_x.reshape(k, p) if from_z is None else from_z(best_x)
+    if kept is not None:
+        kept.put(ts.theta, end)
     out.best_eval = min(best_f, f_start)
     return out
 
@@ -1518,18 +1513,13 @@ def train_pcg(problem, ts, *, train_ids, steps, tol, precondition, n_iter_no_cha
     root = np.sqrt(precondition[0], out=precondition[0])
     shift = precondition[1]
     theta = ts.theta
-    # the vectors hold only the columns that can move (``_moved_columns``: hashed text at d = 2^20, 7 % of them);
-    # the kernels read the parameters from ``full``, zero in the others
-    keep = _moved_columns(problem, theta)
-    if keep is not None:
-        ext = np.append(keep, d)  # with the intercept
-        # C order: a column gather of several rows comes out in Fortran order, and _axpy updates its target
-        # through a flat view
-        theta = np.ascontiguousarray(theta[:, ext])
-        xs, xm, root = xs[keep], xm[keep], np.ascontiguousarray(root[:, ext])
-        shift = None if shift is None else shift[keep]
-        full = np.zeros((k, p))
-        d, p = len(keep), len(keep) + 1
+    # the vectors hold only the columns that can move (``_Kept``: hashed text at d = 2^20, 7 % of them)
+    kept = _Kept.of_problem(problem, theta)
+    if kept is not None:
+        theta, root = kept.of(theta), kept.of(root)
+        xs, xm = xs[kept.keep], xm[kept.keep]
+        shift = None if shift is None else shift[kept.keep]
+        d, p = len(kept.keep), len(kept.keep) + 1
 
     def grad(theta, Y, buf, out, offset):
         """out = ∇f(theta) of the objective with targets Y (``offset``: the intercept's y_mean term, or 0);
@@ -1539,13 +1529,10 @@ def train_pcg(problem, ts, *, train_ids, steps, tol, precondition, n_iter_no_cha
         buf[:, d] = theta[:, d] - np.einsum("ij,j->i", buf[:, :d], xm) + offset
         with np.errstate(over="ignore"):
             l2_term = half_l2(problem.l2, buf[:, :d], float(np.einsum("ij,ij->", buf[:, :d], buf[:, :d])))
-        if keep is not None:
-            full[:, ext] = buf
-        G, sse, W = problem.kern.batches_stats(problem.Xk, Y, _sw(problem.sw), buf if keep is None else full,
-                                               problem.batch_size, train_ids, threads)
-        G = np.asarray(G, dtype=np.float64).reshape(k, -1)
-        if keep is not None:
-            G = G[:, ext]
+        G, sse, W = problem.kern.batches_stats(problem.Xk, Y, _sw(problem.sw),
+                                               buf if kept is None else kept.params(buf), problem.batch_size,
+                                               train_ids, threads)
+        G = np.asarray(G, dtype=np.float64).reshape(k, p) if kept is None else kept.gather(G)
         G *= 2.0 / W
         for j in range(k):
             for s in _blocks(d):  # gu_d = (2/W)·G_d + l2·u_d, then (gu_d − xm·gu_b) / xs
@@ -1616,9 +1603,44 @@ def train_pcg(problem, ts, *, train_ids, steps, tol, precondition, n_iter_no_cha
             theta[...] = start
             f_end = f_start
         out.best_eval = f_end
-    if keep is not None:
-        ts.theta[:, ext] = theta
+    if kept is not None:
+        kept.put(ts.theta, theta)
     return out
+
+
+class _Kept:
+    """The columns that train_pcg's and train_lbfgs's vectors hold (``_moved_columns``, ``keep``; ``ext`` with
+    the intercept), and the kernels' side of them: the kernels read the parameters from a full (k, d + 1) array,
+    zero in the other columns, and return a full gradient, whose kept entries are gathered."""
+
+    def __init__(self, keep, k, d):
+        self.keep = keep
+        self.ext = np.append(keep, d)
+        self.full = np.zeros((k, d + 1))
+
+    @classmethod
+    def of_problem(cls, problem, theta):
+        """The kept columns of ``problem`` from ``theta`` (k, d + 1), or None for all."""
+        keep = _moved_columns(problem, theta)
+        return None if keep is None else cls(keep, theta.shape[0], theta.shape[1] - 1)
+
+    def of(self, a):
+        """The kept entries of a (k, d + 1) array, C-contiguous: a column gather of several rows comes out in
+        Fortran order, and _axpy updates its target through a flat view (a copy of such an array)."""
+        return np.ascontiguousarray(a[:, self.ext])
+
+    def params(self, u):
+        """The kernels' parameters for ``u``, the kept entries of all outputs (written into ``full``)."""
+        self.full[:, self.ext] = u
+        return self.full
+
+    def gather(self, G):
+        """The kept entries of the kernels' flat gradient ``G`` of one or more outputs."""
+        return np.asarray(G, dtype=np.float64).reshape(-1, self.full.shape[1])[:, self.ext]
+
+    def put(self, theta, kept):
+        """Write ``kept``, the kept entries, into the full ``theta``."""
+        theta[:, self.ext] = kept
 
 
 def _moved_columns(problem, theta):
