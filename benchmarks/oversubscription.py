@@ -1,6 +1,8 @@
 """Oversubscription: two processes each fitting with n_jobs=2 at once on a 2-core machine.
 
-Prints, for each backend, the median per-epoch time of:
+Prints, for each backend, the median time of an epoch (``--kind dense``: Adam on dense X) or of a full-batch
+gradient pass over sparse X (``--kind sparse``: the pass the default sparse fit's conjugate-gradient solves
+make, over CSR rows of about 30 Zipf-distributed columns of 2^20, in one group of sums: the split pass) in:
 
 * ``alone 1t``: one process, one thread (nothing else of ours running);
 * ``alone 2t``: one process, two threads;
@@ -14,8 +16,9 @@ it 2.5-60x) and ``2 procs x 2t / 2 procs x 1t``. All figures come from the same 
 (the load average before the run is printed: other tenants' load changes every figure), so compare
 ratios, not absolute times.
 
-Usage: ``python benchmarks/oversubscription.py [--rows 200000] [--features 100] [--batch 256] [--epochs 8]``
-(``--rows 2000 --epochs 2`` is a smoke run).
+Usage: ``python benchmarks/oversubscription.py [--kind dense] [--rows 200000] [--features 100] [--batch 256]
+[--epochs 8]`` (``--rows 2000 --epochs 2`` is a smoke run; ``--kind sparse`` takes ``--features`` as the number
+of columns, by default 2^20, and ``--batch`` as the rows per batch of the pass, by default all of them).
 """
 
 import argparse
@@ -52,6 +55,30 @@ def _worker(backend, n_threads, rows, features, batch, epochs, barrier, queue):
     queue.put(statistics.median(times))
 
 
+def _sparse_worker(backend, n_threads, rows, features, batch, epochs, barrier, queue):
+    import numpy as np
+
+    from fastgd import _engine
+
+    rng = np.random.default_rng(0)
+    per_row = 30
+    cols = (rng.pareto(1.0, (rows, per_row)) * features / 50).astype(np.int64) % features  # Zipf-like popularity
+    X = (np.ones(rows * per_row), np.sort(cols, axis=1).ravel().astype(np.int32),
+         np.arange(0, rows * per_row + 1, per_row, dtype=np.int32), features)
+    Y = rng.standard_normal((rows, 1))
+    theta = 0.01 * rng.standard_normal((1, features + 1))
+    kern = _engine.kernels(backend)
+    ids = np.arange(_engine.n_batches(rows, batch), dtype=np.int64)
+    kern.batches_stats(X, Y, _engine.EMPTY, theta, batch, ids[:1], n_threads)  # compile / warm up
+    barrier.wait()
+    times = []
+    for _ in range(epochs):
+        t = time.perf_counter()
+        kern.batches_stats(X, Y, _engine.EMPTY, theta, batch, ids, n_threads)
+        times.append(time.perf_counter() - t)
+    queue.put(statistics.median(times))
+
+
 def _context():
     """Fresh processes that share nothing with this one (a forkserver that has only imported fastgd, so its
     children may run parallel code; see fastgd._config on fork), started faster than with "spawn"."""
@@ -73,8 +100,9 @@ def scenario(backend, n_procs, n_threads, args, busy=0):
     queue = ctx.Queue()
     stop = ctx.Event()
     hogs = [ctx.Process(target=_busy, args=(stop,)) for _ in range(busy)]
-    procs = [ctx.Process(target=_worker, args=(backend, n_threads, args.rows, args.features, args.batch,
-                                               args.epochs, barrier, queue)) for _ in range(n_procs)]
+    target = _sparse_worker if args.kind == "sparse" else _worker
+    procs = [ctx.Process(target=target, args=(backend, n_threads, args.rows, args.features, args.batch,
+                                              args.epochs, barrier, queue)) for _ in range(n_procs)]
     here = os.getcwd()
     os.chdir(tempfile.gettempdir())  # the forkserver starts with "python -c", which puts the working directory
     try:  # first on sys.path: from a checkout's root its children would import the unbuilt source tree
@@ -108,8 +136,10 @@ def run(args):
     from fastgd import _engine
 
     backends = [b for b in args.backends if b != "native" or _engine.native_available()]
-    print(f"# {args.rows} x {args.features} float64, batch {args.batch}, Adam, median of {args.epochs} epochs; "
-          f"milliseconds per epoch; load average before: {os.getloadavg()[0]:.2f}")
+    what = ("Adam, median of {e} epochs; milliseconds per epoch" if args.kind == "dense" else
+            "CSR, 30 values per row, full-batch gradient passes (batches_stats), median of {e}; milliseconds per pass")
+    print(f"# {args.rows} x {args.features} float64, batch {args.batch}, {what.format(e=args.epochs)}; "
+          f"load average before: {os.getloadavg()[0]:.2f}")
     rows = []
     nan = float("nan")
     for backend in backends:
@@ -128,14 +158,19 @@ def run(args):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--kind", choices=["dense", "sparse"], default="dense")
     p.add_argument("--rows", type=int, default=200_000)
-    p.add_argument("--features", type=int, default=100)
-    p.add_argument("--batch", type=int, default=256)
+    p.add_argument("--features", type=int, default=None, help="columns (default 100; sparse: 2^20)")
+    p.add_argument("--batch", type=int, default=None, help="rows per batch (default 256; sparse: all rows)")
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--backends", nargs="+", default=["native", "numba"])
     p.add_argument("--timeout", type=float, default=600.0)
     p.add_argument("--quick", action="store_true", help="only 'alone 1t' and '2 procs x 2t' (smoke runs)")
-    return run(p.parse_args(argv))
+    args = p.parse_args(argv)
+    sparse = args.kind == "sparse"
+    args.features = args.features or (1 << 20 if sparse else 100)
+    args.batch = args.batch or (args.rows if sparse else 256)
+    return run(args)
 
 
 if __name__ == "__main__":

@@ -136,6 +136,7 @@ batch_weight, chunk_rows, chunk_stride, epoch_threads = (_rules.batch_weight, _r
 finish_batch, max_chunks, region_threads, stats_rows = (_rules.finish_batch, _rules.max_chunks, _rules.region_threads,
                                                         _rules.stats_rows)
 batches_per_group, split_block_rows = _rules.batches_per_group, _rules.split_block_rows
+split_blocks, split_block_count = _rules.split_blocks, _rules.split_block_count
 
 
 SQUARED = (_rules.SQUARED_ERROR, 0.0)  # the loss (code, param) the kernels use unless told otherwise
@@ -1494,46 +1495,107 @@ def _split_setup(X, Y, sw, theta, batch_size, batch_ids):
     return n, d, k, rows, np.zeros(k * (d + 1) + 2), np.empty((2, rows * k))
 
 
+# The split pass's counters (slots of ``sync``, one cache line apart): blocks summed, block sums claimed, residual
+# shares claimed and done per buffer (two slots each), progress (the futex word) and the threads asleep on it
+P_SUMMED, P_SUMCLAIM, P_CLAIMED, P_DONE, P_EVENT, P_SLEEP = 0, 8, 16, 32, 48, 56
+
+
 @jit()
-def _split_lane(X, Y, sw, theta, lane, lanes, start, stop, rows, b, res, out, lossp, loss):
-    """Lane ``lane`` of ``lanes`` while block b of rows [start, stop) is summed: lane 0 adds block b's sums (its
-    residuals in res[b % 2]) and returns the loss so far; the others share the residuals of block b + 1 into
-    res[(b + 1) % 2]."""
+def _ticket(sync, q, end):
+    """The next ticket below ``end`` of the counter sync[q] (moved past it), or -1 when every one is taken
+    (fetch_max as a compare-and-swap: the counter only grows)."""
+    v = intr.load_acquire(sync, q)
+    while v < end:
+        old = intr.fetch_max(sync, q, v + 1)
+        if old == v:
+            return v
+        v = old
+    return -1
+
+
+@jit()
+def _signal(sync):
+    """Progress: advance the event count (any number of workers may), waking the sleepers if any."""
+    intr.fetch_add(sync, P_EVENT, 1)
+    if intr.fetch_add(sync, P_SLEEP, 0) > 0:
+        intr.futex_wake(sync, P_EVENT)
+
+
+@jit()
+def _split_worker(X, Y, sw, theta, blocks, nblocks, shares, res, out, carry, sync, lossp):
+    """One worker of the split pass (_csr_split_parallel; the native kernel runs the same protocol). The pass's
+    rows are in blocks (split_blocks); block g's residuals go to buffer g % 2 in ``shares`` shares, and its
+    sums, in row order, are added by one worker once they are all in. Until every block is summed, a worker:
+    sums the next block (g: the number summed so far) if its residuals are all in and nobody claimed it (its
+    sum is claimed by moving sync[P_SUMCLAIM] from g to g + 1); else computes a residual share of block g, or
+    of block g + 1 (whose buffer block g - 1 used: it is summed), claimed as a ticket of that buffer's counter;
+    else waits for progress (spins SPINS_BEFORE_SLEEP times, then sleeps on a futex). Any worker does any of
+    the work, so a worker the OS deschedules holds up at most the share or the sum it holds, and one worker
+    alone does it all: whatever number of threads runs, the pass ends, and its sums are the one-thread pass's
+    bit for bit (each residual is one row's, each block is summed in row order after the ones before it).
+    ``carry[0]``: the loss of the current batch so far (a batch's loss is added to out[m] at its end, as the
+    one-thread pass adds it)."""
     k = Y.shape[1]
-    b0 = start + b * rows
-    if lane == 0:
-        return _split_sums(X, sw, b0, min(b0 + rows, stop), k, res[b % 2], b0, out, loss, lossp)
-    n0 = b0 + rows
-    if n0 < stop:
-        n1 = min(n0 + rows, stop)
-        lo = n0 + (n1 - n0) * (lane - 1) // (lanes - 1)
-        hi = n0 + (n1 - n0) * lane // (lanes - 1)
-        _split_residuals(X, Y, theta, lo, hi, res[(b + 1) % 2], n0)
-    return 0.0
+    m = k * (shape(X)[1] + 1)
+    S = shares
+    while True:
+        seen = intr.load_acquire(sync, P_EVENT)
+        g = intr.load_acquire(sync, P_SUMMED)
+        if g >= nblocks:
+            return
+        if (intr.load_acquire(sync, P_DONE + g % 2) >= S * (g // 2 + 1) and intr.load_acquire(sync, P_SUMCLAIM) == g
+                and intr.fetch_max(sync, P_SUMCLAIM, g + 1) == g):
+            lo, hi, start, stop = blocks[g, 0], blocks[g, 1], blocks[g, 2], blocks[g, 3]
+            if lo == start:
+                carry[0] = 0.0
+            carry[0] = _split_sums(X, sw, lo, hi, k, res[g % 2], lo, out, carry[0], lossp)
+            if hi == stop:
+                out[m] += carry[0]
+                out[m + 1] += _batch_weight(sw, start, stop)
+            intr.store_release(sync, P_SUMMED, g + 1)
+            _signal(sync)
+            continue
+        t = -1
+        h = g
+        while h < min(g + 2, nblocks):
+            t = _ticket(sync, P_CLAIMED + h % 2, S * (h // 2 + 1))
+            if t >= 0:
+                break
+            h += 1
+        if t >= 0:
+            t -= S * (h // 2)  # the share of block h
+            lo, hi = blocks[h, 0], blocks[h, 1]
+            _split_residuals(X, Y, theta, lo + (hi - lo) * t // S, lo + (hi - lo) * (t + 1) // S, res[h % 2], lo)
+            intr.fetch_add(sync, P_DONE + h % 2, 1)
+            _signal(sync)
+            continue
+        spins = 0
+        while intr.load_acquire(sync, P_EVENT) == seen:
+            spins += 1
+            if spins < SPINS_BEFORE_SLEEP:
+                intr.spin_pause()
+            else:  # sleep until a worker signals (sync[P_SLEEP]: sleepers; seq_cst RMWs on both sides)
+                intr.fetch_add(sync, P_SLEEP, 1)
+                if intr.fetch_add(sync, P_EVENT, 0) == seen:
+                    intr.futex_wait(sync, P_EVENT, seen)
+                intr.fetch_add(sync, P_SLEEP, -1)
 
 
 @jit(parallel=True)
 def _csr_split_parallel(X, Y, sw, theta, batch_size, batch_ids, lossp, lanes):
-    """batches_stats of CSR batches in one group (_csr_split_stats), on ``lanes`` threads (Numba's, set by
-    _in_team): the rows in blocks, a block's sums (in row order, on one lane) beside the next block's
-    residuals (on the others)."""
+    """batches_stats of CSR batches in one group (_csr_split_stats), on ``lanes`` workers (Numba's threads, set
+    by _in_team) in one parallel region: the rows in blocks, a block's sums (in row order, by one worker) beside
+    the next block's residuals (shared by the others), with the protocol of _split_worker."""
     n, d, k, rows, out, res = _split_setup(X, Y, sw, theta, batch_size, batch_ids)
     m = k * (d + 1)
-    loss = np.zeros(lanes)
-    for bi in range(batch_ids.shape[0]):
-        start = batch_ids[bi] * batch_size
-        stop = min(start + batch_size, n)
-        nblk = (stop - start + rows - 1) // rows
-        for t in prange(lanes):  # block 0's residuals
-            lo = start + min(rows, stop - start) * t // lanes
-            _split_residuals(X, Y, theta, lo, start + min(rows, stop - start) * (t + 1) // lanes, res[0], start)
-        loss[0] = 0.0
-        for b in range(nblk):
-            for lane in prange(lanes):
-                loss[lane] = _split_lane(X, Y, sw, theta, lane, lanes, start, stop, rows, b, res, out, lossp,
-                                         loss[lane])
-        out[m] += loss[0]
-        out[m + 1] += _batch_weight(sw, start, stop)
+    nb = batch_ids.shape[0]
+    blocks = np.empty((split_block_count(nb, batch_size, rows), 4), dtype=np.int64)
+    nblocks = split_blocks(batch_ids, nb, batch_size, n, rows, blocks.reshape(blocks.size))
+    sync = np.zeros(64, dtype=np.int64)
+    carry = np.zeros(1)
+    shares = max(1, rows // SPLIT_ROWS)
+    for _ in prange(lanes):
+        _split_worker(X, Y, sw, theta, blocks, nblocks, shares, res, out, carry, sync, lossp)
     return out[:m], out[m], out[m + 1]  # out started at +0.0: no sum in it is -0.0 (as _stats_total's)
 
 

@@ -82,6 +82,18 @@ cdef extern from "_native_sync.h":
     double* fastgd_alloc_random(Py_ssize_t count) nogil
     long long fastgd_claim(long long* slots, long long w, long long ntb, long long key) nogil
     void fastgd_publish(fastgd_team* t, int value) nogil
+    ctypedef struct fastgd_split:
+        long long summed
+        long long sumclaim
+        long long claimed[2]
+        long long done[2]
+    void fastgd_split_init(fastgd_split* s) nogil
+    long long fastgd_load(const long long* p) nogil
+    void fastgd_store(long long* p, long long v) nogil
+    void fastgd_add(long long* p, long long v) nogil
+    int fastgd_take(long long* p, long long frm) nogil
+    long long fastgd_ticket(long long* p, long long end) nogil
+    void fastgd_signal(fastgd_team* t) nogil
     void sum_chunks "fastgd_sum_chunks" (const double* part, Py_ssize_t nch, Py_ssize_t stride, Py_ssize_t m,
                                           double* G) nogil
     void tree_within "fastgd_tree_within" (double* part, Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t nch,
@@ -1541,47 +1553,97 @@ cdef double _split_ptr(const Problem* pb, const double* theta, Py_ssize_t lo, Py
                   base, buf, loss)
 
 
-cdef void _split_lane(const Problem* pb, const double* th, Py_ssize_t lane, Py_ssize_t lanes, Py_ssize_t start,
-                      Py_ssize_t stop, Py_ssize_t rows, Py_ssize_t b, double* res, Py_ssize_t half, double* out,
-                      double* loss) noexcept nogil:
-    """fastgd._kernels._split_lane: lane 0 adds block b's sums (residuals at res + (b % 2)·half) into ``out``
-    and ``loss[0]``; the others share block b + 1's residuals (into res + ((b + 1) % 2)·half)."""
-    cdef Py_ssize_t b0 = start + b * rows, n0 = b0 + rows, n1
-    if lane == 0:
-        loss[0] = _split_ptr(pb, th, b0, min(b0 + rows, stop), res + (b % 2) * half, b0, out, loss[0])
-    elif n0 < stop:
-        n1 = min(n0 + rows, stop)
-        _split_ptr(pb, th, n0 + (n1 - n0) * (lane - 1) // (lanes - 1), n0 + (n1 - n0) * lane // (lanes - 1),
-                   res + ((b + 1) % 2) * half, n0, NULL, 0.0)
+cdef struct SplitPass:
+    # the split CSR pass (fastgd._kernels._split_worker): the problem, the parameters, the blocks (rows [lo, hi)
+    # of the batch [start, stop), 4 per block), the two residual buffers (``half`` apart), the sums and the
+    # loss of the batch so far
+    const Problem* pb
+    const double* th
+    const long long* blocks
+    Py_ssize_t nblocks
+    Py_ssize_t shares
+    double* res
+    Py_ssize_t half
+    double* out
+    double carry
+
+
+cdef void _split_worker(SplitPass* sp, fastgd_split* s, fastgd_team* ev) noexcept nogil:
+    """One thread of the split pass (the protocol of fastgd._kernels._split_worker): until every block is
+    summed, sum the next block once its residuals are all in (whoever claims it first), else compute a
+    residual share of it or of the block after it, else wait for progress."""
+    cdef const Problem* pb = sp.pb
+    cdef Py_ssize_t S = sp.shares, m = pb.k * (pb.X.d + 1)
+    cdef long long g, h, t, seen, lo, hi
+    cdef const long long* blk
+    while True:
+        seen = fastgd_published(ev)
+        g = fastgd_load(&s.summed)
+        if g >= sp.nblocks:
+            return
+        if fastgd_load(&s.done[g % 2]) >= S * (g // 2 + 1) and fastgd_take(&s.sumclaim, g):
+            blk = sp.blocks + 4 * g  # block g's sums, in row order, after the batch's blocks before it
+            if blk[0] == blk[2]:
+                sp.carry = 0.0
+            sp.carry = _split_ptr(pb, sp.th, blk[0], blk[1], sp.res + (g % 2) * sp.half, blk[0], sp.out, sp.carry)
+            if blk[1] == blk[3]:
+                sp.out[m] += sp.carry
+                sp.out[m + 1] += batch_weight(pb.sw, pb.weighted, blk[2], blk[3])
+            fastgd_store(&s.summed, g + 1)
+            fastgd_signal(ev)
+            continue
+        t = -1
+        h = g
+        while h < min(g + 2, sp.nblocks):  # block g + 1's buffer is free: block g - 1 is summed
+            t = fastgd_ticket(&s.claimed[h % 2], S * (h // 2 + 1))
+            if t >= 0:
+                break
+            h += 1
+        if t >= 0:
+            t -= S * (h // 2)  # the share of block h
+            blk = sp.blocks + 4 * h
+            lo = blk[0] + (blk[1] - blk[0]) * t // S
+            hi = blk[0] + (blk[1] - blk[0]) * (t + 1) // S
+            _split_ptr(pb, sp.th, lo, hi, sp.res + (h % 2) * sp.half, blk[0], NULL, 0.0)
+            fastgd_add(&s.done[h % 2], 1)
+            fastgd_signal(ev)
+            continue
+        fastgd_wait(ev, <int> seen, SPINS_BEFORE_SLEEP)
 
 
 cdef _split_stats(Problem* pb, const double* th, Py_ssize_t batch_size, const long long* ids, Py_ssize_t nb,
                   Py_ssize_t nnz, int nt):
     """batches_stats of CSR batches in one group on ``nt`` > 1 threads (fastgd._kernels._csr_split_stats): the
-    rows in blocks, a block's sums (in row order, on one lane) beside the next block's residuals (on the
-    others); the one-thread pass's sums bit for bit."""
-    cdef Py_ssize_t n = pb.X.n, d = pb.X.d, k = pb.k, m = k * (d + 1), bi, start, stop, b, nblk, lane, t, first
-    cdef Py_ssize_t rows = split_block_rows(nnz, n, k), half = max(rows * k, 1)
+    rows in blocks, a block's sums (in row order, by one thread) beside the next block's residuals (shared by
+    the others); the one-thread pass's sums bit for bit. One parallel region for the pass, whose threads
+    claim their work and wait by spinning briefly, then sleeping (a region per block, whose OpenMP barriers
+    spin, made a default sparse fit 4-19x slower than one thread on a busy 2-core host)."""
+    cdef Py_ssize_t n = pb.X.n, d = pb.X.d, k = pb.k, m = k * (d + 1)
+    cdef Py_ssize_t rows = split_block_rows(nnz, n, k)
+    blocks_arr = np.empty((split_block_count(nb, batch_size, rows), 4), dtype=np.int64)
+    cdef long long[:, ::1] table = blocks_arr
+    cdef Py_ssize_t nblocks = split_blocks(ids, nb, batch_size, n, rows, &table[0, 0]) if table.shape[0] else 0
     out_arr = np.zeros(m + 2)
-    res_arr = np.empty(2 * half)
+    res_arr = np.empty(2 * max(rows * k, 1))
     cdef double[::1] out = out_arr
     cdef double[::1] res = res_arr
-    cdef double loss[1]
+    cdef SplitPass sp
+    sp.pb = pb
+    sp.th = th
+    sp.blocks = &table[0, 0] if nblocks > 0 else NULL
+    sp.nblocks = nblocks
+    sp.shares = max(1, rows // SPLIT_ROWS)
+    sp.res = &res[0]
+    sp.half = max(rows * k, 1)
+    sp.out = &out[0]
+    sp.carry = 0.0
+    cdef fastgd_split sync
+    cdef fastgd_team team
+    fastgd_split_init(&sync)
+    fastgd_team_init(&team)
     _config.note_team_started()
-    with nogil:
-        for bi in range(nb):
-            start = ids[bi] * batch_size
-            stop = min(start + batch_size, n)
-            nblk = (stop - start + rows - 1) // rows
-            first = min(rows, stop - start)
-            for t in prange(nt, schedule="static", num_threads=nt):  # block 0's residuals
-                _split_ptr(pb, th, start + first * t // nt, start + first * (t + 1) // nt, &res[0], start, NULL, 0.0)
-            loss[0] = 0.0
-            for b in range(nblk):
-                for lane in prange(nt, schedule="static", num_threads=nt):
-                    _split_lane(pb, th, lane, nt, start, stop, rows, b, &res[0], half, &out[0], &loss[0])
-            out[m] += loss[0]
-            out[m + 1] += batch_weight(pb.sw, pb.weighted, start, stop)
+    with nogil, parallel(num_threads=nt):
+        _split_worker(&sp, &sync, &team)
     return out_arr[:m], float(out[m]), float(out[m + 1])
 
 

@@ -163,6 +163,44 @@ static void fastgd_publish(fastgd_team* t, int value) {
 #endif
 }
 
+/* The split CSR pass's counters (fastgd._kernels._split_worker: the same protocol, see its docstring), each
+   on its own cache line: blocks summed, block sums claimed, residual shares claimed and done per buffer
+   (cumulative over the blocks that use it). Progress (a share done, a block summed) is signalled on a
+   fastgd_team's ``published`` word, which waiting threads watch (fastgd_wait: spin briefly, then sleep). */
+typedef struct {
+    long long summed;     char pad0[56];
+    long long sumclaim;   char pad1[56];
+    long long claimed[2]; char pad2[48];
+    long long done[2];    char pad3[48];
+} fastgd_split;
+static void fastgd_split_init(fastgd_split* s) {
+    s->summed = s->sumclaim = 0;
+    s->claimed[0] = s->claimed[1] = s->done[0] = s->done[1] = 0;
+}
+static long long fastgd_load(const long long* p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+static void fastgd_store(long long* p, long long v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+static void fastgd_add(long long* p, long long v) { __atomic_add_fetch(p, v, __ATOMIC_SEQ_CST); }
+/* Move the counter *p from ``from`` to from + 1; 1 if this call did it. */
+static int fastgd_take(long long* p, long long from) {
+    return __atomic_compare_exchange_n(p, &from, from + 1, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
+}
+/* The counter's next ticket below ``end`` (the counter moved past it), or -1 when every one is taken. */
+static long long fastgd_ticket(long long* p, long long end) {
+    long long v = __atomic_load_n(p, __ATOMIC_RELAXED);
+    while (v < end) {
+        if (__atomic_compare_exchange_n(p, &v, v + 1, 1, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED)) return v;
+    }
+    return -1;
+}
+/* Signal progress: advance ``published`` (any number of threads may), waking the sleepers if any. */
+static void fastgd_signal(fastgd_team* t) {
+    __atomic_add_fetch(&t->published, 1, __ATOMIC_SEQ_CST);
+#ifdef __linux__
+    if (__atomic_load_n(&t->sleepers, __ATOMIC_SEQ_CST) > 0)
+        syscall(SYS_futex, &t->published, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+#endif
+}
+
 /* G = the chunk buffers summed in chunk order. One out-of-line function for every path: with the
    reassociation the build allows, two inlined copies may be vectorized differently (seen: the
    sequential and parallel epochs differed by 1e-18 on some batches). */

@@ -45,6 +45,8 @@ except ImportError:
 Vec = cython.typedef(cython.pointer[cython.double])
 CVec = cython.typedef(cython.pointer[cython.const[cython.double]])
 Index = cython.typedef(cython.Py_ssize_t)
+LVec = cython.typedef(cython.pointer[cython.longlong])
+CLVec = cython.typedef(cython.pointer[cython.const[cython.longlong]])
 NAN = cython.declare(cython.double, float("nan"))
 
 # Every optimizer's hp starts with these; the compiled epoch reads the base rate as hp[0].
@@ -679,6 +681,36 @@ def split_block_rows(nnz: Index, n: Index, k: Index) -> Index:
     take fewer rows), in whole tasks of SPLIT_ROWS rows (any block size gives the same sums)."""
     per_row = max(1, nnz // max(n, 1))
     return max(1, SPLIT_NNZ // (per_row * max(k, 1) * SPLIT_ROWS)) * SPLIT_ROWS
+
+
+@cython.cfunc
+@cython.nogil
+@cython.exceptval(check=False)
+def split_blocks(ids: CLVec, nb: Index, batch_size: Index, n: Index, rows: Index, out: LVec) -> Index:
+    """The blocks of the split CSR pass over batches ``ids`` (of ``batch_size`` rows of n): each batch's rows in
+    runs of ``rows`` (split_block_rows) from its start, as out[4 g : 4 g + 4] = (lo, hi, batch start, batch
+    stop) for block g, in pass order. ``out`` holds 4 · split_block_count values; returns the number of blocks."""
+    g: Index = 0
+    for bi in range(nb):
+        start: Index = ids[bi] * batch_size
+        stop: Index = min(start + batch_size, n)
+        lo: Index = start
+        while lo < stop:
+            out[4 * g] = lo
+            out[4 * g + 1] = min(lo + rows, stop)
+            out[4 * g + 2] = start
+            out[4 * g + 3] = stop
+            lo += rows
+            g += 1
+    return g
+
+
+@cython.cfunc
+@cython.nogil
+@cython.exceptval(check=False)
+def split_block_count(nb: Index, batch_size: Index, rows: Index) -> Index:
+    """An upper bound on split_blocks' count for ``nb`` batches."""
+    return nb * ((batch_size + rows - 1) // rows)
 
 
 @cython.cfunc

@@ -382,6 +382,36 @@ def test_csr_sums_in_one_group_are_split_across_threads_with_the_same_bits(backe
         assert math.isclose(one[1], float((r * r).sum()), rel_tol=1e-10)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_split_pass_ends_with_the_same_bits_whatever_number_of_threads_runs(backend):
+    """The split pass runs in one parallel region whose workers claim their work (a block's sums once its
+    residuals are all in, else a residual share of that block or of the next) and wait by spinning briefly,
+    then sleeping (one region per block, whose OpenMP barriers spin, made a default sparse fit 4-19x slower
+    than one thread on a busy 2-core host). Any worker does any of the work, so one worker alone does all of it
+    (Numba: four workers on one thread), and more threads than cores (8)
+    end with the one-thread pass's bits. The blocks are the batches' rows in pass order, in runs of at most
+    split_block_rows rows from each batch's start."""
+    X, Y, theta = _csr_one_group(20000, 4_200_000, 40, 1, np.float64, False)
+    bs, ids, sw = 8192, np.array([2, 0, 1], dtype=np.int64), np.empty(0)
+    assert K.max_chunks(X[3] + 1) == 1  # one group of sums for all the batches: the pass splits
+    kern = _engine.kernels(backend)
+    one = kern.batches_stats(X, Y, sw, theta, bs, ids, 1)
+    many = kern.batches_stats(X, Y, sw, theta, bs, ids, 8)
+    assert all(np.array_equal(a, b) for a, b in zip(one, many))
+    n, rows = len(X[2]) - 1, K.split_block_rows(len(X[0]), len(X[2]) - 1, 1)
+    blocks = np.full((K.split_block_count(len(ids), bs, rows), 4), -1, dtype=np.int64)
+    nblocks = K.split_blocks(ids, len(ids), bs, n, rows, blocks.reshape(blocks.size))
+    table = blocks[:nblocks]
+    assert nblocks == 8 and np.all(table[:, 1] - table[:, 0] <= rows) and np.all(table[:, 0] < table[:, 1])
+    passed = np.concatenate([np.arange(lo, hi) for lo, hi in table[:, :2]])
+    wanted = np.concatenate([np.arange(b * bs, min(b * bs + bs, n)) for b in ids])
+    assert np.array_equal(passed, wanted)
+    assert np.all((table[:, 2] <= table[:, 0]) & (table[:, 1] <= table[:, 3]))
+    if backend == "numba":  # four workers on one thread: the first does all the work, the others find none
+        alone = K._in_team(K._csr_split_parallel, 1, X, Y, sw, theta, bs, ids, K.SQUARED, 4)
+        assert all(np.array_equal(a, b) for a, b in zip(one, alone))
+
+
 @pytest.mark.skipif(not _engine.native_available(), reason="native extension not built")
 def test_the_split_csr_sums_buffer_a_block_of_residuals_whatever_the_outputs():
     """The split pass buffers two blocks of k residuals per row: with many outputs and few values per row its
