@@ -203,6 +203,97 @@ def _shortfall(est, X, Y, sw, out, n, d, k, within_tol=False):
             f"{cause}. {shortfall_fix(est, capped, unscaled, gtol is not None)}")
 
 
+# dense data, squared error, penalty="auto" (least squares): with few rows per column the least-squares model fits
+# the rows' noise. After a fit whose exact leave-one-out check (an SVD of the standardized rows: at most
+# OVERFIT_MAX_FLOPS, min(n, d)²·max(n, d)) finds that an l2 penalty on the standardized columns predicts left-out
+# rows better by more than OVERFIT_GAIN of R², a warning gives both figures and that penalty as a pipeline
+OVERFIT_MAX_FLOPS = 2e9
+OVERFIT_ROWS_PER_COLUMN = 20  # more rows per column than this: least squares' excess error is too small to check
+OVERFIT_GAIN = 0.05
+OVERFIT_GRID = np.logspace(-8.0, 2.0, 31)  # the penalties tried, times the largest squared singular value
+
+
+def overfit(est, X, Y, sw):
+    """The warning for a least-squares fit (dense X, squared error, penalty="auto") that an l2 penalty would beat
+    on left-out rows, or None. Exact leave-one-out, as RidgeCV's: the standardized columns (StandardScaler's
+    scales; the rows' weighted means, which the unpenalized intercept absorbs), their thin SVD Z = U S Vᵀ, and for
+    each penalty λ the residuals r and leverages h of the hat matrix q qᵀ + U diag(S²/(S² + λ)) Uᵀ (q: the
+    intercept's direction), whose left-out residuals are r / (1 - h). Least squares (λ = 0) that fits every row
+    exactly (rank n - 1) is the limit of a vanishing penalty, whose left-out residuals are the limit's."""
+    n, d = X.shape
+    k = Y.shape[1]
+    if (sp.issparse(X) or est.loss != "squared_error" or est.penalty != "auto" or _planning.used_penalty(est)[0]
+            is not None or est.early_stopping or n < 10 or n > OVERFIT_ROWS_PER_COLUMN * d
+            or float(min(n, d)) ** 2 * max(n, d) > OVERFIT_MAX_FLOPS):
+        return None
+    w = np.ones(n) if sw is None else np.asarray(sw, dtype=np.float64)
+    rows = w > 0
+    if np.count_nonzero(rows) < 10:
+        return None
+    A = np.asarray(X, dtype=np.float64)[rows]
+    Yr, w = np.asarray(Y, dtype=np.float64)[rows], w[rows]
+    W = float(w.sum())
+    root = np.sqrt(w)
+    center = est.fit_intercept
+    scale = A.std(axis=0)  # StandardScaler's (unweighted, as in a pipeline), so the advised alpha is the pipeline's
+    scale[~(scale > 0)] = 1.0
+    if center:
+        A = A - (w @ A) / W
+        Yc = Yr - (w @ Yr) / W
+    else:
+        Yc = Yr
+    A /= scale
+    A *= root[:, None]
+    Yc = Yc * root[:, None]
+    try:
+        U, S, _ = np.linalg.svd(A, full_matrices=False)
+    except np.linalg.LinAlgError:
+        return None
+    del A
+    if not (S.size and S[0] > 0 and np.all(np.isfinite(S))):
+        return None
+    keep = S > S[0] * 1e-10
+    U, S = U[:, keep], S[keep]
+    c = U.T @ Yc
+    base = w / W if center else np.zeros(len(w))  # the intercept's leverage
+    U2 = np.square(U)
+    out_of_span = np.maximum(1.0 - base - U2.sum(axis=1), 0.0)  # 1 - h of least squares, without cancellation
+    var = float((w[:, None] * np.square(Yr - ((w @ Yr) / W if center else 0.0))).sum()) / W
+    if not var > 0:
+        return None
+
+    def left_out(lam):
+        frac = lam / (np.square(S) + lam)  # 1 - S²/(S² + λ): the share each direction keeps out of the fit
+        res = U @ (frac[:, None] * c) + (Yc - U @ c)
+        gap = out_of_span + U2 @ frac
+        if np.any(gap[np.any(res != 0, axis=1)] <= 1e-12):
+            return np.inf
+        return float(np.square(res / np.maximum(gap, 1e-300)[:, None]).sum()) / W
+
+    interpolates = float(np.square(Yc - U @ c).sum()) <= 1e-20 * var * W
+    # an interpolating least-squares model (the minimum-norm one, which the fit reaches from zero) is the limit
+    # of a vanishing penalty: its left-out residuals are that limit's (a penalty far below every S² here)
+    exact = left_out(1e-10 * S[-1] ** 2 if interpolates else 0.0)
+    grid = OVERFIT_GRID * S[0] ** 2
+    errors = [left_out(lam) for lam in grid]
+    best = int(np.argmin(errors))
+    r2_best = 1.0 - errors[best] / var
+    r2_ls = 1.0 - exact / var
+    if not (r2_best - r2_ls > OVERFIT_GAIN):
+        return None
+    alpha = 2.0 * grid[best] / W  # the objective's alpha: mean loss + (alpha / 2)·|w|², Ridge's alpha = alpha·W / 2
+    ls = ("cannot predict some rows when they are left out (their leverage is 1)" if not np.isfinite(exact) else
+          f"predicts left-out rows with R² {r2_ls:.3g} (exact leave-one-out)")
+    if interpolates:
+        ls = f"fits every training row exactly (it interpolates them) and {ls}"
+    args = "" if est.fit_intercept else ", fit_intercept=False"
+    return (f"This least-squares fit (penalty='auto' adds no penalty on dense X) {ls}: with {n} rows and {d} "
+            f"columns it fits their noise. An l2 penalty on the standardized columns predicts left-out rows with R² "
+            f"{r2_best:.3g}: sklearn.pipeline.make_pipeline(sklearn.preprocessing.StandardScaler(), "
+            f"fastgd.LinearRegressor(penalty='l2', alpha={alpha:.3g}{args})), or scikit-learn's RidgeCV on "
+            f"standardized columns.")
+
+
 def after_epochs(est, out):
     """"after N epochs" of a fit whose epochs' outcome is ``out``, and the iterations of its full-batch finish
     when one ran (``n_iter_`` counts both: each is a pass over X)."""

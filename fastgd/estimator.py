@@ -335,7 +335,9 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         has zeros, but a mini-batch's noise may leave small non-zeros the lasso would not have.
     penalty : {"auto", None, "l2", "l1", "elasticnet"}, default="auto"
         The penalty on the weights (never on the intercept); see the objective above. "auto": no penalty on
-        dense X (plain least squares, as torch.optim trains it); on sparse X "l2" (with ``loss="huber"`` chosen
+        dense X (plain least squares, as torch.optim trains it; with few rows per column, where least squares
+        fits the rows' noise, a warning gives its exact leave-one-out R² next to an l2 penalty's on the
+        standardized columns, with that penalty as a pipeline: see the user guide); on sparse X "l2" (with ``loss="huber"`` chosen
         as below, each strength converted to huber's objective, scored by the held-out huber loss at an epsilon
         of at least 1.345 times y's robust spread, averaged over three disjoint held-out 20 % shares, and
         preconditioned L-BFGS finishes; with another ``loss`` SGDRegressor's default strength, alpha = 1e-4, in
@@ -748,7 +750,19 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                 if short is not None:
                     warnings.warn(short, ConvergenceWarning, stacklevel=3)
                     out.warning = None  # the measured cause replaces the held-out rows' hedged one
-            warn = (out.warning or not self._check_shortfall(X, Y, sw, out, problem, ts, total)) and not short
+            over = None if short else self._overfit(X, Y, sw)
+            if over is None or _planning.user_chose(self) or self.max_iter != "auto":
+                # the training settings the user chose: how far they left the fit from its optimum is news too
+                warn = (out.warning or not self._check_shortfall(X, Y, sw, out, problem, ts, total)) and not short
+            else:
+                # the library's own settings: least squares itself is what falls short, so advice that reaches its
+                # optimum would make the model worse (the check still runs its finish)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", ConvergenceWarning)
+                    self._check_shortfall(X, Y, sw, out, problem, ts, total)
+                warn = False
+            if over is not None:
+                warnings.warn(over, UserWarning, stacklevel=3)
         except (KeyboardInterrupt, SystemError) as exc:
             if not _engine.is_interrupt(exc):
                 raise
@@ -924,6 +938,15 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         warnings.warn(f"Training interrupted during the exact finish that follows the epochs: keeping the model "
                       f"of the completed epochs ({self.n_iter_} epoch(s)), which may be short of the optimum "
                       f"the finish would have reached.", UserWarning, stacklevel=stacklevel)
+
+    def _overfit(self, X, Y, sw):
+        """The warning for a least-squares fit of dense X that an l2 penalty beats on left-out rows
+        (``_shortfall.overfit``), or None; never an error (a diagnostic)."""
+        try:
+            with _shortfall.one_blas_thread(), np.errstate(all="ignore"):
+                return _shortfall.overfit(self, X, Y, sw)
+        except (ValueError, MemoryError, np.linalg.LinAlgError):
+            return None
 
     def _check_shortfall(self, X, Y, sw, out, problem=None, ts=None, total=None):
         """On small data, measure how far the fit stopped from the exact optimum of its own objective (the

@@ -423,3 +423,69 @@ def test_a_users_lbfgs_out_of_steps_on_the_squared_error_is_pointed_to_the_exact
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         LinearRegressor(random_state=0).fit(X, y)
+
+
+def _wide_correlated(seed=1):
+    """375 training rows of 1,000 correlated columns (a decaying spectrum), 125 held out; y = X·w + noise."""
+    rng = np.random.default_rng(seed)
+    n, d = 500, 1000
+    Q, _ = np.linalg.qr(rng.standard_normal((d, d)))
+    X = (rng.standard_normal((n, d)) * np.logspace(0, -4, d)) @ Q.T
+    y = X @ (rng.standard_normal(d) * (rng.random(d) < 0.2))
+    y = y / y.std() * 2 + rng.standard_normal(n) + 100
+    return X[:375], y[:375], X[375:], y[375:]
+
+
+def _wine_squares():
+    """Wine's alcohol from the other 12 columns' degree-2 products (90 columns, natural units), 124 rows."""
+    from sklearn.datasets import load_wine
+    from sklearn.preprocessing import PolynomialFeatures
+
+    X, _ = load_wine(return_X_y=True)
+    P = PolynomialFeatures(2, include_bias=False).fit_transform(X[:, 1:])
+    idx = np.random.default_rng(0).permutation(len(P))
+    return P[idx[:124]], X[idx[:124], 0], P[idx[124:]], X[idx[124:], 0]
+
+
+@pytest.mark.parametrize("case", ["375 x 1000, correlated", "wine, degree-2 products"])
+def test_least_squares_that_fits_the_noise_warns_with_a_penalty_that_predicts_better(case):
+    """Dense X with few rows per column, where penalty="auto" adds no penalty: the least-squares model fits the
+    rows' noise (held-out R² -0.65 and -2.2 where StandardScaler + RidgeCV gets 0.66 and 0.53), which passed
+    silently, and the shortfall warning's advice (LinearRegression) made it worse. An exact leave-one-out check
+    now warns with both figures and an l2 penalty on the standardized columns as a pipeline, which, followed as
+    written, predicts held-out rows as well as RidgeCV; no ConvergenceWarning advises reaching least squares."""
+    import re
+
+    import sklearn.pipeline
+    import sklearn.preprocessing
+    from sklearn.linear_model import RidgeCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    import fastgd
+
+    Xtr, ytr, Xte, yte = _wide_correlated() if case.startswith("375") else _wine_squares()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = LinearRegressor(random_state=0).fit(Xtr, ytr)
+    messages = [str(w.message) for w in caught]
+    assert len(messages) == 1 and issubclass(caught[0].category, UserWarning), messages
+    what = r"fits every training row exactly \(it interpolates them\) and predicts" if case.startswith("375") else \
+        r"predicts left-out rows with R² -"
+    assert re.search(what, messages[0]) and f"with {len(ytr)} rows and {Xtr.shape[1]} columns" in messages[0]
+    advice = re.search(r"(sklearn\.pipeline\.make_pipeline\(.*?\)\))", messages[0]).group(1)
+    ours = eval(advice, {"sklearn": sklearn, "fastgd": fastgd}).fit(Xtr, ytr).score(Xte, yte)
+    expert = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-4, 4, 33))).fit(Xtr, ytr).score(Xte, yte)
+    assert ours > expert - 0.02 and model.score(Xte, yte) < ours - 0.5, (ours, expert, model.score(Xte, yte))
+    said = float(re.search(r"standardized columns predicts left-out rows with R² ([-0-9.e]+)", messages[0]).group(1))
+    assert abs(said - ours) < 0.1  # the left-out figure foretells the held-out one
+
+
+def test_least_squares_on_narrow_data_gives_no_overfit_warning():
+    """Diabetes (300 x 10): least squares predicts left-out rows as well as any l2 penalty, so no warning."""
+    from sklearn.datasets import load_diabetes
+
+    X, y = load_diabetes(return_X_y=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        LinearRegressor(random_state=0).fit(X[:300], y[:300])
