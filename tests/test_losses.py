@@ -575,3 +575,38 @@ def test_the_stop_reason_names_the_unit_of_tol_the_loss_used():
     for loss, unit in (("squared_error", "variance of y"), ("huber", "loss of the constant mean of y")):
         est = LinearRegressor(loss=loss, random_state=0).fit(X, y)
         assert f"(times the {unit})" in est.stop_reason_, est.stop_reason_
+
+
+def _huber_objective(model, X, y, epsilon=0.1):
+    r = np.abs(model.predict(X) - y)
+    return float(np.mean(np.where(r <= epsilon, 0.5 * r * r, epsilon * r - 0.5 * epsilon ** 2)))
+
+
+@pytest.mark.parametrize("case", ["small: wine's degree-2 products", "larger: 2100 x 500"])
+def test_huber_default_fit_that_reaches_its_optimum_gives_no_max_iter_warning(case):
+    """A dense huber default fit whose epochs use up "auto"'s budget is finished by full-batch L-BFGS. It
+    warned "raise max_iter" also where the finish reached the optimum (larger data), or after 50 iterations short
+    of it (small data, where 79 reach it), though raising max_iter turns the finish off and left the objective
+    higher. Now the small finish may take SMALL_FINISH_STEPS and the finish's outcome is the news: the optimum
+    (that of strong-Wolfe L-BFGS run to tol=1e-10), and no warning."""
+    from fastgd.optimizers import LBFGS
+
+    if case.startswith("small"):
+        from sklearn.datasets import load_wine
+        from sklearn.preprocessing import PolynomialFeatures
+
+        data = load_wine().data
+        X = np.ascontiguousarray(PolynomialFeatures(2, include_bias=False).fit_transform(data[:, 1:]))[:124]
+        y = data[:124, 0]
+    else:
+        rng = np.random.default_rng(0)
+        X = rng.standard_normal((2100, 500))
+        X[:, 1::2] = X[:, 0::2] + 0.05 * rng.standard_normal((2100, 250))
+        y = X @ (0.1 * rng.standard_normal(500)) + rng.standard_normal(2100)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        model = LinearRegressor(loss="huber", random_state=0).fit(X, y)
+    assert "then full-batch L-BFGS" in model.stop_reason_
+    best = LinearRegressor(loss="huber", optimizer=LBFGS(line_search_fn="strong_wolfe"), max_iter=3000, tol=1e-10,
+                           random_state=0).fit(X, y)
+    assert _huber_objective(model, X, y) <= _huber_objective(best, X, y) * (1 + 1e-5)
