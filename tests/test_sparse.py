@@ -1028,8 +1028,9 @@ def test_a_sparse_finish_out_of_steps_warns_with_advice_that_works(monkeypatch):
 
 def test_auto_penalty_of_another_loss_is_sgdregressors_default():
     """Ridge(alpha=1)'s strength is defined for the squared error: another loss on sparse X, where no strength is
-    chosen (squared_epsilon_insensitive; several outputs), gets SGDRegressor's default l2 strength, in units where the median column's largest |value| and y's standard
-    deviation are 1 with the squared losses: times the loss's unit (huber: min(s, epsilon)) over s."""
+    chosen (squared_epsilon_insensitive; several outputs), gets SGDRegressor's default l2 strength, in units
+    where the median column's largest |value| and y's standard deviation are 1 with the squared losses: times
+    the loss's unit (huber: min(s, epsilon)) over s."""
     X, y = zipf_binary(300, 200, 8)
     s = y.std()
     est = fastgd.LinearRegressor(loss="squared_epsilon_insensitive", max_iter=1, tol=None).fit(X, y)
