@@ -100,7 +100,7 @@ def scenario(backend, n_procs, n_threads, args, busy=0):
     queue = ctx.Queue()
     stop = ctx.Event()
     hogs = [ctx.Process(target=_busy, args=(stop,)) for _ in range(busy)]
-    target = _sparse_worker if args.kind == "sparse" else _worker
+    target = _sparse_worker if getattr(args, "kind", "dense") == "sparse" else _worker  # (scaling.py: dense)
     procs = [ctx.Process(target=target, args=(backend, n_threads, args.rows, args.features, args.batch,
                                               args.epochs, barrier, queue)) for _ in range(n_procs)]
     here = os.getcwd()
