@@ -44,12 +44,13 @@ NONSMOOTH_MIN_BATCH = 4096  # "auto" batch size with a loss other than the squar
 MIN_HELD_OUT_ROWS = 2
 
 
-def choose_batch_size(est, X, n, k, min_batch=AUTO_MIN_BATCH, lazy=None):
+def choose_batch_size(est, X, n, k, min_batch=AUTO_MIN_BATCH, lazy=None, stream=False):
     """Rows per batch (``lazy``: ``is_lazy(est, X)`` when already known). With early stopping, "auto" is
     capped so that the batches leave a validation and a training batch (see ``split_batches``) of at least
-    ``MIN_HELD_OUT_ROWS`` rows each; where none can, the error of ``split_batches`` says what works."""
+    ``MIN_HELD_OUT_ROWS`` rows each; where none can, the error of ``split_batches`` says what works. Not for a
+    ``stream`` (a partial_fit call), which holds nothing out: early stopping is fit's, as SGDRegressor's."""
     b = _batch_size(est, X, n, k, min_batch, lazy)
-    if est.early_stopping and est.batch_size == "auto":
+    if est.early_stopping and est.batch_size == "auto" and not stream:
         cap = held_out_batch_size(n, est.validation_fraction, MIN_HELD_OUT_ROWS)
         return b if cap is None else min(b, cap)
     return b
@@ -123,12 +124,12 @@ def choose_backend(est, X):
     return Backend(est.backend, _engine.kernels(est.backend), is_lazy(est, X))
 
 
-def make_fit_data(est, X, Xk, Y, sw, scaling, backend, min_batch=AUTO_MIN_BATCH):
+def make_fit_data(est, X, Xk, Y, sw, scaling, backend, min_batch=AUTO_MIN_BATCH, stream=False):
     """The ``_training.FitData`` of a fit on X (``Xk``: as the kernels read it) with ``backend`` (a
     ``Backend``)."""
     l1, l2 = penalty_parts(est)
     n = Y.shape[0]
-    bs = choose_batch_size(est, X, n, Y.shape[1], min_batch, backend.lazy)
+    bs = choose_batch_size(est, X, n, Y.shape[1], min_batch, backend.lazy, stream)
     # with standardization, fastgd's own mode: each batch counts for its weight (an unbiased gradient of
     # the whole objective, also with a short last batch or sample weights); without, torch's mean per batch
     total = float(n if sw is None else sw.sum())

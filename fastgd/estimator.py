@@ -301,7 +301,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         250,000, the squared error without l1) the kept model is checked against the training rows' exact
         optimum on the held-out rows: where that predicts them clearly better (the rule stopped on a curve that
         training on would still improve, e.g. one row far from the others), a warning gives both figures, the
-        cause and a fix.
+        cause and a fix. ``fit`` only: ``partial_fit`` holds nothing out and ignores it (as SGDRegressor does).
     validation_fraction : float, default=0.1
         With ``early_stopping``: the share of the batches held out (rounded to whole batches, at least one
         held out and one left to train on; ``batch_size="auto"`` makes the batches small enough for that,
@@ -1541,7 +1541,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         continued = not first and ts is self._ts  # the optimizer state of the fit or call before goes on
         # a call is one epoch over its chunk: a small chunk gets up to AUTO_UPDATES updates too, not n / 32
         # (a stream of 200-row chunks would otherwise take 7 steps per pass)
-        problem = _planning.make_fit_data(self, X, Xk, Y, sw, scaling, backend, min_batch=1)
+        problem = _planning.make_fit_data(self, X, Xk, Y, sw, scaling, backend, min_batch=1, stream=True)
         problem.stream_factors = True  # the chunk is a piece of the stream (_engine.expected_touch_factors)
         ids = np.arange(problem.n_batches, dtype=np.int64)
         fitted = None if first else self.__dict__.pop("_fit_weight", None)

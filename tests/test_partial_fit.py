@@ -453,3 +453,19 @@ def test_ordinary_streams_do_not_warn(case):
     if case == "tiny first":
         model.partial_fit(X[:1], y[:1])
     assert _stream_warnings(model, X, y, size, passes=2, sample_weight=sw) == []
+
+
+def test_partial_fit_ignores_early_stopping():
+    """early_stopping is fit's (as SGDRegressor's): partial_fit holds nothing out, so the calls' model is the one
+    without it, bit for bit. Its batch-size cap for the held-out batches made diabetes in 20-row chunks differ
+    from the first call on (by 65.5), silently."""
+    from sklearn.datasets import load_diabetes
+
+    import fastgd
+
+    X, y = load_diabetes(return_X_y=True)
+    models = [fastgd.LinearRegressor(random_state=0, early_stopping=es) for es in (False, True)]
+    for start in range(0, 400, 20):
+        for model in models:
+            model.partial_fit(X[start:start + 20], y[start:start + 20])
+        assert np.array_equal(models[0].coef_, models[1].coef_) and models[0].intercept_ == models[1].intercept_
