@@ -62,6 +62,8 @@ CLEAR_GAIN = 1e-9  # train_pcg: a stop on a settled small spread that gained les
 # an objective below this fraction of the reference (the variance of y) fits y exactly, to rounding or to the
 # tolerance of the solver that found it: a gain relative to it measures rounding, not progress
 EXACT_FIT = 1e-8
+# solve_dense: the row blocks of its one pass (float64 temporaries of at most this many bytes)
+SOLVE_BLOCK_BYTES = 4 << 20
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -1470,6 +1472,39 @@ def train_lbfgs(problem, ts, lbfgs, *, train_ids, steps, tol, n_iter_no_change=2
         kept.put(ts.theta, end)
     out.best_eval = min(best_f, f_start)
     return out
+
+
+def solve_dense(problem, k):
+    """The exact optimum of a dense squared-error ``problem`` (no l1; l2 on the raw weights or none), in the data's
+    units ((k, d + 1), intercept last), from the normal equations in the fit's standardized coordinates: their
+    (d, d) second moments summed over row blocks of at most SOLVE_BLOCK_BYTES (X is read once, never copied
+    whole), then an eigendecomposition (the minimum-norm solution in those coordinates where columns are
+    collinear, as the fit from zero reaches). O(n·d²) operations: the caller's budget (SOLVE_MAX_COLUMNS)."""
+    X, sc, sw = problem.Xk, problem.scaling, problem.sw
+    n, d = X.shape
+    center = problem.fit_intercept
+    mu = np.asarray(sc.x_mean, dtype=np.float64) if center else np.zeros(d)
+    s = np.asarray(sc.x_scale, dtype=np.float64)
+    Y = problem.Y
+    W = float(n if sw is None else np.sum(sw))
+    ybar = ((Y.sum(axis=0) if sw is None else sw @ Y) / W) if center else np.zeros(k)
+    G = np.zeros((d, d))
+    b = np.zeros((d, k))
+    rows = max(1, SOLVE_BLOCK_BYTES // (8 * max(d, 1)))
+    for start in range(0, n, rows):
+        Z = np.asarray(X[start:start + rows], dtype=np.float64) - mu
+        Z /= s
+        Zw = Z if sw is None else Z * sw[start:start + rows, None]
+        G += Zw.T @ Z
+        b += Zw.T @ (Y[start:start + rows] - ybar)
+    G += (0.5 * problem.l2 * W) * np.diag(1.0 / np.square(s))
+    lam, Q = np.linalg.eigh(G)
+    keep = lam > max(lam[-1], 0.0) * d * np.finfo(np.float64).eps
+    beta = Q[:, keep] @ ((Q[:, keep].T @ b) / lam[keep, None])  # (d, k): the weights on the standardized columns
+    raw = np.empty((k, d + 1))
+    raw[:, :d] = (beta / s[:, None]).T
+    raw[:, d] = ybar - raw[:, :d] @ mu
+    return raw
 
 
 def train_pcg(problem, ts, *, train_ids, steps, tol, precondition, n_iter_no_change=2, rel_tol=None,

@@ -106,6 +106,7 @@ def test_shortfall_counts_epochs_and_finish_iterations_apart(monkeypatch):
     """n_iter_ counts the epochs and the finish's iterations (a pass over X each); the shortfall warning called
     them all epochs ("after 2000 epochs" for 1000 epochs and 1000 conjugate-gradient iterations)."""
     monkeypatch.setattr(estimator, "FINISH_CG_ITER", 3)  # the finish stops short: the exact check warns
+    monkeypatch.setattr(estimator, "SOLVE_MAX_COLUMNS", 0)  # (no exact solve after it)
     X, y = load_diabetes(return_X_y=True)
     X = np.hstack([X, X[:, :3] + 1e-3 * np.random.default_rng(0).normal(size=(len(y), 3))])
     with pytest.warns(ConvergenceWarning, match="iterations of the full-batch finish") as rec:

@@ -328,6 +328,7 @@ def test_unfinished_dense_finish_names_the_measured_condition_and_a_fix_that_wor
 
     X, y = _factor_data()
     monkeypatch.setattr(fastgd.estimator, "FINISH_CG_ITER", 3)
+    monkeypatch.setattr(fastgd.estimator, "SOLVE_MAX_COLUMNS", 0)  # no exact solve after it: the warning's case
     with pytest.warns(ConvergenceWarning, match=r"condition number at least [0-9.e+]+, measured") as caught:
         model = LinearRegressor(random_state=0).fit(X, y)
     advised = "make_pipeline(sklearn.preprocessing.StandardScaler(with_mean=False), sklearn.linear_model." \
@@ -489,3 +490,25 @@ def test_least_squares_on_narrow_data_gives_no_overfit_warning():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         LinearRegressor(random_state=0).fit(X[:300], y[:300])
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_a_dense_finish_that_stops_short_solves_the_normal_equations(weighted):
+    """3000 x 200 at condition number 1e4: the conjugate-gradient finish used its 1,000 iterations and stayed
+    1.3e-3 of var(y) above least squares (warned truly). With at most SOLVE_MAX_COLUMNS columns the normal
+    equations are then solved exactly (one pass over X): least squares' objective to rounding, no warning."""
+    rng = np.random.default_rng(1)
+    n, d = 3000, 200
+    Q, _ = np.linalg.qr(rng.standard_normal((d, d)))
+    X = (rng.standard_normal((n, d)) * np.logspace(0, -4, d)) @ Q.T
+    y = X @ (rng.standard_normal(d) * (rng.random(d) < 0.2))
+    y = y / y.std() * 2 + rng.standard_normal(n) + 100
+    w = rng.uniform(0.5, 2.0, n) if weighted else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = LinearRegressor(random_state=0).fit(X, y, sample_weight=w)
+    assert "the normal equations solved exactly" in model.stop_reason_
+    best = LinearRegression().fit(X, y, sample_weight=w)
+    ww = np.ones(n) if w is None else w
+    mse = lambda m: float(ww @ np.square(m.predict(X) - y)) / ww.sum()
+    assert mse(model) <= mse(best) * (1 + 1e-9)
