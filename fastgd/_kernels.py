@@ -1522,29 +1522,34 @@ def _signal(sync):
 
 
 @jit()
-def _split_worker(X, Y, sw, theta, blocks, nblocks, shares, res, out, carry, sync, lossp):
-    """One worker of the split pass (_csr_split_parallel; the native kernel runs the same protocol). The pass's
-    rows are in blocks (split_blocks); block g's residuals go to buffer g % 2 in ``shares`` shares, and its
-    sums, in row order, are added by one worker once they are all in. Until every block is summed, a worker:
-    sums the next block (g: the number summed so far) if its residuals are all in and nobody claimed it (its
-    sum is claimed by moving sync[P_SUMCLAIM] from g to g + 1); else computes a residual share of block g, or
-    of block g + 1 (whose buffer block g - 1 used: it is summed), claimed as a ticket of that buffer's counter;
-    else waits for progress (spins SPINS_BEFORE_SLEEP times, then sleeps on a futex). Any worker does any of
-    the work, so a worker the OS deschedules holds up at most the share or the sum it holds, and one worker
-    alone does it all: whatever number of threads runs, the pass ends, and its sums are the one-thread pass's
-    bit for bit (each residual is one row's, each block is summed in row order after the ones before it).
+def _split_worker(X, Y, sw, theta, blocks, nblocks, shares, res, out, carry, sync, lossp, w):
+    """Worker ``w`` of the split pass (_csr_split_parallel; the native kernel runs the same protocol). The
+    pass's rows are in blocks (split_blocks); block g's residuals go to buffer g % 2 in ``shares`` shares, and
+    its sums, in row order, are added by one worker once they are all in. Until every block is summed, a
+    worker: sums the next block (g: the number summed so far) if its residuals are all in and nobody claimed it
+    (its sum is claimed by moving sync[P_SUMCLAIM] from g to g + 1), worker 0 at once, another only after
+    spinning SPINS_BEFORE_SLEEP turns with nothing else to do (the sums are the pass's serial part: on a busy
+    host the worker that shares its core would slow every block it took); else computes a residual share of
+    block g, or of block g + 1 (whose buffer block g - 1 used: it is summed), claimed as a ticket of that
+    buffer's counter; else waits for progress (spins SPINS_BEFORE_SLEEP times, then sleeps on a futex). Any
+    worker does any of the work, so a worker the OS deschedules holds up at most the share or the sum it
+    holds, and one worker alone does it all: whatever number of threads runs, the pass ends, and its sums are
+    the one-thread pass's bit for bit (each residual is one row's, each block is summed in row order after the
+    ones before it).
     ``carry[0]``: the loss of the current batch so far (a batch's loss is added to out[m] at its end, as the
     one-thread pass adds it)."""
     k = Y.shape[1]
     m = k * (shape(X)[1] + 1)
     S = shares
+    idle = 0
     while True:
         seen = intr.load_acquire(sync, P_EVENT)
         g = intr.load_acquire(sync, P_SUMMED)
         if g >= nblocks:
             return
-        if (intr.load_acquire(sync, P_DONE + g % 2) >= S * (g // 2 + 1) and intr.load_acquire(sync, P_SUMCLAIM) == g
-                and intr.fetch_max(sync, P_SUMCLAIM, g + 1) == g):
+        ready = intr.load_acquire(sync, P_DONE + g % 2) >= S * (g // 2 + 1) and intr.load_acquire(sync, P_SUMCLAIM) == g
+        if ready and (w == 0 or idle >= SPINS_BEFORE_SLEEP) and intr.fetch_max(sync, P_SUMCLAIM, g + 1) == g:
+            idle = 0
             lo, hi, start, stop = blocks[g, 0], blocks[g, 1], blocks[g, 2], blocks[g, 3]
             if lo == start:
                 carry[0] = 0.0
@@ -1563,11 +1568,16 @@ def _split_worker(X, Y, sw, theta, blocks, nblocks, shares, res, out, carry, syn
                 break
             h += 1
         if t >= 0:
+            idle = 0
             t -= S * (h // 2)  # the share of block h
             lo, hi = blocks[h, 0], blocks[h, 1]
             _split_residuals(X, Y, theta, lo + (hi - lo) * t // S, lo + (hi - lo) * (t + 1) // S, res[h % 2], lo)
             intr.fetch_add(sync, P_DONE + h % 2, 1)
             _signal(sync)
+            continue
+        if ready:  # worker 0's sum to take: spin, and take it after SPINS_BEFORE_SLEEP turns if it is still there
+            idle += 1
+            intr.spin_pause()
             continue
         spins = 0
         while intr.load_acquire(sync, P_EVENT) == seen:
@@ -1594,8 +1604,8 @@ def _csr_split_parallel(X, Y, sw, theta, batch_size, batch_ids, lossp, lanes):
     sync = np.zeros(64, dtype=np.int64)
     carry = np.zeros(1)
     shares = max(1, rows // SPLIT_ROWS)
-    for _ in prange(lanes):
-        _split_worker(X, Y, sw, theta, blocks, nblocks, shares, res, out, carry, sync, lossp)
+    for w in prange(lanes):
+        _split_worker(X, Y, sw, theta, blocks, nblocks, shares, res, out, carry, sync, lossp, w)
     return out[:m], out[m], out[m + 1]  # out started at +0.0: no sum in it is -0.0 (as _stats_total's)
 
 

@@ -26,7 +26,7 @@ point takes a path that opens no OpenMP region. Without OpenMP the same code run
 # (Cython may hand it unadjusted to the type's sq_item). Only loops over typed memoryviews turn it off
 # (@cython.wraparound(False)), and there no index may be negative (tests/test_native_indexing.py checks).
 cimport cython
-from cython.parallel cimport parallel, prange
+from cython.parallel cimport parallel, prange, threadid
 from libc.math cimport fabs, isfinite
 from libc.limits cimport INT_MAX
 from libc.stdlib cimport free, malloc
@@ -94,6 +94,7 @@ cdef extern from "_native_sync.h":
     int fastgd_take(long long* p, long long frm) nogil
     long long fastgd_ticket(long long* p, long long end) nogil
     void fastgd_signal(fastgd_team* t) nogil
+    void fastgd_pause() nogil
     void sum_chunks "fastgd_sum_chunks" (const double* part, Py_ssize_t nch, Py_ssize_t stride, Py_ssize_t m,
                                           double* G) nogil
     void tree_within "fastgd_tree_within" (double* part, Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t nch,
@@ -1568,20 +1569,24 @@ cdef struct SplitPass:
     double carry
 
 
-cdef void _split_worker(SplitPass* sp, fastgd_split* s, fastgd_team* ev) noexcept nogil:
-    """One thread of the split pass (the protocol of fastgd._kernels._split_worker): until every block is
-    summed, sum the next block once its residuals are all in (whoever claims it first), else compute a
-    residual share of it or of the block after it, else wait for progress."""
+cdef void _split_worker(SplitPass* sp, fastgd_split* s, fastgd_team* ev, int w) noexcept nogil:
+    """Thread ``w`` of the split pass (the protocol of fastgd._kernels._split_worker): until every block is
+    summed, sum the next block once its residuals are all in (thread 0, or another that waited for it),
+    else compute a residual share of it or of the block after it, else wait for progress."""
     cdef const Problem* pb = sp.pb
     cdef Py_ssize_t S = sp.shares, m = pb.k * (pb.X.d + 1)
     cdef long long g, h, t, seen, lo, hi
     cdef const long long* blk
+    cdef bint ready
+    cdef int idle = 0
     while True:
         seen = fastgd_published(ev)
         g = fastgd_load(&s.summed)
         if g >= sp.nblocks:
             return
-        if fastgd_load(&s.done[g % 2]) >= S * (g // 2 + 1) and fastgd_take(&s.sumclaim, g):
+        ready = fastgd_load(&s.done[g % 2]) >= S * (g // 2 + 1) and fastgd_load(&s.sumclaim) == g
+        if ready and (w == 0 or idle >= SPINS_BEFORE_SLEEP) and fastgd_take(&s.sumclaim, g):
+            idle = 0
             blk = sp.blocks + 4 * g  # block g's sums, in row order, after the batch's blocks before it
             if blk[0] == blk[2]:
                 sp.carry = 0.0
@@ -1600,6 +1605,7 @@ cdef void _split_worker(SplitPass* sp, fastgd_split* s, fastgd_team* ev) noexcep
                 break
             h += 1
         if t >= 0:
+            idle = 0
             t -= S * (h // 2)  # the share of block h
             blk = sp.blocks + 4 * h
             lo = blk[0] + (blk[1] - blk[0]) * t // S
@@ -1607,6 +1613,10 @@ cdef void _split_worker(SplitPass* sp, fastgd_split* s, fastgd_team* ev) noexcep
             _split_ptr(pb, sp.th, lo, hi, sp.res + (h % 2) * sp.half, blk[0], NULL, 0.0)
             fastgd_add(&s.done[h % 2], 1)
             fastgd_signal(ev)
+            continue
+        if ready:  # thread 0's sum to take: spin, and take it after SPINS_BEFORE_SLEEP turns if it is still there
+            idle += 1
+            fastgd_pause()
             continue
         fastgd_wait(ev, <int> seen, SPINS_BEFORE_SLEEP)
 
@@ -1643,7 +1653,7 @@ cdef _split_stats(Problem* pb, const double* th, Py_ssize_t batch_size, const lo
     fastgd_team_init(&team)
     _config.note_team_started()
     with nogil, parallel(num_threads=nt):
-        _split_worker(&sp, &sync, &team)
+        _split_worker(&sp, &sync, &team, threadid())
     return out_arr[:m], float(out[m]), float(out[m + 1])
 
 

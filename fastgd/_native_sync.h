@@ -192,6 +192,7 @@ static long long fastgd_ticket(long long* p, long long end) {
     }
     return -1;
 }
+static void fastgd_pause(void) { FASTGD_PAUSE(); }
 /* Signal progress: advance ``published`` (any number of threads may), waking the sleepers if any. */
 static void fastgd_signal(fastgd_team* t) {
     __atomic_add_fetch(&t->published, 1, __ATOMIC_SEQ_CST);
