@@ -735,8 +735,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         problem = _planning.make_fit_data(self, X, Xk, Y, sw, scaling, backend)
         if scaling is not None and self.fit_intercept and not warm and coef_init is None and intercept_init is None:
             _warn_insensitive_everywhere(self, Y, sw)  # the fit starts at the constant mean of y
-        chosen = self._choose_before_epochs(problem, ts, k, rows) if not warm and coef_init is None \
-            and intercept_init is None else None
+        chosen = self._choose_before_epochs(problem, ts, k, rows)  # from the start: a warm one or coef_init too
         out = self._train_and_store(problem, ts, opt, y.ndim, warn=False, in_memory=True)
         if chosen is not None:
             self.stop_reason_ = f"{chosen}; then the epochs: {self.stop_reason_}"
@@ -1094,8 +1093,9 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                 f"{'penalized ' if _planning.used_penalty(self)[0] is not None else ''}optimum (it is the best point "
                 f"reached). Refit with "
                 + (f"penalty='l2', alpha={self.alpha_:.6g} (the strength chosen), " if chosen else "")
-                + "optimizer=fastgd.optimizers.LBFGS(line_search_fn='strong_wolfe'), max_iter=3000 and tol=1e-10 "
-                  "(full-batch L-BFGS on that objective until it stops gaining).")
+                + "optimizer=fastgd.optimizers.LBFGS(line_search_fn='strong_wolfe'"
+                + ("" if chosen else ", tolerance_grad=0.0, tolerance_change=0.0")
+                + "), max_iter=3000 and tol=1e-10 (full-batch L-BFGS on that objective until it stops gaining).")
 
     def _ridge_alpha(self, l2, total):
         """Ridge's alpha for the objective's l2 strength ``l2``: l2 · Σw / 2 (``total``: Σw in the user's units),
@@ -1144,8 +1144,9 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         if not large and _planning.finishes_with_lbfgs(self):
             # small data: each iteration is a pass over at most CHECK_EXACT_MAX_VALUES values, so the finish may
             # take SMALL_FINISH_STEPS (wine's degree-2 products, huber: 79 iterations to the optimum)
-            fin = self._finish_lbfgs(problem, ts, steps=SMALL_FINISH_STEPS)
-            if not fin.converged:
+            fin = self._finish_lbfgs(problem, ts, steps=SMALL_FINISH_STEPS, exact=True)
+            # without torch's tolerances a step that leaves the model where it is ends at the optimum to rounding
+            if not (fin.converged or fin.by_torch_tol):
                 warnings.warn(self._unfinished_lbfgs(fin), ConvergenceWarning, stacklevel=4)
             return True
         # larger data, the user's L-BFGS without a line search: a few strong-Wolfe iterations from the fit (a pass
@@ -1380,12 +1381,17 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                 f"{'least-squares' if penalty is None else 'penalized'} optimum (it is the best point reached). "
                 f"{exact}{'; pass ' + weights + ',' if weighted else ''} solves it exactly.")
 
-    def _finish_lbfgs(self, problem, ts, precondition=None, steps=FINISH_STEPS):
+    def _finish_lbfgs(self, problem, ts, precondition=None, steps=FINISH_STEPS, exact=False):
         """Full-batch L-BFGS (strong-Wolfe) from the fitted model until a step gains less than FINISH_TOL
-        (``precondition``: see ``_training.train_lbfgs``; its history is then FINISH_HISTORY pairs)."""
-        lbfgs = LBFGS(line_search_fn="strong_wolfe", **({} if precondition is None else
-                                                        {"history_size": FINISH_HISTORY,
-                                                         "tolerance_change": FINISH_TOLERANCE_CHANGE}))
+        (``precondition``: see ``_training.train_lbfgs``; its history is then FINISH_HISTORY pairs). ``exact``
+        (small data, whose passes are cheap): without torch's tolerances (tolerance_grad and tolerance_change 0),
+        so the gain rule, the steps or a step that leaves the model where it is end it (on huber with epsilon far
+        below y's spread torch's 1e-7 and 1e-9 stopped it 4.3e-4 of the constant's loss above the optimum, which
+        zero tolerances reach)."""
+        zero = {"tolerance_grad": 0.0, "tolerance_change": 0.0} if exact else {}
+        lbfgs = LBFGS(line_search_fn="strong_wolfe", **zero, **({} if precondition is None else
+                                                                {"history_size": FINISH_HISTORY,
+                                                                 "tolerance_change": FINISH_TOLERANCE_CHANGE}))
         # sparse data: each evaluation sums all rows as a full-batch pass's batches (``FitData.whole``: per
         # batch, the sums cost O(d) besides the rows' non-zeros); the objective is the same
         whole = problem if precondition is None else problem.whole()

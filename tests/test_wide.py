@@ -512,3 +512,45 @@ def test_a_dense_finish_that_stops_short_solves_the_normal_equations(weighted):
     ww = np.ones(n) if w is None else w
     mse = lambda m: float(ww @ np.square(m.predict(X) - y)) / ww.sum()
     assert mse(model) <= mse(best) * (1 + 1e-9)
+
+
+@pytest.mark.parametrize("case", ["no intercept", "rows of weight 0"])
+def test_the_overfit_warning_is_true_without_an_intercept_and_with_rows_of_weight_0(case):
+    """fit_intercept=False: the least-squares figure is scikit-learn's leave-one-out R² (errors over the spread
+    about y's mean; it was 1 - SSE/Σy², 0.629 for 0.448) and the advised scaler keeps X's level
+    (StandardScaler(with_mean=False): centring left the model no way to reach y's level, held-out -0.27 against
+    least squares' 0.22). Rows of weight 0 with larger X: the advised alpha is for the scales StandardScaler
+    finds on all rows, as the pipeline fits them (it was for the others': held-out -0.06 against 0.28). The
+    advice, followed as written, beats least squares on held-out rows."""
+    import re
+
+    import sklearn.pipeline
+    import sklearn.preprocessing
+    from sklearn.model_selection import LeaveOneOut, cross_val_predict
+
+    import fastgd
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(5.0, 1.0, size=(2060, 40))
+    y = X @ rng.normal(0.2, 1.0, size=40) + 3.0 * rng.normal(size=2060)
+    Xt, yt, Xv, yv = X[:60], y[:60], X[60:], y[60:]
+    kw, w = {}, None
+    if case == "no intercept":
+        kw = {"fit_intercept": False}
+    else:
+        Xt, yt = np.vstack([Xt, 100.0 * X[60:80]]), np.r_[yt, y[60:80]]
+        w = np.r_[np.ones(60), np.zeros(20)]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = LinearRegressor(random_state=0, **kw).fit(Xt, yt, sample_weight=w)
+    message = [str(c.message) for c in caught if "fits their noise" in str(c.message)]
+    assert len(message) == 1, [str(c.message) for c in caught]
+    if case == "no intercept":
+        loo = cross_val_predict(LinearRegression(fit_intercept=False), Xt, yt, cv=LeaveOneOut())
+        said = float(re.search(r"predicts left-out rows with R² ([-0-9.e]+) \(exact", message[0]).group(1))
+        assert said == pytest.approx(1 - np.sum((yt - loo) ** 2) / np.sum((yt - yt.mean()) ** 2), abs=1e-3)
+        assert "StandardScaler(with_mean=False)" in message[0]
+    advice = re.search(r"(sklearn\.pipeline\.make_pipeline\(.*?\)\))", message[0]).group(1)
+    pipe = eval(advice, {"sklearn": sklearn, "fastgd": fastgd})
+    pipe.fit(Xt, yt, **({} if w is None else {"linearregressor__sample_weight": w}))
+    assert pipe.score(Xv, yv) > model.score(Xv, yv) + 0.1, (pipe.score(Xv, yv), model.score(Xv, yv))
