@@ -735,7 +735,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         problem = _planning.make_fit_data(self, X, Xk, Y, sw, scaling, backend)
         if scaling is not None and self.fit_intercept and not warm and coef_init is None and intercept_init is None:
             _warn_insensitive_everywhere(self, Y, sw)  # the fit starts at the constant mean of y
-        chosen = self._choose_before_epochs(problem, ts, k, rows)  # from the start: a warm one or coef_init too
+        chosen = self._choose_before_epochs(problem, ts, k, total)  # from the start: a warm one or coef_init too
         out = self._train_and_store(problem, ts, opt, y.ndim, warn=False, in_memory=True)
         if chosen is not None:
             self.stop_reason_ = f"{chosen}; then the epochs: {self.stop_reason_}"
@@ -1236,13 +1236,15 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         return fin
 
     def _choose_before_epochs(self, problem, ts, k, total):
-        """penalty="auto" on sparse X where training settings the user chose (``learning_rate``, ``max_iter``,
-        ``tol``, ``early_stopping``) leave out the exact finish, whose path chooses the strength: the same path
-        (``_choose_alpha``) from the start, before the epochs, which then train at the chosen strength from its
-        path solution (else the fixed strength of Ridge(alpha=1), or SGDRegressor's for huber, applied: on
-        one-hot digits held-out R² 0.33 against 0.56 chosen, with huber -1.11 against 0.52, silently). Returns
-        what was done, in words, or None where the default fit's own path runs or none can (another loss, huber
-        with several outputs, no standardization, dense X)."""
+        """penalty="auto" on sparse X where no exact finish follows the epochs to choose the strength on its path:
+        training settings the user chose (``learning_rate``, ``max_iter``, ``tol``, ``early_stopping``,
+        ``optimizer="lbfgs"``), or a loss with a kink (``epsilon_insensitive``, ``quantile``; huber stands in).
+        The same path (``_choose_alpha``) runs from the start, before the epochs, which then train at the chosen
+        strength from its path solution (else the fixed strength of Ridge(alpha=1), or SGDRegressor's for
+        another loss, applied: on one-hot digits held-out R² 0.33 against 0.56 chosen, with huber -1.11 against
+        0.52, silently). ``total``: Σw in the user's units (the Ridge alpha said). Returns what was done, in
+        words, or None where the default fit's own path runs or none can (squared_epsilon_insensitive, several
+        outputs of a loss other than the squared error, no standardization, dense X)."""
         kinked = self.loss in ("epsilon_insensitive", "quantile")
         if not (self.penalty == "auto" and self.alpha_ > 0 and problem.scaling is not None and self.standardize
                 and isinstance(problem.Xk, tuple) and not _planning.finish_follows(self, problem.Xk, k)
