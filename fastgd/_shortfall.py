@@ -207,7 +207,7 @@ def _shortfall(est, X, Y, sw, out, n, d, k, within_tol=False):
 # the rows' noise. After a fit whose exact leave-one-out check (an SVD of the standardized rows: at most
 # OVERFIT_MAX_FLOPS, min(n, d)²·max(n, d)) finds that an l2 penalty on the standardized columns predicts left-out
 # rows better by more than OVERFIT_GAIN of R², a warning gives both figures and that penalty as a pipeline
-OVERFIT_MAX_FLOPS = 2e9
+OVERFIT_MAX_FLOPS = 3e8  # 0.05-0.09 s (375 x 1000, 600 x 800); 2e9 let it cost 0.54 s on a 14 ms fit (2000 x 1000)
 OVERFIT_ROWS_PER_COLUMN = 20  # more rows per column than this: least squares' excess error is too small to check
 OVERFIT_GAIN = 0.05
 # ... or this much where least squares interpolates the rows: its left-out figure is then the minimum-norm
