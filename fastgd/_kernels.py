@@ -772,6 +772,31 @@ def _claim(slots, w, ntb, key):
     return -1
 
 
+@jit()
+def _signal(sync, word, sleepers):
+    """Advance the counter sync[word] (any number of workers may: seq_cst), waking the workers asleep on it
+    (sync[sleepers] counts them), if any."""
+    intr.fetch_add(sync, word, 1)
+    if intr.fetch_add(sync, sleepers, 0) > 0:
+        intr.futex_wake(sync, word)
+
+
+@jit()
+def _wait_change(sync, word, sleepers, seen):
+    """Wait until sync[word] is no longer ``seen``: spin SPINS_BEFORE_SLEEP times, then sleep on a futex (at
+    most 1 ms at a time; sync[sleepers] counts the sleepers, seq_cst RMWs on both sides with _signal)."""
+    spins = 0
+    while intr.load_acquire(sync, word) == seen:
+        spins += 1
+        if spins < SPINS_BEFORE_SLEEP:
+            intr.spin_pause()
+        else:
+            intr.fetch_add(sync, sleepers, 1)
+            if intr.fetch_add(sync, word, 0) == seen:
+                intr.futex_wait(sync, word, seen)
+            intr.fetch_add(sync, sleepers, -1)
+
+
 @jit(parallel=True)
 def _epoch_team(X, Y, sw, theta, raw, state, scalars, code, hp, lr_sched, pen, fit_intercept, batch_size, order,
                 n_workers, ch, part, G, eta, task_start, sync, slots, acc, stdz, avg):
@@ -822,23 +847,13 @@ def _epoch_team(X, Y, sw, theta, raw, state, scalars, code, hp, lr_sched, pen, f
                     n1 = (min(s1 + batch_size, n) - s1 + ch - 1) // ch
                     pf = s1 + (n1 * w // ntn) * ch
                     pf_end = min(s1 + (n1 * (w + 1) // ntn) * ch, n)
-                spins = 0
-                while intr.load_acquire(sync, S_PUB) == bi:
-                    if pf < pf_end:
-                        _prefetch_line(X, pf, pc)
-                        pc += line
-                        if pc >= d:
-                            pc = 0
-                            pf += 1
-                        continue
-                    spins += 1
-                    if spins < SPINS_BEFORE_SLEEP:
-                        intr.spin_pause()
-                    else:  # sleep until the publisher wakes us (sync[S_SLEEP]: sleepers; seq_cst RMWs on both sides)
-                        intr.fetch_add(sync, S_SLEEP, 1)
-                        if intr.fetch_add(sync, S_PUB, 0) == bi:
-                            intr.futex_wait(sync, S_PUB, bi)
-                        intr.fetch_add(sync, S_SLEEP, -1)
+                while pf < pf_end and intr.load_acquire(sync, S_PUB) == bi:
+                    _prefetch_line(X, pf, pc)
+                    pc += line
+                    if pc >= d:
+                        pc = 0
+                        pf += 1
+                _wait_change(sync, S_PUB, S_SLEEP, bi)
                 bi = intr.load_acquire(sync, S_PUB)
                 continue
             start = order[bi] * batch_size
@@ -866,9 +881,7 @@ def _epoch_team(X, Y, sw, theta, raw, state, scalars, code, hp, lr_sched, pen, f
                     _sum_chunks(part, nch, G)
                 finish_batch(G, batch_weight(sw, weighted, start, stop), th, rawf, S, scalars, code, hp, lr_sched,
                              l1, l2, wnorm, lcode, la, fit_intercept, eta, k, d, acc, stdz, std, avg, averaging)
-                intr.fetch_add(sync, S_PUB, 1)  # publish batch bi + 1 (seq_cst), then wake sleepers if any
-                if intr.fetch_add(sync, S_SLEEP, 0) > 0:
-                    intr.futex_wake(sync, S_PUB)
+                _signal(sync, S_PUB, S_SLEEP)  # publish batch bi + 1 (seq_cst), then wake sleepers if any
             bi = intr.load_acquire(sync, S_PUB)
 
 
@@ -1514,14 +1527,6 @@ def _ticket(sync, q, end):
 
 
 @jit()
-def _signal(sync):
-    """Progress: advance the event count (any number of workers may), waking the sleepers if any."""
-    intr.fetch_add(sync, P_EVENT, 1)
-    if intr.fetch_add(sync, P_SLEEP, 0) > 0:
-        intr.futex_wake(sync, P_EVENT)
-
-
-@jit()
 def _split_worker(X, Y, sw, theta, blocks, nblocks, shares, res, out, carry, sync, lossp, w):
     """Worker ``w`` of the split pass (_csr_split_parallel; the native kernel runs the same protocol). The
     pass's rows are in blocks (split_blocks); block g's residuals go to buffer g % 2 in ``shares`` shares, and
@@ -1558,7 +1563,7 @@ def _split_worker(X, Y, sw, theta, blocks, nblocks, shares, res, out, carry, syn
                 out[m] += carry[0]
                 out[m + 1] += _batch_weight(sw, start, stop)
             intr.store_release(sync, P_SUMMED, g + 1)
-            _signal(sync)
+            _signal(sync, P_EVENT, P_SLEEP)
             continue
         t = -1
         h = g
@@ -1573,22 +1578,13 @@ def _split_worker(X, Y, sw, theta, blocks, nblocks, shares, res, out, carry, syn
             lo, hi = blocks[h, 0], blocks[h, 1]
             _split_residuals(X, Y, theta, lo + (hi - lo) * t // S, lo + (hi - lo) * (t + 1) // S, res[h % 2], lo)
             intr.fetch_add(sync, P_DONE + h % 2, 1)
-            _signal(sync)
+            _signal(sync, P_EVENT, P_SLEEP)
             continue
         if ready:  # worker 0's sum to take: spin, and take it after SPINS_BEFORE_SLEEP turns if it is still there
             idle += 1
             intr.spin_pause()
             continue
-        spins = 0
-        while intr.load_acquire(sync, P_EVENT) == seen:
-            spins += 1
-            if spins < SPINS_BEFORE_SLEEP:
-                intr.spin_pause()
-            else:  # sleep until a worker signals (sync[P_SLEEP]: sleepers; seq_cst RMWs on both sides)
-                intr.fetch_add(sync, P_SLEEP, 1)
-                if intr.fetch_add(sync, P_EVENT, 0) == seen:
-                    intr.futex_wait(sync, P_EVENT, seen)
-                intr.fetch_add(sync, P_SLEEP, -1)
+        _wait_change(sync, P_EVENT, P_SLEEP, seen)
 
 
 @jit(parallel=True)

@@ -1634,7 +1634,8 @@ cdef _split_stats(Problem* pb, const double* th, Py_ssize_t batch_size, const lo
     cdef long long[:, ::1] table = blocks_arr
     cdef Py_ssize_t nblocks = split_blocks(ids, nb, batch_size, n, rows, &table[0, 0]) if table.shape[0] else 0
     out_arr = np.zeros(m + 2)
-    res_arr = np.empty(2 * max(rows * k, 1))
+    cdef Py_ssize_t half = max(rows * k, 1)  # a block's residuals: two buffers, half apart
+    res_arr = np.empty(2 * half)
     cdef double[::1] out = out_arr
     cdef double[::1] res = res_arr
     cdef SplitPass sp
@@ -1644,7 +1645,7 @@ cdef _split_stats(Problem* pb, const double* th, Py_ssize_t batch_size, const lo
     sp.nblocks = nblocks
     sp.shares = max(1, rows // SPLIT_ROWS)
     sp.res = &res[0]
-    sp.half = max(rows * k, 1)
+    sp.half = half
     sp.out = &out[0]
     sp.carry = 0.0
     cdef fastgd_split sync

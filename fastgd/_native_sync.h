@@ -155,12 +155,15 @@ static int fastgd_wait_prefetch(fastgd_team* t, int seen, const char* p, const c
 }
 
 /* Publish batch index value (after the update: release), waking the sleepers if any. */
-static void fastgd_publish(fastgd_team* t, int value) {
-    __atomic_store_n(&t->published, value, __ATOMIC_SEQ_CST);
+static void fastgd_wake(fastgd_team* t) {  /* after a seq_cst change of ``published``: the sleepers, if any */
 #ifdef __linux__
     if (__atomic_load_n(&t->sleepers, __ATOMIC_SEQ_CST) > 0)
         syscall(SYS_futex, &t->published, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
 #endif
+}
+static void fastgd_publish(fastgd_team* t, int value) {
+    __atomic_store_n(&t->published, value, __ATOMIC_SEQ_CST);
+    fastgd_wake(t);
 }
 
 /* The split CSR pass's counters (fastgd._kernels._split_worker: the same protocol, see its docstring), each
@@ -196,10 +199,7 @@ static void fastgd_pause(void) { FASTGD_PAUSE(); }
 /* Signal progress: advance ``published`` (any number of threads may), waking the sleepers if any. */
 static void fastgd_signal(fastgd_team* t) {
     __atomic_add_fetch(&t->published, 1, __ATOMIC_SEQ_CST);
-#ifdef __linux__
-    if (__atomic_load_n(&t->sleepers, __ATOMIC_SEQ_CST) > 0)
-        syscall(SYS_futex, &t->published, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
-#endif
+    fastgd_wake(t);
 }
 
 /* G = the chunk buffers summed in chunk order. One out-of-line function for every path: with the
