@@ -64,6 +64,10 @@ CLEAR_GAIN = 1e-9  # train_pcg: a stop on a settled small spread that gained les
 EXACT_FIT = 1e-8
 # solve_dense: the row blocks of its one pass (float64 temporaries of at most this many bytes)
 SOLVE_BLOCK_BYTES = 4 << 20
+# newton_dense: the damping of its first step (relative to the standardized columns' second moments) and the damping
+# past which no step lowering the objective exists (the point is stationary to rounding)
+NEWTON_DAMP_START = 1e-12
+NEWTON_DAMP_MAX = 1e12
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -1505,6 +1509,101 @@ def solve_dense(problem, k):
     raw[:, :d] = (beta / s[:, None]).T
     raw[:, d] = ybar - raw[:, :d] @ mu
     return raw
+
+
+def newton_work(n, d):
+    """Floating-point operations of one ``newton_dense`` iteration on n rows and d columns: the generalized Hessian
+    (n·(d + 1)² multiply-adds, twice for the row weights' product) and its eigendecomposition (about 10·(d + 1)³)."""
+    return 2.0 * n * (d + 1) ** 2 + 10.0 * (d + 1) ** 3
+
+
+def newton_dense(problem, raw, max_iter):
+    """The optimum of a dense ``problem`` with a smooth loss that is piecewise quadratic in the residual (huber,
+    squared_epsilon_insensitive; l2 on the raw weights or none, no l1), from ``raw`` (k, d + 1): a damped
+    semi-smooth Newton method (Levenberg-Marquardt) per output in the fit's standardized coordinates. Each
+    iteration forms the generalized Hessian (the rows whose residual is on a quadratic piece, e.g. within epsilon
+    for huber) and decomposes it against the second moments of the standardized columns once, then takes the
+    least damping whose step lowers the objective (each trial O(n·d)); the damping shrinks tenfold after a
+    success. Where no damping up to NEWTON_DAMP_MAX lowers the objective the point is stationary to rounding (the
+    objective is convex): the output has converged. On ill-conditioned columns L-BFGS stalls on such losses (a
+    step's gain below FINISH_TOL long before the optimum: 2.4 % above it, 120 x 30 at condition number 3e5,
+    huber at epsilon 0.1) where this reaches it in about 40 iterations. Returns (raw, converged, iterations): the model
+    in the data's units, whether every output converged within ``max_iter`` iterations, and how many steps it took. X is copied once,
+    standardized (small data: the caller's budget, ``newton_work``)."""
+    X, sc, sw = problem.Xk, problem.scaling, problem.sw
+    n, d = X.shape
+    k = raw.shape[0]
+    code, a = problem.loss
+    if code not in (_rules.HUBER, _rules.SQUARED_EPSILON_INSENSITIVE) or problem.l1 > 0.0:
+        raise ValueError("newton_dense needs huber or squared_epsilon_insensitive and no l1 penalty")
+    center = problem.fit_intercept
+    mu = np.asarray(sc.x_mean, dtype=np.float64) if center else np.zeros(d)
+    s = np.asarray(sc.x_scale, dtype=np.float64)
+    p = d + 1 if center else d
+    Z = np.empty((n, p))
+    np.subtract(np.asarray(X, dtype=np.float64), mu, out=Z[:, :d])
+    Z[:, :d] /= s
+    if center:
+        Z[:, d] = 1.0
+    w = np.ones(n) if sw is None else np.asarray(sw, dtype=np.float64)
+    W = float(w.sum())
+    pen = np.zeros(p)  # the l2 penalty's curvature on the standardized weights: l2 / s² (none on the intercept)
+    pen[:d] = problem.l2 / np.square(s)
+    M = (Z * (w / W)[:, None]).T @ Z
+    M[np.diag_indices(p)] += pen
+    M[np.diag_indices(p)] += max(float(np.trace(M)), 1.0) * p * np.finfo(np.float64).eps
+    Li = np.linalg.solve(np.linalg.cholesky(M), np.eye(p))  # M = L Lᵀ; Li = L⁻¹
+
+    def at(v, y):
+        """(objective, gradient, curvature per row) at standardized weights v for targets y."""
+        r = Z @ v - y
+        c = np.clip(r, -a, a)
+        if code == _rules.HUBER:
+            value, slope, curv = c * (r - 0.5 * c), c, (np.abs(r) < a).astype(np.float64)
+        else:
+            e = r - c
+            value, slope, curv = e * e, 2.0 * e, 2.0 * (np.abs(r) > a)
+        f = float(w @ value) / W + 0.5 * float(pen @ np.square(v))
+        g = Z.T @ (w * slope) / W + pen * v
+        return f, g, curv
+
+    out = np.array(raw, dtype=np.float64)
+    converged = True
+    iterations = 0
+    for j in range(k):
+        v = np.empty(p)
+        v[:d] = out[j, :d] * s
+        if center:
+            v[d] = out[j, d] + out[j, :d] @ mu
+        y = problem.Y[:, j]
+        f, g, curv = at(v, y)
+        damp = NEWTON_DAMP_START
+        done = False
+        for _ in range(max_iter):
+            H = (Z * (w * curv / W)[:, None]).T @ Z
+            H[np.diag_indices(p)] += pen
+            # H + λM = L (Ĥ + λI) Lᵀ with Ĥ = L⁻¹ H L⁻ᵀ: one eigendecomposition serves every damping λ
+            lam, Q = np.linalg.eigh(Li @ H @ Li.T)
+            u = Q.T @ (Li @ g)
+            while True:
+                step = -(Li.T @ (Q @ (u / np.maximum(lam + damp, np.finfo(np.float64).tiny))))
+                f2, g2, curv2 = at(v + step, y)
+                if np.isfinite(f2) and f2 < f:
+                    break
+                damp *= 10.0
+                if damp > NEWTON_DAMP_MAX:
+                    break
+            if damp > NEWTON_DAMP_MAX:  # no step lowers the objective: stationary to rounding
+                done = True
+                break
+            v += step
+            f, g, curv = f2, g2, curv2
+            damp = max(damp / 10.0, NEWTON_DAMP_START)
+            iterations += 1
+        converged = converged and done
+        out[j, :d] = v[:d] / s
+        out[j, d] = (v[d] - out[j, :d] @ mu) if center else 0.0
+    return out, converged, iterations
 
 
 def train_pcg(problem, ts, *, train_ids, steps, tol, precondition, n_iter_no_change=2, rel_tol=None,
