@@ -64,6 +64,12 @@ CLEAR_GAIN = 1e-9  # train_pcg: a stop on a settled small spread that gained les
 EXACT_FIT = 1e-8
 # solve_dense: the row blocks of its one pass (float64 temporaries of at most this many bytes)
 SOLVE_BLOCK_BYTES = 4 << 20
+# newton_dense: the damping of its first step (relative to the standardized columns' second moments) and the damping
+# past which no step lowering the objective exists (the point is stationary to rounding)
+NEWTON_DAMP_START = 1e-12
+NEWTON_DAMP_MAX = 1e12
+# ... and a step whose first-order gain is below this fraction of the objective ends it: the rest is rounding
+NEWTON_ROUNDING = 1e-14
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -1505,6 +1511,129 @@ def solve_dense(problem, k):
     raw[:, :d] = (beta / s[:, None]).T
     raw[:, d] = ybar - raw[:, :d] @ mu
     return raw
+
+
+def newton_work(n, d):
+    """Floating-point operations of one ``newton_dense`` iteration on n rows and d columns: the generalized Hessian
+    (n·(d + 1)² multiply-adds, twice for the row weights' product) and its eigendecomposition (about 10·(d + 1)³)."""
+    return 2.0 * n * (d + 1) ** 2 + 10.0 * (d + 1) ** 3
+
+
+def newton_dense(problem, raw, max_iter):
+    """The optimum of a dense ``problem`` with a smooth loss that is piecewise quadratic in the residual (huber,
+    squared_epsilon_insensitive; l2 on the raw weights or none, no l1), from ``raw`` (k, d + 1): a damped
+    semi-smooth Newton method (Levenberg-Marquardt) per output in the fit's standardized coordinates. Each
+    iteration forms the generalized Hessian (the rows whose residual is on a quadratic piece, e.g. within epsilon
+    for huber) and decomposes it against the second moments of the standardized columns once, then takes the
+    least damping whose step lowers the objective (each trial O(n·d)); the damping shrinks tenfold after a
+    success. Where no damping up to NEWTON_DAMP_MAX lowers the objective the point is stationary to rounding (the
+    objective is convex): the output has converged. On ill-conditioned columns L-BFGS stalls on such losses (a
+    step's gain below FINISH_TOL long before the optimum: 2.4 % above it, 120 x 30 at condition number 3e5,
+    huber at epsilon 0.1) where this reaches it in about 40 iterations. Returns (raw, converged, iterations): the model
+    in the data's units, whether every output converged within ``max_iter`` iterations, and how many steps it took.
+    X is read in row blocks (a pass for each Hessian and each trial), never copied whole; the caller bounds the
+    work (``newton_work``)."""
+    X, sc, sw = problem.Xk, problem.scaling, problem.sw
+    n, d = X.shape
+    k = raw.shape[0]
+    code, a = problem.loss
+    if code not in (_rules.HUBER, _rules.SQUARED_EPSILON_INSENSITIVE) or problem.l1 > 0.0:
+        raise ValueError("newton_dense needs huber or squared_epsilon_insensitive and no l1 penalty")
+    center = problem.fit_intercept
+    mu = np.asarray(sc.x_mean, dtype=np.float64) if center else np.zeros(d)
+    s = np.asarray(sc.x_scale, dtype=np.float64)
+    p = d + 1 if center else d
+    w = np.ones(n) if sw is None else np.asarray(sw, dtype=np.float64)
+    W = float(w.sum())
+    rows = max(1, SOLVE_BLOCK_BYTES // (8 * p))
+
+    def blocks():
+        """(start, stop, Z) over row blocks of at most SOLVE_BLOCK_BYTES: the standardized columns (and a column
+        of ones for the intercept), a temporary per block (X is never copied whole)."""
+        for start in range(0, n, rows):
+            stop = min(start + rows, n)
+            Z = np.empty((stop - start, p))
+            np.subtract(np.asarray(X[start:stop], dtype=np.float64), mu, out=Z[:, :d])
+            Z[:, :d] /= s
+            if center:
+                Z[:, d] = 1.0
+            yield start, stop, Z
+
+    def weighted_moments(rw):
+        """Σ rw_i z_i z_iᵀ over the rows."""
+        out = np.zeros((p, p))
+        for start, stop, Z in blocks():
+            out += (Z * rw[start:stop, None]).T @ Z
+        return out
+
+    pen = np.zeros(p)  # the l2 penalty's curvature on the standardized weights: l2 / s² (none on the intercept)
+    pen[:d] = problem.l2 / np.square(s)
+    M = weighted_moments(w / W)
+    M[np.diag_indices(p)] += pen
+    M[np.diag_indices(p)] += max(float(np.trace(M)), 1.0) * p * np.finfo(np.float64).eps
+    Li = np.linalg.solve(np.linalg.cholesky(M), np.eye(p))  # M = L Lᵀ; Li = L⁻¹
+
+    def at(v, y):
+        """(objective, gradient, curvature per row) at standardized weights v for targets y."""
+        f, g, curv = 0.0, np.zeros(p), np.empty(n)
+        for start, stop, Z in blocks():
+            r = Z @ v - y[start:stop]
+            c = np.clip(r, -a, a)
+            if code == _rules.HUBER:
+                value, slope, curv[start:stop] = c * (r - 0.5 * c), c, np.abs(r) < a
+            else:
+                e = r - c
+                value, slope, curv[start:stop] = e * e, 2.0 * e, 2.0 * (np.abs(r) > a)
+            wb = w[start:stop]
+            f += float(wb @ value)
+            g += Z.T @ (wb * slope)
+        return f / W + 0.5 * float(pen @ np.square(v)), g / W + pen * v, curv
+
+    out = np.array(raw, dtype=np.float64)
+    converged = True
+    iterations = 0
+    for j in range(k):
+        v = np.empty(p)
+        v[:d] = out[j, :d] * s
+        if center:
+            v[d] = out[j, d] + out[j, :d] @ mu
+        y = problem.Y[:, j]
+        f, g, curv = at(v, y)
+        damp = NEWTON_DAMP_START
+        done = False
+        for _ in range(max_iter):
+            H = weighted_moments(w * curv / W)
+            H[np.diag_indices(p)] += pen
+            # H + λM = L (Ĥ + λI) Lᵀ with Ĥ = L⁻¹ H L⁻ᵀ: one eigendecomposition serves every damping λ
+            lam, Q = np.linalg.eigh(Li @ H @ Li.T)
+            lam = np.maximum(lam, 0.0)  # H is positive semi-definite: a negative eigenvalue is rounding
+            u = Q.T @ (Li @ g)
+            # the least-damped step's first-order gain (the Newton decrement): below rounding, the optimum is reached
+            newton = -(Li.T @ (Q @ (u / (lam + NEWTON_DAMP_START))))
+            gain = -float(g @ newton)
+            if math.isfinite(gain) and gain <= NEWTON_ROUNDING * abs(f):
+                done = True
+                break
+            step = newton if damp == NEWTON_DAMP_START else -(Li.T @ (Q @ (u / (lam + damp))))
+            while True:
+                f2, g2, curv2 = at(v + step, y)
+                if np.isfinite(f2) and f2 < f:
+                    break
+                damp *= 10.0
+                if damp > NEWTON_DAMP_MAX:
+                    break
+                step = -(Li.T @ (Q @ (u / (lam + damp))))
+            if damp > NEWTON_DAMP_MAX:  # no step lowers the objective: stationary to rounding
+                done = True
+                break
+            v += step
+            f, g, curv = f2, g2, curv2
+            damp = max(damp / 10.0, NEWTON_DAMP_START)
+            iterations += 1
+        converged = converged and done
+        out[j, :d] = v[:d] / s
+        out[j, d] = (v[d] - out[j, :d] @ mu) if center else 0.0
+    return out, converged, iterations
 
 
 def train_pcg(problem, ts, *, train_ids, steps, tol, precondition, n_iter_no_change=2, rel_tol=None,
