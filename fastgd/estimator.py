@@ -40,10 +40,9 @@ FINISH_CG_PATIENCE = 10
 # exactly (one pass, O(n·d²) operations: at most what its FINISH_CG_ITER iterations cost, 2·n·d each)
 SOLVE_MAX_COLUMNS = 2048
 # dense data with huber or squared_epsilon_insensitive: after its L-BFGS finish, the semi-smooth Newton method
-# (_newton_dense) runs where NEWTON_MIN_ITER of its iterations fit in NEWTON_MAX_FLOPS (0.1-0.3 s: d up to about 200
-# on small data, n·d² up to about 1e8), at most NEWTON_MAX_ITER of them
-NEWTON_MAX_FLOPS = 2e9
-NEWTON_MAX_ITER = 100
+# (_newton_dense) runs where NEWTON_MIN_ITER of its iterations per output fit in NEWTON_MAX_FLOPS (all outputs
+# together, _training.newton_work's units: about 0.5 s at most; d up to about 200 on small data)
+NEWTON_MAX_FLOPS = 1e9
 NEWTON_MIN_ITER = 10
 # ... and stops its steps on changes below this (torch's 1e-9 left the weights of columns stored in a few rows,
 # which the objective barely determines, visibly short of the optimum; 1e-12 doubled the passes)
@@ -1145,24 +1144,19 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                     > self.tol:
                 # the finish's outcome replaces the epochs' budget as the news: converged, the optimum (no max_iter
                 # warning: raising max_iter turns the finish off); else why it stopped, and what reaches it
-                fin = self._finish_lbfgs(problem, ts)
+                fin = self._finish_lbfgs(problem, ts, say=False)
                 # its gain rule stopped it 0.03-0.5 % above the optimum, silently, on nearly collinear columns
                 # (10,000-30,000 rows, 10-40 columns): Newton's steps finish it where they are affordable
-                solved = self._newton_dense(problem, ts, fin, f_ref)
-                if not (solved or fin.converged):
-                    warnings.warn(self._unfinished_lbfgs(fin), ConvergenceWarning, stacklevel=4)
+                self._warn_finish(fin, self._newton_dense(problem, ts, fin, f_ref), f_ref, problem)
                 return True
             return False
         if not large and _planning.finishes_with_lbfgs(self):
             # small data: each iteration is a pass over at most CHECK_EXACT_MAX_VALUES values, so the finish may
             # take SMALL_FINISH_STEPS (wine's degree-2 products, huber: 79 iterations to the optimum)
-            fin = self._finish_lbfgs(problem, ts, steps=SMALL_FINISH_STEPS, exact=True)
+            fin = self._finish_lbfgs(problem, ts, steps=SMALL_FINISH_STEPS, exact=True, say=False)
             # L-BFGS's gain rule can stop it far from the optimum (ill-conditioned columns): the semi-smooth Newton
             # method, where affordable, reaches the optimum or certifies it
-            solved = self._newton_dense(problem, ts, fin, f_ref)
-            # without torch's tolerances a step that leaves the model where it is ends at the optimum to rounding
-            if not (solved or fin.converged or fin.by_torch_tol):
-                warnings.warn(self._unfinished_lbfgs(fin), ConvergenceWarning, stacklevel=4)
+            self._warn_finish(fin, self._newton_dense(problem, ts, fin, f_ref), f_ref, problem)
             return True
         # larger data, the user's L-BFGS without a line search: a few strong-Wolfe iterations from the fit (a pass
         # each), whose gain proves a stall (and a lower bound on its excess); small data: the optimum itself
@@ -1172,14 +1166,18 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             got, best = _lbfgs_gap(problem, ts, min(self.tol, FINISH_TOL), STALL_CHECK_ITER if large else None)
         # small data: the semi-smooth Newton method's optimum where it is lower (L-BFGS stalls short of it on
         # ill-conditioned columns: then its advice would not reach the optimum either)
-        newton = None if large else self._newton_optimum(problem, ts)
+        newton = None if large else self._newton_optimum(problem, ts, f_ref)
+        if searched and newton is None:  # nothing measured the fit (Newton unaffordable): its own warnings stand
+            return False
         stalls = newton is not None and (searched or newton[1] < best - _shortfall.warn_limit(newton[1], f_ref,
                                                                                                 self.tol))
+        unfinished = newton is not None and newton[3] == "budget"  # its optimum is an upper bound on the optimum
         if newton is not None and newton[1] < best:
             best = newton[1]
         excess = got - best
         if not (f_ref > 0 and excess > _shortfall.warn_limit(best, f_ref, self.tol)):
-            return f_ref > 0 and not large  # measured at the optimum: more steps gain nothing that matters
+            # measured at the optimum: more steps gain nothing that matters (not where Newton did not finish)
+            return f_ref > 0 and not large and not unfinished
         capped = self.n_iter_ >= self.max_iter_ and not out.converged
         # the settings of this fit that keep the default's L-BFGS finish from running (only those it chose)
         chosen = [f"{name}={value!r}" for name, value, default in (
@@ -1193,14 +1191,17 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         if stalls:  # L-BFGS from the fit stops short of Newton's optimum: only the default's finish reaches it
             what = "L-BFGS" if user_lbfgs else "Gradient descent"
             steps = "steps" if user_lbfgs else "epochs"
-            fix = (f"Use the defaults instead of {' and '.join(chosen)}: their finish (full-batch L-BFGS, then the "
-                   f"semi-smooth Newton method) reaches it" if chosen else
-                   "Fit with the default optimizer and learning rate: their finish (full-batch L-BFGS, then the "
-                   "semi-smooth Newton method) reaches it")
+            finish = "their finish (full-batch L-BFGS, then the semi-smooth Newton method)"
+            reach = ("goes as far, and warns where it stops short" if unfinished else "reaches it")
+            fix = (f"Use the defaults instead of {' and '.join(chosen)}: {finish} {reach}" if chosen else
+                   f"Fit with the default optimizer and learning rate: {finish} {reach}")
             stall = ("" if searched else "; full-batch L-BFGS from this model stalls short of it, as on "
                                           "ill-conditioned columns")
-            warnings.warn(f"{what} stopped {share} above the optimum of the {self.loss} objective (found by the "
-                          f"semi-smooth Newton method{stall}) after {self.n_iter_} {steps}. {fix}.",
+            found = (f"a point that much better, found by the semi-smooth Newton method, which was still gaining "
+                     f"when its budget ran out{stall}" if unfinished else
+                     f"found by the semi-smooth Newton method{stall}")
+            warnings.warn(f"{what} stopped {'at least ' if unfinished else ''}{share} above the optimum of the "
+                          f"{self.loss} objective ({found}) after {self.n_iter_} {steps}. {fix}.",
                           ConvergenceWarning, stacklevel=4)
             return True
         if user_lbfgs:
@@ -1405,27 +1406,43 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         return (f"the normal equations solved exactly (their {problem.Xk.shape[1]} x {problem.Xk.shape[1]} "
                 f"second moments, one pass over X): objective {old:.6g} -> {new:.6g}")
 
-    def _newton_optimum(self, problem, ts):
+    def _warn_finish(self, fin, newton, f_ref, problem):
+        """The outcome of a smooth loss's L-BFGS finish and the Newton steps after it (``newton``: what
+        ``_newton_dense`` returned): printed with ``verbose``; a warning where it stopped short. Where Newton ran,
+        its status decides (L-BFGS's gain rule, which it checks, is no evidence); else L-BFGS's (without torch's
+        tolerances a step that leaves the model where it is ends at the optimum to rounding)."""
+        self._say_finished()
+        if newton is not None:
+            if newton[0] == "budget":
+                warnings.warn(self._unfinished_newton(newton[1], newton[2], f_ref, problem), ConvergenceWarning,
+                              stacklevel=5)
+        elif not (fin.converged or fin.by_torch_tol):
+            warnings.warn(self._unfinished_lbfgs(fin), ConvergenceWarning, stacklevel=5)
+
+    def _newton_optimum(self, problem, ts, f_ref):
         """The semi-smooth Newton method (``_training.newton_dense``) from the model at ``ts`` (left as it is), for
-        dense data with huber or squared_epsilon_insensitive and no l1, within NEWTON_MAX_FLOPS (at most
-        NEWTON_MAX_ITER iterations, and none when fewer than NEWTON_MIN_ITER fit). Returns (theta, objective,
-        objective at ts, converged, iterations), or None where it does not apply or fails."""
+        dense data with huber or squared_epsilon_insensitive and no l1, within NEWTON_MAX_FLOPS for all outputs
+        together (none where NEWTON_MIN_ITER iterations per output do not fit), its steps ending once NEWTON_PATIENCE
+        in a row gain less than the finish's tolerance (of ``f_ref``, the constant mean's loss). Returns (theta,
+        objective, objective at ts, status, iterations, last gain), or None where it does not apply or fails."""
         X = problem.Xk
         if problem.l1 > 0.0 or problem.scaling is None or not isinstance(X, np.ndarray) or problem.loss is None \
                 or problem.loss[0] not in (_rules.HUBER, _rules.SQUARED_EPSILON_INSENSITIVE):
             return None
         n, d = X.shape
-        iters = int(min(NEWTON_MAX_ITER, NEWTON_MAX_FLOPS // _training.newton_work(n, d)))
-        if iters < NEWTON_MIN_ITER:
+        k = ts.theta.shape[0]
+        if _training.newton_work(n, d) * NEWTON_MIN_ITER * k > NEWTON_MAX_FLOPS:
             return None
         ids = np.arange(problem.n_batches, dtype=np.int64)
         try:
             with _shortfall.one_blas_thread(), np.errstate(all="ignore"):
-                raw, converged, steps = _training.newton_dense(problem, problem.raw(ts.theta), iters)
+                raw, status, steps, last = _training.newton_dense(problem, problem.raw(ts.theta), NEWTON_MAX_FLOPS,
+                                                                  min(self.tol, FINISH_TOL) * f_ref)
                 theta = problem.scaling.to_std(raw)
                 if not np.all(np.isfinite(theta)):
                     return None
-                return theta, problem.objective(theta, ids)[0], problem.objective(ts.theta, ids)[0], converged, steps
+                return (theta, problem.objective(theta, ids)[0], problem.objective(ts.theta, ids)[0], status, steps,
+                        last)
         except (np.linalg.LinAlgError, MemoryError, ValueError):
             return None
 
@@ -1435,21 +1452,42 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         tolerance (of ``f_ref``, the constant mean's loss: a smaller gain is within what the finish promised, and
         the dask fit, which has no Newton step, then stays equal to the in-memory one). L-BFGS's gain rule stopped
         0.3-2.4 % above the optimum, silently, on ill-conditioned columns (120 x 30, condition number 3e5, epsilon
-        0.1). Returns whether it converged (the model is then the optimum, to that tolerance)."""
-        found = None if fin.interrupted else self._newton_optimum(problem, ts)
+        0.1). Returns None where it did not run, else (status, iterations, last gain): "converged" or "tolerance"
+        (the model is then the optimum, to rounding or to that tolerance) or "budget" (it was still gaining)."""
+        found = None if fin.interrupted else self._newton_optimum(problem, ts, f_ref)
         if found is None:
-            return False
-        theta, new, old, converged, steps = found
-        if not old - new > min(self.tol, FINISH_TOL) * f_ref:
-            return converged  # the finish's model is the optimum to its tolerance (or Newton got no further)
-        ts.theta[...] = theta
-        self._store(ts, problem.scaling, problem)
-        self.n_iter_ += steps
-        self.stop_reason_ += (f"; then semi-smooth Newton: {steps} iteration{'s' if steps != 1 else ''}, "
-                              + ("converged" if converged else "not converged") + f", objective {old:.6g} -> "
-                              f"{new:.6g}")
-        self._say_finished()
-        return converged
+            return None
+        theta, new, old, status, steps, last = found
+        if old - new > min(self.tol, FINISH_TOL) * f_ref:
+            ts.theta[...] = theta
+            self._store(ts, problem.scaling, problem)
+            self.n_iter_ += steps
+            self.stop_reason_ += (f"; then semi-smooth Newton: {steps} iteration{'s' if steps != 1 else ''}, "
+                                  + {"converged": "converged", "tolerance": "its gains below tol",
+                                     "budget": "its budget spent"}[status] + f", objective {old:.6g} -> {new:.6g}")
+        elif status == "budget":
+            self.stop_reason_ += (f"; then semi-smooth Newton: {steps} iteration{'s' if steps != 1 else ''}, its "
+                                  f"budget spent, objective {old:.6g} -> {new:.6g} (not kept: within tol)")
+        return status, steps, last
+
+    def _unfinished_newton(self, steps, last, f_ref, problem):
+        """The warning of a fit whose Newton steps after its L-BFGS finish ran out of their budget while still
+        gaining: the figures, the cause it can see (huber's epsilon far below the residuals: nearly the absolute
+        error), and what helps."""
+        share = last / f_ref if f_ref > 0 else float("nan")
+        msg = (f"The finish of this {self.loss} fit (full-batch L-BFGS, then {steps} iterations of the semi-smooth "
+               f"Newton method, their budget of {NEWTON_MAX_FLOPS:.0e} operations) stopped before the optimum: its "
+               f"last iteration still lowered the objective by {share:.3g} of the loss of the constant mean of y, so "
+               f"the model is likely short of the optimum (it is the best point reached).")
+        if self.loss == "huber":
+            r = np.abs(problem.Y[:, 0] - problem.Y[:, 0].mean()) if problem.Y.size else np.zeros(1)
+            spread = float(np.median(r))
+            if spread > 0 and self.epsilon < 0.01 * spread:
+                msg += (f" With epsilon={self.epsilon:g}, far below the targets' spread (median |y - mean| "
+                        f"{spread:.3g}), the huber objective is nearly the absolute error, whose kinks every method "
+                        f"crosses one at a time; a larger epsilon makes it smoother and its optimum quick to reach "
+                        f"(HuberRegressor's rule is 1.35 times the residuals' robust spread).")
+        return msg
 
     def _unfinished_dense(self, fin, total, weighted):
         """The warning of a dense fit whose conjugate-gradient finish stopped before its tolerance, with the
@@ -1469,7 +1507,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                 f"{'least-squares' if penalty is None else 'penalized'} optimum (it is the best point reached). "
                 f"{exact}{'; pass ' + weights + ',' if weighted else ''} solves it exactly.")
 
-    def _finish_lbfgs(self, problem, ts, precondition=None, steps=FINISH_STEPS, exact=False):
+    def _finish_lbfgs(self, problem, ts, precondition=None, steps=FINISH_STEPS, exact=False, say=True):
         """Full-batch L-BFGS (strong-Wolfe) from the fitted model until a step gains less than FINISH_TOL
         (``precondition``: see ``_training.train_lbfgs``; its history is then FINISH_HISTORY pairs). ``exact``
         (small data, whose passes are cheap): without torch's tolerances (tolerance_grad and tolerance_change 0),
@@ -1491,7 +1529,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         self._store(ts, problem.scaling, problem)
         self.n_iter_ += fin.n_iter
         self.stop_reason_ = f"{self.stop_reason_}; then full-batch L-BFGS: {fin.stop_reason}"
-        self._say_finished()
+        if say:  # (else the caller prints once what follows too)
+            self._say_finished()
         return fin
 
     def _say_finished(self):

@@ -331,7 +331,7 @@ def test_default_fit_of_a_smooth_loss_on_ill_conditioned_columns_reaches_its_opt
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         est = LinearRegressor(loss=loss, epsilon=0.1, random_state=0).fit(X, y)
-    assert "semi-smooth Newton" in est.stop_reason_ and "converged" in est.stop_reason_
+    assert "semi-smooth Newton" in est.stop_reason_ and "budget" not in est.stop_reason_
     assert _standardized_gradient(est, X, y, loss, 0.1) < 1e-6
     assert _objective(est, X, y[:, None], loss, 0.1) <= _smooth_optimum(X, y[:, None], loss, 0.1) * (1 + 1e-9)
 
@@ -349,6 +349,34 @@ def test_a_smooth_loss_fit_that_lbfgs_cannot_finish_warns_with_advice_that_works
         warnings.simplefilter("error")
         default = LinearRegressor(loss="huber", epsilon=0.1, random_state=0).fit(X, y)
     assert _objective(default, X, y[:, None], "huber", 0.1) < 0.9 * _objective(chosen, X, y[:, None], "huber", 0.1)
+
+
+def test_newton_steps_that_run_out_of_budget_warn_without_advising_lbfgs(monkeypatch):
+    """Where the Newton steps after the finish are still gaining when their budget runs out, the fit warns with
+    that figure (L-BFGS's own gain rule, which stopped far short, is no evidence), and does not advise the L-BFGS
+    refit that stalls there too; under chosen settings the excess is a lower bound ("at least")."""
+    import fastgd.estimator as E
+    X, y = _collinear_with_outliers()
+    monkeypatch.setattr(E, "NEWTON_MAX_FLOPS", 10 * E._training.newton_work(*X.shape))  # about ten iterations
+    with pytest.warns(ConvergenceWarning, match=r"then \d+ iterations of the semi-smooth Newton method, their "
+                                                 r"budget.*still lowered the objective") as record:
+        est = LinearRegressor(loss="huber", epsilon=0.1, random_state=0).fit(X, y)
+    assert not any("tolerance_grad" in str(w.message) for w in record)
+    assert "its budget spent" in est.stop_reason_
+    with pytest.warns(ConvergenceWarning, match=r"stopped at least .* above the optimum.*still gaining when its "
+                                                 r"budget ran out.*warns where it stops short"):
+        LinearRegressor(loss="huber", epsilon=0.1, max_iter=1000, random_state=0).fit(X, y)
+
+
+def test_a_line_search_lbfgs_that_newton_cannot_check_keeps_its_max_iter_warning():
+    """A user's strong-Wolfe L-BFGS on data too wide for the Newton check (600 x 400): nothing measures it, so its
+    own max_iter warning stands (the check had returned "measured" without measuring)."""
+    from fastgd.optimizers import LBFGS
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(600, 400))
+    y = X @ rng.normal(size=400) + rng.normal(size=600)
+    with pytest.warns(ConvergenceWarning, match=r"Maximum number of epochs \(2\) reached"):
+        LinearRegressor(loss="huber", optimizer=LBFGS(line_search_fn="strong_wolfe"), max_iter=2).fit(X, y)
 
 
 def test_a_smooth_loss_fit_short_of_its_optimum_under_chosen_settings_warns():
