@@ -806,6 +806,11 @@ class _StoppingRules:
             # limit: the threshold overflows to inf, and only a non-finite loss diverges)
             with np.errstate(over="ignore"):
                 self.diverge_at = DIVERGE_FACTOR * max(out.start_eval, f_ref)
+            # rows whose targets are one value to rounding (one row of positive weight): the losses are rounding
+            # (the start's 9e-28, an epoch's 2e-14, two outputs in huber's units), no scale, as in
+            # _training_limit: only a non-finite loss diverges (the best model is kept either way)
+            if _one_value(problem, eval_ids):
+                self.diverge_at = np.inf
 
     def check_diverged(self, loss, finite, epoch_number, ts, start, may_retry=False):
         """Divergence: the weights or the optimizer state not finite, or the loss not finite or exploded.

@@ -758,3 +758,13 @@ def test_every_value_the_divergence_advice_names_works_alone(params):
             # alpha=10 on diabetes' raw units shrinks the optimum itself to about the mean (R² 0.001)
             floor = 0.0 if "alpha" in params and name != "alpha" else 0.4
             assert LinearRegressor(random_state=0, **{**params, name: value}).fit(X, y).score(X, y) > floor, name
+
+
+def test_one_row_of_positive_weight_is_never_a_divergence():
+    """Two rows, one of weight 0, two outputs, huber with a tiny epsilon: the one weighted row is fitted exactly,
+    and the losses are rounding (9e-28 at the start, 2e-14 after an epoch); that "rise" raised "Training diverged
+    ... please report it". Only a non-finite loss diverges on such rows, as on a one-row partial_fit chunk."""
+    X = np.array([[502.8934480219149, 27.3789075661789], [16493.318004354798, 904.241553919071]])
+    Y = np.array([[990.5659006170633, 991.6935486782638], [-9.638726137555663, -9.636317693618333]])
+    m = LinearRegressor(loss="huber", epsilon=6.87e-5, random_state=0).fit(X, Y, sample_weight=np.array([0.0, 1.0]))
+    np.testing.assert_allclose(m.predict(X[1:]), Y[1:], rtol=1e-6)
