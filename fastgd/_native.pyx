@@ -272,8 +272,8 @@ cdef extern from *:
        a Zen 3 EPYC: one thread, 1e6 x 100 float32 streamed, 1.31-1.61 times the one-thread read of X, in cache
        32 ns a row (docs/design.md, "One pass per epoch, fused"). With AVX-512 GCC converts 8 floats per
        instruction from a 256-bit load (vcvtps2pd zmm, ymm), so the loop measured on the AVX-512 machines stays
-       there (not measured with these intrinsics: no such machine in this session). (gcc reassociates the partials' final sum of the loop above, -fassociative-math, so the two
-       differ in their last bits.) */
+       there (not measured with these intrinsics: no such machine in this session). (gcc reassociates the
+       partials' final sum of the loop above, -fassociative-math, so the two differ in their last bits.) */
     #include <immintrin.h>
     static inline double fastgd_fused16_f32(const float* restrict row, const float* restrict prev,
                                             const double* restrict w, double* restrict buf, double s_prev,

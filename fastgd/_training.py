@@ -1489,6 +1489,23 @@ def train_lbfgs(problem, ts, lbfgs, *, train_ids, steps, tol, n_iter_no_change=2
     return out
 
 
+def standardized_blocks(X, mu, s, ones):
+    """(start, stop, Z) over row blocks of dense X of at most SOLVE_BLOCK_BYTES: the block's columns less ``mu``
+    over ``s`` in float64 (and, with ``ones``, a last column of ones for the intercept), a temporary per block:
+    X is never copied whole (solve_dense, newton_dense)."""
+    n, d = X.shape
+    p = d + 1 if ones else d
+    rows = max(1, SOLVE_BLOCK_BYTES // (8 * max(p, 1)))
+    for start in range(0, n, rows):
+        stop = min(start + rows, n)
+        Z = np.empty((stop - start, p))
+        np.subtract(np.asarray(X[start:stop], dtype=np.float64), mu, out=Z[:, :d])
+        Z[:, :d] /= s
+        if ones:
+            Z[:, d] = 1.0
+        yield start, stop, Z
+
+
 def solve_dense(problem, k):
     """The exact optimum of a dense squared-error ``problem`` (no l1; l2 on the raw weights or none), in the data's
     units ((k, d + 1), intercept last), from the normal equations in the fit's standardized coordinates: their
@@ -1505,13 +1522,10 @@ def solve_dense(problem, k):
     ybar = ((Y.sum(axis=0) if sw is None else sw @ Y) / W) if center else np.zeros(k)
     G = np.zeros((d, d))
     b = np.zeros((d, k))
-    rows = max(1, SOLVE_BLOCK_BYTES // (8 * max(d, 1)))
-    for start in range(0, n, rows):
-        Z = np.asarray(X[start:start + rows], dtype=np.float64) - mu
-        Z /= s
-        Zw = Z if sw is None else Z * sw[start:start + rows, None]
+    for start, stop, Z in standardized_blocks(X, mu, s, False):
+        Zw = Z if sw is None else Z * sw[start:stop, None]
         G += Zw.T @ Z
-        b += Zw.T @ (Y[start:start + rows] - ybar)
+        b += Zw.T @ (Y[start:stop] - ybar)
     G += (0.5 * problem.l2 * W) * np.diag(1.0 / np.square(s))
     lam, Q = np.linalg.eigh(G)
     keep = lam > max(lam[-1], 0.0) * d * np.finfo(np.float64).eps
@@ -1560,19 +1574,9 @@ def newton_dense(problem, raw, budget, tol_gain=0.0):
     p = d + 1 if center else d
     w = np.ones(n) if sw is None else np.asarray(sw, dtype=np.float64)
     W = float(w.sum())
-    rows = max(1, SOLVE_BLOCK_BYTES // (8 * p))
 
     def blocks():
-        """(start, stop, Z) over row blocks of at most SOLVE_BLOCK_BYTES: the standardized columns (and a column
-        of ones for the intercept), a temporary per block (X is never copied whole)."""
-        for start in range(0, n, rows):
-            stop = min(start + rows, n)
-            Z = np.empty((stop - start, p))
-            np.subtract(np.asarray(X[start:stop], dtype=np.float64), mu, out=Z[:, :d])
-            Z[:, :d] /= s
-            if center:
-                Z[:, d] = 1.0
-            yield start, stop, Z
+        return standardized_blocks(X, mu, s, center)
 
     def weighted_moments(rw):
         """Σ rw_i z_i z_iᵀ over the rows."""
