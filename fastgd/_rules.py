@@ -1248,13 +1248,15 @@ def loss_terms(code: cython.int, r: cython.double, a: cython.double) -> tuple[cy
 def loss_accumulate(code: cython.int, r: cython.double, a: cython.double, w: cython.double,
                     loss: cython.double) -> tuple[cython.double, cython.double]:
     """(w·slope(r), loss + w·loss(r)): a row of weight w (1.0 without sample weights) in the kernels' sums. The
-    squared error is (w·r, loss + (w·r)·r), the arithmetic its kernels always did, so its results keep their
-    bits; the kernels' row loops, dense and CSR, call this once per row and output."""
+    squared error is (w·r, loss + (w·r)·r). The loss's add is fmadd (rounded once): left to the fastmath flags,
+    LLVM fused it in one Numba row loop and not in another (the one-thread CSR rows and the split pass's sums
+    then differed in the loss's last bit, with Numba 0.59 on Zen 3). The kernels' row loops, dense and CSR,
+    call this once per row and output."""
     if code == SQUARED_ERROR:
         s = w * r
-        return s, loss + s * r
+        return s, fmadd(s, r, loss)
     slope, value = loss_terms(code, r, a)
-    return w * slope, loss + w * value
+    return w * slope, fmadd(w, value, loss)
 
 
 @cython.cfunc
