@@ -130,3 +130,48 @@ def test_converges_to_least_squares(optimizer_name, batch_size):
         ts, _ = _training.train_epochs(X, y, opt, batch_size=batch_size, epochs=60, sched=sched)
         tol = 4e-3  # the statistical floor of 60 epochs of batch-32 steps here is about 1.3e-3
     assert rel_err(ts.theta[0], exact) < tol
+
+
+def _fma(a, b, c):
+    """a·b + c rounded once (exactly, through fractions)."""
+    from fractions import Fraction
+    return float(Fraction(a) * Fraction(b) + Fraction(c))
+
+
+def _fused_row_loop_model(X, y, w):
+    """The float64 row loop (_kernels._chunk_grad_fused), squared error, one output, no weights, in plain
+    Python: row i's dot product as 16 partial sums (lane c mod 16 over the first d − d mod 16 columns, added
+    (p_l + p_l+8) + (p_l+4 + p_l+12), then (a0 + a2) + (a1 + a3)) plus w[d] and the other columns one fma after
+    another; each gradient term and each loss term one fma."""
+    n, d = X.shape
+    d16 = d - d % 16
+    grad, loss, bsum, s = [0.0] * d, 0.0, 0.0, 0.0
+    for i in range(n):
+        if i > 0:
+            grad = [_fma(s, X[i - 1, c], grad[c]) for c in range(d)]
+        part = [0.0] * 16
+        for c in range(d16):
+            part[c % 16] = _fma(X[i, c], w[c], part[c % 16])
+        a = [(part[q] + part[q + 8]) + (part[q + 4] + part[q + 12]) for q in range(4)]
+        rest = w[d]
+        for c in range(d16, d):
+            rest = _fma(X[i, c], w[c], rest)
+        s = (((a[0] + a[2]) + (a[1] + a[3])) + rest) - y[i]
+        loss = _fma(s, s, loss)
+        bsum += s
+    grad = [_fma(s, X[n - 1, c], grad[c]) for c in range(d)]
+    return np.array(grad + [bsum]), loss
+
+
+@pytest.mark.parametrize("d", [3, 16, 37, 100])
+def test_float64_row_loop_rounds_as_its_model(d):
+    """The compiled float64 row loop and the loss-only pass have the bits of the model above: the dot
+    product's 16 partial sums, their order of adds and every fma are fixed by the code (intr.dot16_axpy),
+    not by the compiler's flags or the CPU's vector width."""
+    rng = np.random.default_rng(d)
+    X, y, w = rng.standard_normal((9, d)), rng.standard_normal(9), rng.standard_normal(d + 1)
+    buf = np.full(d + 2, np.nan)
+    K._chunk_grad_dense(X, y.reshape(-1, 1), np.empty(0), w.reshape(1, -1), 0, 9, buf, K.SQUARED, -1)
+    grad, loss = _fused_row_loop_model(X, y, w)
+    assert np.array_equal(buf[:d + 1], grad) and buf[d + 1] == loss
+    assert K._chunk_loss_dense(X, y.reshape(-1, 1), np.empty(0), w.reshape(1, -1), 0, 9, K.SQUARED)[0] == loss
