@@ -284,110 +284,6 @@ def fma(typingctx, a, b, c):
     return types.float64(a, b, c), codegen
 
 
-def _dot16_codegen(grad):
-    """The LLVM loop of ``dot16`` (``grad``: of ``dot16_axpy``): four <4 x double> accumulators (16 partial sums,
-    lanes c mod 16) over the columns [0, d16), d16 a multiple of 16; float32 values widened as they are
-    loaded (fpext of 4 floats: one vcvtps2pd from memory); the partials added pairwise in a fixed order, (a0 +
-    a2) + (a1 + a3), then the two halves, then the two lanes: the native kernel's fastgd_fused16 (the same
-    partials and order of adds). Every multiply-add an explicit llvm.fma, so no compiler flag or context
-    changes its rounding."""
-    def codegen(context, builder, sig, args):
-        intp = context.get_value_type(types.intp)
-        f64, i32 = ir.DoubleType(), ir.IntType(32)
-        v4d = ir.VectorType(f64, 4)
-
-        def idx(q):
-            return context.cast(builder, args[q], sig.args[q], types.intp)
-
-        def item(q, at):
-            return cgutils.get_item_pointer(context, builder, sig.args[q],
-                                            context.make_array(sig.args[q])(context, builder, args[q]), at)
-
-        zero = ir.Constant(intp, 0)
-        if grad:  # (X, i, ip, theta, j, buf, o, s, d16)
-            rowp, prevp = item(0, [idx(1), zero]), item(0, [idx(2), zero])
-            wp, bp = item(3, [idx(4), zero]), item(5, [idx(6)])
-            sv = builder.insert_element(ir.Constant(v4d, ir.Undefined), args[7], ir.Constant(i32, 0))
-            sv = builder.shuffle_vector(sv, sv, ir.Constant(ir.VectorType(i32, 4), [0, 0, 0, 0]))
-            n = idx(8)
-        else:  # (X, i, theta, j, d16)
-            rowp, wp, n = item(0, [idx(1), zero]), item(2, [idx(3), zero]), idx(4)
-        elem = context.get_data_type(sig.args[0].dtype)
-        v4x = ir.VectorType(elem, 4)
-        fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(v4d, [v4d, v4d, v4d]), "llvm.fma.v4f64")
-
-        def vptr(base, c, ty):
-            return builder.bitcast(builder.gep(base, [c]), ty.as_pointer())
-
-        def load(base, c, ty):
-            v = builder.load(vptr(base, c, ty), align=4 if ty.element == ir.FloatType() else 8)
-            return v if ty.element == f64 else builder.fpext(v, v4d)
-
-        entry = builder.block
-        loop = builder.append_basic_block("dot16.loop")
-        done = builder.append_basic_block("dot16.done")
-        zv = ir.Constant(v4d, [0.0] * 4)
-        builder.cbranch(builder.icmp_signed(">", n, zero), loop, done)
-        builder.position_at_end(loop)
-        c = builder.phi(intp)
-        acc = [builder.phi(v4d) for _ in range(4)]
-        nxt = []
-        for q in range(4):
-            cq = builder.add(c, ir.Constant(intp, 4 * q))
-            nxt.append(builder.call(fma, [load(rowp, cq, v4x), load(wp, cq, v4d), acc[q]]))
-            if grad:
-                bq = vptr(bp, cq, v4d)
-                builder.store(builder.call(fma, [sv, load(prevp, cq, v4x), builder.load(bq, align=8)]), bq, align=8)
-        c2 = builder.add(c, ir.Constant(intp, 16))
-        c.add_incoming(zero, entry)
-        c.add_incoming(c2, loop)
-        for q in range(4):
-            acc[q].add_incoming(zv, entry)
-            acc[q].add_incoming(nxt[q], loop)
-        builder.cbranch(builder.icmp_signed("<", c2, n), loop, done)
-        builder.position_at_end(done)
-        res = []
-        for q in range(4):
-            r = builder.phi(v4d)
-            r.add_incoming(zv, entry)
-            r.add_incoming(nxt[q], loop)
-            res.append(r)
-        a = builder.fadd(builder.fadd(res[0], res[2]), builder.fadd(res[1], res[3]))
-        h = builder.fadd(builder.shuffle_vector(a, a, ir.Constant(ir.VectorType(i32, 2), [0, 1])),
-                         builder.shuffle_vector(a, a, ir.Constant(ir.VectorType(i32, 2), [2, 3])))
-        return builder.fadd(builder.extract_element(h, ir.Constant(i32, 0)),
-                            builder.extract_element(h, ir.Constant(i32, 1)))
-    return codegen
-
-
-def _c_matrix(a):
-    return isinstance(a, types.Array) and a.ndim == 2 and a.layout == "C"
-
-
-def _f64_vector(a):
-    return isinstance(a, types.Array) and a.ndim == 1 and a.dtype == types.float64 and a.layout == "C"
-
-
-@intrinsic
-def dot16(typingctx, X, i, theta, j, d16):
-    """Σ_{c < d16} X[i, c]·theta[j, c] in 16 partial sums (see _dot16_codegen); X float32 or float64 and theta
-    float64, both C-contiguous; d16 a multiple of 16, at most both rows' lengths (not checked)."""
-    if not (_c_matrix(X) and X.dtype in (types.float32, types.float64) and _c_matrix(theta)
-            and theta.dtype == types.float64):
-        return None
-    return types.float64(X, i, theta, j, d16), _dot16_codegen(False)
-
-
-@intrinsic
-def dot16_axpy(typingctx, X, i, ip, theta, j, buf, o, s, d16):
-    """``dot16(X, i, theta, j, d16)``, and in the same loop buf[o + c] = fma(s, X[ip, c], buf[o + c]) for c < d16:
-    row i's dot product fused with row ip's gradient contribution (the native kernel's fastgd_fused16)."""
-    if not (_c_matrix(X) and X.dtype in (types.float32, types.float64) and _c_matrix(theta)
-            and theta.dtype == types.float64 and _f64_vector(buf) and isinstance(s, types.Float)):
-        return None
-    return types.float64(X, i, ip, theta, j, buf, o, types.float64, d16), _dot16_codegen(True)
-
-
 # With NUMBA_DISABLE_JIT=1 every kernel runs as plain Python (slowly, one thread: prange is range), and
 # @intrinsic functions cannot be called from Python: give them plain equivalents.
 from numba.core import config as _numba_config  # noqa: E402
@@ -437,19 +333,6 @@ if _numba_config.DISABLE_JIT:
 
     def keep(arr):  # noqa: F811
         pass
-
-    def dot16(X, i, theta, j, d16):  # noqa: F811
-        """As compiled: the 16 partial sums, added (a0 + a2) + (a1 + a3), then halves, then lanes."""
-        part = [0.0] * 16
-        for c in range(d16):
-            part[c % 16] = fma(float(X[i, c]), float(theta[j, c]), part[c % 16])
-        a = [(part[q] + part[q + 8]) + (part[q + 4] + part[q + 12]) for q in range(4)]
-        return (a[0] + a[2]) + (a[1] + a[3])
-
-    def dot16_axpy(X, i, ip, theta, j, buf, o, s, d16):  # noqa: F811
-        for c in range(d16):
-            buf[o + c] = fma(s, float(X[ip, c]), buf[o + c])
-        return dot16(X, i, theta, j, d16)
 
     def fma(a, b, c):  # noqa: F811
         """a * b + c rounded once (exactly, through fractions; plain a * b + c where a value is not finite)."""

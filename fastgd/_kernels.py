@@ -181,17 +181,6 @@ def _check_loss(lossp):
         raise ValueError("the loss's parameter (epsilon) must be >= 0, got " + str(a))
 
 
-@jit(inline=True)  # a call per row, out of line, cost as much as the row (its arguments, vzeroupper)
-def _dot_rest(X, i, theta, j, d16):
-    """theta[j, d] + Σ_{d16 <= c < d} X[i, c]·theta[j, c], one fma after another: the part of row i's dot
-    product that intr.dot16 leaves (row i's residual is this + dot16 − y, in every dense row loop)."""
-    d = X.shape[1]
-    acc = theta[j, d]
-    for c in range(d16, d):
-        acc = intr.fma(X[i, c], theta[j, c], acc)
-    return acc
-
-
 @jit()
 def _chunk_grad_dense(X, Y, sw, theta, start, stop, buf, lossp, then=-1):
     """buf[:k*(d+1)] = Σ s_i r_i [x_i, 1] per output; buf[k*(d+1)] = Σ s_i r_i², over rows [start, stop).
@@ -199,88 +188,17 @@ def _chunk_grad_dense(X, Y, sw, theta, start, stop, buf, lossp, then=-1):
     With another loss (``lossp = [code, param]``, see fastgd._rules.loss_value): Σ s_i slope(r_i) [x_i, 1]
     and Σ s_i loss(r_i) (one rule per row, fastgd._rules.loss_accumulate).
 
-    Two row loops, each the faster for its type (one thread, 1e6 x 100 streamed, ÷ the one-thread read of X,
-    medians of 5 interleaved rounds, three runs, Zen 3 EPYC): float64, the fused loop (_chunk_grad_fused)
-    1.22-1.35 where the pairs took 1.46-1.61; float32, the pairs (_chunk_grad_pairs) 1.09-1.39 where the
-    fused loop took 1.33-1.48. _chunk_loss_dense picks the same loop's dot products, so the loss-only pass
-    gives the same bits. ``then`` >= 0: the rows read after this chunk start there (the next batch's).
-    """
-    if X.itemsize == 8:
-        _chunk_grad_fused(X, Y, sw, theta, start, stop, buf, lossp, then)
-    else:
-        _chunk_grad_pairs(X, Y, sw, theta, start, stop, buf, lossp, then)
-
-
-@jit()
-def _chunk_grad_fused(X, Y, sw, theta, start, stop, buf, lossp, then):
-    """_chunk_grad_dense for float64 X. The native kernel's row pipeline, one row at a time: row i's dot product and
-    row i − 1's gradient contribution in one loop over the features (intr.dot16_axpy: 16 partial sums in four vector
-    registers, an explicit LLVM loop, so it rounds alike on every CPU and in every process), then row i's loss
-    rule, whose slope row i + 1's loop adds. The chunk's first row has no previous row (intr.dot16, the same dot
-    product); its last row's contribution is added after the loop. _chunk_loss_fused computes each residual the same
-    way (intr.dot16 and _dot_rest), so the loss-only pass gives the same bits. The rows about PREFETCH_BYTES ahead
-    are prefetched into L2 (see intr.prefetch_row); ``then`` >= 0: the rows read after this chunk start there (the
-    next batch's), so the rows ahead of the last ones are prefetched from there. (Before: rows in pairs, both rows'
-    dot products in one loop and the previous pair's gradient in a second, as LLVM vectorized them: 1.45-1.60 times
-    the one-thread read of X streaming 1e6 x 100 float64 on a Zen 3 EPYC, where the native loop took 1.07-1.22;
-    docs/design.md, "One pass per epoch, fused".)
-    """
-    d = X.shape[1]
-    k = Y.shape[1]
-    p = d + 1
-    m = k * p
-    for q in range(m):
-        buf[q] = 0.0
-    buf[m] = 0.0
-    if stop <= start:
-        return
-    loss = 0.0
-    weighted = sw.shape[0] > 0
-    lcode, la = lossp
-    n = X.shape[0]
-    line = 64 // X.itemsize  # elements per cache line
-    ahead = (PREFETCH_BYTES + d * X.itemsize - 1) // (d * X.itemsize)  # rows
-    d16 = d - d % 16
-    for j in range(k):
-        o = j * p
-        bsum = 0.0
-        s = 0.0
-        pf = start + ahead  # the row prefetched (an index: a select per row made the native loop 5 % slower)
-        for i in range(start, stop):
-            if then >= 0 and pf == stop:  # the rows read after this chunk: from there on
-                pf = then
-            if j == 0 and pf < n:
-                for q in range(0, d, line):
-                    intr.prefetch_row(X, pf, q)
-            pf += 1
-            if i == start:
-                acc = intr.dot16(X, i, theta, j, d16) + _dot_rest(X, i, theta, j, d16)
-            else:  # row i's dot product and row i − 1's gradient (its slope s is known) in one loop
-                acc = intr.dot16_axpy(X, i, i - 1, theta, j, buf, o, s, d16)
-                for c in range(d16, d):
-                    buf[o + c] = intr.fma(s, X[i - 1, c], buf[o + c])
-                acc += _dot_rest(X, i, theta, j, d16)
-            s, loss = _rules.loss_accumulate(lcode, acc - Y[i, j], la, sw[i] if weighted else 1.0, loss)
-            bsum += s
-        i = stop - 1
-        for c in range(d):
-            buf[o + c] = intr.fma(s, X[i, c], buf[o + c])
-        buf[o + d] = bsum
-    buf[m] = loss
-
-
-@jit()
-def _chunk_grad_pairs(X, Y, sw, theta, start, stop, buf, lossp, then):
-    """_chunk_grad_dense for float32 X. Rows go in pairs from ``start`` (an odd last row alone): one loop takes the two
-    rows' dot products (two independent chains of adds), a second adds the previous pair into the gradient, buf +=
-    s_a x_a + s_b x_b, from L1, so that each 64-byte store to the gradient (about two cycles, the row loop's
-    bottleneck) carries two rows, and that second loop never waits for the loss rule of the pair just computed (a
-    loss with a clip or a kink: a longer chain than the squared error's). The pairs start at the chunk's first row,
-    so any thread count gives the same bits; _chunk_loss_pairs runs the same dot loop, so the loss-only pass gives
-    the same bits. The rows about PREFETCH_BYTES ahead are prefetched into L2 (see intr.prefetch_row); ``then`` >=
-    0: the rows read after this chunk start there (the next batch's), so the rows ahead of the last ones are
-    prefetched from there. (One row at a time, with row i's dot product fused with row i − 1's gradient in one loop,
-    took 1.3x the one-thread read of X.)
+    Rows go in pairs from ``start`` (an odd last row alone): one loop takes the two rows' dot products
+    (two independent chains of adds), a second adds the previous pair into the gradient, buf += s_a x_a +
+    s_b x_b, from L1, so that each 64-byte store to the gradient (about two cycles, the row loop's
+    bottleneck) carries two rows, and that second loop never waits for the loss rule of the pair just
+    computed (a loss with a clip or a kink: a longer chain than the squared error's). The pairs start at
+    the chunk's first row, so any thread count gives the same bits;
+    _chunk_loss_dense runs the same dot loop, so the loss-only pass gives the same bits. The rows about
+    PREFETCH_BYTES ahead are prefetched into L2 (see intr.prefetch_row); ``then`` >= 0: the rows read after
+    this chunk start there (the next batch's), so the rows ahead of the last ones are prefetched from there.
+    (One row at a time, with row i's dot product fused with row i − 1's gradient in one loop, took 1.3x the
+    one-thread read of X.)
     """
     d = X.shape[1]
     k = Y.shape[1]
@@ -1740,37 +1658,7 @@ def _stats_plan(X, Y, batch_size, batch_ids, n_threads, loss, loss_only=False):
 
 @jit()
 def _chunk_loss_dense(X, Y, sw, theta, start, stop, lossp):
-    """(Σ s_i loss(r_i), Σ s_i slope(r_i)) over rows [start, stop): _chunk_grad_dense's loss, from the same row
-    loop's dot products (float64 fused, float32 pairs), without the gradient."""
-    if X.itemsize == 8:
-        return _chunk_loss_fused(X, Y, sw, theta, start, stop, lossp)
-    return _chunk_loss_pairs(X, Y, sw, theta, start, stop, lossp)
-
-
-@jit()
-def _chunk_loss_fused(X, Y, sw, theta, start, stop, lossp):
-    """(Σ s_i loss(r_i), Σ s_i slope(r_i)) over rows [start, stop): _chunk_grad_fused's loss (same rows, outputs,
-    residuals and order of adds) without the gradient, so a row costs its dot product only. The slope is
-    summed so that it is computed as there: unused, reassoc may fold s_i·r_i·r_i another way and change the
-    loss's bits."""
-    d = X.shape[1]
-    k = Y.shape[1]
-    loss = 0.0
-    weighted = sw.shape[0] > 0
-    lcode, la = lossp
-    ssum = 0.0
-    d16 = d - d % 16
-    for j in range(k):
-        for i in range(start, stop):
-            acc = intr.dot16(X, i, theta, j, d16) + _dot_rest(X, i, theta, j, d16)
-            s, loss = _rules.loss_accumulate(lcode, acc - Y[i, j], la, sw[i] if weighted else 1.0, loss)
-            ssum += s
-    return loss, ssum
-
-
-@jit()
-def _chunk_loss_pairs(X, Y, sw, theta, start, stop, lossp):
-    """(Σ s_i loss(r_i), Σ s_i slope(r_i)) over rows [start, stop): _chunk_grad_pairs's loss (same rows, outputs
+    """(Σ s_i loss(r_i), Σ s_i slope(r_i)) over rows [start, stop): _chunk_grad_dense's loss (same rows, outputs
     and order of adds) without the gradient, so a row costs its dot product only. The slope is summed so that
     it is computed as there: unused, reassoc may fold s_i·r_i·r_i another way and change the loss's bits."""
     d = X.shape[1]
