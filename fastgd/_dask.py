@@ -4,7 +4,8 @@ Soft dependency (``pip install "fastgd[dask]"``): nothing here imports dask unti
 X is never gathered to the client: it is rechunked (if needed) so that every block of rows holds whole
 batches, the blocks are computed and kept on the workers (``client.persist``: a no-op for a collection that is
 already persisted, so nothing is stored twice), and everything that reads them
-runs there as tasks that take the block's future, so dask's scheduler runs them where the block lives. What
+runs there as tasks that take the block's future, each on the worker that holds the block's X when the fit
+starts (``Blocks.owner``: a preference, so the fit goes on if that worker is lost). What
 travels is the model state: the coefficients, the optimizer state, its scalars and the running average,
 O(k·(d + 1)) floats.
 
@@ -16,7 +17,7 @@ O(k·(d + 1)) floats.
   in block order (``Scaling.merged``) and the evaluation set's sums are added in the kernels' order, so the
   model equals the in-memory one to rounding (1e-16 relative in the statistics).
 * ``distributed="parallel"``: in every epoch each worker runs the same batch order restricted to the blocks
-  it holds, all workers at the same time from the same state; then the parameters, the optimizer state and
+  it holds (``Blocks.owner``, fixed for the fit), all workers at the same time from the same state; then the parameters, the optimizer state and
   the step count are averaged (weighted by each worker's number of updates: local SGD / Vowpal Wabbit's
   allreduce) and the running averages of the iterates are pooled exactly. The rest of the loop (evaluation,
   stopping rules, the model kept) is the in-memory one.
@@ -258,7 +259,8 @@ class Blocks:
         cols = [ordered(a) for a in arrays] + ([] if sw is not None else [[None] * X.numblocks[0]])
         self.parts = list(zip(*cols))  # (X, y, sample_weight) futures of each block
         del arrays  # the futures in self.parts are the only references: release() frees the copies
-        checks = [client.submit(_check, *p, batch_size, pure=False) for p in self.parts]
+        self.owner = self._owners()
+        checks = [self.submit(_check, i, batch_size) for i in range(len(self.parts))]
         try:
             meta = client.gather(checks)
         except BaseException:  # bad values: free the persisted copies and the checks' results now (the
@@ -289,11 +291,29 @@ class Blocks:
         return [(int(blocks[s]), order[s:e] - blocks[s] * self.block_batches)
                 for s, e in zip(np.r_[0, cuts], np.r_[cuts, len(order)])]
 
-    def owners(self):
-        """Block index -> the worker holding it (the first one dask reports)."""
+    def _owners(self):
+        """Block index -> the worker that runs every task on the block, fixed for the fit: the holder of its
+        X (a block held by several workers, from an earlier computation: the one with the fewest blocks so
+        far, ties by address). Tasks pinned there read X where it is, so no task copies X to another worker;
+        that would change the holders, and with them "parallel" mode's grouping in the next fit."""
+        from distributed import wait
+
         xs = [p[0] for p in self.parts]
+        wait([f for p in self.parts for f in p if f is not None])  # persist is asynchronous: the holders
         who = self.client.who_has(xs)
-        return [sorted(who[f.key])[0] if who.get(f.key) else None for f in xs]
+        count, owner = {}, []
+        for f in xs:
+            holders = sorted(who.get(f.key) or ())
+            w = min(holders, key=lambda h: count.get(h, 0)) if holders else None
+            count[w] = count.get(w, 0) + 1
+            owner.append(w)
+        return owner
+
+    def submit(self, fn, blk, *args):
+        """``fn(x, y, w, *args)`` on block ``blk``, on its worker (``self.owner``; anywhere if it is gone)."""
+        w = self.owner[blk]
+        pin = {} if w is None else {"workers": [w], "allow_other_workers": True}
+        return self.client.submit(fn, *self.parts[blk], *args, pure=False, **pin)
 
     def release(self):
         for p in self.parts:
@@ -325,8 +345,8 @@ class _DaskKernels:
         jobs = []
         for blk in np.unique(where):
             pos = np.flatnonzero(where == blk)
-            fut = b.client.submit(_block_batch_stats, *b.parts[blk], raw, batch_size,
-                                  ids[pos] - blk * b.block_batches, self.backend, loss, targets, pure=False)
+            fut = b.submit(_block_batch_stats, blk, raw, batch_size, ids[pos] - blk * b.block_batches,
+                           self.backend, loss, targets)
             jobs.append((pos, fut))
         for (pos, _), res in zip(jobs, b.client.gather([f for _, f in jobs])):
             rows[pos] = res
@@ -363,8 +383,7 @@ class DaskFitData(_training.FitData):
     def target_variance(self, batch_ids):
         b = self.blocks
         ids = np.asarray(batch_ids, dtype=np.int64)
-        futs = [b.client.submit(_block_rows_of, *b.parts[blk], local, b.batch_size, pure=False)
-                for blk, local in b.runs(ids)]
+        futs = [b.submit(_block_rows_of, blk, local, b.batch_size) for blk, local in b.runs(ids)]
         parts = b.client.gather(futs)
         Yr = np.concatenate([p[0] for p in parts])
         w = None if parts[0][1] is None else np.concatenate([p[1] for p in parts])
@@ -380,13 +399,12 @@ class DaskFitData(_training.FitData):
         """``FitData.targets_loss`` summed on the workers (the weighted mean of the targets, then the weighted
         mean loss of predicting it, summed over outputs: two passes over y, block by block, none over X)."""
         b = self.blocks
-        sums = b.client.gather([b.client.submit(_block_target_sums, *p, targets, pure=False) for p in b.parts])
+        sums = b.client.gather([b.submit(_block_target_sums, i, targets) for i in range(len(b.parts))])
         weight = sum(s[1] for s in sums)
         if not weight > 0:
             return 0.0
         mean = sum(s[0] for s in sums) / weight
-        parts = b.client.gather([b.client.submit(_block_constant_loss, *p, targets, mean, loss, pure=False)
-                                 for p in b.parts])
+        parts = b.client.gather([b.submit(_block_constant_loss, i, targets, mean, loss) for i in range(len(b.parts))])
         return float((sum(parts) / weight).sum())
 
     def sample_rows(self, rows):
@@ -395,8 +413,7 @@ class DaskFitData(_training.FitData):
         rows = np.asarray(rows, dtype=np.int64)
         where = rows // b.block_rows
         pos = [np.flatnonzero(where == blk) for blk in np.unique(where)]
-        futs = [b.client.submit(_block_take, *b.parts[int(where[p[0]])], rows[p] - where[p[0]] * b.block_rows,
-                                pure=False) for p in pos]
+        futs = [b.submit(_block_take, int(where[p[0]]), rows[p] - where[p[0]] * b.block_rows) for p in pos]
         parts = b.client.gather(futs)
         Z = np.empty((len(rows), b.d))
         w = None if parts[0][1] is None else np.empty(len(rows))
@@ -438,15 +455,14 @@ class _DaskEpochs:
         if self.problem.mode == "exact" or len(runs) < 2:
             carry = carry0
             for blk, local in runs:  # a chain: each task waits for the state of the one before
-                carry = b.client.submit(_block_epoch, *b.parts[blk], carry, local, cfg, pure=False)
+                carry = b.submit(_block_epoch, blk, carry, local, cfg)
             results = [carry if isinstance(carry, tuple) else carry.result()]
         else:
-            owners = b.owners()
             chains = {}
             for blk, local in runs:  # each worker: the epoch's order restricted to its blocks
-                w = owners[blk]
+                w = b.owner[blk]
                 prev = chains.get(w, carry0)
-                chains[w] = b.client.submit(_block_epoch, *b.parts[blk], prev, local, cfg, pure=False)
+                chains[w] = b.submit(_block_epoch, blk, prev, local, cfg)
             results = b.client.gather(list(chains.values()))
         theta, state, scalars, avg_out, loss_sum, weight_sum, finite = _combine(results, carry0)
         ts.theta[...], ts.state[...], ts.scalars[...] = theta, state, scalars
@@ -533,8 +549,8 @@ def fit_data(est, X, y, sample_weight=None, warm=None):
     try:
         scaling = None
         if est.standardize:
-            parts = client.gather([client.submit(_stats, *p, est.backend, est.fit_intercept, pure=False)
-                                   for p in blocks.parts])
+            parts = client.gather([blocks.submit(_stats, i, est.backend, est.fit_intercept)
+                                   for i in range(len(blocks.parts))])
             scaling = parts[0]
             for part in parts[1:]:
                 scaling = scaling.merged(part)
