@@ -1131,9 +1131,7 @@ def _epoch_csr_lazy(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_i
                 acc = rawb[j]
                 for q in range(lo, hi):
                     acc += data[q] * WR[(o + indices[q]) * L_WIDTH + L_RAW]
-                r = acc - Y[i, j]
-                sr = s * r
-                loss += sr * r
+                sr, loss = _rules.loss_accumulate(_rules.SQUARED_ERROR, acc - Y[i, j], 0.0, s, loss)
                 for q in range(lo, hi):
                     WR[(o + indices[q]) * L_WIDTH + L_G] += sr * data[q]
                 gb[j] += sr

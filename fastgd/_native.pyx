@@ -806,9 +806,7 @@ cdef int _lazy_csr(const real_t* data, const index_t* indices, const ptr_t* indp
                 acc = rawb[j]
                 for q in range(lo, hi):
                     acc = acc + data[q] * rawc[o + posv[q - b]]
-                r = acc - pb.Y[i * k + j]
-                sr = s * r
-                loss += sr * r
+                sr, loss = loss_accumulate(SQUARED_ERROR, acc - pb.Y[i * k + j], 0.0, s, loss)
                 for q in range(lo, hi):
                     Gc[o + posv[q - b]] += sr * data[q]
                 gb[j] += sr

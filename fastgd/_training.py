@@ -1575,13 +1575,10 @@ def newton_dense(problem, raw, budget, tol_gain=0.0):
     w = np.ones(n) if sw is None else np.asarray(sw, dtype=np.float64)
     W = float(w.sum())
 
-    def blocks():
-        return standardized_blocks(X, mu, s, center)
-
     def weighted_moments(rw):
         """Σ rw_i z_i z_iᵀ over the rows."""
         out = np.zeros((p, p))
-        for start, stop, Z in blocks():
+        for start, stop, Z in standardized_blocks(X, mu, s, center):
             out += (Z * rw[start:stop, None]).T @ Z
         return out
 
@@ -1595,7 +1592,7 @@ def newton_dense(problem, raw, budget, tol_gain=0.0):
     def at(v, y):
         """(objective, gradient, curvature per row) at standardized weights v for targets y."""
         f, g, curv = 0.0, np.zeros(p), np.empty(n)
-        for start, stop, Z in blocks():
+        for start, stop, Z in standardized_blocks(X, mu, s, center):
             r = Z @ v - y[start:stop]
             c = np.clip(r, -a, a)
             if code == _rules.HUBER:
