@@ -17,10 +17,10 @@ O(k·(d + 1)) floats.
   in block order (``Scaling.merged``) and the evaluation set's sums are added in the kernels' order, so the
   model equals the in-memory one to rounding (1e-16 relative in the statistics).
 * ``distributed="parallel"``: in every epoch each worker runs the same batch order restricted to the blocks
-  it holds (``Blocks.owner``, fixed for the fit), all workers at the same time from the same state; then the parameters, the optimizer state and
-  the step count are averaged (weighted by each worker's number of updates: local SGD / Vowpal Wabbit's
-  allreduce) and the running averages of the iterates are pooled exactly. The rest of the loop (evaluation,
-  stopping rules, the model kept) is the in-memory one.
+  it holds (``Blocks.owner``, fixed for the fit), all workers at the same time from the same state; then
+  the parameters, the optimizer state and the step count are averaged (weighted by each worker's number of
+  updates: local SGD / Vowpal Wabbit's allreduce) and the running averages of the iterates are pooled
+  exactly. The rest of the loop (evaluation, stopping rules, the model kept) is the in-memory one.
 
 In both modes the exact finish of larger dense data follows as in memory (``LinearRegressor._finish_dask``):
 full-batch conjugate gradient whose passes are ``_DaskKernels.batches_stats`` calls with a ``Targets`` marker
