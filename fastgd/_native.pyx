@@ -647,7 +647,7 @@ cdef int _lazy_csr(const real_t* data, const index_t* indices, const ptr_t* indp
     cdef Py_ssize_t ncen = 0, widest = 0, cap, nq_max, c, t, j, o, q, b, i, bi, start, stop, nt, nq, sl, m1, pos
     cdef Py_ssize_t lo, hi
     cdef bint ahead
-    cdef double tstart = tr.scalars[0], tnow, tnew, steps, lam, total, ys, xs, xm, v, s, acc, r, sr, st
+    cdef double tstart = tr.scalars[0], tnow, tnew, steps, lam, total, ys, xs, xm, v, s, acc, sr, st
     cdef double loss, Wb, scale, g0, shift, cnt, c_shift, sy, ic1, l2c
     # LazyAdam (not exact): the batch's constants in place of per-coordinate divisions (fastgd._rules.lazy_update)
     cdef double h1 = lazy_bias_horizon(tr.hp[2]), h2 = lazy_bias_horizon(tr.hp[3])
