@@ -260,7 +260,7 @@ class Blocks:
         self.parts = list(zip(*cols))  # (X, y, sample_weight) futures of each block
         del arrays  # the futures in self.parts are the only references: release() frees the copies
         self.owner = self._owners()
-        checks = [self.submit(_check, i, batch_size) for i in range(len(self.parts))]
+        checks = self.submit_all(_check, batch_size)
         try:
             meta = client.gather(checks)
         except BaseException:  # bad values: free the persisted copies and the checks' results now (the
@@ -314,6 +314,10 @@ class Blocks:
         w = self.owner[blk]
         pin = {} if w is None else {"workers": [w], "allow_other_workers": True}
         return self.client.submit(fn, *self.parts[blk], *args, pure=False, **pin)
+
+    def submit_all(self, fn, *args):
+        """``submit(fn, blk, *args)`` for every block, in block order: the futures."""
+        return [self.submit(fn, blk, *args) for blk in range(len(self.parts))]
 
     def release(self):
         for p in self.parts:
@@ -399,12 +403,12 @@ class DaskFitData(_training.FitData):
         """``FitData.targets_loss`` summed on the workers (the weighted mean of the targets, then the weighted
         mean loss of predicting it, summed over outputs: two passes over y, block by block, none over X)."""
         b = self.blocks
-        sums = b.client.gather([b.submit(_block_target_sums, i, targets) for i in range(len(b.parts))])
+        sums = b.client.gather(b.submit_all(_block_target_sums, targets))
         weight = sum(s[1] for s in sums)
         if not weight > 0:
             return 0.0
         mean = sum(s[0] for s in sums) / weight
-        parts = b.client.gather([b.submit(_block_constant_loss, i, targets, mean, loss) for i in range(len(b.parts))])
+        parts = b.client.gather(b.submit_all(_block_constant_loss, targets, mean, loss))
         return float((sum(parts) / weight).sum())
 
     def sample_rows(self, rows):
@@ -549,8 +553,7 @@ def fit_data(est, X, y, sample_weight=None, warm=None):
     try:
         scaling = None
         if est.standardize:
-            parts = client.gather([blocks.submit(_stats, i, est.backend, est.fit_intercept)
-                                   for i in range(len(blocks.parts))])
+            parts = client.gather(blocks.submit_all(_stats, est.backend, est.fit_intercept))
             scaling = parts[0]
             for part in parts[1:]:
                 scaling = scaling.merged(part)
