@@ -215,6 +215,7 @@ OVERFIT_GAIN = 0.05
 # R² 0.124 against the minimum-norm one's 0.252), so the check's figure for it is optimistic
 OVERFIT_GAIN_INTERPOLATING = 0.02
 OVERFIT_GRID = np.logspace(-8.0, 2.0, 31)  # the penalties tried, times the largest squared singular value
+LEVERAGE_ONE = 1e-12  # 1 - h at or below this (rounding of 1 - Σ of squares): the row's leverage is 1
 
 
 def overfit(est, X, Y, sw):
@@ -222,8 +223,11 @@ def overfit(est, X, Y, sw):
     on left-out rows, or None. Exact leave-one-out, as RidgeCV's: the standardized columns (StandardScaler's
     scales; the rows' weighted means, which the unpenalized intercept absorbs), their thin SVD Z = U S Vᵀ, and for
     each penalty λ the residuals r and leverages h of the hat matrix q qᵀ + U diag(S²/(S² + λ)) Uᵀ (q: the
-    intercept's direction), whose left-out residuals are r / (1 - h). Least squares (λ = 0) that fits every row
-    exactly (rank n - 1) is scored as the minimum-norm interpolant, the limit of a vanishing penalty. The
+    intercept's direction), whose left-out residuals are r / (1 - h). Least squares (λ = 0) is scored as the limit of
+    a vanishing penalty, the minimum-norm model fitted without the row: where a row's leverage is 1 (a column
+    stored in that row alone, or every row of a fit that interpolates them) r / (1 - h) is 0 / 0, and that
+    limit is what a refit without the row predicts (LinearRegression's lstsq, or this fit, which leaves a
+    column with no values where it starts). The
     scales are those StandardScaler finds on all of X (the advised pipeline's; rows of weight 0 included), and
     the R² figures are scikit-learn's (errors over the spread about y's weighted mean). No warning where the
     best penalty is the weakest tried (that is least squares) or predicts no better than the mean."""
@@ -271,29 +275,39 @@ def overfit(est, X, Y, sw):
     if not var > 0:
         return None
 
+    def least_squares_left_out():
+        """left_out(λ) as λ -> 0: r / (1 - h) where the leverage h is below 1; where it is 1 both vanish with λ
+        (as λ·Σ_j U_ij c_j / S_j² and λ·Σ_j U_ij² / S_j²), so their ratio's limit, which needs no penalty."""
+        res = Yc - U @ c
+        gap = out_of_span.copy()
+        one = gap <= LEVERAGE_ONE
+        gap[one] = 1.0
+        res /= gap[:, None]
+        if np.any(one):
+            inv = 1.0 / np.square(S)
+            res[one] = (U[one] @ (inv[:, None] * c)) / (U2[one] @ inv)[:, None]
+        return float(np.square(res).sum()) / W
+
     def left_out(lam):
         frac = lam / (np.square(S) + lam)  # 1 - S²/(S² + λ): the share each direction keeps out of the fit
         res = U @ (frac[:, None] * c) + (Yc - U @ c)
         gap = out_of_span + U2 @ frac
-        if np.any(gap[np.any(res != 0, axis=1)] <= 1e-12):
+        if np.any(gap[np.any(res != 0, axis=1)] <= LEVERAGE_ONE):
             return np.inf
         return float(np.square(res / np.maximum(gap, 1e-300)[:, None]).sum()) / W
 
     interpolates = float(np.square(Yc - U @ c).sum()) <= 1e-20 * var * W
-    # an interpolating least-squares model is scored as the minimum-norm one, the limit of a vanishing penalty:
-    # its left-out residuals are that limit's (a penalty far below every S² here)
-    exact = left_out(1e-10 * S[-1] ** 2 if interpolates else 0.0)
+    exact = least_squares_left_out()
     grid = OVERFIT_GRID * S[0] ** 2
     errors = [left_out(lam) for lam in grid]
     best = int(np.argmin(errors))
     r2_best = 1.0 - errors[best] / var
     r2_ls = 1.0 - exact / var
     gain = OVERFIT_GAIN_INTERPOLATING if interpolates else OVERFIT_GAIN
-    if not (best > 0 and r2_best > 0.0 and r2_best - r2_ls > gain):
+    if not (best > 0 and r2_best > 0.0 and r2_best - r2_ls > gain and np.isfinite(r2_ls)):
         return None
     alpha = 2.0 * grid[best] / W  # the objective's alpha: mean loss + (alpha / 2)·|w|², Ridge's alpha = alpha·W / 2
-    ls = ("cannot predict some rows when they are left out (their leverage is 1)" if not np.isfinite(exact) else
-          f"predicts left-out rows with R² {r2_ls:.3g} (exact leave-one-out)")
+    ls = f"predicts left-out rows with R² {r2_ls:.3g} (exact leave-one-out)"
     if interpolates:
         ls = f"fits every training row exactly (it interpolates them) and {ls}"
     args = "" if est.fit_intercept else ", fit_intercept=False"
