@@ -208,6 +208,13 @@ def _shortfall(est, X, Y, sw, out, n, d, k, within_tol=False):
 # OVERFIT_MAX_FLOPS, min(n, d)²·max(n, d)) finds that an l2 penalty on the standardized columns predicts left-out
 # rows better by more than OVERFIT_GAIN of R², a warning gives both figures and that penalty as a pipeline
 OVERFIT_MAX_FLOPS = 3e8  # 0.05-0.09 s (375 x 1000, 600 x 800); 2e9 let it cost 0.54 s on a 14 ms fit (2000 x 1000)
+# ... or more after a fit that made many passes over X: the SVD costs about min(n, d) passes (min(n, d)·n·d), and
+# it runs where that is at most OVERFIT_FIT_SHARE times the passes the fit made (n_iter_), with X of at most
+# OVERFIT_MAX_VALUES values (the check copies it): digits' degree-2 products (1257 x 2144), 1,050 passes, held-out
+# R² -1.29 with only the finish's ConvergenceWarning, whose advice (LinearRegression) gave -2.97; 700 x 1000
+# correlated columns, 1,034 passes: -3.22, silent
+OVERFIT_FIT_SHARE = 2.0
+OVERFIT_MAX_VALUES = 1e7
 OVERFIT_ROWS_PER_COLUMN = 20  # more rows per column than this: least squares' excess error is too small to check
 OVERFIT_GAIN = 0.05
 # ... or this much where least squares interpolates the rows: its left-out figure is then the minimum-norm
@@ -216,6 +223,36 @@ OVERFIT_GAIN = 0.05
 OVERFIT_GAIN_INTERPOLATING = 0.02
 OVERFIT_GRID = np.logspace(-8.0, 2.0, 31)  # the penalties tried, times the largest squared singular value
 LEVERAGE_ONE = 1e-12  # 1 - h at or below this (rounding of 1 - Σ of squares): the row's leverage is 1
+
+
+def overfit_applies(est, X):
+    """Whether ``overfit`` checks a fit of ``est`` on X, its cost aside: dense X, the squared error, least
+    squares (penalty="auto" with no penalty), no early stopping, 10 to OVERFIT_ROWS_PER_COLUMN rows per column."""
+    n, d = X.shape
+    return not (sp.issparse(X) or est.loss != "squared_error" or est.penalty != "auto"
+                or _planning.used_penalty(est)[0] is not None or est.early_stopping or n < 10
+                or n > OVERFIT_ROWS_PER_COLUMN * d)
+
+
+def overfit_cost(X):
+    """The overfit check's operations on X: its thin SVD, min(n, d)²·max(n, d)."""
+    n, d = X.shape
+    return float(min(n, d)) ** 2 * max(n, d)
+
+
+def overfit_budget(est, n, d):
+    """The most operations (``overfit_cost``) the overfit check spends after ``est``'s fit of n x d X, given the
+    passes over X it has made so far (``n_iter_``: its epochs, and its finish's iterations once they ran)."""
+    passes = float(getattr(est, "n_iter_", 0) or 0)
+    share = OVERFIT_FIT_SHARE * passes * n * d if n * d <= OVERFIT_MAX_VALUES else 0.0
+    return max(OVERFIT_MAX_FLOPS, share)
+
+
+def overfit_after_finish(est, X):
+    """Whether ``overfit`` is to be tried again after the fit's finish (``_check_shortfall``): it applies, but
+    before the finish its passes did not pay for its cost, and they might after it."""
+    n, d = X.shape
+    return overfit_applies(est, X) and overfit_cost(X) > overfit_budget(est, n, d) and n * d <= OVERFIT_MAX_VALUES
 
 
 def overfit(est, X, Y, sw):
@@ -233,9 +270,7 @@ def overfit(est, X, Y, sw):
     best penalty is the weakest tried (that is least squares) or predicts no better than the mean."""
     n, d = X.shape
     k = Y.shape[1]
-    if (sp.issparse(X) or est.loss != "squared_error" or est.penalty != "auto" or _planning.used_penalty(est)[0]
-            is not None or est.early_stopping or n < 10 or n > OVERFIT_ROWS_PER_COLUMN * d
-            or float(min(n, d)) ** 2 * max(n, d) > OVERFIT_MAX_FLOPS):
+    if not overfit_applies(est, X) or overfit_cost(X) > overfit_budget(est, n, d):
         return None
     w = np.ones(n) if sw is None else np.asarray(sw, dtype=np.float64)
     rows = w > 0

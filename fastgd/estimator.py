@@ -765,7 +765,21 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                     warnings.warn(short, ConvergenceWarning, stacklevel=3)
                     out.warning = None  # the measured cause replaces the held-out rows' hedged one
             over = None if short else self._overfit(X, Y, sw)
-            if over is None or _planning.user_chose(self) or self.max_iter != "auto":
+            own = not (_planning.user_chose(self) or self.max_iter != "auto")
+            if over is None and not short and own and _shortfall.overfit_after_finish(self, X):
+                # the check costs more than the epochs' passes paid for: tried again after the finish (whose
+                # passes count), its warnings held until then (least squares' shortfall is news only where the
+                # check finds least squares no worse than a penalty)
+                with warnings.catch_warnings(record=True) as held:
+                    warnings.simplefilter("always")
+                    warn = (out.warning or not self._check_shortfall(X, Y, sw, out, problem, ts, total))
+                over = self._overfit(X, Y, sw)
+                if over is not None:
+                    held = [h for h in held if not issubclass(h.category, ConvergenceWarning)]
+                    warn = False
+                for h in held:
+                    warnings.warn_explicit(h.message, h.category, h.filename, h.lineno, source=h.source)
+            elif over is None or not own:
                 # the training settings the user chose: how far they left the fit from its optimum is news too
                 warn = (out.warning or not self._check_shortfall(X, Y, sw, out, problem, ts, total)) and not short
             else:
