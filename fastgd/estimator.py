@@ -779,8 +779,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                 if over is not None:
                     held = [h for h in held if not issubclass(h.category, ConvergenceWarning)]
                     warn = False
-                for h in held:
-                    warnings.warn_explicit(h.message, h.category, h.filename, h.lineno, source=h.source)
+                for h in held:  # from here, as the fit's own warnings: the caller's line and its once-only registry
+                    warnings.warn(h.message, h.category, stacklevel=3)
             elif over is None or not own:
                 # the training settings the user chose: how far they left the fit from its optimum is news too
                 warn = (out.warning or not self._check_shortfall(X, Y, sw, out, problem, ts, total)) and not short
