@@ -777,7 +777,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                 if over is not None:
                     held = [h for h in held if not issubclass(h.category, ConvergenceWarning)]
                     warn = False
-                for h in held:  # from here, as the fit's own warnings: the caller's line and its once-only registry
+                for h in held:  # given by fit as its own warnings are (stacklevel=3): their location and registry
                     warnings.warn(h.message, h.category, stacklevel=3)
             elif over is None or not own:
                 # the training settings the user chose: how far they left the fit from its optimum is news too
