@@ -57,12 +57,6 @@ LOSS_FOLDS = 3
 # (``_score_loss``): with a small epsilon the held-out loss is nearly the absolute error, which on integer
 # targets rewards a near-constant model at the median (exact hits): np.round(y) chose 0.0169, held-out R² 0.0096
 SCORE_EPSILON = 1.345
-# the squared error's half step replaces the best strength only where its held-out gain exceeds this many
-# standard errors of that gain (``_paired_gain``: the rows' paired differences of squared errors): half a decade
-# apart, two strengths' scores differ by about their noise, and on hashed docstrings (6,662 rows, 2^18 columns)
-# the half step towards the weaker neighbour, 0.012 better on the held-out fifth, chose a strength held-out R²
-# 0.272 for 2 of 20 seeds against the others' 0.338-0.342 (Ridge(alpha=1) 0.346)
-HALF_STEP_Z = 1.0
 
 
 @dataclasses.dataclass
@@ -73,9 +67,6 @@ class Choice:
     l2: float
     path: list
     passes: int
-    # the squared error's half step that scored higher but within its noise (not taken): (its strength, its gain
-    # in held-out R², the gain's standard error); else None
-    declined: tuple = None
 
 
 def _first(scaling, fit_intercept):
@@ -152,26 +143,6 @@ def _score_loss(loss, cols, base):
         spread = max(spread, 1.4826 * float(np.median(np.abs(yj - np.median(yj))))) if yj.size else spread
     eps = SCORE_EPSILON * spread
     return (loss[0], eps) if np.isfinite(eps) and eps > float(loss[1]) else loss
-
-
-def _paired_gain(problem, Ys, ys, w_val, var_val, theta_a, theta_b):
-    """(gain, se): the held-out R² of standardized ``theta_b`` minus that of ``theta_a`` (the scores of
-    ``choose_l2``'s squared error) and the standard error of that difference, from the held-out rows' paired
-    differences of squared errors (one prediction pass over X per model; nothing of X's size)."""
-    rows = np.flatnonzero(w_val > 0)
-    errors = []
-    for th in (theta_a, theta_b):
-        raw = problem.raw(th)
-        raw /= ys[:, None]
-        pred = problem.kern.predict(problem.Xk, raw, problem.n_threads)
-        del raw
-        errors.append(np.square(Ys[rows] - pred[rows]).sum(axis=1))
-        del pred
-    terms = w_val[rows] * (errors[0] - errors[1]) / (float(w_val[rows].sum()) * var_val)
-    m = terms.size
-    gain = float(terms.sum())
-    se = float(np.sqrt(np.square(terms - gain / m).sum() * m / (m - 1))) if m > 1 else np.inf
-    return gain, se
 
 
 def choose_l2(problem, theta, k, fit_intercept, rng):
@@ -293,17 +264,11 @@ def choose_l2(problem, theta, k, fit_intercept, rng):
     # 0.024, 1.7e-2 0.016 with fully converged fits)
     half = 0.5 if scores.get(best[0] + 1.0, -np.inf) > scores.get(best[0] - 1.0, -np.inf) else -0.5
     centre = best[0]
-    declined = None
     for h in ((half,) if loss is None else (half, -half)):
         back()
         solve(centre + h)
-        if loss is None and scores[centre + h] > scores[centre] + GAIN:
-            gain, se = _paired_gain(problem, Ys, ys, w_val, var_val, best_theta[0], theta)
-            if not gain > HALF_STEP_Z * se:  # within the held-out rows' noise: the path's own point stays
-                declined = (2.0 * first * STEP ** (centre + h) * unit, gain, se)
-                continue
         tried(centre + h)
     back()
     # no division by the weights' total: the same strengths (bits) for any common scale of the weights
     return Choice(2.0 * first * STEP ** best[0] * unit,
-                  [(2.0 * first * STEP ** e * unit, score) for e, score in scores.items()], passes[0], declined)
+                  [(2.0 * first * STEP ** e * unit, score) for e, score in scores.items()], passes[0])

@@ -360,9 +360,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         held out, the penalized optimum on the other rows
         is found for Ridge strengths from strong to weak in steps of 10, each warm-started from the last,
         until one fails to improve the held-out R², then half a step towards the better neighbour of the
-        best (taken where its gain exceeds its standard error over the held-out rows: half a decade apart, two
-        strengths' scores differ by about their noise); the fit then finishes on all rows at the best strength
-        (the same Ridge alpha, in units of the
+        best; the fit then finishes on all rows at the best strength (the same Ridge alpha, in units of the
         sum of losses). ``alpha_`` is the strength used, ``alpha_path_`` the strengths tried with their
         held-out R², ``stop_reason_`` says what was chosen and the passes over X it took. The choice is the
         same for any ``n_jobs`` and backend; one strength is shared by all outputs (as RidgeCV's default),
@@ -779,8 +777,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                 if over is not None:
                     held = [h for h in held if not issubclass(h.category, ConvergenceWarning)]
                     warn = False
-                for h in held:
-                    warnings.warn_explicit(h.message, h.category, h.filename, h.lineno, source=h.source)
+                for h in held:  # given by fit as its own warnings are (stacklevel=3): their location and registry
+                    warnings.warn(h.message, h.category, stacklevel=3)
             elif over is None or not own:
                 # the training settings the user chose: how far they left the fit from its optimum is news too
                 warn = (out.warning or not self._check_shortfall(X, Y, sw, out, problem, ts, total)) and not short
@@ -1360,13 +1358,10 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         # the chosen strength in "auto"'s units (per effective row, as _seen_weight), which partial_fit calls keep
         self._auto_ridge = choice.l2 * getattr(self, "_seen_weight", total) / 2
         ridge, rescaled = self._ridge_alpha(choice.l2, total)
-        declined = "" if choice.declined is None else (
-            f"; the half step to alpha={choice.declined[0]:.4g} gained {choice.declined[1]:.2g} of held-out R², "
-            f"within its standard error {choice.declined[2]:.2g}: not taken")
         return (f"l2 strength chosen on {_select.HOLD_OUT:.0%} held-out rows: alpha={choice.l2:.4g} (Ridge(alpha="
                 f"{ridge:.4g}){' on sample_weight / sample_weight.max()' if rescaled else ''}), held-out R² "
-                f"{best:.4f}, {'best' if choice.declined is None else 'the path point best'} of "
-                f"{len(choice.path)} strengths{declined} ({choice.passes} passes over X)")
+                f"{best:.4f}, best of {len(choice.path)} strengths "
+                f"({choice.passes} passes over X)")
 
     def _finish_dense(self, problem, ts):
         """The finish of a dense squared-error fit under the default rate rule: its objective (with an l2 penalty

@@ -717,62 +717,8 @@ def test_default_on_sparse_input_chooses_the_l2_strength_from_the_data():
     # the path: each strength tried with its held-out R², the chosen one among them and the best of them
     path = est.alpha_path_
     assert path.shape[1] == 2 and len(path) >= 3 and est.alpha_ in path[:, 0]
-    top = path[:, 1].max()  # the chosen one is the best, or a half step above it within its noise was not taken
-    assert path[path[:, 0] == est.alpha_, 1][0] == top or "not taken" in est.stop_reason_
+    assert path[path[:, 0] == est.alpha_, 1][0] == path[:, 1].max()
     assert "chosen on 20% held-out rows" in est.stop_reason_ and "passes over X" in est.stop_reason_
-
-
-def _stdlib_docstrings():
-    """The docstrings (over 20 characters) of the standard library's top-level modules, parsed (not imported)."""
-    import ast
-    import os
-    import sysconfig
-
-    root = sysconfig.get_paths()["stdlib"]
-    docs = []
-    for name in sorted(os.listdir(root)):
-        if not name.endswith(".py"):
-            continue
-        try:
-            with open(os.path.join(root, name), encoding="utf-8") as f:
-                tree = ast.parse(f.read())
-        except (SyntaxError, UnicodeDecodeError, ValueError):
-            continue
-        for node in ast.walk(tree):
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Module)):
-                doc = ast.get_docstring(node)
-                if doc and len(doc) > 20:
-                    docs.append(doc)
-    return docs
-
-
-def test_the_chosen_strength_does_not_swing_with_the_held_out_rows():
-    """Hashed docstrings of the standard library (HashingVectorizer, 2^18 columns), y a noisy count of 50 words:
-    the default fit's test R² for random_state 0-7 is within 0.01 of the best of them. The half step after the
-    walk, about as much better on the held-out fifth as the noise there, was taken for some seeds: 0.4785 against
-    0.4984 (2 of 12 seeds here; on all the library's docstrings 0.272 against 0.338, 2 of 20); now it is taken
-    only where its gain exceeds its standard error, which the stop reason reports where it was not."""
-    from sklearn.feature_extraction.text import CountVectorizer, HashingVectorizer
-
-    rng = np.random.RandomState(0)
-    docs = np.array(_stdlib_docstrings())
-    docs = docs[rng.permutation(len(docs))]
-    X = HashingVectorizer(n_features=2**18).transform(docs).tocsr()
-    counts = CountVectorizer(min_df=20).fit_transform(docs)
-    w = np.zeros(counts.shape[1])
-    w[rng.choice(counts.shape[1], 50, replace=False)] = rng.randn(50)
-    y = counts @ w
-    y = y + 0.5 * y.std() * rng.randn(len(y))
-    cut = int(0.8 * len(y))
-    scores, reasons = [], []
-    for seed in range(8):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            est = fastgd.LinearRegressor(random_state=seed).fit(X[:cut], y[:cut])
-        scores.append(r2_score(y[cut:], est.predict(X[cut:])))
-        reasons.append(est.stop_reason_)
-    assert min(scores) >= max(scores) - 0.01, scores
-    assert any("within its standard error" in r and "not taken" in r for r in reasons), reasons
 
 
 @pytest.mark.parametrize("fit_intercept", [True, False])
