@@ -255,6 +255,25 @@ def overfit_after_finish(est, X):
     return overfit_applies(est, X) and overfit_cost(X) > overfit_budget(est, n, d) and n * d <= OVERFIT_MAX_VALUES
 
 
+def unchecked_interpolation(est, X, sw):
+    """The warning for a least-squares fit that ``overfit`` applies to but did not check (its cost) where X has
+    at least as many columns as rows (counting the intercept's): least squares then has a weight per row or more
+    and can fit every row exactly, noise included, which only the check could have measured; else None."""
+    n, d = X.shape
+    rows = n if sw is None else int(np.count_nonzero(np.asarray(sw) > 0))
+    if not overfit_applies(est, X) or overfit_cost(X) <= overfit_budget(est, n, d) \
+            or rows > d + (1 if est.fit_intercept else 0):
+        return None
+    scaler = "" if est.fit_intercept else "with_mean=False"
+    return (f"This least-squares fit (penalty='auto' adds no penalty on dense X) has at least as many weights as "
+            f"rows ({rows} rows of positive weight, {d} columns), so it can fit every row exactly, their noise "
+            f"included, and may predict new rows poorly. The check that compares it with an l2 penalty on left-out "
+            f"rows did not run (its SVD, {overfit_cost(X):.2g} operations, costs more than this fit's passes paid "
+            f"for). If the rows hold noise, penalize: sklearn.pipeline.make_pipeline(sklearn.preprocessing."
+            f"StandardScaler({scaler}), sklearn.linear_model.RidgeCV(alphas=numpy.logspace(-3, 3, 13)"
+            f"{'' if est.fit_intercept else ', fit_intercept=False'})) chooses the strength on left-out rows.")
+
+
 def overfit(est, X, Y, sw):
     """The warning for a least-squares fit (dense X, squared error, penalty="auto") that an l2 penalty would beat
     on left-out rows, or None. Exact leave-one-out, as RidgeCV's: the standardized columns (StandardScaler's

@@ -789,6 +789,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                     warnings.simplefilter("ignore", ConvergenceWarning)
                     self._check_shortfall(X, Y, sw, out, problem, ts, total)
                 warn = False
+            if over is None and not short and own:
+                over = _shortfall.unchecked_interpolation(self, X, sw)  # wide data the check could not afford
             if over is not None:
                 warnings.warn(over, UserWarning, stacklevel=3)
         except (KeyboardInterrupt, SystemError) as exc:

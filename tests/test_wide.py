@@ -518,6 +518,34 @@ def test_the_overfit_check_too_costly_for_the_epochs_runs_after_a_long_finish():
     assert ours > 0.5 and model.score(Xte, yte) < 0.0, (ours, model.score(Xte, yte))
 
 
+def test_wide_least_squares_the_check_cannot_afford_says_it_may_fit_the_noise(monkeypatch):
+    """Where the overfit check cannot run (here: X above the values it may copy) and X has at least as many
+    columns as rows, the default least-squares fit says it can fit every row exactly and that the check did not
+    run, and names a penalty chosen on left-out rows; with more rows than columns it says nothing of the kind."""
+    import re
+
+    import numpy
+    import sklearn.linear_model
+    import sklearn.pipeline
+    import sklearn.preprocessing
+
+    from fastgd import _shortfall
+
+    monkeypatch.setattr(_shortfall, "OVERFIT_MAX_VALUES", 0, raising=False)
+    for rows, says in ((700, True), (1200, False)):
+        Xtr, ytr, Xte, yte = _wide_correlated(rows=rows)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model = LinearRegressor(random_state=0).fit(Xtr, ytr)
+        notes = [str(w.message) for w in caught if "can fit every row exactly" in str(w.message)]
+        assert len(notes) == int(says), [str(w.message) for w in caught]
+        if says:
+            assert f"({rows} rows of positive weight, 1000 columns)" in notes[0] and "did not run" in notes[0]
+            advice = re.search(r"(sklearn\.pipeline\.make_pipeline\(.*\)\))", notes[0]).group(1)
+            pipe = eval(advice, {"sklearn": sklearn, "numpy": numpy}).fit(Xtr, ytr)
+            assert pipe.score(Xte, yte) > 0.5 > model.score(Xte, yte)
+
+
 def _one_row_flags():
     """Diabetes' first 200 rows and two flags, each set in one row (leverage 1: a refit without the row has an
     all-zero column)."""
