@@ -80,6 +80,9 @@ FRAME_BLOCK_VALUES = 1 << 16
 # progressive R² below -1) over at least PROGRESS_MIN_ROWS rows and PROGRESS_MIN_CALLS calls, counted from the
 # second call (a stream that starts from zero, without standardize=True and an intercept, is measured against the
 # larger of the mean's loss and zero's: the start's)
+# partial_fit's failing-stream warning names mostly-zero columns as the cause only from a chunk of at least this many
+# rows (fewer show nothing of how often a column is zero)
+STREAM_RARE_ROWS = 20
 PROGRESS_HALF_ROWS = 500
 PROGRESS_HALF_CALLS = 3
 PROGRESS_RATIO = 2.0
@@ -1835,8 +1838,9 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         nonzero = (np.bincount(X.indices, minlength=d) if sp.issparse(X) else np.count_nonzero(X, axis=0))
         rare = int(np.sum(nonzero < 0.5 * rows))  # a pass over the chunk, once, when the warning is given
         # the adaptive optimizers step each coordinate by about the rate whatever its gradient's size (the fix on
-        # mostly-zero columns: optimizer='sgd')
-        if opt.name in _training.ADAPTIVE_OPTIMIZERS and rare >= max(1, 0.1 * d):
+        # mostly-zero columns: optimizer='sgd'); a chunk of few rows shows no column as mostly zero (one row: every
+        # zero of it): digits in 1-row chunks with 'adagrad' were told to use 'sgd', which diverged on them
+        if opt.name in _training.ADAPTIVE_OPTIMIZERS and rows >= STREAM_RARE_ROWS and rare >= max(1, 0.1 * d):
             return head + (
                 f"{rare} of the {d} columns are zero in most rows of this chunk, and optimizer={opt.name!r} moves "
                 f"each coefficient by about the rate per update whatever the size of its gradient, so a column "

@@ -412,6 +412,23 @@ def test_a_stream_worse_than_a_constant_warns_once_with_a_fix_that_works(backend
     assert fixed.score(X, y) > 0.9  # 0.968
 
 
+def test_a_failing_stream_of_one_row_chunks_is_not_told_to_use_sgd():
+    """Digits in 1-row chunks with optimizer='adagrad' (held-out R² -1.5 after a pass): the warning named the
+    chunk's mostly-zero columns (every zero of its one row) and advised optimizer='sgd', which diverged on the same
+    stream (row 1,248). A chunk of under STREAM_RARE_ROWS rows shows nothing of how often a column is zero: the
+    warning gives its general fix, fitting on all the rows, which reaches LinearRegression's R²."""
+    from sklearn.datasets import load_digits
+    from sklearn.linear_model import LinearRegression
+    from sklearn.model_selection import train_test_split
+
+    X, y = load_digits(return_X_y=True)
+    X, _, y, _ = train_test_split(X.astype(np.float64), y.astype(np.float64), test_size=0.3, random_state=0)
+    got = _stream_warnings(LinearRegressor(random_state=0, optimizer="adagrad"), X, y, 1)
+    assert len(got) == 1 and "optimizer='sgd'" not in got[0] and "fit on all of them" in got[0], got
+    fitted = LinearRegressor(random_state=0, optimizer="adagrad").fit(X, y)
+    assert fitted.score(X, y) > LinearRegression().fit(X, y).score(X, y) - 1e-3
+
+
 def test_a_change_of_units_mid_stream_warns_with_that_cause():
     from sklearn.datasets import load_diabetes
     X, y = load_diabetes(return_X_y=True)
