@@ -5,10 +5,12 @@ codes, the training settings and the split into training and evaluation batches.
 estimator's public parameters (``est``) and the data; they change nothing.
 """
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.utils import check_random_state
 
 from . import _engine, _rules, _stability, _training
 from ._rules import LOSSES
@@ -262,6 +264,18 @@ def _parts(est, penalty, alpha):
         return 0.0, 0.0
     share = est.l1_ratio if share is None else share
     return float(alpha * share), float(alpha * (1.0 - share))
+
+
+def without_validation(est, problem):
+    """``problem``'s sample weights (ones where it has none) with early stopping's validation rows at 0: the
+    evaluation batches of ``split_batches``, drawn as the loop will draw them (from ``random_state`` afresh), so a
+    choice made before the epochs (the l2 strength's path) trains and scores on none of the rows that judge the
+    epochs and their start."""
+    _, val = split_batches(est, problem, copy.deepcopy(check_random_state(est.random_state)))
+    w = np.ones(problem.n) if problem.sw is None else np.array(problem.sw, dtype=np.float64)
+    for b in val:
+        w[b * problem.batch_size:(b + 1) * problem.batch_size] = 0.0
+    return w
 
 
 def split_batches(est, problem, rng):

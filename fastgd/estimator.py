@@ -1311,15 +1311,22 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                 and (self.loss == "squared_error" or (self.loss == "huber" or kinked) and k == 1)):
             return None
         self._choice_rng = copy.deepcopy(check_random_state(self.random_state))  # as the default fit's path draws
+        # early stopping: the path trains and scores on none of its validation rows (else the start, fitted on
+        # most of them, is judged on them, and kept: Zipf counts, held-out R² 0.745 against Ridge(alpha=1)'s 0.777,
+        # silently); a copy of problem, whose chosen strength is set on problem below
+        path = dataclasses.replace(problem, sw=_planning.without_validation(self, problem)) \
+            if self.early_stopping else problem
         if not kinked:
             with _shortfall.one_blas_thread():
-                return self._choose_alpha(problem, ts, k, total)
+                said = self._choose_alpha(path, ts, k, total)
+            problem.l2 = path.l2
+            return said
         # a loss with a kink has no smooth solver for the path: huber (at this fit's epsilon) stands in for it, and
         # its strength is converted to the loss's objective by their units (_select.loss_l2_unit: ε-insensitive
         # and quantile losses are about |r|, huber about ε·|r| beyond ε). One-hot digits with 5 % outliers: the
         # fixed strength gave held-out R² -1.05 / -0.58 (epsilon_insensitive / quantile), SGDRegressor 0.44 / 0.42,
         # the converted one 0.525 / 0.487
-        stand_in = dataclasses.replace(problem, loss=(LOSSES.index("huber"), float(self.epsilon)))
+        stand_in = dataclasses.replace(path, loss=(LOSSES.index("huber"), float(self.epsilon)))
         with _shortfall.one_blas_thread():
             said = self._choose_alpha(stand_in, ts, k, total)
         if len(self.alpha_path_):
