@@ -80,9 +80,6 @@ FRAME_BLOCK_VALUES = 1 << 16
 # progressive R² below -1) over at least PROGRESS_MIN_ROWS rows and PROGRESS_MIN_CALLS calls, counted from the
 # second call (a stream that starts from zero, without standardize=True and an intercept, is measured against the
 # larger of the mean's loss and zero's: the start's)
-# partial_fit's failing-stream warning names mostly-zero columns as the cause only from a chunk of at least this many
-# rows (fewer show nothing of how often a column is zero)
-STREAM_RARE_ROWS = 20
 PROGRESS_HALF_ROWS = 500
 PROGRESS_HALF_CALLS = 3
 PROGRESS_RATIO = 2.0
@@ -93,6 +90,9 @@ PROGRESS_MIN_CALLS = 3
 # the targets) moved this many times from those of the stream's first call (measured: 100 to 750 after diabetes's
 # columns were multiplied by 1,000; at most 4 on streams of heavy-tailed mostly-zero columns)
 UNITS_CHANGE = 10.0
+# ... and mostly-zero columns (with an adaptive optimizer) only from a chunk of at least this many rows: fewer show
+# nothing of how often a column is zero (a 1-row chunk: every zero of its row)
+STREAM_RARE_ROWS = 20
 
 
 def _clear_spread(n, p):
