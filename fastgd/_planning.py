@@ -273,8 +273,7 @@ def without_validation(est, problem):
     epochs and their start."""
     _, val = split_batches(est, problem, copy.deepcopy(check_random_state(est.random_state)))
     w = np.ones(problem.n) if problem.sw is None else np.array(problem.sw, dtype=np.float64)
-    for b in val:
-        w[b * problem.batch_size:(b + 1) * problem.batch_size] = 0.0
+    w[problem.batch_rows(val)] = 0.0
     return w
 
 
