@@ -341,10 +341,12 @@ def overfit(est, X, Y, sw):
     if not var > 0:
         return None
 
+    fitted_out = Yc - U @ c  # least squares' residuals: what no penalty can fit (out of U's span)
+
     def least_squares_left_out():
         """left_out(λ) as λ -> 0: r / (1 - h) where the leverage h is below 1; where it is 1 both vanish with λ
         (as λ·Σ_j U_ij c_j / S_j² and λ·Σ_j U_ij² / S_j²), so their ratio's limit, which needs no penalty."""
-        res = Yc - U @ c
+        res = fitted_out.copy()
         gap = out_of_span.copy()
         one = gap <= LEVERAGE_ONE
         gap[one] = 1.0
@@ -356,13 +358,13 @@ def overfit(est, X, Y, sw):
 
     def left_out(lam):
         frac = lam / (np.square(S) + lam)  # 1 - S²/(S² + λ): the share each direction keeps out of the fit
-        res = U @ (frac[:, None] * c) + (Yc - U @ c)
+        res = U @ (frac[:, None] * c) + fitted_out
         gap = out_of_span + U2 @ frac
         if np.any(gap[np.any(res != 0, axis=1)] <= LEVERAGE_ONE):
             return np.inf
         return float(np.square(res / np.maximum(gap, 1e-300)[:, None]).sum()) / W
 
-    interpolates = float(np.square(Yc - U @ c).sum()) <= 1e-20 * var * W
+    interpolates = float(np.square(fitted_out).sum()) <= 1e-20 * var * W
     exact = least_squares_left_out()
     grid = OVERFIT_GRID * S[0] ** 2
     errors = [left_out(lam) for lam in grid]
