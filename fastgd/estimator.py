@@ -363,9 +363,11 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         held out, the penalized optimum on the other rows
         is found for Ridge strengths from strong to weak in steps of 10, each warm-started from the last,
         until one fails to improve the held-out R², then half a step towards the better neighbour of the
-        best; the fit then finishes on all rows at the best strength (the same Ridge alpha, in units of the
-        sum of losses). ``alpha_`` is the strength used, ``alpha_path_`` the strengths tried with their
-        held-out R², ``stop_reason_`` says what was chosen and the passes over X it took. The choice is the
+        best; the best decade's strength and half a step either side are then also scored on the other
+        disjoint held-out 20 % shares (all four where X stores at most 2^20 values, else one), and the best
+        mean wins; the fit then finishes on all rows at that strength (the same Ridge alpha, in units of the sum of losses). ``alpha_`` is the strength used,
+        ``alpha_path_`` the strengths tried with their held-out R² (the three finalists last, with their
+        mean), ``stop_reason_`` says what was chosen and the passes over X it took. The choice is the
         same for any ``n_jobs`` and backend; one strength is shared by all outputs (as RidgeCV's default),
         judged by their held-out errors each in units of its spread (about their mean R²). Without the
         finish (another setting above, or ``partial_fit``, whose calls see one chunk at a time) or a choice (too
@@ -480,7 +482,9 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         With ``penalty="auto"`` where the fit chose the strength (see ``penalty``): each strength tried (as
         ``alpha``) and its held-out R² (with ``loss="huber"``: 1 − the held-out huber loss / that of the held-out
         rows' mean, at the scoring epsilon and averaged over the held-out shares, see ``penalty``), in the order
-        tried (no rows: no strength could be chosen, and ``stop_reason_`` says why).
+        tried; with the squared error the last three are the finalists, each with its mean over the held-out
+        shares (``stop_reason_`` says how many), and ``alpha_`` is the best of them (no rows: no strength could be chosen, and ``stop_reason_``
+        says why).
     validation_scores_ : list of float
         Validation R² per round (with ``early_stopping``).
     best_validation_score_ : float
@@ -1363,16 +1367,17 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         if problem.loss is not None:
             # kept by the partial_fit calls after the fit (another loss's "auto" strength counts no rows)
             self._auto_ridge = choice.l2 / _planning.AUTO_OTHER_LOSS_ALPHA * _planning.AUTO_RIDGE_ALPHA
-            return (f"l2 strength chosen on {_select.LOSS_FOLDS} shares of {_select.HOLD_OUT:.0%} held-out rows: "
+            return (f"l2 strength chosen on {choice.shares} shares of {_select.HOLD_OUT:.0%} held-out rows: "
                     f"alpha={choice.l2:.4g}, held-out score {best:.4f} (1 - their {self.loss} loss, epsilon at least "
                     f"{_select.SCORE_EPSILON:g} times y's robust spread, / that of their mean; the shares' mean), "
                     f"best of {len(choice.path)} strengths ({choice.passes} passes over X)")
         # the chosen strength in "auto"'s units (per effective row, as _seen_weight), which partial_fit calls keep
         self._auto_ridge = choice.l2 * getattr(self, "_seen_weight", total) / 2
         ridge, rescaled = self._ridge_alpha(choice.l2, total)
-        return (f"l2 strength chosen on {_select.HOLD_OUT:.0%} held-out rows: alpha={choice.l2:.4g} (Ridge(alpha="
-                f"{ridge:.4g}){' on sample_weight / sample_weight.max()' if rescaled else ''}), held-out R² "
-                f"{best:.4f}, best of {len(choice.path)} strengths "
+        shares = "" if choice.shares == 1 else f", the finalists on {choice.shares} such shares"
+        return (f"l2 strength chosen on {_select.HOLD_OUT:.0%} held-out rows{shares}: alpha={choice.l2:.4g} (Ridge("
+                f"alpha={ridge:.4g}){' on sample_weight / sample_weight.max()' if rescaled else ''}), held-out R² "
+                f"{best:.4f}{' (their mean)' if shares else ''}, best of {len(choice.path)} strengths "
                 f"({choice.passes} passes over X)")
 
     def _finish_dense(self, problem, ts):
