@@ -10,9 +10,9 @@ strengths in a row fail to beat the best by ``GAIN`` of held-out R²; if the fir
 other way; then half a step from the best towards its better neighbour is tried. The finalists, the best
 decade's strength and half a step either side, are then also solved and scored on the other disjoint held-out
 shares (all four where X is small, one more where it is large: ``FINALISTS_ALL_VALUES``), and the best mean
-score over the shares wins (one share's noise between such close strengths decided the half step). The caller finishes on all rows at the chosen strength, warm-started from
-its path solution. Every output counts by its R² (the errors
-in units of its spread); one strength is shared by all (the penalty is one term of the objective).
+score over the shares wins (one share's noise between such close strengths decided the half step). The caller
+finishes on all rows at the chosen strength, warm-started from its path solution. Every output counts by its R²
+(the errors in units of its spread); one strength is shared by all (the penalty is one term of the objective).
 
 Huber (a smooth loss with no linear system to solve, ``choose_l2`` with ``problem.loss`` set) walks the same
 path in the same units: each strength is the squared error's one converted to huber's objective (half of it,

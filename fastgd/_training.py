@@ -506,6 +506,13 @@ def _call_back(callbacks, info, ts, start):
     return stop
 
 
+def kept_start_fix(chose, max_iter):
+    """What lets the epochs improve on a start they kept: more of them (the rate rule lowers its rate after a
+    rise); a lower rate only where the user chose the rate (``chose``: ``Settings.user_chose``, None: all)."""
+    more = f"set max_iter above {max_iter}"
+    return f"lower the learning rate or {more}" if chose is None or "learning_rate" in chose else more
+
+
 @dataclass
 class Settings:
     """How to train: the optimizer, the rate rule and the stopping rules (validated by the estimator)."""
@@ -1045,7 +1052,7 @@ class _StoppingRules:
             out.warning = (f"Training did not improve on the starting point: {kept}. Unless that start is already "
                            f"at the optimum (as a warm start from a converged fit is), "
                            + ("lower gtol (its norm is in the data's units), or leave it None" if gtol else
-                              "lower the learning rate or raise max_iter")
+                              kept_start_fix(settings.user_chose, settings.max_iter))
                            + ("; or keep standardize=True (the default) so the steps fit the data's scales."
                               if problem.scaling is None else "."))
         elif (not settings.penalized_eval and best_eval >= out.start_eval >= 0.999 * f_ref and out.n_iter > 0

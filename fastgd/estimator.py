@@ -359,15 +359,14 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         sparse data with as many columns as rows or more has no unique least-squares answer and the penalized
         one generalizes. Its strength is chosen from the data, as RidgeCV or a grid search would (with
         ``standardize=True``; where settings you chose leave out the exact finish, before the epochs): a seeded
-        20 % of the rows (``random_state``; by weight, nothing is copied) is
-        held out, the penalized optimum on the other rows
-        is found for Ridge strengths from strong to weak in steps of 10, each warm-started from the last,
-        until one fails to improve the held-out R², then half a step towards the better neighbour of the
-        best; the best decade's strength and half a step either side are then also scored on the other
-        disjoint held-out 20 % shares (all four where X stores at most 2^20 values, else one), and the best
-        mean wins; the fit then finishes on all rows at that strength (the same Ridge alpha, in units of the sum of losses). ``alpha_`` is the strength used,
-        ``alpha_path_`` the strengths tried with their held-out R² (the three finalists last, with their
-        mean), ``stop_reason_`` says what was chosen and the passes over X it took. The choice is the
+        20 % of the rows (``random_state``; by weight, nothing is copied) is held out, the penalized optimum on the
+        other rows is found for Ridge strengths from strong to weak in steps of 10, each warm-started from the last,
+        until one fails to improve the held-out R², then half a step towards the better neighbour of the best; the
+        best decade's strength and half a step either side are then also scored on the other disjoint held-out 20 %
+        shares (all four where X stores at most 2^20 values, else one), and the best mean wins; the fit then
+        finishes on all rows at that strength (the same Ridge alpha, in units of the sum of losses). ``alpha_`` is
+        the strength used, ``alpha_path_`` the strengths tried with their held-out R² (the three finalists last,
+        with their mean), ``stop_reason_`` says what was chosen and the passes over X it took. The choice is the
         same for any ``n_jobs`` and backend; one strength is shared by all outputs (as RidgeCV's default),
         judged by their held-out errors each in units of its spread (about their mean R²). Without the
         finish (another setting above, or ``partial_fit``, whose calls see one chunk at a time) or a choice (too
@@ -482,9 +481,9 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         With ``penalty="auto"`` where the fit chose the strength (see ``penalty``): each strength tried (as
         ``alpha``) and its held-out R² (with ``loss="huber"``: 1 − the held-out huber loss / that of the held-out
         rows' mean, at the scoring epsilon and averaged over the held-out shares, see ``penalty``), in the order
-        tried; with the squared error the last three are the finalists, each with its mean over the held-out
-        shares (``stop_reason_`` says how many), and ``alpha_`` is the best of them (no rows: no strength could be chosen, and ``stop_reason_``
-        says why).
+        tried; with the squared error the last three are the finalists, each with its mean over the held-out shares
+        (``stop_reason_`` says how many), and ``alpha_`` is the best of them (no rows: no strength could be chosen,
+        and ``stop_reason_`` says why).
     validation_scores_ : list of float
         Validation R² per round (with ``early_stopping``).
     best_validation_score_ : float
@@ -841,9 +840,9 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
     def _judge_kept_start(self, problem, ts, out):
         """No epoch improved on the start (kept, ``ts``): on small data with a smooth objective, measure how far
         it is from the optimum (full-batch L-BFGS from it, on a copy). Within what the shortfall check allows,
-        nothing could improve on it: no warning, and ``stop_reason_`` says so; beyond it, the loop's advice
-        (a lower rate, more epochs; a lower gtol where gtol ended them) holds, with the measured gap. Unmeasured,
-        the loop's hedged warning stays."""
+        nothing could improve on it: no warning, and ``stop_reason_`` says so; beyond it, the loop's advice (more
+        epochs, or a lower rate the user chose; a lower gtol where gtol ended them) holds, with the measured gap.
+        Unmeasured, the loop's hedged warning stays."""
         k, p = ts.theta.shape
         if problem.n * (p - 1) * k > _planning.CHECK_EXACT_MAX_VALUES or not _planning.smooth_loss(self) \
                 or problem.l1 > 0.0:
@@ -864,7 +863,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         gtol = _shortfall.gtol_cause(self, out)
         # gtol ended the epochs: more of them is the fix (max_iter did not end them); a rate the user chose may
         # still keep them from improving on the start
-        fix = ("Lower the learning rate or raise max_iter" if gtol is None else
+        fix = (_training.kept_start_fix(_planning.user_chose(self), self.max_iter_).capitalize() if gtol is None else
                "Lower gtol (or leave it None, the default)"
                + ("; if the epochs then still do not improve on it, lower the learning rate"
                   if "learning_rate" in _planning.user_chose(self) else ""))

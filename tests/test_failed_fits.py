@@ -169,6 +169,30 @@ def test_a_kept_start_after_gtol_ended_the_epochs_names_gtol_not_the_rate():
     assert "lower gtol" in said and "learning rate" not in said and "max_iter" not in said
 
 
+def test_a_kept_start_advises_more_epochs_not_the_rate_the_user_left_to_the_library():
+    """max_iter=1 on sparse data: the strength path's solution is the start and its one epoch did not improve on
+    it. The advice was "Lower the learning rate or raise max_iter", but the rate is the library's adaptive one
+    (it lowers itself after a rise): only more epochs, which the user limited, is the fix, and it works."""
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(0)
+    n, d = 500, 256
+    p = 1.0 / np.arange(1, d + 1) ** 1.1
+    cols = rng.permutation(d)[rng.choice(d, size=(n, 30), p=p / p.sum())]
+    X = sp.csr_matrix((np.ones(n * 30), cols.ravel(), np.arange(0, n * 30 + 1, 30)), shape=(n, d))
+    X.sum_duplicates()
+    X.data[:] = 1.0
+    y = X @ (rng.standard_normal(d) * (rng.random(d) < 0.1)) + 0.5 * rng.standard_normal(n)
+    with pytest.warns(ConvergenceWarning, match="did not improve on the starting point") as caught:
+        kept = LinearRegressor(max_iter=1, tol=None, random_state=12).fit(X, y)
+    said = " ".join(str(w.message) for w in caught)
+    assert "Set max_iter above 1." in said and "learning rate" not in said, said
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        followed = LinearRegressor(max_iter=2, tol=None, random_state=12).fit(X, y)
+    assert followed.score(X, y) > kept.score(X, y)
+
+
 def test_a_measured_kept_start_after_gtol_ended_the_epochs_names_gtol_and_lowering_it_helps():
     """Small data, so the kept start is measured against the optimum: when the user's gtol ended the epochs after
     one that did not improve on the start, the advice names gtol (not max_iter, which ended nothing), and
