@@ -481,9 +481,9 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         With ``penalty="auto"`` where the fit chose the strength (see ``penalty``): each strength tried (as
         ``alpha``) and its held-out R² (with ``loss="huber"``: 1 − the held-out huber loss / that of the held-out
         rows' mean, at the scoring epsilon and averaged over the held-out shares, see ``penalty``), in the order
-        tried; with the squared error the last three are the finalists, each with its mean over the held-out shares
-        (``stop_reason_`` says how many), and ``alpha_`` is the best of them (no rows: no strength could be chosen,
-        and ``stop_reason_`` says why).
+        tried; with the squared error, where the other shares hold enough rows (``stop_reason_`` says how many
+        shares), the last three are the finalists, each with its mean over the shares, and ``alpha_`` is the best
+        of them (no rows: no strength could be chosen, and ``stop_reason_`` says why).
     validation_scores_ : list of float
         Validation R² per round (with ``early_stopping``).
     best_validation_score_ : float
