@@ -60,9 +60,9 @@ LOSS_FOLDS = 3
 # disjoint HOLD_OUT shares, the first the walk's, and judged by their mean: one share's noise chose a weak half
 # step on 2 of 20 seeds of hashed docstrings (held-out R² 0.272 against 0.338). Where X stores at most
 # FINALISTS_ALL_VALUES values, on every share (1 / HOLD_OUT: the finalists' cross-validation; uniform counts, 1,000
-# training rows: 5 of 30 draws a half step too weak, 0.04 to 0.07 short of the best Ridge, with two shares 3, with
+# training rows: 4 of 30 draws a half step too weak, 0.03 to 0.07 short of the best Ridge, with two shares 3, with
 # five none); above it on two (a share then holds enough rows, and five would cost a 100,000 × 2^20 fit's path
-# about 4 times its passes, two about twice: 74 to 154)
+# about 4 times its passes, two about twice: 74 to 164)
 SQUARED_FOLDS = 2
 FINALISTS_ALL_VALUES = 2**20
 # huber's strengths are scored by huber with an epsilon of at least this times the targets' robust spread
