@@ -9,10 +9,10 @@ converges in a few passes), and scored on the held-out rows (one pass). The walk
 strengths in a row fail to beat the best by ``GAIN`` of held-out R²; if the first was best it walks the
 other way; then half a step from the best towards its better neighbour is tried. The finalists, the best
 decade's strength and half a step either side, are then also solved and scored on the other disjoint held-out
-shares (all four where X is small, one more where it is large: ``FINALISTS_ALL_VALUES``), and the best mean
-score over the shares wins (one share's noise between such close strengths decided the half step). The caller
-finishes on all rows at the chosen strength, warm-started from its path solution. Every output counts by its R²
-(the errors in units of its spread); one strength is shared by all (the penalty is one term of the objective).
+shares where X stores at most ``FINALISTS_ALL_VALUES`` values, and the best mean score over the shares wins (one
+share's noise between such close strengths decided the half step). The caller finishes on all rows at the chosen
+strength, warm-started from its path solution. Every output counts by its R² (the errors in units of its
+spread); one strength is shared by all (the penalty is one term of the objective).
 
 Huber (a smooth loss with no linear system to solve, ``choose_l2`` with ``problem.loss`` set) walks the same
 path in the same units: each strength is the squared error's one converted to huber's objective (half of it,
@@ -56,14 +56,15 @@ LOSS_PATH_HISTORY = 5  # ... keeping this many curvature pairs (as the finish, e
 # the rows swung the choice over four decades with random_state (700 weighted rows: alpha 6e-4 to 1.94, 2 of 8
 # seeds held-out R² 0.000)
 LOSS_FOLDS = 3
-# the squared error's finalists (the best decade's strength and half a step either side) are scored on this many
-# disjoint HOLD_OUT shares, the first the walk's, and judged by their mean: one share's noise chose a weak half
-# step on 2 of 20 seeds of hashed docstrings (held-out R² 0.272 against 0.338). Where X stores at most
-# FINALISTS_ALL_VALUES values, on every share (1 / HOLD_OUT: the finalists' cross-validation; uniform counts, 1,000
-# training rows: 4 of 30 draws a half step too weak, 0.03 to 0.07 short of the best Ridge, with two shares 3, with
-# five none); above it on two (a share then holds enough rows, and five would cost a 100,000 × 2^20 fit's path
-# about 4 times its passes, two about twice: 74 to 164)
-SQUARED_FOLDS = 2
+# the squared error's finalists (the best decade's strength and half a step either side) are scored on every
+# disjoint HOLD_OUT share (1 / HOLD_OUT: the finalists' cross-validation), the first the walk's, and judged by their
+# mean, where X stores at most FINALISTS_ALL_VALUES values: one share's noise chose a weak half step on 2 of 20
+# seeds of hashed docstrings (held-out R² 0.272 against 0.338) and on 4 of 30 draws of uniform counts with 1,000
+# training rows (0.03 to 0.07 short of the best Ridge; two shares: 3, five: none). Larger X: on SQUARED_FOLDS
+# shares (1: the walk's alone). There a share holds tens of thousands of rows: two shares chose as one on 14 of 14
+# fits (Zipf tf-idf and uniform counts at 50,000 rows, 6 seeds each; 100,000 × 2^20, 2 seeds) and cost a
+# 100,000 × 2^20 default fit 1.7 times its time (path 74 to 164 passes)
+SQUARED_FOLDS = 1
 FINALISTS_ALL_VALUES = 2**20
 # huber's strengths are scored by huber with an epsilon of at least this times the targets' robust spread
 # (``_score_loss``): with a small epsilon the held-out loss is nearly the absolute error, which on integer
