@@ -25,7 +25,7 @@ AUTO_RIDGE_ALPHA = 1.0
 # the same units as AUTO_RIDGE_ALPHA's; with as many columns as rows or more, no penalty let those losses
 # interpolate the training rows (sparse 100 x 300, held-out R² -1.07 for huber, 0.377 with it)
 AUTO_OTHER_LOSS_ALPHA = 1e-4
-DEFAULT_TOL = 1e-6  # LinearRegressor's tol (relative to the variance of y)
+DEFAULT_TOL = _training.DEFAULT_TOL  # LinearRegressor's tol (relative to the variance of y)
 # batch_size="auto": about this many updates per epoch, in [AUTO_MIN_BATCH, AUTO_MAX_BATCH] rows
 AUTO_UPDATES = 256
 AUTO_MIN_BATCH = 32

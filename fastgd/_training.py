@@ -28,6 +28,7 @@ from . import _engine, _rules, _stability, reference
 from . import _pagecache, _scaling
 from ._scaling import Scaling
 
+DEFAULT_TOL = 1e-6  # LinearRegressor's tol (relative to the variance of y; the kept start's advice names it)
 EVAL_ROWS = 65_536  # rows of the evaluation set (all rows when there are fewer than twice this)
 MIN_AVG_UPDATES = 100  # an epoch with at least this many updates is averaged well enough to stop on a plateau
 ROUND_UPDATES = 50  # progress is measured over rounds of whole epochs with at least this many updates
@@ -506,11 +507,18 @@ def _call_back(callbacks, info, ts, start):
     return stop
 
 
-def kept_start_fix(chose, max_iter):
-    """What lets the epochs improve on a start they kept: more of them (the rate rule lowers its rate after a
-    rise); a lower rate only where the user chose the rate (``chose``: ``Settings.user_chose``, None: all)."""
+def kept_start_fix(chose, max_iter, tol):
+    """What lets the epochs improve on a start they kept: more of them, under the adaptive rate rule, which
+    lowers its rate where a round does not improve by ``tol`` (with tol=None it never does: then tol too,
+    the setting the user changed); a lower rate only where the user chose the rate (``chose``:
+    ``Settings.user_chose``, None: all)."""
     more = f"set max_iter above {max_iter}"
-    return f"lower the learning rate or {more}" if chose is None or "learning_rate" in chose else more
+    if chose is None or "learning_rate" in chose:
+        return f"lower the learning rate or {more}"
+    if tol is None:  # the library's adaptive rate
+        more = (f"set tol (the default is {DEFAULT_TOL:g}; with tol=None the adaptive learning rate never lowers "
+                f"itself) and {more}")
+    return more
 
 
 @dataclass
@@ -1052,7 +1060,7 @@ class _StoppingRules:
             out.warning = (f"Training did not improve on the starting point: {kept}. Unless that start is already "
                            f"at the optimum (as a warm start from a converged fit is), "
                            + ("lower gtol (its norm is in the data's units), or leave it None" if gtol else
-                              kept_start_fix(settings.user_chose, settings.max_iter))
+                              kept_start_fix(settings.user_chose, settings.max_iter, settings.tol))
                            + ("; or keep standardize=True (the default) so the steps fit the data's scales."
                               if problem.scaling is None else "."))
         elif (not settings.penalized_eval and best_eval >= out.start_eval >= 0.999 * f_ref and out.n_iter > 0

@@ -863,7 +863,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         gtol = _shortfall.gtol_cause(self, out)
         # gtol ended the epochs: more of them is the fix (max_iter did not end them); a rate the user chose may
         # still keep them from improving on the start
-        fix = (_training.kept_start_fix(_planning.user_chose(self), self.max_iter_).capitalize() if gtol is None else
+        more = _training.kept_start_fix(_planning.user_chose(self), self.max_iter_, self.tol)
+        fix = (more[0].upper() + more[1:] if gtol is None else
                "Lower gtol (or leave it None, the default)"
                + ("; if the epochs then still do not improve on it, lower the learning rate"
                   if "learning_rate" in _planning.user_chose(self) else ""))
