@@ -10,9 +10,10 @@ strengths in a row fail to beat the best by ``GAIN`` of held-out R²; if the fir
 other way; then half a step from the best towards its better neighbour is tried. The finalists, the best
 decade's strength and half a step either side, are then also solved and scored on the other disjoint held-out
 shares where X stores at most ``FINALISTS_ALL_VALUES`` values, and the best mean score over the shares wins (one
-share's noise between such close strengths decided the half step). The caller finishes on all rows at the chosen
-strength, warm-started from its path solution. Every output counts by its R² (the errors in units of its
-spread); one strength is shared by all (the penalty is one term of the objective).
+share's noise between such close strengths decided the half step); where that is the weakest or strongest
+finalist, half steps go on beyond it, on every share, while the mean gains. The caller finishes on all rows at
+the chosen strength, warm-started from its path solution. Every output counts by its R² (the errors in units of
+its spread); one strength is shared by all (the penalty is one term of the objective).
 
 Huber (a smooth loss with no linear system to solve, ``choose_l2`` with ``problem.loss`` set) walks the same
 path in the same units: each strength is the squared error's one converted to huber's objective (half of it,
@@ -65,6 +66,9 @@ LOSS_FOLDS = 3
 # fits (Zipf tf-idf and uniform counts at 50,000 rows, 6 seeds each; 100,000 × 2^20, 2 seeds) and cost a
 # 100,000 × 2^20 default fit 1.7 times its time (path 74 to 164 passes)
 SQUARED_FOLDS = 1
+# ... and where the mean is best at the weakest or strongest finalist, half steps beyond it on every share, until
+# the mean gains less than GAIN, at most this many
+FINALISTS_EXTEND = 8
 FINALISTS_ALL_VALUES = 2**20
 # huber's strengths are scored by huber with an epsilon of at least this times the targets' robust spread
 # (``_score_loss``): with a small epsilon the held-out loss is nearly the absolute error, which on integer
@@ -307,28 +311,61 @@ def choose_l2(problem, theta, k, fit_intercept, rng):
         # the finalists: the best decade's strength and half a step either side of it, each scored on the other
         # folds too and judged by its mean score (one fifth's noise between neighbours had decided the half step:
         # hashed docstrings, 2 of 20 random_states at alpha 3.8e-5, held-out R² 0.272 where the others' 1.2e-4
-        # and 3.8e-4 gave 0.338 and 0.342). Each fold walks its own path, in the best's vector (held as it is by
-        # theta): from zero (no model that saw the fold's held-out rows: warm-started from the first fold's
+        # and 3.8e-4 gave 0.338 and 0.342). Each fold walks its own path, in theta (the best is held in
+        # best_theta, and theta gets it back after): from zero (no model that saw the fold's held-out rows: warm-started from the first fold's
         # best, which trained on them, the path's solves stopped before forgetting them, and at weak strengths
         # 125 Zipf rows scored 0.84 where exact Ridge fits score 0.17) at the first strength, or the strongest
         # finalist if stronger, down in steps of STEP to the finalists, strong to weak
-        three = [centre + 0.5, centre, centre - 0.5]
-        for e in three:
+        points = [centre + 0.5, centre, centre - 0.5]
+        for e in points:
             if e not in scores:
                 solve(e)
                 back()
-        total = {e: scores.pop(e) for e in three}  # re-inserted last: the finalists end the path
-        th = best_theta[0]
-        descent = np.arange(max(0.0, three[0] + 0.5), three[0], -1.0)  # decades above the strongest finalist
-        for wv_f, wt_f, var_f in finals:
-            th[...] = 0.0
-            for e in descent:
-                squared(float(e), th, wt_f, wv_f, var_f, score=False)
-            for e in three:
-                total[e] += squared(e, th, wt_f, wv_f, var_f)
-        for e in three:
+        total = {e: scores.pop(e) for e in points}  # re-inserted last: the finalists end the path
+
+        def other_shares(strengths):
+            """The sum over the other shares of their scores at ``strengths`` (strong to weak), each share from
+            zero down its own path (no model that saw its held-out rows), in ``theta``, which then holds the
+            first share's best again."""
+            sums = dict.fromkeys(strengths, 0.0)
+            descent = np.arange(max(0.0, strengths[0] + 0.5), strengths[0], -1.0)  # decades above the first
+            for wv_f, wt_f, var_f in finals:
+                theta[...] = 0.0
+                for e in descent:
+                    squared(float(e), theta, wt_f, wv_f, var_f, score=False)
+                for e in strengths:
+                    sums[e] += squared(e, theta, wt_f, wv_f, var_f)
+            back()
+            return sums
+
+        for e, v in other_shares(points).items():
+            total[e] += v
+        gain = GAIN * (1 + len(finals))  # (the walk's rule, on the sums)
+
+        def strongest_best():
+            """The strongest of the points within GAIN of the best mean (a weaker one must gain GAIN, as on the
+            walk: where weak strengths interpolate, their scores agree to rounding)."""
+            top = max(total[e] for e in points)
+            return next(e for e in points if total[e] >= top - gain)
+
+        pick = strongest_best()
+        # a mean still rising at the weak or strong end: the first share's walk had stopped in another decade
+        # (150 Zipf rows on which it scored below 0 at every strength climbed three decades; test R² 0.147
+        # where its first strength's 0.318): half steps on that side, on every share, until the mean gains less
+        # than GAIN
+        while pick in (points[0], points[-1]) and len(points) < 3 + FINALISTS_EXTEND:
+            new = pick + 0.5 if pick == points[0] else pick - 0.5
+            if new not in scores:  # (a decade the walk scored keeps its first share's score)
+                back()
+                solve(new)  # the first share from its best
+            total[new] = scores.pop(new) + other_shares([new])[new]
+            points = sorted(points + [new], reverse=True)
+            if strongest_best() != new:
+                break
+            pick = new
+        for e in points:
             scores[e] = total[e] / (1 + len(finals))
-        pick = max(three, key=scores.get)  # the stronger of equals
+        back()
         if pick != best[0]:
             best[0] = pick
             sc = scores[pick]

@@ -363,7 +363,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         other rows is found for Ridge strengths from strong to weak in steps of 10, each warm-started from the last,
         until one fails to improve the held-out R², then half a step towards the better neighbour of the best; where
         X stores at most 2^20 values, the best decade's strength and half a step either side are then also scored
-        on the four other disjoint held-out 20 % shares, and the best mean wins; the fit then
+        on the four other disjoint held-out 20 % shares, and the best mean wins (past an edge finalist, half steps
+        on while the mean gains); the fit then
         finishes on all rows at that strength (the same Ridge alpha, in units of the sum of losses). ``alpha_`` is
         the strength used, ``alpha_path_`` the strengths tried with their held-out R² (the three finalists last,
         with their mean), ``stop_reason_`` says what was chosen and the passes over X it took. The choice is the
