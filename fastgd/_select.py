@@ -310,12 +310,12 @@ def choose_l2(problem, theta, k, fit_intercept, rng):
     if finals:
         # the finalists: the best decade's strength and half a step either side of it, each scored on the other
         # folds too and judged by its mean score (one fifth's noise between neighbours had decided the half step:
-        # hashed docstrings, 2 of 20 random_states at alpha 3.8e-5, held-out R² 0.272 where the others' 1.2e-4
-        # and 3.8e-4 gave 0.338 and 0.342). Each fold walks its own path, in theta (the best is held in
-        # best_theta, and theta gets it back after): from zero (no model that saw the fold's held-out rows: warm-started from the first fold's
-        # best, which trained on them, the path's solves stopped before forgetting them, and at weak strengths
-        # 125 Zipf rows scored 0.84 where exact Ridge fits score 0.17) at the first strength, or the strongest
-        # finalist if stronger, down in steps of STEP to the finalists, strong to weak
+        # hashed docstrings, 2 of 20 random_states at alpha 3.8e-5, held-out R² 0.272 where the others' 1.2e-4 and
+        # 3.8e-4 gave 0.338 and 0.342). Each fold walks its own path, in theta (the best is held in best_theta, and
+        # theta gets it back after): from zero (no model that saw the fold's held-out rows: warm-started from the
+        # first fold's best, which trained on them, the path's solves stopped before forgetting them, and at weak
+        # strengths 125 Zipf rows scored 0.84 where exact Ridge fits score 0.17) at the first strength, or the
+        # strongest finalist if stronger, down in steps of STEP to the finalists, strong to weak
         points = [centre + 0.5, centre, centre - 0.5]
         for e in points:
             if e not in scores:

@@ -366,7 +366,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         on the four other disjoint held-out 20 % shares, and the best mean wins (past an edge finalist, half steps
         on while the mean gains); the fit then
         finishes on all rows at that strength (the same Ridge alpha, in units of the sum of losses). ``alpha_`` is
-        the strength used, ``alpha_path_`` the strengths tried with their held-out R² (the three finalists last,
+        the strength used, ``alpha_path_`` the strengths tried with their held-out R² (the finalists last,
         with their mean), ``stop_reason_`` says what was chosen and the passes over X it took. The choice is the
         same for any ``n_jobs`` and backend; one strength is shared by all outputs (as RidgeCV's default),
         judged by their held-out errors each in units of its spread (about their mean R²). Without the
@@ -483,8 +483,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         ``alpha``) and its held-out R² (with ``loss="huber"``: 1 − the held-out huber loss / that of the held-out
         rows' mean, at the scoring epsilon and averaged over the held-out shares, see ``penalty``), in the order
         tried; with the squared error, where the other shares hold enough rows (``stop_reason_`` says how many
-        shares), the last three are the finalists, each with its mean over the shares, and ``alpha_`` is the best
-        of them (no rows: no strength could be chosen, and ``stop_reason_`` says why).
+        shares), the finalists come last (three or more, strong to weak), each with its mean over the shares, and
+        ``alpha_`` is the best of them (no rows: no strength could be chosen, and ``stop_reason_`` says why).
     validation_scores_ : list of float
         Validation R² per round (with ``early_stopping``).
     best_validation_score_ : float
