@@ -64,12 +64,14 @@ LOSS_FOLDS = 3
 # training rows (0.03 to 0.07 short of the best Ridge; two shares: 3, five: none). Larger X: on SQUARED_FOLDS
 # shares (1: the walk's alone). There a share holds tens of thousands of rows: two shares chose as one on 14 of 14
 # fits (Zipf tf-idf and uniform counts at 50,000 rows, 6 seeds each; 100,000 × 2^20, 2 seeds) and cost a
-# 100,000 × 2^20 default fit 1.7 times its time (path 74 to 164 passes)
+# 100,000 × 2^20 default fit 1.7 times its time (path 74 to 164 passes). Five shares cost hashed text of 17,330
+# rows and 355,000 values 4 to 5 times its fit's time (1.2-1.3 s to 4.9-6.0 s; Ridge 0.4-0.6 s) for held-out R²
+# 0.4200 to 0.4253 and 0.3081 to 0.3062, so the bound is 2^18 (hashed docstrings, 6,662 rows: 144,000 values)
 SQUARED_FOLDS = 1
 # ... and where the mean is best at the weakest or strongest finalist, half steps beyond it on every share, until
 # the mean gains less than GAIN, at most this many
 FINALISTS_EXTEND = 8
-FINALISTS_ALL_VALUES = 2**20
+FINALISTS_ALL_VALUES = 2**18
 # huber's strengths are scored by huber with an epsilon of at least this times the targets' robust spread
 # (``_score_loss``): with a small epsilon the held-out loss is nearly the absolute error, which on integer
 # targets rewards a near-constant model at the median (exact hits): np.round(y) chose 0.0169, held-out R² 0.0096

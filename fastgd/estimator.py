@@ -362,7 +362,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         20 % of the rows (``random_state``; by weight, nothing is copied) is held out, the penalized optimum on the
         other rows is found for Ridge strengths from strong to weak in steps of 10, each warm-started from the last,
         until one fails to improve the held-out R², then half a step towards the better neighbour of the best; where
-        X stores at most 2^20 values, the best decade's strength and half a step either side are then also scored
+        X stores at most 2^18 values, the best decade's strength and half a step either side are then also scored
         on the four other disjoint held-out 20 % shares, and the best mean wins (past an edge finalist, half steps
         on while the mean gains); the fit then
         finishes on all rows at that strength (the same Ridge alpha, in units of the sum of losses). ``alpha_`` is
