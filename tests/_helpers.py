@@ -138,3 +138,16 @@ def linear_data(n=600, d=4, seed=0, noise=0.0):
     X = rng.normal(size=(n, d)) * 2 + 1
     w = rng.normal(size=d)
     return X, X @ w + 3.0 + noise * rng.normal(size=n), w
+
+
+def hashed_zipf_rows(rng, n, d, nnz=30):
+    """Binary CSR (n, d), ``nnz`` draws a row from Zipf-like column popularity placed at random columns (as
+    hashed text; ``benchmarks/sparse_defaults.py``'s "zipf-bin" rows for the same generator)."""
+    import scipy.sparse as sp
+
+    p = 1.0 / np.arange(1, d + 1) ** 1.1
+    cols = rng.permutation(d)[rng.choice(d, size=(n, nnz), p=p / p.sum())]
+    X = sp.csr_matrix((np.ones(n * nnz), cols.ravel(), np.arange(0, n * nnz + 1, nnz)), shape=(n, d))
+    X.sum_duplicates()
+    X.data[:] = 1.0
+    return X

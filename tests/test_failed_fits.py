@@ -175,15 +175,11 @@ def test_a_kept_start_advises_more_epochs_not_the_rate_the_user_left_to_the_libr
     which lowers itself where a round does not improve by tol, and never with tol=None (following "raise max_iter"
     alone then changed nothing on 20,000 rows in batches of 1). The advice names the user's tol and max_iter,
     and following it works."""
-    import scipy.sparse as sp
+    from _helpers import hashed_zipf_rows
 
     rng = np.random.default_rng(0)
     n, d = 500, 256
-    p = 1.0 / np.arange(1, d + 1) ** 1.1
-    cols = rng.permutation(d)[rng.choice(d, size=(n, 30), p=p / p.sum())]
-    X = sp.csr_matrix((np.ones(n * 30), cols.ravel(), np.arange(0, n * 30 + 1, 30)), shape=(n, d))
-    X.sum_duplicates()
-    X.data[:] = 1.0
+    X = hashed_zipf_rows(rng, n, d)
     y = X @ (rng.standard_normal(d) * (rng.random(d) < 0.1)) + 0.5 * rng.standard_normal(n)
     with pytest.warns(ConvergenceWarning, match="did not improve on the starting point") as caught:
         kept = LinearRegressor(max_iter=1, tol=None, random_state=12).fit(X, y)

@@ -748,13 +748,10 @@ def test_the_finalists_follow_a_mean_still_rising_past_the_first_shares_decade()
     0.147 where Ridge(alpha=1) gets 0.316 and the other random_states 0.307-0.318). Now half steps go on past
     an edge finalist, on every share, while the mean gains."""
     from sklearn.linear_model import Ridge, SGDRegressor
+    from _helpers import hashed_zipf_rows
     rng = np.random.default_rng(6)  # benchmarks/sparse_defaults.py's "zipf-bin-10", seed 6
     n, d = 4150, 1024
-    p = 1.0 / np.arange(1, d + 1) ** 1.1
-    cols = rng.permutation(d)[rng.choice(d, size=(n, 30), p=p / p.sum())]
-    X = sp.csr_matrix((np.ones(n * 30), cols.ravel(), np.arange(0, n * 30 + 1, 30)), shape=(n, d))
-    X.sum_duplicates()
-    X.data[:] = 1.0
+    X = hashed_zipf_rows(rng, n, d)
     w = np.zeros(d)
     hot = rng.choice(d, d // 10, replace=False)
     w[hot] = rng.standard_normal(hot.size)
