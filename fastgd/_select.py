@@ -166,6 +166,16 @@ def _score_loss(loss, cols, base):
     return (loss[0], eps) if np.isfinite(eps) and eps > float(loss[1]) else loss
 
 
+def _share(u, base, f):
+    """The weights (held out, trained on) of the ``f``-th disjoint held-out share: the rows whose draw ``u`` is in
+    [f, f + 1)·HOLD_OUT; None where either side has fewer than MIN_ROWS rows of positive weight."""
+    held = np.where((u >= f * HOLD_OUT) & (u < (f + 1) * HOLD_OUT), base, 0.0)
+    train = base - held
+    if min(np.count_nonzero(held), np.count_nonzero(train)) < MIN_ROWS or not (train.sum() > 0 < held.sum()):
+        return None
+    return held, train
+
+
 def choose_l2(problem, theta, k, fit_intercept, rng):
     """The ``Choice`` for ``problem`` (a sparse ``FitData`` with a ``Scaling``) starting from the standardized
     ``theta``, which ends at the chosen strength's path solution (the path works in it, and holds one more
@@ -199,10 +209,10 @@ def choose_l2(problem, theta, k, fit_intercept, rng):
         # (held out or trained on) or constant held-out targets is left out
         folds = []
         for f in range(LOSS_FOLDS):
-            wv_f = np.where((u >= f * HOLD_OUT) & (u < (f + 1) * HOLD_OUT), base, 0.0) if f else w_val
-            wt_f = base - wv_f
-            if min(np.count_nonzero(wv_f), np.count_nonzero(wt_f)) < MIN_ROWS or not (wt_f.sum() > 0 < wv_f.sum()):
+            share = _share(u, base, f)
+            if share is None:
                 continue
+            wv_f, wt_f = (w_val, share[1]) if f == 0 else share
             bv = [_training.constant_loss(Yj, wv_f, score_loss) for Yj in cols]
             if all(v > 0 for v in bv):
                 folds.append((wv_f, wt_f, bv, theta.copy() if f else theta))
@@ -213,10 +223,10 @@ def choose_l2(problem, theta, k, fit_intercept, rng):
         stored = problem.Xk[0].size if isinstance(problem.Xk, tuple) else problem.Xk.size
         shares = SQUARED_FOLDS if stored > FINALISTS_ALL_VALUES else int(round(1.0 / HOLD_OUT))
         for f in range(1, shares):
-            wv_f = np.where((u >= f * HOLD_OUT) & (u < (f + 1) * HOLD_OUT), base, 0.0)
-            wt_f = base - wv_f
-            if min(np.count_nonzero(wv_f), np.count_nonzero(wt_f)) < MIN_ROWS or not (wt_f.sum() > 0 < wv_f.sum()):
+            share = _share(u, base, f)
+            if share is None:
                 continue
+            wv_f, wt_f = share
             var_f = _training.constant_loss(Ys, wv_f, None)
             if var_f > 0:
                 finals.append((wv_f, wt_f, var_f))
@@ -358,8 +368,7 @@ def choose_l2(problem, theta, k, fit_intercept, rng):
         while pick in (points[0], points[-1]) and len(points) < 3 + FINALISTS_EXTEND:
             new = pick + 0.5 if pick == points[0] else pick - 0.5
             if new not in scores:  # (a decade the walk scored keeps its first share's score)
-                back()
-                solve(new)  # the first share from its best
+                solve(new)  # the first share from its best (other_shares left theta at it)
             total[new] = scores.pop(new) + other_shares([new])[new]
             points = sorted(points + [new], reverse=True)
             if strongest_best() != new:
@@ -367,7 +376,6 @@ def choose_l2(problem, theta, k, fit_intercept, rng):
             pick = new
         for e in points:
             scores[e] = total[e] / (1 + len(finals))
-        back()
         if pick != best[0]:
             best[0] = pick
             sc = scores[pick]
