@@ -318,6 +318,10 @@ def overfit(est, X, Y, sw):
     center = est.fit_intercept
     if center:
         A = A - (w @ A) / W
+        # and again: a column whose mean is m times its spread keeps a mean of about m·eps of its spread after one
+        # pass, a direction the SVD finds (relative singular value 3e-10 at m = 1e6, above the cut below) and whose
+        # leverage, added to the intercept's, made 300 x 600 rows' left-out R² 0.327 at m = 1e4 (0.907 at m = 100)
+        A -= (w @ A) / W
         Yc = Yr - (w @ Yr) / W
     else:
         Yc = Yr
