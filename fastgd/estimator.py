@@ -797,7 +797,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                     self._check_shortfall(X, Y, sw, out, problem, ts, total)
                 warn = False
             if over is None and not short and own:
-                over = _shortfall.unchecked_interpolation(self, X, sw)  # wide data the check could not afford
+                over = self._unchecked_overfit(X, Y, sw)  # wide data the check could not afford
             if over is not None:
                 warnings.warn(over, UserWarning, stacklevel=3)
         except (KeyboardInterrupt, SystemError) as exc:
@@ -976,6 +976,14 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         warnings.warn(f"Training interrupted during the exact finish that follows the epochs: keeping the model "
                       f"of the completed epochs ({self.n_iter_} epoch(s)), which may be short of the optimum "
                       f"the finish would have reached.", UserWarning, stacklevel=stacklevel)
+
+    def _unchecked_overfit(self, X, Y, sw):
+        """``_shortfall.unchecked_overfit``'s warning, or None; never an error (a diagnostic)."""
+        try:
+            with np.errstate(all="ignore"):
+                return _shortfall.unchecked_overfit(self, X, Y, sw)
+        except (ValueError, MemoryError):
+            return None
 
     def _overfit(self, X, Y, sw):
         """The warning for a least-squares fit of dense X that an l2 penalty beats on left-out rows
