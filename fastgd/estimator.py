@@ -635,10 +635,11 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             _warn_memmap_copied(given, X, mapped)
         backend = (_planning.choose_backend(self, X) if for_fit else
                    _planning.Backend(self.backend, _engine.kernels(self.backend)))
+        if sp.issparse(X):
+            X = _readable_csr(X.tocsr())
         if check_finite or sp.issparse(X):
             self._check_finite(X, backend)
         if sp.issparse(X):
-            X = X.tocsr()
             return X, (X.data, X.indices, X.indptr, X.shape[1]), backend  # the kernels take mixed index dtypes
         return X, X, backend
 
@@ -1980,6 +1981,26 @@ def _loss_sum(Y, w, m, loss):
     """The weighted loss, summed over rows and outputs, of predicting the constants ``m`` (k,) for the targets."""
     dev = _training.constant_deviations(Y, m, loss).sum(axis=1)
     return float(dev.sum() if w is None else dev @ w)
+
+
+def _readable_csr(X):
+    """CSR X whose arrays both backends read in place: 1-D C-contiguous, indices and indptr of int32 or int64. SciPy
+    keeps what a user builds a matrix from or assigns: a strided view (values taken as a column of a 2-D array),
+    indices of uint32 or int16; the native kernels, which read raw pointers, refused those ("X must be
+    C-contiguous", whatever the user had passed) where Numba took them (compiling again for each index type).
+    Only such arrays are copied, into a new matrix (the user's is left as it is); X itself when none is."""
+    arrays = []
+    small = max(X.shape[1], X.nnz) < np.iinfo(np.int32).max  # SciPy's own choice of index type (the same bits)
+    for name in ("data", "indices", "indptr"):
+        a = getattr(X, name)
+        if name != "data" and a.dtype not in (np.int32, np.int64):
+            a = a.astype(np.int32 if small else np.int64)
+        arrays.append(np.ascontiguousarray(a))
+    if all(a is getattr(X, name) for a, name in zip(arrays, ("data", "indices", "indptr"))):
+        return X
+    out = sp.csr_matrix(X.shape, dtype=X.dtype)
+    out.data, out.indices, out.indptr = arrays
+    return out
 
 
 def _mapped_file(X):
