@@ -874,7 +874,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                        f"{_shortfall.excess_words(excess, best, f_ref, unit)} above the optimum "
                        f"(found by full-batch L-BFGS): the model was left at its starting point"
                        + (f"; {gtol}" if gtol else "") + f". {fix}"
-                       + ("; or keep standardize=True (the default) so the steps fit the data's scales."
+                       + ("; or set standardize=True (the default) so the steps fit the data's scales."
                           if problem.scaling is None else "."))
 
     def _keep_fit_weight(self, out, total):
@@ -1047,6 +1047,17 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                     return True  # converged: the optimum reached, so the epochs' budget is no shortfall either
             if finished is not None and not finished.converged:
                 warnings.warn(self._unfinished(finished, total, sw is not None), ConvergenceWarning, stacklevel=4)
+            if finished is None and not (self.standardize and _planning.finishes_with_lbfgs(self)):
+                # the user's training settings, no finish: a fit worse than the constant mean is short for certain
+                # (one pass; the library's own settings on standardized columns are finished where they fall short)
+                try:
+                    with np.errstate(all="ignore"):
+                        worse = _shortfall.worse_than_the_mean(self, X, Y, sw, out)
+                except (ValueError, MemoryError):  # a diagnostic never fails a fit
+                    worse = None
+                if worse is not None:
+                    warnings.warn(worse, ConvergenceWarning, stacklevel=4)
+                    return True
             return finished is not None  # its warm-up epochs' budget is no max_iter shortfall
         # one BLAS thread: small products, and the kernels' OpenMP threads may still be spinning (measured:
         # 5,000 x 40 took 75-550 ms with all BLAS threads against 10-20 ms with one)
@@ -1939,11 +1950,13 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             warnings.warn(f"Maximum number of epochs ({self.max_iter_}) reached before the objective stopped "
                           f"improving by tol={self.tol:g} (relative to "
                           f"{_training.tol_unit(self.loss == 'squared_error')}); "
-                          + ("keep standardize=True (the default), which fits the steps to the features' scales, "
+                          + ("set standardize=True (the default), which fits the steps to the features' scales, "
                              f"or {more}." if not self.standardize else f"{more}.")
+                          # the finish works in the standardized coordinates (without them only a small data set's
+                          # exact check finishes, and it warns with its own measured figures)
                           + (" Or leave max_iter at 'auto' (the default): its budget ends with an exact finish "
                              "where the epochs stop short, which setting max_iter turns off." if self.max_iter != "auto"
-                             and _planning.finishes_with_lbfgs(self, any_max_iter=True)
+                             and self.standardize and _planning.finishes_with_lbfgs(self, any_max_iter=True)
                              else " Or use the default optimizer: its conjugate-gradient finish solves the squared "
                              "error's quadratic exactly, where L-BFGS's steps on ill-conditioned features gain "
                              "little." if _planning.is_lbfgs(self) and self.loss == "squared_error" else ""),
