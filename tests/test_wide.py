@@ -553,7 +553,7 @@ def test_least_squares_the_check_cannot_afford_estimates_its_left_out_r2_from_th
     default least-squares fit said nothing: 2,500 x 2,000 factor data scored held-out R² 0.824 (training 0.993)
     where StandardScaler + RidgeCV got 0.963. Generalized cross-validation (the training error over
     (1 - weights/rows)²) estimates the left-out R² from one pass; a warning gives it where it is more than
-    OVERFIT_GAIN below the training R², with a penalty chosen on left-out rows; none on nearly noiseless rows."""
+    twice OVERFIT_GAIN below the training R², with a penalty chosen on left-out rows; none on nearly noiseless rows."""
     import re
 
     import numpy
