@@ -229,6 +229,12 @@ OVERFIT_FIT_SHARE = 2.0
 OVERFIT_MAX_VALUES = 1e7
 OVERFIT_ROWS_PER_COLUMN = 20  # more rows per column than this: least squares' excess error is too small to check
 OVERFIT_GAIN = 0.05
+# ... and where it cannot run, with at least this many weights per row (least squares' left-out error is then at
+# least 1 / (1 - 0.75) = 4 times the noise, from 2 at half): the training error's generalized cross-validation
+# estimate warns. With fewer weights per row whether a penalty gains depends on how the signal lies along the
+# design's directions, which only the exact check measures: 2,000-4,000 x 1,000 with the signal in every
+# direction had gaps of 0.11-0.16 between the training R² and the estimate where RidgeCV gained 0.004-0.018
+OVERFIT_GCV_SHARE = 0.75
 # ... or this much where least squares interpolates the rows: its left-out figure is then the minimum-norm
 # interpolant's, which the fit's optimizer need not reach (Adam on 300 x 600: 9 % larger coefficients, held-out
 # R² 0.124 against the minimum-norm one's 0.252), so the check's figure for it is optimistic
@@ -273,10 +279,10 @@ def unchecked_overfit(est, X, Y, sw):
     or more and can fit every row exactly, noise included, which only the check could have measured. With more
     rows, the fit's training error tells: generalized cross-validation estimates the left-out error of least
     squares with p weights on n rows as the training error over (1 - p/n)² (the hat matrix's mean leverage is
-    p/n; a pass over X to predict, where the check's SVD costs min(n, d) of them). Where that estimate is below
-    the training R² by more than twice OVERFIT_GAIN, the rows' noise is a large part of what the fit learned
-    (2,500 x 2,000 factor data: training R² 0.993, estimated 0.829, held-out 0.824, RidgeCV 0.963, silently
-    before)."""
+    p/n; a pass over X to predict, where the check's SVD costs min(n, d) of them). Where p is at least
+    OVERFIT_GCV_SHARE of n and that estimate is below the training R² by more than twice OVERFIT_GAIN, the rows'
+    noise is a large part of what the fit learned (2,500 x 2,000 factor data: training R² 0.993, estimated 0.829,
+    held-out 0.824, RidgeCV 0.963, silently before)."""
     n, d = X.shape
     w = None if sw is None else np.asarray(sw, dtype=np.float64)
     rows = n if w is None else int(np.count_nonzero(w > 0))
@@ -293,12 +299,14 @@ def unchecked_overfit(est, X, Y, sw):
         return (f"This least-squares fit (penalty='auto' adds no penalty on dense X) has at least as many weights "
                 f"as rows ({rows} rows of positive weight, {d} columns), so it can fit every row exactly, their "
                 f"noise included, and may predict new rows poorly. {not_run}. {advice}")
+    if weights < OVERFIT_GCV_SHARE * rows:
+        return None
     Yd = np.asarray(Y, dtype=np.float64).reshape(n, -1)
     resid = np.asarray(est.predict(X), dtype=np.float64).reshape(n, -1) - Yd
     ww = np.ones(n) if w is None else w
     W = float(ww.sum())
-    spread = Yd - (ww @ Yd) / W if est.fit_intercept else Yd
-    var = float(ww @ np.square(spread).sum(axis=1))
+    # scikit-learn's R² (about y's mean, also without an intercept: about 0 a mean of 20 hid a gap of 1.4)
+    var = float(ww @ np.square(Yd - (ww @ Yd) / W).sum(axis=1))
     if not (W > 0 and var > 0):
         return None
     train = 1.0 - float(ww @ np.square(resid).sum(axis=1)) / var
@@ -894,21 +902,35 @@ def worse_than_the_mean(est, X, Y, sw, out):
     unscaled = None
     if "standardize" in _planning.user_chose(est) and not sp.issparse(X):
         unscaled = scale_cause(est, _blocked_column_scales(X, sw, est.fit_intercept))
-    chosen = "" if capped else chosen_cause(est) + _batch_cause(est)
+    chosen = chosen_cause(est) + _batch_cause(est)
     gtol = gtol_cause(est, out)
-    cause = (gtol if gtol else f"{unscaled}{chosen}" if unscaled else
-             f"training reached max_iter={est.max_iter_} epochs" if capped else
+    cause = (gtol if gtol else f"{unscaled}{',' if chosen else ''}{chosen}" if unscaled else
+             f"training reached max_iter={est.max_iter_} epochs{chosen}" if capped else
              f"the steps fell short{chosen}" if chosen else "the progress per round fell below tol before the optimum")
+    # every setting of the user's that the cause names goes back to its default (standardize=True alone, with
+    # learning_rate=1.0 kept, rose and kept the start: R² 0)
+    steps = [] if gtol else (
+        (["set standardize=True (the default), which fits the steps to the features' scales"] if unscaled else [])
+        + [f"leave {name} at its default ({default!r})" for name, default in _chosen_settings(est)]
+        + ((["leave max_iter at 'auto' (the default)"] if unscaled or chosen else
+            [f"raise max_iter (it is {est.max_iter})"]) if capped else []))
     fix = ("Lower gtol (or leave it None, the default)" if gtol else
-           "Set standardize=True (the default), which fits the steps to the features' scales"
-           + (", and leave max_iter at 'auto' (the default)" if capped else "") if unscaled else
-           f"Raise max_iter (it is {est.max_iter})" if capped else
-           "Leave the training settings at their defaults" if chosen else "Lower tol")
+           ", ".join(steps[:-1]) + (", and " if len(steps) > 1 else "") + steps[-1] if steps else "Lower tol")
+    fix = fix[:1].upper() + fix[1:]
     what = "least-squares" if _planning.used_penalty(est)[0] is None else "penalized"
     return (f"Gradient descent stopped {after_epochs(est, out)} with a training error {got / var:.3g} times "
             f"that of predicting the mean of y (training R² {1.0 - got / var:.3g}), so at least {(got - var) / var:.3g} "
             f"of the variance of y above the {what} optimum, which is no worse than that constant: {cause}. {fix}, "
             f"or use {least_squares_solver(est) if what == 'least-squares' else exact_solver(est)}.")
+
+
+def _chosen_settings(est):
+    """(name, default) of the training settings chosen_cause and _batch_cause name."""
+    rate = [(name, default) for name, value, default in (
+        ("learning_rate", est.learning_rate, "adaptive"), ("optimizer", est.optimizer, "adam"))
+        if name in _planning.user_chose(est) and not (name == "learning_rate" and value == "adaptive")]
+    return rate + [(name, default) for name, value, default in (
+        ("batch_size", est.batch_size, "auto"), ("average", est.average, True)) if value != default]
 
 
 def _batch_cause(est):

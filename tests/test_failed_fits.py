@@ -852,3 +852,26 @@ def test_a_fit_worse_than_the_mean_beyond_the_exact_check_warns_with_the_unscale
         warnings.simplefilter("error", ConvergenceWarning)
         advised = LinearRegressor(random_state=0).fit(X, y)  # standardize=True, max_iter='auto'
     assert advised.score(X, y) > 0.98
+
+
+def test_a_fit_worse_than_the_mean_under_a_chosen_rate_advises_every_setting_that_caused_it(monkeypatch):
+    """standardize=False, learning_rate=1.0 and max_iter=100 on columns 1,000 times apart (past the exact
+    check's size, forced here): the advice named standardize=True and max_iter, and following it with the rate
+    kept rose and kept the start (R² 0). Every setting of the user's that the cause names now goes back to its
+    default, and following the advice as written reaches the optimum."""
+    from fastgd import _planning
+
+    monkeypatch.setattr(_planning, "CHECK_EXACT_MAX_VALUES", 0)
+    r = np.random.default_rng(0)
+    Z = r.standard_normal((600, 30))
+    y = Z @ r.standard_normal(30) + 0.5 * r.standard_normal(600) + 1e4
+    X = Z * np.logspace(0, 3, 30)
+    with pytest.warns(ConvergenceWarning, match="predicting the mean of y") as caught:
+        LinearRegressor(random_state=0, standardize=False, learning_rate=1.0, max_iter=100).fit(X, y)
+    note = str(caught[0].message)
+    for advice in ("Set standardize=True (the default)", "leave learning_rate at its default ('adaptive')",
+                   "leave max_iter at 'auto'"):
+        assert advice in note, note
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        assert LinearRegressor(random_state=0).fit(X, y).score(X, y) > 0.99

@@ -586,6 +586,32 @@ def test_least_squares_the_check_cannot_afford_estimates_its_left_out_r2_from_th
     assert pipe.score(Xte, yte) > model.score(Xte, yte) + 0.05
 
 
+def test_least_squares_with_signal_in_every_direction_the_check_cannot_afford_says_nothing(monkeypatch):
+    """With more than 4/3 rows per weight the training error's estimate of the left-out R² does not tell whether a
+    penalty gains: isotropic columns with signal in every direction, 1,000 x 250 (the exact check forced off),
+    training R² 0.85 against an estimate 0.75, where RidgeCV gains under 0.02. No warning (the estimate's first
+    rule warned at such gaps: 4,000 x 1,000 gained 0.011)."""
+    from sklearn.linear_model import RidgeCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from fastgd import _shortfall
+
+    monkeypatch.setattr(_shortfall, "OVERFIT_MAX_VALUES", 0)
+    monkeypatch.setattr(_shortfall, "OVERFIT_MAX_FLOPS", 0)
+    rng = np.random.default_rng(100)
+    n, d = 1000, 250
+    X = rng.standard_normal((2 * n, d))
+    f = X @ rng.standard_normal(d)
+    y = np.sqrt(0.8) * f / f.std() + np.sqrt(0.2) * rng.standard_normal(2 * n)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = LinearRegressor(random_state=0).fit(X[:n], y[:n])
+    assert not [str(w.message) for w in caught if "left-out rows" in str(w.message)]
+    ridge = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-3, 3, 13))).fit(X[:n], y[:n])
+    assert ridge.score(X[n:], y[n:]) < model.score(X[n:], y[n:]) + 0.02
+
+
 def _one_row_flags():
     """Diabetes' first 200 rows and two flags, each set in one row (leverage 1: a refit without the row has an
     all-zero column)."""
