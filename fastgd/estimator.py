@@ -635,10 +635,11 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             _warn_memmap_copied(given, X, mapped)
         backend = (_planning.choose_backend(self, X) if for_fit else
                    _planning.Backend(self.backend, _engine.kernels(self.backend)))
+        if sp.issparse(X):
+            X = _readable_csr(X.tocsr())
         if check_finite or sp.issparse(X):
             self._check_finite(X, backend)
         if sp.issparse(X):
-            X = X.tocsr()
             return X, (X.data, X.indices, X.indptr, X.shape[1]), backend  # the kernels take mixed index dtypes
         return X, X, backend
 
@@ -797,7 +798,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                     self._check_shortfall(X, Y, sw, out, problem, ts, total)
                 warn = False
             if over is None and not short and own:
-                over = _shortfall.unchecked_interpolation(self, X, sw)  # wide data the check could not afford
+                over = self._unchecked_overfit(X, Y, sw)  # wide data the check could not afford
             if over is not None:
                 warnings.warn(over, UserWarning, stacklevel=3)
         except (KeyboardInterrupt, SystemError) as exc:
@@ -873,7 +874,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                        f"{_shortfall.excess_words(excess, best, f_ref, unit)} above the optimum "
                        f"(found by full-batch L-BFGS): the model was left at its starting point"
                        + (f"; {gtol}" if gtol else "") + f". {fix}"
-                       + ("; or keep standardize=True (the default) so the steps fit the data's scales."
+                       + ("; or set standardize=True (the default) so the steps fit the data's scales."
                           if problem.scaling is None else "."))
 
     def _keep_fit_weight(self, out, total):
@@ -977,6 +978,14 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                       f"of the completed epochs ({self.n_iter_} epoch(s)), which may be short of the optimum "
                       f"the finish would have reached.", UserWarning, stacklevel=stacklevel)
 
+    def _unchecked_overfit(self, X, Y, sw):
+        """``_shortfall.unchecked_overfit``'s warning, or None; never an error (a diagnostic)."""
+        try:
+            with np.errstate(all="ignore"):
+                return _shortfall.unchecked_overfit(self, X, Y, sw)
+        except (ValueError, MemoryError):
+            return None
+
     def _overfit(self, X, Y, sw):
         """The warning for a least-squares fit of dense X that an l2 penalty beats on left-out rows
         (``_shortfall.overfit``), or None; never an error (a diagnostic)."""
@@ -1038,6 +1047,17 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                     return True  # converged: the optimum reached, so the epochs' budget is no shortfall either
             if finished is not None and not finished.converged:
                 warnings.warn(self._unfinished(finished, total, sw is not None), ConvergenceWarning, stacklevel=4)
+            if finished is None and not (self.standardize and _planning.finishes_with_lbfgs(self)):
+                # the user's training settings, no finish: a fit worse than the constant mean is short for certain
+                # (one pass; the library's own settings on standardized columns are finished where they fall short)
+                try:
+                    with np.errstate(all="ignore"):
+                        worse = _shortfall.worse_than_the_mean(self, X, Y, sw, out)
+                except (ValueError, MemoryError):  # a diagnostic never fails a fit
+                    worse = None
+                if worse is not None:
+                    warnings.warn(worse, ConvergenceWarning, stacklevel=4)
+                    return True
             return finished is not None  # its warm-up epochs' budget is no max_iter shortfall
         # one BLAS thread: small products, and the kernels' OpenMP threads may still be spinning (measured:
         # 5,000 x 40 took 75-550 ms with all BLAS threads against 10-20 ms with one)
@@ -1930,11 +1950,13 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             warnings.warn(f"Maximum number of epochs ({self.max_iter_}) reached before the objective stopped "
                           f"improving by tol={self.tol:g} (relative to "
                           f"{_training.tol_unit(self.loss == 'squared_error')}); "
-                          + ("keep standardize=True (the default), which fits the steps to the features' scales, "
+                          + ("set standardize=True (the default), which fits the steps to the features' scales, "
                              f"or {more}." if not self.standardize else f"{more}.")
+                          # the finish works in the standardized coordinates (without them only a small data set's
+                          # exact check finishes, and it warns with its own measured figures)
                           + (" Or leave max_iter at 'auto' (the default): its budget ends with an exact finish "
                              "where the epochs stop short, which setting max_iter turns off." if self.max_iter != "auto"
-                             and _planning.finishes_with_lbfgs(self, any_max_iter=True)
+                             and self.standardize and _planning.finishes_with_lbfgs(self, any_max_iter=True)
                              else " Or use the default optimizer: its conjugate-gradient finish solves the squared "
                              "error's quadratic exactly, where L-BFGS's steps on ill-conditioned features gain "
                              "little." if _planning.is_lbfgs(self) and self.loss == "squared_error" else ""),
@@ -1972,6 +1994,26 @@ def _loss_sum(Y, w, m, loss):
     """The weighted loss, summed over rows and outputs, of predicting the constants ``m`` (k,) for the targets."""
     dev = _training.constant_deviations(Y, m, loss).sum(axis=1)
     return float(dev.sum() if w is None else dev @ w)
+
+
+def _readable_csr(X):
+    """CSR X whose arrays both backends read in place: 1-D C-contiguous, indices and indptr of int32 or int64. SciPy
+    keeps what a user builds a matrix from or assigns: a strided view (values taken as a column of a 2-D array),
+    indices of uint32 or int16; the native kernels, which read raw pointers, refused those ("X must be
+    C-contiguous", whatever the user had passed) where Numba took them (compiling again for each index type).
+    Only such arrays are copied, into a new matrix (the user's is left as it is); X itself when none is."""
+    arrays = []
+    small = max(X.shape[1], X.nnz) < np.iinfo(np.int32).max  # SciPy's own choice of index type (the same bits)
+    for name in ("data", "indices", "indptr"):
+        a = getattr(X, name)
+        if name != "data" and a.dtype not in (np.int32, np.int64):
+            a = a.astype(np.int32 if small else np.int64)
+        arrays.append(np.ascontiguousarray(a))
+    if all(a is getattr(X, name) for a, name in zip(arrays, ("data", "indices", "indptr"))):
+        return X
+    out = sp.csr_matrix(X.shape, dtype=X.dtype)
+    out.data, out.indices, out.indptr = arrays
+    return out
 
 
 def _mapped_file(X):

@@ -3,6 +3,7 @@
 import warnings
 
 import numpy as np
+import scipy.sparse as sp
 import pytest
 from sklearn.exceptions import NotFittedError
 
@@ -303,3 +304,33 @@ def test_csr_column_index_out_of_range_is_refused_before_any_kernel(backend, bad
         m.fit(X, y)
     with pytest.raises(ValueError, match=f"column index {bad_index} out of range"):
         m.predict(A) if method == "predict" else getattr(m, method)(A, y)
+
+
+@pytest.mark.parametrize("backend", ["native", "numba"])
+def test_csr_built_from_strided_or_narrow_index_arrays_fits_as_its_contiguous_copy(backend):
+    """SciPy keeps the arrays a matrix is built from or assigned: values taken as a column of a 2-D array (a
+    strided view), indices or indptr as strided views, uint32 or int16 indices. The native kernels refused them
+    in fit, partial_fit and predict ("X must be C-contiguous" for a sparse X; "indices must hold int32 or int64
+    values") where Numba took them; now both read a copy of just those arrays, and the user's matrix is left as
+    it is."""
+    A = sp.random(200, 50, density=0.1, format="csr", random_state=1)
+    y = np.random.default_rng(0).normal(size=200)
+    ref = LinearRegressor(backend=backend, random_state=0).fit(A, y)
+    variants = {}
+    for name, (data, indices, indptr) in {
+            "strided data": (np.c_[A.data, A.data][:, 0], A.indices, A.indptr),
+            "strided indices": (A.data, np.c_[A.indices, A.indices][:, 0], A.indptr),
+            "strided indptr": (A.data, A.indices, np.c_[A.indptr, A.indptr][:, 0])}.items():
+        variants[name] = sp.csr_matrix((data, indices, indptr), shape=A.shape)
+    for dtype in (np.uint32, np.int16):
+        X = A.copy()
+        X.indices = X.indices.astype(dtype)
+        variants[f"{np.dtype(dtype).name} indices"] = X
+    for name, X in variants.items():
+        before = [getattr(X, a).copy() for a in ("data", "indices", "indptr")]
+        model = LinearRegressor(backend=backend, random_state=0).fit(X, y)
+        np.testing.assert_array_equal(model.coef_, ref.coef_, err_msg=name)
+        np.testing.assert_array_equal(model.predict(X), ref.predict(A), err_msg=name)
+        model.partial_fit(X, y)
+        for a, b in zip(("data", "indices", "indptr"), before):
+            assert getattr(X, a).dtype == b.dtype and np.array_equal(getattr(X, a), b), (name, a)

@@ -366,3 +366,29 @@ def test_targets_marker_gives_the_in_memory_sums(client):
         want = _engine.kernels("numba").batches_stats(X, Yk, _engine.EMPTY, theta, bs, ids, 1)
         np.testing.assert_array_equal(got[0], want[0])
         assert got[1] == want[1] and got[2] == want[2]
+
+
+def test_prediction_of_a_dataframe_checks_its_column_names_and_scores_it(client):
+    """A model fitted on a dask DataFrame predicted one with its columns reordered or renamed silently, in the
+    wrong places (R² 0.437 for 1.0), where a pandas frame raises; ``score`` on a dask DataFrame failed ("Cannot
+    call len() on object with unknown chunk size": its predictions had partitions of unknown length); and dask
+    blocks of SciPy CSR failed inside a worker ("setting an array element with a sequence"). Now a frame's names
+    are checked as scikit-learn checks a pandas frame's, its partitions counted as fit counts them, and sparse
+    blocks refused with the fix, as fit refuses them."""
+    import pandas as pd
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(0)
+    pdf = pd.DataFrame(rng.normal(size=(2000, 3)), columns=["a", "b", "c"])
+    pdf["t"] = pdf.a + 2 * pdf.b + 3 * pdf.c
+    ddf = dd.from_pandas(pdf, npartitions=4)
+    est = fastgd.LinearRegressor(random_state=0).fit(ddf[["a", "b", "c"]], ddf["t"])
+    for bad in (ddf[["c", "b", "a"]], ddf.rename(columns={"c": "z"})[["a", "b", "z"]]):
+        with pytest.raises(ValueError, match="feature names should match"):
+            est.predict(bad)
+    assert est.score(ddf[["a", "b", "c"]], ddf["t"]) == pytest.approx(est.score(pdf[["a", "b", "c"]], pdf["t"]))
+    with pytest.warns(UserWarning, match="does not have valid feature names"):
+        est.predict(ddf[["a", "b", "c"]].to_dask_array(lengths=True))
+    blocks = da.from_array(pdf[["a", "b", "c"]].to_numpy(), chunks=(500, 3)).map_blocks(sp.csr_matrix)
+    with pytest.raises(TypeError, match="densify them"), pytest.warns(UserWarning, match="valid feature names"):
+        est.predict(blocks)

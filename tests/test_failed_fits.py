@@ -2,6 +2,7 @@
 reported with their cause and advice true for the fit, the model is left as it was before the failed fit; a
 start at the optimum, extreme sample weights and huge features are handled or rejected with the cause."""
 
+import re
 import warnings
 
 import numpy as np
@@ -815,3 +816,62 @@ def test_one_row_of_positive_weight_is_never_a_divergence():
     Y = np.array([[990.5659006170633, 991.6935486782638], [-9.638726137555663, -9.636317693618333]])
     m = LinearRegressor(loss="huber", epsilon=6.87e-5, random_state=0).fit(X, Y, sample_weight=np.array([0.0, 1.0]))
     np.testing.assert_allclose(m.predict(X[1:]), Y[1:], rtol=1e-6)
+
+
+@pytest.mark.parametrize("max_iter", ["auto", 300])
+def test_a_fit_worse_than_the_mean_beyond_the_exact_check_warns_with_the_unscaled_columns(max_iter, monkeypatch):
+    """standardize=False on columns in units 1e7 apart with an offset of 50 and y near 1e6, on data past the
+    exact check's size (forced here): the fit ended with training R² -1.1e9 (max_iter 'auto') or -7.1e9 (300),
+    where the advice was to raise max_iter (3,334 epochs: still -1.1e9) or, with max_iter set, nothing at all
+    (1,500 x 300 with max_iter=5000 stopped on tol at R² -1.1e4, silently). The constant mean of y is a model
+    the optimum is no worse than, so a fit above it is short for certain: the warning gives the figure and the
+    cause that more epochs do not mend, and following it reaches the optimum."""
+    from fastgd import _planning
+
+    monkeypatch.setattr(_planning, "CHECK_EXACT_MAX_VALUES", 0)
+    rng = np.random.default_rng(7)
+    n, d = 600, 30
+    X = rng.standard_normal((n, 5)) @ rng.standard_normal((5, d)) + 0.3 * rng.standard_normal((n, d))
+    X[:, :10] *= 1e4
+    X[:, 10:20] *= 1e-3
+    X += 50.0
+    w = rng.standard_normal(d)
+    w[:10] /= 1e4
+    w[10:20] /= 1e-3
+    y = (X - 50.0) @ w + rng.standard_normal(n) + 1e6
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = LinearRegressor(standardize=False, max_iter=max_iter, random_state=0).fit(X, y)
+    notes = [str(c.message) for c in caught if issubclass(c.category, ConvergenceWarning)]
+    assert len(notes) == 1 and "times that of predicting the mean of y" in notes[0], notes
+    r2 = float(re.search(r"training R² (\S+)\)", notes[0]).group(1))
+    assert r2 == pytest.approx(model.score(X, y), rel=1e-2) and r2 < 0
+    assert "standardize=False with features whose scales span" in notes[0] and "Raise max_iter" not in notes[0]
+    assert "Set standardize=True (the default)" in notes[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        advised = LinearRegressor(random_state=0).fit(X, y)  # standardize=True, max_iter='auto'
+    assert advised.score(X, y) > 0.98
+
+
+def test_a_fit_worse_than_the_mean_under_a_chosen_rate_advises_every_setting_that_caused_it(monkeypatch):
+    """standardize=False, learning_rate=1.0 and max_iter=100 on columns 1,000 times apart (past the exact
+    check's size, forced here): the advice named standardize=True and max_iter, and following it with the rate
+    kept rose and kept the start (R² 0). Every setting of the user's that the cause names now goes back to its
+    default, and following the advice as written reaches the optimum."""
+    from fastgd import _planning
+
+    monkeypatch.setattr(_planning, "CHECK_EXACT_MAX_VALUES", 0)
+    r = np.random.default_rng(0)
+    Z = r.standard_normal((600, 30))
+    y = Z @ r.standard_normal(30) + 0.5 * r.standard_normal(600) + 1e4
+    X = Z * np.logspace(0, 3, 30)
+    with pytest.warns(ConvergenceWarning, match="predicting the mean of y") as caught:
+        LinearRegressor(random_state=0, standardize=False, learning_rate=1.0, max_iter=100).fit(X, y)
+    note = str(caught[0].message)
+    for advice in ("Set standardize=True (the default)", "leave learning_rate at its default ('adaptive')",
+                   "leave max_iter at 'auto'"):
+        assert advice in note, note
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        assert LinearRegressor(random_state=0).fit(X, y).score(X, y) > 0.99

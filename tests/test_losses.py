@@ -590,7 +590,7 @@ def test_a_smooth_loss_short_of_its_optimum_without_standardization_names_it():
 
     X, y = load_diabetes(return_X_y=True)
     X = X * np.logspace(-2, 4, 10)
-    with pytest.warns(ConvergenceWarning, match=r"keep standardize=True \(the default\).*or raise max_iter"):
+    with pytest.warns(ConvergenceWarning, match=r"set standardize=True \(the default\).*or raise max_iter"):
         LinearRegressor(loss="huber", standardize=False, max_iter=50).fit(X, y)
 
 

@@ -546,6 +546,72 @@ def test_wide_least_squares_the_check_cannot_afford_says_it_may_fit_the_noise(mo
             assert pipe.score(Xte, yte) > 0.5 > model.score(Xte, yte)
 
 
+@pytest.mark.parametrize("noise", [1.0, 0.01])
+def test_least_squares_the_check_cannot_afford_estimates_its_left_out_r2_from_the_training_error(noise,
+                                                                                                 monkeypatch):
+    """Where the overfit check cannot run (its SVD's cost; forced here) and X has more rows than columns, the
+    default least-squares fit said nothing: 2,500 x 2,000 factor data scored held-out R² 0.824 (training 0.993)
+    where StandardScaler + RidgeCV got 0.963. Generalized cross-validation (the training error over
+    (1 - weights/rows)²) estimates the left-out R² from one pass; a warning gives it where it is more than
+    twice OVERFIT_GAIN below the training R², with a penalty chosen on left-out rows; none on nearly noiseless rows."""
+    import re
+
+    import numpy
+    import sklearn.linear_model
+    import sklearn.pipeline
+    import sklearn.preprocessing
+
+    from fastgd import _shortfall
+
+    monkeypatch.setattr(_shortfall, "OVERFIT_MAX_VALUES", 0)
+    monkeypatch.setattr(_shortfall, "OVERFIT_MAX_FLOPS", 0)
+    rng = np.random.default_rng(5)
+    n, d = 400, 300
+    X = rng.standard_normal((2 * n, 30)) @ rng.standard_normal((30, d)) + 0.3 * rng.standard_normal((2 * n, d))
+    y = X @ (rng.standard_normal(d) / np.sqrt(d)) + noise * rng.standard_normal(2 * n)
+    Xtr, ytr, Xte, yte = X[:n], y[:n], X[n:], y[n:]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = LinearRegressor(random_state=0).fit(Xtr, ytr)
+    notes = [str(w.message) for w in caught if "estimated R² on left-out rows" in str(w.message)]
+    if noise < 0.1:
+        assert not notes, notes
+        return
+    assert len(notes) == 1, [str(w.message) for w in caught]
+    assert f"has {d + 1} weights for {n} rows" in notes[0] and "did not run" in notes[0]
+    estimate = float(re.search(r"left-out rows is (\S+) \(", notes[0]).group(1))
+    assert abs(estimate - model.score(Xte, yte)) < 0.05  # 0.796 against 0.824
+    advice = re.search(r"(sklearn\.pipeline\.make_pipeline\(.*\)\))", notes[0]).group(1)
+    pipe = eval(advice, {"sklearn": sklearn, "numpy": numpy}).fit(Xtr, ytr)
+    assert pipe.score(Xte, yte) > model.score(Xte, yte) + 0.05
+
+
+def test_least_squares_with_signal_in_every_direction_the_check_cannot_afford_says_nothing(monkeypatch):
+    """With more than 4/3 rows per weight the training error's estimate of the left-out R² does not tell whether a
+    penalty gains: isotropic columns with signal in every direction, 1,000 x 250 (the exact check forced off),
+    training R² 0.85 against an estimate 0.75, where RidgeCV gains under 0.02. No warning (the estimate's first
+    rule warned at such gaps: 4,000 x 1,000 gained 0.011)."""
+    from sklearn.linear_model import RidgeCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from fastgd import _shortfall
+
+    monkeypatch.setattr(_shortfall, "OVERFIT_MAX_VALUES", 0)
+    monkeypatch.setattr(_shortfall, "OVERFIT_MAX_FLOPS", 0)
+    rng = np.random.default_rng(100)
+    n, d = 1000, 250
+    X = rng.standard_normal((2 * n, d))
+    f = X @ rng.standard_normal(d)
+    y = np.sqrt(0.8) * f / f.std() + np.sqrt(0.2) * rng.standard_normal(2 * n)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = LinearRegressor(random_state=0).fit(X[:n], y[:n])
+    assert not [str(w.message) for w in caught if "left-out rows" in str(w.message)]
+    ridge = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-3, 3, 13))).fit(X[:n], y[:n])
+    assert ridge.score(X[n:], y[n:]) < model.score(X[n:], y[n:]) + 0.02
+
+
 def _one_row_flags():
     """Diabetes' first 200 rows and two flags, each set in one row (leverage 1: a refit without the row has an
     all-zero column)."""
