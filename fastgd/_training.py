@@ -1917,7 +1917,7 @@ def _pcg_iterations(out, steps, theta, r, q, pdir, rz, f, f_ref, tol, n_iter_no_
             out.n_iter += 1
             out.losses.append(f)
             lanczos[0].append(alpha)
-            if not f > 0.0:
+            if f <= 0.0:
                 # the gains have used up the whole objective (a sum of squares and a penalty: never below zero), so
                 # the model fits the rows exactly and the residual left is rounding noise: steps along it gain
                 # nothing, and where the design has a null space (fewer rows than columns) they carry the weights

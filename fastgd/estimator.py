@@ -2011,7 +2011,7 @@ def _readable_csr(X):
         arrays.append(np.ascontiguousarray(a))
     if all(a is getattr(X, name) for a, name in zip(arrays, ("data", "indices", "indptr"))):
         return X
-    out = sp.csr_matrix(X.shape, dtype=X.dtype)
+    out = type(X)(X.shape, dtype=X.dtype)  # csr_matrix or csr_array, as given
     out.data, out.indices, out.indptr = arrays
     return out
 
