@@ -359,7 +359,11 @@ def test_wide_data_that_the_fit_interpolates_gives_no_shortfall_warning(noise, f
         warnings.simplefilter("error")
         model = LinearRegressor(random_state=0).fit(X, y)
     assert _mse(model, X, y) < 1e-20 * np.var(y)
-    assert ("conjugate gradient: an iteration gained less than" in model.stop_reason_) == finish_stops
+    small_gains = "conjugate gradient: an iteration gained less than" in model.stop_reason_
+    if finish_stops:  # on its small gains, or where its tracked objective reached zero (whichever comes first)
+        assert small_gains or "the objective as CG tracks it reached zero" in model.stop_reason_
+    else:
+        assert not small_gains
 
 
 @pytest.mark.parametrize("fit_intercept", [True, False])
