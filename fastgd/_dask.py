@@ -523,10 +523,7 @@ def fit_data(est, X, y, sample_weight=None, warm=None):
         cols = list(X.columns)
         names = np.asarray(cols, dtype=object) if all(isinstance(c, str) for c in cols) else None
     Xd = _as_dask_array("X", X)
-    if not isinstance(getattr(Xd, "_meta", None), np.ndarray):  # SciPy sparse (or other) blocks
-        raise TypeError(f"X is a dask array of {type(Xd._meta).__name__} blocks; a dask fit takes dense NumPy "
-                        f"blocks: densify them (X.map_blocks(lambda b: b.toarray())), or fit a SciPy CSR matrix "
-                        f"in memory")
+    _check_dense_blocks(Xd, "a dask fit takes", "fit")
     if Xd.ndim == 2 and any(np.isnan(c) for c in Xd.chunks[0]):
         Xd = Xd.compute_chunk_sizes()  # rows per chunk, counted on the cluster
     if Xd.ndim != 2:
@@ -571,6 +568,14 @@ def fit_data(est, X, y, sample_weight=None, warm=None):
     return problem, names, Yd.ndim
 
 
+def _check_dense_blocks(Xd, who, verb):
+    """Refuse a dask array of SciPy sparse (or other non-NumPy) blocks, naming the fix: ``who`` takes dense NumPy
+    blocks ("a dask fit takes"), else ``verb`` ("fit") a CSR matrix in memory."""
+    if not isinstance(getattr(Xd, "_meta", None), np.ndarray):
+        raise TypeError(f"X is a dask array of {type(Xd._meta).__name__} blocks; {who} dense NumPy blocks: densify "
+                        f"them (X.map_blocks(lambda b: b.toarray())), or {verb} a SciPy CSR matrix in memory")
+
+
 def _check_names(est, X):
     """A dask DataFrame's column names against the fit's ``feature_names_in_``, as scikit-learn checks a pandas
     frame's (whose check does not see a dask frame's names): reordered or renamed columns raise, names on one side
@@ -607,10 +612,7 @@ def prediction_blocks(est, X):
     Xd = _as_dask_array("X", X) if _is_frame(X) else X
     if not hasattr(Xd, "map_blocks") or Xd.ndim != 2:
         raise ValueError(f"X must be a 2-D dask array or a dask DataFrame, got {type(X).__name__}")
-    if not isinstance(getattr(Xd, "_meta", None), np.ndarray):  # SciPy sparse (or other) blocks
-        raise TypeError(f"X is a dask array of {type(Xd._meta).__name__} blocks; predict takes dense NumPy blocks "
-                        f"(as fit does): densify them (X.map_blocks(lambda b: b.toarray())), or predict a SciPy "
-                        f"CSR matrix in memory")
+    _check_dense_blocks(Xd, "predict takes", "predict")
     if Xd.shape[1] != est.n_features_in_:
         raise ValueError(f"X has {Xd.shape[1]} features, but {type(est).__name__} is expecting "
                          f"{est.n_features_in_} features as input")

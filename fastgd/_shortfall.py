@@ -468,15 +468,30 @@ def gtol_cause(est, out):
     return f"gtol={est.gtol:g} ended the epochs (the training gradient's norm, in the data's units, fell below it)"
 
 
-def chosen_cause(est):
-    """A rate or optimizer the user chose may be what made the steps too small: name it, and the default."""
-    chosen = [(name, value, default) for name, value, default in (
+def _chosen_rate(est):
+    """(name, value, default) of the rate and optimizer the user chose (the adaptive rate named is the default's)."""
+    return [(name, value, default) for name, value, default in (
         ("learning_rate", est.learning_rate, "adaptive"), ("optimizer", est.optimizer, "adam"))
         if name in _planning.user_chose(est) and not (name == "learning_rate" and value == "adaptive")]
+
+
+def _chosen_batch(est):
+    """(name, value, default) of the batch size and averaging where they differ from the defaults."""
+    return [(name, value, default) for name, value, default in (
+        ("batch_size", est.batch_size, "auto"), ("average", est.average, True)) if value != default]
+
+
+def _with_this_fits(chosen):
+    """" with this fit's <settings> (the default <defaults> may reach it)" for ``chosen`` (name, value, default)."""
     if not chosen:
         return ""
     return (" with this fit's " + " and ".join(f"{n}={v!r}" for n, v, _ in chosen) + " (the default "
             + " and ".join(f"{n}={d!r}" for n, _, d in chosen) + " may reach it)")
+
+
+def chosen_cause(est):
+    """A rate or optimizer the user chose may be what made the steps too small: name it, and the default."""
+    return _with_this_fits(_chosen_rate(est))
 
 
 def column_scales(A, w, center):
@@ -521,7 +536,7 @@ def lbfgs_cause(est, out):
         fixes.append(f"raise max_iter (it is {est.max_iter})")
     if not fixes:
         fixes = ["use the default optimizer"]
-    return cause, (", or ".join(fixes))[0].upper() + ", or ".join(fixes)[1:]
+    return cause, _training.sentence(", or ".join(fixes))
 
 
 def exact_solver(est):
@@ -911,12 +926,12 @@ def worse_than_the_mean(est, X, Y, sw, out):
     # learning_rate=1.0 kept, rose and kept the start: R² 0)
     steps = [] if gtol else (
         (["set standardize=True (the default), which fits the steps to the features' scales"] if unscaled else [])
-        + [f"leave {name} at its default ({default!r})" for name, default in _chosen_settings(est)]
+        + [f"leave {name} at its default ({default!r})" for name, _, default in _chosen_rate(est) + _chosen_batch(est)]
         + ((["leave max_iter at 'auto' (the default)"] if unscaled or chosen else
             [f"raise max_iter (it is {est.max_iter})"]) if capped else []))
-    fix = ("Lower gtol (or leave it None, the default)" if gtol else
-           ", ".join(steps[:-1]) + (", and " if len(steps) > 1 else "") + steps[-1] if steps else "Lower tol")
-    fix = fix[:1].upper() + fix[1:]
+    fix = _training.sentence("Lower gtol (or leave it None, the default)" if gtol else
+                             ", ".join(steps[:-1]) + (", and " if len(steps) > 1 else "") + steps[-1] if steps else
+                             "Lower tol")
     what = "least-squares" if _planning.used_penalty(est)[0] is None else "penalized"
     return (f"Gradient descent stopped {after_epochs(est, out)} with a training error {got / var:.3g} times "
             f"that of predicting the mean of y (training R² {1.0 - got / var:.3g}), so at least {(got - var) / var:.3g} "
@@ -924,23 +939,9 @@ def worse_than_the_mean(est, X, Y, sw, out):
             f"or use {least_squares_solver(est) if what == 'least-squares' else exact_solver(est)}.")
 
 
-def _chosen_settings(est):
-    """(name, default) of the training settings chosen_cause and _batch_cause name."""
-    rate = [(name, default) for name, value, default in (
-        ("learning_rate", est.learning_rate, "adaptive"), ("optimizer", est.optimizer, "adam"))
-        if name in _planning.user_chose(est) and not (name == "learning_rate" and value == "adaptive")]
-    return rate + [(name, default) for name, value, default in (
-        ("batch_size", est.batch_size, "auto"), ("average", est.average, True)) if value != default]
-
-
 def _batch_cause(est):
     """The batch size or averaging the user chose, named with the default (which may reach the optimum)."""
-    chosen = [(name, value, default) for name, value, default in (
-        ("batch_size", est.batch_size, "auto"), ("average", est.average, True)) if value != default]
-    if not chosen:
-        return ""
-    return (" with this fit's " + " and ".join(f"{n}={v!r}" for n, v, _ in chosen) + " (the default "
-            + " and ".join(f"{n}={d!r}" for n, _, d in chosen) + " may reach it)")
+    return _with_this_fits(_chosen_batch(est))
 
 
 def _blocked_column_scales(X, sw, center):

@@ -507,7 +507,7 @@ def _call_back(callbacks, info, ts, start):
     return stop
 
 
-def _sentence(text):
+def sentence(text):
     """``text`` with its first letter in upper case and the rest as written (str.capitalize lowers the rest:
     "standardize=true", "tol=none")."""
     return text[:1].upper() + text[1:]
@@ -662,8 +662,7 @@ def _divergence_advice(settings, problem, start_loss=0.0, lr=None):
     if not tips:
         return ("This fit uses fastgd's default learning rate, optimizer and standardization, which should not "
                 "diverge on finite data: please report it with the data (or its shape and value ranges).")
-    text = ", ".join(tips[:-1]) + (", or " if len(tips) > 1 else "") + tips[-1]
-    return text[0].upper() + text[1:] + "."
+    return sentence(", ".join(tips[:-1]) + (", or " if len(tips) > 1 else "") + tips[-1]) + "."
 
 
 def _unstable_step_tips(settings, problem, lr, noise, steady):
@@ -1047,7 +1046,7 @@ class _StoppingRules:
                     + (["set standardize=True (the default)"] if problem.scaling is None else [])
                 out.warning = (f"The loss rose during training (evaluation loss {best_eval:.6g} at best, kept; "
                                f"{last_f:.6g} at the end): the learning rate is too high for this data. "
-                               + _sentence("; or ".join(fixes)) + ".")
+                               + sentence("; or ".join(fixes)) + ".")
         if best_eval > out.start_eval and out.n_iter > 0 and not out.interrupted:
             ts.restore(start)  # never return a model worse than the start ...
         if best_eval >= out.start_eval and out.n_iter > 0 and not out.interrupted and out.stop_reason is not None:

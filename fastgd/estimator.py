@@ -798,7 +798,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                     self._check_shortfall(X, Y, sw, out, problem, ts, total)
                 warn = False
             if over is None and not short and own:
-                over = self._unchecked_overfit(X, Y, sw)  # wide data the check could not afford
+                over = self._diagnostic(_shortfall.unchecked_overfit, X, Y, sw)  # wide data the check could not afford
             if over is not None:
                 warnings.warn(over, UserWarning, stacklevel=3)
         except (KeyboardInterrupt, SystemError) as exc:
@@ -866,7 +866,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         # gtol ended the epochs: more of them is the fix (max_iter did not end them); a rate the user chose may
         # still keep them from improving on the start
         more = _training.kept_start_fix(_planning.user_chose(self), self.max_iter_, self.tol)
-        fix = (more[0].upper() + more[1:] if gtol is None else
+        fix = (_training.sentence(more) if gtol is None else
                "Lower gtol (or leave it None, the default)"
                + ("; if the epochs then still do not improve on it, lower the learning rate"
                   if "learning_rate" in _planning.user_chose(self) else ""))
@@ -978,22 +978,20 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                       f"of the completed epochs ({self.n_iter_} epoch(s)), which may be short of the optimum "
                       f"the finish would have reached.", UserWarning, stacklevel=stacklevel)
 
-    def _unchecked_overfit(self, X, Y, sw):
-        """``_shortfall.unchecked_overfit``'s warning, or None; never an error (a diagnostic)."""
+    def _diagnostic(self, check, *args):
+        """``check(self, *args)``'s warning text, or None: a diagnostic never fails a fit (its own errors, from data
+        whose units its arithmetic cannot take or memory it cannot have, give None). On one BLAS thread: small
+        products, and the kernels' OpenMP threads may still be spinning."""
         try:
-            with np.errstate(all="ignore"):
-                return _shortfall.unchecked_overfit(self, X, Y, sw)
-        except (ValueError, MemoryError):
+            with _shortfall.one_blas_thread(), np.errstate(all="ignore"):
+                return check(self, *args)
+        except (ValueError, MemoryError, np.linalg.LinAlgError):
             return None
 
     def _overfit(self, X, Y, sw):
         """The warning for a least-squares fit of dense X that an l2 penalty beats on left-out rows
-        (``_shortfall.overfit``), or None; never an error (a diagnostic)."""
-        try:
-            with _shortfall.one_blas_thread(), np.errstate(all="ignore"):
-                return _shortfall.overfit(self, X, Y, sw)
-        except (ValueError, MemoryError, np.linalg.LinAlgError):
-            return None
+        (``_shortfall.overfit``), or None."""
+        return self._diagnostic(_shortfall.overfit, X, Y, sw)
 
     def _check_shortfall(self, X, Y, sw, out, problem=None, ts=None, total=None):
         """On small data, measure how far the fit stopped from the exact optimum of its own objective (the
@@ -1050,11 +1048,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             if finished is None and not (self.standardize and _planning.finishes_with_lbfgs(self)):
                 # the user's training settings, no finish: a fit worse than the constant mean is short for certain
                 # (one pass; the library's own settings on standardized columns are finished where they fall short)
-                try:
-                    with np.errstate(all="ignore"):
-                        worse = _shortfall.worse_than_the_mean(self, X, Y, sw, out)
-                except (ValueError, MemoryError):  # a diagnostic never fails a fit
-                    worse = None
+                worse = self._diagnostic(_shortfall.worse_than_the_mean, X, Y, sw, out)
                 if worse is not None:
                     warnings.warn(worse, ConvergenceWarning, stacklevel=4)
                     return True
