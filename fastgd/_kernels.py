@@ -1864,6 +1864,30 @@ def all_finite(X, n_threads=None):
     return math.isfinite(s)
 
 
+def column_extremes(X, sw):
+    """(largest, smallest) value of each column of dense X over its rows of positive weight (``sw``: empty
+    for none), float64: the extremes of a dense stream's chunk (fastgd._scaling.Scaling, the spread bound).
+    Columns with no such row: (-inf, inf). One sequential pass, a row at a time (the reference:
+    fastgd.reference.column_extremes)."""
+    return _column_extremes(X, sw)
+
+
+@jit()
+def _column_extremes(X, sw):
+    n, d = X.shape
+    top = np.full(d, -np.inf)
+    bottom = np.full(d, np.inf)
+    weighted = sw.shape[0] > 0
+    for i in range(n):
+        if weighted and not sw[i] > 0.0:
+            continue
+        for j in range(d):
+            v = np.float64(X[i, j])
+            top[j] = v if v > top[j] else top[j]
+            bottom[j] = v if v < bottom[j] else bottom[j]
+    return top, bottom
+
+
 def column_stats(X, sw, n_threads=None):
     """Weighted mean and variance of every column of X (dense or CSR) and the total weight, in float64.
 

@@ -146,7 +146,7 @@ class Scaling:
                 stored, counts = dense_counts(Xk, None if sw.size == 0 else sw,
                                               None if isinstance(count, str) else count)
                 if bound:
-                    extremes = dense_extremes(Xk, None if sw.size == 0 else sw)
+                    extremes = kern.column_extremes(Xk, sw)
         # the targets' statistics by the same kernel: no O(n) temporaries (out-of-core: memory independent of n)
         y_mean, y_var, _ = kern.column_stats(np.ascontiguousarray(Y, dtype=np.float64), sw, n_threads)
         return Moments(x_mean, x_var, y_mean, y_var, weight, sparse, counts, stored, extremes,
@@ -407,19 +407,6 @@ def dense_counts(A, sw=None, cols=None):
     if cols is not None:
         stored[cols], count[cols] = part_stored, part_count
     return stored, count
-
-
-def dense_extremes(A, sw=None):
-    """(largest, smallest) value of each column of dense ``A`` (n, d) over its rows of positive weight (``sw``;
-    None: all), float64; reductions along the rows (no copy of A). Columns with no such row: (-inf, inf)."""
-    d = A.shape[1]
-    if len(A) == 0:
-        return np.full(d, -np.inf), np.full(d, np.inf)
-    if sw is None:
-        return np.max(A, axis=0).astype(np.float64), np.min(A, axis=0).astype(np.float64)
-    keep = (sw > 0)[:, None]
-    return (np.max(A, axis=0, where=keep, initial=-np.inf).astype(np.float64),
-            np.min(A, axis=0, where=keep, initial=np.inf).astype(np.float64))
 
 
 def _bound_spread(x_scale, x_centre, extremes, varying):

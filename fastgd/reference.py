@@ -105,6 +105,15 @@ def batch_gradient(X, Y, theta, sw=None, loss="squared_error", param=0.0):
     return np.hstack([grad_w, grad_b[:, None]]), loss
 
 
+def column_extremes(X, sw=None):
+    """(largest, smallest) value of each column of dense X over its rows of positive weight (``sw``; None or
+    empty: all rows), float64; columns with no such row: (-inf, inf)."""
+    X = np.asarray(X)
+    keep = np.ones(len(X), bool) if sw is None or len(sw) == 0 else np.asarray(sw) > 0
+    top = np.max(X, axis=0, where=keep[:, None], initial=-np.inf).astype(np.float64)
+    return top, np.min(X, axis=0, where=keep[:, None], initial=np.inf).astype(np.float64)
+
+
 def loss(X, Y, theta, sw=None, loss="squared_error", param=0.0):
     """The objective (without penalty) over all rows of X."""
     return batch_gradient(X, Y, theta, sw, loss, param)[1]

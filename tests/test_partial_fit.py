@@ -436,12 +436,13 @@ def test_the_spread_bound_leaves_sgd_streams_fit_and_zero_weight_rows_alone():
     A = rng.normal(size=(40, 3))
     sw = np.ones(40)
     A[7, 1], sw[7] = 1e9, 0.0
-    top, bottom = _scaling.dense_extremes(A, sw)
     keep = sw > 0
-    np.testing.assert_array_equal(top, A[keep].max(axis=0))
-    np.testing.assert_array_equal(bottom, A[keep].min(axis=0))
-    adam = LinearRegressor(random_state=0).partial_fit(A, A[:, 0], sample_weight=sw)
-    assert adam._scaling.x_extremes[0][1] == A[keep, 1].max()
+    for backend in ("numba", "native"):
+        adam = LinearRegressor(random_state=0, backend=backend).partial_fit(A, A[:, 0], sample_weight=sw)
+        assert adam._scaling.x_extremes[0][1] == A[keep, 1].max()
+        adam.partial_fit(A[:20] * 3, A[:20, 0], sample_weight=sw[:20])  # merged by max and min
+        np.testing.assert_array_equal(adam._scaling.x_extremes[0], np.maximum(A[keep].max(0), 3 * A[:20][keep[:20]].max(0)))
+        np.testing.assert_array_equal(adam._scaling.x_extremes[1], np.minimum(A[keep].min(0), 3 * A[:20][keep[:20]].min(0)))
 
 
 def _heavy_tailed(n=2000, d=300):
