@@ -403,7 +403,7 @@ def dense_counts(A, sw=None, cols=None):
         else:
             w = sw[start:start + rows]
             part_stored += w @ nonzero
-            part_count += (w > 0) @ nonzero  # the rows that count in the statistics
+            part_count += (w > 0).astype(np.float64) @ nonzero  # the rows that count (a bool product: any)
     if cols is not None:
         stored[cols], count[cols] = part_stored, part_count
     return stored, count

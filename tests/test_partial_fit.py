@@ -363,7 +363,7 @@ def test_the_non_zero_counts_of_dense_chunks_are_weighted_and_read_only_where_ne
     sw[:5] = 0.0
     stored, count = _scaling.dense_counts(X, sw)
     np.testing.assert_allclose(stored, sw @ (X != 0))
-    np.testing.assert_array_equal(count, (sw > 0) @ (X != 0))
+    np.testing.assert_array_equal(count, (sw > 0).astype(float) @ (X != 0))  # (bool @ bool: any, not a count)
     stored, count = _scaling.dense_counts(X, None, np.array([1, 4]))
     np.testing.assert_array_equal(count, np.where(np.isin(np.arange(6), [1, 4]), (X != 0).sum(axis=0), 0))
     np.testing.assert_array_equal(stored, count)
