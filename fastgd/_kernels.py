@@ -1864,28 +1864,26 @@ def all_finite(X, n_threads=None):
     return math.isfinite(s)
 
 
-def column_extremes(X, sw):
-    """(largest, smallest) value of each column of dense X over its rows of positive weight (``sw``: empty
-    for none), float64: the extremes of a dense stream's chunk (fastgd._scaling.Scaling, the spread bound).
-    Columns with no such row: (-inf, inf). One sequential pass, a row at a time (the reference:
-    fastgd.reference.column_extremes)."""
-    return _column_extremes(X, sw)
+def column_nonzero_weight(X, sw):
+    """The weight of the rows where each column of dense X is non-zero (``sw``: the rows' weights, empty for 1
+    each; rows of weight <= 0 count nothing), float64: a dense stream's chunk's share of non-zeros
+    (fastgd._scaling.Scaling, the bound on rare columns). One sequential pass, a row at a time, adding in row
+    order (the reference: fastgd.reference.column_nonzero_weight)."""
+    return _column_nonzero_weight(X, sw)
 
 
 @jit()
-def _column_extremes(X, sw):
+def _column_nonzero_weight(X, sw):
     n, d = X.shape
-    top = np.full(d, -np.inf)
-    bottom = np.full(d, np.inf)
+    out = np.zeros(d)
     weighted = sw.shape[0] > 0
     for i in range(n):
-        if weighted and not sw[i] > 0.0:
+        s = sw[i] if weighted else 1.0
+        if not s > 0.0:
             continue
         for j in range(d):
-            v = np.float64(X[i, j])
-            top[j] = v if v > top[j] else top[j]
-            bottom[j] = v if v < bottom[j] else bottom[j]
-    return top, bottom
+            out[j] += s if X[i, j] != 0 else 0.0
+    return out
 
 
 def column_stats(X, sw, n_threads=None):

@@ -1771,40 +1771,37 @@ def batches_loss(X, const double[:, ::1] Y, const double[::1] sw, const double[:
 
 
 @cython.wraparound(False)
-def column_extremes(X, const double[::1] sw):
-    """As fastgd._kernels.column_extremes: (largest, smallest) value of each column of dense X over its rows of
-    positive weight, float64."""
+def column_nonzero_weight(X, const double[::1] sw):
+    """As fastgd._kernels.column_nonzero_weight: the weight of the rows where each column of dense X is
+    non-zero (rows of weight <= 0 count nothing), float64."""
     cdef XView x = make_view(X)
     if x.sparse:
-        raise TypeError("column_extremes takes dense X")
+        raise TypeError("column_nonzero_weight takes dense X")
     if sw.shape[0] not in (0, x.n):
         raise ValueError(f"sw must be empty or hold one weight per row ({x.n}), got {sw.shape[0]}")
-    top_arr = np.full(x.d, -np.inf)
-    bottom_arr = np.full(x.d, np.inf)
-    cdef double[::1] top = top_arr
-    cdef double[::1] bottom = bottom_arr
+    out_arr = np.zeros(x.d)
+    cdef double[::1] out = out_arr
     cdef const double* swp = &sw[0] if sw.shape[0] > 0 else NULL
     if x.d > 0:
         with nogil:
             if x.f32:
-                _extremes(<const float*> x.data, x.n, x.d, swp, &top[0], &bottom[0])
+                _nonzero_weight(<const float*> x.data, x.n, x.d, swp, &out[0])
             else:
-                _extremes(<const double*> x.data, x.n, x.d, swp, &top[0], &bottom[0])
-    return top_arr, bottom_arr
+                _nonzero_weight(<const double*> x.data, x.n, x.d, swp, &out[0])
+    return out_arr
 
 
-cdef void _extremes(const real_t* X, Py_ssize_t n, Py_ssize_t d, const double* sw, double* top,
-                    double* bottom) noexcept nogil:
-    """column_extremes' pass: a row at a time (rows of weight <= 0 skipped when ``sw`` is given)."""
+cdef void _nonzero_weight(const real_t* X, Py_ssize_t n, Py_ssize_t d, const double* sw,
+                          double* out) noexcept nogil:
+    """column_nonzero_weight's pass: a row at a time, adding in row order."""
     cdef Py_ssize_t i, j
-    cdef double v
+    cdef double s
     for i in range(n):
-        if sw != NULL and not sw[i] > 0.0:
+        s = sw[i] if sw != NULL else 1.0
+        if not s > 0.0:
             continue
         for j in range(d):
-            v = <double> X[i * d + j]
-            top[j] = v if v > top[j] else top[j]
-            bottom[j] = v if v < bottom[j] else bottom[j]
+            out[j] += s if X[i * d + j] != 0 else 0.0
 
 
 def column_stats(X, const double[::1] sw, n_threads=None):

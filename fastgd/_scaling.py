@@ -19,8 +19,8 @@ SPARSE_CENTRE_FRACTION = 0.5  # CSR: columns stored in at least this fraction of
 # median scale of the columns shown in that many rows (Scaling)
 TRUSTED_VALUES = 10
 # partial_fit on dense chunks with an optimizer that steps each coordinate by about the rate (the Adam family,
-# Adagrad, RMSprop, Adadelta): a column's scale is at least its largest deviation from its centre so far over this
-# (no standardized value beyond it in magnitude; Scaling)
+# Adagrad, RMSprop, Adadelta): a mostly-zero column's scale is at least the root mean square of its non-zero
+# values so far over this (its typical non-zero value standardized to at most this; Scaling)
 STREAM_SPREAD_CAP = 10.0
 
 
@@ -35,7 +35,7 @@ class Moments(NamedTuple):
     sparse: tuple  # CSR: (largest |value|, stored weight) per column; dense: None
     counts: np.ndarray  # a stream's non-zero rows per column (``from_data``'s ``count``), or None
     stored: np.ndarray  # a dense stream's weight of those rows, or None
-    extremes: tuple  # a dense stream's (largest, smallest) value per column (rows of positive weight), or None
+    nonzero: np.ndarray  # a dense stream's weight of each column's non-zero rows (all columns), or None
     top_of: Callable  # (name, columns) -> their largest |values| (for the error messages)
 
 
@@ -67,18 +67,19 @@ class Scaling:
     after a ``fit`` (whose statistics hold no counts: trusted) are unaffected.
 
     With ``bound`` (partial_fit with an optimizer that steps each coordinate by about the rate whatever its
-    gradient: the Adam family, Adagrad, RMSprop, Adadelta) the dense chunks of a stream also keep each column's
-    largest and smallest value (``x_extremes``), and a column's scale is at least its largest deviation from its
-    centre over ``STREAM_SPREAD_CAP``, so no standardized value exceeds that in magnitude (from the stream's
-    first call on, while its calls use such an optimizer: a call with another keeps no extremes, and the bound
-    ends). A column whose
-    non-zeros are rare has a small standard deviation, about √p of its values for a share p of non-zero rows:
-    a one-hot level seen in one row of 2,000 has standardized values of 45, and each update, about the rate per
-    coordinate, moves the predictions of its rows by 45 times the rate, whatever the gradient's evidence (dense
-    one-hot chunks of 8 categories with 500 levels: held-out R² −0.39 after 5 passes where the same chunks as
-    CSR, whose rare columns are scaled by their largest |value|, gave 0.93). Columns with ordinary tails never
-    reach the bound (ten standard deviations), and SGD, whose steps follow the gradient, keeps the standard
-    deviation (its steps on a rare column are small already; the bound slowed it on heavy-tailed streams).
+    gradient: the Adam family, Adagrad, RMSprop, Adadelta) the dense chunks of a stream also keep, for every
+    column, the weight of its non-zero rows (``x_nonzero``), and a mostly-zero column's scale is at least the
+    root mean square of its non-zero values over ``STREAM_SPREAD_CAP`` (from the stream's first call on, while
+    its calls use such an optimizer: a call with another keeps no such weights, and the bound ends). A column
+    non-zero in a share q of the rows has a standard deviation of about √q times its non-zero values, so its
+    standardized non-zero values are about 1/√q: a one-hot level seen in one row of 2,000 has 45, and each
+    update, about the rate per coordinate, moves the predictions of its rows by 45 times the rate, whatever the
+    gradient's evidence (dense one-hot chunks of 8 categories with 500 levels: held-out R² −0.39 after 5 passes
+    where the same chunks as CSR, whose rare columns are scaled by their largest |value|, gave 0.93). The bound
+    acts where q < 1 / STREAM_SPREAD_CAP² (1 %), and only through weighted second moments: columns non-zero in
+    most rows, however heavy their tails or odd their outliers, and rows of small weight leave it alone. SGD,
+    whose steps follow the gradient, keeps the standard deviation (its steps on a rare column are small
+    already).
     """
 
     x_mean: np.ndarray
@@ -103,8 +104,9 @@ class Scaling:
     # to date only for the columns below TRUSTED_VALUES (the others are no longer counted)
     x_count: np.ndarray = field(default=None, repr=False)
     x_stored: np.ndarray = field(default=None, repr=False)
-    # dense partial_fit chunks: (largest, smallest) value per column over the stream's rows (see the class)
-    x_extremes: tuple = field(default=None, repr=False)
+    # dense partial_fit chunks with the bound: the weight of each column's non-zero rows over the stream (see the
+    # class)
+    x_nonzero: np.ndarray = field(default=None, repr=False)
 
     @classmethod
     def identity(cls, d, k):
@@ -117,8 +119,8 @@ class Scaling:
         the dense columns to count (an index array; CSR counts all); None: no counts. ``into``: the statistics
         of the rows before the chunk (a stream's), which the result merges the chunk's into (``merged``; the
         chunk's own raw moments, without first finishing them as statistics of their own: at d = 2^20 that
-        finish alone cost 17 ms of a call's 100). ``bound``: scales of a dense stream at least their columns'
-        largest deviations over STREAM_SPREAD_CAP (see the class)."""
+        finish alone cost 17 ms of a call's 100). ``bound``: a dense stream's mostly-zero columns scaled by at
+        least the root mean square of their non-zero values over STREAM_SPREAD_CAP (see the class)."""
         moments = cls._moments(kern, Xk, Y, sw, n_threads, count, bound)
         return cls._finished(moments, center, bound) if into is None else into.merged(moments, bound)
 
@@ -126,14 +128,15 @@ class Scaling:
     def _finished(cls, m, center, bound=False):
         """The Scaling of a chunk's raw statistics ``m`` (``Moments``)."""
         return cls._finish(m.x_mean, m.x_var, m.y_mean, m.y_var, m.weight, center, m.sparse, m.top_of,
-                           count=m.counts, stored=m.stored, extremes=m.extremes, bound=bound)
+                           count=m.counts, stored=m.stored, nonzero=m.nonzero, bound=bound)
 
     @staticmethod
     def _moments(kern, Xk, Y, sw, n_threads, count, bound=False):
-        """A chunk's raw statistics (``Moments``; ``from_data``'s arguments: the extremes of a dense stream's
-        chunk only with ``bound``, a pass over the chunk that a stream whose optimizer takes no bound skips)."""
+        """A chunk's raw statistics (``Moments``; ``from_data``'s arguments: the non-zero weights of a dense
+        stream's chunk only with ``bound``, a pass over the chunk that a stream whose optimizer takes no bound
+        skips)."""
         sw = _engine.EMPTY if sw is None else sw
-        sparse = counts = stored = extremes = None
+        sparse = counts = stored = nonzero = None
         if isinstance(Xk, tuple):  # CSR
             x_mean, x_var, weight, maxabs, stored = kern.csr_column_stats(Xk, sw)
             sparse = (maxabs, stored)
@@ -146,15 +149,15 @@ class Scaling:
                 stored, counts = dense_counts(Xk, None if sw.size == 0 else sw,
                                               None if isinstance(count, str) else count)
                 if bound:
-                    extremes = kern.column_extremes(Xk, sw)
+                    nonzero = kern.column_nonzero_weight(Xk, sw)
         # the targets' statistics by the same kernel: no O(n) temporaries (out-of-core: memory independent of n)
         y_mean, y_var, _ = kern.column_stats(np.ascontiguousarray(Y, dtype=np.float64), sw, n_threads)
-        return Moments(x_mean, x_var, y_mean, y_var, weight, sparse, counts, stored, extremes,
+        return Moments(x_mean, x_var, y_mean, y_var, weight, sparse, counts, stored, nonzero,
                        lambda name, cols: _largest(Y if name == "y" else Xk, cols))
 
     @classmethod
     def _finish(cls, x_mean, x_var, y_mean, y_var, weight, center, sparse=None, top_of=None, count=None,
-                stored=None, extremes=None, bound=False):
+                stored=None, nonzero=None, bound=False):
         for name, arrays in (("X", (x_mean, x_var)), ("y", (y_mean, y_var))):
             if not all(_engine.all_finite(a) for a in arrays):
                 with warnings.catch_warnings():  # an all-NaN mean (NaN in X, which the caller names) is no warning
@@ -207,8 +210,8 @@ class Scaling:
             if sparse is None:  # a dense stream's mostly-zero columns (centred and scaled as in fit)
                 rare = ~(stored >= SPARSE_CENTRE_FRACTION * weight)
             _bound_untrusted(x_scale, rare, count, x_varying)
-        if extremes is not None and bound:
-            _bound_spread(x_scale, x_centre, extremes, x_varying)
+        if nonzero is not None and bound:
+            _bound_rare(x_scale, x_mean, x_var, nonzero, weight, x_varying)
         if sparse is not None:
             # a rare column's variance is at least about its mean squared (most of its rows hold an implicit
             # zero), so float32 keeps its merges exact enough; the few other columns keep float64 (listed).
@@ -220,7 +223,7 @@ class Scaling:
             x_var = np.divide(x_var, np.square(x_scale), out=np.zeros(d, np.float32), where=rare,
                               casting="same_kind")
         out = cls(x_centre, x_scale, y_centre, y_scale, float(weight), x_var, y_var, x_mean, y_mean, sparse, count,
-                  stored, extremes)
+                  stored, nonzero)
         out._center = center
         out._packed = packed
         return out
@@ -231,10 +234,10 @@ class Scaling:
         if isinstance(new, Scaling):
             n2, (new_mean, new_var), new_y = new.weight, new.column_moments(), (new.y_raw_mean, new.y_var)
             new_sparse = None if new.x_sparse is None else (new.column_maxabs(), new.x_sparse[2])
-            new_count, new_stored, new_extremes = new.x_count, new.x_stored, new.x_extremes
+            new_count, new_stored, new_nonzero = new.x_count, new.x_stored, new.x_nonzero
         else:
             n2, new_mean, new_var, new_y = new.weight, new.x_mean, new.x_var, (new.y_mean, new.y_var)
-            new_sparse, new_count, new_stored, new_extremes = new.sparse, new.counts, new.stored, new.extremes
+            new_sparse, new_count, new_stored, new_nonzero = new.sparse, new.counts, new.stored, new.nonzero
         n1 = self.weight
         if n1 <= 0:
             return new if isinstance(new, Scaling) else Scaling._finished(new, self._center, bound)
@@ -266,13 +269,12 @@ class Scaling:
             count = np.add(self.x_count, np.minimum(new_count, TRUSTED_VALUES), dtype=np.float64)
             if sparse is None:
                 stored = self.x_stored + new_stored
-        # a dense stream's extremes (none after a fit, whose statistics hold none, nor once CSR chunks mix in)
-        extremes = None
-        if self.x_extremes is not None and new_extremes is not None:
-            extremes = (np.maximum(self.x_extremes[0], new_extremes[0]),
-                        np.minimum(self.x_extremes[1], new_extremes[1]))
+        # a dense stream's non-zero weights (none after a fit, whose statistics hold none, nor once CSR chunks mix in)
+        nonzero = None
+        if self.x_nonzero is not None and new_nonzero is not None:
+            nonzero = np.add(self.x_nonzero, new_nonzero)
         return Scaling._finish(xm, xv, ym, yv, tot, self._center, sparse, count=count, stored=stored,
-                               extremes=extremes, bound=bound)
+                               nonzero=nonzero, bound=bound)
 
     @staticmethod
     def _compact(x_scale, maxabs, stored):
@@ -403,19 +405,23 @@ def dense_counts(A, sw=None, cols=None):
         else:
             w = sw[start:start + rows]
             part_stored += w @ nonzero
-            part_count += (w > 0) @ nonzero  # the rows that count in the statistics
+            part_count += (w > 0).astype(np.float64) @ nonzero  # the rows that count (a bool product: any)
     if cols is not None:
         stored[cols], count[cols] = part_stored, part_count
     return stored, count
 
 
-def _bound_spread(x_scale, x_centre, extremes, varying):
-    """Raise, in place, the scale of each ``varying`` column to at least its largest deviation from its centre
-    (``extremes``: its largest and smallest value) over STREAM_SPREAD_CAP: see ``Scaling``."""
-    top, bottom = extremes
-    spread = np.maximum(top - x_centre, x_centre - bottom)
-    spread /= STREAM_SPREAD_CAP
-    np.maximum(x_scale, spread, out=x_scale, where=varying & np.isfinite(spread))
+def _bound_rare(x_scale, x_mean, x_var, nonzero, weight, varying):
+    """Raise, in place, the scale of each mostly-zero ``varying`` column (``nonzero``: the weight of its
+    non-zero rows, under SPARSE_CENTRE_FRACTION of the total ``weight``) to at least the root mean square of its
+    non-zero values (from its raw mean and variance) over STREAM_SPREAD_CAP: see ``Scaling``."""
+    rare = varying & (nonzero > 0) & (nonzero < SPARSE_CENTRE_FRACTION * weight)
+    cols = np.flatnonzero(rare)
+    if not cols.size:
+        return
+    mean = x_mean[cols]
+    typical = np.sqrt((x_var[cols] + mean * mean) * (weight / nonzero[cols])) / STREAM_SPREAD_CAP
+    x_scale[cols] = np.maximum(x_scale[cols], typical)
 
 
 def _bound_untrusted(x_scale, rare, count, varying):

@@ -1676,11 +1676,11 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         first calls' steps, about the rate over the scale in the data's units, then gave such a column a huge
         coefficient (dense 100-row chunks of a 2000 x 300 matrix with 2 % non-zeros: R² -159 after one pass,
         now 0.90). With an optimizer that steps each coefficient by about the rate (the Adam family, Adagrad,
-        RMSprop, Adadelta) a dense stream's column scales are also at least a tenth of the column's largest
-        deviation from its mean so far: a rare one-hot level's standard deviation is tiny, its standardized
-        values huge, and each update moved its rows' predictions by that many times the rate (8 one-hot
-        categories of 500 levels in dense 1000-row chunks: held-out R² -0.39 after 5 passes, now 0.94; the same
-        chunks as CSR 0.93). No stopping rule applies: the caller decides.
+        RMSprop, Adadelta) the scale of a dense stream's column non-zero in under 1 % of the rows so far is
+        also at least a tenth of the root mean square of its non-zero values: a rare one-hot level's standard
+        deviation is tiny, its standardized values huge, and each update moved its rows' predictions by that
+        many times the rate (8 one-hot categories of 500 levels in dense 1000-row chunks: held-out R² -0.39 after
+        5 passes, now 0.94; the same chunks as CSR 0.93). No stopping rule applies: the caller decides.
 
         The chunks are taken as pieces of one data set (as ``StandardScaler.partial_fit`` takes them): every
         row seen so far counts in the statistics and in what the model learned. Chunks whose units change
@@ -1697,7 +1697,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         over 300 rows and 3 calls, a ``ConvergenceWarning`` gives the figure, the cause it can check (running
         scales that moved 10 times or more since the first call, or the fit before it: a change of units;
         mostly-zero columns with an Adam-like optimizer) and its fix. Dense 100-row chunks of 2000 x 300 with
-        2 % lognormal(0, 2) non-zeros: R² -4.5 after a pass, warned on the fifth call; ``optimizer='sgd'`` gives
+        2 % lognormal(0, 2) non-zeros: R² -6.4 after a pass, warned on the fifth call; ``optimizer='sgd'`` gives
         0.97 / 1.000 after 5 / 20 passes.
 
         Parameters
@@ -1745,8 +1745,9 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                 counted = "all"
             else:
                 counted = np.flatnonzero(prior.x_count < _scaling.TRUSTED_VALUES)
-            # the Adam family's steps, about the rate per coordinate: a dense column's scale at least a tenth of its
-            # largest deviation (_scaling.STREAM_SPREAD_CAP), so a rare one-hot level is not stepped 45 times as far
+            # the Adam family's steps, about the rate per coordinate: a dense mostly-zero column's scale at least a
+            # tenth of its non-zero values' root mean square (_scaling.STREAM_SPREAD_CAP), so a rare one-hot level
+            # is not stepped 45 times as far
             scaling = _scaling.Scaling.from_data(backend.kern, Xk, Y, sw, self.fit_intercept,
                                                  _engine.resolve_n_threads(self.n_jobs), count=counted,
                                                  into=None if first else self._scaling,
@@ -1882,7 +1883,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                 f"seen in few rows (with rare large values) is given a coefficient far off. optimizer='sgd' steps "
                 f"in proportion to the gradient: on a dense 2000 x 300 stream with 2 % lognormal(0, 2) non-zeros in "
                 f"100-row chunks it gives training R² 0.97 / 1.000 after 5 / 20 passes where 'adam' gave "
-                f"-3.6 / -2.3. Where the rows fit in memory, fit on all of them (R² 1.000 there).")
+                f"-3.0 / -0.20. Where the rows fit in memory, fit on all of them (R² 1.000 there).")
         return head + ("Where the rows fit in memory, fit on all of them; if the chunks changed units or meaning "
                        "mid-stream, bring them to the same units, or start a fresh estimator "
                        "(sklearn.base.clone(model)) on data in the new units.")

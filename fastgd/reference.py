@@ -105,13 +105,15 @@ def batch_gradient(X, Y, theta, sw=None, loss="squared_error", param=0.0):
     return np.hstack([grad_w, grad_b[:, None]]), loss
 
 
-def column_extremes(X, sw=None):
-    """(largest, smallest) value of each column of dense X over its rows of positive weight (``sw``; None or
-    empty: all rows), float64; columns with no such row: (-inf, inf)."""
+def column_nonzero_weight(X, sw=None):
+    """The weight of the rows where each column of dense X is non-zero (``sw``; None or empty: 1 each; rows
+    of weight <= 0 count nothing), float64, added in row order."""
     X = np.asarray(X)
-    keep = np.ones(len(X), bool) if sw is None or len(sw) == 0 else np.asarray(sw) > 0
-    top = np.max(X, axis=0, where=keep[:, None], initial=-np.inf).astype(np.float64)
-    return top, np.min(X, axis=0, where=keep[:, None], initial=np.inf).astype(np.float64)
+    w = np.ones(len(X)) if sw is None or len(sw) == 0 else np.where(np.asarray(sw) > 0, sw, 0.0)
+    out = np.zeros(X.shape[1])
+    for i in range(len(X)):  # row order: the kernels' sums to the bit
+        out += np.where(X[i] != 0, w[i], 0.0)
+    return out
 
 
 def loss(X, Y, theta, sw=None, loss="squared_error", param=0.0):
