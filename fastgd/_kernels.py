@@ -1869,7 +1869,15 @@ def column_nonzero_weight(X, sw):
     each; rows of weight <= 0 count nothing), float64: a dense stream's chunk's share of non-zeros
     (fastgd._scaling.Scaling, the bound on rare columns). One sequential pass, a row at a time, adding in row
     order (the reference: fastgd.reference.column_nonzero_weight)."""
+    _check_sw(sw, X.shape[0])
     return _column_nonzero_weight(X, sw)
+
+
+def _check_sw(sw, n):
+    """Row weights for the column passes: empty or one per row (the native twins' check; the jitted loops read
+    sw[i] for every row unchecked)."""
+    if sw.shape[0] not in (0, n):
+        raise ValueError(f"sw must be empty or hold one weight per row ({n}), got {sw.shape[0]}")
 
 
 @jit()
@@ -1897,6 +1905,7 @@ def column_stats(X, sw, n_threads=None):
     nt = _threads(n_threads)
     if not isinstance(X, tuple):
         n = X.shape[0]
+        _check_sw(sw, n)
         rows = stats_rows(n, X.shape[1])  # the chunks of _stats_chunks
         nt = region_threads(nt, -(-n // rows), _work(X, n, 1))
     if isinstance(X, tuple):

@@ -43,6 +43,9 @@ def test_column_nonzero_weight_matches_the_reference(backend, dtype):
     assert kern(backend).column_nonzero_weight(X, sw)[4] == 0.0
     np.testing.assert_array_equal(kern(backend).column_nonzero_weight(X, np.empty(0)), (X != 0).sum(axis=0))
     assert kern(backend).column_nonzero_weight(np.zeros((0, 3), dtype), np.empty(0)).tolist() == [0.0] * 3
+    for fn in (kern(backend).column_nonzero_weight, kern(backend).column_stats):  # never a read past sw's end
+        with pytest.raises(ValueError, match=r"sw must be empty or hold one weight per row \(37\), got 4"):
+            fn(X, np.ones(4))
 
 
 def csr_tuple(X):
