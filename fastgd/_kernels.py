@@ -916,11 +916,11 @@ def _lazy_hint_column(WR, th, S, avg, c, k, p, P, ns):
 
 
 @jit(inline=True)
-def _lazy_ahead(data, indices, indptr, Y, sw, WR, th, S, avg, order, bi, batch_size, n, k, p, P, ns):
+def _lazy_ahead(data, indices, indptr, Y, sw, WR, th, S, avg, order, bi, batch_size, n, k, p, P, ns, col_hints):
     """Hints for the batches after batch bi of a lazy epoch, so their misses overlap this batch's work: the
     row bounds of batch bi + 3, the stored values, targets and weights of batch bi + 2's rows, the columns of
-    batch bi + 1 (_lazy_hint_column), each for batches of at most LAZY_AHEAD_NNZ values (larger ones hint
-    within)."""
+    batch bi + 1 (_lazy_hint_column; with ``col_hints``: the records take LAZY_HINT_MIN_BYTES), each for
+    batches of at most LAZY_AHEAD_NNZ values (larger ones hint within)."""
     nb = order.shape[0]
     if bi + 3 < nb:
         s0 = order[bi + 3] * batch_size
@@ -944,7 +944,7 @@ def _lazy_ahead(data, indices, indptr, Y, sw, WR, th, S, avg, order, bi, batch_s
             if hi > lo:
                 intr.prefetch_at(indices, hi - 1)
                 intr.prefetch_at(data, hi - 1)
-    if bi + 1 < nb:
+    if bi + 1 < nb and col_hints:
         s0 = order[bi + 1] * batch_size
         lo = indptr[s0]
         hi = indptr[min(s0 + batch_size, n)]
@@ -1061,8 +1061,9 @@ def _epoch_csr_lazy(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_i
     h2 = _rules.lazy_bias_horizon(hp[3])
     loss_sum = 0.0
     weight_sum = 0.0
+    col_hints = P * L_WIDTH * 8 >= _rules.LAZY_HINT_MIN_BYTES  # the columns' hints pay (else they stay in cache)
     for bi in range(nb):
-        _lazy_ahead(data, indices, indptr, Y, sw, WR, th, S, avg, order, bi, batch_size, n, k, p, P, ns)
+        _lazy_ahead(data, indices, indptr, Y, sw, WR, th, S, avg, order, bi, batch_size, n, k, p, P, ns, col_hints)
         start = order[bi] * batch_size
         stop = min(start + batch_size, n)
         Wb = _batch_weight(sw, start, stop)
@@ -1079,7 +1080,7 @@ def _epoch_csr_lazy(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_i
             nt += 1
         lo = indptr[start]
         hi = indptr[stop]
-        ahead = hi - lo > _rules.LAZY_AHEAD_NNZ  # not hinted ahead: hint within
+        ahead = col_hints and hi - lo > _rules.LAZY_AHEAD_NNZ  # not hinted ahead: hint within
         for q in range(lo, hi):
             c = indices[q]
             if ahead and q + _rules.LAZY_AHEAD_VALUES < hi:

@@ -79,6 +79,7 @@ cdef extern from "_native_sync.h":
     void fastgd_hint(const void* p) nogil
     int fastgd_tune_lazy_hints
     Py_ssize_t fastgd_tune_lazy_ahead_nnz
+    Py_ssize_t fastgd_tune_lazy_hint_min_bytes
     double* fastgd_alloc_random(Py_ssize_t count) nogil
     long long fastgd_claim(long long* slots, long long w, long long ntb, long long key) nogil
     void fastgd_publish(fastgd_team* t, int value) nogil
@@ -106,13 +107,15 @@ cdef extern from "_native_sync.h":
 
 fastgd_tune_prefetch_bytes = PREFETCH_BYTES  # (_tune may change it)
 fastgd_tune_lazy_ahead_nnz = LAZY_AHEAD_NNZ
+fastgd_tune_lazy_hint_min_bytes = LAZY_HINT_MIN_BYTES
 OPENMP = bool(FASTGD_OPENMP)
 
 from fastgd import _config  # the fork flag and the n_jobs=None rule (fastgd._config)
 
 
 def _tune(wait_prefetch=None, row_prefetch_f32=None, row_prefetch_f64=None, fused16_f32=None, fused16_f64=None,
-          prefetch_bytes=None, prefetch_level=None, lazy_hints=None, lazy_ahead_nnz=None, head_prefetch=None):
+          prefetch_bytes=None, prefetch_level=None, lazy_hints=None, lazy_ahead_nnz=None, head_prefetch=None,
+          lazy_hint_min_bytes=None):
     """Benchmarking switches (A/B timings in one process); only fused16_* changes results (rounding).
     Returns the current values.
 
@@ -130,7 +133,9 @@ def _tune(wait_prefetch=None, row_prefetch_f32=None, row_prefetch_f64=None, fuse
     float rounding of the dot products (not their determinism: any thread count gives the same bits).
     ``lazy_hints``: the lazy CSR epoch prefetches what the next batches read (default on; see _lazy_ahead;
     also the CSR loss pass's hints at large d, see _csr_loss), for
-    batches of at most ``lazy_ahead_nnz`` stored values (default fastgd._rules.LAZY_AHEAD_NNZ).
+    batches of at most ``lazy_ahead_nnz`` stored values (default fastgd._rules.LAZY_AHEAD_NNZ); its hints of
+    columns (records, scales, running means) only where the records take at least ``lazy_hint_min_bytes``
+    (default fastgd._rules.LAZY_HINT_MIN_BYTES; 0: always).
     ``head_prefetch``: the last rows of a run prefetch the rows read next -- the next batch's first on the
     sequential path, the thread's own task of the next batch on the parallel one -- instead of the rows after
     the run (default on). AMD EPYC (Zen 5), 1e6 x 100 float64, Adam, one thread, thread CPU time ÷ the read of
@@ -139,7 +144,9 @@ def _tune(wait_prefetch=None, row_prefetch_f32=None, row_prefetch_f64=None, fuse
     global fastgd_tune_head_prefetch, fastgd_tune_wait_prefetch, fastgd_tune_row_prefetch_f32
     global fastgd_tune_row_prefetch_f64, fastgd_tune_fused16_f32, fastgd_tune_fused16_f64
     global fastgd_tune_prefetch_bytes, fastgd_tune_prefetch_level
-    global fastgd_tune_lazy_hints, fastgd_tune_lazy_ahead_nnz
+    global fastgd_tune_lazy_hints, fastgd_tune_lazy_ahead_nnz, fastgd_tune_lazy_hint_min_bytes
+    if lazy_hint_min_bytes is not None:
+        fastgd_tune_lazy_hint_min_bytes = max(0, int(lazy_hint_min_bytes))
     if lazy_ahead_nnz is not None:
         fastgd_tune_lazy_ahead_nnz = max(0, int(lazy_ahead_nnz))
     if lazy_hints is not None:
@@ -164,7 +171,8 @@ def _tune(wait_prefetch=None, row_prefetch_f32=None, row_prefetch_f64=None, fuse
             "wait_prefetch": bool(fastgd_tune_wait_prefetch), "row_prefetch_f32": bool(fastgd_tune_row_prefetch_f32),
             "row_prefetch_f64": bool(fastgd_tune_row_prefetch_f64), "head_prefetch": bool(fastgd_tune_head_prefetch),
             "fused16_f32": bool(fastgd_tune_fused16_f32), "fused16_f64": bool(fastgd_tune_fused16_f64),
-            "lazy_hints": bool(fastgd_tune_lazy_hints), "lazy_ahead_nnz": fastgd_tune_lazy_ahead_nnz}
+            "lazy_hints": bool(fastgd_tune_lazy_hints), "lazy_ahead_nnz": fastgd_tune_lazy_ahead_nnz,
+            "lazy_hint_min_bytes": fastgd_tune_lazy_hint_min_bytes}
 
 
 def omp_max_threads():
@@ -646,7 +654,7 @@ cdef int _lazy_csr(const real_t* data, const index_t* indices, const ptr_t* indp
     cdef double lr_c = lr_at(tr.hp[0], tr.sched, 1.0)  # the rate of every update where a catch-up moves a parameter
     cdef Py_ssize_t ncen = 0, widest = 0, cap, nq_max, c, t, j, o, q, b, i, bi, start, stop, nt, nq, sl, m1, pos
     cdef Py_ssize_t lo, hi
-    cdef bint ahead
+    cdef bint ahead, col_hints = fastgd_tune_lazy_hints and P * W * 8 >= fastgd_tune_lazy_hint_min_bytes
     cdef double tstart = tr.scalars[0], tnow, tnew, steps, lam, total, ys, xs, xm, v, s, acc, sr, st
     cdef double loss, Wb, scale, g0, shift, cnt, c_shift, sy, ic1, l2c
     # LazyAdam (not exact): the batch's constants in place of per-coordinate divisions (fastgd._rules.lazy_update)
@@ -719,7 +727,7 @@ cdef int _lazy_csr(const real_t* data, const index_t* indices, const ptr_t* indp
     c_shift = (avg[P] if averaging else 0.0) - tstart  # the running mean's count = update count + c_shift
     for bi in range(nb):
         if fastgd_tune_lazy_hints:
-            _lazy_ahead(data, indices, indptr, pb, R, W, z, d, avg, order, bi, nb, batch_size, n, k, p)
+            _lazy_ahead(data, indices, indptr, pb, R, W, z, d, avg, order, bi, nb, batch_size, n, k, p, col_hints)
         start = order[bi] * batch_size
         stop = min(start + batch_size, n)
         Wb = batch_weight(pb.sw, pb.weighted, start, stop)
@@ -735,7 +743,7 @@ cdef int _lazy_csr(const real_t* data, const index_t* indices, const ptr_t* indp
             nt += 1
         lo = indptr[start]
         hi = indptr[stop]
-        ahead = fastgd_tune_lazy_hints and hi - lo > fastgd_tune_lazy_ahead_nnz  # not hinted ahead: hint within
+        ahead = col_hints and hi - lo > fastgd_tune_lazy_ahead_nnz  # not hinted ahead: hint within
         for q in range(lo, hi):
             c = indices[q]
             if ahead and q + LAZY_AHEAD_VALUES < hi:
@@ -991,11 +999,11 @@ cdef inline void _hint_span(const void* first, const void* end) noexcept nogil:
 cdef inline void _lazy_ahead(const real_t* data, const index_t* indices, const ptr_t* indptr, const Problem* pb,
                              const double* R, Py_ssize_t W, const double* z, Py_ssize_t d, const double* avg,
                              const long long* order, Py_ssize_t bi, Py_ssize_t nb, Py_ssize_t batch_size,
-                             Py_ssize_t n, Py_ssize_t k, Py_ssize_t p) noexcept nogil:
+                             Py_ssize_t n, Py_ssize_t k, Py_ssize_t p, bint col_hints) noexcept nogil:
     """Hints for the batches after batch bi of a lazy epoch, so their misses overlap this batch's work: the
     row bounds of batch bi + 3, the stored values, targets and weights of batch bi + 2's rows, the columns of
-    batch bi + 1 (_lazy_hint_column), each for batches of at most LAZY_AHEAD_NNZ values (larger ones hint
-    within)."""
+    batch bi + 1 (_lazy_hint_column; with ``col_hints``: the records take LAZY_HINT_MIN_BYTES), each for
+    batches of at most LAZY_AHEAD_NNZ values (larger ones hint within)."""
     cdef Py_ssize_t s0, s1, lo, hi, q
     if bi + 3 < nb:
         s0 = order[bi + 3] * batch_size
@@ -1017,7 +1025,7 @@ cdef inline void _lazy_ahead(const real_t* data, const index_t* indices, const p
         s0 = order[bi + 1] * batch_size
         lo = indptr[s0]
         hi = indptr[min(s0 + batch_size, n)]
-        if hi - lo <= fastgd_tune_lazy_ahead_nnz:
+        if col_hints and hi - lo <= fastgd_tune_lazy_ahead_nnz:
             for q in range(lo, hi):
                 _lazy_hint_column(R, W, z, d, avg, indices[q], k, p)
 

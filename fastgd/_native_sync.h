@@ -120,6 +120,7 @@ static double* fastgd_alloc_random(Py_ssize_t count) {
    empty volatile asm is an effect it must keep. */
 static int fastgd_tune_lazy_hints = 1;  /* benchmarking switches (_tune) */
 static Py_ssize_t fastgd_tune_lazy_ahead_nnz;  /* fastgd._rules.LAZY_AHEAD_NNZ, see _tune */
+static Py_ssize_t fastgd_tune_lazy_hint_min_bytes;  /* fastgd._rules.LAZY_HINT_MIN_BYTES, see _tune */
 static inline void fastgd_hint(const void* p) {
     __builtin_prefetch(p, 0, 1);
     __asm__ __volatile__("");

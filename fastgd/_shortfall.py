@@ -236,7 +236,10 @@ OVERFIT_GAIN = 0.05
 # least 1 / (1 - 0.75) = 4 times the noise, from 2 at half): the training error's generalized cross-validation
 # estimate warns. With fewer weights per row whether a penalty gains depends on how the signal lies along the
 # design's directions, which only the exact check measures: 2,000-4,000 x 1,000 with the signal in every
-# direction had gaps of 0.11-0.16 between the training R² and the estimate where RidgeCV gained 0.004-0.018
+# direction had gaps of 0.11-0.16 between the training R² and the estimate where RidgeCV gained 0.004-0.018; so
+# there the estimate's gap buys the exact check, whatever its cost, where X holds at most OVERFIT_MAX_VALUES
+# (1,400 x 1,000 factor data, noise as large as the signal: held-out R² -0.65 against RidgeCV's 0.52, silent
+# before, 488 passes paying for 0.98 of the SVD; warned now, the fit 0.4 -> 1.0 s)
 OVERFIT_GCV_SHARE = 0.75
 # ... or this much where least squares interpolates the rows: its left-out figure is then the minimum-norm
 # interpolant's, which the fit's optimizer need not reach (Adam on 300 x 600: 9 % larger coefficients, held-out
@@ -302,7 +305,7 @@ def unchecked_overfit(est, X, Y, sw):
         return (f"This least-squares fit (penalty='auto' adds no penalty on dense X) has at least as many weights "
                 f"as rows ({rows} rows of positive weight, {d} columns), so it can fit every row exactly, their "
                 f"noise included, and may predict new rows poorly. {not_run}. {advice}")
-    if weights < OVERFIT_GCV_SHARE * rows:
+    if weights < OVERFIT_GCV_SHARE * rows and n * d > OVERFIT_MAX_VALUES:
         return None
     Yd = np.asarray(Y, dtype=np.float64).reshape(n, -1)
     resid = np.asarray(est.predict(X), dtype=np.float64).reshape(n, -1) - Yd
@@ -318,15 +321,19 @@ def unchecked_overfit(est, X, Y, sw):
     # at most remove the second, so a gap of twice OVERFIT_GAIN is where the exact check's test might pass
     if not (np.isfinite(estimate) and train - estimate > 2.0 * OVERFIT_GAIN):
         return None
+    if weights < OVERFIT_GCV_SHARE * rows:
+        # fewer weights per row: whether a penalty gains depends on where the signal lies, which the estimate
+        # cannot tell, so it buys the exact check, whatever its cost, where X is small enough to copy (above)
+        return overfit(est, X, Y, sw, budget=False)
     return (f"This least-squares fit (penalty='auto' adds no penalty on dense X) has {weights} weights for {rows} "
             f"rows of positive weight: it scores R² {train:.3g} on them, and its estimated R² on left-out rows is "
             f"{estimate:.3g} (generalized cross-validation: the training error over (1 - weights/rows)²), so part "
             f"of what it learned is the rows' noise. {not_run}. {advice}")
 
 
-def overfit(est, X, Y, sw):
+def overfit(est, X, Y, sw, budget=True):
     """The warning for a least-squares fit (dense X, squared error, penalty="auto") that an l2 penalty would beat
-    on left-out rows, or None. Exact leave-one-out, as RidgeCV's: the standardized columns (StandardScaler's
+    on left-out rows, or None (``budget``: None also where its cost exceeds ``overfit_budget``). Exact leave-one-out, as RidgeCV's: the standardized columns (StandardScaler's
     scales; the rows' weighted means, which the unpenalized intercept absorbs), their thin SVD Z = U S Vᵀ, and for
     each penalty λ the residuals r and leverages h of the hat matrix q qᵀ + U diag(S²/(S² + λ)) Uᵀ (q: the
     intercept's direction), whose left-out residuals are r / (1 - h). Least squares (λ = 0) is scored as the limit of
@@ -339,7 +346,7 @@ def overfit(est, X, Y, sw):
     best penalty is the weakest tried (that is least squares) or predicts no better than the mean."""
     n, d = X.shape
     k = Y.shape[1]
-    if not overfit_applies(est, X) or overfit_cost(X) > overfit_budget(est, n, d):
+    if not overfit_applies(est, X) or (budget and overfit_cost(X) > overfit_budget(est, n, d)):
         return None
     w = np.ones(n) if sw is None else np.asarray(sw, dtype=np.float64)
     rows = w > 0

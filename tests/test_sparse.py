@@ -1413,19 +1413,23 @@ def test_the_chosen_strength_does_not_depend_on_the_optimizer():
 
 def test_native_lazy_hints_never_change_a_result():
     """The lazy epoch's prefetches (fastgd._native._tune(lazy_hints=...)) for batches fetched ahead and for
-    larger ones hinted within: the same bits with and without them."""
+    larger ones hinted within: the same bits with and without them, and with the columns' hints forced on
+    (these records, 128 KiB, are below LAZY_HINT_MIN_BYTES, which leaves them off by default)."""
+    from fastgd import _rules
+
     native = kern("native")
     X, y = zipf_binary(800, 4096, 12, seed=6)
     before = native._tune()
+    assert before["lazy_hint_min_bytes"] == _rules.LAZY_HINT_MIN_BYTES > 4097 * 32
     try:
         for batch_size in (1, 8, 300):
             coefs = []
-            for hints in (True, False):
-                native._tune(lazy_hints=hints)
+            for hints, min_bytes in ((True, 0), (True, before["lazy_hint_min_bytes"]), (False, 0)):
+                native._tune(lazy_hints=hints, lazy_hint_min_bytes=min_bytes)
                 est = fastgd.LinearRegressor(backend="native", batch_size=batch_size, max_iter=2, tol=None,
                                              random_state=0).fit(X, y)
                 coefs.append(np.append(est.coef_, est.intercept_))
-            assert np.array_equal(coefs[0], coefs[1])
+            assert np.array_equal(coefs[0], coefs[1]) and np.array_equal(coefs[0], coefs[2])
     finally:
         native._tune(**before)
 

@@ -616,6 +616,57 @@ def test_least_squares_with_signal_in_every_direction_the_check_cannot_afford_sa
     assert ridge.score(X[n:], y[n:]) < model.score(X[n:], y[n:]) + 0.02
 
 
+@pytest.mark.parametrize("case", ["factor data with noise", "signal in every direction"])
+def test_least_squares_the_budget_cannot_afford_is_checked_where_its_training_error_suggests_noise(case,
+                                                                                                  monkeypatch):
+    """With fewer than 4/3 rows per weight the training error's estimate cannot tell whether a penalty gains,
+    and where the check's SVD cost more than the fit's passes paid for, the fit said nothing: 1,400 x 1,000
+    factor data (noise as large as the signal) scored held-out R² -0.65 where StandardScaler + RidgeCV got 0.52,
+    silently (488 passes paid for 0.98 of the check's cost). Where that estimate is more than twice OVERFIT_GAIN
+    below the training R², the exact check runs whatever its cost (X small enough to copy) and decides: a warning
+    with its figures and a penalty that works on the factor data; none where the signal lies in every direction
+    and a penalty gains little (the budget forced to nothing here, so smaller data stand for it)."""
+    import re
+
+    import sklearn.pipeline
+    import sklearn.preprocessing
+    from sklearn.linear_model import RidgeCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    import fastgd
+    from fastgd import _shortfall
+
+    monkeypatch.setattr(_shortfall, "OVERFIT_MAX_FLOPS", 0)
+    monkeypatch.setattr(_shortfall, "OVERFIT_FIT_SHARE", 0.0)
+    if case == "factor data with noise":
+        rng = np.random.default_rng(0)
+        n, d = 560, 400
+        X = rng.standard_normal((2 * n, 10)) @ rng.standard_normal((10, d)) + 0.1 * rng.standard_normal((2 * n, d))
+        y = X @ (rng.standard_normal(d) * (rng.random(d) < 0.2))
+        y += y.std() * rng.standard_normal(2 * n)
+    else:  # as test_least_squares_with_signal_in_every_direction_the_check_cannot_afford_says_nothing
+        rng = np.random.default_rng(100)
+        n, d = 1000, 250
+        X = rng.standard_normal((2 * n, d))
+        f = X @ rng.standard_normal(d)
+        y = np.sqrt(0.8) * f / f.std() + np.sqrt(0.2) * rng.standard_normal(2 * n)
+    Xtr, ytr, Xte, yte = X[:n], y[:n], X[n:], y[n:]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = LinearRegressor(random_state=0).fit(Xtr, ytr)
+    notes = [str(w.message) for w in caught if "left-out rows" in str(w.message)]
+    ridge = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-3, 4, 15))).fit(Xtr, ytr).score(Xte, yte)
+    if case == "signal in every direction":
+        assert not notes, notes
+        assert ridge < model.score(Xte, yte) + 0.02
+        return
+    assert len(notes) == 1 and "(exact leave-one-out)" in notes[0], [str(w.message) for w in caught]
+    advice = re.search(r"(sklearn\.pipeline\.make_pipeline\(.*?\)\))", notes[0]).group(1)
+    ours = eval(advice, {"sklearn": sklearn, "fastgd": fastgd}).fit(Xtr, ytr).score(Xte, yte)
+    assert ours > ridge - 0.02 and ours > model.score(Xte, yte) + 0.2, (ours, ridge, model.score(Xte, yte))
+
+
 def _one_row_flags():
     """Diabetes' first 200 rows and two flags, each set in one row (leverage 1: a refit without the row has an
     all-zero column)."""
