@@ -133,6 +133,23 @@ def test_fork_without_threads_omp_num_threads_and_thread_limit():
 
 COMPILE_TIMEOUT = 240  # seconds for the whole scenario; the child alone gets most of it
 
+# the parent's end of a fork scenario: waits at most {child_timeout} s for the child (pid) and prints how it ended
+WAIT_FOR_CHILD = textwrap.dedent(
+    """
+    deadline = time.monotonic() + {child_timeout}
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            print("child exit", os.waitstatus_to_exitcode(status), flush=True)
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        print("child hung", flush=True)
+    """
+)
+
 COMPILE_SCRIPT = textwrap.dedent(
     """
     import os
@@ -184,30 +201,24 @@ COMPILE_SCRIPT = textwrap.dedent(
             os._exit(code)
     forked.set()
     worker.join()
-    deadline = time.monotonic() + {child_timeout}
-    while time.monotonic() < deadline:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            print("child exit", os.waitstatus_to_exitcode(status), flush=True)
-            break
-        time.sleep(0.05)
-    else:
-        os.kill(pid, 9)
-        os.waitpid(pid, 0)
-        print("child hung", flush=True)
     """
-)
+) + WAIT_FOR_CHILD
 
 
-def test_fork_while_another_thread_compiles(tmp_path):
-    script = COMPILE_SCRIPT.replace("{child_timeout}", str(COMPILE_TIMEOUT - 60))
+def _forked_child_exits(script, timeout, tmp_path):
+    """Run a fork scenario (a script ending in WAIT_FOR_CHILD) in a subprocess: its child must exit 0 in time."""
+    script = script.replace("{child_timeout}", str(timeout - 60))
     try:  # cwd: not the checkout, whose fastgd/ would shadow the installed one
-        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=COMPILE_TIMEOUT,
+        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=timeout,
                              cwd=tmp_path)
     except subprocess.TimeoutExpired as exc:
         pytest.fail(f"the scenario hung: {exc.stdout!r} {exc.stderr!r}")
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.splitlines() == ["child exit 0"], (out.stdout, out.stderr[-3000:])
+
+
+def test_fork_while_another_thread_compiles(tmp_path):
+    _forked_child_exits(COMPILE_SCRIPT, COMPILE_TIMEOUT, tmp_path)
 
 
 LOCK_SCRIPT = textwrap.dedent(
@@ -241,30 +252,12 @@ LOCK_SCRIPT = textwrap.dedent(
             os._exit(code)
     forked.set()
     worker.join()
-    deadline = time.monotonic() + {child_timeout}
-    while time.monotonic() < deadline:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            print("child exit", os.waitstatus_to_exitcode(status), flush=True)
-            break
-        time.sleep(0.05)
-    else:
-        os.kill(pid, 9)
-        os.waitpid(pid, 0)
-        print("child hung", flush=True)
     """
-)
+) + WAIT_FOR_CHILD
 
 
 def test_fork_while_another_thread_trains_the_same_estimator(tmp_path):
     """Training calls on one estimator take turns under a lock (fastgd.estimator._call_lock); a child forked
     while another thread's fit holds it trains that estimator (its locks are new in the child: the holder does
     not exist there)."""
-    script = LOCK_SCRIPT.replace("{child_timeout}", "60")
-    try:  # cwd: not the checkout, whose fastgd/ would shadow the installed one
-        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=TIMEOUT,
-                             cwd=tmp_path)
-    except subprocess.TimeoutExpired as exc:
-        pytest.fail(f"the scenario hung: {exc.stdout!r} {exc.stderr!r}")
-    assert out.returncode == 0, out.stderr[-3000:]
-    assert out.stdout.splitlines() == ["child exit 0"], (out.stdout, out.stderr[-3000:])
+    _forked_child_exits(LOCK_SCRIPT, TIMEOUT, tmp_path)
