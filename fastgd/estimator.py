@@ -3,8 +3,11 @@
 import copy
 import dataclasses
 import functools
+import os
 import re
+import threading
 import warnings
+import weakref
 
 import numpy as np
 import scipy.sparse as sp
@@ -176,24 +179,53 @@ def _put_back(est, saved):
     est.__dict__.update(saved)
 
 
+# one lock per estimator, held by its fit and partial_fit calls (_atomic): two threads training one estimator
+# take turns, as the calls would one after the other (at the same time, two native CSR partial_fit calls shared
+# one epoch's workspace and raised a false divergence error on 4 calls of 10, the model off by up to 1.95). Kept
+# beside the estimator, not in it: pickles, copies and clones carry no lock
+_CALL_LOCKS = weakref.WeakKeyDictionary()
+_CALL_LOCKS_GUARD = threading.Lock()
+
+
+def _call_lock(est):
+    """The reentrant lock of ``est``'s training calls (made at its first)."""
+    with _CALL_LOCKS_GUARD:
+        lock = _CALL_LOCKS.get(est)
+        if lock is None:
+            lock = _CALL_LOCKS[est] = threading.RLock()
+        return lock
+
+
+def _new_call_locks():
+    """In a forked child: fresh locks (a thread of the parent's that held one does not exist there)."""
+    global _CALL_LOCKS, _CALL_LOCKS_GUARD
+    _CALL_LOCKS, _CALL_LOCKS_GUARD = weakref.WeakKeyDictionary(), threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_call_locks)
+
+
 def _atomic(method):
     """A fit that raises (or is stopped by a second Ctrl-C) leaves every fitted attribute as it was, the
-    optimizer state and the random generator included: the previous model stays usable."""
+    optimizer state and the random generator included: the previous model stays usable. Calls on one estimator
+    from several threads take turns (``_call_lock``)."""
     @functools.wraps(method)
     def guarded(self, *args, **kwargs):
-        saved = _fitted_attributes(self)
-        ts, rng = saved.get("_ts"), saved.get("_rng")
-        ts_snap = ts.snapshot() if ts is not None else None
-        rng_state = rng.get_state() if isinstance(rng, np.random.RandomState) else None
-        try:
-            return method(self, *args, **kwargs)
-        except BaseException:
-            _put_back(self, saved)
-            if ts_snap is not None:
-                ts.restore(ts_snap)
-            if rng_state is not None:
-                rng.set_state(rng_state)
-            raise
+        with _call_lock(self):
+            saved = _fitted_attributes(self)
+            ts, rng = saved.get("_ts"), saved.get("_rng")
+            ts_snap = ts.snapshot() if ts is not None else None
+            rng_state = rng.get_state() if isinstance(rng, np.random.RandomState) else None
+            try:
+                return method(self, *args, **kwargs)
+            except BaseException:
+                _put_back(self, saved)
+                if ts_snap is not None:
+                    ts.restore(ts_snap)
+                if rng_state is not None:
+                    rng.set_state(rng_state)
+                raise
     return guarded
 
 
@@ -1689,14 +1721,18 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         ``partial_fit(X)``: R² on ``X * 1000`` is -4.6e5 after one ``partial_fit(X * 1000)`` call, -3.8e5 after
         30). Bring the chunks to common units first (e.g. a ``StandardScaler`` fitted beforehand on data in the
         final units), or start again once they change: ``fit`` on the new data, or ``clone(model)``.
+        ``fit_intercept`` and ``standardize`` are part of what the model learned: a call after ``set_params``
+        changed either raises (the model unchanged), naming the fix; other parameters (the optimizer, its rate)
+        may change between calls. Calls from several threads on one estimator take turns, one call at a time.
 
         A stream that fails warns, once: each call's progressive loss (each batch's before its update, which the
         epoch computes anyway) is compared with the loss on the chunk of the mean of the targets seen before it,
         both summed over the recent calls (halved every 500 rows; a call counts for at most 5 times the
         constant's loss, so one odd chunk does not warn). Above twice the constant's (a progressive R² below -1)
-        over 300 rows and 3 calls, a ``ConvergenceWarning`` gives the figure, the cause it can check (running
-        scales that moved 10 times or more since the first call, or the fit before it: a change of units;
-        mostly-zero columns with an Adam-like optimizer) and its fix. Dense 100-row chunks of 2000 x 300 with
+        over 300 rows and 3 calls, a ``ConvergenceWarning`` gives the figure, the cause it can check
+        (``standardize=False`` with columns whose scales span more than 100 times; running scales that moved 10
+        times or more since the first call, or the fit before it: a change of units; mostly-zero columns with an
+        Adam-like optimizer) and its fix. Dense 100-row chunks of 2000 x 300 with
         2 % lognormal(0, 2) non-zeros: R² -6.4 after a pass, warned on the fifth call; ``optimizer='sgd'`` gives
         0.97 / 1.000 after 5 / 20 passes.
 
@@ -1731,8 +1767,18 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         self.__dict__.pop("alpha_path_", None)  # a fit's choice no longer describes alpha_
         Y = _engine.targets_2d(y)
         k, d = Y.shape[1], X.shape[1]
+        structure = getattr(self, "_structure", None)  # (fit_intercept, standardize) of the model (old pickles: none)
+        if not first and structure is not None and structure != self._structure_now():
+            changed = [f"{name}={now!r} (the model was fitted with {then!r})" for name, then, now in
+                       zip(("fit_intercept", "standardize"), structure, self._structure_now()) if then != now]
+            raise ValueError(f"partial_fit continues the model, whose {' and '.join(changed)} cannot change "
+                             f"mid-stream: the intercept and the scaling are part of what it learned. Set it back, "
+                             f"or start a new model with the new setting (fit, or a fresh estimator: "
+                             f"sklearn.base.clone(model))")
         if not first and self._n_outputs != k:
-            raise ValueError(f"y has {k} outputs but the model was fitted with {self._n_outputs}")
+            raise ValueError(f"y has {k} outputs but the model was fitted with {self._n_outputs}: pass y with "
+                             f"{self._n_outputs} column(s), or start a new model on these targets (fit, or a fresh "
+                             f"estimator: sklearn.base.clone(model))")
         scaling = None
         if self.standardize:
             # a stream's non-zero counts (_scaling.Scaling): on the first call all columns, later only those
@@ -1857,6 +1903,17 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                 f"the model predicted each chunk, before each batch's update, with {ratio:.3g} times the loss of "
                 f"the mean of the targets seen before it (a progressive R² of {1 - ratio:.3g}): the model is "
                 f"worse than a constant and is not converging. ")
+        if not self.standardize:  # the user's unscaled features, as fit names them (_shortfall.scale_cause)
+            A = X.tocsr() if sp.issparse(X) else np.asarray(X)
+            mean = np.asarray(A.mean(axis=0), dtype=np.float64).ravel()
+            square = A.multiply(A).mean(axis=0) if sp.issparse(A) else np.mean(np.square(A, dtype=np.float64), axis=0)
+            spread = np.sqrt(np.maximum(np.asarray(square, dtype=np.float64).ravel() - mean * mean, 0.0))
+            spread = spread[spread > 0]
+            cause = _shortfall.scale_cause(self, spread) if spread.size else None
+            if cause is not None:
+                return head + (f"The cause: {cause} (this chunk's columns). Start the stream again with "
+                               f"standardize=True (the default), which scales each column inside the kernels: "
+                               f"sklearn.base.clone(model).set_params(standardize=True).")
         sc, first = self._scaling, state["scales"]
         for what, now, then in (() if sc is None or first is None else
                                 (("columns of X", sc.x_scale, first[0]), ("targets", sc.y_scale, first[1]))):
@@ -1920,6 +1977,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         self._ts = ts
         self._scaling = scaling
         self._n_outputs = ts.theta.shape[0]
+        self._structure = self._structure_now()
         self.t_ = ts.step
         self.batch_size_ = problem.batch_size
         raw = problem.raw(ts.theta) if raw is None else raw
@@ -1927,6 +1985,10 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         single = self._y_ndim == 1
         self.coef_ = raw[0, :d].copy() if single else raw[:, :d].copy()
         self.intercept_ = float(raw[0, d]) if single else raw[:, d].copy()
+
+    def _structure_now(self):
+        """(fit_intercept, standardize) as set: what a stream's model is made of (partial_fit keeps them)."""
+        return bool(self.fit_intercept), bool(self.standardize)
 
     def _raw_params(self, k, d):
         """(k, d + 1) parameters in the data's units from the public ``coef_`` and ``intercept_``."""

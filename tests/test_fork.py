@@ -133,6 +133,23 @@ def test_fork_without_threads_omp_num_threads_and_thread_limit():
 
 COMPILE_TIMEOUT = 240  # seconds for the whole scenario; the child alone gets most of it
 
+# the parent's end of a fork scenario: waits at most {child_timeout} s for the child (pid) and prints how it ended
+WAIT_FOR_CHILD = textwrap.dedent(
+    """
+    deadline = time.monotonic() + {child_timeout}
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            print("child exit", os.waitstatus_to_exitcode(status), flush=True)
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        print("child hung", flush=True)
+    """
+)
+
 COMPILE_SCRIPT = textwrap.dedent(
     """
     import os
@@ -184,27 +201,63 @@ COMPILE_SCRIPT = textwrap.dedent(
             os._exit(code)
     forked.set()
     worker.join()
-    deadline = time.monotonic() + {child_timeout}
-    while time.monotonic() < deadline:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            print("child exit", os.waitstatus_to_exitcode(status), flush=True)
-            break
-        time.sleep(0.05)
-    else:
-        os.kill(pid, 9)
-        os.waitpid(pid, 0)
-        print("child hung", flush=True)
     """
-)
+) + WAIT_FOR_CHILD
 
 
-def test_fork_while_another_thread_compiles(tmp_path):
-    script = COMPILE_SCRIPT.replace("{child_timeout}", str(COMPILE_TIMEOUT - 60))
+def _forked_child_exits(script, timeout, tmp_path):
+    """Run a fork scenario (a script ending in WAIT_FOR_CHILD) in a subprocess: its child must exit 0 in time."""
+    script = script.replace("{child_timeout}", str(timeout - 60))
     try:  # cwd: not the checkout, whose fastgd/ would shadow the installed one
-        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=COMPILE_TIMEOUT,
+        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=timeout,
                              cwd=tmp_path)
     except subprocess.TimeoutExpired as exc:
         pytest.fail(f"the scenario hung: {exc.stdout!r} {exc.stderr!r}")
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.splitlines() == ["child exit 0"], (out.stdout, out.stderr[-3000:])
+
+
+def test_fork_while_another_thread_compiles(tmp_path):
+    _forked_child_exits(COMPILE_SCRIPT, COMPILE_TIMEOUT, tmp_path)
+
+
+LOCK_SCRIPT = textwrap.dedent(
+    """
+    import os, threading, time
+    import numpy as np
+    import fastgd
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((2000, 8))
+    y = X @ rng.standard_normal(8)
+    held, forked = threading.Event(), threading.Event()
+
+    def callback(info):  # the worker's fit holds the estimator's lock while it waits here
+        held.set()
+        forked.wait(60)
+
+    m = fastgd.LinearRegressor(backend="numba", max_iter=2, tol=None, random_state=0, callbacks=callback)
+    worker = threading.Thread(target=m.fit, args=(X, y))
+    worker.start()
+    held.wait(60)
+    pid = os.fork()
+    if pid == 0:
+        code = 3
+        try:
+            m.set_params(callbacks=None)
+            m.fit(X, y)  # the parent's worker holds the lock there; here no thread will release it
+            m.partial_fit(X[:100], y[:100])
+            code = 0 if np.all(np.isfinite(m.coef_)) else 4
+        finally:
+            os._exit(code)
+    forked.set()
+    worker.join()
+    """
+) + WAIT_FOR_CHILD
+
+
+def test_fork_while_another_thread_trains_the_same_estimator(tmp_path):
+    """Training calls on one estimator take turns under a lock (fastgd.estimator._call_lock); a child forked
+    while another thread's fit holds it trains that estimator (its locks are new in the child: the holder does
+    not exist there)."""
+    _forked_child_exits(LOCK_SCRIPT, TIMEOUT, tmp_path)

@@ -561,3 +561,63 @@ def test_partial_fit_ignores_early_stopping():
         for model in models:
             model.partial_fit(X[start:start + 20], y[start:start + 20])
         assert np.array_equal(models[0].coef_, models[1].coef_) and models[0].intercept_ == models[1].intercept_
+
+
+def _unit_spread_stream():
+    """4,000 rows of 10 columns whose scales span 1e4 (offsets 1e6 and 2000 on two), y linear in the standardized
+    columns: standardize=False steps every weight alike, which suits none."""
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(4000, 10)) * [1, 10, 100, 1e3, 1e4, 1, 1, 1, 1, 1] + [0, 0, 1e6, 0, 2000, 0, 0, 0, 0, 0]
+    y = (X - X.mean(0)) / X.std(0) @ rng.normal(size=10) + 1
+    return X, y
+
+
+def test_a_failing_unscaled_stream_names_the_unscaled_columns_and_its_advice_works():
+    """A stream with standardize=False over columns whose scales span 1e4 was told it was worse than a constant
+    with the advice to fit on all rows (R² 0.855 there, with fit's own warning naming standardization) or that
+    the units changed; now the warning names standardize=False and the spread, and the advice reaches R² 1."""
+    X, y = _unit_spread_stream()
+    model = LinearRegressor(random_state=0, standardize=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(3):
+            for i in range(0, 3000, 300):
+                model.partial_fit(X[i:i + 300], y[i:i + 300])
+    notes = [str(w.message) for w in caught if "worse than a constant" in str(w.message)]
+    assert len(notes) == 1 and "standardize=False with features whose scales span" in notes[0], notes
+    assert "changed units" not in notes[0] and "fit on all of them" not in notes[0]
+    fixed = eval(re.search(r"(sklearn\.base\.clone\(model\)\.set_params\(standardize=True\))", notes[0]).group(1),
+                 {"sklearn": __import__("sklearn.base"), "model": model})
+    assert fixed.standardize and not hasattr(fixed, "coef_")
+    for _ in range(3):
+        for i in range(0, 3000, 300):
+            fixed.partial_fit(X[i:i + 300], y[i:i + 300])
+    assert fixed.score(X[3000:], y[3000:]) > 0.99  # the advised stream
+
+
+@pytest.mark.parametrize("name", ["fit_intercept", "standardize"])
+@pytest.mark.parametrize("start", ["fit", "partial_fit"])
+def test_the_intercept_and_scaling_cannot_change_mid_stream(name, start):
+    """set_params(fit_intercept=False) between calls left an intercept_ of -13565 on a model that says it has
+    none; standardize=False mid-stream took R² from 0.999 to -2240 in one call, blamed on changed units. A call
+    with either changed raises, naming it and the fix, the model unchanged; set back, the stream goes on."""
+    X, y = _unit_spread_stream()
+    model = LinearRegressor(random_state=0)
+    getattr(model, start)(X[:300], y[:300])
+    before = (model.coef_.copy(), model.intercept_, model.n_iter_)
+    model.set_params(**{name: False})
+    with pytest.raises(ValueError, match=rf"{name}=False \(the model was fitted with True\) cannot change "
+                                         r"mid-stream.*sklearn\.base\.clone\(model\)"):
+        model.partial_fit(X[300:600], y[300:600])
+    assert np.array_equal(model.coef_, before[0]) and model.intercept_ == before[1] and model.n_iter_ == before[2]
+    model.set_params(**{name: True})
+    model.partial_fit(X[300:600], y[300:600])
+    assert model.n_iter_ == before[2] + 1
+
+
+def test_a_chunk_with_other_outputs_names_the_fix():
+    X, y = _unit_spread_stream()
+    model = LinearRegressor(random_state=0).partial_fit(X[:300], np.c_[y[:300], -y[:300]])
+    with pytest.raises(ValueError, match=r"y has 1 outputs but the model was fitted with 2: pass y with 2 "
+                                         r"column\(s\), or start a new model.*clone\(model\)"):
+        model.partial_fit(X[300:600], y[300:600])
