@@ -917,8 +917,9 @@ LAZY_AHEAD_NNZ = cython.declare(cython.Py_ssize_t, 256)
 LAZY_AHEAD_VALUES = cython.declare(cython.Py_ssize_t, 64)
 # The column hints (a column's record, scale and running mean; the rows' hints stay) only where the epoch's records
 # take at least LAZY_HINT_MIN_BYTES: below, they stay in a core's cache and the hints only cost (as the loss
-# pass's LOSS_HINT_MIN_BYTES; d = 2^14, Adam's 32-byte records, 512 KiB: B = 1 / 32 / 256 epochs 6 / 4.4 / 1.2 %
-# faster without them; 2^17, 4 MiB: 7-8 % slower without; see docs/design.md)
+# pass's LOSS_HINT_MIN_BYTES; d = 2^14, Adam's 32-byte records, 512 KiB: B = 1 / 32 / 256 epochs 5-6 / 3-4 / 0-1 %
+# faster without them in one process, within the noise between processes; 2^17, 4 MiB: 7-8 % slower without
+# every hint; see docs/design.md)
 LAZY_HINT_MIN_BYTES = cython.declare(cython.Py_ssize_t, 1 << 20)
 # The native CSR loss pass hints the parameters of the values LOSS_AHEAD_VALUES ahead in X when they take at
 # least LOSS_HINT_MIN_BYTES (at d = 2^14 they stay in a core's cache; see docs/design.md)
