@@ -660,7 +660,7 @@ cdef int _lazy_csr(const real_t* data, const index_t* indices, const ptr_t* indp
     # LazyAdam (not exact): the batch's constants in place of per-coordinate divisions (fastgd._rules.lazy_update)
     cdef double h1 = lazy_bias_horizon(tr.hp[2]), h2 = lazy_bias_horizon(tr.hp[3])
     if std:
-        ncen = _count_nonzero(z, d, tr.nt)
+        ncen = _count_nonzero(z, d, 1)  # a compare per column: never worth a region
     for bi in range(nb):
         start = order[bi] * batch_size
         stop = min(start + batch_size, n)
@@ -1264,7 +1264,7 @@ def epoch(X, const double[:, ::1] Y, const double[::1] sw, double[:, ::1] theta,
         tr.work_len = work.shape[0]
         ns = min(state.shape[0], used_slots(code, hpp))  # the slots the rule touches
         tr.nt = 1 if _config.sequential_only() or path == PATH_SEQUENTIAL else region_threads(
-            max(n_threads, 1), (P + LAZY_COLUMN_BLOCK - 1) // LAZY_COLUMN_BLOCK, P * record_width(ns))
+            max(n_threads, 1), P // LAZY_REGION_COORDS, P * record_width(ns))
         if tr.nt > 1:
             _config.note_team_started()
         with nogil:

@@ -921,6 +921,12 @@ LAZY_AHEAD_VALUES = cython.declare(cython.Py_ssize_t, 64)
 # faster without them in one process, within the noise between processes; 2^17, 4 MiB: 7-8 % slower without
 # every hint; see docs/design.md)
 LAZY_HINT_MIN_BYTES = cython.declare(cython.Py_ssize_t, 1 << 20)
+# The native lazy epoch's passes over every coordinate (into its records, and the end's catch-up) open a parallel
+# region only with at least LAZY_REGION_COORDS coordinates per thread: a region's join waits for a thread the OS
+# has not run, a time slice on a busy machine, while these passes take about 10 ns a coordinate (2-core Xeon,
+# one other busy process, partial_fit of 100-row Zipf chunks, ms per call with n_jobs=1 / 2: d = 2^15 3.7 / 13.3,
+# 2^18 24.5 / 33.4; idle: 3.7 / 3.8 and 25.2 / 24.6; see docs/design.md)
+LAZY_REGION_COORDS = cython.declare(cython.Py_ssize_t, 1 << 19)
 # The native CSR loss pass hints the parameters of the values LOSS_AHEAD_VALUES ahead in X when they take at
 # least LOSS_HINT_MIN_BYTES (at d = 2^14 they stay in a core's cache; see docs/design.md)
 LOSS_AHEAD_VALUES = cython.declare(cython.Py_ssize_t, 256)
