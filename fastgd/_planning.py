@@ -65,8 +65,9 @@ def choose_batch_size(est, X, n, k, min_batch=AUTO_MIN_BATCH, lazy=None, stream=
     if stream and est.batch_size == "auto" and sp.issparse(X):
         opt = est.optimizer if not isinstance(est.optimizer, str) else named_optimizer(est.optimizer)
         plain = getattr(opt, "code", None) in (_rules.SGD, _rules.MOMENTUM, _rules.NESTEROV)
-        # one-row batches only where a batch costs its non-zeros (a lazy epoch); else each updates all d
-        one = plain and (is_lazy(est, X) if lazy is None else lazy)
+        # one-row batches only where a batch costs its non-zeros (a lazy epoch, which the kernels choose whatever
+        # the batch size); else each updates all d
+        one = plain and lazy_allowed(est, X)
         return min(b, STREAM_SPARSE_PLAIN_BATCH if one else STREAM_SPARSE_BATCH)
     if est.early_stopping and est.batch_size == "auto" and not stream:
         cap = held_out_batch_size(n, est.validation_fraction, MIN_HELD_OUT_ROWS)
@@ -111,6 +112,17 @@ def is_lazy(est, X):
     updates" in fastgd._rules): a batch then costs what it touches. Only where that pays: when updating
     every coordinate would cost more than the batch's gradient (d + 1 > batch rows x non-zeros per row);
     below that the dense update is as cheap."""
+    if not lazy_allowed(est, X):
+        return False
+    n, d = X.shape
+    rows = (n if est.batch_size is None else auto_batch_size(n, d, 1, d) if est.batch_size == "auto"
+            else min(est.batch_size, n))
+    return d + 1 > rows * max(X.nnz / max(n, 1), 1.0)
+
+
+def lazy_allowed(est, X):
+    """Whether the kernels' epochs on X may update lazily (CSR, the squared error, and an optimizer, schedule
+    and penalty that ``fastgd._rules.lazy_kind`` allows), whatever the batch size."""
     if not sp.issparse(X) or est.loss != "squared_error" or is_lbfgs(est):
         return False  # the lazy epoch is the squared error's
     opt = get_optimizer(named_optimizer(est.optimizer) if isinstance(est.optimizer, str) else est.optimizer)
@@ -119,13 +131,8 @@ def is_lazy(est, X):
     penalty = resolve_penalty(est, True, 1.0)
     # an l2 penalty where batches touch: frequency-weighted (or, in the warm start of the exact sparse finish,
     # LazyAdam's own); see "lazy updates" in fastgd._rules
-    if _rules.lazy_kind(opt.code, opt.pack(), bool(est.standardize), *_parts(est, *penalty),
-                        _rules.constant_rate(sched), True) == 0:
-        return False
-    n, d = X.shape
-    rows = (n if est.batch_size is None else auto_batch_size(n, d, 1, d) if est.batch_size == "auto"
-            else min(est.batch_size, n))
-    return d + 1 > rows * max(X.nnz / max(n, 1), 1.0)
+    return _rules.lazy_kind(opt.code, opt.pack(), bool(est.standardize), *_parts(est, *penalty),
+                            _rules.constant_rate(sched), True) != 0
 
 
 @dataclass(frozen=True)

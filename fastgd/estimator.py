@@ -182,28 +182,52 @@ def _put_back(est, saved):
 # one lock per estimator, held by its fit and partial_fit calls (_atomic): two threads training one estimator
 # take turns, as the calls would one after the other (at the same time, two native CSR partial_fit calls shared
 # one epoch's workspace and raised a false divergence error on 4 calls of 10, the model off by up to 1.95). Kept
-# beside the estimator, not in it: pickles, copies and clones carry no lock
-_CALL_LOCKS = weakref.WeakKeyDictionary()
+# beside the estimator, not in it: pickles, copies and clones carry no lock. Keyed by id(), dropped when the
+# estimator goes (weakref.finalize), so a subclass need not be hashable (one defining __eq__ alone is not)
+_CALL_LOCKS = {}
 _CALL_LOCKS_GUARD = threading.Lock()
 
 
 def _call_lock(est):
-    """The reentrant lock of ``est``'s training calls (made at its first)."""
+    """The reentrant lock of ``est``'s training calls (made at its first; an estimator that takes no weak
+    reference gets a lock of its own per call: no turns, as before locks)."""
     with _CALL_LOCKS_GUARD:
-        lock = _CALL_LOCKS.get(est)
+        key = id(est)
+        lock = _CALL_LOCKS.get(key)
         if lock is None:
-            lock = _CALL_LOCKS[est] = threading.RLock()
+            lock = threading.RLock()
+            try:
+                weakref.finalize(est, _CALL_LOCKS.pop, key, None)
+            except TypeError:
+                return lock
+            _CALL_LOCKS[key] = lock
         return lock
 
 
 def _new_call_locks():
     """In a forked child: fresh locks (a thread of the parent's that held one does not exist there)."""
-    global _CALL_LOCKS, _CALL_LOCKS_GUARD
-    _CALL_LOCKS, _CALL_LOCKS_GUARD = weakref.WeakKeyDictionary(), threading.Lock()
+    global _CALL_LOCKS_GUARD
+    _CALL_LOCKS.clear()
+    _CALL_LOCKS_GUARD = threading.Lock()
 
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_new_call_locks)
+
+
+def _chunk_spread(X):
+    """(standard deviation, mean) of each column of a chunk (dense or sparse), in float64, the squares taken
+    about the mean (a one-pass E[x²] - mean² leaves a constant column a spread of sqrt(eps)·|mean|)."""
+    if sp.issparse(X):
+        A = sp.csr_matrix(X, dtype=np.float64)  # a copy of the chunk's values, summed in float64
+        A.sum_duplicates()
+        n, d = A.shape
+        mean = np.asarray(A.sum(axis=0)).ravel() / max(n, 1)
+        stored = np.bincount(A.indices, minlength=d)
+        dev = np.bincount(A.indices, weights=np.square(A.data - mean[A.indices]), minlength=d)
+        return np.sqrt((dev + (n - stored) * np.square(mean)) / max(n, 1)), mean
+    A = np.asarray(X, dtype=np.float64)
+    return A.std(axis=0), A.mean(axis=0)
 
 
 def _atomic(method):
@@ -1908,11 +1932,9 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                 f"the mean of the targets seen before it (a progressive R² of {1 - ratio:.3g}): the model is "
                 f"worse than a constant and is not converging. ")
         if not self.standardize:  # the user's unscaled features, as fit names them (_shortfall.scale_cause)
-            A = X.tocsr() if sp.issparse(X) else np.asarray(X)
-            mean = np.asarray(A.mean(axis=0), dtype=np.float64).ravel()
-            square = A.multiply(A).mean(axis=0) if sp.issparse(A) else np.mean(np.square(A, dtype=np.float64), axis=0)
-            spread = np.sqrt(np.maximum(np.asarray(square, dtype=np.float64).ravel() - mean * mean, 0.0))
-            spread = spread[spread > 0]
+            spread, mean = _chunk_spread(X)
+            # a constant column's spread is rounding (fit's rule: Scaling's CONSTANT_SPREAD): not a scale
+            spread = spread[spread > np.maximum(np.abs(mean) * _scaling.CONSTANT_SPREAD, np.finfo(np.float64).tiny)]
             cause = _shortfall.scale_cause(self, spread) if spread.size else None
             if cause is not None:
                 return head + (f"The cause: {cause} (this chunk's columns). Start the stream again with "

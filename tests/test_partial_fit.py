@@ -641,3 +641,40 @@ def test_sparse_stream_batches_do_not_grow_with_the_chunk(optimizer):
     want = _planning.STREAM_SPARSE_PLAIN_BATCH if optimizer == "sgd" else _planning.STREAM_SPARSE_BATCH
     assert model.batch_size_ == want
     assert model.score(X[4500:], y[4500:]) > 0.45
+
+
+def test_sgd_sparse_streams_take_one_row_batches_where_the_dense_update_would_be_as_cheap():
+    """The one-row rule asks whether the kernels update lazily (they do for 'sgd' at any batch size), not whether
+    laziness pays at the uncapped batch: 10,000-row calls on 256 columns got 64-row batches (review)."""
+    X = sp.random(10000, 256, density=0.1, format="csr", random_state=0)
+    y = X @ np.random.default_rng(0).standard_normal(256)
+    assert LinearRegressor(optimizer="sgd", random_state=0).partial_fit(X, y).batch_size_ == 1
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_constant_column_is_no_scale_in_the_unscaled_streams_warning(sparse, dtype):
+    """_stream_failing's spread of a constant column (0.1, 3.7) was rounding (sqrt(E[x²] - mean²): 1e-9 to 2e-6)
+    and made "scales span 1.5e+08 times" of columns of one scale (review); about the mean, it is none."""
+    from fastgd._planning import named_optimizer
+
+    rng = np.random.default_rng(0)
+    X = np.column_stack([rng.standard_normal((100, 3)), np.full(100, 0.1), np.full(100, 3.7)]).astype(dtype)
+    X = sp.csr_matrix(X) if sparse else X
+    model = LinearRegressor(standardize=False, random_state=0).partial_fit(X, rng.standard_normal(100))
+    state = dict(model._progress, loss=10.0, const=1.0, rows=300.0)
+    message = model._stream_failing(state, X, named_optimizer("adam"))
+    assert "scales span" not in message, message
+    X10 = X.multiply(np.r_[1, 1, 1e4, 1, 1]).tocsr() if sparse else X * np.r_[1, 1, 1e4, 1, 1].astype(dtype)
+    assert "scales span" in model._stream_failing(state, X10, named_optimizer("adam"))  # a real spread still is
+
+
+def test_an_estimator_subclass_need_not_be_hashable():
+    """The training calls' lock is kept by id(): a subclass defining __eq__ alone (unhashable) still fits."""
+    class Compared(LinearRegressor):
+        def __eq__(self, other):
+            return self is other
+
+    X, y = _unit_spread_stream()
+    assert np.all(np.isfinite(Compared(random_state=0).fit(X[:300], y[:300]).coef_))
+    assert np.all(np.isfinite(Compared(random_state=0).partial_fit(X[:300], y[:300]).coef_))
