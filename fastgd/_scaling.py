@@ -22,6 +22,14 @@ TRUSTED_VALUES = 10
 # Adagrad, RMSprop, Adadelta): a mostly-zero column's scale is at least the root mean square of its non-zero
 # values so far over this (its typical non-zero value standardized to at most this; Scaling)
 STREAM_SPREAD_CAP = 10.0
+TINY_SCALE = np.finfo(np.float64).tiny ** 0.5  # below this a column's squares underflow (_check_representable)
+
+
+def constant_floor(mean):
+    """The spread at or below which a column with these means counts as constant (rounding next to the mean, or
+    below TINY_SCALE): Scaling's rule, and the shortfall checks' column scales'."""
+    floor = np.abs(mean) * CONSTANT_SPREAD
+    return np.maximum(TINY_SCALE, floor, out=floor)
 
 
 class Moments(NamedTuple):
@@ -179,20 +187,17 @@ class Scaling:
         np.sqrt(x_ms, out=x_scale)
         np.sqrt(y_ms, out=y_scale)
         del x_ms, y_ms
-        tiny = np.finfo(np.float64).tiny ** 0.5
+        tiny = TINY_SCALE
         _check_representable(x_mean, x_scale, y_mean, y_scale, None if sparse is None else sparse[0], tiny,
                              top_of)
         # a spread at rounding level next to the mean (a constant column, or one row carrying nearly all the
         # sample weight) is no scale to divide by: such a column counts as constant
         for scale, mean in ((x_scale, x_mean), (y_scale, y_mean)):
-            floor = np.abs(mean)
-            floor *= CONSTANT_SPREAD
-            np.maximum(tiny, floor, out=floor)
-            varying = scale > floor
+            varying = scale > constant_floor(mean)
             if scale is x_scale:
                 x_varying = varying
             np.copyto(scale, 1.0, where=~varying)
-            del floor, varying
+            del varying
         for name, scale in (("X", x_scale), ("y", y_scale)):
             if not _engine.all_finite(scale):
                 raise ValueError(f"{name} has values too large for float64 arithmetic (their squares overflow); "

@@ -215,21 +215,6 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_new_call_locks)
 
 
-def _chunk_spread(X):
-    """(standard deviation, mean) of each column of a chunk (dense or sparse), in float64, the squares taken
-    about the mean (a one-pass E[x²] - mean² leaves a constant column a spread of sqrt(eps)·|mean|)."""
-    if sp.issparse(X):
-        A = sp.csr_matrix(X, dtype=np.float64)  # a copy of the chunk's values, summed in float64
-        A.sum_duplicates()
-        n, d = A.shape
-        mean = np.asarray(A.sum(axis=0)).ravel() / max(n, 1)
-        stored = np.bincount(A.indices, minlength=d)
-        dev = np.bincount(A.indices, weights=np.square(A.data - mean[A.indices]), minlength=d)
-        return np.sqrt((dev + (n - stored) * np.square(mean)) / max(n, 1)), mean
-    A = np.asarray(X, dtype=np.float64)
-    return A.std(axis=0), A.mean(axis=0)
-
-
 def _atomic(method):
     """A fit that raises (or is stopped by a second Ctrl-C) leaves every fitted attribute as it was, the
     optimizer state and the random generator included: the previous model stays usable. Calls on one estimator
@@ -1931,11 +1916,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                 f"the model predicted each chunk, before each batch's update, with {ratio:.3g} times the loss of "
                 f"the mean of the targets seen before it (a progressive R² of {1 - ratio:.3g}): the model is "
                 f"worse than a constant and is not converging. ")
-        if not self.standardize:  # the user's unscaled features, as fit names them (_shortfall.scale_cause)
-            spread, mean = _chunk_spread(X)
-            # a constant column's spread is rounding (fit's rule: Scaling's CONSTANT_SPREAD): not a scale
-            spread = spread[spread > np.maximum(np.abs(mean) * _scaling.CONSTANT_SPREAD, np.finfo(np.float64).tiny)]
-            cause = _shortfall.scale_cause(self, spread) if spread.size else None
+        if not self.standardize:  # the user's unscaled features, as fit names them (its column scales and cause)
+            cause = _shortfall.scale_cause(self, _shortfall._blocked_column_scales(X, None, self.fit_intercept))
             if cause is not None:
                 return head + (f"The cause: {cause} (this chunk's columns). Start the stream again with "
                                f"standardize=True (the default), which scales each column inside the kernels: "

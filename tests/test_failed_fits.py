@@ -877,3 +877,22 @@ def test_a_fit_worse_than_the_mean_under_a_chosen_rate_advises_every_setting_tha
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         assert LinearRegressor(random_state=0).fit(X, y).score(X, y) > 0.99
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_the_unscaled_causes_column_scales_count_a_rounding_spread_as_constant(sparse):
+    """The column scales behind "standardize=False with features whose scales span N times" (fit's shortfall
+    checks and partial_fit's stream warning) gave a constant column of 0.1 a spread of 2.8e-17 (its centred
+    squares' rounding) and so a span of 3.9e+16 on columns of one scale; a spread at Scaling's constant-column
+    rule is scale 1 now. Sparse X: the same scales in O(nnz)."""
+    import scipy.sparse as sp
+
+    from fastgd import _shortfall
+
+    rng = np.random.default_rng(0)
+    X = np.column_stack([rng.standard_normal((100, 3)), np.full(100, 0.1), np.full(100, 3.7)])
+    dense = _shortfall.column_scales(X, np.ones(100), True)
+    got = _shortfall._blocked_column_scales(sp.csr_matrix(X) if sparse else X, None, True)
+    np.testing.assert_array_equal(got[3:], [1.0, 1.0])
+    np.testing.assert_allclose(got, dense, rtol=1e-14)
+    assert _shortfall.scale_cause(LinearRegressor(standardize=False), got) is None
