@@ -333,8 +333,8 @@ def unchecked_overfit(est, X, Y, sw):
 
 def overfit(est, X, Y, sw, budget=True):
     """The warning for a least-squares fit (dense X, squared error, penalty="auto") that an l2 penalty would beat
-    on left-out rows, or None (``budget``: None also where its cost exceeds ``overfit_budget``). Exact leave-one-out, as RidgeCV's: the standardized columns (StandardScaler's
-    scales; the rows' weighted means, which the unpenalized intercept absorbs), their thin SVD Z = U S Vᵀ, and for
+    on left-out rows, or None (``budget``: None also where its cost exceeds ``overfit_budget``). Exact
+    leave-one-out, as RidgeCV's: the standardized columns (StandardScaler's scales; the rows' weighted means, which the unpenalized intercept absorbs), their thin SVD Z = U S Vᵀ, and for
     each penalty λ the residuals r and leverages h of the hat matrix q qᵀ + U diag(S²/(S² + λ)) Uᵀ (q: the
     intercept's direction), whose left-out residuals are r / (1 - h). Least squares (λ = 0) is scored as the limit of
     a vanishing penalty, the minimum-norm model fitted without the row: where a row's leverage is 1 (a column
@@ -969,8 +969,14 @@ def _blocked_column_scales(X, sw, center):
         rows = np.repeat(w, np.diff(A.indptr))  # each stored value's row weight
         mu = np.bincount(A.indices, weights=rows * A.data, minlength=d) / W if center else np.zeros(d)
         held = np.bincount(A.indices, weights=rows, minlength=d)
+        # the weight of the rows that store no value (each an implicit zero, mu away from the mean): none where
+        # every row of positive weight stores one, counted exactly (W - held is rounding there, and times mu²
+        # of a column with a large mean it swamped the spread: a mean of 1e9, spread 1, came out constant)
+        positive = np.bincount(A.indices, weights=(rows > 0).astype(np.float64), minlength=d)
+        everywhere = positive == np.count_nonzero(w > 0)
+        missing = np.where(everywhere, 0.0, np.maximum(W - held, 0.0))
         dev = np.bincount(A.indices, weights=rows * np.square(A.data - mu[A.indices]), minlength=d)
-        out = np.sqrt(np.maximum(dev + (W - held) * np.square(mu), 0.0) / W)
+        out = np.sqrt((dev + missing * np.square(mu)) / W)
         out[~(out > _scaling.constant_floor(mu))] = 1.0
         return out
 
