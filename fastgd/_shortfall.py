@@ -334,9 +334,10 @@ def unchecked_overfit(est, X, Y, sw):
 def overfit(est, X, Y, sw, budget=True):
     """The warning for a least-squares fit (dense X, squared error, penalty="auto") that an l2 penalty would beat
     on left-out rows, or None (``budget``: None also where its cost exceeds ``overfit_budget``). Exact
-    leave-one-out, as RidgeCV's: the standardized columns (StandardScaler's scales; the rows' weighted means, which the unpenalized intercept absorbs), their thin SVD Z = U S Vᵀ, and for
-    each penalty λ the residuals r and leverages h of the hat matrix q qᵀ + U diag(S²/(S² + λ)) Uᵀ (q: the
-    intercept's direction), whose left-out residuals are r / (1 - h). Least squares (λ = 0) is scored as the limit of
+    leave-one-out, as RidgeCV's: the standardized columns (StandardScaler's scales; the rows' weighted means,
+    which the unpenalized intercept absorbs), their thin SVD Z = U S Vᵀ, and for each penalty λ the residuals r
+    and leverages h of the hat matrix q qᵀ + U diag(S²/(S² + λ)) Uᵀ (q: the intercept's direction), whose
+    left-out residuals are r / (1 - h). Least squares (λ = 0) is scored as the limit of
     a vanishing penalty, the minimum-norm model fitted without the row: where a row's leverage is 1 (a column
     stored in that row alone, or every row of a fit that interpolates them) r / (1 - h) is 0 / 0, and that
     limit is what a refit without the row predicts (LinearRegression's lstsq, or this fit, which leaves a
