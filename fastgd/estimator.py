@@ -787,6 +787,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             self.alpha_ = min(self.alpha_, _select.strongest(scaling, self.fit_intercept) or self.alpha_)
         ts = self._start_state(opt, scaling, warm, k, d, coef_init, intercept_init)
         problem = _planning.make_fit_data(self, X, Xk, Y, sw, scaling, backend)
+        _warn_dense_updates(self, X, problem.batch_size, k)
         if scaling is not None and self.fit_intercept and not warm and coef_init is None and intercept_init is None:
             _warn_insensitive_everywhere(self, Y, sw)  # the fit starts at the constant mean of y
         chosen = self._choose_before_epochs(problem, ts, k, total)  # from the start: a warm one or coef_init too
@@ -1824,6 +1825,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         # a call is one epoch over its chunk: a small chunk gets up to AUTO_UPDATES updates too, not n / 32
         # (a stream of 200-row chunks would otherwise take 7 steps per pass)
         problem = _planning.make_fit_data(self, X, Xk, Y, sw, scaling, backend, min_batch=1, stream=True)
+        if first:
+            _warn_dense_updates(self, X, problem.batch_size, k)
         problem.stream_factors = True  # the chunk is a piece of the stream (_engine.expected_touch_factors)
         ids = np.arange(problem.n_batches, dtype=np.int64)
         fitted = None if first else self.__dict__.pop("_fit_weight", None)
@@ -2097,6 +2100,47 @@ def _mapped_file(X):
             return base.filename
         base = base.base
     return None
+
+
+def _warn_dense_updates(est, X, batch_size, k):
+    """The batch size the user chose makes each epoch on sparse X update every coefficient after every batch,
+    far more work than its gradients (``_planning.dense_update_excess``): say so, with the settings that would
+    update only what a batch touches."""
+    if est.batch_size in ("auto", None):
+        return
+    ex = _planning.dense_update_excess(est, X, batch_size, k)
+    if ex is None:
+        return
+    fixes = list(ex.lazy_with)
+    fixes.append(f"batch_size={ex.batch_for_ratio:,} or more (batch_size='auto' chooses "
+                 f"{_planning.choose_batch_size(copy.copy(est).set_params(batch_size='auto'), X, X.shape[0], k):,} "
+                 f"here)" if ex.lazy_with else f"batch_size={ex.batch_for_ratio:,} or more, or 'auto'")
+    lazy = ("; with " + " or ".join(ex.lazy_with) + " a batch updates only the coefficients its rows touch, "
+            "as SGDRegressor does") if ex.lazy_with else ""
+    warnings.warn(f"batch_size={est.batch_size} on this sparse X updates all {ex.coefficients:,} coefficients after "
+                  f"each of an epoch's {ex.batches:,} batches ({_dense_update_cause(est)}): "
+                  f"{ex.ratio:,.0f} times the work of an epoch that updates only what each batch touches (its "
+                  f"{ex.stored:,} stored values and one pass over the coefficients), so each epoch takes far "
+                  f"longer{lazy}. "
+                  f"Set {' or '.join(fixes)}.", UserWarning, stacklevel=4)
+
+
+def _dense_update_cause(est):
+    """Why no batch of ``est``'s fit updates lazily (``fastgd._rules.lazy_kind``), in the user's settings."""
+    opt = est.optimizer if not isinstance(est.optimizer, str) else _planning.named_optimizer(est.optimizer)
+    name = getattr(opt, "name", str(est.optimizer))
+    if est.loss != "squared_error":
+        return f"loss={est.loss!r}: the lazy update is the squared error's"
+    if _planning.penalty_parts(est)[0] != 0.0:
+        return f"penalty={est.penalty!r}: an l1 penalty's step moves every coefficient"
+    if opt.code in (_rules.ADAM, _rules.ADAMW, _rules.ADAMAX, _rules.NADAM) and not est.standardize:
+        return (f"optimizer={name!r} with standardize=False follows torch.optim's rule, whose moments move every "
+                f"coefficient at every step")
+    scheduled = isinstance(est.learning_rate, Schedule)
+    if _planning.penalty_parts(est)[1] != 0.0 or opt.weight_decay != 0.0:
+        return (f"optimizer={name!r} with {'weight decay' if opt.weight_decay != 0.0 else 'an l2 penalty'}"
+                f"{' under a learning-rate schedule' if scheduled else ''}: it moves every coefficient at every step")
+    return f"optimizer={name!r} under a learning-rate schedule: a skipped step has no exact catch-up"
 
 
 def _warn_memmap_copied(given, X, filename):

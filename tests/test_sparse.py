@@ -1611,3 +1611,49 @@ def test_kinked_losses_choose_their_strength_with_huber_standing_in(loss):
     peer = SGDRegressor(loss="epsilon_insensitive", epsilon=0.1 if loss == "epsilon_insensitive" else 0.0,
                         random_state=0).fit(Xtr, ytr)
     assert model.score(Xte, yte) > max(peer.score(Xte, yte), 0.3), (model.score(Xte, yte), peer.score(Xte, yte))
+
+
+def _wide_rows(n=70, d=1 << 20, nnz=5, seed=0):
+    rng = np.random.default_rng(seed)
+    X = sp.csr_matrix((np.ones(n * nnz), rng.integers(0, d, n * nnz), np.arange(0, n * nnz + 1, nnz)), shape=(n, d))
+    X.sum_duplicates()
+    return X, rng.standard_normal(n)
+
+
+def _dense_update_warnings(**params):
+    X, y = _wide_rows()
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        fastgd.LinearRegressor(max_iter=1, tol=None, penalty=None, random_state=0, **params).fit(X, y)
+    return [str(w.message) for w in seen if "coefficients after each" in str(w.message)]
+
+
+def test_a_chosen_batch_size_whose_epochs_update_every_coefficient_warns_with_fixes_that_work():
+    # d = 2^20: 'adam' with standardize=False (torch's rule, no lazy form) at batch_size=1 updates a million
+    # coefficients per row; an epoch of 100,000 such rows took about 11 minutes, silently
+    (msg,) = _dense_update_warnings(batch_size=1, standardize=False)
+    assert "1,048,577 coefficients" in msg and "70 batches" in msg and "standardize=False" in msg
+    fixes = re.search(r"Set (.*)\.$", msg).group(1)
+    assert fixes.startswith("standardize=True or batch_size=")
+    assert _dense_update_warnings(batch_size=1) == []  # LazyAdam: a batch costs what it touches
+    bigger = int(re.search(r"batch_size=([\d,]+) or more", fixes).group(1).replace(",", ""))
+    assert _dense_update_warnings(batch_size=bigger, standardize=False) == []
+    assert _dense_update_warnings(batch_size=bigger - 1, standardize=False) != []
+    # a rule with an l2 penalty (penalty='l2' here: momentum moves every coefficient): the fix names what the user
+    # chose, never the penalty (which would change the objective)
+    X, y = _wide_rows()
+    with pytest.warns(UserWarning, match=r"optimizer='momentum' with an l2 penalty.*Set optimizer='adam' or "):
+        fastgd.LinearRegressor(max_iter=1, tol=None, penalty="l2", optimizer="momentum", batch_size=1,
+                               random_state=0).fit(X, y)
+    # the first call of a stream warns too, with the same advice
+    with pytest.warns(UserWarning, match="Set standardize=True or batch_size="):
+        fastgd.LinearRegressor(batch_size=1, standardize=False, penalty=None).partial_fit(X, y)
+
+
+def test_no_dense_update_warning_where_an_epoch_is_cheap_or_its_batch_size_the_rule():
+    X, y = _wide_rows(d=1 << 12)  # 4,097 coefficients: 70 batches take milliseconds whatever the ratio
+    for params in (dict(batch_size=1, standardize=False), dict(batch_size="auto", standardize=False)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", UserWarning)
+            fastgd.LinearRegressor(max_iter=1, tol=None, penalty=None, **params).fit(X, y)
+    assert _dense_update_warnings(standardize=False) == []  # "auto" sizes batches to their non-zeros
