@@ -272,16 +272,18 @@ cdef extern from *:
         return acc + ((part[0] + part[2]) + (part[1] + part[3]));                                    \
     }
     FASTGD_FUSED16(fastgd_fused16_f64, double)
-    #if defined(__AVX__) && defined(__FMA__) && !defined(__AVX512F__)
-    /* float32 rows on AVX2 without AVX-512: the same 16 partials, lanes and order of adds as the loop above,
-       written so that each group of 4 floats is converted straight from memory (vcvtps2pd ymm, m128). GCC
-       vectorizes the loop above for AVX2 as 8-float loads split by vextractf128, and the conversions, two per
-       value (the row for the dot product, the previous row for the gradient), were the row loop's bottleneck on
-       a Zen 3 EPYC: one thread, 1e6 x 100 float32 streamed, 1.31-1.61 times the one-thread read of X, in cache
-       32 ns a row (docs/design.md, "One pass per epoch, fused"). With AVX-512 GCC converts 8 floats per
-       instruction from a 256-bit load (vcvtps2pd zmm, ymm), so the loop measured on the AVX-512 machines stays
-       there (not measured with these intrinsics: no such machine in this session). (gcc reassociates the
-       partials' final sum of the loop above, -fassociative-math, so the two differ in their last bits.) */
+    #if defined(__AVX__) && defined(__FMA__)
+    /* float32 rows on every CPU with AVX2 and FMA, AVX-512 included: the same 16 partials, lanes and order of
+       adds as the loop above, written so that each group of 4 floats is converted straight from memory
+       (vcvtps2pd ymm, m128). GCC vectorizes the loop above as 8-float loads split by vextractf128, and the
+       conversions, two per value (the row for the dot product, the previous row for the gradient), were the row
+       loop's bottleneck on a Zen 3 EPYC: one thread, 1e6 x 100 float32 streamed, 1.31-1.61 times the one-thread
+       read of X, in cache 32 ns a row (docs/design.md, "One pass per epoch, fused"). GCC does the same with
+       -march=native on an AVX-512 Xeon (it prefers 256-bit vectors there: perf annotate showed the split loads
+       and vextractf128), where these intrinsics measured 1.52-1.54 -> 1.41-1.43 times the one-thread read at
+       d = 100, 1.62-1.64 -> 1.42-1.51 at d = 1000 (one-batch epoch, 1e8 values, two builds alternated in
+       separate processes). (gcc reassociates the partials' final sum of the loop above, -fassociative-math, so
+       the two differ in their last bits.) */
     #include <immintrin.h>
     static inline double fastgd_fused16_f32(const float* restrict row, const float* restrict prev,
                                             const double* restrict w, double* restrict buf, double s_prev,
