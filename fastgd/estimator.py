@@ -8,6 +8,7 @@ import re
 import threading
 import warnings
 import weakref
+from types import SimpleNamespace
 
 import numpy as np
 import scipy.sparse as sp
@@ -1318,15 +1319,25 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         warm = self.stop_reason_
         if warm.startswith("max_iter='auto'"):  # the warm-up's planned epochs, not a cap
             warm = f"{self.max_iter_} warm-up epochs (max_iter='auto' on sparse data with an l2 penalty)"
+        # the squared error: the path and the finish on the columns that store values (``compact_problem``: every
+        # pass O(stored columns), not O(d)); their solution is the full problem's, zero elsewhere
+        compact = _training.compact_problem(problem, ts.theta) if problem.loss is None else None
+        inner, its = problem, ts
+        if compact is not None:
+            inner, ext = compact
+            its = SimpleNamespace(theta=np.ascontiguousarray(ts.theta[:, ext]))
         with _shortfall.one_blas_thread():
             if self.penalty == "auto":  # the strength from the data (a penalty the user chose is kept)
-                warm = f"{warm}; {self._choose_alpha(problem, ts, k, total)}"
+                warm = f"{warm}; {self._choose_alpha(inner, its, k, total)}"
+                problem.l2 = inner.l2
             if problem.loss is not None:  # huber: no linear system; L-BFGS in the same change of variables
                 self.stop_reason_ = warm
                 unit = _select.loss_l2_unit(problem.scaling, problem.loss)
                 return self._finish_lbfgs(problem, ts, precondition=problem.scaling.curvature(
                     problem.l2 / unit, self.fit_intercept, k), steps=HUBER_FINISH_STEPS)
-            fin = self._sparse_cg(problem, ts, k, min(self.tol, FINISH_TOL), FINISH_CG_PATIENCE, FINISH_REL)
+            fin = self._sparse_cg(inner, its, k, min(self.tol, FINISH_TOL), FINISH_CG_PATIENCE, FINISH_REL)
+        if compact is not None:
+            ts.theta[:, ext] = its.theta
         return self._store_finish(problem, ts, fin, warm)
 
     def _sparse_cg(self, problem, ts, k, tol, patience, rel_tol=None):
