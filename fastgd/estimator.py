@@ -8,6 +8,7 @@ import re
 import threading
 import warnings
 import weakref
+from types import SimpleNamespace
 
 import numpy as np
 import scipy.sparse as sp
@@ -1318,15 +1319,26 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         warm = self.stop_reason_
         if warm.startswith("max_iter='auto'"):  # the warm-up's planned epochs, not a cap
             warm = f"{self.max_iter_} warm-up epochs (max_iter='auto' on sparse data with an l2 penalty)"
+        # the path and the finish on the columns that store values (``compact_problem``: every pass O(stored
+        # columns), not O(d)); their solution is the full problem's, zero elsewhere
+        compact = _training.compact_problem(problem, ts.theta)
+        inner, its, into = problem, ts, None
+        if compact is not None:
+            inner, ext = compact
+            its = SimpleNamespace(theta=np.ascontiguousarray(ts.theta[:, ext]), scalars=ts.scalars)
+            into = (problem, ts, ext)
         with _shortfall.one_blas_thread():
             if self.penalty == "auto":  # the strength from the data (a penalty the user chose is kept)
-                warm = f"{warm}; {self._choose_alpha(problem, ts, k, total)}"
+                warm = f"{warm}; {self._choose_alpha(inner, its, k, total)}"
+                problem.l2 = inner.l2
             if problem.loss is not None:  # huber: no linear system; L-BFGS in the same change of variables
                 self.stop_reason_ = warm
                 unit = _select.loss_l2_unit(problem.scaling, problem.loss)
-                return self._finish_lbfgs(problem, ts, precondition=problem.scaling.curvature(
-                    problem.l2 / unit, self.fit_intercept, k), steps=HUBER_FINISH_STEPS)
-            fin = self._sparse_cg(problem, ts, k, min(self.tol, FINISH_TOL), FINISH_CG_PATIENCE, FINISH_REL)
+                return self._finish_lbfgs(inner, its, precondition=inner.scaling.curvature(
+                    problem.l2 / unit, self.fit_intercept, k), steps=HUBER_FINISH_STEPS, into=into)
+            fin = self._sparse_cg(inner, its, k, min(self.tol, FINISH_TOL), FINISH_CG_PATIENCE, FINISH_REL)
+        if compact is not None:
+            ts.theta[:, ext] = its.theta
         return self._store_finish(problem, ts, fin, warm)
 
     def _sparse_cg(self, problem, ts, k, tol, patience, rel_tol=None):
@@ -1595,13 +1607,15 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                 f"{'least-squares' if penalty is None else 'penalized'} optimum (it is the best point reached). "
                 f"{exact}{'; pass ' + weights + ',' if weighted else ''} solves it exactly.")
 
-    def _finish_lbfgs(self, problem, ts, precondition=None, steps=FINISH_STEPS, exact=False, say=True):
+    def _finish_lbfgs(self, problem, ts, precondition=None, steps=FINISH_STEPS, exact=False, say=True, into=None):
         """Full-batch L-BFGS (strong-Wolfe) from the fitted model until a step gains less than FINISH_TOL
         (``precondition``: see ``_training.train_lbfgs``; its history is then FINISH_HISTORY pairs). ``exact``
         (small data, whose passes are cheap): without torch's tolerances (tolerance_grad and tolerance_change 0),
         so the gain rule, the steps or a step that leaves the model where it is end it (on huber with epsilon far
         below y's spread torch's 1e-7 and 1e-9 stopped it 4.3e-4 of the constant's loss above the optimum, which
-        zero tolerances reach)."""
+        zero tolerances reach). ``into``: (the whole problem, its training state, the columns), where ``problem`` and
+        ``ts`` are the stored columns' (``_training.compact_problem``): the solution is written into those columns
+        and kept."""
         zero = {"tolerance_grad": 0.0, "tolerance_change": 0.0} if exact else {}
         lbfgs = LBFGS(line_search_fn="strong_wolfe", **zero, **({} if precondition is None else
                                                                 {"history_size": FINISH_HISTORY,
@@ -1614,6 +1628,10 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         with _shortfall.one_blas_thread():
             fin = _training.train_lbfgs(whole, ts, lbfgs, train_ids=np.arange(whole.n_batches, dtype=np.int64),
                                         steps=steps, tol=min(self.tol, FINISH_TOL), precondition=precondition)
+        if into is not None:
+            problem, full, ext = into
+            full.theta[:, ext] = ts.theta
+            ts = full
         self._store(ts, problem.scaling, problem)
         self.n_iter_ += fin.n_iter
         self.stop_reason_ = f"{self.stop_reason_}; then full-batch L-BFGS: {fin.stop_reason}"

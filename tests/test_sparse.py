@@ -1390,6 +1390,11 @@ def test_full_batch_solvers_on_few_stored_columns_work_in_them_and_match_every_c
 
     monkeypatch.setattr(_training, "_moved_columns", moved)
     monkeypatch.setattr(_training, name, both)
+    # the default fit's squared-error finish runs on the stored columns' own problem (``compact_problem``, whose
+    # every column is stored: test_the_sparse_finish_on_the_stored_columns_is_the_finish_on_all); the solvers'
+    # kept vectors, tested here, serve the paths that take the whole problem (a resumed finish, a path before the
+    # epochs, huber's)
+    monkeypatch.setattr(_training, "compact_problem", lambda problem, theta: None)
     plain, warm = [fastgd.LinearRegressor(loss=loss, random_state=0).fit(X, y, coef_init=c) for c in (None, init)]
     few = [k for k in kept if k is not None]
     assert len(few) >= 4 and all(np.isin(stored, k).all() for k in few)
@@ -1657,3 +1662,46 @@ def test_no_dense_update_warning_where_an_epoch_is_cheap_or_its_batch_size_the_r
             warnings.simplefilter("error", UserWarning)
             fastgd.LinearRegressor(max_iter=1, tol=None, penalty=None, **params).fit(X, y)
     assert _dense_update_warnings(standardize=False) == []  # "auto" sizes batches to their non-zeros
+
+
+def _hashed_rows(n=600, d=1 << 16, nnz=8, seed=3):
+    """Rows of a few hashed features (Zipf-popular columns): most of the d columns store nothing."""
+    rng = np.random.default_rng(seed)
+    p = 1.0 / np.arange(1, 4001) ** 1.1
+    cols = rng.permutation(d)[rng.choice(4000, size=(n, nnz), p=p / p.sum())]
+    X = sp.csr_matrix((rng.poisson(1.0, n * nnz) + 1.0, cols.ravel(), np.arange(0, n * nnz + 1, nnz)), shape=(n, d))
+    X.sum_duplicates()
+    w = np.zeros(d)
+    w[np.unique(cols)] = rng.standard_normal(np.unique(cols).size)
+    return X, X @ w + 0.3 * rng.standard_normal(n)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("loss", ["squared_error", "huber"])
+def test_the_sparse_finish_on_the_stored_columns_is_the_finish_on_all(backend, loss, monkeypatch):
+    # the strength path and the finish (conjugate gradient; huber: L-BFGS) run on the columns that store values
+    # (a renumbered copy of the indices): each pass O(stored columns), the same model as on all d columns
+    X, y = _hashed_rows()
+    stored = np.unique(X.indices).size
+    assert stored < 0.1 * X.shape[1]
+    seen = []
+    real = _training.compact_problem
+
+    def spy(problem, theta):
+        out = real(problem, theta)
+        seen.append(None if out is None else int(out[0].Xk[3]))
+        return out
+
+    monkeypatch.setattr(_training, "compact_problem", spy)
+    compact = fastgd.LinearRegressor(backend=backend, loss=loss, random_state=0).fit(X, y)
+    assert seen == [stored]
+    # before: the kernels' passes over all d columns, the solvers' vectors on the stored ones (``_Kept``); the same
+    # arithmetic in the same order here (one group of rows either way), so the same model
+    monkeypatch.setattr(_training, "compact_problem", lambda problem, theta: seen.append(None))
+    seen.clear()
+    full = fastgd.LinearRegressor(backend=backend, loss=loss, random_state=0).fit(X, y)
+    assert seen == [None]
+    assert compact.alpha_ == full.alpha_ and compact.n_iter_ == full.n_iter_
+    np.testing.assert_allclose(compact.coef_, full.coef_, rtol=1e-9, atol=1e-12 * np.abs(full.coef_).max())
+    np.testing.assert_allclose(compact.intercept_, full.intercept_, rtol=1e-12)
+    assert np.all(compact.coef_[np.setdiff1d(np.arange(X.shape[1]), X.indices)] == 0.0)
