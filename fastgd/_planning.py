@@ -137,11 +137,12 @@ def lazy_allowed(est, X):
 
 # an explicit batch size on sparse X whose epochs cannot update lazily: a warning where the batches' updates of
 # every coordinate are more than this many times the work of a lazy epoch (its stored values and one pass over
-# the coordinates) and at least DENSE_UPDATE_MIN coordinate updates an epoch (below, an epoch takes milliseconds
-# whatever the ratio): d = 2^20, 30 values a row, 'adam' with standardize=False at batch_size=1 took 6.9 s per
-# 1,000 rows (an epoch of 100,000 rows about 11 minutes, SGDRegressor's 0.03 s), silently
+# the coordinates) and at least DENSE_UPDATE_MIN coordinate updates an epoch (about 5-40 ms an epoch, by the
+# optimizer; 2^26 took 0.6 s with an l1 penalty, so the floor is no fix to advise): d = 2^20, 30 values a row,
+# 'adam' with standardize=False at batch_size=1 took 6.9 s per 1,000 rows (an epoch of 100,000 rows about 11
+# minutes, SGDRegressor's 0.03 s), silently
 DENSE_UPDATE_RATIO = 32
-DENSE_UPDATE_MIN = 1 << 26
+DENSE_UPDATE_MIN = 1 << 22
 # settings whose default may allow the lazy epoch (``lazy_allowed``), with those defaults
 LAZY_DEFAULTS = (("standardize", True), ("learning_rate", "adaptive"), ("optimizer", "adam"))
 
@@ -156,7 +157,7 @@ class DenseUpdates:
     stored: int  # X's stored values times the outputs: what its gradients read
     ratio: float  # batches · coefficients / (stored + coefficients): the lazy epoch's work
     lazy_with: tuple  # "name=value" of the settings the user chose whose default updates lazily
-    batch_for_ratio: int  # the smallest batch size that makes none of this
+    batch_for_ratio: int  # the smallest batch size within DENSE_UPDATE_RATIO
 
 
 def dense_update_excess(est, X, batch_size, k):
@@ -181,8 +182,7 @@ def dense_update_excess(est, X, batch_size, k):
             setattr(trial, name, default)
             if lazy_allowed(trial, X):
                 lazy_with.append(f"{name}={default!r}")
-    # the most batches an epoch may have without the warning: within the ratio or below the updates' minimum
-    most = max(1, int(DENSE_UPDATE_RATIO * work // coefs), -(-DENSE_UPDATE_MIN // coefs) - 1)
+    most = max(1, int(DENSE_UPDATE_RATIO * work // coefs))  # the most batches an epoch within the ratio
     return DenseUpdates(nb, int(batch_size), coefs, stored, ratio, tuple(lazy_with), -(-n // most))
 
 
