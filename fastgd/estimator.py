@@ -1389,10 +1389,18 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         # silently); a copy of problem, whose chosen strength is set on problem below
         path = dataclasses.replace(problem, sw=_planning.without_validation(self, problem)) \
             if self.early_stopping else problem
+        # on the columns that store values (``_training.compact_problem``), the path solution written back
+        compact = _training.compact_problem(path, ts.theta)
+        full_ts = ts
+        if compact is not None:
+            path, ext = compact
+            ts = SimpleNamespace(theta=np.ascontiguousarray(full_ts.theta[:, ext]), scalars=full_ts.scalars)
         if not kinked:
             with _shortfall.one_blas_thread():
                 said = self._choose_alpha(path, ts, k, total)
             problem.l2 = path.l2
+            if compact is not None:
+                full_ts.theta[:, ext] = ts.theta
             return said
         # a loss with a kink has no smooth solver for the path: huber (at this fit's epsilon) stands in for it, and
         # its strength is converted to the loss's objective by their units (_select.loss_l2_unit: ε-insensitive
@@ -1402,6 +1410,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         stand_in = dataclasses.replace(path, loss=(LOSSES.index("huber"), float(self.epsilon)))
         with _shortfall.one_blas_thread():
             said = self._choose_alpha(stand_in, ts, k, total)
+        if compact is not None:
+            full_ts.theta[:, ext] = ts.theta
         if len(self.alpha_path_):
             factor = (_select.loss_l2_unit(problem.scaling, problem.loss)
                       / _select.loss_l2_unit(problem.scaling, stand_in.loss))

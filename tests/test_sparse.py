@@ -1687,10 +1687,12 @@ def _hashed_rows(n=600, d=1 << 16, nnz=8, seed=3):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("loss", ["squared_error", "huber"])
-def test_the_sparse_finish_on_the_stored_columns_is_the_finish_on_all(backend, loss, monkeypatch):
+@pytest.mark.parametrize("params", [dict(), dict(loss="huber"), dict(max_iter=3, tol=None),
+                                    dict(loss="epsilon_insensitive", max_iter=20)])
+def test_the_sparse_finish_on_the_stored_columns_is_the_finish_on_all(backend, params, monkeypatch):
     # the strength path and the finish (conjugate gradient; huber: L-BFGS) run on the columns that store values
-    # (a renumbered copy of the indices): each pass O(stored columns), the same model as on all d columns
+    # (a renumbered copy of the indices): each pass O(stored columns), the same model as on all d columns; so
+    # does the path before the epochs where the user chose their settings (max_iter, a loss with a kink)
     X, y = _hashed_rows()
     stored = np.unique(X.indices).size
     assert stored < 0.1 * X.shape[1]
@@ -1703,13 +1705,13 @@ def test_the_sparse_finish_on_the_stored_columns_is_the_finish_on_all(backend, l
         return out
 
     monkeypatch.setattr(_training, "compact_problem", spy)
-    compact = fastgd.LinearRegressor(backend=backend, loss=loss, random_state=0).fit(X, y)
+    compact = fastgd.LinearRegressor(backend=backend, random_state=0, **params).fit(X, y)
     assert seen == [stored]
     # before: the kernels' passes over all d columns, the solvers' vectors on the stored ones (``_Kept``); the same
     # arithmetic in the same order here (one group of rows either way), so the same model
     monkeypatch.setattr(_training, "compact_problem", lambda problem, theta: seen.append(None))
     seen.clear()
-    full = fastgd.LinearRegressor(backend=backend, loss=loss, random_state=0).fit(X, y)
+    full = fastgd.LinearRegressor(backend=backend, random_state=0, **params).fit(X, y)
     assert seen == [None]
     assert compact.alpha_ == full.alpha_ and compact.n_iter_ == full.n_iter_
     np.testing.assert_allclose(compact.coef_, full.coef_, rtol=1e-9, atol=1e-12 * np.abs(full.coef_).max())
