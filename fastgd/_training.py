@@ -53,6 +53,9 @@ WHOLE_NNZ_PER_SUM = 16  # ... and at least this many non-zeros of X per sum of t
 # kept column each, 20 of CG's elementwise NumPy passes in an iteration: 51 % kept at d = 2^20 made a default fit
 # 15 % faster, 94 % at d = 2^18 45 % slower (7 % at d = 2^20: the CG 5.5x faster)
 PCG_KEEP_FRACTION = 0.5
+# the k·(d + 1) vectors of the sparse finish (start, r, p, z/u/A·p, the kernels' gradient, the preconditioner's
+# two) that ``compact_problem`` shrinks to the stored columns: its copy of X's indices may take as much
+COMPACT_VECTORS = 7
 SNAPSHOT_BLOCK = 1 << 15  # values of a state slot copied by the epoch's snapshot, then tested while in cache
 # train_pcg: a search direction whose curvature (its Rayleigh quotient pᵀAp / pᵀMp) is at most this fraction of
 # the largest one met is flat to rounding: it lies in a rank-deficient design's null space, where A·p is rounding,
@@ -1866,8 +1869,9 @@ class _Kept:
 def compact_problem(problem, theta):
     """``problem`` (CSR, a ``Scaling``) restricted to the columns that can move (``_moved_columns``: those that
     store a value in some row or hold a weight in ``theta``), as (the restricted problem, its columns with the
-    intercept's index d last), or None where they are more than PCG_KEEP_FRACTION of all. The restricted
-    problem's X is X's values with its column indices renumbered (a copy of the indices, not of the values),
+    intercept's index d last), or None where they are more than PCG_KEEP_FRACTION of all or the copy below would
+    take more memory than the solvers' vectors save (COMPACT_VECTORS). The restricted problem's X is X's values
+    with its column indices renumbered (a copy of the indices, not of the values),
     its statistics those columns' own (in float64: ``Scaling.column_moments``), so every kernel pass and every
     vector of a full-batch solver on it is O(stored columns), not O(d): hashed text of 8,939 rows at d = 2^22
     stores 62,599 columns, and the strength path's and finish's passes each zeroed and added several d-sized
@@ -1883,6 +1887,11 @@ def compact_problem(problem, theta):
     data, indices, indptr, d = problem.Xk
     lo, hi = int(indptr[0]), int(indptr[-1])
     dk = len(keep)
+    # never a higher peak: the renumbered indices (and the numbering) must take less memory than the solvers'
+    # COMPACT_VECTORS k·(d + 1) vectors lose (X is not copied where it has many values per column: a large X
+    # keeps its passes over all columns, whose O(d) is then small beside its non-zeros)
+    if 4 * ((hi - lo) + int(d)) > COMPACT_VECTORS * 8 * theta.shape[0] * (int(d) - dk):
+        return None
     number = np.zeros(int(d), dtype=np.int32 if dk < 2 ** 31 else np.int64)
     number[keep] = np.arange(dk, dtype=number.dtype)
     Xk = (data[lo:hi], number[indices[lo:hi]], np.asarray(indptr) - indptr[0], dk)
