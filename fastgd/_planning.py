@@ -152,7 +152,6 @@ class DenseUpdates:
     """Why a sparse fit's epochs cost far more than its data (``dense_update_excess``)."""
 
     batches: int  # per epoch
-    batch_size: int
     coefficients: int  # k·(d + 1): what each batch updates
     stored: int  # X's stored values times the outputs: what its gradients read
     ratio: float  # batches · coefficients / (stored + coefficients): the lazy epoch's work
@@ -183,7 +182,7 @@ def dense_update_excess(est, X, batch_size, k):
             if lazy_allowed(trial, X):
                 lazy_with.append(f"{name}={default!r}")
     most = max(1, int(DENSE_UPDATE_RATIO * work // coefs))  # the most batches an epoch within the ratio
-    return DenseUpdates(nb, int(batch_size), coefs, stored, ratio, tuple(lazy_with), -(-n // most))
+    return DenseUpdates(nb, coefs, stored, ratio, tuple(lazy_with), -(-n // most))
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ import math
 import time
 import warnings
 from dataclasses import dataclass, field, replace
+from types import SimpleNamespace
 
 import numpy as np
 from scipy.linalg import eigvalsh_tridiagonal
@@ -1901,6 +1902,13 @@ def compact_problem(problem, theta):
                          y_var=sc.y_var, x_raw_mean=raw_mean[keep], y_raw_mean=sc.y_raw_mean)
     restricted._center = getattr(sc, "_center", None)
     return replace(problem, Xk=Xk, scaling=restricted, stored_columns=None), np.append(keep, int(d))
+
+
+def compact_state(ts, ext):
+    """A solver's state on ``compact_problem``'s columns ``ext`` of ``ts``: θ's columns (C-contiguous, as
+    ``_Kept.of``: the solvers step through flat views) and the same step counts (``ts.scalars``, shared). The
+    caller writes the solution back with ``ts.theta[:, ext] = state.theta``."""
+    return SimpleNamespace(theta=np.ascontiguousarray(ts.theta[:, ext]), scalars=ts.scalars)
 
 
 def _moved_columns(problem, theta):

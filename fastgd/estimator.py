@@ -8,7 +8,6 @@ import re
 import threading
 import warnings
 import weakref
-from types import SimpleNamespace
 
 import numpy as np
 import scipy.sparse as sp
@@ -1325,7 +1324,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         inner, its, into = problem, ts, None
         if compact is not None:
             inner, ext = compact
-            its = SimpleNamespace(theta=np.ascontiguousarray(ts.theta[:, ext]), scalars=ts.scalars)
+            its = _training.compact_state(ts, ext)
             into = (problem, ts, ext)
         with _shortfall.one_blas_thread():
             if self.penalty == "auto":  # the strength from the data (a penalty the user chose is kept)
@@ -1394,7 +1393,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         full_ts = ts
         if compact is not None:
             path, ext = compact
-            ts = SimpleNamespace(theta=np.ascontiguousarray(full_ts.theta[:, ext]), scalars=full_ts.scalars)
+            ts = _training.compact_state(full_ts, ext)
         if not kinked:
             with _shortfall.one_blas_thread():
                 said = self._choose_alpha(path, ts, k, total)
