@@ -1680,7 +1680,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         # the l2 penalty frequency-weighted where batches touch (see "lazy updates" in fastgd._rules), also
         # where that does not pay
         warm_only = in_memory and _planning.finish_follows(self, problem.Xk, problem.Y.shape[1])
-        problem.touch_l2 = problem.touch_l2 or (warm_only and problem.loss is None)
+        problem.touch_l2 = problem.touch_l2 or warm_only
         settings = _planning.make_settings(self, opt, self.average, problem.n,
                                   None if not in_memory or isinstance(problem.Xk, tuple)
                                   else problem.n * (ts.theta.size - ts.theta.shape[0]),
@@ -2156,8 +2156,6 @@ def _dense_update_cause(est):
     """Why no batch of ``est``'s fit updates lazily (``fastgd._rules.lazy_kind``), in the user's settings."""
     opt = est.optimizer if not isinstance(est.optimizer, str) else _planning.named_optimizer(est.optimizer)
     name = getattr(opt, "name", str(est.optimizer))
-    if est.loss != "squared_error":
-        return f"loss={est.loss!r}: the lazy update is the squared error's"
     if _planning.penalty_parts(est)[0] != 0.0:
         return f"penalty={est.penalty!r}: an l1 penalty's step moves every coefficient"
     if opt.code in (_rules.ADAM, _rules.ADAMW, _rules.ADAMAX, _rules.NADAM) and not est.standardize:
