@@ -1255,8 +1255,8 @@ def _lazy_epoch(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_inter
     (fastgd._rules.lazy_kind). (Body: plain Python, NUMBA_DISABLE_JIT=1; compiled callers use the overload.)"""
     if not isinstance(X, tuple):
         return False, 0.0, 0.0
-    kind = _rules.lazy_kind(code, hp, stdz.shape[0] > 0, pen[0], pen[1], _rules.constant_rate(sched),
-                                  _touch_l2(pen))
+    kind = _rules.lazy_kind_of_loss(_rules.lazy_kind(code, hp, stdz.shape[0] > 0, pen[0], pen[1],
+                                                     _rules.constant_rate(sched), _touch_l2(pen)), _pen_loss(pen)[0])
     if kind == _rules.LAZY_NONE:
         return False, 0.0, 0.0
     loss, w = _epoch_csr_lazy(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept, batch_size,
@@ -1270,8 +1270,9 @@ def _lazy_epoch_impl(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_
     if _is_csr(X):
         def csr(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept, batch_size, order, stdz, avg,
                 work):
-            kind = _rules.lazy_kind(code, hp, stdz.shape[0] > 0, pen[0], pen[1], _rules.constant_rate(sched),
-                                  _touch_l2(pen))
+            kind = _rules.lazy_kind_of_loss(_rules.lazy_kind(code, hp, stdz.shape[0] > 0, pen[0], pen[1],
+                                                             _rules.constant_rate(sched), _touch_l2(pen)),
+                                            _pen_loss(pen)[0])
             if kind == 0:
                 return False, 0.0, 0.0
             loss, w = _epoch_csr_lazy(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept,

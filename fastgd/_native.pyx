@@ -1262,7 +1262,8 @@ def epoch(X, const double[:, ::1] Y, const double[::1] sw, double[:, ::1] theta,
     cdef Py_ssize_t ns, jo
     cdef double[::1] unit_view
     if pb.X.sparse:
-        kind = lazy_kind(code, hpp, z != NULL, l1, l2, constant_rate(sch), pen.shape[0] > 5 and pen[5] != 0.0)
+        kind = lazy_kind_of_loss(lazy_kind(code, hpp, z != NULL, l1, l2, constant_rate(sch),
+                                           pen.shape[0] > 5 and pen[5] != 0.0), pb.lcode)
     if kind != LAZY_NONE:  # a batch updates what it touches (see "lazy updates" in fastgd/_rules.py)
         tr.th, tr.S, tr.scalars, tr.hp, tr.sched, tr.code = th, S, scal, hpp, sch, code
         tr.l2, tr.wnorm, tr.fit_intercept, tr.stdz, tr.avg = l2, wnorm, fit_intercept, z, avgp

@@ -66,8 +66,9 @@ def choose_batch_size(est, X, n, k, min_batch=AUTO_MIN_BATCH, lazy=None, stream=
         opt = est.optimizer if not isinstance(est.optimizer, str) else named_optimizer(est.optimizer)
         plain = getattr(opt, "code", None) in (_rules.SGD, _rules.MOMENTUM, _rules.NESTEROV)
         # one-row batches only where a batch costs its non-zeros (a lazy epoch, which the kernels choose whatever
-        # the batch size); else each updates all d
-        one = plain and lazy_allowed(est, X)
+        # the batch size; else each updates all d), with the squared error (another loss's subgradient noise: as
+        # fit's NONSMOOTH_MIN_BATCH, the batches the streams had when the other losses were not lazy)
+        one = plain and lazy_allowed(est, X) and est.loss == "squared_error"
         return min(b, STREAM_SPARSE_PLAIN_BATCH if one else STREAM_SPARSE_BATCH)
     if est.early_stopping and est.batch_size == "auto" and not stream:
         cap = held_out_batch_size(n, est.validation_fraction, MIN_HELD_OUT_ROWS)
@@ -123,9 +124,8 @@ def is_lazy(est, X):
 
 
 def lazy_allowed(est, X):
-    """Whether the kernels' epochs on X may update lazily (CSR, and an optimizer, schedule and penalty that
-    ``fastgd._rules.lazy_kind`` allows; any loss: a row's gradient is its loss's slope times the row),
-    whatever the batch size."""
+    """Whether the kernels' epochs on X may update lazily (CSR, and an optimizer, schedule, penalty and loss
+    that ``fastgd._rules.lazy_kind`` and ``lazy_kind_of_loss`` allow), whatever the batch size."""
     if not sp.issparse(X) or is_lbfgs(est):
         return False
     opt = get_optimizer(named_optimizer(est.optimizer) if isinstance(est.optimizer, str) else est.optimizer)
@@ -134,8 +134,9 @@ def lazy_allowed(est, X):
     penalty = resolve_penalty(est, True, 1.0)
     # an l2 penalty where batches touch: frequency-weighted (or, in the warm start of the exact sparse finish,
     # LazyAdam's own); see "lazy updates" in fastgd._rules
-    return _rules.lazy_kind(opt.code, opt.pack(), bool(est.standardize), *_parts(est, *penalty),
-                            _rules.constant_rate(sched), True) != 0
+    kind = _rules.lazy_kind(opt.code, opt.pack(), bool(est.standardize), *_parts(est, *penalty),
+                            _rules.constant_rate(sched), True)
+    return _rules.lazy_kind_of_loss(kind, LOSSES.index(est.loss)) != _rules.LAZY_NONE
 
 
 # an explicit batch size on sparse X whose epochs cannot update lazily: a warning where the batches' updates of

@@ -987,6 +987,18 @@ def lazy_kind(code: cython.int, hp: CVec, standardized: cython.bint, l1: cython.
 @cython.cfunc
 @cython.nogil
 @cython.exceptval(check=False)
+def lazy_kind_of_loss(kind: cython.int, lcode: cython.int) -> cython.int:
+    """lazy_kind's answer for a fit with loss ``lcode``: an exact rule serves every loss (a row's gradient is
+    its loss's slope times the row: the dense update's mathematics), LazyAdam the squared error only. With
+    huber or a kinked loss its moments, frozen between a rare column's touches, left such columns far short of
+    the dense update's (d = 2^16, Zipf, huber, batch 256, penalty="l2": held-out R² 0.750 after 1,000 epochs,
+    the dense update 0.830 after 109), where the squared error's default fit ends with its exact finish."""
+    return kind if kind == LAZY_EXACT or lcode == SQUARED_ERROR else LAZY_NONE
+
+
+@cython.cfunc
+@cython.nogil
+@cython.exceptval(check=False)
 def lazy_moves(code: cython.int, hp: CVec, exact: cython.bint, lam: cython.double) -> cython.bint:
     """Whether a lazy catch-up may move a parameter (lazy_catch_up with l2 coefficient ``lam``, or
     lazy_approx_catch_up): where it cannot, what the epoch derives from a parameter need not be recomputed

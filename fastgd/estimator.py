@@ -1680,7 +1680,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         # the l2 penalty frequency-weighted where batches touch (see "lazy updates" in fastgd._rules), also
         # where that does not pay
         warm_only = in_memory and _planning.finish_follows(self, problem.Xk, problem.Y.shape[1])
-        problem.touch_l2 = problem.touch_l2 or warm_only
+        problem.touch_l2 = problem.touch_l2 or (warm_only and problem.loss is None)
         settings = _planning.make_settings(self, opt, self.average, problem.n,
                                   None if not in_memory or isinstance(problem.Xk, tuple)
                                   else problem.n * (ts.theta.size - ts.theta.shape[0]),
@@ -2158,7 +2158,11 @@ def _dense_update_cause(est):
     name = getattr(opt, "name", str(est.optimizer))
     if _planning.penalty_parts(est)[0] != 0.0:
         return f"penalty={est.penalty!r}: an l1 penalty's step moves every coefficient"
-    if opt.code in (_rules.ADAM, _rules.ADAMW, _rules.ADAMAX, _rules.NADAM) and not est.standardize:
+    adam = opt.code in (_rules.ADAM, _rules.ADAMW, _rules.ADAMAX, _rules.NADAM)
+    if adam and est.standardize and est.loss != "squared_error":
+        return (f"optimizer={name!r} with loss={est.loss!r}: its lazy form, LazyAdam, serves the squared error "
+                f"only (the exact lazy rules serve every loss)")
+    if adam and not est.standardize:
         return (f"optimizer={name!r} with standardize=False follows torch.optim's rule, whose moments move every "
                 f"coefficient at every step")
     scheduled = isinstance(est.learning_rate, Schedule)

@@ -239,33 +239,29 @@ def test_lazy_csr_epoch_of_every_loss_is_the_dense_update_where_exact(loss):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("loss", OTHER_LOSSES)
-def test_every_loss_updates_only_what_a_csr_batch_touches(backend, loss):
-    """LazyAdam with the l2 penalty where batches touch (the default sparse fit's epochs), for every loss: a
-    batch leaves an untouched coordinate and its moments in place (a dense update moves it with its moments),
-    and a batch that touches every column is the dense update to rounding."""
+def test_lazy_adam_serves_the_squared_error_only(backend, loss):
+    """The Adam family's lazy form (LazyAdam, its l2 penalty where batches touch) is the squared error's only:
+    with another loss the CSR epoch is the dense update (d = 2^16 Zipf, huber, batch 256: LazyAdam's held-out
+    R² 0.750 after 1,000 epochs against 0.830 after 109), while the squared error's leaves an untouched
+    coordinate in place."""
     from fastgd.optimizers import get_optimizer
     kern(backend)
     A, X, Y, sw, stdz = lazy_problem(k=1)
     optimizer = get_optimizer("adam").set_params(lr=0.05)
-    ts = _engine.TrainingState.fresh(optimizer, 1, A.shape[1])
     everything = np.arange(A.shape[0], dtype=np.int64)
-    kw = dict(stdz=stdz, backend=backend, l2=0.3, touch_l2=True, loss=loss)
-    _engine.run_epoch(X, Y, ts, optimizer.code, optimizer.pack(), 1, everything, **kw)
-    col = 0
-    before = ts.theta[0, col], ts.state[:, col].copy()
-    assert before[0] != 0.0 and np.any(before[1] != 0.0)
-    _engine.run_epoch(X, Y, ts, optimizer.code, optimizer.pack(), 1,
-                      np.setdiff1d(everything, np.flatnonzero(A[:, col] != 0)), **kw)
-    assert ts.theta[0, col] == before[0] and np.array_equal(ts.state[:, col], before[1])
-    full = np.where(A != 0, A, 1e-3)
+    without = np.setdiff1d(everything, np.flatnonzero(A[:, 0] != 0))
     runs = []
-    for Xr in (csr_tuple(sp.csr_matrix(full)), full):
-        ts1 = _engine.TrainingState.fresh(optimizer, 1, A.shape[1])
-        _engine.run_epoch(Xr, Y, ts1, optimizer.code, optimizer.pack(), 50, np.arange(6, dtype=np.int64), **kw)
-        runs.append(ts1)
-    assert not np.array_equal(runs[0].theta, _engine.TrainingState.fresh(optimizer, 1, A.shape[1]).theta)
-    np.testing.assert_allclose(runs[0].theta, runs[1].theta, rtol=1e-10, atol=1e-13)
-    np.testing.assert_allclose(runs[0].state, runs[1].state, rtol=1e-10, atol=1e-13)
+    for Xr, lo in ((X, loss), (A, loss), (X, None)):
+        ts = _engine.TrainingState.fresh(optimizer, 1, A.shape[1])
+        kw = dict(stdz=stdz, backend=backend, l2=0.3, touch_l2=True, loss=lo)
+        _engine.run_epoch(Xr, Y, ts, optimizer.code, optimizer.pack(), 1, everything, **kw)
+        before = ts.theta[0, 0]
+        _engine.run_epoch(Xr, Y, ts, optimizer.code, optimizer.pack(), 1, without, **kw)
+        runs.append((ts, before))
+    (csr, _), (dense, _), (squared, before) = runs
+    np.testing.assert_allclose(csr.theta, dense.theta, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(csr.state, dense.state, rtol=1e-12, atol=1e-15)
+    assert squared.theta[0, 0] == before and csr.theta[0, 0] != before
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -698,16 +694,25 @@ def wide_csr(n=2000, d=2**16, nnz=30):
 
 @pytest.mark.parametrize("loss", ["huber", "epsilon_insensitive", "squared_epsilon_insensitive", "quantile"])
 def test_every_loss_fits_wide_csr_lazily_without_a_dense_update_warning(loss):
-    """Another loss's epochs on wide CSR update what each batch touches: batch_size=1 on 2,000 rows of 2^16
-    columns is no longer 2,000 updates of every coefficient (which warned)."""
+    """Another loss's epochs on wide CSR with an exact lazy rule update what each batch touches: batch_size=1
+    on 2,000 rows of 2^16 columns is no longer 2,000 updates of every coefficient (which warned); Adam's
+    still are, and its warning says why (LazyAdam is the squared error's) and what works."""
     wide = wide_csr()
     y = wide @ np.random.default_rng(0).standard_normal(2**16) + 1.0
-    est = fastgd.LinearRegressor(loss=loss, batch_size=1, max_iter=1, tol=None, penalty=None, random_state=0)
-    assert _planning.is_lazy(est, wide) and _planning.is_lazy(est.set_params(batch_size="auto"), wide)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        est.set_params(batch_size=1).fit(wide, y)
-    assert est.n_iter_ == 1 and np.all(np.isfinite(est.coef_))
+    for opt in ("sgd", "adagrad"):
+        est = fastgd.LinearRegressor(optimizer=opt, loss=loss, batch_size=1, max_iter=1, tol=None, penalty=None,
+                                     random_state=0)
+        assert _planning.is_lazy(est, wide) and _planning.is_lazy(est.set_params(batch_size="auto"), wide)
+        with warnings.catch_warnings(record=True) as rec:
+            warnings.simplefilter("always")
+            est.set_params(batch_size=1).fit(wide, y)
+        assert not any("coefficients after each of" in str(w.message) for w in rec)
+        assert est.n_iter_ == 1 and np.all(np.isfinite(est.coef_))
+    adam = fastgd.LinearRegressor(loss=loss, batch_size=1, max_iter=1, tol=None, penalty=None, random_state=0)
+    assert not _planning.is_lazy(adam, wide)
+    with pytest.warns(UserWarning, match="LazyAdam, serves the squared error only") as rec:
+        adam.fit(wide[:300], y[:300])
+    assert "Set batch_size=" in str(rec[0].message) and "standardize" not in str(rec[0].message)
 
 
 @pytest.mark.parametrize("opt", [("sgd", {}), ("momentum", {"momentum": 0.9}), ("nesterov", {"momentum": 0.9}),
