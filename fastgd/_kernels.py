@@ -965,7 +965,9 @@ def _epoch_csr_lazy(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_i
     count set to t + 0.5 marks it listed) and their coordinates caught up (fastgd._rules.lazy_catch_up and
     average_catch_up), the gradient summed row by row into the records, and the optimizer's own rule
     (fastgd._rules.update) applied to the touched coordinates, gathered into compact arrays and scattered
-    back. ``exact``: the catch-up is the dense update's mathematics; else the LazyAdam approximation.
+    back. ``exact``: the catch-up is the dense update's mathematics; else the LazyAdam approximation. Any loss
+    (pen's, ``_pen_loss``): a row adds its loss's slope times the row (_rules.loss_accumulate), and each
+    output's objective unit and l2 strength are finish_batch's (_rules.loss_unit, _rules.unit_l2).
     Sequential (one batch's rows are few): the same result for any thread count. Returns (loss, weight).
     """
     # every array as a borrowed view (intr.borrowed: no atomic reference counts in the loops; the arguments
@@ -987,6 +989,7 @@ def _epoch_csr_lazy(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_i
     weighted = sw.shape[0] > 0
     l2 = pen[1]
     l2w = pen.shape[0] > 6  # LazyAdam's penalty frequency-weighted: column c's factor at pen[6 + c]
+    lcode, la = _pen_loss(pen)
     wd = hp[1] if code == _rules.SGD else 0.0  # SGD's coupled weight decay (other rules: lazy only without)
     lr_c = lr_at(hp[0], sched, 1.0)  # the rate of every update where a catch-up moves a parameter
     moves = _rules.lazy_moves(code, hp, exact, wd + l2)  # else a catch-up leaves the raw parameters
@@ -1027,6 +1030,13 @@ def _epoch_csr_lazy(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_i
     rawb_own = np.empty(k)  # the intercepts in the data's units
     gb_own = np.empty(k)
     rawb, gb = intr.borrowed(rawb_own), intr.borrowed(gb_own)
+    # each output's objective unit and l2 strength in the standardized coordinates (as finish_batch)
+    yu_own = np.empty(k)
+    l2o_own = np.empty(k)
+    yu, l2o = intr.borrowed(yu_own), intr.borrowed(l2o_own)
+    for j in range(k):
+        yu[j] = _rules.loss_unit(lcode, la, stdz[2 * d + k + j]) if std else 1.0
+        l2o[j] = _rules.unit_l2(l2, yu[j], stdz[2 * d + k + j]) if std else l2
     for j in range(k):
         o = j * p
         if std:
@@ -1103,7 +1113,7 @@ def _epoch_csr_lazy(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_i
                     q = j * p + c
                     b = q * L_WIDTH
                     if exact:
-                        lam = wd + (0.0 if c == d else (l2 / (WR[b + L_XS] * WR[b + L_XS]) if std else l2))
+                        lam = wd + (0.0 if c == d else (l2o[j] / (WR[b + L_XS] * WR[b + L_XS]) if std else l2))
                         total = _rules.lazy_catch_up(code, th, q, S, q, P, steps, hp, lr_c, lam)
                     else:  # LazyAdam: moments stay; only decoupled weight decay moves the parameter
                         total = _rules.lazy_approx_catch_up(code, th, q, steps, hp, lr_c)
@@ -1132,7 +1142,7 @@ def _epoch_csr_lazy(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_i
                 acc = rawb[j]
                 for q in range(lo, hi):
                     acc += data[q] * WR[(o + indices[q]) * L_WIDTH + L_RAW]
-                sr, loss = _rules.loss_accumulate(_rules.SQUARED_ERROR, acc - Y[i, j], 0.0, s, loss)
+                sr, loss = _rules.loss_accumulate(lcode, acc - Y[i, j], la, s, loss)
                 for q in range(lo, hi):
                     WR[(o + indices[q]) * L_WIDTH + L_G] += sr * data[q]
                 gb[j] += sr
@@ -1143,7 +1153,8 @@ def _epoch_csr_lazy(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_i
         for j in range(k):
             o = j * p
             g0 = gb[j]
-            ys = stdz[2 * d + k + j] if std else 1.0
+            ys = yu[j]
+            l2j = l2o[j]
             sy = scale / ys
             for t in range(nt):
                 q = o + cols[t]
@@ -1152,12 +1163,12 @@ def _epoch_csr_lazy(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_i
                 if std and not exact:  # L_XS: the reciprocal scale
                     ixs = WR[b + L_XS]
                     xm = stdz[cols[t]] if t < ncen else 0.0
-                    l2c = l2 * pen[6 + cols[t]] if l2w and t >= ncen else l2  # a centred column: every batch
+                    l2c = l2j * pen[6 + cols[t]] if l2w and t >= ncen else l2j  # a centred column: every batch
                     Gc[nq] = (WR[b + L_G] - xm * g0) * (sy * ixs) + ((l2c * ixs * ixs) if l2 != 0.0 else 0.0) * v
                 elif std:
                     xs = WR[b + L_XS]
                     xm = stdz[cols[t]] if t < ncen else 0.0
-                    Gc[nq] = (WR[b + L_G] - xm * g0) * (scale / (xs * ys)) + ((l2 / (xs * xs)) if l2 != 0.0 else 0.0) * v
+                    Gc[nq] = (WR[b + L_G] - xm * g0) * (scale / (xs * ys)) + ((l2j / (xs * xs)) if l2 != 0.0 else 0.0) * v
                 else:
                     Gc[nq] = WR[b + L_G] * scale + l2 * v
                 WR[b + L_G] = 0.0
@@ -1218,7 +1229,7 @@ def _epoch_csr_lazy(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_i
                 q = j * p + c
                 b = q * L_WIDTH
                 if exact:
-                    lam = wd + (0.0 if c == d else (l2 / (WR[b + L_XS] * WR[b + L_XS]) if std else l2))
+                    lam = wd + (0.0 if c == d else (l2o[j] / (WR[b + L_XS] * WR[b + L_XS]) if std else l2))
                     total = _rules.lazy_catch_up(code, th, q, S, q, P, steps, hp, lr_c, lam)
                 else:
                     total = _rules.lazy_approx_catch_up(code, th, q, steps, hp, lr_c)
@@ -1231,7 +1242,7 @@ def _epoch_csr_lazy(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_i
     if averaging:
         avg[P] = tnow + c_shift
     # the local arrays behind the borrowed views, alive to here
-    for a in (rawb_own, gb_own, prev_own, thc_own, Gc_own, Sc_own, buf):
+    for a in (rawb_own, gb_own, yu_own, l2o_own, prev_own, thc_own, Gc_own, Sc_own, buf):
         intr.keep(a)
     for ai in (cen_own, cols_own, qs_own):
         intr.keep(ai)
@@ -1244,9 +1255,9 @@ def _lazy_epoch(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_inter
     (fastgd._rules.lazy_kind). (Body: plain Python, NUMBA_DISABLE_JIT=1; compiled callers use the overload.)"""
     if not isinstance(X, tuple):
         return False, 0.0, 0.0
-    kind = _rules.lazy_kind(code, hp, stdz.shape[0] > 0, pen[0], pen[1], _rules.constant_rate(sched),
-                                  _touch_l2(pen))
-    if kind == _rules.LAZY_NONE or _pen_loss(pen)[0] != _rules.SQUARED_ERROR:  # the lazy epoch is squared error's
+    kind = _rules.lazy_kind_of_loss(_rules.lazy_kind(code, hp, stdz.shape[0] > 0, pen[0], pen[1],
+                                                     _rules.constant_rate(sched), _touch_l2(pen)), _pen_loss(pen)[0])
+    if kind == _rules.LAZY_NONE:
         return False, 0.0, 0.0
     loss, w = _epoch_csr_lazy(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept, batch_size,
                               order, stdz, avg, work, kind == _rules.LAZY_EXACT)
@@ -1259,9 +1270,10 @@ def _lazy_epoch_impl(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_
     if _is_csr(X):
         def csr(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept, batch_size, order, stdz, avg,
                 work):
-            kind = _rules.lazy_kind(code, hp, stdz.shape[0] > 0, pen[0], pen[1], _rules.constant_rate(sched),
-                                  _touch_l2(pen))
-            if kind == 0 or _pen_loss(pen)[0] != _rules.SQUARED_ERROR:
+            kind = _rules.lazy_kind_of_loss(_rules.lazy_kind(code, hp, stdz.shape[0] > 0, pen[0], pen[1],
+                                                             _rules.constant_rate(sched), _touch_l2(pen)),
+                                            _pen_loss(pen)[0])
+            if kind == 0:
                 return False, 0.0, 0.0
             loss, w = _epoch_csr_lazy(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_intercept,
                                       batch_size, order, stdz, avg, work, kind == 1)

@@ -606,6 +606,8 @@ cdef struct LazyTrain:
     const double* sched
     int code
     double l2
+    const double* l2o  # output j's l2 strength in the standardized coordinates (fastgd._rules.unit_l2)
+    const double* yu  # output j's objective unit (fastgd._rules.loss_unit; 1 without standardization)
     const double* l2w  # NULL, or column c's factor of the frequency-weighted penalty at l2w[c] (pen[6 + c])
     double wnorm  # pen[2]: fixed batch weight to divide by (0: each batch's own)
     bint fit_intercept
@@ -658,7 +660,7 @@ cdef int _lazy_csr(const real_t* data, const index_t* indices, const ptr_t* indp
     cdef Py_ssize_t lo, hi
     cdef bint ahead, col_hints = fastgd_tune_lazy_hints and P * W * 8 >= fastgd_tune_lazy_hint_min_bytes
     cdef double tstart = tr.scalars[0], tnow, tnew, steps, lam, total, ys, xs, xm, v, s, acc, sr, st
-    cdef double loss, Wb, scale, g0, shift, cnt, c_shift, sy, ic1, l2c
+    cdef double loss, Wb, scale, g0, shift, cnt, c_shift, sy, ic1, l2c, l2j
     # LazyAdam (not exact): the batch's constants in place of per-coordinate divisions (fastgd._rules.lazy_update)
     cdef double h1 = lazy_bias_horizon(tr.hp[2]), h2 = lazy_bias_horizon(tr.hp[3])
     if std:
@@ -774,13 +776,15 @@ cdef int _lazy_csr(const real_t* data, const index_t* indices, const ptr_t* indp
             if not exact:
                 xs = 1.0 / xs  # LazyAdam keeps the column's reciprocal scale
             elif steps > 0.0:  # once per column, and only where used (GCC divided for every column)
-                lam = wd + (0.0 if c == d else (l2 / (xs * xs) if std else l2))
+                lam = wd + (0.0 if c == d else (tr.l2o[0] / (xs * xs) if std else l2))
             xsc[t] = xs
             for j in range(k):
                 q = j * p + c
                 b = q * W
                 if steps > 0.0:
                     if exact:
+                        if k > 1 and std and c < d:  # each output's own strength (the loss's unit)
+                            lam = wd + tr.l2o[j] / (xs * xs)
                         total = lazy_catch_up(tr.code, R, b + R_TH, R, b + R_S, 1, steps, tr.hp, lr_c, lam)
                     else:  # LazyAdam: moments stay; only decoupled weight decay moves the parameter
                         total = lazy_approx_catch_up(tr.code, R, b + R_TH, steps, tr.hp, lr_c)
@@ -816,7 +820,7 @@ cdef int _lazy_csr(const real_t* data, const index_t* indices, const ptr_t* indp
                 acc = rawb[j]
                 for q in range(lo, hi):
                     acc = acc + data[q] * rawc[o + posv[q - b]]
-                sr, loss = loss_accumulate(SQUARED_ERROR, acc - pb.Y[i * k + j], 0.0, s, loss)
+                sr, loss = loss_accumulate(pb.lcode, acc - pb.Y[i * k + j], pb.la, s, loss)
                 for q in range(lo, hi):
                     Gc[o + posv[q - b]] += sr * data[q]
                 gb[j] += sr
@@ -826,7 +830,8 @@ cdef int _lazy_csr(const real_t* data, const index_t* indices, const ptr_t* indp
         for j in range(k):
             o = j * m1
             g0 = gb[j]
-            ys = z[2 * d + k + j] if std else 1.0
+            ys = tr.yu[j]
+            l2j = tr.l2o[j]
             sy = scale / ys
             for t in range(nt):
                 i = o + t
@@ -834,12 +839,12 @@ cdef int _lazy_csr(const real_t* data, const index_t* indices, const ptr_t* indp
                 if std and not exact:  # xs: the reciprocal scale
                     xs = xsc[t]
                     xm = z[cols[t]] if t < ncen else 0.0
-                    l2c = l2 * tr.l2w[cols[t]] if tr.l2w != NULL and t >= ncen else l2  # centred: every batch
+                    l2c = l2j * tr.l2w[cols[t]] if tr.l2w != NULL and t >= ncen else l2j  # centred: every batch
                     Gc[i] = (Gc[i] - xm * g0) * (sy * xs) + ((l2c * xs * xs) if l2 != 0.0 else 0.0) * v
                 elif std:
                     xs = xsc[t]
                     xm = z[cols[t]] if t < ncen else 0.0
-                    Gc[i] = (Gc[i] - xm * g0) * (scale / (xs * ys)) + ((l2 / (xs * xs)) if l2 != 0.0 else 0.0) * v
+                    Gc[i] = (Gc[i] - xm * g0) * (scale / (xs * ys)) + ((l2j / (xs * xs)) if l2 != 0.0 else 0.0) * v
                 else:
                     Gc[i] = Gc[i] * scale + l2 * v
             Gc[o + nt] = ((g0 * (scale / ys)) if std else g0 * scale) if tr.fit_intercept else 0.0
@@ -949,7 +954,7 @@ cdef Py_ssize_t _lazy_end(LazyTrain* tr, double* R, Py_ssize_t W, Py_ssize_t d, 
             if steps > 0.0:
                 if exact:
                     xs = z[d + c] if std and c < d else 1.0
-                    lam = wd + (0.0 if c == d else (tr.l2 / (xs * xs) if std else tr.l2))
+                    lam = wd + (0.0 if c == d else (tr.l2o[j] / (xs * xs) if std else tr.l2))
                     total = lazy_catch_up(tr.code, R, b + R_TH, R, b + R_S, 1, steps, tr.hp, lr_c, lam)
                 else:
                     total = lazy_approx_catch_up(tr.code, R, b + R_TH, steps, tr.hp, lr_c)
@@ -1254,13 +1259,22 @@ def epoch(X, const double[:, ::1] Y, const double[::1] sw, double[:, ::1] theta,
     cdef int kind = LAZY_NONE
     cdef int rc
     cdef LazyTrain tr
-    cdef Py_ssize_t ns
-    if pb.X.sparse and pb.lcode == SQUARED_ERROR:  # the lazy epoch is the squared error's
-        kind = lazy_kind(code, hpp, z != NULL, l1, l2, constant_rate(sch), pen.shape[0] > 5 and pen[5] != 0.0)
+    cdef Py_ssize_t ns, jo
+    cdef double[::1] unit_view
+    if pb.X.sparse:
+        kind = lazy_kind_of_loss(lazy_kind(code, hpp, z != NULL, l1, l2, constant_rate(sch),
+                                           pen.shape[0] > 5 and pen[5] != 0.0), pb.lcode)
     if kind != LAZY_NONE:  # a batch updates what it touches (see "lazy updates" in fastgd/_rules.py)
         tr.th, tr.S, tr.scalars, tr.hp, tr.sched, tr.code = th, S, scal, hpp, sch, code
         tr.l2, tr.wnorm, tr.fit_intercept, tr.stdz, tr.avg = l2, wnorm, fit_intercept, z, avgp
         tr.l2w = &pen[6] if pen.shape[0] > 6 else NULL  # the frequency-weighted penalty's factors
+        units = np.empty(2 * k)  # each output's objective unit and l2 strength (as finish_batch)
+        for jo in range(k):
+            units[jo] = loss_unit(pb.lcode, pb.la, z[2 * d + k + jo]) if z != NULL else 1.0
+            units[k + jo] = unit_l2(l2, units[jo], z[2 * d + k + jo]) if z != NULL else l2
+        unit_view = units
+        tr.yu = &unit_view[0]
+        tr.l2o = &unit_view[k]
         tr.loss_sum = tr.weight_sum = 0.0
         tr.work = &work[0] if work.shape[0] > 0 else NULL
         tr.work_len = work.shape[0]

@@ -66,8 +66,9 @@ def choose_batch_size(est, X, n, k, min_batch=AUTO_MIN_BATCH, lazy=None, stream=
         opt = est.optimizer if not isinstance(est.optimizer, str) else named_optimizer(est.optimizer)
         plain = getattr(opt, "code", None) in (_rules.SGD, _rules.MOMENTUM, _rules.NESTEROV)
         # one-row batches only where a batch costs its non-zeros (a lazy epoch, which the kernels choose whatever
-        # the batch size); else each updates all d
-        one = plain and lazy_allowed(est, X)
+        # the batch size; else each updates all d), with the squared error (another loss's subgradient noise: as
+        # fit's NONSMOOTH_MIN_BATCH, the batches the streams had when the other losses were not lazy)
+        one = plain and lazy_allowed(est, X) and est.loss == "squared_error"
         return min(b, STREAM_SPARSE_PLAIN_BATCH if one else STREAM_SPARSE_BATCH)
     if est.early_stopping and est.batch_size == "auto" and not stream:
         cap = held_out_batch_size(n, est.validation_fraction, MIN_HELD_OUT_ROWS)
@@ -97,9 +98,9 @@ def _batch_size(est, X, n, k, min_batch, lazy):
     if est.batch_size is None:
         return n
     if est.batch_size == "auto":
-        if is_lazy(est, X) if lazy is None else lazy:  # a batch costs its non-zeros: the dense rule
-            return auto_batch_size(n, X.shape[1], k, X.shape[1], min_batch)
-        nnz = X.nnz / max(n, 1) if sp.issparse(X) else X.shape[1]
+        lazy = is_lazy(est, X) if lazy is None else lazy
+        # lazy: a batch costs its non-zeros, as a dense row costs its values (the dense rule)
+        nnz = X.shape[1] if lazy or not sp.issparse(X) else X.nnz / max(n, 1)
         b = auto_batch_size(n, X.shape[1], k, nnz, min_batch)
         if est.loss != "squared_error":  # a small batch's subgradient noise stalls the fit short of the optimum
             return max(b, min(n, NONSMOOTH_MIN_BATCH))
@@ -117,22 +118,25 @@ def is_lazy(est, X):
     n, d = X.shape
     rows = (n if est.batch_size is None else auto_batch_size(n, d, 1, d) if est.batch_size == "auto"
             else min(est.batch_size, n))
+    if est.batch_size == "auto" and est.loss != "squared_error":
+        rows = max(rows, min(n, NONSMOOTH_MIN_BATCH))  # as _batch_size
     return d + 1 > rows * max(X.nnz / max(n, 1), 1.0)
 
 
 def lazy_allowed(est, X):
-    """Whether the kernels' epochs on X may update lazily (CSR, the squared error, and an optimizer, schedule
-    and penalty that ``fastgd._rules.lazy_kind`` allows), whatever the batch size."""
-    if not sp.issparse(X) or est.loss != "squared_error" or is_lbfgs(est):
-        return False  # the lazy epoch is the squared error's
+    """Whether the kernels' epochs on X may update lazily (CSR, and an optimizer, schedule, penalty and loss
+    that ``fastgd._rules.lazy_kind`` and ``lazy_kind_of_loss`` allow), whatever the batch size."""
+    if not sp.issparse(X) or is_lbfgs(est):
+        return False
     opt = get_optimizer(named_optimizer(est.optimizer) if isinstance(est.optimizer, str) else est.optimizer)
     sched = (est.learning_rate if isinstance(est.learning_rate, Schedule) else Constant()).pack(opt.lr)[1]
     # X is sparse here; "auto"'s strength (by a nominal weight) does not change what the lazy rules allow
     penalty = resolve_penalty(est, True, 1.0)
     # an l2 penalty where batches touch: frequency-weighted (or, in the warm start of the exact sparse finish,
     # LazyAdam's own); see "lazy updates" in fastgd._rules
-    return _rules.lazy_kind(opt.code, opt.pack(), bool(est.standardize), *_parts(est, *penalty),
-                            _rules.constant_rate(sched), True) != 0
+    kind = _rules.lazy_kind(opt.code, opt.pack(), bool(est.standardize), *_parts(est, *penalty),
+                            _rules.constant_rate(sched), True)
+    return _rules.lazy_kind_of_loss(kind, LOSSES.index(est.loss)) != _rules.LAZY_NONE
 
 
 # an explicit batch size on sparse X whose epochs cannot update lazily: a warning where the batches' updates of
@@ -278,16 +282,16 @@ def finishes_with_lbfgs(est, any_max_iter=False):
 
 
 def finish_follows(est, X, k=1):
-    """Whether an in-memory fit of ``est`` on X (CSR, or the kernels' CSR tuple) ends with the exact,
-    preconditioned finish (``LinearRegressor._finish_sparse``; with penalty="auto" it also chooses the l2
-    strength): an l2 penalty (that of penalty="auto"), standardization, the squared error and the default rate
-    rule and epoch budget; its mini-batch epochs are then a warm start (``SPARSE_WARM_EPOCHS``), in which the
-    lazy Adam-family epochs apply the penalty only where batches touch (fastgd._rules.lazy_kind) also where
-    updating lazily does not pay. Huber with penalty="auto" too: its strength is chosen on held-out rows along
-    the same path (``_select.choose_l2``) and preconditioned L-BFGS finishes (its epochs update every
-    coordinate), with one output (``k``): huber's unit, min(y_scale, epsilon), differs between outputs of
-    different scales, and one shared strength served neither (outputs 1 and 100 times X·w: held-out R² -3.7 and
-    0.997, where each alone chose strengths 1,000 times apart)."""
+    """Whether an in-memory fit of ``est`` on X (CSR, or the kernels' CSR tuple) ends with the exact, preconditioned
+    finish (``LinearRegressor._finish_sparse``; with penalty="auto" it also chooses the l2 strength): an l2
+    penalty (that of penalty="auto"), standardization, the squared error and the default rate rule and epoch
+    budget; its mini-batch epochs are then a warm start (``SPARSE_WARM_EPOCHS``), in which the lazy Adam-family
+    epochs apply the penalty only where batches touch (fastgd._rules.lazy_kind) also where updating lazily does
+    not pay. Huber with penalty="auto" too: its strength is chosen on held-out rows along the same path
+    (``_select.choose_l2``) and preconditioned L-BFGS finishes, with one output (``k``): huber's unit,
+    min(y_scale, epsilon), differs between outputs of different scales, and one shared strength served neither
+    (outputs 1 and 100 times X·w: held-out R² -3.7 and 0.997, where each alone chose strengths 1,000 times
+    apart)."""
     return ((sp.issparse(X) or isinstance(X, tuple)) and bool(est.standardize)
             and (est.loss == "squared_error" or (est.loss == "huber" and est.penalty == "auto" and k == 1))
             and finishes_with_lbfgs(est) and est.tol is not None and not est.early_stopping

@@ -759,7 +759,7 @@ def finish_batch(G: Vec, W: cython.double, th: Vec, raw: Vec, S: Vec, scalars: V
             # the standardized objective is the raw one over y_scale·ys (loss_unit): ys is y_scale for the
             # squared losses and 1 for the absolute ones, whose penalties scale by y_scale / ys instead
             ys = loss_unit(lcode, la, stdz[2 * d + k + j])
-            l2j = l2 if ys == stdz[2 * d + k + j] else l2 * (stdz[2 * d + k + j] / ys)
+            l2j = unit_l2(l2, ys, stdz[2 * d + k + j])
             gb = G[o + d]
             for c in range(d):
                 xs = stdz[d + c]
@@ -982,6 +982,18 @@ def lazy_kind(code: cython.int, hp: CVec, standardized: cython.bint, l1: cython.
     if code == ADAGRAD or code == ADADELTA:
         return LAZY_EXACT
     return LAZY_NONE
+
+
+@cython.cfunc
+@cython.nogil
+@cython.exceptval(check=False)
+def lazy_kind_of_loss(kind: cython.int, lcode: cython.int) -> cython.int:
+    """lazy_kind's answer for a fit with loss ``lcode``: an exact rule serves every loss (a row's gradient is
+    its loss's slope times the row: the dense update's mathematics), LazyAdam the squared error only. With
+    huber or a kinked loss its moments, frozen between a rare column's touches, left such columns far short of
+    the dense update's (d = 2^16, Zipf, huber, batch 256, penalty="l2": held-out R² 0.750 after 1,000 epochs,
+    the dense update 0.830 after 109), where the squared error's default fit ends with its exact finish."""
+    return kind if kind == LAZY_EXACT or lcode == SQUARED_ERROR else LAZY_NONE
 
 
 @cython.cfunc
@@ -1302,3 +1314,14 @@ def loss_unit(code: cython.int, a: cython.double, ys: cython.double) -> cython.d
     if code == HUBER and a > 0.0:
         return min(ys, a)
     return ys
+
+
+@cython.cfunc
+@cython.nogil
+@cython.exceptval(check=False)
+def unit_l2(l2: cython.double, ys: cython.double, y_scale: cython.double) -> cython.double:
+    """The l2 strength in standardized coordinates for an output whose objective's unit is ``ys``
+    (``loss_unit``) and whose target scale is ``y_scale``: the penalty acts on the raw weights, so its
+    strength is l2·y_scale / ys (l2 itself for the squared losses, whose unit is y_scale). finish_batch and
+    the lazy epochs (fastgd._kernels, fastgd/_native.pyx) use this one rule."""
+    return l2 if ys == y_scale else l2 * (y_scale / ys)

@@ -167,11 +167,11 @@ class FitData:
         """The factors of the frequency-weighted l2 penalty (``_engine.l2_touch_factors`` over ``train_ids``)
         where this fit's epochs are lazy Adam-family ones that apply it (an l2 penalty on a CSR tuple in the
         standardized mode, ``touch_l2``); else None."""
-        if not (self.touch_l2 and self.l2 != 0.0 and isinstance(self.Xk, tuple)
-                and stdz is not None and self.loss is None):
+        if not (self.touch_l2 and self.l2 != 0.0 and isinstance(self.Xk, tuple) and stdz is not None):
             return None
         s = _engine.no_schedule() if sched is None else sched
-        if _rules.lazy_kind(optimizer_code, hp, True, self.l1, self.l2, _rules.constant_rate(s), True) \
+        kind = _rules.lazy_kind(optimizer_code, hp, True, self.l1, self.l2, _rules.constant_rate(s), True)
+        if _rules.lazy_kind_of_loss(kind, _rules.SQUARED_ERROR if self.loss is None else int(self.loss[0])) \
                 != _rules.LAZY_APPROX:
             return None
         if self.stream_factors and self.scaling.x_sparse is not None and self.scaling.weight > 0:

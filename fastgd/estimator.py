@@ -2156,11 +2156,13 @@ def _dense_update_cause(est):
     """Why no batch of ``est``'s fit updates lazily (``fastgd._rules.lazy_kind``), in the user's settings."""
     opt = est.optimizer if not isinstance(est.optimizer, str) else _planning.named_optimizer(est.optimizer)
     name = getattr(opt, "name", str(est.optimizer))
-    if est.loss != "squared_error":
-        return f"loss={est.loss!r}: the lazy update is the squared error's"
     if _planning.penalty_parts(est)[0] != 0.0:
         return f"penalty={est.penalty!r}: an l1 penalty's step moves every coefficient"
-    if opt.code in (_rules.ADAM, _rules.ADAMW, _rules.ADAMAX, _rules.NADAM) and not est.standardize:
+    adam = opt.code in (_rules.ADAM, _rules.ADAMW, _rules.ADAMAX, _rules.NADAM)
+    if adam and est.standardize and est.loss != "squared_error":
+        return (f"optimizer={name!r} with loss={est.loss!r}: its lazy form, LazyAdam, serves the squared error "
+                f"only (the exact lazy rules serve every loss)")
+    if adam and not est.standardize:
         return (f"optimizer={name!r} with standardize=False follows torch.optim's rule, whose moments move every "
                 f"coefficient at every step")
     scheduled = isinstance(est.learning_rate, Schedule)
