@@ -869,7 +869,8 @@ def csr_moments(data: cython.pointer[cython.const[cython.floating]], indices: cy
 # (the default "adaptive" rate changes between epochs only). The Adam family, Adamax and NAdam move a
 # coordinate with zero gradient with no closed form (eps, bias corrections): their lazy form is the named
 # approximation of torch's SparseAdam and TensorFlow's LazyAdam (an untouched coordinate and its state are
-# left as they are; decoupled weight decay still shrinks it, exactly; an l2 penalty's gradient is part of
+# left as they are, decoupled weight decay too, which shrinks it in the updates that touch it, as
+# TensorFlow Addons' LazyAdam with decoupled weight decay; an l2 penalty's gradient is part of
 # a coordinate's gradient in the batches that touch it, as an l2 term in LazyAdam's loss, and nothing in
 # the others), used only in fastgd's standardized mode and without coupled weight decay, never with
 # standardize=False. The rest (l1, l2 or weight decay with another adaptive rule or momentum) update densely.
@@ -969,7 +970,7 @@ def lazy_kind(code: cython.int, hp: CVec, standardized: cython.bint, l1: cython.
         return LAZY_EXACT if constant_lr or not decay else LAZY_NONE
     if standardized and hp[1] != 0.0 and (l2 == 0.0 or touch_l2) and (
             code == ADAMW or (code == NADAM and hp[6] != 0.0)):
-        return LAZY_APPROX if constant_lr else LAZY_NONE  # decoupled weight decay: caught up exactly
+        return LAZY_APPROX  # decoupled weight decay: in the updates that touch (lazy_approx_catch_up)
     if standardized and hp[1] == 0.0 and (l2 == 0.0 or touch_l2) and (
             code == ADAM or code == ADAMW or code == ADAMAX or code == NADAM):
         return LAZY_APPROX  # an l2 penalty's gradient reaches a coordinate with the batches that touch it
@@ -1002,10 +1003,9 @@ def lazy_kind_of_loss(kind: cython.int, lcode: cython.int) -> cython.int:
 def lazy_moves(code: cython.int, hp: CVec, exact: cython.bint, lam: cython.double) -> cython.bint:
     """Whether a lazy catch-up may move a parameter (lazy_catch_up with l2 coefficient ``lam``, or
     lazy_approx_catch_up): where it cannot, what the epoch derives from a parameter need not be recomputed
-    after it. Adagrad, RMSprop without momentum, Adadelta and LazyAdam without decoupled weight decay leave
-    it in place."""
+    after it. Adagrad, RMSprop without momentum, Adadelta and LazyAdam leave it in place."""
     if not exact:
-        return hp[1] != 0.0 and (code == ADAMW or (code == NADAM and hp[6] != 0.0))
+        return False  # LazyAdam: a catch-up leaves the parameter (lazy_approx_catch_up)
     if code == SGD:
         return lam != 0.0
     return code == MOMENTUM or code == NESTEROV or (code == RMSPROP and hp[4] > 0.0)
@@ -1118,18 +1118,16 @@ def lazy_catch_up(code: cython.int, th_: Vec, ith: Index, R: Vec, islot: Index, 
 @cython.exceptval(check=False)
 def lazy_approx_catch_up(code: cython.int, th: Vec, ith: Index, steps: cython.double, hp: CVec,
                          lr: cython.double) -> cython.double:
-    """LazyAdam (LAZY_APPROX rules): the moments of a coordinate the skipped updates did not touch stay as
-    they are, and so does the parameter, except for decoupled weight decay (AdamW's, NAdam's with
-    decoupled_weight_decay), which shrinks it by (1 − γλ) per update, caught up exactly at a constant rate.
-    Returns the sum of the parameter's values after those updates (as lazy_catch_up)."""
-    v: cython.double = th[ith]
+    """LazyAdam (LAZY_APPROX rules): the moments and the parameter of a coordinate the skipped updates did
+    not touch stay as they are, decoupled weight decay included (AdamW's, NAdam's with decoupled_weight_decay
+    shrink a coordinate in the updates that touch it, as TensorFlow Addons' LazyAdam with decoupled weight
+    decay decays only the rows it updates). Caught up at every skipped update instead, the decay outweighed the
+    frozen moments' smaller pushes and shrank rare columns far short: d = 2^11, 12,000 uniform rows of 10
+    values, AdamW at batch_size=1, held-out R² 0.55 against the dense update's 0.998. Returns the sum of the
+    parameter's values after those updates (as lazy_catch_up); ``code``, ``hp`` and ``lr`` are the rule's."""
     if not steps > 0.0:
         return 0.0
-    if hp[1] != 0.0 and (code == ADAMW or (code == NADAM and hp[6] != 0.0)):
-        a = 1.0 - lr * hp[1]
-        th[ith] = v * a**steps
-        return v * _geometric(a, steps)
-    return steps * v
+    return steps * th[ith]
 
 
 @cython.cfunc

@@ -374,14 +374,16 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         when next touched: the same mathematics as updating every coordinate for sgd (also with an l2
         penalty or weight decay), momentum, nesterov, adagrad, adadelta and rmsprop (momentum, l2 and weight
         decay at a constant rate only); for adam, adamw, adamax and nadam (with ``standardize=True``, without
-        coupled weight decay) the LazyAdam approximation of torch's SparseAdam and TensorFlow's
-        LazyAdam: an untouched coordinate's moments do not decay (decoupled weight decay, AdamW's, still
-        shrinks it exactly), and an l2 penalty's gradient reaches a coordinate only in the batches that
+        coupled weight decay, with the squared error) the LazyAdam approximation of torch's SparseAdam and
+        TensorFlow's LazyAdam: an untouched coordinate and its moments stay as they are (decoupled weight
+        decay, AdamW's, shrinks a coordinate in the updates that touch it, as TensorFlow Addons' LazyAdam
+        with decoupled weight decay), and an l2 penalty's gradient reaches a coordinate only in the batches that
         touch it, frequency-weighted (LazyAdam with a frequency-weighted penalty): l2·w_j·nb/nb_j for a
         column that nb_j of an epoch's nb batches store (counted once per fit or partial_fit call), so each
         coordinate gets an epoch's worth of penalty per epoch and the fixed point is, in expectation, the
-        penalized objective's (LazyAdam's own penalty would penalize a rare column less). The rest (l1, or
-        l2 with another optimizer) keep updating every coordinate.
+        penalized objective's (LazyAdam's own penalty would penalize a rare column less). The exact rules
+        serve every loss. The rest (l1, l2 with another optimizer, the Adam family with another loss) keep
+        updating every coordinate.
     average : bool, default=True
         Return the mean of the iterates over the last round rather than the last iterate. With an l1 part
         in the penalty, ``fit`` (without ``early_stopping``) then returns the proximal gradient step from

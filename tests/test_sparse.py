@@ -738,9 +738,10 @@ def test_lazy_epochs_gather_every_state_slot_the_rule_touches(opt):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("opt", [("adamw", {}), ("nadam", {"weight_decay": 0.02, "decoupled_weight_decay": True})])
-def test_lazy_adam_with_decoupled_weight_decay_shrinks_untouched_coordinates_exactly(backend, opt):
-    """AdamW (weight_decay=0.01 by default) and NAdam's decoupled decay stay lazy: an untouched coordinate's
-    moments stay (LazyAdam) while the decay shrinks it by (1 - lr * weight_decay) per update, as the dense rule."""
+def test_lazy_adam_with_decoupled_weight_decay_leaves_untouched_coordinates_in_place(backend, opt):
+    """AdamW (weight_decay=0.01 by default) and NAdam's decoupled decay stay lazy: an untouched coordinate and
+    its moments stay (LazyAdam), the decay included, which shrinks a coordinate in the updates that touch it
+    (TensorFlow Addons' LazyAdam with decoupled weight decay)."""
     from fastgd import _kernels
     from fastgd.optimizers import get_optimizer
     kern(backend)
@@ -756,11 +757,34 @@ def test_lazy_adam_with_decoupled_weight_decay_shrinks_untouched_coordinates_exa
     before = ts.theta[0, col], ts.state[:, col].copy()
     assert before[0] != 0.0
     _engine.run_epoch(X, Y, ts, optimizer.code, optimizer.pack(), 1, without, stdz=stdz, backend=backend)
-    np.testing.assert_allclose(ts.theta[0, col], before[0] * (1 - 0.05 * wd) ** len(without), rtol=1e-12)
+    assert ts.theta[0, col] == before[0]
     np.testing.assert_array_equal(ts.state[:, col], before[1])
     wide = wide_csr()
     assert _planning.is_lazy(fastgd.LinearRegressor(optimizer=get_optimizer(opt[0]).set_params(**opt[1]),
                                                     penalty=None), wide)
+
+
+def test_lazy_adamw_at_one_row_batches_reaches_the_dense_updates_model():
+    """LazyAdamW's decoupled decay shrinks a coordinate in the updates that touch it: caught up at every skipped
+    update, it outweighed the frozen moments' pushes and left rare columns far short (this data, 2^11 columns
+    each stored in about 1 % of the rows: held-out R² 0.55 against the dense update's 0.998, silently)."""
+    rng = np.random.default_rng(1)
+    n, d = 7000, 2**11
+    X = sp.csr_matrix((rng.exponential(1.0, n * 10), rng.integers(0, d, n * 10), np.arange(0, n * 10 + 1, 10)),
+                      shape=(n, d))
+    X.sum_duplicates()
+    w = rng.normal(size=d)
+    y = X @ w + 3.0 + 0.1 * rng.normal(size=n) * np.std(X @ w)
+    est = dict(optimizer="adamw", batch_size=1, penalty=None, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lazy = fastgd.LinearRegressor(**est).fit(X[:6000], y[:6000])
+        dense = fastgd.LinearRegressor(**est).fit(X[:6000].toarray(), y[:6000])
+    assert _planning.is_lazy(lazy, X)
+    clean = X[6000:] @ w + 3.0
+    r2 = [1 - np.mean((clean - m.predict(Xt)) ** 2) / np.var(clean) for m, Xt in ((lazy, X[6000:]),
+                                                                                  (dense, X[6000:].toarray()))]
+    assert r2[1] > 0.9 and r2[0] > r2[1] - 0.02, r2
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
