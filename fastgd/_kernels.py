@@ -967,7 +967,7 @@ def _epoch_csr_lazy(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_i
     (fastgd._rules.update) applied to the touched coordinates, gathered into compact arrays and scattered
     back. ``exact``: the catch-up is the dense update's mathematics; else the LazyAdam approximation. Any loss
     (pen's, ``_pen_loss``): a row adds its loss's slope times the row (_rules.loss_accumulate), and each
-    output's objective unit and l2 strength are finish_batch's (_rules.loss_unit, _rules.unit_l2).
+    output's objective unit and l2 strength are finish_batch's (_rules.output_units).
     Sequential (one batch's rows are few): the same result for any thread count. Returns (loss, weight).
     """
     # every array as a borrowed view (intr.borrowed: no atomic reference counts in the loops; the arguments
@@ -1034,9 +1034,7 @@ def _epoch_csr_lazy(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_i
     yu_own = np.empty(k)
     l2o_own = np.empty(k)
     yu, l2o = intr.borrowed(yu_own), intr.borrowed(l2o_own)
-    for j in range(k):
-        yu[j] = _rules.loss_unit(lcode, la, stdz[2 * d + k + j]) if std else 1.0
-        l2o[j] = _rules.unit_l2(l2, yu[j], stdz[2 * d + k + j]) if std else l2
+    _rules.output_units(lcode, la, l2, stdz, std, d, k, yu, l2o)
     for j in range(k):
         o = j * p
         if std:
@@ -1116,7 +1114,7 @@ def _epoch_csr_lazy(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_i
                         lam = wd + (0.0 if c == d else (l2o[j] / (WR[b + L_XS] * WR[b + L_XS]) if std else l2))
                         total = _rules.lazy_catch_up(code, th, q, S, q, P, steps, hp, lr_c, lam)
                     else:  # LazyAdam: moments stay; only decoupled weight decay moves the parameter
-                        total = _rules.lazy_approx_catch_up(code, th, q, steps, hp, lr_c)
+                        total = _rules.lazy_approx_catch_up(th, q, steps)
                     if not averaging:
                         pass
                     elif exact:
@@ -1232,7 +1230,7 @@ def _epoch_csr_lazy(X, Y, sw, theta, state, scalars, code, hp, sched, pen, fit_i
                     lam = wd + (0.0 if c == d else (l2o[j] / (WR[b + L_XS] * WR[b + L_XS]) if std else l2))
                     total = _rules.lazy_catch_up(code, th, q, S, q, P, steps, hp, lr_c, lam)
                 else:
-                    total = _rules.lazy_approx_catch_up(code, th, q, steps, hp, lr_c)
+                    total = _rules.lazy_approx_catch_up(th, q, steps)
                 if not averaging:
                     pass
                 elif exact:

@@ -772,22 +772,18 @@ cdef int _lazy_csr(const real_t* data, const index_t* indices, const ptr_t* indp
             steps = tnow - prev[t]
             c = cols[t]
             xs = z[d + c] if std and c < d else 1.0
-            lam = 0.0
             if not exact:
                 xs = 1.0 / xs  # LazyAdam keeps the column's reciprocal scale
-            elif steps > 0.0:  # once per column, and only where used (GCC divided for every column)
-                lam = wd + (0.0 if c == d else (tr.l2o[0] / (xs * xs) if std else l2))
             xsc[t] = xs
             for j in range(k):
                 q = j * p + c
                 b = q * W
                 if steps > 0.0:
-                    if exact:
-                        if k > 1 and std and c < d:  # each output's own strength (the loss's unit)
-                            lam = wd + tr.l2o[j] / (xs * xs)
+                    if exact:  # only where used (GCC had divided for every column); each output's strength
+                        lam = wd + (0.0 if c == d else (tr.l2o[j] / (xs * xs) if std else l2))
                         total = lazy_catch_up(tr.code, R, b + R_TH, R, b + R_S, 1, steps, tr.hp, lr_c, lam)
                     else:  # LazyAdam: moments stay; only decoupled weight decay moves the parameter
-                        total = lazy_approx_catch_up(tr.code, R, b + R_TH, steps, tr.hp, lr_c)
+                        total = lazy_approx_catch_up(R, b + R_TH, steps)
                     if not averaging:
                         pass
                     elif exact:
@@ -957,7 +953,7 @@ cdef Py_ssize_t _lazy_end(LazyTrain* tr, double* R, Py_ssize_t W, Py_ssize_t d, 
                     lam = wd + (0.0 if c == d else (tr.l2o[j] / (xs * xs) if std else tr.l2))
                     total = lazy_catch_up(tr.code, R, b + R_TH, R, b + R_S, 1, steps, tr.hp, lr_c, lam)
                 else:
-                    total = lazy_approx_catch_up(tr.code, R, b + R_TH, steps, tr.hp, lr_c)
+                    total = lazy_approx_catch_up(R, b + R_TH, steps)
                 if not averaging:
                     pass
                 elif exact:
@@ -1259,7 +1255,7 @@ def epoch(X, const double[:, ::1] Y, const double[::1] sw, double[:, ::1] theta,
     cdef int kind = LAZY_NONE
     cdef int rc
     cdef LazyTrain tr
-    cdef Py_ssize_t ns, jo
+    cdef Py_ssize_t ns
     cdef double[::1] unit_view
     if pb.X.sparse:
         kind = lazy_kind_of_loss(lazy_kind(code, hpp, z != NULL, l1, l2, constant_rate(sch),
@@ -1268,11 +1264,8 @@ def epoch(X, const double[:, ::1] Y, const double[::1] sw, double[:, ::1] theta,
         tr.th, tr.S, tr.scalars, tr.hp, tr.sched, tr.code = th, S, scal, hpp, sch, code
         tr.l2, tr.wnorm, tr.fit_intercept, tr.stdz, tr.avg = l2, wnorm, fit_intercept, z, avgp
         tr.l2w = &pen[6] if pen.shape[0] > 6 else NULL  # the frequency-weighted penalty's factors
-        units = np.empty(2 * k)  # each output's objective unit and l2 strength (as finish_batch)
-        for jo in range(k):
-            units[jo] = loss_unit(pb.lcode, pb.la, z[2 * d + k + jo]) if z != NULL else 1.0
-            units[k + jo] = unit_l2(l2, units[jo], z[2 * d + k + jo]) if z != NULL else l2
-        unit_view = units
+        unit_view = np.empty(2 * k)  # each output's objective unit and l2 strength (as finish_batch)
+        output_units(pb.lcode, pb.la, l2, z, z != NULL, d, k, &unit_view[0], &unit_view[k])
         tr.yu = &unit_view[0]
         tr.l2o = &unit_view[k]
         tr.loss_sum = tr.weight_sum = 0.0

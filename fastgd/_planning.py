@@ -102,10 +102,17 @@ def _batch_size(est, X, n, k, min_batch, lazy):
         # lazy: a batch costs its non-zeros, as a dense row costs its values (the dense rule)
         nnz = X.shape[1] if lazy or not sp.issparse(X) else X.nnz / max(n, 1)
         b = auto_batch_size(n, X.shape[1], k, nnz, min_batch)
-        if est.loss != "squared_error":  # a small batch's subgradient noise stalls the fit short of the optimum
-            return max(b, min(n, NONSMOOTH_MIN_BATCH))
+        if est.loss != "squared_error":
+            return nonsmooth_batch_size(b, n)
         return b if sp.issparse(X) else wide_batch_size(b, n, X.shape[1])
     return min(est.batch_size, n)
+
+
+def nonsmooth_batch_size(b, n):
+    """The "auto" batch size b of n rows with a loss other than the squared error: at least
+    NONSMOOTH_MIN_BATCH rows (or n), since a small batch's subgradient noise stalls the fit short of the
+    optimum."""
+    return max(b, min(n, NONSMOOTH_MIN_BATCH))
 
 
 def is_lazy(est, X):
@@ -119,7 +126,7 @@ def is_lazy(est, X):
     rows = (n if est.batch_size is None else auto_batch_size(n, d, 1, d) if est.batch_size == "auto"
             else min(est.batch_size, n))
     if est.batch_size == "auto" and est.loss != "squared_error":
-        rows = max(rows, min(n, NONSMOOTH_MIN_BATCH))  # as _batch_size
+        rows = nonsmooth_batch_size(rows, n)  # as _batch_size
     return d + 1 > rows * max(X.nnz / max(n, 1), 1.0)
 
 

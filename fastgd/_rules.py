@@ -1116,15 +1116,14 @@ def lazy_catch_up(code: cython.int, th_: Vec, ith: Index, R: Vec, islot: Index, 
 @cython.inline
 @cython.nogil
 @cython.exceptval(check=False)
-def lazy_approx_catch_up(code: cython.int, th: Vec, ith: Index, steps: cython.double, hp: CVec,
-                         lr: cython.double) -> cython.double:
+def lazy_approx_catch_up(th: Vec, ith: Index, steps: cython.double) -> cython.double:
     """LazyAdam (LAZY_APPROX rules): the moments and the parameter of a coordinate the skipped updates did
     not touch stay as they are, decoupled weight decay included (AdamW's, NAdam's with decoupled_weight_decay
     shrink a coordinate in the updates that touch it, as TensorFlow Addons' LazyAdam with decoupled weight
     decay decays only the rows it updates). Caught up at every skipped update instead, the decay outweighed the
     frozen moments' smaller pushes and shrank rare columns far short: d = 2^11, 12,000 uniform rows of 10
     values, AdamW at batch_size=1, held-out R² 0.55 against the dense update's 0.998. Returns the sum of the
-    parameter's values after those updates (as lazy_catch_up); ``code``, ``hp`` and ``lr`` are the rule's."""
+    parameter's values after those updates (as lazy_catch_up)."""
     if not steps > 0.0:
         return 0.0
     return steps * th[ith]
@@ -1321,5 +1320,23 @@ def unit_l2(l2: cython.double, ys: cython.double, y_scale: cython.double) -> cyt
     """The l2 strength in standardized coordinates for an output whose objective's unit is ``ys``
     (``loss_unit``) and whose target scale is ``y_scale``: the penalty acts on the raw weights, so its
     strength is l2·y_scale / ys (l2 itself for the squared losses, whose unit is y_scale). finish_batch and
-    the lazy epochs (fastgd._kernels, fastgd/_native.pyx) use this one rule."""
+    the lazy epochs (``output_units``) use this one rule."""
     return l2 if ys == y_scale else l2 * (y_scale / ys)
+
+
+@cython.cfunc
+@cython.nogil
+@cython.exceptval(check=False)
+def output_units(lcode: cython.int, la: cython.double, l2: cython.double, stdz: CVec, std: cython.bint, d: Index,
+                 k: Index, yu: Vec, l2o: Vec) -> cython.void:
+    """Each output j's objective unit into yu[j] and its l2 strength in the standardized coordinates into
+    l2o[j], as finish_batch computes them per batch (``loss_unit``, ``unit_l2``; without standardization,
+    ``std`` false and ``stdz`` not read: 1 and l2): the lazy epochs of both backends take them once per
+    epoch."""
+    for j in range(k):
+        if std:
+            yu[j] = loss_unit(lcode, la, stdz[2 * d + k + j])
+            l2o[j] = unit_l2(l2, yu[j], stdz[2 * d + k + j])
+        else:
+            yu[j] = 1.0
+            l2o[j] = l2

@@ -151,3 +151,15 @@ def hashed_zipf_rows(rng, n, d, nnz=30):
     X.sum_duplicates()
     X.data[:] = 1.0
     return X
+
+
+def wide_csr(n=2000, d=2**16, nnz=30, seed=0):
+    """n rows of about ``nnz`` values, uniform in [0, 1), at uniformly drawn columns of d (scipy's
+    ``sparse.random`` takes seconds at 2^16 columns and thousands of rows)."""
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(seed)
+    X = sp.csr_matrix((rng.random(n * nnz), rng.integers(0, d, n * nnz), np.arange(0, n * nnz + 1, nnz)),
+                      shape=(n, d))
+    X.sum_duplicates()
+    return X

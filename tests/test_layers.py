@@ -5,10 +5,11 @@ import re
 from pathlib import Path
 
 import numpy as np
-import scipy.sparse as sp
 
 import fastgd
 from fastgd import _engine, _kernels
+
+from _helpers import wide_csr
 
 
 def _data(n=1500, d=4, seed=0):
@@ -48,8 +49,7 @@ def test_lazy_csr_fit_looks_up_its_kernels_once(monkeypatch):
     """backend="auto" with lazy CSR epochs (both backends have them): one lookup, of "auto", used by every
     step."""
     rng = np.random.default_rng(0)
-    X = sp.csr_matrix((rng.random(30000), rng.integers(0, 2**14, 30000), np.arange(0, 30001, 10)),
-                      shape=(3000, 2**14))  # sp.random takes seconds at this size
+    X = wide_csr(3000, 2**14, 10)
     y = rng.normal(size=3000)
     asked = []
     real = _engine.kernels

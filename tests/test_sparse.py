@@ -15,6 +15,8 @@ import fastgd
 from fastgd import _engine, _planning, _scaling, _training
 from fastgd import estimator as estimator_module
 
+from _helpers import wide_csr
+
 BACKENDS = ["numba", "native"]
 
 
@@ -681,15 +683,6 @@ def test_sgd_with_l2_and_momentum_update_lazily_on_wide_csr():
     for kw in (dict(optimizer="momentum", learning_rate=InverseScaling()), dict(optimizer="momentum", penalty="l2"),
                dict(optimizer="sgd", penalty="l2", learning_rate=InverseScaling())):
         assert not _planning.is_lazy(fastgd.LinearRegressor(**kw), wide), kw
-
-
-def wide_csr(n=2000, d=2**16, nnz=30):
-    """n rows of about nnz values in d columns, uniform in [0, 1) (scipy's sp.random takes seconds at this size)."""
-    rng = np.random.default_rng(0)
-    X = sp.csr_matrix((rng.random(n * nnz), rng.integers(0, d, n * nnz), np.arange(0, n * nnz + 1, nnz)),
-                      shape=(n, d))
-    X.sum_duplicates()
-    return X
 
 
 @pytest.mark.parametrize("loss", ["huber", "epsilon_insensitive", "squared_epsilon_insensitive", "quantile"])
