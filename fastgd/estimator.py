@@ -2162,8 +2162,7 @@ def _dense_update_cause(est):
         return f"penalty={est.penalty!r}: an l1 penalty's step moves every coefficient"
     adam = opt.code in (_rules.ADAM, _rules.ADAMW, _rules.ADAMAX, _rules.NADAM)
     if adam and est.standardize and est.loss != "squared_error":
-        return (f"optimizer={name!r} with loss={est.loss!r}: its lazy form, LazyAdam, serves the squared error "
-                f"only (the exact lazy rules serve every loss)")
+        return f"optimizer={name!r} with loss={est.loss!r}: its lazy form, LazyAdam, serves the squared error only"
     if adam and not est.standardize:
         return (f"optimizer={name!r} with standardize=False follows torch.optim's rule, whose moments move every "
                 f"coefficient at every step")
