@@ -10,6 +10,10 @@ are known before training, in the standardized coordinates the steps take:
   error's Hessian) weighted by (n − b)/(b(n − 1)) (b-nice sampling's expected smoothness; zero for one full
   batch). Momentum carries a step's noise γ/(1 − μ) far, so its noise limit is SGD's at that effective rate.
 
+Both are the squared error's; a loss whose standardized objective has another unit (huber with epsilon below
+y's scale: ``_rules.loss_unit``) multiplies them by ``unit_gain``, as the kernels multiply its gradient and l2
+strength (the absolute losses have no curvature of their own: only the penalty's, times y's scale).
+
 The data's own top curvature (the largest eigenvalue of the design's Hessian) is not known without passes over
 X; the fit's own rate recovers from a divergence it causes (``_training._StoppingRules``).
 
@@ -42,6 +46,29 @@ def step_gains(opt):
     return (1.0 - tau) / (1.0 - mu), (1.0 - tau) / (1.0 + mu)
 
 
+def unit_gain(problem):
+    """The most, over the outputs, that an output's standardized objective multiplies the squared error's
+    curvature and the l2 strength: y_scale over the loss's unit (``_rules.loss_unit``; ``_rules.unit_l2`` is
+    the penalty's strength by the same factor): 1 for the squared losses, y_scale / min(y_scale, epsilon) for
+    huber (its quadratic zone over a small epsilon is that much steeper), y_scale for the absolute losses
+    (their penalty's strength; they have no curvature of their own). 1 without standardization."""
+    s, loss = problem.scaling, getattr(problem, "loss", None)
+    if s is None or loss is None:
+        return 1.0
+    ys = np.atleast_1d(np.asarray(s.y_scale, dtype=np.float64))
+    return max(float(y) / _rules.loss_unit(int(loss[0]), float(loss[1]), float(y)) for y in ys)
+
+
+def data_curvature(problem):
+    """The rows' mean curvature of the fit's objective per output in the standardized coordinates,
+    ``row_curvature`` times ``unit_gain``; 0 for a loss with a bounded slope, None where unknown."""
+    loss = getattr(problem, "loss", None)
+    if loss is not None and int(loss[0]) in ABSOLUTE_LOSSES:
+        return 0.0
+    T = row_curvature(problem)
+    return None if T is None else T * unit_gain(problem)
+
+
 def row_curvature(problem):
     """T: the rows' mean curvature of the squared error, 2·E‖x̃‖² over the standardized rows (the intercept's
     constant 1 included); None without standardization or the columns' statistics."""
@@ -56,10 +83,7 @@ def row_curvature(problem):
 def noise_curvature(problem):
     """The mini-batch's curvature noise, T·(n − b)/(b(n − 1)) (None: unknown); 0 for one full batch and for a
     loss with a bounded slope (no curvature)."""
-    loss = getattr(problem, "loss", None)
-    if loss is not None and int(loss[0]) in ABSOLUTE_LOSSES:
-        return 0.0
-    T = row_curvature(problem)
+    T = data_curvature(problem)
     n, b = problem.n, min(problem.batch_size, problem.n)
     if T is None:
         return None
@@ -68,16 +92,14 @@ def noise_curvature(problem):
 
 def penalty_curvature(problem, l2=None, opt=None):
     """The largest curvature of the l2 penalty (``l2``: the problem's) in the coordinates of the steps: over the
-    smallest column scale squared with standardization (times y's scale for an absolute loss, whose objective
-    is not divided by it twice), plus the optimizer's own weight decay, which acts on those coordinates."""
+    smallest column scale squared with standardization, times ``unit_gain`` (the kernels' strength per output,
+    ``_rules.unit_l2``), plus the optimizer's own weight decay, which acts on those coordinates."""
     l2 = problem.l2 if l2 is None else l2
     wd = float(getattr(opt, "weight_decay", 0.0) or 0.0)
     s = problem.scaling
     if s is None or not l2 > 0.0:
         return l2 + wd
-    loss = getattr(problem, "loss", None)
-    units = float(np.max(s.y_scale)) if loss is not None and int(loss[0]) in ABSOLUTE_LOSSES else 1.0
-    return l2 * units / float(np.min(np.square(s.x_scale))) + wd
+    return l2 * unit_gain(problem) / float(np.min(np.square(s.x_scale))) + wd
 
 
 def step_parts(opt, problem):
