@@ -680,7 +680,7 @@ def _unstable_step_tips(settings, problem, lr, noise, steady):
     # mean curvature T, from the column statistics), makes a named rate one that holds: the noise and penalty
     # bounds alone named rates that still diverged (diabetes, SGD: 1.6 where 0.25 is the limit)
     gain = _stability.step_gains(settings.optimizer)[1]  # how much less curvature the optimizer can follow
-    data = gain * (_stability.data_curvature(problem) or 0.0)
+    data = gain * (_stability.row_curvature(problem) or 0.0)
     if lr * (noise + steady) <= limit and lr * data <= 2.0 * limit:  # stable by these measures
         return tips
     if chose is None or "learning_rate" in chose:
