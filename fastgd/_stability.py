@@ -10,6 +10,13 @@ are known before training, in the standardized coordinates the steps take:
   error's Hessian) weighted by (n − b)/(b(n − 1)) (b-nice sampling's expected smoothness; zero for one full
   batch). Momentum carries a step's noise γ/(1 − μ) far, so its noise limit is SGD's at that effective rate.
 
+The penalty's strength in those coordinates is the kernels' (``_rules.unit_l2``: a loss whose standardized
+objective has another unit multiplies it, ``unit_gain``: y_scale / epsilon for huber with epsilon below y's
+scale, y_scale for the absolute losses). The data's and the noise's curvatures stay the squared error's for
+huber: its slope is bounded, so its steeper quadratic zone (y_scale / epsilon times) makes a step that is too
+long oscillate within a bounded range, not diverge, and counting it lowered the default rate of large-scale
+targets 20-fold (make_regression, y·100: R² 0.992 -> 0.608 in 300 epochs) and named rates 500 times too small.
+
 The data's own top curvature (the largest eigenvalue of the design's Hessian) is not known without passes over
 X; the fit's own rate recovers from a divergence it causes (``_training._StoppingRules``).
 
@@ -42,6 +49,17 @@ def step_gains(opt):
     return (1.0 - tau) / (1.0 - mu), (1.0 - tau) / (1.0 + mu)
 
 
+def unit_gain(problem):
+    """How many times the squared error's the l2 strength is in the standardized coordinates, the most over the
+    outputs: y_scale over the loss's unit (``_rules.unit_l2``, the kernels' rule): 1 for the squared losses,
+    y_scale / min(y_scale, epsilon) for huber, y_scale for the absolute losses; 1 without standardization."""
+    s, loss = problem.scaling, getattr(problem, "loss", None)
+    if s is None or loss is None:
+        return 1.0
+    ys = np.atleast_1d(np.asarray(s.y_scale, dtype=np.float64))
+    return max(float(y) / _rules.loss_unit(int(loss[0]), float(loss[1]), float(y)) for y in ys)
+
+
 def row_curvature(problem):
     """T: the rows' mean curvature of the squared error, 2·E‖x̃‖² over the standardized rows (the intercept's
     constant 1 included); None without standardization or the columns' statistics."""
@@ -68,16 +86,14 @@ def noise_curvature(problem):
 
 def penalty_curvature(problem, l2=None, opt=None):
     """The largest curvature of the l2 penalty (``l2``: the problem's) in the coordinates of the steps: over the
-    smallest column scale squared with standardization (times y's scale for an absolute loss, whose objective
-    is not divided by it twice), plus the optimizer's own weight decay, which acts on those coordinates."""
+    smallest column scale squared with standardization, times ``unit_gain`` (the kernels' strength per output,
+    ``_rules.unit_l2``), plus the optimizer's own weight decay, which acts on those coordinates."""
     l2 = problem.l2 if l2 is None else l2
     wd = float(getattr(opt, "weight_decay", 0.0) or 0.0)
     s = problem.scaling
     if s is None or not l2 > 0.0:
         return l2 + wd
-    loss = getattr(problem, "loss", None)
-    units = float(np.max(s.y_scale)) if loss is not None and int(loss[0]) in ABSOLUTE_LOSSES else 1.0
-    return l2 * units / float(np.min(np.square(s.x_scale))) + wd
+    return l2 * unit_gain(problem) / float(np.min(np.square(s.x_scale))) + wd
 
 
 def step_parts(opt, problem):

@@ -784,16 +784,22 @@ def test_the_snapshot_tests_the_written_slots_block_by_block_as_it_copies(monkey
 
 @pytest.mark.parametrize("params", [dict(optimizer="sgd", learning_rate=10.0),
                                     dict(optimizer="sgd", penalty="l2", alpha=10.0, learning_rate=0.3),
-                                    dict(optimizer="nesterov", learning_rate=3.0, batch_size=64)])
+                                    dict(optimizer="nesterov", learning_rate=3.0, batch_size=64),
+                                    dict(optimizer="sgd", loss="huber", penalty="l2", learning_rate=0.01, y_times=100)])
 def test_every_value_the_divergence_advice_names_works_alone(params):
     """Diabetes at rates the user chose: the advice named rates (1.6 for SGD at 10), batch sizes and alpha values
     from the batches' noise and the penalty's curvature alone, and half of them still diverged (red team); the
     data's own curvature, bounded by the Hessian's trace from the column statistics, now counts too, so each
-    value named, applied alone, fits."""
+    value named, applied alone, fits. Huber with epsilon (0.1) far below y's scale (y times 100) has y_scale /
+    epsilon times the squared error's l2 strength in the standardized coordinates (the kernels'
+    ``_rules.unit_l2``); the bound counted the squared error's, so the message named no rate at 0.01 (and 0.045,
+    which diverged again, at 0.1); it names 2.9e-4 now."""
     import re
     from sklearn.datasets import load_diabetes
 
+    params = dict(params)
     X, y = load_diabetes(return_X_y=True)
+    y = y * params.pop("y_times", 1)
     with pytest.raises(ValueError, match="diverged") as info:
         LinearRegressor(random_state=0, **params).fit(X, y)
     message = str(info.value)
@@ -806,8 +812,27 @@ def test_every_value_the_divergence_advice_names_works_alone(params):
         warnings.simplefilter("ignore", ConvergenceWarning)
         for name, value in found:
             # alpha=10 on diabetes' raw units shrinks the optimum itself to about the mean (R² 0.001)
-            floor = 0.0 if "alpha" in params and name != "alpha" else 0.4
+            # and huber's l2 strength at y_scale / epsilon = 7,700 times alpha, to about the mean (R² -0.009)
+            floor = -0.05 if "loss" in params else 0.0 if "alpha" in params and name != "alpha" else 0.4
             assert LinearRegressor(random_state=0, **{**params, name: value}).fit(X, y).score(X, y) > floor, name
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum"])
+def test_huber_on_large_targets_keeps_the_default_rate_its_bounded_slope_allows(optimizer):
+    """Huber's quadratic zone is y_scale / epsilon times steeper than the squared error's in the standardized
+    coordinates (y's spread here about 22,700, epsilon 0.1), but its slope is bounded, so a long step cannot
+    diverge: only the penalty's strength is counted at that factor (``_stability.unit_gain``). Counting the data's
+    and the batches' curvature at it (a red team's find) lowered the default rate 20-fold: R² 0.608 with a
+    ConvergenceWarning in 300 epochs, where 289 epochs reach 0.992."""
+    from sklearn.datasets import make_regression
+
+    X, y = make_regression(6000, 30, noise=20, random_state=1)
+    rng = np.random.default_rng(0)
+    X = X * rng.uniform(0.1, 10, 30) + rng.normal(size=30)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        est = LinearRegressor(optimizer=optimizer, loss="huber", penalty=None, max_iter=300, random_state=0)
+        assert est.fit(X, y * 100).score(X, y * 100) > 0.98
 
 
 def test_one_row_of_positive_weight_is_never_a_divergence():
