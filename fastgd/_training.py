@@ -878,8 +878,14 @@ class _StoppingRules:
             if ref > 0 and _one_value(problem, ids):
                 ref = 0.0
             sc = problem.scaling
-            stream = (float(np.sum(sc.y_var)) if problem.loss is None and sc is not None and sc.y_var is not None
-                      else 0.0)
+            stream = 0.0
+            if problem.loss is None and sc is not None and sc.y_var is not None:
+                # each output's running variance, zero where it is rounding next to its mean (the stream's
+                # targets one value so far: 0.1 fifty times has a variance of 7.7e-34, no scale)
+                var = np.asarray(sc.y_var, dtype=np.float64)
+                mean = sc.y_raw_mean if sc.y_raw_mean is not None else sc.y_mean
+                floor = _scaling.constant_floor(np.array(mean, dtype=np.float64))
+                stream = float(np.sum(np.where(var > np.square(floor), var, 0.0)))
             if stream > ref:
                 ref = stream
                 self._limit_of = "every target seen so far (the running statistics)"
