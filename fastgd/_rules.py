@@ -824,8 +824,8 @@ def csr_moments(data: cython.pointer[cython.const[cython.floating]], indices: cy
                 mean: Vec, m2: Vec, maxabs: Vec, stored: Vec, mark: cython.pointer[cython.longlong], val: Vec,
                 cols: cython.pointer[cython.longlong]) -> cython.double:
     """Column statistics of the n x d CSR matrix (data, indices, indptr) with row weights ``sw`` (when
-    ``weighted``): weighted mean, centred sum of squares (the implicit zeros count), largest absolute value and
-    the weight of the rows that store the column, into ``mean``, ``m2``, ``maxabs`` and ``stored`` (zeros on
+    ``weighted``): weighted mean, centred sum of squares (the implicit zeros count), largest absolute value (of
+    the rows of positive weight) and the weight of the rows that store the column, into ``mean``, ``m2``, ``maxabs`` and ``stored`` (zeros on
     entry); returns the total weight. Two passes (the mean first, then centred squares), so a column with a
     large offset keeps its small spread. Scratch: ``mark`` (d, all -1 on entry), ``val`` (d), ``cols`` (the
     most stored entries of a row)."""
@@ -838,7 +838,8 @@ def csr_moments(data: cython.pointer[cython.const[cython.floating]], indices: cy
             c = cols[t]
             mean[c] += s * val[c]
             stored[c] += s
-            maxabs[c] = max(maxabs[c], abs(val[c]))
+            if s > 0.0:  # a row of zero weight is not in the data: its values set no scale
+                maxabs[c] = max(maxabs[c], abs(val[c]))
     if not total > 0.0:
         return total
     for c in range(d):

@@ -878,8 +878,14 @@ class _StoppingRules:
             if ref > 0 and _one_value(problem, ids):
                 ref = 0.0
             sc = problem.scaling
-            stream = (float(np.sum(sc.y_var)) if problem.loss is None and sc is not None and sc.y_var is not None
-                      else 0.0)
+            stream = 0.0
+            if problem.loss is None and sc is not None and sc.y_var is not None:
+                # each output's running variance, zero where it is rounding next to its mean (the stream's
+                # targets one value so far: 0.1 fifty times has a variance of 7.7e-34, no scale)
+                var = np.asarray(sc.y_var, dtype=np.float64)
+                mean = sc.y_raw_mean if sc.y_raw_mean is not None else sc.y_mean
+                floor = _scaling.constant_floor(np.array(mean, dtype=np.float64))
+                stream = float(np.sum(np.where(var > np.square(floor), var, 0.0)))
             if stream > ref:
                 ref = stream
                 self._limit_of = "every target seen so far (the running statistics)"
@@ -1077,10 +1083,11 @@ class _StoppingRules:
             # early stopping kept a start no better than the constant: no epoch lowered the held-out loss (often
             # too few held-out rows to tell a better model from noise); the fix is the user's choice
             out.held_out_warning = True
-            out.warning = (f"Early stopping kept the starting model: no epoch lowered the loss on the "
-                           f"{_held_out_rows(problem, self.eval_ids)} "
-                           f"held-out rows. Set early_stopping=False, or a larger validation_fraction so that "
-                           f"more rows judge the fit.")
+            m = _held_out_rows(problem, self.eval_ids)
+            weighted = " of positive weight" if getattr(problem, "sw", None) is not None else ""
+            out.warning = (f"Early stopping kept the starting model: no epoch lowered the loss on the {m} "
+                           f"held-out row{'' if m == 1 else 's'}{weighted}. Set early_stopping=False, or a larger "
+                           f"validation_fraction so that more rows judge the fit.")
         elif (not settings.penalized_eval and problem.loss is None and out.converged and not out.interrupted
               and not out.stopped and not out.warning
               and best_eval > _held_out_limit(problem, self.eval_ids) * f_ref):
@@ -1109,9 +1116,13 @@ def _held_out_limit(problem, eval_ids):
 
 
 def _held_out_rows(problem, eval_ids):
-    """The number of rows in the held-out batches ``eval_ids`` (the last batch may be short)."""
+    """The number of rows of positive weight in the held-out batches ``eval_ids`` (the last batch may be short;
+    a row of weight 0 judges nothing: 5 weighted rows of 400 had "32 held-out rows" named where 1 judged)."""
     ids = np.asarray(eval_ids)
-    return int(np.minimum(problem.batch_size, problem.n - problem.batch_size * ids).sum())
+    sw = getattr(problem, "sw", None)
+    if sw is None or getattr(problem, "Y", None) is None:  # no weights, or none in memory (dask)
+        return int(np.minimum(problem.batch_size, problem.n - problem.batch_size * ids).sum())
+    return int(np.count_nonzero(sw[problem.batch_rows(ids)] > 0))
 
 
 def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, n_done=0, keep_best=True, avg=None,

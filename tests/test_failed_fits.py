@@ -653,6 +653,18 @@ def test_early_stopping_holds_out_full_batches_and_says_when_it_kept_the_start()
         LinearRegressor(early_stopping=True, batch_size=40, random_state=2).fit(*noise)
 
 
+def test_early_stoppings_kept_start_counts_the_held_out_rows_of_positive_weight():
+    """5 weighted rows of 400 (the others weight 0): the message said "no epoch lowered the loss on the 32
+    held-out rows" where one of them had a weight (a red team's find); it counts the rows that judge."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 8))
+    y = X @ rng.normal(size=8) + 0.5 * rng.normal(size=400)
+    w = np.zeros(400)
+    w[np.random.default_rng(2).choice(400, 5, replace=False)] = 1.0
+    with pytest.warns(UserWarning, match="no epoch lowered the loss on the 1 held-out row of positive weight"):
+        LinearRegressor(early_stopping=True, random_state=2).fit(X, y, sample_weight=w)
+
+
 @pytest.mark.parametrize("backend", ["numba", "native"])
 def test_early_stopping_whose_best_model_is_worse_than_the_held_out_mean_warns(backend):
     """One row of 1e4 in 15 columns: early stopping's start (the training mean, pulled by that row's target) and

@@ -304,6 +304,19 @@ def test_one_row_weighted_chunks_are_not_taken_for_a_divergence():
             est.partial_fit(X[i:i + 1], y[i:i + 1], sample_weight=w[i:i + 1])
 
 
+@pytest.mark.parametrize("value", [0.1, -29.637, 1 / 3, 100 * np.pi, 1234.5])
+def test_a_stream_of_one_target_value_is_no_divergence(value):
+    """Fifty rows of y = 0.1 (a red team's find): the running variance of y is rounding (7.7e-34, where 1234.5,
+    exact in binary, gives 0), and a million times it was the limit of a "diverged" loss, so the first call
+    raised "Training diverged ... should not diverge on finite data: please report it". Such a variance is no
+    scale (the stream's targets are one value so far): the calls fit, and the model predicts the value."""
+    X = np.random.default_rng(0).normal(size=(50, 3)) + 100
+    est = LinearRegressor(random_state=0)
+    for shift in (0.0, 1.0):
+        est.partial_fit(X + shift, np.full(50, value))
+        np.testing.assert_allclose(est.predict(X), value, rtol=0.05)
+
+
 def _mostly_zero(n=2000, d=300, seed=0):
     """2 % non-zeros (uniform values), y = X·w + noise: column 3's only value in the first 100 rows is 6.3e-4."""
     X = sp.random(n, d, density=0.02, random_state=seed).toarray()

@@ -51,6 +51,30 @@ def test_column_nonzero_weight_matches_the_reference(backend, dtype):
             fn(X, np.ones(4))
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_rows_of_zero_weight_set_no_sparse_scale(backend):
+    """sample_weight=0 means the row is not in the data (a red team's find): the largest |value| of a column (a
+    rare column's scale, and the unit of penalty="auto"'s strength) counted the rows of weight 0, so the same
+    30 weighted rows with 370 rows of weight 0 in ten times the units fitted Ridge(alpha=229) where the 30 rows
+    alone chose 1.24 (training R² 0.051 against 0.933). Now the values of rows of weight 0 change nothing."""
+    kern(backend)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 8)) * np.linspace(0.5, 3, 8) + 1
+    y = X @ rng.normal(size=8) + 0.5 * rng.normal(size=400)
+    w = np.zeros(400)
+    w[:30] = 1.0
+    X10 = X.copy()
+    X10[30:] *= 10
+    _, _, _, maxabs, _ = _engine.kernels(backend).csr_column_stats(csr_tuple(sp.csr_matrix(X10)), w)
+    np.testing.assert_array_equal(maxabs, np.abs(X[:30]).max(axis=0))
+    fits = [fastgd.LinearRegressor(random_state=0, backend=backend).fit(sp.csr_matrix(Z), y, sample_weight=w)
+            for Z in (X10, X)]
+    alone = fastgd.LinearRegressor(random_state=0, backend=backend).fit(sp.csr_matrix(X[:30]), y[:30])
+    assert fits[0].alpha_ == fits[1].alpha_ == alone.alpha_
+    for est in fits:
+        np.testing.assert_allclose(est.coef_, alone.coef_, rtol=1e-9)
+
+
 def csr_tuple(X):
     return X.data, X.indices, X.indptr, X.shape[1]
 
