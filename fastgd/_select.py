@@ -37,10 +37,15 @@ from .optimizers import LBFGS
 
 HOLD_OUT = 0.2  # share of the rows held out to score the strengths
 MIN_ROWS = 10  # fewer rows held out (or left to train on): leave-one-out instead (``choose_l2_loo``)
-# leave-one-out's strengths: Ridge alphas of LOO_GRID points from 10**LOO_DECADES[0] to 10**LOO_DECADES[1] times the
-# rows' mean weighted centred squared norm (the weighted Gram matrix's mean diagonal: the data's curvature scale)
+# leave-one-out's strengths: Ridge alphas from LOO_BELOW times the smallest non-zero eigenvalue of the rows'
+# weighted centred Gram matrix (at least LOO_RANK times the largest: rounding below) to LOO_ABOVE times the largest,
+# LOO_PER_DECADE a decade (at least LOO_GRID in all): every strength from least squares' to the constant model's,
+# whatever the columns' units (a grid from the mean row norm, which one column in large units sets, started far
+# above what the others needed: one-hot columns beside an income in 1e4s, 30 rows, held-out R² 0.222 against
+# RidgeCV's 0.956)
 LOO_GRID = 41
-LOO_DECADES = (-3.0, 4.0)
+LOO_PER_DECADE = 4
+LOO_BELOW, LOO_ABOVE, LOO_RANK = 1e-2, 1e2, 1e-12
 LOO_MIN_ROWS = 3  # rows of positive weight leave-one-out needs (two to train on with an intercept)
 STEP = 10.0  # the path's ratio between strengths; the refinement is half a step (sqrt(STEP))
 MISSES = 1  # strengths in a row without a gain that end the walk
@@ -114,8 +119,22 @@ def choose_l2_loo(problem, k, fit_intercept):
     var = w @ np.square(Y - ybar)
     if not np.all(var > 0):
         return None
-    pred = np.empty((LOO_GRID, m, Y.shape[1]))
-    scale = None
+    # the grid, from the eigenvalues of all the rows' weighted centred Gram matrix (weights of any common scale
+    # scale them, and the strengths, alike: the objective's l2 is the same)
+    r = np.sqrt(w)
+    Kc = K
+    if fit_intercept:
+        mk = (K @ w) / w.sum()
+        Kc = K - mk[:, None] - mk[None, :] + (mk @ w) / w.sum()
+    lam = np.linalg.eigvalsh(r[:, None] * Kc * r[None, :])
+    top = float(lam[-1]) if lam.size else 0.0
+    if not (top > 0 and np.isfinite(top)):
+        return None
+    low = float(np.min(lam[lam > top * LOO_RANK]))
+    decades = np.log10(top * LOO_ABOVE) - np.log10(low * LOO_BELOW)
+    alphas = np.logspace(np.log10(low * LOO_BELOW), np.log10(top * LOO_ABOVE),
+                         max(LOO_GRID, int(np.ceil(decades * LOO_PER_DECADE)) + 1))
+    pred = np.empty((len(alphas), m, Y.shape[1]))
     for i in range(m):
         T = np.delete(np.arange(m), i)
         wt = w[T]
@@ -131,17 +150,12 @@ def choose_l2_loo(problem, k, fit_intercept):
             mu = (wt @ Y[T]) / Wt
         else:
             mu = np.zeros(Y.shape[1])
-        r = np.sqrt(wt)
-        G = r[:, None] * Kt * r[None, :]
+        rt = np.sqrt(wt)
+        G = rt[:, None] * Kt * rt[None, :]
         lam, Q = np.linalg.eigh(G)
         lam = np.maximum(lam, 0.0)
-        if scale is None:  # the grid's scale: the rows' mean weighted centred squared norm (the first fold's), so
-            scale = float(np.trace(G)) / (m - 1)  # weights of any common scale choose the same objective's l2
-            if not scale > 0:
-                return None
-            alphas = scale * np.logspace(LOO_DECADES[0], LOO_DECADES[1], LOO_GRID)
-        qv = Q.T @ (r[:, None] * (Y[T] - mu))  # (m - 1, k)
-        kq = (ki * r) @ Q  # (m - 1,)
+        qv = Q.T @ (rt[:, None] * (Y[T] - mu))  # (m - 1, k)
+        kq = (ki * rt) @ Q  # (m - 1,)
         for a, alpha in enumerate(alphas):
             pred[a, i] = mu + kq @ (qv / (lam + alpha)[:, None])
     err = np.einsum("i,aij->aj", w, np.square(pred - Y[None]))  # (grid, k)
@@ -151,7 +165,7 @@ def choose_l2_loo(problem, k, fit_intercept):
     best = int(np.flatnonzero(r2 >= top - 1e-12 * max(1.0, abs(top)))[-1])
     W = float(base.sum())
     l2 = [2.0 * float(a) / W for a in alphas]  # Ridge's alpha -> the objective's l2 (per unit of weight)
-    return Choice(l2[best], [(l2[a], float(r2[a])) for a in range(LOO_GRID)], 1, m, loo=True)
+    return Choice(l2[best], [(l2[a], float(r2[a])) for a in range(len(alphas))], 1, m, loo=True)
 
 
 @dataclasses.dataclass

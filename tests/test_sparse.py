@@ -111,6 +111,22 @@ def test_leave_one_out_strengths_score_as_refits_without_each_row(fit_intercept,
     assert choice.loo and choice.shares == rows.size and choice.l2 in [a for a, _ in choice.path]
 
 
+def test_leave_one_out_reaches_weak_strengths_beside_a_column_in_large_units():
+    """One-hot columns beside an income in 1e4s, 30 rows: a grid from the rows' mean squared norm (which the income
+    sets) started far above what the one-hot columns needed (held-out R² 0.222 against RidgeCV's 0.956; a red
+    team's find); the grid spans the Gram matrix's eigenvalues, from least squares' strengths to the constant's."""
+    from sklearn.linear_model import RidgeCV
+
+    rng = np.random.RandomState(0)
+    cat, inc = rng.randint(0, 5, (2030, 3)), rng.randn(2030)
+    X = sp.hstack([sp.csr_matrix(np.eye(5)[cat[:, j]]) for j in range(3)]
+                  + [sp.csr_matrix(5e4 + 2e4 * inc[:, None])]).tocsr()
+    y = X[:, :15] @ rng.randn(15) + inc + 0.3 * rng.randn(2030)
+    est = fastgd.LinearRegressor(random_state=0).fit(X[:30], y[:30])
+    ridge = RidgeCV(alphas=np.logspace(-3, 3, 30)).fit(X[:30].toarray(), y[:30])
+    assert est.score(X[30:], y[30:]) > ridge.score(X[30:].toarray(), y[30:]) - 0.01
+
+
 def test_sparse_defaults_on_too_few_rows_to_hold_out_choose_by_leave_one_out():
     """30 rows (fewer than a held-out share of 10 rows needs) of 8 continuous columns with offsets, as CSR: the
     strength fell back to Ridge(alpha=1) in units of the median column's largest |value| (Ridge(alpha=20)),
