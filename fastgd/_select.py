@@ -114,11 +114,14 @@ def choose_l2_loo(problem, k, fit_intercept):
         K = Xd @ Xd.T
     w = base[rows]
     Y = np.asarray(problem.Y, dtype=np.float64)[rows].reshape(m, -1)
-    # each output counts by its R²: its LOO errors over its weighted variance about the mean (all rows)
+    # each output that varies counts by its R²: its LOO errors over its weighted variance about the mean (all
+    # rows); a constant one has no R² to compare strengths by (its model is its mean at any strength)
     ybar = (w @ Y) / w.sum()
     var = w @ np.square(Y - ybar)
-    if not np.all(var > 0):
+    varies = var > 0
+    if not np.any(varies):
         return None
+    Y, var = Y[:, varies], var[varies]
     # the grid, from the eigenvalues of all the rows' weighted centred Gram matrix (weights of any common scale
     # scale them, and the strengths, alike: the objective's l2 is the same)
     r = np.sqrt(w)

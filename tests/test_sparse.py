@@ -111,6 +111,18 @@ def test_leave_one_out_strengths_score_as_refits_without_each_row(fit_intercept,
     assert choice.loo and choice.shares == rows.size and choice.l2 in [a for a, _ in choice.path]
 
 
+def test_leave_one_out_judges_by_the_outputs_that_vary():
+    """A constant second output has no R² to compare strengths by (its model is its mean at any strength): the
+    strength is the first output's alone, where leave-one-out gave up and fell back (a red team's find)."""
+    rng = np.random.default_rng(0)
+    X = sp.random(30, 200, density=0.05, random_state=0, format="csr")
+    y = X @ rng.normal(size=200) + 0.1 * rng.normal(size=30)
+    alone = fastgd.LinearRegressor(random_state=0).fit(X, y)
+    both = fastgd.LinearRegressor(random_state=0).fit(X, np.c_[y, np.full(30, 2.0)])
+    assert "leave-one-out" in both.stop_reason_ and both.alpha_ == alone.alpha_
+    np.testing.assert_allclose(both.predict(X)[:, 1], 2.0, rtol=1e-12)
+
+
 def test_leave_one_out_reaches_weak_strengths_beside_a_column_in_large_units():
     """One-hot columns beside an income in 1e4s, 30 rows: a grid from the rows' mean squared norm (which the income
     sets) started far above what the one-hot columns needed (held-out R² 0.222 against RidgeCV's 0.956; a red
