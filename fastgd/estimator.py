@@ -407,14 +407,16 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         until one fails to improve the held-out R², then half a step towards the better neighbour of the best; where
         X stores at most 2^18 values, the best decade's strength and half a step either side are then also scored
         on the four other disjoint held-out 20 % shares, and the best mean wins (past an edge finalist, half steps
-        on while the mean gains); the fit then
-        finishes on all rows at that strength (the same Ridge alpha, in units of the sum of losses). ``alpha_`` is
+        on while the mean gains); with too few rows to hold out 20 % (fewer than 10 held out or left, about 50
+        rows), by leave-one-out over the rows of positive weight instead (exact, as RidgeCV's: 41 Ridge strengths
+        from 1e-3 to 1e4 times the rows' mean weighted centred squared norm, the best leave-one-out R²); the fit
+        then finishes on all rows at that strength (the same Ridge alpha, in units of the sum of losses). ``alpha_`` is
         the strength used, ``alpha_path_`` the strengths tried with their held-out R² (the finalists last,
         with their mean), ``stop_reason_`` says what was chosen and the passes over X it took. The choice is the
         same for any ``n_jobs`` and backend; one strength is shared by all outputs (as RidgeCV's default),
         judged by their held-out errors each in units of its spread (about their mean R²). Without the
-        finish (another setting above, or ``partial_fit``, whose calls see one chunk at a time) or a choice (too
-        few rows to hold out, or nothing to judge by) the strength is that of ``Ridge(alpha=1)`` on unweighted
+        finish (another setting above, or ``partial_fit``, whose calls see one chunk at a time) or a choice (fewer
+        than 3 rows; huber's path: too few to hold out; or nothing to judge by) the strength is that of ``Ridge(alpha=1)`` on unweighted
         rows with X in units of its median varying column's largest absolute value m (binary or unit-valued
         columns: Ridge(alpha=1) itself; X times any constant gives the same model; standardize=False: m = 1):
         alpha = 2·m² / n, with sample weights n is (Σw)²/Σw² (their effective number of rows: n for equal
@@ -1454,6 +1456,11 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         # the chosen strength in "auto"'s units (per effective row, as _seen_weight), which partial_fit calls keep
         self._auto_ridge = choice.l2 * getattr(self, "_seen_weight", total) / 2
         ridge, rescaled = self._ridge_alpha(choice.l2, total)
+        if choice.loo:
+            return (f"l2 strength chosen by leave-one-out over the {choice.shares} rows of positive weight (too few "
+                    f"to hold out {_select.HOLD_OUT:.0%} of them): alpha={choice.l2:.4g} (Ridge(alpha={ridge:.4g})"
+                    f"{' on sample_weight / sample_weight.max()' if rescaled else ''}), leave-one-out R² {best:.4f}, "
+                    f"best of {len(choice.path)} strengths")
         shares = "" if choice.shares == 1 else f", the finalists on {choice.shares} such shares"
         return (f"l2 strength chosen on {_select.HOLD_OUT:.0%} held-out rows{shares}: alpha={choice.l2:.4g} (Ridge("
                 f"alpha={ridge:.4g}){' on sample_weight / sample_weight.max()' if rescaled else ''}), held-out R² "

@@ -19,12 +19,11 @@ def data():
 
 # Each check skipped here has its reason written next to it.
 EXPECTED_FAILED_CHECKS = {
-    # penalty="auto" on sparse X without a strength choice (here: too few rows to hold out) is Ridge(alpha=1)'s
-    # strength per effective row, (Σw)²/Σw², so that only the weights' ratios matter (weights 1/n give the
-    # unweighted model); integer weights as row counts would need Σw, which a common scale of the weights
-    # changes (weights 1/n: a 442-fold penalty on diabetes). Both cannot hold; with a fixed penalty it passes.
+    # penalty="auto" on sparse X chooses its strength on held-out rows, or with too few rows to hold out (here) by
+    # leave-one-out: a row repeated w times is not one row of weight w there (leaving one copy out leaves the
+    # others in training), so the two fits choose different strengths; with a fixed penalty it passes.
     "check_sample_weight_equivalence_on_sparse_data":
-        "penalty='auto' counts effective rows (ratio-invariant), not weights as row counts",
+        "penalty='auto' chooses its strength by leaving rows out, where repeated rows are not weights",
 }
 
 
