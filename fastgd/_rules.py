@@ -492,10 +492,16 @@ def column_moments(x: cython.pointer[cython.const[cython.floating]], sw: cython.
     w3: cython.double = 0.0
     if stop <= start:
         return 0.0
-    # the sums of x - x0 (x0 the first value: the mean of values that are all one value is that value, bit for bit;
+    # the sums of x - x0 (x0 the first value of positive weight: the mean of values that are all one value is that
+    # value, bit for bit;
     # of 3.7 ten times the plain sum over 10 was 3.7000000000000006, and its rounding, a constant residual, was the
     # gradient the adaptive optimizers of a partial_fit stream amplified to steps of their full rate)
     x0: cython.double = x[start]
+    if weighted:  # the first value of positive weight (a row of weight 0 is not in the data, whatever its value)
+        for i in range(start, stop):
+            if sw[i] > 0.0:
+                x0 = x[i]
+                break
     full = start + (stop - start) // 4 * 4
     for i in range(start, full, 4):
         if weighted:

@@ -333,42 +333,24 @@ class FitData:
 
 
 def _one_value(problem, batch_ids):
-    """Whether, in every output, the targets of the listed batches' rows of positive weight are one value to
-    rounding: their range at most CONSTANT_SPREAD times their largest |value|. False where the targets are
-    not in memory (dask: they live on the workers, and a fit sees all its rows, never a one-row chunk)."""
+    """Whether, in every output, the targets of the listed batches' rows of weight that counts (more than
+    float64's epsilon times the largest: a lighter row is below the rounding of every weighted sum) are one
+    value to rounding: their range at most CONSTANT_SPREAD times their largest |value|. One weight 1e300 times
+    the others is one such row: the weighted variance is rounding (3e-30 on y of about 10), and an epoch's
+    1.6e-18 had "diverged ... please report it". False where the targets are not in memory (dask: they live on
+    the workers, and a fit sees all its rows, never a one-row chunk)."""
     if problem.Y is None:
         return False
     rows = problem.batch_rows(batch_ids)
     Y = problem.Y[rows]
     if problem.sw is not None:
-        Y = Y[problem.sw[rows] > 0]
+        w = problem.sw[rows]
+        top = float(np.max(w)) if w.size else 0.0
+        Y = Y[w > top * np.finfo(np.float64).eps] if top > 0 else Y[:0]
     if not len(Y):
         return True
     top = np.max(np.abs(Y), axis=0)
     return bool(np.all(np.ptp(Y, axis=0) <= _scaling.CONSTANT_SPREAD * top))
-
-
-def _unweighted_scale(problem, batch_ids):
-    """The loss of the best constant on the listed batches' rows of positive weight, each counted once (their
-    weights aside), with a floor at the loss of residuals of rounding size (CONSTANT_SPREAD times the largest
-    |target|): a scale for the divergence rule that extreme weights cannot shrink to rounding (one weight 1e300
-    times the others leaves a weighted variance of 3e-30 on y of about 10, and an epoch's 1.6e-18, a model
-    still about the heavy row's target, had "diverged ... please report it"; a real divergence grows past any
-    scale of the data). 0.0 where the targets are not in memory (dask)."""
-    if problem.Y is None:
-        return 0.0
-    rows = problem.batch_rows(batch_ids) if batch_ids is not None and len(batch_ids) else np.arange(problem.n)
-    Y = problem.Y[rows]
-    if problem.sw is not None:
-        Y = Y[problem.sw[rows] > 0]
-    if not Y.size:
-        return 0.0
-    r = _scaling.CONSTANT_SPREAD * float(np.max(np.abs(Y)))
-    code, a = (0, 0.0) if problem.loss is None else (int(problem.loss[0]), float(problem.loss[1]))
-    floor = Y.shape[1] * float(_rules.loss_terms(code, r, a)[1]) if np.isfinite(r) else 0.0
-    with np.errstate(all="ignore"):
-        spread = constant_loss(Y, None, problem.loss)
-    return max(floor, spread) if np.isfinite(spread) else floor
 
 
 def tol_unit(squared):
@@ -858,8 +840,6 @@ class _StoppingRules:
             # _training_limit: only a non-finite loss diverges (the best model is kept either way)
             if _one_value(problem, eval_ids):
                 self.diverge_at = np.inf
-            else:
-                self.diverge_at = max(self.diverge_at, DIVERGE_FACTOR * _unweighted_scale(problem, eval_ids))
 
     def check_diverged(self, loss, finite, epoch_number, ts, start, may_retry=False):
         """Divergence: the weights or the optimizer state not finite, or the loss not finite or exploded.
@@ -915,8 +895,7 @@ class _StoppingRules:
                 ref = stream
                 self._limit_of = "every target seen so far (the running statistics)"
             with np.errstate(over="ignore"):
-                self._train_limit = (max(DIVERGE_FACTOR * ref, DIVERGE_FACTOR * _unweighted_scale(problem, ids))
-                                     if ref > 0 else np.inf)
+                self._train_limit = DIVERGE_FACTOR * ref if ref > 0 else np.inf
         return self._train_limit
 
     def _retry(self, ts, epoch_number):

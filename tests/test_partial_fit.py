@@ -321,6 +321,40 @@ def test_a_stream_of_one_target_value_predicts_it(value, optimizer):
         np.testing.assert_allclose(est.predict(X), value, rtol=1e-12)
 
 
+def test_rows_of_zero_weight_leave_the_targets_statistics_alone():
+    """The exact mean of one value starts from a value of the data: the first row's, where a red team put a row of
+    weight 0 with y = 1e100 (R² -2.7e148 where dropping the row gives 0.83) or 5.0 beside fifty rows of 0.1 (a
+    stream then 10 % off). It is the first value of positive weight."""
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(100, 2))
+    y = 1000 + X @ [1.0, 2.0] + rng.normal(size=100)
+    y[0] = 1e100
+    sw = np.ones(100)
+    sw[0] = 0.0
+    with_row = LinearRegressor(random_state=0).fit(X, y, sample_weight=sw)
+    np.testing.assert_allclose(with_row.coef_, LinearRegressor(random_state=0).fit(X[1:], y[1:]).coef_, rtol=1e-9)
+    y = np.full(60, 0.1)
+    y[0] = 5.0
+    est = LinearRegressor(random_state=0).partial_fit(X[:60], y, sample_weight=sw[:60])
+    np.testing.assert_allclose(est.predict(X[1:60]), 0.1, rtol=1e-12)
+
+
+def test_a_divergence_beside_a_row_of_negligible_weight_is_caught():
+    """A row of weight 1e-300 with y = 1e10 beside diabetes does not count for the rule that a stream's targets
+    are one value (weights below float64's epsilon times the largest are below every weighted sum's rounding; a
+    weight 1e300 times the others makes its row the only one), nor does it hide a divergence (a red team found a
+    first rule, the unweighted spread, let SGD at 0.21 run to coefficients of 4e6 without a word)."""
+    from sklearn.datasets import load_diabetes
+
+    X, y = load_diabetes(return_X_y=True)
+    Xa, ya = np.vstack([X, X[:1]]), np.append(y, 1e10)
+    sw = np.append(np.ones(len(y)), 1e-300)
+    est = LinearRegressor(optimizer="sgd", learning_rate=0.21, random_state=0)
+    with pytest.raises(ValueError, match=r"training loss rose to .* the loss of the best constant on these rows \(5\.9"):
+        for _ in range(10):
+            est.partial_fit(Xa, ya, sample_weight=sw)
+
+
 def _mostly_zero(n=2000, d=300, seed=0):
     """2 % non-zeros (uniform values), y = X·w + noise: column 3's only value in the first 100 rows is 6.3e-4."""
     X = sp.random(n, d, density=0.02, random_state=seed).toarray()
