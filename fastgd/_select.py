@@ -89,12 +89,12 @@ SCORE_EPSILON = 1.345
 
 
 def choose_l2_loo(problem, k, fit_intercept):
-    """The squared error's strength where too few rows are there to hold out a share (``choose_l2``): leave-one-out
-    over the rows of positive weight, as RidgeCV scores (exactly: each row's residual over 1 - its leverage,
-    the hat matrix from the weighted centred Gram matrix's eigendecomposition), in the data's units (the
-    objective's l2 acts on the raw weights). Returns a ``Choice`` (``shares``: the rows left out; ``theta`` is not moved), or None where
-    fewer than LOO_MIN_ROWS rows have a positive weight or the targets do not vary. One pass over X (its Gram
-    matrix, n x n) and one eigendecomposition of it."""
+    """The squared error's strength where too few rows are there to hold out a share (``choose_l2``):
+    leave-one-out over the rows of positive weight, as RidgeCV scores (exactly: each row's residual over 1 - its
+    leverage, the hat matrix from the weighted centred Gram matrix's eigendecomposition), in the data's units
+    (the objective's l2 acts on the raw weights). Returns a ``Choice`` (``shares``: the rows left out;
+    ``theta`` is not moved), or None where fewer than LOO_MIN_ROWS rows have a positive weight or the targets
+    do not vary. One pass over X (its Gram matrix, n x n) and one eigendecomposition of it."""
     import scipy.sparse as sp
 
     n = problem.n

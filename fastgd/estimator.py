@@ -417,7 +417,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         same for any ``n_jobs`` and backend; one strength is shared by all outputs (as RidgeCV's default),
         judged by their held-out errors each in units of its spread (about their mean R²). Without the
         finish (another setting above, or ``partial_fit``, whose calls see one chunk at a time) or a choice (fewer
-        than 3 rows; huber's path: too few to hold out; or nothing to judge by) the strength is that of ``Ridge(alpha=1)`` on unweighted
+        than 3 rows; huber's path: too few to hold out; or nothing to judge by) the strength is that of
+        ``Ridge(alpha=1)`` on unweighted
         rows with X in units of its median varying column's largest absolute value m (binary or unit-valued
         columns: Ridge(alpha=1) itself; X times any constant gives the same model; standardize=False: m = 1):
         alpha = 2·m² / n, with sample weights n is (Σw)²/Σw² (their effective number of rows: n for equal
