@@ -493,9 +493,9 @@ def column_moments(x: cython.pointer[cython.const[cython.floating]], sw: cython.
     if stop <= start:
         return 0.0
     # the sums of x - x0 (x0 the first value of positive weight: the mean of values that are all one value is that
-    # value, bit for bit;
-    # of 3.7 ten times the plain sum over 10 was 3.7000000000000006, and its rounding, a constant residual, was the
-    # gradient the adaptive optimizers of a partial_fit stream amplified to steps of their full rate)
+    # value, bit for bit; of 3.7 ten times the plain sum over 10 was 3.7000000000000006, and its rounding, a
+    # constant residual, was the gradient the adaptive optimizers of a partial_fit stream amplified to steps of
+    # their full rate)
     x0: cython.double = x[start]
     if weighted:  # the first value of positive weight (a row of weight 0 is not in the data, whatever its value)
         for i in range(start, stop):
@@ -837,10 +837,10 @@ def csr_moments(data: cython.pointer[cython.const[cython.floating]], indices: cy
                 cols: cython.pointer[cython.longlong]) -> cython.double:
     """Column statistics of the n x d CSR matrix (data, indices, indptr) with row weights ``sw`` (when
     ``weighted``): weighted mean, centred sum of squares (the implicit zeros count), largest absolute value (of
-    the rows of positive weight) and the weight of the rows that store the column, into ``mean``, ``m2``, ``maxabs`` and ``stored`` (zeros on
-    entry); returns the total weight. Two passes (the mean first, then centred squares), so a column with a
-    large offset keeps its small spread. Scratch: ``mark`` (d, all -1 on entry), ``val`` (d), ``cols`` (the
-    most stored entries of a row)."""
+    the rows of positive weight) and the weight of the rows that store the column, into ``mean``, ``m2``,
+    ``maxabs`` and ``stored`` (zeros on entry); returns the total weight. Two passes (the mean first, then
+    centred squares), so a column with a large offset keeps its small spread. Scratch: ``mark`` (d, all -1 on
+    entry), ``val`` (d), ``cols`` (the most stored entries of a row)."""
     total = 0.0
     for i in range(n):  # pass 1: weights, sums, largest values
         s = sw[i] if weighted else 1.0

@@ -32,7 +32,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from . import _rules, _training
+from . import _rules, _shortfall, _training
 from .optimizers import LBFGS
 
 HOLD_OUT = 0.2  # share of the rows held out to score the strengths
@@ -89,18 +89,17 @@ SCORE_EPSILON = 1.345
 
 
 def choose_l2_loo(problem, k, fit_intercept):
-    """The squared error's strength where too few rows are there to hold out a share (``choose_l2``): leave-one-out
-    over the rows of positive weight, as RidgeCV scores (exactly, in the dual: each left-out row's prediction
-    from the n - 1 others' weighted Gram matrix, centred on their weighted means for the intercept, one
-    eigendecomposition per row, every strength from it), in the data's units (the objective's l2 acts on the
-    raw weights). Returns a ``Choice`` (``shares``: the rows left out; ``theta`` is not moved), or None where
-    fewer than LOO_MIN_ROWS rows have a positive weight or the targets do not vary. One pass over X (its Gram
-    matrix, n x n)."""
+    """The squared error's strength where too few rows are there to hold out a share (``choose_l2``):
+    leave-one-out over the rows of positive weight, as RidgeCV scores (exactly: each row's residual over 1 - its
+    leverage, the hat matrix from the weighted centred Gram matrix's eigendecomposition), in the data's units
+    (the objective's l2 acts on the raw weights). Returns a ``Choice`` (``shares``: the rows left out;
+    ``theta`` is not moved), or None where fewer than LOO_MIN_ROWS rows have a positive weight or the targets
+    do not vary. One pass over X (its Gram matrix, n x n) and one eigendecomposition of it."""
     import scipy.sparse as sp
 
     n = problem.n
-    base = np.ones(n) if problem.sw is None else np.asarray(problem.sw, dtype=np.float64)
-    rows = np.flatnonzero(base > 0)
+    base_all = np.ones(n) if problem.sw is None else np.asarray(problem.sw, dtype=np.float64)
+    rows = np.flatnonzero(base_all > 0)
     m = rows.size
     if m < LOO_MIN_ROWS or problem.Y is None:
         return None
@@ -112,61 +111,49 @@ def choose_l2_loo(problem, k, fit_intercept):
     else:
         Xd = np.asarray(Xk, dtype=np.float64)[rows]
         K = Xd @ Xd.T
-    w = base[rows]
+    w = base_all[rows]
+    W = float(w.sum())
     Y = np.asarray(problem.Y, dtype=np.float64)[rows].reshape(m, -1)
     # each output that varies counts by its R²: its LOO errors over its weighted variance about the mean (all
     # rows); a constant one has no R² to compare strengths by (its model is its mean at any strength)
-    ybar = (w @ Y) / w.sum()
+    ybar = (w @ Y) / W
     var = w @ np.square(Y - ybar)
     varies = var > 0
     if not np.any(varies):
         return None
-    Y, var = Y[:, varies], var[varies]
-    # the grid, from the eigenvalues of all the rows' weighted centred Gram matrix (weights of any common scale
-    # scale them, and the strengths, alike: the objective's l2 is the same)
+    Y, ybar, var = Y[:, varies], ybar[varies], var[varies]
+    # the rows' weighted centred Gram matrix Z Zᵀ (Z: the rows scaled by √w, centred on their weighted means for
+    # the intercept): its eigenvectors and eigenvalues are the left singular vectors and squared singular values
+    # of Z, all that exact leave-one-out needs (``_shortfall.ridge_left_out``, the overfit check's), one
+    # eigendecomposition of m x m, with no copy of X
     r = np.sqrt(w)
     Kc = K
     if fit_intercept:
-        mk = (K @ w) / w.sum()
-        Kc = K - mk[:, None] - mk[None, :] + (mk @ w) / w.sum()
-    lam = np.linalg.eigvalsh(r[:, None] * Kc * r[None, :])
+        mk = (K @ w) / W
+        Kc = K - mk[:, None] - mk[None, :] + (mk @ w) / W
+    lam, Q = np.linalg.eigh(r[:, None] * Kc * r[None, :])
     top = float(lam[-1]) if lam.size else 0.0
     if not (top > 0 and np.isfinite(top)):
         return None
-    low = float(np.min(lam[lam > top * LOO_RANK]))
+    keep = lam > top * LOO_RANK
+    U, S = Q[:, keep], np.sqrt(lam[keep])
+    # the grid (weights of any common scale scale the eigenvalues, and the strengths, alike: the objective's l2
+    # is the same)
+    low = float(S[0]) ** 2
     decades = np.log10(top * LOO_ABOVE) - np.log10(low * LOO_BELOW)
     alphas = np.logspace(np.log10(low * LOO_BELOW), np.log10(top * LOO_ABOVE),
                          max(LOO_GRID, int(np.ceil(decades * LOO_PER_DECADE)) + 1))
-    pred = np.empty((len(alphas), m, Y.shape[1]))
-    for i in range(m):
-        T = np.delete(np.arange(m), i)
-        wt = w[T]
-        Wt = wt.sum()
-        Kt = K[np.ix_(T, T)]
-        ki = K[i, T]
-        if fit_intercept:  # centre on the training rows' weighted means (kernel algebra: no copy of X)
-            mt = (Kt @ wt) / Wt  # x_t · mean, each t
-            c = (mt @ wt) / Wt  # mean · mean
-            mi = (ki @ wt) / Wt  # x_i · mean
-            Kt = Kt - mt[:, None] - mt[None, :] + c
-            ki = ki - mi - mt + c
-            mu = (wt @ Y[T]) / Wt
-        else:
-            mu = np.zeros(Y.shape[1])
-        rt = np.sqrt(wt)
-        G = rt[:, None] * Kt * rt[None, :]
-        lam, Q = np.linalg.eigh(G)
-        lam = np.maximum(lam, 0.0)
-        qv = Q.T @ (rt[:, None] * (Y[T] - mu))  # (m - 1, k)
-        kq = (ki * rt) @ Q  # (m - 1,)
-        for a, alpha in enumerate(alphas):
-            pred[a, i] = mu + kq @ (qv / (lam + alpha)[:, None])
-    err = np.einsum("i,aij->aj", w, np.square(pred - Y[None]))  # (grid, k)
+    base = w / W if fit_intercept else np.zeros(m)  # the intercept's leverage
+    Yc = r[:, None] * ((Y - ybar) if fit_intercept else Y)
+    parts = _shortfall.ridge_hat(U, Yc, base)
+    err = np.empty((len(alphas), Y.shape[1]))
+    for a, alpha in enumerate(alphas):
+        res = _shortfall.ridge_left_out(U, S, *parts, alpha)
+        err[a] = np.inf if res is None else np.square(res).sum(axis=0)
     r2 = 1.0 - np.mean(err / var, axis=1)
     # the strongest within rounding of the best (flat scores: the data does not tell them apart)
     top = float(np.max(r2))
     best = int(np.flatnonzero(r2 >= top - 1e-12 * max(1.0, abs(top)))[-1])
-    W = float(base.sum())
     l2 = [2.0 * float(a) / W for a in alphas]  # Ridge's alpha -> the objective's l2 (per unit of weight)
     return Choice(l2[best], [(l2[a], float(r2[a])) for a in range(len(alphas))], 1, m, loo=True)
 

@@ -331,6 +331,29 @@ def unchecked_overfit(est, X, Y, sw):
             f"of what it learned is the rows' noise. {not_run}. {advice}")
 
 
+def ridge_hat(U, Yc, base):
+    """What exact leave-one-out of ridge (``ridge_left_out``) needs from the rows' thin SVD Z = U S Vᵀ (the rows
+    scaled by √w and centred on their weighted means where ``base``, the intercept's leverage w / Σw, is not 0)
+    and the targets ``Yc`` (centred and scaled alike): c = Uᵀ Yc, U², 1 - h of least squares (without
+    cancellation) and least squares' residuals, what no penalty can fit (out of U's span)."""
+    c = U.T @ Yc
+    U2 = np.square(U)
+    out_of_span = np.maximum(1.0 - base - U2.sum(axis=1), 0.0)
+    return c, U2, out_of_span, Yc - U @ c
+
+
+def ridge_left_out(U, S, c, U2, out_of_span, fitted_out, lam):
+    """Each row's leave-one-out residual r / (1 - h) (rows x outputs, in the √w units of ``ridge_hat``'s parts)
+    of ridge at the penalty lam > 0, whose hat matrix is q qᵀ + U diag(S²/(S² + λ)) Uᵀ (q: the intercept's
+    direction); None where a row with a residual has leverage 1 (a column stored in that row alone)."""
+    frac = lam / (np.square(S) + lam)  # 1 - S²/(S² + λ): the share each direction keeps out of the fit
+    res = U @ (frac[:, None] * c) + fitted_out
+    gap = out_of_span + U2 @ frac
+    if np.any(gap[np.any(res != 0, axis=1)] <= LEVERAGE_ONE):
+        return None
+    return res / np.maximum(gap, 1e-300)[:, None]
+
+
 def overfit(est, X, Y, sw, budget=True):
     """The warning for a least-squares fit (dense X, squared error, penalty="auto") that an l2 penalty would beat
     on left-out rows, or None (``budget``: None also where its cost exceeds ``overfit_budget``). Exact
@@ -383,15 +406,11 @@ def overfit(est, X, Y, sw, budget=True):
         return None
     keep = S > S[0] * 1e-10
     U, S = U[:, keep], S[keep]
-    c = U.T @ Yc
     base = w / W if center else np.zeros(len(w))  # the intercept's leverage
-    U2 = np.square(U)
-    out_of_span = np.maximum(1.0 - base - U2.sum(axis=1), 0.0)  # 1 - h of least squares, without cancellation
+    c, U2, out_of_span, fitted_out = ridge_hat(U, Yc, base)
     var = float((w[:, None] * np.square(Yr - (w @ Yr) / W)).sum()) / W  # R²'s spread: about the mean, as sklearn's
     if not var > 0:
         return None
-
-    fitted_out = Yc - U @ c  # least squares' residuals: what no penalty can fit (out of U's span)
 
     def least_squares_left_out():
         """left_out(λ) as λ -> 0: r / (1 - h) where the leverage h is below 1; where it is 1 both vanish with λ
@@ -407,12 +426,8 @@ def overfit(est, X, Y, sw, budget=True):
         return float(np.square(res).sum()) / W
 
     def left_out(lam):
-        frac = lam / (np.square(S) + lam)  # 1 - S²/(S² + λ): the share each direction keeps out of the fit
-        res = U @ (frac[:, None] * c) + fitted_out
-        gap = out_of_span + U2 @ frac
-        if np.any(gap[np.any(res != 0, axis=1)] <= LEVERAGE_ONE):
-            return np.inf
-        return float(np.square(res / np.maximum(gap, 1e-300)[:, None]).sum()) / W
+        res = ridge_left_out(U, S, c, U2, out_of_span, fitted_out, lam)
+        return np.inf if res is None else float(np.square(res).sum()) / W
 
     interpolates = float(np.square(fitted_out).sum()) <= 1e-20 * var * W
     exact = least_squares_left_out()

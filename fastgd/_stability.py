@@ -57,7 +57,7 @@ def unit_gain(problem):
     if s is None or loss is None:
         return 1.0
     ys = np.atleast_1d(np.asarray(s.y_scale, dtype=np.float64))
-    return max(float(y) / _rules.loss_unit(int(loss[0]), float(loss[1]), float(y)) for y in ys)
+    return max(_rules.unit_l2(1.0, _rules.loss_unit(int(loss[0]), float(loss[1]), float(y)), float(y)) for y in ys)
 
 
 def row_curvature(problem):

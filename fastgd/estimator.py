@@ -408,15 +408,17 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         X stores at most 2^18 values, the best decade's strength and half a step either side are then also scored
         on the four other disjoint held-out 20 % shares, and the best mean wins (past an edge finalist, half steps
         on while the mean gains); with too few rows to hold out 20 % (fewer than 10 held out or left, about 50
-        rows), by leave-one-out over the rows of positive weight instead (exact, as RidgeCV's: 41 Ridge strengths
-        from 1e-3 to 1e4 times the rows' mean weighted centred squared norm, the best leave-one-out R²); the fit
+        rows), by leave-one-out over the rows of positive weight instead (exact, as RidgeCV's: Ridge strengths
+        from 1e-2 times the smallest non-zero eigenvalue of the rows' weighted centred Gram matrix to 1e2 times
+        the largest, four a decade, the best leave-one-out R²); the fit
         then finishes on all rows at that strength (the same Ridge alpha, in units of the sum of losses). ``alpha_`` is
         the strength used, ``alpha_path_`` the strengths tried with their held-out R² (the finalists last,
         with their mean), ``stop_reason_`` says what was chosen and the passes over X it took. The choice is the
         same for any ``n_jobs`` and backend; one strength is shared by all outputs (as RidgeCV's default),
         judged by their held-out errors each in units of its spread (about their mean R²). Without the
         finish (another setting above, or ``partial_fit``, whose calls see one chunk at a time) or a choice (fewer
-        than 3 rows; huber's path: too few to hold out; or nothing to judge by) the strength is that of ``Ridge(alpha=1)`` on unweighted
+        than 3 rows; huber's path: too few to hold out; or nothing to judge by) the strength is that of
+        ``Ridge(alpha=1)`` on unweighted
         rows with X in units of its median varying column's largest absolute value m (binary or unit-valued
         columns: Ridge(alpha=1) itself; X times any constant gives the same model; standardize=False: m = 1):
         alpha = 2·m² / n, with sample weights n is (Σw)²/Σw² (their effective number of rows: n for equal

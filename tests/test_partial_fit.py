@@ -350,7 +350,8 @@ def test_a_divergence_beside_a_row_of_negligible_weight_is_caught():
     Xa, ya = np.vstack([X, X[:1]]), np.append(y, 1e10)
     sw = np.append(np.ones(len(y)), 1e-300)
     est = LinearRegressor(optimizer="sgd", learning_rate=0.21, random_state=0)
-    with pytest.raises(ValueError, match=r"training loss rose to .* the loss of the best constant on these rows \(5\.9"):
+    with pytest.raises(ValueError,
+                       match=r"training loss rose to .* the loss of the best constant on these rows \(5\.9"):
         for _ in range(10):
             est.partial_fit(Xa, ya, sample_weight=sw)
 
