@@ -1082,12 +1082,21 @@ cdef int _lazy_team(const real_t* data, const index_t* indices, const ptr_t* ind
     slopes in row order (after B), and refreshes the intercepts' raw values (after C). Every sum is the
     sequential epoch's, in its order, and every coordinate's arithmetic is its own: the same bits for any team
     size. Tasks are claimed as in the parallel dense epoch (fastgd_claim: a member the OS deschedules delays
-    nobody). Returns 0, -1 when out of memory, 1 when the epoch has too many batches for the step counter
-    (the sequential loop then runs them)."""
+    nobody). Returns 0, -1 when out of memory, 1 when the epoch has too many batches for the step counter or
+    the scratch of two members would take more than its share (the sequential loop then runs them)."""
     cdef Py_ssize_t n = pb.X.n, d = pb.X.d, p = d + 1, P = k * p, ng = tr.team, cap1 = cap + 1, ngc, i
     cdef Py_ssize_t nsteps = 3 * nb, bi
     if nsteps >= INT_MAX:
         return 1  # the sequential loop takes it
+    # each member's lists are sized for the widest batch (one member may own every column of a batch), so the
+    # scratch grows with the team: at most 1 / LAZY_TEAM_SCRATCH_SHARE of the records' size (LAZY_TEAM_MIN_BYTES
+    # at least), fewer members where it would be more (none: the sequential loop)
+    cdef Py_ssize_t member = 8 + (3 + (3 + max(ns, 1)) * k) * cap1 + 3 * max(widest, 1) + 8
+    cdef Py_ssize_t fixed = 2 * min(batch_size, n) * k + max(widest, 1) + 64 + k
+    cdef Py_ssize_t budget = max(LAZY_TEAM_MIN_BYTES, P * W * 8 // LAZY_TEAM_SCRATCH_SHARE) // 8
+    ng = min(ng, (budget - fixed) // member)
+    if ng < 2:
+        return 1
     ngc = ng * cap1
     cdef LazyTeam tm
     tm.ng = ng

@@ -675,6 +675,10 @@ def epoch_threads(batch_size: cython.longlong, d: cython.longlong, k: cython.lon
 # B = 64 47 / 50; d = 2^14 to 2^17 slower at every batch size (docs/design.md).
 LAZY_TEAM_VALUES = cython.declare(cython.longlong, 768)
 LAZY_TEAM_MIN_BYTES = cython.declare(cython.longlong, 1 << 24)
+# The team's scratch (each member's lists sized for the widest batch) takes at most 1 / LAZY_TEAM_SCRATCH_SHARE of
+# the records' size (LAZY_TEAM_MIN_BYTES at least): a larger team, or batches too wide, run fewer members or
+# none (2^20 columns, Adam: 16 MiB, 24 members at batches of 256 rows of 30 values, 6 at 1024, none past ~3,100)
+LAZY_TEAM_SCRATCH_SHARE = cython.declare(cython.longlong, 2)
 
 
 @cython.ccall
