@@ -63,7 +63,7 @@ cdef extern from "_native_sync.h":
     int fastgd_omp_max_threads() nogil
     int fastgd_omp_thread_num() nogil
     ctypedef struct fastgd_team:
-        pass
+        int published
     void fastgd_team_init(fastgd_team* t) nogil
     long long fastgd_complete(fastgd_team* t) nogil
     int fastgd_published(fastgd_team* t) nogil
@@ -597,6 +597,35 @@ cdef inline void _csr_ptr(const real_t* data, const XView* x, const Problem* pb,
 # ----------------------------------------------------------------------------------------------------------
 # lazy CSR epoch: the twin of fastgd._kernels._epoch_csr_lazy (the rules: "lazy updates" in fastgd/_rules.py)
 
+cdef extern from *:
+    """
+    /* The lazy epoch's dot product of a row's n stored values with the batch's raw parameters (pos: each
+       value's place). The sequential epoch and the team's (_lazy_team) call this one compiled copy
+       (noinline; inlined into each, GCC had vectorized the two into different partial sums), with their
+       arrays on the same cache-line offsets (both on cache lines, the same offsets into them), so a
+       vectorized loop splits alike and both give the same bits. */
+    #define FASTGD_LAZY_DOT(NAME, T)                                                                     \
+    __attribute__((noinline))                                                                        \
+    static double NAME(const T* data, const long long* pos, const double* rawc, Py_ssize_t n, double acc) { \
+        for (Py_ssize_t q = 0; q < n; q++) acc = acc + (double) data[q] * rawc[pos[q]];             \
+        return acc;                                                                                  \
+    }
+    FASTGD_LAZY_DOT(fastgd_lazy_dot_f32, float)
+    FASTGD_LAZY_DOT(fastgd_lazy_dot_f64, double)
+    """
+    double fastgd_lazy_dot_f32(const float* data, const long long* pos, const double* rawc, Py_ssize_t n,
+                               double acc) nogil
+    double fastgd_lazy_dot_f64(const double* data, const long long* pos, const double* rawc, Py_ssize_t n,
+                               double acc) nogil
+
+
+cdef inline double _lazy_dot(const real_t* data, const long long* pos, const double* rawc, Py_ssize_t n,
+                             double acc) noexcept nogil:
+    if real_t is float:
+        return fastgd_lazy_dot_f32(data, pos, rawc, n, acc)
+    return fastgd_lazy_dot_f64(data, pos, rawc, n, acc)
+
+
 cdef struct LazyTrain:
     # what the lazy epoch reads and updates, from the epoch's arguments (see fastgd._kernels.epoch)
     double* th
@@ -618,6 +647,8 @@ cdef struct LazyTrain:
     double loss_sum  # the epoch's weighted loss and weight, added to
     double weight_sum
     int nt  # threads of the passes over every coordinate (1: they open no region)
+    int team  # threads sharing each batch's columns (_lazy_team, fastgd._rules.lazy_team_threads; 1: sequential)
+    Py_ssize_t nscal  # the scalars' count (the update may change them)
     bint finite  # set by the epoch: whether every parameter is finite at its end
 
 
@@ -630,6 +661,154 @@ cdef enum:
     # coordinates per task of the passes over every coordinate (into the records, the end's catch-up): the
     # threads only share them out, each coordinate's arithmetic is its own
     LAZY_COLUMN_BLOCK = 8192
+
+
+cdef struct LazyStep:
+    # one output's block of a lazy batch's listed coordinates (_lazy_step's argument)
+    const LazyTrain* tr
+    double* thc  # the block's parameters: its nl listed columns (the first nc centred), then the intercept
+    double* Gc  # their gradient sums, made gradients here
+    double* Sc  # their state, slot sl at Sc[sl * m1 + t]
+    const long long* cols  # their columns
+    const double* xsc  # their columns' scales (LazyAdam: reciprocals)
+    Py_ssize_t nl
+    Py_ssize_t nc
+    Py_ssize_t m1  # places in the block: nl, or nl + 1 with the intercept
+    double g0  # the batch's sum of the rows' slopes (the intercept's gradient sum)
+    double scale  # 2 / the batch's weight (finish_batch's)
+    double ys  # the output's objective unit
+    double l2j  # the output's l2 strength in the standardized coordinates
+    double lr
+    bint exact
+    double h1
+    double h2
+    double* scal  # the update's scalars: the batch's copied in; what the update makes of them, out
+
+
+ctypedef void (*lazy_step_fn)(void*) noexcept nogil
+
+cdef extern from *:
+    """
+    /* Call f(arg) through a pointer the compiler cannot see through (noipa): f is then compiled once, on its
+       own, and every caller runs that one copy. The lazy epoch's step (_lazy_step) is called so from the
+       sequential loop and from the team's members: inlined into each, GCC contracted a multiply-add into
+       a fused one in one copy and not in the other (with -ffp-contract=fast and -fassociative-math it
+       may), and the bits of a coordinate then depended on the thread count. */
+    __attribute__((noinline, noipa)) static void fastgd_call(void (*f)(void*), void* arg) { f(arg); }
+    """
+    void fastgd_call(lazy_step_fn f, void* arg) nogil
+
+
+cdef void _lazy_step(void* arg) noexcept nogil:
+    """The gradients of one output's block of listed coordinates from their sums (as finish_batch: the
+    centred columns' share of the intercept's sum, the scales, the penalty), then the optimizer's rule on the
+    block (lazy_update). Called through fastgd_call only: one compiled copy for every caller."""
+    cdef LazyStep* a = <LazyStep*> arg
+    cdef const LazyTrain* tr = a.tr
+    cdef const double* z = tr.stdz
+    cdef bint std = z != NULL, exact = a.exact
+    cdef double l2 = tr.l2, scale = a.scale, g0 = a.g0, ys = a.ys, l2j = a.l2j, sy = scale / ys, v, xs, xm, l2c
+    cdef double* Gc = a.Gc
+    cdef const double* thc = a.thc
+    cdef const long long* cols = a.cols
+    cdef Py_ssize_t t, ncen = a.nc
+    for t in range(a.nl):
+        v = thc[t]
+        if std and not exact:  # xs: the reciprocal scale
+            xs = a.xsc[t]
+            xm = z[cols[t]] if t < ncen else 0.0
+            l2c = l2j * tr.l2w[cols[t]] if tr.l2w != NULL and t >= ncen else l2j  # centred: every batch
+            Gc[t] = (Gc[t] - xm * g0) * (sy * xs) + ((l2c * xs * xs) if l2 != 0.0 else 0.0) * v
+        elif std:
+            xs = a.xsc[t]
+            xm = z[cols[t]] if t < ncen else 0.0
+            Gc[t] = (Gc[t] - xm * g0) * (scale / (xs * ys)) + ((l2j / (xs * xs)) if l2 != 0.0 else 0.0) * v
+        else:
+            Gc[t] = Gc[t] * scale + l2 * v
+    if a.m1 > a.nl:  # the intercept
+        Gc[a.nl] = ((g0 * (scale / ys)) if std else g0 * scale) if tr.fit_intercept else 0.0
+    for t in range(tr.nscal):
+        a.scal[t] = tr.scalars[t]
+    if a.m1 > 0:
+        lazy_update(tr.code, a.thc, Gc, a.Sc, a.m1, a.scal, tr.hp, a.lr, NULL, exact, a.h1, a.h2)
+
+
+cdef inline void _lazy_catch_up_at(const LazyTrain* tr, double* R, Py_ssize_t b, Py_ssize_t q, Py_ssize_t j,
+                                    bint intercept, double xs, bint exact, double steps, double lr_c, double wd,
+                                    double tnow, double c_shift, double ic1) noexcept nogil:
+    """What the ``steps`` updates a coordinate skipped did to it (record at R[b], coordinate q, output j; xs its
+    column's scale) and to its running mean: the exact rule's catch-up (fastgd._rules.lazy_catch_up) or
+    LazyAdam's (lazy_approx_catch_up)."""
+    cdef double lam, total
+    if exact:
+        lam = wd + (0.0 if intercept else (tr.l2o[j] / (xs * xs) if tr.stdz != NULL else tr.l2))
+        total = lazy_catch_up(tr.code, R, b + R_TH, R, b + R_S, 1, steps, tr.hp, lr_c, lam)
+    else:
+        total = lazy_approx_catch_up(R, b + R_TH, steps)
+    if tr.avg == NULL:
+        pass
+    elif exact:
+        average_catch_up(tr.avg, q, total, tnow - steps + c_shift, tnow + c_shift)
+    else:
+        lazy_average(tr.avg, q, total, steps, ic1)
+
+
+cdef void _lazy_steps(const LazyTrain* tr, const long long* cols, const double* xsc, Py_ssize_t nl,
+                      Py_ssize_t nc, Py_ssize_t m1, Py_ssize_t k, double* thc, double* Gc, Py_ssize_t thj,
+                      double* Sc, Py_ssize_t scj, const double* g0, double wb, bint exact, double h1, double h2,
+                      double* scal) noexcept nogil:
+    """The step after a batch's gradient sums on its listed coordinates, output by output (_lazy_step through
+    fastgd_call): output j's places at thc[j * thj], Gc[j * thj], its state at Sc[j * scj], its intercept's
+    slope sum g0[j]; ``scal`` receives the batch's scalars as the update leaves them."""
+    cdef LazyStep a
+    cdef Py_ssize_t j
+    a.tr = tr
+    a.cols = cols
+    a.xsc = xsc
+    a.nl = nl
+    a.nc = nc
+    a.m1 = m1
+    a.exact = exact
+    a.h1 = h1
+    a.h2 = h2
+    a.scal = scal
+    a.scale = 2.0 / (tr.wnorm if tr.wnorm > 0.0 else wb)  # as finish_batch
+    a.lr = lr_at(tr.hp[0], tr.sched, tr.scalars[0])
+    for j in range(k):
+        a.thc = thc + j * thj
+        a.Gc = Gc + j * thj
+        a.Sc = Sc + j * scj
+        a.g0 = g0[j]
+        a.ys = tr.yu[j]
+        a.l2j = tr.l2o[j]
+        fastgd_call(_lazy_step, &a)
+
+
+cdef inline void _lazy_scatter(const LazyTrain* tr, double* R, Py_ssize_t W, const long long* cols, Py_ssize_t m1,
+                               Py_ssize_t k, Py_ssize_t p, Py_ssize_t ns, const double* thc, Py_ssize_t thj,
+                               const double* Sc, Py_ssize_t scj, double tnew, double c_shift,
+                               bint exact) noexcept nogil:
+    """A batch's m1 listed columns back into their records after the update: the update count ``tnew``, each
+    output j's parameter (place t at thc[j * thj + t]) and state (slot sl at Sc[j * scj + sl * m1 + t]), and
+    its running mean."""
+    cdef double cnt = tnew + c_shift, ic1 = 1.0 / cnt, v
+    cdef Py_ssize_t t, c, j, q, b, sl
+    for t in range(m1):
+        c = cols[t]
+        R[c * W + R_STAMP] = tnew
+        for j in range(k):
+            q = j * p + c
+            b = q * W
+            v = thc[j * thj + t]
+            R[b + R_TH] = v
+            for sl in range(ns):
+                R[b + R_S + sl] = Sc[j * scj + sl * m1 + t]
+            if tr.avg == NULL:
+                pass
+            elif exact:
+                tr.avg[q] += (v - tr.avg[q]) / cnt
+            else:
+                lazy_average(tr.avg, q, v, 1.0, ic1)
 
 
 cdef int _lazy_csr(const real_t* data, const index_t* indices, const ptr_t* indptr, const Problem* pb,
@@ -645,7 +824,8 @@ cdef int _lazy_csr(const real_t* data, const index_t* indices, const ptr_t* indp
     coordinate costs one cache miss for them rather than one per array (the records take the memory Numba's
     work records take). While a column is listed its record holds its place in the list; each stored
     value's place is kept (``posv``) and the batch's gradient sums and raw parameters live in compact arrays
-    by place. (The same layout in Numba measured slower than Numba's own: see docs/design.md.)"""
+    by place. (The same layout in Numba measured slower than Numba's own: see docs/design.md.) With tr.team > 1
+    the batches run on a team of threads (_lazy_team), with the same bits."""
     cdef Py_ssize_t n = pb.X.n, d = pb.X.d, k = kk, p = d + 1, P = k * p
     cdef Py_ssize_t W = record_width(ns)
     cdef double* th = tr.th
@@ -653,14 +833,14 @@ cdef int _lazy_csr(const real_t* data, const index_t* indices, const ptr_t* indp
     cdef double* avg = tr.avg
     cdef const double* z = tr.stdz
     cdef bint std = z != NULL, averaging = tr.avg != NULL
-    cdef double l2 = tr.l2
     cdef double wd = tr.hp[1] if tr.code == SGD else 0.0  # SGD's coupled weight decay
     cdef double lr_c = lr_at(tr.hp[0], tr.sched, 1.0)  # the rate of every update where a catch-up moves a parameter
-    cdef Py_ssize_t ncen = 0, widest = 0, cap, nq_max, c, t, j, o, q, b, i, bi, start, stop, nt, nq, sl, m1, pos
+    cdef Py_ssize_t ncen = 0, widest = 0, cap, nq_max, c, t, j, o, q, b, i, bi, start, stop, nt, sl, m1
     cdef Py_ssize_t lo, hi
+    cdef int rc
     cdef bint ahead, col_hints = fastgd_tune_lazy_hints and P * W * 8 >= fastgd_tune_lazy_hint_min_bytes
-    cdef double tstart = tr.scalars[0], tnow, tnew, steps, lam, total, ys, xs, xm, v, s, acc, sr, st
-    cdef double loss, Wb, scale, g0, shift, cnt, c_shift, sy, ic1, l2c, l2j
+    cdef double tstart = tr.scalars[0], tnow, steps, xs, v, s, acc, sr, st
+    cdef double loss, Wb, shift, c_shift, ic1
     # LazyAdam (not exact): the batch's constants in place of per-coordinate divisions (fastgd._rules.lazy_update)
     cdef double h1 = lazy_bias_horizon(tr.hp[2]), h2 = lazy_bias_horizon(tr.hp[3])
     if std:
@@ -677,19 +857,20 @@ cdef int _lazy_csr(const real_t* data, const index_t* indices, const ptr_t* indp
     cdef double* R = fastgd_alloc_random(P * W) if own else tr.work + ((64 - (<size_t> tr.work) % 64) % 64) // 8
     # the other scratch arrays (8-byte elements each) carved from one block, each at an even offset (16-byte
     # aligned, as malloc aligns them), so one free releases them all
-    cdef Py_ssize_t lens[10]
+    cdef Py_ssize_t lens[11]
     lens[0] = max(ncen, 1)
     lens[1] = lens[2] = lens[3] = cap + 1
     lens[4] = lens[5] = lens[6] = nq_max
     lens[7] = max(ns, 1) * nq_max
     lens[8] = 2 * k
     lens[9] = max(widest, 1)
-    cdef Py_ssize_t offs[10]
+    lens[10] = max(tr.nscal, 1)
+    cdef Py_ssize_t offs[11]
     cdef Py_ssize_t total_len = 0
-    for i in range(10):
+    for i in range(11):  # each on cache lines (posv as the team's: see FASTGD_LAZY_DOT)
         offs[i] = total_len
-        total_len += lens[i] + (lens[i] & 1)
-    cdef double* scratch = <double*> malloc(total_len * sizeof(double))
+        total_len += (lens[i] + 7) // 8 * 8
+    cdef double* scratch = alloc_lines(total_len)
     if R == NULL or scratch == NULL:
         if own:
             free(R)
@@ -706,6 +887,7 @@ cdef int _lazy_csr(const real_t* data, const index_t* indices, const ptr_t* indp
     cdef double* rawb = scratch + offs[8]  # the intercepts in the data's units
     cdef double* gb = rawb + k
     cdef long long* posv = <long long*> (scratch + offs[9])  # each stored value's column's place in the list
+    cdef double* scal = scratch + offs[10]  # the scalars the update leaves (_lazy_steps)
     if ncen > 0:
         ncen = 0
         for c in range(d):
@@ -724,12 +906,23 @@ cdef int _lazy_csr(const real_t* data, const index_t* indices, const ptr_t* indp
             shift = 0.0
             for t in range(ncen):
                 c = cen[t]
-                shift += (th[o + c] / z[d + c]) * z[c]
-            rawb[j] = z[2 * d + k + j] * (th[o + d] - shift) + z[2 * d + j]
+                shift = fmadd(th[o + c] / z[d + c], z[c], shift)
+            rawb[j] = fmadd(z[2 * d + k + j], th[o + d] - shift, z[2 * d + j])
         else:
             rawb[j] = th[o + d]
     c_shift = (avg[P] if averaging else 0.0) - tstart  # the running mean's count = update count + c_shift
-    for bi in range(nb):
+    cdef Py_ssize_t nb_seq = nb  # the batches of the sequential loop (none when the team ran them)
+    if tr.team > 1:
+        rc = _lazy_team(data, indices, indptr, pb, tr, batch_size, order, nb, exact, ns, k, R, W, cen, ncen, rawb,
+                        gb, cap, widest, c_shift, lr_c, wd, h1, h2)
+        if rc < 0:
+            if own:
+                free(R)
+            free(scratch)
+            return -1
+        if rc == 0:
+            nb_seq = 0
+    for bi in range(nb_seq):
         if fastgd_tune_lazy_hints:
             _lazy_ahead(data, indices, indptr, pb, R, W, z, d, avg, order, bi, nb, batch_size, n, k, p, col_hints)
         start = order[bi] * batch_size
@@ -766,7 +959,6 @@ cdef int _lazy_csr(const real_t* data, const index_t* indices, const ptr_t* indp
         cols[nt] = d  # the intercepts, caught up with the columns
         prev[nt] = R[d * W + R_STAMP]
         m1 = nt + 1
-        nq = k * m1
         ic1 = 1.0 / (tnow + c_shift)
         for t in range(m1):  # catch up what the skipped updates did to these coordinates, and gather them
             steps = tnow - prev[t]
@@ -778,18 +970,8 @@ cdef int _lazy_csr(const real_t* data, const index_t* indices, const ptr_t* indp
             for j in range(k):
                 q = j * p + c
                 b = q * W
-                if steps > 0.0:
-                    if exact:  # only where used (GCC had divided for every column); each output's strength
-                        lam = wd + (0.0 if c == d else (tr.l2o[j] / (xs * xs) if std else l2))
-                        total = lazy_catch_up(tr.code, R, b + R_TH, R, b + R_S, 1, steps, tr.hp, lr_c, lam)
-                    else:  # LazyAdam: moments stay; only decoupled weight decay moves the parameter
-                        total = lazy_approx_catch_up(R, b + R_TH, steps)
-                    if not averaging:
-                        pass
-                    elif exact:
-                        average_catch_up(avg, q, total, tnow - steps + c_shift, tnow + c_shift)
-                    else:
-                        lazy_average(avg, q, total, steps, ic1)
+                if steps > 0.0:  # (LazyAdam: moments stay; only decoupled weight decay moves the parameter)
+                    _lazy_catch_up_at(tr, R, b, q, j, c == d, xs, exact, steps, lr_c, wd, tnow, c_shift, ic1)
                 i = j * m1 + t
                 v = R[b + R_TH]
                 thc[i] = v
@@ -800,9 +982,9 @@ cdef int _lazy_csr(const real_t* data, const index_t* indices, const ptr_t* indp
                     elif exact:
                         rawc[i] = z[2 * d + k + j] * (v / xs)
                     else:
-                        rawc[i] = z[2 * d + k + j] * (v * xs)
+                        rawc[i] = z[2 * d + k + j] * fastgd_opaque(v * xs)  # v·xs first (no regrouping)
                 for sl in range(ns):
-                    Sc[sl * nq + i] = R[b + R_S + sl]
+                    Sc[(j * ns + sl) * m1 + t] = R[b + R_S + sl]
         for j in range(k):
             gb[j] = 0.0
         loss = 0.0
@@ -813,68 +995,26 @@ cdef int _lazy_csr(const real_t* data, const index_t* indices, const ptr_t* indp
             hi = indptr[i + 1]
             for j in range(k):
                 o = j * m1
-                acc = rawb[j]
-                for q in range(lo, hi):
-                    acc = acc + data[q] * rawc[o + posv[q - b]]
+                acc = _lazy_dot(data + lo, posv + (lo - b), rawc + o, hi - lo, rawb[j])
                 sr, loss = loss_accumulate(pb.lcode, acc - pb.Y[i * k + j], pb.la, s, loss)
                 for q in range(lo, hi):
                     Gc[o + posv[q - b]] += sr * data[q]
                 gb[j] += sr
         tr.loss_sum += loss
         tr.weight_sum += Wb
-        scale = 2.0 / (tr.wnorm if tr.wnorm > 0.0 else Wb)  # as finish_batch
-        for j in range(k):
-            o = j * m1
-            g0 = gb[j]
-            ys = tr.yu[j]
-            l2j = tr.l2o[j]
-            sy = scale / ys
-            for t in range(nt):
-                i = o + t
-                v = thc[i]
-                if std and not exact:  # xs: the reciprocal scale
-                    xs = xsc[t]
-                    xm = z[cols[t]] if t < ncen else 0.0
-                    l2c = l2j * tr.l2w[cols[t]] if tr.l2w != NULL and t >= ncen else l2j  # centred: every batch
-                    Gc[i] = (Gc[i] - xm * g0) * (sy * xs) + ((l2c * xs * xs) if l2 != 0.0 else 0.0) * v
-                elif std:
-                    xs = xsc[t]
-                    xm = z[cols[t]] if t < ncen else 0.0
-                    Gc[i] = (Gc[i] - xm * g0) * (scale / (xs * ys)) + ((l2j / (xs * xs)) if l2 != 0.0 else 0.0) * v
-                else:
-                    Gc[i] = Gc[i] * scale + l2 * v
-            Gc[o + nt] = ((g0 * (scale / ys)) if std else g0 * scale) if tr.fit_intercept else 0.0
         tr.scalars[0] += 1.0
-        lazy_update(tr.code, thc, Gc, Sc, nq, tr.scalars, tr.hp, lr_at(tr.hp[0], tr.sched, tr.scalars[0]), NULL, exact,
-                    h1, h2)
-        tnew = tr.scalars[0]
-        cnt = tnew + c_shift
-        ic1 = 1.0 / cnt
-        for t in range(m1):  # scatter back into the records
-            c = cols[t]
-            R[c * W + R_STAMP] = tnew
-            for j in range(k):
-                q = j * p + c
-                b = q * W
-                i = j * m1 + t
-                v = thc[i]
-                R[b + R_TH] = v
-                for sl in range(ns):
-                    R[b + R_S + sl] = Sc[sl * nq + i]
-                if not averaging:
-                    pass
-                elif exact:
-                    avg[q] += (v - avg[q]) / cnt
-                else:
-                    lazy_average(avg, q, v, 1.0, ic1)
+        _lazy_steps(tr, cols, xsc, nt, ncen, m1, k, thc, Gc, m1, Sc, ns * m1, gb, Wb, exact, h1, h2, scal)
+        for j in range(tr.nscal):
+            tr.scalars[j] = scal[j]
+        _lazy_scatter(tr, R, W, cols, m1, k, p, ns, thc, m1, Sc, ns * m1, tr.scalars[0], c_shift, exact)
         for j in range(k):  # the intercepts in the data's units, as raw_theta computes them
             o = j * m1
             if std:
                 shift = 0.0
                 for t in range(ncen):
                     c = cen[t]
-                    shift += (thc[o + t] / z[d + c]) * z[c]
-                rawb[j] = z[2 * d + k + j] * (thc[o + nt] - shift) + z[2 * d + j]
+                    shift = fmadd(thc[o + t] / z[d + c], z[c], shift)
+                rawb[j] = fmadd(z[2 * d + k + j], thc[o + nt] - shift, z[2 * d + j])
             else:
                 rawb[j] = thc[o + nt]
     tnow = tr.scalars[0]
@@ -893,6 +1033,335 @@ cdef int _lazy_csr(const real_t* data, const index_t* indices, const ptr_t* indp
         free(R)
     free(scratch)
     return 0
+
+
+cdef inline Py_ssize_t _lazy_owner(Py_ssize_t c, Py_ssize_t ng) noexcept nogil:
+    """The team member that owns column c of a lazy batch: its group of 8 columns (no two members write one
+    cache line of the records, whose width is even), hashed onto [0, ng) by a multiply and a shift."""
+    return <Py_ssize_t> ((<unsigned long long> (<unsigned int> ((<unsigned long long> c >> 3) * 2654435761ULL))
+                          * <unsigned long long> ng) >> 32)
+
+
+cdef struct LazyTeam:
+    # the scratch of the lazy epoch's team (_lazy_team), carved from one block
+    Py_ssize_t ng  # members = column groups = tasks of each step
+    Py_ssize_t nb  # batches of the epoch
+    bint col_hints  # the columns' hints pay (_lazy_csr's col_hints)
+    Py_ssize_t cap1  # places per group (a group's listed columns; the intercept's place in group 0)
+    Py_ssize_t widest  # stored values of the widest batch
+    long long* meta  # per group, a cache line each: listed columns, places (with the intercept), centred, values
+    long long* cols  # group g's listed columns at g * cap1 + t
+    double* prev  # their update counts before the batch
+    double* xsc  # their scales
+    double* thc  # parameter of place t of group g, output j, at (j * ng + g) * cap1 + t
+    double* Gc  # its gradient sum, then gradient
+    double* rawc  # its parameter in the data's units
+    double* Sc  # its state: slot sl at (j * ng + g) * ns * cap1 + sl * (the group's places) + t
+    long long* posv  # group g's stored values' places (g * cap1 + t) at g * widest + (q - lo)
+    long long* posb  # every stored value's place at q - lo (step B, each member its rows')
+    long long* vq  # group g's stored values, in row order, at g * widest + v
+    long long* vr  # and their rows in the batch
+    double* res  # residual of row r, output j at r * k + j
+    double* srv  # its loss's slope times the row's weight
+    double* scal  # per group (sstride apart) the scalars its update reads and changes; then the slope sums
+    Py_ssize_t sstride
+    double wb  # the weight of the batch in progress
+
+
+cdef int _lazy_team(const real_t* data, const index_t* indices, const ptr_t* indptr, const Problem* pb,
+                    LazyTrain* tr, Py_ssize_t batch_size, const long long* order, Py_ssize_t nb, bint exact,
+                    Py_ssize_t ns, Py_ssize_t k, double* R, Py_ssize_t W, const long long* cen, Py_ssize_t ncen,
+                    double* rawb, double* gb, Py_ssize_t cap, Py_ssize_t widest, double c_shift, double lr_c,
+                    double wd, double h1, double h2) noexcept nogil:
+    """The batches of a lazy epoch (_lazy_csr's loop) shared by a team of tr.team threads: each batch in three
+    steps of one task per member, the columns split into groups of 8 owned by one member each (_lazy_owner):
+    A, each member lists the batch's values of its columns and catches up and gathers its columns; B, each
+    member computes the residuals of its share of the rows (reading every group's raw parameters); C, each
+    member adds its values' slopes into its columns' sums in row order, and updates and scatters its
+    coordinates. Between the steps the member finishing the last task sums the loss and the intercepts'
+    slopes in row order (after B), and refreshes the intercepts' raw values (after C). Every sum is the
+    sequential epoch's, in its order, and every coordinate's arithmetic is its own: the same bits for any team
+    size. Tasks are claimed as in the parallel dense epoch (fastgd_claim: a member the OS deschedules delays
+    nobody). Returns 0, -1 when out of memory, 1 when the epoch has too many batches for the step counter or
+    the scratch of two members would take more than its share (the sequential loop then runs them)."""
+    cdef Py_ssize_t n = pb.X.n, d = pb.X.d, p = d + 1, P = k * p, ng = tr.team, cap1 = cap + 1, ngc, i
+    cdef Py_ssize_t nsteps = 3 * nb, bi
+    if nsteps >= INT_MAX:
+        return 1  # the sequential loop takes it
+    # each member's lists are sized for the widest batch (one member may own every column of a batch), so the
+    # scratch grows with the team: at most 1 / LAZY_TEAM_SCRATCH_SHARE of the records' size (LAZY_TEAM_MIN_BYTES
+    # at least), fewer members where it would be more (none: the sequential loop)
+    cdef Py_ssize_t member = 8 + (3 + (3 + max(ns, 1)) * k) * cap1 + 3 * max(widest, 1) + 8
+    cdef Py_ssize_t fixed = 2 * min(batch_size, n) * k + max(widest, 1) + 64 + k
+    cdef Py_ssize_t budget = max(LAZY_TEAM_MIN_BYTES, P * W * 8 // LAZY_TEAM_SCRATCH_SHARE) // 8
+    ng = min(ng, (budget - fixed) // member)
+    if ng < 2:
+        return 1
+    ngc = ng * cap1
+    cdef LazyTeam tm
+    tm.ng = ng
+    tm.nb = nb
+    tm.col_hints = fastgd_tune_lazy_hints and P * W * 8 >= fastgd_tune_lazy_hint_min_bytes
+    tm.cap1 = cap1
+    tm.widest = max(widest, 1)
+    cdef Py_ssize_t rows_max = min(batch_size, n) * k + 1
+    cdef Py_ssize_t lens[15]
+    lens[0] = ng * 8
+    lens[1] = lens[2] = lens[3] = ngc
+    lens[4] = lens[5] = lens[6] = k * ngc
+    lens[7] = max(ns, 1) * k * ngc
+    lens[8] = lens[9] = lens[10] = ng * tm.widest
+    lens[11] = lens[12] = rows_max
+    cdef Py_ssize_t sstride = (max(tr.nscal, 1) + 7) // 8 * 8  # a member's scalars, on lines of their own
+    lens[13] = (ng + 1) * sstride + k
+    cdef Py_ssize_t offs[15]
+    cdef Py_ssize_t total_len = 0
+    lens[14] = tm.widest
+    for i in range(15):  # each array on a cache line of its own
+        offs[i] = total_len
+        total_len += (lens[i] + 7) // 8 * 8
+    cdef double* block = alloc_lines(total_len)
+    cdef long long* slots = <long long*> alloc_lines(ng * 8)
+    if block == NULL or slots == NULL:
+        free(block)
+        free(slots)
+        return -1
+    memset(slots, 0, ng * 64)
+    tm.meta = <long long*> (block + offs[0])
+    tm.cols = <long long*> (block + offs[1])
+    tm.prev = block + offs[2]
+    tm.xsc = block + offs[3]
+    tm.thc = block + offs[4]
+    tm.Gc = block + offs[5]
+    tm.rawc = block + offs[6]
+    tm.Sc = block + offs[7]
+    tm.posv = <long long*> (block + offs[8])
+    tm.vq = <long long*> (block + offs[9])
+    tm.vr = <long long*> (block + offs[10])
+    tm.res = block + offs[11]
+    tm.srv = block + offs[12]
+    tm.scal = block + offs[13]
+    tm.posb = <long long*> (block + offs[14])
+    tm.sstride = sstride
+    cdef fastgd_team team
+    fastgd_team_init(&team)
+    cdef long long runs = 0  # steps completed (written by the member finishing a step, before publishing)
+    # the first batch with weight (a batch without is skipped, as the sequential loop skips it)
+    bi = 0
+    while bi < nb:
+        tm.wb = _lazy_batch_weight(pb, order, bi, batch_size, n)
+        if tm.wb > 0.0:
+            break
+        bi += 1
+    team.published = <int> (3 * bi) if bi < nb else <int> nsteps
+    cdef int step
+    cdef long long me, task, target
+    with parallel(num_threads=ng):
+        me = fastgd_omp_thread_num()
+        step = fastgd_published(&team)
+        while step < nsteps:
+            task = fastgd_claim(slots, me, ng, step + 1)
+            if task < 0:
+                step = fastgd_wait(&team, step, SPINS_BEFORE_SLEEP)
+                continue
+            target = (fastgd_load(&runs) + 1) * ng
+            _lazy_team_task(data, indices, indptr, pb, tr, &tm, batch_size, order, step, task, exact, ns, k, R, W,
+                            cen, ncen, rawb, c_shift, lr_c, wd, h1, h2)
+            if fastgd_complete(&team) == target:  # the step's last task: its epilogue, then the next step
+                _lazy_team_next(pb, tr, &tm, batch_size, order, nb, step, k, R, W, cen, ncen, rawb, gb, &runs,
+                                &team)
+            step = fastgd_published(&team)
+    free(block)
+    free(slots)
+    return 0
+
+
+cdef inline double _lazy_batch_weight(const Problem* pb, const long long* order, Py_ssize_t bi, Py_ssize_t batch_size,
+                                      Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t start = order[bi] * batch_size
+    return batch_weight(pb.sw, pb.weighted, start, min(start + batch_size, n))
+
+
+cdef void _lazy_team_task(const real_t* data, const index_t* indices, const ptr_t* indptr, const Problem* pb,
+                          LazyTrain* tr, LazyTeam* tm, Py_ssize_t batch_size, const long long* order, int step,
+                          Py_ssize_t g, bint exact, Py_ssize_t ns, Py_ssize_t k, double* R, Py_ssize_t W,
+                          const long long* cen, Py_ssize_t ncen, const double* rawb, double c_shift, double lr_c,
+                          double wd, double h1, double h2) noexcept nogil:
+    """Task g of step ``step`` of the lazy team (see _lazy_team): step 3·bi (A), 3·bi + 1 (B), 3·bi + 2 (C) of
+    batch order[bi]. The arithmetic of each coordinate and each row is _lazy_csr's, line for line."""
+    cdef Py_ssize_t n = pb.X.n, d = pb.X.d, p = d + 1, ng = tm.ng, cap1 = tm.cap1, ngc = ng * cap1
+    cdef Py_ssize_t bi = step // 3, phase = step % 3
+    cdef Py_ssize_t start = order[bi] * batch_size, stop = min(start + batch_size, n)
+    cdef Py_ssize_t lo = indptr[start], hi = indptr[stop], rows = stop - start
+    cdef Py_ssize_t nl, m1, nc, nv, t, c, q, j, i, b, sl, r, r0, r1, base, sb, gw = g * tm.widest
+    cdef long long* meta = tm.meta + 8 * g
+    cdef long long* cols = tm.cols + g * cap1
+    cdef double* prev = tm.prev + g * cap1
+    cdef double* xsc = tm.xsc + g * cap1
+    cdef const double* z = tr.stdz
+    cdef double* avg = tr.avg
+    cdef bint std = z != NULL
+    cdef double tnow, steps, xs, v, st, ic1, s, acc, sr, tnew
+    cdef bint ahead
+    if phase == 0:  # A: list my columns' values, catch up and gather my columns
+        nl = 0
+        for t in range(ncen):  # my centred columns first (every batch touches them)
+            c = cen[t]
+            if _lazy_owner(c, ng) == g:
+                cols[nl] = c
+                prev[nl] = R[c * W + R_STAMP]
+                R[c * W + R_STAMP] = -1.0 - (g * cap1 + nl)
+                nl += 1
+        nc = nl
+        nv = 0
+        for r in range(rows):  # my values, in row order (appended without a branch)
+            for q in range(indptr[start + r], indptr[start + r + 1]):
+                tm.vq[gw + nv] = q
+                tm.vr[gw + nv] = r
+                nv += _lazy_owner(indices[q], ng) == g
+        ahead = tm.col_hints and hi - lo > fastgd_tune_lazy_ahead_nnz  # not hinted ahead: hint within
+        for i in range(nv):
+            q = tm.vq[gw + i]
+            c = indices[q]
+            if ahead and i + LAZY_AHEAD_VALUES < nv:
+                fastgd_hint(&R[indices[tm.vq[gw + i + LAZY_AHEAD_VALUES]] * W])
+            st = R[c * W + R_STAMP]
+            if st < 0.0:
+                tm.posv[gw + q - lo] = <long long> (-1.0 - st)
+            else:
+                cols[nl] = c
+                prev[nl] = st
+                R[c * W + R_STAMP] = -1.0 - (g * cap1 + nl)
+                tm.posv[gw + q - lo] = g * cap1 + nl
+                nl += 1
+                if ahead:
+                    _lazy_hint_column(R, W, z, d, avg, c, k, p)
+        m1 = nl
+        if g == 0:  # the intercepts, caught up with the columns
+            cols[nl] = d
+            prev[nl] = R[d * W + R_STAMP]
+            m1 = nl + 1
+        meta[0] = nl
+        meta[1] = m1
+        meta[2] = nc
+        meta[3] = nv
+        tnow = tr.scalars[0]
+        ic1 = 1.0 / (tnow + c_shift)
+        for t in range(m1):  # as _lazy_csr's catch-up and gather
+            steps = tnow - prev[t]
+            c = cols[t]
+            xs = z[d + c] if std and c < d else 1.0
+            if not exact:
+                xs = 1.0 / xs
+            xsc[t] = xs
+            for j in range(k):
+                q = j * p + c
+                b = q * W
+                if steps > 0.0:
+                    _lazy_catch_up_at(tr, R, b, q, j, c == d, xs, exact, steps, lr_c, wd, tnow, c_shift, ic1)
+                i = (j * ng + g) * cap1 + t
+                v = R[b + R_TH]
+                tm.thc[i] = v
+                tm.Gc[i] = 0.0
+                if c < d:
+                    if not std:
+                        tm.rawc[i] = v
+                    elif exact:
+                        tm.rawc[i] = z[2 * d + k + j] * (v / xs)
+                    else:
+                        tm.rawc[i] = z[2 * d + k + j] * fastgd_opaque(v * xs)  # as _lazy_csr
+                sb = (j * ng + g) * ns * cap1 + t
+                for sl in range(ns):
+                    tm.Sc[sb + sl * m1] = R[b + R_S + sl]
+    elif phase == 1:  # B: the residuals and slopes of my share of the rows
+        r0 = rows * g // ng
+        r1 = rows * (g + 1) // ng
+        for r in range(r0, r1):
+            i = start + r
+            s = pb.sw[i] if pb.weighted else 1.0
+            for q in range(indptr[i], indptr[i + 1]):  # the row's places, from their owners' lists
+                tm.posb[q - lo] = tm.posv[_lazy_owner(indices[q], ng) * tm.widest + q - lo]
+            for j in range(k):
+                acc = _lazy_dot(data + indptr[i], tm.posb + (indptr[i] - lo), tm.rawc + j * ngc,
+                                indptr[i + 1] - indptr[i], rawb[j])
+                tm.res[r * k + j] = acc - pb.Y[i * k + j]
+                sr, acc = loss_accumulate(pb.lcode, tm.res[r * k + j], pb.la, s, 0.0)
+                tm.srv[r * k + j] = sr
+    else:  # C: my columns' sums in row order, their gradients, the update, the scatter back
+        nl = meta[0]
+        m1 = meta[1]
+        nc = meta[2]
+        nv = meta[3]
+        for i in range(nv):
+            q = tm.vq[gw + i]
+            r = tm.vr[gw + i]
+            base = tm.posv[gw + q - lo]
+            for j in range(k):
+                tm.Gc[base + j * ngc] += tm.srv[r * k + j] * data[q]
+        tnew = tr.scalars[0]
+        # my copy of the scalars (group 0's is the batch's result); the intercepts' slope sums: the epilogue of B's
+        _lazy_steps(tr, cols, xsc, nl, nc, m1, k, tm.thc + g * cap1, tm.Gc + g * cap1, ngc, tm.Sc + g * ns * cap1,
+                    ngc * ns, tm.scal + tm.sstride * ng, tm.wb, exact, h1, h2, tm.scal + tm.sstride * g)
+        _lazy_scatter(tr, R, W, cols, m1, k, p, ns, tm.thc + g * cap1, ngc, tm.Sc + g * ns * cap1, ngc * ns, tnew,
+                      c_shift, exact)
+        if tm.col_hints and bi + 1 < tm.nb:  # my columns of a small next batch hinted (as _lazy_ahead)
+            r0 = order[bi + 1] * batch_size
+            r1 = min(r0 + batch_size, n)
+            if indptr[r1] - indptr[r0] <= fastgd_tune_lazy_ahead_nnz:
+                for q in range(indptr[r0], indptr[r1]):
+                    c = indices[q]
+                    if _lazy_owner(c, ng) == g:
+                        _lazy_hint_column(R, W, z, d, avg, c, k, p)
+
+
+cdef void _lazy_team_next(const Problem* pb, LazyTrain* tr, LazyTeam* tm, Py_ssize_t batch_size,
+                          const long long* order, Py_ssize_t nb, int step, Py_ssize_t k, const double* R,
+                          Py_ssize_t W, const long long* cen, Py_ssize_t ncen, double* rawb, double* gb,
+                          long long* runs, fastgd_team* team) noexcept nogil:
+    """The epilogue of a step of the lazy team (by the member finishing its last task), then the next step
+    published: after B the loss and the intercepts' slope sums in row order (as _lazy_csr's row loop adds
+    them) and the update count; after C the scalars the update changed and the intercepts' raw values, then
+    the next batch with weight."""
+    cdef Py_ssize_t n = pb.X.n, d = pb.X.d, p = d + 1, ng = tm.ng, bi = step // 3, phase = step % 3
+    cdef Py_ssize_t start = order[bi] * batch_size, stop = min(start + batch_size, n), r, j, t, c, i
+    cdef const double* z = tr.stdz
+    cdef double loss, s, sr, shift
+    cdef int nxt = step + 1
+    if phase == 1:
+        for j in range(k):
+            gb[j] = 0.0
+        loss = 0.0
+        for r in range(stop - start):
+            s = pb.sw[start + r] if pb.weighted else 1.0
+            for j in range(k):
+                sr, loss = loss_accumulate(pb.lcode, tm.res[r * k + j], pb.la, s, loss)
+                gb[j] += sr
+        for j in range(k):
+            tm.scal[tm.sstride * ng + j] = gb[j]
+        tr.loss_sum += loss
+        tr.weight_sum += tm.wb
+        tr.scalars[0] += 1.0
+    elif phase == 2:
+        for i in range(tr.nscal):  # what the update did to the scalars (the same in every call)
+            tr.scalars[i] = tm.scal[i]
+        for j in range(k):  # the intercepts in the data's units, as raw_theta computes them
+            if z != NULL:
+                shift = 0.0
+                for t in range(ncen):
+                    c = cen[t]
+                    shift = fmadd(R[(j * p + c) * W + R_TH] / z[d + c], z[c], shift)
+                rawb[j] = fmadd(z[2 * d + k + j], R[(j * p + d) * W + R_TH] - shift, z[2 * d + j])
+            else:
+                rawb[j] = R[(j * p + d) * W + R_TH]
+        bi += 1
+        while bi < nb:
+            tm.wb = _lazy_batch_weight(pb, order, bi, batch_size, n)
+            if tm.wb > 0.0:
+                break
+            bi += 1
+        nxt = <int> (3 * bi)
+    fastgd_store(runs, runs[0] + 1)
+    fastgd_publish(team, nxt)
 
 
 cdef Py_ssize_t _count_nonzero(const double* z, Py_ssize_t d, int nt) noexcept nogil:
@@ -948,18 +1417,8 @@ cdef Py_ssize_t _lazy_end(LazyTrain* tr, double* R, Py_ssize_t W, Py_ssize_t d, 
             q = j * p + c
             b = q * W
             if steps > 0.0:
-                if exact:
-                    xs = z[d + c] if std and c < d else 1.0
-                    lam = wd + (0.0 if c == d else (tr.l2o[j] / (xs * xs) if std else tr.l2))
-                    total = lazy_catch_up(tr.code, R, b + R_TH, R, b + R_S, 1, steps, tr.hp, lr_c, lam)
-                else:
-                    total = lazy_approx_catch_up(R, b + R_TH, steps)
-                if not averaging:
-                    pass
-                elif exact:
-                    average_catch_up(avg, q, total, tnow - steps + c_shift, tnow + c_shift)
-                else:
-                    lazy_average(avg, q, total, steps, ic1)
+                _lazy_catch_up_at(tr, R, b, q, j, c == d, z[d + c] if std and c < d else 1.0, exact, steps, lr_c,
+                                  wd, tnow, c_shift, ic1)
             v = R[b + R_TH]
             if not isfinite(v):
                 bad += 1
@@ -1274,7 +1733,10 @@ def epoch(X, const double[:, ::1] Y, const double[::1] sw, double[:, ::1] theta,
         ns = min(state.shape[0], used_slots(code, hpp))  # the slots the rule touches
         tr.nt = 1 if _config.sequential_only() or path == PATH_SEQUENTIAL else region_threads(
             max(n_threads, 1), P // LAZY_REGION_COORDS, P * record_width(ns))
-        if tr.nt > 1:
+        tr.nscal = scalars.shape[0]
+        tr.team = 1 if _config.sequential_only() else lazy_team_threads(
+            (int(X[2][n]) * min(batch_size, n)) // max(n, 1), P * record_width(ns) * 8, max(n_threads, 1), path)
+        if tr.nt > 1 or tr.team > 1:
             _config.note_team_started()
         with nogil:
             rc = lazy_epoch(&pb, &tr, batch_size, &order[0] if nb > 0 else NULL, nb, kind == LAZY_EXACT, ns)

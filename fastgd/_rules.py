@@ -666,6 +666,39 @@ def epoch_threads(batch_size: cython.longlong, d: cython.longlong, k: cython.lon
     return t if t >= 2 else 0
 
 
+# The native lazy CSR epoch's team (_native._lazy_team): threads that share each batch's columns, at most one
+# per LAZY_TEAM_VALUES stored values of an average batch, and only where the epoch's records take at least
+# LAZY_TEAM_MIN_BYTES (beyond the caches, where a batch waits on a cache miss per touched column: the team's
+# members wait on theirs at once). A batch costs three hand-overs and each member scans all its values. 2-core
+# Intel Xeon, 100,000 Zipf rows of 30 values, Adam, ms an epoch one thread / team of two: d = 2^20 (32 MiB of
+# records) B = 32 55 / 57, B = 64 59 / 50, B = 256 59 / 44, B = 1024 52 / 43; d = 2^18 (8 MiB) B = 256 42 / 40,
+# B = 64 47 / 50; d = 2^14 to 2^17 slower at every batch size (docs/design.md).
+LAZY_TEAM_VALUES = cython.declare(cython.longlong, 768)
+LAZY_TEAM_MIN_BYTES = cython.declare(cython.longlong, 1 << 24)
+# The team's scratch (each member's lists sized for the widest batch) takes at most 1 / LAZY_TEAM_SCRATCH_SHARE of
+# the records' size (LAZY_TEAM_MIN_BYTES at least): a larger team, or batches too wide, run fewer members or
+# none (2^20 columns, Adam: 16 MiB, 24 members at batches of 256 rows of 30 values, 6 at 1024, none past ~3,100)
+LAZY_TEAM_SCRATCH_SHARE = cython.declare(cython.longlong, 2)
+
+
+@cython.ccall
+@cython.nogil
+@cython.exceptval(check=False)
+def lazy_team_threads(batch_values: cython.longlong, record_bytes: cython.longlong, n_threads: cython.longlong,
+                      path: cython.int) -> cython.longlong:
+    """Threads of the native lazy CSR epoch's team for batches of ``batch_values`` stored values on average and
+    records of ``record_bytes`` (1: the sequential loop). PATH_SEQUENTIAL: 1; PATH_PARALLEL: every thread (the
+    tests' way to run the team at any size); PATH_AUTO: LAZY_TEAM_VALUES and LAZY_TEAM_MIN_BYTES. The results
+    never depend on the answer: each column's sums are added in row order, whichever thread owns it."""
+    if path == PATH_SEQUENTIAL:
+        return 1
+    if path == PATH_PARALLEL:
+        return max(n_threads, 1)
+    if record_bytes < LAZY_TEAM_MIN_BYTES:
+        return 1
+    return max(1, min(n_threads, batch_values // LAZY_TEAM_VALUES))
+
+
 @cython.ccall
 @cython.nogil
 @cython.exceptval(check=False)
@@ -1193,11 +1226,14 @@ def _lazy_adam(th: Vec, G: CVec, S: Vec, P: Index, t: cython.double, hp: CVec, l
     for q in range(P):
         g = _decayed(th, G, q, wd, shrink, decoupled)
         _moments(S, P, q, g, b1, b2)
+        # the denominator rounded once (fmadd) in both branches: left to contraction, GCC fused it in the
+        # scalar loop and not in the vectorized one (where both branches run, masked), so a coordinate's bits
+        # depended on where a batch's list put it, and the lazy team's results on its size
         if amsgrad:
             S[vmax + q] = max(S[vmax + q], S[P + q])
-            den = math.sqrt(S[vmax + q]) * isb2 + eps
+            den = fmadd(math.sqrt(S[vmax + q]), isb2, eps)
         else:
-            den = math.sqrt(S[P + q]) * isb2 + eps
+            den = fmadd(math.sqrt(S[P + q]), isb2, eps)
         th[q] -= step * S[q] / den
 
 
@@ -1224,8 +1260,9 @@ def lazy_update(code: cython.int, th: Vec, G: CVec, S: Vec, P: Index, scalars: V
 def lazy_average(avg: Vec, q: Index, total: cython.double, steps: cython.double, inv_count: cython.double) -> cython.void:
     """average_catch_up for LAZY_APPROX: the running mean avg[q] over ``steps`` more updates whose values sum
     to ``total``, up to a count whose reciprocal ``inv_count`` the batch computes once (one update of value v:
-    total = v, steps = 1)."""
-    avg[q] += (total - steps * avg[q]) * inv_count
+    total = v, steps = 1). Each multiply-add rounded once (fmadd): left to contraction, the compiler fused them
+    in one of its callers and not in another, and the lazy team's bits differed from the sequential epoch's."""
+    avg[q] = fmadd(fmadd(-steps, avg[q], total), inv_count, avg[q])
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -38,16 +38,35 @@ CHILD_SCRIPT = textwrap.dedent("""
                                    random_state=0).fit(X, y)
         return m.coef_.copy(), m.predict(X)
 
+    import scipy.sparse as sp
+    from fastgd import _engine
+    from fastgd.optimizers import get_optimizer
+
+    Xs = sp.random(400, 300, density=0.05, random_state=0, format="csr")
+    Xc = (Xs.data, Xs.indices, Xs.indptr, Xs.shape[1])
+    Yc = np.ascontiguousarray((Xs @ np.arange(300.0))[:, None])
+
+    def lazy_epochs(backend, n_jobs):
+        # the lazy CSR epoch (native: its team of n_jobs threads, PATH_PARALLEL whatever the size)
+        opt = get_optimizer("adam").set_params(lr=0.01)
+        ts = _engine.TrainingState.fresh(opt, 1, 300)
+        for order in (np.arange(12), np.arange(12)[::-1].copy()):
+            _engine.run_epoch(Xc, Yc, ts, opt.code, opt.pack(), 32, order, backend=backend, n_threads=n_jobs,
+                              path=_engine.K.PATH_PARALLEL)
+        return ts.theta.copy()
+
     # the parent runs parallel code first, with both backends (2-thread teams exist from here on)
-    want = {backend: fit_predict(backend, 2) for backend in sys.argv[1:]}
+    want = {backend: fit_predict(backend, 2) + (lazy_epochs(backend, 2),) for backend in sys.argv[1:]}
     assert not _config.sequential_only()
 
     def child_check(args):
         backend, n_jobs = args
         assert _config.sequential_only(), "the after-fork handler did not run"
         c, p = fit_predict(backend, n_jobs)
+        lz = lazy_epochs(backend, n_jobs)
         # results do not depend on the thread count or the path: the child must reproduce them exactly
-        return bool(np.array_equal(c, want[backend][0]) and np.array_equal(p, want[backend][1]))
+        return bool(np.array_equal(c, want[backend][0]) and np.array_equal(p, want[backend][1])
+                    and np.array_equal(lz, want[backend][2]))
 
     tasks = [(backend, n_jobs) for backend in sys.argv[1:] for n_jobs in (1, 2)]
     for task in tasks:
@@ -109,7 +128,18 @@ ENV_SCRIPT = textwrap.dedent("""
         X = rng.standard_normal((2900, 20)); y = X @ rng.standard_normal(20)
         out = [_training.train_epochs(X, y, OPTIMIZERS["adam"](lr=0.01), batch_size=1000, epochs=2, n_threads=t, path=p,
                              backend="native")[0].theta for p, t in ((K.PATH_SEQUENTIAL, 1), (K.PATH_PARALLEL, 4))]
-        print("thread limit same", np.array_equal(out[0], out[1]))
+        # the lazy CSR epoch's team of 4 on the one thread OpenMP runs
+        import scipy.sparse as sp
+        Xs = sp.random(300, 200, density=0.05, random_state=0, format="csr")
+        Xc, Yc = (Xs.data, Xs.indices, Xs.indptr, 200), np.ascontiguousarray((Xs @ np.ones(200))[:, None])
+        lazy = []
+        for p, t in ((K.PATH_SEQUENTIAL, 1), (K.PATH_PARALLEL, 4)):
+            opt = OPTIMIZERS["adam"](lr=0.01)
+            ts = _engine.TrainingState.fresh(opt, 1, 200)
+            _engine.run_epoch(Xc, Yc, ts, opt.code, opt.pack(), 16, np.arange(19), backend="native", n_threads=t,
+                              path=p)
+            lazy.append(ts.theta)
+        print("thread limit same", np.array_equal(out[0], out[1]) and np.array_equal(lazy[0], lazy[1]))
     else:
         print("thread limit same", True)
 """)

@@ -320,6 +320,77 @@ def test_lazy_csr_epoch_is_the_dense_update_where_exact(backend, opt, standardiz
         np.testing.assert_allclose(lazy_avg, dense_avg, rtol=1e-9, atol=1e-12)
 
 
+# the lazy epoch's team (native): (optimizer, its parameters, l2 penalty, loss): LazyAdam and its kin (their
+# batch constants, NAdam's running product in the scalars), exact rules with a catch-up that moves the
+# parameters, and a loss other than the squared error
+TEAM_CASES = [("adam", {}, 0.0, None), ("adam", {"amsgrad": True}, 0.01, None), ("adamw", {}, 0.0, None),
+              ("nadam", {}, 0.0, None), ("sgd", {"weight_decay": 0.2}, 0.1, None),
+              ("rmsprop", {"momentum": 0.7, "centered": True}, 0.0, None), ("adagrad", {}, 0.0, (1, 0.4))]
+
+
+@pytest.mark.parametrize("case", TEAM_CASES, ids=lambda c: f"{c[0]}{'-' + str(c[2]) if c[2] else ''}")
+def test_lazy_team_gives_the_sequential_epochs_bits(case):
+    """The native lazy epoch shared by a team (columns owned by one thread each, every sum in row order):
+    parameters, state, running means, scalars and the epoch's loss bit for bit those of the sequential epoch,
+    for teams of 2, 3 and 5, standardized or not, weighted (rows of weight 0 included) or not, one or two
+    outputs, batches of 1 to 300 rows. (Before its fixes the team differed in the last bit: GCC fused a
+    multiply-add in one compiled copy of the per-coordinate step and not in another.)"""
+    from fastgd.optimizers import get_optimizer
+    kern("native")
+    rule = _engine.K._rules.lazy_team_threads
+    assert rule(10_000, 1 << 30, 3, _engine.K.PATH_PARALLEL) == 3  # these calls run a team of 3
+    name, params, l2, loss = case
+    for k in (1, 2):
+        A, X, Y, sw, stdz = lazy_problem(k=k)
+        sw[::17] = 0.0
+        for std, weighted, batch_size in ((True, True, 1), (True, False, 7), (False, True, 64), (True, True, 300)):
+            runs = []
+            for path, threads in ((_engine.K.PATH_SEQUENTIAL, 1), (_engine.K.PATH_PARALLEL, 2),
+                                  (_engine.K.PATH_PARALLEL, 3), (_engine.K.PATH_PARALLEL, 5)):
+                optimizer = get_optimizer(name).set_params(lr=0.05, **params)
+                ts = _engine.TrainingState.fresh(optimizer, k, X[3])
+                avg = np.zeros(k * (X[3] + 1) + 1)
+                rng = np.random.default_rng(0)
+                losses = [_engine.run_epoch(X, Y, ts, optimizer.code, optimizer.pack(), batch_size,
+                                            _engine.batch_order(Y.shape[0], batch_size, True, rng),
+                                            sw=sw if weighted else None, stdz=stdz if std else None, avg=avg,
+                                            backend="native", path=path, n_threads=threads, l2=l2, loss=loss)[0]
+                          for _ in range(2)]
+                runs.append((ts.theta, ts.state, ts.scalars, avg, losses))
+            for other in runs[1:]:
+                for want, got in zip(runs[0], other):
+                    np.testing.assert_array_equal(got, want)
+
+
+def test_lazy_team_runs_where_it_pays():
+    """The team's rule (fastgd._rules.lazy_team_threads): one thread per LAZY_TEAM_VALUES stored values of a
+    batch, only where the records outgrow the caches; never with PATH_SEQUENTIAL; every thread with
+    PATH_PARALLEL; never in a forked child (_config.sequential_only, checked in tests/test_fork.py)."""
+    R = _engine.K._rules
+    auto, seq, par = _engine.K.PATH_AUTO, _engine.K.PATH_SEQUENTIAL, _engine.K.PATH_PARALLEL
+    big, small = R.LAZY_TEAM_MIN_BYTES, R.LAZY_TEAM_MIN_BYTES - 8
+    v = R.LAZY_TEAM_VALUES
+    assert R.lazy_team_threads(30 * 256, big, 16, auto) == min(16, 30 * 256 // v)
+    assert R.lazy_team_threads(30 * 256, big, 2, auto) == 2
+    assert R.lazy_team_threads(2 * v - 1, big, 8, auto) == 1  # too few values for two
+    assert R.lazy_team_threads(100 * v, small, 8, auto) == 1  # the records stay in the caches
+    assert R.lazy_team_threads(100 * v, big, 8, seq) == 1
+    assert R.lazy_team_threads(1, 0, 4, par) == 4
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_sparse_fit_with_a_team_has_the_coefficients_of_one_thread(backend):
+    """A fit on CSR with 2^20 columns and batches of 128 rows of about 23 values: with n_jobs=2 the native lazy
+    epochs run a team of two (records of 32 MiB), with n_jobs=1 none; the coefficients are the same bits."""
+    kern(backend)
+    X, y = zipf_binary(2000, 1 << 20, 30, seed=3)
+    assert _engine.K._rules.lazy_team_threads(X.nnz * 128 // 2000, (1 << 20) * 4 * 8, 2, _engine.K.PATH_AUTO) == 2
+    fits = [fastgd.LinearRegressor(batch_size=128, max_iter=3, tol=None, n_jobs=j, backend=backend,
+                                   random_state=0).fit(X, y) for j in (1, 2)]
+    np.testing.assert_array_equal(fits[0].coef_, fits[1].coef_)
+    assert fits[0].intercept_ == fits[1].intercept_
+
+
 # the other losses as the kernels take them, (code, parameter): huber (its unit, min(y_scale, 0.4), is not
 # y_scale, so the l2 strength of the standardized coordinates is not l2 either), epsilon-insensitive, squared
 # epsilon-insensitive, quantile
