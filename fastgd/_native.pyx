@@ -1042,6 +1042,10 @@ cdef inline Py_ssize_t _lazy_owner(Py_ssize_t c, Py_ssize_t ng) noexcept nogil:
                           * <unsigned long long> ng) >> 32)
 
 
+cdef enum:
+    LAZY_TEAM_DONE = INT_MAX - 1  # the lazy team's last published step: the epoch is done
+
+
 cdef struct LazyTeam:
     # the scratch of the lazy epoch's team (_lazy_team), carved from one block
     Py_ssize_t ng  # members = column groups = tasks of each step
@@ -1065,7 +1069,10 @@ cdef struct LazyTeam:
     double* srv  # its loss's slope times the row's weight
     double* scal  # per group (sstride apart) the scalars its update reads and changes; then the slope sums
     Py_ssize_t sstride
-    double wb  # the weight of the batch in progress
+    Py_ssize_t ba  # the batch of steps A and B (nb: none left)
+    Py_ssize_t bc  # the batch of step C (-1: none yet)
+    double wb_a  # their weights
+    double wb_c
 
 
 cdef int _lazy_team(const real_t* data, const index_t* indices, const ptr_t* indptr, const Problem* pb,
@@ -1073,20 +1080,21 @@ cdef int _lazy_team(const real_t* data, const index_t* indices, const ptr_t* ind
                     Py_ssize_t ns, Py_ssize_t k, double* R, Py_ssize_t W, const long long* cen, Py_ssize_t ncen,
                     double* rawb, double* gb, Py_ssize_t cap, Py_ssize_t widest, double c_shift, double lr_c,
                     double wd, double h1, double h2) noexcept nogil:
-    """The batches of a lazy epoch (_lazy_csr's loop) shared by a team of tr.team threads: each batch in three
-    steps of one task per member, the columns split into groups of 8 owned by one member each (_lazy_owner):
-    A, each member lists the batch's values of its columns and catches up and gathers its columns; B, each
-    member computes the residuals of its share of the rows (reading every group's raw parameters); C, each
-    member adds its values' slopes into its columns' sums in row order, and updates and scatters its
-    coordinates. Between the steps the member finishing the last task sums the loss and the intercepts'
-    slopes in row order (after B), and refreshes the intercepts' raw values (after C). Every sum is the
-    sequential epoch's, in its order, and every coordinate's arithmetic is its own: the same bits for any team
-    size. Tasks are claimed as in the parallel dense epoch (fastgd_claim: a member the OS deschedules delays
-    nobody). Returns 0, -1 when out of memory, 1 when the epoch has too many batches for the step counter or
+    """The batches of a lazy epoch (_lazy_csr's loop) shared by a team of tr.team threads, the columns split
+    into groups of 8 owned by one member each (_lazy_owner). A batch has three parts: A, each member lists the
+    batch's values of its columns and catches up and gathers its columns; B, each member computes the
+    residuals of its share of the rows (reading every group's raw parameters); C, each member adds its values'
+    slopes into its columns' sums in row order, and updates and scatters its coordinates. C of one batch and A
+    of the next touch only the member's own columns, so they are one step: two steps a batch (even: C then A,
+    odd: B), one task per member each. After B the member finishing the last task sums the loss and the
+    intercepts' slopes in row order and picks the next batch with weight; after C and A it refreshes the
+    intercepts' raw values. Every sum is the sequential epoch's, in its order, and every coordinate's
+    arithmetic is its own: the same bits for any team size. Tasks are claimed as in the parallel dense epoch
+    (fastgd_claim: a member the OS deschedules delays nobody). Returns 0, -1 when out of memory, 1 when the epoch has too many batches for the step counter or
     the scratch of two members would take more than its share (the sequential loop then runs them)."""
     cdef Py_ssize_t n = pb.X.n, d = pb.X.d, p = d + 1, P = k * p, ng = tr.team, cap1 = cap + 1, ngc, i
-    cdef Py_ssize_t nsteps = 3 * nb, bi
-    if nsteps >= INT_MAX:
+    cdef Py_ssize_t bi
+    if 2 * nb + 2 >= LAZY_TEAM_DONE:
         return 1  # the sequential loop takes it
     # each member's lists are sized for the widest batch (one member may own every column of a batch), so the
     # scratch grows with the team: at most 1 / LAZY_TEAM_SCRATCH_SHARE of the records' size (LAZY_TEAM_MIN_BYTES
@@ -1147,26 +1155,33 @@ cdef int _lazy_team(const real_t* data, const index_t* indices, const ptr_t* ind
     fastgd_team_init(&team)
     cdef long long runs = 0  # steps completed (written by the member finishing a step, before publishing)
     # the first batch with weight (a batch without is skipped, as the sequential loop skips it)
-    bi = 0
-    while bi < nb:
-        tm.wb = _lazy_batch_weight(pb, order, bi, batch_size, n)
-        if tm.wb > 0.0:
-            break
-        bi += 1
-    team.published = <int> (3 * bi) if bi < nb else <int> nsteps
+    tm.bc = -1
+    tm.ba = _lazy_next_batch(pb, order, -1, nb, batch_size, &tm.wb_a)
+    if tm.ba >= nb:
+        free(block)
+        free(slots)
+        return 0
     cdef int step
     cdef long long me, task, target
     with parallel(num_threads=ng):
         me = fastgd_omp_thread_num()
         step = fastgd_published(&team)
-        while step < nsteps:
+        while step != LAZY_TEAM_DONE:
             task = fastgd_claim(slots, me, ng, step + 1)
             if task < 0:
                 step = fastgd_wait(&team, step, SPINS_BEFORE_SLEEP)
                 continue
             target = (fastgd_load(&runs) + 1) * ng
-            _lazy_team_task(data, indices, indptr, pb, tr, &tm, batch_size, order, step, task, exact, ns, k, R, W,
-                            cen, ncen, rawb, c_shift, lr_c, wd, h1, h2)
+            if step % 2 == 1:
+                _lazy_team_task(data, indices, indptr, pb, tr, &tm, batch_size, order, tm.ba, 1, task, exact, ns,
+                                k, R, W, cen, ncen, rawb, c_shift, lr_c, wd, h1, h2)
+            else:
+                if tm.bc >= 0:
+                    _lazy_team_task(data, indices, indptr, pb, tr, &tm, batch_size, order, tm.bc, 2, task, exact,
+                                    ns, k, R, W, cen, ncen, rawb, c_shift, lr_c, wd, h1, h2)
+                if tm.ba < nb:
+                    _lazy_team_task(data, indices, indptr, pb, tr, &tm, batch_size, order, tm.ba, 0, task, exact,
+                                    ns, k, R, W, cen, ncen, rawb, c_shift, lr_c, wd, h1, h2)
             if fastgd_complete(&team) == target:  # the step's last task: its epilogue, then the next step
                 _lazy_team_next(pb, tr, &tm, batch_size, order, nb, step, k, R, W, cen, ncen, rawb, gb, &runs,
                                 &team)
@@ -1176,21 +1191,29 @@ cdef int _lazy_team(const real_t* data, const index_t* indices, const ptr_t* ind
     return 0
 
 
-cdef inline double _lazy_batch_weight(const Problem* pb, const long long* order, Py_ssize_t bi, Py_ssize_t batch_size,
-                                      Py_ssize_t n) noexcept nogil:
-    cdef Py_ssize_t start = order[bi] * batch_size
-    return batch_weight(pb.sw, pb.weighted, start, min(start + batch_size, n))
+cdef Py_ssize_t _lazy_next_batch(const Problem* pb, const long long* order, Py_ssize_t bi, Py_ssize_t nb,
+                                 Py_ssize_t batch_size, double* wb) noexcept nogil:
+    """The first batch after bi with weight (nb: none; a batch without is skipped, as the sequential loop skips
+    it), its weight into wb."""
+    cdef Py_ssize_t start
+    bi += 1
+    while bi < nb:
+        start = order[bi] * batch_size
+        wb[0] = batch_weight(pb.sw, pb.weighted, start, min(start + batch_size, pb.X.n))
+        if wb[0] > 0.0:
+            break
+        bi += 1
+    return bi
 
 
 cdef void _lazy_team_task(const real_t* data, const index_t* indices, const ptr_t* indptr, const Problem* pb,
-                          LazyTrain* tr, LazyTeam* tm, Py_ssize_t batch_size, const long long* order, int step,
-                          Py_ssize_t g, bint exact, Py_ssize_t ns, Py_ssize_t k, double* R, Py_ssize_t W,
+                          LazyTrain* tr, LazyTeam* tm, Py_ssize_t batch_size, const long long* order, Py_ssize_t bi,
+                          int phase, Py_ssize_t g, bint exact, Py_ssize_t ns, Py_ssize_t k, double* R, Py_ssize_t W,
                           const long long* cen, Py_ssize_t ncen, const double* rawb, double c_shift, double lr_c,
                           double wd, double h1, double h2) noexcept nogil:
-    """Task g of step ``step`` of the lazy team (see _lazy_team): step 3·bi (A), 3·bi + 1 (B), 3·bi + 2 (C) of
-    batch order[bi]. The arithmetic of each coordinate and each row is _lazy_csr's, line for line."""
+    """Member g's part ``phase`` (0: A, 1: B, 2: C; see _lazy_team) of batch order[bi]. The arithmetic of each
+    coordinate and each row is _lazy_csr's, line for line."""
     cdef Py_ssize_t n = pb.X.n, d = pb.X.d, p = d + 1, ng = tm.ng, cap1 = tm.cap1, ngc = ng * cap1
-    cdef Py_ssize_t bi = step // 3, phase = step % 3
     cdef Py_ssize_t start = order[bi] * batch_size, stop = min(start + batch_size, n)
     cdef Py_ssize_t lo = indptr[start], hi = indptr[stop], rows = stop - start
     cdef Py_ssize_t nl, m1, nc, nv, t, c, q, j, i, b, sl, r, r0, r1, base, sb, gw = g * tm.widest
@@ -1301,17 +1324,9 @@ cdef void _lazy_team_task(const real_t* data, const index_t* indices, const ptr_
         tnew = tr.scalars[0]
         # my copy of the scalars (group 0's is the batch's result); the intercepts' slope sums: the epilogue of B's
         _lazy_steps(tr, cols, xsc, nl, nc, m1, k, tm.thc + g * cap1, tm.Gc + g * cap1, ngc, tm.Sc + g * ns * cap1,
-                    ngc * ns, tm.scal + tm.sstride * ng, tm.wb, exact, h1, h2, tm.scal + tm.sstride * g)
+                    ngc * ns, tm.scal + tm.sstride * ng, tm.wb_c, exact, h1, h2, tm.scal + tm.sstride * g)
         _lazy_scatter(tr, R, W, cols, m1, k, p, ns, tm.thc + g * cap1, ngc, tm.Sc + g * ns * cap1, ngc * ns, tnew,
                       c_shift, exact)
-        if tm.col_hints and bi + 1 < tm.nb:  # my columns of a small next batch hinted (as _lazy_ahead)
-            r0 = order[bi + 1] * batch_size
-            r1 = min(r0 + batch_size, n)
-            if indptr[r1] - indptr[r0] <= fastgd_tune_lazy_ahead_nnz:
-                for q in range(indptr[r0], indptr[r1]):
-                    c = indices[q]
-                    if _lazy_owner(c, ng) == g:
-                        _lazy_hint_column(R, W, z, d, avg, c, k, p)
 
 
 cdef void _lazy_team_next(const Problem* pb, LazyTrain* tr, LazyTeam* tm, Py_ssize_t batch_size,
@@ -1319,15 +1334,17 @@ cdef void _lazy_team_next(const Problem* pb, LazyTrain* tr, LazyTeam* tm, Py_ssi
                           Py_ssize_t W, const long long* cen, Py_ssize_t ncen, double* rawb, double* gb,
                           long long* runs, fastgd_team* team) noexcept nogil:
     """The epilogue of a step of the lazy team (by the member finishing its last task), then the next step
-    published: after B the loss and the intercepts' slope sums in row order (as _lazy_csr's row loop adds
-    them) and the update count; after C the scalars the update changed and the intercepts' raw values, then
-    the next batch with weight."""
-    cdef Py_ssize_t n = pb.X.n, d = pb.X.d, p = d + 1, ng = tm.ng, bi = step // 3, phase = step % 3
-    cdef Py_ssize_t start = order[bi] * batch_size, stop = min(start + batch_size, n), r, j, t, c, i
+    published: after B (odd steps) the loss and the intercepts' slope sums in row order (as _lazy_csr's row
+    loop adds them), the update count, and the next batch with weight; after C and A (even steps) the scalars
+    the update changed and the intercepts' raw values, or the end (LAZY_TEAM_DONE) after the last batch's C."""
+    cdef Py_ssize_t d = pb.X.d, p = d + 1, ng = tm.ng, r, j, t, c, i
+    cdef Py_ssize_t start, stop
     cdef const double* z = tr.stdz
     cdef double loss, s, sr, shift
     cdef int nxt = step + 1
-    if phase == 1:
+    if step % 2 == 1:
+        start = order[tm.ba] * batch_size
+        stop = min(start + batch_size, pb.X.n)
         for j in range(k):
             gb[j] = 0.0
         loss = 0.0
@@ -1339,27 +1356,26 @@ cdef void _lazy_team_next(const Problem* pb, LazyTrain* tr, LazyTeam* tm, Py_ssi
         for j in range(k):
             tm.scal[tm.sstride * ng + j] = gb[j]
         tr.loss_sum += loss
-        tr.weight_sum += tm.wb
+        tr.weight_sum += tm.wb_a
         tr.scalars[0] += 1.0
-    elif phase == 2:
-        for i in range(tr.nscal):  # what the update did to the scalars (the same in every call)
-            tr.scalars[i] = tm.scal[i]
-        for j in range(k):  # the intercepts in the data's units, as raw_theta computes them
-            if z != NULL:
-                shift = 0.0
-                for t in range(ncen):
-                    c = cen[t]
-                    shift = fmadd(R[(j * p + c) * W + R_TH] / z[d + c], z[c], shift)
-                rawb[j] = fmadd(z[2 * d + k + j], R[(j * p + d) * W + R_TH] - shift, z[2 * d + j])
-            else:
-                rawb[j] = R[(j * p + d) * W + R_TH]
-        bi += 1
-        while bi < nb:
-            tm.wb = _lazy_batch_weight(pb, order, bi, batch_size, n)
-            if tm.wb > 0.0:
-                break
-            bi += 1
-        nxt = <int> (3 * bi)
+        tm.bc = tm.ba
+        tm.wb_c = tm.wb_a
+        tm.ba = _lazy_next_batch(pb, order, tm.ba, nb, batch_size, &tm.wb_a)
+    else:
+        if tm.bc >= 0:
+            for i in range(tr.nscal):  # what the update did to the scalars (the same in every call)
+                tr.scalars[i] = tm.scal[i]
+            for j in range(k):  # the intercepts in the data's units, as raw_theta computes them
+                if z != NULL:
+                    shift = 0.0
+                    for t in range(ncen):
+                        c = cen[t]
+                        shift = fmadd(R[(j * p + c) * W + R_TH] / z[d + c], z[c], shift)
+                    rawb[j] = fmadd(z[2 * d + k + j], R[(j * p + d) * W + R_TH] - shift, z[2 * d + j])
+                else:
+                    rawb[j] = R[(j * p + d) * W + R_TH]
+        if tm.ba >= nb:
+            nxt = LAZY_TEAM_DONE
     fastgd_store(runs, runs[0] + 1)
     fastgd_publish(team, nxt)
 

@@ -669,7 +669,7 @@ def epoch_threads(batch_size: cython.longlong, d: cython.longlong, k: cython.lon
 # The native lazy CSR epoch's team (_native._lazy_team): threads that share each batch's columns, at most one
 # per LAZY_TEAM_VALUES stored values of an average batch, and only where the epoch's records take at least
 # LAZY_TEAM_MIN_BYTES (beyond the caches, where a batch waits on a cache miss per touched column: the team's
-# members wait on theirs at once). A batch costs three hand-overs, and each member scans all the batch's
+# members wait on theirs at once). A batch costs two hand-overs, and each member scans all the batch's
 # values. 2-core Intel Xeon, 100,000 Zipf rows of 30 values, Adam, ms an epoch one thread / team of two:
 # d = 2^20 (32 MiB of records) B = 32 55 / 57, B = 64 59 / 50, B = 256 59 / 44, B = 1024 52 / 43; d = 2^18
 # (8 MiB) B = 256 42 / 40, B = 64 47 / 50; d = 2^14 to 2^17 slower at every batch size (docs/design.md).
