@@ -1049,7 +1049,6 @@ cdef enum:
 cdef struct LazyTeam:
     # the scratch of the lazy epoch's team (_lazy_team), carved from one block
     Py_ssize_t ng  # members = column groups = tasks of each step
-    Py_ssize_t nb  # batches of the epoch
     bint col_hints  # the columns' hints pay (_lazy_csr's col_hints)
     Py_ssize_t cap1  # places per group (a group's listed columns; the intercept's place in group 0)
     Py_ssize_t widest  # stored values of the widest batch
@@ -1108,7 +1107,6 @@ cdef int _lazy_team(const real_t* data, const index_t* indices, const ptr_t* ind
     ngc = ng * cap1
     cdef LazyTeam tm
     tm.ng = ng
-    tm.nb = nb
     tm.col_hints = fastgd_tune_lazy_hints and P * W * 8 >= fastgd_tune_lazy_hint_min_bytes
     tm.cap1 = cap1
     tm.widest = max(widest, 1)
