@@ -601,9 +601,10 @@ cdef extern from *:
     """
     /* The lazy epoch's dot product of a row's n stored values with the batch's raw parameters (pos: each
        value's place). The sequential epoch and the team's (_lazy_team) call this one compiled copy
-       (noinline; inlined into each, GCC had vectorized the two into different partial sums), with their
-       arrays on the same cache-line offsets (both on cache lines, the same offsets into them), so a
-       vectorized loop splits alike and both give the same bits. */
+       (noinline; inlined into each, GCC had vectorized the two into different partial sums). Its vectorized
+       loop does not peel for alignment (unaligned loads, in the object code on AVX-512), so its partial sums
+       depend on n only; and should a build peel, both callers' arrays sit at the same offsets from cache
+       lines (each on lines of its own), so both give the same bits either way. */
     #define FASTGD_LAZY_DOT(NAME, T)                                                                     \
     __attribute__((noinline))                                                                        \
     static double NAME(const T* data, const long long* pos, const double* rawc, Py_ssize_t n, double acc) { \
@@ -753,6 +754,65 @@ cdef inline void _lazy_catch_up_at(const LazyTrain* tr, double* R, Py_ssize_t b,
         lazy_average(tr.avg, q, total, steps, ic1)
 
 
+cdef inline void _lazy_raw_intercepts(const LazyTrain* tr, const double* R, Py_ssize_t W, const long long* cen,
+                                      Py_ssize_t ncen, Py_ssize_t d, Py_ssize_t k, double* rawb) noexcept nogil:
+    """The intercepts in the data's units from the parameters in the records (as raw_theta computes them; each
+    multiply-add rounded once, fmadd, so the sequential loop and the team's epilogue give the same bits)."""
+    cdef const double* z = tr.stdz
+    cdef Py_ssize_t p = d + 1, j, t, c
+    cdef double shift
+    for j in range(k):
+        if z != NULL:
+            shift = 0.0
+            for t in range(ncen):
+                c = cen[t]
+                shift = fmadd(R[(j * p + c) * W + R_TH] / z[d + c], z[c], shift)
+            rawb[j] = fmadd(z[2 * d + k + j], R[(j * p + d) * W + R_TH] - shift, z[2 * d + j])
+        else:
+            rawb[j] = R[(j * p + d) * W + R_TH]
+
+
+cdef inline void _lazy_gather(const LazyTrain* tr, double* R, Py_ssize_t W, const long long* cols,
+                              const double* prev, double* xsc, Py_ssize_t m1, Py_ssize_t k, Py_ssize_t d,
+                              Py_ssize_t ns, double* thc, double* Gc, double* rawc, Py_ssize_t thj, double* Sc,
+                              Py_ssize_t scj, double tnow, double c_shift, bint exact, double lr_c,
+                              double wd) noexcept nogil:
+    """A batch's m1 listed columns (their update counts before it in ``prev``) caught up with the updates they
+    skipped (_lazy_catch_up_at; LazyAdam: moments stay, only decoupled weight decay moves the parameter) and
+    gathered: each column's scale into xsc[t] (LazyAdam: its reciprocal), each output j's parameter into
+    thc[j * thj + t], a zero gradient sum into Gc, its raw parameter into rawc (as raw_theta: the columns, not
+    the intercept at column d), its state (slot sl) into Sc[j * scj + sl * m1 + t]. The twin of _lazy_scatter."""
+    cdef const double* z = tr.stdz
+    cdef bint std = z != NULL
+    cdef Py_ssize_t p = d + 1, t, c, j, q, b, i, sl
+    cdef double ic1 = 1.0 / (tnow + c_shift), steps, xs, v
+    for t in range(m1):
+        steps = tnow - prev[t]
+        c = cols[t]
+        xs = z[d + c] if std and c < d else 1.0
+        if not exact:
+            xs = 1.0 / xs  # LazyAdam keeps the column's reciprocal scale
+        xsc[t] = xs
+        for j in range(k):
+            q = j * p + c
+            b = q * W
+            if steps > 0.0:
+                _lazy_catch_up_at(tr, R, b, q, j, c == d, xs, exact, steps, lr_c, wd, tnow, c_shift, ic1)
+            i = j * thj + t
+            v = R[b + R_TH]
+            thc[i] = v
+            Gc[i] = 0.0
+            if c < d:
+                if not std:
+                    rawc[i] = v
+                elif exact:
+                    rawc[i] = z[2 * d + k + j] * (v / xs)
+                else:
+                    rawc[i] = z[2 * d + k + j] * fastgd_opaque(v * xs)  # v·xs first (no regrouping)
+            for sl in range(ns):
+                Sc[j * scj + sl * m1 + t] = R[b + R_S + sl]
+
+
 cdef void _lazy_steps(const LazyTrain* tr, const long long* cols, const double* xsc, Py_ssize_t nl,
                       Py_ssize_t nc, Py_ssize_t m1, Py_ssize_t k, double* thc, double* Gc, Py_ssize_t thj,
                       double* Sc, Py_ssize_t scj, const double* g0, double wb, bint exact, double h1, double h2,
@@ -835,12 +895,12 @@ cdef int _lazy_csr(const real_t* data, const index_t* indices, const ptr_t* indp
     cdef bint std = z != NULL, averaging = tr.avg != NULL
     cdef double wd = tr.hp[1] if tr.code == SGD else 0.0  # SGD's coupled weight decay
     cdef double lr_c = lr_at(tr.hp[0], tr.sched, 1.0)  # the rate of every update where a catch-up moves a parameter
-    cdef Py_ssize_t ncen = 0, widest = 0, cap, nq_max, c, t, j, o, q, b, i, bi, start, stop, nt, sl, m1
+    cdef Py_ssize_t ncen = 0, widest = 0, cap, nq_max, c, t, j, o, q, b, i, bi, start, stop, nt, m1
     cdef Py_ssize_t lo, hi
     cdef int rc
     cdef bint ahead, col_hints = fastgd_tune_lazy_hints and P * W * 8 >= fastgd_tune_lazy_hint_min_bytes
-    cdef double tstart = tr.scalars[0], tnow, steps, xs, v, s, acc, sr, st
-    cdef double loss, Wb, shift, c_shift, ic1
+    cdef double tstart = tr.scalars[0], tnow, steps, s, acc, sr, st
+    cdef double loss, Wb, c_shift
     # LazyAdam (not exact): the batch's constants in place of per-coordinate divisions (fastgd._rules.lazy_update)
     cdef double h1 = lazy_bias_horizon(tr.hp[2]), h2 = lazy_bias_horizon(tr.hp[3])
     if std:
@@ -855,8 +915,8 @@ cdef int _lazy_csr(const real_t* data, const index_t* indices, const ptr_t* indp
     # epoch, their pages are not faulted in and zeroed again: at a million columns that cost 4-35 ms an epoch)
     cdef bint own = tr.work == NULL or tr.work_len < P * W + 8
     cdef double* R = fastgd_alloc_random(P * W) if own else tr.work + ((64 - (<size_t> tr.work) % 64) % 64) // 8
-    # the other scratch arrays (8-byte elements each) carved from one block, each at an even offset (16-byte
-    # aligned, as malloc aligns them), so one free releases them all
+    # the other scratch arrays (8-byte elements each) carved from one block, each on cache lines of its own (as
+    # the team's: see FASTGD_LAZY_DOT), so one free releases them all
     cdef Py_ssize_t lens[11]
     lens[0] = max(ncen, 1)
     lens[1] = lens[2] = lens[3] = cap + 1
@@ -867,7 +927,7 @@ cdef int _lazy_csr(const real_t* data, const index_t* indices, const ptr_t* indp
     lens[10] = max(tr.nscal, 1)
     cdef Py_ssize_t offs[11]
     cdef Py_ssize_t total_len = 0
-    for i in range(11):  # each on cache lines (posv as the team's: see FASTGD_LAZY_DOT)
+    for i in range(11):
         offs[i] = total_len
         total_len += (lens[i] + 7) // 8 * 8
     cdef double* scratch = alloc_lines(total_len)
@@ -900,16 +960,7 @@ cdef int _lazy_csr(const real_t* data, const index_t* indices, const ptr_t* indp
             _lazy_into(R, W, th, S, P, ns, tstart, blk * LAZY_COLUMN_BLOCK, min(P, (blk + 1) * LAZY_COLUMN_BLOCK))
     else:
         _lazy_into(R, W, th, S, P, ns, tstart, 0, P)
-    for j in range(k):
-        o = j * p
-        if std:
-            shift = 0.0
-            for t in range(ncen):
-                c = cen[t]
-                shift = fmadd(th[o + c] / z[d + c], z[c], shift)
-            rawb[j] = fmadd(z[2 * d + k + j], th[o + d] - shift, z[2 * d + j])
-        else:
-            rawb[j] = th[o + d]
+    _lazy_raw_intercepts(tr, R, W, cen, ncen, d, k, rawb)
     c_shift = (avg[P] if averaging else 0.0) - tstart  # the running mean's count = update count + c_shift
     cdef Py_ssize_t nb_seq = nb  # the batches of the sequential loop (none when the team ran them)
     if tr.team > 1:
@@ -959,32 +1010,9 @@ cdef int _lazy_csr(const real_t* data, const index_t* indices, const ptr_t* indp
         cols[nt] = d  # the intercepts, caught up with the columns
         prev[nt] = R[d * W + R_STAMP]
         m1 = nt + 1
-        ic1 = 1.0 / (tnow + c_shift)
-        for t in range(m1):  # catch up what the skipped updates did to these coordinates, and gather them
-            steps = tnow - prev[t]
-            c = cols[t]
-            xs = z[d + c] if std and c < d else 1.0
-            if not exact:
-                xs = 1.0 / xs  # LazyAdam keeps the column's reciprocal scale
-            xsc[t] = xs
-            for j in range(k):
-                q = j * p + c
-                b = q * W
-                if steps > 0.0:  # (LazyAdam: moments stay; only decoupled weight decay moves the parameter)
-                    _lazy_catch_up_at(tr, R, b, q, j, c == d, xs, exact, steps, lr_c, wd, tnow, c_shift, ic1)
-                i = j * m1 + t
-                v = R[b + R_TH]
-                thc[i] = v
-                Gc[i] = 0.0
-                if c < d:
-                    if not std:
-                        rawc[i] = v
-                    elif exact:
-                        rawc[i] = z[2 * d + k + j] * (v / xs)
-                    else:
-                        rawc[i] = z[2 * d + k + j] * fastgd_opaque(v * xs)  # v·xs first (no regrouping)
-                for sl in range(ns):
-                    Sc[(j * ns + sl) * m1 + t] = R[b + R_S + sl]
+        # catch up what the skipped updates did to these coordinates, and gather them
+        _lazy_gather(tr, R, W, cols, prev, xsc, m1, k, d, ns, thc, Gc, rawc, m1, Sc, ns * m1, tnow, c_shift, exact,
+                     lr_c, wd)
         for j in range(k):
             gb[j] = 0.0
         loss = 0.0
@@ -1007,16 +1035,7 @@ cdef int _lazy_csr(const real_t* data, const index_t* indices, const ptr_t* indp
         for j in range(tr.nscal):
             tr.scalars[j] = scal[j]
         _lazy_scatter(tr, R, W, cols, m1, k, p, ns, thc, m1, Sc, ns * m1, tr.scalars[0], c_shift, exact)
-        for j in range(k):  # the intercepts in the data's units, as raw_theta computes them
-            o = j * m1
-            if std:
-                shift = 0.0
-                for t in range(ncen):
-                    c = cen[t]
-                    shift = fmadd(thc[o + t] / z[d + c], z[c], shift)
-                rawb[j] = fmadd(z[2 * d + k + j], thc[o + nt] - shift, z[2 * d + j])
-            else:
-                rawb[j] = thc[o + nt]
+        _lazy_raw_intercepts(tr, R, W, cen, ncen, d, k, rawb)
     tnow = tr.scalars[0]
     cdef Py_ssize_t bad = 0  # parameters not finite at the end
     nblk = (p + LAZY_COLUMN_BLOCK - 1) // LAZY_COLUMN_BLOCK
@@ -1066,7 +1085,8 @@ cdef struct LazyTeam:
     long long* vr  # and their rows in the batch
     double* res  # residual of row r, output j at r * k + j
     double* srv  # its loss's slope times the row's weight
-    double* scal  # per group (sstride apart) the scalars its update reads and changes; then the slope sums
+    double* scal  # per group (sstride apart) the scalars its update reads and changes
+    const double* gb  # the intercepts' slope sums of the batch in step C (_lazy_csr's gb, the epilogue of B's)
     Py_ssize_t sstride
     Py_ssize_t ba  # the batch of steps A and B (nb: none left)
     Py_ssize_t bc  # the batch of step C (-1: none yet)
@@ -1089,17 +1109,21 @@ cdef int _lazy_team(const real_t* data, const index_t* indices, const ptr_t* ind
     intercepts' slopes in row order and picks the next batch with weight; after C and A it refreshes the
     intercepts' raw values. Every sum is the sequential epoch's, in its order, and every coordinate's
     arithmetic is its own: the same bits for any team size. Tasks are claimed as in the parallel dense epoch
-    (fastgd_claim: a member the OS deschedules delays nobody). Returns 0, -1 when out of memory, 1 when the epoch has too many batches for the step counter or
-    the scratch of two members would take more than its share (the sequential loop then runs them)."""
+    (fastgd_claim: a member the OS deschedules delays nobody). Returns 0, -1 when out of memory, 1 when the
+    epoch has too many batches for the step counter or the scratch of two members would take more than its
+    share (the sequential loop then runs them)."""
     cdef Py_ssize_t n = pb.X.n, d = pb.X.d, p = d + 1, P = k * p, ng = tr.team, cap1 = cap + 1, ngc, i
-    cdef Py_ssize_t bi
     if 2 * nb + 2 >= LAZY_TEAM_DONE:
         return 1  # the sequential loop takes it
     # each member's lists are sized for the widest batch (one member may own every column of a batch), so the
     # scratch grows with the team: at most 1 / LAZY_TEAM_SCRATCH_SHARE of the records' size (LAZY_TEAM_MIN_BYTES
     # at least), fewer members where it would be more (none: the sequential loop)
-    cdef Py_ssize_t member = 8 + (3 + (3 + max(ns, 1)) * k) * cap1 + 3 * max(widest, 1) + 8
-    cdef Py_ssize_t fixed = 2 * min(batch_size, n) * k + max(widest, 1) + 64 + k
+    cdef Py_ssize_t rows_max = min(batch_size, n) * k + 1
+    cdef Py_ssize_t sstride = (max(tr.nscal, 1) + 7) // 8 * 8  # a member's scalars, on lines of their own
+    # the doubles of the arrays below: those of one member (lens 0-10, 13), those of the team (11, 12, 14), and
+    # each array's rounding to a line
+    cdef Py_ssize_t member = 8 + 3 * cap1 + (3 + max(ns, 1)) * k * cap1 + 3 * max(widest, 1) + sstride
+    cdef Py_ssize_t fixed = 2 * rows_max + max(widest, 1) + 15 * 8
     cdef Py_ssize_t budget = max(LAZY_TEAM_MIN_BYTES, P * W * 8 // LAZY_TEAM_SCRATCH_SHARE) // 8
     ng = min(ng, (budget - fixed) // member)
     if ng < 2:
@@ -1110,7 +1134,6 @@ cdef int _lazy_team(const real_t* data, const index_t* indices, const ptr_t* ind
     tm.col_hints = fastgd_tune_lazy_hints and P * W * 8 >= fastgd_tune_lazy_hint_min_bytes
     tm.cap1 = cap1
     tm.widest = max(widest, 1)
-    cdef Py_ssize_t rows_max = min(batch_size, n) * k + 1
     cdef Py_ssize_t lens[15]
     lens[0] = ng * 8
     lens[1] = lens[2] = lens[3] = ngc
@@ -1118,8 +1141,7 @@ cdef int _lazy_team(const real_t* data, const index_t* indices, const ptr_t* ind
     lens[7] = max(ns, 1) * k * ngc
     lens[8] = lens[9] = lens[10] = ng * tm.widest
     lens[11] = lens[12] = rows_max
-    cdef Py_ssize_t sstride = (max(tr.nscal, 1) + 7) // 8 * 8  # a member's scalars, on lines of their own
-    lens[13] = (ng + 1) * sstride + k
+    lens[13] = ng * sstride
     cdef Py_ssize_t offs[15]
     cdef Py_ssize_t total_len = 0
     lens[14] = tm.widest
@@ -1149,6 +1171,7 @@ cdef int _lazy_team(const real_t* data, const index_t* indices, const ptr_t* ind
     tm.scal = block + offs[13]
     tm.posb = <long long*> (block + offs[14])
     tm.sstride = sstride
+    tm.gb = gb
     cdef fastgd_team team
     fastgd_team_init(&team)
     cdef long long runs = 0  # steps completed (written by the member finishing a step, before publishing)
@@ -1214,15 +1237,14 @@ cdef void _lazy_team_task(const real_t* data, const index_t* indices, const ptr_
     cdef Py_ssize_t n = pb.X.n, d = pb.X.d, p = d + 1, ng = tm.ng, cap1 = tm.cap1, ngc = ng * cap1
     cdef Py_ssize_t start = order[bi] * batch_size, stop = min(start + batch_size, n)
     cdef Py_ssize_t lo = indptr[start], hi = indptr[stop], rows = stop - start
-    cdef Py_ssize_t nl, m1, nc, nv, t, c, q, j, i, b, sl, r, r0, r1, base, sb, gw = g * tm.widest
+    cdef Py_ssize_t nl, m1, nc, nv, t, c, q, j, i, r, r0, r1, base, gw = g * tm.widest
     cdef long long* meta = tm.meta + 8 * g
     cdef long long* cols = tm.cols + g * cap1
     cdef double* prev = tm.prev + g * cap1
     cdef double* xsc = tm.xsc + g * cap1
     cdef const double* z = tr.stdz
     cdef double* avg = tr.avg
-    cdef bint std = z != NULL
-    cdef double tnow, steps, xs, v, st, ic1, s, acc, sr, tnew
+    cdef double st, s, acc, sr
     cdef bint ahead
     if phase == 0:  # A: list my columns' values, catch up and gather my columns
         nl = 0
@@ -1266,34 +1288,8 @@ cdef void _lazy_team_task(const real_t* data, const index_t* indices, const ptr_
         meta[1] = m1
         meta[2] = nc
         meta[3] = nv
-        tnow = tr.scalars[0]
-        ic1 = 1.0 / (tnow + c_shift)
-        for t in range(m1):  # as _lazy_csr's catch-up and gather
-            steps = tnow - prev[t]
-            c = cols[t]
-            xs = z[d + c] if std and c < d else 1.0
-            if not exact:
-                xs = 1.0 / xs
-            xsc[t] = xs
-            for j in range(k):
-                q = j * p + c
-                b = q * W
-                if steps > 0.0:
-                    _lazy_catch_up_at(tr, R, b, q, j, c == d, xs, exact, steps, lr_c, wd, tnow, c_shift, ic1)
-                i = (j * ng + g) * cap1 + t
-                v = R[b + R_TH]
-                tm.thc[i] = v
-                tm.Gc[i] = 0.0
-                if c < d:
-                    if not std:
-                        tm.rawc[i] = v
-                    elif exact:
-                        tm.rawc[i] = z[2 * d + k + j] * (v / xs)
-                    else:
-                        tm.rawc[i] = z[2 * d + k + j] * fastgd_opaque(v * xs)  # as _lazy_csr
-                sb = (j * ng + g) * ns * cap1 + t
-                for sl in range(ns):
-                    tm.Sc[sb + sl * m1] = R[b + R_S + sl]
+        _lazy_gather(tr, R, W, cols, prev, xsc, m1, k, d, ns, tm.thc + g * cap1, tm.Gc + g * cap1,
+                     tm.rawc + g * cap1, ngc, tm.Sc + g * ns * cap1, ngc * ns, tr.scalars[0], c_shift, exact, lr_c, wd)
     elif phase == 1:  # B: the residuals and slopes of my share of the rows
         r0 = rows * g // ng
         r1 = rows * (g + 1) // ng
@@ -1322,7 +1318,7 @@ cdef void _lazy_team_task(const real_t* data, const index_t* indices, const ptr_
         tnew = tr.scalars[0]
         # my copy of the scalars (group 0's is the batch's result); the intercepts' slope sums: the epilogue of B's
         _lazy_steps(tr, cols, xsc, nl, nc, m1, k, tm.thc + g * cap1, tm.Gc + g * cap1, ngc, tm.Sc + g * ns * cap1,
-                    ngc * ns, tm.scal + tm.sstride * ng, tm.wb_c, exact, h1, h2, tm.scal + tm.sstride * g)
+                    ngc * ns, tm.gb, tm.wb_c, exact, h1, h2, tm.scal + tm.sstride * g)
         _lazy_scatter(tr, R, W, cols, m1, k, p, ns, tm.thc + g * cap1, ngc, tm.Sc + g * ns * cap1, ngc * ns, tnew,
                       c_shift, exact)
 
@@ -1335,10 +1331,9 @@ cdef void _lazy_team_next(const Problem* pb, LazyTrain* tr, LazyTeam* tm, Py_ssi
     published: after B (odd steps) the loss and the intercepts' slope sums in row order (as _lazy_csr's row
     loop adds them), the update count, and the next batch with weight; after C and A (even steps) the scalars
     the update changed and the intercepts' raw values, or the end (LAZY_TEAM_DONE) after the last batch's C."""
-    cdef Py_ssize_t d = pb.X.d, p = d + 1, ng = tm.ng, r, j, t, c, i
+    cdef Py_ssize_t r, j, i
     cdef Py_ssize_t start, stop
-    cdef const double* z = tr.stdz
-    cdef double loss, s, sr, shift
+    cdef double loss, s, sr
     cdef int nxt = step + 1
     if step % 2 == 1:
         start = order[tm.ba] * batch_size
@@ -1351,8 +1346,6 @@ cdef void _lazy_team_next(const Problem* pb, LazyTrain* tr, LazyTeam* tm, Py_ssi
             for j in range(k):
                 sr, loss = loss_accumulate(pb.lcode, tm.res[r * k + j], pb.la, s, loss)
                 gb[j] += sr
-        for j in range(k):
-            tm.scal[tm.sstride * ng + j] = gb[j]
         tr.loss_sum += loss
         tr.weight_sum += tm.wb_a
         tr.scalars[0] += 1.0
@@ -1363,15 +1356,7 @@ cdef void _lazy_team_next(const Problem* pb, LazyTrain* tr, LazyTeam* tm, Py_ssi
         if tm.bc >= 0:
             for i in range(tr.nscal):  # what the update did to the scalars (the same in every call)
                 tr.scalars[i] = tm.scal[i]
-            for j in range(k):  # the intercepts in the data's units, as raw_theta computes them
-                if z != NULL:
-                    shift = 0.0
-                    for t in range(ncen):
-                        c = cen[t]
-                        shift = fmadd(R[(j * p + c) * W + R_TH] / z[d + c], z[c], shift)
-                    rawb[j] = fmadd(z[2 * d + k + j], R[(j * p + d) * W + R_TH] - shift, z[2 * d + j])
-                else:
-                    rawb[j] = R[(j * p + d) * W + R_TH]
+            _lazy_raw_intercepts(tr, R, W, cen, ncen, pb.X.d, k, rawb)
         if tm.ba >= nb:
             nxt = LAZY_TEAM_DONE
     fastgd_store(runs, runs[0] + 1)

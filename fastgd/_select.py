@@ -152,8 +152,8 @@ def choose_l2_loo(problem, k, fit_intercept):
         err[a] = np.inf if res is None else np.square(res).sum(axis=0)
     r2 = 1.0 - np.mean(err / var, axis=1)
     # the strongest within rounding of the best (flat scores: the data does not tell them apart)
-    top = float(np.max(r2))
-    best = int(np.flatnonzero(r2 >= top - 1e-12 * max(1.0, abs(top)))[-1])
+    best_r2 = float(np.max(r2))
+    best = int(np.flatnonzero(r2 >= best_r2 - 1e-12 * max(1.0, abs(best_r2)))[-1])
     l2 = [2.0 * float(a) / W for a in alphas]  # Ridge's alpha -> the objective's l2 (per unit of weight)
     return Choice(l2[best], [(l2[a], float(r2[a])) for a in range(len(alphas))], 1, m, loo=True)
 

@@ -1089,7 +1089,7 @@ class _StoppingRules:
             # too few held-out rows to tell a better model from noise); the fix is the user's choice
             out.held_out_warning = True
             m = _held_out_rows(problem, self.eval_ids)
-            weighted = " of positive weight" if getattr(problem, "sw", None) is not None else ""
+            weighted = " of positive weight" if _rows_by_weight(problem) else ""
             out.warning = (f"Early stopping kept the starting model: no epoch lowered the loss on the {m} "
                            f"held-out row{'' if m == 1 else 's'}{weighted}. Set early_stopping=False, or a larger "
                            f"validation_fraction so that more rows judge the fit.")
@@ -1124,10 +1124,15 @@ def _held_out_rows(problem, eval_ids):
     """The number of rows of positive weight in the held-out batches ``eval_ids`` (the last batch may be short;
     a row of weight 0 judges nothing: 5 weighted rows of 400 had "32 held-out rows" named where 1 judged)."""
     ids = np.asarray(eval_ids)
-    sw = getattr(problem, "sw", None)
-    if sw is None or getattr(problem, "Y", None) is None:  # no weights, or none in memory (dask)
+    if not _rows_by_weight(problem):
         return int(np.minimum(problem.batch_size, problem.n - problem.batch_size * ids).sum())
-    return int(np.count_nonzero(sw[problem.batch_rows(ids)] > 0))
+    return int(np.count_nonzero(problem.sw[problem.batch_rows(ids)] > 0))
+
+
+def _rows_by_weight(problem):
+    """Whether _held_out_rows counts the rows of positive weight: sample weights in memory (not with dask,
+    whose rows live on the workers: there it counts every row, and its message says "rows")."""
+    return getattr(problem, "sw", None) is not None and getattr(problem, "Y", None) is not None
 
 
 def train(problem, ts, settings, rng, *, train_ids, eval_ids, epochs, stopping, n_done=0, keep_best=True, avg=None,
