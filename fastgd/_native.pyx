@@ -2302,8 +2302,8 @@ def column_stats(X, const double[::1] sw, n_threads=None):
     cdef double[::1] mean = mean_arr
     cdef double[::1] m2 = m2_arr
     cdef double total = 0.0
-    cmean_arr = np.zeros((max(nch, 1), d))
-    cm2_arr = np.zeros((max(nch, 1), d))
+    cmean_arr = np.empty((max(nch, 1), d))  # each chunk's row zeroed by _dense_moments, which writes it first
+    cm2_arr = np.empty((max(nch, 1), d))
     cw_arr = np.zeros(max(nch, 1))
     cdef double[:, ::1] cmean = cmean_arr
     cdef double[:, ::1] cm2 = cm2_arr
@@ -2499,7 +2499,14 @@ cdef extern from *:
 
 cdef void _dense_moments(const XView* x, const double* sw, bint weighted, Py_ssize_t start, Py_ssize_t stop,
                          double* mean, double* m2, double* cw) noexcept nogil:
-    """Chunk statistics of rows [start, stop) (FASTGD_MOMENTS; one column: fastgd._rules.column_moments)."""
+    """Chunk statistics of rows [start, stop) (FASTGD_MOMENTS; one column: fastgd._rules.column_moments) into
+    ``mean`` and ``m2``, which are zeroed here first. Written before they are read: the caller's buffers are
+    fresh pages (np.empty), and a fresh page read first maps the kernel's shared zero page, which the first
+    add then replaces (copy-on-write) with a flush of every CPU's TLB entry for it, an interrupt to each
+    member of the team: on the 2-core Xeon VM, 1e6 x 100, two threads, 45 ms a call with 13 ms in the kernel,
+    34 ms once written first."""
+    memset(mean, 0, x.d * sizeof(double))
+    memset(m2, 0, x.d * sizeof(double))
     if x.d == 1:
         if x.f32:
             cw[0] = column_moments(<const float*> x.data, sw, weighted, start, stop, mean, m2)
