@@ -264,6 +264,7 @@ def make_settings(est, opt, average, n, values=None, warm_start_only=False, prob
                               gtol=est.gtol, shuffle=est.shuffle, verbose=est.verbose,
                               penalized_eval=not est.early_stopping, callbacks=_callbacks(est.callbacks),
                               user_chose=user_chose(est), auto_penalty=est.penalty == "auto",
+                              named_optimizer=isinstance(est.optimizer, str),
                               alpha=used_penalty(est)[1] if est.penalty != "auto" else None)
 
 

@@ -558,6 +558,7 @@ class Settings:
     # (None: all of them, as for direct calls of the loop)
     user_chose: frozenset = None
     auto_penalty: bool = False  # the penalty is penalty="auto"'s (the user set no alpha to lower)
+    named_optimizer: bool = False  # the optimizer was given by name (the default rate rule may lower its rate)
     alpha: float = None  # the penalty's strength as the user set it (None: the l2 part is the strength)
     # an exact full-batch finish follows epochs that stop at the best evaluated objective f when handover(f) is not
     # None: it is the averaged steps' noise floor (an excess in the objective's units), which the finish removes;
@@ -652,9 +653,11 @@ def _divergence_advice(settings, problem, start_loss=0.0, lr=None):
         squares = np.square(problem.scaling.x_scale)
         curv = problem.l2 / squares
         j = int(np.argmax(curv))
-        if curv[j] > AUTO_PENALTY_CURVATURE:
+        unit = auto_unit(problem.scaling, problem.fit_intercept)
+        if curv[j] > AUTO_PENALTY_CURVATURE and _steps_follow_with(settings, problem, lr, squares,
+                                                                   curv > AUTO_PENALTY_CURVATURE, unit):
             many = int(np.count_nonzero(curv > AUTO_PENALTY_CURVATURE))
-            factor = math.sqrt(auto_unit(problem.scaling, problem.fit_intercept) / float(squares[j]))
+            factor = math.sqrt(unit / float(squares[j]))
             tips.append(f"multiply X's column {j} by {factor:.3g} (its values are so small beside the median "
                         f"column's that penalty='auto''s l2 strength, {problem.l2:g}, is {curv[j]:.3g} times its "
                         f"standardized curvature" + (f"; {many} columns are such, each to be put in the median "
@@ -664,6 +667,12 @@ def _divergence_advice(settings, problem, start_loss=0.0, lr=None):
         tips.append(f"lower the optimizer's weight_decay (now {wd:g})")
     if (chose is None or "learning_rate" in chose) and not any("learning rate" in tip for tip in tips):
         tips.append(f"lower the learning rate (now {lr:g})")
+    if chose is not None and "learning_rate" in chose and settings.named_optimizer and not settings.adaptive \
+            and settings.optimizer.name in _stability.GRADIENT_STEPS:
+        # the default rate rule starts a named gradient step within what this data's curvature allows and, where
+        # an epoch still diverges, resumes from the best model at a lower rate (_Loop._retry)
+        tips.append("leave learning_rate='adaptive' (the default), which starts this optimizer at a rate its "
+                    "steps can follow on this data and lowers it where they diverge")
     if problem.scaling is None and (chose is None or "standardize" in chose):
         tips.append("set standardize=True (the default) so the steps fit the data's scales")
     if (chose is None or "optimizer" in chose) and settings.optimizer.name not in ADAPTIVE_OPTIMIZERS:
@@ -672,6 +681,23 @@ def _divergence_advice(settings, problem, start_loss=0.0, lr=None):
         return ("This fit uses fastgd's default learning rate, optimizer and standardization, which should not "
                 "diverge on finite data: please report it with the data (or its shape and value ranges).")
     return sentence(", ".join(tips[:-1]) + (", or " if len(tips) > 1 else "") + tips[-1]) + "."
+
+
+def _steps_follow_with(settings, problem, lr, squares, scaled, unit):
+    """Whether a gradient step at rate ``lr`` would be stable by _unstable_step_tips' measures once X's columns
+    ``scaled`` (a mask; ``squares``: the columns' scales squared) are put in the median column's units
+    (``unit``, their scale squared then): a tip to rescale them is a fix only then. True where the measures are
+    unknown (an adaptive optimizer's steps: no curvature bound)."""
+    gains = _stability.step_gains(settings.optimizer)
+    noise = None if gains is None or lr is None else _stability.noise_curvature(problem)
+    if noise is None:
+        return True
+    smallest = min(float(np.min(squares[~scaled])) if not scaled.all() else unit, unit)
+    wd = float(getattr(settings.optimizer, "weight_decay", 0.0) or 0.0)
+    steady = gains[1] * (problem.l2 * _stability.unit_gain(problem) / smallest + wd)
+    data = gains[1] * (_stability.row_curvature(problem) or 0.0)
+    limit = _stability.STABLE_STEP
+    return lr * (gains[0] * noise + steady) <= limit and lr * data <= 2.0 * limit
 
 
 def _unstable_step_tips(settings, problem, lr, noise, steady):

@@ -1277,6 +1277,32 @@ def test_a_divergence_under_auto_names_the_column_and_a_factor_that_works():
     assert est.score(Z, y) > ref - 0.01  # column 7 now in about the median column's units, not exactly X's
 
 
+def test_a_divergence_names_no_column_whose_rescaling_would_not_be_enough():
+    """Where more columns than the one in far smaller units make penalty="auto"'s curvature too large for the
+    rate the user chose, rescaling that one column is no fix (the fit would diverge again): the error does not
+    offer it, and offers the default rate rule, which fits this data (its start lowered to what the curvature
+    allows), besides a lower rate and an adaptive optimizer."""
+    X, y = uniform_counts(200, 40, 5, seed=1)
+    Z = X.tocsc()
+    Z[:, 7] = Z[:, 7] * 1e-8
+    Z[:, 9] = Z[:, 9] * 1e-3
+    Z = Z.tocsr()
+    with pytest.raises(ValueError, match="diverged") as info:
+        fastgd.LinearRegressor(random_state=0, optimizer="sgd", learning_rate=0.01).fit(Z, y)
+    message = str(info.value)
+    assert "multiply X's column" not in message, message
+    assert "leave learning_rate='adaptive' (the default)" in message, message
+    Z = Z.tocsc()
+    Z[:, 7] = Z[:, 7] * 1e8  # what the column tip would have said: the fit still diverges
+    Z = Z.tocsr()
+    with pytest.raises(ValueError, match="diverged"):
+        fastgd.LinearRegressor(random_state=0, optimizer="sgd", learning_rate=0.01).fit(Z, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        own = fastgd.LinearRegressor(random_state=0, optimizer="sgd").fit(Z, y)
+    assert own.score(Z, y) == pytest.approx(fastgd.LinearRegressor(random_state=0).fit(Z, y).score(Z, y), abs=1e-3)
+
+
 def test_the_chosen_strength_follows_x_units_to_extremes():
     """The strength path in the data's units scales with the square of X's units; the statistics it starts from
     stay representable (stored in units of each column's scale), so X·1e±30 chooses the strength of X; in tiny
