@@ -332,9 +332,10 @@ TEAM_CASES = [("adam", {}, 0.0, None), ("adam", {"amsgrad": True}, 0.01, None), 
 def test_lazy_team_gives_the_sequential_epochs_bits(case):
     """The native lazy epoch shared by a team (columns owned by one thread each, every sum in row order):
     parameters, state, running means, scalars and the epoch's loss bit for bit those of the sequential epoch,
-    for teams of 2, 3 and 5, standardized or not, weighted (rows of weight 0 included) or not, one or two
-    outputs, batches of 1 to 300 rows. (Before its fixes the team differed in the last bit: GCC fused a
-    multiply-add in one compiled copy of the per-coordinate step and not in another.)"""
+    for teams of 2, 3, 5 and 9 (more members than a batch's rows or the problem's column groups: members that
+    own nothing), standardized or not, weighted (rows of weight 0 included) or not, one or two outputs, batches
+    of 1 to 300 rows. (Before its fixes the team differed in the last bit: GCC fused a multiply-add in one
+    compiled copy of the per-coordinate step and not in another.)"""
     from fastgd.optimizers import get_optimizer
     kern("native")
     rule = _engine.K._rules.lazy_team_threads
@@ -346,7 +347,8 @@ def test_lazy_team_gives_the_sequential_epochs_bits(case):
         for std, weighted, batch_size in ((True, True, 1), (True, False, 7), (False, True, 64), (True, True, 300)):
             runs = []
             for path, threads in ((_engine.K.PATH_SEQUENTIAL, 1), (_engine.K.PATH_PARALLEL, 2),
-                                  (_engine.K.PATH_PARALLEL, 3), (_engine.K.PATH_PARALLEL, 5)):
+                                  (_engine.K.PATH_PARALLEL, 3), (_engine.K.PATH_PARALLEL, 5),
+                                  (_engine.K.PATH_PARALLEL, 9)):
                 optimizer = get_optimizer(name).set_params(lr=0.05, **params)
                 ts = _engine.TrainingState.fresh(optimizer, k, X[3])
                 avg = np.zeros(k * (X[3] + 1) + 1)
