@@ -2004,10 +2004,11 @@ def _dense_moments(X, sw, weighted, start, stop, mean, m2, cw, c):
     ``mean`` and ``m2`` (zeros on entry), the weight into cw[c]. A hot loop over X, so written per backend
     (the native twin: FASTGD_MOMENTS in fastgd._native).
 
-    One pass: weighted sums S1, S2 of v = x - x0 (x0: the chunk's first row, a shift close to the mean, so a
-    column with a large offset keeps its small spread), then mean = x0 + S1 / w and m2 = S2 - S1 (S1 / w). The
-    cancellation costs a factor (x0 - mean)² / var of the chunk in relative accuracy, at most its rows - 1
-    (a row of the chunk lies within sqrt(rows - 1) spreads of its mean).
+    One pass: weighted sums S1, S2 of v = x - x0 (x0: the chunk's first row of positive weight, a shift close to
+    the mean, so a column with a large offset keeps its small spread), then mean = x0 + S1 / w and
+    m2 = S2 - S1 (S1 / w). The cancellation costs a factor (x0 - mean)² / var of the chunk in relative accuracy,
+    at most its rows - 1 (a row that counts lies within sqrt(rows - 1) spreads of the weighted mean; a row of
+    weight 0 may lie anywhere: shifted by one at 1e8 from the others, whole columns' variances came out 0).
     Four rows per pass over the sums: the loop's cost is its stores to them (a 64-byte store takes about two
     cycles). Four rows in one loop defeat the hardware's stream detection, so the rows about PREFETCH_BYTES
     ahead are prefetched. (Two passes, the mean and then centred squares from the cache, a row per store,
@@ -2019,6 +2020,9 @@ def _dense_moments(X, sw, weighted, start, stop, mean, m2, cw, c):
     w = 0.0
     i = start
     n = X.shape[0]
+    base = start  # the shift: the chunk's first row of positive weight (a row of weight 0 may lie anywhere)
+    while weighted and base + 1 < stop and not sw[base] > 0.0:
+        base += 1
     line = 64 // X.itemsize
     ahead = (PREFETCH_BYTES + d * X.itemsize - 1) // (d * X.itemsize)  # rows
     while i + 4 <= stop:
@@ -2031,7 +2035,7 @@ def _dense_moments(X, sw, weighted, start, stop, mean, m2, cw, c):
         s3 = sw[i + 3] if weighted else 1.0
         w += (s0 + s1) + (s2 + s3)
         for j in range(d):
-            x0 = np.float64(X[start, j])
+            x0 = np.float64(X[base, j])
             v0 = np.float64(X[i, j]) - x0
             v1 = np.float64(X[i + 1, j]) - x0
             v2 = np.float64(X[i + 2, j]) - x0
@@ -2043,14 +2047,14 @@ def _dense_moments(X, sw, weighted, start, stop, mean, m2, cw, c):
         s0 = sw[i] if weighted else 1.0
         w += s0
         for j in range(d):
-            v0 = np.float64(X[i, j]) - np.float64(X[start, j])
+            v0 = np.float64(X[i, j]) - np.float64(X[base, j])
             mean[j] += s0 * v0
             m2[j] += s0 * v0 * v0
         i += 1
     if w > 0.0:
         for j in range(d):
             t = mean[j]
-            mean[j] = np.float64(X[start, j]) + t / w
+            mean[j] = np.float64(X[base, j]) + t / w
             m2[j] -= t * (t / w)
     cw[c] = w
 

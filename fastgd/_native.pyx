@@ -2432,8 +2432,8 @@ cdef inline Py_ssize_t _index(bint wide, const char* arr, Py_ssize_t q) noexcept
 cdef extern from *:
     """
     /* A chunk's column statistics, the twin of fastgd._kernels._dense_moments (a hot loop over X, so written
-       per backend, as the row loops): weighted sums of v = x - x0 (x0: the chunk's first row, a shift close
-       to the mean, so a column with a large offset keeps its small spread), four rows per pass over the
+       per backend, as the row loops): weighted sums of v = x - x0 (x0: the chunk's first row of positive
+       weight, a shift close to the mean, so a column with a large offset keeps its small spread), four rows per pass over the
        sums (the loop's cost is its stores to them), the rows about PREFETCH_BYTES ahead prefetched (four
        rows in one loop defeat the hardware's stream detection); then mean = x0 + S1 / w and
        m2 = S2 - S1 (S1 / w) into mean and m2 (zeros on entry). Returns the rows' total weight. */
@@ -2443,7 +2443,9 @@ cdef extern from *:
         double w = 0.0, s0, s1, s2, s3, v0, v1, v2, v3, k, t;                                      \
         Py_ssize_t i = start, j;                                                                     \
         Py_ssize_t ahead = (fastgd_tune_prefetch_bytes + d * (Py_ssize_t) sizeof(T) - 1) / (d * (Py_ssize_t) sizeof(T)); \
-        const T* restrict x0 = X + start * d;                                                        \
+        Py_ssize_t base = start;  /* the shift: the first row of positive weight */                  \
+        while (weighted && base + 1 < stop && !(sw[base] > 0.0)) base++;                             \
+        const T* restrict x0 = X + base * d;                                                         \
         if (stop <= start) return w;                                                                 \
         for (; i + 4 <= stop; i += 4) {                                                              \
             const T* restrict r0 = X + i * d;                                                        \

@@ -283,6 +283,34 @@ def test_column_stats_one_pass_is_accurate_whatever_each_chunks_first_row(backen
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+def test_column_stats_ignore_the_values_of_rows_of_weight_zero(backend):
+    """Rows of weight 0 count for nothing, whatever they hold: each chunk's sums are shifted by its first row
+    of positive weight (shifted by its first row, weight 0 and 1e8 from the others, whole columns' variances
+    came out 0 and a fit's coefficients moved by 0.06)."""
+    rng = np.random.default_rng(1)
+    n, d = 20_000, 10
+    X = rng.standard_normal((n, d))
+    starts = np.arange(0, n, K.stats_rows(n, d))
+    sw = np.ones(n)
+    sw[starts] = 0.0
+    sw[starts[1:3] + 1] = 0.0  # two chunks whose first two rows weigh nothing
+    kern = _engine.kernels(backend)
+    kept = np.ones(n, bool)
+    kept[sw == 0.0] = False
+    want_mean, want_var = X[kept].mean(axis=0), X[kept].var(axis=0)
+    results = []
+    for far in (0.0, 1e8, -1e12):
+        Z = X.copy()
+        Z[sw == 0.0] = far
+        for threads in (1, 2):
+            results.append(kern.column_stats(Z, sw, threads))
+    np.testing.assert_allclose(results[0][0], want_mean, rtol=0, atol=1e-14)
+    np.testing.assert_allclose(results[0][1], want_var, rtol=1e-12)
+    for got in results[1:]:
+        assert all(np.array_equal(a, b) for a, b in zip(got, results[0]))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("weighted", [False, True])
 def test_one_column_statistics_use_partial_sums_and_stay_accurate(backend, weighted):
     """The statistics of one column (y) take their own loop (partial sums over rows): accurate for a large
