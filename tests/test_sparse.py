@@ -364,6 +364,32 @@ def test_lazy_team_gives_the_sequential_epochs_bits(case):
                     np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.parametrize("backend", ["numba", "native"])
+@pytest.mark.parametrize("lr", [1e-12, 1e-9, 0.05])
+def test_lazy_running_mean_of_a_coordinate_that_barely_moves_is_the_coordinate(backend, lr):
+    """The exact lazy rules' catch-up sums a coordinate's skipped iterates in closed form (a geometric sum of
+    the l2 decay a = 1 − lr·λ): at a rate of 1e-12 the native build's sums were 0.4-0.6 of the count (the
+    compiler turned 1 − a back into lr·λ while aᵐ was of the rounded a), and the running means fell to half
+    of parameters that had not moved. Now from one logarithm of a: the running mean of an unmoved
+    coordinate is that coordinate, and the epoch agrees with the dense one's (Numba's) at every rate."""
+    from fastgd.optimizers import get_optimizer
+    A, X, Y, sw, stdz = lazy_problem(k=1)
+    optimizer = get_optimizer("sgd").set_params(lr=lr)
+    results = []
+    for be in (backend, "numba"):
+        ts = _engine.TrainingState.fresh(optimizer, 1, X[3])
+        ts.theta[...] = np.random.default_rng(2).standard_normal(ts.theta.shape)
+        start = ts.theta.copy()
+        avg = np.zeros(X[3] + 2)
+        _engine.run_epoch(X, Y, ts, optimizer.code, optimizer.pack(), 7,
+                          _engine.batch_order(Y.shape[0], 7, True, np.random.default_rng(0)), stdz=stdz, avg=avg,
+                          backend=be, l2=0.02)
+        results.append((ts.theta.copy(), avg.copy()))
+        if lr < 1e-8:
+            np.testing.assert_allclose(avg[:-1], start.ravel(), rtol=1e-6)
+    np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-9, atol=1e-12)
+
+
 def test_lazy_team_runs_where_it_pays():
     """The team's rule (fastgd._rules.lazy_team_threads): one thread per LAZY_TEAM_VALUES stored values of a
     batch, only where the records outgrow the caches; never with PATH_SEQUENTIAL; every thread with
