@@ -2433,9 +2433,9 @@ cdef extern from *:
     """
     /* A chunk's column statistics, the twin of fastgd._kernels._dense_moments (a hot loop over X, so written
        per backend, as the row loops): weighted sums of v = x - x0 (x0: the chunk's first row of positive
-       weight, a shift close to the mean, so a column with a large offset keeps its small spread), four rows per pass over the
-       sums (the loop's cost is its stores to them), the rows about PREFETCH_BYTES ahead prefetched (four
-       rows in one loop defeat the hardware's stream detection); then mean = x0 + S1 / w and
+       weight, a shift close to the mean, so a column with a large offset keeps its small spread), four rows
+       per pass over the sums (the loop's cost is its stores to them), the rows about PREFETCH_BYTES ahead
+       prefetched (four rows in one loop defeat the hardware's stream detection); then mean = x0 + S1 / w and
        m2 = S2 - S1 (S1 / w) into mean and m2 (zeros on entry). Returns the rows' total weight. */
     #define FASTGD_MOMENTS(NAME, T)                                                                  \
     static double NAME(const T* restrict X, Py_ssize_t n, Py_ssize_t d, const double* restrict sw, int weighted, \

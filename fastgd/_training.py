@@ -689,15 +689,20 @@ def _steps_follow_with(settings, problem, lr, squares, scaled, unit):
     (``unit``, their scale squared then): a tip to rescale them is a fix only then. True where the measures are
     unknown (an adaptive optimizer's steps: no curvature bound)."""
     gains = _stability.step_gains(settings.optimizer)
-    noise = None if gains is None or lr is None else _stability.noise_curvature(problem)
+    noise = None if gains is None else _stability.noise_curvature(problem)
     if noise is None:
         return True
     smallest = min(float(np.min(squares[~scaled])) if not scaled.all() else unit, unit)
     wd = float(getattr(settings.optimizer, "weight_decay", 0.0) or 0.0)
     steady = gains[1] * (problem.l2 * _stability.unit_gain(problem) / smallest + wd)
-    data = gains[1] * (_stability.row_curvature(problem) or 0.0)
+    return _steps_stable(lr, gains[0] * noise, steady, gains[1] * (_stability.row_curvature(problem) or 0.0))
+
+
+def _steps_stable(lr, noise, steady, data):
+    """The measures of a stable gradient step (per unit of rate, with the optimizer's gains): the batches'
+    curvature noise and the penalty's curvature within STABLE_STEP, the data's trace bound within twice it."""
     limit = _stability.STABLE_STEP
-    return lr * (gains[0] * noise + steady) <= limit and lr * data <= 2.0 * limit
+    return lr * (noise + steady) <= limit and lr * data <= 2.0 * limit
 
 
 def _unstable_step_tips(settings, problem, lr, noise, steady):
@@ -712,7 +717,7 @@ def _unstable_step_tips(settings, problem, lr, noise, steady):
     # bounds alone named rates that still diverged (diabetes, SGD: 1.6 where 0.25 is the limit)
     gain = _stability.step_gains(settings.optimizer)[1]  # how much less curvature the optimizer can follow
     data = gain * (_stability.row_curvature(problem) or 0.0)
-    if lr * (noise + steady) <= limit and lr * data <= 2.0 * limit:  # stable by these measures
+    if _steps_stable(lr, noise, steady, data):
         return tips
     if chose is None or "learning_rate" in chose:
         tips.append(f"lower the learning rate (now {lr:g}) to {limit / (noise + steady + data):.2g} or less, which "
