@@ -1094,9 +1094,10 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             if finished is not None and not finished.converged:
                 warnings.warn(self._unfinished(finished, total, sw is not None), ConvergenceWarning, stacklevel=4)
             if finished is None and not (self.standardize and _planning.finishes_with_lbfgs(self)):
-                # the user's training settings, no finish: a fit worse than the constant mean is short for certain
-                # (one pass; the library's own settings on standardized columns are finished where they fall short)
-                worse = self._diagnostic(_shortfall.worse_than_the_mean, X, Y, sw, out)
+                # the user's training settings, no finish: a fit worse than the constant mean, or than one exact step
+                # from it, is short for certain (one pass; two more where a sample of rows shows the step's gain near
+                # the limit; the library's own settings on standardized columns are finished where they fall short)
+                worse = self._diagnostic(_shortfall.certain_shortfall, X, Y, sw, out)
                 if worse is not None:
                     warnings.warn(worse, ConvergenceWarning, stacklevel=4)
                     return True
