@@ -982,6 +982,31 @@ def test_csr_with_standardize_false_is_told_to_standardize_not_to_lower_tol_or_a
         assert LinearRegressor(random_state=0).fit(X, y).score(X, y) > 0.8
 
 
+def test_the_step_bound_of_dense_x_reads_all_rows_only_where_a_sample_shows_a_shortfall(monkeypatch):
+    """Dense X with many rows per column: the bound is taken on evenly spaced rows first, and its two passes over
+    all of X follow only where that sample's gain is near the warning's limit: a fit at its optimum costs the
+    sample alone, a stalled one is confirmed on every row and warned about."""
+    from fastgd import _planning, _shortfall
+
+    monkeypatch.setattr(_planning, "CHECK_EXACT_MAX_VALUES", 0)
+    monkeypatch.setattr(_shortfall, "STEP_SAMPLE_ROWS", 2000)
+    calls = []
+    real = _shortfall.step_excess
+    monkeypatch.setattr(_shortfall, "step_excess", lambda *a, **k: calls.append(k.get("rows", a[6] if len(a) > 6
+                                                                                      else None)) or real(*a, **k))
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((12000, 8)) * [1, 2, 5, 10, 0.1, 1, 1, 3] + 4.0
+    y = X @ rng.standard_normal(8) + 0.3 * rng.standard_normal(12000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        LinearRegressor(optimizer="sgd", learning_rate=0.01, random_state=0).fit(X, y)
+    assert len(calls) == 1 and len(calls[0]) == 2000  # the sample only
+    calls.clear()
+    with pytest.warns(ConvergenceWarning, match="one exact step from the fitted model"):
+        LinearRegressor(optimizer="sgd", learning_rate=1e-7, random_state=0).fit(X, y)
+    assert len(calls) == 2 and len(calls[0]) == 2000 and calls[1] is None  # then every row
+
+
 @pytest.mark.parametrize("sparse", [False, True])
 def test_the_step_bound_is_never_above_the_true_excess(sparse):
     """``_shortfall.step_excess`` against the exact optimum of the penalized squared error on random problems
