@@ -923,66 +923,83 @@ def certified_shortfall(est, X, Y, sw, out, problem):
 # this share of its largest are rounding (their directions are dropped: a smaller bound, never a false one)
 STEP_EIG_FLOOR = 1e-10
 STEP_BLOCK_VALUES = 1 << 18  # values of X per dense block (2 MB in float64: read twice, the second from cache)
-STEP_SAMPLE_ROWS = 1 << 15  # dense X: the columns' moments (the step's preconditioner only) from this many rows
-# ... and the bound on those rows' own objective first: the passes over all of X only where it is above this share
-# of the warning's limit (at the optimum a sample's gain is its noise, about (d + 1)/rows of the objective)
+# dense X: the columns' moments (the step's preconditioner only) from evenly spaced rows, at least this many and
+# STEP_SAMPLE_PER_PARAM per column; the bound is first taken on those rows' own objective, and the passes over all
+# of X follow only where it is above STEP_SAMPLE_SHARE of the warning's limit (at the optimum a sample's gain is
+# its noise, about (d + 1)/(2·rows) of the objective: 0.25 % at 200 rows per column, against a limit of at least
+# the smaller of 1 % of the objective and 1e-3 of var(y)); where the sample would be over a quarter of the rows,
+# all of them
+STEP_SAMPLE_ROWS = 1 << 15
+STEP_SAMPLE_PER_PARAM = 200
 STEP_SAMPLE_SHARE = 0.5
+STEP_SAMPLE_COPY = 1 << 22  # values: a sample this small is copied once for its passes (else read in blocks)
 
 
-def _step_blocks(X, w):
-    """(first row, weights, float64 rows) of X in blocks of about STEP_BLOCK_VALUES values (sparse X: one block,
-    a float64 copy with its duplicates summed)."""
+def _step_blocks(X, w, rows=None):
+    """(first position, weights, float64 rows) of X (or of its ``rows``, an increasing index array) in blocks of
+    about STEP_BLOCK_VALUES values, each a view or a copy of that block only (sparse X: one block, itself where it
+    is float64 CSR without duplicates, else a float64 copy with its duplicates summed)."""
     n, d = X.shape
     if sp.issparse(X):
-        A = sp.csr_matrix(X, dtype=np.float64, copy=True)
-        A.sum_duplicates()
-        yield 0, w, A
+        A = X if rows is None else X[rows]
+        if not (A.format == "csr" and A.dtype == np.float64 and A.has_canonical_format):
+            A = sp.csr_matrix(A, dtype=np.float64, copy=True)
+            A.sum_duplicates()
+        yield 0, w if rows is None else w[rows], A
         return
-    rows = max(1, STEP_BLOCK_VALUES // max(d, 1))
-    for s in range(0, n, rows):
-        yield s, w[s:s + rows], np.asarray(X[s:s + rows], dtype=np.float64)
+    block = max(1, STEP_BLOCK_VALUES // max(d, 1))
+    for s in range(0, n if rows is None else len(rows), block):
+        if rows is None:
+            yield s, w[s:s + block], np.asarray(X[s:s + block], dtype=np.float64)
+        else:
+            ids = rows[s:s + block]
+            yield s, w[ids], np.asarray(X[ids], dtype=np.float64)
 
 
-def _column_moments(X, w):
-    """The columns' weighted Σw·x and Σw·x² over Σw (the step's preconditioner): sparse X in O(nnz); dense X from
-    evenly spaced rows, at most STEP_SAMPLE_ROWS of them (the preconditioner need not be exact; a column constant
-    on them gets no step, which leaves the bound smaller, never wrong)."""
+def _sample(X, any_size=False):
+    """The evenly spaced rows of dense X that the step's preconditioner and first bound use (None: all rows; also
+    where they would be over a quarter of the rows, unless ``any_size``)."""
     n, d = X.shape
-    if sp.issparse(X):
-        A = sp.csr_matrix(X, dtype=np.float64, copy=True)
-        A.sum_duplicates()
-        W = float(w.sum())
-        return np.asarray(A.T @ w).ravel() / W, np.asarray(A.multiply(A).T @ w).ravel() / W
-    ws, Xs = _sample_rows(X, w)[1:]
-    W = float(ws.sum())
-    return ws @ Xs / W, ws @ np.square(Xs) / W
+    m = max(STEP_SAMPLE_ROWS, STEP_SAMPLE_PER_PARAM * (d + 1))
+    if sp.issparse(X) or (4 * m > n and not any_size) or m >= n:
+        return None
+    return np.unique(np.linspace(0, n - 1, m).astype(np.int64))
 
 
-def _sample_rows(X, w):
-    """(the row numbers, their weights, their float64 values) of at most STEP_SAMPLE_ROWS evenly spaced rows of
-    dense X."""
-    rows = np.unique(np.linspace(0, X.shape[0] - 1, min(X.shape[0], STEP_SAMPLE_ROWS)).astype(np.int64))
-    return rows, w[rows], np.asarray(X[rows], dtype=np.float64)
+def _column_moments(X, w, rows=None):
+    """The columns' weighted Σw·x and Σw·x² over Σw (the step's preconditioner), over ``rows`` of X (None: all),
+    in blocks (sparse X: O(nnz)). A sample serves: the preconditioner need not be exact, and a column constant on
+    it gets no step, which leaves the bound smaller, never wrong."""
+    d = X.shape[1]
+    mx, mxx, W = np.zeros(d), np.zeros(d), 0.0
+    for _, wb, Xb in _step_blocks(X, w, rows):
+        mx += np.asarray(Xb.T @ wb).ravel()
+        mxx += np.asarray((Xb.multiply(Xb) if sp.issparse(Xb) else np.square(Xb)).T @ wb).ravel()
+        W += float(wb.sum())
+    return mx / W, mxx / W
 
 
-def step_excess(est, X, Yd, w, raw, moments=None):
+def step_excess(est, X, Yd, w, raw, moments=None, rows=None):
     """(the squared-error objective of the (k, d + 1) ``raw`` with its l2 penalty, a lower bound on its excess over
     the optimum): the gain of the best model in the span of three directions from ``raw`` per output (the step of
     the gradient in the weighted-standardized columns, the intercept moving to keep them centred; the intercept;
     the weights scaled), exact on the quadratic. The span holds the constant model (weights scaled to 0, the
     intercept at the mean), so the bound is at least the fit's excess over it. Two passes over X: the residuals
     and the gradient; then the step's products. ``moments``: the columns' (Σw·x, Σw·x²)/Σw for the step's
-    preconditioner (default ``_column_moments``). None with an l1 part (no quadratic objective)."""
+    preconditioner (default ``_column_moments``). ``rows``: the objective of those rows of X alone (an
+    increasing index array; None: all). None with an l1 part (no quadratic objective)."""
     l1, l2 = _planning.penalty_parts(est)
     if l1 > 0.0:
         return None
-    n, d = X.shape
-    k = Yd.shape[1]
-    W = float(w.sum())
+    d = X.shape[1]
+    if rows is not None:
+        Yd = Yd[rows]
+    n, k = Yd.shape
+    W = float(w.sum() if rows is None else w[rows].sum())
     theta, b = raw[:, :d], raw[:, d]
     XT = np.empty((n, k))  # X·θ, kept for the second pass
     sq, G, sr = np.zeros(k), np.zeros((d, k)), np.zeros(k)
-    for s, wb, Xb in _step_blocks(X, w):  # pass 1
+    for s, wb, Xb in _step_blocks(X, w, rows):  # pass 1
         V = XT[s:s + Xb.shape[0]]
         V[:] = Xb @ theta.T
         R = V + b - Yd[s:s + Xb.shape[0]]
@@ -991,7 +1008,7 @@ def step_excess(est, X, Yd, w, raw, moments=None):
         G += np.asarray(Xb.T @ wR)
         sr += wR.sum(axis=0)
     center = bool(est.fit_intercept)
-    mx, mxx = _column_moments(X, w) if moments is None else moments
+    mx, mxx = _column_moments(X, w, rows) if moments is None else moments
     mu = mx if center else np.zeros(d)
     var = mxx - np.square(mu) if center else mxx
     D = np.zeros(d)
@@ -1002,7 +1019,7 @@ def step_excess(est, X, Yd, w, raw, moments=None):
     P = D * (grad - gb[:, None] * mu)  # the standardized gradient's step in the data's units
     pb = -(P @ mu)  # ... with the intercept keeping the columns centred
     S11, S1, S13, S3, S33 = (np.zeros(k) for _ in range(5))
-    for s, wb, Xb in _step_blocks(X, w):  # pass 2
+    for s, wb, Xb in _step_blocks(X, w, rows):  # pass 2
         U1 = np.asarray(Xb @ P.T) + pb
         U3 = XT[s:s + Xb.shape[0]]
         S11 += wb @ np.square(U1)
@@ -1029,6 +1046,56 @@ def step_excess(est, X, Yd, w, raw, moments=None):
         proj = Q[:, keep].T @ (cu * unit)
         gain += 0.5 * float((np.square(proj) / lam[keep]).sum())
     return float(got.sum()), gain
+
+
+# dense X whose Gram matrix costs at most this many products (n·(d + 1)², in blocks on one thread: about 0.05 s) is
+# measured exactly past the exact check's size too: the step's bound is small where the excess lies along the weak
+# directions of ill-conditioned columns (20,000 x 30, pairs of columns correlated to 1 - 5e-7, condition number
+# 2.1e3: sgd at 0.01 ended at R² 0.505 against 0.9995, its bound a sliver of the excess, silent)
+GRAM_MAX_PRODUCTS = 4e8
+GRAM_MAX_COLUMNS = 2000
+
+
+def gram_excess(est, X, Yd, w, raw, shift):
+    """(the objective of the (k, d + 1) ``raw`` with its l2 penalty, its excess over the optimum, the standardized
+    columns' condition number) of dense X, exactly as the small data's check (``_shortfall``) but in one blocked
+    pass: the weighted Gram matrix of the columns less ``shift`` (near their means: no cancellation), the
+    residuals and the gradient, then the eigenvalues of the standardized Hessian. None with an l1 part."""
+    l1, l2 = _planning.penalty_parts(est)
+    if l1 > 0.0:
+        return None
+    d, k = X.shape[1], Yd.shape[1]
+    center = bool(est.fit_intercept)
+    mu0 = shift if center else np.zeros(d)
+    theta, b = raw[:, :d], raw[:, d]
+    S, sz, gr, sr, sq, W = np.zeros((d, d)), np.zeros(d), np.zeros((d, k)), np.zeros(k), np.zeros(k), 0.0
+    for s0, wb, Xb in _step_blocks(X, w):
+        R = Xb @ theta.T + b - Yd[s0:s0 + Xb.shape[0]]
+        Zb = Xb - mu0
+        Zw = Zb * wb[:, None]
+        S += Zw.T @ Zb
+        sz += Zw.sum(axis=0)
+        gr += Zw.T @ R
+        wR = wb @ R
+        sr += wR
+        sq += wb @ np.square(R)
+        W += float(wb.sum())
+    m = sz / W if center else np.zeros(d)  # the weighted means less the shift
+    C = S / W - np.outer(m, m)  # the centred (or raw) second moments
+    sc = np.sqrt(np.maximum(np.diag(C), 0.0))
+    # a rounding-level spread is a constant column: by Scaling's rule, or a variance at the rounding of the shifted
+    # second moments it came from (their square root, 7e-9 for a constant 3.0 shifted by 0.1, was taken for a
+    # scale, and its penalty's curvature l2/scale² set every other eigenvalue below the rounding cut-off)
+    rounding = np.diag(C) <= 64 * np.finfo(np.float64).eps * np.diag(S) / W
+    sc[~(sc > _scaling.constant_floor(mu0 + m)) | rounding] = 1.0
+    rbar = sr / W if center else np.zeros(k)
+    g = (2.0 / W * (gr - np.outer(m, sr)) + l2 * theta.T) / sc[:, None]  # (d, k), standardized coordinates
+    G = C / np.outer(sc, sc)
+    lam, Q, keep = hessian_eigen(G, sc, l2)
+    proj = Q[:, keep].T @ g
+    got = float(sq.sum()) / W + 0.5 * l2 * float(np.square(theta).sum())
+    excess = 0.5 * float((np.square(proj) / lam[keep, None]).sum()) + float(np.square(rbar).sum())
+    return got, excess, condition_number(lam, keep, G, l2)
 
 
 def _settings_cause(est, X, sw, out):
@@ -1109,15 +1176,33 @@ def certain_shortfall(est, X, Y, sw, out):
                 f"{(err - var) / var:.3g} of the variance of y above the {what} optimum, which is no worse than "
                 f"that constant: {cause}. {fix}, or use {solver}.")
     ref = var if var > 0 else float(w @ np.square(Yd).sum(axis=1)) / W  # no intercept: the zero model's
-    moments = None
-    if not sp.issparse(X) and X.shape[0] > STEP_SAMPLE_ROWS:
-        # dense X past the sample's size: the same bound on the sample's own objective first, and the two passes
+    n, d = X.shape
+    if not sp.issparse(X) and d <= GRAM_MAX_COLUMNS and n * (d + 1) ** 2 <= GRAM_MAX_PRODUCTS:
+        exact = gram_excess(est, X, Yd, w, raw, _column_moments(X, w, _sample(X, any_size=True))[0])
+        if exact is not None and ref > 0 and np.isfinite(exact[0]) and np.isfinite(exact[1]):
+            got, excess, cond = exact
+            best = got - excess
+            if not excess > warn_limit(best, ref, est.tol, floor=SHORTFALL_ROUNDING):
+                return None
+            cause, fix = _settings_cause(est, X, sw, out)
+            ill = (f"; the standardized features' condition number is {cond:.3g}, so progress along their "
+                   f"weakest directions is slow" if cond > ILL_CONDITIONED else "")
+            ref_name = "the variance of y" if var > 0 else "the mean square of y"
+            return (f"Gradient descent stopped {after_epochs(est, out)} "
+                    f"{excess_words(excess, best, ref, ref_name)} above the {what} optimum (measured exactly in "
+                    f"one pass over X{ill}): {cause}. {fix}, or use {solver}.")
+    moments, rows = None, _sample(X)
+    if rows is not None:
+        # dense X with many rows per column: the same bound on a sample's own objective first, and the two passes
         # over X only where it is near the limit (about 0.1 s at 1e6 x 100 on one thread, where a fit at its
         # optimum is the usual case)
-        rows, ws, Xs = _sample_rows(X, w)
-        Ws = float(ws.sum())
-        moments = ((ws @ Xs) / Ws, (ws @ np.square(Xs)) / Ws)
-        step = step_excess(est, Xs, Yd[rows], ws, raw, moments)
+        if len(rows) * d <= STEP_SAMPLE_COPY:  # one copy of the sample for its three passes
+            Xs, ws = np.asarray(X[rows], dtype=np.float64), w[rows]
+            moments = _column_moments(Xs, ws)
+            step = step_excess(est, Xs, Yd[rows], ws, raw, moments)
+        else:
+            moments = _column_moments(X, w, rows)
+            step = step_excess(est, X, Yd, w, raw, moments, rows)
         if step is None or not step[1] > STEP_SAMPLE_SHARE * warn_limit(step[0] - step[1], ref, est.tol,
                                                                        floor=SHORTFALL_ROUNDING):
             return None

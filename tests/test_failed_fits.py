@@ -982,11 +982,86 @@ def test_csr_with_standardize_false_is_told_to_standardize_not_to_lower_tol_or_a
         assert LinearRegressor(random_state=0).fit(X, y).score(X, y) > 0.8
 
 
+def test_the_step_bound_of_dense_x_reads_all_rows_only_where_a_sample_shows_a_shortfall(monkeypatch):
+    """Dense X with many rows per column: the bound is taken on evenly spaced rows first, and its two passes over
+    all of X follow only where that sample's gain is near the warning's limit: a fit at its optimum costs the
+    sample alone, a stalled one is confirmed on every row and warned about."""
+    from fastgd import _planning, _shortfall
+
+    monkeypatch.setattr(_planning, "CHECK_EXACT_MAX_VALUES", 0)
+    monkeypatch.setattr(_shortfall, "STEP_SAMPLE_ROWS", 2000)
+    monkeypatch.setattr(_shortfall, "GRAM_MAX_PRODUCTS", 0)  # the columns' Gram matrix too costly to measure
+    calls = []
+    real = _shortfall.step_excess
+
+    def spy(est, X, Yd, w, raw, moments=None, rows=None):  # the rows each bound reads
+        calls.append(X.shape[0] if rows is None else len(rows))
+        return real(est, X, Yd, w, raw, moments, rows)
+    monkeypatch.setattr(_shortfall, "step_excess", spy)
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((12000, 8)) * [1, 2, 5, 10, 0.1, 1, 1, 3] + 4.0
+    y = X @ rng.standard_normal(8) + 0.3 * rng.standard_normal(12000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        LinearRegressor(optimizer="sgd", learning_rate=0.01, random_state=0).fit(X, y)
+    assert calls == [2000]  # the sample only
+    calls.clear()
+    with pytest.warns(ConvergenceWarning, match="one exact step from the fitted model"):
+        LinearRegressor(optimizer="sgd", learning_rate=1e-7, random_state=0).fit(X, y)
+    assert calls == [2000, 12000]  # then every row
+
+
+def test_ill_conditioned_columns_past_the_exact_check_are_measured_exactly(monkeypatch):
+    """Pairs of columns correlated to 1 - 5e-7 (condition number about 2e3), past the exact check's size (forced
+    here): sgd at 0.01 ended at R² 0.51 against 0.9995, silently, since one step's bound is a sliver of an excess
+    along the weak directions. Dense X whose Gram matrix is cheap is measured exactly in one pass: the warning
+    gives the excess and the condition number, and its advice reaches the optimum."""
+    from fastgd import _planning
+
+    monkeypatch.setattr(_planning, "CHECK_EXACT_MAX_VALUES", 0)
+    rng = np.random.default_rng(0)
+    Z = rng.standard_normal((4000, 6))
+    X = np.hstack([Z, Z + 1e-3 * rng.standard_normal((4000, 6))])
+    y = (X[:, 6:] - X[:, :6]) @ (rng.standard_normal(6) / 1e-3) + Z @ rng.standard_normal(6) \
+        + 0.1 * rng.standard_normal(4000)
+    A = np.c_[X, np.ones(4000)]
+    r2 = 1 - np.mean((A @ np.linalg.lstsq(A, y, rcond=None)[0] - y) ** 2) / y.var()
+    with pytest.warns(ConvergenceWarning, match="measured exactly in one pass over X; the standardized features' "
+                                                "condition number is") as caught:
+        model = LinearRegressor(optimizer="sgd", learning_rate=0.01, random_state=0).fit(X, y)
+    note = str(caught[0].message)
+    share = float(re.search(r"; (\S+) of the variance of y\)", note).group(1))
+    assert share == pytest.approx(r2 - model.score(X, y), rel=1e-2)  # exact: the training R² gap
+    assert "Leave learning_rate at its default ('adaptive'), and leave optimizer at its default ('adam')" in note
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        assert LinearRegressor(random_state=0).fit(X, y).score(X, y) == pytest.approx(r2, abs=1e-6)
+
+
+def test_the_max_iter_warning_names_the_users_rate_that_made_the_steps_too_small():
+    """sgd at 1e-6 with early stopping (no exact check then): told to raise max_iter after 20 epochs (R² 0.02)
+    and again after 200 (0.2); the rate and optimizer the user chose are named with their defaults, which reach
+    the optimum within those 20 epochs."""
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((4000, 10))
+    y = X @ rng.standard_normal(10) + 0.5 * rng.standard_normal(4000)
+    with pytest.warns(ConvergenceWarning, match="leave learning_rate at its default .'adaptive'. and leave "
+                                                "optimizer at its default .'adam'. .with this fit's "
+                                                "learning_rate=1e-06 and optimizer='sgd'"):
+        LinearRegressor(optimizer="sgd", learning_rate=1e-6, early_stopping=True, max_iter=20,
+                        random_state=0).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        assert LinearRegressor(early_stopping=True, max_iter=20, random_state=0).fit(X, y).score(X, y) > 0.95
+
+
 @pytest.mark.parametrize("sparse", [False, True])
 def test_the_step_bound_is_never_above_the_true_excess(sparse):
     """``_shortfall.step_excess`` against the exact optimum of the penalized squared error on random problems
     (weights, no intercept, two outputs, l2, a constant column, columns in units 1e-3 to 1e3 with offsets,
-    float32): never above the excess, and equal to it with one column (the span then holds the optimum)."""
+    float32): never above the excess, and equal to it with one column (the span then holds the optimum).
+    ``gram_excess`` (dense) equals it: a constant column's rounding-level spread in the shifted second moments
+    had been taken for a scale, and its penalty's curvature cut every other eigenvalue off as rounding."""
     import types
 
     import scipy.sparse as sp
@@ -1007,6 +1082,8 @@ def test_the_step_bound_is_never_above_the_true_excess(sparse):
         raw[:, d] *= intercept
         Xin = sp.csr_matrix(X) if sparse else X.astype(np.float32) if trial % 7 == 0 else X
         got, gain = _shortfall.step_excess(est, Xin, Y, w, raw)
+        if not sparse:  # the exact measure, from a shift near the means
+            exact = _shortfall.gram_excess(est, Xin, Y, w, raw, np.asarray(Xin, dtype=np.float64).mean(axis=0) + 0.1)
         Xf = np.asarray(Xin.toarray() if sparse else Xin, dtype=np.float64)
         A = np.column_stack([Xf, np.ones(n)]) if intercept else Xf
         H = (A.T * w) @ A * 2.0 / w.sum()
@@ -1020,6 +1097,9 @@ def test_the_step_bound_is_never_above_the_true_excess(sparse):
         excess = objective(raw) - objective(best)
         assert got == pytest.approx(objective(raw), rel=1e-9)
         assert gain <= excess * (1 + 1e-7) + 1e-12 * objective(raw), (trial, gain, excess)
+        if not sparse:
+            assert exact[0] == pytest.approx(objective(raw), rel=1e-9)
+            assert exact[1] == pytest.approx(excess, rel=1e-6, abs=1e-9 * objective(raw)), (trial, exact, excess)
         if d == 1 and excess > 1e-6 * objective(raw):
             assert gain == pytest.approx(excess, rel=1e-6)
 
