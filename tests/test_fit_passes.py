@@ -381,6 +381,35 @@ def test_well_conditioned_high_r2_data_keeps_its_epochs(monkeypatch, lowest):
     assert r2_exact - est.score(X, y) < 0.01 * est.tol
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_well_conditioned_epochs_stop_after_one_round_that_settled(monkeypatch, backend):
+    """On columns a sample of rows measures well-conditioned, a round that gains less than tol and at most half
+    the round before ends the epochs (the excess left is below its gain): one epoch and its evaluation fewer than
+    the tol rule's second plateau round (1e6 x 100: 4 -> 3 epochs), and the fit within tol of least squares
+    all the same."""
+    from fastgd import _planning
+    monkeypatch.setattr(_planning, "CHECK_EXACT_MAX_VALUES", 1000)
+    monkeypatch.setattr(_training, "EVAL_ROWS", 3000)
+    rng = np.random.default_rng(3)
+    n, d = 24_000, 10
+    X = rng.standard_normal((n, d))
+    y = X @ rng.standard_normal(d) + 0.01 * rng.standard_normal(n)
+    A = np.column_stack([X, np.ones(n)])
+    r2_exact = 1 - np.sum((y - A @ np.linalg.lstsq(A, y, rcond=None)[0]) ** 2) / np.sum((y - y.mean()) ** 2)
+    epochs = []
+    for ratio in (_training.SETTLED_RATIO, 0.0):  # 0: no round counts as settled (the tol rule's rounds)
+        monkeypatch.setattr(_training, "SETTLED_RATIO", ratio)
+        calls = _counting(monkeypatch, backend, ["epoch", "batches_stats", "batches_loss", "column_stats"])
+        est = LinearRegressor(backend=backend, random_state=0).fit(X, y)
+        assert ("well-conditioned" in est.stop_reason_) == (ratio > 0), est.stop_reason_
+        assert r2_exact - est.score(X, y) < 0.01 * est.tol
+        epochs.append(len(calls["epoch"]))
+        monkeypatch.undo()
+        monkeypatch.setattr(_planning, "CHECK_EXACT_MAX_VALUES", 1000)
+        monkeypatch.setattr(_training, "EVAL_ROWS", 3000)
+    assert epochs[0] == epochs[1] - 1, epochs
+
+
 def test_the_conditioning_sample_reads_a_few_rows_or_none(monkeypatch):
     """The sample is FLOOR_SAMPLE_ROWS·(d + 1) rows; where its Gram matrix would cost more products than a pass
     over X reads values, nothing is measured (None: the columns count as not measured well-conditioned, and the
