@@ -26,6 +26,7 @@ AUTO_RIDGE_ALPHA = 1.0
 # interpolate the training rows (sparse 100 x 300, held-out R² -1.07 for huber, 0.377 with it)
 AUTO_OTHER_LOSS_ALPHA = 1e-4
 DEFAULT_TOL = _training.DEFAULT_TOL  # LinearRegressor's tol (relative to the variance of y)
+DEFAULT_N_ITER_NO_CHANGE = 2  # LinearRegressor's n_iter_no_change
 # batch_size="auto": about this many updates per epoch, in [AUTO_MIN_BATCH, AUTO_MAX_BATCH] rows
 AUTO_UPDATES = 256
 AUTO_MIN_BATCH = 32

@@ -546,10 +546,11 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
     """
 
     def __init__(self, optimizer="adam", learning_rate="adaptive", batch_size="auto", max_iter="auto",
-                 tol=_planning.DEFAULT_TOL, n_iter_no_change=2, early_stopping=False, validation_fraction=0.1,
-                 shuffle=True, random_state=None, fit_intercept=True, standardize=True, average=True, penalty="auto",
-                 alpha=1e-4, l1_ratio=0.15, gtol=None, warm_start=False, n_jobs=None, verbose=0, backend="auto",
-                 callbacks=None, distributed="exact", loss="squared_error", epsilon=0.1, quantile=0.5):
+                 tol=_planning.DEFAULT_TOL, n_iter_no_change=_planning.DEFAULT_N_ITER_NO_CHANGE, early_stopping=False,
+                 validation_fraction=0.1, shuffle=True, random_state=None, fit_intercept=True, standardize=True,
+                 average=True, penalty="auto", alpha=1e-4, l1_ratio=0.15, gtol=None, warm_start=False, n_jobs=None,
+                 verbose=0, backend="auto", callbacks=None, distributed="exact", loss="squared_error", epsilon=0.1,
+                 quantile=0.5):
         self.optimizer = optimizer
         self.learning_rate = learning_rate
         self.batch_size = batch_size
@@ -1703,7 +1704,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         self.max_iter_ = settings.max_iter
         if (in_memory or isinstance(problem, _dask.DaskFitData)) and self._finish_may_follow(problem, ts):
             settings.handover = self._noise_floor(problem)
-            settings.settled = functools.partial(_well_conditioned, problem)
+            if self.n_iter_no_change == _planning.DEFAULT_N_ITER_NO_CHANGE:  # a patience the user set is kept
+                settings.settled = functools.partial(_well_conditioned, problem)
         try:
             if isinstance(opt, LBFGS):
                 out = _training.train_lbfgs(problem, ts, copy.copy(opt).set_params(lr=settings.lr), train_ids=train_ids,

@@ -408,6 +408,8 @@ def test_well_conditioned_epochs_stop_after_one_round_that_settled(monkeypatch, 
         monkeypatch.setattr(_planning, "CHECK_EXACT_MAX_VALUES", 1000)
         monkeypatch.setattr(_training, "EVAL_ROWS", 3000)
     assert epochs[0] == epochs[1] - 1, epochs
+    est = LinearRegressor(backend=backend, random_state=0, n_iter_no_change=3).fit(X, y)  # the user's patience
+    assert "well-conditioned" not in est.stop_reason_ and "in 3 rounds" in est.stop_reason_
 
 
 def test_the_conditioning_sample_reads_a_few_rows_or_none(monkeypatch):
