@@ -567,9 +567,9 @@ class Settings:
     # None: it is the averaged steps' noise floor (an excess in the objective's units), which the finish removes;
     # the rounds then stop once their gains show the epochs at it (``_StoppingRules._hand_over``)
     handover: object = None
-    # a callable telling whether the columns are measured well-conditioned (a sample of rows), where gains that
-    # shrink at least geometrically end the epochs after one round below tol (``_StoppingRules._settled``); None:
-    # the tol rule's rounds only
+    # a callable telling whether the columns are measured close to independent ones (a sample of rows), where gains
+    # that shrink at least geometrically end the epochs after one round below tol (``_StoppingRules._settled``);
+    # None: the tol rule's rounds only
     settled: object = None
 
 
@@ -1008,7 +1008,8 @@ class _StoppingRules:
             out.stop_reason = (f"the evaluated objective improved by less than tol={tol:g} (times "
                                f"{tol_unit(self.problem.loss is None)}) in a round that gained at most "
                                f"{SETTLED_RATIO:g} of the round before, on columns a sample of rows measured "
-                               f"well-conditioned (the excess left is then below that gain)")
+                               f"well-conditioned (close to independent ones: the excess left is then below that "
+                               f"gain)")
             return True
         if (self.no_change >= settings.n_iter_no_change or (rose and settings.adaptive)) and not stop:
             self.no_change = 0
@@ -1024,7 +1025,7 @@ class _StoppingRules:
 
     def _settled(self, gain, prev):
         """Whether a round that gained less than tol (``gain``; ``prev``: the round before's) ends the epochs at
-        once, before ``n_iter_no_change`` such rounds: where the columns are measured well-conditioned
+        once, before ``n_iter_no_change`` such rounds: where the columns are measured close to independent ones
         (``Settings.settled``, asked last: it may read a sample of rows) and this round gained at most
         SETTLED_RATIO of the round before (a rise of less than that counts as none). Gains that shrink at least
         as fast mean an excess E_k ≤ E_(k-1)/2, so the excess left is at most this gain, below tol, and a second
