@@ -971,6 +971,8 @@ def _column_moments(X, w, rows=None):
     in blocks (sparse X: O(nnz)). A sample serves: the preconditioner need not be exact, and a column constant on
     it gets no step, which leaves the bound smaller, never wrong."""
     d = X.shape[1]
+    if rows is not None and not (w[rows] > 0).any():  # a sample of rows of weight 0 only: its rows unweighted
+        w = np.ones_like(w)
     mx, mxx, W = np.zeros(d), np.zeros(d), 0.0
     for _, wb, Xb in _step_blocks(X, w, rows):
         mx += np.asarray(Xb.T @ wb).ravel()
@@ -996,6 +998,8 @@ def step_excess(est, X, Yd, w, raw, moments=None, rows=None):
         Yd = Yd[rows]
     n, k = Yd.shape
     W = float(w.sum() if rows is None else w[rows].sum())
+    if not W > 0.0:  # rows of weight 0 only (a sample of them): no objective to bound
+        return None
     theta, b = raw[:, :d], raw[:, d]
     XT = np.empty((n, k))  # X·θ, kept for the second pass
     sq, G, sr = np.zeros(k), np.zeros((d, k)), np.zeros(k)
@@ -1080,6 +1084,8 @@ def gram_excess(est, X, Yd, w, raw, shift):
         sr += wR
         sq += wb @ np.square(R)
         W += float(wb.sum())
+    if not W > 0.0:
+        return None
     m = sz / W if center else np.zeros(d)  # the weighted means less the shift
     C = S / W - np.outer(m, m)  # the centred (or raw) second moments
     sc = np.sqrt(np.maximum(np.diag(C), 0.0))
@@ -1192,6 +1198,8 @@ def certain_shortfall(est, X, Y, sw, out):
                     f"{excess_words(excess, best, ref, ref_name)} above the {what} optimum (measured exactly in "
                     f"one pass over X{ill}): {cause}. {fix}, or use {solver}.")
     moments, rows = None, _sample(X)
+    if rows is not None and not (w[rows] > 0).any():
+        rows = None  # a sample of rows of weight 0 only measures nothing: all of X
     if rows is not None:
         # dense X with many rows per column: the same bound on a sample's own objective first, and the two passes
         # over X only where it is near the limit (about 0.1 s at 1e6 x 100 on one thread, where a fit at its

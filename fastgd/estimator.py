@@ -1051,7 +1051,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         try:
             with _shortfall.one_blas_thread(), np.errstate(all="ignore"):
                 return check(self, *args)
-        except (ValueError, MemoryError, np.linalg.LinAlgError):
+        except (ValueError, MemoryError, ArithmeticError, np.linalg.LinAlgError):
             return None
 
     def _overfit(self, X, Y, sw):
