@@ -1087,24 +1087,16 @@ def record_width(ns: Index) -> Index:
 
 
 @cython.cfunc
-@cython.nogil
-@cython.exceptval(check=False)
-def _geometric(a: cython.double, m: cython.double) -> cython.double:
-    """a + a² + ... + aᵐ, as a·(aᵐ − 1)/(a − 1) with both differences from one logarithm of a: written
-    a·(1 − aᵐ)/(1 − a), a decay factor a = 1 − lr·λ within an ulp or two of 1 (SGD at a rate of 1e-12 with a
-    small l2) gave sums of 0.4-0.6 m in the native build, where the compiler's reassociation may turn 1 − a
-    back into lr·λ (exactly) while aᵐ is of the rounded a (or 1 − 1 into 0 where a rounded to 1): running
-    means of a lazy epoch then fell to half of the parameters."""
-    return _geometric_q(a, math.log(a), m)
-
-
-@cython.cfunc
 @cython.inline
 @cython.nogil
 @cython.exceptval(check=False)
 def _geometric_q(a: cython.double, q: cython.double, m: cython.double) -> cython.double:
-    """_geometric given q = log(a) (a caller that needs it too computes it once); a <= 0 (SGD at a rate past
-    1/λ, diverging) by the plain closed form, which does not cancel there (1 − a >= 1)."""
+    """a + a² + ... + aᵐ given q = log(a) (the callers need it too, and compute it once), as a·(aᵐ − 1)/(a − 1)
+    with both differences from q: written a·(1 − aᵐ)/(1 − a), a decay factor a = 1 − lr·λ within an ulp or two
+    of 1 (SGD at a rate of 1e-12 with a small l2) gave sums of 0.4-0.6 m in the native build, where the
+    compiler's reassociation may turn 1 − a back into lr·λ (exactly) while aᵐ is of the rounded a (or 1 − 1
+    into 0 where a rounded to 1): running means of a lazy epoch then fell to half of the parameters. a <= 0
+    (SGD at a rate past 1/λ, diverging) by the plain closed form, which does not cancel there (1 − a >= 1)."""
     if not a > 0.0:
         return a * (1.0 - a**m) / (1.0 - a)
     if q == 0.0:
@@ -1115,14 +1107,14 @@ def _geometric_q(a: cython.double, q: cython.double, m: cython.double) -> cython
 @cython.cfunc
 @cython.nogil
 @cython.exceptval(check=False)
-def _geometric_sums(a: cython.double, m: cython.double) -> cython.double:
-    """Σ_{i=1..m} (a + ... + aⁱ) (0 <= a < 1: a momentum), from one logarithm q of a, as _geometric: near a = 1 (|m·q| < 1e-4)
-    its series to q², whose next term is below 1e-12 of it, since the closed form a·(m − Σaⁱ)/(1 − a)
-    cancels there."""
-    q = math.log(a)
+def _geometric_sums(a: cython.double, q: cython.double, m: cython.double, g: cython.double) -> cython.double:
+    """Σ_{i=1..m} (a + ... + aⁱ) (0 <= a < 1: a momentum), given q = log(a) and g = a + ... + aᵐ
+    (``_geometric_q``), which the caller has computed for the parameter's catch-up: near a = 1 (|m·q| < 1e-4)
+    its series to q², whose next term is below 1e-12 of it, since the closed form a·(m − g)/(1 − a) cancels
+    there."""
     if abs(m * q) < 1e-4:
         return m * (m + 1.0) / 2.0 * (1.0 + q * (m + 2.0) / 3.0 + q * q * (m + 1.0) * (m + 2.0) / 12.0)
-    return a / -math.expm1(q) * (m - _geometric_q(a, q, m))
+    return a / -math.expm1(q) * (m - g)
 
 
 @cython.cfunc
@@ -1147,7 +1139,7 @@ def lazy_catch_up(code: cython.int, th_: Vec, ith: Index, R: Vec, islot: Index, 
         if not a > 0.0:  # a rate past 1/λ (diverging): no logarithm
             th_[ith] = th * a**steps
             return th * _geometric_q(a, 0.0, steps)
-        q = math.log(a)  # one logarithm for the decay and the sum (_geometric): no pow of its own
+        q = math.log(a)  # one logarithm for the decay and the sum (_geometric_q): no pow of its own
         th_[ith] = th + th * math.expm1(steps * q)
         return th * _geometric_q(a, q, steps)
     if code == MOMENTUM or code == NESTEROV or (code == RMSPROP and hp[4] > 0.0):
@@ -1166,9 +1158,11 @@ def lazy_catch_up(code: cython.int, th_: Vec, ith: Index, R: Vec, islot: Index, 
         b = R[ib]
         if b == 0.0:
             return steps * th
-        th_[ith] = th - lr * c * b * _geometric(mu, steps)
+        q = math.log(mu)  # once for the parameter's sum and the running mean's sums of sums
+        g = _geometric_q(mu, q, steps)
+        th_[ith] = th - lr * c * b * g
         R[ib] = b * mu**steps
-        return steps * th - lr * c * b * _geometric_sums(mu, steps)
+        return steps * th - lr * c * b * _geometric_sums(mu, q, steps, g)
     if code == RMSPROP:
         f = hp[2] ** steps
         R[islot] *= f

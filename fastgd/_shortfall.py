@@ -935,17 +935,23 @@ STEP_SAMPLE_SHARE = 0.5
 STEP_SAMPLE_COPY = 1 << 22  # values: a sample this small is copied once for its passes (else read in blocks)
 
 
+def _float64_csr(A):
+    """Sparse ``A`` as float64 CSR without duplicates: itself where it is one, else a copy (the squares of
+    duplicates, unsummed, would not be the squares of their sums)."""
+    if A.format == "csr" and A.dtype == np.float64 and A.has_canonical_format:
+        return A
+    A = sp.csr_matrix(A, dtype=np.float64, copy=True)
+    A.sum_duplicates()
+    return A
+
+
 def _step_blocks(X, w, rows=None):
     """(first position, weights, float64 rows) of X (or of its ``rows``, an increasing index array) in blocks of
-    about STEP_BLOCK_VALUES values, each a view or a copy of that block only (sparse X: one block, itself where it
-    is float64 CSR without duplicates, else a float64 copy with its duplicates summed)."""
+    about STEP_BLOCK_VALUES values, each a view or a copy of that block only (sparse X: one block,
+    ``_float64_csr``)."""
     n, d = X.shape
     if sp.issparse(X):
-        A = X if rows is None else X[rows]
-        if not (A.format == "csr" and A.dtype == np.float64 and A.has_canonical_format):
-            A = sp.csr_matrix(A, dtype=np.float64, copy=True)
-            A.sum_duplicates()
-        yield 0, w if rows is None else w[rows], A
+        yield 0, w if rows is None else w[rows], _float64_csr(X if rows is None else X[rows])
         return
     block = max(1, STEP_BLOCK_VALUES // max(d, 1))
     for s in range(0, n if rows is None else len(rows), block):
@@ -956,14 +962,16 @@ def _step_blocks(X, w, rows=None):
             yield s, w[ids], np.asarray(X[ids], dtype=np.float64)
 
 
-def _sample(X, any_size=False):
+def _sample(X, w, any_size=False):
     """The evenly spaced rows of dense X that the step's preconditioner and first bound use (None: all rows; also
-    where they would be over a quarter of the rows, unless ``any_size``)."""
+    where they would be over a quarter of the rows, unless ``any_size``, and where every one of them weighs 0,
+    which measures nothing)."""
     n, d = X.shape
     m = max(STEP_SAMPLE_ROWS, STEP_SAMPLE_PER_PARAM * (d + 1))
     if sp.issparse(X) or (4 * m > n and not any_size) or m >= n:
         return None
-    return np.unique(np.linspace(0, n - 1, m).astype(np.int64))
+    rows = np.unique(np.linspace(0, n - 1, m).astype(np.int64))
+    return rows if (w[rows] > 0).any() else None
 
 
 def _column_moments(X, w, rows=None):
@@ -971,8 +979,6 @@ def _column_moments(X, w, rows=None):
     in blocks (sparse X: O(nnz)). A sample serves: the preconditioner need not be exact, and a column constant on
     it gets no step, which leaves the bound smaller, never wrong."""
     d = X.shape[1]
-    if rows is not None and not (w[rows] > 0).any():  # a sample of rows of weight 0 only: its rows unweighted
-        w = np.ones_like(w)
     mx, mxx, W = np.zeros(d), np.zeros(d), 0.0
     for _, wb, Xb in _step_blocks(X, w, rows):
         mx += np.asarray(Xb.T @ wb).ravel()
@@ -1170,6 +1176,7 @@ def certain_shortfall(est, X, Y, sw, out):
     raw = est._raw_params(Yd.shape[1], d)
     var = float(w @ np.square(Yd - (w @ Yd) / W).sum(axis=1)) / W if est.fit_intercept else 0.0
     if sp.issparse(X):  # O(nnz): no dense blocks (at d = 2^18 a block of rows was GBs)
+        X = _float64_csr(X)  # once, for every pass below
         err = float(w @ np.square(X @ raw[:, :d].T + raw[:, d] - Yd).sum(axis=1)) / W
     else:
         err = float(objective_of(est, X, Y, sw, raw).sum())
@@ -1182,9 +1189,8 @@ def certain_shortfall(est, X, Y, sw, out):
                 f"{(err - var) / var:.3g} of the variance of y above the {what} optimum, which is no worse than "
                 f"that constant: {cause}. {fix}, or use {solver}.")
     ref = var if var > 0 else float(w @ np.square(Yd).sum(axis=1)) / W  # no intercept: the zero model's
-    n, d = X.shape
     if not sp.issparse(X) and d <= GRAM_MAX_COLUMNS and n * (d + 1) ** 2 <= GRAM_MAX_PRODUCTS:
-        exact = gram_excess(est, X, Yd, w, raw, _column_moments(X, w, _sample(X, any_size=True))[0])
+        exact = gram_excess(est, X, Yd, w, raw, _column_moments(X, w, _sample(X, w, any_size=True))[0])
         if exact is not None and ref > 0 and np.isfinite(exact[0]) and np.isfinite(exact[1]):
             got, excess, cond = exact
             best = got - excess
@@ -1197,9 +1203,7 @@ def certain_shortfall(est, X, Y, sw, out):
             return (f"Gradient descent stopped {after_epochs(est, out)} "
                     f"{excess_words(excess, best, ref, ref_name)} above the {what} optimum (measured exactly in "
                     f"one pass over X{ill}): {cause}. {fix}, or use {solver}.")
-    moments, rows = None, _sample(X)
-    if rows is not None and not (w[rows] > 0).any():
-        rows = None  # a sample of rows of weight 0 only measures nothing: all of X
+    moments, rows = None, _sample(X, w)
     if rows is not None:
         # dense X with many rows per column: the same bound on a sample's own objective first, and the two passes
         # over X only where it is near the limit (about 0.1 s at 1e6 x 100 on one thread, where a fit at its

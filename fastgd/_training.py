@@ -36,8 +36,8 @@ ROUND_UPDATES = 50  # progress is measured over rounds of whole epochs with at l
 LR_SHRINK = 5.0  # the "adaptive" rule divides the rate by this on a plateau ...
 MIN_LR_FRACTION = 1e-4  # ... and stops once it would fall below this fraction of its starting value
 RISE_TOL = 1e-4  # an evaluation this much (of the variance of y) above the best so far is a rise, not noise
-# on columns measured well-conditioned, a round that gains less than tol and at most this share of the round before
-# ends the epochs (``_StoppingRules._settled``)
+# on columns measured close to independent ones, a round that gains less than tol and at most this share of the round
+# before ends the epochs (``_StoppingRules._settled``)
 SETTLED_RATIO = 0.5
 DIVERGE_FACTOR = 1e6  # an epoch whose mean loss exceeds this multiple of the data's scale has diverged
 # early stopping warns where its best model's held-out loss exceeds this times the held-out rows' variance (a

@@ -142,18 +142,6 @@ def _sampled_spread(problem):
     return spread
 
 
-def _well_conditioned(problem):
-    """Whether the standardized columns of dense ``problem`` are measured well-conditioned enough for the averaged
-    steps to stop at their noise floor estimate: the sample's spread (``_sampled_spread``) no wider than the steps
-    of an epoch reach (at a rate that suits the largest curvature, an epoch's averaged steps reach curvatures down
-    to about the largest over their number), or than ``_clear_spread`` of as many independent columns (a sample
-    of so few rows spreads even independent columns' eigenvalues about 9-fold). False where nothing is measured
-    or the spread is wider."""
-    spread = _sampled_spread(problem)
-    d = problem.scaling.x_scale.shape[0]
-    return spread is not None and spread <= max(_clear_spread(FLOOR_SAMPLE_ROWS * (d + 1), d), problem.n_batches)
-
-
 def _nearly_independent(problem):
     """Whether the sample of rows (``_sampled_spread``) measures the standardized columns as close to independent
     ones: a spread within ``_clear_spread`` of as many independent columns (about 18 for 4·(d + 1) rows), where
@@ -165,6 +153,17 @@ def _nearly_independent(problem):
     spread = _sampled_spread(problem)
     d = problem.scaling.x_scale.shape[0]
     return spread is not None and spread <= _clear_spread(FLOOR_SAMPLE_ROWS * (d + 1), d)
+
+
+def _well_conditioned(problem):
+    """Whether the standardized columns of dense ``problem`` are measured well-conditioned enough for the averaged
+    steps to stop at their noise floor estimate: the sample's spread (``_sampled_spread``) no wider than the steps
+    of an epoch reach (at a rate that suits the largest curvature, an epoch's averaged steps reach curvatures down
+    to about the largest over their number), or than ``_clear_spread`` of as many independent columns (a sample
+    of so few rows spreads even independent columns' eigenvalues about 9-fold). False where nothing is measured
+    or the spread is wider."""
+    spread = _sampled_spread(problem)
+    return _nearly_independent(problem) or (spread is not None and spread <= problem.n_batches)
 
 
 def _measured_ill(problem):
@@ -2085,10 +2084,10 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             # a rate or optimizer the user chose may be what made the steps too small: named, with its default
             # (sgd at 1e-6 with early stopping: 20 -> 200 epochs, R² 0.021 -> 0.197, told each time to raise
             # max_iter, where the default rate reaches 0.987)
-            rate = [(name, default) for name, _, default in _shortfall._chosen_rate(self)]
+            rate = _shortfall._chosen_rate(self)
             if rate:
-                more = (" and ".join(f"leave {name} at its default ({default!r})" for name, default in rate)
-                        + f" (with this fit's {' and '.join(f'{n}={getattr(self, n)!r}' for n, _ in rate)} the "
+                more = (" and ".join(f"leave {name} at its default ({default!r})" for name, _, default in rate)
+                        + f" (with this fit's {' and '.join(f'{name}={value!r}' for name, value, _ in rate)} the "
                         f"steps may be what fell short), or {more}")
             warnings.warn(f"Maximum number of epochs ({self.max_iter_}) reached before the objective stopped "
                           f"improving by tol={self.tol:g} (relative to "

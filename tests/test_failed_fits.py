@@ -1059,8 +1059,8 @@ def test_the_max_iter_warning_names_the_users_rate_that_made_the_steps_too_small
 def test_the_shortfall_check_of_weights_that_are_zero_on_its_sample_rows(monkeypatch, gram):
     """Sample weights of 0 on exactly the evenly spaced rows the check samples: the shift of the exact measure
     (their mean) was NaN and the check gave up, silently, on a fit 0.85 of var(y) short; the step's bound on
-    that sample had no objective (a division by its weight, 0). The sample's rows count unweighted for the shift
-    and the preconditioner, and a sample of weight 0 is skipped for all of X."""
+    that sample had no objective (a division by its weight, 0). A sample of weight 0 is skipped: all of X
+    serves for the shift, the preconditioner and the bound."""
     from fastgd import _planning, _shortfall
 
     monkeypatch.setattr(_planning, "CHECK_EXACT_MAX_VALUES", 0)
